@@ -1,0 +1,83 @@
+/*
+ * tune4j.h - the whole C ABI of libtune4j.so (CPU kernels).
+ *
+ * Conventions (see DESIGN.md):
+ *  - every symbol starts with t4j_; plain C types only; sizes are int64_t;
+ *  - matrices are row-major with an explicit leading dimension (elements between rows);
+ *  - forward and backward of one operation sit next to each other with the same argument order;
+ *    backward accumulates (+=) into gradient buffers;
+ *  - the library trusts its arguments: the Java side validates every size, stride and bound;
+ *  - determinism: for a given SIMD level, results are bitwise identical from run to run and for
+ *    any thread count (work is split over output tiles, a reduction is never split across threads).
+ *
+ * The bindings generator (bindings/) reads this file: one prototype per line, ending in ");".
+ */
+#ifndef TUNE4J_H
+#define TUNE4J_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes returned by kernels that allocate scratch memory. */
+#define T4J_OK 0
+#define T4J_ERR_NO_MEMORY 1
+
+/* ---- library, CPU features, SIMD level, threads ------------------------------------------------ */
+
+/* SIMD levels, lowest to highest. */
+#define T4J_LEVEL_PORTABLE 0
+#define T4J_LEVEL_AVX2 1   /* AVX2 + FMA */
+#define T4J_LEVEL_AVX512 2 /* AVX-512 F/BW/DQ/VL */
+
+/* Feature bits returned by t4j_cpu_features(). */
+#define T4J_FEATURE_AVX2_FMA 1
+#define T4J_FEATURE_AVX512 2
+#define T4J_FEATURE_AVX512_VNNI 4
+#define T4J_FEATURE_AVX_VNNI 8
+
+int32_t t4j_abi_version(void);
+/* Does nothing: measures the cost of a downcall. */
+void t4j_noop(void);
+/* Bit set of T4J_FEATURE_* that this CPU and OS support. */
+int32_t t4j_cpu_features(void);
+/* The SIMD level the kernels run at now. Chosen at load time: the highest the CPU supports, lowered by
+ * the environment variable T4J_SIMD=portable|avx2|avx512. */
+int32_t t4j_simd_level(void);
+/* Asks for a level; the level in use becomes min(level, highest supported). Returns it. */
+int32_t t4j_set_simd_level(int32_t level);
+int32_t t4j_num_threads(void);
+/* Sets the number of threads the kernels use (>= 1); 1 runs everything on the calling thread. */
+void t4j_set_num_threads(int32_t n);
+/* Runs a chain of independent FMAs at the current SIMD level on the calling thread and returns the
+ * number of floating-point operations done; the caller times it to measure the machine's peak. */
+int64_t t4j_peak_fma(int64_t iterations);
+
+/* ---- gemm: C = alpha * op(A) * op(B) + beta * C, f32 ------------------------------------------- */
+
+/* op(A) is m x k, op(B) is k x n, C is m x n. trans_a != 0 means A is stored k x m (op(A) = A^T),
+ * likewise trans_b (B stored n x k). With beta == 0, C is not read (NaN in C does not propagate).
+ * Returns T4J_OK, or T4J_ERR_NO_MEMORY when scratch memory could not be had (C is then unspecified). */
+int32_t t4j_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
+/* ---- lora: y = x W^T + bias + s * (x~ A^T) B^T, PEFT semantics --------------------------------- */
+
+/* Shapes: x [t, d_in], mask [t, d_in] or NULL (dropout: x~ = x * mask, mask holds 0 or 1/(1-p)),
+ * w [d_out, d_in] (frozen), bias [d_out] or NULL, a [r, d_in], b [d_out, r], h [t, r] (written:
+ * h = x~ A^T, kept for backward), y [t, d_out] (written). All contiguous.
+ * The low-rank term is added inside the base GEMM's output tiles: the K axis is x's d_in columns
+ * followed by h's r columns scaled by s, so y is written once. */
+int32_t t4j_lora_forward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const float *w, const float *bias, const float *a, const float *b, float scale, float *h, float *y);
+/* g [t, d_out] is dL/dy. Accumulates: da [r, d_in] += s (g B)^T x~, db [d_out, r] += s g^T h,
+ * dx [t, d_in] += g W + mask * (s (g B) A) (dx may be NULL). W gets no gradient. */
+int32_t t4j_lora_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const float *w, const float *a, const float *b, float scale, const float *h, const float *g, float *dx, float *da, float *db);
+/* W [d_out, d_in] += sign * s * B A, in place (sign = +1 merges, -1 unmerges). */
+int32_t t4j_lora_merge(int64_t d_in, int64_t d_out, int64_t r, float *w, const float *a, const float *b, float scale, float sign);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TUNE4J_H */

@@ -1,0 +1,274 @@
+/* gemm: C = alpha op(A) op(B) + beta C, f32, row-major.
+ *
+ * The classic blocked scheme (Goto; BLIS): for each column panel of C (nc wide) and each K block (kc),
+ * B's panel is packed into NR-wide slivers that stay in L2; for each row block (mc) A is packed into
+ * MR-tall slivers; a register-tiled micro-kernel multiplies one A sliver (in L1) by each B sliver.
+ * The SIMD levels differ only in their micro-kernel, tile sizes and pack routine (gemm_avx2.c,
+ * gemm_avx512.c); this file holds the driver and the portable C level.
+ *
+ * The driver works over "K segments" (internal.h): several (A, B) pairs whose K axes are concatenated,
+ * so a LoRA layer's low-rank term rides in the same output tiles as the base product.
+ *
+ * Threads split C into column (or row) ranges aligned to the tile; each thread runs the whole K
+ * reduction for its range in the same order, so results do not depend on the thread count. */
+#include <stdlib.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ---- scalar pieces shared with the SIMD levels ---- */
+
+void t4j_store_tile_scalar(const float *acc, int64_t nr, const t4j_tile_out *o) {
+    for (int64_t i = 0; i < o->m_rem; i++) {
+        for (int64_t j = 0; j < o->n_rem; j++) {
+            float v = acc[i * nr + j];
+            float *dst = o->c + i * o->rsc + j * o->csc;
+            if (o->beta != 0.0f) v += o->beta * *dst;
+            if (o->bias != NULL) v += o->bias[i * o->bias_rs + j * o->bias_cs];
+            *dst = v;
+        }
+    }
+}
+
+void t4j_pack_transpose_scalar(const float *src, int64_t ld, int64_t rows, int64_t kc, int64_t R, float alpha, float *dst) {
+    for (int64_t p = 0; p < kc; p++) {
+        float *d = dst + p * R;
+        for (int64_t i = 0; i < rows; i++) d[i] = alpha * src[i * ld + p];
+        for (int64_t i = rows; i < R; i++) d[i] = 0.0f;
+    }
+}
+
+void t4j_pack_copy_scalar(const float *src, int64_t ld, int64_t rows, int64_t len, int64_t kc, int64_t R, float alpha, float *dst) {
+    for (int64_t p = 0; p < len; p++) {
+        const float *s = src + p * ld;
+        for (int64_t r0 = 0; r0 < rows; r0 += R) {
+            float *d = dst + r0 * kc + p * R;
+            int64_t n = T4J_MIN(R, rows - r0);
+            for (int64_t j = 0; j < n; j++) d[j] = alpha * s[r0 + j];
+            for (int64_t j = n; j < R; j++) d[j] = 0.0f;
+        }
+    }
+}
+
+/* ---- portable level: 4 x 16 tile, plain C the compiler vectorises for the baseline ISA ---- */
+
+#define P_MR 4
+#define P_NR 16
+
+static void kernel_portable(int64_t kc, const float *ap, const float *bp, const t4j_tile_out *out) {
+    float acc[P_MR * P_NR] = {0};
+    for (int64_t p = 0; p < kc; p++) {
+        for (int i = 0; i < P_MR; i++) {
+            float a = ap[i];
+            for (int j = 0; j < P_NR; j++) acc[i * P_NR + j] += a * bp[j];
+        }
+        ap += P_MR;
+        bp += P_NR;
+    }
+    t4j_store_tile_scalar(acc, P_NR, out);
+}
+
+int64_t t4j_peak_fma_portable(int64_t iterations) {
+    float acc[8][4] = {{0}};
+    const float x = 1.0000001f, y = 0.9999999f;
+    for (int64_t it = 0; it < iterations; it++)
+        for (int r = 0; r < 8; r++)
+            for (int l = 0; l < 4; l++) acc[r][l] = acc[r][l] * x + y;
+    volatile float sink = acc[0][0] + acc[7][3];
+    (void)sink;
+    return iterations * 8 * 4 * 2;
+}
+
+const t4j_gemm_impl t4j_gemm_portable = {"portable", P_MR, P_NR, 64, 256, 512, kernel_portable, t4j_pack_transpose_scalar, t4j_pack_copy_scalar};
+
+/* ---- the driver ---- */
+
+/* A (or B) viewed as one matrix whose K axis is the concatenation of the segments'. */
+typedef struct {
+    const t4j_kseg *segs;
+    int nseg;
+    int use_b; /* 0: the A operands (rows = M), 1: the B operands (rows = N) */
+} kview;
+
+/* Packs rows [r0, r0+rows) of the view over K range [pc, pc+kc) into ceil(rows/R) slivers, sliver s at
+ * dst + s*R*kc laid out as [p*R + i]. */
+static void pack_view(const t4j_gemm_impl *impl, const kview *v, int64_t r0, int64_t rows, int64_t pc, int64_t kc, int64_t R, float *dst) {
+    int64_t seg_start = 0;
+    for (int s = 0; s < v->nseg; s++) {
+        const t4j_kseg *g = &v->segs[s];
+        int64_t lo = T4J_MAX(pc, seg_start), hi = T4J_MIN(pc + kc, seg_start + g->k);
+        if (lo < hi) {
+            /* element (row r, k index p) of this operand is base[r*rs + p*ks], times alpha */
+            const float *base;
+            int64_t rs, ks;
+            float alpha;
+            if (v->use_b) { base = g->b; rs = g->csb; ks = g->rsb; alpha = 1.0f; }
+            else { base = g->a; rs = g->rsa; ks = g->csa; alpha = g->alpha; }
+            const float *src = base + r0 * rs + (lo - seg_start) * ks;
+            float *d = dst + (lo - pc) * R;
+            int64_t len = hi - lo;
+            if (rs == 1) {
+                impl->pack_copy(src, ks, rows, len, kc, R, alpha, d);
+            } else {
+                for (int64_t r = 0; r < rows; r += R) {
+                    int64_t n = T4J_MIN(R, rows - r);
+                    if (ks == 1) impl->pack_transpose(src + r * rs, rs, n, len, R, alpha, d + r * kc);
+                    else {
+                        float *o = d + r * kc;
+                        for (int64_t p = 0; p < len; p++) {
+                            for (int64_t i = 0; i < n; i++) o[p * R + i] = alpha * src[(r + i) * rs + p * ks];
+                            for (int64_t i = n; i < R; i++) o[p * R + i] = 0.0f;
+                        }
+                    }
+                }
+            }
+        }
+        seg_start += g->k;
+    }
+}
+
+typedef struct {
+    const t4j_gemm_impl *impl;
+    kview av, bv;
+    int64_t m, n, k;
+    int64_t kb;          /* K block length (the last may be shorter) */
+    float beta;
+    float *c;
+    int64_t rsc, csc;
+    const float *bias;
+    int64_t bias_rs, bias_cs;
+    int split_n;         /* tasks split columns (1) or rows (0) */
+    int64_t chunk;       /* columns or rows per task, a multiple of the tile */
+    atomic_int failed;   /* a thread could not get its packing buffers */
+} gemm_job;
+
+/* Per-thread packing buffers, grown on demand and kept for the thread's life. */
+static _Thread_local float *tl_abuf, *tl_bbuf;
+static _Thread_local size_t tl_acap, tl_bcap;
+
+static float *grow(float **buf, size_t *cap, size_t n) {
+    if (*cap < n) {
+        free(*buf);
+        *buf = aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64);
+        *cap = *buf ? n : 0;
+    }
+    return *buf;
+}
+
+/* C rows [m0, m1) x columns [n0, n1), the whole K reduction. */
+static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+    const t4j_gemm_impl *I = J->impl;
+    const int64_t MR = I->mr, NR = I->nr;
+    const int64_t mc_max = (I->mc / MR) * MR, nc_max = (I->nc / NR) * NR;
+    float *ap = grow(&tl_abuf, &tl_acap, (size_t)(mc_max * J->kb));
+    float *bp = grow(&tl_bbuf, &tl_bcap, (size_t)(nc_max * J->kb));
+    if (ap == NULL || bp == NULL) {
+        atomic_store((atomic_int *)&J->failed, 1);
+        return;
+    }
+    for (int64_t jc = n0; jc < n1; jc += nc_max) {
+        int64_t nc = T4J_MIN(nc_max, n1 - jc);
+        for (int64_t pc = 0; pc < J->k; pc += J->kb) {
+            int64_t kc = T4J_MIN(J->kb, J->k - pc);
+            int first = pc == 0;
+            pack_view(I, &J->bv, jc, nc, pc, kc, NR, bp);
+            for (int64_t ic = m0; ic < m1; ic += mc_max) {
+                int64_t mc = T4J_MIN(mc_max, m1 - ic);
+                pack_view(I, &J->av, ic, mc, pc, kc, MR, ap);
+                for (int64_t ir = 0; ir < mc; ir += MR) {
+                    for (int64_t jr = 0; jr < nc; jr += NR) {
+                        int64_t i = ic + ir, j = jc + jr;
+                        t4j_tile_out o = {
+                            .c = J->c + i * J->rsc + j * J->csc, .rsc = J->rsc, .csc = J->csc,
+                            .m_rem = T4J_MIN(MR, m1 - i), .n_rem = T4J_MIN(NR, n1 - j),
+                            .beta = first ? J->beta : 1.0f,
+                            .bias = (first && J->bias) ? J->bias + i * J->bias_rs + j * J->bias_cs : NULL,
+                            .bias_rs = J->bias_rs, .bias_cs = J->bias_cs};
+                        I->kernel(kc, ap + ir * kc, bp + jr * kc, &o);
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void gemm_task(void *ctx, int64_t task) {
+    const gemm_job *J = ctx;
+    if (J->split_n) {
+        int64_t n0 = task * J->chunk, n1 = T4J_MIN(J->n, n0 + J->chunk);
+        gemm_block(J, 0, J->m, n0, n1);
+    } else {
+        int64_t m0 = task * J->chunk, m1 = T4J_MIN(J->m, m0 + J->chunk);
+        gemm_block(J, m0, m1, 0, J->n);
+    }
+}
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* C = beta*C + bias + sum of the segments' products. The C ABI calls and lora.c come here. */
+int32_t t4j_gemm_segments(int64_t m, int64_t n, const t4j_kseg *segs, int nseg, float beta, float *c, int64_t ldc, const float *bias) {
+    if (m <= 0 || n <= 0) return T4J_OK;
+    const t4j_gemm_impl *I = t4j_gemm_current();
+    int64_t k = 0;
+    for (int s = 0; s < nseg; s++) k += segs[s].k;
+
+    gemm_job J = {.impl = I, .m = m, .n = n, .k = k, .beta = beta, .c = c, .rsc = ldc, .csc = 1,
+                  .bias = bias, .bias_rs = 0, .bias_cs = 1};
+    J.av = (kview){segs, nseg, 0};
+    J.bv = (kview){segs, nseg, 1};
+
+    /* A narrow C (n below one tile, as in x A^T with A [r, d]) is computed as C^T = op(B)^T op(A)^T, so
+     * the short side lands on the kernel's rows. Same products in the same K order: same bits. */
+    t4j_kseg swapped[4];
+    if (n < I->nr && m > n && nseg <= 4) {
+        for (int s = 0; s < nseg; s++) {
+            swapped[s] = (t4j_kseg){.a = segs[s].b, .rsa = segs[s].csb, .csa = segs[s].rsb,
+                                    .b = segs[s].a, .rsb = segs[s].csa, .csb = segs[s].rsa,
+                                    .k = segs[s].k, .alpha = segs[s].alpha};
+        }
+        J.av = (kview){swapped, nseg, 0};
+        J.bv = (kview){swapped, nseg, 1};
+        J.m = n; J.n = m; J.rsc = 1; J.csc = ldc; J.bias_rs = 1; J.bias_cs = 0;
+    }
+
+    if (k == 0) {
+        /* no products: C = beta*C + bias */
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) {
+                float v = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+                c[i * ldc + j] = v + (bias ? bias[j] : 0.0f);
+            }
+        return T4J_OK;
+    }
+    /* K blocks of nearly equal length: a short tail block would cost a pass over C for little work. */
+    int64_t nkb = ceil_div(k, I->kc);
+    J.kb = ceil_div(k, nkb);
+
+    /* Split the columns when there are enough tiles (each thread then packs only its part of B),
+     * else the rows. Tiny problems stay on one thread. */
+    int64_t threads = t4j_num_threads();
+    double flops = 2.0 * (double)m * (double)n * (double)k;
+    if (flops < 2.0e6) threads = 1;
+    int64_t tiles_n = ceil_div(J.n, I->nr), tiles_m = ceil_div(J.m, I->mr);
+    int64_t tasks;
+    if (tiles_n >= threads || tiles_n >= tiles_m) {
+        J.split_n = 1;
+        J.chunk = ceil_div(tiles_n, T4J_MIN(threads, tiles_n)) * I->nr;
+        tasks = ceil_div(J.n, J.chunk);
+    } else {
+        J.split_n = 0;
+        J.chunk = ceil_div(tiles_m, T4J_MIN(threads, tiles_m)) * I->mr;
+        tasks = ceil_div(J.m, J.chunk);
+    }
+    atomic_init(&J.failed, 0);
+    t4j_parallel(tasks, gemm_task, &J);
+    return atomic_load(&J.failed) ? T4J_ERR_NO_MEMORY : T4J_OK;
+}
+
+T4J_EXPORT int32_t t4j_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    t4j_kseg seg = {.a = a, .rsa = trans_a ? 1 : lda, .csa = trans_a ? lda : 1,
+                    .b = b, .rsb = trans_b ? 1 : ldb, .csb = trans_b ? ldb : 1,
+                    .k = k, .alpha = alpha};
+    return t4j_gemm_segments(m, n, &seg, alpha == 0.0f ? 0 : 1, beta, c, ldc, NULL);
+}

@@ -1,0 +1,131 @@
+/* gemm, AVX2 + FMA level: 6 x 16 register tile (12 accumulators, 2 B loads and 6 broadcasts per k).
+ * Compiled with -mavx2 -mfma; only called when the CPU has both. */
+#include <immintrin.h>
+
+#include "internal.h"
+
+#define MR 6
+#define NR 16
+
+static void kernel_avx2(int64_t kc, const float *ap, const float *bp, const t4j_tile_out *o) {
+    __m256 acc[MR][2];
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (int64_t p = 0; p < kc; p++) {
+        __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
+#pragma GCC unroll 6
+        for (int i = 0; i < MR; i++) {
+            __m256 a = _mm256_broadcast_ss(ap + i);
+            acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
+        }
+        ap += MR;
+        bp += NR;
+    }
+    if (o->csc == 1 && o->m_rem == MR && o->n_rem == NR && o->bias_rs == 0) {
+        __m256 beta = _mm256_set1_ps(o->beta);
+        __m256 bias0 = o->bias ? _mm256_loadu_ps(o->bias) : _mm256_setzero_ps();
+        __m256 bias1 = o->bias ? _mm256_loadu_ps(o->bias + 8) : _mm256_setzero_ps();
+#pragma GCC unroll 6
+        for (int i = 0; i < MR; i++) {
+            float *c = o->c + i * o->rsc;
+            __m256 v0 = acc[i][0], v1 = acc[i][1];
+            if (o->beta != 0.0f) {
+                v0 = _mm256_fmadd_ps(beta, _mm256_loadu_ps(c), v0);
+                v1 = _mm256_fmadd_ps(beta, _mm256_loadu_ps(c + 8), v1);
+            }
+            _mm256_storeu_ps(c, _mm256_add_ps(v0, bias0));
+            _mm256_storeu_ps(c + 8, _mm256_add_ps(v1, bias1));
+        }
+    } else {
+        float tile[MR * NR] __attribute__((aligned(32)));
+        for (int i = 0; i < MR; i++) {
+            _mm256_store_ps(tile + i * NR, acc[i][0]);
+            _mm256_store_ps(tile + i * NR + 8, acc[i][1]);
+        }
+        t4j_store_tile_scalar(tile, NR, o);
+    }
+}
+
+/* In: r[i] = row i, 8 floats. Out: r[q] = column q. */
+static inline void transpose8x8(__m256 r[8]) {
+    __m256 t[8], s[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        s[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        s[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        s[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        s[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(s[i], s[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(s[i], s[i + 4], 0x31);
+    }
+}
+
+void t4j_pack_transpose_avx2(const float *src, int64_t ld, int64_t rows, int64_t kc, int64_t R, float alpha, float *dst) {
+    __m256 va = _mm256_set1_ps(alpha);
+    int64_t i0 = 0;
+    for (; i0 + 8 <= rows; i0 += 8) {
+        int64_t p = 0;
+        for (; p + 8 <= kc; p += 8) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm256_mul_ps(va, _mm256_loadu_ps(src + (i0 + i) * ld + p));
+            transpose8x8(r);
+            for (int q = 0; q < 8; q++) _mm256_storeu_ps(dst + (p + q) * R + i0, r[q]);
+        }
+        for (; p < kc; p++)
+            for (int i = 0; i < 8; i++) dst[p * R + i0 + i] = alpha * src[(i0 + i) * ld + p];
+    }
+    for (int64_t p = 0; p < kc; p++) {
+        for (int64_t i = i0; i < rows; i++) dst[p * R + i] = alpha * src[i * ld + p];
+        for (int64_t i = rows; i < R; i++) dst[p * R + i] = 0.0f;
+    }
+}
+
+void t4j_pack_copy_avx2(const float *src, int64_t ld, int64_t rows, int64_t len, int64_t kc, int64_t R, float alpha, float *dst) {
+    if (R % 8 != 0) {
+        t4j_pack_copy_scalar(src, ld, rows, len, kc, R, alpha, dst);
+        return;
+    }
+    __m256 va = _mm256_set1_ps(alpha);
+    int64_t full = (rows / R) * R; /* rows covered by whole slivers */
+    for (int64_t p = 0; p < len; p++) {
+        const float *s = src + p * ld;
+        for (int64_t r0 = 0; r0 < full; r0 += R) {
+            float *d = dst + r0 * kc + p * R;
+            for (int64_t j = 0; j < R; j += 8) _mm256_store_ps(d + j, _mm256_mul_ps(va, _mm256_loadu_ps(s + r0 + j)));
+        }
+        if (full < rows) {
+            float *d = dst + full * kc + p * R;
+            int64_t n = rows - full;
+            for (int64_t j = 0; j < n; j++) d[j] = alpha * s[full + j];
+            for (int64_t j = n; j < R; j++) d[j] = 0.0f;
+        }
+    }
+}
+
+int64_t t4j_peak_fma_avx2(int64_t iterations) {
+    /* 12 independent chains: more than FMA latency x FMA ports, so throughput, not latency, bounds it.
+     * Written out by hand: an array of accumulators would be kept in memory. */
+    __m256 x = _mm256_set1_ps(1.0000001f), y = _mm256_set1_ps(0.9999999f);
+    __m256 c0 = _mm256_set1_ps(0), c1 = _mm256_set1_ps(1), c2 = _mm256_set1_ps(2), c3 = _mm256_set1_ps(3), c4 = _mm256_set1_ps(4), c5 = _mm256_set1_ps(5);
+    __m256 c6 = _mm256_set1_ps(6), c7 = _mm256_set1_ps(7), c8 = _mm256_set1_ps(8), c9 = _mm256_set1_ps(9), c10 = _mm256_set1_ps(10), c11 = _mm256_set1_ps(11);
+    for (int64_t it = 0; it < iterations; it++) {
+        c0 = _mm256_fmadd_ps(c0, x, y); c1 = _mm256_fmadd_ps(c1, x, y); c2 = _mm256_fmadd_ps(c2, x, y); c3 = _mm256_fmadd_ps(c3, x, y);
+        c4 = _mm256_fmadd_ps(c4, x, y); c5 = _mm256_fmadd_ps(c5, x, y); c6 = _mm256_fmadd_ps(c6, x, y); c7 = _mm256_fmadd_ps(c7, x, y);
+        c8 = _mm256_fmadd_ps(c8, x, y); c9 = _mm256_fmadd_ps(c9, x, y); c10 = _mm256_fmadd_ps(c10, x, y); c11 = _mm256_fmadd_ps(c11, x, y);
+    }
+    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3)), _mm256_add_ps(_mm256_add_ps(c4, c5), _mm256_add_ps(c6, c7)));
+    s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(c8, c9), _mm256_add_ps(c10, c11)));
+    float out[8];
+    _mm256_storeu_ps(out, s);
+    volatile float sink = out[0];
+    (void)sink;
+    return iterations * 12 * 8 * 2;
+}
+
+const t4j_gemm_impl t4j_gemm_avx2 = {"avx2", MR, NR, 144, 256, 1024, kernel_avx2, t4j_pack_transpose_avx2, t4j_pack_copy_avx2};

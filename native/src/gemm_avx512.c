@@ -1,0 +1,76 @@
+/* gemm, AVX-512 level: 8 x 48 register tile (24 zmm accumulators; per k, 3 B loads and 8 broadcasts
+ * feed 24 FMAs). Compiled with -mavx512f -mavx512dq -mavx512bw -mavx512vl; only called when the CPU
+ * and OS support them. */
+#include <immintrin.h>
+
+#include "internal.h"
+
+#define MR 8
+#define NR 48
+#define NV 3 /* zmm vectors per tile row */
+
+static void kernel_avx512(int64_t kc, const float *ap, const float *bp, const t4j_tile_out *o) {
+    __m512 acc[MR][NV];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++)
+        for (int v = 0; v < NV; v++) acc[i][v] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16), b2 = _mm512_load_ps(bp + 32);
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++) {
+            __m512 a = _mm512_set1_ps(ap[i]);
+            acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+            acc[i][2] = _mm512_fmadd_ps(a, b2, acc[i][2]);
+        }
+        ap += MR;
+        bp += NR;
+    }
+    if (o->csc == 1 && o->bias_rs == 0) {
+        /* row-major C: masked vector stores cover a partial tile */
+        __mmask16 mask[NV];
+        __m512 bias[NV];
+        for (int v = 0; v < NV; v++) {
+            int64_t lanes = T4J_MAX(0, T4J_MIN(16, o->n_rem - 16 * v));
+            mask[v] = (__mmask16)((1u << lanes) - 1u);
+            bias[v] = o->bias ? _mm512_maskz_loadu_ps(mask[v], o->bias + 16 * v) : _mm512_setzero_ps();
+        }
+        __m512 beta = _mm512_set1_ps(o->beta);
+        for (int i = 0; i < MR && i < o->m_rem; i++) {
+            float *c = o->c + i * o->rsc;
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++) {
+                __m512 x = acc[i][v];
+                if (o->beta != 0.0f) x = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(mask[v], c + 16 * v), x);
+                _mm512_mask_storeu_ps(c + 16 * v, mask[v], _mm512_add_ps(x, bias[v]));
+            }
+        }
+    } else {
+        float tile[MR * NR] __attribute__((aligned(64)));
+        for (int i = 0; i < MR; i++)
+            for (int v = 0; v < NV; v++) _mm512_store_ps(tile + i * NR + 16 * v, acc[i][v]);
+        t4j_store_tile_scalar(tile, NR, o);
+    }
+}
+
+int64_t t4j_peak_fma_avx512(int64_t iterations) {
+    /* 12 independent chains: more than FMA latency x FMA ports, so throughput, not latency, bounds it.
+     * Written out by hand: an array of accumulators would be kept in memory. */
+    __m512 x = _mm512_set1_ps(1.0000001f), y = _mm512_set1_ps(0.9999999f);
+    __m512 c0 = _mm512_set1_ps(0), c1 = _mm512_set1_ps(1), c2 = _mm512_set1_ps(2), c3 = _mm512_set1_ps(3), c4 = _mm512_set1_ps(4), c5 = _mm512_set1_ps(5);
+    __m512 c6 = _mm512_set1_ps(6), c7 = _mm512_set1_ps(7), c8 = _mm512_set1_ps(8), c9 = _mm512_set1_ps(9), c10 = _mm512_set1_ps(10), c11 = _mm512_set1_ps(11);
+    for (int64_t it = 0; it < iterations; it++) {
+        c0 = _mm512_fmadd_ps(c0, x, y); c1 = _mm512_fmadd_ps(c1, x, y); c2 = _mm512_fmadd_ps(c2, x, y); c3 = _mm512_fmadd_ps(c3, x, y);
+        c4 = _mm512_fmadd_ps(c4, x, y); c5 = _mm512_fmadd_ps(c5, x, y); c6 = _mm512_fmadd_ps(c6, x, y); c7 = _mm512_fmadd_ps(c7, x, y);
+        c8 = _mm512_fmadd_ps(c8, x, y); c9 = _mm512_fmadd_ps(c9, x, y); c10 = _mm512_fmadd_ps(c10, x, y); c11 = _mm512_fmadd_ps(c11, x, y);
+    }
+    __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)), _mm512_add_ps(_mm512_add_ps(c4, c5), _mm512_add_ps(c6, c7)));
+    s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(c8, c9), _mm512_add_ps(c10, c11)));
+    float out[16];
+    _mm512_storeu_ps(out, s);
+    volatile float sink = out[0];
+    (void)sink;
+    return iterations * 12 * 16 * 2;
+}
+
+const t4j_gemm_impl t4j_gemm_avx512 = {"avx512", MR, NR, 128, 256, 480, kernel_avx512, t4j_pack_transpose_avx2, t4j_pack_copy_avx2};

@@ -1,0 +1,84 @@
+/* Internal declarations shared by the kernel files of libtune4j.so; not part of the ABI. */
+#ifndef TUNE4J_INTERNAL_H
+#define TUNE4J_INTERNAL_H
+
+#include <stdint.h>
+#include "tune4j.h"
+
+#define T4J_EXPORT __attribute__((visibility("default")))
+#define T4J_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define T4J_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* ---- threads.c ---- */
+
+/* Runs fn(ctx, task) for every task in [0, ntasks) on up to t4j_num_threads() threads (the caller is
+ * one of them) and returns when all are done. A task's work must not depend on which thread runs it.
+ * When another caller holds the pool, the tasks run on the calling thread. */
+typedef void (*t4j_task_fn)(void *ctx, int64_t task);
+void t4j_parallel(int64_t ntasks, t4j_task_fn fn, void *ctx);
+
+/* ---- gemm: the per-SIMD-level parts ---- */
+
+/* Stores a computed MR x NR tile: C[i*rsc + j*csc] = acc + beta*C + bias[i*bias_rs + j*bias_cs] for
+ * i < m_rem, j < n_rem. beta == 0 does not read C; bias may be NULL. */
+typedef struct {
+    float *c;
+    int64_t rsc, csc;
+    int64_t m_rem, n_rem;
+    float beta;
+    const float *bias;
+    int64_t bias_rs, bias_cs;
+} t4j_tile_out;
+
+/* acc (MR x NR) = sum over p < kc of ap[p*MR + i] * bp[p*NR + j], then stored through out. */
+typedef void (*t4j_microkernel_fn)(int64_t kc, const float *ap, const float *bp, const t4j_tile_out *out);
+/* Transposing pack: dst[p*R + i] = alpha * src[i*ld + p] for i < rows, p < kc; rows..R-1 are zero. */
+typedef void (*t4j_pack_transpose_fn)(const float *src, int64_t ld, int64_t rows, int64_t kc, int64_t R, float alpha, float *dst);
+/* Copying pack of a whole panel, read in memory order: for p < len and r < rows,
+ * dst[(r/R)*R*kc + p*R + r%R] = alpha * src[p*ld + r]; the last sliver is padded with zeros. kc is the
+ * sliver stride (the panel's K length), len <= kc the part packed now. */
+typedef void (*t4j_pack_copy_fn)(const float *src, int64_t ld, int64_t rows, int64_t len, int64_t kc, int64_t R, float alpha, float *dst);
+
+typedef struct {
+    const char *name;
+    int64_t mr, nr;         /* register tile */
+    int64_t mc, kc, nc;     /* cache blocks: A block mc x kc (L2), B panel kc x nc (L2), A sliver in L1 */
+    t4j_microkernel_fn kernel;
+    t4j_pack_transpose_fn pack_transpose;
+    t4j_pack_copy_fn pack_copy;
+} t4j_gemm_impl;
+
+extern const t4j_gemm_impl t4j_gemm_portable;
+extern const t4j_gemm_impl t4j_gemm_avx2;
+extern const t4j_gemm_impl t4j_gemm_avx512;
+const t4j_gemm_impl *t4j_gemm_current(void);
+
+/* Shared scalar pieces of the gemm (gemm.c), used by the SIMD files for their edges. */
+void t4j_store_tile_scalar(const float *acc, int64_t nr, const t4j_tile_out *out);
+void t4j_pack_transpose_scalar(const float *src, int64_t ld, int64_t rows, int64_t kc, int64_t R, float alpha, float *dst);
+void t4j_pack_copy_scalar(const float *src, int64_t ld, int64_t rows, int64_t len, int64_t kc, int64_t R, float alpha, float *dst);
+void t4j_pack_copy_avx2(const float *src, int64_t ld, int64_t rows, int64_t len, int64_t kc, int64_t R, float alpha, float *dst);
+/* The same with 8 x 8 AVX transposes (gemm_avx2.c); the AVX-512 level uses it too. */
+void t4j_pack_transpose_avx2(const float *src, int64_t ld, int64_t rows, int64_t kc, int64_t R, float alpha, float *dst);
+
+/* One segment of the K axis: op(A)(i,p) = a[i*rsa + p*csa], op(B)(p,j) = b[p*rsb + j*csb], scaled by
+ * alpha. A GEMM over several segments computes C = beta*C + bias + sum_s alpha_s op(A_s) op(B_s) as if
+ * their K axes were concatenated, in one pass over C (the LoRA fusion). */
+typedef struct {
+    const float *a;
+    int64_t rsa, csa;
+    const float *b;
+    int64_t rsb, csb;
+    int64_t k;
+    float alpha;
+} t4j_kseg;
+
+/* C[i*ldc + j] for i < m, j < n. bias (length n) or NULL. Returns T4J_OK or T4J_ERR_NO_MEMORY. */
+int32_t t4j_gemm_segments(int64_t m, int64_t n, const t4j_kseg *segs, int nseg, float beta, float *c, int64_t ldc, const float *bias);
+
+/* ---- peak loops, one per level ---- */
+int64_t t4j_peak_fma_portable(int64_t iterations);
+int64_t t4j_peak_fma_avx2(int64_t iterations);
+int64_t t4j_peak_fma_avx512(int64_t iterations);
+
+#endif

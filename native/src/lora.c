@@ -1,0 +1,82 @@
+/* lora: a LoRA adapter over a frozen linear layer, PEFT semantics (DESIGN.md "Numerics").
+ *   forward   y  = x W^T + bias + s (x~ A^T) B^T,  h = x~ A^T,  x~ = x * mask
+ *   backward  dB += s g^T h,  dA += s (g B)^T x~,  dx += g W + mask * (s (g B) A)
+ * Shapes: x [t, d_in], W [d_out, d_in], A [r, d_in], B [d_out, r], h [t, r], y and g [t, d_out].
+ * The s (.) B^T and s (.) A terms are extra K segments of the base GEMM (gemm.c), so they are added to
+ * the output tiles while those are in registers: y and dx are each written once. */
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* x * mask into a new buffer, or NULL when out of memory. */
+static float *masked_copy(const float *x, const float *mask, int64_t n) {
+    float *out = malloc((size_t)n * sizeof(float));
+    if (out != NULL)
+        for (int64_t i = 0; i < n; i++) out[i] = x[i] * mask[i];
+    return out;
+}
+
+T4J_EXPORT int32_t t4j_lora_forward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const float *w, const float *bias, const float *a, const float *b, float scale, float *h, float *y) {
+    float *xd = NULL;
+    if (mask != NULL && (xd = masked_copy(x, mask, t * d_in)) == NULL) return T4J_ERR_NO_MEMORY;
+    const float *xt = mask != NULL ? xd : x;
+    /* h [t, r] = x~ A^T */
+    t4j_kseg hseg = {.a = xt, .rsa = d_in, .csa = 1, .b = a, .rsb = 1, .csb = d_in, .k = d_in, .alpha = 1.0f};
+    int32_t rc = t4j_gemm_segments(t, r, &hseg, 1, 0.0f, h, r, NULL);
+    if (rc == T4J_OK) {
+        /* y [t, d_out] = [x | s h] [W | B]^T + bias */
+        t4j_kseg yseg[2] = {
+            {.a = x, .rsa = d_in, .csa = 1, .b = w, .rsb = 1, .csb = d_in, .k = d_in, .alpha = 1.0f},
+            {.a = h, .rsa = r, .csa = 1, .b = b, .rsb = 1, .csb = r, .k = r, .alpha = scale},
+        };
+        rc = t4j_gemm_segments(t, d_out, yseg, 2, 0.0f, y, d_out, bias);
+    }
+    free(xd);
+    return rc;
+}
+
+T4J_EXPORT int32_t t4j_lora_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const float *w, const float *a, const float *b, float scale, const float *h, const float *g, float *dx, float *da, float *db) {
+    float *gb = malloc((size_t)(t * r) * sizeof(float));
+    float *xd = NULL, *tmp = NULL;
+    int32_t rc = T4J_ERR_NO_MEMORY;
+    if (gb == NULL) goto done;
+    if (mask != NULL && (xd = masked_copy(x, mask, t * d_in)) == NULL) goto done;
+    const float *xt = mask != NULL ? xd : x;
+
+    /* gb [t, r] = g B */
+    t4j_kseg gbseg = {.a = g, .rsa = d_out, .csa = 1, .b = b, .rsb = r, .csb = 1, .k = d_out, .alpha = 1.0f};
+    if ((rc = t4j_gemm_segments(t, r, &gbseg, 1, 0.0f, gb, r, NULL)) != T4J_OK) goto done;
+    /* db [d_out, r] += s g^T h */
+    t4j_kseg dbseg = {.a = g, .rsa = 1, .csa = d_out, .b = h, .rsb = r, .csb = 1, .k = t, .alpha = scale};
+    if ((rc = t4j_gemm_segments(d_out, r, &dbseg, 1, 1.0f, db, r, NULL)) != T4J_OK) goto done;
+    /* da [r, d_in] += s gb^T x~ */
+    t4j_kseg daseg = {.a = gb, .rsa = 1, .csa = r, .b = xt, .rsb = d_in, .csb = 1, .k = t, .alpha = scale};
+    if ((rc = t4j_gemm_segments(r, d_in, &daseg, 1, 1.0f, da, d_in, NULL)) != T4J_OK) goto done;
+    if (dx == NULL) goto done;
+
+    /* dx [t, d_in] += [g | s gb] [W ; A], or with dropout g W, then mask * (s gb A) */
+    t4j_kseg dxseg[2] = {
+        {.a = g, .rsa = d_out, .csa = 1, .b = w, .rsb = d_in, .csb = 1, .k = d_out, .alpha = 1.0f},
+        {.a = gb, .rsa = r, .csa = 1, .b = a, .rsb = d_in, .csb = 1, .k = r, .alpha = scale},
+    };
+    if (mask == NULL) {
+        rc = t4j_gemm_segments(t, d_in, dxseg, 2, 1.0f, dx, d_in, NULL);
+        goto done;
+    }
+    if ((rc = t4j_gemm_segments(t, d_in, dxseg, 1, 1.0f, dx, d_in, NULL)) != T4J_OK) goto done;
+    rc = T4J_ERR_NO_MEMORY;
+    if ((tmp = malloc((size_t)(t * d_in) * sizeof(float))) == NULL) goto done;
+    if ((rc = t4j_gemm_segments(t, d_in, &dxseg[1], 1, 0.0f, tmp, d_in, NULL)) != T4J_OK) goto done;
+    for (int64_t i = 0; i < t * d_in; i++) dx[i] += mask[i] * tmp[i];
+done:
+    free(gb);
+    free(xd);
+    free(tmp);
+    return rc;
+}
+
+T4J_EXPORT int32_t t4j_lora_merge(int64_t d_in, int64_t d_out, int64_t r, float *w, const float *a, const float *b, float scale, float sign) {
+    /* W [d_out, d_in] += (sign s) B A */
+    t4j_kseg seg = {.a = b, .rsa = r, .csa = 1, .b = a, .rsb = d_in, .csb = 1, .k = r, .alpha = sign * scale};
+    return t4j_gemm_segments(d_out, d_in, &seg, 1, 1.0f, w, d_in, NULL);
+}

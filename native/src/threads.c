@@ -1,0 +1,91 @@
+/* A small persistent thread pool. Work is handed out as numbered tasks; each task's result depends only
+ * on its number, so results are the same for any thread count. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define T4J_MAX_THREADS 256
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;   /* held by the caller of a parallel region */
+static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t work_ready = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t work_done = PTHREAD_COND_INITIALIZER;
+
+static atomic_int requested_threads = 0;   /* 0: not set yet, use the online CPU count */
+static int workers_started = 0;            /* worker threads alive (the caller is not counted) */
+static int workers_wanted = 0;             /* workers taking part in the current region */
+
+static uint64_t generation = 0;
+static t4j_task_fn job_fn;
+static void *job_ctx;
+static int64_t job_tasks;
+static atomic_llong next_task;
+static int workers_busy;
+
+T4J_EXPORT int32_t t4j_num_threads(void) {
+    int n = atomic_load(&requested_threads);
+    if (n > 0) return n;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus < 1 ? 1 : (int32_t)T4J_MIN(cpus, T4J_MAX_THREADS);
+}
+
+T4J_EXPORT void t4j_set_num_threads(int32_t n) {
+    atomic_store(&requested_threads, T4J_MIN(T4J_MAX(n, 1), T4J_MAX_THREADS));
+}
+
+static void run_tasks(void) {
+    for (;;) {
+        int64_t t = atomic_fetch_add(&next_task, 1);
+        if (t >= job_tasks) return;
+        job_fn(job_ctx, t);
+    }
+}
+
+static void *worker_main(void *arg) {
+    int index = (int)(intptr_t)arg;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&state_lock);
+    for (;;) {
+        while (generation == seen) pthread_cond_wait(&work_ready, &state_lock);
+        seen = generation;
+        if (index >= workers_wanted) continue;   /* this region uses fewer threads */
+        pthread_mutex_unlock(&state_lock);
+        run_tasks();
+        pthread_mutex_lock(&state_lock);
+        if (--workers_busy == 0) pthread_cond_signal(&work_done);
+    }
+    return NULL;
+}
+
+void t4j_parallel(int64_t ntasks, t4j_task_fn fn, void *ctx) {
+    int64_t threads = T4J_MIN((int64_t)t4j_num_threads(), ntasks);
+    if (threads <= 1 || pthread_mutex_trylock(&pool_lock) != 0) {
+        for (int64_t t = 0; t < ntasks; t++) fn(ctx, t);
+        return;
+    }
+    pthread_mutex_lock(&state_lock);
+    while (workers_started < threads - 1) {
+        pthread_t tid;
+        if (pthread_create(&tid, NULL, worker_main, (void *)(intptr_t)workers_started) != 0) break;
+        pthread_detach(tid);
+        workers_started++;
+    }
+    job_fn = fn;
+    job_ctx = ctx;
+    job_tasks = ntasks;
+    atomic_store(&next_task, 0);
+    workers_wanted = (int)T4J_MIN(threads - 1, (int64_t)workers_started);
+    workers_busy = workers_wanted;
+    generation++;
+    pthread_cond_broadcast(&work_ready);
+    pthread_mutex_unlock(&state_lock);
+
+    run_tasks();
+
+    pthread_mutex_lock(&state_lock);
+    while (workers_busy > 0) pthread_cond_wait(&work_done, &state_lock);
+    pthread_mutex_unlock(&state_lock);
+    pthread_mutex_unlock(&pool_lock);
+}
