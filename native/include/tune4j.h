@@ -10,7 +10,9 @@
  *  - determinism: for a given SIMD level, results are bitwise identical from run to run and for
  *    any thread count (work is split over output tiles, a reduction is never split across threads).
  *
- * The bindings generator (bindings/) reads this file: one prototype per line, ending in ");".
+ * The bindings generator (bindings/) reads this file: one prototype per line, ending in ");", the
+ * comment just above it becomes its Javadoc. T4J_SHORT marks calls that return at once and touch no
+ * Java heap: they are bound as critical downcalls (no thread-state transition).
  */
 #ifndef TUNE4J_H
 #define TUNE4J_H
@@ -20,6 +22,8 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#define T4J_SHORT
 
 /* Status codes returned by kernels that allocate scratch memory. */
 #define T4J_OK 0
@@ -38,19 +42,19 @@ extern "C" {
 #define T4J_FEATURE_AVX512_VNNI 4
 #define T4J_FEATURE_AVX_VNNI 8
 
-int32_t t4j_abi_version(void);
+T4J_SHORT int32_t t4j_abi_version(void);
 /* Does nothing: measures the cost of a downcall. */
-void t4j_noop(void);
+T4J_SHORT void t4j_noop(void);
 /* Bit set of T4J_FEATURE_* that this CPU and OS support. */
-int32_t t4j_cpu_features(void);
+T4J_SHORT int32_t t4j_cpu_features(void);
 /* The SIMD level the kernels run at now. Chosen at load time: the highest the CPU supports, lowered by
  * the environment variable T4J_SIMD=portable|avx2|avx512. */
-int32_t t4j_simd_level(void);
+T4J_SHORT int32_t t4j_simd_level(void);
 /* Asks for a level; the level in use becomes min(level, highest supported). Returns it. */
-int32_t t4j_set_simd_level(int32_t level);
-int32_t t4j_num_threads(void);
+T4J_SHORT int32_t t4j_set_simd_level(int32_t level);
+T4J_SHORT int32_t t4j_num_threads(void);
 /* Sets the number of threads the kernels use (>= 1); 1 runs everything on the calling thread. */
-void t4j_set_num_threads(int32_t n);
+T4J_SHORT void t4j_set_num_threads(int32_t n);
 /* Runs a chain of independent FMAs at the current SIMD level on the calling thread and returns the
  * number of floating-point operations done; the caller times it to measure the machine's peak. */
 int64_t t4j_peak_fma(int64_t iterations);

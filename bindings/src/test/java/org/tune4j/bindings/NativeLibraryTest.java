@@ -1,0 +1,38 @@
+package org.tune4j.bindings;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+/** The built library loads from the jar's resources and exports every function of the header. */
+class NativeLibraryTest {
+    @Test
+    void everyHeaderFunctionResolves() {
+        for (String name : tune4j_h.FUNCTIONS) {
+            assertTrue(NativeAccess.exports(tune4j_h.library(), name), name + " is not exported by libtune4j.so");
+        }
+    }
+
+    @Test
+    void everyHandleLinks() throws Exception {
+        for (String name : tune4j_h.FUNCTIONS) {
+            assertNotNull(tune4j_h.class.getMethod(name + "$handle").invoke(null), name);
+        }
+    }
+
+    @Test
+    void callsReachTheLibrary() {
+        assertEquals(1, tune4j_h.t4j_abi_version());
+        tune4j_h.t4j_noop();
+        int level = tune4j_h.t4j_simd_level();
+        assertTrue(level >= tune4j_h.T4J_LEVEL_PORTABLE && level <= tune4j_h.T4J_LEVEL_AVX512, "level " + level);
+        assertTrue(tune4j_h.t4j_peak_fma(1000) > 0);
+    }
+
+    @Test
+    void platformNameIsTheJarFolder() {
+        assertTrue(NativeLoader.platform().matches("[a-z]+-[a-z0-9_]+"), NativeLoader.platform());
+    }
+}
