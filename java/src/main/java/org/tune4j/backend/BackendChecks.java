@@ -1,0 +1,109 @@
+package org.tune4j.backend;
+
+import java.util.Arrays;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * Argument checks shared by every backend, run before any memory is touched, so that a bad call
+ * fails the same way on each backend, and never reaches native code. Each message names the argument.
+ */
+final class BackendChecks {
+    private BackendChecks() {}
+
+    static void matrix(String name, Tensor t) {
+        if (t == null) throw new IllegalArgumentException(name + " is null");
+        if (t.dtype() != DType.F32) throw new IllegalArgumentException(name + " must be F32, is " + t.dtype());
+        if (t.rank() != 2) throw new IllegalArgumentException(name + " must be a matrix, has shape " + Arrays.toString(t.shape()));
+        if (!t.isAlive()) throw new IllegalArgumentException(name + ": its memory was freed (the arena is closed)");
+    }
+
+    static void matrix(String name, Tensor t, long rows, long cols) {
+        matrix(name, t);
+        if (t.dim(0) != rows || t.dim(1) != cols) {
+            throw new IllegalArgumentException(name + " must be " + rows + "x" + cols + ", is " + t.dim(0) + "x" + t.dim(1));
+        }
+    }
+
+    static void contiguous(String name, Tensor t, long rows, long cols) {
+        matrix(name, t, rows, cols);
+        if (!t.isContiguous()) throw new IllegalArgumentException(name + " must be contiguous (ld " + t.ld() + " != cols " + cols + ")");
+    }
+
+    static void optionalContiguous(String name, Tensor t, long rows, long cols) {
+        if (t != null) contiguous(name, t, rows, cols);
+    }
+
+    static void vector(String name, Tensor t, long length) {
+        if (t == null) throw new IllegalArgumentException(name + " is null");
+        if (t.dtype() != DType.F32) throw new IllegalArgumentException(name + " must be F32, is " + t.dtype());
+        if (t.numel() != length || !t.isContiguous()) {
+            throw new IllegalArgumentException(name + " must hold " + length + " contiguous floats, has shape " + Arrays.toString(t.shape()));
+        }
+        if (!t.isAlive()) throw new IllegalArgumentException(name + ": its memory was freed (the arena is closed)");
+    }
+
+    static void finite(String name, float v) {
+        if (!Float.isFinite(v)) throw new IllegalArgumentException(name + " must be finite, is " + v);
+    }
+
+    /** Shapes of op(A) m×k, op(B) k×n, C m×n. */
+    static void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c) {
+        matrix("a", a);
+        matrix("b", b);
+        matrix("c", c);
+        finite("alpha", alpha);
+        finite("beta", beta);
+        long m = transA ? a.dim(1) : a.dim(0), k = transA ? a.dim(0) : a.dim(1);
+        long kb = transB ? b.dim(1) : b.dim(0), n = transB ? b.dim(0) : b.dim(1);
+        if (kb != k) throw new IllegalArgumentException("b: inner dimensions differ: op(a) is " + m + "x" + k + ", op(b) is " + kb + "x" + n);
+        if (c.dim(0) != m || c.dim(1) != n) throw new IllegalArgumentException("c must be " + m + "x" + n + ", is " + c.dim(0) + "x" + c.dim(1));
+    }
+
+    /** Dimensions of a LoRA layer: t, d_in, d_out, r, read off x, w and a, and every other tensor checked against them. */
+    record LoraDims(long t, long dIn, long dOut, long r) {}
+
+    static LoraDims lora(Tensor x, Tensor mask, Tensor w, Tensor a, Tensor b, float scale) {
+        matrix("x", x);
+        matrix("w", w);
+        matrix("a", a);
+        long t = x.dim(0), dIn = x.dim(1), dOut = w.dim(0), r = a.dim(0);
+        contiguous("x", x, t, dIn);
+        contiguous("w", w, dOut, dIn);
+        contiguous("a", a, r, dIn);
+        contiguous("b", b, dOut, r);
+        optionalContiguous("mask", mask, t, dIn);
+        finite("scale", scale);
+        return new LoraDims(t, dIn, dOut, r);
+    }
+
+    static LoraDims loraForward(Tensor x, Tensor mask, Tensor w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
+        LoraDims d = lora(x, mask, w, a, b, scale);
+        if (bias != null) vector("bias", bias, d.dOut());
+        contiguous("h", h, d.t(), d.r());
+        contiguous("y", y, d.t(), d.dOut());
+        return d;
+    }
+
+    static LoraDims loraBackward(Tensor x, Tensor mask, Tensor w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
+        LoraDims d = lora(x, mask, w, a, b, scale);
+        contiguous("h", h, d.t(), d.r());
+        contiguous("g", g, d.t(), d.dOut());
+        optionalContiguous("dx", dx, d.t(), d.dIn());
+        contiguous("da", da, d.r(), d.dIn());
+        contiguous("db", db, d.dOut(), d.r());
+        return d;
+    }
+
+    static LoraDims loraMerge(Tensor w, Tensor a, Tensor b, float scale, float sign) {
+        matrix("w", w);
+        matrix("a", a);
+        long dOut = w.dim(0), dIn = w.dim(1), r = a.dim(0);
+        contiguous("w", w, dOut, dIn);
+        contiguous("a", a, r, dIn);
+        contiguous("b", b, dOut, r);
+        finite("scale", scale);
+        if (sign != 1f && sign != -1f) throw new IllegalArgumentException("sign must be +1 or -1, is " + sign);
+        return new LoraDims(0, dIn, dOut, r);
+    }
+}

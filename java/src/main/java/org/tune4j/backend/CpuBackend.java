@@ -1,0 +1,103 @@
+package org.tune4j.backend;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import org.tune4j.bindings.tune4j_h;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * The native CPU kernels of libtune4j.so. Arguments are checked in Java (shapes, dtypes, bounds, freed
+ * memory) before the downcall; the native side trusts them.
+ *
+ * <p>The SIMD level and the thread count are process-wide settings of the native library:
+ * {@link #setSimdLevel} and {@link #setThreads}. Results are bitwise identical for any thread count at a
+ * given level.
+ */
+public final class CpuBackend implements Backend {
+    private static final CpuBackend INSTANCE = new CpuBackend();
+
+    private CpuBackend() {}
+
+    /** The backend (it holds no state of its own). */
+    public static CpuBackend get() {
+        return INSTANCE;
+    }
+
+    @Override
+    public String name() {
+        return "cpu-" + simdLevel().label();
+    }
+
+    /** The level the kernels run at. */
+    public static SimdLevel simdLevel() {
+        return SimdLevel.of(tune4j_h.t4j_simd_level());
+    }
+
+    /**
+     * Runs the kernels at {@code level}, or the highest level below it that the CPU supports.
+     *
+     * @return the level now in use
+     */
+    public static SimdLevel setSimdLevel(SimdLevel level) {
+        return SimdLevel.of(tune4j_h.t4j_set_simd_level(level.code()));
+    }
+
+    public static int threads() {
+        return tune4j_h.t4j_num_threads();
+    }
+
+    /** Threads the kernels use; 1 runs every kernel on the calling thread. */
+    public static void setThreads(int n) {
+        if (n < 1) throw new IllegalArgumentException("threads must be >= 1, is " + n);
+        tune4j_h.t4j_set_num_threads(n);
+    }
+
+    /** The CPU's features as names: avx2+fma, avx512, avx512_vnni, avx_vnni. */
+    public static List<String> cpuFeatures() {
+        int f = tune4j_h.t4j_cpu_features();
+        List<String> out = new ArrayList<>();
+        if ((f & tune4j_h.T4J_FEATURE_AVX2_FMA) != 0) out.add("avx2+fma");
+        if ((f & tune4j_h.T4J_FEATURE_AVX512) != 0) out.add("avx512");
+        if ((f & tune4j_h.T4J_FEATURE_AVX512_VNNI) != 0) out.add("avx512_vnni");
+        if ((f & tune4j_h.T4J_FEATURE_AVX_VNNI) != 0) out.add("avx_vnni");
+        return out;
+    }
+
+    private static MemorySegment seg(Tensor t) {
+        return t == null ? MemorySegment.NULL : t.segment();
+    }
+
+    private static void status(int rc, String op) {
+        if (rc == tune4j_h.T4J_ERR_NO_MEMORY) throw new OutOfMemoryError(op + ": libtune4j could not allocate scratch memory");
+        if (rc != tune4j_h.T4J_OK) throw new IllegalStateException(op + ": libtune4j returned status " + rc);
+    }
+
+    @Override
+    public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c) {
+        BackendChecks.gemm(transA, transB, alpha, a, b, beta, c);
+        long m = c.dim(0), n = c.dim(1), k = transA ? a.dim(0) : a.dim(1);
+        status(tune4j_h.t4j_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a.segment(), a.ld(), b.segment(), b.ld(),
+                beta, c.segment(), c.ld()), "gemm");
+    }
+
+    @Override
+    public void loraForward(Tensor x, Tensor mask, Tensor w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
+        var d = BackendChecks.loraForward(x, mask, w, bias, a, b, scale, h, y);
+        status(tune4j_h.t4j_lora_forward(d.t(), d.dIn(), d.dOut(), d.r(), seg(x), seg(mask), seg(w), seg(bias), seg(a), seg(b),
+                scale, seg(h), seg(y)), "loraForward");
+    }
+
+    @Override
+    public void loraBackward(Tensor x, Tensor mask, Tensor w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
+        var d = BackendChecks.loraBackward(x, mask, w, a, b, scale, h, g, dx, da, db);
+        status(tune4j_h.t4j_lora_backward(d.t(), d.dIn(), d.dOut(), d.r(), seg(x), seg(mask), seg(w), seg(a), seg(b), scale,
+                seg(h), seg(g), seg(dx), seg(da), seg(db)), "loraBackward");
+    }
+
+    @Override
+    public void loraMerge(Tensor w, Tensor a, Tensor b, float scale, float sign) {
+        var d = BackendChecks.loraMerge(w, a, b, scale, sign);
+        status(tune4j_h.t4j_lora_merge(d.dIn(), d.dOut(), d.r(), seg(w), seg(a), seg(b), scale, sign), "loraMerge");
+    }
+}

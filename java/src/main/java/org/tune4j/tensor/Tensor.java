@@ -1,0 +1,235 @@
+package org.tune4j.tensor;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.Objects;
+
+/**
+ * An n-dimensional array in off-heap memory, row-major.
+ *
+ * <p>Rows of the last two dimensions are {@code ld} ("leading dimension") elements apart, which may be
+ * more than the number of columns: {@link #view} cuts a 2-D block out of a larger matrix without
+ * copying, and the kernels take it as is. Tensors of rank other than 2 are contiguous. The memory
+ * belongs to the {@link Arena} it was allocated in; once that arena is closed, any use of the tensor
+ * throws {@link IllegalStateException}.
+ */
+public final class Tensor {
+    private final MemorySegment segment;
+    private final DType dtype;
+    private final long[] shape;
+    private final long ld;
+
+    private Tensor(MemorySegment segment, DType dtype, long[] shape, long ld) {
+        this.segment = segment;
+        this.dtype = dtype;
+        this.shape = shape;
+        this.ld = ld;
+    }
+
+    /** A new zero-filled tensor in {@code arena}. */
+    public static Tensor zeros(Arena arena, DType dtype, long... shape) {
+        Objects.requireNonNull(arena, "arena");
+        Objects.requireNonNull(dtype, "dtype");
+        long n = checkedCount(shape);
+        MemorySegment seg = arena.allocate(Math.max(1, n) * dtype.byteSize(), 64);
+        return new Tensor(seg, dtype, shape.clone(), shape.length == 0 ? 1 : Math.max(1, shape[shape.length - 1]));
+    }
+
+    /** A new F32 tensor holding {@code values} (row-major) in {@code arena}. */
+    public static Tensor of(Arena arena, float[] values, long... shape) {
+        Tensor t = zeros(arena, DType.F32, shape);
+        if (values.length != t.numel()) {
+            throw new IllegalArgumentException("values: " + values.length + " floats for shape " + Arrays.toString(shape));
+        }
+        MemorySegment.copy(values, 0, t.segment, ValueLayout.JAVA_FLOAT, 0, values.length);
+        return t;
+    }
+
+    /**
+     * A 2-D F32 or I32 tensor over existing memory: element (i, j) at index {@code i*ld + j}.
+     *
+     * @throws IllegalArgumentException if the segment is too small for the shape, or ld &lt; cols
+     */
+    public static Tensor wrap(MemorySegment segment, DType dtype, long rows, long cols, long ld) {
+        Objects.requireNonNull(segment, "segment");
+        Objects.requireNonNull(dtype, "dtype");
+        checkedCount(new long[] {rows, cols});
+        if (ld < Math.max(1, cols)) throw new IllegalArgumentException("ld " + ld + " is less than cols " + cols);
+        long need = span(rows, cols, ld) * dtype.byteSize();
+        if (segment.byteSize() < need) {
+            throw new IllegalArgumentException("segment of " + segment.byteSize() + " bytes is too small for a "
+                    + rows + "x" + cols + " " + dtype + " matrix with ld " + ld + " (needs " + need + ")");
+        }
+        return new Tensor(segment, dtype, new long[] {rows, cols}, ld);
+    }
+
+    /** A 1-D or n-D contiguous tensor over existing memory. */
+    public static Tensor wrap(MemorySegment segment, DType dtype, long... shape) {
+        if (shape.length == 2) return wrap(segment, dtype, shape[0], shape[1], Math.max(1, shape[1]));
+        long need = checkedCount(shape) * dtype.byteSize();
+        if (segment.byteSize() < need) {
+            throw new IllegalArgumentException("segment of " + segment.byteSize() + " bytes is too small for shape "
+                    + Arrays.toString(shape) + " of " + dtype + " (needs " + need + ")");
+        }
+        return new Tensor(segment, dtype, shape.clone(), shape.length == 0 ? 1 : Math.max(1, shape[shape.length - 1]));
+    }
+
+    /** The {@code rows x cols} block of this matrix starting at (row0, col0), sharing its memory. */
+    public Tensor view(long row0, long col0, long rows, long cols) {
+        requireRank(2);
+        if (row0 < 0 || col0 < 0 || rows < 0 || cols < 0 || row0 + rows > shape[0] || col0 + cols > shape[1]) {
+            throw new IllegalArgumentException("view [" + row0 + "+" + rows + ", " + col0 + "+" + cols
+                    + ") is outside the " + shape[0] + "x" + shape[1] + " matrix");
+        }
+        long offset = (row0 * ld + col0) * dtype.byteSize();
+        long length = span(rows, cols, ld) * dtype.byteSize();
+        return new Tensor(segment.asSlice(offset, length), dtype, new long[] {rows, cols}, ld);
+    }
+
+    /** Elements spanned by a rows x cols matrix with leading dimension ld. */
+    private static long span(long rows, long cols, long ld) {
+        return rows == 0 || cols == 0 ? 0 : Math.addExact(Math.multiplyExact(rows - 1, ld), cols);
+    }
+
+    private static long checkedCount(long[] shape) {
+        long n = 1;
+        for (long d : shape) {
+            if (d < 0) throw new IllegalArgumentException("negative dimension in shape " + Arrays.toString(shape));
+            n = Math.multiplyExact(n, d);
+        }
+        return n;
+    }
+
+    private void requireRank(int rank) {
+        if (shape.length != rank) {
+            throw new IllegalArgumentException("expected a rank-" + rank + " tensor, got shape " + Arrays.toString(shape));
+        }
+    }
+
+    public DType dtype() {
+        return dtype;
+    }
+
+    public int rank() {
+        return shape.length;
+    }
+
+    public long[] shape() {
+        return shape.clone();
+    }
+
+    public long dim(int i) {
+        return shape[i];
+    }
+
+    public long numel() {
+        return checkedCount(shape);
+    }
+
+    /** Rows of a matrix (rank 2) or 1 for a vector. */
+    public long rows() {
+        return shape.length == 2 ? shape[0] : 1;
+    }
+
+    /** Columns of a matrix, or the length of a vector. */
+    public long cols() {
+        return shape.length == 0 ? 1 : shape[shape.length - 1];
+    }
+
+    /** Elements between the starts of two consecutive rows. */
+    public long ld() {
+        return ld;
+    }
+
+    /** True when rows are packed back to back (ld == cols). */
+    public boolean isContiguous() {
+        return shape.length != 2 || ld == shape[1] || shape[0] <= 1;
+    }
+
+    /** The memory, starting at element 0. */
+    public MemorySegment segment() {
+        return segment;
+    }
+
+    /** Whether the arena that owns the memory is still open. */
+    public boolean isAlive() {
+        return segment.scope().isAlive();
+    }
+
+    private long index(long i, long j) {
+        requireRank(2);
+        Objects.checkIndex(i, shape[0]);
+        Objects.checkIndex(j, shape[1]);
+        return i * ld + j;
+    }
+
+    private long index(long i) {
+        Objects.checkIndex(i, numel());
+        if (shape.length == 2) return (i / shape[1]) * ld + i % shape[1];
+        return i;
+    }
+
+    public float getFloat(long i, long j) {
+        return segment.getAtIndex(ValueLayout.JAVA_FLOAT, index(i, j));
+    }
+
+    public void setFloat(long i, long j, float v) {
+        segment.setAtIndex(ValueLayout.JAVA_FLOAT, index(i, j), v);
+    }
+
+    /** Element i in row-major order. */
+    public float getFloat(long i) {
+        return segment.getAtIndex(ValueLayout.JAVA_FLOAT, index(i));
+    }
+
+    public void setFloat(long i, float v) {
+        segment.setAtIndex(ValueLayout.JAVA_FLOAT, index(i), v);
+    }
+
+    public int getInt(long i) {
+        return segment.getAtIndex(ValueLayout.JAVA_INT, index(i));
+    }
+
+    public void setInt(long i, int v) {
+        segment.setAtIndex(ValueLayout.JAVA_INT, index(i), v);
+    }
+
+    /** The elements in row-major order, as a new array. */
+    public float[] toFloatArray() {
+        if (dtype != DType.F32) throw new IllegalArgumentException("toFloatArray on a " + dtype + " tensor");
+        long n = numel();
+        if (n > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("tensor too large for a Java array: " + n);
+        float[] out = new float[(int) n];
+        if (isContiguous()) {
+            MemorySegment.copy(segment, ValueLayout.JAVA_FLOAT, 0, out, 0, out.length);
+        } else {
+            int cols = (int) shape[1];
+            for (int i = 0; i < shape[0]; i++) {
+                MemorySegment.copy(segment, ValueLayout.JAVA_FLOAT, i * ld * 4, out, i * cols, cols);
+            }
+        }
+        return out;
+    }
+
+    /** Copies {@code other}'s elements (same shape and dtype) into this tensor. */
+    public void copyFrom(Tensor other) {
+        if (!Arrays.equals(shape, other.shape) || dtype != other.dtype) {
+            throw new IllegalArgumentException("copyFrom: " + other + " into " + this);
+        }
+        if (shape.length != 2) {
+            MemorySegment.copy(other.segment, 0, segment, 0, numel() * dtype.byteSize());
+            return;
+        }
+        for (long i = 0; i < rows(); i++) {
+            long bytes = cols() * dtype.byteSize();
+            MemorySegment.copy(other.segment, i * other.ld * dtype.byteSize(), segment, i * ld * dtype.byteSize(), bytes);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "Tensor" + Arrays.toString(shape) + " " + dtype + (isContiguous() ? "" : " ld=" + ld);
+    }
+}

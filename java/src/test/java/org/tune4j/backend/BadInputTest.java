@@ -1,0 +1,100 @@
+package org.tune4j.backend;
+
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/** Wrong shapes, too-small and freed buffers give clear exceptions on every backend, never a crash. */
+class BadInputTest {
+    private static final List<Backend> BACKENDS = List.of(new ReferenceBackend(), CpuBackend.get());
+
+    private static void assertRejected(Executable call, String mustMention) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
+        assertTrue(e.getMessage().contains(mustMention), "message '" + e.getMessage() + "' should mention " + mustMention);
+    }
+
+    private static Tensor f32(Arena arena, long rows, long cols) {
+        return Tensor.zeros(arena, DType.F32, rows, cols);
+    }
+
+    @Test
+    void gemmShapesAreChecked() {
+        try (Arena arena = Arena.ofConfined()) {
+            for (Backend be : BACKENDS) {
+                Tensor a = f32(arena, 4, 5), b = f32(arena, 6, 7), c = f32(arena, 4, 7);
+                assertRejected(() -> be.gemm(false, false, 1f, a, b, 0f, c), "inner dimensions");
+                Tensor b2 = f32(arena, 5, 7), cWrong = f32(arena, 4, 8);
+                assertRejected(() -> be.gemm(false, false, 1f, a, b2, 0f, cWrong), "c must be 4x7");
+                assertRejected(() -> be.gemm(true, false, 1f, a, b2, 0f, c), "inner dimensions");
+                assertRejected(() -> be.gemm(false, false, 1f, null, b2, 0f, c), "a is null");
+                assertRejected(() -> be.gemm(false, false, Float.NaN, a, b2, 0f, c), "alpha");
+                Tensor ints = Tensor.zeros(arena, DType.I32, 4, 5);
+                assertRejected(() -> be.gemm(false, false, 1f, ints, b2, 0f, c), "a must be F32");
+                Tensor vec = Tensor.zeros(arena, DType.F32, 20);
+                assertRejected(() -> be.gemm(false, false, 1f, vec, b2, 0f, c), "a must be a matrix");
+            }
+        }
+    }
+
+    @Test
+    void freedMemoryIsRejected() {
+        Arena arena = Arena.ofConfined();
+        Tensor a = f32(arena, 4, 5), b = f32(arena, 5, 7), c = f32(arena, 4, 7);
+        arena.close();
+        for (Backend be : BACKENDS) assertRejected(() -> be.gemm(false, false, 1f, a, b, 0f, c), "freed");
+    }
+
+    @Test
+    void tooSmallBuffersCannotBecomeTensors() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment small = arena.allocate(4 * 10);
+            assertRejected(() -> Tensor.wrap(small, DType.F32, 3, 4, 4), "too small");
+            assertRejected(() -> Tensor.wrap(small, DType.F32, 2, 4, 7), "too small");
+            assertRejected(() -> Tensor.wrap(small, DType.F32, 2, 4, 3), "ld 3 is less than cols 4");
+            assertRejected(() -> Tensor.wrap(small, DType.F32, 11), "too small");
+            Tensor ok = Tensor.wrap(small, DType.F32, 2, 4, 6);
+            assertRejected(() -> ok.view(1, 0, 2, 4), "outside");
+        }
+    }
+
+    @Test
+    void heapMemoryNeverReachesNativeCode() {
+        // a heap segment cannot be passed to a (non-critical) downcall: the linker refuses it with an exception
+        MemorySegment heap = MemorySegment.ofArray(new float[20]);
+        Tensor a = Tensor.wrap(heap, DType.F32, 4, 5, 5);
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor b = f32(arena, 5, 7), c = f32(arena, 4, 7);
+            assertThrows(IllegalArgumentException.class, () -> CpuBackend.get().gemm(false, false, 1f, a, b, 0f, c));
+        }
+    }
+
+    @Test
+    void loraShapesAreChecked() {
+        try (Arena arena = Arena.ofConfined()) {
+            long t = 3, dIn = 5, dOut = 4, r = 2;
+            Tensor x = f32(arena, t, dIn), w = f32(arena, dOut, dIn), a = f32(arena, r, dIn), b = f32(arena, dOut, r);
+            Tensor h = f32(arena, t, r), y = f32(arena, t, dOut), g = f32(arena, t, dOut);
+            Tensor dx = f32(arena, t, dIn), da = f32(arena, r, dIn), db = f32(arena, dOut, r);
+            for (Backend be : BACKENDS) {
+                assertRejected(() -> be.loraForward(x, null, w, null, a, f32(arena, dOut, r + 1), 1f, h, y), "b must be 4x2");
+                assertRejected(() -> be.loraForward(x, null, f32(arena, dOut, dIn + 1), null, a, b, 1f, h, y), "w must be 4x5");
+                assertRejected(() -> be.loraForward(x, f32(arena, t, dIn - 1), w, null, a, b, 1f, h, y), "mask must be 3x5");
+                assertRejected(() -> be.loraForward(x, null, w, Tensor.zeros(arena, DType.F32, dOut + 1), a, b, 1f, h, y), "bias");
+                assertRejected(() -> be.loraForward(x, null, w, null, a, b, 1f, h, f32(arena, t + 1, dOut)), "y must be 3x4");
+                Tensor strided = f32(arena, t, dIn + 3).view(0, 0, t, dIn);
+                assertRejected(() -> be.loraForward(strided, null, w, null, a, b, 1f, h, y), "x must be contiguous");
+                assertRejected(() -> be.loraBackward(x, null, w, a, b, 1f, h, f32(arena, t, dOut + 1), dx, da, db), "g must be 3x4");
+                assertRejected(() -> be.loraBackward(x, null, w, a, b, 1f, h, g, dx, f32(arena, r + 1, dIn), db), "da must be 2x5");
+                assertRejected(() -> be.loraMerge(w, a, b, 1f, 2f), "sign");
+                assertRejected(() -> be.loraMerge(w, a, b, Float.POSITIVE_INFINITY, 1f), "scale");
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+package org.tune4j.backend;
+
+import static org.tune4j.backend.TestTensors.assertBitwiseEqual;
+import static org.tune4j.backend.TestTensors.mask;
+import static org.tune4j.backend.TestTensors.random;
+
+import java.lang.foreign.Arena;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/** Results are bitwise identical for 1, 2 and 3 threads, and from run to run, at each SIMD level. */
+class DeterminismTest {
+    private static final int[] THREADS = {1, 2, 3};
+
+    static List<SimdLevel> levels() {
+        return SimdLevel.supported();
+    }
+
+    @AfterEach
+    void restore() {
+        CpuBackend.setSimdLevel(SimdLevel.AVX512);
+        CpuBackend.setThreads(Runtime.getRuntime().availableProcessors());
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("levels")
+    void gemmIsTheSameForAnyThreadCount(SimdLevel level) {
+        CpuBackend.setSimdLevel(level);
+        long[][] shapes = {{257, 300, 129}, {20, 700, 513}, {600, 20, 300}, {128, 512, 256}};
+        try (Arena arena = Arena.ofConfined()) {
+            for (long[] s : shapes) {
+                for (int trans = 0; trans < 4; trans++) {
+                    boolean ta = (trans & 1) != 0, tb = (trans & 2) != 0;
+                    SplittableRandom rng = new SplittableRandom(s[0] + s[1] + s[2]);
+                    Tensor a = ta ? random(arena, rng, s[2], s[0]) : random(arena, rng, s[0], s[2]);
+                    Tensor b = tb ? random(arena, rng, s[1], s[2]) : random(arena, rng, s[2], s[1]);
+                    Tensor first = null;
+                    for (int threads : THREADS) {
+                        for (int repeat = 0; repeat < 2; repeat++) {
+                            CpuBackend.setThreads(threads);
+                            Tensor c = Tensor.zeros(arena, DType.F32, s[0], s[1]);
+                            CpuBackend.get().gemm(ta, tb, 1.25f, a, b, 0f, c);
+                            if (first == null) first = c;
+                            else assertBitwiseEqual(first, c, level + " " + threads + " threads, shape " + s[0] + "x" + s[1] + "x" + s[2]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("levels")
+    void loraIsTheSameForAnyThreadCount(SimdLevel level) {
+        CpuBackend.setSimdLevel(level);
+        long t = 97, dIn = 300, dOut = 257, r = 16;
+        SplittableRandom rng = new SplittableRandom(42);
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor x = random(arena, rng, t, dIn), w = random(arena, rng, dOut, dIn);
+            Tensor a = random(arena, rng, r, dIn), b = random(arena, rng, dOut, r), g = random(arena, rng, t, dOut);
+            Tensor mask = mask(arena, rng, t, dIn, 0.1);
+            Tensor[] first = null;
+            for (int threads : THREADS) {
+                CpuBackend.setThreads(threads);
+                Tensor h = Tensor.zeros(arena, DType.F32, t, r), y = Tensor.zeros(arena, DType.F32, t, dOut);
+                Tensor dx = Tensor.zeros(arena, DType.F32, t, dIn), da = Tensor.zeros(arena, DType.F32, r, dIn);
+                Tensor db = Tensor.zeros(arena, DType.F32, dOut, r);
+                CpuBackend.get().loraForward(x, mask, w, null, a, b, 0.5f, h, y);
+                CpuBackend.get().loraBackward(x, mask, w, a, b, 0.5f, h, g, dx, da, db);
+                Tensor[] now = {h, y, dx, da, db};
+                if (first == null) first = now;
+                else for (int i = 0; i < now.length; i++) assertBitwiseEqual(first[i], now[i], level + " " + threads + " threads, output " + i);
+            }
+        }
+    }
+}

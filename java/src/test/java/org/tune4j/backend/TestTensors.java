@@ -1,0 +1,61 @@
+package org.tune4j.backend;
+
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.lang.foreign.Arena;
+import java.util.SplittableRandom;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/** Seeded random tensors and comparisons for the backend tests. */
+final class TestTensors {
+    private TestTensors() {}
+
+    /** Uniform values in [-1, 1). */
+    static Tensor random(Arena arena, SplittableRandom rng, long rows, long cols) {
+        Tensor t = Tensor.zeros(arena, DType.F32, rows, cols);
+        for (long i = 0; i < rows * cols; i++) t.setFloat(i, (float) (rng.nextDouble() * 2 - 1));
+        return t;
+    }
+
+    /** A rows x cols view inside a larger matrix (leading dimension > cols), filled with random values. */
+    static Tensor randomStrided(Arena arena, SplittableRandom rng, long rows, long cols, long pad) {
+        Tensor big = random(arena, rng, rows + 1, cols + pad);
+        return big.view(1, pad / 2, rows, cols);
+    }
+
+    /** A dropout mask: 0 with probability p, else 1/(1-p). */
+    static Tensor mask(Arena arena, SplittableRandom rng, long rows, long cols, double p) {
+        Tensor t = Tensor.zeros(arena, DType.F32, rows, cols);
+        for (long i = 0; i < rows * cols; i++) t.setFloat(i, rng.nextDouble() < p ? 0f : (float) (1 / (1 - p)));
+        return t;
+    }
+
+    static Tensor copy(Arena arena, Tensor t) {
+        Tensor c = Tensor.zeros(arena, t.dtype(), t.shape());
+        c.copyFrom(t);
+        return c;
+    }
+
+    /** Fails unless |expected - actual| <= tol * (1 + |expected|) everywhere. */
+    static void assertClose(Tensor expected, Tensor actual, double tol, String what) {
+        float[] e = expected.toFloatArray(), a = actual.toFloatArray();
+        if (e.length != a.length) fail(what + ": lengths " + e.length + " vs " + a.length);
+        for (int i = 0; i < e.length; i++) {
+            double err = Math.abs((double) e[i] - a[i]);
+            if (!(err <= tol * (1 + Math.abs(e[i])))) {
+                fail(what + ": element " + i + " expected " + e[i] + " got " + a[i] + " (tolerance " + tol + ")");
+            }
+        }
+    }
+
+    /** Fails unless the two tensors hold the same bits. */
+    static void assertBitwiseEqual(Tensor expected, Tensor actual, String what) {
+        float[] e = expected.toFloatArray(), a = actual.toFloatArray();
+        for (int i = 0; i < e.length; i++) {
+            if (Float.floatToRawIntBits(e[i]) != Float.floatToRawIntBits(a[i])) {
+                fail(what + ": element " + i + " differs: " + e[i] + " vs " + a[i]);
+            }
+        }
+    }
+}
