@@ -1,0 +1,35 @@
+package org.tune4j.bench;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonProperty;
+
+/**
+ * One line of a benchmark table and one object of its JSON. {@code rate} is in {@code unit} (GFLOP/s,
+ * or ns/call for the downcall); {@code peer} names what was measured beside it in the same run, or says
+ * why no peer ran (then {@code peer_median_ms} and {@code speedup_vs_peer} are null).
+ */
+@JsonInclude(JsonInclude.Include.ALWAYS)
+public record BenchRow(
+        String suite,
+        String kernel,
+        String shape,
+        String dtype,
+        int threads,
+        String backend,
+        @JsonProperty("median_ms") double medianMs,
+        double rate,
+        String unit,
+        String peer,
+        @JsonProperty("peer_median_ms") Double peerMedianMs,
+        @JsonProperty("speedup_vs_peer") Double speedupVsPeer,
+        @JsonProperty("pct_of_peak") Double pctOfPeak) {
+
+    /** A row of ours measured beside a peer that ran (peerMs) or did not (peerMs null, peer says why). */
+    static BenchRow of(String suite, String kernel, String shape, int threads, String backend, double ms, double flops,
+            String peer, Double peerMs, double peakGflops) {
+        double gflops = flops / (ms * 1e6);
+        Double speedup = peerMs == null ? null : peerMs / ms;
+        Double pct = peakGflops > 0 ? 100.0 * gflops / peakGflops : null;
+        return new BenchRow(suite, kernel, shape, "f32", threads, backend, ms, gflops, "GFLOP/s", peer, peerMs, speedup, pct);
+    }
+}

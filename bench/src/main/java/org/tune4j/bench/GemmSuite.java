@@ -1,0 +1,108 @@
+package org.tune4j.bench;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.ServiceLoader;
+import java.util.function.Consumer;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.backend.SimdLevel;
+import org.tune4j.bench.peers.GemmPeer;
+import org.tune4j.bench.peers.OpenBlas;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * f32 GEMM: the headline shapes (1024³ and 128×4096×4096, NN), the training shapes (512×1024×1024 in
+ * NT, NN and TN), each at every thread count asked for, and 1024³ at each lower SIMD level on one
+ * thread. Every row is paired with each peer's time for the same shape in the same run.
+ */
+final class GemmSuite {
+    record Case(String kernel, boolean transA, boolean transB, int m, int n, int k) {
+        String shape() {
+            return m + "x" + n + "x" + k;
+        }
+    }
+
+    static List<Case> cases(boolean quick) {
+        List<Case> out = new ArrayList<>();
+        out.add(new Case("sgemm_nn", false, false, 1024, 1024, 1024));
+        out.add(new Case("sgemm_nn", false, false, 128, 4096, 4096));
+        out.add(new Case("sgemm_nt", false, true, 512, 1024, 1024));
+        out.add(new Case("sgemm_nn", false, false, 512, 1024, 1024));
+        out.add(new Case("sgemm_tn", true, false, 512, 1024, 1024));
+        if (quick) out.remove(1);
+        return out;
+    }
+
+    static List<GemmPeer> peers() {
+        List<GemmPeer> peers = new ArrayList<>(OpenBlas.configurations());
+        ServiceLoader.load(GemmPeer.class).forEach(peers::add);
+        return peers;
+    }
+
+    static List<BenchRow> run(Machine machine, List<Integer> threadCounts, boolean quick, Consumer<String> progress) {
+        Measure measure = Measure.standard(quick);
+        List<Case> cases = cases(quick);
+        List<GemmPeer.Shape> shapes = new ArrayList<>();
+        List<double[]> ours = new ArrayList<>(); // per shape: ms
+        List<String> backends = new ArrayList<>();
+        List<Case> rowCases = new ArrayList<>();
+        List<Integer> rowThreads = new ArrayList<>();
+        SimdLevel best = CpuBackend.simdLevel();
+        for (int threads : threadCounts) {
+            for (Case c : cases) {
+                progress.accept("gemm " + c.kernel() + " " + c.shape() + " threads=" + threads);
+                CpuBackend.setThreads(threads);
+                ours.add(new double[] {time(c, measure)});
+                backends.add(CpuBackend.get().name());
+                shapes.add(new GemmPeer.Shape(c.transA(), c.transB(), c.m(), c.n(), c.k(), threads));
+                rowCases.add(c);
+                rowThreads.add(threads);
+            }
+        }
+        // the lower SIMD levels, one thread, on the first shape
+        Case first = cases.getFirst();
+        for (SimdLevel level : SimdLevel.supported()) {
+            if (level == best) continue;
+            progress.accept("gemm " + first.shape() + " at " + level.label());
+            CpuBackend.setThreads(1);
+            CpuBackend.setSimdLevel(level);
+            ours.add(new double[] {time(first, measure)});
+            backends.add(CpuBackend.get().name());
+            shapes.add(new GemmPeer.Shape(first.transA(), first.transB(), first.m(), first.n(), first.k(), 1));
+            rowCases.add(first);
+            rowThreads.add(1);
+        }
+        CpuBackend.setSimdLevel(best);
+        CpuBackend.setThreads(machine.cores());
+
+        List<List<GemmPeer.Result>> peerResults = new ArrayList<>();
+        for (GemmPeer peer : peers()) {
+            progress.accept("peer " + peer.name());
+            peerResults.add(peer.measure(shapes, quick));
+        }
+        List<BenchRow> rows = new ArrayList<>();
+        for (int i = 0; i < shapes.size(); i++) {
+            Case c = rowCases.get(i);
+            int threads = rowThreads.get(i);
+            double flops = 2.0 * c.m() * c.n() * c.k();
+            for (List<GemmPeer.Result> results : peerResults) {
+                GemmPeer.Result r = results.get(i);
+                String peer = r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot();
+                rows.add(BenchRow.of("gemm", c.kernel(), c.shape(), threads, backends.get(i), ours.get(i)[0], flops, peer, r.medianMs(),
+                        machine.peakGflops(threads)));
+            }
+        }
+        return rows;
+    }
+
+    private static double time(Case c, Measure measure) {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor a = BenchData.matrix(arena, c.transA() ? c.k() : c.m(), c.transA() ? c.m() : c.k());
+            Tensor b = BenchData.matrix(arena, c.transB() ? c.n() : c.k(), c.transB() ? c.k() : c.n());
+            Tensor out = BenchData.matrix(arena, c.m(), c.n());
+            CpuBackend cpu = CpuBackend.get();
+            return measure.medianMs(() -> cpu.gemm(c.transA(), c.transB(), 1f, a, b, 0f, out));
+        }
+    }
+}

@@ -1,0 +1,73 @@
+package org.tune4j.bench;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.backend.SimdLevel;
+import org.tune4j.bindings.tune4j_h;
+
+/**
+ * The machine a run measured: CPU model and features, and its peak f32 FMA rate measured in this
+ * process by the native FMA loop ({@code t4j_peak_fma}) at the highest SIMD level, on one thread and
+ * on all cores at once.
+ */
+public record Machine(String cpuModel, int cores, List<String> features, String simdLevel, double peakGflopsOneThread,
+        double peakGflopsAllCores, String java, String os) {
+
+    public static Machine measure() {
+        SimdLevel before = CpuBackend.simdLevel();
+        CpuBackend.setSimdLevel(SimdLevel.AVX512);
+        try {
+            int cores = Runtime.getRuntime().availableProcessors();
+            double one = peak(1);
+            double all = peak(cores);
+            return new Machine(readCpuModel(), cores, CpuBackend.cpuFeatures(), CpuBackend.simdLevel().label(), one, all,
+                    System.getProperty("java.vm.name") + " " + Runtime.version(),
+                    System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
+        } finally {
+            CpuBackend.setSimdLevel(before);
+        }
+    }
+
+    /** Peak for {@code threads} threads: the best of a few runs, each of about 0.2 s. */
+    public double peakGflops(int threads) {
+        return threads <= 1 ? peakGflopsOneThread : peakGflopsAllCores * Math.min(threads, cores) / cores;
+    }
+
+    private static double peak(int threads) {
+        long iterations = 2_000_000; // ~0.1-0.2 s on a current core at AVX-512
+        double best = 0;
+        try (ExecutorService pool = Executors.newFixedThreadPool(threads)) {
+            for (int rep = 0; rep < 4; rep++) {
+                List<Callable<Long>> jobs = new ArrayList<>();
+                for (int t = 0; t < threads; t++) jobs.add(() -> tune4j_h.t4j_peak_fma(iterations));
+                long t0 = System.nanoTime();
+                long flops = 0;
+                for (Future<Long> f : pool.invokeAll(jobs)) flops += f.get();
+                double seconds = (System.nanoTime() - t0) / 1e9;
+                best = Math.max(best, flops / seconds / 1e9);
+            }
+        } catch (Exception e) {
+            throw new IllegalStateException("peak measurement failed", e);
+        }
+        return best;
+    }
+
+    private static String readCpuModel() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+                if (line.startsWith("model name")) return line.substring(line.indexOf(':') + 1).strip();
+            }
+        } catch (IOException | SecurityException e) {
+            // not Linux, or not readable: fall through
+        }
+        return System.getProperty("os.arch");
+    }
+}

@@ -1,0 +1,40 @@
+package org.tune4j.bench;
+
+import java.util.Arrays;
+
+/**
+ * Times a piece of work: a few warm-up runs, then repeated runs until both a minimum count and a
+ * minimum total time are reached; reports the median (robust to the noise of a shared machine).
+ */
+public final class Measure {
+    private final int warmup;
+    private final int minRuns;
+    private final double minSeconds;
+
+    public Measure(int warmup, int minRuns, double minSeconds) {
+        this.warmup = warmup;
+        this.minRuns = minRuns;
+        this.minSeconds = minSeconds;
+    }
+
+    /** The default for the bench command; quick mode trades precision for time. */
+    public static Measure standard(boolean quick) {
+        return quick ? new Measure(1, 3, 0.15) : new Measure(2, 7, 0.6);
+    }
+
+    /** Median wall time of one run of {@code work}, in milliseconds. */
+    public double medianMs(Runnable work) {
+        for (int i = 0; i < warmup; i++) work.run();
+        double[] times = new double[1024];
+        int n = 0;
+        long start = System.nanoTime();
+        while (n < times.length && (n < minRuns || (System.nanoTime() - start) < minSeconds * 1e9)) {
+            long t0 = System.nanoTime();
+            work.run();
+            times[n++] = (System.nanoTime() - t0) / 1e6;
+        }
+        double[] used = Arrays.copyOf(times, n);
+        Arrays.sort(used);
+        return n % 2 == 1 ? used[n / 2] : (used[n / 2 - 1] + used[n / 2]) / 2;
+    }
+}

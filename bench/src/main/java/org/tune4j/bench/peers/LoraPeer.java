@@ -1,0 +1,15 @@
+package org.tune4j.bench.peers;
+
+/**
+ * Another framework's LoRA layer training step (forward and backward with W frozen, no optimizer),
+ * found through {@link java.util.ServiceLoader}; PyTorch through DJL with {@code -Ppeers}.
+ */
+public interface LoraPeer {
+    /** A measured median in ms, or null with the reason it could not be measured. */
+    record Result(String peer, Double medianMs, String whyNot) {}
+
+    String name();
+
+    /** Never throws: a failure is a result with a reason. */
+    Result stepMs(int t, int dIn, int dOut, int r, int threads, boolean quick);
+}

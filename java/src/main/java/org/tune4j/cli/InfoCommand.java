@@ -1,0 +1,19 @@
+package org.tune4j.cli;
+
+import java.util.concurrent.Callable;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.backend.SimdLevel;
+import picocli.CommandLine.Command;
+
+/** {@code tune4j info}: what the native library found on this machine. */
+@Command(name = "info", mixinStandardHelpOptions = true, description = "Show the native library, CPU features, SIMD levels and threads.")
+final class InfoCommand implements Callable<Integer> {
+    @Override
+    public Integer call() {
+        System.out.println("cpu features : " + String.join(" ", CpuBackend.cpuFeatures()));
+        System.out.println("simd levels  : " + SimdLevel.supported().stream().map(SimdLevel::label).toList());
+        System.out.println("simd in use  : " + CpuBackend.simdLevel().label() + " (T4J_SIMD=portable|avx2|avx512 lowers it)");
+        System.out.println("threads      : " + CpuBackend.threads());
+        return 0;
+    }
+}

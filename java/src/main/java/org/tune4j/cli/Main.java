@@ -1,0 +1,21 @@
+package org.tune4j.cli;
+
+import java.util.ServiceLoader;
+import picocli.CommandLine;
+
+/** Entry point of the {@code tune4j} command. */
+public final class Main {
+    private Main() {}
+
+    /** The command line with every subcommand, core and contributed. */
+    public static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new Tune4jCommand());
+        cl.addSubcommand(new InfoCommand());
+        for (CliExtension ext : ServiceLoader.load(CliExtension.class)) cl.addSubcommand(ext.command());
+        return cl;
+    }
+
+    public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+}
