@@ -3,11 +3,12 @@ package org.tune4j.bench;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.ServiceLoader;
 import java.util.function.Consumer;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.backend.SimdLevel;
 import org.tune4j.bench.peers.GemmPeer;
+import org.tune4j.bench.peers.MissingPeer;
+import org.tune4j.bench.peers.PeerLoader;
 import org.tune4j.bench.peers.OpenBlas;
 import org.tune4j.tensor.Tensor;
 
@@ -36,7 +37,13 @@ final class GemmSuite {
 
     static List<GemmPeer> peers() {
         List<GemmPeer> peers = new ArrayList<>(OpenBlas.configurations());
-        ServiceLoader.load(GemmPeer.class).forEach(peers::add);
+        List<String> problems = new ArrayList<>();
+        List<GemmPeer> loaded = PeerLoader.load(GemmPeer.class, problems);
+        peers.addAll(loaded);
+        if (loaded.isEmpty()) {
+            String why = problems.isEmpty() ? "not built; build with -Ppeers" : "failed to load: " + String.join("; ", problems);
+            peers.add(new MissingPeer("onnxruntime", why));
+        }
         return peers;
     }
 

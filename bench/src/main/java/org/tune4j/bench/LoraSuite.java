@@ -3,10 +3,10 @@ package org.tune4j.bench;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.ServiceLoader;
 import java.util.function.Consumer;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.bench.peers.LoraPeer;
+import org.tune4j.bench.peers.PeerLoader;
 import org.tune4j.tensor.Tensor;
 
 /**
@@ -41,16 +41,13 @@ final class LoraSuite {
         return out;
     }
 
-    static List<LoraPeer> peers() {
-        List<LoraPeer> peers = new ArrayList<>();
-        ServiceLoader.load(LoraPeer.class).forEach(peers::add);
-        return peers;
-    }
 
     static List<BenchRow> run(Machine machine, List<Integer> threadCounts, boolean quick, Consumer<String> progress) {
         Measure measure = Measure.standard(quick);
         List<BenchRow> rows = new ArrayList<>();
-        List<LoraPeer> peers = peers();
+        List<String> problems = new ArrayList<>();
+        List<LoraPeer> peers = PeerLoader.load(LoraPeer.class, problems);
+        String missing = problems.isEmpty() ? "not built; build with -Ppeers" : "failed to load: " + String.join("; ", problems);
         CpuBackend cpu = CpuBackend.get();
         for (int threads : threadCounts) {
             for (Case c : cases(quick)) {
@@ -92,7 +89,7 @@ final class LoraSuite {
                     }
                     if (peers.isEmpty()) {
                         rows.add(BenchRow.of("lora", "lora_step", c.shape(), threads, backend, step, c.stepFlops(),
-                                "pytorch (DJL): not built; build with -Ppeers", null, peak));
+                                "pytorch (DJL): " + missing, null, peak));
                     }
                     rows.add(BenchRow.of("lora", "lora_forward", c.shape(), threads, backend, fused, c.forwardFlops(),
                             "tune4j unfused forward (GEMM + low-rank pass over y)", unfused, peak));

@@ -1,0 +1,71 @@
+package org.tune4j.bench.peers;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.OrtSession.SessionOptions;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.tune4j.bench.Measure;
+
+/**
+ * ONNX Runtime's CPU MatMul (Gemm for the transposed shapes), with B a constant initializer and the
+ * intra-op thread count set to the row's, one inter-op thread, all graph optimizations on.
+ */
+public final class OnnxRuntimeGemm implements GemmPeer {
+    @Override
+    public String name() {
+        return "onnxruntime " + OrtEnvironment.getEnvironment().getVersion();
+    }
+
+    @Override
+    public List<Result> measure(List<Shape> shapes, boolean quick) {
+        List<Result> out = new ArrayList<>();
+        Measure measure = Measure.standard(quick);
+        for (Shape s : shapes) {
+            String label = name() + (s.transA() || s.transB() ? " Gemm" : " MatMul");
+            try {
+                out.add(new Result(label, time(s, measure), null));
+            } catch (Exception | LinkageError e) {
+                out.add(new Result(label, null, e.toString()));
+            }
+        }
+        return out;
+    }
+
+    private static double time(Shape s, Measure measure) throws Exception {
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        float[] bValues = values((long) s.k() * s.n());
+        byte[] model = OnnxModels.gemm(s.transA(), s.transB(), s.m(), s.n(), s.k(), bValues);
+        try (SessionOptions opts = new SessionOptions()) {
+            opts.setIntraOpNumThreads(s.threads());
+            opts.setInterOpNumThreads(1);
+            opts.setOptimizationLevel(SessionOptions.OptLevel.ALL_OPT);
+            try (OrtSession session = env.createSession(model, opts)) {
+                long[] aShape = s.transA() ? new long[] {s.k(), s.m()} : new long[] {s.m(), s.k()};
+                FloatBuffer a = ByteBuffer.allocateDirect(s.m() * s.k() * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
+                a.put(values((long) s.m() * s.k())).rewind();
+                try (OnnxTensor input = OnnxTensor.createTensor(env, a, aShape)) {
+                    Map<String, OnnxTensor> feed = Map.of("A", input);
+                    return measure.medianMs(() -> {
+                        try (OrtSession.Result r = session.run(feed)) {
+                            if (r.size() != 1) throw new IllegalStateException("expected one output");
+                        } catch (Exception e) {
+                            throw new IllegalStateException(e);
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    private static float[] values(long n) {
+        float[] v = new float[(int) n];
+        for (int i = 0; i < v.length; i++) v[i] = ((i * 7919L) % 1000) / 1000f - 0.5f;
+        return v;
+    }
+}
