@@ -93,6 +93,19 @@ void t4j_pack_transpose_avx2(const float *src, int64_t ld, int64_t rows, int64_t
     }
 }
 
+/* Copies rows p0..p0+np-1 of the panel (np <= 8) into the whole slivers; the inner loop walks 8 rows
+ * together so that 8 memory streams are in flight: reading one 4 KB row after another reached half the
+ * DRAM bandwidth on a 128 x 4096 x 4096 GEMM, where packing B is a fifth of the time. */
+static void pack_copy_rows(const float *src, int64_t ld, int64_t full, int64_t p0, int64_t np, int64_t kc, int64_t R, __m256 va, float *dst) {
+    for (int64_t r0 = 0; r0 < full; r0 += R) {
+        for (int64_t q = p0; q < p0 + np; q++) {
+            const float *s = src + q * ld + r0;
+            float *d = dst + r0 * kc + q * R;
+            for (int64_t j = 0; j < R; j += 8) _mm256_store_ps(d + j, _mm256_mul_ps(va, _mm256_loadu_ps(s + j)));
+        }
+    }
+}
+
 void t4j_pack_copy_avx2(const float *src, int64_t ld, int64_t rows, int64_t len, int64_t kc, int64_t R, float alpha, float *dst) {
     if (R % 8 != 0) {
         t4j_pack_copy_scalar(src, ld, rows, len, kc, R, alpha, dst);
@@ -100,13 +113,11 @@ void t4j_pack_copy_avx2(const float *src, int64_t ld, int64_t rows, int64_t len,
     }
     __m256 va = _mm256_set1_ps(alpha);
     int64_t full = (rows / R) * R; /* rows covered by whole slivers */
-    for (int64_t p = 0; p < len; p++) {
-        const float *s = src + p * ld;
-        for (int64_t r0 = 0; r0 < full; r0 += R) {
-            float *d = dst + r0 * kc + p * R;
-            for (int64_t j = 0; j < R; j += 8) _mm256_store_ps(d + j, _mm256_mul_ps(va, _mm256_loadu_ps(s + r0 + j)));
-        }
-        if (full < rows) {
+    for (int64_t p = 0; p < len; p += 8) pack_copy_rows(src, ld, full, p, T4J_MIN(8, len - p), kc, R, va, dst);
+    if (full < rows) {
+        /* the last, partial sliver, padded with zeros */
+        for (int64_t p = 0; p < len; p++) {
+            const float *s = src + p * ld;
             float *d = dst + full * kc + p * R;
             int64_t n = rows - full;
             for (int64_t j = 0; j < n; j++) d[j] = alpha * s[full + j];
