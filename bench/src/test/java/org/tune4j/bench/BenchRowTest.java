@@ -1,0 +1,50 @@
+package org.tune4j.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The JSON row format that tools read: exactly these fields, with the derived ones computed right. */
+class BenchRowTest {
+    private static final List<String> FIELDS = List.of("suite", "kernel", "shape", "dtype", "threads", "backend", "median_ms",
+            "rate", "unit", "peer", "peer_median_ms", "speedup_vs_peer", "pct_of_peak");
+
+    @Test
+    void rowHasTheDocumentedFieldsInOrder() throws Exception {
+        BenchRow row = BenchRow.of("gemm", "sgemm_nn", "2x2x2", 1, "cpu-avx512", 2.0, 4.0e6, "openblas", 3.0, 4.0);
+        JsonNode json = new ObjectMapper().valueToTree(row);
+        List<String> names = new ArrayList<>();
+        for (Iterator<String> it = json.fieldNames(); it.hasNext(); ) names.add(it.next());
+        assertEquals(FIELDS, names);
+        assertEquals(2.0, json.get("rate").asDouble(), 1e-12, "4e6 flops in 2 ms is 2 GFLOP/s");
+        assertEquals(1.5, json.get("speedup_vs_peer").asDouble(), 1e-12);
+        assertEquals(50.0, json.get("pct_of_peak").asDouble(), 1e-12);
+    }
+
+    @Test
+    void aPeerThatDidNotRunHasNoTimeAndSaysWhy() {
+        BenchRow row = BenchRow.of("gemm", "sgemm_nn", "2x2x2", 1, "cpu-avx512", 2.0, 4.0e6, "onnxruntime: not built", null, 4.0);
+        assertNull(row.peerMedianMs());
+        assertNull(row.speedupVsPeer());
+        assertTrue(row.peer().contains("not built"));
+    }
+
+    @Test
+    void medianIsTheMiddleRun() {
+        int[] calls = {0};
+        long[] sleeps = {5, 1, 3};
+        double ms = new Measure(0, 3, 0).medianMs(() -> {
+            long until = System.nanoTime() + sleeps[calls[0]++ % 3] * 1_000_000;
+            while (System.nanoTime() < until) Thread.onSpinWait();
+        });
+        assertEquals(3, calls[0]);
+        assertTrue(ms >= 3 && ms < 5, "median of 5, 1 and 3 ms runs was " + ms);
+    }
+}
