@@ -1,5 +1,4 @@
 /* CPU feature detection and the choice of SIMD level, made once at load time. */
-#include <cpuid.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,8 @@
 static atomic_int current_level = -1;
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+
 static uint64_t xgetbv0(void) {
     uint32_t eax, edx;
     __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
@@ -82,18 +83,23 @@ T4J_EXPORT int32_t t4j_simd_level(void) {
     return l >= 0 ? l : t4j_set_simd_level(level_from_env());
 }
 
+/* Off x86 only the portable level exists (t4j_cpu_features() reports nothing there). */
 const t4j_gemm_impl *t4j_gemm_current(void) {
     switch (t4j_simd_level()) {
+#if defined(__x86_64__)
     case T4J_LEVEL_AVX512: return &t4j_gemm_avx512;
     case T4J_LEVEL_AVX2: return &t4j_gemm_avx2;
+#endif
     default: return &t4j_gemm_portable;
     }
 }
 
 T4J_EXPORT int64_t t4j_peak_fma(int64_t iterations) {
     switch (t4j_simd_level()) {
+#if defined(__x86_64__)
     case T4J_LEVEL_AVX512: return t4j_peak_fma_avx512(iterations);
     case T4J_LEVEL_AVX2: return t4j_peak_fma_avx2(iterations);
+#endif
     default: return t4j_peak_fma_portable(iterations);
     }
 }
