@@ -19,15 +19,22 @@
 
 /* ---- scalar pieces shared with the SIMD levels ---- */
 
+static inline void store_one(const float *acc, int64_t nr, const t4j_tile_out *o, int64_t i, int64_t j) {
+    float v = acc[i * nr + j];
+    float *dst = o->c + i * o->rsc + j * o->csc;
+    if (o->beta != 0.0f) v += o->beta * *dst;
+    if (o->bias != NULL) v += o->bias[i * o->bias_rs + j * o->bias_cs];
+    *dst = v;
+}
+
 void t4j_store_tile_scalar(const float *acc, int64_t nr, const t4j_tile_out *o) {
-    for (int64_t i = 0; i < o->m_rem; i++) {
-        for (int64_t j = 0; j < o->n_rem; j++) {
-            float v = acc[i * nr + j];
-            float *dst = o->c + i * o->rsc + j * o->csc;
-            if (o->beta != 0.0f) v += o->beta * *dst;
-            if (o->bias != NULL) v += o->bias[i * o->bias_rs + j * o->bias_cs];
-            *dst = v;
-        }
+    if (o->rsc == 1) {
+        /* C stored transposed: walk each column of the tile, which is contiguous in memory */
+        for (int64_t j = 0; j < o->n_rem; j++)
+            for (int64_t i = 0; i < o->m_rem; i++) store_one(acc, nr, o, i, j);
+    } else {
+        for (int64_t i = 0; i < o->m_rem; i++)
+            for (int64_t j = 0; j < o->n_rem; j++) store_one(acc, nr, o, i, j);
     }
 }
 
@@ -70,6 +77,21 @@ static void kernel_portable(int64_t kc, const float *ap, const float *bp, const 
     t4j_store_tile_scalar(acc, P_NR, out);
 }
 
+/* 2 rows x 16 columns: 8 SSE-sized accumulators, as the 4 x 8 tile. */
+static void skinny_portable(int64_t k, const float *a, int64_t rsa, int64_t csa, int64_t rows, const float *bn, float alpha, const t4j_tile_out *out) {
+    float acc[2 * T4J_SKINNY_N] = {0};
+    const float *row1 = a + T4J_MIN(1, rows - 1) * rsa;
+    for (int64_t p = 0; p < k; p++) {
+        float a0 = a[p * csa], a1 = row1[p * csa];
+        for (int q = 0; q < T4J_SKINNY_N; q++) {
+            acc[q] += a0 * bn[p * T4J_SKINNY_N + q];
+            acc[T4J_SKINNY_N + q] += a1 * bn[p * T4J_SKINNY_N + q];
+        }
+    }
+    for (int q = 0; q < 2 * T4J_SKINNY_N; q++) acc[q] *= alpha;
+    t4j_store_tile_scalar(acc, T4J_SKINNY_N, out);
+}
+
 int64_t t4j_peak_fma_portable(int64_t iterations) {
     float acc[8][4] = {{0}};
     const float x = 1.0000001f, y = 0.9999999f;
@@ -81,7 +103,8 @@ int64_t t4j_peak_fma_portable(int64_t iterations) {
     return iterations * 8 * 4 * 2;
 }
 
-const t4j_gemm_impl t4j_gemm_portable = {"portable", P_MR, P_NR, 64, 256, 512, kernel_portable, t4j_pack_transpose_scalar, t4j_pack_copy_scalar};
+const t4j_gemm_impl t4j_gemm_portable = {"portable", P_MR, P_NR, 64, 256, 512, kernel_portable, t4j_pack_transpose_scalar, t4j_pack_copy_scalar,
+                                          skinny_portable, 2};
 
 /* ---- the driver ---- */
 
@@ -210,6 +233,49 @@ static void gemm_task(void *ctx, int64_t task) {
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+/* ---- skinny products: one side of C at most 16 (LoRA's x A^T, g B, g^T h, gb^T x) ----
+ * The general path would pack the long operand (x or g, T x d) to use it for 16 columns only; here it is
+ * read in place, and only the short operand is packed (k x 16). Each row of C is one task's, summed over
+ * all of k in order: the same bits for any thread count. */
+typedef struct {
+    const t4j_gemm_impl *impl;
+    const float *a;          /* the long operand, A(i,p) = a[i*rsa + p*csa] */
+    int64_t rsa, csa;
+    const float *bn;         /* k x 16, packed */
+    int64_t m, n, k;
+    float alpha, beta;
+    float *c;
+    int64_t rsc, csc;
+    int64_t chunk;           /* rows per task, a multiple of skinny_rows */
+} skinny_job;
+
+static void skinny_task(void *ctx, int64_t task) {
+    const skinny_job *S = ctx;
+    const int64_t R = S->impl->skinny_rows;
+    for (int64_t i = task * S->chunk; i < T4J_MIN(S->m, (task + 1) * S->chunk); i += R) {
+        t4j_tile_out o = {.c = S->c + i * S->rsc, .rsc = S->rsc, .csc = S->csc, .m_rem = T4J_MIN(R, S->m - i),
+                          .n_rem = S->n, .beta = S->beta};
+        S->impl->skinny(S->k, S->a + i * S->rsa, S->rsa, S->csa, o.m_rem, S->bn, S->alpha, &o);
+    }
+}
+
+/* C (m x n, n <= 16; element (i,q) at c[i*rsc + q*csc]) = beta C + alpha A(m x k) Bs(k x n), where
+ * Bs(p,q) = bs[p*rsb + q*csb]. */
+static int32_t skinny_gemm(const t4j_gemm_impl *I, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t rsa,
+                           int64_t csa, const float *bs, int64_t rsb, int64_t csb, float beta, float *c, int64_t rsc, int64_t csc) {
+    float *bn = aligned_alloc(64, (size_t)(k * T4J_SKINNY_N) * sizeof(float));
+    if (bn == NULL) return T4J_ERR_NO_MEMORY;
+    for (int64_t p = 0; p < k; p++)
+        for (int64_t q = 0; q < T4J_SKINNY_N; q++) bn[p * T4J_SKINNY_N + q] = q < n ? bs[p * rsb + q * csb] : 0.0f;
+    int64_t blocks = ceil_div(m, I->skinny_rows);
+    int64_t threads = 2.0 * m * n * k < 2.0e6 ? 1 : T4J_MIN((int64_t)t4j_num_threads(), blocks);
+    skinny_job S = {.impl = I, .a = a, .rsa = rsa, .csa = csa, .bn = bn, .m = m, .n = n, .k = k, .alpha = alpha,
+                    .beta = beta, .c = c, .rsc = rsc, .csc = csc, .chunk = ceil_div(blocks, threads) * I->skinny_rows};
+    t4j_parallel(ceil_div(m, S.chunk), skinny_task, &S);
+    free(bn);
+    return T4J_OK;
+}
+
 /* C = beta*C + bias + sum of the segments' products. The C ABI calls and lora.c come here. */
 int32_t t4j_gemm_segments(int64_t m, int64_t n, const t4j_kseg *segs, int nseg, float beta, float *c, int64_t ldc, const float *bias) {
     if (m <= 0 || n <= 0) return T4J_OK;
@@ -224,6 +290,14 @@ int32_t t4j_gemm_segments(int64_t m, int64_t n, const t4j_kseg *segs, int nseg, 
 
     /* A narrow C (n below one tile, as in x A^T with A [r, d]) is computed as C^T = op(B)^T op(A)^T, so
      * the short side lands on the kernel's rows. Same products in the same K order: same bits. */
+    if (nseg == 1 && bias == NULL && k >= 8) {
+        const t4j_kseg *g = &segs[0];
+        if (n <= T4J_SKINNY_N && m >= 4 * n)
+            return skinny_gemm(I, m, n, k, g->alpha, g->a, g->rsa, g->csa, g->b, g->rsb, g->csb, beta, c, ldc, 1);
+        if (m <= T4J_SKINNY_N && n >= 4 * m) /* C^T = op(B)^T op(A)^T, stored transposed */
+            return skinny_gemm(I, n, m, k, g->alpha, g->b, g->csb, g->rsb, g->a, g->csa, g->rsa, beta, c, 1, ldc);
+    }
+
     t4j_kseg swapped[4];
     if (n < I->nr && m > n && nseg <= 4) {
         for (int s = 0; s < nseg; s++) {

@@ -126,6 +126,33 @@ void t4j_pack_copy_avx2(const float *src, int64_t ld, int64_t rows, int64_t len,
     }
 }
 
+/* 6 rows x 16 columns: 12 ymm accumulators, per k two loads of bn and 6 broadcasts from A in place. */
+static void skinny_avx2(int64_t k, const float *a, int64_t rsa, int64_t csa, int64_t rows, const float *bn, float alpha, const t4j_tile_out *o) {
+    const float *row[6];
+    for (int i = 0; i < 6; i++) row[i] = a + T4J_MIN(i, rows - 1) * rsa; /* missing rows repeat the last: not stored */
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    for (int64_t p = 0; p < k; p++) {
+        __m256 b0 = _mm256_load_ps(bn + p * 16), b1 = _mm256_load_ps(bn + p * 16 + 8);
+        int64_t off = p * csa;
+        __m256 a;
+        a = _mm256_set1_ps(row[0][off]); ROW(0, a);
+        a = _mm256_set1_ps(row[1][off]); ROW(1, a);
+        a = _mm256_set1_ps(row[2][off]); ROW(2, a);
+        a = _mm256_set1_ps(row[3][off]); ROW(3, a);
+        a = _mm256_set1_ps(row[4][off]); ROW(4, a);
+        a = _mm256_set1_ps(row[5][off]); ROW(5, a);
+    }
+    float tile[6 * 16] __attribute__((aligned(32)));
+    __m256 va = _mm256_set1_ps(alpha);
+    __m256 acc[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+    for (int i = 0; i < 6; i++) {
+        _mm256_store_ps(tile + i * 16, _mm256_mul_ps(va, acc[i][0]));
+        _mm256_store_ps(tile + i * 16 + 8, _mm256_mul_ps(va, acc[i][1]));
+    }
+    t4j_store_tile_scalar(tile, 16, o);
+}
+
 int64_t t4j_peak_fma_avx2(int64_t iterations) {
     /* 12 independent chains: more than FMA latency x FMA ports, so throughput, not latency, bounds it.
      * Written out by hand: an array of accumulators would be kept in memory. */
@@ -146,4 +173,5 @@ int64_t t4j_peak_fma_avx2(int64_t iterations) {
     return iterations * 12 * 8 * 2;
 }
 
-const t4j_gemm_impl t4j_gemm_avx2 = {"avx2", MR, NR, 144, 384, 1024, kernel_avx2, t4j_pack_transpose_avx2, t4j_pack_copy_avx2};
+const t4j_gemm_impl t4j_gemm_avx2 = {"avx2", MR, NR, 144, 384, 1024, kernel_avx2, t4j_pack_transpose_avx2, t4j_pack_copy_avx2,
+                                      skinny_avx2, 6};

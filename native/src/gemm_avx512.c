@@ -81,7 +81,32 @@ int64_t t4j_peak_fma_avx512(int64_t iterations) {
     return iterations * 12 * 16 * 2;
 }
 
+/* 8 rows x 16 columns: 8 zmm accumulators, per k one load of bn and 8 broadcasts from A in place. */
+static void skinny_avx512(int64_t k, const float *a, int64_t rsa, int64_t csa, int64_t rows, const float *bn, float alpha, const t4j_tile_out *o) {
+    const float *row[8];
+    for (int i = 0; i < 8; i++) row[i] = a + T4J_MIN(i, rows - 1) * rsa; /* missing rows repeat the last: not stored */
+    __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+    for (int64_t p = 0; p < k; p++) {
+        __m512 b = _mm512_load_ps(bn + p * 16);
+        int64_t off = p * csa;
+        c0 = _mm512_fmadd_ps(_mm512_set1_ps(row[0][off]), b, c0);
+        c1 = _mm512_fmadd_ps(_mm512_set1_ps(row[1][off]), b, c1);
+        c2 = _mm512_fmadd_ps(_mm512_set1_ps(row[2][off]), b, c2);
+        c3 = _mm512_fmadd_ps(_mm512_set1_ps(row[3][off]), b, c3);
+        c4 = _mm512_fmadd_ps(_mm512_set1_ps(row[4][off]), b, c4);
+        c5 = _mm512_fmadd_ps(_mm512_set1_ps(row[5][off]), b, c5);
+        c6 = _mm512_fmadd_ps(_mm512_set1_ps(row[6][off]), b, c6);
+        c7 = _mm512_fmadd_ps(_mm512_set1_ps(row[7][off]), b, c7);
+    }
+    float tile[8 * 16] __attribute__((aligned(64)));
+    __m512 va = _mm512_set1_ps(alpha);
+    __m512 acc[8] = {c0, c1, c2, c3, c4, c5, c6, c7};
+    for (int i = 0; i < 8; i++) _mm512_store_ps(tile + i * 16, _mm512_mul_ps(va, acc[i]));
+    t4j_store_tile_scalar(tile, 16, o);
+}
+
 #ifndef T4J_AVX512_BLOCKS
 #define T4J_AVX512_BLOCKS 144, 384, 1024
 #endif
-const t4j_gemm_impl t4j_gemm_avx512 = {"avx512", MR, NR, T4J_AVX512_BLOCKS, kernel_avx512, t4j_pack_transpose_avx2, t4j_pack_copy_avx2};
+const t4j_gemm_impl t4j_gemm_avx512 = {"avx512", MR, NR, T4J_AVX512_BLOCKS, kernel_avx512, t4j_pack_transpose_avx2, t4j_pack_copy_avx2,
+                                        skinny_avx512, 8};

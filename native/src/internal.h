@@ -39,6 +39,13 @@ typedef void (*t4j_pack_transpose_fn)(const float *src, int64_t ld, int64_t rows
  * sliver stride (the panel's K length), len <= kc the part packed now. */
 typedef void (*t4j_pack_copy_fn)(const float *src, int64_t ld, int64_t rows, int64_t len, int64_t kc, int64_t R, float alpha, float *dst);
 
+/* Skinny product, for a short side of at most 16 (LoRA's rank): rows [0, rows) of
+ * acc(i, q) = sum over p < k of A(i,p) * bn[p*16 + q], with A(i,p) = a[i*rsa + p*csa] read in place (the
+ * long operand is never packed) and bn the short operand packed k x 16, zero padded; then alpha * acc is
+ * stored through out. rows <= the level's skinny_rows. */
+typedef void (*t4j_skinny_fn)(int64_t k, const float *a, int64_t rsa, int64_t csa, int64_t rows, const float *bn, float alpha, const t4j_tile_out *out);
+#define T4J_SKINNY_N 16
+
 typedef struct {
     const char *name;
     int64_t mr, nr;         /* register tile */
@@ -46,6 +53,8 @@ typedef struct {
     t4j_microkernel_fn kernel;
     t4j_pack_transpose_fn pack_transpose;
     t4j_pack_copy_fn pack_copy;
+    t4j_skinny_fn skinny;
+    int64_t skinny_rows;    /* rows of A per skinny call */
 } t4j_gemm_impl;
 
 extern const t4j_gemm_impl t4j_gemm_portable;
