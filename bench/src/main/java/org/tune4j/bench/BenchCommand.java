@@ -1,6 +1,7 @@
 package org.tune4j.bench;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -68,7 +69,10 @@ public final class BenchCommand implements Callable<Integer> {
             doc.put("rows", rows);
             Path parent = json.toAbsolutePath().getParent();
             if (parent != null) Files.createDirectories(parent);
-            new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(json.toFile(), doc);
+            new ObjectMapper()
+                    .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+                    .enable(SerializationFeature.INDENT_OUTPUT)
+                    .writeValue(json.toFile(), doc);
             System.out.println("wrote " + json);
         }
         return 0;
