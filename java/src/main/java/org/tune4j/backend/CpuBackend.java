@@ -11,11 +11,21 @@ import org.tune4j.tensor.Tensor;
  * memory) before the downcall; the native side trusts them.
  *
  * <p>The SIMD level and the thread count are process-wide settings of the native library:
- * {@link #setSimdLevel} and {@link #setThreads}. Results are bitwise identical for any thread count at a
+ * {@link #setSimdLevel} and {@link #setThreads}. The level starts at the highest the CPU supports,
+ * lowered by the environment variable {@code T4J_SIMD} or the system property {@code tune4j.simd}
+ * (portable, avx2, avx512). Results are bitwise identical for any thread count at a
  * given level.
  */
 public final class CpuBackend implements Backend {
+    /** System property that lowers the SIMD level at start-up, like the environment variable T4J_SIMD. */
+    public static final String SIMD_PROPERTY = "tune4j.simd";
+
     private static final CpuBackend INSTANCE = new CpuBackend();
+
+    static {
+        String forced = System.getProperty(SIMD_PROPERTY);
+        if (forced != null && !forced.isBlank()) setSimdLevel(SimdLevel.parse(forced.strip()));
+    }
 
     private CpuBackend() {}
 
