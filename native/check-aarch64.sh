@@ -5,11 +5,11 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-for f in dispatch threads gemm lora; do
+for f in dispatch threads gemm lora quant; do
   aarch64-linux-gnu-gcc -std=c11 -O3 -Wall -Wextra -Wno-unused-parameter -Werror -fPIC -fvisibility=hidden \
     -I"$here/include" -c "$here/src/$f.c" -o "$out/$f.o"
 done
-aarch64-linux-gnu-gcc -shared -o "$out/libtune4j.so" "$out"/*.o -lpthread
+aarch64-linux-gnu-gcc -shared -o "$out/libtune4j.so" "$out"/*.o -lpthread -lm
 missing=0
 for fn in $(grep -oE 't4j_[a-z0-9_]+\(' "$here/include/tune4j.h" | tr -d '(' | sort -u); do
   aarch64-linux-gnu-nm -D --defined-only "$out/libtune4j.so" | grep -qw "$fn" || { echo "missing: $fn"; missing=1; }

@@ -58,6 +58,9 @@ T4J_SHORT void t4j_set_num_threads(int32_t n);
 /* Runs a chain of independent FMAs at the current SIMD level on the calling thread and returns the
  * number of floating-point operations done; the caller times it to measure the machine's peak. */
 int64_t t4j_peak_fma(int64_t iterations);
+/* The same for int8 multiply-accumulate (vpdpbusd with AVX-512 VNNI): returns int8 operations (2 per
+ * multiply-add) done. */
+int64_t t4j_peak_int8(int64_t iterations);
 
 /* ---- gemm: C = alpha * op(A) * op(B) + beta * C, f32 ------------------------------------------- */
 
@@ -79,6 +82,34 @@ int32_t t4j_lora_forward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, cons
 int32_t t4j_lora_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const float *w, const float *a, const float *b, float scale, const float *h, const float *g, float *dx, float *da, float *db);
 /* W [d_out, d_in] += sign * s * B A, in place (sign = +1 merges, -1 unmerges). */
 int32_t t4j_lora_merge(int64_t d_in, int64_t d_out, int64_t r, float *w, const float *a, const float *b, float scale, float sign);
+
+/* ---- quant: int8, symmetric, no zero point, values in [-127, 127] -------------------------------
+ * scale = absmax / 127 per row (a weight's row is its output channel); q = round-half-to-even(x / scale);
+ * a row of zeros has scale 0 and q = 0. Products accumulate in int32 (exact for k <= 131072). */
+
+/* q[i*ldq + p] = round(x[i*ldx + p] / scale[i]) for i < m, p < k; scale[i] = absmax of row i / 127. */
+void t4j_q8_quantize_rows(int64_t m, int64_t k, const float *x, int64_t ldx, int8_t *q, int64_t ldq, float *scale);
+/* x[i*ldx + p] = q[i*ldq + p] * scale[i]. */
+void t4j_q8_dequantize_rows(int64_t m, int64_t k, const int8_t *q, int64_t ldq, const float *scale, float *x, int64_t ldx);
+/* Bytes of the packed form of an n x k int8 weight matrix (one layout for every SIMD level). */
+T4J_SHORT int64_t t4j_q8_packed_size(int64_t n, int64_t k);
+/* Packs quantized weights w [n, k] (row j = output channel j) and their scales [n] for the kernels below;
+ * packed must hold t4j_q8_packed_size(n, k) bytes, 64-byte aligned. */
+void t4j_q8_pack(int64_t n, int64_t k, const int8_t *w, int64_t ldw, const float *scale, void *packed);
+/* Dynamic int8 linear layer: x [m, k] is quantized per row inside, then
+ * y[i*ldy + j] = act(acc(i,j) * sx[i] * sw[j] + bias[j]), acc = sum_p qx[i,p] w[j,p] in int32.
+ * bias may be NULL; activation is one of T4J_ACT_*. */
+int32_t t4j_q8_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, int32_t activation, float *y, int64_t ldy);
+/* Weight-only int8: x stays f32; y[i*ldy + j] = act(sw[j] * sum_p x[i,p] w[j,p] + bias[j]). For small
+ * batches (1 to 8 rows), where reading the weights is the cost. */
+int32_t t4j_q8_weight_only_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, int32_t activation, float *y, int64_t ldy);
+/* The exact integer product, for tests and callers with their own epilogue: c[i*ldc + j] = sum_p a[i,p] w[j,p]. */
+int32_t t4j_q8_gemm_s32(int64_t m, int64_t n, int64_t k, const int8_t *a, int64_t lda, const void *packed, int32_t *c, int64_t ldc);
+
+/* Activations applied in the int8 epilogues. GELU is the tanh form. */
+#define T4J_ACT_NONE 0
+#define T4J_ACT_RELU 1
+#define T4J_ACT_GELU 2
 
 #ifdef __cplusplus
 }

@@ -85,9 +85,67 @@ typedef struct {
 /* C[i*ldc + j] for i < m, j < n. bias (length n) or NULL. Returns T4J_OK or T4J_ERR_NO_MEMORY. */
 int32_t t4j_gemm_segments(int64_t m, int64_t n, const t4j_kseg *segs, int nseg, float beta, float *c, int64_t ldc, const float *bias);
 
+/* ---- quant: the int8 kernels ----
+ * Packed weights: a 64-byte header, the scales and column sums (n rounded up to 64), then panels of 64
+ * output columns; panel P holds, for each quad of k (4 values), 64 columns x 4 bytes:
+ * byte (quad q, column jj, t) at q*256 + jj*4 + t, for w[64P + jj][4q + t]. 16 columns of one quad are
+ * one 64-byte vector, the operand of vpdpbusd. Padding columns and k are zero. */
+#define T4J_Q8_PANEL 64
+
+typedef struct {
+    int64_t magic, n, k, quads, panels;
+} t4j_q8_header;
+
+/* Where one tile (rows x 64 columns) of a result goes. */
+typedef struct {
+    int64_t m_rem, n_rem;
+    const float *sx;        /* row scales (dynamic int8), or NULL (weight-only, int32 out) */
+    const float *sw;        /* column scales */
+    const int32_t *colsum;  /* column sums of w: removes the +128 of unsigned activations */
+    const float *bias;      /* or NULL */
+    int32_t act;
+    float *y;               /* f32 out, or NULL ... */
+    int64_t ldy;
+    int32_t *c32;           /* ... int32 out (exact product) */
+    int64_t ldc;
+} t4j_q8_out;
+
+/* Dynamic int8: rows (<= mr) rows of quantized x (+x_offset, as bytes), row stride ldx, times one
+ * panel, over `quads` quads of k; the result goes through out. */
+typedef void (*t4j_q8_kernel_fn)(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *out);
+/* Weight-only: rows (<= wo_mr) f32 rows of x (k values, row stride ldx), times one panel. */
+typedef void (*t4j_q8w_kernel_fn)(int64_t k, const float *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *out);
+
+/* Quantizes one row of k values: q[p] = round-half-even(x[p] / scale) + offset, returns scale. */
+typedef float (*t4j_q8_quantize_fn)(int64_t k, const float *x, int8_t *q, int32_t offset);
+
+typedef struct {
+    const char *name;
+    t4j_q8_quantize_fn quantize_row;
+    int64_t mr;             /* rows per dynamic-int8 kernel call */
+    int32_t x_offset;       /* added to quantized x: 128 where the kernel multiplies unsigned bytes */
+    t4j_q8_kernel_fn kernel;
+    int64_t wo_mr;          /* rows per weight-only call */
+    t4j_q8w_kernel_fn weight_only;
+} t4j_q8_impl;
+
+extern const t4j_q8_impl t4j_q8_portable;
+extern const t4j_q8_impl t4j_q8_avx2;
+extern const t4j_q8_impl t4j_q8_avx512_vnni;
+const t4j_q8_impl *t4j_q8_current(void);
+
+/* Scalar epilogue over an int32 tile acc[rows][64] (raw sums, offset already in them). */
+void t4j_q8_store_tile(const int32_t *acc, int32_t x_offset, const t4j_q8_out *out);
+/* Scalar epilogue over an f32 tile (weight-only sums, not yet scaled). */
+void t4j_q8w_store_tile(const float *acc, const t4j_q8_out *out);
+float t4j_activate(float v, int32_t act);
+
 /* ---- peak loops, one per level ---- */
 int64_t t4j_peak_fma_portable(int64_t iterations);
 int64_t t4j_peak_fma_avx2(int64_t iterations);
 int64_t t4j_peak_fma_avx512(int64_t iterations);
+int64_t t4j_peak_vnni_avx512(int64_t iterations);
+int64_t t4j_peak_int8_avx2(int64_t iterations);
+int64_t t4j_peak_int8_portable(int64_t iterations);
 
 #endif

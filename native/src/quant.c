@@ -1,0 +1,255 @@
+/* quant: int8 quantization and the int8 linear layers (DESIGN.md "Numerics": symmetric, no zero point,
+ * [-127, 127], scale = absmax / 127, round half to even, int32 accumulation,
+ * y = acc * s_x[row] * s_w[col] + bias).
+ *
+ * This file holds the driver, the packing of weights, the shared epilogues and the portable level; the
+ * AVX2 and AVX-512 VNNI kernels are in quant_avx2.c and quant_avx512.c. All levels read one packed
+ * layout (internal.h), so weights are packed once whatever the level. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define Q8_MAGIC 0x74346a7138L /* "t4jq8" */
+
+static int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+
+/* ---- quantize / dequantize ---- */
+
+/* One row: absmax, scale, then q = rint(x / scale) (the default rounding mode is half to even). */
+static float quantize_row_portable(int64_t k, const float *x, int8_t *q, int32_t offset) {
+    float absmax = 0.0f;
+    for (int64_t p = 0; p < k; p++) absmax = fmaxf(absmax, fabsf(x[p]));
+    float scale = absmax / 127.0f;
+    for (int64_t p = 0; p < k; p++) {
+        float v = scale > 0.0f ? nearbyintf(x[p] / scale) : 0.0f;
+        v = fminf(fmaxf(v, -127.0f), 127.0f);
+        q[p] = (int8_t)(uint8_t)((int32_t)v + offset);
+    }
+    return scale;
+}
+
+T4J_EXPORT void t4j_q8_quantize_rows(int64_t m, int64_t k, const float *x, int64_t ldx, int8_t *q, int64_t ldq, float *scale) {
+    const t4j_q8_impl *I = t4j_q8_current();
+    for (int64_t i = 0; i < m; i++) scale[i] = I->quantize_row(k, x + i * ldx, q + i * ldq, 0);
+}
+
+T4J_EXPORT void t4j_q8_dequantize_rows(int64_t m, int64_t k, const int8_t *q, int64_t ldq, const float *scale, float *x, int64_t ldx) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t p = 0; p < k; p++) x[i * ldx + p] = (float)q[i * ldq + p] * scale[i];
+}
+
+/* ---- packed weights ---- */
+
+typedef struct {
+    const t4j_q8_header *h;
+    const float *scale;
+    const int32_t *colsum;
+    const int8_t *data;
+} q8_packed;
+
+static size_t header_bytes(void) { return 64; }
+
+static int64_t panel_bytes(int64_t quads) { return quads * 4 * T4J_Q8_PANEL; }
+
+T4J_EXPORT int64_t t4j_q8_packed_size(int64_t n, int64_t k) {
+    int64_t np = round_up(n, T4J_Q8_PANEL), quads = (k + 3) / 4;
+    return (int64_t)header_bytes() + np * 4 /* scales */ + np * 4 /* column sums */ + (np / T4J_Q8_PANEL) * panel_bytes(quads);
+}
+
+static q8_packed view(const void *packed) {
+    const t4j_q8_header *h = packed;
+    int64_t np = h->panels * T4J_Q8_PANEL;
+    const char *base = (const char *)packed + header_bytes();
+    return (q8_packed){h, (const float *)base, (const int32_t *)(base + np * 4), (const int8_t *)(base + np * 8)};
+}
+
+T4J_EXPORT void t4j_q8_pack(int64_t n, int64_t k, const int8_t *w, int64_t ldw, const float *scale, void *packed) {
+    int64_t quads = (k + 3) / 4, panels = round_up(n, T4J_Q8_PANEL) / T4J_Q8_PANEL;
+    memset(packed, 0, (size_t)t4j_q8_packed_size(n, k));
+    *(t4j_q8_header *)packed = (t4j_q8_header){Q8_MAGIC, n, k, quads, panels};
+    q8_packed v = view(packed);
+    float *sc = (float *)v.scale;
+    int32_t *cs = (int32_t *)v.colsum;
+    int8_t *data = (int8_t *)v.data;
+    for (int64_t j = 0; j < n; j++) {
+        sc[j] = scale[j];
+        int32_t sum = 0;
+        int8_t *panel = data + (j / T4J_Q8_PANEL) * panel_bytes(quads);
+        int64_t jj = j % T4J_Q8_PANEL;
+        for (int64_t p = 0; p < k; p++) {
+            sum += w[j * ldw + p];
+            panel[(p / 4) * 4 * T4J_Q8_PANEL + jj * 4 + p % 4] = w[j * ldw + p];
+        }
+        cs[j] = sum;
+    }
+}
+
+/* ---- epilogues ---- */
+
+float t4j_activate(float v, int32_t act) {
+    switch (act) {
+    case T4J_ACT_RELU: return v > 0.0f ? v : 0.0f;
+    case T4J_ACT_GELU: {
+        const float c = 0.7978845608028654f; /* sqrt(2 / pi) */
+        return 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
+    }
+    default: return v;
+    }
+}
+
+void t4j_q8_store_tile(const int32_t *acc, int32_t x_offset, const t4j_q8_out *o) {
+    for (int64_t i = 0; i < o->m_rem; i++) {
+        for (int64_t j = 0; j < o->n_rem; j++) {
+            int32_t v = acc[i * T4J_Q8_PANEL + j] - x_offset * o->colsum[j];
+            if (o->c32 != NULL) {
+                o->c32[i * o->ldc + j] = v;
+            } else {
+                float f = (float)v * (o->sx[i] * o->sw[j]);
+                if (o->bias != NULL) f += o->bias[j];
+                o->y[i * o->ldy + j] = t4j_activate(f, o->act);
+            }
+        }
+    }
+}
+
+void t4j_q8w_store_tile(const float *acc, const t4j_q8_out *o) {
+    for (int64_t i = 0; i < o->m_rem; i++) {
+        for (int64_t j = 0; j < o->n_rem; j++) {
+            float f = acc[i * T4J_Q8_PANEL + j] * o->sw[j];
+            if (o->bias != NULL) f += o->bias[j];
+            o->y[i * o->ldy + j] = t4j_activate(f, o->act);
+        }
+    }
+}
+
+/* ---- portable level ---- */
+
+static void kernel_portable(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
+    int32_t acc[2 * T4J_Q8_PANEL] = {0};
+    for (int64_t i = 0; i < rows; i++) {
+        const int8_t *xi = (const int8_t *)(x + i * ldx);
+        for (int64_t q = 0; q < quads; q++) {
+            const int8_t *b = panel + q * 4 * T4J_Q8_PANEL;
+            for (int j = 0; j < T4J_Q8_PANEL; j++)
+                for (int t = 0; t < 4; t++) acc[i * T4J_Q8_PANEL + j] += (int32_t)xi[4 * q + t] * b[j * 4 + t];
+        }
+    }
+    t4j_q8_store_tile(acc, 0, o);
+}
+
+static void weight_only_portable(int64_t k, const float *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
+    float acc[2 * T4J_Q8_PANEL] = {0};
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t p = 0; p < k; p++) {
+            const int8_t *b = panel + (p / 4) * 4 * T4J_Q8_PANEL + p % 4;
+            float xv = x[i * ldx + p];
+            for (int j = 0; j < T4J_Q8_PANEL; j++) acc[i * T4J_Q8_PANEL + j] += xv * (float)b[j * 4];
+        }
+    t4j_q8w_store_tile(acc, o);
+}
+
+int64_t t4j_peak_int8_portable(int64_t iterations) {
+    int32_t acc[16] = {0};
+    for (int64_t it = 0; it < iterations; it++)
+        for (int l = 0; l < 16; l++) acc[l] += (int32_t)(int8_t)(l + it) * (int32_t)(int8_t)(3 - l);
+    volatile int32_t sink = acc[0] + acc[15];
+    (void)sink;
+    return iterations * 16 * 2;
+}
+
+const t4j_q8_impl t4j_q8_portable = {"portable", quantize_row_portable, 2, 0, kernel_portable, 2, weight_only_portable};
+
+/* ---- the driver ---- */
+
+typedef struct {
+    const t4j_q8_impl *impl;
+    q8_packed w;
+    int64_t m, n;
+    const uint8_t *xq;       /* dynamic: quantized rows (+offset), stride xld */
+    int64_t xld;
+    const float *sx;
+    const float *xf;         /* weight-only: f32 rows, stride xld */
+    const float *bias;
+    int32_t act;
+    float *y;
+    int64_t ldy;
+    int32_t *c32;
+    int64_t ldc;
+    int64_t panels_per_task;
+} q8_job;
+
+static void q8_task(void *ctx, int64_t task) {
+    const q8_job *J = ctx;
+    const t4j_q8_impl *I = J->impl;
+    int64_t p0 = task * J->panels_per_task, p1 = T4J_MIN(J->w.h->panels, p0 + J->panels_per_task);
+    int64_t mr = J->xf != NULL ? I->wo_mr : I->mr;
+    for (int64_t p = p0; p < p1; p++) {
+        const int8_t *panel = J->w.data + p * panel_bytes(J->w.h->quads);
+        int64_t j = p * T4J_Q8_PANEL;
+        for (int64_t i = 0; i < J->m; i += mr) {
+            t4j_q8_out o = {.m_rem = T4J_MIN(mr, J->m - i), .n_rem = T4J_MIN(T4J_Q8_PANEL, J->n - j),
+                            .sx = J->sx ? J->sx + i : NULL, .sw = J->w.scale + j, .colsum = J->w.colsum + j,
+                            .bias = J->bias ? J->bias + j : NULL, .act = J->act,
+                            .y = J->y ? J->y + i * J->ldy + j : NULL, .ldy = J->ldy,
+                            .c32 = J->c32 ? J->c32 + i * J->ldc + j : NULL, .ldc = J->ldc};
+            if (J->xf != NULL) I->weight_only(J->w.h->k, J->xf + i * J->xld, J->xld, o.m_rem, panel, &o);
+            else I->kernel(J->w.h->quads, J->xq + i * J->xld, J->xld, o.m_rem, panel, &o);
+        }
+    }
+}
+
+static int32_t run(q8_job *J, double ops) {
+    int64_t panels = J->w.h->panels;
+    int64_t threads = ops < 4.0e6 ? 1 : T4J_MIN((int64_t)t4j_num_threads(), panels);
+    J->panels_per_task = (panels + threads - 1) / threads;
+    t4j_parallel((panels + J->panels_per_task - 1) / J->panels_per_task, q8_task, J);
+    return T4J_OK;
+}
+
+/* Quantized rows of x with the level's offset, k padded with zeros to whole quads. */
+static uint8_t *quantize_input(const t4j_q8_impl *I, int64_t m, int64_t k, const float *x, int64_t ldx, int64_t xld, float *sx) {
+    uint8_t *xq = aligned_alloc(64, (size_t)round_up(m * xld, 64));
+    if (xq == NULL) return NULL;
+    for (int64_t i = 0; i < m; i++) {
+        sx[i] = I->quantize_row(k, x + i * ldx, (int8_t *)xq + i * xld, I->x_offset);
+        for (int64_t p = k; p < xld; p++) xq[i * xld + p] = (uint8_t)I->x_offset; /* the value 0 */
+    }
+    return xq;
+}
+
+T4J_EXPORT int32_t t4j_q8_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, int32_t activation, float *y, int64_t ldy) {
+    const t4j_q8_impl *I = t4j_q8_current();
+    q8_packed w = view(packed);
+    int64_t xld = w.h->quads * 4;
+    float *sx = malloc((size_t)T4J_MAX(m, 1) * sizeof(float));
+    uint8_t *xq = sx ? quantize_input(I, m, k, x, ldx, xld, sx) : NULL;
+    int32_t rc = T4J_ERR_NO_MEMORY;
+    if (xq != NULL) {
+        q8_job J = {.impl = I, .w = w, .m = m, .n = n, .xq = xq, .xld = xld, .sx = sx, .bias = bias, .act = activation, .y = y, .ldy = ldy};
+        rc = run(&J, 2.0 * m * n * k);
+    }
+    free(xq);
+    free(sx);
+    return rc;
+}
+
+T4J_EXPORT int32_t t4j_q8_gemm_s32(int64_t m, int64_t n, int64_t k, const int8_t *a, int64_t lda, const void *packed, int32_t *c, int64_t ldc) {
+    const t4j_q8_impl *I = t4j_q8_current();
+    q8_packed w = view(packed);
+    int64_t xld = w.h->quads * 4;
+    uint8_t *xq = aligned_alloc(64, (size_t)round_up(T4J_MAX(m, 1) * xld, 64));
+    if (xq == NULL) return T4J_ERR_NO_MEMORY;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t p = 0; p < xld; p++) xq[i * xld + p] = (uint8_t)((p < k ? a[i * lda + p] : 0) + I->x_offset);
+    q8_job J = {.impl = I, .w = w, .m = m, .n = n, .xq = xq, .xld = xld, .c32 = c, .ldc = ldc};
+    int32_t rc = run(&J, 2.0 * m * n * k);
+    free(xq);
+    return rc;
+}
+
+T4J_EXPORT int32_t t4j_q8_weight_only_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, int32_t activation, float *y, int64_t ldy) {
+    q8_job J = {.impl = t4j_q8_current(), .w = view(packed), .m = m, .n = n, .xf = x, .xld = ldx, .bias = bias, .act = activation, .y = y, .ldy = ldy};
+    return run(&J, 2.0 * m * n * k);
+}

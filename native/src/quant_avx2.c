@@ -1,0 +1,125 @@
+/* quant, AVX2 level. No VNNI here, and vpmaddubsw would saturate at int16, so weights and activations
+ * are widened to int16 and multiplied with vpmaddwd, whose int32 pair sums cannot overflow
+ * (2 * 127 * 127). Tile: 2 rows x 16 columns per pass, four passes over a 64-column panel. */
+#include <immintrin.h>
+
+#include "internal.h"
+
+#define QMR 2
+
+/* As the AVX-512 version, 8 values at a time; the tail is done one value at a time. */
+static float quantize_row_avx2(int64_t k, const float *x, int8_t *q, int32_t offset) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 mx = _mm256_setzero_ps();
+    int64_t p = 0;
+    for (; p + 8 <= k; p += 8) mx = _mm256_max_ps(mx, _mm256_and_ps(absmask, _mm256_loadu_ps(x + p)));
+    float m8[8], absmax = 0.0f;
+    _mm256_storeu_ps(m8, mx);
+    for (int l = 0; l < 8; l++) absmax = absmax > m8[l] ? absmax : m8[l];
+    for (; p < k; p++) absmax = absmax > (x[p] < 0 ? -x[p] : x[p]) ? absmax : (x[p] < 0 ? -x[p] : x[p]);
+    float scale = absmax / 127.0f;
+    __m256 vs = _mm256_set1_ps(scale);
+    __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127), off = _mm256_set1_epi32(offset);
+    for (p = 0; p + 8 <= k; p += 8) {
+        __m256i v = scale > 0.0f ? _mm256_cvtps_epi32(_mm256_div_ps(_mm256_loadu_ps(x + p), vs)) : _mm256_setzero_si256();
+        v = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(v, lo), hi), off);
+        int32_t out[8];
+        _mm256_storeu_si256((__m256i *)out, v);
+        for (int l = 0; l < 8; l++) q[p + l] = (int8_t)(uint8_t)out[l];
+    }
+    for (; p < k; p++) {
+        int32_t v = _mm_cvtsi128_si32(_mm_cvtps_epi32(_mm_set_ss(scale > 0.0f ? x[p] / scale : 0.0f)));
+        v = v < -127 ? -127 : v > 127 ? 127 : v;
+        q[p] = (int8_t)(uint8_t)(v + offset);
+    }
+    return scale;
+}
+
+static void kernel_avx2(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
+    const int8_t *row0 = (const int8_t *)x, *row1 = (const int8_t *)(x + T4J_MIN(1, rows - 1) * ldx);
+    int32_t tile[QMR * T4J_Q8_PANEL];
+    for (int v = 0; v < 4; v++) {
+        /* acc[i][h]: 4 columns of row i, two int32 partial sums each (k pairs 0-1 and 2-3 of a quad) */
+        __m256i a00 = _mm256_setzero_si256(), a01 = a00, a02 = a00, a03 = a00;
+        __m256i a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+        for (int64_t q = 0; q < quads; q++) {
+            const int8_t *b = panel + q * 256 + 64 * v;
+            __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b));
+            __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 16)));
+            __m256i w2 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 32)));
+            __m256i w3 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 48)));
+            /* x[4q..4q+3] as four int16, repeated across the register */
+            __m256i x0 = _mm256_broadcastq_epi64(_mm_cvtepi8_epi16(_mm_cvtsi32_si128(*(const int32_t *)(row0 + 4 * q))));
+            __m256i x1 = _mm256_broadcastq_epi64(_mm_cvtepi8_epi16(_mm_cvtsi32_si128(*(const int32_t *)(row1 + 4 * q))));
+            a00 = _mm256_add_epi32(a00, _mm256_madd_epi16(w0, x0));
+            a01 = _mm256_add_epi32(a01, _mm256_madd_epi16(w1, x0));
+            a02 = _mm256_add_epi32(a02, _mm256_madd_epi16(w2, x0));
+            a03 = _mm256_add_epi32(a03, _mm256_madd_epi16(w3, x0));
+            a10 = _mm256_add_epi32(a10, _mm256_madd_epi16(w0, x1));
+            a11 = _mm256_add_epi32(a11, _mm256_madd_epi16(w1, x1));
+            a12 = _mm256_add_epi32(a12, _mm256_madd_epi16(w2, x1));
+            a13 = _mm256_add_epi32(a13, _mm256_madd_epi16(w3, x1));
+        }
+        __m256i acc[QMR][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13}};
+        for (int i = 0; i < QMR; i++)
+            for (int h = 0; h < 4; h++) {
+                int32_t part[8];
+                _mm256_storeu_si256((__m256i *)part, acc[i][h]);
+                for (int c = 0; c < 4; c++) tile[i * T4J_Q8_PANEL + 16 * v + 4 * h + c] = part[2 * c] + part[2 * c + 1];
+            }
+    }
+    t4j_q8_store_tile(tile, 0, o);
+}
+
+/* Weight-only, up to 2 rows: 16 int8 weights (4 columns x 4 k) at a time, widened to f32. */
+static void weight_only_avx2(int64_t k, const float *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
+    const float *row0 = x, *row1 = x + T4J_MIN(1, rows - 1) * ldx;
+    float tile[QMR * T4J_Q8_PANEL] = {0};
+    int64_t full = k / 4;
+    for (int64_t q = 0; q <= full; q++) {
+        int64_t n = q < full ? 4 : k - 4 * full;
+        if (n == 0) break;
+        float x0[4], x1[4];
+        for (int t = 0; t < 4; t++) {
+            x0[t] = t < n ? row0[4 * q + t] : 0.0f;
+            x1[t] = t < n ? row1[4 * q + t] : 0.0f;
+        }
+        /* lanes hold (column c, k t) for 2 columns: 8 values; x repeated per column */
+        __m256 xv0 = _mm256_setr_ps(x0[0], x0[1], x0[2], x0[3], x0[0], x0[1], x0[2], x0[3]);
+        __m256 xv1 = _mm256_setr_ps(x1[0], x1[1], x1[2], x1[3], x1[0], x1[1], x1[2], x1[3]);
+        const int8_t *b = panel + q * 256;
+        for (int c = 0; c < T4J_Q8_PANEL; c += 2) {
+            __m256 w = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b + 4 * c))));
+            __m256 p0 = _mm256_mul_ps(w, xv0), p1 = _mm256_mul_ps(w, xv1);
+            float s0[8], s1[8];
+            _mm256_storeu_ps(s0, p0);
+            _mm256_storeu_ps(s1, p1);
+            tile[c] += (s0[0] + s0[1]) + (s0[2] + s0[3]);
+            tile[c + 1] += (s0[4] + s0[5]) + (s0[6] + s0[7]);
+            tile[T4J_Q8_PANEL + c] += (s1[0] + s1[1]) + (s1[2] + s1[3]);
+            tile[T4J_Q8_PANEL + c + 1] += (s1[4] + s1[5]) + (s1[6] + s1[7]);
+        }
+    }
+    t4j_q8w_store_tile(tile, o);
+}
+
+const t4j_q8_impl t4j_q8_avx2 = {"avx2", quantize_row_avx2, QMR, 0, kernel_avx2, QMR, weight_only_avx2};
+
+int64_t t4j_peak_int8_avx2(int64_t iterations) {
+    /* vpmaddwd + vpaddd chains: 16 int16 multiply-adds per instruction pair */
+    __m256i a = _mm256_set1_epi16(3), b = _mm256_set1_epi16(-2);
+    __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+    for (int64_t it = 0; it < iterations; it++) {
+        c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(a, b)); c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(a, c1));
+        c2 = _mm256_add_epi32(c2, _mm256_madd_epi16(a, c2)); c3 = _mm256_add_epi32(c3, _mm256_madd_epi16(a, c3));
+        c4 = _mm256_add_epi32(c4, _mm256_madd_epi16(a, c4)); c5 = _mm256_add_epi32(c5, _mm256_madd_epi16(a, c5));
+        c6 = _mm256_add_epi32(c6, _mm256_madd_epi16(a, c6)); c7 = _mm256_add_epi32(c7, _mm256_madd_epi16(a, c7));
+    }
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c0, c1), _mm256_add_epi32(c2, c3)),
+                                 _mm256_add_epi32(_mm256_add_epi32(c4, c5), _mm256_add_epi32(c6, c7)));
+    int32_t out[8];
+    _mm256_storeu_si256((__m256i *)out, s);
+    volatile int32_t sink = out[0];
+    (void)sink;
+    return iterations * 8 * 16 * 2;
+}

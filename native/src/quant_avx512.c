@@ -1,0 +1,145 @@
+/* quant, AVX-512 VNNI level. Dynamic int8: vpdpbusd multiplies unsigned activation bytes by signed
+ * weight bytes and adds groups of 4 into int32 lanes without saturation (vpdpbusds would saturate; the
+ * AVX2 vpmaddubsw saturates at int16). Activations carry +128 to be unsigned; the driver's column sums
+ * take 128 * sum(w) back out, so the result is exact. Tile: 6 rows x 64 columns (24 zmm accumulators;
+ * per quad of k, 4 weight loads and 6 broadcasts feed 24 vpdpbusd). */
+#include <immintrin.h>
+
+#include "internal.h"
+
+#define QMR 6
+
+/* absmax, then q = cvtps_epi32(x / scale) (rounds half to even, as nearbyint does), clamped, + offset. */
+static float quantize_row_avx512(int64_t k, const float *x, int8_t *q, int32_t offset) {
+    __m512 mx = _mm512_setzero_ps();
+    int64_t p = 0;
+    for (; p + 16 <= k; p += 16) mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(x + p)));
+    __mmask16 tail = (__mmask16)((1u << (k - p)) - 1u);
+    mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_maskz_loadu_ps(tail, x + p)));
+    float scale = _mm512_reduce_max_ps(mx) / 127.0f;
+    __m512 vs = _mm512_set1_ps(scale);
+    __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127), off = _mm512_set1_epi32(offset);
+    for (p = 0; p < k; p += 16) {
+        __mmask16 m = (__mmask16)(k - p >= 16 ? 0xFFFFu : (1u << (k - p)) - 1u);
+        __m512i v = _mm512_setzero_si512();
+        if (scale > 0.0f) v = _mm512_cvtps_epi32(_mm512_div_ps(_mm512_maskz_loadu_ps(m, x + p), vs));
+        v = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, lo), hi), off);
+        _mm512_mask_cvtepi32_storeu_epi8(q + p, m, v);
+    }
+    return scale;
+}
+
+/* Vector epilogue for f32 output without GELU (the common case); the rest goes through the scalar one. */
+static void store_f32(__m512i acc[QMR][4], const t4j_q8_out *o) {
+    __m512 bias[4], sw[4];
+    __m512i corr[4];
+    __mmask16 mask[4];
+    for (int v = 0; v < 4; v++) {
+        int64_t lanes = T4J_MAX(0, T4J_MIN(16, o->n_rem - 16 * v));
+        mask[v] = (__mmask16)((1u << lanes) - 1u);
+        sw[v] = _mm512_maskz_loadu_ps(mask[v], o->sw + 16 * v);
+        bias[v] = o->bias ? _mm512_maskz_loadu_ps(mask[v], o->bias + 16 * v) : _mm512_setzero_ps();
+        corr[v] = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(mask[v], o->colsum + 16 * v), 7); /* 128 * colsum */
+    }
+    for (int i = 0; i < QMR && i < o->m_rem; i++) {
+        __m512 sx = _mm512_set1_ps(o->sx[i]);
+        float *y = o->y + i * o->ldy;
+        for (int v = 0; v < 4; v++) {
+            __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[i][v], corr[v]));
+            f = _mm512_fmadd_ps(f, _mm512_mul_ps(sx, sw[v]), bias[v]);
+            if (o->act == T4J_ACT_RELU) f = _mm512_max_ps(f, _mm512_setzero_ps());
+            _mm512_mask_storeu_ps(y + 16 * v, mask[v], f);
+        }
+    }
+}
+
+/* Named accumulators: an array would be stored to the stack on every iteration, since the epilogue
+ * takes its address (the same trap as the f32 AVX2 kernel). */
+#define QROW(i)                                                      \
+    a = _mm512_set1_epi32(*(const int32_t *)(row[i] + 4 * q));       \
+    c##i##0 = _mm512_dpbusd_epi32(c##i##0, a, b0);                   \
+    c##i##1 = _mm512_dpbusd_epi32(c##i##1, a, b1);                   \
+    c##i##2 = _mm512_dpbusd_epi32(c##i##2, a, b2);                   \
+    c##i##3 = _mm512_dpbusd_epi32(c##i##3, a, b3)
+
+static void kernel_vnni(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
+    const uint8_t *row[QMR];
+    for (int i = 0; i < QMR; i++) row[i] = x + T4J_MIN(i, rows - 1) * ldx; /* missing rows repeat the last: not stored */
+    __m512i c00 = _mm512_setzero_si512(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+    __m512i c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+    __m512i c40 = c00, c41 = c00, c42 = c00, c43 = c00, c50 = c00, c51 = c00, c52 = c00, c53 = c00;
+    for (int64_t q = 0; q < quads; q++) {
+        const int8_t *b = panel + q * 256;
+        __m512i b0 = _mm512_load_si512(b), b1 = _mm512_load_si512(b + 64);
+        __m512i b2 = _mm512_load_si512(b + 128), b3 = _mm512_load_si512(b + 192);
+        __m512i a;
+        QROW(0); QROW(1); QROW(2); QROW(3); QROW(4); QROW(5);
+    }
+    __m512i acc[QMR][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23},
+                           {c30, c31, c32, c33}, {c40, c41, c42, c43}, {c50, c51, c52, c53}};
+    if (o->y != NULL && o->act != T4J_ACT_GELU) {
+        store_f32(acc, o);
+        return;
+    }
+    int32_t tile[QMR * T4J_Q8_PANEL] __attribute__((aligned(64)));
+    for (int i = 0; i < QMR; i++)
+        for (int v = 0; v < 4; v++) _mm512_store_si512(tile + i * T4J_Q8_PANEL + 16 * v, acc[i][v]);
+    t4j_q8_store_tile(tile, 128, o);
+}
+
+/* Weight-only: byte t of each 32-bit lane is w[j][4q + t]; shifting it to the top and back (arithmetic)
+ * sign-extends it, then it is converted to f32 and multiplied by x[4q + t]. Up to 4 rows. */
+#define WMR 4
+static void weight_only_avx512(int64_t k, const float *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
+    const float *row[WMR];
+    for (int i = 0; i < WMR; i++) row[i] = x + T4J_MIN(i, rows - 1) * ldx;
+    __m512 acc[WMR][4];
+    for (int i = 0; i < WMR; i++)
+        for (int v = 0; v < 4; v++) acc[i][v] = _mm512_setzero_ps();
+    int64_t full = k / 4;
+    for (int64_t q = 0; q <= full; q++) {
+        float xs[WMR][4];
+        int64_t n = q < full ? 4 : k - 4 * full; /* the last quad may be partial: its missing x are 0 */
+        if (n == 0) break;
+        for (int i = 0; i < WMR; i++)
+            for (int t = 0; t < 4; t++) xs[i][t] = t < n ? row[i][4 * q + t] : 0.0f;
+        const int8_t *b = panel + q * 256;
+        for (int v = 0; v < 4; v++) {
+            __m512i w = _mm512_load_si512(b + 64 * v);
+#pragma GCC unroll 4
+            for (int t = 0; t < 4; t++) {
+                __m512 wf = _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(w, 24 - 8 * t), 24));
+#pragma GCC unroll 4
+                for (int i = 0; i < WMR; i++) acc[i][v] = _mm512_fmadd_ps(_mm512_set1_ps(xs[i][t]), wf, acc[i][v]);
+            }
+        }
+    }
+    float tile[WMR * T4J_Q8_PANEL] __attribute__((aligned(64)));
+    for (int i = 0; i < WMR; i++)
+        for (int v = 0; v < 4; v++) _mm512_store_ps(tile + i * T4J_Q8_PANEL + 16 * v, acc[i][v]);
+    t4j_q8w_store_tile(tile, o);
+}
+
+int64_t t4j_peak_vnni_avx512(int64_t iterations) {
+    /* 12 independent chains with different operands (identical ones would be merged by the compiler) */
+    __m512i b = _mm512_set1_epi8(-2);
+    __m512i a0 = _mm512_set1_epi8(1), a1 = _mm512_set1_epi8(2), a2 = _mm512_set1_epi8(3), a3 = _mm512_set1_epi8(4);
+    __m512i a4 = _mm512_set1_epi8(5), a5 = _mm512_set1_epi8(6), a6 = _mm512_set1_epi8(7), a7 = _mm512_set1_epi8(8);
+    __m512i a8 = _mm512_set1_epi8(9), a9 = _mm512_set1_epi8(10), a10 = _mm512_set1_epi8(11), a11 = _mm512_set1_epi8(12);
+    __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
+    __m512i c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+    for (int64_t it = 0; it < iterations; it++) {
+        c0 = _mm512_dpbusd_epi32(c0, a0, b); c1 = _mm512_dpbusd_epi32(c1, a1, b); c2 = _mm512_dpbusd_epi32(c2, a2, b);
+        c3 = _mm512_dpbusd_epi32(c3, a3, b); c4 = _mm512_dpbusd_epi32(c4, a4, b); c5 = _mm512_dpbusd_epi32(c5, a5, b);
+        c6 = _mm512_dpbusd_epi32(c6, a6, b); c7 = _mm512_dpbusd_epi32(c7, a7, b); c8 = _mm512_dpbusd_epi32(c8, a8, b);
+        c9 = _mm512_dpbusd_epi32(c9, a9, b); c10 = _mm512_dpbusd_epi32(c10, a10, b); c11 = _mm512_dpbusd_epi32(c11, a11, b);
+    }
+    __m512i s = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(c0, c1), _mm512_add_epi32(c2, c3)),
+                                 _mm512_add_epi32(_mm512_add_epi32(c4, c5), _mm512_add_epi32(c6, c7)));
+    s = _mm512_add_epi32(s, _mm512_add_epi32(_mm512_add_epi32(c8, c9), _mm512_add_epi32(c10, c11)));
+    volatile int32_t sink = _mm512_reduce_add_epi32(s);
+    (void)sink;
+    return iterations * 12 * 64 * 2;
+}
+
+const t4j_q8_impl t4j_q8_avx512_vnni = {"avx512-vnni", quantize_row_avx512, QMR, 128, kernel_vnni, WMR, weight_only_avx512};
