@@ -92,6 +92,18 @@ static void skinny_portable(int64_t k, const float *a, int64_t rsa, int64_t csa,
     t4j_store_tile_scalar(acc, T4J_SKINNY_N, out);
 }
 
+/* 2 rows of a x up to 4 rows of b, plain loops. */
+static void dot_portable(int64_t k, const float *a, int64_t lda, int64_t rows, const float *b, int64_t ldb, int64_t nb, float alpha, const t4j_tile_out *out) {
+    float tile[2 * T4J_DOT_NB] = {0};
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t q = 0; q < nb; q++) {
+            float sum = 0.0f;
+            for (int64_t p = 0; p < k; p++) sum += a[i * lda + p] * b[q * ldb + p];
+            tile[i * T4J_DOT_NB + q] = alpha * sum;
+        }
+    t4j_store_tile_scalar(tile, T4J_DOT_NB, out);
+}
+
 int64_t t4j_peak_fma_portable(int64_t iterations) {
     float acc[8][4] = {{0}};
     const float x = 1.0000001f, y = 0.9999999f;
@@ -104,7 +116,7 @@ int64_t t4j_peak_fma_portable(int64_t iterations) {
 }
 
 const t4j_gemm_impl t4j_gemm_portable = {"portable", P_MR, P_NR, 64, 256, 512, kernel_portable, t4j_pack_transpose_scalar, t4j_pack_copy_scalar,
-                                          skinny_portable, 2};
+                                          skinny_portable, 2, dot_portable, 2};
 
 /* ---- the driver ---- */
 
@@ -241,7 +253,8 @@ typedef struct {
     const t4j_gemm_impl *impl;
     const float *a;          /* the long operand, A(i,p) = a[i*rsa + p*csa] */
     int64_t rsa, csa;
-    const float *bn;         /* k x 16, packed */
+    const float *bn;         /* k x 16, packed; for dot products the short operand in place ... */
+    int64_t ldbn;            /* ... with its rows ldbn apart */
     int64_t m, n, k;
     float alpha, beta;
     float *c;
@@ -261,8 +274,28 @@ static void skinny_task(void *ctx, int64_t task) {
 
 /* C (m x n, n <= 16; element (i,q) at c[i*rsc + q*csc]) = beta C + alpha A(m x k) Bs(k x n), where
  * Bs(p,q) = bs[p*rsb + q*csb]. */
+static void dot_task(void *ctx, int64_t task) {
+    const skinny_job *S = ctx;
+    const int64_t R = S->impl->dot_rows;
+    for (int64_t i = task * S->chunk; i < T4J_MIN(S->m, (task + 1) * S->chunk); i += R) {
+        t4j_tile_out o = {.c = S->c + i * S->rsc, .rsc = S->rsc, .csc = S->csc, .m_rem = T4J_MIN(R, S->m - i),
+                          .n_rem = S->n, .beta = S->beta};
+        S->impl->dot(S->k, S->a + i * S->rsa, S->rsa, o.m_rem, S->bn, S->ldbn, S->n, S->alpha, &o);
+    }
+}
+
 static int32_t skinny_gemm(const t4j_gemm_impl *I, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t rsa,
                            int64_t csa, const float *bs, int64_t rsb, int64_t csb, float beta, float *c, int64_t rsc, int64_t csc) {
+    if (n <= T4J_DOT_NB && csa == 1 && rsb == 1) {
+        /* both operands contiguous along k: dot products, nothing packed (a GEMV reads W once, in order) */
+        int64_t blocks = ceil_div(m, I->dot_rows);
+        int64_t threads = 2.0 * m * n * k < 2.0e6 ? 1 : T4J_MIN((int64_t)t4j_num_threads(), blocks);
+        skinny_job S = {.impl = I, .a = a, .rsa = rsa, .csa = 1, .bn = bs, .ldbn = csb, .m = m, .n = n, .k = k,
+                        .alpha = alpha, .beta = beta, .c = c, .rsc = rsc, .csc = csc,
+                        .chunk = ceil_div(blocks, threads) * I->dot_rows};
+        t4j_parallel(ceil_div(m, S.chunk), dot_task, &S);
+        return T4J_OK;
+    }
     float *bn = aligned_alloc(64, (size_t)(k * T4J_SKINNY_N) * sizeof(float));
     if (bn == NULL) return T4J_ERR_NO_MEMORY;
     for (int64_t p = 0; p < k; p++)

@@ -153,6 +153,38 @@ static void skinny_avx2(int64_t k, const float *a, int64_t rsa, int64_t csa, int
     t4j_store_tile_scalar(tile, 16, o);
 }
 
+/* 2 rows of a x up to 4 rows of b, 8 values of k at a time; the tail of k one value at a time. */
+static void dot_avx2(int64_t k, const float *a, int64_t lda, int64_t rows, const float *b, int64_t ldb, int64_t nb, float alpha, const t4j_tile_out *o) {
+    const float *ar[2] = {a, a + T4J_MIN(1, rows - 1) * lda};
+    const float *br[T4J_DOT_NB];
+    for (int q = 0; q < T4J_DOT_NB; q++) br[q] = b + T4J_MIN(q, nb - 1) * ldb;
+    __m256 acc[2][T4J_DOT_NB];
+    for (int i = 0; i < 2; i++)
+        for (int q = 0; q < T4J_DOT_NB; q++) acc[i][q] = _mm256_setzero_ps();
+    int64_t p = 0;
+    for (; p + 8 <= k; p += 8) {
+        __m256 b0 = _mm256_loadu_ps(br[0] + p), b1 = _mm256_loadu_ps(br[1] + p);
+        __m256 b2 = _mm256_loadu_ps(br[2] + p), b3 = _mm256_loadu_ps(br[3] + p);
+        for (int i = 0; i < 2; i++) {
+            __m256 av = _mm256_loadu_ps(ar[i] + p);
+            acc[i][0] = _mm256_fmadd_ps(av, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(av, b1, acc[i][1]);
+            acc[i][2] = _mm256_fmadd_ps(av, b2, acc[i][2]);
+            acc[i][3] = _mm256_fmadd_ps(av, b3, acc[i][3]);
+        }
+    }
+    float tile[2 * T4J_DOT_NB];
+    for (int i = 0; i < 2; i++)
+        for (int q = 0; q < T4J_DOT_NB; q++) {
+            float part[8], sum = 0.0f;
+            _mm256_storeu_ps(part, acc[i][q]);
+            for (int l = 0; l < 8; l++) sum += part[l];
+            for (int64_t t = p; t < k; t++) sum += ar[i][t] * br[q][t];
+            tile[i * T4J_DOT_NB + q] = alpha * sum;
+        }
+    t4j_store_tile_scalar(tile, T4J_DOT_NB, o);
+}
+
 int64_t t4j_peak_fma_avx2(int64_t iterations) {
     /* 12 independent chains: more than FMA latency x FMA ports, so throughput, not latency, bounds it.
      * Written out by hand: an array of accumulators would be kept in memory. */
@@ -174,4 +206,4 @@ int64_t t4j_peak_fma_avx2(int64_t iterations) {
 }
 
 const t4j_gemm_impl t4j_gemm_avx2 = {"avx2", MR, NR, 144, 384, 1024, kernel_avx2, t4j_pack_transpose_avx2, t4j_pack_copy_avx2,
-                                      skinny_avx2, 6};
+                                      skinny_avx2, 6, dot_avx2, 2};

@@ -105,8 +105,40 @@ static void skinny_avx512(int64_t k, const float *a, int64_t rsa, int64_t csa, i
     t4j_store_tile_scalar(tile, 16, o);
 }
 
+/* 4 rows of a x NB rows of b, 16 values of k at a time; horizontal sums at the end. */
+static inline __attribute__((always_inline)) void dot_nb(const int NB, int64_t k, const float *a, int64_t lda, int64_t rows,
+                                                          const float *b, int64_t ldb, float alpha, const t4j_tile_out *o) {
+    const float *ar[4];
+    for (int i = 0; i < 4; i++) ar[i] = a + T4J_MIN(i, rows - 1) * lda;
+    __m512 acc[4][T4J_DOT_NB];
+    for (int i = 0; i < 4; i++)
+        for (int q = 0; q < NB; q++) acc[i][q] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < k; p += 16) {
+        __mmask16 m = (__mmask16)(k - p >= 16 ? 0xFFFFu : (1u << (k - p)) - 1u);
+        __m512 bv[T4J_DOT_NB];
+        for (int q = 0; q < NB; q++) bv[q] = _mm512_maskz_loadu_ps(m, b + q * ldb + p);
+        for (int i = 0; i < 4; i++) {
+            __m512 av = _mm512_maskz_loadu_ps(m, ar[i] + p);
+            for (int q = 0; q < NB; q++) acc[i][q] = _mm512_fmadd_ps(av, bv[q], acc[i][q]);
+        }
+    }
+    float tile[4 * T4J_DOT_NB];
+    for (int i = 0; i < 4; i++)
+        for (int q = 0; q < NB; q++) tile[i * T4J_DOT_NB + q] = alpha * _mm512_reduce_add_ps(acc[i][q]);
+    t4j_store_tile_scalar(tile, T4J_DOT_NB, o);
+}
+
+static void dot_avx512(int64_t k, const float *a, int64_t lda, int64_t rows, const float *b, int64_t ldb, int64_t nb, float alpha, const t4j_tile_out *o) {
+    switch (nb) {
+    case 1: dot_nb(1, k, a, lda, rows, b, ldb, alpha, o); break;
+    case 2: dot_nb(2, k, a, lda, rows, b, ldb, alpha, o); break;
+    case 3: dot_nb(3, k, a, lda, rows, b, ldb, alpha, o); break;
+    default: dot_nb(4, k, a, lda, rows, b, ldb, alpha, o); break;
+    }
+}
+
 #ifndef T4J_AVX512_BLOCKS
 #define T4J_AVX512_BLOCKS 144, 384, 1024
 #endif
 const t4j_gemm_impl t4j_gemm_avx512 = {"avx512", MR, NR, T4J_AVX512_BLOCKS, kernel_avx512, t4j_pack_transpose_avx2, t4j_pack_copy_avx2,
-                                        skinny_avx512, 8};
+                                        skinny_avx512, 8, dot_avx512, 4};

@@ -46,6 +46,12 @@ typedef void (*t4j_pack_copy_fn)(const float *src, int64_t ld, int64_t rows, int
 typedef void (*t4j_skinny_fn)(int64_t k, const float *a, int64_t rsa, int64_t csa, int64_t rows, const float *bn, float alpha, const t4j_tile_out *out);
 #define T4J_SKINNY_N 16
 
+/* Dot products, for a short side of at most 4 (a GEMV and batches up to 4): rows [0, rows) of
+ * acc(i, q) = sum over p < k of a[i*lda + p] * b[q*ldb + p], q < nb <= 4, both read in place along k;
+ * alpha * acc is stored through out (as a tile with row stride T4J_DOT_NB). rows <= the level's dot_rows. */
+typedef void (*t4j_dot_fn)(int64_t k, const float *a, int64_t lda, int64_t rows, const float *b, int64_t ldb, int64_t nb, float alpha, const t4j_tile_out *out);
+#define T4J_DOT_NB 4
+
 typedef struct {
     const char *name;
     int64_t mr, nr;         /* register tile */
@@ -55,6 +61,8 @@ typedef struct {
     t4j_pack_copy_fn pack_copy;
     t4j_skinny_fn skinny;
     int64_t skinny_rows;    /* rows of A per skinny call */
+    t4j_dot_fn dot;
+    int64_t dot_rows;
 } t4j_gemm_impl;
 
 extern const t4j_gemm_impl t4j_gemm_portable;

@@ -88,36 +88,45 @@ static void kernel_vnni(int64_t quads, const uint8_t *x, int64_t ldx, int64_t ro
 }
 
 /* Weight-only: byte t of each 32-bit lane is w[j][4q + t]; shifting it to the top and back (arithmetic)
- * sign-extends it, then it is converted to f32 and multiplied by x[4q + t]. Up to 4 rows. */
+ * sign-extends it, then it is converted to f32 and multiplied by x[4q + t]. R rows (1 to 4), a compile-
+ * time constant in each instance so that a batch of 1 does a quarter of the work of a batch of 4. */
 #define WMR 4
-static void weight_only_avx512(int64_t k, const float *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
-    const float *row[WMR];
-    for (int i = 0; i < WMR; i++) row[i] = x + T4J_MIN(i, rows - 1) * ldx;
+static inline __attribute__((always_inline)) void weight_only_rows(const int R, int64_t k, const float *x, int64_t ldx,
+                                                                    const int8_t *panel, const t4j_q8_out *o) {
     __m512 acc[WMR][4];
-    for (int i = 0; i < WMR; i++)
+    for (int i = 0; i < R; i++)
         for (int v = 0; v < 4; v++) acc[i][v] = _mm512_setzero_ps();
     int64_t full = k / 4;
     for (int64_t q = 0; q <= full; q++) {
-        float xs[WMR][4];
         int64_t n = q < full ? 4 : k - 4 * full; /* the last quad may be partial: its missing x are 0 */
         if (n == 0) break;
-        for (int i = 0; i < WMR; i++)
-            for (int t = 0; t < 4; t++) xs[i][t] = t < n ? row[i][4 * q + t] : 0.0f;
+        __m512 xs[WMR][4];
+        for (int i = 0; i < R; i++)
+            for (int t = 0; t < 4; t++) xs[i][t] = _mm512_set1_ps(t < n ? x[i * ldx + 4 * q + t] : 0.0f);
         const int8_t *b = panel + q * 256;
+#pragma GCC unroll 4
         for (int v = 0; v < 4; v++) {
             __m512i w = _mm512_load_si512(b + 64 * v);
 #pragma GCC unroll 4
             for (int t = 0; t < 4; t++) {
                 __m512 wf = _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(w, 24 - 8 * t), 24));
-#pragma GCC unroll 4
-                for (int i = 0; i < WMR; i++) acc[i][v] = _mm512_fmadd_ps(_mm512_set1_ps(xs[i][t]), wf, acc[i][v]);
+                for (int i = 0; i < R; i++) acc[i][v] = _mm512_fmadd_ps(xs[i][t], wf, acc[i][v]);
             }
         }
     }
     float tile[WMR * T4J_Q8_PANEL] __attribute__((aligned(64)));
-    for (int i = 0; i < WMR; i++)
+    for (int i = 0; i < R; i++)
         for (int v = 0; v < 4; v++) _mm512_store_ps(tile + i * T4J_Q8_PANEL + 16 * v, acc[i][v]);
     t4j_q8w_store_tile(tile, o);
+}
+
+static void weight_only_avx512(int64_t k, const float *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
+    switch (rows) {
+    case 1: weight_only_rows(1, k, x, ldx, panel, o); break;
+    case 2: weight_only_rows(2, k, x, ldx, panel, o); break;
+    case 3: weight_only_rows(3, k, x, ldx, panel, o); break;
+    default: weight_only_rows(4, k, x, ldx, panel, o); break;
+    }
 }
 
 int64_t t4j_peak_vnni_avx512(int64_t iterations) {
