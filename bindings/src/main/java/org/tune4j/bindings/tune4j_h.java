@@ -33,6 +33,9 @@ public final class tune4j_h {
     public static final int T4J_FEATURE_AVX512 = 2;
     public static final int T4J_FEATURE_AVX512_VNNI = 4;
     public static final int T4J_FEATURE_AVX_VNNI = 8;
+    public static final int T4J_ACT_NONE = 0;
+    public static final int T4J_ACT_RELU = 1;
+    public static final int T4J_ACT_GELU = 2;
 
     /** The names of all functions the header declares. */
     public static final List<String> FUNCTIONS = List.of(
@@ -44,10 +47,18 @@ public final class tune4j_h {
             "t4j_num_threads",
             "t4j_set_num_threads",
             "t4j_peak_fma",
+            "t4j_peak_int8",
             "t4j_sgemm",
             "t4j_lora_forward",
             "t4j_lora_backward",
-            "t4j_lora_merge");
+            "t4j_lora_merge",
+            "t4j_q8_quantize_rows",
+            "t4j_q8_dequantize_rows",
+            "t4j_q8_packed_size",
+            "t4j_q8_pack",
+            "t4j_q8_linear",
+            "t4j_q8_weight_only_linear",
+            "t4j_q8_gemm_s32");
 
     private static final class t4j_abi_version {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT);
@@ -239,6 +250,30 @@ public final class tune4j_h {
         return t4j_peak_fma.DESC;
     }
 
+    private static final class t4j_peak_int8 {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_LONG, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_peak_int8", DESC, false);
+    }
+
+    /** The same for int8 multiply-accumulate (vpdpbusd with AVX-512 VNNI): returns int8 operations (2 per multiply-add) done. */
+    public static long t4j_peak_int8(long iterations) {
+        try {
+            return (long) t4j_peak_int8.HANDLE.invokeExact(iterations);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_peak_int8$handle() {
+        return t4j_peak_int8.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_peak_int8$descriptor() {
+        return t4j_peak_int8.DESC;
+    }
+
     private static final class t4j_sgemm {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_FLOAT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_FLOAT, ADDRESS, JAVA_LONG);
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_sgemm", DESC, false);
@@ -333,5 +368,173 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_lora_merge$descriptor() {
         return t4j_lora_merge.DESC;
+    }
+
+    private static final class t4j_q8_quantize_rows {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_q8_quantize_rows", DESC, false);
+    }
+
+    /** q[i*ldq + p] = round(x[i*ldx + p] / scale[i]) for i &lt; m, p &lt; k; scale[i] = absmax of row i / 127. */
+    public static void t4j_q8_quantize_rows(long m, long k, MemorySegment x, long ldx, MemorySegment q, long ldq, MemorySegment scale) {
+        try {
+            t4j_q8_quantize_rows.HANDLE.invokeExact(m, k, x, ldx, q, ldq, scale);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_q8_quantize_rows$handle() {
+        return t4j_q8_quantize_rows.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_q8_quantize_rows$descriptor() {
+        return t4j_q8_quantize_rows.DESC;
+    }
+
+    private static final class t4j_q8_dequantize_rows {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_q8_dequantize_rows", DESC, false);
+    }
+
+    /** x[i*ldx + p] = q[i*ldq + p] * scale[i]. */
+    public static void t4j_q8_dequantize_rows(long m, long k, MemorySegment q, long ldq, MemorySegment scale, MemorySegment x, long ldx) {
+        try {
+            t4j_q8_dequantize_rows.HANDLE.invokeExact(m, k, q, ldq, scale, x, ldx);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_q8_dequantize_rows$handle() {
+        return t4j_q8_dequantize_rows.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_q8_dequantize_rows$descriptor() {
+        return t4j_q8_dequantize_rows.DESC;
+    }
+
+    private static final class t4j_q8_packed_size {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_q8_packed_size", DESC, true);
+    }
+
+    /** Bytes of the packed form of an n x k int8 weight matrix (one layout for every SIMD level). */
+    public static long t4j_q8_packed_size(long n, long k) {
+        try {
+            return (long) t4j_q8_packed_size.HANDLE.invokeExact(n, k);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_q8_packed_size$handle() {
+        return t4j_q8_packed_size.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_q8_packed_size$descriptor() {
+        return t4j_q8_packed_size.DESC;
+    }
+
+    private static final class t4j_q8_pack {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_q8_pack", DESC, false);
+    }
+
+    /** Packs quantized weights w [n, k] (row j = output channel j) and their scales [n] for the kernels below; packed must hold t4j_q8_packed_size(n, k) bytes, 64-byte aligned. */
+    public static void t4j_q8_pack(long n, long k, MemorySegment w, long ldw, MemorySegment scale, MemorySegment packed) {
+        try {
+            t4j_q8_pack.HANDLE.invokeExact(n, k, w, ldw, scale, packed);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_q8_pack$handle() {
+        return t4j_q8_pack.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_q8_pack$descriptor() {
+        return t4j_q8_pack.DESC;
+    }
+
+    private static final class t4j_q8_linear {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_q8_linear", DESC, false);
+    }
+
+    /** Dynamic int8 linear layer: x [m, k] is quantized per row inside, then y[i*ldy + j] = act(acc(i,j) * sx[i] * sw[j] + bias[j]), acc = sum_p qx[i,p] w[j,p] in int32. bias may be NULL; activation is one of T4J_ACT_*. */
+    public static int t4j_q8_linear(long m, long n, long k, MemorySegment x, long ldx, MemorySegment packed, MemorySegment bias, int activation, MemorySegment y, long ldy) {
+        try {
+            return (int) t4j_q8_linear.HANDLE.invokeExact(m, n, k, x, ldx, packed, bias, activation, y, ldy);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_q8_linear$handle() {
+        return t4j_q8_linear.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_q8_linear$descriptor() {
+        return t4j_q8_linear.DESC;
+    }
+
+    private static final class t4j_q8_weight_only_linear {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_q8_weight_only_linear", DESC, false);
+    }
+
+    /** Weight-only int8: x stays f32; y[i*ldy + j] = act(sw[j] * sum_p x[i,p] w[j,p] + bias[j]). For small batches (1 to 8 rows), where reading the weights is the cost. */
+    public static int t4j_q8_weight_only_linear(long m, long n, long k, MemorySegment x, long ldx, MemorySegment packed, MemorySegment bias, int activation, MemorySegment y, long ldy) {
+        try {
+            return (int) t4j_q8_weight_only_linear.HANDLE.invokeExact(m, n, k, x, ldx, packed, bias, activation, y, ldy);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_q8_weight_only_linear$handle() {
+        return t4j_q8_weight_only_linear.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_q8_weight_only_linear$descriptor() {
+        return t4j_q8_weight_only_linear.DESC;
+    }
+
+    private static final class t4j_q8_gemm_s32 {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_q8_gemm_s32", DESC, false);
+    }
+
+    /** The exact integer product, for tests and callers with their own epilogue: c[i*ldc + j] = sum_p a[i,p] w[j,p]. */
+    public static int t4j_q8_gemm_s32(long m, long n, long k, MemorySegment a, long lda, MemorySegment packed, MemorySegment c, long ldc) {
+        try {
+            return (int) t4j_q8_gemm_s32.HANDLE.invokeExact(m, n, k, a, lda, packed, c, ldc);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_q8_gemm_s32$handle() {
+        return t4j_q8_gemm_s32.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_q8_gemm_s32$descriptor() {
+        return t4j_q8_gemm_s32.DESC;
     }
 }
