@@ -85,7 +85,7 @@ int32_t t4j_lora_merge(int64_t d_in, int64_t d_out, int64_t r, float *w, const f
 
 /* ---- quant: int8, symmetric, no zero point, values in [-127, 127] -------------------------------
  * scale = absmax / 127 per row (a weight's row is its output channel); q = round-half-to-even(x / scale);
- * a row of zeros has scale 0 and q = 0. Products accumulate in int32 (exact for k <= 131072). */
+ * a row of zeros has scale 0 and q = 0. Products accumulate in int32 (exact for k <= 65536). */
 
 /* q[i*ldq + p] = round(x[i*ldx + p] / scale[i]) for i < m, p < k; scale[i] = absmax of row i / 127. */
 void t4j_q8_quantize_rows(int64_t m, int64_t k, const float *x, int64_t ldx, int8_t *q, int64_t ldq, float *scale);

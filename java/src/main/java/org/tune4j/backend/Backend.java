@@ -45,4 +45,24 @@ public interface Backend {
 
     /** W += sign·s·B A in place: sign +1 merges the adapter into W, -1 takes it out again. */
     void loraMerge(Tensor w, Tensor a, Tensor b, float scale, float sign);
+
+    // ---- int8 (DESIGN.md "Numerics": symmetric, [-127, 127], scale = absmax/127, round half to even) ----
+
+    /** Per-row quantization of x [m, k] (F32) into q [m, k] (I8) and scales [m] (F32). A zero row gets scale 0. */
+    void quantizeRows(Tensor x, Tensor q, Tensor scales);
+
+    /** x [m, k] (F32) = q [m, k] (I8) · scales[row]. */
+    void dequantizeRows(Tensor q, Tensor scales, Tensor x);
+
+    /**
+     * Dynamic int8 linear layer: x [m, k] is quantized per row, multiplied by the int8 weights [n, k] in
+     * int32, and y [m, n] = act(acc · s_x[row] · s_w[col] + bias); bias [n] may be null.
+     */
+    void int8Linear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y);
+
+    /** Weight-only int8: y [m, n] = act(s_w[col] · Σ x[row,p] w[col,p] + bias), x kept in f32 (for small batches). */
+    void int8WeightOnlyLinear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y);
+
+    /** The exact integer product c [m, n] (I32) = a [m, k] (I8) · wᵀ. */
+    void int8Gemm(Tensor a, Int8Weights w, Tensor c);
 }

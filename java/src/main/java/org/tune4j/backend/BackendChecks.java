@@ -12,8 +12,12 @@ final class BackendChecks {
     private BackendChecks() {}
 
     static void matrix(String name, Tensor t) {
+        matrix(name, t, DType.F32);
+    }
+
+    static void matrix(String name, Tensor t, DType dtype) {
         if (t == null) throw new IllegalArgumentException(name + " is null");
-        if (t.dtype() != DType.F32) throw new IllegalArgumentException(name + " must be F32, is " + t.dtype());
+        if (t.dtype() != dtype) throw new IllegalArgumentException(name + " must be " + dtype + ", is " + t.dtype());
         if (t.rank() != 2) throw new IllegalArgumentException(name + " must be a matrix, has shape " + Arrays.toString(t.shape()));
         if (!t.isAlive()) throw new IllegalArgumentException(name + ": its memory was freed (the arena is closed)");
     }
@@ -41,6 +45,46 @@ final class BackendChecks {
             throw new IllegalArgumentException(name + " must hold " + length + " contiguous floats, has shape " + Arrays.toString(t.shape()));
         }
         if (!t.isAlive()) throw new IllegalArgumentException(name + ": its memory was freed (the arena is closed)");
+    }
+
+    static void contiguous(String name, Tensor t, DType dtype, long rows, long cols) {
+        matrix(name, t, dtype);
+        if (t.dim(0) != rows || t.dim(1) != cols) {
+            throw new IllegalArgumentException(name + " must be " + rows + "x" + cols + ", is " + t.dim(0) + "x" + t.dim(1));
+        }
+        if (!t.isContiguous()) throw new IllegalArgumentException(name + " must be contiguous (ld " + t.ld() + " != cols " + cols + ")");
+    }
+
+    /** x [m, k] F32 and q [m, k] I8 contiguous, scales [m] F32. Returns m. */
+    static long quantizeRows(Tensor x, Tensor q, Tensor scales) {
+        matrix("x", x);
+        long m = x.dim(0), k = x.dim(1);
+        contiguous("x", x, m, k);
+        contiguous("q", q, DType.I8, m, k);
+        vector("scales", scales, m);
+        return m;
+    }
+
+    /** x [m, k] (F32, any ld), weights [n, k], bias [n] or null, y [m, n] (F32, any ld). */
+    static void int8Linear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
+        matrix("x", x);
+        if (w == null) throw new IllegalArgumentException("w is null");
+        if (!w.isAlive()) throw new IllegalArgumentException("w: its memory was freed (the arena is closed)");
+        if (act == null) throw new IllegalArgumentException("act is null (use Activation.NONE)");
+        if (x.dim(1) != w.cols()) throw new IllegalArgumentException("x has " + x.dim(1) + " columns, the weights expect " + w.cols());
+        if (bias != null) vector("bias", bias, w.rows());
+        matrix("y", y, x.dim(0), w.rows());
+    }
+
+    static void int8Gemm(Tensor a, Int8Weights w, Tensor c) {
+        matrix("a", a, DType.I8);
+        if (w == null) throw new IllegalArgumentException("w is null");
+        if (!w.isAlive()) throw new IllegalArgumentException("w: its memory was freed (the arena is closed)");
+        if (a.dim(1) != w.cols()) throw new IllegalArgumentException("a has " + a.dim(1) + " columns, the weights expect " + w.cols());
+        matrix("c", c, DType.I32);
+        if (c.dim(0) != a.dim(0) || c.dim(1) != w.rows()) {
+            throw new IllegalArgumentException("c must be " + a.dim(0) + "x" + w.rows() + ", is " + c.dim(0) + "x" + c.dim(1));
+        }
     }
 
     static void finite(String name, float v) {

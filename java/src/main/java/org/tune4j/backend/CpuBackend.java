@@ -110,4 +110,38 @@ public final class CpuBackend implements Backend {
         var d = BackendChecks.loraMerge(w, a, b, scale, sign);
         status(tune4j_h.t4j_lora_merge(d.dIn(), d.dOut(), d.r(), seg(w), seg(a), seg(b), scale, sign), "loraMerge");
     }
+
+    // ---- int8 ----
+
+    @Override
+    public void quantizeRows(Tensor x, Tensor q, Tensor scales) {
+        long m = BackendChecks.quantizeRows(x, q, scales);
+        tune4j_h.t4j_q8_quantize_rows(m, x.dim(1), x.segment(), x.ld(), q.segment(), q.ld(), scales.segment());
+    }
+
+    @Override
+    public void dequantizeRows(Tensor q, Tensor scales, Tensor x) {
+        long m = BackendChecks.quantizeRows(x, q, scales);
+        tune4j_h.t4j_q8_dequantize_rows(m, x.dim(1), q.segment(), q.ld(), scales.segment(), x.segment(), x.ld());
+    }
+
+    @Override
+    public void int8Linear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
+        BackendChecks.int8Linear(x, w, bias, act, y);
+        status(tune4j_h.t4j_q8_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.packed(), seg(bias), act.code(),
+                y.segment(), y.ld()), "int8Linear");
+    }
+
+    @Override
+    public void int8WeightOnlyLinear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
+        BackendChecks.int8Linear(x, w, bias, act, y);
+        status(tune4j_h.t4j_q8_weight_only_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.packed(), seg(bias),
+                act.code(), y.segment(), y.ld()), "int8WeightOnlyLinear");
+    }
+
+    @Override
+    public void int8Gemm(Tensor a, Int8Weights w, Tensor c) {
+        BackendChecks.int8Gemm(a, w, c);
+        status(tune4j_h.t4j_q8_gemm_s32(a.dim(0), w.rows(), w.cols(), a.segment(), a.ld(), w.packed(), c.segment(), c.ld()), "int8Gemm");
+    }
 }

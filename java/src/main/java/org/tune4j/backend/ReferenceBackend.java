@@ -104,4 +104,78 @@ public final class ReferenceBackend implements Backend {
                 w.setFloat(o, p, (float) (w.getFloat(o, p) + sign * scale * sum));
             }
     }
+
+    // ---- int8 ----
+
+    @Override
+    public void quantizeRows(Tensor x, Tensor q, Tensor scales) {
+        long m = BackendChecks.quantizeRows(x, q, scales);
+        long k = x.dim(1);
+        for (long i = 0; i < m; i++) {
+            float absmax = 0f;
+            for (long p = 0; p < k; p++) absmax = Math.max(absmax, Math.abs(x.getFloat(i, p)));
+            float scale = absmax / 127f;
+            scales.setFloat(i, scale);
+            for (long p = 0; p < k; p++) q.setByte(i * k + p, (byte) quantize(x.getFloat(i, p), scale));
+        }
+    }
+
+    /** round-half-to-even(v / scale), clamped to [-127, 127]; 0 when the scale is 0. */
+    static int quantize(float v, float scale) {
+        if (scale == 0f) return 0;
+        return (int) Math.max(-127, Math.min(127, Math.rint(v / scale)));
+    }
+
+    @Override
+    public void dequantizeRows(Tensor q, Tensor scales, Tensor x) {
+        long m = BackendChecks.quantizeRows(x, q, scales);
+        long k = x.dim(1);
+        for (long i = 0; i < m; i++)
+            for (long p = 0; p < k; p++) x.setFloat(i, p, q.getByte(i * k + p) * scales.getFloat(i));
+    }
+
+    @Override
+    public void int8Linear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
+        BackendChecks.int8Linear(x, w, bias, act, y);
+        long m = x.dim(0), n = w.rows(), k = w.cols();
+        Tensor wq = w.values(), ws = w.scales();
+        int[] xq = new int[(int) k];
+        for (long i = 0; i < m; i++) {
+            float absmax = 0f;
+            for (long p = 0; p < k; p++) absmax = Math.max(absmax, Math.abs(x.getFloat(i, p)));
+            float sx = absmax / 127f;
+            for (int p = 0; p < k; p++) xq[p] = quantize(x.getFloat(i, p), sx);
+            for (long j = 0; j < n; j++) {
+                long acc = 0;
+                for (int p = 0; p < k; p++) acc += (long) xq[p] * wq.getByte(j * k + p);
+                float v = (float) acc * (sx * ws.getFloat(j)) + (bias == null ? 0f : bias.getFloat(j));
+                y.setFloat(i, j, act.apply(v));
+            }
+        }
+    }
+
+    @Override
+    public void int8WeightOnlyLinear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
+        BackendChecks.int8Linear(x, w, bias, act, y);
+        long m = x.dim(0), n = w.rows(), k = w.cols();
+        for (long i = 0; i < m; i++)
+            for (long j = 0; j < n; j++) {
+                double sum = 0;
+                for (long p = 0; p < k; p++) sum += (double) x.getFloat(i, p) * w.values().getByte(j * k + p);
+                float v = (float) (sum * w.scales().getFloat(j)) + (bias == null ? 0f : bias.getFloat(j));
+                y.setFloat(i, j, act.apply(v));
+            }
+    }
+
+    @Override
+    public void int8Gemm(Tensor a, Int8Weights w, Tensor c) {
+        BackendChecks.int8Gemm(a, w, c);
+        long m = a.dim(0), n = w.rows(), k = w.cols();
+        for (long i = 0; i < m; i++)
+            for (long j = 0; j < n; j++) {
+                long acc = 0;
+                for (long p = 0; p < k; p++) acc += (long) a.getByte(i * k + p) * w.values().getByte(j * k + p);
+                c.setInt(i * n + j, Math.toIntExact(acc));
+            }
+    }
 }

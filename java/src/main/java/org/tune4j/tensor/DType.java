@@ -5,7 +5,8 @@ import java.lang.foreign.ValueLayout;
 /** Element types a {@link Tensor} can hold. */
 public enum DType {
     F32(ValueLayout.JAVA_FLOAT),
-    I32(ValueLayout.JAVA_INT);
+    I32(ValueLayout.JAVA_INT),
+    I8(ValueLayout.JAVA_BYTE);
 
     private final ValueLayout layout;
 

@@ -196,6 +196,14 @@ public final class Tensor {
         segment.setAtIndex(ValueLayout.JAVA_INT, index(i), v);
     }
 
+    public byte getByte(long i) {
+        return segment.get(ValueLayout.JAVA_BYTE, index(i));
+    }
+
+    public void setByte(long i, byte v) {
+        segment.set(ValueLayout.JAVA_BYTE, index(i), v);
+    }
+
     /** The elements in row-major order, as a new array. */
     public float[] toFloatArray() {
         if (dtype != DType.F32) throw new IllegalArgumentException("toFloatArray on a " + dtype + " tensor");

@@ -97,4 +97,32 @@ class BadInputTest {
             }
         }
     }
+
+    @Test
+    void int8ShapesAreChecked() {
+        try (Arena arena = Arena.ofConfined()) {
+            Int8Weights w = Int8Weights.quantize(arena, CpuBackend.get(), f32(arena, 4, 5));
+            for (Backend be : BACKENDS) {
+                Tensor x = f32(arena, 3, 5), y = f32(arena, 3, 4);
+                assertRejected(() -> be.int8Linear(f32(arena, 3, 6), w, null, Activation.NONE, y), "the weights expect 5");
+                assertRejected(() -> be.int8Linear(x, w, null, Activation.NONE, f32(arena, 3, 5)), "y must be 3x4");
+                assertRejected(() -> be.int8Linear(x, w, null, null, y), "act is null");
+                assertRejected(() -> be.int8WeightOnlyLinear(x, w, Tensor.zeros(arena, DType.F32, 5), Activation.RELU, y), "bias");
+                assertRejected(() -> be.quantizeRows(x, Tensor.zeros(arena, DType.I8, 3, 4), Tensor.zeros(arena, DType.F32, 3)), "q must be 3x5");
+                assertRejected(() -> be.quantizeRows(x, Tensor.zeros(arena, DType.F32, 3, 5), Tensor.zeros(arena, DType.F32, 3)), "q must be I8");
+                assertRejected(() -> be.int8Gemm(x, w, Tensor.zeros(arena, DType.I32, 3, 4)), "a must be I8");
+                assertRejected(() -> be.int8Gemm(Tensor.zeros(arena, DType.I8, 3, 5), w, Tensor.zeros(arena, DType.I32, 3, 3)), "c must be 3x4");
+            }
+            assertRejected(() -> Int8Weights.of(arena, Tensor.zeros(arena, DType.I8, 2, 70000), Tensor.zeros(arena, DType.F32, 2)), "exceeds");
+            assertRejected(() -> Int8Weights.of(arena, Tensor.zeros(arena, DType.I8, 2, 7), Tensor.zeros(arena, DType.F32, 3)), "scales");
+        }
+        Arena closed = Arena.ofConfined();
+        Int8Weights gone = Int8Weights.quantize(closed, CpuBackend.get(), f32(closed, 4, 5));
+        closed.close();
+        try (Arena arena = Arena.ofConfined()) {
+            for (Backend be : BACKENDS) {
+                assertRejected(() -> be.int8Linear(f32(arena, 3, 5), gone, null, Activation.NONE, f32(arena, 3, 4)), "freed");
+            }
+        }
+    }
 }

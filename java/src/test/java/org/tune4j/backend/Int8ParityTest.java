@@ -1,0 +1,185 @@
+package org.tune4j.backend;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+import static org.tune4j.backend.TestTensors.assertClose;
+import static org.tune4j.backend.TestTensors.random;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/** The native int8 kernels against ReferenceBackend at every SIMD level this CPU has. */
+class Int8ParityTest {
+    private static final ReferenceBackend REF = new ReferenceBackend();
+    private static final CpuBackend CPU = CpuBackend.get();
+    /** m, n, k */
+    private static final long[][] SHAPES = {
+        {1, 1, 1}, {1, 3, 17}, {3, 1, 33}, {17, 33, 1}, {33, 17, 3}, {1, 257, 33}, {257, 1, 17}, {7, 65, 130}, {13, 130, 257},
+        {6, 64, 64}, {65, 100, 300},
+    };
+
+    static Stream<Arguments> cases() {
+        List<Arguments> out = new ArrayList<>();
+        for (SimdLevel level : SimdLevel.supported())
+            for (long[] s : SHAPES) out.add(Arguments.of(level, s[0], s[1], s[2]));
+        return out.stream();
+    }
+
+    static List<SimdLevel> levels() {
+        return SimdLevel.supported();
+    }
+
+    @AfterEach
+    void restoreLevel() {
+        CpuBackend.setSimdLevel(SimdLevel.AVX512);
+    }
+
+    private static Tensor randomInt8(Arena arena, SplittableRandom rng, long rows, long cols) {
+        Tensor t = Tensor.zeros(arena, DType.I8, rows, cols);
+        for (long i = 0; i < rows * cols; i++) t.setByte(i, (byte) (rng.nextInt(255) - 127));
+        return t;
+    }
+
+    private static void assertIntsEqual(Tensor expected, Tensor actual, String what) {
+        for (long i = 0; i < expected.numel(); i++) {
+            if (expected.getInt(i) != actual.getInt(i)) fail(what + ": element " + i + " expected " + expected.getInt(i) + " got " + actual.getInt(i));
+        }
+    }
+
+    @ParameterizedTest(name = "{0} m={1} n={2} k={3}")
+    @MethodSource("cases")
+    void quantizationAndProductsMatchReference(SimdLevel level, long m, long n, long k) {
+        CpuBackend.setSimdLevel(level);
+        SplittableRandom rng = new SplittableRandom(m * 31 + n * 7 + k);
+        try (Arena arena = Arena.ofConfined()) {
+            // quantization: bit-exact values and scales
+            Tensor x = random(arena, rng, m, k);
+            Tensor qRef = Tensor.zeros(arena, DType.I8, m, k), qCpu = Tensor.zeros(arena, DType.I8, m, k);
+            Tensor sRef = Tensor.zeros(arena, DType.F32, m), sCpu = Tensor.zeros(arena, DType.F32, m);
+            REF.quantizeRows(x, qRef, sRef);
+            CPU.quantizeRows(x, qCpu, sCpu);
+            for (long i = 0; i < m * k; i++) assertEquals(qRef.getByte(i), qCpu.getByte(i), level + " q[" + i + "]");
+            TestTensors.assertBitwiseEqual(sRef, sCpu, level + " scales");
+
+            // the integer product: exact
+            Int8Weights w = Int8Weights.of(arena, randomInt8(arena, rng, n, k), Tensor.of(arena, random(arena, rng, 1, n).toFloatArray(), n));
+            Tensor a = randomInt8(arena, rng, m, k);
+            Tensor cRef = Tensor.zeros(arena, DType.I32, m, n), cCpu = Tensor.zeros(arena, DType.I32, m, n);
+            REF.int8Gemm(a, w, cRef);
+            CPU.int8Gemm(a, w, cCpu);
+            assertIntsEqual(cRef, cCpu, level + " int8Gemm");
+
+            // dynamic int8 and weight-only linear layers, each activation, with and without bias
+            Tensor bias = Tensor.of(arena, random(arena, rng, 1, n).toFloatArray(), n);
+            for (Activation act : Activation.values()) {
+                for (Tensor b : new Tensor[] {null, bias}) {
+                    Tensor yRef = Tensor.zeros(arena, DType.F32, m, n), yCpu = Tensor.zeros(arena, DType.F32, m, n);
+                    REF.int8Linear(x, w, b, act, yRef);
+                    CPU.int8Linear(x, w, b, act, yCpu);
+                    assertClose(yRef, yCpu, 1e-5, level + " int8Linear " + act);
+                    REF.int8WeightOnlyLinear(x, w, b, act, yRef);
+                    CPU.int8WeightOnlyLinear(x, w, b, act, yCpu);
+                    assertClose(yRef, yCpu, 2e-5 * Math.sqrt(k + 1), level + " int8WeightOnlyLinear " + act);
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("levels")
+    void extremeValuesOverLongKDoNotSaturate(SimdLevel level) {
+        // ±127 · ±127 over k = 4099: a path that saturated at int16 (vpmaddubsw) would be far off
+        CpuBackend.setSimdLevel(level);
+        long m = 7, n = 70, k = 4099;
+        SplittableRandom rng = new SplittableRandom(99);
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor wq = Tensor.zeros(arena, DType.I8, n, k), a = Tensor.zeros(arena, DType.I8, m, k);
+            for (long i = 0; i < n * k; i++) wq.setByte(i, (byte) (rng.nextBoolean() ? 127 : -127));
+            for (long i = 0; i < m * k; i++) a.setByte(i, (byte) (i % 3 == 0 ? -127 : 127));
+            for (long p = 0; p < k; p++) {
+                wq.setByte(p, (byte) 127);      // row 0 of w all 127 and row 0 of a all 127: the largest sum
+                a.setByte(p, (byte) 127);
+            }
+            Int8Weights w = Int8Weights.of(arena, wq, Tensor.of(arena, new float[(int) n], n));
+            Tensor cRef = Tensor.zeros(arena, DType.I32, m, n), cCpu = Tensor.zeros(arena, DType.I32, m, n);
+            REF.int8Gemm(a, w, cRef);
+            CPU.int8Gemm(a, w, cCpu);
+            assertEquals(127 * 127 * (int) k, cCpu.getInt(0), "the largest sum");
+            assertIntsEqual(cRef, cCpu, level + " long k");
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("levels")
+    void zeroRowsHaveScaleZeroAndNoNaN(SimdLevel level) {
+        CpuBackend.setSimdLevel(level);
+        try (Arena arena = Arena.ofConfined()) {
+            long m = 3, n = 5, k = 19;
+            Tensor x = random(arena, new SplittableRandom(4), m, k);
+            for (long p = 0; p < k; p++) x.setFloat(1, p, 0f); // row 1 is all zero
+            Tensor q = Tensor.zeros(arena, DType.I8, m, k), s = Tensor.zeros(arena, DType.F32, m);
+            CPU.quantizeRows(x, q, s);
+            assertEquals(0f, s.getFloat(1));
+            Int8Weights w = Int8Weights.quantize(arena, CPU, random(arena, new SplittableRandom(5), n, k));
+            Tensor bias = Tensor.of(arena, new float[] {1, 2, 3, 4, 5}, n);
+            Tensor y = Tensor.zeros(arena, DType.F32, m, n);
+            CPU.int8Linear(x, w, bias, Activation.NONE, y);
+            for (long j = 0; j < n; j++) assertEquals(bias.getFloat(j), y.getFloat(1, j), "a zero row gives the bias");
+            for (float v : y.toFloatArray()) assertFalse(Float.isNaN(v));
+        }
+    }
+
+    /**
+     * On Gaussian data the int8 result is as close to f32 as the quantization step allows: with uniform
+     * rounding noise of variance step²/12, E|δy_ij|² = s_x[i]²/12 · Σ_p w_jp² + s_w[j]²/12 · Σ_p x_ip².
+     * The measured relative error must stay within 25% of that prediction (about 1e-2 at k = 512).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("levels")
+    void errorAgainstF32IsTheQuantizationNoise(SimdLevel level) {
+        CpuBackend.setSimdLevel(level);
+        long m = 16, n = 64, k = 512;
+        SplittableRandom rng = new SplittableRandom(8);
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor x = Tensor.zeros(arena, DType.F32, m, k), wf = Tensor.zeros(arena, DType.F32, n, k);
+            for (long i = 0; i < m * k; i++) x.setFloat(i, (float) gaussian(rng));
+            for (long i = 0; i < n * k; i++) wf.setFloat(i, (float) gaussian(rng));
+            Int8Weights w = Int8Weights.quantize(arena, CPU, wf);
+            Tensor xq = Tensor.zeros(arena, DType.I8, m, k), sx = Tensor.zeros(arena, DType.F32, m);
+            CPU.quantizeRows(x, xq, sx);
+            Tensor y8 = Tensor.zeros(arena, DType.F32, m, n), y32 = Tensor.zeros(arena, DType.F32, m, n);
+            CPU.int8Linear(x, w, null, Activation.NONE, y8);
+            CPU.gemm(false, true, 1f, x, wf, 0f, y32);
+            double err = 0, norm = 0, predicted = 0;
+            for (long i = 0; i < m; i++)
+                for (long j = 0; j < n; j++) {
+                    err += Math.pow(y8.getFloat(i, j) - y32.getFloat(i, j), 2);
+                    norm += Math.pow(y32.getFloat(i, j), 2);
+                    double wNorm = 0, xNorm = 0;
+                    for (long p = 0; p < k; p++) {
+                        wNorm += Math.pow(wf.getFloat(j, p), 2);
+                        xNorm += Math.pow(x.getFloat(i, p), 2);
+                    }
+                    predicted += (Math.pow(sx.getFloat(i), 2) * wNorm + Math.pow(w.scales().getFloat(j), 2) * xNorm) / 12;
+                }
+            double rel = Math.sqrt(err / norm), expected = Math.sqrt(predicted / norm);
+            assertTrue(expected > 0.005 && expected < 0.015, "predicted relative error " + expected);
+            assertTrue(rel <= 1.25 * expected, "relative error " + rel + " against a predicted " + expected);
+        }
+    }
+
+    private static double gaussian(SplittableRandom rng) {
+        return Math.sqrt(-2 * Math.log(1 - rng.nextDouble())) * Math.cos(2 * Math.PI * rng.nextDouble());
+    }
+}
