@@ -21,7 +21,7 @@ import picocli.CommandLine.Parameters;
         description = {"Benchmark the native kernels against peers measured in the same run.",
                 "Rates are GFLOP/s; %peak is against the native FMA loop measured in this process."})
 public final class BenchCommand implements Callable<Integer> {
-    @Parameters(index = "0", defaultValue = "all", description = "Suite: gemm, lora, ffm or all (default: ${DEFAULT-VALUE}).")
+    @Parameters(index = "0", defaultValue = "all", description = "Suite: gemm, lora, int8, ffm or all (default: ${DEFAULT-VALUE}).")
     String suite;
 
     @Option(names = "--threads", split = ",", description = "Thread counts to measure (default: 1 and all cores).")
@@ -35,8 +35,8 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        if (!List.of("gemm", "lora", "ffm", "all").contains(suite)) {
-            System.err.println("unknown suite '" + suite + "': use gemm, lora, ffm or all");
+        if (!List.of("gemm", "lora", "int8", "ffm", "all").contains(suite)) {
+            System.err.println("unknown suite '" + suite + "': use gemm, lora, int8, ffm or all");
             return 2;
         }
         List<Integer> threadCounts = threads;
@@ -52,14 +52,17 @@ public final class BenchCommand implements Callable<Integer> {
         Machine machine = Machine.measure();
         System.out.printf("machine: %s, %d cores, features %s, kernels at %s%n", machine.cpuModel(), machine.cores(),
                 String.join(" ", machine.features()), machine.simdLevel());
-        System.out.printf("peak (native FMA loop, this process): %.1f GFLOP/s on 1 thread, %.1f on %d%n%n",
-                machine.peakGflopsOneThread(), machine.peakGflopsAllCores(), machine.cores());
+        System.out.printf("peak (native loops, this process): f32 FMA %.1f GFLOP/s on 1 thread, %.1f on %d;"
+                        + " int8 %.1f GOP/s on 1 thread, %.1f on %d%n%n",
+                machine.peakGflopsOneThread(), machine.peakGflopsAllCores(), machine.cores(),
+                machine.peakInt8GopsOneThread(), machine.peakInt8GopsAllCores(), machine.cores());
 
         List<BenchRow> rows = new ArrayList<>();
         var progress = (java.util.function.Consumer<String>) msg -> System.err.println("  " + msg + " ...");
         if (suite.equals("ffm") || suite.equals("all")) rows.addAll(DowncallSuite.run(Measure.standard(quick)));
         if (suite.equals("gemm") || suite.equals("all")) rows.addAll(GemmSuite.run(machine, threadCounts, quick, progress));
         if (suite.equals("lora") || suite.equals("all")) rows.addAll(LoraSuite.run(machine, threadCounts, quick, progress));
+        if (suite.equals("int8") || suite.equals("all")) rows.addAll(Int8Suite.run(machine, threadCounts, quick, progress));
         CpuBackend.setThreads(cores);
 
         System.out.println(Table.render(rows));

@@ -9,9 +9,19 @@ final class BenchData {
     private BenchData() {}
 
     static Tensor matrix(Arena arena, long rows, long cols) {
+        return matrix(arena, rows, cols, 0);
+    }
+
+    /** A different matrix for each {@code variant}. */
+    static Tensor matrix(Arena arena, long rows, long cols, int variant) {
         Tensor t = Tensor.zeros(arena, DType.F32, rows, cols);
         long n = rows * cols;
-        for (long i = 0; i < n; i++) t.setFloat(i, ((i * 7919) % 1000) / 1000f - 0.5f);
+        float[] row = new float[(int) Math.min(n, 1 << 20)];
+        for (long start = 0; start < n; start += row.length) {
+            int len = (int) Math.min(row.length, n - start);
+            for (int i = 0; i < len; i++) row[i] = (((start + i) * 7919 + variant * 104729L) % 1000) / 1000f - 0.5f;
+            java.lang.foreign.MemorySegment.copy(row, 0, t.segment(), java.lang.foreign.ValueLayout.JAVA_FLOAT, start * 4, len);
+        }
         return t;
     }
 }

@@ -27,9 +27,15 @@ public record BenchRow(
     /** A row of ours measured beside a peer that ran (peerMs) or did not (peerMs null, peer says why). */
     static BenchRow of(String suite, String kernel, String shape, int threads, String backend, double ms, double flops,
             String peer, Double peerMs, double peakGflops) {
-        double gflops = flops / (ms * 1e6);
+        return of(suite, kernel, shape, "f32", threads, backend, ms, flops, "GFLOP/s", peer, peerMs, peakGflops);
+    }
+
+    /** The general form: {@code ops} operations (a multiply-add is 2) in {@code ms}, rate in G{@code unit}. */
+    static BenchRow of(String suite, String kernel, String shape, String dtype, int threads, String backend, double ms,
+            double ops, String unit, String peer, Double peerMs, double peak) {
+        double rate = ops / (ms * 1e6);
         Double speedup = peerMs == null ? null : peerMs / ms;
-        Double pct = peakGflops > 0 ? 100.0 * gflops / peakGflops : null;
-        return new BenchRow(suite, kernel, shape, "f32", threads, backend, ms, gflops, "GFLOP/s", peer, peerMs, speedup, pct);
+        Double pct = peak > 0 ? 100.0 * rate / peak : null;
+        return new BenchRow(suite, kernel, shape, dtype, threads, backend, ms, rate, unit, peer, peerMs, speedup, pct);
     }
 }

@@ -19,16 +19,16 @@ import org.tune4j.bindings.tune4j_h;
  * on all cores at once.
  */
 public record Machine(String cpuModel, int cores, List<String> features, String simdLevel, double peakGflopsOneThread,
-        double peakGflopsAllCores, String java, String os) {
+        double peakGflopsAllCores, double peakInt8GopsOneThread, double peakInt8GopsAllCores, String java, String os) {
 
     public static Machine measure() {
         SimdLevel before = CpuBackend.simdLevel();
         CpuBackend.setSimdLevel(SimdLevel.AVX512);
         try {
             int cores = Runtime.getRuntime().availableProcessors();
-            double one = peak(1);
-            double all = peak(cores);
-            return new Machine(readCpuModel(), cores, CpuBackend.cpuFeatures(), CpuBackend.simdLevel().label(), one, all,
+            double one = peak(1, false), all = peak(cores, false);
+            double int8One = peak(1, true), int8All = peak(cores, true);
+            return new Machine(readCpuModel(), cores, CpuBackend.cpuFeatures(), CpuBackend.simdLevel().label(), one, all, int8One, int8All,
                     System.getProperty("java.vm.name") + " " + Runtime.version(),
                     System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
         } finally {
@@ -36,18 +36,24 @@ public record Machine(String cpuModel, int cores, List<String> features, String 
         }
     }
 
-    /** Peak for {@code threads} threads: the best of a few runs, each of about 0.2 s. */
+    /** f32 FMA peak for {@code threads} threads, GFLOP/s. */
     public double peakGflops(int threads) {
         return threads <= 1 ? peakGflopsOneThread : peakGflopsAllCores * Math.min(threads, cores) / cores;
     }
 
-    private static double peak(int threads) {
+    /** int8 multiply-add peak for {@code threads} threads, GOP/s. */
+    public double peakInt8Gops(int threads) {
+        return threads <= 1 ? peakInt8GopsOneThread : peakInt8GopsAllCores * Math.min(threads, cores) / cores;
+    }
+
+    /** The best of a few runs of the native FMA (or int8) loop on {@code threads} threads at once. */
+    private static double peak(int threads, boolean int8) {
         long iterations = 2_000_000; // ~0.1-0.2 s on a current core at AVX-512
         double best = 0;
         try (ExecutorService pool = Executors.newFixedThreadPool(threads)) {
             for (int rep = 0; rep < 4; rep++) {
                 List<Callable<Long>> jobs = new ArrayList<>();
-                for (int t = 0; t < threads; t++) jobs.add(() -> tune4j_h.t4j_peak_fma(iterations));
+                for (int t = 0; t < threads; t++) jobs.add(() -> int8 ? tune4j_h.t4j_peak_int8(iterations) : tune4j_h.t4j_peak_fma(iterations));
                 long t0 = System.nanoTime();
                 long flops = 0;
                 for (Future<Long> f : pool.invokeAll(jobs)) flops += f.get();

@@ -1,0 +1,80 @@
+package org.tune4j.bench;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+import org.tune4j.backend.Activation;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.backend.Int8Weights;
+import org.tune4j.bench.peers.Int8Peer;
+import org.tune4j.bench.peers.PeerLoader;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * int8 inference: the dynamic int8 linear layer (quantize x per row, int8 x int8 → int32, dequantize
+ * with the fused epilogue to f32) at M=128, K=N=4096, and at batch 1 with {@value #ROTATE} weight sets
+ * rotated (256 MB of f32, 64 MB of int8: far beyond the 32 MB L3), where reading the weights is the
+ * cost; weight-only int8 (f32 activations) at batch 1 and 8. Beside: ONNX Runtime's MatMulInteger and
+ * f32 MatMul (with -Ppeers), and our own f32 GEMM/GEMV on the same shapes. Rates are GOP/s (a
+ * multiply-add is 2), % of peak against the native int8 loop.
+ */
+final class Int8Suite {
+    static final int ROTATE = 4;
+    private static final int N = 4096, K = 4096;
+
+    static List<BenchRow> run(Machine machine, List<Integer> threadCounts, boolean quick, Consumer<String> progress) {
+        Measure measure = Measure.standard(quick);
+        List<String> problems = new ArrayList<>();
+        List<Int8Peer> peers = PeerLoader.load(Int8Peer.class, problems);
+        String missing = "onnxruntime: " + (problems.isEmpty() ? "not built; build with -Ppeers" : "failed to load: " + String.join("; ", problems));
+        List<BenchRow> rows = new ArrayList<>();
+        CpuBackend cpu = CpuBackend.get();
+        String backend = cpu.name() + (CpuBackend.cpuFeatures().contains("avx512_vnni") && cpu.name().endsWith("avx512") ? "-vnni" : "");
+        try (Arena arena = Arena.ofShared()) {
+            progress.accept("int8: preparing " + ROTATE + " weight sets of " + N + "x" + K);
+            Tensor[] wf = new Tensor[ROTATE];
+            Int8Weights[] wq = new Int8Weights[ROTATE];
+            for (int r = 0; r < ROTATE; r++) {
+                wf[r] = BenchData.matrix(arena, N, K, r);
+                wq[r] = Int8Weights.quantize(arena, cpu, wf[r]);
+            }
+            for (int threads : threadCounts) {
+                CpuBackend.setThreads(threads);
+                double peak = machine.peakInt8Gops(threads);
+                for (int m : new int[] {128, 1, 8}) {
+                    boolean rotate = m < 128;
+                    int sets = rotate ? ROTATE : 1;
+                    String shape = m + "x" + N + "x" + K + (rotate ? " rotated x" + ROTATE : "");
+                    double ops = 2.0 * m * N * K;
+                    Tensor x = BenchData.matrix(arena, m, K), y = BenchData.matrix(arena, m, N);
+                    int[] next = {0};
+                    progress.accept("int8 " + shape + " threads=" + threads);
+                    double f32 = measure.medianMs(() -> cpu.gemm(false, true, 1f, x, wf[next[0]++ % sets], 0f, y));
+                    double weightOnly = measure.medianMs(() -> cpu.int8WeightOnlyLinear(x, wq[next[0]++ % sets], null, Activation.NONE, y));
+                    String f32Peer = "tune4j f32 " + (m == 1 ? "GEMV" : "GEMM") + " (x·Wᵀ)";
+                    if (m != 8) {
+                        double dynamic = measure.medianMs(() -> cpu.int8Linear(x, wq[next[0]++ % sets], null, Activation.NONE, y));
+                        for (Int8Peer peer : peers) {
+                            progress.accept("peer " + peer.name() + " " + shape);
+                            Int8Peer.Result r = peer.matMulInteger(m, N, K, threads, sets, quick);
+                            rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, backend, dynamic, ops, "GOP/s",
+                                    r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(), peak));
+                            Int8Peer.Result f = peer.matMulF32(m, N, K, threads, sets, quick);
+                            rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, backend, dynamic, ops, "GOP/s",
+                                    f.medianMs() != null ? f.peer() : f.peer() + ": " + f.whyNot(), f.medianMs(), peak));
+                        }
+                        if (peers.isEmpty()) {
+                            rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, backend, dynamic, ops, "GOP/s", missing, null, peak));
+                        }
+                        rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, backend, dynamic, ops, "GOP/s", f32Peer, f32, peak));
+                    }
+                    rows.add(BenchRow.of("int8", "int8_weight_only", shape, "s8w/f32a", threads, backend, weightOnly, ops, "GOP/s",
+                            f32Peer, f32, peak));
+                }
+            }
+        }
+        CpuBackend.setThreads(machine.cores());
+        return rows;
+    }
+}

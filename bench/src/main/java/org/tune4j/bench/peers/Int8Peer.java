@@ -1,0 +1,20 @@
+package org.tune4j.bench.peers;
+
+/**
+ * Another runtime's int8 and f32 matrix products for the int8 suite (ONNX Runtime's MatMulInteger
+ * and MatMul with {@code -Ppeers}). Weights are constants of the model, prepared once; {@code rotate}
+ * weight sets are cycled through so that, when they are larger than the caches, every call reads its
+ * weights from memory, as a service with many layers does.
+ */
+public interface Int8Peer {
+    /** A measured median in ms, or null with the reason it could not be measured. */
+    record Result(String peer, Double medianMs, String whyNot) {}
+
+    String name();
+
+    /** u8 activations [m, k] × s8 weights [k, n] → s32, no dequantization. Never throws. */
+    Result matMulInteger(int m, int n, int k, int threads, int rotate, boolean quick);
+
+    /** f32 [m, k] × [k, n]. Never throws. */
+    Result matMulF32(int m, int n, int k, int threads, int rotate, boolean quick);
+}
