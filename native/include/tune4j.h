@@ -106,7 +106,36 @@ int32_t t4j_q8_weight_only_linear(int64_t m, int64_t n, int64_t k, const float *
 /* The exact integer product, for tests and callers with their own epilogue: c[i*ldc + j] = sum_p a[i,p] w[j,p]. */
 int32_t t4j_q8_gemm_s32(int64_t m, int64_t n, int64_t k, const int8_t *a, int64_t lda, const void *packed, int32_t *c, int64_t ldc);
 
-/* Activations applied in the int8 epilogues. GELU is the tanh form. */
+/* ---- sparse: pruning masks, CSR and 2:4 ----------------------------------------------------------
+ * A pruned weight W [n, k] (row j = output channel j) stored as CSR: row_ptr [n + 1] (int64), column
+ * indices [nnz] as uint16 (index_bits 16, needs k <= 65536) or int32 (index_bits 32), values [nnz] f32;
+ * or as 2:4 along k: of each group of 4 weights two are kept, values [n, k/2] and meta [n, k/4] with
+ * meta = first kept position | second kept position << 2 (positions ascending). Masks are uint8 0/1. */
+
+/* The `count`-th smallest |w| (1-based) of n values, for magnitude pruning; scratch holds n floats. */
+float t4j_sparse_threshold(int64_t n, const float *w, int64_t count, float *scratch);
+/* mask[i*k + p] = |w[i*ldw + p]| > threshold. */
+void t4j_sparse_mask_magnitude(int64_t rows, int64_t k, const float *w, int64_t ldw, float threshold, uint8_t *mask);
+/* 2:4 along k (k % 4 == 0): in each group of 4 keep the 2 largest |w| (on a tie, the lower position). */
+void t4j_sparse_mask_2to4(int64_t rows, int64_t k, const float *w, int64_t ldw, uint8_t *mask);
+/* w[i*ldw + p] *= mask[i*k + p]: prunes weights, or keeps a gradient on the mask during fine-tuning. */
+void t4j_sparse_apply_mask(int64_t rows, int64_t k, float *w, int64_t ldw, const uint8_t *mask);
+/* Number of nonzeros of w. */
+int64_t t4j_csr_nnz(int64_t rows, int64_t k, const float *w, int64_t ldw);
+/* CSR of the nonzeros of w; cols holds nnz indices of index_bits (16 or 32) bits. */
+void t4j_csr_from_dense(int64_t rows, int64_t k, const float *w, int64_t ldw, int32_t index_bits, int64_t *row_ptr, void *cols, float *vals);
+/* y [m, n] = act(x [m, k] W^T + bias), W in CSR. bias may be NULL. */
+int32_t t4j_csr_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const int64_t *row_ptr, const void *cols, int32_t index_bits, const float *vals, const float *bias, int32_t activation, float *y, int64_t ldy);
+/* dx [m, k] += g [m, n] W: the input gradient through a sparse weight. */
+int32_t t4j_csr_backward_input(int64_t m, int64_t n, int64_t k, const float *g, int64_t ldg, const int64_t *row_ptr, const void *cols, int32_t index_bits, const float *vals, float *dx, int64_t lddx);
+/* dvals[e] += sum_i g[i, j] x[i, c] for the nonzero e = (j, c): the weight gradient on the mask only. */
+int32_t t4j_csr_grad_values(int64_t m, int64_t n, int64_t k, const float *g, int64_t ldg, const float *x, int64_t ldx, const int64_t *row_ptr, const void *cols, int32_t index_bits, float *dvals);
+/* 2:4 compression of w (k % 4 == 0): keeps the 2 largest |w| of each group of 4, as t4j_sparse_mask_2to4. */
+void t4j_24_compress(int64_t rows, int64_t k, const float *w, int64_t ldw, float *vals, uint8_t *meta);
+/* y [m, n] = act(x [m, k] W^T + bias), W in 2:4 form. */
+int32_t t4j_24_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *vals, const uint8_t *meta, const float *bias, int32_t activation, float *y, int64_t ldy);
+
+/* Activations applied in the int8 and sparse epilogues. GELU is the tanh form. */
 #define T4J_ACT_NONE 0
 #define T4J_ACT_RELU 1
 #define T4J_ACT_GELU 2

@@ -148,6 +148,20 @@ void t4j_q8_store_tile(const int32_t *acc, int32_t x_offset, const t4j_q8_out *o
 void t4j_q8w_store_tile(const float *acc, const t4j_q8_out *out);
 float t4j_activate(float v, int32_t act);
 
+/* ---- sparse: the per-level kernels (sparse_kernels.inc compiled three times) ---- */
+#define T4J_SPARSE_LEVEL(SFX)                                                                                            \
+    int32_t t4j_sparse_linear_##SFX(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const int64_t *row_ptr,   \
+                                    const void *cols, int32_t bits, const float *vals, const uint8_t *meta,                \
+                                    const float *bias, int32_t act, float *y, int64_t ldy);                                \
+    int32_t t4j_csr_backward_input_##SFX(int64_t m, int64_t n, int64_t k, const float *g, int64_t ldg,                     \
+                                         const int64_t *row_ptr, const void *cols, int32_t bits, const float *vals,         \
+                                         float *dx, int64_t lddx);                                                          \
+    int32_t t4j_csr_grad_values_##SFX(int64_t m, int64_t n, int64_t k, const float *g, int64_t ldg, const float *x,         \
+                                      int64_t ldx, const int64_t *row_ptr, const void *cols, int32_t bits, float *dvals);
+T4J_SPARSE_LEVEL(portable)
+T4J_SPARSE_LEVEL(avx2)
+T4J_SPARSE_LEVEL(avx512)
+
 /* ---- peak loops, one per level ---- */
 int64_t t4j_peak_fma_portable(int64_t iterations);
 int64_t t4j_peak_fma_avx2(int64_t iterations);

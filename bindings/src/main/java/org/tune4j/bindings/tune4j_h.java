@@ -58,7 +58,18 @@ public final class tune4j_h {
             "t4j_q8_pack",
             "t4j_q8_linear",
             "t4j_q8_weight_only_linear",
-            "t4j_q8_gemm_s32");
+            "t4j_q8_gemm_s32",
+            "t4j_sparse_threshold",
+            "t4j_sparse_mask_magnitude",
+            "t4j_sparse_mask_2to4",
+            "t4j_sparse_apply_mask",
+            "t4j_csr_nnz",
+            "t4j_csr_from_dense",
+            "t4j_csr_linear",
+            "t4j_csr_backward_input",
+            "t4j_csr_grad_values",
+            "t4j_24_compress",
+            "t4j_24_linear");
 
     private static final class t4j_abi_version {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT);
@@ -536,5 +547,269 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_q8_gemm_s32$descriptor() {
         return t4j_q8_gemm_s32.DESC;
+    }
+
+    private static final class t4j_sparse_threshold {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_FLOAT, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_sparse_threshold", DESC, false);
+    }
+
+    /** The `count`-th smallest |w| (1-based) of n values, for magnitude pruning; scratch holds n floats. */
+    public static float t4j_sparse_threshold(long n, MemorySegment w, long count, MemorySegment scratch) {
+        try {
+            return (float) t4j_sparse_threshold.HANDLE.invokeExact(n, w, count, scratch);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_sparse_threshold$handle() {
+        return t4j_sparse_threshold.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_sparse_threshold$descriptor() {
+        return t4j_sparse_threshold.DESC;
+    }
+
+    private static final class t4j_sparse_mask_magnitude {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_FLOAT, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_sparse_mask_magnitude", DESC, false);
+    }
+
+    /** mask[i*k + p] = |w[i*ldw + p]| &gt; threshold. */
+    public static void t4j_sparse_mask_magnitude(long rows, long k, MemorySegment w, long ldw, float threshold, MemorySegment mask) {
+        try {
+            t4j_sparse_mask_magnitude.HANDLE.invokeExact(rows, k, w, ldw, threshold, mask);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_sparse_mask_magnitude$handle() {
+        return t4j_sparse_mask_magnitude.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_sparse_mask_magnitude$descriptor() {
+        return t4j_sparse_mask_magnitude.DESC;
+    }
+
+    private static final class t4j_sparse_mask_2to4 {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_sparse_mask_2to4", DESC, false);
+    }
+
+    /** 2:4 along k (k % 4 == 0): in each group of 4 keep the 2 largest |w| (on a tie, the lower position). */
+    public static void t4j_sparse_mask_2to4(long rows, long k, MemorySegment w, long ldw, MemorySegment mask) {
+        try {
+            t4j_sparse_mask_2to4.HANDLE.invokeExact(rows, k, w, ldw, mask);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_sparse_mask_2to4$handle() {
+        return t4j_sparse_mask_2to4.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_sparse_mask_2to4$descriptor() {
+        return t4j_sparse_mask_2to4.DESC;
+    }
+
+    private static final class t4j_sparse_apply_mask {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_sparse_apply_mask", DESC, false);
+    }
+
+    /** w[i*ldw + p] *= mask[i*k + p]: prunes weights, or keeps a gradient on the mask during fine-tuning. */
+    public static void t4j_sparse_apply_mask(long rows, long k, MemorySegment w, long ldw, MemorySegment mask) {
+        try {
+            t4j_sparse_apply_mask.HANDLE.invokeExact(rows, k, w, ldw, mask);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_sparse_apply_mask$handle() {
+        return t4j_sparse_apply_mask.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_sparse_apply_mask$descriptor() {
+        return t4j_sparse_apply_mask.DESC;
+    }
+
+    private static final class t4j_csr_nnz {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_csr_nnz", DESC, false);
+    }
+
+    /** Number of nonzeros of w. */
+    public static long t4j_csr_nnz(long rows, long k, MemorySegment w, long ldw) {
+        try {
+            return (long) t4j_csr_nnz.HANDLE.invokeExact(rows, k, w, ldw);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_csr_nnz$handle() {
+        return t4j_csr_nnz.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_csr_nnz$descriptor() {
+        return t4j_csr_nnz.DESC;
+    }
+
+    private static final class t4j_csr_from_dense {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_csr_from_dense", DESC, false);
+    }
+
+    /** CSR of the nonzeros of w; cols holds nnz indices of index_bits (16 or 32) bits. */
+    public static void t4j_csr_from_dense(long rows, long k, MemorySegment w, long ldw, int index_bits, MemorySegment row_ptr, MemorySegment cols, MemorySegment vals) {
+        try {
+            t4j_csr_from_dense.HANDLE.invokeExact(rows, k, w, ldw, index_bits, row_ptr, cols, vals);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_csr_from_dense$handle() {
+        return t4j_csr_from_dense.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_csr_from_dense$descriptor() {
+        return t4j_csr_from_dense.DESC;
+    }
+
+    private static final class t4j_csr_linear {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_csr_linear", DESC, false);
+    }
+
+    /** y [m, n] = act(x [m, k] W^T + bias), W in CSR. bias may be NULL. */
+    public static int t4j_csr_linear(long m, long n, long k, MemorySegment x, long ldx, MemorySegment row_ptr, MemorySegment cols, int index_bits, MemorySegment vals, MemorySegment bias, int activation, MemorySegment y, long ldy) {
+        try {
+            return (int) t4j_csr_linear.HANDLE.invokeExact(m, n, k, x, ldx, row_ptr, cols, index_bits, vals, bias, activation, y, ldy);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_csr_linear$handle() {
+        return t4j_csr_linear.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_csr_linear$descriptor() {
+        return t4j_csr_linear.DESC;
+    }
+
+    private static final class t4j_csr_backward_input {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_csr_backward_input", DESC, false);
+    }
+
+    /** dx [m, k] += g [m, n] W: the input gradient through a sparse weight. */
+    public static int t4j_csr_backward_input(long m, long n, long k, MemorySegment g, long ldg, MemorySegment row_ptr, MemorySegment cols, int index_bits, MemorySegment vals, MemorySegment dx, long lddx) {
+        try {
+            return (int) t4j_csr_backward_input.HANDLE.invokeExact(m, n, k, g, ldg, row_ptr, cols, index_bits, vals, dx, lddx);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_csr_backward_input$handle() {
+        return t4j_csr_backward_input.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_csr_backward_input$descriptor() {
+        return t4j_csr_backward_input.DESC;
+    }
+
+    private static final class t4j_csr_grad_values {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_INT, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_csr_grad_values", DESC, false);
+    }
+
+    /** dvals[e] += sum_i g[i, j] x[i, c] for the nonzero e = (j, c): the weight gradient on the mask only. */
+    public static int t4j_csr_grad_values(long m, long n, long k, MemorySegment g, long ldg, MemorySegment x, long ldx, MemorySegment row_ptr, MemorySegment cols, int index_bits, MemorySegment dvals) {
+        try {
+            return (int) t4j_csr_grad_values.HANDLE.invokeExact(m, n, k, g, ldg, x, ldx, row_ptr, cols, index_bits, dvals);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_csr_grad_values$handle() {
+        return t4j_csr_grad_values.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_csr_grad_values$descriptor() {
+        return t4j_csr_grad_values.DESC;
+    }
+
+    private static final class t4j_24_compress {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_24_compress", DESC, false);
+    }
+
+    /** 2:4 compression of w (k % 4 == 0): keeps the 2 largest |w| of each group of 4, as t4j_sparse_mask_2to4. */
+    public static void t4j_24_compress(long rows, long k, MemorySegment w, long ldw, MemorySegment vals, MemorySegment meta) {
+        try {
+            t4j_24_compress.HANDLE.invokeExact(rows, k, w, ldw, vals, meta);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_24_compress$handle() {
+        return t4j_24_compress.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_24_compress$descriptor() {
+        return t4j_24_compress.DESC;
+    }
+
+    private static final class t4j_24_linear {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_24_linear", DESC, false);
+    }
+
+    /** y [m, n] = act(x [m, k] W^T + bias), W in 2:4 form. */
+    public static int t4j_24_linear(long m, long n, long k, MemorySegment x, long ldx, MemorySegment vals, MemorySegment meta, MemorySegment bias, int activation, MemorySegment y, long ldy) {
+        try {
+            return (int) t4j_24_linear.HANDLE.invokeExact(m, n, k, x, ldx, vals, meta, bias, activation, y, ldy);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_24_linear$handle() {
+        return t4j_24_linear.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_24_linear$descriptor() {
+        return t4j_24_linear.DESC;
     }
 }
