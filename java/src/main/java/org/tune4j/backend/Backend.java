@@ -65,4 +65,30 @@ public interface Backend {
 
     /** The exact integer product c [m, n] (I32) = a [m, k] (I8) · wᵀ. */
     void int8Gemm(Tensor a, Int8Weights w, Tensor c);
+
+    // ---- sparse: pruning masks (I8 0/1 tensors), CSR and 2:4 products ----
+
+    /** The {@code count}-th smallest |w| (1-based) over all of w: pruning below it removes {@code count} weights. */
+    float magnitudeThreshold(Tensor w, long count);
+
+    /** mask [n, k] (I8) = |w| &gt; threshold. */
+    void magnitudeMask(Tensor w, float threshold, Tensor mask);
+
+    /** mask [n, k] (I8): 2:4 along k, the 2 largest |w| of each group of 4 (ties to the lower position). */
+    void mask2to4(Tensor w, Tensor mask);
+
+    /** w ⊙= mask, in place: prunes weights, or keeps a gradient on the mask when fine-tuning. */
+    void applyMask(Tensor w, Tensor mask);
+
+    /** y [m, n] = act(x [m, k] Wᵀ + bias), W in CSR; bias may be null. */
+    void csrLinear(Tensor x, CsrWeights w, Tensor bias, Activation act, Tensor y);
+
+    /** dx [m, k] += g [m, n] W: the input gradient through a CSR weight. */
+    void csrBackwardInput(Tensor g, CsrWeights w, Tensor dx);
+
+    /** dvalues [nnz] += the gradient of W at its nonzeros, Σ_i g[i, j] x[i, c] for nonzero (j, c). */
+    void csrGradValues(Tensor g, Tensor x, CsrWeights w, Tensor dvalues);
+
+    /** y [m, n] = act(x [m, k] Wᵀ + bias), W in 2:4 form; bias may be null. */
+    void sparse24Linear(Tensor x, Sparse24Weights w, Tensor bias, Activation act, Tensor y);
 }

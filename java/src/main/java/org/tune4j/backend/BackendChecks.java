@@ -87,6 +87,36 @@ final class BackendChecks {
         }
     }
 
+    /** w [n, k] F32 contiguous and mask [n, k] I8 contiguous. */
+    static void mask(Tensor w, Tensor mask) {
+        matrix("w", w);
+        contiguous("w", w, w.dim(0), w.dim(1));
+        contiguous("mask", mask, DType.I8, w.dim(0), w.dim(1));
+    }
+
+    /** x [m, k] (F32, any ld) against weights of k columns and n rows; bias [n] or null; y [m, n]. */
+    static void sparseLinear(Tensor x, long n, long k, boolean alive, Tensor bias, Activation act, Tensor y) {
+        matrix("x", x);
+        if (!alive) throw new IllegalArgumentException("w: its memory was freed (the arena is closed)");
+        if (act == null) throw new IllegalArgumentException("act is null (use Activation.NONE)");
+        if (x.dim(1) != k) throw new IllegalArgumentException("x has " + x.dim(1) + " columns, the weights expect " + k);
+        if (bias != null) vector("bias", bias, n);
+        matrix("y", y, x.dim(0), n);
+    }
+
+    static void csrBackward(Tensor g, CsrWeights w, Tensor dx) {
+        if (w == null) throw new IllegalArgumentException("w is null");
+        if (!w.isAlive()) throw new IllegalArgumentException("w: its memory was freed (the arena is closed)");
+        matrix("g", g);
+        if (g.dim(1) != w.rows()) throw new IllegalArgumentException("g has " + g.dim(1) + " columns, the weights have " + w.rows() + " rows");
+        matrix("dx", dx, g.dim(0), w.cols());
+    }
+
+    static void csrGrad(Tensor g, Tensor x, CsrWeights w, Tensor dvalues) {
+        csrBackward(g, w, x);
+        vector("dvalues", dvalues, w.nnz());
+    }
+
     static void finite(String name, float v) {
         if (!Float.isFinite(v)) throw new IllegalArgumentException(name + " must be finite, is " + v);
     }

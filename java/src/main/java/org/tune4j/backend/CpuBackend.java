@@ -144,4 +144,65 @@ public final class CpuBackend implements Backend {
         BackendChecks.int8Gemm(a, w, c);
         status(tune4j_h.t4j_q8_gemm_s32(a.dim(0), w.rows(), w.cols(), a.segment(), a.ld(), w.packed(), c.segment(), c.ld()), "int8Gemm");
     }
+
+    // ---- sparse ----
+
+    @Override
+    public float magnitudeThreshold(Tensor w, long count) {
+        BackendChecks.matrix("w", w);
+        BackendChecks.contiguous("w", w, w.dim(0), w.dim(1));
+        try (java.lang.foreign.Arena scratch = java.lang.foreign.Arena.ofConfined()) {
+            MemorySegment buf = scratch.allocate(Math.max(1, w.numel()) * 4, 64);
+            return tune4j_h.t4j_sparse_threshold(w.numel(), w.segment(), count, buf);
+        }
+    }
+
+    @Override
+    public void magnitudeMask(Tensor w, float threshold, Tensor mask) {
+        BackendChecks.mask(w, mask);
+        tune4j_h.t4j_sparse_mask_magnitude(w.dim(0), w.dim(1), w.segment(), w.ld(), threshold, mask.segment());
+    }
+
+    @Override
+    public void mask2to4(Tensor w, Tensor mask) {
+        BackendChecks.mask(w, mask);
+        if (w.dim(1) % 4 != 0) throw new IllegalArgumentException("w: 2:4 needs k divisible by 4, k = " + w.dim(1));
+        tune4j_h.t4j_sparse_mask_2to4(w.dim(0), w.dim(1), w.segment(), w.ld(), mask.segment());
+    }
+
+    @Override
+    public void applyMask(Tensor w, Tensor mask) {
+        BackendChecks.mask(w, mask);
+        tune4j_h.t4j_sparse_apply_mask(w.dim(0), w.dim(1), w.segment(), w.ld(), mask.segment());
+    }
+
+    @Override
+    public void csrLinear(Tensor x, CsrWeights w, Tensor bias, Activation act, Tensor y) {
+        if (w == null) throw new IllegalArgumentException("w is null");
+        BackendChecks.sparseLinear(x, w.rows(), w.cols(), w.isAlive(), bias, act, y);
+        status(tune4j_h.t4j_csr_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.rowPtr(), w.colIndex(), w.indexBits(),
+                w.values().segment(), seg(bias), act.code(), y.segment(), y.ld()), "csrLinear");
+    }
+
+    @Override
+    public void csrBackwardInput(Tensor g, CsrWeights w, Tensor dx) {
+        BackendChecks.csrBackward(g, w, dx);
+        status(tune4j_h.t4j_csr_backward_input(g.dim(0), w.rows(), w.cols(), g.segment(), g.ld(), w.rowPtr(), w.colIndex(),
+                w.indexBits(), w.values().segment(), dx.segment(), dx.ld()), "csrBackwardInput");
+    }
+
+    @Override
+    public void csrGradValues(Tensor g, Tensor x, CsrWeights w, Tensor dvalues) {
+        BackendChecks.csrGrad(g, x, w, dvalues);
+        status(tune4j_h.t4j_csr_grad_values(g.dim(0), w.rows(), w.cols(), g.segment(), g.ld(), x.segment(), x.ld(), w.rowPtr(),
+                w.colIndex(), w.indexBits(), dvalues.segment()), "csrGradValues");
+    }
+
+    @Override
+    public void sparse24Linear(Tensor x, Sparse24Weights w, Tensor bias, Activation act, Tensor y) {
+        if (w == null) throw new IllegalArgumentException("w is null");
+        BackendChecks.sparseLinear(x, w.rows(), w.cols(), w.isAlive(), bias, act, y);
+        status(tune4j_h.t4j_24_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.values().segment(), w.meta(), seg(bias),
+                act.code(), y.segment(), y.ld()), "sparse24Linear");
+    }
 }

@@ -178,4 +178,102 @@ public final class ReferenceBackend implements Backend {
                 c.setInt(i * n + j, Math.toIntExact(acc));
             }
     }
+
+    // ---- sparse ----
+
+    @Override
+    public float magnitudeThreshold(Tensor w, long count) {
+        matrix("w", w);
+        if (count <= 0) return -1f;
+        float[] abs = w.toFloatArray();
+        for (int i = 0; i < abs.length; i++) abs[i] = Math.abs(abs[i]);
+        java.util.Arrays.sort(abs);
+        return abs[(int) Math.min(count, abs.length) - 1];
+    }
+
+    private static void matrix(String name, Tensor t) {
+        BackendChecks.matrix(name, t);
+    }
+
+    @Override
+    public void magnitudeMask(Tensor w, float threshold, Tensor mask) {
+        BackendChecks.mask(w, mask);
+        for (long i = 0; i < w.numel(); i++) mask.setByte(i, (byte) (Math.abs(w.getFloat(i)) > threshold ? 1 : 0));
+    }
+
+    @Override
+    public void mask2to4(Tensor w, Tensor mask) {
+        BackendChecks.mask(w, mask);
+        long k = w.dim(1);
+        if (k % 4 != 0) throw new IllegalArgumentException("w: 2:4 needs k divisible by 4, k = " + k);
+        for (long base = 0; base < w.numel(); base += 4) {
+            int[] keep = keepTwo(w, base);
+            for (int t = 0; t < 4; t++) mask.setByte(base + t, (byte) (t == keep[0] || t == keep[1] ? 1 : 0));
+        }
+    }
+
+    /** Positions of the two largest |w| in the group of 4 at element base, ties to the lower; ascending. */
+    static int[] keepTwo(Tensor w, long base) {
+        int best = 0;
+        for (int t = 1; t < 4; t++) if (Math.abs(w.getFloat(base + t)) > Math.abs(w.getFloat(base + best))) best = t;
+        int next = -1;
+        for (int t = 0; t < 4; t++) {
+            if (t != best && (next < 0 || Math.abs(w.getFloat(base + t)) > Math.abs(w.getFloat(base + next)))) next = t;
+        }
+        return new int[] {Math.min(best, next), Math.max(best, next)};
+    }
+
+    @Override
+    public void applyMask(Tensor w, Tensor mask) {
+        BackendChecks.mask(w, mask);
+        for (long i = 0; i < w.numel(); i++) if (mask.getByte(i) == 0) w.setFloat(i, 0f);
+    }
+
+    @Override
+    public void csrLinear(Tensor x, CsrWeights w, Tensor bias, Activation act, Tensor y) {
+        if (w == null) throw new IllegalArgumentException("w is null");
+        BackendChecks.sparseLinear(x, w.rows(), w.cols(), w.isAlive(), bias, act, y);
+        for (long i = 0; i < x.dim(0); i++)
+            for (long j = 0; j < w.rows(); j++) {
+                double sum = 0;
+                for (long e = w.rowStart(j); e < w.rowStart(j + 1); e++) sum += (double) w.values().getFloat(e) * x.getFloat(i, w.col(e));
+                y.setFloat(i, j, act.apply((float) sum + (bias == null ? 0f : bias.getFloat(j))));
+            }
+    }
+
+    @Override
+    public void csrBackwardInput(Tensor g, CsrWeights w, Tensor dx) {
+        BackendChecks.csrBackward(g, w, dx);
+        for (long i = 0; i < g.dim(0); i++)
+            for (long j = 0; j < w.rows(); j++)
+                for (long e = w.rowStart(j); e < w.rowStart(j + 1); e++) {
+                    long c = w.col(e);
+                    dx.setFloat(i, c, dx.getFloat(i, c) + g.getFloat(i, j) * w.values().getFloat(e));
+                }
+    }
+
+    @Override
+    public void csrGradValues(Tensor g, Tensor x, CsrWeights w, Tensor dvalues) {
+        BackendChecks.csrGrad(g, x, w, dvalues);
+        for (long j = 0; j < w.rows(); j++)
+            for (long e = w.rowStart(j); e < w.rowStart(j + 1); e++) {
+                double sum = 0;
+                for (long i = 0; i < g.dim(0); i++) sum += (double) g.getFloat(i, j) * x.getFloat(i, w.col(e));
+                dvalues.setFloat(e, dvalues.getFloat(e) + (float) sum);
+            }
+    }
+
+    @Override
+    public void sparse24Linear(Tensor x, Sparse24Weights w, Tensor bias, Activation act, Tensor y) {
+        if (w == null) throw new IllegalArgumentException("w is null");
+        BackendChecks.sparseLinear(x, w.rows(), w.cols(), w.isAlive(), bias, act, y);
+        long groups = w.cols() / 4;
+        for (long i = 0; i < x.dim(0); i++)
+            for (long j = 0; j < w.rows(); j++) {
+                double sum = 0;
+                for (long g = 0; g < groups; g++)
+                    for (int t = 0; t < 2; t++) sum += (double) w.values().getFloat(j, 2 * g + t) * x.getFloat(i, 4 * g + w.position(j, g, t));
+                y.setFloat(i, j, act.apply((float) sum + (bias == null ? 0f : bias.getFloat(j))));
+            }
+    }
 }
