@@ -1,0 +1,51 @@
+package org.tune4j.nn;
+
+import java.lang.foreign.Arena;
+import org.tune4j.backend.Activation;
+import org.tune4j.backend.Backend;
+import org.tune4j.backend.Int8Weights;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * An inference linear layer y = act(x Wᵀ + b) with W quantized to int8 per output channel. Batches of
+ * more than {@value #WEIGHT_ONLY_MAX_ROWS} rows run the dynamic int8 kernel (x quantized per row); smaller
+ * ones the weight-only kernel (x stays f32), which is faster there, since reading W is the cost.
+ */
+public final class Int8Linear {
+    /** Up to this many rows the weight-only kernel is used. */
+    public static final int WEIGHT_ONLY_MAX_ROWS = 8;
+
+    private final Int8Weights weights;
+    private final Tensor bias;
+
+    private Int8Linear(Int8Weights weights, Tensor bias) {
+        this.weights = weights;
+        this.bias = bias;
+    }
+
+    /** Quantizes a dense layer (w [out, in], bias [out] or null) into {@code arena}, reporting the weight error. */
+    public static Conversion<Int8Linear> fromDense(Arena arena, Backend backend, Tensor w, Tensor bias) {
+        Int8Weights q = Int8Weights.quantize(arena, backend, w);
+        try (Arena scratch = Arena.ofConfined()) {
+            Tensor back = Tensor.zeros(scratch, DType.F32, w.dim(0), w.dim(1));
+            backend.dequantizeRows(q.values(), q.scales(), back);
+            Tensor biasCopy = null;
+            if (bias != null) {
+                biasCopy = Tensor.zeros(arena, DType.F32, bias.numel());
+                biasCopy.copyFrom(bias);
+            }
+            return new Conversion<>(new Int8Linear(q, biasCopy), WeightError.relative(w, back), WeightError.sparsity(back));
+        }
+    }
+
+    public Int8Weights weights() {
+        return weights;
+    }
+
+    /** y [m, out] = act(x [m, in] Wᵀ + b). */
+    public void forward(Backend backend, Tensor x, Tensor y, Activation act) {
+        if (x != null && x.rank() == 2 && x.dim(0) <= WEIGHT_ONLY_MAX_ROWS) backend.int8WeightOnlyLinear(x, weights, bias, act, y);
+        else backend.int8Linear(x, weights, bias, act, y);
+    }
+}
