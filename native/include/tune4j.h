@@ -109,8 +109,15 @@ int32_t t4j_q8_gemm_s32(int64_t m, int64_t n, int64_t k, const int8_t *a, int64_
 /* ---- sparse: pruning masks, CSR and 2:4 ----------------------------------------------------------
  * A pruned weight W [n, k] (row j = output channel j) stored as CSR: row_ptr [n + 1] (int64), column
  * indices [nnz] as uint16 (index_bits 16, needs k <= 65536) or int32 (index_bits 32), values [nnz] f32;
- * or as 2:4 along k: of each group of 4 weights two are kept, values [n, k/2] and meta [n, k/4] with
- * meta = first kept position | second kept position << 2 (positions ascending). Masks are uint8 0/1. */
+ * or as 2:4 along k: of each group of 4 weights two are kept (n * k/2 values) with one meta byte per
+ * group, meta = first kept position | second kept position << 2 (positions ascending). The 2:4 arrays are
+ * tiled so that the kernel reads them in order: tiles of T4J_24_ROWS rows x T4J_24_GROUPS groups, tiles
+ * row-major; inside a tile, row-major. For row j, group g, kept value t (rows_b = rows in j's row tile,
+ * groups_b = groups in g's group tile): value at (j/R)*R*(k/2) + rows_b*2*(g/G)*G + (j%R)*2*groups_b +
+ * 2*(g%G) + t, meta at (j/R)*R*(k/4) + rows_b*(g/G)*G + (j%R)*groups_b + g%G (R, G the two constants).
+ * Masks are uint8 0/1. */
+#define T4J_24_ROWS 64
+#define T4J_24_GROUPS 32
 
 /* The `count`-th smallest |w| (1-based) of n values, for magnitude pruning; scratch holds n floats. */
 float t4j_sparse_threshold(int64_t n, const float *w, int64_t count, float *scratch);
@@ -130,7 +137,8 @@ int32_t t4j_csr_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t 
 int32_t t4j_csr_backward_input(int64_t m, int64_t n, int64_t k, const float *g, int64_t ldg, const int64_t *row_ptr, const void *cols, int32_t index_bits, const float *vals, float *dx, int64_t lddx);
 /* dvals[e] += sum_i g[i, j] x[i, c] for the nonzero e = (j, c): the weight gradient on the mask only. */
 int32_t t4j_csr_grad_values(int64_t m, int64_t n, int64_t k, const float *g, int64_t ldg, const float *x, int64_t ldx, const int64_t *row_ptr, const void *cols, int32_t index_bits, float *dvals);
-/* 2:4 compression of w (k % 4 == 0): keeps the 2 largest |w| of each group of 4, as t4j_sparse_mask_2to4. */
+/* 2:4 compression of w (k % 4 == 0) into the tiled layout above: keeps the 2 largest |w| of each group of 4,
+ * as t4j_sparse_mask_2to4 does. vals holds n * k/2 floats, meta n * k/4 bytes. */
 void t4j_24_compress(int64_t rows, int64_t k, const float *w, int64_t ldw, float *vals, uint8_t *meta);
 /* y [m, n] = act(x [m, k] W^T + bias), W in 2:4 form. */
 int32_t t4j_24_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *vals, const uint8_t *meta, const float *bias, int32_t activation, float *y, int64_t ldy);

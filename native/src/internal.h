@@ -158,6 +158,9 @@ float t4j_activate(float v, int32_t act);
                                          float *dx, int64_t lddx);                                                          \
     int32_t t4j_csr_grad_values_##SFX(int64_t m, int64_t n, int64_t k, const float *g, int64_t ldg, const float *x,         \
                                       int64_t ldx, const int64_t *row_ptr, const void *cols, int32_t bits, float *dvals);
+/* Offsets of row j, group g in the tiled 2:4 layout: its first value and its meta byte. */
+void t4j_24_offsets(int64_t n, int64_t k, int64_t j, int64_t g, int64_t *value, int64_t *meta);
+
 T4J_SPARSE_LEVEL(portable)
 T4J_SPARSE_LEVEL(avx2)
 T4J_SPARSE_LEVEL(avx512)

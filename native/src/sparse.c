@@ -93,15 +93,25 @@ T4J_EXPORT void t4j_csr_from_dense(int64_t rows, int64_t k, const float *w, int6
     }
 }
 
+/* Offsets of row j, group g in the tiled 2:4 layout (tune4j.h): of its first value, and of its meta byte. */
+void t4j_24_offsets(int64_t n, int64_t k, int64_t j, int64_t g, int64_t *value, int64_t *meta) {
+    const int64_t R = T4J_24_ROWS, G = T4J_24_GROUPS, groups = k / 4;
+    int64_t rows_b = T4J_MIN(R, n - j / R * R), groups_b = T4J_MIN(G, groups - g / G * G);
+    *meta = (j / R) * R * groups + rows_b * (g / G) * G + (j % R) * groups_b + g % G;
+    *value = 2 * *meta;
+}
+
 T4J_EXPORT void t4j_24_compress(int64_t rows, int64_t k, const float *w, int64_t ldw, float *vals, uint8_t *meta) {
     for (int64_t i = 0; i < rows; i++)
         for (int64_t g = 0; g < k / 4; g++) {
             const float *grp = w + i * ldw + 4 * g;
             int a, b;
             keep_two(grp, &a, &b);
-            vals[i * (k / 2) + 2 * g] = grp[a];
-            vals[i * (k / 2) + 2 * g + 1] = grp[b];
-            meta[i * (k / 4) + g] = (uint8_t)(a | (b << 2));
+            int64_t vo, mo;
+            t4j_24_offsets(rows, k, i, g, &vo, &mo);
+            vals[vo] = grp[a];
+            vals[vo + 1] = grp[b];
+            meta[mo] = (uint8_t)(a | (b << 2));
         }
 }
 

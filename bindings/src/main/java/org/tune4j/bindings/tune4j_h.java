@@ -33,6 +33,8 @@ public final class tune4j_h {
     public static final int T4J_FEATURE_AVX512 = 2;
     public static final int T4J_FEATURE_AVX512_VNNI = 4;
     public static final int T4J_FEATURE_AVX_VNNI = 8;
+    public static final int T4J_24_ROWS = 64;
+    public static final int T4J_24_GROUPS = 32;
     public static final int T4J_ACT_NONE = 0;
     public static final int T4J_ACT_RELU = 1;
     public static final int T4J_ACT_GELU = 2;
@@ -770,7 +772,7 @@ public final class tune4j_h {
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_24_compress", DESC, false);
     }
 
-    /** 2:4 compression of w (k % 4 == 0): keeps the 2 largest |w| of each group of 4, as t4j_sparse_mask_2to4. */
+    /** 2:4 compression of w (k % 4 == 0) into the tiled layout above: keeps the 2 largest |w| of each group of 4, as t4j_sparse_mask_2to4 does. vals holds n * k/2 floats, meta n * k/4 bytes. */
     public static void t4j_24_compress(long rows, long k, MemorySegment w, long ldw, MemorySegment vals, MemorySegment meta) {
         try {
             t4j_24_compress.HANDLE.invokeExact(rows, k, w, ldw, vals, meta);

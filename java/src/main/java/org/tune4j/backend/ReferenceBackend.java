@@ -272,7 +272,7 @@ public final class ReferenceBackend implements Backend {
             for (long j = 0; j < w.rows(); j++) {
                 double sum = 0;
                 for (long g = 0; g < groups; g++)
-                    for (int t = 0; t < 2; t++) sum += (double) w.values().getFloat(j, 2 * g + t) * x.getFloat(i, 4 * g + w.position(j, g, t));
+                    for (int t = 0; t < 2; t++) sum += (double) w.value(j, g, t) * x.getFloat(i, 4 * g + w.position(j, g, t));
                 y.setFloat(i, j, act.apply((float) sum + (bias == null ? 0f : bias.getFloat(j))));
             }
     }
