@@ -33,6 +33,13 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--quick", description = "Fewer shapes and repetitions (a smoke run, not for reporting).")
     boolean quick;
 
+    @Option(names = "--plot", paramLabel = "DIR", description = "Also write PNG charts of rate and % of peak per suite.")
+    Path plotDir;
+
+    @Option(names = "--results", paramLabel = "DIR",
+            description = "Where `bench all` records its table and JSON (default: bench/results of the project).")
+    Path resultsDir;
+
     @Override
     public Integer call() throws IOException {
         if (!List.of("gemm", "lora", "int8", "sparse", "ffm", "all").contains(suite)) {
@@ -48,14 +55,9 @@ public final class BenchCommand implements Callable<Integer> {
                 return 2;
             }
         }
-        System.err.println("measuring the machine's FMA peak ...");
+        System.err.println("measuring the machine's peak (native FMA and int8 loops) ...");
         Machine machine = Machine.measure();
-        System.out.printf("machine: %s, %d cores, features %s, kernels at %s%n", machine.cpuModel(), machine.cores(),
-                String.join(" ", machine.features()), machine.simdLevel());
-        System.out.printf("peak (native loops, this process): f32 FMA %.1f GFLOP/s on 1 thread, %.1f on %d;"
-                        + " int8 %.1f GOP/s on 1 thread, %.1f on %d%n%n",
-                machine.peakGflopsOneThread(), machine.peakGflopsAllCores(), machine.cores(),
-                machine.peakInt8GopsOneThread(), machine.peakInt8GopsAllCores(), machine.cores());
+        System.out.println(header(machine));
 
         List<BenchRow> rows = new ArrayList<>();
         var progress = (java.util.function.Consumer<String>) msg -> System.err.println("  " + msg + " ...");
@@ -66,19 +68,42 @@ public final class BenchCommand implements Callable<Integer> {
         if (suite.equals("sparse") || suite.equals("all")) rows.addAll(SparseSuite.run(machine, threadCounts, quick, progress));
         CpuBackend.setThreads(cores);
 
-        System.out.println(Table.render(rows));
-        if (json != null) {
-            Map<String, Object> doc = new LinkedHashMap<>();
-            doc.put("machine", machine);
-            doc.put("rows", rows);
-            Path parent = json.toAbsolutePath().getParent();
-            if (parent != null) Files.createDirectories(parent);
-            new ObjectMapper()
-                    .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
-                    .enable(SerializationFeature.INDENT_OUTPUT)
-                    .writeValue(json.toFile(), doc);
-            System.out.println("wrote " + json);
+        String table = Table.render(rows);
+        System.out.println(table);
+        if (json != null) writeJson(json, machine, rows);
+        if (suite.equals("all")) {
+            // every full run is kept, with the machine it ran on
+            Path dir = resultsDir != null ? resultsDir : Path.of(System.getProperty("tune4j.root", "."), "bench", "results");
+            String stem = "bench-all-" + java.time.LocalDateTime.now().withNano(0).toString().replace(':', '-');
+            Files.createDirectories(dir);
+            writeJson(dir.resolve(stem + ".json"), machine, rows);
+            Files.writeString(dir.resolve(stem + ".txt"), header(machine) + "\n" + table);
+            System.out.println("wrote " + dir.resolve(stem + ".txt"));
+        }
+        if (plotDir != null) {
+            for (Path p : Plots.write(rows, plotDir)) System.out.println("wrote " + p);
         }
         return 0;
+    }
+
+    private static String header(Machine m) {
+        return String.format("machine: %s, %d cores, features %s, kernels at %s%n"
+                        + "peak (native loops, this process): f32 FMA %.1f GFLOP/s on 1 thread, %.1f on %d; int8 %.1f GOP/s on 1 thread, %.1f on %d%n"
+                        + "java: %s, os: %s%n",
+                m.cpuModel(), m.cores(), String.join(" ", m.features()), m.simdLevel(), m.peakGflopsOneThread(), m.peakGflopsAllCores(),
+                m.cores(), m.peakInt8GopsOneThread(), m.peakInt8GopsAllCores(), m.cores(), m.java(), m.os());
+    }
+
+    private static void writeJson(Path file, Machine machine, List<BenchRow> rows) throws IOException {
+        Map<String, Object> doc = new LinkedHashMap<>();
+        doc.put("machine", machine);
+        doc.put("rows", rows);
+        Path parent = file.toAbsolutePath().getParent();
+        if (parent != null) Files.createDirectories(parent);
+        new ObjectMapper()
+                .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+                .enable(SerializationFeature.INDENT_OUTPUT)
+                .writeValue(file.toFile(), doc);
+        System.out.println("wrote " + file);
     }
 }
