@@ -106,6 +106,13 @@ int32_t t4j_q8_weight_only_linear(int64_t m, int64_t n, int64_t k, const float *
 /* The exact integer product, for tests and callers with their own epilogue: c[i*ldc + j] = sum_p a[i,p] w[j,p]. */
 int32_t t4j_q8_gemm_s32(int64_t m, int64_t n, int64_t k, const int8_t *a, int64_t lda, const void *packed, int32_t *c, int64_t ldc);
 
+/* LoRA over a frozen int8 base (LoRA fine-tuning on a quantized model): as t4j_lora_forward, with the
+ * base product x W^T by the dynamic int8 kernel on packed weights (t4j_q8_pack); then y += s h B^T. */
+int32_t t4j_lora_q8_forward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const void *packed_w, const float *bias, const float *a, const float *b, float scale, float *h, float *y);
+/* As t4j_lora_backward, with dx += g deq(W) through the int8 base, deq(W)[j][p] = wq[j*d_in + p] * w_scale[j],
+ * dequantized a block of rows at a time (never the whole matrix). */
+int32_t t4j_lora_q8_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const int8_t *wq, const float *w_scale, const float *a, const float *b, float scale, const float *h, const float *g, float *dx, float *da, float *db);
+
 /* ---- sparse: pruning masks, CSR and 2:4 ----------------------------------------------------------
  * A pruned weight W [n, k] (row j = output channel j) stored as CSR: row_ptr [n + 1] (int64), column
  * indices [nnz] as uint16 (index_bits 16, needs k <= 65536) or int32 (index_bits 32), values [nnz] f32;

@@ -1,4 +1,5 @@
-/* lora: a LoRA adapter over a frozen linear layer, PEFT semantics (DESIGN.md "Numerics").
+/* lora: a LoRA adapter over a frozen linear layer (f32, or int8: t4j_lora_q8_*), PEFT semantics
+ * (DESIGN.md "Numerics").
  *   forward   y  = x W^T + bias + s (x~ A^T) B^T,  h = x~ A^T,  x~ = x * mask
  *   backward  dB += s g^T h,  dA += s (g B)^T x~,  dx += g W + mask * (s (g B) A)
  * Shapes: x [t, d_in], W [d_out, d_in], A [r, d_in], B [d_out, r], h [t, r], y and g [t, d_out].
@@ -35,7 +36,19 @@ T4J_EXPORT int32_t t4j_lora_forward(int64_t t, int64_t d_in, int64_t d_out, int6
     return rc;
 }
 
-T4J_EXPORT int32_t t4j_lora_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const float *w, const float *a, const float *b, float scale, const float *h, const float *g, float *dx, float *da, float *db) {
+/* The base's input gradient, dx += g W, for a base stored one way or another. */
+typedef int32_t (*base_dx_fn)(const void *base, int64_t t, int64_t d_in, int64_t d_out, const float *g, float *dx);
+
+static int32_t f32_base_dx(const void *w, int64_t t, int64_t d_in, int64_t d_out, const float *g, float *dx) {
+    t4j_kseg seg = {.a = g, .rsa = d_out, .csa = 1, .b = w, .rsb = d_in, .csb = 1, .k = d_out, .alpha = 1.0f};
+    return t4j_gemm_segments(t, d_in, &seg, 1, 1.0f, dx, d_in, NULL);
+}
+
+/* The adapter's gradients and its share of dx. With an f32 base and no dropout, dx is one GEMM over the
+ * K segments [g | s gb] [W ; A]; otherwise base_dx adds g W and the low-rank term follows. */
+static int32_t lora_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const float *w,
+                             base_dx_fn base_dx, const void *base, const float *a, const float *b, float scale, const float *h,
+                             const float *g, float *dx, float *da, float *db) {
     float *gb = malloc((size_t)(t * r) * sizeof(float));
     float *xd = NULL, *tmp = NULL;
     int32_t rc = T4J_ERR_NO_MEMORY;
@@ -54,25 +67,77 @@ T4J_EXPORT int32_t t4j_lora_backward(int64_t t, int64_t d_in, int64_t d_out, int
     if ((rc = t4j_gemm_segments(r, d_in, &daseg, 1, 1.0f, da, d_in, NULL)) != T4J_OK) goto done;
     if (dx == NULL) goto done;
 
-    /* dx [t, d_in] += [g | s gb] [W ; A], or with dropout g W, then mask * (s gb A) */
-    t4j_kseg dxseg[2] = {
-        {.a = g, .rsa = d_out, .csa = 1, .b = w, .rsb = d_in, .csb = 1, .k = d_out, .alpha = 1.0f},
-        {.a = gb, .rsa = r, .csa = 1, .b = a, .rsb = d_in, .csb = 1, .k = r, .alpha = scale},
-    };
-    if (mask == NULL) {
+    /* dx [t, d_in] += [g | s gb] [W ; A], or g W then mask * (s gb A) */
+    t4j_kseg lowseg = {.a = gb, .rsa = r, .csa = 1, .b = a, .rsb = d_in, .csb = 1, .k = r, .alpha = scale};
+    if (mask == NULL && w != NULL) {
+        t4j_kseg dxseg[2] = {{.a = g, .rsa = d_out, .csa = 1, .b = w, .rsb = d_in, .csb = 1, .k = d_out, .alpha = 1.0f}, lowseg};
         rc = t4j_gemm_segments(t, d_in, dxseg, 2, 1.0f, dx, d_in, NULL);
         goto done;
     }
-    if ((rc = t4j_gemm_segments(t, d_in, dxseg, 1, 1.0f, dx, d_in, NULL)) != T4J_OK) goto done;
+    if ((rc = base_dx(base, t, d_in, d_out, g, dx)) != T4J_OK) goto done;
+    if (mask == NULL) {
+        rc = t4j_gemm_segments(t, d_in, &lowseg, 1, 1.0f, dx, d_in, NULL);
+        goto done;
+    }
     rc = T4J_ERR_NO_MEMORY;
     if ((tmp = malloc((size_t)(t * d_in) * sizeof(float))) == NULL) goto done;
-    if ((rc = t4j_gemm_segments(t, d_in, &dxseg[1], 1, 0.0f, tmp, d_in, NULL)) != T4J_OK) goto done;
+    if ((rc = t4j_gemm_segments(t, d_in, &lowseg, 1, 0.0f, tmp, d_in, NULL)) != T4J_OK) goto done;
     for (int64_t i = 0; i < t * d_in; i++) dx[i] += mask[i] * tmp[i];
 done:
     free(gb);
     free(xd);
     free(tmp);
     return rc;
+}
+
+T4J_EXPORT int32_t t4j_lora_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const float *w, const float *a, const float *b, float scale, const float *h, const float *g, float *dx, float *da, float *db) {
+    return lora_backward(t, d_in, d_out, r, x, mask, w, f32_base_dx, w, a, b, scale, h, g, dx, da, db);
+}
+
+/* ---- LoRA over an int8 base ---- */
+
+T4J_EXPORT int32_t t4j_lora_q8_forward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const void *packed_w, const float *bias, const float *a, const float *b, float scale, float *h, float *y) {
+    float *xd = NULL;
+    if (mask != NULL && (xd = masked_copy(x, mask, t * d_in)) == NULL) return T4J_ERR_NO_MEMORY;
+    const float *xt = mask != NULL ? xd : x;
+    t4j_kseg hseg = {.a = xt, .rsa = d_in, .csa = 1, .b = a, .rsb = 1, .csb = d_in, .k = d_in, .alpha = 1.0f};
+    int32_t rc = t4j_gemm_segments(t, r, &hseg, 1, 0.0f, h, r, NULL);
+    if (rc == T4J_OK) rc = t4j_q8_linear(t, d_out, d_in, x, d_in, packed_w, bias, T4J_ACT_NONE, y, d_out);
+    if (rc == T4J_OK) {
+        /* y += s h B^T */
+        t4j_kseg yseg = {.a = h, .rsa = r, .csa = 1, .b = b, .rsb = 1, .csb = r, .k = r, .alpha = scale};
+        rc = t4j_gemm_segments(t, d_out, &yseg, 1, 1.0f, y, d_out, NULL);
+    }
+    free(xd);
+    return rc;
+}
+
+typedef struct {
+    const int8_t *wq;
+    const float *scale;
+} q8_base;
+
+#define Q8_DX_ROWS 256 /* output channels dequantized at a time: 256 x d_in floats */
+
+/* dx += g deq(W), a block of W's rows (the K axis of this product) at a time, in order. */
+static int32_t q8_base_dx(const void *base, int64_t t, int64_t d_in, int64_t d_out, const float *g, float *dx) {
+    const q8_base *q = base;
+    float *wblk = malloc((size_t)(Q8_DX_ROWS * d_in) * sizeof(float));
+    if (wblk == NULL) return T4J_ERR_NO_MEMORY;
+    int32_t rc = T4J_OK;
+    for (int64_t j0 = 0; j0 < d_out && rc == T4J_OK; j0 += Q8_DX_ROWS) {
+        int64_t rows = T4J_MIN(Q8_DX_ROWS, d_out - j0);
+        t4j_q8_dequantize_rows(rows, d_in, q->wq + j0 * d_in, d_in, q->scale + j0, wblk, d_in);
+        t4j_kseg seg = {.a = g + j0, .rsa = d_out, .csa = 1, .b = wblk, .rsb = d_in, .csb = 1, .k = rows, .alpha = 1.0f};
+        rc = t4j_gemm_segments(t, d_in, &seg, 1, 1.0f, dx, d_in, NULL);
+    }
+    free(wblk);
+    return rc;
+}
+
+T4J_EXPORT int32_t t4j_lora_q8_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const int8_t *wq, const float *w_scale, const float *a, const float *b, float scale, const float *h, const float *g, float *dx, float *da, float *db) {
+    q8_base base = {wq, w_scale};
+    return lora_backward(t, d_in, d_out, r, x, mask, NULL, q8_base_dx, &base, a, b, scale, h, g, dx, da, db);
 }
 
 T4J_EXPORT int32_t t4j_lora_merge(int64_t d_in, int64_t d_out, int64_t r, float *w, const float *a, const float *b, float scale, float sign) {

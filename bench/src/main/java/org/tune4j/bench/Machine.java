@@ -48,10 +48,10 @@ public record Machine(String cpuModel, int cores, List<String> features, String 
 
     /** The best of a few runs of the native FMA (or int8) loop on {@code threads} threads at once. */
     private static double peak(int threads, boolean int8) {
-        long iterations = 2_000_000; // ~0.1-0.2 s on a current core at AVX-512
+        long iterations = 10_000_000; // 30-100 ms a run on a current core; the best of 5 runs counts
         double best = 0;
         try (ExecutorService pool = Executors.newFixedThreadPool(threads)) {
-            for (int rep = 0; rep < 4; rep++) {
+            for (int rep = 0; rep < 5; rep++) {
                 List<Callable<Long>> jobs = new ArrayList<>();
                 for (int t = 0; t < threads; t++) jobs.add(() -> int8 ? tune4j_h.t4j_peak_int8(iterations) : tune4j_h.t4j_peak_fma(iterations));
                 long t0 = System.nanoTime();

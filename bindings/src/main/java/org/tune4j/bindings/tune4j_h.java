@@ -61,6 +61,8 @@ public final class tune4j_h {
             "t4j_q8_linear",
             "t4j_q8_weight_only_linear",
             "t4j_q8_gemm_s32",
+            "t4j_lora_q8_forward",
+            "t4j_lora_q8_backward",
             "t4j_sparse_threshold",
             "t4j_sparse_mask_magnitude",
             "t4j_sparse_mask_2to4",
@@ -549,6 +551,54 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_q8_gemm_s32$descriptor() {
         return t4j_q8_gemm_s32.DESC;
+    }
+
+    private static final class t4j_lora_q8_forward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_lora_q8_forward", DESC, false);
+    }
+
+    /** LoRA over a frozen int8 base (LoRA fine-tuning on a quantized model): as t4j_lora_forward, with the base product x W^T by the dynamic int8 kernel on packed weights (t4j_q8_pack); then y += s h B^T. */
+    public static int t4j_lora_q8_forward(long t, long d_in, long d_out, long r, MemorySegment x, MemorySegment mask, MemorySegment packed_w, MemorySegment bias, MemorySegment a, MemorySegment b, float scale, MemorySegment h, MemorySegment y) {
+        try {
+            return (int) t4j_lora_q8_forward.HANDLE.invokeExact(t, d_in, d_out, r, x, mask, packed_w, bias, a, b, scale, h, y);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_lora_q8_forward$handle() {
+        return t4j_lora_q8_forward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_lora_q8_forward$descriptor() {
+        return t4j_lora_q8_forward.DESC;
+    }
+
+    private static final class t4j_lora_q8_backward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_lora_q8_backward", DESC, false);
+    }
+
+    /** As t4j_lora_backward, with dx += g deq(W) through the int8 base, deq(W)[j][p] = wq[j*d_in + p] * w_scale[j], dequantized a block of rows at a time (never the whole matrix). */
+    public static int t4j_lora_q8_backward(long t, long d_in, long d_out, long r, MemorySegment x, MemorySegment mask, MemorySegment wq, MemorySegment w_scale, MemorySegment a, MemorySegment b, float scale, MemorySegment h, MemorySegment g, MemorySegment dx, MemorySegment da, MemorySegment db) {
+        try {
+            return (int) t4j_lora_q8_backward.HANDLE.invokeExact(t, d_in, d_out, r, x, mask, wq, w_scale, a, b, scale, h, g, dx, da, db);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_lora_q8_backward$handle() {
+        return t4j_lora_q8_backward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_lora_q8_backward$descriptor() {
+        return t4j_lora_q8_backward.DESC;
     }
 
     private static final class t4j_sparse_threshold {

@@ -66,6 +66,15 @@ public interface Backend {
     /** The exact integer product c [m, n] (I32) = a [m, k] (I8) · wᵀ. */
     void int8Gemm(Tensor a, Int8Weights w, Tensor c);
 
+    /**
+     * LoRA over a frozen int8 base: as {@link #loraForward}, with x Wᵀ by the dynamic int8 kernel
+     * (x quantized per row). LoRA fine-tuning on a quantized model, on the CPU.
+     */
+    void loraInt8Forward(Tensor x, Tensor mask, Int8Weights w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y);
+
+    /** As {@link #loraBackward}, with dx += g · deq(W) through the int8 base (deq(W) = q · s_w per row). */
+    void loraInt8Backward(Tensor x, Tensor mask, Int8Weights w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db);
+
     // ---- sparse: pruning masks (I8 0/1 tensors), CSR and 2:4 products ----
 
     /** The {@code count}-th smallest |w| (1-based) over all of w: pruning below it removes {@code count} weights. */

@@ -151,6 +151,21 @@ final class BackendChecks {
         return new LoraDims(t, dIn, dOut, r);
     }
 
+    /** The LoRA dimensions with an int8 base: d_out, d_in from the weights. */
+    static LoraDims loraInt8(Tensor x, Tensor mask, Int8Weights w, Tensor a, Tensor b, float scale) {
+        if (w == null) throw new IllegalArgumentException("w is null");
+        if (!w.isAlive()) throw new IllegalArgumentException("w: its memory was freed (the arena is closed)");
+        matrix("x", x);
+        matrix("a", a);
+        long t = x.dim(0), dIn = w.cols(), dOut = w.rows(), r = a.dim(0);
+        contiguous("x", x, t, dIn);
+        contiguous("a", a, r, dIn);
+        contiguous("b", b, dOut, r);
+        optionalContiguous("mask", mask, t, dIn);
+        finite("scale", scale);
+        return new LoraDims(t, dIn, dOut, r);
+    }
+
     static LoraDims loraForward(Tensor x, Tensor mask, Tensor w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
         LoraDims d = lora(x, mask, w, a, b, scale);
         if (bias != null) vector("bias", bias, d.dOut());

@@ -145,6 +145,28 @@ public final class CpuBackend implements Backend {
         status(tune4j_h.t4j_q8_gemm_s32(a.dim(0), w.rows(), w.cols(), a.segment(), a.ld(), w.packed(), c.segment(), c.ld()), "int8Gemm");
     }
 
+    @Override
+    public void loraInt8Forward(Tensor x, Tensor mask, Int8Weights w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
+        var d = BackendChecks.loraInt8(x, mask, w, a, b, scale);
+        if (bias != null) BackendChecks.vector("bias", bias, d.dOut());
+        BackendChecks.contiguous("h", h, d.t(), d.r());
+        BackendChecks.contiguous("y", y, d.t(), d.dOut());
+        status(tune4j_h.t4j_lora_q8_forward(d.t(), d.dIn(), d.dOut(), d.r(), seg(x), seg(mask), w.packed(), seg(bias), seg(a), seg(b),
+                scale, seg(h), seg(y)), "loraInt8Forward");
+    }
+
+    @Override
+    public void loraInt8Backward(Tensor x, Tensor mask, Int8Weights w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
+        var d = BackendChecks.loraInt8(x, mask, w, a, b, scale);
+        BackendChecks.contiguous("h", h, d.t(), d.r());
+        BackendChecks.contiguous("g", g, d.t(), d.dOut());
+        BackendChecks.optionalContiguous("dx", dx, d.t(), d.dIn());
+        BackendChecks.contiguous("da", da, d.r(), d.dIn());
+        BackendChecks.contiguous("db", db, d.dOut(), d.r());
+        status(tune4j_h.t4j_lora_q8_backward(d.t(), d.dIn(), d.dOut(), d.r(), seg(x), seg(mask), w.values().segment(), w.scales().segment(),
+                seg(a), seg(b), scale, seg(h), seg(g), seg(dx), seg(da), seg(db)), "loraInt8Backward");
+    }
+
     // ---- sparse ----
 
     @Override

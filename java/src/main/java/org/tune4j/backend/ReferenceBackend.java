@@ -179,6 +179,38 @@ public final class ReferenceBackend implements Backend {
             }
     }
 
+    /** The dequantized base as an f32 matrix, for the int8 LoRA reference. */
+    private static Tensor dequantized(java.lang.foreign.Arena arena, Int8Weights w) {
+        Tensor out = Tensor.zeros(arena, org.tune4j.tensor.DType.F32, w.rows(), w.cols());
+        for (long j = 0; j < w.rows(); j++)
+            for (long p = 0; p < w.cols(); p++) out.setFloat(j, p, w.values().getByte(j * w.cols() + p) * w.scales().getFloat(j));
+        return out;
+    }
+
+    @Override
+    public void loraInt8Forward(Tensor x, Tensor mask, Int8Weights w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
+        var d = BackendChecks.loraInt8(x, mask, w, a, b, scale);
+        if (bias != null) BackendChecks.vector("bias", bias, d.dOut());
+        BackendChecks.contiguous("h", h, d.t(), d.r());
+        BackendChecks.contiguous("y", y, d.t(), d.dOut());
+        // y = int8 base (+ bias), then the f32 adapter through the f32 reference with a zero base
+        int8Linear(x, w, bias, Activation.NONE, y);
+        try (java.lang.foreign.Arena scratch = java.lang.foreign.Arena.ofConfined()) {
+            Tensor zeroW = Tensor.zeros(scratch, org.tune4j.tensor.DType.F32, d.dOut(), d.dIn());
+            Tensor low = Tensor.zeros(scratch, org.tune4j.tensor.DType.F32, d.t(), d.dOut());
+            loraForward(x, mask, zeroW, null, a, b, scale, h, low);
+            for (long i = 0; i < y.numel(); i++) y.setFloat(i, y.getFloat(i) + low.getFloat(i));
+        }
+    }
+
+    @Override
+    public void loraInt8Backward(Tensor x, Tensor mask, Int8Weights w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
+        BackendChecks.loraInt8(x, mask, w, a, b, scale);
+        try (java.lang.foreign.Arena scratch = java.lang.foreign.Arena.ofConfined()) {
+            loraBackward(x, mask, dequantized(scratch, w), a, b, scale, h, g, dx, da, db);
+        }
+    }
+
     // ---- sparse ----
 
     @Override
