@@ -47,11 +47,11 @@ final class Plots {
             }
         }
         String unit = rows.getFirst().unit();
-        CategoryChart chart = new CategoryChartBuilder().width(1400).height(800)
+        CategoryChart chart = new CategoryChartBuilder().width(1400).height(950)
                 .title("tune4j bench " + suite + (pct ? ": % of the measured peak" : ": rate"))
                 .yAxisTitle(pct ? "% of peak" : unit).build();
         chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideNE);
-        chart.getStyler().setXAxisLabelRotation(30);
+        chart.getStyler().setXAxisLabelRotation(90);
         chart.getStyler().setOverlapped(false);
         List<String> categories = new ArrayList<>(ours.keySet());
         chart.addSeries("tune4j", categories, values(categories, ours));
