@@ -1,0 +1,110 @@
+package org.tune4j.data;
+
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+import java.util.SplittableRandom;
+
+/**
+ * Labelled grey-scale images, kept as the bytes of the file (0-255, row-major, height x width each) so a
+ * data set costs one byte a pixel; batches are converted to f32 in [0, 1] when they are made.
+ */
+public final class ImageDataset {
+    private final byte[] pixels;
+    private final int[] labels;
+    private final int height;
+    private final int width;
+    private final List<String> classes;
+
+    public ImageDataset(byte[] pixels, int[] labels, int height, int width, List<String> classes) {
+        Objects.requireNonNull(pixels, "pixels");
+        Objects.requireNonNull(labels, "labels");
+        if (height <= 0 || width <= 0) throw new IllegalArgumentException("image size " + height + "x" + width);
+        if ((long) labels.length * height * width != pixels.length) {
+            throw new IllegalArgumentException(labels.length + " labels but " + pixels.length + " pixels for " + height + "x" + width + " images");
+        }
+        for (int i = 0; i < labels.length; i++) {
+            if (labels[i] < 0 || labels[i] >= classes.size()) throw new IllegalArgumentException("label " + labels[i] + " of image " + i + " is not one of " + classes.size() + " classes");
+        }
+        this.pixels = pixels;
+        this.labels = labels;
+        this.height = height;
+        this.width = width;
+        this.classes = List.copyOf(classes);
+    }
+
+    /** Images from an IDX image file and an IDX label file. */
+    public static ImageDataset of(IdxFile.Contents images, IdxFile.Contents labels, List<String> classes, String name) {
+        if (images.dims().length != 3) throw new IllegalArgumentException(name + ": images must be N x H x W, got " + Arrays.toString(images.dims()));
+        if (labels.dims().length != 1) throw new IllegalArgumentException(name + ": labels must be a vector, got " + Arrays.toString(labels.dims()));
+        if (images.count() != labels.count()) throw new IllegalArgumentException(name + ": " + images.count() + " images but " + labels.count() + " labels");
+        int[] y = new int[labels.count()];
+        for (int i = 0; i < y.length; i++) y[i] = Byte.toUnsignedInt(labels.values()[i]);
+        return new ImageDataset(images.values(), y, images.dims()[1], images.dims()[2], classes);
+    }
+
+    public int size() {
+        return labels.length;
+    }
+
+    public int height() {
+        return height;
+    }
+
+    public int width() {
+        return width;
+    }
+
+    public int pixelsPerImage() {
+        return height * width;
+    }
+
+    public List<String> classes() {
+        return classes;
+    }
+
+    public int label(int i) {
+        return labels[i];
+    }
+
+    /** Pixel p (row-major) of image i, 0-255. */
+    public int pixel(int i, int p) {
+        return Byte.toUnsignedInt(pixels[i * pixelsPerImage() + p]);
+    }
+
+    /** The images at {@code indices}, in that order (a copy). */
+    public ImageDataset subset(int[] indices) {
+        int n = pixelsPerImage();
+        byte[] px = new byte[indices.length * n];
+        int[] y = new int[indices.length];
+        for (int k = 0; k < indices.length; k++) {
+            System.arraycopy(pixels, indices[k] * n, px, k * n, n);
+            y[k] = labels[indices[k]];
+        }
+        return new ImageDataset(px, y, height, width, classes);
+    }
+
+    /** A seeded permutation of 0 .. size-1 (Fisher-Yates): the same seed gives the same order. */
+    public int[] shuffledIndices(long seed) {
+        int[] idx = new int[size()];
+        for (int i = 0; i < idx.length; i++) idx[i] = i;
+        SplittableRandom rng = new SplittableRandom(seed);
+        for (int i = idx.length - 1; i > 0; i--) {
+            int j = rng.nextInt(i + 1);
+            int t = idx[i];
+            idx[i] = idx[j];
+            idx[j] = t;
+        }
+        return idx;
+    }
+
+    /** A held-out split: {@code validation} images drawn with {@code seed} as the second half, the rest first. */
+    public Split split(int validation, long seed) {
+        if (validation < 0 || validation >= size()) throw new IllegalArgumentException("validation size " + validation + " for " + size() + " images");
+        int[] idx = shuffledIndices(seed);
+        return new Split(subset(Arrays.copyOfRange(idx, validation, idx.length)), subset(Arrays.copyOfRange(idx, 0, validation)));
+    }
+
+    /** Training and validation parts of a data set. */
+    public record Split(ImageDataset train, ImageDataset validation) {}
+}
