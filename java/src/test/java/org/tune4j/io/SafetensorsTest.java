@@ -1,0 +1,110 @@
+package org.tune4j.io;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/** safetensors in the exact Hugging Face layout, corrupt files refused, and PEFT adapter directories. */
+class SafetensorsTest {
+    @Test
+    void roundTripsTensorsAndMetadata(@TempDir Path dir) throws IOException {
+        Path file = dir.resolve("m.safetensors");
+        try (Arena arena = Arena.ofConfined()) {
+            Map<String, Tensor> tensors = new LinkedHashMap<>();
+            tensors.put("w", Tensor.of(arena, new float[] {1, 2, 3, 4, 5, 6}, 2, 3));
+            Tensor ids = Tensor.zeros(arena, DType.I32, 3);
+            ids.setInt(2, 7);
+            tensors.put("ids", ids);
+            Tensor q = Tensor.zeros(arena, DType.I8, 1, 2);
+            q.setByte(1, (byte) -5);
+            tensors.put("q", q);
+            Safetensors.write(file, tensors, Map.of("format", "pt"));
+        }
+        // the header as Hugging Face defines it: 8-byte little-endian length, JSON padded to 8, offsets back to back
+        byte[] bytes = Files.readAllBytes(file);
+        long n = ByteBuffer.wrap(bytes, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
+        assertEquals(0, n % 8);
+        String header = new String(bytes, 8, (int) n, StandardCharsets.UTF_8);
+        assertTrue(header.contains("\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}"), header);
+        assertTrue(header.contains("\"ids\":{\"dtype\":\"I32\",\"shape\":[3],\"data_offsets\":[24,36]}"), header);
+        assertTrue(header.contains("\"__metadata__\":{\"format\":\"pt\"}"), header);
+        assertEquals(8 + n + 24 + 12 + 2, bytes.length);
+        try (Safetensors.File f = Safetensors.read(file)) {
+            assertArrayEquals(new float[] {1, 2, 3, 4, 5, 6}, f.get("w").toFloatArray());
+            assertArrayEquals(new long[] {2, 3}, f.get("w").shape());
+            assertEquals(7, f.get("ids").getInt(2));
+            assertEquals(-5, f.get("q").getByte(1));
+            assertEquals("pt", f.metadata().get("format"));
+            assertEquals(List.of("w", "ids", "q"), List.copyOf(f.tensors().keySet()));
+            assertThrows(IllegalArgumentException.class, () -> f.get("nope"));
+        }
+    }
+
+    private static Path withHeader(Path dir, String name, String json, int dataBytes) throws IOException {
+        byte[] h = json.getBytes(StandardCharsets.UTF_8);
+        ByteBuffer b = ByteBuffer.allocate(8 + h.length + dataBytes).order(ByteOrder.LITTLE_ENDIAN);
+        b.putLong(h.length).put(h);
+        Path f = dir.resolve(name);
+        Files.write(f, b.array());
+        return f;
+    }
+
+    @Test
+    void corruptFilesAreRefusedWithAReason(@TempDir Path dir) throws IOException {
+        Files.write(dir.resolve("short"), new byte[] {1, 2});
+        assertRefused(dir.resolve("short"), "too short");
+        Files.write(dir.resolve("huge"), new byte[] {(byte) 0xff, 0, 0, 0, 0, 0, 0, 0, '{', '}'});
+        assertRefused(dir.resolve("huge"), "header length");
+        assertRefused(withHeader(dir, "notjson", "{\"w\": [", 0), "not JSON");
+        assertRefused(withHeader(dir, "dtype", "{\"w\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[0,2]}}", 2), "BF16");
+        assertRefused(withHeader(dir, "size", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4), "bytes for shape");
+        assertRefused(withHeader(dir, "past", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4), "outside the data");
+        assertRefused(withHeader(dir, "gap", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8), "gap");
+        assertRefused(withHeader(dir, "tail", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 8), "after the last");
+        assertRefused(dir.resolve("absent"), "not found");
+    }
+
+    private static void assertRefused(Path file, String mustMention) {
+        IOException e = assertThrows(IOException.class, () -> Safetensors.read(file).close());
+        assertTrue(e.getMessage().contains(mustMention), "'" + e.getMessage() + "' should say " + mustMention);
+    }
+
+    @Test
+    void peftAdapterRoundTripsInPeftNames(@TempDir Path dir) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor a = Tensor.of(arena, new float[] {1, 2, 3, 4, 5, 6}, 2, 3), b = Tensor.of(arena, new float[] {7, 8, 9, 10}, 2, 2);
+            PeftAdapter.Config config = new PeftAdapter.Config(2, 4f, 0.05f, List.of("qkv", "fc1"), false, "tune4j-vit");
+            PeftAdapter.save(dir, config, Map.of("blocks.0.attn.qkv", new PeftAdapter.Lora(a, b)));
+        }
+        String json = Files.readString(dir.resolve(PeftAdapter.CONFIG_FILE));
+        assertTrue(json.contains("\"peft_type\" : \"LORA\"") && json.contains("\"lora_alpha\" : 4.0"), json);
+        try (Safetensors.File f = Safetensors.read(dir.resolve(PeftAdapter.WEIGHTS_FILE))) {
+            assertTrue(f.tensors().containsKey("base_model.model.blocks.0.attn.qkv.lora_A.weight"));
+            assertTrue(f.tensors().containsKey("base_model.model.blocks.0.attn.qkv.lora_B.weight"));
+        }
+        try (PeftAdapter.Loaded loaded = PeftAdapter.load(dir)) {
+            assertEquals(2, loaded.config().r());
+            assertEquals(List.of("qkv", "fc1"), loaded.config().targetModules());
+            PeftAdapter.Lora l = loaded.modules().get("blocks.0.attn.qkv");
+            assertArrayEquals(new float[] {7, 8, 9, 10}, l.b().toFloatArray());
+            assertArrayEquals(new long[] {2, 3}, l.a().shape());
+        }
+        assertThrows(IOException.class, () -> PeftAdapter.load(dir.resolve("missing")));
+    }
+}
