@@ -150,6 +150,51 @@ void t4j_24_compress(int64_t rows, int64_t k, const float *w, int64_t ldw, float
 /* y [m, n] = act(x [m, k] W^T + bias), W in 2:4 form. */
 int32_t t4j_24_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *vals, const uint8_t *meta, const float *bias, int32_t activation, float *y, int64_t ldy);
 
+/* ---- ops: the rest of a training step --------------------------------------------------------
+ * Elementwise ops over n floats, row ops over m rows of n contiguous floats. Backward ops accumulate
+ * (+=) into their gradients. Rows (or (batch, head) pairs) are split over threads; a reduction over rows
+ * (t4j_sum_rows, t4j_sum_squares, the LayerNorm parameter gradients) runs in a fixed order, so every
+ * result is the same for any thread count. */
+
+/* y = a + b. */
+void t4j_add(int64_t n, const float *a, const float *b, float *y);
+/* y += alpha x. */
+void t4j_axpy(int64_t n, float alpha, const float *x, float *y);
+/* y[i*n + j] += row[j]: a bias. */
+void t4j_add_row(int64_t m, int64_t n, const float *row, float *y);
+/* out[j] += sum over i of x[i*n + j]: a bias gradient. */
+void t4j_sum_rows(int64_t m, int64_t n, const float *x, float *out);
+/* sum of x[i]^2, accumulated in double in a fixed order (for the global gradient norm). */
+double t4j_sum_squares(int64_t n, const float *x);
+/* GELU, tanh form (exact = 0) or erf form (exact = 1): y = gelu(x); backward dx += gelu'(x) dy. */
+void t4j_gelu_forward(int64_t n, const float *x, float *y, int32_t exact);
+void t4j_gelu_backward(int64_t n, const float *x, const float *dy, float *dx, int32_t exact);
+/* Softmax over each row of x [m, n]: y = softmax(x); backward dx += y * (dy - sum(dy * y)). */
+void t4j_softmax_forward(int64_t m, int64_t n, const float *x, float *y);
+void t4j_softmax_backward(int64_t m, int64_t n, const float *y, const float *dy, float *dx);
+/* LayerNorm over each row: y = (x - mean) * rstd * gamma + beta, rstd = 1/sqrt(var + eps), saving mean
+ * and rstd [m]; backward accumulates dx [m, n], dgamma [n] and dbeta [n] (dgamma/dbeta may be NULL). */
+void t4j_layernorm_forward(int64_t m, int64_t n, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean, float *rstd);
+void t4j_layernorm_backward(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta);
+/* Softmax cross-entropy over logits [m, n] with integer labels [m], label smoothing eps (target =
+ * (1 - eps) one-hot + eps / n): writes probs [m, n] and returns the mean loss. Backward:
+ * dlogits += dloss / m * (probs - target). */
+float t4j_cross_entropy_forward(int64_t m, int64_t n, const float *logits, const int32_t *labels, float smoothing, float *probs);
+void t4j_cross_entropy_backward(int64_t m, int64_t n, const float *probs, const int32_t *labels, float smoothing, float dloss, float *dlogits);
+/* Scaled dot-product self-attention for short sequences. q, k, v: rows are tokens (batch*seq of them,
+ * row stride ld), head h in columns [h*dh, (h+1)*dh). probs [batch, heads, seq, seq] = softmax(scale q k^T)
+ * is saved; out [batch*seq, heads*dh] (row stride ldo) = probs v. Backward accumulates dq, dk, dv (same
+ * layout as q, k, v, row stride ld) from dout. */
+#define T4J_ATTN_MAX_SEQ 1024
+void t4j_attention_forward(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q, const float *k, const float *v, int64_t ld, float scale, float *probs, float *out, int64_t ldo);
+void t4j_attention_backward(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q, const float *k, const float *v, int64_t ld, float scale, const float *probs, const float *dout, int64_t ldo, float *dq, float *dk, float *dv);
+/* AdamW (PyTorch semantics, step counted from 1): p -= lr * wd * p; m = b1 m + (1-b1) g;
+ * v = b2 v + (1-b2) g^2; p -= lr * (m / (1-b1^step)) / (sqrt(v / (1-b2^step)) + eps). */
+void t4j_adamw_step(int64_t n, float *param, const float *grad, float *m, float *v, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t step);
+/* SGD with momentum (PyTorch semantics): g += wd p; buf = momentum buf + (1 - dampening) g (buf = g on
+ * the first step); p -= lr * (nesterov ? g + momentum buf : buf). first_step != 0 on the first call. */
+void t4j_sgd_step(int64_t n, float *param, const float *grad, float *buf, float lr, float momentum, float dampening, float weight_decay, int32_t nesterov, int32_t first_step);
+
 /* Activations applied in the int8 and sparse epilogues. GELU is the tanh form. */
 #define T4J_ACT_NONE 0
 #define T4J_ACT_RELU 1

@@ -165,6 +165,39 @@ T4J_SPARSE_LEVEL(portable)
 T4J_SPARSE_LEVEL(avx2)
 T4J_SPARSE_LEVEL(avx512)
 
+/* ---- ops: the per-level functions (ops_kernels.inc compiled three times) ---- */
+#define T4J_OPS_LEVEL(SFX)                                                                                               \
+    void t4j_add_##SFX(int64_t n, const float *a, const float *b, float *y);                                            \
+    void t4j_axpy_##SFX(int64_t n, float alpha, const float *x, float *y);                                              \
+    void t4j_add_row_##SFX(int64_t m, int64_t n, const float *row, float *y);                                           \
+    void t4j_sum_rows_##SFX(int64_t m, int64_t n, const float *x, float *out);                                          \
+    double t4j_sum_squares_##SFX(int64_t n, const float *x);                                                            \
+    void t4j_gelu_forward_##SFX(int64_t n, const float *x, float *y, int32_t exact);                                    \
+    void t4j_gelu_backward_##SFX(int64_t n, const float *x, const float *dy, float *dx, int32_t exact);                 \
+    void t4j_softmax_forward_##SFX(int64_t m, int64_t n, const float *x, float *y);                                     \
+    void t4j_softmax_backward_##SFX(int64_t m, int64_t n, const float *y, const float *dy, float *dx);                  \
+    void t4j_layernorm_forward_##SFX(int64_t m, int64_t n, const float *x, const float *gamma, const float *beta,        \
+                                     float eps, float *y, float *mean, float *rstd);                                     \
+    void t4j_layernorm_backward_##SFX(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean,       \
+                                      const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta);       \
+    float t4j_cross_entropy_forward_##SFX(int64_t m, int64_t n, const float *logits, const int32_t *labels,              \
+                                          float smoothing, float *probs);                                                \
+    void t4j_cross_entropy_backward_##SFX(int64_t m, int64_t n, const float *probs, const int32_t *labels,               \
+                                          float smoothing, float dloss, float *dlogits);                                 \
+    void t4j_attention_forward_##SFX(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q,              \
+                                     const float *k, const float *v, int64_t ld, float scale, float *probs, float *out,  \
+                                     int64_t ldo);                                                                       \
+    void t4j_attention_backward_##SFX(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q,             \
+                                      const float *k, const float *v, int64_t ld, float scale, const float *probs,       \
+                                      const float *dout, int64_t ldo, float *dq, float *dk, float *dv);                  \
+    void t4j_adamw_step_##SFX(int64_t n, float *param, const float *grad, float *m, float *v, float lr, float beta1,     \
+                              float beta2, float eps, float weight_decay, int64_t step);                                 \
+    void t4j_sgd_step_##SFX(int64_t n, float *param, const float *grad, float *buf, float lr, float momentum,            \
+                            float dampening, float weight_decay, int32_t nesterov, int32_t first_step);
+T4J_OPS_LEVEL(portable)
+T4J_OPS_LEVEL(avx2)
+T4J_OPS_LEVEL(avx512)
+
 /* ---- peak loops, one per level ---- */
 int64_t t4j_peak_fma_portable(int64_t iterations);
 int64_t t4j_peak_fma_avx2(int64_t iterations);

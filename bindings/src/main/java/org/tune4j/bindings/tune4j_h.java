@@ -35,6 +35,7 @@ public final class tune4j_h {
     public static final int T4J_FEATURE_AVX_VNNI = 8;
     public static final int T4J_24_ROWS = 64;
     public static final int T4J_24_GROUPS = 32;
+    public static final int T4J_ATTN_MAX_SEQ = 1024;
     public static final int T4J_ACT_NONE = 0;
     public static final int T4J_ACT_RELU = 1;
     public static final int T4J_ACT_GELU = 2;
@@ -73,7 +74,24 @@ public final class tune4j_h {
             "t4j_csr_backward_input",
             "t4j_csr_grad_values",
             "t4j_24_compress",
-            "t4j_24_linear");
+            "t4j_24_linear",
+            "t4j_add",
+            "t4j_axpy",
+            "t4j_add_row",
+            "t4j_sum_rows",
+            "t4j_sum_squares",
+            "t4j_gelu_forward",
+            "t4j_gelu_backward",
+            "t4j_softmax_forward",
+            "t4j_softmax_backward",
+            "t4j_layernorm_forward",
+            "t4j_layernorm_backward",
+            "t4j_cross_entropy_forward",
+            "t4j_cross_entropy_backward",
+            "t4j_attention_forward",
+            "t4j_attention_backward",
+            "t4j_adamw_step",
+            "t4j_sgd_step");
 
     private static final class t4j_abi_version {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT);
@@ -863,5 +881,407 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_24_linear$descriptor() {
         return t4j_24_linear.DESC;
+    }
+
+    private static final class t4j_add {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_add", DESC, false);
+    }
+
+    /** y = a + b. */
+    public static void t4j_add(long n, MemorySegment a, MemorySegment b, MemorySegment y) {
+        try {
+            t4j_add.HANDLE.invokeExact(n, a, b, y);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_add$handle() {
+        return t4j_add.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_add$descriptor() {
+        return t4j_add.DESC;
+    }
+
+    private static final class t4j_axpy {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_FLOAT, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_axpy", DESC, false);
+    }
+
+    /** y += alpha x. */
+    public static void t4j_axpy(long n, float alpha, MemorySegment x, MemorySegment y) {
+        try {
+            t4j_axpy.HANDLE.invokeExact(n, alpha, x, y);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_axpy$handle() {
+        return t4j_axpy.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_axpy$descriptor() {
+        return t4j_axpy.DESC;
+    }
+
+    private static final class t4j_add_row {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_add_row", DESC, false);
+    }
+
+    /** y[i*n + j] += row[j]: a bias. */
+    public static void t4j_add_row(long m, long n, MemorySegment row, MemorySegment y) {
+        try {
+            t4j_add_row.HANDLE.invokeExact(m, n, row, y);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_add_row$handle() {
+        return t4j_add_row.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_add_row$descriptor() {
+        return t4j_add_row.DESC;
+    }
+
+    private static final class t4j_sum_rows {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_sum_rows", DESC, false);
+    }
+
+    /** out[j] += sum over i of x[i*n + j]: a bias gradient. */
+    public static void t4j_sum_rows(long m, long n, MemorySegment x, MemorySegment out) {
+        try {
+            t4j_sum_rows.HANDLE.invokeExact(m, n, x, out);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_sum_rows$handle() {
+        return t4j_sum_rows.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_sum_rows$descriptor() {
+        return t4j_sum_rows.DESC;
+    }
+
+    private static final class t4j_sum_squares {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_DOUBLE, JAVA_LONG, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_sum_squares", DESC, false);
+    }
+
+    /** sum of x[i]^2, accumulated in double in a fixed order (for the global gradient norm). */
+    public static double t4j_sum_squares(long n, MemorySegment x) {
+        try {
+            return (double) t4j_sum_squares.HANDLE.invokeExact(n, x);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_sum_squares$handle() {
+        return t4j_sum_squares.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_sum_squares$descriptor() {
+        return t4j_sum_squares.DESC;
+    }
+
+    private static final class t4j_gelu_forward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, ADDRESS, ADDRESS, JAVA_INT);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_gelu_forward", DESC, false);
+    }
+
+    /** GELU, tanh form (exact = 0) or erf form (exact = 1): y = gelu(x); backward dx += gelu'(x) dy. */
+    public static void t4j_gelu_forward(long n, MemorySegment x, MemorySegment y, int exact) {
+        try {
+            t4j_gelu_forward.HANDLE.invokeExact(n, x, y, exact);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_gelu_forward$handle() {
+        return t4j_gelu_forward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_gelu_forward$descriptor() {
+        return t4j_gelu_forward.DESC;
+    }
+
+    private static final class t4j_gelu_backward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_INT);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_gelu_backward", DESC, false);
+    }
+
+    public static void t4j_gelu_backward(long n, MemorySegment x, MemorySegment dy, MemorySegment dx, int exact) {
+        try {
+            t4j_gelu_backward.HANDLE.invokeExact(n, x, dy, dx, exact);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_gelu_backward$handle() {
+        return t4j_gelu_backward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_gelu_backward$descriptor() {
+        return t4j_gelu_backward.DESC;
+    }
+
+    private static final class t4j_softmax_forward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_softmax_forward", DESC, false);
+    }
+
+    /** Softmax over each row of x [m, n]: y = softmax(x); backward dx += y * (dy - sum(dy * y)). */
+    public static void t4j_softmax_forward(long m, long n, MemorySegment x, MemorySegment y) {
+        try {
+            t4j_softmax_forward.HANDLE.invokeExact(m, n, x, y);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_softmax_forward$handle() {
+        return t4j_softmax_forward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_softmax_forward$descriptor() {
+        return t4j_softmax_forward.DESC;
+    }
+
+    private static final class t4j_softmax_backward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_softmax_backward", DESC, false);
+    }
+
+    public static void t4j_softmax_backward(long m, long n, MemorySegment y, MemorySegment dy, MemorySegment dx) {
+        try {
+            t4j_softmax_backward.HANDLE.invokeExact(m, n, y, dy, dx);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_softmax_backward$handle() {
+        return t4j_softmax_backward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_softmax_backward$descriptor() {
+        return t4j_softmax_backward.DESC;
+    }
+
+    private static final class t4j_layernorm_forward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_layernorm_forward", DESC, false);
+    }
+
+    /** LayerNorm over each row: y = (x - mean) * rstd * gamma + beta, rstd = 1/sqrt(var + eps), saving mean and rstd [m]; backward accumulates dx [m, n], dgamma [n] and dbeta [n] (dgamma/dbeta may be NULL). */
+    public static void t4j_layernorm_forward(long m, long n, MemorySegment x, MemorySegment gamma, MemorySegment beta, float eps, MemorySegment y, MemorySegment mean, MemorySegment rstd) {
+        try {
+            t4j_layernorm_forward.HANDLE.invokeExact(m, n, x, gamma, beta, eps, y, mean, rstd);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_layernorm_forward$handle() {
+        return t4j_layernorm_forward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_layernorm_forward$descriptor() {
+        return t4j_layernorm_forward.DESC;
+    }
+
+    private static final class t4j_layernorm_backward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_layernorm_backward", DESC, false);
+    }
+
+    public static void t4j_layernorm_backward(long m, long n, MemorySegment x, MemorySegment gamma, MemorySegment mean, MemorySegment rstd, MemorySegment dy, MemorySegment dx, MemorySegment dgamma, MemorySegment dbeta) {
+        try {
+            t4j_layernorm_backward.HANDLE.invokeExact(m, n, x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_layernorm_backward$handle() {
+        return t4j_layernorm_backward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_layernorm_backward$descriptor() {
+        return t4j_layernorm_backward.DESC;
+    }
+
+    private static final class t4j_cross_entropy_forward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_FLOAT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, JAVA_FLOAT, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cross_entropy_forward", DESC, false);
+    }
+
+    /** Softmax cross-entropy over logits [m, n] with integer labels [m], label smoothing eps (target = (1 - eps) one-hot + eps / n): writes probs [m, n] and returns the mean loss. Backward: dlogits += dloss / m * (probs - target). */
+    public static float t4j_cross_entropy_forward(long m, long n, MemorySegment logits, MemorySegment labels, float smoothing, MemorySegment probs) {
+        try {
+            return (float) t4j_cross_entropy_forward.HANDLE.invokeExact(m, n, logits, labels, smoothing, probs);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cross_entropy_forward$handle() {
+        return t4j_cross_entropy_forward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cross_entropy_forward$descriptor() {
+        return t4j_cross_entropy_forward.DESC;
+    }
+
+    private static final class t4j_cross_entropy_backward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_FLOAT, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cross_entropy_backward", DESC, false);
+    }
+
+    public static void t4j_cross_entropy_backward(long m, long n, MemorySegment probs, MemorySegment labels, float smoothing, float dloss, MemorySegment dlogits) {
+        try {
+            t4j_cross_entropy_backward.HANDLE.invokeExact(m, n, probs, labels, smoothing, dloss, dlogits);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cross_entropy_backward$handle() {
+        return t4j_cross_entropy_backward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cross_entropy_backward$descriptor() {
+        return t4j_cross_entropy_backward.DESC;
+    }
+
+    private static final class t4j_attention_forward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_FLOAT, ADDRESS, ADDRESS, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_attention_forward", DESC, false);
+    }
+
+    public static void t4j_attention_forward(long batch, long heads, long seq, long dh, MemorySegment q, MemorySegment k, MemorySegment v, long ld, float scale, MemorySegment probs, MemorySegment out, long ldo) {
+        try {
+            t4j_attention_forward.HANDLE.invokeExact(batch, heads, seq, dh, q, k, v, ld, scale, probs, out, ldo);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_attention_forward$handle() {
+        return t4j_attention_forward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_attention_forward$descriptor() {
+        return t4j_attention_forward.DESC;
+    }
+
+    private static final class t4j_attention_backward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_FLOAT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_attention_backward", DESC, false);
+    }
+
+    public static void t4j_attention_backward(long batch, long heads, long seq, long dh, MemorySegment q, MemorySegment k, MemorySegment v, long ld, float scale, MemorySegment probs, MemorySegment dout, long ldo, MemorySegment dq, MemorySegment dk, MemorySegment dv) {
+        try {
+            t4j_attention_backward.HANDLE.invokeExact(batch, heads, seq, dh, q, k, v, ld, scale, probs, dout, ldo, dq, dk, dv);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_attention_backward$handle() {
+        return t4j_attention_backward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_attention_backward$descriptor() {
+        return t4j_attention_backward.DESC;
+    }
+
+    private static final class t4j_adamw_step {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_adamw_step", DESC, false);
+    }
+
+    /** AdamW (PyTorch semantics, step counted from 1): p -= lr * wd * p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr * (m / (1-b1^step)) / (sqrt(v / (1-b2^step)) + eps). */
+    public static void t4j_adamw_step(long n, MemorySegment param, MemorySegment grad, MemorySegment m, MemorySegment v, float lr, float beta1, float beta2, float eps, float weight_decay, long step) {
+        try {
+            t4j_adamw_step.HANDLE.invokeExact(n, param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_adamw_step$handle() {
+        return t4j_adamw_step.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_adamw_step$descriptor() {
+        return t4j_adamw_step.DESC;
+    }
+
+    private static final class t4j_sgd_step {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_INT, JAVA_INT);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_sgd_step", DESC, false);
+    }
+
+    /** SGD with momentum (PyTorch semantics): g += wd p; buf = momentum buf + (1 - dampening) g (buf = g on the first step); p -= lr * (nesterov ? g + momentum buf : buf). first_step != 0 on the first call. */
+    public static void t4j_sgd_step(long n, MemorySegment param, MemorySegment grad, MemorySegment buf, float lr, float momentum, float dampening, float weight_decay, int nesterov, int first_step) {
+        try {
+            t4j_sgd_step.HANDLE.invokeExact(n, param, grad, buf, lr, momentum, dampening, weight_decay, nesterov, first_step);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_sgd_step$handle() {
+        return t4j_sgd_step.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_sgd_step$descriptor() {
+        return t4j_sgd_step.DESC;
     }
 }

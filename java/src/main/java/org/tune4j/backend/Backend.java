@@ -100,4 +100,60 @@ public interface Backend {
 
     /** y [m, n] = act(x [m, k] Wᵀ + bias), W in 2:4 form; bias may be null. */
     void sparse24Linear(Tensor x, Sparse24Weights w, Tensor bias, Activation act, Tensor y);
+
+    // ---- the rest of a training step (tune4j.h "ops"); backward ops accumulate ----
+
+    /** y = a + b (contiguous, same size). */
+    void add(Tensor a, Tensor b, Tensor y);
+
+    /** y += alpha·x. */
+    void axpy(float alpha, Tensor x, Tensor y);
+
+    /** y [m, n] += row [n] on every row: a bias. */
+    void addRow(Tensor row, Tensor y);
+
+    /** out [n] += the sum of the rows of x [m, n]: a bias gradient. */
+    void sumRows(Tensor x, Tensor out);
+
+    /** Σ x², in double. */
+    double sumSquares(Tensor x);
+
+    /** y = GELU(x), the tanh form, or the erf form when {@code exact}. */
+    void geluForward(Tensor x, Tensor y, boolean exact);
+
+    /** dx += GELU'(x)·dy. */
+    void geluBackward(Tensor x, Tensor dy, Tensor dx, boolean exact);
+
+    /** Softmax over each row of x [m, n]. */
+    void softmaxForward(Tensor x, Tensor y);
+
+    /** dx += y ⊙ (dy − Σ_j dy·y) per row. */
+    void softmaxBackward(Tensor y, Tensor dy, Tensor dx);
+
+    /** LayerNorm over each row of x [m, n] with gamma, beta [n]; saves mean, rstd [m]. */
+    void layerNormForward(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd);
+
+    /** Accumulates dx [m, n] (may be null), dgamma and dbeta [n] (may be null). */
+    void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dgamma, Tensor dbeta);
+
+    /** Softmax cross-entropy of logits [m, n] against labels [m] (I32), label smoothing; writes probs; returns the mean loss. */
+    float crossEntropyForward(Tensor logits, Tensor labels, float smoothing, Tensor probs);
+
+    /** dlogits += dloss / m · (probs − target). */
+    void crossEntropyBackward(Tensor probs, Tensor labels, float smoothing, float dloss, Tensor dlogits);
+
+    /**
+     * Self-attention of {@code batch} sequences: q, k, v [batch·seq, heads·dh] (views sharing one ld,
+     * as cut from a fused QKV projection), probs [batch, heads, seq, seq] saved, out [batch·seq, heads·dh].
+     */
+    void attentionForward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor out);
+
+    /** Accumulates dq, dk, dv (laid out as q, k, v) from dout. */
+    void attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv);
+
+    /** One AdamW step (PyTorch semantics; step counts from 1) over flat buffers of equal size. */
+    void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step);
+
+    /** One SGD step with momentum (PyTorch semantics); {@code firstStep} starts the momentum buffer at the gradient. */
+    void sgdStep(Tensor param, Tensor grad, Tensor buf, float lr, float momentum, float dampening, float weightDecay, boolean nesterov, boolean firstStep);
 }

@@ -117,6 +117,50 @@ final class BackendChecks {
         vector("dvalues", dvalues, w.nnz());
     }
 
+    /** A contiguous F32 tensor of exactly n elements, any shape. */
+    static void flat(String name, Tensor t, long n) {
+        if (t == null) throw new IllegalArgumentException(name + " is null");
+        if (t.dtype() != DType.F32) throw new IllegalArgumentException(name + " must be F32, is " + t.dtype());
+        if (!t.isContiguous()) throw new IllegalArgumentException(name + " must be contiguous");
+        if (t.numel() != n) throw new IllegalArgumentException(name + " must hold " + n + " values, holds " + t.numel());
+        if (!t.isAlive()) throw new IllegalArgumentException(name + ": its memory was freed (the arena is closed)");
+    }
+
+    /** Row ops: a contiguous F32 matrix [m, n]; returns it for its dims. */
+    static Tensor rows(String name, Tensor t) {
+        matrix(name, t);
+        contiguous(name, t, t.dim(0), t.dim(1));
+        return t;
+    }
+
+    static void labels(Tensor labels, long m, long classes) {
+        if (labels == null) throw new IllegalArgumentException("labels is null");
+        if (labels.dtype() != DType.I32 || labels.numel() != m || !labels.isContiguous()) {
+            throw new IllegalArgumentException("labels must be " + m + " contiguous I32 values, is " + labels);
+        }
+        if (!labels.isAlive()) throw new IllegalArgumentException("labels: its memory was freed (the arena is closed)");
+        for (long i = 0; i < m; i++) {
+            int c = labels.getInt(i);
+            if (c < 0 || c >= classes) throw new IllegalArgumentException("labels[" + i + "] = " + c + " is not a class in [0, " + classes + ")");
+        }
+    }
+
+    /** q, k, v views [batch·seq, heads·dh] with one ld; returns seq. */
+    static long attention(int batch, int heads, Tensor q, Tensor k, Tensor v, Tensor probs, Tensor out) {
+        matrix("q", q);
+        matrix("k", k, q.dim(0), q.dim(1));
+        matrix("v", v, q.dim(0), q.dim(1));
+        if (k.ld() != q.ld() || v.ld() != q.ld()) throw new IllegalArgumentException("q, k and v must share one leading dimension");
+        if (batch < 1 || heads < 1) throw new IllegalArgumentException("batch and heads must be >= 1");
+        if (q.dim(0) % batch != 0) throw new IllegalArgumentException("q has " + q.dim(0) + " rows, not a multiple of batch " + batch);
+        if (q.dim(1) % heads != 0) throw new IllegalArgumentException("q has " + q.dim(1) + " columns, not a multiple of heads " + heads);
+        long seq = q.dim(0) / batch;
+        if (seq > org.tune4j.bindings.tune4j_h.T4J_ATTN_MAX_SEQ) throw new IllegalArgumentException("seq " + seq + " exceeds " + org.tune4j.bindings.tune4j_h.T4J_ATTN_MAX_SEQ);
+        flat("probs", probs, (long) batch * heads * seq * seq);
+        matrix("out", out, q.dim(0), q.dim(1));
+        return seq;
+    }
+
     static void finite(String name, float v) {
         if (!Float.isFinite(v)) throw new IllegalArgumentException(name + " must be finite, is " + v);
     }

@@ -308,4 +308,300 @@ public final class ReferenceBackend implements Backend {
                 y.setFloat(i, j, act.apply((float) sum + (bias == null ? 0f : bias.getFloat(j))));
             }
     }
+
+    // ---- training-step ops ----
+
+    @Override
+    public void add(Tensor a, Tensor b, Tensor y) {
+        BackendChecks.flat("a", a, a == null ? 0 : a.numel());
+        BackendChecks.flat("b", b, a.numel());
+        BackendChecks.flat("y", y, a.numel());
+        for (long i = 0; i < a.numel(); i++) y.setFloat(i, a.getFloat(i) + b.getFloat(i));
+    }
+
+    @Override
+    public void axpy(float alpha, Tensor x, Tensor y) {
+        BackendChecks.flat("x", x, x == null ? 0 : x.numel());
+        BackendChecks.flat("y", y, x.numel());
+        for (long i = 0; i < x.numel(); i++) y.setFloat(i, y.getFloat(i) + alpha * x.getFloat(i));
+    }
+
+    @Override
+    public void addRow(Tensor row, Tensor y) {
+        BackendChecks.rows("y", y);
+        BackendChecks.flat("row", row, y.dim(1));
+        for (long i = 0; i < y.dim(0); i++)
+            for (long j = 0; j < y.dim(1); j++) y.setFloat(i, j, y.getFloat(i, j) + row.getFloat(j));
+    }
+
+    @Override
+    public void sumRows(Tensor x, Tensor out) {
+        BackendChecks.rows("x", x);
+        BackendChecks.flat("out", out, x.dim(1));
+        for (long j = 0; j < x.dim(1); j++) {
+            double s = 0;
+            for (long i = 0; i < x.dim(0); i++) s += x.getFloat(i, j);
+            out.setFloat(j, (float) (out.getFloat(j) + s));
+        }
+    }
+
+    @Override
+    public double sumSquares(Tensor x) {
+        BackendChecks.flat("x", x, x == null ? 0 : x.numel());
+        double s = 0;
+        for (long i = 0; i < x.numel(); i++) s += (double) x.getFloat(i) * x.getFloat(i);
+        return s;
+    }
+
+    static double gelu(double x, boolean exact) {
+        if (exact) return 0.5 * x * (1 + erf(x / Math.sqrt(2)));
+        double c = Math.sqrt(2 / Math.PI);
+        return 0.5 * x * (1 + Math.tanh(c * (x + 0.044715 * x * x * x)));
+    }
+
+    static double geluGrad(double x, boolean exact) {
+        if (exact) return 0.5 * (1 + erf(x / Math.sqrt(2))) + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
+        double c = Math.sqrt(2 / Math.PI), t = Math.tanh(c * (x + 0.044715 * x * x * x));
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x);
+    }
+
+    /** erf by Abramowitz-Stegun 7.1.26 refined with a Taylor/continued-fraction split: accurate to ~1e-12. */
+    static double erf(double x) {
+        double ax = Math.abs(x);
+        double r;
+        if (ax < 2.5) {
+            // Maclaurin series: erf x = 2/sqrt(pi) sum (-1)^n x^(2n+1) / (n! (2n+1))
+            double term = ax, sum = ax, x2 = ax * ax;
+            for (int n = 1; n < 80; n++) {
+                term *= -x2 / n;
+                double add = term / (2 * n + 1);
+                sum += add;
+                if (Math.abs(add) < 1e-17) break;
+            }
+            r = 2 / Math.sqrt(Math.PI) * sum;
+        } else {
+            // continued fraction for erfc
+            double t = 0;
+            for (int n = 60; n >= 1; n--) t = n / 2.0 / (ax + t);
+            r = 1 - Math.exp(-ax * ax) / Math.sqrt(Math.PI) / (ax + t);
+        }
+        return x < 0 ? -r : r;
+    }
+
+    @Override
+    public void geluForward(Tensor x, Tensor y, boolean exact) {
+        BackendChecks.flat("x", x, x == null ? 0 : x.numel());
+        BackendChecks.flat("y", y, x.numel());
+        for (long i = 0; i < x.numel(); i++) y.setFloat(i, (float) gelu(x.getFloat(i), exact));
+    }
+
+    @Override
+    public void geluBackward(Tensor x, Tensor dy, Tensor dx, boolean exact) {
+        BackendChecks.flat("x", x, x == null ? 0 : x.numel());
+        BackendChecks.flat("dy", dy, x.numel());
+        BackendChecks.flat("dx", dx, x.numel());
+        for (long i = 0; i < x.numel(); i++) dx.setFloat(i, (float) (dx.getFloat(i) + geluGrad(x.getFloat(i), exact) * dy.getFloat(i)));
+    }
+
+    @Override
+    public void softmaxForward(Tensor x, Tensor y) {
+        BackendChecks.rows("x", x);
+        BackendChecks.flat("y", y, x.numel());
+        long n = x.dim(1);
+        for (long i = 0; i < x.dim(0); i++) {
+            double mx = Double.NEGATIVE_INFINITY, sum = 0;
+            for (long j = 0; j < n; j++) mx = Math.max(mx, x.getFloat(i, j));
+            for (long j = 0; j < n; j++) sum += Math.exp(x.getFloat(i, j) - mx);
+            for (long j = 0; j < n; j++) y.setFloat(i * n + j, (float) (Math.exp(x.getFloat(i, j) - mx) / sum));
+        }
+    }
+
+    @Override
+    public void softmaxBackward(Tensor y, Tensor dy, Tensor dx) {
+        BackendChecks.rows("y", y);
+        BackendChecks.flat("dy", dy, y.numel());
+        BackendChecks.flat("dx", dx, y.numel());
+        long n = y.dim(1);
+        for (long i = 0; i < y.dim(0); i++) {
+            double dot = 0;
+            for (long j = 0; j < n; j++) dot += (double) y.getFloat(i * n + j) * dy.getFloat(i * n + j);
+            for (long j = 0; j < n; j++) {
+                long e = i * n + j;
+                dx.setFloat(e, (float) (dx.getFloat(e) + y.getFloat(e) * (dy.getFloat(e) - dot)));
+            }
+        }
+    }
+
+    @Override
+    public void layerNormForward(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
+        BackendChecks.rows("x", x);
+        long m = x.dim(0), n = x.dim(1);
+        BackendChecks.flat("gamma", gamma, n);
+        BackendChecks.flat("beta", beta, n);
+        BackendChecks.flat("y", y, m * n);
+        BackendChecks.flat("mean", mean, m);
+        BackendChecks.flat("rstd", rstd, m);
+        for (long i = 0; i < m; i++) {
+            double mu = 0, var = 0;
+            for (long j = 0; j < n; j++) mu += x.getFloat(i, j);
+            mu /= n;
+            for (long j = 0; j < n; j++) var += Math.pow(x.getFloat(i, j) - mu, 2);
+            var /= n;
+            double r = 1 / Math.sqrt(var + eps);
+            for (long j = 0; j < n; j++) y.setFloat(i * n + j, (float) ((x.getFloat(i, j) - mu) * r * gamma.getFloat(j) + beta.getFloat(j)));
+            mean.setFloat(i, (float) mu);
+            rstd.setFloat(i, (float) r);
+        }
+    }
+
+    @Override
+    public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dgamma, Tensor dbeta) {
+        BackendChecks.rows("x", x);
+        long m = x.dim(0), n = x.dim(1);
+        BackendChecks.flat("gamma", gamma, n);
+        BackendChecks.flat("mean", mean, m);
+        BackendChecks.flat("rstd", rstd, m);
+        BackendChecks.flat("dy", dy, m * n);
+        if (dx != null) BackendChecks.flat("dx", dx, m * n);
+        if (dgamma != null) BackendChecks.flat("dgamma", dgamma, n);
+        if (dbeta != null) BackendChecks.flat("dbeta", dbeta, n);
+        for (long i = 0; i < m; i++) {
+            double mu = mean.getFloat(i), r = rstd.getFloat(i), s1 = 0, s2 = 0;
+            for (long j = 0; j < n; j++) {
+                double g = dy.getFloat(i * n + j) * gamma.getFloat(j), xhat = (x.getFloat(i, j) - mu) * r;
+                s1 += g;
+                s2 += g * xhat;
+            }
+            s1 /= n;
+            s2 /= n;
+            for (long j = 0; j < n; j++) {
+                long e = i * n + j;
+                double xhat = (x.getFloat(i, j) - mu) * r;
+                if (dx != null) dx.setFloat(e, (float) (dx.getFloat(e) + r * (dy.getFloat(e) * gamma.getFloat(j) - s1 - xhat * s2)));
+                if (dgamma != null) dgamma.setFloat(j, (float) (dgamma.getFloat(j) + dy.getFloat(e) * xhat));
+                if (dbeta != null) dbeta.setFloat(j, dbeta.getFloat(j) + dy.getFloat(e));
+            }
+        }
+    }
+
+    @Override
+    public float crossEntropyForward(Tensor logits, Tensor labels, float smoothing, Tensor probs) {
+        BackendChecks.rows("logits", logits);
+        long m = logits.dim(0), n = logits.dim(1);
+        BackendChecks.labels(labels, m, n);
+        BackendChecks.flat("probs", probs, m * n);
+        softmaxForward(logits, probs);
+        double total = 0;
+        for (long i = 0; i < m; i++) {
+            int c = labels.getInt(i);
+            total -= (1 - smoothing) * Math.log(Math.max(probs.getFloat(i * n + c), 1e-30));
+            for (long j = 0; j < n && smoothing > 0; j++) total -= smoothing / n * Math.log(Math.max(probs.getFloat(i * n + j), 1e-30));
+        }
+        return (float) (total / Math.max(m, 1));
+    }
+
+    @Override
+    public void crossEntropyBackward(Tensor probs, Tensor labels, float smoothing, float dloss, Tensor dlogits) {
+        BackendChecks.rows("probs", probs);
+        long m = probs.dim(0), n = probs.dim(1);
+        BackendChecks.labels(labels, m, n);
+        BackendChecks.flat("dlogits", dlogits, m * n);
+        for (long i = 0; i < m; i++)
+            for (long j = 0; j < n; j++) {
+                double target = (j == labels.getInt(i) ? 1 - smoothing : 0) + smoothing / n;
+                long e = i * n + j;
+                dlogits.setFloat(e, (float) (dlogits.getFloat(e) + dloss / m * (probs.getFloat(e) - target)));
+            }
+    }
+
+    @Override
+    public void attentionForward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor out) {
+        long seq = BackendChecks.attention(batch, heads, q, k, v, probs, out);
+        long dh = q.dim(1) / heads;
+        for (int b = 0; b < batch; b++)
+            for (int h = 0; h < heads; h++) {
+                long base = ((long) b * heads + h) * seq * seq;
+                for (long i = 0; i < seq; i++) {
+                    double[] s = new double[(int) seq];
+                    double mx = Double.NEGATIVE_INFINITY, sum = 0;
+                    for (long j = 0; j < seq; j++) {
+                        double dot = 0;
+                        for (long d = 0; d < dh; d++) dot += (double) q.getFloat(b * seq + i, h * dh + d) * k.getFloat(b * seq + j, h * dh + d);
+                        s[(int) j] = dot * scale;
+                        mx = Math.max(mx, s[(int) j]);
+                    }
+                    for (long j = 0; j < seq; j++) sum += Math.exp(s[(int) j] - mx);
+                    for (long j = 0; j < seq; j++) probs.setFloat(base + i * seq + j, (float) (Math.exp(s[(int) j] - mx) / sum));
+                    for (long d = 0; d < dh; d++) {
+                        double o = 0;
+                        for (long j = 0; j < seq; j++) o += (double) probs.getFloat(base + i * seq + j) * v.getFloat(b * seq + j, h * dh + d);
+                        out.setFloat(b * seq + i, h * dh + d, (float) o);
+                    }
+                }
+            }
+    }
+
+    @Override
+    public void attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv) {
+        long seq = BackendChecks.attention(batch, heads, q, k, v, probs, dout);
+        BackendChecks.matrix("dq", dq, q.dim(0), q.dim(1));
+        BackendChecks.matrix("dk", dk, q.dim(0), q.dim(1));
+        BackendChecks.matrix("dv", dv, q.dim(0), q.dim(1));
+        long dh = q.dim(1) / heads;
+        for (int b = 0; b < batch; b++)
+            for (int h = 0; h < heads; h++) {
+                long base = ((long) b * heads + h) * seq * seq;
+                for (long i = 0; i < seq; i++) {
+                    double[] ds = new double[(int) seq];
+                    double dot = 0;
+                    for (long j = 0; j < seq; j++) {
+                        double dp = 0;
+                        for (long d = 0; d < dh; d++) dp += (double) dout.getFloat(b * seq + i, h * dh + d) * v.getFloat(b * seq + j, h * dh + d);
+                        ds[(int) j] = dp;
+                        dot += probs.getFloat(base + i * seq + j) * dp;
+                    }
+                    for (long j = 0; j < seq; j++) {
+                        double p = probs.getFloat(base + i * seq + j), dsj = p * (ds[(int) j] - dot) * scale;
+                        for (long d = 0; d < dh; d++) {
+                            long ri = b * seq + i, rj = b * seq + j, c = h * dh + d;
+                            dv.setFloat(rj, c, (float) (dv.getFloat(rj, c) + p * dout.getFloat(ri, c)));
+                            dq.setFloat(ri, c, (float) (dq.getFloat(ri, c) + dsj * k.getFloat(rj, c)));
+                            dk.setFloat(rj, c, (float) (dk.getFloat(rj, c) + dsj * q.getFloat(ri, c)));
+                        }
+                    }
+                }
+            }
+    }
+
+    @Override
+    public void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step) {
+        long n = param == null ? 0 : param.numel();
+        BackendChecks.flat("param", param, n);
+        BackendChecks.flat("grad", grad, n);
+        BackendChecks.flat("m", m, n);
+        BackendChecks.flat("v", v, n);
+        if (step < 1) throw new IllegalArgumentException("step counts from 1, is " + step);
+        float bc1 = (float) (1 - Math.pow(beta1, step)), bc2 = (float) (1 - Math.pow(beta2, step));
+        for (long i = 0; i < n; i++) {
+            float p = param.getFloat(i) - lr * weightDecay * param.getFloat(i), g = grad.getFloat(i);
+            float mi = beta1 * m.getFloat(i) + (1 - beta1) * g, vi = beta2 * v.getFloat(i) + (1 - beta2) * g * g;
+            m.setFloat(i, mi);
+            v.setFloat(i, vi);
+            param.setFloat(i, p - lr * (mi / bc1) / ((float) Math.sqrt(vi / bc2) + eps));
+        }
+    }
+
+    @Override
+    public void sgdStep(Tensor param, Tensor grad, Tensor buf, float lr, float momentum, float dampening, float weightDecay, boolean nesterov, boolean firstStep) {
+        long n = param == null ? 0 : param.numel();
+        BackendChecks.flat("param", param, n);
+        BackendChecks.flat("grad", grad, n);
+        BackendChecks.flat("buf", buf, n);
+        for (long i = 0; i < n; i++) {
+            float d = grad.getFloat(i) + weightDecay * param.getFloat(i);
+            float b = firstStep ? d : momentum * buf.getFloat(i) + (1 - dampening) * d;
+            buf.setFloat(i, b);
+            param.setFloat(i, param.getFloat(i) - lr * (nesterov ? d + momentum * b : b));
+        }
+    }
 }

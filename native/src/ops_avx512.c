@@ -1,0 +1,3 @@
+/* training-step ops, avx512 level (see ops_kernels.inc). */
+#define SFX avx512
+#include "ops_kernels.inc"
