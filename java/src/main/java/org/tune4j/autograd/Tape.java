@@ -1,0 +1,247 @@
+package org.tune4j.autograd;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.tune4j.backend.Backend;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * Define-by-run reverse-mode autodiff. Each op computes its result now with the {@link Backend} and, when
+ * an input needs a gradient, records how to send the result's gradient back to its inputs; {@link
+ * #backward} replays those records in reverse. Ops are coarse (a linear layer, a LoRA layer, attention,
+ * layer norm ...) so that the native kernels do the work. Activations, saved tensors and intermediate
+ * gradients live in the tape's arena, freed by {@link #close} at the end of the step; parameters keep
+ * theirs. A tape made with {@code recording = false} is the no-grad mode: it only computes.
+ *
+ * <p>Shapes: activations are [rows, features] matrices, rows = tokens (or images).
+ */
+public final class Tape implements AutoCloseable {
+    private final Backend backend;
+    private final Arena arena = Arena.ofConfined();
+    private final boolean recording;
+    private final List<Runnable> backwardOps = new ArrayList<>();
+
+    public Tape(Backend backend, boolean recording) {
+        this.backend = backend;
+        this.recording = recording;
+    }
+
+    public Backend backend() {
+        return backend;
+    }
+
+    /** The arena of this step: tensors made here are freed with the tape. */
+    public Arena arena() {
+        return arena;
+    }
+
+    /** A new zeroed F32 tensor in the step arena. */
+    public Tensor zeros(long... shape) {
+        return Tensor.zeros(arena, DType.F32, shape);
+    }
+
+    /** An input; {@code requiresGrad} asks for its gradient (to attack or explain the input). */
+    public Var input(Tensor value, boolean requiresGrad) {
+        return new Var(value, recording && requiresGrad, null);
+    }
+
+    /** A parameter: its gradient accumulates into the parameter's own when it is trainable. */
+    public Var param(Parameter p) {
+        boolean g = recording && p.trainable();
+        return new Var(p.value(), g, g ? p.grad() : null);
+    }
+
+    private Var result(Tensor value, Var... inputs) {
+        boolean g = false;
+        for (Var v : inputs) if (v != null && v.requiresGrad) g = true;
+        return new Var(value, g, null);
+    }
+
+    /** The gradient tensor of v, made (zeroed, in the step arena) on first use. */
+    private Tensor gradOf(Var v) {
+        if (v.grad == null) v.grad = Tensor.zeros(arena, DType.F32, v.value.shape());
+        return v.grad;
+    }
+
+    private boolean needs(Var v) {
+        return v != null && v.requiresGrad;
+    }
+
+    private void record(Var out, Runnable backward) {
+        if (recording && out.requiresGrad) backwardOps.add(backward);
+    }
+
+    /** Runs the recorded ops in reverse, from d loss / d loss = 1 ({@code loss} a one-element value). */
+    public void backward(Var loss) {
+        if (!recording) throw new IllegalStateException("this tape does not record (no-grad mode)");
+        if (loss.value.numel() != 1) throw new IllegalArgumentException("backward needs a scalar loss, got " + loss.value);
+        if (!loss.requiresGrad) throw new IllegalStateException("the loss does not depend on anything that needs a gradient");
+        gradOf(loss).setFloat(0, 1f);
+        for (int i = backwardOps.size() - 1; i >= 0; i--) backwardOps.get(i).run();
+        backwardOps.clear();
+    }
+
+    // ---- ops: forward computed now, backward recorded beside it ----
+
+    /** y [m, out] = x [m, in] wᵀ + b; w [out, in], b [out] or null. */
+    public Var linear(Var x, Var w, Var b) {
+        Tensor y = zeros(x.value.dim(0), w.value.dim(0));
+        backend.gemm(false, true, 1f, x.value, w.value, 0f, y);
+        if (b != null) backend.addRow(b.value, y);
+        Var out = result(y, x, w, b);
+        record(out, () -> {
+            Tensor gy = out.grad;
+            if (gy == null) return;
+            if (needs(x)) backend.gemm(false, false, 1f, gy, w.value, 1f, gradOf(x));   // dx += gy w
+            if (needs(w)) backend.gemm(true, false, 1f, gy, x.value, 1f, gradOf(w));    // dw += gyᵀ x
+            if (needs(b)) backend.sumRows(gy, gradOf(b));                               // db += Σ_rows gy
+        });
+        return out;
+    }
+
+    /**
+     * A LoRA layer (PEFT semantics, W frozen): y = x Wᵀ + b + scale·(x̃ Aᵀ) Bᵀ, x̃ = x ⊙ mask (mask null
+     * without dropout); a [r, in], bb [out, r].
+     */
+    public Var lora(Var x, Var w, Var b, Var a, Var bb, float scale, Tensor mask) {
+        long t = x.value.dim(0), r = a.value.dim(0);
+        Tensor h = zeros(t, r), y = zeros(t, w.value.dim(0));
+        backend.loraForward(x.value, mask, w.value, b == null ? null : b.value, a.value, bb.value, scale, h, y);
+        Var out = result(y, x, a, bb, b);
+        record(out, () -> {
+            Tensor gy = out.grad;
+            if (gy == null) return;
+            Tensor da = needs(a) ? gradOf(a) : zeros(a.value.shape()), db = needs(bb) ? gradOf(bb) : zeros(bb.value.shape());
+            backend.loraBackward(x.value, mask, w.value, a.value, bb.value, scale, h, gy, needs(x) ? gradOf(x) : null, da, db);
+            if (needs(b)) backend.sumRows(gy, gradOf(b));
+        });
+        return out;
+    }
+
+    /** a + b (same shape). */
+    public Var add(Var a, Var b) {
+        Tensor y = zeros(a.value.shape());
+        backend.add(a.value, b.value, y);
+        Var out = result(y, a, b);
+        record(out, () -> {
+            if (out.grad == null) return;
+            if (needs(a)) backend.axpy(1f, out.grad, gradOf(a));
+            if (needs(b)) backend.axpy(1f, out.grad, gradOf(b));
+        });
+        return out;
+    }
+
+    /** GELU, tanh form (as in ViT). */
+    public Var gelu(Var x) {
+        Tensor y = zeros(x.value.shape());
+        backend.geluForward(x.value, y, false);
+        Var out = result(y, x);
+        record(out, () -> {
+            if (out.grad != null && needs(x)) backend.geluBackward(x.value, out.grad, gradOf(x), false);
+        });
+        return out;
+    }
+
+    /** LayerNorm over each row of x [m, n]; gamma, beta [n]. */
+    public Var layerNorm(Var x, Var gamma, Var beta, float eps) {
+        long m = x.value.dim(0);
+        Tensor y = zeros(x.value.shape()), mean = zeros(m), rstd = zeros(m);
+        backend.layerNormForward(x.value, gamma.value, beta.value, eps, y, mean, rstd);
+        Var out = result(y, x, gamma, beta);
+        record(out, () -> {
+            if (out.grad == null) return;
+            backend.layerNormBackward(x.value, gamma.value, mean, rstd, out.grad, needs(x) ? gradOf(x) : null,
+                    needs(gamma) ? gradOf(gamma) : null, needs(beta) ? gradOf(beta) : null);
+        });
+        return out;
+    }
+
+    /** Self-attention from a fused projection qkv [batch·seq, 3·d] (q | k | v) → [batch·seq, d], {@code heads} heads. */
+    public Var attention(Var qkv, int batch, int heads) {
+        long rows = qkv.value.dim(0), d = qkv.value.dim(1) / 3, seq = rows / batch;
+        Tensor q = qkv.value.view(0, 0, rows, d), k = qkv.value.view(0, d, rows, d), v = qkv.value.view(0, 2 * d, rows, d);
+        float scale = (float) (1 / Math.sqrt((double) d / heads));
+        Tensor probs = zeros((long) batch * heads * seq * seq), y = zeros(rows, d);
+        backend.attentionForward(batch, heads, q, k, v, scale, probs, y);
+        Var out = result(y, qkv);
+        record(out, () -> {
+            if (out.grad == null || !needs(qkv)) return;
+            Tensor g = gradOf(qkv);
+            backend.attentionBackward(batch, heads, q, k, v, scale, probs, out.grad, g.view(0, 0, rows, d), g.view(0, d, rows, d), g.view(0, 2 * d, rows, d));
+        });
+        return out;
+    }
+
+    /** Mean softmax cross-entropy of logits [m, classes] against labels [m] (I32); a one-element result. */
+    public Var crossEntropy(Var logits, Tensor labels, float smoothing) {
+        Tensor probs = zeros(logits.value.shape()), loss = zeros(1);
+        loss.setFloat(0, backend.crossEntropyForward(logits.value, labels, smoothing, probs));
+        Var out = result(loss, logits);
+        record(out, () -> {
+            if (out.grad != null && needs(logits)) backend.crossEntropyBackward(probs, labels, smoothing, out.grad.getFloat(0), gradOf(logits));
+        });
+        return out;
+    }
+
+    /**
+     * ViT token assembly: patches [batch·p, d] (embedded), a class token cls [1, d] and positions pos [p+1, d]
+     * → tokens [batch·(p+1), d]; each sequence is the class token then its p patches, plus the positions.
+     */
+    public Var tokens(Var patches, Var cls, Var pos, int batch) {
+        long d = cls.value.numel(), p = patches.value.dim(0) / batch, seq = p + 1;
+        Tensor y = zeros(batch * seq, d);
+        long rowBytes = d * 4;
+        for (int b = 0; b < batch; b++) {
+            MemorySegment.copy(cls.value.segment(), 0, y.segment(), (b * seq) * rowBytes, rowBytes);
+            MemorySegment.copy(patches.value.segment(), (b * p) * rowBytes, y.segment(), (b * seq + 1) * rowBytes, p * rowBytes);
+            backend.axpy(1f, pos.value, y.view(b * seq, 0, seq, d));
+        }
+        Var out = result(y, patches, cls, pos);
+        record(out, () -> {
+            Tensor g = out.grad;
+            if (g == null) return;
+            for (int b = 0; b < batch; b++) {
+                Tensor block = g.view(b * seq, 0, seq, d);
+                if (needs(pos)) backend.axpy(1f, block, gradOf(pos));
+                if (needs(cls)) backend.axpy(1f, g.view(b * seq, 0, 1, d), gradOf(cls).view(0, 0, 1, d));
+                if (needs(patches)) backend.axpy(1f, g.view(b * seq + 1, 0, p, d), gradOf(patches).view(b * p, 0, p, d));
+            }
+        });
+        return out;
+    }
+
+    /** Rows {@code offset}, offset + stride, ... of x [n·stride, d] → [n, d] (a ViT's class tokens). */
+    public Var everyNthRow(Var x, long stride, long offset) {
+        long n = x.value.dim(0) / stride, d = x.value.dim(1);
+        Tensor y = zeros(n, d);
+        for (long i = 0; i < n; i++) MemorySegment.copy(x.value.segment(), (i * stride + offset) * d * 4, y.segment(), i * d * 4, d * 4);
+        Var out = result(y, x);
+        record(out, () -> {
+            if (out.grad == null || !needs(x)) return;
+            Tensor gx = gradOf(x);
+            for (long i = 0; i < n; i++) backend.axpy(1f, out.grad.view(i, 0, 1, d), gx.view(i * stride + offset, 0, 1, d));
+        });
+        return out;
+    }
+
+    /** An inverted-dropout mask [rows, cols] for probability p (0 or 1/(1-p)), from a seeded generator; null when p = 0. */
+    public Tensor dropoutMask(long rows, long cols, float p, SplittableRandom rng) {
+        if (p <= 0f) return null;
+        Tensor mask = zeros(rows, cols);
+        float keep = 1f / (1f - p);
+        MemorySegment s = mask.segment();
+        for (long i = 0; i < rows * cols; i++) s.setAtIndex(ValueLayout.JAVA_FLOAT, i, rng.nextFloat() < p ? 0f : keep);
+        return mask;
+    }
+
+    @Override
+    public void close() {
+        backwardOps.clear();
+        arena.close();
+    }
+}

@@ -1,0 +1,147 @@
+package org.tune4j.autograd;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.lang.foreign.Arena;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.tune4j.backend.Backend;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.backend.ReferenceBackend;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * Every tape op, composed as a tiny transformer classifier, against central finite differences of the
+ * loss in the reference backend: the gradient of every parameter and of the input.
+ */
+class TapeGradientTest {
+    private static final int BATCH = 2, PATCHES = 3, PATCH = 4, D = 4, HEADS = 2, CLASSES = 3, R = 2;
+
+    private final Map<String, Parameter> params = new LinkedHashMap<>();
+
+    private Parameter param(Arena arena, SplittableRandom rng, String name, long... shape) {
+        Parameter p = new Parameter(arena, shape);
+        for (long i = 0; i < p.numel(); i++) p.value().setFloat(i, (float) (rng.nextDouble() - 0.5));
+        params.put(name, p);
+        return p;
+    }
+
+    /** The loss of the model on x, recording when {@code tape} records. */
+    private Var loss(Tape t, Tensor x, Tensor labels, boolean inputGrad, Var[] inputOut) {
+        Var in = t.input(x, inputGrad);
+        inputOut[0] = in;
+        Var pe = t.linear(in, t.param(params.get("embed.w")), t.param(params.get("embed.b")));
+        Var tok = t.tokens(pe, t.param(params.get("cls")), t.param(params.get("pos")), BATCH);
+        Var h = t.layerNorm(tok, t.param(params.get("ln.g")), t.param(params.get("ln.b")), 1e-5f);
+        Var qkv = t.lora(h, t.param(params.get("qkv.w")), t.param(params.get("qkv.b")), t.param(params.get("qkv.A")),
+                t.param(params.get("qkv.B")), 0.5f, null);
+        Var att = t.attention(qkv, BATCH, HEADS);
+        Var res = t.add(tok, t.gelu(t.linear(att, t.param(params.get("proj.w")), null)));
+        Var cls = t.everyNthRow(res, PATCHES + 1, 0);
+        Var logits = t.linear(cls, t.param(params.get("head.w")), t.param(params.get("head.b")));
+        return t.crossEntropy(logits, labels, 0.1f);
+    }
+
+    @Test
+    void everyOpMatchesFiniteDifferences() {
+        Backend ref = new ReferenceBackend();
+        SplittableRandom rng = new SplittableRandom(11);
+        try (Arena arena = Arena.ofConfined()) {
+            param(arena, rng, "embed.w", D, PATCH);
+            param(arena, rng, "embed.b", D);
+            param(arena, rng, "cls", 1, D);
+            param(arena, rng, "pos", PATCHES + 1, D);
+            param(arena, rng, "ln.g", D);
+            param(arena, rng, "ln.b", D);
+            param(arena, rng, "qkv.w", 3 * D, D).setTrainable(false); // frozen under LoRA
+            param(arena, rng, "qkv.b", 3 * D);
+            param(arena, rng, "qkv.A", R, D);
+            param(arena, rng, "qkv.B", 3 * D, R);
+            param(arena, rng, "proj.w", D, D);
+            param(arena, rng, "head.w", CLASSES, D);
+            param(arena, rng, "head.b", CLASSES);
+            Tensor x = Tensor.zeros(arena, DType.F32, BATCH * PATCHES, PATCH);
+            for (long i = 0; i < x.numel(); i++) x.setFloat(i, (float) rng.nextDouble());
+            Tensor labels = Tensor.zeros(arena, DType.I32, BATCH);
+            labels.setInt(0, 2);
+            labels.setInt(1, 0);
+
+            Var[] input = new Var[1];
+            Map<String, float[]> analytic = new LinkedHashMap<>();
+            float[] dx;
+            try (Tape t = new Tape(ref, true)) {
+                t.backward(loss(t, x, labels, true, input));
+                dx = input[0].grad().toFloatArray();
+                params.forEach((name, p) -> analytic.put(name, p.grad().toFloatArray()));
+            }
+            assertEquals(0f, max(analytic.get("qkv.w")), "a frozen parameter gets no gradient");
+            for (Map.Entry<String, Parameter> e : params.entrySet()) {
+                if (!e.getValue().trainable()) continue;
+                checkAgainstNumeric(ref, e.getKey(), e.getValue().value(), analytic.get(e.getKey()), x, labels);
+            }
+            checkAgainstNumeric(ref, "input", x, dx, x, labels);
+        }
+    }
+
+    private static float max(float[] v) {
+        float m = 0;
+        for (float f : v) m = Math.max(m, Math.abs(f));
+        return m;
+    }
+
+    private void checkAgainstNumeric(Backend ref, String name, Tensor theta, float[] analytic, Tensor x, Tensor labels) {
+        double eps = 1e-3;
+        for (int i = 0; i < theta.numel(); i++) {
+            float keep = theta.getFloat(i);
+            theta.setFloat(i, (float) (keep + eps));
+            double up = evaluate(ref, x, labels);
+            theta.setFloat(i, (float) (keep - eps));
+            double down = evaluate(ref, x, labels);
+            theta.setFloat(i, keep);
+            double numeric = (up - down) / (2 * eps);
+            assertEquals(numeric, analytic[i], 2e-3 * (1 + Math.abs(numeric)), name + "[" + i + "]");
+        }
+    }
+
+    private double evaluate(Backend ref, Tensor x, Tensor labels) {
+        try (Tape t = new Tape(ref, false)) {
+            return loss(t, x, labels, false, new Var[1]).value().getFloat(0);
+        }
+    }
+
+    @Test
+    void noGradModeRecordsNothing() {
+        try (Arena arena = Arena.ofConfined(); Tape t = new Tape(CpuBackend.get(), false)) {
+            Parameter w = new Parameter(arena, 2, 3);
+            Var y = t.linear(t.input(Tensor.zeros(arena, DType.F32, 1, 3), true), t.param(w), null);
+            assertNull(y.grad());
+            assertThrows(IllegalStateException.class, () -> t.backward(y));
+        }
+    }
+
+    @Test
+    void gradientsAccumulateUntilZeroed() {
+        try (Arena arena = Arena.ofConfined()) {
+            Parameter w = new Parameter(arena, 3, 2);
+            for (long i = 0; i < 6; i++) w.value().setFloat(i, 0.1f * i);
+            Tensor x = Tensor.of(arena, new float[] {2f, 3f, -1f, 0.5f}, 2, 2), labels = Tensor.zeros(arena, DType.I32, 2);
+            labels.setInt(1, 2);
+            float[][] after = new float[2][];
+            for (int step = 0; step < 2; step++) {
+                try (Tape t = new Tape(CpuBackend.get(), true)) {
+                    t.backward(t.crossEntropy(t.linear(t.input(x, false), t.param(w), null), labels, 0f));
+                }
+                after[step] = w.grad().toFloatArray();
+            }
+            for (int i = 0; i < 6; i++) assertEquals(2 * after[0][i], after[1][i], 1e-6, "two backward passes add up");
+            w.zeroGrad();
+            assertEquals(0f, max(w.grad().toFloatArray()));
+        }
+    }
+}
