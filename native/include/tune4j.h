@@ -160,6 +160,8 @@ int32_t t4j_24_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t l
 void t4j_add(int64_t n, const float *a, const float *b, float *y);
 /* y += alpha x. */
 void t4j_axpy(int64_t n, float alpha, const float *x, float *y);
+/* y *= alpha, in place (gradient clipping). */
+void t4j_scale(int64_t n, float alpha, float *y);
 /* y[i*n + j] += row[j]: a bias. */
 void t4j_add_row(int64_t m, int64_t n, const float *row, float *y);
 /* out[j] += sum over i of x[i*n + j]: a bias gradient. */

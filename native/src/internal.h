@@ -169,6 +169,7 @@ T4J_SPARSE_LEVEL(avx512)
 #define T4J_OPS_LEVEL(SFX)                                                                                               \
     void t4j_add_##SFX(int64_t n, const float *a, const float *b, float *y);                                            \
     void t4j_axpy_##SFX(int64_t n, float alpha, const float *x, float *y);                                              \
+    void t4j_scale_##SFX(int64_t n, float alpha, float *y);                                                             \
     void t4j_add_row_##SFX(int64_t m, int64_t n, const float *row, float *y);                                           \
     void t4j_sum_rows_##SFX(int64_t m, int64_t n, const float *x, float *out);                                          \
     double t4j_sum_squares_##SFX(int64_t n, const float *x);                                                            \

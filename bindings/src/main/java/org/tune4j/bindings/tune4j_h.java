@@ -77,6 +77,7 @@ public final class tune4j_h {
             "t4j_24_linear",
             "t4j_add",
             "t4j_axpy",
+            "t4j_scale",
             "t4j_add_row",
             "t4j_sum_rows",
             "t4j_sum_squares",
@@ -929,6 +930,30 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_axpy$descriptor() {
         return t4j_axpy.DESC;
+    }
+
+    private static final class t4j_scale {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_FLOAT, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_scale", DESC, false);
+    }
+
+    /** y *= alpha, in place (gradient clipping). */
+    public static void t4j_scale(long n, float alpha, MemorySegment y) {
+        try {
+            t4j_scale.HANDLE.invokeExact(n, alpha, y);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_scale$handle() {
+        return t4j_scale.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_scale$descriptor() {
+        return t4j_scale.DESC;
     }
 
     private static final class t4j_add_row {

@@ -109,6 +109,9 @@ public interface Backend {
     /** y += alpha·x. */
     void axpy(float alpha, Tensor x, Tensor y);
 
+    /** y *= alpha, in place. */
+    void scale(float alpha, Tensor y);
+
     /** y [m, n] += row [n] on every row: a bias. */
     void addRow(Tensor row, Tensor y);
 

@@ -246,6 +246,12 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void scale(float alpha, Tensor y) {
+        BackendChecks.flat("y", y, y == null ? 0 : y.numel());
+        tune4j_h.t4j_scale(y.numel(), alpha, y.segment());
+    }
+
+    @Override
     public void addRow(Tensor row, Tensor y) {
         BackendChecks.rows("y", y);
         BackendChecks.flat("row", row, y.dim(1));

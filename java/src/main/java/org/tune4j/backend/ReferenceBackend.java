@@ -327,6 +327,12 @@ public final class ReferenceBackend implements Backend {
     }
 
     @Override
+    public void scale(float alpha, Tensor y) {
+        BackendChecks.flat("y", y, y == null ? 0 : y.numel());
+        for (long i = 0; i < y.numel(); i++) y.setFloat(i, alpha * y.getFloat(i));
+    }
+
+    @Override
     public void addRow(Tensor row, Tensor y) {
         BackendChecks.rows("y", y);
         BackendChecks.flat("row", row, y.dim(1));

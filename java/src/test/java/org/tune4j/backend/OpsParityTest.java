@@ -58,6 +58,9 @@ class OpsParityTest {
             REF.axpy(-0.5f, a, yr);
             CPU.axpy(-0.5f, a, yc);
             assertClose(yr, yc, 1e-7, level + " axpy");
+            REF.scale(1.5f, yr);
+            CPU.scale(1.5f, yc);
+            assertClose(yr, yc, 1e-7, level + " scale");
             Tensor row = Tensor.of(arena, random(arena, rng, 1, n).toFloatArray(), n);
             REF.addRow(row, yr);
             CPU.addRow(row, yc);
