@@ -229,6 +229,35 @@ public final class Tape implements AutoCloseable {
         return out;
     }
 
+    /**
+     * Rearranges each row of x [batch, n] into a block [rows, cols] of the result [batch·rows, cols]:
+     * element j of a row goes to position index[j] of its block (ViT patch extraction). n = rows·cols.
+     */
+    public Var permuteRows(Var x, long[] index, long rows, long cols) {
+        long batch = x.value.dim(0), n = x.value.dim(1);
+        if (index.length != n || n != rows * cols) throw new IllegalArgumentException("index of " + index.length + " for rows of " + n + " into " + rows + "x" + cols);
+        Tensor y = zeros(batch * rows, cols);
+        float[] in = new float[(int) n], out = new float[(int) n];
+        for (long b = 0; b < batch; b++) {
+            MemorySegment.copy(x.value.segment(), ValueLayout.JAVA_FLOAT, b * x.value.ld() * 4, in, 0, (int) n);
+            for (int j = 0; j < n; j++) out[(int) index[j]] = in[j];
+            MemorySegment.copy(out, 0, y.segment(), ValueLayout.JAVA_FLOAT, b * n * 4, (int) n);
+        }
+        Var result = result(y, x);
+        record(result, () -> {
+            if (result.grad == null || !needs(x)) return;
+            Tensor gx = gradOf(x);
+            float[] g = new float[(int) n], back = new float[(int) n];
+            for (long b = 0; b < batch; b++) {
+                MemorySegment.copy(result.grad.segment(), ValueLayout.JAVA_FLOAT, b * n * 4, g, 0, (int) n);
+                for (int j = 0; j < n; j++) back[j] = g[(int) index[j]];
+                Tensor row = Tensor.of(arena, back, 1, n);
+                backend.axpy(1f, row, gx.view(b, 0, 1, n));
+            }
+        });
+        return result;
+    }
+
     /** An inverted-dropout mask [rows, cols] for probability p (0 or 1/(1-p)), from a seeded generator; null when p = 0. */
     public Tensor dropoutMask(long rows, long cols, float p, SplittableRandom rng) {
         if (p <= 0f) return null;

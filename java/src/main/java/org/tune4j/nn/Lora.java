@@ -1,0 +1,55 @@
+package org.tune4j.nn;
+
+import java.lang.foreign.Arena;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * LoRA injection, as PEFT's {@code target_modules}: every Linear whose name (the last part of its path)
+ * or whole path matches a target is wrapped in a {@link LoraLinear}; then everything is frozen but the
+ * adapters and the modules named in {@code modulesToSave} (a classifier's new head).
+ */
+public final class Lora {
+    /** PEFT's LoraConfig, as far as tune4j uses it. */
+    public record Config(int r, float alpha, float dropout, boolean rsLora, List<String> targetModules, List<String> modulesToSave) {
+        public Config {
+            targetModules = List.copyOf(targetModules);
+            modulesToSave = List.copyOf(modulesToSave);
+        }
+    }
+
+    private Lora() {}
+
+    /** Injects adapters into {@code root}; returns them by module path. */
+    public static Map<String, LoraLinear> inject(Module root, Arena arena, Config config, SplittableRandom rng) {
+        Map<String, LoraLinear> injected = new LinkedHashMap<>();
+        for (Map.Entry<String, Module> e : root.namedModules().entrySet()) {
+            Module parent = e.getValue();
+            for (Map.Entry<String, Module> c : Map.copyOf(parent.children()).entrySet()) {
+                String path = e.getKey().isEmpty() ? c.getKey() : e.getKey() + "." + c.getKey();
+                if (c.getValue() instanceof Linear linear && matches(path, c.getKey(), config.targetModules())) {
+                    LoraLinear lora = new LoraLinear(arena, linear, config.r(), config.alpha(), config.dropout(), config.rsLora(), rng);
+                    parent.replace(c.getKey(), lora);
+                    injected.put(path, lora);
+                }
+            }
+        }
+        if (injected.isEmpty()) throw new IllegalArgumentException("no Linear matches target_modules " + config.targetModules());
+        root.setTrainable(false);
+        injected.values().forEach(l -> {
+            l.loraA().setTrainable(true);
+            l.loraB().setTrainable(true);
+        });
+        root.namedModules().forEach((path, m) -> {
+            if (config.modulesToSave().contains(path)) m.setTrainable(true);
+        });
+        return injected;
+    }
+
+    private static boolean matches(String path, String name, List<String> targets) {
+        for (String t : targets) if (t.equals(name) || t.equals(path) || path.endsWith("." + t)) return true;
+        return false;
+    }
+}

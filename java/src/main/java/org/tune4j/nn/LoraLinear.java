@@ -1,0 +1,73 @@
+package org.tune4j.nn;
+
+import java.lang.foreign.Arena;
+import java.util.SplittableRandom;
+import org.tune4j.autograd.Parameter;
+import org.tune4j.autograd.Tape;
+import org.tune4j.autograd.Var;
+import org.tune4j.backend.Backend;
+
+/**
+ * A frozen Linear with a LoRA adapter (PEFT semantics): y = x Wᵀ + b + s·(dropout(x) Aᵀ) Bᵀ, s = alpha/r
+ * (alpha/√r with rsLoRA); A [r, in] ~ U(±1/√in) as PEFT's Kaiming init, B [out, r] = 0, so the layer
+ * starts exactly as the base. Parameters: "lora_A", "lora_B", and the base's "base.weight", "base.bias".
+ */
+public final class LoraLinear extends Module implements Layer {
+    private final Linear base;
+    private final Parameter a;
+    private final Parameter b;
+    private final float scale;
+    private final float dropout;
+    private final SplittableRandom dropoutRng;
+    private boolean merged;
+
+    public LoraLinear(Arena arena, Linear base, int r, float alpha, float dropout, boolean rsLora, SplittableRandom rng) {
+        if (r < 1) throw new IllegalArgumentException("rank r must be >= 1, is " + r);
+        if (!(dropout >= 0 && dropout < 1)) throw new IllegalArgumentException("dropout must be in [0, 1), is " + dropout);
+        this.base = register("base", base);
+        base.setTrainable(false);
+        this.a = register("lora_A", new Parameter(arena, r, base.in()));
+        this.b = register("lora_B", new Parameter(arena, base.out(), r));
+        Init.uniform(a.value(), 1 / Math.sqrt(base.in()), rng);
+        this.scale = (float) (rsLora ? alpha / Math.sqrt(r) : alpha / r);
+        this.dropout = dropout;
+        this.dropoutRng = rng.split();
+    }
+
+    @Override
+    public Var forward(Tape t, Var x) {
+        if (merged) return base.forward(t, x);
+        var mask = training() ? t.dropoutMask(x.value().dim(0), x.value().dim(1), dropout, dropoutRng) : null;
+        return t.lora(x, t.param(base.weight), base.bias == null ? null : t.param(base.bias), t.param(a), t.param(b), scale, mask);
+    }
+
+    /** W += s·B A: the adapter folded into the base (for inference at base speed). */
+    public void merge(Backend backend) {
+        if (merged) return;
+        backend.loraMerge(base.weight.value(), a.value(), b.value(), scale, 1f);
+        merged = true;
+    }
+
+    /** W −= s·B A: the base as it was. */
+    public void unmerge(Backend backend) {
+        if (!merged) return;
+        backend.loraMerge(base.weight.value(), a.value(), b.value(), scale, -1f);
+        merged = false;
+    }
+
+    public Parameter loraA() {
+        return a;
+    }
+
+    public Parameter loraB() {
+        return b;
+    }
+
+    public Linear base() {
+        return base;
+    }
+
+    public float scale() {
+        return scale;
+    }
+}

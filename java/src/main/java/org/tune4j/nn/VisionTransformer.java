@@ -1,0 +1,86 @@
+package org.tune4j.nn;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.tune4j.autograd.Parameter;
+import org.tune4j.autograd.Tape;
+import org.tune4j.autograd.Var;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * A ViT (Dosovitskiy et al. 2021) for small grey images: non-overlapping patch×patch patches embedded by a
+ * linear layer, a class token, learned positions, {@code depth} pre-norm blocks, a final LayerNorm and a
+ * linear head on the class token. Parameter names follow timm's ("patch_embed", "cls_token",
+ * "pos_embed", "blocks.i.attn.qkv", "head").
+ */
+public final class VisionTransformer extends Module implements Classifier {
+    /** The shape of a ViT. */
+    public record Config(int image, int patch, int dim, int depth, int heads, int mlpHidden, int classes) {
+        public Config {
+            if (image % patch != 0) throw new IllegalArgumentException("image " + image + " is not a multiple of patch " + patch);
+        }
+
+        public int patches() {
+            return (image / patch) * (image / patch);
+        }
+    }
+
+    private final Config config;
+    private Layer patchEmbed;
+    private final Parameter cls;
+    private final Parameter pos;
+    private final List<Block> blocks = new ArrayList<>();
+    private final LayerNorm norm;
+    private Layer head;
+
+    public VisionTransformer(Arena arena, Config c, SplittableRandom rng) {
+        this.config = c;
+        patchEmbed = register("patch_embed", new Linear(arena, c.patch() * c.patch(), c.dim(), true, rng));
+        cls = register("cls_token", new Parameter(arena, 1, c.dim()));
+        pos = register("pos_embed", new Parameter(arena, c.patches() + 1, c.dim()));
+        Init.normal(cls.value(), 0.02, rng);
+        Init.normal(pos.value(), 0.02, rng);
+        Module list = register("blocks", new Module() {});
+        for (int i = 0; i < c.depth(); i++) blocks.add(list.register(String.valueOf(i), new Block(arena, c.dim(), c.heads(), c.mlpHidden(), rng)));
+        norm = register("norm", new LayerNorm(arena, c.dim()));
+        head = register("head", new Linear(arena, c.dim(), c.classes(), true, rng));
+    }
+
+    public Config config() {
+        return config;
+    }
+
+    @Override
+    public Module module() {
+        return this;
+    }
+
+    @Override
+    public Var logits(Tape t, Tensor images, boolean inputGrad) {
+        int batch = (int) images.dim(0);
+        Var patches = patchify(t, t.input(images, inputGrad), batch);
+        Var x = t.tokens(patchEmbed.forward(t, patches), t.param(cls), t.param(pos), batch);
+        for (Block b : blocks) x = b.forward(t, x, batch);
+        Var clsOut = t.everyNthRow(norm.forward(t, x), config.patches() + 1, 0);
+        return head.forward(t, clsOut);
+    }
+
+    /** images [batch, H·W] → patches [batch·P, patch²], row-major patches of row-major pixels. */
+    private Var patchify(Tape t, Var images, int batch) {
+        int img = config.image(), p = config.patch(), per = img / p;
+        long[] index = new long[img * img]; // patch-matrix position of each pixel
+        for (int r = 0; r < img; r++)
+            for (int c = 0; c < img; c++) index[r * img + c] = (long) ((r / p) * per + c / p) * p * p + (r % p) * p + c % p;
+        return t.permuteRows(images, index, (long) per * per, (long) p * p);
+    }
+
+    @Override
+    protected void onChildReplaced(String name, Module child) {
+        if (name.equals("head")) head = (Layer) child;
+        else if (name.equals("patch_embed")) patchEmbed = (Layer) child;
+    }
+}

@@ -1,0 +1,71 @@
+package org.tune4j.optim;
+
+import java.lang.foreign.Arena;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.tune4j.autograd.Parameter;
+import org.tune4j.backend.Backend;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * AdamW with PyTorch's semantics (decoupled weight decay p -= lr·wd·p, bias-corrected moments), over the
+ * parameters that are trainable when it is made. Weight decay applies to matrices only (not to biases,
+ * norms or embeddings' vectors), as is usual for transformers. LoRA+ (Hayou et al. 2024): parameters
+ * named "*lora_B" take {@code loraPlusRatio} times the learning rate.
+ */
+public final class AdamW {
+    private final Map<String, Parameter> params = new LinkedHashMap<>();
+    private final Map<String, Tensor[]> state = new LinkedHashMap<>();
+    private final float beta1, beta2, eps, weightDecay, loraPlusRatio;
+    private long step;
+
+    public AdamW(Arena arena, Map<String, Parameter> named, float beta1, float beta2, float eps, float weightDecay, float loraPlusRatio) {
+        this.beta1 = beta1;
+        this.beta2 = beta2;
+        this.eps = eps;
+        this.weightDecay = weightDecay;
+        this.loraPlusRatio = loraPlusRatio;
+        named.forEach((name, p) -> {
+            if (!p.trainable()) return;
+            params.put(name, p);
+            state.put(name, new Tensor[] {Tensor.zeros(arena, DType.F32, p.value().shape()), Tensor.zeros(arena, DType.F32, p.value().shape())});
+        });
+    }
+
+    /** PyTorch's defaults: betas (0.9, 0.999), eps 1e-8. */
+    public static AdamW of(Arena arena, Map<String, Parameter> named, float weightDecay, float loraPlusRatio) {
+        return new AdamW(arena, named, 0.9f, 0.999f, 1e-8f, weightDecay, loraPlusRatio);
+    }
+
+    /** One update of every parameter with learning rate {@code lr}; then their gradients are zeroed. */
+    public void step(Backend backend, float lr) {
+        step++;
+        for (Map.Entry<String, Parameter> e : params.entrySet()) {
+            Parameter p = e.getValue();
+            Tensor[] mv = state.get(e.getKey());
+            float lrP = e.getKey().endsWith("lora_B") ? lr * loraPlusRatio : lr;
+            float wd = p.value().rank() == 2 && !e.getKey().contains("lora_") && !e.getKey().endsWith("_embed") && !e.getKey().endsWith("_token") ? weightDecay : 0f;
+            backend.adamwStep(p.value(), p.grad(), mv[0], mv[1], lrP, beta1, beta2, eps, wd, step);
+            p.zeroGrad();
+        }
+    }
+
+    /** The parameters it updates, by name. */
+    public Map<String, Parameter> parameters() {
+        return params;
+    }
+
+    /** First and second moments by parameter name, for checkpoints. */
+    public Map<String, Tensor[]> state() {
+        return state;
+    }
+
+    public long steps() {
+        return step;
+    }
+
+    public void setSteps(long steps) {
+        this.step = steps;
+    }
+}

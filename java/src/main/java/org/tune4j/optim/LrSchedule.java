@@ -1,0 +1,21 @@
+package org.tune4j.optim;
+
+/** Learning rate as a function of the step (counted from 0). */
+@FunctionalInterface
+public interface LrSchedule {
+    float lr(long step);
+
+    /** Linear warmup to {@code peak} over {@code warmup} steps, then a cosine down to {@code floor} at {@code total}. */
+    static LrSchedule warmupCosine(float peak, long warmup, long total, float floor) {
+        return step -> {
+            if (step < warmup) return peak * (step + 1) / warmup;
+            double progress = Math.min(1.0, (double) (step - warmup) / Math.max(1, total - warmup));
+            return (float) (floor + (peak - floor) * 0.5 * (1 + Math.cos(Math.PI * progress)));
+        };
+    }
+
+    /** Linear decay from {@code peak} to 0 at {@code total}. */
+    static LrSchedule linear(float peak, long total) {
+        return step -> (float) (peak * Math.max(0.0, 1.0 - (double) step / total));
+    }
+}

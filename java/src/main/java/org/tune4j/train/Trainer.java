@@ -1,0 +1,129 @@
+package org.tune4j.train;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
+import org.tune4j.autograd.Parameter;
+import org.tune4j.autograd.Tape;
+import org.tune4j.autograd.Var;
+import org.tune4j.backend.Backend;
+import org.tune4j.data.Batcher;
+import org.tune4j.data.ImageDataset;
+import org.tune4j.nn.Classifier;
+import org.tune4j.optim.AdamW;
+import org.tune4j.optim.GradClip;
+import org.tune4j.optim.LrSchedule;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * The training loop: seeded batches, forward on a tape, softmax cross-entropy, backward, global-norm
+ * clipping, AdamW with a schedule; the validation accuracy after each epoch. Reports through a
+ * {@link Listener} (the library prints nothing; the command line draws the progress bar).
+ */
+public final class Trainer {
+    /** How to train. */
+    public record Options(int epochs, int batchSize, long seed, float labelSmoothing, double maxGradNorm) {}
+
+    /** Progress reports. */
+    public interface Listener {
+        default void onStep(int epoch, int step, int steps, float loss, double imagesPerSecond) {}
+
+        default void onEpoch(int epoch, double trainLoss, double valAccuracy, double seconds) {}
+    }
+
+    /** What happened: per epoch mean training loss and validation accuracy; mean step time. */
+    public record History(List<Double> trainLoss, List<Double> valAccuracy, double meanStepMillis, double imagesPerSecond) {}
+
+    private Trainer() {}
+
+    public static History fit(Backend backend, Classifier model, AdamW optimizer, LrSchedule schedule, ImageDataset train,
+            ImageDataset validation, Options o, Listener listener) {
+        List<Double> losses = new ArrayList<>(), accs = new ArrayList<>();
+        Batcher batcher = new Batcher(train, o.batchSize(), o.seed(), true);
+        long globalStep = optimizer.steps();
+        double stepNanos = 0;
+        long steps = 0, images = 0;
+        try (Arena buffers = Arena.ofConfined()) {
+            Tensor x = Tensor.zeros(buffers, DType.F32, o.batchSize(), train.pixelsPerImage());
+            Tensor y = Tensor.zeros(buffers, DType.I32, o.batchSize());
+            for (int epoch = 0; epoch < o.epochs(); epoch++) {
+                model.module().train(true);
+                int[] order = batcher.order(epoch);
+                double lossSum = 0;
+                long epochStart = System.nanoTime();
+                for (int b = 0; b < batcher.batches(); b++) {
+                    long t0 = System.nanoTime();
+                    int rows = batcher.fill(order, b, x, y);
+                    Tensor xb = rows == o.batchSize() ? x : x.view(0, 0, rows, train.pixelsPerImage());
+                    Tensor yb = rows == o.batchSize() ? y : labelsPrefix(buffers, y, rows);
+                    float loss;
+                    try (Tape t = new Tape(backend, true)) {
+                        Var out = t.crossEntropy(model.logits(t, xb, false), yb, o.labelSmoothing());
+                        loss = out.value().getFloat(0);
+                        t.backward(out);
+                    }
+                    if (o.maxGradNorm() > 0) GradClip.clipGlobalNorm(backend, optimizer.parameters().values(), o.maxGradNorm());
+                    optimizer.step(backend, schedule.lr(globalStep++));
+                    long dt = System.nanoTime() - t0;
+                    stepNanos += dt;
+                    steps++;
+                    images += rows;
+                    lossSum += loss;
+                    listener.onStep(epoch, b, batcher.batches(), loss, rows / (dt / 1e9));
+                }
+                losses.add(lossSum / batcher.batches());
+                double acc = validation == null ? Double.NaN : accuracy(backend, model, validation, 256);
+                accs.add(acc);
+                listener.onEpoch(epoch, losses.getLast(), acc, (System.nanoTime() - epochStart) / 1e9);
+            }
+        }
+        double stepMs = steps == 0 ? 0 : stepNanos / steps / 1e6;
+        return new History(losses, accs, stepMs, steps == 0 ? 0 : images / (stepNanos / 1e9));
+    }
+
+    private static Tensor labelsPrefix(Arena arena, Tensor labels, int rows) {
+        Tensor t = Tensor.zeros(arena, DType.I32, rows);
+        for (int i = 0; i < rows; i++) t.setInt(i, labels.getInt(i));
+        return t;
+    }
+
+    /** Fraction of {@code data} the model classifies right (evaluation mode, no gradients). */
+    public static double accuracy(Backend backend, Classifier model, ImageDataset data, int batchSize) {
+        int[] predicted = predict(backend, model, data, batchSize);
+        long right = 0;
+        for (int i = 0; i < predicted.length; i++) if (predicted[i] == data.label(i)) right++;
+        return data.size() == 0 ? 0 : (double) right / data.size();
+    }
+
+    /** The predicted class of every image. */
+    public static int[] predict(Backend backend, Classifier model, ImageDataset data, int batchSize) {
+        model.module().train(false);
+        Batcher batcher = new Batcher(data, batchSize, 0, false);
+        int[] out = new int[data.size()];
+        int[] order = batcher.order(0);
+        try (Arena buffers = Arena.ofConfined()) {
+            Tensor x = Tensor.zeros(buffers, DType.F32, batchSize, data.pixelsPerImage());
+            Tensor y = Tensor.zeros(buffers, DType.I32, batchSize);
+            for (int b = 0; b < batcher.batches(); b++) {
+                int rows = batcher.fill(order, b, x, y);
+                Tensor xb = rows == batchSize ? x : x.view(0, 0, rows, data.pixelsPerImage());
+                try (Tape t = new Tape(backend, false)) {
+                    Tensor logits = model.logits(t, xb, false).value();
+                    for (int r = 0; r < rows; r++) {
+                        int best = 0;
+                        for (int c = 1; c < logits.dim(1); c++) if (logits.getFloat(r, c) > logits.getFloat(r, best)) best = c;
+                        out[b * batchSize + r] = best;
+                    }
+                }
+            }
+        }
+        model.module().train(true);
+        return out;
+    }
+
+    /** Trainable parameters of a model. */
+    public static long trainable(Classifier model) {
+        return model.module().namedParameters().values().stream().filter(Parameter::trainable).mapToLong(Parameter::numel).sum();
+    }
+}
