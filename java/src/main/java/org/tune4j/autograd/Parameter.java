@@ -9,22 +9,29 @@ import org.tune4j.tensor.Tensor;
  * false} freezes it: the tape computes no gradient for it and optimizers skip it.
  */
 public final class Parameter {
+    private final Arena arena;
     private final Tensor value;
-    private final Tensor grad;
+    private Tensor grad; // made on first use: a frozen parameter never needs one
     private boolean trainable = true;
 
     public Parameter(Arena arena, long... shape) {
+        this.arena = arena;
         this.value = Tensor.zeros(arena, DType.F32, shape);
-        this.grad = Tensor.zeros(arena, DType.F32, shape);
     }
 
     public Tensor value() {
         return value;
     }
 
-    /** The accumulated gradient (zeroed by the optimizer after each step). */
+    /** The accumulated gradient (zeroed by the optimizer after each step), made zero on first use. */
     public Tensor grad() {
+        if (grad == null) grad = Tensor.zeros(arena, DType.F32, value.shape());
         return grad;
+    }
+
+    /** Whether a gradient has been made (memory accounting). */
+    public boolean hasGrad() {
+        return grad != null;
     }
 
     public boolean trainable() {
@@ -37,7 +44,7 @@ public final class Parameter {
 
     /** Sets the gradient to zero. */
     public void zeroGrad() {
-        grad.segment().fill((byte) 0);
+        if (grad != null) grad.segment().fill((byte) 0);
     }
 
     public long numel() {

@@ -25,6 +25,7 @@ public final class Tape implements AutoCloseable {
     private final Arena arena = Arena.ofConfined();
     private final boolean recording;
     private final List<Runnable> backwardOps = new ArrayList<>();
+    private long allocated;
 
     public Tape(Backend backend, boolean recording) {
         this.backend = backend;
@@ -42,7 +43,14 @@ public final class Tape implements AutoCloseable {
 
     /** A new zeroed F32 tensor in the step arena. */
     public Tensor zeros(long... shape) {
-        return Tensor.zeros(arena, DType.F32, shape);
+        Tensor t = Tensor.zeros(arena, DType.F32, shape);
+        allocated += t.numel() * 4;
+        return t;
+    }
+
+    /** Bytes of activations, saved tensors and gradients this step has made so far. */
+    public long allocatedBytes() {
+        return allocated;
     }
 
     /** An input; {@code requiresGrad} asks for its gradient (to attack or explain the input). */
@@ -64,7 +72,7 @@ public final class Tape implements AutoCloseable {
 
     /** The gradient tensor of v, made (zeroed, in the step arena) on first use. */
     private Tensor gradOf(Var v) {
-        if (v.grad == null) v.grad = Tensor.zeros(arena, DType.F32, v.value.shape());
+        if (v.grad == null) v.grad = zeros(v.value.shape());
         return v.grad;
     }
 

@@ -11,6 +11,8 @@ public final class Main {
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Tune4jCommand());
         cl.addSubcommand(new InfoCommand());
+        cl.addSubcommand(new PretrainCommand());
+        cl.addSubcommand(new DemoCommand());
         for (CliExtension ext : ServiceLoader.load(CliExtension.class)) cl.addSubcommand(ext.command());
         return cl;
     }

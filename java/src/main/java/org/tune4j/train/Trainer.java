@@ -33,7 +33,7 @@ public final class Trainer {
     }
 
     /** What happened: per epoch mean training loss and validation accuracy; mean step time. */
-    public record History(List<Double> trainLoss, List<Double> valAccuracy, double meanStepMillis, double imagesPerSecond) {}
+    public record History(List<Double> trainLoss, List<Double> valAccuracy, double meanStepMillis, double imagesPerSecond, long peakStepBytes) {}
 
     private Trainer() {}
 
@@ -43,7 +43,7 @@ public final class Trainer {
         Batcher batcher = new Batcher(train, o.batchSize(), o.seed(), true);
         long globalStep = optimizer.steps();
         double stepNanos = 0;
-        long steps = 0, images = 0;
+        long steps = 0, images = 0, peakStep = 0;
         try (Arena buffers = Arena.ofConfined()) {
             Tensor x = Tensor.zeros(buffers, DType.F32, o.batchSize(), train.pixelsPerImage());
             Tensor y = Tensor.zeros(buffers, DType.I32, o.batchSize());
@@ -62,6 +62,7 @@ public final class Trainer {
                         Var out = t.crossEntropy(model.logits(t, xb, false), yb, o.labelSmoothing());
                         loss = out.value().getFloat(0);
                         t.backward(out);
+                        peakStep = Math.max(peakStep, t.allocatedBytes());
                     }
                     if (o.maxGradNorm() > 0) GradClip.clipGlobalNorm(backend, optimizer.parameters().values(), o.maxGradNorm());
                     optimizer.step(backend, schedule.lr(globalStep++));
@@ -79,7 +80,7 @@ public final class Trainer {
             }
         }
         double stepMs = steps == 0 ? 0 : stepNanos / steps / 1e6;
-        return new History(losses, accs, stepMs, steps == 0 ? 0 : images / (stepNanos / 1e9));
+        return new History(losses, accs, stepMs, steps == 0 ? 0 : images / (stepNanos / 1e9), peakStep);
     }
 
     private static Tensor labelsPrefix(Arena arena, Tensor labels, int rows) {

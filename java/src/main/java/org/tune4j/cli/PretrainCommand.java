@@ -1,0 +1,40 @@
+package org.tune4j.cli;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.data.FashionMnist;
+import org.tune4j.train.Pretraining;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code tune4j pretrain}: reproduces the shipped ViT checkpoint. */
+@Command(name = "pretrain", mixinStandardHelpOptions = true,
+        description = "Pretrain the main job's ViT on clean Fashion-MNIST and write its checkpoint.")
+final class PretrainCommand implements Callable<Integer> {
+    @Option(names = "--data", paramLabel = "DIR", description = "Fashion-MNIST directory (default: Debian's package, else the subset in the jar).")
+    Path data;
+
+    @Option(names = "--out", paramLabel = "FILE", defaultValue = "runs/pretrained/vit-fmnist.safetensors", description = "Checkpoint to write (default: ${DEFAULT-VALUE}).")
+    Path out;
+
+    @Option(names = "--epochs", description = "Epochs (default: ${DEFAULT-VALUE}).", defaultValue = "12")
+    int epochs;
+
+    @Option(names = "--seed", description = "Seed (default: ${DEFAULT-VALUE}).", defaultValue = "1")
+    long seed;
+
+    @Override
+    public Integer call() throws Exception {
+        FashionMnist.Source source = FashionMnist.load(data);
+        System.out.println("data: " + source.description());
+        Pretraining.Options d = Pretraining.Options.defaults();
+        Pretraining.Options o = new Pretraining.Options(epochs, d.batchSize(), d.lr(), d.weightDecay(), d.labelSmoothing(), seed, d.validation());
+        Pretraining.Result r;
+        try (Progress progress = new Progress("pretrain")) {
+            r = Pretraining.run(CpuBackend.get(), source, o, out, progress);
+        }
+        System.out.printf("test accuracy %.4f, %.0f images/s; wrote %s%n", r.testAccuracy(), r.history().imagesPerSecond(), out);
+        return 0;
+    }
+}
