@@ -1,0 +1,78 @@
+package org.tune4j.bench;
+
+import java.lang.foreign.Arena;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.function.Consumer;
+import org.tune4j.autograd.Tape;
+import org.tune4j.autograd.Var;
+import org.tune4j.backend.Backend;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.nn.Lora;
+import org.tune4j.nn.VisionTransformer;
+import org.tune4j.optim.AdamW;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+import org.tune4j.train.Adaptation;
+import org.tune4j.train.Pretraining;
+
+/**
+ * Training steps of the main job's ViT (batch 128, forward, backward, AdamW): images/s for full
+ * fine-tuning and for LoRA, and the share of the step spent outside the Backend's calls (Java, the
+ * tape's bookkeeping, batch assembly). The Backend is wrapped in a timing proxy; time inside a call
+ * includes its argument checks and the downcall, and the proxy's own overhead counts as outside.
+ */
+final class TrainSuite {
+    private static final int BATCH = 128;
+
+    static List<BenchRow> run(Machine machine, List<Integer> threadCounts, boolean quick, Consumer<String> progress) {
+        List<BenchRow> rows = new ArrayList<>();
+        int steps = quick ? 4 : 15;
+        for (int threads : threadCounts) {
+            CpuBackend.setThreads(threads);
+            for (String method : List.of("full", "lora")) {
+                progress.accept("train " + method + " threads=" + threads);
+                long[] inside = {0};
+                Backend timed = (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class}, (proxy, m, args) -> {
+                    long t0 = System.nanoTime();
+                    try {
+                        return m.invoke(CpuBackend.get(), args);
+                    } catch (InvocationTargetException e) {
+                        throw e.getCause();
+                    } finally {
+                        inside[0] += System.nanoTime() - t0;
+                    }
+                });
+                try (Arena arena = Arena.ofShared()) {
+                    VisionTransformer vit = new VisionTransformer(arena, Pretraining.VIT, new SplittableRandom(1));
+                    if (method.equals("lora")) Lora.inject(vit, arena, Adaptation.Options.defaults().lora(), new SplittableRandom(2));
+                    AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, 1f);
+                    Tensor x = BenchData.matrix(arena, BATCH, 784), y = Tensor.zeros(arena, DType.I32, BATCH);
+                    for (int i = 0; i < BATCH; i++) y.setInt(i, i % 10);
+                    Runnable step = () -> {
+                        try (Tape t = new Tape(timed, true)) {
+                            Var loss = t.crossEntropy(vit.logits(t, x, false), y, 0f);
+                            t.backward(loss);
+                        }
+                        opt.step(timed, 1e-4f);
+                    };
+                    for (int i = 0; i < 3; i++) step.run();
+                    inside[0] = 0;
+                    long t0 = System.nanoTime();
+                    for (int i = 0; i < steps; i++) step.run();
+                    double total = (System.nanoTime() - t0) / 1e6 / steps, insideMs = inside[0] / 1e6 / steps;
+                    String shape = "ViT 128x4 batch " + BATCH + (method.equals("lora") ? " r=8" : "");
+                    rows.add(BenchRow.of("train", "step_" + method, shape, "f32", threads, CpuBackend.get().name(), total, BATCH, "img/s",
+                            "none (speed of the step itself)", null, 0));
+                    rows.add(new BenchRow("train", "outside_native_" + method, shape, "f32", threads, CpuBackend.get().name(), total - insideMs,
+                            100.0 * (total - insideMs) / total, "% of step", "the step's whole time", total, null, null));
+                }
+            }
+        }
+        CpuBackend.setThreads(machine.cores());
+        return rows;
+    }
+}
