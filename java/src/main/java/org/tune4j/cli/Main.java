@@ -13,6 +13,7 @@ public final class Main {
         cl.addSubcommand(new InfoCommand());
         cl.addSubcommand(new PretrainCommand());
         cl.addSubcommand(new DemoCommand());
+        cl.addSubcommand(new EvalCommand());
         for (CliExtension ext : ServiceLoader.load(CliExtension.class)) cl.addSubcommand(ext.command());
         return cl;
     }

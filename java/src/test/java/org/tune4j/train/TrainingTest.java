@@ -162,4 +162,35 @@ class TrainingTest {
         assertNotEquals(a.pixel(0, 400), c.pixel(0, 400) + 0.5);
         assertEquals(data.label(3), a.label(3));
     }
+
+    @Test
+    void sgdWithNesterovTrainsAnMlp() throws IOException {
+        ImageDataset data = small(256);
+        try (Arena arena = Arena.ofShared()) {
+            org.tune4j.nn.MlpClassifier mlp = new org.tune4j.nn.MlpClassifier(arena, 784, 64, 10, new SplittableRandom(2));
+            org.tune4j.optim.Sgd sgd = new org.tune4j.optim.Sgd(arena, mlp.namedParameters(), 0.9f, 0f, 1e-4f, true);
+            org.tune4j.data.Batcher batcher = new org.tune4j.data.Batcher(data, 32, 1, true);
+            double first = 0, last = 0;
+            for (int epoch = 0; epoch < 5; epoch++) {
+                double sum = 0;
+                int[] order = batcher.order(epoch);
+                try (Arena buf = Arena.ofConfined()) {
+                    Tensor x = Tensor.zeros(buf, org.tune4j.tensor.DType.F32, 32, 784), y = Tensor.zeros(buf, org.tune4j.tensor.DType.I32, 32);
+                    for (int b = 0; b < batcher.batches(); b++) {
+                        batcher.fill(order, b, x, y);
+                        try (Tape t = new Tape(CpuBackend.get(), true)) {
+                            var loss = t.crossEntropy(mlp.logits(t, x, false), y, 0f);
+                            sum += loss.value().getFloat(0);
+                            t.backward(loss);
+                        }
+                        sgd.step(CpuBackend.get(), 0.05f);
+                    }
+                }
+                if (epoch == 0) first = sum;
+                last = sum;
+            }
+            assertTrue(last < 0.6 * first, "loss " + first + " -> " + last);
+            assertThrows(IllegalArgumentException.class, () -> new org.tune4j.optim.Sgd(arena, mlp.namedParameters(), 0f, 0f, 0f, true));
+        }
+    }
 }

@@ -1,0 +1,54 @@
+package org.tune4j.cli;
+
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.data.FashionMnist;
+import org.tune4j.data.IdxFile;
+import org.tune4j.data.ImageDataset;
+import org.tune4j.nn.VisionTransformer;
+import org.tune4j.train.Adaptation;
+import org.tune4j.train.Trainer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code tune4j eval}: a saved ViT's accuracy on any IDX image set. */
+@Command(name = "eval", mixinStandardHelpOptions = true, description = "Evaluate a ViT checkpoint on IDX images and labels (default: the Fashion-MNIST test set).")
+final class EvalCommand implements Callable<Integer> {
+    @Option(names = "--checkpoint", paramLabel = "FILE", description = "ViT checkpoint (default: the pretrained one in the jar).")
+    Path checkpoint;
+
+    @Option(names = "--images", paramLabel = "FILE", description = "IDX image file (N x 28 x 28, raw or gzip).")
+    Path images;
+
+    @Option(names = "--labels", paramLabel = "FILE", description = "IDX label file, with --images.")
+    Path labels;
+
+    @Option(names = "--data", paramLabel = "DIR", description = "A Fashion-MNIST directory: its test split is evaluated.")
+    Path data;
+
+    @Override
+    public Integer call() throws Exception {
+        ImageDataset set;
+        if (images != null || labels != null) {
+            if (images == null || labels == null) {
+                System.err.println("--images and --labels go together");
+                return 2;
+            }
+            set = ImageDataset.of(IdxFile.read(images), IdxFile.read(labels), FashionMnist.CLASSES, images.toString());
+        } else {
+            set = FashionMnist.load(data).test();
+        }
+        try (Arena arena = Arena.ofShared()) {
+            VisionTransformer vit = Adaptation.load(arena, checkpoint);
+            if (set.height() != vit.config().image() || set.width() != vit.config().image()) {
+                System.err.printf("the images are %dx%d, the model takes %dx%d%n", set.height(), set.width(), vit.config().image(), vit.config().image());
+                return 2;
+            }
+            double acc = Trainer.accuracy(CpuBackend.get(), vit, set, 256);
+            System.out.printf("accuracy %.4f on %d images%n", acc, set.size());
+        }
+        return 0;
+    }
+}
