@@ -161,6 +161,69 @@ final class BackendChecks {
         return seq;
     }
 
+    /** Elementwise ops: every tensor contiguous F32 of the first one's size (null names skip). */
+    static long sameSize(String n1, Tensor t1, String n2, Tensor t2, String n3, Tensor t3) {
+        long n = t1 == null ? 0 : t1.numel();
+        flat(n1, t1, n);
+        if (n2 != null) flat(n2, t2, n);
+        if (n3 != null) flat(n3, t3, n);
+        return n;
+    }
+
+    /** LayerNorm forward: x [m, n] rows; gamma, beta [n]; y [m, n]; mean, rstd [m]. */
+    static void layerNormForward(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
+        rows("x", x);
+        long m = x.dim(0), n = x.dim(1);
+        flat("gamma", gamma, n);
+        flat("beta", beta, n);
+        flat("y", y, m * n);
+        flat("mean", mean, m);
+        flat("rstd", rstd, m);
+        finite("eps", eps);
+    }
+
+    /** LayerNorm backward; dx, dgamma, dbeta may be null. */
+    static void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dgamma, Tensor dbeta) {
+        rows("x", x);
+        long m = x.dim(0), n = x.dim(1);
+        flat("gamma", gamma, n);
+        flat("mean", mean, m);
+        flat("rstd", rstd, m);
+        flat("dy", dy, m * n);
+        if (dx != null) flat("dx", dx, m * n);
+        if (dgamma != null) flat("dgamma", dgamma, n);
+        if (dbeta != null) flat("dbeta", dbeta, n);
+    }
+
+    /** Cross-entropy: logits (or probs) [m, n] rows, labels in [0, n), other [m, n]. */
+    static void crossEntropy(String name, Tensor logits, Tensor labels, float smoothing, String otherName, Tensor other) {
+        rows(name, logits);
+        long m = logits.dim(0), n = logits.dim(1);
+        labels(labels, m, n);
+        flat(otherName, other, m * n);
+        if (!(smoothing >= 0 && smoothing < 1)) throw new IllegalArgumentException("smoothing must be in [0, 1), is " + smoothing);
+    }
+
+    /** Attention backward: the forward's checks, and dq, dk, dv laid out as q. */
+    static long attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv) {
+        long seq = attention(batch, heads, q, k, v, probs, dout);
+        matrix("dq", dq, q.dim(0), q.dim(1));
+        matrix("dk", dk, q.dim(0), q.dim(1));
+        matrix("dv", dv, q.dim(0), q.dim(1));
+        if (dq.ld() != q.ld() || dk.ld() != q.ld() || dv.ld() != q.ld()) throw new IllegalArgumentException("dq, dk and dv must share q's leading dimension");
+        return seq;
+    }
+
+    /** Optimizer steps: flat buffers of the parameter's size (v may be null for SGD). */
+    static long optimizer(Tensor param, Tensor grad, Tensor m, Tensor v) {
+        long n = param == null ? 0 : param.numel();
+        flat("param", param, n);
+        flat("grad", grad, n);
+        flat(v == null ? "buf" : "m", m, n);
+        if (v != null) flat("v", v, n);
+        return n;
+    }
+
     static void finite(String name, float v) {
         if (!Float.isFinite(v)) throw new IllegalArgumentException(name + " must be finite, is " + v);
     }

@@ -232,16 +232,13 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void add(Tensor a, Tensor b, Tensor y) {
-        BackendChecks.flat("a", a, a == null ? 0 : a.numel());
-        BackendChecks.flat("b", b, a.numel());
-        BackendChecks.flat("y", y, a.numel());
+        BackendChecks.sameSize("a", a, "b", b, "y", y);
         tune4j_h.t4j_add(a.numel(), a.segment(), b.segment(), y.segment());
     }
 
     @Override
     public void axpy(float alpha, Tensor x, Tensor y) {
-        BackendChecks.flat("x", x, x == null ? 0 : x.numel());
-        BackendChecks.flat("y", y, x.numel());
+        BackendChecks.sameSize("x", x, "y", y, null, null);
         tune4j_h.t4j_axpy(x.numel(), alpha, x.segment(), y.segment());
     }
 
@@ -273,68 +270,48 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void geluForward(Tensor x, Tensor y, boolean exact) {
-        BackendChecks.flat("x", x, x == null ? 0 : x.numel());
-        BackendChecks.flat("y", y, x.numel());
+        BackendChecks.sameSize("x", x, "y", y, null, null);
         tune4j_h.t4j_gelu_forward(x.numel(), x.segment(), y.segment(), exact ? 1 : 0);
     }
 
     @Override
     public void geluBackward(Tensor x, Tensor dy, Tensor dx, boolean exact) {
-        BackendChecks.flat("x", x, x == null ? 0 : x.numel());
-        BackendChecks.flat("dy", dy, x.numel());
-        BackendChecks.flat("dx", dx, x.numel());
+        BackendChecks.sameSize("x", x, "dy", dy, "dx", dx);
         tune4j_h.t4j_gelu_backward(x.numel(), x.segment(), dy.segment(), dx.segment(), exact ? 1 : 0);
     }
 
     @Override
     public void softmaxForward(Tensor x, Tensor y) {
         BackendChecks.rows("x", x);
-        BackendChecks.flat("y", y, x.numel());
+        BackendChecks.sameSize("x", x, "y", y, null, null);
         tune4j_h.t4j_softmax_forward(x.dim(0), x.dim(1), x.segment(), y.segment());
     }
 
     @Override
     public void softmaxBackward(Tensor y, Tensor dy, Tensor dx) {
         BackendChecks.rows("y", y);
-        BackendChecks.flat("dy", dy, y.numel());
-        BackendChecks.flat("dx", dx, y.numel());
+        BackendChecks.sameSize("y", y, "dy", dy, "dx", dx);
         tune4j_h.t4j_softmax_backward(y.dim(0), y.dim(1), y.segment(), dy.segment(), dx.segment());
     }
 
     @Override
     public void layerNormForward(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
-        BackendChecks.rows("x", x);
+        BackendChecks.layerNormForward(x, gamma, beta, eps, y, mean, rstd);
         long m = x.dim(0), n = x.dim(1);
-        BackendChecks.flat("gamma", gamma, n);
-        BackendChecks.flat("beta", beta, n);
-        BackendChecks.flat("y", y, m * n);
-        BackendChecks.flat("mean", mean, m);
-        BackendChecks.flat("rstd", rstd, m);
-        BackendChecks.finite("eps", eps);
         tune4j_h.t4j_layernorm_forward(m, n, x.segment(), gamma.segment(), beta.segment(), eps, y.segment(), mean.segment(), rstd.segment());
     }
 
     @Override
     public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dgamma, Tensor dbeta) {
-        BackendChecks.rows("x", x);
+        BackendChecks.layerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
         long m = x.dim(0), n = x.dim(1);
-        BackendChecks.flat("gamma", gamma, n);
-        BackendChecks.flat("mean", mean, m);
-        BackendChecks.flat("rstd", rstd, m);
-        BackendChecks.flat("dy", dy, m * n);
-        if (dx != null) BackendChecks.flat("dx", dx, m * n);
-        if (dgamma != null) BackendChecks.flat("dgamma", dgamma, n);
-        if (dbeta != null) BackendChecks.flat("dbeta", dbeta, n);
         tune4j_h.t4j_layernorm_backward(m, n, x.segment(), gamma.segment(), mean.segment(), rstd.segment(), dy.segment(), seg(dx), seg(dgamma), seg(dbeta));
     }
 
     @Override
     public float crossEntropyForward(Tensor logits, Tensor labels, float smoothing, Tensor probs) {
-        BackendChecks.rows("logits", logits);
+        BackendChecks.crossEntropy("logits", logits, labels, smoothing, "probs", probs);
         long m = logits.dim(0), n = logits.dim(1);
-        BackendChecks.labels(labels, m, n);
-        BackendChecks.flat("probs", probs, m * n);
-        if (!(smoothing >= 0 && smoothing < 1)) throw new IllegalArgumentException("smoothing must be in [0, 1), is " + smoothing);
         float loss = tune4j_h.t4j_cross_entropy_forward(m, n, logits.segment(), labels.segment(), smoothing, probs.segment());
         if (Float.isNaN(loss)) throw new IllegalStateException("cross-entropy is NaN: NaN or infinite logits, or no memory for the row losses");
         return loss;
@@ -342,10 +319,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void crossEntropyBackward(Tensor probs, Tensor labels, float smoothing, float dloss, Tensor dlogits) {
-        BackendChecks.rows("probs", probs);
+        BackendChecks.crossEntropy("probs", probs, labels, smoothing, "dlogits", dlogits);
         long m = probs.dim(0), n = probs.dim(1);
-        BackendChecks.labels(labels, m, n);
-        BackendChecks.flat("dlogits", dlogits, m * n);
         tune4j_h.t4j_cross_entropy_backward(m, n, probs.segment(), labels.segment(), smoothing, dloss, dlogits.segment());
     }
 
@@ -358,32 +333,21 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv) {
-        long seq = BackendChecks.attention(batch, heads, q, k, v, probs, dout);
-        BackendChecks.matrix("dq", dq, q.dim(0), q.dim(1));
-        BackendChecks.matrix("dk", dk, q.dim(0), q.dim(1));
-        BackendChecks.matrix("dv", dv, q.dim(0), q.dim(1));
-        if (dq.ld() != q.ld() || dk.ld() != q.ld() || dv.ld() != q.ld()) throw new IllegalArgumentException("dq, dk and dv must share q's leading dimension");
+        long seq = BackendChecks.attentionBackward(batch, heads, q, k, v, probs, dout, dq, dk, dv);
         tune4j_h.t4j_attention_backward(batch, heads, seq, q.dim(1) / heads, q.segment(), k.segment(), v.segment(), q.ld(), scale, probs.segment(),
                 dout.segment(), dout.ld(), dq.segment(), dk.segment(), dv.segment());
     }
 
     @Override
     public void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step) {
-        long n = param == null ? 0 : param.numel();
-        BackendChecks.flat("param", param, n);
-        BackendChecks.flat("grad", grad, n);
-        BackendChecks.flat("m", m, n);
-        BackendChecks.flat("v", v, n);
+        long n = BackendChecks.optimizer(param, grad, m, v);
         if (step < 1) throw new IllegalArgumentException("step counts from 1, is " + step);
         tune4j_h.t4j_adamw_step(n, param.segment(), grad.segment(), m.segment(), v.segment(), lr, beta1, beta2, eps, weightDecay, step);
     }
 
     @Override
     public void sgdStep(Tensor param, Tensor grad, Tensor buf, float lr, float momentum, float dampening, float weightDecay, boolean nesterov, boolean firstStep) {
-        long n = param == null ? 0 : param.numel();
-        BackendChecks.flat("param", param, n);
-        BackendChecks.flat("grad", grad, n);
-        BackendChecks.flat("buf", buf, n);
+        long n = BackendChecks.optimizer(param, grad, buf, null);
         tune4j_h.t4j_sgd_step(n, param.segment(), grad.segment(), buf.segment(), lr, momentum, dampening, weightDecay, nesterov ? 1 : 0, firstStep ? 1 : 0);
     }
 }

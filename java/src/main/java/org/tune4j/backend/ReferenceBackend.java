@@ -313,16 +313,13 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void add(Tensor a, Tensor b, Tensor y) {
-        BackendChecks.flat("a", a, a == null ? 0 : a.numel());
-        BackendChecks.flat("b", b, a.numel());
-        BackendChecks.flat("y", y, a.numel());
+        BackendChecks.sameSize("a", a, "b", b, "y", y);
         for (long i = 0; i < a.numel(); i++) y.setFloat(i, a.getFloat(i) + b.getFloat(i));
     }
 
     @Override
     public void axpy(float alpha, Tensor x, Tensor y) {
-        BackendChecks.flat("x", x, x == null ? 0 : x.numel());
-        BackendChecks.flat("y", y, x.numel());
+        BackendChecks.sameSize("x", x, "y", y, null, null);
         for (long i = 0; i < x.numel(); i++) y.setFloat(i, y.getFloat(i) + alpha * x.getFloat(i));
     }
 
@@ -396,23 +393,20 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void geluForward(Tensor x, Tensor y, boolean exact) {
-        BackendChecks.flat("x", x, x == null ? 0 : x.numel());
-        BackendChecks.flat("y", y, x.numel());
+        BackendChecks.sameSize("x", x, "y", y, null, null);
         for (long i = 0; i < x.numel(); i++) y.setFloat(i, (float) gelu(x.getFloat(i), exact));
     }
 
     @Override
     public void geluBackward(Tensor x, Tensor dy, Tensor dx, boolean exact) {
-        BackendChecks.flat("x", x, x == null ? 0 : x.numel());
-        BackendChecks.flat("dy", dy, x.numel());
-        BackendChecks.flat("dx", dx, x.numel());
+        BackendChecks.sameSize("x", x, "dy", dy, "dx", dx);
         for (long i = 0; i < x.numel(); i++) dx.setFloat(i, (float) (dx.getFloat(i) + geluGrad(x.getFloat(i), exact) * dy.getFloat(i)));
     }
 
     @Override
     public void softmaxForward(Tensor x, Tensor y) {
         BackendChecks.rows("x", x);
-        BackendChecks.flat("y", y, x.numel());
+        BackendChecks.sameSize("x", x, "y", y, null, null);
         long n = x.dim(1);
         for (long i = 0; i < x.dim(0); i++) {
             double mx = Double.NEGATIVE_INFINITY, sum = 0;
@@ -425,8 +419,7 @@ public final class ReferenceBackend implements Backend {
     @Override
     public void softmaxBackward(Tensor y, Tensor dy, Tensor dx) {
         BackendChecks.rows("y", y);
-        BackendChecks.flat("dy", dy, y.numel());
-        BackendChecks.flat("dx", dx, y.numel());
+        BackendChecks.sameSize("y", y, "dy", dy, "dx", dx);
         long n = y.dim(1);
         for (long i = 0; i < y.dim(0); i++) {
             double dot = 0;
@@ -440,13 +433,8 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void layerNormForward(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
-        BackendChecks.rows("x", x);
+        BackendChecks.layerNormForward(x, gamma, beta, eps, y, mean, rstd);
         long m = x.dim(0), n = x.dim(1);
-        BackendChecks.flat("gamma", gamma, n);
-        BackendChecks.flat("beta", beta, n);
-        BackendChecks.flat("y", y, m * n);
-        BackendChecks.flat("mean", mean, m);
-        BackendChecks.flat("rstd", rstd, m);
         for (long i = 0; i < m; i++) {
             double mu = 0, var = 0;
             for (long j = 0; j < n; j++) mu += x.getFloat(i, j);
@@ -462,15 +450,8 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dgamma, Tensor dbeta) {
-        BackendChecks.rows("x", x);
+        BackendChecks.layerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
         long m = x.dim(0), n = x.dim(1);
-        BackendChecks.flat("gamma", gamma, n);
-        BackendChecks.flat("mean", mean, m);
-        BackendChecks.flat("rstd", rstd, m);
-        BackendChecks.flat("dy", dy, m * n);
-        if (dx != null) BackendChecks.flat("dx", dx, m * n);
-        if (dgamma != null) BackendChecks.flat("dgamma", dgamma, n);
-        if (dbeta != null) BackendChecks.flat("dbeta", dbeta, n);
         for (long i = 0; i < m; i++) {
             double mu = mean.getFloat(i), r = rstd.getFloat(i), s1 = 0, s2 = 0;
             for (long j = 0; j < n; j++) {
@@ -492,10 +473,8 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public float crossEntropyForward(Tensor logits, Tensor labels, float smoothing, Tensor probs) {
-        BackendChecks.rows("logits", logits);
+        BackendChecks.crossEntropy("logits", logits, labels, smoothing, "probs", probs);
         long m = logits.dim(0), n = logits.dim(1);
-        BackendChecks.labels(labels, m, n);
-        BackendChecks.flat("probs", probs, m * n);
         softmaxForward(logits, probs);
         double total = 0;
         for (long i = 0; i < m; i++) {
@@ -508,10 +487,8 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void crossEntropyBackward(Tensor probs, Tensor labels, float smoothing, float dloss, Tensor dlogits) {
-        BackendChecks.rows("probs", probs);
+        BackendChecks.crossEntropy("probs", probs, labels, smoothing, "dlogits", dlogits);
         long m = probs.dim(0), n = probs.dim(1);
-        BackendChecks.labels(labels, m, n);
-        BackendChecks.flat("dlogits", dlogits, m * n);
         for (long i = 0; i < m; i++)
             for (long j = 0; j < n; j++) {
                 double target = (j == labels.getInt(i) ? 1 - smoothing : 0) + smoothing / n;
@@ -549,10 +526,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv) {
-        long seq = BackendChecks.attention(batch, heads, q, k, v, probs, dout);
-        BackendChecks.matrix("dq", dq, q.dim(0), q.dim(1));
-        BackendChecks.matrix("dk", dk, q.dim(0), q.dim(1));
-        BackendChecks.matrix("dv", dv, q.dim(0), q.dim(1));
+        long seq = BackendChecks.attentionBackward(batch, heads, q, k, v, probs, dout, dq, dk, dv);
         long dh = q.dim(1) / heads;
         for (int b = 0; b < batch; b++)
             for (int h = 0; h < heads; h++) {
@@ -581,11 +555,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step) {
-        long n = param == null ? 0 : param.numel();
-        BackendChecks.flat("param", param, n);
-        BackendChecks.flat("grad", grad, n);
-        BackendChecks.flat("m", m, n);
-        BackendChecks.flat("v", v, n);
+        long n = BackendChecks.optimizer(param, grad, m, v);
         if (step < 1) throw new IllegalArgumentException("step counts from 1, is " + step);
         float bc1 = (float) (1 - Math.pow(beta1, step)), bc2 = (float) (1 - Math.pow(beta2, step));
         for (long i = 0; i < n; i++) {
@@ -599,10 +569,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void sgdStep(Tensor param, Tensor grad, Tensor buf, float lr, float momentum, float dampening, float weightDecay, boolean nesterov, boolean firstStep) {
-        long n = param == null ? 0 : param.numel();
-        BackendChecks.flat("param", param, n);
-        BackendChecks.flat("grad", grad, n);
-        BackendChecks.flat("buf", buf, n);
+        long n = BackendChecks.optimizer(param, grad, buf, null);
         for (long i = 0; i < n; i++) {
             float d = grad.getFloat(i) + weightDecay * param.getFloat(i);
             float b = firstStep ? d : momentum * buf.getFloat(i) + (1 - dampening) * d;
