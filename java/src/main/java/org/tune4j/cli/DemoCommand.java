@@ -38,8 +38,14 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--target-images", description = "Labelled target images to adapt from (default: ${DEFAULT-VALUE}).", defaultValue = "4000")
     int targetImages;
 
-    @Option(names = "--rank", description = "LoRA rank (default: ${DEFAULT-VALUE}).", defaultValue = "8")
+    @Option(names = "--rank", description = "LoRA rank (default: ${DEFAULT-VALUE}).", defaultValue = "4")
     int rank;
+
+    @Option(names = "--lora-lr", description = "LoRA learning rate (default: ${DEFAULT-VALUE}).", defaultValue = "1e-3")
+    float loraLr;
+
+    @Option(names = "--lora-plus", description = "LoRA+ ratio: lora_B learns this many times faster (default: ${DEFAULT-VALUE}).", defaultValue = "8")
+    float loraPlus;
 
     @Override
     public Integer call() throws Exception {
@@ -49,7 +55,7 @@ final class DemoCommand implements Callable<Integer> {
         Adaptation.Options d = Adaptation.Options.defaults();
         var lora = new org.tune4j.nn.Lora.Config(rank, 2f * rank, d.lora().dropout(), d.lora().rsLora(), d.lora().targetModules(), d.lora().modulesToSave());
         Adaptation.Options o = new Adaptation.Options(Math.min(targetImages, source.train().size() - d.targetValidation()), d.targetValidation(), epochs,
-                d.batchSize(), d.seed(), lora, d.loraLr(), d.fullLr(), d.headLr());
+                d.batchSize(), d.seed(), lora, loraLr, loraPlus, d.fullLr(), d.headLr());
         System.out.println("data: " + source.description());
         System.out.println("output: " + dir.toAbsolutePath());
         long t0 = System.nanoTime();

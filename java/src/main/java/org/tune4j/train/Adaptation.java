@@ -37,10 +37,10 @@ import org.tune4j.optim.LrSchedule;
 public final class Adaptation {
     /** The experiment's settings. */
     public record Options(int targetTrain, int targetValidation, int epochs, int batchSize, long seed, Lora.Config lora,
-            float loraLr, float fullLr, float headLr) {
+            float loraLr, float loraPlusRatio, float fullLr, float headLr) {
         public static Options defaults() {
-            return new Options(4000, 500, 4, 64, 7, new Lora.Config(8, 16f, 0.05f, false, List.of("qkv", "proj", "fc1", "fc2"), List.of("head")),
-                    2e-3f, 3e-4f, 3e-3f);
+            return new Options(4000, 500, 4, 64, 7, new Lora.Config(4, 8f, 0f, false, List.of("qkv", "proj", "fc1", "fc2"), List.of()),
+                    1e-3f, 8f, 3e-4f, 3e-3f);
         }
     }
 
@@ -85,7 +85,7 @@ public final class Adaptation {
                         lr = o.headLr();
                     }
                 }
-                AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, 1f);
+                AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, method.equals("lora") ? o.loraPlusRatio() : 1f);
                 long steps = (long) o.epochs() * ((split.train().size() + o.batchSize() - 1) / o.batchSize());
                 long t0 = System.nanoTime();
                 Trainer.History h = Trainer.fit(backend, vit, opt, LrSchedule.warmupCosine(lr, Math.max(1, steps / 10), steps, lr / 50),
