@@ -64,8 +64,9 @@ final class TrainSuite {
                     long t0 = System.nanoTime();
                     for (int i = 0; i < steps; i++) step.run();
                     double total = (System.nanoTime() - t0) / 1e6 / steps, insideMs = inside[0] / 1e6 / steps;
-                    String shape = "ViT 128x4 batch " + BATCH + (method.equals("lora") ? " r=8" : "");
-                    rows.add(BenchRow.of("train", "step_" + method, shape, "f32", threads, CpuBackend.get().name(), total, BATCH, "img/s",
+                    String shape = "ViT 128x4 batch " + BATCH + (method.equals("lora") ? " r=" + Adaptation.Options.defaults().lora().r() : "");
+                    // rate = images / second: BenchRow divides the work by ms·1e6
+                    rows.add(BenchRow.of("train", "step_" + method, shape, "f32", threads, CpuBackend.get().name(), total, BATCH * 1e9, "img/s",
                             "none (speed of the step itself)", null, 0));
                     rows.add(new BenchRow("train", "outside_native_" + method, shape, "f32", threads, CpuBackend.get().name(), total - insideMs,
                             100.0 * (total - insideMs) / total, "% of step", "the step's whole time", total, null, null));

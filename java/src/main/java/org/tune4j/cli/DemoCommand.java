@@ -69,7 +69,7 @@ final class DemoCommand implements Callable<Integer> {
         System.out.printf(fmt, "pretrained", pct(r.pretrainedTarget()), pct(r.pretrainedSource()), "-", "-", "-", "-");
         for (Adaptation.MethodResult m : r.methods()) {
             System.out.printf(fmt, m.method(), pct(m.targetAccuracy()), pct(m.sourceAccuracy()), String.format("%,d", m.trainableParameters()),
-                    String.format("%.1f MiB", m.peakMemoryMiB()), String.format("%.1f", m.stepMillis()), String.format("%.0f", m.imagesPerSecond()));
+                    String.format("%.1f MiB", m.peakMemoryMib()), String.format("%.1f", m.stepMillis()), String.format("%.0f", m.imagesPerSecond()));
         }
         Map<String, Object> doc = new LinkedHashMap<>();
         doc.put("report", r);

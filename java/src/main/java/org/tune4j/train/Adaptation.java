@@ -46,7 +46,7 @@ public final class Adaptation {
 
     /** One method's outcome. */
     public record MethodResult(String method, double targetAccuracy, double sourceAccuracy, long trainableParameters,
-            long totalParameters, double peakMemoryMiB, double stepMillis, double imagesPerSecond, double seconds) {}
+            long totalParameters, double peakMemoryMib, double stepMillis, double imagesPerSecond, double seconds) {}
 
     /** The whole experiment. */
     public record Report(String data, int targetTrainImages, int targetTestImages, double pretrainedTarget, double pretrainedSource,
