@@ -162,6 +162,11 @@ void t4j_add(int64_t n, const float *a, const float *b, float *y);
 void t4j_axpy(int64_t n, float alpha, const float *x, float *y);
 /* y *= alpha, in place (gradient clipping). */
 void t4j_scale(int64_t n, float alpha, float *y);
+/* y[i*n + j] *= row[j]: a per-feature scale (row broadcast). */
+void t4j_mul_row(int64_t m, int64_t n, const float *row, float *y);
+/* y = max(x, 0); backward dx += (x > 0) dy. */
+void t4j_relu_forward(int64_t n, const float *x, float *y);
+void t4j_relu_backward(int64_t n, const float *x, const float *dy, float *dx);
 /* y[i*n + j] += row[j]: a bias. */
 void t4j_add_row(int64_t m, int64_t n, const float *row, float *y);
 /* out[j] += sum over i of x[i*n + j]: a bias gradient. */
@@ -174,6 +179,9 @@ void t4j_gelu_backward(int64_t n, const float *x, const float *dy, float *dx, in
 /* Softmax over each row of x [m, n]: y = softmax(x); backward dx += y * (dy - sum(dy * y)). */
 void t4j_softmax_forward(int64_t m, int64_t n, const float *x, float *y);
 void t4j_softmax_backward(int64_t m, int64_t n, const float *y, const float *dy, float *dx);
+/* Log-softmax over each row: y = x - max - log(sum exp(x - max)); backward dx += dy - exp(y) sum(dy). */
+void t4j_log_softmax_forward(int64_t m, int64_t n, const float *x, float *y);
+void t4j_log_softmax_backward(int64_t m, int64_t n, const float *y, const float *dy, float *dx);
 /* LayerNorm over each row: y = (x - mean) * rstd * gamma + beta, rstd = 1/sqrt(var + eps), saving mean
  * and rstd [m]; backward accumulates dx [m, n], dgamma [n] and dbeta [n] (dgamma/dbeta may be NULL). */
 void t4j_layernorm_forward(int64_t m, int64_t n, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean, float *rstd);

@@ -171,6 +171,11 @@ T4J_SPARSE_LEVEL(avx512)
     void t4j_axpy_##SFX(int64_t n, float alpha, const float *x, float *y);                                              \
     void t4j_scale_##SFX(int64_t n, float alpha, float *y);                                                             \
     void t4j_add_row_##SFX(int64_t m, int64_t n, const float *row, float *y);                                           \
+    void t4j_mul_row_##SFX(int64_t m, int64_t n, const float *row, float *y);                                           \
+    void t4j_relu_forward_##SFX(int64_t n, const float *x, float *y);                                                   \
+    void t4j_relu_backward_##SFX(int64_t n, const float *x, const float *dy, float *dx);                                \
+    void t4j_log_softmax_forward_##SFX(int64_t m, int64_t n, const float *x, float *y);                                 \
+    void t4j_log_softmax_backward_##SFX(int64_t m, int64_t n, const float *y, const float *dy, float *dx);              \
     void t4j_sum_rows_##SFX(int64_t m, int64_t n, const float *x, float *out);                                          \
     double t4j_sum_squares_##SFX(int64_t n, const float *x);                                                            \
     void t4j_gelu_forward_##SFX(int64_t n, const float *x, float *y, int32_t exact);                                    \

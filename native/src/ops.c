@@ -15,6 +15,13 @@
 T4J_EXPORT void t4j_add(int64_t n, const float *a, const float *b, float *y) { LEVEL_CALL(t4j_add_, n, a, b, y) }
 T4J_EXPORT void t4j_axpy(int64_t n, float alpha, const float *x, float *y) { LEVEL_CALL(t4j_axpy_, n, alpha, x, y) }
 T4J_EXPORT void t4j_scale(int64_t n, float alpha, float *y) { LEVEL_CALL(t4j_scale_, n, alpha, y) }
+T4J_EXPORT void t4j_mul_row(int64_t m, int64_t n, const float *row, float *y) { LEVEL_CALL(t4j_mul_row_, m, n, row, y) }
+T4J_EXPORT void t4j_relu_forward(int64_t n, const float *x, float *y) { LEVEL_CALL(t4j_relu_forward_, n, x, y) }
+T4J_EXPORT void t4j_relu_backward(int64_t n, const float *x, const float *dy, float *dx) { LEVEL_CALL(t4j_relu_backward_, n, x, dy, dx) }
+T4J_EXPORT void t4j_log_softmax_forward(int64_t m, int64_t n, const float *x, float *y) { LEVEL_CALL(t4j_log_softmax_forward_, m, n, x, y) }
+T4J_EXPORT void t4j_log_softmax_backward(int64_t m, int64_t n, const float *y, const float *dy, float *dx) {
+    LEVEL_CALL(t4j_log_softmax_backward_, m, n, y, dy, dx)
+}
 T4J_EXPORT void t4j_add_row(int64_t m, int64_t n, const float *row, float *y) { LEVEL_CALL(t4j_add_row_, m, n, row, y) }
 T4J_EXPORT void t4j_sum_rows(int64_t m, int64_t n, const float *x, float *out) { LEVEL_CALL(t4j_sum_rows_, m, n, x, out) }
 T4J_EXPORT double t4j_sum_squares(int64_t n, const float *x) { LEVEL_CALL(t4j_sum_squares_, n, x) }

@@ -78,6 +78,9 @@ public final class tune4j_h {
             "t4j_add",
             "t4j_axpy",
             "t4j_scale",
+            "t4j_mul_row",
+            "t4j_relu_forward",
+            "t4j_relu_backward",
             "t4j_add_row",
             "t4j_sum_rows",
             "t4j_sum_squares",
@@ -85,6 +88,8 @@ public final class tune4j_h {
             "t4j_gelu_backward",
             "t4j_softmax_forward",
             "t4j_softmax_backward",
+            "t4j_log_softmax_forward",
+            "t4j_log_softmax_backward",
             "t4j_layernorm_forward",
             "t4j_layernorm_backward",
             "t4j_cross_entropy_forward",
@@ -956,6 +961,77 @@ public final class tune4j_h {
         return t4j_scale.DESC;
     }
 
+    private static final class t4j_mul_row {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_mul_row", DESC, false);
+    }
+
+    /** y[i*n + j] *= row[j]: a per-feature scale (row broadcast). */
+    public static void t4j_mul_row(long m, long n, MemorySegment row, MemorySegment y) {
+        try {
+            t4j_mul_row.HANDLE.invokeExact(m, n, row, y);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_mul_row$handle() {
+        return t4j_mul_row.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_mul_row$descriptor() {
+        return t4j_mul_row.DESC;
+    }
+
+    private static final class t4j_relu_forward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_relu_forward", DESC, false);
+    }
+
+    /** y = max(x, 0); backward dx += (x &gt; 0) dy. */
+    public static void t4j_relu_forward(long n, MemorySegment x, MemorySegment y) {
+        try {
+            t4j_relu_forward.HANDLE.invokeExact(n, x, y);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_relu_forward$handle() {
+        return t4j_relu_forward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_relu_forward$descriptor() {
+        return t4j_relu_forward.DESC;
+    }
+
+    private static final class t4j_relu_backward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_relu_backward", DESC, false);
+    }
+
+    public static void t4j_relu_backward(long n, MemorySegment x, MemorySegment dy, MemorySegment dx) {
+        try {
+            t4j_relu_backward.HANDLE.invokeExact(n, x, dy, dx);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_relu_backward$handle() {
+        return t4j_relu_backward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_relu_backward$descriptor() {
+        return t4j_relu_backward.DESC;
+    }
+
     private static final class t4j_add_row {
         static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS);
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_add_row", DESC, false);
@@ -1120,6 +1196,53 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_softmax_backward$descriptor() {
         return t4j_softmax_backward.DESC;
+    }
+
+    private static final class t4j_log_softmax_forward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_log_softmax_forward", DESC, false);
+    }
+
+    /** Log-softmax over each row: y = x - max - log(sum exp(x - max)); backward dx += dy - exp(y) sum(dy). */
+    public static void t4j_log_softmax_forward(long m, long n, MemorySegment x, MemorySegment y) {
+        try {
+            t4j_log_softmax_forward.HANDLE.invokeExact(m, n, x, y);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_log_softmax_forward$handle() {
+        return t4j_log_softmax_forward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_log_softmax_forward$descriptor() {
+        return t4j_log_softmax_forward.DESC;
+    }
+
+    private static final class t4j_log_softmax_backward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_log_softmax_backward", DESC, false);
+    }
+
+    public static void t4j_log_softmax_backward(long m, long n, MemorySegment y, MemorySegment dy, MemorySegment dx) {
+        try {
+            t4j_log_softmax_backward.HANDLE.invokeExact(m, n, y, dy, dx);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_log_softmax_backward$handle() {
+        return t4j_log_softmax_backward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_log_softmax_backward$descriptor() {
+        return t4j_log_softmax_backward.DESC;
     }
 
     private static final class t4j_layernorm_forward {

@@ -112,6 +112,21 @@ public interface Backend {
     /** y *= alpha, in place. */
     void scale(float alpha, Tensor y);
 
+    /** y [m, n] *= row [n] on every row: a per-feature scale. */
+    void mulRow(Tensor row, Tensor y);
+
+    /** y = max(x, 0). */
+    void reluForward(Tensor x, Tensor y);
+
+    /** dx += (x &gt; 0)·dy. */
+    void reluBackward(Tensor x, Tensor dy, Tensor dx);
+
+    /** Log-softmax over each row of x [m, n]. */
+    void logSoftmaxForward(Tensor x, Tensor y);
+
+    /** dx += dy − exp(y)·Σ_j dy per row (y the log-softmax). */
+    void logSoftmaxBackward(Tensor y, Tensor dy, Tensor dx);
+
     /** y [m, n] += row [n] on every row: a bias. */
     void addRow(Tensor row, Tensor y);
 

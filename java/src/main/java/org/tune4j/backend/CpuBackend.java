@@ -249,6 +249,39 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void mulRow(Tensor row, Tensor y) {
+        BackendChecks.rows("y", y);
+        BackendChecks.flat("row", row, y.dim(1));
+        tune4j_h.t4j_mul_row(y.dim(0), y.dim(1), row.segment(), y.segment());
+    }
+
+    @Override
+    public void reluForward(Tensor x, Tensor y) {
+        BackendChecks.sameSize("x", x, "y", y, null, null);
+        tune4j_h.t4j_relu_forward(x.numel(), x.segment(), y.segment());
+    }
+
+    @Override
+    public void reluBackward(Tensor x, Tensor dy, Tensor dx) {
+        BackendChecks.sameSize("x", x, "dy", dy, "dx", dx);
+        tune4j_h.t4j_relu_backward(x.numel(), x.segment(), dy.segment(), dx.segment());
+    }
+
+    @Override
+    public void logSoftmaxForward(Tensor x, Tensor y) {
+        BackendChecks.rows("x", x);
+        BackendChecks.sameSize("x", x, "y", y, null, null);
+        tune4j_h.t4j_log_softmax_forward(x.dim(0), x.dim(1), x.segment(), y.segment());
+    }
+
+    @Override
+    public void logSoftmaxBackward(Tensor y, Tensor dy, Tensor dx) {
+        BackendChecks.rows("y", y);
+        BackendChecks.sameSize("y", y, "dy", dy, "dx", dx);
+        tune4j_h.t4j_log_softmax_backward(y.dim(0), y.dim(1), y.segment(), dy.segment(), dx.segment());
+    }
+
+    @Override
     public void addRow(Tensor row, Tensor y) {
         BackendChecks.rows("y", y);
         BackendChecks.flat("row", row, y.dim(1));

@@ -330,6 +330,55 @@ public final class ReferenceBackend implements Backend {
     }
 
     @Override
+    public void mulRow(Tensor row, Tensor y) {
+        BackendChecks.rows("y", y);
+        BackendChecks.flat("row", row, y.dim(1));
+        for (long i = 0; i < y.dim(0); i++)
+            for (long j = 0; j < y.dim(1); j++) y.setFloat(i, j, y.getFloat(i, j) * row.getFloat(j));
+    }
+
+    @Override
+    public void reluForward(Tensor x, Tensor y) {
+        BackendChecks.sameSize("x", x, "y", y, null, null);
+        for (long i = 0; i < x.numel(); i++) y.setFloat(i, Math.max(0f, x.getFloat(i)));
+    }
+
+    @Override
+    public void reluBackward(Tensor x, Tensor dy, Tensor dx) {
+        BackendChecks.sameSize("x", x, "dy", dy, "dx", dx);
+        for (long i = 0; i < x.numel(); i++) if (x.getFloat(i) > 0f) dx.setFloat(i, dx.getFloat(i) + dy.getFloat(i));
+    }
+
+    @Override
+    public void logSoftmaxForward(Tensor x, Tensor y) {
+        BackendChecks.rows("x", x);
+        BackendChecks.sameSize("x", x, "y", y, null, null);
+        long n = x.dim(1);
+        for (long i = 0; i < x.dim(0); i++) {
+            double mx = Double.NEGATIVE_INFINITY, sum = 0;
+            for (long j = 0; j < n; j++) mx = Math.max(mx, x.getFloat(i, j));
+            for (long j = 0; j < n; j++) sum += Math.exp(x.getFloat(i, j) - mx);
+            double lse = mx + Math.log(sum);
+            for (long j = 0; j < n; j++) y.setFloat(i * n + j, (float) (x.getFloat(i, j) - lse));
+        }
+    }
+
+    @Override
+    public void logSoftmaxBackward(Tensor y, Tensor dy, Tensor dx) {
+        BackendChecks.rows("y", y);
+        BackendChecks.sameSize("y", y, "dy", dy, "dx", dx);
+        long n = y.dim(1);
+        for (long i = 0; i < y.dim(0); i++) {
+            double sum = 0;
+            for (long j = 0; j < n; j++) sum += dy.getFloat(i * n + j);
+            for (long j = 0; j < n; j++) {
+                long e = i * n + j;
+                dx.setFloat(e, (float) (dx.getFloat(e) + dy.getFloat(e) - Math.exp(y.getFloat(e)) * sum));
+            }
+        }
+    }
+
+    @Override
     public void addRow(Tensor row, Tensor y) {
         BackendChecks.rows("y", y);
         BackendChecks.flat("row", row, y.dim(1));

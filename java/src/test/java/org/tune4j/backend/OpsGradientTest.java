@@ -59,6 +59,19 @@ class OpsGradientTest {
                     return dot(y, g);
                 }), dx, "gelu exact=" + exact);
             }
+            Tensor dr = Tensor.zeros(arena, DType.F32, m, n);
+            REF.reluBackward(x, g, dr);
+            assertGrad(numeric(x, () -> {
+                REF.reluForward(x, y);
+                return dot(y, g);
+            }), dr, "relu");
+            REF.logSoftmaxForward(x, y);
+            Tensor dls = Tensor.zeros(arena, DType.F32, m, n);
+            REF.logSoftmaxBackward(y, g, dls);
+            assertGrad(numeric(x, () -> {
+                REF.logSoftmaxForward(x, y);
+                return dot(y, g);
+            }), dls, "logSoftmax");
             REF.softmaxForward(x, y);
             Tensor dx = Tensor.zeros(arena, DType.F32, m, n);
             REF.softmaxBackward(y, g, dx);

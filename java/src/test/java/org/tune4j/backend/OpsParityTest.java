@@ -80,6 +80,23 @@ class OpsParityTest {
                 CPU.geluBackward(a, b, dc, exact);
                 assertClose(dr, dc, 2e-6, level + " gelu backward exact=" + exact);
             }
+            REF.mulRow(row, yr);
+            CPU.mulRow(row, yc);
+            assertClose(yr, yc, 1e-6, level + " mulRow");
+            REF.reluForward(a, yr);
+            CPU.reluForward(a, yc);
+            assertClose(yr, yc, 0, level + " relu");
+            Tensor drr = copy(arena, b), drc = copy(arena, b);
+            REF.reluBackward(a, b, drr);
+            CPU.reluBackward(a, b, drc);
+            assertClose(drr, drc, 0, level + " relu backward");
+            REF.logSoftmaxForward(a, yr);
+            CPU.logSoftmaxForward(a, yc);
+            assertClose(yr, yc, 2e-6, level + " logSoftmax");
+            Tensor dlr = copy(arena, b), dlc = copy(arena, b);
+            REF.logSoftmaxBackward(yr, a, dlr);
+            CPU.logSoftmaxBackward(yr, a, dlc);
+            assertClose(dlr, dlc, tol, level + " logSoftmax backward");
             REF.softmaxForward(a, yr);
             CPU.softmaxForward(a, yc);
             assertClose(yr, yc, 2e-6, level + " softmax");
