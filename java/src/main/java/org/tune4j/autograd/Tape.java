@@ -24,12 +24,22 @@ public final class Tape implements AutoCloseable {
     private final Backend backend;
     private final Arena arena = Arena.ofConfined();
     private final boolean recording;
+    private final boolean parameterGradients;
     private final List<Runnable> backwardOps = new ArrayList<>();
     private long allocated;
 
     public Tape(Backend backend, boolean recording) {
+        this(backend, recording, true);
+    }
+
+    /**
+     * With {@code parameterGradients = false} only inputs asked for get gradients (an attack needs
+     * ∂loss/∂x and must not touch the model's gradients).
+     */
+    public Tape(Backend backend, boolean recording, boolean parameterGradients) {
         this.backend = backend;
         this.recording = recording;
+        this.parameterGradients = parameterGradients;
     }
 
     public Backend backend() {
@@ -60,7 +70,7 @@ public final class Tape implements AutoCloseable {
 
     /** A parameter: its gradient accumulates into the parameter's own when it is trainable. */
     public Var param(Parameter p) {
-        boolean g = recording && p.trainable();
+        boolean g = recording && parameterGradients && p.trainable();
         return new Var(p.value(), g, g ? p.grad() : null);
     }
 

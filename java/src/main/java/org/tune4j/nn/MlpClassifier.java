@@ -4,7 +4,6 @@ import java.lang.foreign.Arena;
 import java.util.SplittableRandom;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
-import org.tune4j.tensor.Tensor;
 
 /** An MLP classifier on flattened images: pixels → hidden (GELU) → classes. */
 public final class MlpClassifier extends Module implements Classifier {
@@ -15,8 +14,8 @@ public final class MlpClassifier extends Module implements Classifier {
     }
 
     @Override
-    public Var logits(Tape t, Tensor images, boolean inputGrad) {
-        return mlp.forward(t, t.input(images, inputGrad));
+    public Var logits(Tape t, Var images) {
+        return mlp.forward(t, images);
     }
 
     @Override

@@ -60,9 +60,9 @@ public final class VisionTransformer extends Module implements Classifier {
     }
 
     @Override
-    public Var logits(Tape t, Tensor images, boolean inputGrad) {
-        int batch = (int) images.dim(0);
-        Var patches = patchify(t, t.input(images, inputGrad), batch);
+    public Var logits(Tape t, Var images) {
+        int batch = (int) images.value().dim(0);
+        Var patches = patchify(t, images, batch);
         Var x = t.tokens(patchEmbed.forward(t, patches), t.param(cls), t.param(pos), batch);
         for (Block b : blocks) x = b.forward(t, x, batch);
         Var clsOut = t.everyNthRow(norm.forward(t, x), config.patches() + 1, 0);

@@ -1,0 +1,37 @@
+package org.tune4j.robust;
+
+import org.tune4j.autograd.Tape;
+import org.tune4j.backend.Backend;
+import org.tune4j.nn.Classifier;
+import org.tune4j.tensor.Tensor;
+
+/** Class predictions and softmax confidences of a classifier on a batch of images. */
+public final class Predictions {
+    private Predictions() {}
+
+    /** The predicted class of each row of x. */
+    public static int[] argmax(Backend backend, Classifier model, Tensor x) {
+        float[][] p = probabilities(backend, model, x);
+        int[] out = new int[p.length];
+        for (int i = 0; i < p.length; i++)
+            for (int c = 1; c < p[i].length; c++) if (p[i][c] > p[i][out[i]]) out[i] = c;
+        return out;
+    }
+
+    /** Softmax probabilities [rows][classes] (evaluation mode, no gradients). */
+    public static float[][] probabilities(Backend backend, Classifier model, Tensor x) {
+        boolean wasTraining = model.module().training();
+        model.module().train(false);
+        try (Tape t = new Tape(backend, false)) {
+            Tensor logits = model.logits(t, x, false).value();
+            Tensor probs = t.zeros(logits.shape());
+            backend.softmaxForward(logits, probs);
+            int rows = (int) probs.dim(0), classes = (int) probs.dim(1);
+            float[][] out = new float[rows][classes];
+            for (int i = 0; i < rows; i++) for (int c = 0; c < classes; c++) out[i][c] = probs.getFloat((long) i * classes + c);
+            return out;
+        } finally {
+            model.module().train(wasTraining);
+        }
+    }
+}
