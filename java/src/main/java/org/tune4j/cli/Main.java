@@ -14,6 +14,7 @@ public final class Main {
         cl.addSubcommand(new PretrainCommand());
         cl.addSubcommand(new DemoCommand());
         cl.addSubcommand(new EvalCommand());
+        cl.addSubcommand(new GateCommand());
         for (CliExtension ext : ServiceLoader.load(CliExtension.class)) cl.addSubcommand(ext.command());
         return cl;
     }

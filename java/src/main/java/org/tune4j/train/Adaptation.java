@@ -94,7 +94,11 @@ public final class Adaptation {
                 double targetAcc = Trainer.accuracy(backend, vit, targetTest, 256), sourceAcc = Trainer.accuracy(backend, vit, sourceTest, 256);
                 results.add(new MethodResult(method, targetAcc, sourceAcc, vit.parameterCount(true), vit.parameterCount(false),
                         trainingMemory(vit, h) / (1024.0 * 1024.0), h.meanStepMillis(), h.imagesPerSecond(), seconds));
-                if (method.equals("lora")) saveAdapter(out.resolve("lora-adapter"), o.lora(), adapters);
+                if (method.equals("lora")) {
+                    saveAdapter(out.resolve("lora-adapter"), o.lora(), adapters);
+                    adapters.values().forEach(a -> a.merge(backend)); // the checkpoint holds the merged weights
+                }
+                saveModel(out.resolve(method + ".safetensors"), vit, method, targetAcc, sourceAcc);
             }
         }
         return new Report(data.description(), split.train().size(), targetTest.size(), preTarget, preSource, results);
@@ -105,6 +109,20 @@ public final class Adaptation {
         long bytes = h.peakStepBytes();
         for (Parameter p : vit.namedParameters().values()) bytes += p.numel() * 4 * (p.trainable() ? 4 : 1);
         return bytes;
+    }
+
+    /** The model as a plain ViT checkpoint (LoRA layers merged, their base's names), loadable by {@link #load}. */
+    private static void saveModel(Path file, VisionTransformer vit, String method, double target, double source) throws IOException {
+        Map<String, Parameter> plain = new LinkedHashMap<>();
+        vit.namedParameters().forEach((name, p) -> {
+            if (name.endsWith(".lora_A") || name.endsWith(".lora_B")) return;
+            plain.put(name.replace(".base.", "."), p);
+        });
+        Map<String, String> meta = new LinkedHashMap<>(Pretraining.configMetadata(vit.config()));
+        meta.put("adapted_by", method);
+        meta.put("target_accuracy", String.format("%.4f", target));
+        meta.put("source_accuracy", String.format("%.4f", source));
+        Checkpoint.save(file, plain, null, meta);
     }
 
     private static void saveAdapter(Path dir, Lora.Config c, Map<String, LoraLinear> adapters) throws IOException {

@@ -1,0 +1,125 @@
+package org.tune4j.robust;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.tune4j.backend.Backend;
+import org.tune4j.data.ImageDataset;
+import org.tune4j.nn.Classifier;
+
+/**
+ * The regression gate: a candidate model against a baseline on the same data. It measures per-class
+ * accuracy, the negative flip rate (samples the baseline got right and the candidate gets wrong),
+ * calibration (ECE), corruption robustness (mean error over the corruption suite, and mCE relative to the
+ * baseline) and adversarial robustness (PGD), and lists every configured limit the candidate breaks.
+ */
+public final class Gate {
+    /** The limits; a limit of NaN is not checked. Drops are absolute (0.01 = one point). */
+    public record Limits(double maxAccuracyDrop, double maxClassDrop, double maxFlipRate, double maxEceIncrease, double maxMce,
+            double maxRobustDrop) {
+        public static Limits defaults() {
+            return new Limits(0.01, 0.05, 0.05, 0.05, 1.10, 0.05);
+        }
+    }
+
+    /** Both models' numbers and the verdict. */
+    public record Result(double baselineAccuracy, double candidateAccuracy, double[] classDelta, double flipRate, double baselineEce,
+            double candidateEce, double baselineCorruptionError, double candidateCorruptionError, double mce, double baselineRobust,
+            double candidateRobust, List<String> violations) {
+        public boolean passed() {
+            return violations.isEmpty();
+        }
+    }
+
+    private Gate() {}
+
+    public static Result compare(Backend backend, Classifier baseline, Classifier candidate, ImageDataset data, Limits limits,
+            Attacks.Pgd attack, long seed) {
+        int n = data.size(), classes = data.classes().size();
+        float[][] pb = probabilities(backend, baseline, data), pc = probabilities(backend, candidate, data);
+        long rightB = 0, rightC = 0, flips = 0;
+        long[] perClass = new long[classes], rightClassB = new long[classes], rightClassC = new long[classes];
+        double[] confB = new double[n], confC = new double[n];
+        boolean[] okB = new boolean[n], okC = new boolean[n];
+        for (int i = 0; i < n; i++) {
+            int y = data.label(i), b = argmax(pb[i]), c = argmax(pc[i]);
+            okB[i] = b == y;
+            okC[i] = c == y;
+            confB[i] = pb[i][b];
+            confC[i] = pc[i][c];
+            perClass[y]++;
+            if (okB[i]) {
+                rightB++;
+                rightClassB[y]++;
+            }
+            if (okC[i]) {
+                rightC++;
+                rightClassC[y]++;
+            }
+            if (okB[i] && !okC[i]) flips++;
+        }
+        double[] classDelta = new double[classes];
+        for (int k = 0; k < classes; k++) classDelta[k] = perClass[k] == 0 ? 0 : (double) (rightClassC[k] - rightClassB[k]) / perClass[k];
+        double accB = (double) rightB / n, accC = (double) rightC / n, flipRate = (double) flips / n;
+        double eceB = Calibration.of(confB, okB).ece(), eceC = Calibration.of(confC, okC).ece();
+        CorruptionReport.Errors ceB = CorruptionReport.errors(backend, baseline, data, seed), ceC = CorruptionReport.errors(backend, candidate, data, seed);
+        double mce = CorruptionReport.relative(ceC, ceB).get("mCE");
+        double robB = Attacks.robustAccuracy(backend, baseline, data, attack, 100, seed), robC = Attacks.robustAccuracy(backend, candidate, data, attack, 100, seed);
+
+        List<String> v = new ArrayList<>();
+        check(v, accB - accC, limits.maxAccuracyDrop(), "accuracy dropped by %.4f (limit %.4f)");
+        for (int k = 0; k < classes; k++) check(v, -classDelta[k], limits.maxClassDrop(), "class '" + data.classes().get(k) + "' accuracy dropped by %.4f (limit %.4f)");
+        check(v, flipRate, limits.maxFlipRate(), "negative flip rate %.4f (limit %.4f)");
+        check(v, eceC - eceB, limits.maxEceIncrease(), "ECE rose by %.4f (limit %.4f)");
+        check(v, mce, limits.maxMce(), "mCE %.4f against the baseline (limit %.4f)");
+        check(v, robB - robC, limits.maxRobustDrop(), "robust accuracy dropped by %.4f (limit %.4f)");
+        return new Result(accB, accC, classDelta, flipRate, eceB, eceC, ceB.mean(), ceC.mean(), mce, robB, robC, v);
+    }
+
+    private static void check(List<String> out, double value, double limit, String message) {
+        if (!Double.isNaN(limit) && value > limit) out.add(String.format(message, value, limit));
+    }
+
+    private static int argmax(float[] p) {
+        int best = 0;
+        for (int c = 1; c < p.length; c++) if (p[c] > p[best]) best = c;
+        return best;
+    }
+
+    private static float[][] probabilities(Backend backend, Classifier model, ImageDataset data) {
+        float[][] out = new float[data.size()][];
+        int batch = 256;
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            org.tune4j.data.Batcher batcher = new org.tune4j.data.Batcher(data, batch, 0, false);
+            int[] order = batcher.order(0);
+            var x = org.tune4j.tensor.Tensor.zeros(arena, org.tune4j.tensor.DType.F32, batch, data.pixelsPerImage());
+            var y = org.tune4j.tensor.Tensor.zeros(arena, org.tune4j.tensor.DType.I32, batch);
+            for (int b = 0; b < batcher.batches(); b++) {
+                int rows = batcher.fill(order, b, x, y);
+                float[][] p = Predictions.probabilities(backend, model, rows == batch ? x : x.view(0, 0, rows, data.pixelsPerImage()));
+                System.arraycopy(p, 0, out, b * batch, rows);
+            }
+        }
+        return out;
+    }
+
+    /** The numbers as a map, for reports and JSON. */
+    public static Map<String, Object> summary(Result r) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("baseline_accuracy", r.baselineAccuracy());
+        m.put("candidate_accuracy", r.candidateAccuracy());
+        m.put("negative_flip_rate", r.flipRate());
+        m.put("class_accuracy_delta", r.classDelta());
+        m.put("baseline_ece", r.baselineEce());
+        m.put("candidate_ece", r.candidateEce());
+        m.put("baseline_corruption_error", r.baselineCorruptionError());
+        m.put("candidate_corruption_error", r.candidateCorruptionError());
+        m.put("mce", r.mce());
+        m.put("baseline_robust_accuracy", r.baselineRobust());
+        m.put("candidate_robust_accuracy", r.candidateRobust());
+        m.put("violations", r.violations());
+        m.put("passed", r.passed());
+        return m;
+    }
+}
