@@ -35,22 +35,41 @@ import org.tune4j.optim.LrSchedule;
  * (what was forgotten), and by its trainable parameters, training memory, step time and images/s.
  */
 public final class Adaptation {
-    /** The experiment's settings. */
+    /**
+     * The experiment's settings. {@code adversarial} adds a fourth run, "lora-adv": LoRA trained on a
+     * clean/adversarial mix (half of each batch attacked) — null leaves it out.
+     */
     public record Options(int targetTrain, int targetValidation, int epochs, int batchSize, long seed, Lora.Config lora,
-            float loraLr, float loraPlusRatio, float fullLr, float headLr) {
+            float loraLr, float loraPlusRatio, float fullLr, float headLr, org.tune4j.robust.Attacks.Pgd adversarial) {
         public static Options defaults() {
             return new Options(4000, 500, 4, 64, 7, new Lora.Config(4, 8f, 0f, false, List.of("qkv", "proj", "fc1", "fc2"), List.of()),
-                    1e-3f, 8f, 3e-4f, 3e-3f);
+                    1e-3f, 8f, 3e-4f, 3e-3f, new org.tune4j.robust.Attacks.Pgd(0.1f, 0.125f, 1, true));
         }
     }
 
+    /**
+     * How a model fares: accuracy on the shifted (target) and clean (source) test sets, ECE on the target,
+     * PGD-20 accuracy on the first target test images at ε 0.05 (500 images) and 0.1 (1000 images), the
+     * mean error over the corruption suite on the first 500 clean test images and its mCE against the
+     * pretrained model, and the negative flip rate against the pretrained model on the clean test set.
+     */
+    public record Evaluation(double targetAccuracy, double sourceAccuracy, double targetEce, double pgd005, double pgd01,
+            double corruptionError, double mce, double negativeFlipRateSource) {}
+
     /** One method's outcome. */
-    public record MethodResult(String method, double targetAccuracy, double sourceAccuracy, long trainableParameters,
-            long totalParameters, double peakMemoryMib, double stepMillis, double imagesPerSecond, double seconds) {}
+    public record MethodResult(String method, Evaluation evaluation, long trainableParameters, long totalParameters, double peakMemoryMib,
+            double stepMillis, double imagesPerSecond, double seconds) {
+        public double targetAccuracy() {
+            return evaluation.targetAccuracy();
+        }
+
+        public double sourceAccuracy() {
+            return evaluation.sourceAccuracy();
+        }
+    }
 
     /** The whole experiment. */
-    public record Report(String data, int targetTrainImages, int targetTestImages, double pretrainedTarget, double pretrainedSource,
-            List<MethodResult> methods) {}
+    public record Report(String data, int targetTrainImages, int targetTestImages, Evaluation pretrained, List<MethodResult> methods) {}
 
     private Adaptation() {}
 
@@ -62,19 +81,24 @@ public final class Adaptation {
         ImageDataset targetTest = DomainShift.apply(data.test(), o.seed() + 1);
         ImageDataset sourceTest = data.test();
         List<MethodResult> results = new ArrayList<>();
-        double preTarget, preSource;
+        Evaluation pre;
+        org.tune4j.robust.CorruptionReport.Errors baseCorruption;
+        int[] basePredictions;
         try (Arena arena = Arena.ofShared()) {
             VisionTransformer base = load(arena, checkpoint);
-            preTarget = Trainer.accuracy(backend, base, targetTest, 256);
-            preSource = Trainer.accuracy(backend, base, sourceTest, 256);
+            baseCorruption = org.tune4j.robust.CorruptionReport.errors(backend, base, sourceTest.subset(firstN(Math.min(500, sourceTest.size()))), o.seed());
+            basePredictions = Trainer.predict(backend, base, sourceTest, 256);
+            pre = evaluate(backend, base, targetTest, sourceTest, baseCorruption, basePredictions, o.seed());
         }
-        for (String method : List.of("lora", "full", "head")) {
+        List<String> methods = new ArrayList<>(List.of("lora", "full", "head"));
+        if (o.adversarial() != null) methods.add("lora-adv");
+        for (String method : methods) {
             try (Arena arena = Arena.ofShared()) {
                 VisionTransformer vit = load(arena, checkpoint);
                 float lr;
                 Map<String, LoraLinear> adapters = Map.of();
                 switch (method) {
-                    case "lora" -> {
+                    case "lora", "lora-adv" -> {
                         adapters = Lora.inject(vit, arena, o.lora(), new SplittableRandom(o.seed()));
                         lr = o.loraLr();
                     }
@@ -85,23 +109,70 @@ public final class Adaptation {
                         lr = o.headLr();
                     }
                 }
-                AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, method.equals("lora") ? o.loraPlusRatio() : 1f);
+                AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, method.startsWith("lora") ? o.loraPlusRatio() : 1f);
                 long steps = (long) o.epochs() * ((split.train().size() + o.batchSize() - 1) / o.batchSize());
                 long t0 = System.nanoTime();
                 Trainer.History h = Trainer.fit(backend, vit, opt, LrSchedule.warmupCosine(lr, Math.max(1, steps / 10), steps, lr / 50),
-                        split.train(), split.validation(), new Trainer.Options(o.epochs(), o.batchSize(), o.seed(), 0f, 1.0), listeners.apply(method));
+                        split.train(), split.validation(), new Trainer.Options(o.epochs(), o.batchSize(), o.seed(), 0f, 1.0,
+                                method.equals("lora-adv") ? o.adversarial() : null, 0.5), listeners.apply(method));
                 double seconds = (System.nanoTime() - t0) / 1e9;
-                double targetAcc = Trainer.accuracy(backend, vit, targetTest, 256), sourceAcc = Trainer.accuracy(backend, vit, sourceTest, 256);
-                results.add(new MethodResult(method, targetAcc, sourceAcc, vit.parameterCount(true), vit.parameterCount(false),
+                Evaluation ev = evaluate(backend, vit, targetTest, sourceTest, baseCorruption, basePredictions, o.seed());
+                double targetAcc = ev.targetAccuracy(), sourceAcc = ev.sourceAccuracy();
+                results.add(new MethodResult(method, ev, vit.parameterCount(true), vit.parameterCount(false),
                         trainingMemory(vit, h) / (1024.0 * 1024.0), h.meanStepMillis(), h.imagesPerSecond(), seconds));
-                if (method.equals("lora")) {
-                    saveAdapter(out.resolve("lora-adapter"), o.lora(), adapters);
+                if (method.startsWith("lora")) {
+                    saveAdapter(out.resolve(method + "-adapter"), o.lora(), adapters);
                     adapters.values().forEach(a -> a.merge(backend)); // the checkpoint holds the merged weights
                 }
                 saveModel(out.resolve(method + ".safetensors"), vit, method, targetAcc, sourceAcc);
             }
         }
-        return new Report(data.description(), split.train().size(), targetTest.size(), preTarget, preSource, results);
+        return new Report(data.description(), split.train().size(), targetTest.size(), pre, results);
+    }
+
+    private static Evaluation evaluate(Backend backend, VisionTransformer vit, ImageDataset targetTest, ImageDataset sourceTest,
+            org.tune4j.robust.CorruptionReport.Errors baseCorruption, int[] basePredictions, long seed) {
+        int[] target = Trainer.predict(backend, vit, targetTest, 256), source = Trainer.predict(backend, vit, sourceTest, 256);
+        long rightT = 0, rightS = 0, flips = 0;
+        for (int i = 0; i < target.length; i++) if (target[i] == targetTest.label(i)) rightT++;
+        for (int i = 0; i < source.length; i++) {
+            if (source[i] == sourceTest.label(i)) rightS++;
+            if (basePredictions[i] == sourceTest.label(i) && source[i] != sourceTest.label(i)) flips++;
+        }
+        double ece = org.tune4j.robust.Calibration.of(confidences(backend, vit, targetTest), correct(target, targetTest)).ece();
+        ImageDataset pgdSmall = targetTest.subset(firstN(Math.min(500, targetTest.size()))), pgdLarge = targetTest.subset(firstN(Math.min(1000, targetTest.size())));
+        double pgd005 = org.tune4j.robust.Attacks.robustAccuracy(backend, vit, pgdSmall, org.tune4j.robust.Attacks.Pgd.standard(0.05f, 20), 100, seed);
+        double pgd01 = org.tune4j.robust.Attacks.robustAccuracy(backend, vit, pgdLarge, org.tune4j.robust.Attacks.Pgd.standard(0.1f, 20), 100, seed);
+        var corruption = org.tune4j.robust.CorruptionReport.errors(backend, vit, sourceTest.subset(firstN(Math.min(500, sourceTest.size()))), seed);
+        double mce = org.tune4j.robust.CorruptionReport.relative(corruption, baseCorruption).get("mCE");
+        return new Evaluation((double) rightT / target.length, (double) rightS / source.length, ece, pgd005, pgd01, corruption.mean(), mce,
+                (double) flips / source.length);
+    }
+
+    private static double[] confidences(Backend backend, VisionTransformer vit, ImageDataset data) {
+        double[] out = new double[data.size()];
+        try (Arena arena = Arena.ofConfined()) {
+            org.tune4j.data.Batcher batcher = new org.tune4j.data.Batcher(data, 256, 0, false);
+            int[] order = batcher.order(0);
+            var x = org.tune4j.tensor.Tensor.zeros(arena, org.tune4j.tensor.DType.F32, 256, data.pixelsPerImage());
+            var y = org.tune4j.tensor.Tensor.zeros(arena, org.tune4j.tensor.DType.I32, 256);
+            for (int b = 0; b < batcher.batches(); b++) {
+                int rows = batcher.fill(order, b, x, y);
+                float[][] p = org.tune4j.robust.Predictions.probabilities(backend, vit, rows == 256 ? x : x.view(0, 0, rows, data.pixelsPerImage()));
+                for (int r = 0; r < rows; r++) {
+                    float best = 0;
+                    for (float v : p[r]) best = Math.max(best, v);
+                    out[b * 256 + r] = best;
+                }
+            }
+        }
+        return out;
+    }
+
+    private static boolean[] correct(int[] predicted, ImageDataset data) {
+        boolean[] ok = new boolean[predicted.length];
+        for (int i = 0; i < ok.length; i++) ok[i] = predicted[i] == data.label(i);
+        return ok;
     }
 
     /** Parameters, the gradients and AdamW moments of the trainable ones, and the largest step's activations. */

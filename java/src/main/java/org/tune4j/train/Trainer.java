@@ -22,8 +22,17 @@ import org.tune4j.tensor.Tensor;
  * {@link Listener} (the library prints nothing; the command line draws the progress bar).
  */
 public final class Trainer {
-    /** How to train. */
-    public record Options(int epochs, int batchSize, long seed, float labelSmoothing, double maxGradNorm) {}
+    /**
+     * How to train. With {@code adversarial} set, the first {@code adversarialFraction} of every batch is
+     * replaced by its adversarial version before the step (adversarial training, Madry et al. 2018; FGSM
+     * with a random start is "fast adversarial training", Wong et al. 2020).
+     */
+    public record Options(int epochs, int batchSize, long seed, float labelSmoothing, double maxGradNorm,
+            org.tune4j.robust.Attacks.Pgd adversarial, double adversarialFraction) {
+        public Options(int epochs, int batchSize, long seed, float labelSmoothing, double maxGradNorm) {
+            this(epochs, batchSize, seed, labelSmoothing, maxGradNorm, null, 0);
+        }
+    }
 
     /** Progress reports. */
     public interface Listener {
@@ -44,6 +53,7 @@ public final class Trainer {
         long globalStep = optimizer.steps();
         double stepNanos = 0;
         long steps = 0, images = 0, peakStep = 0;
+        java.util.SplittableRandom attackRng = new java.util.SplittableRandom(o.seed() ^ 0x5DEECE66DL);
         try (Arena buffers = Arena.ofConfined()) {
             Tensor x = Tensor.zeros(buffers, DType.F32, o.batchSize(), train.pixelsPerImage());
             Tensor y = Tensor.zeros(buffers, DType.I32, o.batchSize());
@@ -57,6 +67,16 @@ public final class Trainer {
                     int rows = batcher.fill(order, b, x, y);
                     Tensor xb = rows == o.batchSize() ? x : x.view(0, 0, rows, train.pixelsPerImage());
                     Tensor yb = rows == o.batchSize() ? y : labelsPrefix(buffers, y, rows);
+                    int adv = o.adversarial() == null ? 0 : (int) Math.round(rows * o.adversarialFraction());
+                    if (adv > 0) {
+                        try (Arena scratch = Arena.ofConfined()) {
+                            Tensor part = Tensor.zeros(scratch, DType.F32, adv, train.pixelsPerImage());
+                            part.copyFrom(xb.view(0, 0, adv, train.pixelsPerImage()));
+                            org.tune4j.robust.Attacks.perturb(backend, model, part, labelsPrefix(scratch, yb, adv), o.adversarial(), attackRng);
+                            xb.view(0, 0, adv, train.pixelsPerImage()).copyFrom(part);
+                        }
+                        model.module().train(true);
+                    }
                     float loss;
                     try (Tape t = new Tape(backend, true)) {
                         Var out = t.crossEntropy(model.logits(t, xb, false), yb, o.labelSmoothing());
