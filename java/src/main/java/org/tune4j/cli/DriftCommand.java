@@ -1,0 +1,96 @@
+package org.tune4j.cli;
+
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.data.FashionMnist;
+import org.tune4j.data.IdxFile;
+import org.tune4j.data.ImageDataset;
+import org.tune4j.nn.VisionTransformer;
+import org.tune4j.robust.DriftMonitor;
+import org.tune4j.robust.Predictions;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+import org.tune4j.train.Adaptation;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code tune4j drift FILE...}: PSI and KS of each IDX image file of a stream against a reference. */
+@Command(name = "drift", mixinStandardHelpOptions = true,
+        description = {"Watch a stream of IDX image files for drift against a reference set (default: the Fashion-MNIST",
+                "test images): PSI and Kolmogorov-Smirnov on the images' mean intensity and on the model's confidence."})
+final class DriftCommand implements Callable<Integer> {
+    @Parameters(paramLabel = "FILE", arity = "1..*", description = "IDX image files, in stream order.")
+    List<Path> stream;
+
+    @Option(names = "--reference", paramLabel = "FILE", description = "IDX image file of the reference (default: the Fashion-MNIST test images).")
+    Path reference;
+
+    @Option(names = "--checkpoint", paramLabel = "FILE", description = "ViT for the confidence statistic (default: the pretrained one).")
+    Path checkpoint;
+
+    @Option(names = "--warn", defaultValue = "0.1", description = "PSI warning threshold (default: ${DEFAULT-VALUE}).")
+    double warn;
+
+    @Option(names = "--alert", defaultValue = "0.25", description = "PSI alert threshold (default: ${DEFAULT-VALUE}).")
+    double alert;
+
+    @Override
+    public Integer call() throws Exception {
+        ImageDataset ref = reference != null ? images(reference) : FashionMnist.load(null).test();
+        int worst = 0;
+        try (Arena arena = Arena.ofShared()) {
+            VisionTransformer vit = Adaptation.load(arena, checkpoint);
+            DriftMonitor intensity = new DriftMonitor(meanIntensity(ref), warn, alert);
+            DriftMonitor confidence = new DriftMonitor(confidence(vit, ref), warn, alert);
+            System.out.printf("%-40s %8s %8s %8s  %8s %8s %8s%n", "file", "psi(int)", "ks", "level", "psi(conf)", "ks", "level");
+            for (Path file : stream) {
+                ImageDataset batch = images(file);
+                DriftMonitor.Report a = intensity.observe(meanIntensity(batch)), b = confidence.observe(confidence(vit, batch));
+                System.out.printf("%-40s %8.3f %8.3f %8s  %8.3f %8.3f %8s%n", file.getFileName(), a.psi(), a.ks(), a.level(), b.psi(), b.ks(), b.level());
+                worst = Math.max(worst, Math.max(a.level().ordinal(), b.level().ordinal()));
+            }
+        }
+        return worst == DriftMonitor.Level.ALERT.ordinal() ? 1 : 0;
+    }
+
+    /** Images of an IDX file, unlabelled (labels are not needed to watch inputs). */
+    private static ImageDataset images(Path file) throws java.io.IOException {
+        IdxFile.Contents c = IdxFile.read(file);
+        if (c.dims().length != 3) throw new java.io.IOException(file + ": expected N x H x W images");
+        return new ImageDataset(c.values(), new int[c.count()], c.dims()[1], c.dims()[2], FashionMnist.CLASSES);
+    }
+
+    private static double[] meanIntensity(ImageDataset d) {
+        double[] out = new double[d.size()];
+        for (int i = 0; i < d.size(); i++) {
+            double s = 0;
+            for (int p = 0; p < d.pixelsPerImage(); p++) s += d.pixel(i, p);
+            out[i] = s / d.pixelsPerImage() / 255.0;
+        }
+        return out;
+    }
+
+    private static double[] confidence(VisionTransformer vit, ImageDataset d) {
+        double[] out = new double[d.size()];
+        int batch = 256;
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor x = Tensor.zeros(arena, DType.F32, batch, d.pixelsPerImage());
+            for (int start = 0; start < d.size(); start += batch) {
+                int rows = Math.min(batch, d.size() - start);
+                for (int r = 0; r < rows; r++)
+                    for (int p = 0; p < d.pixelsPerImage(); p++) x.setFloat(r, p, d.pixel(start + r, p) / 255f);
+                float[][] probs = Predictions.probabilities(CpuBackend.get(), vit, rows == batch ? x : x.view(0, 0, rows, d.pixelsPerImage()));
+                for (int r = 0; r < rows; r++) {
+                    float best = 0;
+                    for (float v : probs[r]) best = Math.max(best, v);
+                    out[start + r] = best;
+                }
+            }
+        }
+        return out;
+    }
+}
