@@ -10,7 +10,14 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.tune4j.backend.CpuBackend;
+import java.lang.foreign.Arena;
 import org.tune4j.data.FashionMnist;
+import org.tune4j.data.ImageDataset;
+import org.tune4j.nn.VisionTransformer;
+import org.tune4j.robust.Attacks;
+import org.tune4j.robust.DataQuality;
+import org.tune4j.robust.DataQualityReport;
+import org.tune4j.robust.Gate;
 import org.tune4j.train.Adaptation;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -20,6 +27,8 @@ import picocli.CommandLine.Option;
         description = {"Adapt the pretrained ViT to a shifted Fashion-MNIST (lower contrast, blur, noise, rotations, shifts)",
                 "three ways with the same budget: LoRA, full fine-tuning, head only. Writes metrics.json and the LoRA adapter."})
 final class DemoCommand implements Callable<Integer> {
+    private static final int GATE_IMAGES = 500;
+
     @Option(names = "--data", paramLabel = "DIR", description = "Fashion-MNIST directory (default: Debian's package, else the subset in the jar).")
     Path data;
 
@@ -82,14 +91,53 @@ final class DemoCommand implements Callable<Integer> {
         System.out.println("target: shifted test images; source: clean ones; flips: clean images the pretrained model got right and this one");
         System.out.println("gets wrong; PGD: accuracy under a 20-step L-inf attack at eps 0.05 / 0.1 (500 / 1000 shifted images); ECE on the");
         System.out.println("shifted test set; c-err: mean error over 11 corruptions x 5 severities (500 clean images); mCE: relative to pretrained.");
+        Map<String, Object> gates = gate(source, o.seed(), dir, r);
+        DataQualityReport quality = dataQuality(source);
+        seconds = (System.nanoTime() - t0) / 1e9;
         Map<String, Object> doc = new LinkedHashMap<>();
         doc.put("report", r);
+        doc.put("gate", gates);
+        doc.put("data_quality", quality);
         doc.put("seconds", seconds);
         doc.put("machine", Map.of("cpu_features", CpuBackend.cpuFeatures(), "simd", CpuBackend.simdLevel().label(), "threads", CpuBackend.threads()));
         new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE).enable(SerializationFeature.INDENT_OUTPUT)
                 .writeValue(dir.resolve("metrics.json").toFile(), doc);
-        System.out.printf("%nwrote %s, the adapted models and the LoRA adapters (%.0f s)%n", dir.resolve("metrics.json"), seconds);
+        System.out.printf("%nwrote %s (with the gate and data-quality results), the adapted models and the LoRA adapters (%.0f s)%n", dir.resolve("metrics.json"), seconds);
         return 0;
+    }
+
+    /** Each adapted model against the pretrained one on the first 500 shifted test images, default limits. */
+    private Map<String, Object> gate(FashionMnist.Source source, long seed, Path dir, Adaptation.Report r) throws java.io.IOException {
+        ImageDataset data = Adaptation.targetTest(source, seed).first(GATE_IMAGES);
+        Map<String, Object> out = new LinkedHashMap<>();
+        System.out.printf("%ngate against the pretrained model (%d shifted test images, default limits):%n", data.size());
+        try (Arena arena = Arena.ofShared()) {
+            VisionTransformer base = Adaptation.load(arena, checkpoint);
+            for (Adaptation.MethodResult m : r.methods()) {
+                VisionTransformer candidate = Adaptation.load(arena, dir.resolve(m.method() + ".safetensors"));
+                Gate.Result g = Gate.compare(CpuBackend.get(), base, candidate, data, Gate.Limits.defaults(), Attacks.Pgd.standard(0.1f, 20), seed);
+                out.put(m.method(), Gate.summary(g));
+                System.out.printf("  %-9s %s%s%n", m.method(), g.passed() ? "PASS" : "FAIL: ", String.join("; ", g.violations()));
+            }
+        }
+        return out;
+    }
+
+    /** Near-duplicates between the clean splits and label issues of the clean test set, by the pretrained model. */
+    private DataQualityReport dataQuality(FashionMnist.Source source) throws java.io.IOException {
+        DataQualityReport q;
+        try (Arena arena = Arena.ofShared()) {
+            q = DataQualityReport.of(CpuBackend.get(), Adaptation.load(arena, checkpoint), source.train(), source.test(), 5);
+        }
+        System.out.printf("%ndata quality: %d of %d test images nearly duplicate one of %d training images (dHash <= %d bits, mean pixel",
+                q.duplicates(), q.testImages(), q.trainImages(), q.maxHammingDistance());
+        System.out.printf(" difference <= %.0f);%n  %d test labels the pretrained model confidently contradicts%n", q.maxPixelDifference(), q.labelIssues());
+        for (DataQuality.Duplicate d : q.duplicateExamples())
+            System.out.printf("  duplicate: test #%d ~ train #%d (%d bits, %.1f)%n", d.testIndex(), d.trainIndex(), d.hammingDistance(), d.pixelDifference());
+        for (DataQuality.LabelIssue i : q.labelIssueExamples())
+            System.out.printf("  label issue: test #%d labelled '%s' (p %.3f), looks like '%s' (p %.3f)%n", i.index(), source.test().classes().get(i.givenLabel()),
+                    i.givenProbability(), source.test().classes().get(i.suggestedLabel()), i.suggestedProbability());
+        return q;
     }
 
     private static String pct(double v) {

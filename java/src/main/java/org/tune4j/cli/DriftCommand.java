@@ -11,8 +11,6 @@ import org.tune4j.data.ImageDataset;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.robust.DriftMonitor;
 import org.tune4j.robust.Predictions;
-import org.tune4j.tensor.DType;
-import org.tune4j.tensor.Tensor;
 import org.tune4j.train.Adaptation;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -74,23 +72,11 @@ final class DriftCommand implements Callable<Integer> {
         return out;
     }
 
+    /** The model's top softmax probability for each image. */
     private static double[] confidence(VisionTransformer vit, ImageDataset d) {
-        double[] out = new double[d.size()];
-        int batch = 256;
-        try (Arena arena = Arena.ofConfined()) {
-            Tensor x = Tensor.zeros(arena, DType.F32, batch, d.pixelsPerImage());
-            for (int start = 0; start < d.size(); start += batch) {
-                int rows = Math.min(batch, d.size() - start);
-                for (int r = 0; r < rows; r++)
-                    for (int p = 0; p < d.pixelsPerImage(); p++) x.setFloat(r, p, d.pixel(start + r, p) / 255f);
-                float[][] probs = Predictions.probabilities(CpuBackend.get(), vit, rows == batch ? x : x.view(0, 0, rows, d.pixelsPerImage()));
-                for (int r = 0; r < rows; r++) {
-                    float best = 0;
-                    for (float v : probs[r]) best = Math.max(best, v);
-                    out[start + r] = best;
-                }
-            }
-        }
+        float[][] probs = Predictions.probabilities(CpuBackend.get(), vit, d);
+        double[] out = new double[probs.length];
+        for (int i = 0; i < probs.length; i++) for (float v : probs[i]) out[i] = Math.max(out[i], v);
         return out;
     }
 }

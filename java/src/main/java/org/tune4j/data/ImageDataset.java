@@ -72,6 +72,13 @@ public final class ImageDataset {
         return Byte.toUnsignedInt(pixels[i * pixelsPerImage() + p]);
     }
 
+    /** The first {@code n} images (all of them when there are fewer), a copy. */
+    public ImageDataset first(int n) {
+        int[] idx = new int[Math.min(n, size())];
+        java.util.Arrays.setAll(idx, i -> i);
+        return subset(idx);
+    }
+
     /** The images at {@code indices}, in that order (a copy). */
     public ImageDataset subset(int[] indices) {
         int n = pixelsPerImage();

@@ -37,7 +37,7 @@ public final class Gate {
     public static Result compare(Backend backend, Classifier baseline, Classifier candidate, ImageDataset data, Limits limits,
             Attacks.Pgd attack, long seed) {
         int n = data.size(), classes = data.classes().size();
-        float[][] pb = probabilities(backend, baseline, data), pc = probabilities(backend, candidate, data);
+        float[][] pb = Predictions.probabilities(backend, baseline, data), pc = Predictions.probabilities(backend, candidate, data);
         long rightB = 0, rightC = 0, flips = 0;
         long[] perClass = new long[classes], rightClassB = new long[classes], rightClassC = new long[classes];
         double[] confB = new double[n], confC = new double[n];
@@ -85,23 +85,6 @@ public final class Gate {
         int best = 0;
         for (int c = 1; c < p.length; c++) if (p[c] > p[best]) best = c;
         return best;
-    }
-
-    private static float[][] probabilities(Backend backend, Classifier model, ImageDataset data) {
-        float[][] out = new float[data.size()][];
-        int batch = 256;
-        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
-            org.tune4j.data.Batcher batcher = new org.tune4j.data.Batcher(data, batch, 0, false);
-            int[] order = batcher.order(0);
-            var x = org.tune4j.tensor.Tensor.zeros(arena, org.tune4j.tensor.DType.F32, batch, data.pixelsPerImage());
-            var y = org.tune4j.tensor.Tensor.zeros(arena, org.tune4j.tensor.DType.I32, batch);
-            for (int b = 0; b < batcher.batches(); b++) {
-                int rows = batcher.fill(order, b, x, y);
-                float[][] p = Predictions.probabilities(backend, model, rows == batch ? x : x.view(0, 0, rows, data.pixelsPerImage()));
-                System.arraycopy(p, 0, out, b * batch, rows);
-            }
-        }
-        return out;
     }
 
     /** The numbers as a map, for reports and JSON. */

@@ -2,6 +2,7 @@ package org.tune4j.robust;
 
 import org.tune4j.autograd.Tape;
 import org.tune4j.backend.Backend;
+import org.tune4j.data.ImageDataset;
 import org.tune4j.nn.Classifier;
 import org.tune4j.tensor.Tensor;
 
@@ -33,5 +34,23 @@ public final class Predictions {
         } finally {
             model.module().train(wasTraining);
         }
+    }
+
+    /** Softmax probabilities [image][class] of every image of a data set, in order, in batches of 256. */
+    public static float[][] probabilities(Backend backend, Classifier model, ImageDataset data) {
+        float[][] out = new float[data.size()][];
+        int batch = 256;
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            org.tune4j.data.Batcher batcher = new org.tune4j.data.Batcher(data, batch, 0, false);
+            int[] order = batcher.order(0);
+            var x = org.tune4j.tensor.Tensor.zeros(arena, org.tune4j.tensor.DType.F32, batch, data.pixelsPerImage());
+            var y = org.tune4j.tensor.Tensor.zeros(arena, org.tune4j.tensor.DType.I32, batch);
+            for (int b = 0; b < batcher.batches(); b++) {
+                int rows = batcher.fill(order, b, x, y);
+                float[][] p = Predictions.probabilities(backend, model, rows == batch ? x : x.view(0, 0, rows, data.pixelsPerImage()));
+                System.arraycopy(p, 0, out, b * batch, rows);
+            }
+        }
+        return out;
     }
 }

@@ -7,7 +7,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -76,9 +75,9 @@ public final class Adaptation {
     /** Runs every method; the LoRA adapter is saved in PEFT's layout under {@code out/lora-adapter}. */
     public static Report run(Backend backend, FashionMnist.Source data, Path checkpoint, Options o, Path out,
             Function<String, Trainer.Listener> listeners) throws IOException {
-        ImageDataset target = DomainShift.apply(data.train().subset(firstN(o.targetTrain() + o.targetValidation())), o.seed());
+        ImageDataset target = DomainShift.apply(data.train().first(o.targetTrain() + o.targetValidation()), o.seed());
         ImageDataset.Split split = target.split(o.targetValidation(), o.seed());
-        ImageDataset targetTest = DomainShift.apply(data.test(), o.seed() + 1);
+        ImageDataset targetTest = targetTest(data, o.seed());
         ImageDataset sourceTest = data.test();
         List<MethodResult> results = new ArrayList<>();
         Evaluation pre;
@@ -86,7 +85,7 @@ public final class Adaptation {
         int[] basePredictions;
         try (Arena arena = Arena.ofShared()) {
             VisionTransformer base = load(arena, checkpoint);
-            baseCorruption = org.tune4j.robust.CorruptionReport.errors(backend, base, sourceTest.subset(firstN(Math.min(500, sourceTest.size()))), o.seed());
+            baseCorruption = org.tune4j.robust.CorruptionReport.errors(backend, base, sourceTest.first(500), o.seed());
             basePredictions = Trainer.predict(backend, base, sourceTest, 256);
             pre = evaluate(backend, base, targetTest, sourceTest, baseCorruption, basePredictions, o.seed());
         }
@@ -140,10 +139,10 @@ public final class Adaptation {
             if (basePredictions[i] == sourceTest.label(i) && source[i] != sourceTest.label(i)) flips++;
         }
         double ece = org.tune4j.robust.Calibration.of(confidences(backend, vit, targetTest), correct(target, targetTest)).ece();
-        ImageDataset pgdSmall = targetTest.subset(firstN(Math.min(500, targetTest.size()))), pgdLarge = targetTest.subset(firstN(Math.min(1000, targetTest.size())));
+        ImageDataset pgdSmall = targetTest.first(500), pgdLarge = targetTest.first(1000);
         double pgd005 = org.tune4j.robust.Attacks.robustAccuracy(backend, vit, pgdSmall, org.tune4j.robust.Attacks.Pgd.standard(0.05f, 20), 100, seed);
         double pgd01 = org.tune4j.robust.Attacks.robustAccuracy(backend, vit, pgdLarge, org.tune4j.robust.Attacks.Pgd.standard(0.1f, 20), 100, seed);
-        var corruption = org.tune4j.robust.CorruptionReport.errors(backend, vit, sourceTest.subset(firstN(Math.min(500, sourceTest.size()))), seed);
+        var corruption = org.tune4j.robust.CorruptionReport.errors(backend, vit, sourceTest.first(500), seed);
         double mce = org.tune4j.robust.CorruptionReport.relative(corruption, baseCorruption).get("mCE");
         return new Evaluation((double) rightT / target.length, (double) rightS / source.length, ece, pgd005, pgd01, corruption.mean(), mce,
                 (double) flips / source.length);
@@ -203,6 +202,11 @@ public final class Adaptation {
     }
 
     /** The pretrained ViT: from {@code checkpoint}, or the one shipped in the jar when it is null. */
+    /** The shifted test images every method is measured on. */
+    public static ImageDataset targetTest(FashionMnist.Source data, long seed) {
+        return DomainShift.apply(data.test(), seed + 1);
+    }
+
     public static VisionTransformer load(Arena arena, Path checkpoint) throws IOException {
         Path file = checkpoint != null ? checkpoint : shippedCheckpoint();
         Map<String, String> meta;
@@ -237,9 +241,4 @@ public final class Adaptation {
         return file;
     }
 
-    private static int[] firstN(int n) {
-        int[] idx = new int[n];
-        Arrays.setAll(idx, i -> i);
-        return idx;
-    }
 }
