@@ -182,7 +182,7 @@ public final class Adaptation {
     }
 
     /** The model as a plain ViT checkpoint (LoRA layers merged, their base's names), loadable by {@link #load}. */
-    private static void saveModel(Path file, VisionTransformer vit, String method, double target, double source) throws IOException {
+    public static void saveModel(Path file, VisionTransformer vit, String method, double target, double source) throws IOException {
         Map<String, Parameter> plain = new LinkedHashMap<>();
         vit.namedParameters().forEach((name, p) -> {
             if (name.endsWith(".lora_A") || name.endsWith(".lora_B")) return;
