@@ -20,6 +20,7 @@ import org.tune4j.robust.DataQualityReport;
 import org.tune4j.robust.Gate;
 import org.tune4j.train.Adaptation;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code tune4j demo} (and {@code finetune}): the main job, LoRA vs full vs head-only adaptation to a shifted domain. */
@@ -29,14 +30,8 @@ import picocli.CommandLine.Option;
 final class DemoCommand implements Callable<Integer> {
     private static final int GATE_IMAGES = 500;
 
-    @Option(names = "--data", paramLabel = "DIR", description = "Fashion-MNIST directory (default: Debian's package, else the subset in the jar).")
-    Path data;
-
-    @Option(names = "--embedded", description = "Use the subset shipped in the jar even when the full set is installed.")
-    boolean embedded;
-
-    @Option(names = "--checkpoint", paramLabel = "FILE", description = "Pretrained ViT (default: the one shipped in the jar).")
-    Path checkpoint;
+    @Mixin
+    DataOptions input;
 
     @Option(names = "--out", paramLabel = "DIR", description = "Output directory (default: a new folder under runs/).")
     Path out;
@@ -61,7 +56,7 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        FashionMnist.Source source = embedded ? FashionMnist.embedded() : FashionMnist.load(data);
+        FashionMnist.Source source = input.source();
         Path dir = out != null ? out : Path.of("runs", "demo-" + LocalDateTime.now().withNano(0).toString().replace(':', '-'));
         Files.createDirectories(dir);
         Adaptation.Options d = Adaptation.Options.defaults();
@@ -71,7 +66,7 @@ final class DemoCommand implements Callable<Integer> {
         System.out.println("data: " + source.description());
         System.out.println("output: " + dir.toAbsolutePath());
         long t0 = System.nanoTime();
-        Adaptation.Report r = Adaptation.run(CpuBackend.get(), source, checkpoint, o, dir, method -> new Progress(method));
+        Adaptation.Report r = Adaptation.run(CpuBackend.get(), source, input.checkpoint, o, dir, method -> new Progress(method));
         double seconds = (System.nanoTime() - t0) / 1e9;
 
         System.out.printf("%nadapting from %d shifted images; test on %d shifted and %d clean images%n", r.targetTrainImages(), r.targetTestImages(),
@@ -112,7 +107,7 @@ final class DemoCommand implements Callable<Integer> {
         Map<String, Object> out = new LinkedHashMap<>();
         System.out.printf("%ngate against the pretrained model (%d shifted test images, default limits):%n", data.size());
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer base = Adaptation.load(arena, checkpoint);
+            VisionTransformer base = Adaptation.load(arena, input.checkpoint);
             for (Adaptation.MethodResult m : r.methods()) {
                 VisionTransformer candidate = Adaptation.load(arena, dir.resolve(m.method() + ".safetensors"));
                 Gate.Result g = Gate.compare(CpuBackend.get(), base, candidate, data, Gate.Limits.defaults(), Attacks.Pgd.standard(0.1f, 20), seed);
@@ -127,7 +122,7 @@ final class DemoCommand implements Callable<Integer> {
     private DataQualityReport dataQuality(FashionMnist.Source source) throws java.io.IOException {
         DataQualityReport q;
         try (Arena arena = Arena.ofShared()) {
-            q = DataQualityReport.of(CpuBackend.get(), Adaptation.load(arena, checkpoint), source.train(), source.test(), 5);
+            q = DataQualityReport.of(CpuBackend.get(), Adaptation.load(arena, input.checkpoint), source.train(), source.test(), 5);
         }
         System.out.printf("%ndata quality: %d of %d test images nearly duplicate one of %d training images (dHash <= %d bits, mean pixel",
                 q.duplicates(), q.testImages(), q.trainImages(), q.maxHammingDistance());

@@ -18,6 +18,13 @@ public final class Main {
         cl.addSubcommand(new DriftCommand());
         cl.addSubcommand(new RobustCommand());
         for (CliExtension ext : ServiceLoader.load(CliExtension.class)) cl.addSubcommand(ext.command());
+        // Bad input (a wrong option value, a missing or corrupt file) is the user's to fix: say what is
+        // wrong in one line; anything else keeps its stack trace.
+        cl.setExecutionExceptionHandler((e, line, parsed) -> {
+            if (!(e instanceof IllegalArgumentException || e instanceof java.io.IOException)) throw e;
+            line.getErr().println("tune4j " + line.getCommandName() + ": " + e.getMessage());
+            return 2;
+        });
         return cl;
     }
 

@@ -18,6 +18,7 @@ import org.tune4j.robust.Attacks;
 import org.tune4j.train.Adaptation;
 import org.tune4j.train.Trainer;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -29,14 +30,8 @@ import picocli.CommandLine.Option;
         description = {"Fine-tune the pretrained ViT for adversarial robustness on clean Fashion-MNIST (LoRA or full,",
                 "FGSM with random start on a fraction of each batch) and report clean and PGD-20 accuracy before and after."})
 final class RobustCommand implements Callable<Integer> {
-    @Option(names = "--data", paramLabel = "DIR", description = "Fashion-MNIST directory (default: Debian's package, else the subset in the jar).")
-    Path data;
-
-    @Option(names = "--embedded", description = "Use the subset shipped in the jar.")
-    boolean embedded;
-
-    @Option(names = "--checkpoint", paramLabel = "FILE", description = "Starting ViT (default: the one shipped in the jar).")
-    Path checkpoint;
+    @Mixin
+    DataOptions input;
 
     @Option(names = "--method", defaultValue = "lora", description = "lora or full (default: ${DEFAULT-VALUE}).")
     String method;
@@ -68,13 +63,15 @@ final class RobustCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (!method.equals("lora") && !method.equals("full")) throw new IllegalArgumentException("--method must be lora or full, not " + method);
-        FashionMnist.Source source = embedded ? FashionMnist.embedded() : FashionMnist.load(data);
+        if (!(mix >= 0 && mix <= 1)) throw new IllegalArgumentException("--mix must be in [0, 1], not " + mix);
+        if (!(eps > 0 && eps <= 1)) throw new IllegalArgumentException("--eps must be in (0, 1], not " + eps);
+        FashionMnist.Source source = input.source();
         ImageDataset.Split split = source.train().first(trainImages).split(500, 11);
         ImageDataset test = source.test(), attacked = test.first(evalImages);
         var backend = CpuBackend.get();
         float[] eval = {0.05f, 0.1f};
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer vit = Adaptation.load(arena, checkpoint);
+            VisionTransformer vit = Adaptation.load(arena, input.checkpoint);
             report("before", vit, test, attacked, eval);
             Map<String, LoraLinear> adapters = Map.of();
             if (method.equals("lora"))

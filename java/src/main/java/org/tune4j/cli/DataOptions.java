@@ -1,0 +1,22 @@
+package org.tune4j.cli;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import org.tune4j.data.FashionMnist;
+import picocli.CommandLine.Option;
+
+/** Where the Fashion-MNIST data and the starting ViT come from; shared by the training commands (a picocli mixin). */
+final class DataOptions {
+    @Option(names = "--data", paramLabel = "DIR", description = "Fashion-MNIST directory (default: Debian's package, else the subset in the jar).")
+    Path data;
+
+    @Option(names = "--embedded", description = "Use the subset shipped in the jar even when the full set is installed.")
+    boolean embedded;
+
+    @Option(names = "--checkpoint", paramLabel = "FILE", description = "Pretrained ViT (default: the one shipped in the jar).")
+    Path checkpoint;
+
+    FashionMnist.Source source() throws IOException {
+        return embedded ? FashionMnist.embedded() : FashionMnist.load(data);
+    }
+}
