@@ -1,0 +1,32 @@
+package org.tune4j.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+class MainTest {
+    private static String run(int expectedExit, String... args) {
+        StringWriter err = new StringWriter();
+        CommandLine cl = Main.commandLine();
+        cl.setErr(new PrintWriter(err));
+        assertEquals(expectedExit, cl.execute(args), String.join(" ", args));
+        return err.toString();
+    }
+
+    @Test
+    void badOptionValueIsOneLineNamingIt() {
+        String err = run(2, "robust", "--embedded", "--method", "sideways");
+        assertEquals("tune4j robust: --method must be lora or full, not sideways", err.strip());
+    }
+
+    @Test
+    void missingFileIsOneLineNamingIt() {
+        String err = run(2, "drift", "/nonexistent/stream-images-idx3-ubyte");
+        assertTrue(err.startsWith("tune4j drift: ") && err.contains("/nonexistent/stream-images-idx3-ubyte"), err);
+        assertEquals(1, err.strip().lines().count(), err);
+    }
+}
