@@ -14,6 +14,7 @@ import org.tune4j.nn.LoraLinear;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.optim.AdamW;
 import org.tune4j.optim.LrSchedule;
+import org.tune4j.robust.AttackSanity;
 import org.tune4j.robust.Attacks;
 import org.tune4j.train.Adaptation;
 import org.tune4j.train.Trainer;
@@ -94,12 +95,27 @@ final class RobustCommand implements Callable<Integer> {
         return 0;
     }
 
+    /**
+     * Clean accuracy, PGD-20 at each ε, and the attack-strength check (PGD-5 and FGSM at the largest ε as
+     * well): a model whose numbers look like gradient masking is flagged, not reported as robust.
+     */
     private double report(String when, VisionTransformer vit, ImageDataset test, ImageDataset attacked, float[] eps) {
-        double clean = Trainer.accuracy(CpuBackend.get(), vit, test, 256);
+        var backend = CpuBackend.get();
+        double clean = Trainer.accuracy(backend, vit, test, 256);
         StringBuilder line = new StringBuilder(String.format("%-7s clean %.2f%% (%d images)", when, 100 * clean, test.size()));
-        for (float e : eps)
-            line.append(String.format(", PGD-20 eps %.2f %.2f%%", e, 100 * Attacks.robustAccuracy(CpuBackend.get(), vit, attacked, Attacks.Pgd.standard(e, 20), 100, 5)));
+        List<AttackSanity.Point> points = new java.util.ArrayList<>();
+        for (float e : eps) {
+            double acc = Attacks.robustAccuracy(backend, vit, attacked, Attacks.Pgd.standard(e, 20), 100, 5);
+            points.add(new AttackSanity.Point(e, 20, acc));
+            line.append(String.format(", PGD-20 eps %.2f %.2f%%", e, 100 * acc));
+        }
+        float largest = eps[eps.length - 1];
+        points.add(new AttackSanity.Point(largest, 5, Attacks.robustAccuracy(backend, vit, attacked, Attacks.Pgd.standard(largest, 5), 100, 5)));
+        double fgsm = Attacks.robustAccuracy(backend, vit, attacked, Attacks.Pgd.fgsm(largest), 100, 5);
         System.out.println(line.append(" (" + attacked.size() + " images)"));
+        List<String> problems = AttackSanity.problems(points, fgsm, 0.01);
+        System.out.println(problems.isEmpty() ? "        attack check: sound (accuracy falls with eps and steps; PGD no weaker than FGSM)"
+                : "        attack check: POSSIBLE GRADIENT MASKING, do not trust these numbers: " + String.join("; ", problems));
         return clean;
     }
 }
