@@ -3,6 +3,7 @@ package org.tune4j.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
@@ -10,7 +11,6 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.tune4j.backend.CpuBackend;
-import java.lang.foreign.Arena;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
 import org.tune4j.nn.VisionTransformer;
@@ -26,7 +26,9 @@ import picocli.CommandLine.Option;
 /** {@code tune4j demo} (and {@code finetune}): the main job, LoRA vs full vs head-only adaptation to a shifted domain. */
 @Command(name = "demo", aliases = "finetune", mixinStandardHelpOptions = true,
         description = {"Adapt the pretrained ViT to a shifted Fashion-MNIST (lower contrast, blur, noise, rotations, shifts)",
-                "three ways with the same budget: LoRA, full fine-tuning, head only. Writes metrics.json and the LoRA adapter."})
+                "with the same budget: LoRA, full fine-tuning, head only, and LoRA with adversarial examples; measure each (shifted,",
+                "clean, corrupted, PGD, calibration, negative flips), gate it against the pretrained model, check the data's quality.",
+                "Writes metrics.json, the adapted models and the LoRA adapters."})
 final class DemoCommand implements Callable<Integer> {
     private static final int GATE_IMAGES = 500;
 
