@@ -33,8 +33,13 @@ public final class Measure {
             work.run();
             times[n++] = (System.nanoTime() - t0) / 1e6;
         }
-        double[] used = Arrays.copyOf(times, n);
-        Arrays.sort(used);
-        return n % 2 == 1 ? used[n / 2] : (used[n / 2 - 1] + used[n / 2]) / 2;
+        return median(Arrays.copyOf(times, n));
+    }
+
+    /** The middle value (the mean of the two middle ones for an even count); sorts {@code values}. */
+    static double median(double[] values) {
+        Arrays.sort(values);
+        int n = values.length;
+        return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
     }
 }
