@@ -355,12 +355,17 @@ public final class ReferenceBackend implements Backend {
         BackendChecks.sameSize("x", x, "y", y, null, null);
         long n = x.dim(1);
         for (long i = 0; i < x.dim(0); i++) {
-            double mx = Double.NEGATIVE_INFINITY, sum = 0;
-            for (long j = 0; j < n; j++) mx = Math.max(mx, x.getFloat(i, j));
-            for (long j = 0; j < n; j++) sum += Math.exp(x.getFloat(i, j) - mx);
-            double lse = mx + Math.log(sum);
+            double lse = logSumExp(x, i);
             for (long j = 0; j < n; j++) y.setFloat(i * n + j, (float) (x.getFloat(i, j) - lse));
         }
+    }
+
+    /** log Σ_j exp(x[i, j]), with the row's maximum taken out first so that no exp overflows. */
+    private static double logSumExp(Tensor x, long i) {
+        double mx = Double.NEGATIVE_INFINITY, sum = 0;
+        for (long j = 0; j < x.dim(1); j++) mx = Math.max(mx, x.getFloat(i, j));
+        for (long j = 0; j < x.dim(1); j++) sum += Math.exp(x.getFloat(i, j) - mx);
+        return mx + Math.log(sum);
     }
 
     @Override
@@ -458,10 +463,8 @@ public final class ReferenceBackend implements Backend {
         BackendChecks.sameSize("x", x, "y", y, null, null);
         long n = x.dim(1);
         for (long i = 0; i < x.dim(0); i++) {
-            double mx = Double.NEGATIVE_INFINITY, sum = 0;
-            for (long j = 0; j < n; j++) mx = Math.max(mx, x.getFloat(i, j));
-            for (long j = 0; j < n; j++) sum += Math.exp(x.getFloat(i, j) - mx);
-            for (long j = 0; j < n; j++) y.setFloat(i * n + j, (float) (Math.exp(x.getFloat(i, j) - mx) / sum));
+            double lse = logSumExp(x, i);
+            for (long j = 0; j < n; j++) y.setFloat(i * n + j, (float) Math.exp(x.getFloat(i, j) - lse));
         }
     }
 
