@@ -55,11 +55,8 @@ final class DriftCommand implements Callable<Integer> {
         return worst == DriftMonitor.Level.ALERT.ordinal() ? 1 : 0;
     }
 
-    /** Images of an IDX file, unlabelled (labels are not needed to watch inputs). */
     private static ImageDataset images(Path file) throws java.io.IOException {
-        IdxFile.Contents c = IdxFile.read(file);
-        if (c.dims().length != 3) throw new java.io.IOException(file + ": expected N x H x W images");
-        return new ImageDataset(c.values(), new int[c.count()], c.dims()[1], c.dims()[2], FashionMnist.CLASSES);
+        return ImageDataset.unlabelled(IdxFile.read(file), FashionMnist.CLASSES, file.toString());
     }
 
     private static double[] meanIntensity(ImageDataset d) {

@@ -35,12 +35,22 @@ public final class ImageDataset {
 
     /** Images from an IDX image file and an IDX label file. */
     public static ImageDataset of(IdxFile.Contents images, IdxFile.Contents labels, List<String> classes, String name) {
-        if (images.dims().length != 3) throw new IllegalArgumentException(name + ": images must be N x H x W, got " + Arrays.toString(images.dims()));
+        requireImages(images, name);
         if (labels.dims().length != 1) throw new IllegalArgumentException(name + ": labels must be a vector, got " + Arrays.toString(labels.dims()));
         if (images.count() != labels.count()) throw new IllegalArgumentException(name + ": " + images.count() + " images but " + labels.count() + " labels");
         int[] y = new int[labels.count()];
         for (int i = 0; i < y.length; i++) y[i] = Byte.toUnsignedInt(labels.values()[i]);
         return new ImageDataset(images.values(), y, images.dims()[1], images.dims()[2], classes);
+    }
+
+    /** Images from an IDX image file without labels (all 0), for watching inputs rather than scoring them. */
+    public static ImageDataset unlabelled(IdxFile.Contents images, List<String> classes, String name) {
+        requireImages(images, name);
+        return new ImageDataset(images.values(), new int[images.count()], images.dims()[1], images.dims()[2], classes);
+    }
+
+    private static void requireImages(IdxFile.Contents images, String name) {
+        if (images.dims().length != 3) throw new IllegalArgumentException(name + ": images must be N x H x W, got " + Arrays.toString(images.dims()));
     }
 
     public int size() {
