@@ -141,6 +141,27 @@ public final class Tape implements AutoCloseable {
         return out;
     }
 
+    /** A layer that computes its own forward into y [rows of x, out] (a compressed one, {@code nn.CompressedLinear}). */
+    public interface FrozenForward {
+        void run(Tensor x, Tensor y);
+    }
+
+    /**
+     * y [m, out] = forward(x [m, in]) for a frozen layer with its own kernel (int8, 2:4); dx = gy · w with
+     * w [out, in] the layer's effective f32 weight, the straight-through gradient of a quantized layer
+     * (Bengio et al. 2013): rounding is treated as the identity, so attacks and input gradients see the
+     * weights the layer really applies.
+     */
+    public Var frozenLinear(Var x, long out, Tensor w, FrozenForward forward) {
+        Tensor y = zeros(x.value.dim(0), out);
+        forward.run(x.value, y);
+        Var result = result(y, x);
+        record(result, () -> {
+            if (result.grad != null && needs(x)) backend.gemm(false, false, 1f, result.grad, w, 1f, gradOf(x));
+        });
+        return result;
+    }
+
     /** a + b (same shape). */
     public Var add(Var a, Var b) {
         Tensor y = zeros(a.value.shape());

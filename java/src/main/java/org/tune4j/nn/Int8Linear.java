@@ -39,6 +39,15 @@ public final class Int8Linear {
         }
     }
 
+    /** A layer from weights already quantized (a loaded model); {@code bias} [out] or null is used as is. */
+    public static Int8Linear of(Int8Weights weights, Tensor bias) {
+        if (weights == null) throw new IllegalArgumentException("weights is null");
+        if (bias != null && (bias.numel() != weights.rows() || bias.dtype() != DType.F32)) {
+            throw new IllegalArgumentException("bias must be F32 of " + weights.rows() + " values, is " + bias);
+        }
+        return new Int8Linear(weights, bias);
+    }
+
     public Int8Weights weights() {
         return weights;
     }

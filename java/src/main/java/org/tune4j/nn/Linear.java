@@ -5,9 +5,12 @@ import java.util.SplittableRandom;
 import org.tune4j.autograd.Parameter;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
+import org.tune4j.backend.Activation;
+import org.tune4j.backend.Backend;
+import org.tune4j.tensor.Tensor;
 
 /** y = x Wᵀ + b; W [out, in] and b [out] initialised as PyTorch's nn.Linear, U(±1/√in). */
-public final class Linear extends Module implements Layer {
+public final class Linear extends Module implements Layer, InferenceLayer {
     final Parameter weight;
     final Parameter bias;
 
@@ -23,10 +26,24 @@ public final class Linear extends Module implements Layer {
         return t.linear(x, t.param(weight), bias == null ? null : t.param(bias));
     }
 
+    @Override
+    public int scratchColumns() {
+        return 0;
+    }
+
+    @Override
+    public void infer(Backend backend, Tensor x, Tensor y, Activation act, Tensor scratch) {
+        backend.gemm(false, true, 1f, x, weight.value(), 0f, y);
+        if (bias != null) backend.addRow(bias.value(), y);
+        InferenceLayer.activate(backend, y, act);
+    }
+
+    @Override
     public int in() {
         return (int) weight.value().dim(1);
     }
 
+    @Override
     public int out() {
         return (int) weight.value().dim(0);
     }

@@ -48,7 +48,8 @@ public final class Lora {
         return injected;
     }
 
-    private static boolean matches(String path, String name, List<String> targets) {
+    /** Whether the module at {@code path} (last segment {@code name}) is one of {@code targets}: by name, whole path or path suffix. */
+    public static boolean matches(String path, String name, List<String> targets) {
         for (String t : targets) if (t.equals(name) || t.equals(path) || path.endsWith("." + t)) return true;
         return false;
     }

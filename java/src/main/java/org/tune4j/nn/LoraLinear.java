@@ -5,14 +5,16 @@ import java.util.SplittableRandom;
 import org.tune4j.autograd.Parameter;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
+import org.tune4j.backend.Activation;
 import org.tune4j.backend.Backend;
+import org.tune4j.tensor.Tensor;
 
 /**
  * A frozen Linear with a LoRA adapter (PEFT semantics): y = x Wᵀ + b + s·(dropout(x) Aᵀ) Bᵀ, s = alpha/r
  * (alpha/√r with rsLoRA); A [r, in] ~ U(±1/√in) as PEFT's Kaiming init, B [out, r] = 0, so the layer
  * starts exactly as the base. Parameters: "lora_A", "lora_B", and the base's "base.weight", "base.bias".
  */
-public final class LoraLinear extends Module implements Layer {
+public final class LoraLinear extends Module implements Layer, InferenceLayer {
     private final Linear base;
     private final Parameter a;
     private final Parameter b;
@@ -39,6 +41,36 @@ public final class LoraLinear extends Module implements Layer {
         if (merged) return base.forward(t, x);
         var mask = training() ? t.dropoutMask(x.value().dim(0), x.value().dim(1), dropout, dropoutRng) : null;
         return t.lora(x, t.param(base.weight), base.bias == null ? null : t.param(base.bias), t.param(a), t.param(b), scale, mask);
+    }
+
+    @Override
+    public int in() {
+        return base.in();
+    }
+
+    @Override
+    public int out() {
+        return base.out();
+    }
+
+    @Override
+    public int scratchColumns() {
+        return merged ? 0 : (int) a.value().dim(0);
+    }
+
+    /** The adapter unmerged: y = x Wᵀ + b + s·(x Aᵀ) Bᵀ in one fused call (no dropout at inference). */
+    @Override
+    public void infer(Backend backend, Tensor x, Tensor y, Activation act, Tensor scratch) {
+        if (merged) {
+            base.infer(backend, x, y, act, scratch);
+            return;
+        }
+        backend.loraForward(x, null, base.weight.value(), base.bias == null ? null : base.bias.value(), a.value(), b.value(), scale, scratch, y);
+        InferenceLayer.activate(backend, y, act);
+    }
+
+    public boolean merged() {
+        return merged;
     }
 
     /** W += s·B A: the adapter folded into the base (for inference at base speed). */

@@ -30,6 +30,17 @@ public abstract class Module {
         onChildReplaced(name, child);
     }
 
+    /**
+     * Replaces the module at the dotted {@code path} ("blocks.0.mlp.fc1"), as PyTorch's set_submodule:
+     * compression swaps a Linear for its int8 or sparse version this way.
+     */
+    public final void replaceModule(String path, Module module) {
+        int dot = path.lastIndexOf('.');
+        Module parent = dot < 0 ? this : namedModules().get(path.substring(0, dot));
+        if (parent == null) throw new IllegalArgumentException("no module '" + path.substring(0, dot) + "'");
+        parent.replace(path.substring(dot + 1), module);
+    }
+
     /** Lets a module update its own field when a child is replaced. */
     protected void onChildReplaced(String name, Module child) {}
 

@@ -181,18 +181,27 @@ public final class Adaptation {
         return bytes;
     }
 
-    /** The model as a plain ViT checkpoint (LoRA layers merged, their base's names), loadable by {@link #load}. */
+    /**
+     * The model as a ViT checkpoint (LoRA layers merged, under their base's names; compressed layers as
+     * {@link org.tune4j.compress.CompressedCheckpoint} stores them), loadable by {@link #load}.
+     */
     public static void saveModel(Path file, VisionTransformer vit, String method, double target, double source) throws IOException {
-        Map<String, Parameter> plain = new LinkedHashMap<>();
-        vit.namedParameters().forEach((name, p) -> {
-            if (name.endsWith(".lora_A") || name.endsWith(".lora_B")) return;
-            plain.put(name.replace(".base.", "."), p);
-        });
         Map<String, String> meta = new LinkedHashMap<>(Pretraining.configMetadata(vit.config()));
         meta.put("adapted_by", method);
         meta.put("target_accuracy", String.format("%.4f", target));
         meta.put("source_accuracy", String.format("%.4f", source));
-        Checkpoint.save(file, plain, null, meta);
+        java.util.Set<String> adapters = new java.util.HashSet<>();
+        vit.namedModules().forEach((path, m) -> {
+            if (!(m instanceof LoraLinear l)) return;
+            if (!l.merged()) throw new IllegalStateException(path + ": merge the LoRA adapter before saving the model");
+            adapters.add(path + ".lora_A");
+            adapters.add(path + ".lora_B");
+        });
+        Map<String, org.tune4j.tensor.Tensor> plain = new LinkedHashMap<>();
+        org.tune4j.compress.CompressedCheckpoint.tensors(vit, meta).forEach((name, t) -> {
+            if (!adapters.contains(name)) plain.put(name.replace(".base.", "."), t);
+        });
+        Safetensors.write(file, plain, meta);
     }
 
     private static void saveAdapter(Path dir, Lora.Config c, Map<String, LoraLinear> adapters) throws IOException {
@@ -216,6 +225,9 @@ public final class Adaptation {
         VisionTransformer.Config c = new VisionTransformer.Config(num(meta, "image", file), num(meta, "patch", file), num(meta, "dim", file),
                 num(meta, "depth", file), num(meta, "heads", file), num(meta, "mlp_hidden", file), num(meta, "classes", file));
         VisionTransformer vit = new VisionTransformer(arena, c, new SplittableRandom(0));
+        try (Safetensors.File f = Safetensors.read(file)) {
+            org.tune4j.compress.CompressedCheckpoint.restore(arena, org.tune4j.backend.CpuBackend.get(), vit, f, file);
+        }
         Checkpoint.load(file, vit.namedParameters(), null);
         return vit;
     }

@@ -39,6 +39,24 @@ public final class Trainer {
         default void onStep(int epoch, int step, int steps, float loss, double imagesPerSecond) {}
 
         default void onEpoch(int epoch, double trainLoss, double valAccuracy, double seconds) {}
+
+        /** This listener, then {@code next} (progress bar and gradual pruning, say). */
+        default Listener andThen(Listener next) {
+            Listener first = this;
+            return new Listener() {
+                @Override
+                public void onStep(int epoch, int step, int steps, float loss, double imagesPerSecond) {
+                    first.onStep(epoch, step, steps, loss, imagesPerSecond);
+                    next.onStep(epoch, step, steps, loss, imagesPerSecond);
+                }
+
+                @Override
+                public void onEpoch(int epoch, double trainLoss, double valAccuracy, double seconds) {
+                    first.onEpoch(epoch, trainLoss, valAccuracy, seconds);
+                    next.onEpoch(epoch, trainLoss, valAccuracy, seconds);
+                }
+            };
+        }
     }
 
     /** What happened: per epoch mean training loss and validation accuracy; mean step time. */

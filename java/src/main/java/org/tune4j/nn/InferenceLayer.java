@@ -1,0 +1,31 @@
+package org.tune4j.nn;
+
+import org.tune4j.backend.Activation;
+import org.tune4j.backend.Backend;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * A linear layer run straight on tensors, without a tape: what a {@code Predictor} calls on its hot path,
+ * into buffers it prepared once. Implemented by {@link Linear}, {@link LoraLinear} (merged or not) and
+ * {@link CompressedLinear} (int8 or 2:4, with or without an unmerged adapter).
+ */
+public interface InferenceLayer {
+    int in();
+
+    int out();
+
+    /** Columns of scratch {@link #infer} needs per input row (an unmerged adapter's rank), 0 for none. */
+    int scratchColumns();
+
+    /** y [m, out] = act(layer(x [m, in])); scratch [m, scratchColumns()], null when that is 0. */
+    void infer(Backend backend, Tensor x, Tensor y, Activation act, Tensor scratch);
+
+    /** Applies {@code act} in place, for kernels that have no fused epilogue. */
+    static void activate(Backend backend, Tensor y, Activation act) {
+        switch (act) {
+            case NONE -> {}
+            case RELU -> backend.reluForward(y, y);
+            case GELU -> backend.geluForward(y, y, false);
+        }
+    }
+}
