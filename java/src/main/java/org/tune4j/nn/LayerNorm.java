@@ -16,6 +16,12 @@ public final class LayerNorm extends Module implements Layer {
         Init.fill(gamma.value(), 1f);
     }
 
+    /** y = LayerNorm(x) straight on tensors; mean and rstd [rows] are scratch. */
+    void infer(org.tune4j.backend.Backend backend, org.tune4j.tensor.Tensor x, org.tune4j.tensor.Tensor y, org.tune4j.tensor.Tensor mean,
+            org.tune4j.tensor.Tensor rstd) {
+        backend.layerNormForward(x, gamma.value(), beta.value(), 1e-5f, y, mean, rstd);
+    }
+
     @Override
     public Var forward(Tape t, Var x) {
         return t.layerNorm(x, t.param(gamma), t.param(beta), 1e-5f);

@@ -18,6 +18,18 @@ public final class SelfAttention extends Module {
         this.proj = register("proj", new Linear(arena, dim, dim, true, rng));
     }
 
+    int heads() {
+        return heads;
+    }
+
+    InferenceLayer qkv() {
+        return VisionTransformer.inference(qkv, "attn.qkv");
+    }
+
+    InferenceLayer proj() {
+        return VisionTransformer.inference(proj, "attn.proj");
+    }
+
     /** x [batch·seq, dim] → [batch·seq, dim]. */
     public Var forward(Tape t, Var x, int batch) {
         return proj.forward(t, t.attention(qkv.forward(t, x), batch, heads));

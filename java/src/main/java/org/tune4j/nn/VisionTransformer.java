@@ -78,6 +78,36 @@ public final class VisionTransformer extends Module implements Classifier {
         return t.permuteRows(images, index, (long) per * per, (long) p * p);
     }
 
+    /** The layers in forward order, for {@link VitInference}. */
+    List<Block> blocks() {
+        return blocks;
+    }
+
+    InferenceLayer patchEmbed() {
+        return inference(patchEmbed, "patch_embed");
+    }
+
+    InferenceLayer head() {
+        return inference(head, "head");
+    }
+
+    LayerNorm norm() {
+        return norm;
+    }
+
+    Tensor clsToken() {
+        return cls.value();
+    }
+
+    Tensor positions() {
+        return pos.value();
+    }
+
+    static InferenceLayer inference(Layer layer, String name) {
+        if (layer instanceof InferenceLayer l) return l;
+        throw new IllegalStateException(name + " (" + layer.getClass().getSimpleName() + ") cannot run without a tape");
+    }
+
     @Override
     protected void onChildReplaced(String name, Module child) {
         if (name.equals("head")) head = (Layer) child;
