@@ -204,7 +204,13 @@ static int32_t run(q8_job *J, double ops) {
     int64_t panels = J->w.h->panels;
     int64_t threads = ops < 4.0e6 ? 1 : T4J_MIN((int64_t)t4j_num_threads(), panels);
     J->panels_per_task = (panels + threads - 1) / threads;
+    /* GELU needs tanh: one vectorized pass over each finished row (the ops kernel of the current level)
+     * costs a fraction of what a scalar tanhf per element in the tile epilogue would. */
+    int32_t gelu = J->y != NULL && J->act == T4J_ACT_GELU;
+    if (gelu) J->act = T4J_ACT_NONE;
     t4j_parallel((panels + J->panels_per_task - 1) / J->panels_per_task, q8_task, J);
+    if (gelu)
+        for (int64_t i = 0; i < J->m; i++) t4j_gelu_forward(J->n, J->y + i * J->ldy, J->y + i * J->ldy, 0);
     return T4J_OK;
 }
 

@@ -29,7 +29,7 @@ static float quantize_row_avx512(int64_t k, const float *x, int8_t *q, int32_t o
     return scale;
 }
 
-/* Vector epilogue for f32 output without GELU (the common case); the rest goes through the scalar one. */
+/* Vector epilogue for f32 output (GELU is applied afterwards, by run() in quant.c). */
 static void store_f32(__m512i acc[QMR][4], const t4j_q8_out *o) {
     __m512 bias[4], sw[4];
     __m512i corr[4];
@@ -62,7 +62,54 @@ static void store_f32(__m512i acc[QMR][4], const t4j_q8_out *o) {
     c##i##2 = _mm512_dpbusd_epi32(c##i##2, a, b2);                   \
     c##i##3 = _mm512_dpbusd_epi32(c##i##3, a, b3)
 
+/* The tile's results out: the vector epilogue for f32 output, else through an int32 tile (GEMM to int32). */
+static void finish_tile(__m512i acc[QMR][4], const t4j_q8_out *o) {
+    if (o->y != NULL && o->act != T4J_ACT_GELU) {
+        store_f32(acc, o);
+        return;
+    }
+    int32_t tile[QMR * T4J_Q8_PANEL] __attribute__((aligned(64)));
+    for (int i = 0; i < QMR; i++)
+        for (int v = 0; v < 4; v++) _mm512_store_si512(tile + i * T4J_Q8_PANEL + 16 * v, acc[i][v]);
+    t4j_q8_store_tile(tile, 128, o);
+}
+
+/* Fewer rows than the tile (a batch of 1 to QMR-1): R rows, a compile-time constant in each instance,
+ * so that a GEMV issues 4 vpdpbusd per quad instead of the full tile's 24. The accumulators are copied
+ * to the array the epilogue takes only after the loop, so that inside it they stay in registers. */
+static inline __attribute__((always_inline)) void vnni_rows(const int R, int64_t quads, const uint8_t *x, int64_t ldx,
+                                                            const int8_t *panel, const t4j_q8_out *o) {
+    __m512i c[QMR - 1][4];
+    for (int i = 0; i < R; i++)
+        for (int v = 0; v < 4; v++) c[i][v] = _mm512_setzero_si512();
+    for (int64_t q = 0; q < quads; q++) {
+        const int8_t *b = panel + q * 256;
+        __m512i b0 = _mm512_load_si512(b), b1 = _mm512_load_si512(b + 64);
+        __m512i b2 = _mm512_load_si512(b + 128), b3 = _mm512_load_si512(b + 192);
+#pragma GCC unroll 5
+        for (int i = 0; i < R; i++) {
+            __m512i a = _mm512_set1_epi32(*(const int32_t *)(x + i * ldx + 4 * q));
+            c[i][0] = _mm512_dpbusd_epi32(c[i][0], a, b0);
+            c[i][1] = _mm512_dpbusd_epi32(c[i][1], a, b1);
+            c[i][2] = _mm512_dpbusd_epi32(c[i][2], a, b2);
+            c[i][3] = _mm512_dpbusd_epi32(c[i][3], a, b3);
+        }
+    }
+    __m512i acc[QMR][4];
+    for (int i = 0; i < QMR; i++)
+        for (int v = 0; v < 4; v++) acc[i][v] = i < R ? c[i][v] : _mm512_setzero_si512();
+    finish_tile(acc, o);
+}
+
 static void kernel_vnni(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
+    switch (rows) {
+    case 1: vnni_rows(1, quads, x, ldx, panel, o); return;
+    case 2: vnni_rows(2, quads, x, ldx, panel, o); return;
+    case 3: vnni_rows(3, quads, x, ldx, panel, o); return;
+    case 4: vnni_rows(4, quads, x, ldx, panel, o); return;
+    case 5: vnni_rows(5, quads, x, ldx, panel, o); return;
+    default: break;
+    }
     const uint8_t *row[QMR];
     for (int i = 0; i < QMR; i++) row[i] = x + T4J_MIN(i, rows - 1) * ldx; /* missing rows repeat the last: not stored */
     __m512i c00 = _mm512_setzero_si512(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00;
@@ -77,14 +124,7 @@ static void kernel_vnni(int64_t quads, const uint8_t *x, int64_t ldx, int64_t ro
     }
     __m512i acc[QMR][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23},
                            {c30, c31, c32, c33}, {c40, c41, c42, c43}, {c50, c51, c52, c53}};
-    if (o->y != NULL && o->act != T4J_ACT_GELU) {
-        store_f32(acc, o);
-        return;
-    }
-    int32_t tile[QMR * T4J_Q8_PANEL] __attribute__((aligned(64)));
-    for (int i = 0; i < QMR; i++)
-        for (int v = 0; v < 4; v++) _mm512_store_si512(tile + i * T4J_Q8_PANEL + 16 * v, acc[i][v]);
-    t4j_q8_store_tile(tile, 128, o);
+    finish_tile(acc, o);
 }
 
 /* Weight-only: byte t of each 32-bit lane is w[j][4q + t]; shifting it to the top and back (arithmetic)

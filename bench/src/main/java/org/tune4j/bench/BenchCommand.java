@@ -21,7 +21,7 @@ import picocli.CommandLine.Parameters;
         description = {"Benchmark the native kernels against peers measured in the same run.",
                 "Rates are GFLOP/s; %peak is against the native FMA loop measured in this process."})
 public final class BenchCommand implements Callable<Integer> {
-    @Parameters(index = "0", defaultValue = "all", description = "Suite: gemm, lora, int8, sparse, train, ffm or all (default: ${DEFAULT-VALUE}).")
+    @Parameters(index = "0", defaultValue = "all", description = "Suite: gemm, lora, int8, sparse, train, infer, ffm or all (default: ${DEFAULT-VALUE}).")
     String suite;
 
     @Option(names = "--threads", split = ",", description = "Thread counts to measure (default: 1 and all cores).")
@@ -42,8 +42,8 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        if (!List.of("gemm", "lora", "int8", "sparse", "train", "ffm", "all").contains(suite)) {
-            System.err.println("unknown suite '" + suite + "': use gemm, lora, int8, sparse, train, ffm or all");
+        if (!List.of("gemm", "lora", "int8", "sparse", "train", "infer", "ffm", "all").contains(suite)) {
+            System.err.println("unknown suite '" + suite + "': use gemm, lora, int8, sparse, train, infer, ffm or all");
             return 2;
         }
         List<Integer> threadCounts = threads;
@@ -67,6 +67,7 @@ public final class BenchCommand implements Callable<Integer> {
         if (suite.equals("int8") || suite.equals("all")) rows.addAll(Int8Suite.run(machine, threadCounts, quick, progress));
         if (suite.equals("sparse") || suite.equals("all")) rows.addAll(SparseSuite.run(machine, threadCounts, quick, progress));
         if (suite.equals("train") || suite.equals("all")) rows.addAll(TrainSuite.run(machine, threadCounts, quick, progress));
+        if (suite.equals("infer") || suite.equals("all")) rows.addAll(InferSuite.run(machine, threadCounts, quick, progress));
         CpuBackend.setThreads(cores);
 
         String table = Table.render(rows);

@@ -53,6 +53,11 @@ public final class CpuBackend implements Backend {
         return SimdLevel.of(tune4j_h.t4j_set_simd_level(level.code()));
     }
 
+    /** Whether the dynamic int8 kernel runs on VNNI now (AVX-512 level on a CPU with AVX-512 VNNI). */
+    public static boolean int8Vnni() {
+        return tune4j_h.t4j_simd_level() == tune4j_h.T4J_LEVEL_AVX512 && (tune4j_h.t4j_cpu_features() & tune4j_h.T4J_FEATURE_AVX512_VNNI) != 0;
+    }
+
     public static int threads() {
         return tune4j_h.t4j_num_threads();
     }

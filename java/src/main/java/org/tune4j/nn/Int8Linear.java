@@ -3,17 +3,19 @@ package org.tune4j.nn;
 import java.lang.foreign.Arena;
 import org.tune4j.backend.Activation;
 import org.tune4j.backend.Backend;
+import org.tune4j.backend.CpuBackend;
 import org.tune4j.backend.Int8Weights;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 
 /**
- * An inference linear layer y = act(x Wᵀ + b) with W quantized to int8 per output channel. Batches of
- * more than {@value #WEIGHT_ONLY_MAX_ROWS} rows run the dynamic int8 kernel (x quantized per row); smaller
- * ones the weight-only kernel (x stays f32), which is faster there, since reading W is the cost.
+ * An inference linear layer y = act(x Wᵀ + b) with W quantized to int8 per output channel, run by the
+ * dynamic int8 kernel (x quantized per row). Without VNNI (the AVX2 and portable kernels widen to int16),
+ * batches of up to {@value #WEIGHT_ONLY_MAX_ROWS} rows run the weight-only kernel instead (x stays f32),
+ * which is faster there; with VNNI the dynamic kernel's small-batch tiles are faster at any batch.
  */
 public final class Int8Linear {
-    /** Up to this many rows the weight-only kernel is used. */
+    /** Up to this many rows the weight-only kernel is used, where the CPU has no VNNI. */
     public static final int WEIGHT_ONLY_MAX_ROWS = 8;
 
     private final Int8Weights weights;
@@ -54,7 +56,8 @@ public final class Int8Linear {
 
     /** y [m, out] = act(x [m, in] Wᵀ + b). */
     public void forward(Backend backend, Tensor x, Tensor y, Activation act) {
-        if (x != null && x.rank() == 2 && x.dim(0) <= WEIGHT_ONLY_MAX_ROWS) backend.int8WeightOnlyLinear(x, weights, bias, act, y);
+        boolean small = x != null && x.rank() == 2 && x.dim(0) <= WEIGHT_ONLY_MAX_ROWS;
+        if (small && !(backend instanceof CpuBackend && CpuBackend.int8Vnni())) backend.int8WeightOnlyLinear(x, weights, bias, act, y);
         else backend.int8Linear(x, weights, bias, act, y);
     }
 }
