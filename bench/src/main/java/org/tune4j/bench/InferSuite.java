@@ -3,7 +3,6 @@ package org.tune4j.bench;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.CountDownLatch;
@@ -20,6 +19,7 @@ import org.tune4j.nn.InferenceLayer;
 import org.tune4j.nn.Linear;
 import org.tune4j.nn.Lora;
 import org.tune4j.nn.VisionTransformer;
+import org.tune4j.serve.Latency;
 import org.tune4j.serve.Predictor;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
@@ -36,9 +36,6 @@ import org.tune4j.train.Adaptation;
 final class InferSuite {
     private static final List<String> BLOCKS = List.of("qkv", "proj", "fc1", "fc2");
     private static final int MLP_WIDTH = 1024, MLP_DEPTH = 4;
-
-    /** p50 and p99 of single calls, in ms. */
-    record Latency(double p50, double p99) {}
 
     static List<BenchRow> run(Machine machine, List<Integer> threadCounts, boolean quick, Consumer<String> progress) throws IOException {
         List<BenchRow> rows = new ArrayList<>();
@@ -64,7 +61,7 @@ final class InferSuite {
                     if (flops == 0) flops = vitFlops(vit.config());
                     compress(arena, vit, variant, test);
                     try (Predictor p = Predictor.of(cpu, arena, vit, new Predictor.Options(1, Math.max(2, machine.cores())))) {
-                        Latency l = latency(calls, i -> p.classify(images[i % images.length]));
+                        Latency l = Latency.measure(calls, i -> p.classify(images[i % images.length]));
                         double tput = throughput(machine.cores(), quick ? 0.5 : 2.0, i -> p.classify(images[i % images.length]));
                         if (dense == null) {
                             dense = l;
@@ -73,8 +70,8 @@ final class InferSuite {
                         String shape = "ViT d128x4 b1 " + variant;
                         String peer = "tune4j f32 dense, same run";
                         double pk = variant.equals("int8") ? int8Peak : peak;
-                        rows.add(BenchRow.of("infer", "vit_p50", shape, variant, threads, cpu.name(), l.p50(), flops, "GFLOP/s", peer, dense.p50(), pk));
-                        rows.add(BenchRow.of("infer", "vit_p99", shape, variant, threads, cpu.name(), l.p99(), flops, "GFLOP/s", peer, dense.p99(), pk));
+                        rows.add(BenchRow.of("infer", "vit_p50", shape, variant, threads, cpu.name(), l.p50Ms(), flops, "GFLOP/s", peer, dense.p50Ms(), pk));
+                        rows.add(BenchRow.of("infer", "vit_p99", shape, variant, threads, cpu.name(), l.p99Ms(), flops, "GFLOP/s", peer, dense.p99Ms(), pk));
                         rows.add(BenchRow.of("infer", "vit_throughput", machine.cores() + " callers b1 " + variant, variant, threads, cpu.name(),
                                 1000.0 / tput, flops, "GFLOP/s", peer + " (ms per image at full load)", 1000.0 / denseThroughput, pk));
                     }
@@ -135,7 +132,7 @@ final class InferSuite {
                 }
                 Tensor a = Tensor.zeros(arena, DType.F32, 1, MLP_WIDTH), b = Tensor.zeros(arena, DType.F32, 1, MLP_WIDTH);
                 for (int i = 0; i < MLP_WIDTH; i++) a.setFloat(i, (float) Math.sin(i));
-                Latency l = latency(calls, i -> {
+                Latency l = Latency.measure(calls, i -> {
                     Tensor in = a, out = b;
                     for (InferenceLayer layer : layers) {
                         layer.infer(cpu, in, out, Activation.GELU, null);
@@ -146,30 +143,11 @@ final class InferSuite {
                 });
                 if (dense == null) dense = l;
                 String peer = "tune4j f32 dense, same run";
-                rows.add(BenchRow.of("infer", "mlp_block_p50", shape, variant, threads, cpu.name(), l.p50(), flops, "GFLOP/s", peer, dense.p50(), peak));
-                rows.add(BenchRow.of("infer", "mlp_block_p99", shape, variant, threads, cpu.name(), l.p99(), flops, "GFLOP/s", peer, dense.p99(), peak));
+                rows.add(BenchRow.of("infer", "mlp_block_p50", shape, variant, threads, cpu.name(), l.p50Ms(), flops, "GFLOP/s", peer, dense.p50Ms(), peak));
+                rows.add(BenchRow.of("infer", "mlp_block_p99", shape, variant, threads, cpu.name(), l.p99Ms(), flops, "GFLOP/s", peer, dense.p99Ms(), peak));
             }
         }
         return rows;
-    }
-
-    /** p50 and p99 of {@code calls} timed single calls, after as many untimed. */
-    static Latency latency(int calls, java.util.function.IntConsumer call) {
-        for (int i = 0; i < calls; i++) call.accept(i);
-        double[] ms = new double[calls];
-        for (int i = 0; i < calls; i++) {
-            long t0 = System.nanoTime();
-            call.accept(i);
-            ms[i] = (System.nanoTime() - t0) / 1e6;
-        }
-        Arrays.sort(ms);
-        return new Latency(percentile(ms, 0.50), percentile(ms, 0.99));
-    }
-
-    /** The value below which a fraction q of the sorted values lie (nearest rank). */
-    static double percentile(double[] sorted, double q) {
-        int rank = (int) Math.ceil(q * sorted.length);
-        return sorted[Math.max(0, Math.min(sorted.length - 1, rank - 1))];
     }
 
     /** Calls per second with {@code callers} threads calling for {@code seconds}. */

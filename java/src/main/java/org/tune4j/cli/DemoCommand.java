@@ -18,7 +18,10 @@ import org.tune4j.robust.Attacks;
 import org.tune4j.robust.DataQuality;
 import org.tune4j.robust.DataQualityReport;
 import org.tune4j.robust.Gate;
+import org.tune4j.report.HtmlReport;
+import org.tune4j.report.Provenance;
 import org.tune4j.train.Adaptation;
+import org.tune4j.train.CompressionStudy;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -27,8 +30,9 @@ import picocli.CommandLine.Option;
 @Command(name = "demo", aliases = "finetune", mixinStandardHelpOptions = true,
         description = {"Adapt the pretrained ViT to a shifted Fashion-MNIST (lower contrast, blur, noise, rotations, shifts)",
                 "with the same budget: LoRA, full fine-tuning, head only, and LoRA with adversarial examples; measure each (shifted,",
-                "clean, corrupted, PGD, calibration, negative flips), gate it against the pretrained model, check the data's quality.",
-                "Writes metrics.json, the adapted models and the LoRA adapters."})
+                "clean, corrupted, PGD, calibration, negative flips), gate it against the pretrained model; compress the LoRA model",
+                "(int8, 2:4 with a LoRA recovery) and measure again, with batch-1 latency, gated against f32; check the data's",
+                "quality. Writes metrics.json, report.html, the adapted and compressed models and the LoRA adapters."})
 final class DemoCommand implements Callable<Integer> {
     private static final int GATE_IMAGES = 500;
 
@@ -56,6 +60,9 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--no-adversarial", description = "Leave out the adversarial LoRA run.")
     boolean noAdversarial;
 
+    @Option(names = "--no-compression", description = "Leave out compressing the LoRA model (int8, 2:4) and its measures.")
+    boolean noCompression;
+
     @Override
     public Integer call() throws Exception {
         FashionMnist.Source source = input.source();
@@ -68,8 +75,8 @@ final class DemoCommand implements Callable<Integer> {
         System.out.println("data: " + source.description());
         System.out.println("output: " + dir.toAbsolutePath());
         long t0 = System.nanoTime();
-        Adaptation.Report r = Adaptation.run(CpuBackend.get(), source, input.checkpoint, o, dir, method -> new Progress(method));
-        double seconds = (System.nanoTime() - t0) / 1e9;
+        Adaptation.Baseline baseline = Adaptation.baseline(CpuBackend.get(), source, input.checkpoint, o.seed());
+        Adaptation.Report r = Adaptation.run(CpuBackend.get(), source, input.checkpoint, o, dir, method -> new Progress(method), baseline);
 
         System.out.printf("%nadapting from %d shifted images; test on %d shifted and %d clean images%n", r.targetTrainImages(), r.targetTestImages(),
                 r.targetTestImages());
@@ -89,18 +96,59 @@ final class DemoCommand implements Callable<Integer> {
         System.out.println("gets wrong; PGD: accuracy under a 20-step L-inf attack at eps 0.05 / 0.1 (500 / 1000 shifted images); ECE on the");
         System.out.println("shifted test set; c-err: mean error over 11 corruptions x 5 severities (500 clean images); mCE: relative to pretrained.");
         Map<String, Object> gates = gate(source, o.seed(), dir, r);
-        DataQualityReport quality = dataQuality(source);
-        seconds = (System.nanoTime() - t0) / 1e9;
         Map<String, Object> doc = new LinkedHashMap<>();
         doc.put("report", r);
         doc.put("gate", gates);
+        if (!noCompression) {
+            Adaptation.Evaluation loraEval = r.methods().stream().filter(m -> m.method().equals("lora")).findFirst().orElseThrow().evaluation();
+            CompressionStudy.Report c = CompressionStudy.run(CpuBackend.get(), source, dir.resolve("lora.safetensors"), loraEval, o,
+                    CompressionStudy.Options.defaults(), baseline, dir, method -> new Progress(method));
+            printCompression(c);
+            doc.put("compression", c);
+            doc.put("compression_gate", compressionGate(source, o.seed(), dir, c));
+        }
+        DataQualityReport quality = dataQuality(source);
+        double seconds = (System.nanoTime() - t0) / 1e9;
         doc.put("data_quality", quality);
         doc.put("seconds", seconds);
         doc.put("machine", Map.of("cpu_features", CpuBackend.cpuFeatures(), "simd", CpuBackend.simdLevel().label(), "threads", CpuBackend.threads()));
+        doc.put("provenance", Provenance.of(source, o.seed(), o, input.checkpoint));
         new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE).enable(SerializationFeature.INDENT_OUTPUT)
                 .writeValue(dir.resolve("metrics.json").toFile(), doc);
-        System.out.printf("%nwrote %s (with the gate and data-quality results), the adapted models and the LoRA adapters (%.0f s)%n", dir.resolve("metrics.json"), seconds);
+        Path page = HtmlReport.write(dir);
+        System.out.printf("%nwrote %s, %s, the adapted and compressed models and the LoRA adapters (%.0f s)%n", dir.resolve("metrics.json"), page, seconds);
         return 0;
+    }
+
+    private static void printCompression(CompressionStudy.Report c) {
+        System.out.printf("%ncompressing the adapted LoRA model (f32): accuracy, robustness and batch-1 latency (%d calls, one thread)%n", c.latencyCalls());
+        String fmt = "%-14s %8s %8s %8s %8s %8s %7s %8s %9s %9s %9s%n";
+        System.out.printf(fmt, "variant", "target", "source", "PGD.05", "PGD.1", "c-err", "ECE", "flips", "p50 ms", "p99 ms", "weights");
+        for (CompressionStudy.Variant v : c.variants()) {
+            Adaptation.Evaluation e = v.evaluation();
+            System.out.printf(fmt, v.name(), pct(e.targetAccuracy()), pct(e.sourceAccuracy()), pct(e.pgd005()), pct(e.pgd01()),
+                    String.format("%.3f", e.corruptionError()), String.format("%.3f", e.targetEce()), pct(v.flipRateVsF32()),
+                    String.format("%.3f", v.p50Ms()), String.format("%.3f", v.p99Ms()), String.format("%.0f KiB", v.weightBytes() / 1024.0));
+        }
+        System.out.println("flips: shifted test images the f32 model got right and the variant gets wrong.");
+    }
+
+    /** Each compressed variant against the f32 model it came from, on the first 500 shifted test images, default limits. */
+    private Map<String, Object> compressionGate(FashionMnist.Source source, long seed, Path dir, CompressionStudy.Report c) throws java.io.IOException {
+        ImageDataset data = Adaptation.targetTest(source, seed).first(GATE_IMAGES);
+        Map<String, Object> out = new LinkedHashMap<>();
+        System.out.printf("%ngate against the f32 adapted model (%d shifted test images, default limits):%n", data.size());
+        try (Arena arena = Arena.ofShared()) {
+            VisionTransformer base = Adaptation.load(arena, dir.resolve("lora.safetensors"));
+            for (CompressionStudy.Variant v : c.variants()) {
+                if (v.name().equals("f32")) continue;
+                VisionTransformer candidate = Adaptation.load(arena, dir.resolve(v.name().replace(':', '_').replace('+', '-') + ".safetensors"));
+                Gate.Result g = Gate.compare(CpuBackend.get(), base, candidate, data, Gate.Limits.defaults(), Attacks.Pgd.standard(0.1f, 20), seed);
+                out.put(v.name(), Gate.summary(g));
+                System.out.printf("  %-14s %s%s%n", v.name(), g.passed() ? "PASS" : "FAIL: ", String.join("; ", g.violations()));
+            }
+        }
+        return out;
     }
 
     /** Each adapted model against the pretrained one on the first 500 shifted test images, default limits. */

@@ -15,6 +15,7 @@ public final class Main {
         cl.addSubcommand(new DemoCommand());
         cl.addSubcommand(new EvalCommand());
         cl.addSubcommand(new GateCommand());
+        cl.addSubcommand(new ReportCommand());
         cl.addSubcommand(new DriftCommand());
         cl.addSubcommand(new RobustCommand());
         for (CliExtension ext : ServiceLoader.load(CliExtension.class)) cl.addSubcommand(ext.command());

@@ -25,7 +25,12 @@ public final class FashionMnist {
     private static final String[] FILES = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
 
     /** Where the data came from, and the two splits. */
-    public record Source(String description, ImageDataset train, ImageDataset test) {}
+    /** The two splits, what they are, and where they were read from (file paths, or "jar:" and the resource name). */
+    public record Source(String description, ImageDataset train, ImageDataset test, List<String> files) {
+        public Source {
+            files = List.copyOf(files);
+        }
+    }
 
     private FashionMnist() {}
 
@@ -47,28 +52,32 @@ public final class FashionMnist {
                     + ", raw or .gz; Debian: apt-get install dataset-fashion-mnist)");
         }
         IdxFile.Contents[] parts = new IdxFile.Contents[4];
+        List<String> files = new java.util.ArrayList<>();
         for (int i = 0; i < 4; i++) {
             Path gz = dir.resolve(FILES[i] + ".gz"), raw = dir.resolve(FILES[i]);
             Path file = Files.isRegularFile(gz) ? gz : raw;
             if (!Files.isRegularFile(file)) throw new IOException("Fashion-MNIST file missing in " + dir + ": " + FILES[i] + " (or .gz)");
             parts[i] = IdxFile.read(file);
+            files.add(file.toAbsolutePath().toString());
         }
         return new Source("Fashion-MNIST from " + dir, ImageDataset.of(parts[0], parts[1], CLASSES, dir + " train"),
-                ImageDataset.of(parts[2], parts[3], CLASSES, dir + " test"));
+                ImageDataset.of(parts[2], parts[3], CLASSES, dir + " test"), files);
     }
 
     /** The subset shipped inside the jar. */
     public static Source embedded() throws IOException {
         IdxFile.Contents[] parts = new IdxFile.Contents[4];
+        List<String> files = new java.util.ArrayList<>();
         for (int i = 0; i < 4; i++) {
             String name = SUBSET_RESOURCE + FILES[i] + ".gz";
+            files.add("jar:" + name);
             try (InputStream in = FashionMnist.class.getResourceAsStream(name)) {
                 if (in == null) throw new IOException("the embedded Fashion-MNIST subset is missing from the jar: " + name);
                 parts[i] = IdxFile.read(in, name);
             }
         }
         return new Source("Fashion-MNIST subset embedded in the jar (" + SUBSET_TRAIN + " train, " + SUBSET_TEST + " test)",
-                ImageDataset.of(parts[0], parts[1], CLASSES, "embedded train"), ImageDataset.of(parts[2], parts[3], CLASSES, "embedded test"));
+                ImageDataset.of(parts[0], parts[1], CLASSES, "embedded train"), ImageDataset.of(parts[2], parts[3], CLASSES, "embedded test"), files);
     }
 
     /** Writes the first {@code train} and {@code test} images of {@code full} as gzip IDX files into {@code dir}. */

@@ -53,11 +53,12 @@ public final class Adaptation {
      * pretrained model, and the negative flip rate against the pretrained model on the clean test set.
      */
     public record Evaluation(double targetAccuracy, double sourceAccuracy, double targetEce, double pgd005, double pgd01,
-            double corruptionError, double mce, double negativeFlipRateSource) {}
+            double corruptionError, double mce, double negativeFlipRateSource, Map<String, double[]> corruptionErrors,
+            org.tune4j.robust.Calibration.Bin[] reliability) {}
 
     /** One method's outcome. */
     public record MethodResult(String method, Evaluation evaluation, long trainableParameters, long totalParameters, double peakMemoryMib,
-            double stepMillis, double imagesPerSecond, double seconds) {
+            double stepMillis, double imagesPerSecond, double seconds, List<Double> trainLoss, List<Double> validationAccuracy) {
         public double targetAccuracy() {
             return evaluation.targetAccuracy();
         }
@@ -72,23 +73,36 @@ public final class Adaptation {
 
     private Adaptation() {}
 
+    /** What the pretrained model does, that every other is compared with: its corruption errors and its clean-test predictions. */
+    public record Baseline(org.tune4j.robust.CorruptionReport.Errors corruption, int[] predictions, Evaluation evaluation) {}
+
+    /** The pretrained model measured once. */
+    public static Baseline baseline(Backend backend, FashionMnist.Source data, Path checkpoint, long seed) throws IOException {
+        ImageDataset sourceTest = data.test();
+        try (Arena arena = Arena.ofShared()) {
+            VisionTransformer base = load(arena, checkpoint);
+            var corruption = org.tune4j.robust.CorruptionReport.errors(backend, base, sourceTest.first(500), seed);
+            int[] predictions = Trainer.predict(backend, base, sourceTest, 256);
+            return new Baseline(corruption, predictions, evaluate(backend, base, targetTest(data, seed), sourceTest, corruption, predictions, seed));
+        }
+    }
+
+    /** The shifted training images and the validation split every method adapts from. */
+    public static ImageDataset.Split targetSplit(FashionMnist.Source data, Options o) {
+        ImageDataset target = DomainShift.apply(data.train().first(o.targetTrain() + o.targetValidation()), o.seed());
+        return target.split(o.targetValidation(), o.seed());
+    }
+
     /** Runs every method; the LoRA adapter is saved in PEFT's layout under {@code out/lora-adapter}. */
     public static Report run(Backend backend, FashionMnist.Source data, Path checkpoint, Options o, Path out,
-            Function<String, Trainer.Listener> listeners) throws IOException {
-        ImageDataset target = DomainShift.apply(data.train().first(o.targetTrain() + o.targetValidation()), o.seed());
-        ImageDataset.Split split = target.split(o.targetValidation(), o.seed());
+            Function<String, Trainer.Listener> listeners, Baseline baseline) throws IOException {
+        ImageDataset.Split split = targetSplit(data, o);
         ImageDataset targetTest = targetTest(data, o.seed());
         ImageDataset sourceTest = data.test();
         List<MethodResult> results = new ArrayList<>();
-        Evaluation pre;
-        org.tune4j.robust.CorruptionReport.Errors baseCorruption;
-        int[] basePredictions;
-        try (Arena arena = Arena.ofShared()) {
-            VisionTransformer base = load(arena, checkpoint);
-            baseCorruption = org.tune4j.robust.CorruptionReport.errors(backend, base, sourceTest.first(500), o.seed());
-            basePredictions = Trainer.predict(backend, base, sourceTest, 256);
-            pre = evaluate(backend, base, targetTest, sourceTest, baseCorruption, basePredictions, o.seed());
-        }
+        Evaluation pre = baseline.evaluation();
+        org.tune4j.robust.CorruptionReport.Errors baseCorruption = baseline.corruption();
+        int[] basePredictions = baseline.predictions();
         List<String> methods = new ArrayList<>(List.of("lora", "full", "head"));
         if (o.adversarial() != null) methods.add("lora-adv");
         for (String method : methods) {
@@ -118,7 +132,7 @@ public final class Adaptation {
                 Evaluation ev = evaluate(backend, vit, targetTest, sourceTest, baseCorruption, basePredictions, o.seed());
                 double targetAcc = ev.targetAccuracy(), sourceAcc = ev.sourceAccuracy();
                 results.add(new MethodResult(method, ev, vit.parameterCount(true), vit.parameterCount(false),
-                        trainingMemory(vit, h) / (1024.0 * 1024.0), h.meanStepMillis(), h.imagesPerSecond(), seconds));
+                        trainingMemory(vit, h) / (1024.0 * 1024.0), h.meanStepMillis(), h.imagesPerSecond(), seconds, h.trainLoss(), h.valAccuracy()));
                 if (method.startsWith("lora")) {
                     saveAdapter(out.resolve(method + "-adapter"), o.lora(), adapters);
                     adapters.values().forEach(a -> a.merge(backend)); // the checkpoint holds the merged weights
@@ -129,7 +143,11 @@ public final class Adaptation {
         return new Report(data.description(), split.train().size(), targetTest.size(), pre, results);
     }
 
-    private static Evaluation evaluate(Backend backend, VisionTransformer vit, ImageDataset targetTest, ImageDataset sourceTest,
+    /**
+     * The measures of {@link Evaluation} for {@code vit}; corruption errors relative to {@code baseCorruption},
+     * negative flips against {@code basePredictions} on the clean test set.
+     */
+    public static Evaluation evaluate(Backend backend, VisionTransformer vit, ImageDataset targetTest, ImageDataset sourceTest,
             org.tune4j.robust.CorruptionReport.Errors baseCorruption, int[] basePredictions, long seed) {
         int[] target = Trainer.predict(backend, vit, targetTest, 256), source = Trainer.predict(backend, vit, sourceTest, 256);
         long rightT = 0, rightS = 0, flips = 0;
@@ -138,14 +156,17 @@ public final class Adaptation {
             if (source[i] == sourceTest.label(i)) rightS++;
             if (basePredictions[i] == sourceTest.label(i) && source[i] != sourceTest.label(i)) flips++;
         }
-        double ece = org.tune4j.robust.Calibration.of(confidences(backend, vit, targetTest), correct(target, targetTest)).ece();
+        var calibration = org.tune4j.robust.Calibration.of(confidences(backend, vit, targetTest), correct(target, targetTest));
+        double ece = calibration.ece();
         ImageDataset pgdSmall = targetTest.first(500), pgdLarge = targetTest.first(1000);
         double pgd005 = org.tune4j.robust.Attacks.robustAccuracy(backend, vit, pgdSmall, org.tune4j.robust.Attacks.Pgd.standard(0.05f, 20), 100, seed);
         double pgd01 = org.tune4j.robust.Attacks.robustAccuracy(backend, vit, pgdLarge, org.tune4j.robust.Attacks.Pgd.standard(0.1f, 20), 100, seed);
         var corruption = org.tune4j.robust.CorruptionReport.errors(backend, vit, sourceTest.first(500), seed);
         double mce = org.tune4j.robust.CorruptionReport.relative(corruption, baseCorruption).get("mCE");
+        Map<String, double[]> byKind = new LinkedHashMap<>();
+        corruption.error().forEach((kind, errors) -> byKind.put(kind.name().toLowerCase(java.util.Locale.ROOT), errors));
         return new Evaluation((double) rightT / target.length, (double) rightS / source.length, ece, pgd005, pgd01, corruption.mean(), mce,
-                (double) flips / source.length);
+                (double) flips / source.length, byKind, calibration.bins());
     }
 
     private static double[] confidences(Backend backend, VisionTransformer vit, ImageDataset data) {

@@ -1,0 +1,144 @@
+package org.tune4j.train;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.function.Function;
+import org.tune4j.backend.Backend;
+import org.tune4j.compress.Int8Quantization;
+import org.tune4j.compress.Sensitivity;
+import org.tune4j.compress.StructuredPruning;
+import org.tune4j.data.FashionMnist;
+import org.tune4j.data.ImageDataset;
+import org.tune4j.nn.CompressedLinear;
+import org.tune4j.nn.Lora;
+import org.tune4j.nn.VisionTransformer;
+import org.tune4j.optim.AdamW;
+import org.tune4j.optim.LrSchedule;
+import org.tune4j.serve.Latency;
+import org.tune4j.serve.Predictor;
+
+/**
+ * The main job's compression stage: the adapted f32 model is compressed onto the native kernels and each
+ * variant measured as the adapted models were (shifted and clean accuracy, PGD, corruptions, calibration),
+ * plus what only compression costs: the images of the shifted test set the f32 model got right and the
+ * variant gets wrong (flips), batch-1 latency through a {@link Predictor}, and the weights' size.
+ * Variants: int8 post-training quantization (every linear layer, calibrated on shifted training images);
+ * 2:4 on the blocks' layers with a LoRA adapter trained over the pruned base to recover, kept unmerged;
+ * and that 2:4 model with its remaining dense layers in int8. A per-layer sensitivity scan shows how
+ * accuracy falls with unstructured sparsity.
+ */
+public final class CompressionStudy {
+    /** The layers 2:4 prunes (the patch embedding's 49 inputs are not a multiple of 4; the head is tiny). */
+    public static final List<String> BLOCK_LAYERS = List.of("qkv", "proj", "fc1", "fc2");
+
+    public record Options(int recoveryEpochs, int recoveryRank, float recoveryLr, int calibrationImages, int latencyCalls,
+            double[] sparsities, int sensitivityImages) {
+        public static Options defaults() {
+            return new Options(3, 8, 2e-3f, 256, 1000, new double[] {0.25, 0.5, 0.75, 0.9}, 500);
+        }
+    }
+
+    /** One compressed (or the f32) model and what it cost. */
+    public record Variant(String name, String description, Adaptation.Evaluation evaluation, double flipRateVsF32, double p50Ms,
+            double p99Ms, long weightBytes, List<Double> recoveryLoss, List<Double> recoveryValidationAccuracy) {}
+
+    public record Report(String parent, List<Variant> variants, List<Sensitivity.Point> sensitivity, Int8Quantization.Result quantization,
+            int latencyCalls) {}
+
+    private CompressionStudy() {}
+
+    /**
+     * Compresses the model saved at {@code parent} (the adapted f32 model, {@code parentEvaluation} its
+     * measures); compressed models are saved under {@code out} as {@code <variant>.safetensors}.
+     */
+    public static Report run(Backend backend, FashionMnist.Source data, Path parent, Adaptation.Evaluation parentEvaluation,
+            Adaptation.Options ao, Options o, Adaptation.Baseline baseline, Path out, Function<String, Trainer.Listener> listeners)
+            throws IOException {
+        ImageDataset.Split split = Adaptation.targetSplit(data, ao);
+        ImageDataset targetTest = Adaptation.targetTest(data, ao.seed()), sourceTest = data.test();
+        float[][] latencyImages = images(targetTest, 64);
+        List<Variant> variants = new ArrayList<>();
+        int[] f32Predictions;
+        List<Sensitivity.Point> sensitivity;
+        try (Arena arena = Arena.ofShared()) {
+            VisionTransformer f32 = Adaptation.load(arena, parent);
+            f32Predictions = Trainer.predict(backend, f32, targetTest, 256);
+            Latency l = latency(backend, arena, f32, latencyImages, o.latencyCalls());
+            variants.add(new Variant("f32", "the adapted model, dense f32", parentEvaluation, 0, l.p50Ms(), l.p99Ms(), Files.size(parent), List.of(),
+                    List.of()));
+            sensitivity = Sensitivity.scan(backend, f32, BLOCK_LAYERS, o.sparsities(), targetTest.first(o.sensitivityImages()));
+        }
+        Int8Quantization.Result quantization;
+        try (Arena arena = Arena.ofShared()) {
+            VisionTransformer vit = Adaptation.load(arena, parent);
+            quantization = Int8Quantization.quantize(arena, backend, vit, split.train().first(o.calibrationImages()), Int8Quantization.Options.defaults(), 64);
+            variants.add(measure(backend, arena, vit, "int8", "int8 weights per channel, activations per token (post-training, "
+                    + quantization.quantizedLayers() + " of " + quantization.layers().size() + " layers)", data, ao, baseline, f32Predictions,
+                    latencyImages, o, out, List.of(), List.of()));
+        }
+        try (Arena arena = Arena.ofShared()) {
+            VisionTransformer vit = Adaptation.load(arena, parent);
+            StructuredPruning.prune(arena, backend, vit, BLOCK_LAYERS);
+            Lora.inject(vit, arena, new Lora.Config(o.recoveryRank(), 2f * o.recoveryRank(), 0f, false, BLOCK_LAYERS, List.of("head")),
+                    new SplittableRandom(ao.seed()));
+            AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, ao.loraPlusRatio());
+            long steps = (long) o.recoveryEpochs() * ((split.train().size() + ao.batchSize() - 1) / ao.batchSize());
+            Trainer.History h = Trainer.fit(backend, vit, opt, LrSchedule.warmupCosine(o.recoveryLr(), Math.max(1, steps / 10), steps, o.recoveryLr() / 50),
+                    split.train(), split.validation(), new Trainer.Options(o.recoveryEpochs(), ao.batchSize(), ao.seed(), 0f, 1.0),
+                    listeners.apply("2:4 recovery"));
+            StructuredPruning.compress(arena, backend, vit, BLOCK_LAYERS);
+            String what = "2:4 on the blocks' layers, a rank-" + o.recoveryRank() + " LoRA adapter trained " + o.recoveryEpochs()
+                    + " epochs over the pruned base, unmerged";
+            variants.add(measure(backend, arena, vit, "2:4+lora", what, data, ao, baseline, f32Predictions, latencyImages, o, out,
+                    h.trainLoss(), h.valAccuracy()));
+            Int8Quantization.quantize(arena, backend, vit, split.train().first(o.calibrationImages()),
+                    new Int8Quantization.Options(List.of("patch_embed", "head"), 0.05), 64);
+            variants.add(measure(backend, arena, vit, "2:4+lora+int8", what + "; patch embedding and head int8", data, ao, baseline,
+                    f32Predictions, latencyImages, o, out, h.trainLoss(), h.valAccuracy()));
+        }
+        return new Report(parent.getFileName().toString(), variants, sensitivity, quantization, o.latencyCalls());
+    }
+
+    private static Variant measure(Backend backend, Arena arena, VisionTransformer vit, String name, String description, FashionMnist.Source data,
+            Adaptation.Options ao, Adaptation.Baseline baseline, int[] f32Predictions, float[][] latencyImages, Options o, Path out,
+            List<Double> loss, List<Double> valAccuracy) throws IOException {
+        ImageDataset targetTest = Adaptation.targetTest(data, ao.seed());
+        Adaptation.Evaluation e = Adaptation.evaluate(backend, vit, targetTest, data.test(), baseline.corruption(), baseline.predictions(), ao.seed());
+        int[] predicted = Trainer.predict(backend, vit, targetTest, 256);
+        long flips = 0;
+        for (int i = 0; i < predicted.length; i++) if (f32Predictions[i] == targetTest.label(i) && predicted[i] != targetTest.label(i)) flips++;
+        Latency l = latency(backend, arena, vit, latencyImages, o.latencyCalls());
+        Path file = out.resolve(name.replace(':', '_').replace('+', '-') + ".safetensors");
+        Adaptation.saveModel(file, vit, name, e.targetAccuracy(), e.sourceAccuracy());
+        long bytes = 0;
+        for (var m : vit.namedModules().values()) if (m instanceof CompressedLinear c) bytes += c.weightBytes();
+        for (var p : vit.namedParameters().values()) bytes += 4 * p.numel();
+        return new Variant(name, description, e, (double) flips / predicted.length, l.p50Ms(), l.p99Ms(), bytes, loss, valAccuracy);
+    }
+
+    /**
+     * p50/p99 of single-image calls on one native thread (a service scales across requests, not inside a
+     * batch of 1; on two cores the second thread's hand-offs cost more than they save at this size).
+     */
+    private static Latency latency(Backend backend, Arena arena, VisionTransformer vit, float[][] images, int calls) {
+        int threads = org.tune4j.backend.CpuBackend.threads();
+        org.tune4j.backend.CpuBackend.setThreads(1);
+        try (Predictor p = Predictor.of(backend, arena, vit, new Predictor.Options(1, 1))) {
+            return Latency.measure(calls, i -> p.classify(images[i % images.length]));
+        } finally {
+            org.tune4j.backend.CpuBackend.setThreads(threads);
+        }
+    }
+
+    private static float[][] images(ImageDataset data, int n) {
+        float[][] out = new float[Math.min(n, data.size())][data.pixelsPerImage()];
+        for (int i = 0; i < out.length; i++)
+            for (int p = 0; p < out[i].length; p++) out[i][p] = data.pixel(i, p) / 255f;
+        return out;
+    }
+}
