@@ -27,7 +27,9 @@ public final class Lora {
         Map<String, LoraLinear> injected = new LinkedHashMap<>();
         for (Map.Entry<String, Module> e : root.namedModules().entrySet()) {
             Module parent = e.getValue();
-            for (Map.Entry<String, Module> c : Map.copyOf(parent.children()).entrySet()) {
+            // a copy in registration order: Map.copyOf's iteration order is salted per JVM run, and the
+            // order here decides which adapter gets which draws of rng (its A init)
+            for (Map.Entry<String, Module> c : new LinkedHashMap<>(parent.children()).entrySet()) {
                 String path = e.getKey().isEmpty() ? c.getKey() : e.getKey() + "." + c.getKey();
                 if (c.getValue() instanceof Linear linear && matches(path, c.getKey(), config.targetModules())) {
                     LoraLinear lora = new LoraLinear(arena, linear, config.r(), config.alpha(), config.dropout(), config.rsLora(), rng);

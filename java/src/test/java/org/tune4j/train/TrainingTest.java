@@ -92,6 +92,23 @@ class TrainingTest {
         }
     }
 
+    @Test
+    void loraInjectionDrawsItsInitInModuleOrder() {
+        // two targets under one parent (qkv and proj in attn): the adapters must be made in registration
+        // order, every run, or the same seed gives different A's (Map.copyOf's order is salted per JVM)
+        try (Arena arena = Arena.ofShared()) {
+            VisionTransformer vit = new VisionTransformer(arena, TINY, new SplittableRandom(4));
+            Map<String, LoraLinear> adapters = Lora.inject(vit, arena, new Lora.Config(2, 4f, 0f, false, List.of("proj", "qkv"), List.of()),
+                    new SplittableRandom(9));
+            assertEquals(List.of("blocks.0.attn.qkv", "blocks.0.attn.proj", "blocks.1.attn.qkv", "blocks.1.attn.proj"), List.copyOf(adapters.keySet()));
+            SplittableRandom replay = new SplittableRandom(9);
+            for (LoraLinear l : adapters.values()) {
+                LoraLinear again = new LoraLinear(arena, l.base(), 2, 4f, 0f, false, replay);
+                assertArrayEquals(again.loraA().value().toFloatArray(), l.loraA().value().toFloatArray(), 0f, "A drawn in module order");
+            }
+        }
+    }
+
     private static float[] logits(VisionTransformer vit, ImageDataset data) {
         vit.train(false);
         try (Arena a = Arena.ofConfined(); Tape t = new Tape(CpuBackend.get(), false)) {
