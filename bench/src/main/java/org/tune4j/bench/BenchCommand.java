@@ -21,7 +21,7 @@ import picocli.CommandLine.Parameters;
         description = {"Benchmark the native kernels against peers measured in the same run.",
                 "Rates are GFLOP/s; %peak is against the native FMA loop measured in this process."})
 public final class BenchCommand implements Callable<Integer> {
-    @Parameters(index = "0", defaultValue = "all", description = "Suite: gemm, lora, int8, sparse, train, infer, ffm or all (default: ${DEFAULT-VALUE}).")
+    @Parameters(index = "0", defaultValue = "all", description = "Suite: gemm, lora, int8, sparse, train, infer, ffm, gpu or all (default: ${DEFAULT-VALUE}).")
     String suite;
 
     @Option(names = "--threads", split = ",", description = "Thread counts to measure (default: 1 and all cores).")
@@ -42,8 +42,8 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        if (!List.of("gemm", "lora", "int8", "sparse", "train", "infer", "ffm", "all").contains(suite)) {
-            System.err.println("unknown suite '" + suite + "': use gemm, lora, int8, sparse, train, infer, ffm or all");
+        if (!List.of("gemm", "lora", "int8", "sparse", "train", "infer", "ffm", "gpu", "all").contains(suite)) {
+            System.err.println("unknown suite '" + suite + "': use gemm, lora, int8, sparse, train, infer, ffm, gpu or all");
             return 2;
         }
         List<Integer> threadCounts = threads;
@@ -52,6 +52,13 @@ public final class BenchCommand implements Callable<Integer> {
         for (int t : threadCounts) {
             if (t < 1) {
                 System.err.println("--threads: counts must be >= 1, got " + t);
+                return 2;
+            }
+        }
+        if (suite.equals("gpu")) {
+            org.tune4j.backend.cuda.CudaStatus cuda = org.tune4j.backend.cuda.CudaStatus.probe();
+            if (!cuda.available()) {
+                System.err.println("bench gpu: CUDA is not available: " + cuda.message());
                 return 2;
             }
         }
@@ -68,6 +75,7 @@ public final class BenchCommand implements Callable<Integer> {
         if (suite.equals("sparse") || suite.equals("all")) rows.addAll(SparseSuite.run(machine, threadCounts, quick, progress));
         if (suite.equals("train") || suite.equals("all")) rows.addAll(TrainSuite.run(machine, threadCounts, quick, progress));
         if (suite.equals("infer") || suite.equals("all")) rows.addAll(InferSuite.run(machine, threadCounts, quick, progress));
+        if (suite.equals("gpu")) rows.addAll(GpuSuite.run(machine, quick, progress)); // not part of "all": it needs a GPU
         CpuBackend.setThreads(cores);
 
         String table = Table.render(rows);

@@ -25,6 +25,18 @@ class GeneratedBindingsTest {
     }
 
     @Test
+    void committedCudaBindingsMatchTheCudaHeader() throws IOException {
+        Path dir = Path.of(System.getProperty("tune4j.cuda.header.dir", "../kernels/include"));
+        String header = Files.readString(dir.resolve("tune4j_cuda.h"));
+        String expected = BindingsGenerator.generate(header, "tune4j_cuda.h", "org.tune4j.bindings", "tune4j_cuda_h", "libtune4j_cuda.so");
+        String committed = Files.readString(Path.of("src/main/java/org/tune4j/bindings/tune4j_cuda_h.java"));
+        assertEquals(expected, committed, "tune4j_cuda_h.java is stale: regenerate it (bindings/README.md)");
+        long prototypes = header.lines().filter(l -> l.matches("^[\\w ]+\\*? ?t4j_cuda_\\w+\\(.*\\);$")).count();
+        assertTrue(prototypes >= 20, "expected the CUDA header's prototypes, found " + prototypes);
+        assertEquals(prototypes, tune4j_cuda_h.FUNCTIONS.size());
+    }
+
+    @Test
     void everyPrototypeIsBound() throws IOException {
         String header = Files.readString(headerDir().resolve("tune4j.h"));
         long prototypes = header.lines().filter(l -> l.matches("^(T4J_SHORT )?[\\w ]+\\*? ?t4j_\\w+\\(.*\\);$")).count();

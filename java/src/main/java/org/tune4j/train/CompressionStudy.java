@@ -39,7 +39,7 @@ public final class CompressionStudy {
     public record Options(int recoveryEpochs, int recoveryRank, float recoveryLr, int calibrationImages, int latencyCalls,
             double[] sparsities, int sensitivityImages) {
         public static Options defaults() {
-            return new Options(3, 8, 2e-3f, 256, 1000, new double[] {0.25, 0.5, 0.75, 0.9}, 500);
+            return new Options(3, 8, 2e-3f, 256, 600, new double[] {0.25, 0.5, 0.75, 0.9}, 500);
         }
     }
 

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""The peers on the same card as tune4j's GPU check (bench/gpu/check.sh): PyTorch and PEFT on the shapes of
+`tune4j bench gpu` and of the issue's figures. Writes one JSON object per measurement to argv[1]."""
+import json
+import sys
+import time
+
+import torch
+
+
+def cuda_ms(fn, reps=20, warmup=3):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(reps):
+        fn()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end) / reps
+
+
+def main(out_path):
+    dev = torch.device("cuda")
+    rows = []
+
+    def add(kernel, shape, ms, work, unit):
+        rows.append({"peer": "pytorch " + torch.__version__, "kernel": kernel, "shape": shape, "median_ms": ms,
+                     "rate": work / (ms * 1e6), "unit": unit, "device": torch.cuda.get_device_name(0)})
+        print(f"{kernel:24s} {shape:28s} {ms:9.4f} ms {work / (ms * 1e6):10.1f} {unit}", flush=True)
+
+    # the ops of `tune4j bench gpu`, same shapes
+    a, b = torch.randn(4096, 1024, device=dev), torch.randn(4096, 1024, device=dev)
+    add("add", "4096x1024", cuda_ms(lambda: torch.add(a, b)), 3 * a.numel() * 4, "GB/s")
+    add("gelu_forward", "4096x1024", cuda_ms(lambda: torch.nn.functional.gelu(a, approximate="tanh")), 2 * a.numel() * 4, "GB/s")
+    add("softmax_forward", "4096x1024", cuda_ms(lambda: torch.softmax(a, dim=1)), 2 * a.numel() * 4, "GB/s")
+    ln = torch.nn.LayerNorm(1024, device=dev)
+    add("layernorm_forward", "4096x1024", cuda_ms(lambda: ln(a)), 2 * a.numel() * 4, "GB/s")
+    for size in (1 << 16, 1 << 24):
+        p = torch.nn.Parameter(torch.randn(size, device=dev))
+        p.grad = torch.randn(size, device=dev)
+        opt = torch.optim.AdamW([p], lr=1e-3, fused=True)
+        add("adamw_step", f"{size} params", cuda_ms(opt.step), 28.0 * size, "GB/s")
+
+    # the issue's figures: GEMMs, int8, LoRA step, sparse
+    n = 4096
+    x16, w16 = torch.randn(n, n, device=dev, dtype=torch.bfloat16), torch.randn(n, n, device=dev, dtype=torch.bfloat16)
+    add("gemm_bf16", "4096^3", cuda_ms(lambda: x16 @ w16), 2.0 * n ** 3, "GFLOP/s")
+    x32, w32 = x16.float(), w16.float()
+    add("gemm_f32", "4096^3", cuda_ms(lambda: x32 @ w32), 2.0 * n ** 3, "GFLOP/s")
+    xi, wi = torch.randint(-127, 128, (n, n), device=dev, dtype=torch.int8), torch.randint(-127, 128, (n, n), device=dev, dtype=torch.int8)
+    add("int_mm", "4096^3", cuda_ms(lambda: torch._int_mm(xi, wi)), 2.0 * n ** 3, "GOP/s")
+
+    try:
+        import peft
+        base = torch.nn.Sequential(torch.nn.Linear(n, n, bias=False)).to(dev, torch.bfloat16)
+        model = peft.get_peft_model(base, peft.LoraConfig(r=16, lora_alpha=32, target_modules=["0"], lora_dropout=0.0))
+        xt = torch.randn(n, n, device=dev, dtype=torch.bfloat16, requires_grad=True)
+
+        def step():
+            y = model(xt)
+            y.backward(torch.ones_like(y))
+
+        add("peft_lora_step_bf16", "T4096 d4096 r16 fwd+bwd", cuda_ms(step), 0.0 + 3 * 2.0 * n ** 3, "GFLOP/s")
+        rows[-1]["peft"] = peft.__version__
+    except Exception as e:  # noqa: BLE001 - the report says what failed
+        rows.append({"kernel": "peft_lora_step_bf16", "error": repr(e)})
+
+    dense = torch.randn(n, n, device=dev)
+    dense[dense.abs() < dense.abs().flatten().kthvalue(int(0.9 * dense.numel())).values] = 0
+    csr = dense.to_sparse_csr()
+    bt = torch.randn(n, n, device=dev)
+    add("csr_spmm", "4096x4096 90% x 4096", cuda_ms(lambda: torch.sparse.mm(csr, bt)), 2.0 * csr.values().numel() * n, "GFLOP/s")
+    add("dense_f32_same_shape", "4096^3", cuda_ms(lambda: dense @ bt), 2.0 * n ** 3, "GFLOP/s")
+    try:
+        from torch.sparse import to_sparse_semi_structured
+        w = torch.randn(n, n, device=dev, dtype=torch.float16)
+        mask = torch.tensor([1, 1, 0, 0], device=dev, dtype=torch.bool).tile(n, n // 4)
+        w24 = to_sparse_semi_structured(w * mask)
+        xh = torch.randn(n, n, device=dev, dtype=torch.float16)
+        add("sparse24_fp16", "4096^3 2:4", cuda_ms(lambda: torch.mm(w24, xh)), 2.0 * n ** 3 / 2, "GFLOP/s")
+    except Exception as e:  # noqa: BLE001
+        rows.append({"kernel": "sparse24_fp16", "error": repr(e)})
+
+    with open(out_path, "w") as f:
+        json.dump({"torch": torch.__version__, "cuda": torch.version.cuda, "when": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "torch-peers.json")

@@ -1,0 +1,119 @@
+package org.tune4j.bench;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.backend.CsrWeights;
+import org.tune4j.backend.cuda.CudaBackend;
+import org.tune4j.backend.cuda.DeviceTensor;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * The CUDA kernels against the CPU backend on the same op and shape (the CPU-vs-GPU table): elementwise
+ * and row ops at training-step sizes, AdamW over a LoRA-sized and a full-model-sized buffer, int8 row
+ * quantization, CSR at 90% sparsity (4096 x 4096 by 4096 columns), the fused LoRA down-projection. A GPU
+ * time is the mean of a batch of launches queued on the stream and waited for once (what a training
+ * step sees); PyTorch and PEFT on the same card are measured by bench/gpu/torch_peers.py in the same
+ * check run. % of peak: memory-bound rows (GB/s) against the card's device-to-device copy bandwidth
+ * measured first in the same run; compute rows (GFLOP/s) leave it empty (no FMA loop is measured yet).
+ */
+final class GpuSuite {
+    private static double peakGbs;
+
+    private GpuSuite() {}
+
+    static List<BenchRow> run(Machine machine, boolean quick, Consumer<String> progress) {
+        List<BenchRow> rows = new ArrayList<>();
+        CpuBackend cpu = CpuBackend.get();
+        int reps = quick ? 5 : 50;
+        Measure measure = Measure.standard(quick);
+        try (CudaBackend gpu = CudaBackend.open(); Arena arena = Arena.ofShared()) {
+            String card = gpu.status().deviceName();
+            progress.accept("gpu: " + gpu.status().message());
+            double copyGbs;
+            try (DeviceTensor src = gpu.zeros(DeviceTensor.Type.F32, 1L << 28); DeviceTensor dst = gpu.empty(DeviceTensor.Type.F32, 1L << 28)) {
+                copyGbs = 2.0 * (1L << 30) / (gpuMs(gpu, quick ? 3 : 20, () -> gpu.copy(src, dst)) * 1e6); // read + write
+            }
+            peakGbs = copyGbs;
+            rows.add(BenchRow.of("gpu", "copy_d2d", "1 GiB", "f32", 0, "cuda " + card, 2.0 * (1L << 30) / (copyGbs * 1e6), 2.0 * (1L << 30), "GB/s",
+                    "none (the bandwidth peak the GB/s rows are measured against)", null, copyGbs));
+            long m = 4096, n = 1024;
+            Tensor a = BenchData.matrix(arena, m, n, 1), b = BenchData.matrix(arena, m, n, 2), y = Tensor.zeros(arena, DType.F32, m, n);
+            Tensor g = BenchData.matrix(arena, 1, n, 3), beta = BenchData.matrix(arena, 1, n, 4);
+            Tensor mean = Tensor.zeros(arena, DType.F32, m), rstd = Tensor.zeros(arena, DType.F32, m);
+            try (DeviceTensor da = gpu.upload(a); DeviceTensor db = gpu.upload(b); DeviceTensor dy = gpu.zeros(DeviceTensor.Type.F32, m, n); DeviceTensor dg = gpu.upload(g.view(0, 0, 1, n));
+                    DeviceTensor dbeta = gpu.upload(beta); DeviceTensor dmean = gpu.empty(DeviceTensor.Type.F32, m); DeviceTensor drstd = gpu.empty(DeviceTensor.Type.F32, m)) {
+                String shape = m + "x" + n;
+                double bytes3 = 3.0 * m * n * 4;
+                progress.accept("gpu: elementwise and rows " + shape);
+                rows.add(row("add", shape, card, gpuMs(gpu, reps, () -> gpu.add(da, db, dy)), bytes3, "GB/s", cpuMs(measure, () -> cpu.add(a, b, y))));
+                rows.add(row("gelu_forward", shape, card, gpuMs(gpu, reps, () -> gpu.geluForward(da, dy)), 2.0 * m * n * 4, "GB/s",
+                        cpuMs(measure, () -> cpu.geluForward(a, y, false))));
+                rows.add(row("softmax_forward", shape, card, gpuMs(gpu, reps, () -> gpu.softmaxForward(da, dy)), 2.0 * m * n * 4, "GB/s",
+                        cpuMs(measure, () -> cpu.softmaxForward(a, y))));
+                rows.add(row("layernorm_forward", shape, card, gpuMs(gpu, reps, () -> gpu.layerNormForward(da, dg, dbeta, 1e-5f, dy, dmean, drstd)),
+                        2.0 * m * n * 4, "GB/s", cpuMs(measure, () -> cpu.layerNormForward(a, g, beta, 1e-5f, y, mean, rstd))));
+            }
+            for (long size : new long[] {1L << 16, 1L << 24}) {
+                progress.accept("gpu: adamw " + size);
+                Tensor p = BenchData.matrix(arena, 1, size, 5), gr = BenchData.matrix(arena, 1, size, 6);
+                Tensor mm = Tensor.zeros(arena, DType.F32, 1, size), vv = Tensor.zeros(arena, DType.F32, 1, size);
+                try (DeviceTensor dp = gpu.upload(p); DeviceTensor dgr = gpu.upload(gr); DeviceTensor dm = gpu.upload(mm); DeviceTensor dv = gpu.upload(vv)) {
+                    long[] step = {1};
+                    double g1 = gpuMs(gpu, reps, () -> gpu.adamwStep(dp, dgr, dm, dv, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, step[0]++));
+                    long[] cstep = {1};
+                    double c1 = cpuMs(measure, () -> cpu.adamwStep(p, gr, mm, vv, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, cstep[0]++));
+                    rows.add(row("adamw_step", size + " params", card, g1, 16.0 * size + 12.0 * size, "GB/s", c1));
+                }
+            }
+            progress.accept("gpu: int8 row quantization 4096x4096");
+            Tensor x = BenchData.matrix(arena, 4096, 4096, 7), q = Tensor.zeros(arena, DType.I8, 4096, 4096), sc = Tensor.zeros(arena, DType.F32, 4096);
+            try (DeviceTensor dx = gpu.upload(x); DeviceTensor dq = gpu.empty(DeviceTensor.Type.I8, 4096, 4096); DeviceTensor ds = gpu.empty(DeviceTensor.Type.F32, 4096)) {
+                rows.add(row("quantize_rows", "4096x4096", card, gpuMs(gpu, reps, () -> gpu.quantizeRows(dx, dq, ds)), 5.0 * 4096 * 4096, "GB/s",
+                        cpuMs(measure, () -> cpu.quantizeRows(x, q, sc))));
+            }
+            progress.accept("gpu: CSR 90% 4096x4096 by 4096");
+            Tensor w = BenchData.matrix(arena, 4096, 4096, 8), mask = Tensor.zeros(arena, DType.I8, 4096, 4096);
+            cpu.magnitudeMask(w, cpu.magnitudeThreshold(w, Math.round(0.9 * w.numel())), mask);
+            cpu.applyMask(w, mask);
+            CsrWeights csr = CsrWeights.fromDense(arena, w);
+            Tensor xt = BenchData.matrix(arena, 4096, 4096, 9), out = Tensor.zeros(arena, DType.F32, 4096, 4096);
+            try (CudaBackend.DeviceCsr dw = gpu.upload(csr); DeviceTensor dxt = gpu.upload(xt); DeviceTensor dout = gpu.empty(DeviceTensor.Type.F32, 4096, 4096)) {
+                double ms = gpuMs(gpu, quick ? 2 : 10, () -> gpu.csrSpmm(dw, dxt, dout));
+                Tensor x128 = BenchData.matrix(arena, 128, 4096, 10), y128 = Tensor.zeros(arena, DType.F32, 128, 4096);
+                double cpu128 = cpuMs(measure, () -> cpu.csrLinear(x128, csr, null, org.tune4j.backend.Activation.NONE, y128));
+                rows.add(row("csr_spmm", "4096x4096 90% x 4096", card, ms, 2.0 * csr.nnz() * 4096, "GFLOP/s", cpu128 * 32)); // CPU: M=128, scaled to 4096
+            }
+            progress.accept("gpu: LoRA down-projection T=4096 d=4096 r=16");
+            Tensor lx = BenchData.matrix(arena, 4096, 4096, 11), la = BenchData.matrix(arena, 16, 4096, 12), lh = Tensor.zeros(arena, DType.F32, 4096, 16);
+            try (DeviceTensor dlx = gpu.upload(lx); DeviceTensor dla = gpu.upload(la); DeviceTensor dlh = gpu.empty(DeviceTensor.Type.F32, 4096, 16);
+                    DeviceTensor cat = gpu.zeros(DeviceTensor.Type.F32, 4096, 4096 + 16)) {
+                rows.add(row("lora_down", "T4096 d4096 r16", card, gpuMs(gpu, reps, () -> gpu.loraDown(dlx, dla, 2f, dlh, cat)),
+                        2.0 * 4096 * 4096 * 16, "GFLOP/s", cpuMs(measure, () -> cpu.gemm(false, true, 1f, lx, la, 0f, lh))));
+            }
+        }
+        return rows;
+    }
+
+    private static double gpuMs(CudaBackend gpu, int reps, Runnable op) {
+        op.run();
+        gpu.synchronize();
+        long t0 = System.nanoTime();
+        for (int i = 0; i < reps; i++) op.run();
+        gpu.synchronize();
+        return (System.nanoTime() - t0) / 1e6 / reps;
+    }
+
+    private static double cpuMs(Measure measure, Runnable op) {
+        return measure.medianMs(op);
+    }
+
+    /** A GPU row whose peer is our CPU backend on the same op (threads: all cores). */
+    private static BenchRow row(String kernel, String shape, String card, double gpuMs, double work, String unit, double cpuMs) {
+        return BenchRow.of("gpu", kernel, shape, "f32", 0, "cuda " + card, gpuMs, work, unit, "tune4j CPU backend, same op", cpuMs,
+                unit.equals("GB/s") ? peakGbs : 0);
+    }
+}

@@ -1,0 +1,342 @@
+package org.tune4j.backend.cuda;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import org.tune4j.backend.CsrWeights;
+import org.tune4j.bindings.tune4j_cuda_h;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * The CUDA side of the engine: device tensors from a caching allocator, one stream, and the kernels of
+ * {@code kernels/} (libtune4j_cuda.so). Every op is queued on the stream and returns at once; only
+ * {@link #download} (and {@link #synchronize}) wait for the GPU, so a sequence of ops runs without host
+ * synchronisation. Arguments are checked here, with messages naming the argument, before any launch.
+ *
+ * <p>{@link #open} fails with a message saying why where there is no GPU, no driver or no kernels
+ * library ({@link CudaStatus}). Not thread-safe: one backend per thread (each has its own stream).
+ */
+public final class CudaBackend implements AutoCloseable {
+    private final CudaStatus status;
+    private final DeviceAllocator allocator = new DeviceAllocator();
+    private final MemorySegment stream;
+    private boolean closed;
+
+    private CudaBackend(CudaStatus status, MemorySegment stream) {
+        this.status = status;
+        this.stream = stream;
+    }
+
+    /** A backend on device 0; an {@link IllegalStateException} saying why when CUDA cannot run here. */
+    public static CudaBackend open() {
+        CudaStatus s = CudaStatus.probe();
+        if (!s.available()) throw new IllegalStateException("CUDA is not available: " + s.message());
+        check(tune4j_cuda_h.t4j_cuda_set_device(0), "cudaSetDevice(0)");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment handle = arena.allocate(ValueLayout.JAVA_LONG);
+            check(tune4j_cuda_h.t4j_cuda_stream_create(handle), "cudaStreamCreate");
+            return new CudaBackend(s, MemorySegment.ofAddress(handle.get(ValueLayout.JAVA_LONG, 0)));
+        }
+    }
+
+    public CudaStatus status() {
+        return status;
+    }
+
+    public DeviceAllocator allocator() {
+        return allocator;
+    }
+
+    /** The stream's handle (a cudaStream_t), for libraries that run on it (cuBLAS). */
+    public MemorySegment stream() {
+        return stream;
+    }
+
+    // ---- memory ----
+
+    public DeviceTensor empty(DeviceTensor.Type type, long... shape) {
+        ensureOpen();
+        long n = 1;
+        for (long d : shape) {
+            if (d < 0) throw new IllegalArgumentException("shape has a negative dimension: " + java.util.Arrays.toString(shape));
+            n = Math.multiplyExact(n, d);
+        }
+        long bytes = Math.max(1, n * type.bytes);
+        return new DeviceTensor(allocator, type, shape, allocator.allocate(bytes), bytes);
+    }
+
+    public DeviceTensor zeros(DeviceTensor.Type type, long... shape) {
+        DeviceTensor t = empty(type, shape);
+        check(tune4j_cuda_h.t4j_cuda_memset_zero(t.pointer(), t.bytes(), stream), "cudaMemsetAsync");
+        return t;
+    }
+
+    /** A device copy of a host tensor (contiguous). */
+    public DeviceTensor upload(Tensor host) {
+        if (host == null || !host.isContiguous()) throw new IllegalArgumentException("host must be a contiguous tensor, is " + host);
+        DeviceTensor t = empty(DeviceTensor.Type.of(host.dtype()), host.shape());
+        check(tune4j_cuda_h.t4j_cuda_memcpy(t.pointer(), host.segment(), host.numel() * host.dtype().byteSize(), tune4j_cuda_h.T4J_CUDA_H2D, stream),
+                "upload");
+        return t;
+    }
+
+    /** Copies a device tensor into a host tensor of the same size and element size; waits for the stream. */
+    public void download(DeviceTensor device, Tensor host) {
+        if (host == null || !host.isContiguous()) throw new IllegalArgumentException("host must be a contiguous tensor, is " + host);
+        long bytes = host.numel() * host.dtype().byteSize();
+        if (bytes != device.numel() * device.type().bytes) {
+            throw new IllegalArgumentException("host " + host + " and device " + device + " differ in size");
+        }
+        check(tune4j_cuda_h.t4j_cuda_memcpy(host.segment(), device.pointer(), bytes, tune4j_cuda_h.T4J_CUDA_D2H, stream), "download");
+    }
+
+    /** dst = src, on the device (same size). */
+    public void copy(DeviceTensor src, DeviceTensor dst) {
+        if (src.numel() * src.type().bytes != dst.numel() * dst.type().bytes) throw new IllegalArgumentException("src " + src + " and dst " + dst + " differ in size");
+        check(tune4j_cuda_h.t4j_cuda_memcpy(dst.pointer(), src.pointer(), src.numel() * src.type().bytes, tune4j_cuda_h.T4J_CUDA_D2D, stream), "copy");
+    }
+
+    public void synchronize() {
+        check(tune4j_cuda_h.t4j_cuda_stream_synchronize(stream), "cudaStreamSynchronize");
+    }
+
+    // ---- elementwise ----
+
+    /** y = a + b */
+    public void add(DeviceTensor a, DeviceTensor b, DeviceTensor y) {
+        same("a", a, "b", b);
+        same("a", a, "y", y);
+        check(tune4j_cuda_h.t4j_cuda_add(a.numel(), a.pointer(), b.pointer(), y.pointer(), stream), "add");
+    }
+
+    /** y += alpha x */
+    public void axpy(float alpha, DeviceTensor x, DeviceTensor y) {
+        same("x", x, "y", y);
+        check(tune4j_cuda_h.t4j_cuda_axpy(x.numel(), alpha, x.pointer(), y.pointer(), stream), "axpy");
+    }
+
+    /** y = GELU(x), tanh form */
+    public void geluForward(DeviceTensor x, DeviceTensor y) {
+        same("x", x, "y", y);
+        check(tune4j_cuda_h.t4j_cuda_gelu_forward(x.numel(), x.pointer(), y.pointer(), stream), "gelu_forward");
+    }
+
+    /** dx += GELU'(x) dy */
+    public void geluBackward(DeviceTensor x, DeviceTensor dy, DeviceTensor dx) {
+        same("x", x, "dy", dy);
+        same("x", x, "dx", dx);
+        check(tune4j_cuda_h.t4j_cuda_gelu_backward(x.numel(), x.pointer(), dy.pointer(), dx.pointer(), stream), "gelu_backward");
+    }
+
+    /** bf16 copy of an F32 tensor, and back */
+    public void toBf16(DeviceTensor x, DeviceTensor y) {
+        type("x", x, DeviceTensor.Type.F32);
+        type("y", y, DeviceTensor.Type.BF16);
+        count("y", y, x.numel());
+        check(tune4j_cuda_h.t4j_cuda_f32_to_bf16(x.numel(), x.pointer(), y.pointer(), stream), "f32_to_bf16");
+    }
+
+    public void fromBf16(DeviceTensor x, DeviceTensor y) {
+        type("x", x, DeviceTensor.Type.BF16);
+        type("y", y, DeviceTensor.Type.F32);
+        count("y", y, x.numel());
+        check(tune4j_cuda_h.t4j_cuda_bf16_to_f32(x.numel(), x.pointer(), y.pointer(), stream), "bf16_to_f32");
+    }
+
+    /** out [1] = Σ x, on the device */
+    public void sum(DeviceTensor x, DeviceTensor out) {
+        type("x", x, DeviceTensor.Type.F32);
+        count("out", out, 1);
+        check(tune4j_cuda_h.t4j_cuda_sum(x.numel(), x.pointer(), out.pointer(), stream), "sum");
+    }
+
+    // ---- rows ----
+
+    /** y [m, n] = softmax of each row of x */
+    public void softmaxForward(DeviceTensor x, DeviceTensor y) {
+        matrix("x", x);
+        same("x", x, "y", y);
+        check(tune4j_cuda_h.t4j_cuda_softmax_forward(x.dim(0), x.dim(1), x.pointer(), y.pointer(), stream), "softmax_forward");
+    }
+
+    /** LayerNorm of each row of x [m, n]; gamma, beta [n]; mean, rstd [m] saved */
+    public void layerNormForward(DeviceTensor x, DeviceTensor gamma, DeviceTensor beta, float eps, DeviceTensor y, DeviceTensor mean, DeviceTensor rstd) {
+        matrix("x", x);
+        same("x", x, "y", y);
+        count("gamma", gamma, x.dim(1));
+        count("beta", beta, x.dim(1));
+        count("mean", mean, x.dim(0));
+        count("rstd", rstd, x.dim(0));
+        check(tune4j_cuda_h.t4j_cuda_layernorm_forward(x.dim(0), x.dim(1), x.pointer(), gamma.pointer(), beta.pointer(), eps, y.pointer(),
+                mean.pointer(), rstd.pointer(), stream), "layernorm_forward");
+    }
+
+    /** dx, dgamma, dbeta += the LayerNorm gradients (any of them null to skip) */
+    public void layerNormBackward(DeviceTensor x, DeviceTensor gamma, DeviceTensor mean, DeviceTensor rstd, DeviceTensor dy, DeviceTensor dx,
+            DeviceTensor dgamma, DeviceTensor dbeta) {
+        matrix("x", x);
+        same("x", x, "dy", dy);
+        if (dx != null) same("x", x, "dx", dx);
+        count("gamma", gamma, x.dim(1));
+        if (dgamma != null) count("dgamma", dgamma, x.dim(1));
+        if (dbeta != null) count("dbeta", dbeta, x.dim(1));
+        count("mean", mean, x.dim(0));
+        count("rstd", rstd, x.dim(0));
+        check(tune4j_cuda_h.t4j_cuda_layernorm_backward(x.dim(0), x.dim(1), x.pointer(), gamma.pointer(), mean.pointer(), rstd.pointer(), dy.pointer(),
+                ptr(dx), ptr(dgamma), ptr(dbeta), stream), "layernorm_backward");
+    }
+
+    /** probs = softmax(logits [m, n]); losses [m] = each row's cross-entropy against labels [m] (I32) */
+    public void crossEntropyForward(DeviceTensor logits, DeviceTensor labels, float smoothing, DeviceTensor probs, DeviceTensor losses) {
+        matrix("logits", logits);
+        same("logits", logits, "probs", probs);
+        type("labels", labels, DeviceTensor.Type.I32);
+        count("labels", labels, logits.dim(0));
+        count("losses", losses, logits.dim(0));
+        smoothing(smoothing);
+        check(tune4j_cuda_h.t4j_cuda_cross_entropy_forward(logits.dim(0), logits.dim(1), logits.pointer(), labels.pointer(), smoothing, probs.pointer(),
+                losses.pointer(), stream), "cross_entropy_forward");
+    }
+
+    /** dlogits += scale (probs - target) */
+    public void crossEntropyBackward(DeviceTensor probs, DeviceTensor labels, float smoothing, float scale, DeviceTensor dlogits) {
+        matrix("probs", probs);
+        same("probs", probs, "dlogits", dlogits);
+        type("labels", labels, DeviceTensor.Type.I32);
+        count("labels", labels, probs.dim(0));
+        smoothing(smoothing);
+        check(tune4j_cuda_h.t4j_cuda_cross_entropy_backward(probs.dim(0), probs.dim(1), probs.pointer(), labels.pointer(), smoothing, scale,
+                dlogits.pointer(), stream), "cross_entropy_backward");
+    }
+
+    /** AdamW over flat buffers (PyTorch's semantics); step counts from 1 */
+    public void adamwStep(DeviceTensor param, DeviceTensor grad, DeviceTensor m, DeviceTensor v, float lr, float beta1, float beta2, float eps,
+            float weightDecay, long step) {
+        same("param", param, "grad", grad);
+        same("param", param, "m", m);
+        same("param", param, "v", v);
+        if (step < 1) throw new IllegalArgumentException("step counts from 1, is " + step);
+        check(tune4j_cuda_h.t4j_cuda_adamw_step(param.numel(), param.pointer(), grad.pointer(), m.pointer(), v.pointer(), lr, beta1, beta2, eps,
+                weightDecay, step, stream), "adamw_step");
+    }
+
+    // ---- int8 ----
+
+    /** q [m, k] (I8) and scales [m]: per row, round half to even (DESIGN.md "Numerics") */
+    public void quantizeRows(DeviceTensor x, DeviceTensor q, DeviceTensor scales) {
+        matrix("x", x);
+        type("x", x, DeviceTensor.Type.F32);
+        type("q", q, DeviceTensor.Type.I8);
+        count("q", q, x.numel());
+        count("scales", scales, x.dim(0));
+        check(tune4j_cuda_h.t4j_cuda_quantize_rows(x.dim(0), x.dim(1), x.pointer(), q.pointer(), scales.pointer(), stream), "quantize_rows");
+    }
+
+    public void dequantizeRows(DeviceTensor q, DeviceTensor scales, DeviceTensor x) {
+        matrix("q", q);
+        type("q", q, DeviceTensor.Type.I8);
+        type("x", x, DeviceTensor.Type.F32);
+        count("x", x, q.numel());
+        count("scales", scales, q.dim(0));
+        check(tune4j_cuda_h.t4j_cuda_dequantize_rows(q.dim(0), q.dim(1), q.pointer(), scales.pointer(), x.pointer(), stream), "dequantize_rows");
+    }
+
+    // ---- sparse ----
+
+    /** A CSR weight on the device (row pointers, int32 column indices, values), from the CPU's format. */
+    public record DeviceCsr(long rows, long cols, DeviceTensor rowPtr, DeviceTensor colIdx, DeviceTensor values) implements AutoCloseable {
+        @Override
+        public void close() {
+            rowPtr.close();
+            colIdx.close();
+            values.close();
+        }
+    }
+
+    public DeviceCsr upload(CsrWeights w) {
+        try (Arena arena = Arena.ofConfined()) {
+            long nnz = w.nnz();
+            Tensor rp = Tensor.zeros(arena, DType.I32, 2 * (w.rows() + 1)); // int64 row pointers as pairs of int32 words
+            for (long j = 0; j <= w.rows(); j++) rp.segment().setAtIndex(ValueLayout.JAVA_LONG, j, w.rowStart(j));
+            Tensor ci = Tensor.zeros(arena, DType.I32, Math.max(1, nnz)), v = Tensor.zeros(arena, DType.F32, Math.max(1, nnz));
+            for (long e = 0; e < nnz; e++) {
+                ci.setInt(e, (int) w.col(e));
+                v.setFloat(e, w.values().getFloat(e));
+            }
+            return new DeviceCsr(w.rows(), w.cols(), upload(rp), upload(ci), upload(v));
+        }
+    }
+
+    /** c [n, m] = W b, W [n, k] sparse, b [k, m] dense */
+    public void csrSpmm(DeviceCsr w, DeviceTensor b, DeviceTensor c) {
+        matrix("b", b);
+        matrix("c", c);
+        if (b.dim(0) != w.cols()) throw new IllegalArgumentException("b has " + b.dim(0) + " rows, W has " + w.cols() + " columns");
+        if (c.dim(0) != w.rows() || c.dim(1) != b.dim(1)) throw new IllegalArgumentException("c must be [" + w.rows() + ", " + b.dim(1) + "], is " + c);
+        check(tune4j_cuda_h.t4j_cuda_csr_spmm(w.rows(), w.cols(), b.dim(1), w.rowPtr().pointer(), w.colIdx().pointer(), w.values().pointer(),
+                b.pointer(), b.dim(1), c.pointer(), c.dim(1), stream), "csr_spmm");
+    }
+
+    // ---- LoRA ----
+
+    /**
+     * h [t, r] = x Aᵀ and the last r columns of xcat [t, d_in + r] = s h: with x in xcat's first d_in
+     * columns, one GEMM xcat [W | B]ᵀ is the LoRA layer's output (the low-rank term inside the base GEMM's K).
+     */
+    public void loraDown(DeviceTensor x, DeviceTensor a, float scale, DeviceTensor h, DeviceTensor xcat) {
+        matrix("x", x);
+        matrix("a", a);
+        long t = x.dim(0), din = x.dim(1), r = a.dim(0);
+        if (a.dim(1) != din) throw new IllegalArgumentException("a must be [r, " + din + "], is " + a);
+        if (r > 64) throw new IllegalArgumentException("rank " + r + " exceeds 64, the fused kernel's limit");
+        count("h", h, t * r);
+        matrix("xcat", xcat);
+        if (xcat.dim(0) != t || xcat.dim(1) != din + r) throw new IllegalArgumentException("xcat must be [" + t + ", " + (din + r) + "], is " + xcat);
+        check(tune4j_cuda_h.t4j_cuda_lora_down(t, din, r, x.pointer(), din, a.pointer(), scale, h.pointer(), xcat.pointer(), din + r, stream), "lora_down");
+    }
+
+    // ---- checks ----
+
+    private static MemorySegment ptr(DeviceTensor t) {
+        return t == null ? MemorySegment.NULL : t.pointer();
+    }
+
+    private static void same(String an, DeviceTensor a, String bn, DeviceTensor b) {
+        if (a == null || b == null) throw new IllegalArgumentException((a == null ? an : bn) + " is null");
+        if (a.numel() != b.numel() || a.type() != b.type()) throw new IllegalArgumentException(an + " " + a + " and " + bn + " " + b + " must match");
+    }
+
+    private static void matrix(String name, DeviceTensor t) {
+        if (t == null || t.rank() != 2) throw new IllegalArgumentException(name + " must be a matrix, is " + t);
+    }
+
+    private static void type(String name, DeviceTensor t, DeviceTensor.Type type) {
+        if (t == null || t.type() != type) throw new IllegalArgumentException(name + " must be " + type + ", is " + t);
+    }
+
+    private static void count(String name, DeviceTensor t, long n) {
+        if (t == null || t.numel() != n) throw new IllegalArgumentException(name + " must hold " + n + " values, is " + t);
+    }
+
+    private static void smoothing(float s) {
+        if (!(s >= 0 && s < 1)) throw new IllegalArgumentException("label smoothing must be in [0, 1), is " + s);
+    }
+
+    private void ensureOpen() {
+        if (closed) throw new IllegalStateException("this CUDA backend is closed");
+    }
+
+    static void check(int rc, String what) {
+        if (rc != 0) throw new IllegalStateException("CUDA error in " + what + ": " + CudaStatus.errorString(rc));
+    }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        tune4j_cuda_h.t4j_cuda_stream_synchronize(stream);
+        allocator.close();
+        tune4j_cuda_h.t4j_cuda_stream_destroy(stream);
+    }
+}

@@ -1,0 +1,212 @@
+package org.tune4j.backend.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.backend.CsrWeights;
+import org.tune4j.backend.ReferenceBackend;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * Every CUDA op against the CPU backend (or the reference) on random shapes, odd sizes included. Where
+ * no GPU is at hand the tests are skipped with the reason CUDA gave (never passed); TUNE4J_REQUIRE_GPU
+ * (set by bench/gpu/check.sh on the GPU machine) makes a missing GPU a failure instead.
+ */
+class CudaBackendTest {
+    private static final int[][] SHAPES = {{1, 1}, {3, 17}, {17, 33}, {33, 257}, {64, 1024}, {5, 3001}};
+    private static CudaBackend gpu;
+
+    private static final CudaStatus STATUS = CudaStatus.probe();
+
+    @BeforeAll
+    static void open() {
+        if (!STATUS.available() && System.getenv("TUNE4J_REQUIRE_GPU") != null) throw new AssertionError("TUNE4J_REQUIRE_GPU is set: " + STATUS.message());
+        if (STATUS.available()) gpu = CudaBackend.open();
+    }
+
+    /** Each test reports its own skip, with the reason, rather than the class vanishing from the report. */
+    @BeforeEach
+    void needsGpu() {
+        Assumptions.assumeTrue(gpu != null, "SKIPPED, no GPU here: " + STATUS.message());
+    }
+
+    @AfterAll
+    static void close() {
+        if (gpu != null) gpu.close();
+    }
+
+    private static Tensor random(Arena arena, SplittableRandom rng, long... shape) {
+        Tensor t = Tensor.zeros(arena, DType.F32, shape);
+        for (long i = 0; i < t.numel(); i++) t.setFloat(i, (float) (rng.nextDouble() * 4 - 2));
+        return t;
+    }
+
+    private static Tensor back(Arena arena, DeviceTensor d) {
+        Tensor t = Tensor.zeros(arena, d.type() == DeviceTensor.Type.I8 ? DType.I8 : d.type() == DeviceTensor.Type.I32 ? DType.I32 : DType.F32, d.shape());
+        gpu.download(d, t);
+        return t;
+    }
+
+    private static void close(Tensor want, Tensor got, double tol, String what) {
+        assertEquals(want.numel(), got.numel(), what);
+        for (long i = 0; i < want.numel(); i++) {
+            double w = want.getFloat(i);
+            assertEquals(w, got.getFloat(i), tol * (1 + Math.abs(w)), what + " element " + i);
+        }
+    }
+
+    @Test
+    void elementwiseMatchesTheCpu() {
+        SplittableRandom rng = new SplittableRandom(1);
+        CpuBackend cpu = CpuBackend.get();
+        for (int[] s : SHAPES) {
+            try (Arena arena = Arena.ofConfined()) {
+                Tensor a = random(arena, rng, s[0], s[1]), b = random(arena, rng, s[0], s[1]), y = Tensor.zeros(arena, DType.F32, s[0], s[1]);
+                try (DeviceTensor da = gpu.upload(a); DeviceTensor db = gpu.upload(b); DeviceTensor dy = gpu.zeros(DeviceTensor.Type.F32, s[0], s[1])) {
+                    gpu.add(da, db, dy);
+                    cpu.add(a, b, y);
+                    close(y, back(arena, dy), 0, "add " + s[0] + "x" + s[1]);
+                    gpu.axpy(0.5f, da, dy);
+                    cpu.axpy(0.5f, a, y);
+                    close(y, back(arena, dy), 1e-6, "axpy");
+                    gpu.geluForward(da, dy);
+                    cpu.geluForward(a, y, false);
+                    close(y, back(arena, dy), 1e-5, "gelu");
+                    Tensor dx = Tensor.zeros(arena, DType.F32, s[0], s[1]);
+                    try (DeviceTensor ddx = gpu.zeros(DeviceTensor.Type.F32, s[0], s[1])) {
+                        gpu.geluBackward(da, db, ddx);
+                        cpu.geluBackward(a, b, dx, false);
+                        close(dx, back(arena, ddx), 1e-5, "gelu backward");
+                    }
+                    try (DeviceTensor half = gpu.empty(DeviceTensor.Type.BF16, s[0], s[1]); DeviceTensor round = gpu.empty(DeviceTensor.Type.F32, s[0], s[1])) {
+                        gpu.toBf16(da, half);
+                        gpu.fromBf16(half, round);
+                        close(a, back(arena, round), 1.0 / 256, "bf16 round trip (8 bits of mantissa)");
+                    }
+                    try (DeviceTensor sum = gpu.empty(DeviceTensor.Type.F32, 1)) {
+                        gpu.sum(da, sum);
+                        double want = 0;
+                        for (long i = 0; i < a.numel(); i++) want += a.getFloat(i);
+                        assertEquals(want, back(arena, sum).getFloat(0), 1e-4 * (1 + a.numel()), "sum");
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void rowsMatchTheCpu() {
+        SplittableRandom rng = new SplittableRandom(2);
+        CpuBackend cpu = CpuBackend.get();
+        for (int[] s : SHAPES) {
+            int m = s[0], n = s[1];
+            try (Arena arena = Arena.ofConfined()) {
+                Tensor x = random(arena, rng, m, n), g = random(arena, rng, n), b = random(arena, rng, n), dy = random(arena, rng, m, n);
+                Tensor y = Tensor.zeros(arena, DType.F32, m, n), mean = Tensor.zeros(arena, DType.F32, m), rstd = Tensor.zeros(arena, DType.F32, m);
+                Tensor dx = Tensor.zeros(arena, DType.F32, m, n), dg = Tensor.zeros(arena, DType.F32, n), db = Tensor.zeros(arena, DType.F32, n);
+                try (DeviceTensor gx = gpu.upload(x); DeviceTensor gg = gpu.upload(g); DeviceTensor gb = gpu.upload(b); DeviceTensor gdy = gpu.upload(dy); DeviceTensor gy = gpu.empty(DeviceTensor.Type.F32, m, n);
+                        DeviceTensor gm = gpu.empty(DeviceTensor.Type.F32, m); DeviceTensor gr = gpu.empty(DeviceTensor.Type.F32, m);
+                        DeviceTensor gdx = gpu.zeros(DeviceTensor.Type.F32, m, n); DeviceTensor gdg = gpu.zeros(DeviceTensor.Type.F32, n); DeviceTensor gdb = gpu.zeros(DeviceTensor.Type.F32, n)) {
+                    gpu.softmaxForward(gx, gy);
+                    cpu.softmaxForward(x, y);
+                    close(y, back(arena, gy), 1e-5, "softmax " + m + "x" + n);
+                    gpu.layerNormForward(gx, gg, gb, 1e-5f, gy, gm, gr);
+                    cpu.layerNormForward(x, g, b, 1e-5f, y, mean, rstd);
+                    close(y, back(arena, gy), 1e-4, "layernorm");
+                    close(rstd, back(arena, gr), 1e-4, "layernorm rstd");
+                    gpu.layerNormBackward(gx, gg, gm, gr, gdy, gdx, gdg, gdb);
+                    cpu.layerNormBackward(x, g, mean, rstd, dy, dx, dg, db);
+                    close(dx, back(arena, gdx), 1e-3, "layernorm dx");
+                    close(dg, back(arena, gdg), 1e-3, "layernorm dgamma");
+                    close(db, back(arena, gdb), 1e-4, "layernorm dbeta");
+                }
+                Tensor labels = Tensor.zeros(arena, DType.I32, m), probs = Tensor.zeros(arena, DType.F32, m, n), dl = Tensor.zeros(arena, DType.F32, m, n);
+                for (int i = 0; i < m; i++) labels.setInt(i, rng.nextInt(n));
+                float loss = cpu.crossEntropyForward(x, labels, 0.1f, probs);
+                cpu.crossEntropyBackward(probs, labels, 0.1f, 1f, dl);
+                try (DeviceTensor gx = gpu.upload(x); DeviceTensor gl = gpu.upload(labels); DeviceTensor gp = gpu.empty(DeviceTensor.Type.F32, m, n);
+                        DeviceTensor losses = gpu.empty(DeviceTensor.Type.F32, m); DeviceTensor total = gpu.empty(DeviceTensor.Type.F32, 1); DeviceTensor gd = gpu.zeros(DeviceTensor.Type.F32, m, n)) {
+                    gpu.crossEntropyForward(gx, gl, 0.1f, gp, losses);
+                    gpu.sum(losses, total);
+                    close(probs, back(arena, gp), 1e-5, "cross-entropy probs");
+                    assertEquals(loss, back(arena, total).getFloat(0) / m, 1e-4 * (1 + Math.abs(loss)), "mean cross-entropy");
+                    gpu.crossEntropyBackward(gp, gl, 0.1f, 1f / m, gd);
+                    close(dl, back(arena, gd), 1e-5, "cross-entropy gradient (the CPU's is the mean's)");
+                }
+            }
+        }
+    }
+
+    @Test
+    void adamwQuantizationSparseAndLoraMatchTheCpu() {
+        SplittableRandom rng = new SplittableRandom(3);
+        CpuBackend cpu = CpuBackend.get();
+        ReferenceBackend ref = new ReferenceBackend();
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor p = random(arena, rng, 1, 1001), grad = random(arena, rng, 1, 1001), m = Tensor.zeros(arena, DType.F32, 1, 1001), v = Tensor.zeros(arena, DType.F32, 1, 1001);
+            try (DeviceTensor gp = gpu.upload(p); DeviceTensor gg = gpu.upload(grad); DeviceTensor gm = gpu.upload(m); DeviceTensor gv = gpu.upload(v)) {
+                for (int step = 1; step <= 3; step++) {
+                    cpu.adamwStep(p, grad, m, v, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f, step);
+                    gpu.adamwStep(gp, gg, gm, gv, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f, step);
+                }
+                close(p, back(arena, gp), 1e-5, "adamw, 3 steps");
+            }
+            for (int[] s : SHAPES) {
+                Tensor x = random(arena, rng, s[0], s[1]), q = Tensor.zeros(arena, DType.I8, s[0], s[1]), sc = Tensor.zeros(arena, DType.F32, s[0]);
+                ref.quantizeRows(x, q, sc);
+                try (DeviceTensor gx = gpu.upload(x); DeviceTensor gq = gpu.empty(DeviceTensor.Type.I8, s[0], s[1]); DeviceTensor gs = gpu.empty(DeviceTensor.Type.F32, s[0])) {
+                    gpu.quantizeRows(gx, gq, gs);
+                    Tensor q2 = back(arena, gq);
+                    for (long i = 0; i < q.numel(); i++) assertEquals(q.getByte(i), q2.getByte(i), "int8 value " + i + " of " + s[0] + "x" + s[1]);
+                    close(sc, back(arena, gs), 0, "scales");
+                }
+            }
+            Tensor dense = random(arena, rng, 37, 130), mask = Tensor.zeros(arena, DType.I8, 37, 130);
+            cpu.magnitudeMask(dense, cpu.magnitudeThreshold(dense, Math.round(0.9 * dense.numel())), mask);
+            cpu.applyMask(dense, mask);
+            CsrWeights csr = CsrWeights.fromDense(arena, dense);
+            Tensor b = random(arena, rng, 130, 77), c = Tensor.zeros(arena, DType.F32, 37, 77);
+            ref.gemm(false, false, 1f, dense, b, 0f, c);
+            try (CudaBackend.DeviceCsr w = gpu.upload(csr); DeviceTensor gb = gpu.upload(b); DeviceTensor gc = gpu.empty(DeviceTensor.Type.F32, 37, 77)) {
+                gpu.csrSpmm(w, gb, gc);
+                close(c, back(arena, gc), 1e-4, "CSR x dense");
+            }
+            Tensor x = random(arena, rng, 19, 45), a = random(arena, rng, 5, 45), h = Tensor.zeros(arena, DType.F32, 19, 5);
+            ref.gemm(false, true, 1f, x, a, 0f, h);
+            try (DeviceTensor gx = gpu.upload(x); DeviceTensor ga = gpu.upload(a); DeviceTensor gh = gpu.empty(DeviceTensor.Type.F32, 19, 5); DeviceTensor cat = gpu.zeros(DeviceTensor.Type.F32, 19, 50)) {
+                gpu.loraDown(gx, ga, 2f, gh, cat);
+                close(h, back(arena, gh), 1e-4, "h = x A^T");
+                Tensor catBack = back(arena, cat);
+                for (int i = 0; i < 19; i++)
+                    for (int q = 0; q < 5; q++) assertEquals(2 * h.getFloat(i, q), catBack.getFloat(i, 45 + q), 1e-3, "s h in xcat");
+            }
+        }
+    }
+
+    @Test
+    void badArgumentsAreRefusedByName() {
+        try (DeviceTensor a = gpu.zeros(DeviceTensor.Type.F32, 3, 4); DeviceTensor b = gpu.zeros(DeviceTensor.Type.F32, 4, 4)) {
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> gpu.add(a, b, a)).getMessage().contains("must match"));
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> gpu.quantizeRows(a, a, b)).getMessage().contains("q must be I8"));
+            assertThrows(IllegalArgumentException.class, () -> gpu.adamwStep(a, a, a, a, 1f, 0.9f, 0.99f, 1e-8f, 0f, 0));
+        }
+        DeviceTensor gone = gpu.zeros(DeviceTensor.Type.F32, 2);
+        gone.close();
+        assertThrows(IllegalStateException.class, gone::pointer);
+        long cached = gpu.allocator().cachedBytes();
+        assertFalse(cached < 0);
+        IllegalStateException oom = assertThrows(IllegalStateException.class, () -> gpu.empty(DeviceTensor.Type.F32, 1L << 40));
+        assertTrue(oom.getMessage().contains("out of memory"), oom.getMessage());
+    }
+}

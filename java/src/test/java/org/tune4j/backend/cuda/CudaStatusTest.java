@@ -1,0 +1,32 @@
+package org.tune4j.backend.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+/** Without a GPU (or a driver, or the kernels library) CUDA says why, and opening it fails with that reason. */
+class CudaStatusTest {
+    @Test
+    void probeNeverThrowsAndExplainsItself() {
+        CudaStatus s = CudaStatus.probe();
+        assertFalse(s.message().isBlank());
+        if (s.available()) {
+            assertTrue(s.devices() > 0 && !s.deviceName().isBlank() && s.computeCapability() >= 50, s.toString());
+        } else {
+            IllegalStateException e = assertThrows(IllegalStateException.class, CudaBackend::open);
+            assertTrue(e.getMessage().startsWith("CUDA is not available: ") && e.getMessage().contains(s.message()), e.getMessage());
+            assertTrue(s.message().contains("nvcc") || s.message().contains("driver") || s.message().contains("GPU"), s.message());
+        }
+    }
+
+    @Test
+    void wrappedMemoryIsNotFreedByClose() {
+        DeviceTensor t = DeviceTensor.wrap(0x1000, DeviceTensor.Type.F32, 2, 3);
+        assertTrue(t.numel() == 6 && t.address() == 0x1000);
+        t.close(); // no allocator: nothing to free
+        assertThrows(IllegalArgumentException.class, () -> DeviceTensor.wrap(0, DeviceTensor.Type.F32, 1));
+        assertTrue(DeviceAllocator.rounded(1) == 512 && DeviceAllocator.rounded(513) == 1024 && DeviceAllocator.rounded(3L << 20) == 4L << 20);
+    }
+}

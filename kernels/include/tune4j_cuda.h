@@ -1,0 +1,110 @@
+/* tune4j CUDA kernels: libtune4j_cuda.so, one flat C ABI, every symbol prefixed t4j_cuda_.
+ *
+ * Conventions (DESIGN.md "The C ABI"): plain C types, row-major matrices with explicit leading
+ * dimensions, sizes as int64_t. Device memory is passed as plain pointers; a stream as void* (NULL is the
+ * default stream). Every kernel is launched asynchronously on its stream and returns a status: 0 when
+ * the launch succeeded, else the CUDA error code (t4j_cuda_error_string names it). Nothing here
+ * synchronizes with the host except t4j_cuda_stream_synchronize and the memory copies to the host.
+ * Java validates every size before a call; the kernels trust their arguments.
+ *
+ * Results: elementwise kernels and row kernels (one block per row, a fixed reduction tree) give the
+ * same bits from run to run. The CUDA runtime is linked statically: only the driver (libcuda.so.1)
+ * must be present at run time. */
+#ifndef TUNE4J_CUDA_H
+#define TUNE4J_CUDA_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define T4J_CUDA_OK 0
+#define T4J_CUDA_H2D 1
+#define T4J_CUDA_D2H 2
+#define T4J_CUDA_D2D 3
+
+/* ---- devices, memory, streams ---- */
+
+/* The number of CUDA devices, or minus the CUDA error code (no driver, no device ...). */
+int32_t t4j_cuda_device_count(void);
+/* The driver's CUDA version (e.g. 13000), or minus the CUDA error code. */
+int32_t t4j_cuda_driver_version(void);
+/* The CUDA error code's name and description, into out (len bytes, NUL-terminated). */
+void t4j_cuda_error_string(int32_t code, char *out, int64_t len);
+/* The device's name into out (len bytes), and its compute capability as major*10+minor, or minus the error code. */
+int32_t t4j_cuda_device_info(int32_t device, char *out, int64_t len);
+int32_t t4j_cuda_set_device(int32_t device);
+/* Free and total device memory in bytes. */
+int32_t t4j_cuda_mem_info(int64_t *free_bytes, int64_t *total_bytes);
+/* Allocates bytes of device memory; its address goes to address[0]. */
+int32_t t4j_cuda_malloc(int64_t bytes, int64_t *address);
+int32_t t4j_cuda_free(void *ptr);
+/* Copies bytes; kind is T4J_CUDA_H2D, _D2H or _D2D. A copy to the host waits for the stream. */
+int32_t t4j_cuda_memcpy(void *dst, const void *src, int64_t bytes, int32_t kind, void *stream);
+int32_t t4j_cuda_memset_zero(void *ptr, int64_t bytes, void *stream);
+/* A new non-blocking stream; its handle goes to handle[0]. */
+int32_t t4j_cuda_stream_create(int64_t *handle);
+int32_t t4j_cuda_stream_destroy(void *stream);
+int32_t t4j_cuda_stream_synchronize(void *stream);
+
+/* ---- elementwise (ops.cu) ---- */
+
+/* y = a + b */
+int32_t t4j_cuda_add(int64_t n, const float *a, const float *b, float *y, void *stream);
+/* y += alpha x */
+int32_t t4j_cuda_axpy(int64_t n, float alpha, const float *x, float *y, void *stream);
+/* y = GELU(x), tanh form */
+int32_t t4j_cuda_gelu_forward(int64_t n, const float *x, float *y, void *stream);
+/* dx += GELU'(x) dy */
+int32_t t4j_cuda_gelu_backward(int64_t n, const float *x, const float *dy, float *dx, void *stream);
+/* bf16 (as uint16_t, round to nearest even) from f32, and back */
+int32_t t4j_cuda_f32_to_bf16(int64_t n, const float *x, uint16_t *y, void *stream);
+int32_t t4j_cuda_bf16_to_f32(int64_t n, const uint16_t *x, float *y, void *stream);
+/* out[0] = sum of x (one block, a fixed tree: the same bits every run) */
+int32_t t4j_cuda_sum(int64_t n, const float *x, float *out, void *stream);
+
+/* ---- rows (ops.cu): one block per row ---- */
+
+/* y [m, n] = softmax of each row of x */
+int32_t t4j_cuda_softmax_forward(int64_t m, int64_t n, const float *x, float *y, void *stream);
+/* LayerNorm over each row: y = (x - mean) rstd gamma + beta; mean, rstd [m] saved for backward */
+int32_t t4j_cuda_layernorm_forward(int64_t m, int64_t n, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean, float *rstd, void *stream);
+/* dx += ..., dgamma += ..., dbeta += ... (dgamma/dbeta through per-row partials [m, n] in scratch, then summed over rows in order) */
+int32_t t4j_cuda_layernorm_backward(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta, void *stream);
+/* probs = softmax(logits); losses[i] = cross-entropy of row i against labels[i], label smoothing eps */
+int32_t t4j_cuda_cross_entropy_forward(int64_t m, int64_t n, const float *logits, const int32_t *labels, float smoothing, float *probs, float *losses, void *stream);
+/* dlogits += scale (probs - target) */
+int32_t t4j_cuda_cross_entropy_backward(int64_t m, int64_t n, const float *probs, const int32_t *labels, float smoothing, float scale, float *dlogits, void *stream);
+
+/* ---- optimizer (ops.cu) ---- */
+
+/* AdamW (PyTorch's semantics), step counted from 1 */
+int32_t t4j_cuda_adamw_step(int64_t n, float *param, const float *grad, float *m, float *v, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t step, void *stream);
+
+/* ---- int8 (quant.cu) ---- */
+
+/* q [m, k] int8 and scales [m]: per row, scale = absmax / 127, round half to even, values in [-127, 127]; a zero row has scale 0 */
+int32_t t4j_cuda_quantize_rows(int64_t m, int64_t k, const float *x, int8_t *q, float *scales, void *stream);
+/* x [m, k] = q * scales[row] */
+int32_t t4j_cuda_dequantize_rows(int64_t m, int64_t k, const int8_t *q, const float *scales, float *x, void *stream);
+/* y [m, n] = acc [m, n] (int32) * sx[row] * sw[col] + bias[col] (bias may be NULL): the epilogue of an int8 GEMM */
+int32_t t4j_cuda_dequantize_gemm(int64_t m, int64_t n, const int32_t *acc, const float *sx, const float *sw, const float *bias, float *y, void *stream);
+
+/* ---- sparse (sparse.cu) ---- */
+
+/* C [n, m] = W B: W [n, k] in CSR (row_ptr [n+1] int64, cols int32, vals f32), B [k, m] dense row-major (ldb), C row-major (ldc) */
+int32_t t4j_cuda_csr_spmm(int64_t n, int64_t k, int64_t m, const int64_t *row_ptr, const int32_t *cols, const float *vals, const float *b, int64_t ldb, float *c, int64_t ldc, void *stream);
+
+/* ---- LoRA (lora.cu) ---- */
+
+/* The LoRA term inside the base GEMM's K: xcat [t, d_in + r] = [x | s (x A^T)], so that one GEMM
+ * xcat [W | B]^T gives x W^T + s (x A^T) B^T. This writes the last r columns: h = x A^T (kept for
+ * backward, [t, r]) and s h into xcat; x [t, d_in] (ldx), A [r, d_in]. */
+int32_t t4j_cuda_lora_down(int64_t t, int64_t d_in, int64_t r, const float *x, int64_t ldx, const float *a, float scale, float *h, float *xcat, int64_t ldxcat, void *stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,237 @@
+/* Training-step ops: elementwise (grid-stride loops), rows (one block per row, fixed reduction trees),
+ * AdamW. Forward and backward of each op side by side. */
+#include <cuda_bf16.h>
+#include <math.h>
+
+#include "common.cuh"
+
+__device__ inline float gelu_tanh(float x) {
+    const float c = 0.7978845608028654f; /* sqrt(2/pi) */
+    return 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x)));
+}
+
+__device__ inline float gelu_tanh_grad(float x) {
+    const float c = 0.7978845608028654f;
+    float t = tanhf(c * (x + 0.044715f * x * x * x));
+    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * c * (1.0f + 3.0f * 0.044715f * x * x);
+}
+
+__global__ void add_kernel(int64_t n, const float *a, const float *b, float *y) { T4J_FOR_EACH(i, n) y[i] = a[i] + b[i]; }
+__global__ void axpy_kernel(int64_t n, float alpha, const float *x, float *y) { T4J_FOR_EACH(i, n) y[i] += alpha * x[i]; }
+__global__ void gelu_forward_kernel(int64_t n, const float *x, float *y) { T4J_FOR_EACH(i, n) y[i] = gelu_tanh(x[i]); }
+__global__ void gelu_backward_kernel(int64_t n, const float *x, const float *dy, float *dx) { T4J_FOR_EACH(i, n) dx[i] += gelu_tanh_grad(x[i]) * dy[i]; }
+__global__ void to_bf16_kernel(int64_t n, const float *x, uint16_t *y) {
+    T4J_FOR_EACH(i, n) {
+        __nv_bfloat16 b = __float2bfloat16_rn(x[i]);
+        y[i] = *reinterpret_cast<uint16_t *>(&b);
+    }
+}
+__global__ void from_bf16_kernel(int64_t n, const uint16_t *x, float *y) {
+    T4J_FOR_EACH(i, n) y[i] = __uint_as_float((uint32_t)x[i] << 16);
+}
+
+/* one block: thread t sums elements t, t + blockDim, ... in order, then the fixed tree */
+__global__ void sum_kernel(int64_t n, const float *x, float *out) {
+    float s = 0.0f;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += x[i];
+    s = t4j_block_sum(s);
+    if (threadIdx.x == 0) out[0] = s;
+}
+
+/* ---- rows: softmax, LayerNorm, cross-entropy; block i handles row i ---- */
+
+__global__ void softmax_kernel(int64_t n, const float *x, float *y) {
+    const float *xr = x + blockIdx.x * n;
+    float *yr = y + blockIdx.x * n;
+    float mx = -INFINITY;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) mx = fmaxf(mx, xr[j]);
+    mx = t4j_block_max(mx);
+    float s = 0.0f;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) s += expf(xr[j] - mx);
+    float inv = 1.0f / t4j_block_sum(s);
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) yr[j] = expf(xr[j] - mx) * inv;
+}
+
+__global__ void layernorm_forward_kernel(int64_t n, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean,
+                                         float *rstd) {
+    const float *xr = x + blockIdx.x * n;
+    float *yr = y + blockIdx.x * n;
+    float s = 0.0f;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) s += xr[j];
+    float mu = t4j_block_sum(s) / (float)n;
+    float v = 0.0f;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) v += (xr[j] - mu) * (xr[j] - mu);
+    float rs = rsqrtf(t4j_block_sum(v) / (float)n + eps);
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) yr[j] = (xr[j] - mu) * rs * gamma[j] + beta[j];
+    if (threadIdx.x == 0) {
+        mean[blockIdx.x] = mu;
+        rstd[blockIdx.x] = rs;
+    }
+}
+
+/* dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy gamma; per-row partials of dgamma, dbeta */
+__global__ void layernorm_backward_kernel(int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy,
+                                          float *dx, float *pgamma, float *pbeta) {
+    int64_t row = blockIdx.x;
+    const float *xr = x + row * n, *dyr = dy + row * n;
+    float mu = mean[row], rs = rstd[row], s1 = 0.0f, s2 = 0.0f;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+        float g = dyr[j] * gamma[j], xhat = (xr[j] - mu) * rs;
+        s1 += g;
+        s2 += g * xhat;
+        if (pgamma != NULL) pgamma[row * n + j] = dyr[j] * xhat;
+        if (pbeta != NULL) pbeta[row * n + j] = dyr[j];
+    }
+    s1 = t4j_block_sum(s1) / (float)n;
+    s2 = t4j_block_sum(s2) / (float)n;
+    if (dx == NULL) return;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+        float g = dyr[j] * gamma[j], xhat = (xr[j] - mu) * rs;
+        dx[row * n + j] += rs * (g - s1 - xhat * s2);
+    }
+}
+
+/* out[j] += sum over rows i of p[i, j], rows in order: the same bits every run */
+__global__ void column_sum_kernel(int64_t m, int64_t n, const float *p, float *out) {
+    T4J_FOR_EACH(j, n) {
+        float s = 0.0f;
+        for (int64_t i = 0; i < m; i++) s += p[i * n + j];
+        out[j] += s;
+    }
+}
+
+__global__ void cross_entropy_forward_kernel(int64_t n, const float *logits, const int32_t *labels, float smoothing, float *probs, float *losses) {
+    int64_t row = blockIdx.x;
+    const float *lr = logits + row * n;
+    float *pr = probs + row * n;
+    float mx = -INFINITY;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) mx = fmaxf(mx, lr[j]);
+    mx = t4j_block_max(mx);
+    float s = 0.0f, all = 0.0f;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+        s += expf(lr[j] - mx);
+        all += lr[j];
+    }
+    s = t4j_block_sum(s);
+    all = t4j_block_sum(all);
+    float lse = mx + logf(s);
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) pr[j] = expf(lr[j] - lse);
+    if (threadIdx.x == 0) {
+        /* loss = -sum target log p, target = (1 - eps) onehot + eps / n; sum_j log p_j = sum_j l_j - n lse */
+        float logp = lr[labels[row]] - lse;
+        losses[row] = -(1.0f - smoothing) * logp - smoothing / (float)n * (all - (float)n * lse);
+    }
+}
+
+__global__ void cross_entropy_backward_kernel(int64_t m, int64_t n, const float *probs, const int32_t *labels, float smoothing, float scale,
+                                              float *dlogits) {
+    T4J_FOR_EACH(e, m * n) {
+        int64_t i = e / n, j = e % n;
+        float target = smoothing / (float)n + (j == labels[i] ? 1.0f - smoothing : 0.0f);
+        dlogits[e] += scale * (probs[e] - target);
+    }
+}
+
+__global__ void adamw_kernel(int64_t n, float *p, const float *g, float *m, float *v, float lr, float b1, float b2, float eps, float wd, float bc1,
+                             float bc2) {
+    T4J_FOR_EACH(i, n) {
+        float w = p[i] - lr * wd * p[i];
+        float mi = b1 * m[i] + (1.0f - b1) * g[i], vi = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = w - lr * (mi / bc1) / (sqrtf(vi / bc2) + eps);
+    }
+}
+
+static unsigned row_threads(int64_t n) { return n >= 1024 ? 1024 : n >= 256 ? 256 : n > 32 ? 128 : 32; }
+
+extern "C" {
+
+int32_t t4j_cuda_add(int64_t n, const float *a, const float *b, float *y, void *stream) {
+    add_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, a, b, y);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_axpy(int64_t n, float alpha, const float *x, float *y, void *stream) {
+    axpy_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, alpha, x, y);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_gelu_forward(int64_t n, const float *x, float *y, void *stream) {
+    gelu_forward_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, x, y);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_gelu_backward(int64_t n, const float *x, const float *dy, float *dx, void *stream) {
+    gelu_backward_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, x, dy, dx);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_f32_to_bf16(int64_t n, const float *x, uint16_t *y, void *stream) {
+    to_bf16_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, x, y);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_bf16_to_f32(int64_t n, const uint16_t *x, float *y, void *stream) {
+    from_bf16_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, x, y);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_sum(int64_t n, const float *x, float *out, void *stream) {
+    sum_kernel<<<1, 1024, 0, t4j_stream(stream)>>>(n, x, out);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_softmax_forward(int64_t m, int64_t n, const float *x, float *y, void *stream) {
+    if (m == 0) return 0;
+    softmax_kernel<<<(unsigned)m, row_threads(n), 0, t4j_stream(stream)>>>(n, x, y);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_layernorm_forward(int64_t m, int64_t n, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean,
+                                   float *rstd, void *stream) {
+    if (m == 0) return 0;
+    layernorm_forward_kernel<<<(unsigned)m, row_threads(n), 0, t4j_stream(stream)>>>(n, x, gamma, beta, eps, y, mean, rstd);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_layernorm_backward(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy,
+                                    float *dx, float *dgamma, float *dbeta, void *stream) {
+    if (m == 0) return 0;
+    float *partials = NULL;
+    int need = dgamma != NULL || dbeta != NULL;
+    /* stream-ordered scratch: freed in stream order, no host synchronisation */
+    if (need) {
+        cudaError_t e = cudaMallocAsync((void **)&partials, (size_t)(2 * m * n) * sizeof(float), t4j_stream(stream));
+        if (e != cudaSuccess) return (int32_t)e;
+    }
+    float *pg = dgamma != NULL ? partials : NULL, *pb = dbeta != NULL ? partials + m * n : NULL;
+    layernorm_backward_kernel<<<(unsigned)m, row_threads(n), 0, t4j_stream(stream)>>>(n, x, gamma, mean, rstd, dy, dx, pg, pb);
+    if (dgamma != NULL) column_sum_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(m, n, pg, dgamma);
+    if (dbeta != NULL) column_sum_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(m, n, pb, dbeta);
+    int32_t rc = t4j_launched();
+    if (need) cudaFreeAsync(partials, t4j_stream(stream));
+    return rc;
+}
+
+int32_t t4j_cuda_cross_entropy_forward(int64_t m, int64_t n, const float *logits, const int32_t *labels, float smoothing, float *probs,
+                                       float *losses, void *stream) {
+    if (m == 0) return 0;
+    cross_entropy_forward_kernel<<<(unsigned)m, row_threads(n), 0, t4j_stream(stream)>>>(n, logits, labels, smoothing, probs, losses);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_cross_entropy_backward(int64_t m, int64_t n, const float *probs, const int32_t *labels, float smoothing, float scale,
+                                        float *dlogits, void *stream) {
+    cross_entropy_backward_kernel<<<t4j_blocks(m * n), T4J_BLOCK, 0, t4j_stream(stream)>>>(m, n, probs, labels, smoothing, scale, dlogits);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_adamw_step(int64_t n, float *param, const float *grad, float *m, float *v, float lr, float beta1, float beta2, float eps,
+                            float weight_decay, int64_t step, void *stream) {
+    float bc1 = 1.0f - powf(beta1, (float)step), bc2 = 1.0f - powf(beta2, (float)step);
+    adamw_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, param, grad, m, v, lr, beta1, beta2, eps, weight_decay, bc1, bc2);
+    return t4j_launched();
+}
+
+} /* extern "C" */
