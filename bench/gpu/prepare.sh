@@ -7,7 +7,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 ./mvnw -q -DskipTests install
-unzip -l bench/target/tune4j-all.jar | grep -q libtune4j_cuda.so || { echo "libtune4j_cuda.so is not in the jar: is nvcc installed?"; exit 1; }
+unzip -Z1 bench/target/tune4j-all.jar | grep libtune4j_cuda.so >/dev/null || { echo "libtune4j_cuda.so is not in the jar: is nvcc installed?"; exit 1; }
 ./mvnw -q -pl java test-compile
 mkdir -p .device
 cp bench/target/tune4j-all.jar .device/
