@@ -46,6 +46,10 @@ final class RobustCommand implements Callable<Integer> {
     @Option(names = "--train-images", defaultValue = "10000", description = "Training images used (default: ${DEFAULT-VALUE}).")
     int trainImages;
 
+    @Option(names = "--attack-steps", description = "Attack steps in training: 1 is FGSM with a random start, k > 1 PGD-k (default: ${DEFAULT-VALUE}).",
+            defaultValue = "1")
+    int attackSteps;
+
     @Option(names = "--eps", defaultValue = "0.1", description = "L-inf radius, pixels in [0, 1] (default: ${DEFAULT-VALUE}).")
     float eps;
 
@@ -66,6 +70,7 @@ final class RobustCommand implements Callable<Integer> {
         if (!method.equals("lora") && !method.equals("full")) throw new IllegalArgumentException("--method must be lora or full, not " + method);
         if (!(mix >= 0 && mix <= 1)) throw new IllegalArgumentException("--mix must be in [0, 1], not " + mix);
         if (!(eps > 0 && eps <= 1)) throw new IllegalArgumentException("--eps must be in (0, 1], not " + eps);
+        if (attackSteps < 1) throw new IllegalArgumentException("--attack-steps must be >= 1, not " + attackSteps);
         FashionMnist.Source source = input.source();
         ImageDataset.Split split = source.train().first(trainImages).split(500, 11);
         ImageDataset test = source.test(), attacked = test.first(evalImages);
@@ -80,7 +85,8 @@ final class RobustCommand implements Callable<Integer> {
                         new SplittableRandom(11));
             AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, 1f);
             long steps = (long) epochs * ((split.train().size() + 63) / 64);
-            var attack = new Attacks.Pgd(eps, 1.25f * eps, 1, true);
+            // FGSM with random start (step 1.25 eps, Wong et al. 2020), or PGD-k (step 2.5 eps / k, Madry et al. 2018)
+            var attack = attackSteps <= 1 ? new Attacks.Pgd(eps, 1.25f * eps, 1, true) : new Attacks.Pgd(eps, 2.5f * eps / attackSteps, attackSteps, true);
             try (Progress progress = new Progress("robust-" + method)) {
                 Trainer.fit(backend, vit, opt, LrSchedule.warmupCosine(lr, Math.max(1, steps / 10), steps, lr / 50), split.train(), split.validation(),
                         new Trainer.Options(epochs, 64, 11, 0f, 1.0, attack, mix), progress);
