@@ -61,6 +61,8 @@ int32_t t4j_cuda_gelu_backward(int64_t n, const float *x, const float *dy, float
 /* bf16 (as uint16_t, round to nearest even) from f32, and back */
 int32_t t4j_cuda_f32_to_bf16(int64_t n, const float *x, uint16_t *y, void *stream);
 int32_t t4j_cuda_bf16_to_f32(int64_t n, const uint16_t *x, float *y, void *stream);
+/* y[i, j] = scale x[i, j] for a rows x cols block, strided (ldx, ldy in elements); y is f32, or bf16 when bf16 != 0 (round to nearest even) */
+int32_t t4j_cuda_scale_into(int64_t rows, int64_t cols, const float *x, int64_t ldx, float scale, void *y, int64_t ldy, int32_t bf16, void *stream);
 /* out[0] = sum of x (one block, a fixed tree: the same bits every run) */
 int32_t t4j_cuda_sum(int64_t n, const float *x, float *out, void *stream);
 

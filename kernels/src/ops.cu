@@ -30,6 +30,19 @@ __global__ void from_bf16_kernel(int64_t n, const uint16_t *x, float *y) {
     T4J_FOR_EACH(i, n) y[i] = __uint_as_float((uint32_t)x[i] << 16);
 }
 
+__global__ void scale_into_kernel(int64_t rows, int64_t cols, const float *x, int64_t ldx, float scale, void *y, int64_t ldy, int32_t bf16) {
+    T4J_FOR_EACH(e, rows * cols) {
+        int64_t i = e / cols, j = e % cols;
+        float v = scale * x[i * ldx + j];
+        if (bf16) {
+            __nv_bfloat16 b = __float2bfloat16_rn(v);
+            ((uint16_t *)y)[i * ldy + j] = *reinterpret_cast<uint16_t *>(&b);
+        } else {
+            ((float *)y)[i * ldy + j] = v;
+        }
+    }
+}
+
 /* one block: thread t sums elements t, t + blockDim, ... in order, then the fixed tree */
 __global__ void sum_kernel(int64_t n, const float *x, float *out) {
     float s = 0.0f;
@@ -174,6 +187,11 @@ int32_t t4j_cuda_f32_to_bf16(int64_t n, const float *x, uint16_t *y, void *strea
 
 int32_t t4j_cuda_bf16_to_f32(int64_t n, const uint16_t *x, float *y, void *stream) {
     from_bf16_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, x, y);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_scale_into(int64_t rows, int64_t cols, const float *x, int64_t ldx, float scale, void *y, int64_t ldy, int32_t bf16, void *stream) {
+    scale_into_kernel<<<t4j_blocks(rows * cols), T4J_BLOCK, 0, t4j_stream(stream)>>>(rows, cols, x, ldx, scale, y, ldy, bf16);
     return t4j_launched();
 }
 

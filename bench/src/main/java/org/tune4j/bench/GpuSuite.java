@@ -87,12 +87,69 @@ final class GpuSuite {
                 double cpu128 = cpuMs(measure, () -> cpu.csrLinear(x128, csr, null, org.tune4j.backend.Activation.NONE, y128));
                 rows.add(row("csr_spmm", "4096x4096 90% x 4096", card, ms, 2.0 * csr.nnz() * 4096, "GFLOP/s", cpu128 * 32)); // CPU: M=128, scaled to 4096
             }
+            try (org.tune4j.backend.cuda.Cublas blas = org.tune4j.backend.cuda.Cublas.open(gpu)) {
+                rows.addAll(cublasRows(gpu, blas, card, quick, progress));
+            }
             progress.accept("gpu: LoRA down-projection T=4096 d=4096 r=16");
             Tensor lx = BenchData.matrix(arena, 4096, 4096, 11), la = BenchData.matrix(arena, 16, 4096, 12), lh = Tensor.zeros(arena, DType.F32, 4096, 16);
             try (DeviceTensor dlx = gpu.upload(lx); DeviceTensor dla = gpu.upload(la); DeviceTensor dlh = gpu.empty(DeviceTensor.Type.F32, 4096, 16);
                     DeviceTensor cat = gpu.zeros(DeviceTensor.Type.F32, 4096, 4096 + 16)) {
                 rows.add(row("lora_down", "T4096 d4096 r16", card, gpuMs(gpu, reps, () -> gpu.loraDown(dlx, dla, 2f, dlh, cat)),
                         2.0 * 4096 * 4096 * 16, "GFLOP/s", cpuMs(measure, () -> cpu.gemm(false, true, 1f, lx, la, 0f, lh))));
+            }
+        }
+        return rows;
+    }
+
+    /**
+     * GEMMs through cuBLAS (f32, TF32, bf16 with f32 accumulation, int8 → int32) at 4096³, and the LoRA
+     * layer step (forward + backward, T=4096, d=4096, r=16) in bf16 and TF32 beside its two frozen-base
+     * GEMMs alone (the floor). PEFT's step on the same card: torch_peers.py.
+     */
+    private static List<BenchRow> cublasRows(CudaBackend gpu, org.tune4j.backend.cuda.Cublas blas, String card, boolean quick, Consumer<String> progress) {
+        List<BenchRow> rows = new ArrayList<>();
+        int n = 4096, reps = quick ? 3 : 20;
+        double flops = 2.0 * n * n * n;
+        progress.accept("gpu: cuBLAS GEMMs 4096^3");
+        try (DeviceTensor a = gpu.zeros(DeviceTensor.Type.F32, n, n); DeviceTensor b = gpu.zeros(DeviceTensor.Type.F32, n, n);
+                DeviceTensor c = gpu.zeros(DeviceTensor.Type.F32, n, n); DeviceTensor a16 = gpu.zeros(DeviceTensor.Type.BF16, n, n);
+                DeviceTensor b16 = gpu.zeros(DeviceTensor.Type.BF16, n, n); DeviceTensor a8 = gpu.zeros(DeviceTensor.Type.I8, n, n);
+                DeviceTensor b8 = gpu.zeros(DeviceTensor.Type.I8, n, n); DeviceTensor c32 = gpu.zeros(DeviceTensor.Type.I32, n, n)) {
+            double f32 = gpuMs(gpu, reps, () -> blas.gemm(false, false, 1f, a, b, 0f, c, org.tune4j.backend.cuda.Cublas.Precision.F32));
+            String none = "none on the card in this run (torch_peers.py measures PyTorch)";
+            rows.add(BenchRow.of("gpu", "gemm_f32", "4096^3", "f32", 0, "cuda " + card, f32, flops, "GFLOP/s", none, null, 0));
+            rows.add(BenchRow.of("gpu", "gemm_tf32", "4096^3", "tf32", 0, "cuda " + card,
+                    gpuMs(gpu, reps, () -> blas.gemm(false, false, 1f, a, b, 0f, c, org.tune4j.backend.cuda.Cublas.Precision.TF32)), flops, "GFLOP/s",
+                    "cuBLAS f32 pedantic, same run", f32, 0));
+            rows.add(BenchRow.of("gpu", "gemm_bf16", "4096^3", "bf16", 0, "cuda " + card,
+                    gpuMs(gpu, reps, () -> blas.gemm(false, true, 1f, a16, b16, 0f, c, org.tune4j.backend.cuda.Cublas.Precision.F32)), flops, "GFLOP/s",
+                    "cuBLAS f32 pedantic, same run", f32, 0));
+            rows.add(BenchRow.of("gpu", "gemm_int8", "4096^3", "int8", 0, "cuda " + card, gpuMs(gpu, reps, () -> blas.gemmInt8(a8, b8, c32)), flops, "GOP/s",
+                    "cuBLAS f32 pedantic, same run", f32, 0));
+            rows.add(BenchRow.of("gpu", "dense_f32_for_csr", "4096x4096 x 4096", "f32", 0, "cuda " + card, f32, flops, "GFLOP/s", none, null, 0));
+        }
+        progress.accept("gpu: LoRA layer step T=4096 d=4096 r=16");
+        int r = 16;
+        try (DeviceTensor w = gpu.zeros(DeviceTensor.Type.F32, n, n); DeviceTensor x = gpu.zeros(DeviceTensor.Type.F32, n, n);
+                DeviceTensor la = gpu.zeros(DeviceTensor.Type.F32, r, n); DeviceTensor lb = gpu.zeros(DeviceTensor.Type.F32, n, r);
+                DeviceTensor y = gpu.zeros(DeviceTensor.Type.F32, n, n); DeviceTensor g = gpu.zeros(DeviceTensor.Type.F32, n, n);
+                DeviceTensor dx = gpu.zeros(DeviceTensor.Type.F32, n, n); DeviceTensor da = gpu.zeros(DeviceTensor.Type.F32, r, n);
+                DeviceTensor db = gpu.zeros(DeviceTensor.Type.F32, n, r); DeviceTensor x16 = gpu.zeros(DeviceTensor.Type.BF16, n, n);
+                DeviceTensor w16 = gpu.zeros(DeviceTensor.Type.BF16, n, n)) {
+            double floor = gpuMs(gpu, reps, () -> {
+                blas.gemm(false, true, 1f, x16, w16, 0f, y, org.tune4j.backend.cuda.Cublas.Precision.F32);
+                blas.gemm(false, false, 1f, x16, w16, 1f, dx, org.tune4j.backend.cuda.Cublas.Precision.F32);
+            });
+            for (DeviceTensor.Type type : new DeviceTensor.Type[] {DeviceTensor.Type.BF16, DeviceTensor.Type.F32}) {
+                try (org.tune4j.backend.cuda.CudaLoraLayer layer = new org.tune4j.backend.cuda.CudaLoraLayer(gpu, blas, w, r, 2f, n, type,
+                        org.tune4j.backend.cuda.Cublas.Precision.TF32)) {
+                    double ms = gpuMs(gpu, reps, () -> {
+                        layer.forward(x, la, lb, y);
+                        layer.backward(x, la, lb, g, dx, da, db);
+                    });
+                    rows.add(BenchRow.of("gpu", "lora_step", "T4096 d4096 r16 fwd+bwd", type == DeviceTensor.Type.BF16 ? "bf16" : "tf32", 0, "cuda " + card, ms,
+                            3 * flops, "GFLOP/s", "the two frozen-base bf16 GEMMs alone, same run", floor, 0));
+                }
             }
         }
         return rows;

@@ -50,6 +50,7 @@ public final class tune4j_cuda_h {
             "t4j_cuda_gelu_backward",
             "t4j_cuda_f32_to_bf16",
             "t4j_cuda_bf16_to_f32",
+            "t4j_cuda_scale_into",
             "t4j_cuda_sum",
             "t4j_cuda_softmax_forward",
             "t4j_cuda_layernorm_forward",
@@ -511,6 +512,30 @@ public final class tune4j_cuda_h {
 
     public static FunctionDescriptor t4j_cuda_bf16_to_f32$descriptor() {
         return t4j_cuda_bf16_to_f32.DESC;
+    }
+
+    private static final class t4j_cuda_scale_into {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_FLOAT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_scale_into", DESC, false);
+    }
+
+    /** y[i, j] = scale x[i, j] for a rows x cols block, strided (ldx, ldy in elements); y is f32, or bf16 when bf16 != 0 (round to nearest even) */
+    public static int t4j_cuda_scale_into(long rows, long cols, MemorySegment x, long ldx, float scale, MemorySegment y, long ldy, int bf16, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_scale_into.HANDLE.invokeExact(rows, cols, x, ldx, scale, y, ldy, bf16, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_scale_into$handle() {
+        return t4j_cuda_scale_into.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_scale_into$descriptor() {
+        return t4j_cuda_scale_into.DESC;
     }
 
     private static final class t4j_cuda_sum {

@@ -144,6 +144,23 @@ public final class CudaBackend implements AutoCloseable {
         check(tune4j_cuda_h.t4j_cuda_bf16_to_f32(x.numel(), x.pointer(), y.pointer(), stream), "bf16_to_f32");
     }
 
+    /**
+     * y[:, col0 : col0 + cols] = scale x for x [rows, cols] (F32) and y [rows, ≥ col0 + cols] (F32, or BF16
+     * rounded to nearest even): how the LoRA step writes x, s·h, s·(G B) and B into its concatenated operands.
+     */
+    public void scaleInto(DeviceTensor x, float scale, DeviceTensor y, long col0) {
+        matrix("x", x);
+        matrix("y", y);
+        type("x", x, DeviceTensor.Type.F32);
+        if (y.type() != DeviceTensor.Type.F32 && y.type() != DeviceTensor.Type.BF16) throw new IllegalArgumentException("y must be F32 or BF16, is " + y);
+        if (y.dim(0) != x.dim(0) || col0 < 0 || col0 + x.dim(1) > y.dim(1)) {
+            throw new IllegalArgumentException("x " + x + " does not fit y " + y + " at column " + col0);
+        }
+        MemorySegment dst = MemorySegment.ofAddress(y.address() + col0 * y.type().bytes);
+        check(tune4j_cuda_h.t4j_cuda_scale_into(x.dim(0), x.dim(1), x.pointer(), x.dim(1), scale, dst, y.dim(1), y.type() == DeviceTensor.Type.BF16 ? 1 : 0,
+                stream), "scale_into");
+    }
+
     /** out [1] = Σ x, on the device */
     public void sum(DeviceTensor x, DeviceTensor out) {
         type("x", x, DeviceTensor.Type.F32);

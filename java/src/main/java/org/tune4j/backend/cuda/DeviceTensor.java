@@ -89,6 +89,14 @@ public final class DeviceTensor implements AutoCloseable {
         return new DeviceTensor(null, type, shape, address, n * type.bytes);
     }
 
+    /** Rows [from, from + count) of a matrix, as a tensor over the same memory (not owning it: closing it frees nothing). */
+    public DeviceTensor rows(long from, long count) {
+        if (rank() != 2 || from < 0 || count < 0 || from + count > shape[0]) {
+            throw new IllegalArgumentException("rows [" + from + ", " + (from + count) + ") of " + this);
+        }
+        return new DeviceTensor(null, type, new long[] {count, shape[1]}, address() + from * shape[1] * type.bytes, count * shape[1] * type.bytes);
+    }
+
     /** The raw device address (for interop, e.g. a JCuda pointer made from it). */
     public long address() {
         pointer();

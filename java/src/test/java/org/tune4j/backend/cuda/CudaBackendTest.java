@@ -195,6 +195,82 @@ class CudaBackendTest {
     }
 
     @Test
+    void cublasGemmsMatchTheCpu() {
+        SplittableRandom rng = new SplittableRandom(4);
+        ReferenceBackend ref = new ReferenceBackend();
+        try (Cublas blas = Cublas.open(gpu); Arena arena = Arena.ofConfined()) {
+            for (int[] s : new int[][] {{1, 1, 1}, {17, 33, 65}, {128, 257, 64}, {3, 1024, 7}}) {
+                int m = s[0], n = s[1], k = s[2];
+                for (boolean ta : new boolean[] {false, true})
+                    for (boolean tb : new boolean[] {false, true}) {
+                        Tensor a = ta ? random(arena, rng, k, m) : random(arena, rng, m, k), b = tb ? random(arena, rng, n, k) : random(arena, rng, k, n);
+                        Tensor c = random(arena, rng, m, n);
+                        try (DeviceTensor ga = gpu.upload(a); DeviceTensor gb = gpu.upload(b); DeviceTensor gc = gpu.upload(c)) {
+                            ref.gemm(ta, tb, 0.5f, a, b, 2f, c);
+                            blas.gemm(ta, tb, 0.5f, ga, gb, 2f, gc, Cublas.Precision.F32);
+                            close(c, back(arena, gc), 1e-4, "f32 gemm " + m + "x" + n + "x" + k + " " + ta + tb);
+                        }
+                    }
+                Tensor a = random(arena, rng, m, k), b = random(arena, rng, n, k), c = Tensor.zeros(arena, DType.F32, m, n);
+                ref.gemm(false, true, 1f, a, b, 0f, c);
+                try (DeviceTensor ga = gpu.upload(a); DeviceTensor gb = gpu.upload(b); DeviceTensor gc = gpu.zeros(DeviceTensor.Type.F32, m, n);
+                        DeviceTensor ha = gpu.empty(DeviceTensor.Type.BF16, m, k); DeviceTensor hb = gpu.empty(DeviceTensor.Type.BF16, n, k)) {
+                    blas.gemm(false, true, 1f, ga, gb, 0f, gc, Cublas.Precision.TF32);
+                    close(c, back(arena, gc), 2e-2 * Math.sqrt(k), "tf32 gemm");
+                    gpu.toBf16(ga, ha);
+                    gpu.toBf16(gb, hb);
+                    blas.gemm(false, true, 1f, ha, hb, 0f, gc, Cublas.Precision.F32);
+                    close(c, back(arena, gc), 4e-2 * Math.sqrt(k), "bf16 gemm, f32 accumulation");
+                }
+            }
+            int m = 33, n = 65, k = 128;
+            Tensor a = Tensor.zeros(arena, DType.I8, m, k), b = Tensor.zeros(arena, DType.I8, n, k);
+            for (long i = 0; i < a.numel(); i++) a.setByte(i, (byte) (rng.nextInt(255) - 127));
+            for (long i = 0; i < b.numel(); i++) b.setByte(i, (byte) (rng.nextInt(255) - 127));
+            try (DeviceTensor ga = gpu.upload(a); DeviceTensor gb = gpu.upload(b); DeviceTensor gc = gpu.empty(DeviceTensor.Type.I32, m, n)) {
+                blas.gemmInt8(ga, gb, gc);
+                Tensor c = back(arena, gc);
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++) {
+                        int want = 0;
+                        for (int p = 0; p < k; p++) want += a.getByte((long) i * k + p) * b.getByte((long) j * k + p);
+                        assertEquals(want, c.getInt((long) i * n + j), "int8 gemm exact at " + i + "," + j);
+                    }
+            }
+        }
+    }
+
+    @Test
+    void loraLayerMatchesTheCpuKernels() {
+        SplittableRandom rng = new SplittableRandom(5);
+        CpuBackend cpu = CpuBackend.get();
+        int t = 37, din = 64, dout = 48, r = 4;
+        float s = 2f;
+        try (Cublas blas = Cublas.open(gpu); Arena arena = Arena.ofConfined()) {
+            Tensor x = random(arena, rng, t, din), w = random(arena, rng, dout, din), a = random(arena, rng, r, din), b = random(arena, rng, dout, r);
+            Tensor g = random(arena, rng, t, dout), h = Tensor.zeros(arena, DType.F32, t, r), y = Tensor.zeros(arena, DType.F32, t, dout);
+            Tensor dx = Tensor.zeros(arena, DType.F32, t, din), da = Tensor.zeros(arena, DType.F32, r, din), db = Tensor.zeros(arena, DType.F32, dout, r);
+            cpu.loraForward(x, null, w, null, a, b, s, h, y);
+            cpu.loraBackward(x, null, w, a, b, s, h, g, dx, da, db);
+            for (DeviceTensor.Type type : new DeviceTensor.Type[] {DeviceTensor.Type.F32, DeviceTensor.Type.BF16}) {
+                double tol = type == DeviceTensor.Type.F32 ? 1e-4 : 3e-2;
+                try (DeviceTensor gx = gpu.upload(x); DeviceTensor gw = gpu.upload(w); DeviceTensor ga = gpu.upload(a); DeviceTensor gbb = gpu.upload(b);
+                        DeviceTensor gg = gpu.upload(g); DeviceTensor gy = gpu.empty(DeviceTensor.Type.F32, t, dout);
+                        DeviceTensor gdx = gpu.zeros(DeviceTensor.Type.F32, t, din); DeviceTensor gda = gpu.zeros(DeviceTensor.Type.F32, r, din);
+                        DeviceTensor gdb = gpu.zeros(DeviceTensor.Type.F32, dout, r);
+                        CudaLoraLayer layer = new CudaLoraLayer(gpu, blas, gw, r, s, 64, type, Cublas.Precision.F32)) {
+                    layer.forward(gx, ga, gbb, gy);
+                    layer.backward(gx, ga, gbb, gg, gdx, gda, gdb);
+                    close(y, back(arena, gy), tol * Math.sqrt(din), type + " y");
+                    close(dx, back(arena, gdx), tol * Math.sqrt(dout), type + " dx");
+                    close(da, back(arena, gda), 1e-3 * t, type + " dA (f32 products)");
+                    close(db, back(arena, gdb), 1e-3 * t, type + " dB (f32 products)");
+                }
+            }
+        }
+    }
+
+    @Test
     void badArgumentsAreRefusedByName() {
         try (DeviceTensor a = gpu.zeros(DeviceTensor.Type.F32, 3, 4); DeviceTensor b = gpu.zeros(DeviceTensor.Type.F32, 4, 4)) {
             assertTrue(assertThrows(IllegalArgumentException.class, () -> gpu.add(a, b, a)).getMessage().contains("must match"));
