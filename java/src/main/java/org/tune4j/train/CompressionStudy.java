@@ -2,7 +2,6 @@ package org.tune4j.train;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -69,7 +68,7 @@ public final class CompressionStudy {
             VisionTransformer f32 = Adaptation.load(arena, parent);
             f32Predictions = Trainer.predict(backend, f32, targetTest, 256);
             Latency l = latency(backend, arena, f32, latencyImages, o.latencyCalls());
-            variants.add(new Variant("f32", "the adapted model, dense f32", parentEvaluation, 0, l.p50Ms(), l.p99Ms(), Files.size(parent), List.of(),
+            variants.add(new Variant("f32", "the adapted model, dense f32", parentEvaluation, 0, l.p50Ms(), l.p99Ms(), weightBytes(f32), List.of(),
                     List.of()));
             sensitivity = Sensitivity.scan(backend, f32, BLOCK_LAYERS, o.sparsities(), targetTest.first(o.sensitivityImages()));
         }
@@ -115,10 +114,15 @@ public final class CompressionStudy {
         Latency l = latency(backend, arena, vit, latencyImages, o.latencyCalls());
         Path file = out.resolve(name.replace(':', '_').replace('+', '-') + ".safetensors");
         Adaptation.saveModel(file, vit, name, e.targetAccuracy(), e.sourceAccuracy());
+        return new Variant(name, description, e, (double) flips / predicted.length, l.p50Ms(), l.p99Ms(), weightBytes(vit), loss, valAccuracy);
+    }
+
+    /** Bytes of the weights inference reads: compressed layers as stored, f32 parameters at 4 bytes. */
+    private static long weightBytes(VisionTransformer vit) {
         long bytes = 0;
         for (var m : vit.namedModules().values()) if (m instanceof CompressedLinear c) bytes += c.weightBytes();
         for (var p : vit.namedParameters().values()) bytes += 4 * p.numel();
-        return new Variant(name, description, e, (double) flips / predicted.length, l.p50Ms(), l.p99Ms(), bytes, loss, valAccuracy);
+        return bytes;
     }
 
     /**

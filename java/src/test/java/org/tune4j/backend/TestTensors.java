@@ -7,12 +7,12 @@ import java.util.SplittableRandom;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 
-/** Seeded random tensors and comparisons for the backend tests. */
-final class TestTensors {
+/** Seeded random tensors and comparisons for the backend tests (and the nn and CUDA ones). */
+public final class TestTensors {
     private TestTensors() {}
 
     /** Uniform values in [-1, 1). */
-    static Tensor random(Arena arena, SplittableRandom rng, long rows, long cols) {
+    public static Tensor random(Arena arena, SplittableRandom rng, long rows, long cols) {
         Tensor t = Tensor.zeros(arena, DType.F32, rows, cols);
         for (long i = 0; i < rows * cols; i++) t.setFloat(i, (float) (rng.nextDouble() * 2 - 1));
         return t;
@@ -38,7 +38,7 @@ final class TestTensors {
     }
 
     /** Fails unless |expected - actual| <= tol * (1 + |expected|) everywhere. */
-    static void assertClose(Tensor expected, Tensor actual, double tol, String what) {
+    public static void assertClose(Tensor expected, Tensor actual, double tol, String what) {
         float[] e = expected.toFloatArray(), a = actual.toFloatArray();
         if (e.length != a.length) fail(what + ": lengths " + e.length + " vs " + a.length);
         for (int i = 0; i < e.length; i++) {

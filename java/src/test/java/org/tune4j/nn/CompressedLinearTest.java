@@ -14,6 +14,7 @@ import org.tune4j.backend.Activation;
 import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.backend.ReferenceBackend;
+import org.tune4j.backend.TestTensors;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 
@@ -41,13 +42,6 @@ class CompressedLinearTest {
         return y;
     }
 
-    private static void assertClose(Tensor want, Tensor got, double tol, String what) {
-        for (long i = 0; i < want.numel(); i++) {
-            double e = want.getFloat(i);
-            assertEquals(e, got.getFloat(i), tol * (1 + Math.abs(e)), what + " element " + i);
-        }
-    }
-
     @Test
     void everyFormatMatchesTheReferenceOnItsEffectiveWeight() {
         SplittableRandom rng = new SplittableRandom(3);
@@ -66,7 +60,7 @@ class CompressedLinearTest {
                             // int8 also quantizes x per row above 8 rows: x in [-1, 1] rounds by up to 1/254, an rms error
                             // of 0.0023 per term, times |w| ≈ 0.58, over `in` terms: about 0.0013·√in; allow 4 of those
                             double tol = format == CompressedLinear.Format.INT8 ? 0.005 * Math.sqrt(in) : 1e-4;
-                            assertClose(expected(arena, x, c.effectiveWeight(), b, act), y, tol, format + " adapter " + adapter + " " + m + "x" + in + "x" + out + " " + act);
+                            TestTensors.assertClose(expected(arena, x, c.effectiveWeight(), b, act), y, tol, format + " adapter " + adapter + " " + m + "x" + in + "x" + out + " " + act);
                         }
                         if (format == CompressedLinear.Format.TWO_FOUR) {
                             for (long j = 0; j < out; j++)
@@ -138,7 +132,7 @@ class CompressedLinearTest {
                 Tensor y1 = Tensor.zeros(arena, DType.F32, 11, 9), y2 = Tensor.zeros(arena, DType.F32, 11, 9);
                 c.infer(CPU, x, y1, Activation.NONE, Tensor.zeros(arena, DType.F32, 11, 2));
                 back.infer(CPU, x, y2, Activation.NONE, Tensor.zeros(arena, DType.F32, 11, 2));
-                assertClose(y1, y2, 1e-6, format + " reloaded");
+                TestTensors.assertClose(y1, y2, 1e-6, format + " reloaded");
             }
             CompressedLinear c = CompressedLinear.compress(arena, CPU, CompressedLinear.Format.INT8, w, b, null, null, 0f);
             Map<String, Tensor> noScales = Map.of("weight", c.tensors().get("weight"));

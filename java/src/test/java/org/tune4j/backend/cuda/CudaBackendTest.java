@@ -15,6 +15,7 @@ import org.junit.jupiter.api.Test;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.backend.CsrWeights;
 import org.tune4j.backend.ReferenceBackend;
+import org.tune4j.backend.TestTensors;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 
@@ -58,14 +59,6 @@ class CudaBackendTest {
         return t;
     }
 
-    private static void close(Tensor want, Tensor got, double tol, String what) {
-        assertEquals(want.numel(), got.numel(), what);
-        for (long i = 0; i < want.numel(); i++) {
-            double w = want.getFloat(i);
-            assertEquals(w, got.getFloat(i), tol * (1 + Math.abs(w)), what + " element " + i);
-        }
-    }
-
     @Test
     void elementwiseMatchesTheCpu() {
         SplittableRandom rng = new SplittableRandom(1);
@@ -76,23 +69,23 @@ class CudaBackendTest {
                 try (DeviceTensor da = gpu.upload(a); DeviceTensor db = gpu.upload(b); DeviceTensor dy = gpu.zeros(DeviceTensor.Type.F32, s[0], s[1])) {
                     gpu.add(da, db, dy);
                     cpu.add(a, b, y);
-                    close(y, back(arena, dy), 0, "add " + s[0] + "x" + s[1]);
+                    TestTensors.assertClose(y, back(arena, dy), 0, "add " + s[0] + "x" + s[1]);
                     gpu.axpy(0.5f, da, dy);
                     cpu.axpy(0.5f, a, y);
-                    close(y, back(arena, dy), 1e-6, "axpy");
+                    TestTensors.assertClose(y, back(arena, dy), 1e-6, "axpy");
                     gpu.geluForward(da, dy);
                     cpu.geluForward(a, y, false);
-                    close(y, back(arena, dy), 1e-5, "gelu");
+                    TestTensors.assertClose(y, back(arena, dy), 1e-5, "gelu");
                     Tensor dx = Tensor.zeros(arena, DType.F32, s[0], s[1]);
                     try (DeviceTensor ddx = gpu.zeros(DeviceTensor.Type.F32, s[0], s[1])) {
                         gpu.geluBackward(da, db, ddx);
                         cpu.geluBackward(a, b, dx, false);
-                        close(dx, back(arena, ddx), 1e-5, "gelu backward");
+                        TestTensors.assertClose(dx, back(arena, ddx), 1e-5, "gelu backward");
                     }
                     try (DeviceTensor half = gpu.empty(DeviceTensor.Type.BF16, s[0], s[1]); DeviceTensor round = gpu.empty(DeviceTensor.Type.F32, s[0], s[1])) {
                         gpu.toBf16(da, half);
                         gpu.fromBf16(half, round);
-                        close(a, back(arena, round), 1.0 / 256, "bf16 round trip (8 bits of mantissa)");
+                        TestTensors.assertClose(a, back(arena, round), 1.0 / 256, "bf16 round trip (8 bits of mantissa)");
                     }
                     try (DeviceTensor sum = gpu.empty(DeviceTensor.Type.F32, 1)) {
                         gpu.sum(da, sum);
@@ -120,16 +113,16 @@ class CudaBackendTest {
                         DeviceTensor gdx = gpu.zeros(DeviceTensor.Type.F32, m, n); DeviceTensor gdg = gpu.zeros(DeviceTensor.Type.F32, n); DeviceTensor gdb = gpu.zeros(DeviceTensor.Type.F32, n)) {
                     gpu.softmaxForward(gx, gy);
                     cpu.softmaxForward(x, y);
-                    close(y, back(arena, gy), 1e-5, "softmax " + m + "x" + n);
+                    TestTensors.assertClose(y, back(arena, gy), 1e-5, "softmax " + m + "x" + n);
                     gpu.layerNormForward(gx, gg, gb, 1e-5f, gy, gm, gr);
                     cpu.layerNormForward(x, g, b, 1e-5f, y, mean, rstd);
-                    close(y, back(arena, gy), 1e-4, "layernorm");
-                    close(rstd, back(arena, gr), 1e-4, "layernorm rstd");
+                    TestTensors.assertClose(y, back(arena, gy), 1e-4, "layernorm");
+                    TestTensors.assertClose(rstd, back(arena, gr), 1e-4, "layernorm rstd");
                     gpu.layerNormBackward(gx, gg, gm, gr, gdy, gdx, gdg, gdb);
                     cpu.layerNormBackward(x, g, mean, rstd, dy, dx, dg, db);
-                    close(dx, back(arena, gdx), 1e-3, "layernorm dx");
-                    close(dg, back(arena, gdg), 1e-3, "layernorm dgamma");
-                    close(db, back(arena, gdb), 1e-4, "layernorm dbeta");
+                    TestTensors.assertClose(dx, back(arena, gdx), 1e-3, "layernorm dx");
+                    TestTensors.assertClose(dg, back(arena, gdg), 1e-3, "layernorm dgamma");
+                    TestTensors.assertClose(db, back(arena, gdb), 1e-4, "layernorm dbeta");
                 }
                 Tensor labels = Tensor.zeros(arena, DType.I32, m), probs = Tensor.zeros(arena, DType.F32, m, n), dl = Tensor.zeros(arena, DType.F32, m, n);
                 for (int i = 0; i < m; i++) labels.setInt(i, rng.nextInt(n));
@@ -139,10 +132,10 @@ class CudaBackendTest {
                         DeviceTensor losses = gpu.empty(DeviceTensor.Type.F32, m); DeviceTensor total = gpu.empty(DeviceTensor.Type.F32, 1); DeviceTensor gd = gpu.zeros(DeviceTensor.Type.F32, m, n)) {
                     gpu.crossEntropyForward(gx, gl, 0.1f, gp, losses);
                     gpu.sum(losses, total);
-                    close(probs, back(arena, gp), 1e-5, "cross-entropy probs");
+                    TestTensors.assertClose(probs, back(arena, gp), 1e-5, "cross-entropy probs");
                     assertEquals(loss, back(arena, total).getFloat(0) / m, 1e-4 * (1 + Math.abs(loss)), "mean cross-entropy");
                     gpu.crossEntropyBackward(gp, gl, 0.1f, 1f / m, gd);
-                    close(dl, back(arena, gd), 1e-5, "cross-entropy gradient (the CPU's is the mean's)");
+                    TestTensors.assertClose(dl, back(arena, gd), 1e-5, "cross-entropy gradient (the CPU's is the mean's)");
                 }
             }
         }
@@ -160,7 +153,7 @@ class CudaBackendTest {
                     cpu.adamwStep(p, grad, m, v, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f, step);
                     gpu.adamwStep(gp, gg, gm, gv, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f, step);
                 }
-                close(p, back(arena, gp), 1e-5, "adamw, 3 steps");
+                TestTensors.assertClose(p, back(arena, gp), 1e-5, "adamw, 3 steps");
             }
             for (int[] s : SHAPES) {
                 Tensor x = random(arena, rng, s[0], s[1]), q = Tensor.zeros(arena, DType.I8, s[0], s[1]), sc = Tensor.zeros(arena, DType.F32, s[0]);
@@ -169,7 +162,7 @@ class CudaBackendTest {
                     gpu.quantizeRows(gx, gq, gs);
                     Tensor q2 = back(arena, gq);
                     for (long i = 0; i < q.numel(); i++) assertEquals(q.getByte(i), q2.getByte(i), "int8 value " + i + " of " + s[0] + "x" + s[1]);
-                    close(sc, back(arena, gs), 0, "scales");
+                    TestTensors.assertClose(sc, back(arena, gs), 0, "scales");
                 }
             }
             Tensor dense = random(arena, rng, 37, 130), mask = Tensor.zeros(arena, DType.I8, 37, 130);
@@ -180,13 +173,13 @@ class CudaBackendTest {
             ref.gemm(false, false, 1f, dense, b, 0f, c);
             try (CudaBackend.DeviceCsr w = gpu.upload(csr); DeviceTensor gb = gpu.upload(b); DeviceTensor gc = gpu.empty(DeviceTensor.Type.F32, 37, 77)) {
                 gpu.csrSpmm(w, gb, gc);
-                close(c, back(arena, gc), 1e-4, "CSR x dense");
+                TestTensors.assertClose(c, back(arena, gc), 1e-4, "CSR x dense");
             }
             Tensor x = random(arena, rng, 19, 45), a = random(arena, rng, 5, 45), h = Tensor.zeros(arena, DType.F32, 19, 5);
             ref.gemm(false, true, 1f, x, a, 0f, h);
             try (DeviceTensor gx = gpu.upload(x); DeviceTensor ga = gpu.upload(a); DeviceTensor gh = gpu.empty(DeviceTensor.Type.F32, 19, 5); DeviceTensor cat = gpu.zeros(DeviceTensor.Type.F32, 19, 50)) {
                 gpu.loraDown(gx, ga, 2f, gh, cat);
-                close(h, back(arena, gh), 1e-4, "h = x A^T");
+                TestTensors.assertClose(h, back(arena, gh), 1e-4, "h = x A^T");
                 Tensor catBack = back(arena, cat);
                 for (int i = 0; i < 19; i++)
                     for (int q = 0; q < 5; q++) assertEquals(2 * h.getFloat(i, q), catBack.getFloat(i, 45 + q), 1e-3, "s h in xcat");
@@ -208,7 +201,7 @@ class CudaBackendTest {
                         try (DeviceTensor ga = gpu.upload(a); DeviceTensor gb = gpu.upload(b); DeviceTensor gc = gpu.upload(c)) {
                             ref.gemm(ta, tb, 0.5f, a, b, 2f, c);
                             blas.gemm(ta, tb, 0.5f, ga, gb, 2f, gc, Cublas.Precision.F32);
-                            close(c, back(arena, gc), 1e-4, "f32 gemm " + m + "x" + n + "x" + k + " " + ta + tb);
+                            TestTensors.assertClose(c, back(arena, gc), 1e-4, "f32 gemm " + m + "x" + n + "x" + k + " " + ta + tb);
                         }
                     }
                 Tensor a = random(arena, rng, m, k), b = random(arena, rng, n, k), c = Tensor.zeros(arena, DType.F32, m, n);
@@ -216,11 +209,11 @@ class CudaBackendTest {
                 try (DeviceTensor ga = gpu.upload(a); DeviceTensor gb = gpu.upload(b); DeviceTensor gc = gpu.zeros(DeviceTensor.Type.F32, m, n);
                         DeviceTensor ha = gpu.empty(DeviceTensor.Type.BF16, m, k); DeviceTensor hb = gpu.empty(DeviceTensor.Type.BF16, n, k)) {
                     blas.gemm(false, true, 1f, ga, gb, 0f, gc, Cublas.Precision.TF32);
-                    close(c, back(arena, gc), 2e-2 * Math.sqrt(k), "tf32 gemm");
+                    TestTensors.assertClose(c, back(arena, gc), 2e-2 * Math.sqrt(k), "tf32 gemm");
                     gpu.toBf16(ga, ha);
                     gpu.toBf16(gb, hb);
                     blas.gemm(false, true, 1f, ha, hb, 0f, gc, Cublas.Precision.F32);
-                    close(c, back(arena, gc), 4e-2 * Math.sqrt(k), "bf16 gemm, f32 accumulation");
+                    TestTensors.assertClose(c, back(arena, gc), 4e-2 * Math.sqrt(k), "bf16 gemm, f32 accumulation");
                 }
             }
             int m = 33, n = 65, k = 128;
@@ -261,10 +254,10 @@ class CudaBackendTest {
                         CudaLoraLayer layer = new CudaLoraLayer(gpu, blas, gw, r, s, 64, type, Cublas.Precision.F32)) {
                     layer.forward(gx, ga, gbb, gy);
                     layer.backward(gx, ga, gbb, gg, gdx, gda, gdb);
-                    close(y, back(arena, gy), tol * Math.sqrt(din), type + " y");
-                    close(dx, back(arena, gdx), tol * Math.sqrt(dout), type + " dx");
-                    close(da, back(arena, gda), 1e-3 * t, type + " dA (f32 products)");
-                    close(db, back(arena, gdb), 1e-3 * t, type + " dB (f32 products)");
+                    TestTensors.assertClose(y, back(arena, gy), tol * Math.sqrt(din), type + " y");
+                    TestTensors.assertClose(dx, back(arena, gdx), tol * Math.sqrt(dout), type + " dx");
+                    TestTensors.assertClose(da, back(arena, gda), 1e-3 * t, type + " dA (f32 products)");
+                    TestTensors.assertClose(db, back(arena, gdb), 1e-3 * t, type + " dB (f32 products)");
                 }
             }
         }
