@@ -46,14 +46,14 @@ final class TrainSuite {
                         inside[0] += System.nanoTime() - t0;
                     }
                 });
-                try (Arena arena = Arena.ofShared()) {
+                try (Arena arena = Arena.ofShared(); Tape.Workspace workspace = new Tape.Workspace()) {
                     VisionTransformer vit = new VisionTransformer(arena, Pretraining.VIT, new SplittableRandom(1));
                     if (method.equals("lora")) Lora.inject(vit, arena, Adaptation.Options.defaults().lora(), new SplittableRandom(2));
                     AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, 1f);
                     Tensor x = BenchData.matrix(arena, BATCH, 784), y = Tensor.zeros(arena, DType.I32, BATCH);
                     for (int i = 0; i < BATCH; i++) y.setInt(i, i % 10);
                     Runnable step = () -> {
-                        try (Tape t = new Tape(timed, true)) {
+                        try (Tape t = new Tape(timed, true, true, workspace)) {
                             Var loss = t.crossEntropy(vit.logits(t, x, false), y, 0f);
                             t.backward(loss);
                         }

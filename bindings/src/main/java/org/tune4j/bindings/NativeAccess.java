@@ -35,6 +35,14 @@ public final class NativeAccess {
         return library.find(name).isPresent();
     }
 
+    /**
+     * The same memory as {@code segment}, with {@code arena}'s lifetime: a step's tensors carved from a
+     * buffer that outlives the step stop working when the step's arena closes (no stale aliasing).
+     */
+    public static MemorySegment scoped(MemorySegment segment, java.lang.foreign.Arena arena) {
+        return segment.reinterpret(arena, null);
+    }
+
     /** Opens a shared library by path (kept open for the life of the JVM). */
     static SymbolLookup open(java.nio.file.Path path) {
         return SymbolLookup.libraryLookup(path, java.lang.foreign.Arena.global());

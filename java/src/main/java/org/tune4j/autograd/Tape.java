@@ -2,6 +2,7 @@ package org.tune4j.autograd;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SegmentAllocator;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
@@ -26,6 +27,8 @@ public final class Tape implements AutoCloseable {
     private final boolean recording;
     private final boolean parameterGradients;
     private final List<Runnable> backwardOps = new ArrayList<>();
+    private final Workspace workspace;
+    private final SegmentAllocator slab; // carves this step's tensors out of the workspace, or null
     private long allocated;
 
     public Tape(Backend backend, boolean recording) {
@@ -37,9 +40,59 @@ public final class Tape implements AutoCloseable {
      * ∂loss/∂x and must not touch the model's gradients).
      */
     public Tape(Backend backend, boolean recording, boolean parameterGradients) {
+        this(backend, recording, parameterGradients, null);
+    }
+
+    /**
+     * A tape whose tensors come out of {@code workspace}, memory kept from step to step (a training loop
+     * makes one and passes it to every step): no allocation per tensor, and no zeroing of outputs that
+     * the kernels overwrite. Tensors still die with the tape (their segments are scoped to its arena).
+     */
+    public Tape(Backend backend, boolean recording, boolean parameterGradients, Workspace workspace) {
         this.backend = backend;
         this.recording = recording;
         this.parameterGradients = parameterGradients;
+        this.workspace = workspace;
+        this.slab = workspace == null ? null : workspace.take(arena);
+    }
+
+    /**
+     * Memory for the tensors of one step at a time, grown to the largest step seen: a step that needs
+     * more than it holds takes the rest from its own arena, and the next step finds it large enough.
+     */
+    public static final class Workspace implements AutoCloseable {
+        private Arena owner = Arena.ofShared();
+        private MemorySegment memory = MemorySegment.NULL;
+        private long needed;
+        private boolean inUse;
+
+        SegmentAllocator take(Arena step) {
+            if (inUse) throw new IllegalStateException("this workspace is in use by another tape (one step at a time)");
+            inUse = true;
+            if (memory.byteSize() < needed) { // grow to the last step's size: nothing refers to the old memory now
+                owner.close();
+                owner = Arena.ofShared();
+                memory = owner.allocate(needed, 64);
+            }
+            MemorySegment view = org.tune4j.bindings.NativeAccess.scoped(memory, step);
+            return SegmentAllocator.slicingAllocator(view);
+        }
+
+        void release(long bytes) {
+            needed = Math.max(needed, bytes);
+            inUse = false;
+        }
+
+        /** Bytes held for the steps. */
+        public long capacity() {
+            return memory.byteSize();
+        }
+
+        @Override
+        public void close() {
+            owner.close();
+            memory = MemorySegment.NULL;
+        }
     }
 
     public Backend backend() {
@@ -53,9 +106,25 @@ public final class Tape implements AutoCloseable {
 
     /** A new zeroed F32 tensor in the step arena. */
     public Tensor zeros(long... shape) {
-        Tensor t = Tensor.zeros(arena, DType.F32, shape);
-        allocated += t.numel() * 4;
+        Tensor t = empty(shape);
+        if (slab != null) t.segment().fill((byte) 0); // the arena's own allocations come zeroed
         return t;
+    }
+
+    /** A new F32 tensor whose values are unspecified: for outputs a kernel writes in full. */
+    private Tensor empty(long... shape) {
+        long n = 1;
+        for (long d : shape) n = Math.multiplyExact(n, d);
+        long bytes = Math.max(1, n) * 4, aligned = (bytes + 63) / 64 * 64;
+        allocated += aligned;
+        if (slab != null) {
+            try {
+                return Tensor.wrap(slab.allocate(bytes, 64), DType.F32, shape);
+            } catch (IndexOutOfBoundsException full) {
+                // the workspace is smaller than this step: the rest from the arena (the next step gets more)
+            }
+        }
+        return Tensor.zeros(arena, DType.F32, shape);
     }
 
     /** Bytes of activations, saved tensors and gradients this step has made so far. */
@@ -108,7 +177,7 @@ public final class Tape implements AutoCloseable {
 
     /** y [m, out] = x [m, in] wᵀ + b; w [out, in], b [out] or null. */
     public Var linear(Var x, Var w, Var b) {
-        Tensor y = zeros(x.value.dim(0), w.value.dim(0));
+        Tensor y = empty(x.value.dim(0), w.value.dim(0));
         backend.gemm(false, true, 1f, x.value, w.value, 0f, y);
         if (b != null) backend.addRow(b.value, y);
         Var out = result(y, x, w, b);
@@ -128,7 +197,7 @@ public final class Tape implements AutoCloseable {
      */
     public Var lora(Var x, Var w, Var b, Var a, Var bb, float scale, Tensor mask) {
         long t = x.value.dim(0), r = a.value.dim(0);
-        Tensor h = zeros(t, r), y = zeros(t, w.value.dim(0));
+        Tensor h = empty(t, r), y = empty(t, w.value.dim(0));
         backend.loraForward(x.value, mask, w.value, b == null ? null : b.value, a.value, bb.value, scale, h, y);
         Var out = result(y, x, a, bb, b);
         record(out, () -> {
@@ -153,7 +222,7 @@ public final class Tape implements AutoCloseable {
      * weights the layer really applies.
      */
     public Var frozenLinear(Var x, long out, Tensor w, FrozenForward forward) {
-        Tensor y = zeros(x.value.dim(0), out);
+        Tensor y = empty(x.value.dim(0), out);
         forward.run(x.value, y);
         Var result = result(y, x);
         record(result, () -> {
@@ -164,7 +233,7 @@ public final class Tape implements AutoCloseable {
 
     /** a + b (same shape). */
     public Var add(Var a, Var b) {
-        Tensor y = zeros(a.value.shape());
+        Tensor y = empty(a.value.shape());
         backend.add(a.value, b.value, y);
         Var out = result(y, a, b);
         record(out, () -> {
@@ -177,7 +246,7 @@ public final class Tape implements AutoCloseable {
 
     /** GELU, tanh form (as in ViT). */
     public Var gelu(Var x) {
-        Tensor y = zeros(x.value.shape());
+        Tensor y = empty(x.value.shape());
         backend.geluForward(x.value, y, false);
         Var out = result(y, x);
         record(out, () -> {
@@ -189,7 +258,7 @@ public final class Tape implements AutoCloseable {
     /** LayerNorm over each row of x [m, n]; gamma, beta [n]. */
     public Var layerNorm(Var x, Var gamma, Var beta, float eps) {
         long m = x.value.dim(0);
-        Tensor y = zeros(x.value.shape()), mean = zeros(m), rstd = zeros(m);
+        Tensor y = empty(x.value.shape()), mean = empty(m), rstd = empty(m);
         backend.layerNormForward(x.value, gamma.value, beta.value, eps, y, mean, rstd);
         Var out = result(y, x, gamma, beta);
         record(out, () -> {
@@ -205,7 +274,7 @@ public final class Tape implements AutoCloseable {
         long rows = qkv.value.dim(0), d = qkv.value.dim(1) / 3, seq = rows / batch;
         Tensor q = qkv.value.view(0, 0, rows, d), k = qkv.value.view(0, d, rows, d), v = qkv.value.view(0, 2 * d, rows, d);
         float scale = (float) (1 / Math.sqrt((double) d / heads));
-        Tensor probs = zeros((long) batch * heads * seq * seq), y = zeros(rows, d);
+        Tensor probs = empty((long) batch * heads * seq * seq), y = empty(rows, d);
         backend.attentionForward(batch, heads, q, k, v, scale, probs, y);
         Var out = result(y, qkv);
         record(out, () -> {
@@ -218,7 +287,7 @@ public final class Tape implements AutoCloseable {
 
     /** Mean softmax cross-entropy of logits [m, classes] against labels [m] (I32); a one-element result. */
     public Var crossEntropy(Var logits, Tensor labels, float smoothing) {
-        Tensor probs = zeros(logits.value.shape()), loss = zeros(1);
+        Tensor probs = empty(logits.value.shape()), loss = empty(1);
         loss.setFloat(0, backend.crossEntropyForward(logits.value, labels, smoothing, probs));
         Var out = result(loss, logits);
         record(out, () -> {
@@ -233,7 +302,7 @@ public final class Tape implements AutoCloseable {
      */
     public Var tokens(Var patches, Var cls, Var pos, int batch) {
         long d = cls.value.numel(), p = patches.value.dim(0) / batch, seq = p + 1;
-        Tensor y = zeros(batch * seq, d);
+        Tensor y = empty(batch * seq, d); // every row gets the class token or a patch, then the positions
         long rowBytes = d * 4;
         for (int b = 0; b < batch; b++) {
             MemorySegment.copy(cls.value.segment(), 0, y.segment(), (b * seq) * rowBytes, rowBytes);
@@ -257,7 +326,7 @@ public final class Tape implements AutoCloseable {
     /** Rows {@code offset}, offset + stride, ... of x [n·stride, d] → [n, d] (a ViT's class tokens). */
     public Var everyNthRow(Var x, long stride, long offset) {
         long n = x.value.dim(0) / stride, d = x.value.dim(1);
-        Tensor y = zeros(n, d);
+        Tensor y = empty(n, d);
         for (long i = 0; i < n; i++) MemorySegment.copy(x.value.segment(), (i * stride + offset) * d * 4, y.segment(), i * d * 4, d * 4);
         Var out = result(y, x);
         record(out, () -> {
@@ -275,7 +344,7 @@ public final class Tape implements AutoCloseable {
     public Var permuteRows(Var x, long[] index, long rows, long cols) {
         long batch = x.value.dim(0), n = x.value.dim(1);
         if (index.length != n || n != rows * cols) throw new IllegalArgumentException("index of " + index.length + " for rows of " + n + " into " + rows + "x" + cols);
-        Tensor y = zeros(batch * rows, cols);
+        Tensor y = empty(batch * rows, cols);
         float[] in = new float[(int) n], out = new float[(int) n];
         for (long b = 0; b < batch; b++) {
             MemorySegment.copy(x.value.segment(), ValueLayout.JAVA_FLOAT, b * x.value.ld() * 4, in, 0, (int) n);
@@ -300,7 +369,7 @@ public final class Tape implements AutoCloseable {
     /** An inverted-dropout mask [rows, cols] for probability p (0 or 1/(1-p)), from a seeded generator; null when p = 0. */
     public Tensor dropoutMask(long rows, long cols, float p, SplittableRandom rng) {
         if (p <= 0f) return null;
-        Tensor mask = zeros(rows, cols);
+        Tensor mask = empty(rows, cols);
         float keep = 1f / (1f - p);
         MemorySegment s = mask.segment();
         for (long i = 0; i < rows * cols; i++) s.setAtIndex(ValueLayout.JAVA_FLOAT, i, rng.nextFloat() < p ? 0f : keep);
@@ -311,5 +380,6 @@ public final class Tape implements AutoCloseable {
     public void close() {
         backwardOps.clear();
         arena.close();
+        if (workspace != null) workspace.release(allocated);
     }
 }

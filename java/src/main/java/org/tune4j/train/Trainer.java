@@ -72,7 +72,7 @@ public final class Trainer {
         double stepNanos = 0;
         long steps = 0, images = 0, peakStep = 0;
         java.util.SplittableRandom attackRng = new java.util.SplittableRandom(o.seed() ^ 0x5DEECE66DL);
-        try (Arena buffers = Arena.ofConfined()) {
+        try (Arena buffers = Arena.ofConfined(); Tape.Workspace stepMemory = new Tape.Workspace()) {
             Tensor x = Tensor.zeros(buffers, DType.F32, o.batchSize(), train.pixelsPerImage());
             Tensor y = Tensor.zeros(buffers, DType.I32, o.batchSize());
             for (int epoch = 0; epoch < o.epochs(); epoch++) {
@@ -96,7 +96,7 @@ public final class Trainer {
                         model.module().train(true);
                     }
                     float loss;
-                    try (Tape t = new Tape(backend, true)) {
+                    try (Tape t = new Tape(backend, true, true, stepMemory)) {
                         Var out = t.crossEntropy(model.logits(t, xb, false), yb, o.labelSmoothing());
                         loss = out.value().getFloat(0);
                         t.backward(out);

@@ -1,0 +1,73 @@
+package org.tune4j.autograd;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.nn.VisionTransformer;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * Steps that reuse one workspace compute the same bits as steps with fresh, zeroed memory; a step's
+ * tensors die with its tape even though their memory lives on; one tape at a time.
+ */
+class TapeWorkspaceTest {
+    private static final VisionTransformer.Config TINY = new VisionTransformer.Config(28, 7, 32, 2, 2, 64, 10);
+
+    /** Three forward/backward passes with input gradients; the last pass's logits and gradients. */
+    private static float[] steps(Tape.Workspace ws) {
+        try (Arena arena = Arena.ofConfined()) {
+            VisionTransformer vit = new VisionTransformer(arena, TINY, new SplittableRandom(3));
+            SplittableRandom rng = new SplittableRandom(4);
+            Tensor x = Tensor.zeros(arena, DType.F32, 5, 784), y = Tensor.zeros(arena, DType.I32, 5);
+            float[] out = null;
+            for (int step = 0; step < 3; step++) {
+                for (long i = 0; i < x.numel(); i++) x.setFloat(i, rng.nextFloat());
+                for (int i = 0; i < 5; i++) y.setInt(i, rng.nextInt(10));
+                try (Tape t = new Tape(CpuBackend.get(), true, true, ws)) {
+                    Var in = t.input(x, true);
+                    Var logits = vit.logits(t, in);
+                    t.backward(t.crossEntropy(logits, y, 0.1f));
+                    float[] l = logits.value().toFloatArray(), g = in.grad().toFloatArray();
+                    out = new float[l.length + g.length];
+                    System.arraycopy(l, 0, out, 0, l.length);
+                    System.arraycopy(g, 0, out, l.length, g.length);
+                }
+            }
+            return out;
+        }
+    }
+
+    @Test
+    void reusedMemoryGivesTheSameBitsAsFreshMemory() {
+        float[] fresh = steps(null);
+        try (Tape.Workspace ws = new Tape.Workspace()) {
+            float[] reused = steps(ws);
+            assertArrayEquals(fresh, reused, 0f);
+            assertTrue(ws.capacity() > 0, "the workspace grew to the step's size");
+        }
+    }
+
+    @Test
+    void tensorsDieWithTheirTapeAndOneTapeAtATime() {
+        try (Tape.Workspace ws = new Tape.Workspace()) {
+            Tensor kept;
+            try (Tape t = new Tape(CpuBackend.get(), false, true, ws)) {
+                kept = t.zeros(3, 4);
+                assertEquals(0f, kept.getFloat(1, 2));
+                assertThrows(IllegalStateException.class, () -> new Tape(CpuBackend.get(), false, true, ws));
+            }
+            assertThrows(IllegalStateException.class, () -> kept.getFloat(0, 0), "a closed step's tensor is not readable");
+            try (Tape t = new Tape(CpuBackend.get(), false, true, ws)) {
+                Tensor z = t.zeros(3, 4); // the same memory as `kept`, zeroed again
+                for (long i = 0; i < z.numel(); i++) assertEquals(0f, z.getFloat(i));
+            }
+        }
+    }
+}
