@@ -42,11 +42,11 @@ public final class Attacks {
         }
         boolean wasTraining = model.module().training();
         model.module().train(false);
-        try (Arena scratch = Arena.ofConfined()) {
+        try (Arena scratch = Arena.ofConfined(); Tape.Workspace stepMemory = new Tape.Workspace()) {
             Tensor xa = Tensor.of(scratch, adv, x.dim(0), x.dim(1));
             for (int s = 0; s < attack.steps(); s++) {
                 float[] grad;
-                try (Tape t = new Tape(backend, true, false)) {
+                try (Tape t = new Tape(backend, true, false, stepMemory)) {
                     Var input = t.input(xa, true);
                     Var loss = t.crossEntropy(model.logits(t, input), labels, 0f);
                     t.backward(loss);

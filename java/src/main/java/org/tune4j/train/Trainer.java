@@ -141,13 +141,13 @@ public final class Trainer {
         Batcher batcher = new Batcher(data, batchSize, 0, false);
         int[] out = new int[data.size()];
         int[] order = batcher.order(0);
-        try (Arena buffers = Arena.ofConfined()) {
+        try (Arena buffers = Arena.ofConfined(); Tape.Workspace stepMemory = new Tape.Workspace()) {
             Tensor x = Tensor.zeros(buffers, DType.F32, batchSize, data.pixelsPerImage());
             Tensor y = Tensor.zeros(buffers, DType.I32, batchSize);
             for (int b = 0; b < batcher.batches(); b++) {
                 int rows = batcher.fill(order, b, x, y);
                 Tensor xb = rows == batchSize ? x : x.view(0, 0, rows, data.pixelsPerImage());
-                try (Tape t = new Tape(backend, false)) {
+                try (Tape t = new Tape(backend, false, true, stepMemory)) {
                     Tensor logits = model.logits(t, xb, false).value();
                     for (int r = 0; r < rows; r++) {
                         int best = 0;
