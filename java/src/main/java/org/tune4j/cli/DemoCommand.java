@@ -139,11 +139,12 @@ final class DemoCommand implements Callable<Integer> {
         Map<String, Object> out = new LinkedHashMap<>();
         System.out.printf("%ngate against the f32 adapted model (%d shifted test images, default limits):%n", data.size());
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer base = Adaptation.load(arena, dir.resolve("lora.safetensors"));
+            Attacks.Pgd attack = Attacks.Pgd.standard(0.1f, 20);
+            Gate.Measures base = Gate.measure(CpuBackend.get(), Adaptation.load(arena, dir.resolve("lora.safetensors")), data, attack, seed);
             for (CompressionStudy.Variant v : c.variants()) {
                 if (v.name().equals("f32")) continue;
                 VisionTransformer candidate = Adaptation.load(arena, dir.resolve(v.name().replace(':', '_').replace('+', '-') + ".safetensors"));
-                Gate.Result g = Gate.compare(CpuBackend.get(), base, candidate, data, Gate.Limits.defaults(), Attacks.Pgd.standard(0.1f, 20), seed);
+                Gate.Result g = Gate.compare(base, Gate.measure(CpuBackend.get(), candidate, data, attack, seed), data, Gate.Limits.defaults());
                 out.put(v.name(), Gate.summary(g));
                 System.out.printf("  %-14s %s%s%n", v.name(), g.passed() ? "PASS" : "FAIL: ", String.join("; ", g.violations()));
             }
@@ -157,10 +158,11 @@ final class DemoCommand implements Callable<Integer> {
         Map<String, Object> out = new LinkedHashMap<>();
         System.out.printf("%ngate against the pretrained model (%d shifted test images, default limits):%n", data.size());
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer base = Adaptation.load(arena, input.checkpoint);
+            Attacks.Pgd attack = Attacks.Pgd.standard(0.1f, 20);
+            Gate.Measures base = Gate.measure(CpuBackend.get(), Adaptation.load(arena, input.checkpoint), data, attack, seed);
             for (Adaptation.MethodResult m : r.methods()) {
                 VisionTransformer candidate = Adaptation.load(arena, dir.resolve(m.method() + ".safetensors"));
-                Gate.Result g = Gate.compare(CpuBackend.get(), base, candidate, data, Gate.Limits.defaults(), Attacks.Pgd.standard(0.1f, 20), seed);
+                Gate.Result g = Gate.compare(base, Gate.measure(CpuBackend.get(), candidate, data, attack, seed), data, Gate.Limits.defaults());
                 out.put(m.method(), Gate.summary(g));
                 System.out.printf("  %-9s %s%s%n", m.method(), g.passed() ? "PASS" : "FAIL: ", String.join("; ", g.violations()));
             }

@@ -32,12 +32,27 @@ public final class Gate {
         }
     }
 
+    /** What the gate needs of one model on the gate's data: its probabilities, corruption errors and robust accuracy. */
+    public record Measures(float[][] probabilities, CorruptionReport.Errors corruption, double robustAccuracy) {}
+
     private Gate() {}
+
+    /** One model's measures (measure a baseline once, then compare several candidates against it). */
+    public static Measures measure(Backend backend, Classifier model, ImageDataset data, Attacks.Pgd attack, long seed) {
+        return new Measures(Predictions.probabilities(backend, model, data), CorruptionReport.errors(backend, model, data, seed),
+                Attacks.robustAccuracy(backend, model, data, attack, 100, seed));
+    }
 
     public static Result compare(Backend backend, Classifier baseline, Classifier candidate, ImageDataset data, Limits limits,
             Attacks.Pgd attack, long seed) {
+        return compare(measure(backend, baseline, data, attack, seed), measure(backend, candidate, data, attack, seed), data, limits);
+    }
+
+    /** The verdict from both models' measures on {@code data} (made with the same attack and seed). */
+    public static Result compare(Measures baseline, Measures candidate, ImageDataset data, Limits limits) {
         int n = data.size(), classes = data.classes().size();
-        float[][] pb = Predictions.probabilities(backend, baseline, data), pc = Predictions.probabilities(backend, candidate, data);
+        float[][] pb = baseline.probabilities(), pc = candidate.probabilities();
+        if (pb.length != n || pc.length != n) throw new IllegalArgumentException("measures of " + pb.length + " and " + pc.length + " images for " + n);
         long rightB = 0, rightC = 0, flips = 0;
         long[] perClass = new long[classes], rightClassB = new long[classes], rightClassC = new long[classes];
         double[] confB = new double[n], confC = new double[n];
@@ -63,9 +78,9 @@ public final class Gate {
         for (int k = 0; k < classes; k++) classDelta[k] = perClass[k] == 0 ? 0 : (double) (rightClassC[k] - rightClassB[k]) / perClass[k];
         double accB = (double) rightB / n, accC = (double) rightC / n, flipRate = (double) flips / n;
         double eceB = Calibration.of(confB, okB).ece(), eceC = Calibration.of(confC, okC).ece();
-        CorruptionReport.Errors ceB = CorruptionReport.errors(backend, baseline, data, seed), ceC = CorruptionReport.errors(backend, candidate, data, seed);
+        CorruptionReport.Errors ceB = baseline.corruption(), ceC = candidate.corruption();
         double mce = CorruptionReport.relative(ceC, ceB).get("mCE");
-        double robB = Attacks.robustAccuracy(backend, baseline, data, attack, 100, seed), robC = Attacks.robustAccuracy(backend, candidate, data, attack, 100, seed);
+        double robB = baseline.robustAccuracy(), robC = candidate.robustAccuracy();
 
         List<String> v = new ArrayList<>();
         check(v, accB - accC, limits.maxAccuracyDrop(), "accuracy dropped by %.4f (limit %.4f)");
