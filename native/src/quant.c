@@ -193,7 +193,8 @@ static void q8_task(void *ctx, int64_t task) {
                             .sx = J->sx ? J->sx + i : NULL, .sw = J->w.scale + j, .colsum = J->w.colsum + j,
                             .bias = J->bias ? J->bias + j : NULL, .act = J->act,
                             .y = J->y ? J->y + i * J->ldy + j : NULL, .ldy = J->ldy,
-                            .c32 = J->c32 ? J->c32 + i * J->ldc + j : NULL, .ldc = J->ldc};
+                            .c32 = J->c32 ? J->c32 + i * J->ldc + j : NULL, .ldc = J->ldc,
+                            .weights_cached = J->w.h->n * J->w.h->k <= T4J_Q8_CACHED_BYTES};
             if (J->xf != NULL) I->weight_only(J->w.h->k, J->xf + i * J->xld, J->xld, o.m_rem, panel, &o);
             else I->kernel(J->w.h->quads, J->xq + i * J->xld, J->xld, o.m_rem, panel, &o);
         }
