@@ -21,9 +21,11 @@ import org.tune4j.tensor.Tensor;
  * measured first in the same run; compute rows (GFLOP/s) leave it empty (no FMA loop is measured yet).
  */
 final class GpuSuite {
-    private static double peakGbs;
+    private final double peakGbs; // the card's copy bandwidth, measured first: what GB/s rows are a fraction of
 
-    private GpuSuite() {}
+    private GpuSuite(double peakGbs) {
+        this.peakGbs = peakGbs;
+    }
 
     static List<BenchRow> run(Machine machine, boolean quick, Consumer<String> progress) {
         List<BenchRow> rows = new ArrayList<>();
@@ -37,7 +39,7 @@ final class GpuSuite {
             try (DeviceTensor src = gpu.zeros(DeviceTensor.Type.F32, 1L << 28); DeviceTensor dst = gpu.empty(DeviceTensor.Type.F32, 1L << 28)) {
                 copyGbs = 2.0 * (1L << 30) / (gpuMs(gpu, quick ? 3 : 20, () -> gpu.copy(src, dst)) * 1e6); // read + write
             }
-            peakGbs = copyGbs;
+            GpuSuite suite = new GpuSuite(copyGbs);
             rows.add(BenchRow.of("gpu", "copy_d2d", "1 GiB", "f32", 0, "cuda " + card, 2.0 * (1L << 30) / (copyGbs * 1e6), 2.0 * (1L << 30), "GB/s",
                     "none (the bandwidth peak the GB/s rows are measured against)", null, copyGbs));
             long m = 4096, n = 1024;
@@ -49,12 +51,12 @@ final class GpuSuite {
                 String shape = m + "x" + n;
                 double bytes3 = 3.0 * m * n * 4;
                 progress.accept("gpu: elementwise and rows " + shape);
-                rows.add(row("add", shape, card, gpuMs(gpu, reps, () -> gpu.add(da, db, dy)), bytes3, "GB/s", cpuMs(measure, () -> cpu.add(a, b, y))));
-                rows.add(row("gelu_forward", shape, card, gpuMs(gpu, reps, () -> gpu.geluForward(da, dy)), 2.0 * m * n * 4, "GB/s",
+                rows.add(suite.row("add", shape, card, gpuMs(gpu, reps, () -> gpu.add(da, db, dy)), bytes3, "GB/s", cpuMs(measure, () -> cpu.add(a, b, y))));
+                rows.add(suite.row("gelu_forward", shape, card, gpuMs(gpu, reps, () -> gpu.geluForward(da, dy)), 2.0 * m * n * 4, "GB/s",
                         cpuMs(measure, () -> cpu.geluForward(a, y, false))));
-                rows.add(row("softmax_forward", shape, card, gpuMs(gpu, reps, () -> gpu.softmaxForward(da, dy)), 2.0 * m * n * 4, "GB/s",
+                rows.add(suite.row("softmax_forward", shape, card, gpuMs(gpu, reps, () -> gpu.softmaxForward(da, dy)), 2.0 * m * n * 4, "GB/s",
                         cpuMs(measure, () -> cpu.softmaxForward(a, y))));
-                rows.add(row("layernorm_forward", shape, card, gpuMs(gpu, reps, () -> gpu.layerNormForward(da, dg, dbeta, 1e-5f, dy, dmean, drstd)),
+                rows.add(suite.row("layernorm_forward", shape, card, gpuMs(gpu, reps, () -> gpu.layerNormForward(da, dg, dbeta, 1e-5f, dy, dmean, drstd)),
                         2.0 * m * n * 4, "GB/s", cpuMs(measure, () -> cpu.layerNormForward(a, g, beta, 1e-5f, y, mean, rstd))));
             }
             for (long size : new long[] {1L << 16, 1L << 24}) {
@@ -66,13 +68,13 @@ final class GpuSuite {
                     double g1 = gpuMs(gpu, reps, () -> gpu.adamwStep(dp, dgr, dm, dv, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, step[0]++));
                     long[] cstep = {1};
                     double c1 = cpuMs(measure, () -> cpu.adamwStep(p, gr, mm, vv, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, cstep[0]++));
-                    rows.add(row("adamw_step", size + " params", card, g1, 16.0 * size + 12.0 * size, "GB/s", c1));
+                    rows.add(suite.row("adamw_step", size + " params", card, g1, 16.0 * size + 12.0 * size, "GB/s", c1));
                 }
             }
             progress.accept("gpu: int8 row quantization 4096x4096");
             Tensor x = BenchData.matrix(arena, 4096, 4096, 7), q = Tensor.zeros(arena, DType.I8, 4096, 4096), sc = Tensor.zeros(arena, DType.F32, 4096);
             try (DeviceTensor dx = gpu.upload(x); DeviceTensor dq = gpu.empty(DeviceTensor.Type.I8, 4096, 4096); DeviceTensor ds = gpu.empty(DeviceTensor.Type.F32, 4096)) {
-                rows.add(row("quantize_rows", "4096x4096", card, gpuMs(gpu, reps, () -> gpu.quantizeRows(dx, dq, ds)), 5.0 * 4096 * 4096, "GB/s",
+                rows.add(suite.row("quantize_rows", "4096x4096", card, gpuMs(gpu, reps, () -> gpu.quantizeRows(dx, dq, ds)), 5.0 * 4096 * 4096, "GB/s",
                         cpuMs(measure, () -> cpu.quantizeRows(x, q, sc))));
             }
             progress.accept("gpu: CSR 90% 4096x4096 by 4096");
@@ -85,7 +87,7 @@ final class GpuSuite {
                 double ms = gpuMs(gpu, quick ? 2 : 10, () -> gpu.csrSpmm(dw, dxt, dout));
                 Tensor x128 = BenchData.matrix(arena, 128, 4096, 10), y128 = Tensor.zeros(arena, DType.F32, 128, 4096);
                 double cpu128 = cpuMs(measure, () -> cpu.csrLinear(x128, csr, null, org.tune4j.backend.Activation.NONE, y128));
-                rows.add(row("csr_spmm", "4096x4096 90% x 4096", card, ms, 2.0 * csr.nnz() * 4096, "GFLOP/s", cpu128 * 32)); // CPU: M=128, scaled to 4096
+                rows.add(suite.row("csr_spmm", "4096x4096 90% x 4096", card, ms, 2.0 * csr.nnz() * 4096, "GFLOP/s", cpu128 * 32)); // CPU: M=128, scaled to 4096
             }
             try (org.tune4j.backend.cuda.Cublas blas = org.tune4j.backend.cuda.Cublas.open(gpu)) {
                 rows.addAll(cublasRows(gpu, blas, card, quick, progress));
@@ -94,7 +96,7 @@ final class GpuSuite {
             Tensor lx = BenchData.matrix(arena, 4096, 4096, 11), la = BenchData.matrix(arena, 16, 4096, 12), lh = Tensor.zeros(arena, DType.F32, 4096, 16);
             try (DeviceTensor dlx = gpu.upload(lx); DeviceTensor dla = gpu.upload(la); DeviceTensor dlh = gpu.empty(DeviceTensor.Type.F32, 4096, 16);
                     DeviceTensor cat = gpu.zeros(DeviceTensor.Type.F32, 4096, 4096 + 16)) {
-                rows.add(row("lora_down", "T4096 d4096 r16", card, gpuMs(gpu, reps, () -> gpu.loraDown(dlx, dla, 2f, dlh, cat)),
+                rows.add(suite.row("lora_down", "T4096 d4096 r16", card, gpuMs(gpu, reps, () -> gpu.loraDown(dlx, dla, 2f, dlh, cat)),
                         2.0 * 4096 * 4096 * 16, "GFLOP/s", cpuMs(measure, () -> cpu.gemm(false, true, 1f, lx, la, 0f, lh))));
             }
         }
@@ -169,7 +171,7 @@ final class GpuSuite {
     }
 
     /** A GPU row whose peer is our CPU backend on the same op (threads: all cores). */
-    private static BenchRow row(String kernel, String shape, String card, double gpuMs, double work, String unit, double cpuMs) {
+    private BenchRow row(String kernel, String shape, String card, double gpuMs, double work, String unit, double cpuMs) {
         return BenchRow.of("gpu", kernel, shape, "f32", 0, "cuda " + card, gpuMs, work, unit, "tune4j CPU backend, same op", cpuMs,
                 unit.equals("GB/s") ? peakGbs : 0);
     }
