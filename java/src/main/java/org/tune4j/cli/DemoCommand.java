@@ -34,6 +34,9 @@ import picocli.CommandLine.Option;
                 "(int8, 2:4 with a LoRA recovery) and measure again, with batch-1 latency, gated against f32; check the data's",
                 "quality. Writes metrics.json, report.html, the adapted and compressed models and the LoRA adapters."})
 final class DemoCommand implements Callable<Integer> {
+    @Mixin
+    DeviceOption device;
+
     private static final int GATE_IMAGES = 500;
 
     @Mixin
@@ -65,6 +68,7 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        device.check();
         FashionMnist.Source source = input.source();
         Path dir = out != null ? out : Path.of("runs", "demo-" + LocalDateTime.now().withNano(0).toString().replace(':', '-'));
         Files.createDirectories(dir);

@@ -13,6 +13,7 @@ import org.tune4j.robust.DriftMonitor;
 import org.tune4j.robust.Predictions;
 import org.tune4j.train.Adaptation;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -21,6 +22,9 @@ import picocli.CommandLine.Parameters;
         description = {"Watch a stream of IDX image files for drift against a reference set (default: the Fashion-MNIST",
                 "test images): PSI and Kolmogorov-Smirnov on the images' mean intensity and on the model's confidence."})
 final class DriftCommand implements Callable<Integer> {
+    @Mixin
+    DeviceOption device;
+
     @Parameters(paramLabel = "FILE", arity = "1..*", description = "IDX image files, in stream order.")
     List<Path> stream;
 
@@ -38,6 +42,7 @@ final class DriftCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        device.check();
         ImageDataset ref = reference != null ? images(reference) : FashionMnist.load(null).test();
         int worst = 0;
         try (Arena arena = Arena.ofShared()) {

@@ -11,11 +11,15 @@ import org.tune4j.nn.VisionTransformer;
 import org.tune4j.train.Adaptation;
 import org.tune4j.train.Trainer;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code tune4j eval}: a saved ViT's accuracy on any IDX image set. */
 @Command(name = "eval", mixinStandardHelpOptions = true, description = "Evaluate a ViT checkpoint on IDX images and labels (default: the Fashion-MNIST test set).")
 final class EvalCommand implements Callable<Integer> {
+    @Mixin
+    DeviceOption device;
+
     @Option(names = "--checkpoint", paramLabel = "FILE", description = "ViT checkpoint (default: the pretrained one in the jar).")
     Path checkpoint;
 
@@ -30,6 +34,7 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        device.check();
         ImageDataset set;
         if (images != null || labels != null) {
             if (images == null || labels == null) {

@@ -12,6 +12,7 @@ import org.tune4j.robust.Attacks;
 import org.tune4j.robust.Gate;
 import org.tune4j.train.Adaptation;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -20,6 +21,9 @@ import picocli.CommandLine.Parameters;
         description = {"Compare a candidate ViT checkpoint with a baseline on the same test images: accuracy per class, negative flips,",
                 "calibration, corruptions, PGD. Exits 1 when a limit is broken, naming it."})
 final class GateCommand implements Callable<Integer> {
+    @Mixin
+    DeviceOption device;
+
     @Parameters(index = "0", paramLabel = "BASELINE", description = "Baseline checkpoint.")
     Path baseline;
 
@@ -52,6 +56,7 @@ final class GateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        device.check();
         ImageDataset test = FashionMnist.load(data).test();
         int[] first = new int[Math.min(limit, test.size())];
         Arrays.setAll(first, i -> i);

@@ -6,12 +6,16 @@ import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.train.Pretraining;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code tune4j pretrain}: reproduces the shipped ViT checkpoint. */
 @Command(name = "pretrain", mixinStandardHelpOptions = true,
         description = "Pretrain the main job's ViT on clean Fashion-MNIST and write its checkpoint.")
 final class PretrainCommand implements Callable<Integer> {
+    @Mixin
+    DeviceOption device;
+
     @Option(names = "--data", paramLabel = "DIR", description = "Fashion-MNIST directory (default: Debian's package, else the subset in the jar).")
     Path data;
 
@@ -26,6 +30,7 @@ final class PretrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        device.check();
         FashionMnist.Source source = FashionMnist.load(data);
         System.out.println("data: " + source.description());
         Pretraining.Options d = Pretraining.Options.defaults();

@@ -32,6 +32,9 @@ import picocli.CommandLine.Option;
                 "FGSM with random start on a fraction of each batch) and report clean and PGD-20 accuracy before and after."})
 final class RobustCommand implements Callable<Integer> {
     @Mixin
+    DeviceOption device;
+
+    @Mixin
     DataOptions input;
 
     @Option(names = "--method", defaultValue = "lora", description = "lora or full (default: ${DEFAULT-VALUE}).")
@@ -67,6 +70,7 @@ final class RobustCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        device.check();
         if (!method.equals("lora") && !method.equals("full")) throw new IllegalArgumentException("--method must be lora or full, not " + method);
         if (!(mix >= 0 && mix <= 1)) throw new IllegalArgumentException("--mix must be in [0, 1], not " + mix);
         if (!(eps > 0 && eps <= 1)) throw new IllegalArgumentException("--eps must be in (0, 1], not " + eps);

@@ -29,4 +29,16 @@ class MainTest {
         assertTrue(err.startsWith("tune4j drift: ") && err.contains("/nonexistent/stream-images-idx3-ubyte"), err);
         assertEquals(1, err.strip().lines().count(), err);
     }
+
+    @Test
+    void cudaDeviceIsRefusedWithTheReason() {
+        for (String command : new String[] {"demo", "eval", "pretrain", "robust"}) {
+            String err = run(2, command, "--device", "cuda");
+            assertTrue(err.startsWith("tune4j " + command + ": --device cuda: "), err);
+            assertEquals(1, err.strip().lines().count(), err);
+            org.tune4j.backend.cuda.CudaStatus s = org.tune4j.backend.cuda.CudaStatus.probe();
+            assertTrue(s.available() ? err.contains("use --device cpu") : err.contains(s.message()), err);
+        }
+        assertTrue(run(2, "gate", "a", "b", "--device", "tpu").contains("--device must be cpu or cuda, not tpu"));
+    }
 }
