@@ -169,6 +169,30 @@ class CompressionTest {
     }
 
     @Test
+    void gradualPruningUnderALoraAdapterPrunesTheFrozenBase() throws IOException {
+        ImageDataset train = FashionMnist.embedded().train().first(640);
+        try (Arena arena = Arena.ofShared()) {
+            VisionTransformer vit = Adaptation.load(arena, null);
+            Map<String, LoraLinear> adapters = Lora.inject(vit, arena, new Lora.Config(4, 8f, 0f, false, List.of("fc1", "fc2"), List.of()),
+                    new SplittableRandom(5));
+            AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, 1f);
+            try (GradualPruning pruning = new GradualPruning(CPU, vit, List.of("fc1", "fc2"), new GradualPruning.Schedule(0.1, 0.5, 0, 6, 2))) {
+                Trainer.fit(CPU, vit, opt, LrSchedule.linear(1e-3f, 100), train, null, new Trainer.Options(1, 64, 1, 0f, 1.0), pruning.listener());
+                assertEquals(0.5, pruning.sparsity(), 1e-12);
+            }
+            for (LoraLinear l : adapters.values()) {
+                Tensor w = l.base().weight().value();
+                long zeros = 0;
+                for (long i = 0; i < w.numel(); i++) if (w.getFloat(i) == 0f) zeros++;
+                assertEquals(0.5, (double) zeros / w.numel(), 0.01, "the frozen base is pruned on the schedule");
+                float bMax = 0;
+                for (float v : l.loraB().value().toFloatArray()) bMax = Math.max(bMax, Math.abs(v));
+                assertTrue(bMax > 0, "the adapter trained over the pruned base (B left zero)");
+            }
+        }
+    }
+
+    @Test
     void sensitivityFallsWithSparsity() throws IOException {
         try (Arena arena = Arena.ofShared()) {
             VisionTransformer vit = Adaptation.load(arena, null);
