@@ -43,10 +43,7 @@ final class InferSuite {
         int calls = quick ? 300 : 3000;
         ImageDataset test = FashionMnist.embedded().test();
         float[][] images = new float[64][];
-        for (int i = 0; i < images.length; i++) {
-            images[i] = new float[test.pixelsPerImage()];
-            for (int p = 0; p < images[i].length; p++) images[i][p] = test.pixel(i, p) / 255f;
-        }
+        for (int i = 0; i < images.length; i++) images[i] = test.image(i);
         String[] variants = {"f32", "int8", "2:4+lora", "2:4+lora, int8 rest"};
         for (int threads : threadCounts) {
             CpuBackend.setThreads(threads);

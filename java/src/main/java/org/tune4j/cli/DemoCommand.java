@@ -99,7 +99,9 @@ final class DemoCommand implements Callable<Integer> {
         System.out.println("target: shifted test images; source: clean ones; flips: clean images the pretrained model got right and this one");
         System.out.println("gets wrong; PGD: accuracy under a 20-step L-inf attack at eps 0.05 / 0.1 (500 / 1000 shifted images); ECE on the");
         System.out.println("shifted test set; c-err: mean error over 11 corruptions x 5 severities (500 clean images); mCE: relative to pretrained.");
-        Map<String, Object> gates = gate(source, o.seed(), dir, r);
+        Map<String, Path> adapted = new LinkedHashMap<>();
+        r.methods().forEach(m -> adapted.put(m.method(), dir.resolve(m.method() + ".safetensors")));
+        Map<String, Object> gates = gate("pretrained model", input.checkpoint, adapted, source, o.seed());
         Map<String, Object> doc = new LinkedHashMap<>();
         doc.put("report", r);
         doc.put("gate", gates);
@@ -109,7 +111,9 @@ final class DemoCommand implements Callable<Integer> {
                     CompressionStudy.Options.defaults(), baseline, dir, method -> new Progress(method));
             printCompression(c);
             doc.put("compression", c);
-            doc.put("compression_gate", compressionGate(source, o.seed(), dir, c));
+            Map<String, Path> compressed = new LinkedHashMap<>();
+            c.variants().stream().filter(v -> !v.name().equals("f32")).forEach(v -> compressed.put(v.name(), CompressionStudy.modelFile(dir, v.name())));
+            doc.put("compression_gate", gate("f32 adapted model", dir.resolve("lora.safetensors"), compressed, source, o.seed()));
         }
         DataQualityReport quality = dataQuality(source);
         double seconds = (System.nanoTime() - t0) / 1e9;
@@ -137,38 +141,24 @@ final class DemoCommand implements Callable<Integer> {
         System.out.println("flips: shifted test images the f32 model got right and the variant gets wrong.");
     }
 
-    /** Each compressed variant against the f32 model it came from, on the first 500 shifted test images, default limits. */
-    private Map<String, Object> compressionGate(FashionMnist.Source source, long seed, Path dir, CompressionStudy.Report c) throws java.io.IOException {
+    /**
+     * Each candidate (name → saved model) against {@code baseline} (a saved model; null: the shipped ViT)
+     * on the first 500 shifted test images, default limits; the baseline is measured once.
+     */
+    private Map<String, Object> gate(String against, Path baseline, Map<String, Path> candidates, FashionMnist.Source source, long seed)
+            throws java.io.IOException {
         ImageDataset data = Adaptation.targetTest(source, seed).first(GATE_IMAGES);
         Map<String, Object> out = new LinkedHashMap<>();
-        System.out.printf("%ngate against the f32 adapted model (%d shifted test images, default limits):%n", data.size());
+        System.out.printf("%ngate against the %s (%d shifted test images, default limits):%n", against, data.size());
+        int width = candidates.keySet().stream().mapToInt(String::length).max().orElse(0) + 1;
         try (Arena arena = Arena.ofShared()) {
             Attacks.Pgd attack = Attacks.Pgd.standard(0.1f, 20);
-            Gate.Measures base = Gate.measure(CpuBackend.get(), Adaptation.load(arena, dir.resolve("lora.safetensors")), data, attack, seed);
-            for (CompressionStudy.Variant v : c.variants()) {
-                if (v.name().equals("f32")) continue;
-                VisionTransformer candidate = Adaptation.load(arena, dir.resolve(v.name().replace(':', '_').replace('+', '-') + ".safetensors"));
+            Gate.Measures base = Gate.measure(CpuBackend.get(), Adaptation.load(arena, baseline), data, attack, seed);
+            for (Map.Entry<String, Path> c : candidates.entrySet()) {
+                VisionTransformer candidate = Adaptation.load(arena, c.getValue());
                 Gate.Result g = Gate.compare(base, Gate.measure(CpuBackend.get(), candidate, data, attack, seed), data, Gate.Limits.defaults());
-                out.put(v.name(), Gate.summary(g));
-                System.out.printf("  %-14s %s%s%n", v.name(), g.passed() ? "PASS" : "FAIL: ", String.join("; ", g.violations()));
-            }
-        }
-        return out;
-    }
-
-    /** Each adapted model against the pretrained one on the first 500 shifted test images, default limits. */
-    private Map<String, Object> gate(FashionMnist.Source source, long seed, Path dir, Adaptation.Report r) throws java.io.IOException {
-        ImageDataset data = Adaptation.targetTest(source, seed).first(GATE_IMAGES);
-        Map<String, Object> out = new LinkedHashMap<>();
-        System.out.printf("%ngate against the pretrained model (%d shifted test images, default limits):%n", data.size());
-        try (Arena arena = Arena.ofShared()) {
-            Attacks.Pgd attack = Attacks.Pgd.standard(0.1f, 20);
-            Gate.Measures base = Gate.measure(CpuBackend.get(), Adaptation.load(arena, input.checkpoint), data, attack, seed);
-            for (Adaptation.MethodResult m : r.methods()) {
-                VisionTransformer candidate = Adaptation.load(arena, dir.resolve(m.method() + ".safetensors"));
-                Gate.Result g = Gate.compare(base, Gate.measure(CpuBackend.get(), candidate, data, attack, seed), data, Gate.Limits.defaults());
-                out.put(m.method(), Gate.summary(g));
-                System.out.printf("  %-9s %s%s%n", m.method(), g.passed() ? "PASS" : "FAIL: ", String.join("; ", g.violations()));
+                out.put(c.getKey(), Gate.summary(g));
+                System.out.printf("  %-" + width + "s %s%s%n", c.getKey(), g.passed() ? "PASS" : "FAIL: ", String.join("; ", g.violations()));
             }
         }
         return out;

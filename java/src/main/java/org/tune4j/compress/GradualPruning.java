@@ -65,9 +65,8 @@ public final class GradualPruning implements AutoCloseable {
 
     private void updateMasks(double s) {
         for (int i = 0; i < weights.size(); i++) {
-            Tensor w = weights.get(i);
-            backend.magnitudeMask(w, backend.magnitudeThreshold(w, Math.round(s * w.numel())), masks.get(i));
-            backend.applyMask(w, masks.get(i));
+            MagnitudePruning.layerMask(backend, weights.get(i), s, masks.get(i));
+            backend.applyMask(weights.get(i), masks.get(i));
         }
         sparsity = s;
     }

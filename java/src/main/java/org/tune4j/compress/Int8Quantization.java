@@ -9,14 +9,13 @@ import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
 import org.tune4j.backend.Activation;
 import org.tune4j.backend.Backend;
-import org.tune4j.data.Batcher;
 import org.tune4j.data.ImageDataset;
 import org.tune4j.nn.Classifier;
 import org.tune4j.nn.CompressedLinear;
 import org.tune4j.nn.Layer;
 import org.tune4j.nn.Module;
-import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
+import org.tune4j.train.Trainer;
 
 /**
  * int8 post-training quantization: weights per output channel, activations per token (the kernel
@@ -66,22 +65,9 @@ public final class Int8Quantization {
             root.replaceModule(e.getKey(), p);
         }
         try {
-            model.module().train(false);
-            Batcher batcher = new Batcher(calibration, batchSize, 0, false);
-            int[] order = batcher.order(0);
-            try (Arena buffers = Arena.ofConfined()) {
-                Tensor x = Tensor.zeros(buffers, DType.F32, batchSize, calibration.pixelsPerImage());
-                Tensor y = Tensor.zeros(buffers, DType.I32, batchSize);
-                for (int b = 0; b < batcher.batches(); b++) {
-                    int rows = batcher.fill(order, b, x, y);
-                    try (Tape t = new Tape(backend, false)) {
-                        model.logits(t, rows == batchSize ? x : x.view(0, 0, rows, calibration.pixelsPerImage()), false);
-                    }
-                }
-            }
+            Trainer.predict(backend, model, calibration, batchSize); // the probes measure on the way (evaluation mode)
         } finally {
             probes.forEach((path, p) -> root.replaceModule(path, targets.get(path)));
-            model.module().train(true);
         }
         List<LayerResult> layers = new ArrayList<>();
         probes.forEach((path, p) -> {

@@ -18,9 +18,14 @@ public final class MagnitudePruning {
         checkSparsity(sparsity);
         return weights.stream().map(w -> {
             Tensor mask = Tensor.zeros(arena, DType.I8, w.dim(0), w.dim(1));
-            backend.magnitudeMask(w, backend.magnitudeThreshold(w, Math.round(sparsity * w.numel())), mask);
+            layerMask(backend, w, sparsity, mask);
             return mask;
         }).toList();
+    }
+
+    /** mask [n, k] (I8) = 1 where |w| is above the {@code sparsity} quantile of w's own magnitudes. */
+    static void layerMask(Backend backend, Tensor w, double sparsity, Tensor mask) {
+        backend.magnitudeMask(w, backend.magnitudeThreshold(w, Math.round(sparsity * w.numel())), mask);
     }
 
     /** Masks that prune {@code sparsity} of all the weights together, with one threshold. */

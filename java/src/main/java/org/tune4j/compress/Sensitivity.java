@@ -30,9 +30,7 @@ public final class Sensitivity {
         try (Arena arena = Arena.ofConfined()) {
             Map<String, Tensor> saved = new java.util.LinkedHashMap<>();
             layers.forEach((path, m) -> {
-                Tensor w = Targets.base(m).weight().value(), copy = Tensor.zeros(arena, DType.F32, w.shape());
-                copy.copyFrom(w);
-                saved.put(path, copy);
+                saved.put(path, Targets.base(m).weight().value().copy(arena));
             });
             List<String> sweeps = new ArrayList<>(layers.keySet());
             sweeps.add("all");
@@ -53,7 +51,7 @@ public final class Sensitivity {
 
     private static void prune(Backend backend, Arena arena, Tensor w, double sparsity) {
         Tensor mask = Tensor.zeros(arena, DType.I8, w.dim(0), w.dim(1));
-        backend.magnitudeMask(w, backend.magnitudeThreshold(w, Math.round(sparsity * w.numel())), mask);
+        MagnitudePruning.layerMask(backend, w, sparsity, mask);
         backend.applyMask(w, mask);
     }
 }

@@ -57,7 +57,7 @@ public final class Batcher {
         float[] row = new float[n];
         for (int r = 0; r < rows; r++) {
             int i = order[start + r];
-            for (int p = 0; p < n; p++) row[p] = data.pixel(i, p) / 255f;
+            data.image(i, row, 0);
             java.lang.foreign.MemorySegment.copy(row, 0, images.segment(), java.lang.foreign.ValueLayout.JAVA_FLOAT, (long) r * images.ld() * 4, n);
             labels.setInt(r, data.label(i));
         }

@@ -77,6 +77,19 @@ public final class ImageDataset {
         return labels[i];
     }
 
+    /** Image i as the models take it: its pixels / 255 (in [0, 1]) into out[offset, offset + pixelsPerImage()). */
+    public void image(int i, float[] out, int offset) {
+        int n = pixelsPerImage();
+        for (int p = 0; p < n; p++) out[offset + p] = pixel(i, p) / 255f;
+    }
+
+    /** Image i as the models take it, a new array of pixelsPerImage() values in [0, 1]. */
+    public float[] image(int i) {
+        float[] out = new float[pixelsPerImage()];
+        image(i, out, 0);
+        return out;
+    }
+
     /** Pixel p (row-major) of image i, 0-255. */
     public int pixel(int i, int p) {
         return Byte.toUnsignedInt(pixels[i * pixelsPerImage() + p]);

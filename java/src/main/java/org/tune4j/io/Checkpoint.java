@@ -55,7 +55,8 @@ public final class Checkpoint {
         }
     }
 
-    private static void copy(Path file, String name, Tensor src, Tensor dst) throws IOException {
+    /** dst = src, refused (naming {@code file} and the tensor) unless shape and dtype agree. */
+    public static void copy(Path file, String name, Tensor src, Tensor dst) throws IOException {
         if (!Arrays.equals(src.shape(), dst.shape()) || src.dtype() != dst.dtype()) {
             throw new IOException(file + ": '" + name + "' is " + src + ", the model expects " + dst);
         }

@@ -83,8 +83,7 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
             return finish(arena, backend, format, c.layer(), null, q.values(), q.scales(), biasCopy, a, b, scale, c.relativeError());
         }
         if (w.dim(1) % 4 != 0) throw new IllegalArgumentException("2:4 needs the input size to be a multiple of 4, is " + w.dim(1));
-        Tensor pruned = Tensor.zeros(arena, DType.F32, w.dim(0), w.dim(1));
-        pruned.copyFrom(w);
+        Tensor pruned = w.copy(arena);
         try (Arena scratch = Arena.ofConfined()) {
             Tensor mask = Tensor.zeros(scratch, DType.I8, w.dim(0), w.dim(1));
             backend.mask2to4(w, mask);
@@ -111,8 +110,7 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
         if (s == null || s.dtype() != DType.F32 || s.numel() != w.dim(0)) {
             throw new IllegalArgumentException("an int8 layer needs an F32 'weight_scale' of " + w.dim(0) + " values, has " + s);
         }
-        Tensor q = Tensor.zeros(arena, DType.I8, w.dim(0), w.dim(1));
-        q.copyFrom(w);
+        Tensor q = w.copy(arena);
         Tensor scales = copy(arena, s);
         Tensor biasCopy = copy(arena, t.get("bias"));
         Int8Linear layer = Int8Linear.of(Int8Weights.of(arena, q, scales), biasCopy);
@@ -139,10 +137,7 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
     }
 
     private static Tensor copy(Arena arena, Tensor t) {
-        if (t == null) return null;
-        Tensor c = Tensor.zeros(arena, t.dtype(), t.shape());
-        c.copyFrom(t);
-        return c;
+        return t == null ? null : t.copy(arena);
     }
 
     @Override

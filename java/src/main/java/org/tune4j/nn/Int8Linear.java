@@ -32,11 +32,7 @@ public final class Int8Linear {
         try (Arena scratch = Arena.ofConfined()) {
             Tensor back = Tensor.zeros(scratch, DType.F32, w.dim(0), w.dim(1));
             backend.dequantizeRows(q.values(), q.scales(), back);
-            Tensor biasCopy = null;
-            if (bias != null) {
-                biasCopy = Tensor.zeros(arena, DType.F32, bias.numel());
-                biasCopy.copyFrom(bias);
-            }
+            Tensor biasCopy = bias == null ? null : bias.copy(arena);
             return new Conversion<>(new Int8Linear(q, biasCopy), WeightError.relative(w, back), WeightError.sparsity(back));
         }
     }

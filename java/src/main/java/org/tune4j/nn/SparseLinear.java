@@ -38,14 +38,9 @@ public final class SparseLinear {
     public static Conversion<SparseLinear> fromDense(Arena arena, Backend backend, Tensor w, Tensor bias, Format format, double sparsity) {
         if (format == null) throw new IllegalArgumentException("format is null");
         if (!(sparsity >= 0 && sparsity < 1)) throw new IllegalArgumentException("sparsity must be in [0, 1), is " + sparsity);
-        Tensor biasCopy = null;
-        if (bias != null) {
-            biasCopy = Tensor.zeros(arena, DType.F32, bias.numel());
-            biasCopy.copyFrom(bias);
-        }
+        Tensor biasCopy = bias == null ? null : bias.copy(arena);
         try (Arena scratch = Arena.ofConfined()) {
-            Tensor pruned = Tensor.zeros(scratch, DType.F32, w.dim(0), w.dim(1));
-            pruned.copyFrom(w);
+            Tensor pruned = w.copy(scratch);
             Tensor mask = Tensor.zeros(scratch, DType.I8, w.dim(0), w.dim(1));
             if (format == Format.CSR) {
                 float threshold = backend.magnitudeThreshold(w, Math.round(sparsity * w.numel()));

@@ -8,6 +8,7 @@ import java.util.SplittableRandom;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.tune4j.backend.Backend;
+import org.tune4j.io.Checkpoint;
 import org.tune4j.io.PeftAdapter;
 import org.tune4j.nn.Lora;
 import org.tune4j.nn.LoraLinear;
@@ -89,17 +90,10 @@ public final class Predictor implements AutoCloseable {
             for (Map.Entry<String, LoraLinear> e : injected.entrySet()) {
                 PeftAdapter.Lora l = a.modules().get(e.getKey());
                 if (l == null) throw new IOException(dir + ": the adapter has no weights for '" + e.getKey() + "'");
-                copy(dir, e.getKey() + ".lora_A", l.a(), e.getValue().loraA().value());
-                copy(dir, e.getKey() + ".lora_B", l.b(), e.getValue().loraB().value());
+                Checkpoint.copy(dir, e.getKey() + ".lora_A", l.a(), e.getValue().loraA().value());
+                Checkpoint.copy(dir, e.getKey() + ".lora_B", l.b(), e.getValue().loraB().value());
             }
         }
-    }
-
-    private static void copy(Path dir, String name, org.tune4j.tensor.Tensor from, org.tune4j.tensor.Tensor to) throws IOException {
-        if (!java.util.Arrays.equals(from.shape(), to.shape())) {
-            throw new IOException(dir + ": '" + name + "' is " + from + ", the model expects " + to);
-        }
-        to.copyFrom(from);
     }
 
     public int pixels() {

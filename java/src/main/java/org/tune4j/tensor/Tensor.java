@@ -221,6 +221,13 @@ public final class Tensor {
         return out;
     }
 
+    /** A contiguous copy of this tensor in {@code arena}. */
+    public Tensor copy(Arena arena) {
+        Tensor c = zeros(arena, dtype, shape);
+        c.copyFrom(this);
+        return c;
+    }
+
     /** Copies {@code other}'s elements (same shape and dtype) into this tensor. */
     public void copyFrom(Tensor other) {
         if (!Arrays.equals(shape, other.shape) || dtype != other.dtype) {

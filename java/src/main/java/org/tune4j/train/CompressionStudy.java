@@ -51,6 +51,15 @@ public final class CompressionStudy {
 
     private CompressionStudy() {}
 
+    /** Where the study saves variant {@code name}: "2:4+lora" → {@code out/2_4-lora.safetensors}. */
+    public static Path modelFile(Path out, String name) {
+        return out.resolve(name.replace(':', '_').replace('+', '-') + ".safetensors");
+    }
+
+    /** What every variant is measured against: the test sets, the f32 model's answers, the latency images. */
+    private record Bench(Backend backend, ImageDataset targetTest, ImageDataset sourceTest, Adaptation.Baseline baseline, long seed,
+            int[] f32Predictions, float[][] latencyImages, int latencyCalls, Path out) {}
+
     /**
      * Compresses the model saved at {@code parent} (the adapted f32 model, {@code parentEvaluation} its
      * measures); compressed models are saved under {@code out} as {@code <variant>.safetensors}.
@@ -60,14 +69,14 @@ public final class CompressionStudy {
             throws IOException {
         ImageDataset.Split split = Adaptation.targetSplit(data, ao);
         ImageDataset targetTest = Adaptation.targetTest(data, ao.seed()), sourceTest = data.test();
-        float[][] latencyImages = images(targetTest, 64);
         List<Variant> variants = new ArrayList<>();
-        int[] f32Predictions;
+        Bench bench;
         List<Sensitivity.Point> sensitivity;
         try (Arena arena = Arena.ofShared()) {
             VisionTransformer f32 = Adaptation.load(arena, parent);
-            f32Predictions = Trainer.predict(backend, f32, targetTest, 256);
-            Latency l = latency(backend, arena, f32, latencyImages, o.latencyCalls());
+            bench = new Bench(backend, targetTest, sourceTest, baseline, ao.seed(), Trainer.predict(backend, f32, targetTest, 256), images(targetTest, 64),
+                    o.latencyCalls(), out);
+            Latency l = latency(bench, arena, f32);
             variants.add(new Variant("f32", "the adapted model, dense f32", parentEvaluation, 0, l.p50Ms(), l.p99Ms(), weightBytes(f32), List.of(),
                     List.of()));
             sensitivity = Sensitivity.scan(backend, f32, BLOCK_LAYERS, o.sparsities(), targetTest.first(o.sensitivityImages()));
@@ -76,9 +85,8 @@ public final class CompressionStudy {
         try (Arena arena = Arena.ofShared()) {
             VisionTransformer vit = Adaptation.load(arena, parent);
             quantization = Int8Quantization.quantize(arena, backend, vit, split.train().first(o.calibrationImages()), Int8Quantization.Options.defaults(), 64);
-            variants.add(measure(backend, arena, vit, "int8", "int8 weights per channel, activations per token (post-training, "
-                    + quantization.quantizedLayers() + " of " + quantization.layers().size() + " layers)", data, ao, baseline, f32Predictions,
-                    latencyImages, o, out, List.of(), List.of()));
+            variants.add(measure(bench, arena, vit, "int8", "int8 weights per channel, activations per token (post-training, "
+                    + quantization.quantizedLayers() + " of " + quantization.layers().size() + " layers)", List.of(), List.of()));
         }
         try (Arena arena = Arena.ofShared()) {
             VisionTransformer vit = Adaptation.load(arena, parent);
@@ -93,27 +101,24 @@ public final class CompressionStudy {
             StructuredPruning.compress(arena, backend, vit, BLOCK_LAYERS);
             String what = "2:4 on the blocks' layers, a rank-" + o.recoveryRank() + " LoRA adapter trained " + o.recoveryEpochs()
                     + " epochs over the pruned base, unmerged";
-            variants.add(measure(backend, arena, vit, "2:4+lora", what, data, ao, baseline, f32Predictions, latencyImages, o, out,
-                    h.trainLoss(), h.valAccuracy()));
+            variants.add(measure(bench, arena, vit, "2:4+lora", what, h.trainLoss(), h.valAccuracy()));
             Int8Quantization.quantize(arena, backend, vit, split.train().first(o.calibrationImages()),
                     new Int8Quantization.Options(List.of("patch_embed", "head"), 0.05), 64);
-            variants.add(measure(backend, arena, vit, "2:4+lora+int8", what + "; patch embedding and head int8", data, ao, baseline,
-                    f32Predictions, latencyImages, o, out, h.trainLoss(), h.valAccuracy()));
+            variants.add(measure(bench, arena, vit, "2:4+lora+int8", what + "; patch embedding and head int8", h.trainLoss(), h.valAccuracy()));
         }
         return new Report(parent.getFileName().toString(), variants, sensitivity, quantization, o.latencyCalls());
     }
 
-    private static Variant measure(Backend backend, Arena arena, VisionTransformer vit, String name, String description, FashionMnist.Source data,
-            Adaptation.Options ao, Adaptation.Baseline baseline, int[] f32Predictions, float[][] latencyImages, Options o, Path out,
-            List<Double> loss, List<Double> valAccuracy) throws IOException {
-        ImageDataset targetTest = Adaptation.targetTest(data, ao.seed());
-        Adaptation.Evaluation e = Adaptation.evaluate(backend, vit, targetTest, data.test(), baseline.corruption(), baseline.predictions(), ao.seed());
-        int[] predicted = Trainer.predict(backend, vit, targetTest, 256);
+    private static Variant measure(Bench b, Arena arena, VisionTransformer vit, String name, String description, List<Double> loss,
+            List<Double> valAccuracy) throws IOException {
+        ImageDataset targetTest = b.targetTest();
+        Adaptation.Evaluation e = Adaptation.evaluate(b.backend(), vit, targetTest, b.sourceTest(), b.baseline().corruption(), b.baseline().predictions(),
+                b.seed());
+        int[] predicted = Trainer.predict(b.backend(), vit, targetTest, 256);
         long flips = 0;
-        for (int i = 0; i < predicted.length; i++) if (f32Predictions[i] == targetTest.label(i) && predicted[i] != targetTest.label(i)) flips++;
-        Latency l = latency(backend, arena, vit, latencyImages, o.latencyCalls());
-        Path file = out.resolve(name.replace(':', '_').replace('+', '-') + ".safetensors");
-        Adaptation.saveModel(file, vit, name, e.targetAccuracy(), e.sourceAccuracy());
+        for (int i = 0; i < predicted.length; i++) if (b.f32Predictions()[i] == targetTest.label(i) && predicted[i] != targetTest.label(i)) flips++;
+        Latency l = latency(b, arena, vit);
+        Adaptation.saveModel(modelFile(b.out(), name), vit, name, e.targetAccuracy(), e.sourceAccuracy());
         return new Variant(name, description, e, (double) flips / predicted.length, l.p50Ms(), l.p99Ms(), weightBytes(vit), loss, valAccuracy);
     }
 
@@ -129,20 +134,19 @@ public final class CompressionStudy {
      * p50/p99 of single-image calls on one native thread (a service scales across requests, not inside a
      * batch of 1; on two cores the second thread's hand-offs cost more than they save at this size).
      */
-    private static Latency latency(Backend backend, Arena arena, VisionTransformer vit, float[][] images, int calls) {
+    private static Latency latency(Bench b, Arena arena, VisionTransformer vit) {
         int threads = org.tune4j.backend.CpuBackend.threads();
         org.tune4j.backend.CpuBackend.setThreads(1);
-        try (Predictor p = Predictor.of(backend, arena, vit, new Predictor.Options(1, 1))) {
-            return Latency.measure(calls, i -> p.classify(images[i % images.length]));
+        try (Predictor p = Predictor.of(b.backend(), arena, vit, new Predictor.Options(1, 1))) {
+            return Latency.measure(b.latencyCalls(), i -> p.classify(b.latencyImages()[i % b.latencyImages().length]));
         } finally {
             org.tune4j.backend.CpuBackend.setThreads(threads);
         }
     }
 
     private static float[][] images(ImageDataset data, int n) {
-        float[][] out = new float[Math.min(n, data.size())][data.pixelsPerImage()];
-        for (int i = 0; i < out.length; i++)
-            for (int p = 0; p < out[i].length; p++) out[i][p] = data.pixel(i, p) / 255f;
+        float[][] out = new float[Math.min(n, data.size())][];
+        for (int i = 0; i < out.length; i++) out[i] = data.image(i);
         return out;
     }
 }

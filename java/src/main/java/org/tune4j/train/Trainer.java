@@ -156,8 +156,9 @@ public final class Trainer {
                     }
                 }
             }
+        } finally {
+            model.module().train(true);
         }
-        model.module().train(true);
         return out;
     }
 

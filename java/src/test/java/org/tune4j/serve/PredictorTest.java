@@ -40,8 +40,7 @@ class PredictorTest {
 
     private static float[] images(ImageDataset data, int from, int n) {
         float[] out = new float[n * data.pixelsPerImage()];
-        for (int i = 0; i < n; i++)
-            for (int p = 0; p < data.pixelsPerImage(); p++) out[i * data.pixelsPerImage() + p] = data.pixel(from + i, p) / 255f;
+        for (int i = 0; i < n; i++) data.image(from + i, out, i * data.pixelsPerImage());
         return out;
     }
 
