@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # bench/gpu/check.sh RESULTS_DIR: the GPU check in one go, on a machine with CUDA 13, PyTorch and PEFT but
 # no Java. It brings its own: .device/ holds jre.tgz (../shared/device/make-jre.sh), tune4j-all.jar (built
-# where nvcc is, so libtune4j_cuda.so is inside), the core's test classes and the JUnit console launcher
-# (bench/gpu/prepare.sh puts them there). Runs the CUDA tests (a missing GPU fails them), `tune4j bench
-# gpu`, and the PyTorch/PEFT peers on the same card; everything lands in RESULTS_DIR. About 5 minutes.
+# where nvcc is, so libtune4j_cuda.so is inside), the core's test classes, the JUnit console launcher and
+# the kernels/dev variant programs (bench/gpu/prepare.sh puts them there). Runs, each under its own time
+# limit so that one hang cannot eat the others: the kernel variants' checks and timings, the PyTorch/PEFT
+# peers, the CUDA tests (a missing GPU fails them), `tune4j bench gpu`, and compare.py over the last two.
+# Everything lands in RESULTS_DIR as it is made. About 5 minutes.
 set -uo pipefail
 out="${1:?usage: bench/gpu/check.sh RESULTS_DIR}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -12,20 +14,36 @@ mkdir -p "$out"
 tmp="$(mktemp -d)"
 tar xzf "$dev/jre.tgz" -C "$tmp"
 java="$(ls -d "$tmp"/*/bin/java | head -n 1)"
-{ nvidia-smi; "$java" -version; } > "$out/machine.txt" 2>&1
 
-echo "== CUDA tests"
-TUNE4J_REQUIRE_GPU=1 timeout 240 "$java" --enable-native-access=ALL-UNNAMED -jar "$dev/junit-console.jar" execute \
-  -cp "$dev/tune4j-all.jar:$dev/test-classes" --select-package org.tune4j.backend.cuda \
-  --reports-dir "$out/junit" > "$out/tests.txt" 2>&1
-echo "tests exit $?" | tee -a "$out/tests.txt"; tail -n 15 "$out/tests.txt"
+# cuBLAS / cuBLASLt are opened by soname: put the toolkit's or PyTorch's copy on the library path
+site="$(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null)"
+libdirs="$(find /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib $site -maxdepth 4 -name 'libcublasLt.so.1[23]*' -printf '%h\n' 2>/dev/null | sort -u | tr '\n' ':')"
+export LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:-}"
+{ nvidia-smi; "$java" -version; echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; nproc; } > "$out/machine.txt" 2>&1
 
-echo "== tune4j bench gpu"
-timeout 240 "$java" --enable-native-access=ALL-UNNAMED -cp "$dev/tune4j-all.jar" org.tune4j.cli.Main bench gpu \
-  --json "$out/bench-gpu.json" > "$out/bench-gpu.txt" 2>&1
-echo "bench exit $?" | tee -a "$out/bench-gpu.txt"; tail -n 20 "$out/bench-gpu.txt"
+echo "== kernels/dev variants"
+for prog in "$dev"/kernels-dev/*; do
+  name="$(basename "$prog")"
+  timeout -k 5 60 "$prog" > "$out/dev-$name.txt" 2>&1
+  rc=$?
+  echo "$name exit $rc" | tee -a "$out/dev-$name.txt"; tail -n 12 "$out/dev-$name.txt"
+done
 
 echo "== PyTorch / PEFT on the same card"
-timeout 240 python3 "$root/bench/gpu/torch_peers.py" "$out/torch-peers.json" > "$out/torch-peers.txt" 2>&1
+timeout -k 5 120 python3 "$root/bench/gpu/torch_peers.py" "$out/torch-peers.json" > "$out/torch-peers.txt" 2>&1
 echo "peers exit $?" | tee -a "$out/torch-peers.txt"; tail -n 20 "$out/torch-peers.txt"
+
+echo "== CUDA tests"
+TUNE4J_REQUIRE_GPU=1 timeout -k 5 120 "$java" --enable-native-access=ALL-UNNAMED -jar "$dev/junit-console.jar" execute \
+  -cp "$dev/tune4j-all.jar:$dev/test-classes" --select-package org.tune4j.backend.cuda \
+  --reports-dir "$out/junit" > "$out/tests.txt" 2>&1
+echo "tests exit $?" | tee -a "$out/tests.txt"; grep -E "MethodSource|=>|tests (successful|failed|skipped)" "$out/tests.txt" | head -n 40
+
+echo "== tune4j bench gpu"
+timeout -k 5 180 "$java" --enable-native-access=ALL-UNNAMED -cp "$dev/tune4j-all.jar" org.tune4j.cli.Main bench gpu \
+  --json "$out/bench-gpu.json" > "$out/bench-gpu.txt" 2>&1
+echo "bench exit $?" | tee -a "$out/bench-gpu.txt"; tail -n 30 "$out/bench-gpu.txt"
+
+echo "== figures"
+python3 "$root/bench/gpu/compare.py" "$out"
 rm -rf "$tmp"

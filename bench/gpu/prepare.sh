@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Fills .device/ for bench/gpu/check.sh, on this (CPU) machine: the runnable jar (with
-# libtune4j_cuda.so, so nvcc must be here), the core's test classes, the JUnit console launcher, and a
-# Java runtime (../shared/device/make-jre.sh writes .device/jre.tgz). Then: one device run of
-# `bench/gpu/check.sh $OUT` with carry [".device"].
+# libtune4j_cuda.so, so nvcc must be here), the core's test classes, the JUnit console launcher, the
+# kernels/dev variant programs, and a Java runtime (../shared/device/make-jre.sh writes .device/jre.tgz).
+# Then: one device run of `bench/gpu/check.sh $OUT` with carry [".device"].
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
-./mvnw -q -DskipTests install
+./mvnw -q -o -DskipTests install
 unzip -Z1 bench/target/tune4j-all.jar | grep libtune4j_cuda.so >/dev/null || { echo "libtune4j_cuda.so is not in the jar: is nvcc installed?"; exit 1; }
-./mvnw -q -pl java test-compile
+./mvnw -q -o -pl java test-compile
 mkdir -p .device
 cp bench/target/tune4j-all.jar .device/
 rm -rf .device/test-classes && cp -r java/target/test-classes .device/test-classes
-./mvnw -q dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 -DoutputDirectory=.device
+rm -rf .device/kernels-dev && kernels/dev/build.sh .device/kernels-dev
+./mvnw -q -o dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 -DoutputDirectory=.device
 mv .device/junit-platform-console-standalone-*.jar .device/junit-console.jar
 [ -f .device/jre.tgz ] || ../shared/device/make-jre.sh
 du -sh .device

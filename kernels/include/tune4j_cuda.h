@@ -95,7 +95,7 @@ int32_t t4j_cuda_dequantize_gemm(int64_t m, int64_t n, const int32_t *acc, const
 
 /* ---- sparse (sparse.cu) ---- */
 
-/* C [n, m] = W B: W [n, k] in CSR (row_ptr [n+1] int64, cols int32, vals f32), B [k, m] dense row-major (ldb), C row-major (ldc) */
+/* C [n, m] = W B: W [n, k] in CSR (row_ptr [n+1] int64, cols int32 ascending within each row, vals f32), B [k, m] dense row-major (ldb), C row-major (ldc) */
 int32_t t4j_cuda_csr_spmm(int64_t n, int64_t k, int64_t m, const int64_t *row_ptr, const int32_t *cols, const float *vals, const float *b, int64_t ldb, float *c, int64_t ldc, void *stream);
 
 /* ---- LoRA (lora.cu) ---- */

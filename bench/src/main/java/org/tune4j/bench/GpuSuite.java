@@ -6,7 +6,10 @@ import java.util.List;
 import java.util.function.Consumer;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.backend.CsrWeights;
+import org.tune4j.backend.cuda.Cublas;
+import org.tune4j.backend.cuda.CublasLt;
 import org.tune4j.backend.cuda.CudaBackend;
+import org.tune4j.backend.cuda.CudaLoraLayer;
 import org.tune4j.backend.cuda.DeviceTensor;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
@@ -77,19 +80,24 @@ final class GpuSuite {
                 rows.add(suite.row("quantize_rows", "4096x4096", card, gpuMs(gpu, reps, () -> gpu.quantizeRows(dx, dq, ds)), 5.0 * 4096 * 4096, "GB/s",
                         cpuMs(measure, () -> cpu.quantizeRows(x, q, sc))));
             }
-            progress.accept("gpu: CSR 90% 4096x4096 by 4096");
-            Tensor w = BenchData.matrix(arena, 4096, 4096, 8), mask = Tensor.zeros(arena, DType.I8, 4096, 4096);
-            cpu.magnitudeMask(w, cpu.magnitudeThreshold(w, Math.round(0.9 * w.numel())), mask);
-            cpu.applyMask(w, mask);
-            CsrWeights csr = CsrWeights.fromDense(arena, w);
-            Tensor xt = BenchData.matrix(arena, 4096, 4096, 9), out = Tensor.zeros(arena, DType.F32, 4096, 4096);
-            try (CudaBackend.DeviceCsr dw = gpu.upload(csr); DeviceTensor dxt = gpu.upload(xt); DeviceTensor dout = gpu.empty(DeviceTensor.Type.F32, 4096, 4096)) {
-                double ms = gpuMs(gpu, quick ? 2 : 10, () -> gpu.csrSpmm(dw, dxt, dout));
-                Tensor x128 = BenchData.matrix(arena, 128, 4096, 10), y128 = Tensor.zeros(arena, DType.F32, 128, 4096);
-                double cpu128 = cpuMs(measure, () -> cpu.csrLinear(x128, csr, null, org.tune4j.backend.Activation.NONE, y128));
-                rows.add(suite.row("csr_spmm", "4096x4096 90% x 4096", card, ms, 2.0 * csr.nnz() * 4096, "GFLOP/s", cpu128 * 32)); // CPU: M=128, scaled to 4096
-            }
-            try (org.tune4j.backend.cuda.Cublas blas = org.tune4j.backend.cuda.Cublas.open(gpu)) {
+            try (Cublas blas = Cublas.open(gpu)) {
+                progress.accept("gpu: CSR 90% 4096x4096 by 4096");
+                Tensor w = BenchData.matrix(arena, 4096, 4096, 8), mask = Tensor.zeros(arena, DType.I8, 4096, 4096);
+                cpu.magnitudeMask(w, cpu.magnitudeThreshold(w, Math.round(0.9 * w.numel())), mask);
+                cpu.applyMask(w, mask);
+                CsrWeights csr = CsrWeights.fromDense(arena, w);
+                Tensor xt = BenchData.matrix(arena, 4096, 4096, 9);
+                try (CudaBackend.DeviceCsr dw = gpu.upload(csr); DeviceTensor dwDense = gpu.upload(w); DeviceTensor dxt = gpu.upload(xt);
+                        DeviceTensor dout = gpu.empty(DeviceTensor.Type.F32, 4096, 4096)) {
+                    double ms = gpuMs(gpu, quick ? 2 : 20, () -> gpu.csrSpmm(dw, dxt, dout));
+                    double dense = gpuMs(gpu, quick ? 2 : 20, () -> blas.gemm(false, false, 1f, dwDense, dxt, 0f, dout, Cublas.Precision.F32));
+                    double useful = 2.0 * csr.nnz() * 4096;
+                    rows.add(BenchRow.of("gpu", "csr_spmm", "4096x4096 90% x 4096", "f32", 0, "cuda " + card, ms, useful, "GFLOP/s",
+                            "cuBLAS f32 dense GEMM on the same operands, same run", dense, 0));
+                    Tensor x128 = BenchData.matrix(arena, 128, 4096, 10), y128 = Tensor.zeros(arena, DType.F32, 128, 4096);
+                    double cpu128 = cpuMs(measure, () -> cpu.csrLinear(x128, csr, null, org.tune4j.backend.Activation.NONE, y128));
+                    rows.add(suite.row("csr_spmm", "4096x4096 90% x 4096 (CPU: M=128 x 32)", card, ms, useful, "GFLOP/s", cpu128 * 32));
+                }
                 rows.addAll(cublasRows(gpu, blas, card, quick, progress));
             }
             progress.accept("gpu: LoRA down-projection T=4096 d=4096 r=16");
@@ -104,47 +112,61 @@ final class GpuSuite {
     }
 
     /**
-     * GEMMs through cuBLAS (f32, TF32, bf16 with f32 accumulation, int8 → int32) at 4096³, and the LoRA
-     * layer step (forward + backward, T=4096, d=4096, r=16) in bf16 and TF32 beside its two frozen-base
-     * GEMMs alone (the floor). PEFT's step on the same card: torch_peers.py.
+     * GEMMs through cuBLAS (f32, TF32, bf16 with f32 accumulation, int8 → int32) at 4096³, int8 through
+     * cuBLASLt (the heuristic's first algorithm, and the fastest of its candidates), and the LoRA layer
+     * step (forward + backward, T=4096, d=4096, r=16) in bf16 and TF32 beside its two frozen-base GEMMs
+     * alone (the floor). Operands hold non-zero data (a GPU draws less power, and may clock higher, on
+     * zeros). PEFT's step on the same card: torch_peers.py.
      */
-    private static List<BenchRow> cublasRows(CudaBackend gpu, org.tune4j.backend.cuda.Cublas blas, String card, boolean quick, Consumer<String> progress) {
+    private static List<BenchRow> cublasRows(CudaBackend gpu, Cublas blas, String card, boolean quick, Consumer<String> progress) {
         List<BenchRow> rows = new ArrayList<>();
         int n = 4096, reps = quick ? 3 : 20;
         double flops = 2.0 * n * n * n;
+        String self = "cuBLAS f32 pedantic, same run";
         progress.accept("gpu: cuBLAS GEMMs 4096^3");
-        try (DeviceTensor a = gpu.zeros(DeviceTensor.Type.F32, n, n); DeviceTensor b = gpu.zeros(DeviceTensor.Type.F32, n, n);
-                DeviceTensor c = gpu.zeros(DeviceTensor.Type.F32, n, n); DeviceTensor a16 = gpu.zeros(DeviceTensor.Type.BF16, n, n);
-                DeviceTensor b16 = gpu.zeros(DeviceTensor.Type.BF16, n, n); DeviceTensor a8 = gpu.zeros(DeviceTensor.Type.I8, n, n);
-                DeviceTensor b8 = gpu.zeros(DeviceTensor.Type.I8, n, n); DeviceTensor c32 = gpu.zeros(DeviceTensor.Type.I32, n, n)) {
-            double f32 = gpuMs(gpu, reps, () -> blas.gemm(false, false, 1f, a, b, 0f, c, org.tune4j.backend.cuda.Cublas.Precision.F32));
+        try (Arena arena = Arena.ofConfined(); DeviceTensor a = gpu.upload(BenchData.matrix(arena, n, n, 21)); DeviceTensor b = gpu.upload(BenchData.matrix(arena, n, n, 22));
+                DeviceTensor c = gpu.zeros(DeviceTensor.Type.F32, n, n); DeviceTensor a16 = gpu.empty(DeviceTensor.Type.BF16, n, n);
+                DeviceTensor b16 = gpu.empty(DeviceTensor.Type.BF16, n, n); DeviceTensor a8 = gpu.empty(DeviceTensor.Type.I8, n, n);
+                DeviceTensor b8 = gpu.empty(DeviceTensor.Type.I8, n, n); DeviceTensor scales = gpu.empty(DeviceTensor.Type.F32, n);
+                DeviceTensor c32 = gpu.zeros(DeviceTensor.Type.I32, n, n); CublasLt lt = CublasLt.open(gpu)) {
+            gpu.toBf16(a, a16);
+            gpu.toBf16(b, b16);
+            gpu.quantizeRows(a, a8, scales);
+            gpu.quantizeRows(b, b8, scales);
+            double f32 = gpuMs(gpu, reps, () -> blas.gemm(false, false, 1f, a, b, 0f, c, Cublas.Precision.F32));
             String none = "none on the card in this run (torch_peers.py measures PyTorch)";
             rows.add(BenchRow.of("gpu", "gemm_f32", "4096^3", "f32", 0, "cuda " + card, f32, flops, "GFLOP/s", none, null, 0));
             rows.add(BenchRow.of("gpu", "gemm_tf32", "4096^3", "tf32", 0, "cuda " + card,
-                    gpuMs(gpu, reps, () -> blas.gemm(false, false, 1f, a, b, 0f, c, org.tune4j.backend.cuda.Cublas.Precision.TF32)), flops, "GFLOP/s",
-                    "cuBLAS f32 pedantic, same run", f32, 0));
+                    gpuMs(gpu, reps, () -> blas.gemm(false, false, 1f, a, b, 0f, c, Cublas.Precision.TF32)), flops, "GFLOP/s", self, f32, 0));
             rows.add(BenchRow.of("gpu", "gemm_bf16", "4096^3", "bf16", 0, "cuda " + card,
-                    gpuMs(gpu, reps, () -> blas.gemm(false, true, 1f, a16, b16, 0f, c, org.tune4j.backend.cuda.Cublas.Precision.F32)), flops, "GFLOP/s",
-                    "cuBLAS f32 pedantic, same run", f32, 0));
-            rows.add(BenchRow.of("gpu", "gemm_int8", "4096^3", "int8", 0, "cuda " + card, gpuMs(gpu, reps, () -> blas.gemmInt8(a8, b8, c32)), flops, "GOP/s",
-                    "cuBLAS f32 pedantic, same run", f32, 0));
-            rows.add(BenchRow.of("gpu", "dense_f32_for_csr", "4096x4096 x 4096", "f32", 0, "cuda " + card, f32, flops, "GFLOP/s", none, null, 0));
+                    gpuMs(gpu, reps, () -> blas.gemm(false, true, 1f, a16, b16, 0f, c, Cublas.Precision.F32)), flops, "GFLOP/s", self, f32, 0));
+            double gemmEx = gpuMs(gpu, reps, () -> blas.gemmInt8(a8, b8, c32));
+            rows.add(BenchRow.of("gpu", "gemm_int8_gemmex", "4096^3", "int8", 0, "cuda " + card, gemmEx, flops, "GOP/s", self, f32, 0));
+            progress.accept("gpu: cuBLASLt int8 4096^3, searching the heuristic's candidates");
+            double lt8 = gpuMs(gpu, reps, () -> lt.gemmInt8(a8, b8, c32)); // the first call searches; gpuMs times the calls after it
+            CublasLt.Search search = lt.search(n, n, n).orElseThrow();
+            rows.add(BenchRow.of("gpu", "gemm_int8_lt_first", "4096^3", "int8", 0, "cuda " + card, search.first().ms(), flops, "GOP/s",
+                    "cublasGemmEx int8, same run", gemmEx, 0));
+            rows.add(BenchRow.of("gpu", "gemm_int8_lt_best", "4096^3 best of " + search.candidates().size(), "int8", 0, "cuda " + card, lt8, flops, "GOP/s",
+                    "cublasGemmEx int8, same run", gemmEx, 0));
+            progress.accept("gpu: cuBLASLt candidates (rank, workspace bytes, ms): " + search.candidates());
         }
         progress.accept("gpu: LoRA layer step T=4096 d=4096 r=16");
         int r = 16;
-        try (DeviceTensor w = gpu.zeros(DeviceTensor.Type.F32, n, n); DeviceTensor x = gpu.zeros(DeviceTensor.Type.F32, n, n);
-                DeviceTensor la = gpu.zeros(DeviceTensor.Type.F32, r, n); DeviceTensor lb = gpu.zeros(DeviceTensor.Type.F32, n, r);
-                DeviceTensor y = gpu.zeros(DeviceTensor.Type.F32, n, n); DeviceTensor g = gpu.zeros(DeviceTensor.Type.F32, n, n);
+        try (Arena arena = Arena.ofConfined(); DeviceTensor w = gpu.upload(BenchData.matrix(arena, n, n, 23)); DeviceTensor x = gpu.upload(BenchData.matrix(arena, n, n, 24));
+                DeviceTensor la = gpu.upload(BenchData.matrix(arena, r, n, 25)); DeviceTensor lb = gpu.upload(BenchData.matrix(arena, n, r, 26));
+                DeviceTensor y = gpu.zeros(DeviceTensor.Type.F32, n, n); DeviceTensor g = gpu.upload(BenchData.matrix(arena, n, n, 27));
                 DeviceTensor dx = gpu.zeros(DeviceTensor.Type.F32, n, n); DeviceTensor da = gpu.zeros(DeviceTensor.Type.F32, r, n);
-                DeviceTensor db = gpu.zeros(DeviceTensor.Type.F32, n, r); DeviceTensor x16 = gpu.zeros(DeviceTensor.Type.BF16, n, n);
-                DeviceTensor w16 = gpu.zeros(DeviceTensor.Type.BF16, n, n)) {
+                DeviceTensor db = gpu.zeros(DeviceTensor.Type.F32, n, r); DeviceTensor x16 = gpu.empty(DeviceTensor.Type.BF16, n, n);
+                DeviceTensor w16 = gpu.empty(DeviceTensor.Type.BF16, n, n)) {
+            gpu.toBf16(x, x16);
+            gpu.toBf16(w, w16);
             double floor = gpuMs(gpu, reps, () -> {
-                blas.gemm(false, true, 1f, x16, w16, 0f, y, org.tune4j.backend.cuda.Cublas.Precision.F32);
-                blas.gemm(false, false, 1f, x16, w16, 1f, dx, org.tune4j.backend.cuda.Cublas.Precision.F32);
+                blas.gemm(false, true, 1f, x16, w16, 0f, y, Cublas.Precision.F32);
+                blas.gemm(false, false, 1f, x16, w16, 1f, dx, Cublas.Precision.F32);
             });
             for (DeviceTensor.Type type : new DeviceTensor.Type[] {DeviceTensor.Type.BF16, DeviceTensor.Type.F32}) {
-                try (org.tune4j.backend.cuda.CudaLoraLayer layer = new org.tune4j.backend.cuda.CudaLoraLayer(gpu, blas, w, r, 2f, n, type,
-                        org.tune4j.backend.cuda.Cublas.Precision.TF32)) {
+                try (CudaLoraLayer layer = new CudaLoraLayer(gpu, blas, w, r, 2f, n, type, Cublas.Precision.TF32)) {
                     double ms = gpuMs(gpu, reps, () -> {
                         layer.forward(x, la, lb, y);
                         layer.backward(x, la, lb, g, dx, da, db);

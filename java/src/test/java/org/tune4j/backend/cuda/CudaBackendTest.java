@@ -165,15 +165,18 @@ class CudaBackendTest {
                     TestTensors.assertClose(sc, back(arena, gs), 0, "scales");
                 }
             }
-            Tensor dense = random(arena, rng, 37, 130), mask = Tensor.zeros(arena, DType.I8, 37, 130);
-            cpu.magnitudeMask(dense, cpu.magnitudeThreshold(dense, Math.round(0.9 * dense.numel())), mask);
-            cpu.applyMask(dense, mask);
-            CsrWeights csr = CsrWeights.fromDense(arena, dense);
-            Tensor b = random(arena, rng, 130, 77), c = Tensor.zeros(arena, DType.F32, 37, 77);
-            ref.gemm(false, false, 1f, dense, b, 0f, c);
-            try (CudaBackend.DeviceCsr w = gpu.upload(csr); DeviceTensor gb = gpu.upload(b); DeviceTensor gc = gpu.empty(DeviceTensor.Type.F32, 37, 77)) {
-                gpu.csrSpmm(w, gb, gc);
-                TestTensors.assertClose(c, back(arena, gc), 1e-4, "CSR x dense");
+            // CSR x dense: partial row tiles, column strips and K chunks (64) of the tiled kernel
+            for (int[] s : new int[][] {{37, 130, 77}, {150, 300, 260}, {1, 5, 1}, {70, 64, 129}}) {
+                Tensor dense = random(arena, rng, s[0], s[1]), mask = Tensor.zeros(arena, DType.I8, s[0], s[1]);
+                cpu.magnitudeMask(dense, cpu.magnitudeThreshold(dense, Math.round(0.9 * dense.numel())), mask);
+                cpu.applyMask(dense, mask);
+                CsrWeights csr = CsrWeights.fromDense(arena, dense);
+                Tensor b = random(arena, rng, s[1], s[2]), c = Tensor.zeros(arena, DType.F32, s[0], s[2]);
+                ref.gemm(false, false, 1f, dense, b, 0f, c);
+                try (CudaBackend.DeviceCsr w = gpu.upload(csr); DeviceTensor gb = gpu.upload(b); DeviceTensor gc = gpu.empty(DeviceTensor.Type.F32, s[0], s[2])) {
+                    gpu.csrSpmm(w, gb, gc);
+                    TestTensors.assertClose(c, back(arena, gc), 1e-4, "CSR x dense " + s[0] + "x" + s[1] + " x " + s[2]);
+                }
             }
             Tensor x = random(arena, rng, 19, 45), a = random(arena, rng, 5, 45), h = Tensor.zeros(arena, DType.F32, 19, 5);
             ref.gemm(false, true, 1f, x, a, 0f, h);
@@ -229,6 +232,36 @@ class CudaBackendTest {
                         for (int p = 0; p < k; p++) want += a.getByte((long) i * k + p) * b.getByte((long) j * k + p);
                         assertEquals(want, c.getInt((long) i * n + j), "int8 gemm exact at " + i + "," + j);
                     }
+            }
+        }
+    }
+
+    @Test
+    void cublasLtInt8IsExactAndKeepsItsSearch() {
+        SplittableRandom rng = new SplittableRandom(6);
+        try (CublasLt lt = CublasLt.open(gpu); Arena arena = Arena.ofConfined()) {
+            for (int[] s : new int[][] {{33, 64, 128}, {1, 4, 4}, {130, 260, 516}}) {
+                int m = s[0], n = s[1], k = s[2];
+                Tensor a = Tensor.zeros(arena, DType.I8, m, k), b = Tensor.zeros(arena, DType.I8, n, k);
+                for (long i = 0; i < a.numel(); i++) a.setByte(i, (byte) (rng.nextInt(255) - 127));
+                for (long i = 0; i < b.numel(); i++) b.setByte(i, (byte) (rng.nextInt(255) - 127));
+                try (DeviceTensor ga = gpu.upload(a); DeviceTensor gb = gpu.upload(b); DeviceTensor gc = gpu.empty(DeviceTensor.Type.I32, m, n)) {
+                    lt.gemmInt8(ga, gb, gc);
+                    lt.gemmInt8(ga, gb, gc); // the cached plan
+                    Tensor c = back(arena, gc);
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < n; j++) {
+                            int want = 0;
+                            for (int p = 0; p < k; p++) want += a.getByte((long) i * k + p) * b.getByte((long) j * k + p);
+                            assertEquals(want, c.getInt((long) i * n + j), "cuBLASLt int8 exact at " + i + "," + j + " of " + m + "x" + n + "x" + k);
+                        }
+                }
+                CublasLt.Search search = lt.search(m, n, k).orElseThrow();
+                assertFalse(search.candidates().isEmpty(), "candidates tried");
+                assertTrue(search.best().ms() <= search.first().ms() || Double.isNaN(search.first().ms()), "the kept algorithm is the fastest tried");
+            }
+            try (DeviceTensor a = gpu.zeros(DeviceTensor.Type.I8, 3, 6); DeviceTensor c = gpu.zeros(DeviceTensor.Type.I32, 3, 3)) {
+                assertTrue(assertThrows(IllegalArgumentException.class, () -> lt.gemmInt8(a, a, c)).getMessage().contains("multiples of 4"));
             }
         }
     }
