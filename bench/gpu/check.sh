@@ -19,7 +19,7 @@ java="$(ls -d "$tmp"/*/bin/java | head -n 1)"
 site="$(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null)"
 libdirs="$(find /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib $site -maxdepth 4 -name 'libcublasLt.so.1[23]*' -printf '%h\n' 2>/dev/null | sort -u | tr '\n' ':')"
 export LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:-}"
-{ nvidia-smi; "$java" -version; echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; nproc; } > "$out/machine.txt" 2>&1
+{ nvidia-smi; "$java" -version; echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; nproc; ls /usr/local/cuda/lib64 | grep -E "cublas|cusparse"; find / -xdev -name "libcusparseLt*" 2>/dev/null | head -3; pip list 2>/dev/null | grep -i -E "torch|peft|nvidia"; } > "$out/machine.txt" 2>&1
 
 echo "== kernels/dev variants"
 for prog in "$dev"/kernels-dev/*; do
@@ -33,14 +33,18 @@ echo "== PyTorch / PEFT on the same card"
 timeout -k 5 120 python3 "$root/bench/gpu/torch_peers.py" "$out/torch-peers.json" > "$out/torch-peers.txt" 2>&1
 echo "peers exit $?" | tee -a "$out/torch-peers.txt"; tail -n 20 "$out/torch-peers.txt"
 
-echo "== CUDA tests"
-TUNE4J_REQUIRE_GPU=1 timeout -k 5 120 "$java" --enable-native-access=ALL-UNNAMED -jar "$dev/junit-console.jar" execute \
-  -cp "$dev/tune4j-all.jar:$dev/test-classes" --select-package org.tune4j.backend.cuda \
-  --reports-dir "$out/junit" > "$out/tests.txt" 2>&1
-echo "tests exit $?" | tee -a "$out/tests.txt"; grep -E "MethodSource|=>|tests (successful|failed|skipped)" "$out/tests.txt" | head -n 40
+echo "== CUDA tests (one JVM per group: a crash in one keeps the others' results)"
+for group in "CudaStatusTest CudaBackendTest" "CublasLtTest"; do
+  sel=""; for c in $group; do sel="$sel --select-class org.tune4j.backend.cuda.$c"; done
+  log="$out/tests-${group%% *}.txt"
+  TUNE4J_REQUIRE_GPU=1 timeout -k 5 120 "$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -jar "$dev/junit-console.jar" \
+    execute --details=verbose --disable-ansi-colors -cp "$dev/tune4j-all.jar:$dev/test-classes" $sel --reports-dir "$out/junit-${group%% *}" > "$log" 2>&1
+  rc=$?
+  echo "tests [$group] exit $rc" | tee -a "$log"; grep -E "caught:|Caused by|(tests|containers) (successful|failed|skipped)" "$log" | sed "s/\x1b\[[0-9;]*m//g" | head -n 40
+done
 
 echo "== tune4j bench gpu"
-timeout -k 5 180 "$java" --enable-native-access=ALL-UNNAMED -cp "$dev/tune4j-all.jar" org.tune4j.cli.Main bench gpu \
+timeout -k 5 180 "$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -cp "$dev/tune4j-all.jar" org.tune4j.cli.Main bench gpu \
   --json "$out/bench-gpu.json" > "$out/bench-gpu.txt" 2>&1
 echo "bench exit $?" | tee -a "$out/bench-gpu.txt"; tail -n 30 "$out/bench-gpu.txt"
 

@@ -31,7 +31,14 @@ final class GpuSuite {
     }
 
     static List<BenchRow> run(Machine machine, boolean quick, Consumer<String> progress) {
-        List<BenchRow> rows = new ArrayList<>();
+        List<BenchRow> rows = new ArrayList<>() { // each row is logged as it is measured: a crash later in the run keeps it
+            @Override
+            public boolean add(BenchRow r) {
+                progress.accept(String.format("gpu row: %s %s %s %.4f ms, %.1f %s, peer %s %s ms", r.kernel(), r.shape(), r.dtype(), r.medianMs(), r.rate(),
+                        r.unit(), r.peer(), r.peerMedianMs()));
+                return super.add(r);
+            }
+        };
         CpuBackend cpu = CpuBackend.get();
         int reps = quick ? 5 : 50;
         Measure measure = Measure.standard(quick);
@@ -80,6 +87,13 @@ final class GpuSuite {
                 rows.add(suite.row("quantize_rows", "4096x4096", card, gpuMs(gpu, reps, () -> gpu.quantizeRows(dx, dq, ds)), 5.0 * 4096 * 4096, "GB/s",
                         cpuMs(measure, () -> cpu.quantizeRows(x, q, sc))));
             }
+            progress.accept("gpu: LoRA down-projection T=4096 d=4096 r=16");
+            Tensor lx = BenchData.matrix(arena, 4096, 4096, 11), la = BenchData.matrix(arena, 16, 4096, 12), lh = Tensor.zeros(arena, DType.F32, 4096, 16);
+            try (DeviceTensor dlx = gpu.upload(lx); DeviceTensor dla = gpu.upload(la); DeviceTensor dlh = gpu.empty(DeviceTensor.Type.F32, 4096, 16);
+                    DeviceTensor cat = gpu.zeros(DeviceTensor.Type.F32, 4096, 4096 + 16)) {
+                rows.add(suite.row("lora_down", "T4096 d4096 r16", card, gpuMs(gpu, reps, () -> gpu.loraDown(dlx, dla, 2f, dlh, cat)),
+                        2.0 * 4096 * 4096 * 16, "GFLOP/s", cpuMs(measure, () -> cpu.gemm(false, true, 1f, lx, la, 0f, lh))));
+            }
             try (Cublas blas = Cublas.open(gpu)) {
                 progress.accept("gpu: CSR 90% 4096x4096 by 4096");
                 Tensor w = BenchData.matrix(arena, 4096, 4096, 8), mask = Tensor.zeros(arena, DType.I8, 4096, 4096);
@@ -98,14 +112,7 @@ final class GpuSuite {
                     double cpu128 = cpuMs(measure, () -> cpu.csrLinear(x128, csr, null, org.tune4j.backend.Activation.NONE, y128));
                     rows.add(suite.row("csr_spmm", "4096x4096 90% x 4096 (CPU: M=128 x 32)", card, ms, useful, "GFLOP/s", cpu128 * 32));
                 }
-                rows.addAll(cublasRows(gpu, blas, card, quick, progress));
-            }
-            progress.accept("gpu: LoRA down-projection T=4096 d=4096 r=16");
-            Tensor lx = BenchData.matrix(arena, 4096, 4096, 11), la = BenchData.matrix(arena, 16, 4096, 12), lh = Tensor.zeros(arena, DType.F32, 4096, 16);
-            try (DeviceTensor dlx = gpu.upload(lx); DeviceTensor dla = gpu.upload(la); DeviceTensor dlh = gpu.empty(DeviceTensor.Type.F32, 4096, 16);
-                    DeviceTensor cat = gpu.zeros(DeviceTensor.Type.F32, 4096, 4096 + 16)) {
-                rows.add(suite.row("lora_down", "T4096 d4096 r16", card, gpuMs(gpu, reps, () -> gpu.loraDown(dlx, dla, 2f, dlh, cat)),
-                        2.0 * 4096 * 4096 * 16, "GFLOP/s", cpuMs(measure, () -> cpu.gemm(false, true, 1f, lx, la, 0f, lh))));
+                cublasRows(rows, gpu, blas, card, quick, progress);
             }
         }
         return rows;
@@ -118,21 +125,16 @@ final class GpuSuite {
      * alone (the floor). Operands hold non-zero data (a GPU draws less power, and may clock higher, on
      * zeros). PEFT's step on the same card: torch_peers.py.
      */
-    private static List<BenchRow> cublasRows(CudaBackend gpu, Cublas blas, String card, boolean quick, Consumer<String> progress) {
-        List<BenchRow> rows = new ArrayList<>();
+    private static void cublasRows(List<BenchRow> rows, CudaBackend gpu, Cublas blas, String card, boolean quick, Consumer<String> progress) {
         int n = 4096, reps = quick ? 3 : 20;
         double flops = 2.0 * n * n * n;
         String self = "cuBLAS f32 pedantic, same run";
         progress.accept("gpu: cuBLAS GEMMs 4096^3");
         try (Arena arena = Arena.ofConfined(); DeviceTensor a = gpu.upload(BenchData.matrix(arena, n, n, 21)); DeviceTensor b = gpu.upload(BenchData.matrix(arena, n, n, 22));
                 DeviceTensor c = gpu.zeros(DeviceTensor.Type.F32, n, n); DeviceTensor a16 = gpu.empty(DeviceTensor.Type.BF16, n, n);
-                DeviceTensor b16 = gpu.empty(DeviceTensor.Type.BF16, n, n); DeviceTensor a8 = gpu.empty(DeviceTensor.Type.I8, n, n);
-                DeviceTensor b8 = gpu.empty(DeviceTensor.Type.I8, n, n); DeviceTensor scales = gpu.empty(DeviceTensor.Type.F32, n);
-                DeviceTensor c32 = gpu.zeros(DeviceTensor.Type.I32, n, n); CublasLt lt = CublasLt.open(gpu)) {
+                DeviceTensor b16 = gpu.empty(DeviceTensor.Type.BF16, n, n)) {
             gpu.toBf16(a, a16);
             gpu.toBf16(b, b16);
-            gpu.quantizeRows(a, a8, scales);
-            gpu.quantizeRows(b, b8, scales);
             double f32 = gpuMs(gpu, reps, () -> blas.gemm(false, false, 1f, a, b, 0f, c, Cublas.Precision.F32));
             String none = "none on the card in this run (torch_peers.py measures PyTorch)";
             rows.add(BenchRow.of("gpu", "gemm_f32", "4096^3", "f32", 0, "cuda " + card, f32, flops, "GFLOP/s", none, null, 0));
@@ -140,16 +142,6 @@ final class GpuSuite {
                     gpuMs(gpu, reps, () -> blas.gemm(false, false, 1f, a, b, 0f, c, Cublas.Precision.TF32)), flops, "GFLOP/s", self, f32, 0));
             rows.add(BenchRow.of("gpu", "gemm_bf16", "4096^3", "bf16", 0, "cuda " + card,
                     gpuMs(gpu, reps, () -> blas.gemm(false, true, 1f, a16, b16, 0f, c, Cublas.Precision.F32)), flops, "GFLOP/s", self, f32, 0));
-            double gemmEx = gpuMs(gpu, reps, () -> blas.gemmInt8(a8, b8, c32));
-            rows.add(BenchRow.of("gpu", "gemm_int8_gemmex", "4096^3", "int8", 0, "cuda " + card, gemmEx, flops, "GOP/s", self, f32, 0));
-            progress.accept("gpu: cuBLASLt int8 4096^3, searching the heuristic's candidates");
-            double lt8 = gpuMs(gpu, reps, () -> lt.gemmInt8(a8, b8, c32)); // the first call searches; gpuMs times the calls after it
-            CublasLt.Search search = lt.search(n, n, n).orElseThrow();
-            rows.add(BenchRow.of("gpu", "gemm_int8_lt_first", "4096^3", "int8", 0, "cuda " + card, search.first().ms(), flops, "GOP/s",
-                    "cublasGemmEx int8, same run", gemmEx, 0));
-            rows.add(BenchRow.of("gpu", "gemm_int8_lt_best", "4096^3 best of " + search.candidates().size(), "int8", 0, "cuda " + card, lt8, flops, "GOP/s",
-                    "cublasGemmEx int8, same run", gemmEx, 0));
-            progress.accept("gpu: cuBLASLt candidates (rank, workspace bytes, ms): " + search.candidates());
         }
         progress.accept("gpu: LoRA layer step T=4096 d=4096 r=16");
         int r = 16;
@@ -176,7 +168,23 @@ final class GpuSuite {
                 }
             }
         }
-        return rows;
+        progress.accept("gpu: cuBLASLt int8 4096^3, timing each of the heuristic's candidates");
+        try (Arena arena = Arena.ofConfined(); DeviceTensor a = gpu.upload(BenchData.matrix(arena, n, n, 21)); DeviceTensor b = gpu.upload(BenchData.matrix(arena, n, n, 22));
+                DeviceTensor a8 = gpu.empty(DeviceTensor.Type.I8, n, n); DeviceTensor b8 = gpu.empty(DeviceTensor.Type.I8, n, n);
+                DeviceTensor scales = gpu.empty(DeviceTensor.Type.F32, n); DeviceTensor c32 = gpu.zeros(DeviceTensor.Type.I32, n, n); CublasLt lt = CublasLt.open(gpu)) {
+            gpu.quantizeRows(a, a8, scales);
+            gpu.quantizeRows(b, b8, scales);
+            double gemmEx = gpuMs(gpu, reps, () -> blas.gemmInt8(a8, b8, c32));
+            rows.add(BenchRow.of("gpu", "gemm_int8_gemmex", "4096^3", "int8", 0, "cuda " + card, gemmEx, flops, "GOP/s", "none on the card in this run (torch_peers.py measures torch._int_mm)", null, 0));
+            progress.accept("gpu: cuBLASLt int8 4096^3, searching the heuristic's candidates");
+            double lt8 = gpuMs(gpu, reps, () -> lt.gemmInt8(a8, b8, c32)); // the first call searches; gpuMs times the calls after it
+            CublasLt.Search search = lt.search(n, n, n).orElseThrow();
+            rows.add(BenchRow.of("gpu", "gemm_int8_lt_first", "4096^3", "int8", 0, "cuda " + card, search.first().ms(), flops, "GOP/s",
+                    "cublasGemmEx int8, same run", gemmEx, 0));
+            rows.add(BenchRow.of("gpu", "gemm_int8_lt_best", "4096^3 best of " + search.candidates().size(), "int8", 0, "cuda " + card, lt8, flops, "GOP/s",
+                    "cublasGemmEx int8, same run", gemmEx, 0));
+            progress.accept("gpu: cuBLASLt candidates (rank, workspace bytes, ms): " + search.candidates());
+        }
     }
 
     private static double gpuMs(CudaBackend gpu, int reps, Runnable op) {
