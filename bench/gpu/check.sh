@@ -19,7 +19,7 @@ java="$(ls -d "$tmp"/*/bin/java | head -n 1)"
 site="$(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null)"
 libdirs="$(find /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib $site -maxdepth 4 -name 'libcublasLt.so.1[23]*' -printf '%h\n' 2>/dev/null | sort -u | tr '\n' ':')"
 export LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:-}"
-{ nvidia-smi; "$java" -version; echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; nproc; ls /usr/local/cuda/lib64 | grep -E "cublas|cusparse"; find / -xdev -name "libcusparseLt*" 2>/dev/null | head -3; pip list 2>/dev/null | grep -i -E "torch|peft|nvidia"; } > "$out/machine.txt" 2>&1
+{ nvidia-smi; "$java" -version; echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; nproc; ls /usr/local/cuda/lib64 | grep -E "cublas|cusparse"; timeout 15 find /usr/local /usr/lib $site -maxdepth 5 -name "libcusparseLt*" 2>/dev/null | head -3; pip list 2>/dev/null | grep -i -E "torch|peft|nvidia"; } > "$out/machine.txt" 2>&1
 
 echo "== kernels/dev variants"
 for prog in "$dev"/kernels-dev/*; do
