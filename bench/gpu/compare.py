@@ -11,8 +11,8 @@ def rows(path, key):
         with open(path) as f:
             table = {}
             for r in json.load(f)["rows"]:
-                if key(r):
-                    table.setdefault((r.get("kernel"), r.get("dtype", "")), r)  # the first row of a kernel is its headline
+                if key(r):  # the first row of a kernel and dtype is its headline (lora_step bf16: bf16 x and g, as PEFT's)
+                    table.setdefault((r.get("kernel"), r.get("dtype", "")), r)
             return table
     except (OSError, ValueError, KeyError) as e:
         print(f"cannot read {path}: {e!r}")

@@ -1,9 +1,14 @@
 /* CSR x dense variants, each checked against a host reference and timed on the issue's shape
  * (W 4096 x 4096 at 90% sparsity, B 4096 x 4096):
  *   1  one block per (row of W, 256 columns of C); the row's nonzeros staged in shared memory, B read
- *      from L2 once per nonzero (the first library kernel);
- *   2  the library's tiled kernel (src/sparse.cu): a chunk of B staged once per row tile, at 4, 8 and
- *      16 rows per warp (the library uses SPMM_ROWS_PER_WARP).
+ *      from L2 once per nonzero (the first library kernel: 3.46 ms on an H200, 0.77x dense cuBLAS f32);
+ *   2  a chunk of B staged once per row tile, but by scalar loads that wait one by one, and each
+ *      nonzero's column read by a dependent load (8.0 ms: the staging's latency dominates);
+ *   3  the library's kernel (src/sparse.cu): staging by 16-byte loads prefetched a chunk ahead, a
+ *      row's entries read 32 at a time and handed round by shuffles; tile shapes (warps per block,
+ *      rows per warp) compared here, the library uses SPMM_WARPS and SPMM_ROWS_PER_WARP;
+ *   4  variant 1 with 4 adjacent columns per lane (16-byte loads of B) and blocks ordered rows first,
+ *      so that the blocks running together read the same strip of B.
  * Built by kernels/dev/build.sh; run by bench/gpu/check.sh on the GPU machine. Exits non-zero when a
  * check fails. */
 #include <math.h>
@@ -33,6 +38,105 @@ __global__ void csr_spmm_v1_kernel(int64_t m, const int64_t *row_ptr, const int3
             for (int64_t e = 0; e < count; e++) acc += s_vals[e] * b[(int64_t)s_cols[e] * ldb + col];
     }
     if (col < m) c[j * ldc + col] = acc;
+}
+
+#define V2_COLS 128
+#define V2_CHUNK 64
+
+template <int RPT>
+__global__ void __launch_bounds__(256) csr_spmm_v2_kernel(int64_t n, int64_t k, int64_t m, const int64_t *row_ptr, const int32_t *cols,
+                                                       const float *vals, const float *b, int64_t ldb, float *c, int64_t ldc) {
+    __shared__ __align__(16) float sb[V2_CHUNK][V2_COLS];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int64_t row0 = (int64_t)blockIdx.x * (8 * RPT) + (int64_t)warp * RPT;
+    const int64_t col0 = (int64_t)blockIdx.y * V2_COLS;
+    int64_t next[RPT], stop[RPT];
+    float acc[RPT][4];
+#pragma unroll
+    for (int r = 0; r < RPT; r++) {
+        int64_t row = row0 + r;
+        next[r] = row < n ? row_ptr[row] : 0;
+        stop[r] = row < n ? row_ptr[row + 1] : 0;
+        acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = 0.0f;
+    }
+    for (int64_t k0 = 0; k0 < k; k0 += V2_CHUNK) {
+        __syncthreads();
+        for (int i = threadIdx.x; i < V2_CHUNK * V2_COLS; i += blockDim.x) {
+            int kk = i / V2_COLS, cc = i % V2_COLS;
+            int64_t gk = k0 + kk, gc = col0 + cc;
+            sb[kk][cc] = gk < k && gc < m ? b[gk * ldb + gc] : 0.0f;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int r = 0; r < RPT; r++) {
+            int64_t e = next[r];
+            for (; e < stop[r]; e++) {
+                int64_t kk = (int64_t)cols[e] - k0;
+                if (kk >= V2_CHUNK) break;
+                float v = vals[e];
+                float4 bv = *reinterpret_cast<const float4 *>(&sb[kk][4 * lane]);
+                acc[r][0] += v * bv.x;
+                acc[r][1] += v * bv.y;
+                acc[r][2] += v * bv.z;
+                acc[r][3] += v * bv.w;
+            }
+            next[r] = e;
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < RPT; r++) {
+        int64_t row = row0 + r;
+        if (row >= n) continue;
+        for (int q = 0; q < 4; q++) {
+            int64_t col = col0 + 4 * lane + q;
+            if (col < m) c[row * ldc + col] = acc[r][q];
+        }
+    }
+}
+
+
+/* 4: variant 1 with 4 adjacent columns per lane (16-byte loads of B), blocks ordered rows first */
+__global__ void __launch_bounds__(64) csr_spmm_v4_kernel(int64_t m, const int64_t *row_ptr, const int32_t *cols, const float *vals, const float *b,
+                                                         int64_t ldb, float *c, int64_t ldc) {
+    __shared__ int32_t s_cols[64];
+    __shared__ float s_vals[64];
+    int64_t j = blockIdx.x, col = (int64_t)blockIdx.y * 256 + 4 * threadIdx.x;
+    bool vec = col + 3 < m && ldb % 4 == 0 && ((uintptr_t)b & 15) == 0;
+    int64_t begin = row_ptr[j], end = row_ptr[j + 1];
+    float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    for (int64_t e0 = begin; e0 < end; e0 += 64) {
+        int64_t count = min((int64_t)64, end - e0);
+        __syncthreads();
+        if (threadIdx.x < count) {
+            s_cols[threadIdx.x] = cols[e0 + threadIdx.x];
+            s_vals[threadIdx.x] = vals[e0 + threadIdx.x];
+        }
+        __syncthreads();
+        if (vec) {
+            for (int64_t e = 0; e < count; e++) {
+                float v = s_vals[e];
+                float4 bv = __ldg(reinterpret_cast<const float4 *>(b + (int64_t)s_cols[e] * ldb + col));
+                acc.x += v * bv.x;
+                acc.y += v * bv.y;
+                acc.z += v * bv.z;
+                acc.w += v * bv.w;
+            }
+        } else {
+            for (int64_t e = 0; e < count; e++) {
+                float v = s_vals[e];
+                const float *p = b + (int64_t)s_cols[e] * ldb + col;
+                if (col < m) acc.x += v * p[0];
+                if (col + 1 < m) acc.y += v * p[1];
+                if (col + 2 < m) acc.z += v * p[2];
+                if (col + 3 < m) acc.w += v * p[3];
+            }
+        }
+    }
+    float *out = c + j * ldc + col;
+    if (col < m) out[0] = acc.x;
+    if (col + 1 < m) out[1] = acc.y;
+    if (col + 2 < m) out[2] = acc.z;
+    if (col + 3 < m) out[3] = acc.w;
 }
 
 struct Csr {
@@ -80,11 +184,19 @@ static void run_v1(const Csr &w, const int64_t *rp, const int32_t *ci, const flo
     csr_spmm_v1_kernel<<<grid, V1_COLS>>>(m, rp, ci, v, b, m, c, m);
 }
 
-template <int RPT>
-static void run_tiled(const Csr &w, const int64_t *rp, const int32_t *ci, const float *v, const float *b, int64_t m, float *c) {
-    const int64_t rows = SPMM_WARPS * RPT;
-    dim3 grid((unsigned)((w.n + rows - 1) / rows), (unsigned)((m + SPMM_TILE_COLS - 1) / SPMM_TILE_COLS));
-    csr_spmm_tiled_kernel<RPT><<<grid, SPMM_WARPS * 32>>>(w.n, w.k, m, rp, ci, v, b, m, c, m);
+static void run_v4(const Csr &w, const int64_t *rp, const int32_t *ci, const float *v, const float *b, int64_t m, float *c) {
+    dim3 grid((unsigned)w.n, (unsigned)((m + 255) / 256));
+    csr_spmm_v4_kernel<<<grid, 64>>>(m, rp, ci, v, b, m, c, m);
+}
+
+static void run_v2(const Csr &w, const int64_t *rp, const int32_t *ci, const float *v, const float *b, int64_t m, float *c) {
+    dim3 grid((unsigned)((w.n + 63) / 64), (unsigned)((m + V2_COLS - 1) / V2_COLS));
+    csr_spmm_v2_kernel<8><<<grid, 256>>>(w.n, w.k, m, rp, ci, v, b, m, c, m);
+}
+
+template <int WARPS, int RPT>
+static void run_v3(const Csr &w, const int64_t *rp, const int32_t *ci, const float *v, const float *b, int64_t m, float *c) {
+    csr_spmm_kernel<WARPS, RPT><<<spmm_grid(w.n, m, WARPS, RPT), WARPS * 32>>>(w.n, w.k, m, rp, ci, v, b, m, c, m);
 }
 
 struct Named {
@@ -92,8 +204,9 @@ struct Named {
     Variant run;
 };
 
-static const Named VARIANTS[] = {{"1 row-per-block", run_v1}, {"2 tiled rpt=4", run_tiled<4>}, {"2 tiled rpt=8 (library)", run_tiled<8>},
-                                 {"2 tiled rpt=16", run_tiled<16>}};
+static const Named VARIANTS[] = {{"1 row-per-block", run_v1},       {"2 tiled, scalar staging", run_v2}, {"3 warps=4 rpt=8", run_v3<4, 8>},
+                                 {"3 warps=8 rpt=4", run_v3<8, 4>}, {"3 warps=8 rpt=8 (library)", run_v3<8, 8>}, {"3 warps=16 rpt=4", run_v3<16, 4>},
+                                 {"3 warps=16 rpt=8", run_v3<16, 8>}, {"3 warps=8 rpt=16", run_v3<8, 16>}, {"4 row-per-block, 4 cols/lane", run_v4}};
 
 /* one shape: upload, run every variant, compare with the host product; time when reps > 0 */
 static int measure(int64_t n, int64_t k, int64_t m, double density, int reps) {

@@ -12,6 +12,14 @@ static inline cudaStream_t t4j_stream(void *s) { return (cudaStream_t)s; }
 /* The status of the launch just made (0, or the CUDA error code). */
 static inline int32_t t4j_launched(void) { return (int32_t)cudaGetLastError(); }
 
+/* e as a status. A failed runtime call (an allocation too large, say) also leaves its error as the
+ * thread's "last error", where the next t4j_launched would report it against an innocent kernel: read
+ * it off here. (Sticky errors, a kernel's illegal address, stay: the context is lost.) */
+static inline int32_t t4j_status(cudaError_t e) {
+    if (e != cudaSuccess) (void)cudaGetLastError();
+    return (int32_t)e;
+}
+
 static inline unsigned t4j_blocks(int64_t n) {
     int64_t b = (n + T4J_BLOCK - 1) / T4J_BLOCK;
     return (unsigned)(b < 65535 * 32 ? (b < 1 ? 1 : b) : 65535 * 32);

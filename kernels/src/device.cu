@@ -9,13 +9,13 @@ extern "C" {
 int32_t t4j_cuda_device_count(void) {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
-    return e == cudaSuccess ? n : -(int32_t)e;
+    return e == cudaSuccess ? n : -t4j_status(e);
 }
 
 int32_t t4j_cuda_driver_version(void) {
     int v = 0;
     cudaError_t e = cudaDriverGetVersion(&v);
-    return e == cudaSuccess ? v : -(int32_t)e;
+    return e == cudaSuccess ? v : -t4j_status(e);
 }
 
 void t4j_cuda_error_string(int32_t code, char *out, int64_t len) {
@@ -27,48 +27,54 @@ void t4j_cuda_error_string(int32_t code, char *out, int64_t len) {
 int32_t t4j_cuda_device_info(int32_t device, char *out, int64_t len) {
     cudaDeviceProp p;
     cudaError_t e = cudaGetDeviceProperties(&p, device);
-    if (e != cudaSuccess) return -(int32_t)e;
+    if (e != cudaSuccess) return -t4j_status(e);
     if (len > 0) snprintf(out, (size_t)len, "%s", p.name);
     return p.major * 10 + p.minor;
 }
 
-int32_t t4j_cuda_set_device(int32_t device) { return (int32_t)cudaSetDevice(device); }
+int32_t t4j_cuda_set_device(int32_t device) { return t4j_status(cudaSetDevice(device)); }
 
 int32_t t4j_cuda_mem_info(int64_t *free_bytes, int64_t *total_bytes) {
     size_t f = 0, t = 0;
     cudaError_t e = cudaMemGetInfo(&f, &t);
     free_bytes[0] = (int64_t)f;
     total_bytes[0] = (int64_t)t;
-    return (int32_t)e;
+    return t4j_status(e);
 }
 
 int32_t t4j_cuda_malloc(int64_t bytes, int64_t *address) {
     void *p = NULL;
     cudaError_t e = cudaMalloc(&p, (size_t)bytes);
     address[0] = (int64_t)(intptr_t)p;
-    return (int32_t)e;
+    return t4j_status(e);
 }
 
-int32_t t4j_cuda_free(void *ptr) { return (int32_t)cudaFree(ptr); }
+int32_t t4j_cuda_free(void *ptr) { return t4j_status(cudaFree(ptr)); }
 
 int32_t t4j_cuda_memcpy(void *dst, const void *src, int64_t bytes, int32_t kind, void *stream) {
     cudaMemcpyKind k = kind == T4J_CUDA_H2D ? cudaMemcpyHostToDevice : kind == T4J_CUDA_D2H ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice;
     cudaError_t e = cudaMemcpyAsync(dst, src, (size_t)bytes, k, t4j_stream(stream));
     if (e == cudaSuccess && kind == T4J_CUDA_D2H) e = cudaStreamSynchronize(t4j_stream(stream));
-    return (int32_t)e;
+    return t4j_status(e);
 }
 
-int32_t t4j_cuda_memset_zero(void *ptr, int64_t bytes, void *stream) { return (int32_t)cudaMemsetAsync(ptr, 0, (size_t)bytes, t4j_stream(stream)); }
+int32_t t4j_cuda_memcpy_2d(void *dst, int64_t dst_pitch, const void *src, int64_t src_pitch, int64_t row_bytes, int64_t rows, void *stream) {
+    if (rows == 0 || row_bytes == 0) return 0;
+    return t4j_status(cudaMemcpy2DAsync(dst, (size_t)dst_pitch, src, (size_t)src_pitch, (size_t)row_bytes, (size_t)rows, cudaMemcpyDeviceToDevice,
+                                        t4j_stream(stream)));
+}
+
+int32_t t4j_cuda_memset_zero(void *ptr, int64_t bytes, void *stream) { return t4j_status(cudaMemsetAsync(ptr, 0, (size_t)bytes, t4j_stream(stream))); }
 
 int32_t t4j_cuda_stream_create(int64_t *handle) {
     cudaStream_t s = NULL;
     cudaError_t e = cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
     handle[0] = (int64_t)(intptr_t)s;
-    return (int32_t)e;
+    return t4j_status(e);
 }
 
-int32_t t4j_cuda_stream_destroy(void *stream) { return (int32_t)cudaStreamDestroy(t4j_stream(stream)); }
+int32_t t4j_cuda_stream_destroy(void *stream) { return t4j_status(cudaStreamDestroy(t4j_stream(stream))); }
 
-int32_t t4j_cuda_stream_synchronize(void *stream) { return (int32_t)cudaStreamSynchronize(t4j_stream(stream)); }
+int32_t t4j_cuda_stream_synchronize(void *stream) { return t4j_status(cudaStreamSynchronize(t4j_stream(stream))); }
 
 } /* extern "C" */

@@ -16,10 +16,56 @@ __device__ inline float gelu_tanh_grad(float x) {
     return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * c * (1.0f + 3.0f * 0.044715f * x * x);
 }
 
-__global__ void add_kernel(int64_t n, const float *a, const float *b, float *y) { T4J_FOR_EACH(i, n) y[i] = a[i] + b[i]; }
-__global__ void axpy_kernel(int64_t n, float alpha, const float *x, float *y) { T4J_FOR_EACH(i, n) y[i] += alpha * x[i]; }
-__global__ void gelu_forward_kernel(int64_t n, const float *x, float *y) { T4J_FOR_EACH(i, n) y[i] = gelu_tanh(x[i]); }
-__global__ void gelu_backward_kernel(int64_t n, const float *x, const float *dy, float *dx) { T4J_FOR_EACH(i, n) dx[i] += gelu_tanh_grad(x[i]) * dy[i]; }
+/* Elementwise kernels run over groups of 4 floats (one 16-byte load or store per operand) when every
+ * pointer is 16-byte aligned and n a multiple of 4, else over single floats: vec4 says which. */
+static inline int vec4(int64_t n, const void *p, const void *q, const void *r) {
+    return n % 4 == 0 && (((uintptr_t)p | (uintptr_t)q | (uintptr_t)r) & 15) == 0;
+}
+
+__global__ void add_kernel(int64_t n, const float *a, const float *b, float *y, int vec) {
+    if (vec) {
+        T4J_FOR_EACH(i, n / 4) {
+            float4 p = reinterpret_cast<const float4 *>(a)[i], q = reinterpret_cast<const float4 *>(b)[i];
+            reinterpret_cast<float4 *>(y)[i] = make_float4(p.x + q.x, p.y + q.y, p.z + q.z, p.w + q.w);
+        }
+    } else {
+        T4J_FOR_EACH(i, n) y[i] = a[i] + b[i];
+    }
+}
+
+__global__ void axpy_kernel(int64_t n, float alpha, const float *x, float *y, int vec) {
+    if (vec) {
+        T4J_FOR_EACH(i, n / 4) {
+            float4 p = reinterpret_cast<const float4 *>(x)[i], q = reinterpret_cast<float4 *>(y)[i];
+            reinterpret_cast<float4 *>(y)[i] = make_float4(q.x + alpha * p.x, q.y + alpha * p.y, q.z + alpha * p.z, q.w + alpha * p.w);
+        }
+    } else {
+        T4J_FOR_EACH(i, n) y[i] += alpha * x[i];
+    }
+}
+
+__global__ void gelu_forward_kernel(int64_t n, const float *x, float *y, int vec) {
+    if (vec) {
+        T4J_FOR_EACH(i, n / 4) {
+            float4 p = reinterpret_cast<const float4 *>(x)[i];
+            reinterpret_cast<float4 *>(y)[i] = make_float4(gelu_tanh(p.x), gelu_tanh(p.y), gelu_tanh(p.z), gelu_tanh(p.w));
+        }
+    } else {
+        T4J_FOR_EACH(i, n) y[i] = gelu_tanh(x[i]);
+    }
+}
+
+__global__ void gelu_backward_kernel(int64_t n, const float *x, const float *dy, float *dx, int vec) {
+    if (vec) {
+        T4J_FOR_EACH(i, n / 4) {
+            float4 p = reinterpret_cast<const float4 *>(x)[i], g = reinterpret_cast<const float4 *>(dy)[i], d = reinterpret_cast<float4 *>(dx)[i];
+            reinterpret_cast<float4 *>(dx)[i] = make_float4(d.x + gelu_tanh_grad(p.x) * g.x, d.y + gelu_tanh_grad(p.y) * g.y, d.z + gelu_tanh_grad(p.z) * g.z,
+                                                            d.w + gelu_tanh_grad(p.w) * g.w);
+        }
+    } else {
+        T4J_FOR_EACH(i, n) dx[i] += gelu_tanh_grad(x[i]) * dy[i];
+    }
+}
 __global__ void to_bf16_kernel(int64_t n, const float *x, uint16_t *y) {
     T4J_FOR_EACH(i, n) {
         __nv_bfloat16 b = __float2bfloat16_rn(x[i]);
@@ -156,27 +202,32 @@ __global__ void adamw_kernel(int64_t n, float *p, const float *g, float *m, floa
     }
 }
 
-static unsigned row_threads(int64_t n) { return n >= 1024 ? 1024 : n >= 256 ? 256 : n > 32 ? 128 : 32; }
+/* Threads per row block: up to 256 (4 or more elements each for wide rows keeps the reductions short). */
+static unsigned row_threads(int64_t n) { return n >= 256 ? 256 : n > 32 ? 128 : 32; }
 
 extern "C" {
 
 int32_t t4j_cuda_add(int64_t n, const float *a, const float *b, float *y, void *stream) {
-    add_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, a, b, y);
+    int v = vec4(n, a, b, y);
+    add_kernel<<<t4j_blocks(v ? n / 4 : n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, a, b, y, v);
     return t4j_launched();
 }
 
 int32_t t4j_cuda_axpy(int64_t n, float alpha, const float *x, float *y, void *stream) {
-    axpy_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, alpha, x, y);
+    int v = vec4(n, x, y, y);
+    axpy_kernel<<<t4j_blocks(v ? n / 4 : n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, alpha, x, y, v);
     return t4j_launched();
 }
 
 int32_t t4j_cuda_gelu_forward(int64_t n, const float *x, float *y, void *stream) {
-    gelu_forward_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, x, y);
+    int v = vec4(n, x, y, y);
+    gelu_forward_kernel<<<t4j_blocks(v ? n / 4 : n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, x, y, v);
     return t4j_launched();
 }
 
 int32_t t4j_cuda_gelu_backward(int64_t n, const float *x, const float *dy, float *dx, void *stream) {
-    gelu_backward_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, x, dy, dx);
+    int v = vec4(n, x, dy, dx);
+    gelu_backward_kernel<<<t4j_blocks(v ? n / 4 : n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, x, dy, dx, v);
     return t4j_launched();
 }
 
@@ -221,7 +272,7 @@ int32_t t4j_cuda_layernorm_backward(int64_t m, int64_t n, const float *x, const 
     /* stream-ordered scratch: freed in stream order, no host synchronisation */
     if (need) {
         cudaError_t e = cudaMallocAsync((void **)&partials, (size_t)(2 * m * n) * sizeof(float), t4j_stream(stream));
-        if (e != cudaSuccess) return (int32_t)e;
+        if (e != cudaSuccess) return t4j_status(e);
     }
     float *pg = dgamma != NULL ? partials : NULL, *pb = dbeta != NULL ? partials + m * n : NULL;
     layernorm_backward_kernel<<<(unsigned)m, row_threads(n), 0, t4j_stream(stream)>>>(n, x, gamma, mean, rstd, dy, dx, pg, pb);

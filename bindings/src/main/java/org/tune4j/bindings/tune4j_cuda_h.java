@@ -40,6 +40,7 @@ public final class tune4j_cuda_h {
             "t4j_cuda_malloc",
             "t4j_cuda_free",
             "t4j_cuda_memcpy",
+            "t4j_cuda_memcpy_2d",
             "t4j_cuda_memset_zero",
             "t4j_cuda_stream_create",
             "t4j_cuda_stream_destroy",
@@ -276,6 +277,30 @@ public final class tune4j_cuda_h {
 
     public static FunctionDescriptor t4j_cuda_memcpy$descriptor() {
         return t4j_cuda_memcpy.DESC;
+    }
+
+    private static final class t4j_cuda_memcpy_2d {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_memcpy_2d", DESC, false);
+    }
+
+    /** Copies a rows x row_bytes block between strided buffers (pitches in bytes), on the device. */
+    public static int t4j_cuda_memcpy_2d(MemorySegment dst, long dst_pitch, MemorySegment src, long src_pitch, long row_bytes, long rows, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_memcpy_2d.HANDLE.invokeExact(dst, dst_pitch, src, src_pitch, row_bytes, rows, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_memcpy_2d$handle() {
+        return t4j_cuda_memcpy_2d.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_memcpy_2d$descriptor() {
+        return t4j_cuda_memcpy_2d.DESC;
     }
 
     private static final class t4j_cuda_memset_zero {
@@ -783,7 +808,7 @@ public final class tune4j_cuda_h {
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_csr_spmm", DESC, false);
     }
 
-    /** C [n, m] = W B: W [n, k] in CSR (row_ptr [n+1] int64, cols int32, vals f32), B [k, m] dense row-major (ldb), C row-major (ldc) */
+    /** C [n, m] = W B: W [n, k] in CSR (row_ptr [n+1] int64, cols int32 ascending within each row, vals f32), B [k, m] dense row-major (ldb), C row-major (ldc) */
     public static int t4j_cuda_csr_spmm(long n, long k, long m, MemorySegment row_ptr, MemorySegment cols, MemorySegment vals, MemorySegment b, long ldb, MemorySegment c, long ldc, MemorySegment stream) {
         try {
             return (int) t4j_cuda_csr_spmm.HANDLE.invokeExact(n, k, m, row_ptr, cols, vals, b, ldb, c, ldc, stream);

@@ -146,24 +146,31 @@ public final class CublasLt implements AutoCloseable {
             call(prefCreate, "cublasLtMatmulPreferenceCreate", out);
             MemorySegment pref = out.get(ADDRESS, 0);
             call4(prefSet, "set MAX_WORKSPACE_BYTES", pref, PREF_MAX_WORKSPACE_BYTES, local.allocateFrom(JAVA_LONG, (long) WORKSPACE_MIB << 20), 8);
-            MemorySegment results = local.allocate(RESULT_BYTES * CANDIDATES, 8);
+            MemorySegment results = arena.allocate(RESULT_BYTES * CANDIDATES, 16); // kept: the plan runs the chosen entry in place
             MemorySegment returned = local.allocate(JAVA_INT);
             int rc = (int) heuristic.invokeExact(handle, desc, al, bl, cl, cl, pref, CANDIDATES, results, returned);
             int ignored = (int) prefDestroy.invokeExact(pref);
             int count = returned.get(JAVA_INT, 0);
             if (rc != 0 || count == 0) throw new IllegalStateException("cuBLASLt has no int8 algorithm for " + s + " (status " + rc + ", " + count + " found)");
             Plan draft = new Plan(desc, al, bl, cl, null, 0, null);
+            double[] best = new double[count];
+            java.util.Arrays.fill(best, Double.NaN);
+            for (int round = 0; round < 2; round++) { // two rounds, each candidate's best: one slow moment does not decide
+                for (int i = 0; i < count; i++) {
+                    MemorySegment r = results.asSlice(i * RESULT_BYTES, RESULT_BYTES);
+                    if (r.get(JAVA_INT, RESULT_STATE) != 0) continue;
+                    double ms = time(draft, r.asSlice(0, ALGO_BYTES), a, b, c);
+                    if (!Double.isNaN(ms) && !(best[i] <= ms)) best[i] = ms;
+                }
+            }
             List<Candidate> tried = new ArrayList<>();
             int chosen = -1;
             for (int i = 0; i < count; i++) {
-                MemorySegment r = results.asSlice(i * RESULT_BYTES, RESULT_BYTES);
-                long ws = r.get(JAVA_LONG, RESULT_WORKSPACE);
-                double ms = r.get(JAVA_INT, RESULT_STATE) == 0 ? time(draft, r.asSlice(0, ALGO_BYTES), a, b, c) : Double.NaN;
-                tried.add(new Candidate(i, ws, ms));
-                if (!Double.isNaN(ms) && (chosen < 0 || ms < tried.get(chosen).ms())) chosen = i;
+                tried.add(new Candidate(i, results.get(JAVA_LONG, i * RESULT_BYTES + RESULT_WORKSPACE), best[i]));
+                if (!Double.isNaN(best[i]) && (chosen < 0 || best[i] < best[chosen])) chosen = i;
             }
             if (chosen < 0) throw new IllegalStateException("none of cuBLASLt's " + count + " int8 algorithms ran for " + s);
-            MemorySegment algo = arena.allocate(ALGO_BYTES, 8).copyFrom(results.asSlice(chosen * RESULT_BYTES, ALGO_BYTES));
+            MemorySegment algo = results.asSlice(chosen * RESULT_BYTES, ALGO_BYTES);
             return new Plan(desc, al, bl, cl, algo, tried.get(chosen).workspaceBytes(), new Search(s.m, s.n, s.k, List.copyOf(tried), chosen));
         } catch (IllegalStateException e) {
             throw e;

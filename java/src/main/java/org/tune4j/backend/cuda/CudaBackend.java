@@ -68,8 +68,13 @@ public final class CudaBackend implements AutoCloseable {
 
     public DeviceTensor zeros(DeviceTensor.Type type, long... shape) {
         DeviceTensor t = empty(type, shape);
-        check(tune4j_cuda_h.t4j_cuda_memset_zero(t.pointer(), t.bytes(), stream), "cudaMemsetAsync");
+        zero(t);
         return t;
+    }
+
+    /** t = 0, on the stream. */
+    public void zero(DeviceTensor t) {
+        check(tune4j_cuda_h.t4j_cuda_memset_zero(t.pointer(), t.bytes(), stream), "cudaMemsetAsync");
     }
 
     /** A device copy of a host tensor (contiguous). */
@@ -159,6 +164,19 @@ public final class CudaBackend implements AutoCloseable {
         MemorySegment dst = MemorySegment.ofAddress(y.address() + col0 * y.type().bytes);
         check(tune4j_cuda_h.t4j_cuda_scale_into(x.dim(0), x.dim(1), x.pointer(), x.dim(1), scale, dst, y.dim(1), y.type() == DeviceTensor.Type.BF16 ? 1 : 0,
                 stream), "scale_into");
+    }
+
+    /** y[:, col0 : col0 + cols] = x for x [rows, cols] and y [rows, ≥ col0 + cols] of the same type: a strided copy on the device. */
+    public void copyInto(DeviceTensor x, DeviceTensor y, long col0) {
+        matrix("x", x);
+        matrix("y", y);
+        if (x.type() != y.type()) throw new IllegalArgumentException("x " + x + " and y " + y + " differ in type");
+        if (y.dim(0) != x.dim(0) || col0 < 0 || col0 + x.dim(1) > y.dim(1)) {
+            throw new IllegalArgumentException("x " + x + " does not fit y " + y + " at column " + col0);
+        }
+        long e = x.type().bytes;
+        check(tune4j_cuda_h.t4j_cuda_memcpy_2d(MemorySegment.ofAddress(y.address() + col0 * e), y.dim(1) * e, x.pointer(), x.dim(1) * e, x.dim(1) * e, x.dim(0),
+                stream), "memcpy_2d");
     }
 
     /** out [1] = Σ x, on the device */

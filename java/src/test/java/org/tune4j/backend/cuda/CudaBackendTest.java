@@ -261,6 +261,20 @@ class CudaBackendTest {
                     TestTensors.assertClose(dx, back(arena, gdx), tol * Math.sqrt(dout), type + " dx");
                     TestTensors.assertClose(da, back(arena, gda), 1e-3 * t, type + " dA (f32 products)");
                     TestTensors.assertClose(db, back(arena, gdb), 1e-3 * t, type + " dB (f32 products)");
+                    if (type != DeviceTensor.Type.BF16) continue;
+                    // bf16 inputs, as a bf16 training loop holds them: copied into the operands as they are
+                    try (DeviceTensor x16 = gpu.empty(DeviceTensor.Type.BF16, t, din); DeviceTensor g16 = gpu.empty(DeviceTensor.Type.BF16, t, dout)) {
+                        gpu.toBf16(gx, x16);
+                        gpu.toBf16(gg, g16);
+                        for (DeviceTensor d : new DeviceTensor[] {gdx, gda, gdb}) gpu.zero(d);
+                        layer.forward(x16, ga, gbb, gy);
+                        layer.backward(x16, ga, gbb, g16, gdx, gda, gdb);
+                        TestTensors.assertClose(y, back(arena, gy), tol * Math.sqrt(din), "bf16 inputs: y");
+                        TestTensors.assertClose(dx, back(arena, gdx), tol * Math.sqrt(dout), "bf16 inputs: dx");
+                        TestTensors.assertClose(da, back(arena, gda), 1e-2 * t, "bf16 inputs: dA");
+                        TestTensors.assertClose(db, back(arena, gdb), 1e-2 * t, "bf16 inputs: dB");
+                        assertThrows(IllegalArgumentException.class, () -> layer.backward(x16, ga, gbb, gg, gdx, gda, gdb), "g must match x's type");
+                    }
                 }
             }
         }
@@ -280,5 +294,10 @@ class CudaBackendTest {
         assertFalse(cached < 0);
         IllegalStateException oom = assertThrows(IllegalStateException.class, () -> gpu.empty(DeviceTensor.Type.F32, 1L << 40));
         assertTrue(oom.getMessage().contains("out of memory"), oom.getMessage());
+        // the refused allocation must not be reported again by the next kernel launch
+        try (Arena arena = Arena.ofConfined(); DeviceTensor x = gpu.zeros(DeviceTensor.Type.F32, 1, 5); DeviceTensor y = gpu.empty(DeviceTensor.Type.F32, 1, 5)) {
+            gpu.add(x, x, y);
+            TestTensors.assertClose(Tensor.zeros(arena, DType.F32, 1, 5), back(arena, y), 0, "add after a refused allocation");
+        }
     }
 }
