@@ -51,6 +51,8 @@ def main(out_path):
     add("gemm_f32", "4096^3", cuda_ms(lambda: x32 @ w32), 2.0 * n ** 3, "GFLOP/s")
     xi, wi = torch.randint(-127, 128, (n, n), device=dev, dtype=torch.int8), torch.randint(-127, 128, (n, n), device=dev, dtype=torch.int8)
     add("int_mm", "4096^3", cuda_ms(lambda: torch._int_mm(xi, wi)), 2.0 * n ** 3, "GOP/s")
+    wt = wi.t().contiguous().t()  # the same values, column-major: the "TN" layout cuBLASLt's int8 kernels take
+    add("int_mm_wT", "4096^3 column-major weight", cuda_ms(lambda: torch._int_mm(xi, wt)), 2.0 * n ** 3, "GOP/s")
 
     try:
         import peft

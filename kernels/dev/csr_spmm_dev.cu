@@ -4,11 +4,14 @@
  *      from L2 once per nonzero (the first library kernel: 3.46 ms on an H200, 0.77x dense cuBLAS f32);
  *   2  a chunk of B staged once per row tile, but by scalar loads that wait one by one, and each
  *      nonzero's column read by a dependent load (8.0 ms: the staging's latency dominates);
- *   3  the library's kernel (src/sparse.cu): staging by 16-byte loads prefetched a chunk ahead, a
+ *   3  the library's tiled kernel (src/sparse.cu): staging by 16-byte loads prefetched a chunk ahead, a
  *      row's entries read 32 at a time and handed round by shuffles; tile shapes (warps per block,
- *      rows per warp) compared here, the library uses SPMM_WARPS and SPMM_ROWS_PER_WARP;
- *   4  variant 1 with 4 adjacent columns per lane (16-byte loads of B) and blocks ordered rows first,
- *      so that the blocks running together read the same strip of B.
+ *      rows per warp) compared here, the library uses SPMM_WARPS and SPMM_ROWS_PER_WARP
+ *      (2.09 ms at 16 x 8, 3.40 ms at 8 x 8);
+ *   4  the library's row kernel: variant 1 with 4 adjacent columns per lane (16-byte loads of B) and
+ *      blocks ordered rows first, so that the blocks running together read the same strip of B
+ *      (2.58 ms at 10%, 0.28 ms at 1%, where variant 3 is bound by staging B at 0.92 ms).
+ * The library picks 3 at density >= 1/16 and 4 below; the last line runs its choice.
  * Built by kernels/dev/build.sh; run by bench/gpu/check.sh on the GPU machine. Exits non-zero when a
  * check fails. */
 #include <math.h>
@@ -95,50 +98,6 @@ __global__ void __launch_bounds__(256) csr_spmm_v2_kernel(int64_t n, int64_t k, 
 }
 
 
-/* 4: variant 1 with 4 adjacent columns per lane (16-byte loads of B), blocks ordered rows first */
-__global__ void __launch_bounds__(64) csr_spmm_v4_kernel(int64_t m, const int64_t *row_ptr, const int32_t *cols, const float *vals, const float *b,
-                                                         int64_t ldb, float *c, int64_t ldc) {
-    __shared__ int32_t s_cols[64];
-    __shared__ float s_vals[64];
-    int64_t j = blockIdx.x, col = (int64_t)blockIdx.y * 256 + 4 * threadIdx.x;
-    bool vec = col + 3 < m && ldb % 4 == 0 && ((uintptr_t)b & 15) == 0;
-    int64_t begin = row_ptr[j], end = row_ptr[j + 1];
-    float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    for (int64_t e0 = begin; e0 < end; e0 += 64) {
-        int64_t count = min((int64_t)64, end - e0);
-        __syncthreads();
-        if (threadIdx.x < count) {
-            s_cols[threadIdx.x] = cols[e0 + threadIdx.x];
-            s_vals[threadIdx.x] = vals[e0 + threadIdx.x];
-        }
-        __syncthreads();
-        if (vec) {
-            for (int64_t e = 0; e < count; e++) {
-                float v = s_vals[e];
-                float4 bv = __ldg(reinterpret_cast<const float4 *>(b + (int64_t)s_cols[e] * ldb + col));
-                acc.x += v * bv.x;
-                acc.y += v * bv.y;
-                acc.z += v * bv.z;
-                acc.w += v * bv.w;
-            }
-        } else {
-            for (int64_t e = 0; e < count; e++) {
-                float v = s_vals[e];
-                const float *p = b + (int64_t)s_cols[e] * ldb + col;
-                if (col < m) acc.x += v * p[0];
-                if (col + 1 < m) acc.y += v * p[1];
-                if (col + 2 < m) acc.z += v * p[2];
-                if (col + 3 < m) acc.w += v * p[3];
-            }
-        }
-    }
-    float *out = c + j * ldc + col;
-    if (col < m) out[0] = acc.x;
-    if (col + 1 < m) out[1] = acc.y;
-    if (col + 2 < m) out[2] = acc.z;
-    if (col + 3 < m) out[3] = acc.w;
-}
-
 struct Csr {
     int64_t n, k, nnz;
     int64_t *row_ptr;
@@ -185,8 +144,12 @@ static void run_v1(const Csr &w, const int64_t *rp, const int32_t *ci, const flo
 }
 
 static void run_v4(const Csr &w, const int64_t *rp, const int32_t *ci, const float *v, const float *b, int64_t m, float *c) {
-    dim3 grid((unsigned)w.n, (unsigned)((m + 255) / 256));
-    csr_spmm_v4_kernel<<<grid, 64>>>(m, rp, ci, v, b, m, c, m);
+    dim3 grid((unsigned)w.n, (unsigned)((m + SPMM_ROW_COLS - 1) / SPMM_ROW_COLS));
+    csr_spmm_row_kernel<<<grid, 64>>>(m, rp, ci, v, b, m, c, m);
+}
+
+static void run_library(const Csr &w, const int64_t *rp, const int32_t *ci, const float *v, const float *b, int64_t m, float *c) {
+    t4j_cuda_csr_spmm(w.n, w.k, m, w.nnz, rp, ci, v, b, m, c, m, NULL);
 }
 
 static void run_v2(const Csr &w, const int64_t *rp, const int32_t *ci, const float *v, const float *b, int64_t m, float *c) {
@@ -204,9 +167,9 @@ struct Named {
     Variant run;
 };
 
-static const Named VARIANTS[] = {{"1 row-per-block", run_v1},       {"2 tiled, scalar staging", run_v2}, {"3 warps=4 rpt=8", run_v3<4, 8>},
-                                 {"3 warps=8 rpt=4", run_v3<8, 4>}, {"3 warps=8 rpt=8 (library)", run_v3<8, 8>}, {"3 warps=16 rpt=4", run_v3<16, 4>},
-                                 {"3 warps=16 rpt=8", run_v3<16, 8>}, {"3 warps=8 rpt=16", run_v3<8, 16>}, {"4 row-per-block, 4 cols/lane", run_v4}};
+static const Named VARIANTS[] = {{"1 row-per-block", run_v1},       {"2 tiled, scalar staging", run_v2}, {"3 warps=8 rpt=4", run_v3<8, 4>},
+                                 {"3 warps=8 rpt=8", run_v3<8, 8>}, {"3 warps=16 rpt=4", run_v3<16, 4>},   {"3 warps=16 rpt=8 (library)", run_v3<16, 8>},
+                                 {"4 row, 4 cols/lane (library)", run_v4}, {"library by density", run_library}};
 
 /* one shape: upload, run every variant, compare with the host product; time when reps > 0 */
 static int measure(int64_t n, int64_t k, int64_t m, double density, int reps) {

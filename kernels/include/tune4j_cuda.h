@@ -50,6 +50,15 @@ int32_t t4j_cuda_stream_create(int64_t *handle);
 int32_t t4j_cuda_stream_destroy(void *stream);
 int32_t t4j_cuda_stream_synchronize(void *stream);
 
+/* ---- CUDA graphs: a sequence of launches on a stream recorded once and replayed with one call ---- */
+
+/* Starts recording the stream's launches instead of running them (nothing that waits for the host may follow). */
+int32_t t4j_cuda_graph_begin(void *stream);
+/* Stops recording and makes the executable graph; its handle goes to exec[0] (0 when recording failed). */
+int32_t t4j_cuda_graph_end(void *stream, int64_t *exec);
+int32_t t4j_cuda_graph_launch(void *exec, void *stream);
+int32_t t4j_cuda_graph_destroy(void *exec);
+
 /* ---- elementwise (ops.cu) ---- */
 
 /* y = a + b */
@@ -97,15 +106,22 @@ int32_t t4j_cuda_dequantize_gemm(int64_t m, int64_t n, const int32_t *acc, const
 
 /* ---- sparse (sparse.cu) ---- */
 
-/* C [n, m] = W B: W [n, k] in CSR (row_ptr [n+1] int64, cols int32 ascending within each row, vals f32), B [k, m] dense row-major (ldb), C row-major (ldc) */
-int32_t t4j_cuda_csr_spmm(int64_t n, int64_t k, int64_t m, const int64_t *row_ptr, const int32_t *cols, const float *vals, const float *b, int64_t ldb, float *c, int64_t ldc, void *stream);
+/* C [n, m] = W B: W [n, k] in CSR with nnz entries (row_ptr [n+1] int64, cols int32 ascending within each row, vals f32), B [k, m] dense
+ * row-major (ldb), C row-major (ldc). n below 2^31 (rows are a grid dimension). */
+int32_t t4j_cuda_csr_spmm(int64_t n, int64_t k, int64_t m, int64_t nnz, const int64_t *row_ptr, const int32_t *cols, const float *vals, const float *b, int64_t ldb, float *c, int64_t ldc, void *stream);
 
 /* ---- LoRA (lora.cu) ---- */
 
-/* The LoRA term inside the base GEMM's K: xcat [t, d_in + r] = [x | s (x A^T)], so that one GEMM
- * xcat [W | B]^T gives x W^T + s (x A^T) B^T. This writes the last r columns: h = x A^T (kept for
- * backward, [t, r]) and s h into xcat; x [t, d_in] (ldx), A [r, d_in]. */
-int32_t t4j_cuda_lora_down(int64_t t, int64_t d_in, int64_t r, const float *x, int64_t ldx, const float *a, float scale, float *h, float *xcat, int64_t ldxcat, void *stream);
+/* The largest rank the fused projection takes. */
+#define T4J_CUDA_LORA_MAX_RANK 32
+
+/* The LoRA term inside the base GEMM's K: with cat [t, d + r] = [x | s h], h = x A^T, one GEMM
+ * cat [W | B]^T gives x W^T + s (x A^T) B^T (and in backward [g | s gB] [W ; A] gives dx). This makes
+ * both in one pass over x [t, d] (ldx; f32, or bf16 when x_bf16): cat's first d columns = x (rounded
+ * when cat is bf16, i.e. cat_bf16), its last r = s h, and h [t, r] f32 (kept for backward). A's element
+ * (q, p) is a[q rank_stride + p col_stride]: A [r, d] is (d, 1); backward's gB = g B with B [d, r] is (1, r).
+ * r from 1 to T4J_CUDA_LORA_MAX_RANK. */
+int32_t t4j_cuda_lora_down(int64_t t, int64_t d, int64_t r, const void *x, int32_t x_bf16, int64_t ldx, const float *a, int64_t rank_stride, int64_t col_stride, float scale, float *h, void *cat, int32_t cat_bf16, int64_t ldcat, void *stream);
 
 #ifdef __cplusplus
 }

@@ -77,4 +77,23 @@ int32_t t4j_cuda_stream_destroy(void *stream) { return t4j_status(cudaStreamDest
 
 int32_t t4j_cuda_stream_synchronize(void *stream) { return t4j_status(cudaStreamSynchronize(t4j_stream(stream))); }
 
+int32_t t4j_cuda_graph_begin(void *stream) { return t4j_status(cudaStreamBeginCapture(t4j_stream(stream), cudaStreamCaptureModeThreadLocal)); }
+
+int32_t t4j_cuda_graph_end(void *stream, int64_t *exec) {
+    exec[0] = 0;
+    cudaGraph_t graph = NULL;
+    cudaError_t e = cudaStreamEndCapture(t4j_stream(stream), &graph);
+    if (e != cudaSuccess) return t4j_status(e);
+    cudaGraphExec_t instance = NULL;
+    e = cudaGraphInstantiate(&instance, graph, 0);
+    cudaGraphDestroy(graph);
+    if (e != cudaSuccess) return t4j_status(e);
+    exec[0] = (int64_t)(intptr_t)instance;
+    return 0;
+}
+
+int32_t t4j_cuda_graph_launch(void *exec, void *stream) { return t4j_status(cudaGraphLaunch((cudaGraphExec_t)exec, t4j_stream(stream))); }
+
+int32_t t4j_cuda_graph_destroy(void *exec) { return t4j_status(cudaGraphExecDestroy((cudaGraphExec_t)exec)); }
+
 } /* extern "C" */

@@ -9,6 +9,7 @@ import org.tune4j.backend.CsrWeights;
 import org.tune4j.backend.cuda.Cublas;
 import org.tune4j.backend.cuda.CublasLt;
 import org.tune4j.backend.cuda.CudaBackend;
+import org.tune4j.backend.cuda.CudaGraph;
 import org.tune4j.backend.cuda.CudaLoraLayer;
 import org.tune4j.backend.cuda.DeviceTensor;
 import org.tune4j.tensor.DType;
@@ -91,7 +92,7 @@ final class GpuSuite {
             Tensor lx = BenchData.matrix(arena, 4096, 4096, 11), la = BenchData.matrix(arena, 16, 4096, 12), lh = Tensor.zeros(arena, DType.F32, 4096, 16);
             try (DeviceTensor dlx = gpu.upload(lx); DeviceTensor dla = gpu.upload(la); DeviceTensor dlh = gpu.empty(DeviceTensor.Type.F32, 4096, 16);
                     DeviceTensor cat = gpu.zeros(DeviceTensor.Type.F32, 4096, 4096 + 16)) {
-                rows.add(suite.row("lora_down", "T4096 d4096 r16", card, gpuMs(gpu, reps, () -> gpu.loraDown(dlx, dla, 2f, dlh, cat)),
+                rows.add(suite.row("lora_down", "T4096 d4096 r16", card, gpuMs(gpu, reps, () -> gpu.loraDown(dlx, dla, false, 2f, dlh, cat)),
                         2.0 * 4096 * 4096 * 16, "GFLOP/s", cpuMs(measure, () -> cpu.gemm(false, true, 1f, lx, la, 0f, lh))));
             }
             try (Cublas blas = Cublas.open(gpu)) {
@@ -166,6 +167,15 @@ final class GpuSuite {
                     layer.forward(x16, la, lb, y);
                     layer.backward(x16, la, lb, g16, dx, da, db);
                 }), 3 * flops, "GFLOP/s", peer, floor, 0));
+                try (CudaGraph graph = CudaGraph.capture(gpu, () -> {
+                    layer.forward(x16, la, lb, y);
+                    layer.backward(x16, la, lb, g16, dx, da, db);
+                })) {
+                    rows.add(BenchRow.of("gpu", "lora_step_graph", "T4096 d4096 r16 fwd+bwd, one CUDA graph", "bf16", 0, "cuda " + card, gpuMs(gpu, reps, graph::launch),
+                            3 * flops, "GFLOP/s", peer, floor, 0));
+                } catch (IllegalStateException e) {
+                    progress.accept("gpu: the LoRA step could not be recorded as a CUDA graph: " + e.getMessage());
+                }
                 rows.add(BenchRow.of("gpu", "lora_forward", "T4096 d4096 r16", "bf16", 0, "cuda " + card, gpuMs(gpu, reps, () -> layer.forward(x16, la, lb, y)),
                         flops, "GFLOP/s", "one frozen-base bf16 GEMM alone", floor / 2, 0));
                 rows.add(BenchRow.of("gpu", "lora_backward", "T4096 d4096 r16", "bf16", 0, "cuda " + card,
@@ -204,8 +214,9 @@ final class GpuSuite {
         }
     }
 
+    /** Mean ms per call of {@code reps} calls queued back to back and waited for once, after 3 calls that warm up. */
     private static double gpuMs(CudaBackend gpu, int reps, Runnable op) {
-        op.run();
+        for (int i = 0; i < 3; i++) op.run();
         gpu.synchronize();
         long t0 = System.nanoTime();
         for (int i = 0; i < reps; i++) op.run();

@@ -28,6 +28,7 @@ public final class tune4j_cuda_h {
     public static final int T4J_CUDA_H2D = 1;
     public static final int T4J_CUDA_D2H = 2;
     public static final int T4J_CUDA_D2D = 3;
+    public static final int T4J_CUDA_LORA_MAX_RANK = 32;
 
     /** The names of all functions the header declares. */
     public static final List<String> FUNCTIONS = List.of(
@@ -45,6 +46,10 @@ public final class tune4j_cuda_h {
             "t4j_cuda_stream_create",
             "t4j_cuda_stream_destroy",
             "t4j_cuda_stream_synchronize",
+            "t4j_cuda_graph_begin",
+            "t4j_cuda_graph_end",
+            "t4j_cuda_graph_launch",
+            "t4j_cuda_graph_destroy",
             "t4j_cuda_add",
             "t4j_cuda_axpy",
             "t4j_cuda_gelu_forward",
@@ -394,6 +399,100 @@ public final class tune4j_cuda_h {
 
     public static FunctionDescriptor t4j_cuda_stream_synchronize$descriptor() {
         return t4j_cuda_stream_synchronize.DESC;
+    }
+
+    private static final class t4j_cuda_graph_begin {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_graph_begin", DESC, false);
+    }
+
+    /** Starts recording the stream's launches instead of running them (nothing that waits for the host may follow). */
+    public static int t4j_cuda_graph_begin(MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_graph_begin.HANDLE.invokeExact(stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_graph_begin$handle() {
+        return t4j_cuda_graph_begin.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_graph_begin$descriptor() {
+        return t4j_cuda_graph_begin.DESC;
+    }
+
+    private static final class t4j_cuda_graph_end {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_graph_end", DESC, false);
+    }
+
+    /** Stops recording and makes the executable graph; its handle goes to exec[0] (0 when recording failed). */
+    public static int t4j_cuda_graph_end(MemorySegment stream, MemorySegment exec) {
+        try {
+            return (int) t4j_cuda_graph_end.HANDLE.invokeExact(stream, exec);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_graph_end$handle() {
+        return t4j_cuda_graph_end.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_graph_end$descriptor() {
+        return t4j_cuda_graph_end.DESC;
+    }
+
+    private static final class t4j_cuda_graph_launch {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_graph_launch", DESC, false);
+    }
+
+    public static int t4j_cuda_graph_launch(MemorySegment exec, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_graph_launch.HANDLE.invokeExact(exec, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_graph_launch$handle() {
+        return t4j_cuda_graph_launch.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_graph_launch$descriptor() {
+        return t4j_cuda_graph_launch.DESC;
+    }
+
+    private static final class t4j_cuda_graph_destroy {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_graph_destroy", DESC, false);
+    }
+
+    public static int t4j_cuda_graph_destroy(MemorySegment exec) {
+        try {
+            return (int) t4j_cuda_graph_destroy.HANDLE.invokeExact(exec);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_graph_destroy$handle() {
+        return t4j_cuda_graph_destroy.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_graph_destroy$descriptor() {
+        return t4j_cuda_graph_destroy.DESC;
     }
 
     private static final class t4j_cuda_add {
@@ -804,14 +903,14 @@ public final class tune4j_cuda_h {
     }
 
     private static final class t4j_cuda_csr_spmm {
-        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS);
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS);
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_csr_spmm", DESC, false);
     }
 
-    /** C [n, m] = W B: W [n, k] in CSR (row_ptr [n+1] int64, cols int32 ascending within each row, vals f32), B [k, m] dense row-major (ldb), C row-major (ldc) */
-    public static int t4j_cuda_csr_spmm(long n, long k, long m, MemorySegment row_ptr, MemorySegment cols, MemorySegment vals, MemorySegment b, long ldb, MemorySegment c, long ldc, MemorySegment stream) {
+    /** C [n, m] = W B: W [n, k] in CSR with nnz entries (row_ptr [n+1] int64, cols int32 ascending within each row, vals f32), B [k, m] dense row-major (ldb), C row-major (ldc). n below 2^31 (rows are a grid dimension). */
+    public static int t4j_cuda_csr_spmm(long n, long k, long m, long nnz, MemorySegment row_ptr, MemorySegment cols, MemorySegment vals, MemorySegment b, long ldb, MemorySegment c, long ldc, MemorySegment stream) {
         try {
-            return (int) t4j_cuda_csr_spmm.HANDLE.invokeExact(n, k, m, row_ptr, cols, vals, b, ldb, c, ldc, stream);
+            return (int) t4j_cuda_csr_spmm.HANDLE.invokeExact(n, k, m, nnz, row_ptr, cols, vals, b, ldb, c, ldc, stream);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -828,14 +927,14 @@ public final class tune4j_cuda_h {
     }
 
     private static final class t4j_cuda_lora_down {
-        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, JAVA_FLOAT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS);
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_FLOAT, ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG, ADDRESS);
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_lora_down", DESC, false);
     }
 
-    /** The LoRA term inside the base GEMM's K: xcat [t, d_in + r] = [x | s (x A^T)], so that one GEMM xcat [W | B]^T gives x W^T + s (x A^T) B^T. This writes the last r columns: h = x A^T (kept for backward, [t, r]) and s h into xcat; x [t, d_in] (ldx), A [r, d_in]. */
-    public static int t4j_cuda_lora_down(long t, long d_in, long r, MemorySegment x, long ldx, MemorySegment a, float scale, MemorySegment h, MemorySegment xcat, long ldxcat, MemorySegment stream) {
+    /** The LoRA term inside the base GEMM's K: with cat [t, d + r] = [x | s h], h = x A^T, one GEMM cat [W | B]^T gives x W^T + s (x A^T) B^T (and in backward [g | s gB] [W ; A] gives dx). This makes both in one pass over x [t, d] (ldx; f32, or bf16 when x_bf16): cat's first d columns = x (rounded when cat is bf16, i.e. cat_bf16), its last r = s h, and h [t, r] f32 (kept for backward). A's element (q, p) is a[q rank_stride + p col_stride]: A [r, d] is (d, 1); backward's gB = g B with B [d, r] is (1, r). r from 1 to T4J_CUDA_LORA_MAX_RANK. */
+    public static int t4j_cuda_lora_down(long t, long d, long r, MemorySegment x, int x_bf16, long ldx, MemorySegment a, long rank_stride, long col_stride, float scale, MemorySegment h, MemorySegment cat, int cat_bf16, long ldcat, MemorySegment stream) {
         try {
-            return (int) t4j_cuda_lora_down.HANDLE.invokeExact(t, d_in, r, x, ldx, a, scale, h, xcat, ldxcat, stream);
+            return (int) t4j_cuda_lora_down.HANDLE.invokeExact(t, d, r, x, x_bf16, ldx, a, rank_stride, col_stride, scale, h, cat, cat_bf16, ldcat, stream);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {

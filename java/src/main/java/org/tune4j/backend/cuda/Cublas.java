@@ -3,6 +3,7 @@ package org.tune4j.backend.cuda;
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -33,6 +34,7 @@ public final class Cublas implements AutoCloseable {
     private static final int CUDA_R_32F = 0, CUDA_R_8I = 3, CUDA_R_32I = 10, CUDA_R_16BF = 14;
     private static final int COMPUTE_32F = 68, COMPUTE_32F_PEDANTIC = 69, COMPUTE_32F_FAST_TF32 = 77, COMPUTE_32I = 72;
     private static final int GEMM_DEFAULT = -1;
+    private static final long WORKSPACE_BYTES = 32L << 20;
 
     private final CudaBackend gpu;
     private final MemorySegment handle;
@@ -40,11 +42,13 @@ public final class Cublas implements AutoCloseable {
     private final MethodHandle destroy;
     private final MethodHandle statusString;
     private final Arena scalars = Arena.ofShared();
+    private final DeviceTensor workspace; // given to cuBLAS so that it never allocates, which a CUDA graph's recording forbids
     private final MemorySegment one32f, zero32f, one32i, zero32i, alpha32f, beta32f;
 
-    private Cublas(CudaBackend gpu, SymbolLookup lib, MemorySegment handle) {
+    private Cublas(CudaBackend gpu, SymbolLookup lib, MemorySegment handle, DeviceTensor workspace) {
         this.gpu = gpu;
         this.handle = handle;
+        this.workspace = workspace;
         gemmEx = NativeAccess.downcall(lib, "cublasGemmEx", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
                 ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), false);
         destroy = NativeAccess.downcall(lib, "cublasDestroy_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS), false);
@@ -71,7 +75,14 @@ public final class Cublas implements AutoCloseable {
             MemorySegment h = out.get(ADDRESS, 0);
             rc = (int) setStream.invokeExact(h, gpu.stream());
             if (rc != 0) throw new IllegalStateException("cublasSetStream failed with status " + rc);
-            return new Cublas(gpu, lib.get(), h);
+            MethodHandle setWorkspace = NativeAccess.downcall(lib.get(), "cublasSetWorkspace_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG), false);
+            DeviceTensor workspace = gpu.empty(DeviceTensor.Type.I8, WORKSPACE_BYTES);
+            rc = (int) setWorkspace.invokeExact(h, workspace.pointer(), WORKSPACE_BYTES);
+            if (rc != 0) {
+                workspace.close();
+                throw new IllegalStateException("cublasSetWorkspace failed with status " + rc);
+            }
+            return new Cublas(gpu, lib.get(), h, workspace);
         } catch (IllegalStateException e) {
             throw e;
         } catch (Throwable t) {
@@ -153,6 +164,7 @@ public final class Cublas implements AutoCloseable {
         } catch (Throwable t) {
             throw new IllegalStateException("cublasDestroy could not be called: " + t, t);
         } finally {
+            workspace.close();
             scalars.close();
         }
     }

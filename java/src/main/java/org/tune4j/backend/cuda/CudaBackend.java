@@ -280,7 +280,7 @@ public final class CudaBackend implements AutoCloseable {
     // ---- sparse ----
 
     /** A CSR weight on the device (row pointers, int32 column indices, values), from the CPU's format. */
-    public record DeviceCsr(long rows, long cols, DeviceTensor rowPtr, DeviceTensor colIdx, DeviceTensor values) implements AutoCloseable {
+    public record DeviceCsr(long rows, long cols, long nnz, DeviceTensor rowPtr, DeviceTensor colIdx, DeviceTensor values) implements AutoCloseable {
         @Override
         public void close() {
             rowPtr.close();
@@ -299,7 +299,7 @@ public final class CudaBackend implements AutoCloseable {
                 ci.setInt(e, (int) w.col(e));
                 v.setFloat(e, w.values().getFloat(e));
             }
-            return new DeviceCsr(w.rows(), w.cols(), upload(rp), upload(ci), upload(v));
+            return new DeviceCsr(w.rows(), w.cols(), nnz, upload(rp), upload(ci), upload(v));
         }
     }
 
@@ -309,26 +309,37 @@ public final class CudaBackend implements AutoCloseable {
         matrix("c", c);
         if (b.dim(0) != w.cols()) throw new IllegalArgumentException("b has " + b.dim(0) + " rows, W has " + w.cols() + " columns");
         if (c.dim(0) != w.rows() || c.dim(1) != b.dim(1)) throw new IllegalArgumentException("c must be [" + w.rows() + ", " + b.dim(1) + "], is " + c);
-        check(tune4j_cuda_h.t4j_cuda_csr_spmm(w.rows(), w.cols(), b.dim(1), w.rowPtr().pointer(), w.colIdx().pointer(), w.values().pointer(),
+        if (b.dim(1) > 65535L * 128 || w.rows() > Integer.MAX_VALUE) throw new IllegalArgumentException("CSR x dense takes up to 2^31 rows and 8388480 columns, got " + c);
+        check(tune4j_cuda_h.t4j_cuda_csr_spmm(w.rows(), w.cols(), b.dim(1), w.nnz(), w.rowPtr().pointer(), w.colIdx().pointer(), w.values().pointer(),
                 b.pointer(), b.dim(1), c.pointer(), c.dim(1), stream), "csr_spmm");
     }
 
     // ---- LoRA ----
 
+    /** The largest LoRA rank {@link #loraDown} takes (T4J_CUDA_LORA_MAX_RANK). */
+    public static final int LORA_DOWN_MAX_RANK = tune4j_cuda_h.T4J_CUDA_LORA_MAX_RANK;
+
     /**
-     * h [t, r] = x Aᵀ and the last r columns of xcat [t, d_in + r] = s h: with x in xcat's first d_in
-     * columns, one GEMM xcat [W | B]ᵀ is the LoRA layer's output (the low-rank term inside the base GEMM's K).
+     * h [t, r] = x Aᵀ and cat [t, d + r] = [x | s h], in one pass over x [t, d] (F32 or BF16; cat F32, or
+     * BF16 rounded to nearest even): the operand that carries the LoRA term inside the base GEMM's K.
+     * {@code a} is A [r, d] (F32), or with {@code aTransposed} the [d, r] matrix whose transpose is A
+     * (backward's gB = g B with B [d_out, r]). r from 1 to {@link #LORA_DOWN_MAX_RANK}.
      */
-    public void loraDown(DeviceTensor x, DeviceTensor a, float scale, DeviceTensor h, DeviceTensor xcat) {
+    public void loraDown(DeviceTensor x, DeviceTensor a, boolean aTransposed, float scale, DeviceTensor h, DeviceTensor cat) {
         matrix("x", x);
         matrix("a", a);
-        long t = x.dim(0), din = x.dim(1), r = a.dim(0);
-        if (a.dim(1) != din) throw new IllegalArgumentException("a must be [r, " + din + "], is " + a);
-        if (r > 64) throw new IllegalArgumentException("rank " + r + " exceeds 64, the fused kernel's limit");
+        matrix("cat", cat);
+        if (x.type() != DeviceTensor.Type.F32 && x.type() != DeviceTensor.Type.BF16) throw new IllegalArgumentException("x must be F32 or BF16, is " + x);
+        if (cat.type() != DeviceTensor.Type.F32 && cat.type() != DeviceTensor.Type.BF16) throw new IllegalArgumentException("cat must be F32 or BF16, is " + cat);
+        type("a", a, DeviceTensor.Type.F32);
+        type("h", h, DeviceTensor.Type.F32);
+        long t = x.dim(0), d = x.dim(1), r = aTransposed ? a.dim(1) : a.dim(0);
+        if ((aTransposed ? a.dim(0) : a.dim(1)) != d) throw new IllegalArgumentException("a " + a + " does not match x " + x + (aTransposed ? " (transposed)" : ""));
+        if (r < 1 || r > LORA_DOWN_MAX_RANK) throw new IllegalArgumentException("rank " + r + " is outside 1.." + LORA_DOWN_MAX_RANK + ", the fused kernel's range");
         count("h", h, t * r);
-        matrix("xcat", xcat);
-        if (xcat.dim(0) != t || xcat.dim(1) != din + r) throw new IllegalArgumentException("xcat must be [" + t + ", " + (din + r) + "], is " + xcat);
-        check(tune4j_cuda_h.t4j_cuda_lora_down(t, din, r, x.pointer(), din, a.pointer(), scale, h.pointer(), xcat.pointer(), din + r, stream), "lora_down");
+        if (cat.dim(0) != t || cat.dim(1) != d + r) throw new IllegalArgumentException("cat must be [" + t + ", " + (d + r) + "], is " + cat);
+        check(tune4j_cuda_h.t4j_cuda_lora_down(t, d, r, x.pointer(), x.type() == DeviceTensor.Type.BF16 ? 1 : 0, d, a.pointer(), aTransposed ? 1 : d,
+                aTransposed ? r : 1, scale, h.pointer(), cat.pointer(), cat.type() == DeviceTensor.Type.BF16 ? 1 : 0, d + r, stream), "lora_down");
     }
 
     // ---- checks ----

@@ -29,6 +29,7 @@ public final class CudaLoraLayer implements AutoCloseable {
     private final DeviceTensor h;    // [maxTokens, r] f32
     private final DeviceTensor gb;   // [maxTokens, r] f32
     private final Cublas.Precision skinny; // the small-rank GEMMs on F32 operands
+    private final boolean fused;          // r within the fused projection's range (CudaBackend.loraDown)
     private final DeviceTensor a16, b16, h16, gb16; // bf16 copies of A, B, h, gB for bf16 inputs (null in F32 compute)
 
     /**
@@ -58,6 +59,7 @@ public final class CudaLoraLayer implements AutoCloseable {
         h = gpu.zeros(DeviceTensor.Type.F32, maxTokens, r);
         gb = gpu.zeros(DeviceTensor.Type.F32, maxTokens, r);
         skinny = compute == DeviceTensor.Type.BF16 ? Cublas.Precision.TF32 : precision;
+        fused = r <= CudaBackend.LORA_DOWN_MAX_RANK;
         boolean half = compute == DeviceTensor.Type.BF16;
         a16 = half ? gpu.empty(DeviceTensor.Type.BF16, r, dIn) : null;
         b16 = half ? gpu.empty(DeviceTensor.Type.BF16, dOut, r) : null;
@@ -73,17 +75,15 @@ public final class CudaLoraLayer implements AutoCloseable {
             throw new IllegalArgumentException("y must be F32 [" + t + ", " + dOut + "], is " + y);
         }
         DeviceTensor xc = xcat.rows(0, t), hh = h.rows(0, t);
-        if (x.type() == DeviceTensor.Type.BF16) {
-            gpu.copyInto(x, xc, 0);                                          // xcat = [x | ...]
-            gpu.toBf16(a, a16);
-            blas.gemm(false, true, 1f, x, a16, 0f, hh, Cublas.Precision.F32); // h = x Aᵀ (kept for backward)
+        if (fused) {
+            gpu.loraDown(x, a, false, scale, hh, xc);                   // xcat = [x | s h], h = x Aᵀ, one pass over x
         } else {
-            gpu.scaleInto(x, 1f, xc, 0);
-            blas.gemm(false, true, 1f, x, a, 0f, hh, skinny);
+            copyInto(x, xc);                                            // xcat = [x | ...]
+            skinnyGemm(false, true, 1f, x, a, a16, 0f, hh);              // h = x Aᵀ (kept for backward)
+            gpu.scaleInto(hh, scale, xc, dIn);                          // xcat = [x | s h]
         }
-        gpu.scaleInto(hh, scale, xc, dIn);                    // xcat = [x | s h]
-        gpu.scaleInto(b, 1f, wb, dIn);                        // wb = [W | B]
-        blas.gemm(false, true, 1f, xc, wb, 0f, y, precision); // y = xcat wbᵀ
+        gpu.scaleInto(b, 1f, wb, dIn);                                  // wb = [W | B]
+        blas.gemm(false, true, 1f, xc, wb, 0f, y, precision);           // y = xcat wbᵀ
     }
 
     /**
@@ -98,26 +98,43 @@ public final class CudaLoraLayer implements AutoCloseable {
             throw new IllegalArgumentException("dx must be F32 [" + t + ", " + dIn + "], is " + dx);
         }
         DeviceTensor gbt = gb.rows(0, t), hh = h.rows(0, t), gc = gcat.rows(0, t);
-        if (g.type() == DeviceTensor.Type.BF16) {
-            DeviceTensor hh16 = h16.rows(0, t), gbt16 = gb16.rows(0, t);
-            gpu.toBf16(b, b16);
-            blas.gemm(false, false, 1f, g, b16, 0f, gbt, Cublas.Precision.F32);     // gB = g B
-            gpu.toBf16(hh, hh16);
-            blas.gemm(true, false, scale, g, hh16, 1f, db, Cublas.Precision.F32);   // dB += s gᵀ h
-            gpu.toBf16(gbt, gbt16);
-            blas.gemm(true, false, scale, gbt16, x, 1f, da, Cublas.Precision.F32);  // dA += s gBᵀ x
-            if (dx == null) return;
-            gpu.copyInto(g, gc, 0);                                                  // gcat = [g | ...]
+        if (fused) {
+            gpu.loraDown(g, b, true, scale, gbt, gc);                  // gcat = [g | s gB], gB = g B, one pass over g
         } else {
-            blas.gemm(false, false, 1f, g, b, 0f, gbt, skinny);
-            blas.gemm(true, false, scale, g, hh, 1f, db, skinny);
-            blas.gemm(true, false, scale, gbt, x, 1f, da, skinny);
-            if (dx == null) return;
-            gpu.scaleInto(g, 1f, gc, 0);
+            skinnyGemm(false, false, 1f, g, b, b16, 0f, gbt);           // gB = g B
         }
-        gpu.scaleInto(gbt, scale, gc, dOut);                    // gcat = [g | s gB]
-        gpu.scaleInto(a, 1f, wa.rows(dOut, r), 0);              // wa = [W ; A]
-        blas.gemm(false, false, 1f, gc, wa, 1f, dx, precision); // dx += gcat wa
+        skinnyGemm(true, false, scale, g, hh, h16, 1f, db);             // dB += s gᵀ h
+        skinnyGemm(true, false, scale, gbt, x, gb16, 1f, da);           // dA += s gBᵀ x  (the bf16 copy is of gB when x is bf16)
+        if (dx == null) return;
+        if (!fused) {
+            copyInto(g, gc);                                            // gcat = [g | ...]
+            gpu.scaleInto(gbt, scale, gc, dOut);                        // gcat = [g | s gB]
+        }
+        gpu.scaleInto(a, 1f, wa.rows(dOut, r), 0);                      // wa = [W ; A]
+        blas.gemm(false, false, 1f, gc, wa, 1f, dx, precision);         // dx += gcat wa
+    }
+
+    /**
+     * c = alpha op(p) op(q) + beta c for the small-rank products. One of p, q is a big activation (x or
+     * g) and the other an F32 rank-r matrix: with a BF16 activation the small one is rounded into its
+     * BF16 scratch {@code small16} first (the GEMM reads both in bf16); with F32 ones the GEMM runs at
+     * the skinny precision.
+     */
+    private void skinnyGemm(boolean tp, boolean tq, float alpha, DeviceTensor p, DeviceTensor q, DeviceTensor small16, float beta, DeviceTensor c) {
+        boolean pBig = p.type() == DeviceTensor.Type.BF16, qBig = q.type() == DeviceTensor.Type.BF16;
+        if (!pBig && !qBig) {
+            blas.gemm(tp, tq, alpha, p, q, beta, c, skinny);
+            return;
+        }
+        DeviceTensor small = pBig ? q : p, rounded = small16.rows(0, small.dim(0));
+        gpu.toBf16(small, rounded);
+        blas.gemm(tp, tq, alpha, pBig ? p : rounded, pBig ? rounded : q, beta, c, Cublas.Precision.F32);
+    }
+
+    /** y[:, :cols of x] = x, converting F32 to y's type. */
+    private void copyInto(DeviceTensor x, DeviceTensor y) {
+        if (x.type() == y.type()) gpu.copyInto(x, y, 0);
+        else gpu.scaleInto(x, 1f, y, 0);
     }
 
     private int tokens(DeviceTensor x, int cols, String name) {
