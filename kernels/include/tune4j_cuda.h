@@ -112,16 +112,17 @@ int32_t t4j_cuda_csr_spmm(int64_t n, int64_t k, int64_t m, int64_t nnz, const in
 
 /* ---- LoRA (lora.cu) ---- */
 
-/* The largest rank the fused projection takes. */
+/* The fused projection's limits: rank, and rank x (d rounded up to a multiple of 8), A being kept whole in shared memory as bf16. */
 #define T4J_CUDA_LORA_MAX_RANK 32
+#define T4J_CUDA_LORA_MAX_RANK_X_DIM 81920
 
 /* The LoRA term inside the base GEMM's K: with cat [t, d + r] = [x | s h], h = x A^T, one GEMM
  * cat [W | B]^T gives x W^T + s (x A^T) B^T (and in backward [g | s gB] [W ; A] gives dx). This makes
- * both in one pass over x [t, d] (ldx; f32, or bf16 when x_bf16): cat's first d columns = x (rounded
- * when cat is bf16, i.e. cat_bf16), its last r = s h, and h [t, r] f32 (kept for backward). A's element
- * (q, p) is a[q rank_stride + p col_stride]: A [r, d] is (d, 1); backward's gB = g B with B [d, r] is (1, r).
- * r from 1 to T4J_CUDA_LORA_MAX_RANK. */
-int32_t t4j_cuda_lora_down(int64_t t, int64_t d, int64_t r, const void *x, int32_t x_bf16, int64_t ldx, const float *a, int64_t rank_stride, int64_t col_stride, float scale, float *h, void *cat, int32_t cat_bf16, int64_t ldcat, void *stream);
+ * both in one pass over x [t, d] (ldx; f32, or bf16 when x_bf16): cat (bf16, ldcat) gets x rounded to
+ * nearest even in its first d columns and s h in its last r, and h [t, r] (f32) is kept for backward.
+ * A's element (q, p) is a[q rank_stride + p col_stride], rounded to bf16: A [r, d] is (d, 1); backward's
+ * gB = g B with B [d, r] is (1, r). Within the limits above, else cudaErrorInvalidValue. */
+int32_t t4j_cuda_lora_down(int64_t t, int64_t d, int64_t r, const void *x, int32_t x_bf16, int64_t ldx, const float *a, int64_t rank_stride, int64_t col_stride, float scale, float *h, void *cat, int64_t ldcat, void *stream);
 
 #ifdef __cplusplus
 }

@@ -88,12 +88,17 @@ final class GpuSuite {
                 rows.add(suite.row("quantize_rows", "4096x4096", card, gpuMs(gpu, reps, () -> gpu.quantizeRows(dx, dq, ds)), 5.0 * 4096 * 4096, "GB/s",
                         cpuMs(measure, () -> cpu.quantizeRows(x, q, sc))));
             }
-            progress.accept("gpu: LoRA down-projection T=4096 d=4096 r=16");
+            progress.accept("gpu: fused LoRA projection T=4096 d=4096 r=16");
             Tensor lx = BenchData.matrix(arena, 4096, 4096, 11), la = BenchData.matrix(arena, 16, 4096, 12), lh = Tensor.zeros(arena, DType.F32, 4096, 16);
-            try (DeviceTensor dlx = gpu.upload(lx); DeviceTensor dla = gpu.upload(la); DeviceTensor dlh = gpu.empty(DeviceTensor.Type.F32, 4096, 16);
-                    DeviceTensor cat = gpu.zeros(DeviceTensor.Type.F32, 4096, 4096 + 16)) {
-                rows.add(suite.row("lora_down", "T4096 d4096 r16", card, gpuMs(gpu, reps, () -> gpu.loraDown(dlx, dla, false, 2f, dlh, cat)),
-                        2.0 * 4096 * 4096 * 16, "GFLOP/s", cpuMs(measure, () -> cpu.gemm(false, true, 1f, lx, la, 0f, lh))));
+            try (DeviceTensor dlx = gpu.upload(lx); DeviceTensor dlx16 = gpu.empty(DeviceTensor.Type.BF16, 4096, 4096); DeviceTensor dla = gpu.upload(la);
+                    DeviceTensor dlh = gpu.empty(DeviceTensor.Type.F32, 4096, 16); DeviceTensor cat = gpu.zeros(DeviceTensor.Type.BF16, 4096, 4096 + 16)) {
+                gpu.toBf16(dlx, dlx16);
+                double cpuMs = cpuMs(measure, () -> cpu.gemm(false, true, 1f, lx, la, 0f, lh));
+                // bytes: x read, its bf16 copy and s h written, h written
+                rows.add(suite.row("lora_down", "T4096 d4096 r16, bf16 x", card, gpuMs(gpu, reps, () -> gpu.loraDown(dlx16, dla, false, 2f, dlh, cat)),
+                        4096.0 * 4096 * 4 + 4096 * 16 * 6, "GB/s", cpuMs));
+                rows.add(suite.row("lora_down", "T4096 d4096 r16, f32 x", card, gpuMs(gpu, reps, () -> gpu.loraDown(dlx, dla, false, 2f, dlh, cat)),
+                        4096.0 * 4096 * 6 + 4096 * 16 * 6, "GB/s", cpuMs));
             }
             try (Cublas blas = Cublas.open(gpu)) {
                 progress.accept("gpu: CSR 90% 4096x4096 by 4096");
@@ -151,36 +156,36 @@ final class GpuSuite {
                 DeviceTensor y = gpu.zeros(DeviceTensor.Type.F32, n, n); DeviceTensor g = gpu.upload(BenchData.matrix(arena, n, n, 27));
                 DeviceTensor dx = gpu.zeros(DeviceTensor.Type.F32, n, n); DeviceTensor da = gpu.zeros(DeviceTensor.Type.F32, r, n);
                 DeviceTensor db = gpu.zeros(DeviceTensor.Type.F32, n, r); DeviceTensor x16 = gpu.empty(DeviceTensor.Type.BF16, n, n);
-                DeviceTensor w16 = gpu.empty(DeviceTensor.Type.BF16, n, n)) {
+                DeviceTensor w16 = gpu.empty(DeviceTensor.Type.BF16, n, n); DeviceTensor y16 = gpu.empty(DeviceTensor.Type.BF16, n, n);
+                DeviceTensor dx16 = gpu.zeros(DeviceTensor.Type.BF16, n, n)) {
             gpu.toBf16(x, x16);
             gpu.toBf16(w, w16);
-            double floor = gpuMs(gpu, reps, () -> {
-                blas.gemm(false, true, 1f, x16, w16, 0f, y, Cublas.Precision.F32);
-                blas.gemm(false, false, 1f, x16, w16, 1f, dx, Cublas.Precision.F32);
+            double floor = gpuMs(gpu, reps, () -> { // bf16 in and out, dx accumulated, as in the headline step
+                blas.gemm(false, true, 1f, x16, w16, 0f, y16, Cublas.Precision.F32);
+                blas.gemm(false, false, 1f, x16, w16, 1f, dx16, Cublas.Precision.F32);
             });
             String peer = "the two frozen-base bf16 GEMMs alone, same run";
             try (CudaLoraLayer layer = new CudaLoraLayer(gpu, blas, w, r, 2f, n, DeviceTensor.Type.BF16, Cublas.Precision.F32);
                     DeviceTensor g16 = gpu.empty(DeviceTensor.Type.BF16, n, n)) {
                 gpu.toBf16(g, g16);
-                // bf16 activations and gradients in, as in PEFT's bf16 step: the headline row
-                rows.add(BenchRow.of("gpu", "lora_step", "T4096 d4096 r16 fwd+bwd", "bf16", 0, "cuda " + card, gpuMs(gpu, reps, () -> {
-                    layer.forward(x16, la, lb, y);
-                    layer.backward(x16, la, lb, g16, dx, da, db);
-                }), 3 * flops, "GFLOP/s", peer, floor, 0));
-                try (CudaGraph graph = CudaGraph.capture(gpu, () -> {
-                    layer.forward(x16, la, lb, y);
-                    layer.backward(x16, la, lb, g16, dx, da, db);
-                })) {
+                // bf16 activations and gradients in and out, as in PEFT's bf16 step: the headline row
+                Runnable step = () -> {
+                    layer.forward(x16, la, lb, y16);
+                    layer.backward(x16, la, lb, g16, dx16, da, db);
+                };
+                rows.add(BenchRow.of("gpu", "lora_step", "T4096 d4096 r16 fwd+bwd", "bf16", 0, "cuda " + card, gpuMs(gpu, reps, step), 3 * flops, "GFLOP/s", peer,
+                        floor, 0));
+                try (CudaGraph graph = CudaGraph.capture(gpu, step)) {
                     rows.add(BenchRow.of("gpu", "lora_step_graph", "T4096 d4096 r16 fwd+bwd, one CUDA graph", "bf16", 0, "cuda " + card, gpuMs(gpu, reps, graph::launch),
                             3 * flops, "GFLOP/s", peer, floor, 0));
                 } catch (IllegalStateException e) {
                     progress.accept("gpu: the LoRA step could not be recorded as a CUDA graph: " + e.getMessage());
                 }
-                rows.add(BenchRow.of("gpu", "lora_forward", "T4096 d4096 r16", "bf16", 0, "cuda " + card, gpuMs(gpu, reps, () -> layer.forward(x16, la, lb, y)),
+                rows.add(BenchRow.of("gpu", "lora_forward", "T4096 d4096 r16", "bf16", 0, "cuda " + card, gpuMs(gpu, reps, () -> layer.forward(x16, la, lb, y16)),
                         flops, "GFLOP/s", "one frozen-base bf16 GEMM alone", floor / 2, 0));
                 rows.add(BenchRow.of("gpu", "lora_backward", "T4096 d4096 r16", "bf16", 0, "cuda " + card,
-                        gpuMs(gpu, reps, () -> layer.backward(x16, la, lb, g16, dx, da, db)), 2 * flops, "GFLOP/s", "one frozen-base bf16 GEMM alone", floor / 2, 0));
-                rows.add(BenchRow.of("gpu", "lora_step", "T4096 d4096 r16 fwd+bwd, f32 x and g", "bf16", 0, "cuda " + card, gpuMs(gpu, reps, () -> {
+                        gpuMs(gpu, reps, () -> layer.backward(x16, la, lb, g16, dx16, da, db)), 2 * flops, "GFLOP/s", "one frozen-base bf16 GEMM alone", floor / 2, 0));
+                rows.add(BenchRow.of("gpu", "lora_step", "T4096 d4096 r16 fwd+bwd, f32 x, g, y, dx", "bf16", 0, "cuda " + card, gpuMs(gpu, reps, () -> {
                     layer.forward(x, la, lb, y);
                     layer.backward(x, la, lb, g, dx, da, db);
                 }), 3 * flops, "GFLOP/s", peer, floor, 0));

@@ -90,7 +90,7 @@ public final class Cublas implements AutoCloseable {
         }
     }
 
-    /** c [m, n] = alpha op(a) op(b) + beta c, row-major F32, or BF16 a and b with F32 c (f32 accumulation). */
+    /** c [m, n] = alpha op(a) op(b) + beta c, row-major F32, or BF16 a and b with F32 or BF16 c (f32 accumulation). */
     public void gemm(boolean transA, boolean transB, float alpha, DeviceTensor a, DeviceTensor b, float beta, DeviceTensor c, Precision precision) {
         Shape s = shape(transA, transB, a, b, c);
         int inType;
@@ -104,10 +104,11 @@ public final class Cublas implements AutoCloseable {
         } else {
             throw new IllegalArgumentException("a and b must both be F32 or both BF16, are " + a + " and " + b);
         }
-        if (c.type() != DeviceTensor.Type.F32) throw new IllegalArgumentException("c must be F32, is " + c);
+        boolean bf16Out = c.type() == DeviceTensor.Type.BF16 && inType == CUDA_R_16BF;
+        if (c.type() != DeviceTensor.Type.F32 && !bf16Out) throw new IllegalArgumentException("c must be F32 (or BF16 when a and b are), is " + c);
         alpha32f.set(JAVA_FLOAT, 0, alpha);
         beta32f.set(JAVA_FLOAT, 0, beta);
-        call(s, transA, transB, alpha32f, a, inType, b, beta32f, c, CUDA_R_32F, compute);
+        call(s, transA, transB, alpha32f, a, inType, b, beta32f, c, bf16Out ? CUDA_R_16BF : CUDA_R_32F, compute);
     }
 
     /** c [m, n] (I32) = a [m, k] (I8) bᵀ, b [n, k] (I8): int8 products summed exactly in int32 (k a multiple of 4). */

@@ -316,30 +316,39 @@ public final class CudaBackend implements AutoCloseable {
 
     // ---- LoRA ----
 
-    /** The largest LoRA rank {@link #loraDown} takes (T4J_CUDA_LORA_MAX_RANK). */
-    public static final int LORA_DOWN_MAX_RANK = tune4j_cuda_h.T4J_CUDA_LORA_MAX_RANK;
+    /**
+     * Whether {@link #loraDown} takes a rank r projection of d columns: r up to T4J_CUDA_LORA_MAX_RANK
+     * and r times d (rounded up to a multiple of 8) up to T4J_CUDA_LORA_MAX_RANK_X_DIM, as A is kept
+     * whole in shared memory.
+     */
+    public static boolean loraDownFits(long d, long r) {
+        return r >= 1 && r <= tune4j_cuda_h.T4J_CUDA_LORA_MAX_RANK && r * ((d + 7) / 8 * 8) <= tune4j_cuda_h.T4J_CUDA_LORA_MAX_RANK_X_DIM;
+    }
 
     /**
-     * h [t, r] = x Aᵀ and cat [t, d + r] = [x | s h], in one pass over x [t, d] (F32 or BF16; cat F32, or
-     * BF16 rounded to nearest even): the operand that carries the LoRA term inside the base GEMM's K.
-     * {@code a} is A [r, d] (F32), or with {@code aTransposed} the [d, r] matrix whose transpose is A
-     * (backward's gB = g B with B [d_out, r]). r from 1 to {@link #LORA_DOWN_MAX_RANK}.
+     * h [t, r] = x Aᵀ and cat [t, d + r] (BF16) = [x | s h], in one pass over x [t, d] (F32 or BF16): the
+     * operand that carries the LoRA term inside the base GEMM's K. {@code a} is A [r, d] (F32, read
+     * rounded to bf16), or with {@code aTransposed} the [d, r] matrix whose transpose is A (backward's
+     * gB = g B with B [d_out, r]). Within {@link #loraDownFits}.
      */
     public void loraDown(DeviceTensor x, DeviceTensor a, boolean aTransposed, float scale, DeviceTensor h, DeviceTensor cat) {
         matrix("x", x);
         matrix("a", a);
         matrix("cat", cat);
         if (x.type() != DeviceTensor.Type.F32 && x.type() != DeviceTensor.Type.BF16) throw new IllegalArgumentException("x must be F32 or BF16, is " + x);
-        if (cat.type() != DeviceTensor.Type.F32 && cat.type() != DeviceTensor.Type.BF16) throw new IllegalArgumentException("cat must be F32 or BF16, is " + cat);
+        type("cat", cat, DeviceTensor.Type.BF16);
         type("a", a, DeviceTensor.Type.F32);
         type("h", h, DeviceTensor.Type.F32);
         long t = x.dim(0), d = x.dim(1), r = aTransposed ? a.dim(1) : a.dim(0);
         if ((aTransposed ? a.dim(0) : a.dim(1)) != d) throw new IllegalArgumentException("a " + a + " does not match x " + x + (aTransposed ? " (transposed)" : ""));
-        if (r < 1 || r > LORA_DOWN_MAX_RANK) throw new IllegalArgumentException("rank " + r + " is outside 1.." + LORA_DOWN_MAX_RANK + ", the fused kernel's range");
+        if (!loraDownFits(d, r)) {
+            throw new IllegalArgumentException("rank " + r + " over " + d + " columns exceeds the fused projection (rank <= " + tune4j_cuda_h.T4J_CUDA_LORA_MAX_RANK
+                    + ", rank x columns <= " + tune4j_cuda_h.T4J_CUDA_LORA_MAX_RANK_X_DIM + ")");
+        }
         count("h", h, t * r);
         if (cat.dim(0) != t || cat.dim(1) != d + r) throw new IllegalArgumentException("cat must be [" + t + ", " + (d + r) + "], is " + cat);
         check(tune4j_cuda_h.t4j_cuda_lora_down(t, d, r, x.pointer(), x.type() == DeviceTensor.Type.BF16 ? 1 : 0, d, a.pointer(), aTransposed ? 1 : d,
-                aTransposed ? r : 1, scale, h.pointer(), cat.pointer(), cat.type() == DeviceTensor.Type.BF16 ? 1 : 0, d + r, stream), "lora_down");
+                aTransposed ? r : 1, scale, h.pointer(), cat.pointer(), d + r, stream), "lora_down");
     }
 
     // ---- checks ----

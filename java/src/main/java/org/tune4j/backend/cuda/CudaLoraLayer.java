@@ -9,12 +9,14 @@ package org.tune4j.backend.cuda;
  * <pre>  dx [t, d_in] += [g | s·gB] [W ; A],   gB = g B [t, r]</pre>
  * with dB += s gᵀ h and dA += s (gB)ᵀ x as two skinny GEMMs. The concatenated operands live in buffers
  * made once ([W | B] and [W ; A] keep W and get B and A written into their last r columns or rows each
- * step). Big GEMMs run in the compute type (BF16 with f32 accumulation, or F32/TF32); the outputs, the
- * gradients and the adapter (the master weights) stay f32. In BF16 mixed precision x and g may come in
- * BF16 (as a bf16 training loop holds its activations): they are then copied into the concatenated
- * operands as they are and the skinny GEMMs read them in bf16; F32 x and g are rounded on the copy and
- * the skinny GEMMs take them in TF32.
- */
+ * step). Big GEMMs run in the compute type (BF16 with f32 accumulation, or F32/TF32); the adapter (the
+ * master weights) and its gradients stay f32.
+ *
+ * <p>BF16 mixed precision: x and g may come in BF16 and y and dx go out in BF16, as a bf16 training
+ * loop holds its activations; where the rank fits ({@link CudaBackend#loraDownFits}) one fused pass
+ * over x (over g) fills the concatenated operand and forms h (gB); the remaining skinny GEMMs read
+ * bf16 activations in bf16 and f32 ones in TF32. F32 compute runs every GEMM at the precision given.
+  */
 public final class CudaLoraLayer implements AutoCloseable {
     private final CudaBackend gpu;
     private final Cublas blas;
@@ -29,7 +31,7 @@ public final class CudaLoraLayer implements AutoCloseable {
     private final DeviceTensor h;    // [maxTokens, r] f32
     private final DeviceTensor gb;   // [maxTokens, r] f32
     private final Cublas.Precision skinny; // the small-rank GEMMs on F32 operands
-    private final boolean fused;          // r within the fused projection's range (CudaBackend.loraDown)
+    private final boolean fusedForward, fusedBackward; // BF16 compute within the fused projection's range (CudaBackend.loraDown)
     private final DeviceTensor a16, b16, h16, gb16; // bf16 copies of A, B, h, gB for bf16 inputs (null in F32 compute)
 
     /**
@@ -59,7 +61,8 @@ public final class CudaLoraLayer implements AutoCloseable {
         h = gpu.zeros(DeviceTensor.Type.F32, maxTokens, r);
         gb = gpu.zeros(DeviceTensor.Type.F32, maxTokens, r);
         skinny = compute == DeviceTensor.Type.BF16 ? Cublas.Precision.TF32 : precision;
-        fused = r <= CudaBackend.LORA_DOWN_MAX_RANK;
+        fusedForward = compute == DeviceTensor.Type.BF16 && CudaBackend.loraDownFits(dIn, r);
+        fusedBackward = compute == DeviceTensor.Type.BF16 && CudaBackend.loraDownFits(dOut, r);
         boolean half = compute == DeviceTensor.Type.BF16;
         a16 = half ? gpu.empty(DeviceTensor.Type.BF16, r, dIn) : null;
         b16 = half ? gpu.empty(DeviceTensor.Type.BF16, dOut, r) : null;
@@ -67,15 +70,13 @@ public final class CudaLoraLayer implements AutoCloseable {
         gb16 = half ? gpu.empty(DeviceTensor.Type.BF16, maxTokens, r) : null;
     }
 
-    /** y [t, d_out] (F32) = x Wᵀ + s (x Aᵀ) Bᵀ for x [t, d_in] (F32, or BF16 in BF16 compute), a [r, d_in], b [d_out, r] (F32). */
+    /** y [t, d_out] = x Wᵀ + s (x Aᵀ) Bᵀ for x [t, d_in], a [r, d_in], b [d_out, r] (F32); x and y F32, or either BF16 in BF16 compute. */
     public void forward(DeviceTensor x, DeviceTensor a, DeviceTensor b, DeviceTensor y) {
         int t = tokens(x, dIn, "x");
         adapter(a, b);
-        if (y == null || y.type() != DeviceTensor.Type.F32 || y.rank() != 2 || y.dim(0) != t || y.dim(1) != dOut) {
-            throw new IllegalArgumentException("y must be F32 [" + t + ", " + dOut + "], is " + y);
-        }
+        if (!output(y, t, dOut)) throw new IllegalArgumentException("y must be [" + t + ", " + dOut + "], F32 (or BF16 in BF16 compute), is " + y);
         DeviceTensor xc = xcat.rows(0, t), hh = h.rows(0, t);
-        if (fused) {
+        if (fusedForward) {
             gpu.loraDown(x, a, false, scale, hh, xc);                   // xcat = [x | s h], h = x Aᵀ, one pass over x
         } else {
             copyInto(x, xc);                                            // xcat = [x | ...]
@@ -88,17 +89,15 @@ public final class CudaLoraLayer implements AutoCloseable {
 
     /**
      * dx += g W + s (g B) A, da += s (g B)ᵀ x, db += s gᵀ h, for the x of the last forward; g [t, d_out]
-     * of x's type; dx (F32) may be null.
+     * of x's type; dx (F32, or BF16 in BF16 compute) may be null.
      */
     public void backward(DeviceTensor x, DeviceTensor a, DeviceTensor b, DeviceTensor g, DeviceTensor dx, DeviceTensor da, DeviceTensor db) {
         int t = tokens(x, dIn, "x");
         if (tokens(g, dOut, "g") != t || g.type() != x.type()) throw new IllegalArgumentException("g " + g + " must match x " + x + " in rows and type");
         adapter(a, b);
-        if (dx != null && (dx.type() != DeviceTensor.Type.F32 || dx.dim(0) != t || dx.dim(1) != dIn)) {
-            throw new IllegalArgumentException("dx must be F32 [" + t + ", " + dIn + "], is " + dx);
-        }
+        if (dx != null && !output(dx, t, dIn)) throw new IllegalArgumentException("dx must be [" + t + ", " + dIn + "], F32 (or BF16 in BF16 compute), is " + dx);
         DeviceTensor gbt = gb.rows(0, t), hh = h.rows(0, t), gc = gcat.rows(0, t);
-        if (fused) {
+        if (fusedBackward) {
             gpu.loraDown(g, b, true, scale, gbt, gc);                  // gcat = [g | s gB], gB = g B, one pass over g
         } else {
             skinnyGemm(false, false, 1f, g, b, b16, 0f, gbt);           // gB = g B
@@ -106,7 +105,7 @@ public final class CudaLoraLayer implements AutoCloseable {
         skinnyGemm(true, false, scale, g, hh, h16, 1f, db);             // dB += s gᵀ h
         skinnyGemm(true, false, scale, gbt, x, gb16, 1f, da);           // dA += s gBᵀ x  (the bf16 copy is of gB when x is bf16)
         if (dx == null) return;
-        if (!fused) {
+        if (!fusedBackward) {
             copyInto(g, gc);                                            // gcat = [g | ...]
             gpu.scaleInto(gbt, scale, gc, dOut);                        // gcat = [g | s gB]
         }
@@ -135,6 +134,12 @@ public final class CudaLoraLayer implements AutoCloseable {
     private void copyInto(DeviceTensor x, DeviceTensor y) {
         if (x.type() == y.type()) gpu.copyInto(x, y, 0);
         else gpu.scaleInto(x, 1f, y, 0);
+    }
+
+    /** An output of the layer (y, dx): F32, or BF16 in BF16 compute. */
+    private boolean output(DeviceTensor o, int rows, int cols) {
+        boolean typeOk = o != null && (o.type() == DeviceTensor.Type.F32 || o.type() == DeviceTensor.Type.BF16 && compute == DeviceTensor.Type.BF16);
+        return typeOk && o.rank() == 2 && o.dim(0) == rows && o.dim(1) == cols;
     }
 
     private int tokens(DeviceTensor x, int cols, String name) {
