@@ -57,5 +57,16 @@ __device__ inline float t4j_block_max(float v) {
     return warp_max[0];
 }
 
+/* The grid of a row-and-column kernel over a rows x cols block (T4J_FOR_EACH_CELL): rows on y, columns on x. */
+static inline dim3 t4j_grid2d(int64_t rows, int64_t cols) {
+    int64_t x = (cols + T4J_BLOCK - 1) / T4J_BLOCK, y = rows;
+    return dim3((unsigned)(x < 1 ? 1 : x > 1024 ? 1024 : x), (unsigned)(y < 1 ? 1 : y > 65535 ? 65535 : y));
+}
+
+/* Grid-stride loops over the cells (i, j) of a rows x cols block, without a division per element. */
+#define T4J_FOR_EACH_CELL(i, j, rows, cols)                                                     \
+    for (int64_t i = blockIdx.y; i < (rows); i += gridDim.y)                                    \
+        for (int64_t j = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; j < (cols); j += (int64_t)gridDim.x * blockDim.x)
+
 /* A grid-stride loop over n elements. */
 #define T4J_FOR_EACH(i, n) for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)

@@ -78,10 +78,8 @@ __global__ void __launch_bounds__(LORA_WARPS * 32) lora_down_kernel(int64_t t, i
                                                                     float *__restrict__ h, __nv_bfloat16 *__restrict__ cat, int64_t ldcat, bool vec) {
     extern __shared__ __align__(16) __nv_bfloat16 as[]; /* [r][pitch], zero past d */
     const int64_t pitch = (d + 7) / 8 * 8;
-    for (int64_t idx = threadIdx.x; idx < r * pitch; idx += blockDim.x) {
-        int64_t q = idx / pitch, p = idx % pitch;
-        as[idx] = __float2bfloat16_rn(p < d ? a[q * rank_stride + p * col_stride] : 0.0f);
-    }
+    for (int q = 0; q < r; q++) /* (no division per element: 64-bit division is slow on a GPU) */
+        for (int64_t p = threadIdx.x; p < pitch; p += blockDim.x) as[q * pitch + p] = __float2bfloat16_rn(p < d ? a[q * rank_stride + p * col_stride] : 0.0f);
     __syncthreads();
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     for (int64_t row = (int64_t)blockIdx.x * LORA_WARPS + warp; row < t; row += (int64_t)gridDim.x * LORA_WARPS) {

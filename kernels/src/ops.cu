@@ -77,8 +77,7 @@ __global__ void from_bf16_kernel(int64_t n, const uint16_t *x, float *y) {
 }
 
 __global__ void scale_into_kernel(int64_t rows, int64_t cols, const float *x, int64_t ldx, float scale, void *y, int64_t ldy, int32_t bf16) {
-    T4J_FOR_EACH(e, rows * cols) {
-        int64_t i = e / cols, j = e % cols;
+    T4J_FOR_EACH_CELL(i, j, rows, cols) {
         float v = scale * x[i * ldx + j];
         if (bf16) {
             __nv_bfloat16 b = __float2bfloat16_rn(v);
@@ -242,7 +241,7 @@ int32_t t4j_cuda_bf16_to_f32(int64_t n, const uint16_t *x, float *y, void *strea
 }
 
 int32_t t4j_cuda_scale_into(int64_t rows, int64_t cols, const float *x, int64_t ldx, float scale, void *y, int64_t ldy, int32_t bf16, void *stream) {
-    scale_into_kernel<<<t4j_blocks(rows * cols), T4J_BLOCK, 0, t4j_stream(stream)>>>(rows, cols, x, ldx, scale, y, ldy, bf16);
+    scale_into_kernel<<<t4j_grid2d(rows, cols), T4J_BLOCK, 0, t4j_stream(stream)>>>(rows, cols, x, ldx, scale, y, ldy, bf16);
     return t4j_launched();
 }
 

@@ -19,14 +19,13 @@ __global__ void quantize_rows_kernel(int64_t k, const float *x, int8_t *q, float
 }
 
 __global__ void dequantize_rows_kernel(int64_t m, int64_t k, const int8_t *q, const float *scales, float *x) {
-    T4J_FOR_EACH(e, m * k) x[e] = (float)q[e] * scales[e / k];
+    T4J_FOR_EACH_CELL(i, j, m, k) x[i * k + j] = (float)q[i * k + j] * scales[i];
 }
 
 __global__ void dequantize_gemm_kernel(int64_t m, int64_t n, const int32_t *acc, const float *sx, const float *sw, const float *bias, float *y) {
-    T4J_FOR_EACH(e, m * n) {
-        int64_t i = e / n, j = e % n;
-        float v = (float)acc[e] * (sx[i] * sw[j]);
-        y[e] = bias != NULL ? v + bias[j] : v;
+    T4J_FOR_EACH_CELL(i, j, m, n) {
+        float v = (float)acc[i * n + j] * (sx[i] * sw[j]);
+        y[i * n + j] = bias != NULL ? v + bias[j] : v;
     }
 }
 
@@ -39,13 +38,13 @@ int32_t t4j_cuda_quantize_rows(int64_t m, int64_t k, const float *x, int8_t *q, 
 }
 
 int32_t t4j_cuda_dequantize_rows(int64_t m, int64_t k, const int8_t *q, const float *scales, float *x, void *stream) {
-    dequantize_rows_kernel<<<t4j_blocks(m * k), T4J_BLOCK, 0, t4j_stream(stream)>>>(m, k, q, scales, x);
+    dequantize_rows_kernel<<<t4j_grid2d(m, k), T4J_BLOCK, 0, t4j_stream(stream)>>>(m, k, q, scales, x);
     return t4j_launched();
 }
 
 int32_t t4j_cuda_dequantize_gemm(int64_t m, int64_t n, const int32_t *acc, const float *sx, const float *sw, const float *bias, float *y,
                                  void *stream) {
-    dequantize_gemm_kernel<<<t4j_blocks(m * n), T4J_BLOCK, 0, t4j_stream(stream)>>>(m, n, acc, sx, sw, bias, y);
+    dequantize_gemm_kernel<<<t4j_grid2d(m, n), T4J_BLOCK, 0, t4j_stream(stream)>>>(m, n, acc, sx, sw, bias, y);
     return t4j_launched();
 }
 

@@ -277,6 +277,19 @@ public final class CudaBackend implements AutoCloseable {
         check(tune4j_cuda_h.t4j_cuda_dequantize_rows(q.dim(0), q.dim(1), q.pointer(), scales.pointer(), x.pointer(), stream), "dequantize_rows");
     }
 
+    /** y [m, n] = acc (I32) · sx[row] · sw[col] + bias[col] (bias may be null): the epilogue of an int8 GEMM, acc = qx qwᵀ */
+    public void dequantizeGemm(DeviceTensor acc, DeviceTensor sx, DeviceTensor sw, DeviceTensor bias, DeviceTensor y) {
+        matrix("acc", acc);
+        type("acc", acc, DeviceTensor.Type.I32);
+        type("y", y, DeviceTensor.Type.F32);
+        count("y", y, acc.numel());
+        count("sx", sx, acc.dim(0));
+        count("sw", sw, acc.dim(1));
+        if (bias != null) count("bias", bias, acc.dim(1));
+        check(tune4j_cuda_h.t4j_cuda_dequantize_gemm(acc.dim(0), acc.dim(1), acc.pointer(), sx.pointer(), sw.pointer(), ptr(bias), y.pointer(), stream),
+                "dequantize_gemm");
+    }
+
     // ---- sparse ----
 
     /** A CSR weight on the device (row pointers, int32 column indices, values), from the CPU's format. */
