@@ -50,6 +50,13 @@ int32_t t4j_cuda_stream_create(int64_t *handle);
 int32_t t4j_cuda_stream_destroy(void *stream);
 int32_t t4j_cuda_stream_synchronize(void *stream);
 
+/* Events order work across streams without the host: a stream that waits for an event runs nothing
+ * queued after the wait until the work queued before the event's record has finished. */
+int32_t t4j_cuda_event_create(int64_t *handle);
+int32_t t4j_cuda_event_destroy(void *event);
+int32_t t4j_cuda_event_record(void *event, void *stream);
+int32_t t4j_cuda_stream_wait_event(void *stream, void *event);
+
 /* ---- CUDA graphs: a sequence of launches on a stream recorded once and replayed with one call ---- */
 
 /* Starts recording the stream's launches instead of running them (nothing that waits for the host may follow). */

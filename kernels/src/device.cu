@@ -77,6 +77,19 @@ int32_t t4j_cuda_stream_destroy(void *stream) { return t4j_status(cudaStreamDest
 
 int32_t t4j_cuda_stream_synchronize(void *stream) { return t4j_status(cudaStreamSynchronize(t4j_stream(stream))); }
 
+int32_t t4j_cuda_event_create(int64_t *handle) {
+    cudaEvent_t e = NULL;
+    cudaError_t rc = cudaEventCreateWithFlags(&e, cudaEventDisableTiming);
+    handle[0] = (int64_t)(intptr_t)e;
+    return t4j_status(rc);
+}
+
+int32_t t4j_cuda_event_destroy(void *event) { return t4j_status(cudaEventDestroy((cudaEvent_t)event)); }
+
+int32_t t4j_cuda_event_record(void *event, void *stream) { return t4j_status(cudaEventRecord((cudaEvent_t)event, t4j_stream(stream))); }
+
+int32_t t4j_cuda_stream_wait_event(void *stream, void *event) { return t4j_status(cudaStreamWaitEvent(t4j_stream(stream), (cudaEvent_t)event, 0)); }
+
 int32_t t4j_cuda_graph_begin(void *stream) { return t4j_status(cudaStreamBeginCapture(t4j_stream(stream), cudaStreamCaptureModeThreadLocal)); }
 
 int32_t t4j_cuda_graph_end(void *stream, int64_t *exec) {

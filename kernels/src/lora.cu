@@ -5,13 +5,14 @@
  * [g | s gB] [W ; A] gives dx. This kernel makes cat (bf16) and h (f32) in one pass over x.
  *
  * A (r x d, rounded to bf16, as the bf16 GEMM it replaces would read it) is staged once per block in
- * shared memory, whole; the blocks, one per SM, then walk the rows. A warp takes one row at a time,
+ * shared memory, whole; the blocks, one per SM, then walk the rows. A warp takes four rows at a time (two above rank 16),
  * 8 columns per lane per step (16-byte loads and stores where the layout allows), writes them into cat
- * and accumulates the r dot products against A; a butterfly of shuffles sums each over the lanes in a
- * fixed order (the same bits every run). The same kernel serves backward's gB = g B: A's element
+ * and accumulates the r dot products against A, each read of A serving the four rows; a butterfly of
+ * shuffles sums each product over the lanes in a fixed order (the same bits every run). The same kernel serves backward's gB = g B: A's element
  * (q, p) is read at a[q * rank_stride + p * col_stride], so B [d_out, r] is Bᵀ with strides (1, r).
- * (A first version staged 256 columns of A per 16 rows and took 0.15 ms on 4096 x 4096, r = 16, on an
- * H200: restaging A cost as much traffic as x itself.) */
+ * (On 4096 x 4096, r = 16, on an H200: a first version staged 256 columns of A per 16 rows and took
+ * 0.15 ms, restaging A costing as much traffic as x itself; one row per warp took 0.11 ms, bound by
+ * the reads and conversions of A, one per product.) */
 #include <cuda_bf16.h>
 
 #include "common.cuh"
@@ -54,23 +55,37 @@ __device__ inline void lora_store8(__nv_bfloat16 *__restrict__ p, const float *v
     }
 }
 
-/* acc[q] += v . A[q][c .. c + 8), A's row q in shared memory at a + q * pitch */
-template <int RMAX>
-__device__ inline void lora_dot8(const __nv_bfloat16 *a, int64_t pitch, int r, int64_t c, const float *v, float *acc) {
+/* acc[i][q] += v[i] . A[q][c .. c + 8) for the warp's rows i, A's row q in shared memory at a + q * pitch:
+ * each 16-byte read of A (and its conversion to f32) serves all the rows */
+template <int RMAX, int ROWS>
+__device__ inline void lora_dot8(const __nv_bfloat16 *a, int64_t pitch, int r, int64_t c, const float (*v)[8], float (*acc)[RMAX]) {
 #pragma unroll
     for (int q = 0; q < RMAX; q++) {
-        if (q >= r) break;
-        uint4 raw = *reinterpret_cast<const uint4 *>(a + q * pitch + c);
-        const __nv_bfloat162 *w = reinterpret_cast<const __nv_bfloat162 *>(&raw);
-        float s = 0.0f;
+        if (q < r) {
+            uint4 raw = *reinterpret_cast<const uint4 *>(a + q * pitch + c);
+            const __nv_bfloat162 *w = reinterpret_cast<const __nv_bfloat162 *>(&raw);
+            float f[8];
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-            float2 f = __bfloat1622float2(w[e]);
-            s += v[2 * e] * f.x + v[2 * e + 1] * f.y;
+            for (int e = 0; e < 4; e++) {
+                float2 p = __bfloat1622float2(w[e]);
+                f[2 * e] = p.x, f[2 * e + 1] = p.y;
+            }
+#pragma unroll
+            for (int i = 0; i < ROWS; i++) {
+                float s0 = v[i][0] * f[0] + v[i][1] * f[1], s1 = v[i][2] * f[2] + v[i][3] * f[3];
+                float s2 = v[i][4] * f[4] + v[i][5] * f[5], s3 = v[i][6] * f[6] + v[i][7] * f[7];
+                acc[i][q] += (s0 + s1) + (s2 + s3);
+            }
         }
-        acc[q] += s;
     }
 }
+
+/* Rows a warp takes at a time: their loads are in flight together, and each read of A serves them all
+ * (four up to rank 16, two up to 32, within the registers of 512 threads per SM). */
+template <int RMAX>
+struct LoraRows {
+    static constexpr int value = RMAX <= 16 ? 4 : 2;
+};
 
 template <typename TIn, int RMAX>
 __global__ void __launch_bounds__(LORA_WARPS * 32) lora_down_kernel(int64_t t, int64_t d, int r, const TIn *__restrict__ x, int64_t ldx,
@@ -81,39 +96,43 @@ __global__ void __launch_bounds__(LORA_WARPS * 32) lora_down_kernel(int64_t t, i
     for (int q = 0; q < r; q++) /* (no division per element: 64-bit division is slow on a GPU) */
         for (int64_t p = threadIdx.x; p < pitch; p += blockDim.x) as[q * pitch + p] = __float2bfloat16_rn(p < d ? a[q * rank_stride + p * col_stride] : 0.0f);
     __syncthreads();
+    constexpr int LORA_ROWS = LoraRows<RMAX>::value;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    for (int64_t row = (int64_t)blockIdx.x * LORA_WARPS + warp; row < t; row += (int64_t)gridDim.x * LORA_WARPS) {
-        const TIn *xr = x + row * ldx;
-        __nv_bfloat16 *cr = cat + row * ldcat;
-        float acc[RMAX];
+    for (int64_t row0 = ((int64_t)blockIdx.x * LORA_WARPS + warp) * LORA_ROWS; row0 < t; row0 += (int64_t)gridDim.x * LORA_WARPS * LORA_ROWS) {
+        float acc[LORA_ROWS][RMAX];
 #pragma unroll
-        for (int q = 0; q < RMAX; q++) acc[q] = 0.0f;
-        int64_t c = 8 * lane;
-        for (; c + 3 * 256 < pitch; c += 4 * 256) { /* four steps with their loads in flight together */
-            float v[4][8];
+        for (int i = 0; i < LORA_ROWS; i++)
 #pragma unroll
-            for (int u = 0; u < 4; u++) lora_load8(xr + c + u * 256, v[u], (int)min((int64_t)8, d - (c + u * 256)), vec);
+            for (int q = 0; q < RMAX; q++) acc[i][q] = 0.0f;
+        for (int64_t c = 8 * lane; c < pitch; c += 256) {
+            const int n = (int)min((int64_t)8, d - c);
+            float v[LORA_ROWS][8];
 #pragma unroll
-            for (int u = 0; u < 4; u++) {
-                lora_store8(cr + c + u * 256, v[u], (int)min((int64_t)8, d - (c + u * 256)), vec);
-                lora_dot8<RMAX>(as, pitch, r, c + u * 256, v[u], acc);
+            for (int i = 0; i < LORA_ROWS; i++) {
+                if (row0 + i < t) {
+                    lora_load8(x + (row0 + i) * ldx + c, v[i], n, vec);
+                } else {
+#pragma unroll
+                    for (int e = 0; e < 8; e++) v[i][e] = 0.0f;
+                }
             }
-        }
-        for (; c < pitch; c += 256) {
-            float v[8];
-            int n = (int)min((int64_t)8, d - c);
-            lora_load8(xr + c, v, n, vec);
-            lora_store8(cr + c, v, n, vec);
-            lora_dot8<RMAX>(as, pitch, r, c, v, acc);
+#pragma unroll
+            for (int i = 0; i < LORA_ROWS; i++)
+                if (row0 + i < t) lora_store8(cat + (row0 + i) * ldcat + c, v[i], n, vec);
+            lora_dot8<RMAX, LORA_ROWS>(as, pitch, r, c, v, acc);
         }
 #pragma unroll
-        for (int q = 0; q < RMAX; q++) {
-            if (q >= r) break;
-            float s = acc[q];
-            for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-            if (lane == q) {
-                h[row * r + q] = s;
-                cr[d + q] = __float2bfloat16_rn(scale * s);
+        for (int i = 0; i < LORA_ROWS; i++) {
+            const int64_t row = row0 + i;
+#pragma unroll
+            for (int q = 0; q < RMAX; q++) {
+                if (q >= r) break;
+                float s = acc[i][q];
+                for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+                if (lane == q && row < t) {
+                    h[row * r + q] = s;
+                    cat[row * ldcat + d + q] = __float2bfloat16_rn(scale * s);
+                }
             }
         }
     }
@@ -142,7 +161,8 @@ static int32_t lora_down_launch(int64_t t, int64_t d, int64_t r, const void *x, 
     const int in_vec = 16 / (int)sizeof(TIn);
     bool vec = d % 8 == 0 && ldx % in_vec == 0 && ldcat % 8 == 0 && (((uintptr_t)x | (uintptr_t)cat) & 15) == 0;
     size_t smem = (size_t)r * (size_t)((d + 7) / 8 * 8) * 2;
-    int64_t blocks = min((t + LORA_WARPS - 1) / LORA_WARPS, (int64_t)lora_sm_count());
+    const int64_t rows = LORA_WARPS * LoraRows<RMAX>::value;
+    int64_t blocks = min((t + rows - 1) / rows, (int64_t)lora_sm_count());
     lora_down_kernel<TIn, RMAX><<<(unsigned)blocks, LORA_WARPS * 32, smem, stream>>>(t, d, (int)r, (const TIn *)x, ldx, a, rank_stride, col_stride, scale, h,
                                                                                   (__nv_bfloat16 *)cat, ldcat, vec);
     return t4j_launched();

@@ -47,6 +47,10 @@ public final class tune4j_cuda_h {
             "t4j_cuda_stream_create",
             "t4j_cuda_stream_destroy",
             "t4j_cuda_stream_synchronize",
+            "t4j_cuda_event_create",
+            "t4j_cuda_event_destroy",
+            "t4j_cuda_event_record",
+            "t4j_cuda_stream_wait_event",
             "t4j_cuda_graph_begin",
             "t4j_cuda_graph_end",
             "t4j_cuda_graph_launch",
@@ -400,6 +404,99 @@ public final class tune4j_cuda_h {
 
     public static FunctionDescriptor t4j_cuda_stream_synchronize$descriptor() {
         return t4j_cuda_stream_synchronize.DESC;
+    }
+
+    private static final class t4j_cuda_event_create {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_event_create", DESC, false);
+    }
+
+    /** Events order work across streams without the host: a stream that waits for an event runs nothing queued after the wait until the work queued before the event's record has finished. */
+    public static int t4j_cuda_event_create(MemorySegment handle) {
+        try {
+            return (int) t4j_cuda_event_create.HANDLE.invokeExact(handle);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_event_create$handle() {
+        return t4j_cuda_event_create.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_event_create$descriptor() {
+        return t4j_cuda_event_create.DESC;
+    }
+
+    private static final class t4j_cuda_event_destroy {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_event_destroy", DESC, false);
+    }
+
+    public static int t4j_cuda_event_destroy(MemorySegment event) {
+        try {
+            return (int) t4j_cuda_event_destroy.HANDLE.invokeExact(event);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_event_destroy$handle() {
+        return t4j_cuda_event_destroy.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_event_destroy$descriptor() {
+        return t4j_cuda_event_destroy.DESC;
+    }
+
+    private static final class t4j_cuda_event_record {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_event_record", DESC, false);
+    }
+
+    public static int t4j_cuda_event_record(MemorySegment event, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_event_record.HANDLE.invokeExact(event, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_event_record$handle() {
+        return t4j_cuda_event_record.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_event_record$descriptor() {
+        return t4j_cuda_event_record.DESC;
+    }
+
+    private static final class t4j_cuda_stream_wait_event {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_stream_wait_event", DESC, false);
+    }
+
+    public static int t4j_cuda_stream_wait_event(MemorySegment stream, MemorySegment event) {
+        try {
+            return (int) t4j_cuda_stream_wait_event.HANDLE.invokeExact(stream, event);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_stream_wait_event$handle() {
+        return t4j_cuda_stream_wait_event.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_stream_wait_event$descriptor() {
+        return t4j_cuda_stream_wait_event.DESC;
     }
 
     private static final class t4j_cuda_graph_begin {

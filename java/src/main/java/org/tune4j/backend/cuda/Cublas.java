@@ -64,6 +64,11 @@ public final class Cublas implements AutoCloseable {
 
     /** cuBLAS on {@code gpu}'s stream; an {@link IllegalStateException} saying why when it cannot load or start. */
     public static Cublas open(CudaBackend gpu) {
+        return open(gpu, gpu.stream());
+    }
+
+    /** cuBLAS on another stream of {@code gpu}'s device (a {@link CudaStream}'s, to overlap the backend's own). */
+    public static Cublas open(CudaBackend gpu, MemorySegment stream) {
         Optional<SymbolLookup> lib = NativeAccess.openSystem("libcublas.so.13").or(() -> NativeAccess.openSystem("libcublas.so.12"));
         if (lib.isEmpty()) throw new IllegalStateException("cuBLAS not found: neither libcublas.so.13 nor libcublas.so.12 is on the library path");
         try (Arena arena = Arena.ofConfined()) {
@@ -73,7 +78,7 @@ public final class Cublas implements AutoCloseable {
             int rc = (int) create.invokeExact(out);
             if (rc != 0) throw new IllegalStateException("cublasCreate failed with status " + rc);
             MemorySegment h = out.get(ADDRESS, 0);
-            rc = (int) setStream.invokeExact(h, gpu.stream());
+            rc = (int) setStream.invokeExact(h, stream);
             if (rc != 0) throw new IllegalStateException("cublasSetStream failed with status " + rc);
             MethodHandle setWorkspace = NativeAccess.downcall(lib.get(), "cublasSetWorkspace_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG), false);
             DeviceTensor workspace = gpu.empty(DeviceTensor.Type.I8, WORKSPACE_BYTES);

@@ -30,6 +30,8 @@ public final class CudaLoraLayer implements AutoCloseable {
     private final DeviceTensor gcat; // [maxTokens, d_out + r]
     private final DeviceTensor h;    // [maxTokens, r] f32
     private final DeviceTensor gb;   // [maxTokens, r] f32
+    private final CudaStream side;   // the rank-r weight gradients overlap dx's GEMM here
+    private final Cublas sideBlas;
     private final Cublas.Precision skinny; // the small-rank GEMMs on F32 operands
     private final boolean fusedForward, fusedBackward; // BF16 compute within the fused projection's range (CudaBackend.loraDown)
     private final DeviceTensor a16, b16, h16, gb16; // bf16 copies of A, B, h, gB for bf16 inputs (null in F32 compute)
@@ -60,6 +62,8 @@ public final class CudaLoraLayer implements AutoCloseable {
         gcat = gpu.zeros(compute, maxTokens, dOut + r);
         h = gpu.zeros(DeviceTensor.Type.F32, maxTokens, r);
         gb = gpu.zeros(DeviceTensor.Type.F32, maxTokens, r);
+        side = new CudaStream();
+        sideBlas = Cublas.open(gpu, side.handle());
         skinny = compute == DeviceTensor.Type.BF16 ? Cublas.Precision.TF32 : precision;
         fusedForward = compute == DeviceTensor.Type.BF16 && CudaBackend.loraDownFits(dIn, r);
         fusedBackward = compute == DeviceTensor.Type.BF16 && CudaBackend.loraDownFits(dOut, r);
@@ -80,7 +84,7 @@ public final class CudaLoraLayer implements AutoCloseable {
             gpu.loraDown(x, a, false, scale, hh, xc);                   // xcat = [x | s h], h = x Aᵀ, one pass over x
         } else {
             copyInto(x, xc);                                            // xcat = [x | ...]
-            skinnyGemm(false, true, 1f, x, a, a16, 0f, hh);              // h = x Aᵀ (kept for backward)
+            blas.gemm(false, true, 1f, x, alongside(x, a, a16), 0f, hh, precisionWith(x)); // h = x Aᵀ (kept for backward)
             gpu.scaleInto(hh, scale, xc, dIn);                          // xcat = [x | s h]
         }
         gpu.scaleInto(b, 1f, wb, dIn);                                  // wb = [W | B]
@@ -89,7 +93,8 @@ public final class CudaLoraLayer implements AutoCloseable {
 
     /**
      * dx += g W + s (g B) A, da += s (g B)ᵀ x, db += s gᵀ h, for the x of the last forward; g [t, d_out]
-     * of x's type; dx (F32, or BF16 in BF16 compute) may be null.
+     * of x's type; dx (F32, or BF16 in BF16 compute) may be null. The two rank-r weight gradients run
+     * on a second stream, overlapping dx's GEMM; the backend's stream waits for them before its next work.
      */
     public void backward(DeviceTensor x, DeviceTensor a, DeviceTensor b, DeviceTensor g, DeviceTensor dx, DeviceTensor da, DeviceTensor db) {
         int t = tokens(x, dIn, "x");
@@ -98,36 +103,39 @@ public final class CudaLoraLayer implements AutoCloseable {
         if (dx != null && !output(dx, t, dIn)) throw new IllegalArgumentException("dx must be [" + t + ", " + dIn + "], F32 (or BF16 in BF16 compute), is " + dx);
         DeviceTensor gbt = gb.rows(0, t), hh = h.rows(0, t), gc = gcat.rows(0, t);
         if (fusedBackward) {
-            gpu.loraDown(g, b, true, scale, gbt, gc);                  // gcat = [g | s gB], gB = g B, one pass over g
+            gpu.loraDown(g, b, true, scale, gbt, gc);                                // gcat = [g | s gB], gB = g B, one pass over g
         } else {
-            skinnyGemm(false, false, 1f, g, b, b16, 0f, gbt);           // gB = g B
+            blas.gemm(false, false, 1f, g, alongside(g, b, b16), 0f, gbt, precisionWith(g)); // gB = g B
         }
-        skinnyGemm(true, false, scale, g, hh, h16, 1f, db);             // dB += s gᵀ h
-        skinnyGemm(true, false, scale, gbt, x, gb16, 1f, da);           // dA += s gBᵀ x  (the bf16 copy is of gB when x is bf16)
-        if (dx == null) return;
-        if (!fusedBackward) {
-            copyInto(g, gc);                                            // gcat = [g | ...]
-            gpu.scaleInto(gbt, scale, gc, dOut);                        // gcat = [g | s gB]
+        DeviceTensor hOp = alongside(g, hh, h16), gbOp = alongside(x, gbt, gb16);  // bf16 copies made here, before the fork
+        side.follow(gpu.stream());
+        sideBlas.gemm(true, false, scale, g, hOp, 1f, db, precisionWith(g));       // dB += s gᵀ h      (side stream)
+        sideBlas.gemm(true, false, scale, gbOp, x, 1f, da, precisionWith(x));      // dA += s gBᵀ x     (side stream)
+        if (dx != null) {
+            if (!fusedBackward) {
+                copyInto(g, gc);                                                     // gcat = [g | ...]
+                gpu.scaleInto(gbt, scale, gc, dOut);                                 // gcat = [g | s gB]
+            }
+            gpu.scaleInto(a, 1f, wa.rows(dOut, r), 0);                               // wa = [W ; A]
+            blas.gemm(false, false, 1f, gc, wa, 1f, dx, precision);                  // dx += gcat wa
         }
-        gpu.scaleInto(a, 1f, wa.rows(dOut, r), 0);                      // wa = [W ; A]
-        blas.gemm(false, false, 1f, gc, wa, 1f, dx, precision);         // dx += gcat wa
+        side.join(gpu.stream());
     }
 
     /**
-     * c = alpha op(p) op(q) + beta c for the small-rank products. One of p, q is a big activation (x or
-     * g) and the other an F32 rank-r matrix: with a BF16 activation the small one is rounded into its
-     * BF16 scratch {@code small16} first (the GEMM reads both in bf16); with F32 ones the GEMM runs at
-     * the skinny precision.
+     * A rank-r F32 matrix as the operand that goes beside {@code big} (x or g) in a GEMM: as it is when
+     * big is F32, else rounded into its BF16 scratch {@code small16} (on the backend's stream).
      */
-    private void skinnyGemm(boolean tp, boolean tq, float alpha, DeviceTensor p, DeviceTensor q, DeviceTensor small16, float beta, DeviceTensor c) {
-        boolean pBig = p.type() == DeviceTensor.Type.BF16, qBig = q.type() == DeviceTensor.Type.BF16;
-        if (!pBig && !qBig) {
-            blas.gemm(tp, tq, alpha, p, q, beta, c, skinny);
-            return;
-        }
-        DeviceTensor small = pBig ? q : p, rounded = small16.rows(0, small.dim(0));
+    private DeviceTensor alongside(DeviceTensor big, DeviceTensor small, DeviceTensor small16) {
+        if (big.type() != DeviceTensor.Type.BF16) return small;
+        DeviceTensor rounded = small16.rows(0, small.dim(0));
         gpu.toBf16(small, rounded);
-        blas.gemm(tp, tq, alpha, pBig ? p : rounded, pBig ? rounded : q, beta, c, Cublas.Precision.F32);
+        return rounded;
+    }
+
+    /** The precision of a skinny GEMM beside {@code big}: bf16 operands carry their own, F32 ones take the skinny precision. */
+    private Cublas.Precision precisionWith(DeviceTensor big) {
+        return big.type() == DeviceTensor.Type.BF16 ? Cublas.Precision.F32 : skinny;
     }
 
     /** y[:, :cols of x] = x, converting F32 to y's type. */
@@ -166,6 +174,8 @@ public final class CudaLoraLayer implements AutoCloseable {
 
     @Override
     public void close() {
+        sideBlas.close();
+        side.close();
         for (DeviceTensor d : new DeviceTensor[] {wb, wa, xcat, gcat, h, gb, a16, b16, h16, gb16}) if (d != null) d.close();
     }
 }
