@@ -117,20 +117,6 @@ int32_t t4j_cuda_dequantize_gemm(int64_t m, int64_t n, const int32_t *acc, const
  * row-major (ldb), C row-major (ldc). n below 2^31 (rows are a grid dimension). */
 int32_t t4j_cuda_csr_spmm(int64_t n, int64_t k, int64_t m, int64_t nnz, const int64_t *row_ptr, const int32_t *cols, const float *vals, const float *b, int64_t ldb, float *c, int64_t ldc, void *stream);
 
-/* ---- LoRA (lora.cu) ---- */
-
-/* The fused projection's limits: rank, and rank x (d rounded up to a multiple of 8), A being kept whole in shared memory as bf16. */
-#define T4J_CUDA_LORA_MAX_RANK 32
-#define T4J_CUDA_LORA_MAX_RANK_X_DIM 81920
-
-/* The LoRA term inside the base GEMM's K: with cat [t, d + r] = [x | s h], h = x A^T, one GEMM
- * cat [W | B]^T gives x W^T + s (x A^T) B^T (and in backward [g | s gB] [W ; A] gives dx). This makes
- * both in one pass over x [t, d] (ldx; f32, or bf16 when x_bf16): cat (bf16, ldcat) gets x rounded to
- * nearest even in its first d columns and s h in its last r, and h [t, r] (f32) is kept for backward.
- * A's element (q, p) is a[q rank_stride + p col_stride], rounded to bf16: A [r, d] is (d, 1); backward's
- * gB = g B with B [d, r] is (1, r). Within the limits above, else cudaErrorInvalidValue. */
-int32_t t4j_cuda_lora_down(int64_t t, int64_t d, int64_t r, const void *x, int32_t x_bf16, int64_t ldx, const float *a, int64_t rank_stride, int64_t col_stride, float scale, float *h, void *cat, int64_t ldcat, void *stream);
-
 #ifdef __cplusplus
 }
 #endif

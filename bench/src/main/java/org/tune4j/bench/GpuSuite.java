@@ -18,7 +18,7 @@ import org.tune4j.tensor.Tensor;
 /**
  * The CUDA kernels against the CPU backend on the same op and shape (the CPU-vs-GPU table): elementwise
  * and row ops at training-step sizes, AdamW over a LoRA-sized and a full-model-sized buffer, int8 row
- * quantization, CSR at 90% sparsity (4096 x 4096 by 4096 columns), the fused LoRA down-projection. A GPU
+ * quantization, CSR at 90% sparsity (4096 x 4096 by 4096 columns), the LoRA layer step. A GPU
  * time is the mean of a batch of launches queued on the stream and waited for once (what a training
  * step sees); PyTorch and PEFT on the same card are measured by bench/gpu/torch_peers.py in the same
  * check run. % of peak: memory-bound rows (GB/s) against the card's device-to-device copy bandwidth
@@ -87,18 +87,6 @@ final class GpuSuite {
             try (DeviceTensor dx = gpu.upload(x); DeviceTensor dq = gpu.empty(DeviceTensor.Type.I8, 4096, 4096); DeviceTensor ds = gpu.empty(DeviceTensor.Type.F32, 4096)) {
                 rows.add(suite.row("quantize_rows", "4096x4096", card, gpuMs(gpu, reps, () -> gpu.quantizeRows(dx, dq, ds)), 5.0 * 4096 * 4096, "GB/s",
                         cpuMs(measure, () -> cpu.quantizeRows(x, q, sc))));
-            }
-            progress.accept("gpu: fused LoRA projection T=4096 d=4096 r=16");
-            Tensor lx = BenchData.matrix(arena, 4096, 4096, 11), la = BenchData.matrix(arena, 16, 4096, 12), lh = Tensor.zeros(arena, DType.F32, 4096, 16);
-            try (DeviceTensor dlx = gpu.upload(lx); DeviceTensor dlx16 = gpu.empty(DeviceTensor.Type.BF16, 4096, 4096); DeviceTensor dla = gpu.upload(la);
-                    DeviceTensor dlh = gpu.empty(DeviceTensor.Type.F32, 4096, 16); DeviceTensor cat = gpu.zeros(DeviceTensor.Type.BF16, 4096, 4096 + 16)) {
-                gpu.toBf16(dlx, dlx16);
-                double cpuMs = cpuMs(measure, () -> cpu.gemm(false, true, 1f, lx, la, 0f, lh));
-                // bytes: x read, its bf16 copy and s h written, h written
-                rows.add(suite.row("lora_down", "T4096 d4096 r16, bf16 x", card, gpuMs(gpu, reps, () -> gpu.loraDown(dlx16, dla, false, 2f, dlh, cat)),
-                        4096.0 * 4096 * 4 + 4096 * 16 * 6, "GB/s", cpuMs));
-                rows.add(suite.row("lora_down", "T4096 d4096 r16, f32 x", card, gpuMs(gpu, reps, () -> gpu.loraDown(dlx, dla, false, 2f, dlh, cat)),
-                        4096.0 * 4096 * 6 + 4096 * 16 * 6, "GB/s", cpuMs));
             }
             try (Cublas blas = Cublas.open(gpu)) {
                 progress.accept("gpu: CSR 90% 4096x4096 by 4096");

@@ -28,8 +28,6 @@ public final class tune4j_cuda_h {
     public static final int T4J_CUDA_H2D = 1;
     public static final int T4J_CUDA_D2H = 2;
     public static final int T4J_CUDA_D2D = 3;
-    public static final int T4J_CUDA_LORA_MAX_RANK = 32;
-    public static final int T4J_CUDA_LORA_MAX_RANK_X_DIM = 81920;
 
     /** The names of all functions the header declares. */
     public static final List<String> FUNCTIONS = List.of(
@@ -72,8 +70,7 @@ public final class tune4j_cuda_h {
             "t4j_cuda_quantize_rows",
             "t4j_cuda_dequantize_rows",
             "t4j_cuda_dequantize_gemm",
-            "t4j_cuda_csr_spmm",
-            "t4j_cuda_lora_down");
+            "t4j_cuda_csr_spmm");
 
     private static final class t4j_cuda_device_count {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT);
@@ -1022,29 +1019,5 @@ public final class tune4j_cuda_h {
 
     public static FunctionDescriptor t4j_cuda_csr_spmm$descriptor() {
         return t4j_cuda_csr_spmm.DESC;
-    }
-
-    private static final class t4j_cuda_lora_down {
-        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_FLOAT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_lora_down", DESC, false);
-    }
-
-    /** The LoRA term inside the base GEMM's K: with cat [t, d + r] = [x | s h], h = x A^T, one GEMM cat [W | B]^T gives x W^T + s (x A^T) B^T (and in backward [g | s gB] [W ; A] gives dx). This makes both in one pass over x [t, d] (ldx; f32, or bf16 when x_bf16): cat (bf16, ldcat) gets x rounded to nearest even in its first d columns and s h in its last r, and h [t, r] (f32) is kept for backward. A's element (q, p) is a[q rank_stride + p col_stride], rounded to bf16: A [r, d] is (d, 1); backward's gB = g B with B [d, r] is (1, r). Within the limits above, else cudaErrorInvalidValue. */
-    public static int t4j_cuda_lora_down(long t, long d, long r, MemorySegment x, int x_bf16, long ldx, MemorySegment a, long rank_stride, long col_stride, float scale, MemorySegment h, MemorySegment cat, long ldcat, MemorySegment stream) {
-        try {
-            return (int) t4j_cuda_lora_down.HANDLE.invokeExact(t, d, r, x, x_bf16, ldx, a, rank_stride, col_stride, scale, h, cat, ldcat, stream);
-        } catch (RuntimeException | Error ex$) {
-            throw ex$;
-        } catch (Throwable ex$) {
-            throw new AssertionError("unexpected checked exception from a downcall", ex$);
-        }
-    }
-
-    public static MethodHandle t4j_cuda_lora_down$handle() {
-        return t4j_cuda_lora_down.HANDLE;
-    }
-
-    public static FunctionDescriptor t4j_cuda_lora_down$descriptor() {
-        return t4j_cuda_lora_down.DESC;
     }
 }

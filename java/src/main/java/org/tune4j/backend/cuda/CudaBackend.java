@@ -19,13 +19,16 @@ import org.tune4j.tensor.Tensor;
  */
 public final class CudaBackend implements AutoCloseable {
     private final CudaStatus status;
-    private final DeviceAllocator allocator = new DeviceAllocator();
+    private final DeviceAllocator allocator;
     private final MemorySegment stream;
+    private final boolean view; // a view on another stream (on): owns neither the stream nor the allocator
     private boolean closed;
 
-    private CudaBackend(CudaStatus status, MemorySegment stream) {
+    private CudaBackend(CudaStatus status, DeviceAllocator allocator, MemorySegment stream, boolean view) {
         this.status = status;
+        this.allocator = allocator;
         this.stream = stream;
+        this.view = view;
     }
 
     /** A backend on device 0; an {@link IllegalStateException} saying why when CUDA cannot run here. */
@@ -36,12 +39,21 @@ public final class CudaBackend implements AutoCloseable {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment handle = arena.allocate(ValueLayout.JAVA_LONG);
             check(tune4j_cuda_h.t4j_cuda_stream_create(handle), "cudaStreamCreate");
-            return new CudaBackend(s, MemorySegment.ofAddress(handle.get(ValueLayout.JAVA_LONG, 0)));
+            return new CudaBackend(s, new DeviceAllocator(), MemorySegment.ofAddress(handle.get(ValueLayout.JAVA_LONG, 0)), false);
         }
     }
 
     public CudaStatus status() {
         return status;
+    }
+
+    /**
+     * This backend's ops queued on {@code other} instead (same device memory, same allocator): work that
+     * may overlap this stream's, ordered against it with {@link CudaStream#follow} and {@link CudaStream#join}.
+     * Closing the view releases nothing.
+     */
+    public CudaBackend on(CudaStream other) {
+        return new CudaBackend(status, allocator, other.handle(), true);
     }
 
     public DeviceAllocator allocator() {
@@ -327,43 +339,6 @@ public final class CudaBackend implements AutoCloseable {
                 b.pointer(), b.dim(1), c.pointer(), c.dim(1), stream), "csr_spmm");
     }
 
-    // ---- LoRA ----
-
-    /**
-     * Whether {@link #loraDown} takes a rank r projection of d columns: r up to T4J_CUDA_LORA_MAX_RANK
-     * and r times d (rounded up to a multiple of 8) up to T4J_CUDA_LORA_MAX_RANK_X_DIM, as A is kept
-     * whole in shared memory.
-     */
-    public static boolean loraDownFits(long d, long r) {
-        return r >= 1 && r <= tune4j_cuda_h.T4J_CUDA_LORA_MAX_RANK && r * ((d + 7) / 8 * 8) <= tune4j_cuda_h.T4J_CUDA_LORA_MAX_RANK_X_DIM;
-    }
-
-    /**
-     * h [t, r] = x Aᵀ and cat [t, d + r] (BF16) = [x | s h], in one pass over x [t, d] (F32 or BF16): the
-     * operand that carries the LoRA term inside the base GEMM's K. {@code a} is A [r, d] (F32, read
-     * rounded to bf16), or with {@code aTransposed} the [d, r] matrix whose transpose is A (backward's
-     * gB = g B with B [d_out, r]). Within {@link #loraDownFits}.
-     */
-    public void loraDown(DeviceTensor x, DeviceTensor a, boolean aTransposed, float scale, DeviceTensor h, DeviceTensor cat) {
-        matrix("x", x);
-        matrix("a", a);
-        matrix("cat", cat);
-        if (x.type() != DeviceTensor.Type.F32 && x.type() != DeviceTensor.Type.BF16) throw new IllegalArgumentException("x must be F32 or BF16, is " + x);
-        type("cat", cat, DeviceTensor.Type.BF16);
-        type("a", a, DeviceTensor.Type.F32);
-        type("h", h, DeviceTensor.Type.F32);
-        long t = x.dim(0), d = x.dim(1), r = aTransposed ? a.dim(1) : a.dim(0);
-        if ((aTransposed ? a.dim(0) : a.dim(1)) != d) throw new IllegalArgumentException("a " + a + " does not match x " + x + (aTransposed ? " (transposed)" : ""));
-        if (!loraDownFits(d, r)) {
-            throw new IllegalArgumentException("rank " + r + " over " + d + " columns exceeds the fused projection (rank <= " + tune4j_cuda_h.T4J_CUDA_LORA_MAX_RANK
-                    + ", rank x columns <= " + tune4j_cuda_h.T4J_CUDA_LORA_MAX_RANK_X_DIM + ")");
-        }
-        count("h", h, t * r);
-        if (cat.dim(0) != t || cat.dim(1) != d + r) throw new IllegalArgumentException("cat must be [" + t + ", " + (d + r) + "], is " + cat);
-        check(tune4j_cuda_h.t4j_cuda_lora_down(t, d, r, x.pointer(), x.type() == DeviceTensor.Type.BF16 ? 1 : 0, d, a.pointer(), aTransposed ? 1 : d,
-                aTransposed ? r : 1, scale, h.pointer(), cat.pointer(), d + r, stream), "lora_down");
-    }
-
     // ---- checks ----
 
     private static MemorySegment ptr(DeviceTensor t) {
@@ -403,6 +378,7 @@ public final class CudaBackend implements AutoCloseable {
     public void close() {
         if (closed) return;
         closed = true;
+        if (view) return;
         tune4j_cuda_h.t4j_cuda_stream_synchronize(stream);
         allocator.close();
         tune4j_cuda_h.t4j_cuda_stream_destroy(stream);

@@ -2,43 +2,44 @@ package org.tune4j.backend.cuda;
 
 /**
  * One LoRA layer's forward and backward on the GPU (PEFT semantics, W frozen, no dropout, no bias):
- * y = x Wᵀ + s (x Aᵀ) Bᵀ. As on the CPU, the low-rank term rides inside the base GEMM's K instead of a
- * second pass over the output: forward is one GEMM over K = d_in + r,
- * <pre>  y [t, d_out] = [x | s·h] [W | B]ᵀ,   h = x Aᵀ [t, r]</pre>
- * and the input gradient one GEMM over K = d_out + r,
- * <pre>  dx [t, d_in] += [g | s·gB] [W ; A],   gB = g B [t, r]</pre>
- * with dB += s gᵀ h and dA += s (gB)ᵀ x as two skinny GEMMs. The concatenated operands live in buffers
- * made once ([W | B] and [W ; A] keep W and get B and A written into their last r columns or rows each
- * step). Big GEMMs run in the compute type (BF16 with f32 accumulation, or F32/TF32); the adapter (the
- * master weights) and its gradients stay f32.
+ * y = x Wᵀ + s (x Aᵀ) Bᵀ, with shapes x [t, d_in], W [d_out, d_in], A [r, d_in], B [d_out, r].
  *
- * <p>BF16 mixed precision: x and g may come in BF16 and y and dx go out in BF16, as a bf16 training
- * loop holds its activations; where the rank fits ({@link CudaBackend#loraDownFits}) one fused pass
- * over x (over g) fills the concatenated operand and forms h (gB); the remaining skinny GEMMs read
- * bf16 activations in bf16 and f32 ones in TF32. F32 compute runs every GEMM at the precision given.
-  */
+ * <p>The frozen-base GEMMs dominate (2 t d_in d_out each way), so the rank-r work runs on a second
+ * stream while they do, and joins them as one GEMM of inner size r accumulated into the output:
+ * <pre>
+ *   forward   main:  y  = x Wᵀ                      side:  hs = s x Aᵀ   (kept for backward)
+ *             then:  y += hs Bᵀ
+ *   backward  main:  dx += g W                      side:  gB = g B,  dB += gᵀ hs,  dA += s gBᵀ x
+ *             then:  dx += s gB A
+ * </pre>
+ * (The CPU library instead carries the low-rank term inside the base GEMM's K, [x | s h] [W | B]ᵀ. On
+ * the GPU that puts a copy of x into the concatenated operand, and h before it, on the critical path:
+ * measured on an H200 at T = d = 4096, r = 16, the step took 0.54 ms that way; BENCHMARKS.md has this
+ * layout's figure.) The backend's stream waits for the side stream before its next work, so callers
+ * see one ordered stream.
+ *
+ * <p>Precision: in BF16 compute the GEMMs read bf16 operands (x, g, W, A, B, s h and gB rounded to
+ * nearest even; x and g may also arrive in BF16, and y and dx leave in BF16 or F32) and accumulate in
+ * f32; the adapter (the master weights) and its gradients stay f32. F32 compute runs every GEMM at the
+ * precision given (IEEE f32, or TF32).
+ */
 public final class CudaLoraLayer implements AutoCloseable {
-    private final CudaBackend gpu;
-    private final Cublas blas;
+    private final CudaBackend gpu, sideGpu;
+    private final Cublas blas, sideBlas;
+    private final CudaStream side;
     private final int dIn, dOut, r, maxTokens;
     private final float scale;
     private final DeviceTensor.Type compute;
     private final Cublas.Precision precision;
-    private final DeviceTensor wb;   // [d_out, d_in + r] = [W | B]
-    private final DeviceTensor wa;   // [d_out + r, d_in] = [W ; A]
-    private final DeviceTensor xcat; // [maxTokens, d_in + r]
-    private final DeviceTensor gcat; // [maxTokens, d_out + r]
-    private final DeviceTensor h;    // [maxTokens, r] f32
-    private final DeviceTensor gb;   // [maxTokens, r] f32
-    private final CudaStream side;   // the rank-r weight gradients overlap dx's GEMM here
-    private final Cublas sideBlas;
-    private final Cublas.Precision skinny; // the small-rank GEMMs on F32 operands
-    private final boolean fusedForward, fusedBackward; // BF16 compute within the fused projection's range (CudaBackend.loraDown)
-    private final DeviceTensor a16, b16, h16, gb16; // bf16 copies of A, B, h, gB for bf16 inputs (null in F32 compute)
+    private final DeviceTensor w;          // [d_out, d_in], compute type
+    private final DeviceTensor xOp, gOp;   // [maxTokens, d_in], [maxTokens, d_out]: x and g in the compute type when they arrive in the other
+    private final DeviceTensor aOp, bOp;   // A, B in the compute type (BF16 compute; null in F32, where A and B are used as they are)
+    private final DeviceTensor hs, gb;     // [maxTokens, r] f32: s x Aᵀ (from forward), g B
+    private final DeviceTensor hsOp, gbOp; // their bf16 copies (BF16 compute; null in F32)
 
     /**
-     * w [d_out, d_in] (F32, frozen; copied into the layer's buffers), rank r adapter with scale s, up to
-     * {@code maxTokens} rows per call; {@code compute} BF16, or F32 with {@code precision}.
+     * w [d_out, d_in] (F32, frozen; copied into the layer), rank r adapter with scale s, up to {@code maxTokens}
+     * rows per call; {@code compute} BF16, or F32 with {@code precision}. {@code blas} runs on {@code gpu}'s stream.
      */
     public CudaLoraLayer(CudaBackend gpu, Cublas blas, DeviceTensor w, int r, float scale, int maxTokens, DeviceTensor.Type compute,
             Cublas.Precision precision) {
@@ -54,24 +55,20 @@ public final class CudaLoraLayer implements AutoCloseable {
         this.maxTokens = maxTokens;
         this.compute = compute;
         this.precision = precision;
-        wb = gpu.zeros(compute, dOut, dIn + r);
-        wa = gpu.zeros(compute, dOut + r, dIn);
-        gpu.scaleInto(w, 1f, wb, 0);
-        gpu.scaleInto(w, 1f, wa.rows(0, dOut), 0);
-        xcat = gpu.zeros(compute, maxTokens, dIn + r);
-        gcat = gpu.zeros(compute, maxTokens, dOut + r);
-        h = gpu.zeros(DeviceTensor.Type.F32, maxTokens, r);
-        gb = gpu.zeros(DeviceTensor.Type.F32, maxTokens, r);
-        side = new CudaStream();
-        sideBlas = Cublas.open(gpu, side.handle());
-        skinny = compute == DeviceTensor.Type.BF16 ? Cublas.Precision.TF32 : precision;
-        fusedForward = compute == DeviceTensor.Type.BF16 && CudaBackend.loraDownFits(dIn, r);
-        fusedBackward = compute == DeviceTensor.Type.BF16 && CudaBackend.loraDownFits(dOut, r);
         boolean half = compute == DeviceTensor.Type.BF16;
-        a16 = half ? gpu.empty(DeviceTensor.Type.BF16, r, dIn) : null;
-        b16 = half ? gpu.empty(DeviceTensor.Type.BF16, dOut, r) : null;
-        h16 = half ? gpu.empty(DeviceTensor.Type.BF16, maxTokens, r) : null;
-        gb16 = half ? gpu.empty(DeviceTensor.Type.BF16, maxTokens, r) : null;
+        this.w = gpu.empty(compute, dOut, dIn);
+        gpu.scaleInto(w, 1f, this.w, 0);
+        xOp = gpu.empty(compute, maxTokens, dIn);
+        gOp = gpu.empty(compute, maxTokens, dOut);
+        aOp = half ? gpu.empty(DeviceTensor.Type.BF16, r, dIn) : null;
+        bOp = half ? gpu.empty(DeviceTensor.Type.BF16, dOut, r) : null;
+        hs = gpu.zeros(DeviceTensor.Type.F32, maxTokens, r);
+        gb = gpu.zeros(DeviceTensor.Type.F32, maxTokens, r);
+        hsOp = half ? gpu.zeros(DeviceTensor.Type.BF16, maxTokens, r) : null;
+        gbOp = half ? gpu.zeros(DeviceTensor.Type.BF16, maxTokens, r) : null;
+        side = new CudaStream();
+        sideGpu = gpu.on(side);
+        sideBlas = Cublas.open(gpu, side.handle());
     }
 
     /** y [t, d_out] = x Wᵀ + s (x Aᵀ) Bᵀ for x [t, d_in], a [r, d_in], b [d_out, r] (F32); x and y F32, or either BF16 in BF16 compute. */
@@ -79,69 +76,51 @@ public final class CudaLoraLayer implements AutoCloseable {
         int t = tokens(x, dIn, "x");
         adapter(a, b);
         if (!output(y, t, dOut)) throw new IllegalArgumentException("y must be [" + t + ", " + dOut + "], F32 (or BF16 in BF16 compute), is " + y);
-        DeviceTensor xc = xcat.rows(0, t), hh = h.rows(0, t);
-        if (fusedForward) {
-            gpu.loraDown(x, a, false, scale, hh, xc);                   // xcat = [x | s h], h = x Aᵀ, one pass over x
-        } else {
-            copyInto(x, xc);                                            // xcat = [x | ...]
-            blas.gemm(false, true, 1f, x, alongside(x, a, a16), 0f, hh, precisionWith(x)); // h = x Aᵀ (kept for backward)
-            gpu.scaleInto(hh, scale, xc, dIn);                          // xcat = [x | s h]
-        }
-        gpu.scaleInto(b, 1f, wb, dIn);                                  // wb = [W | B]
-        blas.gemm(false, true, 1f, xc, wb, 0f, y, precision);           // y = xcat wbᵀ
+        DeviceTensor xc = operand(x, xOp), ac = operand(a, aOp), bc = operand(b, bOp), hst = hs.rows(0, t);
+        side.follow(gpu.stream());
+        sideBlas.gemm(false, true, scale, xc, ac, 0f, hst, precision); // hs = s x Aᵀ          (side)
+        DeviceTensor hsc = rounded(sideGpu, hst, hsOp);                 //                      (side)
+        blas.gemm(false, true, 1f, xc, w, 0f, y, precision);           // y = x Wᵀ            (main, meanwhile)
+        side.join(gpu.stream());
+        blas.gemm(false, true, 1f, hsc, bc, 1f, y, precision);         // y += hs Bᵀ
     }
 
     /**
-     * dx += g W + s (g B) A, da += s (g B)ᵀ x, db += s gᵀ h, for the x of the last forward; g [t, d_out]
-     * of x's type; dx (F32, or BF16 in BF16 compute) may be null. The two rank-r weight gradients run
-     * on a second stream, overlapping dx's GEMM; the backend's stream waits for them before its next work.
+     * dx += g W + s (g B) A, da += s (g B)ᵀ x, db += s gᵀ h, for the x of the last forward; g [t, d_out] of
+     * x's type; dx (F32, or BF16 in BF16 compute) may be null.
      */
     public void backward(DeviceTensor x, DeviceTensor a, DeviceTensor b, DeviceTensor g, DeviceTensor dx, DeviceTensor da, DeviceTensor db) {
         int t = tokens(x, dIn, "x");
         if (tokens(g, dOut, "g") != t || g.type() != x.type()) throw new IllegalArgumentException("g " + g + " must match x " + x + " in rows and type");
         adapter(a, b);
         if (dx != null && !output(dx, t, dIn)) throw new IllegalArgumentException("dx must be [" + t + ", " + dIn + "], F32 (or BF16 in BF16 compute), is " + dx);
-        DeviceTensor gbt = gb.rows(0, t), hh = h.rows(0, t), gc = gcat.rows(0, t);
-        if (fusedBackward) {
-            gpu.loraDown(g, b, true, scale, gbt, gc);                                // gcat = [g | s gB], gB = g B, one pass over g
-        } else {
-            blas.gemm(false, false, 1f, g, alongside(g, b, b16), 0f, gbt, precisionWith(g)); // gB = g B
-        }
-        DeviceTensor hOp = alongside(g, hh, h16), gbOp = alongside(x, gbt, gb16);  // bf16 copies made here, before the fork
+        DeviceTensor xc = x.type() == compute ? x : xOp.rows(0, t); // made by the forward
+        DeviceTensor gc = operand(g, gOp), ac = operand(a, aOp), bc = operand(b, bOp);
+        DeviceTensor hsc = hsOp != null ? hsOp.rows(0, t) : hs.rows(0, t), gbt = gb.rows(0, t);
         side.follow(gpu.stream());
-        sideBlas.gemm(true, false, scale, g, hOp, 1f, db, precisionWith(g));       // dB += s gᵀ h      (side stream)
-        sideBlas.gemm(true, false, scale, gbOp, x, 1f, da, precisionWith(x));      // dA += s gBᵀ x     (side stream)
-        if (dx != null) {
-            if (!fusedBackward) {
-                copyInto(g, gc);                                                     // gcat = [g | ...]
-                gpu.scaleInto(gbt, scale, gc, dOut);                                 // gcat = [g | s gB]
-            }
-            gpu.scaleInto(a, 1f, wa.rows(dOut, r), 0);                               // wa = [W ; A]
-            blas.gemm(false, false, 1f, gc, wa, 1f, dx, precision);                  // dx += gcat wa
-        }
+        sideBlas.gemm(false, false, 1f, gc, bc, 0f, gbt, precision);      // gB = g B            (side)
+        DeviceTensor gbc = rounded(sideGpu, gbt, gbOp);                     //                     (side)
+        sideBlas.gemm(true, false, 1f, gc, hsc, 1f, db, precision);        // dB += gᵀ hs         (side)
+        sideBlas.gemm(true, false, scale, gbc, xc, 1f, da, precision);     // dA += s gBᵀ x       (side)
+        if (dx != null) blas.gemm(false, false, 1f, gc, w, 1f, dx, precision); // dx += g W   (main, meanwhile)
         side.join(gpu.stream());
+        if (dx != null) blas.gemm(false, false, scale, gbc, ac, 1f, dx, precision); // dx += s gB A
     }
 
-    /**
-     * A rank-r F32 matrix as the operand that goes beside {@code big} (x or g) in a GEMM: as it is when
-     * big is F32, else rounded into its BF16 scratch {@code small16} (on the backend's stream).
-     */
-    private DeviceTensor alongside(DeviceTensor big, DeviceTensor small, DeviceTensor small16) {
-        if (big.type() != DeviceTensor.Type.BF16) return small;
-        DeviceTensor rounded = small16.rows(0, small.dim(0));
-        gpu.toBf16(small, rounded);
-        return rounded;
+    /** v as a GEMM operand: itself when it is in the compute type, else (F32 in BF16 compute) rounded into its rows of {@code scratch}, on the backend's stream. */
+    private DeviceTensor operand(DeviceTensor v, DeviceTensor scratch) {
+        if (v.type() == compute) return v;
+        DeviceTensor c = scratch.rows(0, v.dim(0));
+        gpu.toBf16(v, c);
+        return c;
     }
 
-    /** The precision of a skinny GEMM beside {@code big}: bf16 operands carry their own, F32 ones take the skinny precision. */
-    private Cublas.Precision precisionWith(DeviceTensor big) {
-        return big.type() == DeviceTensor.Type.BF16 ? Cublas.Precision.F32 : skinny;
-    }
-
-    /** y[:, :cols of x] = x, converting F32 to y's type. */
-    private void copyInto(DeviceTensor x, DeviceTensor y) {
-        if (x.type() == y.type()) gpu.copyInto(x, y, 0);
-        else gpu.scaleInto(x, 1f, y, 0);
+    /** An f32 rank-r result as an operand: itself in F32 compute, else rounded into its bf16 copy, on {@code on}'s stream. */
+    private static DeviceTensor rounded(CudaBackend on, DeviceTensor f32, DeviceTensor copy) {
+        if (copy == null) return f32;
+        DeviceTensor c = copy.rows(0, f32.dim(0));
+        on.toBf16(f32, c);
+        return c;
     }
 
     /** An output of the layer (y, dx): F32, or BF16 in BF16 compute. */
@@ -176,6 +155,6 @@ public final class CudaLoraLayer implements AutoCloseable {
     public void close() {
         sideBlas.close();
         side.close();
-        for (DeviceTensor d : new DeviceTensor[] {wb, wa, xcat, gcat, h, gb, a16, b16, h16, gb16}) if (d != null) d.close();
+        for (DeviceTensor d : new DeviceTensor[] {w, xOp, gOp, aOp, bOp, hs, gb, hsOp, gbOp}) if (d != null) d.close();
     }
 }

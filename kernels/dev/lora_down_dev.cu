@@ -1,4 +1,9 @@
-/* LoRA's low-rank projection, fused with the copy that puts its input into the base GEMM's operand.
+/* A variant kept for its measurement: LoRA's low-rank projection fused with the copy that puts its input
+ * into the base GEMM's operand, for the K-concatenated layout of the CPU library. Not in the library:
+ * the layer (java CudaLoraLayer) runs the rank-r GEMMs on a second stream beside the base GEMM instead,
+ * which hides them, where this pass sits on the critical path and is slower than the copy plus a
+ * cuBLAS GEMM it replaces. Built by kernels/dev/build.sh; the program at the end checks it against a
+ * host reference and times it on T = d = 4096, r = 16.
  *
  * The LoRA term rides inside the base GEMM's K (DESIGN.md "Numerics", as on the CPU): with
  * cat = [x | s h], h = x Aᵀ, one GEMM cat [W | B]ᵀ gives x Wᵀ + s (x Aᵀ) Bᵀ, and in backward
@@ -10,12 +15,20 @@
  * and accumulates the r dot products against A, each read of A serving the four rows; a butterfly of
  * shuffles sums each product over the lanes in a fixed order (the same bits every run). The same kernel serves backward's gB = g B: A's element
  * (q, p) is read at a[q * rank_stride + p * col_stride], so B [d_out, r] is Bᵀ with strides (1, r).
- * (On 4096 x 4096, r = 16, on an H200: a first version staged 256 columns of A per 16 rows and took
- * 0.15 ms, restaging A costing as much traffic as x itself; one row per warp took 0.11 ms, bound by
- * the reads and conversions of A, one per product.) */
+ * Measured on an H200 (4096 x 4096, r = 16, bf16 x): a first version staged 256 columns of A per 16
+ * rows, 0.15 ms (restaging A cost as much traffic as x itself); A whole, one row per warp, 0.11 ms,
+ * bound by the reads and conversions of A, one per product; four rows per warp, 0.155 ms (126
+ * registers: fewer warps in flight). Copying x (64 MB of traffic) alone would take about 16 us. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <cuda_bf16.h>
 
-#include "common.cuh"
+#include "../src/common.cuh"
+
+#define T4J_CUDA_LORA_MAX_RANK 32
+#define T4J_CUDA_LORA_MAX_RANK_X_DIM 81920
 
 #define LORA_WARPS 16
 
@@ -168,7 +181,7 @@ static int32_t lora_down_launch(int64_t t, int64_t d, int64_t r, const void *x, 
     return t4j_launched();
 }
 
-extern "C" int32_t t4j_cuda_lora_down(int64_t t, int64_t d, int64_t r, const void *x, int32_t x_bf16, int64_t ldx, const float *a, int64_t rank_stride,
+static int32_t lora_down(int64_t t, int64_t d, int64_t r, const void *x, int32_t x_bf16, int64_t ldx, const float *a, int64_t rank_stride,
                                       int64_t col_stride, float scale, float *h, void *cat, int64_t ldcat, void *stream) {
     if (t == 0) return 0;
     if (r < 1 || r > T4J_CUDA_LORA_MAX_RANK || r * ((d + 7) / 8 * 8) > T4J_CUDA_LORA_MAX_RANK_X_DIM) return (int32_t)cudaErrorInvalidValue;
@@ -179,4 +192,65 @@ extern "C" int32_t t4j_cuda_lora_down(int64_t t, int64_t d, int64_t r, const voi
     }
     return x_bf16 ? lora_down_launch<__nv_bfloat16, 32>(t, d, r, x, ldx, a, rank_stride, col_stride, scale, h, cat, ldcat, s)
                   : lora_down_launch<float, 32>(t, d, r, x, ldx, a, rank_stride, col_stride, scale, h, cat, ldcat, s);
+}
+
+/* ---- check and timing ---- */
+
+static float host_bf16(float f) {
+    unsigned bits;
+    memcpy(&bits, &f, 4);
+    bits += 0x7FFF + ((bits >> 16) & 1);
+    bits &= 0xFFFF0000u;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static int run(int64_t t, int64_t d, int64_t r, int reps) {
+    size_t nx = (size_t)(t * d);
+    float *hx = (float *)malloc(nx * 4), *ha = (float *)malloc((size_t)(r * d) * 4), *hh = (float *)malloc((size_t)(t * r) * 4);
+    unsigned long long s = 1;
+    for (size_t i = 0; i < nx; i++) hx[i] = (float)((s = s * 6364136223846793005ULL + 1442695040888963407ULL) >> 40) / (1 << 24) - 0.5f;
+    for (int64_t i = 0; i < r * d; i++) ha[i] = (float)((s = s * 6364136223846793005ULL + 1442695040888963407ULL) >> 40) / (1 << 24) - 0.5f;
+    float *x, *a, *h;
+    __nv_bfloat16 *cat;
+    cudaMalloc(&x, nx * 4), cudaMalloc(&a, (size_t)(r * d) * 4), cudaMalloc(&h, (size_t)(t * r) * 4), cudaMalloc(&cat, (size_t)(t * (d + r)) * 2);
+    cudaMemcpy(x, hx, nx * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(a, ha, (size_t)(r * d) * 4, cudaMemcpyHostToDevice);
+    int32_t rc = lora_down(t, d, r, x, 0, d, a, d, 1, 2.0f, h, cat, d + r, NULL);
+    cudaError_t e = cudaDeviceSynchronize();
+    if (rc != 0 || e != cudaSuccess) {
+        printf("launch failed: %d %s\n", rc, cudaGetErrorString(e));
+        return 1;
+    }
+    cudaMemcpy(hh, h, (size_t)(t * r) * 4, cudaMemcpyDeviceToHost);
+    double worst = 0;
+    for (int64_t i = 0; i < t; i += (t > 64 ? t / 64 : 1))
+        for (int64_t q = 0; q < r; q++) {
+            double want = 0;
+            for (int64_t p = 0; p < d; p++) want += (double)hx[i * d + p] * host_bf16(ha[q * d + p]);
+            double err = fabs(hh[i * r + q] - want) / (1 + fabs(want));
+            if (!(err <= worst)) worst = err;
+        }
+    int ok = worst <= 1e-4;
+    printf("check  %lldx%lld r%lld  max rel err of h %.2e  %s\n", (long long)t, (long long)d, (long long)r, worst, ok ? "ok" : "FAILED");
+    if (reps > 0) {
+        cudaEvent_t t0, t1;
+        cudaEventCreate(&t0), cudaEventCreate(&t1);
+        cudaEventRecord(t0);
+        for (int i = 0; i < reps; i++) lora_down(t, d, r, x, 0, d, a, d, 1, 2.0f, h, cat, d + r, NULL);
+        cudaEventRecord(t1);
+        cudaEventSynchronize(t1);
+        float ms = 0;
+        cudaEventElapsedTime(&ms, t0, t1);
+        printf("time   %lldx%lld r%lld  f32 x: %.4f ms\n", (long long)t, (long long)d, (long long)r, ms / reps);
+    }
+    cudaFree(x), cudaFree(a), cudaFree(h), cudaFree(cat);
+    free(hx), free(ha), free(hh);
+    return ok ? 0 : 1;
+}
+
+int main(void) {
+    int failures = run(37, 300, 5, 0) + run(64, 512, 20, 0) + run(4096, 4096, 16, 20);
+    printf("%s\n", failures == 0 ? "all checks passed" : "SOME CHECKS FAILED");
+    return failures == 0 ? 0 : 1;
 }
