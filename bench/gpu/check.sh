@@ -38,7 +38,7 @@ for group in "CudaStatusTest CudaBackendTest" "CublasLtTest"; do
   sel=""; for c in $group; do sel="$sel --select-class org.tune4j.backend.cuda.$c"; done
   log="$out/tests-${group%% *}.txt"
   TUNE4J_REQUIRE_GPU=1 timeout -k 5 120 "$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -jar "$dev/junit-console.jar" \
-    execute --details=verbose --disable-ansi-colors -cp "$dev/tune4j-all.jar:$dev/test-classes" $sel --reports-dir "$out/junit-${group%% *}" > "$log" 2>&1
+    execute --details=verbose --disable-ansi-colors -cp "$dev/tune4j-all.jar:$dev/test-classes" $sel > "$log" 2>&1
   rc=$?
   echo "tests [$group] exit $rc" | tee -a "$log"; grep -E "caught:|Caused by|(tests|containers) (successful|failed|skipped)" "$log" | sed "s/\x1b\[[0-9;]*m//g" | head -n 40
 done

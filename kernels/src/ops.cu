@@ -98,9 +98,37 @@ __global__ void sum_kernel(int64_t n, const float *x, float *out) {
 
 /* ---- rows: softmax, LayerNorm, cross-entropy; block i handles row i ---- */
 
+/* Rows of up to SOFTMAX_CACHED * blockDim values are read once and kept in registers (one exp each);
+ * longer rows are read three times. */
+#define SOFTMAX_CACHED 8
+
 __global__ void softmax_kernel(int64_t n, const float *x, float *y) {
     const float *xr = x + blockIdx.x * n;
     float *yr = y + blockIdx.x * n;
+    if (n <= SOFTMAX_CACHED * (int64_t)blockDim.x) {
+        float v[SOFTMAX_CACHED];
+        float mx = -INFINITY;
+#pragma unroll
+        for (int e = 0; e < SOFTMAX_CACHED; e++) {
+            int64_t j = threadIdx.x + (int64_t)e * blockDim.x;
+            v[e] = j < n ? xr[j] : -INFINITY;
+            mx = fmaxf(mx, v[e]);
+        }
+        mx = t4j_block_max(mx);
+        float s = 0.0f;
+#pragma unroll
+        for (int e = 0; e < SOFTMAX_CACHED; e++) {
+            v[e] = threadIdx.x + (int64_t)e * blockDim.x < n ? expf(v[e] - mx) : 0.0f;
+            s += v[e];
+        }
+        float inv = 1.0f / t4j_block_sum(s);
+#pragma unroll
+        for (int e = 0; e < SOFTMAX_CACHED; e++) {
+            int64_t j = threadIdx.x + (int64_t)e * blockDim.x;
+            if (j < n) yr[j] = v[e] * inv;
+        }
+        return;
+    }
     float mx = -INFINITY;
     for (int64_t j = threadIdx.x; j < n; j += blockDim.x) mx = fmaxf(mx, xr[j]);
     mx = t4j_block_max(mx);

@@ -281,6 +281,58 @@ class CudaBackendTest {
         }
     }
 
+    /**
+     * bf16 mixed-precision LoRA fine-tuning on the device: a frozen W, a rank-8 adapter (f32 master
+     * weights, AdamW on the device) fitted to targets made by W plus a rank-4 change; the mean squared
+     * error falls below 5% of its start within 100 steps (an f32 simulation of the same loop on the same
+     * distributions falls to 0.8% by step 50 and 0.007% by step 100; bf16's rounding of x and W leaves
+     * a floor near 0.1%).
+     */
+    @Test
+    void bf16LoraFineTuningLearns() {
+        SplittableRandom rng = new SplittableRandom(11);
+        int t = 256, d = 64, r = 8;
+        float s = 2f;
+        try (Cublas blas = Cublas.open(gpu); Arena arena = Arena.ofConfined()) {
+            Tensor x = random(arena, rng, t, d), w = random(arena, rng, d, d), bStar = random(arena, rng, d, 4), aStar = random(arena, rng, 4, d);
+            Tensor target = Tensor.zeros(arena, DType.F32, t, d), moved = Tensor.zeros(arena, DType.F32, d, d), a0 = random(arena, rng, r, d);
+            ReferenceBackend ref = new ReferenceBackend();
+            ref.gemm(false, false, 0.09f, bStar, aStar, 0f, moved); // (0.3 B*)(0.3 A*): a rank-4 change of W
+            for (long i = 0; i < moved.numel(); i++) moved.setFloat(i, moved.getFloat(i) + w.getFloat(i));
+            ref.gemm(false, true, 1f, x, moved, 0f, target);
+            for (long i = 0; i < a0.numel(); i++) a0.setFloat(i, a0.getFloat(i) / 2 / (float) Math.sqrt(d)); // PEFT's A: small random; B: zero
+            Tensor y = Tensor.zeros(arena, DType.F32, t, d);
+            try (DeviceTensor gx = gpu.upload(x); DeviceTensor gw = gpu.upload(w); DeviceTensor gt = gpu.upload(target); DeviceTensor ga = gpu.upload(a0);
+                    DeviceTensor gb = gpu.zeros(DeviceTensor.Type.F32, d, r); DeviceTensor gy = gpu.empty(DeviceTensor.Type.F32, t, d);
+                    DeviceTensor gg = gpu.empty(DeviceTensor.Type.F32, t, d); DeviceTensor da = gpu.empty(DeviceTensor.Type.F32, r, d);
+                    DeviceTensor db = gpu.empty(DeviceTensor.Type.F32, d, r); DeviceTensor ma = gpu.zeros(DeviceTensor.Type.F32, r, d);
+                    DeviceTensor va = gpu.zeros(DeviceTensor.Type.F32, r, d); DeviceTensor mb = gpu.zeros(DeviceTensor.Type.F32, d, r);
+                    DeviceTensor vb = gpu.zeros(DeviceTensor.Type.F32, d, r);
+                    CudaLoraLayer layer = new CudaLoraLayer(gpu, blas, gw, r, s, t, DeviceTensor.Type.BF16, Cublas.Precision.F32)) {
+                double first = Double.NaN, last = Double.NaN;
+                for (int step = 1; step <= 100; step++) {
+                    layer.forward(gx, ga, gb, gy);
+                    gpu.zero(gg); // g = 2 (y - target) / n, the mean squared error's gradient
+                    gpu.axpy(2f / (t * d), gy, gg);
+                    gpu.axpy(-2f / (t * d), gt, gg);
+                    gpu.zero(da);
+                    gpu.zero(db);
+                    layer.backward(gx, ga, gb, gg, null, da, db);
+                    gpu.adamwStep(ga, da, ma, va, 1e-2f, 0.9f, 0.999f, 1e-8f, 0f, step);
+                    gpu.adamwStep(gb, db, mb, vb, 1e-2f, 0.9f, 0.999f, 1e-8f, 0f, step);
+                    if (step == 1 || step == 100) {
+                        gpu.download(gy, y);
+                        double loss = 0;
+                        for (long i = 0; i < y.numel(); i++) loss += Math.pow(y.getFloat(i) - target.getFloat(i), 2) / y.numel();
+                        if (step == 1) first = loss;
+                        else last = loss;
+                    }
+                }
+                assertTrue(last < 0.05 * first, "mean squared error from " + first + " to " + last + " in 100 steps");
+            }
+        }
+    }
+
     /** y, dx, dA, dB of the CPU kernels (dx, dA, dB from zero). */
     private static Tensor[] lora(Arena arena, CpuBackend cpu, Tensor x, Tensor w, Tensor a, Tensor b, Tensor g, float s) {
         long t = x.dim(0), din = x.dim(1), dout = w.dim(0), r = a.dim(0);
