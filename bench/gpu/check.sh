@@ -5,7 +5,8 @@
 # the kernels/dev variant programs (bench/gpu/prepare.sh puts them there). Runs, each under its own time
 # limit so that one hang cannot eat the others: the kernel variants' checks and timings, the PyTorch/PEFT
 # peers, the CUDA tests (a missing GPU fails them), `tune4j bench gpu`, and compare.py over the last two.
-# Everything lands in RESULTS_DIR as it is made. About 5 minutes.
+# Everything lands in RESULTS_DIR as it is made, in eight files (machine, dev, torch-peers .json/.txt,
+# tests, bench-gpu .json/.txt, compare.md). Under a minute on an H200.
 set -uo pipefail
 out="${1:?usage: bench/gpu/check.sh RESULTS_DIR}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -24,9 +25,11 @@ export LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:-}"
 echo "== kernels/dev variants"
 for prog in "$dev"/kernels-dev/*; do
   name="$(basename "$prog")"
-  timeout -k 5 60 "$prog" > "$out/dev-$name.txt" 2>&1
+  echo "== $name" >> "$out/dev.txt"
+  timeout -k 5 60 "$prog" > "$tmp/dev-$name.txt" 2>&1
   rc=$?
-  echo "$name exit $rc" | tee -a "$out/dev-$name.txt"; tail -n 12 "$out/dev-$name.txt"
+  cat "$tmp/dev-$name.txt" >> "$out/dev.txt"
+  echo "$name exit $rc" | tee -a "$out/dev.txt"; tail -n 12 "$tmp/dev-$name.txt"
 done
 
 echo "== PyTorch / PEFT on the same card"
@@ -36,11 +39,12 @@ echo "peers exit $?" | tee -a "$out/torch-peers.txt"; tail -n 20 "$out/torch-pee
 echo "== CUDA tests (one JVM per group: a crash in one keeps the others' results)"
 for group in "CudaStatusTest CudaBackendTest" "CublasLtTest"; do
   sel=""; for c in $group; do sel="$sel --select-class org.tune4j.backend.cuda.$c"; done
-  log="$out/tests-${group%% *}.txt"
+  log="$tmp/tests-${group%% *}.txt"
   TUNE4J_REQUIRE_GPU=1 timeout -k 5 120 "$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -jar "$dev/junit-console.jar" \
     execute --details=verbose --disable-ansi-colors -cp "$dev/tune4j-all.jar:$dev/test-classes" $sel > "$log" 2>&1
   rc=$?
   echo "tests [$group] exit $rc" | tee -a "$log"; grep -E "caught:|Caused by|(tests|containers) (successful|failed|skipped)" "$log" | sed "s/\x1b\[[0-9;]*m//g" | head -n 40
+  cat "$log" >> "$out/tests.txt"
 done
 
 echo "== tune4j bench gpu"
