@@ -102,6 +102,27 @@ public final class ImageDataset {
         return subset(idx);
     }
 
+    /** Images {@code from} (inclusive) to {@code to} (exclusive), a copy. */
+    public ImageDataset range(int from, int to) {
+        if (from < 0 || to < from || to > size()) throw new IllegalArgumentException("images [" + from + ", " + to + ") of " + size());
+        int[] idx = new int[to - from];
+        java.util.Arrays.setAll(idx, i -> from + i);
+        return subset(idx);
+    }
+
+    /** This data set's images followed by {@code other}'s (same image size and classes), a copy. */
+    public ImageDataset concat(ImageDataset other) {
+        if (other.height != height || other.width != width || !other.classes.equals(classes)) {
+            throw new IllegalArgumentException("cannot join " + height + "x" + width + " images of " + classes + " with " + other.height + "x" + other.width
+                    + " of " + other.classes);
+        }
+        byte[] px = Arrays.copyOf(pixels, pixels.length + other.pixels.length);
+        System.arraycopy(other.pixels, 0, px, pixels.length, other.pixels.length);
+        int[] y = Arrays.copyOf(labels, labels.length + other.labels.length);
+        System.arraycopy(other.labels, 0, y, labels.length, other.labels.length);
+        return new ImageDataset(px, y, height, width, classes);
+    }
+
     /** The images at {@code indices}, in that order (a copy). */
     public ImageDataset subset(int[] indices) {
         int n = pixelsPerImage();

@@ -39,11 +39,23 @@ public final class Adaptation {
      * clean/adversarial mix (half of each batch attacked) — null leaves it out.
      */
     public record Options(int targetTrain, int targetValidation, int epochs, int batchSize, long seed, Lora.Config lora,
-            float loraLr, float loraPlusRatio, float fullLr, float headLr, org.tune4j.robust.Attacks.Pgd adversarial) {
+            float loraLr, float loraPlusRatio, float fullLr, float headLr, org.tune4j.robust.Attacks.Pgd adversarial, int rehearsal) {
         public static Options defaults() {
             return new Options(4000, 500, 4, 64, 7, new Lora.Config(4, 8f, 0f, false, List.of("qkv", "proj", "fc1", "fc2"), List.of()),
-                    1e-3f, 8f, 3e-4f, 3e-3f, new org.tune4j.robust.Attacks.Pgd(0.1f, 0.125f, 1, true));
+                    1e-3f, 8f, 3e-4f, 3e-3f, new org.tune4j.robust.Attacks.Pgd(0.1f, 0.125f, 1, true), 0);
         }
+    }
+
+    /**
+     * What every method trains on: the shifted training split, plus {@code o.rehearsal()} clean source
+     * training images (rehearsal against forgetting, off by default), taken after the ones the target
+     * split was made from, so that no image appears twice.
+     */
+    public static ImageDataset adaptationSet(FashionMnist.Source data, ImageDataset.Split split, Options o) {
+        if (o.rehearsal() <= 0) return split.train();
+        int from = o.targetTrain() + o.targetValidation(), available = data.train().size() - from;
+        if (o.rehearsal() > available) throw new IllegalArgumentException("rehearsal of " + o.rehearsal() + " clean images: only " + available + " are left after the target's");
+        return split.train().concat(data.train().range(from, from + o.rehearsal()));
     }
 
     /**
@@ -97,6 +109,7 @@ public final class Adaptation {
     public static Report run(Backend backend, FashionMnist.Source data, Path checkpoint, Options o, Path out,
             Function<String, Trainer.Listener> listeners, Baseline baseline) throws IOException {
         ImageDataset.Split split = targetSplit(data, o);
+        ImageDataset train = adaptationSet(data, split, o);
         ImageDataset targetTest = targetTest(data, o.seed());
         ImageDataset sourceTest = data.test();
         List<MethodResult> results = new ArrayList<>();
@@ -123,10 +136,10 @@ public final class Adaptation {
                     }
                 }
                 AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, method.startsWith("lora") ? o.loraPlusRatio() : 1f);
-                long steps = (long) o.epochs() * ((split.train().size() + o.batchSize() - 1) / o.batchSize());
+                long steps = (long) o.epochs() * ((train.size() + o.batchSize() - 1) / o.batchSize());
                 long t0 = System.nanoTime();
                 Trainer.History h = Trainer.fit(backend, vit, opt, LrSchedule.warmupCosine(lr, Math.max(1, steps / 10), steps, lr / 50),
-                        split.train(), split.validation(), new Trainer.Options(o.epochs(), o.batchSize(), o.seed(), 0f, 1.0,
+                        train, split.validation(), new Trainer.Options(o.epochs(), o.batchSize(), o.seed(), 0f, 1.0,
                                 method.equals("lora-adv") ? o.adversarial() : null, 0.5), listeners.apply(method));
                 double seconds = (System.nanoTime() - t0) / 1e9;
                 Evaluation ev = evaluate(backend, vit, targetTest, sourceTest, baseCorruption, basePredictions, o.seed());

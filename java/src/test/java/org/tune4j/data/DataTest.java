@@ -84,6 +84,21 @@ class DataTest {
     }
 
     @Test
+    void rangesJoinInOrder() throws IOException {
+        ImageDataset train = FashionMnist.embedded().train();
+        ImageDataset a = train.range(10, 13), b = train.range(100, 102), both = a.concat(b);
+        assertEquals(5, both.size());
+        int[] from = {10, 11, 12, 100, 101};
+        for (int i = 0; i < 5; i++) {
+            assertEquals(train.label(from[i]), both.label(i));
+            assertArrayEquals(train.image(from[i]), both.image(i));
+        }
+        assertThrows(IllegalArgumentException.class, () -> train.range(5, train.size() + 1));
+        ImageDataset other = new ImageDataset(new byte[4], new int[] {0}, 2, 2, train.classes());
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> a.concat(other)).getMessage().contains("cannot join"));
+    }
+
+    @Test
     void splitsAndBatchesAreSeeded() throws IOException {
         ImageDataset train = FashionMnist.embedded().train();
         ImageDataset.Split a = train.split(1000, 42), b = train.split(1000, 42);
