@@ -92,8 +92,13 @@ public final class Gate {
         return new Result(accB, accC, classDelta, flipRate, eceB, eceC, ceB.mean(), ceC.mean(), mce, robB, robC, v);
     }
 
+    /**
+     * A value breaks its limit when it exceeds it by more than floating-point noise: accuracies are counts
+     * over sizes, so a drop of exactly the limit (20 of 2,000 images against 0.01) can land a few ulps
+     * above it, and must pass.
+     */
     private static void check(List<String> out, double value, double limit, String message) {
-        if (!Double.isNaN(limit) && value > limit) out.add(String.format(message, value, limit));
+        if (!Double.isNaN(limit) && value > limit + 1e-9) out.add(String.format(message, value, limit));
     }
 
     private static int argmax(float[] p) {

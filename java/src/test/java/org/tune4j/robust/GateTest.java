@@ -37,4 +37,23 @@ class GateTest {
             assertTrue(bad.flipRate() > 0.05);
         }
     }
+
+    /** A drop of exactly the limit passes: 1 image of 100 against 0.01 (in floating point 0.01000...02). */
+    @Test
+    void aDropOfExactlyTheLimitPasses() throws IOException {
+        ImageDataset data = FashionMnist.embedded().test().first(100);
+        float[][] right = new float[100][10], oneWrong = new float[100][10];
+        for (int i = 0; i < 100; i++) {
+            right[i][data.label(i)] = 1f;
+            oneWrong[i][i == 0 ? (data.label(0) + 1) % 10 : data.label(i)] = 1f;
+        }
+        java.util.Map<Corruptions.Kind, double[]> errors = new java.util.EnumMap<>(Corruptions.Kind.class);
+        for (Corruptions.Kind k : Corruptions.ALL) errors.put(k, new double[] {0.1, 0.2, 0.3, 0.4, 0.5});
+        CorruptionReport.Errors ce = new CorruptionReport.Errors(errors);
+        Gate.Limits limits = new Gate.Limits(0.01, Double.NaN, 0.01, Double.NaN, Double.NaN, Double.NaN);
+        Gate.Result atLimit = Gate.compare(new Gate.Measures(right, ce, 0.5), new Gate.Measures(oneWrong, ce, 0.5), data, limits);
+        assertTrue(atLimit.passed(), atLimit.violations().toString());
+        Gate.Limits tighter = new Gate.Limits(0.009, Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
+        assertFalse(Gate.compare(new Gate.Measures(right, ce, 0.5), new Gate.Measures(oneWrong, ce, 0.5), data, tighter).passed());
+    }
 }
