@@ -7,39 +7,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 
 /**
  * cuBLASLt's int8 GEMM (FFM descriptors and the timed search) against exact integer products. Its own
- * class, so that bench/gpu/check.sh runs it in its own JVM. Skipped with CUDA's reason where there is
- * no GPU; TUNE4J_REQUIRE_GPU makes that a failure.
+ * class, so that bench/gpu/check.sh runs it in its own JVM (skips: {@link GpuTest}).
  */
-class CublasLtTest {
-    private static final CudaStatus STATUS = CudaStatus.probe();
-    private static CudaBackend gpu;
-
-    @BeforeAll
-    static void open() {
-        if (!STATUS.available() && System.getenv("TUNE4J_REQUIRE_GPU") != null) throw new AssertionError("TUNE4J_REQUIRE_GPU is set: " + STATUS.message());
-        if (STATUS.available()) gpu = CudaBackend.open();
-    }
-
-    @BeforeEach
-    void needsGpu() {
-        Assumptions.assumeTrue(gpu != null, "SKIPPED, no GPU here: " + STATUS.message());
-    }
-
-    @AfterAll
-    static void close() {
-        if (gpu != null) gpu.close();
-    }
-
+class CublasLtTest extends GpuTest {
     private static Tensor back(Arena arena, DeviceTensor d) {
         Tensor t = Tensor.zeros(arena, DType.I32, d.shape());
         gpu.download(d, t);

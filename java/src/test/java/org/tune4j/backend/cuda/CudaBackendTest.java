@@ -7,10 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -21,33 +17,9 @@ import org.tune4j.backend.TestTensors;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 
-/**
- * Every CUDA op against the CPU backend (or the reference) on random shapes, odd sizes included. Where
- * no GPU is at hand the tests are skipped with the reason CUDA gave (never passed); TUNE4J_REQUIRE_GPU
- * (set by bench/gpu/check.sh on the GPU machine) makes a missing GPU a failure instead.
- */
-class CudaBackendTest {
+/** Every CUDA op against the CPU backend (or the reference) on random shapes, odd sizes included (skips: {@link GpuTest}). */
+class CudaBackendTest extends GpuTest {
     private static final int[][] SHAPES = {{1, 1}, {3, 17}, {17, 33}, {33, 257}, {64, 1024}, {5, 3001}};
-    private static CudaBackend gpu;
-
-    private static final CudaStatus STATUS = CudaStatus.probe();
-
-    @BeforeAll
-    static void open() {
-        if (!STATUS.available() && System.getenv("TUNE4J_REQUIRE_GPU") != null) throw new AssertionError("TUNE4J_REQUIRE_GPU is set: " + STATUS.message());
-        if (STATUS.available()) gpu = CudaBackend.open();
-    }
-
-    /** Each test reports its own skip, with the reason, rather than the class vanishing from the report. */
-    @BeforeEach
-    void needsGpu() {
-        Assumptions.assumeTrue(gpu != null, "SKIPPED, no GPU here: " + STATUS.message());
-    }
-
-    @AfterAll
-    static void close() {
-        if (gpu != null) gpu.close();
-    }
 
     private static Tensor random(Arena arena, SplittableRandom rng, long... shape) {
         Tensor t = Tensor.zeros(arena, DType.F32, shape);
