@@ -42,8 +42,6 @@ int32_t t4j_cuda_malloc(int64_t bytes, int64_t *address);
 int32_t t4j_cuda_free(void *ptr);
 /* Copies bytes; kind is T4J_CUDA_H2D, _D2H or _D2D. A copy to the host waits for the stream. */
 int32_t t4j_cuda_memcpy(void *dst, const void *src, int64_t bytes, int32_t kind, void *stream);
-/* Copies a rows x row_bytes block between strided buffers (pitches in bytes), on the device. */
-int32_t t4j_cuda_memcpy_2d(void *dst, int64_t dst_pitch, const void *src, int64_t src_pitch, int64_t row_bytes, int64_t rows, void *stream);
 int32_t t4j_cuda_memset_zero(void *ptr, int64_t bytes, void *stream);
 /* A new non-blocking stream; its handle goes to handle[0]. */
 int32_t t4j_cuda_stream_create(int64_t *handle);

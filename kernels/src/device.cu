@@ -58,12 +58,6 @@ int32_t t4j_cuda_memcpy(void *dst, const void *src, int64_t bytes, int32_t kind,
     return t4j_status(e);
 }
 
-int32_t t4j_cuda_memcpy_2d(void *dst, int64_t dst_pitch, const void *src, int64_t src_pitch, int64_t row_bytes, int64_t rows, void *stream) {
-    if (rows == 0 || row_bytes == 0) return 0;
-    return t4j_status(cudaMemcpy2DAsync(dst, (size_t)dst_pitch, src, (size_t)src_pitch, (size_t)row_bytes, (size_t)rows, cudaMemcpyDeviceToDevice,
-                                        t4j_stream(stream)));
-}
-
 int32_t t4j_cuda_memset_zero(void *ptr, int64_t bytes, void *stream) { return t4j_status(cudaMemsetAsync(ptr, 0, (size_t)bytes, t4j_stream(stream))); }
 
 int32_t t4j_cuda_stream_create(int64_t *handle) {

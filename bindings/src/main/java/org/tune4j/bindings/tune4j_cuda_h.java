@@ -40,7 +40,6 @@ public final class tune4j_cuda_h {
             "t4j_cuda_malloc",
             "t4j_cuda_free",
             "t4j_cuda_memcpy",
-            "t4j_cuda_memcpy_2d",
             "t4j_cuda_memset_zero",
             "t4j_cuda_stream_create",
             "t4j_cuda_stream_destroy",
@@ -284,30 +283,6 @@ public final class tune4j_cuda_h {
 
     public static FunctionDescriptor t4j_cuda_memcpy$descriptor() {
         return t4j_cuda_memcpy.DESC;
-    }
-
-    private static final class t4j_cuda_memcpy_2d {
-        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_memcpy_2d", DESC, false);
-    }
-
-    /** Copies a rows x row_bytes block between strided buffers (pitches in bytes), on the device. */
-    public static int t4j_cuda_memcpy_2d(MemorySegment dst, long dst_pitch, MemorySegment src, long src_pitch, long row_bytes, long rows, MemorySegment stream) {
-        try {
-            return (int) t4j_cuda_memcpy_2d.HANDLE.invokeExact(dst, dst_pitch, src, src_pitch, row_bytes, rows, stream);
-        } catch (RuntimeException | Error ex$) {
-            throw ex$;
-        } catch (Throwable ex$) {
-            throw new AssertionError("unexpected checked exception from a downcall", ex$);
-        }
-    }
-
-    public static MethodHandle t4j_cuda_memcpy_2d$handle() {
-        return t4j_cuda_memcpy_2d.HANDLE;
-    }
-
-    public static FunctionDescriptor t4j_cuda_memcpy_2d$descriptor() {
-        return t4j_cuda_memcpy_2d.DESC;
     }
 
     private static final class t4j_cuda_memset_zero {

@@ -163,7 +163,7 @@ public final class CudaBackend implements AutoCloseable {
 
     /**
      * y[:, col0 : col0 + cols] = scale x for x [rows, cols] (F32) and y [rows, ≥ col0 + cols] (F32, or BF16
-     * rounded to nearest even): how the LoRA step writes x, s·h, s·(G B) and B into its concatenated operands.
+     * rounded to nearest even): a scaled or converted copy into a block of a wider matrix.
      */
     public void scaleInto(DeviceTensor x, float scale, DeviceTensor y, long col0) {
         matrix("x", x);
@@ -176,19 +176,6 @@ public final class CudaBackend implements AutoCloseable {
         MemorySegment dst = MemorySegment.ofAddress(y.address() + col0 * y.type().bytes);
         check(tune4j_cuda_h.t4j_cuda_scale_into(x.dim(0), x.dim(1), x.pointer(), x.dim(1), scale, dst, y.dim(1), y.type() == DeviceTensor.Type.BF16 ? 1 : 0,
                 stream), "scale_into");
-    }
-
-    /** y[:, col0 : col0 + cols] = x for x [rows, cols] and y [rows, ≥ col0 + cols] of the same type: a strided copy on the device. */
-    public void copyInto(DeviceTensor x, DeviceTensor y, long col0) {
-        matrix("x", x);
-        matrix("y", y);
-        if (x.type() != y.type()) throw new IllegalArgumentException("x " + x + " and y " + y + " differ in type");
-        if (y.dim(0) != x.dim(0) || col0 < 0 || col0 + x.dim(1) > y.dim(1)) {
-            throw new IllegalArgumentException("x " + x + " does not fit y " + y + " at column " + col0);
-        }
-        long e = x.type().bytes;
-        check(tune4j_cuda_h.t4j_cuda_memcpy_2d(MemorySegment.ofAddress(y.address() + col0 * e), y.dim(1) * e, x.pointer(), x.dim(1) * e, x.dim(1) * e, x.dim(0),
-                stream), "memcpy_2d");
     }
 
     /** out [1] = Σ x, on the device */

@@ -333,6 +333,30 @@ class CudaBackendTest extends GpuTest {
     }
 
     @Test
+    void scaleIntoWritesABlockOfAWiderMatrix() {
+        SplittableRandom rng = new SplittableRandom(12);
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor x = random(arena, rng, 3, 5);
+            for (DeviceTensor.Type type : new DeviceTensor.Type[] {DeviceTensor.Type.F32, DeviceTensor.Type.BF16}) {
+                try (DeviceTensor gx = gpu.upload(x); DeviceTensor y = gpu.zeros(type, 3, 9); DeviceTensor y32 = gpu.empty(DeviceTensor.Type.F32, 3, 9)) {
+                    gpu.scaleInto(gx, 0.5f, y, 2);
+                    if (type == DeviceTensor.Type.BF16) gpu.fromBf16(y, y32);
+                    else gpu.copy(y, y32);
+                    Tensor got = back(arena, y32);
+                    for (int i = 0; i < 3; i++)
+                        for (int j = 0; j < 9; j++) {
+                            float want = j >= 2 && j < 7 ? 0.5f * x.getFloat(i, j - 2) : 0f;
+                            assertEquals(want, got.getFloat(i, j), type == DeviceTensor.Type.BF16 ? 4e-3 * Math.abs(want) : 0, type + " at " + i + "," + j);
+                        }
+                }
+            }
+            try (DeviceTensor gx = gpu.upload(x); DeviceTensor y = gpu.zeros(DeviceTensor.Type.F32, 3, 6)) {
+                assertThrows(IllegalArgumentException.class, () -> gpu.scaleInto(gx, 1f, y, 2));
+            }
+        }
+    }
+
+    @Test
     void graphsReplayTheRecordedWorkOnNewInputs() {
         SplittableRandom rng = new SplittableRandom(9);
         CpuBackend cpu = CpuBackend.get();
