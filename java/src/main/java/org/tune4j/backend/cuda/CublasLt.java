@@ -52,8 +52,7 @@ public final class CublasLt implements AutoCloseable {
 
     private record ShapeKey(int m, int n, int k) {}
 
-    private record Plan(MemorySegment desc, MemorySegment aLayout, MemorySegment bLayout, MemorySegment cLayout, MemorySegment algo, long workspaceBytes,
-            Search search) {}
+    private record Plan(MemorySegment desc, MemorySegment aLayout, MemorySegment bLayout, MemorySegment cLayout, MemorySegment algo, Search search) {}
 
     private final CudaBackend gpu;
     private final MemorySegment handle;
@@ -152,7 +151,7 @@ public final class CublasLt implements AutoCloseable {
             int ignored = (int) prefDestroy.invokeExact(pref);
             int count = returned.get(JAVA_INT, 0);
             if (rc != 0 || count == 0) throw new IllegalStateException("cuBLASLt has no int8 algorithm for " + s + " (status " + rc + ", " + count + " found)");
-            Plan draft = new Plan(desc, al, bl, cl, null, 0, null);
+            Plan draft = new Plan(desc, al, bl, cl, null, null);
             double[] best = new double[count];
             java.util.Arrays.fill(best, Double.NaN);
             for (int round = 0; round < 2; round++) { // two rounds, each candidate's best: one slow moment does not decide
@@ -171,7 +170,7 @@ public final class CublasLt implements AutoCloseable {
             }
             if (chosen < 0) throw new IllegalStateException("none of cuBLASLt's " + count + " int8 algorithms ran for " + s);
             MemorySegment algo = results.asSlice(chosen * RESULT_BYTES, ALGO_BYTES);
-            return new Plan(desc, al, bl, cl, algo, tried.get(chosen).workspaceBytes(), new Search(s.m, s.n, s.k, List.copyOf(tried), chosen));
+            return new Plan(desc, al, bl, cl, algo, new Search(s.m, s.n, s.k, List.copyOf(tried), chosen));
         } catch (IllegalStateException e) {
             throw e;
         } catch (Throwable t) {

@@ -21,14 +21,14 @@ public final class CudaBackend implements AutoCloseable {
     private final CudaStatus status;
     private final DeviceAllocator allocator;
     private final MemorySegment stream;
-    private final boolean view; // a view on another stream (on): owns neither the stream nor the allocator
+    private final CudaStream owned; // the stream this backend made; null in a view (on), which owns neither stream nor allocator
     private boolean closed;
 
-    private CudaBackend(CudaStatus status, DeviceAllocator allocator, MemorySegment stream, boolean view) {
+    private CudaBackend(CudaStatus status, DeviceAllocator allocator, CudaStream owned, MemorySegment stream) {
         this.status = status;
         this.allocator = allocator;
+        this.owned = owned;
         this.stream = stream;
-        this.view = view;
     }
 
     /** A backend on device 0; an {@link IllegalStateException} saying why when CUDA cannot run here. */
@@ -36,11 +36,8 @@ public final class CudaBackend implements AutoCloseable {
         CudaStatus s = CudaStatus.probe();
         if (!s.available()) throw new IllegalStateException("CUDA is not available: " + s.message());
         check(tune4j_cuda_h.t4j_cuda_set_device(0), "cudaSetDevice(0)");
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment handle = arena.allocate(ValueLayout.JAVA_LONG);
-            check(tune4j_cuda_h.t4j_cuda_stream_create(handle), "cudaStreamCreate");
-            return new CudaBackend(s, new DeviceAllocator(), MemorySegment.ofAddress(handle.get(ValueLayout.JAVA_LONG, 0)), false);
-        }
+        CudaStream own = new CudaStream();
+        return new CudaBackend(s, new DeviceAllocator(), own, own.handle());
     }
 
     public CudaStatus status() {
@@ -53,7 +50,7 @@ public final class CudaBackend implements AutoCloseable {
      * Closing the view releases nothing.
      */
     public CudaBackend on(CudaStream other) {
-        return new CudaBackend(status, allocator, other.handle(), true);
+        return new CudaBackend(status, allocator, null, other.handle());
     }
 
     public DeviceAllocator allocator() {
@@ -365,9 +362,9 @@ public final class CudaBackend implements AutoCloseable {
     public void close() {
         if (closed) return;
         closed = true;
-        if (view) return;
+        if (owned == null) return;
         tune4j_cuda_h.t4j_cuda_stream_synchronize(stream);
         allocator.close();
-        tune4j_cuda_h.t4j_cuda_stream_destroy(stream);
+        owned.close();
     }
 }

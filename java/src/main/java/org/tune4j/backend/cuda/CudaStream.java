@@ -6,8 +6,9 @@ import java.lang.foreign.ValueLayout;
 import org.tune4j.bindings.tune4j_cuda_h;
 
 /**
- * A second stream beside a backend's own, for work that may overlap it (cuBLAS calls through a
- * {@link Cublas} opened on it), and the events that order the two without the host: {@link #follow}
+ * A CUDA stream: a backend's own, or a second one beside it for work that may overlap it (cuBLAS calls
+ * through a {@link Cublas} opened on it, a backend view from {@link CudaBackend#on}), with the events that
+ * order two streams without the host: {@link #follow}
  * makes this stream wait for what the other has queued so far, {@link #join} makes the other wait for
  * what this one has.
  */
