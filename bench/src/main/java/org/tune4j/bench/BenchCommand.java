@@ -19,7 +19,7 @@ import picocli.CommandLine.Parameters;
 /** {@code tune4j bench SUITE}: kernel benchmarks beside their peers, as a table and optionally JSON. */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = {"Benchmark the native kernels against peers measured in the same run.",
-                "Rates are GFLOP/s; %peak is against the native FMA loop measured in this process."})
+                "Rates are GFLOP/s; %%peak is against the native FMA loop measured in this process."})
 public final class BenchCommand implements Callable<Integer> {
     @Parameters(index = "0", defaultValue = "all", description = "Suite: gemm, lora, int8, sparse, train, infer, ffm, gpu or all (default: ${DEFAULT-VALUE}).")
     String suite;
@@ -33,7 +33,7 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--quick", description = "Fewer shapes and repetitions (a smoke run, not for reporting).")
     boolean quick;
 
-    @Option(names = "--plot", paramLabel = "DIR", description = "Also write PNG charts of rate and % of peak per suite.")
+    @Option(names = "--plot", paramLabel = "DIR", description = "Also write PNG charts of rate and %% of peak per suite.")
     Path plotDir;
 
     @Option(names = "--results", paramLabel = "DIR",

@@ -14,7 +14,7 @@ import org.tune4j.tensor.Tensor;
 /**
  * Pruned matmuls on 4096x4096 weights: CSR at 90% unstructured sparsity (M=128, and batch 1 with
  * {@value Int8Suite#ROTATE} weight sets rotated beyond the caches), its input gradient, and 2:4 at
- * M=128, each beside our dense f32 GEMM/GEMV on the same shape in the same run. Rates count the useful
+ * M=128 and at batch 1 (rotated likewise), each beside our dense f32 GEMM/GEMV on the same shape in the same run. Rates count the useful
  * work (2 · m · nonzeros); % of peak is against the f32 FMA loop.
  */
 final class SparseSuite {
@@ -39,7 +39,8 @@ final class SparseSuite {
                 cpu.applyMask(pruned, mask);
                 csr[r] = CsrWeights.fromDense(arena, pruned);
             }
-            Sparse24Weights s24 = Sparse24Weights.fromDense(arena, dense[0]);
+            Sparse24Weights[] s24 = new Sparse24Weights[sets];
+            for (int r = 0; r < sets; r++) s24[r] = Sparse24Weights.fromDense(arena, dense[r]);
             String csrShape = String.format("%dx%dx%d %.0f%%", 128, N, K, 100 * csr[0].sparsity());
             for (int threads : threadCounts) {
                 CpuBackend.setThreads(threads);
@@ -50,7 +51,7 @@ final class SparseSuite {
                 Tensor x = BenchData.matrix(arena, 128, K), y = BenchData.matrix(arena, 128, N);
                 double denseMs = measure.medianMs(() -> cpu.gemm(false, true, 1f, x, dense[0], 0f, y));
                 double csrMs = measure.medianMs(() -> cpu.csrLinear(x, csr[0], null, Activation.NONE, y));
-                double s24Ms = measure.medianMs(() -> cpu.sparse24Linear(x, s24, null, Activation.NONE, y));
+                double s24Ms = measure.medianMs(() -> cpu.sparse24Linear(x, s24[0], null, Activation.NONE, y));
                 String densePeer = "tune4j dense f32 GEMM (x·Wᵀ)";
                 rows.add(row("csr_linear", csrShape, threads, backend, csrMs, 2.0 * 128 * csr[0].nnz(), densePeer, denseMs, peak));
                 rows.add(row("2:4_linear", "128x" + N + "x" + K + " 2:4", threads, backend, s24Ms, 2.0 * 128 * N * (K / 2), densePeer, denseMs, peak));
@@ -61,13 +62,16 @@ final class SparseSuite {
                 rows.add(row("csr_backward_input", csrShape, threads, backend, csrBack, 2.0 * 128 * csr[0].nnz(),
                         "tune4j dense f32 GEMM (G·W)", denseBack, peak));
 
-                progress.accept("sparse CSR M=1 rotated threads=" + threads);
+                progress.accept("sparse CSR/2:4 M=1 rotated threads=" + threads);
                 Tensor x1 = BenchData.matrix(arena, 1, K), y1 = BenchData.matrix(arena, 1, N);
                 int[] next = {0};
                 double gemv = measure.medianMs(() -> cpu.gemm(false, true, 1f, x1, dense[next[0]++ % sets], 0f, y1));
                 double spmv = measure.medianMs(() -> cpu.csrLinear(x1, csr[next[0]++ % sets], null, Activation.NONE, y1));
                 rows.add(row("csr_linear", String.format("1x%dx%d %.0f%% rotated x%d", N, K, 100 * csr[0].sparsity(), sets), threads,
                         backend, spmv, 2.0 * csr[0].nnz(), "tune4j dense f32 GEMV (x·Wᵀ)", gemv, peak));
+                double s24v = measure.medianMs(() -> cpu.sparse24Linear(x1, s24[next[0]++ % sets], null, Activation.NONE, y1));
+                rows.add(row("2:4_linear", String.format("1x%dx%d 2:4 rotated x%d", N, K, sets), threads, backend, s24v, 2.0 * N * (K / 2),
+                        "tune4j dense f32 GEMV (x·Wᵀ)", gemv, peak));
             }
         }
         CpuBackend.setThreads(machine.cores());

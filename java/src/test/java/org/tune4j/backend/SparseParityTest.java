@@ -24,9 +24,13 @@ import org.tune4j.tensor.Tensor;
 class SparseParityTest {
     private static final ReferenceBackend REF = new ReferenceBackend();
     private static final CpuBackend CPU = CpuBackend.get();
-    /** m, n, k (k a multiple of 4 for 2:4) */
+    /**
+     * m, n, k (k a multiple of 4 for 2:4). m ≤ 4 takes the few-rows 2:4 kernel: the last ones span several
+     * row tiles (64 rows) and group tiles (32 groups of 4) with partial ones, and vector steps with a tail.
+     */
     private static final long[][] SHAPES = {
         {1, 1, 4}, {1, 3, 16}, {3, 1, 32}, {2, 33, 20}, {5, 17, 36}, {17, 33, 4}, {33, 17, 68}, {16, 64, 256}, {47, 65, 132},
+        {1, 129, 520}, {4, 70, 140}, {3, 200, 1028},
     };
 
     static Stream<Arguments> cases() {
