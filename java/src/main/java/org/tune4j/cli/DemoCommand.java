@@ -60,6 +60,12 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--lora-plus", description = "LoRA+ ratio: lora_B learns this many times faster (default: ${DEFAULT-VALUE}).", defaultValue = "8")
     float loraPlus;
 
+    @Option(names = "--full-lr", description = "Full fine-tuning's learning rate (default: ${DEFAULT-VALUE}).", defaultValue = "1e-3")
+    float fullLr;
+
+    @Option(names = "--head-lr", description = "Head-only fine-tuning's learning rate (default: ${DEFAULT-VALUE}).", defaultValue = "3e-2")
+    float headLr;
+
     @Option(names = "--rehearsal", paramLabel = "N", description = "Clean source images mixed into every method's training set, against forgetting "
             + "(default: ${DEFAULT-VALUE}).", defaultValue = "0")
     int rehearsal;
@@ -79,7 +85,7 @@ final class DemoCommand implements Callable<Integer> {
         Adaptation.Options d = Adaptation.Options.defaults();
         var lora = new org.tune4j.nn.Lora.Config(rank, 2f * rank, d.lora().dropout(), d.lora().rsLora(), d.lora().targetModules(), d.lora().modulesToSave());
         Adaptation.Options o = new Adaptation.Options(Math.min(targetImages, source.train().size() - d.targetValidation()), d.targetValidation(), epochs,
-                d.batchSize(), d.seed(), lora, loraLr, loraPlus, d.fullLr(), d.headLr(), noAdversarial ? null : d.adversarial(), rehearsal);
+                d.batchSize(), d.seed(), lora, loraLr, loraPlus, fullLr, headLr, noAdversarial ? null : d.adversarial(), rehearsal);
         System.out.println("data: " + source.description());
         System.out.println("output: " + dir.toAbsolutePath());
         long t0 = System.nanoTime();
