@@ -99,6 +99,31 @@ int32_t t4j_cuda_cross_entropy_backward(int64_t m, int64_t n, const float *probs
 
 /* AdamW (PyTorch's semantics), step counted from 1 */
 int32_t t4j_cuda_adamw_step(int64_t n, float *param, const float *grad, float *m, float *v, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t step, void *stream);
+/* The same with the gradient multiplied by grad_scale[0], a device scalar (gradient clipping's factor, from t4j_cuda_clip_scale) */
+int32_t t4j_cuda_adamw_step_scaled(int64_t n, float *param, const float *grad, const float *grad_scale, float *m, float *v, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t step, void *stream);
+
+/* ---- ViT pieces (vit.cu) ---- */
+
+/* The attention kernels keep one head of one sequence in shared memory (within the 48 KiB a block gets by default) */
+#define T4J_CUDA_ATTN_MAX_SEQ 32
+#define T4J_CUDA_ATTN_MAX_HEAD_DIM 64
+
+/* out[0] = sum of x[i]^2 (one block, a fixed tree) */
+int32_t t4j_cuda_sum_squares(int64_t n, const float *x, float *out, void *stream);
+/* scale[0] = max_norm / (norm + 1e-6) when norm = sqrt(sums[0] + ... + sums[count-1]) exceeds max_norm, else 1 (torch's clip_grad_norm_) */
+int32_t t4j_cuda_clip_scale(int64_t count, const float *sums, float max_norm, float *scale, void *stream);
+
+/* y [m, n] += bias [n] on every row */
+int32_t t4j_cuda_add_bias(int64_t m, int64_t n, const float *bias, float *y, void *stream);
+/* dst[i * ldd + j] = src[i * lds + j] for a rows x cols block (strides in elements) */
+int32_t t4j_cuda_copy_2d(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst, int64_t ldd, void *stream);
+/* ViT tokens x [batch * (patches + 1), d]: each sequence is cls [d] then its embedded patches emb [batch * patches, d], plus pos [patches + 1, d] */
+int32_t t4j_cuda_vit_tokens(int64_t batch, int64_t patches, int64_t d, const float *emb, const float *cls, const float *pos, float *x, void *stream);
+/* Self-attention of batch sequences of seq tokens: qkv [batch * seq, 3 * heads * dh] (q | k | v, head h in columns h*dh of each),
+ * probs [batch, heads, seq, seq] = softmax(scale q k^T) saved for backward, out [batch * seq, heads * dh] = probs v */
+int32_t t4j_cuda_attention_forward(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *qkv, float scale, float *probs, float *out, void *stream);
+/* dqkv [batch * seq, 3 * heads * dh] = the gradient of q | k | v from dout [batch * seq, heads * dh] (overwritten, not accumulated) */
+int32_t t4j_cuda_attention_backward(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *qkv, const float *probs, const float *dout, float scale, float *dqkv, void *stream);
 
 /* ---- int8 (quant.cu) ---- */
 

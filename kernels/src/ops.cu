@@ -218,11 +218,12 @@ __global__ void cross_entropy_backward_kernel(int64_t m, int64_t n, const float 
     }
 }
 
-__global__ void adamw_kernel(int64_t n, float *p, const float *g, float *m, float *v, float lr, float b1, float b2, float eps, float wd, float bc1,
-                             float bc2) {
+__global__ void adamw_kernel(int64_t n, float *p, const float *g, const float *gscale, float *m, float *v, float lr, float b1, float b2, float eps,
+                             float wd, float bc1, float bc2) {
+    float gs = gscale != NULL ? gscale[0] : 1.0f;
     T4J_FOR_EACH(i, n) {
-        float w = p[i] - lr * wd * p[i];
-        float mi = b1 * m[i] + (1.0f - b1) * g[i], vi = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+        float w = p[i] - lr * wd * p[i], gi = g[i] * gs;
+        float mi = b1 * m[i] + (1.0f - b1) * gi, vi = b2 * v[i] + (1.0f - b2) * gi * gi;
         m[i] = mi;
         v[i] = vi;
         p[i] = w - lr * (mi / bc1) / (sqrtf(vi / bc2) + eps);
@@ -326,7 +327,14 @@ int32_t t4j_cuda_cross_entropy_backward(int64_t m, int64_t n, const float *probs
 int32_t t4j_cuda_adamw_step(int64_t n, float *param, const float *grad, float *m, float *v, float lr, float beta1, float beta2, float eps,
                             float weight_decay, int64_t step, void *stream) {
     float bc1 = 1.0f - powf(beta1, (float)step), bc2 = 1.0f - powf(beta2, (float)step);
-    adamw_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, param, grad, m, v, lr, beta1, beta2, eps, weight_decay, bc1, bc2);
+    adamw_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, param, grad, NULL, m, v, lr, beta1, beta2, eps, weight_decay, bc1, bc2);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_adamw_step_scaled(int64_t n, float *param, const float *grad, const float *grad_scale, float *m, float *v, float lr, float beta1,
+                                   float beta2, float eps, float weight_decay, int64_t step, void *stream) {
+    float bc1 = 1.0f - powf(beta1, (float)step), bc2 = 1.0f - powf(beta2, (float)step);
+    adamw_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, param, grad, grad_scale, m, v, lr, beta1, beta2, eps, weight_decay, bc1, bc2);
     return t4j_launched();
 }
 

@@ -28,6 +28,8 @@ public final class tune4j_cuda_h {
     public static final int T4J_CUDA_H2D = 1;
     public static final int T4J_CUDA_D2H = 2;
     public static final int T4J_CUDA_D2D = 3;
+    public static final int T4J_CUDA_ATTN_MAX_SEQ = 32;
+    public static final int T4J_CUDA_ATTN_MAX_HEAD_DIM = 64;
 
     /** The names of all functions the header declares. */
     public static final List<String> FUNCTIONS = List.of(
@@ -66,6 +68,14 @@ public final class tune4j_cuda_h {
             "t4j_cuda_cross_entropy_forward",
             "t4j_cuda_cross_entropy_backward",
             "t4j_cuda_adamw_step",
+            "t4j_cuda_adamw_step_scaled",
+            "t4j_cuda_sum_squares",
+            "t4j_cuda_clip_scale",
+            "t4j_cuda_add_bias",
+            "t4j_cuda_copy_2d",
+            "t4j_cuda_vit_tokens",
+            "t4j_cuda_attention_forward",
+            "t4j_cuda_attention_backward",
             "t4j_cuda_quantize_rows",
             "t4j_cuda_dequantize_rows",
             "t4j_cuda_dequantize_gemm",
@@ -898,6 +908,198 @@ public final class tune4j_cuda_h {
 
     public static FunctionDescriptor t4j_cuda_adamw_step$descriptor() {
         return t4j_cuda_adamw_step.DESC;
+    }
+
+    private static final class t4j_cuda_adamw_step_scaled {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_LONG, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_adamw_step_scaled", DESC, false);
+    }
+
+    /** The same with the gradient multiplied by grad_scale[0], a device scalar (gradient clipping's factor, from t4j_cuda_clip_scale) */
+    public static int t4j_cuda_adamw_step_scaled(long n, MemorySegment param, MemorySegment grad, MemorySegment grad_scale, MemorySegment m, MemorySegment v, float lr, float beta1, float beta2, float eps, float weight_decay, long step, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_adamw_step_scaled.HANDLE.invokeExact(n, param, grad, grad_scale, m, v, lr, beta1, beta2, eps, weight_decay, step, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_adamw_step_scaled$handle() {
+        return t4j_cuda_adamw_step_scaled.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_adamw_step_scaled$descriptor() {
+        return t4j_cuda_adamw_step_scaled.DESC;
+    }
+
+    private static final class t4j_cuda_sum_squares {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_sum_squares", DESC, false);
+    }
+
+    /** out[0] = sum of x[i]^2 (one block, a fixed tree) */
+    public static int t4j_cuda_sum_squares(long n, MemorySegment x, MemorySegment out, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_sum_squares.HANDLE.invokeExact(n, x, out, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_sum_squares$handle() {
+        return t4j_cuda_sum_squares.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_sum_squares$descriptor() {
+        return t4j_cuda_sum_squares.DESC;
+    }
+
+    private static final class t4j_cuda_clip_scale {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_FLOAT, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_clip_scale", DESC, false);
+    }
+
+    /** scale[0] = max_norm / (norm + 1e-6) when norm = sqrt(sums[0] + ... + sums[count-1]) exceeds max_norm, else 1 (torch's clip_grad_norm_) */
+    public static int t4j_cuda_clip_scale(long count, MemorySegment sums, float max_norm, MemorySegment scale, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_clip_scale.HANDLE.invokeExact(count, sums, max_norm, scale, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_clip_scale$handle() {
+        return t4j_cuda_clip_scale.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_clip_scale$descriptor() {
+        return t4j_cuda_clip_scale.DESC;
+    }
+
+    private static final class t4j_cuda_add_bias {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_add_bias", DESC, false);
+    }
+
+    /** y [m, n] += bias [n] on every row */
+    public static int t4j_cuda_add_bias(long m, long n, MemorySegment bias, MemorySegment y, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_add_bias.HANDLE.invokeExact(m, n, bias, y, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_add_bias$handle() {
+        return t4j_cuda_add_bias.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_add_bias$descriptor() {
+        return t4j_cuda_add_bias.DESC;
+    }
+
+    private static final class t4j_cuda_copy_2d {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_copy_2d", DESC, false);
+    }
+
+    /** dst[i * ldd + j] = src[i * lds + j] for a rows x cols block (strides in elements) */
+    public static int t4j_cuda_copy_2d(long rows, long cols, MemorySegment src, long lds, MemorySegment dst, long ldd, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_copy_2d.HANDLE.invokeExact(rows, cols, src, lds, dst, ldd, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_copy_2d$handle() {
+        return t4j_cuda_copy_2d.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_copy_2d$descriptor() {
+        return t4j_cuda_copy_2d.DESC;
+    }
+
+    private static final class t4j_cuda_vit_tokens {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_vit_tokens", DESC, false);
+    }
+
+    /** ViT tokens x [batch * (patches + 1), d]: each sequence is cls [d] then its embedded patches emb [batch * patches, d], plus pos [patches + 1, d] */
+    public static int t4j_cuda_vit_tokens(long batch, long patches, long d, MemorySegment emb, MemorySegment cls, MemorySegment pos, MemorySegment x, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_vit_tokens.HANDLE.invokeExact(batch, patches, d, emb, cls, pos, x, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_vit_tokens$handle() {
+        return t4j_cuda_vit_tokens.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_vit_tokens$descriptor() {
+        return t4j_cuda_vit_tokens.DESC;
+    }
+
+    private static final class t4j_cuda_attention_forward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_FLOAT, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_attention_forward", DESC, false);
+    }
+
+    /** Self-attention of batch sequences of seq tokens: qkv [batch * seq, 3 * heads * dh] (q | k | v, head h in columns h*dh of each), probs [batch, heads, seq, seq] = softmax(scale q k^T) saved for backward, out [batch * seq, heads * dh] = probs v */
+    public static int t4j_cuda_attention_forward(long batch, long heads, long seq, long dh, MemorySegment qkv, float scale, MemorySegment probs, MemorySegment out, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_attention_forward.HANDLE.invokeExact(batch, heads, seq, dh, qkv, scale, probs, out, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_attention_forward$handle() {
+        return t4j_cuda_attention_forward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_attention_forward$descriptor() {
+        return t4j_cuda_attention_forward.DESC;
+    }
+
+    private static final class t4j_cuda_attention_backward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_attention_backward", DESC, false);
+    }
+
+    /** dqkv [batch * seq, 3 * heads * dh] = the gradient of q | k | v from dout [batch * seq, heads * dh] (overwritten, not accumulated) */
+    public static int t4j_cuda_attention_backward(long batch, long heads, long seq, long dh, MemorySegment qkv, MemorySegment probs, MemorySegment dout, float scale, MemorySegment dqkv, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_attention_backward.HANDLE.invokeExact(batch, heads, seq, dh, qkv, probs, dout, scale, dqkv, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_attention_backward$handle() {
+        return t4j_cuda_attention_backward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_attention_backward$descriptor() {
+        return t4j_cuda_attention_backward.DESC;
     }
 
     private static final class t4j_cuda_quantize_rows {

@@ -99,6 +99,11 @@ public final class LoraLinear extends Module implements Layer, InferenceLayer {
         return base;
     }
 
+    /** The adapter's input dropout probability (training only). */
+    public float dropout() {
+        return dropout;
+    }
+
     public float scale() {
         return scale;
     }

@@ -95,6 +95,14 @@ public final class CudaBackend implements AutoCloseable {
         return t;
     }
 
+    /** Copies a host tensor (contiguous) into a device tensor of the same size and element size. */
+    public void upload(Tensor host, DeviceTensor into) {
+        if (host == null || !host.isContiguous()) throw new IllegalArgumentException("host must be a contiguous tensor, is " + host);
+        long bytes = host.numel() * host.dtype().byteSize();
+        if (bytes != into.numel() * into.type().bytes) throw new IllegalArgumentException("host " + host + " and device " + into + " differ in size");
+        check(tune4j_cuda_h.t4j_cuda_memcpy(into.pointer(), host.segment(), bytes, tune4j_cuda_h.T4J_CUDA_H2D, stream), "upload");
+    }
+
     /** Copies a device tensor into a host tensor of the same size and element size; waits for the stream. */
     public void download(DeviceTensor device, Tensor host) {
         if (host == null || !host.isContiguous()) throw new IllegalArgumentException("host must be a contiguous tensor, is " + host);
@@ -252,6 +260,19 @@ public final class CudaBackend implements AutoCloseable {
                 weightDecay, step, stream), "adamw_step");
     }
 
+    /** As {@link #adamwStep}, with the gradient multiplied by gradScale [1], a device scalar (gradient clipping's factor). */
+    public void adamwStep(DeviceTensor param, DeviceTensor grad, DeviceTensor gradScale, DeviceTensor m, DeviceTensor v, float lr, float beta1, float beta2,
+            float eps, float weightDecay, long step) {
+        same("param", param, "grad", grad);
+        same("param", param, "m", m);
+        same("param", param, "v", v);
+        type("gradScale", gradScale, DeviceTensor.Type.F32);
+        count("gradScale", gradScale, 1);
+        if (step < 1) throw new IllegalArgumentException("step counts from 1, is " + step);
+        check(tune4j_cuda_h.t4j_cuda_adamw_step_scaled(param.numel(), param.pointer(), grad.pointer(), gradScale.pointer(), m.pointer(), v.pointer(), lr,
+                beta1, beta2, eps, weightDecay, step, stream), "adamw_step_scaled");
+    }
+
     // ---- int8 ----
 
     /** q [m, k] (I8) and scales [m]: per row, round half to even (DESIGN.md "Numerics") */
@@ -329,20 +350,20 @@ public final class CudaBackend implements AutoCloseable {
         return t == null ? MemorySegment.NULL : t.pointer();
     }
 
-    private static void same(String an, DeviceTensor a, String bn, DeviceTensor b) {
+    static void same(String an, DeviceTensor a, String bn, DeviceTensor b) {
         if (a == null || b == null) throw new IllegalArgumentException((a == null ? an : bn) + " is null");
         if (a.numel() != b.numel() || a.type() != b.type()) throw new IllegalArgumentException(an + " " + a + " and " + bn + " " + b + " must match");
     }
 
-    private static void matrix(String name, DeviceTensor t) {
+    static void matrix(String name, DeviceTensor t) {
         if (t == null || t.rank() != 2) throw new IllegalArgumentException(name + " must be a matrix, is " + t);
     }
 
-    private static void type(String name, DeviceTensor t, DeviceTensor.Type type) {
+    static void type(String name, DeviceTensor t, DeviceTensor.Type type) {
         if (t == null || t.type() != type) throw new IllegalArgumentException(name + " must be " + type + ", is " + t);
     }
 
-    private static void count(String name, DeviceTensor t, long n) {
+    static void count(String name, DeviceTensor t, long n) {
         if (t == null || t.numel() != n) throw new IllegalArgumentException(name + " must hold " + n + " values, is " + t);
     }
 
