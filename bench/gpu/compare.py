@@ -53,6 +53,24 @@ def main(out):
     dense = None if csr is None else csr["peer_median_ms"]
     p = both(csr_ms, dense)
     figure("CSR 90% 4096x4096 x 4096", csr_ms, "dense cuBLAS f32, same operands", dense, p and p[1] / p[0], ">= 1x", lambda r: r >= 1.0)
+    # the main job's LoRA step: images/s against the 2-core development machine's CPU step (BENCHMARKS.md, the demo's
+    # LoRA img/s, embedded run, 2 threads: 1,560 img/s at its best), and against PEFT's same step on the card
+    cpu_dev_img_s = 1560.0
+    vit = json.load(open(os.path.join(out, "bench-gpu.json")))["rows"] if os.path.exists(os.path.join(out, "bench-gpu.json")) else []
+    peft_vit = []
+    try:
+        peft_vit = [r for r in json.load(open(os.path.join(out, "torch-peers.json")))["rows"] if r.get("kernel") == "peft_vit_lora_step"]
+    except (OSError, ValueError, KeyError):
+        pass
+    for r in (r for r in vit if r.get("kernel") == "vit_lora_step"):
+        batch = int(r["shape"].split(" b")[1].split(" ")[0])
+        img_s = batch / (r["median_ms"] / 1e3)
+        figure(f"main-job LoRA step {r['shape']} {r['dtype']}, img/s vs the 2-core CPU's {cpu_dev_img_s:.0f}", r["median_ms"], "2-core CPU (img/s)",
+               cpu_dev_img_s, img_s / cpu_dev_img_s, ">= 10x", lambda x: x >= 10)
+        same = [p for p in peft_vit if p.get("batch") == batch and p.get("precision") == r["dtype"]]
+        if same:
+            figure(f"main-job LoRA step b{batch} {r['dtype']} vs PEFT", r["median_ms"], "PEFT, same card", same[0]["median_ms"],
+                   same[0]["median_ms"] / r["median_ms"], "(speedup, info)", lambda x: True)
     for kernel, dtype, peer in [("gemm_bf16", "bf16", "gemm_bf16"), ("gemm_f32", "f32", "gemm_f32"), ("add", "f32", "add"),
                                 ("gelu_forward", "f32", "gelu_forward"), ("softmax_forward", "f32", "softmax_forward"),
                                 ("layernorm_forward", "f32", "layernorm_forward")]:

@@ -21,6 +21,68 @@ def cuda_ms(fn, reps=20, warmup=3):
     return start.elapsed_time(end) / reps
 
 
+class Block(torch.nn.Module):
+    """tune4j's pre-norm ViT block (nn/Block.java): x + proj(attention(qkv(ln1(x)))), then + fc2(GELU_tanh(fc1(ln2(x))))."""
+
+    def __init__(self, d, heads, hidden):
+        super().__init__()
+        self.heads = heads
+        self.norm1, self.norm2 = torch.nn.LayerNorm(d), torch.nn.LayerNorm(d)
+        self.qkv, self.proj = torch.nn.Linear(d, 3 * d), torch.nn.Linear(d, d)
+        self.fc1, self.fc2 = torch.nn.Linear(d, hidden), torch.nn.Linear(hidden, d)
+
+    def forward(self, x):
+        b, s, d = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(b, s, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        a = torch.nn.functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, s, d)
+        x = x + self.proj(a)
+        return x + self.fc2(torch.nn.functional.gelu(self.fc1(self.norm2(x)), approximate="tanh"))
+
+
+class Vit(torch.nn.Module):
+    """The main job's ViT (Pretraining.VIT): 28x28 images, patches of 7, width 128, 4 blocks of 4 heads, MLP 256, 10 classes."""
+
+    def __init__(self, image=28, patch=7, d=128, depth=4, heads=4, hidden=256, classes=10):
+        super().__init__()
+        self.patch, self.n = patch, (image // patch) ** 2
+        self.patch_embed = torch.nn.Linear(patch * patch, d)
+        self.cls_token = torch.nn.Parameter(torch.zeros(1, 1, d))
+        self.pos_embed = torch.nn.Parameter(torch.zeros(1, self.n + 1, d))
+        self.blocks = torch.nn.ModuleList(Block(d, heads, hidden) for _ in range(depth))
+        self.norm, self.head = torch.nn.LayerNorm(d), torch.nn.Linear(d, classes)
+
+    def forward(self, images):
+        b, p = images.shape[0], self.patch
+        x = images.view(b, 28 // p, p, 28 // p, p).permute(0, 1, 3, 2, 4).reshape(b, self.n, p * p)
+        x = torch.cat([self.cls_token.expand(b, -1, -1), self.patch_embed(x)], dim=1) + self.pos_embed
+        for blk in self.blocks:
+            x = blk(x)
+        return self.head(self.norm(x)[:, 0])
+
+
+def vit_lora_steps(dev, add, rows):
+    """The main job's LoRA step in PyTorch + PEFT (r 4, alpha 8, qkv/proj/fc1/fc2, AdamW, clipping at 1), f32 and TF32."""
+    import peft
+    for batch in (64, 512):
+        for tf32 in (False, True):
+            torch.backends.cuda.matmul.allow_tf32 = tf32
+            model = peft.get_peft_model(Vit().to(dev), peft.LoraConfig(r=4, lora_alpha=8, target_modules=["qkv", "proj", "fc1", "fc2"], lora_dropout=0.0))
+            opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3, weight_decay=0.0)
+            x, y = torch.rand(batch, 784, device=dev), torch.randint(0, 10, (batch,), device=dev)
+
+            def step():
+                opt.zero_grad(set_to_none=True)
+                torch.nn.functional.cross_entropy(model(x), y).backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+
+            ms = cuda_ms(step)
+            add("peft_vit_lora_step", f"main-job ViT b{batch} r4 {'tf32' if tf32 else 'f32'} ({batch / (ms / 1e3):.0f} img/s)", ms, 3 * 2 * 18.6e6 * batch, "GFLOP/s")
+            rows[-1]["precision"] = "tf32" if tf32 else "f32"
+            rows[-1]["batch"] = batch
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def main(out_path):
     dev = torch.device("cuda")
     rows = []
@@ -68,6 +130,11 @@ def main(out_path):
         rows[-1]["peft"] = peft.__version__
     except Exception as e:  # noqa: BLE001 - the report says what failed
         rows.append({"kernel": "peft_lora_step_bf16", "error": repr(e)})
+
+    try:
+        vit_lora_steps(dev, add, rows)
+    except Exception as e:  # noqa: BLE001
+        rows.append({"kernel": "peft_vit_lora_step", "error": repr(e)})
 
     dense = torch.randn(n, n, device=dev)
     dense[dense.abs() < dense.abs().flatten().kthvalue(int(0.9 * dense.numel())).values] = 0

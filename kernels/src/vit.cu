@@ -1,5 +1,5 @@
 /* The pieces a ViT training step needs beyond the elementwise and row kernels: bias rows, strided row
- * copies (the class tokens), token assembly, short-sequence attention forward and backward, and the
+ * copies (the class tokens), a column gather (images into patches), token assembly, short-sequence attention forward and backward, and the
  * global gradient norm for clipping without a trip to the host. */
 #include <math.h>
 
@@ -14,6 +14,10 @@ __global__ void add_bias_kernel(int64_t m, int64_t n, const float *bias, float *
 
 __global__ void copy_2d_kernel(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst, int64_t ldd) {
     T4J_FOR_EACH_CELL(i, j, rows, cols) dst[i * ldd + j] = src[i * lds + j];
+}
+
+__global__ void gather_columns_kernel(int64_t m, int64_t n, const float *src, const int32_t *index, float *dst) {
+    T4J_FOR_EACH_CELL(i, j, m, n) dst[i * n + j] = src[i * n + index[j]];
 }
 
 /* x [batch·(p+1), d]: row 0 of each sequence is cls, rows 1..p its embedded patches, plus pos [p+1, d]. */
@@ -141,6 +145,11 @@ int32_t t4j_cuda_add_bias(int64_t m, int64_t n, const float *bias, float *y, voi
 
 int32_t t4j_cuda_copy_2d(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst, int64_t ldd, void *stream) {
     copy_2d_kernel<<<t4j_grid2d(rows, cols), T4J_BLOCK, 0, t4j_stream(stream)>>>(rows, cols, src, lds, dst, ldd);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_gather_columns(int64_t m, int64_t n, const float *src, const int32_t *index, float *dst, void *stream) {
+    gather_columns_kernel<<<t4j_grid2d(m, n), T4J_BLOCK, 0, t4j_stream(stream)>>>(m, n, src, index, dst);
     return t4j_launched();
 }
 

@@ -18,7 +18,8 @@ import org.tune4j.tensor.Tensor;
 /**
  * The CUDA kernels against the CPU backend on the same op and shape (the CPU-vs-GPU table): elementwise
  * and row ops at training-step sizes, AdamW over a LoRA-sized and a full-model-sized buffer, int8 row
- * quantization, CSR at 90% sparsity (4096 x 4096 by 4096 columns), the LoRA layer step. A GPU
+ * quantization, CSR at 90% sparsity (4096 x 4096 by 4096 columns), the LoRA layer step, the main job's
+ * LoRA training step ({@link GpuVitStep}). A GPU
  * time is the mean of a batch of launches queued on the stream and waited for once (what a training
  * step sees); PyTorch and PEFT on the same card are measured by bench/gpu/torch_peers.py in the same
  * check run. % of peak: memory-bound rows (GB/s) against the card's device-to-device copy bandwidth
@@ -107,6 +108,11 @@ final class GpuSuite {
                     rows.add(suite.row("csr_spmm", "4096x4096 90% x 4096 (CPU: M=128 x 32)", card, ms, useful, "GFLOP/s", cpu128 * 32));
                 }
                 cublasRows(rows, gpu, blas, card, quick, progress);
+            }
+            try {
+                GpuVitStep.addRows(rows, gpu, card, quick, progress);
+            } catch (RuntimeException | java.io.IOException e) { // the rows so far still count
+                progress.accept("gpu: the main job's LoRA step failed: " + e);
             }
         }
         return rows;
@@ -208,7 +214,7 @@ final class GpuSuite {
     }
 
     /** Mean ms per call of {@code reps} calls queued back to back and waited for once, after 3 calls that warm up. */
-    private static double gpuMs(CudaBackend gpu, int reps, Runnable op) {
+    static double gpuMs(CudaBackend gpu, int reps, Runnable op) {
         for (int i = 0; i < 3; i++) op.run();
         gpu.synchronize();
         long t0 = System.nanoTime();

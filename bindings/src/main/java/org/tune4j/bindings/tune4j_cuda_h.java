@@ -73,6 +73,7 @@ public final class tune4j_cuda_h {
             "t4j_cuda_clip_scale",
             "t4j_cuda_add_bias",
             "t4j_cuda_copy_2d",
+            "t4j_cuda_gather_columns",
             "t4j_cuda_vit_tokens",
             "t4j_cuda_attention_forward",
             "t4j_cuda_attention_backward",
@@ -1028,6 +1029,30 @@ public final class tune4j_cuda_h {
 
     public static FunctionDescriptor t4j_cuda_copy_2d$descriptor() {
         return t4j_cuda_copy_2d.DESC;
+    }
+
+    private static final class t4j_cuda_gather_columns {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_gather_columns", DESC, false);
+    }
+
+    /** dst [m, n]: dst[i, j] = src[i, index[j]] (the same permutation of every row: images into rows of patches) */
+    public static int t4j_cuda_gather_columns(long m, long n, MemorySegment src, MemorySegment index, MemorySegment dst, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_gather_columns.HANDLE.invokeExact(m, n, src, index, dst, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_gather_columns$handle() {
+        return t4j_cuda_gather_columns.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_gather_columns$descriptor() {
+        return t4j_cuda_gather_columns.DESC;
     }
 
     private static final class t4j_cuda_vit_tokens {

@@ -141,10 +141,10 @@ public final class CudaVitLoraTrainer implements AutoCloseable {
     private final int batch, patches, patchPixels, seq, d, heads, hidden, classes, r;
     private final long rows;
     private final float attentionScale, loraPlusRatio, maxGradNorm;
-    private final long[] patchIndex; // image pixel → position in the patch matrix, as VisionTransformer.patchify
+    private final int pixels;
     private final Arena hostArena = Arena.ofShared();
-    private final Tensor hostPatches, hostLabels, hostLoss;
-    private final DeviceTensor patchesIn, labels, wEmbed, bEmbed, cls, pos, emb, gNorm, bNorm, wHead, bHead;
+    private final Tensor hostLoss;
+    private final DeviceTensor imagesIn, pixelOf, patchesIn, labels, wEmbed, bEmbed, cls, pos, emb, gNorm, bNorm, wHead, bHead;
     private final DeviceTensor xTop, lnTop, meanTop, rstdTop, clsRows, logits, probs, losses, loss;
     private final DeviceTensor dLogits, dCls, dLnTop, dX, dH1, dLn, dF, dF2, dQkv, dR, tmpD, sums, clipScale;
     private final List<Block> blocks = new ArrayList<>();
@@ -182,10 +182,10 @@ public final class CudaVitLoraTrainer implements AutoCloseable {
         Map<String, Module> modules = vit.namedModules();
         this.r = (int) ((LoraLinear) modules.get("blocks.0.attn.qkv")).loraA().value().dim(0);
 
-        patchIndex = patchIndex(c.image(), c.patch());
-        hostPatches = Tensor.zeros(hostArena, DType.F32, (long) batch * patches, patchPixels);
-        hostLabels = Tensor.zeros(hostArena, DType.I32, batch);
+        pixels = c.image() * c.image();
         hostLoss = Tensor.zeros(hostArena, DType.F32, 1);
+        imagesIn = empty(batch, pixels);
+        pixelOf = up(pixelOfPatchPosition(hostArena, c.image(), c.patch()));
         patchesIn = empty((long) batch * patches, patchPixels);
         labels = own(gpu.empty(DeviceTensor.Type.I32, batch));
         wEmbed = up(p.get("patch_embed.weight").value());
@@ -230,6 +230,7 @@ public final class CudaVitLoraTrainer implements AutoCloseable {
     /** Forward and backward of one batch (images [B, H·W], labels [B] I32): the adapters' gradients, not applied. */
     public void computeGradients(Tensor images, Tensor batchLabels) {
         upload(images, batchLabels);
+        ops.gatherColumns(imagesIn, pixelOf, patchesIn.reshape(batch, pixels)); // as VisionTransformer.patchify
         // forward: tokens, blocks, final LayerNorm on every row, the head on the class tokens
         blas.gemm(false, true, 1f, patchesIn, wEmbed, 0f, emb, precision);
         ops.addBias(bEmbed, emb);
@@ -307,24 +308,20 @@ public final class CudaVitLoraTrainer implements AutoCloseable {
         else gpu.adamwStep(param, grad, m, v, lr, 0.9f, 0.999f, 1e-8f, 0f, steps);
     }
 
-    /** images [B, H·W] → patches [B·P, pp] on the host (as VisionTransformer.patchify), then to the device with the labels. */
+    /** Images [B, H·W] and labels [B] to the device, checked first. */
     private void upload(Tensor images, Tensor batchLabels) {
-        if (images == null || images.rank() != 2 || images.dim(0) != batch || images.dim(1) != patchIndex.length || images.dtype() != DType.F32) {
-            throw new IllegalArgumentException("images must be F32 [" + batch + ", " + patchIndex.length + "], are " + images);
+        if (images == null || images.rank() != 2 || images.dim(0) != batch || images.dim(1) != pixels || images.dtype() != DType.F32 || !images.isContiguous()) {
+            throw new IllegalArgumentException("images must be a contiguous F32 [" + batch + ", " + pixels + "] tensor, are " + images);
         }
-        if (batchLabels == null || batchLabels.dtype() != DType.I32 || batchLabels.numel() != batch) {
-            throw new IllegalArgumentException("labels must be I32 [" + batch + "], are " + batchLabels);
+        if (batchLabels == null || batchLabels.dtype() != DType.I32 || batchLabels.numel() != batch || !batchLabels.isContiguous()) {
+            throw new IllegalArgumentException("labels must be a contiguous I32 [" + batch + "] tensor, are " + batchLabels);
         }
-        long perImage = (long) patches * patchPixels;
-        for (int b = 0; b < batch; b++)
-            for (int px = 0; px < patchIndex.length; px++) hostPatches.setFloat(b * perImage + patchIndex[px], images.getFloat((long) b * patchIndex.length + px));
         for (int b = 0; b < batch; b++) {
             int label = batchLabels.getInt(b);
             if (label < 0 || label >= classes) throw new IllegalArgumentException("label " + label + " of image " + b + " is not in [0, " + classes + ")");
-            hostLabels.setInt(b, label);
         }
-        gpu.upload(hostPatches, patchesIn);
-        gpu.upload(hostLabels, labels);
+        gpu.upload(images, imagesIn);
+        gpu.upload(batchLabels, labels);
     }
 
     private float[] download(DeviceTensor t) {
@@ -356,11 +353,12 @@ public final class CudaVitLoraTrainer implements AutoCloseable {
         return t;
     }
 
-    private static long[] patchIndex(int image, int patch) {
+    /** For each position of an image's patch matrix [P, pp] (row-major patches of row-major pixels), the pixel it holds. */
+    private static Tensor pixelOfPatchPosition(Arena arena, int image, int patch) {
         int per = image / patch;
-        long[] index = new long[image * image];
+        Tensor index = Tensor.zeros(arena, DType.I32, (long) image * image);
         for (int y = 0; y < image; y++)
-            for (int x = 0; x < image; x++) index[y * image + x] = (long) ((y / patch) * per + x / patch) * patch * patch + (y % patch) * patch + x % patch;
+            for (int x = 0; x < image; x++) index.setInt((long) ((y / patch) * per + x / patch) * patch * patch + (y % patch) * patch + x % patch, y * image + x);
         return index;
     }
 

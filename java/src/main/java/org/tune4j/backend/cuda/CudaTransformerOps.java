@@ -9,7 +9,7 @@ import org.tune4j.bindings.tune4j_cuda_h;
 
 /**
  * The kernels a ViT training step needs beyond {@link CudaBackend}'s (kernels/src/vit.cu), queued on the
- * same stream: bias rows, strided row copies (the class tokens), token assembly, attention over short
+ * same stream: bias rows, strided row copies (the class tokens), a column gather (images into patches), token assembly, attention over short
  * sequences, and the global gradient norm for clipping, kept on the device. Arguments are checked
  * before any launch, with messages naming the argument.
  */
@@ -39,6 +39,17 @@ public final class CudaTransformerOps {
             throw new IllegalArgumentException(rows + " x " + cols + " rows at strides " + lds + ", " + ldd + " overrun src " + src + " or dst " + dst);
         }
         check(tune4j_cuda_h.t4j_cuda_copy_2d(rows, cols, src.pointer(), lds, dst.pointer(), ldd, gpu.stream()), "copy_2d");
+    }
+
+    /** dst [m, n]: dst[i, j] = src[i, index[j]], the same permutation of every row; index [n] I32, each in [0, n) (not checked on the device) */
+    public void gatherColumns(DeviceTensor src, DeviceTensor index, DeviceTensor dst) {
+        matrix("src", src);
+        f32("src", src);
+        f32("dst", dst);
+        type("index", index, DeviceTensor.Type.I32);
+        count("index", index, src.dim(1));
+        count("dst", dst, src.numel());
+        check(tune4j_cuda_h.t4j_cuda_gather_columns(src.dim(0), src.dim(1), src.pointer(), index.pointer(), dst.pointer(), gpu.stream()), "gather_columns");
     }
 
     /** x [batch·(p+1), d]: each sequence is cls [1, d] then its p rows of emb [batch·p, d], plus pos [p+1, d] */

@@ -97,6 +97,17 @@ public final class DeviceTensor implements AutoCloseable {
         return new DeviceTensor(null, type, new long[] {count, shape[1]}, address() + from * shape[1] * type.bytes, count * shape[1] * type.bytes);
     }
 
+    /** The same memory seen with another shape of as many elements (not owning it: closing it frees nothing). */
+    public DeviceTensor reshape(long... newShape) {
+        long n = 1;
+        for (long d : newShape) {
+            if (d < 0) throw new IllegalArgumentException("negative dimension in " + Arrays.toString(newShape));
+            n = Math.multiplyExact(n, d);
+        }
+        if (n != numel()) throw new IllegalArgumentException("cannot view " + this + " as " + Arrays.toString(newShape));
+        return new DeviceTensor(null, type, newShape, address(), bytes);
+    }
+
     /** The raw device address (for interop, e.g. a JCuda pointer made from it). */
     public long address() {
         pointer();

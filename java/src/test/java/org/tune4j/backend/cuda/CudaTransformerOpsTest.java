@@ -75,6 +75,14 @@ class CudaTransformerOpsTest extends GpuTest {
                         float v = t == 0 ? cls.getFloat(j) : emb.getFloat(((long) b * p + t - 1) * d + j);
                         want.setFloat(((long) b * (p + 1) + t) * d + j, v + pos.getFloat((long) t * d + j) + bias.getFloat(j));
                     }
+            Tensor src = random(arena, rng, 5, 9), perm = Tensor.zeros(arena, DType.I32, 9), gathered = Tensor.zeros(arena, DType.F32, 5, 9);
+            for (int j = 0; j < 9; j++) perm.setInt(j, (j * 4 + 3) % 9);
+            for (int i = 0; i < 5; i++)
+                for (int j = 0; j < 9; j++) gathered.setFloat(i * 9L + j, src.getFloat(i * 9L + perm.getInt(j)));
+            try (DeviceTensor gSrc = gpu.upload(src); DeviceTensor gPerm = gpu.upload(perm); DeviceTensor gDst = gpu.zeros(DeviceTensor.Type.F32, 5, 9)) {
+                ops.gatherColumns(gSrc, gPerm, gDst);
+                TestTensors.assertClose(gathered, back(arena, gDst), 0, "columns gathered");
+            }
             Tensor firstRows = Tensor.zeros(arena, DType.F32, batch, d);
             for (int b = 0; b < batch; b++)
                 for (int j = 0; j < d; j++) firstRows.setFloat((long) b * d + j, want.getFloat((long) b * (p + 1) * d + j));
