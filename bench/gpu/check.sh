@@ -2,7 +2,7 @@
 # bench/gpu/check.sh RESULTS_DIR: the GPU check in one go, on a machine with CUDA 13, PyTorch and PEFT but
 # no Java. It brings its own: .device/ holds jre.tgz (../shared/device/make-jre.sh), tune4j-all.jar (built
 # where nvcc is, so libtune4j_cuda.so is inside), the core's test classes, the JUnit console launcher and
-# the kernels/dev variant programs (bench/gpu/prepare.sh puts them there). Runs, each under its own time
+# the kernels/dev variant programs and JCuda (bench/gpu/prepare.sh puts them there). Runs, each under its own time
 # limit so that one hang cannot eat the others: the kernel variants' checks and timings, the PyTorch/PEFT
 # peers, the CUDA tests (a missing GPU fails them), `tune4j bench gpu`, and compare.py over the last two.
 # Everything lands in RESULTS_DIR as it is made, in eight files (machine, dev, torch-peers .json/.txt,
@@ -37,11 +37,11 @@ timeout -k 5 120 python3 "$root/bench/gpu/torch_peers.py" "$out/torch-peers.json
 echo "peers exit $?" | tee -a "$out/torch-peers.txt"; tail -n 20 "$out/torch-peers.txt"
 
 echo "== CUDA tests (one JVM per group: a crash in one keeps the others' results)"
-for group in "CudaStatusTest CudaBackendTest" "CublasLtTest" "CudaTransformerOpsTest CudaVitLoraTrainerTest"; do
+for group in "CudaStatusTest CudaBackendTest" "CublasLtTest" "CudaTransformerOpsTest CudaVitLoraTrainerTest" "JCudaInteropTest"; do
   sel=""; for c in $group; do sel="$sel --select-class org.tune4j.backend.cuda.$c"; done
   log="$tmp/tests-${group%% *}.txt"
   TUNE4J_REQUIRE_GPU=1 timeout -k 5 120 "$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -jar "$dev/junit-console.jar" \
-    execute --details=verbose --disable-ansi-colors -cp "$dev/tune4j-all.jar:$dev/test-classes" $sel > "$log" 2>&1
+    execute --details=verbose --disable-ansi-colors -cp "$dev/tune4j-all.jar:$dev/test-classes:$dev/jcuda-12.6.0.jar:$dev/jcuda-natives-12.6.0-linux-x86_64.jar" $sel > "$log" 2>&1
   rc=$?
   echo "tests [$group] exit $rc" | tee -a "$log"; grep -E "caught:|Caused by|(tests|containers) (successful|failed|skipped)" "$log" | sed "s/\x1b\[[0-9;]*m//g" | head -n 40
   cat "$log" >> "$out/tests.txt"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fills .device/ for bench/gpu/check.sh, on this (CPU) machine: the runnable jar (with
-# libtune4j_cuda.so, so nvcc must be here), the core's test classes, the JUnit console launcher, the
+# libtune4j_cuda.so, so nvcc must be here), the core's test classes, the JUnit console launcher, JCuda, the
 # kernels/dev variant programs, and a Java runtime (../shared/device/make-jre.sh writes .device/jre.tgz).
 # Then: one device run of `bench/gpu/check.sh $OUT` with carry [".device"].
 set -euo pipefail
@@ -17,5 +17,9 @@ rm -rf .device/test-classes && cp -r java/target/test-classes .device/test-class
 rm -rf .device/kernels-dev && kernels/dev/build.sh .device/kernels-dev
 ./mvnw -q -o dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 -DoutputDirectory=.device
 mv .device/junit-platform-console-standalone-*.jar .device/junit-console.jar
+# JCuda for JCudaInteropTest: its jar, and of its natives only the driver binding (the rest is 24 MB)
+./mvnw -q -o dependency:copy -Dartifact=org.jcuda:jcuda:12.6.0 -DoutputDirectory=.device
+./mvnw -q -o dependency:copy -Dartifact=org.jcuda:jcuda-natives:12.6.0:jar:linux-x86_64 -DoutputDirectory=.device
+zip -q -d .device/jcuda-natives-12.6.0-linux-x86_64.jar 'lib/libJNvPTXCompiler*' 'lib/libJNvrtc*' 'lib/libJCudaRuntime*'
 [ -f .device/jre.tgz ] || ../shared/device/make-jre.sh
 du -sh .device

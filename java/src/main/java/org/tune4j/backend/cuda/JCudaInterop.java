@@ -1,0 +1,52 @@
+package org.tune4j.backend.cuda;
+
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUpointer_attribute;
+import jcuda.driver.CUresult;
+import jcuda.driver.JCudaDriver;
+
+/**
+ * Device memory shared with JCuda without a copy (JCuda is an optional dependency: this class needs
+ * {@code org.jcuda:jcuda} on the class path, nothing else here does). tune4j's kernels run in the
+ * device's primary context, as the CUDA runtime does, so JCuda code must allocate there too
+ * ({@code cuDevicePrimaryCtxRetain} and {@code cuCtxSetCurrent}; memory of a context made with
+ * {@code cuCtxCreate} is not reachable from it). JCuda's cuBLAS binding (12.6) does not load on CUDA
+ * 13; its driver API, which this uses, does.
+ */
+public final class JCudaInterop {
+    private JCudaInterop() {}
+
+    /**
+     * A tensor over the memory {@code pointer} points at, checked to lie inside one allocation large enough
+     * for {@code shape}; closing the tensor frees nothing (the JCuda side owns the memory and keeps it alive).
+     */
+    public static DeviceTensor wrap(CUdeviceptr pointer, DeviceTensor.Type type, long... shape) {
+        if (pointer == null) throw new IllegalArgumentException("pointer is null");
+        long[] address = new long[1];
+        check(JCudaDriver.cuPointerGetAttribute(Pointer.to(address), CUpointer_attribute.CU_POINTER_ATTRIBUTE_DEVICE_POINTER, pointer),
+                "cuPointerGetAttribute(DEVICE_POINTER)");
+        CUdeviceptr base = new CUdeviceptr();
+        long[] size = new long[1];
+        check(JCudaDriver.cuMemGetAddressRange(base, size, pointer), "cuMemGetAddressRange");
+        long[] baseAddress = new long[1];
+        check(JCudaDriver.cuPointerGetAttribute(Pointer.to(baseAddress), CUpointer_attribute.CU_POINTER_ATTRIBUTE_DEVICE_POINTER, base),
+                "cuPointerGetAttribute(DEVICE_POINTER) of the allocation");
+        DeviceTensor t = DeviceTensor.wrap(address[0], type, shape);
+        long available = baseAddress[0] + size[0] - address[0];
+        if (t.numel() * type.bytes > available) {
+            throw new IllegalArgumentException(type + " " + java.util.Arrays.toString(shape) + " needs " + t.numel() * type.bytes + " bytes; the allocation has "
+                    + available + " from this pointer on");
+        }
+        return t;
+    }
+
+    /** A JCuda pointer to {@code tensor}'s memory (no copy; valid while the tensor is open). */
+    public static CUdeviceptr pointer(DeviceTensor tensor) {
+        return new CUdeviceptr().withByteOffset(tensor.address());
+    }
+
+    private static void check(int rc, String what) {
+        if (rc != CUresult.CUDA_SUCCESS) throw new IllegalArgumentException(what + " failed: " + CUresult.stringFor(rc));
+    }
+}
