@@ -16,11 +16,6 @@ import org.tune4j.tensor.Tensor;
  * class, so that bench/gpu/check.sh runs it in its own JVM (skips: {@link GpuTest}).
  */
 class CublasLtTest extends GpuTest {
-    private static Tensor back(Arena arena, DeviceTensor d) {
-        Tensor t = Tensor.zeros(arena, DType.I32, d.shape());
-        gpu.download(d, t);
-        return t;
-    }
 
     @Test
     void int8IsExactAndKeepsItsSearch() {

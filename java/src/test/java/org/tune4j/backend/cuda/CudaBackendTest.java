@@ -21,17 +21,7 @@ import org.tune4j.tensor.Tensor;
 class CudaBackendTest extends GpuTest {
     private static final int[][] SHAPES = {{1, 1}, {3, 17}, {17, 33}, {33, 257}, {64, 1024}, {5, 3001}};
 
-    private static Tensor random(Arena arena, SplittableRandom rng, long... shape) {
-        Tensor t = Tensor.zeros(arena, DType.F32, shape);
-        for (long i = 0; i < t.numel(); i++) t.setFloat(i, (float) (rng.nextDouble() * 4 - 2));
-        return t;
-    }
 
-    private static Tensor back(Arena arena, DeviceTensor d) {
-        Tensor t = Tensor.zeros(arena, d.type() == DeviceTensor.Type.I8 ? DType.I8 : d.type() == DeviceTensor.Type.I32 ? DType.I32 : DType.F32, d.shape());
-        gpu.download(d, t);
-        return t;
-    }
 
     @Test
     void elementwiseMatchesTheCpu() {
@@ -39,7 +29,7 @@ class CudaBackendTest extends GpuTest {
         CpuBackend cpu = CpuBackend.get();
         for (int[] s : SHAPES) {
             try (Arena arena = Arena.ofConfined()) {
-                Tensor a = random(arena, rng, s[0], s[1]), b = random(arena, rng, s[0], s[1]), y = Tensor.zeros(arena, DType.F32, s[0], s[1]);
+                Tensor a = random(arena, rng, 2, s[0], s[1]), b = random(arena, rng, 2, s[0], s[1]), y = Tensor.zeros(arena, DType.F32, s[0], s[1]);
                 try (DeviceTensor da = gpu.upload(a); DeviceTensor db = gpu.upload(b); DeviceTensor dy = gpu.zeros(DeviceTensor.Type.F32, s[0], s[1])) {
                     gpu.add(da, db, dy);
                     cpu.add(a, b, y);
@@ -79,7 +69,7 @@ class CudaBackendTest extends GpuTest {
         for (int[] s : SHAPES) {
             int m = s[0], n = s[1];
             try (Arena arena = Arena.ofConfined()) {
-                Tensor x = random(arena, rng, m, n), g = random(arena, rng, n), b = random(arena, rng, n), dy = random(arena, rng, m, n);
+                Tensor x = random(arena, rng, 2, m, n), g = random(arena, rng, 2, n), b = random(arena, rng, 2, n), dy = random(arena, rng, 2, m, n);
                 Tensor y = Tensor.zeros(arena, DType.F32, m, n), mean = Tensor.zeros(arena, DType.F32, m), rstd = Tensor.zeros(arena, DType.F32, m);
                 Tensor dx = Tensor.zeros(arena, DType.F32, m, n), dg = Tensor.zeros(arena, DType.F32, n), db = Tensor.zeros(arena, DType.F32, n);
                 try (DeviceTensor gx = gpu.upload(x); DeviceTensor gg = gpu.upload(g); DeviceTensor gb = gpu.upload(b); DeviceTensor gdy = gpu.upload(dy); DeviceTensor gy = gpu.empty(DeviceTensor.Type.F32, m, n);
@@ -121,7 +111,7 @@ class CudaBackendTest extends GpuTest {
         CpuBackend cpu = CpuBackend.get();
         ReferenceBackend ref = new ReferenceBackend();
         try (Arena arena = Arena.ofConfined()) {
-            Tensor p = random(arena, rng, 1, 1001), grad = random(arena, rng, 1, 1001), m = Tensor.zeros(arena, DType.F32, 1, 1001), v = Tensor.zeros(arena, DType.F32, 1, 1001);
+            Tensor p = random(arena, rng, 2, 1, 1001), grad = random(arena, rng, 2, 1, 1001), m = Tensor.zeros(arena, DType.F32, 1, 1001), v = Tensor.zeros(arena, DType.F32, 1, 1001);
             try (DeviceTensor gp = gpu.upload(p); DeviceTensor gg = gpu.upload(grad); DeviceTensor gm = gpu.upload(m); DeviceTensor gv = gpu.upload(v)) {
                 for (int step = 1; step <= 3; step++) {
                     cpu.adamwStep(p, grad, m, v, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f, step);
@@ -130,7 +120,7 @@ class CudaBackendTest extends GpuTest {
                 TestTensors.assertClose(p, back(arena, gp), 1e-5, "adamw, 3 steps");
             }
             for (int[] s : SHAPES) {
-                Tensor x = random(arena, rng, s[0], s[1]), q = Tensor.zeros(arena, DType.I8, s[0], s[1]), sc = Tensor.zeros(arena, DType.F32, s[0]);
+                Tensor x = random(arena, rng, 2, s[0], s[1]), q = Tensor.zeros(arena, DType.I8, s[0], s[1]), sc = Tensor.zeros(arena, DType.F32, s[0]);
                 ref.quantizeRows(x, q, sc);
                 try (DeviceTensor gx = gpu.upload(x); DeviceTensor gq = gpu.empty(DeviceTensor.Type.I8, s[0], s[1]); DeviceTensor gs = gpu.empty(DeviceTensor.Type.F32, s[0])) {
                     gpu.quantizeRows(gx, gq, gs);
@@ -141,11 +131,11 @@ class CudaBackendTest extends GpuTest {
             }
             // CSR x dense: partial row tiles, column strips and K chunks (64) of the tiled kernel
             for (int[] s : new int[][] {{37, 130, 77}, {150, 300, 260}, {1, 5, 1}, {70, 64, 129}}) {
-                Tensor dense = random(arena, rng, s[0], s[1]), mask = Tensor.zeros(arena, DType.I8, s[0], s[1]);
+                Tensor dense = random(arena, rng, 2, s[0], s[1]), mask = Tensor.zeros(arena, DType.I8, s[0], s[1]);
                 cpu.magnitudeMask(dense, cpu.magnitudeThreshold(dense, Math.round(0.9 * dense.numel())), mask);
                 cpu.applyMask(dense, mask);
                 CsrWeights csr = CsrWeights.fromDense(arena, dense);
-                Tensor b = random(arena, rng, s[1], s[2]), c = Tensor.zeros(arena, DType.F32, s[0], s[2]);
+                Tensor b = random(arena, rng, 2, s[1], s[2]), c = Tensor.zeros(arena, DType.F32, s[0], s[2]);
                 ref.gemm(false, false, 1f, dense, b, 0f, c);
                 try (CudaBackend.DeviceCsr w = gpu.upload(csr); DeviceTensor gb = gpu.upload(b); DeviceTensor gc = gpu.empty(DeviceTensor.Type.F32, s[0], s[2])) {
                     gpu.csrSpmm(w, gb, gc);
@@ -164,15 +154,15 @@ class CudaBackendTest extends GpuTest {
                 int m = s[0], n = s[1], k = s[2];
                 for (boolean ta : new boolean[] {false, true})
                     for (boolean tb : new boolean[] {false, true}) {
-                        Tensor a = ta ? random(arena, rng, k, m) : random(arena, rng, m, k), b = tb ? random(arena, rng, n, k) : random(arena, rng, k, n);
-                        Tensor c = random(arena, rng, m, n);
+                        Tensor a = ta ? random(arena, rng, 2, k, m) : random(arena, rng, 2, m, k), b = tb ? random(arena, rng, 2, n, k) : random(arena, rng, 2, k, n);
+                        Tensor c = random(arena, rng, 2, m, n);
                         try (DeviceTensor ga = gpu.upload(a); DeviceTensor gb = gpu.upload(b); DeviceTensor gc = gpu.upload(c)) {
                             ref.gemm(ta, tb, 0.5f, a, b, 2f, c);
                             blas.gemm(ta, tb, 0.5f, ga, gb, 2f, gc, Cublas.Precision.F32);
                             TestTensors.assertClose(c, back(arena, gc), 1e-4, "f32 gemm " + m + "x" + n + "x" + k + " " + ta + tb);
                         }
                     }
-                Tensor a = random(arena, rng, m, k), b = random(arena, rng, n, k), c = Tensor.zeros(arena, DType.F32, m, n);
+                Tensor a = random(arena, rng, 2, m, k), b = random(arena, rng, 2, n, k), c = Tensor.zeros(arena, DType.F32, m, n);
                 ref.gemm(false, true, 1f, a, b, 0f, c);
                 try (DeviceTensor ga = gpu.upload(a); DeviceTensor gb = gpu.upload(b); DeviceTensor gc = gpu.zeros(DeviceTensor.Type.F32, m, n);
                         DeviceTensor ha = gpu.empty(DeviceTensor.Type.BF16, m, k); DeviceTensor hb = gpu.empty(DeviceTensor.Type.BF16, n, k)) {
@@ -215,8 +205,8 @@ class CudaBackendTest extends GpuTest {
         int t = 37, din = 64, dout = 48;
         float s = 2f;
         try (Cublas blas = Cublas.open(gpu); Arena arena = Arena.ofConfined()) {
-            Tensor x = random(arena, rng, t, din), w = random(arena, rng, dout, din), a = random(arena, rng, r, din), b = random(arena, rng, dout, r);
-            Tensor g = random(arena, rng, t, dout);
+            Tensor x = random(arena, rng, 2, t, din), w = random(arena, rng, 2, dout, din), a = random(arena, rng, 2, r, din), b = random(arena, rng, 2, dout, r);
+            Tensor g = random(arena, rng, 2, t, dout);
             Tensor[] want = lora(arena, cpu, x, w, a, b, g, s), bound = lora(arena, cpu, abs(arena, x), abs(arena, w), abs(arena, a), abs(arena, b), abs(arena, g), s);
             for (DeviceTensor.Type type : new DeviceTensor.Type[] {DeviceTensor.Type.F32, DeviceTensor.Type.BF16}) {
                 try (DeviceTensor gx = gpu.upload(x); DeviceTensor gw = gpu.upload(w); DeviceTensor ga = gpu.upload(a); DeviceTensor gbb = gpu.upload(b);
@@ -266,8 +256,8 @@ class CudaBackendTest extends GpuTest {
         int t = 256, d = 64, r = 8;
         float s = 2f;
         try (Cublas blas = Cublas.open(gpu); Arena arena = Arena.ofConfined()) {
-            Tensor x = random(arena, rng, t, d), w = random(arena, rng, d, d), bStar = random(arena, rng, d, 4), aStar = random(arena, rng, 4, d);
-            Tensor target = Tensor.zeros(arena, DType.F32, t, d), moved = Tensor.zeros(arena, DType.F32, d, d), a0 = random(arena, rng, r, d);
+            Tensor x = random(arena, rng, 2, t, d), w = random(arena, rng, 2, d, d), bStar = random(arena, rng, 2, d, 4), aStar = random(arena, rng, 2, 4, d);
+            Tensor target = Tensor.zeros(arena, DType.F32, t, d), moved = Tensor.zeros(arena, DType.F32, d, d), a0 = random(arena, rng, 2, r, d);
             ReferenceBackend ref = new ReferenceBackend();
             ref.gemm(false, false, 0.09f, bStar, aStar, 0f, moved); // (0.3 B*)(0.3 A*): a rank-4 change of W
             for (long i = 0; i < moved.numel(); i++) moved.setFloat(i, moved.getFloat(i) + w.getFloat(i));
@@ -336,7 +326,7 @@ class CudaBackendTest extends GpuTest {
     void scaleIntoWritesABlockOfAWiderMatrix() {
         SplittableRandom rng = new SplittableRandom(12);
         try (Arena arena = Arena.ofConfined()) {
-            Tensor x = random(arena, rng, 3, 5);
+            Tensor x = random(arena, rng, 2, 3, 5);
             for (DeviceTensor.Type type : new DeviceTensor.Type[] {DeviceTensor.Type.F32, DeviceTensor.Type.BF16}) {
                 try (DeviceTensor gx = gpu.upload(x); DeviceTensor y = gpu.zeros(type, 3, 9); DeviceTensor y32 = gpu.empty(DeviceTensor.Type.F32, 3, 9)) {
                     gpu.scaleInto(gx, 0.5f, y, 2);
@@ -361,7 +351,7 @@ class CudaBackendTest extends GpuTest {
         SplittableRandom rng = new SplittableRandom(9);
         CpuBackend cpu = CpuBackend.get();
         try (Arena arena = Arena.ofConfined()) {
-            Tensor first = random(arena, rng, 3, 17), second = random(arena, rng, 3, 17), twice = Tensor.zeros(arena, DType.F32, 3, 17), want = Tensor.zeros(arena, DType.F32, 3, 17);
+            Tensor first = random(arena, rng, 2, 3, 17), second = random(arena, rng, 2, 3, 17), twice = Tensor.zeros(arena, DType.F32, 3, 17), want = Tensor.zeros(arena, DType.F32, 3, 17);
             try (DeviceTensor x = gpu.upload(first); DeviceTensor fresh = gpu.upload(second); DeviceTensor y = gpu.empty(DeviceTensor.Type.F32, 3, 17);
                     DeviceTensor z = gpu.empty(DeviceTensor.Type.F32, 3, 17)) {
                 try (CudaGraph graph = CudaGraph.capture(gpu, () -> {

@@ -15,17 +15,7 @@ import org.tune4j.tensor.Tensor;
 class CudaTransformerOpsTest extends GpuTest {
     private static final ReferenceBackend REF = new ReferenceBackend();
 
-    private static Tensor random(Arena arena, SplittableRandom rng, long... shape) {
-        Tensor t = Tensor.zeros(arena, DType.F32, shape);
-        for (long i = 0; i < t.numel(); i++) t.setFloat(i, (float) (rng.nextDouble() * 2 - 1));
-        return t;
-    }
 
-    private static Tensor back(Arena arena, DeviceTensor d) {
-        Tensor t = Tensor.zeros(arena, DType.F32, d.shape());
-        gpu.download(d, t);
-        return t;
-    }
 
     @Test
     void attentionMatchesTheReference() {
@@ -37,7 +27,7 @@ class CudaTransformerOpsTest extends GpuTest {
             long rows = (long) batch * seq;
             float scale = (float) (1 / Math.sqrt(dh));
             try (Arena arena = Arena.ofConfined()) {
-                Tensor qkv = random(arena, rng, rows, 3L * d), dout = random(arena, rng, rows, d);
+                Tensor qkv = random(arena, rng, 1, rows, 3L * d), dout = random(arena, rng, 1, rows, d);
                 Tensor probs = Tensor.zeros(arena, DType.F32, (long) batch * heads * seq * seq), out = Tensor.zeros(arena, DType.F32, rows, d);
                 Tensor q = qkv.view(0, 0, rows, d), k = qkv.view(0, d, rows, d), v = qkv.view(0, 2L * d, rows, d);
                 REF.attentionForward(batch, heads, q, k, v, scale, probs, out);
@@ -66,8 +56,8 @@ class CudaTransformerOpsTest extends GpuTest {
         SplittableRandom rng = new SplittableRandom(4);
         int batch = 3, p = 4, d = 7;
         try (Arena arena = Arena.ofConfined()) {
-            Tensor emb = random(arena, rng, (long) batch * p, d), cls = random(arena, rng, 1, d), pos = random(arena, rng, p + 1, d);
-            Tensor bias = random(arena, rng, d);
+            Tensor emb = random(arena, rng, 1, (long) batch * p, d), cls = random(arena, rng, 1, 1, d), pos = random(arena, rng, 1, p + 1, d);
+            Tensor bias = random(arena, rng, 1, d);
             Tensor want = Tensor.zeros(arena, DType.F32, (long) batch * (p + 1), d);
             for (int b = 0; b < batch; b++)
                 for (int t = 0; t <= p; t++)
@@ -75,7 +65,7 @@ class CudaTransformerOpsTest extends GpuTest {
                         float v = t == 0 ? cls.getFloat(j) : emb.getFloat(((long) b * p + t - 1) * d + j);
                         want.setFloat(((long) b * (p + 1) + t) * d + j, v + pos.getFloat((long) t * d + j) + bias.getFloat(j));
                     }
-            Tensor src = random(arena, rng, 5, 9), perm = Tensor.zeros(arena, DType.I32, 9), gathered = Tensor.zeros(arena, DType.F32, 5, 9);
+            Tensor src = random(arena, rng, 1, 5, 9), perm = Tensor.zeros(arena, DType.I32, 9), gathered = Tensor.zeros(arena, DType.F32, 5, 9);
             for (int j = 0; j < 9; j++) perm.setInt(j, (j * 4 + 3) % 9);
             for (int i = 0; i < 5; i++)
                 for (int j = 0; j < 9; j++) gathered.setFloat(i * 9L + j, src.getFloat(i * 9L + perm.getInt(j)));
@@ -95,7 +85,7 @@ class CudaTransformerOpsTest extends GpuTest {
                 TestTensors.assertClose(firstRows, back(arena, rows), 0, "every sequence's first row");
                 assertThrows(IllegalArgumentException.class, () -> ops.copy2d(batch + 1, d, x, (long) (p + 1) * d, rows, d), "overrun");
             }
-            Tensor g1 = random(arena, rng, 5, 3), g2 = random(arena, rng, 17);
+            Tensor g1 = random(arena, rng, 1, 5, 3), g2 = random(arena, rng, 1, 17);
             double ss1 = 0, ss2 = 0;
             for (float v : g1.toFloatArray()) ss1 += v * v;
             for (float v : g2.toFloatArray()) ss2 += v * v;
@@ -116,7 +106,7 @@ class CudaTransformerOpsTest extends GpuTest {
     void adamwWithADeviceGradScaleIsAdamwOnTheScaledGradient() {
         SplittableRandom rng = new SplittableRandom(5);
         try (Arena arena = Arena.ofConfined()) {
-            Tensor p = random(arena, rng, 37), g = random(arena, rng, 37), half = Tensor.zeros(arena, DType.F32, 37);
+            Tensor p = random(arena, rng, 1, 37), g = random(arena, rng, 1, 37), half = Tensor.zeros(arena, DType.F32, 37);
             for (long i = 0; i < 37; i++) half.setFloat(i, g.getFloat(i) * 0.25f);
             Tensor quarter = Tensor.of(arena, new float[] {0.25f}, 1);
             try (DeviceTensor p1 = gpu.upload(p); DeviceTensor p2 = gpu.upload(p); DeviceTensor gFull = gpu.upload(g); DeviceTensor gQuarter = gpu.upload(half);

@@ -1,9 +1,13 @@
 package org.tune4j.backend.cuda;
 
+import java.lang.foreign.Arena;
+import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
 
 /**
  * What the CUDA test classes share: a backend on device 0 for the class, and where there is no GPU each
@@ -24,6 +28,26 @@ abstract class GpuTest {
     @BeforeEach
     void needsGpu() {
         Assumptions.assumeTrue(gpu != null, "SKIPPED, no GPU here: " + STATUS.message());
+    }
+
+    /** A host tensor of uniform values in [-halfWidth, halfWidth). */
+    static Tensor random(Arena arena, SplittableRandom rng, double halfWidth, long... shape) {
+        Tensor t = Tensor.zeros(arena, DType.F32, shape);
+        for (long i = 0; i < t.numel(); i++) t.setFloat(i, (float) ((rng.nextDouble() * 2 - 1) * halfWidth));
+        return t;
+    }
+
+    /** A device tensor's values, downloaded into a host tensor of the matching type. */
+    static Tensor back(Arena arena, DeviceTensor d) {
+        DType type = switch (d.type()) {
+            case I8 -> DType.I8;
+            case I32 -> DType.I32;
+            case F32 -> DType.F32;
+            case BF16 -> throw new IllegalArgumentException("no host type for " + d + ": convert it to F32 first");
+        };
+        Tensor t = Tensor.zeros(arena, type, d.shape());
+        gpu.download(d, t);
+        return t;
     }
 
     @AfterAll
