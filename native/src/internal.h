@@ -16,6 +16,11 @@
  * When another caller holds the pool, the tasks run on the calling thread. */
 typedef void (*t4j_task_fn)(void *ctx, int64_t task);
 void t4j_parallel(int64_t ntasks, t4j_task_fn fn, void *ctx);
+/* As t4j_parallel, but on the calling thread when the whole region does less than T4J_PARALLEL_MIN_FLOPS
+ * of work (flops, an estimate): waking a pool thread costs tens of microseconds on a VM, more than a
+ * small op takes (the ViT's attention at batch 1 was twice as slow on two threads as on one). */
+#define T4J_PARALLEL_MIN_FLOPS 2.0e6
+void t4j_parallel_sized(int64_t ntasks, t4j_task_fn fn, void *ctx, double flops);
 
 /* ---- gemm: the per-SIMD-level parts ---- */
 

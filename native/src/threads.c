@@ -59,6 +59,14 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
+void t4j_parallel_sized(int64_t ntasks, t4j_task_fn fn, void *ctx, double flops) {
+    if (flops < T4J_PARALLEL_MIN_FLOPS) {
+        for (int64_t t = 0; t < ntasks; t++) fn(ctx, t);
+        return;
+    }
+    t4j_parallel(ntasks, fn, ctx);
+}
+
 void t4j_parallel(int64_t ntasks, t4j_task_fn fn, void *ctx) {
     int64_t threads = T4J_MIN((int64_t)t4j_num_threads(), ntasks);
     if (threads <= 1 || pthread_mutex_trylock(&pool_lock) != 0) {
