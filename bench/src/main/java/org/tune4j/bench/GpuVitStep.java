@@ -18,11 +18,11 @@ import org.tune4j.optim.GradClip;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 import org.tune4j.train.Adaptation;
-import org.tune4j.train.CudaVitLoraTrainer;
+import org.tune4j.train.VitLoraStep;
 
 /**
  * The main job's LoRA training step (the shipped ViT, the demo's adapters, clipping and AdamW with LoRA+)
- * on the GPU ({@link CudaVitLoraTrainer}) beside the same step on the CPU backend of the same machine
+ * on the GPU ({@link VitLoraStep#onGpu}) beside the same step on the CPU backend of the same machine
  * (the tape, all cores), at the demo's batch of 64 and at 512. The issue's figure compares with the
  * 2-core development machine's CPU step (BENCHMARKS.md); compare.py prints both.
  */
@@ -56,7 +56,7 @@ final class GpuVitStep {
                 });
                 double flops = 3 * InferSuite.vitFlops(cpuVit.config()) * batch;
                 for (Cublas.Precision precision : Cublas.Precision.values()) {
-                    try (CudaVitLoraTrainer step = new CudaVitLoraTrainer(gpu, model(arena, o), batch, o.loraPlusRatio(), 1f, precision)) {
+                    try (VitLoraStep<?> step = VitLoraStep.onGpu(gpu, model(arena, o), batch, o.loraPlusRatio(), 1f, precision)) {
                         double ms = GpuSuite.gpuMs(gpu, quick ? 5 : 50, () -> step.step(x, y, 1e-3f));
                         rows.add(BenchRow.of("gpu", "vit_lora_step", String.format("main-job ViT b%d r%d (%.0f img/s)", batch, o.lora().r(), batch / (ms / 1e3)),
                                 precision.name().toLowerCase(java.util.Locale.ROOT), 0, "cuda " + card, ms, flops, "GFLOP/s",

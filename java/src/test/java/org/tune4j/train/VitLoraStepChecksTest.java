@@ -11,13 +11,13 @@ import org.junit.jupiter.api.Test;
 import org.tune4j.nn.Lora;
 import org.tune4j.nn.VisionTransformer;
 
-/** What the GPU LoRA step accepts, checked before any GPU is touched (so it runs everywhere). */
-class CudaVitLoraTrainerChecksTest {
+/** What the LoRA step accepts (checked before anything is allocated, on the GPU or the host). */
+class VitLoraStepChecksTest {
     private static final VisionTransformer.Config TINY = new VisionTransformer.Config(8, 4, 16, 2, 2, 32, 3);
     private static final List<String> TARGETS = List.of("qkv", "proj", "fc1", "fc2");
 
     private static String refusal(VisionTransformer vit) {
-        return assertThrows(IllegalArgumentException.class, () -> CudaVitLoraTrainer.checkOnlyAdaptersTrain(vit)).getMessage();
+        return assertThrows(IllegalArgumentException.class, () -> VitLoraStep.checkOnlyAdaptersTrain(vit)).getMessage();
     }
 
     @Test
@@ -40,7 +40,7 @@ class CudaVitLoraTrainerChecksTest {
 
             VisionTransformer ok = new VisionTransformer(arena, TINY, new SplittableRandom(1));
             Lora.inject(ok, arena, new Lora.Config(2, 4f, 0f, false, TARGETS, List.of()), new SplittableRandom(2));
-            assertDoesNotThrow(() -> CudaVitLoraTrainer.checkOnlyAdaptersTrain(ok));
+            assertDoesNotThrow(() -> VitLoraStep.checkOnlyAdaptersTrain(ok));
         }
     }
 }

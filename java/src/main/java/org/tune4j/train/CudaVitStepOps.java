@@ -1,0 +1,160 @@
+package org.tune4j.train;
+
+import org.tune4j.backend.cuda.Cublas;
+import org.tune4j.backend.cuda.CudaBackend;
+import org.tune4j.backend.cuda.CudaTransformerOps;
+import org.tune4j.backend.cuda.DeviceTensor;
+import org.tune4j.tensor.Tensor;
+
+/** {@link VitStepOps} on a GPU: device tensors, {@link CudaBackend}'s and {@link CudaTransformerOps}' kernels, cuBLAS, all on one stream. */
+final class CudaVitStepOps implements VitStepOps<DeviceTensor> {
+    private final CudaBackend gpu;
+    private final Cublas blas;
+    private final CudaTransformerOps ops;
+    private final Cublas.Precision precision;
+    private DeviceTensor rowLosses; // crossEntropyForward's per-row losses, summed into its output
+
+    CudaVitStepOps(CudaBackend gpu, Cublas.Precision precision) {
+        this.gpu = gpu;
+        this.blas = Cublas.open(gpu);
+        this.ops = new CudaTransformerOps(gpu);
+        this.precision = precision;
+    }
+
+    @Override
+    public DeviceTensor empty(long... shape) {
+        return gpu.empty(DeviceTensor.Type.F32, shape);
+    }
+
+    @Override
+    public DeviceTensor emptyInts(long n) {
+        return gpu.empty(DeviceTensor.Type.I32, n);
+    }
+
+    @Override
+    public DeviceTensor upload(Tensor host) {
+        return gpu.upload(host);
+    }
+
+    @Override
+    public void upload(Tensor host, DeviceTensor dst) {
+        gpu.upload(host, dst);
+    }
+
+    @Override
+    public void download(DeviceTensor src, Tensor host) {
+        gpu.download(src, host);
+    }
+
+    @Override
+    public void zero(DeviceTensor t) {
+        gpu.zero(t);
+    }
+
+    @Override
+    public void copy(DeviceTensor src, DeviceTensor dst) {
+        gpu.copy(src, dst);
+    }
+
+    @Override
+    public void gemm(boolean transA, boolean transB, float alpha, DeviceTensor a, DeviceTensor b, float beta, DeviceTensor c) {
+        blas.gemm(transA, transB, alpha, a, b, beta, c, precision);
+    }
+
+    @Override
+    public void addBias(DeviceTensor bias, DeviceTensor y) {
+        ops.addBias(bias, y);
+    }
+
+    @Override
+    public void add(DeviceTensor a, DeviceTensor b, DeviceTensor y) {
+        gpu.add(a, b, y);
+    }
+
+    @Override
+    public void copy2d(long rows, long cols, DeviceTensor src, long lds, DeviceTensor dst, long ldd) {
+        ops.copy2d(rows, cols, src, lds, dst, ldd);
+    }
+
+    @Override
+    public void gatherColumns(DeviceTensor src, DeviceTensor index, DeviceTensor dst) {
+        ops.gatherColumns(src, index, dst.reshape(src.shape()));
+    }
+
+    @Override
+    public void vitTokens(int batch, DeviceTensor emb, DeviceTensor cls, DeviceTensor pos, DeviceTensor x) {
+        ops.vitTokens(batch, emb, cls, pos, x);
+    }
+
+    @Override
+    public void layerNormForward(DeviceTensor x, DeviceTensor gamma, DeviceTensor beta, float eps, DeviceTensor y, DeviceTensor mean, DeviceTensor rstd) {
+        gpu.layerNormForward(x, gamma, beta, eps, y, mean, rstd);
+    }
+
+    @Override
+    public void layerNormBackwardInput(DeviceTensor x, DeviceTensor gamma, DeviceTensor mean, DeviceTensor rstd, DeviceTensor dy, DeviceTensor dx) {
+        gpu.layerNormBackward(x, gamma, mean, rstd, dy, dx, null, null);
+    }
+
+    @Override
+    public void geluForward(DeviceTensor x, DeviceTensor y) {
+        gpu.geluForward(x, y);
+    }
+
+    @Override
+    public void geluBackward(DeviceTensor x, DeviceTensor dy, DeviceTensor dx) {
+        gpu.geluBackward(x, dy, dx);
+    }
+
+    @Override
+    public void attentionForward(int batch, int heads, DeviceTensor qkv, float scale, DeviceTensor probs, DeviceTensor out) {
+        ops.attentionForward(batch, heads, qkv, scale, probs, out);
+    }
+
+    @Override
+    public void attentionBackward(int batch, int heads, DeviceTensor qkv, DeviceTensor probs, DeviceTensor dout, float scale, DeviceTensor dqkv) {
+        ops.attentionBackward(batch, heads, qkv, probs, dout, scale, dqkv);
+    }
+
+    @Override
+    public void crossEntropyForward(DeviceTensor logits, DeviceTensor labels, DeviceTensor probs, DeviceTensor lossSum) {
+        if (rowLosses == null || rowLosses.numel() != logits.dim(0)) {
+            if (rowLosses != null) rowLosses.close();
+            rowLosses = gpu.empty(DeviceTensor.Type.F32, logits.dim(0));
+        }
+        gpu.crossEntropyForward(logits, labels, 0f, probs, rowLosses);
+        gpu.sum(rowLosses, lossSum);
+    }
+
+    @Override
+    public void crossEntropyBackwardMean(DeviceTensor probs, DeviceTensor labels, DeviceTensor dlogits) {
+        gpu.crossEntropyBackward(probs, labels, 0f, 1f / probs.dim(0), dlogits);
+    }
+
+    @Override
+    public void sumSquares(DeviceTensor x, DeviceTensor sums, int slot) {
+        ops.sumSquares(x, sums.rows(slot, 1));
+    }
+
+    @Override
+    public void clipScale(DeviceTensor sums, float maxNorm, DeviceTensor scale) {
+        ops.clipScale(sums, maxNorm, scale);
+    }
+
+    @Override
+    public void adamw(DeviceTensor param, DeviceTensor grad, DeviceTensor gradScale, DeviceTensor m, DeviceTensor v, float lr, long step) {
+        if (gradScale != null) gpu.adamwStep(param, grad, gradScale, m, v, lr, 0.9f, 0.999f, 1e-8f, 0f, step);
+        else gpu.adamwStep(param, grad, m, v, lr, 0.9f, 0.999f, 1e-8f, 0f, step);
+    }
+
+    @Override
+    public void free(DeviceTensor t) {
+        t.close();
+    }
+
+    @Override
+    public void close() {
+        if (rowLosses != null) rowLosses.close();
+        blas.close();
+    }
+}

@@ -1,0 +1,396 @@
+package org.tune4j.train;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.tune4j.autograd.Parameter;
+import org.tune4j.backend.Backend;
+import org.tune4j.backend.cuda.Cublas;
+import org.tune4j.backend.cuda.CudaBackend;
+import org.tune4j.backend.cuda.DeviceTensor;
+import org.tune4j.nn.LoraLinear;
+import org.tune4j.nn.Module;
+import org.tune4j.nn.VisionTransformer;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * The main job's LoRA training step without the tape: the ViT's forward and backward written out layer by
+ * layer (llm.c's way, each layer's backward beside the forward it undoes), then global-norm clipping and
+ * AdamW with LoRA+ on the adapters. Written once over {@link VitStepOps}: {@link #onGpu} runs it on device
+ * tensors, every op queued on one stream (nothing waits for the host inside a step); {@link #onHost}
+ * runs the same code on host tensors, where VitLoraStepTest checks it against the tape. The math is the
+ * tape's ({@link VisionTransformer#logits}, {@link LoraLinear}, {@link Trainer}'s step).
+ *
+ * <p>It takes a ViT whose only trainable parameters are LoRA adapters (one rank, dropout 0) on every
+ * block's qkv, proj, fc1 and fc2, the main job's setting; anything else is refused with a message.
+ * Shapes: B images of P patches of pp pixels, S = P + 1 tokens, T = B·S rows, width d, H heads, MLP
+ * width f, C classes, rank r.
+ */
+public final class VitLoraStep<X> implements AutoCloseable {
+    private static final String[] TARGETS = {"attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2"};
+    private static final int QKV = 0, PROJ = 1, FC1 = 2, FC2 = 3;
+    private static final float EPS = 1e-5f; // nn.LayerNorm's
+
+    /** A frozen linear layer with its adapter: y = x Wᵀ + b + s (x Aᵀ) Bᵀ. */
+    private final class Adapter {
+        final X w, b, a, bMat, gradA, gradB, mA, vA, mB, vB;
+        final float scale;
+        final LoraLinear host;
+
+        Adapter(LoraLinear l) {
+            host = l;
+            w = up(l.base().weight().value());
+            b = up(l.base().bias().value());
+            a = up(l.loraA().value());
+            bMat = up(l.loraB().value());
+            scale = l.scale();
+            gradA = zeros(l.loraA().value().shape());
+            gradB = zeros(l.loraB().value().shape());
+            mA = zeros(l.loraA().value().shape());
+            vA = zeros(l.loraA().value().shape());
+            mB = zeros(l.loraB().value().shape());
+            vB = zeros(l.loraB().value().shape());
+        }
+
+        /** y [T, out] = x Wᵀ + b + s h Bᵀ with h [T, r] = x Aᵀ kept for backward */
+        void forward(X x, X h, X y) {
+            ops.gemm(false, true, 1f, x, w, 0f, y);
+            ops.addBias(b, y);
+            ops.gemm(false, true, 1f, x, a, 0f, h);
+            ops.gemm(false, true, scale, h, bMat, 1f, y);
+        }
+
+        /** From dy [T, out]: dB = s dyᵀ h, dh = s dy B, dA = dhᵀ x; dx [T, in] = dy W + dh A unless null (all overwritten) */
+        void backward(X x, X h, X dy, X dh, X dx) {
+            ops.gemm(true, false, scale, dy, h, 0f, gradB);
+            ops.gemm(false, false, scale, dy, bMat, 0f, dh);
+            ops.gemm(true, false, 1f, dh, x, 0f, gradA);
+            if (dx == null) return;
+            ops.gemm(false, false, 1f, dy, w, 0f, dx);
+            ops.gemm(false, false, 1f, dh, a, 1f, dx);
+        }
+    }
+
+    /** One block's frozen LayerNorms, its adapters, and what its forward keeps for backward. */
+    private final class Block {
+        final X g1, be1, g2, be2;
+        final List<Adapter> lin = new ArrayList<>();
+        final X x, ln1, mean1, rstd1, qkv, hQkv, probs, att, hProj, h1, ln2, mean2, rstd2, f1, hFc1, g, hFc2;
+
+        Block(Map<String, Parameter> p, Map<String, Module> modules, String prefix) {
+            g1 = up(p.get(prefix + "norm1.weight").value());
+            be1 = up(p.get(prefix + "norm1.bias").value());
+            g2 = up(p.get(prefix + "norm2.weight").value());
+            be2 = up(p.get(prefix + "norm2.bias").value());
+            for (String t : TARGETS) lin.add(new Adapter((LoraLinear) modules.get(prefix + t)));
+            x = act(d);
+            ln1 = act(d);
+            mean1 = empty(rows);
+            rstd1 = empty(rows);
+            qkv = act(3L * d);
+            hQkv = act(r);
+            probs = empty((long) batch * heads * seq * seq);
+            att = act(d);
+            hProj = act(r);
+            h1 = act(d);
+            ln2 = act(d);
+            mean2 = empty(rows);
+            rstd2 = empty(rows);
+            f1 = act(hidden);
+            hFc1 = act(r);
+            g = act(hidden);
+            hFc2 = act(r);
+        }
+
+        /** out [T, d] = h1 + fc2(GELU(fc1(LN2(h1)))), h1 = x + proj(attention(qkv(LN1(x)))); x must hold the input */
+        void forward(X out) {
+            ops.layerNormForward(x, g1, be1, EPS, ln1, mean1, rstd1);
+            lin.get(QKV).forward(ln1, hQkv, qkv);
+            ops.attentionForward(batch, heads, qkv, attentionScale, probs, att);
+            lin.get(PROJ).forward(att, hProj, tmpD);
+            ops.add(x, tmpD, h1);
+            ops.layerNormForward(h1, g2, be2, EPS, ln2, mean2, rstd2);
+            lin.get(FC1).forward(ln2, hFc1, f1);
+            ops.geluForward(f1, g);
+            lin.get(FC2).forward(g, hFc2, tmpD);
+            ops.add(h1, tmpD, out);
+        }
+
+        /** From dOut [T, d], the gradient of the block's output: the adapters' gradients; dOut becomes the gradient of x unless first */
+        void backward(X dOut, boolean first) {
+            lin.get(FC2).backward(g, hFc2, dOut, dR, dF);                // dF = d GELU output
+            ops.zero(dF2);
+            ops.geluBackward(f1, dF, dF2);                                // dF2 = d fc1 output
+            lin.get(FC1).backward(ln2, hFc1, dF2, dR, dLn);               // dLn = d LN2 output
+            ops.copy(dOut, dH1);
+            ops.layerNormBackwardInput(h1, g2, mean2, rstd2, dLn, dH1);   // dH1 = dOut + LN2's input gradient
+            lin.get(PROJ).backward(att, hProj, dH1, dR, tmpD);            // tmpD = d attention output
+            ops.attentionBackward(batch, heads, qkv, probs, tmpD, attentionScale, dQkv);
+            lin.get(QKV).backward(ln1, hQkv, dQkv, dR, first ? null : dLn);
+            if (first) return;
+            ops.copy(dH1, dOut);
+            ops.layerNormBackwardInput(x, g1, mean1, rstd1, dLn, dOut);
+        }
+    }
+
+    private final VitStepOps<X> ops;
+    private final int batch, patches, patchPixels, pixels, seq, d, heads, hidden, classes, r;
+    private final long rows;
+    private final float attentionScale, loraPlusRatio, maxGradNorm;
+    private final Arena hostArena = Arena.ofShared();
+    private final Tensor hostLoss;
+    private final List<X> owned = new ArrayList<>(); // everything this step allocated, freed by close
+    private final X imagesIn, pixelOf, patchesIn, labels, wEmbed, bEmbed, cls, pos, emb, gNorm, bNorm, wHead, bHead;
+    private final X xTop, lnTop, meanTop, rstdTop, clsRows, logits, probs, lossSum;
+    private final X dLogits, dCls, dLnTop, dX, dH1, dLn, dF, dF2, dQkv, dR, tmpD, sums, clipScale;
+    private final List<Block> blocks = new ArrayList<>();
+    private final List<X> grads = new ArrayList<>();
+    private long steps;
+
+    /** The step on a GPU, GEMMs at {@code precision}; see {@link #VitLoraStep} for the rest. */
+    public static VitLoraStep<DeviceTensor> onGpu(CudaBackend gpu, VisionTransformer vit, int batch, float loraPlusRatio, float maxGradNorm,
+            Cublas.Precision precision) {
+        checkOnlyAdaptersTrain(vit);
+        return new VitLoraStep<>(new CudaVitStepOps(gpu, precision), vit, batch, loraPlusRatio, maxGradNorm);
+    }
+
+    /** The same step on host tensors through {@code backend} (the GPU step's oracle). */
+    public static VitLoraStep<Tensor> onHost(Backend backend, VisionTransformer vit, int batch, float loraPlusRatio, float maxGradNorm) {
+        checkOnlyAdaptersTrain(vit);
+        return new VitLoraStep<>(new HostVitStepOps(backend), vit, batch, loraPlusRatio, maxGradNorm);
+    }
+
+    /**
+     * Copies {@code vit}'s weights and adapters for steps of {@code batch} images; LoRA+ gives lora_B
+     * {@code loraPlusRatio} times the learning rate; {@code maxGradNorm} > 0 clips the adapters' gradients to
+     * that global norm (0: no clipping).
+     */
+    private VitLoraStep(VitStepOps<X> ops, VisionTransformer vit, int batch, float loraPlusRatio, float maxGradNorm) {
+        if (batch < 1) throw new IllegalArgumentException("batch must be >= 1, is " + batch);
+        if (!(maxGradNorm >= 0)) throw new IllegalArgumentException("maxGradNorm must be >= 0, is " + maxGradNorm);
+        this.ops = ops;
+        VisionTransformer.Config c = vit.config();
+        this.batch = batch;
+        this.patches = c.patches();
+        this.patchPixels = c.patch() * c.patch();
+        this.pixels = c.image() * c.image();
+        this.seq = patches + 1;
+        this.d = c.dim();
+        this.heads = c.heads();
+        this.hidden = c.mlpHidden();
+        this.classes = c.classes();
+        this.rows = (long) batch * seq;
+        this.attentionScale = (float) (1 / Math.sqrt((double) d / heads));
+        this.loraPlusRatio = loraPlusRatio;
+        this.maxGradNorm = maxGradNorm;
+        Map<String, Parameter> p = vit.namedParameters();
+        Map<String, Module> modules = vit.namedModules();
+        this.r = (int) ((LoraLinear) modules.get("blocks.0.attn.qkv")).loraA().value().dim(0);
+
+        hostLoss = Tensor.zeros(hostArena, DType.F32, 1);
+        imagesIn = empty(batch, pixels);
+        pixelOf = up(pixelOfPatchPosition(hostArena, c.image(), c.patch()));
+        patchesIn = empty((long) batch * patches, patchPixels);
+        labels = own(ops.emptyInts(batch));
+        wEmbed = up(p.get("patch_embed.weight").value());
+        bEmbed = up(p.get("patch_embed.bias").value());
+        cls = up(p.get("cls_token").value());
+        pos = up(p.get("pos_embed").value());
+        gNorm = up(p.get("norm.weight").value());
+        bNorm = up(p.get("norm.bias").value());
+        wHead = up(p.get("head.weight").value());
+        bHead = up(p.get("head.bias").value());
+        emb = empty((long) batch * patches, d);
+        xTop = act(d);
+        lnTop = act(d);
+        meanTop = empty(rows);
+        rstdTop = empty(rows);
+        clsRows = empty(batch, d);
+        logits = empty(batch, classes);
+        probs = empty(batch, classes);
+        lossSum = empty(1);
+        dLogits = empty(batch, classes);
+        dCls = empty(batch, d);
+        dLnTop = act(d);
+        dX = act(d);
+        dH1 = act(d);
+        dLn = act(d);
+        dF = act(hidden);
+        dF2 = act(hidden);
+        dQkv = act(3L * d);
+        dR = act(r);
+        tmpD = act(d);
+        for (int i = 0; i < c.depth(); i++) blocks.add(new Block(p, modules, "blocks." + i + "."));
+        for (Block b : blocks)
+            for (Adapter a : b.lin) {
+                grads.add(a.gradA);
+                grads.add(a.gradB);
+            }
+        sums = zeros(grads.size(), 1);
+        clipScale = zeros(1);
+    }
+
+    /** Forward and backward of one batch (images [B, H·W] F32, labels [B] I32): the adapters' gradients, not applied. */
+    public void computeGradients(Tensor images, Tensor batchLabels) {
+        upload(images, batchLabels);
+        ops.gatherColumns(imagesIn, pixelOf, patchesIn); // images into rows of patches, as VisionTransformer.patchify
+        // forward: tokens, blocks, the final LayerNorm on every row, the head on the class tokens
+        ops.gemm(false, true, 1f, patchesIn, wEmbed, 0f, emb);
+        ops.addBias(bEmbed, emb);
+        ops.vitTokens(batch, emb, cls, pos, blocks.get(0).x);
+        for (int i = 0; i < blocks.size(); i++) blocks.get(i).forward(i + 1 < blocks.size() ? blocks.get(i + 1).x : xTop);
+        ops.layerNormForward(xTop, gNorm, bNorm, EPS, lnTop, meanTop, rstdTop);
+        ops.copy2d(batch, d, lnTop, (long) seq * d, clsRows, d);
+        ops.gemm(false, true, 1f, clsRows, wHead, 0f, logits);
+        ops.addBias(bHead, logits);
+        ops.crossEntropyForward(logits, labels, probs, lossSum);
+        // backward: the mean loss's gradient, down to the first block's adapters
+        ops.zero(dLogits);
+        ops.crossEntropyBackwardMean(probs, labels, dLogits);
+        ops.gemm(false, false, 1f, dLogits, wHead, 0f, dCls);
+        ops.zero(dLnTop);
+        ops.copy2d(batch, d, dCls, d, dLnTop, (long) seq * d);
+        ops.zero(dX);
+        ops.layerNormBackwardInput(xTop, gNorm, meanTop, rstdTop, dLnTop, dX);
+        for (int i = blocks.size() - 1; i >= 0; i--) blocks.get(i).backward(dX, i == 0);
+    }
+
+    /** One training step at learning rate {@code lr} (lora_B at lr × the LoRA+ ratio): gradients, clipping, AdamW. */
+    public void step(Tensor images, Tensor batchLabels, float lr) {
+        computeGradients(images, batchLabels);
+        X scale = null;
+        if (maxGradNorm > 0) {
+            for (int i = 0; i < grads.size(); i++) ops.sumSquares(grads.get(i), sums, i);
+            ops.clipScale(sums, maxGradNorm, clipScale);
+            scale = clipScale;
+        }
+        steps++;
+        for (Block b : blocks)
+            for (Adapter a : b.lin) {
+                ops.adamw(a.a, a.gradA, scale, a.mA, a.vA, lr, steps);
+                ops.adamw(a.bMat, a.gradB, scale, a.mB, a.vB, lr * loraPlusRatio, steps);
+            }
+    }
+
+    /** The last batch's mean loss (waits for the queued work). */
+    public float loss() {
+        ops.download(lossSum, hostLoss);
+        return hostLoss.getFloat(0) / batch;
+    }
+
+    /** The adapters' gradients from the last {@link #computeGradients}, by parameter name (waits for the queued work). */
+    public Map<String, float[]> gradients() {
+        Map<String, float[]> out = new LinkedHashMap<>();
+        for (int i = 0; i < blocks.size(); i++)
+            for (int t = 0; t < TARGETS.length; t++) {
+                Adapter a = blocks.get(i).lin.get(t);
+                String name = "blocks." + i + "." + TARGETS[t] + ".";
+                out.put(name + "lora_A", download(a.gradA, a.host.loraA().value().shape()));
+                out.put(name + "lora_B", download(a.gradB, a.host.loraB().value().shape()));
+            }
+        return out;
+    }
+
+    /** Copies the trained adapters back into the ViT this step was made from (waits for the queued work). */
+    public void copyAdaptersBack() {
+        for (Block b : blocks)
+            for (Adapter a : b.lin) {
+                ops.download(a.a, a.host.loraA().value());
+                ops.download(a.bMat, a.host.loraB().value());
+            }
+    }
+
+    public long steps() {
+        return steps;
+    }
+
+    /** Images [B, H·W] and labels [B] in, checked first. */
+    private void upload(Tensor images, Tensor batchLabels) {
+        if (images == null || images.rank() != 2 || images.dim(0) != batch || images.dim(1) != pixels || images.dtype() != DType.F32 || !images.isContiguous()) {
+            throw new IllegalArgumentException("images must be a contiguous F32 [" + batch + ", " + pixels + "] tensor, are " + images);
+        }
+        if (batchLabels == null || batchLabels.dtype() != DType.I32 || batchLabels.numel() != batch || !batchLabels.isContiguous()) {
+            throw new IllegalArgumentException("labels must be a contiguous I32 [" + batch + "] tensor, are " + batchLabels);
+        }
+        for (int b = 0; b < batch; b++) {
+            int label = batchLabels.getInt(b);
+            if (label < 0 || label >= classes) throw new IllegalArgumentException("label " + label + " of image " + b + " is not in [0, " + classes + ")");
+        }
+        ops.upload(images, imagesIn);
+        ops.upload(batchLabels, labels);
+    }
+
+    private float[] download(X t, long[] shape) {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor host = Tensor.zeros(arena, DType.F32, shape);
+            ops.download(t, host);
+            return host.toFloatArray();
+        }
+    }
+
+    private X act(long cols) {
+        return empty(rows, cols);
+    }
+
+    private X empty(long... shape) {
+        return own(ops.empty(shape));
+    }
+
+    private X zeros(long... shape) {
+        X t = own(ops.empty(shape));
+        ops.zero(t);
+        return t;
+    }
+
+    private X up(Tensor host) {
+        return own(ops.upload(host));
+    }
+
+    private X own(X t) {
+        owned.add(t);
+        return t;
+    }
+
+    /** For each position of an image's patch matrix [P, pp] (row-major patches of row-major pixels), the pixel it holds. */
+    private static Tensor pixelOfPatchPosition(Arena arena, int image, int patch) {
+        int per = image / patch;
+        Tensor index = Tensor.zeros(arena, DType.I32, (long) image * image);
+        for (int y = 0; y < image; y++)
+            for (int x = 0; x < image; x++) index.setInt((long) ((y / patch) * per + x / patch) * patch * patch + (y % patch) * patch + x % patch, y * image + x);
+        return index;
+    }
+
+    /** Refuses a ViT where anything but LoRA adapters (one rank, no dropout) on every block's qkv, proj, fc1, fc2 trains. */
+    static void checkOnlyAdaptersTrain(VisionTransformer vit) {
+        Map<String, Module> modules = vit.namedModules();
+        long rank = -1;
+        for (int i = 0; i < vit.config().depth(); i++)
+            for (String t : TARGETS) {
+                String path = "blocks." + i + "." + t;
+                if (!(modules.get(path) instanceof LoraLinear l) || l.merged()) {
+                    throw new IllegalArgumentException("the LoRA step trains adapters on every block's qkv, proj, fc1 and fc2: " + path + " has none");
+                }
+                if (l.dropout() != 0) throw new IllegalArgumentException("the LoRA step has no LoRA dropout: " + path + " has " + l.dropout());
+                if (l.base().bias() == null) throw new IllegalArgumentException("the LoRA step expects biased linear layers: " + path + " has no bias");
+                long r = l.loraA().value().dim(0);
+                if (rank >= 0 && r != rank) throw new IllegalArgumentException("the LoRA step takes one LoRA rank: " + path + " has " + r + ", others " + rank);
+                rank = r;
+            }
+        vit.namedParameters().forEach((name, param) -> {
+            if (param.trainable() && !name.endsWith("lora_A") && !name.endsWith("lora_B")) {
+                throw new IllegalArgumentException("the LoRA step trains LoRA adapters only: " + name + " is trainable too");
+            }
+        });
+    }
+
+    @Override
+    public void close() {
+        owned.forEach(ops::free);
+        owned.clear();
+        ops.close();
+        hostArena.close();
+    }
+}

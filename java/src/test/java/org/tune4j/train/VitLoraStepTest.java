@@ -1,0 +1,127 @@
+package org.tune4j.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.tune4j.autograd.Tape;
+import org.tune4j.autograd.Var;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.nn.Lora;
+import org.tune4j.nn.LoraLinear;
+import org.tune4j.nn.VisionTransformer;
+import org.tune4j.optim.AdamW;
+import org.tune4j.optim.GradClip;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * The tape-free LoRA step (the code the GPU runs) on host tensors against the tape: the same loss and
+ * adapter gradients for one batch, and the same adapters after a few clipped AdamW steps with LoRA+. A
+ * small ViT with odd sizes (5 tokens, heads of 8, batch 3) and nonzero lora_B, so every gradient is nonzero.
+ * Its fixtures serve the GPU's test too (CudaVitLoraStepTest).
+ */
+public class VitLoraStepTest {
+    public static final VisionTransformer.Config SMALL = new VisionTransformer.Config(8, 4, 16, 2, 2, 24, 3);
+    public static final int BATCH = 3;
+
+    public static VisionTransformer model(Arena arena) {
+        VisionTransformer vit = new VisionTransformer(arena, SMALL, new SplittableRandom(11));
+        Map<String, LoraLinear> adapters = Lora.inject(vit, arena, new Lora.Config(2, 4f, 0f, false, List.of("qkv", "proj", "fc1", "fc2"), List.of()),
+                new SplittableRandom(12));
+        SplittableRandom rng = new SplittableRandom(13);
+        adapters.values().forEach(l -> {
+            Tensor b = l.loraB().value();
+            for (long i = 0; i < b.numel(); i++) b.setFloat(i, (float) (rng.nextDouble() - 0.5) * 0.4f);
+        });
+        return vit;
+    }
+
+    public static Tensor images(Arena arena, long seed) {
+        SplittableRandom rng = new SplittableRandom(seed);
+        Tensor x = Tensor.zeros(arena, DType.F32, BATCH, 64);
+        for (long i = 0; i < x.numel(); i++) x.setFloat(i, (float) rng.nextDouble());
+        return x;
+    }
+
+    public static Tensor labels(Arena arena) {
+        Tensor y = Tensor.zeros(arena, DType.I32, BATCH);
+        for (int i = 0; i < BATCH; i++) y.setInt(i, (i * 2 + 1) % 3);
+        return y;
+    }
+
+    /** The tape's loss for the batch, with the adapters' gradients left in the parameters. */
+    public static float tapeLossAndGradients(VisionTransformer vit, Tensor x, Tensor y) {
+        vit.namedParameters().values().forEach(p -> {
+            if (p.trainable()) p.zeroGrad();
+        });
+        try (Tape t = new Tape(CpuBackend.get(), true)) {
+            Var loss = t.crossEntropy(vit.logits(t, x, false), y, 0f);
+            t.backward(loss);
+            return loss.value().getFloat(0);
+        }
+    }
+
+    public static void assertClose(float[] expected, float[] actual, double tol, String what) {
+        assertEquals(expected.length, actual.length, what);
+        double scale = 0;
+        for (float e : expected) scale = Math.max(scale, Math.abs(e));
+        assertTrue(scale > 0, what + " is all zero: the comparison would prove nothing");
+        for (int i = 0; i < expected.length; i++) assertEquals(expected[i], actual[i], tol * scale, what + " [" + i + "]");
+    }
+
+    @Test
+    void oneBatchGivesTheTapesLossAndGradients() {
+        try (Arena arena = Arena.ofConfined()) {
+            VisionTransformer vit = model(arena);
+            Tensor x = images(arena, 21), y = labels(arena);
+            float tapeLoss = tapeLossAndGradients(vit, x, y);
+            try (VitLoraStep<Tensor> step = VitLoraStep.onHost(CpuBackend.get(), vit, BATCH, 8f, 1f)) {
+                step.computeGradients(x, y);
+                assertEquals(tapeLoss, step.loss(), 1e-6 * Math.max(1, Math.abs(tapeLoss)), "loss");
+                Map<String, float[]> grads = step.gradients();
+                assertEquals(2 * 4 * SMALL.depth(), grads.size());
+                grads.forEach((name, g) -> assertClose(vit.namedParameters().get(name).grad().toFloatArray(), g, 1e-5, name + " gradient"));
+            }
+        }
+    }
+
+    @Test
+    void stepsMatchClippedAdamWWithLoraPlus() {
+        try (Arena arena = Arena.ofConfined()) {
+            VisionTransformer tapeVit = model(arena), stepVit = model(arena);
+            Tensor y = labels(arena);
+            AdamW opt = AdamW.of(arena, tapeVit.namedParameters(), 0.01f, 8f);
+            float[] lrs = {1e-2f, 5e-3f, 2e-3f};
+            try (VitLoraStep<Tensor> step = VitLoraStep.onHost(CpuBackend.get(), stepVit, BATCH, 8f, 0.5f)) {
+                for (int s = 0; s < lrs.length; s++) {
+                    Tensor x = images(arena, 30 + s);
+                    tapeLossAndGradients(tapeVit, x, y);
+                    GradClip.clipGlobalNorm(CpuBackend.get(), opt.parameters().values(), 0.5);
+                    opt.step(CpuBackend.get(), lrs[s]);
+                    step.step(x, y, lrs[s]);
+                }
+                assertEquals(3, step.steps());
+                step.copyAdaptersBack();
+            }
+            opt.parameters().forEach((name, p) -> assertClose(p.value().toFloatArray(), stepVit.namedParameters().get(name).value().toFloatArray(), 1e-5,
+                    name + " after 3 steps"));
+        }
+    }
+
+    @Test
+    void refusesBadBatches() {
+        try (Arena arena = Arena.ofConfined(); VitLoraStep<Tensor> step = VitLoraStep.onHost(CpuBackend.get(), model(arena), BATCH, 8f, 1f)) {
+            Tensor y = labels(arena);
+            assertThrows(IllegalArgumentException.class, () -> step.step(Tensor.zeros(arena, DType.F32, BATCH + 1, 64), y, 1e-3f), "wrong batch");
+            Tensor bad = Tensor.zeros(arena, DType.I32, BATCH);
+            bad.setInt(1, 3);
+            assertThrows(IllegalArgumentException.class, () -> step.step(images(arena, 1), bad, 1e-3f), "label out of range");
+        }
+    }
+}
