@@ -34,25 +34,27 @@ public final class VitLoraStep<X> implements AutoCloseable {
     private static final int QKV = 0, PROJ = 1, FC1 = 2, FC2 = 3;
     private static final float EPS = 1e-5f; // nn.LayerNorm's
 
-    /** A frozen linear layer with its adapter: y = x Wᵀ + b + s (x Aᵀ) Bᵀ. */
-    private final class Adapter {
+    /** A frozen linear layer with its adapter, shared by the steps of every batch size: y = x Wᵀ + b + s (x Aᵀ) Bᵀ. */
+    private static final class Adapter<X> {
+        final VitStepOps<X> ops;
         final X w, b, a, bMat, gradA, gradB, mA, vA, mB, vB;
         final float scale;
         final LoraLinear host;
 
-        Adapter(LoraLinear l) {
+        Adapter(Shared<X> sh, LoraLinear l) {
+            ops = sh.ops;
             host = l;
-            w = up(l.base().weight().value());
-            b = up(l.base().bias().value());
-            a = up(l.loraA().value());
-            bMat = up(l.loraB().value());
+            w = sh.up(l.base().weight().value());
+            b = sh.up(l.base().bias().value());
+            a = sh.up(l.loraA().value());
+            bMat = sh.up(l.loraB().value());
             scale = l.scale();
-            gradA = zeros(l.loraA().value().shape());
-            gradB = zeros(l.loraB().value().shape());
-            mA = zeros(l.loraA().value().shape());
-            vA = zeros(l.loraA().value().shape());
-            mB = zeros(l.loraB().value().shape());
-            vB = zeros(l.loraB().value().shape());
+            gradA = sh.zeros(l.loraA().value().shape());
+            gradB = sh.zeros(l.loraB().value().shape());
+            mA = sh.zeros(l.loraA().value().shape());
+            vA = sh.zeros(l.loraA().value().shape());
+            mB = sh.zeros(l.loraB().value().shape());
+            vB = sh.zeros(l.loraB().value().shape());
         }
 
         /** y [T, out] = x Wᵀ + b + s h Bᵀ with h [T, r] = x Aᵀ kept for backward */
@@ -74,18 +76,32 @@ public final class VitLoraStep<X> implements AutoCloseable {
         }
     }
 
-    /** One block's frozen LayerNorms, its adapters, and what its forward keeps for backward. */
+    /** One block's frozen LayerNorms and its adapters, shared by the steps of every batch size. */
+    private static final class BlockWeights<X> {
+        final X g1, be1, g2, be2;
+        final List<Adapter<X>> lin = new ArrayList<>();
+
+        BlockWeights(Shared<X> sh, Map<String, Parameter> p, Map<String, Module> modules, String prefix) {
+            g1 = sh.up(p.get(prefix + "norm1.weight").value());
+            be1 = sh.up(p.get(prefix + "norm1.bias").value());
+            g2 = sh.up(p.get(prefix + "norm2.weight").value());
+            be2 = sh.up(p.get(prefix + "norm2.bias").value());
+            for (String t : TARGETS) lin.add(new Adapter<>(sh, (LoraLinear) modules.get(prefix + t)));
+        }
+    }
+
+    /** One block at this step's batch: its weights, and what its forward keeps for backward. */
     private final class Block {
         final X g1, be1, g2, be2;
-        final List<Adapter> lin = new ArrayList<>();
+        final List<Adapter<X>> lin;
         final X x, ln1, mean1, rstd1, qkv, hQkv, probs, att, hProj, h1, ln2, mean2, rstd2, f1, hFc1, g, hFc2;
 
-        Block(Map<String, Parameter> p, Map<String, Module> modules, String prefix) {
-            g1 = up(p.get(prefix + "norm1.weight").value());
-            be1 = up(p.get(prefix + "norm1.bias").value());
-            g2 = up(p.get(prefix + "norm2.weight").value());
-            be2 = up(p.get(prefix + "norm2.bias").value());
-            for (String t : TARGETS) lin.add(new Adapter((LoraLinear) modules.get(prefix + t)));
+        Block(BlockWeights<X> wts) {
+            g1 = wts.g1;
+            be1 = wts.be1;
+            g2 = wts.g2;
+            be2 = wts.be2;
+            lin = wts.lin;
             x = act(d);
             ln1 = act(d);
             mean1 = empty(rows);
@@ -136,43 +152,106 @@ public final class VitLoraStep<X> implements AutoCloseable {
         }
     }
 
+    /** What the steps of every batch size share: the ops, the frozen weights, the adapters and their optimizer state. */
+    private static final class Shared<X> {
+        final VitStepOps<X> ops;
+        final VisionTransformer.Config config;
+        final int r;
+        final float attentionScale, loraPlusRatio, maxGradNorm;
+        final Arena hostArena = Arena.ofShared();
+        final List<X> owned = new ArrayList<>();
+        final Map<Integer, VitLoraStep<X>> byBatch = new LinkedHashMap<>();
+        final X pixelOf, wEmbed, bEmbed, cls, pos, gNorm, bNorm, wHead, bHead, sums, clipScale;
+        final List<BlockWeights<X>> blocks = new ArrayList<>();
+        final List<X> grads = new ArrayList<>();
+        long steps;
+
+        Shared(VitStepOps<X> ops, VisionTransformer vit, float loraPlusRatio, float maxGradNorm) {
+            this.ops = ops;
+            this.config = vit.config();
+            this.loraPlusRatio = loraPlusRatio;
+            this.maxGradNorm = maxGradNorm;
+            this.attentionScale = (float) (1 / Math.sqrt((double) config.dim() / config.heads()));
+            Map<String, Parameter> p = vit.namedParameters();
+            Map<String, Module> modules = vit.namedModules();
+            r = (int) ((LoraLinear) modules.get("blocks.0.attn.qkv")).loraA().value().dim(0);
+            pixelOf = up(pixelOfPatchPosition(hostArena, config.image(), config.patch()));
+            wEmbed = up(p.get("patch_embed.weight").value());
+            bEmbed = up(p.get("patch_embed.bias").value());
+            cls = up(p.get("cls_token").value());
+            pos = up(p.get("pos_embed").value());
+            gNorm = up(p.get("norm.weight").value());
+            bNorm = up(p.get("norm.bias").value());
+            wHead = up(p.get("head.weight").value());
+            bHead = up(p.get("head.bias").value());
+            for (int i = 0; i < config.depth(); i++) blocks.add(new BlockWeights<>(this, p, modules, "blocks." + i + "."));
+            for (BlockWeights<X> b : blocks)
+                for (Adapter<X> a : b.lin) {
+                    grads.add(a.gradA);
+                    grads.add(a.gradB);
+                }
+            sums = zeros(grads.size(), 1);
+            clipScale = zeros(1);
+        }
+
+        X up(Tensor host) {
+            X t = ops.upload(host);
+            owned.add(t);
+            return t;
+        }
+
+        X zeros(long... shape) {
+            X t = ops.empty(shape);
+            owned.add(t);
+            ops.zero(t);
+            return t;
+        }
+
+        VitLoraStep<X> stepFor(int batch) {
+            return byBatch.computeIfAbsent(batch, b -> new VitLoraStep<>(this, b));
+        }
+    }
+
+    private final Shared<X> sh;
     private final VitStepOps<X> ops;
     private final int batch, patches, patchPixels, pixels, seq, d, heads, hidden, classes, r;
     private final long rows;
-    private final float attentionScale, loraPlusRatio, maxGradNorm;
-    private final Arena hostArena = Arena.ofShared();
+    private final float attentionScale;
     private final Tensor hostLoss;
-    private final List<X> owned = new ArrayList<>(); // everything this step allocated, freed by close
-    private final X imagesIn, pixelOf, patchesIn, labels, wEmbed, bEmbed, cls, pos, emb, gNorm, bNorm, wHead, bHead;
-    private final X xTop, lnTop, meanTop, rstdTop, clsRows, logits, probs, lossSum;
-    private final X dLogits, dCls, dLnTop, dX, dH1, dLn, dF, dF2, dQkv, dR, tmpD, sums, clipScale;
+    private final List<X> owned = new ArrayList<>(); // this batch size's activations, freed by close
+    private final X imagesIn, patchesIn, labels, emb, xTop, lnTop, meanTop, rstdTop, clsRows, logits, probs, lossSum;
+    private final X dLogits, dCls, dLnTop, dX, dH1, dLn, dF, dF2, dQkv, dR, tmpD;
     private final List<Block> blocks = new ArrayList<>();
-    private final List<X> grads = new ArrayList<>();
-    private long steps;
 
-    /** The step on a GPU, GEMMs at {@code precision}; see {@link #VitLoraStep} for the rest. */
+    /**
+     * The step on a GPU for batches of {@code batch} images (and {@link #withBatch} for others), GEMMs at
+     * {@code precision}; lora_B learns at {@code loraPlusRatio} times the learning rate (LoRA+);
+     * {@code maxGradNorm} > 0 clips the adapters' gradients to that global norm (0: no clipping).
+     */
     public static VitLoraStep<DeviceTensor> onGpu(CudaBackend gpu, VisionTransformer vit, int batch, float loraPlusRatio, float maxGradNorm,
             Cublas.Precision precision) {
         checkOnlyAdaptersTrain(vit);
-        return new VitLoraStep<>(new CudaVitStepOps(gpu, precision), vit, batch, loraPlusRatio, maxGradNorm);
+        checkClipping(maxGradNorm);
+        return new Shared<>(new CudaVitStepOps(gpu, precision), vit, loraPlusRatio, maxGradNorm).stepFor(batch);
     }
 
-    /** The same step on host tensors through {@code backend} (the GPU step's oracle). */
+    /** The same step on host tensors through {@code backend} (the GPU step's oracle, and a tape-free CPU step). */
     public static VitLoraStep<Tensor> onHost(Backend backend, VisionTransformer vit, int batch, float loraPlusRatio, float maxGradNorm) {
         checkOnlyAdaptersTrain(vit);
-        return new VitLoraStep<>(new HostVitStepOps(backend), vit, batch, loraPlusRatio, maxGradNorm);
+        checkClipping(maxGradNorm);
+        return new Shared<>(new HostVitStepOps(backend), vit, loraPlusRatio, maxGradNorm).stepFor(batch);
     }
 
-    /**
-     * Copies {@code vit}'s weights and adapters for steps of {@code batch} images; LoRA+ gives lora_B
-     * {@code loraPlusRatio} times the learning rate; {@code maxGradNorm} > 0 clips the adapters' gradients to
-     * that global norm (0: no clipping).
-     */
-    private VitLoraStep(VitStepOps<X> ops, VisionTransformer vit, int batch, float loraPlusRatio, float maxGradNorm) {
+    /** The step for batches of {@code b} images over the same weights, adapters and optimizer state (a partial last batch). */
+    public VitLoraStep<X> withBatch(int b) {
+        return sh.stepFor(b);
+    }
+
+    private VitLoraStep(Shared<X> sh, int batch) {
         if (batch < 1) throw new IllegalArgumentException("batch must be >= 1, is " + batch);
-        if (!(maxGradNorm >= 0)) throw new IllegalArgumentException("maxGradNorm must be >= 0, is " + maxGradNorm);
-        this.ops = ops;
-        VisionTransformer.Config c = vit.config();
+        this.sh = sh;
+        this.ops = sh.ops;
+        VisionTransformer.Config c = sh.config;
         this.batch = batch;
         this.patches = c.patches();
         this.patchPixels = c.patch() * c.patch();
@@ -182,27 +261,13 @@ public final class VitLoraStep<X> implements AutoCloseable {
         this.heads = c.heads();
         this.hidden = c.mlpHidden();
         this.classes = c.classes();
+        this.r = sh.r;
         this.rows = (long) batch * seq;
-        this.attentionScale = (float) (1 / Math.sqrt((double) d / heads));
-        this.loraPlusRatio = loraPlusRatio;
-        this.maxGradNorm = maxGradNorm;
-        Map<String, Parameter> p = vit.namedParameters();
-        Map<String, Module> modules = vit.namedModules();
-        this.r = (int) ((LoraLinear) modules.get("blocks.0.attn.qkv")).loraA().value().dim(0);
-
-        hostLoss = Tensor.zeros(hostArena, DType.F32, 1);
+        this.attentionScale = sh.attentionScale;
+        hostLoss = Tensor.zeros(sh.hostArena, DType.F32, 1);
         imagesIn = empty(batch, pixels);
-        pixelOf = up(pixelOfPatchPosition(hostArena, c.image(), c.patch()));
         patchesIn = empty((long) batch * patches, patchPixels);
         labels = own(ops.emptyInts(batch));
-        wEmbed = up(p.get("patch_embed.weight").value());
-        bEmbed = up(p.get("patch_embed.bias").value());
-        cls = up(p.get("cls_token").value());
-        pos = up(p.get("pos_embed").value());
-        gNorm = up(p.get("norm.weight").value());
-        bNorm = up(p.get("norm.bias").value());
-        wHead = up(p.get("head.weight").value());
-        bHead = up(p.get("head.bias").value());
         emb = empty((long) batch * patches, d);
         xTop = act(d);
         lnTop = act(d);
@@ -223,38 +288,31 @@ public final class VitLoraStep<X> implements AutoCloseable {
         dQkv = act(3L * d);
         dR = act(r);
         tmpD = act(d);
-        for (int i = 0; i < c.depth(); i++) blocks.add(new Block(p, modules, "blocks." + i + "."));
-        for (Block b : blocks)
-            for (Adapter a : b.lin) {
-                grads.add(a.gradA);
-                grads.add(a.gradB);
-            }
-        sums = zeros(grads.size(), 1);
-        clipScale = zeros(1);
+        for (BlockWeights<X> w : sh.blocks) blocks.add(new Block(w));
     }
 
     /** Forward and backward of one batch (images [B, H·W] F32, labels [B] I32): the adapters' gradients, not applied. */
     public void computeGradients(Tensor images, Tensor batchLabels) {
         upload(images, batchLabels);
-        ops.gatherColumns(imagesIn, pixelOf, patchesIn); // images into rows of patches, as VisionTransformer.patchify
+        ops.gatherColumns(imagesIn, sh.pixelOf, patchesIn); // images into rows of patches, as VisionTransformer.patchify
         // forward: tokens, blocks, the final LayerNorm on every row, the head on the class tokens
-        ops.gemm(false, true, 1f, patchesIn, wEmbed, 0f, emb);
-        ops.addBias(bEmbed, emb);
-        ops.vitTokens(batch, emb, cls, pos, blocks.get(0).x);
+        ops.gemm(false, true, 1f, patchesIn, sh.wEmbed, 0f, emb);
+        ops.addBias(sh.bEmbed, emb);
+        ops.vitTokens(batch, emb, sh.cls, sh.pos, blocks.get(0).x);
         for (int i = 0; i < blocks.size(); i++) blocks.get(i).forward(i + 1 < blocks.size() ? blocks.get(i + 1).x : xTop);
-        ops.layerNormForward(xTop, gNorm, bNorm, EPS, lnTop, meanTop, rstdTop);
+        ops.layerNormForward(xTop, sh.gNorm, sh.bNorm, EPS, lnTop, meanTop, rstdTop);
         ops.copy2d(batch, d, lnTop, (long) seq * d, clsRows, d);
-        ops.gemm(false, true, 1f, clsRows, wHead, 0f, logits);
-        ops.addBias(bHead, logits);
+        ops.gemm(false, true, 1f, clsRows, sh.wHead, 0f, logits);
+        ops.addBias(sh.bHead, logits);
         ops.crossEntropyForward(logits, labels, probs, lossSum);
         // backward: the mean loss's gradient, down to the first block's adapters
         ops.zero(dLogits);
         ops.crossEntropyBackwardMean(probs, labels, dLogits);
-        ops.gemm(false, false, 1f, dLogits, wHead, 0f, dCls);
+        ops.gemm(false, false, 1f, dLogits, sh.wHead, 0f, dCls);
         ops.zero(dLnTop);
         ops.copy2d(batch, d, dCls, d, dLnTop, (long) seq * d);
         ops.zero(dX);
-        ops.layerNormBackwardInput(xTop, gNorm, meanTop, rstdTop, dLnTop, dX);
+        ops.layerNormBackwardInput(xTop, sh.gNorm, meanTop, rstdTop, dLnTop, dX);
         for (int i = blocks.size() - 1; i >= 0; i--) blocks.get(i).backward(dX, i == 0);
     }
 
@@ -262,16 +320,16 @@ public final class VitLoraStep<X> implements AutoCloseable {
     public void step(Tensor images, Tensor batchLabels, float lr) {
         computeGradients(images, batchLabels);
         X scale = null;
-        if (maxGradNorm > 0) {
-            for (int i = 0; i < grads.size(); i++) ops.sumSquares(grads.get(i), sums, i);
-            ops.clipScale(sums, maxGradNorm, clipScale);
-            scale = clipScale;
+        if (sh.maxGradNorm > 0) {
+            for (int i = 0; i < sh.grads.size(); i++) ops.sumSquares(sh.grads.get(i), sh.sums, i);
+            ops.clipScale(sh.sums, sh.maxGradNorm, sh.clipScale);
+            scale = sh.clipScale;
         }
-        steps++;
-        for (Block b : blocks)
-            for (Adapter a : b.lin) {
-                ops.adamw(a.a, a.gradA, scale, a.mA, a.vA, lr, steps);
-                ops.adamw(a.bMat, a.gradB, scale, a.mB, a.vB, lr * loraPlusRatio, steps);
+        long step = ++sh.steps;
+        for (BlockWeights<X> b : sh.blocks)
+            for (Adapter<X> a : b.lin) {
+                ops.adamw(a.a, a.gradA, scale, a.mA, a.vA, lr, step);
+                ops.adamw(a.bMat, a.gradB, scale, a.mB, a.vB, lr * sh.loraPlusRatio, step);
             }
     }
 
@@ -286,7 +344,7 @@ public final class VitLoraStep<X> implements AutoCloseable {
         Map<String, float[]> out = new LinkedHashMap<>();
         for (int i = 0; i < blocks.size(); i++)
             for (int t = 0; t < TARGETS.length; t++) {
-                Adapter a = blocks.get(i).lin.get(t);
+                Adapter<X> a = sh.blocks.get(i).lin.get(t);
                 String name = "blocks." + i + "." + TARGETS[t] + ".";
                 out.put(name + "lora_A", download(a.gradA, a.host.loraA().value().shape()));
                 out.put(name + "lora_B", download(a.gradB, a.host.loraB().value().shape()));
@@ -296,15 +354,16 @@ public final class VitLoraStep<X> implements AutoCloseable {
 
     /** Copies the trained adapters back into the ViT this step was made from (waits for the queued work). */
     public void copyAdaptersBack() {
-        for (Block b : blocks)
-            for (Adapter a : b.lin) {
+        for (BlockWeights<X> b : sh.blocks)
+            for (Adapter<X> a : b.lin) {
                 ops.download(a.a, a.host.loraA().value());
                 ops.download(a.bMat, a.host.loraB().value());
             }
     }
 
+    /** Optimizer steps taken, by the steps of every batch size together. */
     public long steps() {
-        return steps;
+        return sh.steps;
     }
 
     /** Images [B, H·W] and labels [B] in, checked first. */
@@ -337,16 +396,6 @@ public final class VitLoraStep<X> implements AutoCloseable {
 
     private X empty(long... shape) {
         return own(ops.empty(shape));
-    }
-
-    private X zeros(long... shape) {
-        X t = own(ops.empty(shape));
-        ops.zero(t);
-        return t;
-    }
-
-    private X up(Tensor host) {
-        return own(ops.upload(host));
     }
 
     private X own(X t) {
@@ -386,11 +435,22 @@ public final class VitLoraStep<X> implements AutoCloseable {
         });
     }
 
+    private static void checkClipping(float maxGradNorm) {
+        if (!(maxGradNorm >= 0)) throw new IllegalArgumentException("maxGradNorm must be >= 0, is " + maxGradNorm);
+    }
+
+    /** Frees the steps of every batch size made from the same {@link #onGpu} or {@link #onHost}, and their shared state. */
     @Override
     public void close() {
-        owned.forEach(ops::free);
-        owned.clear();
+        if (sh.byBatch.isEmpty()) return;
+        for (VitLoraStep<X> s : sh.byBatch.values()) {
+            s.owned.forEach(ops::free);
+            s.owned.clear();
+        }
+        sh.byBatch.clear();
+        sh.owned.forEach(ops::free);
+        sh.owned.clear();
         ops.close();
-        hostArena.close();
+        sh.hostArena.close();
     }
 }

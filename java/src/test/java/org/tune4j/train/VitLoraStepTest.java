@@ -43,15 +43,23 @@ public class VitLoraStepTest {
     }
 
     public static Tensor images(Arena arena, long seed) {
+        return images(arena, seed, BATCH);
+    }
+
+    public static Tensor images(Arena arena, long seed, int n) {
         SplittableRandom rng = new SplittableRandom(seed);
-        Tensor x = Tensor.zeros(arena, DType.F32, BATCH, 64);
+        Tensor x = Tensor.zeros(arena, DType.F32, n, 64);
         for (long i = 0; i < x.numel(); i++) x.setFloat(i, (float) rng.nextDouble());
         return x;
     }
 
     public static Tensor labels(Arena arena) {
-        Tensor y = Tensor.zeros(arena, DType.I32, BATCH);
-        for (int i = 0; i < BATCH; i++) y.setInt(i, (i * 2 + 1) % 3);
+        return labels(arena, BATCH);
+    }
+
+    public static Tensor labels(Arena arena, int n) {
+        Tensor y = Tensor.zeros(arena, DType.I32, n);
+        for (int i = 0; i < n; i++) y.setInt(i, (i * 2 + 1) % 3);
         return y;
     }
 
@@ -111,6 +119,29 @@ public class VitLoraStepTest {
             }
             opt.parameters().forEach((name, p) -> assertClose(p.value().toFloatArray(), stepVit.namedParameters().get(name).value().toFloatArray(), 1e-5,
                     name + " after 3 steps"));
+        }
+    }
+
+    @Test
+    void aPartialLastBatchSharesTheAdaptersAndTheirOptimizer() {
+        try (Arena arena = Arena.ofConfined()) {
+            VisionTransformer tapeVit = model(arena), stepVit = model(arena);
+            AdamW opt = AdamW.of(arena, tapeVit.namedParameters(), 0.01f, 8f);
+            int[] sizes = {BATCH, BATCH - 1, BATCH}; // an epoch's last batch is often short
+            try (VitLoraStep<Tensor> step = VitLoraStep.onHost(CpuBackend.get(), stepVit, BATCH, 8f, 0.5f)) {
+                for (int s = 0; s < sizes.length; s++) {
+                    Tensor x = images(arena, 40 + s, sizes[s]), y = labels(arena, sizes[s]);
+                    tapeLossAndGradients(tapeVit, x, y);
+                    GradClip.clipGlobalNorm(CpuBackend.get(), opt.parameters().values(), 0.5);
+                    opt.step(CpuBackend.get(), 5e-3f);
+                    step.withBatch(sizes[s]).step(x, y, 5e-3f);
+                }
+                assertEquals(3, step.steps());
+                assertEquals(3, step.withBatch(BATCH - 1).steps(), "one count for every batch size");
+                step.copyAdaptersBack();
+            }
+            opt.parameters().forEach((name, p) -> assertClose(p.value().toFloatArray(), stepVit.namedParameters().get(name).value().toFloatArray(), 1e-5,
+                    name + " after batches of 3, 2, 3"));
         }
     }
 
