@@ -10,6 +10,7 @@ import org.tune4j.backend.Backend;
 import org.tune4j.data.Batcher;
 import org.tune4j.data.ImageDataset;
 import org.tune4j.nn.Classifier;
+import org.tune4j.nn.VisionTransformer;
 import org.tune4j.optim.AdamW;
 import org.tune4j.optim.GradClip;
 import org.tune4j.optim.LrSchedule;
@@ -119,6 +120,56 @@ public final class Trainer {
         }
         double stepMs = steps == 0 ? 0 : stepNanos / steps / 1e6;
         return new History(losses, accs, stepMs, steps == 0 ? 0 : images / (stepNanos / 1e9), peakStep);
+    }
+
+    /**
+     * {@link #fit} for the LoRA adapters of {@code model} with a tape-free {@link VitLoraStep} (on a GPU, or the
+     * host): the same batches in the same order, the same schedule, clipping and validation (after each epoch
+     * the adapters are copied back into {@code model} and measured on {@code backend}). {@code step} must be made
+     * from {@code model} with {@code o}'s batch size and clipping; no adversarial training, no label smoothing.
+     * The loss of each batch is read back after its step (between steps, not inside one). History's
+     * peakStepBytes is 0: the step's memory is allocated once, not per step.
+     */
+    public static History fitLoraStep(Backend backend, VisionTransformer model, VitLoraStep<?> step, LrSchedule schedule, ImageDataset train,
+            ImageDataset validation, Options o, Listener listener) {
+        if (o.adversarial() != null) throw new IllegalArgumentException("the tape-free LoRA step has no adversarial training: use fit");
+        if (o.labelSmoothing() != 0) throw new IllegalArgumentException("the tape-free LoRA step has no label smoothing: use fit");
+        List<Double> losses = new ArrayList<>(), accs = new ArrayList<>();
+        Batcher batcher = new Batcher(train, o.batchSize(), o.seed(), true);
+        long globalStep = step.steps();
+        double stepNanos = 0;
+        long steps = 0, images = 0;
+        try (Arena buffers = Arena.ofConfined()) {
+            Tensor x = Tensor.zeros(buffers, DType.F32, o.batchSize(), train.pixelsPerImage());
+            Tensor y = Tensor.zeros(buffers, DType.I32, o.batchSize());
+            for (int epoch = 0; epoch < o.epochs(); epoch++) {
+                int[] order = batcher.order(epoch);
+                double lossSum = 0;
+                long epochStart = System.nanoTime();
+                for (int b = 0; b < batcher.batches(); b++) {
+                    long t0 = System.nanoTime();
+                    int rows = batcher.fill(order, b, x, y);
+                    Tensor xb = rows == o.batchSize() ? x : x.view(0, 0, rows, train.pixelsPerImage());
+                    Tensor yb = rows == o.batchSize() ? y : labelsPrefix(buffers, y, rows);
+                    VitLoraStep<?> s = step.withBatch(rows);
+                    s.step(xb, yb, schedule.lr(globalStep++));
+                    float loss = s.loss();
+                    long dt = System.nanoTime() - t0;
+                    stepNanos += dt;
+                    steps++;
+                    images += rows;
+                    lossSum += loss;
+                    listener.onStep(epoch, b, batcher.batches(), loss, rows / (dt / 1e9));
+                }
+                losses.add(lossSum / batcher.batches());
+                step.copyAdaptersBack();
+                double acc = validation == null ? Double.NaN : accuracy(backend, model, validation, 256);
+                accs.add(acc);
+                listener.onEpoch(epoch, losses.getLast(), acc, (System.nanoTime() - epochStart) / 1e9);
+            }
+        }
+        double stepMs = steps == 0 ? 0 : stepNanos / steps / 1e6;
+        return new History(losses, accs, stepMs, steps == 0 ? 0 : images / (stepNanos / 1e9), 0);
     }
 
     private static Tensor labelsPrefix(Arena arena, Tensor labels, int rows) {

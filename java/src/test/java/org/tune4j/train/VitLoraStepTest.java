@@ -17,6 +17,7 @@ import org.tune4j.nn.LoraLinear;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.optim.AdamW;
 import org.tune4j.optim.GradClip;
+import org.tune4j.optim.LrSchedule;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 
@@ -143,6 +144,40 @@ public class VitLoraStepTest {
             opt.parameters().forEach((name, p) -> assertClose(p.value().toFloatArray(), stepVit.namedParameters().get(name).value().toFloatArray(), 1e-5,
                     name + " after batches of 3, 2, 3"));
         }
+    }
+
+    @Test
+    void fitLoraStepTrainsAsFitDoes() throws java.io.IOException {
+        // 72 real images in batches of 32: two full batches and a partial one an epoch, two epochs
+        int[] idx = new int[72];
+        java.util.Arrays.setAll(idx, i -> i);
+        org.tune4j.data.ImageDataset data = org.tune4j.data.FashionMnist.embedded().train().subset(idx);
+        VisionTransformer.Config c = new VisionTransformer.Config(28, 7, 32, 2, 2, 64, 10);
+        Lora.Config lora = new Lora.Config(4, 8f, 0f, false, List.of("qkv", "proj", "fc1", "fc2"), List.of());
+        Trainer.Options o = new Trainer.Options(2, 32, 5, 0f, 1.0);
+        LrSchedule schedule = LrSchedule.warmupCosine(3e-3f, 1, 6, 1e-5f);
+        float[][] adapters = new float[2][];
+        Trainer.History[] histories = new Trainer.History[2];
+        for (int run = 0; run < 2; run++) {
+            try (Arena arena = Arena.ofShared()) {
+                VisionTransformer vit = new VisionTransformer(arena, c, new SplittableRandom(3));
+                Lora.inject(vit, arena, lora, new SplittableRandom(4));
+                if (run == 0) {
+                    histories[0] = Trainer.fit(CpuBackend.get(), vit, AdamW.of(arena, vit.namedParameters(), 0.01f, 8f), schedule, data, data, o,
+                            new Trainer.Listener() {});
+                } else {
+                    try (VitLoraStep<Tensor> step = VitLoraStep.onHost(CpuBackend.get(), vit, 32, 8f, 1f)) {
+                        histories[1] = Trainer.fitLoraStep(CpuBackend.get(), vit, step, schedule, data, data, o, new Trainer.Listener() {});
+                    }
+                }
+                adapters[run] = vit.namedParameters().get("blocks.1.mlp.fc2.lora_B").value().toFloatArray();
+            }
+        }
+        for (int e = 0; e < 2; e++) {
+            assertEquals(histories[0].trainLoss().get(e), histories[1].trainLoss().get(e), 1e-5, "epoch " + e + " mean loss");
+            assertEquals(histories[0].valAccuracy().get(e), histories[1].valAccuracy().get(e), 1e-9, "epoch " + e + " accuracy");
+        }
+        assertClose(adapters[0], adapters[1], 1e-4, "an adapter after two epochs");
     }
 
     @Test
