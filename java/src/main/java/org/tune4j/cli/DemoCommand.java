@@ -11,6 +11,8 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.tune4j.backend.CpuBackend;
+import org.tune4j.backend.cuda.Cublas;
+import org.tune4j.backend.cuda.CudaBackend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
 import org.tune4j.nn.VisionTransformer;
@@ -22,6 +24,7 @@ import org.tune4j.report.HtmlReport;
 import org.tune4j.report.Provenance;
 import org.tune4j.train.Adaptation;
 import org.tune4j.train.CompressionStudy;
+import org.tune4j.train.VitLoraStep;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -78,7 +81,7 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        device.check();
+        boolean gpu = device.loraOnGpu();
         FashionMnist.Source source = input.source();
         Path dir = out != null ? out : Path.of("runs", "demo-" + LocalDateTime.now().withNano(0).toString().replace(':', '-'));
         Files.createDirectories(dir);
@@ -90,7 +93,17 @@ final class DemoCommand implements Callable<Integer> {
         System.out.println("output: " + dir.toAbsolutePath());
         long t0 = System.nanoTime();
         Adaptation.Baseline baseline = Adaptation.baseline(CpuBackend.get(), source, input.checkpoint, o.seed());
-        Adaptation.Report r = Adaptation.run(CpuBackend.get(), source, input.checkpoint, o, dir, method -> new Progress(method), baseline);
+        Adaptation.Report r;
+        if (gpu) {
+            try (CudaBackend cuda = CudaBackend.open()) {
+                System.out.println("device: the lora run trains on " + cuda.status().deviceName() + " (the tape-free LoRA step, f32); every other run, "
+                        + "the evaluations and the compression run on the CPU backend; the lora run's memory column counts host memory only");
+                r = Adaptation.run(CpuBackend.get(), source, input.checkpoint, o, dir, method -> new Progress(method), baseline,
+                        (vit, batch) -> VitLoraStep.onGpu(cuda, vit, batch, o.loraPlusRatio(), 1f, Cublas.Precision.F32));
+            }
+        } else {
+            r = Adaptation.run(CpuBackend.get(), source, input.checkpoint, o, dir, method -> new Progress(method), baseline);
+        }
 
         System.out.printf("%nadapting from %d shifted images; test on %d shifted and %d clean images%n", r.targetTrainImages(), r.targetTestImages(),
                 r.targetTestImages());

@@ -110,9 +110,24 @@ public final class Adaptation {
         return target.split(o.targetValidation(), o.seed());
     }
 
-    /** Runs every method; the LoRA adapter is saved in PEFT's layout under {@code out/lora-adapter}. */
+    /**
+     * Makes the tape-free step that trains the "lora" method (on a GPU, say) for a model whose adapters are
+     * injected and a batch size; its clipping must be the experiment's (1.0) and LoRA+ ratio {@code o}'s.
+     */
+    @FunctionalInterface
+    public interface LoraStepMaker {
+        VitLoraStep<?> make(VisionTransformer vit, int batch);
+    }
+
+    /** Runs every method on {@code backend}; the LoRA adapter is saved in PEFT's layout under {@code out/lora-adapter}. */
     public static Report run(Backend backend, FashionMnist.Source data, Path checkpoint, Options o, Path out,
             Function<String, Trainer.Listener> listeners, Baseline baseline) throws IOException {
+        return run(backend, data, checkpoint, o, out, listeners, baseline, null);
+    }
+
+    /** As {@link #run}, with the "lora" method trained by {@code loraStep}'s steps (null: through the tape on {@code backend}). */
+    public static Report run(Backend backend, FashionMnist.Source data, Path checkpoint, Options o, Path out,
+            Function<String, Trainer.Listener> listeners, Baseline baseline, LoraStepMaker loraStep) throws IOException {
         ImageDataset.Split split = targetSplit(data, o);
         ImageDataset train = adaptationSet(data, split, o);
         ImageDataset targetTest = targetTest(data, o.seed());
@@ -132,7 +147,8 @@ public final class Adaptation {
                     default -> o.headLr();
                 };
                 long t0 = System.nanoTime();
-                Adapted adapted = adapt(backend, arena, vit, method, lr, o.lora(), o, train, split.validation(), listeners.apply(method));
+                Adapted adapted = adapt(backend, arena, vit, method, lr, o.lora(), o, train, split.validation(), listeners.apply(method),
+                        method.equals("lora") ? loraStep : null);
                 Map<String, LoraLinear> adapters = adapted.adapters();
                 Trainer.History h = adapted.history();
                 double seconds = (System.nanoTime() - t0) / 1e9;
@@ -161,6 +177,13 @@ public final class Adaptation {
      */
     public static Adapted adapt(Backend backend, Arena arena, VisionTransformer vit, String method, float lr, Lora.Config lora, Options o,
             ImageDataset train, ImageDataset validation, Trainer.Listener listener) {
+        return adapt(backend, arena, vit, method, lr, lora, o, train, validation, listener, null);
+    }
+
+    /** As {@link #adapt}, "lora" trained by {@code loraStep}'s tape-free steps when it is not null (see {@link Trainer#fitLoraStep}). */
+    public static Adapted adapt(Backend backend, Arena arena, VisionTransformer vit, String method, float lr, Lora.Config lora, Options o,
+            ImageDataset train, ImageDataset validation, Trainer.Listener listener, LoraStepMaker loraStep) {
+        if (loraStep != null && !method.equals("lora")) throw new IllegalArgumentException("a tape-free step trains the lora method only, not " + method);
         Map<String, LoraLinear> adapters = Map.of();
         switch (method) {
             case "lora", "lora-adv" -> adapters = Lora.inject(vit, arena, lora, new SplittableRandom(o.seed()));
@@ -171,11 +194,16 @@ public final class Adaptation {
             }
             default -> throw new IllegalArgumentException("unknown method '" + method + "': use lora, lora-adv, full or head");
         }
-        AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, method.startsWith("lora") ? o.loraPlusRatio() : 1f);
         long steps = (long) o.epochs() * ((train.size() + o.batchSize() - 1) / o.batchSize());
-        Trainer.History h = Trainer.fit(backend, vit, opt, LrSchedule.warmupCosine(lr, Math.max(1, steps / 10), steps, lr / 50), train, validation,
-                new Trainer.Options(o.epochs(), o.batchSize(), o.seed(), 0f, 1.0, method.equals("lora-adv") ? o.adversarial() : null, 0.5), listener);
-        return new Adapted(adapters, h);
+        LrSchedule schedule = LrSchedule.warmupCosine(lr, Math.max(1, steps / 10), steps, lr / 50);
+        Trainer.Options options = new Trainer.Options(o.epochs(), o.batchSize(), o.seed(), 0f, 1.0, method.equals("lora-adv") ? o.adversarial() : null, 0.5);
+        if (loraStep != null) {
+            try (VitLoraStep<?> step = loraStep.make(vit, o.batchSize())) {
+                return new Adapted(adapters, Trainer.fitLoraStep(backend, vit, step, schedule, train, validation, options, listener));
+            }
+        }
+        AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, method.startsWith("lora") ? o.loraPlusRatio() : 1f);
+        return new Adapted(adapters, Trainer.fit(backend, vit, opt, schedule, train, validation, options, listener));
     }
 
     /**

@@ -181,6 +181,30 @@ public class VitLoraStepTest {
     }
 
     @Test
+    void theExperimentsLoraRunTakesAStepMaker() throws java.io.IOException {
+        int[] idx = new int[40];
+        java.util.Arrays.setAll(idx, i -> i);
+        org.tune4j.data.ImageDataset data = org.tune4j.data.FashionMnist.embedded().train().subset(idx);
+        Adaptation.Options d = Adaptation.Options.defaults();
+        Adaptation.Options o = new Adaptation.Options(40, 0, 1, 16, 7, d.lora(), 1e-3f, 8f, 1e-3f, 3e-2f, null, 0);
+        float[][] adapters = new float[2][];
+        for (int run = 0; run < 2; run++) {
+            try (Arena arena = Arena.ofShared()) {
+                VisionTransformer vit = new VisionTransformer(arena, new VisionTransformer.Config(28, 7, 32, 2, 2, 64, 10), new SplittableRandom(3));
+                Adaptation.LoraStepMaker maker = run == 0 ? null : (v, b) -> VitLoraStep.onHost(CpuBackend.get(), v, b, o.loraPlusRatio(), 1f);
+                Adaptation.adapt(CpuBackend.get(), arena, vit, "lora", o.loraLr(), o.lora(), o, data, null, new Trainer.Listener() {}, maker);
+                adapters[run] = vit.namedParameters().get("blocks.0.attn.qkv.lora_B").value().toFloatArray();
+            }
+        }
+        assertClose(adapters[0], adapters[1], 1e-4, "lora_B after an epoch of 40 images in batches of 16, tape against the step");
+        try (Arena arena = Arena.ofShared()) {
+            VisionTransformer vit = new VisionTransformer(arena, new VisionTransformer.Config(28, 7, 32, 2, 2, 64, 10), new SplittableRandom(3));
+            assertThrows(IllegalArgumentException.class, () -> Adaptation.adapt(CpuBackend.get(), arena, vit, "full", 1e-3f, o.lora(), o, data, null,
+                    new Trainer.Listener() {}, (v, b) -> VitLoraStep.onHost(CpuBackend.get(), v, b, 8f, 1f)), "the step trains lora only");
+        }
+    }
+
+    @Test
     void refusesBadBatches() {
         try (Arena arena = Arena.ofConfined(); VitLoraStep<Tensor> step = VitLoraStep.onHost(CpuBackend.get(), model(arena), BATCH, 8f, 1f)) {
             Tensor y = labels(arena);
