@@ -99,7 +99,7 @@ int32_t t4j_cuda_cross_entropy_backward(int64_t m, int64_t n, const float *probs
 
 /* AdamW (PyTorch's semantics), step counted from 1 */
 int32_t t4j_cuda_adamw_step(int64_t n, float *param, const float *grad, float *m, float *v, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t step, void *stream);
-/* The same with the gradient multiplied by grad_scale[0], a device scalar (gradient clipping's factor, from t4j_cuda_clip_scale) */
+/* The same with the gradient multiplied by grad_scale[0], a device scalar (gradient clipping's factor, from t4j_cuda_clip_scale; NULL: 1) */
 int32_t t4j_cuda_adamw_step_scaled(int64_t n, float *param, const float *grad, const float *grad_scale, float *m, float *v, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t step, void *stream);
 
 /* ---- ViT pieces (vit.cu) ---- */

@@ -326,9 +326,7 @@ int32_t t4j_cuda_cross_entropy_backward(int64_t m, int64_t n, const float *probs
 
 int32_t t4j_cuda_adamw_step(int64_t n, float *param, const float *grad, float *m, float *v, float lr, float beta1, float beta2, float eps,
                             float weight_decay, int64_t step, void *stream) {
-    float bc1 = 1.0f - powf(beta1, (float)step), bc2 = 1.0f - powf(beta2, (float)step);
-    adamw_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, param, grad, NULL, m, v, lr, beta1, beta2, eps, weight_decay, bc1, bc2);
-    return t4j_launched();
+    return t4j_cuda_adamw_step_scaled(n, param, grad, NULL, m, v, lr, beta1, beta2, eps, weight_decay, step, stream);
 }
 
 int32_t t4j_cuda_adamw_step_scaled(int64_t n, float *param, const float *grad, const float *grad_scale, float *m, float *v, float lr, float beta1,

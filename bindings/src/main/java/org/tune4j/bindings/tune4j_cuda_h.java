@@ -916,7 +916,7 @@ public final class tune4j_cuda_h {
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_adamw_step_scaled", DESC, false);
     }
 
-    /** The same with the gradient multiplied by grad_scale[0], a device scalar (gradient clipping's factor, from t4j_cuda_clip_scale) */
+    /** The same with the gradient multiplied by grad_scale[0], a device scalar (gradient clipping's factor, from t4j_cuda_clip_scale; NULL: 1) */
     public static int t4j_cuda_adamw_step_scaled(long n, MemorySegment param, MemorySegment grad, MemorySegment grad_scale, MemorySegment m, MemorySegment v, float lr, float beta1, float beta2, float eps, float weight_decay, long step, MemorySegment stream) {
         try {
             return (int) t4j_cuda_adamw_step_scaled.HANDLE.invokeExact(n, param, grad, grad_scale, m, v, lr, beta1, beta2, eps, weight_decay, step, stream);

@@ -143,8 +143,7 @@ final class CudaVitStepOps implements VitStepOps<DeviceTensor> {
 
     @Override
     public void adamw(DeviceTensor param, DeviceTensor grad, DeviceTensor gradScale, DeviceTensor m, DeviceTensor v, float lr, long step) {
-        if (gradScale != null) gpu.adamwStep(param, grad, gradScale, m, v, lr, 0.9f, 0.999f, 1e-8f, 0f, step);
-        else gpu.adamwStep(param, grad, m, v, lr, 0.9f, 0.999f, 1e-8f, 0f, step);
+        gpu.adamwStep(param, grad, gradScale, m, v, lr, 0.9f, 0.999f, 1e-8f, 0f, step);
     }
 
     @Override

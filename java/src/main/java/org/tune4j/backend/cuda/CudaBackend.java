@@ -252,25 +252,22 @@ public final class CudaBackend implements AutoCloseable {
     /** AdamW over flat buffers (PyTorch's semantics); step counts from 1 */
     public void adamwStep(DeviceTensor param, DeviceTensor grad, DeviceTensor m, DeviceTensor v, float lr, float beta1, float beta2, float eps,
             float weightDecay, long step) {
-        same("param", param, "grad", grad);
-        same("param", param, "m", m);
-        same("param", param, "v", v);
-        if (step < 1) throw new IllegalArgumentException("step counts from 1, is " + step);
-        check(tune4j_cuda_h.t4j_cuda_adamw_step(param.numel(), param.pointer(), grad.pointer(), m.pointer(), v.pointer(), lr, beta1, beta2, eps,
-                weightDecay, step, stream), "adamw_step");
+        adamwStep(param, grad, null, m, v, lr, beta1, beta2, eps, weightDecay, step);
     }
 
-    /** As {@link #adamwStep}, with the gradient multiplied by gradScale [1], a device scalar (gradient clipping's factor). */
+    /** As {@link #adamwStep}, with the gradient multiplied by gradScale [1], a device scalar (gradient clipping's factor; null: 1). */
     public void adamwStep(DeviceTensor param, DeviceTensor grad, DeviceTensor gradScale, DeviceTensor m, DeviceTensor v, float lr, float beta1, float beta2,
             float eps, float weightDecay, long step) {
         same("param", param, "grad", grad);
         same("param", param, "m", m);
         same("param", param, "v", v);
-        type("gradScale", gradScale, DeviceTensor.Type.F32);
-        count("gradScale", gradScale, 1);
+        if (gradScale != null) {
+            type("gradScale", gradScale, DeviceTensor.Type.F32);
+            count("gradScale", gradScale, 1);
+        }
         if (step < 1) throw new IllegalArgumentException("step counts from 1, is " + step);
-        check(tune4j_cuda_h.t4j_cuda_adamw_step_scaled(param.numel(), param.pointer(), grad.pointer(), gradScale.pointer(), m.pointer(), v.pointer(), lr,
-                beta1, beta2, eps, weightDecay, step, stream), "adamw_step_scaled");
+        check(tune4j_cuda_h.t4j_cuda_adamw_step_scaled(param.numel(), param.pointer(), grad.pointer(), ptr(gradScale), m.pointer(), v.pointer(), lr,
+                beta1, beta2, eps, weightDecay, step, stream), "adamw_step");
     }
 
     // ---- int8 ----
