@@ -67,59 +67,32 @@ public final class Trainer {
 
     public static History fit(Backend backend, Classifier model, AdamW optimizer, LrSchedule schedule, ImageDataset train,
             ImageDataset validation, Options o, Listener listener) {
-        List<Double> losses = new ArrayList<>(), accs = new ArrayList<>();
-        Batcher batcher = new Batcher(train, o.batchSize(), o.seed(), true);
-        long globalStep = optimizer.steps();
-        double stepNanos = 0;
-        long steps = 0, images = 0, peakStep = 0;
         java.util.SplittableRandom attackRng = new java.util.SplittableRandom(o.seed() ^ 0x5DEECE66DL);
-        try (Arena buffers = Arena.ofConfined(); Tape.Workspace stepMemory = new Tape.Workspace()) {
-            Tensor x = Tensor.zeros(buffers, DType.F32, o.batchSize(), train.pixelsPerImage());
-            Tensor y = Tensor.zeros(buffers, DType.I32, o.batchSize());
-            for (int epoch = 0; epoch < o.epochs(); epoch++) {
-                model.module().train(true);
-                int[] order = batcher.order(epoch);
-                double lossSum = 0;
-                long epochStart = System.nanoTime();
-                for (int b = 0; b < batcher.batches(); b++) {
-                    long t0 = System.nanoTime();
-                    int rows = batcher.fill(order, b, x, y);
-                    Tensor xb = rows == o.batchSize() ? x : x.view(0, 0, rows, train.pixelsPerImage());
-                    Tensor yb = rows == o.batchSize() ? y : labelsPrefix(buffers, y, rows);
-                    int adv = o.adversarial() == null ? 0 : (int) Math.round(rows * o.adversarialFraction());
-                    if (adv > 0) {
-                        try (Arena scratch = Arena.ofConfined()) {
-                            Tensor part = Tensor.zeros(scratch, DType.F32, adv, train.pixelsPerImage());
-                            part.copyFrom(xb.view(0, 0, adv, train.pixelsPerImage()));
-                            org.tune4j.robust.Attacks.perturb(backend, model, part, labelsPrefix(scratch, yb, adv), o.adversarial(), attackRng);
-                            xb.view(0, 0, adv, train.pixelsPerImage()).copyFrom(part);
-                        }
-                        model.module().train(true);
+        long[] peakStep = {0};
+        try (Tape.Workspace stepMemory = new Tape.Workspace()) {
+            return epochs(backend, model, train, validation, o, listener, schedule, optimizer.steps(), () -> {}, () -> peakStep[0], (xb, yb, rows, lr) -> {
+                int adv = o.adversarial() == null ? 0 : (int) Math.round(rows * o.adversarialFraction());
+                if (adv > 0) {
+                    try (Arena scratch = Arena.ofConfined()) {
+                        Tensor part = Tensor.zeros(scratch, DType.F32, adv, train.pixelsPerImage());
+                        part.copyFrom(xb.view(0, 0, adv, train.pixelsPerImage()));
+                        org.tune4j.robust.Attacks.perturb(backend, model, part, labelsPrefix(scratch, yb, adv), o.adversarial(), attackRng);
+                        xb.view(0, 0, adv, train.pixelsPerImage()).copyFrom(part);
                     }
-                    float loss;
-                    try (Tape t = new Tape(backend, true, true, stepMemory)) {
-                        Var out = t.crossEntropy(model.logits(t, xb, false), yb, o.labelSmoothing());
-                        loss = out.value().getFloat(0);
-                        t.backward(out);
-                        peakStep = Math.max(peakStep, t.allocatedBytes());
-                    }
-                    if (o.maxGradNorm() > 0) GradClip.clipGlobalNorm(backend, optimizer.parameters().values(), o.maxGradNorm());
-                    optimizer.step(backend, schedule.lr(globalStep++));
-                    long dt = System.nanoTime() - t0;
-                    stepNanos += dt;
-                    steps++;
-                    images += rows;
-                    lossSum += loss;
-                    listener.onStep(epoch, b, batcher.batches(), loss, rows / (dt / 1e9));
+                    model.module().train(true);
                 }
-                losses.add(lossSum / batcher.batches());
-                double acc = validation == null ? Double.NaN : accuracy(backend, model, validation, 256);
-                accs.add(acc);
-                listener.onEpoch(epoch, losses.getLast(), acc, (System.nanoTime() - epochStart) / 1e9);
-            }
+                float loss;
+                try (Tape t = new Tape(backend, true, true, stepMemory)) {
+                    Var out = t.crossEntropy(model.logits(t, xb, false), yb, o.labelSmoothing());
+                    loss = out.value().getFloat(0);
+                    t.backward(out);
+                    peakStep[0] = Math.max(peakStep[0], t.allocatedBytes());
+                }
+                if (o.maxGradNorm() > 0) GradClip.clipGlobalNorm(backend, optimizer.parameters().values(), o.maxGradNorm());
+                optimizer.step(backend, lr);
+                return loss;
+            });
         }
-        double stepMs = steps == 0 ? 0 : stepNanos / steps / 1e6;
-        return new History(losses, accs, stepMs, steps == 0 ? 0 : images / (stepNanos / 1e9), peakStep);
     }
 
     /**
@@ -134,15 +107,35 @@ public final class Trainer {
             ImageDataset validation, Options o, Listener listener) {
         if (o.adversarial() != null) throw new IllegalArgumentException("the tape-free LoRA step has no adversarial training: use fit");
         if (o.labelSmoothing() != 0) throw new IllegalArgumentException("the tape-free LoRA step has no label smoothing: use fit");
+        return epochs(backend, model, train, validation, o, listener, schedule, step.steps(), step::copyAdaptersBack, () -> 0L, (xb, yb, rows, lr) -> {
+            VitLoraStep<?> s = step.withBatch(rows);
+            s.step(xb, yb, lr);
+            return s.loss();
+        });
+    }
+
+    /** One batch's training: images xb [rows, pixels], labels yb [rows], at learning rate lr; returns the batch's loss. */
+    private interface BatchStep {
+        float train(Tensor xb, Tensor yb, int rows, float lr);
+    }
+
+    /**
+     * The loop both fits share: o's epochs of seeded shuffled batches, each trained by {@code batchStep} at the
+     * schedule's rate (counted from {@code firstStep}), timed and reported; after each epoch
+     * {@code beforeValidation}, then the validation accuracy.
+     */
+    private static History epochs(Backend backend, Classifier model, ImageDataset train, ImageDataset validation, Options o, Listener listener,
+            LrSchedule schedule, long firstStep, Runnable beforeValidation, java.util.function.LongSupplier peakStepBytes, BatchStep batchStep) {
         List<Double> losses = new ArrayList<>(), accs = new ArrayList<>();
         Batcher batcher = new Batcher(train, o.batchSize(), o.seed(), true);
-        long globalStep = step.steps();
+        long globalStep = firstStep;
         double stepNanos = 0;
         long steps = 0, images = 0;
         try (Arena buffers = Arena.ofConfined()) {
             Tensor x = Tensor.zeros(buffers, DType.F32, o.batchSize(), train.pixelsPerImage());
             Tensor y = Tensor.zeros(buffers, DType.I32, o.batchSize());
             for (int epoch = 0; epoch < o.epochs(); epoch++) {
+                model.module().train(true);
                 int[] order = batcher.order(epoch);
                 double lossSum = 0;
                 long epochStart = System.nanoTime();
@@ -151,9 +144,7 @@ public final class Trainer {
                     int rows = batcher.fill(order, b, x, y);
                     Tensor xb = rows == o.batchSize() ? x : x.view(0, 0, rows, train.pixelsPerImage());
                     Tensor yb = rows == o.batchSize() ? y : labelsPrefix(buffers, y, rows);
-                    VitLoraStep<?> s = step.withBatch(rows);
-                    s.step(xb, yb, schedule.lr(globalStep++));
-                    float loss = s.loss();
+                    float loss = batchStep.train(xb, yb, rows, schedule.lr(globalStep++));
                     long dt = System.nanoTime() - t0;
                     stepNanos += dt;
                     steps++;
@@ -162,14 +153,14 @@ public final class Trainer {
                     listener.onStep(epoch, b, batcher.batches(), loss, rows / (dt / 1e9));
                 }
                 losses.add(lossSum / batcher.batches());
-                step.copyAdaptersBack();
+                beforeValidation.run();
                 double acc = validation == null ? Double.NaN : accuracy(backend, model, validation, 256);
                 accs.add(acc);
                 listener.onEpoch(epoch, losses.getLast(), acc, (System.nanoTime() - epochStart) / 1e9);
             }
         }
         double stepMs = steps == 0 ? 0 : stepNanos / steps / 1e6;
-        return new History(losses, accs, stepMs, steps == 0 ? 0 : images / (stepNanos / 1e9), 0);
+        return new History(losses, accs, stepMs, steps == 0 ? 0 : images / (stepNanos / 1e9), peakStepBytes.getAsLong());
     }
 
     private static Tensor labelsPrefix(Arena arena, Tensor labels, int rows) {
