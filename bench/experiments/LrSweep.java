@@ -12,18 +12,27 @@ import org.tune4j.train.Trainer;
  * The main job's methods at other learning rates (and LoRA shapes), on the embedded subset with the
  * demo's split, budget and seed: target validation accuracy (what a learning rate is chosen by), then
  * target and clean test accuracy. One run per argument, METHOD:LR[:LORA_PLUS[:RANK[:TARGETS[:SAVE]]]],
- * TARGETS and SAVE as module names joined by '+':
+ * TARGETS and SAVE as module names joined by '+', METHOD full, head, lora or a LoRA variant: lora+pissa,
+ * lora+dora, lora+pissa+dora:
  *
  *   java --enable-native-access=ALL-UNNAMED -cp bench/target/tune4j-all.jar bench/experiments/LrSweep.java \
  *       full:3e-4 full:1e-3 lora:1e-3 lora:3e-3:8:4:qkv+proj+fc1+fc2:head head:3e-2
+ *
+ * A first argument --seeds=7,8,9 repeats every run with each seed (the target split, the shift, the data
+ * order and the adapters' init all follow it; the default is the demo's 7) and prints the mean and the
+ * sample standard deviation after the runs: one run's point moves by about a point with the seed.
  */
 public class LrSweep {
     public static void main(String[] args) throws Exception {
         var backend = CpuBackend.get();
         FashionMnist.Source data = FashionMnist.embedded();
         Adaptation.Options o = Adaptation.Options.defaults();
-        ImageDataset.Split split = Adaptation.targetSplit(data, o);
-        ImageDataset targetTest = Adaptation.targetTest(data, o.seed()), sourceTest = data.test();
+        long[] seeds = {o.seed()};
+        if (args.length > 0 && args[0].startsWith("--seeds=")) {
+            seeds = java.util.Arrays.stream(args[0].substring(8).split(",")).mapToLong(Long::parseLong).toArray();
+            args = java.util.Arrays.copyOfRange(args, 1, args.length);
+        }
+        ImageDataset sourceTest = data.test();
         double pretrainedSource;
         try (Arena arena = Arena.ofConfined()) {
             pretrainedSource = Trainer.accuracy(backend, Adaptation.load(arena, null), sourceTest, 256);
@@ -31,21 +40,38 @@ public class LrSweep {
         System.out.printf("pretrained: clean test %.2f%%%n", 100 * pretrainedSource);
         for (String spec : args) {
             String[] p = spec.split(":");
-            String method = p[0];
+            String method = p[0].startsWith("lora") ? "lora" : p[0];
             float lr = Float.parseFloat(p[1]);
             Lora.Config d = o.lora();
             int rank = p.length > 3 ? Integer.parseInt(p[3]) : d.r();
             Lora.Config lora = new Lora.Config(rank, 2f * rank, d.dropout(), d.rsLora(), p.length > 4 ? List.of(p[4].split("\\+")) : d.targetModules(),
-                    p.length > 5 ? List.of(p[5].split("\\+")) : d.modulesToSave());
-            Adaptation.Options run = new Adaptation.Options(o.targetTrain(), o.targetValidation(), o.epochs(), o.batchSize(), o.seed(), lora, o.loraLr(),
-                    p.length > 2 ? Float.parseFloat(p[2]) : o.loraPlusRatio(), o.fullLr(), o.headLr(), o.adversarial(), o.rehearsal());
-            try (Arena arena = Arena.ofShared()) {
-                VisionTransformer vit = Adaptation.load(arena, null);
-                var h = Adaptation.adapt(backend, arena, vit, method, lr, lora, run, split.train(), split.validation(), new Trainer.Listener() {}).history();
-                double val = h.valAccuracy().get(h.valAccuracy().size() - 1);
-                double target = Trainer.accuracy(backend, vit, targetTest, 256), source = Trainer.accuracy(backend, vit, sourceTest, 256);
-                System.out.printf("%-45s trainable %,7d  validation %.2f%%  target %.2f%%  clean %.2f%%  forgot %.2f%n", spec, vit.parameterCount(true),
-                        100 * val, 100 * target, 100 * source, 100 * (pretrainedSource - source));
+                    p.length > 5 ? List.of(p[5].split("\\+")) : d.modulesToSave()).withVariant(p[0].contains("+pissa"), p[0].contains("+dora"));
+            double[][] measured = new double[seeds.length][]; // validation, target, clean, forgot
+            for (int i = 0; i < seeds.length; i++) {
+                Adaptation.Options run = new Adaptation.Options(o.targetTrain(), o.targetValidation(), o.epochs(), o.batchSize(), seeds[i], lora, o.loraLr(),
+                        p.length > 2 ? Float.parseFloat(p[2]) : o.loraPlusRatio(), o.fullLr(), o.headLr(), o.adversarial(), o.rehearsal());
+                ImageDataset.Split split = Adaptation.targetSplit(data, run);
+                ImageDataset targetTest = Adaptation.targetTest(data, seeds[i]);
+                try (Arena arena = Arena.ofShared()) {
+                    VisionTransformer vit = Adaptation.load(arena, null);
+                    var h = Adaptation.adapt(backend, arena, vit, method, lr, lora, run, split.train(), split.validation(), new Trainer.Listener() {}).history();
+                    double val = h.valAccuracy().get(h.valAccuracy().size() - 1);
+                    double target = Trainer.accuracy(backend, vit, targetTest, 256), source = Trainer.accuracy(backend, vit, sourceTest, 256);
+                    measured[i] = new double[] {100 * val, 100 * target, 100 * source, 100 * (pretrainedSource - source)};
+                    System.out.printf("%-45s seed %d  trainable %,7d  validation %.2f%%  target %.2f%%  clean %.2f%%  forgot %.2f%n", spec, seeds[i],
+                            vit.parameterCount(true), measured[i][0], measured[i][1], measured[i][2], measured[i][3]);
+                }
+            }
+            if (seeds.length > 1) {
+                StringBuilder line = new StringBuilder(String.format("%-45s mean over %d seeds:", spec, seeds.length));
+                String[] names = {"validation", "target", "clean", "forgot"};
+                for (int c = 0; c < names.length; c++) {
+                    double mean = 0, var = 0;
+                    for (double[] m : measured) mean += m[c] / seeds.length;
+                    for (double[] m : measured) var += (m[c] - mean) * (m[c] - mean) / (seeds.length - 1);
+                    line.append(String.format("  %s %.2f ± %.2f", names[c], mean, Math.sqrt(var)));
+                }
+                System.out.println(line);
             }
         }
     }

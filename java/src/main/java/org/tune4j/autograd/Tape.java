@@ -210,6 +210,65 @@ public final class Tape implements AutoCloseable {
         return out;
     }
 
+    /**
+     * DoRA (Liu et al. 2024, eq. 5; PEFT's {@code use_dora}): y = (m / ‖V‖) ⊙ (x̃-LoRA of x) + b, where
+     * V = W + scale·B A is the adapted weight [out, in], ‖V‖ [out] the norm of each of its rows and
+     * m [out] the trained magnitude; x Vᵀ is formed as LoRA forms it (x Wᵀ + scale·(x̃ Aᵀ) Bᵀ). As in the
+     * paper's §4.3 and PEFT, ‖V‖ is a constant in the backward: dm = Σ_t g ⊙ (x Vᵀ) / ‖V‖, and x, A, B get
+     * LoRA's gradients of g ⊙ m / ‖V‖. A zero row of V gives a zero output row, not NaN.
+     */
+    public Var dora(Var x, Var w, Var b, Var a, Var bb, Var m, float scale, Tensor mask) {
+        long t = x.value.dim(0), out = w.value.dim(0), r = a.value.dim(0);
+        if (m.value.numel() != out) throw new IllegalArgumentException("magnitude has " + m.value.numel() + " values for " + out + " output rows");
+        Tensor adapted = empty(w.value.shape());
+        adapted.copyFrom(w.value);
+        backend.loraMerge(adapted, a.value, bb.value, scale, 1f);
+        float[] norms = rowNorms(adapted);
+        Tensor factor = empty(out);
+        for (int o = 0; o < out; o++) factor.setFloat(o, norms[o] == 0 ? 0f : m.value.getFloat(o) / norms[o]);
+        Tensor h = empty(t, r), direction = empty(t, out), y = empty(t, out);
+        backend.loraForward(x.value, mask, w.value, null, a.value, bb.value, scale, h, direction);
+        y.copyFrom(direction);
+        backend.mulRow(factor, y);
+        if (b != null) backend.addRow(b.value, y);
+        Var res = result(y, x, a, bb, b, m);
+        record(res, () -> {
+            Tensor gy = res.grad;
+            if (gy == null) return;
+            if (needs(m)) {
+                float[] g = gy.toFloatArray(), d = direction.toFloatArray();
+                Tensor dm = gradOf(m);
+                for (int o = 0; o < out; o++) {
+                    if (norms[o] == 0) continue;
+                    double acc = 0;
+                    for (long i = 0; i < t; i++) acc += (double) g[(int) (i * out + o)] * d[(int) (i * out + o)];
+                    dm.setFloat(o, dm.getFloat(o) + (float) (acc / norms[o]));
+                }
+            }
+            if (needs(b)) backend.sumRows(gy, gradOf(b));
+            if (needs(x) || needs(a) || needs(bb)) {
+                Tensor scaled = empty(t, out);
+                scaled.copyFrom(gy);
+                backend.mulRow(factor, scaled);
+                Tensor da = needs(a) ? gradOf(a) : zeros(a.value.shape()), db = needs(bb) ? gradOf(bb) : zeros(bb.value.shape());
+                backend.loraBackward(x.value, mask, w.value, a.value, bb.value, scale, h, scaled, needs(x) ? gradOf(x) : null, da, db);
+            }
+        });
+        return res;
+    }
+
+    /** ‖v_o‖ for each row o of v [out, in], in double, rounded to float. */
+    public static float[] rowNorms(Tensor v) {
+        int rows = (int) v.dim(0), cols = (int) v.dim(1);
+        float[] values = v.toFloatArray(), norms = new float[rows];
+        for (int o = 0; o < rows; o++) {
+            double acc = 0;
+            for (int j = 0; j < cols; j++) acc += (double) values[o * cols + j] * values[o * cols + j];
+            norms[o] = (float) Math.sqrt(acc);
+        }
+        return norms;
+    }
+
     /** A layer that computes its own forward into y [rows of x, out] (a compressed one, {@code nn.CompressedLinear}). */
     public interface FrozenForward {
         void run(Tensor x, Tensor y);

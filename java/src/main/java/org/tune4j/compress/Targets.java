@@ -34,6 +34,7 @@ final class Targets {
         Linear base = base(m);
         Tensor bias = base.bias() == null ? null : base.bias().value();
         if (m instanceof LoraLinear l && !l.merged()) {
+            if (l.magnitude() != null) throw new IllegalArgumentException("a DoRA adapter cannot stay unmerged over a compressed weight: merge it first");
             return CompressedLinear.compress(arena, backend, format, base.weight().value(), bias, l.loraA().value(), l.loraB().value(), l.scale());
         }
         return CompressedLinear.compress(arena, backend, format, base.weight().value(), bias, null, null, 0f);

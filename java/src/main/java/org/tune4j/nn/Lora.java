@@ -12,11 +12,24 @@ import java.util.SplittableRandom;
  * adapters and the modules named in {@code modulesToSave} (a classifier's new head).
  */
 public final class Lora {
-    /** PEFT's LoraConfig, as far as tune4j uses it. */
-    public record Config(int r, float alpha, float dropout, boolean rsLora, List<String> targetModules, List<String> modulesToSave) {
+    /**
+     * PEFT's LoraConfig, as far as tune4j uses it. {@code pissa} is PEFT's {@code init_lora_weights="pissa"}
+     * ({@link LoraLinear#initPissa}), {@code useDora} its {@code use_dora} (a trained magnitude per output).
+     */
+    public record Config(int r, float alpha, float dropout, boolean rsLora, List<String> targetModules, List<String> modulesToSave, boolean pissa,
+            boolean useDora) {
         public Config {
             targetModules = List.copyOf(targetModules);
             modulesToSave = List.copyOf(modulesToSave);
+        }
+
+        /** Plain LoRA: PEFT's default initialisation, no DoRA. */
+        public Config(int r, float alpha, float dropout, boolean rsLora, List<String> targetModules, List<String> modulesToSave) {
+            this(r, alpha, dropout, rsLora, targetModules, modulesToSave, false, false);
+        }
+
+        public Config withVariant(boolean pissa, boolean useDora) {
+            return new Config(r, alpha, dropout, rsLora, targetModules, modulesToSave, pissa, useDora);
         }
     }
 
@@ -32,7 +45,8 @@ public final class Lora {
             for (Map.Entry<String, Module> c : new LinkedHashMap<>(parent.children()).entrySet()) {
                 String path = e.getKey().isEmpty() ? c.getKey() : e.getKey() + "." + c.getKey();
                 if (c.getValue() instanceof Linear linear && matches(path, c.getKey(), config.targetModules())) {
-                    LoraLinear lora = new LoraLinear(arena, linear, config.r(), config.alpha(), config.dropout(), config.rsLora(), rng);
+                    LoraLinear lora = new LoraLinear(arena, linear, config.r(), config.alpha(), config.dropout(), config.rsLora(), config.useDora(), rng);
+                    if (config.pissa()) lora.initPissa(arena, rng);
                     parent.replace(c.getKey(), lora);
                     injected.put(path, lora);
                 }
@@ -43,6 +57,7 @@ public final class Lora {
         injected.values().forEach(l -> {
             l.loraA().setTrainable(true);
             l.loraB().setTrainable(true);
+            if (l.magnitude() != null) l.magnitude().setTrainable(true);
         });
         root.namedModules().forEach((path, m) -> {
             if (config.modulesToSave().contains(path)) m.setTrainable(true);

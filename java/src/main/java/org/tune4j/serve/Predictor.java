@@ -63,13 +63,14 @@ public final class Predictor implements AutoCloseable {
 
     /**
      * Loads {@code model} (a checkpoint written by tune4j, compressed or not) and, when {@code adapter} is
-     * not null, the PEFT adapter directory there, kept unmerged over the base.
+     * not null, the PEFT adapter directory there, kept unmerged over the base (a DoRA adapter merged: its
+     * per-row rescaling of W + s·B A is served at base speed only that way).
      */
     public static Predictor load(Backend backend, Path model, Path adapter, Options o) throws IOException {
         Arena arena = Arena.ofShared();
         try {
             VisionTransformer vit = Adaptation.load(arena, model);
-            if (adapter != null) attach(arena, vit, adapter);
+            if (adapter != null) attach(backend, arena, vit, adapter);
             return new Predictor(backend, arena, true, vit, o);
         } catch (IOException | RuntimeException e) {
             arena.close();
@@ -82,16 +83,20 @@ public final class Predictor implements AutoCloseable {
         return new Predictor(backend, arena, false, vit, o);
     }
 
-    private static void attach(Arena arena, VisionTransformer vit, Path dir) throws IOException {
+    private static void attach(Backend backend, Arena arena, VisionTransformer vit, Path dir) throws IOException {
         try (PeftAdapter.Loaded a = PeftAdapter.load(dir)) {
             PeftAdapter.Config c = a.config();
             Map<String, LoraLinear> injected = Lora.inject(vit, arena, new Lora.Config(c.r(), c.alpha(), 0f, c.useRslora(), c.targetModules(),
-                    java.util.List.of()), new SplittableRandom(0));
+                    java.util.List.of()).withVariant(false, c.useDora()), new SplittableRandom(0));
             for (Map.Entry<String, LoraLinear> e : injected.entrySet()) {
                 PeftAdapter.Lora l = a.modules().get(e.getKey());
                 if (l == null) throw new IOException(dir + ": the adapter has no weights for '" + e.getKey() + "'");
                 Checkpoint.copy(dir, e.getKey() + ".lora_A", l.a(), e.getValue().loraA().value());
                 Checkpoint.copy(dir, e.getKey() + ".lora_B", l.b(), e.getValue().loraB().value());
+                if (c.useDora()) {
+                    Checkpoint.copy(dir, e.getKey() + ".lora_magnitude_vector", l.magnitude(), e.getValue().magnitude().value());
+                    e.getValue().merge(backend);
+                }
             }
         }
     }

@@ -25,6 +25,7 @@ import org.tune4j.nn.LoraLinear;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.optim.AdamW;
 import org.tune4j.optim.LrSchedule;
+import org.tune4j.tensor.Tensor;
 
 /**
  * The main job: a ViT pretrained on clean Fashion-MNIST is adapted to a shifted target domain
@@ -288,10 +289,18 @@ public final class Adaptation {
         Safetensors.write(file, plain, meta);
     }
 
+    /** The adapters in PEFT's layout; PiSSA's converted to plain LoRA of rank 2r over the shipped model (see {@link LoraLinear#asPlainLora}). */
     private static void saveAdapter(Path dir, Lora.Config c, Map<String, LoraLinear> adapters) throws IOException {
         Map<String, PeftAdapter.Lora> modules = new LinkedHashMap<>();
-        adapters.forEach((path, l) -> modules.put(path, new PeftAdapter.Lora(l.loraA().value(), l.loraB().value())));
-        PeftAdapter.save(dir, new PeftAdapter.Config(c.r(), c.alpha(), c.dropout(), c.targetModules(), c.rsLora(), "tune4j/vit-fmnist"), modules);
+        try (Arena converted = Arena.ofConfined()) {
+            adapters.forEach((path, l) -> {
+                Tensor[] ab = l.asPlainLora(converted);
+                modules.put(path, new PeftAdapter.Lora(ab[0], ab[1], l.magnitude() == null ? null : l.magnitude().value()));
+            });
+            int r = c.pissa() ? 2 * c.r() : c.r();
+            float alpha = !c.pissa() ? c.alpha() : c.rsLora() ? (float) (c.alpha() * Math.sqrt(2)) : 2 * c.alpha();
+            PeftAdapter.save(dir, new PeftAdapter.Config(r, alpha, c.dropout(), c.targetModules(), c.rsLora(), "tune4j/vit-fmnist", c.useDora()), modules);
+        }
     }
 
     /** The shifted test images every method is measured on. */

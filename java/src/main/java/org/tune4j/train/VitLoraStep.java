@@ -423,6 +423,7 @@ public final class VitLoraStep<X> implements AutoCloseable {
                     throw new IllegalArgumentException("the LoRA step trains adapters on every block's qkv, proj, fc1 and fc2: " + path + " has none");
                 }
                 if (l.dropout() != 0) throw new IllegalArgumentException("the LoRA step has no LoRA dropout: " + path + " has " + l.dropout());
+                if (l.magnitude() != null) throw new IllegalArgumentException("the LoRA step trains plain LoRA, not DoRA: " + path + " has a magnitude (train DoRA on the CPU)");
                 if (l.base().bias() == null) throw new IllegalArgumentException("the LoRA step expects biased linear layers: " + path + " has no bias");
                 long r = l.loraA().value().dim(0);
                 if (rank >= 0 && r != rank) throw new IllegalArgumentException("the LoRA step takes one LoRA rank: " + path + " has " + r + ", others " + rank);

@@ -107,4 +107,23 @@ class SafetensorsTest {
         }
         assertThrows(IOException.class, () -> PeftAdapter.load(dir.resolve("missing")));
     }
+
+    @Test
+    void doraMagnitudeRoundTripsAndUnconvertedPissaIsRefused(@TempDir Path dir) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor a = Tensor.of(arena, new float[] {1, 2, 3}, 1, 3), b = Tensor.of(arena, new float[] {4, 5}, 2, 1), m = Tensor.of(arena, new float[] {0.5f, 2f}, 2);
+            PeftAdapter.Config dora = new PeftAdapter.Config(1, 2f, 0f, List.of("qkv"), false, "tune4j-vit", true);
+            assertThrows(IllegalArgumentException.class, () -> PeftAdapter.save(dir, dora, Map.of("blocks.0.attn.qkv", new PeftAdapter.Lora(a, b))));
+            PeftAdapter.save(dir, dora, Map.of("blocks.0.attn.qkv", new PeftAdapter.Lora(a, b, m)));
+        }
+        assertTrue(Files.readString(dir.resolve(PeftAdapter.CONFIG_FILE)).contains("\"use_dora\" : true"));
+        try (PeftAdapter.Loaded loaded = PeftAdapter.load(dir)) {
+            assertTrue(loaded.config().useDora());
+            assertArrayEquals(new float[] {0.5f, 2f}, loaded.modules().get("blocks.0.attn.qkv").magnitude().toFloatArray());
+        }
+        Path config = dir.resolve(PeftAdapter.CONFIG_FILE);
+        Files.writeString(config, Files.readString(config).replace("\"init_lora_weights\" : true", "\"init_lora_weights\" : \"pissa\""));
+        IOException pissa = assertThrows(IOException.class, () -> PeftAdapter.load(dir));
+        assertTrue(pissa.getMessage().contains("residual base"), pissa.getMessage());
+    }
 }

@@ -106,6 +106,27 @@ class PredictorTest {
     }
 
     @Test
+    void loadsADoraAdapterMerged(@TempDir Path dir) throws IOException {
+        ImageDataset data = FashionMnist.embedded().test();
+        try (Arena arena = Arena.ofShared()) {
+            VisionTransformer vit = Adaptation.load(arena, null);
+            Map<String, LoraLinear> adapters = Lora.inject(vit, arena, new Lora.Config(2, 4f, 0f, false, BLOCKS, List.of()).withVariant(false, true),
+                    new SplittableRandom(2));
+            adapters.values().forEach(l -> {
+                fill(l.loraB().value(), 0.03f);
+                for (long o = 0; o < l.magnitude().value().numel(); o++) l.magnitude().value().setFloat(o, l.magnitude().value().getFloat(o) * (1 + 0.1f * (o % 3)));
+            });
+            Map<String, PeftAdapter.Lora> modules = new java.util.LinkedHashMap<>();
+            adapters.forEach((path, l) -> modules.put(path, new PeftAdapter.Lora(l.loraA().value(), l.loraB().value(), l.magnitude().value())));
+            PeftAdapter.save(dir.resolve("adapter"), new PeftAdapter.Config(2, 4f, 0f, BLOCKS, false, "test", true), modules);
+            adapters.values().forEach(l -> l.merge(CpuBackend.get())); // the in-memory model serves merged too
+            try (Predictor p = Predictor.load(CpuBackend.get(), Adaptation.shippedCheckpoint(), dir.resolve("adapter"), Predictor.Options.defaults())) {
+                assertSameLogits(vit, p, data, "DoRA adapter");
+            }
+        }
+    }
+
+    @Test
     void manyThreadsGetTheSingleThreadAnswers() throws Exception {
         ImageDataset data = FashionMnist.embedded().test();
         int n = 64;

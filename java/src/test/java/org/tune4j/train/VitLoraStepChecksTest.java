@@ -38,6 +38,10 @@ class VitLoraStepChecksTest {
             Lora.inject(dropout, arena, new Lora.Config(2, 4f, 0.1f, false, TARGETS, List.of()), new SplittableRandom(2));
             assertTrue(refusal(dropout).contains("no LoRA dropout"), refusal(dropout));
 
+            VisionTransformer dora = new VisionTransformer(arena, TINY, new SplittableRandom(1));
+            Lora.inject(dora, arena, new Lora.Config(2, 4f, 0f, false, TARGETS, List.of()).withVariant(false, true), new SplittableRandom(2));
+            assertTrue(refusal(dora).contains("not DoRA"), refusal(dora));
+
             VisionTransformer ok = new VisionTransformer(arena, TINY, new SplittableRandom(1));
             Lora.inject(ok, arena, new Lora.Config(2, 4f, 0f, false, TARGETS, List.of()), new SplittableRandom(2));
             assertDoesNotThrow(() -> VitLoraStep.checkOnlyAdaptersTrain(ok));
