@@ -63,6 +63,12 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--lora-plus", description = "LoRA+ ratio: lora_B learns this many times faster (default: ${DEFAULT-VALUE}).", defaultValue = "8")
     float loraPlus;
 
+    @Option(names = "--dora", description = "LoRA runs as DoRA: a trained magnitude per output row (PEFT's use_dora; CPU only).")
+    boolean dora;
+
+    @Option(names = "--pissa", description = "LoRA adapters start from the weights' principal singular directions (PEFT's init_lora_weights=\"pissa\").")
+    boolean pissa;
+
     @Option(names = "--full-lr", description = "Full fine-tuning's learning rate (default: ${DEFAULT-VALUE}).", defaultValue = "1e-3")
     float fullLr;
 
@@ -82,11 +88,13 @@ final class DemoCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         boolean gpu = device.loraOnGpu();
+        if (gpu && dora) throw new IllegalArgumentException("--dora trains on the CPU only (the GPU's LoRA step is plain LoRA): use --device cpu");
         FashionMnist.Source source = input.source();
         Path dir = out != null ? out : Path.of("runs", "demo-" + LocalDateTime.now().withNano(0).toString().replace(':', '-'));
         Files.createDirectories(dir);
         Adaptation.Options d = Adaptation.Options.defaults();
-        var lora = new org.tune4j.nn.Lora.Config(rank, 2f * rank, d.lora().dropout(), d.lora().rsLora(), d.lora().targetModules(), d.lora().modulesToSave());
+        var lora = new org.tune4j.nn.Lora.Config(rank, 2f * rank, d.lora().dropout(), d.lora().rsLora(), d.lora().targetModules(), d.lora().modulesToSave())
+                .withVariant(pissa, dora);
         Adaptation.Options o = new Adaptation.Options(Math.min(targetImages, source.train().size() - d.targetValidation()), d.targetValidation(), epochs,
                 d.batchSize(), d.seed(), lora, loraLr, loraPlus, fullLr, headLr, noAdversarial ? null : d.adversarial(), rehearsal);
         System.out.println("data: " + source.description());

@@ -290,7 +290,7 @@ public final class Adaptation {
     }
 
     /** The adapters in PEFT's layout; PiSSA's converted to plain LoRA of rank 2r over the shipped model (see {@link LoraLinear#asPlainLora}). */
-    private static void saveAdapter(Path dir, Lora.Config c, Map<String, LoraLinear> adapters) throws IOException {
+    public static void saveAdapter(Path dir, Lora.Config c, Map<String, LoraLinear> adapters) throws IOException {
         Map<String, PeftAdapter.Lora> modules = new LinkedHashMap<>();
         try (Arena converted = Arena.ofConfined()) {
             adapters.forEach((path, l) -> {

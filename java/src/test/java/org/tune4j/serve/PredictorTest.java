@@ -127,6 +127,27 @@ class PredictorTest {
     }
 
     @Test
+    void loadsAPissaAdapterSavedAsPlainLoraOverTheShippedModel(@TempDir Path dir) throws IOException {
+        ImageDataset data = FashionMnist.embedded().test();
+        try (Arena arena = Arena.ofShared()) {
+            VisionTransformer vit = Adaptation.load(arena, null);
+            Lora.Config config = new Lora.Config(2, 4f, 0f, false, BLOCKS, List.of()).withVariant(true, false);
+            Map<String, LoraLinear> adapters = Lora.inject(vit, arena, config, new SplittableRandom(2));
+            adapters.values().forEach(l -> { // as if trained: A and B moved away from the principal directions
+                for (long i = 0; i < l.loraB().value().numel(); i++) l.loraB().value().setFloat(i, l.loraB().value().getFloat(i) * (float) (1 + 0.3 * Math.cos(i)));
+            });
+            Adaptation.saveAdapter(dir.resolve("adapter"), config, adapters);
+            try (PeftAdapter.Loaded saved = PeftAdapter.load(dir.resolve("adapter"))) {
+                assertEquals(4, saved.config().r());
+                assertEquals(8f, saved.config().alpha());
+            }
+            try (Predictor p = Predictor.load(CpuBackend.get(), Adaptation.shippedCheckpoint(), dir.resolve("adapter"), Predictor.Options.defaults())) {
+                assertSameLogits(vit, p, data, "PiSSA adapter as plain LoRA");
+            }
+        }
+    }
+
+    @Test
     void manyThreadsGetTheSingleThreadAnswers() throws Exception {
         ImageDataset data = FashionMnist.embedded().test();
         int n = 64;
