@@ -48,7 +48,7 @@ public class LrSweep {
                     p.length > 5 ? List.of(p[5].split("\\+")) : d.modulesToSave()).withVariant(p[0].contains("+pissa"), p[0].contains("+dora"));
             double[][] measured = new double[seeds.length][]; // validation, target, clean, forgot
             for (int i = 0; i < seeds.length; i++) {
-                Adaptation.Options run = new Adaptation.Options(o.targetTrain(), o.targetValidation(), o.epochs(), o.batchSize(), seeds[i], lora, o.loraLr(),
+                Adaptation.Options run = new Adaptation.Options(o.targetTrain(), o.targetValidation(), o.epochs(), o.batchSize(), seeds[i], lora, o.loraLr(), o.loraAdvLr(),
                         p.length > 2 ? Float.parseFloat(p[2]) : o.loraPlusRatio(), o.fullLr(), o.headLr(), o.adversarial(), o.rehearsal());
                 ImageDataset.Split split = Adaptation.targetSplit(data, run);
                 ImageDataset targetTest = Adaptation.targetTest(data, seeds[i]);

@@ -237,13 +237,10 @@ public final class Tape implements AutoCloseable {
             if (gy == null) return;
             if (needs(m)) {
                 float[] g = gy.toFloatArray(), d = direction.toFloatArray();
+                double[] acc = new double[(int) out]; // Σ_t g ⊙ (x Vᵀ), row by row (contiguous)
+                for (int i = 0, row = 0; i < t; i++, row += (int) out) for (int o = 0; o < out; o++) acc[o] += (double) g[row + o] * d[row + o];
                 Tensor dm = gradOf(m);
-                for (int o = 0; o < out; o++) {
-                    if (norms[o] == 0) continue;
-                    double acc = 0;
-                    for (long i = 0; i < t; i++) acc += (double) g[(int) (i * out + o)] * d[(int) (i * out + o)];
-                    dm.setFloat(o, dm.getFloat(o) + (float) (acc / norms[o]));
-                }
+                for (int o = 0; o < out; o++) if (norms[o] != 0) dm.setFloat(o, dm.getFloat(o) + (float) (acc[o] / norms[o]));
             }
             if (needs(b)) backend.sumRows(gy, gradOf(b));
             if (needs(x) || needs(a) || needs(bb)) {

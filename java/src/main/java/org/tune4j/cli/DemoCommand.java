@@ -57,8 +57,11 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--rank", description = "LoRA rank (default: ${DEFAULT-VALUE}).", defaultValue = "4")
     int rank;
 
-    @Option(names = "--lora-lr", description = "LoRA learning rate (default: ${DEFAULT-VALUE}).", defaultValue = "1e-3")
+    @Option(names = "--lora-lr", description = "LoRA learning rate (default: ${DEFAULT-VALUE}).", defaultValue = "3e-3")
     float loraLr;
+
+    @Option(names = "--lora-adv-lr", description = "The adversarial LoRA run's learning rate (default: ${DEFAULT-VALUE}).", defaultValue = "1e-3")
+    float loraAdvLr;
 
     @Option(names = "--lora-plus", description = "LoRA+ ratio: lora_B learns this many times faster (default: ${DEFAULT-VALUE}).", defaultValue = "8")
     float loraPlus;
@@ -96,7 +99,7 @@ final class DemoCommand implements Callable<Integer> {
         var lora = new org.tune4j.nn.Lora.Config(rank, 2f * rank, d.lora().dropout(), d.lora().rsLora(), d.lora().targetModules(), d.lora().modulesToSave())
                 .withVariant(pissa, dora);
         Adaptation.Options o = new Adaptation.Options(Math.min(targetImages, source.train().size() - d.targetValidation()), d.targetValidation(), epochs,
-                d.batchSize(), d.seed(), lora, loraLr, loraPlus, fullLr, headLr, noAdversarial ? null : d.adversarial(), rehearsal);
+                d.batchSize(), d.seed(), lora, loraLr, loraAdvLr, loraPlus, fullLr, headLr, noAdversarial ? null : d.adversarial(), rehearsal);
         System.out.println("data: " + source.description());
         System.out.println("output: " + dir.toAbsolutePath());
         long t0 = System.nanoTime();

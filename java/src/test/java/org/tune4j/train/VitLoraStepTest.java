@@ -197,7 +197,7 @@ public class VitLoraStepTest {
         java.util.Arrays.setAll(idx, i -> i);
         org.tune4j.data.ImageDataset data = org.tune4j.data.FashionMnist.embedded().train().subset(idx);
         Adaptation.Options d = Adaptation.Options.defaults();
-        Adaptation.Options o = new Adaptation.Options(40, 0, 1, 16, 7, d.lora(), 1e-3f, 8f, 1e-3f, 3e-2f, null, 0);
+        Adaptation.Options o = new Adaptation.Options(40, 0, 1, 16, 7, d.lora(), 1e-3f, 1e-3f, 8f, 1e-3f, 3e-2f, null, 0);
         float[][] adapters = new float[2][];
         for (int run = 0; run < 2; run++) {
             try (Arena arena = Arena.ofShared()) {
