@@ -15,6 +15,7 @@ import org.tune4j.backend.CpuBackend;
 import org.tune4j.backend.ReferenceBackend;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
+import org.tune4j.testing.FiniteDifferences;
 
 /**
  * Every tape op, composed as a tiny transformer classifier, against central finite differences of the
@@ -96,17 +97,8 @@ class TapeGradientTest {
     }
 
     private void checkAgainstNumeric(Backend ref, String name, Tensor theta, float[] analytic, Tensor x, Tensor labels) {
-        double eps = 1e-3;
-        for (int i = 0; i < theta.numel(); i++) {
-            float keep = theta.getFloat(i);
-            theta.setFloat(i, (float) (keep + eps));
-            double up = evaluate(ref, x, labels);
-            theta.setFloat(i, (float) (keep - eps));
-            double down = evaluate(ref, x, labels);
-            theta.setFloat(i, keep);
-            double numeric = (up - down) / (2 * eps);
-            assertEquals(numeric, analytic[i], 2e-3 * (1 + Math.abs(numeric)), name + "[" + i + "]");
-        }
+        double[] numeric = FiniteDifferences.gradient(theta, () -> evaluate(ref, x, labels), 1e-3);
+        for (int i = 0; i < numeric.length; i++) assertEquals(numeric[i], analytic[i], 2e-3 * (1 + Math.abs(numeric[i])), name + "[" + i + "]");
     }
 
     private double evaluate(Backend ref, Tensor x, Tensor labels) {

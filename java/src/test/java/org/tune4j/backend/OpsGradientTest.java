@@ -5,10 +5,11 @@ import static org.tune4j.backend.TestTensors.random;
 
 import java.lang.foreign.Arena;
 import java.util.SplittableRandom;
-import java.util.function.Supplier;
+import java.util.function.DoubleSupplier;
 import org.junit.jupiter.api.Test;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
+import org.tune4j.testing.FiniteDifferences;
 
 /**
  * The oracle's backward ops against central finite differences of its forward ops: for L = Σ y ⊙ g,
@@ -18,19 +19,9 @@ class OpsGradientTest {
     private static final ReferenceBackend REF = new ReferenceBackend();
     private static final double EPS = 1e-3;
 
-    /** dL/dθ_i numerically, L = loss.get(), perturbing θ in place. */
-    private static double[] numeric(Tensor theta, Supplier<Double> loss) {
-        double[] grad = new double[(int) theta.numel()];
-        for (int i = 0; i < grad.length; i++) {
-            float keep = theta.getFloat(i);
-            theta.setFloat(i, (float) (keep + EPS));
-            double up = loss.get();
-            theta.setFloat(i, (float) (keep - EPS));
-            double down = loss.get();
-            theta.setFloat(i, keep);
-            grad[i] = (up - down) / (2 * EPS);
-        }
-        return grad;
+    /** dL/dθ_i numerically, perturbing θ in place. */
+    private static double[] numeric(Tensor theta, DoubleSupplier loss) {
+        return FiniteDifferences.gradient(theta, loss, EPS);
     }
 
     private static double dot(Tensor y, Tensor g) {
@@ -85,7 +76,7 @@ class OpsGradientTest {
             Tensor dxl = Tensor.zeros(arena, DType.F32, m, n), dg = Tensor.zeros(arena, DType.F32, n), db = Tensor.zeros(arena, DType.F32, n);
             REF.layerNormForward(x, gamma, beta, 1e-5f, y, mean, rstd);
             REF.layerNormBackward(x, gamma, mean, rstd, g, dxl, dg, db);
-            Supplier<Double> ln = () -> {
+            DoubleSupplier ln = () -> {
                 REF.layerNormForward(x, gamma, beta, 1e-5f, y, mean, rstd);
                 return dot(y, g);
             };

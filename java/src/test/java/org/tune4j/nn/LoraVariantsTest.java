@@ -58,7 +58,7 @@ class LoraVariantsTest {
         return t;
     }
 
-    private static float[] forward(LoraLinear layer, Tensor x) {
+    private static float[] forward(Layer layer, Tensor x) {
         try (Tape t = new Tape(CpuBackend.get(), false)) {
             return layer.forward(t, t.input(x, false)).value().toFloatArray();
         }
@@ -74,10 +74,7 @@ class LoraVariantsTest {
         try (Arena arena = Arena.ofConfined()) {
             Linear base = new Linear(arena, 19, 11, true, rng);
             Tensor x = random(arena, rng, 6, 19);
-            float[] before;
-            try (Tape t = new Tape(CpuBackend.get(), false)) {
-                before = base.forward(t, t.input(x, false)).value().toFloatArray();
-            }
+            float[] before = forward(base, x);
             double frobeniusBefore = frobenius(base.weight.value());
             float[] w0 = base.weight.value().toFloatArray();
             LoraLinear lora = new LoraLinear(arena, base, 3, 6f, 0f, false, rng);
@@ -112,10 +109,7 @@ class LoraVariantsTest {
         try (Arena arena = Arena.ofConfined()) {
             Linear base = new Linear(arena, 13, 9, true, rng);
             Tensor x = random(arena, rng, 4, 13);
-            float[] before;
-            try (Tape t = new Tape(CpuBackend.get(), false)) {
-                before = base.forward(t, t.input(x, false)).value().toFloatArray();
-            }
+            float[] before = forward(base, x);
             float[] w0 = base.weight.value().toFloatArray();
             LoraLinear dora = new LoraLinear(arena, base, 2, 4f, 0f, false, true, rng);
             assertEquals(9, dora.magnitude().value().numel());
