@@ -35,10 +35,11 @@ public final class CompressionStudy {
     /** The layers 2:4 prunes (the patch embedding's 49 inputs are not a multiple of 4; the head is tiny). */
     public static final List<String> BLOCK_LAYERS = List.of("qkv", "proj", "fc1", "fc2");
 
+    /** {@code latencyCalls}: timed batch-1 calls per variant (after as many warm-up calls); 3,000 as {@code bench infer}, a p99 of 30 calls. */
     public record Options(int recoveryEpochs, int recoveryRank, float recoveryLr, int calibrationImages, int latencyCalls,
             double[] sparsities, int sensitivityImages) {
         public static Options defaults() {
-            return new Options(3, 8, 2e-3f, 256, 600, new double[] {0.25, 0.5, 0.75, 0.9}, 500);
+            return new Options(3, 8, 2e-3f, 256, 3000, new double[] {0.25, 0.5, 0.75, 0.9}, 500);
         }
     }
 
