@@ -58,8 +58,8 @@ public class LrSweep {
                     double val = h.valAccuracy().get(h.valAccuracy().size() - 1);
                     double target = Trainer.accuracy(backend, vit, targetTest, 256), source = Trainer.accuracy(backend, vit, sourceTest, 256);
                     measured[i] = new double[] {100 * val, 100 * target, 100 * source, 100 * (pretrainedSource - source)};
-                    System.out.printf("%-45s seed %d  trainable %,7d  validation %.2f%%  target %.2f%%  clean %.2f%%  forgot %.2f%n", spec, seeds[i],
-                            vit.parameterCount(true), measured[i][0], measured[i][1], measured[i][2], measured[i][3]);
+                    System.out.printf("%-45s seed %d  trainable %,7d  validation %.2f%%  target %.2f%%  clean %.2f%%  forgot %.2f  step %.1f ms%n", spec,
+                            seeds[i], vit.parameterCount(true), measured[i][0], measured[i][1], measured[i][2], measured[i][3], h.meanStepMillis());
                 }
             }
             if (seeds.length > 1) {

@@ -173,6 +173,10 @@ void t4j_add_row(int64_t m, int64_t n, const float *row, float *y);
 void t4j_sum_rows(int64_t m, int64_t n, const float *x, float *out);
 /* sum of x[i]^2, accumulated in double in a fixed order (for the global gradient norm). */
 double t4j_sum_squares(int64_t n, const float *x);
+/* out[j] += sum over i of a[i*n + j] * b[i*n + j]: the column sums of a product (DoRA's magnitude gradient). */
+void t4j_sum_rows_product(int64_t m, int64_t n, const float *a, const float *b, float *out);
+/* out[i] = sum over j of x[i*n + j]^2: each row's squared norm (DoRA's weight norms). */
+void t4j_row_squares(int64_t m, int64_t n, const float *x, float *out);
 /* GELU, tanh form (exact = 0) or erf form (exact = 1): y = gelu(x); backward dx += gelu'(x) dy. */
 void t4j_gelu_forward(int64_t n, const float *x, float *y, int32_t exact);
 void t4j_gelu_backward(int64_t n, const float *x, const float *dy, float *dx, int32_t exact);

@@ -187,6 +187,8 @@ T4J_SPARSE_LEVEL(avx512)
     void t4j_log_softmax_backward_##SFX(int64_t m, int64_t n, const float *y, const float *dy, float *dx);              \
     void t4j_sum_rows_##SFX(int64_t m, int64_t n, const float *x, float *out);                                          \
     double t4j_sum_squares_##SFX(int64_t n, const float *x);                                                            \
+    void t4j_sum_rows_product_##SFX(int64_t m, int64_t n, const float *a, const float *b, float *out);                   \
+    void t4j_row_squares_##SFX(int64_t m, int64_t n, const float *x, float *out);                                       \
     void t4j_gelu_forward_##SFX(int64_t n, const float *x, float *y, int32_t exact);                                    \
     void t4j_gelu_backward_##SFX(int64_t n, const float *x, const float *dy, float *dx, int32_t exact);                 \
     void t4j_softmax_forward_##SFX(int64_t m, int64_t n, const float *x, float *y);                                     \

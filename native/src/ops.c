@@ -25,6 +25,10 @@ T4J_EXPORT void t4j_log_softmax_backward(int64_t m, int64_t n, const float *y, c
 T4J_EXPORT void t4j_add_row(int64_t m, int64_t n, const float *row, float *y) { LEVEL_CALL(t4j_add_row_, m, n, row, y) }
 T4J_EXPORT void t4j_sum_rows(int64_t m, int64_t n, const float *x, float *out) { LEVEL_CALL(t4j_sum_rows_, m, n, x, out) }
 T4J_EXPORT double t4j_sum_squares(int64_t n, const float *x) { LEVEL_CALL(t4j_sum_squares_, n, x) }
+T4J_EXPORT void t4j_sum_rows_product(int64_t m, int64_t n, const float *a, const float *b, float *out) {
+    LEVEL_CALL(t4j_sum_rows_product_, m, n, a, b, out)
+}
+T4J_EXPORT void t4j_row_squares(int64_t m, int64_t n, const float *x, float *out) { LEVEL_CALL(t4j_row_squares_, m, n, x, out) }
 T4J_EXPORT void t4j_gelu_forward(int64_t n, const float *x, float *y, int32_t exact) { LEVEL_CALL(t4j_gelu_forward_, n, x, y, exact) }
 T4J_EXPORT void t4j_gelu_backward(int64_t n, const float *x, const float *dy, float *dx, int32_t exact) {
     LEVEL_CALL(t4j_gelu_backward_, n, x, dy, dx, exact)

@@ -84,6 +84,8 @@ public final class tune4j_h {
             "t4j_add_row",
             "t4j_sum_rows",
             "t4j_sum_squares",
+            "t4j_sum_rows_product",
+            "t4j_row_squares",
             "t4j_gelu_forward",
             "t4j_gelu_backward",
             "t4j_softmax_forward",
@@ -1102,6 +1104,54 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_sum_squares$descriptor() {
         return t4j_sum_squares.DESC;
+    }
+
+    private static final class t4j_sum_rows_product {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_sum_rows_product", DESC, false);
+    }
+
+    /** out[j] += sum over i of a[i*n + j] * b[i*n + j]: the column sums of a product (DoRA's magnitude gradient). */
+    public static void t4j_sum_rows_product(long m, long n, MemorySegment a, MemorySegment b, MemorySegment out) {
+        try {
+            t4j_sum_rows_product.HANDLE.invokeExact(m, n, a, b, out);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_sum_rows_product$handle() {
+        return t4j_sum_rows_product.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_sum_rows_product$descriptor() {
+        return t4j_sum_rows_product.DESC;
+    }
+
+    private static final class t4j_row_squares {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_row_squares", DESC, false);
+    }
+
+    /** out[i] = sum over j of x[i*n + j]^2: each row's squared norm (DoRA's weight norms). */
+    public static void t4j_row_squares(long m, long n, MemorySegment x, MemorySegment out) {
+        try {
+            t4j_row_squares.HANDLE.invokeExact(m, n, x, out);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_row_squares$handle() {
+        return t4j_row_squares.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_row_squares$descriptor() {
+        return t4j_row_squares.DESC;
     }
 
     private static final class t4j_gelu_forward {

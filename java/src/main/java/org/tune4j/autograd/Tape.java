@@ -220,10 +220,12 @@ public final class Tape implements AutoCloseable {
     public Var dora(Var x, Var w, Var b, Var a, Var bb, Var m, float scale, Tensor mask) {
         long t = x.value.dim(0), out = w.value.dim(0), r = a.value.dim(0);
         if (m.value.numel() != out) throw new IllegalArgumentException("magnitude has " + m.value.numel() + " values for " + out + " output rows");
-        Tensor adapted = empty(w.value.shape());
+        Tensor adapted = empty(w.value.shape()), squares = empty(out);
         adapted.copyFrom(w.value);
         backend.loraMerge(adapted, a.value, bb.value, scale, 1f);
-        float[] norms = rowNorms(adapted);
+        backend.rowSquares(adapted, squares);
+        float[] norms = squares.toFloatArray();
+        for (int o = 0; o < out; o++) norms[o] = (float) Math.sqrt(norms[o]);
         Tensor factor = empty(out);
         for (int o = 0; o < out; o++) factor.setFloat(o, norms[o] == 0 ? 0f : m.value.getFloat(o) / norms[o]);
         Tensor h = empty(t, r), direction = empty(t, out), y = empty(t, out);
@@ -236,11 +238,10 @@ public final class Tape implements AutoCloseable {
             Tensor gy = res.grad;
             if (gy == null) return;
             if (needs(m)) {
-                float[] g = gy.toFloatArray(), d = direction.toFloatArray();
-                double[] acc = new double[(int) out]; // Σ_t g ⊙ (x Vᵀ), row by row (contiguous)
-                for (int i = 0, row = 0; i < t; i++, row += (int) out) for (int o = 0; o < out; o++) acc[o] += (double) g[row + o] * d[row + o];
+                Tensor sums = zeros(out); // Σ_t g ⊙ (x Vᵀ)
+                backend.sumRowsProduct(gy, direction, sums);
                 Tensor dm = gradOf(m);
-                for (int o = 0; o < out; o++) if (norms[o] != 0) dm.setFloat(o, dm.getFloat(o) + (float) (acc[o] / norms[o]));
+                for (int o = 0; o < out; o++) if (norms[o] != 0) dm.setFloat(o, dm.getFloat(o) + sums.getFloat(o) / norms[o]);
             }
             if (needs(b)) backend.sumRows(gy, gradOf(b));
             if (needs(x) || needs(a) || needs(bb)) {
@@ -254,7 +255,10 @@ public final class Tape implements AutoCloseable {
         return res;
     }
 
-    /** ‖v_o‖ for each row o of v [out, in], in double, rounded to float. */
+    /**
+     * ‖v_o‖ for each row o of v [out, in], in double, rounded to float: for a layer's one-time work (DoRA's
+     * initial magnitude, merging), where no backend is at hand; the step itself uses {@link Backend#rowSquares}.
+     */
     public static float[] rowNorms(Tensor v) {
         int rows = (int) v.dim(0), cols = (int) v.dim(1);
         float[] values = v.toFloatArray(), norms = new float[rows];

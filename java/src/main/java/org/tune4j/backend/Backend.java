@@ -133,6 +133,12 @@ public interface Backend {
     /** out [n] += the sum of the rows of x [m, n]: a bias gradient. */
     void sumRows(Tensor x, Tensor out);
 
+    /** out [n] += Σ_i a[i, j]·b[i, j] over the rows of a and b [m, n] (DoRA's magnitude gradient). */
+    void sumRowsProduct(Tensor a, Tensor b, Tensor out);
+
+    /** out [m] = Σ_j x[i, j]², each row's squared norm of x [m, n] (DoRA's weight norms). */
+    void rowSquares(Tensor x, Tensor out);
+
     /** Σ x², in double. */
     double sumSquares(Tensor x);
 

@@ -301,6 +301,21 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void sumRowsProduct(Tensor a, Tensor b, Tensor out) {
+        BackendChecks.rows("a", a);
+        BackendChecks.contiguous("b", b, a.dim(0), a.dim(1));
+        BackendChecks.flat("out", out, a.dim(1));
+        tune4j_h.t4j_sum_rows_product(a.dim(0), a.dim(1), a.segment(), b.segment(), out.segment());
+    }
+
+    @Override
+    public void rowSquares(Tensor x, Tensor out) {
+        BackendChecks.rows("x", x);
+        BackendChecks.flat("out", out, x.dim(0));
+        tune4j_h.t4j_row_squares(x.dim(0), x.dim(1), x.segment(), out.segment());
+    }
+
+    @Override
     public double sumSquares(Tensor x) {
         BackendChecks.flat("x", x, x == null ? 0 : x.numel());
         return tune4j_h.t4j_sum_squares(x.numel(), x.segment());

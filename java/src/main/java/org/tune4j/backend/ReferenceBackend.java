@@ -403,6 +403,29 @@ public final class ReferenceBackend implements Backend {
     }
 
     @Override
+    public void sumRowsProduct(Tensor a, Tensor b, Tensor out) {
+        BackendChecks.rows("a", a);
+        BackendChecks.contiguous("b", b, a.dim(0), a.dim(1));
+        BackendChecks.flat("out", out, a.dim(1));
+        for (long j = 0; j < a.dim(1); j++) {
+            double s = 0;
+            for (long i = 0; i < a.dim(0); i++) s += (double) a.getFloat(i, j) * b.getFloat(i, j);
+            out.setFloat(j, (float) (out.getFloat(j) + s));
+        }
+    }
+
+    @Override
+    public void rowSquares(Tensor x, Tensor out) {
+        BackendChecks.rows("x", x);
+        BackendChecks.flat("out", out, x.dim(0));
+        for (long i = 0; i < x.dim(0); i++) {
+            double s = 0;
+            for (long j = 0; j < x.dim(1); j++) s += (double) x.getFloat(i, j) * x.getFloat(i, j);
+            out.setFloat(i, (float) s);
+        }
+    }
+
+    @Override
     public double sumSquares(Tensor x) {
         BackendChecks.flat("x", x, x == null ? 0 : x.numel());
         double s = 0;

@@ -125,4 +125,15 @@ class BadInputTest {
             }
         }
     }
+
+    @Test
+    void doraReductionsCheckTheirShapes() {
+        try (Arena arena = Arena.ofConfined()) {
+            for (Backend be : BACKENDS) {
+                assertRejected(() -> be.sumRowsProduct(f32(arena, 3, 4), f32(arena, 4, 3), Tensor.zeros(arena, DType.F32, 4)), "b must be 3x4");
+                assertRejected(() -> be.sumRowsProduct(f32(arena, 3, 4), f32(arena, 3, 4), Tensor.zeros(arena, DType.F32, 3)), "out must hold 4");
+                assertRejected(() -> be.rowSquares(f32(arena, 3, 4), Tensor.zeros(arena, DType.F32, 4)), "out must hold 3");
+            }
+        }
+    }
 }

@@ -70,6 +70,13 @@ class OpsParityTest {
             CPU.sumRows(a, sc);
             assertClose(sr, sc, 2e-6 * (m + 8), level + " sumRows");
             assertEquals(REF.sumSquares(a), CPU.sumSquares(a), 1e-5 * (1 + REF.sumSquares(a)), level + " sumSquares");
+            REF.sumRowsProduct(a, b, sr);
+            CPU.sumRowsProduct(a, b, sc);
+            assertClose(sr, sc, 2e-6 * (m + 8), level + " sumRowsProduct");
+            Tensor qr = Tensor.zeros(arena, DType.F32, m), qc = Tensor.zeros(arena, DType.F32, m);
+            REF.rowSquares(a, qr);
+            CPU.rowSquares(a, qc);
+            assertClose(qr, qc, 2e-6 * (n + 8), level + " rowSquares");
 
             for (boolean exact : new boolean[] {false, true}) {
                 REF.geluForward(a, yr, exact);
