@@ -21,6 +21,7 @@ import org.tune4j.train.Trainer;
  * A first argument --seeds=7,8,9 repeats every run with each seed (the target split, the shift, the data
  * order and the adapters' init all follow it; the default is the demo's 7) and prints the mean and the
  * sample standard deviation after the runs: one run's point moves by about a point with the seed.
+ * --epochs=N gives every method another budget than the demo's 4 epochs.
  */
 public class LrSweep {
     public static void main(String[] args) throws Exception {
@@ -28,8 +29,11 @@ public class LrSweep {
         FashionMnist.Source data = FashionMnist.embedded();
         Adaptation.Options o = Adaptation.Options.defaults();
         long[] seeds = {o.seed()};
-        if (args.length > 0 && args[0].startsWith("--seeds=")) {
-            seeds = java.util.Arrays.stream(args[0].substring(8).split(",")).mapToLong(Long::parseLong).toArray();
+        int epochs = o.epochs();
+        while (args.length > 0 && args[0].startsWith("--")) {
+            if (args[0].startsWith("--seeds=")) seeds = java.util.Arrays.stream(args[0].substring(8).split(",")).mapToLong(Long::parseLong).toArray();
+            else if (args[0].startsWith("--epochs=")) epochs = Integer.parseInt(args[0].substring(9));
+            else throw new IllegalArgumentException("unknown option " + args[0] + ": use --seeds=S,S,... or --epochs=N");
             args = java.util.Arrays.copyOfRange(args, 1, args.length);
         }
         ImageDataset sourceTest = data.test();
@@ -48,7 +52,7 @@ public class LrSweep {
                     p.length > 5 ? List.of(p[5].split("\\+")) : d.modulesToSave()).withVariant(p[0].contains("+pissa"), p[0].contains("+dora"));
             double[][] measured = new double[seeds.length][]; // validation, target, clean, forgot
             for (int i = 0; i < seeds.length; i++) {
-                Adaptation.Options run = new Adaptation.Options(o.targetTrain(), o.targetValidation(), o.epochs(), o.batchSize(), seeds[i], lora, o.loraLr(), o.loraAdvLr(),
+                Adaptation.Options run = new Adaptation.Options(o.targetTrain(), o.targetValidation(), epochs, o.batchSize(), seeds[i], lora, o.loraLr(), o.loraAdvLr(),
                         p.length > 2 ? Float.parseFloat(p[2]) : o.loraPlusRatio(), o.fullLr(), o.headLr(), o.adversarial(), o.rehearsal());
                 ImageDataset.Split split = Adaptation.targetSplit(data, run);
                 ImageDataset targetTest = Adaptation.targetTest(data, seeds[i]);
