@@ -17,7 +17,9 @@ rm -rf .device/test-classes && cp -r java/target/test-classes .device/test-class
 rm -rf .device/kernels-dev && kernels/dev/build.sh .device/kernels-dev
 ./mvnw -q -o dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 -DoutputDirectory=.device
 mv .device/junit-platform-console-standalone-*.jar .device/junit-console.jar
-# JCuda for JCudaInteropTest: its jar, and of its natives only the driver binding (the rest is 24 MB)
+# JCuda for JCudaInteropTest: its jar, and of its natives only the driver binding (the rest is 24 MB);
+# copied afresh, since a second run would find the natives already stripped and zip -d would fail
+rm -f .device/jcuda-*.jar
 ./mvnw -q -o dependency:copy -Dartifact=org.jcuda:jcuda:12.6.0 -DoutputDirectory=.device
 ./mvnw -q -o dependency:copy -Dartifact=org.jcuda:jcuda-natives:12.6.0:jar:linux-x86_64 -DoutputDirectory=.device
 zip -q -d .device/jcuda-natives-12.6.0-linux-x86_64.jar 'lib/libJNvPTXCompiler*' 'lib/libJNvrtc*' 'lib/libJCudaRuntime*'
