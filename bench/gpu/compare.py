@@ -54,8 +54,9 @@ def main(out):
     p = both(csr_ms, dense)
     figure("CSR 90% 4096x4096 x 4096", csr_ms, "dense cuBLAS f32, same operands", dense, p and p[1] / p[0], ">= 1x", lambda r: r >= 1.0)
     # the main job's LoRA step: images/s against the 2-core development machine's CPU step (BENCHMARKS.md, the demo's
-    # LoRA img/s, embedded run, 2 threads: 1,560 img/s at its best), and against PEFT's same step on the card
-    cpu_dev_img_s = 1560.0
+    # LoRA img/s, embedded run, 2 threads: 1,706 img/s at its best, bench/results/demo-embedded-2026-11-26.txt),
+    # and against PEFT's same step on the card
+    cpu_dev_img_s = 1706.0
     vit = json.load(open(os.path.join(out, "bench-gpu.json")))["rows"] if os.path.exists(os.path.join(out, "bench-gpu.json")) else []
     peft_vit = []
     try:
