@@ -255,21 +255,6 @@ public final class Tape implements AutoCloseable {
         return res;
     }
 
-    /**
-     * ‖v_o‖ for each row o of v [out, in], in double, rounded to float: for a layer's one-time work (DoRA's
-     * initial magnitude, merging), where no backend is at hand; the step itself uses {@link Backend#rowSquares}.
-     */
-    public static float[] rowNorms(Tensor v) {
-        int rows = (int) v.dim(0), cols = (int) v.dim(1);
-        float[] values = v.toFloatArray(), norms = new float[rows];
-        for (int o = 0; o < rows; o++) {
-            double acc = 0;
-            for (int j = 0; j < cols; j++) acc += (double) values[o * cols + j] * values[o * cols + j];
-            norms[o] = (float) Math.sqrt(acc);
-        }
-        return norms;
-    }
-
     /** A layer that computes its own forward into y [rows of x, out] (a compressed one, {@code nn.CompressedLinear}). */
     public interface FrozenForward {
         void run(Tensor x, Tensor y);

@@ -47,8 +47,12 @@ public final class LoraLinear extends Module implements Layer, InferenceLayer {
         this.dropoutRng = rng.split();
         if (dora) {
             magnitude = register("lora_magnitude_vector", new Parameter(arena, base.out()));
-            float[] norms = Tape.rowNorms(base.weight.value()); // B = 0: the adapted weight is W
-            for (int o = 0; o < norms.length; o++) magnitude.value().setFloat(o, norms[o]);
+            Tensor w = base.weight.value(); // B = 0: the adapted weight is W, m its row norms (computed once, here in double)
+            for (long o = 0; o < w.dim(0); o++) {
+                double squares = 0;
+                for (long j = 0; j < w.dim(1); j++) squares += (double) w.getFloat(o, j) * w.getFloat(o, j);
+                magnitude.value().setFloat(o, (float) Math.sqrt(squares));
+            }
         } else {
             magnitude = null;
         }
@@ -100,7 +104,12 @@ public final class LoraLinear extends Module implements Layer, InferenceLayer {
         Tensor w = base.weight.value();
         backend.loraMerge(w, a.value(), b.value(), scale, 1f);
         if (magnitude != null) {
-            float[] norms = Tape.rowNorms(w);
+            float[] norms = new float[(int) w.dim(0)];
+            try (Arena scratch = Arena.ofConfined()) { // the row norms by the kernel Tape.dora uses, so merged = unmerged
+                Tensor squares = Tensor.zeros(scratch, org.tune4j.tensor.DType.F32, w.dim(0));
+                backend.rowSquares(w, squares);
+                for (int o = 0; o < norms.length; o++) norms[o] = (float) Math.sqrt(squares.getFloat(o));
+            }
             mergedFactor = new float[norms.length];
             for (int o = 0; o < norms.length; o++) {
                 float f = norms[o] == 0 ? 0f : magnitude.value().getFloat(o) / norms[o];
