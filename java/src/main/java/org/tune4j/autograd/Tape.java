@@ -137,6 +137,11 @@ public final class Tape implements AutoCloseable {
         return new Var(value, recording && requiresGrad, null);
     }
 
+    /** Whether trainable parameters get gradients on this tape (it records, and was asked to). */
+    public boolean parameterGradients() {
+        return recording && parameterGradients;
+    }
+
     /** A parameter: its gradient accumulates into the parameter's own when it is trainable. */
     public Var param(Parameter p) {
         boolean g = recording && parameterGradients && p.trainable();
@@ -274,6 +279,27 @@ public final class Tape implements AutoCloseable {
             if (result.grad != null && needs(x)) backend.gemm(false, false, 1f, result.grad, w, 1f, gradOf(x));
         });
         return result;
+    }
+
+    /** Writes dx = (∂y/∂x)ᵀ dy for a function computed outside the tape (dx has x's shape; overwrite it). */
+    public interface InputGradient {
+        void compute(Tensor dy, Tensor dx);
+    }
+
+    /**
+     * y = f(x) for a function the tape does not compute (a ViT on a GPU, {@code train.DeviceClassifier}):
+     * {@code y} holds f(x), computed by the caller; in the backward {@code gradient} gives x's gradient, which
+     * is added to x's. f's own parameters get none.
+     */
+    public Var external(Var x, Tensor y, InputGradient gradient) {
+        Var out = result(y, x);
+        record(out, () -> {
+            if (out.grad == null || !needs(x)) return;
+            Tensor dx = empty(x.value.shape());
+            gradient.compute(out.grad, dx);
+            backend.axpy(1f, dx, gradOf(x));
+        });
+        return out;
     }
 
     /** a + b (same shape). */

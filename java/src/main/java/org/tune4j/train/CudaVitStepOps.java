@@ -78,7 +78,15 @@ final class CudaVitStepOps implements VitStepOps<DeviceTensor> {
 
     @Override
     public void gatherColumns(DeviceTensor src, DeviceTensor index, DeviceTensor dst) {
-        ops.gatherColumns(src, index, dst.reshape(src.shape()));
+        long n = index.numel(), m = src.numel() / n;
+        ops.gatherColumns(src.reshape(m, n), index, dst.reshape(m, n));
+    }
+
+    @Override
+    public void patchRowsOfTokens(int batch, DeviceTensor x, DeviceTensor emb) {
+        long d = emb.dim(1), p = emb.dim(0) / batch, seq = p + 1;
+        // rows 1.. of x seen from row 1: sequence b's patch rows start b·seq rows in, p·d values each
+        ops.copy2d(batch, p * d, x.rows(1, x.dim(0) - 1), seq * d, emb, p * d);
     }
 
     @Override

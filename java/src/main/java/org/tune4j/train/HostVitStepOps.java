@@ -75,7 +75,7 @@ final class HostVitStepOps implements VitStepOps<Tensor> {
 
     @Override
     public void gatherColumns(Tensor src, Tensor index, Tensor dst) {
-        long m = src.dim(0), n = src.dim(1);
+        long n = index.numel(), m = src.numel() / n;
         for (long i = 0; i < m; i++)
             for (long j = 0; j < n; j++) dst.setFloat(i * n + j, src.getFloat(i * n + index.getInt(j)));
     }
@@ -89,6 +89,14 @@ final class HostVitStepOps implements VitStepOps<Tensor> {
                     float v = t == 0 ? cls.getFloat(j) : emb.getFloat((b * p + t - 1) * d + j);
                     x.setFloat((b * seq + t) * d + j, v + pos.getFloat(t * d + j));
                 }
+    }
+
+    @Override
+    public void patchRowsOfTokens(int batch, Tensor x, Tensor emb) {
+        long d = emb.dim(1), p = emb.dim(0) / batch, seq = p + 1;
+        for (long b = 0; b < batch; b++)
+            for (long t = 1; t < seq; t++)
+                for (long j = 0; j < d; j++) emb.setFloat((b * p + t - 1) * d + j, x.getFloat((b * seq + t) * d + j));
     }
 
     @Override

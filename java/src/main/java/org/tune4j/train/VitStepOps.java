@@ -38,11 +38,14 @@ interface VitStepOps<T> extends AutoCloseable {
     /** dst[i·ldd + j] = src[i·lds + j] for i < rows, j < cols. */
     void copy2d(long rows, long cols, T src, long lds, T dst, long ldd);
 
-    /** dst[i, j] = src[i, index[j]] for src [m, n], index [n] I32, dst holding m·n values. */
+    /** dst[i, j] = src[i, index[j]] for index [n] I32, src and dst each holding m·n values (m rows of n, whatever their shapes). */
     void gatherColumns(T src, T index, T dst);
 
     /** x [batch·(p+1), d]: each sequence is cls then its p rows of emb [batch·p, d], plus pos [p+1, d]. */
     void vitTokens(int batch, T emb, T cls, T pos, T x);
+
+    /** emb [batch·p, d] = the rows of x [batch·(p+1), d] after each sequence's first: the patch rows' part of vitTokens' adjoint. */
+    void patchRowsOfTokens(int batch, T x, T emb);
 
     void layerNormForward(T x, T gamma, T beta, float eps, T y, T mean, T rstd);
 

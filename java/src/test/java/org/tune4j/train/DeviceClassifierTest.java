@@ -1,0 +1,129 @@
+package org.tune4j.train;
+
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.tune4j.train.VitLoraStepTest.assertClose;
+import static org.tune4j.train.VitLoraStepTest.images;
+import static org.tune4j.train.VitLoraStepTest.labels;
+import static org.tune4j.train.VitLoraStepTest.model;
+
+import java.lang.foreign.Arena;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.function.Function;
+import org.junit.jupiter.api.Test;
+import org.tune4j.autograd.Tape;
+import org.tune4j.autograd.Var;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.nn.Classifier;
+import org.tune4j.nn.Lora;
+import org.tune4j.nn.LoraLinear;
+import org.tune4j.nn.VisionTransformer;
+import org.tune4j.robust.Attacks;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * The ViT's forward and input gradient through the tape-free step (the code the GPU runs), as a Classifier,
+ * against the ViT on the tape: the same logits and the same gradient of the loss with respect to the
+ * images, for a ViT with unmerged adapters, one with merged adapters and one without, at batch 1, 3 and 5.
+ * Its checks serve the GPU's test too (CudaVitLoraStepTest).
+ */
+public class DeviceClassifierTest {
+    /** The three kinds of ViT the device forward takes. */
+    public static List<Function<Arena, VisionTransformer>> models() {
+        return List.of(VitLoraStepTest::model, arena -> {
+            VisionTransformer vit = model(arena);
+            vit.namedModules().values().forEach(m -> {
+                if (m instanceof LoraLinear l) l.merge(CpuBackend.get());
+            });
+            return vit;
+        }, arena -> new VisionTransformer(arena, VitLoraStepTest.SMALL, new SplittableRandom(21)));
+    }
+
+    /** Logits, and the loss's gradient with respect to the images, of the classifier {@code make} builds against the ViT's own on the tape. */
+    public static void checkLogitsAndInputGradient(Function<VisionTransformer, DeviceClassifier> make, double tol) {
+        for (Function<Arena, VisionTransformer> kind : models())
+            for (int n : new int[] {1, 3, 5}) {
+                try (Arena arena = Arena.ofConfined()) {
+                    VisionTransformer vit = kind.apply(arena);
+                    Tensor x = images(arena, 31 + n, n), y = labels(arena, n);
+                    float[][] expected = logitsAndInputGradient(vit, x, y);
+                    try (DeviceClassifier device = make.apply(vit)) {
+                        float[][] actual = logitsAndInputGradient(device, x, y);
+                        assertClose(expected[0], actual[0], tol, "logits at batch " + n);
+                        assertClose(expected[1], actual[1], tol, "input gradient at batch " + n);
+                    }
+                }
+            }
+    }
+
+    /** A PGD attack through the classifier {@code make} builds stays in its box and raises the loss. */
+    public static void checkAttack(Function<VisionTransformer, DeviceClassifier> make) {
+        try (Arena arena = Arena.ofConfined(); DeviceClassifier device = make.apply(model(arena))) {
+            Tensor x = images(arena, 41, 4), y = labels(arena, 4), adv = x.copy(arena);
+            Attacks.perturb(CpuBackend.get(), device, adv, y, Attacks.Pgd.standard(0.1f, 5), new SplittableRandom(5));
+            float[] before = x.toFloatArray(), after = adv.toFloatArray();
+            for (int i = 0; i < before.length; i++) {
+                assertTrue(Math.abs(after[i] - before[i]) <= 0.1f + 1e-6f && after[i] >= 0 && after[i] <= 1, "pixel " + i + " left the box: " + after[i]);
+            }
+            assertTrue(loss(device, adv, y) > loss(device, x, y) + 1e-3, "the attack did not raise the loss");
+        }
+    }
+
+    @Test
+    void hostStepGivesTheTapesLogitsAndInputGradient() {
+        checkLogitsAndInputGradient(vit -> DeviceClassifier.onHost(CpuBackend.get(), vit), 1e-5);
+    }
+
+    @Test
+    void attackThroughTheStepStaysInItsBoxAndRaisesTheLoss() {
+        checkAttack(vit -> DeviceClassifier.onHost(CpuBackend.get(), vit));
+    }
+
+    @Test
+    void refusesParameterGradientsAStaleForwardAndTraining() {
+        try (Arena arena = Arena.ofConfined(); DeviceClassifier device = DeviceClassifier.onHost(CpuBackend.get(), model(arena))) {
+            Tensor x = images(arena, 51), y = labels(arena);
+            try (Tape t = new Tape(CpuBackend.get(), true)) {
+                assertThrows(IllegalStateException.class, () -> device.logits(t, x, false), "a tape that trains the ViT's parameters");
+            }
+            try (Tape t = new Tape(CpuBackend.get(), true, false)) {
+                Var input = t.input(x, true);
+                Var first = device.logits(t, input), second = device.logits(t, input); // one batch size: the second forward replaces the first's activations
+                Var loss = t.add(t.crossEntropy(first, y, 0f), t.crossEntropy(second, y, 0f));
+                assertThrows(IllegalStateException.class, () -> t.backward(loss), "the first forward's gradient after a second forward");
+            }
+            try (VitLoraStep<Tensor> step = VitLoraStep.forInferenceOnHost(CpuBackend.get(), model(arena), 3)) {
+                assertThrows(IllegalStateException.class, () -> step.step(x, y, 1e-3f), "a step made for inference");
+            }
+        }
+    }
+
+    @Test
+    void refusesWhatTheForwardDoesNotCompute() {
+        try (Arena arena = Arena.ofConfined()) {
+            VisionTransformer patchAdapter = new VisionTransformer(arena, VitLoraStepTest.SMALL, new SplittableRandom(3));
+            Lora.inject(patchAdapter, arena, new Lora.Config(2, 4f, 0f, false, List.of("patch_embed"), List.of()), new SplittableRandom(4));
+            assertThrows(IllegalArgumentException.class, () -> DeviceClassifier.onHost(CpuBackend.get(), patchAdapter), "an adapter on the patch embedding");
+            VisionTransformer dora = new VisionTransformer(arena, VitLoraStepTest.SMALL, new SplittableRandom(3));
+            Lora.inject(dora, arena, new Lora.Config(2, 4f, 0f, false, List.of("qkv", "proj", "fc1", "fc2"), List.of()).withVariant(false, true),
+                    new SplittableRandom(4));
+            assertThrows(IllegalArgumentException.class, () -> DeviceClassifier.onHost(CpuBackend.get(), dora), "an unmerged DoRA adapter");
+        }
+    }
+
+    private static float[][] logitsAndInputGradient(Classifier model, Tensor x, Tensor y) {
+        try (Tape t = new Tape(CpuBackend.get(), true, false)) {
+            Var input = t.input(x, true);
+            Var logits = model.logits(t, input);
+            t.backward(t.crossEntropy(logits, y, 0f));
+            return new float[][] {logits.value().toFloatArray(), input.grad().toFloatArray()};
+        }
+    }
+
+    private static float loss(Classifier model, Tensor x, Tensor y) {
+        try (Tape t = new Tape(CpuBackend.get(), false)) {
+            return t.crossEntropy(model.logits(t, x, false), y, 0f).value().getFloat(0);
+        }
+    }
+}
