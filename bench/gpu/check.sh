@@ -4,9 +4,9 @@
 # where nvcc is, so libtune4j_cuda.so is inside), the core's test classes, the JUnit console launcher and
 # the kernels/dev variant programs and JCuda (bench/gpu/prepare.sh puts them there). Runs, each under its own time
 # limit so that one hang cannot eat the others: the kernel variants' checks and timings, the PyTorch/PEFT
-# peers, the CUDA tests (a missing GPU fails them), `tune4j bench gpu`, and compare.py over the last two.
-# Everything lands in RESULTS_DIR as it is made, in eight files (machine, dev, torch-peers .json/.txt,
-# tests, bench-gpu .json/.txt, compare.md). Under a minute on an H200.
+# peers, the CUDA tests (a missing GPU fails them), `tune4j bench gpu`, `tune4j eval` on the CPU and the
+# GPU, and compare.py. Everything lands in RESULTS_DIR as it is made, in nine files (machine, dev,
+# torch-peers .json/.txt, tests, bench-gpu .json/.txt, cli, compare.md). Under a minute on an H200.
 set -uo pipefail
 out="${1:?usage: bench/gpu/check.sh RESULTS_DIR}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -51,6 +51,14 @@ echo "== tune4j bench gpu"
 timeout -k 5 180 "$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -cp "$dev/tune4j-all.jar" org.tune4j.cli.Main bench gpu \
   --json "$out/bench-gpu.json" > "$out/bench-gpu.txt" 2>&1
 echo "bench exit $?" | tee -a "$out/bench-gpu.txt"; tail -n 30 "$out/bench-gpu.txt"
+
+echo "== the commands with --device cuda (eval and drift on the GPU beside the same on the CPU)"
+for device in cpu cuda; do
+  echo "-- eval --device $device" >> "$out/cli.txt"
+  timeout -k 5 120 "$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -jar "$dev/tune4j-all.jar" eval --device "$device" >> "$out/cli.txt" 2>&1
+  echo "eval --device $device exit $?" | tee -a "$out/cli.txt"
+done
+tail -n 8 "$out/cli.txt"
 
 echo "== figures"
 python3 "$root/bench/gpu/compare.py" "$out"

@@ -1,23 +1,25 @@
 package org.tune4j.cli;
 
+import org.tune4j.backend.cuda.Cublas;
+import org.tune4j.backend.cuda.CudaBackend;
 import org.tune4j.backend.cuda.CudaStatus;
+import org.tune4j.nn.Classifier;
+import org.tune4j.nn.VisionTransformer;
+import org.tune4j.train.DeviceClassifier;
 import picocli.CommandLine.Option;
 
 /**
- * {@code --device cpu|cuda} on every command that computes (a picocli mixin). The demo trains its LoRA run
- * on the GPU with {@code cuda} ({@link #loraOnGpu}); the other commands run on the CPU backend and refuse
- * {@code cuda} with the reason: no GPU, driver or kernels library here, or, where CUDA works, that the
- * command's loop does not run on it yet.
+ * {@code --device cpu|cuda} on every command that computes (a picocli mixin). With {@code cuda}: the demo
+ * trains its LoRA run on the GPU ({@link #loraOnGpu}); eval, drift, gate and robust evaluate and attack
+ * through the ViT's forward and input gradient on the GPU ({@link #model}); pretraining, which trains
+ * every weight, refuses it ({@link #cpuOnly}). Where CUDA does not work the reason is the one line.
  */
 final class DeviceOption {
     @Option(names = "--device", paramLabel = "cpu|cuda", description = "Where to compute (default: ${DEFAULT-VALUE}).", defaultValue = "cpu")
     String device;
 
-    /**
-     * For a command that can train LoRA on the GPU (the demo): true for {@code cuda} where CUDA works, false
-     * for {@code cpu}; an IllegalArgumentException saying why for {@code cuda} where it does not.
-     */
-    boolean loraOnGpu() {
+    /** True for {@code cuda} where CUDA works, false for {@code cpu}; an IllegalArgumentException saying why otherwise. */
+    boolean cuda() {
         switch (device) {
             case "cpu" -> {
                 return false;
@@ -31,17 +33,38 @@ final class DeviceOption {
         }
     }
 
-    /** Checks the choice before any work starts: an IllegalArgumentException (one line from the CLI) when it cannot be honoured. */
-    void check() {
-        switch (device) {
-            case "cpu" -> {}
-            case "cuda" -> {
-                CudaStatus s = CudaStatus.probe();
-                if (!s.available()) throw new IllegalArgumentException("--device cuda: CUDA is not available: " + s.message());
-                throw new IllegalArgumentException("--device cuda: " + s.deviceName() + " is there, but this command runs on the CPU backend only so far "
-                        + "(the CUDA kernels are used by `tune4j bench gpu`); use --device cpu");
+    /** For a command that can train LoRA on the GPU (the demo): {@link #cuda}. */
+    boolean loraOnGpu() {
+        return cuda();
+    }
+
+    /** For a command with no GPU path ({@code why} says what it would need): refuses {@code cuda} before any work starts. */
+    void cpuOnly(String why) {
+        if (cuda()) throw new IllegalArgumentException("--device cuda: " + why + "; use --device cpu");
+    }
+
+    /** The ViT to evaluate and attack: itself on the CPU; with cuda, a copy of its weights on the GPU (f32 GEMMs). Close it after. */
+    Model model(VisionTransformer vit) {
+        if (!cuda()) return new Model(vit, null, null);
+        CudaBackend gpu = CudaBackend.open();
+        try {
+            return new Model(DeviceClassifier.onGpu(gpu, vit, Cublas.Precision.F32), gpu, gpu.status().deviceName());
+        } catch (RuntimeException e) {
+            gpu.close();
+            throw e;
+        }
+    }
+
+    /** A classifier where the command asked for it; {@code gpuName} null on the CPU. */
+    record Model(Classifier classifier, CudaBackend gpu, String gpuName) implements AutoCloseable {
+        @Override
+        public void close() {
+            if (gpu == null) return;
+            try {
+                if (classifier instanceof DeviceClassifier d) d.close();
+            } finally {
+                gpu.close();
             }
-            default -> throw new IllegalArgumentException("--device must be cpu or cuda, not " + device);
         }
     }
 }

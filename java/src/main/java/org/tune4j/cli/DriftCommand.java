@@ -8,7 +8,7 @@ import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.IdxFile;
 import org.tune4j.data.ImageDataset;
-import org.tune4j.nn.VisionTransformer;
+import org.tune4j.nn.Classifier;
 import org.tune4j.robust.DriftMonitor;
 import org.tune4j.robust.Predictions;
 import org.tune4j.train.Adaptation;
@@ -42,17 +42,17 @@ final class DriftCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        device.check();
+        device.cuda(); // a bad --device fails before the data is read
         ImageDataset ref = reference != null ? images(reference) : FashionMnist.load(null).test();
         int worst = 0;
-        try (Arena arena = Arena.ofShared()) {
-            VisionTransformer vit = Adaptation.load(arena, checkpoint);
+        try (Arena arena = Arena.ofShared(); DeviceOption.Model model = device.model(Adaptation.load(arena, checkpoint))) {
+            if (model.gpuName() != null) System.out.println("device: " + model.gpuName() + " (the confidence statistic's forward, f32)");
             DriftMonitor intensity = new DriftMonitor(meanIntensity(ref), warn, alert);
-            DriftMonitor confidence = new DriftMonitor(confidence(vit, ref), warn, alert);
+            DriftMonitor confidence = new DriftMonitor(confidence(model.classifier(), ref), warn, alert);
             System.out.printf("%-40s %8s %8s %8s  %8s %8s %8s%n", "file", "psi(int)", "ks", "level", "psi(conf)", "ks", "level");
             for (Path file : stream) {
                 ImageDataset batch = images(file);
-                DriftMonitor.Report a = intensity.observe(meanIntensity(batch)), b = confidence.observe(confidence(vit, batch));
+                DriftMonitor.Report a = intensity.observe(meanIntensity(batch)), b = confidence.observe(confidence(model.classifier(), batch));
                 System.out.printf("%-40s %8.3f %8.3f %8s  %8.3f %8.3f %8s%n", file.getFileName(), a.psi(), a.ks(), a.level(), b.psi(), b.ks(), b.level());
                 worst = Math.max(worst, Math.max(a.level().ordinal(), b.level().ordinal()));
             }
@@ -75,8 +75,8 @@ final class DriftCommand implements Callable<Integer> {
     }
 
     /** The model's top softmax probability for each image. */
-    private static double[] confidence(VisionTransformer vit, ImageDataset d) {
-        float[][] probs = Predictions.probabilities(CpuBackend.get(), vit, d);
+    private static double[] confidence(Classifier model, ImageDataset d) {
+        float[][] probs = Predictions.probabilities(CpuBackend.get(), model, d);
         double[] out = new double[probs.length];
         for (int i = 0; i < probs.length; i++) for (float v : probs[i]) out[i] = Math.max(out[i], v);
         return out;

@@ -34,7 +34,7 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        device.check();
+        device.cuda(); // a bad --device fails before the data is read
         ImageDataset set;
         if (images != null || labels != null) {
             if (images == null || labels == null) {
@@ -51,8 +51,11 @@ final class EvalCommand implements Callable<Integer> {
                 System.err.printf("the images are %dx%d, the model takes %dx%d%n", set.height(), set.width(), vit.config().image(), vit.config().image());
                 return 2;
             }
-            double acc = Trainer.accuracy(CpuBackend.get(), vit, set, 256);
-            System.out.printf("accuracy %.4f on %d images%n", acc, set.size());
+            try (DeviceOption.Model model = device.model(vit)) {
+                if (model.gpuName() != null) System.out.println("device: " + model.gpuName() + " (the ViT's forward, f32)");
+                double acc = Trainer.accuracy(CpuBackend.get(), model.classifier(), set, 256);
+                System.out.printf("accuracy %.4f on %d images%n", acc, set.size());
+            }
         }
         return 0;
     }

@@ -7,7 +7,6 @@ import java.util.concurrent.Callable;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
-import org.tune4j.nn.VisionTransformer;
 import org.tune4j.robust.Attacks;
 import org.tune4j.robust.Gate;
 import org.tune4j.train.Adaptation;
@@ -56,15 +55,18 @@ final class GateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        device.check();
+        device.cuda(); // a bad --device fails before the data is read
         ImageDataset test = FashionMnist.load(data).test();
         int[] first = new int[Math.min(limit, test.size())];
         Arrays.setAll(first, i -> i);
         test = test.subset(first);
         Gate.Limits limits = new Gate.Limits(maxAccuracyDrop, maxClassDrop, maxFlipRate, maxEceIncrease, maxMce, maxRobustDrop);
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer base = Adaptation.load(arena, baseline), cand = Adaptation.load(arena, candidate);
-            Gate.Result r = Gate.compare(CpuBackend.get(), base, cand, test, limits, Attacks.Pgd.standard(0.03f, 10), 1);
+            Gate.Result r;
+            try (DeviceOption.Model base = device.model(Adaptation.load(arena, baseline)); DeviceOption.Model cand = device.model(Adaptation.load(arena, candidate))) {
+                if (base.gpuName() != null) System.out.println("device: " + base.gpuName() + " (both models' forward and input gradients, f32)");
+                r = Gate.compare(CpuBackend.get(), base.classifier(), cand.classifier(), test, limits, Attacks.Pgd.standard(0.03f, 10), 1);
+            }
             Gate.summary(r).forEach((k, v) -> System.out.println(k + ": " + (v instanceof double[] d ? Arrays.toString(d) : v)));
             if (!r.passed()) {
                 for (String v : r.violations()) System.err.println("gate: " + v);

@@ -30,7 +30,7 @@ final class PretrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        device.check();
+        device.cpuOnly("pretraining trains every weight, and the GPU's ViT step trains LoRA adapters only (demo --device cuda)");
         FashionMnist.Source source = FashionMnist.load(data);
         System.out.println("data: " + source.description());
         Pretraining.Options d = Pretraining.Options.defaults();

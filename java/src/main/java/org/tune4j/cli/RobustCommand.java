@@ -9,6 +9,7 @@ import java.util.concurrent.Callable;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
+import org.tune4j.nn.Classifier;
 import org.tune4j.nn.Lora;
 import org.tune4j.nn.LoraLinear;
 import org.tune4j.nn.VisionTransformer;
@@ -70,7 +71,7 @@ final class RobustCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        device.check();
+        boolean gpu = device.cuda();
         if (!method.equals("lora") && !method.equals("full")) throw new IllegalArgumentException("--method must be lora or full, not " + method);
         if (!(mix >= 0 && mix <= 1)) throw new IllegalArgumentException("--mix must be in [0, 1], not " + mix);
         if (!(eps > 0 && eps <= 1)) throw new IllegalArgumentException("--eps must be in (0, 1], not " + eps);
@@ -82,6 +83,8 @@ final class RobustCommand implements Callable<Integer> {
         float[] eval = {0.05f, 0.1f};
         try (Arena arena = Arena.ofShared()) {
             VisionTransformer vit = Adaptation.load(arena, input.checkpoint);
+            if (gpu) System.out.println("device: the reports' evaluations and attacks run on the GPU; the fine-tuning trains on the CPU "
+                    + "(the GPU's ViT step trains LoRA adapters alone, without adversarial examples)");
             report("before", vit, test, attacked, eval);
             Map<String, LoraLinear> adapters = Map.of();
             if (method.equals("lora"))
@@ -110,18 +113,24 @@ final class RobustCommand implements Callable<Integer> {
      * well): a model whose numbers look like gradient masking is flagged, not reported as robust.
      */
     private double report(String when, VisionTransformer vit, ImageDataset test, ImageDataset attacked, float[] eps) {
+        try (DeviceOption.Model model = device.model(vit)) {
+            return report(when, model.classifier(), test, attacked, eps);
+        }
+    }
+
+    private double report(String when, Classifier model, ImageDataset test, ImageDataset attacked, float[] eps) {
         var backend = CpuBackend.get();
-        double clean = Trainer.accuracy(backend, vit, test, 256);
+        double clean = Trainer.accuracy(backend, model, test, 256);
         StringBuilder line = new StringBuilder(String.format("%-7s clean %.2f%% (%d images)", when, 100 * clean, test.size()));
         List<AttackSanity.Point> points = new java.util.ArrayList<>();
         for (float e : eps) {
-            double acc = Attacks.robustAccuracy(backend, vit, attacked, Attacks.Pgd.standard(e, 20), 100, 5);
+            double acc = Attacks.robustAccuracy(backend, model, attacked, Attacks.Pgd.standard(e, 20), 100, 5);
             points.add(new AttackSanity.Point(e, 20, acc));
             line.append(String.format(", PGD-20 eps %.2f %.2f%%", e, 100 * acc));
         }
         float largest = eps[eps.length - 1];
-        points.add(new AttackSanity.Point(largest, 5, Attacks.robustAccuracy(backend, vit, attacked, Attacks.Pgd.standard(largest, 5), 100, 5)));
-        double fgsm = Attacks.robustAccuracy(backend, vit, attacked, Attacks.Pgd.fgsm(largest), 100, 5);
+        points.add(new AttackSanity.Point(largest, 5, Attacks.robustAccuracy(backend, model, attacked, Attacks.Pgd.standard(largest, 5), 100, 5)));
+        double fgsm = Attacks.robustAccuracy(backend, model, attacked, Attacks.Pgd.fgsm(largest), 100, 5);
         System.out.println(line.append(" (" + attacked.size() + " images)"));
         List<String> problems = AttackSanity.problems(points, fgsm, 0.01);
         System.out.println(problems.isEmpty() ? "        attack check: sound (accuracy falls with eps and steps; PGD no weaker than FGSM)"

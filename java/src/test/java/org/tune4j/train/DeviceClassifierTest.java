@@ -57,6 +57,23 @@ public class DeviceClassifierTest {
             }
     }
 
+    /** The same on the shipped ViT (28×28, patch 7, width 128, 4 blocks) at batch 7, random images. */
+    public static void checkShippedVit(Function<VisionTransformer, DeviceClassifier> make, double tol) throws java.io.IOException {
+        try (Arena arena = Arena.ofShared()) {
+            VisionTransformer vit = Adaptation.load(arena, null);
+            SplittableRandom rng = new SplittableRandom(61);
+            float[] pixels = new float[7 * vit.config().image() * vit.config().image()];
+            for (int i = 0; i < pixels.length; i++) pixels[i] = (float) rng.nextDouble();
+            Tensor x = Tensor.of(arena, pixels, 7, pixels.length / 7), y = labels(arena, 7);
+            float[][] expected = logitsAndInputGradient(vit, x, y);
+            try (DeviceClassifier device = make.apply(vit)) {
+                float[][] actual = logitsAndInputGradient(device, x, y);
+                assertClose(expected[0], actual[0], tol, "the shipped ViT's logits");
+                assertClose(expected[1], actual[1], tol, "the shipped ViT's input gradient");
+            }
+        }
+    }
+
     /** A PGD attack through the classifier {@code make} builds stays in its box and raises the loss. */
     public static void checkAttack(Function<VisionTransformer, DeviceClassifier> make) {
         try (Arena arena = Arena.ofConfined(); DeviceClassifier device = make.apply(model(arena))) {
@@ -73,6 +90,11 @@ public class DeviceClassifierTest {
     @Test
     void hostStepGivesTheTapesLogitsAndInputGradient() {
         checkLogitsAndInputGradient(vit -> DeviceClassifier.onHost(CpuBackend.get(), vit), 1e-5);
+    }
+
+    @Test
+    void hostStepGivesTheShippedVitsLogitsAndInputGradient() throws java.io.IOException {
+        checkShippedVit(vit -> DeviceClassifier.onHost(CpuBackend.get(), vit), 1e-5);
     }
 
     @Test

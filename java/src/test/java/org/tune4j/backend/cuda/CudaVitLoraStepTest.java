@@ -2,6 +2,7 @@ package org.tune4j.backend.cuda;
 
 import static org.tune4j.train.DeviceClassifierTest.checkAttack;
 import static org.tune4j.train.DeviceClassifierTest.checkLogitsAndInputGradient;
+import static org.tune4j.train.DeviceClassifierTest.checkShippedVit;
 import static org.tune4j.train.VitLoraStepTest.BATCH;
 import static org.tune4j.train.VitLoraStepTest.checkOneBatch;
 import static org.tune4j.train.VitLoraStepTest.checkThreeSteps;
@@ -30,6 +31,11 @@ class CudaVitLoraStepTest extends GpuTest {
     @Test
     void deviceClassifierGivesTheTapesLogitsAndInputGradient() {
         checkLogitsAndInputGradient(vit -> DeviceClassifier.onGpu(gpu, vit, Cublas.Precision.F32), 1e-5);
+    }
+
+    @Test
+    void deviceClassifierGivesTheShippedVitsLogitsAndInputGradient() throws java.io.IOException {
+        checkShippedVit(vit -> DeviceClassifier.onGpu(gpu, vit, Cublas.Precision.F32), 1e-4); // 4 blocks of cuBLAS sums in another order
     }
 
     @Test
