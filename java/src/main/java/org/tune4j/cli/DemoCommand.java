@@ -24,6 +24,7 @@ import org.tune4j.report.HtmlReport;
 import org.tune4j.report.Provenance;
 import org.tune4j.train.Adaptation;
 import org.tune4j.train.CompressionStudy;
+import org.tune4j.train.DeviceClassifier;
 import org.tune4j.train.VitLoraStep;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -103,16 +104,20 @@ final class DemoCommand implements Callable<Integer> {
         System.out.println("data: " + source.description());
         System.out.println("output: " + dir.toAbsolutePath());
         long t0 = System.nanoTime();
-        Adaptation.Baseline baseline = Adaptation.baseline(CpuBackend.get(), source, input.checkpoint, o.seed());
+        Adaptation.Baseline baseline;
         Adaptation.Report r;
         if (gpu) {
             try (CudaBackend cuda = CudaBackend.open()) {
-                System.out.println("device: the lora run trains on " + cuda.status().deviceName() + " (the tape-free LoRA step, f32); every other run, "
-                        + "the evaluations and the compression run on the CPU backend; the lora run's memory column counts host memory only");
+                System.out.println("device: " + cuda.status().deviceName() + ": the lora run trains there (the tape-free LoRA step, f32) and every model's "
+                        + "measures (accuracy, PGD, corruptions, calibration) run there; the other runs train on the CPU backend, and the compression "
+                        + "and the gates stay on the CPU (int8 and 2:4 are CPU kernels); the lora run's memory column counts host memory only");
+                Adaptation.MeasureOn measureOn = vit -> DeviceClassifier.onGpu(cuda, vit, Cublas.Precision.F32);
+                baseline = Adaptation.baseline(CpuBackend.get(), source, input.checkpoint, o.seed(), measureOn);
                 r = Adaptation.run(CpuBackend.get(), source, input.checkpoint, o, dir, method -> new Progress(method), baseline,
-                        (vit, batch) -> VitLoraStep.onGpu(cuda, vit, batch, o.loraPlusRatio(), 1f, Cublas.Precision.F32));
+                        (vit, batch) -> VitLoraStep.onGpu(cuda, vit, batch, o.loraPlusRatio(), 1f, Cublas.Precision.F32), measureOn);
             }
         } else {
+            baseline = Adaptation.baseline(CpuBackend.get(), source, input.checkpoint, o.seed());
             r = Adaptation.run(CpuBackend.get(), source, input.checkpoint, o, dir, method -> new Progress(method), baseline);
         }
 

@@ -20,6 +20,7 @@ import org.tune4j.data.ImageDataset;
 import org.tune4j.io.Checkpoint;
 import org.tune4j.io.PeftAdapter;
 import org.tune4j.io.Safetensors;
+import org.tune4j.nn.Classifier;
 import org.tune4j.nn.Lora;
 import org.tune4j.nn.LoraLinear;
 import org.tune4j.nn.VisionTransformer;
@@ -96,13 +97,24 @@ public final class Adaptation {
 
     /** The pretrained model measured once. */
     public static Baseline baseline(Backend backend, FashionMnist.Source data, Path checkpoint, long seed) throws IOException {
+        return baseline(backend, data, checkpoint, seed, null);
+    }
+
+    /** As {@link #baseline}, measured on {@code device}'s copy of the model (null: the model itself on {@code backend}). */
+    public static Baseline baseline(Backend backend, FashionMnist.Source data, Path checkpoint, long seed, MeasureOn device) throws IOException {
         ImageDataset sourceTest = data.test();
-        try (Arena arena = Arena.ofShared()) {
-            VisionTransformer base = load(arena, checkpoint);
+        try (Arena arena = Arena.ofShared(); DeviceClassifier copy = device == null ? null : device.copy(load(arena, checkpoint))) {
+            Classifier base = copy != null ? copy : load(arena, checkpoint);
             var corruption = org.tune4j.robust.CorruptionReport.errors(backend, base, sourceTest.first(500), seed);
             int[] predictions = Trainer.predict(backend, base, sourceTest, 256);
             return new Baseline(corruption, predictions, evaluate(backend, base, targetTest(data, seed), sourceTest, corruption, predictions, seed));
         }
+    }
+
+    /** Copies a ViT to where its measures run (a GPU: {@link DeviceClassifier#onGpu}); the copy is closed after them. */
+    @FunctionalInterface
+    public interface MeasureOn {
+        DeviceClassifier copy(VisionTransformer vit);
     }
 
     /** The shifted training images and the validation split every method adapts from. */
@@ -123,12 +135,15 @@ public final class Adaptation {
     /** Runs every method on {@code backend}; the LoRA adapter is saved in PEFT's layout under {@code out/lora-adapter}. */
     public static Report run(Backend backend, FashionMnist.Source data, Path checkpoint, Options o, Path out,
             Function<String, Trainer.Listener> listeners, Baseline baseline) throws IOException {
-        return run(backend, data, checkpoint, o, out, listeners, baseline, null);
+        return run(backend, data, checkpoint, o, out, listeners, baseline, null, null);
     }
 
-    /** As {@link #run}, with the "lora" method trained by {@code loraStep}'s steps (null: through the tape on {@code backend}). */
+    /**
+     * As {@link #run}, with the "lora" method trained by {@code loraStep}'s steps (null: through the tape on
+     * {@code backend}) and every adapted model measured on {@code measureOn}'s copy of it (null: on {@code backend}).
+     */
     public static Report run(Backend backend, FashionMnist.Source data, Path checkpoint, Options o, Path out,
-            Function<String, Trainer.Listener> listeners, Baseline baseline, LoraStepMaker loraStep) throws IOException {
+            Function<String, Trainer.Listener> listeners, Baseline baseline, LoraStepMaker loraStep, MeasureOn measureOn) throws IOException {
         ImageDataset.Split split = targetSplit(data, o);
         ImageDataset train = adaptationSet(data, split, o);
         ImageDataset targetTest = targetTest(data, o.seed());
@@ -154,7 +169,10 @@ public final class Adaptation {
                 Map<String, LoraLinear> adapters = adapted.adapters();
                 Trainer.History h = adapted.history();
                 double seconds = (System.nanoTime() - t0) / 1e9;
-                Evaluation ev = evaluate(backend, vit, targetTest, sourceTest, baseCorruption, basePredictions, o.seed());
+                Evaluation ev;
+                try (DeviceClassifier copy = measureOn == null ? null : measureOn.copy(vit)) {
+                    ev = evaluate(backend, copy != null ? copy : vit, targetTest, sourceTest, baseCorruption, basePredictions, o.seed());
+                }
                 double targetAcc = ev.targetAccuracy(), sourceAcc = ev.sourceAccuracy();
                 results.add(new MethodResult(method, ev, vit.parameterCount(true), vit.parameterCount(false),
                         trainingMemory(vit, h) / (1024.0 * 1024.0), h.meanStepMillis(), h.imagesPerSecond(), seconds, h.trainLoss(), h.valAccuracy()));
@@ -212,7 +230,7 @@ public final class Adaptation {
      * The measures of {@link Evaluation} for {@code vit}; corruption errors relative to {@code baseCorruption},
      * negative flips against {@code basePredictions} on the clean test set.
      */
-    public static Evaluation evaluate(Backend backend, VisionTransformer vit, ImageDataset targetTest, ImageDataset sourceTest,
+    public static Evaluation evaluate(Backend backend, Classifier vit, ImageDataset targetTest, ImageDataset sourceTest,
             org.tune4j.robust.CorruptionReport.Errors baseCorruption, int[] basePredictions, long seed) {
         int[] target = Trainer.predict(backend, vit, targetTest, 256), source = Trainer.predict(backend, vit, sourceTest, 256);
         long rightT = 0, rightS = 0, flips = 0;
@@ -234,7 +252,7 @@ public final class Adaptation {
                 (double) flips / source.length, byKind, calibration.bins());
     }
 
-    private static double[] confidences(Backend backend, VisionTransformer vit, ImageDataset data) {
+    private static double[] confidences(Backend backend, Classifier vit, ImageDataset data) {
         double[] out = new double[data.size()];
         try (Arena arena = Arena.ofConfined()) {
             org.tune4j.data.Batcher batcher = new org.tune4j.data.Batcher(data, 256, 0, false);

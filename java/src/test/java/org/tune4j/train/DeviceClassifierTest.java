@@ -1,5 +1,6 @@
 package org.tune4j.train;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.tune4j.train.VitLoraStepTest.assertClose;
@@ -15,11 +16,14 @@ import org.junit.jupiter.api.Test;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
 import org.tune4j.backend.CpuBackend;
+import org.tune4j.data.FashionMnist;
+import org.tune4j.data.ImageDataset;
 import org.tune4j.nn.Classifier;
 import org.tune4j.nn.Lora;
 import org.tune4j.nn.LoraLinear;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.robust.Attacks;
+import org.tune4j.robust.CorruptionReport;
 import org.tune4j.tensor.Tensor;
 
 /**
@@ -95,6 +99,35 @@ public class DeviceClassifierTest {
     @Test
     void hostStepGivesTheShippedVitsLogitsAndInputGradient() throws java.io.IOException {
         checkShippedVit(vit -> DeviceClassifier.onHost(CpuBackend.get(), vit), 1e-5);
+    }
+
+    /**
+     * The demo's measures of a model (what {@code demo --device cuda} takes from the GPU) are the same through
+     * the step as on the ViT: accuracies and flips exactly; PGD and corruption errors within one image of 24,
+     * since an attack steps by the sign of each pixel's gradient, and a gradient near 0 may round either way.
+     */
+    @Test
+    void theDemosMeasuresAreTheSameThroughTheStep() throws java.io.IOException {
+        FashionMnist.Source data = FashionMnist.embedded();
+        ImageDataset target = Adaptation.targetTest(data, 7).first(24), source = data.test().first(24);
+        try (Arena arena = Arena.ofShared()) {
+            VisionTransformer vit = Adaptation.load(arena, null);
+            var corruption = CorruptionReport.errors(CpuBackend.get(), vit, source, 7);
+            int[] predictions = Trainer.predict(CpuBackend.get(), vit, source, 256);
+            Adaptation.Evaluation expected = Adaptation.evaluate(CpuBackend.get(), vit, target, source, corruption, predictions, 7), actual;
+            try (DeviceClassifier step = DeviceClassifier.onHost(CpuBackend.get(), vit)) {
+                actual = Adaptation.evaluate(CpuBackend.get(), step, target, source, corruption, predictions, 7);
+            }
+            assertEquals(expected.targetAccuracy(), actual.targetAccuracy());
+            assertEquals(expected.sourceAccuracy(), actual.sourceAccuracy());
+            assertEquals(expected.negativeFlipRateSource(), actual.negativeFlipRateSource());
+            assertEquals(expected.targetEce(), actual.targetEce(), 1e-5);
+            double oneImage = 1.0 / 24 + 1e-9;
+            assertEquals(expected.pgd005(), actual.pgd005(), oneImage);
+            assertEquals(expected.pgd01(), actual.pgd01(), oneImage);
+            assertEquals(expected.corruptionError(), actual.corruptionError(), oneImage);
+            assertTrue(expected.targetAccuracy() > expected.pgd01(), "the attack did nothing: the comparison would prove little");
+        }
     }
 
     @Test
