@@ -108,9 +108,9 @@ final class DemoCommand implements Callable<Integer> {
         Adaptation.Report r;
         if (gpu) {
             try (CudaBackend cuda = CudaBackend.open()) {
-                System.out.println("device: " + cuda.status().deviceName() + ": the lora run trains there (the tape-free LoRA step, f32) and every model's "
+                System.out.println("device: " + cuda.status().deviceName() + ": the lora and lora-adv runs train there (the tape-free LoRA step, f32) and every model's "
                         + "measures (accuracy, PGD, corruptions, calibration) run there; the other runs train on the CPU backend, and the compression "
-                        + "and the gates stay on the CPU (int8 and 2:4 are CPU kernels); the lora run's memory column counts host memory only");
+                        + "and the gates stay on the CPU (int8 and 2:4 are CPU kernels); the memory column of the GPU's runs counts host memory only");
                 Adaptation.MeasureOn measureOn = vit -> DeviceClassifier.onGpu(cuda, vit, Cublas.Precision.F32);
                 baseline = Adaptation.baseline(CpuBackend.get(), source, input.checkpoint, o.seed(), measureOn);
                 r = Adaptation.run(CpuBackend.get(), source, input.checkpoint, o, dir, method -> new Progress(method), baseline,

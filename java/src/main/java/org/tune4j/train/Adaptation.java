@@ -139,7 +139,7 @@ public final class Adaptation {
     }
 
     /**
-     * As {@link #run}, with the "lora" method trained by {@code loraStep}'s steps (null: through the tape on
+     * As {@link #run}, with the "lora" and "lora-adv" methods trained by {@code loraStep}'s steps (null: through the tape on
      * {@code backend}) and every adapted model measured on {@code measureOn}'s copy of it (null: on {@code backend}).
      */
     public static Report run(Backend backend, FashionMnist.Source data, Path checkpoint, Options o, Path out,
@@ -165,7 +165,7 @@ public final class Adaptation {
                 };
                 long t0 = System.nanoTime();
                 Adapted adapted = adapt(backend, arena, vit, method, lr, o.lora(), o, train, split.validation(), listeners.apply(method),
-                        method.equals("lora") ? loraStep : null);
+                        method.startsWith("lora") ? loraStep : null);
                 Map<String, LoraLinear> adapters = adapted.adapters();
                 Trainer.History h = adapted.history();
                 double seconds = (System.nanoTime() - t0) / 1e9;
@@ -200,10 +200,10 @@ public final class Adaptation {
         return adapt(backend, arena, vit, method, lr, lora, o, train, validation, listener, null);
     }
 
-    /** As {@link #adapt}, "lora" trained by {@code loraStep}'s tape-free steps when it is not null (see {@link Trainer#fitLoraStep}). */
+    /** As {@link #adapt}, "lora" and "lora-adv" trained by {@code loraStep}'s tape-free steps when it is not null (see {@link Trainer#fitLoraStep}). */
     public static Adapted adapt(Backend backend, Arena arena, VisionTransformer vit, String method, float lr, Lora.Config lora, Options o,
             ImageDataset train, ImageDataset validation, Trainer.Listener listener, LoraStepMaker loraStep) {
-        if (loraStep != null && !method.equals("lora")) throw new IllegalArgumentException("a tape-free step trains the lora method only, not " + method);
+        if (loraStep != null && !method.startsWith("lora")) throw new IllegalArgumentException("a tape-free step trains lora and lora-adv only, not " + method);
         Map<String, LoraLinear> adapters = Map.of();
         switch (method) {
             case "lora", "lora-adv" -> adapters = Lora.inject(vit, arena, lora, new SplittableRandom(o.seed()));

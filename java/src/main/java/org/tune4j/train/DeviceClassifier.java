@@ -23,21 +23,31 @@ import org.tune4j.tensor.Tensor;
  */
 public final class DeviceClassifier implements Classifier, AutoCloseable {
     private final VisionTransformer vit;
-    private final VitLoraStep<?> steps; // batch 1's step; withBatch gives the others
+    private final VitLoraStep<?> steps; // one batch size's step; withBatch gives the others
+    private final boolean ownsSteps;
 
-    private DeviceClassifier(VisionTransformer vit, VitLoraStep<?> steps) {
+    private DeviceClassifier(VisionTransformer vit, VitLoraStep<?> steps, boolean ownsSteps) {
         this.vit = vit;
         this.steps = steps;
+        this.ownsSteps = ownsSteps;
     }
 
     /** The ViT on a GPU, GEMMs at {@code precision} (F32 for the CPU's numbers). */
     public static DeviceClassifier onGpu(CudaBackend gpu, VisionTransformer vit, Cublas.Precision precision) {
-        return new DeviceClassifier(vit, VitLoraStep.forInferenceOnGpu(gpu, vit, 1, precision));
+        return new DeviceClassifier(vit, VitLoraStep.forInferenceOnGpu(gpu, vit, 1, precision), true);
     }
 
     /** The same on host tensors through {@code backend}. */
     public static DeviceClassifier onHost(Backend backend, VisionTransformer vit) {
-        return new DeviceClassifier(vit, VitLoraStep.forInferenceOnHost(backend, vit, 1));
+        return new DeviceClassifier(vit, VitLoraStep.forInferenceOnHost(backend, vit, 1), true);
+    }
+
+    /**
+     * A training step's own forward and input gradient, with its adapters as they are at each call (what the
+     * step's adversarial training attacks); the step stays the caller's: closing this frees nothing.
+     */
+    static DeviceClassifier over(VisionTransformer vit, VitLoraStep<?> step) {
+        return new DeviceClassifier(vit, step, false);
     }
 
     /** Logits [B, C] for images [B, H·W] on the tape; their gradient, when the tape asks, from the device's backward. */
@@ -62,9 +72,9 @@ public final class DeviceClassifier implements Classifier, AutoCloseable {
         return vit;
     }
 
-    /** Frees the device's copy and every batch size's buffers. */
+    /** Frees the device's copy and every batch size's buffers (not a training step's: {@link #over}). */
     @Override
     public void close() {
-        steps.close();
+        if (ownsSteps) steps.close();
     }
 }

@@ -67,20 +67,11 @@ public final class Trainer {
 
     public static History fit(Backend backend, Classifier model, AdamW optimizer, LrSchedule schedule, ImageDataset train,
             ImageDataset validation, Options o, Listener listener) {
-        java.util.SplittableRandom attackRng = new java.util.SplittableRandom(o.seed() ^ 0x5DEECE66DL);
+        java.util.SplittableRandom attackRng = attackRng(o);
         long[] peakStep = {0};
         try (Tape.Workspace stepMemory = new Tape.Workspace()) {
             return epochs(backend, model, train, validation, o, listener, schedule, optimizer.steps(), () -> {}, () -> peakStep[0], (xb, yb, rows, lr) -> {
-                int adv = o.adversarial() == null ? 0 : (int) Math.round(rows * o.adversarialFraction());
-                if (adv > 0) {
-                    try (Arena scratch = Arena.ofConfined()) {
-                        Tensor part = Tensor.zeros(scratch, DType.F32, adv, train.pixelsPerImage());
-                        part.copyFrom(xb.view(0, 0, adv, train.pixelsPerImage()));
-                        org.tune4j.robust.Attacks.perturb(backend, model, part, labelsPrefix(scratch, yb, adv), o.adversarial(), attackRng);
-                        xb.view(0, 0, adv, train.pixelsPerImage()).copyFrom(part);
-                    }
-                    model.module().train(true);
-                }
+                perturbPrefix(backend, model, xb, yb, rows, o, attackRng);
                 float loss;
                 try (Tape t = new Tape(backend, true, true, stepMemory)) {
                     Var out = t.crossEntropy(model.logits(t, xb, false), yb, o.labelSmoothing());
@@ -99,19 +90,41 @@ public final class Trainer {
      * {@link #fit} for the LoRA adapters of {@code model} with a tape-free {@link VitLoraStep} (on a GPU, or the
      * host): the same batches in the same order, the same schedule, clipping and validation (after each epoch
      * the adapters are copied back into {@code model} and measured on {@code backend}). {@code step} must be made
-     * from {@code model} with {@code o}'s batch size and clipping; no adversarial training, no label smoothing.
-     * The loss of each batch is read back after its step (between steps, not inside one). History's
-     * peakStepBytes is 0: the step's memory is allocated once, not per step.
+     * from {@code model} with {@code o}'s batch size and clipping; no label smoothing. Adversarial examples,
+     * where {@code o} asks for them, are made as {@link #fit} makes them, by attacking the step's own forward
+     * and input gradient (on its device, with the adapters as they are at that step). The loss of each batch
+     * is read back after its step (between steps, not inside one). History's peakStepBytes is 0: the step's
+     * memory is allocated once, not per step.
      */
     public static History fitLoraStep(Backend backend, VisionTransformer model, VitLoraStep<?> step, LrSchedule schedule, ImageDataset train,
             ImageDataset validation, Options o, Listener listener) {
-        if (o.adversarial() != null) throw new IllegalArgumentException("the tape-free LoRA step has no adversarial training: use fit");
         if (o.labelSmoothing() != 0) throw new IllegalArgumentException("the tape-free LoRA step has no label smoothing: use fit");
+        java.util.SplittableRandom attackRng = attackRng(o);
+        Classifier attacked = DeviceClassifier.over(model, step);
         return epochs(backend, model, train, validation, o, listener, schedule, step.steps(), step::copyAdaptersBack, () -> 0L, (xb, yb, rows, lr) -> {
+            perturbPrefix(backend, attacked, xb, yb, rows, o, attackRng);
             VitLoraStep<?> s = step.withBatch(rows);
             s.step(xb, yb, lr);
             return s.loss();
         });
+    }
+
+    private static java.util.SplittableRandom attackRng(Options o) {
+        return new java.util.SplittableRandom(o.seed() ^ 0x5DEECE66DL);
+    }
+
+    /** Adversarial training's part of a batch: its first round(rows × o.adversarialFraction()) images replaced by their attacks on {@code model}. */
+    private static void perturbPrefix(Backend backend, Classifier model, Tensor xb, Tensor yb, int rows, Options o, java.util.SplittableRandom rng) {
+        int adv = o.adversarial() == null ? 0 : (int) Math.round(rows * o.adversarialFraction());
+        if (adv == 0) return;
+        long pixels = xb.dim(1);
+        try (Arena scratch = Arena.ofConfined()) {
+            Tensor part = Tensor.zeros(scratch, DType.F32, adv, pixels);
+            part.copyFrom(xb.view(0, 0, adv, pixels));
+            org.tune4j.robust.Attacks.perturb(backend, model, part, labelsPrefix(scratch, yb, adv), o.adversarial(), rng);
+            xb.view(0, 0, adv, pixels).copyFrom(part);
+        }
+        model.module().train(true);
     }
 
     /** One batch's training: images xb [rows, pixels], labels yb [rows], at learning rate lr; returns the batch's loss. */

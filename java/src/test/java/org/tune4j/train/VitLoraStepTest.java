@@ -215,6 +215,38 @@ public class VitLoraStepTest {
         }
     }
 
+    /**
+     * lora-adv through the step (its attacks on the step's own forward and input gradient) against the tape's:
+     * as close as without attacks (4e-6 of the scale here; an attack steps by the sign of each pixel's gradient,
+     * so a gradient within rounding of 0 could in principle part them further), and far from the same run
+     * without attacks, so the attacks did happen.
+     */
+    @Test
+    void theAdversarialLoraRunTakesAStepMaker() throws java.io.IOException {
+        int[] idx = new int[40];
+        java.util.Arrays.setAll(idx, i -> i);
+        org.tune4j.data.ImageDataset data = org.tune4j.data.FashionMnist.embedded().train().subset(idx);
+        Adaptation.Options d = Adaptation.Options.defaults();
+        float[][] adapters = new float[3][];
+        for (int run = 0; run < 3; run++) {
+            Adaptation.Options o = new Adaptation.Options(40, 0, 1, 16, 7, d.lora(), 1e-3f, 1e-3f, 8f, 1e-3f, 3e-2f, d.adversarial(), 0);
+            try (Arena arena = Arena.ofShared()) {
+                VisionTransformer vit = new VisionTransformer(arena, new VisionTransformer.Config(28, 7, 32, 2, 2, 64, 10), new SplittableRandom(3));
+                Adaptation.LoraStepMaker maker = run == 0 ? null : (v, b) -> VitLoraStep.onHost(CpuBackend.get(), v, b, o.loraPlusRatio(), 1f);
+                Adaptation.adapt(CpuBackend.get(), arena, vit, run < 2 ? "lora-adv" : "lora", o.loraAdvLr(), o.lora(), o, data, null,
+                        new Trainer.Listener() {}, maker);
+                adapters[run] = vit.namedParameters().get("blocks.0.attn.qkv.lora_B").value().toFloatArray();
+            }
+        }
+        assertClose(adapters[0], adapters[1], 1e-4, "lora_B after an adversarial epoch, tape against the step");
+        double apart = 0, scale = 0;
+        for (int i = 0; i < adapters[0].length; i++) {
+            apart = Math.max(apart, Math.abs(adapters[0][i] - adapters[2][i]));
+            scale = Math.max(scale, Math.abs(adapters[0][i]));
+        }
+        assertTrue(apart > 1e-2 * scale, "the adversarial run ended where the plain one did: " + apart + " of " + scale);
+    }
+
     @Test
     void refusesBadBatches() {
         try (Arena arena = Arena.ofConfined(); VitLoraStep<Tensor> step = VitLoraStep.onHost(CpuBackend.get(), model(arena), BATCH, 8f, 1f)) {
