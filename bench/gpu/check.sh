@@ -37,7 +37,7 @@ timeout -k 5 120 python3 "$root/bench/gpu/torch_peers.py" "$out/torch-peers.json
 echo "peers exit $?" | tee -a "$out/torch-peers.txt"; tail -n 20 "$out/torch-peers.txt"
 
 echo "== CUDA tests (one JVM per group: a crash in one keeps the others' results)"
-for group in "CudaStatusTest CudaBackendTest" "CublasLtTest" "CudaTransformerOpsTest CudaVitLoraStepTest" "JCudaInteropTest"; do
+for group in "CudaStatusTest CudaBackendTest" "CublasLtTest" "CudaTransformerOpsTest CudaVitStepTest" "JCudaInteropTest"; do
   sel=""; for c in $group; do sel="$sel --select-class org.tune4j.backend.cuda.$c"; done
   log="$tmp/tests-${group%% *}.txt"
   TUNE4J_REQUIRE_GPU=1 timeout -k 5 120 "$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -jar "$dev/junit-console.jar" \

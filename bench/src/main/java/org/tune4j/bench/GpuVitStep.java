@@ -18,58 +18,63 @@ import org.tune4j.optim.GradClip;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 import org.tune4j.train.Adaptation;
-import org.tune4j.train.VitLoraStep;
+import org.tune4j.train.VitStep;
 
 /**
- * The main job's LoRA training step (the shipped ViT, the demo's adapters, clipping and AdamW with LoRA+)
- * on the GPU ({@link VitLoraStep#onGpu}) beside the same step on the CPU backend of the same machine
- * (the tape, all cores), at the demo's batch of 64 and at 512. The issue's figure compares with the
- * 2-core development machine's CPU step (BENCHMARKS.md); compare.py prints both.
+ * The main job's training steps (the shipped ViT; LoRA with the demo's adapters and LoRA+, and full
+ * fine-tuning; clipping and AdamW) on the GPU ({@link VitStep#onGpu}) beside the same step on the CPU
+ * backend of the same machine (the tape, all cores), at the demo's batch of 64 and at 512. The issue's
+ * figure compares the LoRA step with the 2-core development machine's CPU step (BENCHMARKS.md);
+ * compare.py prints both.
  */
 final class GpuVitStep {
     private GpuVitStep() {}
 
-    /** {@code rows} += a row per batch size and GEMM precision; 3× the forward FLOPs per image (forward and backward). */
+    /** {@code rows} += a row per method, batch size and GEMM precision; 3× the forward FLOPs per image (forward and backward). */
     static void addRows(List<BenchRow> rows, CudaBackend gpu, String card, boolean quick, Consumer<String> progress) throws java.io.IOException {
         Adaptation.Options o = Adaptation.Options.defaults();
         ImageDataset train = FashionMnist.embedded().train();
         Measure measure = Measure.standard(quick);
-        for (int batch : new int[] {64, 512}) {
-            progress.accept("gpu: the main job's LoRA step, batch " + batch);
-            try (Arena arena = Arena.ofShared()) {
-                Tensor y = Tensor.zeros(arena, DType.I32, batch);
-                float[] pixels = new float[batch * train.pixelsPerImage()];
-                for (int i = 0; i < batch; i++) {
-                    train.image(i, pixels, i * train.pixelsPerImage());
-                    y.setInt(i, train.label(i));
-                }
-                Tensor x = Tensor.of(arena, pixels, batch, train.pixelsPerImage());
-                VisionTransformer cpuVit = model(arena, o);
-                AdamW opt = AdamW.of(arena, cpuVit.namedParameters(), 0.01f, o.loraPlusRatio());
-                double cpuMs = measure.medianMs(() -> {
-                    try (Tape t = new Tape(CpuBackend.get(), true)) {
-                        Var loss = t.crossEntropy(cpuVit.logits(t, x, false), y, 0f);
-                        t.backward(loss);
+        for (String method : new String[] {"lora", "full"})
+            for (int batch : new int[] {64, 512}) {
+                progress.accept("gpu: the main job's " + method + " step, batch " + batch);
+                try (Arena arena = Arena.ofShared()) {
+                    Tensor y = Tensor.zeros(arena, DType.I32, batch);
+                    float[] pixels = new float[batch * train.pixelsPerImage()];
+                    for (int i = 0; i < batch; i++) {
+                        train.image(i, pixels, i * train.pixelsPerImage());
+                        y.setInt(i, train.label(i));
                     }
-                    GradClip.clipGlobalNorm(CpuBackend.get(), opt.parameters().values(), 1.0);
-                    opt.step(CpuBackend.get(), 1e-3f);
-                });
-                double flops = 3 * InferSuite.vitFlops(cpuVit.config()) * batch;
-                for (Cublas.Precision precision : Cublas.Precision.values()) {
-                    try (VitLoraStep<?> step = VitLoraStep.onGpu(gpu, model(arena, o), batch, o.loraPlusRatio(), 1f, precision)) {
-                        double ms = GpuSuite.gpuMs(gpu, quick ? 5 : 50, () -> step.step(x, y, 1e-3f));
-                        rows.add(BenchRow.of("gpu", "vit_lora_step", String.format("main-job ViT b%d r%d (%.0f img/s)", batch, o.lora().r(), batch / (ms / 1e3)),
-                                precision.name().toLowerCase(java.util.Locale.ROOT), 0, "cuda " + card, ms, flops, "GFLOP/s",
-                                String.format("tune4j CPU backend (tape), same step, %d cores here (%.0f img/s)", CpuBackend.threads(), batch / (cpuMs / 1e3)), cpuMs, 0));
+                    Tensor x = Tensor.of(arena, pixels, batch, train.pixelsPerImage());
+                    VisionTransformer cpuVit = model(arena, o, method);
+                    AdamW opt = AdamW.of(arena, cpuVit.namedParameters(), 0.01f, o.loraPlusRatio());
+                    double cpuMs = measure.medianMs(() -> {
+                        try (Tape t = new Tape(CpuBackend.get(), true)) {
+                            Var loss = t.crossEntropy(cpuVit.logits(t, x, false), y, 0f);
+                            t.backward(loss);
+                        }
+                        GradClip.clipGlobalNorm(CpuBackend.get(), opt.parameters().values(), 1.0);
+                        opt.step(CpuBackend.get(), 1e-3f);
+                    });
+                    double flops = 3 * InferSuite.vitFlops(cpuVit.config()) * batch;
+                    for (Cublas.Precision precision : Cublas.Precision.values()) {
+                        try (VitStep<?> step = VitStep.onGpu(gpu, model(arena, o, method), batch, VitStep.Training.adaptation(o.loraPlusRatio(), 1f), precision)) {
+                            double ms = GpuSuite.gpuMs(gpu, quick ? 5 : 50, () -> step.step(x, y, 1e-3f));
+                            String what = method.equals("lora") ? String.format("main-job ViT b%d r%d", batch, o.lora().r()) : String.format("main-job ViT b%d", batch);
+                            rows.add(BenchRow.of("gpu", "vit_" + method + "_step", String.format("%s (%.0f img/s)", what, batch / (ms / 1e3)),
+                                    precision.name().toLowerCase(java.util.Locale.ROOT), 0, "cuda " + card, ms, flops, "GFLOP/s",
+                                    String.format("tune4j CPU backend (tape), same step, %d cores here (%.0f img/s)", CpuBackend.threads(), batch / (cpuMs / 1e3)),
+                                    cpuMs, 0));
+                        }
                     }
                 }
             }
-        }
     }
 
-    private static VisionTransformer model(Arena arena, Adaptation.Options o) throws java.io.IOException {
+    /** The shipped ViT with the demo's adapters (lora), or every weight trainable (full). */
+    private static VisionTransformer model(Arena arena, Adaptation.Options o, String method) throws java.io.IOException {
         VisionTransformer vit = Adaptation.load(arena, null);
-        Lora.inject(vit, arena, o.lora(), new SplittableRandom(o.seed()));
+        if (method.equals("lora")) Lora.inject(vit, arena, o.lora(), new SplittableRandom(o.seed()));
         return vit;
     }
 }

@@ -25,7 +25,7 @@ import org.tune4j.report.Provenance;
 import org.tune4j.train.Adaptation;
 import org.tune4j.train.CompressionStudy;
 import org.tune4j.train.DeviceClassifier;
-import org.tune4j.train.VitLoraStep;
+import org.tune4j.train.VitStep;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -91,8 +91,8 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        boolean gpu = device.loraOnGpu();
-        if (gpu && dora) throw new IllegalArgumentException("--dora trains on the CPU only (the GPU's LoRA step is plain LoRA): use --device cpu");
+        boolean gpu = device.cuda();
+        if (gpu && dora) throw new IllegalArgumentException("--dora trains on the CPU only (the GPU's ViT step has plain LoRA): use --device cpu");
         FashionMnist.Source source = input.source();
         Path dir = out != null ? out : Path.of("runs", "demo-" + LocalDateTime.now().withNano(0).toString().replace(':', '-'));
         Files.createDirectories(dir);
@@ -108,13 +108,13 @@ final class DemoCommand implements Callable<Integer> {
         Adaptation.Report r;
         if (gpu) {
             try (CudaBackend cuda = CudaBackend.open()) {
-                System.out.println("device: " + cuda.status().deviceName() + ": the lora and lora-adv runs train there (the tape-free LoRA step, f32) and every model's "
-                        + "measures (accuracy, PGD, corruptions, calibration) run there; the other runs train on the CPU backend, and the compression "
-                        + "and the gates stay on the CPU (int8 and 2:4 are CPU kernels); the memory column of the GPU's runs counts host memory only");
+                System.out.println("device: " + cuda.status().deviceName() + ": every run trains there (the tape-free ViT step, f32) and every model's measures (accuracy, "
+                        + "PGD, corruptions, calibration) run there; the compression and the gates stay on the CPU (int8 and 2:4 are CPU kernels); "
+                        + "the memory column counts host memory only");
                 Adaptation.MeasureOn measureOn = vit -> DeviceClassifier.onGpu(cuda, vit, Cublas.Precision.F32);
                 baseline = Adaptation.baseline(CpuBackend.get(), source, input.checkpoint, o.seed(), measureOn);
                 r = Adaptation.run(CpuBackend.get(), source, input.checkpoint, o, dir, method -> new Progress(method), baseline,
-                        (vit, batch) -> VitLoraStep.onGpu(cuda, vit, batch, o.loraPlusRatio(), 1f, Cublas.Precision.F32), measureOn);
+                        (vit, batch) -> VitStep.onGpu(cuda, vit, batch, VitStep.Training.adaptation(o.loraPlusRatio(), 1f), Cublas.Precision.F32), measureOn);
             }
         } else {
             baseline = Adaptation.baseline(CpuBackend.get(), source, input.checkpoint, o.seed());

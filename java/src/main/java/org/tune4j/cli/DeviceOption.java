@@ -9,10 +9,10 @@ import org.tune4j.train.DeviceClassifier;
 import picocli.CommandLine.Option;
 
 /**
- * {@code --device cpu|cuda} on every command that computes (a picocli mixin). With {@code cuda}: the demo
- * trains its LoRA run on the GPU ({@link #loraOnGpu}); eval, drift, gate and robust evaluate and attack
- * through the ViT's forward and input gradient on the GPU ({@link #model}); pretraining, which trains
- * every weight, refuses it ({@link #cpuOnly}). Where CUDA does not work the reason is the one line.
+ * {@code --device cpu|cuda} on every command that computes (a picocli mixin). With {@code cuda}: pretrain
+ * and the demo train on the GPU (the tape-free ViT step); eval, drift, gate and robust evaluate and attack
+ * through the ViT's forward and input gradient on the GPU ({@link #model}). Where CUDA does not work the
+ * reason is the one line.
  */
 final class DeviceOption {
     @Option(names = "--device", paramLabel = "cpu|cuda", description = "Where to compute (default: ${DEFAULT-VALUE}).", defaultValue = "cpu")
@@ -31,16 +31,6 @@ final class DeviceOption {
             }
             default -> throw new IllegalArgumentException("--device must be cpu or cuda, not " + device);
         }
-    }
-
-    /** For a command that can train LoRA on the GPU (the demo): {@link #cuda}. */
-    boolean loraOnGpu() {
-        return cuda();
-    }
-
-    /** For a command with no GPU path ({@code why} says what it would need): refuses {@code cuda} before any work starts. */
-    void cpuOnly(String why) {
-        if (cuda()) throw new IllegalArgumentException("--device cuda: " + why + "; use --device cpu");
     }
 
     /** The ViT to evaluate and attack: itself on the CPU; with cuda, a copy of its weights on the GPU (f32 GEMMs). Close it after. */

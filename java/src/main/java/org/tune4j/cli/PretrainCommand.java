@@ -3,8 +3,11 @@ package org.tune4j.cli;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import org.tune4j.backend.CpuBackend;
+import org.tune4j.backend.cuda.Cublas;
+import org.tune4j.backend.cuda.CudaBackend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.train.Pretraining;
+import org.tune4j.train.VitStep;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -30,14 +33,22 @@ final class PretrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        device.cpuOnly("pretraining trains every weight, and the GPU's ViT step trains LoRA adapters only (demo --device cuda)");
+        boolean gpu = device.cuda();
         FashionMnist.Source source = FashionMnist.load(data);
         System.out.println("data: " + source.description());
         Pretraining.Options d = Pretraining.Options.defaults();
         Pretraining.Options o = new Pretraining.Options(epochs, d.batchSize(), d.lr(), d.weightDecay(), d.labelSmoothing(), seed, d.validation());
         Pretraining.Result r;
         try (Progress progress = new Progress("pretrain")) {
-            r = Pretraining.run(CpuBackend.get(), source, o, out, progress);
+            if (gpu) {
+                try (CudaBackend cuda = CudaBackend.open()) {
+                    System.out.println("device: " + cuda.status().deviceName() + " (the tape-free ViT step, f32; the test accuracy on the CPU)");
+                    r = Pretraining.run(CpuBackend.get(), source, o, out, progress,
+                            (vit, batch) -> VitStep.onGpu(cuda, vit, batch, Pretraining.training(o), Cublas.Precision.F32));
+                }
+            } else {
+                r = Pretraining.run(CpuBackend.get(), source, o, out, progress);
+            }
         }
         System.out.printf("test accuracy %.4f, %.0f images/s; wrote %s%n", r.testAccuracy(), r.history().imagesPerSecond(), out);
         return 0;

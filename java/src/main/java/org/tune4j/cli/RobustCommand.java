@@ -7,6 +7,8 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import org.tune4j.backend.CpuBackend;
+import org.tune4j.backend.cuda.Cublas;
+import org.tune4j.backend.cuda.CudaBackend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
 import org.tune4j.nn.Classifier;
@@ -19,6 +21,7 @@ import org.tune4j.robust.AttackSanity;
 import org.tune4j.robust.Attacks;
 import org.tune4j.train.Adaptation;
 import org.tune4j.train.Trainer;
+import org.tune4j.train.VitStep;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -83,20 +86,26 @@ final class RobustCommand implements Callable<Integer> {
         float[] eval = {0.05f, 0.1f};
         try (Arena arena = Arena.ofShared()) {
             VisionTransformer vit = Adaptation.load(arena, input.checkpoint);
-            if (gpu) System.out.println("device: the reports' evaluations and attacks run on the GPU; the fine-tuning trains on the CPU "
-                    + "(the GPU's ViT step trains LoRA adapters alone, without adversarial examples)");
             report("before", vit, test, attacked, eval);
             Map<String, LoraLinear> adapters = Map.of();
             if (method.equals("lora"))
                 adapters = Lora.inject(vit, arena, new Lora.Config(rank, 2f * rank, 0f, false, List.of("qkv", "proj", "fc1", "fc2"), List.of("head")),
                         new SplittableRandom(11));
-            AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, 1f);
             long steps = (long) epochs * ((split.train().size() + 63) / 64);
             // FGSM with random start (step 1.25 eps, Wong et al. 2020), or PGD-k (step 2.5 eps / k, Madry et al. 2018)
             var attack = attackSteps <= 1 ? new Attacks.Pgd(eps, 1.25f * eps, 1, true) : new Attacks.Pgd(eps, 2.5f * eps / attackSteps, attackSteps, true);
+            LrSchedule schedule = LrSchedule.warmupCosine(lr, Math.max(1, steps / 10), steps, lr / 50);
+            Trainer.Options options = new Trainer.Options(epochs, 64, 11, 0f, 1.0, attack, mix);
             try (Progress progress = new Progress("robust-" + method)) {
-                Trainer.fit(backend, vit, opt, LrSchedule.warmupCosine(lr, Math.max(1, steps / 10), steps, lr / 50), split.train(), split.validation(),
-                        new Trainer.Options(epochs, 64, 11, 0f, 1.0, attack, mix), progress);
+                if (gpu) {
+                    try (CudaBackend cuda = CudaBackend.open();
+                            VitStep<?> step = VitStep.onGpu(cuda, vit, 64, new VitStep.Training(0.01f, 1f, 1f, 0f), Cublas.Precision.F32)) {
+                        System.out.println("device: " + cuda.status().deviceName() + " (training, its attacks and the reports: the tape-free ViT step, f32)");
+                        Trainer.fitStep(backend, vit, step, schedule, split.train(), split.validation(), options, progress);
+                    }
+                } else {
+                    Trainer.fit(backend, vit, AdamW.of(arena, vit.namedParameters(), 0.01f, 1f), schedule, split.train(), split.validation(), options, progress);
+                }
             }
             double clean = report("after", vit, test, attacked, eval);
             if (out != null) {

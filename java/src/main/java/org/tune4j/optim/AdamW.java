@@ -44,11 +44,21 @@ public final class AdamW {
         for (Map.Entry<String, Parameter> e : params.entrySet()) {
             Parameter p = e.getValue();
             Tensor[] mv = state.get(e.getKey());
-            float lrP = e.getKey().endsWith("lora_B") ? lr * loraPlusRatio : lr;
-            float wd = p.value().rank() == 2 && !e.getKey().contains("lora_") && !e.getKey().endsWith("_embed") && !e.getKey().endsWith("_token") ? weightDecay : 0f;
-            backend.adamwStep(p.value(), p.grad(), mv[0], mv[1], lrP, beta1, beta2, eps, wd, step);
+            backend.adamwStep(p.value(), p.grad(), mv[0], mv[1], lr * lrScaleOf(e.getKey(), loraPlusRatio), beta1, beta2, eps,
+                    weightDecayOf(e.getKey(), p, weightDecay), step);
             p.zeroGrad();
         }
+    }
+
+    /** The weight decay parameter {@code name} takes: {@code weightDecay} for matrices, but not the adapters, cls_token or pos_embed; 0 otherwise. */
+    public static float weightDecayOf(String name, Parameter p, float weightDecay) {
+        boolean decays = p.value().rank() == 2 && !name.contains("lora_") && !name.endsWith("_embed") && !name.endsWith("_token");
+        return decays ? weightDecay : 0f;
+    }
+
+    /** The factor on the learning rate of parameter {@code name}: LoRA+'s ratio for lora_B, else 1. */
+    public static float lrScaleOf(String name, float loraPlusRatio) {
+        return name.endsWith("lora_B") ? loraPlusRatio : 1f;
     }
 
     /** The parameters it updates, by name. */

@@ -124,12 +124,13 @@ public final class Adaptation {
     }
 
     /**
-     * Makes the tape-free step that trains the "lora" method (on a GPU, say) for a model whose adapters are
-     * injected and a batch size; its clipping must be the experiment's (1.0) and LoRA+ ratio {@code o}'s.
+     * Makes the tape-free step that trains a method (on a GPU, say) for a model set up for it (adapters
+     * injected, parts frozen) and a batch size; its training must be the experiment's:
+     * {@code VitStep.Training.adaptation(o.loraPlusRatio(), 1f)}.
      */
     @FunctionalInterface
-    public interface LoraStepMaker {
-        VitLoraStep<?> make(VisionTransformer vit, int batch);
+    public interface StepMaker {
+        VitStep<?> make(VisionTransformer vit, int batch);
     }
 
     /** Runs every method on {@code backend}; the LoRA adapter is saved in PEFT's layout under {@code out/lora-adapter}. */
@@ -139,11 +140,11 @@ public final class Adaptation {
     }
 
     /**
-     * As {@link #run}, with the "lora" and "lora-adv" methods trained by {@code loraStep}'s steps (null: through the tape on
+     * As {@link #run}, with every method trained by {@code stepMaker}'s steps (null: through the tape on
      * {@code backend}) and every adapted model measured on {@code measureOn}'s copy of it (null: on {@code backend}).
      */
     public static Report run(Backend backend, FashionMnist.Source data, Path checkpoint, Options o, Path out,
-            Function<String, Trainer.Listener> listeners, Baseline baseline, LoraStepMaker loraStep, MeasureOn measureOn) throws IOException {
+            Function<String, Trainer.Listener> listeners, Baseline baseline, StepMaker stepMaker, MeasureOn measureOn) throws IOException {
         ImageDataset.Split split = targetSplit(data, o);
         ImageDataset train = adaptationSet(data, split, o);
         ImageDataset targetTest = targetTest(data, o.seed());
@@ -165,7 +166,7 @@ public final class Adaptation {
                 };
                 long t0 = System.nanoTime();
                 Adapted adapted = adapt(backend, arena, vit, method, lr, o.lora(), o, train, split.validation(), listeners.apply(method),
-                        method.startsWith("lora") ? loraStep : null);
+                        stepMaker);
                 Map<String, LoraLinear> adapters = adapted.adapters();
                 Trainer.History h = adapted.history();
                 double seconds = (System.nanoTime() - t0) / 1e9;
@@ -200,10 +201,9 @@ public final class Adaptation {
         return adapt(backend, arena, vit, method, lr, lora, o, train, validation, listener, null);
     }
 
-    /** As {@link #adapt}, "lora" and "lora-adv" trained by {@code loraStep}'s tape-free steps when it is not null (see {@link Trainer#fitLoraStep}). */
+    /** As {@link #adapt}, trained by {@code stepMaker}'s tape-free steps when it is not null (see {@link Trainer#fitStep}). */
     public static Adapted adapt(Backend backend, Arena arena, VisionTransformer vit, String method, float lr, Lora.Config lora, Options o,
-            ImageDataset train, ImageDataset validation, Trainer.Listener listener, LoraStepMaker loraStep) {
-        if (loraStep != null && !method.startsWith("lora")) throw new IllegalArgumentException("a tape-free step trains lora and lora-adv only, not " + method);
+            ImageDataset train, ImageDataset validation, Trainer.Listener listener, StepMaker stepMaker) {
         Map<String, LoraLinear> adapters = Map.of();
         switch (method) {
             case "lora", "lora-adv" -> adapters = Lora.inject(vit, arena, lora, new SplittableRandom(o.seed()));
@@ -217,9 +217,9 @@ public final class Adaptation {
         long steps = (long) o.epochs() * ((train.size() + o.batchSize() - 1) / o.batchSize());
         LrSchedule schedule = LrSchedule.warmupCosine(lr, Math.max(1, steps / 10), steps, lr / 50);
         Trainer.Options options = new Trainer.Options(o.epochs(), o.batchSize(), o.seed(), 0f, 1.0, method.equals("lora-adv") ? o.adversarial() : null, 0.5);
-        if (loraStep != null) {
-            try (VitLoraStep<?> step = loraStep.make(vit, o.batchSize())) {
-                return new Adapted(adapters, Trainer.fitLoraStep(backend, vit, step, schedule, train, validation, options, listener));
+        if (stepMaker != null) {
+            try (VitStep<?> step = stepMaker.make(vit, o.batchSize())) {
+                return new Adapted(adapters, Trainer.fitStep(backend, vit, step, schedule, train, validation, options, listener));
             }
         }
         AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, method.startsWith("lora") ? o.loraPlusRatio() : 1f);

@@ -13,6 +13,7 @@ final class CudaVitStepOps implements VitStepOps<DeviceTensor> {
     private final CudaTransformerOps ops;
     private final Cublas.Precision precision;
     private DeviceTensor rowLosses; // crossEntropyForward's per-row losses, summed into its output
+    private DeviceTensor ones; // sumRows' vector of ones, grown to the most rows asked for
 
     CudaVitStepOps(CudaBackend gpu, Cublas.Precision precision) {
         this.gpu = gpu;
@@ -67,6 +68,26 @@ final class CudaVitStepOps implements VitStepOps<DeviceTensor> {
     }
 
     @Override
+    public void sumRows(DeviceTensor x, DeviceTensor out) {
+        long m = x.dim(0), n = x.dim(1);
+        if (ones == null || ones.numel() < m) {
+            if (ones != null) ones.close();
+            try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+                Tensor host = Tensor.zeros(arena, org.tune4j.tensor.DType.F32, 1, m);
+                for (long i = 0; i < m; i++) host.setFloat(i, 1f);
+                ones = gpu.upload(host);
+            }
+        }
+        // out [1, n] += ones [1, m] · x [m, n], one GEMM rather than a reduction kernel
+        blas.gemm(false, false, 1f, ones.reshape(ones.numel(), 1).rows(0, m).reshape(1, m), x, 1f, out.reshape(1, n), precision);
+    }
+
+    @Override
+    public DeviceTensor reshape(DeviceTensor t, long... shape) {
+        return t.reshape(shape);
+    }
+
+    @Override
     public void add(DeviceTensor a, DeviceTensor b, DeviceTensor y) {
         gpu.add(a, b, y);
     }
@@ -100,8 +121,9 @@ final class CudaVitStepOps implements VitStepOps<DeviceTensor> {
     }
 
     @Override
-    public void layerNormBackwardInput(DeviceTensor x, DeviceTensor gamma, DeviceTensor mean, DeviceTensor rstd, DeviceTensor dy, DeviceTensor dx) {
-        gpu.layerNormBackward(x, gamma, mean, rstd, dy, dx, null, null);
+    public void layerNormBackward(DeviceTensor x, DeviceTensor gamma, DeviceTensor mean, DeviceTensor rstd, DeviceTensor dy, DeviceTensor dx,
+            DeviceTensor dgamma, DeviceTensor dbeta) {
+        gpu.layerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
     }
 
     @Override
@@ -125,18 +147,18 @@ final class CudaVitStepOps implements VitStepOps<DeviceTensor> {
     }
 
     @Override
-    public void crossEntropyForward(DeviceTensor logits, DeviceTensor labels, DeviceTensor probs, DeviceTensor lossSum) {
+    public void crossEntropyForward(DeviceTensor logits, DeviceTensor labels, float smoothing, DeviceTensor probs, DeviceTensor lossSum) {
         if (rowLosses == null || rowLosses.numel() != logits.dim(0)) {
             if (rowLosses != null) rowLosses.close();
             rowLosses = gpu.empty(DeviceTensor.Type.F32, logits.dim(0));
         }
-        gpu.crossEntropyForward(logits, labels, 0f, probs, rowLosses);
+        gpu.crossEntropyForward(logits, labels, smoothing, probs, rowLosses);
         gpu.sum(rowLosses, lossSum);
     }
 
     @Override
-    public void crossEntropyBackwardMean(DeviceTensor probs, DeviceTensor labels, DeviceTensor dlogits) {
-        gpu.crossEntropyBackward(probs, labels, 0f, 1f / probs.dim(0), dlogits);
+    public void crossEntropyBackwardMean(DeviceTensor probs, DeviceTensor labels, float smoothing, DeviceTensor dlogits) {
+        gpu.crossEntropyBackward(probs, labels, smoothing, 1f / probs.dim(0), dlogits);
     }
 
     @Override
@@ -150,8 +172,9 @@ final class CudaVitStepOps implements VitStepOps<DeviceTensor> {
     }
 
     @Override
-    public void adamw(DeviceTensor param, DeviceTensor grad, DeviceTensor gradScale, DeviceTensor m, DeviceTensor v, float lr, long step) {
-        gpu.adamwStep(param, grad, gradScale, m, v, lr, 0.9f, 0.999f, 1e-8f, 0f, step);
+    public void adamw(DeviceTensor param, DeviceTensor grad, DeviceTensor gradScale, DeviceTensor m, DeviceTensor v, float lr, float weightDecay,
+            long step) {
+        gpu.adamwStep(param, grad, gradScale, m, v, lr, 0.9f, 0.999f, 1e-8f, weightDecay, step);
     }
 
     @Override
@@ -162,6 +185,7 @@ final class CudaVitStepOps implements VitStepOps<DeviceTensor> {
     @Override
     public void close() {
         if (rowLosses != null) rowLosses.close();
+        if (ones != null) ones.close();
         blas.close();
     }
 }

@@ -63,6 +63,17 @@ final class HostVitStepOps implements VitStepOps<Tensor> {
     }
 
     @Override
+    public void sumRows(Tensor x, Tensor out) {
+        backend.sumRows(x, reshape(out, out.numel()));
+    }
+
+    @Override
+    public Tensor reshape(Tensor t, long... shape) {
+        if (!t.isContiguous()) throw new IllegalArgumentException("reshape takes a whole tensor, not a view: " + t);
+        return Tensor.wrap(t.segment(), t.dtype(), shape);
+    }
+
+    @Override
     public void add(Tensor a, Tensor b, Tensor y) {
         backend.add(a, b, y);
     }
@@ -105,8 +116,8 @@ final class HostVitStepOps implements VitStepOps<Tensor> {
     }
 
     @Override
-    public void layerNormBackwardInput(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx) {
-        backend.layerNormBackward(x, gamma, mean, rstd, dy, dx, null, null);
+    public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dgamma, Tensor dbeta) {
+        backend.layerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
     }
 
     @Override
@@ -134,13 +145,13 @@ final class HostVitStepOps implements VitStepOps<Tensor> {
     }
 
     @Override
-    public void crossEntropyForward(Tensor logits, Tensor labels, Tensor probs, Tensor lossSum) {
-        lossSum.setFloat(0, backend.crossEntropyForward(logits, labels, 0f, probs) * logits.dim(0));
+    public void crossEntropyForward(Tensor logits, Tensor labels, float smoothing, Tensor probs, Tensor lossSum) {
+        lossSum.setFloat(0, backend.crossEntropyForward(logits, labels, smoothing, probs) * logits.dim(0));
     }
 
     @Override
-    public void crossEntropyBackwardMean(Tensor probs, Tensor labels, Tensor dlogits) {
-        backend.crossEntropyBackward(probs, labels, 0f, 1f, dlogits);
+    public void crossEntropyBackwardMean(Tensor probs, Tensor labels, float smoothing, Tensor dlogits) {
+        backend.crossEntropyBackward(probs, labels, smoothing, 1f, dlogits);
     }
 
     @Override
@@ -157,9 +168,9 @@ final class HostVitStepOps implements VitStepOps<Tensor> {
     }
 
     @Override
-    public void adamw(Tensor param, Tensor grad, Tensor gradScale, Tensor m, Tensor v, float lr, long step) {
+    public void adamw(Tensor param, Tensor grad, Tensor gradScale, Tensor m, Tensor v, float lr, float weightDecay, long step) {
         if (gradScale != null) backend.scale(gradScale.getFloat(0), grad);
-        backend.adamwStep(param, grad, m, v, lr, 0.9f, 0.999f, 1e-8f, 0f, step);
+        backend.adamwStep(param, grad, m, v, lr, 0.9f, 0.999f, 1e-8f, weightDecay, step);
     }
 
     @Override

@@ -87,23 +87,26 @@ public final class Trainer {
     }
 
     /**
-     * {@link #fit} for the LoRA adapters of {@code model} with a tape-free {@link VitLoraStep} (on a GPU, or the
-     * host): the same batches in the same order, the same schedule, clipping and validation (after each epoch
-     * the adapters are copied back into {@code model} and measured on {@code backend}). {@code step} must be made
-     * from {@code model} with {@code o}'s batch size and clipping; no label smoothing. Adversarial examples,
-     * where {@code o} asks for them, are made as {@link #fit} makes them, by attacking the step's own forward
-     * and input gradient (on its device, with the adapters as they are at that step). The loss of each batch
-     * is read back after its step (between steps, not inside one). History's peakStepBytes is 0: the step's
-     * memory is allocated once, not per step.
+     * {@link #fit} with a tape-free {@link VitStep} (on a GPU, or the host) in place of the tape and AdamW: the
+     * same batches in the same order, the same schedule, clipping, label smoothing and adversarial examples,
+     * for whatever {@code model} trains. {@code step} must be made from {@code model} with {@code o}'s batch
+     * size, clipping and label smoothing. The attacks and the validation after each epoch run through the
+     * step's own forward (on its device, with the weights as they are then); after each epoch the trained
+     * parameters are copied back into {@code model}. The loss of each batch is read back after its step
+     * (between steps, not inside one). History's peakStepBytes is 0: the step's memory is allocated once.
      */
-    public static History fitLoraStep(Backend backend, VisionTransformer model, VitLoraStep<?> step, LrSchedule schedule, ImageDataset train,
+    public static History fitStep(Backend backend, VisionTransformer model, VitStep<?> step, LrSchedule schedule, ImageDataset train,
             ImageDataset validation, Options o, Listener listener) {
-        if (o.labelSmoothing() != 0) throw new IllegalArgumentException("the tape-free LoRA step has no label smoothing: use fit");
+        VitStep.Training t = step.training();
+        if (t.maxGradNorm() != (float) o.maxGradNorm() || t.labelSmoothing() != o.labelSmoothing()) {
+            throw new IllegalArgumentException("the step clips at " + t.maxGradNorm() + " and smooths labels by " + t.labelSmoothing() + ", the options ask for "
+                    + o.maxGradNorm() + " and " + o.labelSmoothing());
+        }
         java.util.SplittableRandom attackRng = attackRng(o);
-        Classifier attacked = DeviceClassifier.over(model, step);
-        return epochs(backend, model, train, validation, o, listener, schedule, step.steps(), step::copyAdaptersBack, () -> 0L, (xb, yb, rows, lr) -> {
-            perturbPrefix(backend, attacked, xb, yb, rows, o, attackRng);
-            VitLoraStep<?> s = step.withBatch(rows);
+        Classifier onDevice = DeviceClassifier.over(model, step);
+        return epochs(backend, onDevice, train, validation, o, listener, schedule, step.steps(), step::copyTrainedBack, () -> 0L, (xb, yb, rows, lr) -> {
+            perturbPrefix(backend, onDevice, xb, yb, rows, o, attackRng);
+            VitStep<?> s = step.withBatch(rows);
             s.step(xb, yb, lr);
             return s.loss();
         });

@@ -3,7 +3,7 @@ package org.tune4j.train;
 import org.tune4j.tensor.Tensor;
 
 /**
- * What {@link VitLoraStep} needs from a backend, over its tensor type T: the host's {@link Tensor}
+ * What {@link VitStep} needs from a backend, over its tensor type T: the host's {@link Tensor}
  * ({@link HostVitStepOps}, the oracle the tests check the step against) or a GPU's device tensors
  * ({@link CudaVitStepOps}). Every op may be queued (a GPU's are): only {@link #download} waits. Matrices
  * are row-major; "+=" marks the ops that accumulate, every other output is overwritten.
@@ -32,6 +32,12 @@ interface VitStepOps<T> extends AutoCloseable {
     /** y [m, n] += bias [n] on every row. */
     void addBias(T bias, T y);
 
+    /** out [n] += the sum of the rows of x [m, n] (a bias's gradient). */
+    void sumRows(T x, T out);
+
+    /** The same values seen with another shape of as many elements (a view: freeing it frees nothing). */
+    T reshape(T t, long... shape);
+
     /** y = a + b. */
     void add(T a, T b, T y);
 
@@ -49,8 +55,8 @@ interface VitStepOps<T> extends AutoCloseable {
 
     void layerNormForward(T x, T gamma, T beta, float eps, T y, T mean, T rstd);
 
-    /** dx += the LayerNorm's input gradient (gamma and beta frozen). */
-    void layerNormBackwardInput(T x, T gamma, T mean, T rstd, T dy, T dx);
+    /** dx, dgamma, dbeta += the LayerNorm's gradients (any of them null to skip). */
+    void layerNormBackward(T x, T gamma, T mean, T rstd, T dy, T dx, T dgamma, T dbeta);
 
     /** y = GELU(x), the tanh form. */
     void geluForward(T x, T y);
@@ -64,11 +70,11 @@ interface VitStepOps<T> extends AutoCloseable {
     /** dqkv [batch·seq, 3·d] = the gradient of q | k | v. */
     void attentionBackward(int batch, int heads, T qkv, T probs, T dout, float scale, T dqkv);
 
-    /** probs = softmax(logits [m, n]); lossSum [1] = the sum over rows of the cross-entropy against labels [m]. */
-    void crossEntropyForward(T logits, T labels, T probs, T lossSum);
+    /** probs = softmax(logits [m, n]); lossSum [1] = the sum over rows of the cross-entropy against labels [m], label smoothing eps. */
+    void crossEntropyForward(T logits, T labels, float smoothing, T probs, T lossSum);
 
-    /** dlogits += the gradient of the mean cross-entropy: (probs - onehot(labels)) / m. */
-    void crossEntropyBackwardMean(T probs, T labels, T dlogits);
+    /** dlogits += the gradient of the mean cross-entropy: (probs - target(labels, smoothing)) / m. */
+    void crossEntropyBackwardMean(T probs, T labels, float smoothing, T dlogits);
 
     /** sums [count, 1]: row {@code slot} = Σ x². */
     void sumSquares(T x, T sums, int slot);
@@ -76,8 +82,8 @@ interface VitStepOps<T> extends AutoCloseable {
     /** scale [1] = clip_grad_norm_'s factor for the global norm √(Σ sums): maxNorm / (norm + 1e-6) above maxNorm, else 1. */
     void clipScale(T sums, float maxNorm, T scale);
 
-    /** AdamW (PyTorch's betas and eps, no weight decay: the adapters') on grad × gradScale [1] (null: × 1). */
-    void adamw(T param, T grad, T gradScale, T m, T v, float lr, long step);
+    /** AdamW (PyTorch's betas and eps, decoupled weight decay) on grad × gradScale [1] (null: × 1). */
+    void adamw(T param, T grad, T gradScale, T m, T v, float lr, float weightDecay, long step);
 
     void free(T t);
 

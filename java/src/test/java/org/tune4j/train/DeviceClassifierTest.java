@@ -3,10 +3,10 @@ package org.tune4j.train;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.tune4j.train.VitLoraStepTest.assertClose;
-import static org.tune4j.train.VitLoraStepTest.images;
-import static org.tune4j.train.VitLoraStepTest.labels;
-import static org.tune4j.train.VitLoraStepTest.model;
+import static org.tune4j.train.VitStepTest.assertClose;
+import static org.tune4j.train.VitStepTest.images;
+import static org.tune4j.train.VitStepTest.labels;
+import static org.tune4j.train.VitStepTest.model;
 
 import java.lang.foreign.Arena;
 import java.util.List;
@@ -30,18 +30,18 @@ import org.tune4j.tensor.Tensor;
  * The ViT's forward and input gradient through the tape-free step (the code the GPU runs), as a Classifier,
  * against the ViT on the tape: the same logits and the same gradient of the loss with respect to the
  * images, for a ViT with unmerged adapters, one with merged adapters and one without, at batch 1, 3 and 5.
- * Its checks serve the GPU's test too (CudaVitLoraStepTest).
+ * Its checks serve the GPU's test too (CudaVitStepTest).
  */
 public class DeviceClassifierTest {
     /** The three kinds of ViT the device forward takes. */
     public static List<Function<Arena, VisionTransformer>> models() {
-        return List.of(VitLoraStepTest::model, arena -> {
+        return List.of(VitStepTest::model, arena -> {
             VisionTransformer vit = model(arena);
             vit.namedModules().values().forEach(m -> {
                 if (m instanceof LoraLinear l) l.merge(CpuBackend.get());
             });
             return vit;
-        }, arena -> new VisionTransformer(arena, VitLoraStepTest.SMALL, new SplittableRandom(21)));
+        }, arena -> new VisionTransformer(arena, VitStepTest.SMALL, new SplittableRandom(21)));
     }
 
     /** Logits, and the loss's gradient with respect to the images, of the classifier {@code make} builds against the ViT's own on the tape. */
@@ -148,7 +148,7 @@ public class DeviceClassifierTest {
                 Var loss = t.add(t.crossEntropy(first, y, 0f), t.crossEntropy(second, y, 0f));
                 assertThrows(IllegalStateException.class, () -> t.backward(loss), "the first forward's gradient after a second forward");
             }
-            try (VitLoraStep<Tensor> step = VitLoraStep.forInferenceOnHost(CpuBackend.get(), model(arena), 3)) {
+            try (VitStep<Tensor> step = VitStep.forInferenceOnHost(CpuBackend.get(), model(arena), 3)) {
                 assertThrows(IllegalStateException.class, () -> step.step(x, y, 1e-3f), "a step made for inference");
             }
         }
@@ -157,10 +157,10 @@ public class DeviceClassifierTest {
     @Test
     void refusesWhatTheForwardDoesNotCompute() {
         try (Arena arena = Arena.ofConfined()) {
-            VisionTransformer patchAdapter = new VisionTransformer(arena, VitLoraStepTest.SMALL, new SplittableRandom(3));
+            VisionTransformer patchAdapter = new VisionTransformer(arena, VitStepTest.SMALL, new SplittableRandom(3));
             Lora.inject(patchAdapter, arena, new Lora.Config(2, 4f, 0f, false, List.of("patch_embed"), List.of()), new SplittableRandom(4));
             assertThrows(IllegalArgumentException.class, () -> DeviceClassifier.onHost(CpuBackend.get(), patchAdapter), "an adapter on the patch embedding");
-            VisionTransformer dora = new VisionTransformer(arena, VitLoraStepTest.SMALL, new SplittableRandom(3));
+            VisionTransformer dora = new VisionTransformer(arena, VitStepTest.SMALL, new SplittableRandom(3));
             Lora.inject(dora, arena, new Lora.Config(2, 4f, 0f, false, List.of("qkv", "proj", "fc1", "fc2"), List.of()).withVariant(false, true),
                     new SplittableRandom(4));
             assertThrows(IllegalArgumentException.class, () -> DeviceClassifier.onHost(CpuBackend.get(), dora), "an unmerged DoRA adapter");

@@ -3,29 +3,30 @@ package org.tune4j.backend.cuda;
 import static org.tune4j.train.DeviceClassifierTest.checkAttack;
 import static org.tune4j.train.DeviceClassifierTest.checkLogitsAndInputGradient;
 import static org.tune4j.train.DeviceClassifierTest.checkShippedVit;
-import static org.tune4j.train.VitLoraStepTest.BATCH;
-import static org.tune4j.train.VitLoraStepTest.checkOneBatch;
-import static org.tune4j.train.VitLoraStepTest.checkThreeSteps;
+import static org.tune4j.train.VitStepTest.BATCH;
+import static org.tune4j.train.VitStepTest.checkOneBatch;
+import static org.tune4j.train.VitStepTest.checkThreeSteps;
 
 import org.junit.jupiter.api.Test;
 import org.tune4j.train.DeviceClassifier;
-import org.tune4j.train.VitLoraStep;
+import org.tune4j.train.VitStep;
 
 /**
- * The LoRA step on the GPU against the tape on the CPU, with VitLoraStepTest's checks: the same loss and
- * adapter gradients for one batch, the same adapters after three clipped AdamW steps with LoRA+ (IEEE f32
- * GEMMs; skips: {@link GpuTest}); and the step's forward and input gradient as a Classifier (what
- * {@code --device cuda} evaluates and attacks with), with DeviceClassifierTest's checks.
+ * The ViT step on the GPU against the tape on the CPU, with VitStepTest's checks for each way the main job
+ * trains (LoRA, LoRA with the head, full, head only): the same loss and gradients for one batch, the same
+ * weights after three clipped AdamW steps (IEEE f32 GEMMs; skips: {@link GpuTest}); and the step's forward
+ * and input gradient as a Classifier (what {@code --device cuda} evaluates and attacks with), with
+ * DeviceClassifierTest's checks.
  */
-class CudaVitLoraStepTest extends GpuTest {
+class CudaVitStepTest extends GpuTest {
     @Test
     void oneBatchGivesTheTapesLossAndGradients() {
-        checkOneBatch((vit, clip) -> VitLoraStep.onGpu(gpu, vit, BATCH, 8f, clip, Cublas.Precision.F32), 1e-5);
+        checkOneBatch((vit, training) -> VitStep.onGpu(gpu, vit, BATCH, training, Cublas.Precision.F32), 1e-5);
     }
 
     @Test
-    void stepsMatchClippedAdamWWithLoraPlus() {
-        checkThreeSteps((vit, clip) -> VitLoraStep.onGpu(gpu, vit, BATCH, 8f, clip, Cublas.Precision.F32), 1e-4);
+    void stepsMatchClippedAdamW() {
+        checkThreeSteps((vit, training) -> VitStep.onGpu(gpu, vit, BATCH, training, Cublas.Precision.F32), 1e-4);
     }
 
     @Test
