@@ -4,9 +4,11 @@
 # where nvcc is, so libtune4j_cuda.so is inside), the core's test classes, the JUnit console launcher and
 # the kernels/dev variant programs and JCuda (bench/gpu/prepare.sh puts them there). Runs, each under its own time
 # limit so that one hang cannot eat the others: the kernel variants' checks and timings, the PyTorch/PEFT
-# peers, the CUDA tests (a missing GPU fails them), `tune4j bench gpu`, `tune4j eval` on the CPU and the
-# GPU, and compare.py. Everything lands in RESULTS_DIR as it is made, in nine files (machine, dev,
-# torch-peers .json/.txt, tests, bench-gpu .json/.txt, cli, compare.md). Under a minute on an H200.
+# peers, the CUDA tests (a missing GPU fails them), `tune4j bench gpu`, the commands with --device cuda
+# (eval beside the CPU's, an epoch of pretraining, the demo without compression), and compare.py.
+# Everything lands in RESULTS_DIR as it is made, in ten files (machine, dev, torch-peers .json/.txt,
+# tests, bench-gpu .json/.txt, cli.txt, demo-cuda-metrics.json, compare.md). The last run took under a minute on an H200 before the
+# commands were added; the demo adds a few (its gates attack on the CPU).
 set -uo pipefail
 out="${1:?usage: bench/gpu/check.sh RESULTS_DIR}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -52,13 +54,21 @@ timeout -k 5 180 "$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-acce
   --json "$out/bench-gpu.json" > "$out/bench-gpu.txt" 2>&1
 echo "bench exit $?" | tee -a "$out/bench-gpu.txt"; tail -n 30 "$out/bench-gpu.txt"
 
-echo "== the commands with --device cuda (eval and drift on the GPU beside the same on the CPU)"
+echo "== the commands with --device cuda: eval beside the CPU's, one epoch of pretraining, the demo without compression"
+t4j=("$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -jar "$dev/tune4j-all.jar")
 for device in cpu cuda; do
   echo "-- eval --device $device" >> "$out/cli.txt"
-  timeout -k 5 120 "$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -jar "$dev/tune4j-all.jar" eval --device "$device" >> "$out/cli.txt" 2>&1
+  timeout -k 5 120 "${t4j[@]}" eval --device "$device" >> "$out/cli.txt" 2>&1
   echo "eval --device $device exit $?" | tee -a "$out/cli.txt"
 done
-tail -n 8 "$out/cli.txt"
+echo "-- pretrain --device cuda --epochs 1" >> "$out/cli.txt"
+timeout -k 5 150 "${t4j[@]}" pretrain --device cuda --epochs 1 --out "$tmp/pretrained.safetensors" >> "$out/cli.txt" 2>&1
+echo "pretrain exit $?" | tee -a "$out/cli.txt"
+echo "-- demo --device cuda --no-compression" >> "$out/cli.txt"
+timeout -k 5 300 "${t4j[@]}" demo --device cuda --no-compression --out "$tmp/demo" >> "$out/cli.txt" 2>&1
+echo "demo exit $?" | tee -a "$out/cli.txt"
+cp "$tmp/demo/metrics.json" "$out/demo-cuda-metrics.json" 2>/dev/null
+grep -E "^(device|method|pretrained|lora|full|head|accuracy|test accuracy)|exit" "$out/cli.txt" | tail -n 20
 
 echo "== figures"
 python3 "$root/bench/gpu/compare.py" "$out"
