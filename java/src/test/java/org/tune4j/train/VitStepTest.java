@@ -67,6 +67,13 @@ public class VitStepTest {
         }, 0.01f, 1f, 0f));
     }
 
+    /** The first n images of the embedded Fashion-MNIST training set. */
+    static org.tune4j.data.ImageDataset firstTrainImages(int n) throws java.io.IOException {
+        int[] idx = new int[n];
+        java.util.Arrays.setAll(idx, i -> i);
+        return org.tune4j.data.FashionMnist.embedded().train().subset(idx);
+    }
+
     public static Tensor images(Arena arena, long seed) {
         return images(arena, seed, BATCH);
     }
@@ -189,9 +196,7 @@ public class VitStepTest {
     @Test
     void fitStepTrainsAsFitDoes() throws java.io.IOException {
         // 72 real images in batches of 32: two full batches and a partial one an epoch, two epochs
-        int[] idx = new int[72];
-        java.util.Arrays.setAll(idx, i -> i);
-        org.tune4j.data.ImageDataset data = org.tune4j.data.FashionMnist.embedded().train().subset(idx);
+        org.tune4j.data.ImageDataset data = firstTrainImages(72);
         VisionTransformer.Config c = new VisionTransformer.Config(28, 7, 32, 2, 2, 64, 10);
         Lora.Config lora = new Lora.Config(4, 8f, 0f, false, List.of("qkv", "proj", "fc1", "fc2"), List.of());
         LrSchedule schedule = LrSchedule.warmupCosine(3e-3f, 1, 6, 1e-5f);
@@ -231,9 +236,7 @@ public class VitStepTest {
 
     @Test
     void theExperimentsMethodsTakeAStepMaker() throws java.io.IOException {
-        int[] idx = new int[40];
-        java.util.Arrays.setAll(idx, i -> i);
-        org.tune4j.data.ImageDataset data = org.tune4j.data.FashionMnist.embedded().train().subset(idx);
+        org.tune4j.data.ImageDataset data = firstTrainImages(40);
         Adaptation.Options d = Adaptation.Options.defaults();
         Adaptation.Options o = new Adaptation.Options(40, 0, 1, 16, 7, d.lora(), 1e-3f, 1e-3f, 8f, 1e-3f, 3e-2f, null, 0);
         Map<String, String> watched = Map.of("lora", "blocks.0.attn.qkv.lora_B", "full", "blocks.0.attn.qkv.weight", "head", "head.weight");
@@ -261,9 +264,7 @@ public class VitStepTest {
      */
     @Test
     void theAdversarialLoraRunTakesAStepMaker() throws java.io.IOException {
-        int[] idx = new int[40];
-        java.util.Arrays.setAll(idx, i -> i);
-        org.tune4j.data.ImageDataset data = org.tune4j.data.FashionMnist.embedded().train().subset(idx);
+        org.tune4j.data.ImageDataset data = firstTrainImages(40);
         Adaptation.Options d = Adaptation.Options.defaults();
         float[][] adapters = new float[3][];
         for (int run = 0; run < 3; run++) {
