@@ -25,6 +25,11 @@ static inline unsigned t4j_blocks(int64_t n) {
     return (unsigned)(b < 65535 * 32 ? (b < 1 ? 1 : b) : 65535 * 32);
 }
 
+#ifdef T4J_HOST_EMULATION
+/* kernels/emulator runs each block as one thread on the CPU: a block's sum or max is that thread's value */
+__device__ inline float t4j_block_sum(float v) { return v; }
+__device__ inline float t4j_block_max(float v) { return v; }
+#else
 /* Sum of v over the block, the same tree every time (warp shuffles, then one warp over the warps'
  * sums); every thread gets the result. blockDim.x must be a multiple of 32, at most 1024. */
 __device__ inline float t4j_block_sum(float v) {
@@ -56,6 +61,7 @@ __device__ inline float t4j_block_max(float v) {
     __syncthreads();
     return warp_max[0];
 }
+#endif
 
 /* The grid of a row-and-column kernel over a rows x cols block (T4J_FOR_EACH_CELL): rows on y, columns on x. */
 static inline dim3 t4j_grid2d(int64_t rows, int64_t cols) {

@@ -153,10 +153,26 @@ public class VitStepTest {
                     assertEquals(3, step.steps());
                     step.copyTrainedBack();
                 }
-                opt.parameters().forEach((name, p) -> assertClose(p.value().toFloatArray(), stepVit.namedParameters().get(name).value().toFloatArray(), tol,
-                        kind.name() + ": " + name + " after 3 steps"));
+                opt.parameters().forEach((name, p) -> assertClose(withoutKeyBias(name, p.value().toFloatArray()),
+                        withoutKeyBias(name, stepVit.namedParameters().get(name).value().toFloatArray()), tol, kind.name() + ": " + name + " after 3 steps"));
             }
         }
+    }
+
+    /**
+     * The values of a parameter to compare after AdamW steps: qkv's bias without its key part. The keys' bias
+     * has no gradient in exact arithmetic (q·(k + b) moves every score of a query alike, and softmax ignores
+     * that), so what it gets is rounding noise, which AdamW scales up to steps near lr × noise / eps: two
+     * correct implementations summing in another order (a GPU's) part there. Its gradient is checked where
+     * the gradients are (checkOneBatch), against a scale set by the others.
+     */
+    private static float[] withoutKeyBias(String name, float[] values) {
+        if (!name.endsWith("attn.qkv.bias")) return values;
+        int d = values.length / 3;
+        float[] out = new float[2 * d];
+        System.arraycopy(values, 0, out, 0, d);
+        System.arraycopy(values, 2 * d, out, d, d);
+        return out;
     }
 
     @Test

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# kernels/emulator/run.sh [OUT_DIR]: the GPU path of the Java code run on the CPU, before a GPU is at hand.
+# Builds the emulator (build.sh) into OUT_DIR (default: a temporary folder), then runs, with it in place of
+# libtune4j_cuda.so and libcublas.so.13 (-Dtune4j.native.path, LD_LIBRARY_PATH): the CUDA tests that the
+# emulator can serve (TUNE4J_REQUIRE_GPU=1, so none skips), and eval and one epoch of pretraining with
+# --device cuda beside --device cpu on a small slice of Debian's Fashion-MNIST (small_data.py), whose
+# lines must agree. Not emulated (their tests are left out): cuBLASLt, the CSR kernels, JCuda. Needs the
+# project built (./mvnw -o install -DskipTests) and its test classes (./mvnw -o -pl java test-compile).
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+out="${1:-$(mktemp -d)}"
+[ -x "${JAVA_HOME:-}/bin/java" ] && "$JAVA_HOME/bin/java" -version 2>&1 | grep -q 'version "25' || export JAVA_HOME="$(ls -d /usr/lib/jvm/*25* | head -n 1)"
+java="$JAVA_HOME/bin/java"
+"$here/build.sh" "$out" || exit 1
+export LD_LIBRARY_PATH="$out${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+jar="$root/bench/target/tune4j-all.jar"
+console="$(ls "$HOME"/.m2/repository/org/junit/platform/junit-platform-console-standalone/*/junit-platform-console-standalone-*.jar 2>/dev/null | tail -n 1)"
+[ -n "$console" ] || { cd "$root" && ./mvnw -q -o dependency:get -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 >/dev/null
+  console="$(ls "$HOME"/.m2/repository/org/junit/platform/junit-platform-console-standalone/*/junit-platform-console-standalone-*.jar | tail -n 1)"; }
+
+echo "== CUDA tests on the emulator"
+TUNE4J_REQUIRE_GPU=1 "$java" -Dtune4j.native.path="$out" --enable-native-access=ALL-UNNAMED -jar "$console" execute --disable-ansi-colors \
+  --details=tree -cp "$jar:$root/java/target/test-classes" --select-class org.tune4j.backend.cuda.CudaStatusTest \
+  --select-class org.tune4j.backend.cuda.CudaTransformerOpsTest --select-class org.tune4j.backend.cuda.CudaVitStepTest \
+  --select-method 'org.tune4j.backend.cuda.CudaBackendTest#elementwiseMatchesTheCpu' --select-method 'org.tune4j.backend.cuda.CudaBackendTest#rowsMatchTheCpu' \
+  --select-method 'org.tune4j.backend.cuda.CudaBackendTest#cublasGemmsMatchTheCpu' --select-method 'org.tune4j.backend.cuda.CudaBackendTest#graphsReplayTheRecordedWorkOnNewInputs' \
+  --select-method 'org.tune4j.backend.cuda.CudaBackendTest#badArgumentsAreRefusedByName' > "$out/tests.txt" 2>&1
+tests=$?
+grep -E "✘|tests (successful|failed)" "$out/tests.txt"
+
+echo "== the commands, --device cpu then cuda (each pair must print the same numbers)"
+data="$(mktemp -d)"
+python3 "$here/small_data.py" /usr/share/datasets/fashion-mnist "$data" 6000 300
+for device in cpu cuda; do "$java" -Dtune4j.native.path="$out" --enable-native-access=ALL-UNNAMED -jar "$jar" eval --device "$device" --data "$data" | tail -n 1; done
+for device in cpu cuda; do
+  "$java" -Dtune4j.native.path="$out" --enable-native-access=ALL-UNNAMED -jar "$jar" pretrain --device "$device" --epochs 1 --data "$data" \
+    --out "$data/pretrained-$device.safetensors" 2>&1 | tr '\r' '\n' | grep -E "^(pretrain epoch|test accuracy)" | sed -E "s/, [0-9.]+ s$//; s/, [0-9]+ images\/s//"
+done
+rm -rf "$data"
+[ "$tests" = 0 ] || { echo "CUDA tests failed on the emulator: $out/tests.txt"; exit 1; }
