@@ -7,7 +7,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 # JDK 25, as .ci/run picks it
-[ -x "${JAVA_HOME:-}/bin/java" ] && "$JAVA_HOME/bin/java" -version 2>&1 | grep -q 'version "25' || export JAVA_HOME="$(ls -d /usr/lib/jvm/*25* | head -n 1)"
+JAVA_HOME="${JAVA_HOME:-}"
+[ -x "$JAVA_HOME/bin/java" ] && "$JAVA_HOME/bin/java" -version 2>&1 | grep -q 'version "25' || export JAVA_HOME="$(ls -d /usr/lib/jvm/*25* | head -n 1)"
 ./mvnw -q -o -DskipTests install
 unzip -Z1 bench/target/tune4j-all.jar | grep libtune4j_cuda.so >/dev/null || { echo "libtune4j_cuda.so is not in the jar: is nvcc installed?"; exit 1; }
 ./mvnw -q -o -pl java test-compile

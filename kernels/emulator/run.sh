@@ -10,13 +10,14 @@ set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 out="${1:-$(mktemp -d)}"
-[ -x "${JAVA_HOME:-}/bin/java" ] && "$JAVA_HOME/bin/java" -version 2>&1 | grep -q 'version "25' || export JAVA_HOME="$(ls -d /usr/lib/jvm/*25* | head -n 1)"
+JAVA_HOME="${JAVA_HOME:-}"
+[ -x "$JAVA_HOME/bin/java" ] && "$JAVA_HOME/bin/java" -version 2>&1 | grep -q 'version "25' || export JAVA_HOME="$(ls -d /usr/lib/jvm/*25* | head -n 1)"
 java="$JAVA_HOME/bin/java"
 "$here/build.sh" "$out" || exit 1
 export LD_LIBRARY_PATH="$out${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 jar="$root/bench/target/tune4j-all.jar"
 console="$(ls "$HOME"/.m2/repository/org/junit/platform/junit-platform-console-standalone/*/junit-platform-console-standalone-*.jar 2>/dev/null | tail -n 1)"
-[ -n "$console" ] || { cd "$root" && ./mvnw -q -o dependency:get -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 >/dev/null
+[ -n "$console" ] || { cd "$root" && ./mvnw -q -B dependency:get -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 >/dev/null
   console="$(ls "$HOME"/.m2/repository/org/junit/platform/junit-platform-console-standalone/*/junit-platform-console-standalone-*.jar | tail -n 1)"; }
 
 echo "== CUDA tests on the emulator"
@@ -29,13 +30,22 @@ TUNE4J_REQUIRE_GPU=1 "$java" -Dtune4j.native.path="$out" --enable-native-access=
 tests=$?
 grep -E "✘|tests (successful|failed)" "$out/tests.txt"
 
-echo "== the commands, --device cpu then cuda (each pair must print the same numbers)"
+echo "== the commands, --device cpu then cuda: each pair must print the same numbers"
 data="$(mktemp -d)"
 python3 "$here/small_data.py" /usr/share/datasets/fashion-mnist "$data" 6000 300
-for device in cpu cuda; do "$java" -Dtune4j.native.path="$out" --enable-native-access=ALL-UNNAMED -jar "$jar" eval --device "$device" --data "$data" | tail -n 1; done
-for device in cpu cuda; do
-  "$java" -Dtune4j.native.path="$out" --enable-native-access=ALL-UNNAMED -jar "$jar" pretrain --device "$device" --epochs 1 --data "$data" \
-    --out "$data/pretrained-$device.safetensors" 2>&1 | tr '\r' '\n' | grep -E "^(pretrain epoch|test accuracy)" | sed -E "s/, [0-9.]+ s$//; s/, [0-9]+ images\/s//"
-done
+t4j=("$java" -Dtune4j.native.path="$out" --enable-native-access=ALL-UNNAMED -jar "$jar")
+differ=0
+same() { # $1 what; $2, $3 the cpu and cuda lines
+  printf '%s\n  cpu:  %s\n  cuda: %s\n' "$1" "$2" "$3"
+  [ -n "$2" ] && [ "$2" = "$3" ] || { echo "  DIFFERENT"; differ=1; }
+}
+same "eval" "$("${t4j[@]}" eval --device cpu --data "$data" 2>&1 | tail -n 1)" "$("${t4j[@]}" eval --device cuda --data "$data" 2>&1 | tail -n 1)"
+pretrain() {
+  "${t4j[@]}" pretrain --device "$1" --epochs 1 --data "$data" --out "$data/pretrained.safetensors" 2>&1 | tr '\r' '\n' \
+    | grep -E "^(pretrain epoch [0-9]+:|test accuracy)" | sed -E "s/, [0-9.]+ s$//; s/, [0-9]+ images\/s.*//" | tr '\n' ' '
+}
+same "pretrain, one epoch" "$(pretrain cpu)" "$(pretrain cuda)"
 rm -rf "$data"
 [ "$tests" = 0 ] || { echo "CUDA tests failed on the emulator: $out/tests.txt"; exit 1; }
+[ "$differ" = 0 ] || { echo "--device cuda printed other numbers than --device cpu on the emulator"; exit 1; }
+echo "the emulator agrees: CUDA tests pass, --device cuda prints --device cpu's numbers"
