@@ -19,7 +19,7 @@ import org.tune4j.tensor.Tensor;
  * The CUDA kernels against the CPU backend on the same op and shape (the CPU-vs-GPU table): elementwise
  * and row ops at training-step sizes, AdamW over a LoRA-sized and a full-model-sized buffer, int8 row
  * quantization, CSR at 90% sparsity (4096 x 4096 by 4096 columns), the LoRA layer step, the main job's
- * LoRA training step ({@link GpuVitStep}). A GPU
+ * LoRA and full fine-tuning steps ({@link GpuVitStep}); and a line on 2:4, which has no GPU path yet. A GPU
  * time is the mean of a batch of launches queued on the stream and waited for once (what a training
  * step sees); PyTorch and PEFT on the same card are measured by bench/gpu/torch_peers.py in the same
  * check run. % of peak: memory-bound rows (GB/s) against the card's device-to-device copy bandwidth
@@ -112,10 +112,18 @@ final class GpuSuite {
             try {
                 GpuVitStep.addRows(rows, gpu, card, quick, progress);
             } catch (RuntimeException | java.io.IOException e) { // the rows so far still count
-                progress.accept("gpu: the main job's LoRA step failed: " + e);
+                progress.accept("gpu: the main job's training steps failed: " + e);
             }
+            progress.accept("gpu: " + sparse24Note());
         }
         return rows;
+    }
+
+    /** What there is of 2:4 on the GPU: no tune4j path yet; whether cuSPARSELt, which one would use, is on the library path. */
+    static String sparse24Note() {
+        boolean present = org.tune4j.bindings.NativeAccess.openSystem("libcusparseLt.so.0").isPresent();
+        return "2:4 sparse on the GPU: not measured, tune4j has no GPU 2:4 path yet (its 2:4 kernels are the CPU's); cuSPARSELt "
+                + (present ? "(libcusparseLt.so.0) is on the library path" : "is absent (libcusparseLt.so.0 is not on the library path)");
     }
 
     /**
