@@ -620,12 +620,14 @@ public final class VitStep<X> implements AutoCloseable {
             }
     }
 
-    /** {@link #checkShape}, and for training no LoRA dropout (the step has none). */
+    /** {@link #checkShape}, and for training no LoRA dropout (the step has none) and no trainable adapter merged into its layer. */
     static void checkTrainable(VisionTransformer vit) {
         checkShape(vit);
         vit.namedModules().forEach((path, m) -> {
-            if (m instanceof LoraLinear l && !l.merged() && l.dropout() != 0) {
-                throw new IllegalArgumentException("the tape-free ViT step has no LoRA dropout: " + path + " has " + l.dropout());
+            if (!(m instanceof LoraLinear l)) return;
+            if (!l.merged() && l.dropout() != 0) throw new IllegalArgumentException("the tape-free ViT step has no LoRA dropout: " + path + " has " + l.dropout());
+            if (l.merged() && (l.loraA().trainable() || l.loraB().trainable())) {
+                throw new IllegalArgumentException("the tape-free ViT step trains no merged adapter: " + path + " is merged (unmerge it to train it)");
             }
         });
     }

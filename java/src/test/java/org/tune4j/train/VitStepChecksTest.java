@@ -42,6 +42,12 @@ class VitStepChecksTest {
             assertTrue(head.contains("plain biased linear head"), head);
             String embed = refusal(vit(arena, new Lora.Config(2, 4f, 0f, false, List.of("patch_embed"), List.of())));
             assertTrue(embed.contains("plain biased linear patch_embed"), embed);
+            VisionTransformer merged = vit(arena, new Lora.Config(2, 4f, 0f, false, TARGETS, List.of()));
+            merged.namedModules().values().forEach(m -> {
+                if (m instanceof org.tune4j.nn.LoraLinear l) l.merge(org.tune4j.backend.CpuBackend.get());
+            });
+            String mergedRefusal = refusal(merged);
+            assertTrue(mergedRefusal.contains("trains no merged adapter"), mergedRefusal);
         }
     }
 }
