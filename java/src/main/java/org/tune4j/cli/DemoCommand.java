@@ -106,8 +106,10 @@ final class DemoCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         Adaptation.Baseline baseline;
         Adaptation.Report r;
+        String computedOn = "the CPU backend";
         if (gpu) {
             try (CudaBackend cuda = CudaBackend.open()) {
+                computedOn = cuda.status().message() + " (training and measures; the compression and the gates on the CPU backend)";
                 System.out.println("device: " + cuda.status().deviceName() + ": every run trains there (the tape-free ViT step, f32) and every model's measures (accuracy, "
                         + "PGD, corruptions, calibration) run there; the compression and the gates stay on the CPU (int8 and 2:4 are CPU kernels); "
                         + "the memory column counts host memory only");
@@ -159,7 +161,9 @@ final class DemoCommand implements Callable<Integer> {
         doc.put("data_quality", quality);
         doc.put("seconds", seconds);
         doc.put("machine", Map.of("cpu_features", CpuBackend.cpuFeatures(), "simd", CpuBackend.simdLevel().label(), "threads", CpuBackend.threads()));
-        doc.put("provenance", Provenance.of(source, o.seed(), o, input.checkpoint));
+        Map<String, Object> provenance = Provenance.of(source, o.seed(), o, input.checkpoint);
+        provenance.put("device", computedOn);
+        doc.put("provenance", provenance);
         new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE).enable(SerializationFeature.INDENT_OUTPUT)
                 .writeValue(dir.resolve("metrics.json").toFile(), doc);
         Path page = HtmlReport.write(dir);
