@@ -4,8 +4,9 @@
 # libtune4j_cuda.so and libcublas.so.13 (-Dtune4j.native.path, LD_LIBRARY_PATH): the CUDA tests that the
 # emulator can serve (TUNE4J_REQUIRE_GPU=1, so none skips), and eval and one epoch of pretraining with
 # --device cuda beside --device cpu on a small slice of Debian's Fashion-MNIST (small_data.py), whose
-# lines must agree. Not emulated (their tests are left out): cuBLASLt, the CSR kernels, JCuda. Needs the
-# project built (./mvnw -o install -DskipTests) and its test classes (./mvnw -o -pl java test-compile).
+# lines must agree; exits 1 when a test fails or a pair differs. Not emulated (their tests are left out):
+# cuBLASLt, the CSR kernels, JCuda. Needs the project built with its test classes (./mvnw verify, or
+# install -DskipTests and -pl java test-compile); fetches the JUnit console launcher through Maven.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -16,9 +17,8 @@ java="$JAVA_HOME/bin/java"
 "$here/build.sh" "$out" || exit 1
 export LD_LIBRARY_PATH="$out${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 jar="$root/bench/target/tune4j-all.jar"
-console="$(ls "$HOME"/.m2/repository/org/junit/platform/junit-platform-console-standalone/*/junit-platform-console-standalone-*.jar 2>/dev/null | tail -n 1)"
-[ -n "$console" ] || { cd "$root" && ./mvnw -q -B dependency:get -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 >/dev/null
-  console="$(ls "$HOME"/.m2/repository/org/junit/platform/junit-platform-console-standalone/*/junit-platform-console-standalone-*.jar | tail -n 1)"; }
+(cd "$root" && ./mvnw -q -B dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 -DoutputDirectory="$out") || exit 1
+console="$out/junit-platform-console-standalone-1.14.1.jar"
 
 echo "== CUDA tests on the emulator"
 TUNE4J_REQUIRE_GPU=1 "$java" -Dtune4j.native.path="$out" --enable-native-access=ALL-UNNAMED -jar "$console" execute --disable-ansi-colors \
