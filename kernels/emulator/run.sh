@@ -2,9 +2,9 @@
 # kernels/emulator/run.sh [OUT_DIR]: the GPU path of the Java code run on the CPU, before a GPU is at hand.
 # Builds the emulator (build.sh) into OUT_DIR (default: a temporary folder), then runs, with it in place of
 # libtune4j_cuda.so and libcublas.so.13 (-Dtune4j.native.path, LD_LIBRARY_PATH): the CUDA tests that the
-# emulator can serve (TUNE4J_REQUIRE_GPU=1, so none skips), and eval and one epoch of pretraining with
-# --device cuda beside --device cpu on a small slice of Debian's Fashion-MNIST (small_data.py), whose
-# lines must agree; exits 1 when a test fails or a pair differs. Not emulated (their tests are left out):
+# emulator can serve (TUNE4J_REQUIRE_GPU=1, so none skips), and eval, one epoch of pretraining, a small demo
+# and a small robust run with --device cuda beside --device cpu on slices of Debian's Fashion-MNIST
+# (small_data.py), whose numbers must agree (about 7 minutes on 2 cores); exits 1 when a test fails or a pair differs. Not emulated (their tests are left out):
 # cuBLASLt, the CSR kernels, JCuda. Needs the project built with its test classes (./mvnw verify, or
 # install -DskipTests and -pl java test-compile); fetches the JUnit console launcher through Maven.
 set -uo pipefail
@@ -45,6 +45,17 @@ pretrain() {
     | grep -E "^(pretrain epoch [0-9]+:|test accuracy)" | sed -E "s/, [0-9.]+ s$//; s/, [0-9]+ images\/s.*//" | tr '\n' ' '
 }
 same "pretrain, one epoch" "$(pretrain cpu)" "$(pretrain cuda)"
+python3 "$here/small_data.py" /usr/share/datasets/fashion-mnist "$data/mini" 1000 50
+demo() { # the table's accuracy, flip, PGD, corruption columns (not ECE: a float sum printed to 3 digits; not the timings)
+  "${t4j[@]}" demo --device "$1" --data "$data/mini" --target-images 100 --epochs 1 --no-compression --out "$data/demo-$1" 2>&1 | tr '\r' '\n' \
+    | grep -E "^(pretrained|lora|full|head|lora-adv) +[0-9]" | awk '{print $1, $2, $3, $4, $5, $6, $8, $9}' | tr '\n' ' '
+}
+same "demo, one epoch of every method on 100 target images, measured on 50" "$(demo cpu)" "$(demo cuda)"
+robust() {
+  "${t4j[@]}" robust --device "$1" --data "$data/mini" --train-images 600 --epochs 1 --eval-images 20 2>&1 | tr '\r' '\n' \
+    | grep -E "^(before|after|robust-lora epoch [0-9]+:)" | sed -E "s/, [0-9.]+ s$//" | tr '\n' ' '
+}
+same "robust (LoRA and the head, FGSM examples), one epoch" "$(robust cpu)" "$(robust cuda)"
 rm -rf "$data"
 [ "$tests" = 0 ] || { echo "CUDA tests failed on the emulator: $out/tests.txt"; exit 1; }
 [ "$differ" = 0 ] || { echo "--device cuda printed other numbers than --device cpu on the emulator"; exit 1; }
