@@ -28,8 +28,11 @@ for ret, name, params in re.findall(r"^(int32_t|void)\s+(t4j_cuda_\w+)\(([^;]*?)
 print("}")
 PY
 flags=(-std=c++17 -O2 -fPIC -shared -DT4J_HOST_EMULATION -Wno-unused-function -I "$here" -I "$here/../include")
-g++ "${flags[@]}" -o "$out/libtune4j_cuda.so" "$tmp"/*.cpp "$here/runtime.cpp"
-g++ -std=c++17 -O3 -march=native -fPIC -shared -o "$out/libcublas.so.13" "$here/cublas.cpp"
+# the runtime is a library of its own, which both link against: one set of streams and graphs for the kernels and the GEMMs
+g++ "${flags[@]}" -o "$out/libtune4j_emu_runtime.so" "$here/runtime.cpp"
+link=(-L "$out" -ltune4j_emu_runtime -Wl,-rpath,'$ORIGIN')
+g++ "${flags[@]}" -o "$out/libtune4j_cuda.so" "$tmp"/*.cpp "${link[@]}"
+g++ -std=c++17 -O3 -march=native -fPIC -shared -I "$here" -o "$out/libcublas.so.13" "$here/cublas.cpp" "${link[@]}"
 cpu_lib="$(ls "$here"/../../bindings/target/classes/META-INF/native/*/libtune4j.so 2>/dev/null | head -n 1)"
 [ -n "$cpu_lib" ] || { echo "no libtune4j.so under bindings/target: build the project first (./mvnw -o install -DskipTests)"; exit 1; }
 cp "$cpu_lib" "$out/"

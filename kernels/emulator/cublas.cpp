@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cuda_bf16.h"
+#include "cuda_runtime.h" /* t4j_emu_enqueue: GEMMs go on the handle's stream, so that a graph records them */
 
 extern "C" {
 
@@ -84,15 +85,28 @@ static void gemm_f32(int transa, int transb, int m, int n, int k, float alpha, c
     }
 }
 
+static void gemm_any(int transa, int transb, int m, int n, int k, double a, const void *A, int Atype, int lda, const void *B, int Btype, int ldb,
+                     double b, void *C, int Ctype, int ldc);
+
 /* alpha and beta point to floats, or to int32 for an int32 C */
-int cublasGemmEx(void *, int transa, int transb, int m, int n, int k, const void *alpha, const void *A, int Atype, int lda, const void *B,
+int cublasGemmEx(void *handle, int transa, int transb, int m, int n, int k, const void *alpha, const void *A, int Atype, int lda, const void *B,
                  int Btype, int ldb, const void *beta, void *C, int Ctype, int ldc, int, int) {
-    if (Atype == R_32F && Btype == R_32F && Ctype == R_32F) {
-        gemm_f32(transa, transb, m, n, k, *(const float *)alpha, (const float *)A, lda, (const float *)B, ldb, *(const float *)beta, (float *)C, ldc);
-        return 0;
-    }
     bool ints = Ctype == R_32I;
+    /* alpha and beta are host scalars, read now (as cuBLAS does in its host pointer mode) */
     double a = ints ? *(const int32_t *)alpha : *(const float *)alpha, b = ints ? *(const int32_t *)beta : *(const float *)beta;
+    t4j_emu_enqueue((cudaStream_t)((emu_handle *)handle)->stream, [=] {
+        if (Atype == R_32F && Btype == R_32F && Ctype == R_32F) {
+            gemm_f32(transa, transb, m, n, k, (float)a, (const float *)A, lda, (const float *)B, ldb, (float)b, (float *)C, ldc);
+        } else {
+            gemm_any(transa, transb, m, n, k, a, A, Atype, lda, B, Btype, ldb, b, C, Ctype, ldc);
+        }
+    });
+    return 0;
+}
+
+/* The other types, one product at a time in double. */
+static void gemm_any(int transa, int transb, int m, int n, int k, double a, const void *A, int Atype, int lda, const void *B, int Btype, int ldb,
+                     double b, void *C, int Ctype, int ldc) {
     for (int j = 0; j < n; j++)
         for (int i = 0; i < m; i++) {
             double s = 0;
@@ -104,7 +118,6 @@ int cublasGemmEx(void *, int transa, int transb, int m, int n, int k, const void
             int64_t c = (int64_t)j * ldc + i;
             store(C, Ctype, c, a * s + (b == 0 ? 0 : b * load(C, Ctype, c)));
         }
-    return 0;
 }
 
 } /* extern "C" */

@@ -83,6 +83,8 @@ cudaError_t cudaGetLastError(void);
 const char *cudaGetErrorName(cudaError_t e);
 const char *cudaGetErrorString(cudaError_t e);
 
+/* Work on stream s (the stand-in cuBLAS's GEMMs): run now, or recorded while s captures a graph. */
+void t4j_emu_enqueue(cudaStream_t s, std::function<void()> work);
 /* A kernel launch on stream s: run now, block by block, or recorded while s captures a graph. */
 void t4j_emu_launch(dim3 grid, cudaStream_t s, std::function<void()> kernel);
 /* A block's dynamic shared memory (the blocks run one at a time). */

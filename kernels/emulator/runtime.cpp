@@ -36,6 +36,8 @@ static void on(cudaStream_t s, std::function<void()> work) {
     else work();
 }
 
+void t4j_emu_enqueue(cudaStream_t s, std::function<void()> work) { on(s, std::move(work)); }
+
 void t4j_emu_launch(dim3 grid, cudaStream_t s, std::function<void()> kernel) {
     on(s, [grid, kernel] {
         gridDim = grid;

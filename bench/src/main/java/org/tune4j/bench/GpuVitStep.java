@@ -22,7 +22,8 @@ import org.tune4j.train.VitStep;
 
 /**
  * The main job's training steps (the shipped ViT; LoRA with the demo's adapters and LoRA+, and full
- * fine-tuning; clipping and AdamW) on the GPU ({@link VitStep#onGpu}) beside the same step on the CPU
+ * fine-tuning; clipping and AdamW) on the GPU ({@link VitStep#onGpu}; at batch 64 in f32 also without
+ * its CUDA graph) beside the same step on the CPU
  * backend of the same machine (the tape, all cores), at the demo's batch of 64 and at 512. The issue's
  * figure compares the LoRA step with the 2-core development machine's CPU step (BENCHMARKS.md);
  * compare.py prints both.
@@ -57,16 +58,19 @@ final class GpuVitStep {
                         opt.step(CpuBackend.get(), 1e-3f);
                     });
                     double flops = 3 * InferSuite.vitFlops(cpuVit.config()) * batch;
-                    for (Cublas.Precision precision : Cublas.Precision.values()) {
-                        try (VitStep<?> step = VitStep.onGpu(gpu, model(arena, o, method), batch, VitStep.Training.adaptation(o.loraPlusRatio(), 1f), precision)) {
-                            double ms = GpuSuite.gpuMs(gpu, quick ? 5 : 50, () -> step.step(x, y, 1e-3f));
-                            String what = method.equals("lora") ? String.format("main-job ViT b%d r%d", batch, o.lora().r()) : String.format("main-job ViT b%d", batch);
-                            rows.add(BenchRow.of("gpu", "vit_" + method + "_step", String.format("%s (%.0f img/s)", what, batch / (ms / 1e3)),
-                                    precision.name().toLowerCase(java.util.Locale.ROOT), 0, "cuda " + card, ms, flops, "GFLOP/s",
-                                    String.format("tune4j CPU backend (tape), same step, %d cores here (%.0f img/s)", CpuBackend.threads(), batch / (cpuMs / 1e3)),
-                                    cpuMs, 0));
+                    String what = method.equals("lora") ? String.format("main-job ViT b%d r%d", batch, o.lora().r()) : String.format("main-job ViT b%d", batch);
+                    String peer = String.format("tune4j CPU backend (tape), same step, %d cores here (%.0f img/s)", CpuBackend.threads(), batch / (cpuMs / 1e3));
+                    for (Cublas.Precision precision : Cublas.Precision.values())
+                        for (boolean graphs : precision == Cublas.Precision.F32 && batch == 64 ? new boolean[] {true, false} : new boolean[] {true}) {
+                            // the step as it runs (its gradients replayed as a CUDA graph), and at batch 64 in f32 also with every op queued one by one
+                            try (VitStep<?> step = VitStep.onGpu(gpu, model(arena, o, method), batch, VitStep.Training.adaptation(o.loraPlusRatio(), 1f), precision,
+                                    graphs)) {
+                                double ms = GpuSuite.gpuMs(gpu, quick ? 5 : 50, () -> step.step(x, y, 1e-3f));
+                                rows.add(BenchRow.of("gpu", "vit_" + method + "_step" + (graphs ? "" : "_no_graph"),
+                                        String.format("%s (%.0f img/s)", what, batch / (ms / 1e3)), precision.name().toLowerCase(java.util.Locale.ROOT), 0,
+                                        "cuda " + card, ms, flops, "GFLOP/s", peer, cpuMs, 0));
+                            }
                         }
-                    }
                 }
             }
     }

@@ -2,6 +2,7 @@ package org.tune4j.train;
 
 import org.tune4j.backend.cuda.Cublas;
 import org.tune4j.backend.cuda.CudaBackend;
+import org.tune4j.backend.cuda.CudaGraph;
 import org.tune4j.backend.cuda.CudaTransformerOps;
 import org.tune4j.backend.cuda.DeviceTensor;
 import org.tune4j.tensor.Tensor;
@@ -14,8 +15,12 @@ final class CudaVitStepOps implements VitStepOps<DeviceTensor> {
     private final Cublas.Precision precision;
     private DeviceTensor rowLosses; // crossEntropyForward's per-row losses, summed into its output
     private DeviceTensor ones; // sumRows' vector of ones, grown to the most rows asked for
+    private final boolean graphs; // runRecorded records CUDA graphs (false: every run queues its ops one by one)
+    private final java.util.Map<Object, CudaGraph> recorded = new java.util.HashMap<>();
+    private final java.util.Set<Object> ranOnce = new java.util.HashSet<>(), notRecordable = new java.util.HashSet<>();
 
-    CudaVitStepOps(CudaBackend gpu, Cublas.Precision precision) {
+    CudaVitStepOps(CudaBackend gpu, Cublas.Precision precision, boolean graphs) {
+        this.graphs = graphs;
         this.gpu = gpu;
         this.blas = Cublas.open(gpu);
         this.ops = new CudaTransformerOps(gpu);
@@ -177,6 +182,29 @@ final class CudaVitStepOps implements VitStepOps<DeviceTensor> {
         gpu.adamwStep(param, grad, gradScale, m, v, lr, 0.9f, 0.999f, 1e-8f, weightDecay, step);
     }
 
+    /** The first run queues its ops; the second records them as a CUDA graph and launches it; later ones launch it again. */
+    @Override
+    public void runRecorded(Object key, Runnable work) {
+        CudaGraph graph = recorded.get(key);
+        if (graph != null) {
+            graph.launch();
+            return;
+        }
+        if (!graphs || ranOnce.add(key) || notRecordable.contains(key)) {
+            work.run();
+            return;
+        }
+        try {
+            graph = CudaGraph.capture(gpu, work);
+        } catch (IllegalStateException cannot) { // nothing was run: run it as it is, now and from now on
+            notRecordable.add(key);
+            work.run();
+            return;
+        }
+        recorded.put(key, graph);
+        graph.launch();
+    }
+
     @Override
     public void free(DeviceTensor t) {
         t.close();
@@ -186,6 +214,8 @@ final class CudaVitStepOps implements VitStepOps<DeviceTensor> {
     public void close() {
         if (rowLosses != null) rowLosses.close();
         if (ones != null) ones.close();
+        recorded.values().forEach(CudaGraph::close);
+        recorded.clear();
         blas.close();
     }
 }

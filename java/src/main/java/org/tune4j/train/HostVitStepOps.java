@@ -174,6 +174,11 @@ final class HostVitStepOps implements VitStepOps<Tensor> {
     }
 
     @Override
+    public void runRecorded(Object key, Runnable work) {
+        work.run(); // the host has nothing to record
+    }
+
+    @Override
     public void free(Tensor t) {
         // host tensors live in this ops' arena, freed by close
     }

@@ -309,8 +309,14 @@ public final class VitStep<X> implements AutoCloseable {
      * {@code precision}, training what {@code vit} trains as {@code training} says.
      */
     public static VitStep<DeviceTensor> onGpu(CudaBackend gpu, VisionTransformer vit, int batch, Training training, Cublas.Precision precision) {
+        return onGpu(gpu, vit, batch, training, precision, true);
+    }
+
+    /** As {@link #onGpu}; {@code cudaGraphs} false queues every op of every step one by one (what the graphs save, measured). */
+    public static VitStep<DeviceTensor> onGpu(CudaBackend gpu, VisionTransformer vit, int batch, Training training, Cublas.Precision precision,
+            boolean cudaGraphs) {
         checkTrainable(vit);
-        return new Shared<>(new CudaVitStepOps(gpu, precision), vit, training, true).stepFor(batch);
+        return new Shared<>(new CudaVitStepOps(gpu, precision, cudaGraphs), vit, training, true).stepFor(batch);
     }
 
     /** The same step on host tensors through {@code backend} (the GPU step's oracle, and a tape-free CPU step). */
@@ -325,7 +331,7 @@ public final class VitStep<X> implements AutoCloseable {
      */
     public static VitStep<DeviceTensor> forInferenceOnGpu(CudaBackend gpu, VisionTransformer vit, int batch, Cublas.Precision precision) {
         checkShape(vit);
-        return new Shared<>(new CudaVitStepOps(gpu, precision), vit, Training.adaptation(1f, 0f), false).stepFor(batch);
+        return new Shared<>(new CudaVitStepOps(gpu, precision, false), vit, Training.adaptation(1f, 0f), false).stepFor(batch);
     }
 
     /** {@link #forInferenceOnGpu} on host tensors through {@code backend}: its oracle, checked against the tape. */
@@ -392,29 +398,40 @@ public final class VitStep<X> implements AutoCloseable {
 
     /** Forward and backward of one batch (images [B, H·W] F32, labels [B] I32): the gradients of what trains, not applied. */
     public void computeGradients(Tensor images, Tensor batchLabels) {
-        checkLabels(batchLabels);
-        upload(images);
-        ops.upload(batchLabels, labels);
+        uploadBatch(images, batchLabels);
+        forwards++;
+        queueGradients();
+    }
+
+    /**
+     * One training step at learning rate {@code lr}: gradients, clipping, AdamW (lora_B at lr × the LoRA+ ratio).
+     * On a GPU the gradients and the clipping factor, the same launches every step, are recorded as a CUDA graph
+     * at this batch size's second step and replayed from the third ({@link VitStepOps#runRecorded}); AdamW, whose
+     * learning rate changes, is queued as it is.
+     */
+    public void step(Tensor images, Tensor batchLabels, float lr) {
+        if (!sh.trains) throw new IllegalStateException("this step was made for inference (logits and input gradients): it trains nothing");
+        uploadBatch(images, batchLabels);
+        forwards++;
+        boolean clip = sh.training.maxGradNorm() > 0;
+        ops.runRecorded(this, () -> {
+            queueGradients();
+            if (!clip) return;
+            for (int i = 0; i < sh.trained.size(); i++) ops.sumSquares(sh.trained.get(i).grad, sh.sums, i);
+            ops.clipScale(sh.sums, sh.training.maxGradNorm(), sh.clipScale);
+        });
+        long step = ++sh.steps;
+        for (Param<X> p : sh.trained) ops.adamw(p.value, p.grad, clip ? sh.clipScale : null, p.m, p.v, lr * p.lrScale, p.weightDecay, step);
+    }
+
+    /** The mean loss's gradients of the uploaded batch, for what trains; queues only launches (what a CUDA graph records). */
+    private void queueGradients() {
         forward();
         ops.crossEntropyForward(logits, labels, sh.training.labelSmoothing(), probs, lossSum);
         ops.zero(dLogits);
-        ops.crossEntropyBackwardMean(probs, labels, sh.training.labelSmoothing(), dLogits); // the mean loss's gradient
+        ops.crossEntropyBackwardMean(probs, labels, sh.training.labelSmoothing(), dLogits);
         for (Param<X> p : sh.trained) ops.zero(p.grad);
         backward(true, false);
-    }
-
-    /** One training step at learning rate {@code lr}: gradients, clipping, AdamW (lora_B at lr × the LoRA+ ratio). */
-    public void step(Tensor images, Tensor batchLabels, float lr) {
-        if (!sh.trains) throw new IllegalStateException("this step was made for inference (logits and input gradients): it trains nothing");
-        computeGradients(images, batchLabels);
-        X scale = null;
-        if (sh.training.maxGradNorm() > 0) {
-            for (int i = 0; i < sh.trained.size(); i++) ops.sumSquares(sh.trained.get(i).grad, sh.sums, i);
-            ops.clipScale(sh.sums, sh.training.maxGradNorm(), sh.clipScale);
-            scale = sh.clipScale;
-        }
-        long step = ++sh.steps;
-        for (Param<X> p : sh.trained) ops.adamw(p.value, p.grad, scale, p.m, p.v, lr * p.lrScale, p.weightDecay, step);
     }
 
     /** The last batch's mean loss (waits for the queued work). */
@@ -452,6 +469,7 @@ public final class VitStep<X> implements AutoCloseable {
             throw new IllegalArgumentException("logits go into a contiguous F32 [" + batch + ", " + classes + "] tensor, not " + out);
         }
         upload(images);
+        forwards++;
         forward();
         ops.download(logits, out);
     }
@@ -492,7 +510,6 @@ public final class VitStep<X> implements AutoCloseable {
 
     /** The ViT's forward of the uploaded images: tokens, blocks, the final LayerNorm on every row, the head on the class tokens. */
     private void forward() {
-        forwards++;
         ops.gatherColumns(imagesIn, sh.pixelOf, patchesIn); // images into rows of patches, as VisionTransformer.patchify
         sh.embed.forward(patchesIn, null, emb);
         ops.vitTokens(batch, emb, sh.cls.value, sh.pos.value, blocks.get(0).x);
@@ -533,6 +550,13 @@ public final class VitStep<X> implements AutoCloseable {
     private void layerNormBackward(X x, Param<X> gamma, Param<X> beta, X mean, X rstd, X dy, X dx, boolean paramGrads) {
         ops.layerNormBackward(x, gamma.value, mean, rstd, dy, dx, paramGrads && gamma.trains() ? gamma.grad : null,
                 paramGrads && beta.trains() ? beta.grad : null);
+    }
+
+    /** Images [B, H·W] and labels [B] in, checked first. */
+    private void uploadBatch(Tensor images, Tensor batchLabels) {
+        checkLabels(batchLabels);
+        upload(images);
+        ops.upload(batchLabels, labels);
     }
 
     /** Images [B, H·W] in, checked first. */

@@ -85,6 +85,14 @@ interface VitStepOps<T> extends AutoCloseable {
     /** AdamW (PyTorch's betas and eps, decoupled weight decay) on grad × gradScale [1] (null: × 1). */
     void adamw(T param, T grad, T gradScale, T m, T v, float lr, float weightDecay, long step);
 
+    /**
+     * Runs {@code work}, which must only queue ops (no upload, download or allocation of its own). Where the
+     * device can record it (a GPU: a CUDA graph), the runs after the first for the same {@code key} replay the
+     * recording, one launch for all of its ops; the first runs as it is, so that what it allocates on first use
+     * is there before anything is recorded.
+     */
+    void runRecorded(Object key, Runnable work);
+
     void free(T t);
 
     @Override
