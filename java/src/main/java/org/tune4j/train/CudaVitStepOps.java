@@ -7,7 +7,11 @@ import org.tune4j.backend.cuda.CudaTransformerOps;
 import org.tune4j.backend.cuda.DeviceTensor;
 import org.tune4j.tensor.Tensor;
 
-/** {@link VitStepOps} on a GPU: device tensors, {@link CudaBackend}'s and {@link CudaTransformerOps}' kernels, cuBLAS, all on one stream. */
+/**
+ * {@link VitStepOps} on a GPU: device tensors, {@link CudaBackend}'s and {@link CudaTransformerOps}' kernels, cuBLAS, all on one
+ * stream; {@link #runRecorded} replays a step's gradients as a CUDA graph (the main job's ViT is small: launches, not FLOPs, set
+ * its step time).
+ */
 final class CudaVitStepOps implements VitStepOps<DeviceTensor> {
     private final CudaBackend gpu;
     private final Cublas blas;
