@@ -1,6 +1,7 @@
 /* kernels/emulator: the CUDA runtime calls kernels/src makes, on the CPU (see cuda_runtime.h). */
 #include <cstdio>
 #include <cstdlib>
+#include <malloc.h>
 #include <vector>
 
 #include "cuda_runtime.h"
@@ -85,8 +86,10 @@ cudaError_t cudaMalloc(void **p, size_t bytes) {
     return *p != nullptr ? cudaSuccess : fail(cudaErrorMemoryAllocation);
 }
 
+/* Freed memory is filled with NaNs and never handed out again: work that still uses it (a graph recorded
+ * over scratch that was since replaced, say) reads NaNs instead of whatever came to live there. */
 cudaError_t cudaFree(void *p) {
-    std::free(p);
+    if (p != nullptr) std::memset(p, 0xff, malloc_usable_size(p));
     return cudaSuccess;
 }
 

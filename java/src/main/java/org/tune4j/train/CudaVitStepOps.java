@@ -17,8 +17,9 @@ final class CudaVitStepOps implements VitStepOps<DeviceTensor> {
     private final Cublas blas;
     private final CudaTransformerOps ops;
     private final Cublas.Precision precision;
-    private DeviceTensor rowLosses; // crossEntropyForward's per-row losses, summed into its output
-    private DeviceTensor ones; // sumRows' vector of ones, grown to the most rows asked for
+    // Scratch made on first use and kept until close, never replaced: a recorded graph holds its address.
+    private final java.util.Map<Long, DeviceTensor> rowLosses = new java.util.HashMap<>(); // crossEntropyForward's per-row losses, by rows
+    private final java.util.Map<Long, DeviceTensor> ones = new java.util.HashMap<>(); // sumRows' rows of ones, by length
     private final boolean graphs; // runRecorded records CUDA graphs (false: every run queues its ops one by one)
     private final java.util.Map<Object, CudaGraph> recorded = new java.util.HashMap<>();
     private final java.util.Set<Object> ranOnce = new java.util.HashSet<>(), notRecordable = new java.util.HashSet<>();
@@ -79,16 +80,15 @@ final class CudaVitStepOps implements VitStepOps<DeviceTensor> {
     @Override
     public void sumRows(DeviceTensor x, DeviceTensor out) {
         long m = x.dim(0), n = x.dim(1);
-        if (ones == null || ones.numel() < m) {
-            if (ones != null) ones.close();
+        DeviceTensor row = ones.computeIfAbsent(m, length -> {
             try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
-                Tensor host = Tensor.zeros(arena, org.tune4j.tensor.DType.F32, 1, m);
-                for (long i = 0; i < m; i++) host.setFloat(i, 1f);
-                ones = gpu.upload(host);
+                Tensor host = Tensor.zeros(arena, org.tune4j.tensor.DType.F32, 1, length);
+                for (long i = 0; i < length; i++) host.setFloat(i, 1f);
+                return gpu.upload(host);
             }
-        }
+        });
         // out [1, n] += ones [1, m] · x [m, n], one GEMM rather than a reduction kernel
-        blas.gemm(false, false, 1f, ones.reshape(ones.numel(), 1).rows(0, m).reshape(1, m), x, 1f, out.reshape(1, n), precision);
+        blas.gemm(false, false, 1f, row, x, 1f, out.reshape(1, n), precision);
     }
 
     @Override
@@ -157,12 +157,9 @@ final class CudaVitStepOps implements VitStepOps<DeviceTensor> {
 
     @Override
     public void crossEntropyForward(DeviceTensor logits, DeviceTensor labels, float smoothing, DeviceTensor probs, DeviceTensor lossSum) {
-        if (rowLosses == null || rowLosses.numel() != logits.dim(0)) {
-            if (rowLosses != null) rowLosses.close();
-            rowLosses = gpu.empty(DeviceTensor.Type.F32, logits.dim(0));
-        }
-        gpu.crossEntropyForward(logits, labels, smoothing, probs, rowLosses);
-        gpu.sum(rowLosses, lossSum);
+        DeviceTensor losses = rowLosses.computeIfAbsent(logits.dim(0), rows -> gpu.empty(DeviceTensor.Type.F32, rows));
+        gpu.crossEntropyForward(logits, labels, smoothing, probs, losses);
+        gpu.sum(losses, lossSum);
     }
 
     @Override
@@ -216,8 +213,8 @@ final class CudaVitStepOps implements VitStepOps<DeviceTensor> {
 
     @Override
     public void close() {
-        if (rowLosses != null) rowLosses.close();
-        if (ones != null) ones.close();
+        rowLosses.values().forEach(DeviceTensor::close);
+        ones.values().forEach(DeviceTensor::close);
         recorded.values().forEach(CudaGraph::close);
         recorded.clear();
         blas.close();

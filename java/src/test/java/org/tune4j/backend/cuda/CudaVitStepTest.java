@@ -4,6 +4,7 @@ import static org.tune4j.train.DeviceClassifierTest.checkAttack;
 import static org.tune4j.train.DeviceClassifierTest.checkLogitsAndInputGradient;
 import static org.tune4j.train.DeviceClassifierTest.checkShippedVit;
 import static org.tune4j.train.VitStepTest.BATCH;
+import static org.tune4j.train.VitStepTest.checkAlternatingBatchSizes;
 import static org.tune4j.train.VitStepTest.checkOneBatch;
 import static org.tune4j.train.VitStepTest.checkThreeSteps;
 
@@ -27,6 +28,11 @@ class CudaVitStepTest extends GpuTest {
     @Test
     void stepsMatchClippedAdamW() {
         checkThreeSteps((vit, training) -> VitStep.onGpu(gpu, vit, BATCH, training, Cublas.Precision.F32), 1e-4);
+    }
+
+    @Test
+    void batchesOfTwoSizesRecordAndReplayTheirOwnGraphs() {
+        checkAlternatingBatchSizes((vit, training) -> VitStep.onGpu(gpu, vit, BATCH, training, Cublas.Precision.F32), 1e-4);
     }
 
     @Test
