@@ -1,10 +1,16 @@
 package org.tune4j.train;
 
+import java.lang.foreign.Arena;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
 import org.tune4j.backend.cuda.Cublas;
 import org.tune4j.backend.cuda.CudaBackend;
 import org.tune4j.backend.cuda.CudaGraph;
 import org.tune4j.backend.cuda.CudaTransformerOps;
 import org.tune4j.backend.cuda.DeviceTensor;
+import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 
 /**
@@ -18,11 +24,11 @@ final class CudaVitStepOps implements VitStepOps<DeviceTensor> {
     private final CudaTransformerOps ops;
     private final Cublas.Precision precision;
     // Scratch made on first use and kept until close, never replaced: a recorded graph holds its address.
-    private final java.util.Map<Long, DeviceTensor> rowLosses = new java.util.HashMap<>(); // crossEntropyForward's per-row losses, by rows
-    private final java.util.Map<Long, DeviceTensor> ones = new java.util.HashMap<>(); // sumRows' rows of ones, by length
+    private final Map<Long, DeviceTensor> rowLosses = new HashMap<>(); // crossEntropyForward's per-row losses, by rows
+    private final Map<Long, DeviceTensor> ones = new HashMap<>(); // sumRows' rows of ones, by length
     private final boolean graphs; // runRecorded records CUDA graphs (false: every run queues its ops one by one)
-    private final java.util.Map<Object, CudaGraph> recorded = new java.util.HashMap<>();
-    private final java.util.Set<Object> ranOnce = new java.util.HashSet<>(), notRecordable = new java.util.HashSet<>();
+    private final Map<Object, CudaGraph> recorded = new HashMap<>();
+    private final Set<Object> ranOnce = new HashSet<>(), notRecordable = new HashSet<>();
 
     CudaVitStepOps(CudaBackend gpu, Cublas.Precision precision, boolean graphs) {
         this.graphs = graphs;
@@ -81,8 +87,8 @@ final class CudaVitStepOps implements VitStepOps<DeviceTensor> {
     public void sumRows(DeviceTensor x, DeviceTensor out) {
         long m = x.dim(0), n = x.dim(1);
         DeviceTensor row = ones.computeIfAbsent(m, length -> {
-            try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
-                Tensor host = Tensor.zeros(arena, org.tune4j.tensor.DType.F32, 1, length);
+            try (Arena arena = Arena.ofConfined()) {
+                Tensor host = Tensor.zeros(arena, DType.F32, 1, length);
                 for (long i = 0; i < length; i++) host.setFloat(i, 1f);
                 return gpu.upload(host);
             }
