@@ -4,7 +4,7 @@
 # libtune4j_cuda.so and libcublas.so.13 (-Dtune4j.native.path, LD_LIBRARY_PATH): the CUDA tests that the
 # emulator can serve (TUNE4J_REQUIRE_GPU=1, so none skips), and eval, one epoch of pretraining, a small demo
 # and a small robust run with --device cuda beside --device cpu on slices of Debian's Fashion-MNIST
-# (small_data.py), whose numbers must agree (about 7 minutes on 2 cores); exits 1 when a test fails or a pair differs. Not emulated (their tests are left out):
+# (small_data.py), whose numbers must agree (about 6 minutes on 2 cores); exits 1 when a test fails or a pair differs. Not emulated (their tests are left out):
 # cuBLASLt, the CSR kernels, JCuda. Needs the project built with its test classes (./mvnw verify, or
 # install -DskipTests and -pl java test-compile); fetches the JUnit console launcher through Maven.
 set -uo pipefail
