@@ -24,20 +24,7 @@ libdirs="$(find /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib $
 export LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:-}"
 { nvidia-smi; "$java" -version; echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; nproc; ls /usr/local/cuda/lib64 | grep -E "cublas|cusparse"; timeout 15 find /usr/local /usr/lib $site -maxdepth 5 -name "libcusparseLt*" 2>/dev/null | head -3; pip list 2>/dev/null | grep -i -E "torch|peft|nvidia"; } > "$out/machine.txt" 2>&1
 
-echo "== kernels/dev variants"
-for prog in "$dev"/kernels-dev/*; do
-  name="$(basename "$prog")"
-  echo "== $name" >> "$out/dev.txt"
-  timeout -k 5 60 "$prog" > "$tmp/dev-$name.txt" 2>&1
-  rc=$?
-  cat "$tmp/dev-$name.txt" >> "$out/dev.txt"
-  echo "$name exit $rc" | tee -a "$out/dev.txt"; tail -n 12 "$tmp/dev-$name.txt"
-done
-
-echo "== PyTorch / PEFT on the same card"
-timeout -k 5 120 python3 "$root/bench/gpu/torch_peers.py" "$out/torch-peers.json" > "$out/torch-peers.txt" 2>&1
-echo "peers exit $?" | tee -a "$out/torch-peers.txt"; tail -n 20 "$out/torch-peers.txt"
-
+# the most wanted first: what lands in RESULTS_DIR by then survives a run cut short
 echo "== CUDA tests (one JVM per group: a crash in one keeps the others' results)"
 for group in "CudaStatusTest CudaBackendTest" "CublasLtTest" "CudaTransformerOpsTest CudaVitStepTest" "JCudaInteropTest"; do
   sel=""; for c in $group; do sel="$sel --select-class org.tune4j.backend.cuda.$c"; done
@@ -54,6 +41,10 @@ timeout -k 5 180 "$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-acce
   --json "$out/bench-gpu.json" > "$out/bench-gpu.txt" 2>&1
 echo "bench exit $?" | tee -a "$out/bench-gpu.txt"; tail -n 30 "$out/bench-gpu.txt"
 
+echo "== PyTorch / PEFT on the same card"
+timeout -k 5 120 python3 "$root/bench/gpu/torch_peers.py" "$out/torch-peers.json" > "$out/torch-peers.txt" 2>&1
+echo "peers exit $?" | tee -a "$out/torch-peers.txt"; tail -n 20 "$out/torch-peers.txt"
+
 echo "== the commands with --device cuda: eval beside the CPU's, one epoch of pretraining, the demo without compression"
 t4j=("$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -jar "$dev/tune4j-all.jar")
 for device in cpu cuda; do
@@ -69,6 +60,16 @@ timeout -k 5 300 "${t4j[@]}" demo --device cuda --no-compression --out "$tmp/dem
 echo "demo exit $?" | tee -a "$out/cli.txt"
 cp "$tmp/demo/metrics.json" "$out/demo-cuda-metrics.json" 2>/dev/null
 grep -E "^(device|method|pretrained|lora|full|head|accuracy|test accuracy)|exit" "$out/cli.txt" | tail -n 20
+
+echo "== kernels/dev variants"
+for prog in "$dev"/kernels-dev/*; do
+  name="$(basename "$prog")"
+  echo "== $name" >> "$out/dev.txt"
+  timeout -k 5 60 "$prog" > "$tmp/dev-$name.txt" 2>&1
+  rc=$?
+  cat "$tmp/dev-$name.txt" >> "$out/dev.txt"
+  echo "$name exit $rc" | tee -a "$out/dev.txt"; tail -n 12 "$tmp/dev-$name.txt"
+done
 
 echo "== figures"
 python3 "$root/bench/gpu/compare.py" "$out"
