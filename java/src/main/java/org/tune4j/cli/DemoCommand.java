@@ -166,8 +166,16 @@ final class DemoCommand implements Callable<Integer> {
         doc.put("provenance", provenance);
         new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE).enable(SerializationFeature.INDENT_OUTPUT)
                 .writeValue(dir.resolve("metrics.json").toFile(), doc);
-        Path page = HtmlReport.write(dir);
-        System.out.printf("%nwrote %s, %s, the adapted and compressed models and the LoRA adapters (%.0f s)%n", dir.resolve("metrics.json"), page, seconds);
+        Path page;
+        try {
+            page = HtmlReport.write(dir);
+        } catch (NoClassDefFoundError noAwt) { // a runtime trimmed without java.desktop (a jlink image, say): the measures are written
+            System.err.println("report.html was not written: its charts need the java.desktop module, which this Java runtime lacks (" + noAwt.getMessage()
+                    + "); `tune4j report " + dir + "` on a full JDK writes it from metrics.json");
+            page = null;
+        }
+        System.out.printf("%nwrote %s, %sthe adapted and compressed models and the LoRA adapters (%.0f s)%n", dir.resolve("metrics.json"),
+                page == null ? "" : page + ", ", seconds);
         return 0;
     }
 
