@@ -166,13 +166,12 @@ final class DemoCommand implements Callable<Integer> {
         doc.put("provenance", provenance);
         new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE).enable(SerializationFeature.INDENT_OUTPUT)
                 .writeValue(dir.resolve("metrics.json").toFile(), doc);
-        Path page;
-        try {
+        Path page = null;
+        if (HtmlReport.canDraw()) {
             page = HtmlReport.write(dir);
-        } catch (NoClassDefFoundError noAwt) { // a runtime trimmed without java.desktop (a jlink image, say): the measures are written
-            System.err.println("report.html was not written: its charts need the java.desktop module, which this Java runtime lacks (" + noAwt.getMessage()
-                    + "); `tune4j report " + dir + "` on a full JDK writes it from metrics.json");
-            page = null;
+        } else { // a runtime trimmed without java.desktop (a jlink image, say): the measures are written all the same
+            System.err.println("report.html was not written: its charts need the java.desktop module, which this Java runtime lacks; `tune4j report "
+                    + dir + "` on a full JDK writes it from metrics.json");
         }
         System.out.printf("%nwrote %s, %sthe adapted and compressed models and the LoRA adapters (%.0f s)%n", dir.resolve("metrics.json"),
                 page == null ? "" : page + ", ", seconds);

@@ -27,8 +27,17 @@ public final class HtmlReport {
         this.m = metrics;
     }
 
+    /** Whether this Java runtime can draw the charts: XChart draws with AWT, the java.desktop module, which a trimmed runtime may lack. */
+    public static boolean canDraw() {
+        return ModuleLayer.boot().findModule("java.desktop").isPresent();
+    }
+
     /** Reads {@code dir/metrics.json} and writes {@code dir/report.html}; returns the page's path. */
     public static Path write(Path dir) throws IOException {
+        if (!canDraw()) {
+            throw new IOException("report.html needs the java.desktop module (its charts are drawn with AWT), which this Java runtime lacks: "
+                    + "run `tune4j report " + dir + "` on a full JDK");
+        }
         Path metrics = dir.resolve("metrics.json");
         if (!Files.isRegularFile(metrics)) throw new IOException("no metrics.json in " + dir + " (run tune4j demo --out " + dir + " first)");
         JsonNode root;
