@@ -35,18 +35,23 @@ final class DeviceOption {
 
     /** The ViT to evaluate and attack: itself on the CPU; with cuda, a copy of its weights on the GPU (f32 GEMMs). Close it after. */
     Model model(VisionTransformer vit) {
-        if (!cuda()) return new Model(vit, null, null);
+        if (!cuda()) return new Model(vit, null);
         CudaBackend gpu = CudaBackend.open();
         try {
-            return new Model(DeviceClassifier.onGpu(gpu, vit, Cublas.Precision.F32), gpu, gpu.status().deviceName());
+            return new Model(DeviceClassifier.onGpu(gpu, vit, Cublas.Precision.F32), gpu);
         } catch (RuntimeException e) {
             gpu.close();
             throw e;
         }
     }
 
-    /** A classifier where the command asked for it; {@code gpuName} null on the CPU. */
-    record Model(Classifier classifier, CudaBackend gpu, String gpuName) implements AutoCloseable {
+    /** A classifier where the command asked for it; {@code gpu} null on the CPU. */
+    record Model(Classifier classifier, CudaBackend gpu) implements AutoCloseable {
+        /** The GPU's name, null on the CPU. */
+        String gpuName() {
+            return gpu == null ? null : gpu.status().deviceName();
+        }
+
         @Override
         public void close() {
             if (gpu == null) return;
