@@ -25,9 +25,11 @@ extern "C" {
 
 #define T4J_SHORT
 
-/* Status codes returned by kernels that allocate scratch memory. */
+/* Status codes returned by kernels that allocate scratch memory or check their input. */
 #define T4J_OK 0
 #define T4J_ERR_NO_MEMORY 1
+#define T4J_ERR_NOT_2TO4 2      /* a weight meant to be 2:4 has more than 2 nonzeros in a group of 4 */
+#define T4J_ERR_WRONG_PACKING 3 /* packed weights of a form the kernel does not run */
 
 /* ---- library, CPU features, SIMD level, threads ------------------------------------------------ */
 
@@ -96,14 +98,24 @@ T4J_SHORT int64_t t4j_q8_packed_size(int64_t n, int64_t k);
 /* Packs quantized weights w [n, k] (row j = output channel j) and their scales [n] for the kernels below;
  * packed must hold t4j_q8_packed_size(n, k) bytes, 64-byte aligned. */
 void t4j_q8_pack(int64_t n, int64_t k, const int8_t *w, int64_t ldw, const float *scale, void *packed);
-/* Dynamic int8 linear layer: x [m, k] is quantized per row inside, then
+/* Bytes of the packed 2:4 form of an n x k int8 weight matrix (k % 4 == 0): of each group of 4 weights
+ * along k at most 2 are nonzero, and only the 2 kept ones are multiplied (half the multiply-adds of
+ * t4j_q8_pack's form, which the same kernels below run). */
+T4J_SHORT int64_t t4j_q8_24_packed_size(int64_t n, int64_t k);
+/* Packs 2:4 int8 weights w [n, k] (zeros where pruned, as t4j_sparse_mask_2to4 leaves them) and their
+ * scales [n]; packed must hold t4j_q8_24_packed_size(n, k) bytes, 64-byte aligned. Returns T4J_OK, or
+ * T4J_ERR_NOT_2TO4 (k % 4 != 0, or a group of 4 with 3 or 4 nonzeros; packed is then unspecified). */
+int32_t t4j_q8_24_pack(int64_t n, int64_t k, const int8_t *w, int64_t ldw, const float *scale, void *packed);
+/* Dynamic int8 linear layer, on weights packed by t4j_q8_pack or t4j_q8_24_pack: x [m, k] is quantized per row inside, then
  * y[i*ldy + j] = act(acc(i,j) * sx[i] * sw[j] + bias[j]), acc = sum_p qx[i,p] w[j,p] in int32.
  * bias may be NULL; activation is one of T4J_ACT_*. */
 int32_t t4j_q8_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, int32_t activation, float *y, int64_t ldy);
 /* Weight-only int8: x stays f32; y[i*ldy + j] = act(sw[j] * sum_p x[i,p] w[j,p] + bias[j]). For small
- * batches (1 to 8 rows), where reading the weights is the cost. */
+ * batches (1 to 8 rows), where reading the weights is the cost. Dense packing only (t4j_q8_pack; else
+ * T4J_ERR_WRONG_PACKING). */
 int32_t t4j_q8_weight_only_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, int32_t activation, float *y, int64_t ldy);
-/* The exact integer product, for tests and callers with their own epilogue: c[i*ldc + j] = sum_p a[i,p] w[j,p]. */
+/* The exact integer product, for tests and callers with their own epilogue: c[i*ldc + j] = sum_p a[i,p] w[j,p]
+ * (either packing). */
 int32_t t4j_q8_gemm_s32(int64_t m, int64_t n, int64_t k, const int8_t *a, int64_t lda, const void *packed, int32_t *c, int64_t ldc);
 
 /* LoRA over a frozen int8 base (LoRA fine-tuning on a quantized model): as t4j_lora_forward, with the

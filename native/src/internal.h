@@ -102,11 +102,17 @@ int32_t t4j_gemm_segments(int64_t m, int64_t n, const t4j_kseg *segs, int nseg, 
  * Packed weights: a 64-byte header, the scales and column sums (n rounded up to 64), then panels of 64
  * output columns; panel P holds, for each quad of k (4 values), 64 columns x 4 bytes:
  * byte (quad q, column jj, t) at q*256 + jj*4 + t, for w[64P + jj][4q + t]. 16 columns of one quad are
- * one 64-byte vector, the operand of vpdpbusd. Padding columns and k are zero. */
+ * one 64-byte vector, the operand of vpdpbusd. Padding columns and k are zero.
+ * The 2:4 packing (t4j_q8_24_pack) has the same header, scales and column sums, with `quads` counting
+ * octets of k (two groups of 4, of which 4 weights are kept); panel P holds, for each octet o, 512 bytes:
+ * the kept weights, byte (column jj, t) at o*512 + jj*4 + t (t = 0, 1 from group 2o, t = 2, 3 from group
+ * 2o+1), then their positions inside the octet (0-7), byte (jj, t) at o*512 + 256 + jj*4 + t: the
+ * operand of one byte shuffle (vpshufb) of the octet's 8 activations repeated across the vector. A group
+ * with fewer than 2 nonzeros keeps zeros. */
 #define T4J_Q8_PANEL 64
 
 typedef struct {
-    int64_t magic, n, k, quads, panels;
+    int64_t magic, n, k, quads, panels; /* quads: of k (dense), octets of k (2:4) */
 } t4j_q8_header;
 
 /* Where one tile (rows x 64 columns) of a result goes. */
@@ -130,6 +136,8 @@ typedef struct {
 /* Dynamic int8: rows (<= mr) rows of quantized x (+x_offset, as bytes), row stride ldx, times one
  * panel, over `quads` quads of k; the result goes through out. */
 typedef void (*t4j_q8_kernel_fn)(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *out);
+/* 2:4: rows (<= mr24) rows of quantized x (+x_offset), padded to whole octets, times one 2:4 panel. */
+typedef void (*t4j_q8_24_kernel_fn)(int64_t octets, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *out);
 /* Weight-only: rows (<= wo_mr) f32 rows of x (k values, row stride ldx), times one panel. */
 typedef void (*t4j_q8w_kernel_fn)(int64_t k, const float *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *out);
 
@@ -144,6 +152,8 @@ typedef struct {
     t4j_q8_kernel_fn kernel;
     int64_t wo_mr;          /* rows per weight-only call */
     t4j_q8w_kernel_fn weight_only;
+    int64_t mr24;           /* rows per 2:4 call */
+    t4j_q8_24_kernel_fn kernel24;
 } t4j_q8_impl;
 
 extern const t4j_q8_impl t4j_q8_portable;

@@ -11,7 +11,8 @@
 
 #include "internal.h"
 
-#define Q8_MAGIC 0x74346a7138L /* "t4jq8" */
+#define Q8_MAGIC 0x74346a7138L     /* "t4jq8" */
+#define Q8_24_MAGIC 0x74346a713234L /* "t4jq24" */
 
 static int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 
@@ -53,10 +54,22 @@ static size_t header_bytes(void) { return 64; }
 
 static int64_t panel_bytes(int64_t quads) { return quads * 4 * T4J_Q8_PANEL; }
 
-T4J_EXPORT int64_t t4j_q8_packed_size(int64_t n, int64_t k) {
-    int64_t np = round_up(n, T4J_Q8_PANEL), quads = (k + 3) / 4;
-    return (int64_t)header_bytes() + np * 4 /* scales */ + np * 4 /* column sums */ + (np / T4J_Q8_PANEL) * panel_bytes(quads);
+static int is_24(const t4j_q8_header *h) { return h->magic == Q8_24_MAGIC; }
+
+/* Bytes from one panel to the next: a 2:4 octet holds its weights and their positions. */
+static int64_t panel_stride(const t4j_q8_header *h) { return panel_bytes(h->quads) * (is_24(h) ? 2 : 1); }
+
+/* Bytes of a quantized x row the kernels read: k padded to whole quads, or octets (2:4). */
+static int64_t x_row_bytes(const t4j_q8_header *h) { return h->quads * (is_24(h) ? 8 : 4); }
+
+static int64_t packed_size(int64_t n, int64_t quads, int64_t bytes_per_quad) {
+    int64_t np = round_up(n, T4J_Q8_PANEL);
+    return (int64_t)header_bytes() + np * 4 /* scales */ + np * 4 /* column sums */ + (np / T4J_Q8_PANEL) * quads * bytes_per_quad;
 }
+
+T4J_EXPORT int64_t t4j_q8_packed_size(int64_t n, int64_t k) { return packed_size(n, (k + 3) / 4, 4 * T4J_Q8_PANEL); }
+
+T4J_EXPORT int64_t t4j_q8_24_packed_size(int64_t n, int64_t k) { return packed_size(n, (k + 7) / 8, 8 * T4J_Q8_PANEL); }
 
 static q8_packed view(const void *packed) {
     const t4j_q8_header *h = packed;
@@ -84,6 +97,57 @@ T4J_EXPORT void t4j_q8_pack(int64_t n, int64_t k, const int8_t *w, int64_t ldw, 
         }
         cs[j] = sum;
     }
+}
+
+/* The positions (ascending) of the nonzeros of a group of 4 weights, padded with zero positions to 2;
+ * returns 0 when more than 2 are nonzero. */
+static int kept_of_group(const int8_t w[4], int kept[2]) {
+    int count = 0;
+    for (int t = 0; t < 4; t++)
+        if (w[t] != 0) {
+            if (count == 2) return 0;
+            kept[count++] = t;
+        }
+    for (int t = 0; count < 2; t++)
+        if (w[t] == 0 && (count == 0 || kept[0] != t)) kept[count++] = t;
+    if (kept[0] > kept[1]) {
+        int first = kept[1];
+        kept[1] = kept[0];
+        kept[0] = first;
+    }
+    return 1;
+}
+
+T4J_EXPORT int32_t t4j_q8_24_pack(int64_t n, int64_t k, const int8_t *w, int64_t ldw, const float *scale, void *packed) {
+    if (k % 4 != 0) return T4J_ERR_NOT_2TO4;
+    /* an odd number of groups leaves the last octet half empty: zero weights at position 0 (memset) */
+    int64_t octets = (k + 7) / 8, panels = round_up(n, T4J_Q8_PANEL) / T4J_Q8_PANEL;
+    memset(packed, 0, (size_t)t4j_q8_24_packed_size(n, k));
+    *(t4j_q8_header *)packed = (t4j_q8_header){Q8_24_MAGIC, n, k, octets, panels};
+    q8_packed v = view(packed);
+    float *sc = (float *)v.scale;
+    int32_t *cs = (int32_t *)v.colsum;
+    int8_t *data = (int8_t *)v.data;
+    for (int64_t j = 0; j < n; j++) {
+        sc[j] = scale[j];
+        int32_t sum = 0;
+        int8_t *panel = data + (j / T4J_Q8_PANEL) * panel_stride(v.h);
+        int64_t jj = j % T4J_Q8_PANEL;
+        for (int64_t g = 0; g < k / 4; g++) {
+            const int8_t *group = w + j * ldw + 4 * g;
+            int kept[2];
+            if (!kept_of_group(group, kept)) return T4J_ERR_NOT_2TO4;
+            int8_t *octet = panel + (g / 2) * 8 * T4J_Q8_PANEL;
+            for (int t = 0; t < 2; t++) {
+                int slot = 2 * (int)(g % 2) + t;
+                octet[jj * 4 + slot] = group[kept[t]];
+                octet[4 * T4J_Q8_PANEL + jj * 4 + slot] = (int8_t)(4 * (g % 2) + kept[t]);
+                sum += group[kept[t]];
+            }
+        }
+        cs[j] = sum;
+    }
+    return T4J_OK;
 }
 
 /* ---- epilogues ---- */
@@ -139,6 +203,19 @@ static void kernel_portable(int64_t quads, const uint8_t *x, int64_t ldx, int64_
     t4j_q8_store_tile(acc, 0, o);
 }
 
+static void kernel24_portable(int64_t octets, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
+    int32_t acc[2 * T4J_Q8_PANEL] = {0};
+    for (int64_t i = 0; i < rows; i++) {
+        const int8_t *xi = (const int8_t *)(x + i * ldx);
+        for (int64_t q = 0; q < octets; q++) {
+            const int8_t *b = panel + q * 8 * T4J_Q8_PANEL, *pos = b + 4 * T4J_Q8_PANEL;
+            for (int j = 0; j < T4J_Q8_PANEL; j++)
+                for (int t = 0; t < 4; t++) acc[i * T4J_Q8_PANEL + j] += (int32_t)xi[8 * q + pos[j * 4 + t]] * b[j * 4 + t];
+        }
+    }
+    t4j_q8_store_tile(acc, 0, o);
+}
+
 static void weight_only_portable(int64_t k, const float *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
     float acc[2 * T4J_Q8_PANEL] = {0};
     for (int64_t i = 0; i < rows; i++)
@@ -159,7 +236,7 @@ int64_t t4j_peak_int8_portable(int64_t iterations) {
     return iterations * 16 * 2;
 }
 
-const t4j_q8_impl t4j_q8_portable = {"portable", quantize_row_portable, 2, 0, kernel_portable, 2, weight_only_portable};
+const t4j_q8_impl t4j_q8_portable = {"portable", quantize_row_portable, 2, 0, kernel_portable, 2, weight_only_portable, 2, kernel24_portable};
 
 /* ---- the driver ---- */
 
@@ -184,9 +261,10 @@ static void q8_task(void *ctx, int64_t task) {
     const q8_job *J = ctx;
     const t4j_q8_impl *I = J->impl;
     int64_t p0 = task * J->panels_per_task, p1 = T4J_MIN(J->w.h->panels, p0 + J->panels_per_task);
-    int64_t mr = J->xf != NULL ? I->wo_mr : I->mr;
+    int twofour = is_24(J->w.h);
+    int64_t mr = J->xf != NULL ? I->wo_mr : twofour ? I->mr24 : I->mr;
     for (int64_t p = p0; p < p1; p++) {
-        const int8_t *panel = J->w.data + p * panel_bytes(J->w.h->quads);
+        const int8_t *panel = J->w.data + p * panel_stride(J->w.h);
         int64_t j = p * T4J_Q8_PANEL;
         for (int64_t i = 0; i < J->m; i += mr) {
             t4j_q8_out o = {.m_rem = T4J_MIN(mr, J->m - i), .n_rem = T4J_MIN(T4J_Q8_PANEL, J->n - j),
@@ -196,6 +274,7 @@ static void q8_task(void *ctx, int64_t task) {
                             .c32 = J->c32 ? J->c32 + i * J->ldc + j : NULL, .ldc = J->ldc,
                             .weights_cached = J->w.h->n * J->w.h->k <= T4J_Q8_CACHED_BYTES};
             if (J->xf != NULL) I->weight_only(J->w.h->k, J->xf + i * J->xld, J->xld, o.m_rem, panel, &o);
+            else if (twofour) I->kernel24(J->w.h->quads, J->xq + i * J->xld, J->xld, o.m_rem, panel, &o);
             else I->kernel(J->w.h->quads, J->xq + i * J->xld, J->xld, o.m_rem, panel, &o);
         }
     }
@@ -215,7 +294,7 @@ static int32_t run(q8_job *J, double ops) {
     return T4J_OK;
 }
 
-/* Quantized rows of x with the level's offset, k padded with zeros to whole quads. */
+/* Quantized rows of x with the level's offset, k padded with zeros to whole quads (octets for 2:4). */
 static uint8_t *quantize_input(const t4j_q8_impl *I, int64_t m, int64_t k, const float *x, int64_t ldx, int64_t xld, float *sx) {
     uint8_t *xq = aligned_alloc(64, (size_t)round_up(m * xld, 64));
     if (xq == NULL) return NULL;
@@ -229,7 +308,7 @@ static uint8_t *quantize_input(const t4j_q8_impl *I, int64_t m, int64_t k, const
 T4J_EXPORT int32_t t4j_q8_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, int32_t activation, float *y, int64_t ldy) {
     const t4j_q8_impl *I = t4j_q8_current();
     q8_packed w = view(packed);
-    int64_t xld = w.h->quads * 4;
+    int64_t xld = x_row_bytes(w.h);
     float *sx = malloc((size_t)T4J_MAX(m, 1) * sizeof(float));
     uint8_t *xq = sx ? quantize_input(I, m, k, x, ldx, xld, sx) : NULL;
     int32_t rc = T4J_ERR_NO_MEMORY;
@@ -245,7 +324,7 @@ T4J_EXPORT int32_t t4j_q8_linear(int64_t m, int64_t n, int64_t k, const float *x
 T4J_EXPORT int32_t t4j_q8_gemm_s32(int64_t m, int64_t n, int64_t k, const int8_t *a, int64_t lda, const void *packed, int32_t *c, int64_t ldc) {
     const t4j_q8_impl *I = t4j_q8_current();
     q8_packed w = view(packed);
-    int64_t xld = w.h->quads * 4;
+    int64_t xld = x_row_bytes(w.h);
     uint8_t *xq = aligned_alloc(64, (size_t)round_up(T4J_MAX(m, 1) * xld, 64));
     if (xq == NULL) return T4J_ERR_NO_MEMORY;
     for (int64_t i = 0; i < m; i++)
@@ -257,6 +336,7 @@ T4J_EXPORT int32_t t4j_q8_gemm_s32(int64_t m, int64_t n, int64_t k, const int8_t
 }
 
 T4J_EXPORT int32_t t4j_q8_weight_only_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, int32_t activation, float *y, int64_t ldy) {
+    if (is_24(packed)) return T4J_ERR_WRONG_PACKING;
     q8_job J = {.impl = t4j_q8_current(), .w = view(packed), .m = m, .n = n, .xf = x, .xld = ldx, .bias = bias, .act = activation, .y = y, .ldy = ldy};
     return run(&J, 2.0 * m * n * k);
 }

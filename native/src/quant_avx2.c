@@ -71,6 +71,40 @@ static void kernel_avx2(int64_t quads, const uint8_t *x, int64_t ldx, int64_t ro
     t4j_q8_store_tile(tile, 0, o);
 }
 
+/* 2:4, 2 rows x 16 columns per pass as the dense kernel: per octet of k and 4 columns, one pshufb of the
+ * row's 8 activations (repeated in an xmm) by the 4 columns' kept positions gives their 4 activations
+ * each, widened to int16 and multiplied with vpmaddwd by the 4 kept weights. */
+static void kernel24_avx2(int64_t octets, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
+    const uint8_t *row[QMR] = {x, x + T4J_MIN(1, rows - 1) * ldx};
+    int32_t tile[QMR * T4J_Q8_PANEL];
+    for (int v = 0; v < 4; v++) {
+        __m256i acc[QMR][4];
+        for (int i = 0; i < QMR; i++)
+            for (int h = 0; h < 4; h++) acc[i][h] = _mm256_setzero_si256();
+        for (int64_t q = 0; q < octets; q++) {
+            const int8_t *b = panel + q * 512 + 64 * v;
+            __m256i w[4];
+            __m128i pos[4];
+            for (int h = 0; h < 4; h++) {
+                w[h] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 16 * h)));
+                pos[h] = _mm_loadu_si128((const __m128i *)(b + 256 + 16 * h));
+            }
+            for (int i = 0; i < QMR; i++) {
+                __m128i a = _mm_set1_epi64x(*(const int64_t *)(row[i] + 8 * q));
+                for (int h = 0; h < 4; h++)
+                    acc[i][h] = _mm256_add_epi32(acc[i][h], _mm256_madd_epi16(w[h], _mm256_cvtepi8_epi16(_mm_shuffle_epi8(a, pos[h]))));
+            }
+        }
+        for (int i = 0; i < QMR; i++)
+            for (int h = 0; h < 4; h++) {
+                int32_t part[8];
+                _mm256_storeu_si256((__m256i *)part, acc[i][h]);
+                for (int c = 0; c < 4; c++) tile[i * T4J_Q8_PANEL + 16 * v + 4 * h + c] = part[2 * c] + part[2 * c + 1];
+            }
+    }
+    t4j_q8_store_tile(tile, 0, o);
+}
+
 /* Weight-only, up to 2 rows: 16 int8 weights (4 columns x 4 k) at a time, widened to f32. */
 static void weight_only_avx2(int64_t k, const float *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
     const float *row0 = x, *row1 = x + T4J_MIN(1, rows - 1) * ldx;
@@ -103,7 +137,7 @@ static void weight_only_avx2(int64_t k, const float *x, int64_t ldx, int64_t row
     t4j_q8w_store_tile(tile, o);
 }
 
-const t4j_q8_impl t4j_q8_avx2 = {"avx2", quantize_row_avx2, QMR, 0, kernel_avx2, QMR, weight_only_avx2};
+const t4j_q8_impl t4j_q8_avx2 = {"avx2", quantize_row_avx2, QMR, 0, kernel_avx2, QMR, weight_only_avx2, QMR, kernel24_avx2};
 
 int64_t t4j_peak_int8_avx2(int64_t iterations) {
     /* vpmaddwd + vpaddd chains: 16 int16 multiply-adds per instruction pair */

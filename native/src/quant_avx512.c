@@ -131,6 +131,48 @@ static void kernel_vnni(int64_t quads, const uint8_t *x, int64_t ldx, int64_t ro
     finish_tile(acc, o);
 }
 
+/* 2:4, R rows (1 to QMR24, a compile-time constant in each instance). Per octet of k: the 8 activations
+ * of a row repeated across the vector, one vpshufb per 16 columns picks each column's 4 kept ones (the
+ * positions are the second half of the octet's panel bytes), and vpdpbusd multiplies them by the 4 kept
+ * weights. Half the multiply-adds of the dense kernel, but a shuffle for each: on Zen 4 the two compete
+ * for the same pipes, and at the ViT's shapes (17 rows, k 128-512) this runs 1.1x the dense kernel's speed
+ * (BENCHMARKS.md "int8"). 6 rows with the positions and weights as memory operands ran slower (0.85-1x). */
+#define QMR24 4
+static inline __attribute__((always_inline)) void vnni24_rows(const int R, int64_t octets, const uint8_t *x, int64_t ldx,
+                                                              const int8_t *panel, const t4j_q8_out *o) {
+    __m512i c[QMR24][4];
+    for (int i = 0; i < R; i++)
+        for (int v = 0; v < 4; v++) c[i][v] = _mm512_setzero_si512();
+    for (int64_t q = 0; q < octets; q++) {
+        const int8_t *b = panel + q * 512;
+        __m512i w0 = _mm512_load_si512(b), w1 = _mm512_load_si512(b + 64);
+        __m512i w2 = _mm512_load_si512(b + 128), w3 = _mm512_load_si512(b + 192);
+        __m512i p0 = _mm512_load_si512(b + 256), p1 = _mm512_load_si512(b + 320);
+        __m512i p2 = _mm512_load_si512(b + 384), p3 = _mm512_load_si512(b + 448);
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            __m512i a = _mm512_set1_epi64(*(const int64_t *)(x + i * ldx + 8 * q));
+            c[i][0] = _mm512_dpbusd_epi32(c[i][0], _mm512_shuffle_epi8(a, p0), w0);
+            c[i][1] = _mm512_dpbusd_epi32(c[i][1], _mm512_shuffle_epi8(a, p1), w1);
+            c[i][2] = _mm512_dpbusd_epi32(c[i][2], _mm512_shuffle_epi8(a, p2), w2);
+            c[i][3] = _mm512_dpbusd_epi32(c[i][3], _mm512_shuffle_epi8(a, p3), w3);
+        }
+    }
+    __m512i acc[QMR][4];
+    for (int i = 0; i < QMR; i++)
+        for (int v = 0; v < 4; v++) acc[i][v] = i < R ? c[i][v] : _mm512_setzero_si512();
+    finish_tile(acc, o);
+}
+
+static void kernel24_vnni(int64_t octets, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
+    switch (rows) {
+    case 1: vnni24_rows(1, octets, x, ldx, panel, o); return;
+    case 2: vnni24_rows(2, octets, x, ldx, panel, o); return;
+    case 3: vnni24_rows(3, octets, x, ldx, panel, o); return;
+    default: vnni24_rows(4, octets, x, ldx, panel, o); return;
+    }
+}
+
 /* Weight-only: byte t of each 32-bit lane is w[j][4q + t]; shifting it to the top and back (arithmetic)
  * sign-extends it, then it is converted to f32 and multiplied by x[4q + t]. R rows (1 to 4), a compile-
  * time constant in each instance so that a batch of 1 does a quarter of the work of a batch of 4. */
@@ -195,4 +237,4 @@ int64_t t4j_peak_vnni_avx512(int64_t iterations) {
     return iterations * 12 * 64 * 2;
 }
 
-const t4j_q8_impl t4j_q8_avx512_vnni = {"avx512-vnni", quantize_row_avx512, QMR, 128, kernel_vnni, WMR, weight_only_avx512};
+const t4j_q8_impl t4j_q8_avx512_vnni = {"avx512-vnni", quantize_row_avx512, QMR, 128, kernel_vnni, WMR, weight_only_avx512, QMR24, kernel24_vnni};

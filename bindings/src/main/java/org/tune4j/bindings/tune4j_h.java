@@ -26,6 +26,8 @@ public final class tune4j_h {
 
     public static final int T4J_OK = 0;
     public static final int T4J_ERR_NO_MEMORY = 1;
+    public static final int T4J_ERR_NOT_2TO4 = 2;
+    public static final int T4J_ERR_WRONG_PACKING = 3;
     public static final int T4J_LEVEL_PORTABLE = 0;
     public static final int T4J_LEVEL_AVX2 = 1;
     public static final int T4J_LEVEL_AVX512 = 2;
@@ -59,6 +61,8 @@ public final class tune4j_h {
             "t4j_q8_dequantize_rows",
             "t4j_q8_packed_size",
             "t4j_q8_pack",
+            "t4j_q8_24_packed_size",
+            "t4j_q8_24_pack",
             "t4j_q8_linear",
             "t4j_q8_weight_only_linear",
             "t4j_q8_gemm_s32",
@@ -507,12 +511,60 @@ public final class tune4j_h {
         return t4j_q8_pack.DESC;
     }
 
+    private static final class t4j_q8_24_packed_size {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_q8_24_packed_size", DESC, true);
+    }
+
+    /** Bytes of the packed 2:4 form of an n x k int8 weight matrix (k % 4 == 0): of each group of 4 weights along k at most 2 are nonzero, and only the 2 kept ones are multiplied (half the multiply-adds of t4j_q8_pack's form, which the same kernels below run). */
+    public static long t4j_q8_24_packed_size(long n, long k) {
+        try {
+            return (long) t4j_q8_24_packed_size.HANDLE.invokeExact(n, k);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_q8_24_packed_size$handle() {
+        return t4j_q8_24_packed_size.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_q8_24_packed_size$descriptor() {
+        return t4j_q8_24_packed_size.DESC;
+    }
+
+    private static final class t4j_q8_24_pack {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_q8_24_pack", DESC, false);
+    }
+
+    /** Packs 2:4 int8 weights w [n, k] (zeros where pruned, as t4j_sparse_mask_2to4 leaves them) and their scales [n]; packed must hold t4j_q8_24_packed_size(n, k) bytes, 64-byte aligned. Returns T4J_OK, or T4J_ERR_NOT_2TO4 (k % 4 != 0, or a group of 4 with 3 or 4 nonzeros; packed is then unspecified). */
+    public static int t4j_q8_24_pack(long n, long k, MemorySegment w, long ldw, MemorySegment scale, MemorySegment packed) {
+        try {
+            return (int) t4j_q8_24_pack.HANDLE.invokeExact(n, k, w, ldw, scale, packed);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_q8_24_pack$handle() {
+        return t4j_q8_24_pack.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_q8_24_pack$descriptor() {
+        return t4j_q8_24_pack.DESC;
+    }
+
     private static final class t4j_q8_linear {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG);
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_q8_linear", DESC, false);
     }
 
-    /** Dynamic int8 linear layer: x [m, k] is quantized per row inside, then y[i*ldy + j] = act(acc(i,j) * sx[i] * sw[j] + bias[j]), acc = sum_p qx[i,p] w[j,p] in int32. bias may be NULL; activation is one of T4J_ACT_*. */
+    /** Dynamic int8 linear layer, on weights packed by t4j_q8_pack or t4j_q8_24_pack: x [m, k] is quantized per row inside, then y[i*ldy + j] = act(acc(i,j) * sx[i] * sw[j] + bias[j]), acc = sum_p qx[i,p] w[j,p] in int32. bias may be NULL; activation is one of T4J_ACT_*. */
     public static int t4j_q8_linear(long m, long n, long k, MemorySegment x, long ldx, MemorySegment packed, MemorySegment bias, int activation, MemorySegment y, long ldy) {
         try {
             return (int) t4j_q8_linear.HANDLE.invokeExact(m, n, k, x, ldx, packed, bias, activation, y, ldy);
@@ -536,7 +588,7 @@ public final class tune4j_h {
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_q8_weight_only_linear", DESC, false);
     }
 
-    /** Weight-only int8: x stays f32; y[i*ldy + j] = act(sw[j] * sum_p x[i,p] w[j,p] + bias[j]). For small batches (1 to 8 rows), where reading the weights is the cost. */
+    /** Weight-only int8: x stays f32; y[i*ldy + j] = act(sw[j] * sum_p x[i,p] w[j,p] + bias[j]). For small batches (1 to 8 rows), where reading the weights is the cost. Dense packing only (t4j_q8_pack; else T4J_ERR_WRONG_PACKING). */
     public static int t4j_q8_weight_only_linear(long m, long n, long k, MemorySegment x, long ldx, MemorySegment packed, MemorySegment bias, int activation, MemorySegment y, long ldy) {
         try {
             return (int) t4j_q8_weight_only_linear.HANDLE.invokeExact(m, n, k, x, ldx, packed, bias, activation, y, ldy);
@@ -560,7 +612,7 @@ public final class tune4j_h {
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_q8_gemm_s32", DESC, false);
     }
 
-    /** The exact integer product, for tests and callers with their own epilogue: c[i*ldc + j] = sum_p a[i,p] w[j,p]. */
+    /** The exact integer product, for tests and callers with their own epilogue: c[i*ldc + j] = sum_p a[i,p] w[j,p] (either packing). */
     public static int t4j_q8_gemm_s32(long m, long n, long k, MemorySegment a, long lda, MemorySegment packed, MemorySegment c, long ldc) {
         try {
             return (int) t4j_q8_gemm_s32.HANDLE.invokeExact(m, n, k, a, lda, packed, c, ldc);

@@ -76,6 +76,12 @@ final class BackendChecks {
         matrix("y", y, x.dim(0), w.rows());
     }
 
+    /** As {@link #int8Linear}, for the weight-only kernel, which runs dense packings only. */
+    static void int8WeightOnlyLinear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
+        int8Linear(x, w, bias, act, y);
+        if (w.isTwoFour()) throw new IllegalArgumentException("the weight-only int8 kernel runs dense weights, not 2:4 ones (use int8Linear)");
+    }
+
     static void int8Gemm(Tensor a, Int8Weights w, Tensor c) {
         matrix("a", a, DType.I8);
         if (w == null) throw new IllegalArgumentException("w is null");

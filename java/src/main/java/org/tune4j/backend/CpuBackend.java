@@ -139,7 +139,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void int8WeightOnlyLinear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
-        BackendChecks.int8Linear(x, w, bias, act, y);
+        BackendChecks.int8WeightOnlyLinear(x, w, bias, act, y);
         status(tune4j_h.t4j_q8_weight_only_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.packed(), seg(bias),
                 act.code(), y.segment(), y.ld()), "int8WeightOnlyLinear");
     }

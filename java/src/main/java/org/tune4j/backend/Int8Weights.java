@@ -11,6 +11,8 @@ import org.tune4j.tensor.Tensor;
  * An int8 weight matrix [n, k] (row j = output channel j) with one scale per output channel, in the two
  * forms the backends use: the plain values and scales ({@link ReferenceBackend}), and the packed layout
  * of the native kernels, prepared once here. Symmetric, values in [-127, 127] (DESIGN.md "Numerics").
+ * Weights pruned 2:4 along k can be packed as such ({@link #ofTwoFour}): the kernels then multiply only
+ * the 2 kept weights of each group of 4.
  */
 public final class Int8Weights {
     /** Largest k for which the int32 accumulation of the kernels is exact. */
@@ -19,11 +21,13 @@ public final class Int8Weights {
     private final Tensor values;
     private final Tensor scales;
     private final MemorySegment packed;
+    private final boolean twoFour;
 
-    private Int8Weights(Tensor values, Tensor scales, MemorySegment packed) {
+    private Int8Weights(Tensor values, Tensor scales, MemorySegment packed, boolean twoFour) {
         this.values = values;
         this.scales = scales;
         this.packed = packed;
+        this.twoFour = twoFour;
     }
 
     /**
@@ -41,17 +45,36 @@ public final class Int8Weights {
 
     /** Packs already quantized weights q [n, k] (I8) and their scales [n] (F32). */
     public static Int8Weights of(Arena arena, Tensor q, Tensor scales) {
+        check(arena, q, scales);
+        long n = q.dim(0), k = q.dim(1);
+        MemorySegment packed = arena.allocate(tune4j_h.t4j_q8_packed_size(n, k), 64);
+        tune4j_h.t4j_q8_pack(n, k, q.segment(), k, scales.segment(), packed);
+        return new Int8Weights(q, scales, packed, false);
+    }
+
+    /**
+     * Packs quantized weights q [n, k] pruned 2:4 along k (at most 2 nonzeros in each group of 4, k a
+     * multiple of 4) and their scales [n] for the 2:4 int8 kernel.
+     */
+    public static Int8Weights ofTwoFour(Arena arena, Tensor q, Tensor scales) {
+        check(arena, q, scales);
+        long n = q.dim(0), k = q.dim(1);
+        if (k % 4 != 0) throw new IllegalArgumentException("2:4 needs k to be a multiple of 4, is " + k);
+        MemorySegment packed = arena.allocate(tune4j_h.t4j_q8_24_packed_size(n, k), 64);
+        if (tune4j_h.t4j_q8_24_pack(n, k, q.segment(), k, scales.segment(), packed) == tune4j_h.T4J_ERR_NOT_2TO4) {
+            throw new IllegalArgumentException("q is not 2:4: a group of 4 weights along k has more than 2 nonzeros");
+        }
+        return new Int8Weights(q, scales, packed, true);
+    }
+
+    private static void check(Arena arena, Tensor q, Tensor scales) {
         Objects.requireNonNull(arena, "arena");
         if (q == null || q.dtype() != DType.I8 || q.rank() != 2 || !q.isContiguous()) {
             throw new IllegalArgumentException("q must be a contiguous I8 matrix, is " + q);
         }
         if (!q.isAlive()) throw new IllegalArgumentException("q: its memory was freed (the arena is closed)");
-        long n = q.dim(0), k = q.dim(1);
-        if (k > MAX_K) throw new IllegalArgumentException("k = " + k + " exceeds " + MAX_K + ", where int32 accumulation stays exact");
-        BackendChecks.vector("scales", scales, n);
-        MemorySegment packed = arena.allocate(tune4j_h.t4j_q8_packed_size(n, k), 64);
-        tune4j_h.t4j_q8_pack(n, k, q.segment(), k, scales.segment(), packed);
-        return new Int8Weights(q, scales, packed);
+        if (q.dim(1) > MAX_K) throw new IllegalArgumentException("k = " + q.dim(1) + " exceeds " + MAX_K + ", where int32 accumulation stays exact");
+        BackendChecks.vector("scales", scales, q.dim(0));
     }
 
     /** Output channels. */
@@ -74,7 +97,12 @@ public final class Int8Weights {
         return scales;
     }
 
-    /** The native kernels' layout (tune4j.h t4j_q8_pack). */
+    /** Whether the packing is the 2:4 one ({@link #ofTwoFour}). */
+    public boolean isTwoFour() {
+        return twoFour;
+    }
+
+    /** The native kernels' layout (tune4j.h t4j_q8_pack or t4j_q8_24_pack). */
     public MemorySegment packed() {
         return packed;
     }
@@ -85,6 +113,6 @@ public final class Int8Weights {
 
     @Override
     public String toString() {
-        return "Int8Weights[" + rows() + "x" + cols() + "]";
+        return "Int8Weights[" + rows() + "x" + cols() + (twoFour ? ", 2:4" : "") + "]";
     }
 }

@@ -156,7 +156,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void int8WeightOnlyLinear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
-        BackendChecks.int8Linear(x, w, bias, act, y);
+        BackendChecks.int8WeightOnlyLinear(x, w, bias, act, y);
         long m = x.dim(0), n = w.rows(), k = w.cols();
         for (long i = 0; i < m; i++)
             for (long j = 0; j < n; j++) {

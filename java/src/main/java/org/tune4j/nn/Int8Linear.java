@@ -53,7 +53,7 @@ public final class Int8Linear {
     /** y [m, out] = act(x [m, in] Wᵀ + b). */
     public void forward(Backend backend, Tensor x, Tensor y, Activation act) {
         boolean small = x != null && x.rank() == 2 && x.dim(0) <= WEIGHT_ONLY_MAX_ROWS;
-        if (small && !(backend instanceof CpuBackend && CpuBackend.int8Vnni())) backend.int8WeightOnlyLinear(x, weights, bias, act, y);
+        if (small && !weights.isTwoFour() && !(backend instanceof CpuBackend && CpuBackend.int8Vnni())) backend.int8WeightOnlyLinear(x, weights, bias, act, y);
         else backend.int8Linear(x, weights, bias, act, y);
     }
 }

@@ -2,6 +2,7 @@ package org.tune4j.backend;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 import static org.tune4j.backend.TestTensors.assertClose;
@@ -13,6 +14,7 @@ import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -93,6 +95,75 @@ class Int8ParityTest {
                     assertClose(yRef, yCpu, 2e-5 * Math.sqrt(k + 1), level + " int8WeightOnlyLinear " + act);
                 }
             }
+        }
+    }
+
+    /** m, n, k for the 2:4 packing: odd m and n, k with an odd number of groups of 4, panels of 64 split. */
+    private static final long[][] TWO_FOUR_SHAPES = {{1, 1, 4}, {1, 3, 12}, {3, 65, 8}, {5, 17, 20}, {17, 130, 132}, {6, 64, 260}, {33, 7, 516}};
+
+    static Stream<Arguments> twoFourCases() {
+        List<Arguments> out = new ArrayList<>();
+        for (SimdLevel level : SimdLevel.supported())
+            for (long[] s : TWO_FOUR_SHAPES) out.add(Arguments.of(level, s[0], s[1], s[2]));
+        return out.stream();
+    }
+
+    /** Random int8 weights 2:4 along k: in each group of 4, two random positions may be nonzero (sometimes fewer are). */
+    private static Tensor randomTwoFour(Arena arena, SplittableRandom rng, long rows, long cols) {
+        Tensor t = Tensor.zeros(arena, DType.I8, rows, cols);
+        for (long j = 0; j < rows; j++)
+            for (long g = 0; g < cols / 4; g++) {
+                int first = rng.nextInt(4), second = (first + 1 + rng.nextInt(3)) % 4;
+                for (int kept : new int[] {first, second}) {
+                    byte v = rng.nextInt(5) == 0 ? 0 : (byte) (rng.nextInt(255) - 127);
+                    t.setByte(j * cols + 4 * g + kept, v);
+                }
+            }
+        return t;
+    }
+
+    @ParameterizedTest(name = "{0} m={1} n={2} k={3}")
+    @MethodSource("twoFourCases")
+    void twoFourPackingMatchesReference(SimdLevel level, long m, long n, long k) {
+        CpuBackend.setSimdLevel(level);
+        SplittableRandom rng = new SplittableRandom(m * 13 + n * 5 + k);
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor q = randomTwoFour(arena, rng, n, k);
+            Int8Weights w = Int8Weights.ofTwoFour(arena, q, Tensor.of(arena, random(arena, rng, 1, n).toFloatArray(), n));
+            assertTrue(w.isTwoFour());
+            Tensor a = randomInt8(arena, rng, m, k);
+            Tensor cRef = Tensor.zeros(arena, DType.I32, m, n), cCpu = Tensor.zeros(arena, DType.I32, m, n);
+            REF.int8Gemm(a, w, cRef);
+            CPU.int8Gemm(a, w, cCpu);
+            assertIntsEqual(cRef, cCpu, level + " 2:4 int8Gemm");
+            Tensor x = random(arena, rng, m, k), bias = Tensor.of(arena, random(arena, rng, 1, n).toFloatArray(), n);
+            for (Activation act : Activation.values()) {
+                Tensor yRef = Tensor.zeros(arena, DType.F32, m, n), yCpu = Tensor.zeros(arena, DType.F32, m, n);
+                REF.int8Linear(x, w, bias, act, yRef);
+                CPU.int8Linear(x, w, bias, act, yCpu);
+                assertClose(yRef, yCpu, 1e-5, level + " 2:4 int8Linear " + act);
+            }
+        }
+    }
+
+    @Test
+    void twoFourPackingRefusesWhatItCannotRun() {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor scales = Tensor.of(arena, new float[] {1f, 1f}, 2);
+            byte[] values = {1, 2, 3, 0, 1, 0, 0, 1}; // row 0 keeps 3 of its 4
+            Tensor q = Tensor.zeros(arena, DType.I8, 2, 4);
+            for (int i = 0; i < 8; i++) q.setByte(i, values[i]);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> Int8Weights.ofTwoFour(arena, q, scales));
+            assertTrue(e.getMessage().contains("not 2:4"), e.getMessage());
+            assertThrows(IllegalArgumentException.class,
+                    () -> Int8Weights.ofTwoFour(arena, Tensor.zeros(arena, DType.I8, 2, 6), scales), "k not a multiple of 4");
+            q.setByte(1, (byte) 0); // row 0 now keeps 2 of 4
+            Int8Weights w = Int8Weights.ofTwoFour(arena, q, scales);
+            Tensor x = Tensor.zeros(arena, DType.F32, 1, 4), y = Tensor.zeros(arena, DType.F32, 1, 2);
+            e = assertThrows(IllegalArgumentException.class,
+                    () -> CPU.int8WeightOnlyLinear(x, w, null, Activation.NONE, y));
+            assertTrue(e.getMessage().contains("2:4"), e.getMessage());
         }
     }
 
