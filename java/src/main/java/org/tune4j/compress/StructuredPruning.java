@@ -15,7 +15,7 @@ import org.tune4j.tensor.Tensor;
  * the native sparse kernel runs. The flow that keeps accuracy: {@link #prune} the dense layers in place,
  * fine-tune a LoRA adapter over the frozen pruned base (the base never changes, so the mask holds
  * through training), then {@link #compress} swaps each layer for a 2:4 {@link CompressedLinear} with the
- * adapter unmerged beside it.
+ * adapter unmerged beside it, and {@link #quantize} makes those int8 as well.
  */
 public final class StructuredPruning {
     private StructuredPruning() {}
@@ -37,6 +37,24 @@ public final class StructuredPruning {
     /** Swaps each target layer (pruned, or pruned under an unmerged adapter) for its 2:4 compressed version, living in {@code arena}. */
     public static Map<String, CompressedLinear> compress(Arena arena, Backend backend, Module root, List<String> targets) {
         return replace(arena, backend, root, targets, CompressedLinear.Format.TWO_FOUR);
+    }
+
+    /**
+     * Swaps each 2:4 layer of {@code root} (as {@link #compress} leaves them) for its int8 2:4 version in
+     * {@code arena}: the kept weights quantized per output channel, the adapter still unmerged. Returns them by path.
+     */
+    public static Map<String, CompressedLinear> quantize(Arena arena, Backend backend, Module root) {
+        Map<String, CompressedLinear> out = new LinkedHashMap<>();
+        root.namedModules().forEach((path, m) -> {
+            if (m instanceof CompressedLinear c && c.format() == CompressedLinear.Format.TWO_FOUR) {
+                Map<String, Tensor> t = c.tensors();
+                out.put(path, CompressedLinear.compress(arena, backend, CompressedLinear.Format.INT8_TWO_FOUR, t.get("weight"), t.get("bias"),
+                        t.get("lora_A"), t.get("lora_B"), c.loraScale()));
+            }
+        });
+        if (out.isEmpty()) throw new IllegalArgumentException("no 2:4 layer to quantize: compress the model first");
+        out.forEach(root::replaceModule);
+        return out;
     }
 
     /** Swaps each target layer for a {@link CompressedLinear} of {@code format}; returns them by path. */

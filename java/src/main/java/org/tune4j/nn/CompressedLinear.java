@@ -13,7 +13,8 @@ import org.tune4j.tensor.Tensor;
 
 /**
  * A frozen linear layer compressed onto the native kernels: int8 weights (per output channel, activations
- * quantized per token by the kernel) or 2:4 sparse weights, optionally under an unmerged f32 LoRA adapter
+ * quantized per token by the kernel), 2:4 sparse weights, or both (2:4 int8 weights on the int8 kernel's
+ * 2:4 packing, which multiplies only the kept half), optionally under an unmerged f32 LoRA adapter
  * (y = base(x) + s·(x Aᵀ) Bᵀ: the adapter that recovered a pruned base's accuracy stays outside it, since
  * merging would fill the pruned zeros). Inference only; input gradients (for attacks) go through the
  * effective weight W' = dequantized-or-pruned W + s·B A, straight through the rounding.
@@ -22,7 +23,8 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
     /** How the base weight is stored. */
     public enum Format {
         INT8("int8"),
-        TWO_FOUR("2:4");
+        TWO_FOUR("2:4"),
+        INT8_TWO_FOUR("int8 2:4");
 
         private final String label;
 
@@ -36,15 +38,19 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
 
         public static Format of(String label) {
             for (Format f : values()) if (f.label.equals(label)) return f;
-            throw new IllegalArgumentException("unknown compressed format '" + label + "' (int8 or 2:4)");
+            throw new IllegalArgumentException("unknown compressed format '" + label + "' (int8, 2:4 or int8 2:4)");
+        }
+
+        boolean isInt8() {
+            return this != TWO_FOUR;
         }
     }
 
     private final Format format;
     private final Int8Linear int8;
     private final SparseLinear sparse;
-    private final Tensor storedWeight; // I8 values (int8) or the pruned f32 weight (2:4), as saved
-    private final Tensor scales;       // int8 only
+    private final Tensor storedWeight; // I8 values (int8, int8 2:4) or the pruned f32 weight (2:4), as saved
+    private final Tensor scales;       // int8 and int8 2:4 only
     private final Tensor bias;
     private final Tensor loraA;        // [r, in] or null
     private final Tensor loraB;        // [out, r] or null
@@ -69,8 +75,9 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
 
     /**
      * Compresses a dense weight w [out, in] with bias [out] (or null) into {@code arena}: int8 per output
-     * channel, or 2:4 (the 2 largest |w| of each 4 along the input; in must be a multiple of 4). An
-     * adapter (a [r, in], b [out, r], scale s) stays unmerged beside it, or pass nulls. Everything is copied.
+     * channel, 2:4 (the 2 largest |w| of each 4 along the input; in must be a multiple of 4), or 2:4 then
+     * int8. An adapter (a [r, in], b [out, r], scale s) stays unmerged beside it, or pass nulls. Everything
+     * is copied.
      */
     public static CompressedLinear compress(Arena arena, Backend backend, Format format, Tensor w, Tensor bias, Tensor a, Tensor b, float scale) {
         if (format == null) throw new IllegalArgumentException("format is null");
@@ -89,13 +96,26 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
             backend.mask2to4(w, mask);
             backend.applyMask(pruned, mask);
         }
+        if (format == Format.INT8_TWO_FOUR) {
+            // quantizing keeps the pruned zeros at zero, so the int8 values are 2:4 as well
+            Tensor q = Tensor.zeros(arena, DType.I8, w.dim(0), w.dim(1));
+            Tensor scales = Tensor.zeros(arena, DType.F32, w.dim(0));
+            backend.quantizeRows(pruned, q, scales);
+            Int8Linear layer = Int8Linear.of(Int8Weights.ofTwoFour(arena, q, scales), biasCopy);
+            try (Arena scratch = Arena.ofConfined()) {
+                Tensor back = Tensor.zeros(scratch, DType.F32, w.dim(0), w.dim(1));
+                backend.dequantizeRows(q, scales, back);
+                return finish(arena, backend, format, layer, null, q, scales, biasCopy, a, b, scale, WeightError.relative(w, back));
+            }
+        }
         SparseLinear s = SparseLinear.fromDense(arena, backend, pruned, biasCopy, SparseLinear.Format.TWO_FOUR, 0).layer();
         return finish(arena, backend, format, null, s, pruned, null, biasCopy, a, b, scale, WeightError.relative(w, pruned));
     }
 
     /**
-     * A layer from its saved tensors ({@link #tensors}): "weight" (I8 values for int8, the pruned F32
-     * weight for 2:4), "weight_scale" (int8), optional "bias", "lora_A", "lora_B"; copied into {@code arena}.
+     * A layer from its saved tensors ({@link #tensors}): "weight" (I8 values for int8 and int8 2:4, the
+     * pruned F32 weight for 2:4), "weight_scale" (int8, int8 2:4), optional "bias", "lora_A", "lora_B";
+     * copied into {@code arena}.
      */
     public static CompressedLinear load(Arena arena, Backend backend, Format format, Map<String, Tensor> t, float loraScale) {
         Tensor w = t.get("weight");
@@ -113,7 +133,8 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
         Tensor q = w.copy(arena);
         Tensor scales = copy(arena, s);
         Tensor biasCopy = copy(arena, t.get("bias"));
-        Int8Linear layer = Int8Linear.of(Int8Weights.of(arena, q, scales), biasCopy);
+        Int8Weights packed = format == Format.INT8_TWO_FOUR ? Int8Weights.ofTwoFour(arena, q, scales) : Int8Weights.of(arena, q, scales);
+        Int8Linear layer = Int8Linear.of(packed, biasCopy);
         return finish(arena, backend, format, layer, null, q, scales, biasCopy, a, b, loraScale, Double.NaN);
     }
 
@@ -122,7 +143,7 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
         long out = stored.dim(0), in = stored.dim(1);
         if (bias != null && bias.numel() != out) throw new IllegalArgumentException("bias has " + bias.numel() + " values for " + out + " outputs");
         Tensor effective = Tensor.zeros(arena, DType.F32, out, in);
-        if (format == Format.INT8) backend.dequantizeRows(stored, scales, effective);
+        if (format.isInt8()) backend.dequantizeRows(stored, scales, effective);
         else effective.copyFrom(stored);
         Tensor aCopy = null, bCopy = null;
         if (a != null) {
@@ -200,10 +221,17 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
         return effective;
     }
 
-    /** Bytes of the weights the kernels read: int8 values + scales, or 2:4 values + one position byte per 4. */
+    /**
+     * Bytes of the weights the kernels read: int8 values + scales; 2:4 f32 values + one position byte per
+     * 4; int8 2:4 kept values + one position byte each (the shuffle's operand) + scales.
+     */
     public long weightBytes() {
         long n = storedWeight.dim(0), k = storedWeight.dim(1);
-        long base = format == Format.INT8 ? n * k + 4 * n : n * (k / 2) * 4 + n * (k / 4);
+        long base = switch (format) {
+            case INT8 -> n * k + 4 * n;
+            case TWO_FOUR -> n * (k / 2) * 4 + n * (k / 4);
+            case INT8_TWO_FOUR -> n * (k / 2) * 2 + 4 * n;
+        };
         long adapter = loraA == null ? 0 : 4 * (loraA.numel() + loraB.numel());
         return base + adapter + (bias == null ? 0 : 4 * n);
     }

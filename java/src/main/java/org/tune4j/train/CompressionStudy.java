@@ -28,7 +28,8 @@ import org.tune4j.serve.Predictor;
  * variant gets wrong (flips), batch-1 latency through a {@link Predictor}, and the weights' size.
  * Variants: int8 post-training quantization (every linear layer, calibrated on shifted training images);
  * 2:4 on the blocks' layers with a LoRA adapter trained over the pruned base to recover, kept unmerged;
- * and that 2:4 model with its remaining dense layers in int8. A per-layer sensitivity scan shows how
+ * and that 2:4 model in int8 (the blocks' kept weights on the int8 kernel's 2:4 packing, the patch
+ * embedding and head dense int8). A per-layer sensitivity scan shows how
  * accuracy falls with unstructured sparsity.
  */
 public final class CompressionStudy {
@@ -103,9 +104,11 @@ public final class CompressionStudy {
             String what = "2:4 on the blocks' layers, a rank-" + o.recoveryRank() + " LoRA adapter trained " + o.recoveryEpochs()
                     + " epochs over the pruned base, unmerged";
             variants.add(measure(bench, arena, vit, "2:4+lora", what, h.trainLoss(), h.valAccuracy()));
+            StructuredPruning.quantize(arena, backend, vit);
             Int8Quantization.quantize(arena, backend, vit, split.train().first(o.calibrationImages()),
                     new Int8Quantization.Options(List.of("patch_embed", "head"), 0.05), 64);
-            variants.add(measure(bench, arena, vit, "2:4+lora+int8", what + "; patch embedding and head int8", h.trainLoss(), h.valAccuracy()));
+            variants.add(measure(bench, arena, vit, "2:4+lora+int8", what + "; the blocks' kept weights int8 (2:4 int8 kernel), patch embedding and head int8",
+                    h.trainLoss(), h.valAccuracy()));
         }
         return new Report(parent.getFileName().toString(), variants, sensitivity, quantization, o.latencyCalls());
     }

@@ -101,6 +101,21 @@ class CompressionTest {
             sparse.values().forEach(c -> assertTrue(c.hasAdapter()));
             float[] after = logits(vit, data);
             for (int i = 0; i < before.length; i++) assertEquals(before[i], after[i], 1e-3 * (1 + Math.abs(before[i])), "logit " + i);
+            // then int8: the same kept weights on the int8 kernel's 2:4 packing, adapters still unmerged
+            Map<String, CompressedLinear> both = StructuredPruning.quantize(arena, CPU, vit);
+            assertEquals(sparse.keySet(), both.keySet());
+            both.values().forEach(c -> {
+                assertEquals(CompressedLinear.Format.INT8_TWO_FOUR, c.format());
+                assertTrue(c.hasAdapter());
+            });
+            float[] quantized = logits(vit, data);
+            double err = 0, norm = 0;
+            for (int i = 0; i < before.length; i++) {
+                err += Math.pow(quantized[i] - before[i], 2);
+                norm += Math.pow(before[i], 2);
+            }
+            assertTrue(Math.sqrt(err / norm) < 0.05, "int8 2:4 logits within 5% of the 2:4 f32 ones: " + Math.sqrt(err / norm));
+            assertThrows(IllegalArgumentException.class, () -> StructuredPruning.quantize(arena, CPU, vit), "nothing left to quantize");
         }
     }
 

@@ -59,15 +59,18 @@ class CompressedLinearTest {
                             c.infer(CPU, x, y, act, scratch);
                             // int8 also quantizes x per row above 8 rows: x in [-1, 1] rounds by up to 1/254, an rms error
                             // of 0.0023 per term, times |w| ≈ 0.58, over `in` terms: about 0.0013·√in; allow 4 of those
-                            double tol = format == CompressedLinear.Format.INT8 ? 0.005 * Math.sqrt(in) : 1e-4;
+                            double tol = format.isInt8() ? 0.005 * Math.sqrt(in) : 1e-4;
                             TestTensors.assertClose(expected(arena, x, c.effectiveWeight(), b, act), y, tol, format + " adapter " + adapter + " " + m + "x" + in + "x" + out + " " + act);
                         }
-                        if (format == CompressedLinear.Format.TWO_FOUR) {
+                        if (format != CompressedLinear.Format.INT8) {
+                            Tensor stored = c.tensors().get("weight");
                             for (long j = 0; j < out; j++)
                                 for (long g = 0; g < in / 4; g++) {
                                     int zeros = 0;
-                                    for (int t = 0; t < 4; t++) if (c.tensors().get("weight").getFloat(j, 4 * g + t) == 0f) zeros++;
-                                    assertTrue(zeros >= 2, "row " + j + " group " + g + " keeps at most 2 of 4");
+                                    for (long p = j * in + 4 * g; p < j * in + 4 * g + 4; p++) {
+                                        if (format.isInt8() ? stored.getByte(p) == 0 : stored.getFloat(p) == 0f) zeros++;
+                                    }
+                                    assertTrue(zeros >= 2, format + " row " + j + " group " + g + " keeps at most 2 of 4");
                                 }
                         } else {
                             assertTrue(c.relativeError() < 0.01, "int8 weight error " + c.relativeError());
@@ -142,6 +145,10 @@ class CompressedLinearTest {
             assertThrows(IllegalArgumentException.class, () -> CompressedLinear.compress(arena, CPU, CompressedLinear.Format.TWO_FOUR,
                     random(arena, rng, 1, 4, 10), null, null, null, 0f));
             assertThrows(IllegalArgumentException.class, () -> CompressedLinear.Format.of("int4"));
+            // int8 values that are not 2:4 (a dense int8 layer's) are refused as an int8 2:4 layer, with the reason
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> CompressedLinear.load(arena, CPU, CompressedLinear.Format.INT8_TWO_FOUR, c.tensors(), 0f));
+            assertTrue(e.getMessage().contains("not 2:4"), e.getMessage());
         }
     }
 }
