@@ -7,6 +7,8 @@ import java.util.function.Consumer;
 import org.tune4j.backend.Activation;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.backend.Int8Weights;
+import org.tune4j.backend.Sparse24Weights;
+import org.tune4j.tensor.DType;
 import org.tune4j.bench.peers.Int8Peer;
 import org.tune4j.bench.peers.PeerLoader;
 import org.tune4j.tensor.Tensor;
@@ -16,8 +18,10 @@ import org.tune4j.tensor.Tensor;
  * with the fused epilogue to f32) at M=128, K=N=4096, and at batch 1 with {@value #ROTATE} weight sets
  * rotated (256 MB of f32, 64 MB of int8: far beyond the 32 MB L3), where reading the weights is the
  * cost; weight-only int8 (f32 activations) at batch 1 and 8. Beside: ONNX Runtime's MatMulInteger and
- * f32 MatMul (with -Ppeers), and our own f32 GEMM/GEMV on the same shapes. Rates are GOP/s (a
- * multiply-add is 2), % of peak against the native int8 loop.
+ * f32 MatMul (with -Ppeers), and our own f32 GEMM/GEMV on the same shapes. Then the 2:4 int8 kernel on
+ * the main-job ViT's layer shapes (17 tokens) and a cached 1024² layer, against the dense int8 kernel on the
+ * same (pruned) weights and the f32 2:4 kernel. Rates are GOP/s of the dense product (a multiply-add is
+ * 2), % of peak against the native int8 loop.
  */
 final class Int8Suite {
     static final int ROTATE = 4;
@@ -72,9 +76,39 @@ final class Int8Suite {
                     rows.add(BenchRow.of("int8", "int8_weight_only", shape, "s8w/f32a", threads, backend, weightOnly, ops, "GOP/s",
                             f32Peer, f32, peak));
                 }
+                rows.addAll(twoFour(arena, measure, backend, threads, peak, progress));
             }
         }
         CpuBackend.setThreads(machine.cores());
+        return rows;
+    }
+
+    /** m, n, k: the ViT's qkv, fc1 and fc2 at 17 tokens, and a 1024² layer at batch 1 and 64 (weights cached). */
+    private static final int[][] TWO_FOUR_SHAPES = {{17, 384, 128}, {17, 512, 128}, {17, 128, 512}, {1, 1024, 1024}, {64, 1024, 1024}};
+
+    private static List<BenchRow> twoFour(Arena arena, Measure measure, String backend, int threads, double peak, Consumer<String> progress) {
+        List<BenchRow> rows = new ArrayList<>();
+        CpuBackend cpu = CpuBackend.get();
+        for (int[] s : TWO_FOUR_SHAPES) {
+            int m = s[0], n = s[1], k = s[2];
+            String shape = m + "x" + n + "x" + k;
+            progress.accept("int8 2:4 " + shape + " threads=" + threads);
+            Tensor w = BenchData.matrix(arena, n, k, 7), mask = Tensor.zeros(arena, DType.I8, n, k);
+            cpu.mask2to4(w, mask);
+            cpu.applyMask(w, mask);
+            Tensor q = Tensor.zeros(arena, DType.I8, n, k), scales = Tensor.zeros(arena, DType.F32, n);
+            cpu.quantizeRows(w, q, scales);
+            Int8Weights dense = Int8Weights.of(arena, q, scales), sparse = Int8Weights.ofTwoFour(arena, q, scales);
+            Sparse24Weights f32Sparse = Sparse24Weights.fromDense(arena, w);
+            Tensor x = BenchData.matrix(arena, m, k), y = BenchData.matrix(arena, m, n);
+            double ops = 2.0 * m * n * k;
+            double ms = measure.medianMs(() -> cpu.int8Linear(x, sparse, null, Activation.NONE, y));
+            double denseMs = measure.medianMs(() -> cpu.int8Linear(x, dense, null, Activation.NONE, y));
+            double f32Ms = measure.medianMs(() -> cpu.sparse24Linear(x, f32Sparse, null, Activation.NONE, y));
+            rows.add(BenchRow.of("int8", "int8_24_linear", shape, "s8 2:4", threads, backend, ms, ops, "GOP/s",
+                    "tune4j dense int8, same weights", denseMs, peak));
+            rows.add(BenchRow.of("int8", "int8_24_linear", shape, "s8 2:4", threads, backend, ms, ops, "GOP/s", "tune4j f32 2:4", f32Ms, peak));
+        }
         return rows;
     }
 }
