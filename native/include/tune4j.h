@@ -181,6 +181,10 @@ void t4j_relu_forward(int64_t n, const float *x, float *y);
 void t4j_relu_backward(int64_t n, const float *x, const float *dy, float *dx);
 /* y[i*n + j] += row[j]: a bias. */
 void t4j_add_row(int64_t m, int64_t n, const float *row, float *y);
+/* y [m, n] (row stride ldy) += scale * h [m, r] bt [r, n]: a rank-r update, as an unmerged LoRA adapter's
+ * up-projection s (x A^T) B^T at inference with bt = B^T kept transposed (r small: each row of y takes r
+ * passes, where a GEMM with K = r would pack both operands for a handful of products). */
+void t4j_low_rank_add(int64_t m, int64_t n, int64_t r, const float *h, const float *bt, float scale, float *y, int64_t ldy);
 /* out[j] += sum over i of x[i*n + j]: a bias gradient. */
 void t4j_sum_rows(int64_t m, int64_t n, const float *x, float *out);
 /* sum of x[i]^2, accumulated in double in a fixed order (for the global gradient norm). */

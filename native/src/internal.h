@@ -190,6 +190,7 @@ T4J_SPARSE_LEVEL(avx512)
     void t4j_axpy_##SFX(int64_t n, float alpha, const float *x, float *y);                                              \
     void t4j_scale_##SFX(int64_t n, float alpha, float *y);                                                             \
     void t4j_add_row_##SFX(int64_t m, int64_t n, const float *row, float *y);                                           \
+    void t4j_low_rank_add_##SFX(int64_t m, int64_t n, int64_t r, const float *h, const float *bt, float scale, float *y, int64_t ldy); \
     void t4j_mul_row_##SFX(int64_t m, int64_t n, const float *row, float *y);                                           \
     void t4j_relu_forward_##SFX(int64_t n, const float *x, float *y);                                                   \
     void t4j_relu_backward_##SFX(int64_t n, const float *x, const float *dy, float *dx);                                \

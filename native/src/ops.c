@@ -23,6 +23,9 @@ T4J_EXPORT void t4j_log_softmax_backward(int64_t m, int64_t n, const float *y, c
     LEVEL_CALL(t4j_log_softmax_backward_, m, n, y, dy, dx)
 }
 T4J_EXPORT void t4j_add_row(int64_t m, int64_t n, const float *row, float *y) { LEVEL_CALL(t4j_add_row_, m, n, row, y) }
+T4J_EXPORT void t4j_low_rank_add(int64_t m, int64_t n, int64_t r, const float *h, const float *bt, float scale, float *y, int64_t ldy) {
+    LEVEL_CALL(t4j_low_rank_add_, m, n, r, h, bt, scale, y, ldy)
+}
 T4J_EXPORT void t4j_sum_rows(int64_t m, int64_t n, const float *x, float *out) { LEVEL_CALL(t4j_sum_rows_, m, n, x, out) }
 T4J_EXPORT double t4j_sum_squares(int64_t n, const float *x) { LEVEL_CALL(t4j_sum_squares_, n, x) }
 T4J_EXPORT void t4j_sum_rows_product(int64_t m, int64_t n, const float *a, const float *b, float *out) {

@@ -86,6 +86,7 @@ public final class tune4j_h {
             "t4j_relu_forward",
             "t4j_relu_backward",
             "t4j_add_row",
+            "t4j_low_rank_add",
             "t4j_sum_rows",
             "t4j_sum_squares",
             "t4j_sum_rows_product",
@@ -1108,6 +1109,30 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_add_row$descriptor() {
         return t4j_add_row.DESC;
+    }
+
+    private static final class t4j_low_rank_add {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, JAVA_FLOAT, ADDRESS, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_low_rank_add", DESC, false);
+    }
+
+    /** y [m, n] (row stride ldy) += scale * h [m, r] bt [r, n]: a rank-r update, as an unmerged LoRA adapter's up-projection s (x A^T) B^T at inference with bt = B^T kept transposed (r small: each row of y takes r passes, where a GEMM with K = r would pack both operands for a handful of products). */
+    public static void t4j_low_rank_add(long m, long n, long r, MemorySegment h, MemorySegment bt, float scale, MemorySegment y, long ldy) {
+        try {
+            t4j_low_rank_add.HANDLE.invokeExact(m, n, r, h, bt, scale, y, ldy);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_low_rank_add$handle() {
+        return t4j_low_rank_add.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_low_rank_add$descriptor() {
+        return t4j_low_rank_add.DESC;
     }
 
     private static final class t4j_sum_rows {

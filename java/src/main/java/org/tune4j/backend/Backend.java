@@ -130,6 +130,12 @@ public interface Backend {
     /** y [m, n] += row [n] on every row: a bias. */
     void addRow(Tensor row, Tensor y);
 
+    /**
+     * y [m, n] += scale · h [m, r] bt [r, n]: a rank-r update (an unmerged adapter's up-projection at
+     * inference, with bt = Bᵀ kept transposed). h and bt contiguous, y any row stride.
+     */
+    void lowRankAdd(Tensor h, Tensor bt, float scale, Tensor y);
+
     /** out [n] += the sum of the rows of x [m, n]: a bias gradient. */
     void sumRows(Tensor x, Tensor out);
 

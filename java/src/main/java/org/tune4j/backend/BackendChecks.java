@@ -123,6 +123,14 @@ final class BackendChecks {
         vector("dvalues", dvalues, w.nnz());
     }
 
+    /** h [m, r] and bt [r, n] contiguous, y [m, n]. */
+    static void lowRankAdd(Tensor h, Tensor bt, Tensor y) {
+        matrix("y", y);
+        matrix("h", h);
+        contiguous("h", h, y.dim(0), h.dim(1));
+        contiguous("bt", bt, h.dim(1), y.dim(1));
+    }
+
     /** A contiguous F32 tensor of exactly n elements, any shape. */
     static void flat(String name, Tensor t, long n) {
         if (t == null) throw new IllegalArgumentException(name + " is null");

@@ -294,6 +294,12 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void lowRankAdd(Tensor h, Tensor bt, float scale, Tensor y) {
+        BackendChecks.lowRankAdd(h, bt, y);
+        tune4j_h.t4j_low_rank_add(y.dim(0), y.dim(1), h.dim(1), h.segment(), bt.segment(), scale, y.segment(), y.ld());
+    }
+
+    @Override
     public void sumRows(Tensor x, Tensor out) {
         BackendChecks.rows("x", x);
         BackendChecks.flat("out", out, x.dim(1));

@@ -392,6 +392,18 @@ public final class ReferenceBackend implements Backend {
     }
 
     @Override
+    public void lowRankAdd(Tensor h, Tensor bt, float scale, Tensor y) {
+        BackendChecks.lowRankAdd(h, bt, y);
+        long r = h.dim(1);
+        for (long i = 0; i < y.dim(0); i++)
+            for (long j = 0; j < y.dim(1); j++) {
+                double sum = 0;
+                for (long t = 0; t < r; t++) sum += (double) h.getFloat(i, t) * bt.getFloat(t, j);
+                y.setFloat(i, j, (float) (y.getFloat(i, j) + scale * sum));
+            }
+    }
+
+    @Override
     public void sumRows(Tensor x, Tensor out) {
         BackendChecks.rows("x", x);
         BackendChecks.flat("out", out, x.dim(1));

@@ -54,12 +54,13 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
     private final Tensor bias;
     private final Tensor loraA;        // [r, in] or null
     private final Tensor loraB;        // [out, r] or null
+    private final Tensor loraBt;       // Bᵀ [r, out], what the up-projection reads at inference
     private final float loraScale;
     private final Tensor effective;    // W' [out, in] f32, for input gradients
     private final double relativeError;
 
     private CompressedLinear(Format format, Int8Linear int8, SparseLinear sparse, Tensor storedWeight, Tensor scales, Tensor bias,
-            Tensor loraA, Tensor loraB, float loraScale, Tensor effective, double relativeError) {
+            Tensor loraA, Tensor loraB, Tensor loraBt, float loraScale, Tensor effective, double relativeError) {
         this.format = format;
         this.int8 = int8;
         this.sparse = sparse;
@@ -68,6 +69,7 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
         this.bias = bias;
         this.loraA = loraA;
         this.loraB = loraB;
+        this.loraBt = loraBt;
         this.loraScale = loraScale;
         this.effective = effective;
         this.relativeError = relativeError;
@@ -154,7 +156,15 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
             bCopy = copy(arena, b);
             backend.loraMerge(effective, aCopy, bCopy, scale, 1f);
         }
-        return new CompressedLinear(format, int8, sparse, stored, scales, bias, aCopy, bCopy, scale, effective, error);
+        return new CompressedLinear(format, int8, sparse, stored, scales, bias, aCopy, bCopy, bCopy == null ? null : transpose(arena, bCopy), scale,
+                effective, error);
+    }
+
+    private static Tensor transpose(Arena arena, Tensor b) {
+        Tensor t = Tensor.zeros(arena, DType.F32, b.dim(1), b.dim(0));
+        for (long j = 0; j < b.dim(0); j++)
+            for (long q = 0; q < b.dim(1); q++) t.setFloat(q, j, b.getFloat(j, q));
+        return t;
     }
 
     private static Tensor copy(Arena arena, Tensor t) {
@@ -174,13 +184,10 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
             else sparse.forward(backend, x, y, act);
             return;
         }
-        if (int8 != null) {
-            backend.loraInt8Forward(x, null, int8.weights(), bias, loraA, loraB, loraScale, scratch, y);
-        } else {
-            sparse.forward(backend, x, y, Activation.NONE);
-            backend.gemm(false, true, 1f, x, loraA, 0f, scratch);        // h = x Aᵀ   [m, r]
-            backend.gemm(false, true, loraScale, scratch, loraB, 1f, y); // y += s h Bᵀ
-        }
+        if (int8 != null) int8.forward(backend, x, y, Activation.NONE);
+        else sparse.forward(backend, x, y, Activation.NONE);
+        backend.gemm(false, true, 1f, x, loraA, 0f, scratch); // h = x Aᵀ   [m, r]
+        backend.lowRankAdd(scratch, loraBt, loraScale, y);    // y += s h Bᵀ (a GEMM with K = r would pack both operands for a few products)
         InferenceLayer.activate(backend, y, act);
     }
 

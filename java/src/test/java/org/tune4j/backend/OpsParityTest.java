@@ -65,6 +65,15 @@ class OpsParityTest {
             REF.addRow(row, yr);
             CPU.addRow(row, yc);
             assertClose(yr, yc, 1e-6, level + " addRow");
+            for (int r : new int[] {1, 3, 8}) { // the rank-r update, into a view of y with a row stride beyond n
+                Tensor h = random(arena, rng, m, r), bt = random(arena, rng, r, n);
+                Tensor wr = Tensor.zeros(arena, DType.F32, m, n + 5), wc = Tensor.zeros(arena, DType.F32, m, n + 5);
+                wr.view(0, 0, m, n).copyFrom(yr);
+                wc.view(0, 0, m, n).copyFrom(yc);
+                REF.lowRankAdd(h, bt, 0.75f, wr.view(0, 0, m, n));
+                CPU.lowRankAdd(h, bt, 0.75f, wc.view(0, 0, m, n));
+                assertClose(wr, wc, 2e-6 * (r + 8), level + " lowRankAdd r=" + r);
+            }
             Tensor sr = Tensor.of(arena, random(arena, rng, 1, n).toFloatArray(), n), sc = copy(arena, sr);
             REF.sumRows(a, sr);
             CPU.sumRows(a, sc);
