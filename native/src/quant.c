@@ -78,11 +78,16 @@ static q8_packed view(const void *packed) {
     return (q8_packed){h, (const float *)base, (const int32_t *)(base + np * 4), (const int8_t *)(base + np * 8)};
 }
 
+/* Zeroes `bytes` of packed, writes the header and returns the view of what follows it. */
+static q8_packed begin_pack(void *packed, int64_t bytes, int64_t magic, int64_t n, int64_t k, int64_t quads) {
+    memset(packed, 0, (size_t)bytes);
+    *(t4j_q8_header *)packed = (t4j_q8_header){magic, n, k, quads, round_up(n, T4J_Q8_PANEL) / T4J_Q8_PANEL};
+    return view(packed);
+}
+
 T4J_EXPORT void t4j_q8_pack(int64_t n, int64_t k, const int8_t *w, int64_t ldw, const float *scale, void *packed) {
-    int64_t quads = (k + 3) / 4, panels = round_up(n, T4J_Q8_PANEL) / T4J_Q8_PANEL;
-    memset(packed, 0, (size_t)t4j_q8_packed_size(n, k));
-    *(t4j_q8_header *)packed = (t4j_q8_header){Q8_MAGIC, n, k, quads, panels};
-    q8_packed v = view(packed);
+    int64_t quads = (k + 3) / 4;
+    q8_packed v = begin_pack(packed, t4j_q8_packed_size(n, k), Q8_MAGIC, n, k, quads);
     float *sc = (float *)v.scale;
     int32_t *cs = (int32_t *)v.colsum;
     int8_t *data = (int8_t *)v.data;
@@ -121,10 +126,7 @@ static int kept_of_group(const int8_t w[4], int kept[2]) {
 T4J_EXPORT int32_t t4j_q8_24_pack(int64_t n, int64_t k, const int8_t *w, int64_t ldw, const float *scale, void *packed) {
     if (k % 4 != 0) return T4J_ERR_NOT_2TO4;
     /* an odd number of groups leaves the last octet half empty: zero weights at position 0 (memset) */
-    int64_t octets = (k + 7) / 8, panels = round_up(n, T4J_Q8_PANEL) / T4J_Q8_PANEL;
-    memset(packed, 0, (size_t)t4j_q8_24_packed_size(n, k));
-    *(t4j_q8_header *)packed = (t4j_q8_header){Q8_24_MAGIC, n, k, octets, panels};
-    q8_packed v = view(packed);
+    q8_packed v = begin_pack(packed, t4j_q8_24_packed_size(n, k), Q8_24_MAGIC, n, k, (k + 7) / 8);
     float *sc = (float *)v.scale;
     int32_t *cs = (int32_t *)v.colsum;
     int8_t *data = (int8_t *)v.data;

@@ -35,6 +35,16 @@ static float quantize_row_avx2(int64_t k, const float *x, int8_t *q, int32_t off
     return scale;
 }
 
+/* acc[i][h] holds two int32 partial sums for each of 4 columns (16v + 4h ...): their sums into the tile. */
+static void store_pairs(__m256i acc[QMR][4], int v, int32_t *tile) {
+    for (int i = 0; i < QMR; i++)
+        for (int h = 0; h < 4; h++) {
+            int32_t part[8];
+            _mm256_storeu_si256((__m256i *)part, acc[i][h]);
+            for (int c = 0; c < 4; c++) tile[i * T4J_Q8_PANEL + 16 * v + 4 * h + c] = part[2 * c] + part[2 * c + 1];
+        }
+}
+
 static void kernel_avx2(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
     const int8_t *row0 = (const int8_t *)x, *row1 = (const int8_t *)(x + T4J_MIN(1, rows - 1) * ldx);
     int32_t tile[QMR * T4J_Q8_PANEL];
@@ -61,12 +71,7 @@ static void kernel_avx2(int64_t quads, const uint8_t *x, int64_t ldx, int64_t ro
             a13 = _mm256_add_epi32(a13, _mm256_madd_epi16(w3, x1));
         }
         __m256i acc[QMR][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13}};
-        for (int i = 0; i < QMR; i++)
-            for (int h = 0; h < 4; h++) {
-                int32_t part[8];
-                _mm256_storeu_si256((__m256i *)part, acc[i][h]);
-                for (int c = 0; c < 4; c++) tile[i * T4J_Q8_PANEL + 16 * v + 4 * h + c] = part[2 * c] + part[2 * c + 1];
-            }
+        store_pairs(acc, v, tile);
     }
     t4j_q8_store_tile(tile, 0, o);
 }
@@ -95,12 +100,7 @@ static void kernel24_avx2(int64_t octets, const uint8_t *x, int64_t ldx, int64_t
                     acc[i][h] = _mm256_add_epi32(acc[i][h], _mm256_madd_epi16(w[h], _mm256_cvtepi8_epi16(_mm_shuffle_epi8(a, pos[h]))));
             }
         }
-        for (int i = 0; i < QMR; i++)
-            for (int h = 0; h < 4; h++) {
-                int32_t part[8];
-                _mm256_storeu_si256((__m256i *)part, acc[i][h]);
-                for (int c = 0; c < 4; c++) tile[i * T4J_Q8_PANEL + 16 * v + 4 * h + c] = part[2 * c] + part[2 * c + 1];
-            }
+        store_pairs(acc, v, tile);
     }
     t4j_q8_store_tile(tile, 0, o);
 }

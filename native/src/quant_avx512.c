@@ -74,6 +74,14 @@ static void finish_tile(__m512i acc[QMR][4], const t4j_q8_out *o) {
     t4j_q8_store_tile(tile, 128, o);
 }
 
+/* The first R rows of accumulators c (held in registers until here) out through the tile epilogue. */
+static inline __attribute__((always_inline)) void finish_rows(const int R, __m512i (*c)[4], const t4j_q8_out *o) {
+    __m512i acc[QMR][4];
+    for (int i = 0; i < QMR; i++)
+        for (int v = 0; v < 4; v++) acc[i][v] = i < R ? c[i][v] : _mm512_setzero_si512();
+    finish_tile(acc, o);
+}
+
 /* Fewer rows than the tile (a batch of 1 to QMR-1) over cached weights: R rows, a compile-time
  * constant in each instance, so that a GEMV issues 4 vpdpbusd per quad instead of the full tile's 24.
  * The accumulators are copied to the array the epilogue takes only after the loop, so that inside it
@@ -96,10 +104,7 @@ static inline __attribute__((always_inline)) void vnni_rows(const int R, int64_t
             c[i][3] = _mm512_dpbusd_epi32(c[i][3], a, b3);
         }
     }
-    __m512i acc[QMR][4];
-    for (int i = 0; i < QMR; i++)
-        for (int v = 0; v < 4; v++) acc[i][v] = i < R ? c[i][v] : _mm512_setzero_si512();
-    finish_tile(acc, o);
+    finish_rows(R, c, o);
 }
 
 static void kernel_vnni(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
@@ -135,8 +140,8 @@ static void kernel_vnni(int64_t quads, const uint8_t *x, int64_t ldx, int64_t ro
  * of a row repeated across the vector, one vpshufb per 16 columns picks each column's 4 kept ones (the
  * positions are the second half of the octet's panel bytes), and vpdpbusd multiplies them by the 4 kept
  * weights. Half the multiply-adds of the dense kernel, but a shuffle for each: on Zen 4 the two compete
- * for the same pipes, and at the ViT's shapes (17 rows, k 128-512) this runs 1.1x the dense kernel's speed
- * (BENCHMARKS.md "int8"). 6 rows with the positions and weights as memory operands ran slower (0.85-1x). */
+ * for the same pipes, and at the ViT's shapes (17 rows, k 128-512) this runs at 0.95-1.15x the dense
+ * kernel's speed (BENCHMARKS.md). 6 rows with the positions and weights as memory operands ran slower. */
 #define QMR24 4
 static inline __attribute__((always_inline)) void vnni24_rows(const int R, int64_t octets, const uint8_t *x, int64_t ldx,
                                                               const int8_t *panel, const t4j_q8_out *o) {
@@ -158,10 +163,7 @@ static inline __attribute__((always_inline)) void vnni24_rows(const int R, int64
             c[i][3] = _mm512_dpbusd_epi32(c[i][3], _mm512_shuffle_epi8(a, p3), w3);
         }
     }
-    __m512i acc[QMR][4];
-    for (int i = 0; i < QMR; i++)
-        for (int v = 0; v < 4; v++) acc[i][v] = i < R ? c[i][v] : _mm512_setzero_si512();
-    finish_tile(acc, o);
+    finish_rows(R, c, o);
 }
 
 static void kernel24_vnni(int64_t octets, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
