@@ -159,6 +159,34 @@ class CompressionTest {
     }
 
     @Test
+    void anInt8TwoFourModelSavesAndLoadsBackToTheSameLogits(@TempDir Path dir) throws IOException {
+        ImageDataset data = test(24);
+        Path file = dir.resolve("int8-2_4.safetensors");
+        float[] saved;
+        try (Arena arena = Arena.ofShared()) {
+            VisionTransformer vit = Adaptation.load(arena, null);
+            StructuredPruning.prune(arena, CPU, vit, List.of("qkv"));
+            Lora.inject(vit, arena, new Lora.Config(2, 4f, 0f, false, List.of("qkv"), List.of()), new SplittableRandom(3))
+                    .values().forEach(l -> {
+                        Tensor b = l.loraB().value();
+                        for (long i = 0; i < b.numel(); i++) b.setFloat(i, 0.05f * (float) Math.cos(i));
+                    });
+            StructuredPruning.compress(arena, CPU, vit, List.of("qkv"));
+            StructuredPruning.quantize(arena, CPU, vit);
+            saved = logits(vit, data);
+            Adaptation.saveModel(file, vit, "test", 0, 0);
+        }
+        try (Arena arena = Arena.ofShared()) {
+            VisionTransformer back = Adaptation.load(arena, file);
+            CompressedLinear qkv = (CompressedLinear) back.namedModules().get("blocks.1.attn.qkv");
+            assertEquals(CompressedLinear.Format.INT8_TWO_FOUR, qkv.format());
+            assertTrue(qkv.hasAdapter());
+            float[] loaded = logits(back, data);
+            for (int i = 0; i < saved.length; i++) assertEquals(saved[i], loaded[i], 1e-5 * (1 + Math.abs(saved[i])), "logit " + i);
+        }
+    }
+
+    @Test
     void gradualPruningFollowsTheCubicScheduleAndHoldsItsMasks() throws IOException {
         GradualPruning.Schedule s = new GradualPruning.Schedule(0, 0.8, 10, 50, 5);
         assertEquals(0, s.sparsityAt(3));
