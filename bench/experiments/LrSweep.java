@@ -11,9 +11,9 @@ import org.tune4j.train.Trainer;
 /**
  * The main job's methods at other learning rates (and LoRA shapes), on the embedded subset with the
  * demo's split, budget and seed: target validation accuracy (what a learning rate is chosen by), then
- * target and clean test accuracy. One run per argument, METHOD:LR[:LORA_PLUS[:RANK[:TARGETS[:SAVE]]]],
- * TARGETS and SAVE as module names joined by '+', METHOD full, head, lora or a LoRA variant: lora+pissa,
- * lora+dora, lora+pissa+dora:
+ * target and clean test accuracy. One run per argument, METHOD:LR[:LORA_PLUS[:RANK[:TARGETS[:SAVE[:DROPOUT]]]]],
+ * TARGETS and SAVE as module names joined by '+' (SAVE may be empty), DROPOUT LoRA's input dropout, METHOD full,
+ * head, lora or a LoRA variant: lora+pissa, lora+dora, lora+pissa+dora:
  *
  *   java --enable-native-access=ALL-UNNAMED -cp bench/target/tune4j-all.jar bench/experiments/LrSweep.java \
  *       full:3e-4 full:1e-3 lora:1e-3 lora:3e-3:8:4:qkv+proj+fc1+fc2:head head:3e-2
@@ -48,8 +48,9 @@ public class LrSweep {
             float lr = Float.parseFloat(p[1]);
             Lora.Config d = o.lora();
             int rank = p.length > 3 ? Integer.parseInt(p[3]) : d.r();
-            Lora.Config lora = new Lora.Config(rank, 2f * rank, d.dropout(), d.rsLora(), p.length > 4 ? List.of(p[4].split("\\+")) : d.targetModules(),
-                    p.length > 5 ? List.of(p[5].split("\\+")) : d.modulesToSave()).withVariant(p[0].contains("+pissa"), p[0].contains("+dora"));
+            float dropout = p.length > 6 ? Float.parseFloat(p[6]) : d.dropout();
+            Lora.Config lora = new Lora.Config(rank, 2f * rank, dropout, d.rsLora(), p.length > 4 ? List.of(p[4].split("\\+")) : d.targetModules(),
+                    p.length > 5 && !p[5].isEmpty() ? List.of(p[5].split("\\+")) : d.modulesToSave()).withVariant(p[0].contains("+pissa"), p[0].contains("+dora"));
             double[][] measured = new double[seeds.length][]; // validation, target, clean, forgot
             for (int i = 0; i < seeds.length; i++) {
                 Adaptation.Options run = new Adaptation.Options(o.targetTrain(), o.targetValidation(), epochs, o.batchSize(), seeds[i], lora, o.loraLr(), o.loraAdvLr(),
