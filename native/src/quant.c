@@ -78,30 +78,14 @@ static q8_packed view(const void *packed) {
     return (q8_packed){h, (const float *)base, (const int32_t *)(base + np * 4), (const int8_t *)(base + np * 8)};
 }
 
-/* Zeroes `bytes` of packed, writes the header and returns the view of what follows it. */
-static q8_packed begin_pack(void *packed, int64_t bytes, int64_t magic, int64_t n, int64_t k, int64_t quads) {
-    memset(packed, 0, (size_t)bytes);
-    *(t4j_q8_header *)packed = (t4j_q8_header){magic, n, k, quads, round_up(n, T4J_Q8_PANEL) / T4J_Q8_PANEL};
-    return view(packed);
-}
-
-T4J_EXPORT void t4j_q8_pack(int64_t n, int64_t k, const int8_t *w, int64_t ldw, const float *scale, void *packed) {
-    int64_t quads = (k + 3) / 4;
-    q8_packed v = begin_pack(packed, t4j_q8_packed_size(n, k), Q8_MAGIC, n, k, quads);
-    float *sc = (float *)v.scale;
-    int32_t *cs = (int32_t *)v.colsum;
-    int8_t *data = (int8_t *)v.data;
-    for (int64_t j = 0; j < n; j++) {
-        sc[j] = scale[j];
-        int32_t sum = 0;
-        int8_t *panel = data + (j / T4J_Q8_PANEL) * panel_bytes(quads);
-        int64_t jj = j % T4J_Q8_PANEL;
-        for (int64_t p = 0; p < k; p++) {
-            sum += w[j * ldw + p];
-            panel[(p / 4) * 4 * T4J_Q8_PANEL + jj * 4 + p % 4] = w[j * ldw + p];
-        }
-        cs[j] = sum;
+/* Column j's weights (row j of w, k values) into its panel at column jj, dense: byte (quad, jj, t). Returns their sum. */
+static int32_t pack_column_dense(int64_t k, const int8_t *wj, int8_t *panel, int64_t jj) {
+    int32_t sum = 0;
+    for (int64_t p = 0; p < k; p++) {
+        sum += wj[p];
+        panel[(p / 4) * 4 * T4J_Q8_PANEL + jj * 4 + p % 4] = wj[p];
     }
+    return sum;
 }
 
 /* The positions (ascending) of the nonzeros of a group of 4 weights, padded with zero positions to 2;
@@ -123,33 +107,50 @@ static int kept_of_group(const int8_t w[4], int kept[2]) {
     return 1;
 }
 
-T4J_EXPORT int32_t t4j_q8_24_pack(int64_t n, int64_t k, const int8_t *w, int64_t ldw, const float *scale, void *packed) {
-    if (k % 4 != 0) return T4J_ERR_NOT_2TO4;
-    /* an odd number of groups leaves the last octet half empty: zero weights at position 0 (memset) */
-    q8_packed v = begin_pack(packed, t4j_q8_24_packed_size(n, k), Q8_24_MAGIC, n, k, (k + 7) / 8);
-    float *sc = (float *)v.scale;
-    int32_t *cs = (int32_t *)v.colsum;
-    int8_t *data = (int8_t *)v.data;
-    for (int64_t j = 0; j < n; j++) {
-        sc[j] = scale[j];
-        int32_t sum = 0;
-        int8_t *panel = data + (j / T4J_Q8_PANEL) * panel_stride(v.h);
-        int64_t jj = j % T4J_Q8_PANEL;
-        for (int64_t g = 0; g < k / 4; g++) {
-            const int8_t *group = w + j * ldw + 4 * g;
-            int kept[2];
-            if (!kept_of_group(group, kept)) return T4J_ERR_NOT_2TO4;
-            int8_t *octet = panel + (g / 2) * 8 * T4J_Q8_PANEL;
-            for (int t = 0; t < 2; t++) {
-                int slot = 2 * (int)(g % 2) + t;
-                octet[jj * 4 + slot] = group[kept[t]];
-                octet[4 * T4J_Q8_PANEL + jj * 4 + slot] = (int8_t)(4 * (g % 2) + kept[t]);
-                sum += group[kept[t]];
-            }
+/* The same for 2:4 (internal.h): each octet's 4 kept weights and their positions. An odd number of groups
+ * leaves the last octet half empty: zero weights at position 0 (the panel was zeroed). Returns 0 when a
+ * group keeps more than 2, else 1 with *sum set. */
+static int pack_column_24(int64_t k, const int8_t *wj, int8_t *panel, int64_t jj, int32_t *sum) {
+    *sum = 0;
+    for (int64_t g = 0; g < k / 4; g++) {
+        int kept[2];
+        if (!kept_of_group(wj + 4 * g, kept)) return 0;
+        int8_t *octet = panel + (g / 2) * 8 * T4J_Q8_PANEL;
+        for (int t = 0; t < 2; t++) {
+            int slot = 2 * (int)(g % 2) + t;
+            octet[jj * 4 + slot] = wj[4 * g + kept[t]];
+            octet[4 * T4J_Q8_PANEL + jj * 4 + slot] = (int8_t)(4 * (g % 2) + kept[t]);
+            *sum += wj[4 * g + kept[t]];
         }
-        cs[j] = sum;
+    }
+    return 1;
+}
+
+/* Zeroes the packed form, writes its header, then each column's scale, weights and sum (the form the
+ * magic names). Returns T4J_OK, or T4J_ERR_NOT_2TO4. */
+static int32_t pack(int64_t magic, int64_t bytes, int64_t quads, int64_t n, int64_t k, const int8_t *w, int64_t ldw, const float *scale,
+                    void *packed) {
+    memset(packed, 0, (size_t)bytes);
+    *(t4j_q8_header *)packed = (t4j_q8_header){magic, n, k, quads, round_up(n, T4J_Q8_PANEL) / T4J_Q8_PANEL};
+    q8_packed v = view(packed);
+    for (int64_t j = 0; j < n; j++) {
+        int8_t *panel = (int8_t *)v.data + (j / T4J_Q8_PANEL) * panel_stride(v.h);
+        int32_t sum;
+        if (!is_24(v.h)) sum = pack_column_dense(k, w + j * ldw, panel, j % T4J_Q8_PANEL);
+        else if (!pack_column_24(k, w + j * ldw, panel, j % T4J_Q8_PANEL, &sum)) return T4J_ERR_NOT_2TO4;
+        ((float *)v.scale)[j] = scale[j];
+        ((int32_t *)v.colsum)[j] = sum;
     }
     return T4J_OK;
+}
+
+T4J_EXPORT void t4j_q8_pack(int64_t n, int64_t k, const int8_t *w, int64_t ldw, const float *scale, void *packed) {
+    pack(Q8_MAGIC, t4j_q8_packed_size(n, k), (k + 3) / 4, n, k, w, ldw, scale, packed);
+}
+
+T4J_EXPORT int32_t t4j_q8_24_pack(int64_t n, int64_t k, const int8_t *w, int64_t ldw, const float *scale, void *packed) {
+    if (k % 4 != 0) return T4J_ERR_NOT_2TO4;
+    return pack(Q8_24_MAGIC, t4j_q8_24_packed_size(n, k), (k + 7) / 8, n, k, w, ldw, scale, packed);
 }
 
 /* ---- epilogues ---- */

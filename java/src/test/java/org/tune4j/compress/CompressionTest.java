@@ -119,6 +119,16 @@ class CompressionTest {
         }
     }
 
+    /** targets pruned 2:4 under rank-2 adapters that look trained (B away from its zero init), then compressed. */
+    private static void compressedUnderAdapters(Arena arena, VisionTransformer vit, List<String> targets) {
+        StructuredPruning.prune(arena, CPU, vit, targets);
+        Lora.inject(vit, arena, new Lora.Config(2, 4f, 0f, false, targets, List.of()), new SplittableRandom(2)).values().forEach(l -> {
+            Tensor b = l.loraB().value();
+            for (long i = 0; i < b.numel(); i++) b.setFloat(i, 0.05f * (float) Math.sin(i));
+        });
+        StructuredPruning.compress(arena, CPU, vit, targets);
+    }
+
     @Test
     void aCompressedModelSavesAndLoadsBackToTheSameLogits(@TempDir Path dir) throws IOException {
         ImageDataset data = test(40);
@@ -126,13 +136,7 @@ class CompressionTest {
         float[] saved;
         try (Arena arena = Arena.ofShared()) {
             VisionTransformer vit = Adaptation.load(arena, null);
-            StructuredPruning.prune(arena, CPU, vit, List.of("fc1", "fc2"));
-            Lora.inject(vit, arena, new Lora.Config(2, 4f, 0f, false, List.of("fc1", "fc2"), List.of()), new SplittableRandom(2))
-                    .values().forEach(l -> {
-                        Tensor b = l.loraB().value(); // a trained-looking adapter: B away from its zero init
-                        for (long i = 0; i < b.numel(); i++) b.setFloat(i, 0.05f * (float) Math.sin(i));
-                    });
-            StructuredPruning.compress(arena, CPU, vit, List.of("fc1", "fc2"));
+            compressedUnderAdapters(arena, vit, List.of("fc1", "fc2"));
             Int8Quantization.quantize(arena, CPU, vit, test(16), new Int8Quantization.Options(List.of("qkv", "proj", "head"), 0.05), 16);
             saved = logits(vit, data);
             Adaptation.saveModel(file, vit, "test", 0, 0);
@@ -165,13 +169,7 @@ class CompressionTest {
         float[] saved;
         try (Arena arena = Arena.ofShared()) {
             VisionTransformer vit = Adaptation.load(arena, null);
-            StructuredPruning.prune(arena, CPU, vit, List.of("qkv"));
-            Lora.inject(vit, arena, new Lora.Config(2, 4f, 0f, false, List.of("qkv"), List.of()), new SplittableRandom(3))
-                    .values().forEach(l -> {
-                        Tensor b = l.loraB().value();
-                        for (long i = 0; i < b.numel(); i++) b.setFloat(i, 0.05f * (float) Math.cos(i));
-                    });
-            StructuredPruning.compress(arena, CPU, vit, List.of("qkv"));
+            compressedUnderAdapters(arena, vit, List.of("qkv"));
             StructuredPruning.quantize(arena, CPU, vit);
             saved = logits(vit, data);
             Adaptation.saveModel(file, vit, "test", 0, 0);
