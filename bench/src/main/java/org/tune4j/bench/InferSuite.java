@@ -9,6 +9,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import org.tune4j.backend.Activation;
+import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.compress.Int8Quantization;
 import org.tune4j.compress.StructuredPruning;
@@ -18,6 +19,7 @@ import org.tune4j.nn.CompressedLinear;
 import org.tune4j.nn.InferenceLayer;
 import org.tune4j.nn.Linear;
 import org.tune4j.nn.Lora;
+import org.tune4j.nn.SparseLinear;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.serve.Latency;
 import org.tune4j.serve.Predictor;
@@ -30,13 +32,38 @@ import org.tune4j.train.Adaptation;
  * single calls) and under as many concurrent callers as cores (images/s), as f32 dense, int8 (post-training,
  * every linear layer), 2:4 (the blocks' layers, a rank-4 adapter unmerged as the demo leaves it) and both
  * (the blocks' 2:4 weights int8 on the int8 kernel's 2:4 packing, the rest int8); then a 1024-wide, 4-layer
- * MLP block (GELU between) at batch 1 the same ways. The
+ * MLP block (GELU between) at batch 1 the same ways, and with 90% of its weights pruned by magnitude (CSR). The
  * peer of every row is the f32 dense model measured in the same run; rates count the dense model's FLOPs
  * (a multiply-add is 2), and % of peak is against the int8 loop for int8 rows, the f32 FMA loop otherwise.
  */
 final class InferSuite {
     private static final List<String> BLOCKS = List.of("qkv", "proj", "fc1", "fc2");
     private static final int MLP_WIDTH = 1024, MLP_DEPTH = 4;
+    /** The MLP block's unstructured variant: 90% of each layer's weights pruned by magnitude, CSR. */
+    private static final String CSR = "csr 90%";
+
+    /** A CSR layer on the MLP block's serving path (square, no adapter). */
+    private record CsrLayer(SparseLinear layer, int width) implements InferenceLayer {
+        @Override
+        public int in() {
+            return width;
+        }
+
+        @Override
+        public int out() {
+            return width;
+        }
+
+        @Override
+        public int scratchColumns() {
+            return 0;
+        }
+
+        @Override
+        public void infer(Backend backend, Tensor x, Tensor y, Activation act, Tensor scratch) {
+            layer.forward(backend, x, y, act);
+        }
+    }
 
     static List<BenchRow> run(Machine machine, List<Integer> threadCounts, boolean quick, Consumer<String> progress) throws IOException {
         List<BenchRow> rows = new ArrayList<>();
@@ -116,7 +143,7 @@ final class InferSuite {
         String shape0 = MLP_DEPTH + "x" + MLP_WIDTH + "² GELU b1 ";
         double flops = 2.0 * MLP_DEPTH * MLP_WIDTH * MLP_WIDTH;
         Latency dense = null;
-        for (String variant : new String[] {"f32", "int8", "2:4", "int8 2:4"}) {
+        for (String variant : new String[] {"f32", "int8", "2:4", "int8 2:4", CSR}) {
             progress.accept("infer: MLP block " + variant + " batch 1, threads=" + threads);
             String shape = shape0 + variant;
             double peak = variant.startsWith("int8") ? machine.peakInt8Gops(threads) : f32Peak;
@@ -125,8 +152,13 @@ final class InferSuite {
                 InferenceLayer[] layers = new InferenceLayer[MLP_DEPTH];
                 for (int i = 0; i < MLP_DEPTH; i++) {
                     Linear l = new Linear(arena, MLP_WIDTH, MLP_WIDTH, true, rng);
-                    layers[i] = variant.equals("f32") ? l : CompressedLinear.compress(arena, cpu, CompressedLinear.Format.of(variant),
-                            l.weight().value(), l.bias().value(), null, null, 0f);
+                    if (variant.equals(CSR)) {
+                        layers[i] = new CsrLayer(SparseLinear.fromDense(arena, cpu, l.weight().value(), l.bias().value(), SparseLinear.Format.CSR, 0.9).layer(),
+                                MLP_WIDTH);
+                    } else {
+                        layers[i] = variant.equals("f32") ? l : CompressedLinear.compress(arena, cpu, CompressedLinear.Format.of(variant),
+                                l.weight().value(), l.bias().value(), null, null, 0f);
+                    }
                 }
                 Tensor a = Tensor.zeros(arena, DType.F32, 1, MLP_WIDTH), b = Tensor.zeros(arena, DType.F32, 1, MLP_WIDTH);
                 for (int i = 0; i < MLP_WIDTH; i++) a.setFloat(i, (float) Math.sin(i));
