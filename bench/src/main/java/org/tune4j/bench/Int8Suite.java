@@ -96,9 +96,7 @@ final class Int8Suite {
             Tensor w = BenchData.matrix(arena, n, k, 7), mask = Tensor.zeros(arena, DType.I8, n, k);
             cpu.mask2to4(w, mask);
             cpu.applyMask(w, mask);
-            Tensor q = Tensor.zeros(arena, DType.I8, n, k), scales = Tensor.zeros(arena, DType.F32, n);
-            cpu.quantizeRows(w, q, scales);
-            Int8Weights dense = Int8Weights.of(arena, q, scales), sparse = Int8Weights.ofTwoFour(arena, q, scales);
+            Int8Weights sparse = Int8Weights.quantizeTwoFour(arena, cpu, w), dense = Int8Weights.of(arena, sparse.values(), sparse.scales());
             Sparse24Weights f32Sparse = Sparse24Weights.fromDense(arena, w);
             Tensor x = BenchData.matrix(arena, m, k), y = BenchData.matrix(arena, m, n);
             double ops = 2.0 * m * n * k;

@@ -35,12 +35,21 @@ public final class Int8Weights {
      * {@code backend}, and packs them; everything lives in {@code arena}.
      */
     public static Int8Weights quantize(Arena arena, Backend backend, Tensor w) {
+        return quantize(arena, backend, w, false);
+    }
+
+    /** As {@link #quantize}, for w pruned 2:4 along k (quantizing keeps its zeros), packed by {@link #ofTwoFour}. */
+    public static Int8Weights quantizeTwoFour(Arena arena, Backend backend, Tensor w) {
+        return quantize(arena, backend, w, true);
+    }
+
+    private static Int8Weights quantize(Arena arena, Backend backend, Tensor w, boolean twoFour) {
         BackendChecks.matrix("w", w);
         long n = w.dim(0), k = w.dim(1);
         Tensor q = Tensor.zeros(arena, DType.I8, n, k);
         Tensor s = Tensor.zeros(arena, DType.F32, n);
         backend.quantizeRows(w, q, s);
-        return of(arena, q, s);
+        return twoFour ? ofTwoFour(arena, q, s) : of(arena, q, s);
     }
 
     /** Packs already quantized weights q [n, k] (I8) and their scales [n] (F32). */

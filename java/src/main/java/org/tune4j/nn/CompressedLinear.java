@@ -87,9 +87,8 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
         if ((a == null) != (b == null)) throw new IllegalArgumentException("an adapter needs both lora_A and lora_B");
         Tensor biasCopy = copy(arena, bias);
         if (format == Format.INT8) {
-            Conversion<Int8Linear> c = Int8Linear.fromDense(arena, backend, w, biasCopy);
-            Int8Weights q = c.layer().weights();
-            return finish(arena, backend, format, c.layer(), null, q.values(), q.scales(), biasCopy, a, b, scale, c.relativeError());
+            Int8Weights q = Int8Weights.quantize(arena, backend, w);
+            return finish(arena, backend, format, Int8Linear.of(q, biasCopy), null, q.values(), q.scales(), biasCopy, a, b, scale, w);
         }
         if (w.dim(1) % 4 != 0) throw new IllegalArgumentException("2:4 needs the input size to be a multiple of 4, is " + w.dim(1));
         Tensor pruned = w.copy(arena);
@@ -99,19 +98,11 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
             backend.applyMask(pruned, mask);
         }
         if (format == Format.INT8_TWO_FOUR) {
-            // quantizing keeps the pruned zeros at zero, so the int8 values are 2:4 as well
-            Tensor q = Tensor.zeros(arena, DType.I8, w.dim(0), w.dim(1));
-            Tensor scales = Tensor.zeros(arena, DType.F32, w.dim(0));
-            backend.quantizeRows(pruned, q, scales);
-            Int8Linear layer = Int8Linear.of(Int8Weights.ofTwoFour(arena, q, scales), biasCopy);
-            try (Arena scratch = Arena.ofConfined()) {
-                Tensor back = Tensor.zeros(scratch, DType.F32, w.dim(0), w.dim(1));
-                backend.dequantizeRows(q, scales, back);
-                return finish(arena, backend, format, layer, null, q, scales, biasCopy, a, b, scale, WeightError.relative(w, back));
-            }
+            Int8Weights q = Int8Weights.quantizeTwoFour(arena, backend, pruned);
+            return finish(arena, backend, format, Int8Linear.of(q, biasCopy), null, q.values(), q.scales(), biasCopy, a, b, scale, w);
         }
         SparseLinear s = SparseLinear.fromDense(arena, backend, pruned, biasCopy, SparseLinear.Format.TWO_FOUR, 0).layer();
-        return finish(arena, backend, format, null, s, pruned, null, biasCopy, a, b, scale, WeightError.relative(w, pruned));
+        return finish(arena, backend, format, null, s, pruned, null, biasCopy, a, b, scale, w);
     }
 
     /**
@@ -137,16 +128,18 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
         Tensor biasCopy = copy(arena, t.get("bias"));
         Int8Weights packed = format == Format.INT8_TWO_FOUR ? Int8Weights.ofTwoFour(arena, q, scales) : Int8Weights.of(arena, q, scales);
         Int8Linear layer = Int8Linear.of(packed, biasCopy);
-        return finish(arena, backend, format, layer, null, q, scales, biasCopy, a, b, loraScale, Double.NaN);
+        return finish(arena, backend, format, layer, null, q, scales, biasCopy, a, b, loraScale, null);
     }
 
+    /** original: the f32 weight compressed, for the weight error (null for a loaded layer, whose original is gone). */
     private static CompressedLinear finish(Arena arena, Backend backend, Format format, Int8Linear int8, SparseLinear sparse, Tensor stored,
-            Tensor scales, Tensor bias, Tensor a, Tensor b, float scale, double error) {
+            Tensor scales, Tensor bias, Tensor a, Tensor b, float scale, Tensor original) {
         long out = stored.dim(0), in = stored.dim(1);
         if (bias != null && bias.numel() != out) throw new IllegalArgumentException("bias has " + bias.numel() + " values for " + out + " outputs");
         Tensor effective = Tensor.zeros(arena, DType.F32, out, in);
         if (format.isInt8()) backend.dequantizeRows(stored, scales, effective);
         else effective.copyFrom(stored);
+        double error = original == null ? Double.NaN : WeightError.relative(original, effective);
         Tensor aCopy = null, bCopy = null;
         if (a != null) {
             if (a.rank() != 2 || a.dim(1) != in || b.rank() != 2 || b.dim(0) != out || b.dim(1) != a.dim(0)) {
