@@ -9,7 +9,6 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import org.tune4j.backend.Activation;
-import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.compress.Int8Quantization;
 import org.tune4j.compress.StructuredPruning;
@@ -41,29 +40,6 @@ final class InferSuite {
     private static final int MLP_WIDTH = 1024, MLP_DEPTH = 4;
     /** The MLP block's unstructured variant: 90% of each layer's weights pruned by magnitude, CSR. */
     private static final String CSR = "csr 90%";
-
-    /** A CSR layer on the MLP block's serving path (square, no adapter). */
-    private record CsrLayer(SparseLinear layer, int width) implements InferenceLayer {
-        @Override
-        public int in() {
-            return width;
-        }
-
-        @Override
-        public int out() {
-            return width;
-        }
-
-        @Override
-        public int scratchColumns() {
-            return 0;
-        }
-
-        @Override
-        public void infer(Backend backend, Tensor x, Tensor y, Activation act, Tensor scratch) {
-            layer.forward(backend, x, y, act);
-        }
-    }
 
     static List<BenchRow> run(Machine machine, List<Integer> threadCounts, boolean quick, Consumer<String> progress) throws IOException {
         List<BenchRow> rows = new ArrayList<>();
@@ -153,8 +129,7 @@ final class InferSuite {
                 for (int i = 0; i < MLP_DEPTH; i++) {
                     Linear l = new Linear(arena, MLP_WIDTH, MLP_WIDTH, true, rng);
                     if (variant.equals(CSR)) {
-                        layers[i] = new CsrLayer(SparseLinear.fromDense(arena, cpu, l.weight().value(), l.bias().value(), SparseLinear.Format.CSR, 0.9).layer(),
-                                MLP_WIDTH);
+                        layers[i] = SparseLinear.fromDense(arena, cpu, l.weight().value(), l.bias().value(), SparseLinear.Format.CSR, 0.9).layer();
                     } else {
                         layers[i] = variant.equals("f32") ? l : CompressedLinear.compress(arena, cpu, CompressedLinear.Format.of(variant),
                                 l.weight().value(), l.bias().value(), null, null, 0f);

@@ -6,8 +6,8 @@ import org.tune4j.tensor.Tensor;
 
 /**
  * A linear layer run straight on tensors, without a tape: what a {@code Predictor} calls on its hot path,
- * into buffers it prepared once. Implemented by {@link Linear}, {@link LoraLinear} (merged or not) and
- * {@link CompressedLinear} (int8 or 2:4, with or without an unmerged adapter).
+ * into buffers it prepared once. Implemented by {@link Linear}, {@link LoraLinear} (merged or not),
+ * {@link CompressedLinear} (int8, 2:4 or int8 2:4, with or without an unmerged adapter) and {@link SparseLinear}.
  */
 public interface InferenceLayer {
     int in();

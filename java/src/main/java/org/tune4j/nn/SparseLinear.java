@@ -12,7 +12,7 @@ import org.tune4j.tensor.Tensor;
  * An inference linear layer y = act(x Wᵀ + b) with W pruned: unstructured magnitude pruning stored as
  * CSR, or 2:4 structured pruning along the input dimension.
  */
-public final class SparseLinear {
+public final class SparseLinear implements InferenceLayer {
     /** How the weights are pruned and stored. */
     public enum Format {
         /** Magnitude pruning to any sparsity, CSR. */
@@ -60,5 +60,25 @@ public final class SparseLinear {
     public void forward(Backend backend, Tensor x, Tensor y, Activation act) {
         if (csr != null) backend.csrLinear(x, csr, bias, act, y);
         else backend.sparse24Linear(x, twoFour, bias, act, y);
+    }
+
+    @Override
+    public int in() {
+        return (int) (csr != null ? csr.cols() : twoFour.cols());
+    }
+
+    @Override
+    public int out() {
+        return (int) (csr != null ? csr.rows() : twoFour.rows());
+    }
+
+    @Override
+    public int scratchColumns() {
+        return 0;
+    }
+
+    @Override
+    public void infer(Backend backend, Tensor x, Tensor y, Activation act, Tensor scratch) {
+        forward(backend, x, y, act);
     }
 }

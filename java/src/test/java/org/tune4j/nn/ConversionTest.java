@@ -59,6 +59,11 @@ class ConversionTest {
             Tensor y = Tensor.zeros(arena, DType.F32, 5, 32);
             csr.layer().forward(CpuBackend.get(), x, y, Activation.RELU);
             for (float v : y.toFloatArray()) assertTrue(v >= 0f);
+            for (SparseLinear l : new SparseLinear[] {csr.layer(), s24.layer()}) { // as a serving path's layer
+                assertEquals(64, l.in());
+                assertEquals(32, l.out());
+                assertEquals(0, l.scratchColumns());
+            }
             assertThrows(IllegalArgumentException.class,
                     () -> SparseLinear.fromDense(arena, CpuBackend.get(), w, null, SparseLinear.Format.CSR, 1.0));
         }
