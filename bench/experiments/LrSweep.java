@@ -3,7 +3,12 @@ import java.util.List;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
+import org.tune4j.nn.IntruderDimensions;
+import org.tune4j.nn.Linear;
 import org.tune4j.nn.Lora;
+import org.tune4j.nn.LoraLinear;
+import org.tune4j.nn.Module;
+import org.tune4j.tensor.Tensor;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.train.Adaptation;
 import org.tune4j.train.Trainer;
@@ -21,7 +26,9 @@ import org.tune4j.train.Trainer;
  * A first argument --seeds=7,8,9 repeats every run with each seed (the target split, the shift, the data
  * order and the adapters' init all follow it; the default is the demo's 7) and prints the mean and the
  * sample standard deviation after the runs: one run's point moves by about a point with the seed.
- * --epochs=N gives every method another budget than the demo's 4 epochs.
+ * --epochs=N gives every method another budget than the demo's 4 epochs. --shrink=L,L,... measures each
+ * adapted model again with the intruder dimensions of its adapted layers (k = 10, eps = 0.5: see
+ * IntruderDimensions) scaled by each L, adapters merged first.
  */
 public class LrSweep {
     public static void main(String[] args) throws Exception {
@@ -30,10 +37,12 @@ public class LrSweep {
         Adaptation.Options o = Adaptation.Options.defaults();
         long[] seeds = {o.seed()};
         int epochs = o.epochs();
+        double[] shrink = {};
         while (args.length > 0 && args[0].startsWith("--")) {
             if (args[0].startsWith("--seeds=")) seeds = java.util.Arrays.stream(args[0].substring(8).split(",")).mapToLong(Long::parseLong).toArray();
             else if (args[0].startsWith("--epochs=")) epochs = Integer.parseInt(args[0].substring(9));
-            else throw new IllegalArgumentException("unknown option " + args[0] + ": use --seeds=S,S,... or --epochs=N");
+            else if (args[0].startsWith("--shrink=")) shrink = java.util.Arrays.stream(args[0].substring(9).split(",")).mapToDouble(Double::parseDouble).toArray();
+            else throw new IllegalArgumentException("unknown option " + args[0] + ": use --seeds=S,S,..., --epochs=N or --shrink=L,L,...");
             args = java.util.Arrays.copyOfRange(args, 1, args.length);
         }
         ImageDataset sourceTest = data.test();
@@ -52,6 +61,7 @@ public class LrSweep {
             Lora.Config lora = new Lora.Config(rank, 2f * rank, dropout, d.rsLora(), p.length > 4 ? List.of(p[4].split("\\+")) : d.targetModules(),
                     p.length > 5 && !p[5].isEmpty() ? List.of(p[5].split("\\+")) : d.modulesToSave()).withVariant(p[0].contains("+pissa"), p[0].contains("+dora"));
             double[][] measured = new double[seeds.length][]; // validation, target, clean, forgot
+            double[][][] shrunk = new double[shrink.length][seeds.length][];
             for (int i = 0; i < seeds.length; i++) {
                 Adaptation.Options run = new Adaptation.Options(o.targetTrain(), o.targetValidation(), epochs, o.batchSize(), seeds[i], lora, o.loraLr(), o.loraAdvLr(),
                         p.length > 2 ? Float.parseFloat(p[2]) : o.loraPlusRatio(), o.fullLr(), o.headLr(), o.adversarial(), o.rehearsal());
@@ -65,6 +75,29 @@ public class LrSweep {
                     measured[i] = new double[] {100 * val, 100 * target, 100 * source, 100 * (pretrainedSource - source)};
                     System.out.printf("%-45s seed %d  trainable %,7d  validation %.2f%%  target %.2f%%  clean %.2f%%  forgot %.2f  step %.1f ms%n", spec,
                             seeds[i], vit.parameterCount(true), measured[i][0], measured[i][1], measured[i][2], measured[i][3], h.meanStepMillis());
+                    if (shrink.length > 0) {
+                        // the adapted weights of every target module, adapters merged, against the pretrained ones
+                        VisionTransformer pretrained = Adaptation.load(arena, null);
+                        List<Tensor[]> pairs = new java.util.ArrayList<>(); // {pretrained, tuned, tuned as trained}
+                        pretrained.namedModules().forEach((name, m) -> {
+                            if (!(m instanceof Linear before) || !lora.targetModules().contains(name.substring(name.lastIndexOf('.') + 1))) return;
+                            Module after = vit.namedModules().get(name);
+                            if (after instanceof LoraLinear l) l.merge(backend);
+                            Tensor w = after instanceof LoraLinear l ? l.base().weight().value() : ((Linear) after).weight().value();
+                            pairs.add(new Tensor[] {before.weight().value(), w, w.copy(arena)});
+                        });
+                        for (int s = 0; s < shrink.length; s++) {
+                            int intruders = 0;
+                            for (Tensor[] pair : pairs) {
+                                pair[1].copyFrom(pair[2]);
+                                intruders += IntruderDimensions.shrink(pair[0], pair[1], 10, 0.5, shrink[s]);
+                            }
+                            double t2 = Trainer.accuracy(backend, vit, targetTest, 256), s2 = Trainer.accuracy(backend, vit, sourceTest, 256);
+                            shrunk[s][i] = new double[] {100 * t2, 100 * s2, 100 * (pretrainedSource - s2)};
+                            System.out.printf("%-45s seed %d  intruders x%.2f (%d in %d layers)  target %.2f%%  clean %.2f%%  forgot %.2f%n", spec, seeds[i],
+                                    shrink[s], intruders, pairs.size(), shrunk[s][i][0], shrunk[s][i][1], shrunk[s][i][2]);
+                        }
+                    }
                 }
             }
             if (seeds.length > 1) {
@@ -77,6 +110,17 @@ public class LrSweep {
                     line.append(String.format("  %s %.2f ± %.2f", names[c], mean, Math.sqrt(var)));
                 }
                 System.out.println(line);
+                for (int s = 0; s < shrink.length; s++) {
+                    StringBuilder l2 = new StringBuilder(String.format("%-45s intruders x%.2f, mean over %d seeds:", spec, shrink[s], seeds.length));
+                    String[] n2 = {"target", "clean", "forgot"};
+                    for (int c = 0; c < n2.length; c++) {
+                        double mean = 0, var = 0;
+                        for (double[] m : shrunk[s]) mean += m[c] / seeds.length;
+                        for (double[] m : shrunk[s]) var += (m[c] - mean) * (m[c] - mean) / (seeds.length - 1);
+                        l2.append(String.format("  %s %.2f ± %.2f", n2[c], mean, Math.sqrt(var)));
+                    }
+                    System.out.println(l2);
+                }
             }
         }
     }
