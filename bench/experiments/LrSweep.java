@@ -101,27 +101,23 @@ public class LrSweep {
                 }
             }
             if (seeds.length > 1) {
-                StringBuilder line = new StringBuilder(String.format("%-45s mean over %d seeds:", spec, seeds.length));
-                String[] names = {"validation", "target", "clean", "forgot"};
-                for (int c = 0; c < names.length; c++) {
-                    double mean = 0, var = 0;
-                    for (double[] m : measured) mean += m[c] / seeds.length;
-                    for (double[] m : measured) var += (m[c] - mean) * (m[c] - mean) / (seeds.length - 1);
-                    line.append(String.format("  %s %.2f ± %.2f", names[c], mean, Math.sqrt(var)));
-                }
-                System.out.println(line);
-                for (int s = 0; s < shrink.length; s++) {
-                    StringBuilder l2 = new StringBuilder(String.format("%-45s intruders x%.2f, mean over %d seeds:", spec, shrink[s], seeds.length));
-                    String[] n2 = {"target", "clean", "forgot"};
-                    for (int c = 0; c < n2.length; c++) {
-                        double mean = 0, var = 0;
-                        for (double[] m : shrunk[s]) mean += m[c] / seeds.length;
-                        for (double[] m : shrunk[s]) var += (m[c] - mean) * (m[c] - mean) / (seeds.length - 1);
-                        l2.append(String.format("  %s %.2f ± %.2f", n2[c], mean, Math.sqrt(var)));
-                    }
-                    System.out.println(l2);
-                }
+                System.out.println(meanAndSd(String.format("%-45s mean over %d seeds:", spec, seeds.length), measured, "validation", "target", "clean", "forgot"));
+                for (int s = 0; s < shrink.length; s++)
+                    System.out.println(meanAndSd(String.format("%-45s intruders x%.2f, mean over %d seeds:", spec, shrink[s], seeds.length), shrunk[s],
+                            "target", "clean", "forgot"));
             }
         }
+    }
+
+    /** {@code head}, then each column's mean ± sample standard deviation over the runs (rows). */
+    private static String meanAndSd(String head, double[][] runs, String... columns) {
+        StringBuilder line = new StringBuilder(head);
+        for (int c = 0; c < columns.length; c++) {
+            double mean = 0, var = 0;
+            for (double[] r : runs) mean += r[c] / runs.length;
+            for (double[] r : runs) var += (r[c] - mean) * (r[c] - mean) / (runs.length - 1);
+            line.append(String.format("  %s %.2f ± %.2f", columns[c], mean, Math.sqrt(var)));
+        }
+        return line.toString();
     }
 }
