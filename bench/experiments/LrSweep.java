@@ -4,10 +4,8 @@ import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
 import org.tune4j.nn.IntruderDimensions;
-import org.tune4j.nn.Linear;
 import org.tune4j.nn.Lora;
 import org.tune4j.nn.LoraLinear;
-import org.tune4j.nn.Module;
 import org.tune4j.tensor.Tensor;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.train.Adaptation;
@@ -28,7 +26,7 @@ import org.tune4j.train.Trainer;
  * sample standard deviation after the runs: one run's point moves by about a point with the seed.
  * --epochs=N gives every method another budget than the demo's 4 epochs. --shrink=L,L,... measures each
  * adapted model again with the intruder dimensions of its adapted layers (k = 10, eps = 0.5: see
- * IntruderDimensions) scaled by each L, adapters merged first.
+ * IntruderDimensions, TOP and EPS) scaled by each L, adapters merged first.
  */
 public class LrSweep {
     public static void main(String[] args) throws Exception {
@@ -69,7 +67,9 @@ public class LrSweep {
                 ImageDataset targetTest = Adaptation.targetTest(data, seeds[i]);
                 try (Arena arena = Arena.ofShared()) {
                     VisionTransformer vit = Adaptation.load(arena, null);
-                    var h = Adaptation.adapt(backend, arena, vit, method, lr, lora, run, split.train(), split.validation(), new Trainer.Listener() {}).history();
+                    Adaptation.Adapted adapted = Adaptation.adapt(backend, arena, vit, method, lr, lora, run, split.train(), split.validation(), new Trainer.Listener() {});
+                    var h = adapted.history();
+                    var adapters = adapted.adapters();
                     double val = h.valAccuracy().get(h.valAccuracy().size() - 1);
                     double target = Trainer.accuracy(backend, vit, targetTest, 256), source = Trainer.accuracy(backend, vit, sourceTest, 256);
                     measured[i] = new double[] {100 * val, 100 * target, 100 * source, 100 * (pretrainedSource - source)};
@@ -78,19 +78,15 @@ public class LrSweep {
                     if (shrink.length > 0) {
                         // the adapted weights of every target module, adapters merged, against the pretrained ones
                         VisionTransformer pretrained = Adaptation.load(arena, null);
-                        List<Tensor[]> pairs = new java.util.ArrayList<>(); // {pretrained, tuned, tuned as trained}
-                        pretrained.namedModules().forEach((name, m) -> {
-                            if (!(m instanceof Linear before) || !lora.targetModules().contains(name.substring(name.lastIndexOf('.') + 1))) return;
-                            Module after = vit.namedModules().get(name);
-                            if (after instanceof LoraLinear l) l.merge(backend);
-                            Tensor w = after instanceof LoraLinear l ? l.base().weight().value() : ((Linear) after).weight().value();
-                            pairs.add(new Tensor[] {before.weight().value(), w, w.copy(arena)});
-                        });
+                        for (LoraLinear l : adapters.values()) l.merge(backend);
+                        List<IntruderDimensions.WeightPair> pairs = IntruderDimensions.weightPairs(pretrained, vit, lora.targetModules());
+                        List<Tensor> trained = pairs.stream().map(pair -> pair.adapted().copy(arena)).toList();
                         for (int s = 0; s < shrink.length; s++) {
                             int intruders = 0;
-                            for (Tensor[] pair : pairs) {
-                                pair[1].copyFrom(pair[2]);
-                                intruders += IntruderDimensions.shrink(pair[0], pair[1], 10, 0.5, shrink[s]);
+                            for (int l = 0; l < pairs.size(); l++) {
+                                pairs.get(l).adapted().copyFrom(trained.get(l));
+                                intruders += IntruderDimensions.shrink(pairs.get(l).pretrained(), pairs.get(l).adapted(), IntruderDimensions.TOP,
+                                        IntruderDimensions.EPS, shrink[s]);
                             }
                             double t2 = Trainer.accuracy(backend, vit, targetTest, 256), s2 = Trainer.accuracy(backend, vit, sourceTest, 256);
                             shrunk[s][i] = new double[] {100 * t2, 100 * s2, 100 * (pretrainedSource - s2)};

@@ -15,6 +15,7 @@ import org.tune4j.backend.cuda.Cublas;
 import org.tune4j.backend.cuda.CudaBackend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
+import org.tune4j.nn.IntruderDimensions;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.robust.Attacks;
 import org.tune4j.robust.DataQuality;
@@ -125,21 +126,25 @@ final class DemoCommand implements Callable<Integer> {
 
         System.out.printf("%nadapting from %d shifted images; test on %d shifted and %d clean images%n", r.targetTrainImages(), r.targetTestImages(),
                 r.targetTestImages());
-        String fmt = "%-11s %8s %8s %8s %8s %8s %7s %6s %6s %10s %10s %8s %7s%n";
-        System.out.printf(fmt, "method", "target", "source", "flips", "PGD.05", "PGD.1", "ECE", "c-err", "mCE", "trainable", "memory", "step ms", "img/s");
+        String fmt = "%-11s %8s %8s %8s %8s %8s %7s %6s %6s %9s %10s %10s %8s %7s%n";
+        System.out.printf(fmt, "method", "target", "source", "flips", "PGD.05", "PGD.1", "ECE", "c-err", "mCE", "intruders", "trainable", "memory", "step ms",
+                "img/s");
         Adaptation.Evaluation p = r.pretrained();
         System.out.printf(fmt, "pretrained", pct(p.targetAccuracy()), pct(p.sourceAccuracy()), "-", pct(p.pgd005()), pct(p.pgd01()),
-                String.format("%.3f", p.targetEce()), String.format("%.3f", p.corruptionError()), "1.00", "-", "-", "-", "-");
+                String.format("%.3f", p.targetEce()), String.format("%.3f", p.corruptionError()), "1.00", "-", "-", "-", "-", "-");
         for (Adaptation.MethodResult m : r.methods()) {
             Adaptation.Evaluation e = m.evaluation();
             System.out.printf(fmt, m.method(), pct(e.targetAccuracy()), pct(e.sourceAccuracy()), pct(e.negativeFlipRateSource()), pct(e.pgd005()),
                     pct(e.pgd01()), String.format("%.3f", e.targetEce()), String.format("%.3f", e.corruptionError()), String.format("%.2f", e.mce()),
-                    String.format("%,d", m.trainableParameters()), String.format("%.1f MiB", m.peakMemoryMib()), String.format("%.1f", m.stepMillis()),
+                    Integer.toString(m.intruderDimensions()), String.format("%,d", m.trainableParameters()), String.format("%.1f MiB", m.peakMemoryMib()), String.format("%.1f", m.stepMillis()),
                     String.format("%.0f", m.imagesPerSecond()));
         }
         System.out.println("target: shifted test images; source: clean ones; flips: clean images the pretrained model got right and this one");
         System.out.println("gets wrong; PGD: accuracy under a 20-step L-inf attack at eps 0.05 / 0.1 (500 / 1000 shifted images); ECE on the");
-        System.out.println("shifted test set; c-err: mean error over 11 corruptions x 5 severities (500 clean images); mCE: relative to pretrained.");
+        System.out.println("shifted test set; c-err: mean error over 11 corruptions x 5 severities (500 clean images); mCE: relative to pretrained;");
+        System.out.printf("intruders: new large singular directions in the weights of every %s layer (of each one's %d largest, those with%n",
+                String.join("/", o.lora().targetModules()), IntruderDimensions.TOP);
+        System.out.printf("|cos| < %.1f against every pretrained direction; Shuttleworth et al. 2024 tie LoRA's forgetting to them).%n", IntruderDimensions.EPS);
         Map<String, Path> adapted = new LinkedHashMap<>();
         r.methods().forEach(m -> adapted.put(m.method(), dir.resolve(m.method() + ".safetensors")));
         Map<String, Object> gates = gate("pretrained model", input.checkpoint, adapted, source, o.seed());

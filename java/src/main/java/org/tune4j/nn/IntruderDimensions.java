@@ -1,6 +1,7 @@
 package org.tune4j.nn;
 
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.tune4j.tensor.Tensor;
@@ -13,7 +14,44 @@ import org.tune4j.tensor.Tensor;
  * W' − (1 − λ) Σ_intruders σ_j u_j v_jᵀ (their §5).
  */
 public final class IntruderDimensions {
+    /** The k and eps {@link #count(Module, Module, Collection)} uses: the 10 largest directions, |cosine| below 0.5. */
+    public static final int TOP = 10;
+    public static final double EPS = 0.5;
+
     private IntruderDimensions() {}
+
+    /** One layer's weight [out, in] as pretrained and as adapted. */
+    public record WeightPair(String path, Tensor pretrained, Tensor adapted) {}
+
+    /**
+     * Each {@link Linear} of {@code pretrained} whose name (the last part of its path) is in {@code modules},
+     * beside the same layer of {@code adapted}: a Linear, or a {@link LoraLinear} with its adapter merged.
+     */
+    public static List<WeightPair> weightPairs(Module pretrained, Module adapted, Collection<String> modules) {
+        List<WeightPair> pairs = new ArrayList<>();
+        var adaptedModules = adapted.namedModules();
+        pretrained.namedModules().forEach((path, m) -> {
+            if (!(m instanceof Linear before) || !modules.contains(path.substring(path.lastIndexOf('.') + 1))) return;
+            Tensor after = switch (adaptedModules.get(path)) {
+                case Linear l -> l.weight().value();
+                case LoraLinear l when l.merged() -> l.base().weight().value();
+                case LoraLinear l -> throw new IllegalStateException(path + ": merge the LoRA adapter before comparing its weight with the pretrained one");
+                case null -> throw new IllegalArgumentException("the adapted model has no layer " + path);
+                default -> throw new IllegalArgumentException(path + " is a " + adaptedModules.get(path).getClass().getSimpleName()
+                        + " in the adapted model, not a Linear or a LoraLinear");
+            };
+            pairs.add(new WeightPair(path, before.weight().value(), after));
+        });
+        return pairs;
+    }
+
+    /** Intruder dimensions ({@link #TOP}, or all of a smaller layer's; {@link #EPS}) summed over the {@link #weightPairs} of two models. */
+    public static int count(Module pretrained, Module adapted, Collection<String> modules) {
+        int n = 0;
+        for (WeightPair p : weightPairs(pretrained, adapted, modules))
+            n += count(p.pretrained(), p.adapted(), (int) Math.min(TOP, Math.min(p.pretrained().dim(0), p.pretrained().dim(1))), EPS);
+        return n;
+    }
 
     /** How many of the k largest singular directions of {@code tuned} are intruders against {@code pretrained}. */
     public static int count(Tensor pretrained, Tensor tuned, int k, double eps) {

@@ -99,13 +99,17 @@ public final class HtmlReport {
 
     private void models(JsonNode report, JsonNode compression) {
         html.append("<h2>Models</h2>\n<table><tr><th>model</th><th>shifted</th><th>clean</th><th>PGD-20 ε.05</th><th>PGD-20 ε.1</th>")
-                .append("<th>corruption error</th><th>mCE</th><th>ECE</th><th>neg. flips (clean, vs pretrained)</th></tr>\n");
+                .append("<th>corruption error</th><th>mCE</th><th>ECE</th><th>neg. flips (clean, vs pretrained)</th>")
+                .append("<th title=\"new large singular directions in the adapted layers' weights (Shuttleworth et al. 2024)\">intruder dimensions</th></tr>\n");
+        Map<String, String> intruders = new java.util.HashMap<>();
+        for (JsonNode method : report.path("methods")) intruders.put(method.path("method").asText(), method.path("intruder_dimensions").asText(""));
         for (Map.Entry<String, JsonNode> e : evaluations(report, compression)) {
             JsonNode ev = e.getValue();
             html.append("<tr><td>").append(esc(e.getKey())).append("</td>").append(pct(ev, "target_accuracy")).append(pct(ev, "source_accuracy"))
                     .append(pct(ev, "pgd005")).append(pct(ev, "pgd01")).append(pct(ev, "corruption_error"))
                     .append(num(ev.path("mce").asDouble(), "%.2f")).append(num(ev.path("target_ece").asDouble(), "%.3f"))
-                    .append(e.getKey().equals("pretrained") ? "<td></td>" : pct(ev, "negative_flip_rate_source")).append("</tr>\n");
+                    .append(e.getKey().equals("pretrained") ? "<td></td>" : pct(ev, "negative_flip_rate_source"))
+                    .append("<td>").append(esc(intruders.getOrDefault(e.getKey(), ""))).append("</td></tr>\n");
         }
         html.append("</table>\n");
     }

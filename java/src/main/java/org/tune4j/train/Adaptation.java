@@ -21,6 +21,7 @@ import org.tune4j.io.Checkpoint;
 import org.tune4j.io.PeftAdapter;
 import org.tune4j.io.Safetensors;
 import org.tune4j.nn.Classifier;
+import org.tune4j.nn.IntruderDimensions;
 import org.tune4j.nn.Lora;
 import org.tune4j.nn.LoraLinear;
 import org.tune4j.nn.VisionTransformer;
@@ -75,9 +76,10 @@ public final class Adaptation {
             double corruptionError, double mce, double negativeFlipRateSource, Map<String, double[]> corruptionErrors,
             org.tune4j.robust.Calibration.Bin[] reliability) {}
 
-    /** One method's outcome. */
+    /** One method's outcome; {@code intruderDimensions}: summed over the LoRA target layers, see {@link IntruderDimensions}. */
     public record MethodResult(String method, Evaluation evaluation, long trainableParameters, long totalParameters, double peakMemoryMib,
-            double stepMillis, double imagesPerSecond, double seconds, List<Double> trainLoss, List<Double> validationAccuracy) {
+            double stepMillis, double imagesPerSecond, double seconds, List<Double> trainLoss, List<Double> validationAccuracy,
+            int intruderDimensions) {
         public double targetAccuracy() {
             return evaluation.targetAccuracy();
         }
@@ -175,12 +177,14 @@ public final class Adaptation {
                     ev = evaluate(backend, copy != null ? copy : vit, targetTest, sourceTest, baseCorruption, basePredictions, o.seed());
                 }
                 double targetAcc = ev.targetAccuracy(), sourceAcc = ev.sourceAccuracy();
-                results.add(new MethodResult(method, ev, vit.parameterCount(true), vit.parameterCount(false),
-                        trainingMemory(vit, h) / (1024.0 * 1024.0), h.meanStepMillis(), h.imagesPerSecond(), seconds, h.trainLoss(), h.valAccuracy()));
                 if (method.startsWith("lora")) {
                     saveAdapter(out.resolve(method + "-adapter"), o.lora(), adapters);
                     adapters.values().forEach(a -> a.merge(backend)); // the checkpoint holds the merged weights
                 }
+                int intruders = IntruderDimensions.count(load(arena, checkpoint), vit, o.lora().targetModules());
+                results.add(new MethodResult(method, ev, vit.parameterCount(true), vit.parameterCount(false),
+                        trainingMemory(vit, h) / (1024.0 * 1024.0), h.meanStepMillis(), h.imagesPerSecond(), seconds, h.trainLoss(), h.valAccuracy(),
+                        intruders));
                 saveModel(out.resolve(method + ".safetensors"), vit, method, targetAcc, sourceAcc);
             }
         }

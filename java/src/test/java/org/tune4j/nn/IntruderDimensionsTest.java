@@ -5,8 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
+import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
+import org.tune4j.backend.CpuBackend;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 
@@ -20,25 +23,30 @@ class IntruderDimensionsTest {
         return t;
     }
 
-    /** W + sigma u vᵀ with u a unit vector orthogonal to W's columns and v a random unit vector. */
+    /** W + sigma u vᵀ [out, in] (out > in) with u a unit vector orthogonal to W's columns and v a random unit vector. */
     private static Tensor plusNewDirection(Arena arena, Tensor w, double sigma, SplittableRandom rng) {
-        double[] u = new double[OUT], v = new double[IN];
-        for (int i = 0; i < OUT; i++) u[i] = rng.nextDouble() - 0.5;
+        Tensor t = w.copy(arena);
+        addNewDirection(t, sigma, rng);
+        return t;
+    }
+
+    private static void addNewDirection(Tensor w, double sigma, SplittableRandom rng) {
+        int rows = (int) w.dim(0), cols = (int) w.dim(1);
+        double[] u = new double[rows], v = new double[cols];
+        for (int i = 0; i < rows; i++) u[i] = rng.nextDouble() - 0.5;
         for (int pass = 0; pass < 2; pass++) { // Gram-Schmidt of u against an orthonormal basis of W's columns, built as we go
-            double[][] basis = new double[IN][OUT];
-            for (int c = 0; c < IN; c++) {
-                for (int i = 0; i < OUT; i++) basis[c][i] = w.getFloat(i, c);
+            double[][] basis = new double[cols][rows];
+            for (int c = 0; c < cols; c++) {
+                for (int i = 0; i < rows; i++) basis[c][i] = w.getFloat(i, c);
                 for (int p = 0; p < c; p++) subtractProjection(basis[c], basis[p]);
                 normalize(basis[c]);
                 subtractProjection(u, basis[c]);
             }
         }
         normalize(u);
-        for (int j = 0; j < IN; j++) v[j] = rng.nextDouble() - 0.5;
+        for (int j = 0; j < cols; j++) v[j] = rng.nextDouble() - 0.5;
         normalize(v);
-        Tensor t = w.copy(arena);
-        for (int i = 0; i < OUT; i++) for (int j = 0; j < IN; j++) t.setFloat(i, j, (float) (t.getFloat(i, j) + sigma * u[i] * v[j]));
-        return t;
+        for (int i = 0; i < rows; i++) for (int j = 0; j < cols; j++) w.setFloat(i, j, (float) (w.getFloat(i, j) + sigma * u[i] * v[j]));
     }
 
     private static void subtractProjection(double[] x, double[] unit) {
@@ -90,6 +98,29 @@ class IntruderDimensionsTest {
             // the top triplet of W + 20 u vᵀ also carries W's own action on v (‖W v‖ ≈ 1.3 here), which goes with it
             assertTrue(distance(removed, w) < 0.1 * added, "lambda 0 leaves about the pretrained weight: " + distance(removed, w));
             assertEquals(0, IntruderDimensions.count(w, removed, 5, 0.5));
+        }
+    }
+
+    @Test
+    void comparesTwoModelsLayerByLayer() {
+        var config = new VisionTransformer.Config(8, 4, 16, 2, 2, 24, 3); // fc1 [24, 16] and fc2 [16, 24] in each of 2 blocks
+        List<String> mlp = List.of("fc1", "fc2");
+        try (Arena arena = Arena.ofConfined()) {
+            VisionTransformer pretrained = new VisionTransformer(arena, config, new SplittableRandom(11));
+            VisionTransformer adapted = new VisionTransformer(arena, config, new SplittableRandom(11));
+            Map<String, LoraLinear> adapters = Lora.inject(adapted, arena, new Lora.Config(2, 4f, 0f, false, mlp, List.of()), new SplittableRandom(1));
+            var unmerged = assertThrows(IllegalStateException.class, () -> IntruderDimensions.count(pretrained, adapted, mlp));
+            assertTrue(unmerged.getMessage().contains("merge"), unmerged.getMessage());
+            adapters.values().forEach(a -> a.merge(CpuBackend.get())); // B = 0: every weight as pretrained
+            List<IntruderDimensions.WeightPair> pairs = IntruderDimensions.weightPairs(pretrained, adapted, mlp);
+            assertEquals(List.of("blocks.0.mlp.fc1", "blocks.0.mlp.fc2", "blocks.1.mlp.fc1", "blocks.1.mlp.fc2"),
+                    pairs.stream().map(IntruderDimensions.WeightPair::path).toList());
+            assertEquals(0, IntruderDimensions.count(pretrained, adapted, mlp));
+            addNewDirection(pairs.get(2).adapted(), 20, new SplittableRandom(3)); // blocks.1.mlp.fc1
+            assertEquals(1, IntruderDimensions.count(pretrained, adapted, mlp));
+            VisionTransformer shallow = new VisionTransformer(arena, new VisionTransformer.Config(8, 4, 16, 1, 2, 24, 3), new SplittableRandom(11));
+            var missing = assertThrows(IllegalArgumentException.class, () -> IntruderDimensions.count(pretrained, shallow, mlp));
+            assertTrue(missing.getMessage().contains("no layer blocks.1.mlp.fc1"), missing.getMessage());
         }
     }
 

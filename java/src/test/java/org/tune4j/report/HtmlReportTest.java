@@ -49,7 +49,7 @@ class HtmlReportTest {
         report.set("pretrained", evaluation(0.3));
         ArrayNode methods = report.putArray("methods");
         for (String m : List.of("lora", "full")) {
-            ObjectNode method = methods.addObject().put("method", m);
+            ObjectNode method = methods.addObject().put("method", m).put("intruder_dimensions", m.equals("lora") ? 33 : 0);
             method.set("evaluation", evaluation(0.68));
             method.putArray("train_loss").add(1.2).add(0.9).add(0.8);
             method.putArray("validation_accuracy").add(0.5).add(0.6).add(0.65);
@@ -87,6 +87,7 @@ class HtmlReportTest {
         assertTrue(html.contains("Robustness audit") && html.contains("2:4+lora"), "the audit names each variant");
         assertTrue(html.contains("FAIL") && html.contains("PASS"), "the gates' verdicts");
         assertTrue(html.contains("abc"), "file hashes");
+        assertTrue(html.contains("intruder dimensions") && html.contains("<td>33</td>"), "each adapted model's intruder dimensions");
         assertTrue(!html.contains("src=\"http"), "self-contained: nothing fetched");
     }
 
