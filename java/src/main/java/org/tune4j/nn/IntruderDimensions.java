@@ -8,10 +8,10 @@ import org.tune4j.tensor.Tensor;
 
 /**
  * Intruder dimensions of a fine-tuned weight (Shuttleworth et al., "LoRA vs Full Fine-tuning: An Illusion
- * of Equivalence", 2024, §3): among the k largest singular triplets of the fine-tuned W' [out, in], those
+ * of Equivalence", 2024): among the k largest singular triplets of the fine-tuned W' [out, in], those
  * whose left singular vector has |cosine| below eps with every left singular vector of the pretrained W.
- * The paper finds LoRA's forgetting concentrated in them, and shrinks them after training:
- * W' − (1 − λ) Σ_intruders σ_j u_j v_jᵀ (their §5).
+ * The paper finds them in LoRA's weights and not in full fine-tuning's, ties LoRA's forgetting to them,
+ * and scales them down after training: W' − (1 − λ) Σ_intruders σ_j u_j v_jᵀ ({@link #shrink}).
  */
 public final class IntruderDimensions {
     /** The k and eps {@link #count(Module, Module, Collection)} uses: the 10 largest directions, |cosine| below 0.5. */
@@ -64,43 +64,34 @@ public final class IntruderDimensions {
      */
     public static int shrink(Tensor pretrained, Tensor tuned, int k, double eps, double lambda) {
         if (!(lambda >= 0 && lambda <= 1)) throw new IllegalArgumentException("lambda must be in [0, 1], is " + lambda);
-        List<double[][]> intruders = find(pretrained, tuned, k, eps);
+        List<Triplet> intruders = find(pretrained, tuned, k, eps);
         int out = (int) tuned.dim(0), in = (int) tuned.dim(1);
-        for (double[][] t : intruders) { // t = {{σ}, u [out], v [in]}
-            double c = (1 - lambda) * t[0][0];
+        for (Triplet t : intruders) {
+            double c = (1 - lambda) * t.sigma();
             for (int i = 0; i < out; i++) for (int j = 0; j < in; j++)
-                tuned.setFloat(i, j, (float) (tuned.getFloat(i, j) - c * t[1][i] * t[2][j]));
+                tuned.setFloat(i, j, (float) (tuned.getFloat(i, j) - c * t.u()[i] * t.v()[j]));
         }
         return intruders.size();
     }
 
-    private static List<double[][]> find(Tensor pretrained, Tensor tuned, int k, double eps) {
+    /** One singular triplet: σ, u [out], v [in]. */
+    private record Triplet(double sigma, double[] u, double[] v) {}
+
+    private static List<Triplet> find(Tensor pretrained, Tensor tuned, int k, double eps) {
         if (pretrained.rank() != 2 || !java.util.Arrays.equals(pretrained.shape(), tuned.shape()))
             throw new IllegalArgumentException("pretrained " + java.util.Arrays.toString(pretrained.shape()) + " and tuned "
                     + java.util.Arrays.toString(tuned.shape()) + " must be the same [out, in] matrix");
         int m = (int) pretrained.dim(0), n = (int) pretrained.dim(1), full = Math.min(m, n);
         if (k < 1 || k > full) throw new IllegalArgumentException("k must be in [1, " + full + "], is " + k);
-        TopSingular before = TopSingular.of(doubles(pretrained), m, n, full, 3, new SplittableRandom(0));
-        TopSingular after = TopSingular.of(doubles(tuned), m, n, full, 3, new SplittableRandom(0));
-        List<double[][]> intruders = new ArrayList<>();
+        // every triplet: with min(m, n) vectors the iterated subspace is the whole row space after one product
+        TopSingular before = TopSingular.of(pretrained, full, 3, new SplittableRandom(0));
+        TopSingular after = TopSingular.of(tuned, full, 3, new SplittableRandom(0));
+        List<Triplet> intruders = new ArrayList<>();
         for (int j = 0; j < k; j++) {
             double best = 0;
-            for (double[] u : before.u) best = Math.max(best, Math.abs(dot(u, after.u[j])));
-            if (best < eps) intruders.add(new double[][] {{after.values[j]}, after.u[j], after.v[j]});
+            for (double[] u : before.u) best = Math.max(best, Math.abs(TopSingular.dot(u, after.u[j])));
+            if (best < eps) intruders.add(new Triplet(after.values[j], after.u[j], after.v[j]));
         }
         return intruders;
-    }
-
-    private static double[] doubles(Tensor w) {
-        float[] f = w.toFloatArray();
-        double[] d = new double[f.length];
-        for (int i = 0; i < f.length; i++) d[i] = f[i];
-        return d;
-    }
-
-    private static double dot(double[] a, double[] b) {
-        double acc = 0;
-        for (int i = 0; i < a.length; i++) acc += a[i] * b[i];
-        return acc;
     }
 }

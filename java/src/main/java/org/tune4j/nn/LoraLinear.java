@@ -154,9 +154,7 @@ public final class LoraLinear extends Module implements Layer, InferenceLayer {
         if (pissaA0 != null) throw new IllegalStateException("initPissa called twice");
         Tensor w = base.weight.value();
         int out = (int) w.dim(0), in = (int) w.dim(1), r = (int) a.value().dim(0);
-        double[] wd = new double[out * in];
-        for (int i = 0; i < out; i++) for (int j = 0; j < in; j++) wd[i * in + j] = w.getFloat(i, j);
-        TopSingular svd = TopSingular.of(wd, out, in, r, 60, rng);
+        TopSingular svd = TopSingular.of(w, r, 60, rng);
         for (int k = 0; k < r; k++) {
             double root = Math.sqrt(svd.values[k] / scale);
             for (int j = 0; j < in; j++) a.value().setFloat(k, j, (float) (root * svd.v[k][j]));
@@ -165,7 +163,7 @@ public final class LoraLinear extends Module implements Layer, InferenceLayer {
         for (int i = 0; i < out; i++) for (int j = 0; j < in; j++) {
             double ba = 0;
             for (int k = 0; k < r; k++) ba += (double) b.value().getFloat(i, k) * a.value().getFloat(k, j);
-            w.setFloat(i, j, (float) (wd[i * in + j] - scale * ba));
+            w.setFloat(i, j, (float) (w.getFloat(i, j) - scale * ba));
         }
         pissaA0 = a.value().copy(arena);
         pissaB0 = b.value().copy(arena);

@@ -19,6 +19,14 @@ final class TopSingular {
         this.v = v;
     }
 
+    /** The same for a weight tensor [m, n], read into doubles. */
+    static TopSingular of(org.tune4j.tensor.Tensor w, int r, int iterations, SplittableRandom rng) {
+        int m = (int) w.dim(0), n = (int) w.dim(1);
+        double[] wd = new double[m * n];
+        for (int i = 0; i < m; i++) for (int j = 0; j < n; j++) wd[i * n + j] = w.getFloat(i, j);
+        return of(wd, m, n, r, iterations, rng);
+    }
+
     static TopSingular of(double[] w, int m, int n, int r, int iterations, SplittableRandom rng) {
         if (r < 1 || r > Math.min(m, n)) throw new IllegalArgumentException("rank " + r + " must be in [1, min(" + m + ", " + n + ")]");
         double[][] q = new double[r][n];
@@ -88,7 +96,7 @@ final class TopSingular {
         }
     }
 
-    private static double dot(double[] a, double[] b) {
+    static double dot(double[] a, double[] b) {
         double acc = 0;
         for (int i = 0; i < a.length; i++) acc += a[i] * b[i];
         return acc;
