@@ -178,8 +178,8 @@ final class DemoCommand implements Callable<Integer> {
             System.err.println("report.html was not written: its charts need the java.desktop module, which this Java runtime lacks; `tune4j report "
                     + dir + "` on a full JDK writes it from metrics.json");
         }
-        System.out.printf("%nwrote %s, %sthe adapted and compressed models and the LoRA adapters (%.0f s)%n", dir.resolve("metrics.json"),
-                page == null ? "" : page + ", ", seconds);
+        System.out.printf("%nwrote %s, %sthe adapted %smodels and the LoRA adapters (%.0f s)%n", dir.resolve("metrics.json"),
+                page == null ? "" : page + ", ", noCompression ? "" : "and compressed ", seconds);
         return 0;
     }
 
