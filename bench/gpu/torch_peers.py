@@ -77,7 +77,7 @@ def vit_lora_steps(dev, add, rows):
                 opt.step()
 
             ms = cuda_ms(step)
-            add("peft_vit_lora_step", f"main-job ViT b{batch} r4 {'tf32' if tf32 else 'f32'} ({batch / (ms / 1e3):.0f} img/s)", ms, 3 * 2 * 18.6e6 * batch, "GFLOP/s")
+            add("peft_vit_lora_step", f"main-job ViT b{batch} r4 {'tf32' if tf32 else 'f32'} ({batch / (ms / 1e3):.0f} img/s)", ms, 3 * 18.6e6 * batch, "GFLOP/s")  # 18.6 MFLOP the forward (InferSuite.vitFlops), the step about 3x
             rows[-1]["precision"] = "tf32" if tf32 else "f32"
             rows[-1]["batch"] = batch
     torch.backends.cuda.matmul.allow_tf32 = False

@@ -21,8 +21,8 @@ import org.tune4j.train.Pretraining;
 
 /**
  * Training steps of the main job's ViT (batch 128, forward, backward, AdamW): images/s for full
- * fine-tuning and for LoRA, and the share of the step spent outside the Backend's calls (Java, the
- * tape's bookkeeping, batch assembly). The Backend is wrapped in a timing proxy; time inside a call
+ * fine-tuning and for LoRA with the model FLOPs utilization against the measured FMA peak, and the share
+ * of the step spent outside the Backend's calls (Java, the tape's bookkeeping, batch assembly). The Backend is wrapped in a timing proxy; time inside a call
  * includes its argument checks and the downcall, and the proxy's own overhead counts as outside.
  */
 final class TrainSuite {
@@ -65,9 +65,12 @@ final class TrainSuite {
                     for (int i = 0; i < steps; i++) step.run();
                     double total = (System.nanoTime() - t0) / 1e6 / steps, insideMs = inside[0] / 1e6 / steps;
                     String shape = "ViT 128x4 batch " + BATCH + (method.equals("lora") ? " r=" + Adaptation.Options.defaults().lora().r() : "");
-                    // rate = images / second: BenchRow divides the work by ms·1e6
-                    rows.add(BenchRow.of("train", "step_" + method, shape, "f32", threads, CpuBackend.get().name(), total, BATCH * 1e9, "img/s",
-                            "none (speed of the step itself)", null, 0));
+                    // rate = images / second; % of peak = model FLOPs utilization: the forward's GEMM and attention FLOPs
+                    // times 3 (full: forward, input and weight gradients) or 2 (LoRA: the frozen weights get no gradient)
+                    double stepFlops = (method.equals("lora") ? 2 : 3) * InferSuite.vitFlops(vit.config()) * BATCH;
+                    double gflops = stepFlops / (total * 1e6);
+                    rows.add(new BenchRow("train", "step_" + method, shape, "f32", threads, CpuBackend.get().name(), total, BATCH * 1e3 / total, "img/s",
+                            "none here (no PyTorch on this machine; bench gpu measures PEFT's step)", null, null, 100 * gflops / machine.peakGflops(threads)));
                     rows.add(new BenchRow("train", "outside_native_" + method, shape, "f32", threads, CpuBackend.get().name(), total - insideMs,
                             100.0 * (total - insideMs) / total, "% of step", "the step's whole time", total, null, null));
                 }
