@@ -356,14 +356,17 @@ int32_t t4j_gemm_segments(int64_t m, int64_t n, const t4j_kseg *segs, int nseg, 
     int64_t nkb = ceil_div(k, I->kc);
     J.kb = ceil_div(k, nkb);
 
-    /* Split the columns when there are enough tiles (each thread then packs only its part of B),
-     * else the rows. Tiny problems stay on one thread. */
+    /* Every thread packs all of the operand along the side it does not split: split the columns (each
+     * thread packs its part of B, all of A) unless C is taller than wide and has the row tiles for it
+     * (then each packs its part of A, all of B: the ViT's 2176 x 128 x 128 GEMMs gained nothing from a
+     * second thread split by columns, packing A twice). Tiny problems stay on one thread. */
     int64_t threads = t4j_num_threads();
     double flops = 2.0 * (double)m * (double)n * (double)k;
     if (flops < 2.0e6) threads = 1;
     int64_t tiles_n = ceil_div(J.n, I->nr), tiles_m = ceil_div(J.m, I->mr);
     int64_t tasks;
-    if (tiles_n >= threads || tiles_n >= tiles_m) {
+    int rows_first = J.m > J.n && tiles_m >= threads;
+    if (!rows_first && (tiles_n >= threads || tiles_n >= tiles_m)) {
         J.split_n = 1;
         J.chunk = ceil_div(tiles_n, T4J_MIN(threads, tiles_n)) * I->nr;
         tasks = ceil_div(J.n, J.chunk);
