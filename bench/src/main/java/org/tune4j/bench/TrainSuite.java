@@ -11,6 +11,9 @@ import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
 import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
+import org.tune4j.bench.peers.LoraPeer;
+import org.tune4j.bench.peers.PeerLoader;
+import org.tune4j.bench.peers.TrainPeer;
 import org.tune4j.nn.Lora;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.optim.AdamW;
@@ -21,8 +24,9 @@ import org.tune4j.train.Pretraining;
 
 /**
  * Training steps of the main job's ViT (batch 128, forward, backward, AdamW): images/s for full
- * fine-tuning and for LoRA with the model FLOPs utilization against the measured FMA peak, and the share
- * of the step spent outside the Backend's calls (Java, the tape's bookkeeping, batch assembly). The Backend is wrapped in a timing proxy; time inside a call
+ * fine-tuning and for LoRA with the model FLOPs utilization against the measured FMA peak, beside each
+ * {@link TrainPeer}'s same step (PyTorch through DJL with -Ppeers), and the share of the step spent
+ * outside the Backend's calls (Java, the tape's bookkeeping, batch assembly). The Backend is wrapped in a timing proxy; time inside a call
  * includes its argument checks and the downcall, and the proxy's own overhead counts as outside.
  */
 final class TrainSuite {
@@ -31,6 +35,9 @@ final class TrainSuite {
     static List<BenchRow> run(Machine machine, List<Integer> threadCounts, boolean quick, Consumer<String> progress) {
         List<BenchRow> rows = new ArrayList<>();
         int steps = quick ? 4 : 15;
+        List<String> problems = new ArrayList<>();
+        List<TrainPeer> peers = PeerLoader.load(TrainPeer.class, problems);
+        String missing = problems.isEmpty() ? "not built; build with -Ppeers" : "failed to load: " + String.join("; ", problems);
         for (int threads : threadCounts) {
             CpuBackend.setThreads(threads);
             for (String method : List.of("full", "lora")) {
@@ -68,9 +75,13 @@ final class TrainSuite {
                     // rate = images / second; % of peak = model FLOPs utilization: the forward's GEMM and attention FLOPs
                     // times 3 (full: forward, input and weight gradients) or 2 (LoRA: the frozen weights get no gradient)
                     double stepFlops = (method.equals("lora") ? 2 : 3) * InferSuite.vitFlops(vit.config()) * BATCH;
-                    double gflops = stepFlops / (total * 1e6);
-                    rows.add(new BenchRow("train", "step_" + method, shape, "f32", threads, CpuBackend.get().name(), total, BATCH * 1e3 / total, "img/s",
-                            "none here (no PyTorch on this machine; bench gpu measures PEFT's step)", null, null, 100 * gflops / machine.peakGflops(threads)));
+                    double pctOfPeak = 100 * stepFlops / (total * 1e6) / machine.peakGflops(threads);
+                    for (TrainPeer peer : peers) {
+                        progress.accept("peer " + peer.name() + " " + method + " threads=" + threads);
+                        LoraPeer.Result r = peer.stepMs(method, vit.config(), BATCH, Adaptation.Options.defaults().lora().r(), threads, quick);
+                        rows.add(stepRow(method, shape, threads, total, r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(), pctOfPeak));
+                    }
+                    if (peers.isEmpty()) rows.add(stepRow(method, shape, threads, total, "pytorch (DJL): " + missing, null, pctOfPeak));
                     rows.add(new BenchRow("train", "outside_native_" + method, shape, "f32", threads, CpuBackend.get().name(), total - insideMs,
                             100.0 * (total - insideMs) / total, "% of step", "the step's whole time", total, null, null));
                 }
@@ -78,5 +89,11 @@ final class TrainSuite {
         }
         CpuBackend.setThreads(machine.cores());
         return rows;
+    }
+
+    /** A step's row: images/s, the peer's time for the same step (or why there is none), the FLOPs utilization. */
+    private static BenchRow stepRow(String method, String shape, int threads, double ms, String peer, Double peerMs, double pctOfPeak) {
+        return new BenchRow("train", "step_" + method, shape, "f32", threads, CpuBackend.get().name(), ms, BATCH * 1e3 / ms, "img/s", peer, peerMs,
+                peerMs == null ? null : peerMs / ms, pctOfPeak);
     }
 }
