@@ -136,8 +136,8 @@ final class DemoCommand implements Callable<Integer> {
             Adaptation.Evaluation e = m.evaluation();
             System.out.printf(fmt, m.method(), pct(e.targetAccuracy()), pct(e.sourceAccuracy()), pct(e.negativeFlipRateSource()), pct(e.pgd005()),
                     pct(e.pgd01()), String.format("%.3f", e.targetEce()), String.format("%.3f", e.corruptionError()), String.format("%.2f", e.mce()),
-                    Integer.toString(m.intruderDimensions()), String.format("%,d", m.trainableParameters()), String.format("%.1f MiB", m.peakMemoryMib()), String.format("%.1f", m.stepMillis()),
-                    String.format("%.0f", m.imagesPerSecond()));
+                    Integer.toString(m.intruderDimensions()), String.format("%,d", m.trainableParameters()), String.format("%.1f MiB", m.peakMemoryMib()),
+                    String.format("%.1f", m.stepMillis()), String.format("%.0f", m.imagesPerSecond()));
         }
         System.out.println("target: shifted test images; source: clean ones; flips: clean images the pretrained model got right and this one");
         System.out.println("gets wrong; PGD: accuracy under a 20-step L-inf attack at eps 0.05 / 0.1 (500 / 1000 shifted images); ECE on the");
