@@ -83,6 +83,7 @@ public final class IntruderDimensions {
                     + java.util.Arrays.toString(tuned.shape()) + " must be the same [out, in] matrix");
         int m = (int) pretrained.dim(0), n = (int) pretrained.dim(1), full = Math.min(m, n);
         if (k < 1 || k > full) throw new IllegalArgumentException("k must be in [1, " + full + "], is " + k);
+        if (!(eps > 0 && eps <= 1)) throw new IllegalArgumentException("eps, a cosine similarity, must be in (0, 1], is " + eps);
         // every triplet: with min(m, n) vectors the iterated subspace is the whole row space after one product
         TopSingular before = TopSingular.of(pretrained, full, 3, new SplittableRandom(0));
         TopSingular after = TopSingular.of(tuned, full, 3, new SplittableRandom(0));

@@ -132,6 +132,8 @@ class IntruderDimensionsTest {
             var shape = assertThrows(IllegalArgumentException.class, () -> IntruderDimensions.count(w, other, 3, 0.5));
             assertTrue(shape.getMessage().contains("same [out, in]"), shape.getMessage());
             assertThrows(IllegalArgumentException.class, () -> IntruderDimensions.count(w, w, IN + 1, 0.5));
+            assertThrows(IllegalArgumentException.class, () -> IntruderDimensions.count(w, w, 3, 0));
+            assertThrows(IllegalArgumentException.class, () -> IntruderDimensions.count(w, w, 3, Double.NaN));
             assertThrows(IllegalArgumentException.class, () -> IntruderDimensions.shrink(w, w.copy(arena), 3, 0.5, 1.5));
         }
     }
