@@ -33,11 +33,11 @@ import picocli.CommandLine.Option;
 
 /** {@code tune4j demo} (and {@code finetune}): the main job, LoRA vs full vs head-only adaptation to a shifted domain. */
 @Command(name = "demo", aliases = "finetune", mixinStandardHelpOptions = true,
-        description = {"Adapt the pretrained ViT to a shifted Fashion-MNIST (lower contrast, blur, noise, rotations, shifts)",
-                "with the same budget: LoRA, full fine-tuning, head only, and LoRA with adversarial examples; measure each (shifted,",
-                "clean, corrupted, PGD, calibration, negative flips), gate it against the pretrained model; compress the LoRA model",
-                "(int8, 2:4 with a LoRA recovery) and measure again, with batch-1 latency, gated against f32; check the data's",
-                "quality. Writes metrics.json, report.html, the adapted and compressed models and the LoRA adapters."})
+        description = "Adapt the pretrained ViT to a shifted Fashion-MNIST (lower contrast, blur, noise, rotations, shifts) "
+                + "with the same budget: LoRA, full fine-tuning, head only, and LoRA with adversarial examples; measure each (shifted, "
+                + "clean, corrupted, PGD, calibration, negative flips), gate it against the pretrained model; compress the LoRA model "
+                + "(int8, 2:4 with a LoRA recovery) and measure again, with batch-1 latency, gated against f32; check the data's "
+                + "quality. Writes metrics.json, report.html, the adapted and compressed models and the LoRA adapters.")
 final class DemoCommand implements Callable<Integer> {
     @Mixin
     DeviceOption device;

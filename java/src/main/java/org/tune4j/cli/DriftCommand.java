@@ -19,8 +19,8 @@ import picocli.CommandLine.Parameters;
 
 /** {@code tune4j drift FILE...}: PSI and KS of each IDX image file of a stream against a reference. */
 @Command(name = "drift", mixinStandardHelpOptions = true,
-        description = {"Watch a stream of IDX image files for drift against a reference set (default: the Fashion-MNIST",
-                "test images): PSI and Kolmogorov-Smirnov on the images' mean intensity and on the model's confidence."})
+        description = "Watch a stream of IDX image files for drift against a reference set (default: the Fashion-MNIST "
+                + "test images): PSI and Kolmogorov-Smirnov on the images' mean intensity and on the model's confidence.")
 final class DriftCommand implements Callable<Integer> {
     @Mixin
     DeviceOption device;

@@ -17,8 +17,8 @@ import picocli.CommandLine.Parameters;
 
 /** {@code tune4j gate BASELINE CANDIDATE}: exits 1, naming the limit, when the candidate regresses. */
 @Command(name = "gate", mixinStandardHelpOptions = true,
-        description = {"Compare a candidate ViT checkpoint with a baseline on the same test images: accuracy per class, negative flips,",
-                "calibration, corruptions, PGD. Exits 1 when a limit is broken, naming it."})
+        description = "Compare a candidate ViT checkpoint with a baseline on the same test images: accuracy per class, negative flips, "
+                + "calibration, corruptions, PGD. Exits 1 when a limit is broken, naming it.")
 final class GateCommand implements Callable<Integer> {
     @Mixin
     DeviceOption device;

@@ -8,8 +8,8 @@ import picocli.CommandLine.Parameters;
 
 /** {@code tune4j report DIR}: the HTML page of a demo run, from its metrics.json. */
 @Command(name = "report", mixinStandardHelpOptions = true,
-        description = {"Write DIR/report.html from DIR/metrics.json (a tune4j demo's output): loss curves, accuracy against",
-                "sparsity, latency against accuracy, corruption heat map, reliability diagram, robustness audit, gates, provenance."})
+        description = "Write DIR/report.html from DIR/metrics.json (a tune4j demo's output): loss curves, accuracy against "
+                + "sparsity, latency against accuracy, corruption heat map, reliability diagram, robustness audit, gates, provenance.")
 final class ReportCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "DIR", description = "A demo's output directory.")
     Path dir;

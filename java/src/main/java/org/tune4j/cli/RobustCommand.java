@@ -32,8 +32,8 @@ import picocli.CommandLine.Option;
  * beside the model it started from.
  */
 @Command(name = "robust", mixinStandardHelpOptions = true,
-        description = {"Fine-tune the pretrained ViT for adversarial robustness on clean Fashion-MNIST (LoRA or full,",
-                "FGSM with random start on a fraction of each batch) and report clean and PGD-20 accuracy before and after."})
+        description = "Fine-tune the pretrained ViT for adversarial robustness on clean Fashion-MNIST (LoRA or full, "
+                + "FGSM with random start on a fraction of each batch) and report clean and PGD-20 accuracy before and after.")
 final class RobustCommand implements Callable<Integer> {
     @Mixin
     DeviceOption device;
