@@ -39,7 +39,8 @@ public final class DjlVitStep implements TrainPeer {
         try (NDManager m = DjlPytorch.engine().newBaseManager()) {
             Vit vit = new Vit(m, c, method.equals("lora") ? rank : 0);
             NDArray images = m.randomUniform(0f, 1f, new Shape(batch, (long) c.image() * c.image()));
-            NDArray labels = m.arange(0, batch).mod(c.classes()).toType(ai.djl.ndarray.types.DataType.INT64, false).oneHot(c.classes()); // image i is class i mod 10
+            // image i is of class i mod classes, one-hot [batch, classes]
+            NDArray labels = m.arange(0, batch).mod(c.classes()).toType(ai.djl.ndarray.types.DataType.INT64, false).oneHot(c.classes());
             Adam adam = new Adam(m, vit.trained);
             double ms = Measure.standard(quick).medianMs(() -> {
                 try (NDManager step = m.newSubManager()) {
