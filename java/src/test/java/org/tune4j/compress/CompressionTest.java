@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.tune4j.autograd.Tape;
@@ -38,6 +39,21 @@ class CompressionTest {
 
     private static ImageDataset test(int n) throws IOException {
         return FashionMnist.embedded().test().first(n);
+    }
+
+    /**
+     * Saves {@code vit} to {@code file}, loads it back, runs {@code check} on the loaded model and asserts
+     * that it gives vit's logits on {@code data}.
+     */
+    private static void assertLoadsBackTheSame(VisionTransformer vit, Path file, ImageDataset data, Consumer<VisionTransformer> check) throws IOException {
+        float[] saved = logits(vit, data);
+        Adaptation.saveModel(file, vit, "test", 0, 0);
+        try (Arena arena = Arena.ofShared()) {
+            VisionTransformer back = Adaptation.load(arena, file);
+            check.accept(back);
+            float[] loaded = logits(back, data);
+            for (int i = 0; i < saved.length; i++) assertEquals(saved[i], loaded[i], 1e-5 * (1 + Math.abs(saved[i])), "logit " + i);
+        }
     }
 
     private static float[] logits(VisionTransformer vit, ImageDataset data) {
@@ -131,22 +147,15 @@ class CompressionTest {
 
     @Test
     void aCompressedModelSavesAndLoadsBackToTheSameLogits(@TempDir Path dir) throws IOException {
-        ImageDataset data = test(40);
         Path file = dir.resolve("compressed.safetensors");
-        float[] saved;
         try (Arena arena = Arena.ofShared()) {
             VisionTransformer vit = Adaptation.load(arena, null);
             compressedUnderAdapters(arena, vit, List.of("fc1", "fc2"));
             Int8Quantization.quantize(arena, CPU, vit, test(16), new Int8Quantization.Options(List.of("qkv", "proj", "head"), 0.05), 16);
-            saved = logits(vit, data);
-            Adaptation.saveModel(file, vit, "test", 0, 0);
-        }
-        try (Arena arena = Arena.ofShared()) {
-            VisionTransformer back = Adaptation.load(arena, file);
-            assertInstanceOf(CompressedLinear.class, back.namedModules().get("blocks.2.mlp.fc1"));
-            assertEquals(CompressedLinear.Format.INT8, ((CompressedLinear) back.namedModules().get("head")).format());
-            float[] loaded = logits(back, data);
-            for (int i = 0; i < saved.length; i++) assertEquals(saved[i], loaded[i], 1e-5 * (1 + Math.abs(saved[i])), "logit " + i);
+            assertLoadsBackTheSame(vit, file, test(40), back -> {
+                assertInstanceOf(CompressedLinear.class, back.namedModules().get("blocks.2.mlp.fc1"));
+                assertEquals(CompressedLinear.Format.INT8, ((CompressedLinear) back.namedModules().get("head")).format());
+            });
         }
         // a file whose compression entry names a layer the model lacks is refused with its name
         Path bad = dir.resolve("bad.safetensors");
@@ -164,23 +173,15 @@ class CompressionTest {
 
     @Test
     void anInt8TwoFourModelSavesAndLoadsBackToTheSameLogits(@TempDir Path dir) throws IOException {
-        ImageDataset data = test(24);
-        Path file = dir.resolve("int8-2_4.safetensors");
-        float[] saved;
         try (Arena arena = Arena.ofShared()) {
             VisionTransformer vit = Adaptation.load(arena, null);
             compressedUnderAdapters(arena, vit, List.of("qkv"));
             StructuredPruning.quantize(arena, CPU, vit);
-            saved = logits(vit, data);
-            Adaptation.saveModel(file, vit, "test", 0, 0);
-        }
-        try (Arena arena = Arena.ofShared()) {
-            VisionTransformer back = Adaptation.load(arena, file);
-            CompressedLinear qkv = (CompressedLinear) back.namedModules().get("blocks.1.attn.qkv");
-            assertEquals(CompressedLinear.Format.INT8_TWO_FOUR, qkv.format());
-            assertTrue(qkv.hasAdapter());
-            float[] loaded = logits(back, data);
-            for (int i = 0; i < saved.length; i++) assertEquals(saved[i], loaded[i], 1e-5 * (1 + Math.abs(saved[i])), "logit " + i);
+            assertLoadsBackTheSame(vit, dir.resolve("int8-2_4.safetensors"), test(24), back -> {
+                CompressedLinear qkv = (CompressedLinear) back.namedModules().get("blocks.1.attn.qkv");
+                assertEquals(CompressedLinear.Format.INT8_TWO_FOUR, qkv.format());
+                assertTrue(qkv.hasAdapter());
+            });
         }
     }
 
