@@ -11,6 +11,18 @@ import org.tune4j.tensor.Tensor;
 final class BackendChecks {
     private BackendChecks() {}
 
+    /**
+     * Outputs the op writes: each (name, tensor) pair, a null tensor skipped (the other checks say whether it
+     * may be null). Read-only memory (a mapped file, {@code MemorySegment.asReadOnly}) would crash a kernel.
+     */
+    static void writable(Object... namesAndTensors) {
+        for (int i = 0; i < namesAndTensors.length; i += 2) {
+            if (namesAndTensors[i + 1] instanceof Tensor t && t.isReadOnly()) {
+                throw new IllegalArgumentException(namesAndTensors[i] + " is read-only memory, and this op writes it");
+            }
+        }
+    }
+
     static void matrix(String name, Tensor t) {
         matrix(name, t, DType.F32);
     }

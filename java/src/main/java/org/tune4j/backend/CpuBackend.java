@@ -21,16 +21,31 @@ public final class CpuBackend implements Backend {
     public static final String SIMD_PROPERTY = "tune4j.simd";
 
     private static final CpuBackend INSTANCE = new CpuBackend();
-
-    static {
-        String forced = System.getProperty(SIMD_PROPERTY);
-        if (forced != null && !forced.isBlank()) setSimdLevel(SimdLevel.parse(forced.strip()));
-    }
+    /** What is wrong with the SIMD setting, null when nothing: said by {@link #get} rather than failing the class's initialisation. */
+    private static final String BAD_SETTING = applySimdSetting();
 
     private CpuBackend() {}
 
-    /** The backend (it holds no state of its own). */
+    /** The property and the environment variable, checked (the native library would take an unknown T4J_SIMD as "highest"). */
+    private static String applySimdSetting() {
+        try {
+            String env = System.getenv("T4J_SIMD");
+            if (env != null) SimdLevel.parse(env.strip());
+            String forced = System.getProperty(SIMD_PROPERTY);
+            if (forced != null && !forced.isBlank()) setSimdLevel(SimdLevel.parse(forced.strip()));
+            return null;
+        } catch (IllegalArgumentException e) {
+            return e.getMessage() + " in T4J_SIMD or -D" + SIMD_PROPERTY;
+        }
+    }
+
+    /**
+     * The backend (it holds no state of its own).
+     *
+     * @throws IllegalArgumentException when T4J_SIMD or the {@value #SIMD_PROPERTY} property names no SIMD level
+     */
     public static CpuBackend get() {
+        if (BAD_SETTING != null) throw new IllegalArgumentException(BAD_SETTING);
         return INSTANCE;
     }
 
@@ -90,6 +105,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c) {
+        BackendChecks.writable("c", c);
         BackendChecks.gemm(transA, transB, alpha, a, b, beta, c);
         long m = c.dim(0), n = c.dim(1), k = transA ? a.dim(0) : a.dim(1);
         status(tune4j_h.t4j_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a.segment(), a.ld(), b.segment(), b.ld(),
@@ -98,6 +114,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void loraForward(Tensor x, Tensor mask, Tensor w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
+        BackendChecks.writable("h", h, "y", y);
         var d = BackendChecks.loraForward(x, mask, w, bias, a, b, scale, h, y);
         status(tune4j_h.t4j_lora_forward(d.t(), d.dIn(), d.dOut(), d.r(), seg(x), seg(mask), seg(w), seg(bias), seg(a), seg(b),
                 scale, seg(h), seg(y)), "loraForward");
@@ -105,6 +122,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void loraBackward(Tensor x, Tensor mask, Tensor w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
+        BackendChecks.writable("dx", dx, "da", da, "db", db);
         var d = BackendChecks.loraBackward(x, mask, w, a, b, scale, h, g, dx, da, db);
         status(tune4j_h.t4j_lora_backward(d.t(), d.dIn(), d.dOut(), d.r(), seg(x), seg(mask), seg(w), seg(a), seg(b), scale,
                 seg(h), seg(g), seg(dx), seg(da), seg(db)), "loraBackward");
@@ -112,6 +130,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void loraMerge(Tensor w, Tensor a, Tensor b, float scale, float sign) {
+        BackendChecks.writable("w", w);
         var d = BackendChecks.loraMerge(w, a, b, scale, sign);
         status(tune4j_h.t4j_lora_merge(d.dIn(), d.dOut(), d.r(), seg(w), seg(a), seg(b), scale, sign), "loraMerge");
     }
@@ -120,18 +139,21 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void quantizeRows(Tensor x, Tensor q, Tensor scales) {
+        BackendChecks.writable("q", q, "scales", scales);
         long m = BackendChecks.quantizeRows(x, q, scales);
         tune4j_h.t4j_q8_quantize_rows(m, x.dim(1), x.segment(), x.ld(), q.segment(), q.ld(), scales.segment());
     }
 
     @Override
     public void dequantizeRows(Tensor q, Tensor scales, Tensor x) {
+        BackendChecks.writable("x", x);
         long m = BackendChecks.quantizeRows(x, q, scales);
         tune4j_h.t4j_q8_dequantize_rows(m, x.dim(1), q.segment(), q.ld(), scales.segment(), x.segment(), x.ld());
     }
 
     @Override
     public void int8Linear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
+        BackendChecks.writable("y", y);
         BackendChecks.int8Linear(x, w, bias, act, y);
         status(tune4j_h.t4j_q8_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.packed(), seg(bias), act.code(),
                 y.segment(), y.ld()), "int8Linear");
@@ -139,6 +161,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void int8WeightOnlyLinear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
+        BackendChecks.writable("y", y);
         BackendChecks.int8WeightOnlyLinear(x, w, bias, act, y);
         status(tune4j_h.t4j_q8_weight_only_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.packed(), seg(bias),
                 act.code(), y.segment(), y.ld()), "int8WeightOnlyLinear");
@@ -146,12 +169,14 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void int8Gemm(Tensor a, Int8Weights w, Tensor c) {
+        BackendChecks.writable("c", c);
         BackendChecks.int8Gemm(a, w, c);
         status(tune4j_h.t4j_q8_gemm_s32(a.dim(0), w.rows(), w.cols(), a.segment(), a.ld(), w.packed(), c.segment(), c.ld()), "int8Gemm");
     }
 
     @Override
     public void loraInt8Forward(Tensor x, Tensor mask, Int8Weights w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
+        BackendChecks.writable("h", h, "y", y);
         var d = BackendChecks.loraInt8(x, mask, w, a, b, scale);
         if (bias != null) BackendChecks.vector("bias", bias, d.dOut());
         BackendChecks.contiguous("h", h, d.t(), d.r());
@@ -162,6 +187,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void loraInt8Backward(Tensor x, Tensor mask, Int8Weights w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
+        BackendChecks.writable("dx", dx, "da", da, "db", db);
         var d = BackendChecks.loraInt8(x, mask, w, a, b, scale);
         BackendChecks.contiguous("h", h, d.t(), d.r());
         BackendChecks.contiguous("g", g, d.t(), d.dOut());
@@ -186,12 +212,14 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void magnitudeMask(Tensor w, float threshold, Tensor mask) {
+        BackendChecks.writable("mask", mask);
         BackendChecks.mask(w, mask);
         tune4j_h.t4j_sparse_mask_magnitude(w.dim(0), w.dim(1), w.segment(), w.ld(), threshold, mask.segment());
     }
 
     @Override
     public void mask2to4(Tensor w, Tensor mask) {
+        BackendChecks.writable("mask", mask);
         BackendChecks.mask(w, mask);
         if (w.dim(1) % 4 != 0) throw new IllegalArgumentException("w: 2:4 needs k divisible by 4, k = " + w.dim(1));
         tune4j_h.t4j_sparse_mask_2to4(w.dim(0), w.dim(1), w.segment(), w.ld(), mask.segment());
@@ -199,12 +227,14 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void applyMask(Tensor w, Tensor mask) {
+        BackendChecks.writable("w", w);
         BackendChecks.mask(w, mask);
         tune4j_h.t4j_sparse_apply_mask(w.dim(0), w.dim(1), w.segment(), w.ld(), mask.segment());
     }
 
     @Override
     public void csrLinear(Tensor x, CsrWeights w, Tensor bias, Activation act, Tensor y) {
+        BackendChecks.writable("y", y);
         if (w == null) throw new IllegalArgumentException("w is null");
         BackendChecks.sparseLinear(x, w.rows(), w.cols(), w.isAlive(), bias, act, y);
         status(tune4j_h.t4j_csr_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.rowPtr(), w.colIndex(), w.indexBits(),
@@ -213,6 +243,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void csrBackwardInput(Tensor g, CsrWeights w, Tensor dx) {
+        BackendChecks.writable("dx", dx);
         BackendChecks.csrBackward(g, w, dx);
         status(tune4j_h.t4j_csr_backward_input(g.dim(0), w.rows(), w.cols(), g.segment(), g.ld(), w.rowPtr(), w.colIndex(),
                 w.indexBits(), w.values().segment(), dx.segment(), dx.ld()), "csrBackwardInput");
@@ -220,6 +251,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void csrGradValues(Tensor g, Tensor x, CsrWeights w, Tensor dvalues) {
+        BackendChecks.writable("dvalues", dvalues);
         BackendChecks.csrGrad(g, x, w, dvalues);
         status(tune4j_h.t4j_csr_grad_values(g.dim(0), w.rows(), w.cols(), g.segment(), g.ld(), x.segment(), x.ld(), w.rowPtr(),
                 w.colIndex(), w.indexBits(), dvalues.segment()), "csrGradValues");
@@ -227,6 +259,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void sparse24Linear(Tensor x, Sparse24Weights w, Tensor bias, Activation act, Tensor y) {
+        BackendChecks.writable("y", y);
         if (w == null) throw new IllegalArgumentException("w is null");
         BackendChecks.sparseLinear(x, w.rows(), w.cols(), w.isAlive(), bias, act, y);
         status(tune4j_h.t4j_24_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.values().segment(), w.meta(), seg(bias),
@@ -237,24 +270,28 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void add(Tensor a, Tensor b, Tensor y) {
+        BackendChecks.writable("y", y);
         BackendChecks.sameSize("a", a, "b", b, "y", y);
         tune4j_h.t4j_add(a.numel(), a.segment(), b.segment(), y.segment());
     }
 
     @Override
     public void axpy(float alpha, Tensor x, Tensor y) {
+        BackendChecks.writable("y", y);
         BackendChecks.sameSize("x", x, "y", y, null, null);
         tune4j_h.t4j_axpy(x.numel(), alpha, x.segment(), y.segment());
     }
 
     @Override
     public void scale(float alpha, Tensor y) {
+        BackendChecks.writable("y", y);
         BackendChecks.flat("y", y, y == null ? 0 : y.numel());
         tune4j_h.t4j_scale(y.numel(), alpha, y.segment());
     }
 
     @Override
     public void mulRow(Tensor row, Tensor y) {
+        BackendChecks.writable("y", y);
         BackendChecks.rows("y", y);
         BackendChecks.flat("row", row, y.dim(1));
         tune4j_h.t4j_mul_row(y.dim(0), y.dim(1), row.segment(), y.segment());
@@ -262,18 +299,21 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void reluForward(Tensor x, Tensor y) {
+        BackendChecks.writable("y", y);
         BackendChecks.sameSize("x", x, "y", y, null, null);
         tune4j_h.t4j_relu_forward(x.numel(), x.segment(), y.segment());
     }
 
     @Override
     public void reluBackward(Tensor x, Tensor dy, Tensor dx) {
+        BackendChecks.writable("dx", dx);
         BackendChecks.sameSize("x", x, "dy", dy, "dx", dx);
         tune4j_h.t4j_relu_backward(x.numel(), x.segment(), dy.segment(), dx.segment());
     }
 
     @Override
     public void logSoftmaxForward(Tensor x, Tensor y) {
+        BackendChecks.writable("y", y);
         BackendChecks.rows("x", x);
         BackendChecks.sameSize("x", x, "y", y, null, null);
         tune4j_h.t4j_log_softmax_forward(x.dim(0), x.dim(1), x.segment(), y.segment());
@@ -281,6 +321,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void logSoftmaxBackward(Tensor y, Tensor dy, Tensor dx) {
+        BackendChecks.writable("dx", dx);
         BackendChecks.rows("y", y);
         BackendChecks.sameSize("y", y, "dy", dy, "dx", dx);
         tune4j_h.t4j_log_softmax_backward(y.dim(0), y.dim(1), y.segment(), dy.segment(), dx.segment());
@@ -288,6 +329,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void addRow(Tensor row, Tensor y) {
+        BackendChecks.writable("y", y);
         BackendChecks.rows("y", y);
         BackendChecks.flat("row", row, y.dim(1));
         tune4j_h.t4j_add_row(y.dim(0), y.dim(1), row.segment(), y.segment());
@@ -295,12 +337,14 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void lowRankAdd(Tensor h, Tensor bt, float scale, Tensor y) {
+        BackendChecks.writable("y", y);
         BackendChecks.lowRankAdd(h, bt, y);
         tune4j_h.t4j_low_rank_add(y.dim(0), y.dim(1), h.dim(1), h.segment(), bt.segment(), scale, y.segment(), y.ld());
     }
 
     @Override
     public void sumRows(Tensor x, Tensor out) {
+        BackendChecks.writable("out", out);
         BackendChecks.rows("x", x);
         BackendChecks.flat("out", out, x.dim(1));
         tune4j_h.t4j_sum_rows(x.dim(0), x.dim(1), x.segment(), out.segment());
@@ -308,6 +352,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void sumRowsProduct(Tensor a, Tensor b, Tensor out) {
+        BackendChecks.writable("out", out);
         BackendChecks.rows("a", a);
         BackendChecks.contiguous("b", b, a.dim(0), a.dim(1));
         BackendChecks.flat("out", out, a.dim(1));
@@ -316,6 +361,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void rowSquares(Tensor x, Tensor out) {
+        BackendChecks.writable("out", out);
         BackendChecks.rows("x", x);
         BackendChecks.flat("out", out, x.dim(0));
         tune4j_h.t4j_row_squares(x.dim(0), x.dim(1), x.segment(), out.segment());
@@ -329,18 +375,21 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void geluForward(Tensor x, Tensor y, boolean exact) {
+        BackendChecks.writable("y", y);
         BackendChecks.sameSize("x", x, "y", y, null, null);
         tune4j_h.t4j_gelu_forward(x.numel(), x.segment(), y.segment(), exact ? 1 : 0);
     }
 
     @Override
     public void geluBackward(Tensor x, Tensor dy, Tensor dx, boolean exact) {
+        BackendChecks.writable("dx", dx);
         BackendChecks.sameSize("x", x, "dy", dy, "dx", dx);
         tune4j_h.t4j_gelu_backward(x.numel(), x.segment(), dy.segment(), dx.segment(), exact ? 1 : 0);
     }
 
     @Override
     public void softmaxForward(Tensor x, Tensor y) {
+        BackendChecks.writable("y", y);
         BackendChecks.rows("x", x);
         BackendChecks.sameSize("x", x, "y", y, null, null);
         tune4j_h.t4j_softmax_forward(x.dim(0), x.dim(1), x.segment(), y.segment());
@@ -348,6 +397,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void softmaxBackward(Tensor y, Tensor dy, Tensor dx) {
+        BackendChecks.writable("dx", dx);
         BackendChecks.rows("y", y);
         BackendChecks.sameSize("y", y, "dy", dy, "dx", dx);
         tune4j_h.t4j_softmax_backward(y.dim(0), y.dim(1), y.segment(), dy.segment(), dx.segment());
@@ -355,6 +405,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void layerNormForward(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
+        BackendChecks.writable("y", y, "mean", mean, "rstd", rstd);
         BackendChecks.layerNormForward(x, gamma, beta, eps, y, mean, rstd);
         long m = x.dim(0), n = x.dim(1);
         tune4j_h.t4j_layernorm_forward(m, n, x.segment(), gamma.segment(), beta.segment(), eps, y.segment(), mean.segment(), rstd.segment());
@@ -362,6 +413,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dgamma, Tensor dbeta) {
+        BackendChecks.writable("dx", dx, "dgamma", dgamma, "dbeta", dbeta);
         BackendChecks.layerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
         long m = x.dim(0), n = x.dim(1);
         tune4j_h.t4j_layernorm_backward(m, n, x.segment(), gamma.segment(), mean.segment(), rstd.segment(), dy.segment(), seg(dx), seg(dgamma), seg(dbeta));
@@ -369,6 +421,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public float crossEntropyForward(Tensor logits, Tensor labels, float smoothing, Tensor probs) {
+        BackendChecks.writable("probs", probs);
         BackendChecks.crossEntropy("logits", logits, labels, smoothing, "probs", probs);
         long m = logits.dim(0), n = logits.dim(1);
         float loss = tune4j_h.t4j_cross_entropy_forward(m, n, logits.segment(), labels.segment(), smoothing, probs.segment());
@@ -378,6 +431,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void crossEntropyBackward(Tensor probs, Tensor labels, float smoothing, float dloss, Tensor dlogits) {
+        BackendChecks.writable("dlogits", dlogits);
         BackendChecks.crossEntropy("probs", probs, labels, smoothing, "dlogits", dlogits);
         long m = probs.dim(0), n = probs.dim(1);
         tune4j_h.t4j_cross_entropy_backward(m, n, probs.segment(), labels.segment(), smoothing, dloss, dlogits.segment());
@@ -385,6 +439,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void attentionForward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor out) {
+        BackendChecks.writable("probs", probs, "out", out);
         long seq = BackendChecks.attention(batch, heads, q, k, v, probs, out);
         tune4j_h.t4j_attention_forward(batch, heads, seq, q.dim(1) / heads, q.segment(), k.segment(), v.segment(), q.ld(), scale, probs.segment(),
                 out.segment(), out.ld());
@@ -392,6 +447,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv) {
+        BackendChecks.writable("dq", dq, "dk", dk, "dv", dv);
         long seq = BackendChecks.attentionBackward(batch, heads, q, k, v, probs, dout, dq, dk, dv);
         tune4j_h.t4j_attention_backward(batch, heads, seq, q.dim(1) / heads, q.segment(), k.segment(), v.segment(), q.ld(), scale, probs.segment(),
                 dout.segment(), dout.ld(), dq.segment(), dk.segment(), dv.segment());
@@ -399,6 +455,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step) {
+        BackendChecks.writable("param", param, "m", m, "v", v);
         long n = BackendChecks.optimizer(param, grad, m, v);
         if (step < 1) throw new IllegalArgumentException("step counts from 1, is " + step);
         tune4j_h.t4j_adamw_step(n, param.segment(), grad.segment(), m.segment(), v.segment(), lr, beta1, beta2, eps, weightDecay, step);
@@ -406,6 +463,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void sgdStep(Tensor param, Tensor grad, Tensor buf, float lr, float momentum, float dampening, float weightDecay, boolean nesterov, boolean firstStep) {
+        BackendChecks.writable("param", param, "buf", buf);
         long n = BackendChecks.optimizer(param, grad, buf, null);
         tune4j_h.t4j_sgd_step(n, param.segment(), grad.segment(), buf.segment(), lr, momentum, dampening, weightDecay, nesterov ? 1 : 0, firstStep ? 1 : 0);
     }

@@ -14,6 +14,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c) {
+        BackendChecks.writable("c", c);
         BackendChecks.gemm(transA, transB, alpha, a, b, beta, c);
         long m = c.dim(0), n = c.dim(1), k = transA ? a.dim(0) : a.dim(1);
         for (long i = 0; i < m; i++) {
@@ -37,6 +38,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void loraForward(Tensor x, Tensor mask, Tensor w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
+        BackendChecks.writable("h", h, "y", y);
         var d = BackendChecks.loraForward(x, mask, w, bias, a, b, scale, h, y);
         for (long i = 0; i < d.t(); i++) {
             // h[i] = x̃[i] Aᵀ
@@ -58,6 +60,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void loraBackward(Tensor x, Tensor mask, Tensor w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
+        BackendChecks.writable("dx", dx, "da", da, "db", db);
         var d = BackendChecks.loraBackward(x, mask, w, a, b, scale, h, g, dx, da, db);
         // gb = g B  [t, r]
         double[][] gb = new double[(int) d.t()][(int) d.r()];
@@ -96,6 +99,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void loraMerge(Tensor w, Tensor a, Tensor b, float scale, float sign) {
+        BackendChecks.writable("w", w);
         var d = BackendChecks.loraMerge(w, a, b, scale, sign);
         for (long o = 0; o < d.dOut(); o++)
             for (long p = 0; p < d.dIn(); p++) {
@@ -109,6 +113,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void quantizeRows(Tensor x, Tensor q, Tensor scales) {
+        BackendChecks.writable("q", q, "scales", scales);
         long m = BackendChecks.quantizeRows(x, q, scales);
         long k = x.dim(1);
         for (long i = 0; i < m; i++) {
@@ -128,6 +133,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void dequantizeRows(Tensor q, Tensor scales, Tensor x) {
+        BackendChecks.writable("x", x);
         long m = BackendChecks.quantizeRows(x, q, scales);
         long k = x.dim(1);
         for (long i = 0; i < m; i++)
@@ -136,6 +142,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void int8Linear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
+        BackendChecks.writable("y", y);
         BackendChecks.int8Linear(x, w, bias, act, y);
         long m = x.dim(0), n = w.rows(), k = w.cols();
         Tensor wq = w.values(), ws = w.scales();
@@ -156,6 +163,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void int8WeightOnlyLinear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
+        BackendChecks.writable("y", y);
         BackendChecks.int8WeightOnlyLinear(x, w, bias, act, y);
         long m = x.dim(0), n = w.rows(), k = w.cols();
         for (long i = 0; i < m; i++)
@@ -169,6 +177,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void int8Gemm(Tensor a, Int8Weights w, Tensor c) {
+        BackendChecks.writable("c", c);
         BackendChecks.int8Gemm(a, w, c);
         long m = a.dim(0), n = w.rows(), k = w.cols();
         for (long i = 0; i < m; i++)
@@ -189,6 +198,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void loraInt8Forward(Tensor x, Tensor mask, Int8Weights w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
+        BackendChecks.writable("h", h, "y", y);
         var d = BackendChecks.loraInt8(x, mask, w, a, b, scale);
         if (bias != null) BackendChecks.vector("bias", bias, d.dOut());
         BackendChecks.contiguous("h", h, d.t(), d.r());
@@ -205,6 +215,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void loraInt8Backward(Tensor x, Tensor mask, Int8Weights w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
+        BackendChecks.writable("dx", dx, "da", da, "db", db);
         BackendChecks.loraInt8(x, mask, w, a, b, scale);
         try (java.lang.foreign.Arena scratch = java.lang.foreign.Arena.ofConfined()) {
             loraBackward(x, mask, dequantized(scratch, w), a, b, scale, h, g, dx, da, db);
@@ -229,12 +240,14 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void magnitudeMask(Tensor w, float threshold, Tensor mask) {
+        BackendChecks.writable("mask", mask);
         BackendChecks.mask(w, mask);
         for (long i = 0; i < w.numel(); i++) mask.setByte(i, (byte) (Math.abs(w.getFloat(i)) > threshold ? 1 : 0));
     }
 
     @Override
     public void mask2to4(Tensor w, Tensor mask) {
+        BackendChecks.writable("mask", mask);
         BackendChecks.mask(w, mask);
         long k = w.dim(1);
         if (k % 4 != 0) throw new IllegalArgumentException("w: 2:4 needs k divisible by 4, k = " + k);
@@ -257,12 +270,14 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void applyMask(Tensor w, Tensor mask) {
+        BackendChecks.writable("w", w);
         BackendChecks.mask(w, mask);
         for (long i = 0; i < w.numel(); i++) if (mask.getByte(i) == 0) w.setFloat(i, 0f);
     }
 
     @Override
     public void csrLinear(Tensor x, CsrWeights w, Tensor bias, Activation act, Tensor y) {
+        BackendChecks.writable("y", y);
         if (w == null) throw new IllegalArgumentException("w is null");
         BackendChecks.sparseLinear(x, w.rows(), w.cols(), w.isAlive(), bias, act, y);
         for (long i = 0; i < x.dim(0); i++)
@@ -275,6 +290,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void csrBackwardInput(Tensor g, CsrWeights w, Tensor dx) {
+        BackendChecks.writable("dx", dx);
         BackendChecks.csrBackward(g, w, dx);
         for (long i = 0; i < g.dim(0); i++)
             for (long j = 0; j < w.rows(); j++)
@@ -286,6 +302,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void csrGradValues(Tensor g, Tensor x, CsrWeights w, Tensor dvalues) {
+        BackendChecks.writable("dvalues", dvalues);
         BackendChecks.csrGrad(g, x, w, dvalues);
         for (long j = 0; j < w.rows(); j++)
             for (long e = w.rowStart(j); e < w.rowStart(j + 1); e++) {
@@ -297,6 +314,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void sparse24Linear(Tensor x, Sparse24Weights w, Tensor bias, Activation act, Tensor y) {
+        BackendChecks.writable("y", y);
         if (w == null) throw new IllegalArgumentException("w is null");
         BackendChecks.sparseLinear(x, w.rows(), w.cols(), w.isAlive(), bias, act, y);
         long groups = w.cols() / 4;
@@ -313,24 +331,28 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void add(Tensor a, Tensor b, Tensor y) {
+        BackendChecks.writable("y", y);
         BackendChecks.sameSize("a", a, "b", b, "y", y);
         for (long i = 0; i < a.numel(); i++) y.setFloat(i, a.getFloat(i) + b.getFloat(i));
     }
 
     @Override
     public void axpy(float alpha, Tensor x, Tensor y) {
+        BackendChecks.writable("y", y);
         BackendChecks.sameSize("x", x, "y", y, null, null);
         for (long i = 0; i < x.numel(); i++) y.setFloat(i, y.getFloat(i) + alpha * x.getFloat(i));
     }
 
     @Override
     public void scale(float alpha, Tensor y) {
+        BackendChecks.writable("y", y);
         BackendChecks.flat("y", y, y == null ? 0 : y.numel());
         for (long i = 0; i < y.numel(); i++) y.setFloat(i, alpha * y.getFloat(i));
     }
 
     @Override
     public void mulRow(Tensor row, Tensor y) {
+        BackendChecks.writable("y", y);
         BackendChecks.rows("y", y);
         BackendChecks.flat("row", row, y.dim(1));
         for (long i = 0; i < y.dim(0); i++)
@@ -339,18 +361,21 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void reluForward(Tensor x, Tensor y) {
+        BackendChecks.writable("y", y);
         BackendChecks.sameSize("x", x, "y", y, null, null);
         for (long i = 0; i < x.numel(); i++) y.setFloat(i, Math.max(0f, x.getFloat(i)));
     }
 
     @Override
     public void reluBackward(Tensor x, Tensor dy, Tensor dx) {
+        BackendChecks.writable("dx", dx);
         BackendChecks.sameSize("x", x, "dy", dy, "dx", dx);
         for (long i = 0; i < x.numel(); i++) if (x.getFloat(i) > 0f) dx.setFloat(i, dx.getFloat(i) + dy.getFloat(i));
     }
 
     @Override
     public void logSoftmaxForward(Tensor x, Tensor y) {
+        BackendChecks.writable("y", y);
         BackendChecks.rows("x", x);
         BackendChecks.sameSize("x", x, "y", y, null, null);
         long n = x.dim(1);
@@ -370,6 +395,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void logSoftmaxBackward(Tensor y, Tensor dy, Tensor dx) {
+        BackendChecks.writable("dx", dx);
         BackendChecks.rows("y", y);
         BackendChecks.sameSize("y", y, "dy", dy, "dx", dx);
         long n = y.dim(1);
@@ -385,6 +411,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void addRow(Tensor row, Tensor y) {
+        BackendChecks.writable("y", y);
         BackendChecks.rows("y", y);
         BackendChecks.flat("row", row, y.dim(1));
         for (long i = 0; i < y.dim(0); i++)
@@ -393,6 +420,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void lowRankAdd(Tensor h, Tensor bt, float scale, Tensor y) {
+        BackendChecks.writable("y", y);
         BackendChecks.lowRankAdd(h, bt, y);
         long r = h.dim(1);
         for (long i = 0; i < y.dim(0); i++)
@@ -405,6 +433,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void sumRows(Tensor x, Tensor out) {
+        BackendChecks.writable("out", out);
         BackendChecks.rows("x", x);
         BackendChecks.flat("out", out, x.dim(1));
         for (long j = 0; j < x.dim(1); j++) {
@@ -416,6 +445,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void sumRowsProduct(Tensor a, Tensor b, Tensor out) {
+        BackendChecks.writable("out", out);
         BackendChecks.rows("a", a);
         BackendChecks.contiguous("b", b, a.dim(0), a.dim(1));
         BackendChecks.flat("out", out, a.dim(1));
@@ -428,6 +458,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void rowSquares(Tensor x, Tensor out) {
+        BackendChecks.writable("out", out);
         BackendChecks.rows("x", x);
         BackendChecks.flat("out", out, x.dim(0));
         for (long i = 0; i < x.dim(0); i++) {
@@ -482,18 +513,21 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void geluForward(Tensor x, Tensor y, boolean exact) {
+        BackendChecks.writable("y", y);
         BackendChecks.sameSize("x", x, "y", y, null, null);
         for (long i = 0; i < x.numel(); i++) y.setFloat(i, (float) gelu(x.getFloat(i), exact));
     }
 
     @Override
     public void geluBackward(Tensor x, Tensor dy, Tensor dx, boolean exact) {
+        BackendChecks.writable("dx", dx);
         BackendChecks.sameSize("x", x, "dy", dy, "dx", dx);
         for (long i = 0; i < x.numel(); i++) dx.setFloat(i, (float) (dx.getFloat(i) + geluGrad(x.getFloat(i), exact) * dy.getFloat(i)));
     }
 
     @Override
     public void softmaxForward(Tensor x, Tensor y) {
+        BackendChecks.writable("y", y);
         BackendChecks.rows("x", x);
         BackendChecks.sameSize("x", x, "y", y, null, null);
         long n = x.dim(1);
@@ -505,6 +539,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void softmaxBackward(Tensor y, Tensor dy, Tensor dx) {
+        BackendChecks.writable("dx", dx);
         BackendChecks.rows("y", y);
         BackendChecks.sameSize("y", y, "dy", dy, "dx", dx);
         long n = y.dim(1);
@@ -520,6 +555,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void layerNormForward(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
+        BackendChecks.writable("y", y, "mean", mean, "rstd", rstd);
         BackendChecks.layerNormForward(x, gamma, beta, eps, y, mean, rstd);
         long m = x.dim(0), n = x.dim(1);
         for (long i = 0; i < m; i++) {
@@ -537,6 +573,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dgamma, Tensor dbeta) {
+        BackendChecks.writable("dx", dx, "dgamma", dgamma, "dbeta", dbeta);
         BackendChecks.layerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
         long m = x.dim(0), n = x.dim(1);
         for (long i = 0; i < m; i++) {
@@ -560,6 +597,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public float crossEntropyForward(Tensor logits, Tensor labels, float smoothing, Tensor probs) {
+        BackendChecks.writable("probs", probs);
         BackendChecks.crossEntropy("logits", logits, labels, smoothing, "probs", probs);
         long m = logits.dim(0), n = logits.dim(1);
         softmaxForward(logits, probs);
@@ -574,6 +612,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void crossEntropyBackward(Tensor probs, Tensor labels, float smoothing, float dloss, Tensor dlogits) {
+        BackendChecks.writable("dlogits", dlogits);
         BackendChecks.crossEntropy("probs", probs, labels, smoothing, "dlogits", dlogits);
         long m = probs.dim(0), n = probs.dim(1);
         for (long i = 0; i < m; i++)
@@ -586,6 +625,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void attentionForward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor out) {
+        BackendChecks.writable("probs", probs, "out", out);
         long seq = BackendChecks.attention(batch, heads, q, k, v, probs, out);
         long dh = q.dim(1) / heads;
         for (int b = 0; b < batch; b++)
@@ -613,6 +653,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv) {
+        BackendChecks.writable("dq", dq, "dk", dk, "dv", dv);
         long seq = BackendChecks.attentionBackward(batch, heads, q, k, v, probs, dout, dq, dk, dv);
         long dh = q.dim(1) / heads;
         for (int b = 0; b < batch; b++)
@@ -642,6 +683,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step) {
+        BackendChecks.writable("param", param, "m", m, "v", v);
         long n = BackendChecks.optimizer(param, grad, m, v);
         if (step < 1) throw new IllegalArgumentException("step counts from 1, is " + step);
         float bc1 = (float) (1 - Math.pow(beta1, step)), bc2 = (float) (1 - Math.pow(beta2, step));
@@ -656,6 +698,7 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public void sgdStep(Tensor param, Tensor grad, Tensor buf, float lr, float momentum, float dampening, float weightDecay, boolean nesterov, boolean firstStep) {
+        BackendChecks.writable("param", param, "buf", buf);
         long n = BackendChecks.optimizer(param, grad, buf, null);
         for (long i = 0; i < n; i++) {
             float d = grad.getFloat(i) + weightDecay * param.getFloat(i);

@@ -19,14 +19,50 @@ public final class Main {
         cl.addSubcommand(new DriftCommand());
         cl.addSubcommand(new RobustCommand());
         for (CliExtension ext : ServiceLoader.load(CliExtension.class)) cl.addSubcommand(ext.command());
-        // Bad input (a wrong option value, a missing or corrupt file) is the user's to fix: say what is
-        // wrong in one line; anything else keeps its stack trace.
+        // Exit codes mean one thing each: 0 done, 1 the gate's or drift's verdict, 2 bad input or usage
+        // (said in one line, naming it), 3 an internal error (with its stack trace: a bug to report).
+        cl.setParameterExceptionHandler((e, args) -> {
+            CommandLine line = e.getCommandLine();
+            line.getErr().println("tune4j " + line.getCommandName() + ": " + e.getMessage() + " (see tune4j " + line.getCommandName() + " --help)");
+            return EXIT_USAGE;
+        });
         cl.setExecutionExceptionHandler((e, line, parsed) -> {
-            if (!(e instanceof IllegalArgumentException || e instanceof java.io.IOException)) throw e;
-            line.getErr().println("tune4j " + line.getCommandName() + ": " + e.getMessage());
-            return 2;
+            String where = "tune4j " + line.getCommandName() + ": ";
+            if (isBadInput(e)) {
+                line.getErr().println(where + describe(e));
+                return EXIT_USAGE;
+            }
+            if (e instanceof OutOfMemoryError) {
+                line.getErr().println(where + "out of memory (" + e.getMessage() + "): ask for less, or give the JVM more with JAVA_OPTS=-Xmx...");
+                return EXIT_INTERNAL;
+            }
+            line.getErr().println(where + "internal error, please report it: " + e);
+            e.printStackTrace(line.getErr());
+            return EXIT_INTERNAL;
         });
         return cl;
+    }
+
+    /** Exit code of bad input or usage. */
+    public static final int EXIT_USAGE = 2;
+    /** Exit code of an internal error. */
+    public static final int EXIT_INTERNAL = 3;
+
+    /** A user's mistake: a wrong value, a missing, unreadable or corrupt file. */
+    private static boolean isBadInput(Throwable e) {
+        return e instanceof IllegalArgumentException || e instanceof java.io.IOException || e instanceof java.io.UncheckedIOException;
+    }
+
+    /** One line; the JDK's file exceptions carry only the path as their message. */
+    private static String describe(Throwable e) {
+        if (e instanceof java.io.UncheckedIOException u) e = u.getCause();
+        return switch (e) {
+            case java.nio.file.NoSuchFileException f -> "no such file: " + f.getFile();
+            case java.nio.file.AccessDeniedException f -> "permission denied: " + f.getFile();
+            case java.nio.file.FileAlreadyExistsException f -> "already exists: " + f.getFile();
+            case java.nio.file.NotDirectoryException f -> "not a directory: " + f.getFile();
+            default -> e.getMessage() != null ? e.getMessage().lines().findFirst().orElse("") : e.getClass().getSimpleName();
+        };
     }
 
     public static void main(String[] args) {

@@ -13,6 +13,7 @@ import java.util.Map;
 import org.tune4j.backend.Backend;
 import org.tune4j.io.Safetensors;
 import org.tune4j.nn.CompressedLinear;
+import org.tune4j.nn.InferenceLayer;
 import org.tune4j.nn.Module;
 import org.tune4j.tensor.Tensor;
 
@@ -49,12 +50,13 @@ public final class CompressedCheckpoint {
 
     /**
      * Rebuilds the compressed layers listed in the file's metadata and swaps them into {@code root}
-     * (which must have a dense layer at each path); their weights live in {@code arena}. Returns how
-     * many; a file without the entry has none.
+     * (which must have a dense layer of the same shape at each path); their weights live in {@code arena}.
+     * Returns the names of the file's tensors they took (none for a file without the entry).
      */
-    public static int restore(Arena arena, Backend backend, Module root, Safetensors.File file, Path where) throws IOException {
+    public static java.util.Set<String> restore(Arena arena, Backend backend, Module root, Safetensors.File file, Path where) throws IOException {
         String entry = file.metadata().get(METADATA_KEY);
-        if (entry == null) return 0;
+        java.util.Set<String> used = new java.util.HashSet<>();
+        if (entry == null) return used;
         JsonNode layers;
         try {
             layers = JSON.readTree(entry);
@@ -62,25 +64,33 @@ public final class CompressedCheckpoint {
             throw new IOException(where + ": the '" + METADATA_KEY + "' metadata is not JSON: " + e.getOriginalMessage());
         }
         if (!layers.isObject()) throw new IOException(where + ": the '" + METADATA_KEY + "' metadata must be a JSON object");
-        int count = 0;
         for (Iterator<Map.Entry<String, JsonNode>> it = layers.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
             String path = e.getKey();
-            if (!root.namedModules().containsKey(path)) throw new IOException(where + ": compressed layer '" + path + "' is not a layer of this model");
+            if (!(root.namedModules().get(path) instanceof InferenceLayer dense)) {
+                throw new IOException(where + ": compressed layer '" + path + "' is not a linear layer of this model");
+            }
             Map<String, Tensor> tensors = new LinkedHashMap<>();
             for (String name : new String[] {"weight", "weight_scale", "bias", "lora_A", "lora_B"}) {
                 Tensor t = file.tensors().get(path + "." + name);
-                if (t != null) tensors.put(name, t);
+                if (t != null) {
+                    tensors.put(name, t);
+                    used.add(path + "." + name);
+                }
             }
             try {
+                if (!e.getValue().isObject() || !e.getValue().path("format").isTextual()) throw new IllegalArgumentException("its entry needs a \"format\"");
                 CompressedLinear.Format format = CompressedLinear.Format.of(e.getValue().path("format").asText());
                 float scale = (float) e.getValue().path("lora_scale").asDouble(0);
-                root.replaceModule(path, CompressedLinear.load(arena, backend, format, tensors, scale));
+                CompressedLinear layer = CompressedLinear.load(arena, backend, format, tensors, scale);
+                if (layer.in() != dense.in() || layer.out() != dense.out()) {
+                    throw new IllegalArgumentException("its weight is " + layer.out() + "x" + layer.in() + ", the model's layer is " + dense.out() + "x" + dense.in());
+                }
+                root.replaceModule(path, layer);
             } catch (IllegalArgumentException bad) {
                 throw new IOException(where + ": compressed layer '" + path + "': " + bad.getMessage());
             }
-            count++;
         }
-        return count;
+        return used;
     }
 }

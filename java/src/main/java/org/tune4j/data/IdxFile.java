@@ -21,7 +21,7 @@ import java.util.zip.GZIPOutputStream;
 public final class IdxFile {
     private static final int UBYTE = 0x08;
     /** Refuse headers that promise more than this many values: a corrupt header, not a data set. */
-    private static final long MAX_VALUES = 1L << 31;
+    private static final long MAX_VALUES = Integer.MAX_VALUE - 8;
 
     /** Dimensions and unsigned-byte values of one IDX file. */
     public record Contents(int[] dims, byte[] values) {
@@ -73,8 +73,10 @@ public final class IdxFile {
                 count *= dims[i];
                 if (count > MAX_VALUES) throw new IOException(name + ": header promises more than " + MAX_VALUES + " values");
             }
-            byte[] values = new byte[(int) count];
-            data.readFully(values);
+            // read as the bytes arrive (readNBytes grows its buffer), so a header that promises more than
+            // the stream holds costs what the stream holds, not what the header says
+            byte[] values = data.readNBytes((int) count);
+            if (values.length != count) throw new IOException(name + ": truncated IDX file: the header promises " + count + " values, it holds " + values.length);
             if (data.read() != -1) throw new IOException(name + ": data after the " + count + " values the header promises");
             return new Contents(dims, values);
         } catch (EOFException e) {

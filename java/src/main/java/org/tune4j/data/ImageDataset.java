@@ -19,8 +19,9 @@ public final class ImageDataset {
     public ImageDataset(byte[] pixels, int[] labels, int height, int width, List<String> classes) {
         Objects.requireNonNull(pixels, "pixels");
         Objects.requireNonNull(labels, "labels");
+        Objects.requireNonNull(classes, "classes");
         if (height <= 0 || width <= 0) throw new IllegalArgumentException("image size " + height + "x" + width);
-        if ((long) labels.length * height * width != pixels.length) {
+        if ((long) labels.length * height * width != pixels.length) { // int * int * int fits a long
             throw new IllegalArgumentException(labels.length + " labels but " + pixels.length + " pixels for " + height + "x" + width + " images");
         }
         for (int i = 0; i < labels.length; i++) {
@@ -51,6 +52,8 @@ public final class ImageDataset {
 
     private static void requireImages(IdxFile.Contents images, String name) {
         if (images.dims().length != 3) throw new IllegalArgumentException(name + ": images must be N x H x W, got " + Arrays.toString(images.dims()));
+        if (images.count() == 0) throw new IllegalArgumentException(name + ": the file holds no images");
+        if (images.dims()[1] == 0 || images.dims()[2] == 0) throw new IllegalArgumentException(name + ": images of " + images.dims()[1] + "x" + images.dims()[2] + " pixels");
     }
 
     public int size() {

@@ -11,6 +11,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
 import org.tune4j.tensor.Tensor;
 
 /**
@@ -27,15 +29,42 @@ public final class PeftAdapter {
     private static final String PREFIX = "base_model.model.";
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
-    /** The LoRA hyper-parameters PEFT records. */
-    public record Config(int r, float alpha, float dropout, List<String> targetModules, boolean useRslora, String baseModel, boolean useDora) {
+    /**
+     * The LoRA hyper-parameters PEFT records. {@code target_modules} is, as in PEFT, either a list of names
+     * (a module matches when its path equals one or ends with "." + one) or one regular expression that must
+     * match a module's whole path ({@code targetPattern}, null for a list).
+     */
+    public record Config(int r, float alpha, float dropout, List<String> targetModules, boolean useRslora, String baseModel, boolean useDora,
+            String targetPattern) {
         public Config {
             if (r < 1) throw new IllegalArgumentException("r must be >= 1, is " + r);
+            if (!Float.isFinite(alpha)) throw new IllegalArgumentException("lora_alpha must be finite, is " + alpha);
+            if (!(dropout >= 0 && dropout < 1)) throw new IllegalArgumentException("lora_dropout must be in [0, 1), is " + dropout);
             targetModules = List.copyOf(targetModules);
+            if (targetPattern != null) {
+                if (!targetModules.isEmpty()) throw new IllegalArgumentException("target_modules is a list or a pattern, not both");
+                try {
+                    Pattern.compile(targetPattern);
+                } catch (PatternSyntaxException e) {
+                    throw new IllegalArgumentException("target_modules '" + targetPattern + "' is not a regular expression: " + e.getDescription());
+                }
+            } else if (targetModules.isEmpty()) {
+                throw new IllegalArgumentException("target_modules is empty");
+            }
+        }
+
+        public Config(int r, float alpha, float dropout, List<String> targetModules, boolean useRslora, String baseModel, boolean useDora) {
+            this(r, alpha, dropout, targetModules, useRslora, baseModel, useDora, null);
         }
 
         public Config(int r, float alpha, float dropout, List<String> targetModules, boolean useRslora, String baseModel) {
             this(r, alpha, dropout, targetModules, useRslora, baseModel, false);
+        }
+
+        /** Whether the module at {@code path} is a target, as PEFT decides it. */
+        public boolean targets(String path) {
+            if (targetPattern != null) return Pattern.matches(targetPattern, path);
+            return org.tune4j.nn.Lora.matches(path, path.substring(path.lastIndexOf('.') + 1), targetModules);
         }
     }
 
@@ -72,8 +101,12 @@ public final class PeftAdapter {
         c.put("r", config.r());
         c.put("lora_alpha", config.alpha());
         c.put("lora_dropout", config.dropout());
-        var targets = c.putArray("target_modules");
-        config.targetModules().forEach(targets::add);
+        if (config.targetPattern() != null) {
+            c.put("target_modules", config.targetPattern());
+        } else {
+            var targets = c.putArray("target_modules");
+            config.targetModules().forEach(targets::add);
+        }
         c.put("bias", "none");
         c.put("use_rslora", config.useRslora());
         c.put("fan_in_fan_out", false);
@@ -92,41 +125,85 @@ public final class PeftAdapter {
         }
     }
 
-    /** Reads an adapter directory written by tune4j or by PEFT. */
+    /**
+     * Reads an adapter directory written by tune4j or by PEFT, checking it: the config's numbers, every
+     * module with both factors of rank r (and a magnitude with DoRA), and no tensor it does not use.
+     */
     public static Loaded load(Path dir) throws IOException {
         Path configFile = dir.resolve(CONFIG_FILE);
         if (!Files.isRegularFile(configFile)) throw new IOException("not a PEFT adapter directory (no " + CONFIG_FILE + "): " + dir);
-        JsonNode c = JSON.readTree(configFile.toFile());
+        JsonNode c;
+        try {
+            c = JSON.readTree(configFile.toFile());
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IOException(configFile + ": not valid JSON: " + e.getOriginalMessage());
+        }
+        if (c == null || !c.isObject()) throw new IOException(configFile + ": not a JSON object");
         if (!"LORA".equals(c.path("peft_type").asText())) throw new IOException(configFile + ": peft_type is " + c.path("peft_type") + ", not LORA");
         if (c.path("init_lora_weights").isTextual() && c.path("init_lora_weights").asText().startsWith("pissa")) {
             throw new IOException(configFile + ": a PiSSA adapter saved unconverted applies to its residual base model, not to "
                     + c.path("base_model_name_or_path").asText("the base") + "; save it with PEFT's path_initial_model_for_weight_conversion");
         }
-        List<String> targets = new ArrayList<>();
-        c.path("target_modules").forEach(t -> targets.add(t.asText()));
-        Config config = new Config(c.path("r").asInt(0), (float) c.path("lora_alpha").asDouble(c.path("r").asInt(0)),
-                (float) c.path("lora_dropout").asDouble(0), targets, c.path("use_rslora").asBoolean(false),
-                c.path("base_model_name_or_path").asText(""), c.path("use_dora").asBoolean(false));
+        Config config;
+        try {
+            config = config(c);
+        } catch (IllegalArgumentException e) {
+            throw new IOException(configFile + ": " + e.getMessage());
+        }
         Safetensors.File file = Safetensors.read(dir.resolve(WEIGHTS_FILE));
         try {
             Map<String, Lora> modules = new LinkedHashMap<>();
+            java.util.Set<String> used = new java.util.HashSet<>();
             for (String name : file.tensors().keySet()) {
                 if (!name.endsWith(".lora_A.weight")) continue;
                 String module = name.substring(0, name.length() - ".lora_A.weight".length());
                 String bName = module + ".lora_B.weight";
                 if (!file.tensors().containsKey(bName)) throw new IOException(dir + ": " + name + " has no " + bName);
+                Tensor a = file.get(name), b = file.get(bName);
+                if (a.rank() != 2 || b.rank() != 2 || a.dim(0) != config.r() || b.dim(1) != config.r()) {
+                    throw new IOException(dir + ": " + module + ": lora_A is " + a + " and lora_B is " + b + ", the config says r = " + config.r());
+                }
                 String mName = module + ".lora_magnitude_vector";
                 Tensor magnitude = null;
                 if (config.useDora()) {
                     if (!file.tensors().containsKey(mName)) throw new IOException(dir + ": use_dora, but " + module + " has no " + mName);
                     magnitude = file.get(mName);
+                    used.add(mName);
                 }
-                modules.put(module.startsWith(PREFIX) ? module.substring(PREFIX.length()) : module, new Lora(file.get(name), file.get(bName), magnitude));
+                used.add(name);
+                used.add(bName);
+                modules.put(module.startsWith(PREFIX) ? module.substring(PREFIX.length()) : module, new Lora(a, b, magnitude));
             }
+            List<String> left = file.tensors().keySet().stream().filter(n -> !used.contains(n)).sorted().limit(5).toList();
+            if (!left.isEmpty()) throw new IOException(dir + ": tensors a LoRA adapter does not use: " + String.join(", ", left));
+            if (modules.isEmpty()) throw new IOException(dir + ": the adapter holds no lora_A / lora_B weights");
             return new Loaded(config, modules, file);
         } catch (IOException | RuntimeException e) {
             file.close();
             throw e;
         }
+    }
+
+    /** The config's fields; an IllegalArgumentException names the one that is wrong. */
+    private static Config config(JsonNode c) {
+        JsonNode t = c.path("target_modules");
+        List<String> targets = new ArrayList<>();
+        String pattern = null;
+        if (t.isTextual()) {
+            pattern = t.asText();
+        } else if (t.isArray()) {
+            t.forEach(n -> {
+                if (!n.isTextual()) throw new IllegalArgumentException("target_modules holds " + n + ", not a module name");
+                targets.add(n.asText());
+            });
+        } else {
+            throw new IllegalArgumentException("target_modules must be a list of names or a regular expression, is " + t);
+        }
+        if (!c.path("r").canConvertToInt() || !c.path("r").isIntegralNumber()) throw new IllegalArgumentException("r must be an integer, is " + c.path("r"));
+        int r = c.path("r").asInt();
+        if (c.has("lora_alpha") && !c.path("lora_alpha").isNumber()) throw new IllegalArgumentException("lora_alpha must be a number, is " + c.path("lora_alpha"));
+        if (c.has("lora_dropout") && !c.path("lora_dropout").isNumber()) throw new IllegalArgumentException("lora_dropout must be a number, is " + c.path("lora_dropout"));
+        return new Config(r, (float) c.path("lora_alpha").asDouble(r), (float) c.path("lora_dropout").asDouble(0), targets, c.path("use_rslora").asBoolean(false),
+                c.path("base_model_name_or_path").asText(""), c.path("use_dora").asBoolean(false), pattern);
     }
 }

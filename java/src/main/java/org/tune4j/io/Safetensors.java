@@ -27,11 +27,12 @@ import org.tune4j.tensor.Tensor;
  * The safetensors format of Hugging Face: an 8-byte little-endian header length N, N bytes of JSON
  * ({@code {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ..., "__metadata__":
  * {string: string}}}, padded with spaces to a multiple of 8), then the tensors' little-endian bytes, offsets
- * relative to the end of the header, back to back. Reading maps the file (FFM) and wraps the tensors
- * in place, without copying.
+ * relative to the end of the header, back to back. Reading copies the data into memory the reader owns
+ * (a mapping is opt-in: {@link Options#mapped}), after every size in the header has been checked
+ * against the file's.
  */
 public final class Safetensors {
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = new ObjectMapper().enable(com.fasterxml.jackson.core.JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
     /** Headers above this size are refused as corrupt (the format allows 100 MB). */
     private static final long MAX_HEADER = 100L << 20;
 
@@ -49,17 +50,26 @@ public final class Safetensors {
             Tensor t = e.getValue();
             if (e.getKey().equals("__metadata__")) throw new IllegalArgumentException("'__metadata__' cannot name a tensor");
             if (!t.isContiguous()) throw new IllegalArgumentException(e.getKey() + ": only contiguous tensors can be written");
-            long bytes = t.numel() * t.dtype().byteSize();
+            long bytes = t.dtype().bytes(t.numel());
             ObjectNode info = header.putObject(e.getKey());
             info.put("dtype", dtypeName(t.dtype()));
             var shape = info.putArray("shape");
             for (long d : t.shape()) shape.add(d);
-            info.putArray("data_offsets").add(offset).add(offset + bytes);
+            info.putArray("data_offsets").add(offset).add(Math.addExact(offset, bytes));
             offset += bytes;
         }
         byte[] json = JSON.writeValueAsBytes(header);
         int padded = (json.length + 7) / 8 * 8;
         Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+        try {
+            writeTo(tmp, padded, json, tensors);
+            Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        } finally {
+            Files.deleteIfExists(tmp); // gone after the move; removes a partial file after a failure
+        }
+    }
+
+    private static void writeTo(Path tmp, int padded, byte[] json, Map<String, Tensor> tensors) throws IOException {
         try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE)) {
             ByteBuffer head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
             head.putLong(padded).put(json);
@@ -67,14 +77,17 @@ public final class Safetensors {
             head.flip();
             while (head.hasRemaining()) ch.write(head);
             for (Tensor t : tensors.values()) {
-                ByteBuffer data = t.segment().asSlice(0, t.numel() * t.dtype().byteSize()).asByteBuffer();
-                while (data.hasRemaining()) ch.write(data);
+                MemorySegment bytes = t.segment().asSlice(0, t.dtype().bytes(t.numel()));
+                for (long done = 0; done < bytes.byteSize(); ) {
+                    ByteBuffer data = bytes.asSlice(done, Math.min(bytes.byteSize() - done, 1L << 30)).asByteBuffer();
+                    done += data.remaining();
+                    while (data.hasRemaining()) ch.write(data);
+                }
             }
         }
-        Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
     }
 
-    /** An opened safetensors file: its tensors map the file and live until {@link #close}. */
+    /** An opened safetensors file: its tensors live until {@link #close}. */
     public static final class File implements AutoCloseable {
         private final Arena arena;
         private final Map<String, Tensor> tensors;
@@ -109,41 +122,70 @@ public final class Safetensors {
     }
 
     /**
-     * Maps {@code file} and checks its header (every tensor's dtype, shape and offsets, no gaps or
-     * overlaps, nothing past the end).
+     * How a file is read. {@code mapped}: the tensors stay on a read-only mapping of the file instead of
+     * being copied into memory the reader owns; faster to open, but if the file is truncated or rewritten
+     * while it is open, the next kernel that reads a tensor takes the JVM down with SIGBUS, so use it only
+     * for files nobody else writes. {@code allowNonFinite}: keep NaN or infinite F32 values instead of
+     * refusing the file (for debugging a diverged run).
+     */
+    public record Options(boolean mapped, boolean allowNonFinite) {
+        /** Owned memory, finite values only. */
+        public static Options defaults() {
+            return new Options(false, false);
+        }
+    }
+
+    /**
+     * Reads {@code file} into memory the returned {@link File} owns, checking its header (every tensor's
+     * dtype, shape and offsets, no gaps or overlaps, nothing past the end, sizes bounded by the file's
+     * size before anything is allocated) and refusing NaN or infinite F32 values, naming the tensor.
      *
      * @throws IOException naming the file and what is wrong with it
      */
     public static File read(Path file) throws IOException {
+        return read(file, Options.defaults());
+    }
+
+    /** As {@link #read(Path)}, mapped or with non-finite values allowed as {@code options} say. */
+    public static File read(Path file, Options options) throws IOException {
         if (!Files.isRegularFile(file)) throw new IOException("safetensors file not found: " + file);
         Arena arena = Arena.ofShared();
-        try {
-            MemorySegment all;
-            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-                all = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
-            }
-            if (all.byteSize() < 8) throw new IOException(file + ": too short for a safetensors file");
-            long n = all.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
-            if (n < 2 || n > MAX_HEADER || 8 + n > all.byteSize()) throw new IOException(file + ": header length " + n + " does not fit the file of " + all.byteSize() + " bytes");
-            String json = new String(all.asSlice(8, n).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8);
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            long size = ch.size();
+            if (size < 8) throw new IOException(file + ": too short for a safetensors file (" + size + " bytes)");
+            ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            readFully(ch, lenBuf, 0, file);
+            long n = lenBuf.getLong(0);
+            if (n < 2 || n > MAX_HEADER || n > size - 8) throw new IOException(file + ": header length " + n + " does not fit the file of " + size + " bytes");
+            ByteBuffer headBuf = ByteBuffer.allocate((int) n);
+            readFully(ch, headBuf, 8, file);
             JsonNode header;
             try {
-                header = JSON.readTree(json);
+                header = JSON.readTree(new String(headBuf.array(), StandardCharsets.UTF_8));
             } catch (JsonProcessingException e) {
                 throw new IOException(file + ": the header is not JSON: " + e.getOriginalMessage(), e);
             }
             if (header == null || !header.isObject()) throw new IOException(file + ": the header is not a JSON object");
-            MemorySegment data = all.asSlice(8 + n);
+            long dataBytes = size - 8 - n;
+            MemorySegment data;
+            if (options.mapped()) {
+                data = ch.map(FileChannel.MapMode.READ_ONLY, 8 + n, dataBytes, arena);
+            } else {
+                data = arena.allocate(Math.max(1, dataBytes), 64).asSlice(0, dataBytes);
+                readFully(ch, data, 8 + n, file);
+            }
             Map<String, String> metadata = new LinkedHashMap<>();
             List<long[]> spans = new ArrayList<>();
             Map<String, Tensor> tensors = new LinkedHashMap<>();
             for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
                 Map.Entry<String, JsonNode> e = it.next();
                 if (e.getKey().equals("__metadata__")) {
-                    e.getValue().fields().forEachRemaining(m -> metadata.put(m.getKey(), m.getValue().asText()));
+                    metadata(file, e.getValue(), metadata);
                     continue;
                 }
-                tensors.put(e.getKey(), tensor(file, e.getKey(), e.getValue(), data, spans));
+                Tensor t = tensor(file, e.getKey(), e.getValue(), data, spans);
+                if (!options.allowNonFinite()) requireFinite(file, e.getKey(), t);
+                tensors.put(e.getKey(), t);
             }
             spans.sort((a, b) -> Long.compare(a[0], b[0]));
             long expect = 0;
@@ -159,26 +201,75 @@ public final class Safetensors {
         }
     }
 
+    private static void readFully(FileChannel ch, ByteBuffer buf, long position, Path file) throws IOException {
+        while (buf.hasRemaining()) {
+            if (ch.read(buf, position + buf.position()) < 0) throw new IOException(file + ": the file ended while it was read (truncated?)");
+        }
+    }
+
+    /** Copies the file's bytes from {@code position} into {@code dst}, 1 GiB at a time (a ByteBuffer holds at most 2 GiB). */
+    private static void readFully(FileChannel ch, MemorySegment dst, long position, Path file) throws IOException {
+        for (long done = 0; done < dst.byteSize(); ) {
+            long chunk = Math.min(dst.byteSize() - done, 1L << 30);
+            readFully(ch, dst.asSlice(done, chunk).asByteBuffer(), position + done, file);
+            done += chunk;
+        }
+    }
+
+    /** The header's {@code __metadata__}: a flat object of strings, as the format defines it. */
+    private static void metadata(Path file, JsonNode node, Map<String, String> out) throws IOException {
+        if (!node.isObject()) throw new IOException(file + ": __metadata__ must be an object of strings");
+        for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> m = it.next();
+            if (!m.getValue().isTextual()) throw new IOException(file + ": __metadata__ entry '" + m.getKey() + "' is not a string");
+            out.put(m.getKey(), m.getValue().asText());
+        }
+    }
+
+    /** Refuses NaN or infinite values in an F32 tensor, naming it and the first bad index. */
+    private static void requireFinite(Path file, String name, Tensor t) throws IOException {
+        if (t.dtype() != DType.F32) return;
+        MemorySegment seg = t.segment();
+        long n = t.numel();
+        for (long i = 0; i < n; i++) {
+            float v = seg.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), i);
+            if (!Float.isFinite(v)) {
+                throw new IOException(file + ": tensor '" + name + "' holds " + v + " at index " + i
+                        + " (non-finite weights are refused; Safetensors.Options.allowNonFinite loads them for debugging)");
+            }
+        }
+    }
+
     private static Tensor tensor(Path file, String name, JsonNode info, MemorySegment data, List<long[]> spans) throws IOException {
         String where = file + ": tensor '" + name + "'";
-        if (!info.isObject() || !info.has("dtype") || !info.has("shape") || !info.has("data_offsets")) {
-            throw new IOException(where + " needs dtype, shape and data_offsets");
+        if (!info.isObject() || !info.path("dtype").isTextual() || !info.path("shape").isArray() || !info.path("data_offsets").isArray()) {
+            throw new IOException(where + " needs dtype (a string), shape and data_offsets (arrays)");
         }
         DType dtype = dtype(info.get("dtype").asText(), where);
         JsonNode shapeNode = info.get("shape"), off = info.get("data_offsets");
         long[] shape = new long[shapeNode.size()];
         long count = 1;
         for (int i = 0; i < shape.length; i++) {
-            shape[i] = shapeNode.get(i).asLong(-1);
-            if (shape[i] < 0) throw new IOException(where + ": bad shape " + shapeNode);
-            count = Math.multiplyExact(count, shape[i]);
+            shape[i] = nonNegativeLong(shapeNode.get(i), where + ": shape " + shapeNode);
+            try {
+                count = Math.multiplyExact(count, shape[i]);
+            } catch (ArithmeticException overflow) {
+                throw new IOException(where + ": shape " + shapeNode + " has more than 2^63 elements");
+            }
         }
         if (off.size() != 2) throw new IOException(where + ": data_offsets must be [begin, end]");
-        long begin = off.get(0).asLong(-1), end = off.get(1).asLong(-1);
-        if (begin < 0 || end < begin || end > data.byteSize()) throw new IOException(where + ": data_offsets " + off + " outside the data (" + data.byteSize() + " bytes)");
-        if (end - begin != count * dtype.byteSize()) throw new IOException(where + ": " + (end - begin) + " bytes for shape " + shapeNode + " of " + dtype);
+        long begin = nonNegativeLong(off.get(0), where + ": data_offsets " + off), end = nonNegativeLong(off.get(1), where + ": data_offsets " + off);
+        if (end < begin || end > data.byteSize()) throw new IOException(where + ": data_offsets " + off + " outside the data (" + data.byteSize() + " bytes)");
+        if (count > data.byteSize() || end - begin != count * dtype.byteSize()) {
+            throw new IOException(where + ": " + (end - begin) + " bytes for shape " + shapeNode + " of " + dtype);
+        }
         spans.add(new long[] {begin, end});
         return Tensor.wrap(data.asSlice(begin, end - begin), dtype, shape);
+    }
+
+    private static long nonNegativeLong(JsonNode n, String what) throws IOException {
+        if (n == null || !n.isIntegralNumber() || !n.canConvertToLong() || n.asLong() < 0) throw new IOException(what + ": not a non-negative integer");
+        return n.asLong();
     }
 
     private static String dtypeName(DType d) {

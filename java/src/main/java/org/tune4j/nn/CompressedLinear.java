@@ -114,8 +114,11 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
         Tensor w = t.get("weight");
         if (w == null || w.rank() != 2) throw new IllegalArgumentException("a compressed layer needs a 2-d 'weight', has " + w);
         Tensor a = t.get("lora_A"), b = t.get("lora_B");
+        if ((a == null) != (b == null)) throw new IllegalArgumentException("an adapter needs both 'lora_A' and 'lora_B', has only " + (a == null ? "lora_B" : "lora_A"));
+        if (a != null && !Float.isFinite(loraScale)) throw new IllegalArgumentException("the adapter's scale is " + loraScale);
         if (format == Format.TWO_FOUR) {
             if (w.dtype() != DType.F32) throw new IllegalArgumentException("a 2:4 layer's weight must be F32, is " + w);
+            requireTwoFour(w);
             return compress(arena, backend, format, w, t.get("bias"), a, b, loraScale);
         }
         Tensor s = t.get("weight_scale");
@@ -129,6 +132,17 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
         Int8Weights packed = format == Format.INT8_TWO_FOUR ? Int8Weights.ofTwoFour(arena, q, scales) : Int8Weights.of(arena, q, scales);
         Int8Linear layer = Int8Linear.of(packed, biasCopy);
         return finish(arena, backend, format, layer, null, q, scales, biasCopy, a, b, loraScale, null);
+    }
+
+    /** A weight stored as 2:4 must be 2:4 already (at most 2 nonzeros in each group of 4 along a row); pruning it here would change the model. */
+    private static void requireTwoFour(Tensor w) {
+        for (long i = 0; i < w.dim(0); i++) {
+            for (long j0 = 0; j0 < w.dim(1); j0 += 4) {
+                int nonzero = 0;
+                for (long j = j0; j < Math.min(j0 + 4, w.dim(1)); j++) if (w.getFloat(i, j) != 0f) nonzero++;
+                if (nonzero > 2) throw new IllegalArgumentException("the weight is labelled 2:4 but row " + i + " has " + nonzero + " nonzeros in columns " + j0 + "-" + (j0 + 3));
+            }
+        }
     }
 
     /** original: the f32 weight compressed, for the weight error (null for a loaded layer, whose original is gone). */

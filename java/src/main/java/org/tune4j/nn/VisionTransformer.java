@@ -21,6 +21,11 @@ public final class VisionTransformer extends Module implements Classifier {
     /** The shape of a ViT. */
     public record Config(int image, int patch, int dim, int depth, int heads, int mlpHidden, int classes) {
         public Config {
+            if (image < 1 || patch < 1 || dim < 1 || depth < 1 || heads < 1 || mlpHidden < 1 || classes < 1) {
+                throw new IllegalArgumentException("every size of a ViT must be >= 1: image " + image + ", patch " + patch + ", dim " + dim + ", depth " + depth
+                        + ", heads " + heads + ", mlp_hidden " + mlpHidden + ", classes " + classes);
+            }
+            if (dim % heads != 0) throw new IllegalArgumentException("dim " + dim + " is not a multiple of heads " + heads);
             if (image % patch != 0) throw new IllegalArgumentException("image " + image + " is not a multiple of patch " + patch);
         }
 

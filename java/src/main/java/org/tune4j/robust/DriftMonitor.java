@@ -26,7 +26,8 @@ public final class DriftMonitor {
 
     public DriftMonitor(double[] reference, double warn, double alert) {
         if (reference.length < BINS) throw new IllegalArgumentException("the reference needs at least " + BINS + " values, has " + reference.length);
-        if (!(warn > 0 && alert >= warn)) throw new IllegalArgumentException("thresholds must satisfy 0 < warn <= alert, got " + warn + ", " + alert);
+        requireFinite("reference", reference);
+        if (!(warn > 0 && alert >= warn && alert < Double.POSITIVE_INFINITY)) throw new IllegalArgumentException("thresholds must satisfy 0 < warn <= alert, got " + warn + ", " + alert);
         this.reference = reference.clone();
         Arrays.sort(this.reference);
         this.warn = warn;
@@ -34,6 +35,15 @@ public final class DriftMonitor {
         edges = new double[BINS - 1];
         for (int i = 1; i < BINS; i++) edges[i - 1] = this.reference[(int) ((long) i * this.reference.length / BINS)];
         expected = shares(this.reference);
+    }
+
+    /** NaN would never be placed in a bin nor ordered (the KS walk would not end): refused, naming where it is. */
+    private static void requireFinite(String what, double[] values) {
+        for (int i = 0; i < values.length; i++) {
+            if (!Double.isFinite(values[i])) {
+                throw new IllegalArgumentException(what + " value " + i + " is " + values[i] + " (a NaN or infinite statistic: check the model's weights and inputs)");
+            }
+        }
     }
 
     public DriftMonitor(double[] reference) {
@@ -53,6 +63,7 @@ public final class DriftMonitor {
     /** Compares a batch with the reference. */
     public Report observe(double[] batch) {
         if (batch.length == 0) throw new IllegalArgumentException("empty batch");
+        requireFinite("batch", batch);
         double[] actual = shares(batch);
         double psi = 0;
         for (int i = 0; i < BINS; i++) psi += (actual[i] - expected[i]) * Math.log(actual[i] / expected[i]);

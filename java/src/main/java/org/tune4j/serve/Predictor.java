@@ -3,6 +3,8 @@ package org.tune4j.serve;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -10,6 +12,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import org.tune4j.backend.Backend;
 import org.tune4j.io.Checkpoint;
 import org.tune4j.io.PeftAdapter;
+import org.tune4j.nn.Linear;
 import org.tune4j.nn.Lora;
 import org.tune4j.nn.LoraLinear;
 import org.tune4j.nn.VisionTransformer;
@@ -26,30 +29,39 @@ import org.tune4j.train.Adaptation;
 public final class Predictor implements AutoCloseable {
     /** Batches of up to {@code maxBatch} images; {@code workspaces} callers at a time. */
     public record Options(int maxBatch, int workspaces) {
+        /** Bounds on both: every batch size up to maxBatch gets views of its own, made once per workspace. */
+        public static final int MAX_BATCH = 4096, MAX_WORKSPACES = 1024;
+
         public Options {
-            if (maxBatch < 1) throw new IllegalArgumentException("maxBatch must be >= 1, is " + maxBatch);
-            if (workspaces < 1) throw new IllegalArgumentException("workspaces must be >= 1, is " + workspaces);
+            if (maxBatch < 1 || maxBatch > MAX_BATCH) throw new IllegalArgumentException("maxBatch must be in [1, " + MAX_BATCH + "], is " + maxBatch);
+            if (workspaces < 1 || workspaces > MAX_WORKSPACES) {
+                throw new IllegalArgumentException("workspaces must be in [1, " + MAX_WORKSPACES + "], is " + workspaces);
+            }
         }
 
         /** Batches up to 8, one workspace per available processor. */
         public static Options defaults() {
-            return new Options(8, Runtime.getRuntime().availableProcessors());
+            return new Options(8, Math.min(MAX_WORKSPACES, Runtime.getRuntime().availableProcessors()));
         }
     }
 
     private final Backend backend;
     private final Arena arena;
     private final boolean ownsArena;
+    /** The workspaces' memory, always this predictor's own, so a failed or closed predictor frees it. */
+    private final Arena workspaceArena = Arena.ofShared();
     private final VitInference inference;
     private final ArrayBlockingQueue<Slot> free;
     private final AtomicBoolean closed = new AtomicBoolean();
     private final int maxBatch;
     private final int workspaces;
+    private final List<String> adaptedLayers;
 
     /** One caller's workspace and its output row for {@link #classify}. */
     private record Slot(VitInference.Workspace workspace, float[] logits) {}
 
-    private Predictor(Backend backend, Arena arena, boolean ownsArena, VisionTransformer vit, Options o) {
+    private Predictor(Backend backend, Arena arena, boolean ownsArena, VisionTransformer vit, Options o, List<String> adaptedLayers) {
+        this.adaptedLayers = adaptedLayers;
         this.backend = backend;
         this.arena = arena;
         this.ownsArena = ownsArena;
@@ -58,7 +70,15 @@ public final class Predictor implements AutoCloseable {
         this.workspaces = o.workspaces();
         vit.train(false);
         free = new ArrayBlockingQueue<>(o.workspaces());
-        for (int i = 0; i < o.workspaces(); i++) free.add(new Slot(inference.workspace(arena, o.maxBatch()), new float[inference.classes()]));
+        try {
+            for (int i = 0; i < o.workspaces(); i++) free.add(new Slot(inference.workspace(workspaceArena, o.maxBatch()), new float[inference.classes()]));
+        } catch (OutOfMemoryError e) {
+            workspaceArena.close();
+            throw new IllegalArgumentException(o.workspaces() + " workspaces for batches of up to " + o.maxBatch() + " images need more memory than there is: ask for fewer or smaller ones");
+        } catch (RuntimeException e) {
+            workspaceArena.close();
+            throw e;
+        }
     }
 
     /**
@@ -70,9 +90,9 @@ public final class Predictor implements AutoCloseable {
         Arena arena = Arena.ofShared();
         try {
             VisionTransformer vit = Adaptation.load(arena, model);
-            if (adapter != null) attach(backend, arena, vit, adapter);
-            return new Predictor(backend, arena, true, vit, o);
-        } catch (IOException | RuntimeException e) {
+            List<String> adapted = adapter != null ? attach(backend, arena, vit, adapter) : List.of();
+            return new Predictor(backend, arena, true, vit, o, adapted);
+        } catch (IOException | RuntimeException | Error e) {
             arena.close();
             throw e;
         }
@@ -80,17 +100,29 @@ public final class Predictor implements AutoCloseable {
 
     /** Serves a model already in memory (the caller keeps it and its arena alive, and unchanged, while this is used). */
     public static Predictor of(Backend backend, Arena arena, VisionTransformer vit, Options o) {
-        return new Predictor(backend, arena, false, vit, o);
+        return new Predictor(backend, arena, false, vit, o, List.of());
     }
 
-    private static void attach(Backend backend, Arena arena, VisionTransformer vit, Path dir) throws IOException {
+    /**
+     * Injects the adapter at {@code dir} into {@code vit}: the layers its {@code target_modules} pick out of
+     * this model must be exactly the layers it holds weights for (an adapter that matches fewer or other
+     * layers than it holds is refused, naming them). Returns the layers adapted.
+     */
+    private static List<String> attach(Backend backend, Arena arena, VisionTransformer vit, Path dir) throws IOException {
         try (PeftAdapter.Loaded a = PeftAdapter.load(dir)) {
             PeftAdapter.Config c = a.config();
-            Map<String, LoraLinear> injected = Lora.inject(vit, arena, new Lora.Config(c.r(), c.alpha(), 0f, c.useRslora(), c.targetModules(),
-                    java.util.List.of()).withVariant(false, c.useDora()), new SplittableRandom(0));
+            List<String> targeted = new ArrayList<>();
+            vit.namedModules().forEach((path, m) -> {
+                if (m instanceof Linear && c.targets(path)) targeted.add(path);
+            });
+            List<String> unmatched = a.modules().keySet().stream().filter(m -> !targeted.contains(m)).toList();
+            if (!unmatched.isEmpty()) throw new IOException(dir + ": the adapter holds weights for " + unmatched + ", which its target_modules do not pick in this model");
+            List<String> missing = targeted.stream().filter(m -> !a.modules().containsKey(m)).toList();
+            if (!missing.isEmpty()) throw new IOException(dir + ": its target_modules pick " + missing + ", for which the adapter holds no weights");
+            Map<String, LoraLinear> injected = Lora.inject(vit, arena, new Lora.Config(c.r(), c.alpha(), 0f, c.useRslora(), targeted,
+                    List.of()).withVariant(false, c.useDora()), new SplittableRandom(0));
             for (Map.Entry<String, LoraLinear> e : injected.entrySet()) {
                 PeftAdapter.Lora l = a.modules().get(e.getKey());
-                if (l == null) throw new IOException(dir + ": the adapter has no weights for '" + e.getKey() + "'");
                 Checkpoint.copy(dir, e.getKey() + ".lora_A", l.a(), e.getValue().loraA().value());
                 Checkpoint.copy(dir, e.getKey() + ".lora_B", l.b(), e.getValue().loraB().value());
                 if (c.useDora()) {
@@ -98,7 +130,13 @@ public final class Predictor implements AutoCloseable {
                     e.getValue().merge(backend);
                 }
             }
+            return List.copyOf(injected.keySet());
         }
+    }
+
+    /** The layers the PEFT adapter adapts, in model order; empty without one. */
+    public List<String> adaptedLayers() {
+        return adaptedLayers;
     }
 
     public int pixels() {
@@ -115,8 +153,8 @@ public final class Predictor implements AutoCloseable {
      */
     public void logits(float[] images, int batch, float[] out) {
         check(images, batch);
-        if (out == null || out.length < batch * classes()) {
-            throw new IllegalArgumentException("out must hold " + batch * classes() + " logits, has " + (out == null ? "null" : out.length));
+        if (out == null || out.length < (long) batch * classes()) {
+            throw new IllegalArgumentException("out must hold " + (long) batch * classes() + " logits, has " + (out == null ? "null" : out.length));
         }
         Slot slot = borrow();
         try {
@@ -145,7 +183,7 @@ public final class Predictor implements AutoCloseable {
         if (closed.get()) throw new IllegalStateException("this predictor is closed");
         if (batch < 1 || batch > maxBatch) throw new IllegalArgumentException("batch must be in [1, " + maxBatch + "], is " + batch);
         if (images == null) throw new IllegalArgumentException("images is null");
-        int n = batch * pixels();
+        int n = batch * pixels(); // batch <= MAX_BATCH: fits an int
         if (images.length != n) {
             throw new IllegalArgumentException("expected " + batch + " image(s) of " + pixels() + " pixels (" + n + " values), got " + images.length);
         }
@@ -189,6 +227,7 @@ public final class Predictor implements AutoCloseable {
             }
         }
         if (interrupted) Thread.currentThread().interrupt();
+        workspaceArena.close();
         if (ownsArena) arena.close();
     }
 }

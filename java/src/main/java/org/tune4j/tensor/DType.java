@@ -19,6 +19,20 @@ public enum DType {
         return layout.byteSize();
     }
 
+    /**
+     * Bytes of {@code count} elements, computed exactly.
+     *
+     * @throws IllegalArgumentException when the count is negative or the size does not fit in a long
+     */
+    public long bytes(long count) {
+        if (count < 0) throw new IllegalArgumentException("negative element count " + count);
+        try {
+            return Math.multiplyExact(count, byteSize());
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException(count + " " + this + " elements take more than 2^63 bytes");
+        }
+    }
+
     public ValueLayout layout() {
         return layout;
     }

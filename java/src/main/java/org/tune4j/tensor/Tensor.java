@@ -33,7 +33,7 @@ public final class Tensor {
         Objects.requireNonNull(arena, "arena");
         Objects.requireNonNull(dtype, "dtype");
         long n = checkedCount(shape);
-        MemorySegment seg = arena.allocate(Math.max(1, n) * dtype.byteSize(), 64);
+        MemorySegment seg = arena.allocate(dtype.bytes(Math.max(1, n)), 64);
         return new Tensor(seg, dtype, shape.clone(), shape.length == 0 ? 1 : Math.max(1, shape[shape.length - 1]));
     }
 
@@ -57,7 +57,7 @@ public final class Tensor {
         Objects.requireNonNull(dtype, "dtype");
         checkedCount(new long[] {rows, cols});
         if (ld < Math.max(1, cols)) throw new IllegalArgumentException("ld " + ld + " is less than cols " + cols);
-        long need = span(rows, cols, ld) * dtype.byteSize();
+        long need = dtype.bytes(span(rows, cols, ld));
         if (segment.byteSize() < need) {
             throw new IllegalArgumentException("segment of " + segment.byteSize() + " bytes is too small for a "
                     + rows + "x" + cols + " " + dtype + " matrix with ld " + ld + " (needs " + need + ")");
@@ -68,7 +68,10 @@ public final class Tensor {
     /** A 1-D or n-D contiguous tensor over existing memory. */
     public static Tensor wrap(MemorySegment segment, DType dtype, long... shape) {
         if (shape.length == 2) return wrap(segment, dtype, shape[0], shape[1], Math.max(1, shape[1]));
-        long need = checkedCount(shape) * dtype.byteSize();
+        Objects.requireNonNull(segment, "segment");
+        Objects.requireNonNull(dtype, "dtype");
+        Objects.requireNonNull(shape, "shape");
+        long need = dtype.bytes(checkedCount(shape));
         if (segment.byteSize() < need) {
             throw new IllegalArgumentException("segment of " + segment.byteSize() + " bytes is too small for shape "
                     + Arrays.toString(shape) + " of " + dtype + " (needs " + need + ")");
@@ -83,21 +86,31 @@ public final class Tensor {
             throw new IllegalArgumentException("view [" + row0 + "+" + rows + ", " + col0 + "+" + cols
                     + ") is outside the " + shape[0] + "x" + shape[1] + " matrix");
         }
-        long offset = (row0 * ld + col0) * dtype.byteSize();
-        long length = span(rows, cols, ld) * dtype.byteSize();
+        long offset = dtype.bytes(row0 * ld + col0); // within the checked span of this matrix: no overflow
+        long length = dtype.bytes(span(rows, cols, ld));
         return new Tensor(segment.asSlice(offset, length), dtype, new long[] {rows, cols}, ld);
     }
 
     /** Elements spanned by a rows x cols matrix with leading dimension ld. */
     private static long span(long rows, long cols, long ld) {
-        return rows == 0 || cols == 0 ? 0 : Math.addExact(Math.multiplyExact(rows - 1, ld), cols);
+        if (rows == 0 || cols == 0) return 0;
+        try {
+            return Math.addExact(Math.multiplyExact(rows - 1, ld), cols);
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException("a " + rows + "x" + cols + " matrix with ld " + ld + " spans more than 2^63 elements");
+        }
     }
 
+    /** The number of elements of {@code shape}, refused when a dimension is negative or the product overflows. */
     private static long checkedCount(long[] shape) {
         long n = 1;
         for (long d : shape) {
             if (d < 0) throw new IllegalArgumentException("negative dimension in shape " + Arrays.toString(shape));
-            n = Math.multiplyExact(n, d);
+            try {
+                n = Math.multiplyExact(n, d);
+            } catch (ArithmeticException e) {
+                throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " has more than 2^63 elements");
+            }
         }
         return n;
     }
@@ -151,6 +164,11 @@ public final class Tensor {
     /** The memory, starting at element 0. */
     public MemorySegment segment() {
         return segment;
+    }
+
+    /** Whether the memory may not be written (a read-only mapping or segment); kernels refuse such a tensor as an output. */
+    public boolean isReadOnly() {
+        return segment.isReadOnly();
     }
 
     /** Whether the arena that owns the memory is still open. */
@@ -234,7 +252,7 @@ public final class Tensor {
             throw new IllegalArgumentException("copyFrom: " + other + " into " + this);
         }
         if (shape.length != 2) {
-            MemorySegment.copy(other.segment, 0, segment, 0, numel() * dtype.byteSize());
+            MemorySegment.copy(other.segment, 0, segment, 0, dtype.bytes(numel()));
             return;
         }
         for (long i = 0; i < rows(); i++) {

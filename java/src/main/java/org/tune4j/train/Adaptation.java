@@ -333,25 +333,7 @@ public final class Adaptation {
 
     /** The pretrained ViT: from {@code checkpoint}, or the one shipped in the jar when it is null. */
     public static VisionTransformer load(Arena arena, Path checkpoint) throws IOException {
-        Path file = checkpoint != null ? checkpoint : shippedCheckpoint();
-        Map<String, String> meta;
-        try (Safetensors.File f = Safetensors.read(file)) {
-            meta = f.metadata();
-        }
-        VisionTransformer.Config c = new VisionTransformer.Config(num(meta, "image", file), num(meta, "patch", file), num(meta, "dim", file),
-                num(meta, "depth", file), num(meta, "heads", file), num(meta, "mlp_hidden", file), num(meta, "classes", file));
-        VisionTransformer vit = new VisionTransformer(arena, c, new SplittableRandom(0));
-        try (Safetensors.File f = Safetensors.read(file)) {
-            org.tune4j.compress.CompressedCheckpoint.restore(arena, org.tune4j.backend.CpuBackend.get(), vit, f, file);
-        }
-        Checkpoint.load(file, vit.namedParameters(), null);
-        return vit;
-    }
-
-    private static int num(Map<String, String> meta, String key, Path file) throws IOException {
-        String v = meta.get(key);
-        if (v == null) throw new IOException(file + ": not a tune4j ViT checkpoint (no '" + key + "' in its metadata)");
-        return Integer.parseInt(v);
+        return VitCheckpoint.load(arena, checkpoint != null ? checkpoint : shippedCheckpoint());
     }
 
     /** The shipped checkpoint, copied out of the jar once (memory mapping needs a file). */

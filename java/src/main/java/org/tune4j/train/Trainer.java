@@ -187,14 +187,16 @@ public final class Trainer {
 
     /** Fraction of {@code data} the model classifies right (evaluation mode, no gradients). */
     public static double accuracy(Backend backend, Classifier model, ImageDataset data, int batchSize) {
+        if (data.size() == 0) throw new IllegalArgumentException("accuracy of no images: the data set is empty");
         int[] predicted = predict(backend, model, data, batchSize);
         long right = 0;
         for (int i = 0; i < predicted.length; i++) if (predicted[i] == data.label(i)) right++;
-        return data.size() == 0 ? 0 : (double) right / data.size();
+        return (double) right / data.size();
     }
 
     /** The predicted class of every image. */
     public static int[] predict(Backend backend, Classifier model, ImageDataset data, int batchSize) {
+        if (batchSize < 1) throw new IllegalArgumentException("batch size must be >= 1, is " + batchSize);
         model.module().train(false);
         Batcher batcher = new Batcher(data, batchSize, 0, false);
         int[] out = new int[data.size()];
