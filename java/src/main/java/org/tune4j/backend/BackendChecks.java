@@ -205,7 +205,7 @@ final class BackendChecks {
         flat("y", y, m * n);
         flat("mean", mean, m);
         flat("rstd", rstd, m);
-        finite("eps", eps);
+        if (!(eps > 0 && eps < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException("eps must be finite and > 0, is " + eps);
     }
 
     /** LayerNorm backward; dx, dgamma, dbeta may be null. */
@@ -252,6 +252,27 @@ final class BackendChecks {
 
     static void finite(String name, float v) {
         if (!Float.isFinite(v)) throw new IllegalArgumentException(name + " must be finite, is " + v);
+    }
+
+    /** AdamW's hyper-parameters: lr and weight decay finite and >= 0, betas in [0, 1), eps finite and > 0. */
+    static void adamw(float lr, float beta1, float beta2, float eps, float weightDecay) {
+        nonNegative("lr", lr);
+        if (!(beta1 >= 0 && beta1 < 1)) throw new IllegalArgumentException("beta1 must be in [0, 1), is " + beta1);
+        if (!(beta2 >= 0 && beta2 < 1)) throw new IllegalArgumentException("beta2 must be in [0, 1), is " + beta2);
+        if (!(eps > 0 && eps < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException("eps must be finite and > 0, is " + eps);
+        nonNegative("weightDecay", weightDecay);
+    }
+
+    /** SGD's: lr, momentum, dampening and weight decay finite and >= 0. */
+    static void sgd(float lr, float momentum, float dampening, float weightDecay) {
+        nonNegative("lr", lr);
+        nonNegative("momentum", momentum);
+        nonNegative("dampening", dampening);
+        nonNegative("weightDecay", weightDecay);
+    }
+
+    private static void nonNegative(String name, float v) {
+        if (!(v >= 0 && v < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException(name + " must be finite and >= 0, is " + v);
     }
 
     /** Shapes of op(A) m×k, op(B) k×n, C m×n. */

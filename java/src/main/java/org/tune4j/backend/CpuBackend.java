@@ -213,6 +213,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void magnitudeMask(Tensor w, float threshold, Tensor mask) {
         BackendChecks.writable("mask", mask);
+        if (Float.isNaN(threshold)) throw new IllegalArgumentException("threshold is NaN");
         BackendChecks.mask(w, mask);
         tune4j_h.t4j_sparse_mask_magnitude(w.dim(0), w.dim(1), w.segment(), w.ld(), threshold, mask.segment());
     }
@@ -278,6 +279,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void axpy(float alpha, Tensor x, Tensor y) {
         BackendChecks.writable("y", y);
+        BackendChecks.finite("alpha", alpha);
         BackendChecks.sameSize("x", x, "y", y, null, null);
         tune4j_h.t4j_axpy(x.numel(), alpha, x.segment(), y.segment());
     }
@@ -285,6 +287,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void scale(float alpha, Tensor y) {
         BackendChecks.writable("y", y);
+        BackendChecks.finite("alpha", alpha);
         BackendChecks.flat("y", y, y == null ? 0 : y.numel());
         tune4j_h.t4j_scale(y.numel(), alpha, y.segment());
     }
@@ -338,6 +341,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void lowRankAdd(Tensor h, Tensor bt, float scale, Tensor y) {
         BackendChecks.writable("y", y);
+        BackendChecks.finite("scale", scale);
         BackendChecks.lowRankAdd(h, bt, y);
         tune4j_h.t4j_low_rank_add(y.dim(0), y.dim(1), h.dim(1), h.segment(), bt.segment(), scale, y.segment(), y.ld());
     }
@@ -432,6 +436,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void crossEntropyBackward(Tensor probs, Tensor labels, float smoothing, float dloss, Tensor dlogits) {
         BackendChecks.writable("dlogits", dlogits);
+        BackendChecks.finite("dloss", dloss);
         BackendChecks.crossEntropy("probs", probs, labels, smoothing, "dlogits", dlogits);
         long m = probs.dim(0), n = probs.dim(1);
         tune4j_h.t4j_cross_entropy_backward(m, n, probs.segment(), labels.segment(), smoothing, dloss, dlogits.segment());
@@ -440,6 +445,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void attentionForward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor out) {
         BackendChecks.writable("probs", probs, "out", out);
+        BackendChecks.finite("scale", scale);
         long seq = BackendChecks.attention(batch, heads, q, k, v, probs, out);
         tune4j_h.t4j_attention_forward(batch, heads, seq, q.dim(1) / heads, q.segment(), k.segment(), v.segment(), q.ld(), scale, probs.segment(),
                 out.segment(), out.ld());
@@ -448,6 +454,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv) {
         BackendChecks.writable("dq", dq, "dk", dk, "dv", dv);
+        BackendChecks.finite("scale", scale);
         long seq = BackendChecks.attentionBackward(batch, heads, q, k, v, probs, dout, dq, dk, dv);
         tune4j_h.t4j_attention_backward(batch, heads, seq, q.dim(1) / heads, q.segment(), k.segment(), v.segment(), q.ld(), scale, probs.segment(),
                 dout.segment(), dout.ld(), dq.segment(), dk.segment(), dv.segment());
@@ -456,6 +463,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step) {
         BackendChecks.writable("param", param, "m", m, "v", v);
+        BackendChecks.adamw(lr, beta1, beta2, eps, weightDecay);
         long n = BackendChecks.optimizer(param, grad, m, v);
         if (step < 1) throw new IllegalArgumentException("step counts from 1, is " + step);
         tune4j_h.t4j_adamw_step(n, param.segment(), grad.segment(), m.segment(), v.segment(), lr, beta1, beta2, eps, weightDecay, step);
@@ -464,6 +472,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void sgdStep(Tensor param, Tensor grad, Tensor buf, float lr, float momentum, float dampening, float weightDecay, boolean nesterov, boolean firstStep) {
         BackendChecks.writable("param", param, "buf", buf);
+        BackendChecks.sgd(lr, momentum, dampening, weightDecay);
         long n = BackendChecks.optimizer(param, grad, buf, null);
         tune4j_h.t4j_sgd_step(n, param.segment(), grad.segment(), buf.segment(), lr, momentum, dampening, weightDecay, nesterov ? 1 : 0, firstStep ? 1 : 0);
     }

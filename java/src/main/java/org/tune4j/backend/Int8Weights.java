@@ -84,6 +84,10 @@ public final class Int8Weights {
         if (!q.isAlive()) throw new IllegalArgumentException("q: its memory was freed (the arena is closed)");
         if (q.dim(1) > MAX_K) throw new IllegalArgumentException("k = " + q.dim(1) + " exceeds " + MAX_K + ", where int32 accumulation stays exact");
         BackendChecks.vector("scales", scales, q.dim(0));
+        for (long i = 0; i < scales.numel(); i++) { // a NaN scale would be NaN on some SIMD levels and a wrong finite number on others
+            float s = scales.getFloat(i);
+            if (!(s >= 0 && s < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException("scale " + i + " is " + s + "; scales must be finite and >= 0");
+        }
     }
 
     /** Output channels. */

@@ -241,6 +241,7 @@ public final class ReferenceBackend implements Backend {
     @Override
     public void magnitudeMask(Tensor w, float threshold, Tensor mask) {
         BackendChecks.writable("mask", mask);
+        if (Float.isNaN(threshold)) throw new IllegalArgumentException("threshold is NaN");
         BackendChecks.mask(w, mask);
         for (long i = 0; i < w.numel(); i++) mask.setByte(i, (byte) (Math.abs(w.getFloat(i)) > threshold ? 1 : 0));
     }
@@ -339,6 +340,7 @@ public final class ReferenceBackend implements Backend {
     @Override
     public void axpy(float alpha, Tensor x, Tensor y) {
         BackendChecks.writable("y", y);
+        BackendChecks.finite("alpha", alpha);
         BackendChecks.sameSize("x", x, "y", y, null, null);
         for (long i = 0; i < x.numel(); i++) y.setFloat(i, y.getFloat(i) + alpha * x.getFloat(i));
     }
@@ -346,6 +348,7 @@ public final class ReferenceBackend implements Backend {
     @Override
     public void scale(float alpha, Tensor y) {
         BackendChecks.writable("y", y);
+        BackendChecks.finite("alpha", alpha);
         BackendChecks.flat("y", y, y == null ? 0 : y.numel());
         for (long i = 0; i < y.numel(); i++) y.setFloat(i, alpha * y.getFloat(i));
     }
@@ -421,6 +424,7 @@ public final class ReferenceBackend implements Backend {
     @Override
     public void lowRankAdd(Tensor h, Tensor bt, float scale, Tensor y) {
         BackendChecks.writable("y", y);
+        BackendChecks.finite("scale", scale);
         BackendChecks.lowRankAdd(h, bt, y);
         long r = h.dim(1);
         for (long i = 0; i < y.dim(0); i++)
@@ -613,6 +617,7 @@ public final class ReferenceBackend implements Backend {
     @Override
     public void crossEntropyBackward(Tensor probs, Tensor labels, float smoothing, float dloss, Tensor dlogits) {
         BackendChecks.writable("dlogits", dlogits);
+        BackendChecks.finite("dloss", dloss);
         BackendChecks.crossEntropy("probs", probs, labels, smoothing, "dlogits", dlogits);
         long m = probs.dim(0), n = probs.dim(1);
         for (long i = 0; i < m; i++)
@@ -626,6 +631,7 @@ public final class ReferenceBackend implements Backend {
     @Override
     public void attentionForward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor out) {
         BackendChecks.writable("probs", probs, "out", out);
+        BackendChecks.finite("scale", scale);
         long seq = BackendChecks.attention(batch, heads, q, k, v, probs, out);
         long dh = q.dim(1) / heads;
         for (int b = 0; b < batch; b++)
@@ -654,6 +660,7 @@ public final class ReferenceBackend implements Backend {
     @Override
     public void attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv) {
         BackendChecks.writable("dq", dq, "dk", dk, "dv", dv);
+        BackendChecks.finite("scale", scale);
         long seq = BackendChecks.attentionBackward(batch, heads, q, k, v, probs, dout, dq, dk, dv);
         long dh = q.dim(1) / heads;
         for (int b = 0; b < batch; b++)
@@ -684,6 +691,7 @@ public final class ReferenceBackend implements Backend {
     @Override
     public void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step) {
         BackendChecks.writable("param", param, "m", m, "v", v);
+        BackendChecks.adamw(lr, beta1, beta2, eps, weightDecay);
         long n = BackendChecks.optimizer(param, grad, m, v);
         if (step < 1) throw new IllegalArgumentException("step counts from 1, is " + step);
         float bc1 = (float) (1 - Math.pow(beta1, step)), bc2 = (float) (1 - Math.pow(beta2, step));
@@ -699,6 +707,7 @@ public final class ReferenceBackend implements Backend {
     @Override
     public void sgdStep(Tensor param, Tensor grad, Tensor buf, float lr, float momentum, float dampening, float weightDecay, boolean nesterov, boolean firstStep) {
         BackendChecks.writable("param", param, "buf", buf);
+        BackendChecks.sgd(lr, momentum, dampening, weightDecay);
         long n = BackendChecks.optimizer(param, grad, buf, null);
         for (long i = 0; i < n; i++) {
             float d = grad.getFloat(i) + weightDecay * param.getFloat(i);

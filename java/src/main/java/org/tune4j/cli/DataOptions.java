@@ -16,6 +16,12 @@ final class DataOptions {
     @Option(names = "--checkpoint", paramLabel = "FILE", description = "Pretrained ViT (default: the one shipped in the jar).")
     Path checkpoint;
 
+    /** The paths given exist. */
+    void check() {
+        if (data != null && !java.nio.file.Files.isDirectory(data)) throw new IllegalArgumentException("--data " + data + ": no such directory");
+        OptionChecks.readableFile("--checkpoint", checkpoint);
+    }
+
     FashionMnist.Source source() throws IOException {
         return embedded ? FashionMnist.embedded() : FashionMnist.load(data);
     }

@@ -92,11 +92,21 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        OptionChecks.atLeast("--epochs", epochs, 1);
+        OptionChecks.atLeast("--target-images", targetImages, 1);
+        OptionChecks.atLeast("--rank", rank, 1);
+        OptionChecks.atLeast("--rehearsal", rehearsal, 0);
+        OptionChecks.positive("--lora-lr", loraLr);
+        OptionChecks.positive("--lora-adv-lr", loraAdvLr);
+        OptionChecks.positive("--lora-plus", loraPlus);
+        OptionChecks.positive("--full-lr", fullLr);
+        OptionChecks.positive("--head-lr", headLr);
+        input.check();
         boolean gpu = device.cuda();
         if (gpu && dora) throw new IllegalArgumentException("--dora trains on the CPU only (the GPU's ViT step has plain LoRA): use --device cpu");
-        FashionMnist.Source source = input.source();
         Path dir = out != null ? out : Path.of("runs", "demo-" + LocalDateTime.now().withNano(0).toString().replace(':', '-'));
-        Files.createDirectories(dir);
+        OptionChecks.writableDirectory("--out", dir);
+        FashionMnist.Source source = input.source();
         Adaptation.Options d = Adaptation.Options.defaults();
         var lora = new org.tune4j.nn.Lora.Config(rank, 2f * rank, d.lora().dropout(), d.lora().rsLora(), d.lora().targetModules(), d.lora().modulesToSave())
                 .withVariant(pissa, dora);

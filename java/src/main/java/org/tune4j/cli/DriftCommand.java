@@ -42,7 +42,14 @@ final class DriftCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        OptionChecks.inRange("--warn", warn, Double.MIN_VALUE, 1e6);
+        OptionChecks.inRange("--alert", alert, warn, 1e6);
+        for (Path file : stream) OptionChecks.readableFile("FILE", file);
+        OptionChecks.readableFile("--reference", reference);
+        OptionChecks.readableFile("--checkpoint", checkpoint);
         device.cuda(); // a bad --device fails before the data is read
+        List<ImageDataset> batches = new java.util.ArrayList<>();
+        for (Path file : stream) batches.add(images(file)); // every file read and checked before the first line
         ImageDataset ref = reference != null ? images(reference) : FashionMnist.load(null).test();
         int worst = 0;
         try (Arena arena = Arena.ofShared(); DeviceOption.Model model = device.model(Adaptation.load(arena, checkpoint))) {
@@ -50,8 +57,9 @@ final class DriftCommand implements Callable<Integer> {
             DriftMonitor intensity = new DriftMonitor(meanIntensity(ref), warn, alert);
             DriftMonitor confidence = new DriftMonitor(confidence(model.classifier(), ref), warn, alert);
             System.out.printf("%-40s %8s %8s %8s  %8s %8s %8s%n", "file", "psi(int)", "ks", "level", "psi(conf)", "ks", "level");
-            for (Path file : stream) {
-                ImageDataset batch = images(file);
+            for (int i = 0; i < stream.size(); i++) {
+                Path file = stream.get(i);
+                ImageDataset batch = batches.get(i);
                 DriftMonitor.Report a = intensity.observe(meanIntensity(batch)), b = confidence.observe(confidence(model.classifier(), batch));
                 System.out.printf("%-40s %8.3f %8.3f %8s  %8.3f %8.3f %8s%n", file.getFileName(), a.psi(), a.ks(), a.level(), b.psi(), b.ks(), b.level());
                 worst = Math.max(worst, Math.max(a.level().ordinal(), b.level().ordinal()));

@@ -34,13 +34,13 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if ((images == null) != (labels == null)) throw new IllegalArgumentException("--images and --labels go together");
+        OptionChecks.readableFile("--images", images);
+        OptionChecks.readableFile("--labels", labels);
+        OptionChecks.readableFile("--checkpoint", checkpoint);
         device.cuda(); // a bad --device fails before the data is read
         ImageDataset set;
-        if (images != null || labels != null) {
-            if (images == null || labels == null) {
-                System.err.println("--images and --labels go together");
-                return 2;
-            }
+        if (images != null) {
             set = ImageDataset.of(IdxFile.read(images), IdxFile.read(labels), FashionMnist.CLASSES, images.toString());
         } else {
             set = FashionMnist.load(data).test();
@@ -48,8 +48,8 @@ final class EvalCommand implements Callable<Integer> {
         try (Arena arena = Arena.ofShared()) {
             VisionTransformer vit = Adaptation.load(arena, checkpoint);
             if (set.height() != vit.config().image() || set.width() != vit.config().image()) {
-                System.err.printf("the images are %dx%d, the model takes %dx%d%n", set.height(), set.width(), vit.config().image(), vit.config().image());
-                return 2;
+                throw new IllegalArgumentException(String.format("the images are %dx%d, the model takes %dx%d", set.height(), set.width(),
+                        vit.config().image(), vit.config().image()));
             }
             try (DeviceOption.Model model = device.model(vit)) {
                 if (model.gpuName() != null) System.out.println("device: " + model.gpuName() + " (the ViT's forward, f32)");

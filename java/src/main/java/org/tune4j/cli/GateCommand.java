@@ -55,6 +55,15 @@ final class GateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        OptionChecks.atLeast("--limit", limit, 1);
+        OptionChecks.inRange("--max-accuracy-drop", maxAccuracyDrop, 0, 1);
+        OptionChecks.inRange("--max-class-drop", maxClassDrop, 0, 1);
+        OptionChecks.inRange("--max-flip-rate", maxFlipRate, 0, 1);
+        OptionChecks.inRange("--max-ece-increase", maxEceIncrease, 0, 1);
+        OptionChecks.inRange("--max-mce", maxMce, 0, 1e6);
+        OptionChecks.inRange("--max-robust-drop", maxRobustDrop, 0, 1);
+        OptionChecks.readableFile("BASELINE", baseline);
+        OptionChecks.readableFile("CANDIDATE", candidate);
         device.cuda(); // a bad --device fails before the data is read
         ImageDataset test = FashionMnist.load(data).test();
         int[] first = new int[Math.min(limit, test.size())];

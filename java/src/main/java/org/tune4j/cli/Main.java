@@ -32,10 +32,6 @@ public final class Main {
                 line.getErr().println(where + describe(e));
                 return EXIT_USAGE;
             }
-            if (e instanceof OutOfMemoryError) {
-                line.getErr().println(where + "out of memory (" + e.getMessage() + "): ask for less, or give the JVM more with JAVA_OPTS=-Xmx...");
-                return EXIT_INTERNAL;
-            }
             line.getErr().println(where + "internal error, please report it: " + e);
             e.printStackTrace(line.getErr());
             return EXIT_INTERNAL;
@@ -66,6 +62,13 @@ public final class Main {
     }
 
     public static void main(String[] args) {
-        System.exit(commandLine().execute(args));
+        int code;
+        try {
+            code = commandLine().execute(args);
+        } catch (OutOfMemoryError e) { // an Error passes picocli's handlers
+            System.err.println("tune4j: out of memory (" + e.getMessage() + "): ask for less, or give the JVM more with JAVA_OPTS=-Xmx...");
+            code = EXIT_INTERNAL;
+        }
+        System.exit(code);
     }
 }

@@ -33,6 +33,8 @@ final class PretrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        OptionChecks.atLeast("--epochs", epochs, 1);
+        OptionChecks.writableFile("--out", out);
         boolean gpu = device.cuda();
         FashionMnist.Source source = FashionMnist.load(data);
         System.out.println("data: " + source.description());

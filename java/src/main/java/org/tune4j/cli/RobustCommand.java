@@ -74,6 +74,13 @@ final class RobustCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        OptionChecks.atLeast("--rank", rank, 1);
+        OptionChecks.atLeast("--epochs", epochs, 1);
+        OptionChecks.atLeast("--train-images", trainImages, 501); // 500 of them are the validation split
+        OptionChecks.atLeast("--eval-images", evalImages, 1);
+        OptionChecks.positive("--lr", lr);
+        if (out != null) OptionChecks.writableFile("--out", out);
+        input.check();
         boolean gpu = device.cuda();
         if (!method.equals("lora") && !method.equals("full")) throw new IllegalArgumentException("--method must be lora or full, not " + method);
         if (!(mix >= 0 && mix <= 1)) throw new IllegalArgumentException("--mix must be in [0, 1], not " + mix);

@@ -19,6 +19,9 @@ public final class Lora {
     public record Config(int r, float alpha, float dropout, boolean rsLora, List<String> targetModules, List<String> modulesToSave, boolean pissa,
             boolean useDora) {
         public Config {
+            if (r < 1) throw new IllegalArgumentException("LoRA rank must be >= 1, is " + r);
+            if (!Float.isFinite(alpha)) throw new IllegalArgumentException("lora_alpha must be finite, is " + alpha);
+            if (!(dropout >= 0 && dropout < 1)) throw new IllegalArgumentException("lora_dropout must be in [0, 1), is " + dropout);
             targetModules = List.copyOf(targetModules);
             modulesToSave = List.copyOf(modulesToSave);
         }

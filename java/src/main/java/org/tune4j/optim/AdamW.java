@@ -21,6 +21,10 @@ public final class AdamW {
     private long step;
 
     public AdamW(Arena arena, Map<String, Parameter> named, float beta1, float beta2, float eps, float weightDecay, float loraPlusRatio) {
+        if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1)) throw new IllegalArgumentException("betas must be in [0, 1), are " + beta1 + ", " + beta2);
+        if (!(eps > 0 && eps < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException("eps must be finite and > 0, is " + eps);
+        if (!(weightDecay >= 0 && weightDecay < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException("weight decay must be finite and >= 0, is " + weightDecay);
+        if (!(loraPlusRatio > 0 && loraPlusRatio < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException("the LoRA+ ratio must be finite and > 0, is " + loraPlusRatio);
         this.beta1 = beta1;
         this.beta2 = beta2;
         this.eps = eps;
@@ -40,6 +44,7 @@ public final class AdamW {
 
     /** One update of every parameter with learning rate {@code lr}; then their gradients are zeroed. */
     public void step(Backend backend, float lr) {
+        if (!(lr >= 0 && lr < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException("learning rate must be finite and >= 0, is " + lr);
         step++;
         for (Map.Entry<String, Parameter> e : params.entrySet()) {
             Parameter p = e.getValue();
