@@ -86,7 +86,7 @@ public final class Int8Weights {
         BackendChecks.vector("scales", scales, q.dim(0));
         for (long i = 0; i < scales.numel(); i++) { // a NaN scale would be NaN on some SIMD levels and a wrong finite number on others
             float s = scales.getFloat(i);
-            if (!(s >= 0 && s < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException("scale " + i + " is " + s + "; scales must be finite and >= 0");
+            if (!Float.isFinite(s)) throw new IllegalArgumentException("scale " + i + " is " + s + "; scales must be finite");
         }
     }
 

@@ -44,10 +44,10 @@ final class DriftCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         OptionChecks.inRange("--warn", warn, Double.MIN_VALUE, 1e6);
         OptionChecks.inRange("--alert", alert, warn, 1e6);
+        device.cuda(); // a bad --device fails before the data is read
         for (Path file : stream) OptionChecks.readableFile("FILE", file);
         OptionChecks.readableFile("--reference", reference);
         OptionChecks.readableFile("--checkpoint", checkpoint);
-        device.cuda(); // a bad --device fails before the data is read
         List<ImageDataset> batches = new java.util.ArrayList<>();
         for (Path file : stream) batches.add(images(file)); // every file read and checked before the first line
         ImageDataset ref = reference != null ? images(reference) : FashionMnist.load(null).test();

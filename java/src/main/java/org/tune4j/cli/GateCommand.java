@@ -62,9 +62,9 @@ final class GateCommand implements Callable<Integer> {
         OptionChecks.inRange("--max-ece-increase", maxEceIncrease, 0, 1);
         OptionChecks.inRange("--max-mce", maxMce, 0, 1e6);
         OptionChecks.inRange("--max-robust-drop", maxRobustDrop, 0, 1);
+        device.cuda(); // a bad --device fails before the data is read
         OptionChecks.readableFile("BASELINE", baseline);
         OptionChecks.readableFile("CANDIDATE", candidate);
-        device.cuda(); // a bad --device fails before the data is read
         ImageDataset test = FashionMnist.load(data).test();
         int[] first = new int[Math.min(limit, test.size())];
         Arrays.setAll(first, i -> i);

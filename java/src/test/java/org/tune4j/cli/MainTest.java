@@ -46,4 +46,42 @@ class MainTest {
         }
         assertTrue(run(2, "gate", "a", "b", "--device", "tpu").contains("--device must be cpu or cuda, not tpu"));
     }
+
+    /** Each bad invocation: exit 2, one line on stderr naming the problem, no stack trace, before any work. */
+    @Test
+    void everyBadOptionIsOneLineAndExitTwo(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws java.io.IOException {
+        java.nio.file.Path empty = dir.resolve("empty-idx3-ubyte");
+        java.nio.file.Files.write(empty, new byte[] {0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28});
+        String[][] cases = {
+            {"--limit must be >= 1", "gate", "a", "b", "--limit", "0"},
+            {"--max-flip-rate must be a finite number", "gate", "a", "b", "--max-flip-rate", "NaN"},
+            {"--max-mce must be a finite number", "gate", "a", "b", "--max-mce", "Infinity"},
+            {"BASELINE a: no such file", "gate", "a", "b"},
+            {"--epochs must be >= 1, not -3", "pretrain", "--epochs", "-3"},
+            {"is a directory", "pretrain", "--out", dir.toString()},
+            {"--lora-lr must be a finite number > 0, not NaN", "demo", "--lora-lr", "NaN"},
+            {"--rank must be >= 1", "demo", "--rank", "0"},
+            {"--target-images must be >= 1", "demo", "--target-images", "-5"},
+            {"--checkpoint", "demo", "--checkpoint", dir.resolve("none.safetensors").toString()},
+            {"--eval-images must be >= 1", "robust", "--eval-images", "0"},
+            {"--lr must be a finite number > 0", "robust", "--lr", "-1"},
+            {"--alert must be a finite number", "drift", "x", "--warn", "0.5", "--alert", "0.1"},
+            {"--warn must be a finite number", "drift", "x", "--warn", "NaN"},
+            {"the file holds no images", "drift", empty.toString()},
+            {"--images and --labels go together", "eval", "--images", empty.toString()},
+            {"the file holds no images", "eval", "--images", empty.toString(), "--labels", empty.toString()},
+            {"is not a float", "robust", "--eps", "abc"},
+            {"Unknown option", "info", "--bogus"},
+        };
+        for (String[] c : cases) {
+            String[] args = java.util.Arrays.copyOfRange(c, 1, c.length);
+            String err = run(2, args);
+            assertTrue(err.contains(c[0]), String.join(" ", args) + ": " + err);
+            assertEquals(1, err.strip().lines().count(), String.join(" ", args) + ": " + err);
+            assertTrue(!err.contains("Exception") && !err.contains("\tat "), "no stack trace: " + err);
+        }
+        try (var left = java.nio.file.Files.list(dir)) {
+            assertEquals(java.util.List.of(empty), left.toList(), "nothing written by a refused command");
+        }
+    }
 }
