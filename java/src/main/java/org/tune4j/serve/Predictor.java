@@ -71,13 +71,52 @@ public final class Predictor implements AutoCloseable {
         vit.train(false);
         free = new ArrayBlockingQueue<>(o.workspaces());
         try {
-            for (int i = 0; i < o.workspaces(); i++) free.add(new Slot(inference.workspace(workspaceArena, o.maxBatch()), new float[inference.classes()]));
+            // one workspace made, its bytes counted: all of them are refused before they take the machine's memory
+            CountingArena counting = new CountingArena(workspaceArena);
+            free.add(new Slot(inference.workspace(counting, o.maxBatch()), new float[inference.classes()]));
+            long need = counting.bytes * o.workspaces(), memory = physicalMemory();
+            if (need > memory / 2) {
+                throw new IllegalArgumentException(o.workspaces() + " workspaces for batches of up to " + o.maxBatch() + " images need " + (need >> 20)
+                        + " MiB, more memory than there is to spare (half of this machine's " + (memory >> 20) + " MiB): ask for fewer or smaller ones");
+            }
+            for (int i = 1; i < o.workspaces(); i++) free.add(new Slot(inference.workspace(workspaceArena, o.maxBatch()), new float[inference.classes()]));
         } catch (OutOfMemoryError e) {
             workspaceArena.close();
-            throw new IllegalArgumentException(o.workspaces() + " workspaces for batches of up to " + o.maxBatch() + " images need more memory than there is: ask for fewer or smaller ones");
+            throw new IllegalArgumentException(o.workspaces() + " workspaces for batches of up to " + o.maxBatch() + " images need more memory than there is to spare: ask for fewer or smaller ones");
         } catch (RuntimeException e) {
             workspaceArena.close();
             throw e;
+        }
+    }
+
+    private static long physicalMemory() {
+        if (java.lang.management.ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) return os.getTotalMemorySize();
+        return Runtime.getRuntime().maxMemory(); // a JVM without the extension: the heap's limit as a stand-in
+    }
+
+    /** An arena that counts the bytes allocated through it (what one workspace costs). */
+    private static final class CountingArena implements Arena {
+        private final Arena inner;
+        private long bytes;
+
+        CountingArena(Arena inner) {
+            this.inner = inner;
+        }
+
+        @Override
+        public java.lang.foreign.MemorySegment allocate(long byteSize, long byteAlignment) {
+            bytes += byteSize;
+            return inner.allocate(byteSize, byteAlignment);
+        }
+
+        @Override
+        public java.lang.foreign.MemorySegment.Scope scope() {
+            return inner.scope();
+        }
+
+        @Override
+        public void close() {
+            inner.close();
         }
     }
 

@@ -136,4 +136,54 @@ class BadInputTest {
             }
         }
     }
+
+    @Test
+    void sizesThatOverflowALongAreRefusedNotWrapped() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment small = arena.allocate(40);
+            // 2^62 floats are 2^64 bytes, 0 modulo 2^64: once accepted by a 40-byte segment
+            assertRejected(() -> Tensor.wrap(small, DType.F32, 1L << 62), "2^63");
+            assertRejected(() -> Tensor.wrap(small, DType.F32, 1L << 31, 1L << 31), "2^63");
+            assertRejected(() -> Tensor.wrap(small, DType.F32, 2, 2, Long.MAX_VALUE), "2^63");
+            assertRejected(() -> Tensor.wrap(small, DType.F32, 1L << 40, 1L << 40, 1L << 40), "2^63");
+            assertRejected(() -> Tensor.zeros(arena, DType.F32, 1L << 62), "2^63");
+            assertRejected(() -> Tensor.zeros(arena, DType.F32, 1L << 32, 1L << 32), "2^63");
+            assertRejected(() -> Tensor.wrap(small, DType.F32, 2, -3), "negative");
+        }
+    }
+
+    @Test
+    void readOnlyOutputsAreRefusedByNameOnEveryBackend() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment ro = arena.allocate(4 * 12).asReadOnly();
+            Tensor y = Tensor.wrap(ro, DType.F32, 3, 4, 4), x = f32(arena, 3, 4);
+            for (Backend be : BACKENDS) {
+                assertRejected(() -> be.scale(2f, y), "y is read-only");
+                assertRejected(() -> be.add(x, x, y), "y is read-only");
+                assertRejected(() -> be.gemm(false, true, 1f, x, x, 0f, Tensor.wrap(arena.allocate(36).asReadOnly(), DType.F32, 3, 3, 3)), "c is read-only");
+                assertRejected(() -> be.adamwStep(y, x, x, x, 1e-3f, 0.9f, 0.999f, 1e-8f, 0f, 1), "param is read-only");
+                be.add(y, y, x); // a read-only input is fine
+            }
+        }
+    }
+
+    @Test
+    void nonFiniteOrOutOfRangeScalarsAreRefusedOnEveryBackend() {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor x = f32(arena, 3, 4), y = f32(arena, 3, 4), v = Tensor.zeros(arena, DType.F32, 3);
+            Tensor g = Tensor.zeros(arena, DType.F32, 4), b = Tensor.zeros(arena, DType.F32, 4);
+            for (Backend be : BACKENDS) {
+                assertRejected(() -> be.scale(Float.NaN, y), "alpha");
+                assertRejected(() -> be.axpy(Float.POSITIVE_INFINITY, x, y), "alpha");
+                assertRejected(() -> be.layerNormForward(x, g, b, -1e-5f, y, v, v), "eps");
+                assertRejected(() -> be.layerNormForward(x, g, b, Float.NaN, y, v, v), "eps");
+                assertRejected(() -> be.adamwStep(y, x, f32(arena, 3, 4), f32(arena, 3, 4), Float.NaN, 0.9f, 0.999f, 1e-8f, 0f, 1), "lr");
+                assertRejected(() -> be.adamwStep(y, x, f32(arena, 3, 4), f32(arena, 3, 4), 1e-3f, 1.5f, 0.999f, 1e-8f, 0f, 1), "beta1");
+                assertRejected(() -> be.sgdStep(y, x, f32(arena, 3, 4), 0.1f, Float.NaN, 0f, 0f, false, true), "momentum");
+                assertRejected(() -> be.magnitudeMask(x, Float.NaN, Tensor.zeros(arena, DType.I8, 3, 4)), "threshold");
+            }
+            Tensor nanScale = Tensor.of(arena, new float[] {1f, Float.NaN}, 2);
+            assertRejected(() -> Int8Weights.of(arena, Tensor.zeros(arena, DType.I8, 2, 4), nanScale), "scale 1 is NaN");
+        }
+    }
 }

@@ -213,4 +213,17 @@ class PredictorTest {
         assertThrows(IllegalStateException.class, () -> p.classify(one));
         p.close();
     }
+
+    @Test
+    void absurdBuffersAreRefusedAndLeaveNothingBehind() throws IOException {
+        assertThrows(IllegalArgumentException.class, () -> new Predictor.Options(1_000_000_000, 1));
+        assertThrows(IllegalArgumentException.class, () -> new Predictor.Options(8, 100_000));
+        // the largest allowed: 1024 workspaces of 4096 images is more than this machine's memory; refused, and freed
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Predictor.load(CpuBackend.get(), null, null, new Predictor.Options(Predictor.Options.MAX_BATCH, Predictor.Options.MAX_WORKSPACES)));
+        assertTrue(e.getMessage().contains("more memory than there is"), e.getMessage());
+        try (Predictor p = Predictor.load(CpuBackend.get(), null, null, new Predictor.Options(4, 1))) {
+            assertTrue(p.classify(new float[784]) >= 0, "the next load works");
+        }
+    }
 }
