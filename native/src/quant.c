@@ -5,6 +5,7 @@
  * This file holds the driver, the packing of weights, the shared epilogues and the portable level; the
  * AVX2 and AVX-512 VNNI kernels are in quant_avx2.c and quant_avx512.c. All levels read one packed
  * layout (internal.h), so weights are packed once whatever the level. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +19,18 @@ static int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 
 /* ---- quantize / dequantize ---- */
 
-/* One row: absmax, scale, then q = rint(x / scale) (the default rounding mode is half to even). */
+/* One row: absmax, scale, then q = rint(x / scale) (the default rounding mode is half to even). A row
+ * holding a NaN or an infinity gets scale NaN on every level (its q are 0 and its outputs NaN): fmaxf
+ * would drop a NaN here while max_ps keeps or drops it by operand order. */
 static float quantize_row_portable(int64_t k, const float *x, int8_t *q, int32_t offset) {
     float absmax = 0.0f;
-    for (int64_t p = 0; p < k; p++) absmax = fmaxf(absmax, fabsf(x[p]));
-    float scale = absmax / 127.0f;
+    int nonfinite = 0;
+    for (int64_t p = 0; p < k; p++) {
+        float a = fabsf(x[p]);
+        nonfinite |= !(a <= FLT_MAX);
+        absmax = fmaxf(absmax, a);
+    }
+    float scale = nonfinite ? NAN : absmax / 127.0f;
     for (int64_t p = 0; p < k; p++) {
         float v = scale > 0.0f ? nearbyintf(x[p] / scale) : 0.0f;
         v = fminf(fmaxf(v, -127.0f), 127.0f);
@@ -157,7 +165,7 @@ T4J_EXPORT int32_t t4j_q8_24_pack(int64_t n, int64_t k, const int8_t *w, int64_t
 
 float t4j_activate(float v, int32_t act) {
     switch (act) {
-    case T4J_ACT_RELU: return v > 0.0f ? v : 0.0f;
+    case T4J_ACT_RELU: return (v > 0.0f || v != v) ? v : 0.0f; /* a NaN stays NaN, as in ops' ReLU */
     case T4J_ACT_GELU: {
         const float c = 0.7978845608028654f; /* sqrt(2 / pi) */
         return 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));

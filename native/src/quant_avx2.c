@@ -1,7 +1,9 @@
 /* quant, AVX2 level. No VNNI here, and vpmaddubsw would saturate at int16, so weights and activations
  * are widened to int16 and multiplied with vpmaddwd, whose int32 pair sums cannot overflow
  * (2 * 127 * 127). Tile: 2 rows x 16 columns per pass, four passes over a 64-column panel. */
+#include <float.h>
 #include <immintrin.h>
+#include <math.h>
 
 #include "internal.h"
 
@@ -10,14 +12,23 @@
 /* As the AVX-512 version, 8 values at a time; the tail is done one value at a time. */
 static float quantize_row_avx2(int64_t k, const float *x, int8_t *q, int32_t offset) {
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-    __m256 mx = _mm256_setzero_ps();
+    __m256 mx = _mm256_setzero_ps(), big = _mm256_set1_ps(FLT_MAX), nonfinite = _mm256_setzero_ps();
     int64_t p = 0;
-    for (; p + 8 <= k; p += 8) mx = _mm256_max_ps(mx, _mm256_and_ps(absmask, _mm256_loadu_ps(x + p)));
+    for (; p + 8 <= k; p += 8) {
+        __m256 a = _mm256_and_ps(absmask, _mm256_loadu_ps(x + p));
+        nonfinite = _mm256_or_ps(nonfinite, _mm256_cmp_ps(a, big, _CMP_NLE_UQ)); /* NaN or infinite lanes */
+        mx = _mm256_max_ps(mx, a);
+    }
     float m8[8], absmax = 0.0f;
     _mm256_storeu_ps(m8, mx);
     for (int l = 0; l < 8; l++) absmax = absmax > m8[l] ? absmax : m8[l];
-    for (; p < k; p++) absmax = absmax > (x[p] < 0 ? -x[p] : x[p]) ? absmax : (x[p] < 0 ? -x[p] : x[p]);
-    float scale = absmax / 127.0f;
+    int bad = _mm256_movemask_ps(nonfinite) != 0;
+    for (; p < k; p++) {
+        float a = x[p] < 0 ? -x[p] : x[p];
+        bad |= !(a <= FLT_MAX);
+        absmax = absmax > a ? absmax : a;
+    }
+    float scale = bad ? NAN : absmax / 127.0f; /* a row with a NaN or an infinity: scale NaN on every level */
     __m256 vs = _mm256_set1_ps(scale);
     __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127), off = _mm256_set1_epi32(offset);
     for (p = 0; p + 8 <= k; p += 8) {

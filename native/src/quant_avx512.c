@@ -3,7 +3,9 @@
  * AVX2 vpmaddubsw saturates at int16). Activations carry +128 to be unsigned; the driver's column sums
  * take 128 * sum(w) back out, so the result is exact. Tile: 6 rows x 64 columns (24 zmm accumulators;
  * per quad of k, 4 weight loads and 6 broadcasts feed 24 vpdpbusd). */
+#include <float.h>
 #include <immintrin.h>
+#include <math.h>
 
 #include "internal.h"
 
@@ -11,12 +13,19 @@
 
 /* absmax, then q = cvtps_epi32(x / scale) (rounds half to even, as nearbyint does), clamped, + offset. */
 static float quantize_row_avx512(int64_t k, const float *x, int8_t *q, int32_t offset) {
-    __m512 mx = _mm512_setzero_ps();
+    __m512 mx = _mm512_setzero_ps(), big = _mm512_set1_ps(FLT_MAX);
+    __mmask16 nonfinite = 0; /* NaN or infinite lanes: the row's scale is NaN, as on every level */
     int64_t p = 0;
-    for (; p + 16 <= k; p += 16) mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(x + p)));
+    for (; p + 16 <= k; p += 16) {
+        __m512 a = _mm512_abs_ps(_mm512_loadu_ps(x + p));
+        nonfinite |= _mm512_cmp_ps_mask(a, big, _CMP_NLE_UQ);
+        mx = _mm512_max_ps(mx, a);
+    }
     __mmask16 tail = (__mmask16)((1u << (k - p)) - 1u);
-    mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_maskz_loadu_ps(tail, x + p)));
-    float scale = _mm512_reduce_max_ps(mx) / 127.0f;
+    __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(tail, x + p));
+    nonfinite |= _mm512_cmp_ps_mask(a, big, _CMP_NLE_UQ);
+    mx = _mm512_max_ps(mx, a);
+    float scale = nonfinite ? NAN : _mm512_reduce_max_ps(mx) / 127.0f;
     __m512 vs = _mm512_set1_ps(scale);
     __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127), off = _mm512_set1_epi32(offset);
     for (p = 0; p < k; p += 16) {
@@ -47,7 +56,8 @@ static void store_f32(__m512i acc[QMR][4], const t4j_q8_out *o) {
         for (int v = 0; v < 4; v++) {
             __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[i][v], corr[v]));
             f = _mm512_fmadd_ps(f, _mm512_mul_ps(sx, sw[v]), bias[v]);
-            if (o->act == T4J_ACT_RELU) f = _mm512_max_ps(f, _mm512_setzero_ps());
+            /* max_ps returns its second operand when either is NaN: f second keeps a NaN, as t4j_activate does */
+            if (o->act == T4J_ACT_RELU) f = _mm512_max_ps(_mm512_setzero_ps(), f);
             _mm512_mask_storeu_ps(y + 16 * v, mask[v], f);
         }
     }

@@ -23,7 +23,7 @@ public enum Activation {
     public float apply(float v) {
         return switch (this) {
             case NONE -> v;
-            case RELU -> v > 0f ? v : 0f;
+            case RELU -> v > 0f || Float.isNaN(v) ? v : 0f; // a NaN stays NaN, as in PyTorch and every kernel
             case GELU -> {
                 float c = 0.7978845608028654f;
                 yield 0.5f * v * (1f + (float) Math.tanh(c * (v + 0.044715f * v * v * v)));

@@ -17,7 +17,7 @@ public interface Backend {
 
     /**
      * C = alpha·op(A)·op(B) + beta·C, where op(A) is A or Aᵀ. op(A) is m×k, op(B) k×n, C m×n. With
-     * beta = 0 C is only written (NaN in C does not propagate).
+     * beta = 0 C is only written (NaN in C does not propagate); with alpha = 0, as in BLAS, A and B are not read.
      */
     void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c);
 

@@ -23,6 +23,19 @@ final class BackendChecks {
         }
     }
 
+    /** Memory a kernel can use: still allocated, and native (the Java heap cannot be passed to native code). */
+    static void memory(String name, Tensor t) {
+        if (!t.isAlive()) throw new IllegalArgumentException(name + ": its memory was freed (the arena is closed)");
+        if (!t.segment().isNative()) throw new IllegalArgumentException(name + " is on the Java heap; kernels take native memory (Tensor.zeros, or an Arena's segment)");
+    }
+
+    /** w [rows, cols] contiguous F32 and 0 <= count <= its size: the count-th largest magnitude is a threshold. */
+    static void magnitudeThreshold(Tensor w, long count) {
+        matrix("w", w);
+        contiguous("w", w, w.dim(0), w.dim(1));
+        if (count < 0 || count > w.numel()) throw new IllegalArgumentException("count must be in [0, " + w.numel() + "], is " + count);
+    }
+
     static void matrix(String name, Tensor t) {
         matrix(name, t, DType.F32);
     }
@@ -31,7 +44,7 @@ final class BackendChecks {
         if (t == null) throw new IllegalArgumentException(name + " is null");
         if (t.dtype() != dtype) throw new IllegalArgumentException(name + " must be " + dtype + ", is " + t.dtype());
         if (t.rank() != 2) throw new IllegalArgumentException(name + " must be a matrix, has shape " + Arrays.toString(t.shape()));
-        if (!t.isAlive()) throw new IllegalArgumentException(name + ": its memory was freed (the arena is closed)");
+        memory(name, t);
     }
 
     static void matrix(String name, Tensor t, long rows, long cols) {
@@ -56,7 +69,7 @@ final class BackendChecks {
         if (t.numel() != length || !t.isContiguous()) {
             throw new IllegalArgumentException(name + " must hold " + length + " contiguous floats, has shape " + Arrays.toString(t.shape()));
         }
-        if (!t.isAlive()) throw new IllegalArgumentException(name + ": its memory was freed (the arena is closed)");
+        memory(name, t);
     }
 
     static void contiguous(String name, Tensor t, DType dtype, long rows, long cols) {
@@ -149,7 +162,7 @@ final class BackendChecks {
         if (t.dtype() != DType.F32) throw new IllegalArgumentException(name + " must be F32, is " + t.dtype());
         if (!t.isContiguous()) throw new IllegalArgumentException(name + " must be contiguous");
         if (t.numel() != n) throw new IllegalArgumentException(name + " must hold " + n + " values, holds " + t.numel());
-        if (!t.isAlive()) throw new IllegalArgumentException(name + ": its memory was freed (the arena is closed)");
+        memory(name, t);
     }
 
     /** Row ops: a contiguous F32 matrix [m, n]; returns it for its dims. */
@@ -164,7 +177,7 @@ final class BackendChecks {
         if (labels.dtype() != DType.I32 || labels.numel() != m || !labels.isContiguous()) {
             throw new IllegalArgumentException("labels must be " + m + " contiguous I32 values, is " + labels);
         }
-        if (!labels.isAlive()) throw new IllegalArgumentException("labels: its memory was freed (the arena is closed)");
+        memory("labels", labels);
         for (long i = 0; i < m; i++) {
             int c = labels.getInt(i);
             if (c < 0 || c >= classes) throw new IllegalArgumentException("labels[" + i + "] = " + c + " is not a class in [0, " + classes + ")");

@@ -202,8 +202,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public float magnitudeThreshold(Tensor w, long count) {
-        BackendChecks.matrix("w", w);
-        BackendChecks.contiguous("w", w, w.dim(0), w.dim(1));
+        BackendChecks.magnitudeThreshold(w, count);
         try (java.lang.foreign.Arena scratch = java.lang.foreign.Arena.ofConfined()) {
             MemorySegment buf = scratch.allocate(Math.max(1, w.numel()) * 4, 64);
             return tune4j_h.t4j_sparse_threshold(w.numel(), w.segment(), count, buf);

@@ -25,8 +25,9 @@ public final class ReferenceBackend implements Backend {
                     float bv = transB ? b.getFloat(j, p) : b.getFloat(p, j);
                     sum += (double) av * bv;
                 }
-                double old = beta == 0f ? 0 : (double) beta * c.getFloat(i, j);
-                c.setFloat(i, j, (float) (alpha * sum + old));
+                // as BLAS: alpha 0 reads neither a nor b, beta 0 does not read c (a NaN there does not count)
+                double product = alpha == 0f ? 0 : alpha * sum, old = beta == 0f ? 0 : (double) beta * c.getFloat(i, j);
+                c.setFloat(i, j, (float) (product + old));
             }
         }
     }
@@ -119,15 +120,20 @@ public final class ReferenceBackend implements Backend {
         for (long i = 0; i < m; i++) {
             float absmax = 0f;
             for (long p = 0; p < k; p++) absmax = Math.max(absmax, Math.abs(x.getFloat(i, p)));
-            float scale = absmax / 127f;
+            float scale = rowScale(absmax);
             scales.setFloat(i, scale);
             for (long p = 0; p < k; p++) q.setByte(i * k + p, (byte) quantize(x.getFloat(i, p), scale));
         }
     }
 
     /** round-half-to-even(v / scale), clamped to [-127, 127]; 0 when the scale is 0. */
+    /** absmax / 127; NaN for a row holding a NaN or an infinity (every level does the same: the row's outputs are NaN). */
+    static float rowScale(float absmax) {
+        return Float.isFinite(absmax) ? absmax / 127f : Float.NaN;
+    }
+
     static int quantize(float v, float scale) {
-        if (scale == 0f) return 0;
+        if (!(scale > 0f)) return 0; // 0, or NaN for a non-finite row
         return (int) Math.max(-127, Math.min(127, Math.rint(v / scale)));
     }
 
@@ -150,7 +156,7 @@ public final class ReferenceBackend implements Backend {
         for (long i = 0; i < m; i++) {
             float absmax = 0f;
             for (long p = 0; p < k; p++) absmax = Math.max(absmax, Math.abs(x.getFloat(i, p)));
-            float sx = absmax / 127f;
+            float sx = rowScale(absmax);
             for (int p = 0; p < k; p++) xq[p] = quantize(x.getFloat(i, p), sx);
             for (long j = 0; j < n; j++) {
                 long acc = 0;
@@ -226,8 +232,8 @@ public final class ReferenceBackend implements Backend {
 
     @Override
     public float magnitudeThreshold(Tensor w, long count) {
-        matrix("w", w);
-        if (count <= 0) return -1f;
+        BackendChecks.magnitudeThreshold(w, count);
+        if (count == 0) return -1f;
         float[] abs = w.toFloatArray();
         for (int i = 0; i < abs.length; i++) abs[i] = Math.abs(abs[i]);
         java.util.Arrays.sort(abs);

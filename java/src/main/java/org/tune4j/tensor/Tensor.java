@@ -86,8 +86,9 @@ public final class Tensor {
             throw new IllegalArgumentException("view [" + row0 + "+" + rows + ", " + col0 + "+" + cols
                     + ") is outside the " + shape[0] + "x" + shape[1] + " matrix");
         }
-        long offset = dtype.bytes(row0 * ld + col0); // within the checked span of this matrix: no overflow
         long length = dtype.bytes(span(rows, cols, ld));
+        // an empty block may start at the end of the matrix, past its last byte: it spans nothing
+        long offset = length == 0 ? 0 : dtype.bytes(row0 * ld + col0); // inside the checked span: no overflow
         return new Tensor(segment.asSlice(offset, length), dtype, new long[] {rows, cols}, ld);
     }
 
@@ -228,6 +229,7 @@ public final class Tensor {
         long n = numel();
         if (n > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("tensor too large for a Java array: " + n);
         float[] out = new float[(int) n];
+        if (n == 0) return out; // a view with no columns spans no bytes, though its rows have offsets
         if (isContiguous()) {
             MemorySegment.copy(segment, ValueLayout.JAVA_FLOAT, 0, out, 0, out.length);
         } else {
@@ -251,6 +253,7 @@ public final class Tensor {
         if (!Arrays.equals(shape, other.shape) || dtype != other.dtype) {
             throw new IllegalArgumentException("copyFrom: " + other + " into " + this);
         }
+        if (numel() == 0) return;
         if (shape.length != 2) {
             MemorySegment.copy(other.segment, 0, segment, 0, dtype.bytes(numel()));
             return;

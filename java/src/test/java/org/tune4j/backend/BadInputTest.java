@@ -1,5 +1,6 @@
 package org.tune4j.backend;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -184,6 +185,29 @@ class BadInputTest {
             }
             Tensor nanScale = Tensor.of(arena, new float[] {1f, Float.NaN}, 2);
             assertRejected(() -> Int8Weights.of(arena, Tensor.zeros(arena, DType.I8, 2, 4), nanScale), "scale 1 is NaN");
+        }
+    }
+
+    /** What the boundary fuzz (BoundaryFuzz) found, each kept as a case. */
+    @Test
+    void whatTheBoundaryFuzzFound() {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor m = f32(arena, 3, 4);
+            assertEquals(0, m.view(1, 4, 2, 0).toFloatArray().length, "an empty view at the right edge");
+            assertEquals(0, m.view(3, 0, 0, 4).toFloatArray().length, "an empty view below the last row");
+            m.view(3, 0, 0, 4).copyFrom(f32(arena, 0, 4));
+            for (Backend be : BACKENDS) {
+                assertRejected(() -> be.magnitudeThreshold(m, 13), "count must be in [0, 12]");
+                Tensor heap = Tensor.wrap(MemorySegment.ofArray(new float[12]), DType.F32, 3, 4, 4);
+                assertRejected(() -> be.sumRows(heap, Tensor.zeros(arena, DType.F32, 4)), "x is on the Java heap");
+                Tensor nan = f32(arena, 3, 4), y = f32(arena, 3, 4);
+                nan.setFloat(5, Float.NaN);
+                be.reluForward(nan, y);
+                assertTrue(Float.isNaN(y.getFloat(5)), be.name() + ": ReLU keeps a NaN");
+                Tensor c = f32(arena, 3, 3);
+                be.gemm(false, true, 0f, nan, nan, 1f, c); // alpha 0: a and b are not read, as in BLAS
+                assertEquals(0f, c.getFloat(1, 1), be.name());
+            }
         }
     }
 }

@@ -1,0 +1,195 @@
+package org.tune4j.fuzz;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.tune4j.backend.Activation;
+import org.tune4j.backend.Backend;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.backend.CsrWeights;
+import org.tune4j.backend.Int8Weights;
+import org.tune4j.backend.ReferenceBackend;
+import org.tune4j.backend.SimdLevel;
+import org.tune4j.backend.Sparse24Weights;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * Random calls of every {@link Backend} op, run in a JVM of its own by {@code BoundaryFuzzTest} so that a
+ * native crash fails that test instead of the build. Arguments are drawn per parameter type: tensors of
+ * random shapes from a small pool (so that shapes often agree and calls pass the checks), dtypes, strided
+ * views, closed arenas, read-only and heap memory, NaN and infinite values and scalars, nulls. Every case
+ * runs on the reference and on the native backend at each SIMD level this CPU has, from the same inputs.
+ *
+ * <p>A case passes when every backend returns or throws IllegalArgumentException / IllegalStateException
+ * (the API's two refusals), all backends agree on which, and, where they all return, every output
+ * element is NaN on all of them or on none (a NaN the reference keeps must not become a finite number on
+ * a SIMD level). Prints each case before running it, so a crash names its case; prints "defect: ..." for
+ * each broken property and "done CALLS PASSED" at the end. Arguments: seed, number of calls.
+ */
+public final class BoundaryFuzz {
+    private static final long[] DIMS = {0, 1, 2, 3, 4, 5, 7, 8, 16, 17};
+    private static final float[] SCALARS = {0f, 1f, -1f, 0.5f, 2f, 1e-5f, 1e30f, Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY};
+
+    private BoundaryFuzz() {}
+
+    public static void main(String[] args) throws Exception {
+        long seed = Long.parseLong(args[0]);
+        int calls = Integer.parseInt(args[1]);
+        List<Method> ops = new ArrayList<>(Arrays.asList(Backend.class.getMethods()));
+        ops.removeIf(m -> m.getParameterCount() == 0);
+        ops.sort(Comparator.comparing(Method::getName).thenComparing(m -> m.getParameterCount()));
+        List<SimdLevel> levels = SimdLevel.supported();
+        System.out.println("levels " + levels + ", ops " + ops.size());
+        SplittableRandom rng = new SplittableRandom(seed);
+        int passedChecks = 0, defects = 0;
+        for (int i = 0; i < calls; i++) {
+            Method op = ops.get(rng.nextInt(ops.size()));
+            long caseSeed = rng.nextLong();
+            System.out.println("case " + i + " " + op.getName() + " seed " + caseSeed);
+            System.out.flush();
+            List<String> outcomes = new ArrayList<>();
+            List<List<float[]>> outputs = new ArrayList<>();
+            List<String> names = new ArrayList<>();
+            names.add("reference");
+            for (SimdLevel l : levels) names.add("cpu-" + l.label());
+            for (int b = 0; b < names.size(); b++) {
+                Backend backend = b == 0 ? new ReferenceBackend() : CpuBackend.get();
+                if (b > 0) CpuBackend.setSimdLevel(levels.get(b - 1));
+                try (Arena arena = Arena.ofConfined()) {
+                    Object[] a = arguments(op, new SplittableRandom(caseSeed), arena);
+                    String outcome;
+                    try {
+                        op.invoke(backend, a);
+                        outcome = "returned";
+                    } catch (InvocationTargetException e) {
+                        Throwable t = e.getCause();
+                        outcome = t instanceof IllegalArgumentException || t instanceof IllegalStateException ? "refused: " + t.getMessage() : "DEFECT " + t;
+                    }
+                    outcomes.add(outcome);
+                    outputs.add(floats(a));
+                }
+            }
+            CpuBackend.setSimdLevel(levels.get(levels.size() - 1));
+            String problem = check(names, outcomes, outputs);
+            if (problem != null) {
+                defects++;
+                System.out.println("defect: case " + i + " " + op.getName() + " seed " + caseSeed + ": " + problem);
+            } else if (outcomes.get(0).equals("returned")) {
+                passedChecks++;
+            }
+        }
+        System.out.println("done " + calls + " " + passedChecks + " defects " + defects);
+    }
+
+    /** Null when the backends agree, else what differs. */
+    private static String check(List<String> names, List<String> outcomes, List<List<float[]>> outputs) {
+        for (int b = 0; b < outcomes.size(); b++) if (outcomes.get(b).startsWith("DEFECT")) return names.get(b) + ": " + outcomes.get(b);
+        for (int b = 1; b < outcomes.size(); b++) {
+            if (outcomes.get(b).startsWith("refused") != outcomes.get(0).startsWith("refused")) {
+                return names.get(b) + " " + outcomes.get(b) + ", reference " + outcomes.get(0);
+            }
+        }
+        if (!outcomes.get(0).equals("returned")) return null;
+        for (int b = 1; b < outputs.size(); b++) {
+            for (int t = 0; t < outputs.get(0).size(); t++) {
+                float[] ref = outputs.get(0).get(t), got = outputs.get(b).get(t);
+                if (ref == null || got == null) continue;
+                for (int j = 0; j < ref.length; j++) {
+                    if (Float.isNaN(ref[j]) != Float.isNaN(got[j])) {
+                        return "tensor argument " + t + " element " + j + ": reference " + ref[j] + ", " + names.get(b) + " " + got[j];
+                    }
+                }
+            }
+        }
+        return null;
+    }
+
+    /** The F32 tensors among the arguments, after the call (readable ones only). */
+    private static List<float[]> floats(Object[] args) {
+        List<float[]> out = new ArrayList<>();
+        for (Object o : args) {
+            if (o instanceof Tensor t && t.dtype() == DType.F32 && t.isAlive() && t.segment().isNative()) out.add(t.toFloatArray());
+            else out.add(null);
+        }
+        return out;
+    }
+
+    private static Object[] arguments(Method op, SplittableRandom rng, Arena arena) {
+        long m = DIMS[rng.nextInt(DIMS.length)], n = DIMS[rng.nextInt(DIMS.length)];
+        Class<?>[] types = op.getParameterTypes();
+        Object[] a = new Object[types.length];
+        for (int i = 0; i < types.length; i++) a[i] = argument(types[i], rng, arena, m, n);
+        return a;
+    }
+
+    private static Object argument(Class<?> type, SplittableRandom rng, Arena arena, long m, long n) {
+        if (type == Tensor.class) return tensor(rng, arena, m, n);
+        if (type == float.class) return rng.nextInt(3) == 0 ? SCALARS[rng.nextInt(SCALARS.length)] : (float) (rng.nextDouble() * 2);
+        if (type == int.class) return (int) (rng.nextInt(8) == 0 ? -1 : DIMS[rng.nextInt(6)]);
+        if (type == long.class) return rng.nextInt(8) == 0 ? -1L : rng.nextInt(8) == 0 ? Long.MAX_VALUE : DIMS[rng.nextInt(DIMS.length)];
+        if (type == boolean.class) return rng.nextBoolean();
+        if (type == Activation.class) return rng.nextInt(10) == 0 ? null : Activation.values()[rng.nextInt(Activation.values().length)];
+        if (rng.nextInt(10) == 0) return null;
+        Tensor w = values(Tensor.zeros(arena, DType.F32, Math.max(1, pick(rng, m, n)), Math.max(4, pick(rng, m, n) / 4 * 4)), rng, false);
+        if (type == Int8Weights.class) return Int8Weights.quantize(arena, new ReferenceBackend(), w);
+        if (type == CsrWeights.class) return CsrWeights.fromDense(arena, w);
+        if (type == Sparse24Weights.class) return Sparse24Weights.fromDense(arena, w);
+        throw new IllegalStateException("no generator for " + type);
+    }
+
+    private static long pick(SplittableRandom rng, long m, long n) {
+        return switch (rng.nextInt(3)) {
+            case 0 -> m;
+            case 1 -> n;
+            default -> DIMS[rng.nextInt(DIMS.length)];
+        };
+    }
+
+    private static Tensor tensor(SplittableRandom rng, Arena arena, long m, long n) {
+        int kind = rng.nextInt(100);
+        if (kind < 3) return null;
+        DType dtype = kind < 8 ? DType.I32 : kind < 12 ? DType.I8 : DType.F32;
+        long rows = pick(rng, m, n), cols = pick(rng, m, n);
+        boolean vector = rng.nextInt(4) == 0;
+        if (kind == 12) { // memory that was freed
+            Arena closed = Arena.ofConfined();
+            Tensor t = vector ? Tensor.zeros(closed, dtype, rows) : Tensor.zeros(closed, dtype, rows, cols);
+            closed.close();
+            return t;
+        }
+        if (kind == 13 || kind == 14) { // read-only memory, or memory on the Java heap
+            long count = Math.max(1, rows * cols);
+            MemorySegment seg = kind == 13 ? arena.allocate(dtype.bytes(count), 64).asReadOnly() : MemorySegment.ofArray(new float[(int) count]);
+            return vector ? Tensor.wrap(seg, dtype, rows * cols) : Tensor.wrap(seg, dtype, rows, cols, Math.max(1, cols));
+        }
+        if (kind < 20 && !vector) { // a strided view
+            Tensor big = Tensor.zeros(arena, dtype, rows + 1, cols + 3);
+            return values(big, rng, true).view(1, 1, rows, cols);
+        }
+        Tensor t = vector ? Tensor.zeros(arena, dtype, rows * (rng.nextBoolean() ? 1 : cols)) : Tensor.zeros(arena, dtype, rows, cols);
+        return values(t, rng, true);
+    }
+
+    /** Uniform values in [-2, 2) (F32), small integers (I32: labels and indices), or bytes; now and then a NaN or an infinity. */
+    private static Tensor values(Tensor t, SplittableRandom rng, boolean nonFinite) {
+        long count = t.numel();
+        for (long i = 0; i < count; i++) {
+            switch (t.dtype()) {
+                case F32 -> t.setFloat(i, (float) (rng.nextDouble() * 4 - 2));
+                case I32 -> t.setInt(i, rng.nextInt(12) - 1);
+                case I8 -> t.setByte(i, (byte) rng.nextInt(256));
+            }
+        }
+        if (nonFinite && t.dtype() == DType.F32 && count > 0 && rng.nextInt(8) == 0) {
+            t.setFloat(rng.nextLong(count), rng.nextBoolean() ? Float.NaN : Float.POSITIVE_INFINITY);
+        }
+        return t;
+    }
+}
