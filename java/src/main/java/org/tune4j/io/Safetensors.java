@@ -169,6 +169,8 @@ public final class Safetensors {
             long dataBytes = size - 8 - n;
             MemorySegment data;
             if (options.mapped()) {
+                // the format pads the header to 8 bytes; unpadded, a mapped tensor would sit at an odd address
+                if (n % 8 != 0) throw new IOException(file + ": header length " + n + " is not a multiple of 8; read it without mapping");
                 data = ch.map(FileChannel.MapMode.READ_ONLY, 8 + n, dataBytes, arena);
             } else {
                 data = arena.allocate(Math.max(1, dataBytes), 64).asSlice(0, dataBytes);
@@ -260,6 +262,7 @@ public final class Safetensors {
         if (off.size() != 2) throw new IOException(where + ": data_offsets must be [begin, end]");
         long begin = nonNegativeLong(off.get(0), where + ": data_offsets " + off), end = nonNegativeLong(off.get(1), where + ": data_offsets " + off);
         if (end < begin || end > data.byteSize()) throw new IOException(where + ": data_offsets " + off + " outside the data (" + data.byteSize() + " bytes)");
+        if (begin % dtype.byteSize() != 0) throw new IOException(where + ": data_offsets " + off + " is not aligned to its " + dtype.byteSize() + "-byte elements");
         if (count > data.byteSize() || end - begin != count * dtype.byteSize()) {
             throw new IOException(where + ": " + (end - begin) + " bytes for shape " + shapeNode + " of " + dtype);
         }
