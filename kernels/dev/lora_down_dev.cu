@@ -5,7 +5,7 @@
  * cuBLAS GEMM it replaces. Built by kernels/dev/build.sh; the program at the end checks it against a
  * host reference and times it on T = d = 4096, r = 16.
  *
- * The LoRA term rides inside the base GEMM's K (DESIGN.md "Numerics", as on the CPU): with
+ * The LoRA term rides inside the base GEMM's K (ARCHITECTURE.md, "Numerics", as on the CPU): with
  * cat = [x | s h], h = x Aᵀ, one GEMM cat [W | B]ᵀ gives x Wᵀ + s (x Aᵀ) Bᵀ, and in backward
  * [g | s gB] [W ; A] gives dx. This kernel makes cat (bf16) and h (f32) in one pass over x.
  *

@@ -1,6 +1,6 @@
 /* tune4j CUDA kernels: libtune4j_cuda.so, one flat C ABI, every symbol prefixed t4j_cuda_.
  *
- * Conventions (DESIGN.md "The C ABI"): plain C types, row-major matrices with explicit leading
+ * Conventions (ARCHITECTURE.md, "The C ABI"): plain C types, row-major matrices with explicit leading
  * dimensions, sizes as int64_t. Device memory is passed as plain pointers; a stream as void* (NULL is the
  * default stream). Every kernel is launched asynchronously on its stream and returns a status: 0 when
  * the launch succeeded, else the CUDA error code (t4j_cuda_error_string names it). Nothing here

@@ -1,5 +1,6 @@
-/* int8: per-row quantization (DESIGN.md "Numerics": symmetric, scale = absmax / 127, round half to even,
+/* int8: per-row quantization (ARCHITECTURE.md, "Numerics": symmetric, scale = absmax / 127, round half to even,
  * [-127, 127]), dequantization, and the epilogue of an int8 GEMM (int32 accumulators from cuBLASLt). */
+#include <float.h>
 #include <math.h>
 
 #include "common.cuh"
@@ -8,9 +9,13 @@ __global__ void quantize_rows_kernel(int64_t k, const float *x, int8_t *q, float
     int64_t row = blockIdx.x;
     const float *xr = x + row * k;
     float mx = 0.0f;
-    for (int64_t j = threadIdx.x; j < k; j += blockDim.x) mx = fmaxf(mx, fabsf(xr[j]));
+    /* a NaN or an infinity counts as +inf (fmaxf would drop a NaN), and such a row gets scale NaN, as on the CPU */
+    for (int64_t j = threadIdx.x; j < k; j += blockDim.x) {
+        float a = fabsf(xr[j]);
+        mx = fmaxf(mx, a <= FLT_MAX ? a : INFINITY);
+    }
     mx = t4j_block_max(mx);
-    float scale = mx / 127.0f;
+    float scale = mx <= FLT_MAX ? mx / 127.0f : NAN;
     for (int64_t j = threadIdx.x; j < k; j += blockDim.x) {
         int v = scale > 0.0f ? __float2int_rn(xr[j] / scale) : 0; /* rn: round half to even */
         q[row * k + j] = (int8_t)max(-127, min(127, v));

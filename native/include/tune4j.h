@@ -1,7 +1,7 @@
 /*
  * tune4j.h - the whole C ABI of libtune4j.so (CPU kernels).
  *
- * Conventions (see DESIGN.md):
+ * Conventions (see ARCHITECTURE.md):
  *  - every symbol starts with t4j_; plain C types only; sizes are int64_t;
  *  - matrices are row-major with an explicit leading dimension (elements between rows);
  *  - forward and backward of one operation sit next to each other with the same argument order;

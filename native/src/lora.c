@@ -1,5 +1,5 @@
 /* lora: a LoRA adapter over a frozen linear layer (f32, or int8: t4j_lora_q8_*), PEFT semantics
- * (DESIGN.md "Numerics").
+ * (ARCHITECTURE.md, "Numerics").
  *   forward   y  = x W^T + bias + s (x~ A^T) B^T,  h = x~ A^T,  x~ = x * mask
  *   backward  dB += s g^T h,  dA += s (g B)^T x~,  dx += g W + mask * (s (g B) A)
  * Shapes: x [t, d_in], W [d_out, d_in], A [r, d_in], B [d_out, r], h [t, r], y and g [t, d_out].

@@ -1,4 +1,4 @@
-/* quant: int8 quantization and the int8 linear layers (DESIGN.md "Numerics": symmetric, no zero point,
+/* quant: int8 quantization and the int8 linear layers (ARCHITECTURE.md, "Numerics": symmetric, no zero point,
  * [-127, 127], scale = absmax / 127, round half to even, int32 accumulation,
  * y = acc * s_x[row] * s_w[col] + bias).
  *

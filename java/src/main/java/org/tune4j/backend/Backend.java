@@ -46,7 +46,7 @@ public interface Backend {
     /** W += sign·s·B A in place: sign +1 merges the adapter into W, -1 takes it out again. */
     void loraMerge(Tensor w, Tensor a, Tensor b, float scale, float sign);
 
-    // ---- int8 (DESIGN.md "Numerics": symmetric, [-127, 127], scale = absmax/127, round half to even) ----
+    // ---- int8 (ARCHITECTURE.md, "Numerics": symmetric, [-127, 127], scale = absmax/127, round half to even) ----
 
     /** Per-row quantization of x [m, k] (F32) into q [m, k] (I8) and scales [m] (F32). A zero row gets scale 0. */
     void quantizeRows(Tensor x, Tensor q, Tensor scales);

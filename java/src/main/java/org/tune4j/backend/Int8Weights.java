@@ -10,7 +10,7 @@ import org.tune4j.tensor.Tensor;
 /**
  * An int8 weight matrix [n, k] (row j = output channel j) with one scale per output channel, in the two
  * forms the backends use: the plain values and scales ({@link ReferenceBackend}), and the packed layout
- * of the native kernels, prepared once here. Symmetric, values in [-127, 127] (DESIGN.md "Numerics").
+ * of the native kernels, prepared once here. Symmetric, values in [-127, 127] (ARCHITECTURE.md, "Numerics").
  * Weights pruned 2:4 along k can be packed as such ({@link #ofTwoFour}): the kernels then multiply only
  * the 2 kept weights of each group of 4.
  */

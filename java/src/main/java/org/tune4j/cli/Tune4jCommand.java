@@ -6,8 +6,11 @@ import picocli.CommandLine.Spec;
 
 /** The top-level command: prints usage when given no subcommand. */
 @Command(name = "tune4j", mixinStandardHelpOptions = true, version = "tune4j 0.1.0",
-        description = "Fine-tuning and compression engine for the JVM.%n"
-                + "The main job is `tune4j demo`: LoRA vs full vs head-only adaptation of a pretrained ViT to shifted data.")
+        description = "Fine-tuning and compression engine for the JVM: native kernels (AVX-512, AVX2, CUDA) under a Java tape, "
+                + "LoRA and its variants, robustness measures, pruning and int8.%n%n"
+                + "  ./tune4j demo                              the main job: LoRA vs full vs head-only adaptation of a pretrained ViT%n"
+                + "  ./mvnw verify && kernels/emulator/run.sh   the tests%n%n"
+                + "Exit codes: 0 done, 1 a gate or drift verdict, 2 bad input or usage, 3 an internal error.")
 final class Tune4jCommand implements Runnable {
     @Spec
     CommandSpec spec;

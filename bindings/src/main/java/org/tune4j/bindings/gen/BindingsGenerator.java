@@ -14,7 +14,7 @@ import java.util.regex.Pattern;
  * integer constants, and the comment above each prototype as its Javadoc.
  *
  * <p>jextract is not in the package registries this project can reach, and the headers are kept
- * simple on purpose (DESIGN.md "The C ABI"): one prototype per line, plain C types. This reads exactly
+ * simple on purpose (ARCHITECTURE.md, "The C ABI"): one prototype per line, plain C types. This reads exactly
  * that subset and fails loudly on anything else.
  *
  * <p>Usage: {@code BindingsGenerator HEADER OUTPUT_DIR PACKAGE CLASS LIBRARY_FILE}.

@@ -14,7 +14,7 @@ import java.util.Optional;
 import org.tune4j.bindings.NativeAccess;
 
 /**
- * cuBLAS through FFM (DESIGN.md "Bindings"), opened at run time by soname ({@code libcublas.so.13}, then
+ * cuBLAS through FFM (ARCHITECTURE.md, "Bindings"), opened at run time by soname ({@code libcublas.so.13}, then
  * {@code .so.12}) so that one jar runs on CUDA 12 and 13. Row-major GEMMs on {@link DeviceTensor}s, on
  * the backend's stream: f32 (pedantic or TF32 tensor cores), bf16 with f32 accumulation, and int8 x int8
  * → int32. cuBLAS is column-major: a row-major C = op(A) op(B) is computed as the column-major

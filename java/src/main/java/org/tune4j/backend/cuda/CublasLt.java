@@ -17,7 +17,7 @@ import java.util.Optional;
 import org.tune4j.bindings.NativeAccess;
 
 /**
- * int8 GEMM through cuBLASLt over FFM (DESIGN.md "Bindings"), opened at run time by soname
+ * int8 GEMM through cuBLASLt over FFM (ARCHITECTURE.md, "Bindings"), opened at run time by soname
  * ({@code libcublasLt.so.13}, then {@code .so.12}). cuBLASLt's heuristic proposes up to
  * {@value #CANDIDATES} algorithms for a shape; the first call on each shape times every one on the
  * caller's operands and keeps the fastest (its {@link Search} says what was tried), with a

@@ -272,7 +272,7 @@ public final class CudaBackend implements AutoCloseable {
 
     // ---- int8 ----
 
-    /** q [m, k] (I8) and scales [m]: per row, round half to even (DESIGN.md "Numerics") */
+    /** q [m, k] (I8) and scales [m]: per row, round half to even (ARCHITECTURE.md, "Numerics") */
     public void quantizeRows(DeviceTensor x, DeviceTensor q, DeviceTensor scales) {
         matrix("x", x);
         type("x", x, DeviceTensor.Type.F32);
