@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.tune4j.backend.CpuBackend;
+import org.tune4j.cli.OptionChecks;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -50,11 +51,15 @@ public final class BenchCommand implements Callable<Integer> {
         int cores = Runtime.getRuntime().availableProcessors();
         if (threadCounts == null) threadCounts = cores > 1 ? List.of(1, cores) : List.of(1);
         for (int t : threadCounts) {
-            if (t < 1) {
-                System.err.println("--threads: counts must be >= 1, got " + t);
+            if (t < 1 || t > CpuBackend.MAX_THREADS) {
+                System.err.println("--threads: counts must be in [1, " + CpuBackend.MAX_THREADS + "], got " + t);
                 return 2;
             }
         }
+        // where it will write, checked before minutes of measuring
+        if (json != null) OptionChecks.writableFile("--json", json);
+        if (plotDir != null) OptionChecks.writableDirectory("--plot", plotDir);
+        if (resultsDir != null) OptionChecks.writableDirectory("--results", resultsDir);
         if (suite.equals("gpu")) {
             org.tune4j.backend.cuda.CudaStatus cuda = org.tune4j.backend.cuda.CudaStatus.probe();
             if (!cuda.available()) {

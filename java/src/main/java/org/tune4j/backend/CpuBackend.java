@@ -73,13 +73,16 @@ public final class CpuBackend implements Backend {
         return tune4j_h.t4j_simd_level() == tune4j_h.T4J_LEVEL_AVX512 && (tune4j_h.t4j_cpu_features() & tune4j_h.T4J_FEATURE_AVX512_VNNI) != 0;
     }
 
+    /** The most threads the native pool runs (threads.c). */
+    public static final int MAX_THREADS = 256;
+
     public static int threads() {
         return tune4j_h.t4j_num_threads();
     }
 
     /** Threads the kernels use; 1 runs every kernel on the calling thread. */
     public static void setThreads(int n) {
-        if (n < 1) throw new IllegalArgumentException("threads must be >= 1, is " + n);
+        if (n < 1 || n > MAX_THREADS) throw new IllegalArgumentException("threads must be in [1, " + MAX_THREADS + "], is " + n);
         tune4j_h.t4j_set_num_threads(n);
     }
 

@@ -7,35 +7,36 @@ import java.nio.file.Path;
 /**
  * Checks of the options every command runs before it does any work, so a mistake costs the user one line
  * and exit code 2, never a minute of training or a file left behind. Each message names the option.
+ * Public for the commands other modules contribute ({@code tune4j bench}).
  */
-final class OptionChecks {
+public final class OptionChecks {
     private OptionChecks() {}
 
-    static void atLeast(String option, long value, long min) {
+    public static void atLeast(String option, long value, long min) {
         if (value < min) throw new IllegalArgumentException(option + " must be >= " + min + ", not " + value);
     }
 
     /** A finite number in [min, max] (NaN and infinities are refused: a NaN limit would pass anything). */
-    static void inRange(String option, double value, double min, double max) {
+    public static void inRange(String option, double value, double min, double max) {
         if (!(Double.isFinite(value) && value >= min && value <= max)) {
             throw new IllegalArgumentException(option + " must be a finite number in [" + min + ", " + max + "], not " + value);
         }
     }
 
     /** A finite number above 0. */
-    static void positive(String option, double value) {
+    public static void positive(String option, double value) {
         if (!(Double.isFinite(value) && value > 0)) throw new IllegalArgumentException(option + " must be a finite number > 0, not " + value);
     }
 
     /** A file the command will write: not a directory, its folder creatable and writable. Creates the folder. */
-    static void writableFile(String option, Path file) throws IOException {
+    public static void writableFile(String option, Path file) throws IOException {
         if (Files.isDirectory(file)) throw new IllegalArgumentException(option + " " + file + " is a directory; give a file name");
         Path parent = file.toAbsolutePath().getParent();
         writableDirectory(option, parent);
     }
 
     /** A folder the command will write into: created if missing, and writable. */
-    static void writableDirectory(String option, Path dir) throws IOException {
+    public static void writableDirectory(String option, Path dir) throws IOException {
         if (Files.exists(dir) && !Files.isDirectory(dir)) throw new IllegalArgumentException(option + " " + dir + " is a file, not a directory");
         try {
             Files.createDirectories(dir);
@@ -46,7 +47,7 @@ final class OptionChecks {
     }
 
     /** A file the command reads, when given. */
-    static void readableFile(String option, Path file) {
+    public static void readableFile(String option, Path file) {
         if (file != null && !Files.isRegularFile(file)) throw new IllegalArgumentException(option + " " + file + ": no such file");
     }
 }

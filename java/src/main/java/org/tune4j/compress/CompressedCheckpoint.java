@@ -81,7 +81,9 @@ public final class CompressedCheckpoint {
             try {
                 if (!e.getValue().isObject() || !e.getValue().path("format").isTextual()) throw new IllegalArgumentException("its entry needs a \"format\"");
                 CompressedLinear.Format format = CompressedLinear.Format.of(e.getValue().path("format").asText());
-                float scale = (float) e.getValue().path("lora_scale").asDouble(0);
+                JsonNode loraScale = e.getValue().path("lora_scale");
+                if (tensors.containsKey("lora_A") && !loraScale.isNumber()) throw new IllegalArgumentException("it has an adapter but no numeric \"lora_scale\"");
+                float scale = (float) loraScale.asDouble(0);
                 CompressedLinear layer = CompressedLinear.load(arena, backend, format, tensors, scale);
                 if (layer.in() != dense.in() || layer.out() != dense.out()) {
                     throw new IllegalArgumentException("its weight is " + layer.out() + "x" + layer.in() + ", the model's layer is " + dense.out() + "x" + dense.in());

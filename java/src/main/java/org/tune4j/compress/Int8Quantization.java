@@ -30,7 +30,7 @@ public final class Int8Quantization {
     public record Options(List<String> targets, double maxOutputError) {
         public Options {
             targets = List.copyOf(targets);
-            if (!(maxOutputError > 0)) throw new IllegalArgumentException("maxOutputError must be > 0, is " + maxOutputError);
+            if (!(maxOutputError > 0 && maxOutputError < Double.POSITIVE_INFINITY)) throw new IllegalArgumentException("maxOutputError must be > 0, is " + maxOutputError);
         }
 
         /** Every linear layer of the ViT, 5% output error. */

@@ -100,6 +100,7 @@ public final class ImageDataset {
 
     /** The first {@code n} images (all of them when there are fewer), a copy. */
     public ImageDataset first(int n) {
+        if (n < 0) throw new IllegalArgumentException("first " + n + " images: a count must be >= 0");
         int[] idx = new int[Math.min(n, size())];
         java.util.Arrays.setAll(idx, i -> i);
         return subset(idx);

@@ -36,6 +36,11 @@ public final class LoraLinear extends Module implements Layer, InferenceLayer {
 
     public LoraLinear(Arena arena, Linear base, int r, float alpha, float dropout, boolean rsLora, boolean dora, SplittableRandom rng) {
         if (r < 1) throw new IllegalArgumentException("rank r must be >= 1, is " + r);
+        if (r > Math.min(base.in(), base.out())) {
+            throw new IllegalArgumentException("rank r " + r + " exceeds the layer's " + base.out() + "x" + base.in() + ": a LoRA update is at most of rank "
+                    + Math.min(base.in(), base.out()));
+        }
+        if (!Float.isFinite(alpha)) throw new IllegalArgumentException("alpha must be finite, is " + alpha);
         if (!(dropout >= 0 && dropout < 1)) throw new IllegalArgumentException("dropout must be in [0, 1), is " + dropout);
         this.base = register("base", base);
         base.setTrainable(false);

@@ -21,6 +21,12 @@ import org.tune4j.tensor.Tensor;
 public final class Attacks {
     /** One attack's settings; FGSM is PGD with one step of size ε and no random start. */
     public record Pgd(float epsilon, float stepSize, int steps, boolean randomStart) {
+        public Pgd {
+            if (!(epsilon >= 0 && epsilon <= 1)) throw new IllegalArgumentException("epsilon must be in [0, 1] (pixels are in [0, 1]), is " + epsilon);
+            if (!(stepSize >= 0 && stepSize < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException("stepSize must be finite and >= 0, is " + stepSize);
+            if (steps < 1) throw new IllegalArgumentException("steps must be >= 1, is " + steps);
+        }
+
         public static Pgd fgsm(float epsilon) {
             return new Pgd(epsilon, epsilon, 1, false);
         }

@@ -18,6 +18,15 @@ public final class Gate {
     /** The limits; a limit of NaN is not checked. Drops are absolute (0.01 = one point). */
     public record Limits(double maxAccuracyDrop, double maxClassDrop, double maxFlipRate, double maxEceIncrease, double maxMce,
             double maxRobustDrop) {
+        public Limits {
+            // a NaN limit would pass anything: every comparison with it is false
+            double[] all = {maxAccuracyDrop, maxClassDrop, maxFlipRate, maxEceIncrease, maxMce, maxRobustDrop};
+            String[] names = {"maxAccuracyDrop", "maxClassDrop", "maxFlipRate", "maxEceIncrease", "maxMce", "maxRobustDrop"};
+            for (int i = 0; i < all.length; i++) {
+                if (!(all[i] >= 0 && all[i] < Double.POSITIVE_INFINITY)) throw new IllegalArgumentException(names[i] + " must be finite and >= 0, is " + all[i]);
+            }
+        }
+
         public static Limits defaults() {
             return new Limits(0.01, 0.05, 0.05, 0.05, 1.10, 0.05);
         }

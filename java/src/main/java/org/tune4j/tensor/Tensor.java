@@ -32,6 +32,7 @@ public final class Tensor {
     public static Tensor zeros(Arena arena, DType dtype, long... shape) {
         Objects.requireNonNull(arena, "arena");
         Objects.requireNonNull(dtype, "dtype");
+        Objects.requireNonNull(shape, "shape");
         long n = checkedCount(shape);
         MemorySegment seg = arena.allocate(dtype.bytes(Math.max(1, n)), 64);
         return new Tensor(seg, dtype, shape.clone(), shape.length == 0 ? 1 : Math.max(1, shape[shape.length - 1]));
@@ -39,6 +40,7 @@ public final class Tensor {
 
     /** A new F32 tensor holding {@code values} (row-major) in {@code arena}. */
     public static Tensor of(Arena arena, float[] values, long... shape) {
+        Objects.requireNonNull(values, "values");
         Tensor t = zeros(arena, DType.F32, shape);
         if (values.length != t.numel()) {
             throw new IllegalArgumentException("values: " + values.length + " floats for shape " + Arrays.toString(shape));

@@ -28,6 +28,14 @@ public final class Pretraining {
     public static final VisionTransformer.Config VIT = new VisionTransformer.Config(28, 7, 128, 4, 4, 256, 10);
 
     public record Options(int epochs, int batchSize, float lr, float weightDecay, float labelSmoothing, long seed, int validation) {
+        public Options {
+            if (epochs < 1 || batchSize < 1 || validation < 0) throw new IllegalArgumentException("epochs and batchSize must be >= 1 and validation >= 0, are "
+                    + epochs + ", " + batchSize + ", " + validation);
+            if (!(lr > 0 && lr < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException("lr must be finite and > 0, is " + lr);
+            if (!(weightDecay >= 0 && weightDecay < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException("weightDecay must be finite and >= 0, is " + weightDecay);
+            if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw new IllegalArgumentException("labelSmoothing must be in [0, 1), is " + labelSmoothing);
+        }
+
         public static Options defaults() {
             return new Options(12, 128, 2e-3f, 0.05f, 0.05f, 1, 5000);
         }

@@ -30,6 +30,13 @@ public final class Trainer {
      */
     public record Options(int epochs, int batchSize, long seed, float labelSmoothing, double maxGradNorm,
             org.tune4j.robust.Attacks.Pgd adversarial, double adversarialFraction) {
+        public Options {
+            if (epochs < 1 || batchSize < 1) throw new IllegalArgumentException("epochs and batchSize must be >= 1, are " + epochs + ", " + batchSize);
+            if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw new IllegalArgumentException("labelSmoothing must be in [0, 1), is " + labelSmoothing);
+            if (!(maxGradNorm >= 0)) throw new IllegalArgumentException("maxGradNorm must be >= 0 (0: no clipping), is " + maxGradNorm);
+            if (!(adversarialFraction >= 0 && adversarialFraction <= 1)) throw new IllegalArgumentException("adversarialFraction must be in [0, 1], is " + adversarialFraction);
+        }
+
         public Options(int epochs, int batchSize, long seed, float labelSmoothing, double maxGradNorm) {
             this(epochs, batchSize, seed, labelSmoothing, maxGradNorm, null, 0);
         }
