@@ -15,15 +15,14 @@ import org.tune4j.nn.Classifier;
  * baseline) and adversarial robustness (PGD), and lists every configured limit the candidate breaks.
  */
 public final class Gate {
-    /** The limits; a limit of NaN is not checked. Drops are absolute (0.01 = one point). */
+    /** The limits; a limit of +infinity is not checked (NaN is refused: it would pass anything). Drops are absolute (0.01 = one point). */
     public record Limits(double maxAccuracyDrop, double maxClassDrop, double maxFlipRate, double maxEceIncrease, double maxMce,
             double maxRobustDrop) {
         public Limits {
-            // a NaN limit would pass anything: every comparison with it is false
             double[] all = {maxAccuracyDrop, maxClassDrop, maxFlipRate, maxEceIncrease, maxMce, maxRobustDrop};
             String[] names = {"maxAccuracyDrop", "maxClassDrop", "maxFlipRate", "maxEceIncrease", "maxMce", "maxRobustDrop"};
             for (int i = 0; i < all.length; i++) {
-                if (!(all[i] >= 0 && all[i] < Double.POSITIVE_INFINITY)) throw new IllegalArgumentException(names[i] + " must be finite and >= 0, is " + all[i]);
+                if (!(all[i] >= 0)) throw new IllegalArgumentException(names[i] + " must be >= 0 (+infinity: not checked), is " + all[i]);
             }
         }
 
@@ -107,7 +106,8 @@ public final class Gate {
      * above it, and must pass.
      */
     private static void check(List<String> out, double value, double limit, String message) {
-        if (!Double.isNaN(limit) && value > limit + 1e-9) out.add(String.format(message, value, limit));
+        // a NaN measure (a model that outputs NaN) breaks every limit rather than passing them all
+        if (Double.isNaN(value) || value > limit + 1e-9) out.add(String.format(message, value, limit));
     }
 
     private static int argmax(float[] p) {

@@ -50,10 +50,10 @@ class GateTest {
         java.util.Map<Corruptions.Kind, double[]> errors = new java.util.EnumMap<>(Corruptions.Kind.class);
         for (Corruptions.Kind k : Corruptions.ALL) errors.put(k, new double[] {0.1, 0.2, 0.3, 0.4, 0.5});
         CorruptionReport.Errors ce = new CorruptionReport.Errors(errors);
-        Gate.Limits limits = new Gate.Limits(0.01, Double.NaN, 0.01, Double.NaN, Double.NaN, Double.NaN);
+        Gate.Limits limits = new Gate.Limits(0.01, Double.POSITIVE_INFINITY, 0.01, Double.POSITIVE_INFINITY, Double.POSITIVE_INFINITY, Double.POSITIVE_INFINITY);
         Gate.Result atLimit = Gate.compare(new Gate.Measures(right, ce, 0.5), new Gate.Measures(oneWrong, ce, 0.5), data, limits);
         assertTrue(atLimit.passed(), atLimit.violations().toString());
-        Gate.Limits tighter = new Gate.Limits(0.009, Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
+        Gate.Limits tighter = new Gate.Limits(0.009, Double.POSITIVE_INFINITY, Double.POSITIVE_INFINITY, Double.POSITIVE_INFINITY, Double.POSITIVE_INFINITY, Double.POSITIVE_INFINITY);
         assertFalse(Gate.compare(new Gate.Measures(right, ce, 0.5), new Gate.Measures(oneWrong, ce, 0.5), data, tighter).passed());
     }
 }
