@@ -12,15 +12,22 @@ final class BackendChecks {
     private BackendChecks() {}
 
     /**
-     * Outputs the op writes: each (name, tensor) pair, a null tensor skipped (the other checks say whether it
-     * may be null). Read-only memory (a mapped file, {@code MemorySegment.asReadOnly}) would crash a kernel.
+     * An output the op writes: refused when it is read-only memory (a mapped file, {@code
+     * MemorySegment.asReadOnly}), which would crash a kernel; null passes (the other checks say whether
+     * it may be null). Overloads for two and three outputs, so the hot path builds no array.
      */
-    static void writable(Object... namesAndTensors) {
-        for (int i = 0; i < namesAndTensors.length; i += 2) {
-            if (namesAndTensors[i + 1] instanceof Tensor t && t.isReadOnly()) {
-                throw new IllegalArgumentException(namesAndTensors[i] + " is read-only memory, and this op writes it");
-            }
-        }
+    static void writable(String name, Tensor t) {
+        if (t != null && t.isReadOnly()) throw new IllegalArgumentException(name + " is read-only memory, and this op writes it");
+    }
+
+    static void writable(String n1, Tensor t1, String n2, Tensor t2) {
+        writable(n1, t1);
+        writable(n2, t2);
+    }
+
+    static void writable(String n1, Tensor t1, String n2, Tensor t2, String n3, Tensor t3) {
+        writable(n1, t1, n2, t2);
+        writable(n3, t3);
     }
 
     /** Memory a kernel can use: still allocated, and native (the Java heap cannot be passed to native code). */
