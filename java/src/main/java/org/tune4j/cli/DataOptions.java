@@ -22,6 +22,18 @@ final class DataOptions {
         OptionChecks.readableFile("--checkpoint", checkpoint);
     }
 
+    /**
+     * Refuses a LoRA rank above the starting ViT's width (its smallest adapted layer is dim x dim), before
+     * any training: reading the checkpoint costs a fraction of a second, the refusal after the baseline
+     * evaluation would cost a minute.
+     */
+    void checkRank(String option, int rank) throws IOException {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            int dim = org.tune4j.train.Adaptation.load(arena, checkpoint).config().dim();
+            if (rank > dim) throw new IllegalArgumentException(option + " " + rank + " exceeds the model's width " + dim + ": a LoRA update of its layers is at most of rank " + dim);
+        }
+    }
+
     FashionMnist.Source source() throws IOException {
         return embedded ? FashionMnist.embedded() : FashionMnist.load(data);
     }

@@ -102,6 +102,7 @@ final class DemoCommand implements Callable<Integer> {
         OptionChecks.positive("--full-lr", fullLr);
         OptionChecks.positive("--head-lr", headLr);
         input.check();
+        input.checkRank("--rank", rank);
         boolean gpu = device.cuda();
         if (gpu && dora) throw new IllegalArgumentException("--dora trains on the CPU only (the GPU's ViT step has plain LoRA): use --device cpu");
         Path dir = out != null ? out : Path.of("runs", "demo-" + LocalDateTime.now().withNano(0).toString().replace(':', '-'));

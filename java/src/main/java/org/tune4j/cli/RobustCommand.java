@@ -81,6 +81,7 @@ final class RobustCommand implements Callable<Integer> {
         OptionChecks.positive("--lr", lr);
         if (out != null) OptionChecks.writableFile("--out", out);
         input.check();
+        if (method.equals("lora")) input.checkRank("--rank", rank);
         boolean gpu = device.cuda();
         if (!method.equals("lora") && !method.equals("full")) throw new IllegalArgumentException("--method must be lora or full, not " + method);
         if (!(mix >= 0 && mix <= 1)) throw new IllegalArgumentException("--mix must be in [0, 1], not " + mix);

@@ -61,6 +61,7 @@ class MainTest {
             {"is a directory", "pretrain", "--out", dir.toString()},
             {"--lora-lr must be a finite number > 0, not NaN", "demo", "--lora-lr", "NaN"},
             {"--rank must be >= 1", "demo", "--rank", "0"},
+            {"--rank 100000 exceeds the model's width 128", "demo", "--rank", "100000"},
             {"--target-images must be >= 1", "demo", "--target-images", "-5"},
             {"--checkpoint", "demo", "--checkpoint", dir.resolve("none.safetensors").toString()},
             {"--eval-images must be >= 1", "robust", "--eval-images", "0"},
