@@ -8,7 +8,9 @@ import org.tune4j.nn.Lora;
 import org.tune4j.nn.LoraLinear;
 import org.tune4j.tensor.Tensor;
 import org.tune4j.nn.VisionTransformer;
-import org.tune4j.train.Adaptation;
+import org.tune4j.eval.Evaluate;
+import org.tune4j.experiments.Adaptation;
+import org.tune4j.io.ModelFile;
 import org.tune4j.train.Trainer;
 
 /**
@@ -46,7 +48,7 @@ public class LrSweep {
         ImageDataset sourceTest = data.test();
         double pretrainedSource;
         try (Arena arena = Arena.ofConfined()) {
-            pretrainedSource = Trainer.accuracy(backend, Adaptation.load(arena, null), sourceTest, 256);
+            pretrainedSource = Evaluate.accuracy(backend, ModelFile.load(arena, null), sourceTest, 256);
         }
         System.out.printf("pretrained: clean test %.2f%%%n", 100 * pretrainedSource);
         for (String spec : args) {
@@ -66,18 +68,18 @@ public class LrSweep {
                 ImageDataset.Split split = Adaptation.targetSplit(data, run);
                 ImageDataset targetTest = Adaptation.targetTest(data, seeds[i]);
                 try (Arena arena = Arena.ofShared()) {
-                    VisionTransformer vit = Adaptation.load(arena, null);
+                    VisionTransformer vit = ModelFile.load(arena, null);
                     Adaptation.Adapted adapted = Adaptation.adapt(backend, arena, vit, method, lr, lora, run, split.train(), split.validation(), new Trainer.Listener() {});
                     var h = adapted.history();
                     var adapters = adapted.adapters();
                     double val = h.valAccuracy().get(h.valAccuracy().size() - 1);
-                    double target = Trainer.accuracy(backend, vit, targetTest, 256), source = Trainer.accuracy(backend, vit, sourceTest, 256);
+                    double target = Evaluate.accuracy(backend, vit, targetTest, 256), source = Evaluate.accuracy(backend, vit, sourceTest, 256);
                     measured[i] = new double[] {100 * val, 100 * target, 100 * source, 100 * (pretrainedSource - source)};
                     System.out.printf("%-45s seed %d  trainable %,7d  validation %.2f%%  target %.2f%%  clean %.2f%%  forgot %.2f  step %.1f ms%n", spec,
                             seeds[i], vit.parameterCount(true), measured[i][0], measured[i][1], measured[i][2], measured[i][3], h.meanStepMillis());
                     if (shrink.length > 0) {
                         // the adapted weights of every target module, adapters merged, against the pretrained ones
-                        VisionTransformer pretrained = Adaptation.load(arena, null);
+                        VisionTransformer pretrained = ModelFile.load(arena, null);
                         for (LoraLinear l : adapters.values()) l.merge(backend);
                         List<IntruderDimensions.WeightPair> pairs = IntruderDimensions.weightPairs(pretrained, vit, lora.targetModules());
                         List<Tensor> trained = pairs.stream().map(pair -> pair.adapted().copy(arena)).toList();
@@ -88,7 +90,7 @@ public class LrSweep {
                                 intruders += IntruderDimensions.shrink(pairs.get(l).pretrained(), pairs.get(l).adapted(), IntruderDimensions.TOP,
                                         IntruderDimensions.EPS, shrink[s]);
                             }
-                            double t2 = Trainer.accuracy(backend, vit, targetTest, 256), s2 = Trainer.accuracy(backend, vit, sourceTest, 256);
+                            double t2 = Evaluate.accuracy(backend, vit, targetTest, 256), s2 = Evaluate.accuracy(backend, vit, sourceTest, 256);
                             shrunk[s][i] = new double[] {100 * t2, 100 * s2, 100 * (pretrainedSource - s2)};
                             System.out.printf("%-45s seed %d  intruders x%.2f (%d in %d layers)  target %.2f%%  clean %.2f%%  forgot %.2f%n", spec, seeds[i],
                                     shrink[s], intruders, pairs.size(), shrunk[s][i][0], shrunk[s][i][1], shrunk[s][i][2]);

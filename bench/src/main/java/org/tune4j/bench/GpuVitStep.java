@@ -11,13 +11,14 @@ import org.tune4j.backend.cuda.Cublas;
 import org.tune4j.backend.cuda.CudaBackend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
+import org.tune4j.experiments.Adaptation;
+import org.tune4j.io.ModelFile;
 import org.tune4j.nn.Lora;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.optim.AdamW;
 import org.tune4j.optim.GradClip;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
-import org.tune4j.train.Adaptation;
 import org.tune4j.train.VitStep;
 
 /**
@@ -77,7 +78,7 @@ final class GpuVitStep {
 
     /** The shipped ViT with the demo's adapters (lora), or every weight trainable (full). */
     private static VisionTransformer model(Arena arena, Adaptation.Options o, String method) throws java.io.IOException {
-        VisionTransformer vit = Adaptation.load(arena, null);
+        VisionTransformer vit = ModelFile.load(arena, null);
         if (method.equals("lora")) Lora.inject(vit, arena, o.lora(), new SplittableRandom(o.seed()));
         return vit;
     }

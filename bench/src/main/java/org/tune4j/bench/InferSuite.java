@@ -14,6 +14,7 @@ import org.tune4j.compress.Int8Quantization;
 import org.tune4j.compress.StructuredPruning;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
+import org.tune4j.io.ModelFile;
 import org.tune4j.nn.CompressedLinear;
 import org.tune4j.nn.InferenceLayer;
 import org.tune4j.nn.Linear;
@@ -24,7 +25,6 @@ import org.tune4j.serve.Latency;
 import org.tune4j.serve.Predictor;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
-import org.tune4j.train.Adaptation;
 
 /**
  * Serving latency and throughput. The main-job ViT through {@link Predictor} at batch 1 (p50 and p99 over
@@ -58,7 +58,7 @@ final class InferSuite {
             for (String variant : variants) {
                 progress.accept("infer: ViT " + variant + " batch 1, threads=" + threads);
                 try (Arena arena = Arena.ofShared()) {
-                    VisionTransformer vit = Adaptation.load(arena, null);
+                    VisionTransformer vit = ModelFile.load(arena, null);
                     if (flops == 0) flops = vitFlops(vit.config());
                     compress(arena, vit, variant, test);
                     try (Predictor p = Predictor.of(cpu, arena, vit, new Predictor.Options(1, Math.max(2, machine.cores())))) {

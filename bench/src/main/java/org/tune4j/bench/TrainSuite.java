@@ -14,13 +14,13 @@ import org.tune4j.backend.CpuBackend;
 import org.tune4j.bench.peers.LoraPeer;
 import org.tune4j.bench.peers.PeerLoader;
 import org.tune4j.bench.peers.TrainPeer;
+import org.tune4j.experiments.Adaptation;
+import org.tune4j.experiments.Pretraining;
 import org.tune4j.nn.Lora;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.optim.AdamW;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
-import org.tune4j.train.Adaptation;
-import org.tune4j.train.Pretraining;
 
 /**
  * Training steps of the main job's ViT (batch 128, forward, backward, AdamW): images/s for full

@@ -3,6 +3,7 @@ package org.tune4j.cli;
 import java.io.IOException;
 import java.nio.file.Path;
 import org.tune4j.data.FashionMnist;
+import org.tune4j.io.ModelFile;
 import picocli.CommandLine.Option;
 
 /** Where the Fashion-MNIST data and the starting ViT come from; shared by the training commands (a picocli mixin). */
@@ -29,7 +30,7 @@ final class DataOptions {
      */
     void checkRank(String option, int rank) throws IOException {
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
-            int dim = org.tune4j.train.Adaptation.load(arena, checkpoint).config().dim();
+            int dim = org.tune4j.io.ModelFile.load(arena, checkpoint).config().dim();
             if (rank > dim) throw new IllegalArgumentException(option + " " + rank + " exceeds the model's width " + dim + ": a LoRA update of its layers is at most of rank " + dim);
         }
     }

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import java.lang.foreign.Arena;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.util.LinkedHashMap;
@@ -15,16 +14,17 @@ import org.tune4j.backend.cuda.Cublas;
 import org.tune4j.backend.cuda.CudaBackend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
+import org.tune4j.experiments.Adaptation;
+import org.tune4j.experiments.CompressionStudy;
+import org.tune4j.io.ModelFile;
 import org.tune4j.nn.IntruderDimensions;
 import org.tune4j.nn.VisionTransformer;
+import org.tune4j.report.HtmlReport;
+import org.tune4j.report.Provenance;
 import org.tune4j.robust.Attacks;
 import org.tune4j.robust.DataQuality;
 import org.tune4j.robust.DataQualityReport;
 import org.tune4j.robust.Gate;
-import org.tune4j.report.HtmlReport;
-import org.tune4j.report.Provenance;
-import org.tune4j.train.Adaptation;
-import org.tune4j.train.CompressionStudy;
 import org.tune4j.train.DeviceClassifier;
 import org.tune4j.train.VitStep;
 import picocli.CommandLine.Command;
@@ -219,9 +219,9 @@ final class DemoCommand implements Callable<Integer> {
         int width = candidates.keySet().stream().mapToInt(String::length).max().orElse(0) + 1;
         try (Arena arena = Arena.ofShared()) {
             Attacks.Pgd attack = Attacks.Pgd.standard(0.1f, 20);
-            Gate.Measures base = Gate.measure(CpuBackend.get(), Adaptation.load(arena, baseline), data, attack, seed);
+            Gate.Measures base = Gate.measure(CpuBackend.get(), ModelFile.load(arena, baseline), data, attack, seed);
             for (Map.Entry<String, Path> c : candidates.entrySet()) {
-                VisionTransformer candidate = Adaptation.load(arena, c.getValue());
+                VisionTransformer candidate = ModelFile.load(arena, c.getValue());
                 Gate.Result g = Gate.compare(base, Gate.measure(CpuBackend.get(), candidate, data, attack, seed), data, Gate.Limits.defaults());
                 out.put(c.getKey(), Gate.summary(g));
                 System.out.printf("  %-" + width + "s %s%s%n", c.getKey(), g.passed() ? "PASS" : "FAIL: ", String.join("; ", g.violations()));
@@ -234,7 +234,7 @@ final class DemoCommand implements Callable<Integer> {
     private DataQualityReport dataQuality(FashionMnist.Source source) throws java.io.IOException {
         DataQualityReport q;
         try (Arena arena = Arena.ofShared()) {
-            q = DataQualityReport.of(CpuBackend.get(), Adaptation.load(arena, input.checkpoint), source.train(), source.test(), 5);
+            q = DataQualityReport.of(CpuBackend.get(), ModelFile.load(arena, input.checkpoint), source.train(), source.test(), 5);
         }
         System.out.printf("%ndata quality: %d of %d test images nearly duplicate one of %d training images (dHash <= %d bits, mean pixel",
                 q.duplicates(), q.testImages(), q.trainImages(), q.maxHammingDistance());

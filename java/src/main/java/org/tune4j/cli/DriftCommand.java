@@ -8,10 +8,10 @@ import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.IdxFile;
 import org.tune4j.data.ImageDataset;
+import org.tune4j.io.ModelFile;
 import org.tune4j.nn.Classifier;
 import org.tune4j.robust.DriftMonitor;
 import org.tune4j.robust.Predictions;
-import org.tune4j.train.Adaptation;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -52,7 +52,7 @@ final class DriftCommand implements Callable<Integer> {
         for (Path file : stream) batches.add(images(file)); // every file read and checked before the first line
         ImageDataset ref = reference != null ? images(reference) : FashionMnist.load(null).test();
         int worst = 0;
-        try (Arena arena = Arena.ofShared(); DeviceOption.Model model = device.model(Adaptation.load(arena, checkpoint))) {
+        try (Arena arena = Arena.ofShared(); DeviceOption.Model model = device.model(ModelFile.load(arena, checkpoint))) {
             if (model.gpuName() != null) System.out.println("device: " + model.gpuName() + " (the confidence statistic's forward, f32)");
             DriftMonitor intensity = new DriftMonitor(meanIntensity(ref), warn, alert);
             DriftMonitor confidence = new DriftMonitor(confidence(model.classifier(), ref), warn, alert);

@@ -7,9 +7,9 @@ import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.IdxFile;
 import org.tune4j.data.ImageDataset;
+import org.tune4j.eval.Evaluate;
+import org.tune4j.io.ModelFile;
 import org.tune4j.nn.VisionTransformer;
-import org.tune4j.train.Adaptation;
-import org.tune4j.train.Trainer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -46,14 +46,14 @@ final class EvalCommand implements Callable<Integer> {
             set = FashionMnist.load(data).test();
         }
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer vit = Adaptation.load(arena, checkpoint);
+            VisionTransformer vit = ModelFile.load(arena, checkpoint);
             if (set.height() != vit.config().image() || set.width() != vit.config().image()) {
                 throw new IllegalArgumentException(String.format("the images are %dx%d, the model takes %dx%d", set.height(), set.width(),
                         vit.config().image(), vit.config().image()));
             }
             try (DeviceOption.Model model = device.model(vit)) {
                 if (model.gpuName() != null) System.out.println("device: " + model.gpuName() + " (the ViT's forward, f32)");
-                double acc = Trainer.accuracy(CpuBackend.get(), model.classifier(), set, 256);
+                double acc = Evaluate.accuracy(CpuBackend.get(), model.classifier(), set, 256);
                 System.out.printf("accuracy %.4f on %d images%n", acc, set.size());
             }
         }

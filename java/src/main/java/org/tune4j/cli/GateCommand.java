@@ -7,9 +7,9 @@ import java.util.concurrent.Callable;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
+import org.tune4j.io.ModelFile;
 import org.tune4j.robust.Attacks;
 import org.tune4j.robust.Gate;
-import org.tune4j.train.Adaptation;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -72,7 +72,7 @@ final class GateCommand implements Callable<Integer> {
         Gate.Limits limits = new Gate.Limits(maxAccuracyDrop, maxClassDrop, maxFlipRate, maxEceIncrease, maxMce, maxRobustDrop);
         try (Arena arena = Arena.ofShared()) {
             Gate.Result r;
-            try (DeviceOption.Model base = device.model(Adaptation.load(arena, baseline)); DeviceOption.Model cand = device.model(Adaptation.load(arena, candidate))) {
+            try (DeviceOption.Model base = device.model(ModelFile.load(arena, baseline)); DeviceOption.Model cand = device.model(ModelFile.load(arena, candidate))) {
                 if (base.gpuName() != null) System.out.println("device: " + base.gpuName() + " (both models' forward and input gradients, f32)");
                 r = Gate.compare(CpuBackend.get(), base.classifier(), cand.classifier(), test, limits, Attacks.Pgd.standard(0.03f, 10), 1);
             }

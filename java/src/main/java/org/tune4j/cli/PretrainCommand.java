@@ -6,7 +6,7 @@ import org.tune4j.backend.CpuBackend;
 import org.tune4j.backend.cuda.Cublas;
 import org.tune4j.backend.cuda.CudaBackend;
 import org.tune4j.data.FashionMnist;
-import org.tune4j.train.Pretraining;
+import org.tune4j.experiments.Pretraining;
 import org.tune4j.train.VitStep;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;

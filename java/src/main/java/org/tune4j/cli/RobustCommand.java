@@ -11,6 +11,9 @@ import org.tune4j.backend.cuda.Cublas;
 import org.tune4j.backend.cuda.CudaBackend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
+import org.tune4j.eval.Evaluate;
+import org.tune4j.experiments.Adaptation;
+import org.tune4j.io.ModelFile;
 import org.tune4j.nn.Classifier;
 import org.tune4j.nn.Lora;
 import org.tune4j.nn.LoraLinear;
@@ -19,7 +22,6 @@ import org.tune4j.optim.AdamW;
 import org.tune4j.optim.LrSchedule;
 import org.tune4j.robust.AttackSanity;
 import org.tune4j.robust.Attacks;
-import org.tune4j.train.Adaptation;
 import org.tune4j.train.Trainer;
 import org.tune4j.train.VitStep;
 import picocli.CommandLine.Command;
@@ -93,7 +95,7 @@ final class RobustCommand implements Callable<Integer> {
         var backend = CpuBackend.get();
         float[] eval = {0.05f, 0.1f};
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer vit = Adaptation.load(arena, input.checkpoint);
+            VisionTransformer vit = ModelFile.load(arena, input.checkpoint);
             report("before", vit, test, attacked, eval);
             Map<String, LoraLinear> adapters = Map.of();
             if (method.equals("lora"))
@@ -137,7 +139,7 @@ final class RobustCommand implements Callable<Integer> {
 
     private double report(String when, Classifier model, ImageDataset test, ImageDataset attacked, float[] eps) {
         var backend = CpuBackend.get();
-        double clean = Trainer.accuracy(backend, model, test, 256);
+        double clean = Evaluate.accuracy(backend, model, test, 256);
         StringBuilder line = new StringBuilder(String.format("%-7s clean %.2f%% (%d images)", when, 100 * clean, test.size()));
         List<AttackSanity.Point> points = new java.util.ArrayList<>();
         for (float e : eps) {

@@ -10,12 +10,12 @@ import org.tune4j.autograd.Var;
 import org.tune4j.backend.Activation;
 import org.tune4j.backend.Backend;
 import org.tune4j.data.ImageDataset;
+import org.tune4j.eval.Evaluate;
 import org.tune4j.nn.Classifier;
 import org.tune4j.nn.CompressedLinear;
 import org.tune4j.nn.Layer;
 import org.tune4j.nn.Module;
 import org.tune4j.tensor.Tensor;
-import org.tune4j.train.Trainer;
 
 /**
  * int8 post-training quantization: weights per output channel, activations per token (the kernel
@@ -65,7 +65,7 @@ public final class Int8Quantization {
             root.replaceModule(e.getKey(), p);
         }
         try {
-            Trainer.predict(backend, model, calibration, batchSize); // the probes measure on the way (evaluation mode)
+            Evaluate.predict(backend, model, calibration, batchSize); // the probes measure on the way (evaluation mode)
         } finally {
             probes.forEach((path, p) -> root.replaceModule(path, targets.get(path)));
         }

@@ -6,11 +6,11 @@ import java.util.List;
 import java.util.Map;
 import org.tune4j.backend.Backend;
 import org.tune4j.data.ImageDataset;
+import org.tune4j.eval.Evaluate;
 import org.tune4j.nn.Classifier;
 import org.tune4j.nn.Module;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
-import org.tune4j.train.Trainer;
 
 /**
  * Per-layer pruning sensitivity (as in Han et al. 2015): each target layer alone is pruned by magnitude
@@ -26,7 +26,7 @@ public final class Sensitivity {
     public static List<Point> scan(Backend backend, Classifier model, List<String> targets, double[] sparsities, ImageDataset data) {
         Map<String, Module> layers = Targets.linears(model.module(), targets);
         List<Point> out = new ArrayList<>();
-        double dense = Trainer.accuracy(backend, model, data, 256);
+        double dense = Evaluate.accuracy(backend, model, data, 256);
         try (Arena arena = Arena.ofConfined()) {
             Map<String, Tensor> saved = new java.util.LinkedHashMap<>();
             layers.forEach((path, m) -> {
@@ -41,7 +41,7 @@ public final class Sensitivity {
                     layers.forEach((path, m) -> {
                         if (layer.equals("all") || layer.equals(path)) prune(backend, arena, Targets.base(m).weight().value(), s);
                     });
-                    out.add(new Point(layer, s, Trainer.accuracy(backend, model, data, 256)));
+                    out.add(new Point(layer, s, Evaluate.accuracy(backend, model, data, 256)));
                     layers.forEach((path, m) -> Targets.base(m).weight().value().copyFrom(saved.get(path)));
                 }
             }

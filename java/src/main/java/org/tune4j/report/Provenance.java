@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.FashionMnist;
+import org.tune4j.io.ModelFile;
 
 /** Where a run's numbers come from: data files and their hashes, licence, seeds, configuration, versions, machine. */
 public final class Provenance {
@@ -30,7 +31,7 @@ public final class Provenance {
         p.put("licence", "Fashion-MNIST: MIT licence, (c) 2017 Zalando SE (https://github.com/zalandoresearch/fashion-mnist)");
         p.put("seed", seed);
         p.put("configuration", configuration);
-        p.put("pretrained_checkpoint", checkpoint == null ? "shipped in the jar (" + org.tune4j.train.Pretraining.SHIPPED + ")" : checkpoint.toString());
+        p.put("pretrained_checkpoint", checkpoint == null ? "shipped in the jar (" + org.tune4j.io.ModelFile.SHIPPED + ")" : checkpoint.toString());
         p.put("tune4j", version());
         p.put("java", System.getProperty("java.vm.name") + " " + Runtime.version());
         p.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));

@@ -4,8 +4,8 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import org.tune4j.backend.Backend;
 import org.tune4j.data.ImageDataset;
+import org.tune4j.eval.Evaluate;
 import org.tune4j.nn.Classifier;
-import org.tune4j.train.Trainer;
 
 /**
  * A model's error under every corruption and severity, and its corruption error relative to a base
@@ -27,7 +27,7 @@ public final class CorruptionReport {
         Map<Corruptions.Kind, double[]> out = new LinkedHashMap<>();
         for (Corruptions.Kind k : Corruptions.ALL) {
             double[] e = new double[5];
-            for (int s = 1; s <= 5; s++) e[s - 1] = 1 - Trainer.accuracy(backend, model, Corruptions.apply(data, k, s, seed), 256);
+            for (int s = 1; s <= 5; s++) e[s - 1] = 1 - Evaluate.accuracy(backend, model, Corruptions.apply(data, k, s, seed), 256);
             out.put(k, e);
         }
         return new Errors(out);

@@ -11,13 +11,13 @@ import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.tune4j.backend.Backend;
 import org.tune4j.io.Checkpoint;
+import org.tune4j.io.ModelFile;
 import org.tune4j.io.PeftAdapter;
 import org.tune4j.nn.Linear;
 import org.tune4j.nn.Lora;
 import org.tune4j.nn.LoraLinear;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.nn.VitInference;
-import org.tune4j.train.Adaptation;
 
 /**
  * Serves a saved ViT classifier (f32, compressed to int8 and/or 2:4, optionally with a LoRA adapter kept
@@ -128,7 +128,7 @@ public final class Predictor implements AutoCloseable {
     public static Predictor load(Backend backend, Path model, Path adapter, Options o) throws IOException {
         Arena arena = Arena.ofShared();
         try {
-            VisionTransformer vit = Adaptation.load(arena, model);
+            VisionTransformer vit = ModelFile.load(arena, model);
             List<String> adapted = adapter != null ? attach(backend, arena, vit, adapter) : List.of();
             return new Predictor(backend, arena, true, vit, o, adapted);
         } catch (IOException | RuntimeException | Error e) {

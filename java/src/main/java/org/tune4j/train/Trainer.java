@@ -9,6 +9,7 @@ import org.tune4j.autograd.Var;
 import org.tune4j.backend.Backend;
 import org.tune4j.data.Batcher;
 import org.tune4j.data.ImageDataset;
+import org.tune4j.eval.Evaluate;
 import org.tune4j.nn.Classifier;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.optim.AdamW;
@@ -177,7 +178,7 @@ public final class Trainer {
                 }
                 losses.add(lossSum / batcher.batches());
                 beforeValidation.run();
-                double acc = validation == null ? Double.NaN : accuracy(backend, model, validation, 256);
+                double acc = validation == null ? Double.NaN : Evaluate.accuracy(backend, model, validation, 256);
                 accs.add(acc);
                 listener.onEpoch(epoch, losses.getLast(), acc, (System.nanoTime() - epochStart) / 1e9);
             }
@@ -190,43 +191,6 @@ public final class Trainer {
         Tensor t = Tensor.zeros(arena, DType.I32, rows);
         for (int i = 0; i < rows; i++) t.setInt(i, labels.getInt(i));
         return t;
-    }
-
-    /** Fraction of {@code data} the model classifies right (evaluation mode, no gradients). */
-    public static double accuracy(Backend backend, Classifier model, ImageDataset data, int batchSize) {
-        if (data.size() == 0) throw new IllegalArgumentException("accuracy of no images: the data set is empty");
-        int[] predicted = predict(backend, model, data, batchSize);
-        long right = 0;
-        for (int i = 0; i < predicted.length; i++) if (predicted[i] == data.label(i)) right++;
-        return (double) right / data.size();
-    }
-
-    /** The predicted class of every image. */
-    public static int[] predict(Backend backend, Classifier model, ImageDataset data, int batchSize) {
-        if (batchSize < 1) throw new IllegalArgumentException("batch size must be >= 1, is " + batchSize);
-        model.module().train(false);
-        Batcher batcher = new Batcher(data, batchSize, 0, false);
-        int[] out = new int[data.size()];
-        int[] order = batcher.order(0);
-        try (Arena buffers = Arena.ofConfined(); Tape.Workspace stepMemory = new Tape.Workspace()) {
-            Tensor x = Tensor.zeros(buffers, DType.F32, batchSize, data.pixelsPerImage());
-            Tensor y = Tensor.zeros(buffers, DType.I32, batchSize);
-            for (int b = 0; b < batcher.batches(); b++) {
-                int rows = batcher.fill(order, b, x, y);
-                Tensor xb = rows == batchSize ? x : x.view(0, 0, rows, data.pixelsPerImage());
-                try (Tape t = new Tape(backend, false, true, stepMemory)) {
-                    Tensor logits = model.logits(t, xb, false).value();
-                    for (int r = 0; r < rows; r++) {
-                        int best = 0;
-                        for (int c = 1; c < logits.dim(1); c++) if (logits.getFloat(r, c) > logits.getFloat(r, best)) best = c;
-                        out[b * batchSize + r] = best;
-                    }
-                }
-            }
-        } finally {
-            model.module().train(true);
-        }
-        return out;
     }
 
     /** Trainable parameters of a model. */

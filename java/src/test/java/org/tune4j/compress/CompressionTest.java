@@ -20,6 +20,10 @@ import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
+import org.tune4j.eval.Evaluate;
+import org.tune4j.experiments.Adaptation;
+import org.tune4j.io.CompressedCheckpoint;
+import org.tune4j.io.ModelFile;
 import org.tune4j.io.Safetensors;
 import org.tune4j.nn.CompressedLinear;
 import org.tune4j.nn.Lora;
@@ -29,7 +33,6 @@ import org.tune4j.optim.AdamW;
 import org.tune4j.optim.LrSchedule;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
-import org.tune4j.train.Adaptation;
 import org.tune4j.train.Trainer;
 
 /** Post-training int8, 2:4 under a LoRA adapter, saving and loading compressed models, on the shipped ViT. */
@@ -49,7 +52,7 @@ class CompressionTest {
         float[] saved = logits(vit, data);
         Adaptation.saveModel(file, vit, "test", 0, 0);
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer back = Adaptation.load(arena, file);
+            VisionTransformer back = ModelFile.load(arena, file);
             check.accept(back);
             float[] loaded = logits(back, data);
             for (int i = 0; i < saved.length; i++) assertEquals(saved[i], loaded[i], 1e-5 * (1 + Math.abs(saved[i])), "logit " + i);
@@ -71,8 +74,8 @@ class CompressionTest {
     void int8PostTrainingQuantizationKeepsAccuracyAndRunsOnInt8Layers() throws IOException {
         ImageDataset data = test(600);
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer vit = Adaptation.load(arena, null);
-            double f32 = Trainer.accuracy(CPU, vit, data, 200);
+            VisionTransformer vit = ModelFile.load(arena, null);
+            double f32 = Evaluate.accuracy(CPU, vit, data, 200);
             Int8Quantization.Result r = Int8Quantization.quantize(arena, CPU, vit, FashionMnist.embedded().train().first(128),
                     Int8Quantization.Options.defaults(), 64);
             assertEquals(1 + 4 * 4 + 1, r.layers().size(), "patch_embed, 4 blocks of 4, head");
@@ -81,7 +84,7 @@ class CompressionTest {
                 assertTrue(l.quantized());
                 assertInstanceOf(CompressedLinear.class, vit.namedModules().get(l.path()));
             }
-            double int8 = Trainer.accuracy(CPU, vit, data, 200);
+            double int8 = Evaluate.accuracy(CPU, vit, data, 200);
             assertTrue(Math.abs(int8 - f32) <= 0.01, "int8 " + int8 + " against f32 " + f32);
         }
     }
@@ -89,7 +92,7 @@ class CompressionTest {
     @Test
     void aLayerAboveTheToleranceStaysF32() throws IOException {
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer vit = Adaptation.load(arena, null);
+            VisionTransformer vit = ModelFile.load(arena, null);
             Int8Quantization.Result r = Int8Quantization.quantize(arena, CPU, vit, test(32), new Int8Quantization.Options(List.of("head", "fc1"), 1e-6), 32);
             assertEquals(0, r.quantizedLayers());
             assertInstanceOf(org.tune4j.nn.Linear.class, vit.namedModules().get("head"));
@@ -102,7 +105,7 @@ class CompressionTest {
     void twoFourUnderAnAdapterKeepsItsMaskThroughTrainingAndCompressesToTheSameModel() throws IOException {
         ImageDataset train = FashionMnist.embedded().train().first(256), data = test(64);
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer vit = Adaptation.load(arena, null);
+            VisionTransformer vit = ModelFile.load(arena, null);
             Map<String, Tensor> masks = StructuredPruning.prune(arena, CPU, vit, BLOCKS);
             assertEquals(16, masks.size());
             Lora.inject(vit, arena, new Lora.Config(4, 8f, 0f, false, BLOCKS, List.of()), new SplittableRandom(1));
@@ -149,7 +152,7 @@ class CompressionTest {
     void aCompressedModelSavesAndLoadsBackToTheSameLogits(@TempDir Path dir) throws IOException {
         Path file = dir.resolve("compressed.safetensors");
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer vit = Adaptation.load(arena, null);
+            VisionTransformer vit = ModelFile.load(arena, null);
             compressedUnderAdapters(arena, vit, List.of("fc1", "fc2"));
             Int8Quantization.quantize(arena, CPU, vit, test(16), new Int8Quantization.Options(List.of("qkv", "proj", "head"), 0.05), 16);
             assertLoadsBackTheSame(vit, file, test(40), back -> {
@@ -165,7 +168,7 @@ class CompressionTest {
             Safetensors.write(bad, f.tensors(), meta);
         }
         try (Arena arena = Arena.ofShared()) {
-            IOException e = assertThrows(IOException.class, () -> Adaptation.load(arena, bad));
+            IOException e = assertThrows(IOException.class, () -> ModelFile.load(arena, bad));
             assertTrue(e.getMessage().contains("blocks.9.mlp.fc1"), e.getMessage());
         }
         assertTrue(Files.size(file) > 0);
@@ -174,7 +177,7 @@ class CompressionTest {
     @Test
     void anInt8TwoFourModelSavesAndLoadsBackToTheSameLogits(@TempDir Path dir) throws IOException {
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer vit = Adaptation.load(arena, null);
+            VisionTransformer vit = ModelFile.load(arena, null);
             compressedUnderAdapters(arena, vit, List.of("qkv"));
             StructuredPruning.quantize(arena, CPU, vit);
             assertLoadsBackTheSame(vit, dir.resolve("int8-2_4.safetensors"), test(24), back -> {
@@ -194,7 +197,7 @@ class CompressionTest {
         assertThrows(IllegalArgumentException.class, () -> new GradualPruning.Schedule(0.5, 0.4, 0, 1, 1));
         ImageDataset train = FashionMnist.embedded().train().first(640);
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer vit = Adaptation.load(arena, null); // full fine-tuning: the pruned weights are trainable
+            VisionTransformer vit = ModelFile.load(arena, null); // full fine-tuning: the pruned weights are trainable
             AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, 1f);
             try (GradualPruning pruning = new GradualPruning(CPU, vit, List.of("fc1", "fc2"), new GradualPruning.Schedule(0, 0.6, 0, 8, 2))) {
                 Trainer.fit(CPU, vit, opt, LrSchedule.linear(1e-3f, 100), train, null, new Trainer.Options(1, 64, 1, 0f, 1.0), pruning.listener());
@@ -214,7 +217,7 @@ class CompressionTest {
     void gradualPruningUnderALoraAdapterPrunesTheFrozenBase() throws IOException {
         ImageDataset train = FashionMnist.embedded().train().first(640);
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer vit = Adaptation.load(arena, null);
+            VisionTransformer vit = ModelFile.load(arena, null);
             Map<String, LoraLinear> adapters = Lora.inject(vit, arena, new Lora.Config(4, 8f, 0f, false, List.of("fc1", "fc2"), List.of()),
                     new SplittableRandom(5));
             AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, 1f);
@@ -237,13 +240,13 @@ class CompressionTest {
     @Test
     void sensitivityFallsWithSparsity() throws IOException {
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer vit = Adaptation.load(arena, null);
+            VisionTransformer vit = ModelFile.load(arena, null);
             List<Sensitivity.Point> points = Sensitivity.scan(CPU, vit, List.of("fc1"), new double[] {0.5, 0.95}, test(200));
             assertEquals(5 * 3, points.size(), "4 layers and 'all', each dense, 0.5 and 0.95");
             Sensitivity.Point dense = points.get(points.size() - 3), all95 = points.getLast();
             assertEquals("all", all95.layer());
             assertTrue(all95.accuracy() < dense.accuracy() - 0.05, "95% of every fc1 pruned hurts: " + all95 + " vs " + dense);
-            double again = Trainer.accuracy(CPU, vit, test(200), 200);
+            double again = Evaluate.accuracy(CPU, vit, test(200), 200);
             assertEquals(dense.accuracy(), again, 1e-12, "the weights are restored");
         }
     }

@@ -24,11 +24,11 @@ import net.jqwik.api.lifecycle.AfterContainer;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.IdxFile;
 import org.tune4j.data.ImageDataset;
+import org.tune4j.io.ModelFile;
 import org.tune4j.io.PeftAdapter;
 import org.tune4j.io.Safetensors;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
-import org.tune4j.train.Adaptation;
 
 /**
  * Property tests of every file reader (safetensors, IDX raw and gzip, PEFT adapter folders, ViT
@@ -210,13 +210,13 @@ class FileReadersFuzzTest {
     @Property
     void vitCheckpointsLoadOnlyWhenConsistent(@ForAll("hostileMetadata") Map.Entry<String, String> change) throws IOException {
         Path f = DIR.resolve("vit.safetensors");
-        try (Arena arena = Arena.ofConfined(); Safetensors.File shipped = Safetensors.read(Adaptation.shippedCheckpoint())) {
+        try (Arena arena = Arena.ofConfined(); Safetensors.File shipped = Safetensors.read(ModelFile.shippedCheckpoint())) {
             Map<String, String> meta = new LinkedHashMap<>(shipped.metadata());
             meta.put(change.getKey(), change.getValue());
             Safetensors.write(f, shipped.tensors(), meta);
         }
         try (Arena arena = Arena.ofConfined()) {
-            var vit = Adaptation.load(arena, f);
+            var vit = ModelFile.load(arena, f);
             assertTrue(vit.config().depth() == 4 && vit.config().dim() == 128, "only the true shape loads: " + vit.config());
         } catch (IOException refused) {
             assertTrue(refused.getMessage().contains(f.toString()), refused.getMessage());

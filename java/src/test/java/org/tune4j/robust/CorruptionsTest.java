@@ -12,8 +12,8 @@ import org.junit.jupiter.api.Test;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
+import org.tune4j.io.ModelFile;
 import org.tune4j.nn.VisionTransformer;
-import org.tune4j.train.Adaptation;
 
 /** Every corruption is seeded and grows with severity; the pretrained ViT's error grows with it too. */
 class CorruptionsTest {
@@ -46,7 +46,7 @@ class CorruptionsTest {
     void theModelsErrorGrowsWithSeverityAndItsMceAgainstItselfIsOne() throws IOException {
         ImageDataset data = first(200);
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer vit = Adaptation.load(arena, null);
+            VisionTransformer vit = ModelFile.load(arena, null);
             CorruptionReport.Errors e = CorruptionReport.errors(CpuBackend.get(), vit, data, 1);
             double low = 0, high = 0;
             for (double[] v : e.error().values()) {

@@ -11,8 +11,8 @@ import org.junit.jupiter.api.Test;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
+import org.tune4j.io.ModelFile;
 import org.tune4j.nn.VisionTransformer;
-import org.tune4j.train.Adaptation;
 
 /** The gate passes a model against itself and names what a damaged copy breaks. */
 class GateTest {
@@ -22,7 +22,7 @@ class GateTest {
         Arrays.setAll(first, i -> i);
         ImageDataset data = FashionMnist.embedded().test().subset(first);
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer base = Adaptation.load(arena, null), damaged = Adaptation.load(arena, null);
+            VisionTransformer base = ModelFile.load(arena, null), damaged = ModelFile.load(arena, null);
             var headW = damaged.namedParameters().get("head.weight").value();
             for (long i = 0; i < headW.numel() / 3; i++) headW.setFloat(i, 0f); // the first classes lose their weights
             Attacks.Pgd pgd = Attacks.Pgd.standard(0.03f, 3);

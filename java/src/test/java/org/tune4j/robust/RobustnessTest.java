@@ -14,9 +14,9 @@ import org.junit.jupiter.api.Test;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
+import org.tune4j.eval.Evaluate;
+import org.tune4j.io.ModelFile;
 import org.tune4j.nn.VisionTransformer;
-import org.tune4j.train.Adaptation;
-import org.tune4j.train.Trainer;
 
 /** Attacks on the shipped ViT get stronger with ε and steps; calibration and drift statistics behave. */
 class RobustnessTest {
@@ -26,8 +26,8 @@ class RobustnessTest {
         Arrays.setAll(first, i -> i);
         ImageDataset test = FashionMnist.embedded().test().subset(first);
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer vit = Adaptation.load(arena, null);
-            double clean = Trainer.accuracy(CpuBackend.get(), vit, test, 60);
+            VisionTransformer vit = ModelFile.load(arena, null);
+            double clean = Evaluate.accuracy(CpuBackend.get(), vit, test, 60);
             double fgsm = Attacks.robustAccuracy(CpuBackend.get(), vit, test, Attacks.Pgd.fgsm(0.05f), 60, 1);
             double pgd5 = Attacks.robustAccuracy(CpuBackend.get(), vit, test, Attacks.Pgd.standard(0.05f, 5), 60, 1);
             double pgd10 = Attacks.robustAccuracy(CpuBackend.get(), vit, test, Attacks.Pgd.standard(0.05f, 10), 60, 1);

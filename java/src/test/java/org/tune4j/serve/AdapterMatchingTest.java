@@ -15,10 +15,10 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.tune4j.backend.CpuBackend;
+import org.tune4j.io.ModelFile;
 import org.tune4j.io.PeftAdapter;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
-import org.tune4j.train.Adaptation;
 
 /**
  * PEFT adapters as PEFT reads them: {@code target_modules} as a list of names or as one regular expression
@@ -48,7 +48,7 @@ class AdapterMatchingTest {
     }
 
     private static Predictor load(Path adapter) throws IOException {
-        return Predictor.load(CpuBackend.get(), Adaptation.shippedCheckpoint(), adapter, new Predictor.Options(1, 1));
+        return Predictor.load(CpuBackend.get(), ModelFile.shippedCheckpoint(), adapter, new Predictor.Options(1, 1));
     }
 
     @Test

@@ -23,12 +23,13 @@ import org.tune4j.compress.Int8Quantization;
 import org.tune4j.compress.StructuredPruning;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
+import org.tune4j.experiments.Adaptation;
+import org.tune4j.io.ModelFile;
 import org.tune4j.io.PeftAdapter;
 import org.tune4j.nn.Lora;
 import org.tune4j.nn.LoraLinear;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.tensor.Tensor;
-import org.tune4j.train.Adaptation;
 
 /**
  * The predictor gives the tape's logits for every kind of model (f32, int8, 2:4 under an adapter, an
@@ -64,7 +65,7 @@ class PredictorTest {
     void matchesTheTapeForDenseInt8AndTwoFourModels() throws IOException {
         ImageDataset data = FashionMnist.embedded().test();
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer vit = Adaptation.load(arena, null);
+            VisionTransformer vit = ModelFile.load(arena, null);
             try (Predictor p = Predictor.of(CpuBackend.get(), arena, vit, new Predictor.Options(8, 2))) {
                 assertSameLogits(vit, p, data, "f32");
             }
@@ -90,13 +91,13 @@ class PredictorTest {
     void loadsAnUnmergedPeftAdapterOverTheBase(@TempDir Path dir) throws IOException {
         ImageDataset data = FashionMnist.embedded().test();
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer vit = Adaptation.load(arena, null);
+            VisionTransformer vit = ModelFile.load(arena, null);
             Map<String, LoraLinear> adapters = Lora.inject(vit, arena, new Lora.Config(2, 4f, 0f, false, BLOCKS, List.of()), new SplittableRandom(2));
             adapters.values().forEach(l -> fill(l.loraB().value(), 0.03f));
             Map<String, PeftAdapter.Lora> modules = new java.util.LinkedHashMap<>();
             adapters.forEach((path, l) -> modules.put(path, new PeftAdapter.Lora(l.loraA().value(), l.loraB().value())));
             PeftAdapter.save(dir.resolve("adapter"), new PeftAdapter.Config(2, 4f, 0f, BLOCKS, false, "test"), modules);
-            try (Predictor p = Predictor.load(CpuBackend.get(), Adaptation.shippedCheckpoint(), dir.resolve("adapter"), Predictor.Options.defaults())) {
+            try (Predictor p = Predictor.load(CpuBackend.get(), ModelFile.shippedCheckpoint(), dir.resolve("adapter"), Predictor.Options.defaults())) {
                 assertSameLogits(vit, p, data, "PEFT adapter unmerged");
             }
         }
@@ -109,7 +110,7 @@ class PredictorTest {
     void loadsADoraAdapterMerged(@TempDir Path dir) throws IOException {
         ImageDataset data = FashionMnist.embedded().test();
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer vit = Adaptation.load(arena, null);
+            VisionTransformer vit = ModelFile.load(arena, null);
             Map<String, LoraLinear> adapters = Lora.inject(vit, arena, new Lora.Config(2, 4f, 0f, false, BLOCKS, List.of()).withVariant(false, true),
                     new SplittableRandom(2));
             adapters.values().forEach(l -> {
@@ -120,7 +121,7 @@ class PredictorTest {
             adapters.forEach((path, l) -> modules.put(path, new PeftAdapter.Lora(l.loraA().value(), l.loraB().value(), l.magnitude().value())));
             PeftAdapter.save(dir.resolve("adapter"), new PeftAdapter.Config(2, 4f, 0f, BLOCKS, false, "test", true), modules);
             adapters.values().forEach(l -> l.merge(CpuBackend.get())); // the in-memory model serves merged too
-            try (Predictor p = Predictor.load(CpuBackend.get(), Adaptation.shippedCheckpoint(), dir.resolve("adapter"), Predictor.Options.defaults())) {
+            try (Predictor p = Predictor.load(CpuBackend.get(), ModelFile.shippedCheckpoint(), dir.resolve("adapter"), Predictor.Options.defaults())) {
                 assertSameLogits(vit, p, data, "DoRA adapter");
             }
         }
@@ -130,7 +131,7 @@ class PredictorTest {
     void loadsAPissaAdapterSavedAsPlainLoraOverTheShippedModel(@TempDir Path dir) throws IOException {
         ImageDataset data = FashionMnist.embedded().test();
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer vit = Adaptation.load(arena, null);
+            VisionTransformer vit = ModelFile.load(arena, null);
             Lora.Config config = new Lora.Config(2, 4f, 0f, false, BLOCKS, List.of()).withVariant(true, false);
             Map<String, LoraLinear> adapters = Lora.inject(vit, arena, config, new SplittableRandom(2));
             adapters.values().forEach(l -> { // as if trained: A and B moved away from the principal directions
@@ -141,7 +142,7 @@ class PredictorTest {
                 assertEquals(4, saved.config().r());
                 assertEquals(8f, saved.config().alpha());
             }
-            try (Predictor p = Predictor.load(CpuBackend.get(), Adaptation.shippedCheckpoint(), dir.resolve("adapter"), Predictor.Options.defaults())) {
+            try (Predictor p = Predictor.load(CpuBackend.get(), ModelFile.shippedCheckpoint(), dir.resolve("adapter"), Predictor.Options.defaults())) {
                 assertSameLogits(vit, p, data, "PiSSA adapter as plain LoRA");
             }
         }

@@ -18,6 +18,9 @@ import org.tune4j.autograd.Var;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
+import org.tune4j.eval.Evaluate;
+import org.tune4j.experiments.Adaptation;
+import org.tune4j.io.ModelFile;
 import org.tune4j.nn.Classifier;
 import org.tune4j.nn.Lora;
 import org.tune4j.nn.LoraLinear;
@@ -64,7 +67,7 @@ public class DeviceClassifierTest {
     /** The same on the shipped ViT (28×28, patch 7, width 128, 4 blocks) at batch 7, random images. */
     public static void checkShippedVit(Function<VisionTransformer, DeviceClassifier> make, double tol) throws java.io.IOException {
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer vit = Adaptation.load(arena, null);
+            VisionTransformer vit = ModelFile.load(arena, null);
             SplittableRandom rng = new SplittableRandom(61);
             float[] pixels = new float[7 * vit.config().image() * vit.config().image()];
             for (int i = 0; i < pixels.length; i++) pixels[i] = (float) rng.nextDouble();
@@ -111,9 +114,9 @@ public class DeviceClassifierTest {
         FashionMnist.Source data = FashionMnist.embedded();
         ImageDataset target = Adaptation.targetTest(data, 7).first(24), source = data.test().first(24);
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer vit = Adaptation.load(arena, null);
+            VisionTransformer vit = ModelFile.load(arena, null);
             var corruption = CorruptionReport.errors(CpuBackend.get(), vit, source, 7);
-            int[] predictions = Trainer.predict(CpuBackend.get(), vit, source, 256);
+            int[] predictions = Evaluate.predict(CpuBackend.get(), vit, source, 256);
             Adaptation.Evaluation expected = Adaptation.evaluate(CpuBackend.get(), vit, target, source, corruption, predictions, 7), actual;
             try (DeviceClassifier step = DeviceClassifier.onHost(CpuBackend.get(), vit)) {
                 actual = Adaptation.evaluate(CpuBackend.get(), step, target, source, corruption, predictions, 7);

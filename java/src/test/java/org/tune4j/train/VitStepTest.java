@@ -14,6 +14,7 @@ import org.junit.jupiter.api.Test;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
 import org.tune4j.backend.CpuBackend;
+import org.tune4j.experiments.Adaptation;
 import org.tune4j.nn.Lora;
 import org.tune4j.nn.LoraLinear;
 import org.tune4j.nn.VisionTransformer;

@@ -1,4 +1,4 @@
-package org.tune4j.train;
+package org.tune4j.experiments;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -10,10 +10,13 @@ import java.util.SplittableRandom;
 import org.tune4j.backend.Backend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
+import org.tune4j.eval.Evaluate;
 import org.tune4j.io.Checkpoint;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.optim.AdamW;
 import org.tune4j.optim.LrSchedule;
+import org.tune4j.train.Trainer;
+import org.tune4j.train.VitStep;
 
 /**
  * Pretrains the main job's ViT on clean Fashion-MNIST and writes it as a safetensors checkpoint whose
@@ -72,7 +75,7 @@ public final class Pretraining {
                 h = Trainer.fit(backend, vit, AdamW.of(arena, vit.namedParameters(), o.weightDecay(), 1f), schedule, split.train(), split.validation(), options,
                         listener);
             }
-            double test = Trainer.accuracy(backend, vit, data.test(), 256);
+            double test = Evaluate.accuracy(backend, vit, data.test(), 256);
             Map<String, String> meta = new LinkedHashMap<>(configMetadata(VIT));
             meta.put("data", data.description());
             meta.put("seed", Long.toString(o.seed()));

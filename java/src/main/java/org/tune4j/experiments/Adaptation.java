@@ -1,11 +1,8 @@
-package org.tune4j.train;
+package org.tune4j.experiments;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.lang.foreign.Arena;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -17,9 +14,9 @@ import org.tune4j.backend.Backend;
 import org.tune4j.data.DomainShift;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
-import org.tune4j.io.Checkpoint;
+import org.tune4j.eval.Evaluate;
+import org.tune4j.io.ModelFile;
 import org.tune4j.io.PeftAdapter;
-import org.tune4j.io.Safetensors;
 import org.tune4j.nn.Classifier;
 import org.tune4j.nn.IntruderDimensions;
 import org.tune4j.nn.Lora;
@@ -28,6 +25,9 @@ import org.tune4j.nn.VisionTransformer;
 import org.tune4j.optim.AdamW;
 import org.tune4j.optim.LrSchedule;
 import org.tune4j.tensor.Tensor;
+import org.tune4j.train.DeviceClassifier;
+import org.tune4j.train.Trainer;
+import org.tune4j.train.VitStep;
 
 /**
  * The main job: a ViT pretrained on clean Fashion-MNIST is adapted to a shifted target domain
@@ -105,10 +105,10 @@ public final class Adaptation {
     /** As {@link #baseline}, measured on {@code device}'s copy of the model (null: the model itself on {@code backend}). */
     public static Baseline baseline(Backend backend, FashionMnist.Source data, Path checkpoint, long seed, MeasureOn device) throws IOException {
         ImageDataset sourceTest = data.test();
-        try (Arena arena = Arena.ofShared(); DeviceClassifier copy = device == null ? null : device.copy(load(arena, checkpoint))) {
-            Classifier base = copy != null ? copy : load(arena, checkpoint);
+        try (Arena arena = Arena.ofShared(); DeviceClassifier copy = device == null ? null : device.copy(ModelFile.load(arena, checkpoint))) {
+            Classifier base = copy != null ? copy : ModelFile.load(arena, checkpoint);
             var corruption = org.tune4j.robust.CorruptionReport.errors(backend, base, sourceTest.first(500), seed);
-            int[] predictions = Trainer.predict(backend, base, sourceTest, 256);
+            int[] predictions = Evaluate.predict(backend, base, sourceTest, 256);
             return new Baseline(corruption, predictions, evaluate(backend, base, targetTest(data, seed), sourceTest, corruption, predictions, seed));
         }
     }
@@ -159,7 +159,7 @@ public final class Adaptation {
         if (o.adversarial() != null) methods.add("lora-adv");
         for (String method : methods) {
             try (Arena arena = Arena.ofShared()) {
-                VisionTransformer vit = load(arena, checkpoint);
+                VisionTransformer vit = ModelFile.load(arena, checkpoint);
                 float lr = switch (method) {
                     case "lora" -> o.loraLr();
                     case "lora-adv" -> o.loraAdvLr();
@@ -181,7 +181,7 @@ public final class Adaptation {
                     saveAdapter(out.resolve(method + "-adapter"), o.lora(), adapters);
                     adapters.values().forEach(a -> a.merge(backend)); // the checkpoint holds the merged weights
                 }
-                int intruders = IntruderDimensions.count(load(arena, checkpoint), vit, o.lora().targetModules());
+                int intruders = IntruderDimensions.count(ModelFile.load(arena, checkpoint), vit, o.lora().targetModules());
                 results.add(new MethodResult(method, ev, vit.parameterCount(true), vit.parameterCount(false),
                         trainingMemory(vit, h) / (1024.0 * 1024.0), h.meanStepMillis(), h.imagesPerSecond(), seconds, h.trainLoss(), h.valAccuracy(),
                         intruders));
@@ -236,7 +236,7 @@ public final class Adaptation {
      */
     public static Evaluation evaluate(Backend backend, Classifier vit, ImageDataset targetTest, ImageDataset sourceTest,
             org.tune4j.robust.CorruptionReport.Errors baseCorruption, int[] basePredictions, long seed) {
-        int[] target = Trainer.predict(backend, vit, targetTest, 256), source = Trainer.predict(backend, vit, sourceTest, 256);
+        int[] target = Evaluate.predict(backend, vit, targetTest, 256), source = Evaluate.predict(backend, vit, sourceTest, 256);
         long rightT = 0, rightS = 0, flips = 0;
         for (int i = 0; i < target.length; i++) if (target[i] == targetTest.label(i)) rightT++;
         for (int i = 0; i < source.length; i++) {
@@ -289,27 +289,13 @@ public final class Adaptation {
         return bytes;
     }
 
-    /**
-     * The model as a ViT checkpoint (LoRA layers merged, under their base's names; compressed layers as
-     * {@link org.tune4j.compress.CompressedCheckpoint} stores them), loadable by {@link #load}.
-     */
+    /** The adapted model as a ViT checkpoint ({@link ModelFile#save}), with the method and its accuracies in the metadata. */
     public static void saveModel(Path file, VisionTransformer vit, String method, double target, double source) throws IOException {
-        Map<String, String> meta = new LinkedHashMap<>(Pretraining.configMetadata(vit.config()));
+        Map<String, String> meta = new LinkedHashMap<>();
         meta.put("adapted_by", method);
         meta.put("target_accuracy", String.format("%.4f", target));
         meta.put("source_accuracy", String.format("%.4f", source));
-        java.util.Set<String> adapters = new java.util.HashSet<>();
-        vit.namedModules().forEach((path, m) -> {
-            if (!(m instanceof LoraLinear l)) return;
-            if (!l.merged()) throw new IllegalStateException(path + ": merge the LoRA adapter before saving the model");
-            adapters.add(path + ".lora_A");
-            adapters.add(path + ".lora_B");
-        });
-        Map<String, org.tune4j.tensor.Tensor> plain = new LinkedHashMap<>();
-        org.tune4j.compress.CompressedCheckpoint.tensors(vit, meta).forEach((name, t) -> {
-            if (!adapters.contains(name)) plain.put(name.replace(".base.", "."), t);
-        });
-        Safetensors.write(file, plain, meta);
+        ModelFile.save(file, vit, meta);
     }
 
     /** The adapters in PEFT's layout; PiSSA's converted to plain LoRA of rank 2r over the shipped model (see {@link LoraLinear#asPlainLora}). */
@@ -330,25 +316,4 @@ public final class Adaptation {
     public static ImageDataset targetTest(FashionMnist.Source data, long seed) {
         return DomainShift.apply(data.test(), seed + 1);
     }
-
-    /** The pretrained ViT: from {@code checkpoint}, or the one shipped in the jar when it is null. */
-    public static VisionTransformer load(Arena arena, Path checkpoint) throws IOException {
-        return VitCheckpoint.load(arena, checkpoint != null ? checkpoint : shippedCheckpoint());
-    }
-
-    /** The shipped checkpoint, copied out of the jar once (memory mapping needs a file). */
-    public static Path shippedCheckpoint() throws IOException {
-        Path file = Path.of(System.getProperty("java.io.tmpdir"), "tune4j-vit-fmnist-" + Pretraining.VIT.hashCode() + ".safetensors");
-        try (InputStream in = Adaptation.class.getResourceAsStream(Pretraining.SHIPPED)) {
-            if (in == null) throw new IOException("the pretrained ViT is missing from the jar (" + Pretraining.SHIPPED + "); run tune4j pretrain");
-            byte[] bytes = in.readAllBytes();
-            if (!Files.isRegularFile(file) || Files.size(file) != bytes.length) {
-                Path tmp = Files.createTempFile(file.getParent(), "tune4j-vit", ".part");
-                Files.write(tmp, bytes);
-                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-            }
-        }
-        return file;
-    }
-
 }

@@ -1,34 +1,98 @@
-package org.tune4j.train;
+package org.tune4j.io;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.lang.foreign.Arena;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.TreeSet;
 import org.tune4j.autograd.Parameter;
 import org.tune4j.backend.CpuBackend;
-import org.tune4j.compress.CompressedCheckpoint;
-import org.tune4j.io.Checkpoint;
-import org.tune4j.io.Safetensors;
+import org.tune4j.nn.LoraLinear;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.tensor.Tensor;
 
 /**
- * Reads a ViT checkpoint (plain or compressed) and trusts nothing in it: the shape in the metadata must
- * agree with the tensors before the model is built (so a header cannot make it allocate more than the
- * file holds), every parameter must be there with its exact shape, and a tensor nothing uses is an error.
+ * The one place that reads and writes a model file: a ViT as safetensors, its shape in the metadata
+ * ({@link #configMetadata}), compressed layers as {@link CompressedCheckpoint} stores them, LoRA adapters
+ * merged. Reading trusts nothing in the file: the metadata's shape must agree with the tensors before the
+ * model is built (so a header cannot make it allocate more than the file holds), every parameter must be
+ * there with its exact shape, and a tensor nothing uses is an error. (PEFT adapters: {@link PeftAdapter}.)
  */
-final class VitCheckpoint {
+public final class ModelFile {
+    /** Where the shipped checkpoint (the main job's pretrained ViT) lives on the class path. */
+    public static final String SHIPPED = "/org/tune4j/models/vit-fmnist.safetensors";
+
     /** A bound on every number of the shape: a ViT this wide is not what the file holds. */
     private static final int MAX_DIMENSION = 1 << 16;
 
-    private VitCheckpoint() {}
+    private ModelFile() {}
 
-    static VisionTransformer load(Arena arena, Path file) throws IOException {
+    /** The ViT in {@code checkpoint}, or the one shipped in the jar when it is null, in {@code arena}. */
+    public static VisionTransformer load(Arena arena, Path checkpoint) throws IOException {
+        return read(arena, checkpoint != null ? checkpoint : shippedCheckpoint());
+    }
+
+    /**
+     * Writes {@code vit} (LoRA layers merged, under their base's names; compressed layers as {@link
+     * CompressedCheckpoint} stores them) with its shape and {@code metadata} in the header.
+     */
+    public static void save(Path file, VisionTransformer vit, Map<String, String> metadata) throws IOException {
+        Map<String, String> meta = new LinkedHashMap<>(configMetadata(vit.config()));
+        meta.putAll(metadata);
+        Set<String> adapters = new HashSet<>();
+        vit.namedModules().forEach((path, m) -> {
+            if (!(m instanceof LoraLinear l)) return;
+            if (!l.merged()) throw new IllegalStateException(path + ": merge the LoRA adapter before saving the model");
+            adapters.add(path + ".lora_A");
+            adapters.add(path + ".lora_B");
+        });
+        Map<String, Tensor> plain = new LinkedHashMap<>();
+        CompressedCheckpoint.tensors(vit, meta).forEach((name, t) -> {
+            if (!adapters.contains(name)) plain.put(name.replace(".base.", "."), t);
+        });
+        Safetensors.write(file, plain, meta);
+    }
+
+    /** The ViT's shape as checkpoint metadata. */
+    public static Map<String, String> configMetadata(VisionTransformer.Config c) {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put("model", "vit");
+        m.put("image", Integer.toString(c.image()));
+        m.put("patch", Integer.toString(c.patch()));
+        m.put("dim", Integer.toString(c.dim()));
+        m.put("depth", Integer.toString(c.depth()));
+        m.put("heads", Integer.toString(c.heads()));
+        m.put("mlp_hidden", Integer.toString(c.mlpHidden()));
+        m.put("classes", Integer.toString(c.classes()));
+        return m;
+    }
+
+    /** The shipped checkpoint, copied out of the jar once (a file reads faster than a resource, and tools want a path). */
+    public static Path shippedCheckpoint() throws IOException {
+        try (InputStream in = ModelFile.class.getResourceAsStream(SHIPPED)) {
+            if (in == null) throw new IOException("the pretrained ViT is missing from the jar (" + SHIPPED + "); run tune4j pretrain");
+            byte[] bytes = in.readAllBytes();
+            java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+            crc.update(bytes);
+            Path file = Path.of(System.getProperty("java.io.tmpdir"), "tune4j-vit-fmnist-" + Long.toHexString(crc.getValue()) + ".safetensors");
+            if (!Files.isRegularFile(file) || Files.size(file) != bytes.length) {
+                Path tmp = Files.createTempFile(file.getParent(), "tune4j-vit", ".part");
+                Files.write(tmp, bytes);
+                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            }
+            return file;
+        }
+    }
+
+    private static VisionTransformer read(Arena arena, Path file) throws IOException {
         try (Safetensors.File f = Safetensors.read(file)) {
             VisionTransformer.Config c = config(f.metadata(), file);
             checkAgainstTensors(c, f, file);

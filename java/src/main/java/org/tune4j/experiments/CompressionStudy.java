@@ -1,4 +1,4 @@
-package org.tune4j.train;
+package org.tune4j.experiments;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -13,6 +13,8 @@ import org.tune4j.compress.Sensitivity;
 import org.tune4j.compress.StructuredPruning;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
+import org.tune4j.eval.Evaluate;
+import org.tune4j.io.ModelFile;
 import org.tune4j.nn.CompressedLinear;
 import org.tune4j.nn.Lora;
 import org.tune4j.nn.VisionTransformer;
@@ -20,6 +22,7 @@ import org.tune4j.optim.AdamW;
 import org.tune4j.optim.LrSchedule;
 import org.tune4j.serve.Latency;
 import org.tune4j.serve.Predictor;
+import org.tune4j.train.Trainer;
 
 /**
  * The main job's compression stage: the adapted f32 model is compressed onto the native kernels and each
@@ -75,8 +78,8 @@ public final class CompressionStudy {
         Bench bench;
         List<Sensitivity.Point> sensitivity;
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer f32 = Adaptation.load(arena, parent);
-            bench = new Bench(backend, targetTest, sourceTest, baseline, ao.seed(), Trainer.predict(backend, f32, targetTest, 256), images(targetTest, 64),
+            VisionTransformer f32 = ModelFile.load(arena, parent);
+            bench = new Bench(backend, targetTest, sourceTest, baseline, ao.seed(), Evaluate.predict(backend, f32, targetTest, 256), images(targetTest, 64),
                     o.latencyCalls(), out);
             Latency l = latency(bench, arena, f32);
             variants.add(new Variant("f32", "the adapted model, dense f32", parentEvaluation, 0, l.p50Ms(), l.p99Ms(), weightBytes(f32), List.of(),
@@ -85,13 +88,13 @@ public final class CompressionStudy {
         }
         Int8Quantization.Result quantization;
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer vit = Adaptation.load(arena, parent);
+            VisionTransformer vit = ModelFile.load(arena, parent);
             quantization = Int8Quantization.quantize(arena, backend, vit, split.train().first(o.calibrationImages()), Int8Quantization.Options.defaults(), 64);
             variants.add(measure(bench, arena, vit, "int8", "int8 weights per channel, activations per token (post-training, "
                     + quantization.quantizedLayers() + " of " + quantization.layers().size() + " layers)", List.of(), List.of()));
         }
         try (Arena arena = Arena.ofShared()) {
-            VisionTransformer vit = Adaptation.load(arena, parent);
+            VisionTransformer vit = ModelFile.load(arena, parent);
             StructuredPruning.prune(arena, backend, vit, BLOCK_LAYERS);
             Lora.inject(vit, arena, new Lora.Config(o.recoveryRank(), 2f * o.recoveryRank(), 0f, false, BLOCK_LAYERS, List.of("head")),
                     new SplittableRandom(ao.seed()));
@@ -118,7 +121,7 @@ public final class CompressionStudy {
         ImageDataset targetTest = b.targetTest();
         Adaptation.Evaluation e = Adaptation.evaluate(b.backend(), vit, targetTest, b.sourceTest(), b.baseline().corruption(), b.baseline().predictions(),
                 b.seed());
-        int[] predicted = Trainer.predict(b.backend(), vit, targetTest, 256);
+        int[] predicted = Evaluate.predict(b.backend(), vit, targetTest, 256);
         long flips = 0;
         for (int i = 0; i < predicted.length; i++) if (b.f32Predictions()[i] == targetTest.label(i) && predicted[i] != targetTest.label(i)) flips++;
         Latency l = latency(b, arena, vit);

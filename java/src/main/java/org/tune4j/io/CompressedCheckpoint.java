@@ -1,4 +1,4 @@
-package org.tune4j.compress;
+package org.tune4j.io;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -11,7 +11,6 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.tune4j.backend.Backend;
-import org.tune4j.io.Safetensors;
 import org.tune4j.nn.CompressedLinear;
 import org.tune4j.nn.InferenceLayer;
 import org.tune4j.nn.Module;

@@ -1,4 +1,4 @@
-package org.tune4j.train;
+package org.tune4j.io;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -12,8 +12,6 @@ import java.util.Map;
 import java.util.function.BiConsumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.tune4j.compress.CompressedCheckpoint;
-import org.tune4j.io.Safetensors;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
@@ -22,11 +20,11 @@ import org.tune4j.tensor.Tensor;
  * A ViT checkpoint is loaded only when its metadata, its tensors and the architecture agree: each file here
  * is the shipped model with one thing changed, and each is refused by name before anything large is allocated.
  */
-class CheckpointConsistencyTest {
+class ModelFileConsistencyTest {
     /** The shipped checkpoint with {@code change} applied to a copy of its tensors and metadata, written to dir/name. */
     private static Path variant(Path dir, String name, BiConsumer<Map<String, Tensor>, Map<String, String>> change) throws IOException {
         Path out = dir.resolve(name + ".safetensors");
-        try (Arena arena = Arena.ofConfined(); Safetensors.File f = Safetensors.read(Adaptation.shippedCheckpoint())) {
+        try (Arena arena = Arena.ofConfined(); Safetensors.File f = Safetensors.read(ModelFile.shippedCheckpoint())) {
             Map<String, Tensor> tensors = new LinkedHashMap<>();
             f.tensors().forEach((k, t) -> tensors.put(k, t.copy(arena)));
             Map<String, String> meta = new LinkedHashMap<>(f.metadata());
@@ -38,7 +36,7 @@ class CheckpointConsistencyTest {
 
     private static void assertRefused(Path file, String mustMention) {
         try (Arena arena = Arena.ofConfined()) {
-            IOException e = assertThrows(IOException.class, () -> Adaptation.load(arena, file));
+            IOException e = assertThrows(IOException.class, () -> ModelFile.load(arena, file));
             assertTrue(e.getMessage().contains(mustMention), "'" + e.getMessage() + "' should mention " + mustMention);
         }
     }
@@ -47,8 +45,8 @@ class CheckpointConsistencyTest {
     void theShippedModelLoadsAndRoundTrips(@TempDir Path dir) throws IOException {
         Path same = variant(dir, "same", (t, m) -> {});
         try (Arena arena = Arena.ofConfined()) {
-            VisionTransformer vit = Adaptation.load(arena, same);
-            assertEquals(Adaptation.load(arena, null).config(), vit.config());
+            VisionTransformer vit = ModelFile.load(arena, same);
+            assertEquals(ModelFile.load(arena, null).config(), vit.config());
         }
     }
 
