@@ -11,7 +11,7 @@ import org.tune4j.backend.Backend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
 import org.tune4j.eval.Evaluate;
-import org.tune4j.io.Checkpoint;
+import org.tune4j.io.ModelFile;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.optim.AdamW;
 import org.tune4j.optim.LrSchedule;
@@ -21,12 +21,9 @@ import org.tune4j.train.VitStep;
 /**
  * Pretrains the main job's ViT on clean Fashion-MNIST and writes it as a safetensors checkpoint whose
  * metadata records the configuration, the data, the seed and the test accuracy. The checkpoint shipped
- * in the jar ({@value #SHIPPED}) was made by this with the defaults of {@link Options#defaults()}.
+ * in the jar ({@value ModelFile#SHIPPED}) was made by this with the defaults of {@link Options#defaults()}.
  */
 public final class Pretraining {
-    /** Where the shipped checkpoint lives on the class path. */
-    public static final String SHIPPED = "/org/tune4j/models/vit-fmnist.safetensors";
-
     /** The main job's ViT: 28x28 images, 7x7 patches (16 tokens + class token), 128 wide, 4 blocks. */
     public static final VisionTransformer.Config VIT = new VisionTransformer.Config(28, 7, 128, 4, 4, 256, 10);
 
@@ -76,28 +73,14 @@ public final class Pretraining {
                         listener);
             }
             double test = Evaluate.accuracy(backend, vit, data.test(), 256);
-            Map<String, String> meta = new LinkedHashMap<>(configMetadata(VIT));
+            Map<String, String> meta = new LinkedHashMap<>();
             meta.put("data", data.description());
             meta.put("seed", Long.toString(o.seed()));
             meta.put("epochs", Integer.toString(o.epochs()));
             meta.put("test_accuracy", String.format("%.4f", test));
             if (out.getParent() != null) Files.createDirectories(out.getParent());
-            Checkpoint.save(out, vit.namedParameters(), null, meta);
+            ModelFile.save(out, vit, meta);
             return new Result(test, h, data.description());
         }
-    }
-
-    /** The ViT configuration as checkpoint metadata. */
-    public static Map<String, String> configMetadata(VisionTransformer.Config c) {
-        Map<String, String> m = new LinkedHashMap<>();
-        m.put("model", "vit");
-        m.put("image", Integer.toString(c.image()));
-        m.put("patch", Integer.toString(c.patch()));
-        m.put("dim", Integer.toString(c.dim()));
-        m.put("depth", Integer.toString(c.depth()));
-        m.put("heads", Integer.toString(c.heads()));
-        m.put("mlp_hidden", Integer.toString(c.mlpHidden()));
-        m.put("classes", Integer.toString(c.classes()));
-        return m;
     }
 }

@@ -1,11 +1,13 @@
 package org.tune4j.io;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -39,6 +41,18 @@ class ModelFileConsistencyTest {
             IOException e = assertThrows(IOException.class, () -> ModelFile.load(arena, file));
             assertTrue(e.getMessage().contains(mustMention), "'" + e.getMessage() + "' should mention " + mustMention);
         }
+    }
+
+    @Test
+    void savingTheShippedModelWritesTheShippedFile(@TempDir Path dir) throws IOException {
+        Path again = dir.resolve("again.safetensors");
+        try (Arena arena = Arena.ofConfined(); Safetensors.File shipped = Safetensors.read(ModelFile.shippedCheckpoint())) {
+            VisionTransformer vit = ModelFile.load(arena, null);
+            Map<String, String> extra = new LinkedHashMap<>(shipped.metadata()); // what pretraining added to the shape
+            ModelFile.configMetadata(vit.config()).keySet().forEach(extra::remove);
+            ModelFile.save(again, vit, extra);
+        }
+        assertArrayEquals(Files.readAllBytes(ModelFile.shippedCheckpoint()), Files.readAllBytes(again), "byte for byte");
     }
 
     @Test
