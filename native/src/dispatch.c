@@ -83,46 +83,4 @@ T4J_EXPORT int32_t t4j_simd_level(void) {
     return l >= 0 ? l : t4j_set_simd_level(level_from_env());
 }
 
-/* Off x86 only the portable level exists (t4j_cpu_features() reports nothing there). */
-const t4j_gemm_impl *t4j_gemm_current(void) {
-    switch (t4j_simd_level()) {
-#if defined(__x86_64__)
-    case T4J_LEVEL_AVX512: return &t4j_gemm_avx512;
-    case T4J_LEVEL_AVX2: return &t4j_gemm_avx2;
-#endif
-    default: return &t4j_gemm_portable;
-    }
-}
-
-T4J_EXPORT int64_t t4j_peak_fma(int64_t iterations) {
-    switch (t4j_simd_level()) {
-#if defined(__x86_64__)
-    case T4J_LEVEL_AVX512: return t4j_peak_fma_avx512(iterations);
-    case T4J_LEVEL_AVX2: return t4j_peak_fma_avx2(iterations);
-#endif
-    default: return t4j_peak_fma_portable(iterations);
-    }
-}
-
-/* int8 kernels: VNNI needs the AVX-512 level and the feature; AVX2 widens to int16 instead. */
-const t4j_q8_impl *t4j_q8_current(void) {
-    int32_t level = t4j_simd_level();
-#if defined(__x86_64__)
-    if (level == T4J_LEVEL_AVX512 && (t4j_cpu_features() & T4J_FEATURE_AVX512_VNNI)) return &t4j_q8_avx512_vnni;
-    if (level >= T4J_LEVEL_AVX2) return &t4j_q8_avx2;
-#endif
-    (void)level;
-    return &t4j_q8_portable;
-}
-
-T4J_EXPORT int64_t t4j_peak_int8(int64_t iterations) {
-    const t4j_q8_impl *q = t4j_q8_current();
-#if defined(__x86_64__)
-    if (q == &t4j_q8_avx512_vnni) return t4j_peak_vnni_avx512(iterations);
-    if (q == &t4j_q8_avx2) return t4j_peak_int8_avx2(iterations);
-#endif
-    (void)q;
-    return t4j_peak_int8_portable(iterations);
-}
-
 __attribute__((constructor)) static void choose_level_at_load(void) { (void)t4j_simd_level(); }

@@ -386,3 +386,20 @@ T4J_EXPORT int32_t t4j_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_
                     .k = k, .alpha = alpha};
     return t4j_gemm_segments(m, n, &seg, alpha == 0.0f ? 0 : 1, beta, c, ldc, NULL);
 }
+
+/* ---- the level's table, and the peak loop of the level ---- */
+
+const t4j_gemm_impl *t4j_gemm_current(void) {
+    int32_t level = t4j_simd_level();
+    return T4J_LEVEL_TABLE(t4j_gemm_, level);
+}
+
+T4J_EXPORT int64_t t4j_peak_fma(int64_t iterations) {
+    switch (t4j_simd_level()) {
+#if defined(__x86_64__)
+    case T4J_LEVEL_AVX512: return t4j_peak_fma_avx512(iterations);
+    case T4J_LEVEL_AVX2: return t4j_peak_fma_avx2(iterations);
+#endif
+    default: return t4j_peak_fma_portable(iterations);
+    }
+}

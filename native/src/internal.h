@@ -167,64 +167,64 @@ void t4j_q8_store_tile(const int32_t *acc, int32_t x_offset, const t4j_q8_out *o
 void t4j_q8w_store_tile(const float *acc, const t4j_q8_out *out);
 float t4j_activate(float v, int32_t act);
 
-/* ---- sparse: the per-level kernels (sparse_kernels.inc compiled three times) ---- */
-#define T4J_SPARSE_LEVEL(SFX)                                                                                            \
-    int32_t t4j_sparse_linear_##SFX(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const int64_t *row_ptr,   \
-                                    const void *cols, int32_t bits, const float *vals, const uint8_t *meta,                \
-                                    const float *bias, int32_t act, float *y, int64_t ldy);                                \
-    int32_t t4j_csr_backward_input_##SFX(int64_t m, int64_t n, int64_t k, const float *g, int64_t ldg,                     \
-                                         const int64_t *row_ptr, const void *cols, int32_t bits, const float *vals,         \
-                                         float *dx, int64_t lddx);                                                          \
-    int32_t t4j_csr_grad_values_##SFX(int64_t m, int64_t n, int64_t k, const float *g, int64_t ldg, const float *x,         \
-                                      int64_t ldx, const int64_t *row_ptr, const void *cols, int32_t bits, float *dvals);
+/* ---- sparse: the level table (sparse_kernels.inc compiled once per level fills one) ---- */
+typedef struct {
+    int32_t (*sparse_linear)(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const int64_t *row_ptr, const void *cols, int32_t bits, const float *vals, const uint8_t *meta, const float *bias, int32_t act, float *y, int64_t ldy);
+    int32_t (*csr_backward_input)(int64_t m, int64_t n, int64_t k, const float *g, int64_t ldg, const int64_t *row_ptr, const void *cols, int32_t bits, const float *vals, float *dx, int64_t lddx);
+    int32_t (*csr_grad_values)(int64_t m, int64_t n, int64_t k, const float *g, int64_t ldg, const float *x, int64_t ldx, const int64_t *row_ptr, const void *cols, int32_t bits, float *dvals);
+} t4j_sparse_impl;
+
+extern const t4j_sparse_impl t4j_sparse_portable;
+extern const t4j_sparse_impl t4j_sparse_avx2;
+extern const t4j_sparse_impl t4j_sparse_avx512;
 /* Offsets of row j, group g in the tiled 2:4 layout: its first value and its meta byte. */
 void t4j_24_offsets(int64_t n, int64_t k, int64_t j, int64_t g, int64_t *value, int64_t *meta);
 
-T4J_SPARSE_LEVEL(portable)
-T4J_SPARSE_LEVEL(avx2)
-T4J_SPARSE_LEVEL(avx512)
+/* ---- ops: the level table (ops_kernels.inc compiled once per level fills one) ---- */
+typedef struct {
+    void (*add)(int64_t n, const float *a, const float *b, float *y);
+    void (*axpy)(int64_t n, float alpha, const float *x, float *y);
+    void (*scale)(int64_t n, float alpha, float *y);
+    void (*add_row)(int64_t m, int64_t n, const float *row, float *y);
+    void (*low_rank_add)(int64_t m, int64_t n, int64_t r, const float *h, const float *bt, float scale, float *y, int64_t ldy);
+    void (*mul_row)(int64_t m, int64_t n, const float *row, float *y);
+    void (*relu_forward)(int64_t n, const float *x, float *y);
+    void (*relu_backward)(int64_t n, const float *x, const float *dy, float *dx);
+    void (*log_softmax_forward)(int64_t m, int64_t n, const float *x, float *y);
+    void (*log_softmax_backward)(int64_t m, int64_t n, const float *y, const float *dy, float *dx);
+    void (*sum_rows)(int64_t m, int64_t n, const float *x, float *out);
+    double (*sum_squares)(int64_t n, const float *x);
+    void (*sum_rows_product)(int64_t m, int64_t n, const float *a, const float *b, float *out);
+    void (*row_squares)(int64_t m, int64_t n, const float *x, float *out);
+    void (*gelu_forward)(int64_t n, const float *x, float *y, int32_t exact);
+    void (*gelu_backward)(int64_t n, const float *x, const float *dy, float *dx, int32_t exact);
+    void (*softmax_forward)(int64_t m, int64_t n, const float *x, float *y);
+    void (*softmax_backward)(int64_t m, int64_t n, const float *y, const float *dy, float *dx);
+    void (*layernorm_forward)(int64_t m, int64_t n, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean, float *rstd);
+    void (*layernorm_backward)(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta);
+    float (*cross_entropy_forward)(int64_t m, int64_t n, const float *logits, const int32_t *labels, float smoothing, float *probs);
+    void (*cross_entropy_backward)(int64_t m, int64_t n, const float *probs, const int32_t *labels, float smoothing, float dloss, float *dlogits);
+    void (*attention_forward)(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q, const float *k, const float *v, int64_t ld, float scale, float *probs, float *out, int64_t ldo);
+    void (*attention_backward)(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q, const float *k, const float *v, int64_t ld, float scale, const float *probs, const float *dout, int64_t ldo, float *dq, float *dk, float *dv);
+    void (*adamw_step)(int64_t n, float *param, const float *grad, float *m, float *v, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t step);
+    void (*sgd_step)(int64_t n, float *param, const float *grad, float *buf, float lr, float momentum, float dampening, float weight_decay, int32_t nesterov, int32_t first_step);
+} t4j_ops_impl;
 
-/* ---- ops: the per-level functions (ops_kernels.inc compiled three times) ---- */
-#define T4J_OPS_LEVEL(SFX)                                                                                               \
-    void t4j_add_##SFX(int64_t n, const float *a, const float *b, float *y);                                            \
-    void t4j_axpy_##SFX(int64_t n, float alpha, const float *x, float *y);                                              \
-    void t4j_scale_##SFX(int64_t n, float alpha, float *y);                                                             \
-    void t4j_add_row_##SFX(int64_t m, int64_t n, const float *row, float *y);                                           \
-    void t4j_low_rank_add_##SFX(int64_t m, int64_t n, int64_t r, const float *h, const float *bt, float scale, float *y, int64_t ldy); \
-    void t4j_mul_row_##SFX(int64_t m, int64_t n, const float *row, float *y);                                           \
-    void t4j_relu_forward_##SFX(int64_t n, const float *x, float *y);                                                   \
-    void t4j_relu_backward_##SFX(int64_t n, const float *x, const float *dy, float *dx);                                \
-    void t4j_log_softmax_forward_##SFX(int64_t m, int64_t n, const float *x, float *y);                                 \
-    void t4j_log_softmax_backward_##SFX(int64_t m, int64_t n, const float *y, const float *dy, float *dx);              \
-    void t4j_sum_rows_##SFX(int64_t m, int64_t n, const float *x, float *out);                                          \
-    double t4j_sum_squares_##SFX(int64_t n, const float *x);                                                            \
-    void t4j_sum_rows_product_##SFX(int64_t m, int64_t n, const float *a, const float *b, float *out);                   \
-    void t4j_row_squares_##SFX(int64_t m, int64_t n, const float *x, float *out);                                       \
-    void t4j_gelu_forward_##SFX(int64_t n, const float *x, float *y, int32_t exact);                                    \
-    void t4j_gelu_backward_##SFX(int64_t n, const float *x, const float *dy, float *dx, int32_t exact);                 \
-    void t4j_softmax_forward_##SFX(int64_t m, int64_t n, const float *x, float *y);                                     \
-    void t4j_softmax_backward_##SFX(int64_t m, int64_t n, const float *y, const float *dy, float *dx);                  \
-    void t4j_layernorm_forward_##SFX(int64_t m, int64_t n, const float *x, const float *gamma, const float *beta,        \
-                                     float eps, float *y, float *mean, float *rstd);                                     \
-    void t4j_layernorm_backward_##SFX(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean,       \
-                                      const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta);       \
-    float t4j_cross_entropy_forward_##SFX(int64_t m, int64_t n, const float *logits, const int32_t *labels,              \
-                                          float smoothing, float *probs);                                                \
-    void t4j_cross_entropy_backward_##SFX(int64_t m, int64_t n, const float *probs, const int32_t *labels,               \
-                                          float smoothing, float dloss, float *dlogits);                                 \
-    void t4j_attention_forward_##SFX(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q,              \
-                                     const float *k, const float *v, int64_t ld, float scale, float *probs, float *out,  \
-                                     int64_t ldo);                                                                       \
-    void t4j_attention_backward_##SFX(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q,             \
-                                      const float *k, const float *v, int64_t ld, float scale, const float *probs,       \
-                                      const float *dout, int64_t ldo, float *dq, float *dk, float *dv);                  \
-    void t4j_adamw_step_##SFX(int64_t n, float *param, const float *grad, float *m, float *v, float lr, float beta1,     \
-                              float beta2, float eps, float weight_decay, int64_t step);                                 \
-    void t4j_sgd_step_##SFX(int64_t n, float *param, const float *grad, float *buf, float lr, float momentum,            \
-                            float dampening, float weight_decay, int32_t nesterov, int32_t first_step);
-T4J_OPS_LEVEL(portable)
-T4J_OPS_LEVEL(avx2)
-T4J_OPS_LEVEL(avx512)
+extern const t4j_ops_impl t4j_ops_portable;
+extern const t4j_ops_impl t4j_ops_avx2;
+extern const t4j_ops_impl t4j_ops_avx512;
+
+/* ---- choosing a level's table ---- */
+
+/* An area's table for a SIMD level (t4j_simd_level()): &PREFIX##avx512, &PREFIX##avx2 or &PREFIX##portable. Each
+ * area's driver (gemm.c, ops.c, sparse.c; quant.c adds its VNNI condition) calls its table through this;
+ * dispatch.c only detects the CPU and keeps the level. Off x86 only the portable table exists. */
+#if defined(__x86_64__)
+#define T4J_LEVEL_TABLE(PREFIX, level) \
+    ((level) == T4J_LEVEL_AVX512 ? &PREFIX##avx512 : (level) == T4J_LEVEL_AVX2 ? &PREFIX##avx2 : &PREFIX##portable)
+#else
+#define T4J_LEVEL_TABLE(PREFIX, level) ((void)(level), &PREFIX##portable)
+#endif
 
 /* ---- peak loops, one per level ---- */
 int64_t t4j_peak_fma_portable(int64_t iterations);

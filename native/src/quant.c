@@ -351,3 +351,26 @@ T4J_EXPORT int32_t t4j_q8_weight_only_linear(int64_t m, int64_t n, int64_t k, co
     q8_job J = {.impl = t4j_q8_current(), .w = view(packed), .m = m, .n = n, .xf = x, .xld = ldx, .bias = bias, .act = activation, .y = y, .ldy = ldy};
     return run(&J, 2.0 * m * n * k);
 }
+
+/* ---- the level's table ---- */
+
+/* int8 kernels: VNNI needs the AVX-512 level and the feature; AVX2 widens to int16 instead. */
+const t4j_q8_impl *t4j_q8_current(void) {
+    int32_t level = t4j_simd_level();
+#if defined(__x86_64__)
+    if (level == T4J_LEVEL_AVX512 && (t4j_cpu_features() & T4J_FEATURE_AVX512_VNNI)) return &t4j_q8_avx512_vnni;
+    if (level >= T4J_LEVEL_AVX2) return &t4j_q8_avx2;
+#endif
+    (void)level;
+    return &t4j_q8_portable;
+}
+
+T4J_EXPORT int64_t t4j_peak_int8(int64_t iterations) {
+    const t4j_q8_impl *q = t4j_q8_current();
+#if defined(__x86_64__)
+    if (q == &t4j_q8_avx512_vnni) return t4j_peak_vnni_avx512(iterations);
+    if (q == &t4j_q8_avx2) return t4j_peak_int8_avx2(iterations);
+#endif
+    (void)q;
+    return t4j_peak_int8_portable(iterations);
+}

@@ -32,6 +32,12 @@ static float select_rth(float *v, int64_t n, int64_t r) {
     return v[r];
 }
 
+/* The table of the current SIMD level. */
+static inline const t4j_sparse_impl *sparse(void) {
+    int32_t level = t4j_simd_level();
+    return T4J_LEVEL_TABLE(t4j_sparse_, level);
+}
+
 T4J_EXPORT float t4j_sparse_threshold(int64_t n, const float *w, int64_t count, float *scratch) {
     if (count <= 0 || n <= 0) return -1.0f; /* nothing pruned: every |w| > -1 */
     for (int64_t i = 0; i < n; i++) scratch[i] = fabsf(w[i]);
@@ -115,31 +121,21 @@ T4J_EXPORT void t4j_24_compress(int64_t rows, int64_t k, const float *w, int64_t
         }
 }
 
-/* ---- products, dispatched by level ---- */
+/* ---- products, through the level's table (sparse_kernels.inc) ---- */
 
-#if defined(__x86_64__)
-#define SPARSE_DISPATCH(call, ...)                                            \
-    switch (t4j_simd_level()) {                                               \
-    case T4J_LEVEL_AVX512: return call##avx512(__VA_ARGS__);                  \
-    case T4J_LEVEL_AVX2: return call##avx2(__VA_ARGS__);                      \
-    default: return call##portable(__VA_ARGS__);                              \
-    }
-#else
-#define SPARSE_DISPATCH(call, ...) return call##portable(__VA_ARGS__);
-#endif
 
 T4J_EXPORT int32_t t4j_csr_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const int64_t *row_ptr, const void *cols, int32_t index_bits, const float *vals, const float *bias, int32_t activation, float *y, int64_t ldy) {
-    SPARSE_DISPATCH(t4j_sparse_linear_, m, n, k, x, ldx, row_ptr, cols, index_bits, vals, NULL, bias, activation, y, ldy)
+    return sparse()->sparse_linear(m, n, k, x, ldx, row_ptr, cols, index_bits, vals, NULL, bias, activation, y, ldy);
 }
 
 T4J_EXPORT int32_t t4j_24_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *vals, const uint8_t *meta, const float *bias, int32_t activation, float *y, int64_t ldy) {
-    SPARSE_DISPATCH(t4j_sparse_linear_, m, n, k, x, ldx, NULL, NULL, 32, vals, meta, bias, activation, y, ldy)
+    return sparse()->sparse_linear(m, n, k, x, ldx, NULL, NULL, 32, vals, meta, bias, activation, y, ldy);
 }
 
 T4J_EXPORT int32_t t4j_csr_backward_input(int64_t m, int64_t n, int64_t k, const float *g, int64_t ldg, const int64_t *row_ptr, const void *cols, int32_t index_bits, const float *vals, float *dx, int64_t lddx) {
-    SPARSE_DISPATCH(t4j_csr_backward_input_, m, n, k, g, ldg, row_ptr, cols, index_bits, vals, dx, lddx)
+    return sparse()->csr_backward_input(m, n, k, g, ldg, row_ptr, cols, index_bits, vals, dx, lddx);
 }
 
 T4J_EXPORT int32_t t4j_csr_grad_values(int64_t m, int64_t n, int64_t k, const float *g, int64_t ldg, const float *x, int64_t ldx, const int64_t *row_ptr, const void *cols, int32_t index_bits, float *dvals) {
-    SPARSE_DISPATCH(t4j_csr_grad_values_, m, n, k, g, ldg, x, ldx, row_ptr, cols, index_bits, dvals)
+    return sparse()->csr_grad_values(m, n, k, g, ldg, x, ldx, row_ptr, cols, index_bits, dvals);
 }
