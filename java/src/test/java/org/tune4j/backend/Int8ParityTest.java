@@ -33,13 +33,13 @@ class Int8ParityTest {
 
     static Stream<Arguments> cases() {
         List<Arguments> out = new ArrayList<>();
-        for (SimdLevel level : SimdLevel.supported())
+        for (SimdLevel level : SimdLevel.values())
             for (long[] s : SHAPES) out.add(Arguments.of(level, s[0], s[1], s[2]));
         return out.stream();
     }
 
     static List<SimdLevel> levels() {
-        return SimdLevel.supported();
+        return List.of(SimdLevel.values());
     }
 
     @AfterEach
@@ -62,7 +62,7 @@ class Int8ParityTest {
     @ParameterizedTest(name = "{0} m={1} n={2} k={3}")
     @MethodSource("cases")
     void quantizationAndProductsMatchReference(SimdLevel level, long m, long n, long k) {
-        CpuBackend.setSimdLevel(level);
+        TestTensors.useLevel(level);
         SplittableRandom rng = new SplittableRandom(m * 31 + n * 7 + k);
         try (Arena arena = Arena.ofConfined()) {
             // quantization: bit-exact values and scales
@@ -103,7 +103,7 @@ class Int8ParityTest {
 
     static Stream<Arguments> twoFourCases() {
         List<Arguments> out = new ArrayList<>();
-        for (SimdLevel level : SimdLevel.supported())
+        for (SimdLevel level : SimdLevel.values())
             for (long[] s : TWO_FOUR_SHAPES) out.add(Arguments.of(level, s[0], s[1], s[2]));
         return out.stream();
     }
@@ -125,7 +125,7 @@ class Int8ParityTest {
     @ParameterizedTest(name = "{0} m={1} n={2} k={3}")
     @MethodSource("twoFourCases")
     void twoFourPackingMatchesReference(SimdLevel level, long m, long n, long k) {
-        CpuBackend.setSimdLevel(level);
+        TestTensors.useLevel(level);
         SplittableRandom rng = new SplittableRandom(m * 13 + n * 5 + k);
         try (Arena arena = Arena.ofConfined()) {
             Tensor q = randomTwoFour(arena, rng, n, k);
@@ -171,7 +171,7 @@ class Int8ParityTest {
     @MethodSource("levels")
     void extremeValuesOverLongKDoNotSaturate(SimdLevel level) {
         // ±127 · ±127 over k = 4099: a path that saturated at int16 (vpmaddubsw) would be far off
-        CpuBackend.setSimdLevel(level);
+        TestTensors.useLevel(level);
         long m = 7, n = 70, k = 4099;
         SplittableRandom rng = new SplittableRandom(99);
         try (Arena arena = Arena.ofConfined()) {
@@ -194,7 +194,7 @@ class Int8ParityTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("levels")
     void zeroRowsHaveScaleZeroAndNoNaN(SimdLevel level) {
-        CpuBackend.setSimdLevel(level);
+        TestTensors.useLevel(level);
         try (Arena arena = Arena.ofConfined()) {
             long m = 3, n = 5, k = 19;
             Tensor x = random(arena, new SplittableRandom(4), m, k);
@@ -219,7 +219,7 @@ class Int8ParityTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("levels")
     void errorAgainstF32IsTheQuantizationNoise(SimdLevel level) {
-        CpuBackend.setSimdLevel(level);
+        TestTensors.useLevel(level);
         long m = 16, n = 64, k = 512;
         SplittableRandom rng = new SplittableRandom(8);
         try (Arena arena = Arena.ofConfined()) {

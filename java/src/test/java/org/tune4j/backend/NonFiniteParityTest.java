@@ -81,7 +81,7 @@ class NonFiniteParityTest {
     }
 
     static Stream<Arguments> cases() {
-        return ops().stream().flatMap(op -> SimdLevel.supported().stream().map(level -> Arguments.of(op, level)));
+        return ops().stream().flatMap(op -> Stream.of(SimdLevel.values()).map(level -> Arguments.of(op, level)));
     }
 
     @ParameterizedTest(name = "{0} {1}")
@@ -92,7 +92,7 @@ class NonFiniteParityTest {
         x.setFloat(3, 17, Float.POSITIVE_INFINITY);
         float[] want = op.run().apply(new ReferenceBackend(), x).toFloatArray();
         SimdLevel before = CpuBackend.simdLevel();
-        CpuBackend.setSimdLevel(level);
+        TestTensors.useLevel(level);
         try {
             float[] got = op.run().apply(CpuBackend.get(), x).toFloatArray();
             int nans = 0;

@@ -26,7 +26,7 @@ class OpsParityTest {
 
     static Stream<Arguments> cases() {
         List<Arguments> out = new ArrayList<>();
-        for (SimdLevel level : SimdLevel.supported())
+        for (SimdLevel level : SimdLevel.values())
             for (long[] s : SHAPES) out.add(Arguments.of(level, s[0], s[1]));
         return out.stream();
     }
@@ -46,7 +46,7 @@ class OpsParityTest {
     @ParameterizedTest(name = "{0} m={1} n={2}")
     @MethodSource("cases")
     void elementwiseAndRowOpsMatchReference(SimdLevel level, long m, long n) {
-        CpuBackend.setSimdLevel(level);
+        TestTensors.useLevel(level);
         SplittableRandom rng = new SplittableRandom(m * 1000 + n);
         double tol = 2e-6 * (n + 8);
         try (Arena arena = Arena.ofConfined()) {
@@ -168,7 +168,7 @@ class OpsParityTest {
         // the ViT's (17 tokens, heads of 32); heads wider than a vector with a tail; a head too large for
         // the kernel's local Kᵀ (130 x 80 padded keys), which takes its plain path
         int[][] shapes = {{1, 1, 1, 1}, {2, 3, 5, 4}, {3, 4, 17, 8}, {2, 2, 33, 3}, {2, 4, 17, 32}, {1, 2, 7, 37}, {1, 1, 70, 130}};
-        for (SimdLevel level : SimdLevel.supported())
+        for (SimdLevel level : SimdLevel.values())
             for (int[] s : shapes) out.add(Arguments.of(level, s[0], s[1], s[2], s[3]));
         return out.stream();
     }
@@ -176,7 +176,7 @@ class OpsParityTest {
     @ParameterizedTest(name = "{0} batch={1} heads={2} seq={3} dh={4}")
     @MethodSource("attentionCases")
     void attentionMatchesReferenceAndIsDeterministic(SimdLevel level, int batch, int heads, int seq, int dh) {
-        CpuBackend.setSimdLevel(level);
+        TestTensors.useLevel(level);
         SplittableRandom rng = new SplittableRandom(batch * 100 + heads * 10 + seq + dh);
         long rows = (long) batch * seq, d = (long) heads * dh;
         try (Arena arena = Arena.ofConfined()) {

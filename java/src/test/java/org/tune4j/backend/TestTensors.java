@@ -4,12 +4,22 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import java.lang.foreign.Arena;
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.Assumptions;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 
 /** Seeded random tensors and comparisons for the backend tests (and the nn and CUDA ones). */
 public final class TestTensors {
     private TestTensors() {}
+
+    /**
+     * Runs the native kernels at {@code level}; a level this CPU lacks is reported as a skipped test saying
+     * so (not dropped from the cases in silence).
+     */
+    public static void useLevel(SimdLevel level) {
+        Assumptions.assumeTrue(SimdLevel.supported().contains(level), "this CPU lacks " + level.label() + ": not run");
+        CpuBackend.setSimdLevel(level);
+    }
 
     /** Uniform values in [-1, 1). */
     public static Tensor random(Arena arena, SplittableRandom rng, long rows, long cols) {

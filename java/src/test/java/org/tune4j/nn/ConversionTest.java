@@ -56,9 +56,30 @@ class ConversionTest {
             Conversion<SparseLinear> s24 = SparseLinear.fromDense(arena, CpuBackend.get(), w, null, SparseLinear.Format.TWO_FOUR, 0);
             assertEquals(0.5, s24.sparsity(), 1e-9);
             assertTrue(s24.relativeError() > 0.1 && s24.relativeError() < 0.5, "2:4 error " + s24.relativeError());
-            Tensor y = Tensor.zeros(arena, DType.F32, 5, 32);
-            csr.layer().forward(CpuBackend.get(), x, y, Activation.RELU);
-            for (float v : y.toFloatArray()) assertTrue(v >= 0f);
+            // each layer computes x·W'ᵀ for W' pruned here, independently: the 90% smallest |w| (CSR), the two
+            // smallest |w| of every group of four along a row (2:4)
+            float[] wv = w.toFloatArray(), sorted = new float[wv.length];
+            for (int i = 0; i < wv.length; i++) sorted[i] = Math.abs(wv[i]);
+            java.util.Arrays.sort(sorted);
+            float cut = sorted[(int) Math.round(0.9 * wv.length) - 1];
+            float[] csrW = new float[wv.length], w24 = new float[wv.length];
+            for (int i = 0; i < wv.length; i++) csrW[i] = Math.abs(wv[i]) > cut ? wv[i] : 0f;
+            for (int g = 0; g < wv.length; g += 4) {
+                Integer[] order = {g, g + 1, g + 2, g + 3};
+                java.util.Arrays.sort(order, (p, q) -> Float.compare(Math.abs(wv[q]), Math.abs(wv[p])));
+                w24[order[0]] = wv[order[0]];
+                w24[order[1]] = wv[order[1]];
+            }
+            Object[][] layers = {{csr.layer(), csrW, "CSR"}, {s24.layer(), w24, "2:4"}};
+            for (Object[] c : layers) {
+                Tensor y = Tensor.zeros(arena, DType.F32, 5, 32), want = Tensor.zeros(arena, DType.F32, 5, 32);
+                ((SparseLinear) c[0]).forward(CpuBackend.get(), x, y, Activation.RELU);
+                new ReferenceBackend().gemm(false, true, 1f, x, Tensor.of(arena, (float[]) c[1], 32, 64), 0f, want);
+                for (int i = 0; i < 5 * 32; i++) {
+                    float expected = Math.max(0f, want.getFloat(i));
+                    assertEquals(expected, y.getFloat(i), 1e-5 * (1 + Math.abs(expected)), c[2] + " element " + i);
+                }
+            }
             for (SparseLinear l : new SparseLinear[] {csr.layer(), s24.layer()}) { // as a serving path's layer
                 assertEquals(64, l.in());
                 assertEquals(32, l.out());

@@ -58,4 +58,22 @@ class CorruptionsTest {
             assertEquals(1.0, ce.get("mCE"), 1e-12);
         }
     }
+
+    /** CE_c = Σ_s E_model / Σ_s E_base, mCE their mean (Hendrycks and Dietterich 2019), on numbers worked out by hand. */
+    @Test
+    void mceIsTheMeanOfTheRatiosOfSummedErrors() {
+        Map<Corruptions.Kind, double[]> base = new java.util.EnumMap<>(Corruptions.Kind.class), model = new java.util.EnumMap<>(Corruptions.Kind.class);
+        for (Corruptions.Kind k : Corruptions.ALL) {
+            base.put(k, new double[] {0.1, 0.1, 0.1, 0.1, 0.1}); // sums to 0.5
+            model.put(k, new double[] {0.1, 0.1, 0.1, 0.1, 0.1});
+        }
+        Corruptions.Kind first = Corruptions.ALL.get(0), second = Corruptions.ALL.get(1);
+        model.put(first, new double[] {0.2, 0.2, 0.2, 0.2, 0.2});   // CE 1.0 / 0.5 = 2
+        model.put(second, new double[] {0.0, 0.05, 0.05, 0.05, 0.1}); // CE 0.25 / 0.5 = 0.5
+        Map<String, Double> ce = CorruptionReport.relative(new CorruptionReport.Errors(model), new CorruptionReport.Errors(base));
+        int n = Corruptions.ALL.size();
+        assertEquals(2.0, ce.get(first.label()), 1e-12);
+        assertEquals(0.5, ce.get(second.label()), 1e-12);
+        assertEquals((2.0 + 0.5 + (n - 2)) / n, ce.get("mCE"), 1e-12);
+    }
 }
