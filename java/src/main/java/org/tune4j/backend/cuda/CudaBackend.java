@@ -89,8 +89,9 @@ public final class CudaBackend implements AutoCloseable {
     /** A device copy of a host tensor (contiguous). */
     public DeviceTensor upload(Tensor host) {
         if (host == null || !host.isContiguous()) throw new IllegalArgumentException("host must be a contiguous tensor, is " + host);
+        if (!host.segment().isNative()) throw new IllegalArgumentException("host is on the Java heap; a copy to the device needs native memory");
         DeviceTensor t = empty(DeviceTensor.Type.of(host.dtype()), host.shape());
-        check(tune4j_cuda_h.t4j_cuda_memcpy(t.pointer(), host.segment(), host.numel() * host.dtype().byteSize(), tune4j_cuda_h.T4J_CUDA_H2D, stream),
+        check(tune4j_cuda_h.t4j_cuda_memcpy(t.pointer(), host.segment(), host.dtype().bytes(host.numel()), tune4j_cuda_h.T4J_CUDA_H2D, stream),
                 "upload");
         return t;
     }
@@ -98,7 +99,7 @@ public final class CudaBackend implements AutoCloseable {
     /** Copies a host tensor (contiguous) into a device tensor of the same size and element size. */
     public void upload(Tensor host, DeviceTensor into) {
         if (host == null || !host.isContiguous()) throw new IllegalArgumentException("host must be a contiguous tensor, is " + host);
-        long bytes = host.numel() * host.dtype().byteSize();
+        long bytes = host.dtype().bytes(host.numel());
         if (bytes != into.numel() * into.type().bytes) throw new IllegalArgumentException("host " + host + " and device " + into + " differ in size");
         check(tune4j_cuda_h.t4j_cuda_memcpy(into.pointer(), host.segment(), bytes, tune4j_cuda_h.T4J_CUDA_H2D, stream), "upload");
     }
@@ -106,7 +107,9 @@ public final class CudaBackend implements AutoCloseable {
     /** Copies a device tensor into a host tensor of the same size and element size; waits for the stream. */
     public void download(DeviceTensor device, Tensor host) {
         if (host == null || !host.isContiguous()) throw new IllegalArgumentException("host must be a contiguous tensor, is " + host);
-        long bytes = host.numel() * host.dtype().byteSize();
+        if (host.isReadOnly()) throw new IllegalArgumentException("host is read-only memory, and download writes it");
+        if (!host.segment().isNative()) throw new IllegalArgumentException("host is on the Java heap; a copy from the device needs native memory");
+        long bytes = host.dtype().bytes(host.numel());
         if (bytes != device.numel() * device.type().bytes) {
             throw new IllegalArgumentException("host " + host + " and device " + device + " differ in size");
         }
