@@ -69,7 +69,7 @@ int64_t t4j_peak_int8(int64_t iterations);
 /* op(A) is m x k, op(B) is k x n, C is m x n. trans_a != 0 means A is stored k x m (op(A) = A^T),
  * likewise trans_b (B stored n x k). With beta == 0, C is not read (NaN in C does not propagate).
  * Returns T4J_OK, or T4J_ERR_NO_MEMORY when scratch memory could not be had (C is then unspecified). */
-int32_t t4j_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+int32_t t4j_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
 /* ---- lora: y = x W^T + bias + s * (x~ A^T) B^T, PEFT semantics --------------------------------- */
 
@@ -90,40 +90,40 @@ int32_t t4j_lora_merge(int64_t d_in, int64_t d_out, int64_t r, float *w, const f
  * a row of zeros has scale 0 and q = 0. Products accumulate in int32 (exact for k <= 65536). */
 
 /* q[i*ldq + p] = round(x[i*ldx + p] / scale[i]) for i < m, p < k; scale[i] = absmax of row i / 127. */
-void t4j_q8_quantize_rows(int64_t m, int64_t k, const float *x, int64_t ldx, int8_t *q, int64_t ldq, float *scale);
+void t4j_quantize_rows(int64_t m, int64_t k, const float *x, int64_t ldx, int8_t *q, int64_t ldq, float *scale);
 /* x[i*ldx + p] = q[i*ldq + p] * scale[i]. */
-void t4j_q8_dequantize_rows(int64_t m, int64_t k, const int8_t *q, int64_t ldq, const float *scale, float *x, int64_t ldx);
+void t4j_dequantize_rows(int64_t m, int64_t k, const int8_t *q, int64_t ldq, const float *scale, float *x, int64_t ldx);
 /* Bytes of the packed form of an n x k int8 weight matrix (one layout for every SIMD level). */
-T4J_SHORT int64_t t4j_q8_packed_size(int64_t n, int64_t k);
+T4J_SHORT int64_t t4j_int8_packed_size(int64_t n, int64_t k);
 /* Packs quantized weights w [n, k] (row j = output channel j) and their scales [n] for the kernels below;
- * packed must hold t4j_q8_packed_size(n, k) bytes, 64-byte aligned. */
-void t4j_q8_pack(int64_t n, int64_t k, const int8_t *w, int64_t ldw, const float *scale, void *packed);
+ * packed must hold t4j_int8_packed_size(n, k) bytes, 64-byte aligned. */
+void t4j_int8_pack(int64_t n, int64_t k, const int8_t *w, int64_t ldw, const float *scale, void *packed);
 /* Bytes of the packed 2:4 form of an n x k int8 weight matrix (k % 4 == 0): of each group of 4 weights
  * along k at most 2 are nonzero, and only the 2 kept ones are multiplied (half the multiply-adds of
- * t4j_q8_pack's form, which the same kernels below run). */
-T4J_SHORT int64_t t4j_q8_24_packed_size(int64_t n, int64_t k);
-/* Packs 2:4 int8 weights w [n, k] (zeros where pruned, as t4j_sparse_mask_2to4 leaves them) and their
- * scales [n]; packed must hold t4j_q8_24_packed_size(n, k) bytes, 64-byte aligned. Returns T4J_OK, or
+ * t4j_int8_pack's form, which the same kernels below run). */
+T4J_SHORT int64_t t4j_int8_24_packed_size(int64_t n, int64_t k);
+/* Packs 2:4 int8 weights w [n, k] (zeros where pruned, as t4j_mask_2to4 leaves them) and their
+ * scales [n]; packed must hold t4j_int8_24_packed_size(n, k) bytes, 64-byte aligned. Returns T4J_OK, or
  * T4J_ERR_NOT_2TO4 (k % 4 != 0, or a group of 4 with 3 or 4 nonzeros; packed is then unspecified). */
-int32_t t4j_q8_24_pack(int64_t n, int64_t k, const int8_t *w, int64_t ldw, const float *scale, void *packed);
-/* Dynamic int8 linear layer, on weights packed by t4j_q8_pack or t4j_q8_24_pack: x [m, k] is quantized per row inside, then
+int32_t t4j_int8_24_pack(int64_t n, int64_t k, const int8_t *w, int64_t ldw, const float *scale, void *packed);
+/* Dynamic int8 linear layer, on weights packed by t4j_int8_pack or t4j_int8_24_pack: x [m, k] is quantized per row inside, then
  * y[i*ldy + j] = act(acc(i,j) * sx[i] * sw[j] + bias[j]), acc = sum_p qx[i,p] w[j,p] in int32.
  * bias may be NULL; activation is one of T4J_ACT_*. */
-int32_t t4j_q8_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, int32_t activation, float *y, int64_t ldy);
+int32_t t4j_int8_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, int32_t activation, float *y, int64_t ldy);
 /* Weight-only int8: x stays f32; y[i*ldy + j] = act(sw[j] * sum_p x[i,p] w[j,p] + bias[j]). For small
- * batches (1 to 8 rows), where reading the weights is the cost. Dense packing only (t4j_q8_pack; else
+ * batches (1 to 8 rows), where reading the weights is the cost. Dense packing only (t4j_int8_pack; else
  * T4J_ERR_WRONG_PACKING). */
-int32_t t4j_q8_weight_only_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, int32_t activation, float *y, int64_t ldy);
+int32_t t4j_int8_weight_only_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, int32_t activation, float *y, int64_t ldy);
 /* The exact integer product, for tests and callers with their own epilogue: c[i*ldc + j] = sum_p a[i,p] w[j,p]
  * (either packing). */
-int32_t t4j_q8_gemm_s32(int64_t m, int64_t n, int64_t k, const int8_t *a, int64_t lda, const void *packed, int32_t *c, int64_t ldc);
+int32_t t4j_int8_gemm(int64_t m, int64_t n, int64_t k, const int8_t *a, int64_t lda, const void *packed, int32_t *c, int64_t ldc);
 
 /* LoRA over a frozen int8 base (LoRA fine-tuning on a quantized model): as t4j_lora_forward, with the
- * base product x W^T by the dynamic int8 kernel on packed weights (t4j_q8_pack); then y += s h B^T. */
-int32_t t4j_lora_q8_forward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const void *packed_w, const float *bias, const float *a, const float *b, float scale, float *h, float *y);
+ * base product x W^T by the dynamic int8 kernel on packed weights (t4j_int8_pack); then y += s h B^T. */
+int32_t t4j_lora_int8_forward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const void *packed_w, const float *bias, const float *a, const float *b, float scale, float *h, float *y);
 /* As t4j_lora_backward, with dx += g deq(W) through the int8 base, deq(W)[j][p] = wq[j*d_in + p] * w_scale[j],
  * dequantized a block of rows at a time (never the whole matrix). */
-int32_t t4j_lora_q8_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const int8_t *wq, const float *w_scale, const float *a, const float *b, float scale, const float *h, const float *g, float *dx, float *da, float *db);
+int32_t t4j_lora_int8_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const int8_t *wq, const float *w_scale, const float *a, const float *b, float scale, const float *h, const float *g, float *dx, float *da, float *db);
 
 /* ---- sparse: pruning masks, CSR and 2:4 ----------------------------------------------------------
  * A pruned weight W [n, k] (row j = output channel j) stored as CSR: row_ptr [n + 1] (int64), column
@@ -139,13 +139,13 @@ int32_t t4j_lora_q8_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, 
 #define T4J_24_GROUPS 32
 
 /* The `count`-th smallest |w| (1-based) of n values, for magnitude pruning; scratch holds n floats. */
-float t4j_sparse_threshold(int64_t n, const float *w, int64_t count, float *scratch);
+float t4j_magnitude_threshold(int64_t n, const float *w, int64_t count, float *scratch);
 /* mask[i*k + p] = |w[i*ldw + p]| > threshold. */
-void t4j_sparse_mask_magnitude(int64_t rows, int64_t k, const float *w, int64_t ldw, float threshold, uint8_t *mask);
+void t4j_magnitude_mask(int64_t rows, int64_t k, const float *w, int64_t ldw, float threshold, uint8_t *mask);
 /* 2:4 along k (k % 4 == 0): in each group of 4 keep the 2 largest |w| (on a tie, the lower position). */
-void t4j_sparse_mask_2to4(int64_t rows, int64_t k, const float *w, int64_t ldw, uint8_t *mask);
+void t4j_mask_2to4(int64_t rows, int64_t k, const float *w, int64_t ldw, uint8_t *mask);
 /* w[i*ldw + p] *= mask[i*k + p]: prunes weights, or keeps a gradient on the mask during fine-tuning. */
-void t4j_sparse_apply_mask(int64_t rows, int64_t k, float *w, int64_t ldw, const uint8_t *mask);
+void t4j_apply_mask(int64_t rows, int64_t k, float *w, int64_t ldw, const uint8_t *mask);
 /* Number of nonzeros of w. */
 int64_t t4j_csr_nnz(int64_t rows, int64_t k, const float *w, int64_t ldw);
 /* CSR of the nonzeros of w; cols holds nnz indices of index_bits (16 or 32) bits. */
@@ -157,10 +157,10 @@ int32_t t4j_csr_backward_input(int64_t m, int64_t n, int64_t k, const float *g, 
 /* dvals[e] += sum_i g[i, j] x[i, c] for the nonzero e = (j, c): the weight gradient on the mask only. */
 int32_t t4j_csr_grad_values(int64_t m, int64_t n, int64_t k, const float *g, int64_t ldg, const float *x, int64_t ldx, const int64_t *row_ptr, const void *cols, int32_t index_bits, float *dvals);
 /* 2:4 compression of w (k % 4 == 0) into the tiled layout above: keeps the 2 largest |w| of each group of 4,
- * as t4j_sparse_mask_2to4 does. vals holds n * k/2 floats, meta n * k/4 bytes. */
-void t4j_24_compress(int64_t rows, int64_t k, const float *w, int64_t ldw, float *vals, uint8_t *meta);
+ * as t4j_mask_2to4 does. vals holds n * k/2 floats, meta n * k/4 bytes. */
+void t4j_sparse24_compress(int64_t rows, int64_t k, const float *w, int64_t ldw, float *vals, uint8_t *meta);
 /* y [m, n] = act(x [m, k] W^T + bias), W in 2:4 form. */
-int32_t t4j_24_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *vals, const uint8_t *meta, const float *bias, int32_t activation, float *y, int64_t ldy);
+int32_t t4j_sparse24_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *vals, const uint8_t *meta, const float *bias, int32_t activation, float *y, int64_t ldy);
 
 /* ---- ops: the rest of a training step --------------------------------------------------------
  * Elementwise ops over n floats, row ops over m rows of n contiguous floats. Backward ops accumulate
@@ -204,8 +204,8 @@ void t4j_log_softmax_forward(int64_t m, int64_t n, const float *x, float *y);
 void t4j_log_softmax_backward(int64_t m, int64_t n, const float *y, const float *dy, float *dx);
 /* LayerNorm over each row: y = (x - mean) * rstd * gamma + beta, rstd = 1/sqrt(var + eps), saving mean
  * and rstd [m]; backward accumulates dx [m, n], dgamma [n] and dbeta [n] (dgamma/dbeta may be NULL). */
-void t4j_layernorm_forward(int64_t m, int64_t n, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean, float *rstd);
-void t4j_layernorm_backward(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta);
+void t4j_layer_norm_forward(int64_t m, int64_t n, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean, float *rstd);
+void t4j_layer_norm_backward(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta);
 /* Softmax cross-entropy over logits [m, n] with integer labels [m], label smoothing eps (target =
  * (1 - eps) one-hot + eps / n): writes probs [m, n] and returns the mean loss. Backward:
  * dlogits += dloss / m * (probs - target). */

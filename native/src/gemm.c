@@ -380,7 +380,7 @@ int32_t t4j_gemm_segments(int64_t m, int64_t n, const t4j_kseg *segs, int nseg, 
     return atomic_load(&J.failed) ? T4J_ERR_NO_MEMORY : T4J_OK;
 }
 
-T4J_EXPORT int32_t t4j_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+T4J_EXPORT int32_t t4j_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
     t4j_kseg seg = {.a = a, .rsa = trans_a ? 1 : lda, .csa = trans_a ? lda : 1,
                     .b = b, .rsb = trans_b ? 1 : ldb, .csb = trans_b ? ldb : 1,
                     .k = k, .alpha = alpha};

@@ -103,7 +103,7 @@ int32_t t4j_gemm_segments(int64_t m, int64_t n, const t4j_kseg *segs, int nseg, 
  * output columns; panel P holds, for each quad of k (4 values), 64 columns x 4 bytes:
  * byte (quad q, column jj, t) at q*256 + jj*4 + t, for w[64P + jj][4q + t]. 16 columns of one quad are
  * one 64-byte vector, the operand of vpdpbusd. Padding columns and k are zero.
- * The 2:4 packing (t4j_q8_24_pack) has the same header, scales and column sums, with `quads` counting
+ * The 2:4 packing (t4j_int8_24_pack) has the same header, scales and column sums, with `quads` counting
  * octets of k (two groups of 4, of which 4 weights are kept); panel P holds, for each octet o, 512 bytes:
  * the kept weights, byte (column jj, t) at o*512 + jj*4 + t (t = 0, 1 from group 2o, t = 2, 3 from group
  * 2o+1), then their positions inside the octet (0-7), byte (jj, t) at o*512 + 256 + jj*4 + t: the
@@ -113,7 +113,7 @@ int32_t t4j_gemm_segments(int64_t m, int64_t n, const t4j_kseg *segs, int nseg, 
 
 typedef struct {
     int64_t magic, n, k, quads, panels; /* quads: of k (dense), octets of k (2:4) */
-} t4j_q8_header;
+} t4j_int8_header;
 
 /* Where one tile (rows x 64 columns) of a result goes. */
 typedef struct {
@@ -128,43 +128,43 @@ typedef struct {
     int32_t *c32;           /* ... int32 out (exact product) */
     int64_t ldc;
     int32_t weights_cached; /* the whole weight matrix fits T4J_Q8_CACHED_BYTES (see quant_avx512.c) */
-} t4j_q8_out;
+} t4j_int8_out;
 
 /* Weights up to this size are taken to stay in the caches from call to call. */
 #define T4J_Q8_CACHED_BYTES (4LL << 20)
 
 /* Dynamic int8: rows (<= mr) rows of quantized x (+x_offset, as bytes), row stride ldx, times one
  * panel, over `quads` quads of k; the result goes through out. */
-typedef void (*t4j_q8_kernel_fn)(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *out);
+typedef void (*t4j_int8_kernel_fn)(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *out);
 /* 2:4: rows (<= mr24) rows of quantized x (+x_offset), padded to whole octets, times one 2:4 panel. */
-typedef void (*t4j_q8_24_kernel_fn)(int64_t octets, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *out);
+typedef void (*t4j_int8_24_kernel_fn)(int64_t octets, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *out);
 /* Weight-only: rows (<= wo_mr) f32 rows of x (k values, row stride ldx), times one panel. */
-typedef void (*t4j_q8w_kernel_fn)(int64_t k, const float *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *out);
+typedef void (*t4j_int8w_kernel_fn)(int64_t k, const float *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *out);
 
 /* Quantizes one row of k values: q[p] = round-half-even(x[p] / scale) + offset, returns scale. */
-typedef float (*t4j_q8_quantize_fn)(int64_t k, const float *x, int8_t *q, int32_t offset);
+typedef float (*t4j_int8_quantize_fn)(int64_t k, const float *x, int8_t *q, int32_t offset);
 
 typedef struct {
     const char *name;
-    t4j_q8_quantize_fn quantize_row;
+    t4j_int8_quantize_fn quantize_row;
     int64_t mr;             /* rows per dynamic-int8 kernel call */
     int32_t x_offset;       /* added to quantized x: 128 where the kernel multiplies unsigned bytes */
-    t4j_q8_kernel_fn kernel;
+    t4j_int8_kernel_fn kernel;
     int64_t wo_mr;          /* rows per weight-only call */
-    t4j_q8w_kernel_fn weight_only;
+    t4j_int8w_kernel_fn weight_only;
     int64_t mr24;           /* rows per 2:4 call */
-    t4j_q8_24_kernel_fn kernel24;
-} t4j_q8_impl;
+    t4j_int8_24_kernel_fn kernel24;
+} t4j_int8_impl;
 
-extern const t4j_q8_impl t4j_q8_portable;
-extern const t4j_q8_impl t4j_q8_avx2;
-extern const t4j_q8_impl t4j_q8_avx512_vnni;
-const t4j_q8_impl *t4j_q8_current(void);
+extern const t4j_int8_impl t4j_int8_portable;
+extern const t4j_int8_impl t4j_int8_avx2;
+extern const t4j_int8_impl t4j_int8_avx512_vnni;
+const t4j_int8_impl *t4j_int8_current(void);
 
 /* Scalar epilogue over an int32 tile acc[rows][64] (raw sums, offset already in them). */
-void t4j_q8_store_tile(const int32_t *acc, int32_t x_offset, const t4j_q8_out *out);
+void t4j_int8_store_tile(const int32_t *acc, int32_t x_offset, const t4j_int8_out *out);
 /* Scalar epilogue over an f32 tile (weight-only sums, not yet scaled). */
-void t4j_q8w_store_tile(const float *acc, const t4j_q8_out *out);
+void t4j_int8w_store_tile(const float *acc, const t4j_int8_out *out);
 float t4j_activate(float v, int32_t act);
 
 /* ---- sparse: the level table (sparse_kernels.inc compiled once per level fills one) ---- */
@@ -178,7 +178,7 @@ extern const t4j_sparse_impl t4j_sparse_portable;
 extern const t4j_sparse_impl t4j_sparse_avx2;
 extern const t4j_sparse_impl t4j_sparse_avx512;
 /* Offsets of row j, group g in the tiled 2:4 layout: its first value and its meta byte. */
-void t4j_24_offsets(int64_t n, int64_t k, int64_t j, int64_t g, int64_t *value, int64_t *meta);
+void t4j_sparse24_offsets(int64_t n, int64_t k, int64_t j, int64_t g, int64_t *value, int64_t *meta);
 
 /* ---- ops: the level table (ops_kernels.inc compiled once per level fills one) ---- */
 typedef struct {
@@ -200,8 +200,8 @@ typedef struct {
     void (*gelu_backward)(int64_t n, const float *x, const float *dy, float *dx, int32_t exact);
     void (*softmax_forward)(int64_t m, int64_t n, const float *x, float *y);
     void (*softmax_backward)(int64_t m, int64_t n, const float *y, const float *dy, float *dx);
-    void (*layernorm_forward)(int64_t m, int64_t n, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean, float *rstd);
-    void (*layernorm_backward)(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta);
+    void (*layer_norm_forward)(int64_t m, int64_t n, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean, float *rstd);
+    void (*layer_norm_backward)(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta);
     float (*cross_entropy_forward)(int64_t m, int64_t n, const float *logits, const int32_t *labels, float smoothing, float *probs);
     void (*cross_entropy_backward)(int64_t m, int64_t n, const float *probs, const int32_t *labels, float smoothing, float dloss, float *dlogits);
     void (*attention_forward)(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q, const float *k, const float *v, int64_t ld, float scale, float *probs, float *out, int64_t ldo);

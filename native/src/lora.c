@@ -96,13 +96,13 @@ T4J_EXPORT int32_t t4j_lora_backward(int64_t t, int64_t d_in, int64_t d_out, int
 
 /* ---- LoRA over an int8 base ---- */
 
-T4J_EXPORT int32_t t4j_lora_q8_forward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const void *packed_w, const float *bias, const float *a, const float *b, float scale, float *h, float *y) {
+T4J_EXPORT int32_t t4j_lora_int8_forward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const void *packed_w, const float *bias, const float *a, const float *b, float scale, float *h, float *y) {
     float *xd = NULL;
     if (mask != NULL && (xd = masked_copy(x, mask, t * d_in)) == NULL) return T4J_ERR_NO_MEMORY;
     const float *xt = mask != NULL ? xd : x;
     t4j_kseg hseg = {.a = xt, .rsa = d_in, .csa = 1, .b = a, .rsb = 1, .csb = d_in, .k = d_in, .alpha = 1.0f};
     int32_t rc = t4j_gemm_segments(t, r, &hseg, 1, 0.0f, h, r, NULL);
-    if (rc == T4J_OK) rc = t4j_q8_linear(t, d_out, d_in, x, d_in, packed_w, bias, T4J_ACT_NONE, y, d_out);
+    if (rc == T4J_OK) rc = t4j_int8_linear(t, d_out, d_in, x, d_in, packed_w, bias, T4J_ACT_NONE, y, d_out);
     if (rc == T4J_OK) {
         /* y += s h B^T */
         t4j_kseg yseg = {.a = h, .rsa = r, .csa = 1, .b = b, .rsb = 1, .csb = r, .k = r, .alpha = scale};
@@ -127,7 +127,7 @@ static int32_t q8_base_dx(const void *base, int64_t t, int64_t d_in, int64_t d_o
     int32_t rc = T4J_OK;
     for (int64_t j0 = 0; j0 < d_out && rc == T4J_OK; j0 += Q8_DX_ROWS) {
         int64_t rows = T4J_MIN(Q8_DX_ROWS, d_out - j0);
-        t4j_q8_dequantize_rows(rows, d_in, q->wq + j0 * d_in, d_in, q->scale + j0, wblk, d_in);
+        t4j_dequantize_rows(rows, d_in, q->wq + j0 * d_in, d_in, q->scale + j0, wblk, d_in);
         t4j_kseg seg = {.a = g + j0, .rsa = d_out, .csa = 1, .b = wblk, .rsb = d_in, .csb = 1, .k = rows, .alpha = 1.0f};
         rc = t4j_gemm_segments(t, d_in, &seg, 1, 1.0f, dx, d_in, NULL);
     }
@@ -135,7 +135,7 @@ static int32_t q8_base_dx(const void *base, int64_t t, int64_t d_in, int64_t d_o
     return rc;
 }
 
-T4J_EXPORT int32_t t4j_lora_q8_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const int8_t *wq, const float *w_scale, const float *a, const float *b, float scale, const float *h, const float *g, float *dx, float *da, float *db) {
+T4J_EXPORT int32_t t4j_lora_int8_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const int8_t *wq, const float *w_scale, const float *a, const float *b, float scale, const float *h, const float *g, float *dx, float *da, float *db) {
     q8_base base = {wq, w_scale};
     return lora_backward(t, d_in, d_out, r, x, mask, NULL, q8_base_dx, &base, a, b, scale, h, g, dx, da, db);
 }

@@ -35,11 +35,11 @@ T4J_EXPORT void t4j_softmax_forward(int64_t m, int64_t n, const float *x, float 
 T4J_EXPORT void t4j_softmax_backward(int64_t m, int64_t n, const float *y, const float *dy, float *dx) {
     ops()->softmax_backward(m, n, y, dy, dx);
 }
-T4J_EXPORT void t4j_layernorm_forward(int64_t m, int64_t n, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean, float *rstd) {
-    ops()->layernorm_forward(m, n, x, gamma, beta, eps, y, mean, rstd);
+T4J_EXPORT void t4j_layer_norm_forward(int64_t m, int64_t n, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean, float *rstd) {
+    ops()->layer_norm_forward(m, n, x, gamma, beta, eps, y, mean, rstd);
 }
-T4J_EXPORT void t4j_layernorm_backward(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta) {
-    ops()->layernorm_backward(m, n, x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
+T4J_EXPORT void t4j_layer_norm_backward(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta) {
+    ops()->layer_norm_backward(m, n, x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
 }
 T4J_EXPORT float t4j_cross_entropy_forward(int64_t m, int64_t n, const float *logits, const int32_t *labels, float smoothing, float *probs) {
     return ops()->cross_entropy_forward(m, n, logits, labels, smoothing, probs);

@@ -39,12 +39,12 @@ static float quantize_row_portable(int64_t k, const float *x, int8_t *q, int32_t
     return scale;
 }
 
-T4J_EXPORT void t4j_q8_quantize_rows(int64_t m, int64_t k, const float *x, int64_t ldx, int8_t *q, int64_t ldq, float *scale) {
-    const t4j_q8_impl *I = t4j_q8_current();
+T4J_EXPORT void t4j_quantize_rows(int64_t m, int64_t k, const float *x, int64_t ldx, int8_t *q, int64_t ldq, float *scale) {
+    const t4j_int8_impl *I = t4j_int8_current();
     for (int64_t i = 0; i < m; i++) scale[i] = I->quantize_row(k, x + i * ldx, q + i * ldq, 0);
 }
 
-T4J_EXPORT void t4j_q8_dequantize_rows(int64_t m, int64_t k, const int8_t *q, int64_t ldq, const float *scale, float *x, int64_t ldx) {
+T4J_EXPORT void t4j_dequantize_rows(int64_t m, int64_t k, const int8_t *q, int64_t ldq, const float *scale, float *x, int64_t ldx) {
     for (int64_t i = 0; i < m; i++)
         for (int64_t p = 0; p < k; p++) x[i * ldx + p] = (float)q[i * ldq + p] * scale[i];
 }
@@ -52,7 +52,7 @@ T4J_EXPORT void t4j_q8_dequantize_rows(int64_t m, int64_t k, const int8_t *q, in
 /* ---- packed weights ---- */
 
 typedef struct {
-    const t4j_q8_header *h;
+    const t4j_int8_header *h;
     const float *scale;
     const int32_t *colsum;
     const int8_t *data;
@@ -62,25 +62,25 @@ static size_t header_bytes(void) { return 64; }
 
 static int64_t panel_bytes(int64_t quads) { return quads * 4 * T4J_Q8_PANEL; }
 
-static int is_24(const t4j_q8_header *h) { return h->magic == Q8_24_MAGIC; }
+static int is_24(const t4j_int8_header *h) { return h->magic == Q8_24_MAGIC; }
 
 /* Bytes from one panel to the next: a 2:4 octet holds its weights and their positions. */
-static int64_t panel_stride(const t4j_q8_header *h) { return panel_bytes(h->quads) * (is_24(h) ? 2 : 1); }
+static int64_t panel_stride(const t4j_int8_header *h) { return panel_bytes(h->quads) * (is_24(h) ? 2 : 1); }
 
 /* Bytes of a quantized x row the kernels read: k padded to whole quads, or octets (2:4). */
-static int64_t x_row_bytes(const t4j_q8_header *h) { return h->quads * (is_24(h) ? 8 : 4); }
+static int64_t x_row_bytes(const t4j_int8_header *h) { return h->quads * (is_24(h) ? 8 : 4); }
 
 static int64_t packed_size(int64_t n, int64_t quads, int64_t bytes_per_quad) {
     int64_t np = round_up(n, T4J_Q8_PANEL);
     return (int64_t)header_bytes() + np * 4 /* scales */ + np * 4 /* column sums */ + (np / T4J_Q8_PANEL) * quads * bytes_per_quad;
 }
 
-T4J_EXPORT int64_t t4j_q8_packed_size(int64_t n, int64_t k) { return packed_size(n, (k + 3) / 4, 4 * T4J_Q8_PANEL); }
+T4J_EXPORT int64_t t4j_int8_packed_size(int64_t n, int64_t k) { return packed_size(n, (k + 3) / 4, 4 * T4J_Q8_PANEL); }
 
-T4J_EXPORT int64_t t4j_q8_24_packed_size(int64_t n, int64_t k) { return packed_size(n, (k + 7) / 8, 8 * T4J_Q8_PANEL); }
+T4J_EXPORT int64_t t4j_int8_24_packed_size(int64_t n, int64_t k) { return packed_size(n, (k + 7) / 8, 8 * T4J_Q8_PANEL); }
 
 static q8_packed view(const void *packed) {
-    const t4j_q8_header *h = packed;
+    const t4j_int8_header *h = packed;
     int64_t np = h->panels * T4J_Q8_PANEL;
     const char *base = (const char *)packed + header_bytes();
     return (q8_packed){h, (const float *)base, (const int32_t *)(base + np * 4), (const int8_t *)(base + np * 8)};
@@ -139,7 +139,7 @@ static int pack_column_24(int64_t k, const int8_t *wj, int8_t *panel, int64_t jj
 static int32_t pack(int64_t magic, int64_t bytes, int64_t quads, int64_t n, int64_t k, const int8_t *w, int64_t ldw, const float *scale,
                     void *packed) {
     memset(packed, 0, (size_t)bytes);
-    *(t4j_q8_header *)packed = (t4j_q8_header){magic, n, k, quads, round_up(n, T4J_Q8_PANEL) / T4J_Q8_PANEL};
+    *(t4j_int8_header *)packed = (t4j_int8_header){magic, n, k, quads, round_up(n, T4J_Q8_PANEL) / T4J_Q8_PANEL};
     q8_packed v = view(packed);
     for (int64_t j = 0; j < n; j++) {
         int8_t *panel = (int8_t *)v.data + (j / T4J_Q8_PANEL) * panel_stride(v.h);
@@ -152,13 +152,13 @@ static int32_t pack(int64_t magic, int64_t bytes, int64_t quads, int64_t n, int6
     return T4J_OK;
 }
 
-T4J_EXPORT void t4j_q8_pack(int64_t n, int64_t k, const int8_t *w, int64_t ldw, const float *scale, void *packed) {
-    pack(Q8_MAGIC, t4j_q8_packed_size(n, k), (k + 3) / 4, n, k, w, ldw, scale, packed);
+T4J_EXPORT void t4j_int8_pack(int64_t n, int64_t k, const int8_t *w, int64_t ldw, const float *scale, void *packed) {
+    pack(Q8_MAGIC, t4j_int8_packed_size(n, k), (k + 3) / 4, n, k, w, ldw, scale, packed);
 }
 
-T4J_EXPORT int32_t t4j_q8_24_pack(int64_t n, int64_t k, const int8_t *w, int64_t ldw, const float *scale, void *packed) {
+T4J_EXPORT int32_t t4j_int8_24_pack(int64_t n, int64_t k, const int8_t *w, int64_t ldw, const float *scale, void *packed) {
     if (k % 4 != 0) return T4J_ERR_NOT_2TO4;
-    return pack(Q8_24_MAGIC, t4j_q8_24_packed_size(n, k), (k + 7) / 8, n, k, w, ldw, scale, packed);
+    return pack(Q8_24_MAGIC, t4j_int8_24_packed_size(n, k), (k + 7) / 8, n, k, w, ldw, scale, packed);
 }
 
 /* ---- epilogues ---- */
@@ -174,7 +174,7 @@ float t4j_activate(float v, int32_t act) {
     }
 }
 
-void t4j_q8_store_tile(const int32_t *acc, int32_t x_offset, const t4j_q8_out *o) {
+void t4j_int8_store_tile(const int32_t *acc, int32_t x_offset, const t4j_int8_out *o) {
     for (int64_t i = 0; i < o->m_rem; i++) {
         for (int64_t j = 0; j < o->n_rem; j++) {
             int32_t v = acc[i * T4J_Q8_PANEL + j] - x_offset * o->colsum[j];
@@ -189,7 +189,7 @@ void t4j_q8_store_tile(const int32_t *acc, int32_t x_offset, const t4j_q8_out *o
     }
 }
 
-void t4j_q8w_store_tile(const float *acc, const t4j_q8_out *o) {
+void t4j_int8w_store_tile(const float *acc, const t4j_int8_out *o) {
     for (int64_t i = 0; i < o->m_rem; i++) {
         for (int64_t j = 0; j < o->n_rem; j++) {
             float f = acc[i * T4J_Q8_PANEL + j] * o->sw[j];
@@ -201,7 +201,7 @@ void t4j_q8w_store_tile(const float *acc, const t4j_q8_out *o) {
 
 /* ---- portable level ---- */
 
-static void kernel_portable(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
+static void kernel_portable(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
     int32_t acc[2 * T4J_Q8_PANEL] = {0};
     for (int64_t i = 0; i < rows; i++) {
         const int8_t *xi = (const int8_t *)(x + i * ldx);
@@ -211,10 +211,10 @@ static void kernel_portable(int64_t quads, const uint8_t *x, int64_t ldx, int64_
                 for (int t = 0; t < 4; t++) acc[i * T4J_Q8_PANEL + j] += (int32_t)xi[4 * q + t] * b[j * 4 + t];
         }
     }
-    t4j_q8_store_tile(acc, 0, o);
+    t4j_int8_store_tile(acc, 0, o);
 }
 
-static void kernel24_portable(int64_t octets, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
+static void kernel24_portable(int64_t octets, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
     int32_t acc[2 * T4J_Q8_PANEL] = {0};
     for (int64_t i = 0; i < rows; i++) {
         const int8_t *xi = (const int8_t *)(x + i * ldx);
@@ -224,10 +224,10 @@ static void kernel24_portable(int64_t octets, const uint8_t *x, int64_t ldx, int
                 for (int t = 0; t < 4; t++) acc[i * T4J_Q8_PANEL + j] += (int32_t)xi[8 * q + pos[j * 4 + t]] * b[j * 4 + t];
         }
     }
-    t4j_q8_store_tile(acc, 0, o);
+    t4j_int8_store_tile(acc, 0, o);
 }
 
-static void weight_only_portable(int64_t k, const float *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
+static void weight_only_portable(int64_t k, const float *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
     float acc[2 * T4J_Q8_PANEL] = {0};
     for (int64_t i = 0; i < rows; i++)
         for (int64_t p = 0; p < k; p++) {
@@ -235,7 +235,7 @@ static void weight_only_portable(int64_t k, const float *x, int64_t ldx, int64_t
             float xv = x[i * ldx + p];
             for (int j = 0; j < T4J_Q8_PANEL; j++) acc[i * T4J_Q8_PANEL + j] += xv * (float)b[j * 4];
         }
-    t4j_q8w_store_tile(acc, o);
+    t4j_int8w_store_tile(acc, o);
 }
 
 int64_t t4j_peak_int8_portable(int64_t iterations) {
@@ -247,12 +247,12 @@ int64_t t4j_peak_int8_portable(int64_t iterations) {
     return iterations * 16 * 2;
 }
 
-const t4j_q8_impl t4j_q8_portable = {"portable", quantize_row_portable, 2, 0, kernel_portable, 2, weight_only_portable, 2, kernel24_portable};
+const t4j_int8_impl t4j_int8_portable = {"portable", quantize_row_portable, 2, 0, kernel_portable, 2, weight_only_portable, 2, kernel24_portable};
 
 /* ---- the driver ---- */
 
 typedef struct {
-    const t4j_q8_impl *impl;
+    const t4j_int8_impl *impl;
     q8_packed w;
     int64_t m, n;
     const uint8_t *xq;       /* dynamic: quantized rows (+offset), stride xld */
@@ -270,7 +270,7 @@ typedef struct {
 
 static void q8_task(void *ctx, int64_t task) {
     const q8_job *J = ctx;
-    const t4j_q8_impl *I = J->impl;
+    const t4j_int8_impl *I = J->impl;
     int64_t p0 = task * J->panels_per_task, p1 = T4J_MIN(J->w.h->panels, p0 + J->panels_per_task);
     int twofour = is_24(J->w.h);
     int64_t mr = J->xf != NULL ? I->wo_mr : twofour ? I->mr24 : I->mr;
@@ -278,7 +278,7 @@ static void q8_task(void *ctx, int64_t task) {
         const int8_t *panel = J->w.data + p * panel_stride(J->w.h);
         int64_t j = p * T4J_Q8_PANEL;
         for (int64_t i = 0; i < J->m; i += mr) {
-            t4j_q8_out o = {.m_rem = T4J_MIN(mr, J->m - i), .n_rem = T4J_MIN(T4J_Q8_PANEL, J->n - j),
+            t4j_int8_out o = {.m_rem = T4J_MIN(mr, J->m - i), .n_rem = T4J_MIN(T4J_Q8_PANEL, J->n - j),
                             .sx = J->sx ? J->sx + i : NULL, .sw = J->w.scale + j, .colsum = J->w.colsum + j,
                             .bias = J->bias ? J->bias + j : NULL, .act = J->act,
                             .y = J->y ? J->y + i * J->ldy + j : NULL, .ldy = J->ldy,
@@ -306,7 +306,7 @@ static int32_t run(q8_job *J, double ops) {
 }
 
 /* Quantized rows of x with the level's offset, k padded with zeros to whole quads (octets for 2:4). */
-static uint8_t *quantize_input(const t4j_q8_impl *I, int64_t m, int64_t k, const float *x, int64_t ldx, int64_t xld, float *sx) {
+static uint8_t *quantize_input(const t4j_int8_impl *I, int64_t m, int64_t k, const float *x, int64_t ldx, int64_t xld, float *sx) {
     uint8_t *xq = aligned_alloc(64, (size_t)round_up(m * xld, 64));
     if (xq == NULL) return NULL;
     for (int64_t i = 0; i < m; i++) {
@@ -316,8 +316,8 @@ static uint8_t *quantize_input(const t4j_q8_impl *I, int64_t m, int64_t k, const
     return xq;
 }
 
-T4J_EXPORT int32_t t4j_q8_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, int32_t activation, float *y, int64_t ldy) {
-    const t4j_q8_impl *I = t4j_q8_current();
+T4J_EXPORT int32_t t4j_int8_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, int32_t activation, float *y, int64_t ldy) {
+    const t4j_int8_impl *I = t4j_int8_current();
     q8_packed w = view(packed);
     int64_t xld = x_row_bytes(w.h);
     float *sx = malloc((size_t)T4J_MAX(m, 1) * sizeof(float));
@@ -332,8 +332,8 @@ T4J_EXPORT int32_t t4j_q8_linear(int64_t m, int64_t n, int64_t k, const float *x
     return rc;
 }
 
-T4J_EXPORT int32_t t4j_q8_gemm_s32(int64_t m, int64_t n, int64_t k, const int8_t *a, int64_t lda, const void *packed, int32_t *c, int64_t ldc) {
-    const t4j_q8_impl *I = t4j_q8_current();
+T4J_EXPORT int32_t t4j_int8_gemm(int64_t m, int64_t n, int64_t k, const int8_t *a, int64_t lda, const void *packed, int32_t *c, int64_t ldc) {
+    const t4j_int8_impl *I = t4j_int8_current();
     q8_packed w = view(packed);
     int64_t xld = x_row_bytes(w.h);
     uint8_t *xq = aligned_alloc(64, (size_t)round_up(T4J_MAX(m, 1) * xld, 64));
@@ -346,30 +346,30 @@ T4J_EXPORT int32_t t4j_q8_gemm_s32(int64_t m, int64_t n, int64_t k, const int8_t
     return rc;
 }
 
-T4J_EXPORT int32_t t4j_q8_weight_only_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, int32_t activation, float *y, int64_t ldy) {
+T4J_EXPORT int32_t t4j_int8_weight_only_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, int32_t activation, float *y, int64_t ldy) {
     if (is_24(packed)) return T4J_ERR_WRONG_PACKING;
-    q8_job J = {.impl = t4j_q8_current(), .w = view(packed), .m = m, .n = n, .xf = x, .xld = ldx, .bias = bias, .act = activation, .y = y, .ldy = ldy};
+    q8_job J = {.impl = t4j_int8_current(), .w = view(packed), .m = m, .n = n, .xf = x, .xld = ldx, .bias = bias, .act = activation, .y = y, .ldy = ldy};
     return run(&J, 2.0 * m * n * k);
 }
 
 /* ---- the level's table ---- */
 
 /* int8 kernels: VNNI needs the AVX-512 level and the feature; AVX2 widens to int16 instead. */
-const t4j_q8_impl *t4j_q8_current(void) {
+const t4j_int8_impl *t4j_int8_current(void) {
     int32_t level = t4j_simd_level();
 #if defined(__x86_64__)
-    if (level == T4J_LEVEL_AVX512 && (t4j_cpu_features() & T4J_FEATURE_AVX512_VNNI)) return &t4j_q8_avx512_vnni;
-    if (level >= T4J_LEVEL_AVX2) return &t4j_q8_avx2;
+    if (level == T4J_LEVEL_AVX512 && (t4j_cpu_features() & T4J_FEATURE_AVX512_VNNI)) return &t4j_int8_avx512_vnni;
+    if (level >= T4J_LEVEL_AVX2) return &t4j_int8_avx2;
 #endif
     (void)level;
-    return &t4j_q8_portable;
+    return &t4j_int8_portable;
 }
 
 T4J_EXPORT int64_t t4j_peak_int8(int64_t iterations) {
-    const t4j_q8_impl *q = t4j_q8_current();
+    const t4j_int8_impl *q = t4j_int8_current();
 #if defined(__x86_64__)
-    if (q == &t4j_q8_avx512_vnni) return t4j_peak_vnni_avx512(iterations);
-    if (q == &t4j_q8_avx2) return t4j_peak_int8_avx2(iterations);
+    if (q == &t4j_int8_avx512_vnni) return t4j_peak_vnni_avx512(iterations);
+    if (q == &t4j_int8_avx2) return t4j_peak_int8_avx2(iterations);
 #endif
     (void)q;
     return t4j_peak_int8_portable(iterations);

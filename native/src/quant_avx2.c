@@ -56,7 +56,7 @@ static void store_pairs(__m256i acc[QMR][4], int v, int32_t *tile) {
         }
 }
 
-static void kernel_avx2(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
+static void kernel_avx2(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
     const int8_t *row0 = (const int8_t *)x, *row1 = (const int8_t *)(x + T4J_MIN(1, rows - 1) * ldx);
     int32_t tile[QMR * T4J_Q8_PANEL];
     for (int v = 0; v < 4; v++) {
@@ -84,13 +84,13 @@ static void kernel_avx2(int64_t quads, const uint8_t *x, int64_t ldx, int64_t ro
         __m256i acc[QMR][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13}};
         store_pairs(acc, v, tile);
     }
-    t4j_q8_store_tile(tile, 0, o);
+    t4j_int8_store_tile(tile, 0, o);
 }
 
 /* 2:4, 2 rows x 16 columns per pass as the dense kernel: per octet of k and 4 columns, one pshufb of the
  * row's 8 activations (repeated in an xmm) by the 4 columns' kept positions gives their 4 activations
  * each, widened to int16 and multiplied with vpmaddwd by the 4 kept weights. */
-static void kernel24_avx2(int64_t octets, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
+static void kernel24_avx2(int64_t octets, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
     const uint8_t *row[QMR] = {x, x + T4J_MIN(1, rows - 1) * ldx};
     int32_t tile[QMR * T4J_Q8_PANEL];
     for (int v = 0; v < 4; v++) {
@@ -113,11 +113,11 @@ static void kernel24_avx2(int64_t octets, const uint8_t *x, int64_t ldx, int64_t
         }
         store_pairs(acc, v, tile);
     }
-    t4j_q8_store_tile(tile, 0, o);
+    t4j_int8_store_tile(tile, 0, o);
 }
 
 /* Weight-only, up to 2 rows: 16 int8 weights (4 columns x 4 k) at a time, widened to f32. */
-static void weight_only_avx2(int64_t k, const float *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
+static void weight_only_avx2(int64_t k, const float *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
     const float *row0 = x, *row1 = x + T4J_MIN(1, rows - 1) * ldx;
     float tile[QMR * T4J_Q8_PANEL] = {0};
     int64_t full = k / 4;
@@ -145,10 +145,10 @@ static void weight_only_avx2(int64_t k, const float *x, int64_t ldx, int64_t row
             tile[T4J_Q8_PANEL + c + 1] += (s1[4] + s1[5]) + (s1[6] + s1[7]);
         }
     }
-    t4j_q8w_store_tile(tile, o);
+    t4j_int8w_store_tile(tile, o);
 }
 
-const t4j_q8_impl t4j_q8_avx2 = {"avx2", quantize_row_avx2, QMR, 0, kernel_avx2, QMR, weight_only_avx2, QMR, kernel24_avx2};
+const t4j_int8_impl t4j_int8_avx2 = {"avx2", quantize_row_avx2, QMR, 0, kernel_avx2, QMR, weight_only_avx2, QMR, kernel24_avx2};
 
 int64_t t4j_peak_int8_avx2(int64_t iterations) {
     /* vpmaddwd + vpaddd chains: 16 int16 multiply-adds per instruction pair */

@@ -39,7 +39,7 @@ static float quantize_row_avx512(int64_t k, const float *x, int8_t *q, int32_t o
 }
 
 /* Vector epilogue for f32 output (GELU is applied afterwards, by run() in quant.c). */
-static void store_f32(__m512i acc[QMR][4], const t4j_q8_out *o) {
+static void store_f32(__m512i acc[QMR][4], const t4j_int8_out *o) {
     __m512 bias[4], sw[4];
     __m512i corr[4];
     __mmask16 mask[4];
@@ -73,7 +73,7 @@ static void store_f32(__m512i acc[QMR][4], const t4j_q8_out *o) {
     c##i##3 = _mm512_dpbusd_epi32(c##i##3, a, b3)
 
 /* The tile's results out: the vector epilogue for f32 output, else through an int32 tile (GEMM to int32). */
-static void finish_tile(__m512i acc[QMR][4], const t4j_q8_out *o) {
+static void finish_tile(__m512i acc[QMR][4], const t4j_int8_out *o) {
     if (o->y != NULL && o->act != T4J_ACT_GELU) {
         store_f32(acc, o);
         return;
@@ -81,11 +81,11 @@ static void finish_tile(__m512i acc[QMR][4], const t4j_q8_out *o) {
     int32_t tile[QMR * T4J_Q8_PANEL] __attribute__((aligned(64)));
     for (int i = 0; i < QMR; i++)
         for (int v = 0; v < 4; v++) _mm512_store_si512(tile + i * T4J_Q8_PANEL + 16 * v, acc[i][v]);
-    t4j_q8_store_tile(tile, 128, o);
+    t4j_int8_store_tile(tile, 128, o);
 }
 
 /* The first R rows of accumulators c (held in registers until here) out through the tile epilogue. */
-static inline __attribute__((always_inline)) void finish_rows(const int R, __m512i (*c)[4], const t4j_q8_out *o) {
+static inline __attribute__((always_inline)) void finish_rows(const int R, __m512i (*c)[4], const t4j_int8_out *o) {
     __m512i acc[QMR][4];
     for (int i = 0; i < QMR; i++)
         for (int v = 0; v < 4; v++) acc[i][v] = i < R ? c[i][v] : _mm512_setzero_si512();
@@ -97,7 +97,7 @@ static inline __attribute__((always_inline)) void finish_rows(const int R, __m51
  * The accumulators are copied to the array the epilogue takes only after the loop, so that inside it
  * they stay in registers. */
 static inline __attribute__((always_inline)) void vnni_rows(const int R, int64_t quads, const uint8_t *x, int64_t ldx,
-                                                            const int8_t *panel, const t4j_q8_out *o) {
+                                                            const int8_t *panel, const t4j_int8_out *o) {
     __m512i c[QMR - 1][4];
     for (int i = 0; i < R; i++)
         for (int v = 0; v < 4; v++) c[i][v] = _mm512_setzero_si512();
@@ -117,7 +117,7 @@ static inline __attribute__((always_inline)) void vnni_rows(const int R, int64_t
     finish_rows(R, c, o);
 }
 
-static void kernel_vnni(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
+static void kernel_vnni(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
     /* Weights that stream from memory run faster through the full tile (measured: 1x4096x4096 with 4
      * weight sets rotated, 0.58-0.61 ms against 0.69-0.79 for the 1-row tile); cached ones through the
      * small tiles (1x1024x1024 hot: 12 us against 28). */
@@ -154,7 +154,7 @@ static void kernel_vnni(int64_t quads, const uint8_t *x, int64_t ldx, int64_t ro
  * kernel's speed (BENCHMARKS.md). 6 rows with the positions and weights as memory operands ran slower. */
 #define QMR24 4
 static inline __attribute__((always_inline)) void vnni24_rows(const int R, int64_t octets, const uint8_t *x, int64_t ldx,
-                                                              const int8_t *panel, const t4j_q8_out *o) {
+                                                              const int8_t *panel, const t4j_int8_out *o) {
     __m512i c[QMR24][4];
     for (int i = 0; i < R; i++)
         for (int v = 0; v < 4; v++) c[i][v] = _mm512_setzero_si512();
@@ -176,7 +176,7 @@ static inline __attribute__((always_inline)) void vnni24_rows(const int R, int64
     finish_rows(R, c, o);
 }
 
-static void kernel24_vnni(int64_t octets, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
+static void kernel24_vnni(int64_t octets, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
     switch (rows) {
     case 1: vnni24_rows(1, octets, x, ldx, panel, o); return;
     case 2: vnni24_rows(2, octets, x, ldx, panel, o); return;
@@ -190,7 +190,7 @@ static void kernel24_vnni(int64_t octets, const uint8_t *x, int64_t ldx, int64_t
  * time constant in each instance so that a batch of 1 does a quarter of the work of a batch of 4. */
 #define WMR 4
 static inline __attribute__((always_inline)) void weight_only_rows(const int R, int64_t k, const float *x, int64_t ldx,
-                                                                    const int8_t *panel, const t4j_q8_out *o) {
+                                                                    const int8_t *panel, const t4j_int8_out *o) {
     __m512 acc[WMR][4];
     for (int i = 0; i < R; i++)
         for (int v = 0; v < 4; v++) acc[i][v] = _mm512_setzero_ps();
@@ -215,10 +215,10 @@ static inline __attribute__((always_inline)) void weight_only_rows(const int R, 
     float tile[WMR * T4J_Q8_PANEL] __attribute__((aligned(64)));
     for (int i = 0; i < R; i++)
         for (int v = 0; v < 4; v++) _mm512_store_ps(tile + i * T4J_Q8_PANEL + 16 * v, acc[i][v]);
-    t4j_q8w_store_tile(tile, o);
+    t4j_int8w_store_tile(tile, o);
 }
 
-static void weight_only_avx512(int64_t k, const float *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_q8_out *o) {
+static void weight_only_avx512(int64_t k, const float *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
     switch (rows) {
     case 1: weight_only_rows(1, k, x, ldx, panel, o); break;
     case 2: weight_only_rows(2, k, x, ldx, panel, o); break;
@@ -249,4 +249,4 @@ int64_t t4j_peak_vnni_avx512(int64_t iterations) {
     return iterations * 12 * 64 * 2;
 }
 
-const t4j_q8_impl t4j_q8_avx512_vnni = {"avx512-vnni", quantize_row_avx512, QMR, 128, kernel_vnni, WMR, weight_only_avx512, QMR24, kernel24_vnni};
+const t4j_int8_impl t4j_int8_avx512_vnni = {"avx512-vnni", quantize_row_avx512, QMR, 128, kernel_vnni, WMR, weight_only_avx512, QMR24, kernel24_vnni};

@@ -38,13 +38,13 @@ static inline const t4j_sparse_impl *sparse(void) {
     return T4J_LEVEL_TABLE(t4j_sparse_, level);
 }
 
-T4J_EXPORT float t4j_sparse_threshold(int64_t n, const float *w, int64_t count, float *scratch) {
+T4J_EXPORT float t4j_magnitude_threshold(int64_t n, const float *w, int64_t count, float *scratch) {
     if (count <= 0 || n <= 0) return -1.0f; /* nothing pruned: every |w| > -1 */
     for (int64_t i = 0; i < n; i++) scratch[i] = fabsf(w[i]);
     return select_rth(scratch, n, T4J_MIN(count, n) - 1);
 }
 
-T4J_EXPORT void t4j_sparse_mask_magnitude(int64_t rows, int64_t k, const float *w, int64_t ldw, float threshold, uint8_t *mask) {
+T4J_EXPORT void t4j_magnitude_mask(int64_t rows, int64_t k, const float *w, int64_t ldw, float threshold, uint8_t *mask) {
     for (int64_t i = 0; i < rows; i++)
         for (int64_t p = 0; p < k; p++) mask[i * k + p] = fabsf(w[i * ldw + p]) > threshold;
 }
@@ -60,7 +60,7 @@ static void keep_two(const float *g, int *first, int *second) {
     *second = T4J_MAX(best, next);
 }
 
-T4J_EXPORT void t4j_sparse_mask_2to4(int64_t rows, int64_t k, const float *w, int64_t ldw, uint8_t *mask) {
+T4J_EXPORT void t4j_mask_2to4(int64_t rows, int64_t k, const float *w, int64_t ldw, uint8_t *mask) {
     for (int64_t i = 0; i < rows; i++)
         for (int64_t p = 0; p < k; p += 4) {
             int a, b;
@@ -69,7 +69,7 @@ T4J_EXPORT void t4j_sparse_mask_2to4(int64_t rows, int64_t k, const float *w, in
         }
 }
 
-T4J_EXPORT void t4j_sparse_apply_mask(int64_t rows, int64_t k, float *w, int64_t ldw, const uint8_t *mask) {
+T4J_EXPORT void t4j_apply_mask(int64_t rows, int64_t k, float *w, int64_t ldw, const uint8_t *mask) {
     for (int64_t i = 0; i < rows; i++)
         for (int64_t p = 0; p < k; p++)
             if (!mask[i * k + p]) w[i * ldw + p] = 0.0f;
@@ -100,21 +100,21 @@ T4J_EXPORT void t4j_csr_from_dense(int64_t rows, int64_t k, const float *w, int6
 }
 
 /* Offsets of row j, group g in the tiled 2:4 layout (tune4j.h): of its first value, and of its meta byte. */
-void t4j_24_offsets(int64_t n, int64_t k, int64_t j, int64_t g, int64_t *value, int64_t *meta) {
+void t4j_sparse24_offsets(int64_t n, int64_t k, int64_t j, int64_t g, int64_t *value, int64_t *meta) {
     const int64_t R = T4J_24_ROWS, G = T4J_24_GROUPS, groups = k / 4;
     int64_t rows_b = T4J_MIN(R, n - j / R * R), groups_b = T4J_MIN(G, groups - g / G * G);
     *meta = (j / R) * R * groups + rows_b * (g / G) * G + (j % R) * groups_b + g % G;
     *value = 2 * *meta;
 }
 
-T4J_EXPORT void t4j_24_compress(int64_t rows, int64_t k, const float *w, int64_t ldw, float *vals, uint8_t *meta) {
+T4J_EXPORT void t4j_sparse24_compress(int64_t rows, int64_t k, const float *w, int64_t ldw, float *vals, uint8_t *meta) {
     for (int64_t i = 0; i < rows; i++)
         for (int64_t g = 0; g < k / 4; g++) {
             const float *grp = w + i * ldw + 4 * g;
             int a, b;
             keep_two(grp, &a, &b);
             int64_t vo, mo;
-            t4j_24_offsets(rows, k, i, g, &vo, &mo);
+            t4j_sparse24_offsets(rows, k, i, g, &vo, &mo);
             vals[vo] = grp[a];
             vals[vo + 1] = grp[b];
             meta[mo] = (uint8_t)(a | (b << 2));
@@ -128,7 +128,7 @@ T4J_EXPORT int32_t t4j_csr_linear(int64_t m, int64_t n, int64_t k, const float *
     return sparse()->sparse_linear(m, n, k, x, ldx, row_ptr, cols, index_bits, vals, NULL, bias, activation, y, ldy);
 }
 
-T4J_EXPORT int32_t t4j_24_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *vals, const uint8_t *meta, const float *bias, int32_t activation, float *y, int64_t ldy) {
+T4J_EXPORT int32_t t4j_sparse24_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *vals, const uint8_t *meta, const float *bias, int32_t activation, float *y, int64_t ldy) {
     return sparse()->sparse_linear(m, n, k, x, ldx, NULL, NULL, 32, vals, meta, bias, activation, y, ldy);
 }
 

@@ -53,32 +53,32 @@ public final class tune4j_h {
             "t4j_set_num_threads",
             "t4j_peak_fma",
             "t4j_peak_int8",
-            "t4j_sgemm",
+            "t4j_gemm",
             "t4j_lora_forward",
             "t4j_lora_backward",
             "t4j_lora_merge",
-            "t4j_q8_quantize_rows",
-            "t4j_q8_dequantize_rows",
-            "t4j_q8_packed_size",
-            "t4j_q8_pack",
-            "t4j_q8_24_packed_size",
-            "t4j_q8_24_pack",
-            "t4j_q8_linear",
-            "t4j_q8_weight_only_linear",
-            "t4j_q8_gemm_s32",
-            "t4j_lora_q8_forward",
-            "t4j_lora_q8_backward",
-            "t4j_sparse_threshold",
-            "t4j_sparse_mask_magnitude",
-            "t4j_sparse_mask_2to4",
-            "t4j_sparse_apply_mask",
+            "t4j_quantize_rows",
+            "t4j_dequantize_rows",
+            "t4j_int8_packed_size",
+            "t4j_int8_pack",
+            "t4j_int8_24_packed_size",
+            "t4j_int8_24_pack",
+            "t4j_int8_linear",
+            "t4j_int8_weight_only_linear",
+            "t4j_int8_gemm",
+            "t4j_lora_int8_forward",
+            "t4j_lora_int8_backward",
+            "t4j_magnitude_threshold",
+            "t4j_magnitude_mask",
+            "t4j_mask_2to4",
+            "t4j_apply_mask",
             "t4j_csr_nnz",
             "t4j_csr_from_dense",
             "t4j_csr_linear",
             "t4j_csr_backward_input",
             "t4j_csr_grad_values",
-            "t4j_24_compress",
-            "t4j_24_linear",
+            "t4j_sparse24_compress",
+            "t4j_sparse24_linear",
             "t4j_add",
             "t4j_axpy",
             "t4j_scale",
@@ -97,8 +97,8 @@ public final class tune4j_h {
             "t4j_softmax_backward",
             "t4j_log_softmax_forward",
             "t4j_log_softmax_backward",
-            "t4j_layernorm_forward",
-            "t4j_layernorm_backward",
+            "t4j_layer_norm_forward",
+            "t4j_layer_norm_backward",
             "t4j_cross_entropy_forward",
             "t4j_cross_entropy_backward",
             "t4j_attention_forward",
@@ -320,15 +320,15 @@ public final class tune4j_h {
         return t4j_peak_int8.DESC;
     }
 
-    private static final class t4j_sgemm {
+    private static final class t4j_gemm {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_FLOAT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_FLOAT, ADDRESS, JAVA_LONG);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_sgemm", DESC, false);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_gemm", DESC, false);
     }
 
     /** op(A) is m x k, op(B) is k x n, C is m x n. trans_a != 0 means A is stored k x m (op(A) = A^T), likewise trans_b (B stored n x k). With beta == 0, C is not read (NaN in C does not propagate). Returns T4J_OK, or T4J_ERR_NO_MEMORY when scratch memory could not be had (C is then unspecified). */
-    public static int t4j_sgemm(int trans_a, int trans_b, long m, long n, long k, float alpha, MemorySegment a, long lda, MemorySegment b, long ldb, float beta, MemorySegment c, long ldc) {
+    public static int t4j_gemm(int trans_a, int trans_b, long m, long n, long k, float alpha, MemorySegment a, long lda, MemorySegment b, long ldb, float beta, MemorySegment c, long ldc) {
         try {
-            return (int) t4j_sgemm.HANDLE.invokeExact(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            return (int) t4j_gemm.HANDLE.invokeExact(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -336,12 +336,12 @@ public final class tune4j_h {
         }
     }
 
-    public static MethodHandle t4j_sgemm$handle() {
-        return t4j_sgemm.HANDLE;
+    public static MethodHandle t4j_gemm$handle() {
+        return t4j_gemm.HANDLE;
     }
 
-    public static FunctionDescriptor t4j_sgemm$descriptor() {
-        return t4j_sgemm.DESC;
+    public static FunctionDescriptor t4j_gemm$descriptor() {
+        return t4j_gemm.DESC;
     }
 
     private static final class t4j_lora_forward {
@@ -416,15 +416,15 @@ public final class tune4j_h {
         return t4j_lora_merge.DESC;
     }
 
-    private static final class t4j_q8_quantize_rows {
+    private static final class t4j_quantize_rows {
         static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_q8_quantize_rows", DESC, false);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_quantize_rows", DESC, false);
     }
 
     /** q[i*ldq + p] = round(x[i*ldx + p] / scale[i]) for i &lt; m, p &lt; k; scale[i] = absmax of row i / 127. */
-    public static void t4j_q8_quantize_rows(long m, long k, MemorySegment x, long ldx, MemorySegment q, long ldq, MemorySegment scale) {
+    public static void t4j_quantize_rows(long m, long k, MemorySegment x, long ldx, MemorySegment q, long ldq, MemorySegment scale) {
         try {
-            t4j_q8_quantize_rows.HANDLE.invokeExact(m, k, x, ldx, q, ldq, scale);
+            t4j_quantize_rows.HANDLE.invokeExact(m, k, x, ldx, q, ldq, scale);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -432,23 +432,23 @@ public final class tune4j_h {
         }
     }
 
-    public static MethodHandle t4j_q8_quantize_rows$handle() {
-        return t4j_q8_quantize_rows.HANDLE;
+    public static MethodHandle t4j_quantize_rows$handle() {
+        return t4j_quantize_rows.HANDLE;
     }
 
-    public static FunctionDescriptor t4j_q8_quantize_rows$descriptor() {
-        return t4j_q8_quantize_rows.DESC;
+    public static FunctionDescriptor t4j_quantize_rows$descriptor() {
+        return t4j_quantize_rows.DESC;
     }
 
-    private static final class t4j_q8_dequantize_rows {
+    private static final class t4j_dequantize_rows {
         static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_q8_dequantize_rows", DESC, false);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_dequantize_rows", DESC, false);
     }
 
     /** x[i*ldx + p] = q[i*ldq + p] * scale[i]. */
-    public static void t4j_q8_dequantize_rows(long m, long k, MemorySegment q, long ldq, MemorySegment scale, MemorySegment x, long ldx) {
+    public static void t4j_dequantize_rows(long m, long k, MemorySegment q, long ldq, MemorySegment scale, MemorySegment x, long ldx) {
         try {
-            t4j_q8_dequantize_rows.HANDLE.invokeExact(m, k, q, ldq, scale, x, ldx);
+            t4j_dequantize_rows.HANDLE.invokeExact(m, k, q, ldq, scale, x, ldx);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -456,23 +456,23 @@ public final class tune4j_h {
         }
     }
 
-    public static MethodHandle t4j_q8_dequantize_rows$handle() {
-        return t4j_q8_dequantize_rows.HANDLE;
+    public static MethodHandle t4j_dequantize_rows$handle() {
+        return t4j_dequantize_rows.HANDLE;
     }
 
-    public static FunctionDescriptor t4j_q8_dequantize_rows$descriptor() {
-        return t4j_q8_dequantize_rows.DESC;
+    public static FunctionDescriptor t4j_dequantize_rows$descriptor() {
+        return t4j_dequantize_rows.DESC;
     }
 
-    private static final class t4j_q8_packed_size {
+    private static final class t4j_int8_packed_size {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_q8_packed_size", DESC, true);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_int8_packed_size", DESC, true);
     }
 
     /** Bytes of the packed form of an n x k int8 weight matrix (one layout for every SIMD level). */
-    public static long t4j_q8_packed_size(long n, long k) {
+    public static long t4j_int8_packed_size(long n, long k) {
         try {
-            return (long) t4j_q8_packed_size.HANDLE.invokeExact(n, k);
+            return (long) t4j_int8_packed_size.HANDLE.invokeExact(n, k);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -480,23 +480,23 @@ public final class tune4j_h {
         }
     }
 
-    public static MethodHandle t4j_q8_packed_size$handle() {
-        return t4j_q8_packed_size.HANDLE;
+    public static MethodHandle t4j_int8_packed_size$handle() {
+        return t4j_int8_packed_size.HANDLE;
     }
 
-    public static FunctionDescriptor t4j_q8_packed_size$descriptor() {
-        return t4j_q8_packed_size.DESC;
+    public static FunctionDescriptor t4j_int8_packed_size$descriptor() {
+        return t4j_int8_packed_size.DESC;
     }
 
-    private static final class t4j_q8_pack {
+    private static final class t4j_int8_pack {
         static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_q8_pack", DESC, false);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_int8_pack", DESC, false);
     }
 
-    /** Packs quantized weights w [n, k] (row j = output channel j) and their scales [n] for the kernels below; packed must hold t4j_q8_packed_size(n, k) bytes, 64-byte aligned. */
-    public static void t4j_q8_pack(long n, long k, MemorySegment w, long ldw, MemorySegment scale, MemorySegment packed) {
+    /** Packs quantized weights w [n, k] (row j = output channel j) and their scales [n] for the kernels below; packed must hold t4j_int8_packed_size(n, k) bytes, 64-byte aligned. */
+    public static void t4j_int8_pack(long n, long k, MemorySegment w, long ldw, MemorySegment scale, MemorySegment packed) {
         try {
-            t4j_q8_pack.HANDLE.invokeExact(n, k, w, ldw, scale, packed);
+            t4j_int8_pack.HANDLE.invokeExact(n, k, w, ldw, scale, packed);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -504,23 +504,23 @@ public final class tune4j_h {
         }
     }
 
-    public static MethodHandle t4j_q8_pack$handle() {
-        return t4j_q8_pack.HANDLE;
+    public static MethodHandle t4j_int8_pack$handle() {
+        return t4j_int8_pack.HANDLE;
     }
 
-    public static FunctionDescriptor t4j_q8_pack$descriptor() {
-        return t4j_q8_pack.DESC;
+    public static FunctionDescriptor t4j_int8_pack$descriptor() {
+        return t4j_int8_pack.DESC;
     }
 
-    private static final class t4j_q8_24_packed_size {
+    private static final class t4j_int8_24_packed_size {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_q8_24_packed_size", DESC, true);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_int8_24_packed_size", DESC, true);
     }
 
-    /** Bytes of the packed 2:4 form of an n x k int8 weight matrix (k % 4 == 0): of each group of 4 weights along k at most 2 are nonzero, and only the 2 kept ones are multiplied (half the multiply-adds of t4j_q8_pack's form, which the same kernels below run). */
-    public static long t4j_q8_24_packed_size(long n, long k) {
+    /** Bytes of the packed 2:4 form of an n x k int8 weight matrix (k % 4 == 0): of each group of 4 weights along k at most 2 are nonzero, and only the 2 kept ones are multiplied (half the multiply-adds of t4j_int8_pack's form, which the same kernels below run). */
+    public static long t4j_int8_24_packed_size(long n, long k) {
         try {
-            return (long) t4j_q8_24_packed_size.HANDLE.invokeExact(n, k);
+            return (long) t4j_int8_24_packed_size.HANDLE.invokeExact(n, k);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -528,23 +528,23 @@ public final class tune4j_h {
         }
     }
 
-    public static MethodHandle t4j_q8_24_packed_size$handle() {
-        return t4j_q8_24_packed_size.HANDLE;
+    public static MethodHandle t4j_int8_24_packed_size$handle() {
+        return t4j_int8_24_packed_size.HANDLE;
     }
 
-    public static FunctionDescriptor t4j_q8_24_packed_size$descriptor() {
-        return t4j_q8_24_packed_size.DESC;
+    public static FunctionDescriptor t4j_int8_24_packed_size$descriptor() {
+        return t4j_int8_24_packed_size.DESC;
     }
 
-    private static final class t4j_q8_24_pack {
+    private static final class t4j_int8_24_pack {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_q8_24_pack", DESC, false);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_int8_24_pack", DESC, false);
     }
 
-    /** Packs 2:4 int8 weights w [n, k] (zeros where pruned, as t4j_sparse_mask_2to4 leaves them) and their scales [n]; packed must hold t4j_q8_24_packed_size(n, k) bytes, 64-byte aligned. Returns T4J_OK, or T4J_ERR_NOT_2TO4 (k % 4 != 0, or a group of 4 with 3 or 4 nonzeros; packed is then unspecified). */
-    public static int t4j_q8_24_pack(long n, long k, MemorySegment w, long ldw, MemorySegment scale, MemorySegment packed) {
+    /** Packs 2:4 int8 weights w [n, k] (zeros where pruned, as t4j_mask_2to4 leaves them) and their scales [n]; packed must hold t4j_int8_24_packed_size(n, k) bytes, 64-byte aligned. Returns T4J_OK, or T4J_ERR_NOT_2TO4 (k % 4 != 0, or a group of 4 with 3 or 4 nonzeros; packed is then unspecified). */
+    public static int t4j_int8_24_pack(long n, long k, MemorySegment w, long ldw, MemorySegment scale, MemorySegment packed) {
         try {
-            return (int) t4j_q8_24_pack.HANDLE.invokeExact(n, k, w, ldw, scale, packed);
+            return (int) t4j_int8_24_pack.HANDLE.invokeExact(n, k, w, ldw, scale, packed);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -552,23 +552,23 @@ public final class tune4j_h {
         }
     }
 
-    public static MethodHandle t4j_q8_24_pack$handle() {
-        return t4j_q8_24_pack.HANDLE;
+    public static MethodHandle t4j_int8_24_pack$handle() {
+        return t4j_int8_24_pack.HANDLE;
     }
 
-    public static FunctionDescriptor t4j_q8_24_pack$descriptor() {
-        return t4j_q8_24_pack.DESC;
+    public static FunctionDescriptor t4j_int8_24_pack$descriptor() {
+        return t4j_int8_24_pack.DESC;
     }
 
-    private static final class t4j_q8_linear {
+    private static final class t4j_int8_linear {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_q8_linear", DESC, false);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_int8_linear", DESC, false);
     }
 
-    /** Dynamic int8 linear layer, on weights packed by t4j_q8_pack or t4j_q8_24_pack: x [m, k] is quantized per row inside, then y[i*ldy + j] = act(acc(i,j) * sx[i] * sw[j] + bias[j]), acc = sum_p qx[i,p] w[j,p] in int32. bias may be NULL; activation is one of T4J_ACT_*. */
-    public static int t4j_q8_linear(long m, long n, long k, MemorySegment x, long ldx, MemorySegment packed, MemorySegment bias, int activation, MemorySegment y, long ldy) {
+    /** Dynamic int8 linear layer, on weights packed by t4j_int8_pack or t4j_int8_24_pack: x [m, k] is quantized per row inside, then y[i*ldy + j] = act(acc(i,j) * sx[i] * sw[j] + bias[j]), acc = sum_p qx[i,p] w[j,p] in int32. bias may be NULL; activation is one of T4J_ACT_*. */
+    public static int t4j_int8_linear(long m, long n, long k, MemorySegment x, long ldx, MemorySegment packed, MemorySegment bias, int activation, MemorySegment y, long ldy) {
         try {
-            return (int) t4j_q8_linear.HANDLE.invokeExact(m, n, k, x, ldx, packed, bias, activation, y, ldy);
+            return (int) t4j_int8_linear.HANDLE.invokeExact(m, n, k, x, ldx, packed, bias, activation, y, ldy);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -576,23 +576,23 @@ public final class tune4j_h {
         }
     }
 
-    public static MethodHandle t4j_q8_linear$handle() {
-        return t4j_q8_linear.HANDLE;
+    public static MethodHandle t4j_int8_linear$handle() {
+        return t4j_int8_linear.HANDLE;
     }
 
-    public static FunctionDescriptor t4j_q8_linear$descriptor() {
-        return t4j_q8_linear.DESC;
+    public static FunctionDescriptor t4j_int8_linear$descriptor() {
+        return t4j_int8_linear.DESC;
     }
 
-    private static final class t4j_q8_weight_only_linear {
+    private static final class t4j_int8_weight_only_linear {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_q8_weight_only_linear", DESC, false);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_int8_weight_only_linear", DESC, false);
     }
 
-    /** Weight-only int8: x stays f32; y[i*ldy + j] = act(sw[j] * sum_p x[i,p] w[j,p] + bias[j]). For small batches (1 to 8 rows), where reading the weights is the cost. Dense packing only (t4j_q8_pack; else T4J_ERR_WRONG_PACKING). */
-    public static int t4j_q8_weight_only_linear(long m, long n, long k, MemorySegment x, long ldx, MemorySegment packed, MemorySegment bias, int activation, MemorySegment y, long ldy) {
+    /** Weight-only int8: x stays f32; y[i*ldy + j] = act(sw[j] * sum_p x[i,p] w[j,p] + bias[j]). For small batches (1 to 8 rows), where reading the weights is the cost. Dense packing only (t4j_int8_pack; else T4J_ERR_WRONG_PACKING). */
+    public static int t4j_int8_weight_only_linear(long m, long n, long k, MemorySegment x, long ldx, MemorySegment packed, MemorySegment bias, int activation, MemorySegment y, long ldy) {
         try {
-            return (int) t4j_q8_weight_only_linear.HANDLE.invokeExact(m, n, k, x, ldx, packed, bias, activation, y, ldy);
+            return (int) t4j_int8_weight_only_linear.HANDLE.invokeExact(m, n, k, x, ldx, packed, bias, activation, y, ldy);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -600,23 +600,23 @@ public final class tune4j_h {
         }
     }
 
-    public static MethodHandle t4j_q8_weight_only_linear$handle() {
-        return t4j_q8_weight_only_linear.HANDLE;
+    public static MethodHandle t4j_int8_weight_only_linear$handle() {
+        return t4j_int8_weight_only_linear.HANDLE;
     }
 
-    public static FunctionDescriptor t4j_q8_weight_only_linear$descriptor() {
-        return t4j_q8_weight_only_linear.DESC;
+    public static FunctionDescriptor t4j_int8_weight_only_linear$descriptor() {
+        return t4j_int8_weight_only_linear.DESC;
     }
 
-    private static final class t4j_q8_gemm_s32 {
+    private static final class t4j_int8_gemm {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_q8_gemm_s32", DESC, false);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_int8_gemm", DESC, false);
     }
 
     /** The exact integer product, for tests and callers with their own epilogue: c[i*ldc + j] = sum_p a[i,p] w[j,p] (either packing). */
-    public static int t4j_q8_gemm_s32(long m, long n, long k, MemorySegment a, long lda, MemorySegment packed, MemorySegment c, long ldc) {
+    public static int t4j_int8_gemm(long m, long n, long k, MemorySegment a, long lda, MemorySegment packed, MemorySegment c, long ldc) {
         try {
-            return (int) t4j_q8_gemm_s32.HANDLE.invokeExact(m, n, k, a, lda, packed, c, ldc);
+            return (int) t4j_int8_gemm.HANDLE.invokeExact(m, n, k, a, lda, packed, c, ldc);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -624,23 +624,23 @@ public final class tune4j_h {
         }
     }
 
-    public static MethodHandle t4j_q8_gemm_s32$handle() {
-        return t4j_q8_gemm_s32.HANDLE;
+    public static MethodHandle t4j_int8_gemm$handle() {
+        return t4j_int8_gemm.HANDLE;
     }
 
-    public static FunctionDescriptor t4j_q8_gemm_s32$descriptor() {
-        return t4j_q8_gemm_s32.DESC;
+    public static FunctionDescriptor t4j_int8_gemm$descriptor() {
+        return t4j_int8_gemm.DESC;
     }
 
-    private static final class t4j_lora_q8_forward {
+    private static final class t4j_lora_int8_forward {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, ADDRESS, ADDRESS);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_lora_q8_forward", DESC, false);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_lora_int8_forward", DESC, false);
     }
 
-    /** LoRA over a frozen int8 base (LoRA fine-tuning on a quantized model): as t4j_lora_forward, with the base product x W^T by the dynamic int8 kernel on packed weights (t4j_q8_pack); then y += s h B^T. */
-    public static int t4j_lora_q8_forward(long t, long d_in, long d_out, long r, MemorySegment x, MemorySegment mask, MemorySegment packed_w, MemorySegment bias, MemorySegment a, MemorySegment b, float scale, MemorySegment h, MemorySegment y) {
+    /** LoRA over a frozen int8 base (LoRA fine-tuning on a quantized model): as t4j_lora_forward, with the base product x W^T by the dynamic int8 kernel on packed weights (t4j_int8_pack); then y += s h B^T. */
+    public static int t4j_lora_int8_forward(long t, long d_in, long d_out, long r, MemorySegment x, MemorySegment mask, MemorySegment packed_w, MemorySegment bias, MemorySegment a, MemorySegment b, float scale, MemorySegment h, MemorySegment y) {
         try {
-            return (int) t4j_lora_q8_forward.HANDLE.invokeExact(t, d_in, d_out, r, x, mask, packed_w, bias, a, b, scale, h, y);
+            return (int) t4j_lora_int8_forward.HANDLE.invokeExact(t, d_in, d_out, r, x, mask, packed_w, bias, a, b, scale, h, y);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -648,23 +648,23 @@ public final class tune4j_h {
         }
     }
 
-    public static MethodHandle t4j_lora_q8_forward$handle() {
-        return t4j_lora_q8_forward.HANDLE;
+    public static MethodHandle t4j_lora_int8_forward$handle() {
+        return t4j_lora_int8_forward.HANDLE;
     }
 
-    public static FunctionDescriptor t4j_lora_q8_forward$descriptor() {
-        return t4j_lora_q8_forward.DESC;
+    public static FunctionDescriptor t4j_lora_int8_forward$descriptor() {
+        return t4j_lora_int8_forward.DESC;
     }
 
-    private static final class t4j_lora_q8_backward {
+    private static final class t4j_lora_int8_backward {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_lora_q8_backward", DESC, false);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_lora_int8_backward", DESC, false);
     }
 
     /** As t4j_lora_backward, with dx += g deq(W) through the int8 base, deq(W)[j][p] = wq[j*d_in + p] * w_scale[j], dequantized a block of rows at a time (never the whole matrix). */
-    public static int t4j_lora_q8_backward(long t, long d_in, long d_out, long r, MemorySegment x, MemorySegment mask, MemorySegment wq, MemorySegment w_scale, MemorySegment a, MemorySegment b, float scale, MemorySegment h, MemorySegment g, MemorySegment dx, MemorySegment da, MemorySegment db) {
+    public static int t4j_lora_int8_backward(long t, long d_in, long d_out, long r, MemorySegment x, MemorySegment mask, MemorySegment wq, MemorySegment w_scale, MemorySegment a, MemorySegment b, float scale, MemorySegment h, MemorySegment g, MemorySegment dx, MemorySegment da, MemorySegment db) {
         try {
-            return (int) t4j_lora_q8_backward.HANDLE.invokeExact(t, d_in, d_out, r, x, mask, wq, w_scale, a, b, scale, h, g, dx, da, db);
+            return (int) t4j_lora_int8_backward.HANDLE.invokeExact(t, d_in, d_out, r, x, mask, wq, w_scale, a, b, scale, h, g, dx, da, db);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -672,23 +672,23 @@ public final class tune4j_h {
         }
     }
 
-    public static MethodHandle t4j_lora_q8_backward$handle() {
-        return t4j_lora_q8_backward.HANDLE;
+    public static MethodHandle t4j_lora_int8_backward$handle() {
+        return t4j_lora_int8_backward.HANDLE;
     }
 
-    public static FunctionDescriptor t4j_lora_q8_backward$descriptor() {
-        return t4j_lora_q8_backward.DESC;
+    public static FunctionDescriptor t4j_lora_int8_backward$descriptor() {
+        return t4j_lora_int8_backward.DESC;
     }
 
-    private static final class t4j_sparse_threshold {
+    private static final class t4j_magnitude_threshold {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_FLOAT, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_sparse_threshold", DESC, false);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_magnitude_threshold", DESC, false);
     }
 
     /** The `count`-th smallest |w| (1-based) of n values, for magnitude pruning; scratch holds n floats. */
-    public static float t4j_sparse_threshold(long n, MemorySegment w, long count, MemorySegment scratch) {
+    public static float t4j_magnitude_threshold(long n, MemorySegment w, long count, MemorySegment scratch) {
         try {
-            return (float) t4j_sparse_threshold.HANDLE.invokeExact(n, w, count, scratch);
+            return (float) t4j_magnitude_threshold.HANDLE.invokeExact(n, w, count, scratch);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -696,23 +696,23 @@ public final class tune4j_h {
         }
     }
 
-    public static MethodHandle t4j_sparse_threshold$handle() {
-        return t4j_sparse_threshold.HANDLE;
+    public static MethodHandle t4j_magnitude_threshold$handle() {
+        return t4j_magnitude_threshold.HANDLE;
     }
 
-    public static FunctionDescriptor t4j_sparse_threshold$descriptor() {
-        return t4j_sparse_threshold.DESC;
+    public static FunctionDescriptor t4j_magnitude_threshold$descriptor() {
+        return t4j_magnitude_threshold.DESC;
     }
 
-    private static final class t4j_sparse_mask_magnitude {
+    private static final class t4j_magnitude_mask {
         static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_FLOAT, ADDRESS);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_sparse_mask_magnitude", DESC, false);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_magnitude_mask", DESC, false);
     }
 
     /** mask[i*k + p] = |w[i*ldw + p]| &gt; threshold. */
-    public static void t4j_sparse_mask_magnitude(long rows, long k, MemorySegment w, long ldw, float threshold, MemorySegment mask) {
+    public static void t4j_magnitude_mask(long rows, long k, MemorySegment w, long ldw, float threshold, MemorySegment mask) {
         try {
-            t4j_sparse_mask_magnitude.HANDLE.invokeExact(rows, k, w, ldw, threshold, mask);
+            t4j_magnitude_mask.HANDLE.invokeExact(rows, k, w, ldw, threshold, mask);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -720,23 +720,23 @@ public final class tune4j_h {
         }
     }
 
-    public static MethodHandle t4j_sparse_mask_magnitude$handle() {
-        return t4j_sparse_mask_magnitude.HANDLE;
+    public static MethodHandle t4j_magnitude_mask$handle() {
+        return t4j_magnitude_mask.HANDLE;
     }
 
-    public static FunctionDescriptor t4j_sparse_mask_magnitude$descriptor() {
-        return t4j_sparse_mask_magnitude.DESC;
+    public static FunctionDescriptor t4j_magnitude_mask$descriptor() {
+        return t4j_magnitude_mask.DESC;
     }
 
-    private static final class t4j_sparse_mask_2to4 {
+    private static final class t4j_mask_2to4 {
         static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_sparse_mask_2to4", DESC, false);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_mask_2to4", DESC, false);
     }
 
     /** 2:4 along k (k % 4 == 0): in each group of 4 keep the 2 largest |w| (on a tie, the lower position). */
-    public static void t4j_sparse_mask_2to4(long rows, long k, MemorySegment w, long ldw, MemorySegment mask) {
+    public static void t4j_mask_2to4(long rows, long k, MemorySegment w, long ldw, MemorySegment mask) {
         try {
-            t4j_sparse_mask_2to4.HANDLE.invokeExact(rows, k, w, ldw, mask);
+            t4j_mask_2to4.HANDLE.invokeExact(rows, k, w, ldw, mask);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -744,23 +744,23 @@ public final class tune4j_h {
         }
     }
 
-    public static MethodHandle t4j_sparse_mask_2to4$handle() {
-        return t4j_sparse_mask_2to4.HANDLE;
+    public static MethodHandle t4j_mask_2to4$handle() {
+        return t4j_mask_2to4.HANDLE;
     }
 
-    public static FunctionDescriptor t4j_sparse_mask_2to4$descriptor() {
-        return t4j_sparse_mask_2to4.DESC;
+    public static FunctionDescriptor t4j_mask_2to4$descriptor() {
+        return t4j_mask_2to4.DESC;
     }
 
-    private static final class t4j_sparse_apply_mask {
+    private static final class t4j_apply_mask {
         static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_sparse_apply_mask", DESC, false);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_apply_mask", DESC, false);
     }
 
     /** w[i*ldw + p] *= mask[i*k + p]: prunes weights, or keeps a gradient on the mask during fine-tuning. */
-    public static void t4j_sparse_apply_mask(long rows, long k, MemorySegment w, long ldw, MemorySegment mask) {
+    public static void t4j_apply_mask(long rows, long k, MemorySegment w, long ldw, MemorySegment mask) {
         try {
-            t4j_sparse_apply_mask.HANDLE.invokeExact(rows, k, w, ldw, mask);
+            t4j_apply_mask.HANDLE.invokeExact(rows, k, w, ldw, mask);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -768,12 +768,12 @@ public final class tune4j_h {
         }
     }
 
-    public static MethodHandle t4j_sparse_apply_mask$handle() {
-        return t4j_sparse_apply_mask.HANDLE;
+    public static MethodHandle t4j_apply_mask$handle() {
+        return t4j_apply_mask.HANDLE;
     }
 
-    public static FunctionDescriptor t4j_sparse_apply_mask$descriptor() {
-        return t4j_sparse_apply_mask.DESC;
+    public static FunctionDescriptor t4j_apply_mask$descriptor() {
+        return t4j_apply_mask.DESC;
     }
 
     private static final class t4j_csr_nnz {
@@ -896,15 +896,15 @@ public final class tune4j_h {
         return t4j_csr_grad_values.DESC;
     }
 
-    private static final class t4j_24_compress {
+    private static final class t4j_sparse24_compress {
         static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_24_compress", DESC, false);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_sparse24_compress", DESC, false);
     }
 
-    /** 2:4 compression of w (k % 4 == 0) into the tiled layout above: keeps the 2 largest |w| of each group of 4, as t4j_sparse_mask_2to4 does. vals holds n * k/2 floats, meta n * k/4 bytes. */
-    public static void t4j_24_compress(long rows, long k, MemorySegment w, long ldw, MemorySegment vals, MemorySegment meta) {
+    /** 2:4 compression of w (k % 4 == 0) into the tiled layout above: keeps the 2 largest |w| of each group of 4, as t4j_mask_2to4 does. vals holds n * k/2 floats, meta n * k/4 bytes. */
+    public static void t4j_sparse24_compress(long rows, long k, MemorySegment w, long ldw, MemorySegment vals, MemorySegment meta) {
         try {
-            t4j_24_compress.HANDLE.invokeExact(rows, k, w, ldw, vals, meta);
+            t4j_sparse24_compress.HANDLE.invokeExact(rows, k, w, ldw, vals, meta);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -912,23 +912,23 @@ public final class tune4j_h {
         }
     }
 
-    public static MethodHandle t4j_24_compress$handle() {
-        return t4j_24_compress.HANDLE;
+    public static MethodHandle t4j_sparse24_compress$handle() {
+        return t4j_sparse24_compress.HANDLE;
     }
 
-    public static FunctionDescriptor t4j_24_compress$descriptor() {
-        return t4j_24_compress.DESC;
+    public static FunctionDescriptor t4j_sparse24_compress$descriptor() {
+        return t4j_sparse24_compress.DESC;
     }
 
-    private static final class t4j_24_linear {
+    private static final class t4j_sparse24_linear {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_24_linear", DESC, false);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_sparse24_linear", DESC, false);
     }
 
     /** y [m, n] = act(x [m, k] W^T + bias), W in 2:4 form. */
-    public static int t4j_24_linear(long m, long n, long k, MemorySegment x, long ldx, MemorySegment vals, MemorySegment meta, MemorySegment bias, int activation, MemorySegment y, long ldy) {
+    public static int t4j_sparse24_linear(long m, long n, long k, MemorySegment x, long ldx, MemorySegment vals, MemorySegment meta, MemorySegment bias, int activation, MemorySegment y, long ldy) {
         try {
-            return (int) t4j_24_linear.HANDLE.invokeExact(m, n, k, x, ldx, vals, meta, bias, activation, y, ldy);
+            return (int) t4j_sparse24_linear.HANDLE.invokeExact(m, n, k, x, ldx, vals, meta, bias, activation, y, ldy);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -936,12 +936,12 @@ public final class tune4j_h {
         }
     }
 
-    public static MethodHandle t4j_24_linear$handle() {
-        return t4j_24_linear.HANDLE;
+    public static MethodHandle t4j_sparse24_linear$handle() {
+        return t4j_sparse24_linear.HANDLE;
     }
 
-    public static FunctionDescriptor t4j_24_linear$descriptor() {
-        return t4j_24_linear.DESC;
+    public static FunctionDescriptor t4j_sparse24_linear$descriptor() {
+        return t4j_sparse24_linear.DESC;
     }
 
     private static final class t4j_add {
@@ -1372,15 +1372,15 @@ public final class tune4j_h {
         return t4j_log_softmax_backward.DESC;
     }
 
-    private static final class t4j_layernorm_forward {
+    private static final class t4j_layer_norm_forward {
         static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, ADDRESS, ADDRESS, ADDRESS);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_layernorm_forward", DESC, false);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_layer_norm_forward", DESC, false);
     }
 
     /** LayerNorm over each row: y = (x - mean) * rstd * gamma + beta, rstd = 1/sqrt(var + eps), saving mean and rstd [m]; backward accumulates dx [m, n], dgamma [n] and dbeta [n] (dgamma/dbeta may be NULL). */
-    public static void t4j_layernorm_forward(long m, long n, MemorySegment x, MemorySegment gamma, MemorySegment beta, float eps, MemorySegment y, MemorySegment mean, MemorySegment rstd) {
+    public static void t4j_layer_norm_forward(long m, long n, MemorySegment x, MemorySegment gamma, MemorySegment beta, float eps, MemorySegment y, MemorySegment mean, MemorySegment rstd) {
         try {
-            t4j_layernorm_forward.HANDLE.invokeExact(m, n, x, gamma, beta, eps, y, mean, rstd);
+            t4j_layer_norm_forward.HANDLE.invokeExact(m, n, x, gamma, beta, eps, y, mean, rstd);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -1388,22 +1388,22 @@ public final class tune4j_h {
         }
     }
 
-    public static MethodHandle t4j_layernorm_forward$handle() {
-        return t4j_layernorm_forward.HANDLE;
+    public static MethodHandle t4j_layer_norm_forward$handle() {
+        return t4j_layer_norm_forward.HANDLE;
     }
 
-    public static FunctionDescriptor t4j_layernorm_forward$descriptor() {
-        return t4j_layernorm_forward.DESC;
+    public static FunctionDescriptor t4j_layer_norm_forward$descriptor() {
+        return t4j_layer_norm_forward.DESC;
     }
 
-    private static final class t4j_layernorm_backward {
+    private static final class t4j_layer_norm_backward {
         static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_layernorm_backward", DESC, false);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_layer_norm_backward", DESC, false);
     }
 
-    public static void t4j_layernorm_backward(long m, long n, MemorySegment x, MemorySegment gamma, MemorySegment mean, MemorySegment rstd, MemorySegment dy, MemorySegment dx, MemorySegment dgamma, MemorySegment dbeta) {
+    public static void t4j_layer_norm_backward(long m, long n, MemorySegment x, MemorySegment gamma, MemorySegment mean, MemorySegment rstd, MemorySegment dy, MemorySegment dx, MemorySegment dgamma, MemorySegment dbeta) {
         try {
-            t4j_layernorm_backward.HANDLE.invokeExact(m, n, x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
+            t4j_layer_norm_backward.HANDLE.invokeExact(m, n, x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -1411,12 +1411,12 @@ public final class tune4j_h {
         }
     }
 
-    public static MethodHandle t4j_layernorm_backward$handle() {
-        return t4j_layernorm_backward.HANDLE;
+    public static MethodHandle t4j_layer_norm_backward$handle() {
+        return t4j_layer_norm_backward.HANDLE;
     }
 
-    public static FunctionDescriptor t4j_layernorm_backward$descriptor() {
-        return t4j_layernorm_backward.DESC;
+    public static FunctionDescriptor t4j_layer_norm_backward$descriptor() {
+        return t4j_layer_norm_backward.DESC;
     }
 
     private static final class t4j_cross_entropy_forward {

@@ -111,7 +111,7 @@ public final class CpuBackend implements Backend {
         BackendChecks.writable("c", c);
         BackendChecks.gemm(transA, transB, alpha, a, b, beta, c);
         long m = c.dim(0), n = c.dim(1), k = transA ? a.dim(0) : a.dim(1);
-        status(tune4j_h.t4j_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a.segment(), a.ld(), b.segment(), b.ld(),
+        status(tune4j_h.t4j_gemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a.segment(), a.ld(), b.segment(), b.ld(),
                 beta, c.segment(), c.ld()), "gemm");
     }
 
@@ -144,21 +144,21 @@ public final class CpuBackend implements Backend {
     public void quantizeRows(Tensor x, Tensor q, Tensor scales) {
         BackendChecks.writable("q", q, "scales", scales);
         long m = BackendChecks.quantizeRows(x, q, scales);
-        tune4j_h.t4j_q8_quantize_rows(m, x.dim(1), x.segment(), x.ld(), q.segment(), q.ld(), scales.segment());
+        tune4j_h.t4j_quantize_rows(m, x.dim(1), x.segment(), x.ld(), q.segment(), q.ld(), scales.segment());
     }
 
     @Override
     public void dequantizeRows(Tensor q, Tensor scales, Tensor x) {
         BackendChecks.writable("x", x);
         long m = BackendChecks.quantizeRows(x, q, scales);
-        tune4j_h.t4j_q8_dequantize_rows(m, x.dim(1), q.segment(), q.ld(), scales.segment(), x.segment(), x.ld());
+        tune4j_h.t4j_dequantize_rows(m, x.dim(1), q.segment(), q.ld(), scales.segment(), x.segment(), x.ld());
     }
 
     @Override
     public void int8Linear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
         BackendChecks.writable("y", y);
         BackendChecks.int8Linear(x, w, bias, act, y);
-        status(tune4j_h.t4j_q8_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.packed(), seg(bias), act.code(),
+        status(tune4j_h.t4j_int8_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.packed(), seg(bias), act.code(),
                 y.segment(), y.ld()), "int8Linear");
     }
 
@@ -166,7 +166,7 @@ public final class CpuBackend implements Backend {
     public void int8WeightOnlyLinear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
         BackendChecks.writable("y", y);
         BackendChecks.int8WeightOnlyLinear(x, w, bias, act, y);
-        status(tune4j_h.t4j_q8_weight_only_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.packed(), seg(bias),
+        status(tune4j_h.t4j_int8_weight_only_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.packed(), seg(bias),
                 act.code(), y.segment(), y.ld()), "int8WeightOnlyLinear");
     }
 
@@ -174,7 +174,7 @@ public final class CpuBackend implements Backend {
     public void int8Gemm(Tensor a, Int8Weights w, Tensor c) {
         BackendChecks.writable("c", c);
         BackendChecks.int8Gemm(a, w, c);
-        status(tune4j_h.t4j_q8_gemm_s32(a.dim(0), w.rows(), w.cols(), a.segment(), a.ld(), w.packed(), c.segment(), c.ld()), "int8Gemm");
+        status(tune4j_h.t4j_int8_gemm(a.dim(0), w.rows(), w.cols(), a.segment(), a.ld(), w.packed(), c.segment(), c.ld()), "int8Gemm");
     }
 
     @Override
@@ -184,7 +184,7 @@ public final class CpuBackend implements Backend {
         if (bias != null) BackendChecks.vector("bias", bias, d.dOut());
         BackendChecks.contiguous("h", h, d.t(), d.r());
         BackendChecks.contiguous("y", y, d.t(), d.dOut());
-        status(tune4j_h.t4j_lora_q8_forward(d.t(), d.dIn(), d.dOut(), d.r(), seg(x), seg(mask), w.packed(), seg(bias), seg(a), seg(b),
+        status(tune4j_h.t4j_lora_int8_forward(d.t(), d.dIn(), d.dOut(), d.r(), seg(x), seg(mask), w.packed(), seg(bias), seg(a), seg(b),
                 scale, seg(h), seg(y)), "loraInt8Forward");
     }
 
@@ -197,7 +197,7 @@ public final class CpuBackend implements Backend {
         BackendChecks.optionalContiguous("dx", dx, d.t(), d.dIn());
         BackendChecks.contiguous("da", da, d.r(), d.dIn());
         BackendChecks.contiguous("db", db, d.dOut(), d.r());
-        status(tune4j_h.t4j_lora_q8_backward(d.t(), d.dIn(), d.dOut(), d.r(), seg(x), seg(mask), w.values().segment(), w.scales().segment(),
+        status(tune4j_h.t4j_lora_int8_backward(d.t(), d.dIn(), d.dOut(), d.r(), seg(x), seg(mask), w.values().segment(), w.scales().segment(),
                 seg(a), seg(b), scale, seg(h), seg(g), seg(dx), seg(da), seg(db)), "loraInt8Backward");
     }
 
@@ -208,7 +208,7 @@ public final class CpuBackend implements Backend {
         BackendChecks.magnitudeThreshold(w, count);
         try (java.lang.foreign.Arena scratch = java.lang.foreign.Arena.ofConfined()) {
             MemorySegment buf = scratch.allocate(Math.max(1, w.numel()) * 4, 64);
-            return tune4j_h.t4j_sparse_threshold(w.numel(), w.segment(), count, buf);
+            return tune4j_h.t4j_magnitude_threshold(w.numel(), w.segment(), count, buf);
         }
     }
 
@@ -217,7 +217,7 @@ public final class CpuBackend implements Backend {
         BackendChecks.writable("mask", mask);
         if (Float.isNaN(threshold)) throw new IllegalArgumentException("threshold is NaN");
         BackendChecks.mask(w, mask);
-        tune4j_h.t4j_sparse_mask_magnitude(w.dim(0), w.dim(1), w.segment(), w.ld(), threshold, mask.segment());
+        tune4j_h.t4j_magnitude_mask(w.dim(0), w.dim(1), w.segment(), w.ld(), threshold, mask.segment());
     }
 
     @Override
@@ -225,14 +225,14 @@ public final class CpuBackend implements Backend {
         BackendChecks.writable("mask", mask);
         BackendChecks.mask(w, mask);
         if (w.dim(1) % 4 != 0) throw new IllegalArgumentException("w: 2:4 needs k divisible by 4, k = " + w.dim(1));
-        tune4j_h.t4j_sparse_mask_2to4(w.dim(0), w.dim(1), w.segment(), w.ld(), mask.segment());
+        tune4j_h.t4j_mask_2to4(w.dim(0), w.dim(1), w.segment(), w.ld(), mask.segment());
     }
 
     @Override
     public void applyMask(Tensor w, Tensor mask) {
         BackendChecks.writable("w", w);
         BackendChecks.mask(w, mask);
-        tune4j_h.t4j_sparse_apply_mask(w.dim(0), w.dim(1), w.segment(), w.ld(), mask.segment());
+        tune4j_h.t4j_apply_mask(w.dim(0), w.dim(1), w.segment(), w.ld(), mask.segment());
     }
 
     @Override
@@ -265,7 +265,7 @@ public final class CpuBackend implements Backend {
         BackendChecks.writable("y", y);
         if (w == null) throw new IllegalArgumentException("w is null");
         BackendChecks.sparseLinear(x, w.rows(), w.cols(), w.isAlive(), bias, act, y);
-        status(tune4j_h.t4j_24_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.values().segment(), w.meta(), seg(bias),
+        status(tune4j_h.t4j_sparse24_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.values().segment(), w.meta(), seg(bias),
                 act.code(), y.segment(), y.ld()), "sparse24Linear");
     }
 
@@ -414,7 +414,7 @@ public final class CpuBackend implements Backend {
         BackendChecks.writable("y", y, "mean", mean, "rstd", rstd);
         BackendChecks.layerNormForward(x, gamma, beta, eps, y, mean, rstd);
         long m = x.dim(0), n = x.dim(1);
-        tune4j_h.t4j_layernorm_forward(m, n, x.segment(), gamma.segment(), beta.segment(), eps, y.segment(), mean.segment(), rstd.segment());
+        tune4j_h.t4j_layer_norm_forward(m, n, x.segment(), gamma.segment(), beta.segment(), eps, y.segment(), mean.segment(), rstd.segment());
     }
 
     @Override
@@ -422,7 +422,7 @@ public final class CpuBackend implements Backend {
         BackendChecks.writable("dx", dx, "dgamma", dgamma, "dbeta", dbeta);
         BackendChecks.layerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
         long m = x.dim(0), n = x.dim(1);
-        tune4j_h.t4j_layernorm_backward(m, n, x.segment(), gamma.segment(), mean.segment(), rstd.segment(), dy.segment(), seg(dx), seg(dgamma), seg(dbeta));
+        tune4j_h.t4j_layer_norm_backward(m, n, x.segment(), gamma.segment(), mean.segment(), rstd.segment(), dy.segment(), seg(dx), seg(dgamma), seg(dbeta));
     }
 
     @Override

@@ -56,8 +56,8 @@ public final class Int8Weights {
     public static Int8Weights of(Arena arena, Tensor q, Tensor scales) {
         check(arena, q, scales);
         long n = q.dim(0), k = q.dim(1);
-        MemorySegment packed = arena.allocate(tune4j_h.t4j_q8_packed_size(n, k), 64);
-        tune4j_h.t4j_q8_pack(n, k, q.segment(), k, scales.segment(), packed);
+        MemorySegment packed = arena.allocate(tune4j_h.t4j_int8_packed_size(n, k), 64);
+        tune4j_h.t4j_int8_pack(n, k, q.segment(), k, scales.segment(), packed);
         return new Int8Weights(q, scales, packed, false);
     }
 
@@ -69,8 +69,8 @@ public final class Int8Weights {
         check(arena, q, scales);
         long n = q.dim(0), k = q.dim(1);
         if (k % 4 != 0) throw new IllegalArgumentException("2:4 needs k to be a multiple of 4, is " + k);
-        MemorySegment packed = arena.allocate(tune4j_h.t4j_q8_24_packed_size(n, k), 64);
-        if (tune4j_h.t4j_q8_24_pack(n, k, q.segment(), k, scales.segment(), packed) == tune4j_h.T4J_ERR_NOT_2TO4) {
+        MemorySegment packed = arena.allocate(tune4j_h.t4j_int8_24_packed_size(n, k), 64);
+        if (tune4j_h.t4j_int8_24_pack(n, k, q.segment(), k, scales.segment(), packed) == tune4j_h.T4J_ERR_NOT_2TO4) {
             throw new IllegalArgumentException("q is not 2:4: a group of 4 weights along k has more than 2 nonzeros");
         }
         return new Int8Weights(q, scales, packed, true);
@@ -115,7 +115,7 @@ public final class Int8Weights {
         return twoFour;
     }
 
-    /** The native kernels' layout (tune4j.h t4j_q8_pack or t4j_q8_24_pack). */
+    /** The native kernels' layout (tune4j.h t4j_int8_pack or t4j_int8_24_pack). */
     public MemorySegment packed() {
         return packed;
     }

@@ -35,7 +35,7 @@ public final class Sparse24Weights {
         if (k % 4 != 0) throw new IllegalArgumentException("w: 2:4 sparsity needs k divisible by 4, k = " + k);
         Tensor values = Tensor.zeros(arena, DType.F32, n * (k / 2));
         MemorySegment meta = arena.allocate(Math.max(1, n * (k / 4)), 64);
-        tune4j_h.t4j_24_compress(n, k, w.segment(), k, values.segment(), meta);
+        tune4j_h.t4j_sparse24_compress(n, k, w.segment(), k, values.segment(), meta);
         return new Sparse24Weights(n, k, values, meta);
     }
 
