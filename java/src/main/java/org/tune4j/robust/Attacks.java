@@ -76,6 +76,7 @@ public final class Attacks {
 
     /** Accuracy on {@code data} under {@code attack} (images attacked one batch at a time, seeded). */
     public static double robustAccuracy(Backend backend, Classifier model, ImageDataset data, Pgd attack, int batchSize, long seed) {
+        if (data.size() == 0) throw new IllegalArgumentException("robust accuracy of no images: the data set is empty");
         Batcher batcher = new Batcher(data, batchSize, 0, false);
         int[] order = batcher.order(0);
         SplittableRandom rng = new SplittableRandom(seed);
@@ -97,6 +98,6 @@ public final class Attacks {
                 for (int i = 0; i < rows; i++) if (pred[i] == yb.getInt(i)) right++;
             }
         }
-        return data.size() == 0 ? 0 : (double) right / data.size();
+        return (double) right / data.size();
     }
 }

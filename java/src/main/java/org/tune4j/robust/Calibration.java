@@ -19,6 +19,7 @@ public final class Calibration {
     /** From each prediction's confidence (its top probability) and whether it was right. */
     public static Result of(double[] confidence, boolean[] correct) {
         if (confidence.length != correct.length) throw new IllegalArgumentException(confidence.length + " confidences, " + correct.length + " outcomes");
+        if (confidence.length == 0) throw new IllegalArgumentException("calibration of no predictions");
         long[] count = new long[BINS];
         double[] conf = new double[BINS], acc = new double[BINS];
         for (int i = 0; i < confidence.length; i++) {
@@ -34,7 +35,7 @@ public final class Calibration {
         for (int b = 0; b < BINS; b++) {
             double meanConf = count[b] == 0 ? 0 : conf[b] / count[b], meanAcc = count[b] == 0 ? 0 : acc[b] / count[b];
             bins[b] = new Bin((double) b / BINS, (double) (b + 1) / BINS, count[b], meanConf, meanAcc);
-            if (confidence.length > 0) ece += (double) count[b] / confidence.length * Math.abs(meanAcc - meanConf);
+            ece += (double) count[b] / confidence.length * Math.abs(meanAcc - meanConf);
         }
         return new Result(ece, bins);
     }

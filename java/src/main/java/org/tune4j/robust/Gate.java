@@ -59,6 +59,7 @@ public final class Gate {
     /** The verdict from both models' measures on {@code data} (made with the same attack and seed). */
     public static Result compare(Measures baseline, Measures candidate, ImageDataset data, Limits limits) {
         int n = data.size(), classes = data.classes().size();
+        if (n == 0) throw new IllegalArgumentException("a gate on no images decides nothing: the data set is empty");
         float[][] pb = baseline.probabilities(), pc = candidate.probabilities();
         if (pb.length != n || pc.length != n) throw new IllegalArgumentException("measures of " + pb.length + " and " + pc.length + " images for " + n);
         long rightB = 0, rightC = 0, flips = 0;
