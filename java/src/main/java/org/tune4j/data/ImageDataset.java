@@ -133,6 +133,7 @@ public final class ImageDataset {
         byte[] px = new byte[indices.length * n];
         int[] y = new int[indices.length];
         for (int k = 0; k < indices.length; k++) {
+            if (indices[k] < 0 || indices[k] >= size()) throw new IllegalArgumentException("index " + indices[k] + " (at " + k + ") is outside the " + size() + " images");
             System.arraycopy(pixels, indices[k] * n, px, k * n, n);
             y[k] = labels[indices[k]];
         }

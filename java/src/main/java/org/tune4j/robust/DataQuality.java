@@ -47,6 +47,8 @@ public final class DataQuality {
      * (64-bit XOR and popcount), the candidates with their pixels.
      */
     public static List<Duplicate> duplicates(ImageDataset train, ImageDataset test, int maxDistance, double maxPixelDifference) {
+        if (maxDistance < 0 || maxDistance > 64) throw new IllegalArgumentException("maxDistance is a Hamming distance of 64-bit hashes, in [0, 64]; is " + maxDistance);
+        if (!(maxPixelDifference >= 0)) throw new IllegalArgumentException("maxPixelDifference must be >= 0, is " + maxPixelDifference);
         long[] trainHash = new long[train.size()];
         for (int i = 0; i < train.size(); i++) trainHash[i] = dhash(train, i);
         List<Duplicate> out = new ArrayList<>();
@@ -75,6 +77,11 @@ public final class DataQuality {
      * model that did not train on sample i) and the given labels.
      */
     public static List<LabelIssue> labelIssues(float[][] probs, int[] labels, int classes) {
+        if (probs.length != labels.length) throw new IllegalArgumentException(probs.length + " probability rows for " + labels.length + " labels");
+        for (int i = 0; i < labels.length; i++) {
+            if (labels[i] < 0 || labels[i] >= classes) throw new IllegalArgumentException("label " + labels[i] + " of example " + i + " is not one of " + classes + " classes");
+            if (probs[i].length != classes) throw new IllegalArgumentException("example " + i + " has " + probs[i].length + " probabilities for " + classes + " classes");
+        }
         double[] sum = new double[classes];
         int[] count = new int[classes];
         for (int i = 0; i < labels.length; i++) {
