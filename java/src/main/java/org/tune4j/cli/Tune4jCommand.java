@@ -6,10 +6,10 @@ import picocli.CommandLine.Spec;
 
 /** The top-level command: prints usage when given no subcommand. */
 @Command(name = "tune4j", mixinStandardHelpOptions = true, version = "tune4j 0.1.0",
-        description = "Fine-tuning and compression engine for the JVM: native kernels (AVX-512, AVX2, CUDA) under a Java tape, "
-                + "LoRA and its variants, robustness measures, pruning and int8.%n%n"
-                + "  ./tune4j demo                              the main job: LoRA vs full vs head-only adaptation of a pretrained ViT%n"
-                + "  ./mvnw verify && kernels/emulator/run.sh   the tests%n%n"
+        description = "Fine-tuning and compression engine for the JVM: native kernels (AVX-512, AVX2, CUDA) "
+                + "under a Java tape; LoRA and its variants, robustness measures, pruning, int8.%n%n"
+                + "  ./tune4j demo    the main job: LoRA, full and head-only adaptation of a ViT%n"
+                + "  ./mvnw verify    the tests (kernels/emulator/run.sh: the GPU path on the CPU)%n%n"
                 + "Exit codes: 0 done, 1 a gate or drift verdict, 2 bad input or usage, 3 an internal error.")
 final class Tune4jCommand implements Runnable {
     @Spec
