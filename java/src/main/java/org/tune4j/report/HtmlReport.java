@@ -47,6 +47,15 @@ public final class HtmlReport {
             throw new IOException(metrics + " is not valid JSON: " + e.getOriginalMessage());
         }
         if (root == null || !root.has("report")) throw new IOException(metrics + " is not a tune4j demo's metrics (no 'report')");
+        // a page of zeros from an incomplete file would look like a run: its parts must be there
+        JsonNode report = root.path("report");
+        if (!report.path("pretrained").isObject()) throw new IOException(metrics + ": 'report' has no 'pretrained' measures (an incomplete demo run?)");
+        if (!report.path("methods").isArray() || report.path("methods").isEmpty()) throw new IOException(metrics + ": 'report' lists no adapted methods");
+        for (JsonNode method : report.path("methods")) {
+            if (!method.path("method").isTextual() || !method.path("evaluation").isObject()) {
+                throw new IOException(metrics + ": an entry of 'report.methods' has no 'method' name or no 'evaluation'");
+            }
+        }
         Path out = dir.resolve("report.html");
         Files.writeString(out, new HtmlReport(root).render());
         return out;

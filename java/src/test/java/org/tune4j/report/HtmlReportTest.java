@@ -92,6 +92,18 @@ class HtmlReportTest {
     }
 
     @Test
+    void refusesMetricsThatAreNotACompleteRun(@TempDir Path dir) throws IOException {
+        String[][] cases = {{"{}", "no 'report'"}, {"{\"report\": {}}", "no 'pretrained'"},
+            {"{\"report\": {\"pretrained\": {}, \"methods\": []}}", "no adapted methods"},
+            {"{\"report\": {\"pretrained\": {}, \"methods\": [{\"method\": 3}]}}", "no 'method' name"}};
+        for (String[] c : cases) {
+            Files.writeString(dir.resolve("metrics.json"), c[0]);
+            IOException e = assertThrows(IOException.class, () -> HtmlReport.write(dir));
+            assertTrue(e.getMessage().contains(c[1]), c[0] + ": " + e.getMessage());
+        }
+    }
+
+    @Test
     void refusesADirectoryWithoutMetrics(@TempDir Path dir) throws IOException {
         IOException e = assertThrows(IOException.class, () -> HtmlReport.write(dir));
         assertTrue(e.getMessage().contains("metrics.json"), e.getMessage());
