@@ -51,8 +51,18 @@ final class DriftCommand implements Callable<Integer> {
         List<ImageDataset> batches = new java.util.ArrayList<>();
         for (Path file : stream) batches.add(images(file)); // every file read and checked before the first line
         ImageDataset ref = reference != null ? images(reference) : FashionMnist.load(null).test();
+        try (Arena arena = Arena.ofShared()) {
+            org.tune4j.nn.VisionTransformer vit = ModelFile.load(arena, checkpoint);
+            OptionChecks.imagesFit(reference != null ? reference.toString() : "the test set", ref, vit);
+            for (int i = 0; i < stream.size(); i++) OptionChecks.imagesFit(stream.get(i).toString(), batches.get(i), vit);
+            return watch(vit, ref, batches);
+        }
+    }
+
+    /** Prints each file's drift against the reference; 1 when any file raised an alert, else 0. */
+    private int watch(org.tune4j.nn.VisionTransformer vit, ImageDataset ref, List<ImageDataset> batches) {
         int worst = 0;
-        try (Arena arena = Arena.ofShared(); DeviceOption.Model model = device.model(ModelFile.load(arena, checkpoint))) {
+        try (DeviceOption.Model model = device.model(vit)) {
             if (model.gpuName() != null) System.out.println("device: " + model.gpuName() + " (the confidence statistic's forward, f32)");
             DriftMonitor intensity = new DriftMonitor(meanIntensity(ref), warn, alert);
             DriftMonitor confidence = new DriftMonitor(confidence(model.classifier(), ref), warn, alert);

@@ -47,10 +47,7 @@ final class EvalCommand implements Callable<Integer> {
         }
         try (Arena arena = Arena.ofShared()) {
             VisionTransformer vit = ModelFile.load(arena, checkpoint);
-            if (set.height() != vit.config().image() || set.width() != vit.config().image()) {
-                throw new IllegalArgumentException(String.format("the images are %dx%d, the model takes %dx%d", set.height(), set.width(),
-                        vit.config().image(), vit.config().image()));
-            }
+            OptionChecks.imagesFit(images != null ? images.toString() : "the test set", set, vit);
             try (DeviceOption.Model model = device.model(vit)) {
                 if (model.gpuName() != null) System.out.println("device: " + model.gpuName() + " (the ViT's forward, f32)");
                 double acc = Evaluate.accuracy(CpuBackend.get(), model.classifier(), set, 256);

@@ -72,7 +72,10 @@ final class GateCommand implements Callable<Integer> {
         Gate.Limits limits = new Gate.Limits(maxAccuracyDrop, maxClassDrop, maxFlipRate, maxEceIncrease, maxMce, maxRobustDrop);
         try (Arena arena = Arena.ofShared()) {
             Gate.Result r;
-            try (DeviceOption.Model base = device.model(ModelFile.load(arena, baseline)); DeviceOption.Model cand = device.model(ModelFile.load(arena, candidate))) {
+            org.tune4j.nn.VisionTransformer baseVit = ModelFile.load(arena, baseline), candVit = ModelFile.load(arena, candidate);
+            OptionChecks.imagesFit("BASELINE " + baseline + " on the test set", test, baseVit);
+            OptionChecks.imagesFit("CANDIDATE " + candidate + " on the test set", test, candVit);
+            try (DeviceOption.Model base = device.model(baseVit); DeviceOption.Model cand = device.model(candVit)) {
                 if (base.gpuName() != null) System.out.println("device: " + base.gpuName() + " (both models' forward and input gradients, f32)");
                 r = Gate.compare(CpuBackend.get(), base.classifier(), cand.classifier(), test, limits, Attacks.Pgd.standard(0.03f, 10), 1);
             }

@@ -46,6 +46,14 @@ public final class OptionChecks {
         if (!Files.isWritable(dir)) throw new IllegalArgumentException(option + ": the directory " + dir + " is not writable");
     }
 
+    /** Images the model can take: {@code what} names where they came from. */
+    public static void imagesFit(String what, org.tune4j.data.ImageDataset images, org.tune4j.nn.VisionTransformer model) {
+        int side = model.config().image();
+        if (images.height() != side || images.width() != side) {
+            throw new IllegalArgumentException(what + ": the images are " + images.height() + "x" + images.width() + ", the model takes " + side + "x" + side);
+        }
+    }
+
     /** A file the command reads, when given. */
     public static void readableFile(String option, Path file) {
         if (file != null && !Files.isRegularFile(file)) throw new IllegalArgumentException(option + " " + file + ": no such file");

@@ -52,6 +52,11 @@ class MainTest {
     void everyBadOptionIsOneLineAndExitTwo(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws java.io.IOException {
         java.nio.file.Path empty = dir.resolve("empty-idx3-ubyte");
         java.nio.file.Files.write(empty, new byte[] {0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28});
+        java.nio.file.Path small = dir.resolve("small-idx3-ubyte"); // 12 images of 10x10
+        java.nio.ByteBuffer smallBytes = java.nio.ByteBuffer.allocate(16 + 1200).put(new byte[] {0, 0, 8, 3}).putInt(12).putInt(10).putInt(10);
+        java.nio.file.Files.write(small, smallBytes.array());
+        java.nio.file.Path smallLabels = dir.resolve("small-idx1-ubyte");
+        java.nio.file.Files.write(smallLabels, java.nio.ByteBuffer.allocate(8 + 12).put(new byte[] {0, 0, 8, 1}).putInt(12).array());
         String[][] cases = {
             {"--limit must be >= 1", "gate", "a", "b", "--limit", "0"},
             {"--max-flip-rate must be a finite number", "gate", "a", "b", "--max-flip-rate", "NaN"},
@@ -69,6 +74,8 @@ class MainTest {
             {"--alert must be a finite number", "drift", "x", "--warn", "0.5", "--alert", "0.1"},
             {"--warn must be a finite number", "drift", "x", "--warn", "NaN"},
             {"the file holds no images", "drift", empty.toString()},
+            {"the images are 10x10, the model takes 28x28", "drift", small.toString()},
+            {"the images are 10x10, the model takes 28x28", "eval", "--images", small.toString(), "--labels", smallLabels.toString()},
             {"--images and --labels go together", "eval", "--images", empty.toString()},
             {"the file holds no images", "eval", "--images", empty.toString(), "--labels", empty.toString()},
             {"is not a float", "robust", "--eps", "abc"},
@@ -82,7 +89,7 @@ class MainTest {
             assertTrue(!err.contains("Exception") && !err.contains("\tat "), "no stack trace: " + err);
         }
         try (var left = java.nio.file.Files.list(dir)) {
-            assertEquals(java.util.List.of(empty), left.toList(), "nothing written by a refused command");
+            assertEquals(java.util.Set.of(empty, small, smallLabels), java.util.Set.copyOf(left.toList()), "nothing written by a refused command");
         }
     }
 }
