@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import java.lang.foreign.Arena;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.util.LinkedHashMap;
@@ -108,6 +109,7 @@ final class DemoCommand implements Callable<Integer> {
         Path dir = out != null ? out : Path.of("runs", "demo-" + LocalDateTime.now().withNano(0).toString().replace(':', '-'));
         OptionChecks.writableDirectory("--out", dir);
         FashionMnist.Source source = input.source();
+        Files.createDirectories(dir);
         Adaptation.Options d = Adaptation.Options.defaults();
         var lora = new org.tune4j.nn.Lora.Config(rank, 2f * rank, d.lora().dropout(), d.lora().rsLora(), d.lora().targetModules(), d.lora().modulesToSave())
                 .withVariant(pissa, dora);

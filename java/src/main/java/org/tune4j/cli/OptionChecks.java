@@ -1,6 +1,5 @@
 package org.tune4j.cli;
 
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -29,21 +28,24 @@ public final class OptionChecks {
     }
 
     /** A file the command will write: not a directory, its folder creatable and writable. Creates the folder. */
-    public static void writableFile(String option, Path file) throws IOException {
+    public static void writableFile(String option, Path file) {
         if (Files.isDirectory(file)) throw new IllegalArgumentException(option + " " + file + " is a directory; give a file name");
         Path parent = file.toAbsolutePath().getParent();
         writableDirectory(option, parent);
     }
 
-    /** A folder the command will write into: created if missing, and writable. */
-    public static void writableDirectory(String option, Path dir) throws IOException {
-        if (Files.exists(dir) && !Files.isDirectory(dir)) throw new IllegalArgumentException(option + " " + dir + " is a file, not a directory");
-        try {
-            Files.createDirectories(dir);
-        } catch (IOException e) {
-            throw new IllegalArgumentException(option + ": cannot create the directory " + dir + " (" + e.getClass().getSimpleName() + ": " + e.getMessage() + ")");
+    /**
+     * A folder the command will write into: a writable directory, or one that can be made (the nearest
+     * existing folder above it is a writable directory). Nothing is created here, so a command refused
+     * later leaves nothing behind; the command makes the folder when it writes.
+     */
+    public static void writableDirectory(String option, Path dir) {
+        Path existing = dir.toAbsolutePath();
+        while (existing != null && !Files.exists(existing)) existing = existing.getParent();
+        if (existing == null || !Files.isDirectory(existing)) {
+            throw new IllegalArgumentException(option + " " + dir + ": " + (existing == null ? "no existing folder above it" : existing + " is a file, not a directory"));
         }
-        if (!Files.isWritable(dir)) throw new IllegalArgumentException(option + ": the directory " + dir + " is not writable");
+        if (!Files.isWritable(existing)) throw new IllegalArgumentException(option + " " + dir + ": " + existing + " is not writable");
     }
 
     /** Images the model can take: {@code what} names where they came from. */

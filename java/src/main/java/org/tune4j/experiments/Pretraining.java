@@ -2,7 +2,6 @@ package org.tune4j.experiments;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -78,7 +77,6 @@ public final class Pretraining {
             meta.put("seed", Long.toString(o.seed()));
             meta.put("epochs", Integer.toString(o.epochs()));
             meta.put("test_accuracy", String.format("%.4f", test));
-            if (out.getParent() != null) Files.createDirectories(out.getParent());
             ModelFile.save(out, vit, meta);
             return new Result(test, h, data.description());
         }

@@ -58,6 +58,8 @@ public final class ModelFile {
         CompressedCheckpoint.tensors(vit, meta).forEach((name, t) -> {
             if (!adapters.contains(name)) plain.put(name.replace(".base.", "."), t);
         });
+        Path parent = file.toAbsolutePath().getParent();
+        if (parent != null) Files.createDirectories(parent);
         Safetensors.write(file, plain, meta);
     }
 
