@@ -261,12 +261,19 @@ final class BackendChecks {
     }
 
     /** Optimizer steps: flat buffers of the parameter's size (v may be null for SGD). */
-    static long optimizer(Tensor param, Tensor grad, Tensor m, Tensor v) {
+    /** AdamW's tensors: param, grad and both moments, all of param's size. Returns that size. */
+    static long adamwTensors(Tensor param, Tensor grad, Tensor m, Tensor v) {
+        long n = sgdTensors(param, grad, m, "m");
+        flat("v", v, n);
+        return n;
+    }
+
+    /** SGD's tensors: param, grad and its momentum buffer ({@code bufName}), all of param's size. Returns that size. */
+    static long sgdTensors(Tensor param, Tensor grad, Tensor buf, String bufName) {
         long n = param == null ? 0 : param.numel();
         flat("param", param, n);
         flat("grad", grad, n);
-        flat(v == null ? "buf" : "m", m, n);
-        if (v != null) flat("v", v, n);
+        flat(bufName, buf, n);
         return n;
     }
 

@@ -466,7 +466,7 @@ public final class CpuBackend implements Backend {
     public void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step) {
         BackendChecks.writable("param", param, "m", m, "v", v);
         BackendChecks.adamw(lr, beta1, beta2, eps, weightDecay);
-        long n = BackendChecks.optimizer(param, grad, m, v);
+        long n = BackendChecks.adamwTensors(param, grad, m, v);
         if (step < 1) throw new IllegalArgumentException("step counts from 1, is " + step);
         tune4j_h.t4j_adamw_step(n, param.segment(), grad.segment(), m.segment(), v.segment(), lr, beta1, beta2, eps, weightDecay, step);
     }
@@ -475,7 +475,7 @@ public final class CpuBackend implements Backend {
     public void sgdStep(Tensor param, Tensor grad, Tensor buf, float lr, float momentum, float dampening, float weightDecay, boolean nesterov, boolean firstStep) {
         BackendChecks.writable("param", param, "buf", buf);
         BackendChecks.sgd(lr, momentum, dampening, weightDecay);
-        long n = BackendChecks.optimizer(param, grad, buf, null);
+        long n = BackendChecks.sgdTensors(param, grad, buf, "buf");
         tune4j_h.t4j_sgd_step(n, param.segment(), grad.segment(), buf.segment(), lr, momentum, dampening, weightDecay, nesterov ? 1 : 0, firstStep ? 1 : 0);
     }
 }

@@ -473,7 +473,7 @@ public final class ReferenceBackend extends ReferenceCompressedOps {
     public void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step) {
         BackendChecks.writable("param", param, "m", m, "v", v);
         BackendChecks.adamw(lr, beta1, beta2, eps, weightDecay);
-        long n = BackendChecks.optimizer(param, grad, m, v);
+        long n = BackendChecks.adamwTensors(param, grad, m, v);
         if (step < 1) throw new IllegalArgumentException("step counts from 1, is " + step);
         float bc1 = (float) (1 - Math.pow(beta1, step)), bc2 = (float) (1 - Math.pow(beta2, step));
         for (long i = 0; i < n; i++) {
@@ -489,7 +489,7 @@ public final class ReferenceBackend extends ReferenceCompressedOps {
     public void sgdStep(Tensor param, Tensor grad, Tensor buf, float lr, float momentum, float dampening, float weightDecay, boolean nesterov, boolean firstStep) {
         BackendChecks.writable("param", param, "buf", buf);
         BackendChecks.sgd(lr, momentum, dampening, weightDecay);
-        long n = BackendChecks.optimizer(param, grad, buf, null);
+        long n = BackendChecks.sgdTensors(param, grad, buf, "buf");
         for (long i = 0; i < n; i++) {
             float d = grad.getFloat(i) + weightDecay * param.getFloat(i);
             float b = firstStep ? d : momentum * buf.getFloat(i) + (1 - dampening) * d;

@@ -207,6 +207,7 @@ class BadInputTest {
                 Tensor c = f32(arena, 3, 3);
                 be.gemm(false, true, 0f, nan, nan, 1f, c); // alpha 0: a and b are not read, as in BLAS
                 assertEquals(0f, c.getFloat(1, 1), be.name());
+                assertRejected(() -> be.adamwStep(f32(arena, 3, 4), f32(arena, 3, 4), f32(arena, 3, 4), null, 1e-3f, 0.9f, 0.999f, 1e-8f, 0f, 1), "v is null");
             }
         }
     }
