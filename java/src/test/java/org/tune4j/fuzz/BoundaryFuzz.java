@@ -30,7 +30,9 @@ import org.tune4j.tensor.Tensor;
  * <p>A case passes when every backend returns or throws IllegalArgumentException / IllegalStateException
  * (the API's two refusals), all backends agree on which, and, where they all return, every output
  * element is NaN on all of them or on none (a NaN the reference keeps must not become a finite number on
- * a SIMD level). Prints each case before running it, so a crash names its case; prints "defect: ..." for
+ * a SIMD level); a call that passed is run again with each tensor argument null in turn (refused by name,
+ * or returned where the argument is optional, alike on both backends). Prints each case before running
+ * it, so a crash names its case; prints "defect: ..." for
  * each broken property and "done CALLS PASSED" at the end. Arguments: seed, number of calls.
  */
 public final class BoundaryFuzz {
@@ -83,9 +85,41 @@ public final class BoundaryFuzz {
                 System.out.println("defect: case " + i + " " + op.getName() + " seed " + caseSeed + ": " + problem);
             } else if (outcomes.get(0).equals("returned")) {
                 passedChecks++;
+                String nulls = nullEachTensor(op, caseSeed);
+                if (nulls != null) {
+                    defects++;
+                    System.out.println("defect: case " + i + " " + op.getName() + " seed " + caseSeed + ": " + nulls);
+                }
             }
         }
         System.out.println("done " + calls + " " + passedChecks + " defects " + defects);
+    }
+
+    /**
+     * A call that passed, again with each tensor argument in turn set to null (the arguments an op may take
+     * as null are optional, the others must be refused by name): the reference and the native backend must
+     * both return or both refuse, never fail with anything else. Null when they do, else what happened.
+     */
+    private static String nullEachTensor(Method op, long caseSeed) throws IllegalAccessException {
+        Class<?>[] types = op.getParameterTypes();
+        for (int k = 0; k < types.length; k++) {
+            if (types[k] != Tensor.class) continue;
+            String[] outcome = new String[2];
+            for (int b = 0; b < 2; b++) {
+                try (Arena arena = Arena.ofConfined()) {
+                    Object[] a = arguments(op, new SplittableRandom(caseSeed), arena);
+                    a[k] = null;
+                    op.invoke(b == 0 ? new ReferenceBackend() : CpuBackend.get(), a);
+                    outcome[b] = "returned";
+                } catch (InvocationTargetException e) {
+                    Throwable t = e.getCause();
+                    if (!(t instanceof IllegalArgumentException)) return "argument " + k + " null: " + (b == 0 ? "reference " : "cpu ") + t;
+                    outcome[b] = "refused";
+                }
+            }
+            if (!outcome[0].equals(outcome[1])) return "argument " + k + " null: reference " + outcome[0] + ", cpu " + outcome[1];
+        }
+        return null;
     }
 
     /** Null when the backends agree, else what differs. */
