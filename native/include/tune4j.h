@@ -49,6 +49,9 @@ T4J_SHORT int32_t t4j_abi_version(void);
 T4J_SHORT void t4j_noop(void);
 /* Bit set of T4J_FEATURE_* that this CPU and OS support. */
 T4J_SHORT int32_t t4j_cpu_features(void);
+/* Bytes of this CPU's level-1 data, level-2 or level-3 cache (level 1, 2 or 3) as cpuid reports it (leaf 4,
+ * or 0x8000001D on AMD); 0 when it is not known (another level, another architecture). */
+T4J_SHORT int64_t t4j_cache_bytes(int32_t level);
 /* The SIMD level the kernels run at now. Chosen at load time: the highest the CPU supports, lowered by
  * the environment variable T4J_SIMD=portable|avx2|avx512. */
 T4J_SHORT int32_t t4j_simd_level(void);

@@ -38,9 +38,32 @@ static int32_t detect_features(void) {
     if (os_ymm && avxvnni) f |= T4J_FEATURE_AVX_VNNI;
     return f;
 }
+
+/* Data or unified cache of one level from the deterministic cache leaf: ways × partitions × line × sets. */
+static int64_t cache_bytes_cpuid(int32_t level) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return 0;
+    unsigned leaf = 4;
+    if (b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163) { /* "AuthenticAMD": the same format in 0x8000001D */
+        if (!__get_cpuid(0x80000001, &a, &b, &c, &d) || !((c >> 22) & 1)) return 0; /* no topology extensions */
+        leaf = 0x8000001D;
+    }
+    for (unsigned i = 0; i < 16; i++) {
+        if (!__get_cpuid_count(leaf, i, &a, &b, &c, &d)) return 0;
+        unsigned type = a & 0x1F, lvl = (a >> 5) & 7;
+        if (type == 0) break;                                  /* no more caches */
+        if ((int32_t)lvl != level || (type != 1 && type != 3)) continue; /* 1 data, 3 unified */
+        int64_t ways = ((b >> 22) & 0x3FF) + 1, partitions = ((b >> 12) & 0x3FF) + 1, line = (b & 0xFFF) + 1, sets = (int64_t)c + 1;
+        return ways * partitions * line * sets;
+    }
+    return 0;
+}
 #else
 static int32_t detect_features(void) { return 0; }
+static int64_t cache_bytes_cpuid(int32_t level) { return 0; }
 #endif
+
+T4J_EXPORT int64_t t4j_cache_bytes(int32_t level) { return level >= 1 && level <= 3 ? cache_bytes_cpuid(level) : 0; }
 
 static int32_t highest_supported(void) {
     int32_t f = t4j_cpu_features();

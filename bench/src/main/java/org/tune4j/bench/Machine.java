@@ -18,7 +18,7 @@ import org.tune4j.bindings.tune4j_h;
  * process by the native FMA loop ({@code t4j_peak_fma}) at the highest SIMD level, on one thread and
  * on all cores at once.
  */
-public record Machine(String cpuModel, int cores, List<String> features, String simdLevel, double peakGflopsOneThread,
+public record Machine(String cpuModel, int cores, List<String> features, String caches, String simdLevel, double peakGflopsOneThread,
         double peakGflopsAllCores, double peakInt8GopsOneThread, double peakInt8GopsAllCores, String java, String os) {
 
     public static Machine measure() {
@@ -28,7 +28,7 @@ public record Machine(String cpuModel, int cores, List<String> features, String 
             int cores = Runtime.getRuntime().availableProcessors();
             double one = peak(1, false), all = allCores(cores, one, false);
             double int8One = peak(1, true), int8All = allCores(cores, int8One, true);
-            return new Machine(readCpuModel(), cores, CpuBackend.cpuFeatures(), CpuBackend.simdLevel().label(), one, all, int8One, int8All,
+            return new Machine(readCpuModel(), cores, CpuBackend.cpuFeatures(), CpuBackend.caches(), CpuBackend.simdLevel().label(), one, all, int8One, int8All,
                     System.getProperty("java.vm.name") + " " + Runtime.version(),
                     System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
         } finally {

@@ -47,6 +47,7 @@ public final class tune4j_h {
             "t4j_abi_version",
             "t4j_noop",
             "t4j_cpu_features",
+            "t4j_cache_bytes",
             "t4j_simd_level",
             "t4j_set_simd_level",
             "t4j_num_threads",
@@ -175,6 +176,30 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_cpu_features$descriptor() {
         return t4j_cpu_features.DESC;
+    }
+
+    private static final class t4j_cache_bytes {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_LONG, JAVA_INT);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cache_bytes", DESC, true);
+    }
+
+    /** Bytes of this CPU's level-1 data, level-2 or level-3 cache (level 1, 2 or 3) as cpuid reports it (leaf 4, or 0x8000001D on AMD); 0 when it is not known (another level, another architecture). */
+    public static long t4j_cache_bytes(int level) {
+        try {
+            return (long) t4j_cache_bytes.HANDLE.invokeExact(level);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cache_bytes$handle() {
+        return t4j_cache_bytes.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cache_bytes$descriptor() {
+        return t4j_cache_bytes.DESC;
     }
 
     private static final class t4j_simd_level {

@@ -86,6 +86,23 @@ public final class CpuBackend implements Backend {
         tune4j_h.t4j_set_num_threads(n);
     }
 
+    /** Bytes of the CPU's level-1 data, level-2 or level-3 cache as cpuid reports them; 0 where unknown. */
+    public static long cacheBytes(int level) {
+        if (level < 1 || level > 3) throw new IllegalArgumentException("cache level must be 1, 2 or 3, is " + level);
+        return tune4j_h.t4j_cache_bytes(level);
+    }
+
+    /** "L1d 32 KiB, L2 1 MiB, L3 32 MiB" (a level cpuid does not report is left out). */
+    public static String caches() {
+        List<String> out = new ArrayList<>();
+        String[] names = {"L1d", "L2", "L3"};
+        for (int level = 1; level <= 3; level++) {
+            long b = cacheBytes(level);
+            if (b > 0) out.add(names[level - 1] + " " + (b % (1 << 20) == 0 ? (b >> 20) + " MiB" : (b >> 10) + " KiB"));
+        }
+        return out.isEmpty() ? "not reported" : String.join(", ", out);
+    }
+
     /** The CPU's features as names: avx2+fma, avx512, avx512_vnni, avx_vnni. */
     public static List<String> cpuFeatures() {
         int f = tune4j_h.t4j_cpu_features();

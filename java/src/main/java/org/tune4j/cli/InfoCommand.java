@@ -12,6 +12,7 @@ final class InfoCommand implements Callable<Integer> {
     public Integer call() {
         CpuBackend.get(); // a T4J_SIMD or tune4j.simd that names no level is said here, in one line
         System.out.println("cpu features : " + String.join(" ", CpuBackend.cpuFeatures()));
+        System.out.println("caches       : " + CpuBackend.caches() + " (cpuid, per core or shared as the CPU builds them)");
         System.out.println("simd levels  : " + SimdLevel.supported().stream().map(SimdLevel::label).toList());
         System.out.println("simd in use  : " + CpuBackend.simdLevel().label() + " (T4J_SIMD=portable|avx2|avx512 lowers it)");
         System.out.println("threads      : " + CpuBackend.threads());
