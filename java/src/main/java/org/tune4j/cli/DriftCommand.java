@@ -42,7 +42,7 @@ final class DriftCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        OptionChecks.inRange("--warn", warn, Double.MIN_VALUE, 1e6);
+        OptionChecks.positive("--warn", warn);
         OptionChecks.inRange("--alert", alert, warn, 1e6);
         device.cuda(); // a bad --device fails before the data is read
         for (Path file : stream) OptionChecks.readableFile("FILE", file);

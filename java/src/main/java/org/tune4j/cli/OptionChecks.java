@@ -27,7 +27,7 @@ public final class OptionChecks {
         if (!(Double.isFinite(value) && value > 0)) throw new IllegalArgumentException(option + " must be a finite number > 0, not " + value);
     }
 
-    /** A file the command will write: not a directory, its folder creatable and writable. Creates the folder. */
+    /** A file the command will write: not a directory, and its folder writable or one that can be made. */
     public static void writableFile(String option, Path file) {
         if (Files.isDirectory(file)) throw new IllegalArgumentException(option + " " + file + " is a directory; give a file name");
         Path parent = file.toAbsolutePath().getParent();
