@@ -196,11 +196,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void loraInt8Forward(Tensor x, Tensor mask, Int8Weights w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
-        BackendChecks.writable("h", h, "y", y);
-        var d = BackendChecks.loraInt8(x, mask, w, a, b, scale);
-        if (bias != null) BackendChecks.vector("bias", bias, d.dOut());
-        BackendChecks.contiguous("h", h, d.t(), d.r());
-        BackendChecks.contiguous("y", y, d.t(), d.dOut());
+        var d = BackendChecks.loraInt8Forward(x, mask, w, bias, a, b, scale, h, y);
         status(tune4j_h.t4j_lora_int8_forward(d.t(), d.dIn(), d.dOut(), d.r(), seg(x), seg(mask), w.packed(), seg(bias), seg(a), seg(b),
                 scale, seg(h), seg(y)), "loraInt8Forward");
     }

@@ -101,11 +101,7 @@ abstract class ReferenceCompressedOps implements Backend {
 
     @Override
     public void loraInt8Forward(Tensor x, Tensor mask, Int8Weights w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
-        BackendChecks.writable("h", h, "y", y);
-        var d = BackendChecks.loraInt8(x, mask, w, a, b, scale);
-        if (bias != null) BackendChecks.vector("bias", bias, d.dOut());
-        BackendChecks.contiguous("h", h, d.t(), d.r());
-        BackendChecks.contiguous("y", y, d.t(), d.dOut());
+        var d = BackendChecks.loraInt8Forward(x, mask, w, bias, a, b, scale, h, y);
         // y = int8 base (+ bias), then the f32 adapter through the f32 reference with a zero base
         int8Linear(x, w, bias, Activation.NONE, y);
         try (java.lang.foreign.Arena scratch = java.lang.foreign.Arena.ofConfined()) {
