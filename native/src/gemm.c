@@ -116,7 +116,7 @@ int64_t t4j_peak_fma_portable(int64_t iterations) {
 }
 
 const t4j_gemm_impl t4j_gemm_portable = {"portable", P_MR, P_NR, 64, 256, 512, kernel_portable, t4j_pack_transpose_scalar, t4j_pack_copy_scalar,
-                                          skinny_portable, 2, dot_portable, 2};
+                                          skinny_portable, 2, dot_portable, 2, t4j_peak_fma_portable};
 
 /* ---- the driver ---- */
 
@@ -394,12 +394,4 @@ const t4j_gemm_impl *t4j_gemm_current(void) {
     return T4J_LEVEL_TABLE(t4j_gemm_, level);
 }
 
-T4J_EXPORT int64_t t4j_peak_fma(int64_t iterations) {
-    switch (t4j_simd_level()) {
-#if defined(__x86_64__)
-    case T4J_LEVEL_AVX512: return t4j_peak_fma_avx512(iterations);
-    case T4J_LEVEL_AVX2: return t4j_peak_fma_avx2(iterations);
-#endif
-    default: return t4j_peak_fma_portable(iterations);
-    }
-}
+T4J_EXPORT int64_t t4j_peak_fma(int64_t iterations) { return t4j_gemm_current()->peak_fma(iterations); }

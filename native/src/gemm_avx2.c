@@ -206,4 +206,4 @@ int64_t t4j_peak_fma_avx2(int64_t iterations) {
 }
 
 const t4j_gemm_impl t4j_gemm_avx2 = {"avx2", MR, NR, 144, 384, 1024, kernel_avx2, t4j_pack_transpose_avx2, t4j_pack_copy_avx2,
-                                      skinny_avx2, 6, dot_avx2, 2};
+                                      skinny_avx2, 6, dot_avx2, 2, t4j_peak_fma_avx2};

@@ -141,4 +141,4 @@ static void dot_avx512(int64_t k, const float *a, int64_t lda, int64_t rows, con
 #define T4J_AVX512_BLOCKS 144, 384, 1024
 #endif
 const t4j_gemm_impl t4j_gemm_avx512 = {"avx512", MR, NR, T4J_AVX512_BLOCKS, kernel_avx512, t4j_pack_transpose_avx2, t4j_pack_copy_avx2,
-                                        skinny_avx512, 8, dot_avx512, 4};
+                                        skinny_avx512, 8, dot_avx512, 4, t4j_peak_fma_avx512};

@@ -68,6 +68,7 @@ typedef struct {
     int64_t skinny_rows;    /* rows of A per skinny call */
     t4j_dot_fn dot;
     int64_t dot_rows;
+    int64_t (*peak_fma)(int64_t iterations); /* this level's FMA loop: the machine's peak (t4j_peak_fma) */
 } t4j_gemm_impl;
 
 extern const t4j_gemm_impl t4j_gemm_portable;
@@ -154,6 +155,7 @@ typedef struct {
     t4j_int8w_kernel_fn weight_only;
     int64_t mr24;           /* rows per 2:4 call */
     t4j_int8_24_kernel_fn kernel24;
+    int64_t (*peak)(int64_t iterations); /* this level's int8 multiply-add loop: the peak (t4j_peak_int8) */
 } t4j_int8_impl;
 
 extern const t4j_int8_impl t4j_int8_portable;

@@ -247,7 +247,8 @@ int64_t t4j_peak_int8_portable(int64_t iterations) {
     return iterations * 16 * 2;
 }
 
-const t4j_int8_impl t4j_int8_portable = {"portable", quantize_row_portable, 2, 0, kernel_portable, 2, weight_only_portable, 2, kernel24_portable};
+const t4j_int8_impl t4j_int8_portable = {"portable", quantize_row_portable, 2, 0, kernel_portable, 2, weight_only_portable, 2, kernel24_portable,
+                                           t4j_peak_int8_portable};
 
 /* ---- the driver ---- */
 
@@ -365,12 +366,4 @@ const t4j_int8_impl *t4j_int8_current(void) {
     return &t4j_int8_portable;
 }
 
-T4J_EXPORT int64_t t4j_peak_int8(int64_t iterations) {
-    const t4j_int8_impl *q = t4j_int8_current();
-#if defined(__x86_64__)
-    if (q == &t4j_int8_avx512_vnni) return t4j_peak_vnni_avx512(iterations);
-    if (q == &t4j_int8_avx2) return t4j_peak_int8_avx2(iterations);
-#endif
-    (void)q;
-    return t4j_peak_int8_portable(iterations);
-}
+T4J_EXPORT int64_t t4j_peak_int8(int64_t iterations) { return t4j_int8_current()->peak(iterations); }

@@ -148,7 +148,7 @@ static void weight_only_avx2(int64_t k, const float *x, int64_t ldx, int64_t row
     t4j_int8w_store_tile(tile, o);
 }
 
-const t4j_int8_impl t4j_int8_avx2 = {"avx2", quantize_row_avx2, QMR, 0, kernel_avx2, QMR, weight_only_avx2, QMR, kernel24_avx2};
+const t4j_int8_impl t4j_int8_avx2 = {"avx2", quantize_row_avx2, QMR, 0, kernel_avx2, QMR, weight_only_avx2, QMR, kernel24_avx2, t4j_peak_int8_avx2};
 
 int64_t t4j_peak_int8_avx2(int64_t iterations) {
     /* vpmaddwd + vpaddd chains: 16 int16 multiply-adds per instruction pair */

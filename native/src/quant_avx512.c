@@ -249,4 +249,5 @@ int64_t t4j_peak_vnni_avx512(int64_t iterations) {
     return iterations * 12 * 64 * 2;
 }
 
-const t4j_int8_impl t4j_int8_avx512_vnni = {"avx512-vnni", quantize_row_avx512, QMR, 128, kernel_vnni, WMR, weight_only_avx512, QMR24, kernel24_vnni};
+const t4j_int8_impl t4j_int8_avx512_vnni = {"avx512-vnni", quantize_row_avx512, QMR, 128, kernel_vnni, WMR, weight_only_avx512, QMR24, kernel24_vnni,
+                                                  t4j_peak_vnni_avx512};
