@@ -126,6 +126,12 @@ final class BackendChecks {
     }
 
     /** w [n, k] F32 contiguous and mask [n, k] I8 contiguous. */
+    /** As {@link #mask}, and a threshold that is not NaN (every comparison with it would be false). */
+    static void magnitudeMask(Tensor w, float threshold, Tensor mask) {
+        if (Float.isNaN(threshold)) throw new IllegalArgumentException("threshold is NaN");
+        mask(w, mask);
+    }
+
     static void mask(Tensor w, Tensor mask) {
         matrix("w", w);
         contiguous("w", w, w.dim(0), w.dim(1));
@@ -225,7 +231,7 @@ final class BackendChecks {
         flat("y", y, m * n);
         flat("mean", mean, m);
         flat("rstd", rstd, m);
-        if (!(eps > 0 && eps < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException("eps must be finite and > 0, is " + eps);
+        positive("eps", eps);
     }
 
     /** LayerNorm backward; dx, dgamma, dbeta may be null. */
@@ -286,7 +292,7 @@ final class BackendChecks {
         nonNegative("lr", lr);
         if (!(beta1 >= 0 && beta1 < 1)) throw new IllegalArgumentException("beta1 must be in [0, 1), is " + beta1);
         if (!(beta2 >= 0 && beta2 < 1)) throw new IllegalArgumentException("beta2 must be in [0, 1), is " + beta2);
-        if (!(eps > 0 && eps < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException("eps must be finite and > 0, is " + eps);
+        positive("eps", eps);
         nonNegative("weightDecay", weightDecay);
     }
 
@@ -296,6 +302,10 @@ final class BackendChecks {
         nonNegative("momentum", momentum);
         nonNegative("dampening", dampening);
         nonNegative("weightDecay", weightDecay);
+    }
+
+    private static void positive(String name, float v) {
+        if (!(v > 0 && v < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException(name + " must be finite and > 0, is " + v);
     }
 
     private static void nonNegative(String name, float v) {

@@ -228,8 +228,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void magnitudeMask(Tensor w, float threshold, Tensor mask) {
         BackendChecks.writable("mask", mask);
-        if (Float.isNaN(threshold)) throw new IllegalArgumentException("threshold is NaN");
-        BackendChecks.mask(w, mask);
+        BackendChecks.magnitudeMask(w, threshold, mask);
         tune4j_h.t4j_magnitude_mask(w.dim(0), w.dim(1), w.segment(), w.ld(), threshold, mask.segment());
     }
 

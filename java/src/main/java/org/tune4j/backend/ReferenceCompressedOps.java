@@ -136,8 +136,7 @@ abstract class ReferenceCompressedOps implements Backend {
     @Override
     public void magnitudeMask(Tensor w, float threshold, Tensor mask) {
         BackendChecks.writable("mask", mask);
-        if (Float.isNaN(threshold)) throw new IllegalArgumentException("threshold is NaN");
-        BackendChecks.mask(w, mask);
+        BackendChecks.magnitudeMask(w, threshold, mask);
         for (long i = 0; i < w.numel(); i++) mask.setByte(i, (byte) (Math.abs(w.getFloat(i)) > threshold ? 1 : 0));
     }
 
