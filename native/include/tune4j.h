@@ -216,11 +216,18 @@ float t4j_cross_entropy_forward(int64_t m, int64_t n, const float *logits, const
 void t4j_cross_entropy_backward(int64_t m, int64_t n, const float *probs, const int32_t *labels, float smoothing, float dloss, float *dlogits);
 /* Scaled dot-product self-attention for short sequences. q, k, v: rows are tokens (batch*seq of them,
  * row stride ld), head h in columns [h*dh, (h+1)*dh). probs [batch, heads, seq, seq] = softmax(scale q k^T)
- * is saved; out [batch*seq, heads*dh] (row stride ldo) = probs v. Backward accumulates dq, dk, dv (same
- * layout as q, k, v, row stride ld) from dout. */
+ * is saved; out [batch*seq, heads*dh] (row stride ldo) = probs v. lengths [batch] (1 <= lengths[b] <= seq),
+ * or NULL for none: a padding mask, sequence b's keys j >= lengths[b] get probability exactly 0 (the softmax
+ * runs over the first lengths[b] scores, as BERT's additive -inf mask). Backward accumulates dq, dk, dv
+ * (same layout as q, k, v, row stride ld) from dout; it reads the mask from probs. */
 #define T4J_ATTN_MAX_SEQ 1024
-void t4j_attention_forward(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q, const float *k, const float *v, int64_t ld, float scale, float *probs, float *out, int64_t ldo);
+void t4j_attention_forward(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q, const float *k, const float *v, int64_t ld, float scale, const int32_t *lengths, float *probs, float *out, int64_t ldo);
 void t4j_attention_backward(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q, const float *k, const float *v, int64_t ld, float scale, const float *probs, const float *dout, int64_t ldo, float *dq, float *dk, float *dv);
+/* Embedding rows: gather y [n, d] += table[ids[i]] (0 <= ids[i] < the table's rows, checked by the caller),
+ * and its gradient, scatter dtable[ids[i]] += dy [n, d]; rows of one id are added in order of i, so the
+ * result is the same for any thread count. Contiguous rows of d floats. */
+void t4j_gather_rows_add(int64_t n, int64_t d, const int32_t *ids, const float *table, float *y);
+void t4j_scatter_rows_add(int64_t n, int64_t d, const int32_t *ids, const float *dy, float *dtable);
 /* AdamW (PyTorch semantics, step counted from 1): p -= lr * wd * p; m = b1 m + (1-b1) g;
  * v = b2 v + (1-b2) g^2; p -= lr * (m / (1-b1^step)) / (sqrt(v / (1-b2^step)) + eps). */
 void t4j_adamw_step(int64_t n, float *param, const float *grad, float *m, float *v, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t step);

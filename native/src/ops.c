@@ -47,12 +47,14 @@ T4J_EXPORT float t4j_cross_entropy_forward(int64_t m, int64_t n, const float *lo
 T4J_EXPORT void t4j_cross_entropy_backward(int64_t m, int64_t n, const float *probs, const int32_t *labels, float smoothing, float dloss, float *dlogits) {
     ops()->cross_entropy_backward(m, n, probs, labels, smoothing, dloss, dlogits);
 }
-T4J_EXPORT void t4j_attention_forward(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q, const float *k, const float *v, int64_t ld, float scale, float *probs, float *out, int64_t ldo) {
-    ops()->attention_forward(batch, heads, seq, dh, q, k, v, ld, scale, probs, out, ldo);
+T4J_EXPORT void t4j_attention_forward(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q, const float *k, const float *v, int64_t ld, float scale, const int32_t *lengths, float *probs, float *out, int64_t ldo) {
+    ops()->attention_forward(batch, heads, seq, dh, q, k, v, ld, scale, lengths, probs, out, ldo);
 }
 T4J_EXPORT void t4j_attention_backward(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q, const float *k, const float *v, int64_t ld, float scale, const float *probs, const float *dout, int64_t ldo, float *dq, float *dk, float *dv) {
     ops()->attention_backward(batch, heads, seq, dh, q, k, v, ld, scale, probs, dout, ldo, dq, dk, dv);
 }
+T4J_EXPORT void t4j_gather_rows_add(int64_t n, int64_t d, const int32_t *ids, const float *table, float *y) { ops()->gather_rows_add(n, d, ids, table, y); }
+T4J_EXPORT void t4j_scatter_rows_add(int64_t n, int64_t d, const int32_t *ids, const float *dy, float *dtable) { ops()->scatter_rows_add(n, d, ids, dy, dtable); }
 T4J_EXPORT void t4j_adamw_step(int64_t n, float *param, const float *grad, float *m, float *v, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t step) {
     ops()->adamw_step(n, param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step);
 }

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
 import org.tune4j.autograd.Tape;
+import org.tune4j.autograd.Workspace;
 import org.tune4j.autograd.Var;
 import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
@@ -53,7 +54,7 @@ final class TrainSuite {
                         inside[0] += System.nanoTime() - t0;
                     }
                 });
-                try (Arena arena = Arena.ofShared(); Tape.Workspace workspace = new Tape.Workspace()) {
+                try (Arena arena = Arena.ofShared(); Workspace workspace = new Workspace()) {
                     VisionTransformer vit = new VisionTransformer(arena, Pretraining.VIT, new SplittableRandom(1));
                     if (method.equals("lora")) Lora.inject(vit, arena, Adaptation.Options.defaults().lora(), new SplittableRandom(2));
                     AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, 1f);

@@ -104,6 +104,8 @@ public final class tune4j_h {
             "t4j_cross_entropy_backward",
             "t4j_attention_forward",
             "t4j_attention_backward",
+            "t4j_gather_rows_add",
+            "t4j_scatter_rows_add",
             "t4j_adamw_step",
             "t4j_sgd_step");
 
@@ -1492,13 +1494,13 @@ public final class tune4j_h {
     }
 
     private static final class t4j_attention_forward {
-        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_FLOAT, ADDRESS, ADDRESS, JAVA_LONG);
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_FLOAT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG);
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_attention_forward", DESC, false);
     }
 
-    public static void t4j_attention_forward(long batch, long heads, long seq, long dh, MemorySegment q, MemorySegment k, MemorySegment v, long ld, float scale, MemorySegment probs, MemorySegment out, long ldo) {
+    public static void t4j_attention_forward(long batch, long heads, long seq, long dh, MemorySegment q, MemorySegment k, MemorySegment v, long ld, float scale, MemorySegment lengths, MemorySegment probs, MemorySegment out, long ldo) {
         try {
-            t4j_attention_forward.HANDLE.invokeExact(batch, heads, seq, dh, q, k, v, ld, scale, probs, out, ldo);
+            t4j_attention_forward.HANDLE.invokeExact(batch, heads, seq, dh, q, k, v, ld, scale, lengths, probs, out, ldo);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -1535,6 +1537,53 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_attention_backward$descriptor() {
         return t4j_attention_backward.DESC;
+    }
+
+    private static final class t4j_gather_rows_add {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_gather_rows_add", DESC, false);
+    }
+
+    /** Embedding rows: gather y [n, d] += table[ids[i]] (0 &lt;= ids[i] &lt; the table's rows, checked by the caller), and its gradient, scatter dtable[ids[i]] += dy [n, d]; rows of one id are added in order of i, so the result is the same for any thread count. Contiguous rows of d floats. */
+    public static void t4j_gather_rows_add(long n, long d, MemorySegment ids, MemorySegment table, MemorySegment y) {
+        try {
+            t4j_gather_rows_add.HANDLE.invokeExact(n, d, ids, table, y);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_gather_rows_add$handle() {
+        return t4j_gather_rows_add.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_gather_rows_add$descriptor() {
+        return t4j_gather_rows_add.DESC;
+    }
+
+    private static final class t4j_scatter_rows_add {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_scatter_rows_add", DESC, false);
+    }
+
+    public static void t4j_scatter_rows_add(long n, long d, MemorySegment ids, MemorySegment dy, MemorySegment dtable) {
+        try {
+            t4j_scatter_rows_add.HANDLE.invokeExact(n, d, ids, dy, dtable);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_scatter_rows_add$handle() {
+        return t4j_scatter_rows_add.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_scatter_rows_add$descriptor() {
+        return t4j_scatter_rows_add.DESC;
     }
 
     private static final class t4j_adamw_step {

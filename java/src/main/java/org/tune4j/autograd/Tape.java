@@ -56,45 +56,6 @@ public final class Tape implements AutoCloseable {
         this.slab = workspace == null ? null : workspace.take(arena);
     }
 
-    /**
-     * Memory for the tensors of one step at a time, grown to the largest step seen: a step that needs
-     * more than it holds takes the rest from its own arena, and the next step finds it large enough.
-     */
-    public static final class Workspace implements AutoCloseable {
-        private Arena owner = Arena.ofShared();
-        private MemorySegment memory = MemorySegment.NULL;
-        private long needed;
-        private boolean inUse;
-
-        SegmentAllocator take(Arena step) {
-            if (inUse) throw new IllegalStateException("this workspace is in use by another tape (one step at a time)");
-            inUse = true;
-            if (memory.byteSize() < needed) { // grow to the last step's size: nothing refers to the old memory now
-                owner.close();
-                owner = Arena.ofShared();
-                memory = owner.allocate(needed, 64);
-            }
-            MemorySegment view = org.tune4j.bindings.NativeAccess.scoped(memory, step);
-            return SegmentAllocator.slicingAllocator(view);
-        }
-
-        void release(long bytes) {
-            needed = Math.max(needed, bytes);
-            inUse = false;
-        }
-
-        /** Bytes held for the steps. */
-        public long capacity() {
-            return memory.byteSize();
-        }
-
-        @Override
-        public void close() {
-            owner.close();
-            memory = MemorySegment.NULL;
-        }
-    }
-
     public Backend backend() {
         return backend;
     }
@@ -317,11 +278,16 @@ public final class Tape implements AutoCloseable {
 
     /** GELU, tanh form (as in ViT). */
     public Var gelu(Var x) {
+        return gelu(x, false);
+    }
+
+    /** GELU, the erf form when {@code exact} (BERT's "gelu"), else the tanh form ("gelu_new"). */
+    public Var gelu(Var x, boolean exact) {
         Tensor y = empty(x.value.shape());
-        backend.geluForward(x.value, y, false);
+        backend.geluForward(x.value, y, exact);
         Var out = result(y, x);
         record(out, () -> {
-            if (out.grad != null && needs(x)) backend.geluBackward(x.value, out.grad, gradOf(x), false);
+            if (out.grad != null && needs(x)) backend.geluBackward(x.value, out.grad, gradOf(x), exact);
         });
         return out;
     }
@@ -346,12 +312,62 @@ public final class Tape implements AutoCloseable {
         Tensor q = qkv.value.view(0, 0, rows, d), k = qkv.value.view(0, d, rows, d), v = qkv.value.view(0, 2 * d, rows, d);
         float scale = (float) (1 / Math.sqrt((double) d / heads));
         Tensor probs = empty((long) batch * heads * seq * seq), y = empty(rows, d);
-        backend.attentionForward(batch, heads, q, k, v, scale, probs, y);
+        backend.attentionForward(batch, heads, q, k, v, scale, null, probs, y);
         Var out = result(y, qkv);
         record(out, () -> {
             if (out.grad == null || !needs(qkv)) return;
             Tensor g = gradOf(qkv);
             backend.attentionBackward(batch, heads, q, k, v, scale, probs, out.grad, g.view(0, 0, rows, d), g.view(0, d, rows, d), g.view(0, 2 * d, rows, d));
+        });
+        return out;
+    }
+
+    /**
+     * Self-attention from separate projections q, k, v [batch·seq, d] (BERT's query, key, value) → [batch·seq, d],
+     * {@code heads} heads; {@code lengths} [batch] (I32) masks each sequence's padded keys, or null.
+     */
+    public Var attention(Var q, Var k, Var v, int batch, int heads, Tensor lengths) {
+        long rows = q.value.dim(0), d = q.value.dim(1), seq = rows / batch;
+        float scale = (float) (1 / Math.sqrt((double) d / heads));
+        Tensor probs = empty((long) batch * heads * seq * seq), y = empty(rows, d);
+        backend.attentionForward(batch, heads, q.value, k.value, v.value, scale, lengths, probs, y);
+        Var out = result(y, q, k, v);
+        record(out, () -> {
+            if (out.grad == null) return; // the kernel writes all three: a frozen one's gradient goes to scratch
+            backend.attentionBackward(batch, heads, q.value, k.value, v.value, scale, probs, out.grad, needs(q) ? gradOf(q) : zeros(rows, d),
+                    needs(k) ? gradOf(k) : zeros(rows, d), needs(v) ? gradOf(v) : zeros(rows, d));
+        });
+        return out;
+    }
+
+    /** An embedding lookup: y [n, d] = table [vocab, d] at rows ids [n] (I32); the gradient is scattered back by id. */
+    public Var embedding(Var table, Tensor ids) {
+        Tensor y = zeros(ids.numel(), table.value.dim(1));
+        backend.gatherRowsAdd(ids, table.value, y);
+        Var out = result(y, table);
+        record(out, () -> {
+            if (out.grad != null && needs(table)) backend.scatterRowsAdd(ids, out.grad, gradOf(table));
+        });
+        return out;
+    }
+
+    /**
+     * The mean over each sequence's first lengths[b] rows of x [batch·seq, d] → [batch, d] (sentence-transformers'
+     * mean pooling over the attention mask), as one product with the pooling matrix P [batch, batch·seq].
+     */
+    public Var meanPool(Var x, Tensor lengths, int batch) {
+        long rows = x.value.dim(0), seq = rows / batch;
+        Tensor pool = zeros(batch, rows);
+        for (int b = 0; b < batch; b++) {
+            int n = lengths.getInt(b);
+            if (n < 1 || n > seq) throw new IllegalArgumentException("lengths[" + b + "] = " + n + " is outside [1, " + seq + "]");
+            for (long t = 0; t < n; t++) pool.setFloat(b, b * seq + t, 1f / n);
+        }
+        Tensor y = empty(batch, x.value.dim(1));
+        backend.gemm(false, false, 1f, pool, x.value, 0f, y);
+        Var out = result(y, x);
+        record(out, () -> {
+            if (out.grad != null && needs(x)) backend.gemm(true, false, 1f, pool, out.grad, 1f, gradOf(x));
         });
         return out;
     }

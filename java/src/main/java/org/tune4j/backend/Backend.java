@@ -174,12 +174,20 @@ public interface Backend {
 
     /**
      * Self-attention of {@code batch} sequences: q, k, v [batch·seq, heads·dh] (views sharing one ld,
-     * as cut from a fused QKV projection), probs [batch, heads, seq, seq] saved, out [batch·seq, heads·dh].
+     * as cut from a fused QKV projection, or three contiguous tensors), probs [batch, heads, seq, seq] saved,
+     * out [batch·seq, heads·dh]. {@code lengths} [batch] (I32, each in [1, seq]) or null: a padding mask, the keys
+     * of sequence b past lengths[b] get probability exactly 0 (BERT's additive −∞ mask).
      */
-    void attentionForward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor out);
+    void attentionForward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor lengths, Tensor probs, Tensor out);
 
     /** Accumulates dq, dk, dv (laid out as q, k, v) from dout. */
     void attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv);
+
+    /** y [n, d] += table[ids[i]] for each row i: an embedding lookup. ids [n] (I32), each in [0, table rows). */
+    void gatherRowsAdd(Tensor ids, Tensor table, Tensor y);
+
+    /** dtable[ids[i]] += dy [n, d] for each row i: the embedding lookup's gradient (rows of one id added in order). */
+    void scatterRowsAdd(Tensor ids, Tensor dy, Tensor dtable);
 
     /** One AdamW step (PyTorch semantics; step counts from 1) over flat buffers of equal size. */
     void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step);

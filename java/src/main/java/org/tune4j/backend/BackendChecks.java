@@ -71,10 +71,14 @@ final class BackendChecks {
     }
 
     static void vector(String name, Tensor t, long length) {
+        vector(name, t, length, DType.F32);
+    }
+
+    static void vector(String name, Tensor t, long length, DType dtype) {
         if (t == null) throw new IllegalArgumentException(name + " is null");
-        if (t.dtype() != DType.F32) throw new IllegalArgumentException(name + " must be F32, is " + t.dtype());
+        if (t.dtype() != dtype) throw new IllegalArgumentException(name + " must be " + dtype + ", is " + t.dtype());
         if (t.numel() != length || !t.isContiguous()) {
-            throw new IllegalArgumentException(name + " must hold " + length + " contiguous floats, has shape " + Arrays.toString(t.shape()));
+            throw new IllegalArgumentException(name + " must hold " + length + " contiguous " + dtype + " values, has shape " + Arrays.toString(t.shape()));
         }
         memory(name, t);
     }
@@ -194,6 +198,32 @@ final class BackendChecks {
         for (long i = 0; i < m; i++) {
             int c = labels.getInt(i);
             if (c < 0 || c >= classes) throw new IllegalArgumentException("labels[" + i + "] = " + c + " is not a class in [0, " + classes + ")");
+        }
+    }
+
+    /** As {@link #attention(int, int, Tensor, Tensor, Tensor, Tensor, Tensor)}, and lengths [batch] (I32, each in [1, seq]) or null. */
+    static long attention(int batch, int heads, Tensor q, Tensor k, Tensor v, Tensor lengths, Tensor probs, Tensor out) {
+        long seq = attention(batch, heads, q, k, v, probs, out);
+        if (lengths == null) return seq;
+        vector("lengths", lengths, batch, DType.I32);
+        for (long b = 0; b < batch; b++) {
+            int n = lengths.getInt(b);
+            if (n < 1 || n > seq) throw new IllegalArgumentException("lengths[" + b + "] = " + n + " is outside [1, " + seq + "]");
+        }
+        return seq;
+    }
+
+    /** ids [n] (I32) each in [0, table rows); table [vocab, d] contiguous; rows [n, d] contiguous (y or dy). */
+    static void rowsById(Tensor ids, Tensor table, String tableName, Tensor rows, String rowsName) {
+        matrix(tableName, table);
+        contiguous(tableName, table, table.dim(0), table.dim(1));
+        if (ids == null) throw new IllegalArgumentException("ids is null");
+        vector("ids", ids, ids.numel(), DType.I32);
+        contiguous(rowsName, rows, ids.numel(), table.dim(1));
+        long vocab = table.dim(0);
+        for (long i = 0; i < ids.numel(); i++) {
+            int id = ids.getInt(i);
+            if (id < 0 || id >= vocab) throw new IllegalArgumentException("ids[" + i + "] = " + id + " is outside [0, " + vocab + ")");
         }
     }
 

@@ -457,12 +457,12 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void attentionForward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor out) {
+    public void attentionForward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor lengths, Tensor probs, Tensor out) {
         BackendChecks.writable("probs", probs, "out", out);
         BackendChecks.finite("scale", scale);
-        long seq = BackendChecks.attention(batch, heads, q, k, v, probs, out);
-        tune4j_h.t4j_attention_forward(batch, heads, seq, q.dim(1) / heads, q.segment(), k.segment(), v.segment(), q.ld(), scale, probs.segment(),
-                out.segment(), out.ld());
+        long seq = BackendChecks.attention(batch, heads, q, k, v, lengths, probs, out);
+        tune4j_h.t4j_attention_forward(batch, heads, seq, q.dim(1) / heads, q.segment(), k.segment(), v.segment(), q.ld(), scale, seg(lengths),
+                probs.segment(), out.segment(), out.ld());
     }
 
     @Override
@@ -472,6 +472,20 @@ public final class CpuBackend implements Backend {
         long seq = BackendChecks.attentionBackward(batch, heads, q, k, v, probs, dout, dq, dk, dv);
         tune4j_h.t4j_attention_backward(batch, heads, seq, q.dim(1) / heads, q.segment(), k.segment(), v.segment(), q.ld(), scale, probs.segment(),
                 dout.segment(), dout.ld(), dq.segment(), dk.segment(), dv.segment());
+    }
+
+    @Override
+    public void gatherRowsAdd(Tensor ids, Tensor table, Tensor y) {
+        BackendChecks.writable("y", y);
+        BackendChecks.rowsById(ids, table, "table", y, "y");
+        tune4j_h.t4j_gather_rows_add(ids.numel(), table.dim(1), ids.segment(), table.segment(), y.segment());
+    }
+
+    @Override
+    public void scatterRowsAdd(Tensor ids, Tensor dy, Tensor dtable) {
+        BackendChecks.writable("dtable", dtable);
+        BackendChecks.rowsById(ids, dtable, "dtable", dy, "dy");
+        tune4j_h.t4j_scatter_rows_add(ids.numel(), dtable.dim(1), ids.segment(), dy.segment(), dtable.segment());
     }
 
     @Override

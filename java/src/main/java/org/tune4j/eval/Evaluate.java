@@ -2,6 +2,7 @@ package org.tune4j.eval;
 
 import java.lang.foreign.Arena;
 import org.tune4j.autograd.Tape;
+import org.tune4j.autograd.Workspace;
 import org.tune4j.backend.Backend;
 import org.tune4j.data.Batcher;
 import org.tune4j.data.ImageDataset;
@@ -33,7 +34,7 @@ public final class Evaluate {
         Batcher batcher = new Batcher(data, batchSize, 0, false);
         int[] out = new int[data.size()];
         int[] order = batcher.order(0);
-        try (Arena buffers = Arena.ofConfined(); Tape.Workspace stepMemory = new Tape.Workspace()) {
+        try (Arena buffers = Arena.ofConfined(); Workspace stepMemory = new Workspace()) {
             Tensor x = Tensor.zeros(buffers, DType.F32, batchSize, data.pixelsPerImage());
             Tensor y = Tensor.zeros(buffers, DType.I32, batchSize);
             for (int b = 0; b < batcher.batches(); b++) {

@@ -185,7 +185,7 @@ public final class Safetensors {
                     metadata(file, e.getValue(), metadata);
                     continue;
                 }
-                Tensor t = tensor(file, e.getKey(), e.getValue(), data, spans);
+                Tensor t = tensor(file, e.getKey(), e.getValue(), data, spans, arena);
                 if (!options.allowNonFinite()) requireFinite(file, e.getKey(), t);
                 tensors.put(e.getKey(), t);
             }
@@ -242,12 +242,16 @@ public final class Safetensors {
         }
     }
 
-    private static Tensor tensor(Path file, String name, JsonNode info, MemorySegment data, List<long[]> spans) throws IOException {
+    /** A tensor of the header; F16 and BF16 (Hugging Face checkpoints) are widened to F32 in {@code arena}, exactly. */
+    private static Tensor tensor(Path file, String name, JsonNode info, MemorySegment data, List<long[]> spans, Arena arena) throws IOException {
         String where = file + ": tensor '" + name + "'";
         if (!info.isObject() || !info.path("dtype").isTextual() || !info.path("shape").isArray() || !info.path("data_offsets").isArray()) {
             throw new IOException(where + " needs dtype (a string), shape and data_offsets (arrays)");
         }
-        DType dtype = dtype(info.get("dtype").asText(), where);
+        String dtypeName = info.get("dtype").asText();
+        boolean half = dtypeName.equals("F16") || dtypeName.equals("BF16");
+        DType dtype = half ? DType.F32 : dtype(dtypeName, where);
+        long elementBytes = half ? 2 : dtype.byteSize();
         JsonNode shapeNode = info.get("shape"), off = info.get("data_offsets");
         long[] shape = new long[shapeNode.size()];
         long count = 1;
@@ -262,12 +266,26 @@ public final class Safetensors {
         if (off.size() != 2) throw new IOException(where + ": data_offsets must be [begin, end]");
         long begin = nonNegativeLong(off.get(0), where + ": data_offsets " + off), end = nonNegativeLong(off.get(1), where + ": data_offsets " + off);
         if (end < begin || end > data.byteSize()) throw new IOException(where + ": data_offsets " + off + " outside the data (" + data.byteSize() + " bytes)");
-        if (begin % dtype.byteSize() != 0) throw new IOException(where + ": data_offsets " + off + " is not aligned to its " + dtype.byteSize() + "-byte elements");
-        if (count > data.byteSize() || end - begin != count * dtype.byteSize()) {
-            throw new IOException(where + ": " + (end - begin) + " bytes for shape " + shapeNode + " of " + dtype);
+        if (begin % elementBytes != 0) throw new IOException(where + ": data_offsets " + off + " is not aligned to its " + elementBytes + "-byte elements");
+        if (count > data.byteSize() || end - begin != count * elementBytes) {
+            throw new IOException(where + ": " + (end - begin) + " bytes for shape " + shapeNode + " of " + dtypeName);
         }
         spans.add(new long[] {begin, end});
+        if (half) return widen(data.asSlice(begin, end - begin), dtypeName.equals("BF16"), shape, arena);
         return Tensor.wrap(data.asSlice(begin, end - begin), dtype, shape);
+    }
+
+    private static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    /** 16-bit floats to F32: IEEE half by {@link Float#float16ToFloat}, bfloat16 as the top half of an F32's bits. */
+    private static Tensor widen(MemorySegment halves, boolean bf16, long[] shape, Arena arena) {
+        Tensor out = Tensor.zeros(arena, DType.F32, shape);
+        long n = halves.byteSize() / 2;
+        for (long i = 0; i < n; i++) {
+            short h = halves.getAtIndex(HALF, i);
+            out.setFloat(i, bf16 ? Float.intBitsToFloat((h & 0xffff) << 16) : Float.float16ToFloat(h));
+        }
+        return out;
     }
 
     private static long nonNegativeLong(JsonNode n, String what) throws IOException {
@@ -288,7 +306,7 @@ public final class Safetensors {
             case "F32" -> DType.F32;
             case "I32" -> DType.I32;
             case "I8" -> DType.I8;
-            default -> throw new IOException(where + ": dtype " + name + " is not supported (F32, I32, I8)");
+            default -> throw new IOException(where + ": dtype " + name + " is not supported (F32, F16, BF16, I32, I8)");
         };
     }
 }

@@ -68,6 +68,12 @@ public abstract class Module {
         return children;
     }
 
+    /** The child called {@code name} as a layer, looked up at each call so that a replaced child (LoRA, int8) is the one used. */
+    final Layer layer(String name) {
+        if (children.get(name) instanceof Layer l) return l;
+        throw new IllegalStateException("child '" + name + "' is " + (children.get(name) == null ? "missing" : "not a layer"));
+    }
+
     /** Trainable (or all) parameter count. */
     public final long parameterCount(boolean trainableOnly) {
         return namedParameters().values().stream().filter(p -> !trainableOnly || p.trainable()).mapToLong(Parameter::numel).sum();

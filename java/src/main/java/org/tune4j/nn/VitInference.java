@@ -82,7 +82,7 @@ public final class VitInference {
         for (Block blk : blocks) {
             blk.norm1().infer(backend, v.x, v.normed, v.mean, v.rstd);
             layers.get(layer).infer(backend, v.normed, v.qkv, Activation.NONE, v.scratch[layer++]);
-            backend.attentionForward(batch, blk.attn().heads(), v.q, v.k, v.values, v.attentionScale, v.probs, v.attended);
+            backend.attentionForward(batch, blk.attn().heads(), v.q, v.k, v.values, v.attentionScale, null, v.probs, v.attended);
             layers.get(layer).infer(backend, v.attended, v.branch, Activation.NONE, v.scratch[layer++]);
             backend.axpy(1f, v.branch, v.x);
             blk.norm2().infer(backend, v.x, v.normed, v.mean, v.rstd);

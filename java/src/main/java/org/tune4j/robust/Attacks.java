@@ -5,6 +5,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
 import org.tune4j.autograd.Tape;
+import org.tune4j.autograd.Workspace;
 import org.tune4j.autograd.Var;
 import org.tune4j.backend.Backend;
 import org.tune4j.data.Batcher;
@@ -48,7 +49,7 @@ public final class Attacks {
         }
         boolean wasTraining = model.module().training();
         model.module().train(false);
-        try (Arena scratch = Arena.ofConfined(); Tape.Workspace stepMemory = new Tape.Workspace()) {
+        try (Arena scratch = Arena.ofConfined(); Workspace stepMemory = new Workspace()) {
             Tensor xa = Tensor.of(scratch, adv, x.dim(0), x.dim(1));
             for (int s = 0; s < attack.steps(); s++) {
                 float[] grad;

@@ -133,7 +133,7 @@ final class HostVitStepOps implements VitStepOps<Tensor> {
     @Override
     public void attentionForward(int batch, int heads, Tensor qkv, float scale, Tensor probs, Tensor out) {
         long rows = qkv.dim(0), d = qkv.dim(1) / 3;
-        backend.attentionForward(batch, heads, qkv.view(0, 0, rows, d), qkv.view(0, d, rows, d), qkv.view(0, 2 * d, rows, d), scale, probs, out);
+        backend.attentionForward(batch, heads, qkv.view(0, 0, rows, d), qkv.view(0, d, rows, d), qkv.view(0, 2 * d, rows, d), scale, null, probs, out);
     }
 
     @Override

@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.tune4j.autograd.Parameter;
 import org.tune4j.autograd.Tape;
+import org.tune4j.autograd.Workspace;
 import org.tune4j.autograd.Var;
 import org.tune4j.backend.Backend;
 import org.tune4j.data.Batcher;
@@ -77,7 +78,7 @@ public final class Trainer {
             ImageDataset validation, Options o, Listener listener) {
         java.util.SplittableRandom attackRng = attackRng(o);
         long[] peakStep = {0};
-        try (Tape.Workspace stepMemory = new Tape.Workspace()) {
+        try (Workspace stepMemory = new Workspace()) {
             return epochs(backend, model, train, validation, o, listener, schedule, optimizer.steps(), () -> {}, () -> peakStep[0], (xb, yb, rows, lr) -> {
                 perturbPrefix(backend, model, xb, yb, rows, o, attackRng);
                 float loss;

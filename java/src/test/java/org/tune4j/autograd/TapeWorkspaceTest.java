@@ -21,7 +21,7 @@ class TapeWorkspaceTest {
     private static final VisionTransformer.Config TINY = new VisionTransformer.Config(28, 7, 32, 2, 2, 64, 10);
 
     /** Three forward/backward passes with input gradients; the last pass's logits and gradients. */
-    private static float[] steps(Tape.Workspace ws) {
+    private static float[] steps(Workspace ws) {
         try (Arena arena = Arena.ofConfined()) {
             VisionTransformer vit = new VisionTransformer(arena, TINY, new SplittableRandom(3));
             SplittableRandom rng = new SplittableRandom(4);
@@ -47,7 +47,7 @@ class TapeWorkspaceTest {
     @Test
     void reusedMemoryGivesTheSameBitsAsFreshMemory() {
         float[] fresh = steps(null);
-        try (Tape.Workspace ws = new Tape.Workspace()) {
+        try (Workspace ws = new Workspace()) {
             float[] reused = steps(ws);
             assertArrayEquals(fresh, reused, 0f);
             assertTrue(ws.capacity() > 0, "the workspace grew to the step's size");
@@ -56,7 +56,7 @@ class TapeWorkspaceTest {
 
     @Test
     void tensorsDieWithTheirTapeAndOneTapeAtATime() {
-        try (Tape.Workspace ws = new Tape.Workspace()) {
+        try (Workspace ws = new Workspace()) {
             Tensor kept;
             try (Tape t = new Tape(CpuBackend.get(), false, true, ws)) {
                 kept = t.zeros(3, 4);

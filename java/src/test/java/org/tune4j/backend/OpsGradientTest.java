@@ -112,12 +112,55 @@ class OpsGradientTest {
             Tensor q = qkv.view(0, 0, rows, d), k = qkv.view(0, d, rows, d), v = qkv.view(0, 2 * d, rows, d);
             Tensor probs = Tensor.zeros(arena, DType.F32, (long) batch * heads * seq * seq), out = Tensor.zeros(arena, DType.F32, rows, d);
             Tensor dqkv = Tensor.zeros(arena, DType.F32, rows, 3 * d);
-            REF.attentionForward(batch, heads, q, k, v, 0.7f, probs, out);
+            REF.attentionForward(batch, heads, q, k, v, 0.7f, null, probs, out);
             REF.attentionBackward(batch, heads, q, k, v, 0.7f, probs, g, dqkv.view(0, 0, rows, d), dqkv.view(0, d, rows, d), dqkv.view(0, 2 * d, rows, d));
             assertGrad(numeric(qkv, () -> {
-                REF.attentionForward(batch, heads, q, k, v, 0.7f, probs, out);
+                REF.attentionForward(batch, heads, q, k, v, 0.7f, null, probs, out);
                 return dot(out, g);
             }), dqkv, "attention dq|dk|dv");
+        }
+    }
+
+    @Test
+    void maskedAttentionIgnoresPaddedKeys() {
+        SplittableRandom rng = new SplittableRandom(4);
+        int batch = 2, heads = 2, seq = 4, dh = 2;
+        long rows = (long) batch * seq, d = (long) heads * dh;
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor qkv = random(arena, rng, rows, 3 * d), g = random(arena, rng, rows, d);
+            Tensor q = qkv.view(0, 0, rows, d), k = qkv.view(0, d, rows, d), v = qkv.view(0, 2 * d, rows, d);
+            Tensor lengths = Tensor.zeros(arena, DType.I32, batch);
+            lengths.setInt(0, 2);
+            lengths.setInt(1, 4);
+            Tensor probs = Tensor.zeros(arena, DType.F32, (long) batch * heads * seq * seq), out = Tensor.zeros(arena, DType.F32, rows, d);
+            Tensor dqkv = Tensor.zeros(arena, DType.F32, rows, 3 * d);
+            REF.attentionForward(batch, heads, q, k, v, 0.7f, lengths, probs, out);
+            REF.attentionBackward(batch, heads, q, k, v, 0.7f, probs, g, dqkv.view(0, 0, rows, d), dqkv.view(0, d, rows, d), dqkv.view(0, 2 * d, rows, d));
+            assertGrad(numeric(qkv, () -> {
+                REF.attentionForward(batch, heads, q, k, v, 0.7f, lengths, probs, out);
+                return dot(out, g);
+            }), dqkv, "masked attention dq|dk|dv");
+            // sequence 0's padded keys (rows 2, 3) change nothing: their k and v get no gradient
+            for (long r = 2; r < 4; r++)
+                for (long c = d; c < 3 * d; c++) assertEquals(0f, dqkv.getFloat(r, c), "padded key's gradient at " + r + "," + c);
+        }
+    }
+
+    @Test
+    void embeddingRows() {
+        SplittableRandom rng = new SplittableRandom(5);
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor ids = Tensor.zeros(arena, DType.I32, 5);
+            int[] idv = {3, 0, 3, 2, 3};
+            for (int i = 0; i < 5; i++) ids.setInt(i, idv[i]);
+            Tensor table = random(arena, rng, 4, 3), g = random(arena, rng, 5, 3), y = Tensor.zeros(arena, DType.F32, 5, 3);
+            Tensor dtable = Tensor.zeros(arena, DType.F32, 4, 3);
+            REF.scatterRowsAdd(ids, g, dtable);
+            assertGrad(numeric(table, () -> {
+                y.segment().fill((byte) 0);
+                REF.gatherRowsAdd(ids, table, y);
+                return dot(y, g);
+            }), dtable, "gather's table gradient");
         }
     }
 }

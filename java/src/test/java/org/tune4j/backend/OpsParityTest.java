@@ -186,22 +186,67 @@ class OpsParityTest {
             float scale = (float) (1 / Math.sqrt(dh));
             Tensor pR = Tensor.zeros(arena, DType.F32, (long) batch * heads * seq * seq), pC = copy(arena, pR);
             Tensor oR = Tensor.zeros(arena, DType.F32, rows, d), oC = copy(arena, oR);
-            REF.attentionForward(batch, heads, q, k, v, scale, pR, oR);
-            CPU.attentionForward(batch, heads, q, k, v, scale, pC, oC);
+            // a padding mask first (sequence b keeps its first lengths[b] keys, the last one all of them), then none
+            Tensor lengths = Tensor.zeros(arena, DType.I32, batch);
+            for (int b = 0; b < batch; b++) lengths.setInt(b, b == batch - 1 ? seq : 1 + rng.nextInt(seq));
+            REF.attentionForward(batch, heads, q, k, v, scale, lengths, pR, oR);
+            CPU.attentionForward(batch, heads, q, k, v, scale, lengths, pC, oC);
+            assertClose(pR, pC, 2e-6, level + " masked probs");
+            assertClose(oR, oC, 2e-6 * (seq + 8), level + " masked out");
+            for (int b = 0; b < batch; b++)
+                for (long e = (long) b * heads * seq * seq; e < (long) (b + 1) * heads * seq * seq; e++)
+                    if (e % seq >= lengths.getInt(b)) assertEquals(0f, pC.getFloat(e), level + " a padded key's probability");
+            REF.attentionForward(batch, heads, q, k, v, scale, null, pR, oR);
+            CPU.attentionForward(batch, heads, q, k, v, scale, null, pC, oC);
             assertClose(pR, pC, 2e-6, level + " probs");
             assertClose(oR, oC, 2e-6 * (seq + 8), level + " out");
             Tensor dout = random(arena, rng, rows, d);
             REF.attentionBackward(batch, heads, q, k, v, scale, pR, dout, dqkvR.view(0, 0, rows, d), dqkvR.view(0, d, rows, d), dqkvR.view(0, 2 * d, rows, d));
             CPU.attentionBackward(batch, heads, q, k, v, scale, pR, dout, dqkvC.view(0, 0, rows, d), dqkvC.view(0, d, rows, d), dqkvC.view(0, 2 * d, rows, d));
             assertClose(dqkvR, dqkvC, 2e-6 * (seq + dh + 8), level + " dq dk dv");
-            // the same bits for 1, 2 and 3 threads
+            // the same bits for 1, 2 and 3 threads (the masked forward, whose keys differ per sequence)
             Tensor first = null;
             for (int threads = 1; threads <= 3; threads++) {
                 CpuBackend.setThreads(threads);
                 Tensor o = Tensor.zeros(arena, DType.F32, rows, d), p = copy(arena, pR);
-                CPU.attentionForward(batch, heads, q, k, v, scale, p, o);
+                CPU.attentionForward(batch, heads, q, k, v, scale, lengths, p, o);
                 if (first == null) first = o;
                 else assertBitwiseEqual(first, o, level + " " + threads + " threads");
+            }
+        }
+    }
+
+    static Stream<Arguments> rowsCases() {
+        List<Arguments> out = new ArrayList<>();
+        long[][] shapes = {{1, 1, 1}, {7, 5, 3}, {300, 40, 17}, {65, 1000, 384}, {129, 9, 600}}; // rows, vocab, d
+        for (SimdLevel level : SimdLevel.values())
+            for (long[] s : shapes) out.add(Arguments.of(level, s[0], s[1], s[2]));
+        return out.stream();
+    }
+
+    @ParameterizedTest(name = "{0} rows={1} vocab={2} d={3}")
+    @MethodSource("rowsCases")
+    void embeddingRowsMatchReferenceAndAreDeterministic(SimdLevel level, long n, long vocab, long d) {
+        TestTensors.useLevel(level);
+        SplittableRandom rng = new SplittableRandom(n * 31 + vocab + d);
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor ids = Tensor.zeros(arena, DType.I32, n); // repeated ids, so the scatter adds several rows into one
+            for (long i = 0; i < n; i++) ids.setInt(i, rng.nextInt((int) vocab));
+            Tensor table = random(arena, rng, vocab, d), yR = random(arena, rng, n, d), yC = copy(arena, yR);
+            REF.gatherRowsAdd(ids, table, yR);
+            CPU.gatherRowsAdd(ids, table, yC);
+            assertClose(yR, yC, 0, level + " gather"); // one addition per element: exact
+            Tensor dy = random(arena, rng, n, d), gR = random(arena, rng, vocab, d), gC = copy(arena, gR);
+            REF.scatterRowsAdd(ids, dy, gR);
+            CPU.scatterRowsAdd(ids, dy, gC);
+            assertClose(gR, gC, 1e-6 * (n + 1), level + " scatter");
+            Tensor first = null;
+            for (int threads = 1; threads <= 3; threads++) {
+                CpuBackend.setThreads(threads);
+                Tensor g = copy(arena, gR);
+                CPU.scatterRowsAdd(ids, dy, g);
+                if (first == null) first = g;
+                else assertBitwiseEqual(first, g, level + " scatter on " + threads + " threads");
             }
         }
     }

@@ -66,13 +66,36 @@ class SafetensorsTest {
     }
 
     @Test
+    void halfPrecisionTensorsAreWidenedToF32Exactly(@TempDir Path dir) throws IOException {
+        // F16 1.5 (0x3E00), -2 (0xC000), 65504 (0x7BFF, the largest), 2^-24 (0x0001, the smallest subnormal); BF16 3.140625 (0x4049), -0.0 (0x8000)
+        String json = "{\"h\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[8,12]}}";
+        Path f = withHeader(dir, "half", json, 12);
+        byte[] bytes = Files.readAllBytes(f);
+        ByteBuffer data = ByteBuffer.wrap(bytes, bytes.length - 12, 12).order(ByteOrder.LITTLE_ENDIAN);
+        for (int v : new int[] {0x3E00, 0xC000, 0x7BFF, 0x0001, 0x4049, 0x8000}) data.putShort((short) v);
+        Files.write(f, bytes);
+        try (Safetensors.File r = Safetensors.read(f)) {
+            Tensor h = r.get("h"), b = r.get("b");
+            assertEquals(DType.F32, h.dtype());
+            assertArrayEquals(new long[] {2, 2}, h.shape());
+            assertEquals(1.5f, h.getFloat(0));
+            assertEquals(-2f, h.getFloat(1));
+            assertEquals(65504f, h.getFloat(2));
+            assertEquals((float) Math.pow(2, -24), h.getFloat(3));
+            assertEquals(3.140625f, b.getFloat(0));
+            assertEquals(Float.floatToIntBits(-0f), Float.floatToIntBits(b.getFloat(1)));
+        }
+    }
+
+    @Test
     void corruptFilesAreRefusedWithAReason(@TempDir Path dir) throws IOException {
         Files.write(dir.resolve("short"), new byte[] {1, 2});
         assertRefused(dir.resolve("short"), "too short");
         Files.write(dir.resolve("huge"), new byte[] {(byte) 0xff, 0, 0, 0, 0, 0, 0, 0, '{', '}'});
         assertRefused(dir.resolve("huge"), "header length");
         assertRefused(withHeader(dir, "notjson", "{\"w\": [", 0), "not JSON");
-        assertRefused(withHeader(dir, "dtype", "{\"w\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[0,2]}}", 2), "BF16");
+        assertRefused(withHeader(dir, "dtype", "{\"w\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8), "F64");
+        assertRefused(withHeader(dir, "half", "{\"w\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2), "bytes for shape");
         assertRefused(withHeader(dir, "size", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4), "bytes for shape");
         assertRefused(withHeader(dir, "past", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4), "outside the data");
         assertRefused(withHeader(dir, "gap", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8), "gap");

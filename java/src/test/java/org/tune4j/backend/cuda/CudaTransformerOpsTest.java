@@ -30,7 +30,7 @@ class CudaTransformerOpsTest extends GpuTest {
                 Tensor qkv = random(arena, rng, 1, rows, 3L * d), dout = random(arena, rng, 1, rows, d);
                 Tensor probs = Tensor.zeros(arena, DType.F32, (long) batch * heads * seq * seq), out = Tensor.zeros(arena, DType.F32, rows, d);
                 Tensor q = qkv.view(0, 0, rows, d), k = qkv.view(0, d, rows, d), v = qkv.view(0, 2L * d, rows, d);
-                REF.attentionForward(batch, heads, q, k, v, scale, probs, out);
+                REF.attentionForward(batch, heads, q, k, v, scale, null, probs, out);
                 Tensor dqkv = Tensor.zeros(arena, DType.F32, rows, 3L * d);
                 REF.attentionBackward(batch, heads, q, k, v, scale, probs, dout, dqkv.view(0, 0, rows, d), dqkv.view(0, d, rows, d), dqkv.view(0, 2L * d, rows, d));
                 try (DeviceTensor gQkv = gpu.upload(qkv); DeviceTensor gDout = gpu.upload(dout); DeviceTensor gProbs = gpu.zeros(DeviceTensor.Type.F32, probs.numel());

@@ -1,0 +1,70 @@
+package org.tune4j.data;
+
+import ai.djl.huggingface.tokenizers.Encoding;
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A Hugging Face {@code tokenizer.json} (WordPiece for BERT: normaliser, pre-tokeniser, [CLS] … [SEP]) run by
+ * the Hugging Face tokenizers library through DJL's binding, whose native library ships in its jar (nothing is
+ * downloaded). Sequences are truncated to {@code maxLength} tokens (the [SEP] kept) and padded to the longest
+ * of a batch ({@link TokenBatch}).
+ */
+public final class TextTokenizer implements AutoCloseable {
+    private final HuggingFaceTokenizer tokenizer;
+    private final int maxLength;
+
+    private TextTokenizer(HuggingFaceTokenizer tokenizer, int maxLength) {
+        this.tokenizer = tokenizer;
+        this.maxLength = maxLength;
+    }
+
+    /** Loads {@code tokenizer.json}; {@code maxLength} is the most tokens a sequence keeps, special tokens included. */
+    public static TextTokenizer load(Path tokenizerJson, int maxLength) throws IOException {
+        if (maxLength < 2) throw new IllegalArgumentException("maxLength must be >= 2 (room for [CLS] and [SEP]), is " + maxLength);
+        if (!Files.isRegularFile(tokenizerJson)) throw new IOException(tokenizerJson + ": no such tokenizer file");
+        try {
+            return new TextTokenizer(HuggingFaceTokenizer.newInstance(tokenizerJson,
+                    Map.of("truncation", "true", "padding", "false", "maxLength", String.valueOf(maxLength), "addSpecialTokens", "true")), maxLength);
+        } catch (RuntimeException e) { // the library's parse error (a JSON or tokenizer error from native code)
+            throw new IOException(tokenizerJson + ": not a tokenizer the tokenizers library can load: " + e.getMessage(), e);
+        }
+    }
+
+    public int maxLength() {
+        return maxLength;
+    }
+
+    /** Token ids of one text, special tokens included. */
+    public int[] ids(String text) {
+        return toInts(tokenizer.encode(text).getIds());
+    }
+
+    /** A padded batch of {@code texts} in {@code arena}. */
+    public TokenBatch encode(Arena arena, List<String> texts) {
+        if (texts.isEmpty()) throw new IllegalArgumentException("no texts to encode");
+        Encoding[] enc = tokenizer.batchEncode(texts);
+        int[][] ids = new int[enc.length][], types = new int[enc.length][];
+        for (int b = 0; b < enc.length; b++) {
+            ids[b] = toInts(enc[b].getIds());
+            types[b] = toInts(enc[b].getTypeIds());
+        }
+        return TokenBatch.of(arena, ids, types);
+    }
+
+    private static int[] toInts(long[] v) {
+        int[] out = new int[v.length];
+        for (int i = 0; i < v.length; i++) out[i] = Math.toIntExact(v[i]);
+        return out;
+    }
+
+    @Override
+    public void close() {
+        tokenizer.close();
+    }
+}

@@ -1,0 +1,47 @@
+package org.tune4j.nn;
+
+import java.lang.foreign.Arena;
+import java.util.SplittableRandom;
+import org.tune4j.autograd.Tape;
+import org.tune4j.autograd.Var;
+import org.tune4j.data.TokenBatch;
+
+/**
+ * A text classifier: a BERT encoder ("bert"), its last_hidden_state pooled per sequence (the mean over the
+ * real tokens, as sentence-transformers; or the [CLS] token, as BertForSequenceClassification without its
+ * pooler), and a linear head ("classifier", PEFT's modules_to_save). Names as Hugging Face's
+ * BertForSequenceClassification, so a checkpoint's "bert." tensors are the encoder's.
+ */
+public final class BertClassifier extends Module {
+    /** How a sequence's token states become one vector. */
+    public enum Pooling { MEAN, CLS }
+
+    private final BertModel bert;
+    private final Pooling pooling;
+
+    public BertClassifier(Arena arena, BertModel bert, Pooling pooling, int classes, SplittableRandom rng) {
+        if (classes < 2) throw new IllegalArgumentException("a classifier needs at least 2 classes, has " + classes);
+        this.bert = register("bert", bert);
+        this.pooling = pooling;
+        register("classifier", new Linear(arena, bert.config().hidden(), classes, true, rng));
+    }
+
+    public BertModel bert() {
+        return bert;
+    }
+
+    public Pooling pooling() {
+        return pooling;
+    }
+
+    /** The pooled sentence vectors [batch, hidden]. */
+    public Var pooled(Tape t, TokenBatch in) {
+        Var hidden = bert.forward(t, in);
+        return pooling == Pooling.MEAN ? t.meanPool(hidden, in.lengths(), in.batch()) : t.everyNthRow(hidden, in.seq(), 0);
+    }
+
+    /** logits [batch, classes]. */
+    public Var logits(Tape t, TokenBatch in) {
+        return layer("classifier").forward(t, pooled(t, in));
+    }
+}

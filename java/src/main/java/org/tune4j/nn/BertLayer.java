@@ -1,0 +1,46 @@
+package org.tune4j.nn;
+
+import java.lang.foreign.Arena;
+import java.util.SplittableRandom;
+import org.tune4j.autograd.Tape;
+import org.tune4j.autograd.Var;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * One post-LayerNorm BERT block (Devlin et al. 2019), with Hugging Face's module names:
+ * h = LN(x + attention.output.dense(attn(attention.self.query(x), .key(x), .value(x)))) ("attention.output.LayerNorm"),
+ * y = LN(h + output.dense(GELU(intermediate.dense(h)))) ("output.LayerNorm"). Every projection is a child
+ * looked up by name at each call, so LoRA (PEFT's target_modules "query", "value", "dense" ...) or int8 swaps it.
+ */
+final class BertLayer extends Module {
+    private final Module self, attentionOutput, intermediate, output;
+    private final int heads;
+    private final boolean exactGelu;
+
+    BertLayer(Arena arena, BertConfig c, SplittableRandom rng) {
+        heads = c.heads();
+        exactGelu = BertConfig.exactGelu(c.hiddenAct());
+        int d = c.hidden();
+        Module attention = register("attention", new Module() {});
+        self = attention.register("self", new Module() {});
+        self.register("query", new Linear(arena, d, d, true, rng));
+        self.register("key", new Linear(arena, d, d, true, rng));
+        self.register("value", new Linear(arena, d, d, true, rng));
+        attentionOutput = attention.register("output", new Module() {});
+        attentionOutput.register("dense", new Linear(arena, d, d, true, rng));
+        attentionOutput.register("LayerNorm", new LayerNorm(arena, d, c.layerNormEps()));
+        intermediate = register("intermediate", new Module() {});
+        intermediate.register("dense", new Linear(arena, d, c.intermediate(), true, rng));
+        output = register("output", new Module() {});
+        output.register("dense", new Linear(arena, c.intermediate(), d, true, rng));
+        output.register("LayerNorm", new LayerNorm(arena, d, c.layerNormEps()));
+    }
+
+    /** x [batch·seq, hidden] → [batch·seq, hidden]; lengths [batch] (I32) masks the padded keys. */
+    Var forward(Tape t, Var x, int batch, Tensor lengths) {
+        Var context = t.attention(self.layer("query").forward(t, x), self.layer("key").forward(t, x), self.layer("value").forward(t, x), batch, heads, lengths);
+        Var h = attentionOutput.layer("LayerNorm").forward(t, t.add(attentionOutput.layer("dense").forward(t, context), x));
+        Var inner = t.gelu(intermediate.layer("dense").forward(t, h), exactGelu);
+        return output.layer("LayerNorm").forward(t, t.add(output.layer("dense").forward(t, inner), h));
+    }
+}

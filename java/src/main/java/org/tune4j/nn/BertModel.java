@@ -1,0 +1,53 @@
+package org.tune4j.nn;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.tune4j.autograd.Tape;
+import org.tune4j.autograd.Var;
+import org.tune4j.data.TokenBatch;
+
+/**
+ * A BERT encoder (BertModel without its pooler), parameters named as Hugging Face's checkpoints
+ * ("embeddings.word_embeddings.weight", "encoder.layer.0.attention.self.query.weight", ...):
+ * x = LN(word[ids] + position[t] + token_type[type ids]), then the layers; the output is
+ * {@code last_hidden_state} [batch·seq, hidden]. Written once on the tape: training, no-grad inference and
+ * input gradients are the same code.
+ */
+public final class BertModel extends Module {
+    private final BertConfig config;
+    private final Embedding word, position, tokenType;
+    private final LayerNorm embeddingNorm;
+    private final List<BertLayer> layers = new ArrayList<>();
+
+    public BertModel(Arena arena, BertConfig c, SplittableRandom rng) {
+        config = c;
+        Module embeddings = register("embeddings", new Module() {});
+        word = embeddings.register("word_embeddings", new Embedding(arena, c.vocabSize(), c.hidden(), rng));
+        position = embeddings.register("position_embeddings", new Embedding(arena, c.maxPositions(), c.hidden(), rng));
+        tokenType = embeddings.register("token_type_embeddings", new Embedding(arena, c.typeVocabSize(), c.hidden(), rng));
+        embeddingNorm = embeddings.register("LayerNorm", new LayerNorm(arena, c.hidden(), c.layerNormEps()));
+        Module list = register("encoder", new Module() {}).register("layer", new Module() {});
+        for (int i = 0; i < c.layers(); i++) layers.add(list.register(String.valueOf(i), new BertLayer(arena, c, rng)));
+    }
+
+    public BertConfig config() {
+        return config;
+    }
+
+    /** last_hidden_state [batch·seq, hidden] for a batch of token ids. */
+    public Var forward(Tape t, TokenBatch in) {
+        check(in);
+        Var x = t.add(t.add(word.forward(t, in.ids()), position.forward(t, in.positions())), tokenType.forward(t, in.typeIds()));
+        x = embeddingNorm.forward(t, x);
+        for (BertLayer layer : layers) x = layer.forward(t, x, in.batch(), in.lengths());
+        return x;
+    }
+
+    private void check(TokenBatch in) {
+        if (in.seq() > config.maxPositions()) {
+            throw new IllegalArgumentException("sequences of " + in.seq() + " tokens exceed the model's max_position_embeddings " + config.maxPositions());
+        }
+    }
+}

