@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.function.Consumer;
 import org.tune4j.backend.Activation;
 import org.tune4j.backend.CpuBackend;
+import org.tune4j.backend.CpuDescription;
 import org.tune4j.backend.Int8Weights;
 import org.tune4j.backend.Sparse24Weights;
 import org.tune4j.tensor.DType;
@@ -34,7 +35,7 @@ final class Int8Suite {
         String missing = "onnxruntime: " + (problems.isEmpty() ? "not built; build with -Ppeers" : "failed to load: " + String.join("; ", problems));
         List<BenchRow> rows = new ArrayList<>();
         CpuBackend cpu = CpuBackend.get();
-        String backend = cpu.name() + (CpuBackend.cpuFeatures().contains("avx512_vnni") && cpu.name().endsWith("avx512") ? "-vnni" : "");
+        String backend = cpu.name() + (CpuDescription.cpuFeatures().contains("avx512_vnni") && cpu.name().endsWith("avx512") ? "-vnni" : "");
         try (Arena arena = Arena.ofShared()) {
             progress.accept("int8: preparing " + ROTATE + " weight sets of " + N + "x" + K);
             Tensor[] wf = new Tensor[ROTATE];

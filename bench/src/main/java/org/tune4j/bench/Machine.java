@@ -10,6 +10,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import org.tune4j.backend.CpuBackend;
+import org.tune4j.backend.CpuDescription;
 import org.tune4j.backend.SimdLevel;
 import org.tune4j.bindings.tune4j_h;
 
@@ -28,7 +29,7 @@ public record Machine(String cpuModel, int cores, List<String> features, String 
             int cores = Runtime.getRuntime().availableProcessors();
             double one = peak(1, false), all = allCores(cores, one, false);
             double int8One = peak(1, true), int8All = allCores(cores, int8One, true);
-            return new Machine(readCpuModel(), cores, CpuBackend.cpuFeatures(), CpuBackend.caches(), CpuBackend.simdLevel().label(), one, all, int8One, int8All,
+            return new Machine(readCpuModel(), cores, CpuDescription.cpuFeatures(), CpuDescription.caches(), CpuBackend.simdLevel().label(), one, all, int8One, int8All,
                     System.getProperty("java.vm.name") + " " + Runtime.version(),
                     System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
         } finally {

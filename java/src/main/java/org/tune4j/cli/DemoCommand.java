@@ -11,6 +11,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.tune4j.backend.CpuBackend;
+import org.tune4j.backend.CpuDescription;
 import org.tune4j.backend.cuda.Cublas;
 import org.tune4j.backend.cuda.CudaBackend;
 import org.tune4j.data.FashionMnist;
@@ -178,7 +179,7 @@ final class DemoCommand implements Callable<Integer> {
         double seconds = (System.nanoTime() - t0) / 1e9;
         doc.put("data_quality", quality);
         doc.put("seconds", seconds);
-        doc.put("machine", Map.of("cpu_features", CpuBackend.cpuFeatures(), "simd", CpuBackend.simdLevel().label(), "threads", CpuBackend.threads()));
+        doc.put("machine", Map.of("cpu_features", CpuDescription.cpuFeatures(), "simd", CpuBackend.simdLevel().label(), "threads", CpuBackend.threads()));
         Map<String, Object> provenance = Provenance.of(source, o.seed(), o, input.checkpoint);
         provenance.put("device", computedOn);
         doc.put("provenance", provenance);

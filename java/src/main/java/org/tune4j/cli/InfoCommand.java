@@ -2,6 +2,7 @@ package org.tune4j.cli;
 
 import java.util.concurrent.Callable;
 import org.tune4j.backend.CpuBackend;
+import org.tune4j.backend.CpuDescription;
 import org.tune4j.backend.SimdLevel;
 import picocli.CommandLine.Command;
 
@@ -11,8 +12,8 @@ final class InfoCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         CpuBackend.get(); // a T4J_SIMD or tune4j.simd that names no level is said here, in one line
-        System.out.println("cpu features : " + String.join(" ", CpuBackend.cpuFeatures()));
-        System.out.println("caches       : " + CpuBackend.caches() + " (cpuid, per core or shared as the CPU builds them)");
+        System.out.println("cpu features : " + String.join(" ", CpuDescription.cpuFeatures()));
+        System.out.println("caches       : " + CpuDescription.caches() + " (cpuid, per core or shared as the CPU builds them)");
         System.out.println("simd levels  : " + SimdLevel.supported().stream().map(SimdLevel::label).toList());
         System.out.println("simd in use  : " + CpuBackend.simdLevel().label() + " (T4J_SIMD=portable|avx2|avx512 lowers it)");
         System.out.println("threads      : " + CpuBackend.threads());

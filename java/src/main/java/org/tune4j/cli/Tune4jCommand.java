@@ -9,6 +9,7 @@ import picocli.CommandLine.Spec;
         description = "Fine-tuning and compression engine for the JVM: native kernels (AVX-512, AVX2, CUDA) "
                 + "under a Java tape; LoRA and its variants, robustness measures, pruning, int8.%n%n"
                 + "  ./tune4j demo    the main job: LoRA, full and head-only adaptation of a ViT%n"
+                + "  ./tune4j import --model minilm --out DIR; ./tune4j embed --model DIR TEXT...   a real BERT%n"
                 + "  ./mvnw verify    the tests (kernels/emulator/run.sh: the GPU path on the CPU)%n%n"
                 + "Exit codes: 0 done, 1 a gate or drift verdict, 2 bad input or usage, 3 an internal error.")
 final class Tune4jCommand implements Runnable {

@@ -51,6 +51,27 @@ public final class OnnxImport {
         return out;
     }
 
+    /**
+     * The shape of the BERT whose tensors are {@code t}, read off them (vocabulary, width, positions, token
+     * types, layers, FFN width); what the weights do not say is given: heads, the LayerNorm eps, the activation.
+     */
+    public static BertConfig inferConfig(Path onnx, Map<String, Tensor> t, int heads, float layerNormEps, String hiddenAct) throws IOException {
+        Tensor word = t.get("embeddings.word_embeddings.weight"), pos = t.get("embeddings.position_embeddings.weight");
+        Tensor types = t.get("embeddings.token_type_embeddings.weight"), ffn = t.get("encoder.layer.0.intermediate.dense.weight");
+        if (word == null || pos == null || types == null || ffn == null) {
+            throw new IOException(onnx + ": not a BERT exported by Hugging Face's exporter (no embeddings or no encoder.layer.0)");
+        }
+        int layers = 0;
+        while (t.containsKey("encoder.layer." + layers + ".attention.self.query.weight")) layers++;
+        try {
+            BertConfig c = new BertConfig((int) word.dim(0), (int) word.dim(1), layers, heads, (int) ffn.dim(0), (int) pos.dim(0), (int) types.dim(0), layerNormEps, hiddenAct);
+            checkShapes(onnx, c, t);
+            return c;
+        } catch (IllegalArgumentException e) {
+            throw new IOException(onnx + ": " + e.getMessage(), e);
+        }
+    }
+
     /** Writes the Hugging Face folder {@code dir} for the BERT in {@code onnx}, shaped {@code config}, with {@code tokenizerJson}. */
     public static void toHuggingFace(Path onnx, BertConfig config, Path tokenizerJson, Path dir) throws IOException {
         try (Arena arena = Arena.ofConfined()) {

@@ -14,6 +14,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.tune4j.backend.CpuBackend;
+import org.tune4j.backend.CpuDescription;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.io.ModelFile;
 
@@ -35,7 +36,7 @@ public final class Provenance {
         p.put("tune4j", version());
         p.put("java", System.getProperty("java.vm.name") + " " + Runtime.version());
         p.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
-        p.put("cpu_features", String.join(" ", CpuBackend.cpuFeatures()));
+        p.put("cpu_features", String.join(" ", CpuDescription.cpuFeatures()));
         p.put("simd_level", CpuBackend.simdLevel().label());
         p.put("threads", CpuBackend.threads());
         p.put("processors", Runtime.getRuntime().availableProcessors());
