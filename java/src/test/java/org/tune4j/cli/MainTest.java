@@ -80,6 +80,13 @@ class MainTest {
             {"the file holds no images", "eval", "--images", empty.toString(), "--labels", empty.toString()},
             {"is not a float", "robust", "--eps", "abc"},
             {"Unknown option", "info", "--bogus"},
+            {"give --model or --onnx", "import", "--out", dir.resolve("imported").toString()},
+            {"--model must be minilm, is 'gpt'", "import", "--model", "gpt", "--out", dir.resolve("imported").toString()},
+            {"--heads must be >= 1", "import", "--onnx", empty.toString(), "--heads", "0", "--out", dir.resolve("imported").toString()},
+            {"not an ONNX file", "import", "--onnx", empty.toString(), "--out", dir.resolve("imported").toString()},
+            {"no such tokenizer file", "embed", "--model", dir.resolve("nomodel").toString(), "hello"},
+            {"--pooling must be mean or cls", "embed", "--model", dir.toString(), "--pooling", "max", "hello"},
+            {"no texts", "embed", "--model", dir.toString()},
         };
         for (String[] c : cases) {
             String[] args = java.util.Arrays.copyOfRange(c, 1, c.length);
