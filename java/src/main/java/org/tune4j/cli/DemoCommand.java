@@ -34,7 +34,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code tune4j demo} (and {@code finetune}): the main job, LoRA vs full vs head-only adaptation to a shifted domain. */
-@Command(name = "demo", aliases = "finetune", mixinStandardHelpOptions = true,
+@Command(name = "demo", mixinStandardHelpOptions = true,
         description = "Adapt the pretrained ViT to a shifted Fashion-MNIST (lower contrast, blur, noise, rotations, shifts) "
                 + "with the same budget: LoRA, full fine-tuning, head only, and LoRA with adversarial examples; measure each (shifted, "
                 + "clean, corrupted, PGD, calibration, negative flips), gate it against the pretrained model; compress the LoRA model "

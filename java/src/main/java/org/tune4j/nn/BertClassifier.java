@@ -42,6 +42,11 @@ public final class BertClassifier extends Module {
 
     /** logits [batch, classes]. */
     public Var logits(Tape t, TokenBatch in) {
-        return layer("classifier").forward(t, pooled(t, in));
+        return head(t, pooled(t, in));
+    }
+
+    /** The head alone: pooled vectors [batch, hidden] → logits [batch, classes] (a linear probe on cached vectors). */
+    public Var head(Tape t, Var pooled) {
+        return layer("classifier").forward(t, pooled);
     }
 }

