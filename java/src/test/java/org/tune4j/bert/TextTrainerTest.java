@@ -1,0 +1,79 @@
+package org.tune4j.bert;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.eval.EvaluateText;
+import org.tune4j.nn.BertClassifier;
+import org.tune4j.nn.BertConfig;
+import org.tune4j.nn.BertModel;
+import org.tune4j.nn.Lora;
+import org.tune4j.train.TextTrainer;
+
+/** The text training loop on a small random BERT: it learns a task a token decides, by LoRA and by full fine-tuning, and a probe fits cached vectors. */
+class TextTrainerTest {
+    private static final BertConfig SMALL = new BertConfig(20, 16, 2, 2, 32, 16, 2, 1e-12f, "gelu");
+
+    /** Sequences of 3 to 12 tokens; class 1 when token 7 appears, which it does in half of them. */
+    private static int[][] sequences(int n, SplittableRandom rng, int[] labels) {
+        int[][] out = new int[n][];
+        for (int i = 0; i < n; i++) {
+            int len = 3 + rng.nextInt(10);
+            out[i] = new int[len];
+            out[i][0] = 1;
+            for (int t = 1; t < len; t++) out[i][t] = 8 + rng.nextInt(12);
+            labels[i] = i % 2;
+            if (labels[i] == 1) out[i][1 + rng.nextInt(len - 1)] = 7;
+        }
+        return out;
+    }
+
+    @Test
+    void loraAndFullFineTuningLearnATaskOneTokenDecides() {
+        SplittableRandom rng = new SplittableRandom(3);
+        int[] trainLabels = new int[256], testLabels = new int[128];
+        int[][] train = sequences(256, rng, trainLabels), test = sequences(128, rng, testLabels);
+        for (boolean lora : new boolean[] {true, false}) {
+            try (Arena arena = Arena.ofShared()) {
+                SplittableRandom init = new SplittableRandom(5);
+                BertClassifier m = new BertClassifier(arena, new BertModel(arena, SMALL, init), BertClassifier.Pooling.MEAN, 2, init);
+                if (lora) Lora.inject(m, arena, new Lora.Config(4, 8f, 0f, false, List.of("query", "value", "dense"), List.of("classifier")), init);
+                double before = EvaluateText.accuracy(EvaluateText.predict(CpuBackend.get(), m, test, 32), testLabels);
+                List<String> lines = new ArrayList<>();
+                double[] losses = TextTrainer.fit(CpuBackend.get(), m, train, trainLabels, new TextTrainer.Options(12, 16, 2, lora ? 1e-2f : 3e-3f, 0.01f, 0.1f, 1.0, 1), lines::add);
+                double after = EvaluateText.accuracy(EvaluateText.predict(CpuBackend.get(), m, test, 32), testLabels);
+                assertEquals(12, lines.size(), "one progress line per epoch");
+                assertTrue(losses[11] < 0.5 * losses[0], (lora ? "lora" : "full") + " losses " + java.util.Arrays.toString(losses));
+                assertTrue(after >= 0.9, (lora ? "lora" : "full") + ": test accuracy " + before + " -> " + after);
+            }
+        }
+    }
+
+    @Test
+    void bucketedBatchesCoverEverySequenceOnceAndPadLittle() {
+        SplittableRandom rng = new SplittableRandom(9);
+        int[] labels = new int[1000];
+        int[][] seqs = sequences(1000, rng, labels);
+        List<int[]> batches = org.tune4j.train.TextTrainerAccess.bucketed(seqs, 16, new SplittableRandom(1));
+        boolean[] seen = new boolean[1000];
+        long padded = 0, real = 0;
+        for (int[] b : batches) {
+            int longest = 0;
+            for (int i : b) longest = Math.max(longest, seqs[i].length);
+            for (int i : b) {
+                assertTrue(!seen[i], i + " in two batches");
+                seen[i] = true;
+                padded += longest - seqs[i].length;
+                real += seqs[i].length;
+            }
+        }
+        for (boolean s : seen) assertTrue(s);
+        assertTrue(padded < 0.05 * real, "padding " + padded + " of " + real + " tokens");
+    }
+}
