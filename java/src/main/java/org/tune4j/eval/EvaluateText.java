@@ -47,6 +47,24 @@ public final class EvaluateText {
         return out;
     }
 
+    /** The head's predicted class for each pooled vector [n][hidden] (a linear probe's predictions). */
+    public static int[] predictPooled(Backend backend, BertClassifier model, float[][] pooled) {
+        int n = pooled.length, d = pooled[0].length;
+        int[] out = new int[n];
+        try (Arena arena = Arena.ofConfined(); Tape t = new Tape(backend, false)) {
+            Tensor x = Tensor.zeros(arena, org.tune4j.tensor.DType.F32, n, d);
+            for (int i = 0; i < n; i++)
+                for (int c = 0; c < d; c++) x.setFloat(i, c, pooled[i][c]);
+            Tensor logits = model.head(t, t.input(x, false)).value();
+            for (int i = 0; i < n; i++) {
+                int best = 0;
+                for (int c = 1; c < logits.dim(1); c++) if (logits.getFloat(i, c) > logits.getFloat(i, best)) best = c;
+                out[i] = best;
+            }
+        }
+        return out;
+    }
+
     private interface BatchWork {
         void run(Tape t, TokenBatch in, int from);
     }

@@ -27,9 +27,14 @@ import org.tune4j.train.TextTrainer;
 public final class TextFinetuning {
     public enum Method { LORA, FULL, HEAD, PROBE }
 
-    /** The protocol. Learning rates per method, the usual ones for each (full fine-tuning's BERT rate, LoRA's 10x higher). */
+    /**
+     * The protocol. Learning rates per method, the usual ones for each (full fine-tuning's BERT rate, LoRA's 10x
+     * higher). {@code forgetting}: a second labelled set (the Brown corpus's genres) on which a linear probe of the
+     * encoder's vectors is fitted before and after fine-tuning, {@code forgettingSize} texts to fit and as many to
+     * test; null for none.
+     */
     public record Options(List<Method> methods, List<Long> seeds, int trainSize, int testSize, int maxLength, int epochs, int batch, float loraLr, float fullLr,
-            float headLr, Lora.Config lora) {
+            float headLr, Lora.Config lora, TextDataset forgetting, int forgettingSize) {
         public Options {
             methods = List.copyOf(methods);
             seeds = List.copyOf(seeds);
@@ -37,16 +42,24 @@ public final class TextFinetuning {
             if (trainSize < 2 || testSize < 2) throw new IllegalArgumentException("train and test sizes must be >= 2: " + trainSize + ", " + testSize);
         }
 
-        /** The default run on a 2-core machine: 600 texts to train, 400 to test, 96 tokens, 2 epochs of batch 16, three seeds. */
+        /** The default run on a 2-core machine: 600 texts to train, 400 to test, 96 tokens, 2 epochs of batch 16, three seeds; no forgetting probe. */
         public static Options defaults() {
             return new Options(List.of(Method.values()), List.of(1L, 2L, 3L), 600, 400, 96, 2, 16, 1e-3f, 5e-5f, 2e-3f,
-                    new Lora.Config(8, 16f, 0.1f, false, List.of("query", "value"), List.of("classifier")));
+                    new Lora.Config(8, 16f, 0.1f, false, List.of("query", "value"), List.of("classifier")), null, 0);
         }
     }
 
-    public record Run(String method, long seed, double testAccuracy, long trainableParameters, long parameters, double seconds, double[] epochLosses) {}
+    /**
+     * One method on one seed. {@code forgettingProbeAccuracy}: the genre probe's accuracy on the fine-tuned encoder (null when not
+     * measured, or the encoder was frozen: the head and the probe leave it bit for bit as it was); {@code forgettingBase}: on the
+     * pretrained encoder, same split.
+     */
+    public record Run(String method, long seed, double testAccuracy, long trainableParameters, long parameters, double seconds, double[] epochLosses,
+            Double forgettingProbeAccuracy, Double forgettingBase) {}
 
-    public record Summary(String method, double meanAccuracy, double sdAccuracy, double trainablePercent, double meanSeconds) {}
+    /** {@code meanForgetting}: the probe's mean drop, base − fine-tuned, in points of accuracy (null when not measured). */
+    public record Summary(String method, double meanAccuracy, double sdAccuracy, double trainablePercent, double meanSeconds, Double meanForgetting,
+            Double sdForgetting) {}
 
     public record Result(String model, String data, int trainSize, int testSize, int maxLength, List<Run> runs, List<Summary> summary) {}
 
@@ -62,17 +75,46 @@ public final class TextFinetuning {
                 trainSize = train.size();
                 testSize = test.size();
                 int[][] trainIds = ids(tok, train), testIds = ids(tok, test);
+                Probe probe = null;
+                if (o.forgetting() != null) {
+                    List<TextDataset> fp = o.forgetting().stratifiedSplit(seed, new String[] {"fit", "test"}, 0.5);
+                    TextDataset fit = fp.get(0).sample(seed, o.forgettingSize()), held = fp.get(1).sample(seed, o.forgettingSize());
+                    probe = new Probe(ids(tok, fit), fit.labels(), ids(tok, held), held.labels(), o.forgetting().classes().size(), Double.NaN);
+                    try (Arena arena = Arena.ofShared()) {
+                        probe = probe.withBase(probe.accuracy(backend, BertCheckpoint.load(arena, modelDir), seed));
+                    }
+                    progress.accept(String.format("forgetting probe (%s, %d texts to fit, %d to test): %.4f on the pretrained encoder", o.forgetting().name(),
+                            fit.size(), held.size(), probe.base()));
+                }
                 for (Method m : o.methods()) {
                     progress.accept(m.name().toLowerCase() + ", seed " + seed + ": " + train.size() + " texts to train, " + test.size() + " to test");
-                    runs.add(one(backend, modelDir, m, seed, trainIds, train.labels(), testIds, test.labels(), data.classes().size(), o, progress));
+                    runs.add(one(backend, modelDir, m, seed, trainIds, train.labels(), testIds, test.labels(), data.classes().size(), o, probe, progress));
                 }
             }
         }
         return new Result(modelDir.toString(), data.name(), trainSize, testSize, o.maxLength(), runs, summarize(o.methods(), runs));
     }
 
+    /** The genre probe of one seed: its texts, and its accuracy on the pretrained encoder. */
+    private record Probe(int[][] fitIds, int[] fitLabels, int[][] testIds, int[] testLabels, int classes, double base) {
+        Probe withBase(double b) {
+            return new Probe(fitIds, fitLabels, testIds, testLabels, classes, b);
+        }
+
+        /** A linear probe fitted on {@code encoder}'s mean-pooled vectors (300 full-batch AdamW epochs), its test accuracy. */
+        double accuracy(Backend backend, org.tune4j.nn.BertModel encoder, long seed) {
+            try (Arena arena = Arena.ofShared()) {
+                BertClassifier p = new BertClassifier(arena, encoder, BertClassifier.Pooling.MEAN, classes, new SplittableRandom(seed));
+                p.setTrainable(false);
+                p.namedModules().get("classifier").setTrainable(true);
+                TextTrainer.fitHead(backend, p, EvaluateText.pooled(backend, p, fitIds, 32), fitLabels, 300, 1e-2f, 0f);
+                return EvaluateText.accuracy(EvaluateText.predictPooled(backend, p, EvaluateText.pooled(backend, p, testIds, 32)), testLabels);
+            }
+        }
+    }
+
     private static Run one(Backend backend, Path modelDir, Method m, long seed, int[][] trainIds, int[] trainLabels, int[][] testIds, int[] testLabels, int classes,
-            Options o, Consumer<String> progress) throws IOException {
+            Options o, Probe probe, Consumer<String> progress) throws IOException {
         long t0 = System.nanoTime();
         try (Arena arena = Arena.ofShared()) {
             SplittableRandom rng = new SplittableRandom(seed * 1000 + m.ordinal());
@@ -100,7 +142,13 @@ public final class TextFinetuning {
             double acc = EvaluateText.accuracy(EvaluateText.predict(backend, model, testIds, 32), testLabels);
             double seconds = (System.nanoTime() - t0) / 1e9;
             progress.accept(String.format("  test accuracy %.4f (%.1f s)", acc, seconds));
-            return new Run(m.name().toLowerCase(), seed, acc, model.parameterCount(true), model.parameterCount(false), seconds, losses);
+            long trainable = model.parameterCount(true), all = model.parameterCount(false);
+            Double after = null;
+            if (probe != null && (m == Method.LORA || m == Method.FULL)) {
+                after = probe.accuracy(backend, model.bert(), seed);
+                progress.accept(String.format("  forgetting probe %.4f (pretrained %.4f)", after, probe.base()));
+            }
+            return new Run(m.name().toLowerCase(), seed, acc, trainable, all, seconds, losses, after, probe == null ? null : probe.base());
         }
     }
 
@@ -116,8 +164,11 @@ public final class TextFinetuning {
             List<Run> rs = runs.stream().filter(r -> r.method().equals(m.name().toLowerCase())).toList();
             double mean = rs.stream().mapToDouble(Run::testAccuracy).average().orElse(Double.NaN);
             double var = rs.stream().mapToDouble(r -> (r.testAccuracy() - mean) * (r.testAccuracy() - mean)).sum() / Math.max(1, rs.size() - 1);
+            List<Double> drops = rs.stream().filter(r -> r.forgettingProbeAccuracy() != null).map(r -> 100 * (r.forgettingBase() - r.forgettingProbeAccuracy())).toList();
+            Double fMean = drops.isEmpty() ? null : drops.stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+            Double fSd = fMean == null ? null : Math.sqrt(drops.stream().mapToDouble(x -> (x - fMean) * (x - fMean)).sum() / Math.max(1, drops.size() - 1));
             out.add(new Summary(m.name().toLowerCase(), mean, Math.sqrt(var), 100.0 * rs.get(0).trainableParameters() / rs.get(0).parameters(),
-                    rs.stream().mapToDouble(Run::seconds).average().orElse(Double.NaN)));
+                    rs.stream().mapToDouble(Run::seconds).average().orElse(Double.NaN), fMean, fSd));
         }
         return out;
     }

@@ -1,0 +1,74 @@
+package org.tune4j.bert;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.data.TextDataset;
+import org.tune4j.experiments.TextFinetuning;
+import org.tune4j.io.BertCheckpoint;
+import org.tune4j.io.HfCheckpoint;
+import org.tune4j.nn.BertConfig;
+import org.tune4j.nn.BertModel;
+import org.tune4j.nn.Lora;
+
+/**
+ * The text job end to end on a small random BERT with the real tokenizer: every method runs on every seed, the
+ * forgetting probe is measured for the methods that change the encoder and only for them, and the summary
+ * agrees with the runs.
+ */
+class TextFinetuningTest {
+    private static TextDataset words(String name, String[] a, String[] b, int n, long seed, List<String> classes) {
+        SplittableRandom rng = new SplittableRandom(seed);
+        List<String> texts = new ArrayList<>();
+        int[] labels = new int[n];
+        for (int i = 0; i < n; i++) {
+            labels[i] = i % 2;
+            String[] pool = labels[i] == 0 ? a : b;
+            StringBuilder sb = new StringBuilder();
+            for (int w = 0; w < 4 + rng.nextInt(6); w++) sb.append(pool[rng.nextInt(pool.length)]).append(' ');
+            texts.add(sb.toString().strip() + " " + i);
+        }
+        return new TextDataset(name, texts, labels, classes);
+    }
+
+    @Test
+    void everyMethodRunsAndForgettingIsMeasuredWhereTheEncoderChanges(@TempDir Path dir) throws Exception {
+        Path model = dir.resolve("small");
+        try (Arena arena = Arena.ofConfined()) {
+            BertCheckpoint.save(model, new BertModel(arena, new BertConfig(30522, 16, 1, 2, 32, 64, 2, 1e-12f, "gelu"), new SplittableRandom(1)), null);
+        }
+        Files.copy(MiniLm.onnxDir().resolve("tokenizer.json"), model.resolve(HfCheckpoint.TOKENIZER));
+        TextDataset task = words("task", new String[] {"cheap", "offer", "win", "money"}, new String[] {"meeting", "notes", "code", "review"}, 80, 1, List.of("ham", "spam"));
+        TextDataset genres = words("genres", new String[] {"court", "jury", "vote"}, new String[] {"ship", "star", "planet"}, 80, 2, List.of("press", "fiction"));
+        var o = new TextFinetuning.Options(List.of(TextFinetuning.Method.values()), List.of(1L, 2L), 40, 20, 16, 2, 8, 1e-2f, 1e-3f, 1e-2f,
+                new Lora.Config(2, 4f, 0f, false, List.of("query", "value"), List.of("classifier")), genres, 20);
+        List<String> lines = new ArrayList<>();
+        TextFinetuning.Result r = TextFinetuning.run(CpuBackend.get(), model, task, o, lines::add);
+        assertEquals(8, r.runs().size(), "4 methods x 2 seeds");
+        for (TextFinetuning.Run run : r.runs()) {
+            assertTrue(run.testAccuracy() >= 0 && run.testAccuracy() <= 1);
+            assertNotNull(run.forgettingBase());
+            if (run.method().equals("lora") || run.method().equals("full")) assertNotNull(run.forgettingProbeAccuracy(), run.method());
+            else assertNull(run.forgettingProbeAccuracy(), run.method() + " leaves the encoder as it was");
+        }
+        assertEquals(4, r.summary().size());
+        TextFinetuning.Summary lora = r.summary().get(0);
+        double mean = r.runs().stream().filter(x -> x.method().equals("lora")).mapToDouble(TextFinetuning.Run::testAccuracy).average().orElseThrow();
+        assertEquals(mean, lora.meanAccuracy(), 1e-12);
+        assertNotNull(lora.meanForgetting());
+        assertNull(r.summary().get(3).meanForgetting(), "the probe's encoder is frozen");
+        assertTrue(lora.trainablePercent() > 0 && lora.trainablePercent() < r.summary().get(1).trainablePercent());
+        assertTrue(lines.stream().anyMatch(l -> l.startsWith("forgetting probe")), String.join("\n", lines));
+    }
+}
