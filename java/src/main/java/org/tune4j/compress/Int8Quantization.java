@@ -56,7 +56,16 @@ public final class Int8Quantization {
      */
     public static Result quantize(Arena arena, Backend backend, Classifier model, ImageDataset calibration, Options o, int batchSize) {
         if (calibration.size() == 0) throw new IllegalArgumentException("the calibration set is empty");
-        Module root = model.module();
+        return quantize(arena, backend, model.module(), () -> Evaluate.predict(backend, model, calibration, batchSize), calibration.size(), o);
+    }
+
+    /**
+     * Quantizes the targets of any model {@code root} in place: {@code calibrate} runs the model over its
+     * calibration data ({@code calibrationItems} inputs, in evaluation mode) while a probe in each target
+     * measures its int8 output's error; layers within {@code o.maxOutputError()} are swapped for int8.
+     */
+    public static Result quantize(Arena arena, Backend backend, Module root, Runnable calibrate, int calibrationItems, Options o) {
+        if (calibrationItems < 1) throw new IllegalArgumentException("the calibration set is empty");
         Map<String, Module> targets = Targets.linears(root, o.targets());
         Map<String, Probe> probes = new LinkedHashMap<>();
         for (Map.Entry<String, Module> e : targets.entrySet()) {
@@ -65,7 +74,7 @@ public final class Int8Quantization {
             root.replaceModule(e.getKey(), p);
         }
         try {
-            Evaluate.predict(backend, model, calibration, batchSize); // the probes measure on the way (evaluation mode)
+            calibrate.run(); // the probes measure on the way
         } finally {
             probes.forEach((path, p) -> root.replaceModule(path, targets.get(path)));
         }
@@ -76,7 +85,7 @@ public final class Int8Quantization {
             if (quantize) root.replaceModule(path, p.quantized);
             layers.add(new LayerResult(path, p.quantized.in(), p.quantized.out(), p.quantized.relativeError(), err, quantize));
         });
-        return new Result(calibration.size(), layers);
+        return new Result(calibrationItems, layers);
     }
 
     /** Stands in for a layer during calibration: passes the f32 output on, and measures the int8 one beside it. */

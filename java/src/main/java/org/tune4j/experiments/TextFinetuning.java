@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
 import org.tune4j.backend.Backend;
+import org.tune4j.compress.Int8Quantization;
 import org.tune4j.data.TextDataset;
 import org.tune4j.data.TextTokenizer;
 import org.tune4j.eval.EvaluateText;
@@ -31,10 +32,11 @@ public final class TextFinetuning {
      * The protocol. Learning rates per method, the usual ones for each (full fine-tuning's BERT rate, LoRA's 10x
      * higher). {@code forgetting}: a second labelled set (the Brown corpus's genres) on which a linear probe of the
      * encoder's vectors is fitted before and after fine-tuning, {@code forgettingSize} texts to fit and as many to
-     * test; null for none.
+     * test; null for none. {@code int8}: after LoRA (merged) and full fine-tuning, every encoder projection is quantized to
+     * int8 after calibrating on 128 training texts (a layer whose output error passes 5% stays f32) and tested again.
      */
     public record Options(List<Method> methods, List<Long> seeds, int trainSize, int testSize, int maxLength, int epochs, int batch, float loraLr, float fullLr,
-            float headLr, Lora.Config lora, TextDataset forgetting, int forgettingSize) {
+            float headLr, Lora.Config lora, TextDataset forgetting, int forgettingSize, boolean int8) {
         public Options {
             methods = List.copyOf(methods);
             seeds = List.copyOf(seeds);
@@ -45,7 +47,7 @@ public final class TextFinetuning {
         /** The default run on a 2-core machine: 600 texts to train, 400 to test, 96 tokens, 2 epochs of batch 16, three seeds; no forgetting probe. */
         public static Options defaults() {
             return new Options(List.of(Method.values()), List.of(1L, 2L, 3L), 600, 400, 96, 2, 16, 1e-3f, 5e-5f, 2e-3f,
-                    new Lora.Config(8, 16f, 0.1f, false, List.of("query", "value"), List.of("classifier")), null, 0);
+                    new Lora.Config(8, 16f, 0.1f, false, List.of("query", "value"), List.of("classifier")), null, 0, true);
         }
     }
 
@@ -55,11 +57,11 @@ public final class TextFinetuning {
      * pretrained encoder, same split.
      */
     public record Run(String method, long seed, double testAccuracy, long trainableParameters, long parameters, double seconds, double[] epochLosses,
-            Double forgettingProbeAccuracy, Double forgettingBase) {}
+            Double forgettingProbeAccuracy, Double forgettingBase, Double int8Accuracy, Long int8Layers) {}
 
     /** {@code meanForgetting}: the probe's mean drop, base − fine-tuned, in points of accuracy (null when not measured). */
     public record Summary(String method, double meanAccuracy, double sdAccuracy, double trainablePercent, double meanSeconds, Double meanForgetting,
-            Double sdForgetting) {}
+            Double sdForgetting, Double meanInt8Accuracy) {}
 
     public record Result(String model, String data, int trainSize, int testSize, int maxLength, List<Run> runs, List<Summary> summary) {}
 
@@ -148,7 +150,20 @@ public final class TextFinetuning {
                 after = probe.accuracy(backend, model.bert(), seed);
                 progress.accept(String.format("  forgetting probe %.4f (pretrained %.4f)", after, probe.base()));
             }
-            return new Run(m.name().toLowerCase(), seed, acc, trainable, all, seconds, losses, after, probe == null ? null : probe.base());
+            Double int8Acc = null;
+            Long int8Layers = null;
+            if (o.int8() && (m == Method.LORA || m == Method.FULL)) {
+                model.namedModules().values().forEach(mod -> {
+                    if (mod instanceof org.tune4j.nn.LoraLinear l && !l.merged()) l.merge(backend);
+                });
+                int[][] calibration = java.util.Arrays.copyOf(trainIds, Math.min(128, trainIds.length));
+                var q = Int8Quantization.quantize(arena, backend, model, () -> EvaluateText.predict(backend, model, calibration, 32), calibration.length,
+                        new Int8Quantization.Options(List.of("query", "key", "value", "dense"), 0.05));
+                int8Layers = q.quantizedLayers();
+                int8Acc = EvaluateText.accuracy(EvaluateText.predict(backend, model, testIds, 32), testLabels);
+                progress.accept(String.format("  int8 (%d of %d projections): test accuracy %.4f", q.quantizedLayers(), q.layers().size(), int8Acc));
+            }
+            return new Run(m.name().toLowerCase(), seed, acc, trainable, all, seconds, losses, after, probe == null ? null : probe.base(), int8Acc, int8Layers);
         }
     }
 
@@ -167,8 +182,9 @@ public final class TextFinetuning {
             List<Double> drops = rs.stream().filter(r -> r.forgettingProbeAccuracy() != null).map(r -> 100 * (r.forgettingBase() - r.forgettingProbeAccuracy())).toList();
             Double fMean = drops.isEmpty() ? null : drops.stream().mapToDouble(Double::doubleValue).average().orElseThrow();
             Double fSd = fMean == null ? null : Math.sqrt(drops.stream().mapToDouble(x -> (x - fMean) * (x - fMean)).sum() / Math.max(1, drops.size() - 1));
+            List<Double> q = rs.stream().map(Run::int8Accuracy).filter(x -> x != null).toList();
             out.add(new Summary(m.name().toLowerCase(), mean, Math.sqrt(var), 100.0 * rs.get(0).trainableParameters() / rs.get(0).parameters(),
-                    rs.stream().mapToDouble(Run::seconds).average().orElse(Double.NaN), fMean, fSd));
+                    rs.stream().mapToDouble(Run::seconds).average().orElse(Double.NaN), fMean, fSd, q.isEmpty() ? null : q.stream().mapToDouble(Double::doubleValue).average().orElseThrow()));
         }
         return out;
     }

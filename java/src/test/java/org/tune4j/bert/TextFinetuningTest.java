@@ -52,15 +52,21 @@ class TextFinetuningTest {
         TextDataset task = words("task", new String[] {"cheap", "offer", "win", "money"}, new String[] {"meeting", "notes", "code", "review"}, 80, 1, List.of("ham", "spam"));
         TextDataset genres = words("genres", new String[] {"court", "jury", "vote"}, new String[] {"ship", "star", "planet"}, 80, 2, List.of("press", "fiction"));
         var o = new TextFinetuning.Options(List.of(TextFinetuning.Method.values()), List.of(1L, 2L), 40, 20, 16, 2, 8, 1e-2f, 1e-3f, 1e-2f,
-                new Lora.Config(2, 4f, 0f, false, List.of("query", "value"), List.of("classifier")), genres, 20);
+                new Lora.Config(2, 4f, 0f, false, List.of("query", "value"), List.of("classifier")), genres, 20, true);
         List<String> lines = new ArrayList<>();
         TextFinetuning.Result r = TextFinetuning.run(CpuBackend.get(), model, task, o, lines::add);
         assertEquals(8, r.runs().size(), "4 methods x 2 seeds");
         for (TextFinetuning.Run run : r.runs()) {
             assertTrue(run.testAccuracy() >= 0 && run.testAccuracy() <= 1);
             assertNotNull(run.forgettingBase());
-            if (run.method().equals("lora") || run.method().equals("full")) assertNotNull(run.forgettingProbeAccuracy(), run.method());
-            else assertNull(run.forgettingProbeAccuracy(), run.method() + " leaves the encoder as it was");
+            if (run.method().equals("lora") || run.method().equals("full")) {
+                assertNotNull(run.forgettingProbeAccuracy(), run.method());
+                assertNotNull(run.int8Accuracy(), run.method() + " is quantized and tested again");
+                assertTrue(run.int8Layers() >= 0 && run.int8Layers() <= 6, "of the layer's 6 projections: " + run.int8Layers());
+            } else {
+                assertNull(run.forgettingProbeAccuracy(), run.method() + " leaves the encoder as it was");
+                assertNull(run.int8Accuracy());
+            }
         }
         assertEquals(4, r.summary().size());
         TextFinetuning.Summary lora = r.summary().get(0);
