@@ -74,7 +74,7 @@ final class FinetuneCommand implements Callable<Integer> {
     @Option(names = "--no-int8", description = "Skip the int8 step (LoRA merged and full fine-tuning quantized post-training, tested again).")
     boolean noInt8;
 
-    @Option(names = "--out", paramLabel = "DIR", description = "Write metrics.json here.")
+    @Option(names = "--out", paramLabel = "DIR", description = "Write metrics.json here, and the first seed's LoRA adapter (PEFT's layout) and head in adapter-lora/.")
     Path out;
 
     @Override
@@ -111,7 +111,8 @@ final class FinetuneCommand implements Callable<Integer> {
         OptionChecks.atLeast("--forgetting", forgetting, 0);
         TextDataset brown = forgetting > 0 ? org.tune4j.data.BrownCorpus.load(NpmPackage.cacheDir()) : null;
         var o = new TextFinetuning.Options(ms, seedList, train, test, maxLength, epochs, d.batch(), loraLr != null ? loraLr : d.loraLr(),
-                fullLr != null ? fullLr : d.fullLr(), d.headLr(), lora, brown, forgetting, !noInt8);
+                fullLr != null ? fullLr : d.fullLr(), d.headLr(), lora, brown, forgetting, !noInt8,
+                out != null && ms.contains(TextFinetuning.Method.LORA) ? out.resolve("adapter-lora") : null);
         System.out.printf("%s on %s (%d texts, classes %s), %s, %d tokens%n", modelDir.getFileName(), set.name(), set.size(), set.classes(), CpuBackend.get().name(), maxLength);
         TextFinetuning.Result r = TextFinetuning.run(CpuBackend.get(), modelDir, set, o, System.out::println);
         System.out.printf("%n%-6s %18s %10s %10s %20s %9s%n", "method", "test acc (mean±sd)", "trained %", "s per run", "forgetting (points)", "int8 acc");

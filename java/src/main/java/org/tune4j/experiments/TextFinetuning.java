@@ -12,6 +12,7 @@ import org.tune4j.compress.Int8Quantization;
 import org.tune4j.data.TextDataset;
 import org.tune4j.data.TextTokenizer;
 import org.tune4j.eval.EvaluateText;
+import org.tune4j.io.BertAdapter;
 import org.tune4j.io.BertCheckpoint;
 import org.tune4j.io.HfCheckpoint;
 import org.tune4j.nn.BertClassifier;
@@ -34,9 +35,10 @@ public final class TextFinetuning {
      * encoder's vectors is fitted before and after fine-tuning, {@code forgettingSize} texts to fit and as many to
      * test; null for none. {@code int8}: after LoRA (merged) and full fine-tuning, every encoder projection is quantized to
      * int8 after calibrating on 128 training texts (a layer whose output error passes 5% stays f32) and tested again.
+     * {@code adapterDir}: where the first seed's LoRA adapter and head are saved ({@link BertAdapter}), or null.
      */
     public record Options(List<Method> methods, List<Long> seeds, int trainSize, int testSize, int maxLength, int epochs, int batch, float loraLr, float fullLr,
-            float headLr, Lora.Config lora, TextDataset forgetting, int forgettingSize, boolean int8) {
+            float headLr, Lora.Config lora, TextDataset forgetting, int forgettingSize, boolean int8, Path adapterDir) {
         public Options {
             methods = List.copyOf(methods);
             seeds = List.copyOf(seeds);
@@ -47,7 +49,7 @@ public final class TextFinetuning {
         /** The default run on a 2-core machine: 600 texts to train, 400 to test, 96 tokens, 2 epochs of batch 16, three seeds; no forgetting probe. */
         public static Options defaults() {
             return new Options(List.of(Method.values()), List.of(1L, 2L, 3L), 600, 400, 96, 2, 16, 1e-3f, 5e-5f, 2e-3f,
-                    new Lora.Config(8, 16f, 0.1f, false, List.of("query", "value"), List.of("classifier")), null, 0, true);
+                    new Lora.Config(8, 16f, 0.1f, false, List.of("query", "value"), List.of("classifier")), null, 0, true, null);
         }
     }
 
@@ -90,7 +92,8 @@ public final class TextFinetuning {
                 }
                 for (Method m : o.methods()) {
                     progress.accept(m.name().toLowerCase() + ", seed " + seed + ": " + train.size() + " texts to train, " + test.size() + " to test");
-                    runs.add(one(backend, modelDir, m, seed, trainIds, train.labels(), testIds, test.labels(), data.classes().size(), o, probe, progress));
+                    Path save = m == Method.LORA && seed == o.seeds().get(0) ? o.adapterDir() : null;
+                    runs.add(one(backend, modelDir, m, seed, trainIds, train.labels(), testIds, test.labels(), data.classes(), o, probe, save, progress));
                 }
             }
         }
@@ -115,8 +118,9 @@ public final class TextFinetuning {
         }
     }
 
-    private static Run one(Backend backend, Path modelDir, Method m, long seed, int[][] trainIds, int[] trainLabels, int[][] testIds, int[] testLabels, int classes,
-            Options o, Probe probe, Consumer<String> progress) throws IOException {
+    private static Run one(Backend backend, Path modelDir, Method m, long seed, int[][] trainIds, int[] trainLabels, int[][] testIds, int[] testLabels,
+            List<String> classNames, Options o, Probe probe, Path saveAdapter, Consumer<String> progress) throws IOException {
+        int classes = classNames.size();
         long t0 = System.nanoTime();
         try (Arena arena = Arena.ofShared()) {
             SplittableRandom rng = new SplittableRandom(seed * 1000 + m.ordinal());
@@ -144,6 +148,10 @@ public final class TextFinetuning {
             double acc = EvaluateText.accuracy(EvaluateText.predict(backend, model, testIds, 32), testLabels);
             double seconds = (System.nanoTime() - t0) / 1e9;
             progress.accept(String.format("  test accuracy %.4f (%.1f s)", acc, seconds));
+            if (saveAdapter != null) {
+                BertAdapter.save(saveAdapter, model, o.lora(), modelDir.toString(), classNames);
+                progress.accept("  adapter (PEFT's layout) and head saved in " + saveAdapter);
+            }
             long trainable = model.parameterCount(true), all = model.parameterCount(false);
             Double after = null;
             if (probe != null && (m == Method.LORA || m == Method.FULL)) {

@@ -52,7 +52,7 @@ class TextFinetuningTest {
         TextDataset task = words("task", new String[] {"cheap", "offer", "win", "money"}, new String[] {"meeting", "notes", "code", "review"}, 80, 1, List.of("ham", "spam"));
         TextDataset genres = words("genres", new String[] {"court", "jury", "vote"}, new String[] {"ship", "star", "planet"}, 80, 2, List.of("press", "fiction"));
         var o = new TextFinetuning.Options(List.of(TextFinetuning.Method.values()), List.of(1L, 2L), 40, 20, 16, 2, 8, 1e-2f, 1e-3f, 1e-2f,
-                new Lora.Config(2, 4f, 0f, false, List.of("query", "value"), List.of("classifier")), genres, 20, true);
+                new Lora.Config(2, 4f, 0f, false, List.of("query", "value"), List.of("classifier")), genres, 20, true, dir.resolve("adapter"));
         List<String> lines = new ArrayList<>();
         TextFinetuning.Result r = TextFinetuning.run(CpuBackend.get(), model, task, o, lines::add);
         assertEquals(8, r.runs().size(), "4 methods x 2 seeds");
@@ -76,5 +76,15 @@ class TextFinetuningTest {
         assertNull(r.summary().get(3).meanForgetting(), "the probe's encoder is frozen");
         assertTrue(lora.trainablePercent() > 0 && lora.trainablePercent() < r.summary().get(1).trainablePercent());
         assertTrue(lines.stream().anyMatch(l -> l.startsWith("forgetting probe")), String.join("\n", lines));
+        // the first seed's LoRA adapter, read back onto the pretrained encoder, gives that run's test accuracy again
+        try (Arena arena = Arena.ofShared(); var tok = org.tune4j.data.TextTokenizer.load(model.resolve(HfCheckpoint.TOKENIZER), 16)) {
+            var loaded = org.tune4j.io.BertAdapter.load(arena, model, dir.resolve("adapter"));
+            assertEquals(List.of("ham", "spam"), loaded.classes());
+            var test = task.stratifiedSplit(1, new String[] {"train", "test"}, 0.7).get(1).sample(1, 20);
+            int[][] ids = new int[test.size()][];
+            for (int i = 0; i < ids.length; i++) ids[i] = tok.ids(test.texts().get(i));
+            double acc = org.tune4j.eval.EvaluateText.accuracy(org.tune4j.eval.EvaluateText.predict(CpuBackend.get(), loaded.model(), ids, 8), test.labels());
+            assertEquals(r.runs().get(0).testAccuracy(), acc, 1e-12, "seed 1's LoRA run");
+        }
     }
 }

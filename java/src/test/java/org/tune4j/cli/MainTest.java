@@ -87,6 +87,13 @@ class MainTest {
             {"no such tokenizer file", "embed", "--model", dir.resolve("nomodel").toString(), "hello"},
             {"--pooling must be mean or cls", "embed", "--model", dir.toString(), "--pooling", "max", "hello"},
             {"no texts", "embed", "--model", dir.toString()},
+            {"--methods: 'lasso' is not one of lora, full, head, probe", "finetune", "--methods", "lasso"},
+            {"--task must be spam", "finetune", "--task", "sentiment"},
+            {"--seeds must be >= 1", "finetune", "--seeds", "0"},
+            {"--lora-lr must be a finite number > 0", "finetune", "--lora-lr", "NaN"},
+            {"not a folder", "finetune", "--data", dir.resolve("nodata").toString()},
+            {"no texts", "classify", "--model", dir.toString(), "--adapter", dir.toString()},
+            {"no such tokenizer file", "classify", "--model", dir.toString(), "--adapter", dir.toString(), "hello"},
         };
         for (String[] c : cases) {
             String[] args = java.util.Arrays.copyOfRange(c, 1, c.length);
