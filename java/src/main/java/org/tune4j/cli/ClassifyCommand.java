@@ -1,9 +1,7 @@
 package org.tune4j.cli;
 
 import java.lang.foreign.Arena;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -17,7 +15,7 @@ import org.tune4j.io.HfCheckpoint;
 import org.tune4j.tensor.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Mixin;
 
 /** {@code tune4j classify}: a fine-tuned text classifier (an encoder folder and the adapter finetune saved) on texts. */
 @Command(name = "classify", mixinStandardHelpOptions = true,
@@ -29,22 +27,16 @@ final class ClassifyCommand implements Callable<Integer> {
     @Option(names = "--adapter", required = true, paramLabel = "DIR", description = "The adapter folder (adapter_config.json, adapter_model.safetensors, classifier.safetensors).")
     Path adapter;
 
-    @Option(names = "--input", paramLabel = "FILE", description = "A text file, one text per line (instead of TEXT arguments).")
-    Path input;
-
     @Option(names = "--max-length", defaultValue = "256", paramLabel = "N", description = "Tokens kept per text (default: ${DEFAULT-VALUE}).")
     int maxLength;
 
-    @Parameters(paramLabel = "TEXT", arity = "0..*", description = "Texts to classify.")
-    List<String> texts = new ArrayList<>();
+    @Mixin
+    TextInput input;
 
     @Override
     public Integer call() throws Exception {
         OptionChecks.atLeast("--max-length", maxLength, 2);
-        OptionChecks.readableFile("--input", input);
-        List<String> all = new ArrayList<>(texts);
-        if (input != null) for (String line : Files.readAllLines(input)) if (!line.isBlank()) all.add(line);
-        if (all.isEmpty()) throw new IllegalArgumentException("no texts: give TEXT arguments or --input FILE");
+        List<String> all = input.read();
         try (Arena arena = Arena.ofShared(); TextTokenizer tok = TextTokenizer.load(model.resolve(HfCheckpoint.TOKENIZER), maxLength);
                 Workspace ws = new Workspace()) {
             BertAdapter.Loaded c = BertAdapter.load(arena, model, adapter);

@@ -1,9 +1,7 @@
 package org.tune4j.cli;
 
 import java.lang.foreign.Arena;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -18,7 +16,7 @@ import org.tune4j.io.HfCheckpoint;
 import org.tune4j.nn.BertModel;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Mixin;
 
 /** {@code tune4j embed}: sentence embeddings from a BERT checkpoint folder, one line of numbers per text. */
 @Command(name = "embed", mixinStandardHelpOptions = true,
@@ -26,9 +24,6 @@ import picocli.CommandLine.Parameters;
 final class EmbedCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "The checkpoint folder (config.json, model.safetensors, tokenizer.json).")
     Path model;
-
-    @Option(names = "--input", paramLabel = "FILE", description = "A text file, one text per line (instead of TEXT arguments).")
-    Path input;
 
     @Option(names = "--pooling", defaultValue = "mean", paramLabel = "MODE", description = "mean (sentence-transformers) or cls (default: ${DEFAULT-VALUE}).")
     String pooling;
@@ -42,18 +37,15 @@ final class EmbedCommand implements Callable<Integer> {
     @Option(names = "--batch", defaultValue = "32", paramLabel = "N", description = "Texts per forward pass (default: ${DEFAULT-VALUE}).")
     int batch;
 
-    @Parameters(paramLabel = "TEXT", arity = "0..*", description = "Texts to embed.")
-    List<String> texts = new ArrayList<>();
+    @Mixin
+    TextInput input;
 
     @Override
     public Integer call() throws Exception {
         if (!pooling.equals("mean") && !pooling.equals("cls")) throw new IllegalArgumentException("--pooling must be mean or cls, is '" + pooling + "'");
         OptionChecks.atLeast("--max-length", maxLength, 2);
         OptionChecks.atLeast("--batch", batch, 1);
-        OptionChecks.readableFile("--input", input);
-        List<String> all = new ArrayList<>(texts);
-        if (input != null) for (String line : Files.readAllLines(input)) if (!line.isBlank()) all.add(line);
-        if (all.isEmpty()) throw new IllegalArgumentException("no texts: give TEXT arguments or --input FILE");
+        List<String> all = input.read();
         try (Arena arena = Arena.ofShared(); TextTokenizer tok = TextTokenizer.load(model.resolve(HfCheckpoint.TOKENIZER), maxLength);
                 Workspace workspace = new Workspace()) {
             BertModel bert = BertCheckpoint.load(arena, model);

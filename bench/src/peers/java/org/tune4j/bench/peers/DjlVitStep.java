@@ -41,7 +41,7 @@ public final class DjlVitStep implements TrainPeer {
             NDArray images = m.randomUniform(0f, 1f, new Shape(batch, (long) c.image() * c.image()));
             // image i is of class i mod classes, one-hot [batch, classes]
             NDArray labels = m.arange(0, batch).mod(c.classes()).toType(ai.djl.ndarray.types.DataType.INT64, false).oneHot(c.classes());
-            Adam adam = new Adam(m, vit.trained);
+            DjlAdamW adam = new DjlAdamW(m, vit.trained);
             double ms = Measure.standard(quick).medianMs(() -> {
                 try (NDManager step = m.newSubManager()) {
                     NDArray x = images.duplicate();
@@ -136,33 +136,6 @@ public final class DjlVitStep implements TrainPeer {
             }
             NDArray first = norm(x, normG, normB).get(":, 0, :");
             return first.matMul(headW).add(headB);
-        }
-    }
-
-    /** AdamW state for the trained tensors, updated by PyTorch's native Adam kernel (DJL's adamUpdate). */
-    private static final class Adam {
-        final List<NDArray> params;
-        final List<NDArray> mean = new ArrayList<>(), variance = new ArrayList<>();
-        int t;
-
-        Adam(NDManager m, List<NDArray> params) {
-            this.params = params;
-            for (NDArray p : params) {
-                mean.add(m.zeros(p.getShape()));
-                variance.add(m.zeros(p.getShape()));
-            }
-        }
-
-        void step(NDManager scratch, float lr, float weightDecay) {
-            t++;
-            float beta1 = 0.9f, beta2 = 0.999f;
-            float corrected = (float) (lr * Math.sqrt(1 - Math.pow(beta2, t)) / (1 - Math.pow(beta1, t)));
-            for (int i = 0; i < params.size(); i++) {
-                NDArray p = params.get(i), grad = p.getGradient();
-                grad.attach(scratch);
-                p.getNDArrayInternal().adamUpdate(new NDList(p, grad, mean.get(i), variance.get(i)), new NDList(p), lr,
-                        corrected, weightDecay, 1f, -1f, beta1, beta2, 1e-8f, false, true);
-            }
         }
     }
 }
