@@ -6,7 +6,12 @@ import ai.djl.ndarray.NDManager;
 import java.util.ArrayList;
 import java.util.List;
 
-/** AdamW state for the trained tensors, updated by PyTorch's native Adam kernel (DJL's adamUpdate). */
+/**
+ * AdamW state for the trained tensors, updated by PyTorch's native Adam kernel (DJL's adamUpdate): a speed
+ * peer. Its eps is added to the uncorrected √v (MXNet's form, eps/√(1-β2^t) in torch.optim.AdamW's terms), so
+ * its values differ from PyTorch's optimizer where gradients are near eps; BertTrainingParityTest writes
+ * torch.optim.AdamW's update in PyTorch's ops instead.
+ */
 final class DjlAdamW {
     final List<NDArray> params;
     final List<NDArray> mean = new ArrayList<>(), variance = new ArrayList<>();
