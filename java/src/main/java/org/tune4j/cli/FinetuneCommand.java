@@ -127,6 +127,7 @@ final class FinetuneCommand implements Callable<Integer> {
             new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE).enable(SerializationFeature.INDENT_OUTPUT)
                     .writeValue(out.resolve("metrics.json").toFile(), r);
             System.out.println("wrote " + out.resolve("metrics.json"));
+            if (org.tune4j.report.HtmlReport.canDraw()) System.out.println("wrote " + org.tune4j.report.TextReport.write(out));
         }
         return 0;
     }

@@ -3,12 +3,13 @@ package org.tune4j.cli;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import org.tune4j.report.HtmlReport;
+import org.tune4j.report.TextReport;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
 
 /** {@code tune4j report DIR}: the HTML page of a demo run, from its metrics.json. */
 @Command(name = "report", mixinStandardHelpOptions = true,
-        description = "Write DIR/report.html from DIR/metrics.json (a tune4j demo's output): loss curves, accuracy against "
+        description = "Write DIR/report.html from DIR/metrics.json (a tune4j demo's or finetune's output): loss curves, accuracy against "
                 + "sparsity, latency against accuracy, corruption heat map, reliability diagram, robustness audit, gates, provenance.")
 final class ReportCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "DIR", description = "A demo's output directory.")
@@ -16,7 +17,9 @@ final class ReportCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Path page = HtmlReport.write(dir);
+        java.nio.file.Path metrics = dir.resolve("metrics.json");
+        boolean text = java.nio.file.Files.isRegularFile(metrics) && TextReport.isTextRun(new com.fasterxml.jackson.databind.ObjectMapper().readTree(metrics.toFile()));
+        Path page = text ? TextReport.write(dir) : HtmlReport.write(dir);
         System.out.println("wrote " + page + " (" + HtmlReport.imageCount(page) + " charts)");
         return 0;
     }
