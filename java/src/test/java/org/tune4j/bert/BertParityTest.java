@@ -73,6 +73,43 @@ class BertParityTest {
     }
 
     /**
+     * The second model, BGE-small-en-v1.5 (12 layers, read with the shape inferred from its weights), against ONNX Runtime on
+     * its ONNX file: every real token within 1e-4, and its [CLS] vector (BGE's sentence embedding) at cosine >= 0.99999.
+     */
+    @Test
+    void bgeSmallMatchesOnnxRuntime() throws Exception {
+        List<String> texts = MiniLm.texts(32);
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        double maxDiff = 0, minCos = 1;
+        try (Arena arena = Arena.ofShared(); TextTokenizer tok = TextTokenizer.load(MiniLm.bgeDir().resolve("tokenizer.json"), 128);
+                OrtSession ort = env.createSession(MiniLm.bgeDir().resolve("model.onnx").toString(), new OrtSession.SessionOptions())) {
+            BertModel model = BertCheckpoint.load(arena, MiniLm.bgeDir().resolve("hf"));
+            assertTrue(model.config().layers() == 12, "BGE-small has 12 layers, read " + model.config().layers());
+            for (int from = 0; from < texts.size(); from += 16) {
+                try (Arena step = Arena.ofConfined(); Tape t = new Tape(CpuBackend.get(), false)) {
+                    TokenBatch in = tok.encode(step, texts.subList(from, Math.min(texts.size(), from + 16)));
+                    Var hidden = model.forward(t, in);
+                    float[][][] ref = onnxRuntime(env, ort, in);
+                    int d = (int) hidden.value().dim(1);
+                    for (int b = 0; b < in.batch(); b++) {
+                        float[] cls = new float[d];
+                        for (int s = 0; s < in.lengths().getInt(b); s++)
+                            for (int c = 0; c < d; c++) {
+                                float ours = hidden.value().getFloat((long) b * in.seq() + s, c);
+                                maxDiff = Math.max(maxDiff, Math.abs(ours - ref[b][s][c]));
+                                if (s == 0) cls[c] = ours;
+                            }
+                        minCos = Math.min(minCos, cosine(cls, ref[b][0]));
+                    }
+                }
+            }
+        }
+        assertTrue(maxDiff <= 1e-4, "BGE max |last_hidden_state - ONNX Runtime| = " + maxDiff);
+        assertTrue(minCos >= 0.99999, "BGE min cosine of the [CLS] vectors = " + minCos);
+        System.out.printf("BGE-small parity: %d texts, max |diff| %.3g, min [CLS] cosine %.9f%n", texts.size(), maxDiff, minCos);
+    }
+
+    /**
      * Every projection of the encoder int8 (our post-training quantization: weights per output channel, activations per
      * token by the kernel) against the f32 encoder, on the real texts: the mean-pooled embeddings keep cosine >= 0.99;
      * ONNX Runtime's own int8 model (langchain4j's -q jar) against the f32 ONNX file is measured beside it and printed.

@@ -34,6 +34,24 @@ final class MiniLm {
         return dir;
     }
 
+    private static Path bge;
+
+    /** BGE-small-en-v1.5 (its jar a test dependency too): a folder with its ONNX file (model.onnx), tokenizer.json and the imported folder hf/. */
+    static synchronized Path bgeDir() throws IOException {
+        if (bge == null) {
+            Path d = Files.createTempDirectory("tune4j-bge");
+            d.toFile().deleteOnExit();
+            extract("/bge-small-en-v1.5.onnx", d.resolve("model.onnx"));
+            extract("/bge-small-en-v1.5-tokenizer.json", d.resolve("tokenizer.json"));
+            try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+                BertConfig c = OnnxImport.inferConfig(d.resolve("model.onnx"), OnnxImport.bertTensors(arena, d.resolve("model.onnx")), 12, 1e-12f, "gelu");
+                OnnxImport.toHuggingFace(d.resolve("model.onnx"), c, d.resolve("tokenizer.json"), d.resolve("hf"));
+            }
+            bge = d;
+        }
+        return bge;
+    }
+
     /** The imported Hugging Face checkpoint folder. */
     static Path hfDir() throws IOException {
         return onnxDir().resolve("hf");

@@ -81,7 +81,7 @@ class MainTest {
             {"is not a float", "robust", "--eps", "abc"},
             {"Unknown option", "info", "--bogus"},
             {"give --model or --onnx", "import", "--out", dir.resolve("imported").toString()},
-            {"--model must be minilm, is 'gpt'", "import", "--model", "gpt", "--out", dir.resolve("imported").toString()},
+            {"--model must be minilm or bge-small, is 'gpt'", "import", "--model", "gpt", "--out", dir.resolve("imported").toString()},
             {"--heads must be >= 1", "import", "--onnx", empty.toString(), "--heads", "0", "--out", dir.resolve("imported").toString()},
             {"not an ONNX file", "import", "--onnx", empty.toString(), "--out", dir.resolve("imported").toString()},
             {"no such tokenizer file", "embed", "--model", dir.resolve("nomodel").toString(), "hello"},
