@@ -34,18 +34,8 @@ public final class HtmlReport {
 
     /** Reads {@code dir/metrics.json} and writes {@code dir/report.html}; returns the page's path. */
     public static Path write(Path dir) throws IOException {
-        if (!canDraw()) {
-            throw new IOException("report.html needs the java.desktop module (its charts are drawn with AWT), which this Java runtime lacks: "
-                    + "run `tune4j report " + dir + "` on a full JDK");
-        }
+        JsonNode root = readMetrics(dir, "demo");
         Path metrics = dir.resolve("metrics.json");
-        if (!Files.isRegularFile(metrics)) throw new IOException("no metrics.json in " + dir + " (run tune4j demo --out " + dir + " first)");
-        JsonNode root;
-        try {
-            root = new ObjectMapper().readTree(metrics.toFile());
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-            throw new IOException(metrics + " is not valid JSON: " + e.getOriginalMessage());
-        }
         if (root == null || !root.has("report")) throw new IOException(metrics + " is not a tune4j demo's metrics (no 'report')");
         // a page of zeros from an incomplete file would look like a run: its parts must be there
         JsonNode report = root.path("report");
@@ -59,6 +49,24 @@ public final class HtmlReport {
         Path out = dir.resolve("report.html");
         Files.writeString(out, new HtmlReport(root).render());
         return out;
+    }
+
+    /**
+     * {@code dir/metrics.json} of a run of {@code command} (demo, finetune), read for its page; refused by name when the
+     * runtime cannot draw, the file is missing or it is not JSON.
+     */
+    static JsonNode readMetrics(Path dir, String command) throws IOException {
+        if (!canDraw()) {
+            throw new IOException("report.html needs the java.desktop module (its charts are drawn with AWT), which this Java runtime lacks: "
+                    + "run `tune4j report " + dir + "` on a full JDK");
+        }
+        Path metrics = dir.resolve("metrics.json");
+        if (!Files.isRegularFile(metrics)) throw new IOException("no metrics.json in " + dir + " (run tune4j " + command + " --out " + dir + " first)");
+        try {
+            return new ObjectMapper().readTree(metrics.toFile());
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IOException(metrics + " is not valid JSON: " + e.getOriginalMessage());
+        }
     }
 
     /** How many charts a page has (the test checks that all of them loaded). */

@@ -1,7 +1,6 @@
 package org.tune4j.report;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -25,15 +24,8 @@ public final class TextReport {
 
     /** Reads {@code dir/metrics.json} (a finetune run's) and writes {@code dir/report.html}. */
     public static Path write(Path dir) throws IOException {
-        if (!HtmlReport.canDraw()) throw new IOException("report.html needs the java.desktop module (charts are drawn with AWT), which this Java runtime lacks");
+        JsonNode m = HtmlReport.readMetrics(dir, "finetune");
         Path file = dir.resolve("metrics.json");
-        if (!Files.isRegularFile(file)) throw new IOException("no metrics.json in " + dir + " (run tune4j finetune --out " + dir + " first)");
-        JsonNode m;
-        try {
-            m = new ObjectMapper().readTree(file.toFile());
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-            throw new IOException(file + " is not valid JSON: " + e.getOriginalMessage());
-        }
         if (m == null || !isTextRun(m) || m.path("runs").isEmpty()) throw new IOException(file + " is not a tune4j finetune run's metrics (no runs and summary)");
         StringBuilder h = new StringBuilder("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>tune4j finetune report</title><style>")
                 .append("body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}table{border-collapse:collapse;margin:1em 0}")
