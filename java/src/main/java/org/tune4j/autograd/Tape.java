@@ -356,6 +356,8 @@ public final class Tape implements AutoCloseable {
      * mean pooling over the attention mask), as one product with the pooling matrix P [batch, batch·seq].
      */
     public Var meanPool(Var x, Tensor lengths, int batch) {
+        if (batch < 1 || x.value.rank() != 2 || x.value.dim(0) % batch != 0) throw new IllegalArgumentException("x " + x.value + " is not " + batch + " sequences of rows");
+        if (lengths.dtype() != DType.I32 || lengths.numel() != batch) throw new IllegalArgumentException("lengths must be " + batch + " I32 values, is " + lengths);
         long rows = x.value.dim(0), seq = rows / batch;
         Tensor pool = zeros(batch, rows);
         for (int b = 0; b < batch; b++) {

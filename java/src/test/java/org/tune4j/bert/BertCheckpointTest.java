@@ -159,6 +159,11 @@ class BertCheckpointTest {
             assertTrue(longSeq.getMessage().contains("max_position_embeddings 8"), longSeq.getMessage());
             assertThrows(IllegalArgumentException.class, () -> TokenBatch.of(arena, new int[][] {{}}, null));
             assertThrows(IllegalArgumentException.class, () -> TokenBatch.of(arena, new int[][] {{1, 2}}, new int[][] {{0}}));
+            var x = t.input(org.tune4j.tensor.Tensor.zeros(arena, org.tune4j.tensor.DType.F32, 6, 4), false);
+            var f32Lengths = org.tune4j.tensor.Tensor.zeros(arena, org.tune4j.tensor.DType.F32, 2);
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> t.meanPool(x, f32Lengths, 2)).getMessage().contains("I32"));
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> t.meanPool(x, TokenBatch.of(arena, new int[][] {{1}}, null).lengths(), 4))
+                    .getMessage().contains("not 4 sequences"));
         }
     }
 
