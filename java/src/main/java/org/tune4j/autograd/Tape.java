@@ -2,7 +2,6 @@ package org.tune4j.autograd;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.SegmentAllocator;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
@@ -28,8 +27,7 @@ public final class Tape implements AutoCloseable {
     private final boolean parameterGradients;
     private final List<Runnable> backwardOps = new ArrayList<>();
     private final Workspace workspace;
-    private final SegmentAllocator slab; // carves this step's tensors out of the workspace, or null
-    private long allocated;
+    private final StepMemory memory;
 
     public Tape(Backend backend, boolean recording) {
         this(backend, recording, true);
@@ -53,7 +51,7 @@ public final class Tape implements AutoCloseable {
         this.recording = recording;
         this.parameterGradients = parameterGradients;
         this.workspace = workspace;
-        this.slab = workspace == null ? null : workspace.take(arena);
+        this.memory = new StepMemory(arena, workspace == null ? null : workspace.take(arena));
     }
 
     public Backend backend() {
@@ -68,29 +66,35 @@ public final class Tape implements AutoCloseable {
     /** A new zeroed F32 tensor in the step arena. */
     public Tensor zeros(long... shape) {
         Tensor t = empty(shape);
-        if (slab != null) t.segment().fill((byte) 0); // the arena's own allocations come zeroed
+        if (memory.onWorkspace()) t.segment().fill((byte) 0); // the arena's own allocations come zeroed
         return t;
     }
 
     /** A new F32 tensor whose values are unspecified: for outputs a kernel writes in full. */
     private Tensor empty(long... shape) {
-        long n = 1;
-        for (long d : shape) n = Math.multiplyExact(n, d);
-        long bytes = Math.max(1, n) * 4, aligned = (bytes + 63) / 64 * 64;
-        allocated += aligned;
-        if (slab != null) {
-            try {
-                return Tensor.wrap(slab.allocate(bytes, 64), DType.F32, shape);
-            } catch (IndexOutOfBoundsException full) {
-                // the workspace is smaller than this step: the rest from the arena (the next step gets more)
-            }
-        }
-        return Tensor.zeros(arena, DType.F32, shape);
+        return memory.take(shape);
+    }
+
+    /** No-grad mode on a workspace: marks the top of the step's memory now, for {@link #keepOnly}; -1 otherwise. */
+    public long mark() {
+        return recording ? -1 : memory.mark();
+    }
+
+    /**
+     * No-grad mode on a workspace: frees every tensor made since {@code mark} but {@code keep}, which moves down to where
+     * the freed memory began, so a model run layer by layer holds one layer's activations, not all of them (a
+     * backward would need them all: recording, or without a workspace, this returns {@code keep} and frees nothing).
+     * Tensors made since {@code mark} other than {@code keep} must not be used after.
+     */
+    public Var keepOnly(long mark, Var keep) {
+        if (mark < 0 || recording) return keep;
+        Tensor moved = memory.keepOnly(mark, keep.value);
+        return moved == keep.value ? keep : new Var(moved, keep.requiresGrad, null);
     }
 
     /** Bytes of activations, saved tensors and gradients this step has made so far. */
     public long allocatedBytes() {
-        return allocated;
+        return memory.allocated();
     }
 
     /** An input; {@code requiresGrad} asks for its gradient (to attack or explain the input). */
@@ -469,6 +473,6 @@ public final class Tape implements AutoCloseable {
     public void close() {
         backwardOps.clear();
         arena.close();
-        if (workspace != null) workspace.release(allocated);
+        if (workspace != null) workspace.release(memory.needPeak());
     }
 }

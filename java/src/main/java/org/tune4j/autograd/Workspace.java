@@ -2,7 +2,6 @@ package org.tune4j.autograd;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.SegmentAllocator;
 
 /**
  * Memory for the tensors of one step at a time, grown to the largest step seen: a step that needs
@@ -14,7 +13,8 @@ public final class Workspace implements AutoCloseable {
     private long needed;
     private boolean inUse;
 
-    SegmentAllocator take(Arena step) {
+    /** The memory for one step, scoped to {@code step}'s arena. */
+    MemorySegment take(Arena step) {
         if (inUse) throw new IllegalStateException("this workspace is in use by another tape (one step at a time)");
         inUse = true;
         if (memory.byteSize() < needed) { // grow to the last step's size: nothing refers to the old memory now
@@ -22,8 +22,7 @@ public final class Workspace implements AutoCloseable {
             owner = Arena.ofShared();
             memory = owner.allocate(needed, 64);
         }
-        MemorySegment view = org.tune4j.bindings.NativeAccess.scoped(memory, step);
-        return SegmentAllocator.slicingAllocator(view);
+        return org.tune4j.bindings.NativeAccess.scoped(memory, step);
     }
 
     void release(long bytes) {

@@ -39,9 +39,13 @@ public final class BertModel extends Module {
     /** last_hidden_state [batch·seq, hidden] for a batch of token ids. */
     public Var forward(Tape t, TokenBatch in) {
         check(in);
+        long mark = t.mark(); // no-grad on a workspace: each stage's activations are freed but its output (Tape.keepOnly)
         Var x = t.add(t.add(word.forward(t, in.ids()), position.forward(t, in.positions())), tokenType.forward(t, in.typeIds()));
-        x = embeddingNorm.forward(t, x);
-        for (BertLayer layer : layers) x = layer.forward(t, x, in.batch(), in.lengths());
+        x = t.keepOnly(mark, embeddingNorm.forward(t, x));
+        for (BertLayer layer : layers) {
+            mark = t.mark();
+            x = t.keepOnly(mark, layer.forward(t, x, in.batch(), in.lengths()));
+        }
         return x;
     }
 

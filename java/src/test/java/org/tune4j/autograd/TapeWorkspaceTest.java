@@ -70,4 +70,25 @@ class TapeWorkspaceTest {
             }
         }
     }
+
+    @Test
+    void aNoGradForwardFreesEachLayersActivationsAndGivesTheSameBits() {
+        var config = new org.tune4j.nn.BertConfig(50, 32, 4, 2, 64, 32, 2, 1e-12f, "gelu");
+        try (Arena arena = Arena.ofConfined(); Workspace ws = new Workspace()) {
+            var bert = new org.tune4j.nn.BertModel(arena, config, new SplittableRandom(2));
+            var in = org.tune4j.data.TokenBatch.of(arena, new int[][] {{1, 7, 9, 3, 2}, {1, 4, 2}}, null);
+            float[] fresh;
+            long total;
+            try (Tape t = new Tape(CpuBackend.get(), false)) {
+                fresh = bert.forward(t, in).value().toFloatArray();
+                total = t.allocatedBytes();
+            }
+            for (int step = 0; step < 3; step++) { // the first step sizes the workspace, the next ones run in it
+                try (Tape t = new Tape(CpuBackend.get(), false, false, ws)) {
+                    assertArrayEquals(fresh, bert.forward(t, in).value().toFloatArray(), 0f, "step " + step);
+                }
+            }
+            assertTrue(ws.capacity() > 0 && ws.capacity() < total / 2, "a layer's activations at a time: " + ws.capacity() + " bytes of " + total);
+        }
+    }
 }

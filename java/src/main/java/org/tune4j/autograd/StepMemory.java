@@ -1,0 +1,84 @@
+package org.tune4j.autograd;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayDeque;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * Where one {@link Tape} step's tensors live: carved in order out of its {@link Workspace}'s memory (64-byte
+ * aligned), or from the step's arena when there is no workspace or it is too small; and what the step would
+ * need in a workspace large enough, which the workspace grows to for the next step. In no-grad mode a model
+ * run stage by stage gives back each stage's memory but its output ({@link #keepOnly}).
+ */
+final class StepMemory {
+    private final Arena arena;
+    private final MemorySegment slab; // the workspace's memory for this step, or null
+    private long top;                 // the next free byte of the slab
+    private long need, needPeak;      // the same in a slab large enough for the step, and its highest
+    private long allocated;           // every byte made, for the step's accounting
+    private final ArrayDeque<long[]> marks = new ArrayDeque<>(); // {top, need} at each open mark
+
+    StepMemory(Arena arena, MemorySegment slab) {
+        this.arena = arena;
+        this.slab = slab;
+    }
+
+    boolean onWorkspace() {
+        return slab != null;
+    }
+
+    /** F32 memory of {@code shape}, its values unspecified (zeroed when it comes from the arena). */
+    Tensor take(long... shape) {
+        long n = 1;
+        for (long d : shape) n = Math.multiplyExact(n, d);
+        long bytes = Math.max(1, n) * 4;
+        allocated += (bytes + 63) / 64 * 64;
+        need = align(need) + bytes;
+        needPeak = Math.max(needPeak, need);
+        if (slab != null && align(top) + bytes <= slab.byteSize()) {
+            long start = align(top);
+            top = start + bytes;
+            return Tensor.wrap(slab.asSlice(start, bytes), DType.F32, shape);
+        }
+        return Tensor.zeros(arena, DType.F32, shape); // no workspace, or it is smaller than this step (the next step gets more)
+    }
+
+    long allocated() {
+        return allocated;
+    }
+
+    long needPeak() {
+        return needPeak;
+    }
+
+    /** Marks the top now (workspace only; -1 without one). */
+    long mark() {
+        if (slab == null) return -1;
+        marks.push(new long[] {top, need});
+        return marks.size();
+    }
+
+    /** Frees what was made since {@code mark} but {@code keep}, moved down to where that memory began; returns where keep is now. */
+    Tensor keepOnly(long mark, Tensor keep) {
+        if (mark < 0 || slab == null) return keep;
+        if (mark != marks.size()) throw new IllegalStateException("marks are let go in the reverse order they were made (mark " + mark + " of " + marks.size() + ")");
+        long[] at = marks.pop();
+        MemorySegment seg = keep.segment();
+        need = align(at[1]) + seg.byteSize(); // in a slab large enough, keep would move down too
+        long from = slab.address() + at[0], to = slab.address() + top;
+        if (seg.address() < from || seg.address() + seg.byteSize() > to || !keep.isContiguous()) {
+            if (seg.address() >= to || seg.address() + seg.byteSize() <= from) top = at[0]; // keep is elsewhere (the arena): all of it is free
+            return keep;
+        }
+        MemorySegment dst = slab.asSlice(align(at[0]), seg.byteSize());
+        MemorySegment.copy(seg, 0, dst, 0, seg.byteSize()); // overlapping ranges copy as through a temporary
+        top = align(at[0]) + seg.byteSize();
+        return Tensor.wrap(dst, keep.dtype(), keep.shape());
+    }
+
+    private static long align(long offset) {
+        return (offset + 63) / 64 * 64;
+    }
+}
