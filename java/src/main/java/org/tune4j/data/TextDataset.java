@@ -60,7 +60,7 @@ public record TextDataset(String name, List<String> texts, int[] labels, List<St
         for (int c = 0; c < classes.size(); c++) {
             List<Integer> members = new ArrayList<>();
             for (int i = 0; i < size(); i++) if (labels[i] == c) members.add(i);
-            shuffle(members, rng);
+            Collections.shuffle(members, rng);
             int from = 0;
             for (int p = 0; p < fractions.length; p++) {
                 int n = (int) Math.round(members.size() * fractions[p]);
@@ -81,9 +81,5 @@ public record TextDataset(String name, List<String> texts, int[] labels, List<St
     public TextDataset sample(long seed, int n) {
         if (n >= size()) return this;
         return stratifiedSplit(seed, new String[] {"sample", "rest"}, (double) n / size()).get(0);
-    }
-
-    static <T> void shuffle(List<T> list, SplittableRandom rng) {
-        for (int i = list.size() - 1; i > 0; i--) Collections.swap(list, i, rng.nextInt(i + 1));
     }
 }

@@ -86,7 +86,7 @@ public final class TextTrainer {
     static List<int[]> bucketed(int[][] ids, int batch, SplittableRandom rng) {
         List<Integer> order = new ArrayList<>();
         for (int i = 0; i < ids.length; i++) order.add(i);
-        shuffle(order, rng);
+        Collections.shuffle(order, rng);
         List<int[]> out = new ArrayList<>();
         int pool = 50 * batch;
         for (int from = 0; from < order.size(); from += pool) {
@@ -94,12 +94,8 @@ public final class TextTrainer {
             p.sort(Comparator.comparingInt(i -> ids[i].length));
             for (int b = 0; b < p.size(); b += batch) out.add(p.subList(b, Math.min(p.size(), b + batch)).stream().mapToInt(Integer::intValue).toArray());
         }
-        shuffle(out, rng);
+        Collections.shuffle(out, rng);
         return out;
-    }
-
-    private static <T> void shuffle(List<T> list, SplittableRandom rng) {
-        for (int i = list.size() - 1; i > 0; i--) Collections.swap(list, i, rng.nextInt(i + 1));
     }
 
     /** Trains the head alone on cached pooled vectors [n][hidden] (a linear probe): full-batch AdamW for {@code epochs}, a constant rate. */
