@@ -27,6 +27,15 @@ public final class Evaluate {
         return (double) right / data.size();
     }
 
+    /** out[offset + r] = the class of the largest of logits' row r, for its first {@code rows} rows (the first of equal ones). */
+    public static void argmaxRows(Tensor logits, int rows, int[] out, int offset) {
+        for (int r = 0; r < rows; r++) {
+            int best = 0;
+            for (int c = 1; c < logits.dim(1); c++) if (logits.getFloat(r, c) > logits.getFloat(r, best)) best = c;
+            out[offset + r] = best;
+        }
+    }
+
     /** The predicted class of every image. */
     public static int[] predict(Backend backend, Classifier model, ImageDataset data, int batchSize) {
         if (batchSize < 1) throw new IllegalArgumentException("batch size must be >= 1, is " + batchSize);
@@ -41,12 +50,7 @@ public final class Evaluate {
                 int rows = batcher.fill(order, b, x, y);
                 Tensor xb = rows == batchSize ? x : x.view(0, 0, rows, data.pixelsPerImage());
                 try (Tape t = new Tape(backend, false, true, stepMemory)) {
-                    Tensor logits = model.logits(t, xb, false).value();
-                    for (int r = 0; r < rows; r++) {
-                        int best = 0;
-                        for (int c = 1; c < logits.dim(1); c++) if (logits.getFloat(r, c) > logits.getFloat(r, best)) best = c;
-                        out[b * batchSize + r] = best;
-                    }
+                    argmaxRows(model.logits(t, xb, false).value(), rows, out, b * batchSize);
                 }
             }
         } finally {

@@ -17,12 +17,7 @@ public final class EvaluateText {
     public static int[] predict(Backend backend, BertClassifier model, int[][] ids, int batchSize) {
         int[] out = new int[ids.length];
         forEachBatch(backend, model, ids, batchSize, (t, in, from) -> {
-            Tensor logits = model.logits(t, in).value();
-            for (int b = 0; b < in.batch(); b++) {
-                int best = 0;
-                for (int c = 1; c < logits.dim(1); c++) if (logits.getFloat(b, c) > logits.getFloat(b, best)) best = c;
-                out[from + b] = best;
-            }
+            Evaluate.argmaxRows(model.logits(t, in).value(), in.batch(), out, from);
         });
         return out;
     }
@@ -49,18 +44,11 @@ public final class EvaluateText {
 
     /** The head's predicted class for each pooled vector [n][hidden] (a linear probe's predictions). */
     public static int[] predictPooled(Backend backend, BertClassifier model, float[][] pooled) {
-        int n = pooled.length, d = pooled[0].length;
+        int n = pooled.length;
         int[] out = new int[n];
         try (Arena arena = Arena.ofConfined(); Tape t = new Tape(backend, false)) {
-            Tensor x = Tensor.zeros(arena, org.tune4j.tensor.DType.F32, n, d);
-            for (int i = 0; i < n; i++)
-                for (int c = 0; c < d; c++) x.setFloat(i, c, pooled[i][c]);
-            Tensor logits = model.head(t, t.input(x, false)).value();
-            for (int i = 0; i < n; i++) {
-                int best = 0;
-                for (int c = 1; c < logits.dim(1); c++) if (logits.getFloat(i, c) > logits.getFloat(i, best)) best = c;
-                out[i] = best;
-            }
+            Tensor x = Tensor.ofRows(arena, pooled);
+            Evaluate.argmaxRows(model.head(t, t.input(x, false)).value(), n, out, 0);
         }
         return out;
     }

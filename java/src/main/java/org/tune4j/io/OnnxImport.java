@@ -141,10 +141,6 @@ public final class OnnxImport {
     /** [in, out] → [out, in]. */
     private static Tensor transpose(Arena arena, Tensor w, Path onnx, String node) throws IOException {
         if (w.rank() != 2) throw new IOException(onnx + ": the weight of " + node + " is " + w + ", not a matrix");
-        long in = w.dim(0), out = w.dim(1);
-        Tensor t = Tensor.zeros(arena, DType.F32, out, in);
-        for (long i = 0; i < in; i++)
-            for (long o = 0; o < out; o++) t.setFloat(o * in + i, w.getFloat(i * out + o));
-        return t;
+        return w.transposed(arena);
     }
 }

@@ -163,15 +163,8 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
             bCopy = copy(arena, b);
             backend.loraMerge(effective, aCopy, bCopy, scale, 1f);
         }
-        return new CompressedLinear(format, int8, sparse, stored, scales, bias, aCopy, bCopy, bCopy == null ? null : transpose(arena, bCopy), scale,
+        return new CompressedLinear(format, int8, sparse, stored, scales, bias, aCopy, bCopy, bCopy == null ? null : bCopy.transposed(arena), scale,
                 effective, error);
-    }
-
-    private static Tensor transpose(Arena arena, Tensor b) {
-        Tensor t = Tensor.zeros(arena, DType.F32, b.dim(1), b.dim(0));
-        for (long j = 0; j < b.dim(0); j++)
-            for (long q = 0; q < b.dim(1); q++) t.setFloat(q, j, b.getFloat(j, q));
-        return t;
     }
 
     private static Tensor copy(Arena arena, Tensor t) {

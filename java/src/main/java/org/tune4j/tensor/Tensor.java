@@ -243,6 +243,27 @@ public final class Tensor {
         return out;
     }
 
+    /** Mᵀ of this F32 matrix [rows, cols], a contiguous [cols, rows] copy in {@code arena}. */
+    public Tensor transposed(Arena arena) {
+        if (rank() != 2 || dtype != DType.F32) throw new IllegalArgumentException("transposed: " + this + " is not an F32 matrix");
+        Tensor t = zeros(arena, DType.F32, dim(1), dim(0));
+        for (long i = 0; i < dim(0); i++)
+            for (long j = 0; j < dim(1); j++) t.setFloat(j, i, getFloat(i, j));
+        return t;
+    }
+
+    /** A new F32 matrix [rows.length, rows[0].length] holding {@code rows} in {@code arena}; every row of one length. */
+    public static Tensor ofRows(Arena arena, float[][] rows) {
+        if (rows.length == 0) throw new IllegalArgumentException("ofRows: no rows");
+        int cols = rows[0].length;
+        float[] flat = new float[Math.multiplyExact(rows.length, cols)];
+        for (int i = 0; i < rows.length; i++) {
+            if (rows[i].length != cols) throw new IllegalArgumentException("ofRows: row " + i + " has " + rows[i].length + " values, row 0 " + cols);
+            System.arraycopy(rows[i], 0, flat, i * cols, cols);
+        }
+        return of(arena, flat, rows.length, cols);
+    }
+
     /** A contiguous copy of this tensor in {@code arena}. */
     public Tensor copy(Arena arena) {
         Tensor c = zeros(arena, dtype, shape);

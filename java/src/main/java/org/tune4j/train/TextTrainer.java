@@ -102,10 +102,7 @@ public final class TextTrainer {
     public static void fitHead(Backend backend, BertClassifier model, float[][] pooled, int[] labels, int epochs, float lr, float weightDecay) {
         if (pooled.length != labels.length || pooled.length == 0) throw new IllegalArgumentException(pooled.length + " vectors for " + labels.length + " labels");
         try (Arena state = Arena.ofShared()) {
-            int d = pooled[0].length;
-            float[] flat = new float[pooled.length * d];
-            for (int i = 0; i < pooled.length; i++) System.arraycopy(pooled[i], 0, flat, i * d, d);
-            Tensor x = Tensor.of(state, flat, pooled.length, d), y = Tensor.zeros(state, DType.I32, labels.length);
+            Tensor x = Tensor.ofRows(state, pooled), y = Tensor.zeros(state, DType.I32, labels.length);
             for (int i = 0; i < labels.length; i++) y.setInt(i, labels[i]);
             var head = new java.util.LinkedHashMap<String, org.tune4j.autograd.Parameter>();
             model.namedParameters().forEach((name, p) -> {
