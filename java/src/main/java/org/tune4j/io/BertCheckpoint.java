@@ -36,17 +36,8 @@ public final class BertCheckpoint {
 
     /** Writes {@code model} as a Hugging Face checkpoint folder, with the tokenizer files of {@code tokenizerDir} (or none). */
     public static void save(Path dir, BertModel model, Path tokenizerDir) throws IOException {
-        java.util.Set<String> adapters = new java.util.HashSet<>();
-        model.namedModules().forEach((path, m) -> {
-            if (!(m instanceof org.tune4j.nn.LoraLinear l)) return;
-            if (!l.merged()) throw new IllegalStateException(path + ": merge the LoRA adapter before saving the model (or save the adapter alone)");
-            adapters.add(path + ".lora_A");
-            adapters.add(path + ".lora_B");
-        });
-        Map<String, Tensor> tensors = new java.util.LinkedHashMap<>();
-        model.namedParameters().forEach((name, p) -> {
-            if (!adapters.contains(name)) tensors.put(name.replace(".base.", "."), p.value());
-        });
-        HfCheckpoint.write(dir, HfCheckpoint.bertConfigJson(model.config()), tensors, tokenizerDir);
+        Map<String, Tensor> values = new java.util.LinkedHashMap<>();
+        model.namedParameters().forEach((name, p) -> values.put(name, p.value()));
+        HfCheckpoint.write(dir, HfCheckpoint.bertConfigJson(model.config()), ModelFile.mergedNames(model, values), tokenizerDir);
     }
 }

@@ -16,6 +16,7 @@ import java.util.TreeSet;
 import org.tune4j.autograd.Parameter;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.nn.LoraLinear;
+import org.tune4j.nn.Module;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.tensor.Tensor;
 
@@ -47,20 +48,30 @@ public final class ModelFile {
     public static void save(Path file, VisionTransformer vit, Map<String, String> metadata) throws IOException {
         Map<String, String> meta = new LinkedHashMap<>(configMetadata(vit.config()));
         meta.putAll(metadata);
+        Map<String, Tensor> plain = mergedNames(vit, CompressedCheckpoint.tensors(vit, meta));
+        Path parent = file.toAbsolutePath().getParent();
+        if (parent != null) Files.createDirectories(parent);
+        Safetensors.write(file, plain, meta);
+    }
+
+    /**
+     * {@code tensors} of {@code model} as a model file names them: every LoRA layer merged (refused otherwise, by path),
+     * its factors left out and its base's tensors under the layer's own name ("blocks.0.attn.qkv.base.weight" →
+     * "blocks.0.attn.qkv.weight").
+     */
+    static Map<String, Tensor> mergedNames(Module model, Map<String, Tensor> tensors) {
         Set<String> adapters = new HashSet<>();
-        vit.namedModules().forEach((path, m) -> {
+        model.namedModules().forEach((path, m) -> {
             if (!(m instanceof LoraLinear l)) return;
             if (!l.merged()) throw new IllegalStateException(path + ": merge the LoRA adapter before saving the model");
             adapters.add(path + ".lora_A");
             adapters.add(path + ".lora_B");
         });
         Map<String, Tensor> plain = new LinkedHashMap<>();
-        CompressedCheckpoint.tensors(vit, meta).forEach((name, t) -> {
+        tensors.forEach((name, t) -> {
             if (!adapters.contains(name)) plain.put(name.replace(".base.", "."), t);
         });
-        Path parent = file.toAbsolutePath().getParent();
-        if (parent != null) Files.createDirectories(parent);
-        Safetensors.write(file, plain, meta);
+        return plain;
     }
 
     /** The ViT's shape as checkpoint metadata. */
