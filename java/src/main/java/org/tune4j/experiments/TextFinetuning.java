@@ -111,8 +111,7 @@ public final class TextFinetuning {
         double accuracy(Backend backend, org.tune4j.nn.BertModel encoder, long seed) {
             try (Arena arena = Arena.ofShared()) {
                 BertClassifier p = new BertClassifier(arena, encoder, pooling, classes, new SplittableRandom(seed));
-                p.setTrainable(false);
-                p.namedModules().get("classifier").setTrainable(true);
+                p.trainHeadOnly();
                 TextTrainer.fitHead(backend, p, EvaluateText.pooled(backend, p, fitIds, 32), fitLabels, 300, 1e-2f, 0f);
                 return EvaluateText.accuracy(EvaluateText.predictPooled(backend, p, EvaluateText.pooled(backend, p, testIds, 32)), testLabels);
             }
@@ -130,10 +129,7 @@ public final class TextFinetuning {
             switch (m) {
                 case LORA -> Lora.inject(model, arena, o.lora(), rng);
                 case FULL -> model.setTrainable(true);
-                case HEAD, PROBE -> {
-                    model.setTrainable(false);
-                    model.namedModules().get("classifier").setTrainable(true);
-                }
+                case HEAD, PROBE -> model.trainHeadOnly();
             }
             if (m == Method.PROBE) {
                 TextTrainer.fitHead(backend, model, EvaluateText.pooled(backend, model, trainIds, 32), trainLabels, 300, 1e-2f, 0f);

@@ -34,6 +34,12 @@ public final class BertClassifier extends Module {
         return pooling;
     }
 
+    /** Freezes the encoder and trains the head alone (head-only training, a linear probe). */
+    public void trainHeadOnly() {
+        setTrainable(false);
+        namedModules().get("classifier").setTrainable(true);
+    }
+
     /** The pooled sentence vectors [batch, hidden]. */
     public Var pooled(Tape t, TokenBatch in) {
         Var hidden = bert.forward(t, in);
