@@ -10,6 +10,7 @@ import org.tune4j.autograd.Workspace;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.TextTokenizer;
 import org.tune4j.data.TokenBatch;
+import org.tune4j.eval.Evaluate;
 import org.tune4j.io.BertAdapter;
 import org.tune4j.io.HfCheckpoint;
 import org.tune4j.tensor.Tensor;
@@ -21,7 +22,7 @@ import picocli.CommandLine.Mixin;
 @Command(name = "classify", mixinStandardHelpOptions = true,
         description = "Classify texts with a BERT folder and a LoRA adapter with its head (tune4j finetune --out DIR writes DIR/adapter-lora): one line per text.")
 final class ClassifyCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "The encoder's Hugging Face folder (for minilm: ~/.cache/tune4j/models/all-minilm-l6-v2).")
+    @Option(names = "--model", required = true, paramLabel = "DIR", description = "The encoder's Hugging Face folder (finetune imports minilm into ~/.cache/tune4j/models/minilm, bge-small beside it).")
     Path model;
 
     @Option(names = "--adapter", required = true, paramLabel = "DIR", description = "The adapter folder (adapter_config.json, adapter_model.safetensors, classifier.safetensors).")
@@ -44,19 +45,14 @@ final class ClassifyCommand implements Callable<Integer> {
                 List<String> chunk = all.subList(from, Math.min(all.size(), from + 32));
                 try (Arena step = Arena.ofConfined(); Tape t = new Tape(CpuBackend.get(), false, false, ws)) {
                     TokenBatch in = tok.encode(step, chunk);
-                    Tensor logits = c.model().logits(t, in).value();
+                    Tensor logits = c.model().logits(t, in).value(), probs = t.zeros(logits.shape());
+                    CpuBackend.get().softmaxForward(logits, probs);
+                    int[] best = new int[in.batch()];
+                    Evaluate.argmaxRows(logits, in.batch(), best, 0);
                     for (int b = 0; b < in.batch(); b++) {
-                        double max = Double.NEGATIVE_INFINITY, sum = 0;
-                        int best = 0;
-                        for (int k = 0; k < logits.dim(1); k++) {
-                            if (logits.getFloat(b, k) > max) {
-                                max = logits.getFloat(b, k);
-                                best = k;
-                            }
-                        }
-                        for (int k = 0; k < logits.dim(1); k++) sum += Math.exp(logits.getFloat(b, k) - max);
                         String text = chunk.get(b).replaceAll("\\s+", " ");
-                        System.out.printf(Locale.ROOT, "%s\t%.4f\t%s%n", c.classes().get(best), 1 / sum, text.length() > 60 ? text.substring(0, 57) + "..." : text);
+                        System.out.printf(Locale.ROOT, "%s\t%.4f\t%s%n", c.classes().get(best[b]), probs.getFloat(b, best[b]),
+                                text.length() > 60 ? text.substring(0, 57) + "..." : text);
                     }
                 }
             }
