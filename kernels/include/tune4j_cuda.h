@@ -81,6 +81,8 @@ int32_t t4j_cuda_bf16_to_f32(int64_t n, const uint16_t *x, float *y, void *strea
 int32_t t4j_cuda_scale_into(int64_t rows, int64_t cols, const float *x, int64_t ldx, float scale, void *y, int64_t ldy, int32_t bf16, void *stream);
 /* out[0] = sum of x (one block, a fixed tree: the same bits every run) */
 int32_t t4j_cuda_sum(int64_t n, const float *x, float *out, void *stream);
+/* out[j] += sum over the rows i of x [m, n] of x[i, j], rows in order (a bias gradient; the same bits every run) */
+int32_t t4j_cuda_sum_rows(int64_t m, int64_t n, const float *x, float *out, void *stream);
 
 /* ---- rows (ops.cu): one block per row ---- */
 

@@ -279,6 +279,12 @@ int32_t t4j_cuda_sum(int64_t n, const float *x, float *out, void *stream) {
     return t4j_launched();
 }
 
+int32_t t4j_cuda_sum_rows(int64_t m, int64_t n, const float *x, float *out, void *stream) {
+    if (n == 0) return 0;
+    column_sum_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(m, n, x, out);
+    return t4j_launched();
+}
+
 int32_t t4j_cuda_softmax_forward(int64_t m, int64_t n, const float *x, float *y, void *stream) {
     if (m == 0) return 0;
     softmax_kernel<<<(unsigned)m, row_threads(n), 0, t4j_stream(stream)>>>(n, x, y);

@@ -62,6 +62,7 @@ public final class tune4j_cuda_h {
             "t4j_cuda_bf16_to_f32",
             "t4j_cuda_scale_into",
             "t4j_cuda_sum",
+            "t4j_cuda_sum_rows",
             "t4j_cuda_softmax_forward",
             "t4j_cuda_layernorm_forward",
             "t4j_cuda_layernorm_backward",
@@ -765,6 +766,30 @@ public final class tune4j_cuda_h {
 
     public static FunctionDescriptor t4j_cuda_sum$descriptor() {
         return t4j_cuda_sum.DESC;
+    }
+
+    private static final class t4j_cuda_sum_rows {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_sum_rows", DESC, false);
+    }
+
+    /** out[j] += sum over the rows i of x [m, n] of x[i, j], rows in order (a bias gradient; the same bits every run) */
+    public static int t4j_cuda_sum_rows(long m, long n, MemorySegment x, MemorySegment out, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_sum_rows.HANDLE.invokeExact(m, n, x, out, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_sum_rows$handle() {
+        return t4j_cuda_sum_rows.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_sum_rows$descriptor() {
+        return t4j_cuda_sum_rows.DESC;
     }
 
     private static final class t4j_cuda_softmax_forward {

@@ -5,12 +5,13 @@ import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 
 /**
- * A trainable tensor and its gradient, both in a long-lived arena (the model's). {@code trainable =
- * false} freezes it: the tape computes no gradient for it and optimizers skip it.
+ * A trainable tensor and its gradient, both in a long-lived arena (the model's) and in one memory (the
+ * host's, or a device's after {@link #moveTo}). {@code trainable = false} freezes it: the tape computes no
+ * gradient for it and optimizers skip it.
  */
 public final class Parameter {
-    private final Arena arena;
-    private final Tensor value;
+    private Arena arena;
+    private Tensor value;
     private Tensor grad; // made on first use: a frozen parameter never needs one
     private boolean trainable = true;
 
@@ -25,7 +26,7 @@ public final class Parameter {
 
     /** The accumulated gradient (zeroed by the optimizer after each step), made zero on first use. */
     public Tensor grad() {
-        if (grad == null) grad = Tensor.zeros(arena, DType.F32, value.shape());
+        if (grad == null) grad = value.memory().zeros(arena, DType.F32, value.shape());
         return grad;
     }
 
@@ -44,7 +45,19 @@ public final class Parameter {
 
     /** Sets the gradient to zero. */
     public void zeroGrad() {
-        if (grad != null) grad.segment().fill((byte) 0);
+        if (grad != null) grad.zero();
+    }
+
+    /**
+     * Moves the value into {@code memory} (a device's, or back to the host), in {@code arena}, which must outlive
+     * the parameter's use there; the gradient is dropped (made again, there, on first use). Optimizer state
+     * made for the old value must be made again.
+     */
+    public void moveTo(org.tune4j.tensor.Memory memory, Arena arena) {
+        if (value.memory() == memory) return;
+        value = value.copy(arena, memory);
+        this.arena = arena;
+        grad = null;
     }
 
     public long numel() {

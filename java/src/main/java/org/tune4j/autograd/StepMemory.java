@@ -4,25 +4,29 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayDeque;
 import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Memory;
 import org.tune4j.tensor.Tensor;
 
 /**
  * Where one {@link Tape} step's tensors live: carved in order out of its {@link Workspace}'s memory (64-byte
  * aligned), or from the step's arena when there is no workspace or it is too small; and what the step would
  * need in a workspace large enough, which the workspace grows to for the next step. In no-grad mode a model
- * run stage by stage gives back each stage's memory but its output ({@link #keepOnly}).
+ * run stage by stage gives back each stage's memory but its output ({@link #keepOnly}; on the host only: a
+ * device's step keeps all of it). The memory is the backend's.
  */
 final class StepMemory {
     private final Arena arena;
+    private final Memory where;
     private final MemorySegment slab; // the workspace's memory for this step, or null
     private long top;                 // the next free byte of the slab
     private long need, needPeak;      // the same in a slab large enough for the step, and its highest
     private long allocated;           // every byte made, for the step's accounting
     private final ArrayDeque<long[]> marks = new ArrayDeque<>(); // {top, need} at each open mark
 
-    StepMemory(Arena arena, MemorySegment slab) {
+    StepMemory(Arena arena, Memory where, Tensor slab) {
         this.arena = arena;
-        this.slab = slab;
+        this.where = where;
+        this.slab = slab == null ? null : slab.segment();
     }
 
     boolean onWorkspace() {
@@ -40,9 +44,9 @@ final class StepMemory {
         if (slab != null && align(top) + bytes <= slab.byteSize()) {
             long start = align(top);
             top = start + bytes;
-            return Tensor.wrap(slab.asSlice(start, bytes), DType.F32, shape);
+            return Tensor.wrap(where, slab.asSlice(start, bytes), DType.F32, shape);
         }
-        return Tensor.zeros(arena, DType.F32, shape); // no workspace, or it is smaller than this step (the next step gets more)
+        return where.zeros(arena, DType.F32, shape); // no workspace, or it is smaller than this step (the next step gets more)
     }
 
     long allocated() {
@@ -65,6 +69,7 @@ final class StepMemory {
         if (mark < 0 || slab == null) return keep;
         if (mark != marks.size()) throw new IllegalStateException("marks are let go in the reverse order they were made (mark " + mark + " of " + marks.size() + ")");
         long[] at = marks.pop();
+        if (!where.isHost()) return keep; // moving keep down would be an overlapping copy on the device: the step keeps it all
         MemorySegment seg = keep.segment();
         need = align(at[1]) + seg.byteSize(); // in a slab large enough, keep would move down too
         long from = slab.address() + at[0], to = slab.address() + top;

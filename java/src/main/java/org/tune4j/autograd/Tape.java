@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.SplittableRandom;
 import org.tune4j.backend.Backend;
 import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Memory;
 import org.tune4j.tensor.Tensor;
 
 /**
@@ -17,6 +18,10 @@ import org.tune4j.tensor.Tensor;
  * layer norm ...) so that the native kernels do the work. Activations, saved tensors and intermediate
  * gradients live in the tape's arena, freed by {@link #close} at the end of the step; parameters keep
  * theirs. A tape made with {@code recording = false} is the no-grad mode: it only computes.
+ *
+ * <p>Tensors the tape makes live where the backend computes ({@link Backend#memory}: the host, or a GPU's
+ * memory), and so do the parameters of a model moved there; inputs made on the host (images, ids, labels,
+ * lengths) may stay there: an op that needs them on the device copies them. Losses are host scalars.
  *
  * <p>Shapes: activations are [rows, features] matrices, rows = tokens (or images).
  */
@@ -51,7 +56,7 @@ public final class Tape implements AutoCloseable {
         this.recording = recording;
         this.parameterGradients = parameterGradients;
         this.workspace = workspace;
-        this.memory = new StepMemory(arena, workspace == null ? null : workspace.take(arena));
+        this.memory = new StepMemory(arena, backend.memory(), workspace == null ? null : workspace.take(arena, backend.memory()));
     }
 
     public Backend backend() {
@@ -63,11 +68,25 @@ public final class Tape implements AutoCloseable {
         return arena;
     }
 
-    /** A new zeroed F32 tensor in the step arena. */
+    /** A new zeroed F32 tensor in the step arena, in the backend's memory. */
     public Tensor zeros(long... shape) {
         Tensor t = empty(shape);
-        if (memory.onWorkspace()) t.segment().fill((byte) 0); // the arena's own allocations come zeroed
+        if (memory.onWorkspace()) t.zero(); // the arena's own allocations come zeroed
         return t;
+    }
+
+    /** {@code t} in the backend's memory: itself, or a copy made in the step arena (a host input on a device). */
+    public Tensor onBackend(Tensor t) {
+        if (t == null || t.memory() == backend.memory()) return t;
+        if (t.dtype() != DType.F32) return t.copy(arena, backend.memory());
+        Tensor c = empty(t.shape());
+        c.copyFrom(t);
+        return c;
+    }
+
+    /** A host copy of {@code t} in the step arena (itself when it is on the host). */
+    private Tensor onHost(Tensor t) {
+        return t.isHost() ? t : t.copy(arena, Memory.HOST);
     }
 
     /** A new F32 tensor whose values are unspecified: for outputs a kernel writes in full. */
@@ -119,9 +138,9 @@ public final class Tape implements AutoCloseable {
         return new Var(value, g, null);
     }
 
-    /** The gradient tensor of v, made (zeroed, in the step arena) on first use. */
+    /** The gradient tensor of v, made (zeroed, in the step arena, in v's memory) on first use. */
     private Tensor gradOf(Var v) {
-        if (v.grad == null) v.grad = zeros(v.value.shape());
+        if (v.grad == null) v.grad = v.value.memory() == backend.memory() ? zeros(v.value.shape()) : v.value.memory().zeros(arena, DType.F32, v.value.shape());
         return v.grad;
     }
 
@@ -194,10 +213,10 @@ public final class Tape implements AutoCloseable {
         adapted.copyFrom(w.value);
         backend.loraMerge(adapted, a.value, bb.value, scale, 1f);
         backend.rowSquares(adapted, squares);
-        float[] norms = squares.toFloatArray();
+        float[] norms = squares.toFloatArray(), magnitude = m.value.toFloatArray(), f = new float[(int) out];
         for (int o = 0; o < out; o++) norms[o] = (float) Math.sqrt(norms[o]);
-        Tensor factor = empty(out);
-        for (int o = 0; o < out; o++) factor.setFloat(o, norms[o] == 0 ? 0f : m.value.getFloat(o) / norms[o]);
+        for (int o = 0; o < out; o++) f[o] = norms[o] == 0 ? 0f : magnitude[o] / norms[o];
+        Tensor factor = onBackend(Tensor.of(arena, f, out));
         Tensor h = empty(t, r), direction = empty(t, out), y = empty(t, out);
         backend.loraForward(x.value, mask, w.value, null, a.value, bb.value, scale, h, direction);
         y.copyFrom(direction);
@@ -210,8 +229,9 @@ public final class Tape implements AutoCloseable {
             if (needs(m)) {
                 Tensor sums = zeros(out); // Σ_t g ⊙ (x Vᵀ)
                 backend.sumRowsProduct(gy, direction, sums);
-                Tensor dm = gradOf(m);
-                for (int o = 0; o < out; o++) if (norms[o] != 0) dm.setFloat(o, dm.getFloat(o) + sums.getFloat(o) / norms[o]);
+                float[] s = sums.toFloatArray();
+                for (int o = 0; o < out; o++) s[o] = norms[o] == 0 ? 0f : s[o] / norms[o];
+                backend.axpy(1f, onBackend(Tensor.of(arena, s, out)), gradOf(m));
             }
             if (needs(b)) backend.sumRows(gy, gradOf(b));
             if (needs(x) || needs(a) || needs(bb)) {
@@ -363,12 +383,13 @@ public final class Tape implements AutoCloseable {
         if (batch < 1 || x.value.rank() != 2 || x.value.dim(0) % batch != 0) throw new IllegalArgumentException("x " + x.value + " is not " + batch + " sequences of rows");
         if (lengths.dtype() != DType.I32 || lengths.numel() != batch) throw new IllegalArgumentException("lengths must be " + batch + " I32 values, is " + lengths);
         long rows = x.value.dim(0), seq = rows / batch;
-        Tensor pool = zeros(batch, rows);
+        Tensor weights = Tensor.zeros(arena, DType.F32, batch, rows), hostLengths = onHost(lengths);
         for (int b = 0; b < batch; b++) {
-            int n = lengths.getInt(b);
+            int n = hostLengths.getInt(b);
             if (n < 1 || n > seq) throw new IllegalArgumentException("lengths[" + b + "] = " + n + " is outside [1, " + seq + "]");
-            for (long t = 0; t < n; t++) pool.setFloat(b, b * seq + t, 1f / n);
+            for (long t = 0; t < n; t++) weights.setFloat(b, b * seq + t, 1f / n);
         }
+        Tensor pool = onBackend(weights);
         Tensor y = empty(batch, x.value.dim(1));
         backend.gemm(false, false, 1f, pool, x.value, 0f, y);
         Var out = result(y, x);
@@ -380,7 +401,7 @@ public final class Tape implements AutoCloseable {
 
     /** Mean softmax cross-entropy of logits [m, classes] against labels [m] (I32); a one-element result. */
     public Var crossEntropy(Var logits, Tensor labels, float smoothing) {
-        Tensor probs = empty(logits.value.shape()), loss = empty(1);
+        Tensor probs = empty(logits.value.shape()), loss = Tensor.zeros(arena, DType.F32, 1); // the loss: a host scalar
         loss.setFloat(0, backend.crossEntropyForward(logits.value, labels, smoothing, probs));
         Var out = result(loss, logits);
         record(out, () -> {
@@ -396,11 +417,11 @@ public final class Tape implements AutoCloseable {
     public Var tokens(Var patches, Var cls, Var pos, int batch) {
         long d = cls.value.numel(), p = patches.value.dim(0) / batch, seq = p + 1;
         Tensor y = empty(batch * seq, d); // every row gets the class token or a patch, then the positions
-        long rowBytes = d * 4;
+        Tensor clsRow = cls.value.reshape(1, d), posRows = pos.value.reshape(seq, d);
         for (int b = 0; b < batch; b++) {
-            MemorySegment.copy(cls.value.segment(), 0, y.segment(), (b * seq) * rowBytes, rowBytes);
-            MemorySegment.copy(patches.value.segment(), (b * p) * rowBytes, y.segment(), (b * seq + 1) * rowBytes, p * rowBytes);
-            backend.axpy(1f, pos.value, y.view(b * seq, 0, seq, d));
+            y.view(b * seq, 0, 1, d).copyFrom(clsRow);
+            y.view(b * seq + 1, 0, p, d).copyFrom(patches.value.view(b * p, 0, p, d));
+            backend.axpy(1f, posRows, y.view(b * seq, 0, seq, d));
         }
         Var out = result(y, patches, cls, pos);
         record(out, () -> {
@@ -420,7 +441,7 @@ public final class Tape implements AutoCloseable {
     public Var everyNthRow(Var x, long stride, long offset) {
         long n = x.value.dim(0) / stride, d = x.value.dim(1);
         Tensor y = empty(n, d);
-        for (long i = 0; i < n; i++) MemorySegment.copy(x.value.segment(), (i * stride + offset) * d * 4, y.segment(), i * d * 4, d * 4);
+        y.copyFrom(x.value.reshape(n, stride * d).view(0, offset * d, n, d)); // rows stride·d apart
         Var out = result(y, x);
         record(out, () -> {
             if (out.grad == null || !needs(x)) return;
@@ -437,23 +458,30 @@ public final class Tape implements AutoCloseable {
     public Var permuteRows(Var x, long[] index, long rows, long cols) {
         long batch = x.value.dim(0), n = x.value.dim(1);
         if (index.length != n || n != rows * cols) throw new IllegalArgumentException("index of " + index.length + " for rows of " + n + " into " + rows + "x" + cols);
-        Tensor y = empty(batch * rows, cols);
+        Tensor hostX = onHost(x.value), hostY = Tensor.zeros(arena, DType.F32, batch * rows, cols); // a gather on the host
         float[] in = new float[(int) n], out = new float[(int) n];
         for (long b = 0; b < batch; b++) {
-            MemorySegment.copy(x.value.segment(), ValueLayout.JAVA_FLOAT, b * x.value.ld() * 4, in, 0, (int) n);
+            MemorySegment.copy(hostX.segment(), ValueLayout.JAVA_FLOAT, b * hostX.ld() * 4, in, 0, (int) n);
             for (int j = 0; j < n; j++) out[(int) index[j]] = in[j];
-            MemorySegment.copy(out, 0, y.segment(), ValueLayout.JAVA_FLOAT, b * n * 4, (int) n);
+            MemorySegment.copy(out, 0, hostY.segment(), ValueLayout.JAVA_FLOAT, b * n * 4, (int) n);
         }
+        Tensor y = onBackend(hostY);
         Var result = result(y, x);
         record(result, () -> {
             if (result.grad == null || !needs(x)) return;
-            Tensor gx = gradOf(x);
-            float[] g = new float[(int) n], back = new float[(int) n];
+            Tensor gx = gradOf(x), gy = onHost(result.grad), back = Tensor.zeros(arena, DType.F32, batch, n);
+            float[] g = new float[(int) n], row = new float[(int) n];
             for (long b = 0; b < batch; b++) {
-                MemorySegment.copy(result.grad.segment(), ValueLayout.JAVA_FLOAT, b * n * 4, g, 0, (int) n);
-                for (int j = 0; j < n; j++) back[j] = g[(int) index[j]];
-                Tensor row = Tensor.of(arena, back, 1, n);
-                backend.axpy(1f, row, gx.view(b, 0, 1, n));
+                MemorySegment.copy(gy.segment(), ValueLayout.JAVA_FLOAT, b * n * 4, g, 0, (int) n);
+                for (int j = 0; j < n; j++) row[j] = g[(int) index[j]];
+                MemorySegment.copy(row, 0, back.segment(), ValueLayout.JAVA_FLOAT, b * n * 4, (int) n);
+            }
+            if (gx.memory() == backend.memory()) {
+                Tensor dx = onBackend(back);
+                for (long b = 0; b < batch; b++) backend.axpy(1f, dx.view(b, 0, 1, n), gx.view(b, 0, 1, n));
+            } else { // a host input's gradient under a device backend: added on the host
+                for (long b = 0; b < batch; b++)
+                    for (int j = 0; j < n; j++) gx.setFloat(b, j, gx.getFloat(b, j) + back.getFloat(b, j));
             }
         });
         return result;
@@ -462,11 +490,11 @@ public final class Tape implements AutoCloseable {
     /** An inverted-dropout mask [rows, cols] for probability p (0 or 1/(1-p)), from a seeded generator; null when p = 0. */
     public Tensor dropoutMask(long rows, long cols, float p, SplittableRandom rng) {
         if (p <= 0f) return null;
-        Tensor mask = empty(rows, cols);
+        Tensor mask = memory.onWorkspace() && backend.memory().isHost() ? empty(rows, cols) : Tensor.zeros(arena, DType.F32, rows, cols);
         float keep = 1f / (1f - p);
         MemorySegment s = mask.segment();
         for (long i = 0; i < rows * cols; i++) s.setAtIndex(ValueLayout.JAVA_FLOAT, i, rng.nextFloat() < p ? 0f : keep);
-        return mask;
+        return onBackend(mask);
     }
 
     @Override

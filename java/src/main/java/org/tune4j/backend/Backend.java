@@ -1,10 +1,12 @@
 package org.tune4j.backend;
 
+import org.tune4j.tensor.Memory;
 import org.tune4j.tensor.Tensor;
 
 /**
  * The kernel-level operations tune4j's layers are built from. {@link ReferenceBackend} is the plain
- * Java oracle the others are tested against; {@link CpuBackend} runs the native kernels.
+ * Java oracle the others are tested against; {@link CpuBackend} runs the native kernels; {@code
+ * cuda.CudaBackend} runs them on a GPU, on tensors in its {@link #memory()}.
  *
  * <p>Matrices are F32, row-major; {@code gemm} accepts any leading dimension ({@link Tensor#view}),
  * the LoRA ops need contiguous tensors. Every op checks shapes, dtypes and that the memory is still
@@ -14,6 +16,11 @@ import org.tune4j.tensor.Tensor;
 public interface Backend {
     /** A short name for tables: "reference", "cpu-avx512", ... */
     String name();
+
+    /** Where this backend's tensors live: the tape makes a step's tensors there, and a model's parameters move there. */
+    default Memory memory() {
+        return Memory.HOST;
+    }
 
     /**
      * C = alpha·op(A)·op(B) + beta·C, where op(A) is A or Aᵀ. op(A) is m×k, op(B) k×n, C m×n. With

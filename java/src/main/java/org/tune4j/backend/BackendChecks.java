@@ -33,6 +33,7 @@ final class BackendChecks {
     /** Memory a kernel can use: still allocated, and native (the Java heap cannot be passed to native code). */
     static void memory(String name, Tensor t) {
         if (!t.isAlive()) throw new IllegalArgumentException(name + ": its memory was freed (the arena is closed)");
+        if (!t.isHost()) throw new IllegalArgumentException(name + " lives in " + t.memory().name() + " memory; this backend computes on host tensors");
         if (!t.segment().isNative()) throw new IllegalArgumentException(name + " is on the Java heap; kernels take native memory (Tensor.zeros, or an Arena's segment)");
     }
 

@@ -298,6 +298,7 @@ public final class Safetensors {
             case F32 -> "F32";
             case I32 -> "I32";
             case I8 -> "I8";
+            case BF16 -> "BF16";
         };
     }
 

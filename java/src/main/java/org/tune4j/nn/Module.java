@@ -74,6 +74,15 @@ public abstract class Module {
         throw new IllegalStateException("child '" + name + "' is " + (children.get(name) == null ? "missing" : "not a layer"));
     }
 
+    /**
+     * Moves every parameter into {@code memory} (a {@code CudaBackend}'s to train or serve on the GPU, or back to
+     * the host), new tensors in {@code arena}: the model then runs on the backend of that memory, through the same
+     * code. Optimizers are made after the move. Layers with host-only weights (int8, sparse) keep them there.
+     */
+    public final void moveTo(org.tune4j.tensor.Memory memory, java.lang.foreign.Arena arena) {
+        for (Parameter p : namedParameters().values()) p.moveTo(memory, arena);
+    }
+
     /** Trainable (or all) parameter count. */
     public final long parameterCount(boolean trainableOnly) {
         return namedParameters().values().stream().filter(p -> !trainableOnly || p.trainable()).mapToLong(Parameter::numel).sum();

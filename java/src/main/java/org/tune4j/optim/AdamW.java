@@ -33,7 +33,7 @@ public final class AdamW {
         named.forEach((name, p) -> {
             if (!p.trainable()) return;
             params.put(name, p);
-            state.put(name, new Tensor[] {Tensor.zeros(arena, DType.F32, p.value().shape()), Tensor.zeros(arena, DType.F32, p.value().shape())});
+            state.put(name, new Tensor[] {p.value().memory().zeros(arena, DType.F32, p.value().shape()), p.value().memory().zeros(arena, DType.F32, p.value().shape())});
         });
     }
 

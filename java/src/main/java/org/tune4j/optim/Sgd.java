@@ -25,7 +25,7 @@ public final class Sgd {
         named.forEach((name, p) -> {
             if (!p.trainable()) return;
             params.put(name, p);
-            buffers.put(name, Tensor.zeros(arena, DType.F32, p.value().shape()));
+            buffers.put(name, p.value().memory().zeros(arena, DType.F32, p.value().shape()));
         });
     }
 

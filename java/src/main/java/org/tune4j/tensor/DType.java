@@ -6,7 +6,9 @@ import java.lang.foreign.ValueLayout;
 public enum DType {
     F32(ValueLayout.JAVA_FLOAT),
     I32(ValueLayout.JAVA_INT),
-    I8(ValueLayout.JAVA_BYTE);
+    I8(ValueLayout.JAVA_BYTE),
+    /** bfloat16: the top 16 bits of an F32, stored as 16-bit values (device mixed precision). */
+    BF16(ValueLayout.JAVA_SHORT);
 
     private final ValueLayout layout;
 

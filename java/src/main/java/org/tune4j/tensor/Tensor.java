@@ -7,21 +7,29 @@ import java.util.Arrays;
 import java.util.Objects;
 
 /**
- * An n-dimensional array in off-heap memory, row-major.
+ * An n-dimensional array in off-heap memory, row-major: the host's, or a device's ({@link #memory}).
  *
  * <p>Rows of the last two dimensions are {@code ld} ("leading dimension") elements apart, which may be
  * more than the number of columns: {@link #view} cuts a 2-D block out of a larger matrix without
  * copying, and the kernels take it as is. Tensors of rank other than 2 are contiguous. The memory
  * belongs to the {@link Arena} it was allocated in; once that arena is closed, any use of the tensor
- * throws {@link IllegalStateException}.
+ * throws {@link IllegalStateException}. Only a host tensor's elements can be read or written from Java
+ * ({@link #getFloat} ...); a device tensor's are moved with {@link #copyFrom}, and refuse the rest with an
+ * {@link IllegalStateException} naming where they live.
  */
 public final class Tensor {
     private final MemorySegment segment;
     private final DType dtype;
     private final long[] shape;
     private final long ld;
+    private final Memory memory;
 
     private Tensor(MemorySegment segment, DType dtype, long[] shape, long ld) {
+        this(Memory.HOST, segment, dtype, shape, ld);
+    }
+
+    private Tensor(Memory memory, MemorySegment segment, DType dtype, long[] shape, long ld) {
+        this.memory = memory;
         this.segment = segment;
         this.dtype = dtype;
         this.shape = shape;
@@ -81,6 +89,23 @@ public final class Tensor {
         return new Tensor(segment, dtype, shape.clone(), shape.length == 0 ? 1 : Math.max(1, shape[shape.length - 1]));
     }
 
+    /**
+     * A contiguous tensor over memory of {@code memory}'s kind ({@code segment} spans its bytes; for a device,
+     * an address range the host must not dereference). Memory implementations make their tensors with it.
+     */
+    public static Tensor wrap(Memory memory, MemorySegment segment, DType dtype, long... shape) {
+        Objects.requireNonNull(memory, "memory");
+        Tensor t = wrap(segment, dtype, shape);
+        return memory.isHost() ? t : new Tensor(memory, segment, dtype, t.shape, t.ld);
+    }
+
+    /** This tensor's memory seen with another shape of as many elements (contiguous only), sharing it. */
+    public Tensor reshape(long... newShape) {
+        if (!isContiguous()) throw new IllegalArgumentException("reshape of a strided view " + this);
+        if (checkedCount(newShape) != numel()) throw new IllegalArgumentException("cannot view " + this + " as " + Arrays.toString(newShape));
+        return wrap(memory, segment, dtype, newShape);
+    }
+
     /** The {@code rows x cols} block of this matrix starting at (row0, col0), sharing its memory. */
     public Tensor view(long row0, long col0, long rows, long cols) {
         requireRank(2);
@@ -91,7 +116,7 @@ public final class Tensor {
         long length = dtype.bytes(span(rows, cols, ld));
         // an empty block may start at the end of the matrix, past its last byte: it spans nothing
         long offset = length == 0 ? 0 : dtype.bytes(row0 * ld + col0); // inside the checked span: no overflow
-        return new Tensor(segment.asSlice(offset, length), dtype, new long[] {rows, cols}, ld);
+        return new Tensor(memory, segment.asSlice(offset, length), dtype, new long[] {rows, cols}, ld);
     }
 
     /** Elements spanned by a rows x cols matrix with leading dimension ld. */
@@ -121,6 +146,22 @@ public final class Tensor {
     private void requireRank(int rank) {
         if (shape.length != rank) {
             throw new IllegalArgumentException("expected a rank-" + rank + " tensor, got shape " + Arrays.toString(shape));
+        }
+    }
+
+    /** Where the memory lives: {@link Memory#HOST}, or a device's. */
+    public Memory memory() {
+        return memory;
+    }
+
+    /** Whether Java may read and write the elements (host memory). */
+    public boolean isHost() {
+        return memory.isHost();
+    }
+
+    private void requireHost() {
+        if (!memory.isHost()) {
+            throw new IllegalStateException("this " + this + " lives in " + memory.name() + " memory; copy it to the host (copyFrom) to read or write its elements");
         }
     }
 
@@ -180,6 +221,7 @@ public final class Tensor {
     }
 
     private long index(long i, long j) {
+        requireHost();
         requireRank(2);
         Objects.checkIndex(i, shape[0]);
         Objects.checkIndex(j, shape[1]);
@@ -187,6 +229,7 @@ public final class Tensor {
     }
 
     private long index(long i) {
+        requireHost();
         Objects.checkIndex(i, numel());
         if (shape.length == 2) return (i / shape[1]) * ld + i % shape[1];
         return i;
@@ -228,6 +271,11 @@ public final class Tensor {
     /** The elements in row-major order, as a new array. */
     public float[] toFloatArray() {
         if (dtype != DType.F32) throw new IllegalArgumentException("toFloatArray on a " + dtype + " tensor");
+        if (!isHost()) {
+            try (Arena arena = Arena.ofConfined()) {
+                return copy(arena, Memory.HOST).toFloatArray();
+            }
+        }
         long n = numel();
         if (n > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("tensor too large for a Java array: " + n);
         float[] out = new float[(int) n];
@@ -264,19 +312,31 @@ public final class Tensor {
         return of(arena, flat, rows.length, cols);
     }
 
-    /** A contiguous copy of this tensor in {@code arena}. */
+    /** A contiguous copy of this tensor in {@code arena}, in the same memory. */
     public Tensor copy(Arena arena) {
-        Tensor c = zeros(arena, dtype, shape);
+        return copy(arena, memory);
+    }
+
+    /** A contiguous copy of this tensor in {@code arena}, in {@code where} (to or from a device). */
+    public Tensor copy(Arena arena, Memory where) {
+        Tensor c = where.zeros(arena, dtype, shape);
         c.copyFrom(this);
         return c;
     }
 
-    /** Copies {@code other}'s elements (same shape and dtype) into this tensor. */
+    /**
+     * Copies {@code other}'s elements (same shape and dtype) into this tensor, from any memory into any memory
+     * (the device's copy runs when either side is not the host).
+     */
     public void copyFrom(Tensor other) {
         if (!Arrays.equals(shape, other.shape) || dtype != other.dtype) {
             throw new IllegalArgumentException("copyFrom: " + other + " into " + this);
         }
         if (numel() == 0) return;
+        if (!memory.isHost() || !other.memory.isHost()) {
+            (memory.isHost() ? other.memory : memory).copy(other, this);
+            return;
+        }
         if (shape.length != 2) {
             MemorySegment.copy(other.segment, 0, segment, 0, dtype.bytes(numel()));
             return;
@@ -287,8 +347,24 @@ public final class Tensor {
         }
     }
 
+    /** Sets every element to 0 (in whatever memory it lives). */
+    public void zero() {
+        memory.zero(this);
+    }
+
+    /** Host memory set to zero, rows of a view only. */
+    void fillZero() {
+        requireHost();
+        if (numel() == 0) return;
+        if (isContiguous()) {
+            segment.asSlice(0, dtype.bytes(numel())).fill((byte) 0);
+        } else {
+            for (long i = 0; i < rows(); i++) segment.asSlice(dtype.bytes(i * ld), dtype.bytes(cols())).fill((byte) 0);
+        }
+    }
+
     @Override
     public String toString() {
-        return "Tensor" + Arrays.toString(shape) + " " + dtype + (isContiguous() ? "" : " ld=" + ld);
+        return "Tensor" + Arrays.toString(shape) + " " + dtype + (isContiguous() ? "" : " ld=" + ld) + (memory.isHost() ? "" : " on " + memory.name());
     }
 }

@@ -11,6 +11,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.util.Optional;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
 import org.tune4j.bindings.NativeAccess;
 
 /**
@@ -114,6 +116,33 @@ public final class Cublas implements AutoCloseable {
         alpha32f.set(JAVA_FLOAT, 0, alpha);
         beta32f.set(JAVA_FLOAT, 0, beta);
         call(s, transA, transB, alpha32f, a, inType, b, beta32f, c, bf16Out ? CUDA_R_16BF : CUDA_R_32F, compute);
+    }
+
+    /**
+     * c [m, n] = alpha op(a) op(b) + beta c over F32 {@link Tensor}s in CUDA memory, any leading dimensions (views
+     * of a wider matrix): {@code Backend.gemm} on the GPU.
+     */
+    public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c, Precision precision) {
+        for (Tensor t : new Tensor[] {a, b, c}) {
+            if (t == null || t.rank() != 2 || t.dtype() != DType.F32 || t.isHost()) throw new IllegalArgumentException("GEMM operands must be F32 device matrices, got " + t);
+        }
+        long m = transA ? a.dim(1) : a.dim(0), k = transA ? a.dim(0) : a.dim(1);
+        long kb = transB ? b.dim(1) : b.dim(0), n = transB ? b.dim(0) : b.dim(1);
+        if (k != kb) throw new IllegalArgumentException("inner dimensions differ: op(a) is " + m + "x" + k + ", op(b) is " + kb + "x" + n);
+        if (c.dim(0) != m || c.dim(1) != n) throw new IllegalArgumentException("c must be [" + m + ", " + n + "], is " + c);
+        for (long d : new long[] {m, n, k, a.ld(), b.ld(), c.ld()}) if (d > Integer.MAX_VALUE) throw new IllegalArgumentException("dimension " + d + " exceeds cuBLAS's int");
+        if (m == 0 || n == 0) return;
+        alpha32f.set(JAVA_FLOAT, 0, alpha);
+        beta32f.set(JAVA_FLOAT, 0, beta);
+        int rc;
+        try {
+            rc = (int) gemmEx.invokeExact(handle, transB ? OP_T : OP_N, transA ? OP_T : OP_N, (int) n, (int) m, (int) k, alpha32f, b.segment(), CUDA_R_32F,
+                    (int) b.ld(), a.segment(), CUDA_R_32F, (int) a.ld(), beta32f, c.segment(), CUDA_R_32F, (int) c.ld(),
+                    precision == Precision.TF32 ? COMPUTE_32F_FAST_TF32 : COMPUTE_32F_PEDANTIC, GEMM_DEFAULT);
+        } catch (Throwable t) {
+            throw new IllegalStateException("cublasGemmEx could not be called: " + t, t);
+        }
+        if (rc != 0) throw new IllegalStateException("cublasGemmEx failed: " + status(rc));
     }
 
     /** c [m, n] (I32) = a [m, k] (I8) bᵀ, b [n, k] (I8): int8 products summed exactly in int32 (k a multiple of 4). */

@@ -3,9 +3,16 @@ package org.tune4j.backend.cuda;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Map;
+import org.tune4j.backend.Activation;
+import org.tune4j.backend.Backend;
+import org.tune4j.backend.CpuBackend;
 import org.tune4j.backend.CsrWeights;
+import org.tune4j.backend.Int8Weights;
+import org.tune4j.backend.Sparse24Weights;
 import org.tune4j.bindings.tune4j_cuda_h;
 import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Memory;
 import org.tune4j.tensor.Tensor;
 
 /**
@@ -17,18 +24,23 @@ import org.tune4j.tensor.Tensor;
  * <p>{@link #open} fails with a message saying why where there is no GPU, no driver or no kernels
  * library ({@link CudaStatus}). Not thread-safe: one backend per thread (each has its own stream).
  */
-public final class CudaBackend implements AutoCloseable {
+public final class CudaBackend extends DeviceTensorOps implements Backend, AutoCloseable {
     private final CudaStatus status;
     private final DeviceAllocator allocator;
     private final MemorySegment stream;
     private final CudaStream owned; // the stream this backend made; null in a view (on), which owns neither stream nor allocator
+    private final CudaMemory memory;
+    private final HostFallback.Counts fallbacks;
+    private Cublas cublas; // opened on the first GEMM, on this backend's stream
     private boolean closed;
 
-    private CudaBackend(CudaStatus status, DeviceAllocator allocator, CudaStream owned, MemorySegment stream) {
+    private CudaBackend(CudaStatus status, DeviceAllocator allocator, CudaStream owned, MemorySegment stream, CudaMemory memory, HostFallback.Counts fallbacks) {
         this.status = status;
         this.allocator = allocator;
         this.owned = owned;
         this.stream = stream;
+        this.memory = memory != null ? memory : new CudaMemory(this, "cuda:0");
+        this.fallbacks = fallbacks != null ? fallbacks : new HostFallback.Counts();
     }
 
     /** A backend on device 0; an {@link IllegalStateException} saying why when CUDA cannot run here. */
@@ -37,7 +49,7 @@ public final class CudaBackend implements AutoCloseable {
         if (!s.available()) throw new IllegalStateException("CUDA is not available: " + s.message());
         check(tune4j_cuda_h.t4j_cuda_set_device(0), "cudaSetDevice(0)");
         CudaStream own = new CudaStream();
-        return new CudaBackend(s, new DeviceAllocator(), own, own.handle());
+        return new CudaBackend(s, new DeviceAllocator(), own, own.handle(), null, null);
     }
 
     public CudaStatus status() {
@@ -50,7 +62,7 @@ public final class CudaBackend implements AutoCloseable {
      * Closing the view releases nothing.
      */
     public CudaBackend on(CudaStream other) {
-        return new CudaBackend(status, allocator, null, other.handle());
+        return new CudaBackend(status, allocator, null, other.handle(), memory, fallbacks);
     }
 
     public DeviceAllocator allocator() {
@@ -59,6 +71,11 @@ public final class CudaBackend implements AutoCloseable {
 
     /** The stream's handle (a cudaStream_t), for libraries that run on it (cuBLAS). */
     public MemorySegment stream() {
+        return stream;
+    }
+
+    @Override
+    MemorySegment streamHandle() {
         return stream;
     }
 
@@ -87,6 +104,7 @@ public final class CudaBackend implements AutoCloseable {
     }
 
     /** A device copy of a host tensor (contiguous). */
+    @Override
     public DeviceTensor upload(Tensor host) {
         if (host == null || !host.isContiguous()) throw new IllegalArgumentException("host must be a contiguous tensor, is " + host);
         if (!host.segment().isNative()) throw new IllegalArgumentException("host is on the Java heap; a copy to the device needs native memory");
@@ -126,222 +144,535 @@ public final class CudaBackend implements AutoCloseable {
         check(tune4j_cuda_h.t4j_cuda_stream_synchronize(stream), "cudaStreamSynchronize");
     }
 
-    // ---- elementwise ----
+    // ---- Backend: the engine's ops over Tensors in this backend's memory (ARCHITECTURE.md, "One engine") ----
+    // An op runs its kernels when every tensor is in this memory in the layout the kernel takes; otherwise the
+    // CPU runs it on host copies, counted by op name (fallbacks()). Small host inputs a kernel only reads
+    // (labels) are staged on the device instead.
 
-    /** y = a + b */
-    public void add(DeviceTensor a, DeviceTensor b, DeviceTensor y) {
-        same("a", a, "b", b);
-        same("a", a, "y", y);
-        check(tune4j_cuda_h.t4j_cuda_add(a.numel(), a.pointer(), b.pointer(), y.pointer(), stream), "add");
+    @Override
+    public String name() {
+        return "cuda";
     }
 
-    /** y += alpha x */
-    public void axpy(float alpha, DeviceTensor x, DeviceTensor y) {
-        same("x", x, "y", y);
-        check(tune4j_cuda_h.t4j_cuda_axpy(x.numel(), alpha, x.pointer(), y.pointer(), stream), "axpy");
+    @Override
+    public Memory memory() {
+        return memory;
     }
 
-    /** y = GELU(x), tanh form */
-    public void geluForward(DeviceTensor x, DeviceTensor y) {
-        same("x", x, "y", y);
-        check(tune4j_cuda_h.t4j_cuda_gelu_forward(x.numel(), x.pointer(), y.pointer(), stream), "gelu_forward");
+    /** Ops this backend ran on the CPU for want of a kernel (or of device tensors), by name, since it was opened. */
+    public Map<String, Long> fallbacks() {
+        return fallbacks.snapshot();
     }
 
-    /** dx += GELU'(x) dy */
-    public void geluBackward(DeviceTensor x, DeviceTensor dy, DeviceTensor dx) {
-        same("x", x, "dy", dy);
-        same("x", x, "dx", dx);
-        check(tune4j_cuda_h.t4j_cuda_gelu_backward(x.numel(), x.pointer(), dy.pointer(), dx.pointer(), stream), "gelu_backward");
+    public void resetFallbacks() {
+        fallbacks.reset();
     }
 
-    /** bf16 copy of an F32 tensor, and back */
-    public void toBf16(DeviceTensor x, DeviceTensor y) {
-        type("x", x, DeviceTensor.Type.F32);
-        type("y", y, DeviceTensor.Type.BF16);
-        count("y", y, x.numel());
-        check(tune4j_cuda_h.t4j_cuda_f32_to_bf16(x.numel(), x.pointer(), y.pointer(), stream), "f32_to_bf16");
+    private HostFallback fallback(String op) {
+        ensureOpen();
+        return new HostFallback(fallbacks, op);
     }
 
-    public void fromBf16(DeviceTensor x, DeviceTensor y) {
-        type("x", x, DeviceTensor.Type.BF16);
-        type("y", y, DeviceTensor.Type.F32);
-        count("y", y, x.numel());
-        check(tune4j_cuda_h.t4j_cuda_bf16_to_f32(x.numel(), x.pointer(), y.pointer(), stream), "bf16_to_f32");
+    private static final CpuBackend CPU = CpuBackend.get();
+
+    /** Whether every non-null tensor lives in this backend's memory and is contiguous. */
+    private boolean here(Tensor... ts) {
+        for (Tensor t : ts) if (t != null && (t.memory() != memory || !t.isContiguous() || !t.isAlive())) return false;
+        return true;
+    }
+
+    /** Whether every tensor lives here, any row stride (what cuBLAS takes). */
+    private boolean hereStrided(Tensor... ts) {
+        for (Tensor t : ts) if (t != null && (t.memory() != memory || !t.isAlive())) return false;
+        return true;
+    }
+
+    private Cublas cublas() {
+        if (cublas == null) cublas = Cublas.open(this);
+        return cublas;
+    }
+
+    private static MemorySegment p(Tensor t) {
+        return t == null ? MemorySegment.NULL : t.segment();
+    }
+
+    /** A device copy of a small host input (labels), freed with {@code arena} after the stream's work in order. */
+    private Tensor staged(Arena arena, Tensor t) {
+        return t.memory() == memory ? t : t.copy(arena, memory);
+    }
+
+    @Override
+    public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c) {
+        if (hereStrided(a, b, c) && a.dtype() == DType.F32 && b.dtype() == DType.F32 && c.dtype() == DType.F32) {
+            cublas().gemm(transA, transB, alpha, a, b, beta, c, Cublas.Precision.F32);
+            return;
+        }
+        try (HostFallback f = fallback("gemm")) {
+            CPU.gemm(transA, transB, alpha, f.in(a), f.in(b), beta, f.out(c));
+        }
+    }
+
+    @Override
+    public void loraForward(Tensor x, Tensor mask, Tensor w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
+        if (mask != null || !here(x, w, bias, a, b, h, y)) {
+            try (HostFallback f = fallback("loraForward")) {
+                CPU.loraForward(f.in(x), f.in(mask), f.in(w), f.in(bias), f.in(a), f.in(b), scale, f.out(h), f.out(y));
+            }
+            return;
+        }
+        gemm(false, true, 1f, x, a, 0f, h);       // h = x Aᵀ        [t, r]
+        gemm(false, true, 1f, x, w, 0f, y);       // y = x Wᵀ        [t, out]
+        if (bias != null) addRow(bias, y);
+        gemm(false, true, scale, h, b, 1f, y);    // y += s·h Bᵀ
+    }
+
+    @Override
+    public void loraBackward(Tensor x, Tensor mask, Tensor w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
+        if (mask != null || !here(x, w, a, b, h, g, dx, da, db)) {
+            try (HostFallback f = fallback("loraBackward")) {
+                CPU.loraBackward(f.in(x), f.in(mask), f.in(w), f.in(a), f.in(b), scale, f.in(h), f.in(g), f.out(dx), f.out(da), f.out(db));
+            }
+            return;
+        }
+        try (Arena scratch = Arena.ofConfined()) {
+            Tensor gb = memory.empty(scratch, DType.F32, g.dim(0), b.dim(1)); // g B [t, r]
+            gemm(false, false, 1f, g, b, 0f, gb);
+            gemm(true, false, scale, gb, x, 1f, da);                          // da += s·(g B)ᵀ x
+            gemm(true, false, scale, g, h, 1f, db);                           // db += s·gᵀ h
+            if (dx != null) {
+                gemm(false, false, 1f, g, w, 1f, dx);                         // dx += g W
+                gemm(false, false, scale, gb, a, 1f, dx);                     // dx += s·(g B) A
+            }
+        }
+    }
+
+    @Override
+    public void loraMerge(Tensor w, Tensor a, Tensor b, float scale, float sign) {
+        gemm(false, false, sign * scale, b, a, 1f, w);
+    }
+
+    @Override
+    public void quantizeRows(Tensor x, Tensor q, Tensor scales) {
+        try (HostFallback f = fallback("quantizeRows")) {
+            CPU.quantizeRows(f.in(x), f.out(q), f.out(scales));
+        }
+    }
+
+    @Override
+    public void dequantizeRows(Tensor q, Tensor scales, Tensor x) {
+        try (HostFallback f = fallback("dequantizeRows")) {
+            CPU.dequantizeRows(f.in(q), f.in(scales), f.out(x));
+        }
+    }
+
+    // int8 and sparse weights live on the host (Int8Weights, CsrWeights, Sparse24Weights): their layers run there
+
+    @Override
+    public void int8Linear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
+        try (HostFallback f = fallback("int8Linear")) {
+            CPU.int8Linear(f.in(x), w, f.in(bias), act, f.out(y));
+        }
+    }
+
+    @Override
+    public void int8WeightOnlyLinear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
+        try (HostFallback f = fallback("int8WeightOnlyLinear")) {
+            CPU.int8WeightOnlyLinear(f.in(x), w, f.in(bias), act, f.out(y));
+        }
+    }
+
+    @Override
+    public void int8Gemm(Tensor a, Int8Weights w, Tensor c) {
+        try (HostFallback f = fallback("int8Gemm")) {
+            CPU.int8Gemm(f.in(a), w, f.out(c));
+        }
+    }
+
+    @Override
+    public void loraInt8Forward(Tensor x, Tensor mask, Int8Weights w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
+        try (HostFallback f = fallback("loraInt8Forward")) {
+            CPU.loraInt8Forward(f.in(x), f.in(mask), w, f.in(bias), f.in(a), f.in(b), scale, f.out(h), f.out(y));
+        }
+    }
+
+    @Override
+    public void loraInt8Backward(Tensor x, Tensor mask, Int8Weights w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
+        try (HostFallback f = fallback("loraInt8Backward")) {
+            CPU.loraInt8Backward(f.in(x), f.in(mask), w, f.in(a), f.in(b), scale, f.in(h), f.in(g), f.out(dx), f.out(da), f.out(db));
+        }
+    }
+
+    @Override
+    public float magnitudeThreshold(Tensor w, long count) {
+        try (HostFallback f = fallback("magnitudeThreshold")) {
+            return CPU.magnitudeThreshold(f.in(w), count);
+        }
+    }
+
+    @Override
+    public void magnitudeMask(Tensor w, float threshold, Tensor mask) {
+        try (HostFallback f = fallback("magnitudeMask")) {
+            CPU.magnitudeMask(f.in(w), threshold, f.out(mask));
+        }
+    }
+
+    @Override
+    public void mask2to4(Tensor w, Tensor mask) {
+        try (HostFallback f = fallback("mask2to4")) {
+            CPU.mask2to4(f.in(w), f.out(mask));
+        }
+    }
+
+    @Override
+    public void applyMask(Tensor w, Tensor mask) {
+        try (HostFallback f = fallback("applyMask")) {
+            CPU.applyMask(f.out(w), f.in(mask));
+        }
+    }
+
+    @Override
+    public void csrLinear(Tensor x, CsrWeights w, Tensor bias, Activation act, Tensor y) {
+        try (HostFallback f = fallback("csrLinear")) {
+            CPU.csrLinear(f.in(x), w, f.in(bias), act, f.out(y));
+        }
+    }
+
+    @Override
+    public void csrBackwardInput(Tensor g, CsrWeights w, Tensor dx) {
+        try (HostFallback f = fallback("csrBackwardInput")) {
+            CPU.csrBackwardInput(f.in(g), w, f.out(dx));
+        }
+    }
+
+    @Override
+    public void csrGradValues(Tensor g, Tensor x, CsrWeights w, Tensor dvalues) {
+        try (HostFallback f = fallback("csrGradValues")) {
+            CPU.csrGradValues(f.in(g), f.in(x), w, f.out(dvalues));
+        }
+    }
+
+    @Override
+    public void sparse24Linear(Tensor x, Sparse24Weights w, Tensor bias, Activation act, Tensor y) {
+        try (HostFallback f = fallback("sparse24Linear")) {
+            CPU.sparse24Linear(f.in(x), w, f.in(bias), act, f.out(y));
+        }
+    }
+
+    private static boolean sameSize(Tensor a, Tensor b) {
+        return a.numel() == b.numel() && a.dtype() == DType.F32 && b.dtype() == DType.F32;
+    }
+
+    @Override
+    public void add(Tensor a, Tensor b, Tensor y) {
+        if (here(a, b, y) && sameSize(a, b) && sameSize(a, y)) {
+            check(tune4j_cuda_h.t4j_cuda_add(a.numel(), a.segment(), b.segment(), y.segment(), stream), "add");
+            return;
+        }
+        try (HostFallback f = fallback("add")) {
+            CPU.add(f.in(a), f.in(b), f.out(y));
+        }
+    }
+
+    @Override
+    public void axpy(float alpha, Tensor x, Tensor y) {
+        if (here(x, y) && sameSize(x, y)) {
+            check(tune4j_cuda_h.t4j_cuda_axpy(x.numel(), alpha, x.segment(), y.segment(), stream), "axpy");
+            return;
+        }
+        try (HostFallback f = fallback("axpy")) {
+            CPU.axpy(alpha, f.in(x), f.out(y));
+        }
+    }
+
+    @Override
+    public void scale(float alpha, Tensor y) {
+        if (here(y) && y.dtype() == DType.F32) { // y = alpha·y, in place, as one row
+            check(tune4j_cuda_h.t4j_cuda_scale_into(1, y.numel(), y.segment(), y.numel(), alpha, y.segment(), y.numel(), 0, stream), "scale_into");
+            return;
+        }
+        try (HostFallback f = fallback("scale")) {
+            CPU.scale(alpha, f.out(y));
+        }
+    }
+
+    @Override
+    public void mulRow(Tensor row, Tensor y) {
+        try (HostFallback f = fallback("mulRow")) {
+            CPU.mulRow(f.in(row), f.out(y));
+        }
+    }
+
+    @Override
+    public void reluForward(Tensor x, Tensor y) {
+        try (HostFallback f = fallback("reluForward")) {
+            CPU.reluForward(f.in(x), f.out(y));
+        }
+    }
+
+    @Override
+    public void reluBackward(Tensor x, Tensor dy, Tensor dx) {
+        try (HostFallback f = fallback("reluBackward")) {
+            CPU.reluBackward(f.in(x), f.in(dy), f.out(dx));
+        }
+    }
+
+    @Override
+    public void logSoftmaxForward(Tensor x, Tensor y) {
+        try (HostFallback f = fallback("logSoftmaxForward")) {
+            CPU.logSoftmaxForward(f.in(x), f.out(y));
+        }
+    }
+
+    @Override
+    public void logSoftmaxBackward(Tensor y, Tensor dy, Tensor dx) {
+        try (HostFallback f = fallback("logSoftmaxBackward")) {
+            CPU.logSoftmaxBackward(f.in(y), f.in(dy), f.out(dx));
+        }
+    }
+
+    @Override
+    public void addRow(Tensor row, Tensor y) {
+        if (here(row, y) && y.rank() == 2 && row.numel() == y.dim(1) && row.dtype() == DType.F32 && y.dtype() == DType.F32) {
+            check(tune4j_cuda_h.t4j_cuda_add_bias(y.dim(0), y.dim(1), row.segment(), y.segment(), stream), "add_bias");
+            return;
+        }
+        try (HostFallback f = fallback("addRow")) {
+            CPU.addRow(f.in(row), f.out(y));
+        }
+    }
+
+    @Override
+    public void lowRankAdd(Tensor h, Tensor bt, float scale, Tensor y) {
+        gemm(false, false, scale, h, bt, 1f, y);
+    }
+
+    @Override
+    public void sumRows(Tensor x, Tensor out) {
+        if (here(x, out) && x.rank() == 2 && out.numel() == x.dim(1) && x.dtype() == DType.F32 && out.dtype() == DType.F32) {
+            check(tune4j_cuda_h.t4j_cuda_sum_rows(x.dim(0), x.dim(1), x.segment(), out.segment(), stream), "sum_rows");
+            return;
+        }
+        try (HostFallback f = fallback("sumRows")) {
+            CPU.sumRows(f.in(x), f.out(out));
+        }
+    }
+
+    @Override
+    public void sumRowsProduct(Tensor a, Tensor b, Tensor out) {
+        try (HostFallback f = fallback("sumRowsProduct")) {
+            CPU.sumRowsProduct(f.in(a), f.in(b), f.out(out));
+        }
+    }
+
+    @Override
+    public void rowSquares(Tensor x, Tensor out) {
+        try (HostFallback f = fallback("rowSquares")) {
+            CPU.rowSquares(f.in(x), f.out(out));
+        }
+    }
+
+    @Override
+    public double sumSquares(Tensor x) {
+        if (here(x) && x.dtype() == DType.F32) {
+            try (Arena scratch = Arena.ofConfined()) {
+                Tensor out = memory.empty(scratch, DType.F32, 1);
+                check(tune4j_cuda_h.t4j_cuda_sum_squares(x.numel(), x.segment(), out.segment(), stream), "sum_squares");
+                return out.toFloatArray()[0];
+            }
+        }
+        try (HostFallback f = fallback("sumSquares")) {
+            return CPU.sumSquares(f.in(x));
+        }
+    }
+
+    @Override
+    public void geluForward(Tensor x, Tensor y, boolean exact) {
+        if (!exact && here(x, y) && sameSize(x, y)) {
+            check(tune4j_cuda_h.t4j_cuda_gelu_forward(x.numel(), x.segment(), y.segment(), stream), "gelu_forward");
+            return;
+        }
+        try (HostFallback f = fallback(exact ? "geluForward(erf)" : "geluForward")) {
+            CPU.geluForward(f.in(x), f.out(y), exact);
+        }
+    }
+
+    @Override
+    public void geluBackward(Tensor x, Tensor dy, Tensor dx, boolean exact) {
+        if (!exact && here(x, dy, dx) && sameSize(x, dy) && sameSize(x, dx)) {
+            check(tune4j_cuda_h.t4j_cuda_gelu_backward(x.numel(), x.segment(), dy.segment(), dx.segment(), stream), "gelu_backward");
+            return;
+        }
+        try (HostFallback f = fallback(exact ? "geluBackward(erf)" : "geluBackward")) {
+            CPU.geluBackward(f.in(x), f.in(dy), f.out(dx), exact);
+        }
+    }
+
+    @Override
+    public void softmaxForward(Tensor x, Tensor y) {
+        if (here(x, y) && x.rank() == 2 && sameSize(x, y)) {
+            check(tune4j_cuda_h.t4j_cuda_softmax_forward(x.dim(0), x.dim(1), x.segment(), y.segment(), stream), "softmax_forward");
+            return;
+        }
+        try (HostFallback f = fallback("softmaxForward")) {
+            CPU.softmaxForward(f.in(x), f.out(y));
+        }
+    }
+
+    @Override
+    public void softmaxBackward(Tensor y, Tensor dy, Tensor dx) {
+        try (HostFallback f = fallback("softmaxBackward")) {
+            CPU.softmaxBackward(f.in(y), f.in(dy), f.out(dx));
+        }
+    }
+
+    @Override
+    public void layerNormForward(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
+        if (here(x, gamma, beta, y, mean, rstd) && x.rank() == 2 && sameSize(x, y) && gamma.numel() == x.dim(1) && beta.numel() == x.dim(1)
+                && mean.numel() == x.dim(0) && rstd.numel() == x.dim(0)) {
+            check(tune4j_cuda_h.t4j_cuda_layernorm_forward(x.dim(0), x.dim(1), x.segment(), gamma.segment(), beta.segment(), eps, y.segment(), mean.segment(),
+                    rstd.segment(), stream), "layernorm_forward");
+            return;
+        }
+        try (HostFallback f = fallback("layerNormForward")) {
+            CPU.layerNormForward(f.in(x), f.in(gamma), f.in(beta), eps, f.out(y), f.out(mean), f.out(rstd));
+        }
+    }
+
+    @Override
+    public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dgamma, Tensor dbeta) {
+        if (here(x, gamma, mean, rstd, dy, dx, dgamma, dbeta) && x.rank() == 2 && sameSize(x, dy) && (dx == null || sameSize(x, dx))
+                && gamma.numel() == x.dim(1) && (dgamma == null || dgamma.numel() == x.dim(1)) && (dbeta == null || dbeta.numel() == x.dim(1))
+                && mean.numel() == x.dim(0) && rstd.numel() == x.dim(0)) {
+            check(tune4j_cuda_h.t4j_cuda_layernorm_backward(x.dim(0), x.dim(1), x.segment(), gamma.segment(), mean.segment(), rstd.segment(), dy.segment(),
+                    p(dx), p(dgamma), p(dbeta), stream), "layernorm_backward");
+            return;
+        }
+        try (HostFallback f = fallback("layerNormBackward")) {
+            CPU.layerNormBackward(f.in(x), f.in(gamma), f.in(mean), f.in(rstd), f.in(dy), f.out(dx), f.out(dgamma), f.out(dbeta));
+        }
+    }
+
+    private static boolean labelsFit(Tensor logits, Tensor labels, float smoothing) {
+        return logits.rank() == 2 && logits.dtype() == DType.F32 && labels.dtype() == DType.I32 && labels.numel() == logits.dim(0)
+                && smoothing >= 0 && smoothing < 1;
+    }
+
+    @Override
+    public float crossEntropyForward(Tensor logits, Tensor labels, float smoothing, Tensor probs) {
+        if (here(logits, probs) && labelsFit(logits, labels, smoothing) && sameSize(logits, probs) && logits.dim(0) > 0) {
+            try (Arena scratch = Arena.ofConfined()) {
+                Tensor losses = memory.empty(scratch, DType.F32, logits.dim(0)), total = memory.empty(scratch, DType.F32, 1);
+                Tensor y = staged(scratch, labels);
+                check(tune4j_cuda_h.t4j_cuda_cross_entropy_forward(logits.dim(0), logits.dim(1), logits.segment(), y.segment(), smoothing, probs.segment(),
+                        losses.segment(), stream), "cross_entropy_forward");
+                check(tune4j_cuda_h.t4j_cuda_sum(losses.numel(), losses.segment(), total.segment(), stream), "sum");
+                return total.toFloatArray()[0] / logits.dim(0);
+            }
+        }
+        try (HostFallback f = fallback("crossEntropyForward")) {
+            return CPU.crossEntropyForward(f.in(logits), f.in(labels), smoothing, f.out(probs));
+        }
+    }
+
+    @Override
+    public void crossEntropyBackward(Tensor probs, Tensor labels, float smoothing, float dloss, Tensor dlogits) {
+        if (here(probs, dlogits) && labelsFit(probs, labels, smoothing) && sameSize(probs, dlogits) && probs.dim(0) > 0) {
+            try (Arena scratch = Arena.ofConfined()) {
+                Tensor y = staged(scratch, labels);
+                check(tune4j_cuda_h.t4j_cuda_cross_entropy_backward(probs.dim(0), probs.dim(1), probs.segment(), y.segment(), smoothing, dloss / probs.dim(0),
+                        dlogits.segment(), stream), "cross_entropy_backward");
+            }
+            return;
+        }
+        try (HostFallback f = fallback("crossEntropyBackward")) {
+            CPU.crossEntropyBackward(f.in(probs), f.in(labels), smoothing, dloss, f.out(dlogits));
+        }
     }
 
     /**
-     * y[:, col0 : col0 + cols] = scale x for x [rows, cols] (F32) and y [rows, ≥ col0 + cols] (F32, or BF16
-     * rounded to nearest even): a scaled or converted copy into a block of a wider matrix.
+     * The fused kernel's layout: q, k, v the three thirds of one [batch·seq, 3·d] matrix here (as the tape cuts them
+     * from a fused projection), no padding mask, and sequences and heads within the kernel's shared-memory bounds.
      */
-    public void scaleInto(DeviceTensor x, float scale, DeviceTensor y, long col0) {
-        matrix("x", x);
-        matrix("y", y);
-        type("x", x, DeviceTensor.Type.F32);
-        if (y.type() != DeviceTensor.Type.F32 && y.type() != DeviceTensor.Type.BF16) throw new IllegalArgumentException("y must be F32 or BF16, is " + y);
-        if (y.dim(0) != x.dim(0) || col0 < 0 || col0 + x.dim(1) > y.dim(1)) {
-            throw new IllegalArgumentException("x " + x + " does not fit y " + y + " at column " + col0);
-        }
-        MemorySegment dst = MemorySegment.ofAddress(y.address() + col0 * y.type().bytes);
-        check(tune4j_cuda_h.t4j_cuda_scale_into(x.dim(0), x.dim(1), x.pointer(), x.dim(1), scale, dst, y.dim(1), y.type() == DeviceTensor.Type.BF16 ? 1 : 0,
-                stream), "scale_into");
+    private boolean fusedAttention(int batch, int heads, Tensor q, Tensor k, Tensor v, Tensor lengths) {
+        if (lengths != null || !hereStrided(q, k, v) || q.rank() != 2 || q.dtype() != DType.F32 || batch < 1 || heads < 1) return false;
+        long d = q.dim(1), rows = q.dim(0);
+        if (q.ld() != 3 * d || k.ld() != q.ld() || v.ld() != q.ld() || rows % batch != 0 || d % heads != 0) return false;
+        if (k.segment().address() != q.segment().address() + 4 * d || v.segment().address() != q.segment().address() + 8 * d) return false;
+        return rows / batch <= tune4j_cuda_h.T4J_CUDA_ATTN_MAX_SEQ && d / heads <= tune4j_cuda_h.T4J_CUDA_ATTN_MAX_HEAD_DIM;
     }
 
-    /** out [1] = Σ x, on the device */
-    public void sum(DeviceTensor x, DeviceTensor out) {
-        type("x", x, DeviceTensor.Type.F32);
-        count("out", out, 1);
-        check(tune4j_cuda_h.t4j_cuda_sum(x.numel(), x.pointer(), out.pointer(), stream), "sum");
+    /** The [rows, 3·d] matrix whose first third is the view q. */
+    private Tensor fused(Tensor q) {
+        long rows = q.dim(0), d = q.dim(1);
+        return Tensor.wrap(memory, q.segment().reinterpret(rows * 3 * d * 4), DType.F32, rows, 3 * d);
     }
 
-    // ---- rows ----
-
-    /** y [m, n] = softmax of each row of x */
-    public void softmaxForward(DeviceTensor x, DeviceTensor y) {
-        matrix("x", x);
-        same("x", x, "y", y);
-        check(tune4j_cuda_h.t4j_cuda_softmax_forward(x.dim(0), x.dim(1), x.pointer(), y.pointer(), stream), "softmax_forward");
-    }
-
-    /** LayerNorm of each row of x [m, n]; gamma, beta [n]; mean, rstd [m] saved */
-    public void layerNormForward(DeviceTensor x, DeviceTensor gamma, DeviceTensor beta, float eps, DeviceTensor y, DeviceTensor mean, DeviceTensor rstd) {
-        matrix("x", x);
-        same("x", x, "y", y);
-        count("gamma", gamma, x.dim(1));
-        count("beta", beta, x.dim(1));
-        count("mean", mean, x.dim(0));
-        count("rstd", rstd, x.dim(0));
-        check(tune4j_cuda_h.t4j_cuda_layernorm_forward(x.dim(0), x.dim(1), x.pointer(), gamma.pointer(), beta.pointer(), eps, y.pointer(),
-                mean.pointer(), rstd.pointer(), stream), "layernorm_forward");
-    }
-
-    /** dx, dgamma, dbeta += the LayerNorm gradients (any of them null to skip) */
-    public void layerNormBackward(DeviceTensor x, DeviceTensor gamma, DeviceTensor mean, DeviceTensor rstd, DeviceTensor dy, DeviceTensor dx,
-            DeviceTensor dgamma, DeviceTensor dbeta) {
-        matrix("x", x);
-        same("x", x, "dy", dy);
-        if (dx != null) same("x", x, "dx", dx);
-        count("gamma", gamma, x.dim(1));
-        if (dgamma != null) count("dgamma", dgamma, x.dim(1));
-        if (dbeta != null) count("dbeta", dbeta, x.dim(1));
-        count("mean", mean, x.dim(0));
-        count("rstd", rstd, x.dim(0));
-        check(tune4j_cuda_h.t4j_cuda_layernorm_backward(x.dim(0), x.dim(1), x.pointer(), gamma.pointer(), mean.pointer(), rstd.pointer(), dy.pointer(),
-                ptr(dx), ptr(dgamma), ptr(dbeta), stream), "layernorm_backward");
-    }
-
-    /** probs = softmax(logits [m, n]); losses [m] = each row's cross-entropy against labels [m] (I32) */
-    public void crossEntropyForward(DeviceTensor logits, DeviceTensor labels, float smoothing, DeviceTensor probs, DeviceTensor losses) {
-        matrix("logits", logits);
-        same("logits", logits, "probs", probs);
-        type("labels", labels, DeviceTensor.Type.I32);
-        count("labels", labels, logits.dim(0));
-        count("losses", losses, logits.dim(0));
-        smoothing(smoothing);
-        check(tune4j_cuda_h.t4j_cuda_cross_entropy_forward(logits.dim(0), logits.dim(1), logits.pointer(), labels.pointer(), smoothing, probs.pointer(),
-                losses.pointer(), stream), "cross_entropy_forward");
-    }
-
-    /** dlogits += scale (probs - target) */
-    public void crossEntropyBackward(DeviceTensor probs, DeviceTensor labels, float smoothing, float scale, DeviceTensor dlogits) {
-        matrix("probs", probs);
-        same("probs", probs, "dlogits", dlogits);
-        type("labels", labels, DeviceTensor.Type.I32);
-        count("labels", labels, probs.dim(0));
-        smoothing(smoothing);
-        check(tune4j_cuda_h.t4j_cuda_cross_entropy_backward(probs.dim(0), probs.dim(1), probs.pointer(), labels.pointer(), smoothing, scale,
-                dlogits.pointer(), stream), "cross_entropy_backward");
-    }
-
-    /** AdamW over flat buffers (PyTorch's semantics); step counts from 1 */
-    public void adamwStep(DeviceTensor param, DeviceTensor grad, DeviceTensor m, DeviceTensor v, float lr, float beta1, float beta2, float eps,
-            float weightDecay, long step) {
-        adamwStep(param, grad, null, m, v, lr, beta1, beta2, eps, weightDecay, step);
-    }
-
-    /** As {@link #adamwStep}, with the gradient multiplied by gradScale [1], a device scalar (gradient clipping's factor; null: 1). */
-    public void adamwStep(DeviceTensor param, DeviceTensor grad, DeviceTensor gradScale, DeviceTensor m, DeviceTensor v, float lr, float beta1, float beta2,
-            float eps, float weightDecay, long step) {
-        same("param", param, "grad", grad);
-        same("param", param, "m", m);
-        same("param", param, "v", v);
-        if (gradScale != null) {
-            type("gradScale", gradScale, DeviceTensor.Type.F32);
-            count("gradScale", gradScale, 1);
-        }
-        if (step < 1) throw new IllegalArgumentException("step counts from 1, is " + step);
-        check(tune4j_cuda_h.t4j_cuda_adamw_step_scaled(param.numel(), param.pointer(), grad.pointer(), ptr(gradScale), m.pointer(), v.pointer(), lr,
-                beta1, beta2, eps, weightDecay, step, stream), "adamw_step");
-    }
-
-    // ---- int8 ----
-
-    /** q [m, k] (I8) and scales [m]: per row, round half to even (ARCHITECTURE.md, "Numerics") */
-    public void quantizeRows(DeviceTensor x, DeviceTensor q, DeviceTensor scales) {
-        matrix("x", x);
-        type("x", x, DeviceTensor.Type.F32);
-        type("q", q, DeviceTensor.Type.I8);
-        count("q", q, x.numel());
-        count("scales", scales, x.dim(0));
-        check(tune4j_cuda_h.t4j_cuda_quantize_rows(x.dim(0), x.dim(1), x.pointer(), q.pointer(), scales.pointer(), stream), "quantize_rows");
-    }
-
-    public void dequantizeRows(DeviceTensor q, DeviceTensor scales, DeviceTensor x) {
-        matrix("q", q);
-        type("q", q, DeviceTensor.Type.I8);
-        type("x", x, DeviceTensor.Type.F32);
-        count("x", x, q.numel());
-        count("scales", scales, q.dim(0));
-        check(tune4j_cuda_h.t4j_cuda_dequantize_rows(q.dim(0), q.dim(1), q.pointer(), scales.pointer(), x.pointer(), stream), "dequantize_rows");
-    }
-
-    /** y [m, n] = acc (I32) · sx[row] · sw[col] + bias[col] (bias may be null): the epilogue of an int8 GEMM, acc = qx qwᵀ */
-    public void dequantizeGemm(DeviceTensor acc, DeviceTensor sx, DeviceTensor sw, DeviceTensor bias, DeviceTensor y) {
-        matrix("acc", acc);
-        type("acc", acc, DeviceTensor.Type.I32);
-        type("y", y, DeviceTensor.Type.F32);
-        count("y", y, acc.numel());
-        count("sx", sx, acc.dim(0));
-        count("sw", sw, acc.dim(1));
-        if (bias != null) count("bias", bias, acc.dim(1));
-        check(tune4j_cuda_h.t4j_cuda_dequantize_gemm(acc.dim(0), acc.dim(1), acc.pointer(), sx.pointer(), sw.pointer(), ptr(bias), y.pointer(), stream),
-                "dequantize_gemm");
-    }
-
-    // ---- sparse ----
-
-    /** A CSR weight on the device (row pointers, int32 column indices, values), from the CPU's format. */
-    public record DeviceCsr(long rows, long cols, long nnz, DeviceTensor rowPtr, DeviceTensor colIdx, DeviceTensor values) implements AutoCloseable {
-        @Override
-        public void close() {
-            rowPtr.close();
-            colIdx.close();
-            values.close();
-        }
-    }
-
-    public DeviceCsr upload(CsrWeights w) {
-        try (Arena arena = Arena.ofConfined()) {
-            long nnz = w.nnz();
-            Tensor rp = Tensor.zeros(arena, DType.I32, 2 * (w.rows() + 1)); // int64 row pointers as pairs of int32 words
-            for (long j = 0; j <= w.rows(); j++) rp.segment().setAtIndex(ValueLayout.JAVA_LONG, j, w.rowStart(j));
-            Tensor ci = Tensor.zeros(arena, DType.I32, Math.max(1, nnz)), v = Tensor.zeros(arena, DType.F32, Math.max(1, nnz));
-            for (long e = 0; e < nnz; e++) {
-                ci.setInt(e, (int) w.col(e));
-                v.setFloat(e, w.values().getFloat(e));
+    @Override
+    public void attentionForward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor lengths, Tensor probs, Tensor out) {
+        if (fusedAttention(batch, heads, q, k, v, lengths) && here(probs, out) && out.numel() == q.numel()) {
+            long seq = q.dim(0) / batch;
+            if (probs.numel() == batch * heads * seq * seq) {
+                check(tune4j_cuda_h.t4j_cuda_attention_forward(batch, heads, seq, q.dim(1) / heads, q.segment(), scale, probs.segment(), out.segment(), stream),
+                        "attention_forward");
+                return;
             }
-            return new DeviceCsr(w.rows(), w.cols(), nnz, upload(rp), upload(ci), upload(v));
+        }
+        try (HostFallback f = fallback(lengths != null ? "attentionForward(masked)" : "attentionForward")) {
+            CPU.attentionForward(batch, heads, f.in(q), f.in(k), f.in(v), scale, f.in(lengths), f.out(probs), f.out(out));
         }
     }
 
-    /** c [n, m] = W b, W [n, k] sparse, b [k, m] dense */
-    public void csrSpmm(DeviceCsr w, DeviceTensor b, DeviceTensor c) {
-        matrix("b", b);
-        matrix("c", c);
-        if (b.dim(0) != w.cols()) throw new IllegalArgumentException("b has " + b.dim(0) + " rows, W has " + w.cols() + " columns");
-        if (c.dim(0) != w.rows() || c.dim(1) != b.dim(1)) throw new IllegalArgumentException("c must be [" + w.rows() + ", " + b.dim(1) + "], is " + c);
-        if (b.dim(1) > 65535L * 128 || w.rows() > Integer.MAX_VALUE) throw new IllegalArgumentException("CSR x dense takes up to 2^31 rows and 8388480 columns, got " + c);
-        check(tune4j_cuda_h.t4j_cuda_csr_spmm(w.rows(), w.cols(), b.dim(1), w.nnz(), w.rowPtr().pointer(), w.colIdx().pointer(), w.values().pointer(),
-                b.pointer(), b.dim(1), c.pointer(), c.dim(1), stream), "csr_spmm");
+    @Override
+    public void attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv) {
+        if (fusedAttention(batch, heads, q, k, v, null) && fusedAttention(batch, heads, dq, dk, dv, null) && here(probs, dout)) {
+            long seq = q.dim(0) / batch;
+            if (probs.numel() == batch * heads * seq * seq && dout.numel() == q.numel()) {
+                Tensor qkv = fused(q), dqkv = fused(dq);
+                try (Arena scratch = Arena.ofConfined()) { // the kernel overwrites; the Backend accumulates
+                    Tensor g = memory.empty(scratch, DType.F32, qkv.dim(0), qkv.dim(1));
+                    check(tune4j_cuda_h.t4j_cuda_attention_backward(batch, heads, seq, q.dim(1) / heads, qkv.segment(), probs.segment(), dout.segment(), scale,
+                            g.segment(), stream), "attention_backward");
+                    axpy(1f, g, dqkv);
+                }
+                return;
+            }
+        }
+        try (HostFallback f = fallback("attentionBackward")) {
+            CPU.attentionBackward(batch, heads, f.in(q), f.in(k), f.in(v), scale, f.in(probs), f.in(dout), f.out(dq), f.out(dk), f.out(dv));
+        }
+    }
+
+    @Override
+    public void gatherRowsAdd(Tensor ids, Tensor table, Tensor y) {
+        try (HostFallback f = fallback("gatherRowsAdd")) {
+            CPU.gatherRowsAdd(f.in(ids), f.in(table), f.out(y));
+        }
+    }
+
+    @Override
+    public void scatterRowsAdd(Tensor ids, Tensor dy, Tensor dtable) {
+        try (HostFallback f = fallback("scatterRowsAdd")) {
+            CPU.scatterRowsAdd(f.in(ids), f.in(dy), f.out(dtable));
+        }
+    }
+
+    @Override
+    public void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step) {
+        if (here(param, grad, m, v) && sameSize(param, grad) && sameSize(param, m) && sameSize(param, v) && step >= 1) {
+            check(tune4j_cuda_h.t4j_cuda_adamw_step(param.numel(), param.segment(), grad.segment(), m.segment(), v.segment(), lr, beta1, beta2, eps,
+                    weightDecay, step, stream), "adamw_step");
+            return;
+        }
+        try (HostFallback f = fallback("adamwStep")) {
+            CPU.adamwStep(f.out(param), f.in(grad), f.out(m), f.out(v), lr, beta1, beta2, eps, weightDecay, step);
+        }
+    }
+
+    @Override
+    public void sgdStep(Tensor param, Tensor grad, Tensor buf, float lr, float momentum, float dampening, float weightDecay, boolean nesterov, boolean firstStep) {
+        try (HostFallback f = fallback("sgdStep")) {
+            CPU.sgdStep(f.out(param), f.in(grad), f.out(buf), lr, momentum, dampening, weightDecay, nesterov, firstStep);
+        }
     }
 
     // ---- checks ----
@@ -383,6 +714,7 @@ public final class CudaBackend implements AutoCloseable {
     public void close() {
         if (closed) return;
         closed = true;
+        if (cublas != null) cublas.close();
         if (owned == null) return;
         tune4j_cuda_h.t4j_cuda_stream_synchronize(stream);
         allocator.close();
