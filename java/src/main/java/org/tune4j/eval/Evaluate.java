@@ -29,6 +29,12 @@ public final class Evaluate {
 
     /** out[offset + r] = the class of the largest of logits' row r, for its first {@code rows} rows (the first of equal ones). */
     public static void argmaxRows(Tensor logits, int rows, int[] out, int offset) {
+        if (!logits.isHost()) { // a device's logits: read on the host
+            try (Arena arena = Arena.ofConfined()) {
+                argmaxRows(logits.copy(arena, org.tune4j.tensor.Memory.HOST), rows, out, offset);
+            }
+            return;
+        }
         for (int r = 0; r < rows; r++) {
             int best = 0;
             for (int c = 1; c < logits.dim(1); c++) if (logits.getFloat(r, c) > logits.getFloat(r, best)) best = c;
