@@ -19,15 +19,15 @@ import org.tune4j.optim.AdamW;
 import org.tune4j.optim.GradClip;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
-import org.tune4j.train.VitStep;
+import org.tune4j.autograd.Workspace;
+import org.tune4j.backend.Backend;
+import org.tune4j.experiments.Pretraining;
 
 /**
  * The main job's training steps (the shipped ViT; LoRA with the demo's adapters and LoRA+, and full
- * fine-tuning; clipping and AdamW) on the GPU ({@link VitStep#onGpu}; at batch 64 in f32 also without
- * its CUDA graph) beside the same step on the CPU
- * backend of the same machine (the tape, all cores), at the demo's batch of 64 and at 512. The issue's
- * figure compares the LoRA step with the 2-core development machine's CPU step (BENCHMARKS.md);
- * compare.py prints both.
+ * fine-tuning; clipping and AdamW) through the tape on the CUDA backend (the model's parameters in device
+ * memory, a workspace per step), in f32 and TF32 GEMMs, beside the same step on the CPU backend of the same
+ * machine (all cores), at the demo's batch of 64 and at 512. Each row says how many ops fell back to the CPU.
  */
 final class GpuVitStep {
     private GpuVitStep() {}
@@ -48,32 +48,39 @@ final class GpuVitStep {
                         y.setInt(i, train.label(i));
                     }
                     Tensor x = Tensor.of(arena, pixels, batch, train.pixelsPerImage());
-                    VisionTransformer cpuVit = model(arena, o, method);
-                    AdamW opt = AdamW.of(arena, cpuVit.namedParameters(), 0.01f, o.loraPlusRatio());
-                    double cpuMs = measure.medianMs(() -> {
-                        try (Tape t = new Tape(CpuBackend.get(), true)) {
-                            Var loss = t.crossEntropy(cpuVit.logits(t, x, false), y, 0f);
-                            t.backward(loss);
-                        }
-                        GradClip.clipGlobalNorm(CpuBackend.get(), opt.parameters().values(), 1.0);
-                        opt.step(CpuBackend.get(), 1e-3f);
-                    });
-                    double flops = 3 * InferSuite.vitFlops(cpuVit.config()) * batch;
+                    Runnable cpuStep = step(CpuBackend.get(), model(arena, o, method), o, arena, x, y);
+                    double cpuMs = measure.medianMs(cpuStep);
+                    double flops = 3 * InferSuite.vitFlops(Pretraining.VIT) * batch;
                     String what = method.equals("lora") ? String.format("main-job ViT b%d r%d", batch, o.lora().r()) : String.format("main-job ViT b%d", batch);
                     String peer = String.format("tune4j CPU backend (tape), same step, %d cores here (%.0f img/s)", CpuBackend.threads(), batch / (cpuMs / 1e3));
-                    for (Cublas.Precision precision : Cublas.Precision.values())
-                        for (boolean graphs : precision == Cublas.Precision.F32 && batch == 64 ? new boolean[] {true, false} : new boolean[] {true}) {
-                            // the step as it runs (its gradients replayed as a CUDA graph), and at batch 64 in f32 also with every op queued one by one
-                            try (VitStep<?> step = VitStep.onGpu(gpu, model(arena, o, method), batch, VitStep.Training.adaptation(o.loraPlusRatio(), 1f), precision,
-                                    graphs)) {
-                                double ms = GpuSuite.gpuMs(gpu, quick ? 5 : 50, () -> step.step(x, y, 1e-3f));
-                                rows.add(BenchRow.of("gpu", "vit_" + method + "_step" + (graphs ? "" : "_no_graph"),
-                                        String.format("%s (%.0f img/s)", what, batch / (ms / 1e3)), precision.name().toLowerCase(java.util.Locale.ROOT), 0,
-                                        "cuda " + card, ms, flops, "GFLOP/s", peer, cpuMs, 0));
-                            }
-                        }
+                    for (Cublas.Precision precision : Cublas.Precision.values()) {
+                        gpu.setGemmPrecision(precision);
+                        VisionTransformer vit = model(arena, o, method);
+                        vit.moveTo(gpu.memory(), arena);
+                        Runnable gpuStep = step(gpu, vit, o, arena, x, y);
+                        gpu.resetFallbacks();
+                        double ms = GpuSuite.gpuMs(gpu, quick ? 5 : 50, gpuStep);
+                        String fellBack = gpu.fallbacks().isEmpty() ? "" : ", ops on the CPU: " + gpu.fallbacks();
+                        rows.add(BenchRow.of("gpu", "vit_" + method + "_step", String.format("%s (%.0f img/s%s)", what, batch / (ms / 1e3), fellBack),
+                                precision.name().toLowerCase(java.util.Locale.ROOT), 0, "cuda " + card, ms, flops, "GFLOP/s", peer, cpuMs, 0));
+                    }
+                    gpu.setGemmPrecision(Cublas.Precision.F32);
                 }
             }
+    }
+
+    /** One training step of {@code vit} on {@code backend}: the tape on a workspace, clipping at 1, AdamW (the demo's settings). */
+    private static Runnable step(Backend backend, VisionTransformer vit, Adaptation.Options o, Arena arena, Tensor x, Tensor y) {
+        AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, o.loraPlusRatio());
+        Workspace workspace = new Workspace(); // lives as long as the JVM's benchmark does: a few steps' memory
+        return () -> {
+            try (Tape t = new Tape(backend, true, true, workspace)) {
+                Var loss = t.crossEntropy(vit.logits(t, x, false), y, 0f);
+                t.backward(loss);
+            }
+            GradClip.clipGlobalNorm(backend, opt.parameters().values(), 1.0);
+            opt.step(backend, 1e-3f);
+        };
     }
 
     /** The shipped ViT with the demo's adapters (lora), or every weight trainable (full). */

@@ -26,7 +26,7 @@ final class StepMemory {
     StepMemory(Arena arena, Memory where, Tensor slab) {
         this.arena = arena;
         this.where = where;
-        this.slab = slab == null ? null : slab.segment();
+        this.slab = slab == null ? null : slab.pointer();
     }
 
     boolean onWorkspace() {

@@ -266,27 +266,6 @@ public final class Tape implements AutoCloseable {
         return result;
     }
 
-    /** Writes dx = (∂y/∂x)ᵀ dy for a function computed outside the tape (dx has x's shape; overwrite it). */
-    public interface InputGradient {
-        void compute(Tensor dy, Tensor dx);
-    }
-
-    /**
-     * y = f(x) for a function the tape does not compute (a ViT on a GPU, {@code train.DeviceClassifier}):
-     * {@code y} holds f(x), computed by the caller; in the backward {@code gradient} gives x's gradient, which
-     * is added to x's. f's own parameters get none.
-     */
-    public Var external(Var x, Tensor y, InputGradient gradient) {
-        Var out = result(y, x);
-        record(out, () -> {
-            if (out.grad == null || !needs(x)) return;
-            Tensor dx = empty(x.value.shape());
-            gradient.compute(out.grad, dx);
-            backend.axpy(1f, dx, gradOf(x));
-        });
-        return out;
-    }
-
     /** a + b (same shape). */
     public Var add(Var a, Var b) {
         Tensor y = empty(a.value.shape());

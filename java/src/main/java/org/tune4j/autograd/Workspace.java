@@ -26,7 +26,7 @@ public final class Workspace implements AutoCloseable {
             owner = Arena.ofShared();
             memory = where.zeros(owner, DType.I8, needed);
         }
-        MemorySegment scoped = org.tune4j.bindings.NativeAccess.scoped(memory.segment(), step);
+        MemorySegment scoped = org.tune4j.bindings.NativeAccess.scoped(memory.pointer(), step);
         return Tensor.wrap(where, scoped, DType.I8, memory.numel());
     }
 

@@ -13,7 +13,6 @@ import java.util.concurrent.Callable;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.backend.CpuDescription;
 import org.tune4j.backend.cuda.Cublas;
-import org.tune4j.backend.cuda.CudaBackend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
 import org.tune4j.experiments.Adaptation;
@@ -27,8 +26,6 @@ import org.tune4j.robust.Attacks;
 import org.tune4j.robust.DataQuality;
 import org.tune4j.robust.DataQualityReport;
 import org.tune4j.robust.Gate;
-import org.tune4j.train.DeviceClassifier;
-import org.tune4j.train.VitStep;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -105,8 +102,7 @@ final class DemoCommand implements Callable<Integer> {
         OptionChecks.positive("--head-lr", headLr);
         input.check();
         input.checkRank("--rank", rank);
-        boolean gpu = device.cuda();
-        if (gpu && dora) throw new IllegalArgumentException("--dora trains on the CPU only (the GPU's ViT step has plain LoRA): use --device cpu");
+        device.cuda(); // a bad --device fails before the data is read
         Path dir = out != null ? out : Path.of("runs", "demo-" + LocalDateTime.now().withNano(0).toString().replace(':', '-'));
         OptionChecks.writableDirectory("--out", dir);
         FashionMnist.Source source = input.source();
@@ -122,20 +118,15 @@ final class DemoCommand implements Callable<Integer> {
         Adaptation.Baseline baseline;
         Adaptation.Report r;
         String computedOn = "the CPU backend";
-        if (gpu) {
-            try (CudaBackend cuda = CudaBackend.open()) {
-                computedOn = cuda.status().message() + " (training and measures; the compression and the gates on the CPU backend)";
-                System.out.println("device: " + cuda.status().deviceName() + ": every run trains there (the tape-free ViT step, f32) and every model's measures (accuracy, "
-                        + "PGD, corruptions, calibration) run there; the compression and the gates stay on the CPU (int8 and 2:4 are CPU kernels); "
-                        + "the memory column counts host memory only");
-                Adaptation.MeasureOn measureOn = vit -> DeviceClassifier.onGpu(cuda, vit, Cublas.Precision.F32);
-                baseline = Adaptation.baseline(CpuBackend.get(), source, input.checkpoint, o.seed(), measureOn);
-                r = Adaptation.run(CpuBackend.get(), source, input.checkpoint, o, dir, method -> new Progress(method), baseline,
-                        (vit, batch) -> VitStep.onGpu(cuda, vit, batch, VitStep.Training.adaptation(o.loraPlusRatio(), 1f), Cublas.Precision.F32), measureOn);
+        try (DeviceOption.Compute on = device.open()) {
+            if (on.gpuName() != null) {
+                computedOn = on.gpuName() + " (training and measures, through the tape on the CUDA backend; the compression and the gates on the CPU backend)";
+                System.out.println("device: " + on.gpuName() + ": every run trains there and every model's measures (accuracy, PGD, corruptions, calibration) "
+                        + "run there, through the same tape as on the CPU (f32); the compression and the gates stay on the CPU (int8 and 2:4 are CPU kernels)");
             }
-        } else {
-            baseline = Adaptation.baseline(CpuBackend.get(), source, input.checkpoint, o.seed());
-            r = Adaptation.run(CpuBackend.get(), source, input.checkpoint, o, dir, method -> new Progress(method), baseline);
+            baseline = Adaptation.baseline(on.backend(), source, input.checkpoint, o.seed());
+            r = Adaptation.run(on.backend(), source, input.checkpoint, o, dir, method -> new Progress(method), baseline);
+            if (!on.fallbacks().isEmpty()) System.out.println(on.fallbacks());
         }
 
         System.out.printf("%nadapting from %d shifted images; test on %d shifted and %d clean images%n", r.targetTrainImages(), r.targetTestImages(),

@@ -1,18 +1,18 @@
 package org.tune4j.cli;
 
-import org.tune4j.backend.cuda.Cublas;
+import java.lang.foreign.Arena;
+import org.tune4j.backend.Backend;
+import org.tune4j.backend.CpuBackend;
 import org.tune4j.backend.cuda.CudaBackend;
 import org.tune4j.backend.cuda.CudaStatus;
-import org.tune4j.nn.Classifier;
-import org.tune4j.nn.VisionTransformer;
-import org.tune4j.train.DeviceClassifier;
+import org.tune4j.nn.Module;
 import picocli.CommandLine.Option;
 
 /**
- * {@code --device cpu|cuda} on every command that computes (a picocli mixin). With {@code cuda}: pretrain
- * and the demo train on the GPU (the tape-free ViT step); eval, drift, gate and robust evaluate and attack
- * through the ViT's forward and input gradient on the GPU ({@link #model}). Where CUDA does not work the
- * reason is the one line.
+ * {@code --device cpu|cuda} on every command that computes (a picocli mixin). With {@code cuda} the command's
+ * models move into a {@link CudaBackend}'s memory ({@link Compute#place}) and every step of training,
+ * evaluation and attack runs there through the same tape as on the CPU (ARCHITECTURE.md, "One engine").
+ * Where CUDA does not work the reason is the one line.
  */
 final class DeviceOption {
     @Option(names = "--device", paramLabel = "cpu|cuda", description = "Where to compute (default: ${DEFAULT-VALUE}).", defaultValue = "cpu")
@@ -33,32 +33,47 @@ final class DeviceOption {
         }
     }
 
-    /** The ViT to evaluate and attack: itself on the CPU; with cuda, a copy of its weights on the GPU (f32 GEMMs). Close it after. */
-    Model model(VisionTransformer vit) {
-        if (!cuda()) return new Model(vit, null);
-        CudaBackend gpu = CudaBackend.open();
-        try {
-            return new Model(DeviceClassifier.onGpu(gpu, vit, Cublas.Precision.F32), gpu);
-        } catch (RuntimeException e) {
-            gpu.close();
-            throw e;
-        }
+    /** The backend the command computes on: the CPU's, or a GPU's. Close it after. */
+    Compute open() {
+        return cuda() ? new Compute(CudaBackend.open()) : new Compute(null);
     }
 
-    /** A classifier where the command asked for it; {@code gpu} null on the CPU. */
-    record Model(Classifier classifier, CudaBackend gpu) implements AutoCloseable {
+    /** Where a command computes; with a GPU, the device memory of the models placed there lives until {@link #close}. */
+    static final class Compute implements AutoCloseable {
+        private final CudaBackend gpu;
+        private final Arena deviceMemory = Arena.ofShared();
+
+        private Compute(CudaBackend gpu) {
+            this.gpu = gpu;
+        }
+
+        Backend backend() {
+            return gpu != null ? gpu : CpuBackend.get();
+        }
+
         /** The GPU's name, null on the CPU. */
         String gpuName() {
             return gpu == null ? null : gpu.status().deviceName();
         }
 
+        /** {@code model}, its parameters moved where the backend computes (nothing moves on the CPU). */
+        <M extends Module> M place(M model) {
+            if (gpu != null) model.moveTo(gpu.memory(), deviceMemory);
+            return model;
+        }
+
+        /** The ops the GPU ran on the CPU for want of a kernel, for the command's last line ("" on the CPU or when none did). */
+        String fallbacks() {
+            return gpu == null || gpu.fallbacks().isEmpty() ? "" : "ran on the CPU for want of a CUDA kernel: " + gpu.fallbacks();
+        }
+
         @Override
         public void close() {
-            if (gpu == null) return;
             try {
-                if (classifier instanceof DeviceClassifier d) d.close();
+                if (gpu != null) gpu.synchronize();
+                deviceMemory.close();
             } finally {
-                gpu.close();
+                if (gpu != null) gpu.close();
             }
         }
     }

@@ -62,15 +62,16 @@ final class DriftCommand implements Callable<Integer> {
     /** Prints each file's drift against the reference; 1 when any file raised an alert, else 0. */
     private int watch(org.tune4j.nn.VisionTransformer vit, ImageDataset ref, List<ImageDataset> batches) {
         int worst = 0;
-        try (DeviceOption.Model model = device.model(vit)) {
-            if (model.gpuName() != null) System.out.println("device: " + model.gpuName() + " (the confidence statistic's forward, f32)");
+        try (DeviceOption.Compute on = device.open()) {
+            if (on.gpuName() != null) System.out.println("device: " + on.gpuName() + " (the confidence statistic's forward, f32)");
+            Classifier model = on.place(vit);
             DriftMonitor intensity = new DriftMonitor(meanIntensity(ref), warn, alert);
-            DriftMonitor confidence = new DriftMonitor(confidence(model.classifier(), ref), warn, alert);
+            DriftMonitor confidence = new DriftMonitor(confidence(on.backend(), model, ref), warn, alert);
             System.out.printf("%-40s %8s %8s %8s  %8s %8s %8s%n", "file", "psi(int)", "ks", "level", "psi(conf)", "ks", "level");
             for (int i = 0; i < stream.size(); i++) {
                 Path file = stream.get(i);
                 ImageDataset batch = batches.get(i);
-                DriftMonitor.Report a = intensity.observe(meanIntensity(batch)), b = confidence.observe(confidence(model.classifier(), batch));
+                DriftMonitor.Report a = intensity.observe(meanIntensity(batch)), b = confidence.observe(confidence(on.backend(), model, batch));
                 System.out.printf("%-40s %8.3f %8.3f %8s  %8.3f %8.3f %8s%n", file.getFileName(), a.psi(), a.ks(), a.level(), b.psi(), b.ks(), b.level());
                 worst = Math.max(worst, Math.max(a.level().ordinal(), b.level().ordinal()));
             }
@@ -93,8 +94,8 @@ final class DriftCommand implements Callable<Integer> {
     }
 
     /** The model's top softmax probability for each image. */
-    private static double[] confidence(Classifier model, ImageDataset d) {
-        float[][] probs = Predictions.probabilities(CpuBackend.get(), model, d);
+    private static double[] confidence(org.tune4j.backend.Backend backend, Classifier model, ImageDataset d) {
+        float[][] probs = Predictions.probabilities(backend, model, d);
         double[] out = new double[probs.length];
         for (int i = 0; i < probs.length; i++) for (float v : probs[i]) out[i] = Math.max(out[i], v);
         return out;

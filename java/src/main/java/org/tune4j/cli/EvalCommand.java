@@ -48,9 +48,10 @@ final class EvalCommand implements Callable<Integer> {
         try (Arena arena = Arena.ofShared()) {
             VisionTransformer vit = ModelFile.load(arena, checkpoint);
             OptionChecks.imagesFit(images != null ? images.toString() : "the test set", set, vit);
-            try (DeviceOption.Model model = device.model(vit)) {
-                if (model.gpuName() != null) System.out.println("device: " + model.gpuName() + " (the ViT's forward, f32)");
-                double acc = Evaluate.accuracy(CpuBackend.get(), model.classifier(), set, 256);
+            try (DeviceOption.Compute on = device.open()) {
+                if (on.gpuName() != null) System.out.println("device: " + on.gpuName() + " (the ViT's forward, f32)");
+                double acc = Evaluate.accuracy(on.backend(), on.place(vit), set, 256);
+                if (!on.fallbacks().isEmpty()) System.out.println(on.fallbacks());
                 System.out.printf("accuracy %.4f on %d images%n", acc, set.size());
             }
         }

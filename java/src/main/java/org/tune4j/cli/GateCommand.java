@@ -75,9 +75,9 @@ final class GateCommand implements Callable<Integer> {
             org.tune4j.nn.VisionTransformer baseVit = ModelFile.load(arena, baseline), candVit = ModelFile.load(arena, candidate);
             OptionChecks.imagesFit("BASELINE " + baseline + " on the test set", test, baseVit);
             OptionChecks.imagesFit("CANDIDATE " + candidate + " on the test set", test, candVit);
-            try (DeviceOption.Model base = device.model(baseVit); DeviceOption.Model cand = device.model(candVit)) {
-                if (base.gpuName() != null) System.out.println("device: " + base.gpuName() + " (both models' forward and input gradients, f32)");
-                r = Gate.compare(CpuBackend.get(), base.classifier(), cand.classifier(), test, limits, Attacks.Pgd.standard(0.03f, 10), 1);
+            try (DeviceOption.Compute on = device.open()) {
+                if (on.gpuName() != null) System.out.println("device: " + on.gpuName() + " (both models' forward and input gradients, f32)");
+                r = Gate.compare(on.backend(), on.place(baseVit), on.place(candVit), test, limits, Attacks.Pgd.standard(0.03f, 10), 1);
             }
             Gate.summary(r).forEach((k, v) -> System.out.println(k + ": " + (v instanceof double[] d ? Arrays.toString(d) : v)));
             if (!r.passed()) {

@@ -2,12 +2,8 @@ package org.tune4j.cli;
 
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
-import org.tune4j.backend.CpuBackend;
-import org.tune4j.backend.cuda.Cublas;
-import org.tune4j.backend.cuda.CudaBackend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.experiments.Pretraining;
-import org.tune4j.train.VitStep;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -35,22 +31,16 @@ final class PretrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         OptionChecks.atLeast("--epochs", epochs, 1);
         OptionChecks.writableFile("--out", out);
-        boolean gpu = device.cuda();
+        device.cuda(); // a bad --device fails before the data is read
         FashionMnist.Source source = FashionMnist.load(data);
         System.out.println("data: " + source.description());
         Pretraining.Options d = Pretraining.Options.defaults();
         Pretraining.Options o = new Pretraining.Options(epochs, d.batchSize(), d.lr(), d.weightDecay(), d.labelSmoothing(), seed, d.validation());
         Pretraining.Result r;
-        try (Progress progress = new Progress("pretrain")) {
-            if (gpu) {
-                try (CudaBackend cuda = CudaBackend.open()) {
-                    System.out.println("device: " + cuda.status().deviceName() + " (the tape-free ViT step, f32; the test accuracy on the CPU)");
-                    r = Pretraining.run(CpuBackend.get(), source, o, out, progress,
-                            (vit, batch) -> VitStep.onGpu(cuda, vit, batch, Pretraining.training(o), Cublas.Precision.F32));
-                }
-            } else {
-                r = Pretraining.run(CpuBackend.get(), source, o, out, progress);
-            }
+        try (DeviceOption.Compute on = device.open(); Progress progress = new Progress("pretrain")) {
+            if (on.gpuName() != null) System.out.println("device: " + on.gpuName() + " (training and the test accuracy, f32)");
+            r = Pretraining.run(on.backend(), source, o, out, progress);
+            if (!on.fallbacks().isEmpty()) System.out.println(on.fallbacks());
         }
         System.out.printf("test accuracy %.4f, %.0f images/s; wrote %s%n", r.testAccuracy(), r.history().imagesPerSecond(), out);
         return 0;

@@ -6,9 +6,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
-import org.tune4j.backend.CpuBackend;
-import org.tune4j.backend.cuda.Cublas;
-import org.tune4j.backend.cuda.CudaBackend;
+import org.tune4j.backend.Backend;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
 import org.tune4j.eval.Evaluate;
@@ -23,7 +21,6 @@ import org.tune4j.optim.LrSchedule;
 import org.tune4j.robust.AttackSanity;
 import org.tune4j.robust.Attacks;
 import org.tune4j.train.Trainer;
-import org.tune4j.train.VitStep;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -84,7 +81,7 @@ final class RobustCommand implements Callable<Integer> {
         if (out != null) OptionChecks.writableFile("--out", out);
         input.check();
         if (method.equals("lora")) input.checkRank("--rank", rank);
-        boolean gpu = device.cuda();
+        device.cuda(); // a bad --device fails before the data is read
         if (!method.equals("lora") && !method.equals("full")) throw new IllegalArgumentException("--method must be lora or full, not " + method);
         if (!(mix >= 0 && mix <= 1)) throw new IllegalArgumentException("--mix must be in [0, 1], not " + mix);
         if (!(eps > 0 && eps <= 1)) throw new IllegalArgumentException("--eps must be in (0, 1], not " + eps);
@@ -92,34 +89,30 @@ final class RobustCommand implements Callable<Integer> {
         FashionMnist.Source source = input.source();
         ImageDataset.Split split = source.train().first(trainImages).split(500, 11);
         ImageDataset test = source.test(), attacked = test.first(evalImages);
-        var backend = CpuBackend.get();
         float[] eval = {0.05f, 0.1f};
-        try (Arena arena = Arena.ofShared()) {
-            VisionTransformer vit = ModelFile.load(arena, input.checkpoint);
-            report("before", vit, test, attacked, eval);
+        try (Arena arena = Arena.ofShared(); DeviceOption.Compute on = device.open()) {
+            Backend backend = on.backend();
+            if (on.gpuName() != null) System.out.println("device: " + on.gpuName() + " (training, its attacks and the reports, f32)");
+            VisionTransformer vit = on.place(ModelFile.load(arena, input.checkpoint));
+            report("before", backend, vit, test, attacked, eval);
+            vit.moveTo(org.tune4j.tensor.Memory.HOST, arena); // adapters are made from the host's weights (PiSSA's SVD, the head's copy)
             Map<String, LoraLinear> adapters = Map.of();
             if (method.equals("lora"))
                 adapters = Lora.inject(vit, arena, new Lora.Config(rank, 2f * rank, 0f, false, List.of("qkv", "proj", "fc1", "fc2"), List.of("head")),
                         new SplittableRandom(11));
+            on.place(vit);
             long steps = (long) epochs * ((split.train().size() + 63) / 64);
             // FGSM with random start (step 1.25 eps, Wong et al. 2020), or PGD-k (step 2.5 eps / k, Madry et al. 2018)
             var attack = attackSteps <= 1 ? new Attacks.Pgd(eps, 1.25f * eps, 1, true) : new Attacks.Pgd(eps, 2.5f * eps / attackSteps, attackSteps, true);
             LrSchedule schedule = LrSchedule.warmupCosine(lr, Math.max(1, steps / 10), steps, lr / 50);
             Trainer.Options options = new Trainer.Options(epochs, 64, 11, 0f, 1.0, attack, mix);
             try (Progress progress = new Progress("robust-" + method)) {
-                if (gpu) {
-                    try (CudaBackend cuda = CudaBackend.open();
-                            VitStep<?> step = VitStep.onGpu(cuda, vit, 64, new VitStep.Training(0.01f, 1f, 1f, 0f), Cublas.Precision.F32)) {
-                        System.out.println("device: " + cuda.status().deviceName() + " (training, its attacks and the reports: the tape-free ViT step, f32)");
-                        Trainer.fitStep(backend, vit, step, schedule, split.train(), split.validation(), options, progress);
-                    }
-                } else {
-                    Trainer.fit(backend, vit, AdamW.of(arena, vit.namedParameters(), 0.01f, 1f), schedule, split.train(), split.validation(), options, progress);
-                }
+                Trainer.fit(backend, vit, AdamW.of(arena, vit.namedParameters(), 0.01f, 1f), schedule, split.train(), split.validation(), options, progress);
             }
-            double clean = report("after", vit, test, attacked, eval);
+            double clean = report("after", backend, vit, test, attacked, eval);
             if (out != null) {
                 adapters.values().forEach(a -> a.merge(backend));
+                vit.moveTo(org.tune4j.tensor.Memory.HOST, arena);
                 Adaptation.saveModel(out, vit, "robust-" + method, Double.NaN, clean);
                 System.out.println("wrote " + out);
             }
@@ -131,14 +124,7 @@ final class RobustCommand implements Callable<Integer> {
      * Clean accuracy, PGD-20 at each ε, and the attack-strength check (PGD-5 and FGSM at the largest ε as
      * well): a model whose numbers look like gradient masking is flagged, not reported as robust.
      */
-    private double report(String when, VisionTransformer vit, ImageDataset test, ImageDataset attacked, float[] eps) {
-        try (DeviceOption.Model model = device.model(vit)) {
-            return report(when, model.classifier(), test, attacked, eps);
-        }
-    }
-
-    private double report(String when, Classifier model, ImageDataset test, ImageDataset attacked, float[] eps) {
-        var backend = CpuBackend.get();
+    private double report(String when, Backend backend, Classifier model, ImageDataset test, ImageDataset attacked, float[] eps) {
         double clean = Evaluate.accuracy(backend, model, test, 256);
         StringBuilder line = new StringBuilder(String.format("%-7s clean %.2f%% (%d images)", when, 100 * clean, test.size()));
         List<AttackSanity.Point> points = new java.util.ArrayList<>();

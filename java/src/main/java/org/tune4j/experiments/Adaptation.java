@@ -25,9 +25,7 @@ import org.tune4j.nn.VisionTransformer;
 import org.tune4j.optim.AdamW;
 import org.tune4j.optim.LrSchedule;
 import org.tune4j.tensor.Tensor;
-import org.tune4j.train.DeviceClassifier;
 import org.tune4j.train.Trainer;
-import org.tune4j.train.VitStep;
 
 /**
  * The main job: a ViT pretrained on clean Fashion-MNIST is adapted to a shifted target domain
@@ -97,26 +95,16 @@ public final class Adaptation {
     /** What the pretrained model does, that every other is compared with: its corruption errors and its clean-test predictions. */
     public record Baseline(org.tune4j.robust.CorruptionReport.Errors corruption, int[] predictions, Evaluation evaluation) {}
 
-    /** The pretrained model measured once. */
+    /** The pretrained model measured once, on {@code backend} (the model moved into its memory). */
     public static Baseline baseline(Backend backend, FashionMnist.Source data, Path checkpoint, long seed) throws IOException {
-        return baseline(backend, data, checkpoint, seed, null);
-    }
-
-    /** As {@link #baseline}, measured on {@code device}'s copy of the model (null: the model itself on {@code backend}). */
-    public static Baseline baseline(Backend backend, FashionMnist.Source data, Path checkpoint, long seed, MeasureOn device) throws IOException {
         ImageDataset sourceTest = data.test();
-        try (Arena arena = Arena.ofShared(); DeviceClassifier copy = device == null ? null : device.copy(ModelFile.load(arena, checkpoint))) {
-            Classifier base = copy != null ? copy : ModelFile.load(arena, checkpoint);
+        try (Arena arena = Arena.ofShared()) {
+            VisionTransformer base = ModelFile.load(arena, checkpoint);
+            base.moveTo(backend.memory(), arena);
             var corruption = org.tune4j.robust.CorruptionReport.errors(backend, base, sourceTest.first(500), seed);
             int[] predictions = Evaluate.predict(backend, base, sourceTest, 256);
             return new Baseline(corruption, predictions, evaluate(backend, base, targetTest(data, seed), sourceTest, corruption, predictions, seed));
         }
-    }
-
-    /** Copies a ViT to where its measures run (a GPU: {@link DeviceClassifier#onGpu}); the copy is closed after them. */
-    @FunctionalInterface
-    public interface MeasureOn {
-        DeviceClassifier copy(VisionTransformer vit);
     }
 
     /** The shifted training images and the validation split every method adapts from. */
@@ -126,27 +114,13 @@ public final class Adaptation {
     }
 
     /**
-     * Makes the tape-free step that trains a method (on a GPU, say) for a model set up for it (adapters
-     * injected, parts frozen) and a batch size; its training must be the experiment's:
-     * {@code VitStep.Training.adaptation(o.loraPlusRatio(), 1f)}.
+     * Runs every method on {@code backend} (training and measures; each model moved into its memory, and back to the
+     * host for the adapter, the merge, the intruder count and the checkpoint); the LoRA adapter is saved in PEFT's
+     * layout under {@code out/lora-adapter}.
      */
-    @FunctionalInterface
-    public interface StepMaker {
-        VitStep<?> make(VisionTransformer vit, int batch);
-    }
-
-    /** Runs every method on {@code backend}; the LoRA adapter is saved in PEFT's layout under {@code out/lora-adapter}. */
     public static Report run(Backend backend, FashionMnist.Source data, Path checkpoint, Options o, Path out,
             Function<String, Trainer.Listener> listeners, Baseline baseline) throws IOException {
-        return run(backend, data, checkpoint, o, out, listeners, baseline, null, null);
-    }
-
-    /**
-     * As {@link #run}, with every method trained by {@code stepMaker}'s steps (null: through the tape on
-     * {@code backend}) and every adapted model measured on {@code measureOn}'s copy of it (null: on {@code backend}).
-     */
-    public static Report run(Backend backend, FashionMnist.Source data, Path checkpoint, Options o, Path out,
-            Function<String, Trainer.Listener> listeners, Baseline baseline, StepMaker stepMaker, MeasureOn measureOn) throws IOException {
+        Backend host = backend.memory().isHost() ? backend : org.tune4j.backend.CpuBackend.get();
         ImageDataset.Split split = targetSplit(data, o);
         ImageDataset train = adaptationSet(data, split, o);
         ImageDataset targetTest = targetTest(data, o.seed());
@@ -167,19 +141,16 @@ public final class Adaptation {
                     default -> o.headLr();
                 };
                 long t0 = System.nanoTime();
-                Adapted adapted = adapt(backend, arena, vit, method, lr, o.lora(), o, train, split.validation(), listeners.apply(method),
-                        stepMaker);
+                Adapted adapted = adapt(backend, arena, vit, method, lr, o.lora(), o, train, split.validation(), listeners.apply(method));
                 Map<String, LoraLinear> adapters = adapted.adapters();
                 Trainer.History h = adapted.history();
                 double seconds = (System.nanoTime() - t0) / 1e9;
-                Evaluation ev;
-                try (DeviceClassifier copy = measureOn == null ? null : measureOn.copy(vit)) {
-                    ev = evaluate(backend, copy != null ? copy : vit, targetTest, sourceTest, baseCorruption, basePredictions, o.seed());
-                }
+                Evaluation ev = evaluate(backend, vit, targetTest, sourceTest, baseCorruption, basePredictions, o.seed());
+                vit.moveTo(org.tune4j.tensor.Memory.HOST, arena);
                 double targetAcc = ev.targetAccuracy(), sourceAcc = ev.sourceAccuracy();
                 if (method.startsWith("lora")) {
                     saveAdapter(out.resolve(method + "-adapter"), o.lora(), adapters);
-                    adapters.values().forEach(a -> a.merge(backend)); // the checkpoint holds the merged weights
+                    adapters.values().forEach(a -> a.merge(host)); // the checkpoint holds the merged weights
                 }
                 int intruders = IntruderDimensions.count(ModelFile.load(arena, checkpoint), vit, o.lora().targetModules());
                 results.add(new MethodResult(method, ev, vit.parameterCount(true), vit.parameterCount(false),
@@ -202,12 +173,6 @@ public final class Adaptation {
      */
     public static Adapted adapt(Backend backend, Arena arena, VisionTransformer vit, String method, float lr, Lora.Config lora, Options o,
             ImageDataset train, ImageDataset validation, Trainer.Listener listener) {
-        return adapt(backend, arena, vit, method, lr, lora, o, train, validation, listener, null);
-    }
-
-    /** As {@link #adapt}, trained by {@code stepMaker}'s tape-free steps when it is not null (see {@link Trainer#fitStep}). */
-    public static Adapted adapt(Backend backend, Arena arena, VisionTransformer vit, String method, float lr, Lora.Config lora, Options o,
-            ImageDataset train, ImageDataset validation, Trainer.Listener listener, StepMaker stepMaker) {
         Map<String, LoraLinear> adapters = Map.of();
         switch (method) {
             case "lora", "lora-adv" -> adapters = Lora.inject(vit, arena, lora, new SplittableRandom(o.seed()));
@@ -221,11 +186,7 @@ public final class Adaptation {
         long steps = (long) o.epochs() * ((train.size() + o.batchSize() - 1) / o.batchSize());
         LrSchedule schedule = LrSchedule.warmupCosine(lr, Math.max(1, steps / 10), steps, lr / 50);
         Trainer.Options options = new Trainer.Options(o.epochs(), o.batchSize(), o.seed(), 0f, 1.0, method.equals("lora-adv") ? o.adversarial() : null, 0.5);
-        if (stepMaker != null) {
-            try (VitStep<?> step = stepMaker.make(vit, o.batchSize())) {
-                return new Adapted(adapters, Trainer.fitStep(backend, vit, step, schedule, train, validation, options, listener));
-            }
-        }
+        vit.moveTo(backend.memory(), arena); // adapters made on the host join the weights where the backend computes
         AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, method.startsWith("lora") ? o.loraPlusRatio() : 1f);
         return new Adapted(adapters, Trainer.fit(backend, vit, opt, schedule, train, validation, options, listener));
     }

@@ -15,7 +15,6 @@ import org.tune4j.nn.VisionTransformer;
 import org.tune4j.optim.AdamW;
 import org.tune4j.optim.LrSchedule;
 import org.tune4j.train.Trainer;
-import org.tune4j.train.VitStep;
 
 /**
  * Pretrains the main job's ViT on clean Fashion-MNIST and writes it as a safetensors checkpoint whose
@@ -44,39 +43,24 @@ public final class Pretraining {
 
     private Pretraining() {}
 
+    /** Pretrains on {@code backend} (the model made on the host, then moved into the backend's memory) and writes the checkpoint to {@code out}. */
     public static Result run(Backend backend, FashionMnist.Source data, Options o, Path out, Trainer.Listener listener) throws IOException {
-        return run(backend, data, o, out, listener, null);
-    }
-
-    /** How a tape-free step must train to pretrain as {@link #run} does (AdamW's weight decay, label smoothing, clipping at 1). */
-    public static VitStep.Training training(Options o) {
-        return new VitStep.Training(o.weightDecay(), 1f, 1f, o.labelSmoothing());
-    }
-
-    /** As {@link #run}, trained by {@code stepMaker}'s tape-free steps (a GPU's, say; made with {@link #training}) when it is not null. */
-    public static Result run(Backend backend, FashionMnist.Source data, Options o, Path out, Trainer.Listener listener, Adaptation.StepMaker stepMaker)
-            throws IOException {
         ImageDataset.Split split = data.train().split(o.validation(), o.seed());
         try (Arena arena = Arena.ofShared()) {
             VisionTransformer vit = new VisionTransformer(arena, VIT, new SplittableRandom(o.seed()));
+            vit.moveTo(backend.memory(), arena);
             long steps = (long) o.epochs() * ((split.train().size() + o.batchSize() - 1) / o.batchSize());
             LrSchedule schedule = LrSchedule.warmupCosine(o.lr(), Math.max(1, steps / 20), steps, o.lr() / 100);
             Trainer.Options options = new Trainer.Options(o.epochs(), o.batchSize(), o.seed(), o.labelSmoothing(), 1.0);
-            Trainer.History h;
-            if (stepMaker != null) {
-                try (VitStep<?> step = stepMaker.make(vit, o.batchSize())) {
-                    h = Trainer.fitStep(backend, vit, step, schedule, split.train(), split.validation(), options, listener);
-                }
-            } else {
-                h = Trainer.fit(backend, vit, AdamW.of(arena, vit.namedParameters(), o.weightDecay(), 1f), schedule, split.train(), split.validation(), options,
-                        listener);
-            }
+            Trainer.History h = Trainer.fit(backend, vit, AdamW.of(arena, vit.namedParameters(), o.weightDecay(), 1f), schedule, split.train(),
+                    split.validation(), options, listener);
             double test = Evaluate.accuracy(backend, vit, data.test(), 256);
             Map<String, String> meta = new LinkedHashMap<>();
             meta.put("data", data.description());
             meta.put("seed", Long.toString(o.seed()));
             meta.put("epochs", Integer.toString(o.epochs()));
             meta.put("test_accuracy", String.format("%.4f", test));
+            vit.moveTo(org.tune4j.tensor.Memory.HOST, arena);
             ModelFile.save(out, vit, meta);
             return new Result(test, h, data.description());
         }

@@ -76,7 +76,8 @@ public final class Safetensors {
             while (head.position() < head.capacity()) head.put((byte) ' ');
             head.flip();
             while (head.hasRemaining()) ch.write(head);
-            for (Tensor t : tensors.values()) {
+            for (Tensor value : tensors.values()) {
+                Tensor t = value.isHost() ? value : value.copy(Arena.ofAuto(), org.tune4j.tensor.Memory.HOST); // a device's tensor: written from a host copy
                 MemorySegment bytes = t.segment().asSlice(0, t.dtype().bytes(t.numel()));
                 for (long done = 0; done < bytes.byteSize(); ) {
                     ByteBuffer data = bytes.asSlice(done, Math.min(bytes.byteSize() - done, 1L << 30)).asByteBuffer();

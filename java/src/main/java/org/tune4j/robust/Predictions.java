@@ -29,7 +29,8 @@ public final class Predictions {
             backend.softmaxForward(logits, probs);
             int rows = (int) probs.dim(0), classes = (int) probs.dim(1);
             float[][] out = new float[rows][classes];
-            for (int i = 0; i < rows; i++) for (int c = 0; c < classes; c++) out[i][c] = probs.getFloat((long) i * classes + c);
+            float[] all = probs.toFloatArray(); // read back from a device's memory too
+            for (int i = 0; i < rows; i++) System.arraycopy(all, i * classes, out[i], 0, classes);
             return out;
         } finally {
             model.module().train(wasTraining);

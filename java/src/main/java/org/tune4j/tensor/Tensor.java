@@ -205,8 +205,17 @@ public final class Tensor {
         return shape.length != 2 || ld == shape[1] || shape[0] <= 1;
     }
 
-    /** The memory, starting at element 0. */
+    /** The host memory, starting at element 0, to read and write from Java; a device tensor refuses (see {@link #pointer}). */
     public MemorySegment segment() {
+        requireHost();
+        return segment;
+    }
+
+    /**
+     * The memory as an argument for native code (a kernel, a copy), host or device, starting at element 0. A device
+     * tensor's is an address range the host must never dereference: only the device's own code takes it.
+     */
+    public MemorySegment pointer() {
         return segment;
     }
 

@@ -79,7 +79,7 @@ public final class Trainer {
         java.util.SplittableRandom attackRng = attackRng(o);
         long[] peakStep = {0};
         try (Workspace stepMemory = new Workspace()) {
-            return epochs(backend, model, train, validation, o, listener, schedule, optimizer.steps(), () -> {}, () -> peakStep[0], (xb, yb, rows, lr) -> {
+            return epochs(backend, model, train, validation, o, listener, schedule, optimizer.steps(), () -> peakStep[0], (xb, yb, rows, lr) -> {
                 perturbPrefix(backend, model, xb, yb, rows, o, attackRng);
                 float loss;
                 try (Tape t = new Tape(backend, true, true, stepMemory)) {
@@ -93,32 +93,6 @@ public final class Trainer {
                 return loss;
             });
         }
-    }
-
-    /**
-     * {@link #fit} with a tape-free {@link VitStep} (on a GPU, or the host) in place of the tape and AdamW: the
-     * same batches in the same order, the same schedule, clipping, label smoothing and adversarial examples,
-     * for whatever {@code model} trains. {@code step} must be made from {@code model} with {@code o}'s batch
-     * size, clipping and label smoothing. The attacks and the validation after each epoch run through the
-     * step's own forward (on its device, with the weights as they are then); after each epoch the trained
-     * parameters are copied back into {@code model}. The loss of each batch is read back after its step
-     * (between steps, not inside one). History's peakStepBytes is 0: the step's memory is allocated once.
-     */
-    public static History fitStep(Backend backend, VisionTransformer model, VitStep<?> step, LrSchedule schedule, ImageDataset train,
-            ImageDataset validation, Options o, Listener listener) {
-        VitStep.Training t = step.training();
-        if (t.maxGradNorm() != (float) o.maxGradNorm() || t.labelSmoothing() != o.labelSmoothing()) {
-            throw new IllegalArgumentException("the step clips at " + t.maxGradNorm() + " and smooths labels by " + t.labelSmoothing() + ", the options ask for "
-                    + o.maxGradNorm() + " and " + o.labelSmoothing());
-        }
-        java.util.SplittableRandom attackRng = attackRng(o);
-        Classifier onDevice = DeviceClassifier.over(model, step);
-        return epochs(backend, onDevice, train, validation, o, listener, schedule, step.steps(), step::copyTrainedBack, () -> 0L, (xb, yb, rows, lr) -> {
-            perturbPrefix(backend, onDevice, xb, yb, rows, o, attackRng);
-            VitStep<?> s = step.withBatch(rows);
-            s.step(xb, yb, lr);
-            return s.loss();
-        });
     }
 
     private static java.util.SplittableRandom attackRng(Options o) {
@@ -145,12 +119,11 @@ public final class Trainer {
     }
 
     /**
-     * The loop both fits share: o's epochs of seeded shuffled batches, each trained by {@code batchStep} at the
-     * schedule's rate (counted from {@code firstStep}), timed and reported; after each epoch
-     * {@code beforeValidation}, then the validation accuracy.
+     * The training loop: o's epochs of seeded shuffled batches, each trained by {@code batchStep} at the
+     * schedule's rate (counted from {@code firstStep}), timed and reported; after each epoch the validation accuracy.
      */
     private static History epochs(Backend backend, Classifier model, ImageDataset train, ImageDataset validation, Options o, Listener listener,
-            LrSchedule schedule, long firstStep, Runnable beforeValidation, java.util.function.LongSupplier peakStepBytes, BatchStep batchStep) {
+            LrSchedule schedule, long firstStep, java.util.function.LongSupplier peakStepBytes, BatchStep batchStep) {
         List<Double> losses = new ArrayList<>(), accs = new ArrayList<>();
         Batcher batcher = new Batcher(train, o.batchSize(), o.seed(), true);
         long globalStep = firstStep;
@@ -178,7 +151,6 @@ public final class Trainer {
                     listener.onStep(epoch, b, batcher.batches(), loss, rows / (dt / 1e9));
                 }
                 losses.add(lossSum / batcher.batches());
-                beforeValidation.run();
                 double acc = validation == null ? Double.NaN : Evaluate.accuracy(backend, model, validation, 256);
                 accs.add(acc);
                 listener.onEpoch(epoch, losses.getLast(), acc, (System.nanoTime() - epochStart) / 1e9);

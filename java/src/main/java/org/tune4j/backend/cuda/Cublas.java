@@ -136,8 +136,8 @@ public final class Cublas implements AutoCloseable {
         beta32f.set(JAVA_FLOAT, 0, beta);
         int rc;
         try {
-            rc = (int) gemmEx.invokeExact(handle, transB ? OP_T : OP_N, transA ? OP_T : OP_N, (int) n, (int) m, (int) k, alpha32f, b.segment(), CUDA_R_32F,
-                    (int) b.ld(), a.segment(), CUDA_R_32F, (int) a.ld(), beta32f, c.segment(), CUDA_R_32F, (int) c.ld(),
+            rc = (int) gemmEx.invokeExact(handle, transB ? OP_T : OP_N, transA ? OP_T : OP_N, (int) n, (int) m, (int) k, alpha32f, b.pointer(), CUDA_R_32F,
+                    (int) b.ld(), a.pointer(), CUDA_R_32F, (int) a.ld(), beta32f, c.pointer(), CUDA_R_32F, (int) c.ld(),
                     precision == Precision.TF32 ? COMPUTE_32F_FAST_TF32 : COMPUTE_32F_PEDANTIC, GEMM_DEFAULT);
         } catch (Throwable t) {
             throw new IllegalStateException("cublasGemmEx could not be called: " + t, t);

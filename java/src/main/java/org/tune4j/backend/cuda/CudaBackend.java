@@ -32,6 +32,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
     private final CudaMemory memory;
     private final HostFallback.Counts fallbacks;
     private Cublas cublas; // opened on the first GEMM, on this backend's stream
+    private Cublas.Precision gemmPrecision = Cublas.Precision.F32;
     private boolean closed;
 
     private CudaBackend(CudaStatus status, DeviceAllocator allocator, CudaStream owned, MemorySegment stream, CudaMemory memory, HostFallback.Counts fallbacks) {
@@ -107,9 +108,9 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
     @Override
     public DeviceTensor upload(Tensor host) {
         if (host == null || !host.isContiguous()) throw new IllegalArgumentException("host must be a contiguous tensor, is " + host);
-        if (!host.segment().isNative()) throw new IllegalArgumentException("host is on the Java heap; a copy to the device needs native memory");
+        if (!host.pointer().isNative()) throw new IllegalArgumentException("host is on the Java heap; a copy to the device needs native memory");
         DeviceTensor t = empty(DeviceTensor.Type.of(host.dtype()), host.shape());
-        check(tune4j_cuda_h.t4j_cuda_memcpy(t.pointer(), host.segment(), host.dtype().bytes(host.numel()), tune4j_cuda_h.T4J_CUDA_H2D, stream),
+        check(tune4j_cuda_h.t4j_cuda_memcpy(t.pointer(), host.pointer(), host.dtype().bytes(host.numel()), tune4j_cuda_h.T4J_CUDA_H2D, stream),
                 "upload");
         return t;
     }
@@ -119,19 +120,19 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
         if (host == null || !host.isContiguous()) throw new IllegalArgumentException("host must be a contiguous tensor, is " + host);
         long bytes = host.dtype().bytes(host.numel());
         if (bytes != into.numel() * into.type().bytes) throw new IllegalArgumentException("host " + host + " and device " + into + " differ in size");
-        check(tune4j_cuda_h.t4j_cuda_memcpy(into.pointer(), host.segment(), bytes, tune4j_cuda_h.T4J_CUDA_H2D, stream), "upload");
+        check(tune4j_cuda_h.t4j_cuda_memcpy(into.pointer(), host.pointer(), bytes, tune4j_cuda_h.T4J_CUDA_H2D, stream), "upload");
     }
 
     /** Copies a device tensor into a host tensor of the same size and element size; waits for the stream. */
     public void download(DeviceTensor device, Tensor host) {
         if (host == null || !host.isContiguous()) throw new IllegalArgumentException("host must be a contiguous tensor, is " + host);
         if (host.isReadOnly()) throw new IllegalArgumentException("host is read-only memory, and download writes it");
-        if (!host.segment().isNative()) throw new IllegalArgumentException("host is on the Java heap; a copy from the device needs native memory");
+        if (!host.pointer().isNative()) throw new IllegalArgumentException("host is on the Java heap; a copy from the device needs native memory");
         long bytes = host.dtype().bytes(host.numel());
         if (bytes != device.numel() * device.type().bytes) {
             throw new IllegalArgumentException("host " + host + " and device " + device + " differ in size");
         }
-        check(tune4j_cuda_h.t4j_cuda_memcpy(host.segment(), device.pointer(), bytes, tune4j_cuda_h.T4J_CUDA_D2H, stream), "download");
+        check(tune4j_cuda_h.t4j_cuda_memcpy(host.pointer(), device.pointer(), bytes, tune4j_cuda_h.T4J_CUDA_D2H, stream), "download");
     }
 
     /** dst = src, on the device (same size). */
@@ -187,13 +188,18 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
         return true;
     }
 
+    /** How {@link #gemm} computes: IEEE f32 (the default), or TF32 tensor cores. */
+    public void setGemmPrecision(Cublas.Precision precision) {
+        gemmPrecision = java.util.Objects.requireNonNull(precision, "precision");
+    }
+
     private Cublas cublas() {
         if (cublas == null) cublas = Cublas.open(this);
         return cublas;
     }
 
     private static MemorySegment p(Tensor t) {
-        return t == null ? MemorySegment.NULL : t.segment();
+        return t == null ? MemorySegment.NULL : t.pointer();
     }
 
     /** A device copy of a small host input (labels), freed with {@code arena} after the stream's work in order. */
@@ -204,7 +210,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
     @Override
     public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c) {
         if (hereStrided(a, b, c) && a.dtype() == DType.F32 && b.dtype() == DType.F32 && c.dtype() == DType.F32) {
-            cublas().gemm(transA, transB, alpha, a, b, beta, c, Cublas.Precision.F32);
+            cublas().gemm(transA, transB, alpha, a, b, beta, c, gemmPrecision);
             return;
         }
         try (HostFallback f = fallback("gemm")) {
@@ -365,7 +371,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
     @Override
     public void add(Tensor a, Tensor b, Tensor y) {
         if (here(a, b, y) && sameSize(a, b) && sameSize(a, y)) {
-            check(tune4j_cuda_h.t4j_cuda_add(a.numel(), a.segment(), b.segment(), y.segment(), stream), "add");
+            check(tune4j_cuda_h.t4j_cuda_add(a.numel(), a.pointer(), b.pointer(), y.pointer(), stream), "add");
             return;
         }
         try (HostFallback f = fallback("add")) {
@@ -376,7 +382,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
     @Override
     public void axpy(float alpha, Tensor x, Tensor y) {
         if (here(x, y) && sameSize(x, y)) {
-            check(tune4j_cuda_h.t4j_cuda_axpy(x.numel(), alpha, x.segment(), y.segment(), stream), "axpy");
+            check(tune4j_cuda_h.t4j_cuda_axpy(x.numel(), alpha, x.pointer(), y.pointer(), stream), "axpy");
             return;
         }
         try (HostFallback f = fallback("axpy")) {
@@ -387,7 +393,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
     @Override
     public void scale(float alpha, Tensor y) {
         if (here(y) && y.dtype() == DType.F32) { // y = alpha·y, in place, as one row
-            check(tune4j_cuda_h.t4j_cuda_scale_into(1, y.numel(), y.segment(), y.numel(), alpha, y.segment(), y.numel(), 0, stream), "scale_into");
+            check(tune4j_cuda_h.t4j_cuda_scale_into(1, y.numel(), y.pointer(), y.numel(), alpha, y.pointer(), y.numel(), 0, stream), "scale_into");
             return;
         }
         try (HostFallback f = fallback("scale")) {
@@ -433,7 +439,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
     @Override
     public void addRow(Tensor row, Tensor y) {
         if (here(row, y) && y.rank() == 2 && row.numel() == y.dim(1) && row.dtype() == DType.F32 && y.dtype() == DType.F32) {
-            check(tune4j_cuda_h.t4j_cuda_add_bias(y.dim(0), y.dim(1), row.segment(), y.segment(), stream), "add_bias");
+            check(tune4j_cuda_h.t4j_cuda_add_bias(y.dim(0), y.dim(1), row.pointer(), y.pointer(), stream), "add_bias");
             return;
         }
         try (HostFallback f = fallback("addRow")) {
@@ -449,7 +455,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
     @Override
     public void sumRows(Tensor x, Tensor out) {
         if (here(x, out) && x.rank() == 2 && out.numel() == x.dim(1) && x.dtype() == DType.F32 && out.dtype() == DType.F32) {
-            check(tune4j_cuda_h.t4j_cuda_sum_rows(x.dim(0), x.dim(1), x.segment(), out.segment(), stream), "sum_rows");
+            check(tune4j_cuda_h.t4j_cuda_sum_rows(x.dim(0), x.dim(1), x.pointer(), out.pointer(), stream), "sum_rows");
             return;
         }
         try (HostFallback f = fallback("sumRows")) {
@@ -476,7 +482,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
         if (here(x) && x.dtype() == DType.F32) {
             try (Arena scratch = Arena.ofConfined()) {
                 Tensor out = memory.empty(scratch, DType.F32, 1);
-                check(tune4j_cuda_h.t4j_cuda_sum_squares(x.numel(), x.segment(), out.segment(), stream), "sum_squares");
+                check(tune4j_cuda_h.t4j_cuda_sum_squares(x.numel(), x.pointer(), out.pointer(), stream), "sum_squares");
                 return out.toFloatArray()[0];
             }
         }
@@ -488,7 +494,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
     @Override
     public void geluForward(Tensor x, Tensor y, boolean exact) {
         if (!exact && here(x, y) && sameSize(x, y)) {
-            check(tune4j_cuda_h.t4j_cuda_gelu_forward(x.numel(), x.segment(), y.segment(), stream), "gelu_forward");
+            check(tune4j_cuda_h.t4j_cuda_gelu_forward(x.numel(), x.pointer(), y.pointer(), stream), "gelu_forward");
             return;
         }
         try (HostFallback f = fallback(exact ? "geluForward(erf)" : "geluForward")) {
@@ -499,7 +505,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
     @Override
     public void geluBackward(Tensor x, Tensor dy, Tensor dx, boolean exact) {
         if (!exact && here(x, dy, dx) && sameSize(x, dy) && sameSize(x, dx)) {
-            check(tune4j_cuda_h.t4j_cuda_gelu_backward(x.numel(), x.segment(), dy.segment(), dx.segment(), stream), "gelu_backward");
+            check(tune4j_cuda_h.t4j_cuda_gelu_backward(x.numel(), x.pointer(), dy.pointer(), dx.pointer(), stream), "gelu_backward");
             return;
         }
         try (HostFallback f = fallback(exact ? "geluBackward(erf)" : "geluBackward")) {
@@ -510,7 +516,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
     @Override
     public void softmaxForward(Tensor x, Tensor y) {
         if (here(x, y) && x.rank() == 2 && sameSize(x, y)) {
-            check(tune4j_cuda_h.t4j_cuda_softmax_forward(x.dim(0), x.dim(1), x.segment(), y.segment(), stream), "softmax_forward");
+            check(tune4j_cuda_h.t4j_cuda_softmax_forward(x.dim(0), x.dim(1), x.pointer(), y.pointer(), stream), "softmax_forward");
             return;
         }
         try (HostFallback f = fallback("softmaxForward")) {
@@ -529,8 +535,8 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
     public void layerNormForward(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
         if (here(x, gamma, beta, y, mean, rstd) && x.rank() == 2 && sameSize(x, y) && gamma.numel() == x.dim(1) && beta.numel() == x.dim(1)
                 && mean.numel() == x.dim(0) && rstd.numel() == x.dim(0)) {
-            check(tune4j_cuda_h.t4j_cuda_layernorm_forward(x.dim(0), x.dim(1), x.segment(), gamma.segment(), beta.segment(), eps, y.segment(), mean.segment(),
-                    rstd.segment(), stream), "layernorm_forward");
+            check(tune4j_cuda_h.t4j_cuda_layernorm_forward(x.dim(0), x.dim(1), x.pointer(), gamma.pointer(), beta.pointer(), eps, y.pointer(), mean.pointer(),
+                    rstd.pointer(), stream), "layernorm_forward");
             return;
         }
         try (HostFallback f = fallback("layerNormForward")) {
@@ -543,7 +549,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
         if (here(x, gamma, mean, rstd, dy, dx, dgamma, dbeta) && x.rank() == 2 && sameSize(x, dy) && (dx == null || sameSize(x, dx))
                 && gamma.numel() == x.dim(1) && (dgamma == null || dgamma.numel() == x.dim(1)) && (dbeta == null || dbeta.numel() == x.dim(1))
                 && mean.numel() == x.dim(0) && rstd.numel() == x.dim(0)) {
-            check(tune4j_cuda_h.t4j_cuda_layernorm_backward(x.dim(0), x.dim(1), x.segment(), gamma.segment(), mean.segment(), rstd.segment(), dy.segment(),
+            check(tune4j_cuda_h.t4j_cuda_layernorm_backward(x.dim(0), x.dim(1), x.pointer(), gamma.pointer(), mean.pointer(), rstd.pointer(), dy.pointer(),
                     p(dx), p(dgamma), p(dbeta), stream), "layernorm_backward");
             return;
         }
@@ -563,9 +569,9 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
             try (Arena scratch = Arena.ofConfined()) {
                 Tensor losses = memory.empty(scratch, DType.F32, logits.dim(0)), total = memory.empty(scratch, DType.F32, 1);
                 Tensor y = staged(scratch, labels);
-                check(tune4j_cuda_h.t4j_cuda_cross_entropy_forward(logits.dim(0), logits.dim(1), logits.segment(), y.segment(), smoothing, probs.segment(),
-                        losses.segment(), stream), "cross_entropy_forward");
-                check(tune4j_cuda_h.t4j_cuda_sum(losses.numel(), losses.segment(), total.segment(), stream), "sum");
+                check(tune4j_cuda_h.t4j_cuda_cross_entropy_forward(logits.dim(0), logits.dim(1), logits.pointer(), y.pointer(), smoothing, probs.pointer(),
+                        losses.pointer(), stream), "cross_entropy_forward");
+                check(tune4j_cuda_h.t4j_cuda_sum(losses.numel(), losses.pointer(), total.pointer(), stream), "sum");
                 return total.toFloatArray()[0] / logits.dim(0);
             }
         }
@@ -579,8 +585,8 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
         if (here(probs, dlogits) && labelsFit(probs, labels, smoothing) && sameSize(probs, dlogits) && probs.dim(0) > 0) {
             try (Arena scratch = Arena.ofConfined()) {
                 Tensor y = staged(scratch, labels);
-                check(tune4j_cuda_h.t4j_cuda_cross_entropy_backward(probs.dim(0), probs.dim(1), probs.segment(), y.segment(), smoothing, dloss / probs.dim(0),
-                        dlogits.segment(), stream), "cross_entropy_backward");
+                check(tune4j_cuda_h.t4j_cuda_cross_entropy_backward(probs.dim(0), probs.dim(1), probs.pointer(), y.pointer(), smoothing, dloss / probs.dim(0),
+                        dlogits.pointer(), stream), "cross_entropy_backward");
             }
             return;
         }
@@ -597,14 +603,14 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
         if (lengths != null || !hereStrided(q, k, v) || q.rank() != 2 || q.dtype() != DType.F32 || batch < 1 || heads < 1) return false;
         long d = q.dim(1), rows = q.dim(0);
         if (q.ld() != 3 * d || k.ld() != q.ld() || v.ld() != q.ld() || rows % batch != 0 || d % heads != 0) return false;
-        if (k.segment().address() != q.segment().address() + 4 * d || v.segment().address() != q.segment().address() + 8 * d) return false;
+        if (k.pointer().address() != q.pointer().address() + 4 * d || v.pointer().address() != q.pointer().address() + 8 * d) return false;
         return rows / batch <= tune4j_cuda_h.T4J_CUDA_ATTN_MAX_SEQ && d / heads <= tune4j_cuda_h.T4J_CUDA_ATTN_MAX_HEAD_DIM;
     }
 
     /** The [rows, 3·d] matrix whose first third is the view q. */
     private Tensor fused(Tensor q) {
         long rows = q.dim(0), d = q.dim(1);
-        return Tensor.wrap(memory, q.segment().reinterpret(rows * 3 * d * 4), DType.F32, rows, 3 * d);
+        return Tensor.wrap(memory, q.pointer().reinterpret(rows * 3 * d * 4), DType.F32, rows, 3 * d);
     }
 
     @Override
@@ -612,7 +618,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
         if (fusedAttention(batch, heads, q, k, v, lengths) && here(probs, out) && out.numel() == q.numel()) {
             long seq = q.dim(0) / batch;
             if (probs.numel() == batch * heads * seq * seq) {
-                check(tune4j_cuda_h.t4j_cuda_attention_forward(batch, heads, seq, q.dim(1) / heads, q.segment(), scale, probs.segment(), out.segment(), stream),
+                check(tune4j_cuda_h.t4j_cuda_attention_forward(batch, heads, seq, q.dim(1) / heads, q.pointer(), scale, probs.pointer(), out.pointer(), stream),
                         "attention_forward");
                 return;
             }
@@ -630,8 +636,8 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
                 Tensor qkv = fused(q), dqkv = fused(dq);
                 try (Arena scratch = Arena.ofConfined()) { // the kernel overwrites; the Backend accumulates
                     Tensor g = memory.empty(scratch, DType.F32, qkv.dim(0), qkv.dim(1));
-                    check(tune4j_cuda_h.t4j_cuda_attention_backward(batch, heads, seq, q.dim(1) / heads, qkv.segment(), probs.segment(), dout.segment(), scale,
-                            g.segment(), stream), "attention_backward");
+                    check(tune4j_cuda_h.t4j_cuda_attention_backward(batch, heads, seq, q.dim(1) / heads, qkv.pointer(), probs.pointer(), dout.pointer(), scale,
+                            g.pointer(), stream), "attention_backward");
                     axpy(1f, g, dqkv);
                 }
                 return;
@@ -659,7 +665,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
     @Override
     public void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step) {
         if (here(param, grad, m, v) && sameSize(param, grad) && sameSize(param, m) && sameSize(param, v) && step >= 1) {
-            check(tune4j_cuda_h.t4j_cuda_adamw_step(param.numel(), param.segment(), grad.segment(), m.segment(), v.segment(), lr, beta1, beta2, eps,
+            check(tune4j_cuda_h.t4j_cuda_adamw_step(param.numel(), param.pointer(), grad.pointer(), m.pointer(), v.pointer(), lr, beta1, beta2, eps,
                     weightDecay, step, stream), "adamw_step");
             return;
         }

@@ -52,7 +52,7 @@ final class CudaMemory implements Memory {
     public void zero(Tensor t) {
         mine("t", t);
         if (t.isContiguous()) {
-            CudaBackend.check(tune4j_cuda_h.t4j_cuda_memset_zero(t.segment(), t.dtype().bytes(t.numel()), gpu.stream()), "cudaMemsetAsync");
+            CudaBackend.check(tune4j_cuda_h.t4j_cuda_memset_zero(t.pointer(), t.dtype().bytes(t.numel()), gpu.stream()), "cudaMemsetAsync");
         } else {
             for (long i = 0; i < t.rows(); i++) zero(t.view(i, 0, 1, t.cols()));
         }
@@ -65,15 +65,15 @@ final class CudaMemory implements Memory {
         if (src.numel() == 0) return;
         boolean fromHost = src.isHost(), toHost = dst.isHost();
         for (Tensor t : new Tensor[] {src, dst}) {
-            if (t.isHost() && !t.segment().isNative()) throw new IllegalArgumentException(t + " is on the Java heap; a copy to or from the device needs native memory");
+            if (t.isHost() && !t.pointer().isNative()) throw new IllegalArgumentException(t + " is on the Java heap; a copy to or from the device needs native memory");
         }
         if (!fromHost) mine("src", src);
         if (!toHost) mine("dst", dst);
         if (src.isContiguous() && dst.isContiguous()) {
             int kind = fromHost ? tune4j_cuda_h.T4J_CUDA_H2D : toHost ? tune4j_cuda_h.T4J_CUDA_D2H : tune4j_cuda_h.T4J_CUDA_D2D;
-            CudaBackend.check(tune4j_cuda_h.t4j_cuda_memcpy(dst.segment(), src.segment(), src.dtype().bytes(src.numel()), kind, gpu.stream()), "cudaMemcpy");
+            CudaBackend.check(tune4j_cuda_h.t4j_cuda_memcpy(dst.pointer(), src.pointer(), src.dtype().bytes(src.numel()), kind, gpu.stream()), "cudaMemcpy");
         } else if (!fromHost && !toHost && src.dtype() == DType.F32) {
-            CudaBackend.check(tune4j_cuda_h.t4j_cuda_copy_2d(src.rows(), src.cols(), src.segment(), src.ld(), dst.segment(), dst.ld(), gpu.stream()), "copy_2d");
+            CudaBackend.check(tune4j_cuda_h.t4j_cuda_copy_2d(src.rows(), src.cols(), src.pointer(), src.ld(), dst.pointer(), dst.ld(), gpu.stream()), "copy_2d");
         } else { // a strided view on either side: one row at a time (each row is contiguous)
             Tensor from = src.rank() == 2 ? src : src.reshape(dst.shape()), to = dst.rank() == 2 ? dst : dst.reshape(src.shape());
             for (long i = 0; i < from.rows(); i++) to.view(i, 0, 1, to.cols()).copyFrom(from.view(i, 0, 1, from.cols()));

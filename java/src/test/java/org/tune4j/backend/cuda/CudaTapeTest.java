@@ -3,12 +3,15 @@ package org.tune4j.backend.cuda;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.tune4j.train.VitStepTest.assertClose;
-import static org.tune4j.train.VitStepTest.images;
-import static org.tune4j.train.VitStepTest.labels;
+import static org.tune4j.train.VitFixtures.assertClose;
+import static org.tune4j.train.VitFixtures.images;
+import static org.tune4j.train.VitFixtures.labels;
 
 import java.lang.foreign.Arena;
+import java.util.List;
 import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 import org.tune4j.autograd.Parameter;
 import org.tune4j.autograd.Tape;
@@ -16,18 +19,28 @@ import org.tune4j.autograd.Var;
 import org.tune4j.autograd.Workspace;
 import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
+import org.tune4j.data.FashionMnist;
+import org.tune4j.data.ImageDataset;
+import org.tune4j.eval.Evaluate;
+import org.tune4j.experiments.Adaptation;
+import org.tune4j.io.ModelFile;
+import org.tune4j.nn.Classifier;
+import org.tune4j.nn.LoraLinear;
+import org.tune4j.robust.CorruptionReport;
+import org.tune4j.train.Trainer;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.optim.AdamW;
 import org.tune4j.optim.GradClip;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
-import org.tune4j.train.VitStepTest;
+import org.tune4j.train.VitFixtures;
 
 /**
  * The one tape on the GPU: the ViT of {@code nn}, its parameters moved into the CUDA backend's memory, trained by
- * the same tape, clipping and AdamW as on the CPU, for each way the main job trains (VitStepTest's kinds): the
- * same losses and the same weights after three steps, and not one op run on the CPU for want of a kernel. And the
- * boundary: a device tensor is not read from Java, and the CPU backend refuses it by name. Skips: {@link GpuTest}.
+ * the same tape, clipping and AdamW as on the CPU, for each way the main job trains (VitFixtures' kinds): the
+ * same losses and the same weights after three steps, and not one op run on the CPU for want of a kernel; the logits
+ * and input gradients evaluation and attacks take; the demo's measures and the experiment's methods end to end. And
+ * the boundary: a device tensor is not read from Java, and the CPU backend refuses it by name. Skips: {@link GpuTest}.
  */
 class CudaTapeTest extends GpuTest {
     private static final int STEPS = 3;
@@ -35,7 +48,7 @@ class CudaTapeTest extends GpuTest {
 
     @Test
     void theTapeTrainsEveryKindOfVitOnTheGpuAsOnTheCpuWithoutFallingBack() {
-        for (VitStepTest.Kind kind : VitStepTest.kinds()) {
+        for (VitFixtures.Kind kind : VitFixtures.kinds()) {
             try (Arena arena = Arena.ofConfined()) {
                 VisionTransformer onCpu = kind.model().apply(arena), onGpu = kind.model().apply(arena);
                 onGpu.moveTo(gpu.memory(), arena);
@@ -61,7 +74,7 @@ class CudaTapeTest extends GpuTest {
     }
 
     /** STEPS clipped AdamW steps of the tape on a workspace, as Trainer.fit takes them; the loss of each. */
-    private static float[] train(Backend backend, VisionTransformer vit, VitStepTest.Kind kind, Arena arena) {
+    private static float[] train(Backend backend, VisionTransformer vit, VitFixtures.Kind kind, Arena arena) {
         AdamW optimizer = AdamW.of(arena, vit.namedParameters(), kind.weightDecay(), kind.loraPlusRatio());
         float[] losses = new float[STEPS];
         try (Workspace workspace = new Workspace()) {
@@ -76,6 +89,113 @@ class CudaTapeTest extends GpuTest {
             }
         }
         return losses;
+    }
+
+    /** The three kinds of ViT an evaluation or an attack meets: unmerged adapters, merged ones, none. */
+    private static List<Function<Arena, VisionTransformer>> evaluated() {
+        return List.of(VitFixtures::model, arena -> {
+            VisionTransformer vit = VitFixtures.model(arena);
+            vit.namedModules().values().forEach(m -> {
+                if (m instanceof LoraLinear l) l.merge(CpuBackend.get());
+            });
+            return vit;
+        }, arena -> new VisionTransformer(arena, VitFixtures.SMALL, new SplittableRandom(21)));
+    }
+
+    @Test
+    void logitsAndInputGradientsOnTheGpuAreTheCpus() {
+        for (Function<Arena, VisionTransformer> kind : evaluated())
+            for (int n : new int[] {1, 3, 5}) {
+                try (Arena arena = Arena.ofConfined()) {
+                    Tensor x = images(arena, 31 + n, n), y = labels(arena, n);
+                    float[][] expected = logitsAndInputGradient(CpuBackend.get(), kind.apply(arena), x, y);
+                    VisionTransformer onGpu = kind.apply(arena);
+                    onGpu.moveTo(gpu.memory(), arena);
+                    gpu.resetFallbacks();
+                    float[][] actual = logitsAndInputGradient(gpu, onGpu, x, y);
+                    assertEquals(Map.of(), gpu.fallbacks(), "ops the GPU backend ran on the CPU");
+                    assertClose(expected[0], actual[0], 1e-5, "logits at batch " + n);
+                    assertClose(expected[1], actual[1], 1e-5, "input gradient at batch " + n);
+                }
+            }
+    }
+
+    @Test
+    void theShippedVitsLogitsAndInputGradientOnTheGpuAreTheCpus() throws java.io.IOException {
+        try (Arena arena = Arena.ofShared()) {
+            SplittableRandom rng = new SplittableRandom(61);
+            float[] pixels = new float[7 * 28 * 28];
+            for (int i = 0; i < pixels.length; i++) pixels[i] = (float) rng.nextDouble();
+            Tensor x = Tensor.of(arena, pixels, 7, 28 * 28), y = labels(arena, 7);
+            float[][] expected = logitsAndInputGradient(CpuBackend.get(), ModelFile.load(arena, null), x, y);
+            VisionTransformer onGpu = ModelFile.load(arena, null);
+            onGpu.moveTo(gpu.memory(), arena);
+            float[][] actual = logitsAndInputGradient(gpu, onGpu, x, y);
+            assertClose(expected[0], actual[0], 1e-4, "the shipped ViT's logits"); // 4 blocks of cuBLAS sums in another order
+            assertClose(expected[1], actual[1], 1e-4, "the shipped ViT's input gradient");
+        }
+    }
+
+    private static float[][] logitsAndInputGradient(Backend backend, Classifier model, Tensor x, Tensor y) {
+        try (Tape t = new Tape(backend, true, false)) {
+            Var input = t.input(x, true);
+            Var logits = model.logits(t, input);
+            t.backward(t.crossEntropy(logits, y, 0f));
+            return new float[][] {logits.value().toFloatArray(), input.grad().toFloatArray()};
+        }
+    }
+
+    /**
+     * The demo's measures of a model through the GPU are the CPU's: accuracies and flips exactly; PGD and corruption
+     * errors within one image of 24, since an attack steps by the sign of each pixel's gradient, and a gradient near 0
+     * may round either way.
+     */
+    @Test
+    void theDemosMeasuresOnTheGpuAreTheCpus() throws java.io.IOException {
+        FashionMnist.Source data = FashionMnist.embedded();
+        ImageDataset target = Adaptation.targetTest(data, 7).first(24), source = data.test().first(24);
+        try (Arena arena = Arena.ofShared()) {
+            VisionTransformer vit = ModelFile.load(arena, null);
+            var corruption = CorruptionReport.errors(CpuBackend.get(), vit, source, 7);
+            int[] predictions = Evaluate.predict(CpuBackend.get(), vit, source, 256);
+            Adaptation.Evaluation expected = Adaptation.evaluate(CpuBackend.get(), vit, target, source, corruption, predictions, 7);
+            vit.moveTo(gpu.memory(), arena);
+            Adaptation.Evaluation actual = Adaptation.evaluate(gpu, vit, target, source, corruption, predictions, 7);
+            assertEquals(expected.targetAccuracy(), actual.targetAccuracy());
+            assertEquals(expected.sourceAccuracy(), actual.sourceAccuracy());
+            assertEquals(expected.negativeFlipRateSource(), actual.negativeFlipRateSource());
+            assertEquals(expected.targetEce(), actual.targetEce(), 1e-5);
+            double oneImage = 1.0 / 24 + 1e-9;
+            assertEquals(expected.pgd005(), actual.pgd005(), oneImage);
+            assertEquals(expected.pgd01(), actual.pgd01(), oneImage);
+            assertEquals(expected.corruptionError(), actual.corruptionError(), oneImage);
+            assertTrue(expected.targetAccuracy() > expected.pgd01(), "the attack did nothing: the comparison would prove little");
+        }
+    }
+
+    /**
+     * The experiment's methods adapted on the GPU as on the CPU (Adaptation.adapt: Trainer.fit, its schedule, clipping,
+     * AdamW and LoRA+; lora-adv's attacks through the model on the GPU), on 40 real images in batches of 16.
+     */
+    @Test
+    void theExperimentsMethodsTrainOnTheGpuAsOnTheCpu() throws java.io.IOException {
+        ImageDataset data = VitFixtures.firstTrainImages(40);
+        Adaptation.Options d = Adaptation.Options.defaults();
+        Map<String, String> watched = Map.of("lora", "blocks.0.attn.qkv.lora_B", "full", "blocks.0.mlp.fc1.weight", "head", "head.weight",
+                "lora-adv", "blocks.1.mlp.fc2.lora_B");
+        for (Map.Entry<String, String> method : watched.entrySet()) {
+            Adaptation.Options o = new Adaptation.Options(40, 0, 1, 16, 7, d.lora(), 1e-3f, 1e-3f, 8f, 1e-3f, 3e-2f,
+                    method.getKey().equals("lora-adv") ? d.adversarial() : null, 0);
+            float[][] trained = new float[2][];
+            for (Backend backend : new Backend[] {CpuBackend.get(), gpu}) {
+                try (Arena arena = Arena.ofShared()) {
+                    VisionTransformer vit = new VisionTransformer(arena, new VisionTransformer.Config(28, 7, 32, 2, 2, 64, 10), new SplittableRandom(3));
+                    Adaptation.adapt(backend, arena, vit, method.getKey(), 1e-3f, o.lora(), o, data, null, new Trainer.Listener() {});
+                    trained[backend == gpu ? 1 : 0] = vit.namedParameters().get(method.getValue()).value().toFloatArray();
+                }
+            }
+            assertClose(trained[0], trained[1], method.getKey().equals("lora-adv") ? 1e-2 : 1e-4, method.getKey() + ": " + method.getValue());
+        }
     }
 
     @Test
