@@ -129,6 +129,23 @@ int32_t t4j_cuda_attention_forward(int64_t batch, int64_t heads, int64_t seq, in
 /* dqkv [batch * seq, 3 * heads * dh] = the gradient of q | k | v from dout [batch * seq, heads * dh] (overwritten, not accumulated) */
 int32_t t4j_cuda_attention_backward(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *qkv, const float *probs, const float *dout, float scale, float *dqkv, void *stream);
 
+/* ---- sequences (seq.cu): text models' ops, every sum in a fixed order ---- */
+/* Most tokens an attention row of t4j_cuda_attention_rows_* takes (its scores live in shared memory). */
+#define T4J_CUDA_ATTN_ROWS_MAX_SEQ 8192
+/* y = GELU(x), the erf form (BERT's "gelu") */
+int32_t t4j_cuda_gelu_erf_forward(int64_t n, const float *x, float *y, void *stream);
+/* dx += GELU'(x) dy, the erf form */
+int32_t t4j_cuda_gelu_erf_backward(int64_t n, const float *x, const float *dy, float *dx, void *stream);
+/* y [n, d] += table[ids[i]] for each row i; ids each in [0, table rows) (checked by the caller) */
+int32_t t4j_cuda_gather_rows_add(int64_t n, int64_t d, const int32_t *ids, const float *table, float *y, void *stream);
+/* dtable[ids[i]] += dy [n, d]; the rows of one id added in order */
+int32_t t4j_cuda_scatter_rows_add(int64_t n, int64_t d, const int32_t *ids, const float *dy, float *dtable, void *stream);
+/* Attention of batch sequences of seq tokens, heads heads of dh columns: q, k, v, out [batch·seq, heads·dh] at row strides ldq ...;
+ * lengths [batch] (each in [1, seq]) or NULL: keys past lengths[b] get probability exactly 0. probs [batch, heads, seq, seq] written. */
+int32_t t4j_cuda_attention_rows_forward(int32_t batch, int32_t heads, int64_t seq, int64_t dh, const float *q, int64_t ldq, const float *k, int64_t ldk, const float *v, int64_t ldv, float scale, const int32_t *lengths, float *probs, float *out, int64_t ldo, void *stream);
+/* Its backward: dq, dk, dv (each at its own row stride) += the gradients from dout; masked keys have probs 0, so no mask is needed */
+int32_t t4j_cuda_attention_rows_backward(int32_t batch, int32_t heads, int64_t seq, int64_t dh, const float *q, int64_t ldq, const float *k, int64_t ldk, const float *v, int64_t ldv, float scale, const float *probs, const float *dout, int64_t lddo, float *dq, int64_t lddq, float *dk, int64_t lddk, float *dv, int64_t lddv, void *stream);
+
 /* ---- int8 (quant.cu) ---- */
 
 /* q [m, k] int8 and scales [m]: per row, scale = absmax / 127, round half to even, values in [-127, 127]; a zero row has scale 0 */

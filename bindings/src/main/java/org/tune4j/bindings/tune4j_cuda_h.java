@@ -30,6 +30,7 @@ public final class tune4j_cuda_h {
     public static final int T4J_CUDA_D2D = 3;
     public static final int T4J_CUDA_ATTN_MAX_SEQ = 32;
     public static final int T4J_CUDA_ATTN_MAX_HEAD_DIM = 64;
+    public static final int T4J_CUDA_ATTN_ROWS_MAX_SEQ = 8192;
 
     /** The names of all functions the header declares. */
     public static final List<String> FUNCTIONS = List.of(
@@ -78,6 +79,12 @@ public final class tune4j_cuda_h {
             "t4j_cuda_vit_tokens",
             "t4j_cuda_attention_forward",
             "t4j_cuda_attention_backward",
+            "t4j_cuda_gelu_erf_forward",
+            "t4j_cuda_gelu_erf_backward",
+            "t4j_cuda_gather_rows_add",
+            "t4j_cuda_scatter_rows_add",
+            "t4j_cuda_attention_rows_forward",
+            "t4j_cuda_attention_rows_backward",
             "t4j_cuda_quantize_rows",
             "t4j_cuda_dequantize_rows",
             "t4j_cuda_dequantize_gemm",
@@ -1150,6 +1157,150 @@ public final class tune4j_cuda_h {
 
     public static FunctionDescriptor t4j_cuda_attention_backward$descriptor() {
         return t4j_cuda_attention_backward.DESC;
+    }
+
+    private static final class t4j_cuda_gelu_erf_forward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_gelu_erf_forward", DESC, false);
+    }
+
+    /** y = GELU(x), the erf form (BERT's "gelu") */
+    public static int t4j_cuda_gelu_erf_forward(long n, MemorySegment x, MemorySegment y, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_gelu_erf_forward.HANDLE.invokeExact(n, x, y, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_gelu_erf_forward$handle() {
+        return t4j_cuda_gelu_erf_forward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_gelu_erf_forward$descriptor() {
+        return t4j_cuda_gelu_erf_forward.DESC;
+    }
+
+    private static final class t4j_cuda_gelu_erf_backward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_gelu_erf_backward", DESC, false);
+    }
+
+    /** dx += GELU'(x) dy, the erf form */
+    public static int t4j_cuda_gelu_erf_backward(long n, MemorySegment x, MemorySegment dy, MemorySegment dx, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_gelu_erf_backward.HANDLE.invokeExact(n, x, dy, dx, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_gelu_erf_backward$handle() {
+        return t4j_cuda_gelu_erf_backward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_gelu_erf_backward$descriptor() {
+        return t4j_cuda_gelu_erf_backward.DESC;
+    }
+
+    private static final class t4j_cuda_gather_rows_add {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_gather_rows_add", DESC, false);
+    }
+
+    /** y [n, d] += table[ids[i]] for each row i; ids each in [0, table rows) (checked by the caller) */
+    public static int t4j_cuda_gather_rows_add(long n, long d, MemorySegment ids, MemorySegment table, MemorySegment y, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_gather_rows_add.HANDLE.invokeExact(n, d, ids, table, y, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_gather_rows_add$handle() {
+        return t4j_cuda_gather_rows_add.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_gather_rows_add$descriptor() {
+        return t4j_cuda_gather_rows_add.DESC;
+    }
+
+    private static final class t4j_cuda_scatter_rows_add {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_scatter_rows_add", DESC, false);
+    }
+
+    /** dtable[ids[i]] += dy [n, d]; the rows of one id added in order */
+    public static int t4j_cuda_scatter_rows_add(long n, long d, MemorySegment ids, MemorySegment dy, MemorySegment dtable, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_scatter_rows_add.HANDLE.invokeExact(n, d, ids, dy, dtable, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_scatter_rows_add$handle() {
+        return t4j_cuda_scatter_rows_add.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_scatter_rows_add$descriptor() {
+        return t4j_cuda_scatter_rows_add.DESC;
+    }
+
+    private static final class t4j_cuda_attention_rows_forward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_FLOAT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_attention_rows_forward", DESC, false);
+    }
+
+    /** Attention of batch sequences of seq tokens, heads heads of dh columns: q, k, v, out [batch·seq, heads·dh] at row strides ldq ...; lengths [batch] (each in [1, seq]) or NULL: keys past lengths[b] get probability exactly 0. probs [batch, heads, seq, seq] written. */
+    public static int t4j_cuda_attention_rows_forward(int batch, int heads, long seq, long dh, MemorySegment q, long ldq, MemorySegment k, long ldk, MemorySegment v, long ldv, float scale, MemorySegment lengths, MemorySegment probs, MemorySegment out, long ldo, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_attention_rows_forward.HANDLE.invokeExact(batch, heads, seq, dh, q, ldq, k, ldk, v, ldv, scale, lengths, probs, out, ldo, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_attention_rows_forward$handle() {
+        return t4j_cuda_attention_rows_forward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_attention_rows_forward$descriptor() {
+        return t4j_cuda_attention_rows_forward.DESC;
+    }
+
+    private static final class t4j_cuda_attention_rows_backward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_FLOAT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_attention_rows_backward", DESC, false);
+    }
+
+    /** Its backward: dq, dk, dv (each at its own row stride) += the gradients from dout; masked keys have probs 0, so no mask is needed */
+    public static int t4j_cuda_attention_rows_backward(int batch, int heads, long seq, long dh, MemorySegment q, long ldq, MemorySegment k, long ldk, MemorySegment v, long ldv, float scale, MemorySegment probs, MemorySegment dout, long lddo, MemorySegment dq, long lddq, MemorySegment dk, long lddk, MemorySegment dv, long lddv, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_attention_rows_backward.HANDLE.invokeExact(batch, heads, seq, dh, q, ldq, k, ldk, v, ldv, scale, probs, dout, lddo, dq, lddq, dk, lddk, dv, lddv, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_attention_rows_backward$handle() {
+        return t4j_cuda_attention_rows_backward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_attention_rows_backward$descriptor() {
+        return t4j_cuda_attention_rows_backward.DESC;
     }
 
     private static final class t4j_cuda_quantize_rows {

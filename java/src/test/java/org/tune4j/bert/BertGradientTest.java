@@ -28,13 +28,14 @@ import org.tune4j.testing.FiniteDifferences;
  * A small BERT classifier written with the real modules (embeddings, masked attention over padded sequences
  * of different lengths, post-LN blocks, erf GELU, pooling, a head), LoRA on query and value, the head trained:
  * every trainable parameter's gradient from the tape against central finite differences of the loss on the
- * reference backend; and the native backend's gradients against the reference's.
+ * reference backend; and the native backend's gradients against the reference's. Its model and batch serve the
+ * GPU's check too (CudaBertTest).
  */
-class BertGradientTest {
+public class BertGradientTest {
     private static final BertConfig SMALL = new BertConfig(11, 8, 2, 2, 12, 8, 2, 1e-12f, "gelu");
 
     /** The model with LoRA on query and value, or plain (full fine-tuning: every parameter trained). */
-    private static BertClassifier model(Arena arena, BertClassifier.Pooling pooling, boolean lora) {
+    public static BertClassifier model(Arena arena, BertClassifier.Pooling pooling, boolean lora) {
         SplittableRandom rng = new SplittableRandom(7);
         BertClassifier m = new BertClassifier(arena, new BertModel(arena, SMALL, rng), pooling, 3, rng);
         if (!lora) return m;
@@ -46,7 +47,7 @@ class BertGradientTest {
         return m;
     }
 
-    private static TokenBatch batch(Arena arena) {
+    public static TokenBatch batch(Arena arena) {
         // three sequences of 5, 3 and 1 tokens: two padded, one all padding but its first token
         return TokenBatch.of(arena, new int[][] {{1, 4, 9, 3, 2}, {1, 10, 2}, {1}}, new int[][] {{0, 0, 1, 1, 1}, {0, 0, 0}, {0}});
     }

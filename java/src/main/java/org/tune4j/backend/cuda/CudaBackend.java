@@ -30,18 +30,17 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
     private final MemorySegment stream;
     private final CudaStream owned; // the stream this backend made; null in a view (on), which owns neither stream nor allocator
     private final CudaMemory memory;
-    private final HostFallback.Counts fallbacks;
     private Cublas cublas; // opened on the first GEMM, on this backend's stream
     private Cublas.Precision gemmPrecision = Cublas.Precision.F32;
     private boolean closed;
 
     private CudaBackend(CudaStatus status, DeviceAllocator allocator, CudaStream owned, MemorySegment stream, CudaMemory memory, HostFallback.Counts fallbacks) {
+        super(fallbacks != null ? fallbacks : new HostFallback.Counts());
         this.status = status;
         this.allocator = allocator;
         this.owned = owned;
         this.stream = stream;
         this.memory = memory != null ? memory : new CudaMemory(this, "cuda:0");
-        this.fallbacks = fallbacks != null ? fallbacks : new HostFallback.Counts();
     }
 
     /** A backend on device 0; an {@link IllegalStateException} saying why when CUDA cannot run here. */
@@ -63,7 +62,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
      * Closing the view releases nothing.
      */
     public CudaBackend on(CudaStream other) {
-        return new CudaBackend(status, allocator, null, other.handle(), memory, fallbacks);
+        return new CudaBackend(status, allocator, null, other.handle(), memory, counts());
     }
 
     public DeviceAllocator allocator() {
@@ -146,9 +145,9 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
     }
 
     // ---- Backend: the engine's ops over Tensors in this backend's memory (ARCHITECTURE.md, "One engine") ----
-    // An op runs its kernels when every tensor is in this memory in the layout the kernel takes; otherwise the
-    // CPU runs it on host copies, counted by op name (fallbacks()). Small host inputs a kernel only reads
-    // (labels) are staged on the device instead.
+    // An op runs its kernels when every tensor is in this memory in the layout the kernel takes; otherwise, and
+    // for the ops with no kernel here, HostFallbackBackend's: the CPU on host copies, counted by op name
+    // (fallbacks()). Small host inputs a kernel only reads (labels, ids, lengths) are staged on the device.
 
     @Override
     public String name() {
@@ -160,30 +159,18 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
         return memory;
     }
 
-    /** Ops this backend ran on the CPU for want of a kernel (or of device tensors), by name, since it was opened. */
-    public Map<String, Long> fallbacks() {
-        return fallbacks.snapshot();
+    CudaMemory deviceMemory() {
+        return memory;
     }
-
-    public void resetFallbacks() {
-        fallbacks.reset();
-    }
-
-    private HostFallback fallback(String op) {
-        ensureOpen();
-        return new HostFallback(fallbacks, op);
-    }
-
-    private static final CpuBackend CPU = CpuBackend.get();
 
     /** Whether every non-null tensor lives in this backend's memory and is contiguous. */
-    private boolean here(Tensor... ts) {
+    boolean here(Tensor... ts) {
         for (Tensor t : ts) if (t != null && (t.memory() != memory || !t.isContiguous() || !t.isAlive())) return false;
         return true;
     }
 
     /** Whether every tensor lives here, any row stride (what cuBLAS takes). */
-    private boolean hereStrided(Tensor... ts) {
+    boolean hereStrided(Tensor... ts) {
         for (Tensor t : ts) if (t != null && (t.memory() != memory || !t.isAlive())) return false;
         return true;
     }
@@ -198,12 +185,12 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
         return cublas;
     }
 
-    private static MemorySegment p(Tensor t) {
+    static MemorySegment p(Tensor t) {
         return t == null ? MemorySegment.NULL : t.pointer();
     }
 
     /** A device copy of a small host input (labels), freed with {@code arena} after the stream's work in order. */
-    private Tensor staged(Arena arena, Tensor t) {
+    Tensor staged(Arena arena, Tensor t) {
         return t.memory() == memory ? t : t.copy(arena, memory);
     }
 
@@ -213,17 +200,13 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
             cublas().gemm(transA, transB, alpha, a, b, beta, c, gemmPrecision);
             return;
         }
-        try (HostFallback f = fallback("gemm")) {
-            CPU.gemm(transA, transB, alpha, f.in(a), f.in(b), beta, f.out(c));
-        }
+        super.gemm(transA, transB, alpha, a, b, beta, c);
     }
 
     @Override
     public void loraForward(Tensor x, Tensor mask, Tensor w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
         if (mask != null || !here(x, w, bias, a, b, h, y)) {
-            try (HostFallback f = fallback("loraForward")) {
-                CPU.loraForward(f.in(x), f.in(mask), f.in(w), f.in(bias), f.in(a), f.in(b), scale, f.out(h), f.out(y));
-            }
+            super.loraForward(x, mask, w, bias, a, b, scale, h, y);
             return;
         }
         gemm(false, true, 1f, x, a, 0f, h);       // h = x Aᵀ        [t, r]
@@ -235,9 +218,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
     @Override
     public void loraBackward(Tensor x, Tensor mask, Tensor w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
         if (mask != null || !here(x, w, a, b, h, g, dx, da, db)) {
-            try (HostFallback f = fallback("loraBackward")) {
-                CPU.loraBackward(f.in(x), f.in(mask), f.in(w), f.in(a), f.in(b), scale, f.in(h), f.in(g), f.out(dx), f.out(da), f.out(db));
-            }
+            super.loraBackward(x, mask, w, a, b, scale, h, g, dx, da, db);
             return;
         }
         try (Arena scratch = Arena.ofConfined()) {
@@ -256,115 +237,8 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
     public void loraMerge(Tensor w, Tensor a, Tensor b, float scale, float sign) {
         gemm(false, false, sign * scale, b, a, 1f, w);
     }
-
-    @Override
-    public void quantizeRows(Tensor x, Tensor q, Tensor scales) {
-        try (HostFallback f = fallback("quantizeRows")) {
-            CPU.quantizeRows(f.in(x), f.out(q), f.out(scales));
-        }
-    }
-
-    @Override
-    public void dequantizeRows(Tensor q, Tensor scales, Tensor x) {
-        try (HostFallback f = fallback("dequantizeRows")) {
-            CPU.dequantizeRows(f.in(q), f.in(scales), f.out(x));
-        }
-    }
-
     // int8 and sparse weights live on the host (Int8Weights, CsrWeights, Sparse24Weights): their layers run there
-
-    @Override
-    public void int8Linear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
-        try (HostFallback f = fallback("int8Linear")) {
-            CPU.int8Linear(f.in(x), w, f.in(bias), act, f.out(y));
-        }
-    }
-
-    @Override
-    public void int8WeightOnlyLinear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
-        try (HostFallback f = fallback("int8WeightOnlyLinear")) {
-            CPU.int8WeightOnlyLinear(f.in(x), w, f.in(bias), act, f.out(y));
-        }
-    }
-
-    @Override
-    public void int8Gemm(Tensor a, Int8Weights w, Tensor c) {
-        try (HostFallback f = fallback("int8Gemm")) {
-            CPU.int8Gemm(f.in(a), w, f.out(c));
-        }
-    }
-
-    @Override
-    public void loraInt8Forward(Tensor x, Tensor mask, Int8Weights w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
-        try (HostFallback f = fallback("loraInt8Forward")) {
-            CPU.loraInt8Forward(f.in(x), f.in(mask), w, f.in(bias), f.in(a), f.in(b), scale, f.out(h), f.out(y));
-        }
-    }
-
-    @Override
-    public void loraInt8Backward(Tensor x, Tensor mask, Int8Weights w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
-        try (HostFallback f = fallback("loraInt8Backward")) {
-            CPU.loraInt8Backward(f.in(x), f.in(mask), w, f.in(a), f.in(b), scale, f.in(h), f.in(g), f.out(dx), f.out(da), f.out(db));
-        }
-    }
-
-    @Override
-    public float magnitudeThreshold(Tensor w, long count) {
-        try (HostFallback f = fallback("magnitudeThreshold")) {
-            return CPU.magnitudeThreshold(f.in(w), count);
-        }
-    }
-
-    @Override
-    public void magnitudeMask(Tensor w, float threshold, Tensor mask) {
-        try (HostFallback f = fallback("magnitudeMask")) {
-            CPU.magnitudeMask(f.in(w), threshold, f.out(mask));
-        }
-    }
-
-    @Override
-    public void mask2to4(Tensor w, Tensor mask) {
-        try (HostFallback f = fallback("mask2to4")) {
-            CPU.mask2to4(f.in(w), f.out(mask));
-        }
-    }
-
-    @Override
-    public void applyMask(Tensor w, Tensor mask) {
-        try (HostFallback f = fallback("applyMask")) {
-            CPU.applyMask(f.out(w), f.in(mask));
-        }
-    }
-
-    @Override
-    public void csrLinear(Tensor x, CsrWeights w, Tensor bias, Activation act, Tensor y) {
-        try (HostFallback f = fallback("csrLinear")) {
-            CPU.csrLinear(f.in(x), w, f.in(bias), act, f.out(y));
-        }
-    }
-
-    @Override
-    public void csrBackwardInput(Tensor g, CsrWeights w, Tensor dx) {
-        try (HostFallback f = fallback("csrBackwardInput")) {
-            CPU.csrBackwardInput(f.in(g), w, f.out(dx));
-        }
-    }
-
-    @Override
-    public void csrGradValues(Tensor g, Tensor x, CsrWeights w, Tensor dvalues) {
-        try (HostFallback f = fallback("csrGradValues")) {
-            CPU.csrGradValues(f.in(g), f.in(x), w, f.out(dvalues));
-        }
-    }
-
-    @Override
-    public void sparse24Linear(Tensor x, Sparse24Weights w, Tensor bias, Activation act, Tensor y) {
-        try (HostFallback f = fallback("sparse24Linear")) {
-            CPU.sparse24Linear(f.in(x), w, f.in(bias), act, f.out(y));
-        }
-    }
-
-    private static boolean sameSize(Tensor a, Tensor b) {
+    static boolean sameSize(Tensor a, Tensor b) {
         return a.numel() == b.numel() && a.dtype() == DType.F32 && b.dtype() == DType.F32;
     }
 
@@ -374,9 +248,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
             check(tune4j_cuda_h.t4j_cuda_add(a.numel(), a.pointer(), b.pointer(), y.pointer(), stream), "add");
             return;
         }
-        try (HostFallback f = fallback("add")) {
-            CPU.add(f.in(a), f.in(b), f.out(y));
-        }
+        super.add(a, b, y);
     }
 
     @Override
@@ -385,9 +257,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
             check(tune4j_cuda_h.t4j_cuda_axpy(x.numel(), alpha, x.pointer(), y.pointer(), stream), "axpy");
             return;
         }
-        try (HostFallback f = fallback("axpy")) {
-            CPU.axpy(alpha, f.in(x), f.out(y));
-        }
+        super.axpy(alpha, x, y);
     }
 
     @Override
@@ -396,44 +266,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
             check(tune4j_cuda_h.t4j_cuda_scale_into(1, y.numel(), y.pointer(), y.numel(), alpha, y.pointer(), y.numel(), 0, stream), "scale_into");
             return;
         }
-        try (HostFallback f = fallback("scale")) {
-            CPU.scale(alpha, f.out(y));
-        }
-    }
-
-    @Override
-    public void mulRow(Tensor row, Tensor y) {
-        try (HostFallback f = fallback("mulRow")) {
-            CPU.mulRow(f.in(row), f.out(y));
-        }
-    }
-
-    @Override
-    public void reluForward(Tensor x, Tensor y) {
-        try (HostFallback f = fallback("reluForward")) {
-            CPU.reluForward(f.in(x), f.out(y));
-        }
-    }
-
-    @Override
-    public void reluBackward(Tensor x, Tensor dy, Tensor dx) {
-        try (HostFallback f = fallback("reluBackward")) {
-            CPU.reluBackward(f.in(x), f.in(dy), f.out(dx));
-        }
-    }
-
-    @Override
-    public void logSoftmaxForward(Tensor x, Tensor y) {
-        try (HostFallback f = fallback("logSoftmaxForward")) {
-            CPU.logSoftmaxForward(f.in(x), f.out(y));
-        }
-    }
-
-    @Override
-    public void logSoftmaxBackward(Tensor y, Tensor dy, Tensor dx) {
-        try (HostFallback f = fallback("logSoftmaxBackward")) {
-            CPU.logSoftmaxBackward(f.in(y), f.in(dy), f.out(dx));
-        }
+        super.scale(alpha, y);
     }
 
     @Override
@@ -442,9 +275,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
             check(tune4j_cuda_h.t4j_cuda_add_bias(y.dim(0), y.dim(1), row.pointer(), y.pointer(), stream), "add_bias");
             return;
         }
-        try (HostFallback f = fallback("addRow")) {
-            CPU.addRow(f.in(row), f.out(y));
-        }
+        super.addRow(row, y);
     }
 
     @Override
@@ -458,23 +289,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
             check(tune4j_cuda_h.t4j_cuda_sum_rows(x.dim(0), x.dim(1), x.pointer(), out.pointer(), stream), "sum_rows");
             return;
         }
-        try (HostFallback f = fallback("sumRows")) {
-            CPU.sumRows(f.in(x), f.out(out));
-        }
-    }
-
-    @Override
-    public void sumRowsProduct(Tensor a, Tensor b, Tensor out) {
-        try (HostFallback f = fallback("sumRowsProduct")) {
-            CPU.sumRowsProduct(f.in(a), f.in(b), f.out(out));
-        }
-    }
-
-    @Override
-    public void rowSquares(Tensor x, Tensor out) {
-        try (HostFallback f = fallback("rowSquares")) {
-            CPU.rowSquares(f.in(x), f.out(out));
-        }
+        super.sumRows(x, out);
     }
 
     @Override
@@ -486,31 +301,27 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
                 return out.toFloatArray()[0];
             }
         }
-        try (HostFallback f = fallback("sumSquares")) {
-            return CPU.sumSquares(f.in(x));
-        }
+        return super.sumSquares(x);
     }
 
     @Override
     public void geluForward(Tensor x, Tensor y, boolean exact) {
-        if (!exact && here(x, y) && sameSize(x, y)) {
-            check(tune4j_cuda_h.t4j_cuda_gelu_forward(x.numel(), x.pointer(), y.pointer(), stream), "gelu_forward");
+        if (here(x, y) && sameSize(x, y)) {
+            check(exact ? tune4j_cuda_h.t4j_cuda_gelu_erf_forward(x.numel(), x.pointer(), y.pointer(), stream)
+                    : tune4j_cuda_h.t4j_cuda_gelu_forward(x.numel(), x.pointer(), y.pointer(), stream), "gelu_forward");
             return;
         }
-        try (HostFallback f = fallback(exact ? "geluForward(erf)" : "geluForward")) {
-            CPU.geluForward(f.in(x), f.out(y), exact);
-        }
+        super.geluForward(x, y, exact);
     }
 
     @Override
     public void geluBackward(Tensor x, Tensor dy, Tensor dx, boolean exact) {
-        if (!exact && here(x, dy, dx) && sameSize(x, dy) && sameSize(x, dx)) {
-            check(tune4j_cuda_h.t4j_cuda_gelu_backward(x.numel(), x.pointer(), dy.pointer(), dx.pointer(), stream), "gelu_backward");
+        if (here(x, dy, dx) && sameSize(x, dy) && sameSize(x, dx)) {
+            check(exact ? tune4j_cuda_h.t4j_cuda_gelu_erf_backward(x.numel(), x.pointer(), dy.pointer(), dx.pointer(), stream)
+                    : tune4j_cuda_h.t4j_cuda_gelu_backward(x.numel(), x.pointer(), dy.pointer(), dx.pointer(), stream), "gelu_backward");
             return;
         }
-        try (HostFallback f = fallback(exact ? "geluBackward(erf)" : "geluBackward")) {
-            CPU.geluBackward(f.in(x), f.in(dy), f.out(dx), exact);
-        }
+        super.geluBackward(x, dy, dx, exact);
     }
 
     @Override
@@ -519,16 +330,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
             check(tune4j_cuda_h.t4j_cuda_softmax_forward(x.dim(0), x.dim(1), x.pointer(), y.pointer(), stream), "softmax_forward");
             return;
         }
-        try (HostFallback f = fallback("softmaxForward")) {
-            CPU.softmaxForward(f.in(x), f.out(y));
-        }
-    }
-
-    @Override
-    public void softmaxBackward(Tensor y, Tensor dy, Tensor dx) {
-        try (HostFallback f = fallback("softmaxBackward")) {
-            CPU.softmaxBackward(f.in(y), f.in(dy), f.out(dx));
-        }
+        super.softmaxForward(x, y);
     }
 
     @Override
@@ -539,9 +341,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
                     rstd.pointer(), stream), "layernorm_forward");
             return;
         }
-        try (HostFallback f = fallback("layerNormForward")) {
-            CPU.layerNormForward(f.in(x), f.in(gamma), f.in(beta), eps, f.out(y), f.out(mean), f.out(rstd));
-        }
+        super.layerNormForward(x, gamma, beta, eps, y, mean, rstd);
     }
 
     @Override
@@ -553,9 +353,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
                     p(dx), p(dgamma), p(dbeta), stream), "layernorm_backward");
             return;
         }
-        try (HostFallback f = fallback("layerNormBackward")) {
-            CPU.layerNormBackward(f.in(x), f.in(gamma), f.in(mean), f.in(rstd), f.in(dy), f.out(dx), f.out(dgamma), f.out(dbeta));
-        }
+        super.layerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
     }
 
     private static boolean labelsFit(Tensor logits, Tensor labels, float smoothing) {
@@ -575,9 +373,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
                 return total.toFloatArray()[0] / logits.dim(0);
             }
         }
-        try (HostFallback f = fallback("crossEntropyForward")) {
-            return CPU.crossEntropyForward(f.in(logits), f.in(labels), smoothing, f.out(probs));
-        }
+        return super.crossEntropyForward(logits, labels, smoothing, probs);
     }
 
     @Override
@@ -590,76 +386,51 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
             }
             return;
         }
-        try (HostFallback f = fallback("crossEntropyBackward")) {
-            CPU.crossEntropyBackward(f.in(probs), f.in(labels), smoothing, dloss, f.out(dlogits));
-        }
-    }
-
-    /**
-     * The fused kernel's layout: q, k, v the three thirds of one [batch·seq, 3·d] matrix here (as the tape cuts them
-     * from a fused projection), no padding mask, and sequences and heads within the kernel's shared-memory bounds.
-     */
-    private boolean fusedAttention(int batch, int heads, Tensor q, Tensor k, Tensor v, Tensor lengths) {
-        if (lengths != null || !hereStrided(q, k, v) || q.rank() != 2 || q.dtype() != DType.F32 || batch < 1 || heads < 1) return false;
-        long d = q.dim(1), rows = q.dim(0);
-        if (q.ld() != 3 * d || k.ld() != q.ld() || v.ld() != q.ld() || rows % batch != 0 || d % heads != 0) return false;
-        if (k.pointer().address() != q.pointer().address() + 4 * d || v.pointer().address() != q.pointer().address() + 8 * d) return false;
-        return rows / batch <= tune4j_cuda_h.T4J_CUDA_ATTN_MAX_SEQ && d / heads <= tune4j_cuda_h.T4J_CUDA_ATTN_MAX_HEAD_DIM;
-    }
-
-    /** The [rows, 3·d] matrix whose first third is the view q. */
-    private Tensor fused(Tensor q) {
-        long rows = q.dim(0), d = q.dim(1);
-        return Tensor.wrap(memory, q.pointer().reinterpret(rows * 3 * d * 4), DType.F32, rows, 3 * d);
+        super.crossEntropyBackward(probs, labels, smoothing, dloss, dlogits);
     }
 
     @Override
     public void attentionForward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor lengths, Tensor probs, Tensor out) {
-        if (fusedAttention(batch, heads, q, k, v, lengths) && here(probs, out) && out.numel() == q.numel()) {
-            long seq = q.dim(0) / batch;
-            if (probs.numel() == batch * heads * seq * seq) {
-                check(tune4j_cuda_h.t4j_cuda_attention_forward(batch, heads, seq, q.dim(1) / heads, q.pointer(), scale, probs.pointer(), out.pointer(), stream),
-                        "attention_forward");
-                return;
-            }
-        }
-        try (HostFallback f = fallback(lengths != null ? "attentionForward(masked)" : "attentionForward")) {
-            CPU.attentionForward(batch, heads, f.in(q), f.in(k), f.in(v), scale, f.in(lengths), f.out(probs), f.out(out));
-        }
+        if (!CudaAttention.forward(this, batch, heads, q, k, v, scale, lengths, probs, out)) super.attentionForward(batch, heads, q, k, v, scale, lengths, probs, out);
     }
 
     @Override
     public void attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv) {
-        if (fusedAttention(batch, heads, q, k, v, null) && fusedAttention(batch, heads, dq, dk, dv, null) && here(probs, dout)) {
-            long seq = q.dim(0) / batch;
-            if (probs.numel() == batch * heads * seq * seq && dout.numel() == q.numel()) {
-                Tensor qkv = fused(q), dqkv = fused(dq);
-                try (Arena scratch = Arena.ofConfined()) { // the kernel overwrites; the Backend accumulates
-                    Tensor g = memory.empty(scratch, DType.F32, qkv.dim(0), qkv.dim(1));
-                    check(tune4j_cuda_h.t4j_cuda_attention_backward(batch, heads, seq, q.dim(1) / heads, qkv.pointer(), probs.pointer(), dout.pointer(), scale,
-                            g.pointer(), stream), "attention_backward");
-                    axpy(1f, g, dqkv);
-                }
-                return;
-            }
-        }
-        try (HostFallback f = fallback("attentionBackward")) {
-            CPU.attentionBackward(batch, heads, f.in(q), f.in(k), f.in(v), scale, f.in(probs), f.in(dout), f.out(dq), f.out(dk), f.out(dv));
-        }
+        if (!CudaAttention.backward(this, batch, heads, q, k, v, scale, probs, dout, dq, dk, dv)) super.attentionBackward(batch, heads, q, k, v, scale, probs, dout, dq, dk, dv);
     }
 
     @Override
     public void gatherRowsAdd(Tensor ids, Tensor table, Tensor y) {
-        try (HostFallback f = fallback("gatherRowsAdd")) {
-            CPU.gatherRowsAdd(f.in(ids), f.in(table), f.out(y));
+        if (here(table, y) && rowsById(ids, table) && y.rank() == 2 && y.dim(0) == ids.numel() && y.dim(1) == table.dim(1) && y.dtype() == DType.F32) {
+            try (Arena scratch = Arena.ofConfined()) {
+                check(tune4j_cuda_h.t4j_cuda_gather_rows_add(ids.numel(), table.dim(1), staged(scratch, ids).pointer(), table.pointer(), y.pointer(), stream),
+                        "gather_rows_add");
+            }
+            return;
         }
+        super.gatherRowsAdd(ids, table, y);
     }
 
     @Override
     public void scatterRowsAdd(Tensor ids, Tensor dy, Tensor dtable) {
-        try (HostFallback f = fallback("scatterRowsAdd")) {
-            CPU.scatterRowsAdd(f.in(ids), f.in(dy), f.out(dtable));
+        if (here(dy, dtable) && rowsById(ids, dtable) && dy.rank() == 2 && dy.dim(0) == ids.numel() && dy.dim(1) == dtable.dim(1) && dy.dtype() == DType.F32) {
+            try (Arena scratch = Arena.ofConfined()) {
+                check(tune4j_cuda_h.t4j_cuda_scatter_rows_add(ids.numel(), dtable.dim(1), staged(scratch, ids).pointer(), dy.pointer(), dtable.pointer(), stream),
+                        "scatter_rows_add");
+            }
+            return;
         }
+        super.scatterRowsAdd(ids, dy, dtable);
+    }
+
+    /** ids: I32 on the host (checked here, each row of {@code table} [rows, d] F32), or not taken (the CPU checks device ids). */
+    private static boolean rowsById(Tensor ids, Tensor table) {
+        if (ids == null || !ids.isHost() || ids.dtype() != DType.I32 || !ids.isContiguous() || table.rank() != 2 || table.dtype() != DType.F32) return false;
+        for (long i = 0; i < ids.numel(); i++) {
+            int id = ids.getInt(i);
+            if (id < 0 || id >= table.dim(0)) throw new IllegalArgumentException("ids[" + i + "] = " + id + " is outside [0, " + table.dim(0) + ")");
+        }
+        return true;
     }
 
     @Override
@@ -669,16 +440,7 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
                     weightDecay, step, stream), "adamw_step");
             return;
         }
-        try (HostFallback f = fallback("adamwStep")) {
-            CPU.adamwStep(f.out(param), f.in(grad), f.out(m), f.out(v), lr, beta1, beta2, eps, weightDecay, step);
-        }
-    }
-
-    @Override
-    public void sgdStep(Tensor param, Tensor grad, Tensor buf, float lr, float momentum, float dampening, float weightDecay, boolean nesterov, boolean firstStep) {
-        try (HostFallback f = fallback("sgdStep")) {
-            CPU.sgdStep(f.out(param), f.in(grad), f.out(buf), lr, momentum, dampening, weightDecay, nesterov, firstStep);
-        }
+        super.adamwStep(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, step);
     }
 
     // ---- checks ----
@@ -708,7 +470,8 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
         if (!(s >= 0 && s < 1)) throw new IllegalArgumentException("label smoothing must be in [0, 1), is " + s);
     }
 
-    private void ensureOpen() {
+    @Override
+    void ensureOpen() {
         if (closed) throw new IllegalStateException("this CUDA backend is closed");
     }
 

@@ -19,7 +19,11 @@ import org.tune4j.tensor.Tensor;
  * the benchmarks of single kernels and the cuBLAS interop still call. Training and inference go through
  * {@link CudaBackend}'s {@code Backend} ops over {@link Tensor}s in CUDA memory (ARCHITECTURE.md, "One engine").
  */
-abstract sealed class DeviceTensorOps permits CudaBackend {
+abstract sealed class DeviceTensorOps extends HostFallbackBackend permits CudaBackend {
+    DeviceTensorOps(HostFallback.Counts counts) {
+        super(counts);
+    }
+
     abstract MemorySegment streamHandle();
 
     abstract DeviceTensor upload(Tensor host);
