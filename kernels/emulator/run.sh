@@ -3,7 +3,7 @@
 # Builds the emulator (build.sh) into OUT_DIR (default: a temporary folder), then runs, with it in place of
 # libtune4j_cuda.so and libcublas.so.13 (-Dtune4j.native.path, LD_LIBRARY_PATH): the CUDA tests that the
 # emulator can serve (TUNE4J_REQUIRE_GPU=1, so none skips), and eval, one epoch of pretraining, a small demo
-# and a small robust run with --device cuda beside --device cpu on slices of Debian's Fashion-MNIST
+# a small robust run and a small BERT fine-tuning (MiniLM) with --device cuda beside --device cpu on slices of Debian's Fashion-MNIST
 # (small_data.py), whose numbers must agree (about 6 minutes on 2 cores); exits 1 when a test fails or a pair differs. Not emulated (their tests are left out):
 # cuBLASLt, the CSR kernels, JCuda. Needs the project built with its test classes (./mvnw verify, or
 # install -DskipTests and -pl java test-compile); fetches the JUnit console launcher through Maven.
@@ -56,6 +56,11 @@ robust() {
     | grep -E "^(before|after|robust-lora epoch [0-9]+:)" | sed -E "s/, [0-9.]+ s$//" | tr '\n' ' '
 }
 same "robust (LoRA and the head, FGSM examples), one epoch" "$(robust cpu)" "$(robust cuda)"
+finetune() { # MiniLM from its Maven jar (imported on first use), LoRA with dropout and the head: the BERT path (masked attention, embeddings)
+  "${t4j[@]}" finetune --device "$1" --methods lora,head --seeds 1 --train 24 --test 16 --epochs 1 --max-length 32 --no-int8 2>&1 | tr '\r' '\n' \
+    | grep -E "^  (epoch [0-9]+/[0-9]+:|test accuracy)" | sed -E "s/ \([0-9.]+ s\)$//" | tr '\n' ' '
+}
+same "finetune MiniLM (LoRA and the head, one epoch on 24 messages)" "$(finetune cpu)" "$(finetune cuda)"
 rm -rf "$data"
 [ "$tests" = 0 ] || { echo "CUDA tests failed on the emulator: $out/tests.txt"; exit 1; }
 [ "$differ" = 0 ] || { echo "--device cuda printed other numbers than --device cpu on the emulator"; exit 1; }

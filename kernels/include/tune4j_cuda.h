@@ -68,6 +68,8 @@ int32_t t4j_cuda_graph_destroy(void *exec);
 
 /* y = a + b */
 int32_t t4j_cuda_add(int64_t n, const float *a, const float *b, float *y, void *stream);
+/* y = a ⊙ b (a dropout mask applied) */
+int32_t t4j_cuda_mul(int64_t n, const float *a, const float *b, float *y, void *stream);
 /* y += alpha x */
 int32_t t4j_cuda_axpy(int64_t n, float alpha, const float *x, float *y, void *stream);
 /* y = GELU(x), tanh form */

@@ -33,6 +33,10 @@ __global__ void add_kernel(int64_t n, const float *a, const float *b, float *y, 
     }
 }
 
+__global__ void mul_kernel(int64_t n, const float *a, const float *b, float *y) {
+    T4J_FOR_EACH(i, n) y[i] = a[i] * b[i];
+}
+
 __global__ void axpy_kernel(int64_t n, float alpha, const float *x, float *y, int vec) {
     if (vec) {
         T4J_FOR_EACH(i, n / 4) {
@@ -238,6 +242,11 @@ extern "C" {
 int32_t t4j_cuda_add(int64_t n, const float *a, const float *b, float *y, void *stream) {
     int v = vec4(n, a, b, y);
     add_kernel<<<t4j_blocks(v ? n / 4 : n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, a, b, y, v);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_mul(int64_t n, const float *a, const float *b, float *y, void *stream) {
+    mul_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, a, b, y);
     return t4j_launched();
 }
 

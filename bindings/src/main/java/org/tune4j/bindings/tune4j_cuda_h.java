@@ -56,6 +56,7 @@ public final class tune4j_cuda_h {
             "t4j_cuda_graph_launch",
             "t4j_cuda_graph_destroy",
             "t4j_cuda_add",
+            "t4j_cuda_mul",
             "t4j_cuda_axpy",
             "t4j_cuda_gelu_forward",
             "t4j_cuda_gelu_backward",
@@ -606,6 +607,30 @@ public final class tune4j_cuda_h {
 
     public static FunctionDescriptor t4j_cuda_add$descriptor() {
         return t4j_cuda_add.DESC;
+    }
+
+    private static final class t4j_cuda_mul {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_mul", DESC, false);
+    }
+
+    /** y = a ⊙ b (a dropout mask applied) */
+    public static int t4j_cuda_mul(long n, MemorySegment a, MemorySegment b, MemorySegment y, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_mul.HANDLE.invokeExact(n, a, b, y, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_mul$handle() {
+        return t4j_cuda_mul.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_mul$descriptor() {
+        return t4j_cuda_mul.DESC;
     }
 
     private static final class t4j_cuda_axpy {

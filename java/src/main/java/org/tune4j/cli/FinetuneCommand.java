@@ -9,7 +9,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.NpmPackage;
 import org.tune4j.data.SpamAssassin;
 import org.tune4j.data.TextDataset;
@@ -19,6 +18,7 @@ import org.tune4j.io.HfCheckpoint;
 import org.tune4j.io.PretrainedModels;
 import org.tune4j.nn.BertClassifier;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code tune4j finetune}: a pretrained BERT fine-tuned on labelled texts by LoRA, full fine-tuning, the head alone and a linear probe. */
@@ -76,11 +76,15 @@ final class FinetuneCommand implements Callable<Integer> {
     @Option(names = "--no-int8", description = "Skip the int8 step (LoRA merged and full fine-tuning quantized post-training, tested again).")
     boolean noInt8;
 
+    @Mixin
+    DeviceOption device;
+
     @Option(names = "--out", paramLabel = "DIR", description = "Write metrics.json here, and the first seed's LoRA adapter (PEFT's layout) and head in adapter-lora/.")
     Path out;
 
     @Override
     public Integer call() throws Exception {
+        device.cuda(); // a bad --device fails before the data is read
         OptionChecks.atLeast("--seeds", seeds, 1);
         OptionChecks.atLeast("--train", train, 2);
         OptionChecks.atLeast("--test", test, 2);
@@ -117,8 +121,13 @@ final class FinetuneCommand implements Callable<Integer> {
         var o = new TextFinetuning.Options(ms, seedList, train, test, maxLength, epochs, d.batch(), loraLr != null ? loraLr : d.loraLr(),
                 fullLr != null ? fullLr : d.fullLr(), d.headLr(), lora, brown, forgetting, !noInt8,
                 out != null && ms.contains(TextFinetuning.Method.LORA) ? out.resolve("adapter-lora") : null, pooling);
-        System.out.printf("%s on %s (%d texts, classes %s), %s, %d tokens%n", modelDir.getFileName(), set.name(), set.size(), set.classes(), CpuBackend.get().name(), maxLength);
-        TextFinetuning.Result r = TextFinetuning.run(CpuBackend.get(), modelDir, set, o, System.out::println);
+        TextFinetuning.Result r;
+        try (DeviceOption.Compute on = device.open()) {
+            String where = on.gpuName() != null ? on.gpuName() + " (training and test; probes and int8 on the CPU)" : on.backend().name();
+            System.out.printf("%s on %s (%d texts, classes %s), %s, %d tokens%n", modelDir.getFileName(), set.name(), set.size(), set.classes(), where, maxLength);
+            r = TextFinetuning.run(on.backend(), modelDir, set, o, System.out::println);
+            if (!on.fallbacks().isEmpty()) System.out.println(on.fallbacks());
+        }
         System.out.printf("%n%-6s %18s %10s %10s %20s %9s%n", "method", "test acc (mean±sd)", "trained %", "s per run", "forgetting (points)", "int8 acc");
         for (TextFinetuning.Summary s : r.summary()) {
             String f = s.meanForgetting() == null ? "-" : String.format(Locale.ROOT, "%.2f ± %.2f", s.meanForgetting(), s.sdForgetting());

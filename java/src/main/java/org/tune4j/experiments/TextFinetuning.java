@@ -70,7 +70,12 @@ public final class TextFinetuning {
 
     private TextFinetuning() {}
 
+    /**
+     * Every method and seed of {@code o}: training and the test accuracy on {@code backend} (each model moved into its
+     * memory, a GPU's say); the adapter, the forgetting probes and int8 on the host (int8 is a CPU kernel).
+     */
     public static Result run(Backend backend, Path modelDir, TextDataset data, Options o, Consumer<String> progress) throws IOException {
+        Backend host = backend.memory().isHost() ? backend : org.tune4j.backend.CpuBackend.get();
         List<Run> runs = new ArrayList<>();
         int trainSize = 0, testSize = 0;
         try (TextTokenizer tok = TextTokenizer.load(modelDir.resolve(HfCheckpoint.TOKENIZER), o.maxLength())) {
@@ -86,7 +91,7 @@ public final class TextFinetuning {
                     TextDataset fit = fp.get(0).sample(seed, o.forgettingSize()), held = fp.get(1).sample(seed, o.forgettingSize());
                     probe = new Probe(ids(tok, fit), fit.labels(), ids(tok, held), held.labels(), o.forgetting().classes().size(), o.pooling(), Double.NaN);
                     try (Arena arena = Arena.ofShared()) {
-                        probe = probe.withBase(probe.accuracy(backend, BertCheckpoint.load(arena, modelDir), seed));
+                        probe = probe.withBase(probe.accuracy(host, BertCheckpoint.load(arena, modelDir), seed));
                     }
                     progress.accept(String.format("forgetting probe (%s, %d texts to fit, %d to test): %.4f on the pretrained encoder", o.forgetting().name(),
                             fit.size(), held.size(), probe.base()));
@@ -94,7 +99,7 @@ public final class TextFinetuning {
                 for (Method m : o.methods()) {
                     progress.accept(m.name().toLowerCase() + ", seed " + seed + ": " + train.size() + " texts to train, " + test.size() + " to test");
                     Path save = m == Method.LORA && seed == o.seeds().get(0) ? o.adapterDir() : null;
-                    runs.add(one(backend, modelDir, m, seed, trainIds, train.labels(), testIds, test.labels(), data.classes(), o, probe, save, progress));
+                    runs.add(one(backend, host, modelDir, m, seed, trainIds, train.labels(), testIds, test.labels(), data.classes(), o, probe, save, progress));
                 }
             }
         }
@@ -118,7 +123,7 @@ public final class TextFinetuning {
         }
     }
 
-    private static Run one(Backend backend, Path modelDir, Method m, long seed, int[][] trainIds, int[] trainLabels, int[][] testIds, int[] testLabels,
+    private static Run one(Backend backend, Backend host, Path modelDir, Method m, long seed, int[][] trainIds, int[] trainLabels, int[][] testIds, int[] testLabels,
             List<String> classNames, Options o, Probe probe, Path saveAdapter, Consumer<String> progress) throws IOException {
         int classes = classNames.size();
         long t0 = System.nanoTime();
@@ -131,6 +136,7 @@ public final class TextFinetuning {
                 case FULL -> model.setTrainable(true);
                 case HEAD, PROBE -> model.trainHeadOnly();
             }
+            model.moveTo(backend.memory(), arena); // adapters and head made on the host join the encoder where the backend computes
             if (m == Method.PROBE) {
                 TextTrainer.fitHead(backend, model, EvaluateText.pooled(backend, model, trainIds, 32), trainLabels, 300, 1e-2f, 0f);
             } else {
@@ -143,6 +149,7 @@ public final class TextFinetuning {
                 losses = TextTrainer.fit(backend, model, trainIds, trainLabels, opts, line -> progress.accept("  " + line));
             }
             double acc = EvaluateText.accuracy(EvaluateText.predict(backend, model, testIds, 32), testLabels);
+            model.moveTo(org.tune4j.tensor.Memory.HOST, arena);
             double seconds = (System.nanoTime() - t0) / 1e9;
             progress.accept(String.format("  test accuracy %.4f (%.1f s)", acc, seconds));
             if (saveAdapter != null) {
@@ -152,20 +159,20 @@ public final class TextFinetuning {
             long trainable = model.parameterCount(true), all = model.parameterCount(false);
             Double after = null;
             if (probe != null && (m == Method.LORA || m == Method.FULL)) {
-                after = probe.accuracy(backend, model.bert(), seed);
+                after = probe.accuracy(host, model.bert(), seed);
                 progress.accept(String.format("  forgetting probe %.4f (pretrained %.4f)", after, probe.base()));
             }
             Double int8Acc = null;
             Long int8Layers = null;
             if (o.int8() && (m == Method.LORA || m == Method.FULL)) {
                 model.namedModules().values().forEach(mod -> {
-                    if (mod instanceof org.tune4j.nn.LoraLinear l && !l.merged()) l.merge(backend);
+                    if (mod instanceof org.tune4j.nn.LoraLinear l && !l.merged()) l.merge(host);
                 });
                 int[][] calibration = java.util.Arrays.copyOf(trainIds, Math.min(128, trainIds.length));
-                var q = Int8Quantization.quantize(arena, backend, model, () -> EvaluateText.predict(backend, model, calibration, 32), calibration.length,
+                var q = Int8Quantization.quantize(arena, host, model, () -> EvaluateText.predict(host, model, calibration, 32), calibration.length,
                         new Int8Quantization.Options(List.of("query", "key", "value", "dense"), 0.05));
                 int8Layers = q.quantizedLayers();
-                int8Acc = EvaluateText.accuracy(EvaluateText.predict(backend, model, testIds, 32), testLabels);
+                int8Acc = EvaluateText.accuracy(EvaluateText.predict(host, model, testIds, 32), testLabels);
                 progress.accept(String.format("  int8 (%d of %d projections): test accuracy %.4f", q.quantizedLayers(), q.layers().size(), int8Acc));
             }
             return new Run(m.name().toLowerCase(), seed, acc, trainable, all, seconds, losses, after, probe == null ? null : probe.base(), int8Acc, int8Layers);

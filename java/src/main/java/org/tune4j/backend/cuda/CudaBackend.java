@@ -79,67 +79,6 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
         return stream;
     }
 
-    // ---- memory ----
-
-    public DeviceTensor empty(DeviceTensor.Type type, long... shape) {
-        ensureOpen();
-        long n = 1;
-        for (long d : shape) {
-            if (d < 0) throw new IllegalArgumentException("shape has a negative dimension: " + java.util.Arrays.toString(shape));
-            n = Math.multiplyExact(n, d);
-        }
-        long bytes = Math.max(1, n * type.bytes);
-        return new DeviceTensor(allocator, type, shape, allocator.allocate(bytes), bytes);
-    }
-
-    public DeviceTensor zeros(DeviceTensor.Type type, long... shape) {
-        DeviceTensor t = empty(type, shape);
-        zero(t);
-        return t;
-    }
-
-    /** t = 0, on the stream. */
-    public void zero(DeviceTensor t) {
-        check(tune4j_cuda_h.t4j_cuda_memset_zero(t.pointer(), t.bytes(), stream), "cudaMemsetAsync");
-    }
-
-    /** A device copy of a host tensor (contiguous). */
-    @Override
-    public DeviceTensor upload(Tensor host) {
-        if (host == null || !host.isContiguous()) throw new IllegalArgumentException("host must be a contiguous tensor, is " + host);
-        if (!host.pointer().isNative()) throw new IllegalArgumentException("host is on the Java heap; a copy to the device needs native memory");
-        DeviceTensor t = empty(DeviceTensor.Type.of(host.dtype()), host.shape());
-        check(tune4j_cuda_h.t4j_cuda_memcpy(t.pointer(), host.pointer(), host.dtype().bytes(host.numel()), tune4j_cuda_h.T4J_CUDA_H2D, stream),
-                "upload");
-        return t;
-    }
-
-    /** Copies a host tensor (contiguous) into a device tensor of the same size and element size. */
-    public void upload(Tensor host, DeviceTensor into) {
-        if (host == null || !host.isContiguous()) throw new IllegalArgumentException("host must be a contiguous tensor, is " + host);
-        long bytes = host.dtype().bytes(host.numel());
-        if (bytes != into.numel() * into.type().bytes) throw new IllegalArgumentException("host " + host + " and device " + into + " differ in size");
-        check(tune4j_cuda_h.t4j_cuda_memcpy(into.pointer(), host.pointer(), bytes, tune4j_cuda_h.T4J_CUDA_H2D, stream), "upload");
-    }
-
-    /** Copies a device tensor into a host tensor of the same size and element size; waits for the stream. */
-    public void download(DeviceTensor device, Tensor host) {
-        if (host == null || !host.isContiguous()) throw new IllegalArgumentException("host must be a contiguous tensor, is " + host);
-        if (host.isReadOnly()) throw new IllegalArgumentException("host is read-only memory, and download writes it");
-        if (!host.pointer().isNative()) throw new IllegalArgumentException("host is on the Java heap; a copy from the device needs native memory");
-        long bytes = host.dtype().bytes(host.numel());
-        if (bytes != device.numel() * device.type().bytes) {
-            throw new IllegalArgumentException("host " + host + " and device " + device + " differ in size");
-        }
-        check(tune4j_cuda_h.t4j_cuda_memcpy(host.pointer(), device.pointer(), bytes, tune4j_cuda_h.T4J_CUDA_D2H, stream), "download");
-    }
-
-    /** dst = src, on the device (same size). */
-    public void copy(DeviceTensor src, DeviceTensor dst) {
-        if (src.numel() * src.type().bytes != dst.numel() * dst.type().bytes) throw new IllegalArgumentException("src " + src + " and dst " + dst + " differ in size");
-        check(tune4j_cuda_h.t4j_cuda_memcpy(dst.pointer(), src.pointer(), src.numel() * src.type().bytes, tune4j_cuda_h.T4J_CUDA_D2D, stream), "copy");
-    }
-
     public void synchronize() {
         check(tune4j_cuda_h.t4j_cuda_stream_synchronize(stream), "cudaStreamSynchronize");
     }
@@ -203,32 +142,49 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
         super.gemm(transA, transB, alpha, a, b, beta, c);
     }
 
+    /** x̃ = x ⊙ mask in {@code scratch} (LoRA's dropout), or x without a mask. */
+    private Tensor dropped(Arena scratch, Tensor x, Tensor mask) {
+        if (mask == null) return x;
+        Tensor xm = memory.empty(scratch, DType.F32, x.shape());
+        check(tune4j_cuda_h.t4j_cuda_mul(x.numel(), x.pointer(), mask.pointer(), xm.pointer(), stream), "mul");
+        return xm;
+    }
+
     @Override
     public void loraForward(Tensor x, Tensor mask, Tensor w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
-        if (mask != null || !here(x, w, bias, a, b, h, y)) {
+        if (!here(x, mask, w, bias, a, b, h, y) || (mask != null && !sameSize(x, mask))) {
             super.loraForward(x, mask, w, bias, a, b, scale, h, y);
             return;
         }
-        gemm(false, true, 1f, x, a, 0f, h);       // h = x Aᵀ        [t, r]
-        gemm(false, true, 1f, x, w, 0f, y);       // y = x Wᵀ        [t, out]
+        try (Arena scratch = Arena.ofConfined()) {
+            gemm(false, true, 1f, dropped(scratch, x, mask), a, 0f, h); // h = x̃ Aᵀ        [t, r]
+        }
+        gemm(false, true, 1f, x, w, 0f, y);                              // y = x Wᵀ        [t, out]
         if (bias != null) addRow(bias, y);
-        gemm(false, true, scale, h, b, 1f, y);    // y += s·h Bᵀ
+        gemm(false, true, scale, h, b, 1f, y);                           // y += s·h Bᵀ
     }
 
     @Override
     public void loraBackward(Tensor x, Tensor mask, Tensor w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
-        if (mask != null || !here(x, w, a, b, h, g, dx, da, db)) {
+        if (!here(x, mask, w, a, b, h, g, dx, da, db) || (mask != null && !sameSize(x, mask))) {
             super.loraBackward(x, mask, w, a, b, scale, h, g, dx, da, db);
             return;
         }
         try (Arena scratch = Arena.ofConfined()) {
             Tensor gb = memory.empty(scratch, DType.F32, g.dim(0), b.dim(1)); // g B [t, r]
             gemm(false, false, 1f, g, b, 0f, gb);
-            gemm(true, false, scale, gb, x, 1f, da);                          // da += s·(g B)ᵀ x
+            gemm(true, false, scale, gb, dropped(scratch, x, mask), 1f, da);  // da += s·(g B)ᵀ x̃
             gemm(true, false, scale, g, h, 1f, db);                           // db += s·gᵀ h
             if (dx != null) {
                 gemm(false, false, 1f, g, w, 1f, dx);                         // dx += g W
-                gemm(false, false, scale, gb, a, 1f, dx);                     // dx += s·(g B) A
+                if (mask == null) {
+                    gemm(false, false, scale, gb, a, 1f, dx);                 // dx += s·(g B) A
+                } else {                                                      // dx += mask ⊙ (s·(g B) A)
+                    Tensor t = memory.empty(scratch, DType.F32, dx.shape());
+                    gemm(false, false, scale, gb, a, 0f, t);
+                    check(tune4j_cuda_h.t4j_cuda_mul(t.numel(), t.pointer(), mask.pointer(), t.pointer(), stream), "mul");
+                    axpy(1f, t, dx);
+                }
             }
         }
     }

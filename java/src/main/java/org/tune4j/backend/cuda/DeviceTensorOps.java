@@ -26,7 +26,70 @@ abstract sealed class DeviceTensorOps extends HostFallbackBackend permits CudaBa
 
     abstract MemorySegment streamHandle();
 
-    abstract DeviceTensor upload(Tensor host);
+    public abstract DeviceAllocator allocator();
+
+
+    // ---- memory ----
+
+
+    public DeviceTensor empty(DeviceTensor.Type type, long... shape) {
+        ensureOpen();
+        long n = 1;
+        for (long d : shape) {
+            if (d < 0) throw new IllegalArgumentException("shape has a negative dimension: " + java.util.Arrays.toString(shape));
+            n = Math.multiplyExact(n, d);
+        }
+        long bytes = Math.max(1, n * type.bytes);
+        return new DeviceTensor(allocator(), type, shape, allocator().allocate(bytes), bytes);
+    }
+
+    public DeviceTensor zeros(DeviceTensor.Type type, long... shape) {
+        DeviceTensor t = empty(type, shape);
+        zero(t);
+        return t;
+    }
+
+    /** t = 0, on the stream. */
+    public void zero(DeviceTensor t) {
+        check(tune4j_cuda_h.t4j_cuda_memset_zero(t.pointer(), t.bytes(), streamHandle()), "cudaMemsetAsync");
+    }
+
+    /** A device copy of a host tensor (contiguous). */
+    public DeviceTensor upload(Tensor host) {
+        if (host == null || !host.isContiguous()) throw new IllegalArgumentException("host must be a contiguous tensor, is " + host);
+        if (!host.pointer().isNative()) throw new IllegalArgumentException("host is on the Java heap; a copy to the device needs native memory");
+        DeviceTensor t = empty(DeviceTensor.Type.of(host.dtype()), host.shape());
+        check(tune4j_cuda_h.t4j_cuda_memcpy(t.pointer(), host.pointer(), host.dtype().bytes(host.numel()), tune4j_cuda_h.T4J_CUDA_H2D, streamHandle()),
+                "upload");
+        return t;
+    }
+
+    /** Copies a host tensor (contiguous) into a device tensor of the same size and element size. */
+    public void upload(Tensor host, DeviceTensor into) {
+        if (host == null || !host.isContiguous()) throw new IllegalArgumentException("host must be a contiguous tensor, is " + host);
+        long bytes = host.dtype().bytes(host.numel());
+        if (bytes != into.numel() * into.type().bytes) throw new IllegalArgumentException("host " + host + " and device " + into + " differ in size");
+        check(tune4j_cuda_h.t4j_cuda_memcpy(into.pointer(), host.pointer(), bytes, tune4j_cuda_h.T4J_CUDA_H2D, streamHandle()), "upload");
+    }
+
+    /** Copies a device tensor into a host tensor of the same size and element size; waits for the stream. */
+    public void download(DeviceTensor device, Tensor host) {
+        if (host == null || !host.isContiguous()) throw new IllegalArgumentException("host must be a contiguous tensor, is " + host);
+        if (host.isReadOnly()) throw new IllegalArgumentException("host is read-only memory, and download writes it");
+        if (!host.pointer().isNative()) throw new IllegalArgumentException("host is on the Java heap; a copy from the device needs native memory");
+        long bytes = host.dtype().bytes(host.numel());
+        if (bytes != device.numel() * device.type().bytes) {
+            throw new IllegalArgumentException("host " + host + " and device " + device + " differ in size");
+        }
+        check(tune4j_cuda_h.t4j_cuda_memcpy(host.pointer(), device.pointer(), bytes, tune4j_cuda_h.T4J_CUDA_D2H, streamHandle()), "download");
+    }
+
+    /** dst = src, on the device (same size). */
+    public void copy(DeviceTensor src, DeviceTensor dst) {
+        if (src.numel() * src.type().bytes != dst.numel() * dst.type().bytes) throw new IllegalArgumentException("src " + src + " and dst " + dst + " differ in size");
+        check(tune4j_cuda_h.t4j_cuda_memcpy(dst.pointer(), src.pointer(), src.numel() * src.type().bytes, tune4j_cuda_h.T4J_CUDA_D2D, streamHandle()), "copy");
+    }
+
 
     private static MemorySegment ptr(DeviceTensor t) {
         return t == null ? MemorySegment.NULL : t.pointer();
