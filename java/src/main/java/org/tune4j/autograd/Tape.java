@@ -437,7 +437,8 @@ public final class Tape implements AutoCloseable {
     public Var permuteRows(Var x, long[] index, long rows, long cols) {
         long batch = x.value.dim(0), n = x.value.dim(1);
         if (index.length != n || n != rows * cols) throw new IllegalArgumentException("index of " + index.length + " for rows of " + n + " into " + rows + "x" + cols);
-        Tensor hostX = onHost(x.value), hostY = Tensor.zeros(arena, DType.F32, batch * rows, cols); // a gather on the host
+        Tensor hostX = onHost(x.value); // a gather on the host, into the step's memory there
+        Tensor hostY = backend.memory().isHost() ? empty(batch * rows, cols) : Tensor.zeros(arena, DType.F32, batch * rows, cols);
         float[] in = new float[(int) n], out = new float[(int) n];
         for (long b = 0; b < batch; b++) {
             MemorySegment.copy(hostX.segment(), ValueLayout.JAVA_FLOAT, b * hostX.ld() * 4, in, 0, (int) n);
@@ -448,7 +449,7 @@ public final class Tape implements AutoCloseable {
         Var result = result(y, x);
         record(result, () -> {
             if (result.grad == null || !needs(x)) return;
-            Tensor gx = gradOf(x), gy = onHost(result.grad), back = Tensor.zeros(arena, DType.F32, batch, n);
+            Tensor gx = gradOf(x), gy = onHost(result.grad), back = backend.memory().isHost() ? empty(batch, n) : Tensor.zeros(arena, DType.F32, batch, n);
             float[] g = new float[(int) n], row = new float[(int) n];
             for (long b = 0; b < batch; b++) {
                 MemorySegment.copy(gy.segment(), ValueLayout.JAVA_FLOAT, b * n * 4, g, 0, (int) n);
