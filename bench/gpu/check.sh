@@ -26,7 +26,7 @@ export LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:-}"
 
 # the most wanted first: what lands in RESULTS_DIR by then survives a run cut short
 echo "== CUDA tests (one JVM per group: a crash in one keeps the others' results)"
-for group in "CudaStatusTest CudaBackendTest" "CublasLtTest" "CudaTransformerOpsTest CudaTapeTest CudaBertTest CudaOpsTest" "JCudaInteropTest"; do
+for group in "CudaStatusTest CudaBackendTest" "CublasLtTest" "CudaTapeTest CudaBertTest CudaOpsTest" "JCudaInteropTest"; do
   sel=""; for c in $group; do sel="$sel --select-class org.tune4j.backend.cuda.$c"; done
   log="$tmp/tests-${group%% *}.txt"
   TUNE4J_REQUIRE_GPU=1 timeout -k 5 120 "$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -jar "$dev/junit-console.jar" \

@@ -23,9 +23,9 @@ console="$out/junit-platform-console-standalone-1.14.1.jar"
 echo "== CUDA tests on the emulator"
 TUNE4J_REQUIRE_GPU=1 "$java" -Dtune4j.native.path="$out" --enable-native-access=ALL-UNNAMED -jar "$console" execute --disable-ansi-colors \
   --details=tree -cp "$jar:$root/java/target/test-classes" --select-class org.tune4j.backend.cuda.CudaStatusTest \
-  --select-class org.tune4j.backend.cuda.CudaTransformerOpsTest --select-class org.tune4j.backend.cuda.CudaTapeTest --select-class org.tune4j.backend.cuda.CudaBertTest --select-class org.tune4j.backend.cuda.CudaOpsTest \
-  --select-method 'org.tune4j.backend.cuda.CudaBackendTest#elementwiseMatchesTheCpu' --select-method 'org.tune4j.backend.cuda.CudaBackendTest#rowsMatchTheCpu' \
-  --select-method 'org.tune4j.backend.cuda.CudaBackendTest#cublasGemmsMatchTheCpu' --select-method 'org.tune4j.backend.cuda.CudaBackendTest#graphsReplayTheRecordedWorkOnNewInputs' \
+  --select-class org.tune4j.backend.cuda.CudaTapeTest --select-class org.tune4j.backend.cuda.CudaBertTest --select-class org.tune4j.backend.cuda.CudaOpsTest \
+  --select-method 'org.tune4j.backend.cuda.CudaBackendTest#quantizationAndBf16MatchTheReference' \
+  --select-method 'org.tune4j.backend.cuda.CudaBackendTest#cublasGemmsMatchTheReference' --select-method 'org.tune4j.backend.cuda.CudaBackendTest#graphsReplayTheRecordedWorkOnNewInputs' \
   --select-method 'org.tune4j.backend.cuda.CudaBackendTest#badArgumentsAreRefusedByName' > "$out/tests.txt" 2>&1
 tests=$?
 grep -E "✘|tests (successful|failed)" "$out/tests.txt"

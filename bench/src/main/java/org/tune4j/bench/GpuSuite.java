@@ -10,8 +10,7 @@ import org.tune4j.backend.cuda.Cublas;
 import org.tune4j.backend.cuda.CublasLt;
 import org.tune4j.backend.cuda.CudaBackend;
 import org.tune4j.backend.cuda.CudaGraph;
-import org.tune4j.backend.cuda.CudaLoraLayer;
-import org.tune4j.backend.cuda.DeviceTensor;
+import org.tune4j.backend.cuda.CudaKernels;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 
@@ -48,8 +47,9 @@ final class GpuSuite {
             String card = gpu.status().deviceName();
             progress.accept("gpu: " + gpu.status().message());
             double copyGbs;
-            try (DeviceTensor src = gpu.zeros(DeviceTensor.Type.F32, 1L << 28); DeviceTensor dst = gpu.empty(DeviceTensor.Type.F32, 1L << 28)) {
-                copyGbs = 2.0 * (1L << 30) / (gpuMs(gpu, quick ? 3 : 20, () -> gpu.copy(src, dst)) * 1e6); // read + write
+            try (Arena d = Arena.ofConfined()) {
+                Tensor src = gpu.memory().zeros(d, DType.F32, 1L << 28), dst = gpu.memory().zeros(d, DType.F32, 1L << 28);
+                copyGbs = 2.0 * (1L << 30) / (gpuMs(gpu, quick ? 3 : 20, () -> dst.copyFrom(src)) * 1e6); // read + write
             }
             GpuSuite suite = new GpuSuite(copyGbs);
             rows.add(BenchRow.of("gpu", "copy_d2d", "1 GiB", "f32", 0, "cuda " + card, 2.0 * (1L << 30) / (copyGbs * 1e6), 2.0 * (1L << 30), "GB/s",
@@ -58,24 +58,26 @@ final class GpuSuite {
             Tensor a = BenchData.matrix(arena, m, n, 1), b = BenchData.matrix(arena, m, n, 2), y = Tensor.zeros(arena, DType.F32, m, n);
             Tensor g = BenchData.matrix(arena, 1, n, 3), beta = BenchData.matrix(arena, 1, n, 4);
             Tensor mean = Tensor.zeros(arena, DType.F32, m), rstd = Tensor.zeros(arena, DType.F32, m);
-            try (DeviceTensor da = gpu.upload(a); DeviceTensor db = gpu.upload(b); DeviceTensor dy = gpu.zeros(DeviceTensor.Type.F32, m, n); DeviceTensor dg = gpu.upload(g.view(0, 0, 1, n));
-                    DeviceTensor dbeta = gpu.upload(beta); DeviceTensor dmean = gpu.empty(DeviceTensor.Type.F32, m); DeviceTensor drstd = gpu.empty(DeviceTensor.Type.F32, m)) {
+            try (Arena d = Arena.ofConfined()) {
+                Tensor da = dev(gpu, d, a), db = dev(gpu, d, b), dy = dev(gpu, d, y), dg = dev(gpu, d, g).reshape(n), dbeta = dev(gpu, d, beta).reshape(n);
+                Tensor dmean = dev(gpu, d, mean), drstd = dev(gpu, d, rstd);
                 String shape = m + "x" + n;
                 double bytes3 = 3.0 * m * n * 4;
                 progress.accept("gpu: elementwise and rows " + shape);
                 rows.add(suite.row("add", shape, card, gpuMs(gpu, reps, () -> gpu.add(da, db, dy)), bytes3, "GB/s", cpuMs(measure, () -> cpu.add(a, b, y))));
-                rows.add(suite.row("gelu_forward", shape, card, gpuMs(gpu, reps, () -> gpu.geluForward(da, dy)), 2.0 * m * n * 4, "GB/s",
+                rows.add(suite.row("gelu_forward", shape, card, gpuMs(gpu, reps, () -> gpu.geluForward(da, dy, false)), 2.0 * m * n * 4, "GB/s",
                         cpuMs(measure, () -> cpu.geluForward(a, y, false))));
                 rows.add(suite.row("softmax_forward", shape, card, gpuMs(gpu, reps, () -> gpu.softmaxForward(da, dy)), 2.0 * m * n * 4, "GB/s",
                         cpuMs(measure, () -> cpu.softmaxForward(a, y))));
                 rows.add(suite.row("layernorm_forward", shape, card, gpuMs(gpu, reps, () -> gpu.layerNormForward(da, dg, dbeta, 1e-5f, dy, dmean, drstd)),
-                        2.0 * m * n * 4, "GB/s", cpuMs(measure, () -> cpu.layerNormForward(a, g, beta, 1e-5f, y, mean, rstd))));
+                        2.0 * m * n * 4, "GB/s", cpuMs(measure, () -> cpu.layerNormForward(a, g.reshape(n), beta.reshape(n), 1e-5f, y, mean, rstd))));
             }
             for (long size : new long[] {1L << 16, 1L << 24}) {
                 progress.accept("gpu: adamw " + size);
                 Tensor p = BenchData.matrix(arena, 1, size, 5), gr = BenchData.matrix(arena, 1, size, 6);
                 Tensor mm = Tensor.zeros(arena, DType.F32, 1, size), vv = Tensor.zeros(arena, DType.F32, 1, size);
-                try (DeviceTensor dp = gpu.upload(p); DeviceTensor dgr = gpu.upload(gr); DeviceTensor dm = gpu.upload(mm); DeviceTensor dv = gpu.upload(vv)) {
+                try (Arena d = Arena.ofConfined()) {
+                    Tensor dp = dev(gpu, d, p), dgr = dev(gpu, d, gr), dm = dev(gpu, d, mm), dv = dev(gpu, d, vv);
                     long[] step = {1};
                     double g1 = gpuMs(gpu, reps, () -> gpu.adamwStep(dp, dgr, dm, dv, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, step[0]++));
                     long[] cstep = {1};
@@ -85,7 +87,8 @@ final class GpuSuite {
             }
             progress.accept("gpu: int8 row quantization 4096x4096");
             Tensor x = BenchData.matrix(arena, 4096, 4096, 7), q = Tensor.zeros(arena, DType.I8, 4096, 4096), sc = Tensor.zeros(arena, DType.F32, 4096);
-            try (DeviceTensor dx = gpu.upload(x); DeviceTensor dq = gpu.empty(DeviceTensor.Type.I8, 4096, 4096); DeviceTensor ds = gpu.empty(DeviceTensor.Type.F32, 4096)) {
+            try (Arena d = Arena.ofConfined()) {
+                Tensor dx = dev(gpu, d, x), dq = dev(gpu, d, q), ds = dev(gpu, d, sc);
                 rows.add(suite.row("quantize_rows", "4096x4096", card, gpuMs(gpu, reps, () -> gpu.quantizeRows(dx, dq, ds)), 5.0 * 4096 * 4096, "GB/s",
                         cpuMs(measure, () -> cpu.quantizeRows(x, q, sc))));
             }
@@ -96,9 +99,11 @@ final class GpuSuite {
                 cpu.applyMask(w, mask);
                 CsrWeights csr = CsrWeights.fromDense(arena, w);
                 Tensor xt = BenchData.matrix(arena, 4096, 4096, 9);
-                try (CudaBackend.DeviceCsr dw = gpu.upload(csr); DeviceTensor dwDense = gpu.upload(w); DeviceTensor dxt = gpu.upload(xt);
-                        DeviceTensor dout = gpu.empty(DeviceTensor.Type.F32, 4096, 4096)) {
-                    double ms = gpuMs(gpu, quick ? 2 : 20, () -> gpu.csrSpmm(dw, dxt, dout));
+                try (Arena d = Arena.ofConfined()) {
+                    CudaKernels kernels = new CudaKernels(gpu);
+                    CudaKernels.DeviceCsr dw = kernels.upload(csr, d);
+                    Tensor dwDense = dev(gpu, d, w), dxt = dev(gpu, d, xt), dout = gpu.memory().zeros(d, DType.F32, 4096, 4096);
+                    double ms = gpuMs(gpu, quick ? 2 : 20, () -> kernels.csrSpmm(dw, dxt, dout));
                     double dense = gpuMs(gpu, quick ? 2 : 20, () -> blas.gemm(false, false, 1f, dwDense, dxt, 0f, dout, Cublas.Precision.F32));
                     double useful = 2.0 * csr.nnz() * 4096;
                     rows.add(BenchRow.of("gpu", "csr_spmm", "4096x4096 90% x 4096", "f32", 0, "cuda " + card, ms, useful, "GFLOP/s",
@@ -129,8 +134,8 @@ final class GpuSuite {
     /**
      * GEMMs through cuBLAS (f32, TF32, bf16 with f32 accumulation, int8 → int32) at 4096³, int8 through
      * cuBLASLt (the heuristic's first algorithm, and the fastest of its candidates), and the LoRA layer
-     * step (forward + backward, T=4096, d=4096, r=16) in bf16 and TF32 beside its two frozen-base GEMMs
-     * alone (the floor). Operands hold non-zero data (a GPU draws less power, and may clock higher, on
+     * step (forward + backward, T=4096, d=4096, r=16: the tape's LoRA op on the CUDA backend) in f32 and TF32
+     * beside its two frozen-base GEMMs alone (the floor). Operands hold non-zero data (a GPU draws less power, and may clock higher, on
      * zeros). PEFT's step on the same card: torch_peers.py.
      */
     private static void cublasRows(List<BenchRow> rows, CudaBackend gpu, Cublas blas, String card, boolean quick, Consumer<String> progress) {
@@ -138,11 +143,12 @@ final class GpuSuite {
         double flops = 2.0 * n * n * n;
         String self = "cuBLAS f32 pedantic, same run";
         progress.accept("gpu: cuBLAS GEMMs 4096^3");
-        try (Arena arena = Arena.ofConfined(); DeviceTensor a = gpu.upload(BenchData.matrix(arena, n, n, 21)); DeviceTensor b = gpu.upload(BenchData.matrix(arena, n, n, 22));
-                DeviceTensor c = gpu.zeros(DeviceTensor.Type.F32, n, n); DeviceTensor a16 = gpu.empty(DeviceTensor.Type.BF16, n, n);
-                DeviceTensor b16 = gpu.empty(DeviceTensor.Type.BF16, n, n)) {
-            gpu.toBf16(a, a16);
-            gpu.toBf16(b, b16);
+        CudaKernels kernels = new CudaKernels(gpu);
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor a = dev(gpu, arena, BenchData.matrix(arena, n, n, 21)), b = dev(gpu, arena, BenchData.matrix(arena, n, n, 22));
+            Tensor c = gpu.memory().zeros(arena, DType.F32, n, n), a16 = gpu.memory().zeros(arena, DType.BF16, n, n), b16 = gpu.memory().zeros(arena, DType.BF16, n, n);
+            kernels.toBf16(a, a16);
+            kernels.toBf16(b, b16);
             double f32 = gpuMs(gpu, reps, () -> blas.gemm(false, false, 1f, a, b, 0f, c, Cublas.Precision.F32));
             String none = "none on the card in this run (torch_peers.py measures PyTorch)";
             rows.add(BenchRow.of("gpu", "gemm_f32", "4096^3", "f32", 0, "cuda " + card, f32, flops, "GFLOP/s", none, null, 0));
@@ -151,58 +157,41 @@ final class GpuSuite {
             rows.add(BenchRow.of("gpu", "gemm_bf16", "4096^3", "bf16", 0, "cuda " + card,
                     gpuMs(gpu, reps, () -> blas.gemm(false, true, 1f, a16, b16, 0f, c, Cublas.Precision.F32)), flops, "GFLOP/s", self, f32, 0));
         }
-        progress.accept("gpu: LoRA layer step T=4096 d=4096 r=16");
+        progress.accept("gpu: LoRA layer step T=4096 d=4096 r=16 (the tape's LoRA op on the CUDA backend)");
         int r = 16;
-        try (Arena arena = Arena.ofConfined(); DeviceTensor w = gpu.upload(BenchData.matrix(arena, n, n, 23)); DeviceTensor x = gpu.upload(BenchData.matrix(arena, n, n, 24));
-                DeviceTensor la = gpu.upload(BenchData.matrix(arena, r, n, 25)); DeviceTensor lb = gpu.upload(BenchData.matrix(arena, n, r, 26));
-                DeviceTensor y = gpu.zeros(DeviceTensor.Type.F32, n, n); DeviceTensor g = gpu.upload(BenchData.matrix(arena, n, n, 27));
-                DeviceTensor dx = gpu.zeros(DeviceTensor.Type.F32, n, n); DeviceTensor da = gpu.zeros(DeviceTensor.Type.F32, r, n);
-                DeviceTensor db = gpu.zeros(DeviceTensor.Type.F32, n, r); DeviceTensor x16 = gpu.empty(DeviceTensor.Type.BF16, n, n);
-                DeviceTensor w16 = gpu.empty(DeviceTensor.Type.BF16, n, n); DeviceTensor y16 = gpu.empty(DeviceTensor.Type.BF16, n, n);
-                DeviceTensor dx16 = gpu.zeros(DeviceTensor.Type.BF16, n, n)) {
-            gpu.toBf16(x, x16);
-            gpu.toBf16(w, w16);
-            double floor = gpuMs(gpu, reps, () -> { // bf16 in and out, dx accumulated, as in the headline step
-                blas.gemm(false, true, 1f, x16, w16, 0f, y16, Cublas.Precision.F32);
-                blas.gemm(false, false, 1f, x16, w16, 1f, dx16, Cublas.Precision.F32);
-            });
-            String peer = "the two frozen-base bf16 GEMMs alone, same run";
-            try (CudaLoraLayer layer = new CudaLoraLayer(gpu, blas, w, r, 2f, n, DeviceTensor.Type.BF16, Cublas.Precision.F32);
-                    DeviceTensor g16 = gpu.empty(DeviceTensor.Type.BF16, n, n)) {
-                gpu.toBf16(g, g16);
-                // bf16 activations and gradients in and out, as in PEFT's bf16 step: the headline row
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor w = dev(gpu, arena, BenchData.matrix(arena, n, n, 23)), x = dev(gpu, arena, BenchData.matrix(arena, n, n, 24));
+            Tensor la = dev(gpu, arena, BenchData.matrix(arena, r, n, 25)), lb = dev(gpu, arena, BenchData.matrix(arena, n, r, 26));
+            Tensor g = dev(gpu, arena, BenchData.matrix(arena, n, n, 27)), y = gpu.memory().zeros(arena, DType.F32, n, n), h = gpu.memory().zeros(arena, DType.F32, n, r);
+            Tensor dx = gpu.memory().zeros(arena, DType.F32, n, n), da = gpu.memory().zeros(arena, DType.F32, r, n), db = gpu.memory().zeros(arena, DType.F32, n, r);
+            for (Cublas.Precision precision : Cublas.Precision.values()) {
+                gpu.setGemmPrecision(precision);
+                double floor = gpuMs(gpu, reps, () -> { // the two frozen-base GEMMs alone: y = x Wᵀ, dx += g W
+                    gpu.gemm(false, true, 1f, x, w, 0f, y);
+                    gpu.gemm(false, false, 1f, g, w, 1f, dx);
+                });
+                String peer = "the two frozen-base GEMMs alone, same run";
+                String dtype = precision.name().toLowerCase(java.util.Locale.ROOT);
                 Runnable step = () -> {
-                    layer.forward(x16, la, lb, y16);
-                    layer.backward(x16, la, lb, g16, dx16, da, db);
+                    gpu.loraForward(x, null, w, null, la, lb, 2f, h, y);
+                    gpu.loraBackward(x, null, w, la, lb, 2f, h, g, dx, da, db);
                 };
-                rows.add(BenchRow.of("gpu", "lora_step", "T4096 d4096 r16 fwd+bwd", "bf16", 0, "cuda " + card, gpuMs(gpu, reps, step), 3 * flops, "GFLOP/s", peer,
+                rows.add(BenchRow.of("gpu", "lora_step", "T4096 d4096 r16 fwd+bwd", dtype, 0, "cuda " + card, gpuMs(gpu, reps, step), 3 * flops, "GFLOP/s", peer,
                         floor, 0));
                 try (CudaGraph graph = CudaGraph.capture(gpu, step)) {
-                    rows.add(BenchRow.of("gpu", "lora_step_graph", "T4096 d4096 r16 fwd+bwd, one CUDA graph", "bf16", 0, "cuda " + card, gpuMs(gpu, reps, graph::launch),
-                            3 * flops, "GFLOP/s", peer, floor, 0));
+                    rows.add(BenchRow.of("gpu", "lora_step_graph", "T4096 d4096 r16 fwd+bwd, one CUDA graph", dtype, 0, "cuda " + card,
+                            gpuMs(gpu, reps, graph::launch), 3 * flops, "GFLOP/s", peer, floor, 0));
                 } catch (IllegalStateException e) {
                     progress.accept("gpu: the LoRA step could not be recorded as a CUDA graph: " + e.getMessage());
                 }
-                rows.add(BenchRow.of("gpu", "lora_forward", "T4096 d4096 r16", "bf16", 0, "cuda " + card, gpuMs(gpu, reps, () -> layer.forward(x16, la, lb, y16)),
-                        flops, "GFLOP/s", "one frozen-base bf16 GEMM alone", floor / 2, 0));
-                rows.add(BenchRow.of("gpu", "lora_backward", "T4096 d4096 r16", "bf16", 0, "cuda " + card,
-                        gpuMs(gpu, reps, () -> layer.backward(x16, la, lb, g16, dx16, da, db)), 2 * flops, "GFLOP/s", "one frozen-base bf16 GEMM alone", floor / 2, 0));
-                rows.add(BenchRow.of("gpu", "lora_step", "T4096 d4096 r16 fwd+bwd, f32 x, g, y, dx", "bf16", 0, "cuda " + card, gpuMs(gpu, reps, () -> {
-                    layer.forward(x, la, lb, y);
-                    layer.backward(x, la, lb, g, dx, da, db);
-                }), 3 * flops, "GFLOP/s", peer, floor, 0));
             }
-            try (CudaLoraLayer layer = new CudaLoraLayer(gpu, blas, w, r, 2f, n, DeviceTensor.Type.F32, Cublas.Precision.TF32)) {
-                rows.add(BenchRow.of("gpu", "lora_step", "T4096 d4096 r16 fwd+bwd", "tf32", 0, "cuda " + card, gpuMs(gpu, reps, () -> {
-                    layer.forward(x, la, lb, y);
-                    layer.backward(x, la, lb, g, dx, da, db);
-                }), 3 * flops, "GFLOP/s", peer, floor, 0));
-            }
+            gpu.setGemmPrecision(Cublas.Precision.F32);
         }
         progress.accept("gpu: cuBLASLt int8 4096^3, timing each of the heuristic's candidates");
-        try (Arena arena = Arena.ofConfined(); DeviceTensor a = gpu.upload(BenchData.matrix(arena, n, n, 21)); DeviceTensor b = gpu.upload(BenchData.matrix(arena, n, n, 22));
-                DeviceTensor a8 = gpu.empty(DeviceTensor.Type.I8, n, n); DeviceTensor b8 = gpu.empty(DeviceTensor.Type.I8, n, n);
-                DeviceTensor scales = gpu.empty(DeviceTensor.Type.F32, n); DeviceTensor c32 = gpu.zeros(DeviceTensor.Type.I32, n, n); CublasLt lt = CublasLt.open(gpu)) {
+        try (Arena arena = Arena.ofConfined(); CublasLt lt = CublasLt.open(gpu)) {
+            Tensor a = dev(gpu, arena, BenchData.matrix(arena, n, n, 21)), b = dev(gpu, arena, BenchData.matrix(arena, n, n, 22));
+            Tensor a8 = gpu.memory().zeros(arena, DType.I8, n, n), b8 = gpu.memory().zeros(arena, DType.I8, n, n), scales = gpu.memory().zeros(arena, DType.F32, n);
+            Tensor c32 = gpu.memory().zeros(arena, DType.I32, n, n);
             gpu.quantizeRows(a, a8, scales);
             gpu.quantizeRows(b, b8, scales);
             double gemmEx = gpuMs(gpu, reps, () -> blas.gemmInt8(a8, b8, c32));
@@ -219,6 +208,11 @@ final class GpuSuite {
                     "cublasGemmEx int8, same run", gemmEx, 0));
             progress.accept("gpu: cuBLASLt candidates (rank, workspace bytes, ms): " + search.candidates());
         }
+    }
+
+    /** A device copy of a host tensor, in {@code arena}. */
+    private static Tensor dev(CudaBackend gpu, Arena arena, Tensor host) {
+        return host.copy(arena, gpu.memory());
     }
 
     /** Mean ms per call of {@code reps} calls queued back to back and waited for once, after 3 calls that warm up. */

@@ -17,7 +17,7 @@ import org.tune4j.bindings.NativeAccess;
 
 /**
  * cuBLAS through FFM (ARCHITECTURE.md, "Bindings"), opened at run time by soname ({@code libcublas.so.13}, then
- * {@code .so.12}) so that one jar runs on CUDA 12 and 13. Row-major GEMMs on {@link DeviceTensor}s, on
+ * {@code .so.12}) so that one jar runs on CUDA 12 and 13. Row-major GEMMs on {@link Tensor}s in device memory, on
  * the backend's stream: f32 (pedantic or TF32 tensor cores), bf16 with f32 accumulation, and int8 x int8
  * → int32. cuBLAS is column-major: a row-major C = op(A) op(B) is computed as the column-major
  * Cᵀ = op(B)ᵀ op(A)ᵀ, the same buffers with the operands swapped.
@@ -43,13 +43,14 @@ public final class Cublas implements AutoCloseable {
     private final MethodHandle gemmEx;
     private final MethodHandle destroy;
     private final MethodHandle statusString;
-    private final Arena scalars = Arena.ofShared();
-    private final DeviceTensor workspace; // given to cuBLAS so that it never allocates, which a CUDA graph's recording forbids
+    private final Arena scalars; // the scalars and the workspace
+    private final Tensor workspace; // in scalars' arena, given to cuBLAS so that it never allocates, which a CUDA graph's recording forbids
     private final MemorySegment one32f, zero32f, one32i, zero32i, alpha32f, beta32f;
 
-    private Cublas(CudaBackend gpu, SymbolLookup lib, MemorySegment handle, DeviceTensor workspace) {
+    private Cublas(CudaBackend gpu, SymbolLookup lib, MemorySegment handle, Arena scalars, Tensor workspace) {
         this.gpu = gpu;
         this.handle = handle;
+        this.scalars = scalars;
         this.workspace = workspace;
         gemmEx = NativeAccess.downcall(lib, "cublasGemmEx", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
                 ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), false);
@@ -83,13 +84,14 @@ public final class Cublas implements AutoCloseable {
             rc = (int) setStream.invokeExact(h, stream);
             if (rc != 0) throw new IllegalStateException("cublasSetStream failed with status " + rc);
             MethodHandle setWorkspace = NativeAccess.downcall(lib.get(), "cublasSetWorkspace_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG), false);
-            DeviceTensor workspace = gpu.empty(DeviceTensor.Type.I8, WORKSPACE_BYTES);
+            Arena owned = Arena.ofShared();
+            Tensor workspace = gpu.memory().zeros(owned, DType.I8, WORKSPACE_BYTES);
             rc = (int) setWorkspace.invokeExact(h, workspace.pointer(), WORKSPACE_BYTES);
             if (rc != 0) {
-                workspace.close();
+                owned.close();
                 throw new IllegalStateException("cublasSetWorkspace failed with status " + rc);
             }
-            return new Cublas(gpu, lib.get(), h, workspace);
+            return new Cublas(gpu, lib.get(), h, owned, workspace);
         } catch (IllegalStateException e) {
             throw e;
         } catch (Throwable t) {
@@ -97,82 +99,59 @@ public final class Cublas implements AutoCloseable {
         }
     }
 
-    /** c [m, n] = alpha op(a) op(b) + beta c, row-major F32, or BF16 a and b with F32 or BF16 c (f32 accumulation). */
-    public void gemm(boolean transA, boolean transB, float alpha, DeviceTensor a, DeviceTensor b, float beta, DeviceTensor c, Precision precision) {
+    /**
+     * c [m, n] = alpha op(a) op(b) + beta c over {@link Tensor}s in CUDA memory, any leading dimensions (views of a
+     * wider matrix): F32 a and b (IEEE f32, or TF32 with {@code precision}), or BF16 a and b with an F32 or BF16 c
+     * (f32 accumulation). {@code Backend.gemm} on the GPU.
+     */
+    public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c, Precision precision) {
         Shape s = shape(transA, transB, a, b, c);
-        int inType;
-        int compute;
-        if (a.type() == DeviceTensor.Type.F32 && b.type() == DeviceTensor.Type.F32) {
+        int inType, compute;
+        if (a.dtype() == DType.F32 && b.dtype() == DType.F32) {
             inType = CUDA_R_32F;
             compute = precision == Precision.TF32 ? COMPUTE_32F_FAST_TF32 : COMPUTE_32F_PEDANTIC;
-        } else if (a.type() == DeviceTensor.Type.BF16 && b.type() == DeviceTensor.Type.BF16) {
+        } else if (a.dtype() == DType.BF16 && b.dtype() == DType.BF16) {
             inType = CUDA_R_16BF;
             compute = COMPUTE_32F;
         } else {
             throw new IllegalArgumentException("a and b must both be F32 or both BF16, are " + a + " and " + b);
         }
-        boolean bf16Out = c.type() == DeviceTensor.Type.BF16 && inType == CUDA_R_16BF;
-        if (c.type() != DeviceTensor.Type.F32 && !bf16Out) throw new IllegalArgumentException("c must be F32 (or BF16 when a and b are), is " + c);
+        boolean bf16Out = c.dtype() == DType.BF16 && inType == CUDA_R_16BF;
+        if (c.dtype() != DType.F32 && !bf16Out) throw new IllegalArgumentException("c must be F32 (or BF16 when a and b are), is " + c);
+        if (s.m == 0 || s.n == 0) return;
         alpha32f.set(JAVA_FLOAT, 0, alpha);
         beta32f.set(JAVA_FLOAT, 0, beta);
         call(s, transA, transB, alpha32f, a, inType, b, beta32f, c, bf16Out ? CUDA_R_16BF : CUDA_R_32F, compute);
     }
 
-    /**
-     * c [m, n] = alpha op(a) op(b) + beta c over F32 {@link Tensor}s in CUDA memory, any leading dimensions (views
-     * of a wider matrix): {@code Backend.gemm} on the GPU.
-     */
-    public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c, Precision precision) {
-        for (Tensor t : new Tensor[] {a, b, c}) {
-            if (t == null || t.rank() != 2 || t.dtype() != DType.F32 || t.isHost()) throw new IllegalArgumentException("GEMM operands must be F32 device matrices, got " + t);
-        }
-        long m = transA ? a.dim(1) : a.dim(0), k = transA ? a.dim(0) : a.dim(1);
-        long kb = transB ? b.dim(1) : b.dim(0), n = transB ? b.dim(0) : b.dim(1);
-        if (k != kb) throw new IllegalArgumentException("inner dimensions differ: op(a) is " + m + "x" + k + ", op(b) is " + kb + "x" + n);
-        if (c.dim(0) != m || c.dim(1) != n) throw new IllegalArgumentException("c must be [" + m + ", " + n + "], is " + c);
-        for (long d : new long[] {m, n, k, a.ld(), b.ld(), c.ld()}) if (d > Integer.MAX_VALUE) throw new IllegalArgumentException("dimension " + d + " exceeds cuBLAS's int");
-        if (m == 0 || n == 0) return;
-        alpha32f.set(JAVA_FLOAT, 0, alpha);
-        beta32f.set(JAVA_FLOAT, 0, beta);
-        int rc;
-        try {
-            rc = (int) gemmEx.invokeExact(handle, transB ? OP_T : OP_N, transA ? OP_T : OP_N, (int) n, (int) m, (int) k, alpha32f, b.pointer(), CUDA_R_32F,
-                    (int) b.ld(), a.pointer(), CUDA_R_32F, (int) a.ld(), beta32f, c.pointer(), CUDA_R_32F, (int) c.ld(),
-                    precision == Precision.TF32 ? COMPUTE_32F_FAST_TF32 : COMPUTE_32F_PEDANTIC, GEMM_DEFAULT);
-        } catch (Throwable t) {
-            throw new IllegalStateException("cublasGemmEx could not be called: " + t, t);
-        }
-        if (rc != 0) throw new IllegalStateException("cublasGemmEx failed: " + status(rc));
-    }
-
     /** c [m, n] (I32) = a [m, k] (I8) bᵀ, b [n, k] (I8): int8 products summed exactly in int32 (k a multiple of 4). */
-    public void gemmInt8(DeviceTensor a, DeviceTensor b, DeviceTensor c) {
-        if (a.type() != DeviceTensor.Type.I8 || b.type() != DeviceTensor.Type.I8) throw new IllegalArgumentException("a and b must be I8, are " + a + " and " + b);
-        if (c.type() != DeviceTensor.Type.I32) throw new IllegalArgumentException("c must be I32, is " + c);
+    public void gemmInt8(Tensor a, Tensor b, Tensor c) {
+        if (a.dtype() != DType.I8 || b.dtype() != DType.I8) throw new IllegalArgumentException("a and b must be I8, are " + a + " and " + b);
+        if (c.dtype() != DType.I32) throw new IllegalArgumentException("c must be I32, is " + c);
         Shape s = shape(false, true, a, b, c);
         if (s.k % 4 != 0) throw new IllegalArgumentException("int8 GEMM needs k to be a multiple of 4, is " + s.k);
         call(s, false, true, one32i, a, CUDA_R_8I, b, zero32i, c, CUDA_R_32I, COMPUTE_32I);
     }
 
-    private record Shape(int m, int n, int k, int lda, int ldb) {}
+    private record Shape(int m, int n, int k) {}
 
-    private static Shape shape(boolean transA, boolean transB, DeviceTensor a, DeviceTensor b, DeviceTensor c) {
-        for (DeviceTensor t : new DeviceTensor[] {a, b, c}) if (t == null || t.rank() != 2) throw new IllegalArgumentException("GEMM operands must be matrices, got " + t);
+    private static Shape shape(boolean transA, boolean transB, Tensor a, Tensor b, Tensor c) {
+        for (Tensor t : new Tensor[] {a, b, c}) if (t == null || t.rank() != 2 || t.isHost()) throw new IllegalArgumentException("GEMM operands must be device matrices, got " + t);
         long m = transA ? a.dim(1) : a.dim(0), k = transA ? a.dim(0) : a.dim(1);
         long kb = transB ? b.dim(1) : b.dim(0), n = transB ? b.dim(0) : b.dim(1);
         if (k != kb) throw new IllegalArgumentException("inner dimensions differ: op(a) is " + m + "x" + k + ", op(b) is " + kb + "x" + n);
         if (c.dim(0) != m || c.dim(1) != n) throw new IllegalArgumentException("c must be [" + m + ", " + n + "], is " + c);
-        for (long d : new long[] {m, n, k, a.dim(1), b.dim(1)}) if (d > Integer.MAX_VALUE) throw new IllegalArgumentException("dimension " + d + " exceeds cuBLAS's int");
-        return new Shape((int) m, (int) n, (int) k, (int) a.dim(1), (int) b.dim(1));
+        for (long d : new long[] {m, n, k, a.ld(), b.ld(), c.ld()}) if (d > Integer.MAX_VALUE) throw new IllegalArgumentException("dimension " + d + " exceeds cuBLAS's int");
+        return new Shape((int) m, (int) n, (int) k);
     }
 
     /** The row-major product as cuBLAS's column-major one: m and n swap, b goes first. */
-    private void call(Shape s, boolean transA, boolean transB, MemorySegment alpha, DeviceTensor a, int aType, DeviceTensor b, MemorySegment beta,
-            DeviceTensor c, int cType, int compute) {
+    private void call(Shape s, boolean transA, boolean transB, MemorySegment alpha, Tensor a, int aType, Tensor b, MemorySegment beta, Tensor c, int cType,
+            int compute) {
         int rc;
         try {
-            rc = (int) gemmEx.invokeExact(handle, transB ? OP_T : OP_N, transA ? OP_T : OP_N, s.n, s.m, s.k, alpha, b.pointer(), aType, s.ldb, a.pointer(),
-                    aType, s.lda, beta, c.pointer(), cType, s.n, compute, GEMM_DEFAULT);
+            rc = (int) gemmEx.invokeExact(handle, transB ? OP_T : OP_N, transA ? OP_T : OP_N, s.n, s.m, s.k, alpha, b.pointer(), aType, (int) b.ld(),
+                    a.pointer(), aType, (int) a.ld(), beta, c.pointer(), cType, (int) c.ld(), compute, GEMM_DEFAULT);
         } catch (Throwable t) {
             throw new IllegalStateException("cublasGemmEx could not be called: " + t, t);
         }
@@ -199,7 +178,6 @@ public final class Cublas implements AutoCloseable {
         } catch (Throwable t) {
             throw new IllegalStateException("cublasDestroy could not be called: " + t, t);
         } finally {
-            workspace.close();
             scalars.close();
         }
     }

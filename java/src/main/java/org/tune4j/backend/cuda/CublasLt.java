@@ -15,6 +15,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.tune4j.bindings.NativeAccess;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
 
 /**
  * int8 GEMM through cuBLASLt over FFM (ARCHITECTURE.md, "Bindings"), opened at run time by soname
@@ -58,7 +60,7 @@ public final class CublasLt implements AutoCloseable {
     private final MemorySegment handle;
     private final Arena arena = Arena.ofShared(); // plans, scalars: live as long as this object
     private final MemorySegment one, zero;
-    private final DeviceTensor workspace;
+    private final Tensor workspace; // in this object's arena
     private final Map<ShapeKey, Plan> plans = new HashMap<>();
     private final MethodHandle matmul, descCreate, descSet, descDestroy, layoutCreate, layoutDestroy, prefCreate, prefSet, prefDestroy, heuristic, destroy;
 
@@ -82,7 +84,7 @@ public final class CublasLt implements AutoCloseable {
         destroy = NativeAccess.downcall(lib, "cublasLtDestroy", FunctionDescriptor.of(JAVA_INT, ADDRESS), false);
         one = arena.allocateFrom(JAVA_INT, 1);
         zero = arena.allocateFrom(JAVA_INT, 0);
-        workspace = gpu.empty(DeviceTensor.Type.I8, (long) WORKSPACE_MIB << 20);
+        workspace = gpu.memory().zeros(arena, DType.I8, (long) WORKSPACE_MIB << 20);
     }
 
     /** cuBLASLt on {@code gpu}'s stream; an {@link IllegalStateException} saying why when it cannot load or start. */
@@ -103,7 +105,7 @@ public final class CublasLt implements AutoCloseable {
     }
 
     /** c [m, n] (I32) = a [m, k] (I8) bᵀ, b [n, k] (I8), exact in int32; k and n multiples of 4 (cuBLASLt's int8 alignment). */
-    public void gemmInt8(DeviceTensor a, DeviceTensor b, DeviceTensor c) {
+    public void gemmInt8(Tensor a, Tensor b, Tensor c) {
         ShapeKey s = shape(a, b, c);
         Plan p = plans.get(s);
         if (p == null) {
@@ -120,9 +122,11 @@ public final class CublasLt implements AutoCloseable {
         return p == null ? Optional.empty() : Optional.of(p.search);
     }
 
-    private static ShapeKey shape(DeviceTensor a, DeviceTensor b, DeviceTensor c) {
-        for (DeviceTensor t : new DeviceTensor[] {a, b}) if (t == null || t.rank() != 2 || t.type() != DeviceTensor.Type.I8) throw new IllegalArgumentException("a and b must be I8 matrices, got " + t);
-        if (c == null || c.rank() != 2 || c.type() != DeviceTensor.Type.I32) throw new IllegalArgumentException("c must be an I32 matrix, is " + c);
+    private static ShapeKey shape(Tensor a, Tensor b, Tensor c) {
+        for (Tensor t : new Tensor[] {a, b}) {
+            if (t == null || t.rank() != 2 || t.dtype() != DType.I8 || t.isHost() || !t.isContiguous()) throw new IllegalArgumentException("a and b must be contiguous I8 device matrices, got " + t);
+        }
+        if (c == null || c.rank() != 2 || c.dtype() != DType.I32 || c.isHost() || !c.isContiguous()) throw new IllegalArgumentException("c must be a contiguous I32 device matrix, is " + c);
         long m = a.dim(0), k = a.dim(1), n = b.dim(0);
         if (b.dim(1) != k) throw new IllegalArgumentException("a is " + m + "x" + k + " but b is " + n + "x" + b.dim(1) + " (c = a bᵀ needs the same k)");
         if (c.dim(0) != m || c.dim(1) != n) throw new IllegalArgumentException("c must be [" + m + ", " + n + "], is " + c);
@@ -132,7 +136,7 @@ public final class CublasLt implements AutoCloseable {
     }
 
     /** Descriptors for the shape, the heuristic's candidates, each timed on the caller's operands; the fastest kept. */
-    private Plan plan(ShapeKey s, DeviceTensor a, DeviceTensor b, DeviceTensor c) {
+    private Plan plan(ShapeKey s, Tensor a, Tensor b, Tensor c) {
         try (Arena local = Arena.ofConfined()) {
             MemorySegment out = local.allocate(ADDRESS);
             call(descCreate, "cublasLtMatmulDescCreate", out, COMPUTE_32I, CUDA_R_32I);
@@ -179,7 +183,7 @@ public final class CublasLt implements AutoCloseable {
     }
 
     /** Mean ms of a few runs of one algorithm, after a warm-up run; NaN when it fails to run. */
-    private double time(Plan p, MemorySegment algo, DeviceTensor a, DeviceTensor b, DeviceTensor c) {
+    private double time(Plan p, MemorySegment algo, Tensor a, Tensor b, Tensor c) {
         if (run(p, algo, a, b, c) != 0) return Double.NaN;
         gpu.synchronize();
         int reps = 5;
@@ -189,7 +193,7 @@ public final class CublasLt implements AutoCloseable {
         return (System.nanoTime() - t0) / 1e6 / reps;
     }
 
-    private int run(Plan p, MemorySegment algo, DeviceTensor a, DeviceTensor b, DeviceTensor c) {
+    private int run(Plan p, MemorySegment algo, Tensor a, Tensor b, Tensor c) {
         try {
             return (int) matmul.invokeExact(handle, p.desc, one, b.pointer(), p.aLayout, a.pointer(), p.bLayout, zero, c.pointer(), p.cLayout, c.pointer(),
                     p.cLayout, algo, workspace.pointer(), (long) WORKSPACE_MIB << 20, gpu.stream());
@@ -234,7 +238,6 @@ public final class CublasLt implements AutoCloseable {
         } catch (Throwable t) {
             throw new IllegalStateException("cuBLASLt could not be closed: " + t, t);
         } finally {
-            workspace.close();
             arena.close();
         }
     }

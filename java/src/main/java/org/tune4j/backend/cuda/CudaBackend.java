@@ -2,29 +2,24 @@ package org.tune4j.backend.cuda;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.Map;
-import org.tune4j.backend.Activation;
 import org.tune4j.backend.Backend;
-import org.tune4j.backend.CpuBackend;
-import org.tune4j.backend.CsrWeights;
-import org.tune4j.backend.Int8Weights;
-import org.tune4j.backend.Sparse24Weights;
 import org.tune4j.bindings.tune4j_cuda_h;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Memory;
 import org.tune4j.tensor.Tensor;
 
 /**
- * The CUDA side of the engine: device tensors from a caching allocator, one stream, and the kernels of
- * {@code kernels/} (libtune4j_cuda.so). Every op is queued on the stream and returns at once; only
- * {@link #download} (and {@link #synchronize}) wait for the GPU, so a sequence of ops runs without host
- * synchronisation. Arguments are checked here, with messages naming the argument, before any launch.
+ * The engine's {@link Backend} on a GPU: tensors in device memory ({@link #memory()}: blocks of a caching
+ * allocator), one stream, the kernels of {@code kernels/} (libtune4j_cuda.so) and cuBLAS. Every op is queued on
+ * the stream and returns at once; reading a result on the host (a copy to the host, a loss, {@link #synchronize})
+ * waits for the GPU, so a sequence of ops runs without host synchronisation. An op without a kernel for its
+ * arguments runs on the CPU through {@link HostFallbackBackend}, counted ({@link #fallbacks()}).
  *
  * <p>{@link #open} fails with a message saying why where there is no GPU, no driver or no kernels
  * library ({@link CudaStatus}). Not thread-safe: one backend per thread (each has its own stream).
  */
-public final class CudaBackend extends DeviceTensorOps implements Backend, AutoCloseable {
+public final class CudaBackend extends HostFallbackBackend implements AutoCloseable {
     private final CudaStatus status;
     private final DeviceAllocator allocator;
     private final MemorySegment stream;
@@ -74,10 +69,6 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
         return stream;
     }
 
-    @Override
-    MemorySegment streamHandle() {
-        return stream;
-    }
 
     public void synchronize() {
         check(tune4j_cuda_h.t4j_cuda_stream_synchronize(stream), "cudaStreamSynchronize");
@@ -193,9 +184,28 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
     public void loraMerge(Tensor w, Tensor a, Tensor b, float scale, float sign) {
         gemm(false, false, sign * scale, b, a, 1f, w);
     }
-    // int8 and sparse weights live on the host (Int8Weights, CsrWeights, Sparse24Weights): their layers run there
     static boolean sameSize(Tensor a, Tensor b) {
         return a.numel() == b.numel() && a.dtype() == DType.F32 && b.dtype() == DType.F32;
+    }
+
+    @Override
+    public void quantizeRows(Tensor x, Tensor q, Tensor scales) {
+        if (here(x, q, scales) && x.rank() == 2 && x.dtype() == DType.F32 && q.dtype() == DType.I8 && q.numel() == x.numel() && scales.dtype() == DType.F32
+                && scales.numel() == x.dim(0)) {
+            check(tune4j_cuda_h.t4j_cuda_quantize_rows(x.dim(0), x.dim(1), x.pointer(), q.pointer(), scales.pointer(), stream), "quantize_rows");
+            return;
+        }
+        super.quantizeRows(x, q, scales);
+    }
+
+    @Override
+    public void dequantizeRows(Tensor q, Tensor scales, Tensor x) {
+        if (here(x, q, scales) && q.rank() == 2 && x.dtype() == DType.F32 && q.dtype() == DType.I8 && q.numel() == x.numel() && scales.dtype() == DType.F32
+                && scales.numel() == q.dim(0)) {
+            check(tune4j_cuda_h.t4j_cuda_dequantize_rows(q.dim(0), q.dim(1), q.pointer(), scales.pointer(), x.pointer(), stream), "dequantize_rows");
+            return;
+        }
+        super.dequantizeRows(q, scales, x);
     }
 
     @Override
@@ -400,31 +410,6 @@ public final class CudaBackend extends DeviceTensorOps implements Backend, AutoC
     }
 
     // ---- checks ----
-
-    private static MemorySegment ptr(DeviceTensor t) {
-        return t == null ? MemorySegment.NULL : t.pointer();
-    }
-
-    static void same(String an, DeviceTensor a, String bn, DeviceTensor b) {
-        if (a == null || b == null) throw new IllegalArgumentException((a == null ? an : bn) + " is null");
-        if (a.numel() != b.numel() || a.type() != b.type()) throw new IllegalArgumentException(an + " " + a + " and " + bn + " " + b + " must match");
-    }
-
-    static void matrix(String name, DeviceTensor t) {
-        if (t == null || t.rank() != 2) throw new IllegalArgumentException(name + " must be a matrix, is " + t);
-    }
-
-    static void type(String name, DeviceTensor t, DeviceTensor.Type type) {
-        if (t == null || t.type() != type) throw new IllegalArgumentException(name + " must be " + type + ", is " + t);
-    }
-
-    static void count(String name, DeviceTensor t, long n) {
-        if (t == null || t.numel() != n) throw new IllegalArgumentException(name + " must hold " + n + " values, is " + t);
-    }
-
-    private static void smoothing(float s) {
-        if (!(s >= 0 && s < 1)) throw new IllegalArgumentException("label smoothing must be in [0, 1), is " + s);
-    }
 
     @Override
     void ensureOpen() {

@@ -1,10 +1,13 @@
 package org.tune4j.backend.cuda;
 
+import java.lang.foreign.MemorySegment;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUpointer_attribute;
 import jcuda.driver.CUresult;
 import jcuda.driver.JCudaDriver;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
 
 /**
  * Device memory shared with JCuda without a copy (JCuda is an optional dependency: this class needs
@@ -18,10 +21,11 @@ public final class JCudaInterop {
     private JCudaInterop() {}
 
     /**
-     * A tensor over the memory {@code pointer} points at, checked to lie inside one allocation large enough
-     * for {@code shape}; closing the tensor frees nothing (the JCuda side owns the memory and keeps it alive).
+     * A tensor of {@code gpu}'s memory over the memory {@code pointer} points at, checked to lie inside one allocation
+     * large enough for {@code shape}; it frees nothing (the JCuda side owns the memory and keeps it alive while the
+     * tensor is used).
      */
-    public static DeviceTensor wrap(CUdeviceptr pointer, DeviceTensor.Type type, long... shape) {
+    public static Tensor wrap(CudaBackend gpu, CUdeviceptr pointer, DType type, long... shape) {
         if (pointer == null) throw new IllegalArgumentException("pointer is null");
         long[] address = new long[1];
         check(JCudaDriver.cuPointerGetAttribute(Pointer.to(address), CUpointer_attribute.CU_POINTER_ATTRIBUTE_DEVICE_POINTER, pointer),
@@ -32,18 +36,24 @@ public final class JCudaInterop {
         long[] baseAddress = new long[1];
         check(JCudaDriver.cuPointerGetAttribute(Pointer.to(baseAddress), CUpointer_attribute.CU_POINTER_ATTRIBUTE_DEVICE_POINTER, base),
                 "cuPointerGetAttribute(DEVICE_POINTER) of the allocation");
-        DeviceTensor t = DeviceTensor.wrap(address[0], type, shape);
-        long available = baseAddress[0] + size[0] - address[0];
-        if (t.numel() * type.bytes > available) {
-            throw new IllegalArgumentException(type + " " + java.util.Arrays.toString(shape) + " needs " + t.numel() * type.bytes + " bytes; the allocation has "
+        long n = 1;
+        for (long d : shape) {
+            if (d < 0) throw new IllegalArgumentException("negative dimension in " + java.util.Arrays.toString(shape));
+            n = Math.multiplyExact(n, d);
+        }
+        long bytes = type.bytes(n), available = baseAddress[0] + size[0] - address[0];
+        if (bytes > available) {
+            throw new IllegalArgumentException(type + " " + java.util.Arrays.toString(shape) + " needs " + bytes + " bytes; the allocation has "
                     + available + " from this pointer on");
         }
-        return t;
+        return Tensor.wrap(gpu.memory(), MemorySegment.ofAddress(address[0]).reinterpret(Math.max(1, bytes)), type, shape);
     }
 
-    /** A JCuda pointer to {@code tensor}'s memory (no copy; valid while the tensor is open). */
-    public static CUdeviceptr pointer(DeviceTensor tensor) {
-        return new CUdeviceptr().withByteOffset(tensor.address());
+    /** A JCuda pointer to a device tensor's memory (no copy; valid while the tensor's arena is open). */
+    public static CUdeviceptr pointer(Tensor tensor) {
+        if (tensor.isHost()) throw new IllegalArgumentException(tensor + " is host memory, not a device's");
+        if (!tensor.isAlive()) throw new IllegalArgumentException(tensor + ": its memory was freed (the arena is closed)");
+        return new CUdeviceptr().withByteOffset(tensor.pointer().address());
     }
 
     private static void check(int rc, String what) {

@@ -26,10 +26,11 @@ class CublasLtTest extends GpuTest {
                 Tensor a = Tensor.zeros(arena, DType.I8, m, k), b = Tensor.zeros(arena, DType.I8, n, k);
                 for (long i = 0; i < a.numel(); i++) a.setByte(i, (byte) (rng.nextInt(255) - 127));
                 for (long i = 0; i < b.numel(); i++) b.setByte(i, (byte) (rng.nextInt(255) - 127));
-                try (DeviceTensor ga = gpu.upload(a); DeviceTensor gb = gpu.upload(b); DeviceTensor gc = gpu.empty(DeviceTensor.Type.I32, m, n)) {
+                {
+                    Tensor ga = a.copy(arena, gpu.memory()), gb = b.copy(arena, gpu.memory()), gc = gpu.memory().zeros(arena, DType.I32, m, n);
                     lt.gemmInt8(ga, gb, gc);
                     lt.gemmInt8(ga, gb, gc); // the cached plan
-                    Tensor c = back(arena, gc);
+                    Tensor c = gc.copy(arena, org.tune4j.tensor.Memory.HOST);
                     for (int i = 0; i < m; i++)
                         for (int j = 0; j < n; j++) {
                             int want = 0;
@@ -42,7 +43,8 @@ class CublasLtTest extends GpuTest {
                 assertTrue(search.best().ms() <= search.first().ms() || Double.isNaN(search.first().ms()), "the kept algorithm is the fastest tried");
             }
             int8LinearMatchesF32(lt, arena, rng);
-            try (DeviceTensor a = gpu.zeros(DeviceTensor.Type.I8, 3, 6); DeviceTensor c = gpu.zeros(DeviceTensor.Type.I32, 3, 3)) {
+            {
+                Tensor a = gpu.memory().zeros(arena, DType.I8, 3, 6), c = gpu.memory().zeros(arena, DType.I32, 3, 3);
                 assertTrue(assertThrows(IllegalArgumentException.class, () -> lt.gemmInt8(a, a, c)).getMessage().contains("multiples of 4"));
             }
         }
@@ -60,16 +62,17 @@ class CublasLtTest extends GpuTest {
         for (long i = 0; i < x.numel(); i++) x.setFloat(i, (float) rng.nextGaussian());
         for (long i = 0; i < w.numel(); i++) w.setFloat(i, (float) rng.nextGaussian());
         for (long i = 0; i < n; i++) bias.setFloat(i, (float) rng.nextGaussian());
-        try (DeviceTensor gx = gpu.upload(x); DeviceTensor gw = gpu.upload(w); DeviceTensor gbias = gpu.upload(bias); DeviceTensor qx = gpu.empty(DeviceTensor.Type.I8, m, k);
-                DeviceTensor qw = gpu.empty(DeviceTensor.Type.I8, n, k); DeviceTensor sx = gpu.empty(DeviceTensor.Type.F32, m); DeviceTensor sw = gpu.empty(DeviceTensor.Type.F32, n);
-                DeviceTensor acc = gpu.empty(DeviceTensor.Type.I32, m, n); DeviceTensor y = gpu.empty(DeviceTensor.Type.F32, m, n);
-                DeviceTensor xr = gpu.empty(DeviceTensor.Type.F32, m, k)) {
+        {
+            org.tune4j.tensor.Memory d = gpu.memory();
+            Tensor gx = x.copy(arena, d), gw = w.copy(arena, d), gbias = bias.copy(arena, d), qx = d.zeros(arena, DType.I8, m, k), qw = d.zeros(arena, DType.I8, n, k);
+            Tensor sx = d.zeros(arena, DType.F32, m), sw = d.zeros(arena, DType.F32, n), acc = d.zeros(arena, DType.I32, m, n), y = d.zeros(arena, DType.F32, m, n);
+            Tensor xr = d.zeros(arena, DType.F32, m, k);
             gpu.quantizeRows(gx, qx, sx);
             gpu.quantizeRows(gw, qw, sw);
             lt.gemmInt8(qx, qw, acc);
-            gpu.dequantizeGemm(acc, sx, sw, gbias, y);
+            new CudaKernels(gpu).dequantizeGemm(acc, sx, sw, gbias, y);
             Tensor got = Tensor.zeros(arena, DType.F32, m, n);
-            gpu.download(y, got);
+            got.copyFrom(y);
             double err = 0, norm = 0;
             for (int i = 0; i < m; i++)
                 for (int j = 0; j < n; j++) {
@@ -81,8 +84,8 @@ class CublasLtTest extends GpuTest {
             assertTrue(Math.sqrt(err / norm) < 2e-2, "int8 linear relative error " + Math.sqrt(err / norm));
             gpu.dequantizeRows(qx, sx, xr);
             Tensor back = Tensor.zeros(arena, DType.F32, m, k), scales = Tensor.zeros(arena, DType.F32, m);
-            gpu.download(xr, back);
-            gpu.download(sx, scales);
+            back.copyFrom(xr);
+            scales.copyFrom(sx);
             for (long i = 0; i < x.numel(); i++) {
                 float s = scales.getFloat(i / k);
                 assertEquals(x.getFloat(i), back.getFloat(i), s / 2 + 1e-6f, "dequantized x within half a step at " + i);

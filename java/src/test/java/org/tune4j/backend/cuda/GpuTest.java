@@ -37,19 +37,6 @@ abstract class GpuTest {
         return t;
     }
 
-    /** A device tensor's values, downloaded into a host tensor of the matching type. */
-    static Tensor back(Arena arena, DeviceTensor d) {
-        DType type = switch (d.type()) {
-            case I8 -> DType.I8;
-            case I32 -> DType.I32;
-            case F32 -> DType.F32;
-            case BF16 -> throw new IllegalArgumentException("no host type for " + d + ": convert it to F32 first");
-        };
-        Tensor t = Tensor.zeros(arena, type, d.shape());
-        gpu.download(d, t);
-        return t;
-    }
-
     @AfterAll
     static void close() {
         if (gpu != null) gpu.close();

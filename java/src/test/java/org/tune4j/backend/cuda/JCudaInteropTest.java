@@ -33,24 +33,24 @@ class JCudaInteropTest extends GpuTest {
         JCudaDriver.cuMemAlloc(owned, (long) n * Sizeof.FLOAT);
         try (Arena arena = Arena.ofConfined()) {
             JCudaDriver.cuMemcpyHtoD(owned, Pointer.to(values), (long) n * Sizeof.FLOAT);
-            DeviceTensor wrapped = JCudaInterop.wrap(owned, DeviceTensor.Type.F32, n);
-            try (DeviceTensor twice = gpu.zeros(DeviceTensor.Type.F32, n)) {
+            Tensor wrapped = JCudaInterop.wrap(gpu, owned, DType.F32, n);
+            {
+                Tensor twice = gpu.memory().zeros(arena, DType.F32, n);
                 gpu.add(wrapped, wrapped, twice); // tune4j's kernel reads JCuda's memory
                 Tensor back = Tensor.zeros(arena, DType.F32, n);
-                gpu.download(twice, back);
+                back.copyFrom(twice);
                 for (int i = 0; i < n; i++) assertEquals(2 * values[i], back.getFloat(i), 0f, "element " + i);
                 float[] viaJcuda = new float[n];
                 JCudaDriver.cuMemcpyDtoH(Pointer.to(viaJcuda), JCudaInterop.pointer(twice), (long) n * Sizeof.FLOAT); // JCuda reads tune4j's
                 for (int i = 0; i < n; i++) assertEquals(2 * values[i], viaJcuda[i], 0f, "element " + i + " through JCuda");
             }
-            DeviceTensor tail = JCudaInterop.wrap(owned.withByteOffset(4L * (n - 10)), DeviceTensor.Type.F32, 10);
+            Tensor tail = JCudaInterop.wrap(gpu, owned.withByteOffset(4L * (n - 10)), DType.F32, 10);
             float[] last = new float[10];
             JCudaDriver.cuMemcpyDtoH(Pointer.to(last), JCudaInterop.pointer(tail), 10L * Sizeof.FLOAT);
             float[] want = new float[10];
             System.arraycopy(values, n - 10, want, 0, 10);
             assertArrayEquals(want, last, 0f, "an offset pointer wraps at its offset");
-            assertThrows(IllegalArgumentException.class, () -> JCudaInterop.wrap(owned, DeviceTensor.Type.F32, n + 1), "larger than the allocation");
-            wrapped.close(); // frees nothing: JCuda still owns it
+            assertThrows(IllegalArgumentException.class, () -> JCudaInterop.wrap(gpu, owned, DType.F32, n + 1), "larger than the allocation");
         } finally {
             JCudaDriver.cuMemFree(owned);
             JCudaDriver.cuDevicePrimaryCtxRelease(device);
