@@ -322,9 +322,18 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
         super.layerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
     }
 
+    /**
+     * Labels the kernels take: I32 on the host, one per row of logits [m, n], each checked to lie in [0, n) here (a
+     * kernel reading past a row would fault the device); labels on the device go to the CPU, which checks them.
+     */
     private static boolean labelsFit(Tensor logits, Tensor labels, float smoothing) {
-        return logits.rank() == 2 && logits.dtype() == DType.F32 && labels.dtype() == DType.I32 && labels.numel() == logits.dim(0)
-                && smoothing >= 0 && smoothing < 1;
+        if (logits.rank() != 2 || logits.dtype() != DType.F32 || labels == null || !labels.isHost() || labels.dtype() != DType.I32
+                || labels.numel() != logits.dim(0) || !(smoothing >= 0 && smoothing < 1)) return false;
+        for (long i = 0; i < labels.numel(); i++) {
+            int c = labels.getInt(i);
+            if (c < 0 || c >= logits.dim(1)) throw new IllegalArgumentException("labels[" + i + "] = " + c + " is outside [0, " + logits.dim(1) + ")");
+        }
+        return true;
     }
 
     @Override

@@ -144,6 +144,12 @@ class CudaBackendTest extends GpuTest {
             IllegalArgumentException sizes = assertThrows(IllegalArgumentException.class, () -> gpu.add(a, b, a));
             assertTrue(sizes.getMessage().contains("b"), sizes.getMessage());
             assertThrows(IllegalArgumentException.class, () -> gpu.adamwStep(a, a, a, a, 1f, 0.9f, 0.99f, 1e-8f, 0f, 0));
+            Tensor labels = Tensor.zeros(arena, DType.I32, 3);
+            labels.setInt(2, 4); // past the 4 classes: a kernel would read outside its row
+            IllegalArgumentException label = assertThrows(IllegalArgumentException.class, () -> gpu.crossEntropyForward(a, labels, 0f, gpu.memory().zeros(arena, DType.F32, 3, 4)));
+            assertTrue(label.getMessage().contains("labels[2]"), label.getMessage());
+            IllegalArgumentException id = assertThrows(IllegalArgumentException.class, () -> gpu.gatherRowsAdd(labels, a, gpu.memory().zeros(arena, DType.F32, 3, 4)));
+            assertTrue(id.getMessage().contains("ids[2]"), id.getMessage());
             IllegalArgumentException notDevice = assertThrows(IllegalArgumentException.class, () -> new CudaKernels(gpu).toBf16(Tensor.zeros(arena, DType.F32, 2), a));
             assertTrue(notDevice.getMessage().contains("cuda"), notDevice.getMessage());
         }
