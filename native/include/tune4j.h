@@ -30,6 +30,7 @@ extern "C" {
 #define T4J_ERR_NO_MEMORY 1
 #define T4J_ERR_NOT_2TO4 2      /* a weight meant to be 2:4 has more than 2 nonzeros in a group of 4 */
 #define T4J_ERR_WRONG_PACKING 3 /* packed weights of a form the kernel does not run */
+#define T4J_ERR_INVALID 4       /* an argument outside the range the call takes */
 
 /* ---- library, CPU features, SIMD level, threads ------------------------------------------------ */
 
@@ -73,6 +74,12 @@ int64_t t4j_peak_int8(int64_t iterations);
  * likewise trans_b (B stored n x k). With beta == 0, C is not read (NaN in C does not propagate).
  * Returns T4J_OK, or T4J_ERR_NO_MEMORY when scratch memory could not be had (C is then unspecified). */
 int32_t t4j_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+/* Sets the cache blocks of the tiled GEMM (A block mc x kc, B panel kc x nc) for every level; mc, kc, nc all 0 go
+ * back to each level's own. mc in [8, 4096], kc in [16, 8192], nc in [16, 65536] (rounded down to the register tile),
+ * else T4J_ERR_INVALID. The K block splits the sum: one setting gives the same bits for any thread count. */
+T4J_SHORT int32_t t4j_gemm_set_blocks(int64_t mc, int64_t kc, int64_t nc);
+/* The blocks in use at the current level: out[0] = mc, out[1] = kc, out[2] = nc. */
+T4J_SHORT void t4j_gemm_blocks(int64_t *out);
 
 /* ---- lora: y = x W^T + bias + s * (x~ A^T) B^T, PEFT semantics --------------------------------- */
 

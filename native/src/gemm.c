@@ -168,6 +168,7 @@ typedef struct {
     const t4j_gemm_impl *impl;
     kview av, bv;
     int64_t m, n, k;
+    int64_t mc, nc;      /* the cache blocks in use: the level's, or those set by t4j_gemm_set_blocks */
     int64_t kb;          /* K block length (the last may be shorter) */
     float beta;
     float *c;
@@ -196,10 +197,10 @@ static float *grow(float **buf, size_t *cap, size_t n) {
 static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
     const t4j_gemm_impl *I = J->impl;
     const int64_t MR = I->mr, NR = I->nr;
-    const int64_t mc_max = (I->mc / MR) * MR;
+    const int64_t mc_max = T4J_MAX(MR, (J->mc / MR) * MR);
     /* With a single row block each B panel is used once, so a wider panel costs nothing and saves
      * packing A again for every panel (a 128 x 4096 x 4096 GEMM packs A once instead of 4 times). */
-    const int64_t nc_max = m1 - m0 <= mc_max ? ((n1 - n0 + NR - 1) / NR) * NR : (I->nc / NR) * NR;
+    const int64_t nc_max = m1 - m0 <= mc_max ? ((n1 - n0 + NR - 1) / NR) * NR : T4J_MAX(NR, (J->nc / NR) * NR);
     float *ap = grow(&tl_abuf, &tl_acap, (size_t)(mc_max * J->kb));
     float *bp = grow(&tl_bbuf, &tl_bcap, (size_t)(nc_max * J->kb));
     if (ap == NULL || bp == NULL) {
@@ -316,7 +317,9 @@ int32_t t4j_gemm_segments(int64_t m, int64_t n, const t4j_kseg *segs, int nseg, 
     int64_t k = 0;
     for (int s = 0; s < nseg; s++) k += segs[s].k;
 
-    gemm_job J = {.impl = I, .m = m, .n = n, .k = k, .beta = beta, .c = c, .rsc = ldc, .csc = 1,
+    int64_t blocks[3];
+    t4j_gemm_blocks(blocks);
+    gemm_job J = {.impl = I, .m = m, .n = n, .k = k, .mc = blocks[0], .nc = blocks[2], .beta = beta, .c = c, .rsc = ldc, .csc = 1,
                   .bias = bias, .bias_rs = 0, .bias_cs = 1};
     J.av = (kview){segs, nseg, 0};
     J.bv = (kview){segs, nseg, 1};
@@ -353,7 +356,7 @@ int32_t t4j_gemm_segments(int64_t m, int64_t n, const t4j_kseg *segs, int nseg, 
         return T4J_OK;
     }
     /* K blocks of nearly equal length: a short tail block would cost a pass over C for little work. */
-    int64_t nkb = ceil_div(k, I->kc);
+    int64_t nkb = ceil_div(k, blocks[1]);
     J.kb = ceil_div(k, nkb);
 
     /* Every thread packs all of the operand along the side it does not split: split the columns (each
@@ -385,6 +388,33 @@ T4J_EXPORT int32_t t4j_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t
                     .b = b, .rsb = trans_b ? 1 : ldb, .csb = trans_b ? ldb : 1,
                     .k = k, .alpha = alpha};
     return t4j_gemm_segments(m, n, &seg, alpha == 0.0f ? 0 : 1, beta, c, ldc, NULL);
+}
+
+/* ---- cache blocks: the level's, unless set (the autotuner's choice; ARCHITECTURE.md, "Numerics": a K block
+ * splits the sum, so results are bitwise identical for any thread count at one setting, not across settings) ---- */
+
+static _Atomic int64_t set_mc, set_kc, set_nc; /* 0: the level's own */
+
+T4J_EXPORT int32_t t4j_gemm_set_blocks(int64_t mc, int64_t kc, int64_t nc) {
+    if (mc == 0 && kc == 0 && nc == 0) {
+        atomic_store(&set_mc, 0);
+        atomic_store(&set_kc, 0);
+        atomic_store(&set_nc, 0);
+        return T4J_OK;
+    }
+    if (mc < 8 || mc > 4096 || kc < 16 || kc > 8192 || nc < 16 || nc > 65536) return T4J_ERR_INVALID;
+    atomic_store(&set_mc, mc);
+    atomic_store(&set_kc, kc);
+    atomic_store(&set_nc, nc);
+    return T4J_OK;
+}
+
+T4J_EXPORT void t4j_gemm_blocks(int64_t *out) {
+    const t4j_gemm_impl *I = t4j_gemm_current();
+    int64_t mc = atomic_load(&set_mc), kc = atomic_load(&set_kc), nc = atomic_load(&set_nc);
+    out[0] = mc ? mc : I->mc;
+    out[1] = kc ? kc : I->kc;
+    out[2] = nc ? nc : I->nc;
 }
 
 /* ---- the level's table, and the peak loop of the level ---- */

@@ -103,16 +103,17 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     private static String header(Machine m) {
-        return String.format("machine: %s, %d cores, features %s, caches %s, kernels at %s%n"
+        return String.format("machine: %s, %d cores, features %s, caches %s, kernels at %s, gemm blocks %s%n"
                         + "peak (native loops, this process): f32 FMA %.1f GFLOP/s on 1 thread, %.1f on %d; int8 %.1f GOP/s on 1 thread, %.1f on %d%n"
                         + "java: %s, os: %s%n",
-                m.cpuModel(), m.cores(), String.join(" ", m.features()), m.caches(), m.simdLevel(), m.peakGflopsOneThread(), m.peakGflopsAllCores(),
+                m.cpuModel(), m.cores(), String.join(" ", m.features()), m.caches(), m.simdLevel(), org.tune4j.backend.GemmTuning.current(), m.peakGflopsOneThread(), m.peakGflopsAllCores(),
                 m.cores(), m.peakInt8GopsOneThread(), m.peakInt8GopsAllCores(), m.cores(), m.java(), m.os());
     }
 
     private static void writeJson(Path file, Machine machine, List<BenchRow> rows) throws IOException {
         Map<String, Object> doc = new LinkedHashMap<>();
         doc.put("machine", machine);
+        doc.put("gemm_blocks", org.tune4j.backend.GemmTuning.current().toString());
         doc.put("rows", rows);
         Path parent = file.toAbsolutePath().getParent();
         if (parent != null) Files.createDirectories(parent);

@@ -28,6 +28,7 @@ public final class tune4j_h {
     public static final int T4J_ERR_NO_MEMORY = 1;
     public static final int T4J_ERR_NOT_2TO4 = 2;
     public static final int T4J_ERR_WRONG_PACKING = 3;
+    public static final int T4J_ERR_INVALID = 4;
     public static final int T4J_LEVEL_PORTABLE = 0;
     public static final int T4J_LEVEL_AVX2 = 1;
     public static final int T4J_LEVEL_AVX512 = 2;
@@ -55,6 +56,8 @@ public final class tune4j_h {
             "t4j_peak_fma",
             "t4j_peak_int8",
             "t4j_gemm",
+            "t4j_gemm_set_blocks",
+            "t4j_gemm_blocks",
             "t4j_lora_forward",
             "t4j_lora_backward",
             "t4j_lora_merge",
@@ -369,6 +372,54 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_gemm$descriptor() {
         return t4j_gemm.DESC;
+    }
+
+    private static final class t4j_gemm_set_blocks {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_gemm_set_blocks", DESC, true);
+    }
+
+    /** Sets the cache blocks of the tiled GEMM (A block mc x kc, B panel kc x nc) for every level; mc, kc, nc all 0 go back to each level's own. mc in [8, 4096], kc in [16, 8192], nc in [16, 65536] (rounded down to the register tile), else T4J_ERR_INVALID. The K block splits the sum: one setting gives the same bits for any thread count. */
+    public static int t4j_gemm_set_blocks(long mc, long kc, long nc) {
+        try {
+            return (int) t4j_gemm_set_blocks.HANDLE.invokeExact(mc, kc, nc);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_gemm_set_blocks$handle() {
+        return t4j_gemm_set_blocks.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_gemm_set_blocks$descriptor() {
+        return t4j_gemm_set_blocks.DESC;
+    }
+
+    private static final class t4j_gemm_blocks {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_gemm_blocks", DESC, true);
+    }
+
+    /** The blocks in use at the current level: out[0] = mc, out[1] = kc, out[2] = nc. */
+    public static void t4j_gemm_blocks(MemorySegment out) {
+        try {
+            t4j_gemm_blocks.HANDLE.invokeExact(out);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_gemm_blocks$handle() {
+        return t4j_gemm_blocks.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_gemm_blocks$descriptor() {
+        return t4j_gemm_blocks.DESC;
     }
 
     private static final class t4j_lora_forward {

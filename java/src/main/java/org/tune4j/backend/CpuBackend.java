@@ -24,16 +24,24 @@ public final class CpuBackend implements Backend {
 
     private CpuBackend() {}
 
-    /** The property and the environment variable, checked (the native library would take an unknown T4J_SIMD as "highest"). */
+    /**
+     * The property and the environment variable, checked (the native library would take an unknown T4J_SIMD as
+     * "highest"); then the GEMM's cache blocks ({@link GemmTuning#applyAtStartup}: pinned, tuned here, or known).
+     */
     private static String applySimdSetting() {
         try {
             String env = System.getenv("T4J_SIMD");
             if (env != null) SimdLevel.parse(env.strip());
             String forced = System.getProperty(SIMD_PROPERTY);
             if (forced != null && !forced.isBlank()) setSimdLevel(SimdLevel.parse(forced.strip()));
-            return null;
         } catch (IllegalArgumentException e) {
             return e.getMessage() + " in T4J_SIMD or -D" + SIMD_PROPERTY;
+        }
+        try {
+            GemmTuning.applyAtStartup(GemmTuning.cacheFile());
+            return null;
+        } catch (IllegalArgumentException e) {
+            return e.getMessage() + " in TUNE4J_GEMM_BLOCKS or -D" + GemmTuning.PIN_PROPERTY;
         }
     }
 

@@ -11,6 +11,7 @@ public final class Main {
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Tune4jCommand());
         cl.addSubcommand(new InfoCommand());
+        cl.addSubcommand(new TuneCommand());
         cl.addSubcommand(new PretrainCommand());
         cl.addSubcommand(new DemoCommand());
         cl.addSubcommand(new EvalCommand());

@@ -1,0 +1,32 @@
+package org.tune4j.cli;
+
+import java.util.concurrent.Callable;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.backend.GemmTuning;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code tune4j tune}: times the GEMM's cache-block candidates on this CPU and keeps the fastest for later runs. */
+@Command(name = "tune", mixinStandardHelpOptions = true, description = "Time the f32 GEMM's cache blocks on this CPU (a second or so) and keep the fastest "
+        + "in the user's cache folder, where every later run takes it (tune4j info shows what is in use).")
+final class TuneCommand implements Callable<Integer> {
+    @Option(names = "--threads", description = "Threads to tune for (default: all cores).")
+    Integer threads;
+
+    @Option(names = "--dry-run", description = "Time and print, but keep nothing.")
+    boolean dryRun;
+
+    @Override
+    public Integer call() throws Exception {
+        CpuBackend.get();
+        if (threads != null) CpuBackend.setThreads(threads);
+        System.out.println("cpu: " + GemmTuning.cpuKey() + ", kernels at " + CpuBackend.simdLevel().label() + ", " + CpuBackend.threads() + " threads");
+        System.out.println("timing 1024 x 1024 x 1024 and 128 x 2048 x 2048 (geometric mean of the best of 5 each) ...");
+        GemmTuning.Result r = GemmTuning.tune(dryRun ? null : GemmTuning.cacheFile(), 1.0);
+        for (GemmTuning.Trial t : r.trials()) System.out.printf("  %-28s %7.1f GFLOP/s%n", t.blocks(), t.gflops());
+        System.out.printf("level's own: %s, %.1f GFLOP/s; chosen: %s, %.1f GFLOP/s (%.2fx; a candidate must win by %d%%)%n", r.levelDefault(), r.defaultGflops(),
+                r.chosen(), r.chosenGflops(), r.chosenGflops() / r.defaultGflops(), GemmTuning.MARGIN_PERCENT);
+        System.out.println(dryRun ? "kept nothing (--dry-run)" : "kept in " + GemmTuning.cacheFile());
+        return 0;
+    }
+}

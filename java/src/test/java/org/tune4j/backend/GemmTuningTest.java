@@ -1,0 +1,78 @@
+package org.tune4j.backend;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.tune4j.backend.TestTensors.assertBitwiseEqual;
+import static org.tune4j.backend.TestTensors.assertClose;
+import static org.tune4j.backend.TestTensors.random;
+
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * The GEMM's cache blocks set at run time: a pinned setting gives the same bits on one thread and on all of them, a
+ * different K block the reference's result within rounding, bad blocks are refused by name; the tuner's choice is
+ * one of its candidates, applied, and read back from its cache file; a corrupt cache file is passed over.
+ */
+class GemmTuningTest {
+    @AfterEach
+    void restore() {
+        GemmTuning.set(null, null);
+        CpuBackend.setThreads(Runtime.getRuntime().availableProcessors());
+    }
+
+    @Test
+    void aPinnedSettingGivesTheSameBitsForAnyThreadCount() {
+        SplittableRandom rng = new SplittableRandom(5);
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor a = random(arena, rng, 301, 777), b = random(arena, rng, 259, 777), want = Tensor.zeros(arena, DType.F32, 301, 259);
+            new ReferenceBackend().gemm(false, true, 1f, a, b, 0f, want);
+            for (GemmTuning.Blocks blocks : new GemmTuning.Blocks[] {new GemmTuning.Blocks(96, 256, 512), new GemmTuning.Blocks(192, 512, 2048)}) {
+                GemmTuning.set(blocks, "test");
+                assertEquals(blocks, GemmTuning.current().blocks());
+                Tensor one = Tensor.zeros(arena, DType.F32, 301, 259), all = Tensor.zeros(arena, DType.F32, 301, 259);
+                CpuBackend.setThreads(1);
+                CpuBackend.get().gemm(false, true, 1f, a, b, 0f, one);
+                CpuBackend.setThreads(Math.max(2, Runtime.getRuntime().availableProcessors()));
+                CpuBackend.get().gemm(false, true, 1f, a, b, 0f, all);
+                assertBitwiseEqual(one, all, blocks + ": 1 thread and all");
+                assertClose(want, one, 1e-4, blocks + " against the reference");
+            }
+        }
+    }
+
+    @Test
+    void badBlocksAreRefusedByName() {
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> new GemmTuning.Blocks(4, 256, 512)).getMessage().startsWith("mc"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> new GemmTuning.Blocks(96, 8, 512)).getMessage().startsWith("kc"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> new GemmTuning.Blocks(96, 256, 1 << 20)).getMessage().startsWith("nc"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> GemmTuning.Blocks.parse("96,256")).getMessage().contains("mc,kc,nc"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> GemmTuning.Blocks.parse("96,x,512")).getMessage().contains("integers"));
+    }
+
+    @Test
+    void theTunersChoiceIsACandidateAppliedAndCached(@TempDir Path dir) throws Exception {
+        Path cache = dir.resolve("gemm-tuning.json");
+        GemmTuning.Result r = GemmTuning.tune(cache, 0.125); // small shapes: a functional check, not a measurement
+        assertTrue(r.trials().stream().anyMatch(t -> t.blocks().equals(r.chosen())), "the choice is one of the trials");
+        assertTrue(r.trials().size() >= 10, "kc, mc and nc each tried: " + r.trials().size());
+        assertEquals(r.chosen(), GemmTuning.inUse(), "applied");
+        GemmTuning.set(null, null);
+        GemmTuning.Choice again = GemmTuning.applyAtStartup(cache);
+        assertEquals(r.chosen(), again.blocks(), "read back from " + cache);
+        assertTrue(again.source().startsWith("tuned on this CPU"), again.source());
+        Files.writeString(cache, "{ not json");
+        GemmTuning.Choice passed = GemmTuning.applyAtStartup(cache);
+        assertTrue(passed.source().contains("passed over"), passed.source());
+        assertNotNull(GemmTuning.cpuKey());
+    }
+}
