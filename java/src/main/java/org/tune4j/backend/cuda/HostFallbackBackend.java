@@ -16,7 +16,6 @@ import org.tune4j.tensor.Tensor;
  * The count is what a test or a benchmark asserts on: a training step that falls back zero times.
  */
 abstract class HostFallbackBackend implements Backend {
-    static final CpuBackend CPU = CpuBackend.get();
     private final HostFallback.Counts counts;
 
     HostFallbackBackend(HostFallback.Counts counts) {
@@ -39,6 +38,11 @@ abstract class HostFallbackBackend implements Backend {
     /** Checks that the backend may still run; a closed one throws. */
     abstract void ensureOpen();
 
+    /** The CPU backend, asked for at each fallback: a bad T4J_SIMD is then that call's exception, not a failed class. */
+    private static CpuBackend cpu() {
+        return CpuBackend.get();
+    }
+
     private HostFallback fallback(String op) {
         ensureOpen();
         return new HostFallback(counts, op);
@@ -47,315 +51,315 @@ abstract class HostFallbackBackend implements Backend {
     @Override
     public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c) {
         try (HostFallback f = fallback("gemm")) {
-            CPU.gemm(transA, transB, alpha, f.in(a), f.in(b), beta, f.out(c));
+            cpu().gemm(transA, transB, alpha, f.in(a), f.in(b), beta, f.out(c));
         }
     }
 
     @Override
     public void loraForward(Tensor x, Tensor mask, Tensor w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
         try (HostFallback f = fallback("loraForward")) {
-            CPU.loraForward(f.in(x), f.in(mask), f.in(w), f.in(bias), f.in(a), f.in(b), scale, f.out(h), f.out(y));
+            cpu().loraForward(f.in(x), f.in(mask), f.in(w), f.in(bias), f.in(a), f.in(b), scale, f.out(h), f.out(y));
         }
     }
 
     @Override
     public void loraBackward(Tensor x, Tensor mask, Tensor w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
         try (HostFallback f = fallback("loraBackward")) {
-            CPU.loraBackward(f.in(x), f.in(mask), f.in(w), f.in(a), f.in(b), scale, f.in(h), f.in(g), f.out(dx), f.out(da), f.out(db));
+            cpu().loraBackward(f.in(x), f.in(mask), f.in(w), f.in(a), f.in(b), scale, f.in(h), f.in(g), f.out(dx), f.out(da), f.out(db));
         }
     }
 
     @Override
     public void quantizeRows(Tensor x, Tensor q, Tensor scales) {
         try (HostFallback f = fallback("quantizeRows")) {
-            CPU.quantizeRows(f.in(x), f.out(q), f.out(scales));
+            cpu().quantizeRows(f.in(x), f.out(q), f.out(scales));
         }
     }
 
     @Override
     public void dequantizeRows(Tensor q, Tensor scales, Tensor x) {
         try (HostFallback f = fallback("dequantizeRows")) {
-            CPU.dequantizeRows(f.in(q), f.in(scales), f.out(x));
+            cpu().dequantizeRows(f.in(q), f.in(scales), f.out(x));
         }
     }
 
     @Override
     public void int8Linear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
         try (HostFallback f = fallback("int8Linear")) {
-            CPU.int8Linear(f.in(x), w, f.in(bias), act, f.out(y));
+            cpu().int8Linear(f.in(x), w, f.in(bias), act, f.out(y));
         }
     }
 
     @Override
     public void int8WeightOnlyLinear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
         try (HostFallback f = fallback("int8WeightOnlyLinear")) {
-            CPU.int8WeightOnlyLinear(f.in(x), w, f.in(bias), act, f.out(y));
+            cpu().int8WeightOnlyLinear(f.in(x), w, f.in(bias), act, f.out(y));
         }
     }
 
     @Override
     public void int8Gemm(Tensor a, Int8Weights w, Tensor c) {
         try (HostFallback f = fallback("int8Gemm")) {
-            CPU.int8Gemm(f.in(a), w, f.out(c));
+            cpu().int8Gemm(f.in(a), w, f.out(c));
         }
     }
 
     @Override
     public void loraInt8Forward(Tensor x, Tensor mask, Int8Weights w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
         try (HostFallback f = fallback("loraInt8Forward")) {
-            CPU.loraInt8Forward(f.in(x), f.in(mask), w, f.in(bias), f.in(a), f.in(b), scale, f.out(h), f.out(y));
+            cpu().loraInt8Forward(f.in(x), f.in(mask), w, f.in(bias), f.in(a), f.in(b), scale, f.out(h), f.out(y));
         }
     }
 
     @Override
     public void loraInt8Backward(Tensor x, Tensor mask, Int8Weights w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
         try (HostFallback f = fallback("loraInt8Backward")) {
-            CPU.loraInt8Backward(f.in(x), f.in(mask), w, f.in(a), f.in(b), scale, f.in(h), f.in(g), f.out(dx), f.out(da), f.out(db));
+            cpu().loraInt8Backward(f.in(x), f.in(mask), w, f.in(a), f.in(b), scale, f.in(h), f.in(g), f.out(dx), f.out(da), f.out(db));
         }
     }
 
     @Override
     public float magnitudeThreshold(Tensor w, long count) {
         try (HostFallback f = fallback("magnitudeThreshold")) {
-            return CPU.magnitudeThreshold(f.in(w), count);
+            return cpu().magnitudeThreshold(f.in(w), count);
         }
     }
 
     @Override
     public void magnitudeMask(Tensor w, float threshold, Tensor mask) {
         try (HostFallback f = fallback("magnitudeMask")) {
-            CPU.magnitudeMask(f.in(w), threshold, f.out(mask));
+            cpu().magnitudeMask(f.in(w), threshold, f.out(mask));
         }
     }
 
     @Override
     public void mask2to4(Tensor w, Tensor mask) {
         try (HostFallback f = fallback("mask2to4")) {
-            CPU.mask2to4(f.in(w), f.out(mask));
+            cpu().mask2to4(f.in(w), f.out(mask));
         }
     }
 
     @Override
     public void applyMask(Tensor w, Tensor mask) {
         try (HostFallback f = fallback("applyMask")) {
-            CPU.applyMask(f.out(w), f.in(mask));
+            cpu().applyMask(f.out(w), f.in(mask));
         }
     }
 
     @Override
     public void csrLinear(Tensor x, CsrWeights w, Tensor bias, Activation act, Tensor y) {
         try (HostFallback f = fallback("csrLinear")) {
-            CPU.csrLinear(f.in(x), w, f.in(bias), act, f.out(y));
+            cpu().csrLinear(f.in(x), w, f.in(bias), act, f.out(y));
         }
     }
 
     @Override
     public void csrBackwardInput(Tensor g, CsrWeights w, Tensor dx) {
         try (HostFallback f = fallback("csrBackwardInput")) {
-            CPU.csrBackwardInput(f.in(g), w, f.out(dx));
+            cpu().csrBackwardInput(f.in(g), w, f.out(dx));
         }
     }
 
     @Override
     public void csrGradValues(Tensor g, Tensor x, CsrWeights w, Tensor dvalues) {
         try (HostFallback f = fallback("csrGradValues")) {
-            CPU.csrGradValues(f.in(g), f.in(x), w, f.out(dvalues));
+            cpu().csrGradValues(f.in(g), f.in(x), w, f.out(dvalues));
         }
     }
 
     @Override
     public void sparse24Linear(Tensor x, Sparse24Weights w, Tensor bias, Activation act, Tensor y) {
         try (HostFallback f = fallback("sparse24Linear")) {
-            CPU.sparse24Linear(f.in(x), w, f.in(bias), act, f.out(y));
+            cpu().sparse24Linear(f.in(x), w, f.in(bias), act, f.out(y));
         }
     }
 
     @Override
     public void add(Tensor a, Tensor b, Tensor y) {
         try (HostFallback f = fallback("add")) {
-            CPU.add(f.in(a), f.in(b), f.out(y));
+            cpu().add(f.in(a), f.in(b), f.out(y));
         }
     }
 
     @Override
     public void axpy(float alpha, Tensor x, Tensor y) {
         try (HostFallback f = fallback("axpy")) {
-            CPU.axpy(alpha, f.in(x), f.out(y));
+            cpu().axpy(alpha, f.in(x), f.out(y));
         }
     }
 
     @Override
     public void scale(float alpha, Tensor y) {
         try (HostFallback f = fallback("scale")) {
-            CPU.scale(alpha, f.out(y));
+            cpu().scale(alpha, f.out(y));
         }
     }
 
     @Override
     public void mulRow(Tensor row, Tensor y) {
         try (HostFallback f = fallback("mulRow")) {
-            CPU.mulRow(f.in(row), f.out(y));
+            cpu().mulRow(f.in(row), f.out(y));
         }
     }
 
     @Override
     public void reluForward(Tensor x, Tensor y) {
         try (HostFallback f = fallback("reluForward")) {
-            CPU.reluForward(f.in(x), f.out(y));
+            cpu().reluForward(f.in(x), f.out(y));
         }
     }
 
     @Override
     public void reluBackward(Tensor x, Tensor dy, Tensor dx) {
         try (HostFallback f = fallback("reluBackward")) {
-            CPU.reluBackward(f.in(x), f.in(dy), f.out(dx));
+            cpu().reluBackward(f.in(x), f.in(dy), f.out(dx));
         }
     }
 
     @Override
     public void logSoftmaxForward(Tensor x, Tensor y) {
         try (HostFallback f = fallback("logSoftmaxForward")) {
-            CPU.logSoftmaxForward(f.in(x), f.out(y));
+            cpu().logSoftmaxForward(f.in(x), f.out(y));
         }
     }
 
     @Override
     public void logSoftmaxBackward(Tensor y, Tensor dy, Tensor dx) {
         try (HostFallback f = fallback("logSoftmaxBackward")) {
-            CPU.logSoftmaxBackward(f.in(y), f.in(dy), f.out(dx));
+            cpu().logSoftmaxBackward(f.in(y), f.in(dy), f.out(dx));
         }
     }
 
     @Override
     public void addRow(Tensor row, Tensor y) {
         try (HostFallback f = fallback("addRow")) {
-            CPU.addRow(f.in(row), f.out(y));
+            cpu().addRow(f.in(row), f.out(y));
         }
     }
 
     @Override
     public void sumRows(Tensor x, Tensor out) {
         try (HostFallback f = fallback("sumRows")) {
-            CPU.sumRows(f.in(x), f.out(out));
+            cpu().sumRows(f.in(x), f.out(out));
         }
     }
 
     @Override
     public void sumRowsProduct(Tensor a, Tensor b, Tensor out) {
         try (HostFallback f = fallback("sumRowsProduct")) {
-            CPU.sumRowsProduct(f.in(a), f.in(b), f.out(out));
+            cpu().sumRowsProduct(f.in(a), f.in(b), f.out(out));
         }
     }
 
     @Override
     public void rowSquares(Tensor x, Tensor out) {
         try (HostFallback f = fallback("rowSquares")) {
-            CPU.rowSquares(f.in(x), f.out(out));
+            cpu().rowSquares(f.in(x), f.out(out));
         }
     }
 
     @Override
     public double sumSquares(Tensor x) {
         try (HostFallback f = fallback("sumSquares")) {
-            return CPU.sumSquares(f.in(x));
+            return cpu().sumSquares(f.in(x));
         }
     }
 
     @Override
     public void softmaxForward(Tensor x, Tensor y) {
         try (HostFallback f = fallback("softmaxForward")) {
-            CPU.softmaxForward(f.in(x), f.out(y));
+            cpu().softmaxForward(f.in(x), f.out(y));
         }
     }
 
     @Override
     public void softmaxBackward(Tensor y, Tensor dy, Tensor dx) {
         try (HostFallback f = fallback("softmaxBackward")) {
-            CPU.softmaxBackward(f.in(y), f.in(dy), f.out(dx));
+            cpu().softmaxBackward(f.in(y), f.in(dy), f.out(dx));
         }
     }
 
     @Override
     public void layerNormForward(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
         try (HostFallback f = fallback("layerNormForward")) {
-            CPU.layerNormForward(f.in(x), f.in(gamma), f.in(beta), eps, f.out(y), f.out(mean), f.out(rstd));
+            cpu().layerNormForward(f.in(x), f.in(gamma), f.in(beta), eps, f.out(y), f.out(mean), f.out(rstd));
         }
     }
 
     @Override
     public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dgamma, Tensor dbeta) {
         try (HostFallback f = fallback("layerNormBackward")) {
-            CPU.layerNormBackward(f.in(x), f.in(gamma), f.in(mean), f.in(rstd), f.in(dy), f.out(dx), f.out(dgamma), f.out(dbeta));
+            cpu().layerNormBackward(f.in(x), f.in(gamma), f.in(mean), f.in(rstd), f.in(dy), f.out(dx), f.out(dgamma), f.out(dbeta));
         }
     }
 
     @Override
     public float crossEntropyForward(Tensor logits, Tensor labels, float smoothing, Tensor probs) {
         try (HostFallback f = fallback("crossEntropyForward")) {
-            return CPU.crossEntropyForward(f.in(logits), f.in(labels), smoothing, f.out(probs));
+            return cpu().crossEntropyForward(f.in(logits), f.in(labels), smoothing, f.out(probs));
         }
     }
 
     @Override
     public void crossEntropyBackward(Tensor probs, Tensor labels, float smoothing, float dloss, Tensor dlogits) {
         try (HostFallback f = fallback("crossEntropyBackward")) {
-            CPU.crossEntropyBackward(f.in(probs), f.in(labels), smoothing, dloss, f.out(dlogits));
+            cpu().crossEntropyBackward(f.in(probs), f.in(labels), smoothing, dloss, f.out(dlogits));
         }
     }
 
     @Override
     public void attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv) {
         try (HostFallback f = fallback("attentionBackward")) {
-            CPU.attentionBackward(batch, heads, f.in(q), f.in(k), f.in(v), scale, f.in(probs), f.in(dout), f.out(dq), f.out(dk), f.out(dv));
+            cpu().attentionBackward(batch, heads, f.in(q), f.in(k), f.in(v), scale, f.in(probs), f.in(dout), f.out(dq), f.out(dk), f.out(dv));
         }
     }
 
     @Override
     public void gatherRowsAdd(Tensor ids, Tensor table, Tensor y) {
         try (HostFallback f = fallback("gatherRowsAdd")) {
-            CPU.gatherRowsAdd(f.in(ids), f.in(table), f.out(y));
+            cpu().gatherRowsAdd(f.in(ids), f.in(table), f.out(y));
         }
     }
 
     @Override
     public void scatterRowsAdd(Tensor ids, Tensor dy, Tensor dtable) {
         try (HostFallback f = fallback("scatterRowsAdd")) {
-            CPU.scatterRowsAdd(f.in(ids), f.in(dy), f.out(dtable));
+            cpu().scatterRowsAdd(f.in(ids), f.in(dy), f.out(dtable));
         }
     }
 
     @Override
     public void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step) {
         try (HostFallback f = fallback("adamwStep")) {
-            CPU.adamwStep(f.out(param), f.in(grad), f.out(m), f.out(v), lr, beta1, beta2, eps, weightDecay, step);
+            cpu().adamwStep(f.out(param), f.in(grad), f.out(m), f.out(v), lr, beta1, beta2, eps, weightDecay, step);
         }
     }
 
     @Override
     public void sgdStep(Tensor param, Tensor grad, Tensor buf, float lr, float momentum, float dampening, float weightDecay, boolean nesterov, boolean firstStep) {
         try (HostFallback f = fallback("sgdStep")) {
-            CPU.sgdStep(f.out(param), f.in(grad), f.out(buf), lr, momentum, dampening, weightDecay, nesterov, firstStep);
+            cpu().sgdStep(f.out(param), f.in(grad), f.out(buf), lr, momentum, dampening, weightDecay, nesterov, firstStep);
         }
     }
 
     @Override
     public void geluForward(Tensor x, Tensor y, boolean exact) {
         try (HostFallback f = fallback("geluForward")) {
-            CPU.geluForward(f.in(x), f.out(y), exact);
+            cpu().geluForward(f.in(x), f.out(y), exact);
         }
     }
 
     @Override
     public void geluBackward(Tensor x, Tensor dy, Tensor dx, boolean exact) {
         try (HostFallback f = fallback("geluBackward")) {
-            CPU.geluBackward(f.in(x), f.in(dy), f.out(dx), exact);
+            cpu().geluBackward(f.in(x), f.in(dy), f.out(dx), exact);
         }
     }
 
     @Override
     public void attentionForward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor lengths, Tensor probs, Tensor out) {
         try (HostFallback f = fallback("attentionForward")) {
-            CPU.attentionForward(batch, heads, f.in(q), f.in(k), f.in(v), scale, f.in(lengths), f.out(probs), f.out(out));
+            cpu().attentionForward(batch, heads, f.in(q), f.in(k), f.in(v), scale, f.in(lengths), f.out(probs), f.out(out));
         }
     }
 }
