@@ -362,7 +362,7 @@ public final class Tape implements AutoCloseable {
         if (batch < 1 || x.value.rank() != 2 || x.value.dim(0) % batch != 0) throw new IllegalArgumentException("x " + x.value + " is not " + batch + " sequences of rows");
         if (lengths.dtype() != DType.I32 || lengths.numel() != batch) throw new IllegalArgumentException("lengths must be " + batch + " I32 values, is " + lengths);
         long rows = x.value.dim(0), seq = rows / batch;
-        Tensor weights = Tensor.zeros(arena, DType.F32, batch, rows), hostLengths = onHost(lengths);
+        Tensor weights = backend.memory().isHost() ? zeros(batch, rows) : Tensor.zeros(arena, DType.F32, batch, rows), hostLengths = onHost(lengths);
         for (int b = 0; b < batch; b++) {
             int n = hostLengths.getInt(b);
             if (n < 1 || n > seq) throw new IllegalArgumentException("lengths[" + b + "] = " + n + " is outside [1, " + seq + "]");
