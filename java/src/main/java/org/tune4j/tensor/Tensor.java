@@ -346,7 +346,7 @@ public final class Tensor {
             (memory.isHost() ? other.memory : memory).copy(other, this);
             return;
         }
-        if (shape.length != 2) {
+        if (isContiguous() && other.isContiguous()) { // one block (a contiguous view of rows too)
             MemorySegment.copy(other.segment, 0, segment, 0, dtype.bytes(numel()));
             return;
         }
