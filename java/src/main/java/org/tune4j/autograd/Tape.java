@@ -76,7 +76,7 @@ public final class Tape implements AutoCloseable {
     }
 
     /** {@code t} in the backend's memory: itself, or a copy made in the step arena (a host input on a device). */
-    public Tensor onBackend(Tensor t) {
+    private Tensor onBackend(Tensor t) {
         if (t == null || t.memory() == backend.memory()) return t;
         if (t.dtype() != DType.F32) return t.copy(arena, backend.memory());
         Tensor c = empty(t.shape());
