@@ -45,6 +45,39 @@ public final class TextTokenizer implements AutoCloseable {
         return toInts(tokenizer.encode(text).getIds());
     }
 
+    /**
+     * One token of a text: its id, its string as the vocabulary has it ("##ing" for a WordPiece continuation), and
+     * the characters of the text it came from, [start, end) (UTF-16 indices, as Java's String counts them); a
+     * special token ([CLS], [SEP]) came from no characters: start = end = -1.
+     */
+    public record Token(int id, String piece, int start, int end) {
+        public boolean special() {
+            return start < 0;
+        }
+    }
+
+    /**
+     * The tokens of one text with where each came from in it, special tokens included (an attack that edits the
+     * characters under the most important tokens needs this map).
+     */
+    public List<Token> tokens(String text) {
+        Encoding e = tokenizer.encode(text);
+        long[] ids = e.getIds(), special = e.getSpecialTokenMask();
+        String[] pieces = e.getTokens();
+        ai.djl.huggingface.tokenizers.jni.CharSpan[] spans = e.getCharTokenSpans();
+        List<Token> out = new java.util.ArrayList<>(ids.length);
+        for (int i = 0; i < ids.length; i++) {
+            boolean none = special[i] != 0 || spans[i] == null;
+            out.add(new Token(Math.toIntExact(ids[i]), pieces[i], none ? -1 : utf16(text, spans[i].getStart()), none ? -1 : utf16(text, spans[i].getEnd())));
+        }
+        return out;
+    }
+
+    /** The UTF-16 index of code point {@code cp} of {@code text} (the library counts characters as code points). */
+    private static int utf16(String text, int cp) {
+        return text.offsetByCodePoints(0, Math.min(cp, text.codePointCount(0, text.length())));
+    }
+
     /** A padded batch of {@code texts} in {@code arena}. */
     public TokenBatch encode(Arena arena, List<String> texts) {
         if (texts.isEmpty()) throw new IllegalArgumentException("no texts to encode");

@@ -1,0 +1,42 @@
+package org.tune4j.bert;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.tune4j.data.TextTokenizer;
+
+/**
+ * all-MiniLM-L6-v2's tokenizer gives each token the characters it came from: the pieces of a word that WordPiece
+ * splits map back into that word, accents and case folded by the normaliser still map to the original characters,
+ * a character outside the Basic Multilingual Plane is counted as Java counts it, [CLS] and [SEP] map to none, and
+ * the ids are those of {@code ids()}.
+ */
+class TokenOffsetsTest {
+    @Test
+    void everyTokenMapsBackToItsCharacters() throws Exception {
+        String text = "Detokenizers CAFÉ offers: 𝐅𝐑𝐄𝐄 tickets!";
+        try (TextTokenizer tok = TextTokenizer.load(MiniLm.onnxDir().resolve("tokenizer.json"), 64)) {
+            List<TextTokenizer.Token> tokens = tok.tokens(text);
+            assertArrayEquals(tok.ids(text), tokens.stream().mapToInt(TextTokenizer.Token::id).toArray(), "the same ids as ids()");
+            assertTrue(tokens.getFirst().special() && tokens.getLast().special(), "[CLS] and [SEP] come from no characters");
+            int last = 0;
+            for (TextTokenizer.Token t : tokens) {
+                if (t.special()) continue;
+                assertTrue(t.start() >= last && t.end() > t.start() && t.end() <= text.length(), t + " lies in order inside the text");
+                last = t.start();
+                String under = text.substring(t.start(), t.end());
+                String piece = t.piece().startsWith("##") ? t.piece().substring(2) : t.piece();
+                if (!piece.equals("[UNK]")) {
+                    String folded = java.text.Normalizer.normalize(under.toLowerCase(java.util.Locale.ROOT), java.text.Normalizer.Form.NFKD).replaceAll("\\p{M}", "");
+                    assertEquals(piece, folded, "the characters under " + t);
+                }
+            }
+            List<TextTokenizer.Token> word = tokens.stream().filter(t -> !t.special() && t.end() <= "Detokenizers".length()).toList();
+            assertTrue(word.size() >= 2, "WordPiece splits 'Detokenizers' into pieces: " + word);
+            assertEquals("Detokenizers", text.substring(word.getFirst().start(), word.getLast().end()), "its pieces cover the word");
+        }
+    }
+}
