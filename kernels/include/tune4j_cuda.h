@@ -99,6 +99,19 @@ int32_t t4j_cuda_cross_entropy_forward(int64_t m, int64_t n, const float *logits
 /* dlogits += scale (probs - target) */
 int32_t t4j_cuda_cross_entropy_backward(int64_t m, int64_t n, const float *probs, const int32_t *labels, float smoothing, float scale, float *dlogits, void *stream);
 
+/* y [m, n] *= row [n] on every row */
+int32_t t4j_cuda_mul_row(int64_t m, int64_t n, const float *row, float *y, void *stream);
+/* out [m] = each row's sum of squares of x [m, n] (one block per row, a fixed tree) */
+int32_t t4j_cuda_row_squares(int64_t m, int64_t n, const float *x, float *out, void *stream);
+/* out [n] += sum over the rows of a ⊙ b [m, n], rows in order */
+int32_t t4j_cuda_sum_rows_product(int64_t m, int64_t n, const float *a, const float *b, float *out, void *stream);
+/* y = max(x, 0), a NaN kept */
+int32_t t4j_cuda_relu_forward(int64_t n, const float *x, float *y, void *stream);
+/* dx += (x > 0) dy */
+int32_t t4j_cuda_relu_backward(int64_t n, const float *x, const float *dy, float *dx, void *stream);
+/* dx [m, n] += y ⊙ (dy − rowsum(dy ⊙ y)), y the softmax (one block per row) */
+int32_t t4j_cuda_softmax_backward(int64_t m, int64_t n, const float *y, const float *dy, float *dx, void *stream);
+
 /* ---- optimizer (ops.cu) ---- */
 
 /* AdamW (PyTorch's semantics), step counted from 1 */

@@ -234,6 +234,51 @@ __global__ void adamw_kernel(int64_t n, float *p, const float *g, const float *g
     }
 }
 
+/* ---- the rest of the Backend's row ops (DoRA's norms and scales, ReLU, softmax's backward) ---- */
+
+/* y [m, n] *= row [n] on every row */
+__global__ void mul_row_kernel(int64_t m, int64_t n, const float *row, float *y) {
+    T4J_FOR_EACH_CELL(i, j, m, n) y[i * n + j] *= row[j];
+}
+
+/* out[i] = sum over j of x[i, j]^2, one block per row (a fixed tree) */
+__global__ void row_squares_kernel(int64_t n, const float *x, float *out) {
+    const float *xr = x + blockIdx.x * n;
+    float s = 0.0f;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) s += xr[j] * xr[j];
+    s = t4j_block_sum(s);
+    if (threadIdx.x == 0) out[blockIdx.x] = s;
+}
+
+/* out[j] += sum over rows i of a[i, j] b[i, j], rows in order */
+__global__ void sum_rows_product_kernel(int64_t m, int64_t n, const float *a, const float *b, float *out) {
+    T4J_FOR_EACH(j, n) {
+        float s = 0.0f;
+        for (int64_t i = 0; i < m; i++) s += a[i * n + j] * b[i * n + j];
+        out[j] += s;
+    }
+}
+
+/* y = max(x, 0), a NaN kept (as PyTorch's ReLU and the CPU's) */
+__global__ void relu_forward_kernel(int64_t n, const float *x, float *y) {
+    T4J_FOR_EACH(i, n) y[i] = x[i] > 0.0f || x[i] != x[i] ? x[i] : 0.0f;
+}
+
+/* dx += (x > 0) dy */
+__global__ void relu_backward_kernel(int64_t n, const float *x, const float *dy, float *dx) {
+    T4J_FOR_EACH(i, n) if (x[i] > 0.0f) dx[i] += dy[i];
+}
+
+/* dx += y (dy - sum over j of dy y), one block per row */
+__global__ void softmax_backward_kernel(int64_t n, const float *y, const float *dy, float *dx) {
+    const float *yr = y + blockIdx.x * n, *gr = dy + blockIdx.x * n;
+    float *dr = dx + blockIdx.x * n;
+    float s = 0.0f;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) s += gr[j] * yr[j];
+    s = t4j_block_sum(s);
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) dr[j] += yr[j] * (gr[j] - s);
+}
+
 /* Threads per row block: up to 256 (4 or more elements each for wide rows keeps the reductions short). */
 static unsigned row_threads(int64_t n) { return n >= 256 ? 256 : n > 32 ? 128 : 32; }
 
@@ -291,6 +336,40 @@ int32_t t4j_cuda_sum(int64_t n, const float *x, float *out, void *stream) {
 int32_t t4j_cuda_sum_rows(int64_t m, int64_t n, const float *x, float *out, void *stream) {
     if (n == 0) return 0;
     column_sum_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(m, n, x, out);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_mul_row(int64_t m, int64_t n, const float *row, float *y, void *stream) {
+    if (m == 0 || n == 0) return 0;
+    mul_row_kernel<<<t4j_grid2d(m, n), T4J_BLOCK, 0, t4j_stream(stream)>>>(m, n, row, y);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_row_squares(int64_t m, int64_t n, const float *x, float *out, void *stream) {
+    if (m == 0) return 0;
+    row_squares_kernel<<<(unsigned)m, row_threads(n), 0, t4j_stream(stream)>>>(n, x, out);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_sum_rows_product(int64_t m, int64_t n, const float *a, const float *b, float *out, void *stream) {
+    if (n == 0) return 0;
+    sum_rows_product_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(m, n, a, b, out);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_relu_forward(int64_t n, const float *x, float *y, void *stream) {
+    relu_forward_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, x, y);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_relu_backward(int64_t n, const float *x, const float *dy, float *dx, void *stream) {
+    relu_backward_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, x, dy, dx);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_softmax_backward(int64_t m, int64_t n, const float *y, const float *dy, float *dx, void *stream) {
+    if (m == 0) return 0;
+    softmax_backward_kernel<<<(unsigned)m, row_threads(n), 0, t4j_stream(stream)>>>(n, y, dy, dx);
     return t4j_launched();
 }
 

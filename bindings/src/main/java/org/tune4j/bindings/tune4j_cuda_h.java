@@ -70,6 +70,12 @@ public final class tune4j_cuda_h {
             "t4j_cuda_layernorm_backward",
             "t4j_cuda_cross_entropy_forward",
             "t4j_cuda_cross_entropy_backward",
+            "t4j_cuda_mul_row",
+            "t4j_cuda_row_squares",
+            "t4j_cuda_sum_rows_product",
+            "t4j_cuda_relu_forward",
+            "t4j_cuda_relu_backward",
+            "t4j_cuda_softmax_backward",
             "t4j_cuda_adamw_step",
             "t4j_cuda_adamw_step_scaled",
             "t4j_cuda_sum_squares",
@@ -942,6 +948,150 @@ public final class tune4j_cuda_h {
 
     public static FunctionDescriptor t4j_cuda_cross_entropy_backward$descriptor() {
         return t4j_cuda_cross_entropy_backward.DESC;
+    }
+
+    private static final class t4j_cuda_mul_row {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_mul_row", DESC, false);
+    }
+
+    /** y [m, n] *= row [n] on every row */
+    public static int t4j_cuda_mul_row(long m, long n, MemorySegment row, MemorySegment y, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_mul_row.HANDLE.invokeExact(m, n, row, y, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_mul_row$handle() {
+        return t4j_cuda_mul_row.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_mul_row$descriptor() {
+        return t4j_cuda_mul_row.DESC;
+    }
+
+    private static final class t4j_cuda_row_squares {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_row_squares", DESC, false);
+    }
+
+    /** out [m] = each row's sum of squares of x [m, n] (one block per row, a fixed tree) */
+    public static int t4j_cuda_row_squares(long m, long n, MemorySegment x, MemorySegment out, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_row_squares.HANDLE.invokeExact(m, n, x, out, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_row_squares$handle() {
+        return t4j_cuda_row_squares.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_row_squares$descriptor() {
+        return t4j_cuda_row_squares.DESC;
+    }
+
+    private static final class t4j_cuda_sum_rows_product {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_sum_rows_product", DESC, false);
+    }
+
+    /** out [n] += sum over the rows of a ⊙ b [m, n], rows in order */
+    public static int t4j_cuda_sum_rows_product(long m, long n, MemorySegment a, MemorySegment b, MemorySegment out, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_sum_rows_product.HANDLE.invokeExact(m, n, a, b, out, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_sum_rows_product$handle() {
+        return t4j_cuda_sum_rows_product.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_sum_rows_product$descriptor() {
+        return t4j_cuda_sum_rows_product.DESC;
+    }
+
+    private static final class t4j_cuda_relu_forward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_relu_forward", DESC, false);
+    }
+
+    /** y = max(x, 0), a NaN kept */
+    public static int t4j_cuda_relu_forward(long n, MemorySegment x, MemorySegment y, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_relu_forward.HANDLE.invokeExact(n, x, y, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_relu_forward$handle() {
+        return t4j_cuda_relu_forward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_relu_forward$descriptor() {
+        return t4j_cuda_relu_forward.DESC;
+    }
+
+    private static final class t4j_cuda_relu_backward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_relu_backward", DESC, false);
+    }
+
+    /** dx += (x &gt; 0) dy */
+    public static int t4j_cuda_relu_backward(long n, MemorySegment x, MemorySegment dy, MemorySegment dx, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_relu_backward.HANDLE.invokeExact(n, x, dy, dx, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_relu_backward$handle() {
+        return t4j_cuda_relu_backward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_relu_backward$descriptor() {
+        return t4j_cuda_relu_backward.DESC;
+    }
+
+    private static final class t4j_cuda_softmax_backward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_softmax_backward", DESC, false);
+    }
+
+    /** dx [m, n] += y ⊙ (dy − rowsum(dy ⊙ y)), y the softmax (one block per row) */
+    public static int t4j_cuda_softmax_backward(long m, long n, MemorySegment y, MemorySegment dy, MemorySegment dx, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_softmax_backward.HANDLE.invokeExact(m, n, y, dy, dx, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_softmax_backward$handle() {
+        return t4j_cuda_softmax_backward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_softmax_backward$descriptor() {
+        return t4j_cuda_softmax_backward.DESC;
     }
 
     private static final class t4j_cuda_adamw_step {

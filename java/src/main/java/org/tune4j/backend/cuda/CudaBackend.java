@@ -235,6 +235,65 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
         super.scale(alpha, y);
     }
 
+    /** x a matrix of F32 here, contiguous. */
+    private boolean matrixHere(Tensor x) {
+        return here(x) && x.rank() == 2 && x.dtype() == DType.F32;
+    }
+
+    @Override
+    public void mulRow(Tensor row, Tensor y) {
+        if (matrixHere(y) && here(row) && row.dtype() == DType.F32 && row.numel() == y.dim(1)) {
+            check(tune4j_cuda_h.t4j_cuda_mul_row(y.dim(0), y.dim(1), row.pointer(), y.pointer(), stream), "mul_row");
+            return;
+        }
+        super.mulRow(row, y);
+    }
+
+    @Override
+    public void rowSquares(Tensor x, Tensor out) {
+        if (matrixHere(x) && here(out) && out.dtype() == DType.F32 && out.numel() == x.dim(0)) {
+            check(tune4j_cuda_h.t4j_cuda_row_squares(x.dim(0), x.dim(1), x.pointer(), out.pointer(), stream), "row_squares");
+            return;
+        }
+        super.rowSquares(x, out);
+    }
+
+    @Override
+    public void sumRowsProduct(Tensor a, Tensor b, Tensor out) {
+        if (matrixHere(a) && here(b, out) && sameSize(a, b) && out.dtype() == DType.F32 && out.numel() == a.dim(1)) {
+            check(tune4j_cuda_h.t4j_cuda_sum_rows_product(a.dim(0), a.dim(1), a.pointer(), b.pointer(), out.pointer(), stream), "sum_rows_product");
+            return;
+        }
+        super.sumRowsProduct(a, b, out);
+    }
+
+    @Override
+    public void reluForward(Tensor x, Tensor y) {
+        if (here(x, y) && sameSize(x, y)) {
+            check(tune4j_cuda_h.t4j_cuda_relu_forward(x.numel(), x.pointer(), y.pointer(), stream), "relu_forward");
+            return;
+        }
+        super.reluForward(x, y);
+    }
+
+    @Override
+    public void reluBackward(Tensor x, Tensor dy, Tensor dx) {
+        if (here(x, dy, dx) && sameSize(x, dy) && sameSize(x, dx)) {
+            check(tune4j_cuda_h.t4j_cuda_relu_backward(x.numel(), x.pointer(), dy.pointer(), dx.pointer(), stream), "relu_backward");
+            return;
+        }
+        super.reluBackward(x, dy, dx);
+    }
+
+    @Override
+    public void softmaxBackward(Tensor y, Tensor dy, Tensor dx) {
+        if (matrixHere(y) && here(dy, dx) && sameSize(y, dy) && sameSize(y, dx)) {
+            check(tune4j_cuda_h.t4j_cuda_softmax_backward(y.dim(0), y.dim(1), y.pointer(), dy.pointer(), dx.pointer(), stream), "softmax_backward");
+            return;
+        }
+        super.softmaxBackward(y, dy, dx);
+    }
+
     @Override
     public void addRow(Tensor row, Tensor y) {
         if (here(row, y) && y.rank() == 2 && row.numel() == y.dim(1) && row.dtype() == DType.F32 && y.dtype() == DType.F32) {

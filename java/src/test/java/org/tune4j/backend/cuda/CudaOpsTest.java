@@ -17,7 +17,7 @@ import org.tune4j.tensor.Tensor;
 /**
  * The CUDA backend's kernels, op by op, against ReferenceBackend (the same oracle as the CPU's), on odd shapes,
  * strided views where an op takes them, accumulating outputs that start nonzero: GEMM in every transpose, LoRA
- * with and without dropout, the elementwise and row ops, erf and tanh GELU, LayerNorm, cross-entropy, attention
+ * with and without dropout, the elementwise and row ops (DoRA's norms and scales, ReLU, softmax's backward), erf and tanh GELU, LayerNorm, cross-entropy, attention
  * through the fused kernel and the row kernels (with a padding mask, past the fused kernel's 32 tokens), embedding
  * rows, AdamW; and none of these falls back to the CPU. Skips: {@link GpuTest}.
  */
@@ -137,6 +137,30 @@ class CudaOpsTest extends GpuTest {
         REF.softmaxForward(a, sm);
         gpu.softmaxForward(dev(a), dsm);
         assertClose(sm, dsm, 2e-6, "softmax");
+        Tensor dsb = rand(m, n), ddsb = dev(dsb);
+        REF.softmaxBackward(sm, b, dsb);
+        gpu.softmaxBackward(dsm, dev(b), ddsb);
+        assertClose(dsb, ddsb, 1e-5, "softmax backward");
+        Tensor ry = Tensor.zeros(arena, DType.F32, m, n), dry = dev(ry);
+        REF.reluForward(a, ry);
+        gpu.reluForward(dev(a), dry);
+        assertClose(ry, dry, 0, "relu");
+        Tensor rdx = rand(m, n), drdx = dev(rdx);
+        REF.reluBackward(a, b, rdx);
+        gpu.reluBackward(dev(a), dev(b), drdx);
+        assertClose(rdx, drdx, 0, "relu backward");
+        Tensor scaled = rand(m, n), dscaled = dev(scaled);
+        REF.mulRow(row, scaled);
+        gpu.mulRow(dev(row), dscaled);
+        assertClose(scaled, dscaled, 0, "mulRow");
+        Tensor sq = Tensor.zeros(arena, DType.F32, m), dsq = dev(sq);
+        REF.rowSquares(a, sq);
+        gpu.rowSquares(dev(a), dsq);
+        assertClose(sq, dsq, 1e-5 * (n + 8), "rowSquares");
+        Tensor sp = rand(1, n).reshape(n), dsp = dev(sp);
+        REF.sumRowsProduct(a, b, sp);
+        gpu.sumRowsProduct(dev(a), dev(b), dsp);
+        assertClose(sp, dsp, 1e-5 * (m + 8), "sumRowsProduct");
         Tensor gamma = rand(1, n).reshape(n), beta = rand(1, n).reshape(n), mean = Tensor.zeros(arena, DType.F32, m), rstd = Tensor.zeros(arena, DType.F32, m);
         Tensor ln = Tensor.zeros(arena, DType.F32, m, n), dln = dev(ln), dmean = dev(mean), drstd = dev(rstd);
         REF.layerNormForward(a, gamma, beta, 1e-5f, ln, mean, rstd);

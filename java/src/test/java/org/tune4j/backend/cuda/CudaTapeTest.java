@@ -73,6 +73,30 @@ class CudaTapeTest extends GpuTest {
         }
     }
 
+    /** DoRA (its row norms, magnitudes and scales) and LoRA dropout train on the GPU as on the CPU, without a fallback. */
+    @Test
+    void doraAndDropoutTrainOnTheGpuAsOnTheCpu() {
+        VitFixtures.Kind dora = new VitFixtures.Kind("dora", arena -> {
+            VisionTransformer vit = new VisionTransformer(arena, VitFixtures.SMALL, new SplittableRandom(11));
+            org.tune4j.nn.Lora.inject(vit, arena, new org.tune4j.nn.Lora.Config(2, 4f, 0.25f, false, List.of("qkv", "proj", "fc1", "fc2"), List.of())
+                    .withVariant(false, true), new SplittableRandom(12));
+            return vit;
+        }, 0.01f, 8f, 0f);
+        try (Arena arena = Arena.ofConfined()) {
+            VisionTransformer onCpu = dora.model().apply(arena), onGpu = dora.model().apply(arena);
+            onGpu.moveTo(gpu.memory(), arena);
+            float[] cpuLosses = train(CpuBackend.get(), onCpu, dora, arena);
+            gpu.resetFallbacks();
+            float[] gpuLosses = train(gpu, onGpu, dora, arena);
+            assertEquals(Map.of(), gpu.fallbacks(), "dora: ops the GPU backend ran on the CPU");
+            assertClose(cpuLosses, gpuLosses, 1e-5, "dora: losses");
+            Map<String, Parameter> gpuParams = onGpu.namedParameters();
+            onCpu.namedParameters().forEach((name, p) -> {
+                if (p.trainable()) assertClose(p.value().toFloatArray(), gpuParams.get(name).value().toFloatArray(), 1e-4, "dora: " + name);
+            });
+        }
+    }
+
     /** STEPS clipped AdamW steps of the tape on a workspace, as Trainer.fit takes them; the loss of each. */
     private static float[] train(Backend backend, VisionTransformer vit, VitFixtures.Kind kind, Arena arena) {
         AdamW optimizer = AdamW.of(arena, vit.namedParameters(), kind.weightDecay(), kind.loraPlusRatio());
