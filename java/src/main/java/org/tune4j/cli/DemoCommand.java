@@ -12,7 +12,6 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.backend.CpuDescription;
-import org.tune4j.backend.cuda.Cublas;
 import org.tune4j.data.FashionMnist;
 import org.tune4j.data.ImageDataset;
 import org.tune4j.experiments.Adaptation;

@@ -12,7 +12,6 @@ import org.tune4j.data.Batcher;
 import org.tune4j.data.ImageDataset;
 import org.tune4j.eval.Evaluate;
 import org.tune4j.nn.Classifier;
-import org.tune4j.nn.VisionTransformer;
 import org.tune4j.optim.AdamW;
 import org.tune4j.optim.GradClip;
 import org.tune4j.optim.LrSchedule;

@@ -2,7 +2,6 @@ package org.tune4j.backend.cuda;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.Map;
 import org.tune4j.backend.Backend;
 import org.tune4j.bindings.tune4j_cuda_h;
 import org.tune4j.tensor.DType;
