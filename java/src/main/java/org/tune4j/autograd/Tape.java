@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.tune4j.backend.Backend;
+import org.tune4j.backend.BackendChecks;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Memory;
 import org.tune4j.tensor.Tensor;
@@ -363,9 +364,9 @@ public final class Tape implements AutoCloseable {
         if (lengths.dtype() != DType.I32 || lengths.numel() != batch) throw new IllegalArgumentException("lengths must be " + batch + " I32 values, is " + lengths);
         long rows = x.value.dim(0), seq = rows / batch;
         Tensor weights = backend.memory().isHost() ? zeros(batch, rows) : Tensor.zeros(arena, DType.F32, batch, rows), hostLengths = onHost(lengths);
+        BackendChecks.valuesIn("lengths", hostLengths, 1, seq + 1);
         for (int b = 0; b < batch; b++) {
             int n = hostLengths.getInt(b);
-            if (n < 1 || n > seq) throw new IllegalArgumentException("lengths[" + b + "] = " + n + " is outside [1, " + seq + "]");
             for (long t = 0; t < n; t++) weights.setFloat(b, b * seq + t, 1f / n);
         }
         Tensor pool = onBackend(weights);

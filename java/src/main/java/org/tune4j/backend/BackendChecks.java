@@ -8,8 +8,20 @@ import org.tune4j.tensor.Tensor;
  * Argument checks shared by every backend, run before any memory is touched, so that a bad call
  * fails the same way on each backend, and never reaches native code. Each message names the argument.
  */
-final class BackendChecks {
+public final class BackendChecks {
     private BackendChecks() {}
+
+    /**
+     * Every value of {@code values} (I32 indices on the host: labels, ids, lengths) in [lo, hi), else an
+     * {@link IllegalArgumentException} naming the first outside ("ids[3] = 12 is outside [0, 11)"): what any backend
+     * checks before a kernel indexes with them (a device's too, which would fault on one out of range).
+     */
+    public static void valuesIn(String name, Tensor values, long lo, long hi) {
+        for (long i = 0; i < values.numel(); i++) {
+            int v = values.getInt(i);
+            if (v < lo || v >= hi) throw new IllegalArgumentException(name + "[" + i + "] = " + v + " is outside [" + lo + ", " + hi + ")");
+        }
+    }
 
     /**
      * An output the op writes: refused when it is read-only memory (a mapped file, {@code
@@ -196,10 +208,7 @@ final class BackendChecks {
             throw new IllegalArgumentException("labels must be " + m + " contiguous I32 values, is " + labels);
         }
         memory("labels", labels);
-        for (long i = 0; i < m; i++) {
-            int c = labels.getInt(i);
-            if (c < 0 || c >= classes) throw new IllegalArgumentException("labels[" + i + "] = " + c + " is not a class in [0, " + classes + ")");
-        }
+        valuesIn("labels", labels, 0, classes);
     }
 
     /** As {@link #attention(int, int, Tensor, Tensor, Tensor, Tensor, Tensor)}, and lengths [batch] (I32, each in [1, seq]) or null. */
@@ -207,10 +216,7 @@ final class BackendChecks {
         long seq = attention(batch, heads, q, k, v, probs, out);
         if (lengths == null) return seq;
         vector("lengths", lengths, batch, DType.I32);
-        for (long b = 0; b < batch; b++) {
-            int n = lengths.getInt(b);
-            if (n < 1 || n > seq) throw new IllegalArgumentException("lengths[" + b + "] = " + n + " is outside [1, " + seq + "]");
-        }
+        valuesIn("lengths", lengths, 1, seq + 1);
         return seq;
     }
 
@@ -221,11 +227,7 @@ final class BackendChecks {
         if (ids == null) throw new IllegalArgumentException("ids is null");
         vector("ids", ids, ids.numel(), DType.I32);
         contiguous(rowsName, rows, ids.numel(), table.dim(1));
-        long vocab = table.dim(0);
-        for (long i = 0; i < ids.numel(); i++) {
-            int id = ids.getInt(i);
-            if (id < 0 || id >= vocab) throw new IllegalArgumentException("ids[" + i + "] = " + id + " is outside [0, " + vocab + ")");
-        }
+        valuesIn("ids", ids, 0, table.dim(0));
     }
 
     /** q, k, v views [batch·seq, heads·dh] with one ld; returns seq. */

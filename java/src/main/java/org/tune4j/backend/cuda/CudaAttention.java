@@ -1,6 +1,7 @@
 package org.tune4j.backend.cuda;
 
 import java.lang.foreign.Arena;
+import org.tune4j.backend.BackendChecks;
 import org.tune4j.bindings.tune4j_cuda_h;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
@@ -48,10 +49,7 @@ final class CudaAttention {
     /** Host lengths [batch] checked to lie in [1, seq], then staged on the device; null when there are none or they are not on the host. */
     private static Tensor stagedLengths(CudaBackend gpu, Arena arena, Tensor lengths, int batch, long seq) {
         if (lengths.dtype() != DType.I32 || lengths.numel() != batch || !lengths.isHost()) return null;
-        for (int b = 0; b < batch; b++) {
-            int n = lengths.getInt(b);
-            if (n < 1 || n > seq) throw new IllegalArgumentException("lengths[" + b + "] = " + n + " is outside [1, " + seq + "]");
-        }
+        BackendChecks.valuesIn("lengths", lengths, 1, seq + 1);
         return lengths.copy(arena, gpu.memory());
     }
 

@@ -3,6 +3,7 @@ package org.tune4j.backend.cuda;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import org.tune4j.backend.Backend;
+import org.tune4j.backend.BackendChecks;
 import org.tune4j.bindings.tune4j_cuda_h;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Memory;
@@ -387,10 +388,7 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
     private static boolean labelsFit(Tensor logits, Tensor labels, float smoothing) {
         if (logits.rank() != 2 || logits.dtype() != DType.F32 || labels == null || !labels.isHost() || labels.dtype() != DType.I32
                 || labels.numel() != logits.dim(0) || !(smoothing >= 0 && smoothing < 1)) return false;
-        for (long i = 0; i < labels.numel(); i++) {
-            int c = labels.getInt(i);
-            if (c < 0 || c >= logits.dim(1)) throw new IllegalArgumentException("labels[" + i + "] = " + c + " is outside [0, " + logits.dim(1) + ")");
-        }
+        BackendChecks.valuesIn("labels", labels, 0, logits.dim(1));
         return true;
     }
 
@@ -459,10 +457,7 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
     /** ids: I32 on the host (checked here, each row of {@code table} [rows, d] F32), or not taken (the CPU checks device ids). */
     private static boolean rowsById(Tensor ids, Tensor table) {
         if (ids == null || !ids.isHost() || ids.dtype() != DType.I32 || !ids.isContiguous() || table.rank() != 2 || table.dtype() != DType.F32) return false;
-        for (long i = 0; i < ids.numel(); i++) {
-            int id = ids.getInt(i);
-            if (id < 0 || id >= table.dim(0)) throw new IllegalArgumentException("ids[" + i + "] = " + id + " is outside [0, " + table.dim(0) + ")");
-        }
+        BackendChecks.valuesIn("ids", ids, 0, table.dim(0));
         return true;
     }
 
