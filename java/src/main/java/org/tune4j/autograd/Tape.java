@@ -85,6 +85,15 @@ public final class Tape implements AutoCloseable {
         return c;
     }
 
+    /**
+     * F32 host memory for a step's work done in Java (a gather, a mask, pooling weights): the step's own when the
+     * backend computes on the host, else the step arena's (zeroed); {@code zeroed} asks for zeros in either.
+     */
+    private Tensor hostTensor(boolean zeroed, long... shape) {
+        if (!backend.memory().isHost()) return Tensor.zeros(arena, DType.F32, shape);
+        return zeroed ? zeros(shape) : empty(shape);
+    }
+
     /** A host copy of {@code t} in the step arena (itself when it is on the host). */
     private Tensor onHost(Tensor t) {
         return t.isHost() ? t : t.copy(arena, Memory.HOST);
@@ -363,7 +372,7 @@ public final class Tape implements AutoCloseable {
         if (batch < 1 || x.value.rank() != 2 || x.value.dim(0) % batch != 0) throw new IllegalArgumentException("x " + x.value + " is not " + batch + " sequences of rows");
         if (lengths.dtype() != DType.I32 || lengths.numel() != batch) throw new IllegalArgumentException("lengths must be " + batch + " I32 values, is " + lengths);
         long rows = x.value.dim(0), seq = rows / batch;
-        Tensor weights = backend.memory().isHost() ? zeros(batch, rows) : Tensor.zeros(arena, DType.F32, batch, rows), hostLengths = onHost(lengths);
+        Tensor weights = hostTensor(true, batch, rows), hostLengths = onHost(lengths);
         BackendChecks.valuesIn("lengths", hostLengths, 1, seq + 1);
         for (int b = 0; b < batch; b++) {
             int n = hostLengths.getInt(b);
@@ -439,7 +448,7 @@ public final class Tape implements AutoCloseable {
         long batch = x.value.dim(0), n = x.value.dim(1);
         if (index.length != n || n != rows * cols) throw new IllegalArgumentException("index of " + index.length + " for rows of " + n + " into " + rows + "x" + cols);
         Tensor hostX = onHost(x.value); // a gather on the host, into the step's memory there
-        Tensor hostY = backend.memory().isHost() ? empty(batch * rows, cols) : Tensor.zeros(arena, DType.F32, batch * rows, cols);
+        Tensor hostY = hostTensor(false, batch * rows, cols);
         float[] in = new float[(int) n], out = new float[(int) n];
         for (long b = 0; b < batch; b++) {
             MemorySegment.copy(hostX.segment(), ValueLayout.JAVA_FLOAT, b * hostX.ld() * 4, in, 0, (int) n);
@@ -450,7 +459,7 @@ public final class Tape implements AutoCloseable {
         Var result = result(y, x);
         record(result, () -> {
             if (result.grad == null || !needs(x)) return;
-            Tensor gx = gradOf(x), gy = onHost(result.grad), back = backend.memory().isHost() ? empty(batch, n) : Tensor.zeros(arena, DType.F32, batch, n);
+            Tensor gx = gradOf(x), gy = onHost(result.grad), back = hostTensor(false, batch, n);
             float[] g = new float[(int) n], row = new float[(int) n];
             for (long b = 0; b < batch; b++) {
                 MemorySegment.copy(gy.segment(), ValueLayout.JAVA_FLOAT, b * n * 4, g, 0, (int) n);
@@ -458,8 +467,7 @@ public final class Tape implements AutoCloseable {
                 MemorySegment.copy(row, 0, back.segment(), ValueLayout.JAVA_FLOAT, b * n * 4, (int) n);
             }
             if (gx.memory() == backend.memory()) {
-                Tensor dx = onBackend(back);
-                for (long b = 0; b < batch; b++) backend.axpy(1f, dx.view(b, 0, 1, n), gx.view(b, 0, 1, n));
+                backend.axpy(1f, onBackend(back), gx); // both [batch, n], contiguous
             } else { // a host input's gradient under a device backend: added on the host
                 for (long b = 0; b < batch; b++)
                     for (int j = 0; j < n; j++) gx.setFloat(b, j, gx.getFloat(b, j) + back.getFloat(b, j));
@@ -471,7 +479,7 @@ public final class Tape implements AutoCloseable {
     /** An inverted-dropout mask [rows, cols] for probability p (0 or 1/(1-p)), from a seeded generator; null when p = 0. */
     public Tensor dropoutMask(long rows, long cols, float p, SplittableRandom rng) {
         if (p <= 0f) return null;
-        Tensor mask = memory.onWorkspace() && backend.memory().isHost() ? empty(rows, cols) : Tensor.zeros(arena, DType.F32, rows, cols);
+        Tensor mask = hostTensor(false, rows, cols);
         float keep = 1f / (1f - p);
         MemorySegment s = mask.segment();
         for (long i = 0; i < rows * cols; i++) s.setAtIndex(ValueLayout.JAVA_FLOAT, i, rng.nextFloat() < p ? 0f : keep);
