@@ -22,6 +22,11 @@ public interface Backend {
         return Memory.HOST;
     }
 
+    /** The backend for host tensors beside this one (a model moved back to the host, int8 and sparse layers): itself, or a device backend's CPU. */
+    default Backend host() {
+        return this;
+    }
+
     /**
      * C = alpha·op(A)·op(B) + beta·C, where op(A) is A or Aᵀ. op(A) is m×k, op(B) k×n, C m×n. With
      * beta = 0 C is only written (NaN in C does not propagate); with alpha = 0, as in BLAS, A and B are not read.

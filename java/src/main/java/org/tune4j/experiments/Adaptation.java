@@ -120,7 +120,7 @@ public final class Adaptation {
      */
     public static Report run(Backend backend, FashionMnist.Source data, Path checkpoint, Options o, Path out,
             Function<String, Trainer.Listener> listeners, Baseline baseline) throws IOException {
-        Backend host = backend.memory().isHost() ? backend : org.tune4j.backend.CpuBackend.get();
+        Backend host = backend.host();
         ImageDataset.Split split = targetSplit(data, o);
         ImageDataset train = adaptationSet(data, split, o);
         ImageDataset targetTest = targetTest(data, o.seed());

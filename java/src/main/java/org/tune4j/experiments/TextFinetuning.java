@@ -75,7 +75,7 @@ public final class TextFinetuning {
      * memory, a GPU's say); the adapter, the forgetting probes and int8 on the host (int8 is a CPU kernel).
      */
     public static Result run(Backend backend, Path modelDir, TextDataset data, Options o, Consumer<String> progress) throws IOException {
-        Backend host = backend.memory().isHost() ? backend : org.tune4j.backend.CpuBackend.get();
+        Backend host = backend.host();
         List<Run> runs = new ArrayList<>();
         int trainSize = 0, testSize = 0;
         try (TextTokenizer tok = TextTokenizer.load(modelDir.resolve(HfCheckpoint.TOKENIZER), o.maxLength())) {

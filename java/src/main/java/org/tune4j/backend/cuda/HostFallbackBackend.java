@@ -38,6 +38,11 @@ abstract class HostFallbackBackend implements Backend {
     /** Checks that the backend may still run; a closed one throws. */
     abstract void ensureOpen();
 
+    @Override
+    public Backend host() {
+        return cpu();
+    }
+
     /** The CPU backend, asked for at each fallback: a bad T4J_SIMD is then that call's exception, not a failed class. */
     private static CpuBackend cpu() {
         return CpuBackend.get();
