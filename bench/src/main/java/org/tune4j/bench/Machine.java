@@ -1,8 +1,5 @@
 package org.tune4j.bench;
 
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -29,7 +26,7 @@ public record Machine(String cpuModel, int cores, List<String> features, String 
             int cores = Runtime.getRuntime().availableProcessors();
             double one = peak(1, false), all = allCores(cores, one, false);
             double int8One = peak(1, true), int8All = allCores(cores, int8One, true);
-            return new Machine(readCpuModel(), cores, CpuDescription.cpuFeatures(), CpuDescription.caches(), CpuBackend.simdLevel().label(), one, all, int8One, int8All,
+            return new Machine(CpuDescription.identity().name(), cores, CpuDescription.cpuFeatures(), CpuDescription.caches(), CpuBackend.simdLevel().label(), one, all, int8One, int8All,
                     System.getProperty("java.vm.name") + " " + Runtime.version(),
                     System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
         } finally {
@@ -77,16 +74,5 @@ public record Machine(String cpuModel, int cores, List<String> features, String 
             throw new IllegalStateException("peak measurement failed", e);
         }
         return best;
-    }
-
-    private static String readCpuModel() {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
-                if (line.startsWith("model name")) return line.substring(line.indexOf(':') + 1).strip();
-            }
-        } catch (IOException | SecurityException e) {
-            // not Linux, or not readable: fall through
-        }
-        return System.getProperty("os.arch");
     }
 }

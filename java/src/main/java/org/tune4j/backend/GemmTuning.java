@@ -32,7 +32,10 @@ public final class GemmTuning {
     public static final String PIN_PROPERTY = "tune4j.gemm.blocks";
     /** How much faster, in percent, a candidate must be to replace the incumbent. */
     public static final int MARGIN_PERCENT = 3;
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /** Jackson, made when a cache file is read or written (not at every start-up). */
+    private static final class Json {
+        static final ObjectMapper MAPPER = new ObjectMapper();
+    }
 
     private GemmTuning() {}
 
@@ -99,24 +102,9 @@ public final class GemmTuning {
         current = blocks == null ? null : new Choice(blocks, source);
     }
 
-    /** This CPU as a cache key: vendor, family, model and model name from /proc/cpuinfo ("unknown" elsewhere). */
+    /** This CPU as a cache key: vendor, family, model and model name ({@link CpuDescription#identity}). */
     public static String cpuKey() {
-        String vendor = "?", family = "?", model = "?", name = "unknown";
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
-                int colon = line.indexOf(':');
-                if (colon < 0) continue;
-                String k = line.substring(0, colon).strip(), v = line.substring(colon + 1).strip();
-                if (k.equals("vendor_id")) vendor = v;
-                else if (k.equals("cpu family")) family = v;
-                else if (k.equals("model")) model = v;
-                else if (k.equals("model name")) name = v;
-                else if (k.isEmpty() || k.equals("processor") && !name.equals("unknown")) break;
-            }
-        } catch (IOException | SecurityException e) {
-            return "unknown";
-        }
-        return vendor + " family " + family + " model " + model + " (" + name + ")";
+        return CpuDescription.identity().toString();
     }
 
     private static String cacheKey() {
@@ -142,7 +130,7 @@ public final class GemmTuning {
         }
         String note = "";
         try {
-            Blocks cached = readCache(cache, cacheKey());
+            Blocks cached = Files.isRegularFile(cache) ? readCache(cache, cacheKey()) : null;
             if (cached != null) {
                 set(cached, "tuned on this CPU, " + cache);
                 return current();
@@ -150,7 +138,7 @@ public final class GemmTuning {
         } catch (IOException | IllegalArgumentException e) {
             note = "; " + cache + " passed over: " + e.getMessage();
         }
-        Blocks known = KNOWN.get(cpuKey() + " | " + CpuBackend.simdLevel().label());
+        Blocks known = KNOWN.isEmpty() ? null : KNOWN.get(cpuKey() + " | " + CpuBackend.simdLevel().label());
         if (known != null) {
             set(known, "built-in table" + note);
             return current();
@@ -160,8 +148,7 @@ public final class GemmTuning {
     }
 
     static Blocks readCache(Path cache, String key) throws IOException {
-        if (!Files.isRegularFile(cache)) return null;
-        JsonNode root = JSON.readTree(cache.toFile());
+        JsonNode root = Json.MAPPER.readTree(cache.toFile());
         JsonNode e = root == null ? null : root.get(key);
         if (e == null) return null;
         if (!e.path("mc").canConvertToLong() || !e.path("kc").canConvertToLong() || !e.path("nc").canConvertToLong()) {
@@ -229,9 +216,9 @@ public final class GemmTuning {
     }
 
     private static void writeCache(Path cache, String key, Trial best) throws IOException {
-        ObjectNode root = JSON.createObjectNode();
+        ObjectNode root = Json.MAPPER.createObjectNode();
         try {
-            if (Files.isRegularFile(cache) && JSON.readTree(cache.toFile()) instanceof ObjectNode old) root = old;
+            if (Files.isRegularFile(cache) && Json.MAPPER.readTree(cache.toFile()) instanceof ObjectNode old) root = old;
         } catch (IOException e) {
             // an unreadable cache is replaced
         }
@@ -240,7 +227,7 @@ public final class GemmTuning {
                 .put("tuned", java.time.Instant.now().toString());
         Files.createDirectories(cache.getParent());
         Path tmp = cache.resolveSibling(cache.getFileName() + ".tmp");
-        JSON.writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), root);
+        Json.MAPPER.writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), root);
         Files.move(tmp, cache, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
     }
 
