@@ -1,5 +1,7 @@
 package org.tune4j.backend.cuda;
 
+import static org.tune4j.backend.cuda.CudaBackend.check;
+
 import java.lang.foreign.Arena;
 import org.tune4j.backend.BackendChecks;
 import org.tune4j.bindings.tune4j_cuda_h;
@@ -58,7 +60,7 @@ final class CudaAttention {
         if (fusedAttention(gpu, batch, heads, q, k, v, lengths) && gpu.here(probs, out) && out.numel() == q.numel()) {
             long seq = q.dim(0) / batch;
             if (probs.numel() == batch * heads * seq * seq) {
-                CudaBackend.check(tune4j_cuda_h.t4j_cuda_attention_forward(batch, heads, seq, q.dim(1) / heads, q.pointer(), scale, probs.pointer(), out.pointer(), gpu.stream()),
+                check(tune4j_cuda_h.t4j_cuda_attention_forward(batch, heads, seq, q.dim(1) / heads, q.pointer(), scale, probs.pointer(), out.pointer(), gpu.stream()),
                         "attention_forward");
                 return true;
             }
@@ -68,7 +70,7 @@ final class CudaAttention {
             try (Arena scratch = Arena.ofConfined()) {
                 Tensor len = lengths == null ? null : stagedLengths(gpu, scratch, lengths, batch, seq);
                 if (lengths == null || len != null) {
-                    CudaBackend.check(tune4j_cuda_h.t4j_cuda_attention_rows_forward(batch, heads, seq, q.dim(1) / heads, q.pointer(), q.ld(), k.pointer(), k.ld(), v.pointer(),
+                    check(tune4j_cuda_h.t4j_cuda_attention_rows_forward(batch, heads, seq, q.dim(1) / heads, q.pointer(), q.ld(), k.pointer(), k.ld(), v.pointer(),
                             v.ld(), scale, CudaBackend.p(len), probs.pointer(), out.pointer(), out.ld(), gpu.stream()), "attention_rows_forward");
                     return true;
                 }
@@ -86,7 +88,7 @@ final class CudaAttention {
                 Tensor qkv = fused(gpu, q), dqkv = fused(gpu, dq);
                 try (Arena scratch = Arena.ofConfined()) { // the kernel overwrites; the Backend accumulates
                     Tensor g = gpu.deviceMemory().empty(scratch, DType.F32, qkv.dim(0), qkv.dim(1));
-                    CudaBackend.check(tune4j_cuda_h.t4j_cuda_attention_backward(batch, heads, seq, q.dim(1) / heads, qkv.pointer(), probs.pointer(), dout.pointer(), scale,
+                    check(tune4j_cuda_h.t4j_cuda_attention_backward(batch, heads, seq, q.dim(1) / heads, qkv.pointer(), probs.pointer(), dout.pointer(), scale,
                             g.pointer(), gpu.stream()), "attention_backward");
                     gpu.axpy(1f, g, dqkv);
                 }
@@ -94,7 +96,7 @@ final class CudaAttention {
             }
         }
         if (rowAttention(gpu, batch, heads, q, probs, k, v, dout, dq, dk, dv)) {
-            CudaBackend.check(tune4j_cuda_h.t4j_cuda_attention_rows_backward(batch, heads, q.dim(0) / batch, q.dim(1) / heads, q.pointer(), q.ld(), k.pointer(), k.ld(),
+            check(tune4j_cuda_h.t4j_cuda_attention_rows_backward(batch, heads, q.dim(0) / batch, q.dim(1) / heads, q.pointer(), q.ld(), k.pointer(), k.ld(),
                     v.pointer(), v.ld(), scale, probs.pointer(), dout.pointer(), dout.ld(), dq.pointer(), dq.ld(), dk.pointer(), dk.ld(), dv.pointer(), dv.ld(),
                     gpu.stream()), "attention_rows_backward");
             return true;

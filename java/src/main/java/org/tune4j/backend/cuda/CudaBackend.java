@@ -69,7 +69,6 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
         return stream;
     }
 
-
     public void synchronize() {
         check(tune4j_cuda_h.t4j_cuda_stream_synchronize(stream), "cudaStreamSynchronize");
     }
@@ -184,6 +183,7 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
     public void loraMerge(Tensor w, Tensor a, Tensor b, float scale, float sign) {
         gemm(false, false, sign * scale, b, a, 1f, w);
     }
+
     static boolean sameSize(Tensor a, Tensor b) {
         return a.numel() == b.numel() && a.dtype() == DType.F32 && b.dtype() == DType.F32;
     }
