@@ -48,51 +48,44 @@ class CudaTapeTest extends GpuTest {
 
     @Test
     void theTapeTrainsEveryKindOfVitOnTheGpuAsOnTheCpuWithoutFallingBack() {
-        for (VitFixtures.Kind kind : VitFixtures.kinds()) {
-            try (Arena arena = Arena.ofConfined()) {
-                VisionTransformer onCpu = kind.model().apply(arena), onGpu = kind.model().apply(arena);
-                onGpu.moveTo(gpu.memory(), arena);
-                float[] cpuLosses = train(CpuBackend.get(), onCpu, kind, arena);
-                gpu.resetFallbacks();
-                float[] gpuLosses = train(gpu, onGpu, kind, arena);
-                assertEquals(Map.of(), gpu.fallbacks(), kind.name() + ": ops the GPU backend ran on the CPU");
-                assertClose(cpuLosses, gpuLosses, 1e-5, kind.name() + ": losses of " + STEPS + " steps");
-                Map<String, Parameter> gpuParams = onGpu.namedParameters();
-                onCpu.namedParameters().forEach((name, p) -> {
-                    if (!p.trainable()) return;
-                    assertTrue(!gpuParams.get(name).value().isHost(), name + " lives on the GPU");
-                    float[] cpu = p.value().toFloatArray(), cuda = gpuParams.get(name).value().toFloatArray();
-                    if (name.endsWith("qkv.bias")) { // the key bias: zero gradient in exact arithmetic (each softmax row shifts by q·b_k),
-                        int d = cpu.length / 3;      // so AdamW steps it by the sign of rounding noise: within lr per step of the CPU's
-                        for (int i = d; i < 2 * d; i++) assertEquals(cpu[i], cuda[i], STEPS * LR * 1.01, name + " [" + i + "], a key bias");
-                        for (int i = d; i < 2 * d; i++) cuda[i] = cpu[i];
-                    }
-                    assertClose(cpu, cuda, 1e-4, kind.name() + ": " + name + " after training");
-                });
-            }
-        }
+        for (VitFixtures.Kind kind : VitFixtures.kinds()) assertTrainsAsOnTheCpu(kind);
     }
 
     /** DoRA (its row norms, magnitudes and scales) and LoRA dropout train on the GPU as on the CPU, without a fallback. */
     @Test
     void doraAndDropoutTrainOnTheGpuAsOnTheCpu() {
-        VitFixtures.Kind dora = new VitFixtures.Kind("dora", arena -> {
+        assertTrainsAsOnTheCpu(new VitFixtures.Kind("dora", arena -> {
             VisionTransformer vit = new VisionTransformer(arena, VitFixtures.SMALL, new SplittableRandom(11));
             org.tune4j.nn.Lora.inject(vit, arena, new org.tune4j.nn.Lora.Config(2, 4f, 0.25f, false, List.of("qkv", "proj", "fc1", "fc2"), List.of())
                     .withVariant(false, true), new SplittableRandom(12));
             return vit;
-        }, 0.01f, 8f, 0f);
+        }, 0.01f, 8f, 0f));
+    }
+
+    /**
+     * {@code kind}'s ViT trained STEPS steps on the CPU and, moved into device memory, on the GPU: no op fell back, the
+     * same losses, every trained weight on the GPU and the CPU's after training.
+     */
+    private static void assertTrainsAsOnTheCpu(VitFixtures.Kind kind) {
         try (Arena arena = Arena.ofConfined()) {
-            VisionTransformer onCpu = dora.model().apply(arena), onGpu = dora.model().apply(arena);
+            VisionTransformer onCpu = kind.model().apply(arena), onGpu = kind.model().apply(arena);
             onGpu.moveTo(gpu.memory(), arena);
-            float[] cpuLosses = train(CpuBackend.get(), onCpu, dora, arena);
+            float[] cpuLosses = train(CpuBackend.get(), onCpu, kind, arena);
             gpu.resetFallbacks();
-            float[] gpuLosses = train(gpu, onGpu, dora, arena);
-            assertEquals(Map.of(), gpu.fallbacks(), "dora: ops the GPU backend ran on the CPU");
-            assertClose(cpuLosses, gpuLosses, 1e-5, "dora: losses");
+            float[] gpuLosses = train(gpu, onGpu, kind, arena);
+            assertEquals(Map.of(), gpu.fallbacks(), kind.name() + ": ops the GPU backend ran on the CPU");
+            assertClose(cpuLosses, gpuLosses, 1e-5, kind.name() + ": losses of " + STEPS + " steps");
             Map<String, Parameter> gpuParams = onGpu.namedParameters();
             onCpu.namedParameters().forEach((name, p) -> {
-                if (p.trainable()) assertClose(p.value().toFloatArray(), gpuParams.get(name).value().toFloatArray(), 1e-4, "dora: " + name);
+                if (!p.trainable()) return;
+                assertTrue(!gpuParams.get(name).value().isHost(), name + " lives on the GPU");
+                float[] cpu = p.value().toFloatArray(), cuda = gpuParams.get(name).value().toFloatArray();
+                if (name.endsWith("qkv.bias")) { // the key bias: zero gradient in exact arithmetic (each softmax row shifts by q·b_k),
+                    int d = cpu.length / 3;      // so AdamW steps it by the sign of rounding noise: within lr per step of the CPU's
+                    for (int i = d; i < 2 * d; i++) assertEquals(cpu[i], cuda[i], STEPS * LR * 1.01, name + " [" + i + "], a key bias");
+                    for (int i = d; i < 2 * d; i++) cuda[i] = cpu[i];
+                }
+                assertClose(cpu, cuda, 1e-4, kind.name() + ": " + name + " after training");
             });
         }
     }
