@@ -21,6 +21,11 @@ public interface Memory {
         }
 
         @Override
+        public Tensor empty(Arena arena, DType dtype, long... shape) {
+            return Tensor.zeros(arena, dtype, shape); // an arena's memory comes zeroed anyway
+        }
+
+        @Override
         public void copy(Tensor src, Tensor dst) {
             dst.copyFrom(src);
         }
@@ -41,6 +46,9 @@ public interface Memory {
 
     /** A new zero-filled tensor here, freed when {@code arena} closes. */
     Tensor zeros(Arena arena, DType dtype, long... shape);
+
+    /** As {@link #zeros}, its values unspecified: for a tensor about to be written in full (a copy's target). */
+    Tensor empty(Arena arena, DType dtype, long... shape);
 
     /** dst = src (same shape and dtype), where one of them lives here and the other here or on the host. */
     void copy(Tensor src, Tensor dst);

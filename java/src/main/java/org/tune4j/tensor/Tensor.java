@@ -328,7 +328,7 @@ public final class Tensor {
 
     /** A contiguous copy of this tensor in {@code arena}, in {@code where} (to or from a device). */
     public Tensor copy(Arena arena, Memory where) {
-        Tensor c = where.zeros(arena, dtype, shape);
+        Tensor c = where.empty(arena, dtype, shape); // written in full below
         c.copyFrom(this);
         return c;
     }

@@ -87,7 +87,7 @@ final class CudaAttention {
             if (probs.numel() == batch * heads * seq * seq && dout.numel() == q.numel()) {
                 Tensor qkv = fused(gpu, q), dqkv = fused(gpu, dq);
                 try (Arena scratch = Arena.ofConfined()) { // the kernel overwrites; the Backend accumulates
-                    Tensor g = gpu.deviceMemory().empty(scratch, DType.F32, qkv.dim(0), qkv.dim(1));
+                    Tensor g = gpu.memory().empty(scratch, DType.F32, qkv.dim(0), qkv.dim(1));
                     check(tune4j_cuda_h.t4j_cuda_attention_backward(batch, heads, seq, q.dim(1) / heads, qkv.pointer(), probs.pointer(), dout.pointer(), scale,
                             g.pointer(), gpu.stream()), "attention_backward");
                     gpu.axpy(1f, g, dqkv);

@@ -88,10 +88,6 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
         return memory;
     }
 
-    CudaMemory deviceMemory() {
-        return memory;
-    }
-
     /** Whether every non-null tensor lives in this backend's memory and is contiguous. */
     boolean here(Tensor... ts) {
         for (Tensor t : ts) if (t != null && (t.memory() != memory || !t.isContiguous() || !t.isAlive())) return false;

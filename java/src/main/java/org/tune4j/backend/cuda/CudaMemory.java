@@ -35,7 +35,8 @@ final class CudaMemory implements Memory {
     }
 
     /** A tensor of unspecified values, freed (back to the allocator's cache) when {@code arena} closes. */
-    Tensor empty(Arena arena, DType dtype, long... shape) {
+    @Override
+    public Tensor empty(Arena arena, DType dtype, long... shape) {
         long n = 1;
         for (long d : shape) {
             if (d < 0) throw new IllegalArgumentException("shape has a negative dimension: " + java.util.Arrays.toString(shape));
