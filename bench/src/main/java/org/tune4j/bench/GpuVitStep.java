@@ -48,8 +48,10 @@ final class GpuVitStep {
                         y.setInt(i, train.label(i));
                     }
                     Tensor x = Tensor.of(arena, pixels, batch, train.pixelsPerImage());
-                    Runnable cpuStep = step(CpuBackend.get(), model(arena, o, method), o, arena, x, y);
-                    double cpuMs = measure.medianMs(cpuStep);
+                    double cpuMs;
+                    try (Workspace workspace = new Workspace()) {
+                        cpuMs = measure.medianMs(step(CpuBackend.get(), model(arena, o, method), o, arena, workspace, x, y));
+                    }
                     double flops = 3 * InferSuite.vitFlops(Pretraining.VIT) * batch;
                     String what = method.equals("lora") ? String.format("main-job ViT b%d r%d", batch, o.lora().r()) : String.format("main-job ViT b%d", batch);
                     String peer = String.format("tune4j CPU backend (tape), same step, %d cores here (%.0f img/s)", CpuBackend.threads(), batch / (cpuMs / 1e3));
@@ -57,9 +59,11 @@ final class GpuVitStep {
                         gpu.setGemmPrecision(precision);
                         VisionTransformer vit = model(arena, o, method);
                         vit.moveTo(gpu.memory(), arena);
-                        Runnable gpuStep = step(gpu, vit, o, arena, x, y);
                         gpu.resetFallbacks();
-                        double ms = GpuSuite.gpuMs(gpu, quick ? 5 : 50, gpuStep);
+                        double ms;
+                        try (Workspace workspace = new Workspace()) {
+                            ms = GpuSuite.gpuMs(gpu, quick ? 5 : 50, step(gpu, vit, o, arena, workspace, x, y));
+                        }
                         String fellBack = gpu.fallbacks().isEmpty() ? "" : ", ops on the CPU: " + gpu.fallbacks();
                         rows.add(BenchRow.of("gpu", "vit_" + method + "_step", String.format("%s (%.0f img/s%s)", what, batch / (ms / 1e3), fellBack),
                                 precision.name().toLowerCase(java.util.Locale.ROOT), 0, "cuda " + card, ms, flops, "GFLOP/s", peer, cpuMs, 0));
@@ -69,10 +73,9 @@ final class GpuVitStep {
             }
     }
 
-    /** One training step of {@code vit} on {@code backend}: the tape on a workspace, clipping at 1, AdamW (the demo's settings). */
-    private static Runnable step(Backend backend, VisionTransformer vit, Adaptation.Options o, Arena arena, Tensor x, Tensor y) {
+    /** One training step of {@code vit} on {@code backend}: the tape on {@code workspace}, clipping at 1, AdamW (the demo's settings). */
+    private static Runnable step(Backend backend, VisionTransformer vit, Adaptation.Options o, Arena arena, Workspace workspace, Tensor x, Tensor y) {
         AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, o.loraPlusRatio());
-        Workspace workspace = new Workspace(); // lives as long as the JVM's benchmark does: a few steps' memory
         return () -> {
             try (Tape t = new Tape(backend, true, true, workspace)) {
                 Var loss = t.crossEntropy(vit.logits(t, x, false), y, 0f);
