@@ -193,16 +193,41 @@ static float *grow(float **buf, size_t *cap, size_t n) {
     return *buf;
 }
 
-/* C rows [m0, m1) x columns [n0, n1), the whole K reduction. */
+/* Where rows [r0, r0 + R) of the view over K range [pc, pc + kc) are read from, when that is one segment
+ * whose rows are adjacent (element (r, p) at src[r + p*ld]: a B sliver read row by row, kc rows of R
+ * floats ld apart); NULL otherwise. The kernels prefetch it while the sliver before is in use. */
+static const float *sliver_source(const kview *v, int64_t r0, int64_t pc, int64_t kc, int64_t *ld) {
+    int64_t seg_start = 0;
+    for (int s = 0; s < v->nseg; s++) {
+        const t4j_kseg *g = &v->segs[s];
+        if (pc >= seg_start && pc + kc <= seg_start + g->k) {
+            const float *base = v->use_b ? g->b : g->a;
+            int64_t rs = v->use_b ? g->csb : g->rsa, ks = v->use_b ? g->rsb : g->csa;
+            if (rs != 1) return NULL;
+            *ld = ks;
+            return base + r0 + (pc - seg_start) * ks;
+        }
+        seg_start += g->k;
+    }
+    return NULL;
+}
+
+/* C rows [m0, m1) x columns [n0, n1), the whole K reduction.
+ * Loop order (ARCHITECTURE.md, "GEMM"): for each row block, each B sliver (kc x NR, packed into L1) is
+ * used by every A sliver of the block (the block packed into L2). B slivers are packed when the first row
+ * block first needs them, into the panel (later row blocks reuse them) or, with a single row block, into
+ * one sliver's buffer that stays in L1; while one sliver is in use the kernels prefetch the source of the
+ * next, so the pass over B (from memory, for a 4096 x 4096 weight) overlaps the arithmetic. */
 static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
     const t4j_gemm_impl *I = J->impl;
     const int64_t MR = I->mr, NR = I->nr;
     const int64_t mc_max = T4J_MAX(MR, (J->mc / MR) * MR);
-    /* With a single row block each B panel is used once, so a wider panel costs nothing and saves
-     * packing A again for every panel (a 128 x 4096 x 4096 GEMM packs A once instead of 4 times). */
-    const int64_t nc_max = m1 - m0 <= mc_max ? ((n1 - n0 + NR - 1) / NR) * NR : T4J_MAX(NR, (J->nc / NR) * NR);
+    const int single = m1 - m0 <= mc_max;
+    /* With a single row block each B sliver is used once, so the panel spans all columns: A is packed
+     * once (a 128 x 4096 x 4096 GEMM packs A once instead of 4 times) and B needs one sliver's buffer. */
+    const int64_t nc_max = single ? ((n1 - n0 + NR - 1) / NR) * NR : T4J_MAX(NR, (J->nc / NR) * NR);
     float *ap = grow(&tl_abuf, &tl_acap, (size_t)(mc_max * J->kb));
-    float *bp = grow(&tl_bbuf, &tl_bcap, (size_t)(nc_max * J->kb));
+    float *bp = grow(&tl_bbuf, &tl_bcap, (size_t)((single ? NR : nc_max) * J->kb));
     if (ap == NULL || bp == NULL) {
         atomic_store((atomic_int *)&J->failed, 1);
         return;
@@ -212,20 +237,26 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
         for (int64_t pc = 0; pc < J->k; pc += J->kb) {
             int64_t kc = T4J_MIN(J->kb, J->k - pc);
             int first = pc == 0;
-            pack_view(I, &J->bv, jc, nc, pc, kc, NR, bp);
             for (int64_t ic = m0; ic < m1; ic += mc_max) {
                 int64_t mc = T4J_MIN(mc_max, m1 - ic);
+                int64_t slivers = (mc + MR - 1) / MR, share = (kc + slivers - 1) / slivers;
                 pack_view(I, &J->av, ic, mc, pc, kc, MR, ap);
-                for (int64_t ir = 0; ir < mc; ir += MR) {
-                    for (int64_t jr = 0; jr < nc; jr += NR) {
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    float *bs = single ? bp : bp + jr * kc;
+                    if (ic == m0) pack_view(I, &J->bv, jc + jr, T4J_MIN(NR, nc - jr), pc, kc, NR, bs);
+                    int64_t pf_ld = 0;
+                    const float *next = ic == m0 && jr + NR < nc ? sliver_source(&J->bv, jc + jr + NR, pc, kc, &pf_ld) : NULL;
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
                         int64_t i = ic + ir, j = jc + jr;
+                        int64_t p0 = T4J_MIN(kc, (ir / MR) * share); /* this call's share of the next sliver's rows */
                         t4j_tile_out o = {
                             .c = J->c + i * J->rsc + j * J->csc, .rsc = J->rsc, .csc = J->csc,
                             .m_rem = T4J_MIN(MR, m1 - i), .n_rem = T4J_MIN(NR, n1 - j),
                             .beta = first ? J->beta : 1.0f,
                             .bias = (first && J->bias) ? J->bias + i * J->bias_rs + j * J->bias_cs : NULL,
-                            .bias_rs = J->bias_rs, .bias_cs = J->bias_cs};
-                        I->kernel(kc, ap + ir * kc, bp + jr * kc, &o);
+                            .bias_rs = J->bias_rs, .bias_cs = J->bias_cs,
+                            .pf = next ? next + p0 * pf_ld : NULL, .pf_ld = pf_ld, .pf_rows = T4J_MIN(kc, p0 + share) - p0};
+                        I->kernel(kc, ap + ir * kc, bs, &o);
                     }
                 }
             }

@@ -14,21 +14,35 @@
     c##i##0 = _mm256_fmadd_ps(a, b0, c##i##0); \
     c##i##1 = _mm256_fmadd_ps(a, b1, c##i##1)
 
+/* One k step: 2 loads of B, 6 broadcasts of A, 12 FMAs. */
+#define STEP()                                                            \
+    do {                                                                  \
+        __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);      \
+        __m256 a;                                                         \
+        a = _mm256_broadcast_ss(ap + 0); ROW(0, a);                       \
+        a = _mm256_broadcast_ss(ap + 1); ROW(1, a);                       \
+        a = _mm256_broadcast_ss(ap + 2); ROW(2, a);                       \
+        a = _mm256_broadcast_ss(ap + 3); ROW(3, a);                       \
+        a = _mm256_broadcast_ss(ap + 4); ROW(4, a);                       \
+        a = _mm256_broadcast_ss(ap + 5); ROW(5, a);                       \
+        ap += MR;                                                         \
+        bp += NR;                                                         \
+    } while (0)
+
 static void kernel_avx2(int64_t kc, const float *ap, const float *bp, const t4j_tile_out *o) {
+    if (o->csc == 1) /* the tile of C, read or written at the end: on its way while the sums run */
+        for (int i = 0; i < MR && i < o->m_rem; i++) _mm_prefetch((const char *)(o->c + i * o->rsc), _MM_HINT_T0);
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-    for (int64_t p = 0; p < kc; p++) {
-        __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
-        __m256 a;
-        a = _mm256_broadcast_ss(ap + 0); ROW(0, a);
-        a = _mm256_broadcast_ss(ap + 1); ROW(1, a);
-        a = _mm256_broadcast_ss(ap + 2); ROW(2, a);
-        a = _mm256_broadcast_ss(ap + 3); ROW(3, a);
-        a = _mm256_broadcast_ss(ap + 4); ROW(4, a);
-        a = _mm256_broadcast_ss(ap + 5); ROW(5, a);
-        ap += MR;
-        bp += NR;
+    int64_t p = 0;
+    if (o->pf != NULL) {
+        const float *pf = o->pf; /* NR floats a row: one line */
+        for (; p < T4J_MIN(kc, o->pf_rows); p++, pf += o->pf_ld) {
+            _mm_prefetch((const char *)pf, _MM_HINT_T1);
+            STEP();
+        }
     }
+    for (; p < kc; p++) STEP();
     __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
     if (o->csc == 1 && o->m_rem == MR && o->n_rem == NR && o->bias_rs == 0) {
         __m256 beta = _mm256_set1_ps(o->beta);

@@ -1,6 +1,8 @@
-/* gemm, AVX-512 level: 6 x 64 register tile (24 zmm accumulators; per k, 4 B loads and 6 broadcasts
- * feed 24 FMAs). Measured on Zen 4 against 8x48, 12x32, 14x32 and 4x64 (all at peak in cache): 6x64
- * with 144 x 384 x 1024 blocks was best in the full GEMM, by 3-10%.
+/* gemm, AVX-512 level: 12 x 32 register tile (24 zmm accumulators; per k, 2 B loads and 12 broadcasts
+ * feed 24 FMAs). With the driver's loop order (each B sliver, 32 x kc = 48 KB at kc 384, used by all the A
+ * slivers of a row block) this tile's B sliver stays in L1 where 6 x 64's (96 KB) did not: measured on
+ * Zen 5 against 6 x 64, 8 x 48 and 14 x 32 (BENCHMARKS.md, "CPU GEMM"), 12 x 32 was best or tied on every
+ * shape, by up to 10% (the ViT's 2176 x 128 x 128). On Zen 4, with the earlier loop order, 6 x 64 was.
  * Compiled with -mavx512f -mavx512dq -mavx512bw -mavx512vl; only called when the CPU and OS support
  * them. */
 #include <immintrin.h>
@@ -8,32 +10,44 @@
 #include "internal.h"
 
 #ifndef T4J_AVX512_MR
-#define T4J_AVX512_MR 6
-#define T4J_AVX512_NV 4
+#define T4J_AVX512_MR 12
+#define T4J_AVX512_NV 2
 #endif
 #define MR T4J_AVX512_MR
 #define NV T4J_AVX512_NV /* zmm vectors per tile row */
 #define NR (16 * NV)
 
+/* One k step: NV loads of B, MR broadcasts of A, MR x NV FMAs. */
+#define STEP()                                                                                  \
+    do {                                                                                        \
+        __m512 b[NV];                                                                           \
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) b[v] = _mm512_load_ps(bp + 16 * v); \
+        _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                                 \
+            __m512 a = _mm512_set1_ps(ap[i]);                                                   \
+            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[i][v] = _mm512_fmadd_ps(a, b[v], acc[i][v]); \
+        }                                                                                       \
+        ap += MR;                                                                               \
+        bp += NR;                                                                               \
+    } while (0)
+
 static void kernel_avx512(int64_t kc, const float *ap, const float *bp, const t4j_tile_out *o) {
+    if (o->csc == 1) /* the tile of C, read or written at the end: on its way while the sums run */
+        for (int i = 0; i < MR && i < o->m_rem; i++)
+            for (int v = 0; v < NV; v++) _mm_prefetch((const char *)(o->c + i * o->rsc + 16 * v), _MM_HINT_T0);
     __m512 acc[MR][NV];
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++) acc[i][v] = _mm512_setzero_ps();
-    for (int64_t p = 0; p < kc; p++) {
-        __m512 b[NV];
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) b[v] = _mm512_load_ps(bp + 16 * v);
-#pragma GCC unroll 16
-        for (int i = 0; i < MR; i++) {
-            __m512 a = _mm512_set1_ps(ap[i]);
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) acc[i][v] = _mm512_fmadd_ps(a, b[v], acc[i][v]);
+    int64_t p = 0;
+    if (o->pf != NULL) {
+        const float *pf = o->pf;
+        for (; p < T4J_MIN(kc, o->pf_rows); p++, pf += o->pf_ld) {
+            for (int v = 0; v < NV; v++) _mm_prefetch((const char *)(pf + 16 * v), _MM_HINT_T1);
+            STEP();
         }
-        ap += MR;
-        bp += NR;
     }
+    for (; p < kc; p++) STEP();
     if (o->csc == 1 && o->bias_rs == 0) {
         /* row-major C: masked vector stores cover a partial tile */
         __mmask16 mask[NV];

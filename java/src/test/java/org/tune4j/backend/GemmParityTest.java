@@ -24,6 +24,8 @@ class GemmParityTest {
         {1, 1, 1}, {1, 3, 17}, {3, 1, 33}, {17, 33, 1}, {33, 17, 3}, {1, 257, 33}, {257, 1, 17},
         {257, 33, 17}, {17, 257, 65}, {65, 97, 257}, {8, 48, 256}, {130, 100, 300}, {16, 200, 300}, {300, 16, 100},
         {17, 8, 129}, {13, 11, 40}, // narrow C with m between n and 4n (LoRA's x Aᵀ at 17 tokens): the skinny path
+        {150, 1060, 420}, // two row blocks, two column panels, two K blocks: B slivers packed once, reused by the second row block
+        {70, 1100, 400},  // one row block: each B sliver packed into one buffer, the next one's source prefetched
     };
 
     static Stream<Arguments> cases() {
