@@ -1,8 +1,8 @@
 /* gemm: C = alpha op(A) op(B) + beta C, f32, row-major.
  *
  * The classic blocked scheme (Goto; BLIS): for each column panel of C (nc wide) and each K block (kc),
- * B's panel is packed into NR-wide slivers that stay in L2; for each row block (mc) A is packed into
- * MR-tall slivers; a register-tiled micro-kernel multiplies one A sliver (in L1) by each B sliver.
+ * for each row block (mc) A is packed into MR-tall slivers (L2) and each NR-wide B sliver (L1) is
+ * multiplied by every A sliver by a register-tiled micro-kernel (ARCHITECTURE.md, "GEMM").
  * The SIMD levels differ only in their micro-kernel, tile sizes and pack routine (gemm_avx2.c,
  * gemm_avx512.c); this file holds the driver and the portable C level.
  *

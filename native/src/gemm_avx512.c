@@ -1,8 +1,9 @@
 /* gemm, AVX-512 level: 12 x 32 register tile (24 zmm accumulators; per k, 2 B loads and 12 broadcasts
- * feed 24 FMAs). With the driver's loop order (each B sliver, 32 x kc = 48 KB at kc 384, used by all the A
- * slivers of a row block) this tile's B sliver stays in L1 where 6 x 64's (96 KB) did not: measured on
- * Zen 5 against 6 x 64, 8 x 48 and 14 x 32 (BENCHMARKS.md, "CPU GEMM"), 12 x 32 was best or tied on every
- * shape, by up to 10% (the ViT's 2176 x 128 x 128). On Zen 4, with the earlier loop order, 6 x 64 was.
+ * feed 24 FMAs). With the driver's loop order (ARCHITECTURE.md, "GEMM": each B sliver used by all the A
+ * slivers of a row block) a 12 x 32 tile's B sliver (32 x kc: 43 KB for K = 1024) fits a 48 KB L1, where
+ * 6 x 64's does not. Measured on Zen 5 against 6 x 64, 8 x 48 and 14 x 32 (BENCHMARKS.md, "CPU GEMM: loop
+ * order and tile"): 12 x 32 best or within 4% on every shape (8 x 48 leads at 128 rows by up to 4%). On
+ * Zen 4, under the earlier loop order, 6 x 64 was best.
  * Compiled with -mavx512f -mavx512dq -mavx512bw -mavx512vl; only called when the CPU and OS support
  * them. */
 #include <immintrin.h>

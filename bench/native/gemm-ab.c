@@ -1,0 +1,84 @@
+/* A/B timing of libtune4j.so builds: each round runs the same f32 GEMM once with every library in turn,
+ * so that a noisy shared machine slows all of them alike; prints the median per library.
+ *
+ *   gemm-ab THREADS M N K ROUNDS LIB[@MC,KC,NC] ...      (TA=1 / TB=1 in the environment: transposed A / B)
+ *
+ * LIB@MC,KC,NC pins that library's cache blocks (t4j_gemm_set_blocks); a library named twice is copied,
+ * so that each copy keeps its own blocks. Build libraries with bench/native/gemm-variants.sh. */
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef int32_t (*gemm_fn)(int32_t, int32_t, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *, int64_t, float, float *, int64_t);
+typedef int32_t (*blocks_fn)(int64_t, int64_t, int64_t);
+typedef void (*threads_fn)(int32_t);
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static int by_value(const void *x, const void *y) {
+    double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 7) {
+        fprintf(stderr, "usage: gemm-ab THREADS M N K ROUNDS LIB[@MC,KC,NC] ...\n");
+        return 2;
+    }
+    int threads = atoi(argv[1]), rounds = atoi(argv[5]), libs = argc - 6;
+    int64_t m = atol(argv[2]), n = atol(argv[3]), k = atol(argv[4]);
+    int ta = getenv("TA") != NULL, tb = getenv("TB") != NULL;
+    if (libs > 16 || rounds < 1 || rounds > 256) return 2;
+    gemm_fn gemm[16];
+    double *times = calloc((size_t)libs * rounds, sizeof(double));
+    for (int l = 0; l < libs; l++) {
+        char path[1024], copy[64];
+        snprintf(path, sizeof path, "%s", argv[6 + l]);
+        long mc = 0, kc = 0, nc = 0;
+        char *at = strchr(path, '@');
+        if (at != NULL) {
+            *at = 0;
+            sscanf(at + 1, "%ld,%ld,%ld", &mc, &kc, &nc);
+        }
+        snprintf(copy, sizeof copy, "/tmp/gemm-ab-%d-%d.so", (int)getpid(), l);
+        char cmd[2200];
+        snprintf(cmd, sizeof cmd, "cp '%s' %s", path, copy);
+        if (system(cmd) != 0) return 1;
+        void *h = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
+        if (h == NULL) {
+            fprintf(stderr, "%s\n", dlerror());
+            return 1;
+        }
+        remove(copy);
+        gemm[l] = (gemm_fn)dlsym(h, "t4j_gemm");
+        ((threads_fn)dlsym(h, "t4j_set_num_threads"))(threads);
+        if (mc) ((blocks_fn)dlsym(h, "t4j_gemm_set_blocks"))(mc, kc, nc);
+    }
+    float *a = aligned_alloc(64, (size_t)(m * k) * 4), *b = aligned_alloc(64, (size_t)(k * n) * 4), *c = aligned_alloc(64, (size_t)(m * n) * 4);
+    for (int64_t i = 0; i < m * k; i++) a[i] = (float)(i % 7) * 0.1f;
+    for (int64_t i = 0; i < k * n; i++) b[i] = (float)(i % 5) * 0.1f;
+    int64_t lda = ta ? m : k, ldb = tb ? k : n;
+    for (int l = 0; l < libs; l++) gemm[l](ta, tb, m, n, k, 1.f, a, lda, b, ldb, 0.f, c, n); /* warm-up */
+    for (int r = 0; r < rounds; r++)
+        for (int l = 0; l < libs; l++) {
+            double t0 = now();
+            gemm[l](ta, tb, m, n, k, 1.f, a, lda, b, ldb, 0.f, c, n);
+            times[l * rounds + r] = now() - t0;
+        }
+    for (int l = 0; l < libs; l++) {
+        double *t = times + l * rounds;
+        qsort(t, rounds, sizeof(double), by_value);
+        double median = t[rounds / 2];
+        printf("%-40s %c%c %ldx%ldx%ld threads %d: median %.3f ms, %.1f GFLOP/s (min %.3f ms)\n", argv[6 + l], ta ? 'T' : 'N',
+               tb ? 'T' : 'N', (long)m, (long)n, (long)k, threads, median * 1e3, 2.0 * m * n * k / median / 1e9, t[0] * 1e3);
+    }
+    return 0;
+}
