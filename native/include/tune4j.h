@@ -95,6 +95,19 @@ int32_t t4j_lora_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, con
 /* W [d_out, d_in] += sign * s * B A, in place (sign = +1 merges, -1 unmerges). */
 int32_t t4j_lora_merge(int64_t d_in, int64_t d_out, int64_t r, float *w, const float *a, const float *b, float scale, float sign);
 
+/* ---- lora mixed: the low-rank terms of a batch whose rows use different adapters over one base ----
+ * (S-LoRA's SGMV and Punica's BGMV; ARCHITECTURE.md "Many adapters"). The base product x W^T (+ bias) runs
+ * once for the whole batch (t4j_gemm, t4j_int8_linear ...); then h = x A_i^T for each row's adapter i
+ * (shrink) and y += s_i h B_i^T (expand). Adapter i: a[i] -> A_i [ranks[i], d_in], b[i] -> B_i
+ * [d_out, ranks[i]], contiguous; h [t, ldh] with ldh >= the largest rank used, columns past a row's rank
+ * set to 0 by shrink. An adapter index of -1 means no adapter: shrink writes zeros, expand leaves y.
+ * Segmented form: rows [seg_start[s], seg_start[s+1]) use adapter seg_adapter[s] (nseg segments,
+ * seg_start[0] = 0, nondecreasing). Per-row form: row p uses row_adapter[p]. */
+int32_t t4j_lora_shrink_segments(int64_t nseg, const int32_t *seg_start, const int32_t *seg_adapter, int64_t d_in, const float *const *a, const int64_t *ranks, const float *x, int64_t ldx, float *h, int64_t ldh);
+int32_t t4j_lora_expand_segments(int64_t nseg, const int32_t *seg_start, const int32_t *seg_adapter, int64_t d_out, const float *const *b, const int64_t *ranks, const float *scales, const float *h, int64_t ldh, float *y, int64_t ldy);
+int32_t t4j_lora_shrink_rows(int64_t t, const int32_t *row_adapter, int64_t d_in, const float *const *a, const int64_t *ranks, const float *x, int64_t ldx, float *h, int64_t ldh);
+int32_t t4j_lora_expand_rows(int64_t t, const int32_t *row_adapter, int64_t d_out, const float *const *b, const int64_t *ranks, const float *scales, const float *h, int64_t ldh, float *y, int64_t ldy);
+
 /* ---- quant: int8, symmetric, no zero point, values in [-127, 127] -------------------------------
  * scale = absmax / 127 per row (a weight's row is its output channel); q = round-half-to-even(x / scale);
  * a row of zeros has scale 0 and q = 0. Products accumulate in int32 (exact for k <= 65536). */

@@ -61,6 +61,10 @@ public final class tune4j_h {
             "t4j_lora_forward",
             "t4j_lora_backward",
             "t4j_lora_merge",
+            "t4j_lora_shrink_segments",
+            "t4j_lora_expand_segments",
+            "t4j_lora_shrink_rows",
+            "t4j_lora_expand_rows",
             "t4j_quantize_rows",
             "t4j_dequantize_rows",
             "t4j_int8_packed_size",
@@ -492,6 +496,99 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_lora_merge$descriptor() {
         return t4j_lora_merge.DESC;
+    }
+
+    private static final class t4j_lora_shrink_segments {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_lora_shrink_segments", DESC, false);
+    }
+
+    /** ---- lora mixed: the low-rank terms of a batch whose rows use different adapters over one base ---- (S-LoRA's SGMV and Punica's BGMV; ARCHITECTURE.md "Many adapters"). The base product x W^T (+ bias) runs once for the whole batch (t4j_gemm, t4j_int8_linear ...); then h = x A_i^T for each row's adapter i (shrink) and y += s_i h B_i^T (expand). Adapter i: a[i] -&gt; A_i [ranks[i], d_in], b[i] -&gt; B_i [d_out, ranks[i]], contiguous; h [t, ldh] with ldh &gt;= the largest rank used, columns past a row's rank set to 0 by shrink. An adapter index of -1 means no adapter: shrink writes zeros, expand leaves y. Segmented form: rows [seg_start[s], seg_start[s+1]) use adapter seg_adapter[s] (nseg segments, seg_start[0] = 0, nondecreasing). Per-row form: row p uses row_adapter[p]. */
+    public static int t4j_lora_shrink_segments(long nseg, MemorySegment seg_start, MemorySegment seg_adapter, long d_in, MemorySegment a, MemorySegment ranks, MemorySegment x, long ldx, MemorySegment h, long ldh) {
+        try {
+            return (int) t4j_lora_shrink_segments.HANDLE.invokeExact(nseg, seg_start, seg_adapter, d_in, a, ranks, x, ldx, h, ldh);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_lora_shrink_segments$handle() {
+        return t4j_lora_shrink_segments.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_lora_shrink_segments$descriptor() {
+        return t4j_lora_shrink_segments.DESC;
+    }
+
+    private static final class t4j_lora_expand_segments {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_lora_expand_segments", DESC, false);
+    }
+
+    public static int t4j_lora_expand_segments(long nseg, MemorySegment seg_start, MemorySegment seg_adapter, long d_out, MemorySegment b, MemorySegment ranks, MemorySegment scales, MemorySegment h, long ldh, MemorySegment y, long ldy) {
+        try {
+            return (int) t4j_lora_expand_segments.HANDLE.invokeExact(nseg, seg_start, seg_adapter, d_out, b, ranks, scales, h, ldh, y, ldy);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_lora_expand_segments$handle() {
+        return t4j_lora_expand_segments.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_lora_expand_segments$descriptor() {
+        return t4j_lora_expand_segments.DESC;
+    }
+
+    private static final class t4j_lora_shrink_rows {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_lora_shrink_rows", DESC, false);
+    }
+
+    public static int t4j_lora_shrink_rows(long t, MemorySegment row_adapter, long d_in, MemorySegment a, MemorySegment ranks, MemorySegment x, long ldx, MemorySegment h, long ldh) {
+        try {
+            return (int) t4j_lora_shrink_rows.HANDLE.invokeExact(t, row_adapter, d_in, a, ranks, x, ldx, h, ldh);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_lora_shrink_rows$handle() {
+        return t4j_lora_shrink_rows.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_lora_shrink_rows$descriptor() {
+        return t4j_lora_shrink_rows.DESC;
+    }
+
+    private static final class t4j_lora_expand_rows {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_lora_expand_rows", DESC, false);
+    }
+
+    public static int t4j_lora_expand_rows(long t, MemorySegment row_adapter, long d_out, MemorySegment b, MemorySegment ranks, MemorySegment scales, MemorySegment h, long ldh, MemorySegment y, long ldy) {
+        try {
+            return (int) t4j_lora_expand_rows.HANDLE.invokeExact(t, row_adapter, d_out, b, ranks, scales, h, ldh, y, ldy);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_lora_expand_rows$handle() {
+        return t4j_lora_expand_rows.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_lora_expand_rows$descriptor() {
+        return t4j_lora_expand_rows.DESC;
     }
 
     private static final class t4j_quantize_rows {

@@ -55,6 +55,27 @@ public interface Backend {
      */
     void loraBackward(Tensor x, Tensor mask, Tensor w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db);
 
+    /**
+     * Mixed-adapter LoRA, shrink (S-LoRA's SGMV, tune4j.h "lora mixed"): rows [segStart[s], segStart[s+1]) of x
+     * use adapter i = segAdapter[s] (-1: none): h[rows, 0:r_i] = x[rows] A_iᵀ, h's other columns set to 0.
+     * The base product runs once for the whole batch, apart; {@link #loraExpandSegments} adds the low-rank term.
+     *
+     * @param x [t, d_in] (any leading dimension)
+     * @param segStart [nseg + 1] I32 on the host: 0, nondecreasing, t last
+     * @param segAdapter [nseg] I32 on the host, each in [-1, adapters.count())
+     * @param h [t, w] contiguous, w ≥ adapters.maxRank(), written
+     */
+    void loraShrinkSegments(Tensor x, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h);
+
+    /** Mixed-adapter LoRA, expand: y[rows] += s_i·h[rows, 0:r_i] B_iᵀ for each segment (as {@link #loraShrinkSegments}); y [t, d_out] (any leading dimension). */
+    void loraExpandSegments(Tensor h, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor y);
+
+    /** As {@link #loraShrinkSegments}, per row (Punica's BGMV): row p uses adapter rowAdapter[p] (I32 [t] on the host, -1: none). */
+    void loraShrinkRows(Tensor x, Tensor rowAdapter, LoraAdapters adapters, Tensor h);
+
+    /** As {@link #loraExpandSegments}, per row. */
+    void loraExpandRows(Tensor h, Tensor rowAdapter, LoraAdapters adapters, Tensor y);
+
     /** W += sign·s·B A in place: sign +1 merges the adapter into W, -1 takes it out again. */
     void loraMerge(Tensor w, Tensor a, Tensor b, float scale, float sign);
 

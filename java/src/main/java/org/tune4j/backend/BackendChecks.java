@@ -358,6 +358,60 @@ public final class BackendChecks {
         if (c.dim(0) != m || c.dim(1) != n) throw new IllegalArgumentException("c must be " + m + "x" + n + ", is " + c.dim(0) + "x" + c.dim(1));
     }
 
+    /** segStart [nseg + 1] and segAdapter [nseg] (I32, host) of a mixed batch of t rows over n adapters. Returns nseg. */
+    static long loraSegments(Tensor segStart, Tensor segAdapter, long t, int n) {
+        if (segAdapter == null) throw new IllegalArgumentException("segAdapter is null");
+        long nseg = segAdapter.numel();
+        vector("segAdapter", segAdapter, nseg, DType.I32);
+        vector("segStart", segStart, nseg + 1, DType.I32);
+        valuesIn("segAdapter", segAdapter, -1, n);
+        if (segStart.getInt(0) != 0) throw new IllegalArgumentException("segStart[0] must be 0, is " + segStart.getInt(0));
+        for (long s = 0; s < nseg; s++) {
+            if (segStart.getInt(s + 1) < segStart.getInt(s)) {
+                throw new IllegalArgumentException("segStart must not decrease: segStart[" + (s + 1) + "] = " + segStart.getInt(s + 1) + " < segStart[" + s + "] = " + segStart.getInt(s));
+            }
+        }
+        if (segStart.getInt(nseg) != t) throw new IllegalArgumentException("segStart[" + nseg + "] must be the row count " + t + ", is " + segStart.getInt(nseg));
+        return nseg;
+    }
+
+    /** rowAdapter [t] (I32, host), each in [-1, n). */
+    static void loraRows(Tensor rowAdapter, long t, int n) {
+        vector("rowAdapter", rowAdapter, t, DType.I32);
+        valuesIn("rowAdapter", rowAdapter, -1, n);
+    }
+
+    /** x [t, d_in] (any ld), h [t, w >= max rank] contiguous and writable; returns t. */
+    static long loraShrink(Tensor x, LoraAdapters adapters, Tensor h) {
+        if (adapters == null) throw new IllegalArgumentException("adapters is null");
+        writable("h", h);
+        matrix("x", x);
+        if (x.dim(1) != adapters.dIn()) throw new IllegalArgumentException("x has " + x.dim(1) + " columns, the adapters' A factors " + adapters.dIn());
+        loraH(h, x.dim(0), adapters);
+        adapters.checkHost();
+        return x.dim(0);
+    }
+
+    /** h [t, w >= max rank] contiguous, y [t, d_out] (any ld) writable; returns t. */
+    static long loraExpand(Tensor h, LoraAdapters adapters, Tensor y) {
+        if (adapters == null) throw new IllegalArgumentException("adapters is null");
+        writable("y", y);
+        matrix("h", h);
+        matrix("y", y);
+        loraH(h, h.dim(0), adapters);
+        if (y.dim(0) != h.dim(0) || y.dim(1) != adapters.dOut()) {
+            throw new IllegalArgumentException("y must be " + h.dim(0) + "x" + adapters.dOut() + " (h's rows, the adapters' d_out), is " + y.dim(0) + "x" + y.dim(1));
+        }
+        adapters.checkHost();
+        return h.dim(0);
+    }
+
+    private static void loraH(Tensor h, long t, LoraAdapters adapters) {
+        matrix("h", h);
+        if (h.dim(1) < adapters.maxRank()) throw new IllegalArgumentException("h has " + h.dim(1) + " columns, fewer than the largest rank " + adapters.maxRank());
+        contiguous("h", h, t, h.dim(1));
+    }
+
     /** Dimensions of a LoRA layer: t, d_in, d_out, r, read off x, w and a, and every other tensor checked against them. */
     record LoraDims(long t, long dIn, long dOut, long r) {}
 

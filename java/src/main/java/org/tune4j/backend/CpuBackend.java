@@ -1,6 +1,8 @@
 package org.tune4j.backend;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import org.tune4j.bindings.tune4j_h;
 import org.tune4j.tensor.Tensor;
 
@@ -137,6 +139,61 @@ public final class CpuBackend implements Backend {
         BackendChecks.writable("w", w);
         var d = BackendChecks.loraMerge(w, a, b, scale, sign);
         status(tune4j_h.t4j_lora_merge(d.dIn(), d.dOut(), d.r(), seg(w), seg(a), seg(b), scale, sign), "loraMerge");
+    }
+
+    // ---- mixed-adapter LoRA ----
+
+    @Override
+    public void loraShrinkSegments(Tensor x, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h) {
+        long t = BackendChecks.loraShrink(x, adapters, h);
+        long nseg = BackendChecks.loraSegments(segStart, segAdapter, t, adapters.count());
+        try (Arena call = Arena.ofConfined()) {
+            status(tune4j_h.t4j_lora_shrink_segments(nseg, seg(segStart), seg(segAdapter), adapters.dIn(), pointers(call, adapters.a()), ranks(call, adapters), seg(x), x.ld(),
+                    seg(h), h.ld()), "loraShrinkSegments");
+        }
+    }
+
+    @Override
+    public void loraExpandSegments(Tensor h, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor y) {
+        long t = BackendChecks.loraExpand(h, adapters, y);
+        long nseg = BackendChecks.loraSegments(segStart, segAdapter, t, adapters.count());
+        try (Arena call = Arena.ofConfined()) {
+            status(tune4j_h.t4j_lora_expand_segments(nseg, seg(segStart), seg(segAdapter), adapters.dOut(), pointers(call, adapters.b()), ranks(call, adapters),
+                    call.allocateFrom(ValueLayout.JAVA_FLOAT, adapters.scales()), seg(h), h.ld(), seg(y), y.ld()), "loraExpandSegments");
+        }
+    }
+
+    @Override
+    public void loraShrinkRows(Tensor x, Tensor rowAdapter, LoraAdapters adapters, Tensor h) {
+        long t = BackendChecks.loraShrink(x, adapters, h);
+        BackendChecks.loraRows(rowAdapter, t, adapters.count());
+        try (Arena call = Arena.ofConfined()) {
+            status(tune4j_h.t4j_lora_shrink_rows(t, seg(rowAdapter), adapters.dIn(), pointers(call, adapters.a()), ranks(call, adapters), seg(x), x.ld(), seg(h), h.ld()),
+                    "loraShrinkRows");
+        }
+    }
+
+    @Override
+    public void loraExpandRows(Tensor h, Tensor rowAdapter, LoraAdapters adapters, Tensor y) {
+        long t = BackendChecks.loraExpand(h, adapters, y);
+        BackendChecks.loraRows(rowAdapter, t, adapters.count());
+        try (Arena call = Arena.ofConfined()) {
+            status(tune4j_h.t4j_lora_expand_rows(t, seg(rowAdapter), adapters.dOut(), pointers(call, adapters.b()), ranks(call, adapters),
+                    call.allocateFrom(ValueLayout.JAVA_FLOAT, adapters.scales()), seg(h), h.ld(), seg(y), y.ld()), "loraExpandRows");
+        }
+    }
+
+    /** The factors' addresses, an array of pointers for the kernel (checked alive just before, by BackendChecks). */
+    private static MemorySegment pointers(Arena call, java.util.List<Tensor> factors) {
+        MemorySegment p = call.allocate(ValueLayout.ADDRESS, factors.size());
+        for (int i = 0; i < factors.size(); i++) p.setAtIndex(ValueLayout.ADDRESS, i, factors.get(i).segment());
+        return p;
+    }
+
+    private static MemorySegment ranks(Arena call, LoraAdapters adapters) {
+        MemorySegment r = call.allocate(ValueLayout.JAVA_LONG, adapters.count());
+        for (int i = 0; i < adapters.count(); i++) r.setAtIndex(ValueLayout.JAVA_LONG, i, adapters.rank(i));
+        return r;
     }
 
     // ---- int8 ----

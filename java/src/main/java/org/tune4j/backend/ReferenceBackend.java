@@ -110,6 +110,59 @@ public final class ReferenceBackend extends ReferenceSequenceOps {
             }
     }
 
+    // ---- mixed-adapter LoRA ----
+
+    @Override
+    public void loraShrinkSegments(Tensor x, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h) {
+        long t = BackendChecks.loraShrink(x, adapters, h);
+        long nseg = BackendChecks.loraSegments(segStart, segAdapter, t, adapters.count());
+        for (long s = 0; s < nseg; s++)
+            for (long p = segStart.getInt(s); p < segStart.getInt(s + 1); p++) shrinkRow(x, p, segAdapter.getInt(s), adapters, h);
+    }
+
+    @Override
+    public void loraExpandSegments(Tensor h, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor y) {
+        long t = BackendChecks.loraExpand(h, adapters, y);
+        long nseg = BackendChecks.loraSegments(segStart, segAdapter, t, adapters.count());
+        for (long s = 0; s < nseg; s++)
+            for (long p = segStart.getInt(s); p < segStart.getInt(s + 1); p++) expandRow(h, p, segAdapter.getInt(s), adapters, y);
+    }
+
+    @Override
+    public void loraShrinkRows(Tensor x, Tensor rowAdapter, LoraAdapters adapters, Tensor h) {
+        long t = BackendChecks.loraShrink(x, adapters, h);
+        BackendChecks.loraRows(rowAdapter, t, adapters.count());
+        for (long p = 0; p < t; p++) shrinkRow(x, p, rowAdapter.getInt(p), adapters, h);
+    }
+
+    @Override
+    public void loraExpandRows(Tensor h, Tensor rowAdapter, LoraAdapters adapters, Tensor y) {
+        long t = BackendChecks.loraExpand(h, adapters, y);
+        BackendChecks.loraRows(rowAdapter, t, adapters.count());
+        for (long p = 0; p < t; p++) expandRow(h, p, rowAdapter.getInt(p), adapters, y);
+    }
+
+    /** h[p, 0:r] = x[p] Aᵀ, the rest of h's row 0. */
+    private static void shrinkRow(Tensor x, long p, int adapter, LoraAdapters adapters, Tensor h) {
+        long r = adapter < 0 ? 0 : adapters.rank(adapter);
+        for (long q = 0; q < h.dim(1); q++) {
+            double sum = 0;
+            if (q < r) for (long j = 0; j < x.dim(1); j++) sum += (double) x.getFloat(p, j) * adapters.a().get(adapter).getFloat(q, j);
+            h.setFloat(p, q, (float) sum);
+        }
+    }
+
+    /** y[p] += s·h[p, 0:r] Bᵀ. */
+    private static void expandRow(Tensor h, long p, int adapter, LoraAdapters adapters, Tensor y) {
+        if (adapter < 0) return;
+        Tensor b = adapters.b().get(adapter);
+        for (long o = 0; o < y.dim(1); o++) {
+            double sum = 0;
+            for (long q = 0; q < b.dim(1); q++) sum += (double) h.getFloat(p, q) * b.getFloat(o, q);
+            y.setFloat(p, o, (float) (y.getFloat(p, o) + adapters.scales()[adapter] * sum));
+        }
+    }
+
     // ---- training-step ops ----
 
     @Override

@@ -22,7 +22,7 @@ import java.util.regex.Pattern;
 public final class BindingsGenerator {
     private static final Pattern DEFINE = Pattern.compile("^#define\\s+(T4J_\\w+)\\s+(-?\\d+)\\b.*$");
     private static final Pattern PROTOTYPE = Pattern.compile("^(T4J_SHORT\\s+)?([\\w\\s]+?\\s*\\**)\\s*(t4j_\\w+)\\((.*)\\);\\s*$");
-    private static final Pattern PARAM = Pattern.compile("^(const\\s+)?(\\w+)\\s*(\\*?)\\s*(\\w+)$");
+    private static final Pattern PARAM = Pattern.compile("^(const\\s+)?(\\w+)\\s*(\\*?(?:\\s*const\\s*\\*)?)\\s*(\\w+)$"); // "const float *const *a": an array of pointers
 
     record Param(String cType, boolean pointer, String name) {}
 

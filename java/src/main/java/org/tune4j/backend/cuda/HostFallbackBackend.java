@@ -6,6 +6,7 @@ import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.backend.CsrWeights;
 import org.tune4j.backend.Int8Weights;
+import org.tune4j.backend.LoraAdapters;
 import org.tune4j.backend.Sparse24Weights;
 import org.tune4j.tensor.Tensor;
 
@@ -71,6 +72,34 @@ abstract class HostFallbackBackend implements Backend {
     public void loraBackward(Tensor x, Tensor mask, Tensor w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
         try (HostFallback f = fallback("loraBackward")) {
             cpu().loraBackward(f.in(x), f.in(mask), f.in(w), f.in(a), f.in(b), scale, f.in(h), f.in(g), f.out(dx), f.out(da), f.out(db));
+        }
+    }
+
+    @Override
+    public void loraShrinkSegments(Tensor x, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h) {
+        try (HostFallback f = fallback("loraShrinkSegments")) {
+            cpu().loraShrinkSegments(f.in(x), f.in(segStart), f.in(segAdapter), adapters == null ? null : adapters.map(f::in), f.out(h));
+        }
+    }
+
+    @Override
+    public void loraExpandSegments(Tensor h, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor y) {
+        try (HostFallback f = fallback("loraExpandSegments")) {
+            cpu().loraExpandSegments(f.in(h), f.in(segStart), f.in(segAdapter), adapters == null ? null : adapters.map(f::in), f.out(y));
+        }
+    }
+
+    @Override
+    public void loraShrinkRows(Tensor x, Tensor rowAdapter, LoraAdapters adapters, Tensor h) {
+        try (HostFallback f = fallback("loraShrinkRows")) {
+            cpu().loraShrinkRows(f.in(x), f.in(rowAdapter), adapters == null ? null : adapters.map(f::in), f.out(h));
+        }
+    }
+
+    @Override
+    public void loraExpandRows(Tensor h, Tensor rowAdapter, LoraAdapters adapters, Tensor y) {
+        try (HostFallback f = fallback("loraExpandRows")) {
+            cpu().loraExpandRows(f.in(h), f.in(rowAdapter), adapters == null ? null : adapters.map(f::in), f.out(y));
         }
     }
 
