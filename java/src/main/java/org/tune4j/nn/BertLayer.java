@@ -36,11 +36,19 @@ final class BertLayer extends Module {
         output.register("LayerNorm", new LayerNorm(arena, d, c.layerNormEps()));
     }
 
-    /** x [batch·seq, hidden] → [batch·seq, hidden]; lengths [batch] (I32) masks the padded keys. */
-    Var forward(Tape t, Var x, int batch, Tensor lengths) {
-        Var context = t.attention(self.layer("query").forward(t, x), self.layer("key").forward(t, x), self.layer("value").forward(t, x), batch, heads, lengths);
-        Var h = attentionOutput.layer("LayerNorm").forward(t, t.add(attentionOutput.layer("dense").forward(t, context), x));
-        Var inner = t.gelu(intermediate.layer("dense").forward(t, h), exactGelu);
-        return output.layer("LayerNorm").forward(t, t.add(output.layer("dense").forward(t, inner), h));
+    /**
+     * x [batch·seq, hidden] → [batch·seq, hidden]; lengths [batch] (I32) masks the padded keys; routing (or null)
+     * says which adapter each sequence takes where the projections are {@link MultiLoraLinear}s.
+     */
+    Var forward(Tape t, Var x, int batch, Tensor lengths, AdapterRouting routing) {
+        Var context = t.attention(project(t, self, "query", x, routing), project(t, self, "key", x, routing), project(t, self, "value", x, routing), batch, heads, lengths);
+        Var h = attentionOutput.layer("LayerNorm").forward(t, t.add(project(t, attentionOutput, "dense", context, routing), x));
+        Var inner = t.gelu(project(t, intermediate, "dense", h, routing), exactGelu);
+        return output.layer("LayerNorm").forward(t, t.add(project(t, output, "dense", inner, routing), h));
+    }
+
+    private static Var project(Tape t, Module parent, String name, Var x, AdapterRouting routing) {
+        Layer l = parent.layer(name);
+        return l instanceof MultiLoraLinear m ? m.forward(t, x, routing) : l.forward(t, x);
     }
 }

@@ -38,15 +38,49 @@ public final class BertModel extends Module {
 
     /** last_hidden_state [batch·seq, hidden] for a batch of token ids. */
     public Var forward(Tape t, TokenBatch in) {
+        return forward(t, in, null);
+    }
+
+    /**
+     * As {@link #forward(Tape, TokenBatch)}, each sequence through the adapter {@code routing} gives it (null: none),
+     * once {@link #serveManyAdapters} has made every projection a {@link MultiLoraLinear}.
+     */
+    public Var forward(Tape t, TokenBatch in, AdapterRouting routing) {
         check(in);
         long mark = t.mark(); // no-grad on a workspace: each stage's activations are freed but its output (Tape.keepOnly)
         Var x = t.add(t.add(word.forward(t, in.ids()), position.forward(t, in.positions())), tokenType.forward(t, in.typeIds()));
         x = t.keepOnly(mark, embeddingNorm.forward(t, x));
         for (BertLayer layer : layers) {
             mark = t.mark();
-            x = t.keepOnly(mark, layer.forward(t, x, in.batch(), in.lengths()));
+            x = t.keepOnly(mark, layer.forward(t, x, in.batch(), in.lengths(), routing));
         }
         return x;
+    }
+
+    /**
+     * Makes every projection of every layer (query, key, value, attention.output.dense, intermediate.dense,
+     * output.dense) a {@link MultiLoraLinear} over its current layer (f32, int8 or 2:4), so that batches can mix
+     * adapters: returns them by path ("encoder.layer.0.attention.self.query", PEFT's keys). The model must hold no
+     * LoRA of its own (merge it first). Idempotent.
+     */
+    public java.util.Map<String, MultiLoraLinear> serveManyAdapters() {
+        java.util.Map<String, MultiLoraLinear> out = new java.util.LinkedHashMap<>();
+        for (var e : new java.util.LinkedHashMap<>(namedModules()).entrySet()) {
+            String path = e.getKey();
+            if (!path.startsWith("encoder.layer.") || !(path.endsWith(".query") || path.endsWith(".key") || path.endsWith(".value") || path.endsWith(".dense"))) continue;
+            if (path.contains(".base")) continue;
+            Module m = e.getValue();
+            if (m instanceof MultiLoraLinear multi) {
+                out.put(path, multi);
+            } else if (m instanceof LoraLinear) {
+                throw new IllegalStateException(path + " holds a LoRA adapter of its own: merge it into the base before serving many adapters");
+            } else {
+                MultiLoraLinear multi = new MultiLoraLinear(path, m);
+                replaceModule(path, multi);
+                out.put(path, multi);
+            }
+        }
+        return out;
     }
 
     private void check(TokenBatch in) {

@@ -1,0 +1,59 @@
+package org.tune4j.nn;
+
+import java.util.Map;
+import org.tune4j.autograd.Tape;
+import org.tune4j.autograd.Var;
+import org.tune4j.backend.Backend;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * A frozen layer (f32, int8 or 2:4) whose rows may each take a different LoRA adapter: the base runs once for the
+ * whole batch, then the low-rank terms of every adapter in one shrink and one expand (Backend
+ * {@code loraShrinkSegments} / {@code loraExpandSegments}; ARCHITECTURE.md "Many adapters"). The adapters are
+ * not parameters of the model: they come with each batch ({@link AdapterRouting}), so they can be loaded and
+ * unloaded while it serves. Inference only: a recording tape is refused.
+ */
+public final class MultiLoraLinear extends Module implements Layer {
+    private final Layer base;
+    private final String path;
+
+    /** Wraps {@code base}, found at {@code path} (relative to the encoder, the adapters' key for it). */
+    MultiLoraLinear(String path, Module base) {
+        if (!(base instanceof Layer l)) throw new IllegalArgumentException(path + " is not a layer");
+        this.base = l;
+        this.path = path;
+        register("base", base);
+    }
+
+    public String path() {
+        return path;
+    }
+
+    /** The base's [out, in] shape, for checking an adapter against it. */
+    public long[] baseShape() {
+        Module m = (Module) base;
+        if (m instanceof Linear lin) return new long[] {lin.out(), lin.in()};
+        Map<String, org.tune4j.autograd.Parameter> p = m.namedParameters();
+        Tensor w = p.containsKey("weight") ? p.get("weight").value() : null;
+        if (w == null) throw new IllegalStateException(path + ": a base without a weight");
+        return w.shape();
+    }
+
+    @Override
+    public Var forward(Tape t, Var x) {
+        return base.forward(t, x);
+    }
+
+    /** y = base(x), then each row's adapter term added in place (rows of sequences without an adapter keep the base's). */
+    public Var forward(Tape t, Var x, AdapterRouting routing) {
+        Var y = base.forward(t, x);
+        AdapterRouting.LayerRoute route = routing == null ? null : routing.route(path);
+        if (route == null) return y;
+        if (t.parameterGradients() || x.requiresGrad() || y.requiresGrad()) throw new IllegalStateException(path + ": a mixed-adapter batch is served, not trained (use a tape that does not record)");
+        Backend be = t.backend();
+        Tensor h = t.zeros(x.value().dim(0), route.adapters().maxRank());
+        be.loraShrinkSegments(x.value(), routing.segStart(), route.segAdapter(), route.adapters(), h);
+        be.loraExpandSegments(h, routing.segStart(), route.segAdapter(), route.adapters(), y.value());
+        return y;
+    }
+}

@@ -1,0 +1,171 @@
+package org.tune4j.serve;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ArrayBlockingQueue;
+import org.tune4j.autograd.Tape;
+import org.tune4j.autograd.Workspace;
+import org.tune4j.backend.Backend;
+import org.tune4j.data.TextTokenizer;
+import org.tune4j.data.TokenBatch;
+import org.tune4j.nn.AdapterRouting;
+import org.tune4j.nn.BertClassifier;
+import org.tune4j.nn.BertModel;
+import org.tune4j.tensor.Memory;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * Classifies and embeds texts over one frozen encoder with many LoRA adapters, requests for different adapters in
+ * one batch (ARCHITECTURE.md "Many adapters"): the encoder runs once for the batch, each sequence's projections
+ * take its adapter's low-rank term, and each sequence gets its adapter's head. The Java API the HTTP server runs
+ * too. Requests are checked first and refused with an {@link IllegalArgumentException} naming the request and what
+ * is wrong ({@link AdapterRegistry.UnknownAdapterException} for an adapter not loaded); the model never changes.
+ * Up to {@code workspaces} batches run at a time; callers beyond that wait.
+ */
+public final class AdapterPredictor implements AutoCloseable {
+    /** One text for one adapter (null: the base encoder alone, embed only). */
+    public record Request(String adapter, String text) {}
+
+    /**
+     * What a request gets: its embedding (the pooled last hidden state, mean over the real tokens unless the
+     * adapter's head pools [CLS]) and, when asked to classify, its adapter's class probabilities.
+     */
+    public record Result(String adapter, float[] embedding, List<String> classes, float[] probabilities) {
+        /** The most probable class, or null for an embedding. */
+        public String label() {
+            if (probabilities == null) return null;
+            int best = 0;
+            for (int k = 1; k < probabilities.length; k++) if (probabilities[k] > probabilities[best]) best = k;
+            return classes.get(best);
+        }
+    }
+
+    private final Backend backend;
+    private final BertModel model;
+    private final TextTokenizer tokenizer;
+    private final AdapterRegistry registry;
+    private final ArrayBlockingQueue<Workspace> workspaces;
+
+    public AdapterPredictor(Backend backend, BertModel model, TextTokenizer tokenizer, AdapterRegistry registry, int workspaces) {
+        if (workspaces < 1 || workspaces > 1024) throw new IllegalArgumentException("workspaces must be in [1, 1024], is " + workspaces);
+        this.backend = backend;
+        this.model = model;
+        this.tokenizer = tokenizer;
+        this.registry = registry;
+        this.workspaces = new ArrayBlockingQueue<>(workspaces);
+        for (int i = 0; i < workspaces; i++) this.workspaces.add(new Workspace());
+        model.train(false);
+    }
+
+    public AdapterRegistry registry() {
+        return registry;
+    }
+
+    /** Each request's result, in order; {@code classify} asks for its adapter's classes too. */
+    public List<Result> run(List<Request> requests, boolean classify) {
+        check(requests, classify);
+        // sequences grouped by adapter: one segment per adapter in the kernels
+        Integer[] order = new Integer[requests.size()];
+        for (int i = 0; i < order.length; i++) order[i] = i;
+        Arrays.sort(order, Comparator.comparing((Integer i) -> requests.get(i).adapter(), Comparator.nullsFirst(Comparator.naturalOrder())));
+        List<String> texts = new ArrayList<>(order.length), ids = new ArrayList<>(order.length);
+        for (int i : order) {
+            texts.add(requests.get(i).text());
+            ids.add(requests.get(i).adapter());
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            List<Result> sorted = run(arena, tokenizer.encode(arena, texts), ids, classify);
+            Result[] out = new Result[order.length];
+            for (int k = 0; k < order.length; k++) out[order[k]] = sorted.get(k);
+            return List.of(out);
+        }
+    }
+
+    /** As {@link #run(List, boolean)} on tokens already in a batch: sequence b through adapter {@code adapters.get(b)}. */
+    public List<Result> run(Arena arena, TokenBatch in, List<String> adapters, boolean classify) {
+        if (adapters.size() != in.batch()) throw new IllegalArgumentException(adapters.size() + " adapter ids for a batch of " + in.batch() + " sequences");
+        Map<String, Integer> index = new LinkedHashMap<>();
+        int[] sequenceAdapter = new int[in.batch()];
+        for (int b = 0; b < in.batch(); b++) {
+            String id = adapters.get(b);
+            sequenceAdapter[b] = id == null ? -1 : index.computeIfAbsent(id, k -> index.size());
+        }
+        Workspace ws = takeWorkspace();
+        try (AdapterRegistry.Lease lease = registry.acquire(new ArrayList<>(index.keySet()))) {
+            List<Map<String, AdapterRouting.Factors>> factors = new ArrayList<>();
+            for (AdapterRegistry.Adapter a : lease.adapters()) factors.add(a.factors());
+            for (int b = 0; b < in.batch(); b++) {
+                AdapterRegistry.Adapter a = sequenceAdapter[b] < 0 ? null : lease.adapters().get(sequenceAdapter[b]);
+                if (classify && (a == null || a.head() == null)) throw new IllegalArgumentException("sequence " + b + ": adapter " + adapters.get(b) + " has no classifier head to classify with");
+            }
+            AdapterRouting routing = AdapterRouting.of(arena, factors, sequenceAdapter, in.seq());
+            try (Tape t = new Tape(backend, false, false, ws)) {
+                var hidden = model.forward(t, in, routing);
+                Tensor mean = host(arena, t.meanPool(hidden, in.lengths(), in.batch()).value());
+                Tensor cls = host(arena, t.everyNthRow(hidden, in.seq(), 0).value());
+                List<Result> out = new ArrayList<>(in.batch());
+                for (int b = 0; b < in.batch(); b++) {
+                    AdapterRegistry.Adapter a = sequenceAdapter[b] < 0 ? null : lease.adapters().get(sequenceAdapter[b]);
+                    AdapterRegistry.Head head = a == null ? null : a.head();
+                    Tensor pooled = head != null && head.pooling() == BertClassifier.Pooling.CLS ? cls : mean;
+                    float[] e = new float[(int) pooled.dim(1)];
+                    for (int j = 0; j < e.length; j++) e[j] = pooled.getFloat(b, j);
+                    out.add(classify ? new Result(adapters.get(b), e, head.classes(), probabilities(head, e)) : new Result(adapters.get(b), e, null, null));
+                }
+                return out;
+            }
+        } finally {
+            workspaces.add(ws);
+        }
+    }
+
+    private static Tensor host(Arena arena, Tensor t) {
+        return t.isHost() ? t.copy(arena) : t.copy(arena, Memory.HOST);
+    }
+
+    /** softmax(W e + b), in double. */
+    private static float[] probabilities(AdapterRegistry.Head head, float[] e) {
+        int classes = head.bias().length;
+        double[] z = new double[classes];
+        double max = Double.NEGATIVE_INFINITY, sum = 0;
+        for (int k = 0; k < classes; k++) {
+            double s = head.bias()[k];
+            for (int j = 0; j < e.length; j++) s += (double) head.weight()[k][j] * e[j];
+            z[k] = s;
+            max = Math.max(max, s);
+        }
+        for (int k = 0; k < classes; k++) sum += z[k] = Math.exp(z[k] - max);
+        float[] p = new float[classes];
+        for (int k = 0; k < classes; k++) p[k] = (float) (z[k] / sum);
+        return p;
+    }
+
+    private void check(List<Request> requests, boolean classify) {
+        if (requests == null || requests.isEmpty()) throw new IllegalArgumentException("no requests");
+        for (int i = 0; i < requests.size(); i++) {
+            Request r = requests.get(i);
+            if (r == null || r.text() == null) throw new IllegalArgumentException("request " + i + " has no text");
+            if (r.text().isBlank()) throw new IllegalArgumentException("request " + i + ": the text is empty");
+            if (r.adapter() == null && classify) throw new IllegalArgumentException("request " + i + " names no adapter: classifying needs an adapter's head");
+        }
+    }
+
+    private Workspace takeWorkspace() {
+        try {
+            return workspaces.take();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for a free workspace", e);
+        }
+    }
+
+    @Override
+    public void close() {
+        for (Workspace w : workspaces) w.close();
+    }
+}

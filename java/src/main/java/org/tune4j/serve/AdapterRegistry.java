@@ -1,0 +1,287 @@
+package org.tune4j.serve;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+import org.tune4j.io.BertAdapter;
+import org.tune4j.io.PeftAdapter;
+import org.tune4j.io.Safetensors;
+import org.tune4j.nn.AdapterRouting;
+import org.tune4j.nn.BertClassifier;
+import org.tune4j.nn.BertModel;
+import org.tune4j.nn.MultiLoraLinear;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * The LoRA adapters resident over one frozen BERT-family encoder (f32, int8 or 2:4), loaded and unloaded while
+ * it serves (ARCHITECTURE.md "Many adapters"). Each adapter is checked before it takes traffic (PEFT layout,
+ * every module a projection of this encoder, A [r, in] and B [out, r] of the base's shape, finite values, no
+ * DoRA), its bytes counted against a budget; when a load would exceed it, the least recently used adapters are
+ * evicted. A batch holds a {@link Lease} on the adapters it uses: an adapter unloaded, replaced or evicted under
+ * a batch stops taking new batches at once, and its memory is freed when the last lease on it closes, so no
+ * kernel ever reads freed memory. Thread-safe.
+ */
+public final class AdapterRegistry implements AutoCloseable {
+    /** An adapter id: what a request names (letters, digits, '.', '_', '-'; at most 128). */
+    public static final Pattern ID = Pattern.compile("[A-Za-z0-9._-]{1,128}");
+
+    /** A classifier head saved beside an adapter (BertAdapter's classifier.safetensors): [classes, hidden], [classes]. */
+    public record Head(float[][] weight, float[] bias, List<String> classes, BertClassifier.Pooling pooling) {}
+
+    /** A resident adapter. */
+    public static final class Adapter {
+        private final String id;
+        private final Map<String, AdapterRouting.Factors> factors;
+        private final int rank;
+        private final long bytes;
+        private final Head head;
+        private final PeftAdapter.Loaded storage;
+        private int leases;      // guarded by the registry
+        private boolean retired; // guarded by the registry: no new leases; freed when leases reach 0
+
+        private Adapter(String id, Map<String, AdapterRouting.Factors> factors, int rank, long bytes, Head head, PeftAdapter.Loaded storage) {
+            this.id = id;
+            this.factors = factors;
+            this.rank = rank;
+            this.bytes = bytes;
+            this.head = head;
+            this.storage = storage;
+        }
+
+        public String id() {
+            return id;
+        }
+
+        /** Factors by layer path ("encoder.layer.0.attention.self.query"). */
+        public Map<String, AdapterRouting.Factors> factors() {
+            return factors;
+        }
+
+        public int rank() {
+            return rank;
+        }
+
+        public long bytes() {
+            return bytes;
+        }
+
+        /** The classifier head, or null for an adapter that only embeds. */
+        public Head head() {
+            return head;
+        }
+    }
+
+    /** The adapters a batch uses, alive until closed (once). */
+    public final class Lease implements AutoCloseable {
+        private final List<Adapter> adapters;
+        private boolean closed;
+
+        private Lease(List<Adapter> adapters) {
+            this.adapters = adapters;
+        }
+
+        /** The adapters, in the order they were asked for. */
+        public List<Adapter> adapters() {
+            return adapters;
+        }
+
+        @Override
+        public void close() {
+            synchronized (AdapterRegistry.this) {
+                if (closed) return;
+                closed = true;
+                for (Adapter a : adapters) release(a);
+            }
+        }
+    }
+
+    private final Map<String, MultiLoraLinear> layers;
+    private final long hidden;
+    private final long budgetBytes;
+    private final LinkedHashMap<String, Adapter> resident = new LinkedHashMap<>(16, 0.75f, true); // access order: LRU first
+    private long bytes;
+    private long evictions;
+    private boolean closed;
+
+    /** Serves adapters over {@code model} (made ready with {@link BertModel#serveManyAdapters}) within {@code budgetBytes}. */
+    public AdapterRegistry(BertModel model, long budgetBytes) {
+        if (budgetBytes < 1) throw new IllegalArgumentException("the adapter budget must be at least 1 byte, is " + budgetBytes);
+        this.layers = model.serveManyAdapters();
+        this.hidden = model.config().hidden();
+        this.budgetBytes = budgetBytes;
+    }
+
+    /**
+     * Reads and checks the adapter in {@code dir} (PEFT layout, a classifier head beside it optional), then makes it
+     * resident as {@code id}, replacing one of that id, evicting least recently used adapters to stay in budget.
+     *
+     * @throws IOException naming the file and what is wrong; nothing changes then
+     */
+    public Adapter load(String id, Path dir) throws IOException {
+        checkId(id);
+        Adapter a = read(id, dir); // outside the lock: serving goes on while a file is read
+        synchronized (this) {
+            if (closed) {
+                a.storage.close();
+                throw new IllegalStateException("the adapter registry is closed");
+            }
+            if (a.bytes > budgetBytes) {
+                a.storage.close();
+                throw new IOException(dir + ": the adapter needs " + a.bytes + " bytes, more than the whole budget of " + budgetBytes);
+            }
+            Adapter old = resident.remove(id);
+            if (old != null) retire(old);
+            while (bytes + a.bytes > budgetBytes) {
+                Adapter lru = resident.values().iterator().next();
+                resident.remove(lru.id);
+                retire(lru);
+                evictions++;
+            }
+            resident.put(id, a);
+            bytes += a.bytes;
+            return a;
+        }
+    }
+
+    /** Takes {@code id} out of service; batches that hold it finish first. Returns whether it was resident. */
+    public synchronized boolean unload(String id) {
+        Adapter a = resident.remove(id);
+        if (a == null) return false;
+        retire(a);
+        return true;
+    }
+
+    /**
+     * Leases the adapters named by {@code ids} (null: the base alone, no adapter) for one batch.
+     *
+     * @throws UnknownAdapterException naming the first id not resident
+     */
+    public synchronized Lease acquire(List<String> ids) {
+        if (closed) throw new IllegalStateException("the adapter registry is closed");
+        List<Adapter> out = new ArrayList<>(ids.size());
+        for (String id : ids) {
+            Adapter a = id == null ? null : resident.get(id); // get: marks it recently used
+            if (id != null && a == null) throw new UnknownAdapterException(id);
+            out.add(a);
+        }
+        for (Adapter a : out) if (a != null) a.leases++;
+        return new Lease(java.util.Collections.unmodifiableList(out));
+    }
+
+    /** An adapter id no resident adapter has: the request's fault (HTTP 404), never the server's. */
+    public static final class UnknownAdapterException extends IllegalArgumentException {
+        public UnknownAdapterException(String id) {
+            super("no adapter '" + id + "' is loaded");
+        }
+    }
+
+    public synchronized List<String> ids() {
+        return List.copyOf(resident.keySet());
+    }
+
+    public synchronized boolean contains(String id) {
+        return resident.containsKey(id);
+    }
+
+    public synchronized int size() {
+        return resident.size();
+    }
+
+    /** Bytes of the resident adapters (retired ones still leased are not counted). */
+    public synchronized long bytes() {
+        return bytes;
+    }
+
+    public long budgetBytes() {
+        return budgetBytes;
+    }
+
+    /** Adapters evicted to make room since the registry was made. */
+    public synchronized long evictions() {
+        return evictions;
+    }
+
+    @Override
+    public synchronized void close() {
+        closed = true;
+        for (Adapter a : resident.values()) retire(a);
+        resident.clear();
+        bytes = 0;
+    }
+
+    private void retire(Adapter a) { // holds the lock
+        if (a.retired) return;
+        a.retired = true;
+        bytes -= a.bytes;
+        if (a.leases == 0) a.storage.close();
+    }
+
+    private void release(Adapter a) { // holds the lock
+        if (a == null) return;
+        if (--a.leases == 0 && a.retired) a.storage.close();
+    }
+
+    private static void checkId(String id) {
+        if (id == null || !ID.matcher(id).matches()) throw new IllegalArgumentException("adapter id " + (id == null ? "null" : "'" + id + "'") + " must match " + ID.pattern());
+    }
+
+    /** The adapter in dir, checked against this encoder. */
+    private Adapter read(String id, Path dir) throws IOException {
+        PeftAdapter.Loaded peft = PeftAdapter.load(dir);
+        try {
+            PeftAdapter.Config c = peft.config();
+            if (c.useDora()) throw new IOException(dir + ": a DoRA adapter (use_dora) cannot be batched unmerged; serve it merged, alone");
+            float scale = (float) (c.useRslora() ? c.alpha() / Math.sqrt(c.r()) : c.alpha() / c.r());
+            if (!Float.isFinite(scale)) throw new IOException(dir + ": lora_alpha " + c.alpha() + " and r " + c.r() + " give a scale of " + scale);
+            Map<String, AdapterRouting.Factors> factors = new LinkedHashMap<>();
+            long total = 0;
+            for (Map.Entry<String, PeftAdapter.Lora> e : peft.modules().entrySet()) {
+                String path = e.getKey().startsWith("bert.") ? e.getKey().substring("bert.".length()) : e.getKey();
+                MultiLoraLinear layer = layers.get(path);
+                if (layer == null) throw new IOException(dir + ": module '" + e.getKey() + "' is not a projection of this encoder (" + layers.size() + " are, e.g. " + layers.keySet().iterator().next() + ")");
+                long[] base = layer.baseShape();
+                Tensor a = e.getValue().a(), b = e.getValue().b();
+                if (a.dim(1) != base[1] || b.dim(0) != base[0]) {
+                    throw new IOException(dir + ": " + path + ": lora_A " + a + " and lora_B " + b + " do not fit the base's " + base[0] + "x" + base[1]);
+                }
+                factors.put(path, new AdapterRouting.Factors(a, b, scale));
+                total += (a.numel() + b.numel()) * 4L;
+            }
+            Head head = null;
+            Path headFile = dir.resolve(BertAdapter.HEAD_FILE);
+            if (Files.isRegularFile(headFile)) {
+                head = readHead(headFile);
+                total += (head.bias().length * (hidden + 1)) * 4L;
+            }
+            return new Adapter(id, Map.copyOf(factors), c.r(), total, head, peft);
+        } catch (IOException | RuntimeException e) {
+            peft.close();
+            throw e;
+        }
+    }
+
+    private Head readHead(Path file) throws IOException {
+        try (Safetensors.File f = Safetensors.read(file)) {
+            List<String> classes = List.of(f.metadata().getOrDefault("classes", "").split("\n"));
+            Tensor w = f.tensors().get("classifier.weight"), b = f.tensors().get("classifier.bias");
+            if (w == null || b == null) throw new IOException(file + ": needs classifier.weight and classifier.bias");
+            if (w.rank() != 2 || w.dim(0) != classes.size() || w.dim(1) != hidden || b.numel() != classes.size()) {
+                throw new IOException(file + ": a head of " + w + " and " + b + " for " + classes.size() + " classes over hidden size " + hidden);
+            }
+            BertClassifier.Pooling pooling;
+            try {
+                pooling = BertClassifier.Pooling.valueOf(f.metadata().getOrDefault("pooling", "mean").toUpperCase(java.util.Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new IOException(file + ": pooling '" + f.metadata().get("pooling") + "' is not mean or cls");
+            }
+            float[][] weight = new float[classes.size()][(int) hidden];
+            for (int k = 0; k < classes.size(); k++) for (int j = 0; j < hidden; j++) weight[k][j] = w.getFloat(k, j);
+            return new Head(weight, b.toFloatArray(), classes, pooling);
+        }
+    }
+}

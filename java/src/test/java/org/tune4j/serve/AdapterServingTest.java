@@ -1,0 +1,216 @@
+package org.tune4j.serve;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.tune4j.autograd.Tape;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.backend.ReferenceBackend;
+import org.tune4j.data.TokenBatch;
+import org.tune4j.io.BertAdapter;
+import org.tune4j.io.BertCheckpoint;
+import org.tune4j.nn.BertClassifier;
+import org.tune4j.nn.BertConfig;
+import org.tune4j.nn.BertModel;
+import org.tune4j.nn.Lora;
+import org.tune4j.nn.LoraLinear;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * Many adapters over one encoder: a mixed batch gives each sequence what its adapter alone gives (each adapter
+ * loaded on its own as a BertClassifier with its LoRA unmerged), and the registry checks, budgets, evicts and
+ * keeps leased adapters alive.
+ */
+class AdapterServingTest {
+    private static final BertConfig SMALL = new BertConfig(40, 16, 2, 2, 24, 16, 2, 1e-12f, "gelu");
+
+    /** An adapter folder: rank r on targets, random non-zero factors and head. */
+    private static Path adapter(Path dir, Path base, String name, int r, boolean rsLora, List<String> targets, BertClassifier.Pooling pooling, int classes, long seed)
+            throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            SplittableRandom rng = new SplittableRandom(seed);
+            BertClassifier c = new BertClassifier(arena, BertCheckpoint.load(arena, base), pooling, classes, rng);
+            Lora.Config config = new Lora.Config(r, 2f * r, 0f, rsLora, targets, List.of());
+            Lora.inject(c, arena, config, rng);
+            c.namedModules().values().forEach(m -> {
+                if (m instanceof LoraLinear l) for (long i = 0; i < l.loraB().value().numel(); i++) l.loraB().value().setFloat(i, (float) (rng.nextDouble() - 0.5));
+            });
+            List<String> names = new ArrayList<>();
+            for (int k = 0; k < classes; k++) names.add(name + "-class" + k);
+            Path out = dir.resolve(name);
+            BertAdapter.save(out, c, config, "base", names);
+            return out;
+        }
+    }
+
+    private static Path base(Path dir) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            Path base = dir.resolve("base");
+            BertCheckpoint.save(base, new BertModel(arena, SMALL, new SplittableRandom(7)), null);
+            return base;
+        }
+    }
+
+    private static TokenBatch batch(Arena arena, int n, long seed) {
+        SplittableRandom rng = new SplittableRandom(seed);
+        int[][] ids = new int[n][];
+        for (int b = 0; b < n; b++) {
+            ids[b] = new int[2 + rng.nextInt(12)];
+            for (int p = 0; p < ids[b].length; p++) ids[b][p] = 1 + rng.nextInt(SMALL.vocabSize() - 1);
+        }
+        return TokenBatch.of(arena, ids, null);
+    }
+
+    @Test
+    void aMixedBatchGivesEachSequenceWhatItsAdapterAloneGives(@TempDir Path dir) throws IOException {
+        Path base = base(dir);
+        Path[] dirs = {
+            adapter(dir, base, "a0", 2, false, List.of("query", "value"), BertClassifier.Pooling.MEAN, 2, 1),
+            adapter(dir, base, "a1", 5, false, List.of("dense"), BertClassifier.Pooling.CLS, 3, 2),
+            adapter(dir, base, "a2", 3, true, List.of("query", "key", "value", "dense"), BertClassifier.Pooling.MEAN, 2, 3),
+        };
+        for (var backend : List.of(CpuBackend.get(), new ReferenceBackend())) {
+            try (Arena arena = Arena.ofShared()) {
+                BertModel served = BertCheckpoint.load(arena, base);
+                try (AdapterRegistry registry = new AdapterRegistry(served, 1L << 30); AdapterPredictor p = new AdapterPredictor(backend, served, null, registry, 1)) {
+                    for (int i = 0; i < dirs.length; i++) registry.load("a" + i, dirs[i]);
+                    TokenBatch in = batch(arena, 7, 11);
+                    List<String> ids = Arrays.asList("a1", "a0", "a0", "a2", "a1", "a0", "a2");
+                    List<AdapterPredictor.Result> mixed = p.run(arena, in, ids, true);
+                    List<String> embedIds = Arrays.asList(null, "a0", "a1", null, "a2", "a2", null);
+                    List<AdapterPredictor.Result> embedded = p.run(arena, in, embedIds, false);
+                    for (int i = 0; i < dirs.length; i++) {
+                        BertAdapter.Loaded alone = BertAdapter.load(arena, base, dirs[i]);
+                        try (Tape t = new Tape(backend, false)) {
+                            Tensor logits = alone.model().logits(t, in).value(), pooled = alone.model().pooled(t, in).value();
+                            for (int b = 0; b < in.batch(); b++) {
+                                if (!ids.get(b).equals("a" + i)) continue;
+                                float[] expected = softmaxRow(logits, b);
+                                assertEquals(alone.classes(), mixed.get(b).classes());
+                                for (int k = 0; k < expected.length; k++) assertEquals(expected[k], mixed.get(b).probabilities()[k], 2e-5, backend.name() + " sequence " + b + " class " + k);
+                                for (int j = 0; j < pooled.dim(1); j++) assertEquals(pooled.getFloat(b, j), mixed.get(b).embedding()[j], 2e-5, "embedding of " + b);
+                            }
+                        }
+                    }
+                    // a sequence with no adapter gets the base encoder's mean-pooled state
+                    try (Tape t = new Tape(backend, false)) {
+                        Tensor mean = t.meanPool(served.forward(t, in), in.lengths(), in.batch()).value();
+                        for (int b : new int[] {0, 3, 6}) {
+                            assertNull(embedded.get(b).probabilities());
+                            for (int j = 0; j < mean.dim(1); j++) assertEquals(mean.getFloat(b, j), embedded.get(b).embedding()[j], 2e-5);
+                        }
+                    }
+                    assertEquals(mixed.get(1).embedding().length, SMALL.hidden());
+                    // the adapters change what the encoder gives (the check above is not base against base)
+                    double moved;
+                    try (Tape t = new Tape(backend, false)) {
+                        Tensor mean = t.meanPool(served.forward(t, in), in.lengths(), in.batch()).value();
+                        moved = 0;
+                        for (int j = 0; j < SMALL.hidden(); j++) moved += Math.abs(mean.getFloat(1, j) - mixed.get(1).embedding()[j]);
+                    }
+                    assertTrue(moved > 1e-3, "adapter a0 moved sequence 1's embedding by " + moved);
+                }
+            }
+        }
+    }
+
+    private static float[] softmaxRow(Tensor logits, int b) {
+        float[] out = new float[(int) logits.dim(1)];
+        double max = Double.NEGATIVE_INFINITY, sum = 0;
+        for (int k = 0; k < out.length; k++) max = Math.max(max, logits.getFloat(b, k));
+        for (int k = 0; k < out.length; k++) sum += Math.exp(logits.getFloat(b, k) - max);
+        for (int k = 0; k < out.length; k++) out[k] = (float) (Math.exp(logits.getFloat(b, k) - max) / sum);
+        return out;
+    }
+
+    @Test
+    void theRegistryBudgetsEvictsAndKeepsLeasedAdaptersAlive(@TempDir Path dir) throws IOException {
+        Path base = base(dir);
+        Path d0 = adapter(dir, base, "a0", 4, false, List.of("query", "value"), BertClassifier.Pooling.MEAN, 2, 1);
+        Path d1 = adapter(dir, base, "a1", 4, false, List.of("query", "value"), BertClassifier.Pooling.MEAN, 2, 2);
+        Path d2 = adapter(dir, base, "a2", 4, false, List.of("query", "value"), BertClassifier.Pooling.MEAN, 2, 3);
+        try (Arena arena = Arena.ofShared()) {
+            BertModel served = BertCheckpoint.load(arena, base);
+            long one;
+            try (AdapterRegistry probe = new AdapterRegistry(served, 1L << 30)) {
+                one = probe.load("x", d0).bytes();
+            }
+            try (AdapterRegistry registry = new AdapterRegistry(served, 2 * one)) {
+                registry.load("a0", d0);
+                registry.load("a1", d1);
+                assertEquals(2 * one, registry.bytes());
+                registry.acquire(List.of("a0")).close(); // a0 used last: a1 is the least recently used
+                registry.load("a2", d2);
+                assertEquals(List.of("a0", "a2"), registry.ids().stream().sorted().toList());
+                assertEquals(1, registry.evictions());
+
+                AdapterRegistry.Lease lease = registry.acquire(List.of("a2"));
+                Tensor a = lease.adapters().get(0).factors().values().iterator().next().a();
+                assertTrue(registry.unload("a2"));
+                assertFalse(registry.contains("a2"));
+                assertTrue(a.isAlive(), "a leased adapter stays in memory after it is unloaded");
+                lease.close();
+                assertFalse(a.isAlive(), "and is freed when the last lease closes");
+
+                var unknown = assertThrows(AdapterRegistry.UnknownAdapterException.class, () -> registry.acquire(List.of("a0", "nope")));
+                assertEquals("no adapter 'nope' is loaded", unknown.getMessage());
+                assertThrows(IllegalArgumentException.class, () -> registry.load("bad id!", d0));
+            }
+            try (AdapterRegistry small = new AdapterRegistry(served, one - 1)) {
+                IOException e = assertThrows(IOException.class, () -> small.load("a0", d0));
+                assertTrue(e.getMessage().contains("more than the whole budget"), e.getMessage());
+                assertEquals(0, small.size());
+            }
+        }
+    }
+
+    @Test
+    void anAdapterThatDoesNotFitTheEncoderIsRefusedAndChangesNothing(@TempDir Path dir) throws IOException {
+        Path base = base(dir);
+        Path other = dir.resolve("other");
+        try (Arena arena = Arena.ofConfined()) {
+            BertCheckpoint.save(other, new BertModel(arena, new BertConfig(40, 24, 2, 2, 24, 16, 2, 1e-12f, "gelu"), new SplittableRandom(1)), null);
+        }
+        Path wide = adapter(dir, other, "wide", 2, false, List.of("query"), BertClassifier.Pooling.MEAN, 2, 1);
+        Path dora;
+        try (Arena arena = Arena.ofConfined()) {
+            BertClassifier c = new BertClassifier(arena, BertCheckpoint.load(arena, base), BertClassifier.Pooling.MEAN, 2, new SplittableRandom(1));
+            Lora.Config config = new Lora.Config(2, 4f, 0f, false, List.of("query"), List.of()).withVariant(false, true);
+            Lora.inject(c, arena, config, new SplittableRandom(1));
+            dora = dir.resolve("dora");
+            BertAdapter.save(dora, c, config, "base", List.of("x", "y"));
+        }
+        Path good = adapter(dir, base, "good", 2, false, List.of("query"), BertClassifier.Pooling.MEAN, 2, 1);
+        try (Arena arena = Arena.ofShared()) {
+            BertModel served = BertCheckpoint.load(arena, base);
+            try (AdapterRegistry registry = new AdapterRegistry(served, 1L << 30)) {
+                registry.load("good", good);
+                IOException e = assertThrows(IOException.class, () -> registry.load("good", wide));
+                assertTrue(e.getMessage().contains("do not fit the base's 16x16"), e.getMessage());
+                e = assertThrows(IOException.class, () -> registry.load("dora", dora));
+                assertTrue(e.getMessage().contains("DoRA"), e.getMessage());
+                e = assertThrows(IOException.class, () -> registry.load("none", dir.resolve("missing")));
+                assertTrue(e.getMessage().contains("not a PEFT adapter directory"), e.getMessage());
+                assertEquals(List.of("good"), registry.ids());
+                // a recording tape cannot run a mixed batch (the adapters are not parameters)
+                try (AdapterRegistry.Lease lease = registry.acquire(List.of("good")); Tape t = new Tape(CpuBackend.get(), true)) {
+                    var routing = org.tune4j.nn.AdapterRouting.of(arena, List.of(lease.adapters().get(0).factors()), new int[] {0}, 3);
+                    TokenBatch in = TokenBatch.of(arena, new int[][] {{1, 2, 3}}, null);
+                    assertThrows(IllegalStateException.class, () -> served.forward(t, in, routing));
+                }
+            }
+        }
+    }
+}
