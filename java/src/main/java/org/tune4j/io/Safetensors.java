@@ -234,14 +234,20 @@ public final class Safetensors {
         if (t.dtype() != DType.F32) return;
         MemorySegment seg = t.segment();
         long n = t.numel();
-        for (long i = 0; i < n; i++) {
-            float v = seg.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), i);
-            if (!Float.isFinite(v)) {
-                throw new IOException(file + ": tensor '" + name + "' holds " + v + " at index " + i
-                        + " (non-finite weights are refused; Safetensors.Options.allowNonFinite loads them for debugging)");
+        float[] chunk = new float[(int) Math.min(n, 1 << 14)]; // copied out in bulk: an element-wise read of the segment is ~30x slower
+        for (long i0 = 0; i0 < n; i0 += chunk.length) {
+            int len = (int) Math.min(chunk.length, n - i0);
+            MemorySegment.copy(seg, LE_FLOAT, i0 * Float.BYTES, chunk, 0, len);
+            for (int j = 0; j < len; j++) {
+                if (!Float.isFinite(chunk[j])) {
+                    throw new IOException(file + ": tensor '" + name + "' holds " + chunk[j] + " at index " + (i0 + j)
+                            + " (non-finite weights are refused; Safetensors.Options.allowNonFinite loads them for debugging)");
+                }
             }
         }
     }
+
+    private static final ValueLayout.OfFloat LE_FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     /** A tensor of the header; F16 and BF16 (Hugging Face checkpoints) are widened to F32 in {@code arena}, exactly. */
     private static Tensor tensor(Path file, String name, JsonNode info, MemorySegment data, List<long[]> spans, Arena arena) throws IOException {
