@@ -27,7 +27,7 @@ class LayeringTest {
     private static final Map<String, Integer> LAYERS = Map.ofEntries(
             Map.entry("tensor", 0), Map.entry("backend", 1), Map.entry("autograd", 2), Map.entry("data", 2), Map.entry("nn", 3),
             Map.entry("optim", 3), Map.entry("eval", 4), Map.entry("io", 4), Map.entry("robust", 5), Map.entry("serve", 5),
-            Map.entry("report", 5), Map.entry("train", 6), Map.entry("compress", 7), Map.entry("experiments", 8), Map.entry("cli", 9));
+            Map.entry("report", 5), Map.entry("train", 6), Map.entry("compress", 7), Map.entry("experiments", 8), Map.entry("server", 8), Map.entry("cli", 9));
     private static final Pattern PACKAGE = Pattern.compile("^package org\\.tune4j\\.(\\w+)", Pattern.MULTILINE);
     private static final Pattern USE = Pattern.compile("org\\.tune4j\\.(\\w+)\\.");
 

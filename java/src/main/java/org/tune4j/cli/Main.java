@@ -23,6 +23,7 @@ public final class Main {
         cl.addSubcommand(new EmbedCommand());
         cl.addSubcommand(new FinetuneCommand());
         cl.addSubcommand(new ClassifyCommand());
+        cl.addSubcommand(new ServeCommand());
         for (CliExtension ext : ServiceLoader.load(CliExtension.class)) cl.addSubcommand(ext.command());
         // Exit codes mean one thing each: 0 done, 1 the gate's or drift's verdict, 2 bad input or usage
         // (said in one line, naming it), 3 an internal error (with its stack trace: a bug to report).

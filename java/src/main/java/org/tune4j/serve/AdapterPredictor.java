@@ -33,7 +33,7 @@ public final class AdapterPredictor implements AutoCloseable {
 
     /**
      * What a request gets: its embedding (the pooled last hidden state, mean over the real tokens unless the
-     * adapter's head pools [CLS]) and, when asked to classify, its adapter's class probabilities.
+     * adapter's head pools [CLS]) and, when its adapter has a classifier head, the class probabilities (else null).
      */
     public record Result(String adapter, float[] embedding, List<String> classes, float[] probabilities) {
         /** The most probable class, or null for an embedding. */
@@ -66,7 +66,7 @@ public final class AdapterPredictor implements AutoCloseable {
         return registry;
     }
 
-    /** Each request's result, in order; {@code classify} asks for its adapter's classes too. */
+    /** Each request's result, in order; {@code classify} refuses a request whose adapter has no classifier head. */
     public List<Result> run(List<Request> requests, boolean classify) {
         check(requests, classify);
         // sequences grouped by adapter: one segment per adapter in the kernels
@@ -115,7 +115,7 @@ public final class AdapterPredictor implements AutoCloseable {
                     Tensor pooled = head != null && head.pooling() == BertClassifier.Pooling.CLS ? cls : mean;
                     float[] e = new float[(int) pooled.dim(1)];
                     for (int j = 0; j < e.length; j++) e[j] = pooled.getFloat(b, j);
-                    out.add(classify ? new Result(adapters.get(b), e, head.classes(), probabilities(head, e)) : new Result(adapters.get(b), e, null, null));
+                    out.add(head != null ? new Result(adapters.get(b), e, head.classes(), probabilities(head, e)) : new Result(adapters.get(b), e, null, null));
                 }
                 return out;
             }

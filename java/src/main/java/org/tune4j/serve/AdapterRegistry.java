@@ -27,8 +27,8 @@ import org.tune4j.tensor.Tensor;
  * kernel ever reads freed memory. Thread-safe.
  */
 public final class AdapterRegistry implements AutoCloseable {
-    /** An adapter id: what a request names (letters, digits, '.', '_', '-'; at most 128). */
-    public static final Pattern ID = Pattern.compile("[A-Za-z0-9._-]{1,128}");
+    /** An adapter id: what a request names, and a folder name (a letter or digit, then letters, digits, '.', '_', '-'; at most 128: never "..", never a path). */
+    public static final Pattern ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
 
     /** A classifier head saved beside an adapter (BertAdapter's classifier.safetensors): [classes, hidden], [classes]. */
     public record Head(float[][] weight, float[] bias, List<String> classes, BertClassifier.Pooling pooling) {}
@@ -182,6 +182,12 @@ public final class AdapterRegistry implements AutoCloseable {
 
     public synchronized List<String> ids() {
         return List.copyOf(resident.keySet());
+    }
+
+    /** Whether {@code id} is resident with a classifier head. */
+    public synchronized boolean hasHead(String id) {
+        Adapter a = resident.get(id);
+        return a != null && a.head != null;
     }
 
     public synchronized boolean contains(String id) {

@@ -108,7 +108,7 @@ class AdapterServingTest {
                     try (Tape t = new Tape(backend, false)) {
                         Tensor mean = t.meanPool(served.forward(t, in), in.lengths(), in.batch()).value();
                         for (int b : new int[] {0, 3, 6}) {
-                            assertNull(embedded.get(b).probabilities());
+                            assertNull(embedded.get(b).probabilities(), "no adapter, no head");
                             for (int j = 0; j < mean.dim(1); j++) assertEquals(mean.getFloat(b, j), embedded.get(b).embedding()[j], 2e-5);
                         }
                     }

@@ -1,0 +1,98 @@
+package org.tune4j.cli;
+
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import org.tune4j.data.TextTokenizer;
+import org.tune4j.io.BertCheckpoint;
+import org.tune4j.io.HfCheckpoint;
+import org.tune4j.io.PeftAdapter;
+import org.tune4j.nn.BertModel;
+import org.tune4j.serve.AdapterPredictor;
+import org.tune4j.serve.AdapterRegistry;
+import org.tune4j.server.InferenceServer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code tune4j serve MODEL --adapters DIR}: the encoder and its LoRA adapters over HTTP (KServe v2), until stopped. */
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = {"Serve a BERT-family encoder and many LoRA adapters over HTTP, speaking the Open Inference Protocol (KServe v2):",
+                "POST /v2/models/ADAPTER/infer classifies or embeds, requests for different adapters batched together;",
+                "adapters load and unload live (POST /v2/repository/models/ADAPTER/load|unload); /v2/health/ready, /metrics.",
+                "Ctrl-C stops it after answering every accepted request."})
+final class ServeCommand implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "MODEL", description = "The encoder's Hugging Face folder (config.json, model.safetensors, tokenizer.json).")
+    Path model;
+
+    @Option(names = "--adapters", paramLabel = "DIR", description = "A folder of PEFT adapter folders: each is loaded at start under its folder's name, and load requests read from it.")
+    Path adapters;
+
+    @Option(names = "--host", defaultValue = "127.0.0.1", description = "The address to listen on (default: ${DEFAULT-VALUE}; 0.0.0.0 for every interface).")
+    String host;
+
+    @Option(names = "--port", defaultValue = "8080", description = "The port (default: ${DEFAULT-VALUE}; 0 picks a free one).")
+    int port;
+
+    @Option(names = "--max-batch", defaultValue = "32", paramLabel = "N", description = "Texts per batch (default: ${DEFAULT-VALUE}).")
+    int maxBatch;
+
+    @Option(names = "--window-ms", defaultValue = "5", paramLabel = "MS", description = "How long a request waits for others to batch with (default: ${DEFAULT-VALUE}).")
+    long windowMs;
+
+    @Option(names = "--queue", defaultValue = "256", paramLabel = "N", description = "Requests that may wait; beyond, 429 (default: ${DEFAULT-VALUE}).")
+    int queue;
+
+    @Option(names = "--workers", defaultValue = "1", paramLabel = "N", description = "Batches run at a time (default: ${DEFAULT-VALUE}; each uses every kernel thread).")
+    int workers;
+
+    @Option(names = "--adapter-budget-mb", defaultValue = "2048", paramLabel = "MB", description = "Memory for resident adapters; the least recently used are evicted beyond it (default: ${DEFAULT-VALUE}).")
+    long budgetMb;
+
+    @Option(names = "--max-length", defaultValue = "128", paramLabel = "N", description = "Tokens kept per text, [CLS] and [SEP] included (default: ${DEFAULT-VALUE}).")
+    int maxLength;
+
+    @Mixin
+    DeviceOption device;
+
+    @Override
+    public Integer call() throws Exception {
+        OptionChecks.atLeast("--max-length", maxLength, 2);
+        OptionChecks.atLeast("--adapter-budget-mb", budgetMb, 1);
+        if (adapters != null && !Files.isDirectory(adapters)) throw new IllegalArgumentException("--adapters: " + adapters + " is not a folder");
+        var options = new InferenceServer.Options(host, port, maxBatch, Duration.ofMillis(windowMs), queue, workers, maxBatch, 100_000, Duration.ofSeconds(60));
+        CountDownLatch stopped = new CountDownLatch(1);
+        try (Arena arena = Arena.ofShared(); DeviceOption.Compute compute = device.open();
+                TextTokenizer tok = TextTokenizer.load(model.resolve(HfCheckpoint.TOKENIZER), maxLength)) {
+            BertModel bert = compute.place(BertCheckpoint.load(arena, model));
+            if (maxLength > bert.config().maxPositions()) throw new IllegalArgumentException("--max-length " + maxLength + " exceeds the model's " + bert.config().maxPositions() + " positions");
+            try (AdapterRegistry registry = new AdapterRegistry(bert, budgetMb << 20);
+                    AdapterPredictor predictor = new AdapterPredictor(compute.backend(), bert, tok, registry, workers)) {
+                if (adapters != null) {
+                    try (var dirs = Files.list(adapters)) {
+                        for (Path d : dirs.sorted().toList()) {
+                            if (!Files.isRegularFile(d.resolve(PeftAdapter.CONFIG_FILE))) continue;
+                            String id = d.getFileName().toString();
+                            registry.load(id, d);
+                            System.out.println("adapter " + id + ": loaded");
+                        }
+                    }
+                }
+                InferenceServer server = new InferenceServer(predictor, adapters, options);
+                Thread hook = new Thread(() -> {
+                    server.close();
+                    stopped.countDown();
+                });
+                Runtime.getRuntime().addShutdownHook(hook);
+                System.out.println("serving " + model.getFileName() + " with " + registry.size() + " adapters (" + (registry.bytes() >> 20) + " MiB) on http://" + host + ":"
+                        + server.port() + "/v2 (Ctrl-C stops)");
+                stopped.await();
+            }
+        }
+        return 0;
+    }
+}

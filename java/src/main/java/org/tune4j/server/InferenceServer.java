@@ -1,0 +1,246 @@
+package org.tune4j.server;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.helidon.http.HeaderNames;
+import io.helidon.webserver.WebServer;
+import io.helidon.webserver.http.HttpRouting;
+import io.helidon.webserver.http.ServerRequest;
+import io.helidon.webserver.http.ServerResponse;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.tune4j.serve.AdapterPredictor;
+import org.tune4j.serve.AdapterRegistry;
+
+/**
+ * {@code tune4j serve}: one encoder and its many adapters behind the Open Inference Protocol (KServe v2, REST), on
+ * Helidon SE's web server (ARCHITECTURE.md "Many adapters"). Each adapter is a model ({@code POST
+ * /v2/models/{adapter}/infer}); the base encoder alone is the model {@value #BASE}. Requests are batched across
+ * adapters ({@link Batcher}); a full queue answers 429, a server shutting down 503; bad JSON, wrong shapes or an
+ * unknown adapter get a 4xx naming the problem; adapters are loaded and unloaded live through the model repository
+ * extension ({@code POST /v2/repository/models/{adapter}/load}, from the adapters folder only). Health at
+ * {@code /v2/health/live} and {@code /v2/health/ready}, Prometheus metrics at {@code /metrics}. {@link #close}
+ * answers every accepted request before it stops.
+ */
+public final class InferenceServer implements AutoCloseable {
+    /** The model name of the base encoder without an adapter (embed only). */
+    public static final String BASE = "base";
+
+    /** How the server batches and bounds its work. */
+    public record Options(String host, int port, int maxBatch, Duration window, int queue, int workers, int maxTextsPerRequest, int maxChars, Duration requestTimeout) {
+        public Options {
+            if (port < 0 || port > 65535) throw new IllegalArgumentException("port must be in [0, 65535], is " + port);
+            if (maxBatch < 1 || maxBatch > 4096) throw new IllegalArgumentException("max batch must be in [1, 4096], is " + maxBatch);
+            if (window.isNegative() || window.toMillis() > 10_000) throw new IllegalArgumentException("the batching window must be in [0, 10 s], is " + window);
+            if (queue < 1) throw new IllegalArgumentException("the queue must hold at least 1 request, is " + queue);
+            if (workers < 1 || workers > 64) throw new IllegalArgumentException("workers must be in [1, 64], is " + workers);
+            if (maxTextsPerRequest < 1 || maxTextsPerRequest > maxBatch) {
+                throw new IllegalArgumentException("texts per request must be in [1, max batch " + maxBatch + "], is " + maxTextsPerRequest);
+            }
+        }
+
+        /** Loopback, a port the system picks, batches of 32 within 5 ms, 256 queued requests, one worker. */
+        public static Options defaults() {
+            return new Options("127.0.0.1", 0, 32, Duration.ofMillis(5), 256, 1, 32, 100_000, Duration.ofSeconds(60));
+        }
+    }
+
+    private final AdapterPredictor predictor;
+    private final AdapterRegistry registry;
+    private final Path adaptersDir;
+    private final Options options;
+    private final ServerMetrics metrics;
+    private final Batcher batcher;
+    private final WebServer server;
+    private boolean closed;
+
+    /** Starts serving; {@code adaptersDir} is where {@code load} finds adapters (null: none can be loaded over HTTP). */
+    public InferenceServer(AdapterPredictor predictor, Path adaptersDir, Options options) {
+        this.predictor = predictor;
+        this.registry = predictor.registry();
+        this.adaptersDir = adaptersDir;
+        this.options = options;
+        Batcher[] b = new Batcher[1];
+        this.metrics = new ServerMetrics(() -> b[0] == null ? 0 : b[0].queued(), registry::size, registry::bytes);
+        this.batcher = b[0] = new Batcher(predictor, options.maxBatch(), options.window().toNanos() / 1000, options.queue(), options.workers(), metrics);
+        try {
+            this.server = WebServer.builder().host(options.host()).port(options.port()).shutdownHook(false).maxPayloadSize(4L << 20)
+                    .shutdownGracePeriod(Duration.ofSeconds(5)).routing(this::routes).build().start();
+        } catch (RuntimeException e) {
+            batcher.close();
+            throw e;
+        }
+    }
+
+    public int port() {
+        return server.port();
+    }
+
+    /** Infer requests accepted into the batching queue since the start (429s and 503s are not). */
+    public long acceptedRequests() {
+        return batcher.accepted();
+    }
+
+    /** Accepted requests answered, with results or an error; after {@link #close} it equals {@link #acceptedRequests}. */
+    public long answeredRequests() {
+        return batcher.answered();
+    }
+
+    private void routes(HttpRouting.Builder r) {
+        r.get("/v2", (req, res) -> json(res, 200, V2Protocol.JSON.createObjectNode().put("name", "tune4j").put("version", "0.1.0")
+                        .set("extensions", V2Protocol.JSON.createArrayNode().add("model_repository"))))
+                .get("/v2/health/live", (req, res) -> json(res, 200, V2Protocol.JSON.createObjectNode().put("live", true)))
+                .get("/v2/health/ready", (req, res) -> json(res, batcher.closing() ? 503 : 200, V2Protocol.JSON.createObjectNode().put("ready", !batcher.closing())))
+                .get("/v2/models/{name}", this::metadata)
+                .get("/v2/models/{name}/ready", (req, res) -> {
+                    String name = req.path().pathParameters().get("name");
+                    boolean ready = known(name) && !batcher.closing();
+                    json(res, known(name) ? (ready ? 200 : 503) : 404, V2Protocol.JSON.createObjectNode().put("name", name).put("ready", ready));
+                })
+                .post("/v2/models/{name}/infer", this::infer)
+                .post("/v2/repository/index", (req, res) -> {
+                    ArrayNode index = V2Protocol.JSON.createArrayNode();
+                    for (String id : registry.ids()) index.addObject().put("name", id).put("state", "READY");
+                    json(res, 200, index);
+                })
+                .post("/v2/repository/models/{name}/load", this::load)
+                .post("/v2/repository/models/{name}/unload", (req, res) -> {
+                    String name = req.path().pathParameters().get("name");
+                    if (!registry.unload(name)) error(res, 404, "no adapter '" + name + "' is loaded");
+                    else json(res, 200, V2Protocol.JSON.createObjectNode().put("name", name).put("state", "UNAVAILABLE"));
+                })
+                .get("/metrics", (req, res) -> {
+                    res.header(HeaderNames.CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
+                    res.send(metrics.scrape());
+                });
+    }
+
+    private boolean known(String name) {
+        return BASE.equals(name) || registry.contains(name);
+    }
+
+    private void metadata(ServerRequest req, ServerResponse res) {
+        String name = req.path().pathParameters().get("name");
+        if (!known(name)) {
+            error(res, 404, "no adapter '" + name + "' is loaded");
+            return;
+        }
+        ObjectNode m = V2Protocol.JSON.createObjectNode().put("name", name).put("platform", "tune4j");
+        m.putArray("inputs").addObject().put("name", "text").put("datatype", "BYTES").putArray("shape").add(-1);
+        ArrayNode outputs = m.putArray("outputs");
+        outputs.addObject().put("name", "embedding").put("datatype", "FP32").putArray("shape").add(-1).add(-1);
+        if (!BASE.equals(name) && registry.hasHead(name)) {
+            outputs.addObject().put("name", "label").put("datatype", "BYTES").putArray("shape").add(-1);
+            outputs.addObject().put("name", "probabilities").put("datatype", "FP32").putArray("shape").add(-1).add(-1);
+        }
+        json(res, 200, m);
+    }
+
+    private void infer(ServerRequest req, ServerResponse res) {
+        long t0 = System.nanoTime();
+        String name = req.path().pathParameters().get("name");
+        String task = "unknown";
+        int status = 500;
+        try {
+            if (batcher.closing()) throw new V2Protocol.HttpError(503, "the server is shutting down");
+            if (!known(name)) throw new V2Protocol.HttpError(404, "no adapter '" + name + "' is loaded");
+            V2Protocol.InferRequest in = V2Protocol.parse(req.content().as(byte[].class), options.maxTextsPerRequest(), options.maxChars());
+            String adapter = BASE.equals(name) ? null : name;
+            V2Protocol.Task t = in.task() != null ? in.task() : adapter != null && registry.hasHead(adapter) ? V2Protocol.Task.CLASSIFY : V2Protocol.Task.EMBED;
+            task = t.name().toLowerCase();
+            if (t == V2Protocol.Task.CLASSIFY && (adapter == null || !registry.hasHead(adapter))) throw new V2Protocol.HttpError(400, "model '" + name + "' has no classifier head: ask for task embed");
+            Batcher.Job job = new Batcher.Job(adapter, in.texts());
+            if (!batcher.offer(job)) {
+                if (batcher.closing()) throw new V2Protocol.HttpError(503, "the server is shutting down");
+                res.header(HeaderNames.RETRY_AFTER, "1");
+                throw new V2Protocol.HttpError(429, "the queue is full (" + options.queue() + " requests): retry later");
+            }
+            List<AdapterPredictor.Result> results;
+            try {
+                results = job.done().get(options.requestTimeout().toMillis(), TimeUnit.MILLISECONDS);
+            } catch (TimeoutException e) {
+                throw new V2Protocol.HttpError(504, "no answer within " + options.requestTimeout().toMillis() + " ms");
+            } catch (ExecutionException e) {
+                Throwable cause = e.getCause();
+                if (cause instanceof AdapterRegistry.UnknownAdapterException u) throw new V2Protocol.HttpError(404, u.getMessage());
+                if (cause instanceof IllegalArgumentException bad) throw new V2Protocol.HttpError(400, bad.getMessage());
+                throw new V2Protocol.HttpError(500, "the batch failed: " + cause);
+            }
+            if (t == V2Protocol.Task.CLASSIFY && results.getFirst().probabilities() == null) {
+                throw new V2Protocol.HttpError(409, "adapter '" + name + "' was replaced by one without a classifier head while the request waited");
+            }
+            status = 200;
+            send(res, 200, V2Protocol.response(name, in.id(), t, results));
+        } catch (V2Protocol.HttpError e) {
+            status = e.status;
+            error(res, e.status, e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            status = 503;
+            error(res, 503, "interrupted");
+        } catch (RuntimeException e) {
+            status = 500;
+            error(res, 500, "internal error: " + e);
+        } finally {
+            if (status == 429 || status == 503) metrics.refused(status);
+            metrics.request(task, status, System.nanoTime() - t0);
+        }
+    }
+
+    private void load(ServerRequest req, ServerResponse res) {
+        String name = req.path().pathParameters().get("name");
+        if (adaptersDir == null) {
+            error(res, 400, "the server was started without an adapters folder");
+            return;
+        }
+        if (BASE.equals(name) || !AdapterRegistry.ID.matcher(name).matches()) {
+            error(res, 400, "'" + name + "' is not an adapter name (" + AdapterRegistry.ID.pattern() + ", not '" + BASE + "')");
+            return;
+        }
+        Path dir = adaptersDir.resolve(name);
+        if (!Files.isDirectory(dir)) {
+            error(res, 404, "no folder '" + name + "' in the adapters folder");
+            return;
+        }
+        long t0 = System.nanoTime();
+        try {
+            AdapterRegistry.Adapter a = registry.load(name, dir);
+            long nanos = System.nanoTime() - t0;
+            metrics.adapterLoaded(nanos);
+            json(res, 200, V2Protocol.JSON.createObjectNode().put("name", name).put("state", "READY").put("rank", a.rank()).put("bytes", a.bytes()).put("load_ms", nanos / 1e6));
+        } catch (IOException | IllegalArgumentException e) {
+            error(res, 400, e.getMessage());
+        } catch (RuntimeException e) {
+            error(res, 500, "internal error: " + e);
+        }
+    }
+
+    private static void json(ServerResponse res, int status, com.fasterxml.jackson.databind.JsonNode body) {
+        send(res, status, V2Protocol.bytes(body));
+    }
+
+    private static void error(ServerResponse res, int status, String message) {
+        send(res, status, V2Protocol.error(message));
+    }
+
+    private static void send(ServerResponse res, int status, byte[] body) {
+        res.status(status);
+        res.header(HeaderNames.CONTENT_TYPE, "application/json");
+        res.send(body);
+    }
+
+    /** Stops taking requests (readiness and infer answer 503), answers every accepted one, then stops the web server. */
+    @Override
+    public synchronized void close() {
+        if (closed) return;
+        closed = true;
+        batcher.close();
+        server.stop();
+    }
+}

