@@ -107,6 +107,11 @@ int32_t t4j_lora_shrink_segments(int64_t nseg, const int32_t *seg_start, const i
 int32_t t4j_lora_expand_segments(int64_t nseg, const int32_t *seg_start, const int32_t *seg_adapter, int64_t d_out, const float *const *b, const int64_t *ranks, const float *scales, const float *h, int64_t ldh, float *y, int64_t ldy);
 int32_t t4j_lora_shrink_rows(int64_t t, const int32_t *row_adapter, int64_t d_in, const float *const *a, const int64_t *ranks, const float *x, int64_t ldx, float *h, int64_t ldh);
 int32_t t4j_lora_expand_rows(int64_t t, const int32_t *row_adapter, int64_t d_out, const float *const *b, const int64_t *ranks, const float *scales, const float *h, int64_t ldh, float *y, int64_t ldy);
+/* The whole layer for a mixed batch over an f32 base: y = x W^T + bias + s_i (x A_i^T) B_i^T for each row's
+ * adapter i (segments as t4j_lora_shrink_segments), h = x A_i^T written as by shrink. The low-rank term is
+ * added to each tile of the base GEMM when its sum is done, while the tile is in cache: y is written once.
+ * w [d_out, d_in] contiguous, bias [d_out] or NULL, x [t, ldx], y [t, ldy]. */
+int32_t t4j_lora_mixed_forward(int64_t t, int64_t d_in, int64_t d_out, const float *x, int64_t ldx, const float *w, const float *bias, int64_t nseg, const int32_t *seg_start, const int32_t *seg_adapter, int64_t nadapters, const float *const *a, const float *const *b, const int64_t *ranks, const float *scales, float *h, int64_t ldh, float *y, int64_t ldy);
 
 /* ---- quant: int8, symmetric, no zero point, values in [-127, 127] -------------------------------
  * scale = absmax / 127 per row (a weight's row is its output channel); q = round-half-to-even(x / scale);

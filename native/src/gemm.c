@@ -115,8 +115,12 @@ int64_t t4j_peak_fma_portable(int64_t iterations) {
     return iterations * 8 * 4 * 2;
 }
 
+static void lowrank_portable(const t4j_lowrank *L, int64_t row0, int64_t col0, int64_t m_rem, int64_t n_rem, float *c, int64_t rsc) {
+    t4j_lowrank_body(L, row0, col0, m_rem, n_rem, c, rsc);
+}
+
 const t4j_gemm_impl t4j_gemm_portable = {"portable", P_MR, P_NR, 64, 256, 512, kernel_portable, t4j_pack_transpose_scalar, t4j_pack_copy_scalar,
-                                          skinny_portable, 2, dot_portable, 2, t4j_peak_fma_portable};
+                                          skinny_portable, 2, dot_portable, 2, t4j_peak_fma_portable, lowrank_portable};
 
 /* ---- the driver ---- */
 
@@ -175,6 +179,7 @@ typedef struct {
     int64_t rsc, csc;
     const float *bias;
     int64_t bias_rs, bias_cs;
+    const t4j_lowrank *lowrank; /* or NULL: added to each tile after its last K block */
     int split_n;         /* tasks split columns (1) or rows (0) */
     int64_t chunk;       /* columns or rows per task, a multiple of the tile */
     atomic_int failed;   /* a thread could not get its packing buffers */
@@ -257,6 +262,7 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
                             .bias_rs = J->bias_rs, .bias_cs = J->bias_cs,
                             .pf = next ? next + p0 * pf_ld : NULL, .pf_ld = pf_ld, .pf_rows = T4J_MIN(kc, p0 + share) - p0};
                         I->kernel(kc, ap + ir * kc, bs, &o);
+                        if (J->lowrank != NULL && pc + kc == J->k) I->lowrank(J->lowrank, i, j, o.m_rem, o.n_rem, o.c, J->rsc);
                     }
                 }
             }
@@ -343,6 +349,33 @@ static int32_t skinny_gemm(const t4j_gemm_impl *I, int64_t m, int64_t n, int64_t
 
 /* C = beta*C + bias + sum of the segments' products. The C ABI calls and lora.c come here. */
 int32_t t4j_gemm_segments(int64_t m, int64_t n, const t4j_kseg *segs, int nseg, float beta, float *c, int64_t ldc, const float *bias) {
+    return t4j_gemm_segments_lowrank(m, n, segs, nseg, beta, c, ldc, bias, NULL);
+}
+
+typedef struct {
+    const t4j_lowrank *L;
+    const t4j_gemm_impl *impl;
+    float *c;
+    int64_t ldc, n, m;
+} lowrank_job;
+
+#define LOWRANK_ROWS 64 /* rows per task of a separate low-rank pass */
+
+static void lowrank_task(void *ctx, int64_t task) {
+    const lowrank_job *R = ctx;
+    int64_t r0 = task * LOWRANK_ROWS;
+    R->impl->lowrank(R->L, r0, 0, T4J_MIN(LOWRANK_ROWS, R->m - r0), R->n, R->c + r0 * R->ldc, R->ldc);
+}
+
+/* The low-rank terms in a pass of their own over C (after the paths that do not tile C row-major). */
+static int32_t lowrank_pass(const t4j_gemm_impl *I, const t4j_lowrank *L, int64_t m, int64_t n, float *c, int64_t ldc, int32_t rc) {
+    if (rc != T4J_OK || L == NULL) return rc;
+    lowrank_job R = {L, I, c, ldc, n, m};
+    t4j_parallel_sized(ceil_div(m, LOWRANK_ROWS), lowrank_task, &R, 2.0 * (double)m * (double)n * 16.0);
+    return rc;
+}
+
+int32_t t4j_gemm_segments_lowrank(int64_t m, int64_t n, const t4j_kseg *segs, int nseg, float beta, float *c, int64_t ldc, const float *bias, const t4j_lowrank *L) {
     if (m <= 0 || n <= 0) return T4J_OK;
     const t4j_gemm_impl *I = t4j_gemm_current();
     int64_t k = 0;
@@ -360,13 +393,15 @@ int32_t t4j_gemm_segments(int64_t m, int64_t n, const t4j_kseg *segs, int nseg, 
     if (nseg == 1 && bias == NULL && k >= 8) {
         const t4j_kseg *g = &segs[0];
         if (n <= T4J_SKINNY_N && m >= n) /* m >= 4n before: LoRA's x A^T at 17 tokens and rank 8 took the tiled path, 3.7 against 1.4 us */
-            return skinny_gemm(I, m, n, k, g->alpha, g->a, g->rsa, g->csa, g->b, g->rsb, g->csb, beta, c, ldc, 1);
+            return lowrank_pass(I, L, m, n, c, ldc, skinny_gemm(I, m, n, k, g->alpha, g->a, g->rsa, g->csa, g->b, g->rsb, g->csb, beta, c, ldc, 1));
         if (m <= T4J_SKINNY_N && n >= 4 * m) /* C^T = op(B)^T op(A)^T, stored transposed */
-            return skinny_gemm(I, n, m, k, g->alpha, g->b, g->csb, g->rsb, g->a, g->csa, g->rsa, beta, c, 1, ldc);
+            return lowrank_pass(I, L, m, n, c, ldc, skinny_gemm(I, n, m, k, g->alpha, g->b, g->csb, g->rsb, g->a, g->csa, g->rsa, beta, c, 1, ldc));
     }
 
     t4j_kseg swapped[4];
+    int swapped_c = 0; /* C computed transposed: its tiles are not row-major, the low-rank terms come after */
     if (n < I->nr && m > n && nseg <= 4) {
+        swapped_c = 1;
         for (int s = 0; s < nseg; s++) {
             swapped[s] = (t4j_kseg){.a = segs[s].b, .rsa = segs[s].csb, .csa = segs[s].rsb,
                                     .b = segs[s].a, .rsb = segs[s].csa, .csb = segs[s].rsa,
@@ -384,7 +419,7 @@ int32_t t4j_gemm_segments(int64_t m, int64_t n, const t4j_kseg *segs, int nseg, 
                 float v = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
                 c[i * ldc + j] = v + (bias ? bias[j] : 0.0f);
             }
-        return T4J_OK;
+        return lowrank_pass(I, L, m, n, c, ldc, T4J_OK);
     }
     /* K blocks of nearly equal length: a short tail block would cost a pass over C for little work. */
     int64_t nkb = ceil_div(k, blocks[1]);
@@ -409,9 +444,11 @@ int32_t t4j_gemm_segments(int64_t m, int64_t n, const t4j_kseg *segs, int nseg, 
         J.chunk = ceil_div(tiles_m, T4J_MIN(threads, tiles_m)) * I->mr;
         tasks = ceil_div(J.m, J.chunk);
     }
+    J.lowrank = swapped_c ? NULL : L;
     atomic_init(&J.failed, 0);
     t4j_parallel(tasks, gemm_task, &J);
-    return atomic_load(&J.failed) ? T4J_ERR_NO_MEMORY : T4J_OK;
+    int32_t rc = atomic_load(&J.failed) ? T4J_ERR_NO_MEMORY : T4J_OK;
+    return swapped_c ? lowrank_pass(I, L, m, n, c, ldc, rc) : rc;
 }
 
 T4J_EXPORT int32_t t4j_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {

@@ -155,5 +155,9 @@ static void dot_avx512(int64_t k, const float *a, int64_t lda, int64_t rows, con
 #ifndef T4J_AVX512_BLOCKS
 #define T4J_AVX512_BLOCKS 144, 384, 1024
 #endif
+static void lowrank_avx512(const t4j_lowrank *L, int64_t row0, int64_t col0, int64_t m_rem, int64_t n_rem, float *c, int64_t rsc) {
+    t4j_lowrank_body(L, row0, col0, m_rem, n_rem, c, rsc);
+}
+
 const t4j_gemm_impl t4j_gemm_avx512 = {"avx512", MR, NR, T4J_AVX512_BLOCKS, kernel_avx512, t4j_pack_transpose_avx2, t4j_pack_copy_avx2,
-                                        skinny_avx512, 8, dot_avx512, 4, t4j_peak_fma_avx512};
+                                        skinny_avx512, 8, dot_avx512, 4, t4j_peak_fma_avx512, lowrank_avx512};

@@ -61,6 +61,39 @@ typedef void (*t4j_skinny_fn)(int64_t k, const float *a, int64_t rsa, int64_t cs
 typedef void (*t4j_dot_fn)(int64_t k, const float *a, int64_t lda, int64_t rows, const float *b, int64_t ldb, int64_t nb, float alpha, const t4j_tile_out *out);
 #define T4J_DOT_NB 4
 
+/* The low-rank terms of a mixed-adapter batch, added to C's tiles as they are finished (lora_mixed.c):
+ * C[row][col] += scales[i] * sum over q < ranks[i] of h[row*ldh + q] * bt[i][q*ldbt + col], i = row_adapter[row]
+ * (-1: none). bt[i] is B_i transposed, [r_i, ldbt] with ldbt = C's columns: a tile's columns are contiguous. */
+typedef struct {
+    const float *h;
+    int64_t ldh;
+    const int32_t *row_adapter;
+    const float *const *bt;
+    const int64_t *ranks;
+    const float *scales;
+    int64_t ldbt;
+} t4j_lowrank;
+/* Adds the low-rank terms to rows [row0, row0 + m_rem) x columns [col0, col0 + n_rem) of C, stored at c with
+ * row stride rsc (columns adjacent). */
+typedef void (*t4j_lowrank_fn)(const t4j_lowrank *L, int64_t row0, int64_t col0, int64_t m_rem, int64_t n_rem, float *c, int64_t rsc);
+/* The loop every level compiles with its own vector instructions (a static inline body, vectorised along the
+ * columns: one FMA of a broadcast h value by a row of B^T per rank). */
+static inline __attribute__((always_inline)) void t4j_lowrank_body(const t4j_lowrank *L, int64_t row0, int64_t col0, int64_t m_rem, int64_t n_rem, float *c, int64_t rsc) {
+    for (int64_t i = 0; i < m_rem; i++) {
+        int32_t a = L->row_adapter[row0 + i];
+        if (a < 0) continue;
+        const float *h = L->h + (row0 + i) * L->ldh;
+        const float *bt = L->bt[a] + col0;
+        float *restrict crow = c + i * rsc;
+        const float s = L->scales[a];
+        for (int64_t q = 0; q < L->ranks[a]; q++) {
+            const float hq = s * h[q];
+            const float *restrict b = bt + q * L->ldbt;
+            for (int64_t j = 0; j < n_rem; j++) crow[j] += hq * b[j];
+        }
+    }
+}
+
 typedef struct {
     const char *name;
     int64_t mr, nr;         /* register tile */
@@ -73,6 +106,7 @@ typedef struct {
     t4j_dot_fn dot;
     int64_t dot_rows;
     int64_t (*peak_fma)(int64_t iterations); /* this level's FMA loop: the machine's peak (t4j_peak_fma) */
+    t4j_lowrank_fn lowrank; /* the mixed-adapter epilogue (t4j_lowrank_body at this level) */
 } t4j_gemm_impl;
 
 extern const t4j_gemm_impl t4j_gemm_portable;
@@ -102,6 +136,9 @@ typedef struct {
 
 /* C[i*ldc + j] for i < m, j < n. bias (length n) or NULL. Returns T4J_OK or T4J_ERR_NO_MEMORY. */
 int32_t t4j_gemm_segments(int64_t m, int64_t n, const t4j_kseg *segs, int nseg, float beta, float *c, int64_t ldc, const float *bias);
+/* As t4j_gemm_segments, then the low-rank terms of L (or NULL) added to each tile of C when its K sum is done,
+ * while the tile is still in cache (in a pass of its own on the paths that do not tile C that way). */
+int32_t t4j_gemm_segments_lowrank(int64_t m, int64_t n, const t4j_kseg *segs, int nseg, float beta, float *c, int64_t ldc, const float *bias, const t4j_lowrank *L);
 
 /* ---- quant: the int8 kernels ----
  * Packed weights: a 64-byte header, the scales and column sums (n rounded up to 64), then panels of 64

@@ -123,3 +123,41 @@ T4J_EXPORT int32_t t4j_lora_expand_rows(int64_t t, const int32_t *row_adapter, i
     mixed_ctx c = {.d = d_out, .w = b, .ranks = ranks, .scales = scales, .src = h, .lds = ldh, .dst = y, .ldd = ldy};
     return run(p, n, expand_task, &c, 2.0 * (double)t * (double)d_out * (double)ldh);
 }
+
+/* B_i [d_out, r_i] transposed into one buffer (bt[i] points into it) for the tile epilogue; NULL when out of memory. */
+static float *transpose_factors(int64_t n, int64_t d_out, const float *const *b, const int64_t *ranks, const float **bt) {
+    int64_t total = 0;
+    for (int64_t i = 0; i < n; i++) total += ranks[i] * d_out;
+    float *buf = malloc((size_t)T4J_MAX(total, 1) * sizeof(float));
+    if (buf == NULL) return NULL;
+    float *at = buf;
+    for (int64_t i = 0; i < n; i++) {
+        for (int64_t o = 0; o < d_out; o++)
+            for (int64_t q = 0; q < ranks[i]; q++) at[q * d_out + o] = b[i][o * ranks[i] + q];
+        bt[i] = at;
+        at += ranks[i] * d_out;
+    }
+    return buf;
+}
+
+T4J_EXPORT int32_t t4j_lora_mixed_forward(int64_t t, int64_t d_in, int64_t d_out, const float *x, int64_t ldx, const float *w, const float *bias, int64_t nseg, const int32_t *seg_start, const int32_t *seg_adapter, int64_t nadapters, const float *const *a, const float *const *b, const int64_t *ranks, const float *scales, float *h, int64_t ldh, float *y, int64_t ldy) {
+    int32_t rc = t4j_lora_shrink_segments(nseg, seg_start, seg_adapter, d_in, a, ranks, x, ldx, h, ldh);
+    if (rc != T4J_OK) return rc;
+    int32_t *row_adapter = malloc((size_t)T4J_MAX(t, 1) * sizeof(int32_t));
+    const float **bt = malloc((size_t)T4J_MAX(nadapters, 1) * sizeof(float *));
+    float *bt_buf = bt == NULL ? NULL : transpose_factors(nadapters, d_out, b, ranks, bt);
+    if (row_adapter == NULL || bt_buf == NULL) {
+        rc = T4J_ERR_NO_MEMORY;
+    } else {
+        for (int64_t s = 0; s < nseg; s++)
+            for (int64_t p = seg_start[s]; p < seg_start[s + 1]; p++) row_adapter[p] = seg_adapter[s];
+        t4j_lowrank L = {.h = h, .ldh = ldh, .row_adapter = row_adapter, .bt = bt, .ranks = ranks, .scales = scales, .ldbt = d_out};
+        /* y = x W^T + bias, each tile then given its rows' low-rank terms */
+        t4j_kseg seg = {.a = x, .rsa = ldx, .csa = 1, .b = w, .rsb = 1, .csb = d_in, .k = d_in, .alpha = 1.0f};
+        rc = t4j_gemm_segments_lowrank(t, d_out, &seg, 1, 0.0f, y, ldy, bias, &L);
+    }
+    free(row_adapter);
+    free(bt);
+    free(bt_buf);
+    return rc;
+}

@@ -141,7 +141,7 @@ final class AdapterSuite {
     }
 
     /** Rank-16 adapters on targets with random factors and heads, into dir/00 … */
-    private static List<Path> writeAdapters(Path hf, Path dir, List<String> targets, int count) throws IOException {
+    static List<Path> writeAdapters(Path hf, Path dir, List<String> targets, int count) throws IOException {
         List<Path> out = new ArrayList<>();
         try (Arena arena = Arena.ofConfined()) {
             SplittableRandom rng = new SplittableRandom(20);

@@ -22,7 +22,7 @@ import picocli.CommandLine.Parameters;
         description = {"Benchmark the native kernels against peers measured in the same run.",
                 "Rates are GFLOP/s; %%peak is against the native FMA loop measured in this process."})
 public final class BenchCommand implements Callable<Integer> {
-    @Parameters(index = "0", defaultValue = "all", description = "Suite: gemm, lora, int8, sparse, train, infer, bert, adapters, ffm, gpu or all (default: ${DEFAULT-VALUE}).")
+    @Parameters(index = "0", defaultValue = "all", description = "Suite: gemm, lora, int8, sparse, train, infer, bert, adapters, serve, ffm, gpu or all (default: ${DEFAULT-VALUE}).")
     String suite;
 
     @Option(names = "--threads", split = ",", description = "Thread counts to measure (default: 1 and all cores).")
@@ -42,9 +42,9 @@ public final class BenchCommand implements Callable<Integer> {
     Path resultsDir;
 
     @Override
-    public Integer call() throws IOException {
-        if (!List.of("gemm", "lora", "int8", "sparse", "train", "infer", "bert", "adapters", "ffm", "gpu", "all").contains(suite)) {
-            System.err.println("unknown suite '" + suite + "': use gemm, lora, int8, sparse, train, infer, bert, adapters, ffm, gpu or all");
+    public Integer call() throws IOException, InterruptedException {
+        if (!List.of("gemm", "lora", "int8", "sparse", "train", "infer", "bert", "adapters", "serve", "ffm", "gpu", "all").contains(suite)) {
+            System.err.println("unknown suite '" + suite + "': use gemm, lora, int8, sparse, train, infer, bert, adapters, serve, ffm, gpu or all");
             return 2;
         }
         List<Integer> threadCounts = threads;
@@ -82,6 +82,7 @@ public final class BenchCommand implements Callable<Integer> {
         if (suite.equals("infer") || suite.equals("all")) rows.addAll(InferSuite.run(machine, threadCounts, quick, progress));
         if (suite.equals("bert") || suite.equals("all")) rows.addAll(BertSuite.run(machine, threadCounts, quick, progress));
         if (suite.equals("adapters") || suite.equals("all")) rows.addAll(AdapterSuite.run(machine, threadCounts, quick, progress));
+        if (suite.equals("serve")) rows.addAll(ServeSuite.run(machine, quick, progress)); // not part of "all": it holds the machine for minutes at a fixed rate
         if (suite.equals("gpu")) rows.addAll(GpuSuite.run(machine, quick, progress)); // not part of "all": it needs a GPU
         CpuBackend.setThreads(cores);
 

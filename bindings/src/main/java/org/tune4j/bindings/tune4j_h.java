@@ -65,6 +65,7 @@ public final class tune4j_h {
             "t4j_lora_expand_segments",
             "t4j_lora_shrink_rows",
             "t4j_lora_expand_rows",
+            "t4j_lora_mixed_forward",
             "t4j_quantize_rows",
             "t4j_dequantize_rows",
             "t4j_int8_packed_size",
@@ -589,6 +590,30 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_lora_expand_rows$descriptor() {
         return t4j_lora_expand_rows.DESC;
+    }
+
+    private static final class t4j_lora_mixed_forward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_lora_mixed_forward", DESC, false);
+    }
+
+    /** The whole layer for a mixed batch over an f32 base: y = x W^T + bias + s_i (x A_i^T) B_i^T for each row's adapter i (segments as t4j_lora_shrink_segments), h = x A_i^T written as by shrink. The low-rank term is added to each tile of the base GEMM when its sum is done, while the tile is in cache: y is written once. w [d_out, d_in] contiguous, bias [d_out] or NULL, x [t, ldx], y [t, ldy]. */
+    public static int t4j_lora_mixed_forward(long t, long d_in, long d_out, MemorySegment x, long ldx, MemorySegment w, MemorySegment bias, long nseg, MemorySegment seg_start, MemorySegment seg_adapter, long nadapters, MemorySegment a, MemorySegment b, MemorySegment ranks, MemorySegment scales, MemorySegment h, long ldh, MemorySegment y, long ldy) {
+        try {
+            return (int) t4j_lora_mixed_forward.HANDLE.invokeExact(t, d_in, d_out, x, ldx, w, bias, nseg, seg_start, seg_adapter, nadapters, a, b, ranks, scales, h, ldh, y, ldy);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_lora_mixed_forward$handle() {
+        return t4j_lora_mixed_forward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_lora_mixed_forward$descriptor() {
+        return t4j_lora_mixed_forward.DESC;
     }
 
     private static final class t4j_quantize_rows {

@@ -70,6 +70,15 @@ public interface Backend {
     /** Mixed-adapter LoRA, expand: y[rows] += s_i·h[rows, 0:r_i] B_iᵀ for each segment (as {@link #loraShrinkSegments}); y [t, d_out] (any leading dimension). */
     void loraExpandSegments(Tensor h, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor y);
 
+    /**
+     * A mixed-adapter batch through an f32 layer in one pass: y = x Wᵀ + bias + s_i·(x A_iᵀ) B_iᵀ for each segment's
+     * adapter i (segments as {@link #loraShrinkSegments}, -1: the base alone), h = x A_iᵀ written as shrink writes it.
+     * The low-rank term is added to the base GEMM's output tiles, so y is written once.
+     *
+     * @param w [d_out, d_in] contiguous; bias [d_out] or null; y [t, d_out] (any leading dimension), written
+     */
+    void loraMixedForward(Tensor x, Tensor w, Tensor bias, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h, Tensor y);
+
     /** As {@link #loraShrinkSegments}, per row (Punica's BGMV): row p uses adapter rowAdapter[p] (I32 [t] on the host, -1: none). */
     void loraShrinkRows(Tensor x, Tensor rowAdapter, LoraAdapters adapters, Tensor h);
 

@@ -406,6 +406,17 @@ public final class BackendChecks {
         return h.dim(0);
     }
 
+    /** The fused mixed forward: x, h as shrink; w [d_out, d_in] contiguous (d_out the adapters' too), bias [d_out] or null, y [t, d_out] writable. Returns t. */
+    static long loraMixedForward(Tensor x, Tensor w, Tensor bias, LoraAdapters adapters, Tensor h, Tensor y) {
+        long t = loraShrink(x, adapters, h);
+        matrix("w", w);
+        contiguous("w", w, adapters.dOut(), adapters.dIn());
+        if (bias != null) vector("bias", bias, adapters.dOut());
+        writable("y", y);
+        matrix("y", y, t, adapters.dOut());
+        return t;
+    }
+
     private static void loraH(Tensor h, long t, LoraAdapters adapters) {
         matrix("h", h);
         if (h.dim(1) < adapters.maxRank()) throw new IllegalArgumentException("h has " + h.dim(1) + " columns, fewer than the largest rank " + adapters.maxRank());

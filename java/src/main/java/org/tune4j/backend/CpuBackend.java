@@ -183,6 +183,17 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    @Override
+    public void loraMixedForward(Tensor x, Tensor w, Tensor bias, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h, Tensor y) {
+        long t = BackendChecks.loraMixedForward(x, w, bias, adapters, h, y);
+        long nseg = BackendChecks.loraSegments(segStart, segAdapter, t, adapters.count());
+        try (Arena call = Arena.ofConfined()) {
+            status(tune4j_h.t4j_lora_mixed_forward(t, adapters.dIn(), adapters.dOut(), seg(x), x.ld(), seg(w), seg(bias), nseg, seg(segStart), seg(segAdapter), adapters.count(),
+                    pointers(call, adapters.a()), pointers(call, adapters.b()), ranks(call, adapters), call.allocateFrom(ValueLayout.JAVA_FLOAT, adapters.scales()), seg(h), h.ld(),
+                    seg(y), y.ld()), "loraMixedForward");
+        }
+    }
+
     /** The factors' addresses, an array of pointers for the kernel (checked alive just before, by BackendChecks). */
     private static MemorySegment pointers(Arena call, java.util.List<Tensor> factors) {
         MemorySegment p = call.allocate(ValueLayout.ADDRESS, factors.size());

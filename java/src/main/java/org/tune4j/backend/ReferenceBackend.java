@@ -142,6 +142,16 @@ public final class ReferenceBackend extends ReferenceSequenceOps {
         for (long p = 0; p < t; p++) expandRow(h, p, rowAdapter.getInt(p), adapters, y);
     }
 
+    @Override
+    public void loraMixedForward(Tensor x, Tensor w, Tensor bias, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h, Tensor y) {
+        long t = BackendChecks.loraMixedForward(x, w, bias, adapters, h, y);
+        BackendChecks.loraSegments(segStart, segAdapter, t, adapters.count());
+        gemm(false, true, 1f, x, w, 0f, y);
+        if (bias != null) for (long p = 0; p < t; p++) for (long o = 0; o < y.dim(1); o++) y.setFloat(p, o, y.getFloat(p, o) + bias.getFloat(o));
+        loraShrinkSegments(x, segStart, segAdapter, adapters, h);
+        loraExpandSegments(h, segStart, segAdapter, adapters, y);
+    }
+
     /** h[p, 0:r] = x[p] Aᵀ, the rest of h's row 0. */
     private static void shrinkRow(Tensor x, long p, int adapter, LoraAdapters adapters, Tensor h) {
         long r = adapter < 0 ? 0 : adapters.rank(adapter);

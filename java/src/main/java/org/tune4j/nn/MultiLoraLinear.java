@@ -44,14 +44,24 @@ public final class MultiLoraLinear extends Module implements Layer {
         return base.forward(t, x);
     }
 
-    /** y = base(x), then each row's adapter term added in place (rows of sequences without an adapter keep the base's). */
+    /**
+     * y = base(x) with each row's adapter term (rows of sequences without an adapter keep the base's): over an f32
+     * base in one pass, the terms added to the base GEMM's output tiles ({@code loraMixedForward}); over another
+     * base (int8, 2:4) its forward, then shrink and expand.
+     */
     public Var forward(Tape t, Var x, AdapterRouting routing) {
-        Var y = base.forward(t, x);
         AdapterRouting.LayerRoute route = routing == null ? null : routing.route(path);
-        if (route == null) return y;
-        if (t.parameterGradients() || x.requiresGrad() || y.requiresGrad()) throw new IllegalStateException(path + ": a mixed-adapter batch is served, not trained (use a tape that does not record)");
+        if (route == null) return base.forward(t, x);
+        if (t.parameterGradients() || x.requiresGrad()) throw new IllegalStateException(path + ": a mixed-adapter batch is served, not trained (use a tape that does not record)");
         Backend be = t.backend();
-        Tensor h = t.zeros(x.value().dim(0), route.adapters().maxRank());
+        long rows = x.value().dim(0);
+        Tensor h = t.zeros(rows, route.adapters().maxRank());
+        if (base instanceof Linear lin) {
+            Tensor y = t.zeros(rows, lin.out());
+            be.loraMixedForward(x.value(), lin.weight.value(), lin.bias == null ? null : lin.bias.value(), routing.segStart(), route.segAdapter(), route.adapters(), h, y);
+            return t.input(y, false);
+        }
+        Var y = base.forward(t, x);
         be.loraShrinkSegments(x.value(), routing.segStart(), route.segAdapter(), route.adapters(), h);
         be.loraExpandSegments(h, routing.segStart(), route.segAdapter(), route.adapters(), y.value());
         return y;

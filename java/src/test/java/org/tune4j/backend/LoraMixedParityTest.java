@@ -31,7 +31,7 @@ class LoraMixedParityTest {
     /** t, d_in, d_out, then the adapters' ranks */
     private static final long[][] SHAPES = {
         {1, 1, 1, 1}, {5, 17, 3, 2, 1}, {33, 7, 65, 3, 16, 1}, {200, 64, 48, 16, 16, 16, 16}, {97, 130, 33, 33, 5},
-        {300, 40, 70, 8, 1, 16, 4, 12, 2, 9},
+        {300, 40, 70, 8, 1, 16, 4, 12, 2, 9}, {150, 500, 1100, 16, 7, 3}, // two row blocks, two K blocks, two column panels
     };
 
     static Stream<Arguments> cases() {
@@ -112,13 +112,26 @@ class LoraMixedParityTest {
             assertClose(hRef, h, tol, level + " h");
 
             // the base once for the whole batch, then the low-rank terms
-            Tensor yBig = random(arena, rng, t, dOut + 4), y = yBig.view(0, 2, t, dOut);
+            Tensor yBig = random(arena, rng, t, dOut + 4);
+            Tensor y = yBig.view(0, 2, t, dOut);
             cpu.gemm(false, true, 1f, x, w, 0f, y);
             for (long p = 0; p < t; p++) for (long o = 0; o < dOut; o++) y.setFloat(p, o, y.getFloat(p, o) + bias.getFloat(o));
             Tensor yRef = copy(arena, y);
             expand(REF, hRef, r, ad, yRef, perRow);
             expand(cpu, h, r, ad, y, perRow);
             assertClose(yRef, y, tol, level + " y");
+
+            // the whole layer in one pass (segments): the same y, and the same h
+            if (!perRow) {
+                Tensor yFusedBig = random(arena, rng, t, dOut + 4), yFused = yFusedBig.view(0, 1, t, dOut), hFused = Tensor.zeros(arena, DType.F32, t, width);
+                cpu.loraMixedForward(x, w, bias, r.segStart(), r.segAdapter(), ad, hFused, yFused);
+                assertClose(yRef, yFused, tol, level + " fused y");
+                assertClose(hRef, hFused, tol, level + " fused h");
+                Tensor yRefFused = Tensor.zeros(arena, DType.F32, t, dOut);
+                REF.loraMixedForward(x, w, bias, r.segStart(), r.segAdapter(), ad, Tensor.zeros(arena, DType.F32, t, width), yRefFused);
+                assertClose(yRefFused, yFused, tol, level + " fused y against the reference's");
+                y = yFused;
+            }
 
             // the per-adapter loop: each row through its own adapter's fused LoRA forward
             for (long p = 0; p < t; p++) {
@@ -139,13 +152,14 @@ class LoraMixedParityTest {
     void sameBitsForEveryThreadCountAndBothForms() {
         try (Arena arena = Arena.ofConfined()) {
             SplittableRandom rng = new SplittableRandom(5);
-            long t = 777, dIn = 96, dOut = 80;
+            long t = 777, dIn = 96, dOut = 80; // rows split between threads, and (d_out 80) columns
             Tensor x = random(arena, rng, t, dIn);
             LoraAdapters ad = adapters(arena, rng, dIn, dOut, new long[] {16, 16, 8, 16});
             Routing r = routing(arena, rng, t, 4);
             int before = CpuBackend.threads();
             try {
-                List<Tensor> ys = new ArrayList<>();
+                List<Tensor> ys = new ArrayList<>(), fusedYs = new ArrayList<>();
+                Tensor w = random(arena, rng, dOut, dIn);
                 for (int threads : new int[] {1, 2, 3}) {
                     CpuBackend.setThreads(threads);
                     for (boolean perRow : new boolean[] {false, true}) {
@@ -154,8 +168,12 @@ class LoraMixedParityTest {
                         expand(CpuBackend.get(), h, r, ad, y, perRow);
                         ys.add(y);
                     }
+                    Tensor fused = Tensor.zeros(arena, DType.F32, t, dOut);
+                    CpuBackend.get().loraMixedForward(x, w, null, r.segStart(), r.segAdapter(), ad, Tensor.zeros(arena, DType.F32, t, 16), fused);
+                    fusedYs.add(fused);
                 }
                 for (Tensor y : ys) assertBitwiseEqual(ys.get(0), y, "y");
+                for (Tensor y : fusedYs) assertBitwiseEqual(fusedYs.get(0), y, "the fused forward's y");
             } finally {
                 CpuBackend.setThreads(before);
             }

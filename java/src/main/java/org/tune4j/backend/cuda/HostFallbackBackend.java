@@ -90,6 +90,13 @@ abstract class HostFallbackBackend implements Backend {
     }
 
     @Override
+    public void loraMixedForward(Tensor x, Tensor w, Tensor bias, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h, Tensor y) {
+        try (HostFallback f = fallback("loraMixedForward")) {
+            cpu().loraMixedForward(f.in(x), f.in(w), f.in(bias), f.in(segStart), f.in(segAdapter), adapters == null ? null : adapters.map(f::in), f.out(h), f.out(y));
+        }
+    }
+
+    @Override
     public void loraShrinkRows(Tensor x, Tensor rowAdapter, LoraAdapters adapters, Tensor h) {
         try (HostFallback f = fallback("loraShrinkRows")) {
             cpu().loraShrinkRows(f.in(x), f.in(rowAdapter), adapters == null ? null : adapters.map(f::in), f.out(h));

@@ -1,0 +1,245 @@
+package org.tune4j.bench;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.data.TextTokenizer;
+import org.tune4j.data.TokenBatch;
+import org.tune4j.io.BertCheckpoint;
+import org.tune4j.io.HfCheckpoint;
+import org.tune4j.io.PretrainedModels;
+import org.tune4j.nn.BertConfig;
+import org.tune4j.nn.BertModel;
+import org.tune4j.serve.AdapterPredictor;
+import org.tune4j.serve.AdapterRegistry;
+import org.tune4j.server.InferenceServer;
+
+/**
+ * {@code bench serve} (issue 20): all-MiniLM-L6-v2 with rank-16 adapters (query, value), sequence 128. (1) In
+ * process: a batch's time against the resident adapters (1, 8, 64, 512), the adapters in the batch and the batch
+ * size, beside the same batch on one adapter. (2) Over HTTP on loopback ({@code tune4j serve}'s server, the client
+ * in the same process, on the same cores): the saturation throughput (closed loop), then an open-loop fixed rate at
+ * 70% of it, latency measured from each request's scheduled send time (no coordinated omission): p50, p99,
+ * errors; during it, a rank-16 adapter loaded every few seconds into the 512 resident, its load time and the
+ * requests in flight around it against the p99 of the time before.
+ */
+final class ServeSuite {
+    private static final int SEQ = 128, RANK = 16, FILES = 64, RESIDENT = 512;
+
+    static List<BenchRow> run(Machine machine, boolean quick, Consumer<String> progress) throws IOException, InterruptedException {
+        List<BenchRow> rows = new ArrayList<>();
+        Path work = Files.createTempDirectory("tune4j-bench-serve");
+        try {
+            Path hf = work.resolve("minilm");
+            progress.accept("serve: importing all-MiniLM-L6-v2");
+            BertConfig c = PretrainedModels.importMiniLm(PretrainedModels.miniLmJar(), hf);
+            int files = quick ? 16 : FILES;
+            progress.accept("serve: writing " + files + " rank-" + RANK + " adapters");
+            List<Path> dirs = AdapterSuite.writeAdapters(hf, work.resolve("adapters"), List.of("query", "value"), files);
+            int threads = machine.cores();
+            CpuBackend.setThreads(threads);
+            try (Arena arena = Arena.ofShared(); TextTokenizer tok = TextTokenizer.load(hf.resolve(HfCheckpoint.TOKENIZER), SEQ)) {
+                BertModel served = BertCheckpoint.load(arena, hf);
+                try (AdapterRegistry registry = new AdapterRegistry(served, 8L << 30); AdapterPredictor predictor = new AdapterPredictor(CpuBackend.get(), served, tok, registry, 1)) {
+                    int[] ids = new int[SEQ];
+                    ids[0] = 101;
+                    ids[SEQ - 1] = 102;
+                    for (int i = 1; i < SEQ - 1; i++) ids[i] = 2000 + (i * 37) % 20000;
+                    double seqFlops = BertSuite.forwardFlops(c, SEQ), peak = machine.peakGflops(threads);
+                    int loaded = 0;
+                    for (int resident : Boolean.getBoolean("tune4j.serve.httpOnly") ? new int[0] : quick ? new int[] {1, 64} : new int[] {1, 8, 64, RESIDENT}) {
+                        for (; loaded < resident; loaded++) registry.load("r" + loaded, dirs.get(loaded % dirs.size()));
+                        for (int batch : resident == RESIDENT || quick ? new int[] {1, 8, 32} : new int[] {32}) {
+                            for (int perBatch : new int[] {1, 8, 32}) {
+                                if (perBatch > Math.min(resident, batch) || (perBatch == 8 && batch == 8 && resident != RESIDENT)) continue;
+                                progress.accept("serve: " + resident + " resident, batch " + batch + " over " + perBatch + " adapters");
+                                rows.add(batchRow(arena, predictor, ids, resident, batch, perBatch, threads, seqFlops * batch, peak, quick));
+                            }
+                        }
+                    }
+                    for (; loaded < RESIDENT; loaded++) registry.load("r" + loaded, dirs.get(loaded % dirs.size()));
+                    rows.addAll(httpRows(predictor, dirs, threads, quick, progress));
+                }
+            }
+        } finally {
+            try (var paths = Files.walk(work)) {
+                for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+            }
+        }
+        return rows;
+    }
+
+    private static BenchRow batchRow(Arena arena, AdapterPredictor predictor, int[] ids, int resident, int batch, int perBatch, int threads, double flops, double peak,
+            boolean quick) {
+        int[][] seqs = new int[batch][];
+        Arrays.fill(seqs, ids);
+        TokenBatch in = TokenBatch.of(arena, seqs, null);
+        List<String> mixed = new ArrayList<>(), one = new ArrayList<>();
+        SplittableRandom rng = new SplittableRandom(resident * 31L + batch);
+        List<Integer> chosen = new ArrayList<>();
+        while (chosen.size() < perBatch) {
+            int r = rng.nextInt(resident);
+            if (!chosen.contains(r)) chosen.add(r);
+        }
+        for (int b = 0; b < batch; b++) {
+            mixed.add("r" + chosen.get(b % perBatch));
+            one.add("r" + chosen.getFirst());
+        }
+        Measure m = Measure.standard(quick);
+        double ms = m.medianMs(() -> predictor.run(arena, in, mixed, false)), oneMs = m.medianMs(() -> predictor.run(arena, in, one, false));
+        return BenchRow.of("serve", "batch over " + perBatch + " adapter" + (perBatch > 1 ? "s" : ""), "MiniLM seq " + SEQ + " batch " + batch + " r" + RANK + " q,v, "
+                + resident + " resident", threads, CpuBackend.get().name(), ms, flops, "the batch on 1 adapter, same path", oneMs, peak);
+    }
+
+    /** One request's life: when it was due (open loop) or sent, when it was answered, and its status (-1: no answer). */
+    private record Sample(long dueNanos, long doneNanos, int status) {
+        double ms() {
+            return (doneNanos - dueNanos) / 1e6;
+        }
+    }
+
+    private static List<BenchRow> httpRows(AdapterPredictor predictor, List<Path> dirs, int threads, boolean quick, Consumer<String> progress)
+            throws IOException, InterruptedException {
+        String text = longText();
+        List<BenchRow> rows = new ArrayList<>();
+        int maxBatch = Integer.getInteger("tune4j.serve.maxBatch", 32);
+        var options = new InferenceServer.Options("127.0.0.1", 0, maxBatch, Duration.ofMillis(5), 1024, 1, Math.min(32, maxBatch), 100_000, Duration.ofSeconds(60));
+        try (InferenceServer server = new InferenceServer(predictor, dirs.getFirst().getParent(), options);
+                ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
+            HttpClient http = HttpClient.newBuilder().executor(clients).connectTimeout(Duration.ofSeconds(5)).build();
+            String base = "http://127.0.0.1:" + server.port();
+            SplittableRandom pick = new SplittableRandom(7);
+            // saturation: 64 clients in a closed loop, each request one text for a random one of the 512 adapters
+            progress.accept("serve: saturation over HTTP");
+            double seconds = quick ? 5 : 15;
+            AtomicLong done = new AtomicLong();
+            AtomicBoolean stop = new AtomicBoolean();
+            ConcurrentLinkedQueue<Sample> warm = new ConcurrentLinkedQueue<>();
+            List<java.util.concurrent.Future<?>> loop = new ArrayList<>();
+            long t0 = System.nanoTime();
+            for (int cl = 0; cl < 64; cl++) {
+                long seed = cl;
+                loop.add(clients.submit(() -> {
+                    SplittableRandom r = new SplittableRandom(seed);
+                    while (!stop.get()) {
+                        warm.add(send(http, base, "r" + r.nextInt(RESIDENT), text, System.nanoTime()));
+                        if (System.nanoTime() - t0 > 2e9) done.incrementAndGet(); // the first 2 s warm up
+                    }
+                    return null;
+                }));
+            }
+            Thread.sleep((long) ((seconds + 2) * 1000));
+            stop.set(true);
+            for (var f : loop) {
+                try {
+                    f.get();
+                } catch (java.util.concurrent.ExecutionException e) {
+                    throw new IOException("a saturation client failed", e.getCause());
+                }
+            }
+            double saturation = done.get() / seconds;
+            long satErrors = warm.stream().filter(s -> s.status() != 200).count();
+            rows.add(new BenchRow("serve", "http saturation", "MiniLM seq " + SEQ + " r" + RANK + ", 512 resident, 1 text a request, 64 clients closed loop, " + satErrors + " errors",
+                    "f32", threads, CpuBackend.get().name(), 1e3 / saturation, saturation, "req/s", "client in the same process", null, null, null));
+
+            // 70% of saturation, open loop, with adapter loads during it
+            double rate = 0.7 * saturation, runSeconds = quick ? 15 : 60;
+            progress.accept(String.format(Locale.ROOT, "serve: %.1f req/s (70%%) for %.0f s with adapter loads", rate, runSeconds));
+            ConcurrentLinkedQueue<Sample> samples = new ConcurrentLinkedQueue<>();
+            List<long[]> loads = new ArrayList<>(); // start, end (nanos)
+            long start = System.nanoTime(), interval = (long) (1e9 / rate), nextLoad = start + 5_000_000_000L;
+            int loadCount = 0;
+            for (long i = 0; ; i++) {
+                long due = start + i * interval;
+                if (due - start > runSeconds * 1e9) break;
+                long now;
+                while ((now = System.nanoTime()) < due) {
+                    if (now >= nextLoad) { // a load between sends: the fixed rate goes on in the virtual threads
+                        long l0 = System.nanoTime();
+                        HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v2/repository/models/" + dirs.get(loadCount % dirs.size()).getFileName() + "/load"))
+                                .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+                        if (r.statusCode() != 200) throw new IOException("loading an adapter: " + r.body());
+                        loads.add(new long[] {l0, System.nanoTime()});
+                        loadCount++;
+                        nextLoad += 5_000_000_000L;
+                    }
+                    long left = due - System.nanoTime();
+                    if (left > 200_000) Thread.sleep(Duration.ofNanos(left - 100_000));
+                }
+                String adapter = "r" + pick.nextInt(RESIDENT);
+                clients.submit(() -> samples.add(send(http, base, adapter, text, due)));
+            }
+            Thread.sleep(3000); // the last answers
+            List<Sample> all = new ArrayList<>(samples);
+            double[] ms = all.stream().filter(s -> s.status() == 200).mapToDouble(Sample::ms).sorted().toArray();
+            long errors = all.stream().filter(s -> s.status() != 200).count();
+            double p50 = percentile(ms, 0.5), p99 = percentile(ms, 0.99);
+            double achieved = all.size() / runSeconds;
+            rows.add(new BenchRow("serve", "http 70% load", String.format(Locale.ROOT, "%d requests in %.0f s, p99 %.1f ms = %.2fx p50, %d errors", all.size(), runSeconds, p99, p99 / p50, errors),
+                    "f32", threads, CpuBackend.get().name(), p50, achieved, "req/s", String.format(Locale.ROOT, "saturation %.1f req/s", saturation), null, null, null));
+
+            // each load: its time, and the requests in flight while it ran or due within 1 s after, against the p99 of the minute before it
+            double worstLoad = 0, sumLoad = 0;
+            int above = 0, around = 0;
+            for (long[] l : loads) {
+                double loadMs = (l[1] - l[0]) / 1e6;
+                worstLoad = Math.max(worstLoad, loadMs);
+                sumLoad += loadMs;
+                double[] before = all.stream().filter(s -> s.status() == 200 && s.doneNanos() < l[0] && s.doneNanos() > l[0] - 60_000_000_000L).mapToDouble(Sample::ms).sorted().toArray();
+                double p99Before = percentile(before, 0.99);
+                for (Sample s : all) {
+                    boolean overlaps = s.dueNanos() < l[1] + 1_000_000_000L && s.doneNanos() > l[0];
+                    if (!overlaps) continue;
+                    around++;
+                    if (s.status() != 200 || s.ms() > p99Before) above++;
+                }
+            }
+            rows.add(new BenchRow("serve", "load adapter under load", String.format(Locale.ROOT, "rank %d q,v into %d resident over HTTP, %d loads, worst %.2f ms; %d of %d requests around a load above the prior minute's p99",
+                    RANK, RESIDENT, loads.size(), worstLoad, above, around), "f32", threads, CpuBackend.get().name(), loads.isEmpty() ? 0 : sumLoad / loads.size(),
+                    loads.isEmpty() ? 0 : 1e3 * loads.size() / sumLoad, "loads/s", "no peer", null, null, null));
+        }
+        return rows;
+    }
+
+    private static Sample send(HttpClient http, String base, String adapter, String text, long due) {
+        String body = "{\"parameters\":{\"task\":\"embed\"},\"inputs\":[{\"name\":\"text\",\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[\"" + text + "\"]}]}";
+        try {
+            HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v2/models/" + adapter + "/infer")).timeout(Duration.ofSeconds(60))
+                    .POST(HttpRequest.BodyPublishers.ofString(body)).header("Content-Type", "application/json").build(), HttpResponse.BodyHandlers.ofString());
+            return new Sample(due, System.nanoTime(), r.statusCode());
+        } catch (IOException | InterruptedException e) {
+            return new Sample(due, System.nanoTime(), -1);
+        }
+    }
+
+    /** About 150 words: more than 128 tokens, so every request is cut to sequence 128. */
+    private static String longText() {
+        String[] words = {"the", "quarterly", "report", "shows", "revenue", "growth", "in", "every", "region", "while", "costs", "stayed", "flat", "and", "margins", "improved"};
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < 150; i++) sb.append(words[(i * 7) % words.length]).append(' ');
+        return sb.toString().strip();
+    }
+
+    private static double percentile(double[] sorted, double q) {
+        if (sorted.length == 0) return Double.NaN;
+        return sorted[(int) Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+    }
+}
