@@ -99,6 +99,12 @@ int32_t t4j_cuda_cross_entropy_forward(int64_t m, int64_t n, const float *logits
 /* dlogits += scale (probs - target) */
 int32_t t4j_cuda_cross_entropy_backward(int64_t m, int64_t n, const float *probs, const int32_t *labels, float smoothing, float scale, float *dlogits, void *stream);
 
+/* Mixed-adapter LoRA per row (Punica's BGMV; tune4j.h "lora mixed"): row p uses adapter row_adapter[p] (-1: none);
+ * a, b, ranks and scales are device arrays (a[i] -> A_i [r_i, d_in], b[i] -> B_i [d_out, r_i]).
+ * shrink: h [t, ldh] = x A_i^T, 0 past r_i and for rows without an adapter; one thread per (row, q), the dot in order. */
+int32_t t4j_cuda_lora_shrink_rows(int64_t t, const int32_t *row_adapter, int64_t d_in, const float *const *a, const int64_t *ranks, const float *x, int64_t ldx, float *h, int64_t ldh, void *stream);
+/* expand: y [t, ldy] += s_i h B_i^T; one thread per (row, column), the rank in order. */
+int32_t t4j_cuda_lora_expand_rows(int64_t t, const int32_t *row_adapter, int64_t d_out, const float *const *b, const int64_t *ranks, const float *scales, const float *h, int64_t ldh, float *y, int64_t ldy, void *stream);
 /* y [m, n] *= row [n] on every row */
 int32_t t4j_cuda_mul_row(int64_t m, int64_t n, const float *row, float *y, void *stream);
 /* out [m] = each row's sum of squares of x [m, n] (one block per row, a fixed tree) */

@@ -30,7 +30,8 @@ import org.tune4j.serve.AdapterRegistry;
  * 32 sequences: the batch over 32 different adapters (one encoder pass, the adapters' terms in the segmented
  * shrink/expand kernels) beside, measured in the same run, (a) the same batch on one adapter through the fused
  * LoRA layer (LoraLinear: the best single-adapter path), (b) the per-adapter loop (each adapter's sequence in a
- * forward of its own, batch 1: what a server without mixed batches does). Targets: PEFT's default for BERT
+ * forward of its own, batch 1: what a server without mixed batches does), the four measured in alternation (a round
+ * runs each once: Measure.interleavedMedianMs). Targets: PEFT's default for BERT
  * (query, value) and every projection. Then the time to load a rank-16 adapter with 512 resident. FLOPs: the
  * encoder's (BertSuite.forwardFlops) plus 2 per multiply-add of the adapters' shrink and expand.
  */
@@ -86,12 +87,18 @@ final class AdapterSuite {
                 for (int b = 0; b < BATCH; b++) mixedIds.add("a" + (b % distinct));
                 Collections.shuffle(mixedIds, new java.util.Random(1)); // arrival order; the predictor's segments follow the ids
                 List<String> sameIds = Collections.nCopies(BATCH, "a0");
-                double mixed = measure.medianMs(() -> predictor.run(arena, in, mixedIds, false));
-                double sameMixedPath = measure.medianMs(() -> predictor.run(arena, in, sameIds, false));
-                double fused = fusedMs(arena, hf, dirs.getFirst(), in, measure);
-                double loop = measure.medianMs(() -> {
-                    for (String id : mixedIds) predictor.run(arena, one, List.of(id), false);
-                });
+                BertAdapter.Loaded alone = BertAdapter.load(arena, hf, dirs.getFirst());
+                double[] ms;
+                try (Workspace ws = new Workspace()) {
+                    ms = measure.interleavedMedianMs(() -> predictor.run(arena, in, mixedIds, false), () -> predictor.run(arena, in, sameIds, false), () -> {
+                        try (Tape t = new Tape(CpuBackend.get(), false, false, ws)) { // one adapter through LoraLinear, pooled as the predictor pools
+                            t.meanPool(alone.model().bert().forward(t, in), in.lengths(), in.batch());
+                        }
+                    }, () -> {
+                        for (String id : mixedIds) predictor.run(arena, one, List.of(id), false);
+                    });
+                }
+                double mixed = ms[0], sameMixedPath = ms[1], fused = ms[2], loop = ms[3];
                 String shape = "MiniLM seq " + SEQ + " batch " + BATCH + " r" + RANK + " " + tag;
                 String backend = CpuBackend.get().name();
                 return List.of(
@@ -99,18 +106,6 @@ final class AdapterSuite {
                         BenchRow.of("adapters", "mixed " + distinct + " adapters", shape, threads, backend, mixed, flops, "per-adapter loop (" + BATCH + " forwards of batch 1)", loop, peak),
                         BenchRow.of("adapters", "1 adapter, mixed path", shape, threads, backend, sameMixedPath, flops, "one adapter, fused LoRA layer", fused, peak));
             }
-        }
-    }
-
-    /** The same batch on one adapter through LoraLinear (the fused kernel), pooled as the predictor pools. */
-    private static double fusedMs(Arena arena, Path hf, Path dir, TokenBatch in, Measure measure) throws IOException {
-        BertAdapter.Loaded alone = BertAdapter.load(arena, hf, dir);
-        try (Workspace ws = new Workspace()) {
-            return measure.medianMs(() -> {
-                try (Tape t = new Tape(CpuBackend.get(), false, false, ws)) {
-                    t.meanPool(alone.model().bert().forward(t, in), in.lengths(), in.batch());
-                }
-            });
         }
     }
 

@@ -36,6 +36,29 @@ public final class Measure {
         return median(Arrays.copyOf(times, n));
     }
 
+    /**
+     * The median times of several pieces of work measured in alternation: each round runs every piece once, so a
+     * slow spell of a shared machine falls on all of them alike and their ratios hold (one piece measured after
+     * another can differ by 10% on a noisy VM). Rounds: at least this measure's minimum, until the total time.
+     */
+    public double[] interleavedMedianMs(Runnable... work) {
+        for (int i = 0; i < warmup; i++) for (Runnable w : work) w.run();
+        double[][] times = new double[work.length][256];
+        int n = 0;
+        long start = System.nanoTime();
+        while (n < 256 && (n < minRuns || (System.nanoTime() - start) < minSeconds * 1e9 * work.length)) {
+            for (int k = 0; k < work.length; k++) {
+                long t0 = System.nanoTime();
+                work[k].run();
+                times[k][n] = (System.nanoTime() - t0) / 1e6;
+            }
+            n++;
+        }
+        double[] out = new double[work.length];
+        for (int k = 0; k < work.length; k++) out[k] = median(Arrays.copyOf(times[k], n));
+        return out;
+    }
+
     /** The middle value (the mean of the two middle ones for an even count); sorts {@code values}. */
     static double median(double[] values) {
         Arrays.sort(values);

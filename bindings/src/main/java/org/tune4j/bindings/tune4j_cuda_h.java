@@ -70,6 +70,8 @@ public final class tune4j_cuda_h {
             "t4j_cuda_layernorm_backward",
             "t4j_cuda_cross_entropy_forward",
             "t4j_cuda_cross_entropy_backward",
+            "t4j_cuda_lora_shrink_rows",
+            "t4j_cuda_lora_expand_rows",
             "t4j_cuda_mul_row",
             "t4j_cuda_row_squares",
             "t4j_cuda_sum_rows_product",
@@ -948,6 +950,54 @@ public final class tune4j_cuda_h {
 
     public static FunctionDescriptor t4j_cuda_cross_entropy_backward$descriptor() {
         return t4j_cuda_cross_entropy_backward.DESC;
+    }
+
+    private static final class t4j_cuda_lora_shrink_rows {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_lora_shrink_rows", DESC, false);
+    }
+
+    /** Mixed-adapter LoRA per row (Punica's BGMV; tune4j.h "lora mixed"): row p uses adapter row_adapter[p] (-1: none); a, b, ranks and scales are device arrays (a[i] -&gt; A_i [r_i, d_in], b[i] -&gt; B_i [d_out, r_i]). shrink: h [t, ldh] = x A_i^T, 0 past r_i and for rows without an adapter; one thread per (row, q), the dot in order. */
+    public static int t4j_cuda_lora_shrink_rows(long t, MemorySegment row_adapter, long d_in, MemorySegment a, MemorySegment ranks, MemorySegment x, long ldx, MemorySegment h, long ldh, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_lora_shrink_rows.HANDLE.invokeExact(t, row_adapter, d_in, a, ranks, x, ldx, h, ldh, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_lora_shrink_rows$handle() {
+        return t4j_cuda_lora_shrink_rows.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_lora_shrink_rows$descriptor() {
+        return t4j_cuda_lora_shrink_rows.DESC;
+    }
+
+    private static final class t4j_cuda_lora_expand_rows {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_lora_expand_rows", DESC, false);
+    }
+
+    /** expand: y [t, ldy] += s_i h B_i^T; one thread per (row, column), the rank in order. */
+    public static int t4j_cuda_lora_expand_rows(long t, MemorySegment row_adapter, long d_out, MemorySegment b, MemorySegment ranks, MemorySegment scales, MemorySegment h, long ldh, MemorySegment y, long ldy, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_lora_expand_rows.HANDLE.invokeExact(t, row_adapter, d_out, b, ranks, scales, h, ldh, y, ldy, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_lora_expand_rows$handle() {
+        return t4j_cuda_lora_expand_rows.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_lora_expand_rows$descriptor() {
+        return t4j_cuda_lora_expand_rows.DESC;
     }
 
     private static final class t4j_cuda_mul_row {

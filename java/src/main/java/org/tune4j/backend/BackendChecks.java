@@ -359,7 +359,7 @@ public final class BackendChecks {
     }
 
     /** segStart [nseg + 1] and segAdapter [nseg] (I32, host) of a mixed batch of t rows over n adapters. Returns nseg. */
-    static long loraSegments(Tensor segStart, Tensor segAdapter, long t, int n) {
+    public static long loraSegments(Tensor segStart, Tensor segAdapter, long t, int n) {
         if (segAdapter == null) throw new IllegalArgumentException("segAdapter is null");
         long nseg = segAdapter.numel();
         vector("segAdapter", segAdapter, nseg, DType.I32);

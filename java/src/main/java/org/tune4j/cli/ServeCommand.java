@@ -70,7 +70,7 @@ final class ServeCommand implements Callable<Integer> {
                 TextTokenizer tok = TextTokenizer.load(model.resolve(HfCheckpoint.TOKENIZER), maxLength)) {
             BertModel bert = compute.place(BertCheckpoint.load(arena, model));
             if (maxLength > bert.config().maxPositions()) throw new IllegalArgumentException("--max-length " + maxLength + " exceeds the model's " + bert.config().maxPositions() + " positions");
-            try (AdapterRegistry registry = new AdapterRegistry(bert, budgetMb << 20);
+            try (AdapterRegistry registry = new AdapterRegistry(bert, budgetMb << 20, compute.backend().memory());
                     AdapterPredictor predictor = new AdapterPredictor(compute.backend(), bert, tok, registry, workers)) {
                 if (adapters != null) {
                     try (var dirs = Files.list(adapters)) {

@@ -8,8 +8,8 @@ import org.tune4j.tensor.Tensor;
 
 /**
  * A frozen layer (f32, int8 or 2:4) whose rows may each take a different LoRA adapter: the base runs once for the
- * whole batch, then the low-rank terms of every adapter in one shrink and one expand (Backend
- * {@code loraShrinkSegments} / {@code loraExpandSegments}; ARCHITECTURE.md "Many adapters"). The adapters are
+ * whole batch, the low-rank terms of every adapter in one shrink and added in one expand (over an f32 base, to the
+ * base GEMM's output tiles: Backend {@code loraMixedForward}; ARCHITECTURE.md "Many adapters"). The adapters are
  * not parameters of the model: they come with each batch ({@link AdapterRouting}), so they can be loaded and
  * unloaded while it serves. Inference only: a recording tape is refused.
  */

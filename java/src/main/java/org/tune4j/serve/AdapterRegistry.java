@@ -1,6 +1,7 @@
 package org.tune4j.serve;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -15,6 +16,7 @@ import org.tune4j.nn.AdapterRouting;
 import org.tune4j.nn.BertClassifier;
 import org.tune4j.nn.BertModel;
 import org.tune4j.nn.MultiLoraLinear;
+import org.tune4j.tensor.Memory;
 import org.tune4j.tensor.Tensor;
 
 /**
@@ -40,11 +42,11 @@ public final class AdapterRegistry implements AutoCloseable {
         private final int rank;
         private final long bytes;
         private final Head head;
-        private final PeftAdapter.Loaded storage;
+        private final AutoCloseable storage; // the file's memory, or the device copies
         private int leases;      // guarded by the registry
         private boolean retired; // guarded by the registry: no new leases; freed when leases reach 0
 
-        private Adapter(String id, Map<String, AdapterRouting.Factors> factors, int rank, long bytes, Head head, PeftAdapter.Loaded storage) {
+        private Adapter(String id, Map<String, AdapterRouting.Factors> factors, int rank, long bytes, Head head, AutoCloseable storage) {
             this.id = id;
             this.factors = factors;
             this.rank = rank;
@@ -102,18 +104,25 @@ public final class AdapterRegistry implements AutoCloseable {
 
     private final Map<String, MultiLoraLinear> layers;
     private final long hidden;
+    private final Memory memory;
     private final long budgetBytes;
     private final LinkedHashMap<String, Adapter> resident = new LinkedHashMap<>(16, 0.75f, true); // access order: LRU first
     private long bytes;
     private long evictions;
     private boolean closed;
 
-    /** Serves adapters over {@code model} (made ready with {@link BertModel#serveManyAdapters}) within {@code budgetBytes}. */
+    /** Serves adapters over {@code model} (made ready with {@link BertModel#serveManyAdapters}) within {@code budgetBytes}, on the host. */
     public AdapterRegistry(BertModel model, long budgetBytes) {
+        this(model, budgetBytes, Memory.HOST);
+    }
+
+    /** As {@link #AdapterRegistry(BertModel, long)}, the factors kept in {@code memory} (a GPU's, where the model computes). */
+    public AdapterRegistry(BertModel model, long budgetBytes, Memory memory) {
         if (budgetBytes < 1) throw new IllegalArgumentException("the adapter budget must be at least 1 byte, is " + budgetBytes);
         this.layers = model.serveManyAdapters();
         this.hidden = model.config().hidden();
         this.budgetBytes = budgetBytes;
+        this.memory = java.util.Objects.requireNonNull(memory, "memory");
     }
 
     /**
@@ -127,11 +136,11 @@ public final class AdapterRegistry implements AutoCloseable {
         Adapter a = read(id, dir); // outside the lock: serving goes on while a file is read
         synchronized (this) {
             if (closed) {
-                a.storage.close();
+                free(a);
                 throw new IllegalStateException("the adapter registry is closed");
             }
             if (a.bytes > budgetBytes) {
-                a.storage.close();
+                free(a);
                 throw new IOException(dir + ": the adapter needs " + a.bytes + " bytes, more than the whole budget of " + budgetBytes);
             }
             Adapter old = resident.remove(id);
@@ -224,12 +233,20 @@ public final class AdapterRegistry implements AutoCloseable {
         if (a.retired) return;
         a.retired = true;
         bytes -= a.bytes;
-        if (a.leases == 0) a.storage.close();
+        if (a.leases == 0) free(a);
+    }
+
+    private static void free(Adapter a) {
+        try {
+            a.storage.close();
+        } catch (Exception e) {
+            throw new IllegalStateException("freeing adapter " + a.id + ": " + e.getMessage(), e);
+        }
     }
 
     private void release(Adapter a) { // holds the lock
         if (a == null) return;
-        if (--a.leases == 0 && a.retired) a.storage.close();
+        if (--a.leases == 0 && a.retired) free(a);
     }
 
     private static void checkId(String id) {
@@ -264,7 +281,17 @@ public final class AdapterRegistry implements AutoCloseable {
                 head = readHead(headFile);
                 total += (head.bias().length * (hidden + 1)) * 4L;
             }
-            return new Adapter(id, Map.copyOf(factors), c.r(), total, head, peft);
+            if (memory == Memory.HOST) return new Adapter(id, Map.copyOf(factors), c.r(), total, head, peft);
+            Arena device = Arena.ofShared(); // the factors where the model computes; the file's memory goes at once
+            try {
+                Map<String, AdapterRouting.Factors> moved = new LinkedHashMap<>();
+                factors.forEach((path, f) -> moved.put(path, new AdapterRouting.Factors(f.a().copy(device, memory), f.b().copy(device, memory), f.scale())));
+                peft.close();
+                return new Adapter(id, Map.copyOf(moved), c.r(), total, head, device);
+            } catch (RuntimeException e) {
+                device.close();
+                throw e;
+            }
         } catch (IOException | RuntimeException e) {
             peft.close();
             throw e;

@@ -14,6 +14,7 @@ import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.backend.CsrWeights;
 import org.tune4j.backend.Int8Weights;
+import org.tune4j.backend.LoraAdapters;
 import org.tune4j.backend.ReferenceBackend;
 import org.tune4j.backend.SimdLevel;
 import org.tune4j.backend.Sparse24Weights;
@@ -171,11 +172,30 @@ public final class BoundaryFuzz {
         if (type == boolean.class) return rng.nextBoolean();
         if (type == Activation.class) return rng.nextInt(10) == 0 ? null : Activation.values()[rng.nextInt(Activation.values().length)];
         if (rng.nextInt(10) == 0) return null;
+        if (type == LoraAdapters.class) return adapters(rng, arena, m, n);
         Tensor w = values(Tensor.zeros(arena, DType.F32, Math.max(1, pick(rng, m, n)), Math.max(4, pick(rng, m, n) / 4 * 4)), rng, false);
         if (type == Int8Weights.class) return Int8Weights.quantize(arena, new ReferenceBackend(), w);
         if (type == CsrWeights.class) return CsrWeights.fromDense(arena, w);
         if (type == Sparse24Weights.class) return Sparse24Weights.fromDense(arena, w);
         throw new IllegalStateException("no generator for " + type);
+    }
+
+    /** One to three adapters of ranks 1-17 over [pick, pick]; now and then every factor's memory freed (an adapter unloaded under a batch). */
+    private static LoraAdapters adapters(SplittableRandom rng, Arena arena, long m, long n) {
+        long dIn = Math.max(1, pick(rng, m, n)), dOut = Math.max(1, pick(rng, m, n));
+        boolean freed = rng.nextInt(12) == 0;
+        Arena where = freed ? Arena.ofConfined() : arena;
+        List<Tensor> a = new ArrayList<>(), b = new ArrayList<>();
+        float[] scales = new float[1 + rng.nextInt(3)];
+        for (int i = 0; i < scales.length; i++) {
+            long r = 1 + rng.nextInt(17);
+            a.add(values(Tensor.zeros(where, DType.F32, r, dIn), rng, true));
+            b.add(values(Tensor.zeros(where, DType.F32, dOut, r), rng, true));
+            scales[i] = (float) (rng.nextDouble() * 4 - 2);
+        }
+        LoraAdapters out = new LoraAdapters(a, b, scales);
+        if (freed) where.close();
+        return out;
     }
 
     private static long pick(SplittableRandom rng, long m, long n) {

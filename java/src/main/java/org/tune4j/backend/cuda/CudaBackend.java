@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import org.tune4j.backend.Backend;
 import org.tune4j.backend.BackendChecks;
+import org.tune4j.backend.LoraAdapters;
 import org.tune4j.bindings.tune4j_cuda_h;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Memory;
@@ -148,6 +149,64 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
         gemm(false, true, 1f, x, w, 0f, y);                              // y = x Wᵀ        [t, out]
         if (bias != null) addRow(bias, y);
         gemm(false, true, scale, h, b, 1f, y);                           // y += s·h Bᵀ
+    }
+
+    @Override
+    public void loraShrinkRows(Tensor x, Tensor rowAdapter, LoraAdapters adapters, Tensor h) {
+        if (CudaMixedLora.fitsShrink(this, x, adapters, h) && CudaMixedLora.hostIndex(rowAdapter, x.dim(0))) {
+            CudaMixedLora.shrink(this, x, rowAdapter, adapters, h);
+            return;
+        }
+        super.loraShrinkRows(x, rowAdapter, adapters, h);
+    }
+
+    @Override
+    public void loraExpandRows(Tensor h, Tensor rowAdapter, LoraAdapters adapters, Tensor y) {
+        if (CudaMixedLora.fitsExpand(this, h, adapters, y) && CudaMixedLora.hostIndex(rowAdapter, h.dim(0))) {
+            CudaMixedLora.expand(this, h, rowAdapter, adapters, y);
+            return;
+        }
+        super.loraExpandRows(h, rowAdapter, adapters, y);
+    }
+
+    @Override
+    public void loraShrinkSegments(Tensor x, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h) {
+        if (CudaMixedLora.fitsShrink(this, x, adapters, h) && segStart != null && segStart.isHost() && segAdapter != null && segAdapter.isHost()) {
+            try (Arena arena = Arena.ofConfined()) {
+                CudaMixedLora.shrink(this, x, CudaMixedLora.rowsOfSegments(arena, segStart, segAdapter, x.dim(0), adapters.count()), adapters, h);
+            }
+            return;
+        }
+        super.loraShrinkSegments(x, segStart, segAdapter, adapters, h);
+    }
+
+    @Override
+    public void loraExpandSegments(Tensor h, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor y) {
+        if (CudaMixedLora.fitsExpand(this, h, adapters, y) && segStart != null && segStart.isHost() && segAdapter != null && segAdapter.isHost()) {
+            try (Arena arena = Arena.ofConfined()) {
+                CudaMixedLora.expand(this, h, CudaMixedLora.rowsOfSegments(arena, segStart, segAdapter, h.dim(0), adapters.count()), adapters, y);
+            }
+            return;
+        }
+        super.loraExpandSegments(h, segStart, segAdapter, adapters, y);
+    }
+
+    /** The base on cuBLAS (and the bias), then the adapters' terms on the mixed kernels. */
+    @Override
+    public void loraMixedForward(Tensor x, Tensor w, Tensor bias, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h, Tensor y) {
+        if (CudaMixedLora.fitsShrink(this, x, adapters, h) && CudaMixedLora.fitsExpand(this, h, adapters, y) && here(w, bias) && w != null && w.rank() == 2
+                && w.dim(0) == adapters.dOut() && w.dim(1) == adapters.dIn() && (bias == null || bias.numel() == adapters.dOut()) && segStart != null && segStart.isHost()
+                && segAdapter != null && segAdapter.isHost()) {
+            try (Arena arena = Arena.ofConfined()) {
+                Tensor rows = CudaMixedLora.rowsOfSegments(arena, segStart, segAdapter, x.dim(0), adapters.count());
+                gemm(false, true, 1f, x, w, 0f, y);
+                if (bias != null) addRow(bias, y);
+                CudaMixedLora.shrink(this, x, rows, adapters, h);
+                CudaMixedLora.expand(this, h, rows, adapters, y);
+            }
+            return;
+        }
+        super.loraMixedForward(x, w, bias, segStart, segAdapter, adapters, h, y);
     }
 
     @Override

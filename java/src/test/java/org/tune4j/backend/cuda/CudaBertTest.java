@@ -56,6 +56,51 @@ class CudaBertTest extends GpuTest {
         }
     }
 
+    /** Many adapters over one encoder (tune4j serve's path): a mixed batch on the GPU gives the CPU's results, with no fallback. */
+    @org.junit.jupiter.api.Test
+    void aMixedAdapterBatchOnTheGpuIsTheCpus(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws java.io.IOException {
+        var config = new org.tune4j.nn.BertConfig(40, 16, 2, 2, 24, 16, 2, 1e-12f, "gelu");
+        java.nio.file.Path base = dir.resolve("base");
+        java.util.List<java.nio.file.Path> adapters = new java.util.ArrayList<>();
+        try (Arena arena = Arena.ofConfined()) {
+            org.tune4j.io.BertCheckpoint.save(base, new org.tune4j.nn.BertModel(arena, config, new java.util.SplittableRandom(7)), null);
+            for (int i = 0; i < 2; i++) {
+                var rng = new java.util.SplittableRandom(i);
+                BertClassifier c = new BertClassifier(arena, org.tune4j.io.BertCheckpoint.load(arena, base), BertClassifier.Pooling.MEAN, 2, rng);
+                var lora = new org.tune4j.nn.Lora.Config(2 + 3 * i, 4f, 0f, false, i == 0 ? java.util.List.of("query", "value") : java.util.List.of("dense"), java.util.List.of());
+                org.tune4j.nn.Lora.inject(c, arena, lora, rng);
+                c.namedModules().values().forEach(m -> {
+                    if (m instanceof org.tune4j.nn.LoraLinear l) for (long k = 0; k < l.loraB().value().numel(); k++) l.loraB().value().setFloat(k, (float) (rng.nextDouble() - 0.5));
+                });
+                adapters.add(dir.resolve("a" + i));
+                org.tune4j.io.BertAdapter.save(adapters.getLast(), c, lora, "base", java.util.List.of("x", "y"));
+            }
+        }
+        try (Arena arena = Arena.ofShared()) {
+            var cpuModel = org.tune4j.io.BertCheckpoint.load(arena, base);
+            var gpuModel = org.tune4j.io.BertCheckpoint.load(arena, base);
+            gpuModel.moveTo(gpu.memory(), arena);
+            TokenBatch in = BertGradientTest.batch(arena);
+            java.util.List<String> ids = java.util.Arrays.asList("a1", null, "a0");
+            try (var cpuRegistry = new org.tune4j.serve.AdapterRegistry(cpuModel, 1L << 30); var gpuRegistry = new org.tune4j.serve.AdapterRegistry(gpuModel, 1L << 30, gpu.memory());
+                    var onCpu = new org.tune4j.serve.AdapterPredictor(CpuBackend.get(), cpuModel, null, cpuRegistry, 1);
+                    var onGpu = new org.tune4j.serve.AdapterPredictor(gpu, gpuModel, null, gpuRegistry, 1)) {
+                for (int i = 0; i < 2; i++) {
+                    cpuRegistry.load("a" + i, adapters.get(i));
+                    gpuRegistry.load("a" + i, adapters.get(i));
+                }
+                var expected = onCpu.run(arena, in, ids, false);
+                gpu.resetFallbacks();
+                var got = onGpu.run(arena, in, ids, false);
+                assertEquals(Map.of(), gpu.fallbacks(), "ops the GPU backend ran on the CPU");
+                for (int b = 0; b < 3; b++) {
+                    assertClose(expected.get(b).embedding(), got.get(b).embedding(), 1e-4, "sequence " + b + " embedding");
+                    if (ids.get(b) != null) assertClose(expected.get(b).probabilities(), got.get(b).probabilities(), 1e-4, "sequence " + b + " probabilities");
+                }
+            }
+        }
+    }
+
     private static float lossAndGradients(Backend backend, BertClassifier m, TokenBatch in, Tensor labels) {
         try (Tape t = new Tape(backend, true)) {
             Var loss = t.crossEntropy(m.logits(t, in), labels, 0f);

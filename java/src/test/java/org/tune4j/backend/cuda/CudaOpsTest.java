@@ -97,6 +97,53 @@ class CudaOpsTest extends GpuTest {
         assertClose(w, dw, 1e-5, "merge");
     }
 
+    @ParameterizedTest(name = "mixed adapters t={0} in={1} out={2}")
+    @CsvSource({"1, 5, 3", "37, 19, 70", "130, 64, 33"})
+    void mixedAdapterLoraInBothFormsAndTheWholeLayer(int t, int in, int out) {
+        long[] ranks = {3, 16, 1};
+        java.util.List<Tensor> a = new java.util.ArrayList<>(), b = new java.util.ArrayList<>(), da = new java.util.ArrayList<>(), db = new java.util.ArrayList<>();
+        for (long r : ranks) {
+            a.add(rand(r, in));
+            b.add(rand(out, r));
+            da.add(dev(a.getLast()));
+            db.add(dev(b.getLast()));
+        }
+        float[] scales = {0.5f, 2f, -1f};
+        var host = new org.tune4j.backend.LoraAdapters(a, b, scales);
+        var device = new org.tune4j.backend.LoraAdapters(da, db, scales);
+        // segments: rows in runs of 1-9 over adapters -1..2; the per-row form of the same
+        java.util.List<Integer> starts = new java.util.ArrayList<>(java.util.List.of(0)), ids = new java.util.ArrayList<>();
+        for (int row = 0; row < t; ) {
+            row = Math.min(t, row + 1 + rng.nextInt(9));
+            starts.add(row);
+            ids.add(rng.nextInt(4) - 1);
+        }
+        Tensor segStart = Tensor.zeros(arena, DType.I32, starts.size()), segAdapter = Tensor.zeros(arena, DType.I32, ids.size()), rows = Tensor.zeros(arena, DType.I32, t);
+        for (int s = 0; s < ids.size(); s++) {
+            segStart.setInt(s, starts.get(s));
+            segAdapter.setInt(s, ids.get(s));
+            for (int p = starts.get(s); p < starts.get(s + 1); p++) rows.setInt(p, ids.get(s));
+        }
+        segStart.setInt(ids.size(), t);
+        Tensor x = rand(t, in), w = rand(out, in), bias = rand(1, out).reshape(out);
+        Tensor h = rand(t, 17), y = rand(t, out);
+        Tensor dh = dev(h), dy = dev(y), dh2 = dev(h), dy2 = dev(y);
+        REF.loraShrinkSegments(x, segStart, segAdapter, host, h);
+        REF.loraExpandSegments(h, segStart, segAdapter, host, y);
+        gpu.loraShrinkSegments(dev(x), segStart, segAdapter, device, dh);
+        gpu.loraExpandSegments(dh, segStart, segAdapter, device, dy);
+        assertClose(h, dh, 1e-5, "shrink, segments");
+        assertClose(y, dy, 1e-5, "expand, segments");
+        gpu.loraShrinkRows(dev(x), rows, device, dh2);
+        gpu.loraExpandRows(dh2, rows, device, dy2);
+        assertClose(h, dh2, 1e-5, "shrink, per row");
+        assertClose(y, dy2, 1e-5, "expand, per row");
+        Tensor yl = Tensor.zeros(arena, DType.F32, t, out), dyl = dev(yl), hl = Tensor.zeros(arena, DType.F32, t, 16);
+        REF.loraMixedForward(x, w, bias, segStart, segAdapter, host, hl, yl);
+        gpu.loraMixedForward(dev(x), dev(w), dev(bias), segStart, segAdapter, device, dev(hl), dyl);
+        assertClose(yl, dyl, 1e-5 * (in + 8), "the whole layer");
+    }
+
     @ParameterizedTest(name = "rows m={0} n={1}")
     @CsvSource({"1, 1", "3, 33", "33, 257", "5, 1000"})
     void elementwiseAndRowOps(int m, int n) {

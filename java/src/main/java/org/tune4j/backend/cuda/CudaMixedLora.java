@@ -1,0 +1,94 @@
+package org.tune4j.backend.cuda;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import org.tune4j.backend.BackendChecks;
+import org.tune4j.backend.LoraAdapters;
+import org.tune4j.bindings.tune4j_cuda_h;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Memory;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * The mixed-adapter LoRA ops on the GPU (ARCHITECTURE.md "Many adapters"): the per-row kernels of ops.cu, the
+ * segmented form run as per row (its segments expanded on the host). Each call stages the batch's small host
+ * arrays (which adapter each row takes, the factors' device addresses, ranks, scales) on the device. A call
+ * whose tensors or factors are not all in this backend's memory, or whose shapes do not fit, returns false: the
+ * caller falls back (counted), where the CPU's checks name what is wrong.
+ */
+final class CudaMixedLora {
+    private CudaMixedLora() {}
+
+    /** Rows' adapters from segments: checked as the CPU checks them (host I32), then one entry a row. */
+    static Tensor rowsOfSegments(Arena arena, Tensor segStart, Tensor segAdapter, long t, int adapters) {
+        long nseg = BackendChecks.loraSegments(segStart, segAdapter, t, adapters);
+        Tensor rows = Tensor.zeros(arena, DType.I32, Math.max(1, t));
+        for (long s = 0; s < nseg; s++) for (long p = segStart.getInt(s); p < segStart.getInt(s + 1); p++) rows.setInt(p, segAdapter.getInt(s));
+        return rows;
+    }
+
+    /** Whether a shrink fits the kernels: x [t, d_in] (any row stride), h [t, w >= max rank] contiguous, F32, every factor on this device. */
+    static boolean fitsShrink(CudaBackend gpu, Tensor x, LoraAdapters adapters, Tensor h) {
+        if (adapters == null || x == null || h == null || !gpu.hereStrided(x) || !gpu.here(h) || x.rank() != 2 || h.rank() != 2) return false;
+        if (x.dtype() != DType.F32 || h.dtype() != DType.F32 || x.dim(1) != adapters.dIn() || h.dim(0) != x.dim(0) || h.dim(1) < adapters.maxRank()) return false;
+        return factorsHere(gpu, adapters);
+    }
+
+    /** Whether an expand fits: h [t, w >= max rank] contiguous, y [t, d_out] (any row stride), F32, every factor on this device. */
+    static boolean fitsExpand(CudaBackend gpu, Tensor h, LoraAdapters adapters, Tensor y) {
+        if (adapters == null || h == null || y == null || !gpu.here(h) || !gpu.hereStrided(y) || h.rank() != 2 || y.rank() != 2) return false;
+        if (h.dtype() != DType.F32 || y.dtype() != DType.F32 || h.dim(1) < adapters.maxRank() || y.dim(0) != h.dim(0) || y.dim(1) != adapters.dOut()) return false;
+        return factorsHere(gpu, adapters);
+    }
+
+    private static boolean factorsHere(CudaBackend gpu, LoraAdapters adapters) {
+        for (int i = 0; i < adapters.count(); i++) if (!gpu.here(adapters.a().get(i), adapters.b().get(i))) return false;
+        return true;
+    }
+
+    /** A host I32 index tensor of n entries. */
+    static boolean hostIndex(Tensor t, long n) {
+        return t != null && t.isHost() && t.dtype() == DType.I32 && t.numel() == n && t.isContiguous() && t.isAlive();
+    }
+
+    /** Host row adapters (I32 [t], checked in [-1, n)) staged with the factors' addresses, ranks and scales. */
+    private record Staged(Tensor rows, Tensor a, Tensor b, Tensor ranks, Tensor scales) {}
+
+    private static Staged stage(CudaBackend gpu, Arena arena, Tensor rowAdapter, LoraAdapters adapters) {
+        BackendChecks.valuesIn("rowAdapter", rowAdapter, -1, adapters.count());
+        int n = adapters.count();
+        MemorySegment a = arena.allocate(ValueLayout.JAVA_LONG, n), b = arena.allocate(ValueLayout.JAVA_LONG, n), r = arena.allocate(ValueLayout.JAVA_LONG, n);
+        for (int i = 0; i < n; i++) {
+            a.setAtIndex(ValueLayout.JAVA_LONG, i, adapters.a().get(i).pointer().address());
+            b.setAtIndex(ValueLayout.JAVA_LONG, i, adapters.b().get(i).pointer().address());
+            r.setAtIndex(ValueLayout.JAVA_LONG, i, adapters.rank(i));
+        }
+        Memory m = gpu.memory();
+        return new Staged(rowAdapter.copy(arena, m), onDevice(arena, m, a, n), onDevice(arena, m, b, n), onDevice(arena, m, r, n),
+                Tensor.of(arena, adapters.scales(), n).copy(arena, m));
+    }
+
+    /** n longs (as 2n I32 words, the bytes unchanged) copied into device memory. */
+    private static Tensor onDevice(Arena arena, Memory m, MemorySegment longs, int n) {
+        return Tensor.wrap(longs, DType.I32, 2L * n).copy(arena, m);
+    }
+
+    static void shrink(CudaBackend gpu, Tensor x, Tensor rowAdapter, LoraAdapters adapters, Tensor h) {
+        try (Arena arena = Arena.ofConfined()) {
+            Staged s = stage(gpu, arena, rowAdapter, adapters);
+            CudaBackend.check(tune4j_cuda_h.t4j_cuda_lora_shrink_rows(x.dim(0), s.rows().pointer(), adapters.dIn(), s.a().pointer(), s.ranks().pointer(), x.pointer(), x.ld(),
+                    h.pointer(), h.ld(), gpu.stream()), "lora_shrink_rows");
+            gpu.synchronize(); // the staged arrays are freed when this returns
+        }
+    }
+
+    static void expand(CudaBackend gpu, Tensor h, Tensor rowAdapter, LoraAdapters adapters, Tensor y) {
+        try (Arena arena = Arena.ofConfined()) {
+            Staged s = stage(gpu, arena, rowAdapter, adapters);
+            CudaBackend.check(tune4j_cuda_h.t4j_cuda_lora_expand_rows(h.dim(0), s.rows().pointer(), adapters.dOut(), s.b().pointer(), s.ranks().pointer(), s.scales().pointer(),
+                    h.pointer(), h.ld(), y.pointer(), y.ld(), gpu.stream()), "lora_expand_rows");
+            gpu.synchronize();
+        }
+    }
+}
