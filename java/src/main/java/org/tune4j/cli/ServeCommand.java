@@ -56,6 +56,9 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-length", defaultValue = "128", paramLabel = "N", description = "Tokens kept per text, [CLS] and [SEP] included (default: ${DEFAULT-VALUE}).")
     int maxLength;
 
+    @Option(names = "--base", defaultValue = "f32", paramLabel = "FORMAT", description = "How the shared encoder is stored: f32, int8, 2:4 or int8-2:4 (default: ${DEFAULT-VALUE}; compressed bases run on the CPU).")
+    String base;
+
     @Mixin
     DeviceOption device;
 
@@ -68,7 +71,14 @@ final class ServeCommand implements Callable<Integer> {
         CountDownLatch stopped = new CountDownLatch(1);
         try (Arena arena = Arena.ofShared(); DeviceOption.Compute compute = device.open();
                 TextTokenizer tok = TextTokenizer.load(model.resolve(HfCheckpoint.TOKENIZER), maxLength)) {
-            BertModel bert = compute.place(BertCheckpoint.load(arena, model));
+            BertModel bert = BertCheckpoint.load(arena, model);
+            if (!base.equals("f32")) {
+                var format = org.tune4j.nn.CompressedLinear.Format.of(base.replace('-', ' '));
+                if (!compute.backend().memory().equals(org.tune4j.tensor.Memory.HOST)) throw new IllegalArgumentException("--base " + base + " runs on the CPU: use --device cpu");
+                double error = bert.compressProjections(arena, compute.backend(), format);
+                System.out.printf(java.util.Locale.ROOT, "encoder projections stored as %s (worst relative weight error %.4f)%n", base, error);
+            }
+            bert = compute.place(bert);
             if (maxLength > bert.config().maxPositions()) throw new IllegalArgumentException("--max-length " + maxLength + " exceeds the model's " + bert.config().maxPositions() + " positions");
             try (AdapterRegistry registry = new AdapterRegistry(bert, budgetMb << 20, compute.backend().memory());
                     AdapterPredictor predictor = new AdapterPredictor(compute.backend(), bert, tok, registry, workers)) {

@@ -83,6 +83,22 @@ public final class BertModel extends Module {
         return out;
     }
 
+    /**
+     * Replaces every projection of every layer by its compressed form ({@link CompressedLinear}: int8 per output
+     * channel, 2:4, or int8 2:4), in {@code arena}: the frozen base that many adapters are served over. Call it
+     * before {@link #serveManyAdapters}; the worst relative weight error is returned.
+     */
+    public double compressProjections(Arena arena, org.tune4j.backend.Backend backend, CompressedLinear.Format format) {
+        double worst = 0;
+        for (var e : new java.util.LinkedHashMap<>(namedModules()).entrySet()) {
+            if (!e.getKey().startsWith("encoder.layer.") || !(e.getValue() instanceof Linear lin)) continue;
+            CompressedLinear c = CompressedLinear.compress(arena, backend, format, lin.weight().value(), lin.bias() == null ? null : lin.bias().value(), null, null, 0f);
+            worst = Math.max(worst, c.relativeError());
+            replaceModule(e.getKey(), c);
+        }
+        return worst;
+    }
+
     private void check(TokenBatch in) {
         if (in.seq() > config.maxPositions()) {
             throw new IllegalArgumentException("sequences of " + in.seq() + " tokens exceed the model's max_position_embeddings " + config.maxPositions());

@@ -32,7 +32,7 @@ public final class MultiLoraLinear extends Module implements Layer {
     /** The base's [out, in] shape, for checking an adapter against it. */
     public long[] baseShape() {
         Module m = (Module) base;
-        if (m instanceof Linear lin) return new long[] {lin.out(), lin.in()};
+        if (m instanceof InferenceLayer l) return new long[] {l.out(), l.in()}; // Linear, CompressedLinear (int8, 2:4)
         Map<String, org.tune4j.autograd.Parameter> p = m.namedParameters();
         Tensor w = p.containsKey("weight") ? p.get("weight").value() : null;
         if (w == null) throw new IllegalStateException(path + ": a base without a weight");

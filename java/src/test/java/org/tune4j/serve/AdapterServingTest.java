@@ -126,6 +126,46 @@ class AdapterServingTest {
         }
     }
 
+    @Test
+    void overAnInt8BaseAMixedBatchGivesWhatEachAdapterAloneGivesOnThatBase(@TempDir Path dir) throws IOException {
+        Path base = base(dir);
+        Path d0 = adapter(dir, base, "a0", 2, false, List.of("query", "value"), BertClassifier.Pooling.MEAN, 2, 1);
+        Path d1 = adapter(dir, base, "a1", 4, false, List.of("dense"), BertClassifier.Pooling.MEAN, 2, 2);
+        try (Arena arena = Arena.ofShared()) {
+            BertModel f32 = BertCheckpoint.load(arena, base), int8 = BertCheckpoint.load(arena, base);
+            double error = int8.compressProjections(arena, CpuBackend.get(), org.tune4j.nn.CompressedLinear.Format.INT8);
+            assertTrue(error > 0 && error < 0.02, "int8 weight error " + error);
+            try (AdapterRegistry r8 = new AdapterRegistry(int8, 1L << 30); AdapterRegistry r32 = new AdapterRegistry(f32, 1L << 30);
+                    AdapterPredictor p8 = new AdapterPredictor(CpuBackend.get(), int8, null, r8, 1); AdapterPredictor p32 = new AdapterPredictor(CpuBackend.get(), f32, null, r32, 1)) {
+                for (AdapterRegistry r : List.of(r8, r32)) {
+                    r.load("a0", d0);
+                    r.load("a1", d1);
+                }
+                TokenBatch in = batch(arena, 4, 5);
+                List<String> ids = Arrays.asList("a1", "a0", null, "a0");
+                List<AdapterPredictor.Result> mixed = p8.run(arena, in, ids, false), full = p32.run(arena, in, ids, false);
+                for (int b = 0; b < in.batch(); b++) {
+                    // each sequence alone, on the same int8 base: the same numbers as in the mixed batch
+                    int[][] one = {Arrays.copyOf(ids(in, b), in.lengths().getInt(b))};
+                    AdapterPredictor.Result alone = p8.run(arena, TokenBatch.of(arena, one, null), Arrays.asList(ids.get(b)), false).getFirst();
+                    double diff = 0, off = 0;
+                    for (int j = 0; j < SMALL.hidden(); j++) {
+                        diff = Math.max(diff, Math.abs(alone.embedding()[j] - mixed.get(b).embedding()[j]));
+                        off = Math.max(off, Math.abs(full.get(b).embedding()[j] - mixed.get(b).embedding()[j]));
+                    }
+                    assertTrue(diff < 2e-5, "sequence " + b + ": mixed against alone on the int8 base, " + diff);
+                    assertTrue(off < 0.05, "sequence " + b + ": int8 base against f32, " + off);
+                }
+            }
+        }
+    }
+
+    private static int[] ids(TokenBatch in, int b) {
+        int[] out = new int[in.seq()];
+        for (int t = 0; t < in.seq(); t++) out[t] = in.ids().getInt((long) b * in.seq() + t);
+        return out;
+    }
+
     private static float[] softmaxRow(Tensor logits, int b) {
         float[] out = new float[(int) logits.dim(1)];
         double max = Double.NEGATIVE_INFINITY, sum = 0;
