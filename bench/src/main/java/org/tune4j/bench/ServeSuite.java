@@ -58,7 +58,7 @@ final class ServeSuite {
             CpuBackend.setThreads(threads);
             try (Arena arena = Arena.ofShared(); TextTokenizer tok = TextTokenizer.load(hf.resolve(HfCheckpoint.TOKENIZER), SEQ)) {
                 BertModel served = BertCheckpoint.load(arena, hf);
-                try (AdapterRegistry registry = new AdapterRegistry(served, 8L << 30); AdapterPredictor predictor = new AdapterPredictor(CpuBackend.get(), served, tok, registry, 1)) {
+                try (AdapterRegistry registry = new AdapterRegistry(served, 8L << 30); AdapterPredictor predictor = new AdapterPredictor(CpuBackend.get(), served, tok, registry, Integer.getInteger("tune4j.serve.workers", 1))) {
                     int[] ids = new int[SEQ];
                     ids[0] = 101;
                     ids[SEQ - 1] = 102;
@@ -120,8 +120,10 @@ final class ServeSuite {
             throws IOException, InterruptedException {
         String text = longText();
         List<BenchRow> rows = new ArrayList<>();
-        int maxBatch = Integer.getInteger("tune4j.serve.maxBatch", 32);
-        var options = new InferenceServer.Options("127.0.0.1", 0, maxBatch, Duration.ofMillis(5), 1024, 1, Math.min(32, maxBatch), 100_000, Duration.ofSeconds(60));
+        // the server's batching, as tune4j serve's options (-D for experiments; each row says what ran)
+        int maxBatch = Integer.getInteger("tune4j.serve.maxBatch", 32), workers = Integer.getInteger("tune4j.serve.workers", 1);
+        var options = new InferenceServer.Options("127.0.0.1", 0, maxBatch, Duration.ofMillis(5), 1024, workers, Math.min(32, maxBatch), 100_000, Duration.ofSeconds(60));
+        String setup = "batches of " + maxBatch + ", " + workers + " worker" + (workers > 1 ? "s" : "");
         try (InferenceServer server = new InferenceServer(predictor, dirs.getFirst().getParent(), options);
                 ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
             HttpClient http = HttpClient.newBuilder().executor(clients).connectTimeout(Duration.ofSeconds(5)).build();
@@ -157,7 +159,7 @@ final class ServeSuite {
             }
             double saturation = done.get() / seconds;
             long satErrors = warm.stream().filter(s -> s.status() != 200).count();
-            rows.add(new BenchRow("serve", "http saturation", "MiniLM seq " + SEQ + " r" + RANK + ", 512 resident, 1 text a request, 64 clients closed loop, " + satErrors + " errors",
+            rows.add(new BenchRow("serve", "http saturation", "MiniLM seq " + SEQ + " r" + RANK + ", 512 resident, " + setup + ", 1 text a request, 64 clients closed loop, " + satErrors + " errors",
                     "f32", threads, CpuBackend.get().name(), 1e3 / saturation, saturation, "req/s", "client in the same process", null, null, null));
 
             // 70% of saturation, open loop, with adapter loads during it
@@ -195,7 +197,7 @@ final class ServeSuite {
             long errors = all.stream().filter(s -> s.status() != 200).count();
             double p50 = percentile(ms, 0.5), p99 = percentile(ms, 0.99);
             double achieved = all.size() / runSeconds;
-            rows.add(new BenchRow("serve", "http 70% load", String.format(Locale.ROOT, "%d requests in %.0f s, p99 %.1f ms = %.2fx p50, %d errors", all.size(), runSeconds, p99, p99 / p50, errors),
+            rows.add(new BenchRow("serve", "http 70% load", String.format(Locale.ROOT, "%s: %d requests in %.0f s, p99 %.1f ms = %.2fx p50, %d errors", setup, all.size(), runSeconds, p99, p99 / p50, errors),
                     "f32", threads, CpuBackend.get().name(), p50, achieved, "req/s", String.format(Locale.ROOT, "saturation %.1f req/s", saturation), null, null, null));
 
             // each load: its time, and the requests in flight while it ran or due within 1 s after, against the p99 of the minute before it
@@ -216,7 +218,7 @@ final class ServeSuite {
             }
             double[] inRegistry = serverLoadMs.stream().mapToDouble(Double::doubleValue).sorted().toArray();
             rows.add(new BenchRow("serve", "load adapter under load", String.format(Locale.ROOT,
-                    "rank %d q,v into %d resident over HTTP, %d loads: in the registry median %.2f ms worst %.2f ms, round trip mean %.2f worst %.2f ms; %d of %d requests around a load above the prior minute's p99",
+                    "rank %d q,v, new, into %d resident over HTTP (memory the process had not touched: page faults), %d loads: in the registry median %.2f ms worst %.2f ms, round trip mean %.2f worst %.2f ms; %d of %d requests around a load above the prior minute's p99",
                     RANK, RESIDENT, loads.size(), percentile(inRegistry, 0.5), inRegistry.length == 0 ? Double.NaN : inRegistry[inRegistry.length - 1], loads.isEmpty() ? 0 : sumLoad / loads.size(), worstLoad, above,
                     around), "f32", threads, CpuBackend.get().name(), percentile(inRegistry, 0.5), 1e3 / percentile(inRegistry, 0.5), "loads/s", "no peer", null, null, null));
         }
