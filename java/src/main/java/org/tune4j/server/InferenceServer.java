@@ -22,7 +22,7 @@ import org.tune4j.serve.AdapterRegistry;
  * {@code tune4j serve}: one encoder and its many adapters behind the Open Inference Protocol (KServe v2, REST), on
  * Helidon SE's web server (ARCHITECTURE.md "Many adapters"). Each adapter is a model ({@code POST
  * /v2/models/{adapter}/infer}); the base encoder alone is the model {@value #BASE}. Requests are batched across
- * adapters ({@link Batcher}); a full queue answers 429, a server shutting down 503; bad JSON, wrong shapes or an
+ * adapters ({@link RequestBatcher}); a full queue answers 429, a server shutting down 503; bad JSON, wrong shapes or an
  * unknown adapter get a 4xx naming the problem; adapters are loaded and unloaded live through the model repository
  * extension ({@code POST /v2/repository/models/{adapter}/load}, from the adapters folder only). Health at
  * {@code /v2/health/live} and {@code /v2/health/ready}, Prometheus metrics at {@code /metrics}. {@link #close}
@@ -56,7 +56,7 @@ public final class InferenceServer implements AutoCloseable {
     private final Path adaptersDir;
     private final Options options;
     private final ServerMetrics metrics;
-    private final Batcher batcher;
+    private final RequestBatcher batcher;
     private final WebServer server;
     private boolean closed;
 
@@ -66,9 +66,9 @@ public final class InferenceServer implements AutoCloseable {
         this.registry = predictor.registry();
         this.adaptersDir = adaptersDir;
         this.options = options;
-        Batcher[] b = new Batcher[1];
+        RequestBatcher[] b = new RequestBatcher[1];
         this.metrics = new ServerMetrics(() -> b[0] == null ? 0 : b[0].queued(), registry::size, registry::bytes);
-        this.batcher = b[0] = new Batcher(predictor, options.maxBatch(), options.window().toNanos() / 1000, options.queue(), options.workers(), metrics);
+        this.batcher = b[0] = new RequestBatcher(predictor, options.maxBatch(), options.window().toNanos() / 1000, options.queue(), options.workers(), metrics);
         try {
             this.server = WebServer.builder().host(options.host()).port(options.port()).shutdownHook(false).maxPayloadSize(4L << 20)
                     .shutdownGracePeriod(Duration.ofSeconds(5)).routing(this::routes).build().start();
@@ -155,7 +155,7 @@ public final class InferenceServer implements AutoCloseable {
             V2Protocol.Task t = in.task() != null ? in.task() : adapter != null && registry.hasHead(adapter) ? V2Protocol.Task.CLASSIFY : V2Protocol.Task.EMBED;
             task = t.name().toLowerCase();
             if (t == V2Protocol.Task.CLASSIFY && (adapter == null || !registry.hasHead(adapter))) throw new V2Protocol.HttpError(400, "model '" + name + "' has no classifier head: ask for task embed");
-            Batcher.Job job = new Batcher.Job(adapter, in.texts());
+            RequestBatcher.Job job = new RequestBatcher.Job(adapter, in.texts());
             if (!batcher.offer(job)) {
                 if (batcher.closing()) throw new V2Protocol.HttpError(503, "the server is shutting down");
                 res.header(HeaderNames.RETRY_AFTER, "1");

@@ -15,7 +15,7 @@ import org.tune4j.serve.AdapterPredictor;
  * error: when a batch fails, its jobs are run one by one so that one bad request fails alone. {@link #close}
  * stops taking jobs and returns when every accepted one has been answered.
  */
-final class Batcher implements AutoCloseable {
+final class RequestBatcher implements AutoCloseable {
     /** One request's texts for one adapter (null: the base encoder); {@code done} gets a result per text. */
     record Job(String adapter, List<String> texts, long arrivedNanos, CompletableFuture<List<AdapterPredictor.Result>> done) {
         Job(String adapter, List<String> texts) {
@@ -32,7 +32,7 @@ final class Batcher implements AutoCloseable {
     private volatile boolean closing;
     private final java.util.concurrent.atomic.AtomicLong accepted = new java.util.concurrent.atomic.AtomicLong(), answered = new java.util.concurrent.atomic.AtomicLong();
 
-    Batcher(AdapterPredictor predictor, int maxBatch, long windowMicros, int queueCapacity, int workerCount, ServerMetrics metrics) {
+    RequestBatcher(AdapterPredictor predictor, int maxBatch, long windowMicros, int queueCapacity, int workerCount, ServerMetrics metrics) {
         this.predictor = predictor;
         this.maxBatch = maxBatch;
         this.windowNanos = windowMicros * 1000;
