@@ -8,6 +8,7 @@
  * thread (the gemm's skinny path for shrink, a rank-long K for expand, its dot path for a single row),
  * so every SIMD level's GEMM kernels do the work; pieces are split over the threads and never share an
  * output row, so any thread count gives the same bits. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,7 +31,7 @@ typedef struct {
     int64_t lds;
     float *dst;               /* h (shrink) or y (expand) */
     int64_t ldd;
-    int32_t rc;               /* the first failure, T4J_OK when none */
+    atomic_int rc;            /* a failure (any), T4J_OK when none */
 } mixed_ctx;
 
 /* Cuts rows [row0, row0 + rows) into pieces; returns the new count. */
@@ -72,7 +73,7 @@ static void shrink_task(void *vctx, int64_t task) {
     /* h [rows, r] = x [rows, d_in] A_i^T */
     t4j_kseg seg = {.a = c->src + pc.row0 * c->lds, .rsa = c->lds, .csa = 1, .b = c->w[pc.adapter], .rsb = 1, .csb = c->d, .k = c->d, .alpha = 1.0f};
     int32_t rc = t4j_gemm_segments(pc.rows, r, &seg, 1, 0.0f, h, c->ldd, NULL);
-    if (rc != T4J_OK) c->rc = rc; /* a benign race: any failure is reported */
+    if (rc != T4J_OK) atomic_store(&c->rc, rc);
 }
 
 static void expand_task(void *vctx, int64_t task) {
@@ -83,17 +84,17 @@ static void expand_task(void *vctx, int64_t task) {
     /* y [rows, d_out] += s_i h [rows, r] B_i^T */
     t4j_kseg seg = {.a = c->src + pc.row0 * c->lds, .rsa = c->lds, .csa = 1, .b = c->w[pc.adapter], .rsb = 1, .csb = r, .k = r, .alpha = c->scales[pc.adapter]};
     int32_t rc = t4j_gemm_segments(pc.rows, c->d, &seg, 1, 1.0f, c->dst + pc.row0 * c->ldd, c->ldd, NULL);
-    if (rc != T4J_OK) c->rc = rc;
+    if (rc != T4J_OK) atomic_store(&c->rc, rc);
 }
 
 /* Runs fn over the pieces; flops is the region's estimate (rows x d x ldh x 2). */
 static int32_t run(piece *pieces, int64_t n, t4j_task_fn fn, mixed_ctx *c, double flops) {
     if (pieces == NULL) return T4J_ERR_NO_MEMORY;
     c->pieces = pieces;
-    c->rc = T4J_OK;
+    atomic_init(&c->rc, T4J_OK);
     t4j_parallel_sized(n, fn, c, flops);
     free(pieces);
-    return c->rc;
+    return atomic_load(&c->rc);
 }
 
 T4J_EXPORT int32_t t4j_lora_shrink_segments(int64_t nseg, const int32_t *seg_start, const int32_t *seg_adapter, int64_t d_in, const float *const *a, const int64_t *ranks, const float *x, int64_t ldx, float *h, int64_t ldh) {
