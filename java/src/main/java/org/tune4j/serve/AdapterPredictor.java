@@ -51,6 +51,7 @@ public final class AdapterPredictor implements AutoCloseable {
     private final AdapterRegistry registry;
     private final ArrayBlockingQueue<Workspace> workspaces;
 
+    /** {@code tokenizer} may be null when only token batches are given; {@code workspaces}: batches at a time. */
     public AdapterPredictor(Backend backend, BertModel model, TextTokenizer tokenizer, AdapterRegistry registry, int workspaces) {
         if (workspaces < 1 || workspaces > 1024) throw new IllegalArgumentException("workspaces must be in [1, 1024], is " + workspaces);
         this.backend = backend;
@@ -68,6 +69,7 @@ public final class AdapterPredictor implements AutoCloseable {
 
     /** Each request's result, in order; {@code classify} refuses a request whose adapter has no classifier head. */
     public List<Result> run(List<Request> requests, boolean classify) {
+        if (tokenizer == null) throw new IllegalStateException("this predictor was made without a tokenizer: give it token batches (run(Arena, TokenBatch, ...))");
         check(requests, classify);
         // sequences grouped by adapter: one segment per adapter in the kernels
         Integer[] order = new Integer[requests.size()];
