@@ -24,7 +24,8 @@ import org.tune4j.serve.AdapterRegistry;
  * /v2/models/{adapter}/infer}); the base encoder alone is the model {@value #BASE}. Requests are batched across
  * adapters ({@link RequestBatcher}); a full queue answers 429, a server shutting down 503; bad JSON, wrong shapes or an
  * unknown adapter get a 4xx naming the problem; adapters are loaded and unloaded live through the model repository
- * extension ({@code POST /v2/repository/models/{adapter}/load}, from the adapters folder only). Health at
+ * extension ({@code POST /v2/repository/models/{adapter}/load}, from the adapters folder only), and a request for an
+ * adapter that is in the adapters folder but not resident (evicted by the budget) loads it first. Health at
  * {@code /v2/health/live} and {@code /v2/health/ready}, Prometheus metrics at {@code /metrics}. {@link #close}
  * answers every accepted request before it stops.
  */
@@ -58,6 +59,7 @@ public final class InferenceServer implements AutoCloseable {
     private final ServerMetrics metrics;
     private final RequestBatcher batcher;
     private final WebServer server;
+    private final java.util.concurrent.ConcurrentHashMap<String, Object> loading = new java.util.concurrent.ConcurrentHashMap<>(); // a lock per adapter loaded on demand
     private boolean closed;
 
     /** Starts serving; {@code adaptersDir} is where {@code load} finds adapters (null: none can be loaded over HTTP). */
@@ -149,7 +151,7 @@ public final class InferenceServer implements AutoCloseable {
         int status = 500;
         try {
             if (batcher.closing()) throw new V2Protocol.HttpError(503, "the server is shutting down");
-            if (!known(name)) throw new V2Protocol.HttpError(404, "no adapter '" + name + "' is loaded");
+            if (!known(name)) loadOnDemand(name);
             V2Protocol.InferRequest in = V2Protocol.parse(req.content().as(byte[].class), options.maxTextsPerRequest(), options.maxChars());
             String adapter = BASE.equals(name) ? null : name;
             V2Protocol.Task t = in.task() != null ? in.task() : adapter != null && registry.hasHead(adapter) ? V2Protocol.Task.CLASSIFY : V2Protocol.Task.EMBED;
@@ -190,6 +192,25 @@ public final class InferenceServer implements AutoCloseable {
         } finally {
             if (status == 429 || status == 503) metrics.refused(status);
             metrics.request(task, status, System.nanoTime() - t0);
+        }
+    }
+
+    /**
+     * An adapter not resident but in the adapters folder (evicted, or never loaded) is loaded for the request that
+     * names it, once however many ask at the same time; 404 when there is no such folder.
+     */
+    private void loadOnDemand(String name) {
+        Path dir = adaptersDir == null || BASE.equals(name) || !AdapterRegistry.ID.matcher(name).matches() ? null : adaptersDir.resolve(name);
+        if (dir == null || !Files.isDirectory(dir)) throw new V2Protocol.HttpError(404, "no adapter '" + name + "' is loaded" + (adaptersDir == null ? "" : " or in the adapters folder"));
+        synchronized (loading.computeIfAbsent(name, k -> new Object())) {
+            if (registry.contains(name)) return;
+            long t0 = System.nanoTime();
+            try {
+                registry.load(name, dir);
+            } catch (IOException | IllegalArgumentException e) {
+                throw new V2Protocol.HttpError(500, "adapter '" + name + "' is in the adapters folder but could not be loaded: " + e.getMessage());
+            }
+            metrics.adapterLoaded(System.nanoTime() - t0);
         }
     }
 

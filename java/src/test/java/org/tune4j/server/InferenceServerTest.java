@@ -168,6 +168,13 @@ class InferenceServerTest {
                 assertEquals(Integer.parseInt(b[2]), r.statusCode(), b[1] + " -> " + r.body());
                 assertTrue(r.body().contains(b[3]), b[1] + " -> " + r.body());
             }
+            // an adapter in the folder but not resident is loaded by the first request that names it
+            assertTrue(!registry.contains("a2"));
+            r = post(port, "/v2/models/a2/infer", infer(null, "loaded on demand"));
+            assertEquals(200, r.statusCode(), r.body());
+            assertTrue(registry.contains("a2"));
+            assertEquals(200, post(port, "/v2/repository/models/a2/unload", "").statusCode());
+
             String[] many = new String[33];
             java.util.Arrays.fill(many, "x");
             r = post(port, "/v2/models/a0/infer", infer(null, many));
