@@ -1,6 +1,5 @@
 package org.tune4j.nn;
 
-import java.util.Map;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
 import org.tune4j.backend.Backend;
@@ -15,12 +14,14 @@ import org.tune4j.tensor.Tensor;
  */
 public final class MultiLoraLinear extends Module implements Layer {
     private final Layer base;
+    private final InferenceLayer shape; // the same module: its in and out sizes
     private final String path;
 
-    /** Wraps {@code base}, found at {@code path} (relative to the encoder, the adapters' key for it). */
+    /** Wraps {@code base} (a Linear or a CompressedLinear), found at {@code path} (relative to the encoder, the adapters' key for it). */
     MultiLoraLinear(String path, Module base) {
-        if (!(base instanceof Layer l)) throw new IllegalArgumentException(path + " is not a layer");
+        if (!(base instanceof Layer l) || !(base instanceof InferenceLayer i)) throw new IllegalArgumentException(path + " is not a linear layer");
         this.base = l;
+        this.shape = i;
         this.path = path;
         register("base", base);
     }
@@ -31,12 +32,7 @@ public final class MultiLoraLinear extends Module implements Layer {
 
     /** The base's [out, in] shape, for checking an adapter against it. */
     public long[] baseShape() {
-        Module m = (Module) base;
-        if (m instanceof InferenceLayer l) return new long[] {l.out(), l.in()}; // Linear, CompressedLinear (int8, 2:4)
-        Map<String, org.tune4j.autograd.Parameter> p = m.namedParameters();
-        Tensor w = p.containsKey("weight") ? p.get("weight").value() : null;
-        if (w == null) throw new IllegalStateException(path + ": a base without a weight");
-        return w.shape();
+        return new long[] {shape.out(), shape.in()};
     }
 
     @Override

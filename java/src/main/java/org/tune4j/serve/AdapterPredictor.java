@@ -109,7 +109,8 @@ public final class AdapterPredictor implements AutoCloseable {
             try (Tape t = new Tape(backend, false, false, ws)) {
                 var hidden = model.forward(t, in, routing);
                 Tensor mean = host(arena, t.meanPool(hidden, in.lengths(), in.batch()).value());
-                Tensor cls = host(arena, t.everyNthRow(hidden, in.seq(), 0).value());
+                boolean anyCls = lease.adapters().stream().anyMatch(a -> a != null && a.head() != null && a.head().pooling() == BertClassifier.Pooling.CLS);
+                Tensor cls = anyCls ? host(arena, t.everyNthRow(hidden, in.seq(), 0).value()) : null; // only for heads that pool [CLS]
                 List<Result> out = new ArrayList<>(in.batch());
                 for (int b = 0; b < in.batch(); b++) {
                     AdapterRegistry.Adapter a = sequenceAdapter[b] < 0 ? null : lease.adapters().get(sequenceAdapter[b]);

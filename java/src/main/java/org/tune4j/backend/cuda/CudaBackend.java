@@ -199,10 +199,12 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
                 && segAdapter != null && segAdapter.isHost()) {
             try (Arena arena = Arena.ofConfined()) {
                 Tensor rows = CudaMixedLora.rowsOfSegments(arena, segStart, segAdapter, x.dim(0), adapters.count());
+                CudaMixedLora.Staged staged = CudaMixedLora.stage(this, arena, rows, adapters); // once for both kernels
                 gemm(false, true, 1f, x, w, 0f, y);
                 if (bias != null) addRow(bias, y);
-                CudaMixedLora.shrink(this, x, rows, adapters, h);
-                CudaMixedLora.expand(this, h, rows, adapters, y);
+                CudaMixedLora.launchShrink(this, staged, x, adapters, h);
+                CudaMixedLora.launchExpand(this, staged, h, adapters, y);
+                synchronize(); // the staged arrays are freed when the arena closes
             }
             return;
         }

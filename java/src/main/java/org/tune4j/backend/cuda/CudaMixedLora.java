@@ -52,10 +52,13 @@ final class CudaMixedLora {
         return t != null && t.isHost() && t.dtype() == DType.I32 && t.numel() == n && t.isContiguous() && t.isAlive();
     }
 
-    /** Host row adapters (I32 [t], checked in [-1, n)) staged with the factors' addresses, ranks and scales. */
-    private record Staged(Tensor rows, Tensor a, Tensor b, Tensor ranks, Tensor scales) {}
+    /**
+     * What the kernels read beside the tensors, staged on the device: the rows' adapters (host I32 [t], checked in
+     * [-1, n)), the factors' addresses, ranks and scales. Freed with {@code arena}, after the kernels ran.
+     */
+    record Staged(Tensor rows, Tensor a, Tensor b, Tensor ranks, Tensor scales) {}
 
-    private static Staged stage(CudaBackend gpu, Arena arena, Tensor rowAdapter, LoraAdapters adapters) {
+    static Staged stage(CudaBackend gpu, Arena arena, Tensor rowAdapter, LoraAdapters adapters) {
         BackendChecks.valuesIn("rowAdapter", rowAdapter, -1, adapters.count());
         int n = adapters.count();
         MemorySegment a = arena.allocate(ValueLayout.JAVA_LONG, n), b = arena.allocate(ValueLayout.JAVA_LONG, n), r = arena.allocate(ValueLayout.JAVA_LONG, n);
@@ -74,21 +77,29 @@ final class CudaMixedLora {
         return Tensor.wrap(longs, DType.I32, 2L * n).copy(arena, m);
     }
 
+    /** shrink alone: stages, launches, waits (the staged arrays are freed on return). */
     static void shrink(CudaBackend gpu, Tensor x, Tensor rowAdapter, LoraAdapters adapters, Tensor h) {
         try (Arena arena = Arena.ofConfined()) {
-            Staged s = stage(gpu, arena, rowAdapter, adapters);
-            CudaBackend.check(tune4j_cuda_h.t4j_cuda_lora_shrink_rows(x.dim(0), s.rows().pointer(), adapters.dIn(), s.a().pointer(), s.ranks().pointer(), x.pointer(), x.ld(),
-                    h.pointer(), h.ld(), gpu.stream()), "lora_shrink_rows");
-            gpu.synchronize(); // the staged arrays are freed when this returns
+            launchShrink(gpu, stage(gpu, arena, rowAdapter, adapters), x, adapters, h);
+            gpu.synchronize();
         }
     }
 
+    /** expand alone, likewise. */
     static void expand(CudaBackend gpu, Tensor h, Tensor rowAdapter, LoraAdapters adapters, Tensor y) {
         try (Arena arena = Arena.ofConfined()) {
-            Staged s = stage(gpu, arena, rowAdapter, adapters);
-            CudaBackend.check(tune4j_cuda_h.t4j_cuda_lora_expand_rows(h.dim(0), s.rows().pointer(), adapters.dOut(), s.b().pointer(), s.ranks().pointer(), s.scales().pointer(),
-                    h.pointer(), h.ld(), y.pointer(), y.ld(), gpu.stream()), "lora_expand_rows");
+            launchExpand(gpu, stage(gpu, arena, rowAdapter, adapters), h, adapters, y);
             gpu.synchronize();
         }
+    }
+
+    static void launchShrink(CudaBackend gpu, Staged s, Tensor x, LoraAdapters adapters, Tensor h) {
+        CudaBackend.check(tune4j_cuda_h.t4j_cuda_lora_shrink_rows(x.dim(0), s.rows().pointer(), adapters.dIn(), s.a().pointer(), s.ranks().pointer(), x.pointer(), x.ld(),
+                h.pointer(), h.ld(), gpu.stream()), "lora_shrink_rows");
+    }
+
+    static void launchExpand(CudaBackend gpu, Staged s, Tensor h, LoraAdapters adapters, Tensor y) {
+        CudaBackend.check(tune4j_cuda_h.t4j_cuda_lora_expand_rows(h.dim(0), s.rows().pointer(), adapters.dOut(), s.b().pointer(), s.ranks().pointer(), s.scales().pointer(),
+                h.pointer(), h.ld(), y.pointer(), y.ld(), gpu.stream()), "lora_expand_rows");
     }
 }
