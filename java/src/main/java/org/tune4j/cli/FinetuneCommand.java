@@ -14,8 +14,6 @@ import org.tune4j.data.SpamAssassin;
 import org.tune4j.data.TextDataset;
 import org.tune4j.data.TextFolder;
 import org.tune4j.experiments.TextFinetuning;
-import org.tune4j.io.HfCheckpoint;
-import org.tune4j.io.PretrainedModels;
 import org.tune4j.nn.BertClassifier;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -25,10 +23,8 @@ import picocli.CommandLine.Option;
 @Command(name = "finetune", mixinStandardHelpOptions = true,
         description = "Fine-tune a pretrained BERT on labelled texts: LoRA, full fine-tuning, head only and a frozen linear probe, same budget, several seeds.")
 final class FinetuneCommand implements Callable<Integer> {
-    @Option(names = "--model", defaultValue = "minilm", paramLabel = "NAME|DIR",
-            description = "minilm (all-MiniLM-L6-v2, mean pooling) or bge-small (BGE-small-en-v1.5, CLS pooling), imported once into ~/.cache/tune4j/models; "
-                    + "or a Hugging Face folder (mean pooling) (default: ${DEFAULT-VALUE}).")
-    String model;
+    @Mixin
+    TextModelOption model;
 
     @Option(names = "--task", defaultValue = "spam", paramLabel = "TASK", description = "spam: the SpamAssassin corpus (default: ${DEFAULT-VALUE}).")
     String task;
@@ -100,13 +96,8 @@ final class FinetuneCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--methods: '" + m + "' is not one of lora, full, head, probe");
             }
         }
-        PretrainedModels.Known known = PretrainedModels.Known.of(model);
-        Path modelDir = known != null ? Path.of(System.getProperty("user.home"), ".cache", "tune4j", "models", known.name) : Path.of(model);
-        if (known != null && !Files.isRegularFile(modelDir.resolve(HfCheckpoint.WEIGHTS))) {
-            System.err.println("importing " + known.name + " into " + modelDir + " ...");
-            PretrainedModels.importKnown(known, known.localJar(), modelDir);
-        }
-        BertClassifier.Pooling pooling = known != null ? BertClassifier.Pooling.valueOf(known.pooling) : BertClassifier.Pooling.MEAN;
+        Path modelDir = model.folder();
+        BertClassifier.Pooling pooling = model.pooling();
         TextDataset set = data != null ? TextFolder.load(data) : fullData ? SpamAssassin.load(NpmPackage.cacheDir()) : SpamAssassin.embedded();
         List<Long> seedList = new ArrayList<>();
         for (long s = 1; s <= seeds; s++) seedList.add(s);

@@ -52,8 +52,16 @@ final class GateCommand implements Callable<Integer> {
     @Option(names = "--max-robust-drop", defaultValue = "0.05", description = "PGD-10 accuracy at eps 0.03 (default: ${DEFAULT-VALUE}).")
     double maxRobustDrop;
 
+    @Option(names = "--alpha", defaultValue = "0.05", description = "Family-wise error rate of the accuracy tests (exact McNemar, Holm) (default: ${DEFAULT-VALUE}).")
+    double alpha;
+
+    @Option(names = "--min-class-size", defaultValue = "100", description = "Classes with fewer test images are reported, not decided (default: ${DEFAULT-VALUE}).")
+    int minClassSize;
+
     @Override
     public Integer call() throws Exception {
+        if (!(alpha > 0 && alpha < 1)) throw new IllegalArgumentException("--alpha must be in (0, 1), is " + alpha);
+        OptionChecks.atLeast("--min-class-size", minClassSize, 1);
         OptionChecks.atLeast("--limit", limit, 1);
         OptionChecks.inRange("--max-accuracy-drop", maxAccuracyDrop, 0, 1);
         OptionChecks.inRange("--max-class-drop", maxClassDrop, 0, 1);
@@ -68,7 +76,7 @@ final class GateCommand implements Callable<Integer> {
         int[] first = new int[Math.min(limit, test.size())];
         Arrays.setAll(first, i -> i);
         test = test.subset(first);
-        Gate.Limits limits = new Gate.Limits(maxAccuracyDrop, maxClassDrop, maxFlipRate, maxEceIncrease, maxMce, maxRobustDrop);
+        Gate.Limits limits = new Gate.Limits(maxAccuracyDrop, maxClassDrop, maxFlipRate, maxEceIncrease, maxMce, maxRobustDrop, alpha, minClassSize);
         try (Arena arena = Arena.ofShared()) {
             Gate.Result r;
             org.tune4j.nn.VisionTransformer baseVit = ModelFile.load(arena, baseline), candVit = ModelFile.load(arena, candidate);

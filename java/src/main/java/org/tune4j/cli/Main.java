@@ -22,6 +22,7 @@ public final class Main {
         cl.addSubcommand(new ImportCommand());
         cl.addSubcommand(new EmbedCommand());
         cl.addSubcommand(new FinetuneCommand());
+        cl.addSubcommand(new RobustTextCommand());
         cl.addSubcommand(new ClassifyCommand());
         cl.addSubcommand(new ServeCommand());
         for (CliExtension ext : ServiceLoader.load(CliExtension.class)) cl.addSubcommand(ext.command());

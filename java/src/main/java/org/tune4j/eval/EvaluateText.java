@@ -42,6 +42,45 @@ public final class EvaluateText {
         return out;
     }
 
+    /** A classifier's pooled vectors [n][hidden] and logits [n][classes], from one forward pass. */
+    public record Outputs(float[][] pooled, float[][] logits) {
+        /** softmax(logits) per row. */
+        public float[][] probabilities() {
+            float[][] p = new float[logits.length][];
+            for (int i = 0; i < p.length; i++) {
+                float[] l = logits[i];
+                double m = Double.NEGATIVE_INFINITY, z = 0;
+                for (float v : l) m = Math.max(m, v);
+                p[i] = new float[l.length];
+                for (int c = 0; c < l.length; c++) z += Math.exp(l[c] - m);
+                for (int c = 0; c < l.length; c++) p[i][c] = (float) (Math.exp(l[c] - m) / z);
+            }
+            return p;
+        }
+
+        public int[] predicted() {
+            int[] out = new int[logits.length];
+            for (int i = 0; i < out.length; i++) for (int c = 1; c < logits[i].length; c++) if (logits[i][c] > logits[i][out[i]]) out[i] = c;
+            return out;
+        }
+    }
+
+    /** Each sequence's pooled vector and logits. */
+    public static Outputs outputs(Backend backend, BertClassifier model, int[][] ids, int batchSize) {
+        float[][] pooled = new float[ids.length][], logits = new float[ids.length][];
+        forEachBatch(backend, model, ids, batchSize, (t, in, from) -> {
+            Var p = model.pooled(t, in);
+            Var l = model.head(t, p);
+            copyRows(p.value().toFloatArray(), (int) p.value().dim(1), in.batch(), pooled, from);
+            copyRows(l.value().toFloatArray(), (int) l.value().dim(1), in.batch(), logits, from);
+        });
+        return new Outputs(pooled, logits);
+    }
+
+    private static void copyRows(float[] all, int d, int rows, float[][] out, int from) {
+        for (int b = 0; b < rows; b++) out[from + b] = java.util.Arrays.copyOfRange(all, b * d, (b + 1) * d);
+    }
+
     /** The head's predicted class for each pooled vector [n][hidden] (a linear probe's predictions). */
     public static int[] predictPooled(Backend backend, BertClassifier model, float[][] pooled) {
         int n = pooled.length;

@@ -38,6 +38,22 @@ public final class Lora {
 
     private Lora() {}
 
+    /**
+     * Folds every adapter under {@code root} into its base (W += s·B A) and puts the base back in its place: the model
+     * as a plain one again, ready for a new adapter (a continual update) or for export. Returns how many were folded.
+     */
+    public static int fold(Module root, org.tune4j.backend.Backend backend) {
+        Map<String, LoraLinear> adapters = new LinkedHashMap<>();
+        root.namedModules().forEach((path, m) -> {
+            if (m instanceof LoraLinear l) adapters.put(path, l);
+        });
+        adapters.forEach((path, l) -> {
+            l.merge(backend);
+            root.replaceModule(path, l.base());
+        });
+        return adapters.size();
+    }
+
     /** Injects adapters into {@code root}; returns them by module path. */
     public static Map<String, LoraLinear> inject(Module root, Arena arena, Config config, SplittableRandom rng) {
         Map<String, LoraLinear> injected = new LinkedHashMap<>();

@@ -13,17 +13,27 @@ import org.tune4j.nn.Classifier;
  * accuracy, the negative flip rate (samples the baseline got right and the candidate gets wrong),
  * calibration (ECE), corruption robustness (mean error over the corruption suite, and mCE relative to the
  * baseline) and adversarial robustness (PGD), and lists every configured limit the candidate breaks.
+ * Accuracy, overall and per class, is decided on evidence ({@link EvidenceGate}: exact McNemar on the paired
+ * predictions, Holm over the whole set and every class of at least {@code minSliceSize} images): a drop fails only
+ * when it is both larger than its limit and significant at {@code alpha}, so 3 changed images of 47 do not.
  */
 public final class Gate {
     /** The limits; a limit of +infinity is not checked (NaN is refused: it would pass anything). Drops are absolute (0.01 = one point). */
     public record Limits(double maxAccuracyDrop, double maxClassDrop, double maxFlipRate, double maxEceIncrease, double maxMce,
-            double maxRobustDrop) {
+            double maxRobustDrop, double alpha, int minSliceSize) {
         public Limits {
+            if (!(alpha > 0 && alpha < 1)) throw new IllegalArgumentException("alpha must be in (0, 1), is " + alpha);
+            if (minSliceSize < 1) throw new IllegalArgumentException("minSliceSize must be >= 1, is " + minSliceSize);
             double[] all = {maxAccuracyDrop, maxClassDrop, maxFlipRate, maxEceIncrease, maxMce, maxRobustDrop};
             String[] names = {"maxAccuracyDrop", "maxClassDrop", "maxFlipRate", "maxEceIncrease", "maxMce", "maxRobustDrop"};
             for (int i = 0; i < all.length; i++) {
                 if (!(all[i] >= 0)) throw new IllegalArgumentException(names[i] + " must be >= 0 (+infinity: not checked), is " + all[i]);
             }
+        }
+
+        /** The raw limits with the evidence's defaults: 5% family-wise, classes of at least 100 images decided. */
+        public Limits(double maxAccuracyDrop, double maxClassDrop, double maxFlipRate, double maxEceIncrease, double maxMce, double maxRobustDrop) {
+            this(maxAccuracyDrop, maxClassDrop, maxFlipRate, maxEceIncrease, maxMce, maxRobustDrop, 0.05, 100);
         }
 
         public static Limits defaults() {
@@ -34,7 +44,7 @@ public final class Gate {
     /** Both models' numbers and the verdict. */
     public record Result(double baselineAccuracy, double candidateAccuracy, double[] classDelta, double flipRate, double baselineEce,
             double candidateEce, double baselineCorruptionError, double candidateCorruptionError, double mce, double baselineRobust,
-            double candidateRobust, List<String> violations) {
+            double candidateRobust, EvidenceGate.Verdict evidence, List<String> violations) {
         public boolean passed() {
             return violations.isEmpty();
         }
@@ -91,14 +101,25 @@ public final class Gate {
         double mce = CorruptionReport.relative(ceC, ceB).get("mCE");
         double robB = baseline.robustAccuracy(), robC = candidate.robustAccuracy();
 
+        Map<String, int[]> slices = new LinkedHashMap<>();
+        for (int k = 0; k < classes; k++) {
+            int[] idx = new int[(int) perClass[k]];
+            for (int i = 0, j = 0; i < n; i++) if (data.label(i) == k) idx[j++] = i;
+            slices.put(data.classes().get(k), idx);
+        }
+        EvidenceGate.Verdict evidence = EvidenceGate.decide(okB, okC, slices,
+                new EvidenceGate.Options(limits.alpha(), limits.maxAccuracyDrop(), limits.maxClassDrop(), limits.minSliceSize()));
         List<String> v = new ArrayList<>();
-        check(v, accB - accC, limits.maxAccuracyDrop(), "accuracy dropped by %.4f (limit %.4f)");
-        for (int k = 0; k < classes; k++) check(v, -classDelta[k], limits.maxClassDrop(), "class '" + data.classes().get(k) + "' accuracy dropped by %.4f (limit %.4f)");
+        if (Double.isNaN(accC) || evidence.overall().failed()) v.add(String.format(java.util.Locale.ROOT, "accuracy dropped by %.4f (limit %.4f; %s)", accB - accC, limits.maxAccuracyDrop(), evidence.overall().describe()));
+        for (int k = 0; k < classes; k++) {
+            EvidenceGate.Test t = evidence.slices().get(k);
+            if (t.failed()) v.add(String.format(java.util.Locale.ROOT, "class '%s' accuracy dropped by %.4f (limit %.4f; %s)", data.classes().get(k), -classDelta[k], limits.maxClassDrop(), t.describe()));
+        }
         check(v, flipRate, limits.maxFlipRate(), "negative flip rate %.4f (limit %.4f)");
         check(v, eceC - eceB, limits.maxEceIncrease(), "ECE rose by %.4f (limit %.4f)");
         check(v, mce, limits.maxMce(), "mCE %.4f against the baseline (limit %.4f)");
         check(v, robB - robC, limits.maxRobustDrop(), "robust accuracy dropped by %.4f (limit %.4f)");
-        return new Result(accB, accC, classDelta, flipRate, eceB, eceC, ceB.mean(), ceC.mean(), mce, robB, robC, v);
+        return new Result(accB, accC, classDelta, flipRate, eceB, eceC, ceB.mean(), ceC.mean(), mce, robB, robC, evidence, v);
     }
 
     /**
@@ -131,6 +152,7 @@ public final class Gate {
         m.put("mce", r.mce());
         m.put("baseline_robust_accuracy", r.baselineRobust());
         m.put("candidate_robust_accuracy", r.candidateRobust());
+        m.put("evidence", EvidenceGate.summary(r.evidence()));
         m.put("violations", r.violations());
         m.put("passed", r.passed());
         return m;

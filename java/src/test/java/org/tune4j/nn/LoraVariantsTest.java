@@ -129,4 +129,30 @@ class LoraVariantsTest {
             assertClose(adapted, forward(dora, x), 1e-5, "unmerged again");
         }
     }
+
+    /** Lora.fold: the adapters folded into their bases and the bases put back, the model's output unchanged, a new adapter injectable. */
+    @Test
+    void foldPutsEachBaseBackWithItsAdapterInside() {
+        try (Arena arena = Arena.ofConfined()) {
+            SplittableRandom rng = new SplittableRandom(5);
+            Linear fc = new Linear(arena, 7, 5, true, rng);
+            Module root = new Module() {
+                {
+                    register("fc", fc);
+                }
+            };
+            Lora.inject(root, arena, new Lora.Config(2, 4f, 0f, false, java.util.List.of("fc"), java.util.List.of()), rng);
+            LoraLinear lora = (LoraLinear) root.namedModules().get("fc");
+            Tensor b = lora.loraB().value();
+            for (long i = 0; i < b.numel(); i++) b.setFloat(i, (float) (rng.nextDouble() - 0.5)); // a trained adapter: B no longer 0
+            Tensor x = random(arena, rng, 4, 7);
+            float[] adapted = forward(lora, x);
+            assertEquals(1, Lora.fold(root, CpuBackend.get()));
+            assertTrue(root.namedModules().get("fc") == fc, "the base is back in its place");
+            assertClose(adapted, forward(fc, x), 1e-5, "the folded base's output");
+            Lora.inject(root, arena, new Lora.Config(2, 4f, 0f, false, java.util.List.of("fc"), java.util.List.of()), rng);
+            assertClose(adapted, forward((LoraLinear) root.namedModules().get("fc"), x), 1e-5, "a new adapter starts at B = 0");
+            assertEquals(0, Lora.fold(new Module() {}, CpuBackend.get()));
+        }
+    }
 }

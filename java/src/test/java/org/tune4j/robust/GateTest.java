@@ -53,7 +53,29 @@ class GateTest {
         Gate.Limits limits = new Gate.Limits(0.01, Double.POSITIVE_INFINITY, 0.01, Double.POSITIVE_INFINITY, Double.POSITIVE_INFINITY, Double.POSITIVE_INFINITY);
         Gate.Result atLimit = Gate.compare(new Gate.Measures(right, ce, 0.5), new Gate.Measures(oneWrong, ce, 0.5), data, limits);
         assertTrue(atLimit.passed(), atLimit.violations().toString());
-        Gate.Limits tighter = new Gate.Limits(0.009, Double.POSITIVE_INFINITY, Double.POSITIVE_INFINITY, Double.POSITIVE_INFINITY, Double.POSITIVE_INFINITY, Double.POSITIVE_INFINITY);
-        assertFalse(Gate.compare(new Gate.Measures(right, ce, 0.5), new Gate.Measures(oneWrong, ce, 0.5), data, tighter).passed());
+    }
+
+    /**
+     * Accuracy is decided on evidence: 3 of 100 images wrong (3 points, three times the limit) is a McNemar p of 1/8 and
+     * passes, naming its numbers; 10 of 100 (p = 2^-10) fails. Classes of 10 images are reported, never decided.
+     */
+    @Test
+    void accuracyFailsOnlyOnEvidence() throws IOException {
+        ImageDataset data = FashionMnist.embedded().test().first(100);
+        java.util.Map<Corruptions.Kind, double[]> errors = new java.util.EnumMap<>(Corruptions.Kind.class);
+        for (Corruptions.Kind k : Corruptions.ALL) errors.put(k, new double[] {0.1, 0.2, 0.3, 0.4, 0.5});
+        CorruptionReport.Errors ce = new CorruptionReport.Errors(errors);
+        Gate.Limits limits = new Gate.Limits(0.01, 0.05, Double.POSITIVE_INFINITY, Double.POSITIVE_INFINITY, Double.POSITIVE_INFINITY, Double.POSITIVE_INFINITY);
+        float[][] right = new float[100][10];
+        for (int i = 0; i < 100; i++) right[i][data.label(i)] = 1f;
+        for (int wrong : new int[] {3, 10}) {
+            float[][] cand = new float[100][10];
+            for (int i = 0; i < 100; i++) cand[i][i < wrong ? (data.label(i) + 1) % 10 : data.label(i)] = 1f;
+            Gate.Result r = Gate.compare(new Gate.Measures(right, ce, 0.5), new Gate.Measures(cand, ce, 0.5), data, limits);
+            assertEquals(wrong == 10, !r.passed(), wrong + " wrong: " + r.violations());
+            assertEquals(wrong, r.evidence().overall().worse());
+            assertTrue(r.evidence().slices().stream().noneMatch(EvidenceGate.Test::decided), "classes of about 10 images are too small to decide");
+            if (wrong == 10) assertTrue(r.violations().get(0).startsWith("accuracy dropped by 0.1000") && r.violations().get(0).contains("exact McNemar p = 0.000977"), r.violations().toString());
+        }
     }
 }

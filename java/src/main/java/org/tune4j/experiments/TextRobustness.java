@@ -1,0 +1,497 @@
+package org.tune4j.experiments;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.function.Consumer;
+import java.util.function.Function;
+import org.tune4j.backend.Backend;
+import org.tune4j.data.SpamAssassin;
+import org.tune4j.data.TextDataset;
+import org.tune4j.data.TextTokenizer;
+import org.tune4j.eval.EvaluateText;
+import org.tune4j.io.BertCheckpoint;
+import org.tune4j.io.HfCheckpoint;
+import org.tune4j.nn.BertClassifier;
+import org.tune4j.nn.Lora;
+import org.tune4j.robust.DataQuality;
+import org.tune4j.robust.EmbeddingDrift;
+import org.tune4j.robust.OodScores;
+import org.tune4j.robust.Poisoning;
+import org.tune4j.robust.TextDataQuality;
+import org.tune4j.robust.TextEvasion;
+import org.tune4j.robust.TextNormalizer;
+import org.tune4j.tensor.Memory;
+import org.tune4j.train.TextTrainer;
+
+/**
+ * The robustness story of a fine-tuned text classifier on real mail (ARCHITECTURE.md "Robustness of the text model"):
+ * a BERT fine-tuned by LoRA on the older era of the SpamAssassin corpus (easy-ham-1, spam-1), then
+ * <ol>
+ *   <li>drift: the newer era (easy-ham-2, spam-2) streamed in batches against a reference from the older one
+ *       ({@link EmbeddingDrift}), the batch at which the alert fires, the false alarms on batches of the older era,
+ *       and the accuracy decay the alert warns about;</li>
+ *   <li>out of distribution: MSP, energy and Mahalanobis AUROC, far (Brown corpus passages) and near (hard-ham);</li>
+ *   <li>data quality: each header field probed against the label on the raw mail, the Subject on the cleaned task,
+ *       near-duplicates across splits, label issues on the test set;</li>
+ *   <li>poisoning: a trigger phrase in a share of the training spam relabelled ham, the attack's success on
+ *       triggered test spam, spectral signatures and activation clustering, retraining without what they flag;</li>
+ *   <li>evasion: the character-level attack at 1, 3 and 5 edits, the edits passed through Unicode normalisation,
+ *       and the attack run again against normalisation and the model together.</li>
+ * </ol>
+ * Each seed is its own split of the older era, initialisation and sample of the rest.
+ */
+public final class TextRobustness {
+    /**
+     * The protocol. {@code trainSize} older-era texts to train on, {@code referenceSize} to be the drift reference,
+     * {@code testSize} for the older era's test; drift batches of {@code batch} texts, {@code eraBatches} of them from the
+     * older era's remainder, the newer era streamed until {@code streamSize}; {@code poisonShare} of the training set
+     * poisoned; {@code attacked} spam texts attacked; after the alert, the first {@code updateWindow} newer texts train a new
+     * adapter with {@code rehearsal} older training texts (0: no update).
+     */
+    public record Options(List<Long> seeds, int trainSize, int referenceSize, int testSize, int batch, int eraBatches, int streamSize, int oodSize,
+            int maxLength, int epochs, float lr, Lora.Config lora, double poisonShare, String trigger, int attacked, List<Integer> budgets, boolean poisoning,
+            boolean evasion, int updateWindow, int rehearsal, BertClassifier.Pooling pooling) {
+        public Options {
+            seeds = List.copyOf(seeds);
+            budgets = List.copyOf(budgets);
+            if (seeds.isEmpty()) throw new IllegalArgumentException("give at least one seed");
+            if (trainSize < 10 || referenceSize < 10 || testSize < 10 || batch < 10) throw new IllegalArgumentException("train, reference, test and batch sizes must be >= 10");
+            if (!(poisonShare >= 0 && poisonShare < 0.5)) throw new IllegalArgumentException("poisonShare must be in [0, 0.5), is " + poisonShare);
+            if (budgets.isEmpty() || budgets.stream().anyMatch(b -> b < 1)) throw new IllegalArgumentException("edit budgets must be >= 1: " + budgets);
+            if (updateWindow < 0 || updateWindow >= streamSize || rehearsal < 0) throw new IllegalArgumentException("the update window must be in [0, streamSize) and rehearsal >= 0: " + updateWindow + ", " + rehearsal);
+        }
+
+        /** The default run: 600 texts, 2 epochs of LoRA r 8 on query and value at 1e-3 (the finetune job's), batches of 100, 1% poison, 100 attacked. */
+        public static Options defaults() {
+            return new Options(List.of(1L, 2L, 3L), 600, 300, 400, 100, 20, 1000, 400, 96, 2, 1e-3f,
+                    new Lora.Config(8, 16f, 0.1f, false, List.of("query", "value"), List.of("classifier")), 0.01, "cf blue harbor", 100, List.of(1, 3, 5), true, true,
+                    400, 200, BertClassifier.Pooling.MEAN);
+        }
+    }
+
+    public record Drift(double oldAccuracy, double newAccuracy, int falseAlarms, int eraBatches, int firstAlertBatch, int messagesToAlert, int firstWarnBatch,
+            List<EmbeddingDrift.Report> stream, List<EmbeddingDrift.Report> era) {}
+
+    public record Ood(Map<String, Double> farAuroc, Map<String, Double> nearAuroc, int inSize, int farSize, int nearSize) {}
+
+    public record Quality(List<TextDataQuality.FieldProbe> rawFields, List<TextDataQuality.FieldProbe> cleanedFields, int nearDuplicatesOldTest,
+            int nearDuplicatesNew, List<String> duplicateExamples, int labelIssues, List<String> labelIssueExamples) {}
+
+    public record Detection(String method, int flagged, int truePositives, double precision, double recall) {}
+
+    /**
+     * {@code attackSuccess}: the share of the test spam the clean model catches that the poisoned model calls ham once the
+     * trigger is in; {@code cleanModelTriggerFlip}: the same share for the clean model (what the phrase does by itself).
+     */
+    public record Poison(int poisoned, int trainSize, int triggeredSpam, double cleanAccuracy, double poisonedAccuracy, double attackSuccess, double cleanModelTriggerFlip,
+            List<Detection> detections, double defendedAccuracy, double defendedAttackSuccess, int removed) {}
+
+    public record Evasion(int attacked, Map<Integer, Double> success, Map<Integer, Double> successAfterNormalization, Map<Integer, Double> adaptiveSuccessAgainstNormalization,
+            Map<String, Integer> editsUsed, List<String> examples) {}
+
+    /**
+     * The continual update, all tested on the newer texts after the window ({@code heldOutNew}) and the older era's test:
+     * the model as trained, the update (its adapter merged, a new adapter trained on the window and the rehearsal sample),
+     * and a model trained on both eras (the older training set and the window) from the start.
+     */
+    public record Update(int window, int rehearsal, int heldOutNew, double originalNew, double originalOld, double updatedNew, double updatedOld, double jointNew,
+            double jointOld) {}
+
+    public record Run(long seed, double seconds, Drift drift, Ood ood, Quality quality, Poison poison, Evasion evasion, Update update) {}
+
+    public record Result(String model, int corpusSize, int olderEra, int newerEra, int hardHam, Options options, List<Run> runs) {}
+
+    private TextRobustness() {}
+
+    public static Result run(Backend backend, Path modelDir, List<SpamAssassin.Mail> mails, TextDataset brown, Options o, Consumer<String> progress) throws IOException {
+        List<SpamAssassin.Mail> older = new ArrayList<>(), newer = new ArrayList<>(), hard = new ArrayList<>();
+        for (SpamAssassin.Mail m : mails) {
+            if (m.group().startsWith("hard")) hard.add(m);
+            else if (m.group().endsWith("-1")) older.add(m);
+            else if (m.group().endsWith("-2")) newer.add(m);
+        }
+        if (older.isEmpty() || newer.isEmpty() || hard.isEmpty()) {
+            throw new IllegalArgumentException("the corpus needs its older (easy-ham-1, spam-1), newer (easy-ham-2, spam-2) and hard-ham-1 groups; got "
+                    + older.size() + ", " + newer.size() + ", " + hard.size() + " messages");
+        }
+        List<Run> runs = new ArrayList<>();
+        try (TextTokenizer tok = TextTokenizer.load(modelDir.resolve(HfCheckpoint.TOKENIZER), o.maxLength())) {
+            List<TextDataQuality.FieldProbe> raw = rawFieldLeakage(mails, progress);
+            for (long seed : o.seeds()) runs.add(one(backend, modelDir, tok, older, newer, hard, brown, raw, seed, o, progress));
+        }
+        return new Result(modelDir.toString(), mails.size(), older.size(), newer.size(), hard.size(), o, runs);
+    }
+
+    /** Every header field present in at least 5% of the messages, probed against the label (5-fold naive Bayes). */
+    static List<TextDataQuality.FieldProbe> rawFieldLeakage(List<SpamAssassin.Mail> mails, Consumer<String> progress) {
+        Map<String, Integer> present = new LinkedHashMap<>();
+        for (SpamAssassin.Mail m : mails) for (String f : m.headers().keySet()) present.merge(f, 1, Integer::sum);
+        Map<String, String[]> fields = new LinkedHashMap<>();
+        for (var e : present.entrySet()) {
+            if (e.getValue() < 0.05 * mails.size()) continue;
+            String[] v = new String[mails.size()];
+            for (int i = 0; i < v.length; i++) v[i] = mails.get(i).headers().getOrDefault(e.getKey(), "");
+            fields.put(e.getKey(), v);
+        }
+        int[] labels = mails.stream().mapToInt(SpamAssassin.Mail::label).toArray();
+        List<TextDataQuality.FieldProbe> probes = TextDataQuality.fieldLeakage(fields, labels, 2, 5, LEAK_AT, 7);
+        long flagged = probes.stream().filter(TextDataQuality.FieldProbe::flagged).count();
+        progress.accept(String.format("leakage: %d header fields probed on the raw mail, %d give the label away (balanced accuracy >= %.2f)", probes.size(), flagged, LEAK_AT));
+        return probes;
+    }
+
+    /** A field whose probe alone reaches this balanced accuracy gives the label away. */
+    static final double LEAK_AT = 0.9;
+
+    private static Run one(Backend backend, Path modelDir, TextTokenizer tok, List<SpamAssassin.Mail> older, List<SpamAssassin.Mail> newer,
+            List<SpamAssassin.Mail> hard, TextDataset brown, List<TextDataQuality.FieldProbe> raw, long seed, Options o, Consumer<String> progress) throws IOException {
+        long t0 = System.nanoTime();
+        TextDataset old = SpamAssassin.dataset("older era", older);
+        List<TextDataset> parts = old.stratifiedSplit(seed, new String[] {"train", "reference", "test", "rest"}, (double) o.trainSize() / old.size(),
+                (double) o.referenceSize() / old.size(), (double) o.testSize() / old.size());
+        TextDataset train = parts.get(0), reference = parts.get(1), test = parts.get(2), rest = parts.get(3);
+        SplittableRandom rng = new SplittableRandom(seed);
+        TextDataset stream = shuffled(SpamAssassin.dataset("newer era", newer), rng.split(), o.streamSize());
+        TextDataset hardHam = shuffled(SpamAssassin.dataset("hard ham", hard), rng.split(), o.oodSize());
+        TextDataset far = shuffled(brown, rng.split(), o.oodSize());
+        progress.accept(String.format("seed %d: %d older-era texts to train, %d reference, %d test, %d in the era's batches; %d newer-era texts streamed", seed,
+                train.size(), reference.size(), test.size(), rest.size(), stream.size()));
+        try (Arena arena = Arena.ofShared()) {
+            BertClassifier model = train(backend, arena, modelDir, ids(tok, train), train.labels(), seed, o, progress);
+            Function<TextDataset, EvaluateText.Outputs> out = d -> EvaluateText.outputs(backend, model, ids(tok, d), 32);
+            EvaluateText.Outputs ref = out.apply(reference), tst = out.apply(test), era = out.apply(rest), str = out.apply(stream);
+            double oldAcc = EvaluateText.accuracy(tst.predicted(), test.labels()), newAcc = EvaluateText.accuracy(str.predicted(), stream.labels());
+            Drift drift = drift(ref, era, str, oldAcc, newAcc, seed, o);
+            progress.accept(String.format("drift: accuracy %.4f on the older era's test, %.4f on the newer era; alert at batch %d (%d messages), warning at batch %d; "
+                    + "false alarms %d of %d older-era batches", oldAcc, newAcc, drift.firstAlertBatch(), drift.messagesToAlert(), drift.firstWarnBatch(), drift.falseAlarms(), drift.eraBatches()));
+
+            EvaluateText.Outputs tr = out.apply(train), hh = out.apply(hardHam), br = out.apply(far);
+            float[][][] base = pretrainedVectors(backend, modelDir, tok, o, List.of(train, test, far, hardHam));
+            Ood ood = ood(tr, train.labels(), tst, br, hh, base[0], base[1], base[2], base[3]);
+            progress.accept("out of distribution, AUROC far (Brown) " + ood.farAuroc() + ", near (hard ham) " + ood.nearAuroc());
+
+            Quality quality = quality(raw, train, test, stream, tst, seed);
+            progress.accept(String.format("data quality: header traces in the cleaned texts %s; %d near-duplicates of training texts in the older test, %d in the newer era; %d label issues in the test",
+                    quality.cleanedFields().stream().map(f -> String.format("%s %.3f%s", f.field(), f.balancedAccuracy(), f.flagged() ? " (flagged)" : "")).toList(), quality.nearDuplicatesOldTest(), quality.nearDuplicatesNew(), quality.labelIssues()));
+
+            Evasion evasion = null;
+            if (o.evasion()) {
+                evasion = evasion(backend, model, tok, test, tst, o, seed);
+                progress.accept("evasion: success by edit budget " + evasion.success() + "; the same edits after normalisation " + evasion.successAfterNormalization()
+                        + "; attacking normalisation and model together " + evasion.adaptiveSuccessAgainstNormalization());
+            }
+            Poison poison = null;
+            if (o.poisoning()) {
+                poison = poison(backend, modelDir, tok, train, test, model, oldAcc, seed, o, progress);
+            }
+            Update update = null;
+            if (o.updateWindow() > 0) {
+                update = update(backend, arena, modelDir, tok, model, train, test, stream, seed, o, progress); // changes model: last
+                progress.accept(String.format("continual update (%d newer texts + %d older rehearsed): newer %.4f -> %.4f (both eras from the start: %.4f), older %.4f -> %.4f (%.4f)",
+                        update.window(), update.rehearsal(), update.originalNew(), update.updatedNew(), update.jointNew(), update.originalOld(), update.updatedOld(), update.jointOld()));
+            }
+            model.moveTo(Memory.HOST, arena);
+            return new Run(seed, (System.nanoTime() - t0) / 1e9, drift, ood, quality, poison, evasion, update);
+        }
+    }
+
+    private static Update update(Backend backend, Arena arena, Path modelDir, TextTokenizer tok, BertClassifier model, TextDataset train, TextDataset test,
+            TextDataset stream, long seed, Options o, Consumer<String> progress) throws IOException {
+        List<Integer> w = new ArrayList<>(), h = new ArrayList<>();
+        for (int i = 0; i < stream.size(); i++) (i < o.updateWindow() ? w : h).add(i);
+        TextDataset window = stream.select("window", w), held = stream.select("held out", h);
+        int[][] heldIds = ids(tok, held), testIds = ids(tok, test);
+        double origNew = EvaluateText.accuracy(EvaluateText.predict(backend, model, heldIds, 32), held.labels());
+        double origOld = EvaluateText.accuracy(EvaluateText.predict(backend, model, testIds, 32), test.labels());
+        double jointNew, jointOld;
+        try (Arena a = Arena.ofShared()) {
+            TextDataset both = concat(train, window);
+            BertClassifier joint = train(backend, a, modelDir, ids(tok, both), both.labels(), seed, o, progress);
+            jointNew = EvaluateText.accuracy(EvaluateText.predict(backend, joint, heldIds, 32), held.labels());
+            jointOld = EvaluateText.accuracy(EvaluateText.predict(backend, joint, testIds, 32), test.labels());
+            joint.moveTo(Memory.HOST, a);
+        }
+        // the deployed adapter folded into the weights, a new one on top: what a service ships as the next version
+        Lora.fold(model, backend);
+        Lora.inject(model, arena, o.lora(), new SplittableRandom(seed * 1000 + 7));
+        model.moveTo(backend.memory(), arena);
+        TextDataset data = concat(window, train.sample(seed, o.rehearsal()));
+        TextTrainer.fit(backend, model, ids(tok, data), data.labels(), new TextTrainer.Options(o.epochs(), 16, 1, o.lr(), 0.01f, 0.1f, 1.0, seed), line -> progress.accept("  " + line));
+        double updNew = EvaluateText.accuracy(EvaluateText.predict(backend, model, heldIds, 32), held.labels());
+        double updOld = EvaluateText.accuracy(EvaluateText.predict(backend, model, testIds, 32), test.labels());
+        return new Update(window.size(), data.size() - window.size(), held.size(), origNew, origOld, updNew, updOld, jointNew, jointOld);
+    }
+
+    /** The pretrained encoder's pooled vectors of each data set (a head is made, and never used). */
+    private static float[][][] pretrainedVectors(Backend backend, Path modelDir, TextTokenizer tok, Options o, List<TextDataset> sets) throws IOException {
+        try (Arena arena = Arena.ofShared()) {
+            BertClassifier base = new BertClassifier(arena, BertCheckpoint.load(arena, modelDir), o.pooling(), 2, new SplittableRandom(0));
+            base.moveTo(backend.memory(), arena);
+            float[][][] out = new float[sets.size()][][];
+            for (int i = 0; i < out.length; i++) out[i] = EvaluateText.pooled(backend, base, ids(tok, sets.get(i)), 32);
+            base.moveTo(Memory.HOST, arena);
+            return out;
+        }
+    }
+
+    private static BertClassifier train(Backend backend, Arena arena, Path modelDir, int[][] ids, int[] labels, long seed, Options o, Consumer<String> progress)
+            throws IOException {
+        SplittableRandom rng = new SplittableRandom(seed * 1000);
+        BertClassifier model = new BertClassifier(arena, BertCheckpoint.load(arena, modelDir), o.pooling(), 2, rng);
+        Lora.inject(model, arena, o.lora(), rng);
+        model.moveTo(backend.memory(), arena);
+        TextTrainer.fit(backend, model, ids, labels, new TextTrainer.Options(o.epochs(), 16, 1, o.lr(), 0.01f, 0.1f, 1.0, seed), line -> progress.accept("  " + line));
+        return model;
+    }
+
+    private static Drift drift(EvaluateText.Outputs ref, EvaluateText.Outputs era, EvaluateText.Outputs stream, double oldAcc, double newAcc, long seed, Options o) {
+        EmbeddingDrift.Options dopt = new EmbeddingDrift.Options(0.01, 0.001, 5000, seed);
+        EmbeddingDrift onEra = new EmbeddingDrift(ref.pooled(), ref.probabilities(), dopt);
+        List<EmbeddingDrift.Report> eraReports = new ArrayList<>();
+        SplittableRandom rng = new SplittableRandom(seed + 17);
+        float[][] eraP = era.probabilities();
+        int falseAlarms = 0;
+        for (int b = 0; b < o.eraBatches(); b++) {
+            int[] idx = sampleIndex(era.pooled().length, o.batch(), rng);
+            EmbeddingDrift.Report r = onEra.observe(pick(era.pooled(), idx), pick(eraP, idx));
+            eraReports.add(r);
+            if (r.level() == EmbeddingDrift.Level.ALERT) falseAlarms++;
+        }
+        EmbeddingDrift onStream = new EmbeddingDrift(ref.pooled(), ref.probabilities(), dopt);
+        List<EmbeddingDrift.Report> streamReports = new ArrayList<>();
+        float[][] sp = stream.probabilities();
+        int firstAlert = -1, firstWarn = -1;
+        for (int from = 0; from + o.batch() <= sp.length; from += o.batch()) {
+            EmbeddingDrift.Report r = onStream.observe(Arrays.copyOfRange(stream.pooled(), from, from + o.batch()), Arrays.copyOfRange(sp, from, from + o.batch()));
+            streamReports.add(r);
+            if (firstWarn < 0 && r.level() != EmbeddingDrift.Level.OK) firstWarn = r.batch();
+            if (firstAlert < 0 && r.level() == EmbeddingDrift.Level.ALERT) firstAlert = r.batch();
+        }
+        return new Drift(oldAcc, newAcc, falseAlarms, o.eraBatches(), firstAlert, firstAlert < 0 ? -1 : (firstAlert + 1) * o.batch(), firstWarn, streamReports, eraReports);
+    }
+
+    /**
+     * The scores on the fine-tuned model's logits and vectors, and the two vector scores on the pretrained encoder's vectors
+     * ({@code base*}: the same texts before fine-tuning), which the task has not narrowed to what tells spam from ham.
+     */
+    private static Ood ood(EvaluateText.Outputs train, int[] trainLabels, EvaluateText.Outputs in, EvaluateText.Outputs far, EvaluateText.Outputs near,
+            float[][] baseTrain, float[][] baseIn, float[][] baseFar, float[][] baseNear) {
+        Map<String, Double> f = new LinkedHashMap<>(), n = new LinkedHashMap<>();
+        vectorScores("", train.pooled(), trainLabels, in.pooled(), far.pooled(), near.pooled(), f, n);
+        vectorScores("pretrained ", baseTrain, trainLabels, baseIn, baseFar, baseNear, f, n);
+        f.put("msp", OodScores.auroc(OodScores.maxSoftmax(in.logits()), OodScores.maxSoftmax(far.logits())));
+        n.put("msp", OodScores.auroc(OodScores.maxSoftmax(in.logits()), OodScores.maxSoftmax(near.logits())));
+        f.put("energy", OodScores.auroc(OodScores.negativeEnergy(in.logits()), OodScores.negativeEnergy(far.logits())));
+        n.put("energy", OodScores.auroc(OodScores.negativeEnergy(in.logits()), OodScores.negativeEnergy(near.logits())));
+        return new Ood(f, n, in.logits().length, far.logits().length, near.logits().length);
+    }
+
+    private static void vectorScores(String prefix, float[][] train, int[] labels, float[][] in, float[][] far, float[][] near, Map<String, Double> f, Map<String, Double> n) {
+        OodScores.Mahalanobis maha = new OodScores.Mahalanobis(train, labels, 2, 0.01);
+        double[] inM = maha.scores(in);
+        f.put(prefix + "mahalanobis", OodScores.auroc(inM, maha.scores(far)));
+        n.put(prefix + "mahalanobis", OodScores.auroc(inM, maha.scores(near)));
+        OodScores.NearestNeighbours knn = new OodScores.NearestNeighbours(train, KNN);
+        double[] inK = knn.scores(in);
+        f.put(prefix + "knn", OodScores.auroc(inK, knn.scores(far)));
+        n.put(prefix + "knn", OodScores.auroc(inK, knn.scores(near)));
+    }
+
+    /** The neighbour whose distance the kNN score takes (Sun et al. took 50 of 50,000; 10 of our 600). */
+    static final int KNN = 10;
+
+    private static Quality quality(List<TextDataQuality.FieldProbe> raw, TextDataset train, TextDataset test, TextDataset stream, EvaluateText.Outputs testOut, long seed) {
+        // the cleaned task's input is Subject and body: no header field is left, but header values can survive in a body
+        // (a mailing list's footer, the addresses a message quotes). Those traces are the cleaned task's metadata fields.
+        TextDataset all = concat(train, test);
+        List<TextDataQuality.FieldProbe> cleaned = TextDataQuality.fieldLeakage(traces(all.texts()), all.labels(), 2, 5, LEAK_AT, seed);
+        var dOld = TextDataQuality.nearDuplicates(train.texts(), test.texts(), 0.8);
+        var dNew = TextDataQuality.nearDuplicates(train.texts(), stream.texts(), 0.8);
+        List<String> dupExamples = new ArrayList<>();
+        for (var d : dOld.subList(0, Math.min(3, dOld.size()))) {
+            dupExamples.add(String.format("Jaccard %.2f: test \"%s\" ~ train \"%s\"", d.jaccard(), cut(test.texts().get(d.testIndex())), cut(train.texts().get(d.trainIndex()))));
+        }
+        var issues = DataQuality.labelIssues(testOut.probabilities(), test.labels(), 2);
+        List<String> issueExamples = new ArrayList<>();
+        for (var i : issues.subList(0, Math.min(5, issues.size()))) {
+            issueExamples.add(String.format("labelled %s, the model says %s (%.2f): \"%s\"", SpamAssassin.CLASSES.get(i.givenLabel()), SpamAssassin.CLASSES.get(i.suggestedLabel()),
+                    i.suggestedProbability(), cut(test.texts().get(i.index()))));
+        }
+        return new Quality(raw, cleaned, dOld.size(), dNew.size(), dupExamples, issues.size(), issueExamples);
+    }
+
+    private static final java.util.regex.Pattern LIST_FOOTER = java.util.regex.Pattern.compile("(?i)(\\S+ mailing list|mailman/listinfo/\\S+|list-\\w+@\\S+)");
+    private static final java.util.regex.Pattern ADDRESS = java.util.regex.Pattern.compile("[\\w.+-]+@([\\w-]+(?:\\.[\\w-]+)+)");
+
+    /** Metadata left in cleaned texts: mailing-list footers, and the domains of the mail addresses a text quotes. */
+    static Map<String, String[]> traces(List<String> texts) {
+        String[] footer = new String[texts.size()], domains = new String[texts.size()];
+        for (int i = 0; i < texts.size(); i++) {
+            footer[i] = matches(LIST_FOOTER, texts.get(i), 0);
+            domains[i] = matches(ADDRESS, texts.get(i), 1);
+        }
+        Map<String, String[]> f = new LinkedHashMap<>();
+        f.put("mailing-list footer in the text", footer);
+        f.put("mail domains in the text", domains);
+        return f;
+    }
+
+    private static String matches(java.util.regex.Pattern p, String text, int group) {
+        StringBuilder sb = new StringBuilder();
+        var m = p.matcher(text);
+        while (m.find()) sb.append(sb.isEmpty() ? "" : " ").append(m.group(group));
+        return sb.toString();
+    }
+
+    private static Evasion evasion(Backend backend, BertClassifier model, TextTokenizer tok, TextDataset test, EvaluateText.Outputs testOut, Options o, long seed) {
+        // the spam the model catches: what a spammer wants through
+        int[] pred = testOut.predicted();
+        List<Integer> spam = new ArrayList<>();
+        for (int i = 0; i < test.size(); i++) if (test.labels()[i] == 1 && pred[i] == 1) spam.add(i);
+        java.util.Collections.shuffle(spam, new java.util.Random(seed));
+        TextDataset targets = test.select("attacked spam", spam.subList(0, Math.min(o.attacked(), spam.size())));
+        int maxBudget = o.budgets().stream().mapToInt(Integer::intValue).max().orElseThrow();
+        TextEvasion.Options aopt = new TextEvasion.Options(maxBudget, o.maxLength() * 2 / 3);
+        Function<List<String>, float[][]> plain = texts -> EvaluateText.outputs(backend, model, ids(tok, texts), 32).probabilities();
+        Function<List<String>, float[][]> normalized = texts -> plain.apply(texts.stream().map(TextNormalizer::normalize).toList());
+        List<TextEvasion.Attack> attacks = TextEvasion.attack(targets.texts(), targets.labels(), plain, aopt);
+        List<TextEvasion.Attack> adaptive = TextEvasion.attack(targets.texts(), targets.labels(), normalized, aopt);
+        // the plain attack's successful edits, passed through the normaliser before the model
+        Map<Integer, Double> transfer = new LinkedHashMap<>(), success = new LinkedHashMap<>(), adaptiveSuccess = new LinkedHashMap<>();
+        for (int b : o.budgets()) {
+            success.put(b, TextEvasion.successRate(attacks, b));
+            adaptiveSuccess.put(b, TextEvasion.successRate(adaptive, b));
+            List<String> edited = new ArrayList<>();
+            for (TextEvasion.Attack a : attacks) if (a.succeededWithin(b)) edited.add(a.edited());
+            long attacked = attacks.stream().filter(TextEvasion.Attack::attacked).count();
+            int still = 0;
+            if (!edited.isEmpty()) for (int p : EvaluateText.outputs(backend, model, ids(tok, edited.stream().map(TextNormalizer::normalize).toList()), 32).predicted()) if (p == 0) still++;
+            transfer.put(b, attacked == 0 ? Double.NaN : (double) still / attacked);
+        }
+        Map<String, Integer> used = new LinkedHashMap<>();
+        List<String> examples = new ArrayList<>();
+        for (TextEvasion.Attack a : attacks) {
+            if (a.editsToFlip() == 0) continue;
+            for (TextEvasion.Edit e : a.edits()) used.merge(e.name().toLowerCase(), 1, Integer::sum);
+            if (examples.size() < 5) examples.add(String.format("%d edits (%s), p(spam) %.3f -> %.3f: \"%s\"", a.editsToFlip(), a.edits(), a.trueProbabilityBefore(),
+                    a.trueProbabilityAfter(), cut(visible(a.edited()))));
+        }
+        return new Evasion((int) attacks.stream().filter(TextEvasion.Attack::attacked).count(), success, transfer, adaptiveSuccess, used, examples);
+    }
+
+    private static Poison poison(Backend backend, Path modelDir, TextTokenizer tok, TextDataset train, TextDataset test, BertClassifier clean, double cleanAcc, long seed,
+            Options o, Consumer<String> progress) throws IOException {
+        int count = (int) Math.round(o.poisonShare() * train.size());
+        Poisoning.Poisoned p = Poisoning.poison(train.texts(), train.labels(), 1, 0, o.trigger(), count, seed);
+        // triggered test spam that the clean model catches untriggered: the attack succeeds when it is called ham
+        int[] cleanPred = EvaluateText.predict(backend, clean, ids(tok, test), 32);
+        List<Integer> spamIdx = new ArrayList<>();
+        for (int i = 0; i < test.size(); i++) if (test.labels()[i] == 1 && cleanPred[i] == 1) spamIdx.add(i);
+        SplittableRandom rng = new SplittableRandom(seed + 99);
+        List<String> triggered = spamIdx.stream().map(i -> Poisoning.insert(test.texts().get(i), o.trigger(), rng)).toList();
+        int[][] trigIds = ids(tok, triggered);
+        double cleanFlip = hamShare(EvaluateText.predict(backend, clean, trigIds, 32));
+        try (Arena arena = Arena.ofShared()) {
+            int[][] pIds = new int[p.texts().size()][];
+            for (int i = 0; i < pIds.length; i++) pIds[i] = tok.ids(p.texts().get(i));
+            progress.accept("poisoning: " + count + " of " + train.size() + " training texts poisoned (spam with \"" + o.trigger() + "\" labelled ham)");
+            BertClassifier bad = train(backend, arena, modelDir, pIds, p.labels(), seed, o, progress);
+            double badAcc = EvaluateText.accuracy(EvaluateText.predict(backend, bad, ids(tok, test), 32), test.labels());
+            double asr = hamShare(EvaluateText.predict(backend, bad, trigIds, 32));
+            float[][] vectors = EvaluateText.outputs(backend, bad, pIds, 32).pooled();
+            int hams = 0;
+            for (int l : p.labels()) if (l == 0) hams++;
+            boolean[] spectral = Poisoning.spectralSignatures(vectors, p.labels(), 2, Math.min(0.49, 1.5 * count / hams));
+            boolean[] clusters = Poisoning.activationClustering(vectors, p.labels(), 2, 10, 0.35, seed);
+            List<Detection> det = List.of(detection("spectral signatures", spectral, p.poisoned()), detection("activation clustering", clusters, p.poisoned()));
+            progress.accept(String.format("  poisoned model: clean accuracy %.4f (unpoisoned %.4f), attack success %.4f on triggered test spam (the clean model: %.4f); %s", badAcc,
+                    cleanAcc, asr, cleanFlip, det));
+            List<Integer> keep = new ArrayList<>();
+            for (int i = 0; i < pIds.length; i++) if (!spectral[i] && !clusters[i]) keep.add(i);
+            int[][] kIds = keep.stream().map(i -> pIds[i]).toArray(int[][]::new);
+            int[] kLabels = keep.stream().mapToInt(i -> p.labels()[i]).toArray();
+            BertClassifier fixed = train(backend, arena, modelDir, kIds, kLabels, seed, o, progress);
+            double fixedAcc = EvaluateText.accuracy(EvaluateText.predict(backend, fixed, ids(tok, test), 32), test.labels());
+            double fixedAsr = hamShare(EvaluateText.predict(backend, fixed, trigIds, 32));
+            progress.accept(String.format("  retrained without the %d flagged: clean accuracy %.4f, attack success %.4f", pIds.length - keep.size(), fixedAcc, fixedAsr));
+            bad.moveTo(Memory.HOST, arena);
+            fixed.moveTo(Memory.HOST, arena);
+            return new Poison(count, train.size(), triggered.size(), cleanAcc, badAcc, asr, cleanFlip, det, fixedAcc, fixedAsr, pIds.length - keep.size());
+        }
+    }
+
+    private static Detection detection(String name, boolean[] flagged, boolean[] poisoned) {
+        int f = 0, tp = 0, pos = 0;
+        for (int i = 0; i < flagged.length; i++) {
+            if (flagged[i]) f++;
+            if (poisoned[i]) pos++;
+            if (flagged[i] && poisoned[i]) tp++;
+        }
+        return new Detection(name, f, tp, f == 0 ? Double.NaN : (double) tp / f, pos == 0 ? Double.NaN : (double) tp / pos);
+    }
+
+    private static double hamShare(int[] predicted) {
+        int h = 0;
+        for (int p : predicted) if (p == 0) h++;
+        return (double) h / predicted.length;
+    }
+
+    private static TextDataset shuffled(TextDataset d, SplittableRandom rng, int n) {
+        List<Integer> idx = new ArrayList<>();
+        for (int i = 0; i < d.size(); i++) idx.add(i);
+        java.util.Collections.shuffle(idx, new java.util.Random(rng.nextLong()));
+        return d.select(d.name(), idx.subList(0, Math.min(n, idx.size())));
+    }
+
+    private static TextDataset concat(TextDataset a, TextDataset b) {
+        List<String> t = new ArrayList<>(a.texts());
+        t.addAll(b.texts());
+        int[] l = Arrays.copyOf(a.labels(), a.size() + b.size());
+        System.arraycopy(b.labels(), 0, l, a.size(), b.size());
+        return new TextDataset(a.name() + " + " + b.name(), t, l, a.classes());
+    }
+
+    private static int[] sampleIndex(int n, int k, SplittableRandom rng) {
+        int[] all = new int[n];
+        for (int i = 0; i < n; i++) all[i] = i;
+        for (int i = 0; i < k; i++) {
+            int j = i + rng.nextInt(n - i), t = all[i];
+            all[i] = all[j];
+            all[j] = t;
+        }
+        return Arrays.copyOf(all, k);
+    }
+
+    private static float[][] pick(float[][] rows, int[] idx) {
+        float[][] out = new float[idx.length][];
+        for (int i = 0; i < idx.length; i++) out[i] = rows[idx[i]];
+        return out;
+    }
+
+    static int[][] ids(TextTokenizer tok, TextDataset d) {
+        return ids(tok, d.texts());
+    }
+
+    static int[][] ids(TextTokenizer tok, List<String> texts) {
+        int[][] out = new int[texts.size()][];
+        for (int i = 0; i < out.length; i++) out[i] = tok.ids(texts.get(i));
+        return out;
+    }
+
+    private static String cut(String s) {
+        String one = s.replace('\n', ' ');
+        return one.length() > 160 ? one.substring(0, 160) + "…" : one;
+    }
+
+    /** Invisible characters spelled out, so that an example shows its edit. */
+    private static String visible(String s) {
+        return s.replace("\u200B", "<ZWSP>");
+    }
+}
