@@ -164,10 +164,19 @@ public final class Tape implements AutoCloseable {
 
     /** Runs the recorded ops in reverse, from d loss / d loss = 1 ({@code loss} a one-element value). */
     public void backward(Var loss) {
+        backward(loss, 1f);
+    }
+
+    /**
+     * As {@link #backward(Var)} from d loss / d loss = {@code seed}: the gradients of seed · loss, for averaging
+     * several backward passes into the parameters' gradients (FreeLB's ascent steps) without another op.
+     */
+    public void backward(Var loss, float seed) {
         if (!recording) throw new IllegalStateException("this tape does not record (no-grad mode)");
         if (loss.value.numel() != 1) throw new IllegalArgumentException("backward needs a scalar loss, got " + loss.value);
         if (!loss.requiresGrad) throw new IllegalStateException("the loss does not depend on anything that needs a gradient");
-        gradOf(loss).setFloat(0, 1f);
+        if (!Float.isFinite(seed)) throw new IllegalArgumentException("the gradient seed must be finite, is " + seed);
+        gradOf(loss).setFloat(0, seed);
         for (int i = backwardOps.size() - 1; i >= 0; i--) backwardOps.get(i).run();
         backwardOps.clear();
     }

@@ -52,12 +52,13 @@ public final class TextRobustness {
      * The protocol. {@code trainSize} older-era texts to train on, {@code referenceSize} to be the drift reference,
      * {@code testSize} for the older era's test; drift batches of {@code batch} texts, {@code eraBatches} of them from the
      * older era's remainder, the newer era streamed until {@code streamSize}; {@code poisonShare} of the training set
-     * poisoned; {@code attacked} spam texts attacked; after the alert, the first {@code updateWindow} newer texts train a new
+     * poisoned; {@code attacked} spam texts attacked, on the plain model and on one trained with {@code adversarial} (FreeLB; null:
+     * none); after the alert, the first {@code updateWindow} newer texts train a new
      * adapter with {@code rehearsal} older training texts (0: no update).
      */
     public record Options(List<Long> seeds, int trainSize, int referenceSize, int testSize, int batch, int eraBatches, int streamSize, int oodSize,
             int maxLength, int epochs, float lr, Lora.Config lora, double poisonShare, String trigger, int attacked, List<Integer> budgets, boolean poisoning,
-            boolean evasion, int updateWindow, int rehearsal, BertClassifier.Pooling pooling) {
+            boolean evasion, TextTrainer.FreeLb adversarial, int updateWindow, int rehearsal, BertClassifier.Pooling pooling) {
         public Options {
             seeds = List.copyOf(seeds);
             budgets = List.copyOf(budgets);
@@ -72,14 +73,15 @@ public final class TextRobustness {
         public static Options defaults() {
             return new Options(List.of(1L, 2L, 3L), 600, 300, 400, 100, 20, 1000, 400, 96, 2, 1e-3f,
                     new Lora.Config(8, 16f, 0.1f, false, List.of("query", "value"), List.of("classifier")), 0.01, "cf blue harbor", 100, List.of(1, 3, 5), true, true,
-                    400, 200, BertClassifier.Pooling.MEAN);
+                    new TextTrainer.FreeLb(3, 0.3f, 1f, 0.1f), 400, 200, BertClassifier.Pooling.MEAN);
         }
     }
 
     public record Drift(double oldAccuracy, double newAccuracy, int falseAlarms, int eraBatches, int firstAlertBatch, int messagesToAlert, int firstWarnBatch,
             List<EmbeddingDrift.Report> stream, List<EmbeddingDrift.Report> era) {}
 
-    public record Ood(Map<String, Double> farAuroc, Map<String, Double> nearAuroc, int inSize, int farSize, int nearSize) {}
+    /** AUROC of each score; the vector scores fitted on {@code fitSize} older-era texts (all but the test). */
+    public record Ood(Map<String, Double> farAuroc, Map<String, Double> nearAuroc, int fitSize, int inSize, int farSize, int nearSize) {}
 
     public record Quality(List<TextDataQuality.FieldProbe> rawFields, List<TextDataQuality.FieldProbe> cleanedFields, int nearDuplicatesOldTest,
             int nearDuplicatesNew, List<String> duplicateExamples, int labelIssues, List<String> labelIssueExamples) {}
@@ -93,8 +95,12 @@ public final class TextRobustness {
     public record Poison(int poisoned, int trainSize, int triggeredSpam, double cleanAccuracy, double poisonedAccuracy, double attackSuccess, double cleanModelTriggerFlip,
             List<Detection> detections, double defendedAccuracy, double defendedAttackSuccess, int removed) {}
 
+    /**
+     * Attack success by edit budget on the plain model, its edits after normalisation, the attack on normalisation and
+     * model together; and on the model trained with FreeLB (its clean accuracy beside it; null when not run).
+     */
     public record Evasion(int attacked, Map<Integer, Double> success, Map<Integer, Double> successAfterNormalization, Map<Integer, Double> adaptiveSuccessAgainstNormalization,
-            Map<String, Integer> editsUsed, List<String> examples) {}
+            Map<String, Integer> editsUsed, List<String> examples, Double adversarialAccuracy, Integer adversarialAttacked, Map<Integer, Double> adversarialSuccess) {}
 
     /**
      * The continual update, all tested on the newer texts after the window ({@code heldOutNew}) and the older era's test:
@@ -173,8 +179,11 @@ public final class TextRobustness {
                     + "false alarms %d of %d older-era batches", oldAcc, newAcc, drift.firstAlertBatch(), drift.messagesToAlert(), drift.firstWarnBatch(), drift.falseAlarms(), drift.eraBatches()));
 
             EvaluateText.Outputs tr = out.apply(train), hh = out.apply(hardHam), br = out.apply(far);
-            float[][][] base = pretrainedVectors(backend, modelDir, tok, o, List.of(train, test, far, hardHam));
-            Ood ood = ood(tr, train.labels(), tst, br, hh, base[0], base[1], base[2], base[3]);
+            // the vector scores are fitted on every older-era text that is not tested on: training set, reference, rest
+            TextDataset fit = concat(concat(train, reference), rest);
+            float[][] fitVectors = concatRows(concatRows(tr.pooled(), ref.pooled()), era.pooled());
+            float[][][] base = pretrainedVectors(backend, modelDir, tok, o, List.of(fit, test, far, hardHam));
+            Ood ood = ood(fitVectors, fit.labels(), tst, br, hh, base[0], base[1], base[2], base[3]);
             progress.accept("out of distribution, AUROC far (Brown) " + ood.farAuroc() + ", near (hard ham) " + ood.nearAuroc());
 
             Quality quality = quality(raw, train, test, stream, tst, seed);
@@ -183,9 +192,10 @@ public final class TextRobustness {
 
             Evasion evasion = null;
             if (o.evasion()) {
-                evasion = evasion(backend, model, tok, test, tst, o, seed);
+                evasion = evasion(backend, modelDir, model, tok, train, test, tst, o, seed, progress);
                 progress.accept("evasion: success by edit budget " + evasion.success() + "; the same edits after normalisation " + evasion.successAfterNormalization()
-                        + "; attacking normalisation and model together " + evasion.adaptiveSuccessAgainstNormalization());
+                        + "; attacking normalisation and model together " + evasion.adaptiveSuccessAgainstNormalization()
+                        + (evasion.adversarialSuccess() == null ? "" : String.format("; FreeLB-trained model (clean accuracy %.4f) %s", evasion.adversarialAccuracy(), evasion.adversarialSuccess())));
             }
             Poison poison = null;
             if (o.poisoning()) {
@@ -243,11 +253,17 @@ public final class TextRobustness {
 
     private static BertClassifier train(Backend backend, Arena arena, Path modelDir, int[][] ids, int[] labels, long seed, Options o, Consumer<String> progress)
             throws IOException {
+        return train(backend, arena, modelDir, ids, labels, seed, o, null, progress);
+    }
+
+    /** LoRA on the pretrained model, the same initialisation for a seed whatever the data; {@code adversarial} null for plain training. */
+    private static BertClassifier train(Backend backend, Arena arena, Path modelDir, int[][] ids, int[] labels, long seed, Options o, TextTrainer.FreeLb adversarial,
+            Consumer<String> progress) throws IOException {
         SplittableRandom rng = new SplittableRandom(seed * 1000);
         BertClassifier model = new BertClassifier(arena, BertCheckpoint.load(arena, modelDir), o.pooling(), 2, rng);
         Lora.inject(model, arena, o.lora(), rng);
         model.moveTo(backend.memory(), arena);
-        TextTrainer.fit(backend, model, ids, labels, new TextTrainer.Options(o.epochs(), 16, 1, o.lr(), 0.01f, 0.1f, 1.0, seed), line -> progress.accept("  " + line));
+        TextTrainer.fit(backend, model, ids, labels, new TextTrainer.Options(o.epochs(), 16, 1, o.lr(), 0.01f, 0.1f, 1.0, seed, adversarial), line -> progress.accept("  " + line));
         return model;
     }
 
@@ -281,16 +297,16 @@ public final class TextRobustness {
      * The scores on the fine-tuned model's logits and vectors, and the two vector scores on the pretrained encoder's vectors
      * ({@code base*}: the same texts before fine-tuning), which the task has not narrowed to what tells spam from ham.
      */
-    private static Ood ood(EvaluateText.Outputs train, int[] trainLabels, EvaluateText.Outputs in, EvaluateText.Outputs far, EvaluateText.Outputs near,
+    private static Ood ood(float[][] fitVectors, int[] fitLabels, EvaluateText.Outputs in, EvaluateText.Outputs far, EvaluateText.Outputs near,
             float[][] baseTrain, float[][] baseIn, float[][] baseFar, float[][] baseNear) {
         Map<String, Double> f = new LinkedHashMap<>(), n = new LinkedHashMap<>();
-        vectorScores("", train.pooled(), trainLabels, in.pooled(), far.pooled(), near.pooled(), f, n);
-        vectorScores("pretrained ", baseTrain, trainLabels, baseIn, baseFar, baseNear, f, n);
+        vectorScores("", fitVectors, fitLabels, in.pooled(), far.pooled(), near.pooled(), f, n);
+        vectorScores("pretrained ", baseTrain, fitLabels, baseIn, baseFar, baseNear, f, n);
         f.put("msp", OodScores.auroc(OodScores.maxSoftmax(in.logits()), OodScores.maxSoftmax(far.logits())));
         n.put("msp", OodScores.auroc(OodScores.maxSoftmax(in.logits()), OodScores.maxSoftmax(near.logits())));
         f.put("energy", OodScores.auroc(OodScores.negativeEnergy(in.logits()), OodScores.negativeEnergy(far.logits())));
         n.put("energy", OodScores.auroc(OodScores.negativeEnergy(in.logits()), OodScores.negativeEnergy(near.logits())));
-        return new Ood(f, n, in.logits().length, far.logits().length, near.logits().length);
+        return new Ood(f, n, fitVectors.length, in.logits().length, far.logits().length, near.logits().length);
     }
 
     private static void vectorScores(String prefix, float[][] train, int[] labels, float[][] in, float[][] far, float[][] near, Map<String, Double> f, Map<String, Double> n) {
@@ -304,7 +320,7 @@ public final class TextRobustness {
         n.put(prefix + "knn", OodScores.auroc(inK, knn.scores(near)));
     }
 
-    /** The neighbour whose distance the kNN score takes (Sun et al. took 50 of 50,000; 10 of our 600). */
+    /** The neighbour whose distance the kNN score takes (Sun et al. took the 50th of 50,000; the 10th of our 2,500). */
     static final int KNN = 10;
 
     private static Quality quality(List<TextDataQuality.FieldProbe> raw, TextDataset train, TextDataset test, TextDataset stream, EvaluateText.Outputs testOut, long seed) {
@@ -350,7 +366,8 @@ public final class TextRobustness {
         return sb.toString();
     }
 
-    private static Evasion evasion(Backend backend, BertClassifier model, TextTokenizer tok, TextDataset test, EvaluateText.Outputs testOut, Options o, long seed) {
+    private static Evasion evasion(Backend backend, Path modelDir, BertClassifier model, TextTokenizer tok, TextDataset train, TextDataset test, EvaluateText.Outputs testOut,
+            Options o, long seed, Consumer<String> progress) throws IOException {
         // the spam the model catches: what a spammer wants through
         int[] pred = testOut.predicted();
         List<Integer> spam = new ArrayList<>();
@@ -383,7 +400,24 @@ public final class TextRobustness {
             if (examples.size() < 5) examples.add(String.format("%d edits (%s), p(spam) %.3f -> %.3f: \"%s\"", a.editsToFlip(), a.edits(), a.trueProbabilityBefore(),
                     a.trueProbabilityAfter(), cut(visible(a.edited()))));
         }
-        return new Evasion((int) attacks.stream().filter(TextEvasion.Attack::attacked).count(), success, transfer, adaptiveSuccess, used, examples);
+        Double advAcc = null;
+        Integer advAttacked = null;
+        Map<Integer, Double> advSuccess = null;
+        if (o.adversarial() != null) {
+            try (Arena arena = Arena.ofShared()) {
+                progress.accept("adversarial fine-tuning (FreeLB " + o.adversarial() + ")");
+                BertClassifier robust = train(backend, arena, modelDir, ids(tok, train), train.labels(), seed, o, o.adversarial(), progress);
+                advAcc = EvaluateText.accuracy(EvaluateText.predict(backend, robust, ids(tok, test), 32), test.labels());
+                List<TextEvasion.Attack> onRobust = TextEvasion.attack(targets.texts(), targets.labels(),
+                        texts -> EvaluateText.outputs(backend, robust, ids(tok, texts), 32).probabilities(), aopt);
+                advAttacked = (int) onRobust.stream().filter(TextEvasion.Attack::attacked).count();
+                advSuccess = new LinkedHashMap<>();
+                for (int b : o.budgets()) advSuccess.put(b, TextEvasion.successRate(onRobust, b));
+                robust.moveTo(Memory.HOST, arena);
+            }
+        }
+        return new Evasion((int) attacks.stream().filter(TextEvasion.Attack::attacked).count(), success, transfer, adaptiveSuccess, used, examples, advAcc, advAttacked,
+                advSuccess);
     }
 
     private static Poison poison(Backend backend, Path modelDir, TextTokenizer tok, TextDataset train, TextDataset test, BertClassifier clean, double cleanAcc, long seed,
@@ -456,6 +490,12 @@ public final class TextRobustness {
         int[] l = Arrays.copyOf(a.labels(), a.size() + b.size());
         System.arraycopy(b.labels(), 0, l, a.size(), b.size());
         return new TextDataset(a.name() + " + " + b.name(), t, l, a.classes());
+    }
+
+    private static float[][] concatRows(float[][] a, float[][] b) {
+        float[][] out = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
     }
 
     private static int[] sampleIndex(int n, int k, SplittableRandom rng) {

@@ -42,13 +42,21 @@ public final class BertClassifier extends Module {
 
     /** The pooled sentence vectors [batch, hidden]. */
     public Var pooled(Tape t, TokenBatch in) {
-        Var hidden = bert.forward(t, in);
+        return pool(t, bert.forward(t, in), in);
+    }
+
+    private Var pool(Tape t, Var hidden, TokenBatch in) {
         return pooling == Pooling.MEAN ? t.meanPool(hidden, in.lengths(), in.batch()) : t.everyNthRow(hidden, in.seq(), 0);
     }
 
     /** logits [batch, classes]. */
     public Var logits(Tape t, TokenBatch in) {
         return head(t, pooled(t, in));
+    }
+
+    /** logits with {@code embeddingDelta} [batch·seq, hidden] added to the embeddings ({@link BertModel#forward(Tape, TokenBatch, AdapterRouting, Var)}). */
+    public Var logits(Tape t, TokenBatch in, Var embeddingDelta) {
+        return head(t, pool(t, bert.forward(t, in, null, embeddingDelta), in));
     }
 
     /** The head alone: pooled vectors [batch, hidden] → logits [batch, classes] (a linear probe on cached vectors). */

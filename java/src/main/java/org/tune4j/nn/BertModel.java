@@ -46,9 +46,19 @@ public final class BertModel extends Module {
      * once {@link #serveManyAdapters} has made every projection a {@link MultiLoraLinear}.
      */
     public Var forward(Tape t, TokenBatch in, AdapterRouting routing) {
+        return forward(t, in, routing, null);
+    }
+
+    /**
+     * As {@link #forward(Tape, TokenBatch, AdapterRouting)}, with {@code embeddingDelta} [batch·seq, hidden] (null: none)
+     * added to the summed embeddings before their LayerNorm: the perturbation of adversarial training in embedding
+     * space (FreeLB, Zhu et al. 2020), whose gradient the tape gives when it was made an input that requires one.
+     */
+    public Var forward(Tape t, TokenBatch in, AdapterRouting routing, Var embeddingDelta) {
         check(in);
         long mark = t.mark(); // no-grad on a workspace: each stage's activations are freed but its output (Tape.keepOnly)
         Var x = t.add(t.add(word.forward(t, in.ids()), position.forward(t, in.positions())), tokenType.forward(t, in.typeIds()));
+        if (embeddingDelta != null) x = t.add(x, embeddingDelta);
         x = t.keepOnly(mark, embeddingNorm.forward(t, x));
         for (BertLayer layer : layers) {
             mark = t.mark();

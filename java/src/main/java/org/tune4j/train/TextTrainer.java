@@ -26,12 +26,35 @@ import org.tune4j.tensor.Tensor;
  * a batch pads little. Whatever the model has trainable (all of it, adapters, the head) is trained.
  */
 public final class TextTrainer {
-    /** How to train: {@code batch} sequences per step, gradients of {@code accumulate} steps summed before an update. */
-    public record Options(int epochs, int batch, int accumulate, float lr, float weightDecay, float warmupFraction, double clipNorm, long seed) {
+    /**
+     * How to train: {@code batch} sequences per step, gradients of {@code accumulate} steps summed before an update;
+     * {@code adversarial} (null: none) trains on perturbed embeddings.
+     */
+    public record Options(int epochs, int batch, int accumulate, float lr, float weightDecay, float warmupFraction, double clipNorm, long seed, FreeLb adversarial) {
         public Options {
             if (epochs < 1 || batch < 1 || accumulate < 1) throw new IllegalArgumentException("epochs, batch and accumulate must be >= 1: " + epochs + ", " + batch + ", " + accumulate);
             if (!(lr > 0 && lr < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException("learning rate must be finite and > 0, is " + lr);
             if (!(warmupFraction >= 0 && warmupFraction < 1)) throw new IllegalArgumentException("warmup fraction must be in [0, 1), is " + warmupFraction);
+        }
+
+        public Options(int epochs, int batch, int accumulate, float lr, float weightDecay, float warmupFraction, double clipNorm, long seed) {
+            this(epochs, batch, accumulate, lr, weightDecay, warmupFraction, clipNorm, seed, null);
+        }
+    }
+
+    /**
+     * Adversarial training in embedding space, FreeLB (Zhu et al. 2020, Algorithm 1): per batch a perturbation δ of the
+     * summed embeddings [batch·seq, hidden], started uniform at {@code initMagnitude} / sqrt(tokens · hidden) per
+     * sequence (0 on padding), takes {@code steps} ascent steps δ += stepSize · g / ‖g‖ (each sequence's Frobenius norm),
+     * projected into ‖δ‖ ≤ {@code maxNorm} (0: no bound); the parameters' gradients of the {@code steps} losses are
+     * averaged and make one update.
+     */
+    public record FreeLb(int steps, float stepSize, float maxNorm, float initMagnitude) {
+        public FreeLb {
+            if (steps < 1) throw new IllegalArgumentException("FreeLB needs at least 1 ascent step, has " + steps);
+            if (!(stepSize > 0 && stepSize < Float.POSITIVE_INFINITY) || !(maxNorm >= 0 && maxNorm < Float.POSITIVE_INFINITY) || !(initMagnitude >= 0 && initMagnitude < Float.POSITIVE_INFINITY)) {
+                throw new IllegalArgumentException("FreeLB's step size must be > 0, its bound and start >= 0, all finite: " + stepSize + ", " + maxNorm + ", " + initMagnitude);
+            }
         }
     }
 
@@ -41,6 +64,7 @@ public final class TextTrainer {
     public static double[] fit(Backend backend, BertClassifier model, int[][] ids, int[] labels, Options o, Consumer<String> progress) {
         if (ids.length != labels.length || ids.length == 0) throw new IllegalArgumentException(ids.length + " sequences for " + labels.length + " labels");
         SplittableRandom rng = new SplittableRandom(o.seed());
+        SplittableRandom perturbations = new SplittableRandom(o.seed() ^ 0x5DEECE66DL); // FreeLB's own, so batches come in the same order with or without it
         long updatesPerEpoch = (batches(ids.length, o.batch()) + o.accumulate() - 1) / o.accumulate(), total = updatesPerEpoch * o.epochs();
         LrSchedule lr = LrSchedule.warmupLinear(o.lr(), (long) (o.warmupFraction() * total), total);
         double[] losses = new double[o.epochs()];
@@ -53,16 +77,23 @@ public final class TextTrainer {
                 double sum = 0;
                 for (int s = 0; s < plan.size(); s++) {
                     int[] members = plan.get(s);
-                    try (Arena step = Arena.ofConfined(); Tape t = new Tape(backend, true, true, ws)) {
+                    try (Arena step = Arena.ofConfined()) {
                         int[][] seqs = new int[members.length][];
                         Tensor y = Tensor.zeros(step, DType.I32, members.length);
                         for (int b = 0; b < members.length; b++) {
                             seqs[b] = ids[members[b]];
                             y.setInt(b, labels[members[b]]);
                         }
-                        Var loss = t.crossEntropy(model.logits(t, TokenBatch.of(step, seqs, null)), y, 0f);
-                        sum += loss.value().getFloat(0) * members.length;
-                        t.backward(loss);
+                        TokenBatch in = TokenBatch.of(step, seqs, null);
+                        if (o.adversarial() == null) {
+                            try (Tape t = new Tape(backend, true, true, ws)) {
+                                Var loss = t.crossEntropy(model.logits(t, in), y, 0f);
+                                sum += loss.value().getFloat(0) * members.length;
+                                t.backward(loss);
+                            }
+                        } else {
+                            sum += freeLb(backend, model, ws, step, in, seqs, y, o.adversarial(), perturbations) * members.length;
+                        }
                     }
                     if ((s + 1) % o.accumulate() == 0 || s == plan.size() - 1) {
                         if (o.clipNorm() > 0) GradClip.clipGlobalNorm(backend, opt.parameters().values(), o.clipNorm());
@@ -76,6 +107,46 @@ public final class TextTrainer {
             model.train(false);
         }
         return losses;
+    }
+
+    /**
+     * One batch of FreeLB (see {@link FreeLb}), each ascent step on a tape of its own. Returns the mean of the steps' losses.
+     */
+    private static double freeLb(Backend backend, BertClassifier model, Workspace ws, Arena step, TokenBatch in, int[][] seqs, Tensor y, FreeLb f,
+            SplittableRandom rng) {
+        int hidden = model.bert().config().hidden(), seq = in.seq(), n = seqs.length;
+        float[] delta = new float[n * seq * hidden];
+        for (int b = 0; b < n; b++) {
+            double mag = f.initMagnitude() / Math.sqrt((double) seqs[b].length * hidden);
+            for (int i = 0; i < seqs[b].length * hidden; i++) delta[b * seq * hidden + i] = (float) (mag * (2 * rng.nextDouble() - 1));
+        }
+        Tensor hostDelta = Tensor.zeros(step, DType.F32, (long) n * seq, hidden), hostGrad = Tensor.zeros(step, DType.F32, (long) n * seq, hidden);
+        Tensor dev = backend.memory().zeros(step, DType.F32, (long) n * seq, hidden);
+        double loss = 0;
+        for (int k = 0; k < f.steps(); k++) {
+            try (Tape t = new Tape(backend, true, true, ws)) {
+                hostDelta.segment().copyFrom(java.lang.foreign.MemorySegment.ofArray(delta));
+                dev.copyFrom(hostDelta);
+                Var d = t.input(dev, true);
+                Var l = t.crossEntropy(model.logits(t, in, d), y, 0f);
+                loss += l.value().getFloat(0) / f.steps();
+                t.backward(l, 1f / f.steps());
+                if (k == f.steps() - 1) break; // the last step's perturbation is not used
+                hostGrad.copyFrom(d.grad());
+                float[] g = hostGrad.toFloatArray();
+                for (int b = 0; b < n; b++) {
+                    int from = b * seq * hidden, to = from + seqs[b].length * hidden;
+                    double gn = 0, dn = 0;
+                    for (int i = from; i < to; i++) gn += (double) g[i] * g[i];
+                    gn = Math.sqrt(gn);
+                    if (gn > 0) for (int i = from; i < to; i++) delta[i] += (float) (f.stepSize() * g[i] / gn);
+                    for (int i = from; i < to; i++) dn += (double) delta[i] * delta[i];
+                    dn = Math.sqrt(dn);
+                    if (f.maxNorm() > 0 && dn > f.maxNorm()) for (int i = from; i < to; i++) delta[i] *= (float) (f.maxNorm() / dn);
+                }
+            }
+        }
+        return loss;
     }
 
     private static long batches(int n, int batch) {

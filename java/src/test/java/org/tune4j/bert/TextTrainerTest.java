@@ -76,4 +76,32 @@ class TextTrainerTest {
         for (boolean s : seen) assertTrue(s);
         assertTrue(padded < 0.05 * real, "padding " + padded + " of " + real + " tokens");
     }
+
+    /**
+     * FreeLB: one ascent step from δ = 0 is plain training, bit for bit (x + 0 = x, gradients seeded 1/1); with three steps
+     * and a start it trains a different model that still learns the task.
+     */
+    @Test
+    void freeLbWithOneStepFromZeroIsPlainTrainingAndWithMoreStillLearns() {
+        SplittableRandom rng = new SplittableRandom(4);
+        int[] trainLabels = new int[128], testLabels = new int[64];
+        int[][] train = sequences(128, rng, trainLabels), test = sequences(64, rng, testLabels);
+        float[][] weights = new float[3][];
+        double[] accuracy = new double[3];
+        TextTrainer.FreeLb[] kinds = {null, new TextTrainer.FreeLb(1, 0.1f, 0f, 0f), new TextTrainer.FreeLb(3, 0.01f, 0.05f, 0.01f)}; // small: this model's embeddings are small
+        for (int k = 0; k < 3; k++) {
+            try (Arena arena = Arena.ofShared()) {
+                SplittableRandom init = new SplittableRandom(5);
+                BertClassifier m = new BertClassifier(arena, new BertModel(arena, SMALL, init), BertClassifier.Pooling.MEAN, 2, init);
+                Lora.inject(m, arena, new Lora.Config(4, 8f, 0f, false, List.of("query", "value", "dense"), List.of("classifier")), init);
+                TextTrainer.fit(CpuBackend.get(), m, train, trainLabels, new TextTrainer.Options(10, 16, 1, 1e-2f, 0.01f, 0.1f, 1.0, 1, kinds[k]), line -> {});
+                weights[k] = ((org.tune4j.nn.LoraLinear) m.namedModules().get("bert.encoder.layer.0.attention.self.query")).loraB().value().toFloatArray();
+                accuracy[k] = EvaluateText.accuracy(EvaluateText.predict(CpuBackend.get(), m, test, 32), testLabels);
+            }
+        }
+        assertTrue(java.util.Arrays.equals(weights[0], weights[1]), "one FreeLB step from 0 must be plain training");
+        assertTrue(!java.util.Arrays.equals(weights[0], weights[2]), "three steps must change the training");
+        assertTrue(accuracy[2] >= 0.9, "accuracy plain and FreeLB-trained: " + java.util.Arrays.toString(accuracy));
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> new TextTrainer.FreeLb(0, 0.1f, 0f, 0f));
+    }
 }
