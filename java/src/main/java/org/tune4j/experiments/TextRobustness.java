@@ -81,7 +81,8 @@ public final class TextRobustness {
             List<EmbeddingDrift.Report> stream, List<EmbeddingDrift.Report> era) {}
 
     /** AUROC of each score; the vector scores fitted on {@code fitSize} older-era texts (all but the test). */
-    public record Ood(Map<String, Double> farAuroc, Map<String, Double> nearAuroc, int fitSize, int inSize, int farSize, int nearSize) {}
+    public record Ood(Map<String, Double> farAuroc, Map<String, Double> nearAuroc, Map<String, double[][]> farRoc, Map<String, double[][]> nearRoc, int fitSize, int inSize,
+            int farSize, int nearSize) {}
 
     public record Quality(List<TextDataQuality.FieldProbe> rawFields, List<TextDataQuality.FieldProbe> cleanedFields, int nearDuplicatesOldTest,
             int nearDuplicatesNew, List<String> duplicateExamples, int labelIssues, List<String> labelIssueExamples) {}
@@ -100,7 +101,8 @@ public final class TextRobustness {
      * model together; and on the model trained with FreeLB (its clean accuracy beside it; null when not run).
      */
     public record Evasion(int attacked, Map<Integer, Double> success, Map<Integer, Double> successAfterNormalization, Map<Integer, Double> adaptiveSuccessAgainstNormalization,
-            Map<String, Integer> editsUsed, List<String> examples, Double adversarialAccuracy, Integer adversarialAttacked, Map<Integer, Double> adversarialSuccess) {}
+            Map<String, Integer> editsUsed, List<String> examples, Double adversarialAccuracy, Integer adversarialAttacked, Map<Integer, Double> adversarialSuccess,
+            Map<String, Object> adversarialGate) {}
 
     /**
      * The continual update, all tested on the newer texts after the window ({@code heldOutNew}) and the older era's test:
@@ -108,7 +110,7 @@ public final class TextRobustness {
      * and a model trained on both eras (the older training set and the window) from the start.
      */
     public record Update(int window, int rehearsal, int heldOutNew, double originalNew, double originalOld, double updatedNew, double updatedOld, double jointNew,
-            double jointOld) {}
+            double jointOld, Map<String, Object> gateOnOlder) {}
 
     public record Run(long seed, double seconds, Drift drift, Ood ood, Quality quality, Poison poison, Evasion evasion, Update update) {}
 
@@ -195,7 +197,8 @@ public final class TextRobustness {
                 evasion = evasion(backend, modelDir, model, tok, train, test, tst, o, seed, progress);
                 progress.accept("evasion: success by edit budget " + evasion.success() + "; the same edits after normalisation " + evasion.successAfterNormalization()
                         + "; attacking normalisation and model together " + evasion.adaptiveSuccessAgainstNormalization()
-                        + (evasion.adversarialSuccess() == null ? "" : String.format("; FreeLB-trained model (clean accuracy %.4f) %s", evasion.adversarialAccuracy(), evasion.adversarialSuccess())));
+                        + (evasion.adversarialSuccess() == null ? "" : String.format("; FreeLB-trained model (clean accuracy %.4f) %s; the gate against the plain model: %s",
+                                evasion.adversarialAccuracy(), evasion.adversarialSuccess(), evasion.adversarialGate().get("overall"))));
             }
             Poison poison = null;
             if (o.poisoning()) {
@@ -205,7 +208,8 @@ public final class TextRobustness {
             if (o.updateWindow() > 0) {
                 update = update(backend, arena, modelDir, tok, model, train, test, stream, seed, o, progress); // changes model: last
                 progress.accept(String.format("continual update (%d newer texts + %d older rehearsed): newer %.4f -> %.4f (both eras from the start: %.4f), older %.4f -> %.4f (%.4f)",
-                        update.window(), update.rehearsal(), update.originalNew(), update.updatedNew(), update.jointNew(), update.originalOld(), update.updatedOld(), update.jointOld()));
+                        update.window(), update.rehearsal(), update.originalNew(), update.updatedNew(), update.jointNew(), update.originalOld(), update.updatedOld(), update.jointOld())
+                        + "; the gate on the older era: " + (Boolean.TRUE.equals(update.gateOnOlder().get("passed")) ? "passes" : "fails " + update.gateOnOlder().get("reasons")));
             }
             model.moveTo(Memory.HOST, arena);
             return new Run(seed, (System.nanoTime() - t0) / 1e9, drift, ood, quality, poison, evasion, update);
@@ -219,7 +223,8 @@ public final class TextRobustness {
         TextDataset window = stream.select("window", w), held = stream.select("held out", h);
         int[][] heldIds = ids(tok, held), testIds = ids(tok, test);
         double origNew = EvaluateText.accuracy(EvaluateText.predict(backend, model, heldIds, 32), held.labels());
-        double origOld = EvaluateText.accuracy(EvaluateText.predict(backend, model, testIds, 32), test.labels());
+        int[] origOldPred = EvaluateText.predict(backend, model, testIds, 32);
+        double origOld = EvaluateText.accuracy(origOldPred, test.labels());
         double jointNew, jointOld;
         try (Arena a = Arena.ofShared()) {
             TextDataset both = concat(train, window);
@@ -235,8 +240,31 @@ public final class TextRobustness {
         TextDataset data = concat(window, train.sample(seed, o.rehearsal()));
         TextTrainer.fit(backend, model, ids(tok, data), data.labels(), new TextTrainer.Options(o.epochs(), 16, 1, o.lr(), 0.01f, 0.1f, 1.0, seed), line -> progress.accept("  " + line));
         double updNew = EvaluateText.accuracy(EvaluateText.predict(backend, model, heldIds, 32), held.labels());
-        double updOld = EvaluateText.accuracy(EvaluateText.predict(backend, model, testIds, 32), test.labels());
-        return new Update(window.size(), data.size() - window.size(), held.size(), origNew, origOld, updNew, updOld, jointNew, jointOld);
+        int[] updOldPred = EvaluateText.predict(backend, model, testIds, 32);
+        double updOld = EvaluateText.accuracy(updOldPred, test.labels());
+        return new Update(window.size(), data.size() - window.size(), held.size(), origNew, origOld, updNew, updOld, jointNew, jointOld,
+                gate(tok, test, origOldPred, updOldPred));
+    }
+
+    /**
+     * The evidence gate (the one the image gate uses) on a candidate's predictions against a baseline's on {@code test}:
+     * the whole set, each class, and three length buckets (under 32 tokens, 32 to 63, 64 and more).
+     */
+    private static Map<String, Object> gate(TextTokenizer tok, TextDataset test, int[] baseline, int[] candidate) {
+        boolean[] b = new boolean[test.size()], c = new boolean[test.size()];
+        Map<String, List<Integer>> slices = new LinkedHashMap<>();
+        for (String name : test.classes()) slices.put("class " + name, new ArrayList<>());
+        for (String name : List.of("under 32 tokens", "32 to 63 tokens", "64 tokens and more")) slices.put(name, new ArrayList<>());
+        for (int i = 0; i < test.size(); i++) {
+            b[i] = baseline[i] == test.labels()[i];
+            c[i] = candidate[i] == test.labels()[i];
+            slices.get("class " + test.classes().get(test.labels()[i])).add(i);
+            int len = tok.ids(test.texts().get(i)).length;
+            slices.get(len < 32 ? "under 32 tokens" : len < 64 ? "32 to 63 tokens" : "64 tokens and more").add(i);
+        }
+        Map<String, int[]> idx = new LinkedHashMap<>();
+        slices.forEach((k, v) -> idx.put(k, v.stream().mapToInt(Integer::intValue).toArray()));
+        return org.tune4j.robust.EvidenceGate.summary(org.tune4j.robust.EvidenceGate.decide(b, c, idx, org.tune4j.robust.EvidenceGate.Options.defaults()));
     }
 
     /** The pretrained encoder's pooled vectors of each data set (a head is made, and never used). */
@@ -299,25 +327,32 @@ public final class TextRobustness {
      */
     private static Ood ood(float[][] fitVectors, int[] fitLabels, EvaluateText.Outputs in, EvaluateText.Outputs far, EvaluateText.Outputs near,
             float[][] baseTrain, float[][] baseIn, float[][] baseFar, float[][] baseNear) {
-        Map<String, Double> f = new LinkedHashMap<>(), n = new LinkedHashMap<>();
-        vectorScores("", fitVectors, fitLabels, in.pooled(), far.pooled(), near.pooled(), f, n);
-        vectorScores("pretrained ", baseTrain, fitLabels, baseIn, baseFar, baseNear, f, n);
-        f.put("msp", OodScores.auroc(OodScores.maxSoftmax(in.logits()), OodScores.maxSoftmax(far.logits())));
-        n.put("msp", OodScores.auroc(OodScores.maxSoftmax(in.logits()), OodScores.maxSoftmax(near.logits())));
-        f.put("energy", OodScores.auroc(OodScores.negativeEnergy(in.logits()), OodScores.negativeEnergy(far.logits())));
-        n.put("energy", OodScores.auroc(OodScores.negativeEnergy(in.logits()), OodScores.negativeEnergy(near.logits())));
-        return new Ood(f, n, fitVectors.length, in.logits().length, far.logits().length, near.logits().length);
+        Scores sc = new Scores();
+        sc.add("msp", OodScores.maxSoftmax(in.logits()), OodScores.maxSoftmax(far.logits()), OodScores.maxSoftmax(near.logits()));
+        sc.add("energy", OodScores.negativeEnergy(in.logits()), OodScores.negativeEnergy(far.logits()), OodScores.negativeEnergy(near.logits()));
+        vectorScores("", fitVectors, fitLabels, in.pooled(), far.pooled(), near.pooled(), sc);
+        vectorScores("pretrained ", baseTrain, fitLabels, baseIn, baseFar, baseNear, sc);
+        return new Ood(sc.far, sc.near, sc.farRoc, sc.nearRoc, fitVectors.length, in.logits().length, far.logits().length, near.logits().length);
     }
 
-    private static void vectorScores(String prefix, float[][] train, int[] labels, float[][] in, float[][] far, float[][] near, Map<String, Double> f, Map<String, Double> n) {
+    /** Each score's AUROC and ROC curve (60 points), far and near. */
+    private static final class Scores {
+        final Map<String, Double> far = new LinkedHashMap<>(), near = new LinkedHashMap<>();
+        final Map<String, double[][]> farRoc = new LinkedHashMap<>(), nearRoc = new LinkedHashMap<>();
+
+        void add(String name, double[] in, double[] f, double[] n) {
+            far.put(name, OodScores.auroc(in, f));
+            near.put(name, OodScores.auroc(in, n));
+            farRoc.put(name, OodScores.rocCurve(in, f, 60));
+            nearRoc.put(name, OodScores.rocCurve(in, n, 60));
+        }
+    }
+
+    private static void vectorScores(String prefix, float[][] train, int[] labels, float[][] in, float[][] far, float[][] near, Scores sc) {
         OodScores.Mahalanobis maha = new OodScores.Mahalanobis(train, labels, 2, 0.01);
-        double[] inM = maha.scores(in);
-        f.put(prefix + "mahalanobis", OodScores.auroc(inM, maha.scores(far)));
-        n.put(prefix + "mahalanobis", OodScores.auroc(inM, maha.scores(near)));
+        sc.add(prefix + "mahalanobis", maha.scores(in), maha.scores(far), maha.scores(near));
         OodScores.NearestNeighbours knn = new OodScores.NearestNeighbours(train, KNN);
-        double[] inK = knn.scores(in);
-        f.put(prefix + "knn", OodScores.auroc(inK, knn.scores(far)));
-        n.put(prefix + "knn", OodScores.auroc(inK, knn.scores(near)));
+        sc.add(prefix + "knn", knn.scores(in), knn.scores(far), knn.scores(near));
     }
 
     /** The neighbour whose distance the kNN score takes (Sun et al. took the 50th of 50,000; the 10th of our 2,500). */
@@ -403,11 +438,14 @@ public final class TextRobustness {
         Double advAcc = null;
         Integer advAttacked = null;
         Map<Integer, Double> advSuccess = null;
+        Map<String, Object> gate = null;
         if (o.adversarial() != null) {
             try (Arena arena = Arena.ofShared()) {
                 progress.accept("adversarial fine-tuning (FreeLB " + o.adversarial() + ")");
                 BertClassifier robust = train(backend, arena, modelDir, ids(tok, train), train.labels(), seed, o, o.adversarial(), progress);
-                advAcc = EvaluateText.accuracy(EvaluateText.predict(backend, robust, ids(tok, test), 32), test.labels());
+                int[] advPred = EvaluateText.predict(backend, robust, ids(tok, test), 32);
+                advAcc = EvaluateText.accuracy(advPred, test.labels());
+                gate = gate(tok, test, testOut.predicted(), advPred);
                 List<TextEvasion.Attack> onRobust = TextEvasion.attack(targets.texts(), targets.labels(),
                         texts -> EvaluateText.outputs(backend, robust, ids(tok, texts), 32).probabilities(), aopt);
                 advAttacked = (int) onRobust.stream().filter(TextEvasion.Attack::attacked).count();
@@ -417,7 +455,7 @@ public final class TextRobustness {
             }
         }
         return new Evasion((int) attacks.stream().filter(TextEvasion.Attack::attacked).count(), success, transfer, adaptiveSuccess, used, examples, advAcc, advAttacked,
-                advSuccess);
+                advSuccess, gate);
     }
 
     private static Poison poison(Backend backend, Path modelDir, TextTokenizer tok, TextDataset train, TextDataset test, BertClassifier clean, double cleanAcc, long seed,

@@ -179,4 +179,41 @@ public final class OodScores {
         }
         return (rankSumIn - (double) in.length * (in.length + 1) / 2) / ((double) in.length * out.length);
     }
+
+    /**
+     * The ROC curve of telling {@code in} from {@code out} (in: higher scores), at most {@code points} + 1 points from
+     * (0, 0) to (1, 1): {false positive rates, true positive rates}, every threshold between distinct scores, thinned evenly.
+     */
+    public static double[][] rocCurve(double[] in, double[] out, int points) {
+        if (in.length == 0 || out.length == 0) throw new IllegalArgumentException("a ROC curve needs scores of both kinds: " + in.length + " in, " + out.length + " out");
+        if (points < 1) throw new IllegalArgumentException("points must be >= 1, is " + points);
+        double[] all = new double[in.length + out.length];
+        System.arraycopy(in, 0, all, 0, in.length);
+        System.arraycopy(out, 0, all, in.length, out.length);
+        double[] thresholds = java.util.Arrays.stream(all).distinct().sorted().toArray();
+        double[] si = in.clone(), so = out.clone();
+        java.util.Arrays.sort(si);
+        java.util.Arrays.sort(so);
+        int m = thresholds.length; // threshold j: called "in" when score >= thresholds[j]; j = m: nothing called in
+        int keep = Math.min(points, m);
+        double[] fpr = new double[keep + 1], tpr = new double[keep + 1];
+        for (int p = 0; p <= keep; p++) {
+            int j = m - (int) Math.round((double) p * m / keep); // from nothing called in (p = 0) to everything (p = keep)
+            double t = j == m ? Double.POSITIVE_INFINITY : thresholds[j];
+            tpr[p] = (double) (si.length - lowerBound(si, t)) / si.length;
+            fpr[p] = (double) (so.length - lowerBound(so, t)) / so.length;
+        }
+        return new double[][] {fpr, tpr};
+    }
+
+    /** The first index whose value is >= t in a sorted array. */
+    private static int lowerBound(double[] sorted, double t) {
+        int lo = 0, hi = sorted.length;
+        while (lo < hi) {
+            int mid = (lo + hi) >>> 1;
+            if (sorted[mid] < t) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo;
+    }
 }

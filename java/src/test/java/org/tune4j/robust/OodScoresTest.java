@@ -23,6 +23,26 @@ class OodScoresTest {
     }
 
     @Test
+    void theRocCurveRunsFromNothingToEverythingAndItsAreaIsTheAuroc() {
+        SplittableRandom rng = new SplittableRandom(6);
+        double[] in = new double[80], out = new double[50];
+        for (int i = 0; i < in.length; i++) in[i] = rng.nextDouble() + 0.3;
+        for (int i = 0; i < out.length; i++) out[i] = rng.nextDouble();
+        double[][] roc = OodScores.rocCurve(in, out, 1000); // every threshold: the trapezoids give the AUROC exactly
+        assertEquals(0, roc[0][0], 0);
+        assertEquals(0, roc[1][0], 0);
+        assertEquals(1, roc[0][roc[0].length - 1], 0);
+        assertEquals(1, roc[1][roc[1].length - 1], 0);
+        double area = 0;
+        for (int p = 1; p < roc[0].length; p++) {
+            assertTrue(roc[0][p] >= roc[0][p - 1] && roc[1][p] >= roc[1][p - 1], "monotone");
+            area += (roc[0][p] - roc[0][p - 1]) * (roc[1][p] + roc[1][p - 1]) / 2;
+        }
+        assertEquals(OodScores.auroc(in, out), area, 1e-12);
+        assertEquals(21, OodScores.rocCurve(in, out, 20)[0].length);
+    }
+
+    @Test
     void softmaxAndEnergyScores() {
         float[][] logits = {{0, 0}, {2, 0}};
         double[] msp = OodScores.maxSoftmax(logits), e = OodScores.negativeEnergy(logits);
