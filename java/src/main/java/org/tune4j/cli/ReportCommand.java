@@ -4,12 +4,13 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import org.tune4j.report.HtmlReport;
 import org.tune4j.report.TextReport;
+import org.tune4j.report.TextRobustnessReport;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
 
 /** {@code tune4j report DIR}: the HTML page of a demo run, from its metrics.json. */
 @Command(name = "report", mixinStandardHelpOptions = true,
-        description = "Write DIR/report.html from DIR/metrics.json (a tune4j demo's or finetune's output): loss curves, accuracy against "
+        description = "Write DIR/report.html from DIR/metrics.json (a tune4j demo's, finetune's or robust-text's output): loss curves, accuracy against "
                 + "sparsity, latency against accuracy, corruption heat map, reliability diagram, robustness audit, gates, provenance.")
 final class ReportCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "DIR", description = "A demo's output directory.")
@@ -18,8 +19,8 @@ final class ReportCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         java.nio.file.Path metrics = dir.resolve("metrics.json");
-        boolean text = java.nio.file.Files.isRegularFile(metrics) && TextReport.isTextRun(new com.fasterxml.jackson.databind.ObjectMapper().readTree(metrics.toFile()));
-        Path page = text ? TextReport.write(dir) : HtmlReport.write(dir);
+        com.fasterxml.jackson.databind.JsonNode m = java.nio.file.Files.isRegularFile(metrics) ? new com.fasterxml.jackson.databind.ObjectMapper().readTree(metrics.toFile()) : null;
+        Path page = m != null && TextReport.isTextRun(m) ? TextReport.write(dir) : m != null && TextRobustnessReport.isRobustTextRun(m) ? TextRobustnessReport.write(dir) : HtmlReport.write(dir);
         System.out.println("wrote " + page + " (" + HtmlReport.imageCount(page) + " charts)");
         return 0;
     }

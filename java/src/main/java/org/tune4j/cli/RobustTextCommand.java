@@ -93,6 +93,7 @@ final class RobustTextCommand implements Callable<Integer> {
             new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE).enable(SerializationFeature.INDENT_OUTPUT)
                     .writeValue(out.resolve("metrics.json").toFile(), r);
             System.out.println("wrote " + out.resolve("metrics.json"));
+            if (org.tune4j.report.HtmlReport.canDraw()) System.out.println("wrote " + org.tune4j.report.TextRobustnessReport.write(out));
         }
         return 0;
     }
