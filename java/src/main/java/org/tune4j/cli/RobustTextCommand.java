@@ -53,6 +53,9 @@ final class RobustTextCommand implements Callable<Integer> {
     @Option(names = "--no-adversarial", description = "Skip adversarial fine-tuning (FreeLB) and the attack on its model.")
     boolean noAdversarial;
 
+    @Option(names = "--no-compression", description = "Skip the compression study (int8, 2:4 with LoRA recovery, both: one more training per seed).")
+    boolean noCompression;
+
     @Option(names = "--no-update", description = "Skip the continual update after the drift alert (two more trainings per seed).")
     boolean noUpdate;
 
@@ -75,7 +78,7 @@ final class RobustTextCommand implements Callable<Integer> {
         for (long s = 1; s <= seeds; s++) seedList.add(s);
         var d = TextRobustness.Options.defaults();
         var o = new TextRobustness.Options(seedList, train, d.referenceSize(), d.testSize(), d.batch(), d.eraBatches(), d.streamSize(), d.oodSize(), d.maxLength(), epochs,
-                d.lr(), d.lora(), poison, d.trigger(), attacked, d.budgets(), !noPoisoning, !noEvasion, noAdversarial ? null : d.adversarial(), noUpdate ? 0 : d.updateWindow(), d.rehearsal(), model.pooling());
+                d.lr(), d.lora(), poison, d.trigger(), attacked, d.budgets(), !noPoisoning, !noEvasion, noAdversarial ? null : d.adversarial(), noUpdate ? 0 : d.updateWindow(), d.rehearsal(), noCompression ? 0 : d.compressionAttacked(), model.pooling());
         TextRobustness.Result r;
         try (DeviceOption.Compute on = device.open()) {
             System.out.printf("%s on SpamAssassin (%d distinct messages), %s%n", dir.getFileName(), mails.size(), on.backend().name());

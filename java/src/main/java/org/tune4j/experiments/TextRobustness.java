@@ -12,10 +12,13 @@ import java.util.SplittableRandom;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import org.tune4j.backend.Backend;
+import org.tune4j.compress.Int8Quantization;
+import org.tune4j.compress.StructuredPruning;
 import org.tune4j.data.SpamAssassin;
 import org.tune4j.data.TextDataset;
 import org.tune4j.data.TextTokenizer;
 import org.tune4j.eval.EvaluateText;
+import org.tune4j.io.BertAdapter;
 import org.tune4j.io.BertCheckpoint;
 import org.tune4j.io.HfCheckpoint;
 import org.tune4j.nn.BertClassifier;
@@ -54,11 +57,12 @@ public final class TextRobustness {
      * older era's remainder, the newer era streamed until {@code streamSize}; {@code poisonShare} of the training set
      * poisoned; {@code attacked} spam texts attacked, on the plain model and on one trained with {@code adversarial} (FreeLB; null:
      * none); after the alert, the first {@code updateWindow} newer texts train a new
-     * adapter with {@code rehearsal} older training texts (0: no update).
+     * adapter with {@code rehearsal} older training texts (0: no update); the compressed models (int8, 2:4 with LoRA
+     * recovery, both) are attacked on {@code compressionAttacked} spam texts (0: no compression study).
      */
     public record Options(List<Long> seeds, int trainSize, int referenceSize, int testSize, int batch, int eraBatches, int streamSize, int oodSize,
             int maxLength, int epochs, float lr, Lora.Config lora, double poisonShare, String trigger, int attacked, List<Integer> budgets, boolean poisoning,
-            boolean evasion, TextTrainer.FreeLb adversarial, int updateWindow, int rehearsal, BertClassifier.Pooling pooling) {
+            boolean evasion, TextTrainer.FreeLb adversarial, int updateWindow, int rehearsal, int compressionAttacked, BertClassifier.Pooling pooling) {
         public Options {
             seeds = List.copyOf(seeds);
             budgets = List.copyOf(budgets);
@@ -73,7 +77,7 @@ public final class TextRobustness {
         public static Options defaults() {
             return new Options(List.of(1L, 2L, 3L), 600, 300, 400, 100, 20, 1000, 400, 96, 2, 1e-3f,
                     new Lora.Config(8, 16f, 0.1f, false, List.of("query", "value"), List.of("classifier")), 0.01, "cf blue harbor", 100, List.of(1, 3, 5), true, true,
-                    new TextTrainer.FreeLb(3, 0.3f, 1f, 0.1f), 400, 200, BertClassifier.Pooling.MEAN);
+                    new TextTrainer.FreeLb(3, 0.3f, 1f, 0.1f), 400, 200, 50, BertClassifier.Pooling.MEAN);
         }
     }
 
@@ -112,7 +116,15 @@ public final class TextRobustness {
     public record Update(int window, int rehearsal, int heldOutNew, double originalNew, double originalOld, double updatedNew, double updatedOld, double jointNew,
             double jointOld, Map<String, Object> gateOnOlder) {}
 
-    public record Run(long seed, double seconds, Drift drift, Ood ood, Quality quality, Poison poison, Evasion evasion, Update update) {}
+    /**
+     * One model of the compression study: test accuracy, accuracy on the newer era (its drift), evasion success by budget on
+     * the same spam texts for every variant, batch-1 latency at 128 tokens (median of 30 calls in this process, one thread
+     * as the run has), and the evidence gate against f32 (null for f32).
+     */
+    public record Variant(String name, String what, double accuracy, double newerAccuracy, int attacked, Map<Integer, Double> evasionSuccess, double batch1Ms,
+            Map<String, Object> gate) {}
+
+    public record Run(long seed, double seconds, Drift drift, Ood ood, Quality quality, Poison poison, Evasion evasion, Update update, List<Variant> compression) {}
 
     public record Result(String model, int corpusSize, int olderEra, int newerEra, int hardHam, Options options, List<Run> runs) {}
 
@@ -204,6 +216,10 @@ public final class TextRobustness {
             if (o.poisoning()) {
                 poison = poison(backend, modelDir, tok, train, test, model, oldAcc, seed, o, progress);
             }
+            List<Variant> compression = null;
+            if (o.compressionAttacked() > 0) {
+                compression = compression(backend.host(), modelDir, tok, model, train, test, stream, tst, seed, o, progress);
+            }
             Update update = null;
             if (o.updateWindow() > 0) {
                 update = update(backend, arena, modelDir, tok, model, train, test, stream, seed, o, progress); // changes model: last
@@ -212,8 +228,100 @@ public final class TextRobustness {
                         + "; the gate on the older era: " + (Boolean.TRUE.equals(update.gateOnOlder().get("passed")) ? "passes" : "fails " + update.gateOnOlder().get("reasons")));
             }
             model.moveTo(Memory.HOST, arena);
-            return new Run(seed, (System.nanoTime() - t0) / 1e9, drift, ood, quality, poison, evasion, update);
+            return new Run(seed, (System.nanoTime() - t0) / 1e9, drift, ood, quality, poison, evasion, update, compression);
         }
+    }
+
+    /** Every projection of the encoder: what int8 and 2:4 compress. */
+    static final List<String> PROJECTIONS = List.of("query", "key", "value", "dense");
+
+    /**
+     * The compression study on the host (int8 and 2:4 are CPU kernels): f32 (the LoRA model as trained), int8 post-training
+     * quantization of it (adapter merged; per-channel weights, per-token activations, calibrated on 128 training texts, a
+     * projection whose output error passes 5% stays f32), 2:4 (every projection of the pretrained encoder pruned, then LoRA r 8
+     * on every projection fine-tuned on the same data to recover, kept unmerged), and both (that model's 2:4 weights int8).
+     */
+    private static List<Variant> compression(Backend host, Path modelDir, TextTokenizer tok, BertClassifier f32, TextDataset train, TextDataset test, TextDataset stream,
+            EvaluateText.Outputs testOut, long seed, Options o, Consumer<String> progress) throws IOException {
+        int[] pred = testOut.predicted();
+        List<Integer> spam = new ArrayList<>();
+        for (int i = 0; i < test.size(); i++) if (test.labels()[i] == 1 && pred[i] == 1) spam.add(i);
+        java.util.Collections.shuffle(spam, new java.util.Random(seed + 5));
+        TextDataset targets = test.select("attacked spam", spam.subList(0, Math.min(o.compressionAttacked(), spam.size())));
+        int[][] testIds = ids(tok, test), streamIds = ids(tok, stream);
+        int[] long128 = longest(tok, test);
+        List<Variant> out = new ArrayList<>();
+        out.add(variant("f32", "the LoRA model as trained (r 8 on query and value)", host, f32, tok, targets, test, stream, testIds, streamIds, long128, null, o));
+        java.nio.file.Path adapter = java.nio.file.Files.createTempDirectory("tune4j-adapter");
+        try (Arena arena = Arena.ofShared()) {
+            BertAdapter.save(adapter, f32, o.lora(), modelDir.toString(), SpamAssassin.CLASSES);
+            BertClassifier q = BertAdapter.load(arena, modelDir, adapter).model();
+            Lora.fold(q, host);
+            int[][] calibration = Arrays.copyOf(ids(tok, train), Math.min(128, train.size()));
+            var r = Int8Quantization.quantize(arena, host, q, () -> EvaluateText.predict(host, q, calibration, 32), calibration.length, new Int8Quantization.Options(PROJECTIONS, 0.05));
+            out.add(variant("int8", "post-training, " + r.quantizedLayers() + " of " + r.layers().size() + " projections int8", host, q, tok, targets, test, stream, testIds,
+                    streamIds, long128, pred, o));
+            progress.accept(line(out.getLast()));
+
+            SplittableRandom rng = new SplittableRandom(seed * 1000 + 24);
+            BertClassifier sparse = new BertClassifier(arena, BertCheckpoint.load(arena, modelDir), o.pooling(), 2, rng);
+            StructuredPruning.prune(arena, host, sparse, PROJECTIONS);
+            Lora.Config recovery = new Lora.Config(o.lora().r(), o.lora().alpha(), o.lora().dropout(), false, PROJECTIONS, List.of("classifier"));
+            Lora.inject(sparse, arena, recovery, rng);
+            progress.accept("2:4: every projection pruned, LoRA r " + recovery.r() + " on all of them trained to recover");
+            TextTrainer.fit(host, sparse, ids(tok, train), train.labels(), new TextTrainer.Options(o.epochs(), 16, 1, o.lr(), 0.01f, 0.1f, 1.0, seed), l -> progress.accept("  " + l));
+            StructuredPruning.compress(arena, host, sparse, PROJECTIONS);
+            out.add(variant("2:4", "2:4 on every projection, LoRA recovery unmerged", host, sparse, tok, targets, test, stream, testIds, streamIds, long128, pred, o));
+            progress.accept(line(out.getLast()));
+            StructuredPruning.quantize(arena, host, sparse);
+            out.add(variant("int8 2:4", "the 2:4 model's kept weights int8", host, sparse, tok, targets, test, stream, testIds, streamIds, long128, pred, o));
+            progress.accept(line(out.getLast()));
+        } finally {
+            try (var files = java.nio.file.Files.list(adapter)) {
+                for (java.nio.file.Path f : files.toList()) java.nio.file.Files.delete(f);
+            }
+            java.nio.file.Files.delete(adapter);
+        }
+        return out;
+    }
+
+    private static String line(Variant v) {
+        return String.format("compression, %s: accuracy %.4f, newer era %.4f, evasion %s, batch 1 %.2f ms; the gate against f32: %s", v.name(), v.accuracy(), v.newerAccuracy(),
+                v.evasionSuccess(), v.batch1Ms(), Boolean.TRUE.equals(v.gate().get("passed")) ? "passes" : "fails " + v.gate().get("reasons"));
+    }
+
+    private static Variant variant(String name, String what, Backend host, BertClassifier m, TextTokenizer tok, TextDataset targets, TextDataset test, TextDataset stream,
+            int[][] testIds, int[][] streamIds, int[] long128, int[] f32Predictions, Options o) {
+        int[] pred = EvaluateText.predict(host, m, testIds, 32);
+        double acc = EvaluateText.accuracy(pred, test.labels());
+        double newer = EvaluateText.accuracy(EvaluateText.predict(host, m, streamIds, 32), stream.labels());
+        int maxBudget = o.budgets().stream().mapToInt(Integer::intValue).max().orElseThrow();
+        List<TextEvasion.Attack> attacks = TextEvasion.attack(targets.texts(), targets.labels(), texts -> EvaluateText.outputs(host, m, ids(tok, texts), 32).probabilities(),
+                new TextEvasion.Options(maxBudget, o.maxLength() * 2 / 3));
+        Map<Integer, Double> success = new LinkedHashMap<>();
+        for (int b : o.budgets()) success.put(b, TextEvasion.successRate(attacks, b));
+        double[] ms = new double[30];
+        int[][] one = {long128};
+        for (int i = 0; i < 5; i++) EvaluateText.predict(host, m, one, 1);
+        for (int i = 0; i < ms.length; i++) {
+            long t = System.nanoTime();
+            EvaluateText.predict(host, m, one, 1);
+            ms[i] = (System.nanoTime() - t) / 1e6;
+        }
+        Arrays.sort(ms);
+        Map<String, Object> gate = f32Predictions == null ? null : gate(tok, test, f32Predictions, pred);
+        return new Variant(name, what, acc, newer, (int) attacks.stream().filter(TextEvasion.Attack::attacked).count(), success, ms[ms.length / 2], gate);
+    }
+
+    /** The ids of a test text of the full window (the longest one when none fills it). */
+    private static int[] longest(TextTokenizer tok, TextDataset test) {
+        int[] best = new int[0];
+        for (String t : test.texts()) {
+            int[] ids = tok.ids(t);
+            if (ids.length > best.length) best = ids;
+            if (ids.length >= tok.maxLength()) break;
+        }
+        return best;
     }
 
     private static Update update(Backend backend, Arena arena, Path modelDir, TextTokenizer tok, BertClassifier model, TextDataset train, TextDataset test,

@@ -116,6 +116,20 @@ public final class TextRobustnessReport {
         }
         h.append("</table>\n<p>Successful edits (zero-width spaces shown as &lt;ZWSP&gt;):</p>\n").append(list(examples));
 
+        h.append("<h2>Compression</h2>\n<table><tr><th>seed, model</th><th>test accuracy</th><th>newer era</th><th>evasion success by budget</th><th>batch 1, 128 tokens</th>")
+                .append("<th>gate against f32</th></tr>\n");
+        for (JsonNode r : runs) {
+            for (JsonNode v : r.path("compression")) {
+                List<String> ev = new ArrayList<>();
+                v.path("evasion_success").fields().forEachRemaining(e -> ev.add(e.getKey() + ": " + f("%.3f", e.getValue().asDouble())));
+                JsonNode g = v.path("gate");
+                h.append(row("seed " + r.path("seed").asText() + ", " + v.path("name").asText() + " (" + v.path("what").asText() + ")", f("%.4f", v.path("accuracy").asDouble()),
+                        f("%.4f", v.path("newer_accuracy").asDouble()), String.join(", ", ev), f("%.2f ms", v.path("batch1_ms").asDouble()),
+                        g.isObject() ? (g.path("passed").asBoolean() ? "passes" : "fails") : "-"));
+            }
+        }
+        h.append("</table>\n");
+
         h.append("<h2>Continual update</h2>\n<table><tr><th>seed</th><th>newer: as trained</th><th>updated</th><th>both eras from the start</th><th>older: as trained</th>")
                 .append("<th>updated</th><th>both eras</th></tr>\n");
         for (JsonNode r : runs) {
@@ -130,6 +144,7 @@ public final class TextRobustnessReport {
         for (JsonNode r : runs) {
             gate(h, "seed " + r.path("seed").asText() + ": the update against the model before it, on the older era's test", r.path("update").path("gate_on_older"));
             gate(h, "seed " + r.path("seed").asText() + ": the FreeLB-trained model against the plain one", r.path("evasion").path("adversarial_gate"));
+            for (JsonNode v : r.path("compression")) gate(h, "seed " + r.path("seed").asText() + ": " + v.path("name").asText() + " against f32", v.path("gate"));
         }
         h.append("<script>window.addEventListener('load',function(){var all=document.images,ok=0;for(var i=0;i<all.length;i++)if(all[i].complete&&all[i].naturalWidth>0)ok++;")
                 .append("document.body.setAttribute('data-images',ok+'/'+all.length);});</script>\n<!-- ").append(images).append(" charts -->\n</body></html>\n");

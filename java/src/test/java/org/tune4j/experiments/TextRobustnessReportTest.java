@@ -43,7 +43,9 @@ class TextRobustnessReportTest {
         Map<Integer, Double> s = new LinkedHashMap<>(Map.of(1, 0.1, 3, 0.27, 5, 0.33));
         var evasion = new TextRobustness.Evasion(30, s, s, s, Map.of("homoglyph", 7), List.of("1 edits ([HOMOGLYPH]): \"Grow Up And Вe A Man!\""), 0.96, 30, s, passing);
         var update = new TextRobustness.Update(400, 200, 600, 0.85, 0.97, 0.95, 0.965, 0.955, 0.97, failing);
-        var run = new TextRobustness.Run(1, 318, drift, ood, quality, poison, evasion, update);
+        var compression = List.of(new TextRobustness.Variant("f32", "as trained", 0.9725, 0.848, 50, s, 23.1, null),
+                new TextRobustness.Variant("int8", "36 of 36 int8", 0.97, 0.85, 50, s, 8.7, passing));
+        var run = new TextRobustness.Run(1, 318, drift, ood, quality, poison, evasion, update, compression);
         return new TextRobustness.Result("minilm", 5731, 2962, 2769, 250, TextRobustness.Options.defaults(), List.of(run));
     }
 
@@ -54,7 +56,7 @@ class TextRobustnessReportTest {
         String html = Files.readString(page);
         for (String part : List.of("<h2>Drift</h2>", "<td>0.9725</td><td>0.8480</td><td>100</td><td>0 of 2</td>", "<td>pretrained knn</td><td>0.9500</td><td>0.5200</td>",
                 "<td>received</td><td>0.930</td><td>5596</td><td class=\"fail\">yes</td>", "<td>6 of 600</td>", "0.00 / 0.00", "<td>seed 1, 3 edits</td><td>0.270</td>",
-                "Вe A Man", "<td>0.8500</td><td>0.9500</td><td>0.9550</td>", "passes", "<span class=\"fail\">fails</span>", "exact McNemar p")) {
+                "Вe A Man", "<td>0.8500</td><td>0.9500</td><td>0.9550</td>", "passes", "<td>seed 1, int8 (36 of 36 int8)</td><td>0.9700</td><td>0.8500</td>", "3: 0.270", "<td>8.70 ms</td><td>passes</td>", "<span class=\"fail\">fails</span>", "exact McNemar p")) {
             assertTrue(html.contains(part), "missing " + part);
         }
         assertEquals(3, HtmlReport.imageCount(page), "the drift timeline and two sets of ROC curves");
