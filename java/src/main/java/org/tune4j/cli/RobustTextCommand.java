@@ -71,18 +71,26 @@ final class RobustTextCommand implements Callable<Integer> {
         OptionChecks.atLeast("--attacked", attacked, 1);
         if (!(poison >= 0 && poison < 0.5)) throw new IllegalArgumentException("--poison must be a share in [0, 0.5), is " + poison);
         if (out != null) OptionChecks.writableDirectory("--out", out);
-        var mails = SpamAssassin.messages(NpmPackage.cacheDir());
-        var brown = BrownCorpus.load(NpmPackage.cacheDir());
-        Path dir = model.folder();
         List<Long> seedList = new ArrayList<>();
         for (long s = 1; s <= seeds; s++) seedList.add(s);
         var d = TextRobustness.Options.defaults();
         var o = new TextRobustness.Options(seedList, train, d.referenceSize(), d.testSize(), d.batch(), d.eraBatches(), d.streamSize(), d.oodSize(), d.maxLength(), epochs,
-                d.lr(), d.lora(), poison, d.trigger(), attacked, d.budgets(), !noPoisoning, !noEvasion, noAdversarial ? null : d.adversarial(), noUpdate ? 0 : d.updateWindow(), d.rehearsal(), noCompression ? 0 : d.compressionAttacked(), model.pooling());
+                d.lr(), d.lora(), poison, d.trigger(), attacked, d.budgets(), !noPoisoning, !noEvasion, noAdversarial ? null : d.adversarial(), noUpdate ? 0 : d.updateWindow(),
+                d.rehearsal(), noCompression ? 0 : d.compressionAttacked(), model.pooling());
+        execute(o, model, device, out);
+        return 0;
+    }
+
+    /** Runs the study {@code o} and prints its summary; writes metrics.json and report.html into {@code out} (null: nowhere). Shared with {@code demo --text}. */
+    static void execute(TextRobustness.Options o, TextModelOption model, DeviceOption device, Path out) throws Exception {
+        var mails = SpamAssassin.messages(NpmPackage.cacheDir());
+        var brown = BrownCorpus.load(NpmPackage.cacheDir());
+        Path dir = model.folder();
         TextRobustness.Result r;
+        long t0 = System.nanoTime();
         try (DeviceOption.Compute on = device.open()) {
             System.out.printf("%s on SpamAssassin (%d distinct messages), %s%n", dir.getFileName(), mails.size(), on.backend().name());
-            r = TextRobustness.run(on.backend(), dir, mails, brown, o, System.out::println);
+            r = TextRobustness.run(on.backend(), dir, mails.stream().toList(), brown, o.withPooling(model.pooling()), System.out::println);
             if (!on.fallbacks().isEmpty()) System.out.println(on.fallbacks());
         }
         System.out.println();
@@ -91,6 +99,7 @@ final class RobustTextCommand implements Callable<Integer> {
                     run.seconds(), run.drift().oldAccuracy(), run.drift().newAccuracy(), run.drift().messagesToAlert(), run.drift().falseAlarms(), run.drift().eraBatches(),
                     run.ood().farAuroc());
         }
+        System.out.printf(Locale.ROOT, "%.1f minutes in all%n", (System.nanoTime() - t0) / 60e9);
         if (out != null) {
             Files.createDirectories(out);
             new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE).enable(SerializationFeature.INDENT_OUTPUT)
@@ -98,6 +107,5 @@ final class RobustTextCommand implements Callable<Integer> {
             System.out.println("wrote " + out.resolve("metrics.json"));
             if (org.tune4j.report.HtmlReport.canDraw()) System.out.println("wrote " + org.tune4j.report.TextRobustnessReport.write(out));
         }
-        return 0;
     }
 }

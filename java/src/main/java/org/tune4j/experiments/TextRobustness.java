@@ -73,6 +73,21 @@ public final class TextRobustness {
             if (updateWindow < 0 || updateWindow >= streamSize || rehearsal < 0) throw new IllegalArgumentException("the update window must be in [0, streamSize) and rehearsal >= 0: " + updateWindow + ", " + rehearsal);
         }
 
+        /**
+         * The demo's run (about 10 minutes on 2 cores): one seed, 400 texts to train, FreeLB with 2 ascent steps, 40 spam
+         * texts attacked (20 for each compressed model), an update window of 300 newer texts with 150 rehearsed.
+         */
+        public static Options demo() {
+            Options d = defaults();
+            return new Options(List.of(1L), 400, d.referenceSize(), d.testSize(), d.batch(), d.eraBatches(), 800, d.oodSize(), d.maxLength(), d.epochs(), d.lr(), d.lora(),
+                    d.poisonShare(), d.trigger(), 40, d.budgets(), true, true, new TextTrainer.FreeLb(2, 0.3f, 1f, 0.1f), 300, 150, 20, d.pooling());
+        }
+
+        public Options withPooling(BertClassifier.Pooling p) {
+            return new Options(seeds, trainSize, referenceSize, testSize, batch, eraBatches, streamSize, oodSize, maxLength, epochs, lr, lora, poisonShare, trigger, attacked,
+                    budgets, poisoning, evasion, adversarial, updateWindow, rehearsal, compressionAttacked, p);
+        }
+
         /** The default run: 600 texts, 2 epochs of LoRA r 8 on query and value at 1e-3 (the finetune job's), batches of 100, 1% poison, 100 attacked. */
         public static Options defaults() {
             return new Options(List.of(1L, 2L, 3L), 600, 300, 400, 100, 20, 1000, 400, 96, 2, 1e-3f,
