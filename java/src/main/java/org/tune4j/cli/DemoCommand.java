@@ -1,8 +1,5 @@
 package org.tune4j.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.PropertyNamingStrategies;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -188,8 +185,7 @@ final class DemoCommand implements Callable<Integer> {
         Map<String, Object> provenance = Provenance.of(source, o.seed(), o, input.checkpoint);
         provenance.put("device", computedOn);
         doc.put("provenance", provenance);
-        new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE).enable(SerializationFeature.INDENT_OUTPUT)
-                .writeValue(dir.resolve("metrics.json").toFile(), doc);
+        MetricsFile.write(dir, doc);
         Path page = null;
         if (HtmlReport.canDraw()) {
             page = HtmlReport.write(dir);

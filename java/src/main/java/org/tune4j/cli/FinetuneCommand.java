@@ -1,8 +1,5 @@
 package org.tune4j.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.PropertyNamingStrategies;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -127,10 +124,7 @@ final class FinetuneCommand implements Callable<Integer> {
                     s.meanSeconds(), f, q);
         }
         if (out != null) {
-            Files.createDirectories(out);
-            new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE).enable(SerializationFeature.INDENT_OUTPUT)
-                    .writeValue(out.resolve("metrics.json").toFile(), r);
-            System.out.println("wrote " + out.resolve("metrics.json"));
+            System.out.println("wrote " + MetricsFile.write(out, r));
             if (org.tune4j.report.HtmlReport.canDraw()) System.out.println("wrote " + org.tune4j.report.TextReport.write(out));
         }
         return 0;

@@ -1,8 +1,5 @@
 package org.tune4j.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.PropertyNamingStrategies;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -101,10 +98,7 @@ final class RobustTextCommand implements Callable<Integer> {
         }
         System.out.printf(Locale.ROOT, "%.1f minutes in all%n", (System.nanoTime() - t0) / 60e9);
         if (out != null) {
-            Files.createDirectories(out);
-            new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE).enable(SerializationFeature.INDENT_OUTPUT)
-                    .writeValue(out.resolve("metrics.json").toFile(), r);
-            System.out.println("wrote " + out.resolve("metrics.json"));
+            System.out.println("wrote " + MetricsFile.write(out, r));
             if (org.tune4j.report.HtmlReport.canDraw()) System.out.println("wrote " + org.tune4j.report.TextRobustnessReport.write(out));
         }
     }
