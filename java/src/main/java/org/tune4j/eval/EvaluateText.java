@@ -35,9 +35,7 @@ public final class EvaluateText {
         float[][] out = new float[ids.length][];
         forEachBatch(backend, model, ids, batchSize, (t, in, from) -> {
             Var p = model.pooled(t, in);
-            int d = (int) p.value().dim(1);
-            float[] all = p.value().toFloatArray();
-            for (int b = 0; b < in.batch(); b++) out[from + b] = java.util.Arrays.copyOfRange(all, b * d, (b + 1) * d);
+            copyRows(p.value().toFloatArray(), (int) p.value().dim(1), in.batch(), out, from);
         });
         return out;
     }
