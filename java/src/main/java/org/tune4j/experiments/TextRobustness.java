@@ -80,7 +80,7 @@ public final class TextRobustness {
         public static Options demo() {
             Options d = defaults();
             return new Options(List.of(1L), 400, d.referenceSize(), d.testSize(), d.batch(), d.eraBatches(), 800, d.oodSize(), d.maxLength(), d.epochs(), d.lr(), d.lora(),
-                    d.poisonShare(), d.trigger(), 40, d.budgets(), true, true, new TextTrainer.FreeLb(2, 0.3f, 1f, 0.1f), 300, 150, 20, d.pooling());
+                    d.poisonShare(), d.trigger(), 40, d.budgets(), true, true, new TextTrainer.FreeLb(2, 0.1f, 0f, 0.1f), 300, 150, 20, d.pooling());
         }
 
         public Options withPooling(BertClassifier.Pooling p) {
@@ -92,7 +92,7 @@ public final class TextRobustness {
         public static Options defaults() {
             return new Options(List.of(1L, 2L, 3L), 600, 300, 400, 100, 20, 1000, 400, 96, 2, 1e-3f,
                     new Lora.Config(8, 16f, 0.1f, false, List.of("query", "value"), List.of("classifier")), 0.01, "cf blue harbor", 100, List.of(1, 3, 5), true, true,
-                    new TextTrainer.FreeLb(3, 0.3f, 1f, 0.1f), 400, 200, 50, BertClassifier.Pooling.MEAN);
+                    new TextTrainer.FreeLb(3, 0.1f, 0f, 0.1f), 400, 200, 50, BertClassifier.Pooling.MEAN);
         }
     }
 
