@@ -37,14 +37,14 @@ class TextDataQualityTest {
         SplittableRandom rng = new SplittableRandom(2);
         List<String> train = new ArrayList<>(), test = new ArrayList<>();
         for (int i = 0; i < 50; i++) train.add(words(rng, 80));
-        String copy = train.get(7).replaceFirst("^\\S+", "changed"); // one word of 80 changed: Jaccard of 3-shingles 75/81
+        String copy = train.get(7).replaceFirst("^\\S+", "changed"); // the first of 80 words changed: 77 of 79 distinct 3-word shingles shared
         test.add(words(rng, 80));
         test.add(copy);
         var found = TextDataQuality.nearDuplicates(train, test, 0.8);
         assertEquals(1, found.size(), found.toString());
         assertEquals(1, found.get(0).testIndex());
         assertEquals(7, found.get(0).trainIndex());
-        assertEquals(75.0 / 81, found.get(0).jaccard(), 0.1);
+        assertEquals(77.0 / 79, found.get(0).jaccard(), 0.06); // 128 hashes: the estimate's sd is about sqrt(J(1-J)/128) = 0.014
     }
 
     private static String words(SplittableRandom rng, int n) {
