@@ -103,8 +103,13 @@ public final class TextRobustness {
     public record Ood(Map<String, Double> farAuroc, Map<String, Double> nearAuroc, Map<String, double[][]> farRoc, Map<String, double[][]> nearRoc, int fitSize, int inSize,
             int farSize, int nearSize) {}
 
+    /**
+     * {@code labelFlip}: 5% of the training labels flipped, then found by confident learning on probabilities cross-fitted
+     * (5 folds, logistic regression) on the pretrained encoder's vectors; {@code trainLabelIssues}: what the same check
+     * flags on the unflipped training set.
+     */
     public record Quality(List<TextDataQuality.FieldProbe> rawFields, List<TextDataQuality.FieldProbe> cleanedFields, int nearDuplicatesOldTest,
-            int nearDuplicatesNew, List<String> duplicateExamples, int labelIssues, List<String> labelIssueExamples) {}
+            int nearDuplicatesNew, List<String> duplicateExamples, int labelIssues, List<String> labelIssueExamples, int flipped, Detection labelFlip, int trainLabelIssues) {}
 
     public record Detection(String method, int flagged, int truePositives, double precision, double recall) {}
 
@@ -215,9 +220,10 @@ public final class TextRobustness {
             Ood ood = ood(fitVectors, fit.labels(), tst, br, hh, base[0], base[1], base[2], base[3]);
             progress.accept("out of distribution, AUROC far (Brown) " + ood.farAuroc() + ", near (hard ham) " + ood.nearAuroc());
 
-            Quality quality = quality(raw, train, test, stream, tst, seed);
-            progress.accept(String.format("data quality: header traces in the cleaned texts %s; %d near-duplicates of training texts in the older test, %d in the newer era; %d label issues in the test",
-                    quality.cleanedFields().stream().map(f -> String.format("%s %.3f%s", f.field(), f.balancedAccuracy(), f.flagged() ? " (flagged)" : "")).toList(), quality.nearDuplicatesOldTest(), quality.nearDuplicatesNew(), quality.labelIssues()));
+            Quality quality = quality(raw, train, test, stream, tst, Arrays.copyOf(base[0], train.size()), seed);
+            progress.accept(String.format("data quality: header traces in the cleaned texts %s; %d near-duplicates of training texts in the older test, %d in the newer era; %d label issues in the test; "
+                    + "%d flipped training labels: %s (%d issues on the unflipped set)",
+                    quality.cleanedFields().stream().map(f -> String.format("%s %.3f%s", f.field(), f.balancedAccuracy(), f.flagged() ? " (flagged)" : "")).toList(), quality.nearDuplicatesOldTest(), quality.nearDuplicatesNew(), quality.labelIssues(), quality.flipped(), quality.labelFlip(), quality.trainLabelIssues()));
 
             Evasion evasion = null;
             if (o.evasion()) {
@@ -481,7 +487,8 @@ public final class TextRobustness {
     /** The neighbour whose distance the kNN score takes (Sun et al. took the 50th of 50,000; the 10th of our 2,500). */
     static final int KNN = 10;
 
-    private static Quality quality(List<TextDataQuality.FieldProbe> raw, TextDataset train, TextDataset test, TextDataset stream, EvaluateText.Outputs testOut, long seed) {
+    private static Quality quality(List<TextDataQuality.FieldProbe> raw, TextDataset train, TextDataset test, TextDataset stream, EvaluateText.Outputs testOut,
+            float[][] pretrainedTrain, long seed) {
         // the cleaned task's input is Subject and body: no header field is left, but header values can survive in a body
         // (a mailing list's footer, the addresses a message quotes). Those traces are the cleaned task's metadata fields.
         TextDataset all = concat(train, test);
@@ -498,7 +505,21 @@ public final class TextRobustness {
             issueExamples.add(String.format("labelled %s, the model says %s (%.2f): \"%s\"", SpamAssassin.CLASSES.get(i.givenLabel()), SpamAssassin.CLASSES.get(i.suggestedLabel()),
                     i.suggestedProbability(), cut(test.texts().get(i.index()))));
         }
-        return new Quality(raw, cleaned, dOld.size(), dNew.size(), dupExamples, issues.size(), issueExamples);
+        int[] flippedLabels = train.labels().clone();
+        boolean[] flipped = new boolean[flippedLabels.length];
+        SplittableRandom rng = new SplittableRandom(seed + 31);
+        int flips = (int) Math.round(0.05 * flippedLabels.length);
+        for (int done = 0; done < flips; ) {
+            int i = rng.nextInt(flippedLabels.length);
+            if (flipped[i]) continue;
+            flipped[i] = true;
+            flippedLabels[i] = 1 - flippedLabels[i];
+            done++;
+        }
+        boolean[] found = new boolean[flipped.length];
+        for (var i : DataQuality.labelIssues(org.tune4j.robust.CrossFit.probabilities(pretrainedTrain, flippedLabels, 2, 5, seed), flippedLabels, 2)) found[i.index()] = true;
+        int natural = DataQuality.labelIssues(org.tune4j.robust.CrossFit.probabilities(pretrainedTrain, train.labels(), 2, 5, seed), train.labels(), 2).size();
+        return new Quality(raw, cleaned, dOld.size(), dNew.size(), dupExamples, issues.size(), issueExamples, flips, detection("confident learning", found, flipped), natural);
     }
 
     private static final java.util.regex.Pattern LIST_FOOTER = java.util.regex.Pattern.compile("(?i)(\\S+ mailing list|mailman/listinfo/\\S+|list-\\w+@\\S+)");

@@ -86,7 +86,9 @@ public final class TextRobustnessReport {
         }
         h.append("</table>\n<p>Near-duplicates of training texts (MinHash, Jaccard at least 0.8): ").append(q.path("near_duplicates_old_test").asInt())
                 .append(" in the older era's test, ").append(q.path("near_duplicates_new").asInt()).append(" in the newer era; label issues in the test: ")
-                .append(q.path("label_issues").asInt()).append(".</p>\n").append(list(q.path("duplicate_examples"))).append(list(q.path("label_issue_examples")));
+                .append(q.path("label_issues").asInt()).append(". ").append(q.path("flipped").asInt()).append(" training labels flipped, found by confident learning ")
+                .append("on cross-fitted probabilities: precision / recall ").append(detection(q.path("label_flip"))).append(" (").append(q.path("train_label_issues").asInt())
+                .append(" issues on the unflipped set).</p>\n").append(list(q.path("duplicate_examples"))).append(list(q.path("label_issue_examples")));
 
         h.append("<h2>Poisoning</h2>\n<table><tr><th>seed</th><th>poisoned</th><th>clean accuracy</th><th>poisoned model</th><th>attack success</th><th>trigger alone (clean model)</th>")
                 .append("<th>spectral: precision / recall</th><th>clustering: precision / recall</th><th>removed</th><th>defended accuracy</th><th>defended attack success</th></tr>\n");

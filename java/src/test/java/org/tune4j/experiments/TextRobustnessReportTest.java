@@ -31,7 +31,8 @@ class TextRobustnessReportTest {
         var ood = new TextRobustness.Ood(Map.of("msp", 0.77, "pretrained knn", 0.95), Map.of("msp", 0.78, "pretrained knn", 0.52), Map.of("msp", roc, "pretrained knn", roc),
                 Map.of("msp", roc, "pretrained knn", roc), 2500, 400, 400, 250);
         var quality = new TextRobustness.Quality(List.of(new TextDataQuality.FieldProbe("received", 0.93, 5596, true, "from localhost <x@y>")),
-                List.of(new TextDataQuality.FieldProbe("mailing-list footer in the text", 0.58, 120, false, "")), 6, 9, List.of("Jaccard 0.91: a ~ b"), 0, List.of());
+                List.of(new TextDataQuality.FieldProbe("mailing-list footer in the text", 0.58, 120, false, "")), 6, 9, List.of("Jaccard 0.91: a ~ b"), 0, List.of(), 30,
+                new TextRobustness.Detection("confident learning", 20, 18, 0.9, 0.6), 2);
         var poison = new TextRobustness.Poison(6, 600, 55, 0.9725, 0.95, 0.41, 0.05,
                 List.of(new TextRobustness.Detection("spectral signatures", 10, 0, 0.0, 0.0), new TextRobustness.Detection("activation clustering", 8, 0, 0.0, 0.0)), 0.94, 0.44, 17);
         boolean[] right = new boolean[300], worse = new boolean[300];
