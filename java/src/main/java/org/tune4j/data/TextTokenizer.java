@@ -45,6 +45,13 @@ public final class TextTokenizer implements AutoCloseable {
         return toInts(tokenizer.encode(text).getIds());
     }
 
+    /** Token ids of each text. */
+    public int[][] ids(java.util.List<String> texts) {
+        int[][] out = new int[texts.size()][];
+        for (int i = 0; i < out.length; i++) out[i] = ids(texts.get(i));
+        return out;
+    }
+
     /**
      * One token of a text: its id, its string as the vocabulary has it ("##ing" for a WordPiece continuation), and
      * the characters of the text it came from, [start, end) (UTF-16 indices, as Java's String counts them); a

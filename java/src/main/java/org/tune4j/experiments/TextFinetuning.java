@@ -84,12 +84,12 @@ public final class TextFinetuning {
                 TextDataset train = parts.get(0).sample(seed, o.trainSize()), test = parts.get(1).sample(seed, o.testSize());
                 trainSize = train.size();
                 testSize = test.size();
-                int[][] trainIds = ids(tok, train), testIds = ids(tok, test);
+                int[][] trainIds = tok.ids(train.texts()), testIds = tok.ids(test.texts());
                 Probe probe = null;
                 if (o.forgetting() != null) {
                     List<TextDataset> fp = o.forgetting().stratifiedSplit(seed, new String[] {"fit", "test"}, 0.5);
                     TextDataset fit = fp.get(0).sample(seed, o.forgettingSize()), held = fp.get(1).sample(seed, o.forgettingSize());
-                    probe = new Probe(ids(tok, fit), fit.labels(), ids(tok, held), held.labels(), o.forgetting().classes().size(), o.pooling(), Double.NaN);
+                    probe = new Probe(tok.ids(fit.texts()), fit.labels(), tok.ids(held.texts()), held.labels(), o.forgetting().classes().size(), o.pooling(), Double.NaN);
                     try (Arena arena = Arena.ofShared()) {
                         probe = probe.withBase(probe.accuracy(host, BertCheckpoint.load(arena, modelDir), seed));
                     }
@@ -177,12 +177,6 @@ public final class TextFinetuning {
             }
             return new Run(m.name().toLowerCase(), seed, acc, trainable, all, seconds, losses, after, probe == null ? null : probe.base(), int8Acc, int8Layers);
         }
-    }
-
-    private static int[][] ids(TextTokenizer tok, TextDataset d) {
-        int[][] out = new int[d.size()][];
-        for (int i = 0; i < d.size(); i++) out[i] = tok.ids(d.texts().get(i));
-        return out;
     }
 
     private static List<Summary> summarize(List<Method> methods, List<Run> runs) {

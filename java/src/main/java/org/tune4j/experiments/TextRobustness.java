@@ -12,13 +12,10 @@ import java.util.SplittableRandom;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import org.tune4j.backend.Backend;
-import org.tune4j.compress.Int8Quantization;
-import org.tune4j.compress.StructuredPruning;
 import org.tune4j.data.SpamAssassin;
 import org.tune4j.data.TextDataset;
 import org.tune4j.data.TextTokenizer;
 import org.tune4j.eval.EvaluateText;
-import org.tune4j.io.BertAdapter;
 import org.tune4j.io.BertCheckpoint;
 import org.tune4j.io.HfCheckpoint;
 import org.tune4j.nn.BertClassifier;
@@ -136,15 +133,7 @@ public final class TextRobustness {
     public record Update(int window, int rehearsal, int heldOutNew, double originalNew, double originalOld, double updatedNew, double updatedOld, double jointNew,
             double jointOld, Map<String, Object> gateOnOlder) {}
 
-    /**
-     * One model of the compression study: test accuracy, accuracy on the newer era (its drift), evasion success by budget on
-     * the same spam texts for every variant, batch-1 latency at 128 tokens (median of 30 calls in this process, one thread
-     * as the run has), and the evidence gate against f32 (null for f32).
-     */
-    public record Variant(String name, String what, double accuracy, double newerAccuracy, int attacked, Map<Integer, Double> evasionSuccess, double batch1Ms,
-            Map<String, Object> gate) {}
-
-    public record Run(long seed, double seconds, Drift drift, Ood ood, Quality quality, Poison poison, Evasion evasion, Update update, List<Variant> compression) {}
+    public record Run(long seed, double seconds, Drift drift, Ood ood, Quality quality, Poison poison, Evasion evasion, Update update, List<TextCompression.Variant> compression) {}
 
     public record Result(String model, int corpusSize, int olderEra, int newerEra, int hardHam, Options options, List<Run> runs) {}
 
@@ -204,8 +193,8 @@ public final class TextRobustness {
         progress.accept(String.format("seed %d: %d older-era texts to train, %d reference, %d test, %d in the era's batches; %d newer-era texts streamed", seed,
                 train.size(), reference.size(), test.size(), rest.size(), stream.size()));
         try (Arena arena = Arena.ofShared()) {
-            BertClassifier model = train(backend, arena, modelDir, ids(tok, train), train.labels(), seed, o, progress);
-            Function<TextDataset, EvaluateText.Outputs> out = d -> EvaluateText.outputs(backend, model, ids(tok, d), 32);
+            BertClassifier model = train(backend, arena, modelDir, tok.ids(train.texts()), train.labels(), seed, o, progress);
+            Function<TextDataset, EvaluateText.Outputs> out = d -> EvaluateText.outputs(backend, model, tok.ids(d.texts()), 32);
             EvaluateText.Outputs ref = out.apply(reference), tst = out.apply(test), era = out.apply(rest), str = out.apply(stream);
             double oldAcc = EvaluateText.accuracy(tst.predicted(), test.labels()), newAcc = EvaluateText.accuracy(str.predicted(), stream.labels());
             Drift drift = drift(ref, era, str, oldAcc, newAcc, seed, o);
@@ -237,9 +226,9 @@ public final class TextRobustness {
             if (o.poisoning()) {
                 poison = poison(backend, modelDir, tok, train, test, model, oldAcc, seed, o, progress);
             }
-            List<Variant> compression = null;
+            List<TextCompression.Variant> compression = null;
             if (o.compressionAttacked() > 0) {
-                compression = compression(backend.host(), modelDir, tok, model, train, test, stream, tst, seed, o, progress);
+                compression = TextCompression.run(backend.host(), modelDir, tok, model, train, test, stream, tst, seed, o, progress);
             }
             Update update = null;
             if (o.updateWindow() > 0) {
@@ -253,111 +242,19 @@ public final class TextRobustness {
         }
     }
 
-    /** Every projection of the encoder: what int8 and 2:4 compress. */
-    static final List<String> PROJECTIONS = List.of("query", "key", "value", "dense");
-
-    /**
-     * The compression study on the host (int8 and 2:4 are CPU kernels): f32 (the LoRA model as trained), int8 post-training
-     * quantization of it (adapter merged; per-channel weights, per-token activations, calibrated on 128 training texts, a
-     * projection whose output error passes 5% stays f32), 2:4 (every projection of the pretrained encoder pruned, then LoRA r 8
-     * on every projection fine-tuned on the same data to recover, kept unmerged), and both (that model's 2:4 weights int8).
-     */
-    private static List<Variant> compression(Backend host, Path modelDir, TextTokenizer tok, BertClassifier f32, TextDataset train, TextDataset test, TextDataset stream,
-            EvaluateText.Outputs testOut, long seed, Options o, Consumer<String> progress) throws IOException {
-        int[] pred = testOut.predicted();
-        List<Integer> spam = new ArrayList<>();
-        for (int i = 0; i < test.size(); i++) if (test.labels()[i] == 1 && pred[i] == 1) spam.add(i);
-        java.util.Collections.shuffle(spam, new java.util.Random(seed + 5));
-        TextDataset targets = test.select("attacked spam", spam.subList(0, Math.min(o.compressionAttacked(), spam.size())));
-        int[][] testIds = ids(tok, test), streamIds = ids(tok, stream);
-        int[] long128 = longest(tok, test);
-        List<Variant> out = new ArrayList<>();
-        out.add(variant("f32", "the LoRA model as trained (r 8 on query and value)", host, f32, tok, targets, test, stream, testIds, streamIds, long128, null, o));
-        java.nio.file.Path adapter = java.nio.file.Files.createTempDirectory("tune4j-adapter");
-        try (Arena arena = Arena.ofShared()) {
-            BertAdapter.save(adapter, f32, o.lora(), modelDir.toString(), SpamAssassin.CLASSES);
-            BertClassifier q = BertAdapter.load(arena, modelDir, adapter).model();
-            Lora.fold(q, host);
-            int[][] calibration = Arrays.copyOf(ids(tok, train), Math.min(128, train.size()));
-            var r = Int8Quantization.quantize(arena, host, q, () -> EvaluateText.predict(host, q, calibration, 32), calibration.length, new Int8Quantization.Options(PROJECTIONS, 0.05));
-            out.add(variant("int8", "post-training, " + r.quantizedLayers() + " of " + r.layers().size() + " projections int8", host, q, tok, targets, test, stream, testIds,
-                    streamIds, long128, pred, o));
-            progress.accept(line(out.getLast()));
-
-            SplittableRandom rng = new SplittableRandom(seed * 1000 + 24);
-            BertClassifier sparse = new BertClassifier(arena, BertCheckpoint.load(arena, modelDir), o.pooling(), 2, rng);
-            StructuredPruning.prune(arena, host, sparse, PROJECTIONS);
-            Lora.Config recovery = new Lora.Config(o.lora().r(), o.lora().alpha(), o.lora().dropout(), false, PROJECTIONS, List.of("classifier"));
-            Lora.inject(sparse, arena, recovery, rng);
-            progress.accept("2:4: every projection pruned, LoRA r " + recovery.r() + " on all of them trained to recover");
-            TextTrainer.fit(host, sparse, ids(tok, train), train.labels(), new TextTrainer.Options(o.epochs(), 16, 1, o.lr(), 0.01f, 0.1f, 1.0, seed), l -> progress.accept("  " + l));
-            StructuredPruning.compress(arena, host, sparse, PROJECTIONS);
-            out.add(variant("2:4", "2:4 on every projection, LoRA recovery unmerged", host, sparse, tok, targets, test, stream, testIds, streamIds, long128, pred, o));
-            progress.accept(line(out.getLast()));
-            StructuredPruning.quantize(arena, host, sparse);
-            out.add(variant("int8 2:4", "the 2:4 model's kept weights int8", host, sparse, tok, targets, test, stream, testIds, streamIds, long128, pred, o));
-            progress.accept(line(out.getLast()));
-        } finally {
-            try (var files = java.nio.file.Files.list(adapter)) {
-                for (java.nio.file.Path f : files.toList()) java.nio.file.Files.delete(f);
-            }
-            java.nio.file.Files.delete(adapter);
-        }
-        return out;
-    }
-
-    private static String line(Variant v) {
-        return String.format("compression, %s: accuracy %.4f, newer era %.4f, evasion %s, batch 1 %.2f ms; the gate against f32: %s", v.name(), v.accuracy(), v.newerAccuracy(),
-                v.evasionSuccess(), v.batch1Ms(), Boolean.TRUE.equals(v.gate().get("passed")) ? "passes" : "fails " + v.gate().get("reasons"));
-    }
-
-    private static Variant variant(String name, String what, Backend host, BertClassifier m, TextTokenizer tok, TextDataset targets, TextDataset test, TextDataset stream,
-            int[][] testIds, int[][] streamIds, int[] long128, int[] f32Predictions, Options o) {
-        int[] pred = EvaluateText.predict(host, m, testIds, 32);
-        double acc = EvaluateText.accuracy(pred, test.labels());
-        double newer = EvaluateText.accuracy(EvaluateText.predict(host, m, streamIds, 32), stream.labels());
-        int maxBudget = o.budgets().stream().mapToInt(Integer::intValue).max().orElseThrow();
-        List<TextEvasion.Attack> attacks = TextEvasion.attack(targets.texts(), targets.labels(), texts -> EvaluateText.outputs(host, m, ids(tok, texts), 32).probabilities(),
-                new TextEvasion.Options(maxBudget, o.maxLength() * 2 / 3));
-        Map<Integer, Double> success = new LinkedHashMap<>();
-        for (int b : o.budgets()) success.put(b, TextEvasion.successRate(attacks, b));
-        double[] ms = new double[30];
-        int[][] one = {long128};
-        for (int i = 0; i < 5; i++) EvaluateText.predict(host, m, one, 1);
-        for (int i = 0; i < ms.length; i++) {
-            long t = System.nanoTime();
-            EvaluateText.predict(host, m, one, 1);
-            ms[i] = (System.nanoTime() - t) / 1e6;
-        }
-        Arrays.sort(ms);
-        Map<String, Object> gate = f32Predictions == null ? null : gate(tok, test, f32Predictions, pred);
-        return new Variant(name, what, acc, newer, (int) attacks.stream().filter(TextEvasion.Attack::attacked).count(), success, ms[ms.length / 2], gate);
-    }
-
-    /** The ids of a test text of the full window (the longest one when none fills it). */
-    private static int[] longest(TextTokenizer tok, TextDataset test) {
-        int[] best = new int[0];
-        for (String t : test.texts()) {
-            int[] ids = tok.ids(t);
-            if (ids.length > best.length) best = ids;
-            if (ids.length >= tok.maxLength()) break;
-        }
-        return best;
-    }
-
     private static Update update(Backend backend, Arena arena, Path modelDir, TextTokenizer tok, BertClassifier model, TextDataset train, TextDataset test,
             TextDataset stream, long seed, Options o, Consumer<String> progress) throws IOException {
         List<Integer> w = new ArrayList<>(), h = new ArrayList<>();
         for (int i = 0; i < stream.size(); i++) (i < o.updateWindow() ? w : h).add(i);
         TextDataset window = stream.select("window", w), held = stream.select("held out", h);
-        int[][] heldIds = ids(tok, held), testIds = ids(tok, test);
+        int[][] heldIds = tok.ids(held.texts()), testIds = tok.ids(test.texts());
         double origNew = EvaluateText.accuracy(EvaluateText.predict(backend, model, heldIds, 32), held.labels());
         int[] origOldPred = EvaluateText.predict(backend, model, testIds, 32);
         double origOld = EvaluateText.accuracy(origOldPred, test.labels());
         double jointNew, jointOld;
         try (Arena a = Arena.ofShared()) {
             TextDataset both = concat(train, window);
-            BertClassifier joint = train(backend, a, modelDir, ids(tok, both), both.labels(), seed, o, progress);
+            BertClassifier joint = train(backend, a, modelDir, tok.ids(both.texts()), both.labels(), seed, o, progress);
             jointNew = EvaluateText.accuracy(EvaluateText.predict(backend, joint, heldIds, 32), held.labels());
             jointOld = EvaluateText.accuracy(EvaluateText.predict(backend, joint, testIds, 32), test.labels());
             joint.moveTo(Memory.HOST, a);
@@ -367,7 +264,7 @@ public final class TextRobustness {
         Lora.inject(model, arena, o.lora(), new SplittableRandom(seed * 1000 + 7));
         model.moveTo(backend.memory(), arena);
         TextDataset data = concat(window, train.sample(seed, o.rehearsal()));
-        TextTrainer.fit(backend, model, ids(tok, data), data.labels(), new TextTrainer.Options(o.epochs(), 16, 1, o.lr(), 0.01f, 0.1f, 1.0, seed), line -> progress.accept("  " + line));
+        TextTrainer.fit(backend, model, tok.ids(data.texts()), data.labels(), new TextTrainer.Options(o.epochs(), 16, 1, o.lr(), 0.01f, 0.1f, 1.0, seed), line -> progress.accept("  " + line));
         double updNew = EvaluateText.accuracy(EvaluateText.predict(backend, model, heldIds, 32), held.labels());
         int[] updOldPred = EvaluateText.predict(backend, model, testIds, 32);
         double updOld = EvaluateText.accuracy(updOldPred, test.labels());
@@ -379,7 +276,7 @@ public final class TextRobustness {
      * The evidence gate (the one the image gate uses) on a candidate's predictions against a baseline's on {@code test}:
      * the whole set, each class, and three length buckets (under 32 tokens, 32 to 63, 64 and more).
      */
-    private static Map<String, Object> gate(TextTokenizer tok, TextDataset test, int[] baseline, int[] candidate) {
+    static Map<String, Object> gate(TextTokenizer tok, TextDataset test, int[] baseline, int[] candidate) {
         boolean[] b = new boolean[test.size()], c = new boolean[test.size()];
         Map<String, List<Integer>> slices = new LinkedHashMap<>();
         for (String name : test.classes()) slices.put("class " + name, new ArrayList<>());
@@ -402,13 +299,13 @@ public final class TextRobustness {
             BertClassifier base = new BertClassifier(arena, BertCheckpoint.load(arena, modelDir), o.pooling(), 2, new SplittableRandom(0));
             base.moveTo(backend.memory(), arena);
             float[][][] out = new float[sets.size()][][];
-            for (int i = 0; i < out.length; i++) out[i] = EvaluateText.pooled(backend, base, ids(tok, sets.get(i)), 32);
+            for (int i = 0; i < out.length; i++) out[i] = EvaluateText.pooled(backend, base, tok.ids(sets.get(i).texts()), 32);
             base.moveTo(Memory.HOST, arena);
             return out;
         }
     }
 
-    private static BertClassifier train(Backend backend, Arena arena, Path modelDir, int[][] ids, int[] labels, long seed, Options o, Consumer<String> progress)
+    static BertClassifier train(Backend backend, Arena arena, Path modelDir, int[][] ids, int[] labels, long seed, Options o, Consumer<String> progress)
             throws IOException {
         return train(backend, arena, modelDir, ids, labels, seed, o, null, progress);
     }
@@ -555,7 +452,7 @@ public final class TextRobustness {
         TextDataset targets = test.select("attacked spam", spam.subList(0, Math.min(o.attacked(), spam.size())));
         int maxBudget = o.budgets().stream().mapToInt(Integer::intValue).max().orElseThrow();
         TextEvasion.Options aopt = new TextEvasion.Options(maxBudget, o.maxLength() * 2 / 3);
-        Function<List<String>, float[][]> plain = texts -> EvaluateText.outputs(backend, model, ids(tok, texts), 32).probabilities();
+        Function<List<String>, float[][]> plain = texts -> EvaluateText.outputs(backend, model, tok.ids(texts), 32).probabilities();
         Function<List<String>, float[][]> normalized = texts -> plain.apply(texts.stream().map(TextNormalizer::normalize).toList());
         List<TextEvasion.Attack> attacks = TextEvasion.attack(targets.texts(), targets.labels(), plain, aopt);
         List<TextEvasion.Attack> adaptive = TextEvasion.attack(targets.texts(), targets.labels(), normalized, aopt);
@@ -568,7 +465,7 @@ public final class TextRobustness {
             for (TextEvasion.Attack a : attacks) if (a.succeededWithin(b)) edited.add(a.edited());
             long attacked = attacks.stream().filter(TextEvasion.Attack::attacked).count();
             int still = 0;
-            if (!edited.isEmpty()) for (int p : EvaluateText.outputs(backend, model, ids(tok, edited.stream().map(TextNormalizer::normalize).toList()), 32).predicted()) if (p == 0) still++;
+            if (!edited.isEmpty()) for (int p : EvaluateText.outputs(backend, model, tok.ids(edited.stream().map(TextNormalizer::normalize).toList()), 32).predicted()) if (p == 0) still++;
             transfer.put(b, attacked == 0 ? Double.NaN : (double) still / attacked);
         }
         Map<String, Integer> used = new LinkedHashMap<>();
@@ -586,12 +483,12 @@ public final class TextRobustness {
         if (o.adversarial() != null) {
             try (Arena arena = Arena.ofShared()) {
                 progress.accept("adversarial fine-tuning (FreeLB " + o.adversarial() + ")");
-                BertClassifier robust = train(backend, arena, modelDir, ids(tok, train), train.labels(), seed, o, o.adversarial(), progress);
-                int[] advPred = EvaluateText.predict(backend, robust, ids(tok, test), 32);
+                BertClassifier robust = train(backend, arena, modelDir, tok.ids(train.texts()), train.labels(), seed, o, o.adversarial(), progress);
+                int[] advPred = EvaluateText.predict(backend, robust, tok.ids(test.texts()), 32);
                 advAcc = EvaluateText.accuracy(advPred, test.labels());
                 gate = gate(tok, test, testOut.predicted(), advPred);
                 List<TextEvasion.Attack> onRobust = TextEvasion.attack(targets.texts(), targets.labels(),
-                        texts -> EvaluateText.outputs(backend, robust, ids(tok, texts), 32).probabilities(), aopt);
+                        texts -> EvaluateText.outputs(backend, robust, tok.ids(texts), 32).probabilities(), aopt);
                 advAttacked = (int) onRobust.stream().filter(TextEvasion.Attack::attacked).count();
                 advSuccess = new LinkedHashMap<>();
                 for (int b : o.budgets()) advSuccess.put(b, TextEvasion.successRate(onRobust, b));
@@ -607,19 +504,18 @@ public final class TextRobustness {
         int count = (int) Math.round(o.poisonShare() * train.size());
         Poisoning.Poisoned p = Poisoning.poison(train.texts(), train.labels(), 1, 0, o.trigger(), count, seed);
         // triggered test spam that the clean model catches untriggered: the attack succeeds when it is called ham
-        int[] cleanPred = EvaluateText.predict(backend, clean, ids(tok, test), 32);
+        int[] cleanPred = EvaluateText.predict(backend, clean, tok.ids(test.texts()), 32);
         List<Integer> spamIdx = new ArrayList<>();
         for (int i = 0; i < test.size(); i++) if (test.labels()[i] == 1 && cleanPred[i] == 1) spamIdx.add(i);
         SplittableRandom rng = new SplittableRandom(seed + 99);
         List<String> triggered = spamIdx.stream().map(i -> Poisoning.insert(test.texts().get(i), o.trigger(), rng)).toList();
-        int[][] trigIds = ids(tok, triggered);
+        int[][] trigIds = tok.ids(triggered);
         double cleanFlip = hamShare(EvaluateText.predict(backend, clean, trigIds, 32));
         try (Arena arena = Arena.ofShared()) {
-            int[][] pIds = new int[p.texts().size()][];
-            for (int i = 0; i < pIds.length; i++) pIds[i] = tok.ids(p.texts().get(i));
+            int[][] pIds = tok.ids(p.texts());
             progress.accept("poisoning: " + count + " of " + train.size() + " training texts poisoned (spam with \"" + o.trigger() + "\" labelled ham)");
             BertClassifier bad = train(backend, arena, modelDir, pIds, p.labels(), seed, o, progress);
-            double badAcc = EvaluateText.accuracy(EvaluateText.predict(backend, bad, ids(tok, test), 32), test.labels());
+            double badAcc = EvaluateText.accuracy(EvaluateText.predict(backend, bad, tok.ids(test.texts()), 32), test.labels());
             double asr = hamShare(EvaluateText.predict(backend, bad, trigIds, 32));
             float[][] vectors = EvaluateText.outputs(backend, bad, pIds, 32).pooled();
             int hams = 0;
@@ -634,7 +530,7 @@ public final class TextRobustness {
             int[][] kIds = keep.stream().map(i -> pIds[i]).toArray(int[][]::new);
             int[] kLabels = keep.stream().mapToInt(i -> p.labels()[i]).toArray();
             BertClassifier fixed = train(backend, arena, modelDir, kIds, kLabels, seed, o, progress);
-            double fixedAcc = EvaluateText.accuracy(EvaluateText.predict(backend, fixed, ids(tok, test), 32), test.labels());
+            double fixedAcc = EvaluateText.accuracy(EvaluateText.predict(backend, fixed, tok.ids(test.texts()), 32), test.labels());
             double fixedAsr = hamShare(EvaluateText.predict(backend, fixed, trigIds, 32));
             progress.accept(String.format("  retrained without the %d flagged: clean accuracy %.4f, attack success %.4f", pIds.length - keep.size(), fixedAcc, fixedAsr));
             bad.moveTo(Memory.HOST, arena);
@@ -694,16 +590,6 @@ public final class TextRobustness {
     private static float[][] pick(float[][] rows, int[] idx) {
         float[][] out = new float[idx.length][];
         for (int i = 0; i < idx.length; i++) out[i] = rows[idx[i]];
-        return out;
-    }
-
-    static int[][] ids(TextTokenizer tok, TextDataset d) {
-        return ids(tok, d.texts());
-    }
-
-    static int[][] ids(TextTokenizer tok, List<String> texts) {
-        int[][] out = new int[texts.size()][];
-        for (int i = 0; i < out.length; i++) out[i] = tok.ids(texts.get(i));
         return out;
     }
 

@@ -44,8 +44,8 @@ class TextRobustnessReportTest {
         Map<Integer, Double> s = new LinkedHashMap<>(Map.of(1, 0.1, 3, 0.27, 5, 0.33));
         var evasion = new TextRobustness.Evasion(30, s, s, s, Map.of("homoglyph", 7), List.of("1 edits ([HOMOGLYPH]): \"Grow Up And Вe A Man!\""), 0.96, 30, s, passing);
         var update = new TextRobustness.Update(400, 200, 600, 0.85, 0.97, 0.95, 0.965, 0.955, 0.97, failing);
-        var compression = List.of(new TextRobustness.Variant("f32", "as trained", 0.9725, 0.848, 50, s, 23.1, null),
-                new TextRobustness.Variant("int8", "36 of 36 int8", 0.97, 0.85, 50, s, 8.7, passing));
+        var compression = List.of(new TextCompression.Variant("f32", "as trained", 0.9725, 0.848, 50, s, 23.1, null),
+                new TextCompression.Variant("int8", "36 of 36 int8", 0.97, 0.85, 50, s, 8.7, passing));
         var run = new TextRobustness.Run(1, 318, drift, ood, quality, poison, evasion, update, compression);
         return new TextRobustness.Result("minilm", 5731, 2962, 2769, 250, TextRobustness.Options.defaults(), List.of(run));
     }
