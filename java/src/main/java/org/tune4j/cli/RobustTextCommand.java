@@ -10,6 +10,7 @@ import org.tune4j.data.BrownCorpus;
 import org.tune4j.data.NpmPackage;
 import org.tune4j.data.SpamAssassin;
 import org.tune4j.experiments.TextRobustness;
+import org.tune4j.train.TextTrainer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -47,6 +48,9 @@ final class RobustTextCommand implements Callable<Integer> {
     @Option(names = "--no-evasion", description = "Skip the evasion study.")
     boolean noEvasion;
 
+    @Option(names = "--freelb-step", paramLabel = "ALPHA", description = "FreeLB's ascent step (3 steps, start 0.1, no bound) (default: 0.1).")
+    Float freelbStep;
+
     @Option(names = "--no-adversarial", description = "Skip adversarial fine-tuning (FreeLB) and the attack on its model.")
     boolean noAdversarial;
 
@@ -66,13 +70,14 @@ final class RobustTextCommand implements Callable<Integer> {
         OptionChecks.atLeast("--train", train, 10);
         OptionChecks.atLeast("--epochs", epochs, 1);
         OptionChecks.atLeast("--attacked", attacked, 1);
+        if (freelbStep != null) OptionChecks.positive("--freelb-step", freelbStep);
         if (!(poison >= 0 && poison < 0.5)) throw new IllegalArgumentException("--poison must be a share in [0, 0.5), is " + poison);
         if (out != null) OptionChecks.writableDirectory("--out", out);
         List<Long> seedList = new ArrayList<>();
         for (long s = 1; s <= seeds; s++) seedList.add(s);
         var d = TextRobustness.Options.defaults();
         var o = new TextRobustness.Options(seedList, train, d.referenceSize(), d.testSize(), d.batch(), d.eraBatches(), d.streamSize(), d.oodSize(), d.maxLength(), epochs,
-                d.lr(), d.lora(), poison, d.trigger(), attacked, d.budgets(), !noPoisoning, !noEvasion, noAdversarial ? null : d.adversarial(), noUpdate ? 0 : d.updateWindow(),
+                d.lr(), d.lora(), poison, d.trigger(), attacked, d.budgets(), !noPoisoning, !noEvasion, noAdversarial ? null : freelbStep == null ? d.adversarial() : new TextTrainer.FreeLb(d.adversarial().steps(), freelbStep, d.adversarial().maxNorm(), d.adversarial().initMagnitude()), noUpdate ? 0 : d.updateWindow(),
                 d.rehearsal(), noCompression ? 0 : d.compressionAttacked(), model.pooling());
         execute(o, model, device, out);
         return 0;
