@@ -51,7 +51,7 @@ class TextRobustnessReportTest {
     }
 
     @Test
-    void thePageHasEverySectionItsNumbersAndCharts(@TempDir Path dir) throws IOException {
+    void thePageHasEverySectionItsNumbersAndCharts(@TempDir Path dir) throws Exception {
         new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE).writeValue(dir.resolve("metrics.json").toFile(), result());
         Path page = TextRobustnessReport.write(dir);
         String html = Files.readString(page);
@@ -61,6 +61,7 @@ class TextRobustnessReportTest {
             assertTrue(html.contains(part), "missing " + part);
         }
         assertEquals(3, HtmlReport.imageCount(page), "the drift timeline and two sets of ROC curves");
+        org.tune4j.report.Chromium.assertEveryImageLoads(page, dir);
     }
 
     @Test

@@ -11,8 +11,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -113,35 +111,7 @@ class HtmlReportTest {
 
     @Test
     void chromiumLoadsEveryImage(@TempDir Path dir) throws Exception {
-        Path chromium = Path.of("/usr/bin/chromium");
-        boolean required = System.getenv("TUNE4J_REQUIRE_CHROMIUM") != null;
-        if (!Files.isExecutable(chromium)) {
-            if (required) throw new AssertionError("TUNE4J_REQUIRE_CHROMIUM is set but /usr/bin/chromium is missing (apt-get install chromium)");
-            Assumptions.abort("SKIPPED: /usr/bin/chromium is not installed (apt-get install chromium; .ci/run installs it)");
-        }
-        Path page = HtmlReport.write(writeMetrics(dir));
-        Path png = dir.resolve("report.png");
-        String dom = chromium(chromium, dir, "--dump-dom", page.toUri().toString());
-        int expected = HtmlReport.imageCount(page);
-        assertTrue(dom.contains("data-images=\"" + expected + "/" + expected + "\""),
-                "every one of " + expected + " images loaded; the body says " + dom.replaceAll("(?s).*<body([^>]*)>.*", "$1"));
-        chromium(chromium, dir, "--screenshot=" + png, "--window-size=1200,3000", page.toUri().toString());
-        byte[] bytes = Files.readAllBytes(png);
-        assertTrue(bytes.length > 20_000 && bytes[1] == 'P' && bytes[2] == 'N' && bytes[3] == 'G', "a PNG of the page, " + bytes.length + " bytes");
+        Chromium.assertEveryImageLoads(HtmlReport.write(writeMetrics(dir)), dir);
     }
 
-    private static String chromium(Path chromium, Path dir, String... args) throws Exception {
-        List<String> cmd = new java.util.ArrayList<>(List.of(chromium.toString(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--user-data-dir=" + dir.resolve("chromium-profile"), "--virtual-time-budget=5000"));
-        cmd.addAll(List.of(args));
-        Process p = new ProcessBuilder(cmd).redirectError(dir.resolve("chromium.log").toFile()).start();
-        String out = new String(p.getInputStream().readAllBytes());
-        if (!p.waitFor(120, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            throw new AssertionError("chromium did not finish in 120 s");
-        }
-        assertEquals(0, p.exitValue(), "chromium exit status; its log: " + Files.readString(dir.resolve("chromium.log")));
-        return out;
-    }
 }
