@@ -274,19 +274,20 @@ public final class TextRobustness {
 
     /**
      * The evidence gate (the one the image gate uses) on a candidate's predictions against a baseline's on {@code test}:
-     * the whole set, each class, and three length buckets (under 32 tokens, 32 to 63, 64 and more).
+     * the whole set, each class, and three length buckets by words (under 100, 100 to 299, 300 and more: mail is long,
+     * so nearly every text fills the model's window and token counts would put them all in one bucket).
      */
     static Map<String, Object> gate(TextTokenizer tok, TextDataset test, int[] baseline, int[] candidate) {
         boolean[] b = new boolean[test.size()], c = new boolean[test.size()];
         Map<String, List<Integer>> slices = new LinkedHashMap<>();
         for (String name : test.classes()) slices.put("class " + name, new ArrayList<>());
-        for (String name : List.of("under 32 tokens", "32 to 63 tokens", "64 tokens and more")) slices.put(name, new ArrayList<>());
+        for (String name : List.of("under 100 words", "100 to 299 words", "300 words and more")) slices.put(name, new ArrayList<>());
         for (int i = 0; i < test.size(); i++) {
             b[i] = baseline[i] == test.labels()[i];
             c[i] = candidate[i] == test.labels()[i];
             slices.get("class " + test.classes().get(test.labels()[i])).add(i);
-            int len = tok.ids(test.texts().get(i)).length;
-            slices.get(len < 32 ? "under 32 tokens" : len < 64 ? "32 to 63 tokens" : "64 tokens and more").add(i);
+            int words = test.texts().get(i).split("\\s+").length;
+            slices.get(words < 100 ? "under 100 words" : words < 300 ? "100 to 299 words" : "300 words and more").add(i);
         }
         Map<String, int[]> idx = new LinkedHashMap<>();
         slices.forEach((k, v) -> idx.put(k, v.stream().mapToInt(Integer::intValue).toArray()));
