@@ -151,6 +151,10 @@ public final class TextRobustness {
             throw new IllegalArgumentException("the corpus needs its older (easy-ham-1, spam-1), newer (easy-ham-2, spam-2) and hard-ham-1 groups; got "
                     + older.size() + ", " + newer.size() + ", " + hard.size() + " messages");
         }
+        if (o.trainSize() + o.referenceSize() + o.testSize() + o.batch() > older.size()) {
+            throw new IllegalArgumentException("the older era has " + older.size() + " messages: too few for " + o.trainSize() + " to train, " + o.referenceSize()
+                    + " for the reference, " + o.testSize() + " to test and a batch of " + o.batch() + " besides");
+        }
         List<Run> runs = new ArrayList<>();
         try (TextTokenizer tok = TextTokenizer.load(modelDir.resolve(HfCheckpoint.TOKENIZER), o.maxLength())) {
             List<TextDataQuality.FieldProbe> raw = rawFieldLeakage(mails, progress);
