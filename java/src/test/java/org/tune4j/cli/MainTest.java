@@ -92,6 +92,10 @@ class MainTest {
             {"--seeds must be >= 1", "finetune", "--seeds", "0"},
             {"--lora-lr must be a finite number > 0", "finetune", "--lora-lr", "NaN"},
             {"not a folder", "finetune", "--data", dir.resolve("nodata").toString()},
+            {"--seeds must be >= 1", "robust-text", "--seeds", "0"},
+            {"--poison must be a share in [0, 0.5)", "robust-text", "--poison", "0.7"},
+            {"--freelb-step must be a finite number > 0", "robust-text", "--freelb-step", "-1"},
+            {"--alpha must be in (0, 1)", "gate", "a", "b", "--alpha", "1.5"},
             {"no texts", "classify", "--model", dir.toString(), "--adapter", dir.toString()},
             {"no such tokenizer file", "classify", "--model", dir.toString(), "--adapter", dir.toString(), "hello"},
         };
