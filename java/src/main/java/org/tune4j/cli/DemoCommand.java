@@ -99,7 +99,7 @@ final class DemoCommand implements Callable<Integer> {
             Path dir = out != null ? out : Path.of("runs", "demo-text-" + LocalDateTime.now().withNano(0).toString().replace(':', '-'));
             OptionChecks.writableDirectory("--out", dir);
             System.out.println("output: " + dir.toAbsolutePath());
-            RobustTextCommand.execute(org.tune4j.experiments.TextRobustness.Options.demo(), textModel, device, dir);
+            RobustTextCommand.execute(org.tune4j.experiments.TextRobustness.Options.demo().withPooling(textModel.pooling()), textModel, device, dir);
             return 0;
         }
         OptionChecks.atLeast("--epochs", epochs, 1);

@@ -83,7 +83,7 @@ final class RobustTextCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** Runs the study {@code o} and prints its summary; writes metrics.json and report.html into {@code out} (null: nowhere). Shared with {@code demo --text}. */
+    /** Runs the study {@code o} (its pooling {@code model}'s) and prints its summary; writes metrics.json and report.html into {@code out} (null: nowhere). Shared with {@code demo --text}. */
     static void execute(TextRobustness.Options o, TextModelOption model, DeviceOption device, Path out) throws Exception {
         var mails = SpamAssassin.messages(NpmPackage.cacheDir());
         var brown = BrownCorpus.load(NpmPackage.cacheDir());
@@ -92,7 +92,7 @@ final class RobustTextCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         try (DeviceOption.Compute on = device.open()) {
             System.out.printf("%s on SpamAssassin (%d distinct messages), %s%n", dir.getFileName(), mails.size(), on.backend().name());
-            r = TextRobustness.run(on.backend(), dir, mails.stream().toList(), brown, o.withPooling(model.pooling()), System.out::println);
+            r = TextRobustness.run(on.backend(), dir, mails, brown, o, System.out::println);
             if (!on.fallbacks().isEmpty()) System.out.println(on.fallbacks());
         }
         System.out.println();

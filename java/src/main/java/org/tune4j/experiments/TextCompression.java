@@ -34,8 +34,8 @@ final class TextCompression {
 
     /**
      * One model of the compression study: test accuracy, accuracy on the newer era (its drift), evasion success by budget on
-     * the same spam texts for every variant, batch-1 latency at 128 tokens (median of 30 calls in this process, one thread
-     * as the run has), and the evidence gate against f32 (null for f32).
+     * the same spam texts for every variant, batch-1 latency on the longest test text (the model's window, 96 tokens by default; median of
+     * 30 calls in this process, on the threads the run has), and the evidence gate against f32 (null for f32).
      */
     public record Variant(String name, String what, double accuracy, double newerAccuracy, int attacked, Map<Integer, Double> evasionSuccess, double batch1Ms,
             Map<String, Object> gate) {}
@@ -48,18 +48,17 @@ final class TextCompression {
      * quantization of it (adapter merged; per-channel weights, per-token activations, calibrated on 128 training texts, a
      * projection whose output error passes 5% stays f32), 2:4 (every projection of the pretrained encoder pruned, then LoRA r 8
      * on every projection fine-tuned on the same data to recover, kept unmerged), and both (that model's 2:4 weights int8).
+     * {@code pred}, {@code streamPred}: the f32 model's predictions on {@code test} and {@code stream}, already made.
      */
     static List<Variant> run(Backend host, Path modelDir, TextTokenizer tok, BertClassifier f32, TextDataset train, TextDataset test, TextDataset stream,
-            EvaluateText.Outputs testOut, long seed, TextRobustness.Options o, Consumer<String> progress) throws IOException {
-        int[] pred = testOut.predicted();
-        List<Integer> spam = new ArrayList<>();
-        for (int i = 0; i < test.size(); i++) if (test.labels()[i] == 1 && pred[i] == 1) spam.add(i);
+            int[] pred, int[] streamPred, long seed, TextRobustness.Options o, Consumer<String> progress) throws IOException {
+        List<Integer> spam = TextRobustness.caughtSpam(test, pred);
         java.util.Collections.shuffle(spam, new java.util.Random(seed + 5));
         TextDataset targets = test.select("attacked spam", spam.subList(0, Math.min(o.compressionAttacked(), spam.size())));
         int[][] testIds = tok.ids(test.texts()), streamIds = tok.ids(stream.texts());
-        int[] long128 = longest(tok, test);
+        int[] batch1Ids = longest(tok, test);
         List<Variant> out = new ArrayList<>();
-        out.add(variant("f32", "the LoRA model as trained (r 8 on query and value)", host, f32, tok, targets, test, stream, testIds, streamIds, long128, null, o));
+        out.add(variant("f32", "the LoRA model as trained (r 8 on query and value)", host, f32, tok, targets, test, stream, pred, streamPred, batch1Ids, null, o));
         Path adapter = Files.createTempDirectory("tune4j-adapter");
         try (Arena arena = Arena.ofShared()) {
             BertAdapter.save(adapter, f32, o.lora(), modelDir.toString(), SpamAssassin.CLASSES);
@@ -68,7 +67,7 @@ final class TextCompression {
             int[][] calibration = Arrays.copyOf(tok.ids(train.texts()), Math.min(128, train.size()));
             var r = Int8Quantization.quantize(arena, host, q, () -> EvaluateText.predict(host, q, calibration, 32), calibration.length, new Int8Quantization.Options(PROJECTIONS, 0.05));
             out.add(variant("int8", "post-training, " + r.quantizedLayers() + " of " + r.layers().size() + " projections int8", host, q, tok, targets, test, stream, testIds,
-                    streamIds, long128, pred, o));
+                    streamIds, batch1Ids, pred, o));
             progress.accept(line(out.getLast()));
 
             SplittableRandom rng = new SplittableRandom(seed * 1000 + 24);
@@ -79,10 +78,10 @@ final class TextCompression {
             progress.accept("2:4: every projection pruned, LoRA r " + recovery.r() + " on all of them trained to recover");
             TextTrainer.fit(host, sparse, tok.ids(train.texts()), train.labels(), new TextTrainer.Options(o.epochs(), 16, 1, o.lr(), 0.01f, 0.1f, 1.0, seed), l -> progress.accept("  " + l));
             StructuredPruning.compress(arena, host, sparse, PROJECTIONS);
-            out.add(variant("2:4", "2:4 on every projection, LoRA recovery unmerged", host, sparse, tok, targets, test, stream, testIds, streamIds, long128, pred, o));
+            out.add(variant("2:4", "2:4 on every projection, LoRA recovery unmerged", host, sparse, tok, targets, test, stream, testIds, streamIds, batch1Ids, pred, o));
             progress.accept(line(out.getLast()));
             StructuredPruning.quantize(arena, host, sparse);
-            out.add(variant("int8 2:4", "the 2:4 model's kept weights int8", host, sparse, tok, targets, test, stream, testIds, streamIds, long128, pred, o));
+            out.add(variant("int8 2:4", "the 2:4 model's kept weights int8", host, sparse, tok, targets, test, stream, testIds, streamIds, batch1Ids, pred, o));
             progress.accept(line(out.getLast()));
         } finally {
             try (var files = Files.list(adapter)) {
@@ -98,18 +97,25 @@ final class TextCompression {
                 v.evasionSuccess(), v.batch1Ms(), Boolean.TRUE.equals(v.gate().get("passed")) ? "passes" : "fails " + v.gate().get("reasons"));
     }
 
+    /** A compressed model: its predictions on the test and the newer era made here. */
     private static Variant variant(String name, String what, Backend host, BertClassifier m, TextTokenizer tok, TextDataset targets, TextDataset test, TextDataset stream,
-            int[][] testIds, int[][] streamIds, int[] long128, int[] f32Predictions, TextRobustness.Options o) {
-        int[] pred = EvaluateText.predict(host, m, testIds, 32);
+            int[][] testIds, int[][] streamIds, int[] batch1Ids, int[] f32Predictions, TextRobustness.Options o) {
+        return variant(name, what, host, m, tok, targets, test, stream, EvaluateText.predict(host, m, testIds, 32), EvaluateText.predict(host, m, streamIds, 32), batch1Ids,
+                f32Predictions, o);
+    }
+
+    /** A model measured from its predictions on the test ({@code pred}) and the newer era ({@code streamPred}). */
+    private static Variant variant(String name, String what, Backend host, BertClassifier m, TextTokenizer tok, TextDataset targets, TextDataset test, TextDataset stream,
+            int[] pred, int[] streamPred, int[] batch1Ids, int[] f32Predictions, TextRobustness.Options o) {
         double acc = EvaluateText.accuracy(pred, test.labels());
-        double newer = EvaluateText.accuracy(EvaluateText.predict(host, m, streamIds, 32), stream.labels());
+        double newer = EvaluateText.accuracy(streamPred, stream.labels());
         int maxBudget = o.budgets().stream().mapToInt(Integer::intValue).max().orElseThrow();
         List<TextEvasion.Attack> attacks = TextEvasion.attack(targets.texts(), targets.labels(), texts -> EvaluateText.outputs(host, m, tok.ids(texts), 32).probabilities(),
                 new TextEvasion.Options(maxBudget, o.maxLength() * 2 / 3));
         Map<Integer, Double> success = new LinkedHashMap<>();
         for (int b : o.budgets()) success.put(b, TextEvasion.successRate(attacks, b));
         double[] ms = new double[30];
-        int[][] one = {long128};
+        int[][] one = {batch1Ids};
         for (int i = 0; i < 5; i++) EvaluateText.predict(host, m, one, 1);
         for (int i = 0; i < ms.length; i++) {
             long t = System.nanoTime();

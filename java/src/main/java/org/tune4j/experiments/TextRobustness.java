@@ -229,15 +229,15 @@ public final class TextRobustness {
             }
             Poison poison = null;
             if (o.poisoning()) {
-                poison = poison(backend, modelDir, tok, train, test, model, oldAcc, seed, o, progress);
+                poison = poison(backend, modelDir, tok, train, test, model, tst.predicted(), oldAcc, seed, o, progress);
             }
             List<TextCompression.Variant> compression = null;
             if (o.compressionAttacked() > 0) {
-                compression = TextCompression.run(backend.host(), modelDir, tok, model, train, test, stream, tst, seed, o, progress);
+                compression = TextCompression.run(backend.host(), modelDir, tok, model, train, test, stream, tst.predicted(), str.predicted(), seed, o, progress);
             }
             Update update = null;
             if (o.updateWindow() > 0) {
-                update = update(backend, arena, modelDir, tok, model, train, test, stream, seed, o, progress); // changes model: last
+                update = update(backend, arena, modelDir, tok, model, train, test, stream, tst.predicted(), str.predicted(), seed, o, progress); // changes model: last
                 progress.accept(String.format("continual update (%d newer texts + %d older rehearsed): newer %.4f -> %.4f (both eras from the start: %.4f), older %.4f -> %.4f (%.4f)",
                         update.window(), update.rehearsal(), update.originalNew(), update.updatedNew(), update.jointNew(), update.originalOld(), update.updatedOld(), update.jointOld())
                         + "; the gate on the older era: " + (Boolean.TRUE.equals(update.gateOnOlder().get("passed")) ? "passes" : "fails " + update.gateOnOlder().get("reasons")));
@@ -247,14 +247,15 @@ public final class TextRobustness {
         }
     }
 
+    /** {@code testPredicted}, {@code streamPredicted}: the model's predictions, as trained, on {@code test} and {@code stream}. */
     private static Update update(Backend backend, Arena arena, Path modelDir, TextTokenizer tok, BertClassifier model, TextDataset train, TextDataset test,
-            TextDataset stream, long seed, Options o, Consumer<String> progress) throws IOException {
+            TextDataset stream, int[] testPredicted, int[] streamPredicted, long seed, Options o, Consumer<String> progress) throws IOException {
         List<Integer> w = new ArrayList<>(), h = new ArrayList<>();
         for (int i = 0; i < stream.size(); i++) (i < o.updateWindow() ? w : h).add(i);
         TextDataset window = stream.select("window", w), held = stream.select("held out", h);
         int[][] heldIds = tok.ids(held.texts()), testIds = tok.ids(test.texts());
-        double origNew = EvaluateText.accuracy(EvaluateText.predict(backend, model, heldIds, 32), held.labels());
-        int[] origOldPred = EvaluateText.predict(backend, model, testIds, 32);
+        double origNew = EvaluateText.accuracy(Arrays.copyOfRange(streamPredicted, w.size(), stream.size()), held.labels());
+        int[] origOldPred = testPredicted;
         double origOld = EvaluateText.accuracy(origOldPred, test.labels());
         double jointNew, jointOld;
         try (Arena a = Arena.ofShared()) {
@@ -450,10 +451,7 @@ public final class TextRobustness {
 
     private static Evasion evasion(Backend backend, Path modelDir, BertClassifier model, TextTokenizer tok, TextDataset train, TextDataset test, EvaluateText.Outputs testOut,
             Options o, long seed, Consumer<String> progress) throws IOException {
-        // the spam the model catches: what a spammer wants through
-        int[] pred = testOut.predicted();
-        List<Integer> spam = new ArrayList<>();
-        for (int i = 0; i < test.size(); i++) if (test.labels()[i] == 1 && pred[i] == 1) spam.add(i);
+        List<Integer> spam = caughtSpam(test, testOut.predicted());
         java.util.Collections.shuffle(spam, new java.util.Random(seed));
         TextDataset targets = test.select("attacked spam", spam.subList(0, Math.min(o.attacked(), spam.size())));
         int maxBudget = o.budgets().stream().mapToInt(Integer::intValue).max().orElseThrow();
@@ -505,14 +503,13 @@ public final class TextRobustness {
                 advSuccess, gate);
     }
 
-    private static Poison poison(Backend backend, Path modelDir, TextTokenizer tok, TextDataset train, TextDataset test, BertClassifier clean, double cleanAcc, long seed,
-            Options o, Consumer<String> progress) throws IOException {
+    /** {@code cleanPredicted}: the clean model's predictions on {@code test}. */
+    private static Poison poison(Backend backend, Path modelDir, TextTokenizer tok, TextDataset train, TextDataset test, BertClassifier clean, int[] cleanPredicted,
+            double cleanAcc, long seed, Options o, Consumer<String> progress) throws IOException {
         int count = (int) Math.round(o.poisonShare() * train.size());
         Poisoning.Poisoned p = Poisoning.poison(train.texts(), train.labels(), 1, 0, o.trigger(), count, seed);
         // triggered test spam that the clean model catches untriggered: the attack succeeds when it is called ham
-        int[] cleanPred = EvaluateText.predict(backend, clean, tok.ids(test.texts()), 32);
-        List<Integer> spamIdx = new ArrayList<>();
-        for (int i = 0; i < test.size(); i++) if (test.labels()[i] == 1 && cleanPred[i] == 1) spamIdx.add(i);
+        List<Integer> spamIdx = caughtSpam(test, cleanPredicted);
         SplittableRandom rng = new SplittableRandom(seed + 99);
         List<String> triggered = spamIdx.stream().map(i -> Poisoning.insert(test.texts().get(i), o.trigger(), rng)).toList();
         int[][] trigIds = tok.ids(triggered);
@@ -553,6 +550,13 @@ public final class TextRobustness {
             if (flagged[i] && poisoned[i]) tp++;
         }
         return new Detection(name, f, tp, f == 0 ? Double.NaN : (double) tp / f, pos == 0 ? Double.NaN : (double) tp / pos);
+    }
+
+    /** The indices of the test spam that {@code predicted} calls spam (what a spammer wants through), in test order. */
+    static List<Integer> caughtSpam(TextDataset test, int[] predicted) {
+        List<Integer> spam = new ArrayList<>();
+        for (int i = 0; i < test.size(); i++) if (test.labels()[i] == 1 && predicted[i] == 1) spam.add(i);
+        return spam;
     }
 
     private static double hamShare(int[] predicted) {
