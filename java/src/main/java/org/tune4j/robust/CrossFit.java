@@ -16,6 +16,7 @@ public final class CrossFit {
         if (x.length != labels.length || x.length < folds) throw new IllegalArgumentException(x.length + " vectors, " + labels.length + " labels, " + folds + " folds");
         if (folds < 2) throw new IllegalArgumentException("folds must be >= 2, is " + folds);
         int n = x.length, d = x[0].length;
+        for (int i = 0; i < n; i++) if (x[i].length != d) throw new IllegalArgumentException("vector " + i + " has " + x[i].length + " values, vector 0 " + d);
         int[] fold = new int[n];
         SplittableRandom rng = new SplittableRandom(seed);
         for (int i = 0; i < n; i++) fold[i] = rng.nextInt(folds);
@@ -25,16 +26,17 @@ public final class CrossFit {
             int m = 0;
             for (int i = 0; i < n; i++) {
                 if (fold[i] == f) continue;
-                if (x[i].length != d) throw new IllegalArgumentException("vector " + i + " has " + x[i].length + " values, vector 0 " + d);
                 m++;
                 for (int j = 0; j < d; j++) mean[j] += x[i][j];
             }
-            if (m == 0) continue;
+            if (m == 0) throw new IllegalArgumentException("all " + n + " examples fell into one of " + folds + " folds: too few examples to cross-fit");
             for (int j = 0; j < d; j++) mean[j] /= m;
             for (int i = 0; i < n; i++) if (fold[i] != f) for (int j = 0; j < d; j++) sd[j] += (x[i][j] - mean[j]) * (x[i][j] - mean[j]);
             for (int j = 0; j < d; j++) sd[j] = Math.sqrt(sd[j] / m) + 1e-8;
-            double[][] w = fit(x, labels, fold, f, classes, mean, sd);
-            for (int i = 0; i < n; i++) if (fold[i] == f) out[i] = softmax(w, x[i], mean, sd);
+            double[][] z = new double[n][d]; // every row standardised once with this fold's mean and sd
+            for (int i = 0; i < n; i++) for (int j = 0; j < d; j++) z[i][j] = (x[i][j] - mean[j]) / sd[j];
+            double[][] w = fit(z, labels, fold, f, classes);
+            for (int i = 0; i < n; i++) if (fold[i] == f) out[i] = softmax(w, z[i]);
         }
         return out;
     }
@@ -42,22 +44,20 @@ public final class CrossFit {
     private static final int STEPS = 300;
     private static final double RATE = 0.5, L2 = 1e-3;
 
-    /** Weights [classes][d + 1] (the last a bias) fitted on the rows outside fold {@code f}. */
-    private static double[][] fit(float[][] x, int[] labels, int[] fold, int f, int classes, double[] mean, double[] sd) {
-        int d = mean.length;
+    /** Weights [classes][d + 1] (the last a bias) fitted on the standardised rows {@code z} outside fold {@code f}. */
+    private static double[][] fit(double[][] z, int[] labels, int[] fold, int f, int classes) {
+        int d = z[0].length;
         double[][] w = new double[classes][d + 1], g = new double[classes][d + 1];
-        double[] z = new double[d];
         int m = 0;
         for (int i = 0; i < fold.length; i++) if (fold[i] != f) m++;
         for (int step = 0; step < STEPS; step++) {
             for (double[] row : g) java.util.Arrays.fill(row, 0);
-            for (int i = 0; i < x.length; i++) {
+            for (int i = 0; i < z.length; i++) {
                 if (fold[i] == f) continue;
-                for (int j = 0; j < d; j++) z[j] = (x[i][j] - mean[j]) / sd[j];
-                float[] p = softmax(w, x[i], mean, sd);
+                float[] p = softmax(w, z[i]);
                 for (int c = 0; c < classes; c++) {
                     double e = p[c] - (labels[i] == c ? 1 : 0);
-                    for (int j = 0; j < d; j++) g[c][j] += e * z[j];
+                    for (int j = 0; j < d; j++) g[c][j] += e * z[i][j];
                     g[c][d] += e;
                 }
             }
@@ -68,20 +68,20 @@ public final class CrossFit {
         return w;
     }
 
-    private static float[] softmax(double[][] w, float[] x, double[] mean, double[] sd) {
-        int d = mean.length, classes = w.length;
+    private static float[] softmax(double[][] w, double[] z) {
+        int d = z.length, classes = w.length;
         double[] s = new double[classes];
         double max = Double.NEGATIVE_INFINITY;
         for (int c = 0; c < classes; c++) {
             double v = w[c][d];
-            for (int j = 0; j < d; j++) v += w[c][j] * (x[j] - mean[j]) / sd[j];
+            for (int j = 0; j < d; j++) v += w[c][j] * z[j];
             s[c] = v;
             max = Math.max(max, v);
         }
-        double z = 0;
-        for (int c = 0; c < classes; c++) z += s[c] = Math.exp(s[c] - max);
+        double sum = 0;
+        for (int c = 0; c < classes; c++) sum += s[c] = Math.exp(s[c] - max);
         float[] p = new float[classes];
-        for (int c = 0; c < classes; c++) p[c] = (float) (s[c] / z);
+        for (int c = 0; c < classes; c++) p[c] = (float) (s[c] / sum);
         return p;
     }
 }
