@@ -5,7 +5,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.apache.commons.math3.linear.Array2DRowRealMatrix;
-import org.apache.commons.math3.linear.EigenDecomposition;
+import org.apache.commons.math3.linear.SingularValueDecomposition;
 import org.apache.commons.math3.linear.RealMatrix;
 import org.apache.commons.math3.ml.clustering.CentroidCluster;
 import org.apache.commons.math3.ml.clustering.DoublePoint;
@@ -147,20 +147,15 @@ public final class Poisoning {
         return out;
     }
 
-    /** The top {@code k} eigenvectors of XᵀX (X's top right singular vectors), largest first. */
+    /**
+     * The top {@code k} eigenvectors of XᵀX, largest first: X's top right singular vectors, from its singular value
+     * decomposition (an eigen-decomposition of XᵀX failed to converge on the vectors of a model that calls every text
+     * ham, nearly collinear; the SVD works on X itself).
+     */
     static double[][] topEigenvectors(double[][] x, int k) {
-        int d = x[0].length;
-        double[][] g = new double[d][d];
-        for (double[] row : x) for (int a = 0; a < d; a++) for (int b = 0; b <= a; b++) g[a][b] += row[a] * row[b];
-        for (int a = 0; a < d; a++) for (int b = 0; b < a; b++) g[b][a] = g[a][b];
-        EigenDecomposition e = new EigenDecomposition(new Array2DRowRealMatrix(g, false));
-        double[] values = e.getRealEigenvalues();
-        Integer[] order = new Integer[d];
-        for (int i = 0; i < d; i++) order[i] = i;
-        Arrays.sort(order, (a, b) -> Double.compare(values[b], values[a]));
-        RealMatrix v = e.getV();
+        RealMatrix v = new SingularValueDecomposition(new Array2DRowRealMatrix(x, false)).getV(); // columns by descending singular value
         double[][] out = new double[k][];
-        for (int i = 0; i < k; i++) out[i] = v.getColumn(order[i]);
+        for (int i = 0; i < k; i++) out[i] = i < v.getColumnDimension() ? v.getColumn(i) : new double[x[0].length];
         return out;
     }
 }

@@ -55,6 +55,25 @@ class PoisoningTest {
         assertTrue(flaggedClean <= 10, flaggedClean + " clean points in the small cluster");
     }
 
+    /** Vectors of a collapsed model (every row a multiple of one direction) and a class smaller than the components asked for. */
+    @Test
+    void degenerateVectorsAreHandled() {
+        int n = 60, d = 16;
+        float[][] v = new float[n][d];
+        int[] labels = new int[n];
+        for (int i = 0; i < n; i++) {
+            labels[i] = i < 55 ? 0 : 1; // class 1: 5 rows, fewer than the 10 components
+            for (int j = 0; j < d; j++) v[i][j] = (float) ((1 + i % 3) * (j + 1) * 0.01);
+        }
+        boolean[] spectral = Poisoning.spectralSignatures(v, labels, 2, 0.1);
+        boolean[] clusters = Poisoning.activationClustering(v, labels, 2, 10, 0.35, 1);
+        assertEquals(n, spectral.length);
+        assertEquals(n, clusters.length);
+        int flagged = 0;
+        for (boolean f : spectral) if (f) flagged++;
+        assertEquals(Math.round(0.1 * 55) + Math.round(0.1 * 5), flagged, "the share of each class, as asked");
+    }
+
     private static double recall(boolean[] flagged, boolean[] poisoned) {
         int tp = 0, pos = 0;
         for (int i = 0; i < flagged.length; i++) {
