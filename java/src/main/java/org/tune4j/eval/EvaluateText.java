@@ -9,14 +9,24 @@ import org.tune4j.data.TokenBatch;
 import org.tune4j.nn.BertClassifier;
 import org.tune4j.tensor.Tensor;
 
-/** A text classifier's predictions and pooled vectors over token sequences, in no-grad batches. */
+/**
+ * A text classifier's predictions and pooled vectors over token sequences, in no-grad batches. Each call takes a fresh
+ * {@link Workspace} unless given one: a caller that makes many small calls (an attack's candidates, batch-1 latency)
+ * passes its own, so only its first call pays for fresh memory (page faults and zeroing cost more than the forward
+ * pass of a small batch).
+ */
 public final class EvaluateText {
     private EvaluateText() {}
 
     /** The predicted class of each sequence. */
     public static int[] predict(Backend backend, BertClassifier model, int[][] ids, int batchSize) {
+        return predict(backend, model, ids, batchSize, null);
+    }
+
+    /** {@link #predict(Backend, BertClassifier, int[][], int)} on {@code ws} (null: a fresh one). */
+    public static int[] predict(Backend backend, BertClassifier model, int[][] ids, int batchSize, Workspace ws) {
         int[] out = new int[ids.length];
-        forEachBatch(backend, model, ids, batchSize, (t, in, from) -> {
+        forEachBatch(backend, model, ids, batchSize, ws, (t, in, from) -> {
             Evaluate.argmaxRows(model.logits(t, in).value(), in.batch(), out, from);
         });
         return out;
@@ -32,8 +42,13 @@ public final class EvaluateText {
 
     /** The encoder's pooled vector of each sequence [n][hidden] (the features of a linear probe). */
     public static float[][] pooled(Backend backend, BertClassifier model, int[][] ids, int batchSize) {
+        return pooled(backend, model, ids, batchSize, null);
+    }
+
+    /** {@link #pooled(Backend, BertClassifier, int[][], int)} on {@code ws} (null: a fresh one). */
+    public static float[][] pooled(Backend backend, BertClassifier model, int[][] ids, int batchSize, Workspace ws) {
         float[][] out = new float[ids.length][];
-        forEachBatch(backend, model, ids, batchSize, (t, in, from) -> {
+        forEachBatch(backend, model, ids, batchSize, ws, (t, in, from) -> {
             Var p = model.pooled(t, in);
             copyRows(p.value().toFloatArray(), (int) p.value().dim(1), in.batch(), out, from);
         });
@@ -65,8 +80,13 @@ public final class EvaluateText {
 
     /** Each sequence's pooled vector and logits. */
     public static Outputs outputs(Backend backend, BertClassifier model, int[][] ids, int batchSize) {
+        return outputs(backend, model, ids, batchSize, null);
+    }
+
+    /** {@link #outputs(Backend, BertClassifier, int[][], int)} on {@code ws} (null: a fresh one). */
+    public static Outputs outputs(Backend backend, BertClassifier model, int[][] ids, int batchSize, Workspace ws) {
         float[][] pooled = new float[ids.length][], logits = new float[ids.length][];
-        forEachBatch(backend, model, ids, batchSize, (t, in, from) -> {
+        forEachBatch(backend, model, ids, batchSize, ws, (t, in, from) -> {
             Var p = model.pooled(t, in);
             Var l = model.head(t, p);
             copyRows(p.value().toFloatArray(), (int) p.value().dim(1), in.batch(), pooled, from);
@@ -94,11 +114,12 @@ public final class EvaluateText {
         void run(Tape t, TokenBatch in, int from);
     }
 
-    private static void forEachBatch(Backend backend, BertClassifier model, int[][] ids, int batchSize, BatchWork work) {
+    private static void forEachBatch(Backend backend, BertClassifier model, int[][] ids, int batchSize, Workspace given, BatchWork work) {
         if (batchSize < 1) throw new IllegalArgumentException("batch size must be >= 1, is " + batchSize);
         boolean training = model.training();
         model.train(false);
-        try (Workspace ws = new Workspace()) {
+        Workspace ws = given == null ? new Workspace() : given;
+        try {
             for (int from = 0; from < ids.length; from += batchSize) {
                 int n = Math.min(batchSize, ids.length - from);
                 try (Arena arena = Arena.ofConfined(); Tape t = new Tape(backend, false, false, ws)) {
@@ -107,6 +128,7 @@ public final class EvaluateText {
             }
         } finally {
             model.train(training);
+            if (given == null) ws.close();
         }
     }
 }

@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
+import org.tune4j.autograd.Workspace;
 import org.tune4j.backend.Backend;
 import org.tune4j.compress.Int8Quantization;
 import org.tune4j.compress.StructuredPruning;
@@ -29,7 +30,7 @@ import org.tune4j.train.TextTrainer;
  * The compression part of {@link TextRobustness} (ARCHITECTURE.md "Robustness of the text model"): the fine-tuned spam
  * filter in f32, int8, 2:4 with LoRA recovery, and int8 2:4, each measured the same way.
  */
-final class TextCompression {
+public final class TextCompression {
     private TextCompression() {}
 
     /**
@@ -58,15 +59,16 @@ final class TextCompression {
         int[][] testIds = tok.ids(test.texts()), streamIds = tok.ids(stream.texts());
         int[] batch1Ids = longest(tok, test);
         List<Variant> out = new ArrayList<>();
-        out.add(variant("f32", "the LoRA model as trained (r 8 on query and value)", host, f32, tok, targets, test, stream, pred, streamPred, batch1Ids, null, o));
         Path adapter = Files.createTempDirectory("tune4j-adapter");
-        try (Arena arena = Arena.ofShared()) {
+        try (Arena arena = Arena.ofShared(); Workspace ws = new Workspace()) {
+            out.add(variant("f32", "the LoRA model as trained (r 8 on query and value)", host, ws, f32, tok, targets, test, stream, pred, streamPred, batch1Ids, null, o));
             BertAdapter.save(adapter, f32, o.lora(), modelDir.toString(), SpamAssassin.CLASSES);
             BertClassifier q = BertAdapter.load(arena, modelDir, adapter).model();
             Lora.fold(q, host);
             int[][] calibration = Arrays.copyOf(tok.ids(train.texts()), Math.min(128, train.size()));
-            var r = Int8Quantization.quantize(arena, host, q, () -> EvaluateText.predict(host, q, calibration, 32), calibration.length, new Int8Quantization.Options(PROJECTIONS, 0.05));
-            out.add(variant("int8", "post-training, " + r.quantizedLayers() + " of " + r.layers().size() + " projections int8", host, q, tok, targets, test, stream, testIds,
+            var r = Int8Quantization.quantize(arena, host, q, () -> EvaluateText.predict(host, q, calibration, TextRobustness.BATCH, ws), calibration.length,
+                    new Int8Quantization.Options(PROJECTIONS, 0.05));
+            out.add(variant("int8", "post-training, " + r.quantizedLayers() + " of " + r.layers().size() + " projections int8", host, ws, q, tok, targets, test, stream, testIds,
                     streamIds, batch1Ids, pred, o));
             progress.accept(line(out.getLast()));
 
@@ -78,10 +80,10 @@ final class TextCompression {
             progress.accept("2:4: every projection pruned, LoRA r " + recovery.r() + " on all of them trained to recover");
             TextTrainer.fit(host, sparse, tok.ids(train.texts()), train.labels(), new TextTrainer.Options(o.epochs(), 16, 1, o.lr(), 0.01f, 0.1f, 1.0, seed), l -> progress.accept("  " + l));
             StructuredPruning.compress(arena, host, sparse, PROJECTIONS);
-            out.add(variant("2:4", "2:4 on every projection, LoRA recovery unmerged", host, sparse, tok, targets, test, stream, testIds, streamIds, batch1Ids, pred, o));
+            out.add(variant("2:4", "2:4 on every projection, LoRA recovery unmerged", host, ws, sparse, tok, targets, test, stream, testIds, streamIds, batch1Ids, pred, o));
             progress.accept(line(out.getLast()));
             StructuredPruning.quantize(arena, host, sparse);
-            out.add(variant("int8 2:4", "the 2:4 model's kept weights int8", host, sparse, tok, targets, test, stream, testIds, streamIds, batch1Ids, pred, o));
+            out.add(variant("int8 2:4", "the 2:4 model's kept weights int8", host, ws, sparse, tok, targets, test, stream, testIds, streamIds, batch1Ids, pred, o));
             progress.accept(line(out.getLast()));
         } finally {
             try (var files = Files.list(adapter)) {
@@ -98,30 +100,31 @@ final class TextCompression {
     }
 
     /** A compressed model: its predictions on the test and the newer era made here. */
-    private static Variant variant(String name, String what, Backend host, BertClassifier m, TextTokenizer tok, TextDataset targets, TextDataset test, TextDataset stream,
+    private static Variant variant(String name, String what, Backend host, Workspace ws, BertClassifier m, TextTokenizer tok, TextDataset targets, TextDataset test, TextDataset stream,
             int[][] testIds, int[][] streamIds, int[] batch1Ids, int[] f32Predictions, TextRobustness.Options o) {
-        return variant(name, what, host, m, tok, targets, test, stream, EvaluateText.predict(host, m, testIds, 32), EvaluateText.predict(host, m, streamIds, 32), batch1Ids,
-                f32Predictions, o);
+        int[] pred = EvaluateText.predict(host, m, testIds, TextRobustness.BATCH, ws), streamPred = EvaluateText.predict(host, m, streamIds, TextRobustness.BATCH, ws);
+        return variant(name, what, host, ws, m, tok, targets, test, stream, pred, streamPred, batch1Ids, f32Predictions, o);
     }
 
     /** A model measured from its predictions on the test ({@code pred}) and the newer era ({@code streamPred}). */
-    private static Variant variant(String name, String what, Backend host, BertClassifier m, TextTokenizer tok, TextDataset targets, TextDataset test, TextDataset stream,
-            int[] pred, int[] streamPred, int[] batch1Ids, int[] f32Predictions, TextRobustness.Options o) {
+    private static Variant variant(String name, String what, Backend host, Workspace ws, BertClassifier m, TextTokenizer tok, TextDataset targets, TextDataset test,
+            TextDataset stream, int[] pred, int[] streamPred, int[] batch1Ids, int[] f32Predictions, TextRobustness.Options o) {
         double acc = EvaluateText.accuracy(pred, test.labels());
         double newer = EvaluateText.accuracy(streamPred, stream.labels());
         int maxBudget = o.budgets().stream().mapToInt(Integer::intValue).max().orElseThrow();
-        List<TextEvasion.Attack> attacks = TextEvasion.attack(targets.texts(), targets.labels(), texts -> EvaluateText.outputs(host, m, tok.ids(texts), 32).probabilities(),
+        List<TextEvasion.Attack> attacks = TextEvasion.attack(targets.texts(), targets.labels(), TextRobustness.probabilities(host, m, tok, ws),
                 new TextEvasion.Options(maxBudget, o.maxLength() * 2 / 3));
-        Map<Integer, Double> success = new LinkedHashMap<>();
-        for (int b : o.budgets()) success.put(b, TextEvasion.successRate(attacks, b));
+        // batch 1 as a service runs it: on memory kept from call to call
         double[] ms = new double[30];
         int[][] one = {batch1Ids};
-        for (int i = 0; i < 5; i++) EvaluateText.predict(host, m, one, 1);
+        for (int i = 0; i < 5; i++) EvaluateText.predict(host, m, one, 1, ws);
         for (int i = 0; i < ms.length; i++) {
             long t = System.nanoTime();
-            EvaluateText.predict(host, m, one, 1);
+            EvaluateText.predict(host, m, one, 1, ws);
             ms[i] = (System.nanoTime() - t) / 1e6;
         }
+        Map<Integer, Double> success = new LinkedHashMap<>();
+        for (int b : o.budgets()) success.put(b, TextEvasion.successRate(attacks, b));
         Arrays.sort(ms);
         Map<String, Object> gate = f32Predictions == null ? null : TextRobustness.gate(tok, test, f32Predictions, pred);
         return new Variant(name, what, acc, newer, (int) attacks.stream().filter(TextEvasion.Attack::attacked).count(), success, ms[ms.length / 2], gate);

@@ -11,6 +11,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
 import java.util.function.Function;
+import org.tune4j.autograd.Workspace;
 import org.tune4j.backend.Backend;
 import org.tune4j.data.SpamAssassin;
 import org.tune4j.data.TextDataset;
@@ -197,9 +198,9 @@ public final class TextRobustness {
         TextDataset far = shuffled(brown, rng.split(), o.oodSize());
         progress.accept(String.format("seed %d: %d older-era texts to train, %d reference, %d test, %d in the era's batches; %d newer-era texts streamed", seed,
                 train.size(), reference.size(), test.size(), rest.size(), stream.size()));
-        try (Arena arena = Arena.ofShared()) {
+        try (Arena arena = Arena.ofShared(); Workspace ws = new Workspace()) {
             BertClassifier model = train(backend, arena, modelDir, tok.ids(train.texts()), train.labels(), seed, o, progress);
-            Function<TextDataset, EvaluateText.Outputs> out = d -> EvaluateText.outputs(backend, model, tok.ids(d.texts()), 32);
+            Function<TextDataset, EvaluateText.Outputs> out = d -> EvaluateText.outputs(backend, model, tok.ids(d.texts()), BATCH, ws);
             EvaluateText.Outputs ref = out.apply(reference), tst = out.apply(test), era = out.apply(rest), str = out.apply(stream);
             double oldAcc = EvaluateText.accuracy(tst.predicted(), test.labels()), newAcc = EvaluateText.accuracy(str.predicted(), stream.labels());
             Drift drift = drift(ref, era, str, oldAcc, newAcc, seed, o);
@@ -210,7 +211,7 @@ public final class TextRobustness {
             // the vector scores are fitted on every older-era text that is not tested on: training set, reference, rest
             TextDataset fit = concat(concat(train, reference), rest);
             float[][] fitVectors = concatRows(concatRows(tr.pooled(), ref.pooled()), era.pooled());
-            float[][][] base = pretrainedVectors(backend, modelDir, tok, o, List.of(fit, test, far, hardHam));
+            float[][][] base = pretrainedVectors(backend, ws, modelDir, tok, o, List.of(fit, test, far, hardHam));
             Ood ood = ood(fitVectors, fit.labels(), tst, br, hh, base[0], base[1], base[2], base[3]);
             progress.accept("out of distribution, AUROC far (Brown) " + ood.farAuroc() + ", near (hard ham) " + ood.nearAuroc());
 
@@ -221,7 +222,7 @@ public final class TextRobustness {
 
             Evasion evasion = null;
             if (o.evasion()) {
-                evasion = evasion(backend, modelDir, model, tok, train, test, tst, o, seed, progress);
+                evasion = evasion(backend, ws, modelDir, model, tok, train, test, tst, o, seed, progress);
                 progress.accept("evasion: success by edit budget " + evasion.success() + "; the same edits after normalisation " + evasion.successAfterNormalization()
                         + "; attacking normalisation and model together " + evasion.adaptiveSuccessAgainstNormalization()
                         + (evasion.adversarialSuccess() == null ? "" : String.format("; FreeLB-trained model (clean accuracy %.4f) %s; the gate against the plain model: %s",
@@ -229,7 +230,7 @@ public final class TextRobustness {
             }
             Poison poison = null;
             if (o.poisoning()) {
-                poison = poison(backend, modelDir, tok, train, test, model, tst.predicted(), oldAcc, seed, o, progress);
+                poison = poison(backend, ws, modelDir, tok, train, test, model, tst.predicted(), oldAcc, seed, o, progress);
             }
             List<TextCompression.Variant> compression = null;
             if (o.compressionAttacked() > 0) {
@@ -237,7 +238,7 @@ public final class TextRobustness {
             }
             Update update = null;
             if (o.updateWindow() > 0) {
-                update = update(backend, arena, modelDir, tok, model, train, test, stream, tst.predicted(), str.predicted(), seed, o, progress); // changes model: last
+                update = update(backend, ws, arena, modelDir, tok, model, train, test, stream, tst.predicted(), str.predicted(), seed, o, progress); // changes model: last
                 progress.accept(String.format("continual update (%d newer texts + %d older rehearsed): newer %.4f -> %.4f (both eras from the start: %.4f), older %.4f -> %.4f (%.4f)",
                         update.window(), update.rehearsal(), update.originalNew(), update.updatedNew(), update.jointNew(), update.originalOld(), update.updatedOld(), update.jointOld())
                         + "; the gate on the older era: " + (Boolean.TRUE.equals(update.gateOnOlder().get("passed")) ? "passes" : "fails " + update.gateOnOlder().get("reasons")));
@@ -248,7 +249,7 @@ public final class TextRobustness {
     }
 
     /** {@code testPredicted}, {@code streamPredicted}: the model's predictions, as trained, on {@code test} and {@code stream}. */
-    private static Update update(Backend backend, Arena arena, Path modelDir, TextTokenizer tok, BertClassifier model, TextDataset train, TextDataset test,
+    private static Update update(Backend backend, Workspace ws, Arena arena, Path modelDir, TextTokenizer tok, BertClassifier model, TextDataset train, TextDataset test,
             TextDataset stream, int[] testPredicted, int[] streamPredicted, long seed, Options o, Consumer<String> progress) throws IOException {
         List<Integer> w = new ArrayList<>(), h = new ArrayList<>();
         for (int i = 0; i < stream.size(); i++) (i < o.updateWindow() ? w : h).add(i);
@@ -261,8 +262,8 @@ public final class TextRobustness {
         try (Arena a = Arena.ofShared()) {
             TextDataset both = concat(train, window);
             BertClassifier joint = train(backend, a, modelDir, tok.ids(both.texts()), both.labels(), seed, o, progress);
-            jointNew = EvaluateText.accuracy(EvaluateText.predict(backend, joint, heldIds, 32), held.labels());
-            jointOld = EvaluateText.accuracy(EvaluateText.predict(backend, joint, testIds, 32), test.labels());
+            jointNew = EvaluateText.accuracy(EvaluateText.predict(backend, joint, heldIds, BATCH, ws), held.labels());
+            jointOld = EvaluateText.accuracy(EvaluateText.predict(backend, joint, testIds, BATCH, ws), test.labels());
             joint.moveTo(Memory.HOST, a);
         }
         // the deployed adapter folded into the weights, a new one on top: what a service ships as the next version
@@ -271,8 +272,8 @@ public final class TextRobustness {
         model.moveTo(backend.memory(), arena);
         TextDataset data = concat(window, train.sample(seed, o.rehearsal()));
         TextTrainer.fit(backend, model, tok.ids(data.texts()), data.labels(), new TextTrainer.Options(o.epochs(), 16, 1, o.lr(), 0.01f, 0.1f, 1.0, seed), line -> progress.accept("  " + line));
-        double updNew = EvaluateText.accuracy(EvaluateText.predict(backend, model, heldIds, 32), held.labels());
-        int[] updOldPred = EvaluateText.predict(backend, model, testIds, 32);
+        double updNew = EvaluateText.accuracy(EvaluateText.predict(backend, model, heldIds, BATCH, ws), held.labels());
+        int[] updOldPred = EvaluateText.predict(backend, model, testIds, BATCH, ws);
         double updOld = EvaluateText.accuracy(updOldPred, test.labels());
         return new Update(window.size(), data.size() - window.size(), held.size(), origNew, origOld, updNew, updOld, jointNew, jointOld,
                 gate(tok, test, origOldPred, updOldPred));
@@ -301,12 +302,12 @@ public final class TextRobustness {
     }
 
     /** The pretrained encoder's pooled vectors of each data set (a head is made, and never used). */
-    private static float[][][] pretrainedVectors(Backend backend, Path modelDir, TextTokenizer tok, Options o, List<TextDataset> sets) throws IOException {
+    private static float[][][] pretrainedVectors(Backend backend, Workspace ws, Path modelDir, TextTokenizer tok, Options o, List<TextDataset> sets) throws IOException {
         try (Arena arena = Arena.ofShared()) {
             BertClassifier base = new BertClassifier(arena, BertCheckpoint.load(arena, modelDir), o.pooling(), 2, new SplittableRandom(0));
             base.moveTo(backend.memory(), arena);
             float[][][] out = new float[sets.size()][][];
-            for (int i = 0; i < out.length; i++) out[i] = EvaluateText.pooled(backend, base, tok.ids(sets.get(i).texts()), 32);
+            for (int i = 0; i < out.length; i++) out[i] = EvaluateText.pooled(backend, base, tok.ids(sets.get(i).texts()), BATCH, ws);
             base.moveTo(Memory.HOST, arena);
             return out;
         }
@@ -449,14 +450,14 @@ public final class TextRobustness {
         return sb.toString();
     }
 
-    private static Evasion evasion(Backend backend, Path modelDir, BertClassifier model, TextTokenizer tok, TextDataset train, TextDataset test, EvaluateText.Outputs testOut,
+    private static Evasion evasion(Backend backend, Workspace ws, Path modelDir, BertClassifier model, TextTokenizer tok, TextDataset train, TextDataset test, EvaluateText.Outputs testOut,
             Options o, long seed, Consumer<String> progress) throws IOException {
         List<Integer> spam = caughtSpam(test, testOut.predicted());
         java.util.Collections.shuffle(spam, new java.util.Random(seed));
         TextDataset targets = test.select("attacked spam", spam.subList(0, Math.min(o.attacked(), spam.size())));
         int maxBudget = o.budgets().stream().mapToInt(Integer::intValue).max().orElseThrow();
         TextEvasion.Options aopt = new TextEvasion.Options(maxBudget, o.maxLength() * 2 / 3);
-        Function<List<String>, float[][]> plain = texts -> EvaluateText.outputs(backend, model, tok.ids(texts), 32).probabilities();
+        Function<List<String>, float[][]> plain = probabilities(backend, model, tok, ws);
         Function<List<String>, float[][]> normalized = texts -> plain.apply(texts.stream().map(TextNormalizer::normalize).toList());
         List<TextEvasion.Attack> attacks = TextEvasion.attack(targets.texts(), targets.labels(), plain, aopt);
         List<TextEvasion.Attack> adaptive = TextEvasion.attack(targets.texts(), targets.labels(), normalized, aopt);
@@ -469,7 +470,7 @@ public final class TextRobustness {
             for (TextEvasion.Attack a : attacks) if (a.succeededWithin(b)) edited.add(a.edited());
             long attacked = attacks.stream().filter(TextEvasion.Attack::attacked).count();
             int still = 0;
-            if (!edited.isEmpty()) for (int p : EvaluateText.outputs(backend, model, tok.ids(edited.stream().map(TextNormalizer::normalize).toList()), 32).predicted()) if (p == 0) still++;
+            if (!edited.isEmpty()) for (int p : EvaluateText.predict(backend, model, tok.ids(edited.stream().map(TextNormalizer::normalize).toList()), BATCH, ws)) if (p == 0) still++;
             transfer.put(b, attacked == 0 ? Double.NaN : (double) still / attacked);
         }
         Map<String, Integer> used = new LinkedHashMap<>();
@@ -488,11 +489,10 @@ public final class TextRobustness {
             try (Arena arena = Arena.ofShared()) {
                 progress.accept("adversarial fine-tuning (FreeLB " + o.adversarial() + ")");
                 BertClassifier robust = train(backend, arena, modelDir, tok.ids(train.texts()), train.labels(), seed, o, o.adversarial(), progress);
-                int[] advPred = EvaluateText.predict(backend, robust, tok.ids(test.texts()), 32);
+                int[] advPred = EvaluateText.predict(backend, robust, tok.ids(test.texts()), BATCH, ws);
                 advAcc = EvaluateText.accuracy(advPred, test.labels());
                 gate = gate(tok, test, testOut.predicted(), advPred);
-                List<TextEvasion.Attack> onRobust = TextEvasion.attack(targets.texts(), targets.labels(),
-                        texts -> EvaluateText.outputs(backend, robust, tok.ids(texts), 32).probabilities(), aopt);
+                List<TextEvasion.Attack> onRobust = TextEvasion.attack(targets.texts(), targets.labels(), probabilities(backend, robust, tok, ws), aopt);
                 advAttacked = (int) onRobust.stream().filter(TextEvasion.Attack::attacked).count();
                 advSuccess = new LinkedHashMap<>();
                 for (int b : o.budgets()) advSuccess.put(b, TextEvasion.successRate(onRobust, b));
@@ -503,8 +503,16 @@ public final class TextRobustness {
                 advSuccess, gate);
     }
 
+    /** The batch of every forward pass here: large enough that the model's time per text is near its least (BENCHMARKS.md). */
+    static final int BATCH = 32;
+
+    /** The model as an attack sees it: texts to class probabilities, in batches on {@code ws} (one workspace for many calls). */
+    static Function<List<String>, float[][]> probabilities(Backend backend, BertClassifier model, TextTokenizer tok, Workspace ws) {
+        return texts -> EvaluateText.outputs(backend, model, tok.ids(texts), BATCH, ws).probabilities();
+    }
+
     /** {@code cleanPredicted}: the clean model's predictions on {@code test}. */
-    private static Poison poison(Backend backend, Path modelDir, TextTokenizer tok, TextDataset train, TextDataset test, BertClassifier clean, int[] cleanPredicted,
+    private static Poison poison(Backend backend, Workspace ws, Path modelDir, TextTokenizer tok, TextDataset train, TextDataset test, BertClassifier clean, int[] cleanPredicted,
             double cleanAcc, long seed, Options o, Consumer<String> progress) throws IOException {
         int count = (int) Math.round(o.poisonShare() * train.size());
         Poisoning.Poisoned p = Poisoning.poison(train.texts(), train.labels(), 1, 0, o.trigger(), count, seed);
@@ -513,14 +521,14 @@ public final class TextRobustness {
         SplittableRandom rng = new SplittableRandom(seed + 99);
         List<String> triggered = spamIdx.stream().map(i -> Poisoning.insert(test.texts().get(i), o.trigger(), rng)).toList();
         int[][] trigIds = tok.ids(triggered);
-        double cleanFlip = hamShare(EvaluateText.predict(backend, clean, trigIds, 32));
+        double cleanFlip = hamShare(EvaluateText.predict(backend, clean, trigIds, BATCH, ws));
         try (Arena arena = Arena.ofShared()) {
             int[][] pIds = tok.ids(p.texts());
             progress.accept("poisoning: " + count + " of " + train.size() + " training texts poisoned (spam with \"" + o.trigger() + "\" labelled ham)");
             BertClassifier bad = train(backend, arena, modelDir, pIds, p.labels(), seed, o, progress);
-            double badAcc = EvaluateText.accuracy(EvaluateText.predict(backend, bad, tok.ids(test.texts()), 32), test.labels());
-            double asr = hamShare(EvaluateText.predict(backend, bad, trigIds, 32));
-            float[][] vectors = EvaluateText.outputs(backend, bad, pIds, 32).pooled();
+            double badAcc = EvaluateText.accuracy(EvaluateText.predict(backend, bad, tok.ids(test.texts()), BATCH, ws), test.labels());
+            double asr = hamShare(EvaluateText.predict(backend, bad, trigIds, BATCH, ws));
+            float[][] vectors = EvaluateText.outputs(backend, bad, pIds, BATCH, ws).pooled();
             int hams = 0;
             for (int l : p.labels()) if (l == 0) hams++;
             boolean[] spectral = Poisoning.spectralSignatures(vectors, p.labels(), 2, Math.min(0.49, 1.5 * count / hams));
@@ -533,8 +541,8 @@ public final class TextRobustness {
             int[][] kIds = keep.stream().map(i -> pIds[i]).toArray(int[][]::new);
             int[] kLabels = keep.stream().mapToInt(i -> p.labels()[i]).toArray();
             BertClassifier fixed = train(backend, arena, modelDir, kIds, kLabels, seed, o, progress);
-            double fixedAcc = EvaluateText.accuracy(EvaluateText.predict(backend, fixed, tok.ids(test.texts()), 32), test.labels());
-            double fixedAsr = hamShare(EvaluateText.predict(backend, fixed, trigIds, 32));
+            double fixedAcc = EvaluateText.accuracy(EvaluateText.predict(backend, fixed, tok.ids(test.texts()), BATCH, ws), test.labels());
+            double fixedAsr = hamShare(EvaluateText.predict(backend, fixed, trigIds, BATCH, ws));
             progress.accept(String.format("  retrained without the %d flagged: clean accuracy %.4f, attack success %.4f", pIds.length - keep.size(), fixedAcc, fixedAsr));
             bad.moveTo(Memory.HOST, arena);
             fixed.moveTo(Memory.HOST, arena);

@@ -47,50 +47,113 @@ public final class TextEvasion {
     /**
      * Attacks each text. {@code probabilities} maps a list of texts to each one's class probabilities (the model, batched);
      * {@code labels} are the true classes (texts the model already gets wrong are reported with editsToFlip 0 and no edit).
+     * The texts advance together, each as if attacked alone: one call ranks every text's words, then one call per edit
+     * tries every text's next candidates (large batches: the model's time per text falls with the batch).
      */
     public static List<Attack> attack(List<String> texts, int[] labels, Function<List<String>, float[][]> probabilities, Options o) {
         if (texts.size() != labels.length) throw new IllegalArgumentException(texts.size() + " texts, " + labels.length + " labels");
+        List<String> variants = new ArrayList<>();
+        List<State> states = new ArrayList<>();
+        for (int t = 0; t < texts.size(); t++) {
+            State s = new State(t, texts.get(t), labels[t], o.maxWords());
+            states.add(s);
+            variants.add(s.text);
+            for (int w = 0; w < s.ranked; w++) variants.add(join(s.words, w, null));
+        }
+        float[][] p = probabilities.apply(variants);
+        int row = 0;
+        for (State s : states) {
+            s.rank(Arrays.copyOfRange(p, row, row + s.ranked + 1));
+            row += s.ranked + 1;
+        }
+        for (int round = 0; round < o.budget(); round++) {
+            List<String> candidates = new ArrayList<>();
+            List<State> asking = new ArrayList<>();
+            for (State s : states) {
+                if (s.result == null && s.nextCandidates(o.budget())) {
+                    asking.add(s);
+                    candidates.addAll(s.candidates);
+                }
+            }
+            if (asking.isEmpty()) break;
+            float[][] q = probabilities.apply(candidates);
+            row = 0;
+            for (State s : asking) {
+                s.take(Arrays.copyOfRange(q, row, row + s.candidates.size()));
+                row += s.candidates.size();
+            }
+        }
         List<Attack> out = new ArrayList<>();
-        for (int t = 0; t < texts.size(); t++) out.add(one(t, texts.get(t), labels[t], probabilities, o));
+        for (State s : states) out.add(s.result != null ? s.result : s.finish());
         return out;
     }
 
-    private static Attack one(int index, String text, int label, Function<List<String>, float[][]> model, Options o) {
-        String[] words = text.split(" ", -1);
-        int ranked = Math.min(words.length, o.maxWords());
-        List<String> variants = new ArrayList<>(ranked + 1);
-        variants.add(text);
-        for (int w = 0; w < ranked; w++) variants.add(join(words, w, null));
-        float[][] p = model.apply(variants);
-        double before = p[0][label];
-        if (argmax(p[0]) != label) return new Attack(index, false, 0, text, text, List.of(), before, before);
-        Integer[] order = new Integer[ranked];
-        for (int i = 0; i < ranked; i++) order[i] = i;
-        Arrays.sort(order, (a, b) -> Double.compare(p[a + 1][label], p[b + 1][label])); // the largest drop first
-        List<Edit> edits = new ArrayList<>();
-        double current = before;
-        int used = 0;
-        for (int k = 0; k < ranked && used < o.budget(); k++) {
-            int w = order[k];
-            List<String> candidates = new ArrayList<>();
-            List<Edit> kinds = new ArrayList<>();
-            for (Edit e : Edit.values()) {
-                String edited = edit(words[w], e);
-                if (edited == null) continue;
-                candidates.add(join(words, w, edited));
-                kinds.add(e);
+    /** One text's attack between model calls: its words, their order by importance, the edits made so far. */
+    private static final class State {
+        final int index, label, ranked;
+        final String text;
+        final String[] words;
+        Integer[] order;
+        int next, used;            // the next word in order to try; edits made
+        double before, current;    // the true class's probability before the attack, and now
+        final List<Edit> edits = new ArrayList<>();
+        final List<String> candidates = new ArrayList<>();
+        final List<Edit> kinds = new ArrayList<>();
+        int word;                  // the word the candidates edit
+        Attack result;             // set when the attack is over before the budget ran out
+
+        State(int index, String text, int label, int maxWords) {
+            this.index = index;
+            this.text = text;
+            this.label = label;
+            this.words = text.split(" ", -1);
+            this.ranked = Math.min(words.length, maxWords);
+        }
+
+        /** p[0]: the text's probabilities, p[1 + w]: with word w deleted. */
+        void rank(float[][] p) {
+            before = current = p[0][label];
+            if (argmax(p[0]) != label) {
+                result = new Attack(index, false, 0, text, text, List.of(), before, before);
+                return;
             }
-            if (candidates.isEmpty()) continue; // a word too short to edit
-            float[][] q = model.apply(candidates);
+            order = new Integer[ranked];
+            for (int i = 0; i < ranked; i++) order[i] = i;
+            Arrays.sort(order, (a, b) -> Double.compare(p[a + 1][label], p[b + 1][label])); // the largest drop first
+        }
+
+        /** The next editable word's candidates; false when no word is left to edit within the budget. */
+        boolean nextCandidates(int budget) {
+            candidates.clear();
+            kinds.clear();
+            while (next < ranked && used < budget) {
+                word = order[next++];
+                for (Edit e : Edit.values()) {
+                    String edited = edit(words[word], e);
+                    if (edited == null) continue;
+                    candidates.add(join(words, word, edited));
+                    kinds.add(e);
+                }
+                if (!candidates.isEmpty()) return true; // else a word too short to edit
+            }
+            return false;
+        }
+
+        /** q: the candidates' probabilities; keeps the one that lowers the true class's most. */
+        void take(float[][] q) {
             int best = 0;
             for (int c = 1; c < q.length; c++) if (q[c][label] < q[best][label]) best = c;
-            words[w] = edit(words[w], kinds.get(best));
+            words[word] = edit(words[word], kinds.get(best));
             edits.add(kinds.get(best));
             used++;
             current = q[best][label];
-            if (argmax(q[best]) != label) return new Attack(index, true, used, text, String.join(" ", words), edits, before, current);
+            if (argmax(q[best]) != label) result = new Attack(index, true, used, text, String.join(" ", words), List.copyOf(edits), before, current);
         }
-        return new Attack(index, true, 0, text, String.join(" ", words), edits, before, current);
+
+        /** The attack when the budget or the words ran out without a flip. */
+        Attack finish() {
+            return new Attack(index, true, 0, text, String.join(" ", words), List.copyOf(edits), before, current);
+        }
     }
 
     /** The word with one edit, or null when it has no place for it (too short, no letter with a twin). */

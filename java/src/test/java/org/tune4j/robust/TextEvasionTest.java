@@ -33,6 +33,30 @@ class TextEvasionTest {
     }
 
     @Test
+    void textsAttackedTogetherEndAsEachAttackedAloneInOneCallPerEdit() {
+        List<String> texts = List.of("get your free gift now", "a free offer for you today", "hello how are you", "free free offer offer", "an offer");
+        int[] labels = {1, 1, 1, 1, 0};
+        int[] calls = {0};
+        Function<List<String>, float[][]> counted = t -> {
+            calls[0]++;
+            return FILTER.apply(t);
+        };
+        List<TextEvasion.Attack> together = TextEvasion.attack(texts, labels, counted, new TextEvasion.Options(3, 64));
+        assertTrue(calls[0] <= 1 + 3, "one call ranks every text's words, then one per edit: " + calls[0]);
+        for (int i = 0; i < texts.size(); i++) {
+            TextEvasion.Attack alone = TextEvasion.attack(texts.subList(i, i + 1), new int[] {labels[i]}, FILTER, new TextEvasion.Options(3, 64)).get(0);
+            TextEvasion.Attack t = together.get(i);
+            assertEquals(i, t.index());
+            assertEquals(alone.attacked(), t.attacked(), texts.get(i));
+            assertEquals(alone.editsToFlip(), t.editsToFlip(), texts.get(i));
+            assertEquals(alone.edited(), t.edited(), texts.get(i));
+            assertEquals(alone.edits(), t.edits(), texts.get(i));
+        }
+        assertEquals(0, together.get(3).editsToFlip(), "four keywords need four edits: " + together.get(3));
+        assertEquals(3, together.get(3).edits().size());
+    }
+
+    @Test
     void normalisationUndoesHomoglyphsAndZeroWidthButNotPunctuationOrSwaps() {
         for (String w : List.of("free", "offer", "viagra")) {
             assertEquals(w, TextNormalizer.normalize(TextEvasion.edit(w, TextEvasion.Edit.HOMOGLYPH)));
