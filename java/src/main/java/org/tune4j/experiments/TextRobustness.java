@@ -72,7 +72,7 @@ public final class TextRobustness {
         }
 
         /**
-         * The demo's run (13.9 minutes on 2 Zen 5 cores, BENCHMARKS.md): one seed, the default's 600 texts to train (with 400, 2 epochs of
+         * The demo's run (8.9 minutes on 2 Zen 5 cores, BENCHMARKS.md): one seed, the default's 600 texts to train (with 400, 2 epochs of
          * LoRA at 1e-3 leave the model calling every text ham), FreeLB with 2 ascent steps, 30 spam texts attacked (15 for
          * each compressed model), 800 newer texts streamed, an update window of 300 of them with 150 rehearsed.
          */
