@@ -52,6 +52,19 @@ final class MiniLm {
         return bge;
     }
 
+    /**
+     * A small random BERT on MiniLM's vocabulary (1 layer, 16 wide, 2 heads) saved as a Hugging Face folder {@code dir}
+     * with MiniLM's tokenizer.json: a model the text jobs run end to end in seconds.
+     */
+    static Path smallModel(Path dir) throws IOException {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            org.tune4j.io.BertCheckpoint.save(dir, new org.tune4j.nn.BertModel(arena, new BertConfig(30522, 16, 1, 2, 32, 64, 2, 1e-12f, "gelu"),
+                    new java.util.SplittableRandom(1)), null);
+        }
+        Files.copy(onnxDir().resolve("tokenizer.json"), dir.resolve(org.tune4j.io.HfCheckpoint.TOKENIZER));
+        return dir;
+    }
+
     /** The imported Hugging Face checkpoint folder. */
     static Path hfDir() throws IOException {
         return onnxDir().resolve("hf");

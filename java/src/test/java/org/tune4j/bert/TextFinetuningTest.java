@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -16,10 +15,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.TextDataset;
 import org.tune4j.experiments.TextFinetuning;
-import org.tune4j.io.BertCheckpoint;
 import org.tune4j.io.HfCheckpoint;
-import org.tune4j.nn.BertConfig;
-import org.tune4j.nn.BertModel;
 import org.tune4j.nn.Lora;
 
 /**
@@ -44,11 +40,7 @@ class TextFinetuningTest {
 
     @Test
     void everyMethodRunsAndForgettingIsMeasuredWhereTheEncoderChanges(@TempDir Path dir) throws Exception {
-        Path model = dir.resolve("small");
-        try (Arena arena = Arena.ofConfined()) {
-            BertCheckpoint.save(model, new BertModel(arena, new BertConfig(30522, 16, 1, 2, 32, 64, 2, 1e-12f, "gelu"), new SplittableRandom(1)), null);
-        }
-        Files.copy(MiniLm.onnxDir().resolve("tokenizer.json"), model.resolve(HfCheckpoint.TOKENIZER));
+        Path model = MiniLm.smallModel(dir.resolve("small"));
         TextDataset task = words("task", new String[] {"cheap", "offer", "win", "money"}, new String[] {"meeting", "notes", "code", "review"}, 80, 1, List.of("ham", "spam"));
         TextDataset genres = words("genres", new String[] {"court", "jury", "vote"}, new String[] {"ship", "star", "planet"}, 80, 2, List.of("press", "fiction"));
         var o = new TextFinetuning.Options(List.of(TextFinetuning.Method.values()), List.of(1L, 2L), 40, 20, 16, 2, 8, 1e-2f, 1e-3f, 1e-2f,

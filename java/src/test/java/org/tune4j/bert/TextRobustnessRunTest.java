@@ -4,8 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.lang.foreign.Arena;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -18,11 +16,7 @@ import org.tune4j.data.SpamAssassin;
 import org.tune4j.data.TextDataset;
 import org.tune4j.experiments.TextCompression;
 import org.tune4j.experiments.TextRobustness;
-import org.tune4j.io.BertCheckpoint;
-import org.tune4j.io.HfCheckpoint;
 import org.tune4j.nn.BertClassifier;
-import org.tune4j.nn.BertConfig;
-import org.tune4j.nn.BertModel;
 import org.tune4j.nn.Lora;
 import org.tune4j.train.TextTrainer;
 
@@ -43,11 +37,7 @@ class TextRobustnessRunTest {
 
     @Test
     void everyPartRunsOnASmallModelAndReports(@TempDir Path dir) throws Exception {
-        Path model = dir.resolve("small");
-        try (Arena arena = Arena.ofConfined()) {
-            BertCheckpoint.save(model, new BertModel(arena, new BertConfig(30522, 16, 1, 2, 32, 64, 2, 1e-12f, "gelu"), new SplittableRandom(1)), null);
-        }
-        Files.copy(MiniLm.onnxDir().resolve("tokenizer.json"), model.resolve(HfCheckpoint.TOKENIZER));
+        Path model = MiniLm.smallModel(dir.resolve("small"));
         SplittableRandom rng = new SplittableRandom(7);
         List<SpamAssassin.Mail> mails = new ArrayList<>();
         mails(mails, "easy-ham-1", 0, 70, rng, null);
