@@ -16,10 +16,11 @@ import org.tune4j.tensor.Tensor;
 public final class Workspace implements AutoCloseable {
     private SlabPool.Slab slab; // null before the first step and after close
     private long needed;
-    private boolean inUse;
+    private boolean inUse, closed;
 
     /** The memory for one step, in {@code where}, scoped to {@code step}'s arena (empty until a step has said what it needs, unless the pool had some). */
-    Tensor take(Arena step, Memory where) {
+    synchronized Tensor take(Arena step, Memory where) {
+        if (closed) throw new IllegalStateException("this workspace is closed");
         if (inUse) throw new IllegalStateException("this workspace is in use by another tape (one step at a time)");
         inUse = true;
         if (slab == null || slab.bytes() < needed || slab.memory().memory() != where) { // grow: nothing refers to the old memory now
@@ -32,9 +33,10 @@ public final class Workspace implements AutoCloseable {
         return Tensor.wrap(where, scoped, DType.I8, slab.bytes());
     }
 
-    void release(long bytes) {
+    synchronized void release(long bytes) {
         needed = Math.max(needed, bytes);
         inUse = false;
+        if (closed) giveBack(); // closed while the step ran: its memory is let go now that nothing uses it
     }
 
     /** Bytes the largest step so far needed (the memory held can be more: a slab from the pool). */
@@ -43,7 +45,7 @@ public final class Workspace implements AutoCloseable {
     }
 
     /** Bytes held for the steps. */
-    public long capacity() {
+    public synchronized long capacity() {
         return slab == null ? 0 : slab.bytes();
     }
 
@@ -58,24 +60,25 @@ public final class Workspace implements AutoCloseable {
     }
 
     /**
-     * Gives the memory to the pool for the next workspace; frees it instead while a tape still runs on it. A workspace
-     * closed after one step never grew (its step ran on its arena): the pool gets memory of the size that step needed,
-     * so that a caller making a workspace per single-step call pays for new memory once, not every call.
+     * Gives the memory to the pool for the next workspace, at once or, while a tape still runs on it, when that step
+     * ends. A workspace closed after one step never grew (its step ran on its arena): the pool gets memory of the
+     * size that step needed, so that a caller making a workspace per single-step call pays for new memory once, not
+     * every call.
      */
     @Override
-    public void close() {
-        if (slab != null) {
-            if (inUse) {
-                slab.free();
-            } else {
-                Memory where = slab.memory().memory();
-                if (slab.bytes() < needed && needed <= SlabPool.SHARED.capacity()) {
-                    slab.free();
-                    slab = SlabPool.Slab.allocate(where, needed);
-                }
-                SlabPool.SHARED.give(slab);
-            }
+    public synchronized void close() {
+        closed = true;
+        if (!inUse) giveBack();
+    }
+
+    private void giveBack() {
+        if (slab == null) return;
+        Memory where = slab.memory().memory();
+        if (slab.bytes() < needed && needed <= SlabPool.SHARED.capacity()) {
+            slab.free();
+            slab = SlabPool.Slab.allocate(where, needed);
         }
+        SlabPool.SHARED.give(slab);
         slab = null;
     }
 }

@@ -75,4 +75,26 @@ class SlabPoolTest {
         }
         Workspace.freePooled();
     }
+
+    @Test
+    void aWorkspaceClosedDuringAStepKeepsItsMemoryUntilTheStepEnds() {
+        Workspace.freePooled();
+        Workspace ws = new Workspace();
+        for (int step = 0; step < 2; step++) {
+            try (Tape t = new Tape(CpuBackend.get(), false, false, ws)) {
+                t.zeros(100, 16);
+            }
+        }
+        long held = ws.capacity();
+        try (Tape t = new Tape(CpuBackend.get(), false, false, ws)) {
+            org.tune4j.tensor.Tensor x = t.zeros(100, 16);
+            ws.close(); // while the step runs: nothing is freed under it
+            x.setFloat(99, 15, 3f);
+            assertEquals(3f, x.getFloat(99, 15));
+            assertEquals(0, Workspace.pooledBytes(), "still the step's");
+        }
+        assertEquals(held, Workspace.pooledBytes(), "let go when the step ended");
+        assertThrows(IllegalStateException.class, () -> new Tape(CpuBackend.get(), false, false, ws), "a closed workspace takes no step");
+        Workspace.freePooled();
+    }
 }
