@@ -45,10 +45,12 @@ public final class TextTokenizer implements AutoCloseable {
         return toInts(tokenizer.encode(text).getIds());
     }
 
-    /** Token ids of each text. */
+    /** Token ids of each text, the same as {@link #ids(String)} of each (the library encodes a list on its own threads). */
     public int[][] ids(java.util.List<String> texts) {
-        int[][] out = new int[texts.size()][];
-        for (int i = 0; i < out.length; i++) out[i] = ids(texts.get(i));
+        if (texts.isEmpty()) return new int[0][];
+        ai.djl.huggingface.tokenizers.Encoding[] enc = tokenizer.batchEncode(texts);
+        int[][] out = new int[enc.length][];
+        for (int i = 0; i < out.length; i++) out[i] = toInts(enc[i].getIds());
         return out;
     }
 

@@ -39,4 +39,16 @@ class TokenOffsetsTest {
             assertEquals("Detokenizers", text.substring(word.getFirst().start(), word.getLast().end()), "its pieces cover the word");
         }
     }
+
+    @Test
+    void aListIsEncodedAsEachTextAlone() throws Exception {
+        List<String> texts = List.of("Detokenizers CAFÉ offers: 𝐅𝐑𝐄𝐄 tickets!", "", "short", "a much longer text ".repeat(40), "zero\u200Bwidth р\u0430уp\u03B1l");
+        try (TextTokenizer tok = TextTokenizer.load(MiniLm.onnxDir().resolve("tokenizer.json"), 24)) {
+            int[][] all = tok.ids(texts);
+            assertEquals(texts.size(), all.length);
+            for (int i = 0; i < texts.size(); i++) assertArrayEquals(tok.ids(texts.get(i)), all[i], "text " + i);
+            assertEquals(24, all[3].length, "truncated to the window");
+            assertEquals(0, tok.ids(List.of()).length);
+        }
+    }
 }
