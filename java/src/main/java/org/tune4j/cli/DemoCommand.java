@@ -86,7 +86,7 @@ final class DemoCommand implements Callable<Integer> {
     boolean noCompression;
 
     @Option(names = "--text", description = "The text story instead: a pretrained BERT (--model) fine-tuned by LoRA on older SpamAssassin mail, with drift, OOD, "
-            + "leakage, a backdoor, evasion, FreeLB, a continual update and compression, on one seed (tune4j robust-text's study, smaller; about 14 minutes on 2 cores; "
+            + "leakage, a backdoor, evasion, FreeLB, a continual update and compression, on one seed (tune4j robust-text's study, smaller; about 9 minutes on 2 cores; "
             + "needs data/fetch-text-data.sh). The ViT options do not apply.")
     boolean text;
 

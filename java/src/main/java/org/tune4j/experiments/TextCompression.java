@@ -56,8 +56,8 @@ public final class TextCompression {
         List<Integer> spam = TextRobustness.caughtSpam(test, pred);
         java.util.Collections.shuffle(spam, new java.util.Random(seed + 5));
         TextDataset targets = test.select("attacked spam", spam.subList(0, Math.min(o.compressionAttacked(), spam.size())));
-        int[][] testIds = tok.ids(test.texts()), streamIds = tok.ids(stream.texts());
-        int[] batch1Ids = longest(tok, test);
+        int[][] testIds = tok.ids(test.texts()), streamIds = tok.ids(stream.texts()), trainIds = tok.ids(train.texts());
+        int[] batch1Ids = longest(testIds, tok.maxLength());
         List<Variant> out = new ArrayList<>();
         Path adapter = Files.createTempDirectory("tune4j-adapter");
         try (Arena arena = Arena.ofShared(); Workspace ws = new Workspace()) {
@@ -65,7 +65,7 @@ public final class TextCompression {
             BertAdapter.save(adapter, f32, o.lora(), modelDir.toString(), SpamAssassin.CLASSES);
             BertClassifier q = BertAdapter.load(arena, modelDir, adapter).model();
             Lora.fold(q, host);
-            int[][] calibration = Arrays.copyOf(tok.ids(train.texts()), Math.min(128, train.size()));
+            int[][] calibration = Arrays.copyOf(trainIds, Math.min(128, train.size()));
             var r = Int8Quantization.quantize(arena, host, q, () -> EvaluateText.predict(host, q, calibration, TextRobustness.BATCH, ws), calibration.length,
                     new Int8Quantization.Options(PROJECTIONS, 0.05));
             out.add(variant("int8", "post-training, " + r.quantizedLayers() + " of " + r.layers().size() + " projections int8", host, ws, q, tok, targets, test, stream, testIds,
@@ -78,7 +78,7 @@ public final class TextCompression {
             Lora.Config recovery = new Lora.Config(o.lora().r(), o.lora().alpha(), o.lora().dropout(), false, PROJECTIONS, List.of("classifier"));
             Lora.inject(sparse, arena, recovery, rng);
             progress.accept("2:4: every projection pruned, LoRA r " + recovery.r() + " on all of them trained to recover");
-            TextTrainer.fit(host, sparse, tok.ids(train.texts()), train.labels(), new TextTrainer.Options(o.epochs(), 16, 1, o.lr(), 0.01f, 0.1f, 1.0, seed), l -> progress.accept("  " + l));
+            TextTrainer.fit(host, sparse, trainIds, train.labels(), new TextTrainer.Options(o.epochs(), 16, 1, o.lr(), 0.01f, 0.1f, 1.0, seed), l -> progress.accept("  " + l));
             StructuredPruning.compress(arena, host, sparse, PROJECTIONS);
             out.add(variant("2:4", "2:4 on every projection, LoRA recovery unmerged", host, ws, sparse, tok, targets, test, stream, testIds, streamIds, batch1Ids, pred, o));
             progress.accept(line(out.getLast()));
@@ -126,17 +126,16 @@ public final class TextCompression {
         Map<Integer, Double> success = new LinkedHashMap<>();
         for (int b : o.budgets()) success.put(b, TextEvasion.successRate(attacks, b));
         Arrays.sort(ms);
-        Map<String, Object> gate = f32Predictions == null ? null : TextRobustness.gate(tok, test, f32Predictions, pred);
+        Map<String, Object> gate = f32Predictions == null ? null : TextRobustness.gate(test, f32Predictions, pred);
         return new Variant(name, what, acc, newer, (int) attacks.stream().filter(TextEvasion.Attack::attacked).count(), success, ms[ms.length / 2], gate);
     }
 
-    /** The ids of a test text of the full window (the longest one when none fills it). */
-    private static int[] longest(TextTokenizer tok, TextDataset test) {
+    /** The first of the test texts' ids that fills the window of {@code maxLength} tokens (the longest when none does). */
+    private static int[] longest(int[][] testIds, int maxLength) {
         int[] best = new int[0];
-        for (String t : test.texts()) {
-            int[] ids = tok.ids(t);
+        for (int[] ids : testIds) {
             if (ids.length > best.length) best = ids;
-            if (ids.length >= tok.maxLength()) break;
+            if (ids.length >= maxLength) break;
         }
         return best;
     }

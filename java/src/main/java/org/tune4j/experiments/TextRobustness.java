@@ -276,7 +276,7 @@ public final class TextRobustness {
         int[] updOldPred = EvaluateText.predict(backend, model, testIds, BATCH, ws);
         double updOld = EvaluateText.accuracy(updOldPred, test.labels());
         return new Update(window.size(), data.size() - window.size(), held.size(), origNew, origOld, updNew, updOld, jointNew, jointOld,
-                gate(tok, test, origOldPred, updOldPred));
+                gate(test, origOldPred, updOldPred));
     }
 
     /**
@@ -284,7 +284,7 @@ public final class TextRobustness {
      * the whole set, each class, and three length buckets by words (under 100, 100 to 299, 300 and more: mail is long,
      * so nearly every text fills the model's window and token counts would put them all in one bucket).
      */
-    static Map<String, Object> gate(TextTokenizer tok, TextDataset test, int[] baseline, int[] candidate) {
+    static Map<String, Object> gate(TextDataset test, int[] baseline, int[] candidate) {
         boolean[] b = new boolean[test.size()], c = new boolean[test.size()];
         Map<String, List<Integer>> slices = new LinkedHashMap<>();
         for (String name : test.classes()) slices.put("class " + name, new ArrayList<>());
@@ -491,7 +491,7 @@ public final class TextRobustness {
                 BertClassifier robust = train(backend, arena, modelDir, tok.ids(train.texts()), train.labels(), seed, o, o.adversarial(), progress);
                 int[] advPred = EvaluateText.predict(backend, robust, tok.ids(test.texts()), BATCH, ws);
                 advAcc = EvaluateText.accuracy(advPred, test.labels());
-                gate = gate(tok, test, testOut.predicted(), advPred);
+                gate = gate(test, testOut.predicted(), advPred);
                 List<TextEvasion.Attack> onRobust = TextEvasion.attack(targets.texts(), targets.labels(), probabilities(backend, robust, tok, ws), aopt);
                 advAttacked = (int) onRobust.stream().filter(TextEvasion.Attack::attacked).count();
                 advSuccess = new LinkedHashMap<>();
@@ -522,11 +522,12 @@ public final class TextRobustness {
         List<String> triggered = spamIdx.stream().map(i -> Poisoning.insert(test.texts().get(i), o.trigger(), rng)).toList();
         int[][] trigIds = tok.ids(triggered);
         double cleanFlip = hamShare(EvaluateText.predict(backend, clean, trigIds, BATCH, ws));
+        int[][] testIds = tok.ids(test.texts());
         try (Arena arena = Arena.ofShared()) {
             int[][] pIds = tok.ids(p.texts());
             progress.accept("poisoning: " + count + " of " + train.size() + " training texts poisoned (spam with \"" + o.trigger() + "\" labelled ham)");
             BertClassifier bad = train(backend, arena, modelDir, pIds, p.labels(), seed, o, progress);
-            double badAcc = EvaluateText.accuracy(EvaluateText.predict(backend, bad, tok.ids(test.texts()), BATCH, ws), test.labels());
+            double badAcc = EvaluateText.accuracy(EvaluateText.predict(backend, bad, testIds, BATCH, ws), test.labels());
             double asr = hamShare(EvaluateText.predict(backend, bad, trigIds, BATCH, ws));
             float[][] vectors = EvaluateText.outputs(backend, bad, pIds, BATCH, ws).pooled();
             int hams = 0;
@@ -541,7 +542,7 @@ public final class TextRobustness {
             int[][] kIds = keep.stream().map(i -> pIds[i]).toArray(int[][]::new);
             int[] kLabels = keep.stream().mapToInt(i -> p.labels()[i]).toArray();
             BertClassifier fixed = train(backend, arena, modelDir, kIds, kLabels, seed, o, progress);
-            double fixedAcc = EvaluateText.accuracy(EvaluateText.predict(backend, fixed, tok.ids(test.texts()), BATCH, ws), test.labels());
+            double fixedAcc = EvaluateText.accuracy(EvaluateText.predict(backend, fixed, testIds, BATCH, ws), test.labels());
             double fixedAsr = hamShare(EvaluateText.predict(backend, fixed, trigIds, BATCH, ws));
             progress.accept(String.format("  retrained without the %d flagged: clean accuracy %.4f, attack success %.4f", pIds.length - keep.size(), fixedAcc, fixedAsr));
             bad.moveTo(Memory.HOST, arena);

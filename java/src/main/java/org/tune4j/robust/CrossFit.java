@@ -21,6 +21,7 @@ public final class CrossFit {
         SplittableRandom rng = new SplittableRandom(seed);
         for (int i = 0; i < n; i++) fold[i] = rng.nextInt(folds);
         float[][] out = new float[n][];
+        double[][] z = new double[n][d]; // every row standardised once per fold, with that fold's mean and sd
         for (int f = 0; f < folds; f++) {
             double[] mean = new double[d], sd = new double[d];
             int m = 0;
@@ -33,7 +34,6 @@ public final class CrossFit {
             for (int j = 0; j < d; j++) mean[j] /= m;
             for (int i = 0; i < n; i++) if (fold[i] != f) for (int j = 0; j < d; j++) sd[j] += (x[i][j] - mean[j]) * (x[i][j] - mean[j]);
             for (int j = 0; j < d; j++) sd[j] = Math.sqrt(sd[j] / m) + 1e-8;
-            double[][] z = new double[n][d]; // every row standardised once with this fold's mean and sd
             for (int i = 0; i < n; i++) for (int j = 0; j < d; j++) z[i][j] = (x[i][j] - mean[j]) / sd[j];
             double[][] w = fit(z, labels, fold, f, classes);
             for (int i = 0; i < n; i++) if (fold[i] == f) out[i] = softmax(w, z[i]);
