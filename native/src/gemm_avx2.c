@@ -36,9 +36,15 @@ static void kernel_avx2(int64_t kc, const float *ap, const float *bp, const t4j_
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     int64_t p = 0;
     if (o->pf != NULL) {
-        const float *pf = o->pf; /* NR floats a row: one line */
-        for (; p < T4J_MIN(kc, o->pf_rows); p++, pf += o->pf_ld) {
-            _mm_prefetch((const char *)pf, _MM_HINT_T1);
+        const float *seg = o->pf;
+        int64_t off = o->pf_off;
+        for (; p < T4J_MIN(kc, o->pf_steps); p++) {
+            _mm_prefetch((const char *)(seg + off), _MM_HINT_T1); /* NR floats: one line */
+            off += NR;
+            if (off >= o->pf_seg) {
+                off = 0;
+                seg += o->pf_ld;
+            }
             STEP();
         }
     }
@@ -100,6 +106,30 @@ void t4j_pack_transpose_avx2(const float *src, int64_t ld, int64_t rows, int64_t
         }
         for (; p < kc; p++)
             for (int i = 0; i < 8; i++) dst[p * R + i0 + i] = alpha * src[(i0 + i) * ld + p];
+    }
+    /* 4 rows left (the 12-row A slivers of the AVX-512 kernel): two 4 x 4 transposes per 8 columns instead
+     * of one scalar strided load per element, which cost as much as the 8-row blocks before it */
+    __m128 va4 = _mm256_castps256_ps128(va);
+    for (; i0 + 4 <= rows; i0 += 4) {
+        int64_t p = 0;
+        for (; p + 8 <= kc; p += 8) {
+            __m256 r0 = _mm256_loadu_ps(src + i0 * ld + p), r1 = _mm256_loadu_ps(src + (i0 + 1) * ld + p);
+            __m256 r2 = _mm256_loadu_ps(src + (i0 + 2) * ld + p), r3 = _mm256_loadu_ps(src + (i0 + 3) * ld + p);
+            for (int h = 0; h < 2; h++) {
+                __m128 x0 = _mm_mul_ps(va4, h ? _mm256_extractf128_ps(r0, 1) : _mm256_castps256_ps128(r0));
+                __m128 x1 = _mm_mul_ps(va4, h ? _mm256_extractf128_ps(r1, 1) : _mm256_castps256_ps128(r1));
+                __m128 x2 = _mm_mul_ps(va4, h ? _mm256_extractf128_ps(r2, 1) : _mm256_castps256_ps128(r2));
+                __m128 x3 = _mm_mul_ps(va4, h ? _mm256_extractf128_ps(r3, 1) : _mm256_castps256_ps128(r3));
+                _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
+                float *d = dst + (p + 4 * h) * R + i0;
+                _mm_storeu_ps(d, x0);
+                _mm_storeu_ps(d + R, x1);
+                _mm_storeu_ps(d + 2 * R, x2);
+                _mm_storeu_ps(d + 3 * R, x3);
+            }
+        }
+        for (; p < kc; p++)
+            for (int i = 0; i < 4; i++) dst[p * R + i0 + i] = alpha * src[(i0 + i) * ld + p];
     }
     for (int64_t p = 0; p < kc; p++) {
         for (int64_t i = i0; i < rows; i++) dst[p * R + i] = alpha * src[i * ld + p];

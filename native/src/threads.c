@@ -22,7 +22,12 @@ static t4j_task_fn job_fn;
 static void *job_ctx;
 static int64_t job_tasks;
 static atomic_llong next_task;
-static int workers_busy;
+/* A region is open from its start until its caller has claimed every task. A worker joins only an open region
+ * and counts itself in; the caller then waits only for the workers inside (running a task they claimed, or about
+ * to find none left), never for one that has not been scheduled since the wake-up: on a busy machine that one
+ * may not run for a whole scheduler slice, and the caller would idle all that time with no work left to do. */
+static int region_open;
+static int workers_inside;
 
 T4J_EXPORT int32_t t4j_num_threads(void) {
     int n = atomic_load(&requested_threads);
@@ -50,11 +55,13 @@ static void *worker_main(void *arg) {
     for (;;) {
         while (generation == seen) pthread_cond_wait(&work_ready, &state_lock);
         seen = generation;
-        if (index >= workers_wanted) continue;   /* this region uses fewer threads */
+        /* this region uses fewer threads, or its caller has already done every task and closed it */
+        if (index >= workers_wanted || !region_open) continue;
+        workers_inside++;
         pthread_mutex_unlock(&state_lock);
         run_tasks();
         pthread_mutex_lock(&state_lock);
-        if (--workers_busy == 0) pthread_cond_signal(&work_done);
+        if (--workers_inside == 0) pthread_cond_signal(&work_done);
     }
     return NULL;
 }
@@ -85,7 +92,7 @@ void t4j_parallel(int64_t ntasks, t4j_task_fn fn, void *ctx) {
     job_tasks = ntasks;
     atomic_store(&next_task, 0);
     workers_wanted = (int)T4J_MIN(threads - 1, (int64_t)workers_started);
-    workers_busy = workers_wanted;
+    region_open = 1;
     generation++;
     pthread_cond_broadcast(&work_ready);
     pthread_mutex_unlock(&state_lock);
@@ -93,7 +100,8 @@ void t4j_parallel(int64_t ntasks, t4j_task_fn fn, void *ctx) {
     run_tasks();
 
     pthread_mutex_lock(&state_lock);
-    while (workers_busy > 0) pthread_cond_wait(&work_done, &state_lock);
+    region_open = 0;
+    while (workers_inside > 0) pthread_cond_wait(&work_done, &state_lock);
     pthread_mutex_unlock(&state_lock);
     pthread_mutex_unlock(&pool_lock);
 }
