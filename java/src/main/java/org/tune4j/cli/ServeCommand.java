@@ -50,6 +50,10 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--workers", defaultValue = "1", paramLabel = "N", description = "Batches run at a time (default: ${DEFAULT-VALUE}; each uses every kernel thread).")
     int workers;
 
+    @Option(names = "--threads", paramLabel = "N", description = "Kernel threads (default: every core but one, which the request path keeps: HTTP, JSON, tokenizing; "
+            + "BENCHMARKS.md, \"Many adapters\", measures the trade).")
+    Integer threads;
+
     @Option(names = "--adapter-budget-mb", defaultValue = "2048", paramLabel = "MB", description = "Memory for resident adapters; the least recently used are evicted beyond it (default: ${DEFAULT-VALUE}).")
     long budgetMb;
 
@@ -67,6 +71,8 @@ final class ServeCommand implements Callable<Integer> {
         OptionChecks.atLeast("--max-length", maxLength, 2);
         OptionChecks.atLeast("--adapter-budget-mb", budgetMb, 1);
         if (adapters != null && !Files.isDirectory(adapters)) throw new IllegalArgumentException("--adapters: " + adapters + " is not a folder");
+        if (threads != null) OptionChecks.atLeast("--threads", threads, 1);
+        org.tune4j.backend.CpuBackend.setThreads(threads != null ? threads : InferenceServer.defaultKernelThreads());
         var options = new InferenceServer.Options(host, port, maxBatch, Duration.ofMillis(windowMs), queue, workers, maxBatch, 100_000, Duration.ofSeconds(60));
         CountDownLatch stopped = new CountDownLatch(1);
         try (Arena arena = Arena.ofShared(); DeviceOption.Compute compute = device.open();

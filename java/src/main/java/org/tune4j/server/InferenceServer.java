@@ -52,6 +52,16 @@ public final class InferenceServer implements AutoCloseable {
         }
     }
 
+    /**
+     * The kernel threads a server runs with unless told: every core but one. The request path (HTTP, JSON,
+     * tokenizing, on virtual threads) keeps that core; when it had to take one from the kernels instead, a
+     * preempted kernel thread held up its whole batch and p99 under load grew to 4x p50 (BENCHMARKS.md, "Many
+     * adapters").
+     */
+    public static int defaultKernelThreads() {
+        return Math.max(1, Runtime.getRuntime().availableProcessors() - 1);
+    }
+
     private final AdapterPredictor predictor;
     private final AdapterRegistry registry;
     private final Path adaptersDir;
