@@ -198,23 +198,19 @@ static float *grow(float **buf, size_t *cap, size_t n) {
     return *buf;
 }
 
-/* Where rows [r0, r0 + rows) of the view over K range [pc, pc + kc) are read from, when that is one segment of
- * the view: as pack_view reads them, in segments of *seg floats *ld apart (kc segments of `rows` floats for a
- * sliver read row by row; `rows` segments of kc floats for one read transposed, as a weight stored out x in
- * is). NULL when the range spans segments or neither axis is contiguous. The kernels prefetch it while the
- * sliver before is in use. */
-static const float *sliver_source(const kview *v, int64_t r0, int64_t rows, int64_t pc, int64_t kc, int64_t *ld, int64_t *seg, int64_t *nseg) {
+/* Where rows [r0, r0 + R) of the view over K range [pc, pc + kc) are read from, when that is one segment
+ * whose rows are adjacent (element (r, p) at src[r + p*ld]: a B sliver read row by row, kc rows of R
+ * floats ld apart); NULL otherwise. The kernels prefetch it while the sliver before is in use. */
+static const float *sliver_source(const kview *v, int64_t r0, int64_t pc, int64_t kc, int64_t *ld) {
     int64_t seg_start = 0;
     for (int s = 0; s < v->nseg; s++) {
         const t4j_kseg *g = &v->segs[s];
         if (pc >= seg_start && pc + kc <= seg_start + g->k) {
             const float *base = v->use_b ? g->b : g->a;
             int64_t rs = v->use_b ? g->csb : g->rsa, ks = v->use_b ? g->rsb : g->csa;
-            const float *src = base + r0 * rs + (pc - seg_start) * ks;
-            if (rs == 1) { *ld = ks; *seg = rows; *nseg = kc; }
-            else if (ks == 1) { *ld = rs; *seg = kc; *nseg = rows; }
-            else return NULL;
-            return src;
+            if (rs != 1) return NULL;
+            *ld = ks;
+            return base + r0 + (pc - seg_start) * ks;
         }
         seg_start += g->k;
     }
@@ -248,26 +244,23 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
             int first = pc == 0;
             for (int64_t ic = m0; ic < m1; ic += mc_max) {
                 int64_t mc = T4J_MIN(mc_max, m1 - ic);
-                int64_t slivers = (mc + MR - 1) / MR;
+                int64_t slivers = (mc + MR - 1) / MR, share = (kc + slivers - 1) / slivers;
                 pack_view(I, &J->av, ic, mc, pc, kc, MR, ap);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     float *bs = single ? bp : bp + jr * kc;
                     if (ic == m0) pack_view(I, &J->bv, jc + jr, T4J_MIN(NR, nc - jr), pc, kc, NR, bs);
-                    /* the next sliver's source, NR floats a k step, shared out over this sliver's kernel calls */
-                    int64_t pf_ld = 0, pf_seg = 1, pf_nseg = 0;
-                    const float *next = ic == m0 && jr + NR < nc ? sliver_source(&J->bv, jc + jr + NR, T4J_MIN(NR, nc - jr - NR), pc, kc, &pf_ld, &pf_seg, &pf_nseg) : NULL;
-                    int64_t seg_steps = (pf_seg + NR - 1) / NR, steps = pf_nseg * seg_steps, share = (steps + slivers - 1) / slivers;
+                    int64_t pf_ld = 0;
+                    const float *next = ic == m0 && jr + NR < nc ? sliver_source(&J->bv, jc + jr + NR, pc, kc, &pf_ld) : NULL;
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         int64_t i = ic + ir, j = jc + jr;
-                        int64_t s0 = T4J_MIN(steps, (ir / MR) * share); /* this call's first step */
+                        int64_t p0 = T4J_MIN(kc, (ir / MR) * share); /* this call's share of the next sliver's rows */
                         t4j_tile_out o = {
                             .c = J->c + i * J->rsc + j * J->csc, .rsc = J->rsc, .csc = J->csc,
                             .m_rem = T4J_MIN(MR, m1 - i), .n_rem = T4J_MIN(NR, n1 - j),
                             .beta = first ? J->beta : 1.0f,
                             .bias = (first && J->bias) ? J->bias + i * J->bias_rs + j * J->bias_cs : NULL,
                             .bias_rs = J->bias_rs, .bias_cs = J->bias_cs,
-                            .pf = next ? next + (s0 / seg_steps) * pf_ld : NULL, .pf_ld = pf_ld, .pf_seg = pf_seg,
-                            .pf_off = (s0 % seg_steps) * NR, .pf_steps = T4J_MIN(steps, s0 + share) - s0};
+                            .pf = next ? next + p0 * pf_ld : NULL, .pf_ld = pf_ld, .pf_rows = T4J_MIN(kc, p0 + share) - p0};
                         I->kernel(kc, ap + ir * kc, bs, &o);
                         if (J->lowrank != NULL && pc + kc == J->k) I->lowrank(J->lowrank, i, j, o.m_rem, o.n_rem, o.c, J->rsc);
                     }

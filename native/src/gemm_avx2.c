@@ -36,15 +36,9 @@ static void kernel_avx2(int64_t kc, const float *ap, const float *bp, const t4j_
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     int64_t p = 0;
     if (o->pf != NULL) {
-        const float *seg = o->pf;
-        int64_t off = o->pf_off;
-        for (; p < T4J_MIN(kc, o->pf_steps); p++) {
-            _mm_prefetch((const char *)(seg + off), _MM_HINT_T1); /* NR floats: one line */
-            off += NR;
-            if (off >= o->pf_seg) {
-                off = 0;
-                seg += o->pf_ld;
-            }
+        const float *pf = o->pf; /* NR floats a row: one line */
+        for (; p < T4J_MIN(kc, o->pf_rows); p++, pf += o->pf_ld) {
+            _mm_prefetch((const char *)pf, _MM_HINT_T1);
             STEP();
         }
     }
@@ -108,7 +102,7 @@ void t4j_pack_transpose_avx2(const float *src, int64_t ld, int64_t rows, int64_t
             for (int i = 0; i < 8; i++) dst[p * R + i0 + i] = alpha * src[(i0 + i) * ld + p];
     }
     /* 4 rows left (the 12-row A slivers of the AVX-512 kernel): two 4 x 4 transposes per 8 columns instead
-     * of one scalar strided load per element, which cost as much as the 8-row blocks before it */
+     * of one strided scalar load per element */
     __m128 va4 = _mm256_castps256_ps128(va);
     for (; i0 + 4 <= rows; i0 += 4) {
         int64_t p = 0;

@@ -42,15 +42,9 @@ static void kernel_avx512(int64_t kc, const float *ap, const float *bp, const t4
         for (int v = 0; v < NV; v++) acc[i][v] = _mm512_setzero_ps();
     int64_t p = 0;
     if (o->pf != NULL) {
-        const float *seg = o->pf;
-        int64_t off = o->pf_off;
-        for (; p < T4J_MIN(kc, o->pf_steps); p++) {
-            for (int v = 0; v < NV; v++) _mm_prefetch((const char *)(seg + off + 16 * v), _MM_HINT_T1);
-            off += NR;
-            if (off >= o->pf_seg) {
-                off = 0;
-                seg += o->pf_ld;
-            }
+        const float *pf = o->pf;
+        for (; p < T4J_MIN(kc, o->pf_rows); p++, pf += o->pf_ld) {
+            for (int v = 0; v < NV; v++) _mm_prefetch((const char *)(pf + 16 * v), _MM_HINT_T1);
             STEP();
         }
     }

@@ -33,13 +33,10 @@ typedef struct {
     float beta;
     const float *bias;
     int64_t bias_rs, bias_cs;
-    /* While it computes, the kernel prefetches (into L2) a share of the source of the next B sliver, so that
-     * packing it does not wait on memory (NULL pf: none). The source is segments of pf_seg floats, pf_ld
-     * apart: kc rows of NR floats when B is read in memory order, NR rows of kc floats when it is read
-     * transposed (a weight stored out x in). Each of the first pf_steps k steps prefetches the next NR floats,
-     * from pf_off floats into the segment at pf, going on to the next segment at its end. */
+    /* While it computes, the kernel prefetches (into L2) pf_rows rows of NR floats, pf_ld apart, from pf
+     * (NULL: none): a share of the source of the next B sliver, so that packing it does not wait on memory. */
     const float *pf;
-    int64_t pf_ld, pf_seg, pf_off, pf_steps;
+    int64_t pf_ld, pf_rows;
 } t4j_tile_out;
 
 /* acc (MR x NR) = sum over p < kc of ap[p*MR + i] * bp[p*NR + j], then stored through out. */

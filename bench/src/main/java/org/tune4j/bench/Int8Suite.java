@@ -73,6 +73,11 @@ final class Int8Suite {
                             rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, backend, dynamic, ops, "GOP/s", missing, null, peak));
                         }
                         rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, backend, dynamic, ops, "GOP/s", f32Peer, f32, peak));
+                        if (rotate) { // the same call as the bytes of weights it reads from memory, against the read loop's bandwidth
+                            double bytes = wq[0].packed().byteSize() + 4.0 * N;
+                            rows.add(BenchRow.of("int8", "int8_linear_weights_read", shape, "s8", threads, backend, dynamic, bytes, "GB/s",
+                                    "memory read loop of this process (%peak: of its bandwidth)", null, machine.readGBps(threads)));
+                        }
                     }
                     rows.add(BenchRow.of("int8", "int8_weight_only", shape, "s8w/f32a", threads, backend, weightOnly, ops, "GOP/s",
                             f32Peer, f32, peak));

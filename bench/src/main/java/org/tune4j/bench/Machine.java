@@ -1,5 +1,7 @@
 package org.tune4j.bench;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -14,10 +16,12 @@ import org.tune4j.bindings.tune4j_h;
 /**
  * The machine a run measured: CPU model and features, and its peak f32 FMA rate measured in this
  * process by the native FMA loop ({@code t4j_peak_fma}) at the highest SIMD level, on one thread and
- * on all cores at once.
+ * on all cores at once; the same for int8, and the memory read bandwidth ({@code t4j_peak_read}), the
+ * peak of the rows that stream their weights from memory.
  */
 public record Machine(String cpuModel, int cores, List<String> features, String caches, String simdLevel, double peakGflopsOneThread,
-        double peakGflopsAllCores, double peakInt8GopsOneThread, double peakInt8GopsAllCores, String java, String os) {
+        double peakGflopsAllCores, double peakInt8GopsOneThread, double peakInt8GopsAllCores, double readGBpsOneThread, double readGBpsAllCores,
+        String java, String os) {
 
     public static Machine measure() {
         SimdLevel before = CpuBackend.simdLevel();
@@ -26,7 +30,9 @@ public record Machine(String cpuModel, int cores, List<String> features, String 
             int cores = Runtime.getRuntime().availableProcessors();
             double one = peak(1, false), all = allCores(cores, one, false);
             double int8One = peak(1, true), int8All = allCores(cores, int8One, true);
+            double[] read = readPeak(cores);
             return new Machine(CpuDescription.identity().name(), cores, CpuDescription.cpuFeatures(), CpuDescription.caches(), CpuBackend.simdLevel().label(), one, all, int8One, int8All,
+                    read[0], read[1],
                     System.getProperty("java.vm.name") + " " + Runtime.version(),
                     System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
         } finally {
@@ -37,6 +43,11 @@ public record Machine(String cpuModel, int cores, List<String> features, String 
     /** f32 FMA peak for {@code threads} threads, GFLOP/s. */
     public double peakGflops(int threads) {
         return threads <= 1 ? peakGflopsOneThread : peakGflopsAllCores * Math.min(threads, cores) / cores;
+    }
+
+    /** Memory read bandwidth {@code threads} threads get together, GB/s. */
+    public double readGBps(int threads) {
+        return threads <= 1 ? readGBpsOneThread : readGBpsAllCores * Math.min(threads, cores) / cores;
     }
 
     /** int8 multiply-add peak for {@code threads} threads, GOP/s. */
@@ -54,6 +65,38 @@ public record Machine(String cpuModel, int cores, List<String> features, String 
         double best = peak(cores, int8);
         for (int retry = 0; retry < 3 && cores > 1 && best < 1.2 * onePeak; retry++) best = Math.max(best, peak(cores, int8));
         return best;
+    }
+
+    /**
+     * GB/s read from memory on one thread and on all cores (each thread its own part), the best of 5 passes over
+     * 256 MB (far beyond any L3 these machines have), touched once before so that no pass takes page faults.
+     */
+    private static double[] readPeak(int cores) {
+        long bytes = 256L << 20;
+        try (Arena arena = Arena.ofShared(); ExecutorService pool = Executors.newFixedThreadPool(cores)) {
+            MemorySegment buf = arena.allocate(bytes, 64);
+            buf.fill((byte) 1);
+            double[] out = new double[2];
+            for (int threads : new int[] {1, cores}) {
+                long part = (bytes / threads) & ~63L;
+                double best = 0;
+                for (int rep = 0; rep < 5; rep++) {
+                    List<Callable<Long>> jobs = new ArrayList<>();
+                    for (int t = 0; t < threads; t++) {
+                        MemorySegment slice = buf.asSlice(t * part, part);
+                        jobs.add(() -> tune4j_h.t4j_peak_read(slice, part));
+                    }
+                    long t0 = System.nanoTime();
+                    for (Future<Long> f : pool.invokeAll(jobs)) f.get();
+                    best = Math.max(best, (double) part * threads / (System.nanoTime() - t0));
+                }
+                out[threads == 1 ? 0 : 1] = best;
+            }
+            if (cores == 1) out[1] = out[0];
+            return out;
+        } catch (Exception e) {
+            throw new IllegalStateException("read bandwidth measurement failed", e);
+        }
     }
 
     /** The best of a few runs of the native FMA (or int8) loop on {@code threads} threads at once. */

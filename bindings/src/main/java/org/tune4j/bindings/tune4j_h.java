@@ -55,6 +55,7 @@ public final class tune4j_h {
             "t4j_set_num_threads",
             "t4j_peak_fma",
             "t4j_peak_int8",
+            "t4j_peak_read",
             "t4j_gemm",
             "t4j_gemm_set_blocks",
             "t4j_gemm_blocks",
@@ -353,6 +354,30 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_peak_int8$descriptor() {
         return t4j_peak_int8.DESC;
+    }
+
+    private static final class t4j_peak_read {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_LONG, ADDRESS, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_peak_read", DESC, false);
+    }
+
+    /** Reads bytes (a multiple of 64) from buf once, in order, on the calling thread and returns a sum of what it read (so that the reads are done); the caller times passes over a buffer larger than the caches to measure the memory read bandwidth one thread gets, the peak of kernels that stream weights (a GEMV at batch 1). */
+    public static long t4j_peak_read(MemorySegment buf, long bytes) {
+        try {
+            return (long) t4j_peak_read.HANDLE.invokeExact(buf, bytes);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_peak_read$handle() {
+        return t4j_peak_read.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_peak_read$descriptor() {
+        return t4j_peak_read.DESC;
     }
 
     private static final class t4j_gemm {

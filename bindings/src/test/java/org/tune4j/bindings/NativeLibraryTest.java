@@ -32,6 +32,17 @@ class NativeLibraryTest {
     }
 
     @Test
+    void readLoopSumsEveryWord() {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            long words = 1000; // 125 blocks of 8 words: the loop's unrolled step
+            var buf = arena.allocate(8 * words, 64);
+            for (long i = 0; i < words; i++) buf.setAtIndex(java.lang.foreign.ValueLayout.JAVA_LONG, i, i + 1);
+            assertEquals(words * (words + 1) / 2, tune4j_h.t4j_peak_read(buf, 8 * words));
+            assertEquals(0, tune4j_h.t4j_peak_read(buf, 0));
+        }
+    }
+
+    @Test
     void platformNameIsTheJarFolder() {
         assertTrue(NativeLoader.platform().matches("[a-z]+-[a-z0-9_]+"), NativeLoader.platform());
     }
