@@ -67,10 +67,13 @@ int64_t t4j_peak_fma(int64_t iterations);
 /* The same for int8 multiply-accumulate (vpdpbusd with AVX-512 VNNI): returns int8 operations (2 per
  * multiply-add) done. */
 int64_t t4j_peak_int8(int64_t iterations);
-/* Reads bytes (a multiple of 64) from buf once, in order, on the calling thread and returns a sum of what it
- * read (so that the reads are done); the caller times passes over a buffer larger than the caches to measure
- * the memory read bandwidth one thread gets, the peak of kernels that stream weights (a GEMV at batch 1). */
-int64_t t4j_peak_read(const void *buf, int64_t bytes);
+/* Reads bytes from buf once on the calling thread with the current SIMD level's widest loads, as `streams`
+ * (1-16) equal parts read side by side, and
+ * returns a sum of what it read (so that the reads are done); bytes past the last whole 64 * streams are not
+ * read. The caller times passes over a buffer larger than the caches to measure the memory read bandwidth one
+ * thread gets (the best over a few stream counts: one stream is held back by its prefetcher's depth), the
+ * peak of kernels that stream weights (a GEMV at batch 1). */
+int64_t t4j_peak_read(const void *buf, int64_t bytes, int32_t streams);
 
 /* ---- gemm: C = alpha * op(A) * op(B) + beta * C, f32 ------------------------------------------- */
 

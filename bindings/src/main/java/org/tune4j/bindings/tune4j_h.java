@@ -357,14 +357,14 @@ public final class tune4j_h {
     }
 
     private static final class t4j_peak_read {
-        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_LONG, ADDRESS, JAVA_LONG);
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_INT);
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_peak_read", DESC, false);
     }
 
-    /** Reads bytes (a multiple of 64) from buf once, in order, on the calling thread and returns a sum of what it read (so that the reads are done); the caller times passes over a buffer larger than the caches to measure the memory read bandwidth one thread gets, the peak of kernels that stream weights (a GEMV at batch 1). */
-    public static long t4j_peak_read(MemorySegment buf, long bytes) {
+    /** Reads bytes from buf once on the calling thread with the current SIMD level's widest loads, as `streams` (1-16) equal parts read side by side, and returns a sum of what it read (so that the reads are done); bytes past the last whole 64 * streams are not read. The caller times passes over a buffer larger than the caches to measure the memory read bandwidth one thread gets (the best over a few stream counts: one stream is held back by its prefetcher's depth), the peak of kernels that stream weights (a GEMV at batch 1). */
+    public static long t4j_peak_read(MemorySegment buf, long bytes, int streams) {
         try {
-            return (long) t4j_peak_read.HANDLE.invokeExact(buf, bytes);
+            return (long) t4j_peak_read.HANDLE.invokeExact(buf, bytes, streams);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {

@@ -37,8 +37,19 @@ class NativeLibraryTest {
             long words = 1000; // 125 blocks of 8 words: the loop's unrolled step
             var buf = arena.allocate(8 * words, 64);
             for (long i = 0; i < words; i++) buf.setAtIndex(java.lang.foreign.ValueLayout.JAVA_LONG, i, i + 1);
-            assertEquals(words * (words + 1) / 2, tune4j_h.t4j_peak_read(buf, 8 * words));
-            assertEquals(0, tune4j_h.t4j_peak_read(buf, 0));
+            int before = tune4j_h.t4j_simd_level();
+            try {
+                for (int level = tune4j_h.T4J_LEVEL_PORTABLE; level <= tune4j_h.T4J_LEVEL_AVX512; level++) { // those this CPU has
+                    tune4j_h.t4j_set_simd_level(level);
+                    for (int streams : new int[] {1, 5, 8}) { // 125 lines: 25 a stream of 5, 15 a stream of 8 (the first 960 words)
+                        long read = words / 8 / streams * streams * 8; // the words read, a prefix: their sum is read (read + 1) / 2
+                        assertEquals(read * (read + 1) / 2, tune4j_h.t4j_peak_read(buf, 8 * words, streams), "level " + level + ", streams " + streams);
+                    }
+                    assertEquals(0, tune4j_h.t4j_peak_read(buf, 0, 4));
+                }
+            } finally {
+                tune4j_h.t4j_set_simd_level(before);
+            }
         }
     }
 
