@@ -85,10 +85,10 @@ T4J_EXPORT int32_t t4j_abi_version(void) { return 1; }
 
 T4J_EXPORT void t4j_noop(void) {}
 
-/* The read loop: whole vectors a load, a sum per stream (the sums only keep the loads from being dropped). The
- * load width matters, not for the arithmetic but for the lines in flight: the load queue holds so many loads,
- * and with 8-byte loads that is an eighth of the lines a 64-byte load keeps in flight (one thread read 25-28
- * GB/s with 8-byte loads here, while the int8 GEMV's 64-byte loads streamed its weights at 42). */
+/* The read loop: whole vectors a load, a sum per stream (the sums only keep the loads from being dropped). What
+ * bounds one thread is the lines it keeps in flight, not the arithmetic: on a Zen 5 VM one stream of 8-byte loads
+ * read 25-29 GB/s, four streams 36, while the int8 GEMV streamed its weights at up to 42; the widest loads keep
+ * the load queue from being the limit, the streams the prefetchers' depth (the caller tries several). */
 #define T4J_READ_BODY(vec)                                                             \
     const vec *p = buf;                                                                \
     int64_t part = bytes / 64 / s_count * (64 / (int64_t)sizeof(vec)); /* vectors a stream */ \
