@@ -332,7 +332,12 @@ public final class ReferenceBackend extends ReferenceSequenceOps {
     }
 
     static double geluGrad(double x, boolean exact) {
-        if (exact) return 0.5 * (1 + erf(x / Math.sqrt(2))) + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
+        if (exact) {
+            double g = 0.5 * (1 + erf(x / Math.sqrt(2))) + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
+            // left of about -38 the slope, negative for every finite x, is below double's range: keep its sign, so
+            // that an infinite dy gives -inf as in float kernels (0 would give NaN)
+            return g == 0 && x < 0 && Double.isFinite(x) ? -Double.MIN_VALUE : g;
+        }
         double c = Math.sqrt(2 / Math.PI), t = Math.tanh(c * (x + 0.044715 * x * x * x));
         return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x);
     }

@@ -80,6 +80,38 @@ class NonFiniteParityTest {
         return ops;
     }
 
+    /**
+     * GELU's backward far left of the curve, where the slope is negative but below any float's range, with an
+     * infinite dy: -inf for every finite x on both backends, NaN at x = -inf (the slope's limit is 0). The reference's
+     * slope used to underflow to 0 left of -38 (NaN where the kernels gave -inf), and the kernels' exp gave e^-87 for
+     * e^-inf (-inf where the reference gave NaN); a 20,000-call boundary fuzz found it.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("levels")
+    void geluBackwardOfAVanishedSlopeTimesInfinity(SimdLevel level) {
+        float[] xs = {Float.NEGATIVE_INFINITY, -1000f, -100f, -90f, -87.5f, -20f, -1f, 0f, 1f, 20f, 100f, 1000f};
+        Tensor x = Tensor.of(arena, xs, 1, xs.length), dy = f32(1, xs.length);
+        for (int i = 0; i < xs.length; i++) dy.setFloat(i, Float.POSITIVE_INFINITY);
+        SimdLevel before = CpuBackend.simdLevel();
+        TestTensors.useLevel(level);
+        try {
+            for (boolean exact : new boolean[] {true, false}) {
+                Tensor want = f32(1, xs.length), got = f32(1, xs.length);
+                new ReferenceBackend().geluBackward(x, dy, want, exact);
+                CpuBackend.get().geluBackward(x, dy, got, exact);
+                for (int i = 0; i < xs.length; i++) {
+                    assertEquals(want.getFloat(i), got.getFloat(i), 0f, (exact ? "erf" : "tanh") + " form at " + level + ", x " + xs[i]);
+                }
+            }
+        } finally {
+            CpuBackend.setSimdLevel(before);
+        }
+    }
+
+    static Stream<SimdLevel> levels() {
+        return Stream.of(SimdLevel.values());
+    }
+
     static Stream<Arguments> cases() {
         return ops().stream().flatMap(op -> Stream.of(SimdLevel.values()).map(level -> Arguments.of(op, level)));
     }
