@@ -68,11 +68,10 @@ int64_t t4j_peak_fma(int64_t iterations);
  * multiply-add) done. */
 int64_t t4j_peak_int8(int64_t iterations);
 /* Reads bytes from buf once on the calling thread with the current SIMD level's widest loads, as `streams`
- * (1-16) equal parts read side by side, and
- * returns a sum of what it read (so that the reads are done); bytes past the last whole 64 * streams are not
- * read. The caller times passes over a buffer larger than the caches to measure the memory read bandwidth one
- * thread gets (the best over a few stream counts: one stream is held back by its prefetcher's depth), the
- * peak of kernels that stream weights (a GEMV at batch 1). */
+ * (1-16) equal parts read side by side, and returns a sum of what it read (so that the reads are done); bytes
+ * past the last whole 64 * streams are not read. The caller times passes over a buffer larger than the caches
+ * to measure the memory read bandwidth one thread gets (the best over a few stream counts: one stream is held
+ * back by its prefetcher's depth), the peak of kernels that stream weights (a GEMV at batch 1). */
 int64_t t4j_peak_read(const void *buf, int64_t bytes, int32_t streams);
 
 /* ---- gemm: C = alpha * op(A) * op(B) + beta * C, f32 ------------------------------------------- */
