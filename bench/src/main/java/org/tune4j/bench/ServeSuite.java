@@ -142,8 +142,7 @@ final class ServeSuite {
                 loop.add(clients.submit(() -> {
                     SplittableRandom r = new SplittableRandom(seed);
                     while (!stop.get()) {
-                        Sample answer = send(http, base, "r" + r.nextInt(RESIDENT), text, System.nanoTime());
-                        warm.add(answer);
+                        warm.add(send(http, base, "r" + r.nextInt(RESIDENT), text, System.nanoTime()));
                         done.incrementAndGet();
                     }
                     return null;
@@ -151,7 +150,7 @@ final class ServeSuite {
             }
             // warm-up: at least 2 s and 4 full batches (the first batch of 32 grows the workspace: seconds on a VM
             // whose page faults are slow, which counted in the rate before)
-            while (System.nanoTime() - t0 < 2e9 || done.get() < 4L * maxBatch) Thread.sleep(50);
+            while (System.nanoTime() - t0 < 2e9 || done.get() < 4L * Math.min(maxBatch, 64)) Thread.sleep(50);
             long window0 = System.nanoTime();
             Thread.sleep((long) (seconds * 1000));
             long window1 = System.nanoTime();
