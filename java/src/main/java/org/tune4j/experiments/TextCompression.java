@@ -49,14 +49,14 @@ public final class TextCompression {
      * quantization of it (adapter merged; per-channel weights, per-token activations, calibrated on 128 training texts, a
      * projection whose output error passes 5% stays f32), 2:4 (every projection of the pretrained encoder pruned, then LoRA r 8
      * on every projection fine-tuned on the same data to recover, kept unmerged), and both (that model's 2:4 weights int8).
-     * {@code pred}, {@code streamPred}: the f32 model's predictions on {@code test} and {@code stream}, already made.
+     * {@code trainIds}, {@code testIds}, {@code streamIds}: the sets' token ids; {@code pred}, {@code streamPred}: the f32 model's
+     * predictions on {@code test} and {@code stream}, already made.
      */
-    static List<Variant> run(Backend host, Path modelDir, TextTokenizer tok, BertClassifier f32, TextDataset train, TextDataset test, TextDataset stream,
-            int[] pred, int[] streamPred, long seed, TextRobustness.Options o, Consumer<String> progress) throws IOException {
+    static List<Variant> run(Backend host, Path modelDir, TextTokenizer tok, BertClassifier f32, TextDataset train, int[][] trainIds, TextDataset test, int[][] testIds,
+            TextDataset stream, int[][] streamIds, int[] pred, int[] streamPred, long seed, TextRobustness.Options o, Consumer<String> progress) throws IOException {
         List<Integer> spam = TextRobustness.caughtSpam(test, pred);
         java.util.Collections.shuffle(spam, new java.util.Random(seed + 5));
         TextDataset targets = test.select("attacked spam", spam.subList(0, Math.min(o.compressionAttacked(), spam.size())));
-        int[][] testIds = tok.ids(test.texts()), streamIds = tok.ids(stream.texts()), trainIds = tok.ids(train.texts());
         int[] batch1Ids = longest(testIds, tok.maxLength());
         List<Variant> out = new ArrayList<>();
         Path adapter = Files.createTempDirectory("tune4j-adapter");

@@ -198,16 +198,19 @@ public final class TextRobustness {
         TextDataset far = shuffled(brown, rng.split(), o.oodSize());
         progress.accept(String.format("seed %d: %d older-era texts to train, %d reference, %d test, %d in the era's batches; %d newer-era texts streamed", seed,
                 train.size(), reference.size(), test.size(), rest.size(), stream.size()));
+        // the sets every part of the study reads, tokenized once
+        int[][] trainIds = tok.ids(train.texts()), testIds = tok.ids(test.texts()), streamIds = tok.ids(stream.texts());
         try (Arena arena = Arena.ofShared(); Workspace ws = new Workspace()) {
-            BertClassifier model = train(backend, arena, modelDir, tok.ids(train.texts()), train.labels(), seed, o, progress);
-            Function<TextDataset, EvaluateText.Outputs> out = d -> EvaluateText.outputs(backend, model, tok.ids(d.texts()), BATCH, ws);
-            EvaluateText.Outputs ref = out.apply(reference), tst = out.apply(test), era = out.apply(rest), str = out.apply(stream);
+            BertClassifier model = train(backend, arena, modelDir, trainIds, train.labels(), seed, o, progress);
+            Function<int[][], EvaluateText.Outputs> outIds = ids -> EvaluateText.outputs(backend, model, ids, BATCH, ws);
+            Function<TextDataset, EvaluateText.Outputs> out = d -> outIds.apply(tok.ids(d.texts()));
+            EvaluateText.Outputs ref = out.apply(reference), tst = outIds.apply(testIds), era = out.apply(rest), str = outIds.apply(streamIds);
             double oldAcc = EvaluateText.accuracy(tst.predicted(), test.labels()), newAcc = EvaluateText.accuracy(str.predicted(), stream.labels());
             Drift drift = drift(ref, era, str, oldAcc, newAcc, seed, o);
             progress.accept(String.format("drift: accuracy %.4f on the older era's test, %.4f on the newer era; alert at batch %d (%d messages), warning at batch %d; "
                     + "false alarms %d of %d older-era batches", oldAcc, newAcc, drift.firstAlertBatch(), drift.messagesToAlert(), drift.firstWarnBatch(), drift.falseAlarms(), drift.eraBatches()));
 
-            EvaluateText.Outputs tr = out.apply(train), hh = out.apply(hardHam), br = out.apply(far);
+            EvaluateText.Outputs tr = outIds.apply(trainIds), hh = out.apply(hardHam), br = out.apply(far);
             // the vector scores are fitted on every older-era text that is not tested on: training set, reference, rest
             TextDataset fit = concat(concat(train, reference), rest);
             float[][] fitVectors = concatRows(concatRows(tr.pooled(), ref.pooled()), era.pooled());
@@ -222,7 +225,7 @@ public final class TextRobustness {
 
             Evasion evasion = null;
             if (o.evasion()) {
-                evasion = evasion(backend, ws, modelDir, model, tok, train, test, tst, o, seed, progress);
+                evasion = evasion(backend, ws, modelDir, model, tok, train, trainIds, test, testIds, tst, o, seed, progress);
                 progress.accept("evasion: success by edit budget " + evasion.success() + "; the same edits after normalisation " + evasion.successAfterNormalization()
                         + "; attacking normalisation and model together " + evasion.adaptiveSuccessAgainstNormalization()
                         + (evasion.adversarialSuccess() == null ? "" : String.format("; FreeLB-trained model (clean accuracy %.4f) %s; the gate against the plain model: %s",
@@ -230,15 +233,16 @@ public final class TextRobustness {
             }
             Poison poison = null;
             if (o.poisoning()) {
-                poison = poison(backend, ws, modelDir, tok, train, test, model, tst.predicted(), oldAcc, seed, o, progress);
+                poison = poison(backend, ws, modelDir, tok, train, test, testIds, model, tst.predicted(), oldAcc, seed, o, progress);
             }
             List<TextCompression.Variant> compression = null;
             if (o.compressionAttacked() > 0) {
-                compression = TextCompression.run(backend.host(), modelDir, tok, model, train, test, stream, tst.predicted(), str.predicted(), seed, o, progress);
+                compression = TextCompression.run(backend.host(), modelDir, tok, model, train, trainIds, test, testIds, stream, streamIds, tst.predicted(), str.predicted(), seed, o,
+                        progress);
             }
             Update update = null;
             if (o.updateWindow() > 0) {
-                update = update(backend, ws, arena, modelDir, tok, model, train, test, stream, tst.predicted(), str.predicted(), seed, o, progress); // changes model: last
+                update = update(backend, ws, arena, modelDir, tok, model, train, test, testIds, stream, tst.predicted(), str.predicted(), seed, o, progress); // changes model: last
                 progress.accept(String.format("continual update (%d newer texts + %d older rehearsed): newer %.4f -> %.4f (both eras from the start: %.4f), older %.4f -> %.4f (%.4f)",
                         update.window(), update.rehearsal(), update.originalNew(), update.updatedNew(), update.jointNew(), update.originalOld(), update.updatedOld(), update.jointOld())
                         + "; the gate on the older era: " + (Boolean.TRUE.equals(update.gateOnOlder().get("passed")) ? "passes" : "fails " + update.gateOnOlder().get("reasons")));
@@ -250,11 +254,11 @@ public final class TextRobustness {
 
     /** {@code testPredicted}, {@code streamPredicted}: the model's predictions, as trained, on {@code test} and {@code stream}. */
     private static Update update(Backend backend, Workspace ws, Arena arena, Path modelDir, TextTokenizer tok, BertClassifier model, TextDataset train, TextDataset test,
-            TextDataset stream, int[] testPredicted, int[] streamPredicted, long seed, Options o, Consumer<String> progress) throws IOException {
+            int[][] testIds, TextDataset stream, int[] testPredicted, int[] streamPredicted, long seed, Options o, Consumer<String> progress) throws IOException {
         List<Integer> w = new ArrayList<>(), h = new ArrayList<>();
         for (int i = 0; i < stream.size(); i++) (i < o.updateWindow() ? w : h).add(i);
         TextDataset window = stream.select("window", w), held = stream.select("held out", h);
-        int[][] heldIds = tok.ids(held.texts()), testIds = tok.ids(test.texts());
+        int[][] heldIds = tok.ids(held.texts());
         double origNew = EvaluateText.accuracy(Arrays.copyOfRange(streamPredicted, w.size(), stream.size()), held.labels());
         int[] origOldPred = testPredicted;
         double origOld = EvaluateText.accuracy(origOldPred, test.labels());
@@ -450,8 +454,8 @@ public final class TextRobustness {
         return sb.toString();
     }
 
-    private static Evasion evasion(Backend backend, Workspace ws, Path modelDir, BertClassifier model, TextTokenizer tok, TextDataset train, TextDataset test, EvaluateText.Outputs testOut,
-            Options o, long seed, Consumer<String> progress) throws IOException {
+    private static Evasion evasion(Backend backend, Workspace ws, Path modelDir, BertClassifier model, TextTokenizer tok, TextDataset train, int[][] trainIds, TextDataset test,
+            int[][] testIds, EvaluateText.Outputs testOut, Options o, long seed, Consumer<String> progress) throws IOException {
         List<Integer> spam = caughtSpam(test, testOut.predicted());
         java.util.Collections.shuffle(spam, new java.util.Random(seed));
         TextDataset targets = test.select("attacked spam", spam.subList(0, Math.min(o.attacked(), spam.size())));
@@ -488,8 +492,8 @@ public final class TextRobustness {
         if (o.adversarial() != null) {
             try (Arena arena = Arena.ofShared()) {
                 progress.accept("adversarial fine-tuning (FreeLB " + o.adversarial() + ")");
-                BertClassifier robust = train(backend, arena, modelDir, tok.ids(train.texts()), train.labels(), seed, o, o.adversarial(), progress);
-                int[] advPred = EvaluateText.predict(backend, robust, tok.ids(test.texts()), BATCH, ws);
+                BertClassifier robust = train(backend, arena, modelDir, trainIds, train.labels(), seed, o, o.adversarial(), progress);
+                int[] advPred = EvaluateText.predict(backend, robust, testIds, BATCH, ws);
                 advAcc = EvaluateText.accuracy(advPred, test.labels());
                 gate = gate(test, testOut.predicted(), advPred);
                 List<TextEvasion.Attack> onRobust = TextEvasion.attack(targets.texts(), targets.labels(), probabilities(backend, robust, tok, ws), aopt);
@@ -512,7 +516,8 @@ public final class TextRobustness {
     }
 
     /** {@code cleanPredicted}: the clean model's predictions on {@code test}. */
-    private static Poison poison(Backend backend, Workspace ws, Path modelDir, TextTokenizer tok, TextDataset train, TextDataset test, BertClassifier clean, int[] cleanPredicted,
+    private static Poison poison(Backend backend, Workspace ws, Path modelDir, TextTokenizer tok, TextDataset train, TextDataset test, int[][] testIds, BertClassifier clean,
+            int[] cleanPredicted,
             double cleanAcc, long seed, Options o, Consumer<String> progress) throws IOException {
         int count = (int) Math.round(o.poisonShare() * train.size());
         Poisoning.Poisoned p = Poisoning.poison(train.texts(), train.labels(), 1, 0, o.trigger(), count, seed);
@@ -522,7 +527,6 @@ public final class TextRobustness {
         List<String> triggered = spamIdx.stream().map(i -> Poisoning.insert(test.texts().get(i), o.trigger(), rng)).toList();
         int[][] trigIds = tok.ids(triggered);
         double cleanFlip = hamShare(EvaluateText.predict(backend, clean, trigIds, BATCH, ws));
-        int[][] testIds = tok.ids(test.texts());
         try (Arena arena = Arena.ofShared()) {
             int[][] pIds = tok.ids(p.texts());
             progress.accept("poisoning: " + count + " of " + train.size() + " training texts poisoned (spam with \"" + o.trigger() + "\" labelled ham)");
