@@ -78,7 +78,7 @@ public record Machine(String cpuModel, int cores, List<String> features, String 
             MemorySegment buf = arena.allocate(bytes, 64);
             buf.fill((byte) 1);
             double[] out = new double[2];
-            for (int threads : new int[] {1, cores}) {
+            for (int threads : cores == 1 ? new int[] {1} : new int[] {1, cores}) {
                 long part = (bytes / threads) & ~63L;
                 double best = 0;
                 for (int streams : new int[] {1, 2, 4, 8}) {
@@ -96,7 +96,7 @@ public record Machine(String cpuModel, int cores, List<String> features, String 
                 }
                 out[threads == 1 ? 0 : 1] = best;
             }
-            if (cores == 1) out[1] = out[0];
+            if (cores == 1) out[1] = out[0]; // one core: all cores is the one thread
             return out;
         } catch (Exception e) {
             throw new IllegalStateException("read bandwidth measurement failed", e);
