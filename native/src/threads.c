@@ -2,6 +2,7 @@
  * on its number, so results are the same for any thread count. */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -27,7 +28,50 @@ static atomic_llong next_task;
  * to find none left), never for one that has not been scheduled since the wake-up: on a busy machine that one
  * may not run for a whole scheduler slice, and the caller would idle all that time with no work left to do. */
 static int region_open;
-static int workers_inside;
+static atomic_int workers_inside;
+
+/* How long a thread polls before it sleeps: a worker after its region for the next one, the caller for the workers
+ * still inside. Waking a sleeping thread costs 20-110 us on a VM (ARCHITECTURE.md, "Threads"), as long as one of
+ * the training step's small GEMMs; its parallel regions come a few microseconds apart, so a worker that polls
+ * this long is there for the next one. A burst of spinning after each region is the price (OpenMP runtimes
+ * poll by default too: libgomp, Intel's KMP_BLOCKTIME of 200 ms). */
+#ifndef T4J_SPIN_US
+#define T4J_SPIN_US 200
+#endif
+static atomic_ulong published_generation; /* generation, for the workers that poll it without the lock */
+static int sleepers;                      /* workers waiting on work_ready */
+
+static void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static int64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Polls until *word differs from value (1) or the spin time has passed (0). */
+static int poll_until_changed(atomic_ulong *word, unsigned long value) {
+    int64_t deadline = now_ns() + (int64_t)T4J_SPIN_US * 1000;
+    for (;;) {
+        for (int i = 0; i < 64; i++) {
+            if (atomic_load_explicit(word, memory_order_acquire) != value) return 1;
+            cpu_relax();
+        }
+        if (now_ns() > deadline) return 0;
+    }
+}
+
+static void poll_until_out(void) {
+    int64_t deadline = now_ns() + (int64_t)T4J_SPIN_US * 1000;
+    while (atomic_load_explicit(&workers_inside, memory_order_acquire) > 0 && now_ns() <= deadline)
+        for (int i = 0; i < 64; i++) cpu_relax();
+}
 
 T4J_EXPORT int32_t t4j_num_threads(void) {
     int n = atomic_load(&requested_threads);
@@ -53,7 +97,16 @@ static void *worker_main(void *arg) {
     uint64_t seen = 0;
     pthread_mutex_lock(&state_lock);
     for (;;) {
-        while (generation == seen) pthread_cond_wait(&work_ready, &state_lock);
+        if (generation == seen) {
+            pthread_mutex_unlock(&state_lock);
+            poll_until_changed(&published_generation, (unsigned long)seen);
+            pthread_mutex_lock(&state_lock);
+            while (generation == seen) {
+                sleepers++;
+                pthread_cond_wait(&work_ready, &state_lock);
+                sleepers--;
+            }
+        }
         seen = generation;
         /* this region uses fewer threads, or its caller has already done every task and closed it */
         if (index >= workers_wanted || !region_open) continue;
@@ -94,13 +147,18 @@ void t4j_parallel(int64_t ntasks, t4j_task_fn fn, void *ctx) {
     workers_wanted = (int)T4J_MIN(threads - 1, (int64_t)workers_started);
     region_open = 1;
     generation++;
-    pthread_cond_broadcast(&work_ready);
+    atomic_store_explicit(&published_generation, (unsigned long)generation, memory_order_release);
+    if (sleepers > 0) pthread_cond_broadcast(&work_ready);
     pthread_mutex_unlock(&state_lock);
 
     run_tasks();
 
+    /* every task is claimed: close the region (no worker joins it from now on), then wait for those inside */
     pthread_mutex_lock(&state_lock);
     region_open = 0;
+    pthread_mutex_unlock(&state_lock);
+    poll_until_out();
+    pthread_mutex_lock(&state_lock);
     while (workers_inside > 0) pthread_cond_wait(&work_done, &state_lock);
     pthread_mutex_unlock(&state_lock);
     pthread_mutex_unlock(&pool_lock);

@@ -1,6 +1,7 @@
 package org.tune4j.backend;
 
 import static org.tune4j.backend.TestTensors.assertBitwiseEqual;
+import static org.tune4j.backend.TestTensors.copy;
 import static org.tune4j.backend.TestTensors.mask;
 import static org.tune4j.backend.TestTensors.random;
 
@@ -76,6 +77,40 @@ class DeterminismTest {
                 Tensor[] now = {h, y, dx, da, db};
                 if (first == null) first = now;
                 else for (int i = 0; i < now.length; i++) assertBitwiseEqual(first[i], now[i], level + " " + threads + " threads, output " + i);
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("levels")
+    void rowBroadcastsAndSumsOverRowsAreTheSameForAnyThreadCount(SimdLevel level) {
+        TestTensors.useLevel(level);
+        // large enough to be split: by rows (addRow, mulRow, the LayerNorm's dx) and by columns of 32 (the sums over
+        // rows), with a last, narrower column block (197 = 6 x 32 + 5)
+        long[][] shapes = {{3001, 197}, {1100, 1030}};
+        try (Arena arena = Arena.ofConfined()) {
+            for (long[] s : shapes) {
+                long m = s[0], n = s[1];
+                SplittableRandom rng = new SplittableRandom(m + n);
+                Tensor x = random(arena, rng, m, n), dy = random(arena, rng, m, n), row = random(arena, rng, 1, n).reshape(n);
+                Tensor gamma = random(arena, rng, 1, n).reshape(n), beta = random(arena, rng, 1, n).reshape(n);
+                Tensor y = Tensor.zeros(arena, DType.F32, m, n), mean = Tensor.zeros(arena, DType.F32, m), rstd = Tensor.zeros(arena, DType.F32, m);
+                CpuBackend.get().layerNormForward(x, gamma, beta, 1e-5f, y, mean, rstd);
+                Tensor[] first = null;
+                for (int threads : THREADS) {
+                    CpuBackend.setThreads(threads);
+                    Tensor added = copy(arena, x), multiplied = copy(arena, x);
+                    CpuBackend.get().addRow(row, added);
+                    CpuBackend.get().mulRow(row, multiplied);
+                    Tensor sums = Tensor.zeros(arena, DType.F32, n), products = Tensor.zeros(arena, DType.F32, n);
+                    CpuBackend.get().sumRows(x, sums);
+                    CpuBackend.get().sumRowsProduct(x, dy, products);
+                    Tensor dx = Tensor.zeros(arena, DType.F32, m, n), dgamma = Tensor.zeros(arena, DType.F32, n), dbeta = Tensor.zeros(arena, DType.F32, n);
+                    CpuBackend.get().layerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
+                    Tensor[] now = {added, multiplied, sums, products, dx, dgamma, dbeta};
+                    if (first == null) first = now;
+                    else for (int i = 0; i < now.length; i++) assertBitwiseEqual(first[i], now[i], level + " " + threads + " threads, " + m + "x" + n + ", output " + i);
+                }
             }
         }
     }

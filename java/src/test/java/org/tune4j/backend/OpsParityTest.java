@@ -166,8 +166,10 @@ class OpsParityTest {
     static Stream<Arguments> attentionCases() {
         List<Arguments> out = new ArrayList<>();
         // the ViT's (17 tokens, heads of 32); heads wider than a vector with a tail; a head too large for
-        // the kernel's local Kᵀ (130 x 80 padded keys), which takes its plain path
-        int[][] shapes = {{1, 1, 1, 1}, {2, 3, 5, 4}, {3, 4, 17, 8}, {2, 2, 33, 3}, {2, 4, 17, 32}, {1, 2, 7, 37}, {1, 1, 70, 130}, {2, 3, 128, 32}};
+        // the kernel's local Kᵀ (130 x 80 padded keys), which takes its plain path; enough ViT pairs to be split
+        // between threads 8 to a task (37 x 3: the last task holds 7)
+        int[][] shapes = {{1, 1, 1, 1}, {2, 3, 5, 4}, {3, 4, 17, 8}, {2, 2, 33, 3}, {2, 4, 17, 32}, {1, 2, 7, 37}, {1, 1, 70, 130}, {2, 3, 128, 32},
+                {64, 4, 17, 32}, {37, 3, 17, 32}};
         for (SimdLevel level : SimdLevel.values())
             for (int[] s : shapes) out.add(Arguments.of(level, s[0], s[1], s[2], s[3]));
         return out.stream();
@@ -204,14 +206,20 @@ class OpsParityTest {
             REF.attentionBackward(batch, heads, q, k, v, scale, pR, dout, dqkvR.view(0, 0, rows, d), dqkvR.view(0, d, rows, d), dqkvR.view(0, 2 * d, rows, d));
             CPU.attentionBackward(batch, heads, q, k, v, scale, pR, dout, dqkvC.view(0, 0, rows, d), dqkvC.view(0, d, rows, d), dqkvC.view(0, 2 * d, rows, d));
             assertClose(dqkvR, dqkvC, 2e-6 * (seq + dh + 8), level + " dq dk dv");
-            // the same bits for 1, 2 and 3 threads (the masked forward, whose keys differ per sequence)
-            Tensor first = null;
+            // the same bits for 1, 2 and 3 threads (the masked forward, whose keys differ per sequence, and the backward)
+            Tensor first = null, firstGrad = null;
             for (int threads = 1; threads <= 3; threads++) {
                 CpuBackend.setThreads(threads);
-                Tensor o = Tensor.zeros(arena, DType.F32, rows, d), p = copy(arena, pR);
+                Tensor o = Tensor.zeros(arena, DType.F32, rows, d), p = copy(arena, pR), dqkv = Tensor.zeros(arena, DType.F32, rows, 3 * d);
                 CPU.attentionForward(batch, heads, q, k, v, scale, lengths, p, o);
-                if (first == null) first = o;
-                else assertBitwiseEqual(first, o, level + " " + threads + " threads");
+                CPU.attentionBackward(batch, heads, q, k, v, scale, p, dout, dqkv.view(0, 0, rows, d), dqkv.view(0, d, rows, d), dqkv.view(0, 2 * d, rows, d));
+                if (first == null) {
+                    first = o;
+                    firstGrad = dqkv;
+                } else {
+                    assertBitwiseEqual(first, o, level + " " + threads + " threads");
+                    assertBitwiseEqual(firstGrad, dqkv, level + " " + threads + " threads, dq dk dv");
+                }
             }
         }
     }
