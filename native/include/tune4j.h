@@ -61,6 +61,12 @@ T4J_SHORT int32_t t4j_set_simd_level(int32_t level);
 T4J_SHORT int32_t t4j_num_threads(void);
 /* Sets the number of threads the kernels use (>= 1); 1 runs everything on the calling thread. */
 T4J_SHORT void t4j_set_num_threads(int32_t n);
+/* Microseconds a pool thread polls for the next parallel region before it sleeps, and a region's caller for the
+ * workers still in it (default 200; 0 sleeps at once). Polling costs that much CPU after each region; a sleeping
+ * thread costs a wake-up of 20-110 us at the next one on a VM. */
+T4J_SHORT int32_t t4j_spin_us(void);
+/* Sets it, clamped to [0, 100000]. */
+T4J_SHORT void t4j_set_spin_us(int32_t us);
 /* Runs a chain of independent FMAs at the current SIMD level on the calling thread and returns the
  * number of floating-point operations done; the caller times it to measure the machine's peak. */
 int64_t t4j_peak_fma(int64_t iterations);

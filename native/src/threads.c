@@ -30,14 +30,12 @@ static atomic_llong next_task;
 static int region_open;
 static atomic_int workers_inside;
 
-/* How long a thread polls before it sleeps: a worker after its region for the next one, the caller for the workers
- * still inside. Waking a sleeping thread costs 20-110 us on a VM (ARCHITECTURE.md, "Threads"), as long as one of
+/* How long a thread polls before it sleeps (t4j_set_spin_us): a worker after its region for the next one, the caller
+ * for the workers still inside. Waking a sleeping thread costs 20-110 us on a VM (ARCHITECTURE.md, "Threads"), as long as one of
  * the training step's small GEMMs; its parallel regions come a few microseconds apart, so a worker that polls
  * this long is there for the next one. A burst of spinning after each region is the price (OpenMP runtimes
  * poll by default too: libgomp, Intel's KMP_BLOCKTIME of 200 ms). */
-#ifndef T4J_SPIN_US
-#define T4J_SPIN_US 200
-#endif
+static atomic_int spin_us = 200;
 static atomic_ulong published_generation; /* generation, for the workers that poll it without the lock */
 static int sleepers;                      /* workers waiting on work_ready */
 
@@ -57,7 +55,7 @@ static int64_t now_ns(void) {
 
 /* Polls until *word differs from value (1) or the spin time has passed (0). */
 static int poll_until_changed(atomic_ulong *word, unsigned long value) {
-    int64_t deadline = now_ns() + (int64_t)T4J_SPIN_US * 1000;
+    int64_t deadline = now_ns() + (int64_t)atomic_load(&spin_us) * 1000;
     for (;;) {
         for (int i = 0; i < 64; i++) {
             if (atomic_load_explicit(word, memory_order_acquire) != value) return 1;
@@ -68,7 +66,7 @@ static int poll_until_changed(atomic_ulong *word, unsigned long value) {
 }
 
 static void poll_until_out(void) {
-    int64_t deadline = now_ns() + (int64_t)T4J_SPIN_US * 1000;
+    int64_t deadline = now_ns() + (int64_t)atomic_load(&spin_us) * 1000;
     while (atomic_load_explicit(&workers_inside, memory_order_acquire) > 0 && now_ns() <= deadline)
         for (int i = 0; i < 64; i++) cpu_relax();
 }
@@ -83,6 +81,10 @@ T4J_EXPORT int32_t t4j_num_threads(void) {
 T4J_EXPORT void t4j_set_num_threads(int32_t n) {
     atomic_store(&requested_threads, T4J_MIN(T4J_MAX(n, 1), T4J_MAX_THREADS));
 }
+
+T4J_EXPORT int32_t t4j_spin_us(void) { return atomic_load(&spin_us); }
+
+T4J_EXPORT void t4j_set_spin_us(int32_t us) { atomic_store(&spin_us, T4J_MIN(T4J_MAX(us, 0), 100000)); }
 
 static void run_tasks(void) {
     for (;;) {

@@ -53,6 +53,8 @@ public final class tune4j_h {
             "t4j_set_simd_level",
             "t4j_num_threads",
             "t4j_set_num_threads",
+            "t4j_spin_us",
+            "t4j_set_spin_us",
             "t4j_peak_fma",
             "t4j_peak_int8",
             "t4j_peak_read",
@@ -306,6 +308,54 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_set_num_threads$descriptor() {
         return t4j_set_num_threads.DESC;
+    }
+
+    private static final class t4j_spin_us {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_spin_us", DESC, true);
+    }
+
+    /** Microseconds a pool thread polls for the next parallel region before it sleeps, and a region's caller for the workers still in it (default 200; 0 sleeps at once). Polling costs that much CPU after each region; a sleeping thread costs a wake-up of 20-110 us at the next one on a VM. */
+    public static int t4j_spin_us() {
+        try {
+            return (int) t4j_spin_us.HANDLE.invokeExact();
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_spin_us$handle() {
+        return t4j_spin_us.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_spin_us$descriptor() {
+        return t4j_spin_us.DESC;
+    }
+
+    private static final class t4j_set_spin_us {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_INT);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_set_spin_us", DESC, true);
+    }
+
+    /** Sets it, clamped to [0, 100000]. */
+    public static void t4j_set_spin_us(int us) {
+        try {
+            t4j_set_spin_us.HANDLE.invokeExact(us);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_set_spin_us$handle() {
+        return t4j_set_spin_us.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_set_spin_us$descriptor() {
+        return t4j_set_spin_us.DESC;
     }
 
     private static final class t4j_peak_fma {

@@ -94,6 +94,21 @@ public final class CpuBackend implements Backend {
         tune4j_h.t4j_set_num_threads(n);
     }
 
+    /**
+     * Microseconds a pool thread polls for the next parallel region before it sleeps (default 200; 0 sleeps at
+     * once). Polling is what lets a training step's short kernels use every core: waking a sleeping thread costs
+     * tens of microseconds on a VM. A service that shares its cores with other work may want it lower.
+     */
+    public static int spinMicros() {
+        return tune4j_h.t4j_spin_us();
+    }
+
+    /** Sets {@link #spinMicros()}; in [0, 100000]. */
+    public static void setSpinMicros(int micros) {
+        if (micros < 0 || micros > 100_000) throw new IllegalArgumentException("spin microseconds must be in [0, 100000], is " + micros);
+        tune4j_h.t4j_set_spin_us(micros);
+    }
+
     /** Bytes of the CPU's level-1 data, level-2 or level-3 cache as cpuid reports them; 0 where unknown. */
     public static long cacheBytes(int level) {
         if (level < 1 || level > 3) throw new IllegalArgumentException("cache level must be 1, 2 or 3, is " + level);

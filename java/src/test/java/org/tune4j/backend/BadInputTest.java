@@ -26,6 +26,18 @@ class BadInputTest {
     }
 
     @Test
+    void poolSettingsOutOfRangeAreRejected() {
+        assertRejected(() -> CpuBackend.setThreads(0), "threads must be in [1, 256]");
+        assertRejected(() -> CpuBackend.setSpinMicros(-1), "spin microseconds must be in [0, 100000]");
+        assertRejected(() -> CpuBackend.setSpinMicros(100_001), "spin microseconds");
+        int before = CpuBackend.spinMicros();
+        CpuBackend.setSpinMicros(0);
+        assertEquals(0, CpuBackend.spinMicros());
+        CpuBackend.setSpinMicros(before);
+        assertEquals(before, CpuBackend.spinMicros());
+    }
+
+    @Test
     void gemmShapesAreChecked() {
         try (Arena arena = Arena.ofConfined()) {
             for (Backend be : BACKENDS) {
