@@ -1,5 +1,6 @@
 /* A small persistent thread pool. Work is handed out as numbered tasks; each task's result depends only
  * on its number, so results are the same for any thread count. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c11 */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
