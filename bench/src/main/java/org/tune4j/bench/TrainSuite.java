@@ -4,7 +4,10 @@ import java.lang.foreign.Arena;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
 import org.tune4j.autograd.Tape;
@@ -32,6 +35,8 @@ import org.tune4j.tensor.Tensor;
  */
 final class TrainSuite {
     private static final int BATCH = 128;
+    /** -Dtune4j.bench.train.ops=true: also print each Backend op's time a step (where a second thread is lost). */
+    private static final boolean PER_OP = Boolean.getBoolean("tune4j.bench.train.ops");
 
     static List<BenchRow> run(Machine machine, List<Integer> threadCounts, boolean quick, Consumer<String> progress) {
         List<BenchRow> rows = new ArrayList<>();
@@ -44,6 +49,7 @@ final class TrainSuite {
             for (String method : List.of("full", "lora")) {
                 progress.accept("train " + method + " threads=" + threads);
                 long[] inside = {0};
+                Map<String, long[]> perOp = new HashMap<>(); // op (with its shapes, for GEMM and axpy) -> {nanoseconds, calls}
                 Backend timed = (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class}, (proxy, m, args) -> {
                     long t0 = System.nanoTime();
                     try {
@@ -51,7 +57,13 @@ final class TrainSuite {
                     } catch (InvocationTargetException e) {
                         throw e.getCause();
                     } finally {
-                        inside[0] += System.nanoTime() - t0;
+                        long dt = System.nanoTime() - t0;
+                        inside[0] += dt;
+                        if (PER_OP) {
+                            long[] op = perOp.computeIfAbsent(opKey(m.getName(), args), k -> new long[2]);
+                            op[0] += dt;
+                            op[1]++;
+                        }
                     }
                 });
                 try (Arena arena = Arena.ofShared(); Workspace workspace = new Workspace()) {
@@ -69,9 +81,13 @@ final class TrainSuite {
                     };
                     for (int i = 0; i < 3; i++) step.run();
                     inside[0] = 0;
+                    perOp.clear();
                     long t0 = System.nanoTime();
                     for (int i = 0; i < steps; i++) step.run();
                     double total = (System.nanoTime() - t0) / 1e6 / steps, insideMs = inside[0] / 1e6 / steps;
+                    perOp.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0]))
+                            .forEach(e -> progress.accept(String.format("  %s step, %d threads: %-40s %8.3f ms a step, %5d calls", method, threads, e.getKey(),
+                                    e.getValue()[0] / 1e6 / steps, e.getValue()[1] / steps)));
                     String shape = "ViT 128x4 batch " + BATCH + (method.equals("lora") ? " r=" + Adaptation.Options.defaults().lora().r() : "");
                     // rate = images / second; % of peak = model FLOPs utilization: the forward's GEMM and attention FLOPs
                     // times 3 (full: forward, input and weight gradients) or 2 (LoRA: the frozen weights get no gradient)
@@ -90,6 +106,16 @@ final class TrainSuite {
         }
         CpuBackend.setThreads(machine.cores());
         return rows;
+    }
+
+    /** A Backend call's name in the per-op table: GEMMs and axpys by their shapes (the step has a dozen of each). */
+    private static String opKey(String method, Object[] args) {
+        return switch (method) {
+            case "gemm" -> "gemm " + ((boolean) args[0] ? "T" : "N") + ((boolean) args[1] ? "T" : "N") + " a" + Arrays.toString(((Tensor) args[3]).shape())
+                    + " b" + Arrays.toString(((Tensor) args[4]).shape());
+            case "axpy" -> "axpy " + Arrays.toString(((Tensor) args[1]).shape());
+            default -> method;
+        };
     }
 
     /** A step's row: images/s, the peer's time for the same step (or why there is none), the FLOPs utilization. */
