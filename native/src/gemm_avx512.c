@@ -10,71 +10,22 @@
 
 #include "internal.h"
 
+/* Two tiles: 12 x 32 (the level's own) and 8 x 48, both 24 accumulators. gemm.c takes, for each product, the one
+ * that pads C's edge tiles less (t4j_gemm_tile_for): 8 x 48 for MiniLM's 128-row products into 384 and 1536
+ * columns (12 rows leave 4 of the last tile's 12 empty), 12 x 32 elsewhere. T4J_AVX512_MR / _NV change the first
+ * (gemm-variants.sh). */
 #ifndef T4J_AVX512_MR
 #define T4J_AVX512_MR 12
 #define T4J_AVX512_NV 2
 #endif
-#define MR T4J_AVX512_MR
-#define NV T4J_AVX512_NV /* zmm vectors per tile row */
-#define NR (16 * NV)
-
-/* One k step: NV loads of B, MR broadcasts of A, MR x NV FMAs. */
-#define STEP()                                                                                  \
-    do {                                                                                        \
-        __m512 b[NV];                                                                           \
-        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) b[v] = _mm512_load_ps(bp + 16 * v); \
-        _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                                 \
-            __m512 a = _mm512_set1_ps(ap[i]);                                                   \
-            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[i][v] = _mm512_fmadd_ps(a, b[v], acc[i][v]); \
-        }                                                                                       \
-        ap += MR;                                                                               \
-        bp += NR;                                                                               \
-    } while (0)
-
-static void kernel_avx512(int64_t kc, const float *ap, const float *bp, const t4j_tile_out *o) {
-    if (o->csc == 1) /* the tile of C, read or written at the end: on its way while the sums run */
-        for (int i = 0; i < MR && i < o->m_rem; i++)
-            for (int v = 0; v < NV; v++) _mm_prefetch((const char *)(o->c + i * o->rsc + 16 * v), _MM_HINT_T0);
-    __m512 acc[MR][NV];
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) acc[i][v] = _mm512_setzero_ps();
-    int64_t p = 0;
-    if (o->pf != NULL) {
-        const float *pf = o->pf;
-        for (; p < T4J_MIN(kc, o->pf_rows); p++, pf += o->pf_ld) {
-            for (int v = 0; v < NV; v++) _mm_prefetch((const char *)(pf + 16 * v), _MM_HINT_T1);
-            STEP();
-        }
-    }
-    for (; p < kc; p++) STEP();
-    if (o->csc == 1 && o->bias_rs == 0) {
-        /* row-major C: masked vector stores cover a partial tile */
-        __mmask16 mask[NV];
-        __m512 bias[NV];
-        for (int v = 0; v < NV; v++) {
-            int64_t lanes = T4J_MAX(0, T4J_MIN(16, o->n_rem - 16 * v));
-            mask[v] = (__mmask16)((1u << lanes) - 1u);
-            bias[v] = o->bias ? _mm512_maskz_loadu_ps(mask[v], o->bias + 16 * v) : _mm512_setzero_ps();
-        }
-        __m512 beta = _mm512_set1_ps(o->beta);
-        for (int i = 0; i < MR && i < o->m_rem; i++) {
-            float *c = o->c + i * o->rsc;
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) {
-                __m512 x = acc[i][v];
-                if (o->beta != 0.0f) x = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(mask[v], c + 16 * v), x);
-                _mm512_mask_storeu_ps(c + 16 * v, mask[v], _mm512_add_ps(x, bias[v]));
-            }
-        }
-    } else {
-        float tile[MR * NR] __attribute__((aligned(64)));
-        for (int i = 0; i < MR; i++)
-            for (int v = 0; v < NV; v++) _mm512_store_ps(tile + i * NR + 16 * v, acc[i][v]);
-        t4j_store_tile_scalar(tile, NR, o);
-    }
-}
+#define KMR T4J_AVX512_MR
+#define KNV T4J_AVX512_NV
+#define KNAME kernel_avx512
+#include "gemm_avx512_kernel.inc"
+#define KMR 8
+#define KNV 3
+#define KNAME kernel_avx512_8x48
+#include "gemm_avx512_kernel.inc"
 
 int64_t t4j_peak_fma_avx512(int64_t iterations) {
     /* 12 independent chains: more than FMA latency x FMA ports, so throughput, not latency, bounds it.
@@ -159,5 +110,7 @@ static void lowrank_avx512(const t4j_lowrank *L, int64_t row0, int64_t col0, int
     t4j_lowrank_body(L, row0, col0, m_rem, n_rem, c, rsc);
 }
 
-const t4j_gemm_impl t4j_gemm_avx512 = {"avx512", MR, NR, T4J_AVX512_BLOCKS, kernel_avx512, t4j_pack_transpose_avx2, t4j_pack_copy_avx2,
-                                        skinny_avx512, 8, dot_avx512, 4, t4j_peak_fma_avx512, lowrank_avx512};
+const t4j_gemm_impl t4j_gemm_avx512 = {"avx512", T4J_AVX512_MR, 16 * T4J_AVX512_NV, T4J_AVX512_BLOCKS, kernel_avx512, t4j_pack_transpose_avx2,
+                                        t4j_pack_copy_avx2, skinny_avx512, 8, dot_avx512, 4, t4j_peak_fma_avx512, lowrank_avx512};
+const t4j_gemm_impl t4j_gemm_avx512_8x48 = {"avx512 8x48", 8, 48, T4J_AVX512_BLOCKS, kernel_avx512_8x48, t4j_pack_transpose_avx2,
+                                            t4j_pack_copy_avx2, skinny_avx512, 8, dot_avx512, 4, t4j_peak_fma_avx512, lowrank_avx512};

@@ -148,7 +148,11 @@ typedef struct {
 extern const t4j_gemm_impl t4j_gemm_portable;
 extern const t4j_gemm_impl t4j_gemm_avx2;
 extern const t4j_gemm_impl t4j_gemm_avx512;
+extern const t4j_gemm_impl t4j_gemm_avx512_8x48; /* the level's second tile (gemm_avx512.c) */
 const t4j_gemm_impl *t4j_gemm_current(void);
+/* The level's table whose tile pads an m x n C least (the level's own unless another pads it 2% less). Every tile
+ * sums each element of C over K in the same order, so the choice never changes a bit. */
+const t4j_gemm_impl *t4j_gemm_tile_for(const t4j_gemm_impl *level, int64_t m, int64_t n);
 
 /* Shared scalar pieces of the gemm (gemm.c), used by the SIMD files for their edges. */
 void t4j_store_tile_scalar(const float *acc, int64_t nr, const t4j_tile_out *out);

@@ -59,6 +59,34 @@ class DeterminismTest {
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("levels")
+    void gemmIsTheSameForEitherRegisterTile(SimdLevel level) {
+        // AVX-512 computes 128 x 384 with its 8 x 48 tile (12 x 32 would pad the last row tile) and 132 x 384 with
+        // 12 x 32 (no padding): the first 128 rows of the second are the first product, bit for bit
+        TestTensors.useLevel(level);
+        try (Arena arena = Arena.ofConfined()) {
+            for (int trans = 0; trans < 4; trans++) {
+                boolean ta = (trans & 1) != 0, tb = (trans & 2) != 0;
+                long m = 132, n = 384, k = 1000;
+                SplittableRandom rng = new SplittableRandom(trans);
+                Tensor a = random(arena, rng, m, k), b = tb ? random(arena, rng, n, k) : random(arena, rng, k, n);
+                Tensor at = Tensor.zeros(arena, DType.F32, k, m); // a's transpose, for the TN and TT cases
+                for (long i = 0; i < m; i++)
+                    for (long p = 0; p < k; p++) at.setFloat(p * m + i, a.getFloat(i * k + p));
+                Tensor first128 = Tensor.zeros(arena, DType.F32, 128, k), first128t = Tensor.zeros(arena, DType.F32, k, 128);
+                first128.copyFrom(a.view(0, 0, 128, k));
+                first128t.copyFrom(at.view(0, 0, k, 128));
+                Tensor whole = Tensor.zeros(arena, DType.F32, m, n), part = Tensor.zeros(arena, DType.F32, 128, n);
+                CpuBackend.get().gemm(ta, tb, 0.75f, ta ? at : a, b, 0f, whole);
+                CpuBackend.get().gemm(ta, tb, 0.75f, ta ? first128t : first128, b, 0f, part);
+                Tensor wholeFirst = Tensor.zeros(arena, DType.F32, 128, n);
+                wholeFirst.copyFrom(whole.view(0, 0, 128, n));
+                assertBitwiseEqual(wholeFirst, part, level + " transA=" + ta + " transB=" + tb);
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("levels")
     void loraIsTheSameForAnyThreadCount(SimdLevel level) {
         TestTensors.useLevel(level);
         long t = 97, dIn = 300, dOut = 257, r = 16;
