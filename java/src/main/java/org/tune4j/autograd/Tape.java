@@ -425,12 +425,16 @@ public final class Tape implements AutoCloseable {
         record(out, () -> {
             Tensor g = out.grad;
             if (g == null) return;
-            for (int b = 0; b < batch; b++) {
-                Tensor block = g.view(b * seq, 0, seq, d);
-                if (needs(pos)) backend.axpy(1f, block, gradOf(pos));
-                if (needs(cls)) backend.axpy(1f, g.view(b * seq, 0, 1, d), gradOf(cls).view(0, 0, 1, d));
-                if (needs(patches)) backend.axpy(1f, g.view(b * seq + 1, 0, p, d), gradOf(patches).view(b * p, 0, p, d));
+            if (needs(pos) || needs(cls)) {
+                // Σ over the batch of each sequence's gradient [seq, d], in one call (g viewed [batch, seq·d]): its
+                // first row is the class token's gradient. 2·batch calls of a row or a block each before.
+                Tensor perPosition = zeros(seq * d);
+                backend.sumRows(g.reshape(batch, seq * d), perPosition);
+                if (needs(pos)) backend.axpy(1f, perPosition, gradOf(pos).reshape(seq * d));
+                if (needs(cls)) backend.axpy(1f, perPosition.reshape(seq, d).view(0, 0, 1, d), gradOf(cls).view(0, 0, 1, d));
             }
+            if (needs(patches))
+                for (int b = 0; b < batch; b++) backend.axpy(1f, g.view(b * seq + 1, 0, p, d), gradOf(patches).view(b * p, 0, p, d));
         });
         return out;
     }
