@@ -14,11 +14,14 @@ import org.tune4j.tensor.Tensor;
  * {@link #setSimdLevel} and {@link #setThreads}. The level starts at the highest the CPU supports,
  * lowered by the environment variable {@code T4J_SIMD} or the system property {@code tune4j.simd}
  * (portable, avx2, avx512). Results are bitwise identical for any thread count at a
- * given level.
+ * given level. How long the pool's threads poll for work before they sleep: {@link #setSpinMicros}, or the
+ * system property {@code tune4j.spinMicros} at start-up.
  */
 public final class CpuBackend implements Backend {
     /** System property that lowers the SIMD level at start-up, like the environment variable T4J_SIMD. */
     public static final String SIMD_PROPERTY = "tune4j.simd";
+    /** System property: {@link #setSpinMicros} at start-up. */
+    public static final String SPIN_PROPERTY = "tune4j.spinMicros";
 
     private static final CpuBackend INSTANCE = new CpuBackend();
     /** What is wrong with the SIMD setting, null when nothing: said by {@link #get} rather than failing the class's initialisation. */
@@ -38,6 +41,12 @@ public final class CpuBackend implements Backend {
             if (forced != null && !forced.isBlank()) setSimdLevel(SimdLevel.parse(forced.strip()));
         } catch (IllegalArgumentException e) {
             return e.getMessage() + " in T4J_SIMD or -D" + SIMD_PROPERTY;
+        }
+        String spin = System.getProperty(SPIN_PROPERTY);
+        try {
+            if (spin != null && !spin.isBlank()) setSpinMicros(Integer.parseInt(spin.strip()));
+        } catch (IllegalArgumentException e) { // a NumberFormatException too
+            return "spin microseconds must be an integer in [0, 100000], is '" + spin + "' in -D" + SPIN_PROPERTY;
         }
         try {
             GemmTuning.applyAtStartup(GemmTuning.cacheFile());

@@ -16,7 +16,7 @@ final class InfoCommand implements Callable<Integer> {
         System.out.println("caches       : " + CpuDescription.caches() + " (cpuid, per core or shared as the CPU builds them)");
         System.out.println("simd levels  : " + SimdLevel.supported().stream().map(SimdLevel::label).toList());
         System.out.println("simd in use  : " + CpuBackend.simdLevel().label() + " (T4J_SIMD=portable|avx2|avx512 lowers it)");
-        System.out.println("threads      : " + CpuBackend.threads());
+        System.out.println("threads      : " + CpuBackend.threads() + " (they poll " + CpuBackend.spinMicros() + " us for work before they sleep; -D" + CpuBackend.SPIN_PROPERTY + ")");
         System.out.println("gemm blocks  : " + org.tune4j.backend.GemmTuning.current() + " (tune4j tune measures them here)");
         org.tune4j.backend.cuda.CudaStatus cuda = org.tune4j.backend.cuda.CudaStatus.probe();
         System.out.println("cuda         : " + (cuda.available() ? "" : "not available: ") + cuda.message());
