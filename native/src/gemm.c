@@ -497,7 +497,7 @@ static double padded(int64_t m, int64_t n, int64_t mr, int64_t nr) {
     return (double)(ceil_div(m, mr) * mr) * (double)(ceil_div(n, nr) * nr) / ((double)m * (double)n);
 }
 
-/* Measured on Zen 5 (BENCHMARKS.md, "Two AVX-512 tiles"): 8 x 48 is 4-5% faster on 128 x 384 and 128 x 1536 (no
+/* Measured on Zen 5 (BENCHMARKS.md, "A second AVX-512 tile"): 8 x 48 is 4-5% faster on 128 x 384 and 128 x 1536 (no
  * padding against 3% for 12 x 32), and 11% slower on 2176 x 128 (its third column sliver two thirds empty). On
  * C without padding either way, 12 x 32 is a little faster (1024³: 5%), hence the 2% margin. */
 const t4j_gemm_impl *t4j_gemm_tile_for(const t4j_gemm_impl *level, int64_t m, int64_t n) {

@@ -31,11 +31,11 @@ static atomic_llong next_task;
 static int region_open;
 static atomic_int workers_inside;
 
-/* How long a thread polls before it sleeps (t4j_set_spin_us): a worker after its region for the next one, the caller
- * for the workers still inside. Waking a sleeping thread costs 20-110 us on a VM (ARCHITECTURE.md, "Threads"), as long as one of
- * the training step's small GEMMs; its parallel regions come a few microseconds apart, so a worker that polls
- * this long is there for the next one. A burst of spinning after each region is the price (OpenMP runtimes
- * poll by default too: libgomp, Intel's KMP_BLOCKTIME of 200 ms). */
+/* How long a thread polls before it sleeps (t4j_set_spin_us): a worker after its region for the next one, the
+ * caller for the workers still inside. Waking a sleeping thread costs 20-110 us on a VM (ARCHITECTURE.md, the
+ * threads paragraph), as long as one of the training step's small GEMMs; its parallel regions come a few
+ * microseconds apart, so a worker that polls this long is there for the next one. A burst of spinning after each
+ * region is the price (OpenMP runtimes poll by default too: libgomp, Intel's KMP_BLOCKTIME of 200 ms). */
 static atomic_int spin_us = 200;
 static atomic_ulong published_generation; /* generation, for the workers that poll it without the lock */
 static int sleepers;                      /* workers waiting on work_ready */
@@ -54,15 +54,15 @@ static int64_t now_ns(void) {
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-/* Polls until *word differs from value (1) or the spin time has passed (0). */
-static int poll_until_changed(atomic_ulong *word, unsigned long value) {
+/* Polls until *word differs from value or the spin time has passed. */
+static void poll_until_changed(atomic_ulong *word, unsigned long value) {
     int64_t deadline = now_ns() + (int64_t)atomic_load(&spin_us) * 1000;
     for (;;) {
         for (int i = 0; i < 64; i++) {
-            if (atomic_load_explicit(word, memory_order_acquire) != value) return 1;
+            if (atomic_load_explicit(word, memory_order_acquire) != value) return;
             cpu_relax();
         }
-        if (now_ns() > deadline) return 0;
+        if (now_ns() > deadline) return;
     }
 }
 
