@@ -492,10 +492,12 @@ const t4j_gemm_impl *t4j_gemm_current(void) {
     return T4J_LEVEL_TABLE(t4j_gemm_, level);
 }
 
+#if defined(__x86_64__)
 /* C's area computed (edge tiles padded to whole tiles) over its real area. */
 static double padded(int64_t m, int64_t n, int64_t mr, int64_t nr) {
     return (double)(ceil_div(m, mr) * mr) * (double)(ceil_div(n, nr) * nr) / ((double)m * (double)n);
 }
+#endif
 
 /* Measured on Zen 5 (BENCHMARKS.md, "A second AVX-512 tile"): 8 x 48 is 4-5% faster on 128 x 384 and 128 x 1536 (no
  * padding against 3% for 12 x 32), and 11% slower on 2176 x 128 (its third column sliver two thirds empty). On
