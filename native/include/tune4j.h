@@ -92,6 +92,9 @@ int32_t t4j_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t
 T4J_SHORT int32_t t4j_gemm_set_blocks(int64_t mc, int64_t kc, int64_t nc);
 /* The blocks in use at the current level: out[0] = mc, out[1] = kc, out[2] = nc. */
 T4J_SHORT void t4j_gemm_blocks(int64_t *out);
+/* The register tile the tiled GEMM takes for an m x n C at the current level: out[0] = rows, out[1] = columns. AVX-512
+ * has two (12 x 32 and 8 x 48) and takes the one that pads C's edge tiles least; they give the same bits. */
+T4J_SHORT void t4j_gemm_tile(int64_t m, int64_t n, int64_t *out);
 
 /* ---- lora: y = x W^T + bias + s * (x~ A^T) B^T, PEFT semantics --------------------------------- */
 

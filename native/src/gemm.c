@@ -515,4 +515,10 @@ const t4j_gemm_impl *t4j_gemm_tile_for(const t4j_gemm_impl *level, int64_t m, in
     return level;
 }
 
+T4J_EXPORT void t4j_gemm_tile(int64_t m, int64_t n, int64_t *out) {
+    const t4j_gemm_impl *I = t4j_gemm_tile_for(t4j_gemm_current(), m, n);
+    out[0] = I->mr;
+    out[1] = I->nr;
+}
+
 T4J_EXPORT int64_t t4j_peak_fma(int64_t iterations) { return t4j_gemm_current()->peak_fma(iterations); }

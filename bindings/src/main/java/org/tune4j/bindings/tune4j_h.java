@@ -61,6 +61,7 @@ public final class tune4j_h {
             "t4j_gemm",
             "t4j_gemm_set_blocks",
             "t4j_gemm_blocks",
+            "t4j_gemm_tile",
             "t4j_lora_forward",
             "t4j_lora_backward",
             "t4j_lora_merge",
@@ -500,6 +501,30 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_gemm_blocks$descriptor() {
         return t4j_gemm_blocks.DESC;
+    }
+
+    private static final class t4j_gemm_tile {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_gemm_tile", DESC, true);
+    }
+
+    /** The register tile the tiled GEMM takes for an m x n C at the current level: out[0] = rows, out[1] = columns. AVX-512 has two (12 x 32 and 8 x 48) and takes the one that pads C's edge tiles least; they give the same bits. */
+    public static void t4j_gemm_tile(long m, long n, MemorySegment out) {
+        try {
+            t4j_gemm_tile.HANDLE.invokeExact(m, n, out);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_gemm_tile$handle() {
+        return t4j_gemm_tile.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_gemm_tile$descriptor() {
+        return t4j_gemm_tile.DESC;
     }
 
     private static final class t4j_lora_forward {

@@ -95,6 +95,19 @@ public final class GemmTuning {
         }
     }
 
+    /**
+     * The register tile, "rows x columns", that the GEMM takes for an m x n result at the current SIMD level (AVX-512
+     * has two and takes the one that pads the edge tiles least; both give the same bits).
+     */
+    public static String tile(long m, long n) {
+        if (m < 1 || n < 1) throw new IllegalArgumentException("a GEMM result is at least 1 x 1, is " + m + " x " + n);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(ValueLayout.JAVA_LONG, 2);
+            tune4j_h.t4j_gemm_tile(m, n, out);
+            return out.getAtIndex(ValueLayout.JAVA_LONG, 0) + "x" + out.getAtIndex(ValueLayout.JAVA_LONG, 1);
+        }
+    }
+
     /** Runs the GEMM with {@code blocks} from now on (every level); null goes back to each level's own. */
     public static void set(Blocks blocks, String source) {
         int rc = blocks == null ? tune4j_h.t4j_gemm_set_blocks(0, 0, 0) : tune4j_h.t4j_gemm_set_blocks(blocks.mc(), blocks.kc(), blocks.nc());

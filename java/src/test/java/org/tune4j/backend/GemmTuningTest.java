@@ -28,6 +28,21 @@ class GemmTuningTest {
     void restore() {
         GemmTuning.set(null, null);
         CpuBackend.setThreads(Runtime.getRuntime().availableProcessors());
+        CpuBackend.setSimdLevel(SimdLevel.AVX512);
+    }
+
+    @Test
+    void eachLevelNamesTheTileAProductTakes() {
+        CpuBackend.setSimdLevel(SimdLevel.PORTABLE);
+        assertEquals("4x8", GemmTuning.tile(1024, 1024));
+        assertEquals("4x8", GemmTuning.tile(128, 384));
+        if (CpuBackend.setSimdLevel(SimdLevel.AVX2) == SimdLevel.AVX2) assertEquals("6x16", GemmTuning.tile(128, 384));
+        if (CpuBackend.setSimdLevel(SimdLevel.AVX512) == SimdLevel.AVX512) {
+            assertEquals("12x32", GemmTuning.tile(1024, 1024)); // 8 x 48 would pad 1024 columns to 1056
+            assertEquals("8x48", GemmTuning.tile(128, 384)); // 12 x 32 would pad 128 rows to 132
+            assertEquals("12x32", GemmTuning.tile(2176, 128)); // 8 x 48 would pad 128 columns to 144
+        }
+        assertThrows(IllegalArgumentException.class, () -> GemmTuning.tile(0, 5));
     }
 
     @Test
