@@ -1,33 +1,101 @@
-/* ops-ab THREADS ROUNDS LIB...: the ViT step's attention (batch 128, 4 heads, 17 tokens, heads of 32), LayerNorm backward, bias
- * broadcast and bias gradient (2176 x 128), libraries alternated in one process; best of 5 calls a round, median of rounds.
- * A millisecond's pause between ops lets the pool's polling threads (200 us) go to sleep. */
+/* ops-ab THREADS ROUNDS LIB...: the ViT step's attention (batch 128, 4 heads, 17 tokens, heads of 32), LayerNorm
+ * backward, bias broadcast and bias gradient (2176 x 128), libraries alternated in one process; best of 5 calls a
+ * round, median of the rounds. A millisecond's pause before each op lets the pool's polling threads (200 us) of the
+ * library before go to sleep. Build libraries with bench/native/gemm-variants.sh. */
 #include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
-static double now(void){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+t.tv_nsec*1e-9;}
-static int cmpd(const void*a,const void*b){double x=*(double*)a,y=*(double*)b;return x<y?-1:x>y;}
-typedef void (*af)(int64_t,int64_t,int64_t,int64_t,const float*,const float*,const float*,int64_t,float,const int32_t*,float*,float*,int64_t);
-typedef void (*ab)(int64_t,int64_t,int64_t,int64_t,const float*,const float*,const float*,int64_t,float,const float*,const float*,int64_t,float*,float*,float*);
-typedef void (*lnb)(int64_t,int64_t,const float*,const float*,const float*,const float*,const float*,float*,float*,float*);
-typedef void (*rowf)(int64_t,int64_t,const float*,float*);
-typedef void (*thr)(int32_t);
-#define NOPS 5
-const char *names[NOPS]={"attn_fwd","attn_bwd","ln_bwd","add_row","sum_rows"};
-int main(int argc,char**argv){ int th=atoi(argv[1]), rounds=atoi(argv[2]), L=argc-3;
-  int64_t M=2176,D=128; size_t n=M*D*3;
-  float *a=aligned_alloc(64,n*4),*p=aligned_alloc(64,512*17*17*4),*o=aligned_alloc(64,M*D*4),*dq=aligned_alloc(64,n*4),*g=aligned_alloc(64,4096),*be=aligned_alloc(64,4096),*mu=aligned_alloc(64,M*4),*rs=aligned_alloc(64,M*4),*dx=aligned_alloc(64,M*D*4);
-  for(size_t i=0;i<n;i++){a[i]=(i%97)*0.01f-0.4f;dq[i]=0;} for(size_t i=0;i<M*D;i++){o[i]=0.1f;dx[i]=0;} for(int i=0;i<D;i++){g[i]=1;be[i]=0;} for(int i=0;i<M;i++){mu[i]=0.1f;rs[i]=1.1f;}
-  void *h[16]; double *t=calloc((size_t)L*NOPS*rounds,sizeof(double));
-  for(int l=0;l<L;l++){char c[256];snprintf(c,256,"cp %s /tmp/ops-ab-%d-%d.so",argv[3+l],getpid(),l);system(c);snprintf(c,256,"/tmp/ops-ab-%d-%d.so",getpid(),l);h[l]=dlopen(c,RTLD_NOW|RTLD_LOCAL);remove(c);((thr)dlsym(h[l],"t4j_set_num_threads"))(th);}
-  for(int r=0;r<rounds;r++) for(int l=0;l<L;l++){ af F=dlsym(h[l],"t4j_attention_forward"); ab B=dlsym(h[l],"t4j_attention_backward"); lnb N=dlsym(h[l],"t4j_layer_norm_backward"); rowf AR=dlsym(h[l],"t4j_add_row"), SR=dlsym(h[l],"t4j_sum_rows");
-    for(int op=0;op<NOPS;op++){ usleep(1000); double best=1e9; for(int k=0;k<5;k++){ double t0=now();
-      switch(op){case 0:F(128,4,17,32,a,a+128,a+256,384,0.17f,NULL,p,o,128);break;
-        case 1:B(128,4,17,32,a,a+128,a+256,384,0.17f,p,o,128,dq,dq+128,dq+256);break;
-        case 2:N(M,D,a,g,mu,rs,o,dx,g+256,be+256);break;
-        case 3:AR(M,D,g,dx);break; case 4:SR(M,D,o,g+512);break;}
-      double dt=now()-t0; if(dt<best)best=dt;} t[((size_t)l*NOPS+op)*rounds+r]=best; } }
-  for(int op=0;op<NOPS;op++) for(int l=0;l<L;l++){ double *x=t+((size_t)l*NOPS+op)*rounds; qsort(x,rounds,sizeof(double),cmpd); printf("%-9s threads %d %-28s median %8.1f us\n",names[op],th,argv[3+l],x[rounds/2]*1e6);} }
+
+typedef void (*attn_fwd_fn)(int64_t, int64_t, int64_t, int64_t, const float *, const float *, const float *, int64_t, float, const int32_t *, float *,
+                            float *, int64_t);
+typedef void (*attn_bwd_fn)(int64_t, int64_t, int64_t, int64_t, const float *, const float *, const float *, int64_t, float, const float *,
+                            const float *, int64_t, float *, float *, float *);
+typedef void (*ln_bwd_fn)(int64_t, int64_t, const float *, const float *, const float *, const float *, const float *, float *, float *, float *);
+typedef void (*rows_fn)(int64_t, int64_t, const float *, float *);
+typedef void (*threads_fn)(int32_t);
+
+enum { ATTN_FWD, ATTN_BWD, LN_BWD, ADD_ROW, SUM_ROWS, OPS };
+static const char *names[OPS] = {"attn_fwd", "attn_bwd", "ln_bwd", "add_row", "sum_rows"};
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static int by_value(const void *x, const void *y) {
+    double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
+
+static float *filled(size_t n, float scale, float shift) {
+    float *p = aligned_alloc(64, n * sizeof(float));
+    if (p == NULL) exit(1);
+    for (size_t i = 0; i < n; i++) p[i] = (float)(i % 97) * scale + shift;
+    return p;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 4) {
+        fprintf(stderr, "usage: ops-ab THREADS ROUNDS LIB...\n");
+        return 2;
+    }
+    int threads = atoi(argv[1]), rounds = atoi(argv[2]), libs = argc - 3;
+    if (libs > 16 || rounds < 1) return 2;
+    const int64_t M = 2176, D = 128; /* 128 images x 17 tokens, width 128; q, k, v side by side in rows of 3D */
+    float *qkv = filled((size_t)(M * 3 * D), 0.01f, -0.4f), *dqkv = filled((size_t)(M * 3 * D), 0.0f, 0.0f);
+    float *probs = filled(512 * 17 * 17, 0.0f, 0.0f), *out = filled((size_t)(M * D), 0.0f, 0.1f), *dx = filled((size_t)(M * D), 0.0f, 0.0f);
+    float *gamma = filled(1024, 0.0f, 1.0f), *sums = filled(1024, 0.0f, 0.0f), *mean = filled((size_t)M, 0.0f, 0.1f), *rstd = filled((size_t)M, 0.0f, 1.1f);
+    attn_fwd_fn attn_fwd[16];
+    attn_bwd_fn attn_bwd[16];
+    ln_bwd_fn ln_bwd[16];
+    rows_fn add_row[16], sum_rows[16];
+    for (int l = 0; l < libs; l++) {
+        char copy[64], cmd[1200];
+        snprintf(copy, sizeof copy, "/tmp/ops-ab-%d-%d.so", (int)getpid(), l); /* a copy each: its own pool and settings */
+        snprintf(cmd, sizeof cmd, "cp '%s' %s", argv[3 + l], copy);
+        if (system(cmd) != 0) return 1;
+        void *h = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
+        remove(copy);
+        if (h == NULL) {
+            fprintf(stderr, "%s\n", dlerror());
+            return 1;
+        }
+        attn_fwd[l] = (attn_fwd_fn)dlsym(h, "t4j_attention_forward");
+        attn_bwd[l] = (attn_bwd_fn)dlsym(h, "t4j_attention_backward");
+        ln_bwd[l] = (ln_bwd_fn)dlsym(h, "t4j_layer_norm_backward");
+        add_row[l] = (rows_fn)dlsym(h, "t4j_add_row");
+        sum_rows[l] = (rows_fn)dlsym(h, "t4j_sum_rows");
+        ((threads_fn)dlsym(h, "t4j_set_num_threads"))(threads);
+    }
+    double *times = calloc((size_t)libs * OPS * rounds, sizeof(double));
+    for (int r = 0; r < rounds; r++)
+        for (int l = 0; l < libs; l++)
+            for (int op = 0; op < OPS; op++) {
+                usleep(1000);
+                double best = 1e9;
+                for (int call = 0; call < 5; call++) {
+                    double t0 = now();
+                    switch (op) {
+                    case ATTN_FWD: attn_fwd[l](128, 4, 17, 32, qkv, qkv + D, qkv + 2 * D, 3 * D, 0.17f, NULL, probs, out, D); break;
+                    case ATTN_BWD: attn_bwd[l](128, 4, 17, 32, qkv, qkv + D, qkv + 2 * D, 3 * D, 0.17f, probs, out, D, dqkv, dqkv + D, dqkv + 2 * D); break;
+                    case LN_BWD: ln_bwd[l](M, D, qkv, gamma, mean, rstd, out, dx, sums, sums + 256); break;
+                    case ADD_ROW: add_row[l](M, D, gamma, dx); break;
+                    default: sum_rows[l](M, D, out, sums + 512); break;
+                    }
+                    double dt = now() - t0;
+                    if (dt < best) best = dt;
+                }
+                times[((size_t)l * OPS + op) * rounds + r] = best;
+            }
+    for (int op = 0; op < OPS; op++)
+        for (int l = 0; l < libs; l++) {
+            double *t = times + ((size_t)l * OPS + op) * rounds;
+            qsort(t, (size_t)rounds, sizeof(double), by_value);
+            printf("%-9s threads %d %-28s median %8.1f us\n", names[op], threads, argv[3 + l], t[rounds / 2] * 1e6);
+        }
+    return 0;
+}
