@@ -1,5 +1,6 @@
 /* ops-ab THREADS ROUNDS LIB...: the ViT step's attention (batch 128, 4 heads, 17 tokens, heads of 32), LayerNorm
- * backward, bias broadcast and bias gradient (2176 x 128), libraries alternated in one process; best of 5 calls a
+ * backward, bias broadcast and bias gradient (2176 x 128), and MiniLM's attention at batch 1 (12 heads, 128 tokens,
+ * heads of 32), libraries alternated in one process; best of 5 calls a
  * round, median of the rounds. A millisecond's pause before each op lets the pool's polling threads (200 us) of the
  * library before go to sleep. Build libraries with bench/native/gemm-variants.sh. */
 #include <dlfcn.h>
@@ -17,8 +18,8 @@ typedef void (*ln_bwd_fn)(int64_t, int64_t, const float *, const float *, const 
 typedef void (*rows_fn)(int64_t, int64_t, const float *, float *);
 typedef void (*threads_fn)(int32_t);
 
-enum { ATTN_FWD, ATTN_BWD, LN_BWD, ADD_ROW, SUM_ROWS, OPS };
-static const char *names[OPS] = {"attn_fwd", "attn_bwd", "ln_bwd", "add_row", "sum_rows"};
+enum { ATTN_FWD, ATTN_BWD, LN_BWD, ADD_ROW, SUM_ROWS, BERT_ATTN_FWD, BERT_ATTN_BWD, OPS };
+static const char *names[OPS] = {"attn_fwd", "attn_bwd", "ln_bwd", "add_row", "sum_rows", "bert_attn_fwd", "bert_attn_bwd"};
 
 static double now(void) {
     struct timespec t;
@@ -47,6 +48,9 @@ int main(int argc, char **argv) {
     if (libs > 16 || rounds < 1) return 2;
     const int64_t M = 2176, D = 128; /* 128 images x 17 tokens, width 128; q, k, v side by side in rows of 3D */
     float *qkv = filled((size_t)(M * 3 * D), 0.01f, -0.4f), *dqkv = filled((size_t)(M * 3 * D), 0.0f, 0.0f);
+    const int64_t BT = 128, BD = 384; /* MiniLM: 128 tokens, width 384 (12 heads of 32), q, k, v in rows of 3BD */
+    float *bqkv = filled((size_t)(BT * 3 * BD), 0.01f, -0.4f), *bdqkv = filled((size_t)(BT * 3 * BD), 0.0f, 0.0f);
+    float *bprobs = filled((size_t)(12 * BT * BT), 0.0f, 0.0f), *bout = filled((size_t)(BT * BD), 0.0f, 0.01f);
     float *probs = filled(512 * 17 * 17, 0.0f, 0.0f), *out = filled((size_t)(M * D), 0.0f, 0.1f), *dx = filled((size_t)(M * D), 0.0f, 0.0f);
     float *gamma = filled(1024, 0.0f, 1.0f), *sums = filled(1024, 0.0f, 0.0f), *mean = filled((size_t)M, 0.0f, 0.1f), *rstd = filled((size_t)M, 0.0f, 1.1f);
     attn_fwd_fn attn_fwd[16];
@@ -84,7 +88,9 @@ int main(int argc, char **argv) {
                     case ATTN_BWD: attn_bwd[l](128, 4, 17, 32, qkv, qkv + D, qkv + 2 * D, 3 * D, 0.17f, probs, out, D, dqkv, dqkv + D, dqkv + 2 * D); break;
                     case LN_BWD: ln_bwd[l](M, D, qkv, gamma, mean, rstd, out, dx, sums, sums + 256); break;
                     case ADD_ROW: add_row[l](M, D, gamma, dx); break;
-                    default: sum_rows[l](M, D, out, sums + 512); break;
+                    case SUM_ROWS: sum_rows[l](M, D, out, sums + 512); break;
+                    case BERT_ATTN_FWD: attn_fwd[l](1, 12, BT, 32, bqkv, bqkv + BD, bqkv + 2 * BD, 3 * BD, 0.17f, NULL, bprobs, bout, BD); break;
+                    default: attn_bwd[l](1, 12, BT, 32, bqkv, bqkv + BD, bqkv + 2 * BD, 3 * BD, 0.17f, bprobs, bout, BD, bdqkv, bdqkv + BD, bdqkv + 2 * BD); break;
                     }
                     double dt = now() - t0;
                     if (dt < best) best = dt;
