@@ -2,26 +2,12 @@
  * q, k, v, o (384 x 384), FFN up (1536 x 384) and down (384 x 1536); each layer's weights its own (42 MB in all, so
  * they come from memory as in a forward), libraries alternated in one process; median of the rounds. Build libraries
  * with bench/native/gemm-variants.sh. */
-#include <dlfcn.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-#include <unistd.h>
+
+#include "ab.h"
 
 typedef int32_t (*gemm_fn)(int32_t, int32_t, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *, int64_t, float, float *, int64_t);
 typedef void (*threads_fn)(int32_t);
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int by_value(const void *x, const void *y) {
-    double a = *(const double *)x, b = *(const double *)y;
-    return a < b ? -1 : a > b;
-}
 
 int main(int argc, char **argv) {
     if (argc < 4) {
@@ -45,16 +31,7 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < T * F; i++) x[i] = (float)(i % 7) * 0.1f;
     gemm_fn gemm[16];
     for (int l = 0; l < libs; l++) {
-        char copy[64], cmd[1200];
-        snprintf(copy, sizeof copy, "/tmp/bert-gemms-ab-%d-%d.so", (int)getpid(), l); /* a copy each: its own pool */
-        snprintf(cmd, sizeof cmd, "cp '%s' %s", argv[3 + l], copy);
-        if (system(cmd) != 0) return 1;
-        void *h = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
-        remove(copy);
-        if (h == NULL) {
-            fprintf(stderr, "%s\n", dlerror());
-            return 1;
-        }
+        void *h = open_copy("bert-gemms-ab", argv[3 + l], l);
         gemm[l] = (gemm_fn)dlsym(h, "t4j_gemm");
         ((threads_fn)dlsym(h, "t4j_set_num_threads"))(threads);
     }

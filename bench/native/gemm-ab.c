@@ -5,28 +5,14 @@
  *
  * LIB@MC,KC,NC pins that library's cache blocks (t4j_gemm_set_blocks); a library named twice is copied,
  * so that each copy keeps its own blocks. Build libraries with bench/native/gemm-variants.sh. */
-#include <dlfcn.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
+
+#include "ab.h"
 
 typedef int32_t (*gemm_fn)(int32_t, int32_t, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *, int64_t, float, float *, int64_t);
 typedef int32_t (*blocks_fn)(int64_t, int64_t, int64_t);
 typedef void (*threads_fn)(int32_t);
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int by_value(const void *x, const void *y) {
-    double a = *(const double *)x, b = *(const double *)y;
-    return a < b ? -1 : a > b;
-}
 
 int main(int argc, char **argv) {
     if (argc < 7) {
@@ -40,7 +26,7 @@ int main(int argc, char **argv) {
     gemm_fn gemm[16];
     double *times = calloc((size_t)libs * rounds, sizeof(double));
     for (int l = 0; l < libs; l++) {
-        char path[1024], copy[64];
+        char path[1024];
         snprintf(path, sizeof path, "%s", argv[6 + l]);
         long mc = 0, kc = 0, nc = 0;
         char *at = strchr(path, '@');
@@ -48,16 +34,7 @@ int main(int argc, char **argv) {
             *at = 0;
             sscanf(at + 1, "%ld,%ld,%ld", &mc, &kc, &nc);
         }
-        snprintf(copy, sizeof copy, "/tmp/gemm-ab-%d-%d.so", (int)getpid(), l);
-        char cmd[2200];
-        snprintf(cmd, sizeof cmd, "cp '%s' %s", path, copy);
-        if (system(cmd) != 0) return 1;
-        void *h = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
-        if (h == NULL) {
-            fprintf(stderr, "%s\n", dlerror());
-            return 1;
-        }
-        remove(copy);
+        void *h = open_copy("gemm-ab", path, l);
         gemm[l] = (gemm_fn)dlsym(h, "t4j_gemm");
         ((threads_fn)dlsym(h, "t4j_set_num_threads"))(threads);
         if (mc) ((blocks_fn)dlsym(h, "t4j_gemm_set_blocks"))(mc, kc, nc);

@@ -3,12 +3,9 @@
  * heads of 32), libraries alternated in one process; best of 5 calls a
  * round, median of the rounds. A millisecond's pause before each op lets the pool's polling threads (200 us) of the
  * library before go to sleep. Build libraries with bench/native/gemm-variants.sh. */
-#include <dlfcn.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-#include <unistd.h>
+
+#include "ab.h"
 
 typedef void (*attn_fwd_fn)(int64_t, int64_t, int64_t, int64_t, const float *, const float *, const float *, int64_t, float, const int32_t *, float *,
                             float *, int64_t);
@@ -20,17 +17,6 @@ typedef void (*threads_fn)(int32_t);
 
 enum { ATTN_FWD, ATTN_BWD, LN_BWD, ADD_ROW, SUM_ROWS, BERT_ATTN_FWD, BERT_ATTN_BWD, OPS };
 static const char *names[OPS] = {"attn_fwd", "attn_bwd", "ln_bwd", "add_row", "sum_rows", "bert_attn_fwd", "bert_attn_bwd"};
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int by_value(const void *x, const void *y) {
-    double a = *(const double *)x, b = *(const double *)y;
-    return a < b ? -1 : a > b;
-}
 
 static float *filled(size_t n, float scale, float shift) {
     float *p = aligned_alloc(64, n * sizeof(float));
@@ -58,16 +44,7 @@ int main(int argc, char **argv) {
     ln_bwd_fn ln_bwd[16];
     rows_fn add_row[16], sum_rows[16];
     for (int l = 0; l < libs; l++) {
-        char copy[64], cmd[1200];
-        snprintf(copy, sizeof copy, "/tmp/ops-ab-%d-%d.so", (int)getpid(), l); /* a copy each: its own pool and settings */
-        snprintf(cmd, sizeof cmd, "cp '%s' %s", argv[3 + l], copy);
-        if (system(cmd) != 0) return 1;
-        void *h = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
-        remove(copy);
-        if (h == NULL) {
-            fprintf(stderr, "%s\n", dlerror());
-            return 1;
-        }
+        void *h = open_copy("ops-ab", argv[3 + l], l);
         attn_fwd[l] = (attn_fwd_fn)dlsym(h, "t4j_attention_forward");
         attn_bwd[l] = (attn_bwd_fn)dlsym(h, "t4j_attention_backward");
         ln_bwd[l] = (ln_bwd_fn)dlsym(h, "t4j_layer_norm_backward");

@@ -1,0 +1,38 @@
+/* What the A/B timing tools (gemm-ab, ops-ab, bert-gemms-ab) share: a clock, a comparison for qsort, and loading one
+ * libtune4j.so build as a private copy, so that a build named twice still gets a pool and settings of its own. */
+#ifndef TUNE4J_AB_H
+#define TUNE4J_AB_H
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static int by_value(const void *x, const void *y) {
+    double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* dlopen()s a copy of the library at path (copy number index of this process); exits on failure. */
+static void *open_copy(const char *tool, const char *path, int index) {
+    char copy[128], cmd[1400];
+    snprintf(copy, sizeof copy, "/tmp/%s-%d-%d.so", tool, (int)getpid(), index);
+    snprintf(cmd, sizeof cmd, "cp '%s' %s", path, copy);
+    if (system(cmd) != 0) exit(1);
+    void *h = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
+    remove(copy);
+    if (h == NULL) {
+        fprintf(stderr, "%s\n", dlerror());
+        exit(1);
+    }
+    return h;
+}
+
+#endif
