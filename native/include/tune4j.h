@@ -149,6 +149,15 @@ T4J_SHORT int64_t t4j_int8_24_packed_size(int64_t n, int64_t k);
  * scales [n]; packed must hold t4j_int8_24_packed_size(n, k) bytes, 64-byte aligned. Returns T4J_OK, or
  * T4J_ERR_NOT_2TO4 (k % 4 != 0, or a group of 4 with 3 or 4 nonzeros; packed is then unspecified). */
 int32_t t4j_int8_24_pack(int64_t n, int64_t k, const int8_t *w, int64_t ldw, const float *scale, void *packed);
+/* How the dynamic int8 kernel runs a batch of fewer rows than its tile (1 to 5 at AVX-512 VNNI) over weights too
+ * large to stay cached (over 4 MiB): T4J_INT8_STREAM_FULL_TILE runs the full tile with the missing rows repeated
+ * (faster on AMD Zen 4), T4J_INT8_STREAM_ROW_TILE a kernel of exactly that many rows (faster on Zen 5); cached
+ * weights always take the latter. Both give the same bits. Returns T4J_OK, or T4J_ERR_INVALID for another value. */
+#define T4J_INT8_STREAM_FULL_TILE 0
+#define T4J_INT8_STREAM_ROW_TILE 1
+T4J_SHORT int32_t t4j_int8_set_stream_tile(int32_t tile);
+/* The choice in use (T4J_INT8_STREAM_FULL_TILE unless set). */
+T4J_SHORT int32_t t4j_int8_stream_tile(void);
 /* Dynamic int8 linear layer, on weights packed by t4j_int8_pack or t4j_int8_24_pack: x [m, k] is quantized per row inside, then
  * y[i*ldy + j] = act(acc(i,j) * sx[i] * sw[j] + bias[j]), acc = sum_p qx[i,p] w[j,p] in int32.
  * bias may be NULL; activation is one of T4J_ACT_*. */

@@ -209,11 +209,13 @@ typedef struct {
     int64_t ldy;
     int32_t *c32;           /* ... int32 out (exact product) */
     int64_t ldc;
-    int32_t weights_cached; /* the whole weight matrix fits T4J_Q8_CACHED_BYTES (see quant_avx512.c) */
+    int32_t row_tile;       /* fewer rows than the tile run a kernel of that many rows (t4j_int8_set_stream_tile) */
 } t4j_int8_out;
 
 /* Weights up to this size are taken to stay in the caches from call to call. */
+#ifndef T4J_Q8_CACHED_BYTES
 #define T4J_Q8_CACHED_BYTES (4LL << 20)
+#endif
 
 /* Dynamic int8: rows (<= mr) rows of quantized x (+x_offset, as bytes), row stride ldx, times one
  * panel, over `quads` quads of k; the result goes through out. */

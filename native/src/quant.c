@@ -7,6 +7,7 @@
  * layout (internal.h), so weights are packed once whatever the level. */
 #include <float.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -267,6 +268,7 @@ typedef struct {
     int32_t *c32;
     int64_t ldc;
     int64_t panels_per_task;
+    int32_t row_tile;
 } q8_job;
 
 static void q8_task(void *ctx, int64_t task) {
@@ -284,7 +286,7 @@ static void q8_task(void *ctx, int64_t task) {
                             .bias = J->bias ? J->bias + j : NULL, .act = J->act,
                             .y = J->y ? J->y + i * J->ldy + j : NULL, .ldy = J->ldy,
                             .c32 = J->c32 ? J->c32 + i * J->ldc + j : NULL, .ldc = J->ldc,
-                            .weights_cached = J->w.h->n * J->w.h->k <= T4J_Q8_CACHED_BYTES};
+                            .row_tile = J->row_tile};
             if (J->xf != NULL) I->weight_only(J->w.h->k, J->xf + i * J->xld, J->xld, o.m_rem, panel, &o);
             else if (twofour) I->kernel24(J->w.h->quads, J->xq + i * J->xld, J->xld, o.m_rem, panel, &o);
             else I->kernel(J->w.h->quads, J->xq + i * J->xld, J->xld, o.m_rem, panel, &o);
@@ -292,8 +294,20 @@ static void q8_task(void *ctx, int64_t task) {
     }
 }
 
+/* T4J_INT8_STREAM_FULL_TILE or _ROW_TILE: how a batch smaller than the tile runs over streamed weights. */
+static atomic_int stream_tile = T4J_INT8_STREAM_FULL_TILE;
+
+T4J_EXPORT int32_t t4j_int8_set_stream_tile(int32_t tile) {
+    if (tile != T4J_INT8_STREAM_FULL_TILE && tile != T4J_INT8_STREAM_ROW_TILE) return T4J_ERR_INVALID;
+    atomic_store(&stream_tile, tile);
+    return T4J_OK;
+}
+
+T4J_EXPORT int32_t t4j_int8_stream_tile(void) { return atomic_load(&stream_tile); }
+
 static int32_t run(q8_job *J, double ops) {
     int64_t panels = J->w.h->panels;
+    J->row_tile = J->w.h->n * J->w.h->k <= T4J_Q8_CACHED_BYTES || atomic_load(&stream_tile) == T4J_INT8_STREAM_ROW_TILE;
     int64_t threads = ops < 4.0e6 ? 1 : T4J_MIN((int64_t)t4j_num_threads(), panels);
     J->panels_per_task = (panels + threads - 1) / threads;
     /* GELU needs tanh: one vectorized pass over each finished row (the ops kernel of the current level)

@@ -118,10 +118,11 @@ static inline __attribute__((always_inline)) void vnni_rows(const int R, int64_t
 }
 
 static void kernel_vnni(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
-    /* Weights that stream from memory run faster through the full tile (measured: 1x4096x4096 with 4
-     * weight sets rotated, 0.58-0.61 ms against 0.69-0.79 for the 1-row tile); cached ones through the
-     * small tiles (1x1024x1024 hot: 12 us against 28). */
-    switch (o->weights_cached ? rows : QMR) {
+    /* Cached weights run faster through the small tiles (1x1024x1024 hot: 12 us against 28 for the full
+     * tile); weights streamed from memory through the full tile on Zen 4 (1x4096x4096, 4 weight sets
+     * rotated: 0.58-0.61 ms against 0.69-0.79) but through the small tiles on Zen 5 (0.45-0.48 against
+     * 0.50-0.55): the driver decides (row_tile, t4j_int8_set_stream_tile). */
+    switch (o->row_tile ? rows : QMR) {
     case 1: vnni_rows(1, quads, x, ldx, panel, o); return;
     case 2: vnni_rows(2, quads, x, ldx, panel, o); return;
     case 3: vnni_rows(3, quads, x, ldx, panel, o); return;

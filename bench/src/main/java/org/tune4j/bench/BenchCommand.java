@@ -105,7 +105,7 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     private static String header(Machine m) {
-        return String.format("machine: %s, %d cores, features %s, caches %s, kernels at %s, gemm blocks %s, gemm tile %s for 1024 x 1024 and %s for 128 x 384 (the one padding least)%n"
+        return String.format("machine: %s, %d cores, features %s, caches %s, kernels at %s, tuning %s, gemm tile %s for 1024 x 1024 and %s for 128 x 384 (the one padding least)%n"
                         + "peak (native loops, this process): f32 FMA %.1f GFLOP/s on 1 thread, %.1f on %d; int8 %.1f GOP/s on 1 thread, %.1f on %d; "
                         + "memory read %.1f GB/s on 1 thread, %.1f on %d%n"
                         + "java: %s, os: %s%n",
@@ -117,7 +117,7 @@ public final class BenchCommand implements Callable<Integer> {
     private static void writeJson(Path file, Machine machine, List<BenchRow> rows) throws IOException {
         Map<String, Object> doc = new LinkedHashMap<>();
         doc.put("machine", machine);
-        doc.put("gemm_blocks", org.tune4j.backend.GemmTuning.current().toString());
+        doc.put("kernel_tuning", org.tune4j.backend.GemmTuning.current().toString());
         doc.put("rows", rows);
         Path parent = file.toAbsolutePath().getParent();
         if (parent != null) Files.createDirectories(parent);

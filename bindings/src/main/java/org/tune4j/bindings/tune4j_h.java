@@ -36,6 +36,8 @@ public final class tune4j_h {
     public static final int T4J_FEATURE_AVX512 = 2;
     public static final int T4J_FEATURE_AVX512_VNNI = 4;
     public static final int T4J_FEATURE_AVX_VNNI = 8;
+    public static final int T4J_INT8_STREAM_FULL_TILE = 0;
+    public static final int T4J_INT8_STREAM_ROW_TILE = 1;
     public static final int T4J_24_ROWS = 64;
     public static final int T4J_24_GROUPS = 32;
     public static final int T4J_ATTN_MAX_SEQ = 1024;
@@ -76,6 +78,8 @@ public final class tune4j_h {
             "t4j_int8_pack",
             "t4j_int8_24_packed_size",
             "t4j_int8_24_pack",
+            "t4j_int8_set_stream_tile",
+            "t4j_int8_stream_tile",
             "t4j_int8_linear",
             "t4j_int8_weight_only_linear",
             "t4j_int8_gemm",
@@ -858,6 +862,53 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_int8_24_pack$descriptor() {
         return t4j_int8_24_pack.DESC;
+    }
+
+    private static final class t4j_int8_set_stream_tile {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_INT);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_int8_set_stream_tile", DESC, true);
+    }
+
+    public static int t4j_int8_set_stream_tile(int tile) {
+        try {
+            return (int) t4j_int8_set_stream_tile.HANDLE.invokeExact(tile);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_int8_set_stream_tile$handle() {
+        return t4j_int8_set_stream_tile.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_int8_set_stream_tile$descriptor() {
+        return t4j_int8_set_stream_tile.DESC;
+    }
+
+    private static final class t4j_int8_stream_tile {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_int8_stream_tile", DESC, true);
+    }
+
+    /** The choice in use (T4J_INT8_STREAM_FULL_TILE unless set). */
+    public static int t4j_int8_stream_tile() {
+        try {
+            return (int) t4j_int8_stream_tile.HANDLE.invokeExact();
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_int8_stream_tile$handle() {
+        return t4j_int8_stream_tile.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_int8_stream_tile$descriptor() {
+        return t4j_int8_stream_tile.DESC;
     }
 
     private static final class t4j_int8_linear {

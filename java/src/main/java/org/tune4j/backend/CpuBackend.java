@@ -31,7 +31,7 @@ public final class CpuBackend implements Backend {
 
     /**
      * The property and the environment variable, checked (the native library would take an unknown T4J_SIMD as
-     * "highest"); then the GEMM's cache blocks ({@link GemmTuning#applyAtStartup}: pinned, tuned here, or known).
+     * "highest"); then the kernels' tuned settings ({@link GemmTuning#applyAtStartup}: pinned, tuned here, or known).
      */
     private static String applySimdSetting() {
         try {
@@ -52,7 +52,7 @@ public final class CpuBackend implements Backend {
             GemmTuning.applyAtStartup(GemmTuning.cacheFile());
             return null;
         } catch (IllegalArgumentException e) {
-            return e.getMessage() + " in TUNE4J_GEMM_BLOCKS or -D" + GemmTuning.PIN_PROPERTY;
+            return e.getMessage() + " (pinned by TUNE4J_GEMM_BLOCKS or -D" + GemmTuning.PIN_PROPERTY + ", TUNE4J_INT8_STREAM_TILE or -D" + GemmTuning.INT8_PIN_PROPERTY + ")";
         }
     }
 

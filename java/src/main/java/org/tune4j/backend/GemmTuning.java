@@ -18,18 +18,22 @@ import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 
 /**
- * The tiled GEMM's cache blocks (A block mc × kc, B panel kc × nc) chosen for the machine, as FFTW's planner does:
- * {@link #tune} times a few candidates around the level's own blocks (coordinate search: kc, then mc, then nc, each
- * kept only when it beats the incumbent by {@value #MARGIN_PERCENT}%, so noise does not move it) and the winner is
- * cached per CPU model, SIMD level and library ABI in the user's cache folder. At start-up {@link #applyAtStartup}
- * takes, in order: the blocks pinned by {@value #PIN_PROPERTY} (or {@code TUNE4J_GEMM_BLOCKS}), the cached winner
- * for this CPU, the built-in table of CPUs measured so far, or the level's own. A K block splits the sum, so one
- * setting gives the same bits for any thread count; another setting may differ in the last bits (ARCHITECTURE.md,
- * "Numerics").
+ * The kernels' settings chosen for the machine, as FFTW's planner does: the tiled GEMM's cache blocks (A block
+ * mc × kc, B panel kc × nc) and how the dynamic int8 kernel runs a batch smaller than its tile over weights streamed
+ * from memory ({@link Int8StreamTile}). {@link #tune} times a few candidates (for the blocks a coordinate search
+ * around the level's own: kc, then mc, then nc; each kept only when it beats the incumbent by {@value #MARGIN_PERCENT}%,
+ * so noise does not move it) and the winner is cached per CPU model, SIMD level and library ABI in the user's cache
+ * folder. At start-up {@link #applyAtStartup} takes, in order: a setting pinned by {@value #PIN_PROPERTY} (or
+ * {@code TUNE4J_GEMM_BLOCKS}) or {@value #INT8_PIN_PROPERTY}, the cached winner for this CPU, the built-in table of
+ * microarchitectures measured so far ({@link #KNOWN}), or the level's own. A K block splits the sum, so one setting
+ * gives the same bits for any thread count; other blocks may differ in the last bits (ARCHITECTURE.md, "Numerics");
+ * the int8 choice never changes them (exact int32 sums).
  */
 public final class GemmTuning {
     /** System property (or environment variable TUNE4J_GEMM_BLOCKS) pinning the blocks: "mc,kc,nc". */
     public static final String PIN_PROPERTY = "tune4j.gemm.blocks";
+    /** System property (or environment variable TUNE4J_INT8_STREAM_TILE) pinning the int8 choice: "full" or "rows". */
+    public static final String INT8_PIN_PROPERTY = "tune4j.int8.streamTile";
     /** How much faster, in percent, a candidate must be to replace the incumbent. */
     public static final int MARGIN_PERCENT = 3;
     /** Jackson, made when a cache file is read or written (not at every start-up). */
@@ -64,26 +68,78 @@ public final class GemmTuning {
         }
     }
 
-    /** The blocks in use and where they came from ("level default", "pinned", "tuned here ...", "table: ..."). */
-    public record Choice(Blocks blocks, String source) {
-        @Override
-        public String toString() {
-            return blocks + " (" + source + ")";
+    /**
+     * How the dynamic int8 kernel runs a batch of fewer rows than its tile (1 to 5 at AVX-512 VNNI) over weights too
+     * large to stay cached (tune4j.h {@code t4j_int8_set_stream_tile}): the full tile with the missing rows repeated,
+     * or a kernel of exactly that many rows. Both give the same bits; which streams faster depends on the core.
+     */
+    public enum Int8StreamTile {
+        FULL("full", tune4j_h.T4J_INT8_STREAM_FULL_TILE),
+        ROWS("rows", tune4j_h.T4J_INT8_STREAM_ROW_TILE);
+
+        private final String label;
+        private final int code;
+
+        Int8StreamTile(String label, int code) {
+            this.label = label;
+            this.code = code;
+        }
+
+        /** "full" or "rows", as {@value GemmTuning#INT8_PIN_PROPERTY} and the cache file take it. */
+        public String label() {
+            return label;
+        }
+
+        static Int8StreamTile parse(String s) {
+            for (Int8StreamTile t : values()) if (t.label.equals(s.strip())) return t;
+            throw new IllegalArgumentException("the int8 stream tile must be 'full' or 'rows', is '" + s + "'");
+        }
+
+        static Int8StreamTile ofCode(int code) {
+            for (Int8StreamTile t : values()) if (t.code == code) return t;
+            throw new IllegalStateException("libtune4j reports an unknown int8 stream tile " + code);
         }
     }
 
+    /** The settings in use and where they came from ("level default", "pinned", "tuned on this CPU ...", "built-in table ..."). */
+    public record Choice(Blocks blocks, Int8StreamTile int8StreamTile, String source) {
+        @Override
+        public String toString() {
+            return blocks + ", int8 " + int8StreamTile.label() + " tile below 6 rows on streamed weights (" + source + ")";
+        }
+    }
+
+    /** A microarchitecture's settings: null blocks keep the level's own. */
+    record Known(String cpus, SimdLevel level, Blocks blocks, Int8StreamTile int8StreamTile, String measured) {}
+
     /**
-     * CPUs measured so far, by the key of {@link #cpuKey} and level: the blocks their tuning chose. The level's own
-     * blocks were tuned on an AMD Zen 4 (family 25 model 17), which needs no entry.
+     * Microarchitectures measured so far, matched by vendor and family (all of a family's models share the core), at
+     * the level they were measured at. The level's own settings were tuned on an AMD Zen 4 (family 25 model 17),
+     * which needs no entry. Zen 5: the blocks' candidates all lay within 4% of the level's own (BENCHMARKS.md, "GEMM
+     * cache blocks tuned per CPU"); int8 batch 1 on streamed weights ran 10-15% faster through the row tile.
      */
-    static final Map<String, Blocks> KNOWN = Map.of();
+    static final List<Known> KNOWN = List.of(
+            new Known("AuthenticAMD family 26 (Zen 5)", SimdLevel.AVX512, null, Int8StreamTile.ROWS, "family 26 model 2, 2026-12-02"));
 
-    private static volatile Choice current;
+    /** The table's entry for a CPU of this vendor and family at this level, or null. */
+    static Known known(CpuDescription.Identity cpu, SimdLevel level) {
+        for (Known k : KNOWN) {
+            if (k.level() == level && k.cpus().startsWith(cpu.vendor() + " family " + cpu.family() + " ")) return k;
+        }
+        return null;
+    }
 
-    /** The blocks the GEMM uses now, and their source. */
+    private static volatile String source;
+
+    /** The settings the kernels use now, and their source. */
     public static Choice current() {
-        Choice c = current;
-        return c != null ? c : new Choice(inUse(), "level default");
+        String s = source;
+        return new Choice(inUse(), int8StreamTileInUse(), s != null ? s : "level default");
+    }
+
+    /** The int8 choice in use. */
+    static Int8StreamTile int8StreamTileInUse() {
+        return Int8StreamTile.ofCode(tune4j_h.t4j_int8_stream_tile());
     }
 
     /** The blocks in use at the current SIMD level. */
@@ -108,11 +164,25 @@ public final class GemmTuning {
         }
     }
 
-    /** Runs the GEMM with {@code blocks} from now on (every level); null goes back to each level's own. */
-    public static void set(Blocks blocks, String source) {
+    /**
+     * Runs the kernels with {@code blocks} (every level; null: each level's own) and {@code int8} (null: the full
+     * tile, the level's own) from now on; {@code why} is the source {@link #current} names (null: "level default").
+     */
+    public static void set(Blocks blocks, Int8StreamTile int8, String why) {
         int rc = blocks == null ? tune4j_h.t4j_gemm_set_blocks(0, 0, 0) : tune4j_h.t4j_gemm_set_blocks(blocks.mc(), blocks.kc(), blocks.nc());
         if (rc != tune4j_h.T4J_OK) throw new IllegalArgumentException("libtune4j refused the GEMM blocks " + blocks + " (status " + rc + ")");
-        current = blocks == null ? null : new Choice(blocks, source);
+        setInt8(int8 == null ? Int8StreamTile.FULL : int8);
+        source = why;
+    }
+
+    private static void setBlocksOnly(Blocks blocks) {
+        int rc = tune4j_h.t4j_gemm_set_blocks(blocks.mc(), blocks.kc(), blocks.nc());
+        if (rc != tune4j_h.T4J_OK) throw new IllegalArgumentException("libtune4j refused the GEMM blocks " + blocks + " (status " + rc + ")");
+    }
+
+    private static void setInt8(Int8StreamTile tile) {
+        int rc = tune4j_h.t4j_int8_set_stream_tile(tile.code);
+        if (rc != tune4j_h.T4J_OK) throw new IllegalStateException("libtune4j refused the int8 stream tile " + tile.label() + " (status " + rc + ")");
     }
 
     /** This CPU as a cache key: vendor, family, model and model name ({@link CpuDescription#identity}). */
@@ -132,68 +202,90 @@ public final class GemmTuning {
     }
 
     /**
-     * Chooses the blocks at start-up (see the class comment) and returns the choice; a cache file that cannot be read
-     * is passed over (the choice's source says so). A bad pinned value throws, naming it.
+     * Chooses the settings at start-up (see the class comment) and returns the choice; a cache file that cannot be
+     * read is passed over (the choice's source says so). A bad pinned value throws, naming it.
      */
     public static Choice applyAtStartup(Path cache) {
-        String pinned = System.getProperty(PIN_PROPERTY, System.getenv("TUNE4J_GEMM_BLOCKS"));
-        if (pinned != null && !pinned.isBlank()) {
-            set(Blocks.parse(pinned), "pinned by " + PIN_PROPERTY);
-            return current();
-        }
         String note = "";
+        Cached cached = null;
         try {
-            Blocks cached = Files.isRegularFile(cache) ? readCache(cache, cacheKey()) : null;
-            if (cached != null) {
-                set(cached, "tuned on this CPU, " + cache);
-                return current();
-            }
+            cached = Files.isRegularFile(cache) ? readCache(cache, cacheKey()) : null;
         } catch (IOException | IllegalArgumentException e) {
             note = "; " + cache + " passed over: " + e.getMessage();
         }
-        Blocks known = KNOWN.isEmpty() ? null : KNOWN.get(cpuKey() + " | " + CpuBackend.simdLevel().label());
-        if (known != null) {
-            set(known, "built-in table" + note);
-            return current();
+        Known known = known(CpuDescription.identity(), CpuBackend.simdLevel());
+        Blocks blocks = null;
+        Int8StreamTile int8 = null;
+        String why = null;
+        if (cached != null) {
+            blocks = cached.blocks();
+            int8 = cached.int8StreamTile();
+            why = "tuned on this CPU, " + cache;
         }
-        set(null, null);
-        return note.isEmpty() ? current() : new Choice(inUse(), "level default" + note);
+        if (known != null && (blocks == null || int8 == null)) { // a cache written before a setting existed lacks it
+            if (why == null) blocks = known.blocks();
+            if (int8 == null) int8 = known.int8StreamTile();
+            why = (why == null ? "" : why + "; the rest ") + "built-in table: " + known.cpus() + ", measured on " + known.measured();
+        }
+        String pinned = System.getProperty(PIN_PROPERTY, System.getenv("TUNE4J_GEMM_BLOCKS"));
+        if (pinned != null && !pinned.isBlank()) {
+            blocks = Blocks.parse(pinned);
+            why = "blocks pinned by " + PIN_PROPERTY + (why == null ? "" : "; " + why);
+        }
+        String pinnedInt8 = System.getProperty(INT8_PIN_PROPERTY, System.getenv("TUNE4J_INT8_STREAM_TILE"));
+        if (pinnedInt8 != null && !pinnedInt8.isBlank()) {
+            int8 = Int8StreamTile.parse(pinnedInt8);
+            why = "int8 tile pinned by " + INT8_PIN_PROPERTY + (why == null ? "" : "; " + why);
+        }
+        set(blocks, int8, why == null ? (note.isEmpty() ? null : "level default" + note) : why + note);
+        return current();
     }
 
-    static Blocks readCache(Path cache, String key) throws IOException {
+    /** A cache entry: blocks, and the int8 choice (null in a file written before it was tuned). */
+    record Cached(Blocks blocks, Int8StreamTile int8StreamTile) {}
+
+    static Cached readCache(Path cache, String key) throws IOException {
         JsonNode root = Json.MAPPER.readTree(cache.toFile());
         JsonNode e = root == null ? null : root.get(key);
         if (e == null) return null;
         if (!e.path("mc").canConvertToLong() || !e.path("kc").canConvertToLong() || !e.path("nc").canConvertToLong()) {
             throw new IOException("the entry for this CPU is not {mc, kc, nc}");
         }
-        return new Blocks(e.get("mc").asLong(), e.get("kc").asLong(), e.get("nc").asLong());
+        Int8StreamTile int8 = e.hasNonNull("int8StreamTile") ? Int8StreamTile.parse(e.get("int8StreamTile").asText()) : null;
+        return new Cached(new Blocks(e.get("mc").asLong(), e.get("kc").asLong(), e.get("nc").asLong()), int8);
     }
 
     /** One timed candidate: its blocks and the best GFLOP/s over the shapes' runs (their geometric mean). */
     public record Trial(Blocks blocks, double gflops) {}
 
-    /** What {@link #tune} tried and chose. */
-    public record Result(List<Trial> trials, Blocks chosen, Blocks levelDefault, double defaultGflops, double chosenGflops) {}
+    /** One timed int8 candidate: the best milliseconds of a batch-1 int8 linear layer over rotated weight sets. */
+    public record Int8Trial(Int8StreamTile tile, double millis) {}
+
+    /** What {@link #tune} tried and chose; no int8 trials where the int8 kernel is not VNNI (the choice does nothing there). */
+    public record Result(List<Trial> trials, Blocks chosen, Blocks levelDefault, double defaultGflops, double chosenGflops, List<Int8Trial> int8Trials,
+            Int8StreamTile int8Chosen) {}
 
     /**
      * Times candidates around the level's blocks on GEMMs of the shapes the engine runs (a square one and a wide
-     * one, {@code scale} 1 for 1024 × 1024 × 1024 and 128 × 2048 × 2048; smaller for a quick check), keeps the
-     * best, applies it and writes it to {@code cache} (null: not written). A second or so at scale 1 on a current core.
+     * one, {@code scale} 1 for 1024 × 1024 × 1024 and 128 × 2048 × 2048; smaller for a quick check), then the int8
+     * choices on a batch-1 layer 4096 × 4096 over four weight sets in turn (64 MB, from memory as in a forward), keeps
+     * the best, applies it and writes it to {@code cache} (null: not written). A second or two at scale 1 on a current core.
      */
     public static Result tune(Path cache, double scale) throws IOException {
-        set(null, null);
+        set(null, null, null);
         Blocks base = inUse();
         int big = Math.max(32, (int) (1024 * scale)), wide = Math.max(32, (int) (2048 * scale)), rows = Math.max(8, (int) (128 * scale));
         long[][] shapes = {{big, big, big}, {rows, wide, wide}};
         List<Trial> trials = new ArrayList<>();
+        Trial best;
+        double defaultGflops;
         try (Arena arena = Arena.ofConfined()) {
             List<Tensor[]> operands = new ArrayList<>();
             SplittableRandom rng = new SplittableRandom(1);
             for (long[] s : shapes) operands.add(new Tensor[] {random(arena, rng, s[0], s[2]), random(arena, rng, s[1], s[2]), Tensor.zeros(arena, DType.F32, s[0], s[1])});
-            Trial best = time(base, shapes, operands);
+            best = time(base, shapes, operands);
             trials.add(best);
-            double defaultGflops = best.gflops();
+            defaultGflops = best.gflops();
             long[][] axes = {{256, 384, 512, 768}, {96, 144, 192, 288}, {512, 1024, 2048, 4096}}; // kc, mc, nc
             for (int axis : new int[] {0, 1, 2}) {
                 for (long v : axes[axis]) {
@@ -205,14 +297,18 @@ public final class GemmTuning {
                     if (t.gflops() > best.gflops() * (1 + MARGIN_PERCENT / 100.0)) best = t;
                 }
             }
-            set(best.blocks().equals(base) ? null : best.blocks(), "tuned here");
-            if (cache != null) writeCache(cache, cacheKey(), best);
-            return new Result(trials, best.blocks(), base, defaultGflops, best.gflops());
+            set(null, null, null);
         }
+        List<Int8Trial> int8Trials = CpuBackend.int8Vnni() ? timeInt8(Math.max(64, (int) (4096 * scale))) : List.of();
+        Int8Trial int8Best = int8Trials.isEmpty() ? new Int8Trial(Int8StreamTile.FULL, Double.NaN) : int8Trials.get(0);
+        for (Int8Trial t : int8Trials) if (t.millis() * (1 + MARGIN_PERCENT / 100.0) < int8Best.millis()) int8Best = t;
+        set(best.blocks().equals(base) ? null : best.blocks(), int8Best.tile(), "tuned here");
+        if (cache != null) writeCache(cache, cacheKey(), best, int8Best.tile());
+        return new Result(trials, best.blocks(), base, defaultGflops, best.gflops(), int8Trials, int8Best.tile());
     }
 
     private static Trial time(Blocks b, long[][] shapes, List<Tensor[]> operands) {
-        set(b, "trial");
+        setBlocksOnly(b);
         double logSum = 0;
         for (int s = 0; s < shapes.length; s++) {
             Tensor[] o = operands.get(s);
@@ -228,7 +324,37 @@ public final class GemmTuning {
         return new Trial(b, Math.exp(logSum / shapes.length));
     }
 
-    private static void writeCache(Path cache, String key, Trial best) throws IOException {
+    /** Each int8 choice, alternated over 7 rounds, on a batch of 1 through n × n weights, four sets taken in turn. */
+    private static List<Int8Trial> timeInt8(int n) {
+        final int sets = 4, callsPerRound = 8, rounds = 7;
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor q = Tensor.zeros(arena, DType.I8, n, n), scales = Tensor.zeros(arena, DType.F32, n);
+            SplittableRandom rng = new SplittableRandom(2);
+            byte[] bytes = new byte[n * n];
+            for (int i = 0; i < bytes.length; i++) bytes[i] = (byte) (rng.nextInt(255) - 127);
+            MemorySegment.copy(bytes, 0, q.segment(), ValueLayout.JAVA_BYTE, 0, bytes.length);
+            for (int j = 0; j < n; j++) scales.setFloat(j, 0.01f);
+            Int8Weights[] w = new Int8Weights[sets];
+            for (int s = 0; s < sets; s++) w[s] = Int8Weights.of(arena, q, scales);
+            Tensor x = random(arena, rng, 1, n), y = Tensor.zeros(arena, DType.F32, 1, n);
+            Int8StreamTile[] tiles = Int8StreamTile.values();
+            double[] bestMillis = new double[tiles.length];
+            java.util.Arrays.fill(bestMillis, Double.MAX_VALUE);
+            for (int round = -1; round < rounds; round++) { // round -1 warms up
+                for (int c = 0; c < tiles.length; c++) {
+                    setInt8(tiles[c]);
+                    long t0 = System.nanoTime();
+                    for (int call = 0; call < callsPerRound; call++) CpuBackend.get().int8Linear(x, w[call % sets], null, Activation.NONE, y);
+                    if (round >= 0) bestMillis[c] = Math.min(bestMillis[c], (System.nanoTime() - t0) / 1e6 / callsPerRound);
+                }
+            }
+            List<Int8Trial> out = new ArrayList<>();
+            for (int c = 0; c < tiles.length; c++) out.add(new Int8Trial(tiles[c], bestMillis[c]));
+            return out;
+        }
+    }
+
+    private static void writeCache(Path cache, String key, Trial best, Int8StreamTile int8) throws IOException {
         ObjectNode root = Json.MAPPER.createObjectNode();
         try {
             if (Files.isRegularFile(cache) && Json.MAPPER.readTree(cache.toFile()) instanceof ObjectNode old) root = old;
@@ -237,7 +363,7 @@ public final class GemmTuning {
         }
         ObjectNode e = root.putObject(key);
         e.put("mc", best.blocks().mc()).put("kc", best.blocks().kc()).put("nc", best.blocks().nc()).put("gflops", Math.round(best.gflops() * 10) / 10.0)
-                .put("tuned", java.time.Instant.now().toString());
+                .put("int8StreamTile", int8.label()).put("tuned", java.time.Instant.now().toString());
         Files.createDirectories(cache.getParent());
         Path tmp = cache.resolveSibling(cache.getFileName() + ".tmp");
         Json.MAPPER.writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), root);

@@ -6,8 +6,8 @@ import org.tune4j.backend.GemmTuning;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code tune4j tune}: times the GEMM's cache-block candidates on this CPU and keeps the fastest for later runs. */
-@Command(name = "tune", mixinStandardHelpOptions = true, description = "Time the f32 GEMM's cache blocks on this CPU (a second or so) and keep the fastest "
+/** {@code tune4j tune}: times the GEMM's cache-block candidates and the int8 stream tiles on this CPU and keeps the fastest for later runs. */
+@Command(name = "tune", mixinStandardHelpOptions = true, description = "Time the f32 GEMM's cache blocks and the int8 kernel's tile for small batches on this CPU (a second or two) and keep the fastest "
         + "in the user's cache folder, where every later run takes it (tune4j info shows what is in use).")
 final class TuneCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "Threads to tune for (default: all cores).")
@@ -26,6 +26,13 @@ final class TuneCommand implements Callable<Integer> {
         for (GemmTuning.Trial t : r.trials()) System.out.printf("  %-28s %7.1f GFLOP/s%n", t.blocks(), t.gflops());
         System.out.printf("level's own: %s, %.1f GFLOP/s; chosen: %s, %.1f GFLOP/s (%.2fx; a candidate must win by %d%%)%n", r.levelDefault(), r.defaultGflops(),
                 r.chosen(), r.chosenGflops(), r.chosenGflops() / r.defaultGflops(), GemmTuning.MARGIN_PERCENT);
+        if (r.int8Trials().isEmpty()) {
+            System.out.println("int8: the kernel is not VNNI here, so the stream tile does nothing: " + r.int8Chosen().label());
+        } else {
+            System.out.println("int8, batch 1 through 4096 x 4096 over four weight sets in turn (best of 7 alternated rounds):");
+            for (GemmTuning.Int8Trial t : r.int8Trials()) System.out.printf("  %-5s tile %7.3f ms%n", t.tile().label(), t.millis());
+            System.out.println("chosen: " + r.int8Chosen().label() + " tile");
+        }
         System.out.println(dryRun ? "kept nothing (--dry-run)" : "kept in " + GemmTuning.cacheFile());
         return 0;
     }

@@ -37,7 +37,9 @@ public final class Provenance {
         p.put("java", System.getProperty("java.vm.name") + " " + Runtime.version());
         p.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
         p.put("cpu_features", String.join(" ", CpuDescription.cpuFeatures()));
+        p.put("cpu", CpuDescription.identity().toString());
         p.put("simd_level", CpuBackend.simdLevel().label());
+        p.put("kernel_tuning", org.tune4j.backend.GemmTuning.current().toString());
         p.put("threads", CpuBackend.threads());
         p.put("processors", Runtime.getRuntime().availableProcessors());
         p.put("finished", Instant.now().toString());

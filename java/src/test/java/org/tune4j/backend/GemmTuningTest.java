@@ -2,6 +2,7 @@ package org.tune4j.backend;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.tune4j.backend.TestTensors.assertBitwiseEqual;
@@ -21,12 +22,13 @@ import org.tune4j.tensor.Tensor;
 /**
  * The GEMM's cache blocks set at run time: a pinned setting gives the same bits on one thread and on all of them, a
  * different K block the reference's result within rounding, bad blocks are refused by name; the tuner's choice is
- * one of its candidates, applied, and read back from its cache file; a corrupt cache file is passed over.
+ * one of its candidates, applied, and read back from its cache file; a corrupt cache file is passed over. Both int8
+ * stream tiles give the same bits; the built-in table matches by vendor and family; a pinned int8 tile wins.
  */
 class GemmTuningTest {
     @AfterEach
     void restore() {
-        GemmTuning.set(null, null);
+        GemmTuning.set(null, null, null);
         CpuBackend.setThreads(Runtime.getRuntime().availableProcessors());
         CpuBackend.setSimdLevel(SimdLevel.AVX512);
     }
@@ -52,7 +54,7 @@ class GemmTuningTest {
             Tensor a = random(arena, rng, 301, 777), b = random(arena, rng, 259, 777), want = Tensor.zeros(arena, DType.F32, 301, 259);
             new ReferenceBackend().gemm(false, true, 1f, a, b, 0f, want);
             for (GemmTuning.Blocks blocks : new GemmTuning.Blocks[] {new GemmTuning.Blocks(96, 256, 512), new GemmTuning.Blocks(192, 512, 2048)}) {
-                GemmTuning.set(blocks, "test");
+                GemmTuning.set(blocks, null, "test");
                 assertEquals(blocks, GemmTuning.current().blocks());
                 Tensor one = Tensor.zeros(arena, DType.F32, 301, 259), all = Tensor.zeros(arena, DType.F32, 301, 259);
                 CpuBackend.setThreads(1);
@@ -62,6 +64,51 @@ class GemmTuningTest {
                 assertBitwiseEqual(one, all, blocks + ": 1 thread and all");
                 assertClose(want, one, 1e-4, blocks + " against the reference");
             }
+        }
+    }
+
+    @Test
+    void bothInt8StreamTilesGiveTheSameBits() {
+        SplittableRandom rng = new SplittableRandom(9);
+        try (Arena arena = Arena.ofConfined()) {
+            // 1000 x 4500 int8 weights: over the 4 MiB below which the row tile is taken anyway, so the setting decides
+            Int8Weights w = Int8Weights.quantize(arena, CpuBackend.get(), random(arena, rng, 1000, 4500));
+            for (int rows = 1; rows <= 7; rows++) {
+                Tensor x = random(arena, rng, rows, 4500), full = Tensor.zeros(arena, DType.F32, rows, 1000), byRows = Tensor.zeros(arena, DType.F32, rows, 1000);
+                GemmTuning.set(null, GemmTuning.Int8StreamTile.FULL, "test");
+                CpuBackend.get().int8Linear(x, w, null, Activation.NONE, full);
+                GemmTuning.set(null, GemmTuning.Int8StreamTile.ROWS, "test");
+                assertEquals(GemmTuning.Int8StreamTile.ROWS, GemmTuning.current().int8StreamTile());
+                CpuBackend.setThreads(1);
+                CpuBackend.get().int8Linear(x, w, null, Activation.NONE, byRows);
+                assertBitwiseEqual(full, byRows, rows + " rows: the full tile and the row tile");
+                CpuBackend.setThreads(Math.max(2, Runtime.getRuntime().availableProcessors()));
+            }
+        }
+    }
+
+    @Test
+    void theBuiltInTableMatchesAMicroarchitectureByVendorAndFamily() {
+        GemmTuning.Known zen5 = GemmTuning.known(new CpuDescription.Identity("AuthenticAMD", "26", "2", "AMD EPYC"), SimdLevel.AVX512);
+        assertNotNull(zen5);
+        assertEquals(GemmTuning.Int8StreamTile.ROWS, zen5.int8StreamTile());
+        assertNotNull(GemmTuning.known(new CpuDescription.Identity("AuthenticAMD", "26", "68", "AMD Ryzen 9 9950X"), SimdLevel.AVX512), "any Zen 5 model");
+        assertNull(GemmTuning.known(new CpuDescription.Identity("AuthenticAMD", "25", "17", "AMD EPYC 9454"), SimdLevel.AVX512), "Zen 4: the level's own");
+        assertNull(GemmTuning.known(new CpuDescription.Identity("AuthenticAMD", "2", "6", "?"), SimdLevel.AVX512), "family 2 is not family 26");
+        assertNull(GemmTuning.known(new CpuDescription.Identity("AuthenticAMD", "26", "2", "AMD EPYC"), SimdLevel.AVX2), "measured at AVX-512 only");
+    }
+
+    @Test
+    void aPinnedInt8TileWinsAndABadOneIsRefusedByName(@TempDir Path dir) {
+        System.setProperty(GemmTuning.INT8_PIN_PROPERTY, "rows");
+        try {
+            GemmTuning.Choice c = GemmTuning.applyAtStartup(dir.resolve("none.json"));
+            assertEquals(GemmTuning.Int8StreamTile.ROWS, c.int8StreamTile());
+            assertTrue(c.source().contains("pinned"), c.source());
+            System.setProperty(GemmTuning.INT8_PIN_PROPERTY, "fast");
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> GemmTuning.applyAtStartup(dir.resolve("none.json"))).getMessage().contains("'fast'"));
+        } finally {
+            System.clearProperty(GemmTuning.INT8_PIN_PROPERTY);
         }
     }
 
@@ -81,9 +128,11 @@ class GemmTuningTest {
         assertTrue(r.trials().stream().anyMatch(t -> t.blocks().equals(r.chosen())), "the choice is one of the trials");
         assertTrue(r.trials().size() >= 10, "kc, mc and nc each tried: " + r.trials().size());
         assertEquals(r.chosen(), GemmTuning.inUse(), "applied");
-        GemmTuning.set(null, null);
+        GemmTuning.set(null, null, null);
         GemmTuning.Choice again = GemmTuning.applyAtStartup(cache);
         assertEquals(r.chosen(), again.blocks(), "read back from " + cache);
+        assertEquals(r.int8Chosen(), again.int8StreamTile(), "int8 read back from " + cache);
+        assertEquals(CpuBackend.int8Vnni() ? 2 : 0, r.int8Trials().size(), "both int8 tiles timed where the kernel is VNNI");
         assertTrue(again.source().startsWith("tuned on this CPU"), again.source());
         Files.writeString(cache, "{ not json");
         GemmTuning.Choice passed = GemmTuning.applyAtStartup(cache);

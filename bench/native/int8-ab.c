@@ -1,0 +1,63 @@
+/* int8-ab THREADS ROUNDS LIB...: the dynamic int8 linear layer of `bench int8` (t4j_int8_linear), libraries
+ * alternated in one process: 1 x 4096 x 4096 over four weight sets rotated (64 MB, so the weights come from memory
+ * as in a batch-1 forward) and 128 x 4096 x 4096 on one set; median of the rounds. Build libraries with
+ * bench/native/gemm-variants.sh. */
+#include <stdint.h>
+
+#include "ab.h"
+
+typedef int64_t (*size_fn)(int64_t, int64_t);
+typedef void (*pack_fn)(int64_t, int64_t, const int8_t *, int64_t, const float *, void *);
+typedef int32_t (*linear_fn)(int64_t, int64_t, int64_t, const float *, int64_t, const void *, const float *, int32_t, float *, int64_t);
+typedef void (*threads_fn)(int32_t);
+
+enum { SETS = 4, N = 4096, K = 4096, BIG_M = 128 };
+
+int main(int argc, char **argv) {
+    if (argc < 4) {
+        fprintf(stderr, "usage: int8-ab THREADS ROUNDS LIB...\n");
+        return 2;
+    }
+    int threads = atoi(argv[1]), rounds = atoi(argv[2]), libs = argc - 3;
+    if (libs > 16 || rounds < 1) return 2;
+    int8_t *w = malloc((size_t)N * K);
+    float *scale = malloc(N * sizeof(float)), *x = malloc((size_t)BIG_M * K * sizeof(float));
+    float *y = malloc((size_t)BIG_M * N * sizeof(float));
+    if (w == NULL || scale == NULL || x == NULL || y == NULL) return 1;
+    for (int64_t i = 0; i < (int64_t)N * K; i++) w[i] = (int8_t)((i * 37) % 255 - 127);
+    for (int j = 0; j < N; j++) scale[j] = 0.01f;
+    for (int64_t i = 0; i < (int64_t)BIG_M * K; i++) x[i] = (float)(i % 11) * 0.1f - 0.5f;
+    linear_fn linear[16];
+    void *packed[16][SETS];
+    for (int l = 0; l < libs; l++) {
+        void *h = open_copy("int8-ab", argv[3 + l], l);
+        linear[l] = (linear_fn)dlsym(h, "t4j_int8_linear");
+        ((threads_fn)dlsym(h, "t4j_set_num_threads"))(threads);
+        int64_t bytes = ((size_fn)dlsym(h, "t4j_int8_packed_size"))(N, K);
+        for (int s = 0; s < SETS; s++) {
+            packed[l][s] = aligned_alloc(64, (size_t)((bytes + 63) / 64 * 64));
+            if (packed[l][s] == NULL) return 1;
+            ((pack_fn)dlsym(h, "t4j_int8_pack"))(N, K, w, K, scale, packed[l][s]);
+        }
+    }
+    double *gemv = calloc((size_t)libs * rounds, sizeof(double)), *gemm = calloc((size_t)libs * rounds, sizeof(double));
+    for (int r = 0; r < rounds; r++)
+        for (int l = 0; l < libs; l++) {
+            usleep(2000); /* the library before's polling threads go to sleep */
+            enum { CALLS = 16 };
+            double t0 = now();
+            for (int c = 0; c < CALLS; c++) linear[l](1, N, K, x, K, packed[l][c % SETS], NULL, 0, y, N);
+            gemv[(size_t)l * rounds + r] = (now() - t0) / CALLS;
+            t0 = now();
+            linear[l](BIG_M, N, K, x, K, packed[l][0], NULL, 0, y, N);
+            gemm[(size_t)l * rounds + r] = now() - t0;
+        }
+    for (int l = 0; l < libs; l++) {
+        double *a = gemv + (size_t)l * rounds, *b = gemm + (size_t)l * rounds;
+        qsort(a, (size_t)rounds, sizeof(double), by_value);
+        qsort(b, (size_t)rounds, sizeof(double), by_value);
+        printf("%-22s threads %d: 1x4096x4096 rotated median %.3f ms (min %.3f); 128x4096x4096 median %.3f ms (min %.3f)\n",
+               argv[3 + l], threads, a[rounds / 2] * 1e3, a[0] * 1e3, b[rounds / 2] * 1e3, b[0] * 1e3);
+    }
+    return 0;
+}
