@@ -1,7 +1,9 @@
 /* A/B timing of libtune4j.so builds: each round runs the same f32 GEMM once with every library in turn,
  * so that a noisy shared machine slows all of them alike; prints the median per library.
  *
- *   gemm-ab THREADS M N K ROUNDS LIB[@MC,KC,NC] ...      (TA=1 / TB=1 in the environment: transposed A / B)
+ *   gemm-ab THREADS M N K ROUNDS LIB[@MC,KC,NC] ...      (TA=1 / TB=1 in the environment: transposed A / B;
+ *                                                        ROTATE=R: R copies of B taken in turn, from memory as a
+ *                                                        batch-1 GEMV's weights are)
  *
  * LIB@MC,KC,NC pins that library's cache blocks (t4j_gemm_set_blocks); a library named twice is copied,
  * so that each copy keeps its own blocks. Build libraries with bench/native/gemm-variants.sh. */
@@ -22,6 +24,8 @@ int main(int argc, char **argv) {
     int threads = atoi(argv[1]), rounds = atoi(argv[5]), libs = argc - 6;
     int64_t m = atol(argv[2]), n = atol(argv[3]), k = atol(argv[4]);
     int ta = getenv("TA") != NULL, tb = getenv("TB") != NULL;
+    int rotate = getenv("ROTATE") != NULL ? atoi(getenv("ROTATE")) : 1;
+    if (rotate < 1 || rotate > 16) return 2;
     if (libs > 16 || rounds < 1 || rounds > 256) return 2;
     gemm_fn gemm[16];
     double *times = calloc((size_t)libs * rounds, sizeof(double));
@@ -39,15 +43,18 @@ int main(int argc, char **argv) {
         ((threads_fn)dlsym(h, "t4j_set_num_threads"))(threads);
         if (mc) ((blocks_fn)dlsym(h, "t4j_gemm_set_blocks"))(mc, kc, nc);
     }
-    float *a = aligned_alloc(64, (size_t)(m * k) * 4), *b = aligned_alloc(64, (size_t)(k * n) * 4), *c = aligned_alloc(64, (size_t)(m * n) * 4);
+    float *a = aligned_alloc(64, (size_t)(m * k) * 4), *c = aligned_alloc(64, (size_t)(m * n) * 4), *b[16];
     for (int64_t i = 0; i < m * k; i++) a[i] = (float)(i % 7) * 0.1f;
-    for (int64_t i = 0; i < k * n; i++) b[i] = (float)(i % 5) * 0.1f;
+    for (int s = 0; s < rotate; s++) {
+        b[s] = aligned_alloc(64, (size_t)(k * n) * 4);
+        for (int64_t i = 0; i < k * n; i++) b[s][i] = (float)((i + s) % 5) * 0.1f;
+    }
     int64_t lda = ta ? m : k, ldb = tb ? k : n;
-    for (int l = 0; l < libs; l++) gemm[l](ta, tb, m, n, k, 1.f, a, lda, b, ldb, 0.f, c, n); /* warm-up */
+    for (int l = 0; l < libs; l++) gemm[l](ta, tb, m, n, k, 1.f, a, lda, b[0], ldb, 0.f, c, n); /* warm-up */
     for (int r = 0; r < rounds; r++)
         for (int l = 0; l < libs; l++) {
             double t0 = now();
-            gemm[l](ta, tb, m, n, k, 1.f, a, lda, b, ldb, 0.f, c, n);
+            gemm[l](ta, tb, m, n, k, 1.f, a, lda, b[(r * libs + l) % rotate], ldb, 0.f, c, n);
             times[l * rounds + r] = now() - t0;
         }
     for (int l = 0; l < libs; l++) {

@@ -298,6 +298,7 @@ typedef struct {
     float *c;
     int64_t rsc, csc;
     int64_t chunk;           /* rows per task, a multiple of skinny_rows */
+    int stream;              /* dot products: a is over T4J_CACHED_WEIGHT_BYTES, its rows are prefetched */
 } skinny_job;
 
 static void skinny_task(void *ctx, int64_t task) {
@@ -317,7 +318,7 @@ static void dot_task(void *ctx, int64_t task) {
     const int64_t R = S->impl->dot_rows;
     for (int64_t i = task * S->chunk; i < T4J_MIN(S->m, (task + 1) * S->chunk); i += R) {
         t4j_tile_out o = {.c = S->c + i * S->rsc, .rsc = S->rsc, .csc = S->csc, .m_rem = T4J_MIN(R, S->m - i),
-                          .n_rem = S->n, .beta = S->beta};
+                          .n_rem = S->n, .beta = S->beta, .pf = S->stream ? S->a : NULL};
         S->impl->dot(S->k, S->a + i * S->rsa, S->rsa, o.m_rem, S->bn, S->ldbn, S->n, S->alpha, &o);
     }
 }
@@ -330,7 +331,7 @@ static int32_t skinny_gemm(const t4j_gemm_impl *I, int64_t m, int64_t n, int64_t
         int64_t threads = 2.0 * m * n * k < 2.0e6 ? 1 : T4J_MIN((int64_t)t4j_num_threads(), blocks);
         skinny_job S = {.impl = I, .a = a, .rsa = rsa, .csa = 1, .bn = bs, .ldbn = csb, .m = m, .n = n, .k = k,
                         .alpha = alpha, .beta = beta, .c = c, .rsc = rsc, .csc = csc,
-                        .chunk = ceil_div(blocks, threads) * I->dot_rows};
+                        .chunk = ceil_div(blocks, threads) * I->dot_rows, .stream = m * k * (int64_t)sizeof(float) > T4J_CACHED_WEIGHT_BYTES};
         t4j_parallel(ceil_div(m, S.chunk), dot_task, &S);
         return T4J_OK;
     }

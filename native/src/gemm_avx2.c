@@ -203,6 +203,10 @@ static void dot_avx2(int64_t k, const float *a, int64_t lda, int64_t rows, const
     for (; p + 8 <= k; p += 8) {
         __m256 b0 = _mm256_loadu_ps(br[0] + p), b1 = _mm256_loadu_ps(br[1] + p);
         __m256 b2 = _mm256_loadu_ps(br[2] + p), b3 = _mm256_loadu_ps(br[3] + p);
+        if (o->pf != NULL) {
+            _mm_prefetch((const char *)(ar[0] + p) + T4J_DOT_PREFETCH, _MM_HINT_T0);
+            _mm_prefetch((const char *)(ar[1] + p) + T4J_DOT_PREFETCH, _MM_HINT_T0);
+        }
         for (int i = 0; i < 2; i++) {
             __m256 av = _mm256_loadu_ps(ar[i] + p);
             acc[i][0] = _mm256_fmadd_ps(av, b0, acc[i][0]);

@@ -83,6 +83,8 @@ static inline __attribute__((always_inline)) void dot_nb(const int NB, int64_t k
         __mmask16 m = (__mmask16)(k - p >= 16 ? 0xFFFFu : (1u << (k - p)) - 1u);
         __m512 bv[T4J_DOT_NB];
         for (int q = 0; q < NB; q++) bv[q] = _mm512_maskz_loadu_ps(m, b + q * ldb + p);
+        if (o->pf != NULL)
+            for (int i = 0; i < 4; i++) _mm_prefetch((const char *)(ar[i] + p) + T4J_DOT_PREFETCH, _MM_HINT_T0);
         for (int i = 0; i < 4; i++) {
             __m512 av = _mm512_maskz_loadu_ps(m, ar[i] + p);
             for (int q = 0; q < NB; q++) acc[i][q] = _mm512_fmadd_ps(av, bv[q], acc[i][q]);

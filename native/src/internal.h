@@ -34,7 +34,8 @@ typedef struct {
     const float *bias;
     int64_t bias_rs, bias_cs;
     /* While it computes, the kernel prefetches (into L2) pf_rows rows of NR floats, pf_ld apart, from pf
-     * (NULL: none): a share of the source of the next B sliver, so that packing it does not wait on memory. */
+     * (NULL: none): a share of the source of the next B sliver, so that packing it does not wait on memory.
+     * The dot kernels take pf != NULL as "a streams from memory": they prefetch ahead along a's rows. */
     const float *pf;
     int64_t pf_ld, pf_rows;
 } t4j_tile_out;
@@ -60,6 +61,14 @@ typedef void (*t4j_skinny_fn)(int64_t k, const float *a, int64_t rsa, int64_t cs
  * alpha * acc is stored through out (as a tile with row stride T4J_DOT_NB). rows <= the level's dot_rows. */
 typedef void (*t4j_dot_fn)(int64_t k, const float *a, int64_t lda, int64_t rows, const float *b, int64_t ldb, int64_t nb, float alpha, const t4j_tile_out *out);
 #define T4J_DOT_NB 4
+/* How far ahead along each of a's rows the dot kernels prefetch, in bytes, when a is over T4J_CACHED_WEIGHT_BYTES
+ * (the driver sets out->pf; cached rows ran 3% slower with it). A GEMV's weight rows come from memory
+ * as several short streams side by side (one per row of the call, 16 KB each at k = 4096), which the hardware
+ * prefetchers ramp up on too late: 1x4096x4096 with 4 weight sets in turn ran 26% faster with it on Zen 5
+ * (4x4096x4096: 37%); 512 to 4096 bytes all within 4% (BENCHMARKS.md). */
+#ifndef T4J_DOT_PREFETCH
+#define T4J_DOT_PREFETCH 1024
+#endif
 
 /* The low-rank terms of a mixed-adapter batch, added to C's tiles as they are finished (lora_mixed.c):
  * C[row][col] += scales[i] * sum over q < ranks[i] of h[row*ldh + q] * bt[i][q*ldbt + col], i = row_adapter[row]
@@ -212,9 +221,9 @@ typedef struct {
     int32_t row_tile;       /* fewer rows than the tile run a kernel of that many rows (t4j_int8_set_stream_tile) */
 } t4j_int8_out;
 
-/* Weights up to this size are taken to stay in the caches from call to call. */
-#ifndef T4J_Q8_CACHED_BYTES
-#define T4J_Q8_CACHED_BYTES (4LL << 20)
+/* Weights up to this size are taken to stay in the caches from call to call (int8 tiles, the dot kernels' prefetch). */
+#ifndef T4J_CACHED_WEIGHT_BYTES
+#define T4J_CACHED_WEIGHT_BYTES (4LL << 20)
 #endif
 
 /* Dynamic int8: rows (<= mr) rows of quantized x (+x_offset, as bytes), row stride ldx, times one

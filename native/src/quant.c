@@ -307,7 +307,7 @@ T4J_EXPORT int32_t t4j_int8_stream_tile(void) { return atomic_load(&stream_tile)
 
 static int32_t run(q8_job *J, double ops) {
     int64_t panels = J->w.h->panels;
-    J->row_tile = J->w.h->n * J->w.h->k <= T4J_Q8_CACHED_BYTES || atomic_load(&stream_tile) == T4J_INT8_STREAM_ROW_TILE;
+    J->row_tile = J->w.h->n * J->w.h->k <= T4J_CACHED_WEIGHT_BYTES || atomic_load(&stream_tile) == T4J_INT8_STREAM_ROW_TILE;
     int64_t threads = ops < 4.0e6 ? 1 : T4J_MIN((int64_t)t4j_num_threads(), panels);
     J->panels_per_task = (panels + threads - 1) / threads;
     /* GELU needs tanh: one vectorized pass over each finished row (the ops kernel of the current level)
