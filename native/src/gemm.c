@@ -391,12 +391,19 @@ int32_t t4j_gemm_segments_lowrank(int64_t m, int64_t n, const t4j_kseg *segs, in
 
     /* A narrow C (n below one tile, as in x A^T with A [r, d]) is computed as C^T = op(B)^T op(A)^T, so
      * the short side lands on the kernel's rows. Same products in the same K order: same bits. */
-    if (nseg == 1 && bias == NULL && k >= 8) {
+    if (nseg == 1 && k >= 8) {
         const t4j_kseg *g = &segs[0];
+        int32_t rc = -1;
         if (n <= T4J_SKINNY_N && m >= n) /* m >= 4n before: LoRA's x A^T at 17 tokens and rank 8 took the tiled path, 3.7 against 1.4 us */
-            return lowrank_pass(I, L, m, n, c, ldc, skinny_gemm(I, m, n, k, g->alpha, g->a, g->rsa, g->csa, g->b, g->rsb, g->csb, beta, c, ldc, 1));
-        if (m <= T4J_SKINNY_N && n >= 4 * m) /* C^T = op(B)^T op(A)^T, stored transposed */
-            return lowrank_pass(I, L, m, n, c, ldc, skinny_gemm(I, n, m, k, g->alpha, g->b, g->csb, g->rsb, g->a, g->csa, g->rsa, beta, c, 1, ldc));
+            rc = skinny_gemm(I, m, n, k, g->alpha, g->a, g->rsa, g->csa, g->b, g->rsb, g->csb, beta, c, ldc, 1);
+        else if (m <= T4J_SKINNY_N && n >= 4 * m) /* C^T = op(B)^T op(A)^T, stored transposed */
+            rc = skinny_gemm(I, n, m, k, g->alpha, g->b, g->csb, g->rsb, g->a, g->csa, g->rsa, beta, c, 1, ldc);
+        if (rc >= 0) { /* the bias after the whole sum (a few rows or columns: one pass is cheap) */
+            if (rc == T4J_OK && bias != NULL)
+                for (int64_t i = 0; i < m; i++)
+                    for (int64_t j = 0; j < n; j++) c[i * ldc + j] += bias[j];
+            return lowrank_pass(I, L, m, n, c, ldc, rc);
+        }
     }
 
     t4j_kseg swapped[4];
@@ -457,6 +464,11 @@ T4J_EXPORT int32_t t4j_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t
                     .b = b, .rsb = trans_b ? 1 : ldb, .csb = trans_b ? ldb : 1,
                     .k = k, .alpha = alpha};
     return t4j_gemm_segments(m, n, &seg, alpha == 0.0f ? 0 : 1, beta, c, ldc, NULL);
+}
+
+T4J_EXPORT int32_t t4j_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w, int64_t ldw, const float *bias, float *y, int64_t ldy) {
+    t4j_kseg seg = {.a = x, .rsa = ldx, .csa = 1, .b = w, .rsb = 1, .csb = ldw, .k = k, .alpha = 1.0f};
+    return t4j_gemm_segments(m, n, &seg, 1, 0.0f, y, ldy, bias);
 }
 
 /* ---- cache blocks: the level's, unless set (the autotuner's choice; ARCHITECTURE.md, "Numerics": a K block

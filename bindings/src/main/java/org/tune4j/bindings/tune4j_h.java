@@ -61,6 +61,7 @@ public final class tune4j_h {
             "t4j_peak_int8",
             "t4j_peak_read",
             "t4j_gemm",
+            "t4j_linear",
             "t4j_gemm_set_blocks",
             "t4j_gemm_blocks",
             "t4j_gemm_tile",
@@ -457,6 +458,30 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_gemm$descriptor() {
         return t4j_gemm.DESC;
+    }
+
+    private static final class t4j_linear {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_linear", DESC, false);
+    }
+
+    /** A linear layer: y [m, n] = x [m, k] W^T + bias, W [n, k] (row stride ldw), bias [n] or NULL: the GEMM with the bias added in its tiles' epilogue (no second pass over y). The bias joins the sum after the first K block, so for k above one block (384 at AVX-512) the last bits may differ from t4j_gemm then t4j_add_row. Returns as t4j_gemm. */
+    public static int t4j_linear(long m, long n, long k, MemorySegment x, long ldx, MemorySegment w, long ldw, MemorySegment bias, MemorySegment y, long ldy) {
+        try {
+            return (int) t4j_linear.HANDLE.invokeExact(m, n, k, x, ldx, w, ldw, bias, y, ldy);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_linear$handle() {
+        return t4j_linear.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_linear$descriptor() {
+        return t4j_linear.DESC;
     }
 
     private static final class t4j_gemm_set_blocks {

@@ -186,8 +186,7 @@ public final class Tape implements AutoCloseable {
     /** y [m, out] = x [m, in] wᵀ + b; w [out, in], b [out] or null. */
     public Var linear(Var x, Var w, Var b) {
         Tensor y = empty(x.value.dim(0), w.value.dim(0));
-        backend.gemm(false, true, 1f, x.value, w.value, 0f, y);
-        if (b != null) backend.addRow(b.value, y);
+        backend.linear(x.value, w.value, b == null ? null : b.value, y);
         Var out = result(y, x, w, b);
         record(out, () -> {
             Tensor gy = out.grad;

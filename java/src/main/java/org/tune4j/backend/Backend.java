@@ -34,6 +34,17 @@ public interface Backend {
     void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c);
 
     /**
+     * A linear layer: y [m, n] = x [m, k] wᵀ + bias, w [n, k], bias [n] or null. By default the GEMM then
+     * {@link #addRow}; a backend with the bias in its GEMM's epilogue (the CPU's) saves the second pass over y, and
+     * may differ from the default in the last bits where k spans several of its K blocks.
+     */
+    default void linear(Tensor x, Tensor w, Tensor bias, Tensor y) {
+        BackendChecks.linearBias(w, bias);
+        gemm(false, true, 1f, x, w, 0f, y);
+        if (bias != null) addRow(bias, y);
+    }
+
+    /**
      * LoRA forward (PEFT semantics): y = x Wᵀ + bias + s·(x̃ Aᵀ) Bᵀ with x̃ = x ⊙ mask, and h = x̃ Aᵀ
      * written for the backward pass.
      *

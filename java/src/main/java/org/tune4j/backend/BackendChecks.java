@@ -358,6 +358,29 @@ public final class BackendChecks {
         if (c.dim(0) != m || c.dim(1) != n) throw new IllegalArgumentException("c must be " + m + "x" + n + ", is " + c.dim(0) + "x" + c.dim(1));
     }
 
+    /**
+     * A linear layer's bias on any backend (where w and bias live is the backend's to check): null, or F32 with one
+     * value per row of w; checked before y is written.
+     */
+    static void linearBias(Tensor w, Tensor bias) {
+        if (w == null) throw new IllegalArgumentException("w is null");
+        if (w.rank() != 2) throw new IllegalArgumentException("w must be a matrix, has shape " + Arrays.toString(w.shape()));
+        if (bias == null) return;
+        if (bias.dtype() != DType.F32) throw new IllegalArgumentException("bias must be F32, is " + bias.dtype());
+        if (bias.numel() != w.dim(0)) throw new IllegalArgumentException("bias must hold " + w.dim(0) + " values (w's rows), holds " + bias.numel());
+    }
+
+    /** y = x wᵀ + bias on host memory: the GEMM's checks and the bias's. */
+    static void linear(Tensor x, Tensor w, Tensor bias, Tensor y) {
+        linearBias(w, bias);
+        matrix("w", w);
+        matrix("x", x);
+        matrix("y", y);
+        writable("y", y);
+        gemm(false, true, 1f, x, w, 0f, y);
+        if (bias != null) flat("bias", bias, y.dim(1));
+    }
+
     /** segStart [nseg + 1] and segAdapter [nseg] (I32, host) of a mixed batch of t rows over n adapters. Returns nseg. */
     public static long loraSegments(Tensor segStart, Tensor segAdapter, long t, int n) {
         if (segAdapter == null) throw new IllegalArgumentException("segAdapter is null");

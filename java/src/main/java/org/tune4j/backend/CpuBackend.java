@@ -134,6 +134,12 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void linear(Tensor x, Tensor w, Tensor bias, Tensor y) {
+        BackendChecks.linear(x, w, bias, y);
+        status(tune4j_h.t4j_linear(y.dim(0), y.dim(1), x.dim(1), x.segment(), x.ld(), w.segment(), w.ld(), seg(bias), y.segment(), y.ld()), "linear");
+    }
+
+    @Override
     public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c) {
         BackendChecks.writable("c", c);
         BackendChecks.gemm(transA, transB, alpha, a, b, beta, c);

@@ -33,8 +33,7 @@ public final class Linear extends Module implements Layer, InferenceLayer {
 
     @Override
     public void infer(Backend backend, Tensor x, Tensor y, Activation act, Tensor scratch) {
-        backend.gemm(false, true, 1f, x, weight.value(), 0f, y);
-        if (bias != null) backend.addRow(bias.value(), y);
+        backend.linear(x, weight.value(), bias == null ? null : bias.value(), y);
         InferenceLayer.activate(backend, y, act);
     }
 

@@ -57,6 +57,20 @@ class BadInputTest {
     }
 
     @Test
+    void linearShapesAndBiasAreChecked() {
+        try (Arena arena = Arena.ofConfined()) {
+            for (Backend be : BACKENDS) {
+                Tensor x = f32(arena, 4, 5), w = f32(arena, 7, 5), y = f32(arena, 4, 7);
+                assertRejected(() -> be.linear(x, f32(arena, 7, 6), null, y), "inner dimensions");
+                assertRejected(() -> be.linear(x, w, null, f32(arena, 4, 8)), "c must be 4x7");
+                assertRejected(() -> be.linear(x, null, null, y), "w is null");
+                assertRejected(() -> be.linear(x, w, f32(arena, 1, 6), y), "bias must hold 7 values");
+                assertRejected(() -> be.linear(x, w, Tensor.zeros(arena, DType.I32, 7), y), "bias must be F32");
+            }
+        }
+    }
+
+    @Test
     void freedMemoryIsRejected() {
         Arena arena = Arena.ofConfined();
         Tensor a = f32(arena, 4, 5), b = f32(arena, 5, 7), c = f32(arena, 4, 7);

@@ -69,6 +69,44 @@ class GemmParityTest {
         }
     }
 
+    /**
+     * m, n, k of the fused linear layer: a GEMV and 4 rows (dot products), a narrow output (the skinny path), n below
+     * one tile with m above it (computed transposed, the bias by rows), MiniLM's 128 x 384 (one K block) and its FFN
+     * down projection (4 K blocks: the bias joins after the first), an empty inner dimension (y is the bias).
+     */
+    private static final long[][] LINEAR_SHAPES = {{1, 300, 70}, {4, 257, 1030}, {300, 16, 100}, {97, 9, 40}, {128, 384, 384}, {128, 384, 1536}, {3, 5, 0}};
+
+    static Stream<Arguments> linearCases() {
+        List<Arguments> out = new ArrayList<>();
+        for (SimdLevel level : SimdLevel.values())
+            for (long[] s : LINEAR_SHAPES) out.add(Arguments.of(level, s[0], s[1], s[2]));
+        return out.stream();
+    }
+
+    @ParameterizedTest(name = "{0} m={1} n={2} k={3}")
+    @MethodSource("linearCases")
+    void linearMatchesTheReferencesGemmAndBiasOnAnyThreadCount(SimdLevel level, long m, long n, long k) {
+        TestTensors.useLevel(level);
+        SplittableRandom rng = new SplittableRandom(m * 7919 + n * 31 + k);
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor x = randomStrided(arena, rng, m, k, 3), w = random(arena, rng, n, k), bias = random(arena, rng, 1, n);
+            double tol = 2e-6 * (k + 8);
+            for (Tensor b : new Tensor[] {bias, null}) {
+                Tensor expected = Tensor.zeros(arena, DType.F32, m, n), one = randomStrided(arena, rng, m, n, 5), all = Tensor.zeros(arena, DType.F32, m, n);
+                for (long i = 0; i < one.dim(0); i++) one.setFloat(i, 0, Float.NaN); // y is only written
+                REF.linear(x, w, b, expected);
+                CpuBackend.setThreads(1);
+                CpuBackend.get().linear(x, w, b, one);
+                CpuBackend.setThreads(Math.max(2, Runtime.getRuntime().availableProcessors()));
+                CpuBackend.get().linear(x, w, b, all);
+                assertClose(expected, one, tol, level + (b == null ? " no bias" : " bias"));
+                TestTensors.assertBitwiseEqual(one, all, level + ": 1 thread and all");
+            }
+        } finally {
+            CpuBackend.setThreads(Runtime.getRuntime().availableProcessors());
+        }
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("levels")
     void betaZeroDoesNotReadC(SimdLevel level) {
