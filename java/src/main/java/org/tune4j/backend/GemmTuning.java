@@ -21,8 +21,8 @@ import org.tune4j.tensor.Tensor;
  * The kernels' settings chosen for the machine, as FFTW's planner does: the tiled GEMM's cache blocks (A block
  * mc × kc, B panel kc × nc) and how the dynamic int8 kernel runs a batch smaller than its tile over weights streamed
  * from memory ({@link Int8StreamTile}). {@link #tune} times a few candidates (for the blocks a coordinate search
- * around the level's own: kc, then mc, then nc; each kept only when it beats the incumbent by {@value #MARGIN_PERCENT}%,
- * so noise does not move it) and the winner is cached per CPU model, SIMD level and library ABI in the user's cache
+ * around the level's own: kc, then mc, then nc; each timed against the incumbent in alternated rounds and kept only
+ * when it beats it by {@value #MARGIN_PERCENT}% at the median, so noise does not move it) and the winner is cached per CPU model, SIMD level and library ABI in the user's cache
  * folder. At start-up {@link #applyAtStartup} takes, in order: a setting pinned by {@value #PIN_PROPERTY} (or
  * {@code TUNE4J_GEMM_BLOCKS}) or {@value #INT8_PIN_PROPERTY}, the cached winner for this CPU, the built-in table of
  * microarchitectures measured so far ({@link #KNOWN}), or the level's own. A K block splits the sum, so one setting
@@ -255,7 +255,10 @@ public final class GemmTuning {
         return new Cached(new Blocks(e.get("mc").asLong(), e.get("kc").asLong(), e.get("nc").asLong()), int8);
     }
 
-    /** One timed candidate: its blocks and the best GFLOP/s over the shapes' runs (their geometric mean). */
+    /**
+     * One timed candidate: its blocks and its GFLOP/s over the shapes (their geometric mean): measured for the level's
+     * own blocks (best of 5), for the others that figure times their median speed-up over the incumbent of the time.
+     */
     public record Trial(Blocks blocks, double gflops) {}
 
     /** One timed int8 candidate: the best milliseconds of a batch-1 int8 linear layer over rotated weight sets. */
@@ -269,7 +272,7 @@ public final class GemmTuning {
      * Times candidates around the level's blocks on GEMMs of the shapes the engine runs (a square one and a wide
      * one, {@code scale} 1 for 1024 × 1024 × 1024 and 128 × 2048 × 2048; smaller for a quick check), then the int8
      * choices on a batch-1 layer 4096 × 4096 over four weight sets in turn (64 MB, from memory as in a forward), keeps
-     * the best, applies it and writes it to {@code cache} (null: not written). A second or two at scale 1 on a current core.
+     * the best, applies it and writes it to {@code cache} (null: not written). A few seconds at scale 1 on a current core.
      */
     public static Result tune(Path cache, double scale) throws IOException {
         set(null, null, null);
@@ -292,9 +295,10 @@ public final class GemmTuning {
                     Blocks b = axis == 0 ? new Blocks(best.blocks().mc(), v, best.blocks().nc()) : axis == 1 ? new Blocks(v, best.blocks().kc(), best.blocks().nc())
                             : new Blocks(best.blocks().mc(), best.blocks().kc(), v);
                     if (b.equals(best.blocks())) continue;
-                    Trial t = time(b, shapes, operands);
+                    double ratio = pairedSpeedup(best.blocks(), b, shapes, operands);
+                    Trial t = new Trial(b, best.gflops() * ratio);
                     trials.add(t);
-                    if (t.gflops() > best.gflops() * (1 + MARGIN_PERCENT / 100.0)) best = t;
+                    if (ratio > 1 + MARGIN_PERCENT / 100.0) best = t;
                 }
             }
             set(null, null, null);
@@ -305,6 +309,45 @@ public final class GemmTuning {
         set(best.blocks().equals(base) ? null : best.blocks(), int8Best.tile(), "tuned here");
         if (cache != null) writeCache(cache, cacheKey(), best, int8Best.tile());
         return new Result(trials, best.blocks(), base, defaultGflops, best.gflops(), int8Trials, int8Best.tile());
+    }
+
+    /** Rounds of {@link #pairedSpeedup}: the incumbent and a candidate alternated, each once a round. */
+    static final int PAIRED_ROUNDS = 7;
+
+    /**
+     * How much faster {@code candidate} runs the shapes than {@code incumbent}: the median over {@value #PAIRED_ROUNDS}
+     * rounds, each running both once (in turn first), of the geometric mean over the shapes of incumbent time /
+     * candidate time. On a shared machine whose speed drifts by 10% between one candidate's runs and the next's,
+     * timing each candidate apart chose a different winner from run to run; paired, a drift slows both alike.
+     */
+    private static double pairedSpeedup(Blocks incumbent, Blocks candidate, long[][] shapes, List<Tensor[]> operands) {
+        runOnce(incumbent, shapes, operands);
+        runOnce(candidate, shapes, operands); // warm: packing buffers grown
+        double[] ratios = new double[PAIRED_ROUNDS];
+        for (int r = 0; r < PAIRED_ROUNDS; r++) {
+            boolean candidateFirst = (r & 1) == 1;
+            double[] first = runOnce(candidateFirst ? candidate : incumbent, shapes, operands);
+            double[] second = runOnce(candidateFirst ? incumbent : candidate, shapes, operands);
+            double[] inc = candidateFirst ? second : first, cand = candidateFirst ? first : second;
+            double logSum = 0;
+            for (int i = 0; i < shapes.length; i++) logSum += Math.log(inc[i] / cand[i]);
+            ratios[r] = Math.exp(logSum / shapes.length);
+        }
+        java.util.Arrays.sort(ratios);
+        return ratios[PAIRED_ROUNDS / 2];
+    }
+
+    /** Seconds of one GEMM of each shape with blocks {@code b}. */
+    private static double[] runOnce(Blocks b, long[][] shapes, List<Tensor[]> operands) {
+        setBlocksOnly(b);
+        double[] seconds = new double[shapes.length];
+        for (int s = 0; s < shapes.length; s++) {
+            Tensor[] o = operands.get(s);
+            long t0 = System.nanoTime();
+            CpuBackend.get().gemm(false, true, 1f, o[0], o[1], 0f, o[2]);
+            seconds[s] = (System.nanoTime() - t0) / 1e9;
+        }
+        return seconds;
     }
 
     private static Trial time(Blocks b, long[][] shapes, List<Tensor[]> operands) {

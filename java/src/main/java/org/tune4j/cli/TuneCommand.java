@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code tune4j tune}: times the GEMM's cache-block candidates and the int8 stream tiles on this CPU and keeps the fastest for later runs. */
-@Command(name = "tune", mixinStandardHelpOptions = true, description = "Time the f32 GEMM's cache blocks and the int8 kernel's tile for small batches on this CPU (a second or two) and keep the fastest "
+@Command(name = "tune", mixinStandardHelpOptions = true, description = "Time the f32 GEMM's cache blocks and the int8 kernel's tile for small batches on this CPU (a few seconds) and keep the fastest "
         + "in the user's cache folder, where every later run takes it (tune4j info shows what is in use).")
 final class TuneCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "Threads to tune for (default: all cores).")
@@ -21,7 +21,8 @@ final class TuneCommand implements Callable<Integer> {
         CpuBackend.get();
         if (threads != null) CpuBackend.setThreads(threads);
         System.out.println("cpu: " + GemmTuning.cpuKey() + ", kernels at " + CpuBackend.simdLevel().label() + ", " + CpuBackend.threads() + " threads");
-        System.out.println("timing 1024 x 1024 x 1024 and 128 x 2048 x 2048 (geometric mean of the best of 5 each) ...");
+        System.out.println("timing 1024 x 1024 x 1024 and 128 x 2048 x 2048 (geometric mean; each candidate against the incumbent, median of "
+                + "7 alternated rounds) ...");
         GemmTuning.Result r = GemmTuning.tune(dryRun ? null : GemmTuning.cacheFile(), 1.0);
         for (GemmTuning.Trial t : r.trials()) System.out.printf("  %-28s %7.1f GFLOP/s%n", t.blocks(), t.gflops());
         System.out.printf("level's own: %s, %.1f GFLOP/s; chosen: %s, %.1f GFLOP/s (%.2fx; a candidate must win by %d%%)%n", r.levelDefault(), r.defaultGflops(),
