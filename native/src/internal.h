@@ -21,6 +21,10 @@ void t4j_parallel(int64_t ntasks, t4j_task_fn fn, void *ctx);
  * small op takes (the ViT's attention at batch 1 was twice as slow on two threads as on one). */
 #define T4J_PARALLEL_MIN_FLOPS 2.0e6
 void t4j_parallel_sized(int64_t ntasks, t4j_task_fn fn, void *ctx, double flops);
+/* The task size for n units of work split into tasks of about `grain` units (a multiple of `align`), rounded so that
+ * the number of tasks is a multiple of the pool's threads: equal shares (3 tasks on 2 threads left one idle a third of
+ * the time). Only for work whose result does not depend on how it is cut (elementwise, row by row). */
+int64_t t4j_even_task(int64_t n, int64_t grain, int64_t align);
 
 /* ---- gemm: the per-SIMD-level parts ---- */
 

@@ -122,6 +122,15 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
+int64_t t4j_even_task(int64_t n, int64_t grain, int64_t align) {
+    grain = T4J_MAX(1, grain);
+    align = T4J_MAX(1, align);
+    int64_t tasks = (n + grain - 1) / grain, threads = t4j_num_threads();
+    if (tasks > 1 && threads > 1) tasks = (tasks + threads - 1) / threads * threads;
+    tasks = T4J_MAX(1, tasks);
+    return T4J_MAX(align, ((n + tasks - 1) / tasks + align - 1) / align * align);
+}
+
 void t4j_parallel_sized(int64_t ntasks, t4j_task_fn fn, void *ctx, double flops) {
     if (flops < T4J_PARALLEL_MIN_FLOPS) {
         for (int64_t t = 0; t < ntasks; t++) fn(ctx, t);
