@@ -11,7 +11,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.SplittableRandom;
 import org.tune4j.bindings.tune4j_h;
 import org.tune4j.tensor.DType;
@@ -22,8 +21,8 @@ import org.tune4j.tensor.Tensor;
  * mc × kc, B panel kc × nc) and how the dynamic int8 kernel runs a batch smaller than its tile over weights streamed
  * from memory ({@link Int8StreamTile}). {@link #tune} times a few candidates (for the blocks a coordinate search
  * around the level's own: kc, then mc, then nc; each timed against the incumbent in alternated rounds and kept only
- * when it beats it by {@value #MARGIN_PERCENT}% at the median, so noise does not move it) and the winner is cached per CPU model, SIMD level and library ABI in the user's cache
- * folder. At start-up {@link #applyAtStartup} takes, in order: a setting pinned by {@value #PIN_PROPERTY} (or
+ * when it beats it by {@value #MARGIN_PERCENT}% at the median, so noise does not move it) and the winner is cached
+ * per CPU model, SIMD level and library ABI in the user's cache folder. At start-up {@link #applyAtStartup} takes, in order: a setting pinned by {@value #PIN_PROPERTY} (or
  * {@code TUNE4J_GEMM_BLOCKS}) or {@value #INT8_PIN_PROPERTY}, the cached winner for this CPU, the built-in table of
  * microarchitectures measured so far ({@link #KNOWN}), or the level's own. A K block splits the sum, so one setting
  * gives the same bits for any thread count; other blocks may differ in the last bits (ARCHITECTURE.md, "Numerics");
