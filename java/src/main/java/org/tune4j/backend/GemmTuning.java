@@ -114,11 +114,13 @@ public final class GemmTuning {
     /**
      * Microarchitectures measured so far, matched by vendor and family (all of a family's models share the core), at
      * the level they were measured at. The level's own settings were tuned on an AMD Zen 4 (family 25 model 17),
-     * which needs no entry. Zen 5: the blocks' candidates all lay within 4% of the level's own (BENCHMARKS.md, "GEMM
-     * cache blocks tuned per CPU"); int8 batch 1 on streamed weights ran 10-15% faster through the row tile.
+     * which needs no entry. Zen 5 (BENCHMARKS.md, "Streamed weights, the int8 tile per CPU"): kc 512 won the paired
+     * tuner twice in three runs and ran 1-3.5% faster in one process on 1024³, 128 x 4096², the ViT's and MiniLM's
+     * projections (1.3% slower on the ViT's 384 x 128 x 2176 weight gradient); int8 batch 1 on streamed weights ran
+     * 10-15% faster through the row tile.
      */
     static final List<Known> KNOWN = List.of(
-            new Known("AuthenticAMD family 26 (Zen 5)", SimdLevel.AVX512, null, Int8StreamTile.ROWS, "family 26 model 2, 2026-12-02"));
+            new Known("AuthenticAMD family 26 (Zen 5)", SimdLevel.AVX512, new Blocks(144, 512, 1024), Int8StreamTile.ROWS, "family 26 model 2, 2026-12-02"));
 
     /** The table's entry for a CPU of this vendor and family at this level, or null. */
     static Known known(CpuDescription.Identity cpu, SimdLevel level) {

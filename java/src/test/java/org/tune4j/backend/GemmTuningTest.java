@@ -92,6 +92,7 @@ class GemmTuningTest {
         GemmTuning.Known zen5 = GemmTuning.known(new CpuDescription.Identity("AuthenticAMD", "26", "2", "AMD EPYC"), SimdLevel.AVX512);
         assertNotNull(zen5);
         assertEquals(GemmTuning.Int8StreamTile.ROWS, zen5.int8StreamTile());
+        assertEquals(new GemmTuning.Blocks(144, 512, 1024), zen5.blocks());
         assertNotNull(GemmTuning.known(new CpuDescription.Identity("AuthenticAMD", "26", "68", "AMD Ryzen 9 9950X"), SimdLevel.AVX512), "any Zen 5 model");
         assertNull(GemmTuning.known(new CpuDescription.Identity("AuthenticAMD", "25", "17", "AMD EPYC 9454"), SimdLevel.AVX512), "Zen 4: the level's own");
         assertNull(GemmTuning.known(new CpuDescription.Identity("AuthenticAMD", "2", "6", "?"), SimdLevel.AVX512), "family 2 is not family 26");
