@@ -19,8 +19,9 @@ import org.tune4j.tensor.Tensor;
  * with the fused epilogue to f32) at M=128, K=N=4096, and at batch 1 with {@value #ROTATE} weight sets
  * rotated (256 MB of f32, 64 MB of int8: far beyond the 32 MB L3), where reading the weights is the
  * cost; weight-only int8 (f32 activations) at batch 1 and 8. Beside: ONNX Runtime's MatMulInteger and
- * f32 MatMul (with -Ppeers), and our own f32 GEMM/GEMV on the same shapes. Then the 2:4 int8 kernel on
- * the main-job ViT's layer shapes (17 tokens) and a cached 1024² layer, against the dense int8 kernel on the
+ * f32 MatMul (with -Ppeers), and our own f32 GEMM/GEMV on the same shapes (at batch 1 our f32 GEMV also gets a row
+ * of its own against the peer's f32 MatMul, in GB/s of weights read against the read loop's bandwidth). Then the
+ * 2:4 int8 kernel on the main-job ViT's layer shapes (17 tokens) and a cached 1024² layer, against the dense int8 kernel on the
  * same (pruned) weights and the f32 2:4 kernel. Rates are GOP/s of the dense product (a multiply-add is
  * 2), % of peak against the native int8 loop.
  */
@@ -66,8 +67,12 @@ final class Int8Suite {
                             rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, backend, dynamic, ops, "GOP/s",
                                     r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(), peak));
                             Int8Peer.Result f = peer.matMulF32(m, N, K, threads, sets, quick);
-                            rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, backend, dynamic, ops, "GOP/s",
-                                    f.medianMs() != null ? f.peer() : f.peer() + ": " + f.whyNot(), f.medianMs(), peak));
+                            String f32PeerName = f.medianMs() != null ? f.peer() : f.peer() + ": " + f.whyNot();
+                            rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, backend, dynamic, ops, "GOP/s", f32PeerName, f.medianMs(), peak));
+                            if (rotate) { // our f32 GEMV against the peer's f32 MatMul, as the bytes of weights each call reads
+                                rows.add(BenchRow.of("int8", "f32_gemv_weights_read", shape, "f32", threads, cpu.name(), f32, 4.0 * N * K, "GB/s",
+                                        f32PeerName, f.medianMs(), machine.readGBps(threads)));
+                            }
                         }
                         if (peers.isEmpty()) {
                             rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, backend, dynamic, ops, "GOP/s", missing, null, peak));
