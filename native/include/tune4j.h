@@ -87,8 +87,8 @@ int64_t t4j_peak_read(const void *buf, int64_t bytes, int32_t streams);
  * Returns T4J_OK, or T4J_ERR_NO_MEMORY when scratch memory could not be had (C is then unspecified). */
 int32_t t4j_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 /* A linear layer: y [m, n] = x [m, k] W^T + bias, W [n, k] (row stride ldw), bias [n] or NULL: the GEMM with the bias
- * added in its tiles' epilogue (no second pass over y). The bias joins the sum after the first K block, so for k above
- * one block (384 at AVX-512) the last bits may differ from t4j_gemm then t4j_add_row. Returns as t4j_gemm. */
+ * added in its tiles' epilogue (no second pass over y). The bias joins the sum with the first K block, so for k above
+ * one block (t4j_gemm_blocks: kc) the last bits may differ from t4j_gemm then t4j_add_row. Returns as t4j_gemm. */
 int32_t t4j_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w, int64_t ldw, const float *bias, float *y, int64_t ldy);
 /* Sets the cache blocks of the tiled GEMM (A block mc x kc, B panel kc x nc) for every level; mc, kc, nc all 0 go
  * back to each level's own. mc in [8, 4096], kc in [16, 8192], nc in [16, 65536] (rounded down to the register tile),

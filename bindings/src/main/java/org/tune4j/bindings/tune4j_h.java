@@ -465,7 +465,7 @@ public final class tune4j_h {
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_linear", DESC, false);
     }
 
-    /** A linear layer: y [m, n] = x [m, k] W^T + bias, W [n, k] (row stride ldw), bias [n] or NULL: the GEMM with the bias added in its tiles' epilogue (no second pass over y). The bias joins the sum after the first K block, so for k above one block (384 at AVX-512) the last bits may differ from t4j_gemm then t4j_add_row. Returns as t4j_gemm. */
+    /** A linear layer: y [m, n] = x [m, k] W^T + bias, W [n, k] (row stride ldw), bias [n] or NULL: the GEMM with the bias added in its tiles' epilogue (no second pass over y). The bias joins the sum with the first K block, so for k above one block (t4j_gemm_blocks: kc) the last bits may differ from t4j_gemm then t4j_add_row. Returns as t4j_gemm. */
     public static int t4j_linear(long m, long n, long k, MemorySegment x, long ldx, MemorySegment w, long ldw, MemorySegment bias, MemorySegment y, long ldy) {
         try {
             return (int) t4j_linear.HANDLE.invokeExact(m, n, k, x, ldx, w, ldw, bias, y, ldy);
