@@ -170,14 +170,14 @@ public final class GemmTuning {
      * tile, the level's own) from now on; {@code why} is the source {@link #current} names (null: "level default").
      */
     public static void set(Blocks blocks, Int8StreamTile int8, String why) {
-        int rc = blocks == null ? tune4j_h.t4j_gemm_set_blocks(0, 0, 0) : tune4j_h.t4j_gemm_set_blocks(blocks.mc(), blocks.kc(), blocks.nc());
-        if (rc != tune4j_h.T4J_OK) throw new IllegalArgumentException("libtune4j refused the GEMM blocks " + blocks + " (status " + rc + ")");
+        setBlocks(blocks);
         setInt8(int8 == null ? Int8StreamTile.FULL : int8);
         source = why;
     }
 
-    private static void setBlocksOnly(Blocks blocks) {
-        int rc = tune4j_h.t4j_gemm_set_blocks(blocks.mc(), blocks.kc(), blocks.nc());
+    /** The GEMM's blocks alone (null: each level's own), leaving the int8 choice and the source as they are. */
+    private static void setBlocks(Blocks blocks) {
+        int rc = blocks == null ? tune4j_h.t4j_gemm_set_blocks(0, 0, 0) : tune4j_h.t4j_gemm_set_blocks(blocks.mc(), blocks.kc(), blocks.nc());
         if (rc != tune4j_h.T4J_OK) throw new IllegalArgumentException("libtune4j refused the GEMM blocks " + blocks + " (status " + rc + ")");
     }
 
@@ -340,7 +340,7 @@ public final class GemmTuning {
 
     /** Seconds of one GEMM of each shape with blocks {@code b}. */
     private static double[] runOnce(Blocks b, long[][] shapes, List<Tensor[]> operands) {
-        setBlocksOnly(b);
+        setBlocks(b);
         double[] seconds = new double[shapes.length];
         for (int s = 0; s < shapes.length; s++) {
             Tensor[] o = operands.get(s);
@@ -351,20 +351,17 @@ public final class GemmTuning {
         return seconds;
     }
 
+    /** Blocks {@code b}'s GFLOP/s over the shapes (geometric mean), each shape's best of 5 runs after one to warm up. */
     private static Trial time(Blocks b, long[][] shapes, List<Tensor[]> operands) {
-        setBlocksOnly(b);
-        double logSum = 0;
-        for (int s = 0; s < shapes.length; s++) {
-            Tensor[] o = operands.get(s);
-            double flops = 2.0 * shapes[s][0] * shapes[s][1] * shapes[s][2], bestSeconds = Double.MAX_VALUE;
-            CpuBackend.get().gemm(false, true, 1f, o[0], o[1], 0f, o[2]); // warm: packing buffers grown
-            for (int rep = 0; rep < 5; rep++) {
-                long t0 = System.nanoTime();
-                CpuBackend.get().gemm(false, true, 1f, o[0], o[1], 0f, o[2]);
-                bestSeconds = Math.min(bestSeconds, (System.nanoTime() - t0) / 1e9);
-            }
-            logSum += Math.log(flops / bestSeconds / 1e9);
+        runOnce(b, shapes, operands); // warm: packing buffers grown
+        double[] bestSeconds = new double[shapes.length];
+        java.util.Arrays.fill(bestSeconds, Double.MAX_VALUE);
+        for (int rep = 0; rep < 5; rep++) {
+            double[] seconds = runOnce(b, shapes, operands);
+            for (int s = 0; s < shapes.length; s++) bestSeconds[s] = Math.min(bestSeconds[s], seconds[s]);
         }
+        double logSum = 0;
+        for (int s = 0; s < shapes.length; s++) logSum += Math.log(2.0 * shapes[s][0] * shapes[s][1] * shapes[s][2] / bestSeconds[s] / 1e9);
         return new Trial(b, Math.exp(logSum / shapes.length));
     }
 
