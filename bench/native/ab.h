@@ -1,5 +1,6 @@
-/* What the A/B timing tools (gemm-ab, ops-ab, bert-gemms-ab) share: a clock, a comparison for qsort, and loading one
- * libtune4j.so build as a private copy, so that a build named twice still gets a pool and settings of its own. */
+/* What the A/B timing tools (gemm-ab, ops-ab, bert-gemms-ab, int8-ab) share: a clock, a comparison for qsort, loading one
+ * libtune4j.so build as a private copy (so that a build named twice still gets a pool and settings of its own), and
+ * the THREADS ROUNDS LIB... arguments. */
 #ifndef TUNE4J_AB_H
 #define TUNE4J_AB_H
 
@@ -33,6 +34,19 @@ static void *open_copy(const char *tool, const char *path, int index) {
         exit(1);
     }
     return h;
+}
+
+/* The arguments of the tools that take THREADS ROUNDS LIB... (1 to 16 libraries, rounds >= 1): exits with status 2,
+ * and the usage line when arguments are missing, unless they are there. */
+static inline void ab_args(int argc, char **argv, const char *tool, int *threads, int *rounds, int *libs) {
+    if (argc < 4) {
+        fprintf(stderr, "usage: %s THREADS ROUNDS LIB...\n", tool);
+        exit(2);
+    }
+    *threads = atoi(argv[1]);
+    *rounds = atoi(argv[2]);
+    *libs = argc - 3;
+    if (*libs > 16 || *rounds < 1) exit(2);
 }
 
 #endif

@@ -10,12 +10,8 @@ typedef int32_t (*gemm_fn)(int32_t, int32_t, int64_t, int64_t, int64_t, float, c
 typedef void (*threads_fn)(int32_t);
 
 int main(int argc, char **argv) {
-    if (argc < 4) {
-        fprintf(stderr, "usage: bert-gemms-ab THREADS ROUNDS LIB...\n");
-        return 2;
-    }
-    int threads = atoi(argv[1]), rounds = atoi(argv[2]), libs = argc - 3;
-    if (libs > 16 || rounds < 1) return 2;
+    int threads, rounds, libs;
+    ab_args(argc, argv, "bert-gemms-ab", &threads, &rounds, &libs);
     enum { LAYERS = 6, MATS = 6 };
     const int64_t T = 128, D = 384, F = 1536;
     const int64_t out_dim[MATS] = {D, D, D, D, F, D}, in_dim[MATS] = {D, D, D, D, D, F};

@@ -14,12 +14,8 @@ typedef void (*threads_fn)(int32_t);
 enum { SETS = 4, N = 4096, K = 4096, BIG_M = 128 };
 
 int main(int argc, char **argv) {
-    if (argc < 4) {
-        fprintf(stderr, "usage: int8-ab THREADS ROUNDS LIB...\n");
-        return 2;
-    }
-    int threads = atoi(argv[1]), rounds = atoi(argv[2]), libs = argc - 3;
-    if (libs > 16 || rounds < 1) return 2;
+    int threads, rounds, libs;
+    ab_args(argc, argv, "int8-ab", &threads, &rounds, &libs);
     int8_t *w = malloc((size_t)N * K);
     float *scale = malloc(N * sizeof(float)), *x = malloc((size_t)BIG_M * K * sizeof(float));
     float *y = malloc((size_t)BIG_M * N * sizeof(float));

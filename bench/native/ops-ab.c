@@ -26,12 +26,8 @@ static float *filled(size_t n, float scale, float shift) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 4) {
-        fprintf(stderr, "usage: ops-ab THREADS ROUNDS LIB...\n");
-        return 2;
-    }
-    int threads = atoi(argv[1]), rounds = atoi(argv[2]), libs = argc - 3;
-    if (libs > 16 || rounds < 1) return 2;
+    int threads, rounds, libs;
+    ab_args(argc, argv, "ops-ab", &threads, &rounds, &libs);
     const int64_t M = 2176, D = 128; /* 128 images x 17 tokens, width 128; q, k, v side by side in rows of 3D */
     float *qkv = filled((size_t)(M * 3 * D), 0.01f, -0.4f), *dqkv = filled((size_t)(M * 3 * D), 0.0f, 0.0f);
     const int64_t BT = 128, BD = 384; /* MiniLM: 128 tokens, width 384 (12 heads of 32), q, k, v in rows of 3BD */
