@@ -77,10 +77,7 @@ class GemmParityTest {
     private static final long[][] LINEAR_SHAPES = {{1, 300, 70}, {4, 257, 1030}, {300, 16, 100}, {97, 9, 40}, {128, 384, 384}, {128, 384, 1536}, {3, 5, 0}};
 
     static Stream<Arguments> linearCases() {
-        List<Arguments> out = new ArrayList<>();
-        for (SimdLevel level : SimdLevel.values())
-            for (long[] s : LINEAR_SHAPES) out.add(Arguments.of(level, s[0], s[1], s[2]));
-        return out.stream();
+        return TestTensors.atEveryLevel(LINEAR_SHAPES);
     }
 
     @ParameterizedTest(name = "{0} m={1} n={2} k={3}")

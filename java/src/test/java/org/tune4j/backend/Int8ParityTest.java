@@ -9,7 +9,6 @@ import static org.tune4j.backend.TestTensors.assertClose;
 import static org.tune4j.backend.TestTensors.random;
 
 import java.lang.foreign.Arena;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
@@ -32,10 +31,7 @@ class Int8ParityTest {
     };
 
     static Stream<Arguments> cases() {
-        List<Arguments> out = new ArrayList<>();
-        for (SimdLevel level : SimdLevel.values())
-            for (long[] s : SHAPES) out.add(Arguments.of(level, s[0], s[1], s[2]));
-        return out.stream();
+        return TestTensors.atEveryLevel(SHAPES);
     }
 
     static List<SimdLevel> levels() {
@@ -102,10 +98,7 @@ class Int8ParityTest {
     private static final long[][] TWO_FOUR_SHAPES = {{1, 1, 4}, {1, 3, 12}, {3, 65, 8}, {5, 17, 20}, {17, 130, 132}, {6, 64, 260}, {33, 7, 516}};
 
     static Stream<Arguments> twoFourCases() {
-        List<Arguments> out = new ArrayList<>();
-        for (SimdLevel level : SimdLevel.values())
-            for (long[] s : TWO_FOUR_SHAPES) out.add(Arguments.of(level, s[0], s[1], s[2]));
-        return out.stream();
+        return TestTensors.atEveryLevel(TWO_FOUR_SHAPES);
     }
 
     /** Random int8 weights 2:4 along k: in each group of 4, two random positions may be nonzero (sometimes fewer are). */

@@ -25,10 +25,7 @@ class OpsParityTest {
     private static final long[][] SHAPES = {{1, 1}, {1, 17}, {3, 33}, {17, 3}, {33, 257}, {257, 10}, {5, 1000}};
 
     static Stream<Arguments> cases() {
-        List<Arguments> out = new ArrayList<>();
-        for (SimdLevel level : SimdLevel.values())
-            for (long[] s : SHAPES) out.add(Arguments.of(level, s[0], s[1]));
-        return out.stream();
+        return TestTensors.atEveryLevel(SHAPES);
     }
 
     @AfterEach
@@ -225,11 +222,7 @@ class OpsParityTest {
     }
 
     static Stream<Arguments> rowsCases() {
-        List<Arguments> out = new ArrayList<>();
-        long[][] shapes = {{1, 1, 1}, {7, 5, 3}, {300, 40, 17}, {65, 1000, 384}, {129, 9, 600}}; // rows, vocab, d
-        for (SimdLevel level : SimdLevel.values())
-            for (long[] s : shapes) out.add(Arguments.of(level, s[0], s[1], s[2]));
-        return out.stream();
+        return TestTensors.atEveryLevel(new long[][] {{1, 1, 1}, {7, 5, 3}, {300, 40, 17}, {65, 1000, 384}, {129, 9, 600}}); // rows, vocab, d
     }
 
     @ParameterizedTest(name = "{0} rows={1} vocab={2} d={3}")

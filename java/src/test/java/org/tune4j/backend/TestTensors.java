@@ -4,7 +4,9 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import java.lang.foreign.Arena;
 import java.util.SplittableRandom;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.params.provider.Arguments;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 
@@ -19,6 +21,19 @@ public final class TestTensors {
     public static void useLevel(SimdLevel level) {
         Assumptions.assumeTrue(SimdLevel.supported().contains(level), "this CPU lacks " + level.label() + ": not run");
         CpuBackend.setSimdLevel(level);
+    }
+
+    /** Parameterized-test cases: every SIMD level with every shape, as (level, shape[0], shape[1], ...). */
+    static Stream<Arguments> atEveryLevel(long[][] shapes) {
+        Stream.Builder<Arguments> out = Stream.builder();
+        for (SimdLevel level : SimdLevel.values())
+            for (long[] shape : shapes) {
+                Object[] args = new Object[shape.length + 1];
+                args[0] = level;
+                for (int i = 0; i < shape.length; i++) args[i + 1] = shape[i];
+                out.add(Arguments.of(args));
+            }
+        return out.build();
     }
 
     /** Uniform values in [-1, 1). */
