@@ -31,7 +31,8 @@ import org.tune4j.tensor.Tensor;
 
 /**
  * all-MiniLM-L6-v2 (imported from langchain4j's jar) at sequence 128: the forward pass at batch 1 (latency) and
- * batch 32 (ms per batch) beside ONNX Runtime running the original ONNX file on the same ids; and a training
+ * batch 32 (ms per batch) beside ONNX Runtime running the original ONNX file on the same ids (the two timed in
+ * alternating blocks after a warm-up of seconds); and a training
  * step at batch 16 (forward, backward, AdamW) with LoRA (r 8 on query and value, the head trained) and with
  * full fine-tuning, sequences/s and model FLOPs utilization. FLOPs: 2 per multiply-add of the encoder's
  * projections and attention (embeddings and LayerNorms not counted); a step counts 3 forwards (full: input
@@ -54,7 +55,6 @@ final class BertSuite {
         BertConfig c = PretrainedModels.importMiniLm(PretrainedModels.miniLmJar(), hf);
         int[] ids = sequenceIds(SEQ);
         double fwdFlops = forwardFlops(c, SEQ);
-        Measure measure = Measure.standard(quick);
         try (Arena arena = Arena.ofShared()) {
             BertModel model = BertCheckpoint.load(arena, hf);
             for (int threads : threadCounts) {
@@ -62,16 +62,7 @@ final class BertSuite {
                 double peak = machine.peakGflops(threads);
                 for (int batch : new int[] {1, BATCH}) {
                     progress.accept("bert forward batch " + batch + " threads=" + threads);
-                    int[][] seqs = new int[batch][];
-                    for (int b = 0; b < batch; b++) seqs[b] = ids;
-                    double ms = forwardMs(model, TokenBatch.of(arena, seqs, null), measure);
-                    String shape = "MiniLM-L6 seq " + SEQ + " batch " + batch;
-                    if (peers.isEmpty()) rows.add(BenchRow.of("bert", "forward", shape, threads, CpuBackend.get().name(), ms, fwdFlops * batch, missing, null, peak));
-                    for (BertPeer peer : peers) {
-                        BertPeer.Result r = peer.forwardMs(onnx, ids, batch, threads, quick);
-                        rows.add(BenchRow.of("bert", "forward", shape, threads, CpuBackend.get().name(), ms, fwdFlops * batch,
-                                r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(), peak));
-                    }
+                    rows.addAll(forwardRows("forward", "f32", "GFLOP/s", "", model, onnx, arena, ids, batch, threads, fwdFlops, peak, peers, missing, quick));
                 }
                 rows.addAll(int8Rows(hf, work, ids, threads, machine.peakInt8Gops(threads), fwdFlops, peers, missing, quick, progress));
                 for (String method : List.of("lora", "full")) {
@@ -100,19 +91,12 @@ final class BertSuite {
                     new Int8Quantization.Options(List.of("query", "key", "value", "dense"), 1e9));
             for (int batch : new int[] {1, BATCH}) {
                 progress.accept("bert int8 forward batch " + batch + " threads=" + threads);
-                int[][] seqs = new int[batch][];
-                for (int b = 0; b < batch; b++) seqs[b] = ids;
-                double ms = forwardMs(m.bert(), TokenBatch.of(arena, seqs, null), Measure.standard(quick));
-                String shape = "MiniLM-L6 seq " + SEQ + " batch " + batch;
-                if (peers.isEmpty() || qOnnx == null) {
-                    rows.add(BenchRow.of("bert", "forward_int8", shape, "int8", threads, CpuBackend.get().name(), ms, fwdFlops * batch, "GOP/s",
-                            qOnnx == null ? "onnxruntime -q: " + qJar + " is not there" : missing, null, peak));
-                }
-                if (qOnnx == null) continue;
-                for (BertPeer peer : peers) {
-                    BertPeer.Result r = peer.forwardMs(qOnnx, ids, batch, threads, quick);
-                    rows.add(BenchRow.of("bert", "forward_int8", shape, "int8", threads, CpuBackend.get().name(), ms, fwdFlops * batch, "GOP/s",
-                            r.medianMs() != null ? r.peer() + " (its -q model)" : r.peer() + ": " + r.whyNot(), r.medianMs(), peak));
+                if (qOnnx == null) {
+                    double ms = forwardMs(m.bert(), TokenBatch.of(arena, batchOf(ids, batch), null), quick);
+                    rows.add(BenchRow.of("bert", "forward_int8", shape(batch), "int8", threads, CpuBackend.get().name(), ms, fwdFlops * batch, "GOP/s",
+                            "onnxruntime -q: " + qJar + " is not there", null, peak));
+                } else {
+                    rows.addAll(forwardRows("forward_int8", "int8", "GOP/s", " (its -q model)", m.bert(), qOnnx, arena, ids, batch, threads, fwdFlops, peak, peers, missing, quick));
                 }
             }
         }
@@ -125,9 +109,7 @@ final class BertSuite {
             BertClassifier m = new BertClassifier(arena, BertCheckpoint.load(arena, hf), BertClassifier.Pooling.MEAN, 2, new SplittableRandom(1));
             if (method.equals("lora")) Lora.inject(m, arena, new Lora.Config(8, 16f, 0f, false, List.of("query", "value"), List.of("classifier")), new SplittableRandom(2));
             AdamW opt = AdamW.of(arena, m.namedParameters(), 0.01f, 1f);
-            int[][] seqs = new int[TRAIN_BATCH][];
-            for (int b = 0; b < TRAIN_BATCH; b++) seqs[b] = ids;
-            TokenBatch in = TokenBatch.of(arena, seqs, null);
+            TokenBatch in = TokenBatch.of(arena, batchOf(ids, TRAIN_BATCH), null);
             Tensor labels = Tensor.zeros(arena, DType.I32, TRAIN_BATCH);
             for (int b = 0; b < TRAIN_BATCH; b++) labels.setInt(b, b % 2);
             double ms = new Measure(2, quick ? 3 : 8, quick ? 1 : 5).medianMs(() -> {
@@ -138,7 +120,7 @@ final class BertSuite {
                 opt.step(CpuBackend.get(), 1e-5f);
             });
             double stepFlops = (method.equals("lora") ? 2 : 3) * fwdFlops * TRAIN_BATCH, mfu = 100 * stepFlops / (ms * 1e6) / peak;
-            String shape = "MiniLM-L6 seq " + SEQ + " batch " + TRAIN_BATCH + (method.equals("lora") ? " r=8 q,v" : "");
+            String shape = shape(TRAIN_BATCH) + (method.equals("lora") ? " r=8 q,v" : "");
             List<BenchRow> rows = new ArrayList<>();
             if (peers.isEmpty()) rows.add(stepRow(method, shape, threads, ms, missing, null, mfu));
             for (BertStepPeer peer : peers) {
@@ -149,15 +131,59 @@ final class BertSuite {
         }
     }
 
-    /** The median time of the encoder's no-grad forward on {@code in}, activations in memory kept from call to call (as a service keeps it). */
-    private static double forwardMs(BertModel model, TokenBatch in, Measure measure) {
-        try (Workspace ws = new Workspace()) {
-            return measure.medianMs(() -> {
-                try (Tape t = new Tape(CpuBackend.get(), false, false, ws)) {
-                    model.forward(t, in);
-                }
-            });
+    /**
+     * Rows of the encoder's no-grad forward on {@code batch} copies of {@code ids} beside each peer running {@code onnx}:
+     * the two timed in alternating blocks after a warm-up of seconds each (Measure.alternatedBlocksMedianMs), so the
+     * ratio holds through the machine's slow spells and our forward is timed JIT-compiled, as a service runs it.
+     */
+    private static List<BenchRow> forwardRows(String kernel, String dtype, String unit, String peerNote, BertModel model, Path onnx, Arena arena, int[] ids, int batch,
+            int threads, double fwdFlops, double peak, List<BertPeer> peers, String missing, boolean quick) {
+        TokenBatch in = TokenBatch.of(arena, batchOf(ids, batch), null);
+        List<BenchRow> rows = new ArrayList<>();
+        String backend = CpuBackend.get().name();
+        if (peers.isEmpty())
+            rows.add(BenchRow.of("bert", kernel, shape(batch), dtype, threads, backend, forwardMs(model, in, quick), fwdFlops * batch, unit, missing, null, peak));
+        for (BertPeer peer : peers) {
+            double[] ms;
+            try (Workspace ws = new Workspace(); BertPeer.Session session = peer.open(onnx, ids, batch, threads)) {
+                ms = timed(quick, () -> forward(model, in, ws), session::forward);
+            } catch (Exception | LinkageError e) {
+                rows.add(BenchRow.of("bert", kernel, shape(batch), dtype, threads, backend, forwardMs(model, in, quick), fwdFlops * batch, unit,
+                        peer.name() + ": " + e, null, peak));
+                continue;
+            }
+            rows.add(BenchRow.of("bert", kernel, shape(batch), dtype, threads, backend, ms[0], fwdFlops * batch, unit, peer.name() + peerNote, ms[1], peak));
         }
+        return rows;
+    }
+
+    /** The median time of the encoder's forward alone (no peer to alternate with). */
+    private static double forwardMs(BertModel model, TokenBatch in, boolean quick) {
+        try (Workspace ws = new Workspace()) {
+            return timed(quick, () -> forward(model, in, ws))[0];
+        }
+    }
+
+    /** Warm-up 3 s each, then 7 rounds of 0.4 s blocks (quick: 0.3 s, 3 rounds of 0.1 s). */
+    private static double[] timed(boolean quick, Runnable... work) {
+        return quick ? Measure.alternatedBlocksMedianMs(0.3, 3, 0.1, work) : Measure.alternatedBlocksMedianMs(3, 7, 0.4, work);
+    }
+
+    /** One no-grad forward, activations in memory kept from call to call (as a service keeps it). */
+    private static void forward(BertModel model, TokenBatch in, Workspace ws) {
+        try (Tape t = new Tape(CpuBackend.get(), false, false, ws)) {
+            model.forward(t, in);
+        }
+    }
+
+    private static int[][] batchOf(int[] ids, int batch) {
+        int[][] seqs = new int[batch][];
+        for (int b = 0; b < batch; b++) seqs[b] = ids;
+        return seqs;
+    }
+
+    private static String shape(int batch) {
+        return "MiniLM-L6 seq " + SEQ + " batch " + batch;
     }
 
     private static BenchRow stepRow(String method, String shape, int threads, double ms, String peer, Double peerMs, double mfu) {

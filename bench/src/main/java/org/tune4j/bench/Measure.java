@@ -1,12 +1,15 @@
 package org.tune4j.bench;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * Times a piece of work: a few warm-up runs, then repeated runs until both a minimum count and a
  * minimum total time are reached; reports the median (robust to the noise of a shared machine).
  */
 public final class Measure {
+    private static final long BLOCK_PAUSE_MS = 100;
     private final int warmup;
     private final int minRuns;
     private final double minSeconds;
@@ -57,6 +60,49 @@ public final class Measure {
         double[] out = new double[work.length];
         for (int k = 0; k < work.length; k++) out[k] = median(Arrays.copyOf(times[k], n));
         return out;
+    }
+
+    /**
+     * The median times of pieces of work measured in alternating blocks, for work that runs on thread pools of its
+     * own (another runtime's) or compiles as it warms up (the JIT of a whole model's forward). Each piece first warms
+     * up for {@code warmSeconds} of wall time (a forward that the JIT has not finished with is 10-30% slower for its
+     * first second or two on two cores: the compiler threads share them); then {@code blocks} rounds, each running
+     * every piece for {@code blockSeconds} (at least once), with a pause before each block so that the piece before's
+     * pool stops spinning (ONNX Runtime's workers poll for about a million pause instructions after a run) and does
+     * not take the cores from the next. The medians are over all of a piece's runs; a slow spell of the machine falls
+     * on every piece alike.
+     */
+    public static double[] alternatedBlocksMedianMs(double warmSeconds, int blocks, double blockSeconds, Runnable... work) {
+        for (Runnable w : work) runFor(w, warmSeconds, null);
+        List<List<Double>> times = new ArrayList<>();
+        for (int k = 0; k < work.length; k++) times.add(new ArrayList<>());
+        for (int b = 0; b < blocks; b++)
+            for (int k = 0; k < work.length; k++) {
+                pause();
+                runFor(work[k], blockSeconds, times.get(k));
+            }
+        double[] out = new double[work.length];
+        for (int k = 0; k < work.length; k++) out[k] = median(times.get(k).stream().mapToDouble(Double::doubleValue).toArray());
+        return out;
+    }
+
+    /** Runs {@code work} at least once and until {@code seconds} have passed; each run's ms into {@code times} when given. */
+    private static void runFor(Runnable work, double seconds, List<Double> times) {
+        long start = System.nanoTime();
+        do {
+            long t0 = System.nanoTime();
+            work.run();
+            if (times != null) times.add((System.nanoTime() - t0) / 1e6);
+        } while (System.nanoTime() - start < seconds * 1e9);
+    }
+
+    private static void pause() {
+        try {
+            Thread.sleep(BLOCK_PAUSE_MS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while measuring", e);
+        }
     }
 
     /** The middle value (the mean of the two middle ones for an even count); sorts {@code values}. */

@@ -2,12 +2,12 @@ package org.tune4j.bench.peers;
 
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.OrtSession.SessionOptions;
 import java.nio.LongBuffer;
 import java.nio.file.Path;
 import java.util.Map;
-import org.tune4j.bench.Measure;
 
 /** ONNX Runtime running a BERT's ONNX file (all optimizations on: its fused attention and LayerNorm kernels). */
 public final class OnnxRuntimeBert implements BertPeer {
@@ -17,7 +17,7 @@ public final class OnnxRuntimeBert implements BertPeer {
     }
 
     @Override
-    public Result forwardMs(Path onnx, int[] ids, int batch, int threads, boolean quick) {
+    public Session open(Path onnx, int[] ids, int batch, int threads) throws OrtException {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         int seq = ids.length;
         long[] in = new long[batch * seq], mask = new long[batch * seq], types = new long[batch * seq];
@@ -31,20 +31,33 @@ public final class OnnxRuntimeBert implements BertPeer {
             opts.setIntraOpNumThreads(threads);
             opts.setInterOpNumThreads(1);
             opts.setOptimizationLevel(SessionOptions.OptLevel.ALL_OPT);
-            try (OrtSession session = env.createSession(onnx.toString(), opts); OnnxTensor a = OnnxTensor.createTensor(env, LongBuffer.wrap(in), shape);
-                    OnnxTensor m = OnnxTensor.createTensor(env, LongBuffer.wrap(mask), shape); OnnxTensor t = OnnxTensor.createTensor(env, LongBuffer.wrap(types), shape)) {
-                Map<String, OnnxTensor> feed = Map.of("input_ids", a, "attention_mask", m, "token_type_ids", t);
-                double ms = Measure.standard(quick).medianMs(() -> {
+            OrtSession session = env.createSession(onnx.toString(), opts);
+            OnnxTensor a = OnnxTensor.createTensor(env, LongBuffer.wrap(in), shape);
+            OnnxTensor m = OnnxTensor.createTensor(env, LongBuffer.wrap(mask), shape);
+            OnnxTensor t = OnnxTensor.createTensor(env, LongBuffer.wrap(types), shape);
+            Map<String, OnnxTensor> feed = Map.of("input_ids", a, "attention_mask", m, "token_type_ids", t);
+            return new Session() {
+                @Override
+                public void forward() {
                     try (OrtSession.Result r = session.run(feed)) {
                         if (r.size() < 1) throw new IllegalStateException("no output");
-                    } catch (Exception e) {
+                    } catch (OrtException e) {
                         throw new IllegalStateException(e);
                     }
-                });
-                return new Result(name(), ms, null);
-            }
-        } catch (Exception | LinkageError e) {
-            return new Result(name(), null, e.toString());
+                }
+
+                @Override
+                public void close() {
+                    a.close();
+                    m.close();
+                    t.close();
+                    try {
+                        session.close();
+                    } catch (OrtException e) {
+                        throw new IllegalStateException(e);
+                    }
+                }
+            };
         }
     }
 }
