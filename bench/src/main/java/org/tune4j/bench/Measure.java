@@ -86,6 +86,11 @@ public final class Measure {
         return out;
     }
 
+    /** Runs {@code work} at least once and until {@code seconds} of wall time have passed, untimed. */
+    public static void warmUp(Runnable work, double seconds) {
+        runFor(work, seconds, null);
+    }
+
     /** Runs {@code work} at least once and until {@code seconds} have passed; each run's ms into {@code times} when given. */
     private static void runFor(Runnable work, double seconds, List<Double> times) {
         long start = System.nanoTime();

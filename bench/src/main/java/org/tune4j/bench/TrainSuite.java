@@ -35,6 +35,8 @@ import org.tune4j.tensor.Tensor;
  */
 final class TrainSuite {
     private static final int BATCH = 128;
+    /** Steps run before the timed ones: until the JIT has compiled the tape's and the model's code (3 steps were not). */
+    private static final double WARM_SECONDS = 3;
     /** -Dtune4j.bench.train.ops=true: also print each Backend op's time a step (where a second thread is lost). */
     private static final boolean PER_OP = Boolean.getBoolean("tune4j.bench.train.ops");
 
@@ -79,12 +81,16 @@ final class TrainSuite {
                         }
                         opt.step(timed, 1e-4f);
                     };
-                    for (int i = 0; i < 3; i++) step.run();
+                    Measure.warmUp(step, quick ? 0.3 : WARM_SECONDS);
                     inside[0] = 0;
                     perOp.clear();
-                    long t0 = System.nanoTime();
-                    for (int i = 0; i < steps; i++) step.run();
-                    double total = (System.nanoTime() - t0) / 1e6 / steps, insideMs = inside[0] / 1e6 / steps;
+                    double[] stepMs = new double[steps];
+                    for (int i = 0; i < steps; i++) {
+                        long t0 = System.nanoTime();
+                        step.run();
+                        stepMs[i] = (System.nanoTime() - t0) / 1e6;
+                    }
+                    double mean = java.util.Arrays.stream(stepMs).sum() / steps, insideMs = inside[0] / 1e6 / steps, ms = Measure.median(stepMs);
                     perOp.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0]))
                             .forEach(e -> progress.accept(String.format("  %s step, %d threads: %-40s %8.3f ms a step, %5d calls", method, threads, e.getKey(),
                                     e.getValue()[0] / 1e6 / steps, e.getValue()[1] / steps)));
@@ -92,15 +98,15 @@ final class TrainSuite {
                     // rate = images / second; % of peak = model FLOPs utilization: the forward's GEMM and attention FLOPs
                     // times 3 (full: forward, input and weight gradients) or 2 (LoRA: the frozen weights get no gradient)
                     double stepFlops = (method.equals("lora") ? 2 : 3) * InferSuite.vitFlops(vit.config()) * BATCH;
-                    double pctOfPeak = 100 * stepFlops / (total * 1e6) / machine.peakGflops(threads);
+                    double pctOfPeak = 100 * stepFlops / (ms * 1e6) / machine.peakGflops(threads);
                     for (TrainPeer peer : peers) {
                         progress.accept("peer " + peer.name() + " " + method + " threads=" + threads);
                         LoraPeer.Result r = peer.stepMs(method, vit.config(), BATCH, Adaptation.Options.defaults().lora().r(), threads, quick);
-                        rows.add(stepRow(method, shape, threads, total, r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(), pctOfPeak));
+                        rows.add(stepRow(method, shape, threads, ms, r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(), pctOfPeak));
                     }
-                    if (peers.isEmpty()) rows.add(stepRow(method, shape, threads, total, "pytorch (DJL): " + missing, null, pctOfPeak));
-                    rows.add(new BenchRow("train", "outside_native_" + method, shape, "f32", threads, CpuBackend.get().name(), total - insideMs,
-                            100.0 * (total - insideMs) / total, "% of step", "the step's whole time", total, null, null));
+                    if (peers.isEmpty()) rows.add(stepRow(method, shape, threads, ms, "pytorch (DJL): " + missing, null, pctOfPeak));
+                    rows.add(new BenchRow("train", "outside_native_" + method, shape, "f32", threads, CpuBackend.get().name(), mean - insideMs,
+                            100.0 * (mean - insideMs) / mean, "% of step", "the step's mean time", mean, null, null));
                 }
             }
         }
