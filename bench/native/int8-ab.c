@@ -1,6 +1,8 @@
 /* int8-ab THREADS ROUNDS LIB...: the dynamic int8 linear layer of `bench int8` (t4j_int8_linear), libraries
  * alternated in one process: 1 x 4096 x 4096 over four weight sets rotated (64 MB, so the weights come from memory
- * as in a batch-1 forward) and 128 x 4096 x 4096 on one set; median of the rounds. Build libraries with
+ * as in a batch-1 forward), 128 x 4096 x 4096 on one set, and MiniLM batch 1's int8 projections (128 token rows,
+ * 6 layers of q, k, v, o 384 x 384, FFN up 1536 x 384 and down 384 x 1536, each layer's weights its own); median
+ * of the rounds. Build libraries with
  * bench/native/gemm-variants.sh. */
 #include <stdint.h>
 
@@ -25,6 +27,9 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < (int64_t)BIG_M * K; i++) x[i] = (float)(i % 11) * 0.1f - 0.5f;
     linear_fn linear[16];
     void *packed[16][SETS];
+    enum { LAYERS = 6, MATS = 6 };
+    const int64_t out_dim[MATS] = {384, 384, 384, 384, 1536, 384}, in_dim[MATS] = {384, 384, 384, 384, 384, 1536};
+    void *mini[16][LAYERS][MATS];
     for (int l = 0; l < libs; l++) {
         void *h = open_copy("int8-ab", argv[3 + l], l);
         linear[l] = (linear_fn)dlsym(h, "t4j_int8_linear");
@@ -35,8 +40,16 @@ int main(int argc, char **argv) {
             if (packed[l][s] == NULL) return 1;
             ((pack_fn)dlsym(h, "t4j_int8_pack"))(N, K, w, K, scale, packed[l][s]);
         }
+        for (int layer = 0; layer < LAYERS; layer++)
+            for (int j = 0; j < MATS; j++) {
+                int64_t b = ((size_fn)dlsym(h, "t4j_int8_packed_size"))(out_dim[j], in_dim[j]);
+                mini[l][layer][j] = aligned_alloc(64, (size_t)((b + 63) / 64 * 64));
+                if (mini[l][layer][j] == NULL) return 1;
+                ((pack_fn)dlsym(h, "t4j_int8_pack"))(out_dim[j], in_dim[j], w + layer * 4096 + j, in_dim[j], scale, mini[l][layer][j]);
+            }
     }
     double *gemv = calloc((size_t)libs * rounds, sizeof(double)), *gemm = calloc((size_t)libs * rounds, sizeof(double));
+    double *minilm = calloc((size_t)libs * rounds, sizeof(double));
     for (int r = 0; r < rounds; r++)
         for (int l = 0; l < libs; l++) {
             usleep(2000); /* the library before's polling threads go to sleep */
@@ -47,13 +60,18 @@ int main(int argc, char **argv) {
             t0 = now();
             linear[l](BIG_M, N, K, x, K, packed[l][0], NULL, 0, y, N);
             gemm[(size_t)l * rounds + r] = now() - t0;
+            t0 = now();
+            for (int layer = 0; layer < LAYERS; layer++)
+                for (int j = 0; j < MATS; j++) linear[l](128, out_dim[j], in_dim[j], x, in_dim[j], mini[l][layer][j], NULL, 0, y, out_dim[j]);
+            minilm[(size_t)l * rounds + r] = now() - t0;
         }
     for (int l = 0; l < libs; l++) {
-        double *a = gemv + (size_t)l * rounds, *b = gemm + (size_t)l * rounds;
+        double *a = gemv + (size_t)l * rounds, *b = gemm + (size_t)l * rounds, *c = minilm + (size_t)l * rounds;
         qsort(a, (size_t)rounds, sizeof(double), by_value);
         qsort(b, (size_t)rounds, sizeof(double), by_value);
-        printf("%-22s threads %d: 1x4096x4096 rotated median %.3f ms (min %.3f); 128x4096x4096 median %.3f ms (min %.3f)\n",
-               argv[3 + l], threads, a[rounds / 2] * 1e3, a[0] * 1e3, b[rounds / 2] * 1e3, b[0] * 1e3);
+        qsort(c, (size_t)rounds, sizeof(double), by_value);
+        printf("%-22s threads %d: 1x4096x4096 rotated median %.3f ms (min %.3f); 128x4096x4096 median %.3f ms (min %.3f); MiniLM's 36 median %.3f ms\n",
+               argv[3 + l], threads, a[rounds / 2] * 1e3, a[0] * 1e3, b[rounds / 2] * 1e3, b[0] * 1e3, c[rounds / 2] * 1e3);
     }
     return 0;
 }

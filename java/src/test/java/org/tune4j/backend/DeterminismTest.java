@@ -112,6 +112,30 @@ class DeterminismTest {
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("levels")
+    void int8LinearIsTheSameForAnyThreadCount(SimdLevel level) {
+        TestTensors.useLevel(level);
+        // rows quantized by the calling thread alone (1 x 384) and shared out among the threads (130 x 384, 128 x 1536)
+        long[][] shapes = {{1, 70, 384}, {130, 70, 384}, {128, 384, 1536}};
+        try (Arena arena = Arena.ofConfined()) {
+            for (long[] s : shapes) {
+                SplittableRandom rng = new SplittableRandom(s[0] * 7 + s[2]);
+                Tensor q = Tensor.zeros(arena, DType.I8, s[1], s[2]);
+                for (long i = 0; i < s[1] * s[2]; i++) q.setByte(i, (byte) (rng.nextInt(255) - 127));
+                Int8Weights w = Int8Weights.of(arena, q, Tensor.of(arena, random(arena, rng, 1, s[1]).toFloatArray(), s[1]));
+                Tensor x = random(arena, rng, s[0], s[2]), first = null;
+                for (int threads : THREADS) {
+                    CpuBackend.setThreads(threads);
+                    Tensor y = Tensor.zeros(arena, DType.F32, s[0], s[1]);
+                    CpuBackend.get().int8Linear(x, w, null, Activation.NONE, y);
+                    if (first == null) first = y;
+                    else assertBitwiseEqual(first, y, level + " " + threads + " threads, shape " + s[0] + "x" + s[1] + "x" + s[2]);
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("levels")
     void rowBroadcastsAndSumsOverRowsAreTheSameForAnyThreadCount(SimdLevel level) {
         TestTensors.useLevel(level);
         // large enough to be split: by rows (addRow, mulRow, the LayerNorm's dx) and by columns of 32 (the sums over
