@@ -1,4 +1,4 @@
-/* What the A/B timing tools (gemm-ab, ops-ab, bert-gemms-ab, int8-ab) share: a clock, a comparison for qsort, loading one
+/* What the A/B timing tools (gemm-ab, ops-ab, bert-gemms-ab, bert-forward-ab, int8-ab) share: a clock, a comparison for qsort, loading one
  * libtune4j.so build as a private copy (so that a build named twice still gets a pool and settings of its own), and
  * the THREADS ROUNDS LIB... arguments. */
 #ifndef TUNE4J_AB_H
