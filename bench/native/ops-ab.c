@@ -1,6 +1,6 @@
 /* ops-ab THREADS ROUNDS LIB...: the ViT step's attention (batch 128, 4 heads, 17 tokens, heads of 32), LayerNorm
- * backward, bias broadcast and bias gradient (2176 x 128), and MiniLM's attention at batch 1 (12 heads, 128 tokens,
- * heads of 32), libraries alternated in one process; best of 5 calls a
+ * backward, bias broadcast and bias gradient (2176 x 128), MiniLM's attention at batch 1 (12 heads, 128 tokens,
+ * heads of 32), and the forward attention of BERT-base at 256 tokens (12 heads of 64) and of MiniLM at 512, libraries alternated in one process; best of 5 calls a
  * round, median of the rounds. A millisecond's pause before each op lets the pool's polling threads (200 us) of the
  * library before go to sleep. Build libraries with bench/native/gemm-variants.sh. */
 #include <stdint.h>
@@ -15,8 +15,8 @@ typedef void (*ln_bwd_fn)(int64_t, int64_t, const float *, const float *, const 
 typedef void (*rows_fn)(int64_t, int64_t, const float *, float *);
 typedef void (*threads_fn)(int32_t);
 
-enum { ATTN_FWD, ATTN_BWD, LN_BWD, ADD_ROW, SUM_ROWS, BERT_ATTN_FWD, BERT_ATTN_BWD, OPS };
-static const char *names[OPS] = {"attn_fwd", "attn_bwd", "ln_bwd", "add_row", "sum_rows", "bert_attn_fwd", "bert_attn_bwd"};
+enum { ATTN_FWD, ATTN_BWD, LN_BWD, ADD_ROW, SUM_ROWS, BERT_ATTN_FWD, BERT_ATTN_BWD, LONG_ATTN_FWD, MINI512_ATTN_FWD, OPS };
+static const char *names[OPS] = {"attn_fwd", "attn_bwd", "ln_bwd", "add_row", "sum_rows", "bert_attn_fwd", "bert_attn_bwd", "base256_attn_fwd", "minilm512_attn_fwd"};
 
 static float *filled(size_t n, float scale, float shift) {
     float *p = aligned_alloc(64, n * sizeof(float));
@@ -33,6 +33,10 @@ int main(int argc, char **argv) {
     const int64_t BT = 128, BD = 384; /* MiniLM: 128 tokens, width 384 (12 heads of 32), q, k, v in rows of 3BD */
     float *bqkv = filled((size_t)(BT * 3 * BD), 0.01f, -0.4f), *bdqkv = filled((size_t)(BT * 3 * BD), 0.0f, 0.0f);
     float *bprobs = filled((size_t)(12 * BT * BT), 0.0f, 0.0f), *bout = filled((size_t)(BT * BD), 0.0f, 0.01f);
+    const int64_t LT = 256, LD = 768; /* BERT-base: 256 tokens, width 768 (12 heads of 64) */
+    float *lqkv = filled((size_t)(LT * 3 * LD), 0.01f, -0.4f), *lprobs = filled((size_t)(12 * LT * LT), 0.0f, 0.0f), *lout = filled((size_t)(LT * LD), 0.0f, 0.0f);
+    const int64_t MT = 512; /* MiniLM at its longest, 512 tokens (12 heads of 32, width 384) */
+    float *mqkv = filled((size_t)(MT * 3 * BD), 0.01f, -0.4f), *mprobs = filled((size_t)(12 * MT * MT), 0.0f, 0.0f), *mout = filled((size_t)(MT * BD), 0.0f, 0.0f);
     float *probs = filled(512 * 17 * 17, 0.0f, 0.0f), *out = filled((size_t)(M * D), 0.0f, 0.1f), *dx = filled((size_t)(M * D), 0.0f, 0.0f);
     float *gamma = filled(1024, 0.0f, 1.0f), *sums = filled(1024, 0.0f, 0.0f), *mean = filled((size_t)M, 0.0f, 0.1f), *rstd = filled((size_t)M, 0.0f, 1.1f);
     attn_fwd_fn attn_fwd[16];
@@ -63,6 +67,8 @@ int main(int argc, char **argv) {
                     case ADD_ROW: add_row[l](M, D, gamma, dx); break;
                     case SUM_ROWS: sum_rows[l](M, D, out, sums + 512); break;
                     case BERT_ATTN_FWD: attn_fwd[l](1, 12, BT, 32, bqkv, bqkv + BD, bqkv + 2 * BD, 3 * BD, 0.17f, NULL, bprobs, bout, BD); break;
+                    case LONG_ATTN_FWD: attn_fwd[l](1, 12, LT, 64, lqkv, lqkv + LD, lqkv + 2 * LD, 3 * LD, 0.125f, NULL, lprobs, lout, LD); break;
+                    case MINI512_ATTN_FWD: attn_fwd[l](1, 12, MT, 32, mqkv, mqkv + BD, mqkv + 2 * BD, 3 * BD, 0.17f, NULL, mprobs, mout, BD); break;
                     default: attn_bwd[l](1, 12, BT, 32, bqkv, bqkv + BD, bqkv + 2 * BD, 3 * BD, 0.17f, bprobs, bout, BD, bdqkv, bdqkv + BD, bdqkv + 2 * BD); break;
                     }
                     double dt = now() - t0;
