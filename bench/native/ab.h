@@ -1,6 +1,6 @@
 /* What the A/B timing tools (gemm-ab, ops-ab, bert-gemms-ab, bert-forward-ab, int8-ab) share: a clock, a comparison for qsort, loading one
- * libtune4j.so build as a private copy (so that a build named twice still gets a pool and settings of its own), and
- * the THREADS ROUNDS LIB... arguments. */
+ * libtune4j.so build as a private copy (so that a build named twice still gets a pool and settings of its own), the
+ * THREADS ROUNDS LIB... arguments, filled buffers and the medians' report. */
 #ifndef TUNE4J_AB_H
 #define TUNE4J_AB_H
 
@@ -47,6 +47,23 @@ static inline void ab_args(int argc, char **argv, const char *tool, int *threads
     *rounds = atoi(argv[2]);
     *libs = argc - 3;
     if (*libs > 16 || *rounds < 1) exit(2);
+}
+
+/* n floats, 64-byte aligned (n rounded up to whole lines): (i % period) * scale + shift; exits when there is no memory. */
+static inline float *ab_filled(size_t n, size_t period, float scale, float shift) {
+    float *p = aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64);
+    if (p == NULL) exit(1);
+    for (size_t i = 0; i < n; i++) p[i] = (float)(i % period) * scale + shift;
+    return p;
+}
+
+/* Each library's median and minimum of its rounds' times (seconds, library l's at times[l * rounds ...]; sorted in place). */
+static inline void ab_print_medians(double *times, int libs, int rounds, char **names, int threads) {
+    for (int l = 0; l < libs; l++) {
+        double *t = times + (size_t)l * rounds;
+        qsort(t, (size_t)rounds, sizeof(double), by_value);
+        printf("%-22s threads %d: median %.3f ms (min %.3f)\n", names[l], threads, t[rounds / 2] * 1e3, t[0] * 1e3);
+    }
 }
 
 #endif

@@ -15,12 +15,7 @@ typedef void (*gelu_fn)(int64_t, const float *, float *, int32_t);
 typedef void (*ln_fn)(int64_t, int64_t, const float *, const float *, const float *, float, float *, float *, float *);
 typedef void (*threads_fn)(int32_t);
 
-static float *filled(size_t n, float scale, float shift) {
-    float *p = aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64);
-    if (p == NULL) exit(1);
-    for (size_t i = 0; i < n; i++) p[i] = (float)(i % 13) * scale + shift;
-    return p;
-}
+static float *filled(size_t n, float scale, float shift) { return ab_filled(n, 13, scale, shift); }
 
 int main(int argc, char **argv) {
     int threads, rounds, libs;
@@ -78,10 +73,6 @@ int main(int argc, char **argv) {
             }
             times[(size_t)l * rounds + r] = now() - t0;
         }
-    for (int l = 0; l < libs; l++) {
-        double *t = times + (size_t)l * rounds;
-        qsort(t, (size_t)rounds, sizeof(double), by_value);
-        printf("%-22s threads %d: median %.3f ms (min %.3f)\n", argv[3 + l], threads, t[rounds / 2] * 1e3, t[0] * 1e3);
-    }
+    ab_print_medians(times, libs, rounds, argv + 3, threads);
     return 0;
 }

@@ -40,10 +40,6 @@ int main(int argc, char **argv) {
                 for (int j = 0; j < MATS; j++) gemm[l](0, 1, T, out_dim[j], in_dim[j], 1.0f, x, in_dim[j], w[layer][j], in_dim[j], 0.0f, y, out_dim[j]);
             times[(size_t)l * rounds + r] = now() - t0;
         }
-    for (int l = 0; l < libs; l++) {
-        double *t = times + (size_t)l * rounds;
-        qsort(t, (size_t)rounds, sizeof(double), by_value);
-        printf("%-22s threads %d: median %.3f ms (min %.3f)\n", argv[3 + l], threads, t[rounds / 2] * 1e3, t[0] * 1e3);
-    }
+    ab_print_medians(times, libs, rounds, argv + 3, threads);
     return 0;
 }

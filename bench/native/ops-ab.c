@@ -18,12 +18,7 @@ typedef void (*threads_fn)(int32_t);
 enum { ATTN_FWD, ATTN_BWD, LN_BWD, ADD_ROW, SUM_ROWS, BERT_ATTN_FWD, BERT_ATTN_BWD, LONG_ATTN_FWD, MINI512_ATTN_FWD, OPS };
 static const char *names[OPS] = {"attn_fwd", "attn_bwd", "ln_bwd", "add_row", "sum_rows", "bert_attn_fwd", "bert_attn_bwd", "base256_attn_fwd", "minilm512_attn_fwd"};
 
-static float *filled(size_t n, float scale, float shift) {
-    float *p = aligned_alloc(64, n * sizeof(float));
-    if (p == NULL) exit(1);
-    for (size_t i = 0; i < n; i++) p[i] = (float)(i % 97) * scale + shift;
-    return p;
-}
+static float *filled(size_t n, float scale, float shift) { return ab_filled(n, 97, scale, shift); }
 
 int main(int argc, char **argv) {
     int threads, rounds, libs;
