@@ -32,8 +32,8 @@ import org.tune4j.tensor.Tensor;
 /**
  * all-MiniLM-L6-v2 (imported from langchain4j's jar) at sequence 128: the forward pass at batch 1 (latency) and
  * batch 32 (ms per batch) beside ONNX Runtime running the original ONNX file on the same ids (the two timed in
- * alternating blocks after a warm-up of seconds); and a training
- * step at batch 16 (forward, backward, AdamW) with LoRA (r 8 on query and value, the head trained) and with
+ * alternating blocks after a warm-up of seconds); and a training step at batch 16 (forward, backward, AdamW) with
+ * LoRA (r 8 on query and value, the head trained) and with
  * full fine-tuning, sequences/s and model FLOPs utilization. FLOPs: 2 per multiply-add of the encoder's
  * projections and attention (embeddings and LayerNorms not counted); a step counts 3 forwards (full: input
  * and weight gradients) or 2 (LoRA: the frozen weights get none).
