@@ -28,7 +28,7 @@ static void *open_copy(const char *tool, const char *path, int index) {
     snprintf(cmd, sizeof cmd, "cp '%s' %s", path, copy);
     if (system(cmd) != 0) exit(1);
     void *h = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
-    remove(copy);
+    if (getenv("AB_KEEP") == NULL) remove(copy); /* AB_KEEP=1: left in /tmp, so that perf can name its symbols */
     if (h == NULL) {
         fprintf(stderr, "%s\n", dlerror());
         exit(1);

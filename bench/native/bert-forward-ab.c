@@ -2,12 +2,18 @@
  * 6 layers q, k, v = x W^T + b (384 x 384), attention (12 heads of 32), the output projection, the residual add and
  * LayerNorm, FFN up (1536 x 384), erf GELU, FFN down (384 x 1536), add and LayerNorm; each layer's weights its own (42 MB,
  * from memory as in a forward). Unlike bert-gemms-ab it has the ops between the GEMMs, so it shows what one op's split
- * among the threads costs the next. Libraries alternated in one process; median of the rounds. */
+ * among the threads costs the next. Libraries alternated in one process; median of the rounds. A library named
+ * LIB:packed runs the projections on weights packed ahead (t4j_linear_pack, t4j_linear_packed), as an inference
+ * model does. */
 #include <stdint.h>
+#include <string.h>
 
 #include "ab.h"
 
 typedef int32_t (*linear_fn)(int64_t, int64_t, int64_t, const float *, int64_t, const float *, int64_t, const float *, float *, int64_t);
+typedef int64_t (*packed_size_fn)(int64_t, int64_t);
+typedef int32_t (*pack_fn)(int64_t, int64_t, const float *, int64_t, void *, int64_t);
+typedef int32_t (*linear_packed_fn)(int64_t, int64_t, int64_t, const float *, int64_t, const void *, const float *, float *, int64_t);
 typedef void (*attn_fn)(int64_t, int64_t, int64_t, int64_t, const float *, const float *, const float *, int64_t, float, const int32_t *, float *, float *,
                         int64_t);
 typedef void (*add_fn)(int64_t, const float *, const float *, float *);
@@ -22,34 +28,72 @@ int main(int argc, char **argv) {
     ab_args(argc, argv, "bert-forward-ab", &threads, &rounds, &libs);
     enum { LAYERS = 6 };
     const int64_t T = 128, D = 384, F = 1536, H = 12;
-    float *wq[LAYERS], *wk[LAYERS], *wv[LAYERS], *wo[LAYERS], *w1[LAYERS], *w2[LAYERS];
-    for (int l = 0; l < LAYERS; l++) {
-        wq[l] = filled((size_t)(D * D), 0.001f, -0.006f);
-        wk[l] = filled((size_t)(D * D), 0.001f, -0.006f);
-        wv[l] = filled((size_t)(D * D), 0.001f, -0.006f);
-        wo[l] = filled((size_t)(D * D), 0.001f, -0.006f);
-        w1[l] = filled((size_t)(F * D), 0.001f, -0.006f);
-        w2[l] = filled((size_t)(D * F), 0.001f, -0.006f);
-    }
+    enum { Q, K, V, O, UP, DOWN, MATS };
+    const int64_t out_dim[MATS] = {D, D, D, D, F, D}, in_dim[MATS] = {D, D, D, D, D, F};
+    float *w[LAYERS][MATS];
+    for (int l = 0; l < LAYERS; l++)
+        for (int j = 0; j < MATS; j++) w[l][j] = filled((size_t)(out_dim[j] * in_dim[j]), 0.001f, -0.006f);
     float *bias = filled((size_t)F, 0.0f, 0.01f), *gamma = filled((size_t)D, 0.0f, 1.0f), *beta = filled((size_t)D, 0.0f, 0.0f);
     float *x = filled((size_t)(T * D), 0.1f, -0.6f), *h = filled((size_t)(T * D), 0.0f, 0.0f), *q = filled((size_t)(T * D), 0.0f, 0.0f);
     float *k = filled((size_t)(T * D), 0.0f, 0.0f), *v = filled((size_t)(T * D), 0.0f, 0.0f), *ctx = filled((size_t)(T * D), 0.0f, 0.0f);
     float *o = filled((size_t)(T * D), 0.0f, 0.0f), *f = filled((size_t)(T * F), 0.0f, 0.0f), *probs = filled((size_t)(H * T * T), 0.0f, 0.0f);
     float *mean = filled((size_t)T, 0.0f, 0.0f), *rstd = filled((size_t)T, 0.0f, 0.0f);
     linear_fn linear[16];
+    linear_packed_fn linear_packed[16];
+    void *packed[16][LAYERS][MATS];
+    int fused[16];
+    float *wqkv[LAYERS], *qkv = filled((size_t)(T * 3 * D), 0.0f, 0.0f);
+    for (int layer = 0; layer < LAYERS; layer++) {
+        wqkv[layer] = filled((size_t)(3 * D * D), 0.0f, 0.0f);
+        for (int j = 0; j < 3; j++) memcpy(wqkv[layer] + j * D * D, w[layer][j], (size_t)(D * D) * sizeof(float));
+    }
+    char names[16][512];
+    const char *labels[16];
     attn_fn attn[16];
     add_fn add[16];
     gelu_fn gelu[16];
     ln_fn ln[16];
     for (int l = 0; l < libs; l++) {
-        void *lib = open_copy("bert-forward-ab", argv[3 + l], l);
+        snprintf(names[l], sizeof names[l], "%s", argv[3 + l]);
+        labels[l] = argv[3 + l];
+        char *suffix = strstr(names[l], ":packed");
+        fused[l] = strstr(names[l], ":qkv") != NULL;
+        if (fused[l]) suffix = strstr(names[l], ":qkv");
+        if (suffix != NULL) *suffix = 0;
+        void *lib = open_copy("bert-forward-ab", names[l], l);
         linear[l] = (linear_fn)dlsym(lib, "t4j_linear");
         attn[l] = (attn_fn)dlsym(lib, "t4j_attention_forward");
         add[l] = (add_fn)dlsym(lib, "t4j_add");
         gelu[l] = (gelu_fn)dlsym(lib, "t4j_gelu_forward");
         ln[l] = (ln_fn)dlsym(lib, "t4j_layer_norm_forward");
         ((threads_fn)dlsym(lib, "t4j_set_num_threads"))(threads);
+        linear_packed[l] = NULL;
+        if (suffix != NULL) {
+            packed_size_fn size = (packed_size_fn)dlsym(lib, "t4j_linear_packed_size");
+            pack_fn pack = (pack_fn)dlsym(lib, "t4j_linear_pack");
+            linear_packed[l] = (linear_packed_fn)dlsym(lib, "t4j_linear_packed");
+            if (size == NULL || pack == NULL || linear_packed[l] == NULL) {
+                fprintf(stderr, "%s has no packed linear\n", names[l]);
+                return 1;
+            }
+            for (int layer = 0; layer < LAYERS; layer++)
+                for (int j = 0; j < MATS; j++) {
+                    int64_t bytes = size(out_dim[j], in_dim[j]);
+                    packed[l][layer][j] = aligned_alloc(64, (size_t)((bytes + 63) / 64 * 64));
+                    if (packed[l][layer][j] == NULL || pack(out_dim[j], in_dim[j], w[layer][j], in_dim[j], packed[l][layer][j], bytes) != 0) return 1;
+                }
+            if (fused[l])
+                for (int layer = 0; layer < LAYERS; layer++) {
+                    int64_t bytes = size(3 * D, D);
+                    free(packed[l][layer][Q]);
+                    packed[l][layer][Q] = aligned_alloc(64, (size_t)((bytes + 63) / 64 * 64));
+                    if (packed[l][layer][Q] == NULL || pack(3 * D, D, wqkv[layer], D, packed[l][layer][Q], bytes) != 0) return 1;
+                }
+        }
     }
+#define PROJECT(J, X, Y) \
+    (linear_packed[l] ? linear_packed[l](T, out_dim[J], in_dim[J], X, in_dim[J], packed[l][layer][J], bias, Y, out_dim[J]) \
+                      : linear[l](T, out_dim[J], in_dim[J], X, in_dim[J], w[layer][J], in_dim[J], bias, Y, out_dim[J]))
     double *times = calloc((size_t)libs * rounds, sizeof(double));
     for (int r = 0; r < rounds; r++)
         for (int l = 0; l < libs; l++) {
@@ -57,22 +101,27 @@ int main(int argc, char **argv) {
             double t0 = now();
             const float *in = x;
             for (int layer = 0; layer < LAYERS; layer++) {
-                linear[l](T, D, D, in, D, wq[layer], D, bias, q, D);
-                linear[l](T, D, D, in, D, wk[layer], D, bias, k, D);
-                linear[l](T, D, D, in, D, wv[layer], D, bias, v, D);
-                attn[l](1, H, T, D / H, q, k, v, D, 0.17677669f, NULL, probs, ctx, D);
-                linear[l](T, D, D, ctx, D, wo[layer], D, bias, o, D);
+                if (fused[l]) {
+                    linear_packed[l](T, 3 * D, D, in, D, packed[l][layer][Q], bias, qkv, 3 * D);
+                    attn[l](1, H, T, D / H, qkv, qkv + D, qkv + 2 * D, 3 * D, 0.17677669f, NULL, probs, ctx, D);
+                } else {
+                    PROJECT(Q, in, q);
+                    PROJECT(K, in, k);
+                    PROJECT(V, in, v);
+                    attn[l](1, H, T, D / H, q, k, v, D, 0.17677669f, NULL, probs, ctx, D);
+                }
+                PROJECT(O, ctx, o);
                 add[l](T * D, o, in, o);
                 ln[l](T, D, o, gamma, beta, 1e-12f, h, mean, rstd);
-                linear[l](T, F, D, h, D, w1[layer], D, bias, f, F);
+                PROJECT(UP, h, f);
                 gelu[l](T * F, f, f, 1);
-                linear[l](T, D, F, f, F, w2[layer], F, bias, o, D);
+                PROJECT(DOWN, f, o);
                 add[l](T * D, o, h, o);
                 ln[l](T, D, o, gamma, beta, 1e-12f, h, mean, rstd);
                 in = h;
             }
             times[(size_t)l * rounds + r] = now() - t0;
         }
-    ab_print_medians(times, libs, rounds, argv + 3, threads);
+    ab_print_medians(times, libs, rounds, (char **)labels, threads);
     return 0;
 }

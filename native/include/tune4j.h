@@ -90,6 +90,17 @@ int32_t t4j_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t
  * added in its tiles' epilogue (no second pass over y). The bias joins the sum with the first K block, so for k above
  * one block (t4j_gemm_blocks: kc) the last bits may differ from t4j_gemm then t4j_add_row. Returns as t4j_gemm. */
 int32_t t4j_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w, int64_t ldw, const float *bias, float *y, int64_t ldy);
+/* A linear layer's weights packed once, for inference on frozen weights: the B slivers t4j_linear packs at every call
+ * (from memory, for a model's weights), laid out ahead for the current SIMD level, its tile for n and its K block
+ * (t4j_gemm_blocks). t4j_linear_packed_size gives the bytes; t4j_linear_pack packs W [n, k] (row stride ldw) into
+ * packed (64-byte aligned, `bytes` long), T4J_ERR_INVALID if it is too short or not aligned. t4j_linear_packed then
+ * gives the same bits as t4j_linear on W where that tiles (m and n above 16; with fewer it may take dot products,
+ * other last bits); it returns T4J_ERR_INVALID for packed weights of another shape, and
+ * T4J_ERR_WRONG_PACKING when the SIMD level or the K block changed since they were packed (pack them again, or call
+ * t4j_linear). */
+T4J_SHORT int64_t t4j_linear_packed_size(int64_t n, int64_t k);
+int32_t t4j_linear_pack(int64_t n, int64_t k, const float *w, int64_t ldw, void *packed, int64_t bytes);
+int32_t t4j_linear_packed(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, float *y, int64_t ldy);
 /* Sets the cache blocks of the tiled GEMM (A block mc x kc, B panel kc x nc) for every level; mc, kc, nc all 0 go
  * back to each level's own. mc in [8, 4096], kc in [16, 8192], nc in [16, 65536] (rounded down to the register tile),
  * else T4J_ERR_INVALID. The K block splits the sum: one setting gives the same bits for any thread count. */

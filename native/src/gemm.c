@@ -180,6 +180,9 @@ typedef struct {
     const float *bias;
     int64_t bias_rs, bias_cs;
     const t4j_lowrank *lowrank; /* or NULL: added to each tile after its last K block */
+    const float *bpacked; /* B packed ahead (t4j_linear_pack: K block pc at bpacked + pc*bnpad, its slivers in
+                           * order), or NULL: B is packed here */
+    int64_t bnpad;       /* columns of the packed B, a multiple of the tile's */
     int split_n;         /* tasks split columns (1) or rows (0) */
     int64_t chunk;       /* columns or rows per task, a multiple of the tile */
     atomic_int failed;   /* a thread could not get its packing buffers */
@@ -232,8 +235,8 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
      * once (a 128 x 4096 x 4096 GEMM packs A once instead of 4 times) and B needs one sliver's buffer. */
     const int64_t nc_max = single ? ((n1 - n0 + NR - 1) / NR) * NR : T4J_MAX(NR, (J->nc / NR) * NR);
     float *ap = grow(&tl_abuf, &tl_acap, (size_t)(mc_max * J->kb));
-    float *bp = grow(&tl_bbuf, &tl_bcap, (size_t)((single ? NR : nc_max) * J->kb));
-    if (ap == NULL || bp == NULL) {
+    float *bp = J->bpacked ? NULL : grow(&tl_bbuf, &tl_bcap, (size_t)((single ? NR : nc_max) * J->kb));
+    if (ap == NULL || (bp == NULL && J->bpacked == NULL)) {
         atomic_store((atomic_int *)&J->failed, 1);
         return;
     }
@@ -247,10 +250,18 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
                 int64_t slivers = (mc + MR - 1) / MR, share = (kc + slivers - 1) / slivers;
                 pack_view(I, &J->av, ic, mc, pc, kc, MR, ap);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
-                    float *bs = single ? bp : bp + jr * kc;
-                    if (ic == m0) pack_view(I, &J->bv, jc + jr, T4J_MIN(NR, nc - jr), pc, kc, NR, bs);
+                    const float *bs, *next = NULL;
                     int64_t pf_ld = 0;
-                    const float *next = ic == m0 && jr + NR < nc ? sliver_source(&J->bv, jc + jr + NR, pc, kc, &pf_ld) : NULL;
+                    if (J->bpacked != NULL) {
+                        /* packed ahead: the sliver is read where it lies, and the next one (adjacent) prefetched */
+                        bs = J->bpacked + pc * J->bnpad + (jc + jr) * kc;
+                        if (jr + NR < nc) next = bs + NR * kc, pf_ld = NR;
+                    } else {
+                        float *dst = single ? bp : bp + jr * kc;
+                        if (ic == m0) pack_view(I, &J->bv, jc + jr, T4J_MIN(NR, nc - jr), pc, kc, NR, dst);
+                        bs = dst;
+                        if (ic == m0 && jr + NR < nc) next = sliver_source(&J->bv, jc + jr + NR, pc, kc, &pf_ld);
+                    }
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         int64_t i = ic + ir, j = jc + jr;
                         int64_t p0 = T4J_MIN(kc, (ir / MR) * share); /* this call's share of the next sliver's rows */
@@ -376,6 +387,36 @@ static int32_t lowrank_pass(const t4j_gemm_impl *I, const t4j_lowrank *L, int64_
     return rc;
 }
 
+/* K blocks of nearly equal length: a short tail block would cost a pass over C for little work. */
+static int64_t k_block(int64_t k, int64_t kc) { return ceil_div(k, ceil_div(k, kc)); }
+
+/* Runs a tiled job whose operands, blocks and C are set, on the pool. */
+static int32_t run_tiled(gemm_job *J) {
+    const t4j_gemm_impl *I = J->impl;
+    /* Every thread packs all of the operand along the side it does not split: split the columns (each
+     * thread packs its part of B, all of A) unless C is taller than wide and has the row tiles for it
+     * (then each packs its part of A, all of B: the ViT's 2176 x 128 x 128 GEMMs gained nothing from a
+     * second thread split by columns, packing A twice). Tiny problems stay on one thread. */
+    int64_t threads = t4j_num_threads();
+    double flops = 2.0 * (double)J->m * (double)J->n * (double)J->k;
+    if (flops < 2.0e6) threads = 1;
+    int64_t tiles_n = ceil_div(J->n, I->nr), tiles_m = ceil_div(J->m, I->mr);
+    int64_t tasks;
+    int rows_first = J->m > J->n && tiles_m >= threads;
+    if (!rows_first && (tiles_n >= threads || tiles_n >= tiles_m)) {
+        J->split_n = 1;
+        J->chunk = ceil_div(tiles_n, T4J_MIN(threads, tiles_n)) * I->nr;
+        tasks = ceil_div(J->n, J->chunk);
+    } else {
+        J->split_n = 0;
+        J->chunk = ceil_div(tiles_m, T4J_MIN(threads, tiles_m)) * I->mr;
+        tasks = ceil_div(J->m, J->chunk);
+    }
+    atomic_init(&J->failed, 0);
+    t4j_parallel(tasks, gemm_task, J);
+    return atomic_load(&J->failed) ? T4J_ERR_NO_MEMORY : T4J_OK;
+}
+
 int32_t t4j_gemm_segments_lowrank(int64_t m, int64_t n, const t4j_kseg *segs, int nseg, float beta, float *c, int64_t ldc, const float *bias, const t4j_lowrank *L) {
     if (m <= 0 || n <= 0) return T4J_OK;
     const t4j_gemm_impl *I = t4j_gemm_tile_for(t4j_gemm_current(), m, n);
@@ -429,35 +470,12 @@ int32_t t4j_gemm_segments_lowrank(int64_t m, int64_t n, const t4j_kseg *segs, in
             }
         return lowrank_pass(I, L, m, n, c, ldc, T4J_OK);
     }
-    /* K blocks of nearly equal length: a short tail block would cost a pass over C for little work. */
-    int64_t nkb = ceil_div(k, blocks[1]);
-    J.kb = ceil_div(k, nkb);
-
-    /* Every thread packs all of the operand along the side it does not split: split the columns (each
-     * thread packs its part of B, all of A) unless C is taller than wide and has the row tiles for it
-     * (then each packs its part of A, all of B: the ViT's 2176 x 128 x 128 GEMMs gained nothing from a
-     * second thread split by columns, packing A twice). Tiny problems stay on one thread. */
-    int64_t threads = t4j_num_threads();
-    double flops = 2.0 * (double)m * (double)n * (double)k;
-    if (flops < 2.0e6) threads = 1;
-    int64_t tiles_n = ceil_div(J.n, I->nr), tiles_m = ceil_div(J.m, I->mr);
-    int64_t tasks;
-    int rows_first = J.m > J.n && tiles_m >= threads;
-    if (!rows_first && (tiles_n >= threads || tiles_n >= tiles_m)) {
-        J.split_n = 1;
-        J.chunk = ceil_div(tiles_n, T4J_MIN(threads, tiles_n)) * I->nr;
-        tasks = ceil_div(J.n, J.chunk);
-    } else {
-        J.split_n = 0;
-        J.chunk = ceil_div(tiles_m, T4J_MIN(threads, tiles_m)) * I->mr;
-        tasks = ceil_div(J.m, J.chunk);
-    }
+    J.kb = k_block(k, blocks[1]);
     J.lowrank = swapped_c ? NULL : L;
-    atomic_init(&J.failed, 0);
-    t4j_parallel(tasks, gemm_task, &J);
-    int32_t rc = atomic_load(&J.failed) ? T4J_ERR_NO_MEMORY : T4J_OK;
+    int32_t rc = run_tiled(&J);
     return swapped_c ? lowrank_pass(I, L, m, n, c, ldc, rc) : rc;
 }
+
 
 T4J_EXPORT int32_t t4j_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
     t4j_kseg seg = {.a = a, .rsa = trans_a ? 1 : lda, .csa = trans_a ? lda : 1,
@@ -469,6 +487,83 @@ T4J_EXPORT int32_t t4j_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t
 T4J_EXPORT int32_t t4j_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w, int64_t ldw, const float *bias, float *y, int64_t ldy) {
     t4j_kseg seg = {.a = x, .rsa = ldx, .csa = 1, .b = w, .rsb = 1, .csb = ldw, .k = k, .alpha = 1.0f};
     return t4j_gemm_segments(m, n, &seg, 1, 0.0f, y, ldy, bias);
+}
+
+/* ---- a linear layer's weights packed once (inference): the B slivers the driver would pack at every call, laid out
+ * ahead as the current level and K block pack them (ARCHITECTURE.md, "GEMM": packed weights) ---- */
+
+#define PACKED_MAGIC 0x74346a4c50463332LL /* "t4jLPF32" */
+#define PACKED_HEADER 64                  /* bytes before the slivers, which stay 64-byte aligned */
+
+typedef struct {
+    int64_t magic, n, k, kb, npad;
+    int32_t level, alt_tile; /* the SIMD level packed for; its second tile (1) or its own (0) */
+} packed_header;
+
+/* The tile packed weights of n outputs take at a level: the one that pads n least, the 8 x 48 one on a tie (rows of
+ * sequences come in multiples of 8 more often than of 12); any tile gives the same bits. */
+static const t4j_gemm_impl *packed_tile_for(int64_t n, int *alt) {
+    const t4j_gemm_impl *I = t4j_gemm_current();
+    *alt = 0;
+#if defined(__x86_64__)
+    if (I == &t4j_gemm_avx512 && ceil_div(n, t4j_gemm_avx512_8x48.nr) * t4j_gemm_avx512_8x48.nr <= ceil_div(n, I->nr) * I->nr) {
+        *alt = 1;
+        return &t4j_gemm_avx512_8x48;
+    }
+#else
+    (void)n;
+#endif
+    return I;
+}
+
+T4J_EXPORT int64_t t4j_linear_packed_size(int64_t n, int64_t k) {
+    if (n <= 0 || k <= 0) return PACKED_HEADER; /* no slivers: the header says the shape */
+    int alt;
+    const t4j_gemm_impl *I = packed_tile_for(n, &alt);
+    return PACKED_HEADER + ceil_div(n, I->nr) * I->nr * k * (int64_t)sizeof(float);
+}
+
+T4J_EXPORT int32_t t4j_linear_pack(int64_t n, int64_t k, const float *w, int64_t ldw, void *packed, int64_t bytes) {
+    if (n < 0 || k < 0 || ldw < k || ((uintptr_t)packed & 63) != 0 || bytes < t4j_linear_packed_size(n, k)) return T4J_ERR_INVALID;
+    int alt;
+    const t4j_gemm_impl *I = packed_tile_for(n, &alt);
+    int64_t npad = ceil_div(n, I->nr) * I->nr, blocks[3];
+    t4j_gemm_blocks(blocks);
+    packed_header h = {.magic = PACKED_MAGIC, .n = n, .k = k, .kb = k > 0 ? k_block(k, blocks[1]) : 0, .npad = npad,
+                       .level = t4j_simd_level(), .alt_tile = alt};
+    memcpy(packed, &h, sizeof h);
+    float *dst = (float *)((char *)packed + PACKED_HEADER);
+    /* B = W^T: element (k index p, column j) at w[j*ldw + p], packed by the driver's own routine */
+    t4j_kseg seg = {.b = w, .rsb = 1, .csb = ldw, .k = k, .alpha = 1.0f};
+    kview bv = {&seg, 1, 1};
+    for (int64_t pc = 0; pc < k; pc += h.kb) {
+        int64_t kc = T4J_MIN(h.kb, k - pc);
+        for (int64_t j = 0; j < npad; j += I->nr) pack_view(I, &bv, j, T4J_MIN(I->nr, n - j), pc, kc, I->nr, dst + pc * npad + j * kc);
+    }
+    return T4J_OK;
+}
+
+T4J_EXPORT int32_t t4j_linear_packed(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, float *y, int64_t ldy) {
+    packed_header h;
+    memcpy(&h, packed, sizeof h);
+    if (h.magic != PACKED_MAGIC || h.n != n || h.k != k) return T4J_ERR_INVALID;
+    int alt;
+    const t4j_gemm_impl *I = packed_tile_for(n, &alt);
+    int64_t blocks[3];
+    t4j_gemm_blocks(blocks);
+    if (m <= 0 || n <= 0) return T4J_OK;
+    if (k == 0) { /* no products: y is the bias */
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) y[i * ldy + j] = bias ? bias[j] : 0.0f;
+        return T4J_OK;
+    }
+    if (h.level != t4j_simd_level() || h.alt_tile != alt || h.kb != k_block(k, blocks[1])) return T4J_ERR_WRONG_PACKING;
+    t4j_kseg seg = {.a = x, .rsa = ldx, .csa = 1, .k = k, .alpha = 1.0f};
+    gemm_job J = {.impl = I, .m = m, .n = n, .k = k, .mc = blocks[0], .nc = blocks[2], .kb = h.kb, .beta = 0.0f, .c = y, .rsc = ldy, .csc = 1,
+                  .bias = bias, .bias_rs = 0, .bias_cs = 1, .bpacked = (const float *)((const char *)packed + PACKED_HEADER), .bnpad = h.npad};
+    J.av = (kview){&seg, 1, 0};
+    J.bv = (kview){&seg, 1, 1};
+    return run_tiled(&J);
 }
 
 /* ---- cache blocks: the level's, unless set (the autotuner's choice; ARCHITECTURE.md, "Numerics": a K block

@@ -32,7 +32,9 @@ import org.tune4j.tensor.Tensor;
 /**
  * all-MiniLM-L6-v2 (imported from langchain4j's jar) at sequence 128: the forward pass at batch 1 (latency) and
  * batch 32 (ms per batch) beside ONNX Runtime running the original ONNX file on the same ids (the two timed in
- * alternating blocks after a warm-up of seconds); and a training step at batch 16 (forward, backward, AdamW) with
+ * alternating blocks after a warm-up of seconds), on projections packed at load as a service runs them
+ * ({@link BertModel#packProjections}; ONNX Runtime packs its weights when it opens a session), and at batch 1
+ * unpacked too ("forward_unpacked"); and a training step at batch 16 (forward, backward, AdamW) with
  * LoRA (r 8 on query and value, the head trained) and with
  * full fine-tuning, sequences/s and model FLOPs utilization. FLOPs: 2 per multiply-add of the encoder's
  * projections and attention (embeddings and LayerNorms not counted); a step counts 3 forwards (full: input
@@ -56,7 +58,8 @@ final class BertSuite {
         int[] ids = sequenceIds(SEQ);
         double fwdFlops = forwardFlops(c, SEQ);
         try (Arena arena = Arena.ofShared()) {
-            BertModel model = BertCheckpoint.load(arena, hf);
+            BertModel model = BertCheckpoint.load(arena, hf), unpacked = BertCheckpoint.load(arena, hf);
+            model.packProjections(arena); // as a service loads it (and ONNX Runtime packs its weights when it opens a session)
             for (int threads : threadCounts) {
                 CpuBackend.setThreads(threads);
                 double peak = machine.peakGflops(threads);
@@ -64,6 +67,8 @@ final class BertSuite {
                     progress.accept("bert forward batch " + batch + " threads=" + threads);
                     rows.addAll(forwardRows("forward", "f32", "GFLOP/s", "", model, onnx, arena, ids, batch, threads, fwdFlops, peak, peers, missing, quick));
                 }
+                progress.accept("bert forward batch 1, weights not packed, threads=" + threads);
+                rows.addAll(forwardRows("forward_unpacked", "f32", "GFLOP/s", "", unpacked, onnx, arena, ids, 1, threads, fwdFlops, peak, peers, missing, quick));
                 rows.addAll(int8Rows(hf, work, ids, threads, machine.peakInt8Gops(threads), fwdFlops, peers, missing, quick, progress));
                 for (String method : List.of("lora", "full")) {
                     progress.accept("bert train " + method + " threads=" + threads);

@@ -62,6 +62,9 @@ public final class tune4j_h {
             "t4j_peak_read",
             "t4j_gemm",
             "t4j_linear",
+            "t4j_linear_packed_size",
+            "t4j_linear_pack",
+            "t4j_linear_packed",
             "t4j_gemm_set_blocks",
             "t4j_gemm_blocks",
             "t4j_gemm_tile",
@@ -482,6 +485,76 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_linear$descriptor() {
         return t4j_linear.DESC;
+    }
+
+    private static final class t4j_linear_packed_size {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_linear_packed_size", DESC, true);
+    }
+
+    /** A linear layer's weights packed once, for inference on frozen weights: the B slivers t4j_linear packs at every call (from memory, for a model's weights), laid out ahead for the current SIMD level, its tile for n and its K block (t4j_gemm_blocks). t4j_linear_packed_size gives the bytes; t4j_linear_pack packs W [n, k] (row stride ldw) into packed (64-byte aligned, `bytes` long), T4J_ERR_INVALID if it is too short or not aligned. t4j_linear_packed then gives the same bits as t4j_linear on W where that tiles (m and n above 16; with fewer it may take dot products, other last bits); it returns T4J_ERR_INVALID for packed weights of another shape, and T4J_ERR_WRONG_PACKING when the SIMD level or the K block changed since they were packed (pack them again, or call t4j_linear). */
+    public static long t4j_linear_packed_size(long n, long k) {
+        try {
+            return (long) t4j_linear_packed_size.HANDLE.invokeExact(n, k);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_linear_packed_size$handle() {
+        return t4j_linear_packed_size.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_linear_packed_size$descriptor() {
+        return t4j_linear_packed_size.DESC;
+    }
+
+    private static final class t4j_linear_pack {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_linear_pack", DESC, false);
+    }
+
+    public static int t4j_linear_pack(long n, long k, MemorySegment w, long ldw, MemorySegment packed, long bytes) {
+        try {
+            return (int) t4j_linear_pack.HANDLE.invokeExact(n, k, w, ldw, packed, bytes);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_linear_pack$handle() {
+        return t4j_linear_pack.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_linear_pack$descriptor() {
+        return t4j_linear_pack.DESC;
+    }
+
+    private static final class t4j_linear_packed {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_linear_packed", DESC, false);
+    }
+
+    public static int t4j_linear_packed(long m, long n, long k, MemorySegment x, long ldx, MemorySegment packed, MemorySegment bias, MemorySegment y, long ldy) {
+        try {
+            return (int) t4j_linear_packed.HANDLE.invokeExact(m, n, k, x, ldx, packed, bias, y, ldy);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_linear_packed$handle() {
+        return t4j_linear_packed.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_linear_packed$descriptor() {
+        return t4j_linear_packed.DESC;
     }
 
     private static final class t4j_gemm_set_blocks {

@@ -45,6 +45,14 @@ public interface Backend {
     }
 
     /**
+     * {@link #linear} on weights packed ahead: y [m, n] = x [m, k] wᵀ + bias with w = {@code w.weight()}. By default
+     * the plain linear on the values; the CPU's runs its GEMM on the packed panels (the same bits for more than 16 rows and outputs).
+     */
+    default void linearPacked(Tensor x, PackedLinearWeights w, Tensor bias, Tensor y) {
+        linear(x, BackendChecks.linearPacked(x, w, bias, y), bias, y);
+    }
+
+    /**
      * LoRA forward (PEFT semantics): y = x Wᵀ + bias + s·(x̃ Aᵀ) Bᵀ with x̃ = x ⊙ mask, and h = x̃ Aᵀ
      * written for the backward pass.
      *

@@ -381,6 +381,13 @@ public final class BackendChecks {
         if (bias != null) flat("bias", bias, y.dim(1));
     }
 
+    /** {@link #linear} for weights packed ahead: the packed weights' values are w. */
+    static Tensor linearPacked(Tensor x, PackedLinearWeights w, Tensor bias, Tensor y) {
+        if (w == null) throw new IllegalArgumentException("w is null");
+        linear(x, w.weight(), bias, y);
+        return w.weight();
+    }
+
     /** segStart [nseg + 1] and segAdapter [nseg] (I32, host) of a mixed batch of t rows over n adapters. Returns nseg. */
     public static long loraSegments(Tensor segStart, Tensor segAdapter, long t, int n) {
         if (segAdapter == null) throw new IllegalArgumentException("segAdapter is null");

@@ -109,6 +109,23 @@ public final class BertModel extends Module {
         return worst;
     }
 
+    /**
+     * Makes every f32 projection of every layer a {@link PackedLinear} (frozen, its weight packed into {@code arena}
+     * for the CPU GEMM): what an inference service does once at load, as ONNX Runtime packs a model's constant
+     * weights when it opens a session. For a model on the host that is not trained afterwards; returns the
+     * projections packed.
+     */
+    public int packProjections(Arena arena) {
+        int packed = 0;
+        for (var e : new java.util.LinkedHashMap<>(namedModules()).entrySet()) {
+            if (!e.getKey().startsWith("encoder.layer.") || !(e.getValue() instanceof Linear lin)) continue;
+            if (lin.weight().value().memory() != org.tune4j.tensor.Memory.HOST) throw new IllegalStateException(e.getKey() + " is not in host memory: packed weights are the CPU's");
+            replaceModule(e.getKey(), PackedLinear.of(arena, lin));
+            packed++;
+        }
+        return packed;
+    }
+
     private void check(TokenBatch in) {
         if (in.seq() > config.maxPositions()) {
             throw new IllegalArgumentException("sequences of " + in.seq() + " tokens exceed the model's max_position_embeddings " + config.maxPositions());

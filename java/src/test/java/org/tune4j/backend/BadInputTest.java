@@ -66,7 +66,14 @@ class BadInputTest {
                 assertRejected(() -> be.linear(x, null, null, y), "w is null");
                 assertRejected(() -> be.linear(x, w, f32(arena, 1, 6), y), "bias must hold 7 values");
                 assertRejected(() -> be.linear(x, w, Tensor.zeros(arena, DType.I32, 7), y), "bias must be F32");
+                PackedLinearWeights packed = PackedLinearWeights.pack(arena, w), other = PackedLinearWeights.pack(arena, f32(arena, 7, 6));
+                assertRejected(() -> be.linearPacked(x, other, null, y), "inner dimensions");
+                assertRejected(() -> be.linearPacked(x, packed, null, f32(arena, 4, 8)), "c must be 4x7");
+                assertRejected(() -> be.linearPacked(x, null, null, y), "w is null");
+                assertRejected(() -> be.linearPacked(x, packed, f32(arena, 1, 6), y), "bias must hold 7 values");
             }
+            assertRejected(() -> PackedLinearWeights.pack(arena, Tensor.zeros(arena, DType.I32, 7, 5)), "must be F32");
+            assertRejected(() -> PackedLinearWeights.pack(arena, Tensor.zeros(arena, DType.F32, 35)), "w must be a matrix");
         }
     }
 

@@ -104,6 +104,72 @@ class GemmParityTest {
         }
     }
 
+    /** The linear shapes, two row blocks with two K blocks (the packed B read by each row block), 17 rows, one output. */
+    static Stream<Arguments> packedCases() {
+        long[][] shapes = java.util.Arrays.copyOf(LINEAR_SHAPES, LINEAR_SHAPES.length + 3);
+        shapes[LINEAR_SHAPES.length] = new long[] {150, 1060, 420};
+        shapes[LINEAR_SHAPES.length + 1] = new long[] {17, 1100, 70};
+        shapes[LINEAR_SHAPES.length + 2] = new long[] {40, 1, 33};
+        return TestTensors.atEveryLevel(shapes);
+    }
+
+    @ParameterizedTest(name = "{0} m={1} n={2} k={3}")
+    @MethodSource("packedCases")
+    void linearOnPackedWeightsGivesTheLinearsBits(SimdLevel level, long m, long n, long k) {
+        TestTensors.useLevel(level);
+        SplittableRandom rng = new SplittableRandom(m * 6007 + n * 37 + k);
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor x = randomStrided(arena, rng, m, k, 3), w = randomStrided(arena, rng, n, k, 2), bias = random(arena, rng, 1, n);
+            PackedLinearWeights packed = PackedLinearWeights.pack(arena, w);
+            double tol = 2e-6 * (k + 8);
+            for (Tensor b : new Tensor[] {bias, null}) {
+                Tensor expected = Tensor.zeros(arena, DType.F32, m, n), plain = Tensor.zeros(arena, DType.F32, m, n);
+                Tensor one = randomStrided(arena, rng, m, n, 5), all = Tensor.zeros(arena, DType.F32, m, n);
+                for (long i = 0; i < one.dim(0) && n > 0; i++) one.setFloat(i, 0, Float.NaN); // y is only written
+                REF.linearPacked(x, packed, b, expected);
+                CpuBackend.get().linear(x, w, b, plain);
+                CpuBackend.setThreads(1);
+                CpuBackend.get().linearPacked(x, packed, b, one);
+                CpuBackend.setThreads(Math.max(2, Runtime.getRuntime().availableProcessors()));
+                CpuBackend.get().linearPacked(x, packed, b, all);
+                String what = level + (b == null ? " no bias" : " bias");
+                assertClose(expected, one, tol, what);
+                TestTensors.assertBitwiseEqual(one, all, what + ": 1 thread and all");
+                if ((m > 16 && n > 16) || k == 0) TestTensors.assertBitwiseEqual(plain, one, what + ": packed and plain");
+            }
+        } finally {
+            CpuBackend.setThreads(Runtime.getRuntime().availableProcessors());
+        }
+    }
+
+    /** Weights packed at one SIMD level or K block and run at another take the plain linear: the same bits, not stale panels. */
+    @org.junit.jupiter.api.Test
+    void packedWeightsOfAnotherLevelOrBlockFallBackToThePlainLinear() {
+        SplittableRandom rng = new SplittableRandom(11);
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor x = random(arena, rng, 64, 600), w = random(arena, rng, 96, 600), bias = random(arena, rng, 1, 96);
+            PackedLinearWeights packed = PackedLinearWeights.pack(arena, w);
+            for (SimdLevel other : SimdLevel.values()) {
+                CpuBackend.setSimdLevel(other);
+                Tensor plain = Tensor.zeros(arena, DType.F32, 64, 96), got = Tensor.zeros(arena, DType.F32, 64, 96);
+                CpuBackend.get().linear(x, w, bias, plain);
+                CpuBackend.get().linearPacked(x, packed, bias, got);
+                TestTensors.assertBitwiseEqual(plain, got, "packed at the highest level, run at " + other);
+            }
+            CpuBackend.setSimdLevel(SimdLevel.AVX512);
+            GemmTuning.Choice before = GemmTuning.current();
+            try {
+                GemmTuning.set(new GemmTuning.Blocks(96, 96, 512), before.int8StreamTile(), "a test"); // 600 in 7 K blocks, not the packed ones
+                Tensor plain = Tensor.zeros(arena, DType.F32, 64, 96), got = Tensor.zeros(arena, DType.F32, 64, 96);
+                CpuBackend.get().linear(x, w, bias, plain);
+                CpuBackend.get().linearPacked(x, packed, bias, got);
+                TestTensors.assertBitwiseEqual(plain, got, "packed at other K blocks");
+            } finally {
+                GemmTuning.set(before.blocks(), before.int8StreamTile(), before.source());
+            }
+        }
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("levels")
     void betaZeroDoesNotReadC(SimdLevel level) {
