@@ -18,6 +18,7 @@ import org.tune4j.tensor.Tensor;
 public final class PackedLinearWeights {
     private final Tensor weight;
     private final MemorySegment packed;
+    private final java.util.concurrent.atomic.AtomicLong fallbacks = new java.util.concurrent.atomic.AtomicLong();
 
     private PackedLinearWeights(Tensor weight, MemorySegment packed) {
         this.weight = weight;
@@ -29,6 +30,7 @@ public final class PackedLinearWeights {
         Objects.requireNonNull(arena, "arena");
         BackendChecks.matrix("w", w);
         if (w.memory() != Memory.HOST) throw new IllegalArgumentException("packed linear weights are host memory, w is in " + w.memory());
+        CpuBackend.get(); // the kernels' tuned blocks applied first: packed for others, every call would fall back
         long n = w.dim(0), k = w.dim(1), bytes = tune4j_h.t4j_linear_packed_size(n, k);
         MemorySegment packed = arena.allocate(bytes, 64);
         int rc = tune4j_h.t4j_linear_pack(n, k, w.segment(), w.ld(), packed, bytes);
@@ -54,6 +56,15 @@ public final class PackedLinearWeights {
     /** The native packed form. */
     MemorySegment packed() {
         return packed;
+    }
+
+    /** Calls that ran the plain linear because the SIMD level or the K block changed since packing. */
+    public long fallbacks() {
+        return fallbacks.get();
+    }
+
+    void countFallback() {
+        fallbacks.incrementAndGet();
     }
 
     /** Bytes of the packed copy. */

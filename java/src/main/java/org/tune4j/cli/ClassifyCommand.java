@@ -41,6 +41,7 @@ final class ClassifyCommand implements Callable<Integer> {
         try (Arena arena = Arena.ofShared(); TextTokenizer tok = TextTokenizer.load(model.resolve(HfCheckpoint.TOKENIZER), maxLength);
                 Workspace ws = new Workspace()) {
             BertAdapter.Loaded c = BertAdapter.load(arena, model, adapter);
+            c.model().bert().packProjections(arena); // the projections without an adapter, packed once for the GEMM
             for (int from = 0; from < all.size(); from += 32) {
                 List<String> chunk = all.subList(from, Math.min(all.size(), from + 32));
                 try (Arena step = Arena.ofConfined(); Tape t = new Tape(CpuBackend.get(), false, false, ws)) {

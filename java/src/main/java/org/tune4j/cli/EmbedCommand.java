@@ -49,6 +49,7 @@ final class EmbedCommand implements Callable<Integer> {
         try (Arena arena = Arena.ofShared(); TextTokenizer tok = TextTokenizer.load(model.resolve(HfCheckpoint.TOKENIZER), maxLength);
                 Workspace workspace = new Workspace()) {
             BertModel bert = BertCheckpoint.load(arena, model);
+            bert.packProjections(arena); // inference only: the weights packed once for the GEMM
             if (maxLength > bert.config().maxPositions()) {
                 throw new IllegalArgumentException("--max-length " + maxLength + " exceeds the model's " + bert.config().maxPositions() + " positions");
             }

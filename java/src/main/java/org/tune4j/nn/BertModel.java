@@ -112,13 +112,13 @@ public final class BertModel extends Module {
     /**
      * Makes every f32 projection of every layer a {@link PackedLinear} (frozen, its weight packed into {@code arena}
      * for the CPU GEMM): what an inference service does once at load, as ONNX Runtime packs a model's constant
-     * weights when it opens a session. For a model on the host that is not trained afterwards; returns the
-     * projections packed.
+     * weights when it opens a session. For a model on the host that is not trained afterwards; a projection under a
+     * LoRA adapter (its ".base") stays as it is. Returns the projections packed.
      */
     public int packProjections(Arena arena) {
         int packed = 0;
         for (var e : new java.util.LinkedHashMap<>(namedModules()).entrySet()) {
-            if (!e.getKey().startsWith("encoder.layer.") || !(e.getValue() instanceof Linear lin)) continue;
+            if (!e.getKey().startsWith("encoder.layer.") || e.getKey().endsWith(".base") || !(e.getValue() instanceof Linear lin)) continue;
             if (lin.weight().value().memory() != org.tune4j.tensor.Memory.HOST) throw new IllegalStateException(e.getKey() + " is not in host memory: packed weights are the CPU's");
             replaceModule(e.getKey(), PackedLinear.of(arena, lin));
             packed++;

@@ -136,6 +136,7 @@ class GemmParityTest {
                 assertClose(expected, one, tol, what);
                 TestTensors.assertBitwiseEqual(one, all, what + ": 1 thread and all");
                 if ((m > 16 && n > 16) || k == 0) TestTensors.assertBitwiseEqual(plain, one, what + ": packed and plain");
+                org.junit.jupiter.api.Assertions.assertEquals(0, packed.fallbacks(), "calls that did not run on the packed weights");
             }
         } finally {
             CpuBackend.setThreads(Runtime.getRuntime().availableProcessors());
@@ -149,13 +150,16 @@ class GemmParityTest {
         try (Arena arena = Arena.ofConfined()) {
             Tensor x = random(arena, rng, 64, 600), w = random(arena, rng, 96, 600), bias = random(arena, rng, 1, 96);
             PackedLinearWeights packed = PackedLinearWeights.pack(arena, w);
+            SimdLevel packedAt = CpuBackend.simdLevel();
+            int otherLevels = 0;
             for (SimdLevel other : SimdLevel.values()) {
-                CpuBackend.setSimdLevel(other);
+                if (CpuBackend.setSimdLevel(other) != packedAt) otherLevels++;
                 Tensor plain = Tensor.zeros(arena, DType.F32, 64, 96), got = Tensor.zeros(arena, DType.F32, 64, 96);
                 CpuBackend.get().linear(x, w, bias, plain);
                 CpuBackend.get().linearPacked(x, packed, bias, got);
                 TestTensors.assertBitwiseEqual(plain, got, "packed at the highest level, run at " + other);
             }
+            org.junit.jupiter.api.Assertions.assertEquals(otherLevels, packed.fallbacks(), "one fallback a level other than the packed one");
             CpuBackend.setSimdLevel(SimdLevel.AVX512);
             GemmTuning.Choice before = GemmTuning.current();
             try {

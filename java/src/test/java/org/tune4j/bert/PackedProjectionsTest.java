@@ -49,6 +49,8 @@ class PackedProjectionsTest {
                     }
                 }
             }
+            long fallbacks = packed.namedModules().values().stream().filter(m -> m instanceof PackedLinear).mapToLong(m -> ((PackedLinear) m).packed().fallbacks()).sum();
+            assertEquals(0, fallbacks, "projections that ran the plain linear instead of their packed weights");
             try (Arena step = Arena.ofConfined()) {
                 TokenBatch in = tok.encode(step, List.of("hi"));
                 assertTrue(in.batch() * in.seq() <= 4, "a batch of " + in.seq() + " tokens");
