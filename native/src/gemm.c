@@ -120,7 +120,7 @@ static void lowrank_portable(const t4j_lowrank *L, int64_t row0, int64_t col0, i
 }
 
 const t4j_gemm_impl t4j_gemm_portable = {"portable", P_MR, P_NR, 64, 256, 512, kernel_portable, t4j_pack_transpose_scalar, t4j_pack_copy_scalar,
-                                          skinny_portable, 2, dot_portable, 2, t4j_peak_fma_portable, lowrank_portable};
+                                          skinny_portable, 2, dot_portable, 2, t4j_peak_fma_portable, lowrank_portable, NULL};
 
 /* ---- the driver ---- */
 
@@ -250,15 +250,19 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
                 int64_t slivers = (mc + MR - 1) / MR, share = (kc + slivers - 1) / slivers;
                 pack_view(I, &J->av, ic, mc, pc, kc, MR, ap);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
-                    const float *bs, *next = NULL;
-                    int64_t pf_ld = 0;
+                    const float *bs, *next = NULL, *fuse_src = NULL;
+                    int64_t pf_ld = 0, fuse_ld = 0;
                     if (J->bpacked != NULL) {
                         /* packed ahead: the sliver is read where it lies, and the next one (adjacent) prefetched */
                         bs = J->bpacked + pc * J->bnpad + (jc + jr) * kc;
                         if (jr + NR < nc) next = bs + NR * kc, pf_ld = NR;
                     } else {
                         float *dst = single ? bp : bp + jr * kc;
-                        if (ic == m0) pack_view(I, &J->bv, jc + jr, T4J_MIN(NR, nc - jr), pc, kc, NR, dst);
+                        if (ic == m0) {
+                            /* a whole sliver whose rows lie adjacent in the source: the first tile's kernel packs it */
+                            if (I->kernel_pack != NULL && nc - jr >= NR) fuse_src = sliver_source(&J->bv, jc + jr, pc, kc, &fuse_ld);
+                            if (fuse_src == NULL) pack_view(I, &J->bv, jc + jr, T4J_MIN(NR, nc - jr), pc, kc, NR, dst);
+                        }
                         bs = dst;
                         if (ic == m0 && jr + NR < nc) next = sliver_source(&J->bv, jc + jr + NR, pc, kc, &pf_ld);
                     }
@@ -271,8 +275,10 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
                             .beta = first ? J->beta : 1.0f,
                             .bias = (first && J->bias) ? J->bias + i * J->bias_rs + j * J->bias_cs : NULL,
                             .bias_rs = J->bias_rs, .bias_cs = J->bias_cs,
-                            .pf = next ? next + p0 * pf_ld : NULL, .pf_ld = pf_ld, .pf_rows = T4J_MIN(kc, p0 + share) - p0};
-                        I->kernel(kc, ap + ir * kc, bs, &o);
+                            .pf = next ? next + p0 * pf_ld : NULL, .pf_ld = pf_ld, .pf_rows = T4J_MIN(kc, p0 + share) - p0,
+                            .pf_l1 = J->bpacked != NULL};
+                        if (fuse_src != NULL && ir == 0) I->kernel_pack(kc, ap, fuse_src, fuse_ld, (float *)bs, &o);
+                        else I->kernel(kc, ap + ir * kc, bs, &o);
                         if (J->lowrank != NULL && pc + kc == J->k) I->lowrank(J->lowrank, i, j, o.m_rem, o.n_rem, o.c, J->rsc);
                     }
                 }

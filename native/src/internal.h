@@ -37,15 +37,19 @@ typedef struct {
     float beta;
     const float *bias;
     int64_t bias_rs, bias_cs;
-    /* While it computes, the kernel prefetches (into L2) pf_rows rows of NR floats, pf_ld apart, from pf
-     * (NULL: none): a share of the source of the next B sliver, so that packing it does not wait on memory.
-     * The dot kernels take pf != NULL as "a streams from memory": they prefetch ahead along a's rows. */
+    /* While it computes, the kernel prefetches (into L2, or L1 with pf_l1 at AVX-512) pf_rows rows of NR floats, pf_ld apart,
+     * from pf (NULL: none): a share of the source of the next B sliver, so that packing it does not wait on memory,
+     * or of the next packed sliver itself (pf_l1). The dot kernels take pf != NULL as "a streams from memory": they
+     * prefetch ahead along a's rows. */
     const float *pf;
     int64_t pf_ld, pf_rows;
+    int pf_l1;
 } t4j_tile_out;
 
 /* acc (MR x NR) = sum over p < kc of ap[p*MR + i] * bp[p*NR + j], then stored through out. */
 typedef void (*t4j_microkernel_fn)(int64_t kc, const float *ap, const float *bp, const t4j_tile_out *out);
+/* The micro-kernel packing B's sliver as it goes: row p of it read from src + p*ld and stored at dst + p*NR. */
+typedef void (*t4j_packing_kernel_fn)(int64_t kc, const float *ap, const float *src, int64_t ld, float *dst, const t4j_tile_out *out);
 /* Transposing pack: dst[p*R + i] = alpha * src[i*ld + p] for i < rows, p < kc; rows..R-1 are zero. */
 typedef void (*t4j_pack_transpose_fn)(const float *src, int64_t ld, int64_t rows, int64_t kc, int64_t R, float alpha, float *dst);
 /* Copying pack of a whole panel, read in memory order: for p < len and r < rows,
@@ -156,6 +160,7 @@ typedef struct {
     int64_t dot_rows;
     int64_t (*peak_fma)(int64_t iterations); /* this level's FMA loop: the machine's peak (t4j_peak_fma) */
     t4j_lowrank_fn lowrank; /* the mixed-adapter epilogue (t4j_lowrank_body at this level) */
+    t4j_packing_kernel_fn kernel_pack; /* or NULL: B slivers packed in a pass of their own */
 } t4j_gemm_impl;
 
 extern const t4j_gemm_impl t4j_gemm_portable;
