@@ -14,10 +14,19 @@
     c##i##0 = _mm256_fmadd_ps(a, b0, c##i##0); \
     c##i##1 = _mm256_fmadd_ps(a, b1, c##i##1)
 
-/* One k step: 2 loads of B, 6 broadcasts of A, 12 FMAs. */
+/* One k step: 2 loads of B, 6 broadcasts of A, 12 FMAs. Packing as it goes (src != NULL), B's row is read from the
+ * source (row p at src + p*ld) and also stored into the sliver being packed (dst), as at AVX-512. */
 #define STEP()                                                            \
     do {                                                                  \
-        __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);      \
+        __m256 b0, b1;                                                    \
+        if (src != NULL) {                                                \
+            b0 = _mm256_loadu_ps(src), b1 = _mm256_loadu_ps(src + 8);     \
+            _mm256_store_ps(dst, b0), _mm256_store_ps(dst + 8, b1);       \
+            src += ld, dst += NR;                                         \
+        } else {                                                          \
+            b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);         \
+            bp += NR;                                                     \
+        }                                                                 \
         __m256 a;                                                         \
         a = _mm256_broadcast_ss(ap + 0); ROW(0, a);                       \
         a = _mm256_broadcast_ss(ap + 1); ROW(1, a);                       \
@@ -26,21 +35,27 @@
         a = _mm256_broadcast_ss(ap + 4); ROW(4, a);                       \
         a = _mm256_broadcast_ss(ap + 5); ROW(5, a);                       \
         ap += MR;                                                         \
-        bp += NR;                                                         \
     } while (0)
 
-static void kernel_avx2(int64_t kc, const float *ap, const float *bp, const t4j_tile_out *o) {
+static inline __attribute__((always_inline)) void body_avx2(int64_t kc, const float *ap, const float *bp, const float *src, int64_t ld, float *dst,
+                                                             const t4j_tile_out *o) {
     if (o->csc == 1) /* the tile of C, read or written at the end: on its way while the sums run */
         for (int i = 0; i < MR && i < o->m_rem; i++) _mm_prefetch((const char *)(o->c + i * o->rsc), _MM_HINT_T0);
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     int64_t p = 0;
     if (o->pf != NULL) {
-        const float *pf = o->pf; /* NR floats a row: one line */
-        for (; p < T4J_MIN(kc, o->pf_rows); p++, pf += o->pf_ld) {
-            _mm_prefetch((const char *)pf, _MM_HINT_T1);
-            STEP();
-        }
+        const float *pf = o->pf; /* NR floats a row: one line; packed weights into L1, a source into L2 (as at AVX-512) */
+        if (o->pf_l1)
+            for (; p < T4J_MIN(kc, o->pf_rows); p++, pf += o->pf_ld) {
+                _mm_prefetch((const char *)pf, _MM_HINT_T0);
+                STEP();
+            }
+        else
+            for (; p < T4J_MIN(kc, o->pf_rows); p++, pf += o->pf_ld) {
+                _mm_prefetch((const char *)pf, _MM_HINT_T1);
+                STEP();
+            }
     }
     for (; p < kc; p++) STEP();
     __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
@@ -66,6 +81,13 @@ static void kernel_avx2(int64_t kc, const float *ap, const float *bp, const t4j_
         }
         t4j_store_tile_scalar(tile, NR, o);
     }
+}
+
+static void kernel_avx2(int64_t kc, const float *ap, const float *bp, const t4j_tile_out *o) { body_avx2(kc, ap, bp, NULL, 0, NULL, o); }
+
+/* As kernel_avx2, B's sliver packed as it is read: row p from src + p*ld into dst + p*NR (a whole sliver). */
+static void kernel_pack_avx2(int64_t kc, const float *ap, const float *src, int64_t ld, float *dst, const t4j_tile_out *o) {
+    body_avx2(kc, ap, NULL, src, ld, dst, o);
 }
 
 /* In: r[i] = row i, 8 floats. Out: r[q] = column q. */
@@ -252,4 +274,4 @@ static void lowrank_avx2(const t4j_lowrank *L, int64_t row0, int64_t col0, int64
 }
 
 const t4j_gemm_impl t4j_gemm_avx2 = {"avx2", MR, NR, 144, 384, 1024, kernel_avx2, t4j_pack_transpose_avx2, t4j_pack_copy_avx2,
-                                      skinny_avx2, 6, dot_avx2, 2, t4j_peak_fma_avx2, lowrank_avx2, NULL};
+                                      skinny_avx2, 6, dot_avx2, 2, t4j_peak_fma_avx2, lowrank_avx2, kernel_pack_avx2};
