@@ -142,6 +142,9 @@ int32_t t4j_lora_expand_rows(int64_t t, const int32_t *row_adapter, int64_t d_ou
  * added to each tile of the base GEMM when its sum is done, while the tile is in cache: y is written once.
  * w [d_out, d_in] contiguous, bias [d_out] or NULL, x [t, ldx], y [t, ldy]. */
 int32_t t4j_lora_mixed_forward(int64_t t, int64_t d_in, int64_t d_out, const float *x, int64_t ldx, const float *w, const float *bias, int64_t nseg, const int32_t *seg_start, const int32_t *seg_adapter, int64_t nadapters, const float *const *a, const float *const *b, const int64_t *ranks, const float *scales, float *h, int64_t ldh, float *y, int64_t ldy);
+/* As t4j_lora_mixed_forward, the base's W packed ahead by t4j_linear_pack (n = d_out, k = d_in): the same bits where
+ * t4j_linear_packed gives t4j_linear's; T4J_ERR_WRONG_PACKING as there (h is then written, y unspecified). */
+int32_t t4j_lora_mixed_forward_packed(int64_t t, int64_t d_in, int64_t d_out, const float *x, int64_t ldx, const void *packed_w, const float *bias, int64_t nseg, const int32_t *seg_start, const int32_t *seg_adapter, int64_t nadapters, const float *const *a, const float *const *b, const int64_t *ranks, const float *scales, float *h, int64_t ldh, float *y, int64_t ldy);
 
 /* ---- quant: int8, symmetric, no zero point, values in [-127, 127] -------------------------------
  * scale = absmax / 127 per row (a weight's row is its output channel); q = round-half-to-even(x / scale);

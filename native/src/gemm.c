@@ -550,6 +550,11 @@ T4J_EXPORT int32_t t4j_linear_pack(int64_t n, int64_t k, const float *w, int64_t
 }
 
 T4J_EXPORT int32_t t4j_linear_packed(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, float *y, int64_t ldy) {
+    return t4j_linear_packed_lowrank(m, n, k, x, ldx, packed, bias, y, ldy, NULL);
+}
+
+int32_t t4j_linear_packed_lowrank(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, float *y, int64_t ldy,
+                                  const t4j_lowrank *L) {
     packed_header h;
     memcpy(&h, packed, sizeof h);
     if (h.magic != PACKED_MAGIC || h.n != n || h.k != k) return T4J_ERR_INVALID;
@@ -561,12 +566,13 @@ T4J_EXPORT int32_t t4j_linear_packed(int64_t m, int64_t n, int64_t k, const floa
     if (k == 0) { /* no products: y is the bias */
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < n; j++) y[i * ldy + j] = bias ? bias[j] : 0.0f;
-        return T4J_OK;
+        return lowrank_pass(I, L, m, n, y, ldy, T4J_OK);
     }
     if (h.level != t4j_simd_level() || h.alt_tile != alt || h.kb != k_block(k, blocks[1])) return T4J_ERR_WRONG_PACKING;
     t4j_kseg seg = {.a = x, .rsa = ldx, .csa = 1, .k = k, .alpha = 1.0f};
     gemm_job J = {.impl = I, .m = m, .n = n, .k = k, .mc = blocks[0], .nc = blocks[2], .kb = h.kb, .beta = 0.0f, .c = y, .rsc = ldy, .csc = 1,
-                  .bias = bias, .bias_rs = 0, .bias_cs = 1, .bpacked = (const float *)((const char *)packed + PACKED_HEADER), .bnpad = h.npad};
+                  .bias = bias, .bias_rs = 0, .bias_cs = 1, .lowrank = L, .bpacked = (const float *)((const char *)packed + PACKED_HEADER),
+                  .bnpad = h.npad};
     J.av = (kview){&seg, 1, 0};
     J.bv = (kview){&seg, 1, 1};
     return run_tiled(&J);

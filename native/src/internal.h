@@ -197,6 +197,9 @@ int32_t t4j_gemm_segments(int64_t m, int64_t n, const t4j_kseg *segs, int nseg, 
 /* As t4j_gemm_segments, then the low-rank terms of L (or NULL) added to each tile of C when its K sum is done,
  * while the tile is still in cache (in a pass of its own on the paths that do not tile C that way). */
 int32_t t4j_gemm_segments_lowrank(int64_t m, int64_t n, const t4j_kseg *segs, int nseg, float beta, float *c, int64_t ldc, const float *bias, const t4j_lowrank *L);
+/* t4j_linear_packed with L's low-rank terms added to each tile after its last K block (L may be NULL). */
+int32_t t4j_linear_packed_lowrank(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, float *y, int64_t ldy,
+                                  const t4j_lowrank *L);
 
 /* ---- quant: the int8 kernels ----
  * Packed weights: a 64-byte header, the scales and column sums (n rounded up to 64), then panels of 64

@@ -141,7 +141,10 @@ static float *transpose_factors(int64_t n, int64_t d_out, const float *const *b,
     return buf;
 }
 
-T4J_EXPORT int32_t t4j_lora_mixed_forward(int64_t t, int64_t d_in, int64_t d_out, const float *x, int64_t ldx, const float *w, const float *bias, int64_t nseg, const int32_t *seg_start, const int32_t *seg_adapter, int64_t nadapters, const float *const *a, const float *const *b, const int64_t *ranks, const float *scales, float *h, int64_t ldh, float *y, int64_t ldy) {
+/* The mixed layer over W as is (w) or packed ahead (packed, w NULL). */
+static int32_t mixed_forward(int64_t t, int64_t d_in, int64_t d_out, const float *x, int64_t ldx, const float *w, const void *packed, const float *bias, int64_t nseg,
+                             const int32_t *seg_start, const int32_t *seg_adapter, int64_t nadapters, const float *const *a, const float *const *b,
+                             const int64_t *ranks, const float *scales, float *h, int64_t ldh, float *y, int64_t ldy) {
     int32_t rc = t4j_lora_shrink_segments(nseg, seg_start, seg_adapter, d_in, a, ranks, x, ldx, h, ldh);
     if (rc != T4J_OK) return rc;
     int32_t *row_adapter = malloc((size_t)T4J_MAX(t, 1) * sizeof(int32_t));
@@ -155,10 +158,19 @@ T4J_EXPORT int32_t t4j_lora_mixed_forward(int64_t t, int64_t d_in, int64_t d_out
         t4j_lowrank L = {.h = h, .ldh = ldh, .row_adapter = row_adapter, .bt = bt, .ranks = ranks, .scales = scales, .ldbt = d_out};
         /* y = x W^T + bias, each tile then given its rows' low-rank terms */
         t4j_kseg seg = {.a = x, .rsa = ldx, .csa = 1, .b = w, .rsb = 1, .csb = d_in, .k = d_in, .alpha = 1.0f};
-        rc = t4j_gemm_segments_lowrank(t, d_out, &seg, 1, 0.0f, y, ldy, bias, &L);
+        rc = packed != NULL ? t4j_linear_packed_lowrank(t, d_out, d_in, x, ldx, packed, bias, y, ldy, &L)
+                            : t4j_gemm_segments_lowrank(t, d_out, &seg, 1, 0.0f, y, ldy, bias, &L);
     }
     free(row_adapter);
     free(bt);
     free(bt_buf);
     return rc;
+}
+
+T4J_EXPORT int32_t t4j_lora_mixed_forward(int64_t t, int64_t d_in, int64_t d_out, const float *x, int64_t ldx, const float *w, const float *bias, int64_t nseg, const int32_t *seg_start, const int32_t *seg_adapter, int64_t nadapters, const float *const *a, const float *const *b, const int64_t *ranks, const float *scales, float *h, int64_t ldh, float *y, int64_t ldy) {
+    return mixed_forward(t, d_in, d_out, x, ldx, w, NULL, bias, nseg, seg_start, seg_adapter, nadapters, a, b, ranks, scales, h, ldh, y, ldy);
+}
+
+T4J_EXPORT int32_t t4j_lora_mixed_forward_packed(int64_t t, int64_t d_in, int64_t d_out, const float *x, int64_t ldx, const void *packed_w, const float *bias, int64_t nseg, const int32_t *seg_start, const int32_t *seg_adapter, int64_t nadapters, const float *const *a, const float *const *b, const int64_t *ranks, const float *scales, float *h, int64_t ldh, float *y, int64_t ldy) {
+    return mixed_forward(t, d_in, d_out, x, ldx, NULL, packed_w, bias, nseg, seg_start, seg_adapter, nadapters, a, b, ranks, scales, h, ldh, y, ldy);
 }

@@ -58,6 +58,7 @@ final class ServeSuite {
             CpuBackend.setThreads(threads);
             try (Arena arena = Arena.ofShared(); TextTokenizer tok = TextTokenizer.load(hf.resolve(HfCheckpoint.TOKENIZER), SEQ)) {
                 BertModel served = BertCheckpoint.load(arena, hf);
+                served.packProjections(arena); // as tune4j serve runs an f32 base
                 try (AdapterRegistry registry = new AdapterRegistry(served, 8L << 30); AdapterPredictor predictor = new AdapterPredictor(CpuBackend.get(), served, tok, registry, Integer.getInteger("tune4j.serve.workers", 1))) {
                     int[] ids = BertSuite.sequenceIds(SEQ);
                     double seqFlops = BertSuite.forwardFlops(c, SEQ), peak = machine.peakGflops(threads);

@@ -76,6 +76,7 @@ public final class tune4j_h {
             "t4j_lora_shrink_rows",
             "t4j_lora_expand_rows",
             "t4j_lora_mixed_forward",
+            "t4j_lora_mixed_forward_packed",
             "t4j_quantize_rows",
             "t4j_dequantize_rows",
             "t4j_int8_packed_size",
@@ -816,6 +817,30 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_lora_mixed_forward$descriptor() {
         return t4j_lora_mixed_forward.DESC;
+    }
+
+    private static final class t4j_lora_mixed_forward_packed {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_lora_mixed_forward_packed", DESC, false);
+    }
+
+    /** As t4j_lora_mixed_forward, the base's W packed ahead by t4j_linear_pack (n = d_out, k = d_in): the same bits where t4j_linear_packed gives t4j_linear's; T4J_ERR_WRONG_PACKING as there (h is then written, y unspecified). */
+    public static int t4j_lora_mixed_forward_packed(long t, long d_in, long d_out, MemorySegment x, long ldx, MemorySegment packed_w, MemorySegment bias, long nseg, MemorySegment seg_start, MemorySegment seg_adapter, long nadapters, MemorySegment a, MemorySegment b, MemorySegment ranks, MemorySegment scales, MemorySegment h, long ldh, MemorySegment y, long ldy) {
+        try {
+            return (int) t4j_lora_mixed_forward_packed.HANDLE.invokeExact(t, d_in, d_out, x, ldx, packed_w, bias, nseg, seg_start, seg_adapter, nadapters, a, b, ranks, scales, h, ldh, y, ldy);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_lora_mixed_forward_packed$handle() {
+        return t4j_lora_mixed_forward_packed.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_lora_mixed_forward_packed$descriptor() {
+        return t4j_lora_mixed_forward_packed.DESC;
     }
 
     private static final class t4j_quantize_rows {

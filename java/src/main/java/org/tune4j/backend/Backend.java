@@ -98,6 +98,11 @@ public interface Backend {
      */
     void loraMixedForward(Tensor x, Tensor w, Tensor bias, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h, Tensor y);
 
+    /** {@link #loraMixedForward} over a base packed ahead ({@link #linearPacked}); by default on its values. */
+    default void loraMixedForwardPacked(Tensor x, PackedLinearWeights w, Tensor bias, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h, Tensor y) {
+        loraMixedForward(x, BackendChecks.packedValues(w), bias, segStart, segAdapter, adapters, h, y);
+    }
+
     /** As {@link #loraShrinkSegments}, per row (Punica's BGMV): row p uses adapter rowAdapter[p] (I32 [t] on the host, -1: none). */
     void loraShrinkRows(Tensor x, Tensor rowAdapter, LoraAdapters adapters, Tensor h);
 

@@ -237,6 +237,26 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    /** Where the weights were packed at another SIMD level or K block, the plain mixed forward (the same bits), counted. */
+    @Override
+    public void loraMixedForwardPacked(Tensor x, PackedLinearWeights packed, Tensor bias, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h, Tensor y) {
+        Tensor w = BackendChecks.packedValues(packed);
+        long t = BackendChecks.loraMixedForward(x, w, bias, adapters, h, y);
+        long nseg = BackendChecks.loraSegments(segStart, segAdapter, t, adapters.count());
+        int rc;
+        try (Arena call = Arena.ofConfined()) {
+            rc = tune4j_h.t4j_lora_mixed_forward_packed(t, adapters.dIn(), adapters.dOut(), seg(x), x.ld(), packed.packed(), seg(bias), nseg, seg(segStart), seg(segAdapter),
+                    adapters.count(), pointers(call, adapters.a()), pointers(call, adapters.b()), ranks(call, adapters), call.allocateFrom(ValueLayout.JAVA_FLOAT, adapters.scales()),
+                    seg(h), h.ld(), seg(y), y.ld());
+        }
+        if (rc == tune4j_h.T4J_ERR_WRONG_PACKING) {
+            packed.countFallback();
+            loraMixedForward(x, w, bias, segStart, segAdapter, adapters, h, y);
+        } else {
+            status(rc, "loraMixedForwardPacked");
+        }
+    }
+
     /** The factors' addresses, an array of pointers for the kernel (checked alive just before, by BackendChecks). */
     private static MemorySegment pointers(Arena call, java.util.List<Tensor> factors) {
         MemorySegment p = call.allocate(ValueLayout.ADDRESS, factors.size());

@@ -85,6 +85,7 @@ final class ServeCommand implements Callable<Integer> {
                 System.out.printf(java.util.Locale.ROOT, "encoder projections stored as %s (worst relative weight error %.4f)%n", base, error);
             }
             bert = compute.place(bert);
+            if (base.equals("f32") && compute.backend().memory().equals(org.tune4j.tensor.Memory.HOST)) bert.packProjections(arena); // packed once for the CPU GEMM
             if (maxLength > bert.config().maxPositions()) throw new IllegalArgumentException("--max-length " + maxLength + " exceeds the model's " + bert.config().maxPositions() + " positions");
             try (AdapterRegistry registry = new AdapterRegistry(bert, budgetMb << 20, compute.backend().memory());
                     AdapterPredictor predictor = new AdapterPredictor(compute.backend(), bert, tok, registry, workers)) {

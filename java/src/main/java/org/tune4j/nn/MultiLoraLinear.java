@@ -17,7 +17,7 @@ public final class MultiLoraLinear extends Module implements Layer {
     private final InferenceLayer shape; // the same module: its in and out sizes
     private final String path;
 
-    /** Wraps {@code base} (a Linear or a CompressedLinear), found at {@code path} (relative to the encoder, the adapters' key for it). */
+    /** Wraps {@code base} (a Linear, a PackedLinear or a CompressedLinear), found at {@code path} (relative to the encoder, the adapters' key for it). */
     MultiLoraLinear(String path, Module base) {
         if (!(base instanceof Layer l) || !(base instanceof InferenceLayer i)) throw new IllegalArgumentException(path + " is not a linear layer");
         this.base = l;
@@ -42,7 +42,7 @@ public final class MultiLoraLinear extends Module implements Layer {
 
     /**
      * y = base(x) with each row's adapter term (rows of sequences without an adapter keep the base's): over an f32
-     * base in one pass, the terms added to the base GEMM's output tiles ({@code loraMixedForward}); over another
+     * base (packed or not) in one pass, the terms added to the base GEMM's output tiles ({@code loraMixedForward}); over another
      * base (int8, 2:4) its forward, then shrink and expand.
      */
     public Var forward(Tape t, Var x, AdapterRouting routing) {
@@ -55,6 +55,11 @@ public final class MultiLoraLinear extends Module implements Layer {
         if (base instanceof Linear lin) {
             Tensor y = t.zeros(rows, lin.out());
             be.loraMixedForward(x.value(), lin.weight.value(), lin.bias == null ? null : lin.bias.value(), routing.segStart(), route.segAdapter(), route.adapters(), h, y);
+            return t.input(y, false);
+        }
+        if (base instanceof PackedLinear packed) {
+            Tensor y = t.zeros(rows, packed.out());
+            be.loraMixedForwardPacked(x.value(), packed.packed(), packed.biasValue(), routing.segStart(), route.segAdapter(), route.adapters(), h, y);
             return t.input(y, false);
         }
         Var y = base.forward(t, x);

@@ -65,7 +65,8 @@ public final class PackedLinear extends Module implements Layer, InferenceLayer 
         return packed;
     }
 
-    private Tensor biasValue() {
+    /** The bias [out], or null. */
+    public Tensor biasValue() {
         return bias == null ? null : bias.value();
     }
 }

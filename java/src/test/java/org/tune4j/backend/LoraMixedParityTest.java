@@ -130,6 +130,17 @@ class LoraMixedParityTest {
                 Tensor yRefFused = Tensor.zeros(arena, DType.F32, t, dOut);
                 REF.loraMixedForward(x, w, bias, r.segStart(), r.segAdapter(), ad, Tensor.zeros(arena, DType.F32, t, width), yRefFused);
                 assertClose(yRefFused, yFused, tol, level + " fused y against the reference's");
+                // over the base packed ahead: the same bits where the packed linear gives the plain one's (above 16 rows and outputs)
+                PackedLinearWeights packed = PackedLinearWeights.pack(arena, w);
+                Tensor yPacked = Tensor.zeros(arena, DType.F32, t, dOut), hPacked = Tensor.zeros(arena, DType.F32, t, width);
+                cpu.loraMixedForwardPacked(x, packed, bias, r.segStart(), r.segAdapter(), ad, hPacked, yPacked);
+                assertClose(yRef, yPacked, tol, level + " packed y");
+                assertBitwiseEqual(hFused, hPacked, level + " packed h");
+                if (t > 16 && dOut > 16) assertBitwiseEqual(yFused, yPacked, level + " packed and plain y");
+                Tensor yRefPacked = Tensor.zeros(arena, DType.F32, t, dOut);
+                REF.loraMixedForwardPacked(x, packed, bias, r.segStart(), r.segAdapter(), ad, Tensor.zeros(arena, DType.F32, t, width), yRefPacked);
+                assertBitwiseEqual(yRefFused, yRefPacked, level + " the reference's packed y is its plain one");
+                org.junit.jupiter.api.Assertions.assertEquals(0, packed.fallbacks(), "calls that did not run on the packed weights");
                 y = yFused;
             }
 

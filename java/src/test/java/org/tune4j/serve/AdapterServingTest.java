@@ -82,45 +82,48 @@ class AdapterServingTest {
             adapter(dir, base, "a2", 3, true, List.of("query", "key", "value", "dense"), BertClassifier.Pooling.MEAN, 2, 3),
         };
         for (var backend : List.of(CpuBackend.get(), new ReferenceBackend())) {
-            try (Arena arena = Arena.ofShared()) {
-                BertModel served = BertCheckpoint.load(arena, base);
-                try (AdapterRegistry registry = new AdapterRegistry(served, 1L << 30); AdapterPredictor p = new AdapterPredictor(backend, served, null, registry, 1)) {
-                    for (int i = 0; i < dirs.length; i++) registry.load("a" + i, dirs[i]);
-                    TokenBatch in = batch(arena, 7, 11);
-                    List<String> ids = Arrays.asList("a1", "a0", "a0", "a2", "a1", "a0", "a2");
-                    List<AdapterPredictor.Result> mixed = p.run(arena, in, ids, true);
-                    List<String> embedIds = Arrays.asList(null, "a0", "a1", null, "a2", "a2", null);
-                    List<AdapterPredictor.Result> embedded = p.run(arena, in, embedIds, false);
-                    for (int i = 0; i < dirs.length; i++) {
-                        BertAdapter.Loaded alone = BertAdapter.load(arena, base, dirs[i]);
-                        try (Tape t = new Tape(backend, false)) {
-                            Tensor logits = alone.model().logits(t, in).value(), pooled = alone.model().pooled(t, in).value();
-                            for (int b = 0; b < in.batch(); b++) {
-                                if (!ids.get(b).equals("a" + i)) continue;
-                                float[] expected = softmaxRow(logits, b);
-                                assertEquals(alone.classes(), mixed.get(b).classes());
-                                for (int k = 0; k < expected.length; k++) assertEquals(expected[k], mixed.get(b).probabilities()[k], 2e-5, backend.name() + " sequence " + b + " class " + k);
-                                for (int j = 0; j < pooled.dim(1); j++) assertEquals(pooled.getFloat(b, j), mixed.get(b).embedding()[j], 2e-5, "embedding of " + b);
+            for (boolean packed : new boolean[] {false, true}) { // the base as loaded, and packed for the GEMM as tune4j serve runs it
+                try (Arena arena = Arena.ofShared()) {
+                    BertModel served = BertCheckpoint.load(arena, base);
+                    if (packed) assertEquals(12, served.packProjections(arena));
+                    try (AdapterRegistry registry = new AdapterRegistry(served, 1L << 30); AdapterPredictor p = new AdapterPredictor(backend, served, null, registry, 1)) {
+                        for (int i = 0; i < dirs.length; i++) registry.load("a" + i, dirs[i]);
+                        TokenBatch in = batch(arena, 7, 11);
+                        List<String> ids = Arrays.asList("a1", "a0", "a0", "a2", "a1", "a0", "a2");
+                        List<AdapterPredictor.Result> mixed = p.run(arena, in, ids, true);
+                        List<String> embedIds = Arrays.asList(null, "a0", "a1", null, "a2", "a2", null);
+                        List<AdapterPredictor.Result> embedded = p.run(arena, in, embedIds, false);
+                        for (int i = 0; i < dirs.length; i++) {
+                            BertAdapter.Loaded alone = BertAdapter.load(arena, base, dirs[i]);
+                            try (Tape t = new Tape(backend, false)) {
+                                Tensor logits = alone.model().logits(t, in).value(), pooled = alone.model().pooled(t, in).value();
+                                for (int b = 0; b < in.batch(); b++) {
+                                    if (!ids.get(b).equals("a" + i)) continue;
+                                    float[] expected = softmaxRow(logits, b);
+                                    assertEquals(alone.classes(), mixed.get(b).classes());
+                                    for (int k = 0; k < expected.length; k++) assertEquals(expected[k], mixed.get(b).probabilities()[k], 2e-5, backend.name() + " sequence " + b + " class " + k);
+                                    for (int j = 0; j < pooled.dim(1); j++) assertEquals(pooled.getFloat(b, j), mixed.get(b).embedding()[j], 2e-5, "embedding of " + b);
+                                }
                             }
                         }
-                    }
-                    // a sequence with no adapter gets the base encoder's mean-pooled state
-                    try (Tape t = new Tape(backend, false)) {
-                        Tensor mean = t.meanPool(served.forward(t, in), in.lengths(), in.batch()).value();
-                        for (int b : new int[] {0, 3, 6}) {
-                            assertNull(embedded.get(b).probabilities(), "no adapter, no head");
-                            for (int j = 0; j < mean.dim(1); j++) assertEquals(mean.getFloat(b, j), embedded.get(b).embedding()[j], 2e-5);
+                        // a sequence with no adapter gets the base encoder's mean-pooled state
+                        try (Tape t = new Tape(backend, false)) {
+                            Tensor mean = t.meanPool(served.forward(t, in), in.lengths(), in.batch()).value();
+                            for (int b : new int[] {0, 3, 6}) {
+                                assertNull(embedded.get(b).probabilities(), "no adapter, no head");
+                                for (int j = 0; j < mean.dim(1); j++) assertEquals(mean.getFloat(b, j), embedded.get(b).embedding()[j], 2e-5);
+                            }
                         }
+                        assertEquals(mixed.get(1).embedding().length, SMALL.hidden());
+                        // the adapters change what the encoder gives (the check above is not base against base)
+                        double moved;
+                        try (Tape t = new Tape(backend, false)) {
+                            Tensor mean = t.meanPool(served.forward(t, in), in.lengths(), in.batch()).value();
+                            moved = 0;
+                            for (int j = 0; j < SMALL.hidden(); j++) moved += Math.abs(mean.getFloat(1, j) - mixed.get(1).embedding()[j]);
+                        }
+                        assertTrue(moved > 1e-3, "adapter a0 moved sequence 1's embedding by " + moved);
                     }
-                    assertEquals(mixed.get(1).embedding().length, SMALL.hidden());
-                    // the adapters change what the encoder gives (the check above is not base against base)
-                    double moved;
-                    try (Tape t = new Tape(backend, false)) {
-                        Tensor mean = t.meanPool(served.forward(t, in), in.lengths(), in.batch()).value();
-                        moved = 0;
-                        for (int j = 0; j < SMALL.hidden(); j++) moved += Math.abs(mean.getFloat(1, j) - mixed.get(1).embedding()[j]);
-                    }
-                    assertTrue(moved > 1e-3, "adapter a0 moved sequence 1's embedding by " + moved);
                 }
             }
         }
