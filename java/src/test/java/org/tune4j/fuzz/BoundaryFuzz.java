@@ -15,6 +15,7 @@ import org.tune4j.backend.CpuBackend;
 import org.tune4j.backend.CsrWeights;
 import org.tune4j.backend.Int8Weights;
 import org.tune4j.backend.LoraAdapters;
+import org.tune4j.backend.PackedLinearWeights;
 import org.tune4j.backend.ReferenceBackend;
 import org.tune4j.backend.SimdLevel;
 import org.tune4j.backend.Sparse24Weights;
@@ -177,6 +178,7 @@ public final class BoundaryFuzz {
         if (type == Int8Weights.class) return Int8Weights.quantize(arena, new ReferenceBackend(), w);
         if (type == CsrWeights.class) return CsrWeights.fromDense(arena, w);
         if (type == Sparse24Weights.class) return Sparse24Weights.fromDense(arena, w);
+        if (type == PackedLinearWeights.class) return PackedLinearWeights.pack(arena, w);
         throw new IllegalStateException("no generator for " + type);
     }
 
