@@ -41,7 +41,9 @@ public interface Backend {
     default void linear(Tensor x, Tensor w, Tensor bias, Tensor y) {
         BackendChecks.linearBias(w, bias);
         gemm(false, true, 1f, x, w, 0f, y);
-        if (bias != null) addRow(bias, y);
+        if (bias == null) return;
+        if (y.isContiguous()) addRow(bias, y);
+        else for (long i = 0; i < y.dim(0); i++) addRow(bias, y.view(i, 0, 1, y.dim(1))); // y strided (the CPU's linear takes it): a row at a time
     }
 
     /**

@@ -98,6 +98,9 @@ class GemmParityTest {
                 CpuBackend.get().linear(x, w, b, all);
                 assertClose(expected, one, tol, level + (b == null ? " no bias" : " bias"));
                 TestTensors.assertBitwiseEqual(one, all, level + ": 1 thread and all");
+                Tensor refStrided = randomStrided(arena, rng, m, n, 5); // the reference takes a strided y too, as the CPU does
+                REF.linear(x, w, b, refStrided);
+                assertClose(expected, refStrided, 0, level + " the reference into a strided y");
             }
         } finally {
             CpuBackend.setThreads(Runtime.getRuntime().availableProcessors());
