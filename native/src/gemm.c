@@ -7,7 +7,8 @@
  * gemm_avx512.c); this file holds the driver and the portable C level.
  *
  * The driver works over "K segments" (internal.h): several (A, B) pairs whose K axes are concatenated,
- * so a LoRA layer's low-rank term rides in the same output tiles as the base product.
+ * so a LoRA layer's low-rank term rides in the same output tiles as the base product. Its job and pieces are
+ * declared in gemm_driver.h, which gemm_packed.c (weights packed ahead) shares.
  *
  * Threads split C into column (or row) ranges aligned to the tile; each thread runs the whole K
  * reduction for its range in the same order, so results do not depend on the thread count. */
@@ -15,7 +16,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "internal.h"
+#include "gemm_driver.h"
 
 /* ---- scalar pieces shared with the SIMD levels ---- */
 
@@ -124,16 +125,10 @@ const t4j_gemm_impl t4j_gemm_portable = {"portable", P_MR, P_NR, 64, 256, 512, k
 
 /* ---- the driver ---- */
 
-/* A (or B) viewed as one matrix whose K axis is the concatenation of the segments'. */
-typedef struct {
-    const t4j_kseg *segs;
-    int nseg;
-    int use_b; /* 0: the A operands (rows = M), 1: the B operands (rows = N) */
-} kview;
 
 /* Packs rows [r0, r0+rows) of the view over K range [pc, pc+kc) into ceil(rows/R) slivers, sliver s at
  * dst + s*R*kc laid out as [p*R + i]. */
-static void pack_view(const t4j_gemm_impl *impl, const kview *v, int64_t r0, int64_t rows, int64_t pc, int64_t kc, int64_t R, float *dst) {
+void t4j_gemm_pack_view(const t4j_gemm_impl *impl, const kview *v, int64_t r0, int64_t rows, int64_t pc, int64_t kc, int64_t R, float *dst) {
     int64_t seg_start = 0;
     for (int s = 0; s < v->nseg; s++) {
         const t4j_kseg *g = &v->segs[s];
@@ -168,25 +163,6 @@ static void pack_view(const t4j_gemm_impl *impl, const kview *v, int64_t r0, int
     }
 }
 
-typedef struct {
-    const t4j_gemm_impl *impl;
-    kview av, bv;
-    int64_t m, n, k;
-    int64_t mc, nc;      /* the cache blocks in use: the level's, or those set by t4j_gemm_set_blocks */
-    int64_t kb;          /* K block length (the last may be shorter) */
-    float beta;
-    float *c;
-    int64_t rsc, csc;
-    const float *bias;
-    int64_t bias_rs, bias_cs;
-    const t4j_lowrank *lowrank; /* or NULL: added to each tile after its last K block */
-    const float *bpacked; /* B packed ahead (t4j_linear_pack: K block pc at bpacked + pc*bnpad, its slivers in
-                           * order), or NULL: B is packed here */
-    int64_t bnpad;       /* columns of the packed B, a multiple of the tile's */
-    int split_n;         /* tasks split columns (1) or rows (0) */
-    int64_t chunk;       /* columns or rows per task, a multiple of the tile */
-    atomic_int failed;   /* a thread could not get its packing buffers */
-} gemm_job;
 
 /* Per-thread packing buffers, grown on demand and kept for the thread's life. */
 static _Thread_local float *tl_abuf, *tl_bbuf;
@@ -248,7 +224,7 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
             for (int64_t ic = m0; ic < m1; ic += mc_max) {
                 int64_t mc = T4J_MIN(mc_max, m1 - ic);
                 int64_t slivers = (mc + MR - 1) / MR, share = (kc + slivers - 1) / slivers;
-                pack_view(I, &J->av, ic, mc, pc, kc, MR, ap);
+                t4j_gemm_pack_view(I, &J->av, ic, mc, pc, kc, MR, ap);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const float *bs, *next = NULL, *fuse_src = NULL;
                     int64_t pf_ld = 0, fuse_ld = 0;
@@ -261,7 +237,7 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
                         if (ic == m0) {
                             /* a whole sliver whose rows lie adjacent in the source: the first tile's kernel packs it */
                             if (I->kernel_pack != NULL && nc - jr >= NR) fuse_src = sliver_source(&J->bv, jc + jr, pc, kc, &fuse_ld);
-                            if (fuse_src == NULL) pack_view(I, &J->bv, jc + jr, T4J_MIN(NR, nc - jr), pc, kc, NR, dst);
+                            if (fuse_src == NULL) t4j_gemm_pack_view(I, &J->bv, jc + jr, T4J_MIN(NR, nc - jr), pc, kc, NR, dst);
                         }
                         bs = dst;
                         if (ic == m0 && jr + NR < nc) next = sliver_source(&J->bv, jc + jr + NR, pc, kc, &pf_ld);
@@ -298,7 +274,6 @@ static void gemm_task(void *ctx, int64_t task) {
     }
 }
 
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* ---- skinny products: one side of C at most 16 (LoRA's x A^T, g B, g^T h, gb^T x) ----
  * The general path would pack the long operand (x or g, T x d) to use it for 16 columns only; here it is
@@ -344,23 +319,23 @@ static int32_t skinny_gemm(const t4j_gemm_impl *I, int64_t m, int64_t n, int64_t
                            int64_t csa, const float *bs, int64_t rsb, int64_t csb, float beta, float *c, int64_t rsc, int64_t csc) {
     if (n <= T4J_DOT_NB && csa == 1 && rsb == 1) {
         /* both operands contiguous along k: dot products, nothing packed (a GEMV reads W once, in order) */
-        int64_t blocks = ceil_div(m, I->dot_rows);
+        int64_t blocks = t4j_ceil_div(m, I->dot_rows);
         int64_t threads = 2.0 * m * n * k < 2.0e6 ? 1 : T4J_MIN((int64_t)t4j_num_threads(), blocks);
         skinny_job S = {.impl = I, .a = a, .rsa = rsa, .csa = 1, .bn = bs, .ldbn = csb, .m = m, .n = n, .k = k,
                         .alpha = alpha, .beta = beta, .c = c, .rsc = rsc, .csc = csc,
-                        .chunk = ceil_div(blocks, threads) * I->dot_rows, .stream = m * k * (int64_t)sizeof(float) > T4J_CACHED_WEIGHT_BYTES};
-        t4j_parallel(ceil_div(m, S.chunk), dot_task, &S);
+                        .chunk = t4j_ceil_div(blocks, threads) * I->dot_rows, .stream = m * k * (int64_t)sizeof(float) > T4J_CACHED_WEIGHT_BYTES};
+        t4j_parallel(t4j_ceil_div(m, S.chunk), dot_task, &S);
         return T4J_OK;
     }
     float *bn = aligned_alloc(64, (size_t)(k * T4J_SKINNY_N) * sizeof(float));
     if (bn == NULL) return T4J_ERR_NO_MEMORY;
     for (int64_t p = 0; p < k; p++)
         for (int64_t q = 0; q < T4J_SKINNY_N; q++) bn[p * T4J_SKINNY_N + q] = q < n ? bs[p * rsb + q * csb] : 0.0f;
-    int64_t blocks = ceil_div(m, I->skinny_rows);
+    int64_t blocks = t4j_ceil_div(m, I->skinny_rows);
     int64_t threads = 2.0 * m * n * k < 2.0e6 ? 1 : T4J_MIN((int64_t)t4j_num_threads(), blocks);
     skinny_job S = {.impl = I, .a = a, .rsa = rsa, .csa = csa, .bn = bn, .m = m, .n = n, .k = k, .alpha = alpha,
-                    .beta = beta, .c = c, .rsc = rsc, .csc = csc, .chunk = ceil_div(blocks, threads) * I->skinny_rows};
-    t4j_parallel(ceil_div(m, S.chunk), skinny_task, &S);
+                    .beta = beta, .c = c, .rsc = rsc, .csc = csc, .chunk = t4j_ceil_div(blocks, threads) * I->skinny_rows};
+    t4j_parallel(t4j_ceil_div(m, S.chunk), skinny_task, &S);
     free(bn);
     return T4J_OK;
 }
@@ -386,18 +361,18 @@ static void lowrank_task(void *ctx, int64_t task) {
 }
 
 /* The low-rank terms in a pass of their own over C (after the paths that do not tile C row-major). */
-static int32_t lowrank_pass(const t4j_gemm_impl *I, const t4j_lowrank *L, int64_t m, int64_t n, float *c, int64_t ldc, int32_t rc) {
+int32_t t4j_gemm_lowrank_pass(const t4j_gemm_impl *I, const t4j_lowrank *L, int64_t m, int64_t n, float *c, int64_t ldc, int32_t rc) {
     if (rc != T4J_OK || L == NULL) return rc;
     lowrank_job R = {L, I, c, ldc, n, m};
-    t4j_parallel_sized(ceil_div(m, LOWRANK_ROWS), lowrank_task, &R, 2.0 * (double)m * (double)n * 16.0);
+    t4j_parallel_sized(t4j_ceil_div(m, LOWRANK_ROWS), lowrank_task, &R, 2.0 * (double)m * (double)n * 16.0);
     return rc;
 }
 
 /* K blocks of nearly equal length: a short tail block would cost a pass over C for little work. */
-static int64_t k_block(int64_t k, int64_t kc) { return ceil_div(k, ceil_div(k, kc)); }
+int64_t t4j_gemm_k_block(int64_t k, int64_t kc) { return t4j_ceil_div(k, t4j_ceil_div(k, kc)); }
 
 /* Runs a tiled job whose operands, blocks and C are set, on the pool. */
-static int32_t run_tiled(gemm_job *J) {
+int32_t t4j_gemm_run_tiled(gemm_job *J) {
     const t4j_gemm_impl *I = J->impl;
     /* Every thread packs all of the operand along the side it does not split: split the columns (each
      * thread packs its part of B, all of A) unless C is taller than wide and has the row tiles for it
@@ -406,17 +381,17 @@ static int32_t run_tiled(gemm_job *J) {
     int64_t threads = t4j_num_threads();
     double flops = 2.0 * (double)J->m * (double)J->n * (double)J->k;
     if (flops < 2.0e6) threads = 1;
-    int64_t tiles_n = ceil_div(J->n, I->nr), tiles_m = ceil_div(J->m, I->mr);
+    int64_t tiles_n = t4j_ceil_div(J->n, I->nr), tiles_m = t4j_ceil_div(J->m, I->mr);
     int64_t tasks;
     int rows_first = J->m > J->n && tiles_m >= threads;
     if (!rows_first && (tiles_n >= threads || tiles_n >= tiles_m)) {
         J->split_n = 1;
-        J->chunk = ceil_div(tiles_n, T4J_MIN(threads, tiles_n)) * I->nr;
-        tasks = ceil_div(J->n, J->chunk);
+        J->chunk = t4j_ceil_div(tiles_n, T4J_MIN(threads, tiles_n)) * I->nr;
+        tasks = t4j_ceil_div(J->n, J->chunk);
     } else {
         J->split_n = 0;
-        J->chunk = ceil_div(tiles_m, T4J_MIN(threads, tiles_m)) * I->mr;
-        tasks = ceil_div(J->m, J->chunk);
+        J->chunk = t4j_ceil_div(tiles_m, T4J_MIN(threads, tiles_m)) * I->mr;
+        tasks = t4j_ceil_div(J->m, J->chunk);
     }
     atomic_init(&J->failed, 0);
     t4j_parallel(tasks, gemm_task, J);
@@ -449,7 +424,7 @@ int32_t t4j_gemm_segments_lowrank(int64_t m, int64_t n, const t4j_kseg *segs, in
             if (rc == T4J_OK && bias != NULL)
                 for (int64_t i = 0; i < m; i++)
                     for (int64_t j = 0; j < n; j++) c[i * ldc + j] += bias[j];
-            return lowrank_pass(I, L, m, n, c, ldc, rc);
+            return t4j_gemm_lowrank_pass(I, L, m, n, c, ldc, rc);
         }
     }
 
@@ -474,12 +449,12 @@ int32_t t4j_gemm_segments_lowrank(int64_t m, int64_t n, const t4j_kseg *segs, in
                 float v = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
                 c[i * ldc + j] = v + (bias ? bias[j] : 0.0f);
             }
-        return lowrank_pass(I, L, m, n, c, ldc, T4J_OK);
+        return t4j_gemm_lowrank_pass(I, L, m, n, c, ldc, T4J_OK);
     }
-    J.kb = k_block(k, blocks[1]);
+    J.kb = t4j_gemm_k_block(k, blocks[1]);
     J.lowrank = swapped_c ? NULL : L;
-    int32_t rc = run_tiled(&J);
-    return swapped_c ? lowrank_pass(I, L, m, n, c, ldc, rc) : rc;
+    int32_t rc = t4j_gemm_run_tiled(&J);
+    return swapped_c ? t4j_gemm_lowrank_pass(I, L, m, n, c, ldc, rc) : rc;
 }
 
 
@@ -493,89 +468,6 @@ T4J_EXPORT int32_t t4j_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t
 T4J_EXPORT int32_t t4j_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w, int64_t ldw, const float *bias, float *y, int64_t ldy) {
     t4j_kseg seg = {.a = x, .rsa = ldx, .csa = 1, .b = w, .rsb = 1, .csb = ldw, .k = k, .alpha = 1.0f};
     return t4j_gemm_segments(m, n, &seg, 1, 0.0f, y, ldy, bias);
-}
-
-/* ---- a linear layer's weights packed once (inference): the B slivers the driver would pack at every call, laid out
- * ahead as the current level and K block pack them (ARCHITECTURE.md, "GEMM": packed weights) ---- */
-
-#define PACKED_MAGIC 0x74346a4c50463332LL /* "t4jLPF32" */
-#define PACKED_HEADER 64                  /* bytes before the slivers, which stay 64-byte aligned */
-
-typedef struct {
-    int64_t magic, n, k, kb, npad;
-    int32_t level, alt_tile; /* the SIMD level packed for; its second tile (1) or its own (0) */
-} packed_header;
-
-/* The tile packed weights of n outputs take at a level: the one that pads n least, the 8 x 48 one on a tie (rows of
- * sequences come in multiples of 8 more often than of 12); any tile gives the same bits. */
-static const t4j_gemm_impl *packed_tile_for(int64_t n, int *alt) {
-    const t4j_gemm_impl *I = t4j_gemm_current();
-    *alt = 0;
-#if defined(__x86_64__)
-    if (I == &t4j_gemm_avx512 && ceil_div(n, t4j_gemm_avx512_8x48.nr) * t4j_gemm_avx512_8x48.nr <= ceil_div(n, I->nr) * I->nr) {
-        *alt = 1;
-        return &t4j_gemm_avx512_8x48;
-    }
-#else
-    (void)n;
-#endif
-    return I;
-}
-
-T4J_EXPORT int64_t t4j_linear_packed_size(int64_t n, int64_t k) {
-    if (n <= 0 || k <= 0) return PACKED_HEADER; /* no slivers: the header says the shape */
-    int alt;
-    const t4j_gemm_impl *I = packed_tile_for(n, &alt);
-    return PACKED_HEADER + ceil_div(n, I->nr) * I->nr * k * (int64_t)sizeof(float);
-}
-
-T4J_EXPORT int32_t t4j_linear_pack(int64_t n, int64_t k, const float *w, int64_t ldw, void *packed, int64_t bytes) {
-    if (n < 0 || k < 0 || ldw < k || ((uintptr_t)packed & 63) != 0 || bytes < t4j_linear_packed_size(n, k)) return T4J_ERR_INVALID;
-    int alt;
-    const t4j_gemm_impl *I = packed_tile_for(n, &alt);
-    int64_t npad = ceil_div(n, I->nr) * I->nr, blocks[3];
-    t4j_gemm_blocks(blocks);
-    packed_header h = {.magic = PACKED_MAGIC, .n = n, .k = k, .kb = k > 0 ? k_block(k, blocks[1]) : 0, .npad = npad,
-                       .level = t4j_simd_level(), .alt_tile = alt};
-    memcpy(packed, &h, sizeof h);
-    float *dst = (float *)((char *)packed + PACKED_HEADER);
-    /* B = W^T: element (k index p, column j) at w[j*ldw + p], packed by the driver's own routine */
-    t4j_kseg seg = {.b = w, .rsb = 1, .csb = ldw, .k = k, .alpha = 1.0f};
-    kview bv = {&seg, 1, 1};
-    for (int64_t pc = 0; pc < k; pc += h.kb) {
-        int64_t kc = T4J_MIN(h.kb, k - pc);
-        for (int64_t j = 0; j < npad; j += I->nr) pack_view(I, &bv, j, T4J_MIN(I->nr, n - j), pc, kc, I->nr, dst + pc * npad + j * kc);
-    }
-    return T4J_OK;
-}
-
-T4J_EXPORT int32_t t4j_linear_packed(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, float *y, int64_t ldy) {
-    return t4j_linear_packed_lowrank(m, n, k, x, ldx, packed, bias, y, ldy, NULL);
-}
-
-int32_t t4j_linear_packed_lowrank(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, float *y, int64_t ldy,
-                                  const t4j_lowrank *L) {
-    packed_header h;
-    memcpy(&h, packed, sizeof h);
-    if (h.magic != PACKED_MAGIC || h.n != n || h.k != k) return T4J_ERR_INVALID;
-    int alt;
-    const t4j_gemm_impl *I = packed_tile_for(n, &alt);
-    int64_t blocks[3];
-    t4j_gemm_blocks(blocks);
-    if (m <= 0 || n <= 0) return T4J_OK;
-    if (k == 0) { /* no products: y is the bias */
-        for (int64_t i = 0; i < m; i++)
-            for (int64_t j = 0; j < n; j++) y[i * ldy + j] = bias ? bias[j] : 0.0f;
-        return lowrank_pass(I, L, m, n, y, ldy, T4J_OK);
-    }
-    if (h.level != t4j_simd_level() || h.alt_tile != alt || h.kb != k_block(k, blocks[1])) return T4J_ERR_WRONG_PACKING;
-    t4j_kseg seg = {.a = x, .rsa = ldx, .csa = 1, .k = k, .alpha = 1.0f};
-    gemm_job J = {.impl = I, .m = m, .n = n, .k = k, .mc = blocks[0], .nc = blocks[2], .kb = h.kb, .beta = 0.0f, .c = y, .rsc = ldy, .csc = 1,
-                  .bias = bias, .bias_rs = 0, .bias_cs = 1, .lowrank = L, .bpacked = (const float *)((const char *)packed + PACKED_HEADER),
-                  .bnpad = h.npad};
-    J.av = (kview){&seg, 1, 0};
-    J.bv = (kview){&seg, 1, 1};
-    return run_tiled(&J);
 }
 
 /* ---- cache blocks: the level's, unless set (the autotuner's choice; ARCHITECTURE.md, "Numerics": a K block
@@ -615,7 +507,7 @@ const t4j_gemm_impl *t4j_gemm_current(void) {
 #if defined(__x86_64__)
 /* C's area computed (edge tiles padded to whole tiles) over its real area. */
 static double padded(int64_t m, int64_t n, int64_t mr, int64_t nr) {
-    return (double)(ceil_div(m, mr) * mr) * (double)(ceil_div(n, nr) * nr) / ((double)m * (double)n);
+    return (double)(t4j_ceil_div(m, mr) * mr) * (double)(t4j_ceil_div(n, nr) * nr) / ((double)m * (double)n);
 }
 #endif
 

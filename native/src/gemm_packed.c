@@ -1,0 +1,87 @@
+/* gemm_packed: a linear layer's weights packed once, ahead of the calls (inference on frozen weights): W's B slivers
+ * laid out as the driver (gemm.c) would pack them at every call, for the current level, tile and K block, then
+ * the driver run with each sliver read where it lies (ARCHITECTURE.md, "GEMM": packed weights). */
+#include <string.h>
+
+#include "gemm_driver.h"
+
+#define PACKED_MAGIC 0x74346a4c50463332LL /* "t4jLPF32" */
+#define PACKED_HEADER 64                  /* bytes before the slivers, which stay 64-byte aligned */
+
+typedef struct {
+    int64_t magic, n, k, kb, npad;
+    int32_t level, alt_tile; /* the SIMD level packed for; its second tile (1) or its own (0) */
+} packed_header;
+
+/* The tile packed weights of n outputs take at a level: the one that pads n least, the 8 x 48 one on a tie (rows of
+ * sequences come in multiples of 8 more often than of 12); any tile gives the same bits. */
+static const t4j_gemm_impl *packed_tile_for(int64_t n, int *alt) {
+    const t4j_gemm_impl *I = t4j_gemm_current();
+    *alt = 0;
+#if defined(__x86_64__)
+    if (I == &t4j_gemm_avx512 && t4j_ceil_div(n, t4j_gemm_avx512_8x48.nr) * t4j_gemm_avx512_8x48.nr <= t4j_ceil_div(n, I->nr) * I->nr) {
+        *alt = 1;
+        return &t4j_gemm_avx512_8x48;
+    }
+#else
+    (void)n;
+#endif
+    return I;
+}
+
+T4J_EXPORT int64_t t4j_linear_packed_size(int64_t n, int64_t k) {
+    if (n <= 0 || k <= 0) return PACKED_HEADER; /* no slivers: the header says the shape */
+    int alt;
+    const t4j_gemm_impl *I = packed_tile_for(n, &alt);
+    return PACKED_HEADER + t4j_ceil_div(n, I->nr) * I->nr * k * (int64_t)sizeof(float);
+}
+
+T4J_EXPORT int32_t t4j_linear_pack(int64_t n, int64_t k, const float *w, int64_t ldw, void *packed, int64_t bytes) {
+    if (n < 0 || k < 0 || ldw < k || ((uintptr_t)packed & 63) != 0 || bytes < t4j_linear_packed_size(n, k)) return T4J_ERR_INVALID;
+    int alt;
+    const t4j_gemm_impl *I = packed_tile_for(n, &alt);
+    int64_t npad = t4j_ceil_div(n, I->nr) * I->nr, blocks[3];
+    t4j_gemm_blocks(blocks);
+    packed_header h = {.magic = PACKED_MAGIC, .n = n, .k = k, .kb = k > 0 ? t4j_gemm_k_block(k, blocks[1]) : 0, .npad = npad,
+                       .level = t4j_simd_level(), .alt_tile = alt};
+    memcpy(packed, &h, sizeof h);
+    float *dst = (float *)((char *)packed + PACKED_HEADER);
+    /* B = W^T: element (k index p, column j) at w[j*ldw + p], packed by the driver's own routine */
+    t4j_kseg seg = {.b = w, .rsb = 1, .csb = ldw, .k = k, .alpha = 1.0f};
+    kview bv = {&seg, 1, 1};
+    for (int64_t pc = 0; pc < k; pc += h.kb) {
+        int64_t kc = T4J_MIN(h.kb, k - pc);
+        for (int64_t j = 0; j < npad; j += I->nr) t4j_gemm_pack_view(I, &bv, j, T4J_MIN(I->nr, n - j), pc, kc, I->nr, dst + pc * npad + j * kc);
+    }
+    return T4J_OK;
+}
+
+T4J_EXPORT int32_t t4j_linear_packed(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, float *y, int64_t ldy) {
+    return t4j_linear_packed_lowrank(m, n, k, x, ldx, packed, bias, y, ldy, NULL);
+}
+
+int32_t t4j_linear_packed_lowrank(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, float *y, int64_t ldy,
+                                  const t4j_lowrank *L) {
+    packed_header h;
+    memcpy(&h, packed, sizeof h);
+    if (h.magic != PACKED_MAGIC || h.n != n || h.k != k) return T4J_ERR_INVALID;
+    int alt;
+    const t4j_gemm_impl *I = packed_tile_for(n, &alt);
+    int64_t blocks[3];
+    t4j_gemm_blocks(blocks);
+    if (m <= 0 || n <= 0) return T4J_OK;
+    if (k == 0) { /* no products: y is the bias */
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) y[i * ldy + j] = bias ? bias[j] : 0.0f;
+        return t4j_gemm_lowrank_pass(I, L, m, n, y, ldy, T4J_OK);
+    }
+    if (h.level != t4j_simd_level() || h.alt_tile != alt || h.kb != t4j_gemm_k_block(k, blocks[1])) return T4J_ERR_WRONG_PACKING;
+    t4j_kseg seg = {.a = x, .rsa = ldx, .csa = 1, .k = k, .alpha = 1.0f};
+    gemm_job J = {.impl = I, .m = m, .n = n, .k = k, .mc = blocks[0], .nc = blocks[2], .kb = h.kb, .beta = 0.0f, .c = y, .rsc = ldy, .csc = 1,
+                  .bias = bias, .bias_rs = 0, .bias_cs = 1, .lowrank = L, .bpacked = (const float *)((const char *)packed + PACKED_HEADER),
+                  .bnpad = h.npad};
+    J.av = (kview){&seg, 1, 0};
+    J.bv = (kview){&seg, 1, 1};
+    return t4j_gemm_run_tiled(&J);
+}
+
