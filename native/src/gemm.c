@@ -125,9 +125,7 @@ const t4j_gemm_impl t4j_gemm_portable = {"portable", P_MR, P_NR, 64, 256, 512, k
 
 /* ---- the driver ---- */
 
-
-/* Packs rows [r0, r0+rows) of the view over K range [pc, pc+kc) into ceil(rows/R) slivers, sliver s at
- * dst + s*R*kc laid out as [p*R + i]. */
+/* gemm_driver.h */
 void t4j_gemm_pack_view(const t4j_gemm_impl *impl, const kview *v, int64_t r0, int64_t rows, int64_t pc, int64_t kc, int64_t R, float *dst) {
     int64_t seg_start = 0;
     for (int s = 0; s < v->nseg; s++) {
@@ -162,7 +160,6 @@ void t4j_gemm_pack_view(const t4j_gemm_impl *impl, const kview *v, int64_t r0, i
         seg_start += g->k;
     }
 }
-
 
 /* Per-thread packing buffers, grown on demand and kept for the thread's life. */
 static _Thread_local float *tl_abuf, *tl_bbuf;
@@ -273,7 +270,6 @@ static void gemm_task(void *ctx, int64_t task) {
         gemm_block(J, m0, m1, 0, J->n);
     }
 }
-
 
 /* ---- skinny products: one side of C at most 16 (LoRA's x A^T, g B, g^T h, gb^T x) ----
  * The general path would pack the long operand (x or g, T x d) to use it for 16 columns only; here it is
@@ -456,7 +452,6 @@ int32_t t4j_gemm_segments_lowrank(int64_t m, int64_t n, const t4j_kseg *segs, in
     int32_t rc = t4j_gemm_run_tiled(&J);
     return swapped_c ? t4j_gemm_lowrank_pass(I, L, m, n, c, ldc, rc) : rc;
 }
-
 
 T4J_EXPORT int32_t t4j_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
     t4j_kseg seg = {.a = a, .rsa = trans_a ? 1 : lda, .csa = trans_a ? lda : 1,
