@@ -15,9 +15,9 @@ import org.tune4j.tensor.Tensor;
  * lowered by the environment variable {@code T4J_SIMD} or the system property {@code tune4j.simd}
  * (portable, avx2, avx512). Results are bitwise identical for any thread count at a
  * given level. How long the pool's threads poll for work before they sleep: {@link #setSpinMicros}, or the
- * system property {@code tune4j.spinMicros} at start-up.
+ * system property {@code tune4j.spinMicros} at start-up. The int8, pruning and sparse ops are in {@link CpuCompressedOps}.
  */
-public final class CpuBackend implements Backend {
+public final class CpuBackend extends CpuCompressedOps {
     /** System property that lowers the SIMD level at start-up, like the environment variable T4J_SIMD. */
     public static final String SIMD_PROPERTY = "tune4j.simd";
     /** System property: {@link #setSpinMicros} at start-up. */
@@ -124,15 +124,6 @@ public final class CpuBackend implements Backend {
         return tune4j_h.t4j_cache_bytes(level);
     }
 
-    private static MemorySegment seg(Tensor t) {
-        return t == null ? MemorySegment.NULL : t.segment();
-    }
-
-    private static void status(int rc, String op) {
-        if (rc == tune4j_h.T4J_ERR_NO_MEMORY) throw new OutOfMemoryError(op + ": libtune4j could not allocate scratch memory");
-        if (rc != tune4j_h.T4J_OK) throw new IllegalStateException(op + ": libtune4j returned status " + rc);
-    }
-
     @Override
     public void linear(Tensor x, Tensor w, Tensor bias, Tensor y) {
         BackendChecks.linear(x, w, bias, y);
@@ -164,7 +155,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void loraForward(Tensor x, Tensor mask, Tensor w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
         BackendChecks.writable("h", h, "y", y);
-        var d = BackendChecks.loraForward(x, mask, w, bias, a, b, scale, h, y);
+        var d = LoraChecks.loraForward(x, mask, w, bias, a, b, scale, h, y);
         status(tune4j_h.t4j_lora_forward(d.t(), d.dIn(), d.dOut(), d.r(), seg(x), seg(mask), seg(w), seg(bias), seg(a), seg(b),
                 scale, seg(h), seg(y)), "loraForward");
     }
@@ -172,7 +163,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void loraBackward(Tensor x, Tensor mask, Tensor w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
         BackendChecks.writable("dx", dx, "da", da, "db", db);
-        var d = BackendChecks.loraBackward(x, mask, w, a, b, scale, h, g, dx, da, db);
+        var d = LoraChecks.loraBackward(x, mask, w, a, b, scale, h, g, dx, da, db);
         status(tune4j_h.t4j_lora_backward(d.t(), d.dIn(), d.dOut(), d.r(), seg(x), seg(mask), seg(w), seg(a), seg(b), scale,
                 seg(h), seg(g), seg(dx), seg(da), seg(db)), "loraBackward");
     }
@@ -180,7 +171,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void loraMerge(Tensor w, Tensor a, Tensor b, float scale, float sign) {
         BackendChecks.writable("w", w);
-        var d = BackendChecks.loraMerge(w, a, b, scale, sign);
+        var d = LoraChecks.loraMerge(w, a, b, scale, sign);
         status(tune4j_h.t4j_lora_merge(d.dIn(), d.dOut(), d.r(), seg(w), seg(a), seg(b), scale, sign), "loraMerge");
     }
 
@@ -188,8 +179,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void loraShrinkSegments(Tensor x, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h) {
-        long t = BackendChecks.loraShrink(x, adapters, h);
-        long nseg = BackendChecks.loraSegments(segStart, segAdapter, t, adapters.count());
+        long t = LoraChecks.loraShrink(x, adapters, h);
+        long nseg = LoraChecks.loraSegments(segStart, segAdapter, t, adapters.count());
         try (Arena call = Arena.ofConfined()) {
             status(tune4j_h.t4j_lora_shrink_segments(nseg, seg(segStart), seg(segAdapter), adapters.dIn(), pointers(call, adapters.a()), ranks(call, adapters), seg(x), x.ld(),
                     seg(h), h.ld()), "loraShrinkSegments");
@@ -198,8 +189,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void loraExpandSegments(Tensor h, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor y) {
-        long t = BackendChecks.loraExpand(h, adapters, y);
-        long nseg = BackendChecks.loraSegments(segStart, segAdapter, t, adapters.count());
+        long t = LoraChecks.loraExpand(h, adapters, y);
+        long nseg = LoraChecks.loraSegments(segStart, segAdapter, t, adapters.count());
         try (Arena call = Arena.ofConfined()) {
             status(tune4j_h.t4j_lora_expand_segments(nseg, seg(segStart), seg(segAdapter), adapters.dOut(), pointers(call, adapters.b()), ranks(call, adapters),
                     call.allocateFrom(ValueLayout.JAVA_FLOAT, adapters.scales()), seg(h), h.ld(), seg(y), y.ld()), "loraExpandSegments");
@@ -208,8 +199,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void loraShrinkRows(Tensor x, Tensor rowAdapter, LoraAdapters adapters, Tensor h) {
-        long t = BackendChecks.loraShrink(x, adapters, h);
-        BackendChecks.loraRows(rowAdapter, t, adapters.count());
+        long t = LoraChecks.loraShrink(x, adapters, h);
+        LoraChecks.loraRows(rowAdapter, t, adapters.count());
         try (Arena call = Arena.ofConfined()) {
             status(tune4j_h.t4j_lora_shrink_rows(t, seg(rowAdapter), adapters.dIn(), pointers(call, adapters.a()), ranks(call, adapters), seg(x), x.ld(), seg(h), h.ld()),
                     "loraShrinkRows");
@@ -218,8 +209,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void loraExpandRows(Tensor h, Tensor rowAdapter, LoraAdapters adapters, Tensor y) {
-        long t = BackendChecks.loraExpand(h, adapters, y);
-        BackendChecks.loraRows(rowAdapter, t, adapters.count());
+        long t = LoraChecks.loraExpand(h, adapters, y);
+        LoraChecks.loraRows(rowAdapter, t, adapters.count());
         try (Arena call = Arena.ofConfined()) {
             status(tune4j_h.t4j_lora_expand_rows(t, seg(rowAdapter), adapters.dOut(), pointers(call, adapters.b()), ranks(call, adapters),
                     call.allocateFrom(ValueLayout.JAVA_FLOAT, adapters.scales()), seg(h), h.ld(), seg(y), y.ld()), "loraExpandRows");
@@ -228,8 +219,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void loraMixedForward(Tensor x, Tensor w, Tensor bias, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h, Tensor y) {
-        long t = BackendChecks.loraMixedForward(x, w, bias, adapters, h, y);
-        long nseg = BackendChecks.loraSegments(segStart, segAdapter, t, adapters.count());
+        long t = LoraChecks.loraMixedForward(x, w, bias, adapters, h, y);
+        long nseg = LoraChecks.loraSegments(segStart, segAdapter, t, adapters.count());
         try (Arena call = Arena.ofConfined()) {
             status(tune4j_h.t4j_lora_mixed_forward(t, adapters.dIn(), adapters.dOut(), seg(x), x.ld(), seg(w), seg(bias), nseg, seg(segStart), seg(segAdapter), adapters.count(),
                     pointers(call, adapters.a()), pointers(call, adapters.b()), ranks(call, adapters), call.allocateFrom(ValueLayout.JAVA_FLOAT, adapters.scales()), seg(h), h.ld(),
@@ -241,8 +232,8 @@ public final class CpuBackend implements Backend {
     @Override
     public void loraMixedForwardPacked(Tensor x, PackedLinearWeights packed, Tensor bias, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h, Tensor y) {
         Tensor w = BackendChecks.packedValues(packed);
-        long t = BackendChecks.loraMixedForward(x, w, bias, adapters, h, y);
-        long nseg = BackendChecks.loraSegments(segStart, segAdapter, t, adapters.count());
+        long t = LoraChecks.loraMixedForward(x, w, bias, adapters, h, y);
+        long nseg = LoraChecks.loraSegments(segStart, segAdapter, t, adapters.count());
         int rc;
         try (Arena call = Arena.ofConfined()) {
             rc = tune4j_h.t4j_lora_mixed_forward_packed(t, adapters.dIn(), adapters.dOut(), seg(x), x.ld(), packed.packed(), seg(bias), nseg, seg(segStart), seg(segAdapter),
@@ -268,132 +259,6 @@ public final class CpuBackend implements Backend {
         MemorySegment r = call.allocate(ValueLayout.JAVA_LONG, adapters.count());
         for (int i = 0; i < adapters.count(); i++) r.setAtIndex(ValueLayout.JAVA_LONG, i, adapters.rank(i));
         return r;
-    }
-
-    // ---- int8 ----
-
-    @Override
-    public void quantizeRows(Tensor x, Tensor q, Tensor scales) {
-        BackendChecks.writable("q", q, "scales", scales);
-        long m = BackendChecks.quantizeRows(x, q, scales);
-        tune4j_h.t4j_quantize_rows(m, x.dim(1), x.segment(), x.ld(), q.segment(), q.ld(), scales.segment());
-    }
-
-    @Override
-    public void dequantizeRows(Tensor q, Tensor scales, Tensor x) {
-        BackendChecks.writable("x", x);
-        long m = BackendChecks.quantizeRows(x, q, scales);
-        tune4j_h.t4j_dequantize_rows(m, x.dim(1), q.segment(), q.ld(), scales.segment(), x.segment(), x.ld());
-    }
-
-    @Override
-    public void int8Linear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.int8Linear(x, w, bias, act, y);
-        status(tune4j_h.t4j_int8_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.packed(), seg(bias), act.code(),
-                y.segment(), y.ld()), "int8Linear");
-    }
-
-    @Override
-    public void int8WeightOnlyLinear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.int8WeightOnlyLinear(x, w, bias, act, y);
-        status(tune4j_h.t4j_int8_weight_only_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.packed(), seg(bias),
-                act.code(), y.segment(), y.ld()), "int8WeightOnlyLinear");
-    }
-
-    @Override
-    public void int8Gemm(Tensor a, Int8Weights w, Tensor c) {
-        BackendChecks.writable("c", c);
-        BackendChecks.int8Gemm(a, w, c);
-        status(tune4j_h.t4j_int8_gemm(a.dim(0), w.rows(), w.cols(), a.segment(), a.ld(), w.packed(), c.segment(), c.ld()), "int8Gemm");
-    }
-
-    @Override
-    public void loraInt8Forward(Tensor x, Tensor mask, Int8Weights w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
-        var d = BackendChecks.loraInt8Forward(x, mask, w, bias, a, b, scale, h, y);
-        status(tune4j_h.t4j_lora_int8_forward(d.t(), d.dIn(), d.dOut(), d.r(), seg(x), seg(mask), w.packed(), seg(bias), seg(a), seg(b),
-                scale, seg(h), seg(y)), "loraInt8Forward");
-    }
-
-    @Override
-    public void loraInt8Backward(Tensor x, Tensor mask, Int8Weights w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
-        BackendChecks.writable("dx", dx, "da", da, "db", db);
-        var d = BackendChecks.loraInt8(x, mask, w, a, b, scale);
-        BackendChecks.contiguous("h", h, d.t(), d.r());
-        BackendChecks.contiguous("g", g, d.t(), d.dOut());
-        BackendChecks.optionalContiguous("dx", dx, d.t(), d.dIn());
-        BackendChecks.contiguous("da", da, d.r(), d.dIn());
-        BackendChecks.contiguous("db", db, d.dOut(), d.r());
-        status(tune4j_h.t4j_lora_int8_backward(d.t(), d.dIn(), d.dOut(), d.r(), seg(x), seg(mask), w.values().segment(), w.scales().segment(),
-                seg(a), seg(b), scale, seg(h), seg(g), seg(dx), seg(da), seg(db)), "loraInt8Backward");
-    }
-
-    // ---- sparse ----
-
-    @Override
-    public float magnitudeThreshold(Tensor w, long count) {
-        BackendChecks.magnitudeThreshold(w, count);
-        try (java.lang.foreign.Arena scratch = java.lang.foreign.Arena.ofConfined()) {
-            MemorySegment buf = scratch.allocate(Math.max(1, w.numel()) * 4, 64);
-            return tune4j_h.t4j_magnitude_threshold(w.numel(), w.segment(), count, buf);
-        }
-    }
-
-    @Override
-    public void magnitudeMask(Tensor w, float threshold, Tensor mask) {
-        BackendChecks.writable("mask", mask);
-        BackendChecks.magnitudeMask(w, threshold, mask);
-        tune4j_h.t4j_magnitude_mask(w.dim(0), w.dim(1), w.segment(), w.ld(), threshold, mask.segment());
-    }
-
-    @Override
-    public void mask2to4(Tensor w, Tensor mask) {
-        BackendChecks.writable("mask", mask);
-        BackendChecks.mask(w, mask);
-        if (w.dim(1) % 4 != 0) throw new IllegalArgumentException("w: 2:4 needs k divisible by 4, k = " + w.dim(1));
-        tune4j_h.t4j_mask_2to4(w.dim(0), w.dim(1), w.segment(), w.ld(), mask.segment());
-    }
-
-    @Override
-    public void applyMask(Tensor w, Tensor mask) {
-        BackendChecks.writable("w", w);
-        BackendChecks.mask(w, mask);
-        tune4j_h.t4j_apply_mask(w.dim(0), w.dim(1), w.segment(), w.ld(), mask.segment());
-    }
-
-    @Override
-    public void csrLinear(Tensor x, CsrWeights w, Tensor bias, Activation act, Tensor y) {
-        BackendChecks.writable("y", y);
-        if (w == null) throw new IllegalArgumentException("w is null");
-        BackendChecks.sparseLinear(x, w.rows(), w.cols(), w.isAlive(), bias, act, y);
-        status(tune4j_h.t4j_csr_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.rowPtr(), w.colIndex(), w.indexBits(),
-                w.values().segment(), seg(bias), act.code(), y.segment(), y.ld()), "csrLinear");
-    }
-
-    @Override
-    public void csrBackwardInput(Tensor g, CsrWeights w, Tensor dx) {
-        BackendChecks.writable("dx", dx);
-        BackendChecks.csrBackward(g, w, dx);
-        status(tune4j_h.t4j_csr_backward_input(g.dim(0), w.rows(), w.cols(), g.segment(), g.ld(), w.rowPtr(), w.colIndex(),
-                w.indexBits(), w.values().segment(), dx.segment(), dx.ld()), "csrBackwardInput");
-    }
-
-    @Override
-    public void csrGradValues(Tensor g, Tensor x, CsrWeights w, Tensor dvalues) {
-        BackendChecks.writable("dvalues", dvalues);
-        BackendChecks.csrGrad(g, x, w, dvalues);
-        status(tune4j_h.t4j_csr_grad_values(g.dim(0), w.rows(), w.cols(), g.segment(), g.ld(), x.segment(), x.ld(), w.rowPtr(),
-                w.colIndex(), w.indexBits(), dvalues.segment()), "csrGradValues");
-    }
-
-    @Override
-    public void sparse24Linear(Tensor x, Sparse24Weights w, Tensor bias, Activation act, Tensor y) {
-        BackendChecks.writable("y", y);
-        if (w == null) throw new IllegalArgumentException("w is null");
-        BackendChecks.sparseLinear(x, w.rows(), w.cols(), w.isAlive(), bias, act, y);
-        status(tune4j_h.t4j_sparse24_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.values().segment(), w.meta(), seg(bias),
-                act.code(), y.segment(), y.ld()), "sparse24Linear");
     }
 
     // ---- training-step ops ----

@@ -40,7 +40,7 @@ public final class ReferenceBackend extends ReferenceSequenceOps {
     @Override
     public void loraForward(Tensor x, Tensor mask, Tensor w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
         BackendChecks.writable("h", h, "y", y);
-        var d = BackendChecks.loraForward(x, mask, w, bias, a, b, scale, h, y);
+        var d = LoraChecks.loraForward(x, mask, w, bias, a, b, scale, h, y);
         for (long i = 0; i < d.t(); i++) {
             // h[i] = x̃[i] Aᵀ
             for (long q = 0; q < d.r(); q++) {
@@ -62,7 +62,7 @@ public final class ReferenceBackend extends ReferenceSequenceOps {
     @Override
     public void loraBackward(Tensor x, Tensor mask, Tensor w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
         BackendChecks.writable("dx", dx, "da", da, "db", db);
-        var d = BackendChecks.loraBackward(x, mask, w, a, b, scale, h, g, dx, da, db);
+        var d = LoraChecks.loraBackward(x, mask, w, a, b, scale, h, g, dx, da, db);
         // gb = g B  [t, r]
         double[][] gb = new double[(int) d.t()][(int) d.r()];
         for (int i = 0; i < d.t(); i++)
@@ -101,7 +101,7 @@ public final class ReferenceBackend extends ReferenceSequenceOps {
     @Override
     public void loraMerge(Tensor w, Tensor a, Tensor b, float scale, float sign) {
         BackendChecks.writable("w", w);
-        var d = BackendChecks.loraMerge(w, a, b, scale, sign);
+        var d = LoraChecks.loraMerge(w, a, b, scale, sign);
         for (long o = 0; o < d.dOut(); o++)
             for (long p = 0; p < d.dIn(); p++) {
                 double sum = 0;
@@ -114,38 +114,38 @@ public final class ReferenceBackend extends ReferenceSequenceOps {
 
     @Override
     public void loraShrinkSegments(Tensor x, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h) {
-        long t = BackendChecks.loraShrink(x, adapters, h);
-        long nseg = BackendChecks.loraSegments(segStart, segAdapter, t, adapters.count());
+        long t = LoraChecks.loraShrink(x, adapters, h);
+        long nseg = LoraChecks.loraSegments(segStart, segAdapter, t, adapters.count());
         for (long s = 0; s < nseg; s++)
             for (long p = segStart.getInt(s); p < segStart.getInt(s + 1); p++) shrinkRow(x, p, segAdapter.getInt(s), adapters, h);
     }
 
     @Override
     public void loraExpandSegments(Tensor h, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor y) {
-        long t = BackendChecks.loraExpand(h, adapters, y);
-        long nseg = BackendChecks.loraSegments(segStart, segAdapter, t, adapters.count());
+        long t = LoraChecks.loraExpand(h, adapters, y);
+        long nseg = LoraChecks.loraSegments(segStart, segAdapter, t, adapters.count());
         for (long s = 0; s < nseg; s++)
             for (long p = segStart.getInt(s); p < segStart.getInt(s + 1); p++) expandRow(h, p, segAdapter.getInt(s), adapters, y);
     }
 
     @Override
     public void loraShrinkRows(Tensor x, Tensor rowAdapter, LoraAdapters adapters, Tensor h) {
-        long t = BackendChecks.loraShrink(x, adapters, h);
-        BackendChecks.loraRows(rowAdapter, t, adapters.count());
+        long t = LoraChecks.loraShrink(x, adapters, h);
+        LoraChecks.loraRows(rowAdapter, t, adapters.count());
         for (long p = 0; p < t; p++) shrinkRow(x, p, rowAdapter.getInt(p), adapters, h);
     }
 
     @Override
     public void loraExpandRows(Tensor h, Tensor rowAdapter, LoraAdapters adapters, Tensor y) {
-        long t = BackendChecks.loraExpand(h, adapters, y);
-        BackendChecks.loraRows(rowAdapter, t, adapters.count());
+        long t = LoraChecks.loraExpand(h, adapters, y);
+        LoraChecks.loraRows(rowAdapter, t, adapters.count());
         for (long p = 0; p < t; p++) expandRow(h, p, rowAdapter.getInt(p), adapters, y);
     }
 
     @Override
     public void loraMixedForward(Tensor x, Tensor w, Tensor bias, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h, Tensor y) {
-        long t = BackendChecks.loraMixedForward(x, w, bias, adapters, h, y);
-        BackendChecks.loraSegments(segStart, segAdapter, t, adapters.count());
+        long t = LoraChecks.loraMixedForward(x, w, bias, adapters, h, y);
+        LoraChecks.loraSegments(segStart, segAdapter, t, adapters.count());
         gemm(false, true, 1f, x, w, 0f, y);
         if (bias != null) for (long p = 0; p < t; p++) for (long o = 0; o < y.dim(1); o++) y.setFloat(p, o, y.getFloat(p, o) + bias.getFloat(o));
         loraShrinkSegments(x, segStart, segAdapter, adapters, h);

@@ -101,7 +101,7 @@ abstract class ReferenceCompressedOps implements Backend {
 
     @Override
     public void loraInt8Forward(Tensor x, Tensor mask, Int8Weights w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
-        var d = BackendChecks.loraInt8Forward(x, mask, w, bias, a, b, scale, h, y);
+        var d = LoraChecks.loraInt8Forward(x, mask, w, bias, a, b, scale, h, y);
         // y = int8 base (+ bias), then the f32 adapter through the f32 reference with a zero base
         int8Linear(x, w, bias, Activation.NONE, y);
         try (java.lang.foreign.Arena scratch = java.lang.foreign.Arena.ofConfined()) {
@@ -115,7 +115,7 @@ abstract class ReferenceCompressedOps implements Backend {
     @Override
     public void loraInt8Backward(Tensor x, Tensor mask, Int8Weights w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
         BackendChecks.writable("dx", dx, "da", da, "db", db);
-        BackendChecks.loraInt8(x, mask, w, a, b, scale);
+        LoraChecks.loraInt8(x, mask, w, a, b, scale);
         try (java.lang.foreign.Arena scratch = java.lang.foreign.Arena.ofConfined()) {
             loraBackward(x, mask, dequantized(scratch, w), a, b, scale, h, g, dx, da, db);
         }

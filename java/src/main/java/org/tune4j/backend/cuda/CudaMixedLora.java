@@ -5,6 +5,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import org.tune4j.backend.BackendChecks;
 import org.tune4j.backend.LoraAdapters;
+import org.tune4j.backend.LoraChecks;
 import org.tune4j.bindings.tune4j_cuda_h;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Memory;
@@ -22,7 +23,7 @@ final class CudaMixedLora {
 
     /** Rows' adapters from segments: checked as the CPU checks them (host I32), then one entry a row. */
     static Tensor rowsOfSegments(Arena arena, Tensor segStart, Tensor segAdapter, long t, int adapters) {
-        long nseg = BackendChecks.loraSegments(segStart, segAdapter, t, adapters);
+        long nseg = LoraChecks.loraSegments(segStart, segAdapter, t, adapters);
         Tensor rows = Tensor.zeros(arena, DType.I32, Math.max(1, t));
         for (long s = 0; s < nseg; s++) for (long p = segStart.getInt(s); p < segStart.getInt(s + 1); p++) rows.setInt(p, segAdapter.getInt(s));
         return rows;
