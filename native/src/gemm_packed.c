@@ -13,19 +13,12 @@ typedef struct {
     int32_t level, alt_tile; /* the SIMD level packed for; its second tile (1) or its own (0) */
 } packed_header;
 
-/* The tile packed weights of n outputs take at a level: the one that pads n least, the 8 x 48 one on a tie (rows of
- * sequences come in multiples of 8 more often than of 12); any tile gives the same bits. */
+/* The tile packed weights of n outputs take: the one the GEMM takes for a C of 128 rows (a sequence's tokens; rows
+ * come in multiples of 8 more often than of 12) by n; *alt says whether it is the level's second tile. Any tile gives
+ * the same bits. */
 static const t4j_gemm_impl *packed_tile_for(int64_t n, int *alt) {
-    const t4j_gemm_impl *I = t4j_gemm_current();
-    *alt = 0;
-#if defined(__x86_64__)
-    if (I == &t4j_gemm_avx512 && t4j_ceil_div(n, t4j_gemm_avx512_8x48.nr) * t4j_gemm_avx512_8x48.nr <= t4j_ceil_div(n, I->nr) * I->nr) {
-        *alt = 1;
-        return &t4j_gemm_avx512_8x48;
-    }
-#else
-    (void)n;
-#endif
+    const t4j_gemm_impl *level = t4j_gemm_current(), *I = t4j_gemm_tile_for(level, 128, n);
+    *alt = I != level;
     return I;
 }
 
