@@ -51,7 +51,7 @@ public interface Backend {
      * the plain linear on the values; the CPU's runs its GEMM on the packed panels (the same bits for more than 16 rows and outputs).
      */
     default void linearPacked(Tensor x, PackedLinearWeights w, Tensor bias, Tensor y) {
-        linear(x, BackendChecks.linearPacked(x, w, bias, y), bias, y);
+        linear(x, BackendChecks.packedValues(w), bias, y);
     }
 
     /**

@@ -381,12 +381,6 @@ public final class BackendChecks {
         if (bias != null) flat("bias", bias, y.dim(1));
     }
 
-    /** {@link #linear} for weights packed ahead: the packed weights' values are w. */
-    static Tensor linearPacked(Tensor x, PackedLinearWeights w, Tensor bias, Tensor y) {
-        linear(x, packedValues(w), bias, y);
-        return w.weight();
-    }
-
     /** The values of weights packed ahead, which the checks of the op on plain weights then take. */
     static Tensor packedValues(PackedLinearWeights w) {
         if (w == null) throw new IllegalArgumentException("w is null");

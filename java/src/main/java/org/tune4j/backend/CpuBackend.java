@@ -133,7 +133,8 @@ public final class CpuBackend extends CpuCompressedOps {
     /** Where the weights were packed at another SIMD level or K block than the current ones, the plain linear (the same bits), counted. */
     @Override
     public void linearPacked(Tensor x, PackedLinearWeights w, Tensor bias, Tensor y) {
-        Tensor weight = BackendChecks.linearPacked(x, w, bias, y);
+        Tensor weight = BackendChecks.packedValues(w);
+        BackendChecks.linear(x, weight, bias, y);
         int rc = tune4j_h.t4j_linear_packed(y.dim(0), y.dim(1), x.dim(1), x.segment(), x.ld(), w.packed(), seg(bias), y.segment(), y.ld());
         if (rc == tune4j_h.T4J_ERR_WRONG_PACKING) {
             w.countFallback();

@@ -72,9 +72,11 @@ class GemmParityTest {
     /**
      * m, n, k of the fused linear layer: a GEMV and 4 rows (dot products), a narrow output (the skinny path), n below
      * one tile with m above it (computed transposed, the bias by rows), MiniLM's 128 x 384 (one K block) and its FFN
-     * down projection (4 K blocks: the bias joins after the first), an empty inner dimension (y is the bias).
+     * down projection (4 K blocks: the bias joins after the first), an empty inner dimension (y is the bias); for the
+     * packed weights also two row blocks with two K blocks (the packed B read by each row block), 17 rows, one output.
      */
-    private static final long[][] LINEAR_SHAPES = {{1, 300, 70}, {4, 257, 1030}, {300, 16, 100}, {97, 9, 40}, {128, 384, 384}, {128, 384, 1536}, {3, 5, 0}};
+    private static final long[][] LINEAR_SHAPES = {{1, 300, 70}, {4, 257, 1030}, {300, 16, 100}, {97, 9, 40}, {128, 384, 384}, {128, 384, 1536}, {3, 5, 0},
+        {150, 1060, 420}, {17, 1100, 70}, {40, 1, 33}};
 
     static Stream<Arguments> linearCases() {
         return TestTensors.atEveryLevel(LINEAR_SHAPES);
@@ -86,59 +88,35 @@ class GemmParityTest {
         TestTensors.useLevel(level);
         SplittableRandom rng = new SplittableRandom(m * 7919 + n * 31 + k);
         try (Arena arena = Arena.ofConfined()) {
-            Tensor x = randomStrided(arena, rng, m, k, 3), w = random(arena, rng, n, k), bias = random(arena, rng, 1, n);
-            double tol = 2e-6 * (k + 8);
-            for (Tensor b : new Tensor[] {bias, null}) {
-                Tensor expected = Tensor.zeros(arena, DType.F32, m, n), one = randomStrided(arena, rng, m, n, 5), all = Tensor.zeros(arena, DType.F32, m, n);
-                for (long i = 0; i < one.dim(0); i++) one.setFloat(i, 0, Float.NaN); // y is only written
-                REF.linear(x, w, b, expected);
-                CpuBackend.setThreads(1);
-                CpuBackend.get().linear(x, w, b, one);
-                CpuBackend.setThreads(Math.max(2, Runtime.getRuntime().availableProcessors()));
-                CpuBackend.get().linear(x, w, b, all);
-                assertClose(expected, one, tol, level + (b == null ? " no bias" : " bias"));
-                TestTensors.assertBitwiseEqual(one, all, level + ": 1 thread and all");
-                Tensor refStrided = randomStrided(arena, rng, m, n, 5); // the reference takes a strided y too, as the CPU does
-                REF.linear(x, w, b, refStrided);
-                assertClose(expected, refStrided, 0, level + " the reference into a strided y");
-            }
-        } finally {
-            CpuBackend.setThreads(Runtime.getRuntime().availableProcessors());
-        }
-    }
-
-    /** The linear shapes, two row blocks with two K blocks (the packed B read by each row block), 17 rows, one output. */
-    static Stream<Arguments> packedCases() {
-        long[][] shapes = java.util.Arrays.copyOf(LINEAR_SHAPES, LINEAR_SHAPES.length + 3);
-        shapes[LINEAR_SHAPES.length] = new long[] {150, 1060, 420};
-        shapes[LINEAR_SHAPES.length + 1] = new long[] {17, 1100, 70};
-        shapes[LINEAR_SHAPES.length + 2] = new long[] {40, 1, 33};
-        return TestTensors.atEveryLevel(shapes);
-    }
-
-    @ParameterizedTest(name = "{0} m={1} n={2} k={3}")
-    @MethodSource("packedCases")
-    void linearOnPackedWeightsGivesTheLinearsBits(SimdLevel level, long m, long n, long k) {
-        TestTensors.useLevel(level);
-        SplittableRandom rng = new SplittableRandom(m * 6007 + n * 37 + k);
-        try (Arena arena = Arena.ofConfined()) {
             Tensor x = randomStrided(arena, rng, m, k, 3), w = randomStrided(arena, rng, n, k, 2), bias = random(arena, rng, 1, n);
             PackedLinearWeights packed = PackedLinearWeights.pack(arena, w);
             double tol = 2e-6 * (k + 8);
             for (Tensor b : new Tensor[] {bias, null}) {
-                Tensor expected = Tensor.zeros(arena, DType.F32, m, n), plain = Tensor.zeros(arena, DType.F32, m, n);
-                Tensor one = randomStrided(arena, rng, m, n, 5), all = Tensor.zeros(arena, DType.F32, m, n);
-                for (long i = 0; i < one.dim(0) && n > 0; i++) one.setFloat(i, 0, Float.NaN); // y is only written
-                REF.linearPacked(x, packed, b, expected);
-                CpuBackend.get().linear(x, w, b, plain);
-                CpuBackend.setThreads(1);
-                CpuBackend.get().linearPacked(x, packed, b, one);
-                CpuBackend.setThreads(Math.max(2, Runtime.getRuntime().availableProcessors()));
-                CpuBackend.get().linearPacked(x, packed, b, all);
                 String what = level + (b == null ? " no bias" : " bias");
+                Tensor expected = Tensor.zeros(arena, DType.F32, m, n), one = randomStrided(arena, rng, m, n, 5), all = Tensor.zeros(arena, DType.F32, m, n);
+                Tensor onePacked = randomStrided(arena, rng, m, n, 5), allPacked = Tensor.zeros(arena, DType.F32, m, n), refPacked = Tensor.zeros(arena, DType.F32, m, n);
+                for (long i = 0; i < m && n > 0; i++) { // y is only written
+                    one.setFloat(i, 0, Float.NaN);
+                    onePacked.setFloat(i, 0, Float.NaN);
+                }
+                REF.linear(x, w, b, expected);
+                REF.linearPacked(x, packed, b, refPacked);
+                CpuBackend.setThreads(1);
+                CpuBackend.get().linear(x, w, b, one);
+                CpuBackend.get().linearPacked(x, packed, b, onePacked);
+                CpuBackend.setThreads(Math.max(2, Runtime.getRuntime().availableProcessors()));
+                CpuBackend.get().linear(x, w, b, all);
+                CpuBackend.get().linearPacked(x, packed, b, allPacked);
                 assertClose(expected, one, tol, what);
-                TestTensors.assertBitwiseEqual(one, all, what + ": 1 thread and all");
-                if ((m > 16 && n > 16) || k == 0) TestTensors.assertBitwiseEqual(plain, one, what + ": packed and plain");
+                TestTensors.assertBitwiseEqual(one, all, level + ": 1 thread and all");
+                Tensor refStrided = randomStrided(arena, rng, m, n, 5); // the reference takes a strided y too, as the CPU does
+                REF.linear(x, w, b, refStrided);
+                assertClose(expected, refStrided, 0, level + " the reference into a strided y");
+                // on the weights packed ahead: the reference's plain linear, and the CPU's bits where it tiles
+                assertClose(expected, refPacked, 0, what + ": the reference on packed weights");
+                assertClose(expected, onePacked, tol, what + ": packed");
+                TestTensors.assertBitwiseEqual(onePacked, allPacked, what + ": packed, 1 thread and all");
+                if ((m > 16 && n > 16) || k == 0) TestTensors.assertBitwiseEqual(one, onePacked, what + ": packed and plain");
                 org.junit.jupiter.api.Assertions.assertEquals(0, packed.fallbacks(), "calls that did not run on the packed weights");
             }
         } finally {
