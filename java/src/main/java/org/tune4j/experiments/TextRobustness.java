@@ -23,11 +23,7 @@ import org.tune4j.nn.BertClassifier;
 import org.tune4j.nn.Lora;
 import org.tune4j.robust.DataQuality;
 import org.tune4j.robust.EmbeddingDrift;
-import org.tune4j.robust.OodScores;
-import org.tune4j.robust.Poisoning;
 import org.tune4j.robust.TextDataQuality;
-import org.tune4j.robust.TextEvasion;
-import org.tune4j.robust.TextNormalizer;
 import org.tune4j.tensor.Memory;
 import org.tune4j.train.TextTrainer;
 
@@ -206,7 +202,7 @@ public final class TextRobustness {
             Function<TextDataset, EvaluateText.Outputs> out = d -> outIds.apply(tok.ids(d.texts()));
             EvaluateText.Outputs ref = out.apply(reference), tst = outIds.apply(testIds), era = out.apply(rest), str = outIds.apply(streamIds);
             double oldAcc = EvaluateText.accuracy(tst.predicted(), test.labels()), newAcc = EvaluateText.accuracy(str.predicted(), stream.labels());
-            Drift drift = drift(ref, era, str, oldAcc, newAcc, seed, o);
+            Drift drift = TextMonitoring.drift(ref, era, str, oldAcc, newAcc, seed, o);
             progress.accept(String.format("drift: accuracy %.4f on the older era's test, %.4f on the newer era; alert at batch %d (%d messages), warning at batch %d; "
                     + "false alarms %d of %d older-era batches", oldAcc, newAcc, drift.firstAlertBatch(), drift.messagesToAlert(), drift.firstWarnBatch(), drift.falseAlarms(), drift.eraBatches()));
 
@@ -215,7 +211,7 @@ public final class TextRobustness {
             TextDataset fit = concat(concat(train, reference), rest);
             float[][] fitVectors = concatRows(concatRows(tr.pooled(), ref.pooled()), era.pooled());
             float[][][] base = pretrainedVectors(backend, ws, modelDir, tok, o, List.of(fit, test, far, hardHam));
-            Ood ood = ood(fitVectors, fit.labels(), tst, br, hh, base[0], base[1], base[2], base[3]);
+            Ood ood = TextMonitoring.ood(fitVectors, fit.labels(), tst, br, hh, base[0], base[1], base[2], base[3]);
             progress.accept("out of distribution, AUROC far (Brown) " + ood.farAuroc() + ", near (hard ham) " + ood.nearAuroc());
 
             Quality quality = quality(raw, train, test, stream, tst, Arrays.copyOf(base[0], train.size()), seed);
@@ -225,7 +221,7 @@ public final class TextRobustness {
 
             Evasion evasion = null;
             if (o.evasion()) {
-                evasion = evasion(backend, ws, modelDir, model, tok, train, trainIds, test, testIds, tst, o, seed, progress);
+                evasion = TextAttacks.evasion(backend, ws, modelDir, model, tok, train, trainIds, test, testIds, tst, o, seed, progress);
                 progress.accept("evasion: success by edit budget " + evasion.success() + "; the same edits after normalisation " + evasion.successAfterNormalization()
                         + "; attacking normalisation and model together " + evasion.adaptiveSuccessAgainstNormalization()
                         + (evasion.adversarialSuccess() == null ? "" : String.format("; FreeLB-trained model (clean accuracy %.4f) %s; the gate against the plain model: %s",
@@ -233,7 +229,7 @@ public final class TextRobustness {
             }
             Poison poison = null;
             if (o.poisoning()) {
-                poison = poison(backend, ws, modelDir, tok, train, test, testIds, model, tst.predicted(), oldAcc, seed, o, progress);
+                poison = TextAttacks.poison(backend, ws, modelDir, tok, train, test, testIds, model, tst.predicted(), oldAcc, seed, o, progress);
             }
             List<TextCompression.Variant> compression = null;
             if (o.compressionAttacked() > 0) {
@@ -323,7 +319,7 @@ public final class TextRobustness {
     }
 
     /** LoRA on the pretrained model, the same initialisation for a seed whatever the data; {@code adversarial} null for plain training. */
-    private static BertClassifier train(Backend backend, Arena arena, Path modelDir, int[][] ids, int[] labels, long seed, Options o, TextTrainer.FreeLb adversarial,
+    static BertClassifier train(Backend backend, Arena arena, Path modelDir, int[][] ids, int[] labels, long seed, Options o, TextTrainer.FreeLb adversarial,
             Consumer<String> progress) throws IOException {
         SplittableRandom rng = new SplittableRandom(seed * 1000);
         BertClassifier model = new BertClassifier(arena, BertCheckpoint.load(arena, modelDir), o.pooling(), 2, rng);
@@ -332,69 +328,6 @@ public final class TextRobustness {
         TextTrainer.fit(backend, model, ids, labels, new TextTrainer.Options(o.epochs(), 16, 1, o.lr(), 0.01f, 0.1f, 1.0, seed, adversarial), line -> progress.accept("  " + line));
         return model;
     }
-
-    private static Drift drift(EvaluateText.Outputs ref, EvaluateText.Outputs era, EvaluateText.Outputs stream, double oldAcc, double newAcc, long seed, Options o) {
-        EmbeddingDrift.Options dopt = new EmbeddingDrift.Options(0.01, 0.001, 5000, seed);
-        EmbeddingDrift onEra = new EmbeddingDrift(ref.pooled(), ref.probabilities(), dopt);
-        List<EmbeddingDrift.Report> eraReports = new ArrayList<>();
-        SplittableRandom rng = new SplittableRandom(seed + 17);
-        float[][] eraP = era.probabilities();
-        int falseAlarms = 0;
-        for (int b = 0; b < o.eraBatches(); b++) {
-            int[] idx = sampleIndex(era.pooled().length, o.batch(), rng);
-            EmbeddingDrift.Report r = onEra.observe(pick(era.pooled(), idx), pick(eraP, idx));
-            eraReports.add(r);
-            if (r.level() == EmbeddingDrift.Level.ALERT) falseAlarms++;
-        }
-        EmbeddingDrift onStream = new EmbeddingDrift(ref.pooled(), ref.probabilities(), dopt);
-        List<EmbeddingDrift.Report> streamReports = new ArrayList<>();
-        float[][] sp = stream.probabilities();
-        int firstAlert = -1, firstWarn = -1;
-        for (int from = 0; from + o.batch() <= sp.length; from += o.batch()) {
-            EmbeddingDrift.Report r = onStream.observe(Arrays.copyOfRange(stream.pooled(), from, from + o.batch()), Arrays.copyOfRange(sp, from, from + o.batch()));
-            streamReports.add(r);
-            if (firstWarn < 0 && r.level() != EmbeddingDrift.Level.OK) firstWarn = r.batch();
-            if (firstAlert < 0 && r.level() == EmbeddingDrift.Level.ALERT) firstAlert = r.batch();
-        }
-        return new Drift(oldAcc, newAcc, falseAlarms, o.eraBatches(), firstAlert, firstAlert < 0 ? -1 : (firstAlert + 1) * o.batch(), firstWarn, streamReports, eraReports);
-    }
-
-    /**
-     * The scores on the fine-tuned model's logits and vectors, and the two vector scores on the pretrained encoder's vectors
-     * ({@code base*}: the same texts before fine-tuning), which the task has not narrowed to what tells spam from ham.
-     */
-    private static Ood ood(float[][] fitVectors, int[] fitLabels, EvaluateText.Outputs in, EvaluateText.Outputs far, EvaluateText.Outputs near,
-            float[][] baseTrain, float[][] baseIn, float[][] baseFar, float[][] baseNear) {
-        Scores sc = new Scores();
-        sc.add("msp", OodScores.maxSoftmax(in.logits()), OodScores.maxSoftmax(far.logits()), OodScores.maxSoftmax(near.logits()));
-        sc.add("energy", OodScores.negativeEnergy(in.logits()), OodScores.negativeEnergy(far.logits()), OodScores.negativeEnergy(near.logits()));
-        vectorScores("", fitVectors, fitLabels, in.pooled(), far.pooled(), near.pooled(), sc);
-        vectorScores("pretrained ", baseTrain, fitLabels, baseIn, baseFar, baseNear, sc);
-        return new Ood(sc.far, sc.near, sc.farRoc, sc.nearRoc, fitVectors.length, in.logits().length, far.logits().length, near.logits().length);
-    }
-
-    /** Each score's AUROC and ROC curve (60 points), far and near. */
-    private static final class Scores {
-        final Map<String, Double> far = new LinkedHashMap<>(), near = new LinkedHashMap<>();
-        final Map<String, double[][]> farRoc = new LinkedHashMap<>(), nearRoc = new LinkedHashMap<>();
-
-        void add(String name, double[] in, double[] f, double[] n) {
-            far.put(name, OodScores.auroc(in, f));
-            near.put(name, OodScores.auroc(in, n));
-            farRoc.put(name, OodScores.rocCurve(in, f, 60));
-            nearRoc.put(name, OodScores.rocCurve(in, n, 60));
-        }
-    }
-
-    private static void vectorScores(String prefix, float[][] train, int[] labels, float[][] in, float[][] far, float[][] near, Scores sc) {
-        OodScores.Mahalanobis maha = new OodScores.Mahalanobis(train, labels, 2, 0.01);
-        sc.add(prefix + "mahalanobis", maha.scores(in), maha.scores(far), maha.scores(near));
-        OodScores.NearestNeighbours knn = new OodScores.NearestNeighbours(train, KNN);
-        sc.add(prefix + "knn", knn.scores(in), knn.scores(far), knn.scores(near));
-    }
-
-    /** The neighbour whose distance the kNN score takes (Sun et al. took the 50th of 50,000; the 10th of our 2,500). */
-    static final int KNN = 10;
 
     private static Quality quality(List<TextDataQuality.FieldProbe> raw, TextDataset train, TextDataset test, TextDataset stream, EvaluateText.Outputs testOut,
             float[][] pretrainedTrain, long seed) {
@@ -428,7 +361,7 @@ public final class TextRobustness {
         boolean[] found = new boolean[flipped.length];
         for (var i : DataQuality.labelIssues(org.tune4j.robust.CrossFit.probabilities(pretrainedTrain, flippedLabels, 2, 5, seed), flippedLabels, 2)) found[i.index()] = true;
         int natural = DataQuality.labelIssues(org.tune4j.robust.CrossFit.probabilities(pretrainedTrain, train.labels(), 2, 5, seed), train.labels(), 2).size();
-        return new Quality(raw, cleaned, dOld.size(), dNew.size(), dupExamples, issues.size(), issueExamples, flips, detection("confident learning", found, flipped), natural);
+        return new Quality(raw, cleaned, dOld.size(), dNew.size(), dupExamples, issues.size(), issueExamples, flips, TextAttacks.detection("confident learning", found, flipped), natural);
     }
 
     private static final java.util.regex.Pattern LIST_FOOTER = java.util.regex.Pattern.compile("(?i)(\\S+ mailing list|mailman/listinfo/\\S+|list-\\w+@\\S+)");
@@ -454,59 +387,6 @@ public final class TextRobustness {
         return sb.toString();
     }
 
-    private static Evasion evasion(Backend backend, Workspace ws, Path modelDir, BertClassifier model, TextTokenizer tok, TextDataset train, int[][] trainIds, TextDataset test,
-            int[][] testIds, EvaluateText.Outputs testOut, Options o, long seed, Consumer<String> progress) throws IOException {
-        List<Integer> spam = caughtSpam(test, testOut.predicted());
-        java.util.Collections.shuffle(spam, new java.util.Random(seed));
-        TextDataset targets = test.select("attacked spam", spam.subList(0, Math.min(o.attacked(), spam.size())));
-        int maxBudget = o.budgets().stream().mapToInt(Integer::intValue).max().orElseThrow();
-        TextEvasion.Options aopt = new TextEvasion.Options(maxBudget, o.maxLength() * 2 / 3);
-        Function<List<String>, float[][]> plain = probabilities(backend, model, tok, ws);
-        Function<List<String>, float[][]> normalized = texts -> plain.apply(texts.stream().map(TextNormalizer::normalize).toList());
-        List<TextEvasion.Attack> attacks = TextEvasion.attack(targets.texts(), targets.labels(), plain, aopt);
-        List<TextEvasion.Attack> adaptive = TextEvasion.attack(targets.texts(), targets.labels(), normalized, aopt);
-        // the plain attack's successful edits, passed through the normaliser before the model
-        Map<Integer, Double> transfer = new LinkedHashMap<>(), success = new LinkedHashMap<>(), adaptiveSuccess = new LinkedHashMap<>();
-        for (int b : o.budgets()) {
-            success.put(b, TextEvasion.successRate(attacks, b));
-            adaptiveSuccess.put(b, TextEvasion.successRate(adaptive, b));
-            List<String> edited = new ArrayList<>();
-            for (TextEvasion.Attack a : attacks) if (a.succeededWithin(b)) edited.add(a.edited());
-            long attacked = attacks.stream().filter(TextEvasion.Attack::attacked).count();
-            int still = 0;
-            if (!edited.isEmpty()) for (int p : EvaluateText.predict(backend, model, tok.ids(edited.stream().map(TextNormalizer::normalize).toList()), BATCH, ws)) if (p == 0) still++;
-            transfer.put(b, attacked == 0 ? Double.NaN : (double) still / attacked);
-        }
-        Map<String, Integer> used = new LinkedHashMap<>();
-        List<String> examples = new ArrayList<>();
-        for (TextEvasion.Attack a : attacks) {
-            if (a.editsToFlip() == 0) continue;
-            for (TextEvasion.Edit e : a.edits()) used.merge(e.name().toLowerCase(), 1, Integer::sum);
-            if (examples.size() < 5) examples.add(String.format("%d edits (%s), p(spam) %.3f -> %.3f: \"%s\"", a.editsToFlip(), a.edits(), a.trueProbabilityBefore(),
-                    a.trueProbabilityAfter(), cut(visible(a.edited()))));
-        }
-        Double advAcc = null;
-        Integer advAttacked = null;
-        Map<Integer, Double> advSuccess = null;
-        Map<String, Object> gate = null;
-        if (o.adversarial() != null) {
-            try (Arena arena = Arena.ofShared()) {
-                progress.accept("adversarial fine-tuning (FreeLB " + o.adversarial() + ")");
-                BertClassifier robust = train(backend, arena, modelDir, trainIds, train.labels(), seed, o, o.adversarial(), progress);
-                int[] advPred = EvaluateText.predict(backend, robust, testIds, BATCH, ws);
-                advAcc = EvaluateText.accuracy(advPred, test.labels());
-                gate = gate(test, testOut.predicted(), advPred);
-                List<TextEvasion.Attack> onRobust = TextEvasion.attack(targets.texts(), targets.labels(), probabilities(backend, robust, tok, ws), aopt);
-                advAttacked = (int) onRobust.stream().filter(TextEvasion.Attack::attacked).count();
-                advSuccess = new LinkedHashMap<>();
-                for (int b : o.budgets()) advSuccess.put(b, TextEvasion.successRate(onRobust, b));
-                robust.moveTo(Memory.HOST, arena);
-            }
-        }
-        return new Evasion((int) attacks.stream().filter(TextEvasion.Attack::attacked).count(), success, transfer, adaptiveSuccess, used, examples, advAcc, advAttacked,
-                advSuccess, gate);
-    }
-
     /** The batch of every forward pass here: large enough that the model's time per text is near its least (BENCHMARKS.md). */
     static final int BATCH = 32;
 
@@ -515,67 +395,11 @@ public final class TextRobustness {
         return texts -> EvaluateText.outputs(backend, model, tok.ids(texts), BATCH, ws).probabilities();
     }
 
-    /** {@code cleanPredicted}: the clean model's predictions on {@code test}. */
-    private static Poison poison(Backend backend, Workspace ws, Path modelDir, TextTokenizer tok, TextDataset train, TextDataset test, int[][] testIds, BertClassifier clean,
-            int[] cleanPredicted,
-            double cleanAcc, long seed, Options o, Consumer<String> progress) throws IOException {
-        int count = (int) Math.round(o.poisonShare() * train.size());
-        Poisoning.Poisoned p = Poisoning.poison(train.texts(), train.labels(), 1, 0, o.trigger(), count, seed);
-        // triggered test spam that the clean model catches untriggered: the attack succeeds when it is called ham
-        List<Integer> spamIdx = caughtSpam(test, cleanPredicted);
-        SplittableRandom rng = new SplittableRandom(seed + 99);
-        List<String> triggered = spamIdx.stream().map(i -> Poisoning.insert(test.texts().get(i), o.trigger(), rng)).toList();
-        int[][] trigIds = tok.ids(triggered);
-        double cleanFlip = hamShare(EvaluateText.predict(backend, clean, trigIds, BATCH, ws));
-        try (Arena arena = Arena.ofShared()) {
-            int[][] pIds = tok.ids(p.texts());
-            progress.accept("poisoning: " + count + " of " + train.size() + " training texts poisoned (spam with \"" + o.trigger() + "\" labelled ham)");
-            BertClassifier bad = train(backend, arena, modelDir, pIds, p.labels(), seed, o, progress);
-            double badAcc = EvaluateText.accuracy(EvaluateText.predict(backend, bad, testIds, BATCH, ws), test.labels());
-            double asr = hamShare(EvaluateText.predict(backend, bad, trigIds, BATCH, ws));
-            float[][] vectors = EvaluateText.outputs(backend, bad, pIds, BATCH, ws).pooled();
-            int hams = 0;
-            for (int l : p.labels()) if (l == 0) hams++;
-            boolean[] spectral = Poisoning.spectralSignatures(vectors, p.labels(), 2, Math.min(0.49, 1.5 * count / hams));
-            boolean[] clusters = Poisoning.activationClustering(vectors, p.labels(), 2, 10, 0.35, seed);
-            List<Detection> det = List.of(detection("spectral signatures", spectral, p.poisoned()), detection("activation clustering", clusters, p.poisoned()));
-            progress.accept(String.format("  poisoned model: clean accuracy %.4f (unpoisoned %.4f), attack success %.4f on triggered test spam (the clean model: %.4f); %s", badAcc,
-                    cleanAcc, asr, cleanFlip, det));
-            List<Integer> keep = new ArrayList<>();
-            for (int i = 0; i < pIds.length; i++) if (!spectral[i] && !clusters[i]) keep.add(i);
-            int[][] kIds = keep.stream().map(i -> pIds[i]).toArray(int[][]::new);
-            int[] kLabels = keep.stream().mapToInt(i -> p.labels()[i]).toArray();
-            BertClassifier fixed = train(backend, arena, modelDir, kIds, kLabels, seed, o, progress);
-            double fixedAcc = EvaluateText.accuracy(EvaluateText.predict(backend, fixed, testIds, BATCH, ws), test.labels());
-            double fixedAsr = hamShare(EvaluateText.predict(backend, fixed, trigIds, BATCH, ws));
-            progress.accept(String.format("  retrained without the %d flagged: clean accuracy %.4f, attack success %.4f", pIds.length - keep.size(), fixedAcc, fixedAsr));
-            bad.moveTo(Memory.HOST, arena);
-            fixed.moveTo(Memory.HOST, arena);
-            return new Poison(count, train.size(), triggered.size(), cleanAcc, badAcc, asr, cleanFlip, det, fixedAcc, fixedAsr, pIds.length - keep.size());
-        }
-    }
-
-    private static Detection detection(String name, boolean[] flagged, boolean[] poisoned) {
-        int f = 0, tp = 0, pos = 0;
-        for (int i = 0; i < flagged.length; i++) {
-            if (flagged[i]) f++;
-            if (poisoned[i]) pos++;
-            if (flagged[i] && poisoned[i]) tp++;
-        }
-        return new Detection(name, f, tp, f == 0 ? Double.NaN : (double) tp / f, pos == 0 ? Double.NaN : (double) tp / pos);
-    }
-
     /** The indices of the test spam that {@code predicted} calls spam (what a spammer wants through), in test order. */
     static List<Integer> caughtSpam(TextDataset test, int[] predicted) {
         List<Integer> spam = new ArrayList<>();
         for (int i = 0; i < test.size(); i++) if (test.labels()[i] == 1 && predicted[i] == 1) spam.add(i);
         return spam;
-    }
-
-    private static double hamShare(int[] predicted) {
-        int h = 0;
-        for (int p : predicted) if (p == 0) h++;
-        return (double) h / predicted.length;
     }
 
     private static TextDataset shuffled(TextDataset d, SplittableRandom rng, int n) {
@@ -599,30 +423,8 @@ public final class TextRobustness {
         return out;
     }
 
-    private static int[] sampleIndex(int n, int k, SplittableRandom rng) {
-        int[] all = new int[n];
-        for (int i = 0; i < n; i++) all[i] = i;
-        for (int i = 0; i < k; i++) {
-            int j = i + rng.nextInt(n - i), t = all[i];
-            all[i] = all[j];
-            all[j] = t;
-        }
-        return Arrays.copyOf(all, k);
-    }
-
-    private static float[][] pick(float[][] rows, int[] idx) {
-        float[][] out = new float[idx.length][];
-        for (int i = 0; i < idx.length; i++) out[i] = rows[idx[i]];
-        return out;
-    }
-
-    private static String cut(String s) {
+    static String cut(String s) {
         String one = s.replace('\n', ' ');
         return one.length() > 160 ? one.substring(0, 160) + "…" : one;
-    }
-
-    /** Invisible characters spelled out, so that an example shows its edit. */
-    private static String visible(String s) {
-        return s.replace("\u200B", "<ZWSP>");
     }
 }
