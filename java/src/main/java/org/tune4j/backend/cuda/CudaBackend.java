@@ -129,111 +129,39 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
         super.gemm(transA, transB, alpha, a, b, beta, c);
     }
 
-    /** x̃ = x ⊙ mask in {@code scratch} (LoRA's dropout), or x without a mask. */
-    private Tensor dropped(Arena scratch, Tensor x, Tensor mask) {
-        if (mask == null) return x;
-        Tensor xm = memory.empty(scratch, DType.F32, x.shape());
-        check(tune4j_cuda_h.t4j_cuda_mul(x.numel(), x.pointer(), mask.pointer(), xm.pointer(), stream), "mul");
-        return xm;
-    }
-
     @Override
     public void loraForward(Tensor x, Tensor mask, Tensor w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
-        if (!here(x, mask, w, bias, a, b, h, y) || (mask != null && !sameSize(x, mask))) {
-            super.loraForward(x, mask, w, bias, a, b, scale, h, y);
-            return;
-        }
-        try (Arena scratch = Arena.ofConfined()) {
-            gemm(false, true, 1f, dropped(scratch, x, mask), a, 0f, h); // h = x̃ Aᵀ        [t, r]
-        }
-        gemm(false, true, 1f, x, w, 0f, y);                              // y = x Wᵀ        [t, out]
-        if (bias != null) addRow(bias, y);
-        gemm(false, true, scale, h, b, 1f, y);                           // y += s·h Bᵀ
-    }
-
-    @Override
-    public void loraShrinkRows(Tensor x, Tensor rowAdapter, LoraAdapters adapters, Tensor h) {
-        if (CudaMixedLora.fitsShrink(this, x, adapters, h) && CudaMixedLora.hostIndex(rowAdapter, x.dim(0))) {
-            CudaMixedLora.shrink(this, x, rowAdapter, adapters, h);
-            return;
-        }
-        super.loraShrinkRows(x, rowAdapter, adapters, h);
-    }
-
-    @Override
-    public void loraExpandRows(Tensor h, Tensor rowAdapter, LoraAdapters adapters, Tensor y) {
-        if (CudaMixedLora.fitsExpand(this, h, adapters, y) && CudaMixedLora.hostIndex(rowAdapter, h.dim(0))) {
-            CudaMixedLora.expand(this, h, rowAdapter, adapters, y);
-            return;
-        }
-        super.loraExpandRows(h, rowAdapter, adapters, y);
-    }
-
-    @Override
-    public void loraShrinkSegments(Tensor x, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h) {
-        if (CudaMixedLora.fitsShrink(this, x, adapters, h) && segStart != null && segStart.isHost() && segAdapter != null && segAdapter.isHost()) {
-            try (Arena arena = Arena.ofConfined()) {
-                CudaMixedLora.shrink(this, x, CudaMixedLora.rowsOfSegments(arena, segStart, segAdapter, x.dim(0), adapters.count()), adapters, h);
-            }
-            return;
-        }
-        super.loraShrinkSegments(x, segStart, segAdapter, adapters, h);
-    }
-
-    @Override
-    public void loraExpandSegments(Tensor h, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor y) {
-        if (CudaMixedLora.fitsExpand(this, h, adapters, y) && segStart != null && segStart.isHost() && segAdapter != null && segAdapter.isHost()) {
-            try (Arena arena = Arena.ofConfined()) {
-                CudaMixedLora.expand(this, h, CudaMixedLora.rowsOfSegments(arena, segStart, segAdapter, h.dim(0), adapters.count()), adapters, y);
-            }
-            return;
-        }
-        super.loraExpandSegments(h, segStart, segAdapter, adapters, y);
-    }
-
-    /** The base on cuBLAS (and the bias), then the adapters' terms on the mixed kernels. */
-    @Override
-    public void loraMixedForward(Tensor x, Tensor w, Tensor bias, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h, Tensor y) {
-        if (CudaMixedLora.fitsShrink(this, x, adapters, h) && CudaMixedLora.fitsExpand(this, h, adapters, y) && here(w, bias) && w != null && w.rank() == 2
-                && w.dim(0) == adapters.dOut() && w.dim(1) == adapters.dIn() && (bias == null || bias.numel() == adapters.dOut()) && segStart != null && segStart.isHost()
-                && segAdapter != null && segAdapter.isHost()) {
-            try (Arena arena = Arena.ofConfined()) {
-                Tensor rows = CudaMixedLora.rowsOfSegments(arena, segStart, segAdapter, x.dim(0), adapters.count());
-                CudaMixedLora.Staged staged = CudaMixedLora.stage(this, arena, rows, adapters); // once for both kernels
-                gemm(false, true, 1f, x, w, 0f, y);
-                if (bias != null) addRow(bias, y);
-                CudaMixedLora.launchShrink(this, staged, x, adapters, h);
-                CudaMixedLora.launchExpand(this, staged, h, adapters, y);
-                synchronize(); // the staged arrays are freed when the arena closes
-            }
-            return;
-        }
-        super.loraMixedForward(x, w, bias, segStart, segAdapter, adapters, h, y);
+        if (!CudaLora.forward(this, x, mask, w, bias, a, b, scale, h, y)) super.loraForward(x, mask, w, bias, a, b, scale, h, y);
     }
 
     @Override
     public void loraBackward(Tensor x, Tensor mask, Tensor w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
-        if (!here(x, mask, w, a, b, h, g, dx, da, db) || (mask != null && !sameSize(x, mask))) {
-            super.loraBackward(x, mask, w, a, b, scale, h, g, dx, da, db);
-            return;
-        }
-        try (Arena scratch = Arena.ofConfined()) {
-            Tensor gb = memory.empty(scratch, DType.F32, g.dim(0), b.dim(1)); // g B [t, r]
-            gemm(false, false, 1f, g, b, 0f, gb);
-            gemm(true, false, scale, gb, dropped(scratch, x, mask), 1f, da);  // da += s·(g B)ᵀ x̃
-            gemm(true, false, scale, g, h, 1f, db);                           // db += s·gᵀ h
-            if (dx != null) {
-                gemm(false, false, 1f, g, w, 1f, dx);                         // dx += g W
-                if (mask == null) {
-                    gemm(false, false, scale, gb, a, 1f, dx);                 // dx += s·(g B) A
-                } else {                                                      // dx += mask ⊙ (s·(g B) A)
-                    Tensor t = memory.empty(scratch, DType.F32, dx.shape());
-                    gemm(false, false, scale, gb, a, 0f, t);
-                    check(tune4j_cuda_h.t4j_cuda_mul(t.numel(), t.pointer(), mask.pointer(), t.pointer(), stream), "mul");
-                    axpy(1f, t, dx);
-                }
-            }
-        }
+        if (!CudaLora.backward(this, x, mask, w, a, b, scale, h, g, dx, da, db)) super.loraBackward(x, mask, w, a, b, scale, h, g, dx, da, db);
+    }
+
+    @Override
+    public void loraShrinkRows(Tensor x, Tensor rowAdapter, LoraAdapters adapters, Tensor h) {
+        if (!CudaMixedLora.shrinkRows(this, x, rowAdapter, adapters, h)) super.loraShrinkRows(x, rowAdapter, adapters, h);
+    }
+
+    @Override
+    public void loraExpandRows(Tensor h, Tensor rowAdapter, LoraAdapters adapters, Tensor y) {
+        if (!CudaMixedLora.expandRows(this, h, rowAdapter, adapters, y)) super.loraExpandRows(h, rowAdapter, adapters, y);
+    }
+
+    @Override
+    public void loraShrinkSegments(Tensor x, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h) {
+        if (!CudaMixedLora.shrinkSegments(this, x, segStart, segAdapter, adapters, h)) super.loraShrinkSegments(x, segStart, segAdapter, adapters, h);
+    }
+
+    @Override
+    public void loraExpandSegments(Tensor h, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor y) {
+        if (!CudaMixedLora.expandSegments(this, h, segStart, segAdapter, adapters, y)) super.loraExpandSegments(h, segStart, segAdapter, adapters, y);
+    }
+
+    @Override
+    public void loraMixedForward(Tensor x, Tensor w, Tensor bias, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h, Tensor y) {
+        if (!CudaMixedLora.mixedForward(this, x, w, bias, segStart, segAdapter, adapters, h, y)) super.loraMixedForward(x, w, bias, segStart, segAdapter, adapters, h, y);
     }
 
     @Override

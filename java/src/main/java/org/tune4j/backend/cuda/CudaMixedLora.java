@@ -59,7 +59,7 @@ final class CudaMixedLora {
      */
     record Staged(Tensor rows, Tensor a, Tensor b, Tensor ranks, Tensor scales) {}
 
-    static Staged stage(CudaBackend gpu, Arena arena, Tensor rowAdapter, LoraAdapters adapters) {
+    private static Staged stage(CudaBackend gpu, Arena arena, Tensor rowAdapter, LoraAdapters adapters) {
         BackendChecks.valuesIn("rowAdapter", rowAdapter, -1, adapters.count());
         int n = adapters.count();
         MemorySegment a = arena.allocate(ValueLayout.JAVA_LONG, n), b = arena.allocate(ValueLayout.JAVA_LONG, n), r = arena.allocate(ValueLayout.JAVA_LONG, n);
@@ -78,8 +78,57 @@ final class CudaMixedLora {
         return Tensor.wrap(longs, DType.I32, 2L * n).copy(arena, m);
     }
 
+    /** The per-row shrink, when it fits the kernels and the rows' adapters are a host index. */
+    static boolean shrinkRows(CudaBackend gpu, Tensor x, Tensor rowAdapter, LoraAdapters adapters, Tensor h) {
+        if (!fitsShrink(gpu, x, adapters, h) || !hostIndex(rowAdapter, x.dim(0))) return false;
+        shrink(gpu, x, rowAdapter, adapters, h);
+        return true;
+    }
+
+    static boolean expandRows(CudaBackend gpu, Tensor h, Tensor rowAdapter, LoraAdapters adapters, Tensor y) {
+        if (!fitsExpand(gpu, h, adapters, y) || !hostIndex(rowAdapter, h.dim(0))) return false;
+        expand(gpu, h, rowAdapter, adapters, y);
+        return true;
+    }
+
+    /** The segmented shrink, run as per row (segments on the host). */
+    static boolean shrinkSegments(CudaBackend gpu, Tensor x, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h) {
+        if (!fitsShrink(gpu, x, adapters, h) || !hostSegments(segStart, segAdapter)) return false;
+        try (Arena arena = Arena.ofConfined()) {
+            shrink(gpu, x, rowsOfSegments(arena, segStart, segAdapter, x.dim(0), adapters.count()), adapters, h);
+        }
+        return true;
+    }
+
+    static boolean expandSegments(CudaBackend gpu, Tensor h, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor y) {
+        if (!fitsExpand(gpu, h, adapters, y) || !hostSegments(segStart, segAdapter)) return false;
+        try (Arena arena = Arena.ofConfined()) {
+            expand(gpu, h, rowsOfSegments(arena, segStart, segAdapter, h.dim(0), adapters.count()), adapters, y);
+        }
+        return true;
+    }
+
+    /** The base on cuBLAS (and the bias), then the adapters' terms on the mixed kernels, staged once for both. */
+    static boolean mixedForward(CudaBackend gpu, Tensor x, Tensor w, Tensor bias, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h, Tensor y) {
+        if (!fitsShrink(gpu, x, adapters, h) || !fitsExpand(gpu, h, adapters, y) || !gpu.here(w, bias) || w == null || w.rank() != 2 || w.dim(0) != adapters.dOut()
+                || w.dim(1) != adapters.dIn() || (bias != null && bias.numel() != adapters.dOut()) || !hostSegments(segStart, segAdapter)) return false;
+        try (Arena arena = Arena.ofConfined()) {
+            Staged staged = stage(gpu, arena, rowsOfSegments(arena, segStart, segAdapter, x.dim(0), adapters.count()), adapters);
+            gpu.gemm(false, true, 1f, x, w, 0f, y);
+            if (bias != null) gpu.addRow(bias, y);
+            launchShrink(gpu, staged, x, adapters, h);
+            launchExpand(gpu, staged, h, adapters, y);
+            gpu.synchronize(); // the staged arrays are freed when the arena closes
+        }
+        return true;
+    }
+
+    private static boolean hostSegments(Tensor segStart, Tensor segAdapter) {
+        return segStart != null && segStart.isHost() && segAdapter != null && segAdapter.isHost();
+    }
+
     /** shrink alone: stages, launches, waits (the staged arrays are freed on return). */
-    static void shrink(CudaBackend gpu, Tensor x, Tensor rowAdapter, LoraAdapters adapters, Tensor h) {
+    private static void shrink(CudaBackend gpu, Tensor x, Tensor rowAdapter, LoraAdapters adapters, Tensor h) {
         try (Arena arena = Arena.ofConfined()) {
             launchShrink(gpu, stage(gpu, arena, rowAdapter, adapters), x, adapters, h);
             gpu.synchronize();
@@ -87,19 +136,19 @@ final class CudaMixedLora {
     }
 
     /** expand alone, likewise. */
-    static void expand(CudaBackend gpu, Tensor h, Tensor rowAdapter, LoraAdapters adapters, Tensor y) {
+    private static void expand(CudaBackend gpu, Tensor h, Tensor rowAdapter, LoraAdapters adapters, Tensor y) {
         try (Arena arena = Arena.ofConfined()) {
             launchExpand(gpu, stage(gpu, arena, rowAdapter, adapters), h, adapters, y);
             gpu.synchronize();
         }
     }
 
-    static void launchShrink(CudaBackend gpu, Staged s, Tensor x, LoraAdapters adapters, Tensor h) {
+    private static void launchShrink(CudaBackend gpu, Staged s, Tensor x, LoraAdapters adapters, Tensor h) {
         CudaBackend.check(tune4j_cuda_h.t4j_cuda_lora_shrink_rows(x.dim(0), s.rows().pointer(), adapters.dIn(), s.a().pointer(), s.ranks().pointer(), x.pointer(), x.ld(),
                 h.pointer(), h.ld(), gpu.stream()), "lora_shrink_rows");
     }
 
-    static void launchExpand(CudaBackend gpu, Staged s, Tensor h, LoraAdapters adapters, Tensor y) {
+    private static void launchExpand(CudaBackend gpu, Staged s, Tensor h, LoraAdapters adapters, Tensor y) {
         CudaBackend.check(tune4j_cuda_h.t4j_cuda_lora_expand_rows(h.dim(0), s.rows().pointer(), adapters.dOut(), s.b().pointer(), s.ranks().pointer(), s.scales().pointer(),
                 h.pointer(), h.ld(), y.pointer(), y.ld(), gpu.stream()), "lora_expand_rows");
     }
