@@ -24,7 +24,8 @@ import org.tune4j.tensor.Tensor;
  * memory), and so do the parameters of a model moved there; inputs made on the host (images, ids, labels,
  * lengths) may stay there: an op that needs them on the device copies them. Losses are host scalars.
  *
- * <p>Shapes: activations are [rows, features] matrices, rows = tokens (or images).
+ * <p>Shapes: activations are [rows, features] matrices, rows = tokens (or images). Ops only the ViT needs (patches,
+ * token assembly) are in {@link VisionOps}, on the same tape.
  */
 public final class Tape implements AutoCloseable {
     private final Backend backend;
@@ -77,7 +78,7 @@ public final class Tape implements AutoCloseable {
     }
 
     /** {@code t} in the backend's memory: itself, or a copy made in the step arena (a host input on a device). */
-    private Tensor onBackend(Tensor t) {
+    Tensor onBackend(Tensor t) {
         if (t == null || t.memory() == backend.memory()) return t;
         if (t.dtype() != DType.F32) return t.copy(arena, backend.memory());
         Tensor c = empty(t.shape());
@@ -89,18 +90,18 @@ public final class Tape implements AutoCloseable {
      * F32 host memory for a step's work done in Java (a gather, a mask, pooling weights): the step's own when the
      * backend computes on the host, else the step arena's (zeroed); {@code zeroed} asks for zeros in either.
      */
-    private Tensor hostTensor(boolean zeroed, long... shape) {
+    Tensor hostTensor(boolean zeroed, long... shape) {
         if (!backend.memory().isHost()) return Tensor.zeros(arena, DType.F32, shape);
         return zeroed ? zeros(shape) : empty(shape);
     }
 
     /** A host copy of {@code t} in the step arena (itself when it is on the host). */
-    private Tensor onHost(Tensor t) {
+    Tensor onHost(Tensor t) {
         return t.isHost() ? t : t.copy(arena, Memory.HOST);
     }
 
     /** A new F32 tensor whose values are unspecified: for outputs a kernel writes in full. */
-    private Tensor empty(long... shape) {
+    Tensor empty(long... shape) {
         return memory.take(shape);
     }
 
@@ -142,23 +143,23 @@ public final class Tape implements AutoCloseable {
         return new Var(p.value(), g, g ? p.grad() : null);
     }
 
-    private Var result(Tensor value, Var... inputs) {
+    Var result(Tensor value, Var... inputs) {
         boolean g = false;
         for (Var v : inputs) if (v != null && v.requiresGrad) g = true;
         return new Var(value, g, null);
     }
 
     /** The gradient tensor of v, made (zeroed, in the step arena, in v's memory) on first use. */
-    private Tensor gradOf(Var v) {
+    Tensor gradOf(Var v) {
         if (v.grad == null) v.grad = v.value.memory() == backend.memory() ? zeros(v.value.shape()) : v.value.memory().zeros(arena, DType.F32, v.value.shape());
         return v.grad;
     }
 
-    private boolean needs(Var v) {
+    boolean needs(Var v) {
         return v != null && v.requiresGrad;
     }
 
-    private void record(Var out, Runnable backward) {
+    void record(Var out, Runnable backward) {
         if (recording && out.requiresGrad) backwardOps.add(backward);
     }
 
@@ -407,37 +408,6 @@ public final class Tape implements AutoCloseable {
         return out;
     }
 
-    /**
-     * ViT token assembly: patches [batch·p, d] (embedded), a class token cls [1, d] and positions pos [p+1, d]
-     * → tokens [batch·(p+1), d]; each sequence is the class token then its p patches, plus the positions.
-     */
-    public Var tokens(Var patches, Var cls, Var pos, int batch) {
-        long d = cls.value.numel(), p = patches.value.dim(0) / batch, seq = p + 1;
-        Tensor y = empty(batch * seq, d); // every row gets the class token or a patch, then the positions
-        Tensor clsRow = cls.value.reshape(1, d), posRows = pos.value.reshape(seq, d);
-        for (int b = 0; b < batch; b++) {
-            y.view(b * seq, 0, 1, d).copyFrom(clsRow);
-            y.view(b * seq + 1, 0, p, d).copyFrom(patches.value.view(b * p, 0, p, d));
-            backend.axpy(1f, posRows, y.view(b * seq, 0, seq, d));
-        }
-        Var out = result(y, patches, cls, pos);
-        record(out, () -> {
-            Tensor g = out.grad;
-            if (g == null) return;
-            if (needs(pos) || needs(cls)) {
-                // Σ over the batch of each sequence's gradient [seq, d], in one call (g viewed [batch, seq·d]): its
-                // first row is the class token's gradient. 2·batch calls of a row or a block each before.
-                Tensor perPosition = zeros(seq * d);
-                backend.sumRows(g.reshape(batch, seq * d), perPosition);
-                if (needs(pos)) backend.axpy(1f, perPosition, gradOf(pos).reshape(seq * d));
-                if (needs(cls)) backend.axpy(1f, perPosition.reshape(seq, d).view(0, 0, 1, d), gradOf(cls).view(0, 0, 1, d));
-            }
-            if (needs(patches))
-                for (int b = 0; b < batch; b++) backend.axpy(1f, g.view(b * seq + 1, 0, p, d), gradOf(patches).view(b * p, 0, p, d));
-        });
-        return out;
-    }
-
     /** Rows {@code offset}, offset + stride, ... of x [n·stride, d] → [n, d] (a ViT's class tokens). */
     public Var everyNthRow(Var x, long stride, long offset) {
         long n = x.value.dim(0) / stride, d = x.value.dim(1);
@@ -450,42 +420,6 @@ public final class Tape implements AutoCloseable {
             for (long i = 0; i < n; i++) backend.axpy(1f, out.grad.view(i, 0, 1, d), gx.view(i * stride + offset, 0, 1, d));
         });
         return out;
-    }
-
-    /**
-     * Rearranges each row of x [batch, n] into a block [rows, cols] of the result [batch·rows, cols]:
-     * element j of a row goes to position index[j] of its block (ViT patch extraction). n = rows·cols.
-     */
-    public Var permuteRows(Var x, long[] index, long rows, long cols) {
-        long batch = x.value.dim(0), n = x.value.dim(1);
-        if (index.length != n || n != rows * cols) throw new IllegalArgumentException("index of " + index.length + " for rows of " + n + " into " + rows + "x" + cols);
-        Tensor hostX = onHost(x.value); // a gather on the host, into the step's memory there
-        Tensor hostY = hostTensor(false, batch * rows, cols);
-        float[] in = new float[(int) n], out = new float[(int) n];
-        for (long b = 0; b < batch; b++) {
-            MemorySegment.copy(hostX.segment(), ValueLayout.JAVA_FLOAT, b * hostX.ld() * 4, in, 0, (int) n);
-            for (int j = 0; j < n; j++) out[(int) index[j]] = in[j];
-            MemorySegment.copy(out, 0, hostY.segment(), ValueLayout.JAVA_FLOAT, b * n * 4, (int) n);
-        }
-        Tensor y = onBackend(hostY);
-        Var result = result(y, x);
-        record(result, () -> {
-            if (result.grad == null || !needs(x)) return;
-            Tensor gx = gradOf(x), gy = onHost(result.grad), back = hostTensor(false, batch, n);
-            float[] g = new float[(int) n], row = new float[(int) n];
-            for (long b = 0; b < batch; b++) {
-                MemorySegment.copy(gy.segment(), ValueLayout.JAVA_FLOAT, b * n * 4, g, 0, (int) n);
-                for (int j = 0; j < n; j++) row[j] = g[(int) index[j]];
-                MemorySegment.copy(row, 0, back.segment(), ValueLayout.JAVA_FLOAT, b * n * 4, (int) n);
-            }
-            if (gx.memory() == backend.memory()) {
-                backend.axpy(1f, onBackend(back), gx); // both [batch, n], contiguous
-            } else { // a host input's gradient under a device backend: added on the host
-                for (long b = 0; b < batch; b++)
-                    for (int j = 0; j < n; j++) gx.setFloat(b, j, gx.getFloat(b, j) + back.getFloat(b, j));
-            }
-        });
-        return result;
     }
 
     /** An inverted-dropout mask [rows, cols] for probability p (0 or 1/(1-p)), from a seeded generator; null when p = 0. */

@@ -7,6 +7,7 @@ import java.util.SplittableRandom;
 import org.tune4j.autograd.Parameter;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
+import org.tune4j.autograd.VisionOps;
 import org.tune4j.tensor.Tensor;
 
 /**
@@ -66,7 +67,7 @@ public final class VisionTransformer extends Module implements Classifier {
     public Var logits(Tape t, Var images) {
         int batch = (int) images.value().dim(0);
         Var patches = patchify(t, images, batch);
-        Var x = t.tokens(patchEmbed.forward(t, patches), t.param(cls), t.param(pos), batch);
+        Var x = VisionOps.tokens(t, patchEmbed.forward(t, patches), t.param(cls), t.param(pos), batch);
         for (Block b : blocks) x = b.forward(t, x, batch);
         Var clsOut = t.everyNthRow(norm.forward(t, x), config.patches() + 1, 0);
         return head.forward(t, clsOut);
@@ -78,7 +79,7 @@ public final class VisionTransformer extends Module implements Classifier {
         long[] index = new long[img * img]; // patch-matrix position of each pixel
         for (int r = 0; r < img; r++)
             for (int c = 0; c < img; c++) index[r * img + c] = (long) ((r / p) * per + c / p) * p * p + (r % p) * p + c % p;
-        return t.permuteRows(images, index, (long) per * per, (long) p * p);
+        return VisionOps.permuteRows(t, images, index, (long) per * per, (long) p * p);
     }
 
     /** The layers in forward order, for {@link VitInference}. */

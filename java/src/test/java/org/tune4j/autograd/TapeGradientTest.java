@@ -37,7 +37,7 @@ class TapeGradientTest {
         Var in = t.input(x, inputGrad);
         inputOut[0] = in;
         Var pe = t.linear(in, t.param(params.get("embed.w")), t.param(params.get("embed.b")));
-        Var tok = t.tokens(pe, t.param(params.get("cls")), t.param(params.get("pos")), BATCH);
+        Var tok = VisionOps.tokens(t, pe, t.param(params.get("cls")), t.param(params.get("pos")), BATCH);
         Var h = t.layerNorm(tok, t.param(params.get("ln.g")), t.param(params.get("ln.b")), 1e-5f);
         Var qkv = t.lora(h, t.param(params.get("qkv.w")), t.param(params.get("qkv.b")), t.param(params.get("qkv.A")),
                 t.param(params.get("qkv.B")), 0.5f, null);
