@@ -38,8 +38,9 @@ import org.tune4j.server.InferenceServer;
  * size, beside the same batch on one adapter. (2) Over HTTP on loopback ({@code tune4j serve}'s server, the client
  * in the same process, on the same cores): the saturation throughput (closed loop), then an open-loop fixed rate at
  * 70% of it, latency measured from each request's scheduled send time (no coordinated omission): p50, p99,
- * errors; during it, a rank-16 adapter loaded every few seconds into the 512 resident, its load time and the
- * requests in flight around it against the p99 of the time before.
+ * errors; during it, a rank-16 adapter loaded every 5 s into the 512 resident, by turns a new version of one
+ * resident since before the run (its memory reused) and one never loaded (new memory), each kind's load time and
+ * the requests in flight around it against the p99 of the time before.
  */
 final class ServeSuite {
     private static final int SEQ = 128, RANK = 16, FILES = 64, RESIDENT = 512;
@@ -175,6 +176,12 @@ final class ServeSuite {
             ConcurrentLinkedQueue<Sample> samples = new ConcurrentLinkedQueue<>();
             List<long[]> loads = new ArrayList<>(); // start, end (nanos), as the client saw them
             List<Double> serverLoadMs = new ArrayList<>(); // the registry's own time for each (the server's load_ms)
+            int half = dirs.size() / 2;
+            for (Path dir : dirs.subList(0, half)) { // resident before the run, as a server's adapters after a while
+                HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v2/repository/models/" + dir.getFileName() + "/load"))
+                        .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+                if (r.statusCode() != 200) throw new IOException("loading an adapter: " + r.body());
+            }
             long start = System.nanoTime(), interval = (long) (1e9 / rate), nextLoad = start + 5_000_000_000L;
             int loadCount = 0;
             for (long i = 0; ; i++) {
@@ -184,10 +191,14 @@ final class ServeSuite {
                 while ((now = System.nanoTime()) < due) {
                     if (now >= nextLoad) { // a load between sends: the fixed rate goes on in the virtual threads
                         long l0 = System.nanoTime();
-                        HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v2/repository/models/" + dirs.get(loadCount % dirs.size()).getFileName() + "/load"))
+                        // even: a reload of an adapter resident since before the run (a new version under its id: the
+                        // memory of the one it replaces is reused); odd: an id never loaded (memory not touched yet)
+                        boolean reload = loadCount % 2 == 0;
+                        Path dir = dirs.get(reload ? (loadCount / 2) % half : half + (loadCount / 2) % (dirs.size() - half));
+                        HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v2/repository/models/" + dir.getFileName() + "/load"))
                                 .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
                         if (r.statusCode() != 200) throw new IOException("loading an adapter: " + r.body());
-                        loads.add(new long[] {l0, System.nanoTime()});
+                        loads.add(new long[] {l0, System.nanoTime(), reload ? 1 : 0});
                         serverLoadMs.add(new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.body()).path("load_ms").asDouble(Double.NaN));
                         loadCount++;
                         nextLoad += 5_000_000_000L;
@@ -207,29 +218,42 @@ final class ServeSuite {
             rows.add(new BenchRow("serve", "http 70% load", String.format(Locale.ROOT, "%s: %d requests in %.0f s, p99 %.1f ms = %.2fx p50, %d errors", setup, all.size(), runSeconds, p99, p99 / p50, errors),
                     "f32", threads, CpuBackend.get().name(), p50, achieved, "req/s", String.format(Locale.ROOT, "saturation %.1f req/s", saturation), null, null, null));
 
-            // each load: its time, and the requests in flight while it ran or due within 1 s after, against the p99 of the minute before it
-            double worstLoad = 0, sumLoad = 0;
-            int above = 0, around = 0;
-            for (long[] l : loads) {
-                double loadMs = (l[1] - l[0]) / 1e6;
-                worstLoad = Math.max(worstLoad, loadMs);
-                sumLoad += loadMs;
-                double[] before = all.stream().filter(s -> s.status() == 200 && s.doneNanos() < l[0] && s.doneNanos() > l[0] - 60_000_000_000L).mapToDouble(Sample::ms).sorted().toArray();
-                double p99Before = percentile(before, 0.99);
-                for (Sample s : all) {
-                    boolean overlaps = s.dueNanos() < l[1] + 1_000_000_000L && s.doneNanos() > l[0];
-                    if (!overlaps) continue;
-                    around++;
-                    if (s.status() != 200 || s.ms() > p99Before) above++;
-                }
-            }
-            double[] inRegistry = serverLoadMs.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-            rows.add(new BenchRow("serve", "load adapter under load", String.format(Locale.ROOT,
-                    "rank %d q,v, new, into %d resident over HTTP (memory the process had not touched: page faults), %d loads: in the registry median %.2f ms worst %.2f ms, round trip mean %.2f worst %.2f ms; %d of %d requests around a load above the prior minute's p99",
-                    RANK, RESIDENT, loads.size(), percentile(inRegistry, 0.5), inRegistry.length == 0 ? Double.NaN : inRegistry[inRegistry.length - 1], loads.isEmpty() ? 0 : sumLoad / loads.size(), worstLoad, above,
-                    around), "f32", threads, CpuBackend.get().name(), percentile(inRegistry, 0.5), 1e3 / percentile(inRegistry, 0.5), "loads/s", "no peer", null, null, null));
+            for (int kind = 1; kind >= 0; kind--) rows.add(loadRow(kind == 1, loads, serverLoadMs, all, threads));
         }
         return rows;
+    }
+
+    /**
+     * The loads of one kind (reloads of a resident id, or new ids): each one's time, and the requests in flight while it
+     * ran or due within 1 s after, against the p99 of the minute before it.
+     */
+    private static BenchRow loadRow(boolean reload, List<long[]> loads, List<Double> serverLoadMs, List<Sample> all, int threads) {
+        double worstLoad = 0, sumLoad = 0;
+        int above = 0, around = 0, count = 0;
+        List<Double> inRegistryOfKind = new ArrayList<>();
+        for (int i = 0; i < loads.size(); i++) {
+            long[] l = loads.get(i);
+            if ((l[2] == 1) != reload) continue;
+            count++;
+            inRegistryOfKind.add(serverLoadMs.get(i));
+            double loadMs = (l[1] - l[0]) / 1e6;
+            worstLoad = Math.max(worstLoad, loadMs);
+            sumLoad += loadMs;
+            double[] before = all.stream().filter(s -> s.status() == 200 && s.doneNanos() < l[0] && s.doneNanos() > l[0] - 60_000_000_000L).mapToDouble(Sample::ms).sorted().toArray();
+            double p99Before = percentile(before, 0.99);
+            for (Sample s : all) {
+                boolean overlaps = s.dueNanos() < l[1] + 1_000_000_000L && s.doneNanos() > l[0];
+                if (!overlaps) continue;
+                around++;
+                if (s.status() != 200 || s.ms() > p99Before) above++;
+            }
+        }
+        double[] inRegistry = inRegistryOfKind.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+        String what = reload ? "a new version of a resident adapter (its memory reused)" : "an adapter never loaded (memory the process had not touched: page faults)";
+        return new BenchRow("serve", reload ? "reload adapter under load" : "load adapter under load", String.format(Locale.ROOT,
+                "rank %d q,v, %s, %d resident, over HTTP, %d loads: in the registry median %.2f ms worst %.2f ms, round trip mean %.2f worst %.2f ms; %d of %d requests around a load above the prior minute's p99",
+                RANK, what, RESIDENT, count, percentile(inRegistry, 0.5), inRegistry.length == 0 ? Double.NaN : inRegistry[inRegistry.length - 1], count == 0 ? 0 : sumLoad / count, worstLoad,
+                above, around), "f32", threads, CpuBackend.get().name(), percentile(inRegistry, 0.5), 1e3 / percentile(inRegistry, 0.5), "loads/s", "no peer", null, null, null);
     }
 
     /**

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -130,6 +131,20 @@ public final class PeftAdapter {
      * module with both factors of rank r (and a magnitude with DoRA), and no tensor it does not use.
      */
     public static Loaded load(Path dir) throws IOException {
+        return load(dir, null);
+    }
+
+    /** As {@link #load(Path)}, the tensors in memory from {@code arena} (null: an arena of their own), which {@link Loaded#close} closes. */
+    public static Loaded load(Path dir, Arena arena) throws IOException {
+        try {
+            return read(dir, arena);
+        } catch (IOException | RuntimeException e) {
+            if (arena != null && arena.scope().isAlive()) arena.close();
+            throw e;
+        }
+    }
+
+    private static Loaded read(Path dir, Arena arena) throws IOException {
         Path configFile = dir.resolve(CONFIG_FILE);
         if (!Files.isRegularFile(configFile)) throw new IOException("not a PEFT adapter directory (no " + CONFIG_FILE + "): " + dir);
         JsonNode c;
@@ -150,7 +165,7 @@ public final class PeftAdapter {
         } catch (IllegalArgumentException e) {
             throw new IOException(configFile + ": " + e.getMessage());
         }
-        Safetensors.File file = Safetensors.read(dir.resolve(WEIGHTS_FILE));
+        Safetensors.File file = arena == null ? Safetensors.read(dir.resolve(WEIGHTS_FILE)) : Safetensors.read(dir.resolve(WEIGHTS_FILE), Safetensors.Options.defaults(), arena);
         try {
             Map<String, Lora> modules = new LinkedHashMap<>();
             java.util.Set<String> used = new java.util.HashSet<>();

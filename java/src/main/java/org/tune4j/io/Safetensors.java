@@ -150,7 +150,18 @@ public final class Safetensors {
     /** As {@link #read(Path)}, mapped or with non-finite values allowed as {@code options} say. */
     public static File read(Path file, Options options) throws IOException {
         if (!Files.isRegularFile(file)) throw new IOException("safetensors file not found: " + file);
-        Arena arena = Arena.ofShared();
+        return read(file, options, Arena.ofShared());
+    }
+
+    /**
+     * As {@link #read(Path, Options)}, the tensors in memory from {@code arena} (an adapter registry's pool of
+     * recycled memory), which the returned {@link File} closes, and which is closed here if the file is refused.
+     */
+    public static File read(Path file, Options options, Arena arena) throws IOException {
+        if (!Files.isRegularFile(file)) {
+            arena.close();
+            throw new IOException("safetensors file not found: " + file);
+        }
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             long size = ch.size();
             if (size < 8) throw new IOException(file + ": too short for a safetensors file (" + size + " bytes)");
@@ -180,6 +191,7 @@ public final class Safetensors {
             Map<String, String> metadata = new LinkedHashMap<>();
             List<long[]> spans = new ArrayList<>();
             Map<String, Tensor> tensors = new LinkedHashMap<>();
+            float[] chunk = new float[(int) Math.min(Math.max(1, dataBytes / Float.BYTES), 1 << 14)];
             for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
                 Map.Entry<String, JsonNode> e = it.next();
                 if (e.getKey().equals("__metadata__")) {
@@ -187,7 +199,7 @@ public final class Safetensors {
                     continue;
                 }
                 Tensor t = tensor(file, e.getKey(), e.getValue(), data, spans, arena);
-                if (!options.allowNonFinite()) requireFinite(file, e.getKey(), t);
+                if (!options.allowNonFinite()) requireFinite(file, e.getKey(), t, chunk);
                 tensors.put(e.getKey(), t);
             }
             spans.sort((a, b) -> Long.compare(a[0], b[0]));
@@ -230,11 +242,14 @@ public final class Safetensors {
     }
 
     /** Refuses NaN or infinite values in an F32 tensor, naming it and the first bad index. */
-    private static void requireFinite(Path file, String name, Tensor t) throws IOException {
+    /**
+     * {@code chunk}: the file's one scratch array (tensors are copied out through it in bulk: an element-wise read of
+     * the segment is ~30x slower; one array a tensor was 1.5 MB of garbage a MiniLM adapter, a young GC every ~150 loads).
+     */
+    private static void requireFinite(Path file, String name, Tensor t, float[] chunk) throws IOException {
         if (t.dtype() != DType.F32) return;
         MemorySegment seg = t.segment();
         long n = t.numel();
-        float[] chunk = new float[(int) Math.min(n, 1 << 14)]; // copied out in bulk: an element-wise read of the segment is ~30x slower
         for (long i0 = 0; i0 < n; i0 += chunk.length) {
             int len = (int) Math.min(chunk.length, n - i0);
             MemorySegment.copy(seg, LE_FLOAT, i0 * Float.BYTES, chunk, 0, len);

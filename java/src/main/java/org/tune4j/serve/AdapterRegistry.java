@@ -107,6 +107,7 @@ public final class AdapterRegistry implements AutoCloseable {
     private final Memory memory;
     private final long budgetBytes;
     private final LinkedHashMap<String, Adapter> resident = new LinkedHashMap<>(16, 0.75f, true); // access order: LRU first
+    private final AdapterMemory files; // the files' host memory, reused from load to load
     private long bytes;
     private long evictions;
     private boolean closed;
@@ -123,6 +124,18 @@ public final class AdapterRegistry implements AutoCloseable {
         this.hidden = model.config().hidden();
         this.budgetBytes = budgetBytes;
         this.memory = java.util.Objects.requireNonNull(memory, "memory");
+        this.files = new AdapterMemory(Math.clamp(budgetBytes, KEEP_MIN_BYTES, KEEP_BYTES));
+    }
+
+    /**
+     * Freed adapters' memory kept for the next loads: the budget, within these bounds (a registry at its budget frees
+     * about one adapter a load; its blocks are whole pages, so even a tiny budget keeps a few).
+     */
+    static final long KEEP_MIN_BYTES = 4L << 20, KEEP_BYTES = 64L << 20;
+
+    /** Allocations of file memory reused from freed adapters, and new ones (page faults), so far: one a load of an f32 adapter. */
+    public long[] memoryReuse() {
+        return files.counts();
     }
 
     /**
@@ -227,6 +240,7 @@ public final class AdapterRegistry implements AutoCloseable {
         for (Adapter a : resident.values()) retire(a);
         resident.clear();
         bytes = 0;
+        files.close(); // adapters still leased give their memory back to the system when freed
     }
 
     private void retire(Adapter a) { // holds the lock
@@ -255,7 +269,7 @@ public final class AdapterRegistry implements AutoCloseable {
 
     /** The adapter in dir, checked against this encoder. */
     private Adapter read(String id, Path dir) throws IOException {
-        PeftAdapter.Loaded peft = PeftAdapter.load(dir);
+        PeftAdapter.Loaded peft = PeftAdapter.load(dir, files.arena());
         try {
             PeftAdapter.Config c = peft.config();
             if (c.useDora()) throw new IOException(dir + ": a DoRA adapter (use_dora) cannot be batched unmerged; serve it merged, alone");

@@ -1,5 +1,6 @@
 package org.tune4j.serve;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -215,6 +216,61 @@ class AdapterServingTest {
                 IOException e = assertThrows(IOException.class, () -> small.load("a0", d0));
                 assertTrue(e.getMessage().contains("more than the whole budget"), e.getMessage());
                 assertEquals(0, small.size());
+            }
+        }
+    }
+
+    /** Every factor of the adapter in {@code dir}, as the file holds it (read on its own, no pool). */
+    private static java.util.Map<String, float[]> fileFactors(Path dir) throws IOException {
+        java.util.Map<String, float[]> out = new java.util.TreeMap<>();
+        try (org.tune4j.io.PeftAdapter.Loaded l = org.tune4j.io.PeftAdapter.load(dir)) {
+            l.modules().forEach((m, f) -> {
+                out.put(m + ".A", f.a().toFloatArray());
+                out.put(m + ".B", f.b().toFloatArray());
+            });
+        }
+        return out;
+    }
+
+    private static java.util.Map<String, float[]> residentFactors(AdapterRegistry.Adapter a) {
+        java.util.Map<String, float[]> out = new java.util.TreeMap<>();
+        a.factors().forEach((m, f) -> {
+            out.put(m + ".A", f.a().toFloatArray());
+            out.put(m + ".B", f.b().toFloatArray());
+        });
+        return out;
+    }
+
+    @Test
+    void aLoadReusesTheMemoryOfAnAdapterFreedBeforeItAndNeverOfOneStillLeased(@TempDir Path dir) throws IOException {
+        Path base = base(dir);
+        Path d0 = adapter(dir, base, "a0", 4, false, List.of("query", "value"), BertClassifier.Pooling.MEAN, 2, 1);
+        Path d1 = adapter(dir, base, "a1", 4, false, List.of("query", "value"), BertClassifier.Pooling.MEAN, 2, 2);
+        Path d2 = adapter(dir, base, "a2", 4, false, List.of("query", "value"), BertClassifier.Pooling.MEAN, 2, 3);
+        try (Arena arena = Arena.ofShared()) {
+            BertModel served = BertCheckpoint.load(arena, base);
+            long one;
+            try (AdapterRegistry probe = new AdapterRegistry(served, 1L << 30)) {
+                one = probe.load("x", d0).bytes();
+            }
+            try (AdapterRegistry registry = new AdapterRegistry(served, one)) { // room for one: each load evicts the last
+                registry.load("a0", d0);
+                assertEquals(0, registry.memoryReuse()[0]);
+                AdapterRegistry.Lease lease = registry.acquire(List.of("a0"));
+                Tensor leasedA = lease.adapters().get(0).factors().values().iterator().next().a();
+                float[] before = leasedA.toFloatArray();
+                registry.load("a1", d1); // evicts a0, which a batch still holds: its memory must not be handed out
+                assertEquals(0, registry.memoryReuse()[0], "a leased adapter's memory is not reused");
+                assertArrayEquals(before, leasedA.toFloatArray(), "the leased adapter's values stay as they were");
+                lease.close();
+                assertFalse(leasedA.isAlive(), "a freed adapter's tensors are dead, though its memory is kept for the next load");
+                registry.load("a2", d2); // evicts a1 (freed at once); a0's memory, freed with its lease, is reused
+                assertEquals(1, registry.memoryReuse()[0], "the load wrote into memory a freed adapter left");
+                java.util.Map<String, float[]> want = fileFactors(d2), got = residentFactors(registry.acquire(List.of("a2")).adapters().get(0));
+                assertEquals(want.keySet(), got.keySet());
+                want.forEach((k, v) -> assertArrayEquals(v, got.get(k), k + " as the file holds it, nothing of the adapter before"));
+                registry.load("a2", d2); // a new version under the same id: reuses a1's memory
+                assertEquals(2, registry.memoryReuse()[0]);
             }
         }
     }
