@@ -39,8 +39,9 @@ import org.tune4j.server.InferenceServer;
  * in the same process, on the same cores): the saturation throughput (closed loop), then an open-loop fixed rate at
  * 70% of it, latency measured from each request's scheduled send time (no coordinated omission): p50, p99,
  * errors; during it, a rank-16 adapter loaded every 5 s into the 512 resident, by turns a new version of one
- * resident since before the run (its memory reused) and one never loaded (new memory), each kind's load time and
- * the requests in flight around it against the p99 of the time before.
+ * resident since before the run (which frees the one it replaces) and one never loaded; the loads that wrote into
+ * memory a freed adapter left and those that needed new memory apart: their time and the requests in flight around
+ * them against the p99 of the time before.
  */
 final class ServeSuite {
     private static final int SEQ = 128, RANK = 16, FILES = 64, RESIDENT = 512;
@@ -191,14 +192,16 @@ final class ServeSuite {
                 while ((now = System.nanoTime()) < due) {
                     if (now >= nextLoad) { // a load between sends: the fixed rate goes on in the virtual threads
                         long l0 = System.nanoTime();
-                        // even: a reload of an adapter resident since before the run (a new version under its id: the
-                        // memory of the one it replaces is reused); odd: an id never loaded (memory not touched yet)
+                        // by turns a new version of an adapter resident since before the run (the one it replaces is
+                        // freed, and its memory kept for a later load) and an id never loaded; each load counted as the
+                        // registry served it: into memory a freed adapter left, or into new memory (page faults)
                         boolean reload = loadCount % 2 == 0;
                         Path dir = dirs.get(reload ? (loadCount / 2) % half : half + (loadCount / 2) % (dirs.size() - half));
+                        long reusedBefore = predictor.registry().memoryReuse()[0];
                         HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v2/repository/models/" + dir.getFileName() + "/load"))
                                 .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
                         if (r.statusCode() != 200) throw new IOException("loading an adapter: " + r.body());
-                        loads.add(new long[] {l0, System.nanoTime(), reload ? 1 : 0});
+                        loads.add(new long[] {l0, System.nanoTime(), predictor.registry().memoryReuse()[0] > reusedBefore ? 1 : 0});
                         serverLoadMs.add(new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.body()).path("load_ms").asDouble(Double.NaN));
                         loadCount++;
                         nextLoad += 5_000_000_000L;
@@ -224,16 +227,16 @@ final class ServeSuite {
     }
 
     /**
-     * The loads of one kind (reloads of a resident id, or new ids): each one's time, and the requests in flight while it
-     * ran or due within 1 s after, against the p99 of the minute before it.
+     * The loads of one kind (into memory a freed adapter left, or into new memory): each one's time, and the requests in
+     * flight while it ran or due within 1 s after, against the p99 of the minute before it.
      */
-    private static BenchRow loadRow(boolean reload, List<long[]> loads, List<Double> serverLoadMs, List<Sample> all, int threads) {
+    private static BenchRow loadRow(boolean reused, List<long[]> loads, List<Double> serverLoadMs, List<Sample> all, int threads) {
         double worstLoad = 0, sumLoad = 0;
         int above = 0, around = 0, count = 0;
         List<Double> inRegistryOfKind = new ArrayList<>();
         for (int i = 0; i < loads.size(); i++) {
             long[] l = loads.get(i);
-            if ((l[2] == 1) != reload) continue;
+            if ((l[2] == 1) != reused) continue;
             count++;
             inRegistryOfKind.add(serverLoadMs.get(i));
             double loadMs = (l[1] - l[0]) / 1e6;
@@ -249,8 +252,8 @@ final class ServeSuite {
             }
         }
         double[] inRegistry = inRegistryOfKind.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        String what = reload ? "a new version of a resident adapter (its memory reused)" : "an adapter never loaded (memory the process had not touched: page faults)";
-        return new BenchRow("serve", reload ? "reload adapter under load" : "load adapter under load", String.format(Locale.ROOT,
+        String what = reused ? "into memory a freed adapter left" : "into new memory (page faults)";
+        return new BenchRow("serve", reused ? "load adapter, memory reused" : "load adapter, new memory", String.format(Locale.ROOT,
                 "rank %d q,v, %s, %d resident, over HTTP, %d loads: in the registry median %.2f ms worst %.2f ms, round trip mean %.2f worst %.2f ms; %d of %d requests around a load above the prior minute's p99",
                 RANK, what, RESIDENT, count, percentile(inRegistry, 0.5), inRegistry.length == 0 ? Double.NaN : inRegistry[inRegistry.length - 1], count == 0 ? 0 : sumLoad / count, worstLoad,
                 above, around), "f32", threads, CpuBackend.get().name(), percentile(inRegistry, 0.5), 1e3 / percentile(inRegistry, 0.5), "loads/s", "no peer", null, null, null);
