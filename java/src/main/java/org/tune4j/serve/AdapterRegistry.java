@@ -94,11 +94,13 @@ public final class AdapterRegistry implements AutoCloseable {
 
         @Override
         public void close() {
+            List<Adapter> freed = new ArrayList<>();
             synchronized (AdapterRegistry.this) {
                 if (closed) return;
                 closed = true;
-                for (Adapter a : adapters) release(a);
+                for (Adapter a : adapters) if (release(a)) freed.add(a);
             }
+            freeAll(freed);
         }
     }
 
@@ -147,34 +149,44 @@ public final class AdapterRegistry implements AutoCloseable {
     public Adapter load(String id, Path dir) throws IOException {
         checkId(id);
         Adapter a = read(id, dir); // outside the lock: serving goes on while a file is read
-        synchronized (this) {
-            if (closed) {
-                free(a);
-                throw new IllegalStateException("the adapter registry is closed");
+        List<Adapter> freed = new ArrayList<>();
+        try {
+            synchronized (this) {
+                if (closed) {
+                    freed.add(a);
+                    throw new IllegalStateException("the adapter registry is closed");
+                }
+                if (a.bytes > budgetBytes) {
+                    freed.add(a);
+                    throw new IOException(dir + ": the adapter needs " + a.bytes + " bytes, more than the whole budget of " + budgetBytes);
+                }
+                Adapter old = resident.remove(id);
+                if (old != null && retire(old)) freed.add(old);
+                while (bytes + a.bytes > budgetBytes) {
+                    Adapter lru = resident.values().iterator().next();
+                    resident.remove(lru.id);
+                    if (retire(lru)) freed.add(lru);
+                    evictions++;
+                }
+                resident.put(id, a);
+                bytes += a.bytes;
+                return a;
             }
-            if (a.bytes > budgetBytes) {
-                free(a);
-                throw new IOException(dir + ": the adapter needs " + a.bytes + " bytes, more than the whole budget of " + budgetBytes);
-            }
-            Adapter old = resident.remove(id);
-            if (old != null) retire(old);
-            while (bytes + a.bytes > budgetBytes) {
-                Adapter lru = resident.values().iterator().next();
-                resident.remove(lru.id);
-                retire(lru);
-                evictions++;
-            }
-            resident.put(id, a);
-            bytes += a.bytes;
-            return a;
+        } finally {
+            freeAll(freed);
         }
     }
 
     /** Takes {@code id} out of service; batches that hold it finish first. Returns whether it was resident. */
-    public synchronized boolean unload(String id) {
-        Adapter a = resident.remove(id);
-        if (a == null) return false;
-        retire(a);
+    public boolean unload(String id) {
+        Adapter a;
+        boolean free;
+        synchronized (this) {
+            a = resident.remove(id);
+            if (a == null) return false;
+            free = retire(a);
+        }
+        if (free) freeAll(List.of(a));
         return true;
     }
 
@@ -235,19 +247,32 @@ public final class AdapterRegistry implements AutoCloseable {
     }
 
     @Override
-    public synchronized void close() {
-        closed = true;
-        for (Adapter a : resident.values()) retire(a);
-        resident.clear();
-        bytes = 0;
+    public void close() {
+        List<Adapter> freed = new ArrayList<>();
+        synchronized (this) {
+            closed = true;
+            for (Adapter a : resident.values()) if (retire(a)) freed.add(a);
+            resident.clear();
+            bytes = 0;
+        }
+        freeAll(freed);
         files.close(); // adapters still leased give their memory back to the system when freed
     }
 
-    private void retire(Adapter a) { // holds the lock
-        if (a.retired) return;
+    /** Takes {@code a} out of service; whether it is to be freed now (no lease holds it). Holds the lock. */
+    private boolean retire(Adapter a) {
+        if (a.retired) return false;
         a.retired = true;
         bytes -= a.bytes;
-        if (a.leases == 0) free(a);
+        return a.leases == 0;
+    }
+
+    /**
+     * Frees adapters out of service, outside the lock: closing a shared arena waits on every thread (a handshake, up to
+     * milliseconds while the kernels run), which under the lock held up every batch's {@link #acquire}.
+     */
+    private static void freeAll(List<Adapter> adapters) {
+        for (Adapter a : adapters) free(a);
     }
 
     private static void free(Adapter a) {
@@ -258,9 +283,9 @@ public final class AdapterRegistry implements AutoCloseable {
         }
     }
 
-    private void release(Adapter a) { // holds the lock
-        if (a == null) return;
-        if (--a.leases == 0 && a.retired) free(a);
+    /** Ends one lease on {@code a}; whether it is to be freed now (retired, and that was the last). Holds the lock. */
+    private boolean release(Adapter a) {
+        return a != null && --a.leases == 0 && a.retired;
     }
 
     private static void checkId(String id) {
@@ -313,7 +338,8 @@ public final class AdapterRegistry implements AutoCloseable {
     }
 
     private Head readHead(Path file) throws IOException {
-        try (Safetensors.File f = Safetensors.read(file)) {
+        // confined: read and copied out on this thread, so closing it makes no handshake with the serving threads
+        try (Safetensors.File f = Safetensors.read(file, Safetensors.Options.defaults(), Arena.ofConfined())) {
             List<String> classes = List.of(f.metadata().getOrDefault("classes", "").split("\n"));
             Tensor w = f.tensors().get("classifier.weight"), b = f.tensors().get("classifier.bias");
             if (w == null || b == null) throw new IOException(file + ": needs classifier.weight and classifier.bias");
