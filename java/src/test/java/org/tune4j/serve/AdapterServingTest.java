@@ -179,18 +179,28 @@ class AdapterServingTest {
         return out;
     }
 
-    @Test
-    void theRegistryBudgetsEvictsAndKeepsLeasedAdaptersAlive(@TempDir Path dir) throws IOException {
+    /** The checks of one test on the small encoder and three adapters of it; {@code one}: what one adapter counts against a budget. */
+    private interface RegistryCheck {
+        void run(BertModel served, Path d0, Path d1, Path d2, long one) throws IOException;
+    }
+
+    private static void withThreeAdapters(Path dir, RegistryCheck check) throws IOException {
         Path base = base(dir);
-        Path d0 = adapter(dir, base, "a0", 4, false, List.of("query", "value"), BertClassifier.Pooling.MEAN, 2, 1);
-        Path d1 = adapter(dir, base, "a1", 4, false, List.of("query", "value"), BertClassifier.Pooling.MEAN, 2, 2);
-        Path d2 = adapter(dir, base, "a2", 4, false, List.of("query", "value"), BertClassifier.Pooling.MEAN, 2, 3);
+        List<Path> three = new ArrayList<>();
+        for (int i = 0; i < 3; i++) three.add(adapter(dir, base, "a" + i, 4, false, List.of("query", "value"), BertClassifier.Pooling.MEAN, 2, i + 1));
         try (Arena arena = Arena.ofShared()) {
             BertModel served = BertCheckpoint.load(arena, base);
             long one;
             try (AdapterRegistry probe = new AdapterRegistry(served, 1L << 30)) {
-                one = probe.load("x", d0).bytes();
+                one = probe.load("x", three.get(0)).bytes();
             }
+            check.run(served, three.get(0), three.get(1), three.get(2), one);
+        }
+    }
+
+    @Test
+    void theRegistryBudgetsEvictsAndKeepsLeasedAdaptersAlive(@TempDir Path dir) throws IOException {
+        withThreeAdapters(dir, (served, d0, d1, d2, one) -> {
             try (AdapterRegistry registry = new AdapterRegistry(served, 2 * one)) {
                 registry.load("a0", d0);
                 registry.load("a1", d1);
@@ -217,7 +227,7 @@ class AdapterServingTest {
                 assertTrue(e.getMessage().contains("more than the whole budget"), e.getMessage());
                 assertEquals(0, small.size());
             }
-        }
+        });
     }
 
     /** Every factor of the adapter in {@code dir}, as the file holds it (read on its own, no pool). */
@@ -252,16 +262,7 @@ class AdapterServingTest {
 
     @Test
     void aLoadReusesTheMemoryOfAnAdapterFreedBeforeItAndNeverOfOneStillLeased(@TempDir Path dir) throws IOException {
-        Path base = base(dir);
-        Path d0 = adapter(dir, base, "a0", 4, false, List.of("query", "value"), BertClassifier.Pooling.MEAN, 2, 1);
-        Path d1 = adapter(dir, base, "a1", 4, false, List.of("query", "value"), BertClassifier.Pooling.MEAN, 2, 2);
-        Path d2 = adapter(dir, base, "a2", 4, false, List.of("query", "value"), BertClassifier.Pooling.MEAN, 2, 3);
-        try (Arena arena = Arena.ofShared()) {
-            BertModel served = BertCheckpoint.load(arena, base);
-            long one;
-            try (AdapterRegistry probe = new AdapterRegistry(served, 1L << 30)) {
-                one = probe.load("x", d0).bytes();
-            }
+        withThreeAdapters(dir, (served, d0, d1, d2, one) -> {
             try (AdapterRegistry registry = new AdapterRegistry(served, one)) { // room for one: each load evicts the last
                 registry.load("a0", d0);
                 AdapterRegistry.Lease lease = registry.acquire(List.of("a0"));
@@ -284,7 +285,7 @@ class AdapterServingTest {
                 assertEquals(5, counts[0] + counts[1], "one allocation a load");
                 assertTrue(counts[0] >= 2, "the loads after the first evictions wrote into memory already touched: " + java.util.Arrays.toString(counts));
             }
-        }
+        });
     }
 
     @Test
