@@ -92,7 +92,7 @@ final class AdapterMemory {
                 blocks.add(b);
             }
             // in this arena's scope: once it closes, a stale tensor of the freed adapter throws rather than reads the next one's
-            return b.segment.asSlice(0, byteSize).reinterpret(scope, null);
+            return org.tune4j.bindings.NativeAccess.scoped(b.segment.asSlice(0, byteSize), scope);
         }
 
         @Override
