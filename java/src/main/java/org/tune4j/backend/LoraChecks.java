@@ -91,7 +91,6 @@ public final class LoraChecks {
         return new LoraDims(t, dIn, dOut, r);
     }
 
-    /** The LoRA dimensions with an int8 base: d_out, d_in from the weights. */
     /** As {@link #loraInt8}, with the forward's bias [dOut] (or null), h [t, r] and y [t, dOut] (contiguous, writable). */
     static LoraDims loraInt8Forward(Tensor x, Tensor mask, Int8Weights w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
         writable("h", h, "y", y);
@@ -102,6 +101,7 @@ public final class LoraChecks {
         return d;
     }
 
+    /** The LoRA dimensions with an int8 base: d_out, d_in from the weights. */
     static LoraDims loraInt8(Tensor x, Tensor mask, Int8Weights w, Tensor a, Tensor b, float scale) {
         if (w == null) throw new IllegalArgumentException("w is null");
         if (!w.isAlive()) throw new IllegalArgumentException("w: its memory was freed (the arena is closed)");
