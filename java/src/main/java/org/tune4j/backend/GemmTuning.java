@@ -113,13 +113,18 @@ public final class GemmTuning {
 
     /**
      * Microarchitectures measured so far, matched by vendor and family (all of a family's models share the core), at
-     * the level they were measured at. The level's own settings were tuned on an AMD Zen 4 (family 25 model 17),
-     * which needs no entry. Zen 5 (BENCHMARKS.md, "Streamed weights, the int8 tile per CPU"): kc 512 won the paired
+     * the level they were measured at (family 25 at AVX-512 is Zen 4 only: Zen 3 shares the family without AVX-512).
+     * The level's own blocks were tuned on Zen 4 under the driver's earlier loop order; under the present one (each B
+     * sliver used by every A sliver) Zen 4 too runs faster with a longer K block (BENCHMARKS.md, "Zen 4 after the
+     * Zen 5 sessions"): kc 768 won the paired tuner (1.03x) and ran 1.5-3% faster in one process on 1024³,
+     * 128 x 4096², 512 x 1024² and the ViT's weight gradient, within 1% on MiniLM's and the ViT's projections; the
+     * full int8 tile stayed 3% ahead of the row tile. Zen 5 (BENCHMARKS.md, "Streamed weights, the int8 tile per CPU"): kc 512 won the paired
      * tuner twice in three runs and ran 1-3.5% faster in one process on 1024³, 128 x 4096², the ViT's and MiniLM's
      * projections (1.3% slower on the ViT's 384 x 128 x 2176 weight gradient); int8 batch 1 on streamed weights ran
      * 10-15% faster through the row tile.
      */
     static final List<Known> KNOWN = List.of(
+            new Known("AuthenticAMD family 25 (Zen 4)", SimdLevel.AVX512, new Blocks(144, 768, 1024), Int8StreamTile.FULL, "family 25 model 17, 2026-12-02"),
             new Known("AuthenticAMD family 26 (Zen 5)", SimdLevel.AVX512, new Blocks(144, 512, 1024), Int8StreamTile.ROWS, "family 26 model 2, 2026-12-02"));
 
     /** The table's entry for a CPU of this vendor and family at this level, or null. */

@@ -94,7 +94,11 @@ class GemmTuningTest {
         assertEquals(GemmTuning.Int8StreamTile.ROWS, zen5.int8StreamTile());
         assertEquals(new GemmTuning.Blocks(144, 512, 1024), zen5.blocks());
         assertNotNull(GemmTuning.known(new CpuDescription.Identity("AuthenticAMD", "26", "68", "AMD Ryzen 9 9950X"), SimdLevel.AVX512), "any Zen 5 model");
-        assertNull(GemmTuning.known(new CpuDescription.Identity("AuthenticAMD", "25", "17", "AMD EPYC 9454"), SimdLevel.AVX512), "Zen 4: the level's own");
+        GemmTuning.Known zen4 = GemmTuning.known(new CpuDescription.Identity("AuthenticAMD", "25", "17", "AMD EPYC 9454"), SimdLevel.AVX512);
+        assertNotNull(zen4, "Zen 4");
+        assertEquals(new GemmTuning.Blocks(144, 768, 1024), zen4.blocks());
+        assertEquals(GemmTuning.Int8StreamTile.FULL, zen4.int8StreamTile());
+        assertNull(GemmTuning.known(new CpuDescription.Identity("AuthenticAMD", "25", "33", "AMD EPYC 7763"), SimdLevel.AVX2), "Zen 3 (AVX2 only): the level's own");
         assertNull(GemmTuning.known(new CpuDescription.Identity("AuthenticAMD", "2", "6", "?"), SimdLevel.AVX512), "family 2 is not family 26");
         assertNull(GemmTuning.known(new CpuDescription.Identity("AuthenticAMD", "26", "2", "AMD EPYC"), SimdLevel.AVX2), "measured at AVX-512 only");
     }
