@@ -40,7 +40,7 @@ public final class Workspace implements AutoCloseable {
     }
 
     /** Bytes the largest step so far needed (the memory held can be more: a slab from the pool). */
-    long needed() {
+    public synchronized long needed() {
         return needed;
     }
 

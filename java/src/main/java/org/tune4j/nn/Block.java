@@ -19,22 +19,6 @@ public final class Block extends Module {
         mlp = register("mlp", new Mlp(arena, dim, hidden, dim, rng));
     }
 
-    LayerNorm norm1() {
-        return norm1;
-    }
-
-    SelfAttention attn() {
-        return attn;
-    }
-
-    LayerNorm norm2() {
-        return norm2;
-    }
-
-    Mlp mlp() {
-        return mlp;
-    }
-
     public Var forward(Tape t, Var x, int batch) {
         Var h = t.add(x, attn.forward(t, norm1.forward(t, x), batch));
         return t.add(h, mlp.forward(t, norm2.forward(t, h)));

@@ -5,8 +5,9 @@ import org.tune4j.backend.Backend;
 import org.tune4j.tensor.Tensor;
 
 /**
- * A linear layer run straight on tensors, without a tape: what a {@code Predictor} calls on its hot path,
- * into buffers it prepared once. Implemented by {@link Linear}, {@link LoraLinear} (merged or not),
+ * A linear layer run straight on tensors, without a tape, into buffers the caller prepared: a compressed layer's
+ * tape forward ({@link CompressedLinear#forward}), the quantization study's output error, the inference bench's MLP
+ * block. (A model serves through its tape forward in no-grad mode.) Implemented by {@link Linear}, {@link LoraLinear} (merged or not),
  * {@link CompressedLinear} (int8, 2:4 or int8 2:4, with or without an unmerged adapter) and {@link SparseLinear}.
  */
 public interface InferenceLayer {

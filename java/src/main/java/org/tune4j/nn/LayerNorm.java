@@ -23,12 +23,6 @@ public final class LayerNorm extends Module implements Layer {
         this.eps = eps;
     }
 
-    /** y = LayerNorm(x) straight on tensors; mean and rstd [rows] are scratch. */
-    void infer(org.tune4j.backend.Backend backend, org.tune4j.tensor.Tensor x, org.tune4j.tensor.Tensor y, org.tune4j.tensor.Tensor mean,
-            org.tune4j.tensor.Tensor rstd) {
-        backend.layerNormForward(x, gamma.value(), beta.value(), eps, y, mean, rstd);
-    }
-
     @Override
     public Var forward(Tape t, Var x) {
         return t.layerNorm(x, t.param(gamma), t.param(beta), eps);

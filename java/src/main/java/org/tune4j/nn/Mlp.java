@@ -15,14 +15,6 @@ public final class Mlp extends Module implements Layer {
         fc2 = register("fc2", new Linear(arena, hidden, out, true, rng));
     }
 
-    InferenceLayer fc1() {
-        return VisionTransformer.inference(fc1, "mlp.fc1");
-    }
-
-    InferenceLayer fc2() {
-        return VisionTransformer.inference(fc2, "mlp.fc2");
-    }
-
     @Override
     public Var forward(Tape t, Var x) {
         return fc2.forward(t, t.gelu(fc1.forward(t, x)));

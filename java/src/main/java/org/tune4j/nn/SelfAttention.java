@@ -22,14 +22,6 @@ public final class SelfAttention extends Module {
         return heads;
     }
 
-    InferenceLayer qkv() {
-        return VisionTransformer.inference(qkv, "attn.qkv");
-    }
-
-    InferenceLayer proj() {
-        return VisionTransformer.inference(proj, "attn.proj");
-    }
-
     /** x [batch·seq, dim] → [batch·seq, dim]. */
     public Var forward(Tape t, Var x, int batch) {
         return proj.forward(t, t.attention(qkv.forward(t, x), batch, heads));

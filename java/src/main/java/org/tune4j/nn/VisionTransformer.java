@@ -8,7 +8,6 @@ import org.tune4j.autograd.Parameter;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
 import org.tune4j.autograd.VisionOps;
-import org.tune4j.tensor.Tensor;
 
 /**
  * A ViT (Dosovitskiy et al. 2021) for small grey images: non-overlapping patch×patch patches embedded by a
@@ -40,9 +39,14 @@ public final class VisionTransformer extends Module implements Classifier {
     private final List<Block> blocks = new ArrayList<>();
     private final LayerNorm norm;
     private Layer head;
+    private final long[] patchIndex; // position in the patch matrix [P, patch²] of each pixel of a row-major image
 
     public VisionTransformer(Arena arena, Config c, SplittableRandom rng) {
         this.config = c;
+        int img = c.image(), p = c.patch(), per = img / p;
+        patchIndex = new long[img * img];
+        for (int r = 0; r < img; r++)
+            for (int col = 0; col < img; col++) patchIndex[r * img + col] = (long) ((r / p) * per + col / p) * p * p + (r % p) * p + col % p;
         patchEmbed = register("patch_embed", new Linear(arena, c.patch() * c.patch(), c.dim(), true, rng));
         cls = register("cls_token", new Parameter(arena, 1, c.dim()));
         pos = register("pos_embed", new Parameter(arena, c.patches() + 1, c.dim()));
@@ -63,53 +67,22 @@ public final class VisionTransformer extends Module implements Classifier {
         return this;
     }
 
+    /**
+     * images [batch, H·W] → logits [batch, classes]. The final LayerNorm runs on the class tokens only (it is per row:
+     * the other tokens' outputs would be dropped). In no-grad mode on a kept {@code Workspace} this is the serving path
+     * ({@code serve.Predictor}): the same memory every call, one block's activations at a time.
+     */
     @Override
     public Var logits(Tape t, Var images) {
-        int batch = (int) images.value().dim(0);
-        Var patches = patchify(t, images, batch);
-        Var x = VisionOps.tokens(t, patchEmbed.forward(t, patches), t.param(cls), t.param(pos), batch);
-        for (Block b : blocks) x = b.forward(t, x, batch);
-        Var clsOut = t.everyNthRow(norm.forward(t, x), config.patches() + 1, 0);
-        return head.forward(t, clsOut);
-    }
-
-    /** images [batch, H·W] → patches [batch·P, patch²], row-major patches of row-major pixels. */
-    private Var patchify(Tape t, Var images, int batch) {
-        int img = config.image(), p = config.patch(), per = img / p;
-        long[] index = new long[img * img]; // patch-matrix position of each pixel
-        for (int r = 0; r < img; r++)
-            for (int c = 0; c < img; c++) index[r * img + c] = (long) ((r / p) * per + c / p) * p * p + (r % p) * p + c % p;
-        return VisionOps.permuteRows(t, images, index, (long) per * per, (long) p * p);
-    }
-
-    /** The layers in forward order, for {@link VitInference}. */
-    List<Block> blocks() {
-        return blocks;
-    }
-
-    InferenceLayer patchEmbed() {
-        return inference(patchEmbed, "patch_embed");
-    }
-
-    InferenceLayer head() {
-        return inference(head, "head");
-    }
-
-    LayerNorm norm() {
-        return norm;
-    }
-
-    Tensor clsToken() {
-        return cls.value();
-    }
-
-    Tensor positions() {
-        return pos.value();
-    }
-
-    static InferenceLayer inference(Layer layer, String name) {
-        if (layer instanceof InferenceLayer l) return l;
-        throw new IllegalStateException(name + " (" + layer.getClass().getSimpleName() + ") cannot run without a tape");
+        int batch = (int) images.value().dim(0), per = config.image() / config.patch();
+        Var patches = VisionOps.permuteRows(t, images, patchIndex, (long) per * per, (long) config.patch() * config.patch()); // [batch·P, patch²]
+        long mark = t.mark(); // no-grad on a workspace: each stage's activations are freed but its output (Tape.keepOnly)
+        Var x = t.keepOnly(mark, VisionOps.tokens(t, patchEmbed.forward(t, patches), t.param(cls), t.param(pos), batch));
+        for (Block b : blocks) {
+            mark = t.mark();
+            x = t.keepOnly(mark, b.forward(t, x, batch));
+        }
+        return head.forward(t, norm.forward(t, t.everyNthRow(x, config.patches() + 1, 0)));
     }
 
     @Override

@@ -2,6 +2,8 @@ package org.tune4j.serve;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -9,6 +11,8 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
+import org.tune4j.autograd.Tape;
+import org.tune4j.autograd.Workspace;
 import org.tune4j.backend.Backend;
 import org.tune4j.io.Checkpoint;
 import org.tune4j.io.ModelFile;
@@ -17,13 +21,17 @@ import org.tune4j.nn.Linear;
 import org.tune4j.nn.Lora;
 import org.tune4j.nn.LoraLinear;
 import org.tune4j.nn.VisionTransformer;
-import org.tune4j.nn.VitInference;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Memory;
+import org.tune4j.tensor.Tensor;
 
 /**
  * Serves a saved ViT classifier (f32, compressed to int8 and/or 2:4, optionally with a LoRA adapter kept
- * unmerged) to many threads. Each call borrows one of {@code workspaces} sets of buffers made at load
- * time, so the hot path allocates nothing on the Java heap and nothing native beyond the kernels' own
- * scratch; callers beyond that many wait for a free one. Inputs are checked and rejected with an
+ * unmerged) to many threads. A call runs the model's own forward ({@link VisionTransformer#logits}, the one the
+ * training loop runs) on a no-grad {@link Tape} over one of {@code workspaces} {@link Workspace}s, each sized at load
+ * time by a forward at {@code maxBatch}: every call finds its activations at the same addresses, so the hot path
+ * makes no native memory beyond the kernels' own scratch (on the Java heap, the tape's small op records);
+ * callers beyond that many wait for a free one. Inputs are checked and rejected with an
  * {@link IllegalArgumentException} naming what is wrong; the model never changes after loading.
  */
 public final class Predictor implements AutoCloseable {
@@ -48,45 +56,78 @@ public final class Predictor implements AutoCloseable {
     private final Backend backend;
     private final Arena arena;
     private final boolean ownsArena;
-    /** The workspaces' memory, always this predictor's own, so a failed or closed predictor frees it. */
-    private final Arena workspaceArena = Arena.ofShared();
-    private final VitInference inference;
+    private final VisionTransformer vit;
     private final ArrayBlockingQueue<Slot> free;
+    private final List<Slot> allSlots = new ArrayList<>(); // every workspace, free or in use
     private final AtomicBoolean closed = new AtomicBoolean();
     private final int maxBatch;
     private final int workspaces;
     private final List<String> adaptedLayers;
 
     /** One caller's workspace and its output row for {@link #classify}. */
-    private record Slot(VitInference.Workspace workspace, float[] logits) {}
+    private record Slot(Workspace workspace, float[] logits) {}
 
     private Predictor(Backend backend, Arena arena, boolean ownsArena, VisionTransformer vit, Options o, List<String> adaptedLayers) {
         this.adaptedLayers = adaptedLayers;
         this.backend = backend;
         this.arena = arena;
         this.ownsArena = ownsArena;
-        this.inference = new VitInference(vit);
+        this.vit = vit;
         this.maxBatch = o.maxBatch();
         this.workspaces = o.workspaces();
         vit.train(false);
         free = new ArrayBlockingQueue<>(o.workspaces());
         try {
-            // one workspace made, its bytes counted: all of them are refused before they take the machine's memory
-            CountingArena counting = new CountingArena(workspaceArena);
-            free.add(new Slot(inference.workspace(counting, o.maxBatch()), new float[inference.classes()]));
-            long need = counting.bytes * o.workspaces(), memory = physicalMemory();
-            if (need > memory / 2) {
-                throw new IllegalArgumentException(o.workspaces() + " workspaces for batches of up to " + o.maxBatch() + " images need " + (need >> 20)
-                        + " MiB, more memory than there is to spare (half of this machine's " + (memory >> 20) + " MiB): ask for fewer or smaller ones");
+            // a forward of one image says what an image needs: too many or too large workspaces are refused before they are made
+            long perImage;
+            try (Workspace probe = new Workspace()) {
+                forward(probe, new float[pixels()], 1, new float[classes()]);
+                perImage = probe.needed();
             }
-            for (int i = 1; i < o.workspaces(); i++) free.add(new Slot(inference.workspace(workspaceArena, o.maxBatch()), new float[inference.classes()]));
+            refuseBeyondMemory(perImage * o.maxBatch() * o.workspaces());
+            for (int i = 0; i < o.workspaces(); i++) {
+                Slot s = warmedSlot();
+                allSlots.add(s);
+                free.add(s);
+                refuseBeyondMemory(s.workspace().needed() * o.workspaces()); // the measured size, not the estimate
+            }
         } catch (OutOfMemoryError e) {
-            workspaceArena.close();
+            closeWorkspaces();
             throw new IllegalArgumentException(o.workspaces() + " workspaces for batches of up to " + o.maxBatch() + " images need more memory than there is to spare: ask for fewer or smaller ones");
         } catch (RuntimeException e) {
-            workspaceArena.close();
+            closeWorkspaces();
             throw e;
         }
+    }
+
+    private void refuseBeyondMemory(long need) {
+        long memory = physicalMemory();
+        if (need > memory / 2) {
+            throw new IllegalArgumentException(workspaces + " workspaces for batches of up to " + maxBatch + " images need " + (need >> 20)
+                    + " MiB, more memory than there is to spare (half of this machine's " + (memory >> 20) + " MiB): ask for fewer or smaller ones");
+        }
+    }
+
+    /**
+     * A workspace that has run two forwards at maxBatch (zero images): the first says what a step needs, the second
+     * runs on memory of that size and touches it, so that no call grows it or waits for its pages.
+     */
+    private Slot warmedSlot() {
+        Slot slot = new Slot(new Workspace(), new float[classes()]);
+        try {
+            float[] images = new float[maxBatch * pixels()], logits = new float[maxBatch * classes()];
+            forward(slot.workspace(), images, maxBatch, logits);
+            forward(slot.workspace(), images, maxBatch, logits);
+        } catch (RuntimeException | Error e) {
+            slot.workspace().close();
+            throw e;
+        }
+        return slot;
+    }
+
+    private void closeWorkspaces() {
+        for (Slot s : allSlots) s.workspace().close();
+        free.clear();
     }
 
     private static long physicalMemory() {
@@ -94,29 +135,16 @@ public final class Predictor implements AutoCloseable {
         return Runtime.getRuntime().maxMemory(); // a JVM without the extension: the heap's limit as a stand-in
     }
 
-    /** An arena that counts the bytes allocated through it (what one workspace costs). */
-    private static final class CountingArena implements Arena {
-        private final Arena inner;
-        private long bytes;
-
-        CountingArena(Arena inner) {
-            this.inner = inner;
-        }
-
-        @Override
-        public java.lang.foreign.MemorySegment allocate(long byteSize, long byteAlignment) {
-            bytes += byteSize;
-            return inner.allocate(byteSize, byteAlignment);
-        }
-
-        @Override
-        public java.lang.foreign.MemorySegment.Scope scope() {
-            return inner.scope();
-        }
-
-        @Override
-        public void close() {
-            inner.close();
+    /** logits [batch, classes] of images [batch, pixels] into out: the model's forward on a no-grad tape over ws. */
+    private void forward(Workspace ws, float[] images, int batch, float[] out) {
+        int pixels = pixels(), classes = classes();
+        try (Tape t = new Tape(backend, false, false, ws)) {
+            // the images in the step's memory on the host; under a device backend the patch extraction copies them over
+            Tensor x = backend.memory().isHost() ? t.zeros(batch, pixels) : Tensor.zeros(t.arena(), DType.F32, batch, pixels);
+            MemorySegment.copy(images, 0, x.segment(), ValueLayout.JAVA_FLOAT, 0, batch * pixels);
+            Tensor y = vit.logits(t, t.input(x, false)).value();
+            if (!y.isHost()) y = y.copy(t.arena(), Memory.HOST);
+            for (int b = 0; b < batch; b++) MemorySegment.copy(y.segment(), ValueLayout.JAVA_FLOAT, (long) b * y.ld() * 4, out, b * classes, classes);
         }
     }
 
@@ -179,11 +207,11 @@ public final class Predictor implements AutoCloseable {
     }
 
     public int pixels() {
-        return inference.pixels();
+        return vit.config().image() * vit.config().image();
     }
 
     public int classes() {
-        return inference.classes();
+        return vit.config().classes();
     }
 
     /**
@@ -197,7 +225,7 @@ public final class Predictor implements AutoCloseable {
         }
         Slot slot = borrow();
         try {
-            inference.logits(backend, slot.workspace(), images, 0, batch, out);
+            forward(slot.workspace(), images, batch, out);
         } finally {
             free.add(slot);
         }
@@ -208,7 +236,7 @@ public final class Predictor implements AutoCloseable {
         check(image, 1);
         Slot slot = borrow();
         try {
-            inference.logits(backend, slot.workspace(), image, 0, 1, slot.logits());
+            forward(slot.workspace(), image, 1, slot.logits());
             float[] l = slot.logits();
             int best = 0;
             for (int c = 1; c < l.length; c++) if (l[c] > l[best]) best = c;
@@ -233,6 +261,13 @@ public final class Predictor implements AutoCloseable {
 
     public int maxBatch() {
         return maxBatch;
+    }
+
+    /** Bytes the workspaces hold (each sized at load by a forward at maxBatch; a call never grows them). */
+    public long workspaceBytes() {
+        long bytes = 0;
+        for (Slot s : allSlots) bytes += s.workspace().capacity();
+        return bytes;
     }
 
     /** A free workspace, waiting while all are busy; refused once the predictor is closing. */
@@ -266,7 +301,7 @@ public final class Predictor implements AutoCloseable {
             }
         }
         if (interrupted) Thread.currentThread().interrupt();
-        workspaceArena.close();
+        closeWorkspaces();
         if (ownsArena) arena.close();
     }
 }
