@@ -122,6 +122,11 @@ public final class Tape implements AutoCloseable {
         return moved == keep.value ? keep : new Var(moved, keep.requiresGrad, null);
     }
 
+    /** Whether this tape records a backward (false: the no-grad mode). */
+    public boolean recording() {
+        return recording;
+    }
+
     /** Bytes of activations, saved tensors and gradients this step has made so far. */
     public long allocatedBytes() {
         return memory.allocated();

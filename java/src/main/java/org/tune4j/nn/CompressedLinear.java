@@ -173,8 +173,14 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
 
     @Override
     public Var forward(Tape t, Var x) {
-        return t.frozenLinear(x, out(), effective, (xv, y) -> infer(t.backend(), xv, y, Activation.NONE,
-                loraA == null ? null : t.zeros(xv.dim(0), loraA.dim(0))));
+        return forward(t, x, Activation.NONE);
+    }
+
+    /** The activation in the kernel's epilogue when the tape does not record (see {@link Layer#forward(Tape, Var, Activation)}). */
+    @Override
+    public Var forward(Tape t, Var x, Activation act) {
+        if (act != Activation.NONE && t.recording()) return Layer.super.forward(t, x, act);
+        return t.frozenLinear(x, out(), effective, (xv, y) -> infer(t.backend(), xv, y, act, loraA == null ? null : t.zeros(xv.dim(0), loraA.dim(0))));
     }
 
     @Override

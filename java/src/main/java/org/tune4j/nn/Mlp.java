@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.util.SplittableRandom;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
+import org.tune4j.backend.Activation;
 
 /** fc2(GELU(fc1(x))): the transformer's feed-forward block, or a classifier's hidden layer. */
 public final class Mlp extends Module implements Layer {
@@ -17,7 +18,7 @@ public final class Mlp extends Module implements Layer {
 
     @Override
     public Var forward(Tape t, Var x) {
-        return fc2.forward(t, t.gelu(fc1.forward(t, x)));
+        return fc2.forward(t, fc1.forward(t, x, Activation.GELU));
     }
 
     @Override
