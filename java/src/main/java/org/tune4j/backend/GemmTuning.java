@@ -24,7 +24,8 @@ import org.tune4j.tensor.Tensor;
  * when it beats it by {@value #MARGIN_PERCENT}% at the median, so noise does not move it) and the winner is cached
  * per CPU model, SIMD level and library ABI in the user's cache folder. At start-up {@link #applyAtStartup} takes, in order: a setting pinned by {@value #PIN_PROPERTY} (or
  * {@code TUNE4J_GEMM_BLOCKS}) or {@value #INT8_PIN_PROPERTY}, the cached winner for this CPU, the built-in table of
- * microarchitectures measured so far ({@link #KNOWN}), or the level's own. A K block splits the sum, so one setting
+ * microarchitectures measured so far ({@link #KNOWN}), a K block derived from the L2 size cpuid reports
+ * ({@link #fromCaches}), or the level's own. A K block splits the sum, so one setting
  * gives the same bits for any thread count; other blocks may differ in the last bits (ARCHITECTURE.md, "Numerics");
  * the int8 choice never changes them (exact int32 sums).
  */
@@ -126,6 +127,23 @@ public final class GemmTuning {
     static final List<Known> KNOWN = List.of(
             new Known("AuthenticAMD family 25 (Zen 4)", SimdLevel.AVX512, new Blocks(144, 768, 1024), Int8StreamTile.FULL, "family 25 model 17, 2026-12-02"),
             new Known("AuthenticAMD family 26 (Zen 5)", SimdLevel.AVX512, new Blocks(144, 512, 1024), Int8StreamTile.ROWS, "family 26 model 2, 2026-12-02"));
+
+    /** K blocks {@link #fromCaches} chooses from. */
+    private static final long[] DERIVED_KC = {128, 192, 256, 384, 512, 768};
+
+    /**
+     * For a CPU neither tuned nor in the table: the level's own blocks with the longest K block whose A block (mc x kc
+     * floats, packed once and read by every B sliver of the panel) takes at most half the L2, or null where cpuid
+     * reports no L2. A longer K block stores C's tiles fewer times per multiply-add; the A block is what must stay
+     * in L2 (each B sliver streams through L1 once per A block). On both machines measured it picks what their
+     * tuners picked or ties with it: 1 MiB L2 gives kc 768 (Zen 4: 768 won by 3%; Zen 5: 512, within 1% of 768).
+     */
+    static Blocks fromCaches(long l2Bytes, Blocks level) {
+        if (l2Bytes <= 0) return null;
+        long kc = DERIVED_KC[0];
+        for (long k : DERIVED_KC) if (level.mc() * k * 4 <= l2Bytes / 2) kc = k;
+        return new Blocks(level.mc(), kc, level.nc());
+    }
 
     /** The table's entry for a CPU of this vendor and family at this level, or null. */
     static Known known(CpuDescription.Identity cpu, SimdLevel level) {
@@ -232,6 +250,12 @@ public final class GemmTuning {
             if (why == null) blocks = known.blocks();
             if (int8 == null) int8 = known.int8StreamTile();
             why = (why == null ? "" : why + "; the rest ") + "built-in table: " + known.cpus() + ", measured on " + known.measured();
+        }
+        if (why == null) { // neither tuned here nor in the table: from the caches, where cpuid reports them
+            setBlocks(null);
+            long l2 = CpuBackend.cacheBytes(2);
+            blocks = fromCaches(l2, inUse());
+            if (blocks != null) why = "derived from the caches (L2 " + (l2 >> 10) + " KiB: the A block in half of it)";
         }
         String pinned = System.getProperty(PIN_PROPERTY, System.getenv("TUNE4J_GEMM_BLOCKS"));
         if (pinned != null && !pinned.isBlank()) {

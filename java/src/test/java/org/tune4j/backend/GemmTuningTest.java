@@ -104,6 +104,16 @@ class GemmTuningTest {
     }
 
     @Test
+    void aCpuOutsideTheTableGetsItsKBlockFromItsL2() {
+        GemmTuning.Blocks level = new GemmTuning.Blocks(144, 384, 1024);
+        assertEquals(new GemmTuning.Blocks(144, 768, 1024), GemmTuning.fromCaches(1 << 20, level), "1 MiB L2 (Zen 4, Zen 5)");
+        assertEquals(new GemmTuning.Blocks(144, 768, 1024), GemmTuning.fromCaches(2 << 20, level), "2 MiB (Xeon): the longest candidate");
+        assertEquals(new GemmTuning.Blocks(144, 384, 1024), GemmTuning.fromCaches(512 << 10, level), "512 KiB (Zen 3): 144 x 384 floats is 216 KiB");
+        assertEquals(new GemmTuning.Blocks(144, 128, 1024), GemmTuning.fromCaches(64 << 10, level), "a tiny L2: the shortest candidate");
+        assertNull(GemmTuning.fromCaches(0, level), "no L2 reported: the level's own");
+    }
+
+    @Test
     void aPinnedInt8TileWinsAndABadOneIsRefusedByName(@TempDir Path dir) {
         System.setProperty(GemmTuning.INT8_PIN_PROPERTY, "rows");
         try {
