@@ -1,10 +1,11 @@
 /* A/B timing of libtune4j.so builds: each round runs the same f32 GEMM once with every library in turn,
  * so that a noisy shared machine slows all of them alike; prints the median per library.
  *
- *   gemm-ab THREADS M N K ROUNDS LIB[@MC,KC,NC] ...      (TA=1 / TB=1 in the environment: transposed A / B;
+ *   gemm-ab THREADS M N K ROUNDS LIB[%LEVEL][@MC,KC,NC] ... (TA=1 / TB=1 in the environment: transposed A / B;
  *                                                        ROTATE=R: R copies of B taken in turn, from memory as a
  *                                                        batch-1 GEMV's weights are)
  *
+ * LIB%LEVEL runs that library at a SIMD level (t4j_set_simd_level: 0 portable, 1 AVX2, 2 AVX-512);
  * LIB@MC,KC,NC pins that library's cache blocks (t4j_gemm_set_blocks); a library named twice is copied,
  * so that each copy keeps its own blocks. Build libraries with bench/native/gemm-variants.sh. */
 #include <stdint.h>
@@ -15,6 +16,7 @@
 typedef int32_t (*gemm_fn)(int32_t, int32_t, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *, int64_t, float, float *, int64_t);
 typedef int32_t (*blocks_fn)(int64_t, int64_t, int64_t);
 typedef void (*threads_fn)(int32_t);
+typedef int32_t (*level_fn)(int32_t);
 
 int main(int argc, char **argv) {
     if (argc < 7) {
@@ -33,14 +35,21 @@ int main(int argc, char **argv) {
         char path[1024];
         snprintf(path, sizeof path, "%s", argv[6 + l]);
         long mc = 0, kc = 0, nc = 0;
+        int level = -1;
         char *at = strchr(path, '@');
         if (at != NULL) {
             *at = 0;
             sscanf(at + 1, "%ld,%ld,%ld", &mc, &kc, &nc);
         }
+        char *pct = strchr(path, '%');
+        if (pct != NULL) {
+            *pct = 0;
+            level = atoi(pct + 1);
+        }
         void *h = open_copy("gemm-ab", path, l);
         gemm[l] = (gemm_fn)dlsym(h, "t4j_gemm");
         ((threads_fn)dlsym(h, "t4j_set_num_threads"))(threads);
+        if (level >= 0) ((level_fn)dlsym(h, "t4j_set_simd_level"))(level);
         if (mc) ((blocks_fn)dlsym(h, "t4j_gemm_set_blocks"))(mc, kc, nc);
     }
     float *a = aligned_alloc(64, (size_t)(m * k) * 4), *c = aligned_alloc(64, (size_t)(m * n) * 4), *b[16];
