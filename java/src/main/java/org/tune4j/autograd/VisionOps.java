@@ -52,11 +52,10 @@ public final class VisionOps {
         if (index.length != n || n != rows * cols) throw new IllegalArgumentException("index of " + index.length + " for rows of " + n + " into " + rows + "x" + cols);
         Tensor hostX = t.onHost(x.value); // a gather on the host, into the step's memory there
         Tensor hostY = t.hostTensor(false, batch * rows, cols);
-        float[] in = new float[(int) n], out = new float[(int) n];
+        MemorySegment src = hostX.segment(), dst = hostY.segment();
         for (long b = 0; b < batch; b++) {
-            MemorySegment.copy(hostX.segment(), ValueLayout.JAVA_FLOAT, b * hostX.ld() * 4, in, 0, (int) n);
-            for (int j = 0; j < n; j++) out[(int) index[j]] = in[j];
-            MemorySegment.copy(out, 0, hostY.segment(), ValueLayout.JAVA_FLOAT, b * n * 4, (int) n);
+            long from = b * hostX.ld(), to = b * n;
+            for (int j = 0; j < n; j++) dst.setAtIndex(ValueLayout.JAVA_FLOAT, to + index[j], src.getAtIndex(ValueLayout.JAVA_FLOAT, from + j));
         }
         Tensor y = t.onBackend(hostY);
         Var result = t.result(y, x);

@@ -73,10 +73,16 @@ class TapeWorkspaceTest {
 
     @Test
     void aNoGradForwardFreesEachLayersActivationsAndGivesTheSameBits() {
-        var config = new org.tune4j.nn.BertConfig(50, 32, 4, 2, 64, 32, 2, 1e-12f, "gelu");
+        // a layer's activations well over StepMemory.MIN_FREED, below which a stage keeps its memory rather than copy its output
+        var config = new org.tune4j.nn.BertConfig(50, 32, 4, 2, 64, 128, 2, 1e-12f, "gelu");
         try (Arena arena = Arena.ofConfined(); Workspace ws = new Workspace()) {
             var bert = new org.tune4j.nn.BertModel(arena, config, new SplittableRandom(2));
-            var in = org.tune4j.data.TokenBatch.of(arena, new int[][] {{1, 7, 9, 3, 2}, {1, 4, 2}}, null);
+            int[][] ids = new int[6][];
+            for (int b = 0; b < ids.length; b++) {
+                ids[b] = new int[120 - 7 * b]; // lengths 120 down to 85: padding masked
+                for (int i = 0; i < ids[b].length; i++) ids[b][i] = 1 + (i * 7 + b) % 49;
+            }
+            var in = org.tune4j.data.TokenBatch.of(arena, ids, null);
             float[] fresh;
             long total;
             try (Tape t = new Tape(CpuBackend.get(), false)) {
