@@ -9,7 +9,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.LinkedBlockingDeque;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Workspace;
@@ -57,7 +57,11 @@ public final class Predictor implements AutoCloseable {
     private final Arena arena;
     private final boolean ownsArena;
     private final VisionTransformer vit;
-    private final ArrayBlockingQueue<Slot> free;
+    /**
+     * The free workspaces, most recently used first: a caller takes the one the last call left, whose memory is still
+     * in the caches (taken in turn, as a queue would, n workspaces keep n times the memory warm for one caller).
+     */
+    private final LinkedBlockingDeque<Slot> free;
     private final List<Slot> allSlots = new ArrayList<>(); // every workspace, free or in use
     private final AtomicBoolean closed = new AtomicBoolean();
     private final int maxBatch;
@@ -76,7 +80,7 @@ public final class Predictor implements AutoCloseable {
         this.maxBatch = o.maxBatch();
         this.workspaces = o.workspaces();
         vit.train(false);
-        free = new ArrayBlockingQueue<>(o.workspaces());
+        free = new LinkedBlockingDeque<>(o.workspaces());
         try {
             // a forward of one image says what an image needs: too many or too large workspaces are refused before they are made
             long perImage;
@@ -227,7 +231,7 @@ public final class Predictor implements AutoCloseable {
         try {
             forward(slot.workspace(), images, batch, out);
         } finally {
-            free.add(slot);
+            free.addFirst(slot);
         }
     }
 
@@ -242,7 +246,7 @@ public final class Predictor implements AutoCloseable {
             for (int c = 1; c < l.length; c++) if (l[c] > l[best]) best = c;
             return best;
         } finally {
-            free.add(slot);
+            free.addFirst(slot);
         }
     }
 
@@ -274,9 +278,9 @@ public final class Predictor implements AutoCloseable {
     private Slot borrow() {
         try {
             while (true) {
-                Slot slot = free.poll(50, java.util.concurrent.TimeUnit.MILLISECONDS);
+                Slot slot = free.pollFirst(50, java.util.concurrent.TimeUnit.MILLISECONDS);
                 if (closed.get()) {
-                    if (slot != null) free.add(slot);
+                    if (slot != null) free.addFirst(slot);
                     throw new IllegalStateException("this predictor is closed");
                 }
                 if (slot != null) return slot;
