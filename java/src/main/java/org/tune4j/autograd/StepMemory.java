@@ -76,7 +76,7 @@ final class StepMemory {
         long[] at = marks.pop();
         if (!where.isHost()) return keep; // moving keep down would be an overlapping copy on the device: the step keeps it all
         MemorySegment seg = keep.segment();
-        if (top - at[0] - seg.byteSize() < MIN_FREED) return keep; // a small stage (a batch of one): not worth a copy
+        if (need - align(at[1]) - seg.byteSize() < MIN_FREED) return keep; // a small stage (a batch of one): not worth a copy
         need = align(at[1]) + seg.byteSize(); // in a slab large enough, keep would move down too
         long from = slab.address() + at[0], to = slab.address() + top;
         if (seg.address() < from || seg.address() + seg.byteSize() > to || !keep.isContiguous()) {
