@@ -6,6 +6,7 @@
 
 #include <dlfcn.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +48,22 @@ static inline void ab_args(int argc, char **argv, const char *tool, int *threads
     *rounds = atoi(argv[2]);
     *libs = argc - 3;
     if (*libs > 16 || *rounds < 1) exit(2);
+}
+
+/* bytes of memory, 64-byte aligned; with huge != 0, 2 MiB aligned and madvise'd to transparent huge pages before it
+ * is first touched (what host tensors of 2 MiB or more get in tune4j); exits when there is no memory. */
+static inline void *ab_alloc(size_t bytes, int huge) {
+    size_t page = (size_t)2 << 20, size = huge ? (bytes + page - 1) / page * page : (bytes + 63) / 64 * 64;
+    void *p = aligned_alloc(huge ? page : 64, size);
+    if (p == NULL) exit(1);
+    if (huge) madvise(p, size, MADV_HUGEPAGE);
+    return p;
+}
+
+/* Whether the environment asks for huge pages (HUGE set) for library l: HUGE=i gives them to libraries i, i + 1, ... */
+static inline int ab_huge(int l) {
+    const char *huge = getenv("HUGE");
+    return huge != NULL && l >= atoi(huge);
 }
 
 /* n floats, 64-byte aligned (n rounded up to whole lines): (i % period) * scale + shift; exits when there is no memory. */

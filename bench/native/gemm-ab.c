@@ -3,7 +3,8 @@
  *
  *   gemm-ab THREADS M N K ROUNDS LIB[%LEVEL][@MC,KC,NC] ... (TA=1 / TB=1 in the environment: transposed A / B;
  *                                                        ROTATE=R: R copies of B taken in turn, from memory as a
- *                                                        batch-1 GEMV's weights are)
+ *                                                        batch-1 GEMV's weights are; HUGE=0: every matrix on
+ *                                                        transparent huge pages)
  *
  * LIB%LEVEL runs that library at a SIMD level (t4j_set_simd_level: 0 portable, 1 AVX2, 2 AVX-512);
  * LIB@MC,KC,NC pins that library's cache blocks (t4j_gemm_set_blocks); a library named twice is copied,
@@ -52,10 +53,11 @@ int main(int argc, char **argv) {
         if (level >= 0) ((level_fn)dlsym(h, "t4j_set_simd_level"))(level);
         if (mc) ((blocks_fn)dlsym(h, "t4j_gemm_set_blocks"))(mc, kc, nc);
     }
-    float *a = aligned_alloc(64, (size_t)(m * k) * 4), *c = aligned_alloc(64, (size_t)(m * n) * 4), *b[16];
+    int huge = ab_huge(0);
+    float *a = ab_alloc((size_t)(m * k) * 4, huge), *c = ab_alloc((size_t)(m * n) * 4, huge), *b[16];
     for (int64_t i = 0; i < m * k; i++) a[i] = (float)(i % 7) * 0.1f;
     for (int s = 0; s < rotate; s++) {
-        b[s] = aligned_alloc(64, (size_t)(k * n) * 4);
+        b[s] = ab_alloc((size_t)(k * n) * 4, huge);
         for (int64_t i = 0; i < k * n; i++) b[s][i] = (float)((i + s) % 5) * 0.1f;
     }
     int64_t lda = ta ? m : k, ldb = tb ? k : n;

@@ -2,7 +2,7 @@
  * alternated in one process: 1 x 4096 x 4096 over four weight sets rotated (64 MB, so the weights come from memory
  * as in a batch-1 forward), 128 x 4096 x 4096 on one set, and MiniLM batch 1's int8 projections (128 token rows,
  * 6 layers of q, k, v, o 384 x 384, FFN up 1536 x 384 and down 384 x 1536, each layer's weights its own); median
- * of the rounds. Build libraries with
+ * of the rounds (HUGE=i: weights on huge pages for libraries i, i + 1, ...). Build libraries with
  * bench/native/gemm-variants.sh. */
 #include <stdint.h>
 
@@ -14,6 +14,7 @@ typedef int32_t (*linear_fn)(int64_t, int64_t, int64_t, const float *, int64_t, 
 typedef void (*threads_fn)(int32_t);
 
 enum { SETS = 4, N = 4096, K = 4096, BIG_M = 128 };
+
 
 int main(int argc, char **argv) {
     int threads, rounds, libs;
@@ -36,14 +37,14 @@ int main(int argc, char **argv) {
         ((threads_fn)dlsym(h, "t4j_set_num_threads"))(threads);
         int64_t bytes = ((size_fn)dlsym(h, "t4j_int8_packed_size"))(N, K);
         for (int s = 0; s < SETS; s++) {
-            packed[l][s] = aligned_alloc(64, (size_t)((bytes + 63) / 64 * 64));
+            packed[l][s] = ab_alloc((size_t)bytes, ab_huge(l));
             if (packed[l][s] == NULL) return 1;
             ((pack_fn)dlsym(h, "t4j_int8_pack"))(N, K, w, K, scale, packed[l][s]);
         }
         for (int layer = 0; layer < LAYERS; layer++)
             for (int j = 0; j < MATS; j++) {
                 int64_t b = ((size_fn)dlsym(h, "t4j_int8_packed_size"))(out_dim[j], in_dim[j]);
-                mini[l][layer][j] = aligned_alloc(64, (size_t)((b + 63) / 64 * 64));
+                mini[l][layer][j] = ab_alloc((size_t)b, ab_huge(l));
                 if (mini[l][layer][j] == NULL) return 1;
                 ((pack_fn)dlsym(h, "t4j_int8_pack"))(out_dim[j], in_dim[j], w + layer * 4096 + j, in_dim[j], scale, mini[l][layer][j]);
             }

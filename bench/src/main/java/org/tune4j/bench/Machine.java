@@ -12,6 +12,7 @@ import org.tune4j.backend.CpuBackend;
 import org.tune4j.backend.CpuDescription;
 import org.tune4j.backend.SimdLevel;
 import org.tune4j.bindings.tune4j_h;
+import org.tune4j.tensor.HostMemory;
 
 /**
  * The machine a run measured: CPU model and features, and its peak f32 FMA rate measured in this
@@ -69,13 +70,13 @@ public record Machine(String cpuModel, int cores, List<String> features, String 
 
     /**
      * GB/s read from memory on one thread and on all cores (each thread its own part), the best of 3 passes over
-     * 256 MB (far beyond any L3 these machines have) read as 1, 2, 4 and 8 streams side by side, touched once
-     * before so that no pass takes page faults.
+     * 256 MB (far beyond any L3 these machines have; host memory as tensors get it, on huge pages where the OS has
+     * them) read as 1, 2, 4 and 8 streams side by side, touched once before so that no pass takes page faults.
      */
     private static double[] readPeak(int cores) {
         long bytes = 256L << 20;
         try (Arena arena = Arena.ofShared(); ExecutorService pool = Executors.newFixedThreadPool(cores)) {
-            MemorySegment buf = arena.allocate(bytes, 64);
+            MemorySegment buf = HostMemory.allocate(arena, bytes); // on huge pages, as the weights the kernels stream
             buf.fill((byte) 1);
             double[] out = new double[2];
             for (int threads : cores == 1 ? new int[] {1} : new int[] {1, cores}) {

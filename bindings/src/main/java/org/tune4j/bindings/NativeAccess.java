@@ -43,6 +43,14 @@ public final class NativeAccess {
         return segment.reinterpret(arena, null);
     }
 
+    /**
+     * {@code bytes} of native memory at {@code pointer} (a zero-length address a native allocator returned), owned
+     * by {@code arena}: {@code free} runs with it when the arena closes.
+     */
+    public static MemorySegment owned(MemorySegment pointer, long bytes, java.lang.foreign.Arena arena, java.util.function.Consumer<MemorySegment> free) {
+        return pointer.reinterpret(bytes, arena, free);
+    }
+
     /** Opens a shared library by path (kept open for the life of the JVM). */
     static SymbolLookup open(java.nio.file.Path path) {
         return SymbolLookup.libraryLookup(path, java.lang.foreign.Arena.global());

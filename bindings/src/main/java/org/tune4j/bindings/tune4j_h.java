@@ -60,6 +60,8 @@ public final class tune4j_h {
             "t4j_peak_fma",
             "t4j_peak_int8",
             "t4j_peak_read",
+            "t4j_host_alloc",
+            "t4j_host_free",
             "t4j_gemm",
             "t4j_linear",
             "t4j_linear_packed_size",
@@ -438,6 +440,53 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_peak_read$descriptor() {
         return t4j_peak_read.DESC;
+    }
+
+    private static final class t4j_host_alloc {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(ADDRESS, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_host_alloc", DESC, false);
+    }
+
+    /** Zeroed host memory for a large tensor: bytes (&gt; 0) rounded up to 4 KiB, 2 MiB aligned, its whole 2 MiB pages advised onto transparent huge pages before first touch where the OS has them (Linux), NULL when there is no memory. Pages are faulted in at first touch. Free it with t4j_host_free and the same byte count. */
+    public static MemorySegment t4j_host_alloc(long bytes) {
+        try {
+            return (MemorySegment) t4j_host_alloc.HANDLE.invokeExact(bytes);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_host_alloc$handle() {
+        return t4j_host_alloc.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_host_alloc$descriptor() {
+        return t4j_host_alloc.DESC;
+    }
+
+    private static final class t4j_host_free {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_host_free", DESC, false);
+    }
+
+    public static void t4j_host_free(MemorySegment p, long bytes) {
+        try {
+            t4j_host_free.HANDLE.invokeExact(p, bytes);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_host_free$handle() {
+        return t4j_host_free.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_host_free$descriptor() {
+        return t4j_host_free.DESC;
     }
 
     private static final class t4j_gemm {

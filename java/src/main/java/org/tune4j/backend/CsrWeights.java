@@ -5,6 +5,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import org.tune4j.bindings.tune4j_h;
 import org.tune4j.tensor.DType;
+import org.tune4j.tensor.HostMemory;
 import org.tune4j.tensor.Tensor;
 
 /**
@@ -39,7 +40,7 @@ public final class CsrWeights {
         long nnz = tune4j_h.t4j_csr_nnz(n, k, w.segment(), k);
         int bits = k <= 65536 ? 16 : 32;
         MemorySegment rowPtr = arena.allocate((n + 1) * 8, 64);
-        MemorySegment colIndex = arena.allocate(Math.max(1, nnz) * (bits / 8), 64);
+        MemorySegment colIndex = HostMemory.allocate(arena, Math.max(1, nnz) * (bits / 8));
         Tensor values = Tensor.zeros(arena, DType.F32, nnz);
         tune4j_h.t4j_csr_from_dense(n, k, w.segment(), k, bits, rowPtr, colIndex, values.segment());
         return new CsrWeights(n, k, nnz, bits, rowPtr, colIndex, values);

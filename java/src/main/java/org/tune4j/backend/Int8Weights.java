@@ -5,6 +5,7 @@ import java.lang.foreign.MemorySegment;
 import java.util.Objects;
 import org.tune4j.bindings.tune4j_h;
 import org.tune4j.tensor.DType;
+import org.tune4j.tensor.HostMemory;
 import org.tune4j.tensor.Tensor;
 
 /**
@@ -56,7 +57,7 @@ public final class Int8Weights {
     public static Int8Weights of(Arena arena, Tensor q, Tensor scales) {
         check(arena, q, scales);
         long n = q.dim(0), k = q.dim(1);
-        MemorySegment packed = arena.allocate(tune4j_h.t4j_int8_packed_size(n, k), 64);
+        MemorySegment packed = HostMemory.allocate(arena, tune4j_h.t4j_int8_packed_size(n, k));
         tune4j_h.t4j_int8_pack(n, k, q.segment(), k, scales.segment(), packed);
         return new Int8Weights(q, scales, packed, false);
     }
@@ -69,7 +70,7 @@ public final class Int8Weights {
         check(arena, q, scales);
         long n = q.dim(0), k = q.dim(1);
         if (k % 4 != 0) throw new IllegalArgumentException("2:4 needs k to be a multiple of 4, is " + k);
-        MemorySegment packed = arena.allocate(tune4j_h.t4j_int8_24_packed_size(n, k), 64);
+        MemorySegment packed = HostMemory.allocate(arena, tune4j_h.t4j_int8_24_packed_size(n, k));
         if (tune4j_h.t4j_int8_24_pack(n, k, q.segment(), k, scales.segment(), packed) == tune4j_h.T4J_ERR_NOT_2TO4) {
             throw new IllegalArgumentException("q is not 2:4: a group of 4 weights along k has more than 2 nonzeros");
         }

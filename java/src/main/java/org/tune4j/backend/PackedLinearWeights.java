@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
 import org.tune4j.bindings.tune4j_h;
+import org.tune4j.tensor.HostMemory;
 import org.tune4j.tensor.Memory;
 import org.tune4j.tensor.Tensor;
 
@@ -32,7 +33,7 @@ public final class PackedLinearWeights {
         if (w.memory() != Memory.HOST) throw new IllegalArgumentException("packed linear weights are host memory, w is in " + w.memory());
         CpuBackend.get(); // the kernels' tuned blocks applied first: packed for others, every call would fall back
         long n = w.dim(0), k = w.dim(1), bytes = tune4j_h.t4j_linear_packed_size(n, k);
-        MemorySegment packed = arena.allocate(bytes, 64);
+        MemorySegment packed = HostMemory.allocate(arena, bytes);
         int rc = tune4j_h.t4j_linear_pack(n, k, w.segment(), w.ld(), packed, bytes);
         if (rc != tune4j_h.T4J_OK) throw new IllegalStateException("t4j_linear_pack returned status " + rc + " for a " + n + " x " + k + " weight");
         return new PackedLinearWeights(w, packed);

@@ -11,14 +11,16 @@ public enum DType {
     BF16(ValueLayout.JAVA_SHORT);
 
     private final ValueLayout layout;
+    private final long byteSize; // kept: layout.byteSize() is an interface call with four receivers, once per tensor made
 
     DType(ValueLayout layout) {
         this.layout = layout;
+        this.byteSize = layout.byteSize();
     }
 
     /** Bytes per element. */
     public long byteSize() {
-        return layout.byteSize();
+        return byteSize;
     }
 
     /**

@@ -42,7 +42,7 @@ public final class Tensor {
         Objects.requireNonNull(dtype, "dtype");
         Objects.requireNonNull(shape, "shape");
         long n = checkedCount(shape);
-        MemorySegment seg = arena.allocate(dtype.bytes(Math.max(1, n)), 64);
+        MemorySegment seg = HostMemory.allocate(arena, dtype.bytes(Math.max(1, n)));
         return new Tensor(seg, dtype, shape.clone(), shape.length == 0 ? 1 : Math.max(1, shape[shape.length - 1]));
     }
 

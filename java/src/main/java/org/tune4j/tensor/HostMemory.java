@@ -1,0 +1,31 @@
+package org.tune4j.tensor;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import org.tune4j.bindings.NativeAccess;
+import org.tune4j.bindings.tune4j_h;
+
+/**
+ * Where host tensors and packed weights get their memory (ARCHITECTURE.md "Host memory"): from {@link #HUGE_PAGE} up,
+ * fresh pages from the OS ({@code t4j_host_alloc}), 2 MiB aligned and on transparent huge pages where the OS has
+ * them, so that a kernel streaming a large weight matrix is not held up by a TLB miss and a prefetcher stop every
+ * 4 KiB; smaller ones from the arena. Zeroed either way, 64-byte aligned, freed when the arena closes.
+ * {@code -Dtune4j.host.hugepages=false} takes all of it from the arena (small pages, zeroed at once).
+ */
+public final class HostMemory {
+    /** The size of a huge page on x86-64: memory from this size up is mapped for them. */
+    public static final long HUGE_PAGE = 2L << 20;
+
+    private static final boolean HUGE_PAGES = Boolean.parseBoolean(System.getProperty("tune4j.host.hugepages", "true"));
+
+    private HostMemory() {}
+
+    /** {@code bytes} (≥ 1) of zeroed host memory in {@code arena}. */
+    public static MemorySegment allocate(Arena arena, long bytes) {
+        if (bytes < 1) throw new IllegalArgumentException("host memory of " + bytes + " bytes");
+        if (bytes < HUGE_PAGE || !HUGE_PAGES) return arena.allocate(bytes, 64);
+        MemorySegment p = tune4j_h.t4j_host_alloc(bytes);
+        if (p.address() == 0) throw new OutOfMemoryError("the OS gave no " + bytes + " bytes of host memory");
+        return NativeAccess.owned(p, bytes, arena, s -> tune4j_h.t4j_host_free(s, bytes));
+    }
+}
