@@ -5,7 +5,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-for f in dispatch threads gemm gemm_portable gemm_packed lora lora_mixed quant sparse sparse_portable ops ops_portable; do
+for f in dispatch threads memory gemm gemm_portable gemm_packed lora lora_mixed quant sparse sparse_portable ops ops_portable; do
   aarch64-linux-gnu-gcc -std=c11 -O3 -Wall -Wextra -Wno-unused-parameter -Werror -fPIC -fvisibility=hidden \
     -I"$here/include" -c "$here/src/$f.c" -o "$out/$f.o"
 done
