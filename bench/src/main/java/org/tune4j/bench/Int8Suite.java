@@ -17,7 +17,8 @@ import org.tune4j.tensor.Tensor;
 /**
  * int8 inference: the dynamic int8 linear layer (quantize x per row, int8 x int8 → int32, dequantize
  * with the fused epilogue to f32) at M=128, K=N=4096, and at batch 1 with {@value #ROTATE} weight sets
- * rotated (256 MB of f32, 64 MB of int8: far beyond the 32 MB L3), where reading the weights is the
+ * rotated (512 MB of f32, 128 MB of int8: four times a 32 MB L3; with four sets, 64 MB, part of the int8 weights came from
+ * Zen 4's L3 and the rows read faster than the memory read loop), where reading the weights is the
  * cost; weight-only int8 (f32 activations) at batch 1 and 8. Beside: ONNX Runtime's MatMulInteger and
  * f32 MatMul (with -Ppeers), and our own f32 GEMM/GEMV on the same shapes (at batch 1 our f32 GEMV also gets a row
  * of its own against the peer's f32 MatMul, in GB/s of weights read against the read loop's bandwidth). Then the
@@ -26,7 +27,7 @@ import org.tune4j.tensor.Tensor;
  * 2), % of peak against the native int8 loop.
  */
 final class Int8Suite {
-    static final int ROTATE = 4;
+    static final int ROTATE = 8;
     private static final int N = 4096, K = 4096;
 
     static List<BenchRow> run(Machine machine, List<Integer> threadCounts, boolean quick, Consumer<String> progress) {

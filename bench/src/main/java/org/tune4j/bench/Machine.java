@@ -69,9 +69,11 @@ public record Machine(String cpuModel, int cores, List<String> features, String 
     }
 
     /**
-     * GB/s read from memory on one thread and on all cores (each thread its own part), the best of 3 passes over
+     * GB/s read from memory on one thread and on all cores (each thread its own part), the best of 10 passes over
      * 256 MB (far beyond any L3 these machines have; host memory as tensors get it, on huge pages where the OS has
-     * them) read as 1, 2, 4 and 8 streams side by side, touched once before so that no pass takes page faults.
+     * them) read as 1, 2, 4 and 8 streams side by side, touched once before so that no pass takes page faults. Ten
+     * passes, not three: on a shared VM three passes' best moved between 24 and 35 GB/s from run to run, and a
+     * kernel's weights then read at up to 122% of it.
      */
     private static double[] readPeak(int cores) {
         long bytes = 256L << 20;
@@ -84,7 +86,7 @@ public record Machine(String cpuModel, int cores, List<String> features, String 
                 double best = 0;
                 for (int streams : new int[] {1, 2, 4, 8}) {
                     long read = part / (64L * streams) * 64L * streams; // what the loop reads of each part
-                    for (int rep = 0; rep < 3; rep++) {
+                    for (int rep = 0; rep < 10; rep++) {
                         List<Callable<Long>> jobs = new ArrayList<>();
                         for (int t = 0; t < threads; t++) {
                             MemorySegment slice = buf.asSlice(t * part, part);
