@@ -60,6 +60,19 @@ static inline void *ab_alloc(size_t bytes, int huge) {
     return p;
 }
 
+/* bytes carved in order from one 256 MiB region on huge pages when huge (as a model's many small matrices would sit in
+ * one pool), else ab_alloc's own; never freed. */
+static inline void *ab_carve(size_t bytes, int huge) {
+    static char *region;
+    static size_t used;
+    const size_t cap = (size_t)256 << 20, size = (bytes + 63) / 64 * 64;
+    if (!huge) return ab_alloc(bytes, 0);
+    if (region == NULL) region = ab_alloc(cap, 1);
+    if (used + size > cap) exit(1);
+    used += size;
+    return region + used - size;
+}
+
 /* Whether the environment asks for huge pages (HUGE set) for library l: HUGE=i gives them to libraries i, i + 1, ... */
 static inline int ab_huge(int l) {
     const char *huge = getenv("HUGE");

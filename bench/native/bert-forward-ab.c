@@ -4,7 +4,7 @@
  * from memory as in a forward). Unlike bert-gemms-ab it has the ops between the GEMMs, so it shows what one op's split
  * among the threads costs the next. Libraries alternated in one process; median of the rounds. A library named
  * LIB:packed runs the projections on weights packed ahead (t4j_linear_pack, t4j_linear_packed), as an inference
- * model does. */
+ * model does; HUGE=i carves the packed weights of libraries i, i + 1, ... from one region on huge pages. */
 #include <stdint.h>
 #include <string.h>
 
@@ -79,14 +79,14 @@ int main(int argc, char **argv) {
             for (int layer = 0; layer < LAYERS; layer++)
                 for (int j = 0; j < MATS; j++) {
                     int64_t bytes = size(out_dim[j], in_dim[j]);
-                    packed[l][layer][j] = aligned_alloc(64, (size_t)((bytes + 63) / 64 * 64));
+                    packed[l][layer][j] = ab_carve((size_t)bytes, ab_huge(l));
                     if (packed[l][layer][j] == NULL || pack(out_dim[j], in_dim[j], w[layer][j], in_dim[j], packed[l][layer][j], bytes) != 0) return 1;
                 }
             if (fused[l])
                 for (int layer = 0; layer < LAYERS; layer++) {
                     int64_t bytes = size(3 * D, D);
-                    free(packed[l][layer][Q]);
-                    packed[l][layer][Q] = aligned_alloc(64, (size_t)((bytes + 63) / 64 * 64));
+                    if (!ab_huge(l)) free(packed[l][layer][Q]);
+                    packed[l][layer][Q] = ab_carve((size_t)bytes, ab_huge(l));
                     if (packed[l][layer][Q] == NULL || pack(3 * D, D, wqkv[layer], D, packed[l][layer][Q], bytes) != 0) return 1;
                 }
         }

@@ -44,7 +44,7 @@ int main(int argc, char **argv) {
         for (int layer = 0; layer < LAYERS; layer++)
             for (int j = 0; j < MATS; j++) {
                 int64_t b = ((size_fn)dlsym(h, "t4j_int8_packed_size"))(out_dim[j], in_dim[j]);
-                mini[l][layer][j] = ab_alloc((size_t)b, ab_huge(l));
+                mini[l][layer][j] = ab_carve((size_t)b, ab_huge(l)); /* one pool, as a model loaded into one would be */
                 if (mini[l][layer][j] == NULL) return 1;
                 ((pack_fn)dlsym(h, "t4j_int8_pack"))(out_dim[j], in_dim[j], w + layer * 4096 + j, in_dim[j], scale, mini[l][layer][j]);
             }

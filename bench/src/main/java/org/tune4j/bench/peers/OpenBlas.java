@@ -19,6 +19,7 @@ import java.util.Map;
 import java.util.Optional;
 import org.tune4j.bench.Measure;
 import org.tune4j.bindings.NativeAccess;
+import org.tune4j.tensor.HostMemory;
 
 /**
  * OpenBLAS {@code cblas_sgemm} (Debian's libopenblas0-pthread) through FFM.
@@ -122,7 +123,7 @@ public final class OpenBlas implements GemmPeer {
             int m = Integer.parseInt(f[2]), n = Integer.parseInt(f[3]), k = Integer.parseInt(f[4]), threads = Integer.parseInt(f[5]);
             setThreads.invokeExact(threads);
             try (Arena arena = Arena.ofConfined()) {
-                MemorySegment a = filled(arena, (long) m * k), b = filled(arena, (long) k * n), c = arena.allocate((long) m * n * 4, 64);
+                MemorySegment a = filled(arena, (long) m * k), b = filled(arena, (long) k * n), c = HostMemory.allocate(arena, (long) m * n * 4);
                 int lda = ta ? m : k, ldb = tb ? k : n;
                 double ms = measure.medianMs(() -> {
                     try {
@@ -136,8 +137,9 @@ public final class OpenBlas implements GemmPeer {
         }
     }
 
+    /** count floats in the memory tune4j's own tensors get (huge pages from 2 MiB up), so both sides read alike. */
     static MemorySegment filled(Arena arena, long count) {
-        MemorySegment s = arena.allocate(count * 4, 64);
+        MemorySegment s = HostMemory.allocate(arena, count * 4);
         for (long i = 0; i < count; i++) s.setAtIndex(JAVA_FLOAT, i, (float) ((i * 7919) % 1000) / 1000f - 0.5f);
         return s;
     }
