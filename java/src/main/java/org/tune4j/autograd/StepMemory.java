@@ -42,16 +42,28 @@ final class StepMemory {
     Tensor take(long... shape) {
         long n = 1;
         for (long d : shape) n = Math.multiplyExact(n, d);
-        long bytes = Math.max(1, n) * 4;
+        MemorySegment carved = carve(n);
+        // no workspace, or it is smaller than this step (the next step gets more)
+        return carved == null ? where.zeros(arena, DType.F32, shape) : Tensor.wrap(where, carved, DType.F32, shape);
+    }
+
+    /** A [rows, cols] matrix, as {@link #take(long...)}: most of a step's tensors, made without a shape array to copy. */
+    Tensor take(long rows, long cols) {
+        MemorySegment carved = carve(Math.multiplyExact(rows, cols));
+        if (carved == null) return where.zeros(arena, DType.F32, rows, cols);
+        return where.isHost() ? Tensor.wrap(carved, DType.F32, rows, cols, Math.max(1, cols)) : Tensor.wrap(where, carved, DType.F32, rows, cols);
+    }
+
+    /** The next {@code count} floats of the slab, accounted; null when there is no slab or it has no room. */
+    private MemorySegment carve(long count) {
+        long bytes = Math.max(1, count) * 4;
         allocated += (bytes + 63) / 64 * 64;
         need = align(need) + bytes;
         needPeak = Math.max(needPeak, need);
-        if (slab != null && align(top) + bytes <= slab.byteSize()) {
-            long start = align(top);
-            top = start + bytes;
-            return Tensor.wrap(where, slab.asSlice(start, bytes), DType.F32, shape);
-        }
-        return where.zeros(arena, DType.F32, shape); // no workspace, or it is smaller than this step (the next step gets more)
+        if (slab == null || align(top) + bytes > slab.byteSize()) return null;
+        long start = align(top);
+        top = start + bytes;
+        return slab.asSlice(start, bytes);
     }
 
     long allocated() {

@@ -105,6 +105,16 @@ public final class Tape implements AutoCloseable {
         return memory.take(shape);
     }
 
+    /** As {@link #empty(long...)} for a [rows, cols] matrix (no shape array made for the call). */
+    Tensor empty(long rows, long cols) {
+        return memory.take(rows, cols);
+    }
+
+    /** As {@link #empty(long...)} with the shape of {@code like}. */
+    Tensor emptyLike(Tensor like) {
+        return like.rank() == 2 ? empty(like.dim(0), like.dim(1)) : empty(like.shape());
+    }
+
     /** No-grad mode on a workspace: marks the top of the step's memory now, for {@link #keepOnly}; -1 otherwise. */
     public long mark() {
         return recording ? -1 : memory.mark();
@@ -292,7 +302,7 @@ public final class Tape implements AutoCloseable {
 
     /** a + b (same shape). */
     public Var add(Var a, Var b) {
-        Tensor y = empty(a.value.shape());
+        Tensor y = emptyLike(a.value);
         backend.add(a.value, b.value, y);
         Var out = result(y, a, b);
         record(out, () -> {
@@ -310,7 +320,7 @@ public final class Tape implements AutoCloseable {
 
     /** GELU, the erf form when {@code exact} (BERT's "gelu"), else the tanh form ("gelu_new"). */
     public Var gelu(Var x, boolean exact) {
-        Tensor y = empty(x.value.shape());
+        Tensor y = emptyLike(x.value);
         backend.geluForward(x.value, y, exact);
         Var out = result(y, x);
         record(out, () -> {
@@ -322,7 +332,7 @@ public final class Tape implements AutoCloseable {
     /** LayerNorm over each row of x [m, n]; gamma, beta [n]. */
     public Var layerNorm(Var x, Var gamma, Var beta, float eps) {
         long m = x.value.dim(0);
-        Tensor y = empty(x.value.shape()), mean = empty(m), rstd = empty(m);
+        Tensor y = emptyLike(x.value), mean = empty(m), rstd = empty(m);
         backend.layerNormForward(x.value, gamma.value, beta.value, eps, y, mean, rstd);
         Var out = result(y, x, gamma, beta);
         record(out, () -> {

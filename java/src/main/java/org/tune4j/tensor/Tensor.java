@@ -65,14 +65,15 @@ public final class Tensor {
     public static Tensor wrap(MemorySegment segment, DType dtype, long rows, long cols, long ld) {
         Objects.requireNonNull(segment, "segment");
         Objects.requireNonNull(dtype, "dtype");
-        checkedCount(new long[] {rows, cols});
+        long[] shape = {rows, cols};
+        checkedCount(shape);
         if (ld < Math.max(1, cols)) throw new IllegalArgumentException("ld " + ld + " is less than cols " + cols);
         long need = dtype.bytes(span(rows, cols, ld));
         if (segment.byteSize() < need) {
             throw new IllegalArgumentException("segment of " + segment.byteSize() + " bytes is too small for a "
                     + rows + "x" + cols + " " + dtype + " matrix with ld " + ld + " (needs " + need + ")");
         }
-        return new Tensor(segment, dtype, new long[] {rows, cols}, ld);
+        return new Tensor(segment, dtype, shape, ld);
     }
 
     /** A 1-D or n-D contiguous tensor over existing memory. */
