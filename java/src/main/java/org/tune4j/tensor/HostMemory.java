@@ -26,6 +26,11 @@ public final class HostMemory {
         if (bytes < HUGE_PAGE || !HUGE_PAGES) return arena.allocate(bytes, 64);
         MemorySegment p = tune4j_h.t4j_host_alloc(bytes);
         if (p.address() == 0) throw new OutOfMemoryError("the OS gave no " + bytes + " bytes of host memory");
-        return NativeAccess.owned(p, bytes, arena, s -> tune4j_h.t4j_host_free(s, bytes));
+        try {
+            return NativeAccess.owned(p, bytes, arena, s -> tune4j_h.t4j_host_free(s, bytes));
+        } catch (RuntimeException e) { // a closed arena, or a confined one of another thread: nothing owns the pages
+            tune4j_h.t4j_host_free(p, bytes);
+            throw e;
+        }
     }
 }

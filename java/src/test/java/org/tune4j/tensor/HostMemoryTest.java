@@ -48,6 +48,25 @@ class HostMemoryTest {
     }
 
     @Test
+    void aClosedArenaOrAnotherThreadsArenaGetsNoMemory() throws Exception {
+        Arena closed = Arena.ofConfined();
+        closed.close();
+        assertThrows(IllegalStateException.class, () -> HostMemory.allocate(closed, 4 * MIB));
+        try (Arena mine = Arena.ofConfined()) {
+            var failure = new java.util.concurrent.atomic.AtomicReference<Throwable>();
+            Thread other = Thread.ofPlatform().start(() -> {
+                try {
+                    HostMemory.allocate(mine, 4 * MIB);
+                } catch (Throwable t) {
+                    failure.set(t);
+                }
+            });
+            other.join();
+            assertTrue(failure.get() instanceof WrongThreadException, "from another thread: " + failure.get());
+        }
+    }
+
+    @Test
     void aLargeTensorIsMadeThere() {
         try (Arena arena = Arena.ofConfined()) {
             Tensor t = Tensor.zeros(arena, DType.F32, 1024, 1024);
