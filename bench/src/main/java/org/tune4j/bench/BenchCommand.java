@@ -105,12 +105,12 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     private static String header(Machine m) {
-        return String.format("machine: %s, %d cores, features %s, caches %s, kernels at %s, tuning %s, gemm tile %s for 1024 x 1024 and %s for 128 x 384 (the one padding least)%n"
+        return String.format("machine: %s, %d cores, features %s, caches %s, kernels at %s, tuning %s, gemm tile %s for 1024 x 1024 and %s for 128 x 384 (the one padding least), host memory on %s%n"
                         + "peak (native loops, this process): f32 FMA %.1f GFLOP/s on 1 thread, %.1f on %d; int8 %.1f GOP/s on 1 thread, %.1f on %d; "
                         + "memory read %.1f GB/s on 1 thread, %.1f on %d%n"
                         + "java: %s, os: %s%n",
                 m.cpuModel(), m.cores(), String.join(" ", m.features()), m.caches(), m.simdLevel(), org.tune4j.backend.GemmTuning.current(),
-                org.tune4j.backend.GemmTuning.tile(1024, 1024), org.tune4j.backend.GemmTuning.tile(128, 384), m.peakGflopsOneThread(), m.peakGflopsAllCores(),
+                org.tune4j.backend.GemmTuning.tile(1024, 1024), org.tune4j.backend.GemmTuning.tile(128, 384), org.tune4j.tensor.HostMemory.describe(), m.peakGflopsOneThread(), m.peakGflopsAllCores(),
                 m.cores(), m.peakInt8GopsOneThread(), m.peakInt8GopsAllCores(), m.cores(), m.readGBpsOneThread(), m.readGBpsAllCores(), m.cores(), m.java(), m.os());
     }
 
@@ -118,6 +118,7 @@ public final class BenchCommand implements Callable<Integer> {
         Map<String, Object> doc = new LinkedHashMap<>();
         doc.put("machine", machine);
         doc.put("kernel_tuning", org.tune4j.backend.GemmTuning.current().toString());
+        doc.put("host_memory", org.tune4j.tensor.HostMemory.describe());
         doc.put("rows", rows);
         Path parent = file.toAbsolutePath().getParent();
         if (parent != null) Files.createDirectories(parent);

@@ -18,6 +18,7 @@ final class InfoCommand implements Callable<Integer> {
         System.out.println("simd in use  : " + CpuBackend.simdLevel().label() + " (T4J_SIMD=portable|avx2|avx512 lowers it)");
         System.out.println("threads      : " + CpuBackend.threads() + " (they poll " + CpuBackend.spinMicros() + " us for work before they sleep; -D" + CpuBackend.SPIN_PROPERTY + ")");
         System.out.println("kernel tuning: " + org.tune4j.backend.GemmTuning.current() + " (tune4j tune measures them here)");
+        System.out.println("host memory  : " + org.tune4j.tensor.HostMemory.describe() + " for tensors and packed weights");
         System.out.println("gemm tile    : " + org.tune4j.backend.GemmTuning.tile(1024, 1024) + " for 1024 x 1024, " + org.tune4j.backend.GemmTuning.tile(128, 384)
                 + " for 128 x 384 (each product takes the tile that pads its edges least)");
         org.tune4j.backend.cuda.CudaStatus cuda = org.tune4j.backend.cuda.CudaStatus.probe();

@@ -40,6 +40,7 @@ public final class Provenance {
         p.put("cpu", CpuDescription.identity().toString());
         p.put("simd_level", CpuBackend.simdLevel().label());
         p.put("kernel_tuning", org.tune4j.backend.GemmTuning.current().toString());
+        p.put("host_memory", org.tune4j.tensor.HostMemory.describe());
         p.put("threads", CpuBackend.threads());
         p.put("processors", Runtime.getRuntime().availableProcessors());
         p.put("finished", Instant.now().toString());

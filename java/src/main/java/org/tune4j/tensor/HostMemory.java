@@ -1,7 +1,12 @@
 package org.tune4j.tensor;
 
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.tune4j.bindings.NativeAccess;
 import org.tune4j.bindings.tune4j_h;
 
@@ -19,6 +24,28 @@ public final class HostMemory {
     private static final boolean HUGE_PAGES = Boolean.parseBoolean(System.getProperty("tune4j.host.hugepages", "true"));
 
     private HostMemory() {}
+
+    /**
+     * What large host tensors get on this machine, for {@code tune4j info}, bench headers and provenance: "huge pages
+     * (transparent, madvise)", or "small pages (...)" and why (opted out, switched off, not Linux).
+     */
+    public static String describe() {
+        if (!HUGE_PAGES) return "small pages (-Dtune4j.host.hugepages=false)";
+        String mode = transparentHugePages();
+        if (mode == null) return "small pages (no transparent huge pages on this OS)";
+        if (mode.equals("never")) return "small pages (transparent huge pages switched off: never)";
+        return "huge pages from " + (HUGE_PAGE >> 20) + " MiB (transparent, " + mode + ")";
+    }
+
+    /** The kernel's transparent huge page mode (always, madvise, never), or null where it has none. */
+    private static String transparentHugePages() {
+        try {
+            Matcher m = Pattern.compile("\\[(\\w+)\\]").matcher(Files.readString(Path.of("/sys/kernel/mm/transparent_hugepage/enabled")));
+            return m.find() ? m.group(1) : null;
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+    }
 
     /** {@code bytes} (≥ 1) of zeroed host memory in {@code arena}. */
     public static MemorySegment allocate(Arena arena, long bytes) {

@@ -88,6 +88,17 @@ class HostMemoryTest {
         }
     }
 
+    @Test
+    void describeSaysWhichPagesLargeTensorsGet() throws IOException {
+        Path thp = Path.of("/sys/kernel/mm/transparent_hugepage/enabled");
+        String described = HostMemory.describe();
+        if (Files.isReadable(thp) && !Files.readString(thp).contains("[never]")) {
+            assertTrue(described.startsWith("huge pages from 2 MiB (transparent, "), described);
+        } else {
+            assertTrue(described.startsWith("small pages ("), described);
+        }
+    }
+
     /** The VmFlags line of the mapping in smaps that holds {@code address}. */
     private static String vmFlags(List<String> smaps, long address) {
         boolean inside = false;
