@@ -80,7 +80,7 @@ int64_t t4j_peak_int8(int64_t iterations);
  * back by its prefetcher's depth), the peak of kernels that stream weights (a GEMV at batch 1). */
 int64_t t4j_peak_read(const void *buf, int64_t bytes, int32_t streams);
 
-/* Zeroed host memory for a large tensor: bytes (> 0) rounded up to 4 KiB, 2 MiB aligned, its whole 2 MiB pages
+/* Zeroed host memory for a large tensor: bytes (> 0) rounded up to whole pages, 2 MiB aligned, its whole 2 MiB pages
  * advised onto transparent huge pages before first touch where the OS has them (Linux), NULL when there is no memory.
  * Pages are faulted in at first touch. Free it with t4j_host_free and the same byte count. */
 void *t4j_host_alloc(int64_t bytes);

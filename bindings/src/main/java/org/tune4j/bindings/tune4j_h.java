@@ -447,7 +447,7 @@ public final class tune4j_h {
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_host_alloc", DESC, false);
     }
 
-    /** Zeroed host memory for a large tensor: bytes (&gt; 0) rounded up to 4 KiB, 2 MiB aligned, its whole 2 MiB pages advised onto transparent huge pages before first touch where the OS has them (Linux), NULL when there is no memory. Pages are faulted in at first touch. Free it with t4j_host_free and the same byte count. */
+    /** Zeroed host memory for a large tensor: bytes (&gt; 0) rounded up to whole pages, 2 MiB aligned, its whole 2 MiB pages advised onto transparent huge pages before first touch where the OS has them (Linux), NULL when there is no memory. Pages are faulted in at first touch. Free it with t4j_host_free and the same byte count. */
     public static MemorySegment t4j_host_alloc(long bytes) {
         try {
             return (MemorySegment) t4j_host_alloc.HANDLE.invokeExact(bytes);
