@@ -62,12 +62,9 @@ public final class VisionOps {
         t.record(result, () -> {
             if (result.grad == null || !t.needs(x)) return;
             Tensor gx = t.gradOf(x), gy = t.onHost(result.grad), back = t.hostTensor(false, batch, n);
-            float[] g = new float[(int) n], row = new float[(int) n];
-            for (long b = 0; b < batch; b++) {
-                MemorySegment.copy(gy.segment(), ValueLayout.JAVA_FLOAT, b * n * 4, g, 0, (int) n);
-                for (int j = 0; j < n; j++) row[j] = g[(int) index[j]];
-                MemorySegment.copy(row, 0, back.segment(), ValueLayout.JAVA_FLOAT, b * n * 4, (int) n);
-            }
+            MemorySegment from = gy.segment(), to = back.segment(); // the forward's gather, read the other way
+            for (long b = 0; b < batch; b++)
+                for (int j = 0; j < n; j++) to.setAtIndex(ValueLayout.JAVA_FLOAT, b * n + j, from.getAtIndex(ValueLayout.JAVA_FLOAT, b * n + index[j]));
             if (gx.memory() == t.backend().memory()) {
                 t.backend().axpy(1f, t.onBackend(back), gx); // both [batch, n], contiguous
             } else { // a host input's gradient under a device backend: added on the host

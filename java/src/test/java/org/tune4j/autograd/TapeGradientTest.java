@@ -22,6 +22,12 @@ import org.tune4j.testing.FiniteDifferences;
  */
 class TapeGradientTest {
     private static final int BATCH = 2, PATCHES = 3, PATCH = 4, D = 4, HEADS = 2, CLASSES = 3, R = 2;
+    /** Where each pixel of an image [PATCHES·PATCH] goes in its patch matrix: a fixed shuffle, not its own inverse. */
+    private static final long[] PIXEL_TO_PATCH = new long[PATCHES * PATCH];
+
+    static {
+        for (int j = 0; j < PIXEL_TO_PATCH.length; j++) PIXEL_TO_PATCH[j] = (5L * j + 3) % PIXEL_TO_PATCH.length;
+    }
 
     private final Map<String, Parameter> params = new LinkedHashMap<>();
 
@@ -36,7 +42,8 @@ class TapeGradientTest {
     private Var loss(Tape t, Tensor x, Tensor labels, boolean inputGrad, Var[] inputOut) {
         Var in = t.input(x, inputGrad);
         inputOut[0] = in;
-        Var pe = t.linear(in, t.param(params.get("embed.w")), t.param(params.get("embed.b")));
+        Var patches = VisionOps.permuteRows(t, in, PIXEL_TO_PATCH, PATCHES, PATCH);
+        Var pe = t.linear(patches, t.param(params.get("embed.w")), t.param(params.get("embed.b")));
         Var tok = VisionOps.tokens(t, pe, t.param(params.get("cls")), t.param(params.get("pos")), BATCH);
         Var h = t.layerNorm(tok, t.param(params.get("ln.g")), t.param(params.get("ln.b")), 1e-5f);
         Var qkv = t.lora(h, t.param(params.get("qkv.w")), t.param(params.get("qkv.b")), t.param(params.get("qkv.A")),
@@ -66,7 +73,7 @@ class TapeGradientTest {
             param(arena, rng, "proj.w", D, D);
             param(arena, rng, "head.w", CLASSES, D);
             param(arena, rng, "head.b", CLASSES);
-            Tensor x = Tensor.zeros(arena, DType.F32, BATCH * PATCHES, PATCH);
+            Tensor x = Tensor.zeros(arena, DType.F32, BATCH, PATCHES * PATCH); // images, patched by permuteRows
             for (long i = 0; i < x.numel(); i++) x.setFloat(i, (float) rng.nextDouble());
             Tensor labels = Tensor.zeros(arena, DType.I32, BATCH);
             labels.setInt(0, 2);
