@@ -6,6 +6,7 @@
 #include <float.h>
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -26,14 +27,31 @@ static float quantize_row_avx512(int64_t k, const float *x, int8_t *q, int32_t o
     nonfinite |= _mm512_cmp_ps_mask(a, big, _CMP_NLE_UQ);
     mx = _mm512_max_ps(mx, a);
     float scale = nonfinite ? NAN : _mm512_reduce_max_ps(mx) / 127.0f;
+    if (!(scale > 0.0f)) { /* all zeros, or a NaN scale: every q is the value 0 */
+        memset(q, (int8_t)(uint8_t)offset, (size_t)k);
+        return scale;
+    }
     __m512 vs = _mm512_set1_ps(scale);
+    /* 64 values a step, narrowed in registers: int32 -> int16 -> int8 by saturating packs (the values are within
+     * [-127, 127] already: |x| <= absmax), which interleave the four vectors by 128-bit lane; one dword permute puts
+     * them back in order, one 64-byte store. (vpmovdb to memory, 16 values a store, was a third of the row's time.) */
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512i lo8 = _mm512_set1_epi8(-127), off8 = _mm512_set1_epi8((char)(uint8_t)offset);
+    for (p = 0; p + 64 <= k; p += 64) {
+        __m512i v0 = _mm512_cvtps_epi32(_mm512_div_ps(_mm512_loadu_ps(x + p), vs));
+        __m512i v1 = _mm512_cvtps_epi32(_mm512_div_ps(_mm512_loadu_ps(x + p + 16), vs));
+        __m512i v2 = _mm512_cvtps_epi32(_mm512_div_ps(_mm512_loadu_ps(x + p + 32), vs));
+        __m512i v3 = _mm512_cvtps_epi32(_mm512_div_ps(_mm512_loadu_ps(x + p + 48), vs));
+        __m512i b = _mm512_packs_epi16(_mm512_packs_epi32(v0, v1), _mm512_packs_epi32(v2, v3));
+        b = _mm512_add_epi8(_mm512_max_epi8(_mm512_permutexvar_epi32(order, b), lo8), off8);
+        _mm512_storeu_si512(q + p, b);
+    }
     __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127), off = _mm512_set1_epi32(offset);
-    for (p = 0; p < k; p += 16) {
+    for (; p < k; p += 16) {
         __mmask16 m = (__mmask16)(k - p >= 16 ? 0xFFFFu : (1u << (k - p)) - 1u);
-        __m512i v = _mm512_setzero_si512();
-        if (scale > 0.0f) v = _mm512_cvtps_epi32(_mm512_div_ps(_mm512_maskz_loadu_ps(m, x + p), vs));
+        __m512i v = _mm512_cvtps_epi32(_mm512_div_ps(_mm512_maskz_loadu_ps(m, x + p), vs));
         v = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, lo), hi), off);
-        _mm512_mask_cvtepi32_storeu_epi8(q + p, m, v);
+        _mm_mask_storeu_epi8(q + p, m, _mm512_cvtepi32_epi8(v));
     }
     return scale;
 }
