@@ -87,12 +87,16 @@ static q8_packed view(const void *packed) {
     return (q8_packed){h, (const float *)base, (const int32_t *)(base + np * 4), (const int8_t *)(base + np * 8)};
 }
 
+/* Weights are symmetric, in [-127, 127]: a -128 is read as -127 on every level (the AVX2 kernel's sign trick needs it). */
+static int8_t symmetric(int8_t w) { return w == INT8_MIN ? -127 : w; }
+
 /* Column j's weights (row j of w, k values) into its panel at column jj, dense: byte (quad, jj, t). Returns their sum. */
 static int32_t pack_column_dense(int64_t k, const int8_t *wj, int8_t *panel, int64_t jj) {
     int32_t sum = 0;
     for (int64_t p = 0; p < k; p++) {
-        sum += wj[p];
-        panel[(p / 4) * 4 * T4J_Q8_PANEL + jj * 4 + p % 4] = wj[p];
+        int8_t w = symmetric(wj[p]);
+        sum += w;
+        panel[(p / 4) * 4 * T4J_Q8_PANEL + jj * 4 + p % 4] = w;
     }
     return sum;
 }
@@ -127,9 +131,10 @@ static int pack_column_24(int64_t k, const int8_t *wj, int8_t *panel, int64_t jj
         int8_t *octet = panel + (g / 2) * 8 * T4J_Q8_PANEL;
         for (int t = 0; t < 2; t++) {
             int slot = 2 * (int)(g % 2) + t;
-            octet[jj * 4 + slot] = wj[4 * g + kept[t]];
+            int8_t w = symmetric(wj[4 * g + kept[t]]);
+            octet[jj * 4 + slot] = w;
             octet[4 * T4J_Q8_PANEL + jj * 4 + slot] = (int8_t)(4 * (g % 2) + kept[t]);
-            *sum += wj[4 * g + kept[t]];
+            *sum += w;
         }
     }
     return 1;

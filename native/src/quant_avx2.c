@@ -1,13 +1,17 @@
-/* quant, AVX2 level. No VNNI here, and vpmaddubsw would saturate at int16, so weights and activations
- * are widened to int16 and multiplied with vpmaddwd, whose int32 pair sums cannot overflow
- * (2 * 127 * 127). Tile: 2 rows x 16 columns per pass, four passes over a 64-column panel. */
+/* quant, AVX2 level. No VNNI here: vpmaddubsw multiplies unsigned by signed bytes and adds pairs into int16, which
+ * would saturate for two activations of 255; so activations stay signed (offset 0), and the unsigned operand is |a|
+ * with a's sign moved onto the weight (vpsignb): |a| * sign(w, a) = a * w, and a pair sums to at most 2 * 128 * 127
+ * (an activation of -128 from t4j_int8_gemm included), within int16; vpmaddwd by ones then adds the pairs into int32.
+ * Weights must be in [-127, 127] (t4j_int8_pack reads -128 as -127 on every level). Tile: 4 rows x 16 columns per
+ * pass, four passes over a 64-column panel (the 2:4 and weight-only kernels: 2 rows, int16 widening). */
 #include <float.h>
 #include <immintrin.h>
 #include <math.h>
 
 #include "internal.h"
 
-#define QMR 2
+#define QMR 4
+#define QMR24 2
 
 /* As the AVX-512 version, 8 values at a time; the tail is done one value at a time. */
 static float quantize_row_avx2(int64_t k, const float *x, int8_t *q, int32_t offset) {
@@ -63,9 +67,75 @@ static float quantize_row_avx2(int64_t k, const float *x, int8_t *q, int32_t off
     return scale;
 }
 
+/* Row i's sums for the 8 columns j .. j + 7 of the tile out: int32 as they are, or f32 exactly as t4j_int8_store_tile
+ * computes them (v * (sx * sw), then + bias, then the activation: a multiply and an add, not fused), in vectors. */
+static inline __attribute__((always_inline)) void store8(__m256i acc, const t4j_int8_out *o, int64_t i, int64_t j) {
+    int64_t lanes = o->n_rem - j;
+    if (lanes <= 0) return;
+    __m256i mask = lanes >= 8 ? _mm256_set1_epi32(-1) : _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    if (o->c32 != NULL) {
+        int32_t *c = o->c32 + i * o->ldc + j;
+        if (lanes >= 8) _mm256_storeu_si256((__m256i *)c, acc);
+        else _mm256_maskstore_epi32(c, mask, acc);
+        return;
+    }
+    __m256 scale = _mm256_mul_ps(_mm256_set1_ps(o->sx[i]), _mm256_maskload_ps(o->sw + j, mask));
+    __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);
+    __asm__("" : "+x"(f)); /* keeps the compiler from fusing the multiply and the add below into an FMA */
+    if (o->bias != NULL) f = _mm256_add_ps(f, _mm256_maskload_ps(o->bias + j, mask));
+    float *y = o->y + i * o->ldy + j;
+    if (o->act == T4J_ACT_RELU) { /* (v > 0 || v != v) ? v : 0, as t4j_activate: a NaN stays, -0 becomes +0 */
+        __m256 keep = _mm256_or_ps(_mm256_cmp_ps(f, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_cmp_ps(f, f, _CMP_UNORD_Q));
+        f = _mm256_and_ps(f, keep);
+    } else if (o->act != T4J_ACT_NONE) {
+        float v[8];
+        _mm256_storeu_ps(v, f);
+        for (int64_t l = 0; l < lanes && l < 8; l++) y[l] = t4j_activate(v[l], o->act);
+        return;
+    }
+    if (lanes >= 8) _mm256_storeu_ps(y, f);
+    else _mm256_maskstore_ps(y, mask, f);
+}
+
+/* R rows (1 to QMR, a constant in each instance) x 16 columns a pass, four passes over the 64-column panel; per quad of
+ * k and row, one broadcast of the row's 4 activations, its absolute values, and for each of the two weight vectors
+ * (8 columns x 4 k) vpsignb, vpmaddubsw, vpmaddwd by ones and vpaddd. The accumulators stay in registers until a
+ * pass's sums go out through the vector epilogue. */
+static inline __attribute__((always_inline)) void avx2_rows(const int R, int64_t quads, const uint8_t *x, int64_t ldx, const int8_t *panel, const t4j_int8_out *o) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int v = 0; v < 4 && 16 * v < o->n_rem; v++) {
+        __m256i c[QMR][2];
+        for (int i = 0; i < R; i++) c[i][0] = c[i][1] = _mm256_setzero_si256();
+        for (int64_t q = 0; q < quads; q++) {
+            const int8_t *b = panel + q * 256 + 64 * v;
+            __m256i w0 = _mm256_loadu_si256((const __m256i *)b), w1 = _mm256_loadu_si256((const __m256i *)(b + 32));
+#pragma GCC unroll 4
+            for (int i = 0; i < R; i++) {
+                __m256i a = _mm256_set1_epi32(*(const int32_t *)(x + i * ldx + 4 * q)), ua = _mm256_abs_epi8(a);
+                c[i][0] = _mm256_add_epi32(c[i][0], _mm256_madd_epi16(_mm256_maddubs_epi16(ua, _mm256_sign_epi8(w0, a)), ones));
+                c[i][1] = _mm256_add_epi32(c[i][1], _mm256_madd_epi16(_mm256_maddubs_epi16(ua, _mm256_sign_epi8(w1, a)), ones));
+            }
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            store8(c[i][0], o, i, 16 * v);
+            store8(c[i][1], o, i, 16 * v + 8);
+        }
+    }
+}
+
+static void kernel_avx2(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
+    switch (T4J_MIN(rows, QMR)) {
+    case 1: avx2_rows(1, quads, x, ldx, panel, o); break;
+    case 2: avx2_rows(2, quads, x, ldx, panel, o); break;
+    case 3: avx2_rows(3, quads, x, ldx, panel, o); break;
+    default: avx2_rows(QMR, quads, x, ldx, panel, o); break;
+    }
+}
+
 /* acc[i][h] holds two int32 partial sums for each of 4 columns (16v + 4h ...): their sums into the tile. */
-static void store_pairs(__m256i acc[QMR][4], int v, int32_t *tile) {
-    for (int i = 0; i < QMR; i++)
+static void store_pairs(__m256i acc[QMR24][4], int v, int32_t *tile) {
+    for (int i = 0; i < QMR24; i++)
         for (int h = 0; h < 4; h++) {
             int32_t part[8];
             _mm256_storeu_si256((__m256i *)part, acc[i][h]);
@@ -73,46 +143,15 @@ static void store_pairs(__m256i acc[QMR][4], int v, int32_t *tile) {
         }
 }
 
-static void kernel_avx2(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
-    const int8_t *row0 = (const int8_t *)x, *row1 = (const int8_t *)(x + T4J_MIN(1, rows - 1) * ldx);
-    int32_t tile[QMR * T4J_Q8_PANEL];
-    for (int v = 0; v < 4; v++) {
-        /* acc[i][h]: 4 columns of row i, two int32 partial sums each (k pairs 0-1 and 2-3 of a quad) */
-        __m256i a00 = _mm256_setzero_si256(), a01 = a00, a02 = a00, a03 = a00;
-        __m256i a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-        for (int64_t q = 0; q < quads; q++) {
-            const int8_t *b = panel + q * 256 + 64 * v;
-            __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b));
-            __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 16)));
-            __m256i w2 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 32)));
-            __m256i w3 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 48)));
-            /* x[4q..4q+3] as four int16, repeated across the register */
-            __m256i x0 = _mm256_broadcastq_epi64(_mm_cvtepi8_epi16(_mm_cvtsi32_si128(*(const int32_t *)(row0 + 4 * q))));
-            __m256i x1 = _mm256_broadcastq_epi64(_mm_cvtepi8_epi16(_mm_cvtsi32_si128(*(const int32_t *)(row1 + 4 * q))));
-            a00 = _mm256_add_epi32(a00, _mm256_madd_epi16(w0, x0));
-            a01 = _mm256_add_epi32(a01, _mm256_madd_epi16(w1, x0));
-            a02 = _mm256_add_epi32(a02, _mm256_madd_epi16(w2, x0));
-            a03 = _mm256_add_epi32(a03, _mm256_madd_epi16(w3, x0));
-            a10 = _mm256_add_epi32(a10, _mm256_madd_epi16(w0, x1));
-            a11 = _mm256_add_epi32(a11, _mm256_madd_epi16(w1, x1));
-            a12 = _mm256_add_epi32(a12, _mm256_madd_epi16(w2, x1));
-            a13 = _mm256_add_epi32(a13, _mm256_madd_epi16(w3, x1));
-        }
-        __m256i acc[QMR][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13}};
-        store_pairs(acc, v, tile);
-    }
-    t4j_int8_store_tile(tile, 0, o);
-}
-
 /* 2:4, 2 rows x 16 columns per pass as the dense kernel: per octet of k and 4 columns, one pshufb of the
  * row's 8 activations (repeated in an xmm) by the 4 columns' kept positions gives their 4 activations
  * each, widened to int16 and multiplied with vpmaddwd by the 4 kept weights. */
 static void kernel24_avx2(int64_t octets, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
-    const uint8_t *row[QMR] = {x, x + T4J_MIN(1, rows - 1) * ldx};
-    int32_t tile[QMR * T4J_Q8_PANEL];
+    const uint8_t *row[QMR24] = {x, x + T4J_MIN(1, rows - 1) * ldx};
+    int32_t tile[QMR24 * T4J_Q8_PANEL];
     for (int v = 0; v < 4; v++) {
-        __m256i acc[QMR][4];
-        for (int i = 0; i < QMR; i++)
+        __m256i acc[QMR24][4];
+        for (int i = 0; i < QMR24; i++)
             for (int h = 0; h < 4; h++) acc[i][h] = _mm256_setzero_si256();
         for (int64_t q = 0; q < octets; q++) {
             const int8_t *b = panel + q * 512 + 64 * v;
@@ -122,7 +161,7 @@ static void kernel24_avx2(int64_t octets, const uint8_t *x, int64_t ldx, int64_t
                 w[h] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 16 * h)));
                 pos[h] = _mm_loadu_si128((const __m128i *)(b + 256 + 16 * h));
             }
-            for (int i = 0; i < QMR; i++) {
+            for (int i = 0; i < QMR24; i++) {
                 __m128i a = _mm_set1_epi64x(*(const int64_t *)(row[i] + 8 * q));
                 for (int h = 0; h < 4; h++)
                     acc[i][h] = _mm256_add_epi32(acc[i][h], _mm256_madd_epi16(w[h], _mm256_cvtepi8_epi16(_mm_shuffle_epi8(a, pos[h]))));
@@ -136,7 +175,7 @@ static void kernel24_avx2(int64_t octets, const uint8_t *x, int64_t ldx, int64_t
 /* Weight-only, up to 2 rows: 16 int8 weights (4 columns x 4 k) at a time, widened to f32. */
 static void weight_only_avx2(int64_t k, const float *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
     const float *row0 = x, *row1 = x + T4J_MIN(1, rows - 1) * ldx;
-    float tile[QMR * T4J_Q8_PANEL] = {0};
+    float tile[QMR24 * T4J_Q8_PANEL] = {0};
     int64_t full = k / 4;
     for (int64_t q = 0; q <= full; q++) {
         int64_t n = q < full ? 4 : k - 4 * full;
@@ -165,7 +204,7 @@ static void weight_only_avx2(int64_t k, const float *x, int64_t ldx, int64_t row
     t4j_int8w_store_tile(tile, o);
 }
 
-const t4j_int8_impl t4j_int8_avx2 = {"avx2", quantize_row_avx2, QMR, 0, kernel_avx2, QMR, weight_only_avx2, QMR, kernel24_avx2, t4j_peak_int8_avx2};
+const t4j_int8_impl t4j_int8_avx2 = {"avx2", quantize_row_avx2, QMR, 0, kernel_avx2, QMR24, weight_only_avx2, QMR24, kernel24_avx2, t4j_peak_int8_avx2};
 
 int64_t t4j_peak_int8_avx2(int64_t iterations) {
     /* vpmaddwd + vpaddd chains: 16 int16 multiply-adds per instruction pair */

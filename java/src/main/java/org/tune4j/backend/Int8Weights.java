@@ -2,6 +2,7 @@ package org.tune4j.backend;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Objects;
 import org.tune4j.bindings.tune4j_h;
 import org.tune4j.tensor.DType;
@@ -84,11 +85,26 @@ public final class Int8Weights {
         }
         if (!q.isAlive()) throw new IllegalArgumentException("q: its memory was freed (the arena is closed)");
         if (q.dim(1) > MAX_K) throw new IllegalArgumentException("k = " + q.dim(1) + " exceeds " + MAX_K + ", where int32 accumulation stays exact");
+        long at = indexOfMinus128(q.segment(), q.numel());
+        if (at >= 0) {
+            throw new IllegalArgumentException("q[" + at / q.dim(1) + ", " + at % q.dim(1) + "] is -128; int8 weights are symmetric, in [-127, 127]");
+        }
         BackendChecks.vector("scales", scales, q.dim(0));
         for (long i = 0; i < scales.numel(); i++) { // a NaN scale would be NaN on some SIMD levels and a wrong finite number on others
             float s = scales.getFloat(i);
             if (!Float.isFinite(s)) throw new IllegalArgumentException("scale " + i + " is " + s + "; scales must be finite");
         }
+    }
+
+    /** The first of {@code n} bytes that is -128, or -1: eight bytes a step (a byte is 0x80 where x ^ 0x80 is zero). */
+    private static long indexOfMinus128(MemorySegment bytes, long n) {
+        long i = 0;
+        for (; i + 8 <= n; i += 8) {
+            long x = bytes.get(ValueLayout.JAVA_LONG_UNALIGNED, i) ^ 0x8080808080808080L;
+            if (((x - 0x0101010101010101L) & ~x & 0x8080808080808080L) != 0) break;
+        }
+        for (; i < n; i++) if (bytes.get(ValueLayout.JAVA_BYTE, i) == Byte.MIN_VALUE) return i;
+        return -1;
     }
 
     /** Output channels. */

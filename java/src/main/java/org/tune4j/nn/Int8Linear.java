@@ -3,21 +3,17 @@ package org.tune4j.nn;
 import java.lang.foreign.Arena;
 import org.tune4j.backend.Activation;
 import org.tune4j.backend.Backend;
-import org.tune4j.backend.CpuBackend;
 import org.tune4j.backend.Int8Weights;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 
 /**
  * An inference linear layer y = act(x Wᵀ + b) with W quantized to int8 per output channel, run by the
- * dynamic int8 kernel (x quantized per row). Without VNNI (the AVX2 and portable kernels widen to int16),
- * batches of up to {@value #WEIGHT_ONLY_MAX_ROWS} rows run the weight-only kernel instead (x stays f32),
- * which is faster there; with VNNI the dynamic kernel's small-batch tiles are faster at any batch.
+ * dynamic int8 kernel (x quantized per row) at every batch size and SIMD level: the weight-only kernel
+ * ({@link Backend#int8WeightOnlyLinear}, x kept f32) was 1.5 to 30 times slower at 1 to 8 rows on every level
+ * (AVX-512 VNNI, AVX2, portable; BENCHMARKS.md, "int8 on AVX2").
  */
 public final class Int8Linear {
-    /** Up to this many rows the weight-only kernel is used, where the CPU has no VNNI. */
-    public static final int WEIGHT_ONLY_MAX_ROWS = 8;
-
     private final Int8Weights weights;
     private final Tensor bias;
 
@@ -52,8 +48,6 @@ public final class Int8Linear {
 
     /** y [m, out] = act(x [m, in] Wᵀ + b). */
     public void forward(Backend backend, Tensor x, Tensor y, Activation act) {
-        boolean small = x != null && x.rank() == 2 && x.dim(0) <= WEIGHT_ONLY_MAX_ROWS;
-        if (small && !weights.isTwoFour() && !(backend instanceof CpuBackend && CpuBackend.int8Vnni())) backend.int8WeightOnlyLinear(x, weights, bias, act, y);
-        else backend.int8Linear(x, weights, bias, act, y);
+        backend.int8Linear(x, weights, bias, act, y);
     }
 }

@@ -73,6 +73,7 @@ class Int8ParityTest {
             // the integer product: exact
             Int8Weights w = Int8Weights.of(arena, randomInt8(arena, rng, n, k), Tensor.of(arena, random(arena, rng, 1, n).toFloatArray(), n));
             Tensor a = randomInt8(arena, rng, m, k);
+            for (long i = 0; i < m * k; i += 7) a.setByte(i, Byte.MIN_VALUE); // activations may be -128 (weights may not)
             Tensor cRef = Tensor.zeros(arena, DType.I32, m, n), cCpu = Tensor.zeros(arena, DType.I32, m, n);
             REF.int8Gemm(a, w, cRef);
             CPU.int8Gemm(a, w, cCpu);
@@ -91,6 +92,19 @@ class Int8ParityTest {
                     assertClose(yRef, yCpu, 2e-5 * Math.sqrt(k + 1), level + " int8WeightOnlyLinear " + act);
                 }
             }
+        }
+    }
+
+    @Test
+    void weightsOfMinus128AreRefused() {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor q = Tensor.zeros(arena, DType.I8, 3, 37), scales = Tensor.of(arena, new float[] {1, 1, 1}, 3);
+            q.setByte(2 * 37 + 29, Byte.MIN_VALUE);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Int8Weights.of(arena, q, scales));
+            assertTrue(e.getMessage().contains("q[2, 29] is -128"), e.getMessage());
+            Tensor twoFour = Tensor.zeros(arena, DType.I8, 1, 4);
+            twoFour.setByte(1, Byte.MIN_VALUE);
+            assertThrows(IllegalArgumentException.class, () -> Int8Weights.ofTwoFour(arena, twoFour, Tensor.of(arena, new float[] {1}, 1)));
         }
     }
 
