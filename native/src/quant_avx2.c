@@ -12,6 +12,9 @@
 
 #define QMR 4
 #define QMR24 2
+#ifndef AVX2_V2
+#define AVX2_V2 4
+#endif
 
 /* As the AVX-512 version, 8 values at a time; the tail is done one value at a time. */
 static float quantize_row_avx2(int64_t k, const float *x, int8_t *q, int32_t offset) {
@@ -97,39 +100,47 @@ static inline __attribute__((always_inline)) void store8(__m256i acc, const t4j_
     else _mm256_maskstore_ps(y, mask, f);
 }
 
-/* R rows (1 to QMR, a constant in each instance) x 16 columns a pass, four passes over the 64-column panel; per quad of
- * k and row, one broadcast of the row's 4 activations, its absolute values, and for each of the two weight vectors
+/* R rows (1 to QMR) x 8V columns a pass (R and V constants in each instance), 8 / V passes over the 64-column panel;
+ * per quad of k and row, one broadcast of the row's 4 activations, its absolute values, and for each weight vector
  * (8 columns x 4 k) vpsignb, vpmaddubsw, vpmaddwd by ones and vpaddd. The accumulators stay in registers until a
- * pass's sums go out through the vector epilogue. */
-static inline __attribute__((always_inline)) void avx2_rows(const int R, int64_t quads, const uint8_t *x, int64_t ldx, const int8_t *panel, const t4j_int8_out *o) {
+ * pass's sums go out through the vector epilogue. 4 x 16 for a full tile; one row takes the whole panel in one pass
+ * (V = 8), so that weights streamed from memory are read in order, once. */
+static inline __attribute__((always_inline)) void avx2_rows(const int R, const int V, int64_t quads, const uint8_t *x, int64_t ldx, const int8_t *panel,
+                                                            const t4j_int8_out *o) {
     const __m256i ones = _mm256_set1_epi16(1);
-    for (int v = 0; v < 4 && 16 * v < o->n_rem; v++) {
-        __m256i c[QMR][2];
-        for (int i = 0; i < R; i++) c[i][0] = c[i][1] = _mm256_setzero_si256();
+    for (int v = 0; v < 8 / V && 8 * V * v < o->n_rem; v++) {
+        __m256i c[QMR][8];
+        for (int i = 0; i < R; i++)
+            for (int n = 0; n < V; n++) c[i][n] = _mm256_setzero_si256();
         for (int64_t q = 0; q < quads; q++) {
-            const int8_t *b = panel + q * 256 + 64 * v;
-            __m256i w0 = _mm256_loadu_si256((const __m256i *)b), w1 = _mm256_loadu_si256((const __m256i *)(b + 32));
+            const int8_t *b = panel + q * 256 + 32 * V * v;
+            __m256i a[QMR], ua[QMR];
 #pragma GCC unroll 4
             for (int i = 0; i < R; i++) {
-                __m256i a = _mm256_set1_epi32(*(const int32_t *)(x + i * ldx + 4 * q)), ua = _mm256_abs_epi8(a);
-                c[i][0] = _mm256_add_epi32(c[i][0], _mm256_madd_epi16(_mm256_maddubs_epi16(ua, _mm256_sign_epi8(w0, a)), ones));
-                c[i][1] = _mm256_add_epi32(c[i][1], _mm256_madd_epi16(_mm256_maddubs_epi16(ua, _mm256_sign_epi8(w1, a)), ones));
+                a[i] = _mm256_set1_epi32(*(const int32_t *)(x + i * ldx + 4 * q));
+                ua[i] = _mm256_abs_epi8(a[i]);
+            }
+#pragma GCC unroll 8
+            for (int n = 0; n < V; n++) {
+                __m256i w = _mm256_loadu_si256((const __m256i *)(b + 32 * n));
+#pragma GCC unroll 4
+                for (int i = 0; i < R; i++)
+                    c[i][n] = _mm256_add_epi32(c[i][n], _mm256_madd_epi16(_mm256_maddubs_epi16(ua[i], _mm256_sign_epi8(w, a[i])), ones));
             }
         }
 #pragma GCC unroll 4
-        for (int i = 0; i < R; i++) {
-            store8(c[i][0], o, i, 16 * v);
-            store8(c[i][1], o, i, 16 * v + 8);
-        }
+        for (int i = 0; i < R; i++)
+#pragma GCC unroll 8
+            for (int n = 0; n < V; n++) store8(c[i][n], o, i, 8 * V * v + 8 * n);
     }
 }
 
 static void kernel_avx2(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
     switch (T4J_MIN(rows, QMR)) {
-    case 1: avx2_rows(1, quads, x, ldx, panel, o); break;
-    case 2: avx2_rows(2, quads, x, ldx, panel, o); break;
-    case 3: avx2_rows(3, quads, x, ldx, panel, o); break;
-    default: avx2_rows(QMR, quads, x, ldx, panel, o); break;
+    case 1: avx2_rows(1, 8, quads, x, ldx, panel, o); break;
+    case 2: avx2_rows(2, AVX2_V2, quads, x, ldx, panel, o); break;
+    case 3: avx2_rows(3, 2, quads, x, ldx, panel, o); break;
+    default: avx2_rows(QMR, 2, quads, x, ldx, panel, o); break;
     }
 }
 
