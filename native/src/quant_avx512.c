@@ -56,29 +56,49 @@ static float quantize_row_avx512(int64_t k, const float *x, int8_t *q, int32_t o
     return scale;
 }
 
-/* Vector epilogue for f32 output (GELU is applied afterwards, by run() in quant.c). */
-static void store_f32(__m512i acc[QMR][4], const t4j_int8_out *o) {
+/* Vector epilogue for f32 output (GELU is applied afterwards, by run() in quant.c), inlined into each kernel with R (the
+ * rows computed) a constant and its loops unrolled, so that the accumulators go from registers straight to y (through
+ * memory and a call per tile it took 4% of MiniLM's int8 forward in perf); a whole panel of 64 columns stores without
+ * masks. */
+static inline __attribute__((always_inline)) void store_f32(const int R, __m512i (*acc)[4], const t4j_int8_out *o) {
     __m512 bias[4], sw[4];
     __m512i corr[4];
     __mmask16 mask[4];
+    const int full = o->n_rem >= 64, relu = o->act == T4J_ACT_RELU;
+#pragma GCC unroll 4
     for (int v = 0; v < 4; v++) {
-        int64_t lanes = T4J_MAX(0, T4J_MIN(16, o->n_rem - 16 * v));
+        int64_t lanes = full ? 16 : T4J_MAX(0, T4J_MIN(16, o->n_rem - 16 * v));
         mask[v] = (__mmask16)((1u << lanes) - 1u);
         sw[v] = _mm512_maskz_loadu_ps(mask[v], o->sw + 16 * v);
         bias[v] = o->bias ? _mm512_maskz_loadu_ps(mask[v], o->bias + 16 * v) : _mm512_setzero_ps();
         corr[v] = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(mask[v], o->colsum + 16 * v), 7); /* 128 * colsum */
     }
-    for (int i = 0; i < QMR && i < o->m_rem; i++) {
-        __m512 sx = _mm512_set1_ps(o->sx[i]);
-        float *y = o->y + i * o->ldy;
+    const int64_t m = o->m_rem, ldy = o->ldy;
+    const float *sxs = o->sx;
+    float *y0 = o->y;
+#pragma GCC unroll 6
+    for (int i = 0; i < R; i++) {
+        if (i >= m) break;
+        __m512 sx = _mm512_set1_ps(sxs[i]);
+        float *y = y0 + i * ldy;
+#pragma GCC unroll 4
         for (int v = 0; v < 4; v++) {
             __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[i][v], corr[v]));
             f = _mm512_fmadd_ps(f, _mm512_mul_ps(sx, sw[v]), bias[v]);
             /* max_ps returns its second operand when either is NaN: f second keeps a NaN, as t4j_activate does */
-            if (o->act == T4J_ACT_RELU) f = _mm512_max_ps(_mm512_setzero_ps(), f);
-            _mm512_mask_storeu_ps(y + 16 * v, mask[v], f);
+            if (relu) f = _mm512_max_ps(_mm512_setzero_ps(), f);
+            if (full) _mm512_storeu_ps(y + 16 * v, f);
+            else _mm512_mask_storeu_ps(y + 16 * v, mask[v], f);
         }
     }
+}
+
+/* int32 output (t4j_int8_gemm) or GELU: through an int32 tile and the scalar epilogue. */
+static __attribute__((noinline)) void finish_tile_scalar(__m512i acc[QMR][4], const t4j_int8_out *o) {
+    int32_t tile[QMR * T4J_Q8_PANEL] __attribute__((aligned(64)));
+    for (int i = 0; i < QMR; i++)
+        for (int v = 0; v < 4; v++) _mm512_store_si512(tile + i * T4J_Q8_PANEL + 16 * v, acc[i][v]);
+    t4j_int8_store_tile(tile, 128, o);
 }
 
 /* Named accumulators: an array would be stored to the stack on every iteration, since the epilogue
@@ -90,24 +110,17 @@ static void store_f32(__m512i acc[QMR][4], const t4j_int8_out *o) {
     c##i##2 = _mm512_dpbusd_epi32(c##i##2, a, b2);                   \
     c##i##3 = _mm512_dpbusd_epi32(c##i##3, a, b3)
 
-/* The tile's results out: the vector epilogue for f32 output, else through an int32 tile (GEMM to int32). */
-static void finish_tile(__m512i acc[QMR][4], const t4j_int8_out *o) {
+/* The first R rows of accumulators c (held in registers until here) out: the vector epilogue for f32 output, else the
+ * scalar one. */
+static inline __attribute__((always_inline)) void finish_rows(const int R, __m512i (*c)[4], const t4j_int8_out *o) {
     if (o->y != NULL && o->act != T4J_ACT_GELU) {
-        store_f32(acc, o);
+        store_f32(R, c, o);
         return;
     }
-    int32_t tile[QMR * T4J_Q8_PANEL] __attribute__((aligned(64)));
-    for (int i = 0; i < QMR; i++)
-        for (int v = 0; v < 4; v++) _mm512_store_si512(tile + i * T4J_Q8_PANEL + 16 * v, acc[i][v]);
-    t4j_int8_store_tile(tile, 128, o);
-}
-
-/* The first R rows of accumulators c (held in registers until here) out through the tile epilogue. */
-static inline __attribute__((always_inline)) void finish_rows(const int R, __m512i (*c)[4], const t4j_int8_out *o) {
-    __m512i acc[QMR][4];
+    __m512i acc[QMR][4]; /* a copy on this path only, so that c's address does not escape and c stays in registers */
     for (int i = 0; i < QMR; i++)
         for (int v = 0; v < 4; v++) acc[i][v] = i < R ? c[i][v] : _mm512_setzero_si512();
-    finish_tile(acc, o);
+    finish_tile_scalar(acc, o);
 }
 
 /* Fewer rows than the tile (a batch of 1 to QMR-1) over cached weights: R rows, a compile-time
@@ -162,7 +175,7 @@ static void kernel_vnni(int64_t quads, const uint8_t *x, int64_t ldx, int64_t ro
     }
     __m512i acc[QMR][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23},
                            {c30, c31, c32, c33}, {c40, c41, c42, c43}, {c50, c51, c52, c53}};
-    finish_tile(acc, o);
+    finish_rows(QMR, acc, o);
 }
 
 /* 2:4, R rows (1 to QMR24, a compile-time constant in each instance). Per octet of k: the 8 activations
