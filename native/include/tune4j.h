@@ -186,6 +186,13 @@ T4J_SHORT int32_t t4j_int8_stream_tile(void);
  * y[i*ldy + j] = act(acc(i,j) * sx[i] * sw[j] + bias[j]), acc = sum_p qx[i,p] w[j,p] in int32.
  * bias may be NULL; activation is one of T4J_ACT_*. */
 int32_t t4j_int8_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, int32_t activation, float *y, int64_t ldy);
+/* Several dynamic int8 linear layers on one input (a transformer's query, key and value): x [m, k] quantized once, then
+ * for each l < count, y[l][i*ldy[l] + j] = as t4j_int8_linear with packed[l] (its n from the packing), bias[l] (bias
+ * NULL, or any bias[l] NULL, for none), one activation; every layer's panels shared out among the threads as one
+ * region. The same bits as count calls of t4j_int8_linear. Returns T4J_OK, T4J_ERR_INVALID (count outside 1 ..
+ * T4J_INT8_SHARED_MAX, or a packing of another k), T4J_ERR_WRONG_PACKING (dense and 2:4 mixed), T4J_ERR_NO_MEMORY. */
+#define T4J_INT8_SHARED_MAX 16
+int32_t t4j_int8_linear_shared(int64_t m, int64_t k, const float *x, int64_t ldx, int32_t count, const void *const *packed, const float *const *bias, int32_t activation, float *const *y, const int64_t *ldy);
 /* Weight-only int8: x stays f32; y[i*ldy + j] = act(sw[j] * sum_p x[i,p] w[j,p] + bias[j]). For small
  * batches (1 to 8 rows), where reading the weights is the cost. Dense packing only (t4j_int8_pack; else
  * T4J_ERR_WRONG_PACKING). */

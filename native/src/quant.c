@@ -276,10 +276,9 @@ typedef struct {
     int32_t row_tile;
 } q8_job;
 
-static void q8_task(void *ctx, int64_t task) {
-    const q8_job *J = ctx;
+/* Panels p0 .. p1 - 1 of J's weights, every row of x. */
+static void q8_panels(const q8_job *J, int64_t p0, int64_t p1) {
     const t4j_int8_impl *I = J->impl;
-    int64_t p0 = task * J->panels_per_task, p1 = T4J_MIN(J->w.h->panels, p0 + J->panels_per_task);
     int twofour = is_24(J->w.h);
     int64_t mr = J->xf != NULL ? I->wo_mr : twofour ? I->mr24 : I->mr;
     for (int64_t p = p0; p < p1; p++) {
@@ -299,6 +298,12 @@ static void q8_task(void *ctx, int64_t task) {
     }
 }
 
+static void q8_task(void *ctx, int64_t task) {
+    const q8_job *J = ctx;
+    int64_t p0 = task * J->panels_per_task;
+    q8_panels(J, p0, T4J_MIN(J->w.h->panels, p0 + J->panels_per_task));
+}
+
 /* T4J_INT8_STREAM_FULL_TILE or _ROW_TILE: how a batch smaller than the tile runs over streamed weights. */
 static atomic_int stream_tile = T4J_INT8_STREAM_FULL_TILE;
 
@@ -310,19 +315,48 @@ T4J_EXPORT int32_t t4j_int8_set_stream_tile(int32_t tile) {
 
 T4J_EXPORT int32_t t4j_int8_stream_tile(void) { return atomic_load(&stream_tile); }
 
-static int32_t run(q8_job *J, double ops) {
-    int64_t panels = J->w.h->panels;
+/* The tile choice for J's weights, and GELU taken out of the epilogue (returns whether it was): GELU needs tanh, and
+ * one vectorized pass over each finished row (the ops kernel of the current level) costs a fraction of what a scalar
+ * tanhf per element in the tile epilogue would. */
+static int32_t prepare(q8_job *J) {
     J->row_tile = J->w.h->n * J->w.h->k <= T4J_CACHED_WEIGHT_BYTES || atomic_load(&stream_tile) == T4J_INT8_STREAM_ROW_TILE;
-    int64_t threads = ops < 4.0e6 ? 1 : T4J_MIN((int64_t)t4j_num_threads(), panels);
-    J->panels_per_task = (panels + threads - 1) / threads;
-    /* GELU needs tanh: one vectorized pass over each finished row (the ops kernel of the current level)
-     * costs a fraction of what a scalar tanhf per element in the tile epilogue would. */
     int32_t gelu = J->y != NULL && J->act == T4J_ACT_GELU;
     if (gelu) J->act = T4J_ACT_NONE;
+    return gelu;
+}
+
+static void finish_gelu(const q8_job *J) {
+    for (int64_t i = 0; i < J->m; i++) t4j_gelu_forward(J->n, J->y + i * J->ldy, J->y + i * J->ldy, 0);
+}
+
+static int64_t threads_for(double ops, int64_t panels) {
+    return ops < 4.0e6 ? 1 : T4J_MIN((int64_t)t4j_num_threads(), panels);
+}
+
+static int32_t run(q8_job *J, double ops) {
+    int64_t panels = J->w.h->panels, threads = threads_for(ops, panels);
+    J->panels_per_task = (panels + threads - 1) / threads;
+    int32_t gelu = prepare(J);
     t4j_parallel((panels + J->panels_per_task - 1) / J->panels_per_task, q8_task, J);
-    if (gelu)
-        for (int64_t i = 0; i < J->m; i++) t4j_gelu_forward(J->n, J->y + i * J->ldy, J->y + i * J->ldy, 0);
+    if (gelu) finish_gelu(J);
     return T4J_OK;
+}
+
+/* Several layers' jobs as one parallel region: their panels numbered one after another, a task a run of them. */
+typedef struct {
+    q8_job *jobs;
+    int32_t count;
+    int64_t panels_per_task;
+} q8_jobs;
+
+static void q8_jobs_task(void *ctx, int64_t task) {
+    const q8_jobs *S = ctx;
+    int64_t g0 = task * S->panels_per_task, g1 = g0 + S->panels_per_task, first = 0;
+    for (int32_t l = 0; l < S->count && first < g1; l++) {
+        int64_t panels = S->jobs[l].w.h->panels;
+        if (g0 < first + panels) q8_panels(&S->jobs[l], T4J_MAX(g0, first) - first, T4J_MIN(g1, first + panels) - first);
+        first += panels;
+    }
 }
 
 /* A float quantized (its share of the row's max, the scaling, the rounding and the packing) counted as this many
@@ -376,6 +410,44 @@ T4J_EXPORT int32_t t4j_int8_linear(int64_t m, int64_t n, int64_t k, const float 
     free(xq);
     free(sx);
     return rc;
+}
+
+T4J_EXPORT int32_t t4j_int8_linear_shared(int64_t m, int64_t k, const float *x, int64_t ldx, int32_t count, const void *const *packed, const float *const *bias,
+                                          int32_t activation, float *const *y, const int64_t *ldy) {
+    if (count < 1 || count > T4J_INT8_SHARED_MAX) return T4J_ERR_INVALID;
+    for (int32_t l = 0; l < count; l++) {
+        const t4j_int8_header *h = packed[l];
+        if (h->k != k) return T4J_ERR_INVALID;
+        if (is_24(h) != is_24(packed[0])) return T4J_ERR_WRONG_PACKING; /* their quantized rows would differ in length */
+    }
+    const t4j_int8_impl *I = t4j_int8_current();
+    int64_t xld = x_row_bytes(view(packed[0]).h);
+    float *sx = malloc((size_t)T4J_MAX(m, 1) * sizeof(float));
+    uint8_t *xq = sx ? quantize_input(I, m, k, x, ldx, xld, sx) : NULL;
+    if (xq == NULL) {
+        free(sx);
+        return T4J_ERR_NO_MEMORY;
+    }
+    q8_job jobs[T4J_INT8_SHARED_MAX];
+    int32_t gelu[T4J_INT8_SHARED_MAX];
+    int64_t panels = 0;
+    double ops = 0.0;
+    for (int32_t l = 0; l < count; l++) {
+        q8_packed w = view(packed[l]);
+        jobs[l] = (q8_job){.impl = I, .w = w, .m = m, .n = w.h->n, .xq = xq, .xld = xld, .sx = sx, .bias = bias ? bias[l] : NULL, .act = activation,
+                           .y = y[l], .ldy = ldy[l]};
+        gelu[l] = prepare(&jobs[l]);
+        panels += w.h->panels;
+        ops += 2.0 * m * w.h->n * k;
+    }
+    int64_t threads = threads_for(ops, panels);
+    q8_jobs S = {jobs, count, (panels + threads - 1) / threads};
+    t4j_parallel((panels + S.panels_per_task - 1) / S.panels_per_task, q8_jobs_task, &S);
+    for (int32_t l = 0; l < count; l++)
+        if (gelu[l]) finish_gelu(&jobs[l]);
+    free(xq);
+    free(sx);
+    return T4J_OK;
 }
 
 T4J_EXPORT int32_t t4j_int8_gemm(int64_t m, int64_t n, int64_t k, const int8_t *a, int64_t lda, const void *packed, int32_t *c, int64_t ldc) {

@@ -38,6 +38,7 @@ public final class tune4j_h {
     public static final int T4J_FEATURE_AVX_VNNI = 8;
     public static final int T4J_INT8_STREAM_FULL_TILE = 0;
     public static final int T4J_INT8_STREAM_ROW_TILE = 1;
+    public static final int T4J_INT8_SHARED_MAX = 16;
     public static final int T4J_24_ROWS = 64;
     public static final int T4J_24_GROUPS = 32;
     public static final int T4J_ATTN_MAX_SEQ = 1024;
@@ -88,6 +89,7 @@ public final class tune4j_h {
             "t4j_int8_set_stream_tile",
             "t4j_int8_stream_tile",
             "t4j_int8_linear",
+            "t4j_int8_linear_shared",
             "t4j_int8_weight_only_linear",
             "t4j_int8_gemm",
             "t4j_lora_int8_forward",
@@ -1105,6 +1107,29 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_int8_linear$descriptor() {
         return t4j_int8_linear.DESC;
+    }
+
+    private static final class t4j_int8_linear_shared {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_int8_linear_shared", DESC, false);
+    }
+
+    public static int t4j_int8_linear_shared(long m, long k, MemorySegment x, long ldx, int count, MemorySegment packed, MemorySegment bias, int activation, MemorySegment y, MemorySegment ldy) {
+        try {
+            return (int) t4j_int8_linear_shared.HANDLE.invokeExact(m, k, x, ldx, count, packed, bias, activation, y, ldy);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_int8_linear_shared$handle() {
+        return t4j_int8_linear_shared.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_int8_linear_shared$descriptor() {
+        return t4j_int8_linear_shared.DESC;
     }
 
     private static final class t4j_int8_weight_only_linear {

@@ -300,6 +300,27 @@ public final class Tape implements AutoCloseable {
         return result;
     }
 
+    /** Several frozen layers computed by one call from the same input (an int8 query, key and value): ys[l] [rows of x, outs[l]]. */
+    public interface FrozenForwards {
+        void run(Tensor x, Tensor[] ys);
+    }
+
+    /** As {@link #frozenLinear} for each layer l (out outs[l], effective weight w[l]), their forwards in one call. */
+    public Var[] frozenLinears(Var x, long[] outs, Tensor[] w, FrozenForwards forward) {
+        Tensor[] ys = new Tensor[outs.length];
+        for (int l = 0; l < outs.length; l++) ys[l] = empty(x.value.dim(0), outs[l]);
+        forward.run(x.value, ys);
+        Var[] results = new Var[outs.length];
+        for (int l = 0; l < outs.length; l++) {
+            Var result = results[l] = result(ys[l], x);
+            Tensor wl = w[l];
+            record(result, () -> {
+                if (result.grad != null && needs(x)) backend.gemm(false, false, 1f, result.grad, wl, 1f, gradOf(x));
+            });
+        }
+        return results;
+    }
+
     /** a + b (same shape). */
     public Var add(Var a, Var b) {
         Tensor y = emptyLike(a.value);

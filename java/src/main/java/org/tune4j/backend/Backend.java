@@ -128,7 +128,14 @@ public interface Backend {
      */
     void int8Linear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y);
 
-    /** Weight-only int8: y [m, n] = act(s_w[col] · Σ x[row,p] w[col,p] + bias), x kept in f32 (for small batches). */
+    /**
+     * Several dynamic int8 linear layers on one input (a transformer's query, key and value): for each l, as
+     * {@link #int8Linear}(x, w[l], bias[l], act, y[l]) (a bias may be null), x quantized once; the same values as the
+     * separate calls. At most {@value BackendChecks#INT8_SHARED_MAX} layers, all dense or all 2:4.
+     */
+    void int8LinearShared(Tensor x, Int8Weights[] w, Tensor[] bias, Activation act, Tensor[] y);
+
+    /** Weight-only int8: y [m, n] = act(s_w[col] · Σ x[row,p] w[col,p] + bias), x kept in f32 (the activations not rounded). */
     void int8WeightOnlyLinear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y);
 
     /** The exact integer product c [m, n] (I32) = a [m, k] (I8) · wᵀ. */

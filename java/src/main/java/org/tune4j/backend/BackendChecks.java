@@ -125,6 +125,22 @@ public final class BackendChecks {
         matrix("y", y, x.dim(0), w.rows());
     }
 
+    /** Layers {@link Backend#int8LinearShared} takes at once (the native limit). */
+    static final int INT8_SHARED_MAX = org.tune4j.bindings.tune4j_h.T4J_INT8_SHARED_MAX;
+
+    /** As {@link #int8Linear} for each layer; w, bias and y of one length (1 .. INT8_SHARED_MAX), one packing for all. */
+    static void int8LinearShared(Tensor x, Int8Weights[] w, Tensor[] bias, Activation act, Tensor[] y) {
+        if (w == null || bias == null || y == null) throw new IllegalArgumentException("w, bias and y must not be null (bias may hold nulls)");
+        if (w.length < 1 || w.length > INT8_SHARED_MAX) throw new IllegalArgumentException(w.length + " layers: 1 to " + INT8_SHARED_MAX + " share an input");
+        if (bias.length != w.length || y.length != w.length) {
+            throw new IllegalArgumentException(w.length + " weights, " + bias.length + " biases and " + y.length + " outputs: one of each per layer");
+        }
+        for (int l = 0; l < w.length; l++) {
+            int8Linear(x, w[l], bias[l], act, y[l]);
+            if (w[l].isTwoFour() != w[0].isTwoFour()) throw new IllegalArgumentException("layers 0 and " + l + " mix dense and 2:4 weights, which quantize x differently");
+        }
+    }
+
     /** As {@link #int8Linear}, for the weight-only kernel, which runs dense packings only. */
     static void int8WeightOnlyLinear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
         int8Linear(x, w, bias, act, y);

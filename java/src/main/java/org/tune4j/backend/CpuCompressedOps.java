@@ -1,6 +1,8 @@
 package org.tune4j.backend;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import org.tune4j.bindings.tune4j_h;
 import org.tune4j.tensor.Tensor;
 
@@ -41,6 +43,24 @@ abstract class CpuCompressedOps implements Backend {
         BackendChecks.int8Linear(x, w, bias, act, y);
         status(tune4j_h.t4j_int8_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.packed(), seg(bias), act.code(),
                 y.segment(), y.ld()), "int8Linear");
+    }
+
+    @Override
+    public void int8LinearShared(Tensor x, Int8Weights[] w, Tensor[] bias, Activation act, Tensor[] y) {
+        BackendChecks.int8LinearShared(x, w, bias, act, y);
+        for (Tensor t : y) BackendChecks.writable("y", t);
+        int n = w.length;
+        try (Arena call = Arena.ofConfined()) {
+            MemorySegment packed = call.allocate(ValueLayout.ADDRESS, n), biases = call.allocate(ValueLayout.ADDRESS, n);
+            MemorySegment outs = call.allocate(ValueLayout.ADDRESS, n), ldy = call.allocate(ValueLayout.JAVA_LONG, n);
+            for (int l = 0; l < n; l++) {
+                packed.setAtIndex(ValueLayout.ADDRESS, l, w[l].packed());
+                biases.setAtIndex(ValueLayout.ADDRESS, l, seg(bias[l]));
+                outs.setAtIndex(ValueLayout.ADDRESS, l, y[l].segment());
+                ldy.setAtIndex(ValueLayout.JAVA_LONG, l, y[l].ld());
+            }
+            status(tune4j_h.t4j_int8_linear_shared(x.dim(0), x.dim(1), x.segment(), x.ld(), n, packed, biases, act.code(), outs, ldy), "int8LinearShared");
+        }
     }
 
     @Override

@@ -64,6 +64,13 @@ abstract class ReferenceCompressedOps implements Backend {
         }
     }
 
+    /** The layers one at a time: each row's quantization is its own, so sharing it changes no value. */
+    @Override
+    public void int8LinearShared(Tensor x, Int8Weights[] w, Tensor[] bias, Activation act, Tensor[] y) {
+        BackendChecks.int8LinearShared(x, w, bias, act, y);
+        for (int l = 0; l < w.length; l++) int8Linear(x, w[l], bias[l], act, y[l]);
+    }
+
     @Override
     public void int8WeightOnlyLinear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
         BackendChecks.writable("y", y);

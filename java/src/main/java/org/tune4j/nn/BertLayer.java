@@ -41,7 +41,9 @@ final class BertLayer extends Module {
      * says which adapter each sequence takes where the projections are {@link MultiLoraLinear}s.
      */
     Var forward(Tape t, Var x, int batch, Tensor lengths, AdapterRouting routing) {
-        Var context = t.attention(project(t, self, "query", x, routing), project(t, self, "key", x, routing), project(t, self, "value", x, routing), batch, heads, lengths);
+        Var[] qkv = CompressedLinear.forwardShared(t, x, self.layer("query"), self.layer("key"), self.layer("value")); // int8: x quantized once
+        if (qkv == null) qkv = new Var[] {project(t, self, "query", x, routing), project(t, self, "key", x, routing), project(t, self, "value", x, routing)};
+        Var context = t.attention(qkv[0], qkv[1], qkv[2], batch, heads, lengths);
         Var h = attentionOutput.layer("LayerNorm").forward(t, t.add(project(t, attentionOutput, "dense", context, routing), x));
         Var inner = t.gelu(project(t, intermediate, "dense", h, routing), exactGelu);
         return output.layer("LayerNorm").forward(t, t.add(project(t, output, "dense", inner, routing), h));

@@ -183,6 +183,24 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
         return t.frozenLinear(x, out(), effective, (xv, y) -> infer(t.backend(), xv, y, act, loraA == null ? null : t.zeros(xv.dim(0), loraA.dim(0))));
     }
 
+    /**
+     * Layers applied to one input by one int8 call that quantizes it once (a BERT layer's query, key and value: 1-2% of
+     * the int8 projections' time; BENCHMARKS.md "int8 on AVX2"), each as {@link #forward(Tape, Var)}; null when one
+     * is not a plain int8 layer (an adapter, 2:4 without int8, another kind), or they mix dense and 2:4 packings.
+     */
+    public static Var[] forwardShared(Tape t, Var x, Layer... layers) {
+        Int8Linear[] int8s = new Int8Linear[layers.length];
+        long[] outs = new long[layers.length];
+        Tensor[] effective = new Tensor[layers.length];
+        for (int l = 0; l < layers.length; l++) {
+            if (!(layers[l] instanceof CompressedLinear c) || c.int8 == null || c.loraA != null || c.format != ((CompressedLinear) layers[0]).format) return null;
+            int8s[l] = c.int8;
+            outs[l] = c.out();
+            effective[l] = c.effective;
+        }
+        return t.frozenLinears(x, outs, effective, (xv, ys) -> Int8Linear.forwardShared(t.backend(), xv, int8s, ys, Activation.NONE));
+    }
+
     @Override
     public void infer(Backend backend, Tensor x, Tensor y, Activation act, Tensor scratch) {
         if (loraA == null) {

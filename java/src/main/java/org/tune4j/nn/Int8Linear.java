@@ -46,6 +46,17 @@ public final class Int8Linear {
         return weights;
     }
 
+    /** ys[l] [m, out of layer l] = act(x [m, in] W_lᵀ + b_l) for every layer, x quantized once (Backend#int8LinearShared). */
+    public static void forwardShared(Backend backend, Tensor x, Int8Linear[] layers, Tensor[] ys, Activation act) {
+        Int8Weights[] w = new Int8Weights[layers.length];
+        Tensor[] b = new Tensor[layers.length];
+        for (int l = 0; l < layers.length; l++) {
+            w[l] = layers[l].weights;
+            b[l] = layers[l].bias;
+        }
+        backend.int8LinearShared(x, w, b, act, ys);
+    }
+
     /** y [m, out] = act(x [m, in] Wᵀ + b). */
     public void forward(Backend backend, Tensor x, Tensor y, Activation act) {
         backend.int8Linear(x, weights, bias, act, y);

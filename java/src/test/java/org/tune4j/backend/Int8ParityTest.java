@@ -95,6 +95,49 @@ class Int8ParityTest {
         }
     }
 
+    /** Layers sharing one quantized input: the separate calls' bits at every level; bad arguments named. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("levels")
+    void layersSharingAnInputGiveTheSeparateCallsBits(SimdLevel level) {
+        TestTensors.useLevel(level);
+        SplittableRandom rng = new SplittableRandom(11);
+        try (Arena arena = Arena.ofConfined()) {
+            long m = 19, k = 132;
+            Tensor x = random(arena, rng, m, k);
+            long[] outs = {65, 7, 130};
+            Int8Weights[] w = new Int8Weights[3];
+            Tensor[] bias = new Tensor[3], shared = new Tensor[3], ref = new Tensor[3];
+            for (int l = 0; l < 3; l++) {
+                w[l] = Int8Weights.quantize(arena, CPU, random(arena, rng, outs[l], k));
+                bias[l] = l == 1 ? null : Tensor.of(arena, random(arena, rng, 1, outs[l]).toFloatArray(), outs[l]);
+                shared[l] = Tensor.zeros(arena, DType.F32, m, outs[l]);
+                ref[l] = Tensor.zeros(arena, DType.F32, m, outs[l]);
+            }
+            for (Activation act : Activation.values()) {
+                CPU.int8LinearShared(x, w, bias, act, shared);
+                REF.int8LinearShared(x, w, bias, act, ref);
+                for (int l = 0; l < 3; l++) {
+                    Tensor one = Tensor.zeros(arena, DType.F32, m, outs[l]);
+                    CPU.int8Linear(x, w[l], bias[l], act, one);
+                    TestTensors.assertBitwiseEqual(one, shared[l], level + " " + act + " layer " + l);
+                    assertClose(ref[l], shared[l], 1e-5, level + " " + act + " layer " + l + " against the reference");
+                }
+            }
+            Tensor[] two = {shared[0], shared[1]};
+            assertThrows(IllegalArgumentException.class, () -> CPU.int8LinearShared(x, w, bias, Activation.NONE, two));
+            assertThrows(IllegalArgumentException.class, () -> CPU.int8LinearShared(x, new Int8Weights[0], new Tensor[0], Activation.NONE, new Tensor[0]));
+            Int8Weights other = Int8Weights.quantize(arena, CPU, random(arena, rng, 7, k - 4));
+            assertThrows(IllegalArgumentException.class, () -> CPU.int8LinearShared(x, new Int8Weights[] {w[0], other}, new Tensor[2], Activation.NONE, two));
+            Tensor q24 = Tensor.zeros(arena, DType.I8, 7, k);
+            for (long i = 0; i < 7 * k; i += 4) q24.setByte(i, (byte) 5); // one nonzero in each group of 4: 2:4
+            Int8Weights twoFour = Int8Weights.ofTwoFour(arena, q24, Tensor.of(arena, new float[] {1, 1, 1, 1, 1, 1, 1}, 7));
+            Tensor[] mixedOut = {shared[0], Tensor.zeros(arena, DType.F32, m, 7)};
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> CPU.int8LinearShared(x, new Int8Weights[] {w[0], twoFour}, new Tensor[2], Activation.NONE, mixedOut));
+            assertTrue(e.getMessage().contains("2:4"), e.getMessage());
+        }
+    }
+
     @Test
     void weightsOfMinus128AreRefused() {
         try (Arena arena = Arena.ofConfined()) {

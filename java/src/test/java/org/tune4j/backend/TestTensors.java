@@ -75,7 +75,7 @@ public final class TestTensors {
     }
 
     /** Fails unless the two tensors hold the same bits. */
-    static void assertBitwiseEqual(Tensor expected, Tensor actual, String what) {
+    public static void assertBitwiseEqual(Tensor expected, Tensor actual, String what) {
         float[] e = expected.toFloatArray(), a = actual.toFloatArray();
         for (int i = 0; i < e.length; i++) {
             if (Float.floatToRawIntBits(e[i]) != Float.floatToRawIntBits(a[i])) {

@@ -174,6 +174,11 @@ public final class BoundaryFuzz {
         if (type == Activation.class) return rng.nextInt(10) == 0 ? null : Activation.values()[rng.nextInt(Activation.values().length)];
         if (rng.nextInt(10) == 0) return null;
         if (type == LoraAdapters.class) return adapters(rng, arena, m, n);
+        if (type.isArray()) { // layers sharing an input: 0 to 3 of them, an element null now and then
+            Object[] array = (Object[]) java.lang.reflect.Array.newInstance(type.getComponentType(), rng.nextInt(4));
+            for (int i = 0; i < array.length; i++) array[i] = argument(type.getComponentType(), rng, arena, m, n);
+            return array;
+        }
         Tensor w = values(Tensor.zeros(arena, DType.F32, Math.max(1, pick(rng, m, n)), Math.max(4, pick(rng, m, n) / 4 * 4)), rng, false);
         if (type == Int8Weights.class) return Int8Weights.quantize(arena, new ReferenceBackend(), w);
         if (type == CsrWeights.class) return CsrWeights.fromDense(arena, w);

@@ -112,6 +112,49 @@ class CompressedLinearTest {
         }
     }
 
+    /** Plain int8 layers on one input in one call give the separate calls' bits and input gradient; others are refused. */
+    @Test
+    void int8LayersSharingAnInputMatchTheSeparateCalls() {
+        SplittableRandom rng = new SplittableRandom(6);
+        for (CompressedLinear.Format format : new CompressedLinear.Format[] {CompressedLinear.Format.INT8, CompressedLinear.Format.INT8_TWO_FOUR}) {
+            try (Arena arena = Arena.ofConfined()) {
+                int m = 13, in = 68;
+                Layer[] layers = new Layer[3];
+                for (int l = 0; l < 3; l++) layers[l] = CompressedLinear.compress(arena, CPU, format, random(arena, rng, 1, 70 - 30 * l, in), l == 1 ? null : random(arena, rng, 1, 70 - 30 * l), null, null, 0f);
+                Tensor x = random(arena, rng, 1, m, in);
+                Tensor gShared = Tensor.zeros(arena, DType.F32, m, in), gSeparate = Tensor.zeros(arena, DType.F32, m, in);
+                for (boolean shared : new boolean[] {true, false}) {
+                    try (Tape t = new Tape(CPU, true)) {
+                        Var xv = t.input(x, true);
+                        Var[] ys = shared ? CompressedLinear.forwardShared(t, xv, layers) : new Var[] {layers[0].forward(t, xv), layers[1].forward(t, xv), layers[2].forward(t, xv)};
+                        Tensor labels = labels(arena, m);
+                        Var loss = t.add(t.add(t.crossEntropy(ys[0], labels, 0f), t.crossEntropy(ys[1], labels, 0f)), t.crossEntropy(ys[2], labels, 0f));
+                        t.backward(loss);
+                        (shared ? gShared : gSeparate).copyFrom(xv.grad());
+                        if (shared) {
+                            for (int l = 0; l < 3; l++) {
+                                Tensor y = Tensor.zeros(arena, DType.F32, m, ((CompressedLinear) layers[l]).out());
+                                ((CompressedLinear) layers[l]).infer(CPU, x, y, Activation.NONE, null);
+                                TestTensors.assertBitwiseEqual(y, ys[l].value(), format + " layer " + l);
+                            }
+                        }
+                    }
+                }
+                TestTensors.assertClose(gSeparate, gShared, 1e-5, format + " input gradient");
+                try (Tape t = new Tape(CPU, false)) {
+                    Var xv = t.input(x, false);
+                    Layer adapted = CompressedLinear.compress(arena, CPU, format, random(arena, rng, 1, 7, in), null, random(arena, rng, 0.3, 2, in), random(arena, rng, 0.3, 7, 2), 1f);
+                    Layer twoFour = CompressedLinear.compress(arena, CPU, CompressedLinear.Format.TWO_FOUR, random(arena, rng, 1, 7, in), null, null, null, 0f);
+                    Layer other = CompressedLinear.compress(arena, CPU, format == CompressedLinear.Format.INT8 ? CompressedLinear.Format.INT8_TWO_FOUR : CompressedLinear.Format.INT8,
+                            random(arena, rng, 1, 7, in), null, null, null, 0f);
+                    assertEquals(null, CompressedLinear.forwardShared(t, xv, layers[0], adapted), "an adapter: one by one");
+                    assertEquals(null, CompressedLinear.forwardShared(t, xv, layers[0], twoFour), "2:4 without int8: one by one");
+                    assertEquals(null, CompressedLinear.forwardShared(t, xv, layers[0], other), "dense and 2:4 int8 mixed: one by one");
+                }
+            }
+        }
+    }
+
     private static Tensor labels(Arena arena, int m) {
         Tensor l = Tensor.zeros(arena, DType.I32, m);
         for (int i = 0; i < m; i++) l.setInt(i, i % 5);

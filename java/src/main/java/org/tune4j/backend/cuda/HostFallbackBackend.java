@@ -132,6 +132,16 @@ abstract class HostFallbackBackend implements Backend {
     }
 
     @Override
+    public void int8LinearShared(Tensor x, Int8Weights[] w, Tensor[] bias, Activation act, Tensor[] y) {
+        try (HostFallback f = fallback("int8LinearShared")) {
+            Tensor[] b = bias == null ? null : new Tensor[bias.length], out = y == null ? null : new Tensor[y.length]; // null: the CPU's checks say so
+            for (int l = 0; b != null && l < b.length; l++) b[l] = f.in(bias[l]);
+            for (int l = 0; out != null && l < out.length; l++) out[l] = f.out(y[l]);
+            cpu().int8LinearShared(f.in(x), w, b, act, out);
+        }
+    }
+
+    @Override
     public void int8WeightOnlyLinear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
         try (HostFallback f = fallback("int8WeightOnlyLinear")) {
             cpu().int8WeightOnlyLinear(f.in(x), w, f.in(bias), act, f.out(y));
