@@ -183,36 +183,44 @@ static void kernel24_avx2(int64_t octets, const uint8_t *x, int64_t ldx, int64_t
     t4j_int8_store_tile(tile, 0, o);
 }
 
-/* Weight-only, up to 2 rows: 16 int8 weights (4 columns x 4 k) at a time, widened to f32. */
-static void weight_only_avx2(int64_t k, const float *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
-    const float *row0 = x, *row1 = x + T4J_MIN(1, rows - 1) * ldx;
-    float tile[QMR24 * T4J_Q8_PANEL] = {0};
+/* Weight-only, R rows (1 or 2, a constant in each instance), the panel in two passes of 32 columns: byte t of each 32-bit
+ * lane is w[j][4q + t], sign-extended by a shift to the top and an arithmetic shift back, converted to f32 and
+ * multiplied by x[4q + t] into one chain per column over k in order (the AVX-512 level's order: the same bits). */
+static inline __attribute__((always_inline)) void weight_only_rows(const int R, int64_t k, const float *x, int64_t ldx, const int8_t *panel,
+                                                                    const t4j_int8_out *o) {
+    float tile[QMR24 * T4J_Q8_PANEL] __attribute__((aligned(32)));
     int64_t full = k / 4;
-    for (int64_t q = 0; q <= full; q++) {
-        int64_t n = q < full ? 4 : k - 4 * full;
-        if (n == 0) break;
-        float x0[4], x1[4];
-        for (int t = 0; t < 4; t++) {
-            x0[t] = t < n ? row0[4 * q + t] : 0.0f;
-            x1[t] = t < n ? row1[4 * q + t] : 0.0f;
+    for (int half = 0; half < 2; half++) {
+        __m256 acc[QMR24][4];
+        for (int i = 0; i < R; i++)
+            for (int v = 0; v < 4; v++) acc[i][v] = _mm256_setzero_ps();
+        for (int64_t q = 0; q <= full; q++) {
+            int64_t n = q < full ? 4 : k - 4 * full; /* the last quad may be partial: its missing x are 0 */
+            if (n == 0) break;
+            const int8_t *b = panel + q * 256 + 128 * half;
+            __m256i w[4];
+#pragma GCC unroll 4
+            for (int v = 0; v < 4; v++) w[v] = _mm256_loadu_si256((const __m256i *)(b + 32 * v));
+#pragma GCC unroll 4
+            for (int t = 0; t < 4; t++) {
+                __m256 xs[QMR24];
+                for (int i = 0; i < R; i++) xs[i] = _mm256_set1_ps(t < n ? x[i * ldx + 4 * q + t] : 0.0f);
+#pragma GCC unroll 4
+                for (int v = 0; v < 4; v++) {
+                    __m256 wf = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(w[v], 24 - 8 * t), 24));
+                    for (int i = 0; i < R; i++) acc[i][v] = _mm256_fmadd_ps(xs[i], wf, acc[i][v]);
+                }
+            }
         }
-        /* lanes hold (column c, k t) for 2 columns: 8 values; x repeated per column */
-        __m256 xv0 = _mm256_setr_ps(x0[0], x0[1], x0[2], x0[3], x0[0], x0[1], x0[2], x0[3]);
-        __m256 xv1 = _mm256_setr_ps(x1[0], x1[1], x1[2], x1[3], x1[0], x1[1], x1[2], x1[3]);
-        const int8_t *b = panel + q * 256;
-        for (int c = 0; c < T4J_Q8_PANEL; c += 2) {
-            __m256 w = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b + 4 * c))));
-            __m256 p0 = _mm256_mul_ps(w, xv0), p1 = _mm256_mul_ps(w, xv1);
-            float s0[8], s1[8];
-            _mm256_storeu_ps(s0, p0);
-            _mm256_storeu_ps(s1, p1);
-            tile[c] += (s0[0] + s0[1]) + (s0[2] + s0[3]);
-            tile[c + 1] += (s0[4] + s0[5]) + (s0[6] + s0[7]);
-            tile[T4J_Q8_PANEL + c] += (s1[0] + s1[1]) + (s1[2] + s1[3]);
-            tile[T4J_Q8_PANEL + c + 1] += (s1[4] + s1[5]) + (s1[6] + s1[7]);
-        }
+        for (int i = 0; i < R; i++)
+            for (int v = 0; v < 4; v++) _mm256_store_ps(tile + i * T4J_Q8_PANEL + 32 * half + 8 * v, acc[i][v]);
     }
     t4j_int8w_store_tile(tile, o);
+}
+
+static void weight_only_avx2(int64_t k, const float *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
+    if (rows == 1) weight_only_rows(1, k, x, ldx, panel, o);
+    else weight_only_rows(QMR24, k, x, ldx, panel, o);
 }
 
 const t4j_int8_impl t4j_int8_avx2 = {"avx2", quantize_row_avx2, QMR, 0, kernel_avx2, QMR24, weight_only_avx2, QMR24, kernel24_avx2, t4j_peak_int8_avx2};
