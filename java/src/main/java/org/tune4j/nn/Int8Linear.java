@@ -10,7 +10,7 @@ import org.tune4j.tensor.Tensor;
 /**
  * An inference linear layer y = act(x Wᵀ + b) with W quantized to int8 per output channel, run by the
  * dynamic int8 kernel (x quantized per row) at every batch size and SIMD level: the weight-only kernel
- * ({@link Backend#int8WeightOnlyLinear}, x kept f32) was 1.5 to 30 times slower at 1 to 8 rows on every level
+ * ({@link Backend#int8WeightOnlyLinear}, x kept f32) is 1.4 to 3.5 times slower at 1 to 8 rows on every level
  * (AVX-512 VNNI, AVX2, portable; BENCHMARKS.md, "int8 on AVX2").
  */
 public final class Int8Linear {
