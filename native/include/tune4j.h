@@ -289,6 +289,9 @@ void t4j_log_softmax_backward(int64_t m, int64_t n, const float *y, const float 
  * and rstd [m]; backward accumulates dx [m, n], dgamma [n] and dbeta [n] (dgamma/dbeta may be NULL). */
 void t4j_layer_norm_forward(int64_t m, int64_t n, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean, float *rstd);
 void t4j_layer_norm_backward(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta);
+/* LayerNorm of x + r (a post-LN transformer's residual and sublayer output) in one pass a row: y = t4j_add's sum
+ * normalized as t4j_layer_norm_forward does it, the same bits as the two calls; y may be x or r. */
+void t4j_add_layer_norm_forward(int64_t m, int64_t n, const float *x, const float *r, const float *gamma, const float *beta, float eps, float *y, float *mean, float *rstd);
 /* Softmax cross-entropy over logits [m, n] with integer labels [m], label smoothing eps (target =
  * (1 - eps) one-hot + eps / n): writes probs [m, n] and returns the mean loss. Backward:
  * dlogits += dloss / m * (probs - target). */

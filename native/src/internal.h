@@ -307,6 +307,7 @@ typedef struct {
     void (*softmax_forward)(int64_t m, int64_t n, const float *x, float *y);
     void (*softmax_backward)(int64_t m, int64_t n, const float *y, const float *dy, float *dx);
     void (*layer_norm_forward)(int64_t m, int64_t n, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean, float *rstd);
+    void (*add_layer_norm_forward)(int64_t m, int64_t n, const float *x, const float *r, const float *gamma, const float *beta, float eps, float *y, float *mean, float *rstd);
     void (*layer_norm_backward)(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta);
     float (*cross_entropy_forward)(int64_t m, int64_t n, const float *logits, const int32_t *labels, float smoothing, float *probs);
     void (*cross_entropy_backward)(int64_t m, int64_t n, const float *probs, const int32_t *labels, float smoothing, float dloss, float *dlogits);

@@ -38,6 +38,9 @@ T4J_EXPORT void t4j_softmax_backward(int64_t m, int64_t n, const float *y, const
 T4J_EXPORT void t4j_layer_norm_forward(int64_t m, int64_t n, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean, float *rstd) {
     ops()->layer_norm_forward(m, n, x, gamma, beta, eps, y, mean, rstd);
 }
+T4J_EXPORT void t4j_add_layer_norm_forward(int64_t m, int64_t n, const float *x, const float *r, const float *gamma, const float *beta, float eps, float *y, float *mean, float *rstd) {
+    ops()->add_layer_norm_forward(m, n, x, r, gamma, beta, eps, y, mean, rstd);
+}
 T4J_EXPORT void t4j_layer_norm_backward(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta) {
     ops()->layer_norm_backward(m, n, x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
 }

@@ -125,6 +125,7 @@ public final class tune4j_h {
             "t4j_log_softmax_backward",
             "t4j_layer_norm_forward",
             "t4j_layer_norm_backward",
+            "t4j_add_layer_norm_forward",
             "t4j_cross_entropy_forward",
             "t4j_cross_entropy_backward",
             "t4j_attention_forward",
@@ -1965,6 +1966,30 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_layer_norm_backward$descriptor() {
         return t4j_layer_norm_backward.DESC;
+    }
+
+    private static final class t4j_add_layer_norm_forward {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_add_layer_norm_forward", DESC, false);
+    }
+
+    /** LayerNorm of x + r (a post-LN transformer's residual and sublayer output) in one pass a row: y = t4j_add's sum normalized as t4j_layer_norm_forward does it, the same bits as the two calls; y may be x or r. */
+    public static void t4j_add_layer_norm_forward(long m, long n, MemorySegment x, MemorySegment r, MemorySegment gamma, MemorySegment beta, float eps, MemorySegment y, MemorySegment mean, MemorySegment rstd) {
+        try {
+            t4j_add_layer_norm_forward.HANDLE.invokeExact(m, n, x, r, gamma, beta, eps, y, mean, rstd);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_add_layer_norm_forward$handle() {
+        return t4j_add_layer_norm_forward.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_add_layer_norm_forward$descriptor() {
+        return t4j_add_layer_norm_forward.DESC;
     }
 
     private static final class t4j_cross_entropy_forward {

@@ -364,6 +364,18 @@ public final class Tape implements AutoCloseable {
         return out;
     }
 
+    /**
+     * LayerNorm(a + b) (a post-LN block's sublayer output and its residual): one fused op when the tape does not record;
+     * recorded, the add and the LayerNorm as two ops, whose backward reads the sum.
+     */
+    public Var addLayerNorm(Var a, Var b, Var gamma, Var beta, float eps) {
+        if (recording) return layerNorm(add(a, b), gamma, beta, eps);
+        long m = a.value.dim(0);
+        Tensor y = emptyLike(a.value), mean = empty(m), rstd = empty(m);
+        backend.addLayerNormForward(a.value, b.value, gamma.value, beta.value, eps, y, mean, rstd);
+        return result(y, a, b, gamma, beta);
+    }
+
     /** Self-attention from a fused projection qkv [batch·seq, 3·d] (q | k | v) → [batch·seq, d], {@code heads} heads. */
     public Var attention(Var qkv, int batch, int heads) {
         long rows = qkv.value.dim(0), d = qkv.value.dim(1) / 3, seq = rows / batch;

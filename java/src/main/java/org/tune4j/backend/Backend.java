@@ -238,6 +238,16 @@ public interface Backend {
     /** LayerNorm over each row of x [m, n] with gamma, beta [n]; saves mean, rstd [m]. */
     void layerNormForward(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd);
 
+    /**
+     * LayerNorm of x + r (a post-LN block's sublayer output and residual, [m, n] each) into y (which may be x or r), the
+     * sum's mean and rstd saved: by default {@link #add} then {@link #layerNormForward} in place, and a backend's fused
+     * form gives those bits (the CPU's: one pass a row).
+     */
+    default void addLayerNormForward(Tensor x, Tensor r, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
+        add(x, r, y);
+        layerNormForward(y, gamma, beta, eps, y, mean, rstd);
+    }
+
     /** Accumulates dx [m, n] (may be null), dgamma and dbeta [n] (may be null). */
     void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dgamma, Tensor dbeta);
 

@@ -403,6 +403,15 @@ public final class CpuBackend extends CpuCompressedOps {
     }
 
     @Override
+    public void addLayerNormForward(Tensor x, Tensor r, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
+        BackendChecks.writable("y", y, "mean", mean, "rstd", rstd);
+        BackendChecks.sameSize("x", x, "r", r, "y", y);
+        BackendChecks.layerNormForward(x, gamma, beta, eps, y, mean, rstd);
+        tune4j_h.t4j_add_layer_norm_forward(x.dim(0), x.dim(1), x.segment(), r.segment(), gamma.segment(), beta.segment(), eps, y.segment(), mean.segment(),
+                rstd.segment());
+    }
+
+    @Override
     public void layerNormForward(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
         BackendChecks.writable("y", y, "mean", mean, "rstd", rstd);
         BackendChecks.layerNormForward(x, gamma, beta, eps, y, mean, rstd);

@@ -44,9 +44,14 @@ final class BertLayer extends Module {
         Var[] qkv = CompressedLinear.forwardShared(t, x, self.layer("query"), self.layer("key"), self.layer("value")); // int8: x quantized once
         if (qkv == null) qkv = new Var[] {project(t, self, "query", x, routing), project(t, self, "key", x, routing), project(t, self, "value", x, routing)};
         Var context = t.attention(qkv[0], qkv[1], qkv[2], batch, heads, lengths);
-        Var h = attentionOutput.layer("LayerNorm").forward(t, t.add(project(t, attentionOutput, "dense", context, routing), x));
+        Var h = addNorm(t, attentionOutput.layer("LayerNorm"), project(t, attentionOutput, "dense", context, routing), x);
         Var inner = t.gelu(project(t, intermediate, "dense", h, routing), exactGelu);
-        return output.layer("LayerNorm").forward(t, t.add(project(t, output, "dense", inner, routing), h));
+        return addNorm(t, output.layer("LayerNorm"), project(t, output, "dense", inner, routing), h);
+    }
+
+    /** norm(y + residual): one op for a LayerNorm (the sum and the normalization in one pass a row at inference). */
+    private static Var addNorm(Tape t, Layer norm, Var y, Var residual) {
+        return norm instanceof LayerNorm ln ? ln.forward(t, y, residual) : norm.forward(t, t.add(y, residual));
     }
 
     private static Var project(Tape t, Module parent, String name, Var x, AdapterRouting routing) {

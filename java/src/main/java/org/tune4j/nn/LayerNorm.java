@@ -27,4 +27,9 @@ public final class LayerNorm extends Module implements Layer {
     public Var forward(Tape t, Var x) {
         return t.layerNorm(x, t.param(gamma), t.param(beta), eps);
     }
+
+    /** LayerNorm(x + residual), one op where the tape does not record ({@link Tape#addLayerNorm}). */
+    public Var forward(Tape t, Var x, Var residual) {
+        return t.addLayerNorm(x, residual, t.param(gamma), t.param(beta), eps);
+    }
 }

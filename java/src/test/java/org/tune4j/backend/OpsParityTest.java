@@ -125,6 +125,23 @@ class OpsParityTest {
             CPU.layerNormForward(a, gamma, beta, 1e-5f, yc, meanC, rstdC);
             assertClose(yr, yc, 5e-5 * Math.sqrt(n), level + " layerNorm");
             assertClose(rstdR, rstdC, 5e-5, level + " rstd");
+            // LayerNorm of a sum: the CPU's fused op gives the bits of its add then LayerNorm, in place over either input too
+            Tensor sum = Tensor.zeros(arena, DType.F32, m, n), sep = Tensor.zeros(arena, DType.F32, m, n), fused = Tensor.zeros(arena, DType.F32, m, n);
+            Tensor meanS = Tensor.zeros(arena, DType.F32, m), rstdS = Tensor.zeros(arena, DType.F32, m), meanF = Tensor.zeros(arena, DType.F32, m), rstdF = Tensor.zeros(arena, DType.F32, m);
+            CPU.add(a, b, sum);
+            CPU.layerNormForward(sum, gamma, beta, 1e-5f, sep, meanS, rstdS);
+            CPU.addLayerNormForward(a, b, gamma, beta, 1e-5f, fused, meanF, rstdF);
+            assertBitwiseEqual(sep, fused, level + " add + layerNorm");
+            assertBitwiseEqual(rstdS, rstdF, level + " add + layerNorm rstd");
+            Tensor inA = copy(arena, a), inB = copy(arena, b);
+            CPU.addLayerNormForward(inA, b, gamma, beta, 1e-5f, inA, meanF, rstdF);
+            CPU.addLayerNormForward(a, inB, gamma, beta, 1e-5f, inB, meanF, rstdF);
+            assertBitwiseEqual(sep, inA, level + " add + layerNorm into x");
+            assertBitwiseEqual(sep, inB, level + " add + layerNorm into r");
+            Tensor refFused = Tensor.zeros(arena, DType.F32, m, n);
+            REF.addLayerNormForward(a, b, gamma, beta, 1e-5f, refFused, meanR, rstdR);
+            assertClose(refFused, fused, 5e-5 * Math.sqrt(n), level + " add + layerNorm against the reference");
+            REF.layerNormForward(a, gamma, beta, 1e-5f, yr, meanR, rstdR);
             Tensor dxr = copy(arena, b), dxc = copy(arena, b), dgr = copy(arena, gamma), dgc = copy(arena, gamma), dbr = copy(arena, beta), dbc = copy(arena, beta);
             REF.layerNormBackward(a, gamma, meanR, rstdR, b, dxr, dgr, dbr);
             CPU.layerNormBackward(a, gamma, meanR, rstdR, b, dxc, dgc, dbc);
