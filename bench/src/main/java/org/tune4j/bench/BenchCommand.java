@@ -105,7 +105,7 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     private static String header(Machine m) {
-        return String.format("machine: %s, %d cores, features %s, caches %s, kernels at %s, tuning %s, gemm tile %s for 1024 x 1024 and %s for 128 x 384 (the one padding least), host memory on %s%n"
+        return String.format("machine: %s, %d cores, features %s, caches %s, peaks measured at %s (each row names its own level), tuning %s, gemm tile %s for 1024 x 1024 and %s for 128 x 384 (the one padding least), host memory on %s%n"
                         + "peak (native loops, this process): f32 FMA %.1f GFLOP/s on 1 thread, %.1f on %d; int8 %.1f GOP/s on 1 thread, %.1f on %d; "
                         + "memory read %.1f GB/s on 1 thread, %.1f on %d%n"
                         + "java: %s, os: %s%n",
