@@ -249,13 +249,6 @@ public final class CpuBackend extends CpuCompressedOps {
         }
     }
 
-    /** The factors' addresses, an array of pointers for the kernel (checked alive just before, by BackendChecks). */
-    private static MemorySegment pointers(Arena call, java.util.List<Tensor> factors) {
-        MemorySegment p = call.allocate(ValueLayout.ADDRESS, factors.size());
-        for (int i = 0; i < factors.size(); i++) p.setAtIndex(ValueLayout.ADDRESS, i, factors.get(i).segment());
-        return p;
-    }
-
     private static MemorySegment ranks(Arena call, LoraAdapters adapters) {
         MemorySegment r = call.allocate(ValueLayout.JAVA_LONG, adapters.count());
         for (int i = 0; i < adapters.count(); i++) r.setAtIndex(ValueLayout.JAVA_LONG, i, adapters.rank(i));

@@ -3,6 +3,7 @@ package org.tune4j.backend;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import org.tune4j.bindings.tune4j_h;
 import org.tune4j.tensor.Tensor;
 
@@ -14,6 +15,13 @@ import org.tune4j.tensor.Tensor;
 abstract class CpuCompressedOps implements Backend {
     static MemorySegment seg(Tensor t) {
         return t == null ? MemorySegment.NULL : t.segment();
+    }
+
+    /** The tensors' addresses (NULL for a null one), an array of pointers for a kernel (checked alive just before, by BackendChecks). */
+    static MemorySegment pointers(Arena call, java.util.List<Tensor> tensors) {
+        MemorySegment p = call.allocate(ValueLayout.ADDRESS, tensors.size());
+        for (int i = 0; i < tensors.size(); i++) p.setAtIndex(ValueLayout.ADDRESS, i, seg(tensors.get(i)));
+        return p;
     }
 
     static void status(int rc, String op) {
@@ -51,15 +59,13 @@ abstract class CpuCompressedOps implements Backend {
         for (Tensor t : y) BackendChecks.writable("y", t);
         int n = w.length;
         try (Arena call = Arena.ofConfined()) {
-            MemorySegment packed = call.allocate(ValueLayout.ADDRESS, n), biases = call.allocate(ValueLayout.ADDRESS, n);
-            MemorySegment outs = call.allocate(ValueLayout.ADDRESS, n), ldy = call.allocate(ValueLayout.JAVA_LONG, n);
+            MemorySegment packed = call.allocate(ValueLayout.ADDRESS, n), ldy = call.allocate(ValueLayout.JAVA_LONG, n);
             for (int l = 0; l < n; l++) {
                 packed.setAtIndex(ValueLayout.ADDRESS, l, w[l].packed());
-                biases.setAtIndex(ValueLayout.ADDRESS, l, seg(bias[l]));
-                outs.setAtIndex(ValueLayout.ADDRESS, l, y[l].segment());
                 ldy.setAtIndex(ValueLayout.JAVA_LONG, l, y[l].ld());
             }
-            status(tune4j_h.t4j_int8_linear_shared(x.dim(0), x.dim(1), x.segment(), x.ld(), n, packed, biases, act.code(), outs, ldy), "int8LinearShared");
+            status(tune4j_h.t4j_int8_linear_shared(x.dim(0), x.dim(1), x.segment(), x.ld(), n, packed, pointers(call, Arrays.asList(bias)), act.code(),
+                    pointers(call, Arrays.asList(y)), ldy), "int8LinearShared");
         }
     }
 

@@ -189,11 +189,12 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
      * is not a plain int8 layer (an adapter, 2:4 without int8, another kind), or they mix dense and 2:4 packings.
      */
     public static Var[] forwardShared(Tape t, Var x, Layer... layers) {
+        if (!(layers[0] instanceof CompressedLinear first) || first.int8 == null) return null; // an f32 model: nothing made per call
         Int8Linear[] int8s = new Int8Linear[layers.length];
         long[] outs = new long[layers.length];
         Tensor[] effective = new Tensor[layers.length];
         for (int l = 0; l < layers.length; l++) {
-            if (!(layers[l] instanceof CompressedLinear c) || c.int8 == null || c.loraA != null || c.format != ((CompressedLinear) layers[0]).format) return null;
+            if (!(layers[l] instanceof CompressedLinear c) || c.int8 == null || c.loraA != null || c.format != first.format) return null;
             int8s[l] = c.int8;
             outs[l] = c.out();
             effective[l] = c.effective;
