@@ -1,4 +1,4 @@
-/* What the A/B timing tools (gemm-ab, ops-ab, bert-gemms-ab, bert-forward-ab, int8-ab) share: a clock, a comparison for qsort, loading one
+/* What the A/B timing tools (gemm-ab, ops-ab, bert-gemms-ab, bert-forward-ab, int8-ab, int8-24-ab) share: a clock, a comparison for qsort, loading one
  * libtune4j.so build as a private copy (so that a build named twice still gets a pool and settings of its own), the
  * THREADS ROUNDS LIB... arguments, filled buffers and the medians' report. */
 #ifndef TUNE4J_AB_H

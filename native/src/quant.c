@@ -90,13 +90,25 @@ static q8_packed view(const void *packed) {
 /* Weights are symmetric, in [-127, 127]: a -128 is read as -127 on every level (the AVX2 kernel's sign trick needs it). */
 static int8_t symmetric(int8_t w) { return w == INT8_MIN ? -127 : w; }
 
-/* Column j's weights (row j of w, k values) into its panel at column jj, dense: byte (quad, jj, t). Returns their sum. */
+/* Column j's weights (row j of w, k values) into its panel at column jj, dense: byte (quad, jj, t). Returns their sum.
+ * Without a -128 among them (the rule), the sum in one pass the compiler vectorizes and each quad's 4 bytes stored at
+ * once (byte by byte, 4-5x the time). */
 static int32_t pack_column_dense(int64_t k, const int8_t *wj, int8_t *panel, int64_t jj) {
-    int32_t sum = 0;
+    int32_t sum = 0, minus128 = 0;
     for (int64_t p = 0; p < k; p++) {
+        sum += wj[p];
+        minus128 |= wj[p] == INT8_MIN;
+    }
+    int8_t *column = panel + jj * 4;
+    int64_t p = 0;
+    if (!minus128)
+        for (; p + 4 <= k; p += 4) memcpy(column + p * T4J_Q8_PANEL, wj + p, 4); /* quad p/4 starts at (p/4)·4·PANEL */
+    else
+        sum = 0;
+    for (; p < k; p++) {
         int8_t w = symmetric(wj[p]);
-        sum += w;
-        panel[(p / 4) * 4 * T4J_Q8_PANEL + jj * 4 + p % 4] = w;
+        if (minus128) sum += w;
+        column[(p / 4) * 4 * T4J_Q8_PANEL + p % 4] = w;
     }
     return sum;
 }

@@ -3,7 +3,7 @@
  * with a's sign moved onto the weight (vpsignb): |a| * sign(w, a) = a * w, and a pair sums to at most 2 * 128 * 127
  * (an activation of -128 from t4j_int8_gemm included), within int16; vpmaddwd by ones then adds the pairs into int32.
  * Weights must be in [-127, 127] (t4j_int8_pack reads -128 as -127 on every level). Tile: 4 rows x 16 columns per
- * pass, four passes over a 64-column panel (the 2:4 and weight-only kernels: 2 rows, int16 widening). */
+ * pass, four passes over a 64-column panel; the 2:4 kernel the same after a byte shuffle of the activations. */
 #include <float.h>
 #include <immintrin.h>
 #include <math.h>
@@ -11,7 +11,7 @@
 #include "internal.h"
 
 #define QMR 4
-#define QMR24 2
+#define WMR 2 /* weight-only rows a call */
 #ifndef AVX2_V2
 #define AVX2_V2 4
 #endif
@@ -144,43 +144,48 @@ static void kernel_avx2(int64_t quads, const uint8_t *x, int64_t ldx, int64_t ro
     }
 }
 
-/* acc[i][h] holds two int32 partial sums for each of 4 columns (16v + 4h ...): their sums into the tile. */
-static void store_pairs(__m256i acc[QMR24][4], int v, int32_t *tile) {
-    for (int i = 0; i < QMR24; i++)
-        for (int h = 0; h < 4; h++) {
-            int32_t part[8];
-            _mm256_storeu_si256((__m256i *)part, acc[i][h]);
-            for (int c = 0; c < 4; c++) tile[i * T4J_Q8_PANEL + 16 * v + 4 * h + c] = part[2 * c] + part[2 * c + 1];
+/* 2:4, R rows (1 to QMR) x 8V columns a pass as avx2_rows (R and V constants in each instance). Per octet of k and row,
+ * the row's 8 activations broadcast (bytes 0-7 and 8-15 of both 128-bit lanes), and for each weight vector (8 columns x
+ * their 4 kept weights) one vpshufb by those columns' kept positions (0-7, within the lane) gives each column its 4
+ * activations; then |a|, vpsignb, vpmaddubsw, vpmaddwd by ones and vpaddd as the dense kernel: half its multiply-adds
+ * for two more operations (the shuffle, the |a|): 0.68-0.87x the dense kernel's time on the same weights, where widening
+ * both to int16 for vpmaddwd (2 rows, the sums through the stack) took 0.92-2.3x (bench/native/int8-24-ab, BENCHMARKS.md). */
+static inline __attribute__((always_inline)) void avx2_24_rows(const int R, const int V, int64_t octets, const uint8_t *x, int64_t ldx, const int8_t *panel,
+                                                               const t4j_int8_out *o) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int v = 0; v < 8 / V && 8 * V * v < o->n_rem; v++) {
+        __m256i c[QMR][8];
+        for (int i = 0; i < R; i++)
+            for (int n = 0; n < V; n++) c[i][n] = _mm256_setzero_si256();
+        for (int64_t q = 0; q < octets; q++) {
+            const int8_t *b = panel + q * 512 + 32 * V * v;
+            __m256i a[QMR];
+#pragma GCC unroll 4
+            for (int i = 0; i < R; i++) a[i] = _mm256_set1_epi64x(*(const int64_t *)(x + i * ldx + 8 * q));
+#pragma GCC unroll 8
+            for (int n = 0; n < V; n++) {
+                __m256i w = _mm256_loadu_si256((const __m256i *)(b + 32 * n)), pos = _mm256_loadu_si256((const __m256i *)(b + 256 + 32 * n));
+#pragma GCC unroll 4
+                for (int i = 0; i < R; i++) {
+                    __m256i ag = _mm256_shuffle_epi8(a[i], pos);
+                    c[i][n] = _mm256_add_epi32(c[i][n], _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(ag), _mm256_sign_epi8(w, ag)), ones));
+                }
+            }
         }
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++)
+#pragma GCC unroll 8
+            for (int n = 0; n < V; n++) store8(c[i][n], o, i, 8 * V * v + 8 * n);
+    }
 }
 
-/* 2:4, 2 rows x 16 columns per pass as the dense kernel: per octet of k and 4 columns, one pshufb of the
- * row's 8 activations (repeated in an xmm) by the 4 columns' kept positions gives their 4 activations
- * each, widened to int16 and multiplied with vpmaddwd by the 4 kept weights. */
 static void kernel24_avx2(int64_t octets, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
-    const uint8_t *row[QMR24] = {x, x + T4J_MIN(1, rows - 1) * ldx};
-    int32_t tile[QMR24 * T4J_Q8_PANEL];
-    for (int v = 0; v < 4; v++) {
-        __m256i acc[QMR24][4];
-        for (int i = 0; i < QMR24; i++)
-            for (int h = 0; h < 4; h++) acc[i][h] = _mm256_setzero_si256();
-        for (int64_t q = 0; q < octets; q++) {
-            const int8_t *b = panel + q * 512 + 64 * v;
-            __m256i w[4];
-            __m128i pos[4];
-            for (int h = 0; h < 4; h++) {
-                w[h] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 16 * h)));
-                pos[h] = _mm_loadu_si128((const __m128i *)(b + 256 + 16 * h));
-            }
-            for (int i = 0; i < QMR24; i++) {
-                __m128i a = _mm_set1_epi64x(*(const int64_t *)(row[i] + 8 * q));
-                for (int h = 0; h < 4; h++)
-                    acc[i][h] = _mm256_add_epi32(acc[i][h], _mm256_madd_epi16(w[h], _mm256_cvtepi8_epi16(_mm_shuffle_epi8(a, pos[h]))));
-            }
-        }
-        store_pairs(acc, v, tile);
+    switch (T4J_MIN(rows, QMR)) {
+    case 1: avx2_24_rows(1, 8, octets, x, ldx, panel, o); break;
+    case 2: avx2_24_rows(2, AVX2_V2, octets, x, ldx, panel, o); break;
+    case 3: avx2_24_rows(3, 2, octets, x, ldx, panel, o); break;
+    default: avx2_24_rows(QMR, 2, octets, x, ldx, panel, o); break;
     }
-    t4j_int8_store_tile(tile, 0, o);
 }
 
 /* Weight-only, R rows (1 or 2, a constant in each instance), the panel in two passes of 32 columns: byte t of each 32-bit
@@ -188,10 +193,10 @@ static void kernel24_avx2(int64_t octets, const uint8_t *x, int64_t ldx, int64_t
  * multiplied by x[4q + t] into one chain per column over k in order (the AVX-512 level's order: the same bits). */
 static inline __attribute__((always_inline)) void weight_only_rows(const int R, int64_t k, const float *x, int64_t ldx, const int8_t *panel,
                                                                     const t4j_int8_out *o) {
-    float tile[QMR24 * T4J_Q8_PANEL] __attribute__((aligned(32)));
+    float tile[WMR * T4J_Q8_PANEL] __attribute__((aligned(32)));
     int64_t full = k / 4;
     for (int half = 0; half < 2; half++) {
-        __m256 acc[QMR24][4];
+        __m256 acc[WMR][4];
         for (int i = 0; i < R; i++)
             for (int v = 0; v < 4; v++) acc[i][v] = _mm256_setzero_ps();
         for (int64_t q = 0; q <= full; q++) {
@@ -203,7 +208,7 @@ static inline __attribute__((always_inline)) void weight_only_rows(const int R, 
             for (int v = 0; v < 4; v++) w[v] = _mm256_loadu_si256((const __m256i *)(b + 32 * v));
 #pragma GCC unroll 4
             for (int t = 0; t < 4; t++) {
-                __m256 xs[QMR24];
+                __m256 xs[WMR];
                 for (int i = 0; i < R; i++) xs[i] = _mm256_set1_ps(t < n ? x[i * ldx + 4 * q + t] : 0.0f);
 #pragma GCC unroll 4
                 for (int v = 0; v < 4; v++) {
@@ -220,10 +225,10 @@ static inline __attribute__((always_inline)) void weight_only_rows(const int R, 
 
 static void weight_only_avx2(int64_t k, const float *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
     if (rows == 1) weight_only_rows(1, k, x, ldx, panel, o);
-    else weight_only_rows(QMR24, k, x, ldx, panel, o);
+    else weight_only_rows(WMR, k, x, ldx, panel, o);
 }
 
-const t4j_int8_impl t4j_int8_avx2 = {"avx2", quantize_row_avx2, QMR, 0, kernel_avx2, QMR24, weight_only_avx2, QMR24, kernel24_avx2, t4j_peak_int8_avx2};
+const t4j_int8_impl t4j_int8_avx2 = {"avx2", quantize_row_avx2, QMR, 0, kernel_avx2, WMR, weight_only_avx2, QMR, kernel24_avx2, t4j_peak_int8_avx2};
 
 int64_t t4j_peak_int8_avx2(int64_t iterations) {
     /* vpmaddwd + vpaddd chains: 16 int16 multiply-adds per instruction pair */
