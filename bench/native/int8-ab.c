@@ -1,6 +1,6 @@
 /* int8-ab THREADS ROUNDS LIB...: the dynamic int8 linear layer of `bench int8` (t4j_int8_linear), libraries
  * alternated in one process: 1 x 4096 x 4096 over four weight sets rotated (64 MB, so the weights come from memory
- * as in a batch-1 forward), 128 x 4096 x 4096 on one set, and MiniLM batch 1's int8 projections (128 token rows,
+ * as in a batch-1 forward), the same at 2, 4 and 8 rows, 128 x 4096 x 4096 on one set, and MiniLM batch 1's int8 projections (128 token rows,
  * 6 layers of q, k, v, o 384 x 384, FFN up 1536 x 384 and down 384 x 1536, each layer's weights its own); median
  * of the rounds (HUGE=i: weights on huge pages for libraries i, i + 1, ...). Build libraries with
  * bench/native/gemm-variants.sh. */
@@ -51,6 +51,9 @@ int main(int argc, char **argv) {
     }
     double *gemv = calloc((size_t)libs * rounds, sizeof(double)), *gemm = calloc((size_t)libs * rounds, sizeof(double));
     double *minilm = calloc((size_t)libs * rounds, sizeof(double));
+    enum { FEW = 3 };
+    const int few_rows[FEW] = {2, 4, 8};
+    double *few = calloc((size_t)libs * FEW * rounds, sizeof(double));
     for (int r = 0; r < rounds; r++)
         for (int l = 0; l < libs; l++) {
             usleep(2000); /* the library before's polling threads go to sleep */
@@ -58,6 +61,11 @@ int main(int argc, char **argv) {
             double t0 = now();
             for (int c = 0; c < CALLS; c++) linear[l](1, N, K, x, K, packed[l][c % SETS], NULL, 0, y, N);
             gemv[(size_t)l * rounds + r] = (now() - t0) / CALLS;
+            for (int f = 0; f < FEW; f++) {
+                t0 = now();
+                for (int c = 0; c < CALLS / 2; c++) linear[l](few_rows[f], N, K, x, K, packed[l][c % SETS], NULL, 0, y, N);
+                few[((size_t)l * FEW + f) * rounds + r] = (now() - t0) / (CALLS / 2);
+            }
             t0 = now();
             linear[l](BIG_M, N, K, x, K, packed[l][0], NULL, 0, y, N);
             gemm[(size_t)l * rounds + r] = now() - t0;
@@ -73,6 +81,12 @@ int main(int argc, char **argv) {
         qsort(c, (size_t)rounds, sizeof(double), by_value);
         printf("%-22s threads %d: 1x4096x4096 rotated median %.3f ms (min %.3f); 128x4096x4096 median %.3f ms (min %.3f); MiniLM's 36 median %.3f ms\n",
                argv[3 + l], threads, a[rounds / 2] * 1e3, a[0] * 1e3, b[rounds / 2] * 1e3, b[0] * 1e3, c[rounds / 2] * 1e3);
+        printf("%-22s threads %d:", argv[3 + l], threads);
+        for (int f = 0; f < FEW; f++) {
+            double *d = few + ((size_t)l * FEW + f) * rounds;
+            qsort(d, (size_t)rounds, sizeof(double), by_value);
+            printf(" %dx4096x4096 rotated median %.3f ms (min %.3f)%s", few_rows[f], d[rounds / 2] * 1e3, d[0] * 1e3, f + 1 < FEW ? ";" : "\n");
+        }
     }
     return 0;
 }

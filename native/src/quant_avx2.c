@@ -100,38 +100,57 @@ static inline __attribute__((always_inline)) void store8(__m256i acc, const t4j_
     else _mm256_maskstore_ps(y, mask, f);
 }
 
+/* Quads of k a block when a panel takes several passes: the passes run block by block, each block's 16 KiB of panel in L1
+ * for all of them (prefetched during the block before), their sums kept between blocks; one pass after another over the
+ * whole panel read weights streamed from memory once a pass (2-8 rows over 4096², BENCHMARKS.md). */
+#ifndef AVX2_KB
+#define AVX2_KB 64
+#endif
+
 /* R rows (1 to QMR) x 8V columns a pass (R and V constants in each instance), 8 / V passes over the 64-column panel;
  * per quad of k and row, one broadcast of the row's 4 activations, its absolute values, and for each weight vector
- * (8 columns x 4 k) vpsignb, vpmaddubsw, vpmaddwd by ones and vpaddd. The accumulators stay in registers until a
- * pass's sums go out through the vector epilogue. 4 x 16 for a full tile; one row takes the whole panel in one pass
- * (V = 8), so that weights streamed from memory are read in order, once. */
+ * (8 columns x 4 k) vpsignb, vpmaddubsw, vpmaddwd by ones and vpaddd. The accumulators stay in registers through a block
+ * of k (AVX2_KB quads) and go out through the vector epilogue after the last. 4 x 16 for a full tile; one row takes the
+ * whole panel in one pass (V = 8). */
 static inline __attribute__((always_inline)) void avx2_rows(const int R, const int V, int64_t quads, const uint8_t *x, int64_t ldx, const int8_t *panel,
                                                             const t4j_int8_out *o) {
     const __m256i ones = _mm256_set1_epi16(1);
-    for (int v = 0; v < 8 / V && 8 * V * v < o->n_rem; v++) {
-        __m256i c[QMR][8];
-        for (int i = 0; i < R; i++)
-            for (int n = 0; n < V; n++) c[i][n] = _mm256_setzero_si256();
-        for (int64_t q = 0; q < quads; q++) {
-            const int8_t *b = panel + q * 256 + 32 * V * v;
-            __m256i a[QMR], ua[QMR];
+    const int64_t block = V == 8 ? quads : AVX2_KB; /* one pass: no blocks */
+    __m256i kept[QMR][8];                           /* every pass's sums between blocks */
+    for (int64_t q0 = 0; q0 < quads; q0 += block) {
+        int64_t q1 = T4J_MIN(quads, q0 + block);
+        for (int v = 0; v < 8 / V && 8 * V * v < o->n_rem; v++) {
+            __m256i c[QMR][8];
+            for (int i = 0; i < R; i++)
+                for (int n = 0; n < V; n++) c[i][n] = q0 == 0 ? _mm256_setzero_si256() : kept[i][V * v + n];
+            for (int64_t q = q0; q < q1; q++) {
+                const int8_t *b = panel + q * 256 + 32 * V * v;
+                if (V == 2) /* this pass's lines of the next block, in the block before: a pass alone reads too few in a row for the hardware's prefetch */
+                    _mm_prefetch((const char *)(b + AVX2_KB * 256), _MM_HINT_T0);
+                __m256i a[QMR], ua[QMR];
 #pragma GCC unroll 4
-            for (int i = 0; i < R; i++) {
-                a[i] = _mm256_set1_epi32(*(const int32_t *)(x + i * ldx + 4 * q));
-                ua[i] = _mm256_abs_epi8(a[i]);
-            }
+                for (int i = 0; i < R; i++) {
+                    a[i] = _mm256_set1_epi32(*(const int32_t *)(x + i * ldx + 4 * q));
+                    ua[i] = _mm256_abs_epi8(a[i]);
+                }
 #pragma GCC unroll 8
-            for (int n = 0; n < V; n++) {
-                __m256i w = _mm256_loadu_si256((const __m256i *)(b + 32 * n));
+                for (int n = 0; n < V; n++) {
+                    __m256i w = _mm256_loadu_si256((const __m256i *)(b + 32 * n));
 #pragma GCC unroll 4
+                    for (int i = 0; i < R; i++)
+                        c[i][n] = _mm256_add_epi32(c[i][n], _mm256_madd_epi16(_mm256_maddubs_epi16(ua[i], _mm256_sign_epi8(w, a[i])), ones));
+                }
+            }
+            if (q1 < quads) {
                 for (int i = 0; i < R; i++)
-                    c[i][n] = _mm256_add_epi32(c[i][n], _mm256_madd_epi16(_mm256_maddubs_epi16(ua[i], _mm256_sign_epi8(w, a[i])), ones));
+                    for (int n = 0; n < V; n++) kept[i][V * v + n] = c[i][n];
+                continue;
             }
-        }
 #pragma GCC unroll 4
-        for (int i = 0; i < R; i++)
+            for (int i = 0; i < R; i++)
 #pragma GCC unroll 8
-            for (int n = 0; n < V; n++) store8(c[i][n], o, i, 8 * V * v + 8 * n);
+                for (int n = 0; n < V; n++) store8(c[i][n], o, i, 8 * V * v + 8 * n);
+        }
     }
 }
 
