@@ -168,33 +168,48 @@ static void kernel_avx2(int64_t quads, const uint8_t *x, int64_t ldx, int64_t ro
  * their 4 kept weights) one vpshufb by those columns' kept positions (0-7, within the lane) gives each column its 4
  * activations; then |a|, vpsignb, vpmaddubsw, vpmaddwd by ones and vpaddd as the dense kernel: half its multiply-adds
  * for two more operations (the shuffle, the |a|): 0.68-0.87x the dense kernel's time on the same weights, where widening
- * both to int16 for vpmaddwd (2 rows, the sums through the stack) took 0.92-2.3x (bench/native/int8-24-ab, BENCHMARKS.md). */
+ * both to int16 for vpmaddwd (2 rows, the sums through the stack) took 0.92-2.3x (bench/native/int8-24-ab, BENCHMARKS.md).
+ * Its passes run block by block over k as avx2_rows' do. */
 static inline __attribute__((always_inline)) void avx2_24_rows(const int R, const int V, int64_t octets, const uint8_t *x, int64_t ldx, const int8_t *panel,
                                                                const t4j_int8_out *o) {
     const __m256i ones = _mm256_set1_epi16(1);
-    for (int v = 0; v < 8 / V && 8 * V * v < o->n_rem; v++) {
-        __m256i c[QMR][8];
-        for (int i = 0; i < R; i++)
-            for (int n = 0; n < V; n++) c[i][n] = _mm256_setzero_si256();
-        for (int64_t q = 0; q < octets; q++) {
-            const int8_t *b = panel + q * 512 + 32 * V * v;
-            __m256i a[QMR];
+    const int64_t block = V == 8 ? octets : AVX2_KB / 2; /* as avx2_rows: blocks of 16 KiB of panel when it takes passes */
+    __m256i kept[QMR][8];
+    for (int64_t q0 = 0; q0 < octets; q0 += block) {
+        int64_t q1 = T4J_MIN(octets, q0 + block);
+        for (int v = 0; v < 8 / V && 8 * V * v < o->n_rem; v++) {
+            __m256i c[QMR][8];
+            for (int i = 0; i < R; i++)
+                for (int n = 0; n < V; n++) c[i][n] = q0 == 0 ? _mm256_setzero_si256() : kept[i][V * v + n];
+            for (int64_t q = q0; q < q1; q++) {
+                const int8_t *b = panel + q * 512 + 32 * V * v;
+                if (V == 2) { /* this pass's weights and positions in the next block */
+                    _mm_prefetch((const char *)(b + block * 512), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(b + block * 512 + 256), _MM_HINT_T0);
+                }
+                __m256i a[QMR];
 #pragma GCC unroll 4
-            for (int i = 0; i < R; i++) a[i] = _mm256_set1_epi64x(*(const int64_t *)(x + i * ldx + 8 * q));
+                for (int i = 0; i < R; i++) a[i] = _mm256_set1_epi64x(*(const int64_t *)(x + i * ldx + 8 * q));
 #pragma GCC unroll 8
-            for (int n = 0; n < V; n++) {
-                __m256i w = _mm256_loadu_si256((const __m256i *)(b + 32 * n)), pos = _mm256_loadu_si256((const __m256i *)(b + 256 + 32 * n));
+                for (int n = 0; n < V; n++) {
+                    __m256i w = _mm256_loadu_si256((const __m256i *)(b + 32 * n)), pos = _mm256_loadu_si256((const __m256i *)(b + 256 + 32 * n));
 #pragma GCC unroll 4
-                for (int i = 0; i < R; i++) {
-                    __m256i ag = _mm256_shuffle_epi8(a[i], pos);
-                    c[i][n] = _mm256_add_epi32(c[i][n], _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(ag), _mm256_sign_epi8(w, ag)), ones));
+                    for (int i = 0; i < R; i++) {
+                        __m256i ag = _mm256_shuffle_epi8(a[i], pos);
+                        c[i][n] = _mm256_add_epi32(c[i][n], _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(ag), _mm256_sign_epi8(w, ag)), ones));
+                    }
                 }
             }
-        }
+            if (q1 < octets) {
+                for (int i = 0; i < R; i++)
+                    for (int n = 0; n < V; n++) kept[i][V * v + n] = c[i][n];
+                continue;
+            }
 #pragma GCC unroll 4
-        for (int i = 0; i < R; i++)
+            for (int i = 0; i < R; i++)
 #pragma GCC unroll 8
-            for (int n = 0; n < V; n++) store8(c[i][n], o, i, 8 * V * v + 8 * n);
+                for (int n = 0; n < V; n++) store8(c[i][n], o, i, 8 * V * v + 8 * n);
+        }
     }
 }
 
