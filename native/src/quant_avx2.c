@@ -107,41 +107,55 @@ static inline __attribute__((always_inline)) void store8(__m256i acc, const t4j_
 #define AVX2_KB 64
 #endif
 
-/* R rows (1 to QMR) x 8V columns a pass (R and V constants in each instance), 8 / V passes over the 64-column panel;
- * per quad of k and row, one broadcast of the row's 4 activations, its absolute values, and for each weight vector
- * (8 columns x 4 k) vpsignb, vpmaddubsw, vpmaddwd by ones and vpaddd. The accumulators stay in registers through a block
- * of k (AVX2_KB quads) and go out through the vector epilogue after the last. 4 x 16 for a full tile; one row takes the
- * whole panel in one pass (V = 8). */
-static inline __attribute__((always_inline)) void avx2_rows(const int R, const int V, int64_t quads, const uint8_t *x, int64_t ldx, const int8_t *panel,
-                                                            const t4j_int8_out *o) {
+/* R rows (1 to QMR) x 8V columns a pass (R, V and TWOFOUR constants in each instance), 8 / V passes over the 64-column
+ * panel, in steps of k: quads (dense), or octets (2:4, TWOFOUR). Per step and row, one broadcast of the row's 4 (8)
+ * activations; for each weight vector (8 columns x 4 k, or x their 4 kept weights) vpsignb, vpmaddubsw on |a|, vpmaddwd by
+ * ones and vpaddd. 2:4 first gathers each column's 4 activations with one vpshufb by its kept positions (0-7: the 8
+ * activations sit in bytes 0-7 and 8-15 of both 128-bit lanes): half the multiply-adds for two more operations (the
+ * shuffle, the |a|), 0.68-0.87x the dense kernel's time on the same weights, where widening both to int16 for vpmaddwd
+ * (2 rows, the sums through the stack) took 0.92-2.3x (bench/native/int8-24-ab, BENCHMARKS.md). The accumulators stay
+ * in registers through a block of k (16 KiB of panel) and go out through the vector epilogue after the last. 4 x 16 for a
+ * full tile; one row takes the whole panel in one pass (V = 8). */
+static inline __attribute__((always_inline)) void avx2_tile(const int TWOFOUR, const int R, const int V, int64_t steps, const uint8_t *x, int64_t ldx,
+                                                            const int8_t *panel, const t4j_int8_out *o) {
     const __m256i ones = _mm256_set1_epi16(1);
-    const int64_t block = V == 8 ? quads : AVX2_KB; /* one pass: no blocks */
-    __m256i kept[QMR][8];                           /* every pass's sums between blocks */
-    for (int64_t q0 = 0; q0 < quads; q0 += block) {
-        int64_t q1 = T4J_MIN(quads, q0 + block);
+    const int64_t step_bytes = TWOFOUR ? 512 : 256;       /* a step's panel: weights, then (2:4) their positions */
+    const int64_t block = V == 8 ? steps : AVX2_KB * 256 / step_bytes; /* one pass: no blocks */
+    __m256i kept[QMR][8];                                 /* every pass's sums between blocks */
+    for (int64_t q0 = 0; q0 < steps; q0 += block) {
+        int64_t q1 = T4J_MIN(steps, q0 + block);
         for (int v = 0; v < 8 / V && 8 * V * v < o->n_rem; v++) {
             __m256i c[QMR][8];
             for (int i = 0; i < R; i++)
                 for (int n = 0; n < V; n++) c[i][n] = q0 == 0 ? _mm256_setzero_si256() : kept[i][V * v + n];
             for (int64_t q = q0; q < q1; q++) {
-                const int8_t *b = panel + q * 256 + 32 * V * v;
-                if (V == 2) /* this pass's lines of the next block, in the block before: a pass alone reads too few in a row for the hardware's prefetch */
-                    _mm_prefetch((const char *)(b + AVX2_KB * 256), _MM_HINT_T0);
+                const int8_t *b = panel + q * step_bytes + 32 * V * v;
+                if (V == 2) { /* this pass's lines of the next block, in the block before: a pass alone reads too few in a row for the hardware's prefetch */
+                    _mm_prefetch((const char *)(b + block * step_bytes), _MM_HINT_T0);
+                    if (TWOFOUR) _mm_prefetch((const char *)(b + block * step_bytes + 256), _MM_HINT_T0);
+                }
                 __m256i a[QMR], ua[QMR];
 #pragma GCC unroll 4
                 for (int i = 0; i < R; i++) {
-                    a[i] = _mm256_set1_epi32(*(const int32_t *)(x + i * ldx + 4 * q));
-                    ua[i] = _mm256_abs_epi8(a[i]);
+                    if (TWOFOUR) {
+                        a[i] = _mm256_set1_epi64x(*(const int64_t *)(x + i * ldx + 8 * q));
+                    } else {
+                        a[i] = _mm256_set1_epi32(*(const int32_t *)(x + i * ldx + 4 * q));
+                        ua[i] = _mm256_abs_epi8(a[i]);
+                    }
                 }
 #pragma GCC unroll 8
                 for (int n = 0; n < V; n++) {
-                    __m256i w = _mm256_loadu_si256((const __m256i *)(b + 32 * n));
+                    __m256i w = _mm256_loadu_si256((const __m256i *)(b + 32 * n)), pos = _mm256_setzero_si256();
+                    if (TWOFOUR) pos = _mm256_loadu_si256((const __m256i *)(b + 256 + 32 * n));
 #pragma GCC unroll 4
-                    for (int i = 0; i < R; i++)
-                        c[i][n] = _mm256_add_epi32(c[i][n], _mm256_madd_epi16(_mm256_maddubs_epi16(ua[i], _mm256_sign_epi8(w, a[i])), ones));
+                    for (int i = 0; i < R; i++) {
+                        __m256i ai = TWOFOUR ? _mm256_shuffle_epi8(a[i], pos) : a[i], ui = TWOFOUR ? _mm256_abs_epi8(ai) : ua[i];
+                        c[i][n] = _mm256_add_epi32(c[i][n], _mm256_madd_epi16(_mm256_maddubs_epi16(ui, _mm256_sign_epi8(w, ai)), ones));
+                    }
                 }
             }
-            if (q1 < quads) {
+            if (q1 < steps) {
                 for (int i = 0; i < R; i++)
                     for (int n = 0; n < V; n++) kept[i][V * v + n] = c[i][n];
                 continue;
@@ -156,69 +170,19 @@ static inline __attribute__((always_inline)) void avx2_rows(const int R, const i
 
 static void kernel_avx2(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
     switch (T4J_MIN(rows, QMR)) {
-    case 1: avx2_rows(1, 8, quads, x, ldx, panel, o); break;
-    case 2: avx2_rows(2, AVX2_V2, quads, x, ldx, panel, o); break;
-    case 3: avx2_rows(3, 2, quads, x, ldx, panel, o); break;
-    default: avx2_rows(QMR, 2, quads, x, ldx, panel, o); break;
-    }
-}
-
-/* 2:4, R rows (1 to QMR) x 8V columns a pass as avx2_rows (R and V constants in each instance). Per octet of k and row,
- * the row's 8 activations broadcast (bytes 0-7 and 8-15 of both 128-bit lanes), and for each weight vector (8 columns x
- * their 4 kept weights) one vpshufb by those columns' kept positions (0-7, within the lane) gives each column its 4
- * activations; then |a|, vpsignb, vpmaddubsw, vpmaddwd by ones and vpaddd as the dense kernel: half its multiply-adds
- * for two more operations (the shuffle, the |a|): 0.68-0.87x the dense kernel's time on the same weights, where widening
- * both to int16 for vpmaddwd (2 rows, the sums through the stack) took 0.92-2.3x (bench/native/int8-24-ab, BENCHMARKS.md).
- * Its passes run block by block over k as avx2_rows' do. */
-static inline __attribute__((always_inline)) void avx2_24_rows(const int R, const int V, int64_t octets, const uint8_t *x, int64_t ldx, const int8_t *panel,
-                                                               const t4j_int8_out *o) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    const int64_t block = V == 8 ? octets : AVX2_KB / 2; /* as avx2_rows: blocks of 16 KiB of panel when it takes passes */
-    __m256i kept[QMR][8];
-    for (int64_t q0 = 0; q0 < octets; q0 += block) {
-        int64_t q1 = T4J_MIN(octets, q0 + block);
-        for (int v = 0; v < 8 / V && 8 * V * v < o->n_rem; v++) {
-            __m256i c[QMR][8];
-            for (int i = 0; i < R; i++)
-                for (int n = 0; n < V; n++) c[i][n] = q0 == 0 ? _mm256_setzero_si256() : kept[i][V * v + n];
-            for (int64_t q = q0; q < q1; q++) {
-                const int8_t *b = panel + q * 512 + 32 * V * v;
-                if (V == 2) { /* this pass's weights and positions in the next block */
-                    _mm_prefetch((const char *)(b + block * 512), _MM_HINT_T0);
-                    _mm_prefetch((const char *)(b + block * 512 + 256), _MM_HINT_T0);
-                }
-                __m256i a[QMR];
-#pragma GCC unroll 4
-                for (int i = 0; i < R; i++) a[i] = _mm256_set1_epi64x(*(const int64_t *)(x + i * ldx + 8 * q));
-#pragma GCC unroll 8
-                for (int n = 0; n < V; n++) {
-                    __m256i w = _mm256_loadu_si256((const __m256i *)(b + 32 * n)), pos = _mm256_loadu_si256((const __m256i *)(b + 256 + 32 * n));
-#pragma GCC unroll 4
-                    for (int i = 0; i < R; i++) {
-                        __m256i ag = _mm256_shuffle_epi8(a[i], pos);
-                        c[i][n] = _mm256_add_epi32(c[i][n], _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(ag), _mm256_sign_epi8(w, ag)), ones));
-                    }
-                }
-            }
-            if (q1 < octets) {
-                for (int i = 0; i < R; i++)
-                    for (int n = 0; n < V; n++) kept[i][V * v + n] = c[i][n];
-                continue;
-            }
-#pragma GCC unroll 4
-            for (int i = 0; i < R; i++)
-#pragma GCC unroll 8
-                for (int n = 0; n < V; n++) store8(c[i][n], o, i, 8 * V * v + 8 * n);
-        }
+    case 1: avx2_tile(0, 1, 8, quads, x, ldx, panel, o); break;
+    case 2: avx2_tile(0, 2, AVX2_V2, quads, x, ldx, panel, o); break;
+    case 3: avx2_tile(0, 3, 2, quads, x, ldx, panel, o); break;
+    default: avx2_tile(0, QMR, 2, quads, x, ldx, panel, o); break;
     }
 }
 
 static void kernel24_avx2(int64_t octets, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
     switch (T4J_MIN(rows, QMR)) {
-    case 1: avx2_24_rows(1, 8, octets, x, ldx, panel, o); break;
-    case 2: avx2_24_rows(2, AVX2_V2, octets, x, ldx, panel, o); break;
-    case 3: avx2_24_rows(3, 2, octets, x, ldx, panel, o); break;
-    default: avx2_24_rows(QMR, 2, octets, x, ldx, panel, o); break;
+    case 1: avx2_tile(1, 1, 8, octets, x, ldx, panel, o); break;
+    case 2: avx2_tile(1, 2, AVX2_V2, octets, x, ldx, panel, o); break;
+    case 3: avx2_tile(1, 3, 2, octets, x, ldx, panel, o); break;
+    default: avx2_tile(1, QMR, 2, octets, x, ldx, panel, o); break;
     }
 }
 
