@@ -8,8 +8,10 @@
 # (eval beside the CPU's, an epoch of pretraining, the demo without compression), and compare.py.
 # Everything lands in RESULTS_DIR as it is made, in ten files (machine, dev, torch-peers .json/.txt,
 # tests, bench-gpu .json/.txt, cli.txt, demo-cuda-metrics.json, compare.md). The last run took under a minute on an H200 before the
-# commands were added; the demo adds a few (its gates attack on the CPU).
+# commands were added; the demo adds a few (its gates attack on the CPU). Then, in what is left of 570 seconds (a device
+# command may run 600), issue 21's CPU column on the host: bench/gpu/cpu-matrix.sh (cpu-*.txt / .json, cpu-matrix.txt).
 set -uo pipefail
+start=$(date +%s)
 out="${1:?usage: bench/gpu/check.sh RESULTS_DIR}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 dev="$root/.device"
@@ -73,4 +75,7 @@ done
 
 echo "== figures"
 python3 "$root/bench/gpu/compare.py" "$out"
+
+echo "== the CPU column (issue 21): the host's CPU benches and PyTorch on the same CPU"
+bash "$root/bench/gpu/cpu-matrix.sh" "$out" "$java" $(( 570 - ($(date +%s) - start) ))
 rm -rf "$tmp"
