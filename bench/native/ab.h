@@ -87,12 +87,17 @@ static inline float *ab_filled(size_t n, size_t period, float scale, float shift
     return p;
 }
 
+/* The median of rounds times at t (sorted in place: t[0] is then their minimum). */
+static inline double ab_median(double *t, int rounds) {
+    qsort(t, (size_t)rounds, sizeof(double), by_value);
+    return t[rounds / 2];
+}
+
 /* Each library's median and minimum of its rounds' times (seconds, library l's at times[l * rounds ...]; sorted in place). */
 static inline void ab_print_medians(double *times, int libs, int rounds, char **names, int threads) {
     for (int l = 0; l < libs; l++) {
         double *t = times + (size_t)l * rounds;
-        qsort(t, (size_t)rounds, sizeof(double), by_value);
-        printf("%-22s threads %d: median %.3f ms (min %.3f)\n", names[l], threads, t[rounds / 2] * 1e3, t[0] * 1e3);
+        printf("%-22s threads %d: median %.3f ms (min %.3f)\n", names[l], threads, ab_median(t, rounds) * 1e3, t[0] * 1e3);
     }
 }
 

@@ -19,6 +19,14 @@ static const int64_t rotated_rows[ROTATED] = {1, 2, 4, 8};
 static const int64_t shape[SHAPES][3] = {{17, 384, 128}, {17, 512, 128}, {17, 128, 512}, {1, 1024, 1024}, {4, 1024, 1024},
                                          {64, 1024, 1024}, {128, 1536, 384}, {128, 384, 1536}, {128, 4096, 4096}}; /* m, n, k */
 
+/* w [n, k] (2:4) packed by library h both ways: out[0] the 2:4 form, out[1] the dense one; exits when it is not 2:4. */
+static void pack_both(void *h, int64_t n, int64_t k, const int8_t *w, const float *scale, void *out[2]) {
+    out[0] = ab_alloc((size_t)((size_fn)dlsym(h, "t4j_int8_24_packed_size"))(n, k), 0);
+    out[1] = ab_alloc((size_t)((size_fn)dlsym(h, "t4j_int8_packed_size"))(n, k), 0);
+    if (((pack24_fn)dlsym(h, "t4j_int8_24_pack"))(n, k, w, k, scale, out[0]) != 0) exit(1);
+    ((pack_fn)dlsym(h, "t4j_int8_pack"))(n, k, w, k, scale, out[1]);
+}
+
 int main(int argc, char **argv) {
     int threads, rounds, libs;
     ab_args(argc, argv, "int8-24-ab", &threads, &rounds, &libs);
@@ -48,10 +56,7 @@ int main(int argc, char **argv) {
                 linear[l] = (linear_fn)dlsym(h[l], "t4j_int8_linear");
                 ((threads_fn)dlsym(h[l], "t4j_set_num_threads"))(threads);
             }
-            packed[l][s][0] = ab_alloc((size_t)((size_fn)dlsym(h[l], "t4j_int8_24_packed_size"))(n, k), 0);
-            packed[l][s][1] = ab_alloc((size_t)((size_fn)dlsym(h[l], "t4j_int8_packed_size"))(n, k), 0);
-            if (((pack24_fn)dlsym(h[l], "t4j_int8_24_pack"))(n, k, w, k, scale, packed[l][s][0]) != 0) return 1;
-            ((pack_fn)dlsym(h[l], "t4j_int8_pack"))(n, k, w, k, scale, packed[l][s][1]);
+            pack_both(h[l], n, k, w, scale, packed[l][s]);
         }
         free(w);
         free(scale);
@@ -69,12 +74,7 @@ int main(int argc, char **argv) {
                 for (int q = 0; q < 4; q++) w[j * k + 4 * g + q] = (q == (j + g) % 4 || q == (j + g + 1) % 4) ? 0 : (int8_t)((j * 7 + g * 3 + q) % 255 - 127);
         }
         for (int l = 0; l < libs; l++) {
-            for (int set = 0; set < SETS; set++) {
-                big[l][set][0] = ab_alloc((size_t)((size_fn)dlsym(h[l], "t4j_int8_24_packed_size"))(n, k), 0);
-                big[l][set][1] = ab_alloc((size_t)((size_fn)dlsym(h[l], "t4j_int8_packed_size"))(n, k), 0);
-                if (((pack24_fn)dlsym(h[l], "t4j_int8_24_pack"))(n, k, w, k, scale, big[l][set][0]) != 0) return 1;
-                ((pack_fn)dlsym(h[l], "t4j_int8_pack"))(n, k, w, k, scale, big[l][set][1]);
-            }
+            for (int set = 0; set < SETS; set++) pack_both(h[l], n, k, w, scale, big[l][set]);
         }
         free(w);
         free(scale);
@@ -106,25 +106,15 @@ int main(int argc, char **argv) {
         }
     for (int s = 0; s < SHAPES; s++)
         for (int l = 0; l < libs; l++) {
-            double med[2];
-            for (int f = 0; f < 2; f++) {
-                double *a = t + (((size_t)l * SHAPES + s) * 2 + f) * rounds;
-                qsort(a, (size_t)rounds, sizeof(double), by_value);
-                med[f] = a[rounds / 2];
-            }
+            double *a = t + ((size_t)l * SHAPES + s) * 2 * rounds, m24 = ab_median(a, rounds), dense = ab_median(a + rounds, rounds);
             printf("%3lld x %4lld x %4lld  %-22s threads %d: 2:4 median %9.1f us, dense %9.1f us: 2:4 at %.2fx the dense time\n", (long long)shape[s][0],
-                   (long long)shape[s][1], (long long)shape[s][2], argv[3 + l], threads, med[0] * 1e6, med[1] * 1e6, med[0] / med[1]);
+                   (long long)shape[s][1], (long long)shape[s][2], argv[3 + l], threads, m24 * 1e6, dense * 1e6, m24 / dense);
         }
     for (int s = 0; s < ROTATED; s++)
         for (int l = 0; l < libs; l++) {
-            double med[2];
-            for (int f = 0; f < 2; f++) {
-                double *a = tr + (((size_t)l * ROTATED + s) * 2 + f) * rounds;
-                qsort(a, (size_t)rounds, sizeof(double), by_value);
-                med[f] = a[rounds / 2];
-            }
+            double *a = tr + ((size_t)l * ROTATED + s) * 2 * rounds, m24 = ab_median(a, rounds), dense = ab_median(a + rounds, rounds);
             printf("%lld x 4096 x 4096 rotated  %-22s threads %d: 2:4 median %9.1f us, dense %9.1f us: 2:4 at %.2fx the dense time\n", (long long)rotated_rows[s],
-                   argv[3 + l], threads, med[0] * 1e6, med[1] * 1e6, med[0] / med[1]);
+                   argv[3 + l], threads, m24 * 1e6, dense * 1e6, m24 / dense);
         }
     return 0;
 }
