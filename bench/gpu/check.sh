@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/gpu/check.sh RESULTS_DIR: the GPU check in one go, on a machine with CUDA 13, PyTorch and PEFT but
-# no Java. It brings its own: .device/ holds jre.tgz (../shared/device/make-jre.sh), tune4j-all.jar (built
-# where nvcc is, so libtune4j_cuda.so is inside), the core's test classes, the JUnit console launcher and
+# no Java. It brings its own: .device/ holds jre.tgz (../shared/device/make-jre.sh), tune4j-all.tar.xz (the runnable
+# jar's classes, built where nvcc is, so libtune4j_cuda.so is inside), the core's test classes, the JUnit console launcher and
 # the kernels/dev variant programs and JCuda (bench/gpu/prepare.sh puts them there). Runs, each under its own time
 # limit so that one hang cannot eat the others: the kernel variants' checks and timings, the PyTorch/PEFT
 # peers, the CUDA tests (a missing GPU fails them), `tune4j bench gpu`, the commands with --device cuda
@@ -19,6 +19,9 @@ mkdir -p "$out"
 tmp="$(mktemp -d)"
 tar xzf "$dev/jre.tgz" -C "$tmp"
 java="$(ls -d "$tmp"/*/bin/java | head -n 1)"
+cp_t4j="$tmp/tune4j" # the runnable jar's classes and resources, unpacked (prepare.sh: they travel as tar.xz)
+mkdir -p "$cp_t4j" && { tar xJf "$dev/tune4j-all.tar.xz" -C "$cp_t4j" 2>/dev/null ||
+  python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$dev/tune4j-all.tar.xz" "$cp_t4j"; } # no xz binary: Python's lzma
 
 # cuBLAS / cuBLASLt are opened by soname: put the toolkit's or PyTorch's copy on the library path
 site="$(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null)"
@@ -32,14 +35,14 @@ for group in "CudaStatusTest CudaBackendTest" "CublasLtTest" "CudaTapeTest CudaB
   sel=""; for c in $group; do sel="$sel --select-class org.tune4j.backend.cuda.$c"; done
   log="$tmp/tests-${group%% *}.txt"
   TUNE4J_REQUIRE_GPU=1 timeout -k 5 120 "$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -jar "$dev/junit-console.jar" \
-    execute --details=verbose --disable-ansi-colors -cp "$dev/tune4j-all.jar:$dev/test-classes:$dev/jcuda-12.6.0.jar:$dev/jcuda-natives-12.6.0-linux-x86_64.jar" $sel > "$log" 2>&1
+    execute --details=verbose --disable-ansi-colors -cp "$cp_t4j:$dev/test-classes:$dev/jcuda-12.6.0.jar:$dev/jcuda-natives-12.6.0-linux-x86_64.jar" $sel > "$log" 2>&1
   rc=$?
   echo "tests [$group] exit $rc" | tee -a "$log"; grep -E "caught:|Caused by|(tests|containers) (successful|failed|skipped)" "$log" | sed "s/\x1b\[[0-9;]*m//g" | head -n 40
   cat "$log" >> "$out/tests.txt"
 done
 
 echo "== tune4j bench gpu"
-timeout -k 5 180 "$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -cp "$dev/tune4j-all.jar" org.tune4j.cli.Main bench gpu \
+timeout -k 5 180 "$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -cp "$cp_t4j" org.tune4j.cli.Main bench gpu \
   --json "$out/bench-gpu.json" > "$out/bench-gpu.txt" 2>&1
 echo "bench exit $?" | tee -a "$out/bench-gpu.txt"; tail -n 30 "$out/bench-gpu.txt"
 
@@ -48,7 +51,7 @@ timeout -k 5 120 python3 "$root/bench/gpu/torch_peers.py" "$out/torch-peers.json
 echo "peers exit $?" | tee -a "$out/torch-peers.txt"; tail -n 20 "$out/torch-peers.txt"
 
 echo "== the commands with --device cuda: eval beside the CPU's, one epoch of pretraining, the demo without compression"
-t4j=("$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -jar "$dev/tune4j-all.jar")
+t4j=("$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -cp "$cp_t4j" org.tune4j.cli.Main)
 for device in cpu cuda; do
   echo "-- eval --device $device" >> "$out/cli.txt"
   timeout -k 5 120 "${t4j[@]}" eval --device "$device" >> "$out/cli.txt" 2>&1
@@ -77,5 +80,5 @@ echo "== figures"
 python3 "$root/bench/gpu/compare.py" "$out"
 
 echo "== the CPU column (issue 21): the host's CPU benches and PyTorch on the same CPU"
-bash "$root/bench/gpu/cpu-matrix.sh" "$out" "$java" $(( 570 - ($(date +%s) - start) ))
+T4J_JAR="$cp_t4j" bash "$root/bench/gpu/cpu-matrix.sh" "$out" "$java" $(( 570 - ($(date +%s) - start) ))
 rm -rf "$tmp"

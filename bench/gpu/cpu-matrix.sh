@@ -4,13 +4,13 @@
 # `lora`, `train`; .device's jar has no Java peers, so each row carries its % of the host's measured peak), and PyTorch
 # on the same CPU at the same shapes and thread counts (cpu_peers.py: MKL, the capability it runs at named). Each run
 # has its own time limit and starts only if the SECONDS budget still holds it, most wanted first; files land in
-# RESULTS_DIR as cpu-*.txt / .json, the log in cpu-matrix.txt. T4J_JAR overrides the jar (a run on this machine).
+# RESULTS_DIR as cpu-*.txt / .json, the log in cpu-matrix.txt. T4J_JAR names the jar, or the folder of its classes.
 set -uo pipefail
 out="${1:?usage: bench/gpu/cpu-matrix.sh RESULTS_DIR JAVA SECONDS}"
 java="${2:?java}"
 budget="${3:?seconds}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-jar="${T4J_JAR:-$root/.device/tune4j-all.jar}"
+jar="${T4J_JAR:?T4J_JAR: the runnable jar, or the folder its classes are unpacked in (check.sh sets it)}"
 start=$(date +%s)
 cores=$(nproc)
 mkdir -p "$out"

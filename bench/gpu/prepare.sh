@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fills .device/ for bench/gpu/check.sh, on this (CPU) machine: the runnable jar (with
-# libtune4j_cuda.so, so nvcc must be here), the core's test classes, the JUnit console launcher, JCuda, the
+# Fills .device/ for bench/gpu/check.sh, on this (CPU) machine: the runnable jar's classes (with
+# libtune4j_cuda.so, so nvcc must be here; as tune4j-all.tar.xz), the core's test classes, the JUnit console launcher, JCuda, the
 # kernels/dev variant programs, and a Java runtime (../shared/device/make-jre.sh writes .device/jre.tgz).
 # Then: one device run of `bench/gpu/check.sh $OUT` with carry [".device"].
 set -euo pipefail
@@ -13,9 +13,16 @@ JAVA_HOME="${JAVA_HOME:-}"
 unzip -Z1 bench/target/tune4j-all.jar | grep libtune4j_cuda.so >/dev/null || { echo "libtune4j_cuda.so is not in the jar: is nvcc installed?"; exit 1; }
 ./mvnw -q -o -pl java test-compile
 mkdir -p .device
-cp bench/target/tune4j-all.jar .device/
+# The jar's classes and resources as one tar.xz (check.sh runs them from the unpacked folder): the jar itself (54 MB,
+# natives of every platform) and the runtime would not fit the 64 MiB a device run carries. The tokenizers' natives
+# of other platforms and JMH are left out; xz on the unpacked classes is 0.6x the jar's own compression.
+rm -f .device/tune4j-all.jar
+explode="$(mktemp -d)"
+(cd "$explode" && unzip -q "$root/bench/target/tune4j-all.jar" -x 'native/lib/linux-aarch64/*' 'native/lib/osx-*' 'native/lib/win-*' 'org/openjdk/jmh/*' 'META-INF/BenchmarkList')
+tar cJf .device/tune4j-all.tar.xz -C "$explode" .
+rm -rf "$explode"
 rm -rf .device/test-classes && cp -r java/target/test-classes .device/test-classes
-rm -rf .device/kernels-dev && kernels/dev/build.sh .device/kernels-dev
+rm -rf .device/kernels-dev && kernels/dev/build.sh .device/kernels-dev && strip --strip-unneeded .device/kernels-dev/*
 ./mvnw -q -o dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 -DoutputDirectory=.device
 mv .device/junit-platform-console-standalone-*.jar .device/junit-console.jar
 # JCuda for JCudaInteropTest: its jar, and of its natives only the driver binding (the rest is 24 MB);
@@ -25,4 +32,6 @@ rm -f .device/jcuda-*.jar
 ./mvnw -q -o dependency:copy -Dartifact=org.jcuda:jcuda-natives:12.6.0:jar:linux-x86_64 -DoutputDirectory=.device
 zip -q -d .device/jcuda-natives-12.6.0-linux-x86_64.jar 'lib/libJNvPTXCompiler*' 'lib/libJNvrtc*' 'lib/libJCudaRuntime*'
 [ -f .device/jre.tgz ] || ../shared/device/make-jre.sh
-du -sh .device
+bytes=$(du -sb .device | cut -f1)
+echo ".device: $bytes bytes (a device run carries at most $((64 << 20)))"
+[ "$bytes" -le $((64 << 20)) ] || { echo ".device is over the 64 MiB a run carries"; exit 1; }
