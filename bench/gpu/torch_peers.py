@@ -83,6 +83,35 @@ def vit_lora_steps(dev, add, rows):
     torch.backends.cuda.matmul.allow_tf32 = False
 
 
+def bert_lora_steps(dev, add, rows):
+    """Issue 18's GPU figure: MiniLM's LoRA step in PyTorch + PEFT (r 8, alpha 16 on query and value, the head trained,
+    batch 16 of 128 tokens, AdamW), as tune4j's GpuBertStep runs it: random weights in MiniLM's shapes, f32 and bf16
+    autocast."""
+    import peft
+    import transformers
+    config = transformers.BertConfig(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536,
+                                     hidden_act="gelu", layer_norm_eps=1e-12, num_labels=2)
+    tokens = 16 * 128
+    flops = 2 * 6 * (2 * tokens * (4 * 384 * 384 + 2 * 384 * 1536) + 4 * 16 * 128 * 128 * 384)  # the forward and the input gradients (BertSuite.forwardFlops)
+    for precision in ("f32", "bf16"):
+        torch.manual_seed(1)
+        model = transformers.BertForSequenceClassification(config).to(dev)
+        model = peft.get_peft_model(model, peft.LoraConfig(r=8, lora_alpha=16, target_modules=["query", "value"], lora_dropout=0.0, modules_to_save=["classifier"]))
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+        ids, labels = torch.randint(2000, 22000, (16, 128), device=dev), torch.randint(0, 2, (16,), device=dev)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                loss = model(input_ids=ids, labels=labels).loss
+            loss.backward()
+            opt.step()
+
+        ms = cuda_ms(step)
+        add("peft_bert_lora_step_" + precision, f"MiniLM-L6 b16 seq 128 r8 q,v {precision} ({16 / (ms / 1e3):.0f} seq/s)", ms, flops, "GFLOP/s")
+        rows[-1]["peft"], rows[-1]["transformers"] = peft.__version__, transformers.__version__
+
+
 def main(out_path):
     dev = torch.device("cuda")
     rows = []
@@ -135,6 +164,11 @@ def main(out_path):
         vit_lora_steps(dev, add, rows)
     except Exception as e:  # noqa: BLE001
         rows.append({"kernel": "peft_vit_lora_step", "error": repr(e)})
+
+    try:
+        bert_lora_steps(dev, add, rows)
+    except Exception as e:  # noqa: BLE001
+        rows.append({"kernel": "peft_bert_lora_step", "error": repr(e)})
 
     dense = torch.randn(n, n, device=dev)
     dense[dense.abs() < dense.abs().flatten().kthvalue(int(0.9 * dense.numel())).values] = 0

@@ -181,7 +181,7 @@ final class BertSuite {
         }
     }
 
-    private static int[][] batchOf(int[] ids, int batch) {
+    static int[][] batchOf(int[] ids, int batch) {
         int[][] seqs = new int[batch][];
         for (int b = 0; b < batch; b++) seqs[b] = ids;
         return seqs;

@@ -119,6 +119,11 @@ final class GpuSuite {
             } catch (RuntimeException | java.io.IOException e) { // the rows so far still count
                 progress.accept("gpu: the main job's training steps failed: " + e);
             }
+            try {
+                GpuBertStep.addRows(rows, gpu, card, quick, progress);
+            } catch (RuntimeException e) {
+                progress.accept("gpu: MiniLM's LoRA step failed: " + e);
+            }
             progress.accept("gpu: " + sparse24Note());
         }
         return rows;
@@ -154,6 +159,8 @@ final class GpuSuite {
             rows.add(BenchRow.of("gpu", "gemm_f32", "4096^3", "f32", 0, "cuda " + card, f32, flops, "GFLOP/s", none, null, 0));
             rows.add(BenchRow.of("gpu", "gemm_tf32", "4096^3", "tf32", 0, "cuda " + card,
                     gpuMs(gpu, reps, () -> blas.gemm(false, false, 1f, a, b, 0f, c, Cublas.Precision.TF32)), flops, "GFLOP/s", self, f32, 0));
+            rows.add(BenchRow.of("gpu", "gemm_f32_bf16_cores", "4096^3 (f32 tensors, bf16 tensor cores)", "bf16", 0, "cuda " + card,
+                    gpuMs(gpu, reps, () -> blas.gemm(false, false, 1f, a, b, 0f, c, Cublas.Precision.BF16)), flops, "GFLOP/s", self, f32, 0));
             rows.add(BenchRow.of("gpu", "gemm_bf16", "4096^3", "bf16", 0, "cuda " + card,
                     gpuMs(gpu, reps, () -> blas.gemm(false, true, 1f, a16, b16, 0f, c, Cublas.Precision.F32)), flops, "GFLOP/s", self, f32, 0));
         }

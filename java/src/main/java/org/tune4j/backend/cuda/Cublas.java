@@ -28,13 +28,19 @@ public final class Cublas implements AutoCloseable {
         /** IEEE f32 products and sums. */
         F32,
         /** TF32 tensor cores (10-bit mantissa inputs), f32 accumulation. */
-        TF32
+        TF32,
+        /**
+         * bf16 tensor cores on f32 tensors: cuBLAS rounds the inputs to bf16 (8-bit mantissa) and accumulates in f32
+         * ({@code CUBLAS_COMPUTE_32F_FAST_16BF}); the tensors, the master weights and every other op stay f32, as under
+         * PyTorch's bf16 autocast for matmuls.
+         */
+        BF16
     }
 
     // cublas_api.h / library_types.h values
     private static final int OP_N = 0, OP_T = 1;
     private static final int CUDA_R_32F = 0, CUDA_R_8I = 3, CUDA_R_32I = 10, CUDA_R_16BF = 14;
-    private static final int COMPUTE_32F = 68, COMPUTE_32F_PEDANTIC = 69, COMPUTE_32F_FAST_TF32 = 77, COMPUTE_32I = 72;
+    private static final int COMPUTE_32F = 68, COMPUTE_32F_PEDANTIC = 69, COMPUTE_32F_FAST_16BF = 75, COMPUTE_32F_FAST_TF32 = 77, COMPUTE_32I = 72;
     private static final int GEMM_DEFAULT = -1;
     private static final long WORKSPACE_BYTES = 32L << 20;
 
@@ -101,7 +107,7 @@ public final class Cublas implements AutoCloseable {
 
     /**
      * c [m, n] = alpha op(a) op(b) + beta c over {@link Tensor}s in CUDA memory, any leading dimensions (views of a
-     * wider matrix): F32 a and b (IEEE f32, or TF32 with {@code precision}), or BF16 a and b with an F32 or BF16 c
+     * wider matrix): F32 a and b (IEEE f32, or TF32 or bf16 tensor cores with {@code precision}), or BF16 a and b with an F32 or BF16 c
      * (f32 accumulation). {@code Backend.gemm} on the GPU.
      */
     public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c, Precision precision) {
@@ -109,7 +115,11 @@ public final class Cublas implements AutoCloseable {
         int inType, compute;
         if (a.dtype() == DType.F32 && b.dtype() == DType.F32) {
             inType = CUDA_R_32F;
-            compute = precision == Precision.TF32 ? COMPUTE_32F_FAST_TF32 : COMPUTE_32F_PEDANTIC;
+            compute = switch (precision) {
+                case F32 -> COMPUTE_32F_PEDANTIC;
+                case TF32 -> COMPUTE_32F_FAST_TF32;
+                case BF16 -> COMPUTE_32F_FAST_16BF;
+            };
         } else if (a.dtype() == DType.BF16 && b.dtype() == DType.BF16) {
             inType = CUDA_R_16BF;
             compute = COMPUTE_32F;

@@ -101,7 +101,7 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
         return true;
     }
 
-    /** How {@link #gemm} computes: IEEE f32 (the default), or TF32 tensor cores. */
+    /** How {@link #gemm} computes on f32 tensors: IEEE f32 (the default), or TF32 or bf16 tensor cores ({@link Cublas.Precision}). */
     public void setGemmPrecision(Cublas.Precision precision) {
         gemmPrecision = java.util.Objects.requireNonNull(precision, "precision");
     }

@@ -90,6 +90,8 @@ class CudaBackendTest extends GpuTest {
                 Tensor ga = dev(arena, a), gb = dev(arena, b), gc = gpu.memory().zeros(arena, DType.F32, m, n);
                 blas.gemm(false, true, 1f, ga, gb, 0f, gc, Cublas.Precision.TF32);
                 TestTensors.assertClose(c, gc, 2e-2 * Math.sqrt(k), "tf32 gemm");
+                blas.gemm(false, true, 1f, ga, gb, 0f, gc, Cublas.Precision.BF16);
+                TestTensors.assertClose(c, gc, 4e-2 * Math.sqrt(k), "f32 tensors through bf16 tensor cores");
                 Tensor ha = gpu.memory().zeros(arena, DType.BF16, m, k), hb = gpu.memory().zeros(arena, DType.BF16, n, k);
                 kernels.toBf16(ga, ha);
                 kernels.toBf16(gb, hb);
