@@ -97,20 +97,14 @@ static int32_t pack_column_dense(int64_t k, const int8_t *wj, int8_t *panel, int
     int32_t sum = 0, minus128 = 0;
     for (int64_t p = 0; p < k; p++) {
         sum += wj[p];
-        minus128 |= wj[p] == INT8_MIN;
+        minus128 += wj[p] == INT8_MIN;
     }
     int8_t *column = panel + jj * 4;
     int64_t p = 0;
-    if (!minus128)
+    if (minus128 == 0)
         for (; p + 4 <= k; p += 4) memcpy(column + p * T4J_Q8_PANEL, wj + p, 4); /* quad p/4 starts at (p/4)·4·PANEL */
-    else
-        sum = 0;
-    for (; p < k; p++) {
-        int8_t w = symmetric(wj[p]);
-        if (minus128) sum += w;
-        column[(p / 4) * 4 * T4J_Q8_PANEL + p % 4] = w;
-    }
-    return sum;
+    for (; p < k; p++) column[(p / 4) * 4 * T4J_Q8_PANEL + p % 4] = symmetric(wj[p]);
+    return sum + minus128; /* each -128 packed as -127 */
 }
 
 /* The positions (ascending) of the nonzeros of a group of 4 weights, padded with zero positions to 2;

@@ -168,22 +168,23 @@ static inline __attribute__((always_inline)) void avx2_tile(const int TWOFOUR, c
     }
 }
 
-static void kernel_avx2(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
+/* The tile for rows (1 to QMR) rows: one row over the whole panel in one pass, two in two, three or four in four. */
+static inline __attribute__((always_inline)) void avx2_rows(const int TWOFOUR, int64_t steps, const uint8_t *x, int64_t ldx, int64_t rows,
+                                                            const int8_t *panel, const t4j_int8_out *o) {
     switch (T4J_MIN(rows, QMR)) {
-    case 1: avx2_tile(0, 1, 8, quads, x, ldx, panel, o); break;
-    case 2: avx2_tile(0, 2, AVX2_V2, quads, x, ldx, panel, o); break;
-    case 3: avx2_tile(0, 3, 2, quads, x, ldx, panel, o); break;
-    default: avx2_tile(0, QMR, 2, quads, x, ldx, panel, o); break;
+    case 1: avx2_tile(TWOFOUR, 1, 8, steps, x, ldx, panel, o); break;
+    case 2: avx2_tile(TWOFOUR, 2, AVX2_V2, steps, x, ldx, panel, o); break;
+    case 3: avx2_tile(TWOFOUR, 3, 2, steps, x, ldx, panel, o); break;
+    default: avx2_tile(TWOFOUR, QMR, 2, steps, x, ldx, panel, o); break;
     }
 }
 
+static void kernel_avx2(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
+    avx2_rows(0, quads, x, ldx, rows, panel, o);
+}
+
 static void kernel24_avx2(int64_t octets, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
-    switch (T4J_MIN(rows, QMR)) {
-    case 1: avx2_tile(1, 1, 8, octets, x, ldx, panel, o); break;
-    case 2: avx2_tile(1, 2, AVX2_V2, octets, x, ldx, panel, o); break;
-    case 3: avx2_tile(1, 3, 2, octets, x, ldx, panel, o); break;
-    default: avx2_tile(1, QMR, 2, octets, x, ldx, panel, o); break;
-    }
+    avx2_rows(1, octets, x, ldx, rows, panel, o);
 }
 
 /* Weight-only, R rows (1 or 2, a constant in each instance), the panel in two passes of 32 columns: byte t of each 32-bit
