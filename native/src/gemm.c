@@ -69,18 +69,21 @@ static float *grow(float **buf, size_t *cap, size_t n) {
     return *buf;
 }
 
-/* Where rows [r0, r0 + R) of the view over K range [pc, pc + kc) are read from, when that is one segment
- * whose rows are adjacent (element (r, p) at src[r + p*ld]: a B sliver read row by row, kc rows of R
- * floats ld apart); NULL otherwise. The kernels prefetch it while the sliver before is in use. */
-static const float *sliver_source(const kview *v, int64_t r0, int64_t pc, int64_t kc, int64_t *ld) {
+/* Where rows [r0, r0 + R) of the view over K range [pc, pc + kc) are read from, when the segment holding pc has
+ * its rows adjacent (element (r, p) at src[r + p*ld]: a B sliver read row by row, R floats ld apart); NULL
+ * otherwise. *len: how many of the range's kc rows lie in that segment (all of them, or the head of a block that
+ * runs into the next segment, as a LoRA layer's last K block runs from W into its A). The kernels prefetch that
+ * much of the next sliver while the sliver before is in use, and pack a whole one as they read it. */
+static const float *sliver_source(const kview *v, int64_t r0, int64_t pc, int64_t kc, int64_t *ld, int64_t *len) {
     int64_t seg_start = 0;
     for (int s = 0; s < v->nseg; s++) {
         const t4j_kseg *g = &v->segs[s];
-        if (pc >= seg_start && pc + kc <= seg_start + g->k) {
+        if (pc >= seg_start && pc < seg_start + g->k) {
             const float *base = v->use_b ? g->b : g->a;
             int64_t rs = v->use_b ? g->csb : g->rsa, ks = v->use_b ? g->rsb : g->csa;
             if (rs != 1) return NULL;
             *ld = ks;
+            *len = T4J_MIN(kc, seg_start + g->k - pc);
             return base + r0 + (pc - seg_start) * ks;
         }
         seg_start += g->k;
@@ -119,7 +122,7 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
                 t4j_gemm_pack_view(I, &J->av, ic, mc, pc, kc, MR, ap);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const float *bs, *next = NULL, *fuse_src = NULL;
-                    int64_t pf_ld = 0, fuse_ld = 0;
+                    int64_t pf_ld = 0, fuse_ld = 0, pf_len = kc; /* pf_len: rows of the next sliver in its first segment */
                     if (J->bpacked != NULL) {
                         /* packed ahead: the sliver is read where it lies, and the next one (adjacent) prefetched */
                         bs = J->bpacked + pc * J->bnpad + (jc + jr) * kc;
@@ -127,12 +130,14 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
                     } else {
                         float *dst = single ? bp : bp + jr * kc;
                         if (ic == m0) {
-                            /* a whole sliver whose rows lie adjacent in the source: the first tile's kernel packs it */
-                            if (I->kernel_pack != NULL && nc - jr >= NR) fuse_src = sliver_source(&J->bv, jc + jr, pc, kc, &fuse_ld);
+                            /* a whole sliver whose rows lie adjacent in one source: the first tile's kernel packs it */
+                            int64_t len = 0;
+                            if (I->kernel_pack != NULL && nc - jr >= NR) fuse_src = sliver_source(&J->bv, jc + jr, pc, kc, &fuse_ld, &len);
+                            if (len < kc) fuse_src = NULL;
                             if (fuse_src == NULL) t4j_gemm_pack_view(I, &J->bv, jc + jr, T4J_MIN(NR, nc - jr), pc, kc, NR, dst);
                         }
                         bs = dst;
-                        if (ic == m0 && jr + NR < nc) next = sliver_source(&J->bv, jc + jr + NR, pc, kc, &pf_ld);
+                        if (ic == m0 && jr + NR < nc) next = sliver_source(&J->bv, jc + jr + NR, pc, kc, &pf_ld, &pf_len);
                     }
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         int64_t i = ic + ir, j = jc + jr;
@@ -143,7 +148,7 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
                             .beta = first ? J->beta : 1.0f,
                             .bias = (first && J->bias) ? J->bias + i * J->bias_rs + j * J->bias_cs : NULL,
                             .bias_rs = J->bias_rs, .bias_cs = J->bias_cs,
-                            .pf = next ? next + p0 * pf_ld : NULL, .pf_ld = pf_ld, .pf_rows = T4J_MIN(kc, p0 + share) - p0,
+                            .pf = next && p0 < pf_len ? next + p0 * pf_ld : NULL, .pf_ld = pf_ld, .pf_rows = T4J_MIN(pf_len, p0 + share) - p0,
                             .pf_l1 = J->bpacked != NULL};
                         if (fuse_src != NULL && ir == 0) I->kernel_pack(kc, ap, fuse_src, fuse_ld, (float *)bs, &o);
                         else I->kernel(kc, ap + ir * kc, bs, &o);

@@ -62,20 +62,22 @@ final class LoraSuite {
                     Tensor da = BenchData.matrix(arena, c.r(), c.dIn()), db = BenchData.matrix(arena, c.dOut(), c.r());
                     float s = 2f;
 
-                    double base = measure.medianMs(() -> {
+                    // The step and its baseline in alternation, and the two forwards: their ratios are the figures, and one
+                    // measured after the other differed by up to 10% on a noisy VM (Measure.interleavedMedianMs).
+                    double[] steps = measure.interleavedMedianMs(() -> {
                         cpu.gemm(false, true, 1f, x, w, 0f, y);   // y = x Wᵀ
                         cpu.gemm(false, false, 1f, g, w, 0f, dx); // dx = G W
-                    });
-                    double step = measure.medianMs(() -> {
+                    }, () -> {
                         cpu.loraForward(x, null, w, null, a, b, s, h, y);
                         cpu.loraBackward(x, null, w, a, b, s, h, g, dx, da, db);
                     });
-                    double fused = measure.medianMs(() -> cpu.loraForward(x, null, w, null, a, b, s, h, y));
-                    double unfused = measure.medianMs(() -> {
+                    double base = steps[0], step = steps[1];
+                    double[] forwards = measure.interleavedMedianMs(() -> cpu.loraForward(x, null, w, null, a, b, s, h, y), () -> {
                         cpu.gemm(false, true, 1f, x, a, 0f, h);   // h = x Aᵀ
                         cpu.gemm(false, true, 1f, x, w, 0f, y);   // y = x Wᵀ
                         cpu.gemm(false, true, s, h, b, 1f, y);    // y += s h Bᵀ: a second pass over y
                     });
+                    double fused = forwards[0], unfused = forwards[1];
                     String backend = cpu.name();
                     rows.add(BenchRow.of("lora", "frozen_base_step", c.shape(), threads, backend, base, c.baseFlops(),
                             "none: the baseline lora_step is held to", null, peak));

@@ -1,0 +1,52 @@
+/* A/B timing of libtune4j.so builds on a LoRA layer step: each round runs, with every library in turn, the frozen
+ * base step (y = x Wᵀ, dx = g W: two GEMMs) and the LoRA step (t4j_lora_forward, t4j_lora_backward, rank 16), so a
+ * noisy machine slows all alike; prints each library's medians and the step / base ratio (issue 21: <= 1.10x).
+ *
+ *   lora-ab THREADS ROUNDS T D_IN D_OUT LIB... (up to 8 libraries; gemm-variants.sh builds them) */
+#include <stdint.h>
+#include <string.h>
+#include "ab.h"
+typedef int32_t (*gemm_fn)(int32_t, int32_t, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *, int64_t, float, float *, int64_t);
+typedef int32_t (*lf_fn)(int64_t, int64_t, int64_t, int64_t, const float *, const float *, const float *, const float *, const float *, const float *, float, float *, float *);
+typedef int32_t (*lb_fn)(int64_t, int64_t, int64_t, int64_t, const float *, const float *, const float *, const float *, const float *, float, const float *, const float *, float *, float *, float *);
+typedef void (*threads_fn)(int32_t);
+/* n floats in [-0.06, 0.06], on huge pages from 2 MiB as tune4j's host tensors */
+static float *mat(int64_t n) {
+    float *p = ab_alloc((size_t)n * 4, n * 4 >= (2 << 20));
+    for (int64_t i = 0; i < n; i++) p[i] = (float)((i * 7) % 13) * 0.01f - 0.06f;
+    return p;
+}
+int main(int argc, char **argv) {
+    if (argc < 7) {
+        fprintf(stderr, "usage: lora-ab THREADS ROUNDS T D_IN D_OUT LIB...\n");
+        return 2;
+    }
+    int threads = atoi(argv[1]), rounds = atoi(argv[2]), libs = argc - 6;
+    if (libs > 8 || rounds < 1 || rounds > 256) return 2;
+    int64_t t = atol(argv[3]), di = atol(argv[4]), dout = atol(argv[5]), r = 16;
+    gemm_fn gemm[8]; lf_fn lf[8]; lb_fn lb[8];
+    for (int l = 0; l < libs; l++) {
+        void *h = open_copy("lora-ab", argv[6 + l], l);
+        gemm[l] = dlsym(h, "t4j_gemm"); lf[l] = dlsym(h, "t4j_lora_forward"); lb[l] = dlsym(h, "t4j_lora_backward");
+        ((threads_fn)dlsym(h, "t4j_set_num_threads"))(threads);
+    }
+    float *x = mat(t * di), *w = mat(dout * di), *a = mat(r * di), *b = mat(dout * r), *hh = mat(t * r), *y = mat(t * dout), *g = mat(t * dout), *dx = mat(t * di), *da = mat(r * di), *db = mat(dout * r);
+    static double tb[8][256], tf[8][256], tk[8][256];
+    for (int it = -2; it < rounds; it++)
+        for (int l = 0; l < libs; l++) {
+            double t0 = now();
+            gemm[l](0, 1, t, dout, di, 1, x, di, w, di, 0, y, dout); gemm[l](0, 0, t, di, dout, 1, g, dout, w, di, 0, dx, di);
+            double t1 = now();
+            lf[l](t, di, dout, r, x, NULL, w, NULL, a, b, 2, hh, y);
+            double t2 = now();
+            lb[l](t, di, dout, r, x, NULL, w, a, b, 2, hh, g, dx, da, db);
+            double t3 = now();
+            if (it >= 0) { tb[l][it] = t1 - t0; tf[l][it] = t2 - t1; tk[l][it] = t3 - t2; }
+        }
+    for (int l = 0; l < libs; l++) {
+        double s[256];
+        for (int i = 0; i < rounds; i++) s[i] = tf[l][i] + tk[l][i];
+        qsort(tb[l], rounds, 8, by_value); qsort(s, rounds, 8, by_value); qsort(tf[l], rounds, 8, by_value); qsort(tk[l], rounds, 8, by_value);
+        printf("%-20s T=%ld %ldx%ld threads %d: base %.3f ms, lora step %.3f ms (fwd %.3f, bwd %.3f): %.3fx\n", argv[6 + l], t, di, dout, threads, tb[l][rounds/2]*1e3, s[rounds/2]*1e3, tf[l][rounds/2]*1e3, tk[l][rounds/2]*1e3, s[rounds/2]/tb[l][rounds/2]);
+    }
+}
