@@ -318,10 +318,12 @@ void t4j_adamw_step(int64_t n, float *param, const float *grad, float *m, float 
  * the first step); p -= lr * (nesterov ? g + momentum buf : buf). first_step != 0 on the first call. */
 void t4j_sgd_step(int64_t n, float *param, const float *grad, float *buf, float lr, float momentum, float dampening, float weight_decay, int32_t nesterov, int32_t first_step);
 
-/* Activations applied in the int8 and sparse epilogues. GELU is the tanh form. */
+/* Activations applied in the int8 and sparse epilogues: GELU's tanh form (GPT-2's, "gelu_new") and its erf form
+ * (BERT's "gelu"), each the same bits as t4j_gelu_forward with exact 0 or 1 on the linear layer's output. */
 #define T4J_ACT_NONE 0
 #define T4J_ACT_RELU 1
 #define T4J_ACT_GELU 2
+#define T4J_ACT_GELU_ERF 3
 
 #ifdef __cplusplus
 }

@@ -272,6 +272,9 @@ void t4j_int8_store_tile(const int32_t *acc, int32_t x_offset, const t4j_int8_ou
 /* Scalar epilogue over an f32 tile (weight-only sums, not yet scaled). */
 void t4j_int8w_store_tile(const float *acc, const t4j_int8_out *out);
 float t4j_activate(float v, int32_t act);
+/* GELU (exact: the erf form) in place over m rows of n, ldy apart, on the calling thread, with the current level's
+ * ops (ops.c): what the int8 and sparse layers apply to their output, a panel or a row at a time. */
+void t4j_gelu_rows(int64_t m, int64_t n, float *y, int64_t ldy, int32_t exact);
 
 /* ---- sparse: the level table (sparse_kernels.inc compiled once per level fills one) ---- */
 typedef struct {
@@ -303,6 +306,7 @@ typedef struct {
     void (*sum_rows_product)(int64_t m, int64_t n, const float *a, const float *b, float *out);
     void (*row_squares)(int64_t m, int64_t n, const float *x, float *out);
     void (*gelu_forward)(int64_t n, const float *x, float *y, int32_t exact);
+    void (*gelu_rows)(int64_t m, int64_t n, float *y, int64_t ldy, int32_t exact); /* in place, on the calling thread */
     void (*gelu_backward)(int64_t n, const float *x, const float *dy, float *dx, int32_t exact);
     void (*softmax_forward)(int64_t m, int64_t n, const float *x, float *y);
     void (*softmax_backward)(int64_t m, int64_t n, const float *y, const float *dy, float *dx);

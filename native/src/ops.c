@@ -28,6 +28,7 @@ T4J_EXPORT void t4j_sum_rows_product(int64_t m, int64_t n, const float *a, const
 }
 T4J_EXPORT void t4j_row_squares(int64_t m, int64_t n, const float *x, float *out) { ops()->row_squares(m, n, x, out); }
 T4J_EXPORT void t4j_gelu_forward(int64_t n, const float *x, float *y, int32_t exact) { ops()->gelu_forward(n, x, y, exact); }
+void t4j_gelu_rows(int64_t m, int64_t n, float *y, int64_t ldy, int32_t exact) { ops()->gelu_rows(m, n, y, ldy, exact); }
 T4J_EXPORT void t4j_gelu_backward(int64_t n, const float *x, const float *dy, float *dx, int32_t exact) {
     ops()->gelu_backward(n, x, dy, dx, exact);
 }

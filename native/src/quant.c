@@ -178,10 +178,8 @@ T4J_EXPORT int32_t t4j_int8_24_pack(int64_t n, int64_t k, const int8_t *w, int64
 float t4j_activate(float v, int32_t act) {
     switch (act) {
     case T4J_ACT_RELU: return (v > 0.0f || v != v) ? v : 0.0f; /* a NaN stays NaN, as in ops' ReLU */
-    case T4J_ACT_GELU: {
-        const float c = 0.7978845608028654f; /* sqrt(2 / pi) */
-        return 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
-    }
+    case T4J_ACT_GELU:
+    case T4J_ACT_GELU_ERF: t4j_gelu_rows(1, 1, &v, 1, act == T4J_ACT_GELU_ERF); return v; /* the op's bits */
     default: return v;
     }
 }
@@ -280,6 +278,7 @@ typedef struct {
     int64_t ldc;
     int64_t panels_per_task;
     int32_t row_tile;
+    int32_t gelu;            /* 0, or 1 + exact: GELU over each panel's output once its tiles are written (prepare) */
 } q8_job;
 
 /* Panels p0 .. p1 - 1 of J's weights, every row of x. */
@@ -301,6 +300,7 @@ static void q8_panels(const q8_job *J, int64_t p0, int64_t p1) {
             else if (twofour) I->kernel24(J->w.h->quads, J->xq + i * J->xld, J->xld, o.m_rem, panel, &o);
             else I->kernel(J->w.h->quads, J->xq + i * J->xld, J->xld, o.m_rem, panel, &o);
         }
+        if (J->gelu) t4j_gelu_rows(J->m, T4J_MIN(T4J_Q8_PANEL, J->n - j), J->y + j, J->ldy, J->gelu - 1);
     }
 }
 
@@ -321,18 +321,14 @@ T4J_EXPORT int32_t t4j_int8_set_stream_tile(int32_t tile) {
 
 T4J_EXPORT int32_t t4j_int8_stream_tile(void) { return atomic_load(&stream_tile); }
 
-/* The tile choice for J's weights, and GELU taken out of the epilogue (returns whether it was): GELU needs tanh, and
- * one vectorized pass over each finished row (the ops kernel of the current level) costs a fraction of what a scalar
- * tanhf per element in the tile epilogue would. */
-static int32_t prepare(q8_job *J) {
+/* The tile choice for J's weights, and GELU (either form) taken out of the tile epilogue: each task applies it to a
+ * panel's m x 64 block of output as soon as the panel's tiles are written (still in cache), with the level's vector
+ * GELU (the op's bits). A scalar erf or tanh per element in the epilogue would cost several times that; a pass over
+ * the whole output after the parallel region, on one thread, took 5% of MiniLM's int8 forward as a separate op. */
+static void prepare(q8_job *J) {
     J->row_tile = J->w.h->n * J->w.h->k <= T4J_CACHED_WEIGHT_BYTES || atomic_load(&stream_tile) == T4J_INT8_STREAM_ROW_TILE;
-    int32_t gelu = J->y != NULL && J->act == T4J_ACT_GELU;
-    if (gelu) J->act = T4J_ACT_NONE;
-    return gelu;
-}
-
-static void finish_gelu(const q8_job *J) {
-    for (int64_t i = 0; i < J->m; i++) t4j_gelu_forward(J->n, J->y + i * J->ldy, J->y + i * J->ldy, 0);
+    J->gelu = J->y != NULL && (J->act == T4J_ACT_GELU || J->act == T4J_ACT_GELU_ERF) ? 1 + (J->act == T4J_ACT_GELU_ERF) : 0;
+    if (J->gelu) J->act = T4J_ACT_NONE;
 }
 
 static int64_t threads_for(double ops, int64_t panels) {
@@ -342,9 +338,8 @@ static int64_t threads_for(double ops, int64_t panels) {
 static int32_t run(q8_job *J, double ops) {
     int64_t panels = J->w.h->panels, threads = threads_for(ops, panels);
     J->panels_per_task = (panels + threads - 1) / threads;
-    int32_t gelu = prepare(J);
+    prepare(J);
     t4j_parallel((panels + J->panels_per_task - 1) / J->panels_per_task, q8_task, J);
-    if (gelu) finish_gelu(J);
     return T4J_OK;
 }
 
@@ -435,22 +430,19 @@ T4J_EXPORT int32_t t4j_int8_linear_shared(int64_t m, int64_t k, const float *x, 
         return T4J_ERR_NO_MEMORY;
     }
     q8_job jobs[T4J_INT8_SHARED_MAX];
-    int32_t gelu[T4J_INT8_SHARED_MAX];
     int64_t panels = 0;
     double ops = 0.0;
     for (int32_t l = 0; l < count; l++) {
         q8_packed w = view(packed[l]);
         jobs[l] = (q8_job){.impl = I, .w = w, .m = m, .n = w.h->n, .xq = xq, .xld = xld, .sx = sx, .bias = bias ? bias[l] : NULL, .act = activation,
                            .y = y[l], .ldy = ldy[l]};
-        gelu[l] = prepare(&jobs[l]);
+        prepare(&jobs[l]);
         panels += w.h->panels;
         ops += 2.0 * m * w.h->n * k;
     }
     int64_t threads = threads_for(ops, panels);
     q8_jobs S = {jobs, count, (panels + threads - 1) / threads};
     t4j_parallel((panels + S.panels_per_task - 1) / S.panels_per_task, q8_jobs_task, &S);
-    for (int32_t l = 0; l < count; l++)
-        if (gelu[l]) finish_gelu(&jobs[l]);
     free(xq);
     free(sx);
     return T4J_OK;

@@ -56,7 +56,7 @@ static float quantize_row_avx512(int64_t k, const float *x, int8_t *q, int32_t o
     return scale;
 }
 
-/* Vector epilogue for f32 output (GELU is applied afterwards, by run() in quant.c), inlined into each kernel with R (the
+/* Vector epilogue for f32 output (GELU is applied afterwards, to the panel: quant.c, prepare), inlined into each kernel with R (the
  * rows computed) a constant and its loops unrolled, so that the accumulators go from registers straight to y (through
  * memory and a call per tile it took 4% of MiniLM's int8 forward in perf); a whole panel of 64 columns stores without
  * masks. */
@@ -113,7 +113,7 @@ static __attribute__((noinline)) void finish_tile_scalar(__m512i acc[QMR][4], co
 /* The first R rows of accumulators c (held in registers until here) out: the vector epilogue for f32 output, else the
  * scalar one. */
 static inline __attribute__((always_inline)) void finish_rows(const int R, __m512i (*c)[4], const t4j_int8_out *o) {
-    if (o->y != NULL && o->act != T4J_ACT_GELU) {
+    if (o->y != NULL && (o->act == T4J_ACT_NONE || o->act == T4J_ACT_RELU)) { /* GELU: after the panel (quant.c, prepare) */
         store_f32(R, c, o);
         return;
     }

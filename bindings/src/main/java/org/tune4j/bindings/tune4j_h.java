@@ -45,6 +45,7 @@ public final class tune4j_h {
     public static final int T4J_ACT_NONE = 0;
     public static final int T4J_ACT_RELU = 1;
     public static final int T4J_ACT_GELU = 2;
+    public static final int T4J_ACT_GELU_ERF = 3;
 
     /** The names of all functions the header declares. */
     public static final List<String> FUNCTIONS = List.of(

@@ -6,8 +6,10 @@ import org.tune4j.bindings.tune4j_h;
 public enum Activation {
     NONE(tune4j_h.T4J_ACT_NONE),
     RELU(tune4j_h.T4J_ACT_RELU),
-    /** GELU, tanh form: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
-    GELU(tune4j_h.T4J_ACT_GELU);
+    /** GELU, tanh form: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (GPT-2's; Hugging Face's "gelu_new"). */
+    GELU(tune4j_h.T4J_ACT_GELU),
+    /** GELU, erf form: 0.5·x·(1 + erf(x/√2)) (BERT's; Hugging Face's "gelu"). */
+    GELU_ERF(tune4j_h.T4J_ACT_GELU_ERF);
 
     private final int code;
 
@@ -28,6 +30,7 @@ public enum Activation {
                 float c = 0.7978845608028654f;
                 yield 0.5f * v * (1f + (float) Math.tanh(c * (v + 0.044715f * v * v * v)));
             }
+            case GELU_ERF -> (float) ReferenceBackend.gelu(v, true);
         };
     }
 }

@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.util.SplittableRandom;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
+import org.tune4j.backend.Activation;
 import org.tune4j.tensor.Tensor;
 
 /**
@@ -45,8 +46,18 @@ final class BertLayer extends Module {
         if (qkv == null) qkv = new Var[] {project(t, self, "query", x, routing), project(t, self, "key", x, routing), project(t, self, "value", x, routing)};
         Var context = t.attention(qkv[0], qkv[1], qkv[2], batch, heads, lengths);
         Var h = addNorm(t, attentionOutput.layer("LayerNorm"), project(t, attentionOutput, "dense", context, routing), x);
-        Var inner = t.gelu(project(t, intermediate, "dense", h, routing), exactGelu);
+        Var inner = intermediate(t, h, routing);
         return addNorm(t, output.layer("LayerNorm"), project(t, output, "dense", inner, routing), h);
+    }
+
+    /**
+     * GELU(intermediate.dense(h)): through the layer's activation, which an int8 or sparse layer applies to its output
+     * as it writes it when the tape does not record (Layer#forward(Tape, Var, Activation)); an f32 layer as t.gelu.
+     */
+    private Var intermediate(Tape t, Var h, AdapterRouting routing) {
+        Layer dense = intermediate.layer("dense");
+        if (dense instanceof MultiLoraLinear m) return t.gelu(m.forward(t, h, routing), exactGelu);
+        return dense.forward(t, h, exactGelu ? Activation.GELU_ERF : Activation.GELU);
     }
 
     /** norm(y + residual): one op for a LayerNorm (the sum and the normalization in one pass a row at inference). */

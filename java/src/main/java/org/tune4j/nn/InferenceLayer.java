@@ -27,6 +27,7 @@ public interface InferenceLayer {
             case NONE -> {}
             case RELU -> backend.reluForward(y, y);
             case GELU -> backend.geluForward(y, y, false);
+            case GELU_ERF -> backend.geluForward(y, y, true);
         }
     }
 }

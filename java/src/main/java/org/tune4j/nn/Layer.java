@@ -9,7 +9,7 @@ public interface Layer {
     Var forward(Tape t, Var x);
 
     /**
-     * act(forward(x)), act NONE or GELU (the tanh form, {@link Tape#gelu(Var)}). A layer whose kernel applies act in
+     * act(forward(x)), act NONE, GELU or GELU_ERF ({@link Tape#gelu(Var, boolean)}). A layer whose kernel applies act in
      * its epilogue (a compressed one) overrides this to do so on a tape that does not record: no backward needs the
      * values before the activation then, and the separate pass over the output is saved.
      */
@@ -17,7 +17,8 @@ public interface Layer {
         return switch (act) {
             case NONE -> forward(t, x);
             case GELU -> t.gelu(forward(t, x));
-            case RELU -> throw new IllegalArgumentException("a tape layer applies NONE or GELU, not RELU");
+            case GELU_ERF -> t.gelu(forward(t, x), true);
+            case RELU -> throw new IllegalArgumentException("a tape layer applies NONE, GELU or GELU_ERF, not RELU");
         };
     }
 }

@@ -87,6 +87,12 @@ class Int8ParityTest {
                     REF.int8Linear(x, w, b, act, yRef);
                     CPU.int8Linear(x, w, b, act, yCpu);
                     assertClose(yRef, yCpu, 1e-5, level + " int8Linear " + act);
+                    if (act == Activation.GELU || act == Activation.GELU_ERF) { // the epilogue's GELU: the op's bits on the output
+                        Tensor plain = Tensor.zeros(arena, DType.F32, m, n);
+                        CPU.int8Linear(x, w, b, Activation.NONE, plain);
+                        CPU.geluForward(plain, plain, act == Activation.GELU_ERF);
+                        TestTensors.assertBitwiseEqual(plain, yCpu, level + " int8Linear " + act + " against the GELU op");
+                    }
                     REF.int8WeightOnlyLinear(x, w, b, act, yRef);
                     CPU.int8WeightOnlyLinear(x, w, b, act, yCpu);
                     assertClose(yRef, yCpu, 2e-5 * Math.sqrt(k + 1), level + " int8WeightOnlyLinear " + act);
