@@ -4,9 +4,9 @@
 # jar's classes, built where nvcc is, so libtune4j_cuda.so is inside), the core's test classes, the JUnit console launcher and
 # the kernels/dev variant programs and JCuda (bench/gpu/prepare.sh puts them there). Runs, each under its own time
 # limit so that one hang cannot eat the others: the kernel variants' checks and timings, the PyTorch/PEFT
-# peers, the CUDA tests (a missing GPU fails them), `tune4j bench gpu`, the commands with --device cuda
+# peers, PEFT loading an adapter tune4j wrote (PeftInterop, peft_interop.py), the CUDA tests (a missing GPU fails them), `tune4j bench gpu`, the commands with --device cuda
 # (eval beside the CPU's, an epoch of pretraining, the demo without compression), and compare.py.
-# Everything lands in RESULTS_DIR as it is made, in ten files (machine, dev, torch-peers .json/.txt,
+# Everything lands in RESULTS_DIR as it is made (machine, dev, torch-peers .json/.txt, peft-interop .json/.txt,
 # tests, bench-gpu .json/.txt, cli.txt, demo-cuda-metrics.json, compare.md). The last run took under a minute on an H200 before the
 # commands were added; the demo adds a few (its gates attack on the CPU). Then, in what is left of 570 seconds (a device
 # command may run 600), issue 21's CPU column on the host: bench/gpu/cpu-matrix.sh (cpu-*.txt / .json, cpu-matrix.txt).
@@ -49,6 +49,11 @@ echo "bench exit $?" | tee -a "$out/bench-gpu.txt"; tail -n 30 "$out/bench-gpu.t
 echo "== PyTorch / PEFT on the same card"
 timeout -k 5 120 python3 "$root/bench/gpu/torch_peers.py" "$out/torch-peers.json" > "$out/torch-peers.txt" 2>&1
 echo "peers exit $?" | tee -a "$out/torch-peers.txt"; tail -n 20 "$out/torch-peers.txt"
+
+echo "== PEFT loads tune4j's adapter (issue 18): a small random BERT and its LoRA written here, read by transformers and PEFT"
+timeout -k 5 60 "$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -cp "$cp_t4j" org.tune4j.bench.PeftInterop "$tmp/peft-interop" > "$out/peft-interop.txt" 2>&1 &&
+  timeout -k 5 120 python3 "$root/bench/gpu/peft_interop.py" "$tmp/peft-interop" "$out/peft-interop.json" >> "$out/peft-interop.txt" 2>&1
+echo "peft interop exit $?" | tee -a "$out/peft-interop.txt"; tail -n 5 "$out/peft-interop.txt"
 
 echo "== the commands with --device cuda: eval beside the CPU's, one epoch of pretraining, the demo without compression"
 t4j=("$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -cp "$cp_t4j" org.tune4j.cli.Main)

@@ -106,6 +106,14 @@ def main(out):
         mine, theirs = ms(ours, kernel, dtype), ms(torch, peer)
         p = both(mine, theirs)
         figure(kernel, mine, "pytorch " + peer, theirs, p and p[1] / p[0], "(speedup, info)", lambda r: True)
+    # issue 18: PEFT loads an adapter tune4j wrote and gives tune4j's outputs (peft_interop.py)
+    try:
+        interop = json.load(open(os.path.join(out, "peft-interop.json")))
+        lines.append(f"PEFT {interop['peft']} loads tune4j's adapter: max |diff| last_hidden_state {interop['max_abs_last_hidden_state']:.2e}, "
+                     f"logits {interop['max_abs_logits']:.2e}; merged {interop['merged_max_abs_last_hidden_state']:.2e}, "
+                     f"{interop['merged_max_abs_logits']:.2e} (target <= 1e-4): {'met' if interop['ok'] else 'NOT met'}")
+    except (OSError, ValueError, KeyError) as e:
+        lines.append(f"no PEFT interop result: {e!r}")
     text = "\n".join(lines)
     print(text)
     with open(os.path.join(out, "compare.md"), "w") as f:
