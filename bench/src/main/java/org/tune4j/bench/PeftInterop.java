@@ -7,7 +7,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import org.tune4j.autograd.Parameter;
 import org.tune4j.autograd.Tape;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.TokenBatch;
@@ -20,11 +19,13 @@ import org.tune4j.nn.BertModel;
 import org.tune4j.nn.Lora;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
+import org.tune4j.train.TextTrainer;
 
 /**
  * Issue 18's interop check, the half that needs Java: a small BERT with random weights (Hugging Face's module names,
- * MiniLM's erf GELU and LayerNorm eps; small, so that it travels to the GPU machine where PEFT is), LoRA on query and
- * value with random factors (B nonzero, so the adapter moves the output), written as a Hugging Face checkpoint
+ * MiniLM's erf GELU and LayerNorm eps; small, so that it travels to the GPU machine where PEFT is), LoRA (rank 8) on
+ * query and value trained here for a few steps on random labels (so that B is off zero and the adapter moves the
+ * output), written as a Hugging Face checkpoint
  * ({@code base/}) and a PEFT adapter with tune4j's head beside it ({@code adapter/}, {@link BertAdapter}); then
  * {@code expected.safetensors}: padded input ids and attention mask of sequences of different lengths, and tune4j's
  * last_hidden_state and logits on them. {@code bench/gpu/peft_interop.py} loads the two folders with transformers
@@ -47,6 +48,21 @@ public final class PeftInterop {
         System.out.println("wrote " + args[0] + "/base, /adapter and /expected.safetensors");
     }
 
+    /** [CLS] then random ids, {@code length} in all. */
+    private static int[] sequence(SplittableRandom rng, int length) {
+        int[] ids = new int[length];
+        ids[0] = 101;
+        for (int i = 1; i < length; i++) ids[i] = 1 + rng.nextInt(CONFIG.vocabSize() - 1);
+        return ids;
+    }
+
+    /** {@code n} sequences of 4 to 20 ids. */
+    private static int[][] sequences(SplittableRandom rng, int n) {
+        int[][] out = new int[n][];
+        for (int i = 0; i < n; i++) out[i] = sequence(rng, 4 + rng.nextInt(17));
+        return out;
+    }
+
     /** Writes base/, adapter/ and expected.safetensors into {@code dir}. */
     static void write(Path dir) throws IOException {
         SplittableRandom rng = new SplittableRandom(18);
@@ -56,19 +72,14 @@ public final class PeftInterop {
             BertCheckpoint.save(dir.resolve("base"), model.bert(), null);
             Lora.Config lora = new Lora.Config(8, 16f, 0f, false, List.of("query", "value"), List.of());
             Lora.inject(model, arena, lora, rng);
-            for (Map.Entry<String, Parameter> e : model.namedParameters().entrySet()) {
-                if (!e.getKey().endsWith(".lora_B")) continue;
-                Tensor b = e.getValue().value();
-                for (long i = 0; i < b.numel(); i++) b.setFloat(i, (float) (rng.nextDouble() - 0.5) * 0.2f);
-            }
+            int[][] train = sequences(rng, 12);
+            int[] labels = new int[train.length];
+            for (int i = 0; i < labels.length; i++) labels[i] = rng.nextInt(CLASSES.size());
+            TextTrainer.fit(cpu, model, train, labels, new TextTrainer.Options(4, 4, 1, 1e-2f, 0f, 0f, 0, 18), line -> {}); // B moves off zero
             BertAdapter.save(dir.resolve("adapter"), model, lora, "tune4j-peft-interop-random-bert", CLASSES);
 
             int[][] ids = new int[LENGTHS.length][];
-            for (int s = 0; s < ids.length; s++) {
-                ids[s] = new int[LENGTHS[s]];
-                ids[s][0] = 101;
-                for (int i = 1; i < ids[s].length; i++) ids[s][i] = 1 + rng.nextInt(CONFIG.vocabSize() - 1);
-            }
+            for (int s = 0; s < ids.length; s++) ids[s] = sequence(rng, LENGTHS[s]);
             TokenBatch in = TokenBatch.of(arena, ids, null);
             Map<String, Tensor> expected = new LinkedHashMap<>();
             Tensor inputIds = Tensor.zeros(arena, DType.I32, in.batch(), in.seq()), mask = Tensor.zeros(arena, DType.I32, in.batch(), in.seq());

@@ -19,8 +19,8 @@ import org.tune4j.tensor.Tensor;
 
 /**
  * The Java half of the PEFT interop check (its Python half runs where PEFT is: bench/gpu/peft_interop.py): the folders
- * it writes are a Hugging Face checkpoint and a PEFT adapter by their names, and tune4j reads them back to the logits
- * it recorded, bit for bit.
+ * it writes are a Hugging Face checkpoint and a PEFT adapter by their names, the adapter trained (B off zero), and
+ * tune4j reads them back to the logits it recorded, bit for bit.
  */
 class PeftInteropTest {
     @Test
@@ -43,6 +43,9 @@ class PeftInteropTest {
             assertEquals(PeftInterop.CONFIG.hidden(), a.dim(1));
             assertEquals(PeftInterop.CONFIG.hidden(), b.dim(0));
             assertEquals(2 * 2 * PeftInterop.CONFIG.layers(), weights.tensors().size()); // A and B of query and value
+            double largest = 0;
+            for (long i = 0; i < b.numel(); i++) largest = Math.max(largest, Math.abs(b.getFloat(i)));
+            assertTrue(largest > 1e-3, "trained B off zero: " + largest); // else the adapter would not move the output
             assertTrue(Files.isRegularFile(dir.resolve("adapter").resolve(BertAdapter.HEAD_FILE)));
 
             Tensor ids = expected.get("input_ids"), logits = expected.get("logits");
