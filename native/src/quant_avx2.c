@@ -171,6 +171,7 @@ static inline __attribute__((always_inline)) void avx2_tile(const int TWOFOUR, c
 /* The tile for rows (1 to QMR) rows: one row over the whole panel in one pass, two in two, three or four in four. */
 static inline __attribute__((always_inline)) void avx2_rows(const int TWOFOUR, int64_t steps, const uint8_t *x, int64_t ldx, int64_t rows,
                                                             const int8_t *panel, const t4j_int8_out *o) {
+    t4j_int8_prefetch_y(o, T4J_MIN(rows, QMR));
     switch (T4J_MIN(rows, QMR)) {
     case 1: avx2_tile(TWOFOUR, 1, 8, steps, x, ldx, panel, o); break;
     case 2: avx2_tile(TWOFOUR, 2, AVX2_V2, steps, x, ldx, panel, o); break;

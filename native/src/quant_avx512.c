@@ -161,6 +161,7 @@ static void kernel_vnni(int64_t quads, const uint8_t *x, int64_t ldx, int64_t ro
     case 5: vnni_rows(5, quads, x, ldx, panel, o); return;
     default: break;
     }
+    t4j_int8_prefetch_y(o, T4J_MIN(rows, QMR));
     const uint8_t *row[QMR];
     for (int i = 0; i < QMR; i++) row[i] = x + T4J_MIN(i, rows - 1) * ldx; /* missing rows repeat the last: not stored */
     __m512i c00 = _mm512_setzero_si512(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00;
@@ -209,6 +210,7 @@ static inline __attribute__((always_inline)) void vnni24_rows(const int R, int64
 }
 
 static void kernel24_vnni(int64_t octets, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o) {
+    t4j_int8_prefetch_y(o, T4J_MIN(rows, QMR24));
     switch (rows) {
     case 1: vnni24_rows(1, octets, x, ldx, panel, o); return;
     case 2: vnni24_rows(2, octets, x, ldx, panel, o); return;
