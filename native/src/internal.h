@@ -234,7 +234,7 @@ typedef struct {
 } t4j_int8_out;
 
 /* The output tile's lines (rows x the panel's 64 floats of y), prefetched for writing as a kernel starts: over a large
- * batch y is not in cache, and the epilogue's stores waited on memory (MiniLM's FFN at 4096 rows ran at 0.8-0.9x the
+ * batch y is not in cache, and the epilogue's stores waited on memory (MiniLM's FFN at 4096 rows ran at 0.8-0.95x the
  * speed it reaches with this; quant.c, T4J_Q8_ROW_BLOCK). */
 static inline void t4j_int8_prefetch_y(const t4j_int8_out *o, int64_t rows) {
     if (!o->y) return;
