@@ -333,9 +333,10 @@ T4J_EXPORT int32_t t4j_int8_set_stream_tile(int32_t tile) {
 T4J_EXPORT int32_t t4j_int8_stream_tile(void) { return atomic_load(&stream_tile); }
 
 /* The tile choice for J's weights, and GELU (either form) taken out of the tile epilogue: each task applies it to a
- * panel's m x 64 block of output as soon as the panel's tiles are written (still in cache), with the level's vector
- * GELU (the op's bits). A scalar erf or tanh per element in the epilogue would cost several times that; a pass over
- * the whole output after the parallel region, on one thread, took 5% of MiniLM's int8 forward as a separate op. */
+ * row block of a panel (up to T4J_Q8_ROW_BLOCK x 64) as soon as its tiles are written (still in cache), with the
+ * level's vector GELU (the op's bits). A scalar erf or tanh per element in the epilogue would cost several times that;
+ * a pass over the whole output read it back (BERT's GELU op, 5% of MiniLM's int8 forward; the tanh form's pass after
+ * the parallel region, which this file ran on one thread). */
 static void prepare(q8_job *J) {
     J->row_tile = J->w.h->n * J->w.h->k <= T4J_CACHED_WEIGHT_BYTES || atomic_load(&stream_tile) == T4J_INT8_STREAM_ROW_TILE;
     J->gelu = J->y != NULL && (J->act == T4J_ACT_GELU || J->act == T4J_ACT_GELU_ERF) ? 1 + (J->act == T4J_ACT_GELU_ERF) : 0;
