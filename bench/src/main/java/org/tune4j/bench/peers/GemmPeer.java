@@ -8,11 +8,18 @@ import java.util.List;
  * (ONNX Runtime), found through {@link java.util.ServiceLoader}.
  */
 public interface GemmPeer {
-    /** One GEMM to time: C[m,n] = op(A) op(B). */
-    record Shape(boolean transA, boolean transB, int m, int n, int k, int threads) {}
+    /** One GEMM to time: C[m,n] = op(A) op(B); tune4j's row runs at {@code level} (a SimdLevel's name). */
+    record Shape(boolean transA, boolean transB, int m, int n, int k, int threads, String level) {}
 
-    /** A measured median in ms, or null with the reason it could not be measured. */
-    record Result(String peer, Double medianMs, String whyNot) {}
+    /**
+     * A measured median in ms, or null with the reason it could not be measured; {@code oursMs}: tune4j's median on the
+     * same shape timed in alternation with the peer's (each round runs both), where the peer can do that, else null.
+     */
+    record Result(String peer, Double medianMs, String whyNot, Double oursMs) {
+        public Result(String peer, Double medianMs, String whyNot) {
+            this(peer, medianMs, whyNot, null);
+        }
+    }
 
     /** Short name, as in "onnxruntime 1.23.2 MatMul". */
     String name();

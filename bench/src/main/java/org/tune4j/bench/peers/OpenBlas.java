@@ -17,9 +17,13 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.backend.SimdLevel;
 import org.tune4j.bench.Measure;
 import org.tune4j.bindings.NativeAccess;
+import org.tune4j.tensor.DType;
 import org.tune4j.tensor.HostMemory;
+import org.tune4j.tensor.Tensor;
 
 /**
  * OpenBLAS {@code cblas_sgemm} (Debian's libopenblas0-pthread) through FFM.
@@ -27,7 +31,9 @@ import org.tune4j.tensor.HostMemory;
  * <p>OpenBLAS picks its kernels once, when the library loads, and {@code OPENBLAS_CORETYPE} overrides
  * the choice (some machines here set it to Haswell, which holds it to AVX2). To report both its
  * restricted and its best kernels in one run, each configuration runs in a child JVM with its own
- * environment: this class is also that child's main.
+ * environment: this class is also that child's main. The child times tune4j's GEMM on the same operands too, in
+ * alternation with OpenBLAS's, so that each pair of numbers shares the machine's state (bench gemm's row then reports
+ * that time of ours beside the peer's).
  */
 public final class OpenBlas implements GemmPeer {
     private static final String SONAME = "libopenblas.so.0";
@@ -71,7 +77,7 @@ public final class OpenBlas implements GemmPeer {
         }
         List<String> cmd = new ArrayList<>(List.of(javaExecutable(), "--enable-native-access=ALL-UNNAMED", "-cp",
                 System.getProperty("java.class.path"), OpenBlas.class.getName(), quick ? "quick" : "full"));
-        for (Shape s : shapes) cmd.add(s.transA() + "," + s.transB() + "," + s.m() + "," + s.n() + "," + s.k() + "," + s.threads());
+        for (Shape s : shapes) cmd.add(s.transA() + "," + s.transB() + "," + s.m() + "," + s.n() + "," + s.k() + "," + s.threads() + "," + s.level());
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
         Map<String, String> env = pb.environment();
         if (removeCoretype) env.remove("OPENBLAS_CORETYPE");
@@ -83,7 +89,10 @@ public final class OpenBlas implements GemmPeer {
             try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
                 for (String line; (line = r.readLine()) != null; ) {
                     if (line.startsWith("corename=")) core = line.substring(9);
-                    else if (line.startsWith("median_ms=")) out.add(new Result(label + " [" + core + " kernels]", Double.parseDouble(line.substring(10)), null));
+                    else if (line.startsWith("median_ms=")) { // median_ms=THEIRS,OURS
+                        String[] ms = line.substring(10).split(",");
+                        out.add(new Result(label + " [" + core + " kernels]", Double.parseDouble(ms[0]), null, Double.parseDouble(ms[1])));
+                    }
                     else log.add(line);
                 }
             }
@@ -103,7 +112,11 @@ public final class OpenBlas implements GemmPeer {
         return ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
     }
 
-    /** Child: args = quick|full, then "transA,transB,m,n,k,threads" per shape. Prints corename= then median_ms= per shape. */
+    /**
+     * Child: args = quick|full, then "transA,transB,m,n,k,threads,level" per shape. Prints corename=, then per shape
+     * median_ms=THEIRS,OURS: OpenBLAS's cblas_sgemm and tune4j's gemm at that SIMD level on the same operands, timed in
+     * alternation (call by call on one thread, in blocks on more), so that a slow spell of the machine falls on both.
+     */
     public static void main(String[] args) throws Throwable {
         Optional<SymbolLookup> lib = NativeAccess.openSystem(SONAME);
         if (lib.isEmpty()) {
@@ -116,23 +129,33 @@ public final class OpenBlas implements GemmPeer {
         MethodHandle corename = NativeAccess.downcall(lib.get(), "openblas_get_corename", FunctionDescriptor.of(ADDRESS), false);
         MemorySegment name = ((MemorySegment) corename.invokeExact()).reinterpret(64);
         System.out.println("corename=" + name.getString(0));
-        Measure measure = Measure.standard(args[0].equals("quick"));
+        boolean quick = args[0].equals("quick");
+        Measure measure = Measure.standard(quick);
         for (int i = 1; i < args.length; i++) {
             String[] f = args[i].split(",");
             boolean ta = Boolean.parseBoolean(f[0]), tb = Boolean.parseBoolean(f[1]);
             int m = Integer.parseInt(f[2]), n = Integer.parseInt(f[3]), k = Integer.parseInt(f[4]), threads = Integer.parseInt(f[5]);
             setThreads.invokeExact(threads);
+            CpuBackend.setThreads(threads);
+            CpuBackend.setSimdLevel(SimdLevel.valueOf(f[6]));
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment a = filled(arena, (long) m * k), b = filled(arena, (long) k * n), c = HostMemory.allocate(arena, (long) m * n * 4);
                 int lda = ta ? m : k, ldb = tb ? k : n;
-                double ms = measure.medianMs(() -> {
+                Tensor ta4j = Tensor.wrap(a, DType.F32, ta ? k : m, ta ? m : k), tb4j = Tensor.wrap(b, DType.F32, tb ? n : k, tb ? k : n);
+                Tensor c4j = Tensor.wrap(c, DType.F32, m, n);
+                Runnable theirs = () -> {
                     try {
                         sgemm.invokeExact(ROW_MAJOR, ta ? TRANS : NO_TRANS, tb ? TRANS : NO_TRANS, m, n, k, 1f, a, lda, b, ldb, 0f, c, n);
                     } catch (Throwable t) {
                         throw new IllegalStateException(t);
                     }
-                });
-                System.out.println("median_ms=" + ms);
+                };
+                Runnable ours = () -> CpuBackend.get().gemm(ta, tb, 1f, ta4j, tb4j, 0f, c4j);
+                // one thread: call by call; more: in blocks with a pause between (OpenBLAS's workers spin after a call and
+                // took the second core from ours when the calls alternated: our 2-thread GEMM ran at its 1-thread speed)
+                double[] ms = threads == 1 ? measure.interleavedMedianMs(theirs, ours)
+                        : Measure.alternatedBlocksMedianMs(quick ? 0.2 : 0.5, quick ? 2 : 4, quick ? 0.15 : 0.4, theirs, ours);
+                System.out.println("median_ms=" + ms[0] + "," + ms[1]);
             }
         }
     }
