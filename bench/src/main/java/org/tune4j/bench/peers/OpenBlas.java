@@ -75,8 +75,11 @@ public final class OpenBlas implements GemmPeer {
             for (int i = 0; i < shapes.size(); i++) out.add(new Result(label, null, SONAME + " not found (apt-get install libopenblas0-pthread)"));
             return out;
         }
-        List<String> cmd = new ArrayList<>(List.of(javaExecutable(), "--enable-native-access=ALL-UNNAMED", "-cp",
-                System.getProperty("java.class.path"), OpenBlas.class.getName(), quick ? "quick" : "full"));
+        List<String> cmd = new ArrayList<>(List.of(javaExecutable(), "--enable-native-access=ALL-UNNAMED"));
+        // tune4j's settings as this process has them (a pinned tile or cache block, the native library's path): the
+        // child runs our GEMM too
+        for (String key : System.getProperties().stringPropertyNames()) if (key.startsWith("tune4j.")) cmd.add("-D" + key + "=" + System.getProperty(key));
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), OpenBlas.class.getName(), quick ? "quick" : "full"));
         for (Shape s : shapes) cmd.add(s.transA() + "," + s.transB() + "," + s.m() + "," + s.n() + "," + s.k() + "," + s.threads() + "," + s.level());
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
         Map<String, String> env = pb.environment();
