@@ -24,10 +24,14 @@ int main(int argc, char **argv) {
     int threads = atoi(argv[1]), rounds = atoi(argv[2]), libs = argc - 6;
     if (libs > 8 || rounds < 1 || rounds > 256) return 2;
     int64_t t = atol(argv[3]), di = atol(argv[4]), dout = atol(argv[5]), r = 16;
-    gemm_fn gemm[8]; lf_fn lf[8]; lb_fn lb[8];
+    gemm_fn gemm[8];
+    lf_fn lf[8];
+    lb_fn lb[8];
     for (int l = 0; l < libs; l++) {
         void *h = open_copy("lora-ab", argv[6 + l], l);
-        gemm[l] = dlsym(h, "t4j_gemm"); lf[l] = dlsym(h, "t4j_lora_forward"); lb[l] = dlsym(h, "t4j_lora_backward");
+        gemm[l] = (gemm_fn)dlsym(h, "t4j_gemm");
+        lf[l] = (lf_fn)dlsym(h, "t4j_lora_forward");
+        lb[l] = (lb_fn)dlsym(h, "t4j_lora_backward");
         ((threads_fn)dlsym(h, "t4j_set_num_threads"))(threads);
     }
     float *x = mat(t * di), *w = mat(dout * di), *a = mat(r * di), *b = mat(dout * r), *hh = mat(t * r), *y = mat(t * dout), *g = mat(t * dout), *dx = mat(t * di), *da = mat(r * di), *db = mat(dout * r);
@@ -35,18 +39,25 @@ int main(int argc, char **argv) {
     for (int it = -2; it < rounds; it++)
         for (int l = 0; l < libs; l++) {
             double t0 = now();
-            gemm[l](0, 1, t, dout, di, 1, x, di, w, di, 0, y, dout); gemm[l](0, 0, t, di, dout, 1, g, dout, w, di, 0, dx, di);
+            gemm[l](0, 1, t, dout, di, 1, x, di, w, di, 0, y, dout); /* y = x W^T */
+            gemm[l](0, 0, t, di, dout, 1, g, dout, w, di, 0, dx, di); /* dx = g W */
             double t1 = now();
             lf[l](t, di, dout, r, x, NULL, w, NULL, a, b, 2, hh, y);
             double t2 = now();
             lb[l](t, di, dout, r, x, NULL, w, a, b, 2, hh, g, dx, da, db);
             double t3 = now();
-            if (it >= 0) { tb[l][it] = t1 - t0; tf[l][it] = t2 - t1; tk[l][it] = t3 - t2; }
+            if (it >= 0) {
+                tb[l][it] = t1 - t0;
+                tf[l][it] = t2 - t1;
+                tk[l][it] = t3 - t2;
+            }
         }
     for (int l = 0; l < libs; l++) {
-        double s[256];
-        for (int i = 0; i < rounds; i++) s[i] = tf[l][i] + tk[l][i];
-        qsort(tb[l], rounds, 8, by_value); qsort(s, rounds, 8, by_value); qsort(tf[l], rounds, 8, by_value); qsort(tk[l], rounds, 8, by_value);
-        printf("%-20s T=%ld %ldx%ld threads %d: base %.3f ms, lora step %.3f ms (fwd %.3f, bwd %.3f): %.3fx\n", argv[6 + l], t, di, dout, threads, tb[l][rounds/2]*1e3, s[rounds/2]*1e3, tf[l][rounds/2]*1e3, tk[l][rounds/2]*1e3, s[rounds/2]/tb[l][rounds/2]);
+        double step[256];
+        for (int i = 0; i < rounds; i++) step[i] = tf[l][i] + tk[l][i];
+        double base = ab_median(tb[l], rounds), both = ab_median(step, rounds), fwd = ab_median(tf[l], rounds), bwd = ab_median(tk[l], rounds);
+        printf("%-20s T=%ld %ldx%ld threads %d: base %.3f ms, lora step %.3f ms (fwd %.3f, bwd %.3f): %.3fx\n", argv[6 + l], (long)t, (long)di,
+               (long)dout, threads, base * 1e3, both * 1e3, fwd * 1e3, bwd * 1e3, both / base);
     }
+    return 0;
 }
