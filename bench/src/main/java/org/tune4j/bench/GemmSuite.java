@@ -15,8 +15,9 @@ import org.tune4j.tensor.Tensor;
 /**
  * f32 GEMM: the headline shapes (1024³ and 128×4096×4096, NN), the training shapes (512×1024×1024 in
  * NT, NN and TN), each at every thread count asked for, and 1024³ at each lower SIMD level on one
- * thread. Every row is paired with each peer's time for the same shape in the same run; against OpenBLAS (whose
- * process runs tune4j's GEMM too) the two are timed in alternation, so that the VM's drift between them cancels.
+ * thread. Every row is paired with each peer's time for the same shape in the same run, the two timed in alternation
+ * (GemmPeer.alternate; OpenBLAS's child process runs our GEMM for it), so that the VM's drift between them cancels. Our
+ * time measured alone comes first and stands in a row only where the peer could not be measured.
  */
 final class GemmSuite {
     record Case(String kernel, boolean transA, boolean transB, int m, int n, int k) {
@@ -60,10 +61,10 @@ final class GemmSuite {
         for (int threads : threadCounts) {
             for (Case c : cases) {
                 progress.accept("gemm " + c.kernel() + " " + c.shape() + " threads=" + threads);
-                CpuBackend.setThreads(threads);
-                ours.add(new double[] {time(c, measure)});
+                GemmPeer.Shape shape = new GemmPeer.Shape(c.transA(), c.transB(), c.m(), c.n(), c.k(), threads, best.name());
+                ours.add(new double[] {time(shape, measure)});
                 backends.add(CpuBackend.get().name());
-                shapes.add(new GemmPeer.Shape(c.transA(), c.transB(), c.m(), c.n(), c.k(), threads, best.name()));
+                shapes.add(shape);
                 rowCases.add(c);
                 rowThreads.add(threads);
             }
@@ -73,22 +74,20 @@ final class GemmSuite {
         for (SimdLevel level : SimdLevel.supported()) {
             if (level == best) continue;
             progress.accept("gemm " + first.shape() + " at " + level.label());
-            CpuBackend.setThreads(1);
-            CpuBackend.setSimdLevel(level);
-            ours.add(new double[] {time(first, measure)});
+            GemmPeer.Shape shape = new GemmPeer.Shape(first.transA(), first.transB(), first.m(), first.n(), first.k(), 1, level.name());
+            ours.add(new double[] {time(shape, measure)});
             backends.add(CpuBackend.get().name());
-            shapes.add(new GemmPeer.Shape(first.transA(), first.transB(), first.m(), first.n(), first.k(), 1, level.name()));
+            shapes.add(shape);
             rowCases.add(first);
             rowThreads.add(1);
         }
-        CpuBackend.setSimdLevel(best);
-        CpuBackend.setThreads(machine.cores());
-
         List<List<GemmPeer.Result>> peerResults = new ArrayList<>();
         for (GemmPeer peer : peers()) {
             progress.accept("peer " + peer.name());
-            peerResults.add(peer.measure(shapes, quick));
+            peerResults.add(peer.measure(shapes, quick, GemmSuite::prepare));
         }
+        CpuBackend.setSimdLevel(best);
+        CpuBackend.setThreads(machine.cores());
         List<BenchRow> rows = new ArrayList<>();
         for (int i = 0; i < shapes.size(); i++) {
             Case c = rowCases.get(i);
@@ -97,7 +96,7 @@ final class GemmSuite {
             for (List<GemmPeer.Result> results : peerResults) {
                 GemmPeer.Result r = results.get(i);
                 String peer = r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot();
-                // ours timed in alternation with the peer where it could be (OpenBLAS's process runs both), else ours from above
+                // ours timed in alternation with the peer, else (no peer time) ours from above
                 double mine = r.oursMs() != null ? r.oursMs() : ours.get(i)[0];
                 rows.add(BenchRow.of("gemm", c.kernel(), c.shape(), threads, backends.get(i), mine, flops, peer, r.medianMs(),
                         machine.peakGflops(threads)));
@@ -106,13 +105,31 @@ final class GemmSuite {
         return rows;
     }
 
-    private static double time(Case c, Measure measure) {
-        try (Arena arena = Arena.ofConfined()) {
-            Tensor a = BenchData.matrix(arena, c.transA() ? c.k() : c.m(), c.transA() ? c.m() : c.k());
-            Tensor b = BenchData.matrix(arena, c.transB() ? c.n() : c.k(), c.transB() ? c.k() : c.n());
-            Tensor out = BenchData.matrix(arena, c.m(), c.n());
-            CpuBackend cpu = CpuBackend.get();
-            return measure.medianMs(() -> cpu.gemm(c.transA(), c.transB(), 1f, a, b, 0f, out));
+    /** Our call on a peer's shape at its threads and SIMD level, for the peer to time beside its own. */
+    private static GemmPeer.OursCall prepare(GemmPeer.Shape s) {
+        CpuBackend.setThreads(s.threads());
+        CpuBackend.setSimdLevel(SimdLevel.valueOf(s.level()));
+        Arena arena = Arena.ofConfined();
+        Tensor a = BenchData.matrix(arena, s.transA() ? s.k() : s.m(), s.transA() ? s.m() : s.k());
+        Tensor b = BenchData.matrix(arena, s.transB() ? s.n() : s.k(), s.transB() ? s.k() : s.n());
+        Tensor out = BenchData.matrix(arena, s.m(), s.n());
+        CpuBackend cpu = CpuBackend.get();
+        return new GemmPeer.OursCall() {
+            @Override
+            public void run() {
+                cpu.gemm(s.transA(), s.transB(), 1f, a, b, 0f, out);
+            }
+
+            @Override
+            public void close() {
+                arena.close();
+            }
+        };
+    }
+
+    private static double time(GemmPeer.Shape shape, Measure measure) {
+        try (GemmPeer.OursCall call = prepare(shape)) {
+            return measure.medianMs(call);
         }
     }
 }

@@ -1,6 +1,7 @@
 package org.tune4j.bench.peers;
 
 import java.util.List;
+import org.tune4j.bench.Measure;
 
 /**
  * Another library's f32 GEMM, measured on the same shapes in the same run. Implementations come from
@@ -21,9 +22,34 @@ public interface GemmPeer {
         }
     }
 
+    /** tune4j's GEMM on one shape, its operands made and its threads and SIMD level set: run() is one call. */
+    interface OursCall extends Runnable, AutoCloseable {
+        @Override
+        void close();
+    }
+
+    /** Makes tune4j's call for a shape, for a peer in this process to time in alternation with its own. */
+    @FunctionalInterface
+    interface Ours {
+        OursCall prepare(Shape shape);
+    }
+
     /** Short name, as in "onnxruntime 1.23.2 MatMul". */
     String name();
 
-    /** Medians for all shapes, in order; quick trades precision for time. Never throws: failures are results. */
-    List<Result> measure(List<Shape> shapes, boolean quick);
+    /**
+     * Medians for all shapes, in order, each with ours timed beside it where the peer can ({@link #alternate}); quick
+     * trades precision for time. Never throws: failures are results.
+     */
+    List<Result> measure(List<Shape> shapes, boolean quick, Ours ours);
+
+    /**
+     * {theirs, ours} in ms, timed in alternation so that a slow spell of the machine falls on both: call by call on one
+     * thread; on more, in blocks with a pause before each (a peer's workers spin after a call, and took the second core
+     * from ours when the calls alternated one by one: our 2-thread GEMM ran at its 1-thread speed).
+     */
+    static double[] alternate(int threads, boolean quick, Runnable theirs, Runnable ours) {
+        return threads == 1 ? Measure.standard(quick).interleavedMedianMs(theirs, ours)
+                : Measure.alternatedBlocksMedianMs(quick ? 0.2 : 0.5, quick ? 2 : 4, quick ? 0.15 : 0.4, theirs, ours);
+    }
 }

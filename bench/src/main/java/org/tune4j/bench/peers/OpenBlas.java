@@ -19,7 +19,6 @@ import java.util.Map;
 import java.util.Optional;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.backend.SimdLevel;
-import org.tune4j.bench.Measure;
 import org.tune4j.bindings.NativeAccess;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.HostMemory;
@@ -69,7 +68,7 @@ public final class OpenBlas implements GemmPeer {
     }
 
     @Override
-    public List<Result> measure(List<Shape> shapes, boolean quick) {
+    public List<Result> measure(List<Shape> shapes, boolean quick, Ours ours) { // ours: timed in the child instead
         List<Result> out = new ArrayList<>();
         if (NativeAccess.openSystem(SONAME).isEmpty()) {
             for (int i = 0; i < shapes.size(); i++) out.add(new Result(label, null, SONAME + " not found (apt-get install libopenblas0-pthread)"));
@@ -133,7 +132,6 @@ public final class OpenBlas implements GemmPeer {
         MemorySegment name = ((MemorySegment) corename.invokeExact()).reinterpret(64);
         System.out.println("corename=" + name.getString(0));
         boolean quick = args[0].equals("quick");
-        Measure measure = Measure.standard(quick);
         for (int i = 1; i < args.length; i++) {
             String[] f = args[i].split(",");
             boolean ta = Boolean.parseBoolean(f[0]), tb = Boolean.parseBoolean(f[1]);
@@ -154,10 +152,7 @@ public final class OpenBlas implements GemmPeer {
                     }
                 };
                 Runnable ours = () -> CpuBackend.get().gemm(ta, tb, 1f, ta4j, tb4j, 0f, c4j);
-                // one thread: call by call; more: in blocks with a pause between (OpenBLAS's workers spin after a call and
-                // took the second core from ours when the calls alternated: our 2-thread GEMM ran at its 1-thread speed)
-                double[] ms = threads == 1 ? measure.interleavedMedianMs(theirs, ours)
-                        : Measure.alternatedBlocksMedianMs(quick ? 0.2 : 0.5, quick ? 2 : 4, quick ? 0.15 : 0.4, theirs, ours);
+                double[] ms = GemmPeer.alternate(threads, quick, theirs, ours);
                 System.out.println("median_ms=" + ms[0] + "," + ms[1]);
             }
         }

@@ -37,7 +37,7 @@ final class DjlPytorch {
         return m.randomUniform(-0.5f, 0.5f, new Shape(shape));
     }
 
-    /** The GEMM peer. */
+    /** The GEMM peer, timed in alternation with tune4j's call on the same shape ({@link GemmPeer#alternate}). */
     public static final class Gemm implements GemmPeer {
         @Override
         public String name() {
@@ -45,7 +45,7 @@ final class DjlPytorch {
         }
 
         @Override
-        public List<Result> measure(List<Shape> shapes, boolean quick) {
+        public List<Result> measure(List<Shape> shapes, boolean quick, Ours ours) {
             List<Result> out = new ArrayList<>();
             String label;
             try {
@@ -54,20 +54,20 @@ final class DjlPytorch {
                 for (int i = 0; i < shapes.size(); i++) out.add(new Result("pytorch (DJL)", null, "engine failed to load: " + e));
                 return out;
             }
-            Measure measure = Measure.standard(quick);
             for (GemmPeer.Shape s : shapes) {
                 threads(s.threads());
-                try (NDManager m = engine().newBaseManager()) {
+                try (NDManager m = engine().newBaseManager(); GemmPeer.OursCall mine = ours.prepare(s)) {
                     NDArray a = s.transA() ? uniform(m, s.k(), s.m()) : uniform(m, s.m(), s.k());
                     NDArray b = s.transB() ? uniform(m, s.n(), s.k()) : uniform(m, s.k(), s.n());
-                    double ms = measure.medianMs(() -> {
-                        try (NDArray at = s.transA() ? a.transpose() : a.duplicate();
-                                NDArray bt = s.transB() ? b.transpose() : b.duplicate();
-                                NDArray c = at.matMul(bt)) {
+                    // transposes as views made once (torch.mm hands their strides to BLAS as a transpose flag): a call is
+                    // the product alone, as ours is
+                    NDArray at = s.transA() ? a.transpose() : a, bt = s.transB() ? b.transpose() : b;
+                    double[] ms = GemmPeer.alternate(s.threads(), quick, () -> {
+                        try (NDArray c = at.matMul(bt)) {
                             c.getShape();
                         }
-                    });
-                    out.add(new Result(label, ms, null));
+                    }, mine);
+                    out.add(new Result(label, ms[0], null, ms[1]));
                 } catch (RuntimeException e) {
                     out.add(new Result(label, null, e.toString()));
                 }

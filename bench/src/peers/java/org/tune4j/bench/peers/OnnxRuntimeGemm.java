@@ -10,11 +10,11 @@ import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.tune4j.bench.Measure;
 
 /**
  * ONNX Runtime's CPU MatMul (Gemm for the transposed shapes), with B a constant initializer and the
- * intra-op thread count set to the row's, one inter-op thread, all graph optimizations on.
+ * intra-op thread count set to the row's, one inter-op thread, all graph optimizations on; timed in alternation with
+ * tune4j's call on the same shape ({@link GemmPeer#alternate}).
  */
 public final class OnnxRuntimeGemm implements GemmPeer {
     @Override
@@ -23,13 +23,13 @@ public final class OnnxRuntimeGemm implements GemmPeer {
     }
 
     @Override
-    public List<Result> measure(List<Shape> shapes, boolean quick) {
+    public List<Result> measure(List<Shape> shapes, boolean quick, Ours ours) {
         List<Result> out = new ArrayList<>();
-        Measure measure = Measure.standard(quick);
         for (Shape s : shapes) {
             String label = name() + (s.transA() || s.transB() ? " Gemm" : " MatMul");
             try {
-                out.add(new Result(label, time(s, measure), null));
+                double[] ms = time(s, quick, ours);
+                out.add(new Result(label, ms[0], null, ms[1]));
             } catch (Exception | LinkageError e) {
                 out.add(new Result(label, null, e.toString()));
             }
@@ -37,7 +37,8 @@ public final class OnnxRuntimeGemm implements GemmPeer {
         return out;
     }
 
-    private static double time(Shape s, Measure measure) throws Exception {
+    /** {theirs, ours} in ms. */
+    private static double[] time(Shape s, boolean quick, Ours ours) throws Exception {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         float[] bValues = values((long) s.k() * s.n());
         byte[] model = OnnxModels.gemm(s.transA(), s.transB(), s.m(), s.n(), s.k(), bValues);
@@ -49,15 +50,15 @@ public final class OnnxRuntimeGemm implements GemmPeer {
                 long[] aShape = s.transA() ? new long[] {s.k(), s.m()} : new long[] {s.m(), s.k()};
                 FloatBuffer a = ByteBuffer.allocateDirect(s.m() * s.k() * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
                 a.put(values((long) s.m() * s.k())).rewind();
-                try (OnnxTensor input = OnnxTensor.createTensor(env, a, aShape)) {
+                try (OnnxTensor input = OnnxTensor.createTensor(env, a, aShape); GemmPeer.OursCall mine = ours.prepare(s)) {
                     Map<String, OnnxTensor> feed = Map.of("A", input);
-                    return measure.medianMs(() -> {
+                    return GemmPeer.alternate(s.threads(), quick, () -> {
                         try (OrtSession.Result r = session.run(feed)) {
                             if (r.size() != 1) throw new IllegalStateException("expected one output");
                         } catch (Exception e) {
                             throw new IllegalStateException(e);
                         }
-                    });
+                    }, mine);
                 }
             }
         }
