@@ -1,6 +1,5 @@
 package org.tune4j.bench;
 
-import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
@@ -10,7 +9,6 @@ import org.tune4j.bench.peers.GemmPeer;
 import org.tune4j.bench.peers.MissingPeer;
 import org.tune4j.bench.peers.PeerLoader;
 import org.tune4j.bench.peers.OpenBlas;
-import org.tune4j.tensor.Tensor;
 
 /**
  * f32 GEMM: the headline shapes (1024³ and 128×4096×4096, NN), the training shapes (512×1024×1024 in
@@ -84,7 +82,7 @@ final class GemmSuite {
         List<List<GemmPeer.Result>> peerResults = new ArrayList<>();
         for (GemmPeer peer : peers()) {
             progress.accept("peer " + peer.name());
-            peerResults.add(peer.measure(shapes, quick, GemmSuite::prepare));
+            peerResults.add(peer.measure(shapes, quick, GemmPeer::ours));
         }
         CpuBackend.setSimdLevel(best);
         CpuBackend.setThreads(machine.cores());
@@ -105,30 +103,8 @@ final class GemmSuite {
         return rows;
     }
 
-    /** Our call on a peer's shape at its threads and SIMD level, for the peer to time beside its own. */
-    private static GemmPeer.OursCall prepare(GemmPeer.Shape s) {
-        CpuBackend.setThreads(s.threads());
-        CpuBackend.setSimdLevel(SimdLevel.valueOf(s.level()));
-        Arena arena = Arena.ofConfined();
-        Tensor a = BenchData.matrix(arena, s.transA() ? s.k() : s.m(), s.transA() ? s.m() : s.k());
-        Tensor b = BenchData.matrix(arena, s.transB() ? s.n() : s.k(), s.transB() ? s.k() : s.n());
-        Tensor out = BenchData.matrix(arena, s.m(), s.n());
-        CpuBackend cpu = CpuBackend.get();
-        return new GemmPeer.OursCall() {
-            @Override
-            public void run() {
-                cpu.gemm(s.transA(), s.transB(), 1f, a, b, 0f, out);
-            }
-
-            @Override
-            public void close() {
-                arena.close();
-            }
-        };
-    }
-
     private static double time(GemmPeer.Shape shape, Measure measure) {
-        try (GemmPeer.OursCall call = prepare(shape)) {
+        try (GemmPeer.Call call = GemmPeer.ours(shape)) {
             return measure.medianMs(call);
         }
     }

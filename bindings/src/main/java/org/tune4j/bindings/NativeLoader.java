@@ -61,10 +61,14 @@ public final class NativeLoader {
             }
             return NativeAccess.open(path);
         }
-        return NativeAccess.open(extract(fileName));
+        return NativeAccess.open(extracted(fileName));
     }
 
-    private static Path extract(String fileName) {
+    /**
+     * The jar's copy of {@code fileName} ({@code META-INF/native/<platform>/}), written once to the temp folder: for a
+     * library that is not opened here but handed to another process (a benchmark's preloaded shim).
+     */
+    public static Path extracted(String fileName) {
         String resource = "/META-INF/native/" + platform() + "/" + fileName;
         byte[] bytes;
         try (InputStream in = NativeLoader.class.getResourceAsStream(resource)) {

@@ -1,7 +1,16 @@
 package org.tune4j.bench.peers;
 
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.List;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.backend.SimdLevel;
 import org.tune4j.bench.Measure;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.HostMemory;
+import org.tune4j.tensor.Tensor;
 
 /**
  * Another library's f32 GEMM, measured on the same shapes in the same run. Implementations come from
@@ -22,16 +31,46 @@ public interface GemmPeer {
         }
     }
 
-    /** tune4j's GEMM on one shape, its operands made and its threads and SIMD level set: run() is one call. */
-    interface OursCall extends Runnable, AutoCloseable {
+    /** One library's GEMM on one shape, its operands made and its threads set: run() is one call, close() frees them. */
+    interface Call extends Runnable, AutoCloseable {
         @Override
         void close();
     }
 
-    /** Makes tune4j's call for a shape, for a peer in this process to time in alternation with its own. */
+    /** Makes tune4j's call for a shape ({@link #ours}), for a peer in this process to time in alternation with its own. */
     @FunctionalInterface
     interface Ours {
-        OursCall prepare(Shape shape);
+        Call prepare(Shape shape);
+    }
+
+    /** tune4j's GEMM on {@code s}, at its threads and SIMD level (both set here, for the whole process). */
+    static Call ours(Shape s) {
+        CpuBackend.setThreads(s.threads());
+        CpuBackend.setSimdLevel(SimdLevel.valueOf(s.level()));
+        Arena arena = Arena.ofConfined();
+        Tensor a = filled(arena, s.transA() ? s.k() : s.m(), s.transA() ? s.m() : s.k());
+        Tensor b = filled(arena, s.transB() ? s.n() : s.k(), s.transB() ? s.k() : s.n());
+        Tensor c = filled(arena, s.m(), s.n());
+        CpuBackend cpu = CpuBackend.get();
+        return new Call() {
+            @Override
+            public void run() {
+                cpu.gemm(s.transA(), s.transB(), 1f, a, b, 0f, c);
+            }
+
+            @Override
+            public void close() {
+                arena.close();
+            }
+        };
+    }
+
+    /** A rows x cols matrix of values in [-0.5, 0.5) in the memory tune4j's own tensors get (huge pages from 2 MiB up). */
+    static Tensor filled(Arena arena, int rows, int cols) {
+        long count = (long) rows * cols;
+        MemorySegment m = HostMemory.allocate(arena, count * 4);
+        for (long i = 0; i < count; i++) m.setAtIndex(JAVA_FLOAT, i, (float) ((i * 7919) % 1000) / 1000f - 0.5f);
+        return Tensor.wrap(m, DType.F32, rows, cols);
     }
 
     /** Short name, as in "onnxruntime 1.23.2 MatMul". */

@@ -6,9 +6,18 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 import org.tune4j.bench.Measure;
+import org.tune4j.bindings.NativeAccess;
 
 /**
  * PyTorch's CPU engine through DJL, offline (the native libtorch comes from the pytorch-native-cpu jar
@@ -24,8 +33,9 @@ final class DjlPytorch {
         return Engine.getEngine("PyTorch");
     }
 
+    /** "pytorch 2.7.1 (DJL, MKL 2024.0 AVX-512 branch)": every PyTorch row says which of MKL's branches it ran. */
     static String label() {
-        return "pytorch " + engine().getVersion() + " (DJL)";
+        return "pytorch " + engine().getVersion() + " (DJL, " + mklBranch() + ")";
     }
 
     /** Runs {@code work} with PyTorch's intra-op threads set to {@code threads}. */
@@ -37,42 +47,89 @@ final class DjlPytorch {
         return m.randomUniform(-0.5f, 0.5f, new Shape(shape));
     }
 
-    /** The GEMM peer, timed in alternation with tune4j's call on the same shape ({@link GemmPeer#alternate}). */
+    /**
+     * The GEMM peer: {@code matmul} in a child JVM ({@link GemmChild}, timed in alternation with ours), as oneMKL picks
+     * its code branch on this CPU itself: on a CPU that is not Intel's, its generic one.
+     */
     public static final class Gemm implements GemmPeer {
         @Override
         public String name() {
-            return label();
+            return "pytorch (DJL)";
         }
 
         @Override
         public List<Result> measure(List<Shape> shapes, boolean quick, Ours ours) {
-            List<Result> out = new ArrayList<>();
-            String label;
+            return GemmChild.measure(name() + " matmul", DjlPytorch.class, MklIntelBranch.childEnvironment(false), shapes, quick);
+        }
+    }
+
+    /**
+     * The GEMM peer with oneMKL told that the CPU is Intel's ({@link MklIntelBranch}), so that it picks its branch by the
+     * CPU's features on any vendor's CPU, as it does on Intel's: PyTorch at its best.
+     */
+    public static final class GemmIntelBranch implements GemmPeer {
+        @Override
+        public String name() {
+            return "pytorch (DJL, MKL told the CPU is Intel's)";
+        }
+
+        @Override
+        public List<Result> measure(List<Shape> shapes, boolean quick, Ours ours) {
             try {
-                label = label() + " matmul";
-            } catch (RuntimeException | LinkageError e) {
-                for (int i = 0; i < shapes.size(); i++) out.add(new Result("pytorch (DJL)", null, "engine failed to load: " + e));
+                return GemmChild.measure(name() + " matmul", DjlPytorch.class, MklIntelBranch.childEnvironment(true), shapes, quick);
+            } catch (RuntimeException e) {
+                List<Result> out = new ArrayList<>();
+                for (int i = 0; i < shapes.size(); i++) out.add(new Result(name(), null, e.getMessage()));
                 return out;
             }
-            for (GemmPeer.Shape s : shapes) {
-                threads(s.threads());
-                try (NDManager m = engine().newBaseManager(); GemmPeer.OursCall mine = ours.prepare(s)) {
-                    NDArray a = s.transA() ? uniform(m, s.k(), s.m()) : uniform(m, s.m(), s.k());
-                    NDArray b = s.transB() ? uniform(m, s.n(), s.k()) : uniform(m, s.k(), s.n());
-                    // transposes as views made once (torch.mm hands their strides to BLAS as a transpose flag): a call is
-                    // the product alone, as ours is
-                    NDArray at = s.transA() ? a.transpose() : a, bt = s.transB() ? b.transpose() : b;
-                    double[] ms = GemmPeer.alternate(s.threads(), quick, () -> {
-                        try (NDArray c = at.matMul(bt)) {
-                            c.getShape();
-                        }
-                    }, mine);
-                    out.add(new Result(label, ms[0], null, ms[1]));
-                } catch (RuntimeException e) {
-                    out.add(new Result(label, null, e.toString()));
+        }
+    }
+
+    /** Child of both GEMM peers: labels its rows with PyTorch's version and MKL's branch, then times matmul. */
+    public static void main(String[] args) {
+        System.out.println("label=" + engine().getVersion() + ", " + mklBranch());
+        GemmChild.run(args, s -> {
+            threads(s.threads());
+            NDManager m = engine().newBaseManager();
+            NDArray a = s.transA() ? uniform(m, s.k(), s.m()) : uniform(m, s.m(), s.k());
+            NDArray b = s.transB() ? uniform(m, s.n(), s.k()) : uniform(m, s.k(), s.n());
+            // transposes as views made once (torch.mm hands their strides to BLAS as a transpose flag): a call is the
+            // product alone, as ours is
+            NDArray at = s.transA() ? a.transpose() : a, bt = s.transB() ? b.transpose() : b;
+            return new GemmPeer.Call() {
+                @Override
+                public void run() {
+                    try (NDArray c = at.matMul(bt)) {
+                        c.getShape();
+                    }
                 }
-            }
-            return out;
+
+                @Override
+                public void close() {
+                    m.close();
+                }
+            };
+        });
+    }
+
+    /**
+     * oneMKL's version and the processor branch it runs ("MKL 2024.0 AVX-512 branch"), read from the MKLVersion that
+     * libtorch_cpu.so's copy of MKL fills in (mkl_serv_get_version: 3 ints, then ProductStatus, Build, Processor and
+     * Platform strings); "MKL branch unknown" where that symbol is not there.
+     */
+    static String mklBranch() {
+        Optional<SymbolLookup> torch = NativeAccess.openSystem("libtorch_cpu.so");
+        if (torch.isEmpty() || !NativeAccess.exports(torch.get(), "mkl_serv_get_version")) return "MKL branch unknown";
+        MethodHandle getVersion = NativeAccess.downcall(torch.get(), "mkl_serv_get_version", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), false);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocate(64, 8);
+            getVersion.invokeExact(v);
+            String processor = v.get(ValueLayout.ADDRESS, 32).reinterpret(256).getString(0);
+            String branch = processor.contains("AVX-512") ? "AVX-512" : processor.contains("AVX2") ? "AVX2"
+                    : processor.contains("AVX") ? "AVX" : processor.contains("Architecture processors") ? "generic" : processor;
+            return "MKL " + v.get(ValueLayout.JAVA_INT, 0) + "." + v.get(ValueLayout.JAVA_INT, 4) + " " + branch + " branch";
+        } catch (Throwable t) {
+            return "MKL branch unknown (" + t + ")";
         }
     }
 

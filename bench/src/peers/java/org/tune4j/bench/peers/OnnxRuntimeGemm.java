@@ -50,7 +50,7 @@ public final class OnnxRuntimeGemm implements GemmPeer {
                 long[] aShape = s.transA() ? new long[] {s.k(), s.m()} : new long[] {s.m(), s.k()};
                 FloatBuffer a = ByteBuffer.allocateDirect(s.m() * s.k() * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
                 a.put(values((long) s.m() * s.k())).rewind();
-                try (OnnxTensor input = OnnxTensor.createTensor(env, a, aShape); GemmPeer.OursCall mine = ours.prepare(s)) {
+                try (OnnxTensor input = OnnxTensor.createTensor(env, a, aShape); GemmPeer.Call mine = ours.prepare(s)) {
                     Map<String, OnnxTensor> feed = Map.of("A", input);
                     return GemmPeer.alternate(s.threads(), quick, () -> {
                         try (OrtSession.Result r = session.run(feed)) {

@@ -1,0 +1,87 @@
+package org.tune4j.bench.peers;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+
+/**
+ * A GEMM peer measured in a child JVM, for a peer whose configuration is fixed when its library loads (OpenBLAS's core
+ * type, oneMKL's code branch): the child gets its own environment, times the peer and tune4j's GEMM in alternation on
+ * each shape ({@link GemmPeer#alternate}), and prints one line a shape.
+ *
+ * <p>The protocol: the child's arguments are {@code quick|full}, then {@code transA,transB,m,n,k,threads,level} per
+ * shape; it prints {@code label=TEXT} (what the peer says it runs, as "Haswell kernels"), then
+ * {@code median_ms=THEIRS,OURS} per shape. Any other line is kept as the reason when the child fails.
+ */
+public final class GemmChild {
+    private GemmChild() {}
+
+    /**
+     * Runs {@code main} in a child JVM on this one's class path and tune4j settings, with {@code env}'s variables set
+     * (a null value removes one); one result a shape, labelled {@code label [TEXT]}. Never throws.
+     */
+    static List<GemmPeer.Result> measure(String label, Class<?> main, Map<String, String> env, List<GemmPeer.Shape> shapes,
+            boolean quick) {
+        List<GemmPeer.Result> out = new ArrayList<>();
+        List<String> cmd = new ArrayList<>(List.of(javaExecutable(), "--enable-native-access=ALL-UNNAMED"));
+        // tune4j's settings as this process has them (a pinned tile or cache block, the native library's path): the
+        // child runs our GEMM too
+        for (String key : System.getProperties().stringPropertyNames()) if (key.startsWith("tune4j.")) cmd.add("-D" + key + "=" + System.getProperty(key));
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), main.getName(), quick ? "quick" : "full"));
+        for (GemmPeer.Shape s : shapes) cmd.add(s.transA() + "," + s.transB() + "," + s.m() + "," + s.n() + "," + s.k() + "," + s.threads() + "," + s.level());
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        env.forEach((key, value) -> {
+            if (value == null) pb.environment().remove(key);
+            else pb.environment().put(key, value);
+        });
+        String said = "?";
+        List<String> log = new ArrayList<>();
+        try {
+            Process p = pb.start();
+            try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+                for (String line; (line = r.readLine()) != null; ) {
+                    if (line.startsWith("label=")) said = line.substring(6);
+                    else if (line.startsWith("median_ms=")) {
+                        String[] ms = line.substring(10).split(",");
+                        out.add(new GemmPeer.Result(label + " [" + said + "]", Double.parseDouble(ms[0]), null, Double.parseDouble(ms[1])));
+                    } else log.add(line);
+                }
+            }
+            int rc = p.waitFor();
+            if (rc != 0 && out.size() < shapes.size()) log.add("exit status " + rc);
+        } catch (IOException e) {
+            log.add(e.toString());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            log.add("interrupted");
+        }
+        while (out.size() < shapes.size()) out.add(new GemmPeer.Result(label, null, "child failed: " + String.join(" | ", log)));
+        return out;
+    }
+
+    /**
+     * The child's loop, after it has printed its {@code label=} line: for each shape in {@code args}, the peer's call
+     * from {@code theirs} and ours ({@link GemmPeer#ours}) on operands of their own, timed in alternation.
+     */
+    static void run(String[] args, Function<GemmPeer.Shape, GemmPeer.Call> theirs) {
+        boolean quick = args[0].equals("quick");
+        for (int i = 1; i < args.length; i++) {
+            String[] f = args[i].split(",");
+            GemmPeer.Shape s = new GemmPeer.Shape(Boolean.parseBoolean(f[0]), Boolean.parseBoolean(f[1]), Integer.parseInt(f[2]),
+                    Integer.parseInt(f[3]), Integer.parseInt(f[4]), Integer.parseInt(f[5]), f[6]);
+            try (GemmPeer.Call peer = theirs.apply(s); GemmPeer.Call ours = GemmPeer.ours(s)) {
+                double[] ms = GemmPeer.alternate(s.threads(), quick, peer, ours);
+                System.out.println("median_ms=" + ms[0] + "," + ms[1]);
+            }
+        }
+    }
+
+    private static String javaExecutable() {
+        return ProcessHandle.current().info().command().orElse(System.getProperty("java.home") + "/bin/java");
+    }
+}
