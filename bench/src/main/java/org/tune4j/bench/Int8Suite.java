@@ -20,8 +20,9 @@ import org.tune4j.tensor.Tensor;
  * rotated (512 MB of f32, 128 MB of int8: four times a 32 MB L3; with four sets, 64 MB, part of the int8 weights came from
  * Zen 4's L3 and the rows read faster than the memory read loop), where reading the weights is the
  * cost; weight-only int8 (f32 activations) at batch 1 and 8. Beside: ONNX Runtime's MatMulInteger and
- * f32 MatMul (with -Ppeers), and our own f32 GEMM/GEMV on the same shapes (at batch 1 our f32 GEMV also gets a row
- * of its own against the peer's f32 MatMul, in GB/s of weights read against the read loop's bandwidth). Then the
+ * f32 MatMul (with -Ppeers), each timed in alternation with the call of ours it is set against, and our own f32
+ * GEMM/GEMV on the same shapes (at batch 1 our f32 GEMV also gets a row of its own against the peer's f32 MatMul, in
+ * GB/s of weights read against the read loop's bandwidth). Then the
  * 2:4 int8 kernel on the main-job ViT's layer shapes (17 tokens) and a cached 1024² layer, against the dense int8 kernel on the
  * same (pruned) weights and the f32 2:4 kernel. Rates are GOP/s of the dense product (a multiply-add is
  * 2), % of peak against the native int8 loop.
@@ -57,22 +58,25 @@ final class Int8Suite {
                     Tensor x = BenchData.matrix(arena, m, K), y = BenchData.matrix(arena, m, N);
                     int[] next = {0};
                     progress.accept("int8 " + shape + " threads=" + threads);
-                    double f32 = measure.medianMs(() -> cpu.gemm(false, true, 1f, x, wf[next[0]++ % sets], 0f, y));
+                    Runnable f32Call = () -> cpu.gemm(false, true, 1f, x, wf[next[0]++ % sets], 0f, y);
+                    double f32 = measure.medianMs(f32Call);
                     double weightOnly = measure.medianMs(() -> cpu.int8WeightOnlyLinear(x, wq[next[0]++ % sets], null, Activation.NONE, y));
                     String f32Peer = "tune4j f32 " + (m == 1 ? "GEMV" : "GEMM") + " (x·Wᵀ)";
                     if (m != 8) {
-                        double dynamic = measure.medianMs(() -> cpu.int8Linear(x, wq[next[0]++ % sets], null, Activation.NONE, y));
+                        Runnable int8 = () -> cpu.int8Linear(x, wq[next[0]++ % sets], null, Activation.NONE, y);
+                        double dynamic = measure.medianMs(int8);
                         for (Int8Peer peer : peers) {
                             progress.accept("peer " + peer.name() + " " + shape);
-                            Int8Peer.Result r = peer.matMulInteger(m, N, K, threads, sets, quick);
-                            rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, backend, dynamic, ops, "GOP/s",
-                                    r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(), peak));
-                            Int8Peer.Result f = peer.matMulF32(m, N, K, threads, sets, quick);
+                            // each peer call timed in alternation with ours (Int8Peer.Result.oursMs), ours alone where it failed
+                            Int8Peer.Result r = peer.matMulInteger(m, N, K, threads, sets, quick, int8);
+                            rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, backend, r.oursMs() != null ? r.oursMs() : dynamic, ops,
+                                    "GOP/s", r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(), peak));
+                            Int8Peer.Result f = peer.matMulF32(m, N, K, threads, sets, quick, f32Call);
                             String f32PeerName = f.medianMs() != null ? f.peer() : f.peer() + ": " + f.whyNot();
                             rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, backend, dynamic, ops, "GOP/s", f32PeerName, f.medianMs(), peak));
                             if (rotate) { // our f32 GEMV against the peer's f32 MatMul, as the bytes of weights each call reads
-                                rows.add(BenchRow.of("int8", "f32_gemv_weights_read", shape, "f32", threads, cpu.name(), f32, 4.0 * N * K, "GB/s",
-                                        f32PeerName, f.medianMs(), machine.readGBps(threads)));
+                                rows.add(BenchRow.of("int8", "f32_gemv_weights_read", shape, "f32", threads, cpu.name(), f.oursMs() != null ? f.oursMs() : f32,
+                                        4.0 * N * K, "GB/s", f32PeerName, f.medianMs(), machine.readGBps(threads)));
                             }
                         }
                         if (peers.isEmpty()) {

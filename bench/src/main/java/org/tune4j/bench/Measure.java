@@ -86,6 +86,14 @@ public final class Measure {
         return out;
     }
 
+    /**
+     * Two frameworks' whole training steps, {theirs, ours} in ms, in alternating blocks ({@link #alternatedBlocksMedianMs}):
+     * each warms up for 3 s (the JIT and the tape; PyTorch's allocator), then 5 blocks of at least a second of each.
+     */
+    public static double[] alternatedSteps(boolean quick, Runnable theirs, Runnable ours) {
+        return quick ? alternatedBlocksMedianMs(0.3, 2, 0.2, theirs, ours) : alternatedBlocksMedianMs(3, 5, 1.0, theirs, ours);
+    }
+
     /** Runs {@code work} at least once and until {@code seconds} of wall time have passed, untimed. */
     public static void warmUp(Runnable work, double seconds) {
         runFor(work, seconds, null);

@@ -11,7 +11,8 @@ public interface BertStepPeer {
 
     /**
      * The median step time of {@code method} ("full": every weight trains; "lora": rank-{@code rank} adapters on
-     * query and value and the head, the rest frozen) at {@code batch} sequences of {@code seq} tokens. Never throws.
+     * query and value and the head, the rest frozen) at {@code batch} sequences of {@code seq} tokens, timed in
+     * alternation with {@code ours}, tune4j's same step ({@link org.tune4j.bench.Measure#alternatedSteps}). Never throws.
      */
-    LoraPeer.Result stepMs(String method, BertConfig c, int batch, int seq, int rank, int threads, boolean quick);
+    LoraPeer.Result stepMs(String method, BertConfig c, int batch, int seq, int rank, int threads, boolean quick, Runnable ours);
 }

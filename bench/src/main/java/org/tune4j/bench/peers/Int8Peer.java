@@ -7,14 +7,21 @@ package org.tune4j.bench.peers;
  * weights from memory, as a service with many layers does.
  */
 public interface Int8Peer {
-    /** A measured median in ms, or null with the reason it could not be measured. */
-    record Result(String peer, Double medianMs, String whyNot) {}
+    /**
+     * A measured median in ms, or null with the reason it could not be measured; {@code oursMs}: the median of the call of
+     * ours handed in, timed in alternation with the peer's ({@link GemmPeer#alternate}).
+     */
+    record Result(String peer, Double medianMs, String whyNot, Double oursMs) {
+        public Result(String peer, String whyNot) {
+            this(peer, null, whyNot, null);
+        }
+    }
 
     String name();
 
-    /** u8 activations [m, k] × s8 weights [k, n] → s32, no dequantization. Never throws. */
-    Result matMulInteger(int m, int n, int k, int threads, int rotate, boolean quick);
+    /** u8 activations [m, k] × s8 weights [k, n] → s32, no dequantization, beside {@code ours}. Never throws. */
+    Result matMulInteger(int m, int n, int k, int threads, int rotate, boolean quick, Runnable ours);
 
-    /** f32 [m, k] × [k, n]. Never throws. */
-    Result matMulF32(int m, int n, int k, int threads, int rotate, boolean quick);
+    /** f32 [m, k] × [k, n], beside {@code ours}. Never throws. */
+    Result matMulF32(int m, int n, int k, int threads, int rotate, boolean quick, Runnable ours);
 }

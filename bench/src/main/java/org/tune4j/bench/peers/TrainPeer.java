@@ -12,7 +12,8 @@ public interface TrainPeer {
     /**
      * The median step time of {@code method} ("full": every weight trains; "lora": a rank-{@code rank}
      * adapter on each qkv, proj, fc1 and fc2 over frozen weights) at {@code batch} images. Never throws:
-     * a failure is a result with a reason.
+     * a failure is a result with a reason. {@code ours}: tune4j's same step, timed in alternation with the peer's
+     * ({@link org.tune4j.bench.Measure#alternatedSteps}).
      */
-    LoraPeer.Result stepMs(String method, VisionTransformer.Config vit, int batch, int rank, int threads, boolean quick);
+    LoraPeer.Result stepMs(String method, VisionTransformer.Config vit, int batch, int rank, int threads, boolean quick, Runnable ours);
 }

@@ -23,12 +23,12 @@ public final class DjlBertStep implements BertStepPeer {
     }
 
     @Override
-    public LoraPeer.Result stepMs(String method, BertConfig c, int batch, int seq, int rank, int threads, boolean quick) {
+    public LoraPeer.Result stepMs(String method, BertConfig c, int batch, int seq, int rank, int threads, boolean quick, Runnable ours) {
         String label;
         try {
             label = DjlPytorch.label() + " BERT step (autograd, AdamW)";
         } catch (RuntimeException | LinkageError e) {
-            return new LoraPeer.Result("pytorch (DJL)", null, "engine failed to load: " + e);
+            return new LoraPeer.Result("pytorch (DJL)", "engine failed to load: " + e);
         }
         DjlPytorch.threads(threads);
         try (NDManager m = DjlPytorch.engine().newBaseManager()) {
@@ -37,7 +37,7 @@ public final class DjlBertStep implements BertStepPeer {
             NDArray mask = m.ones(new Shape(batch, seq)); // no padding, as tune4j's rows
             NDArray labels = m.arange(0, batch).mod(2).toType(DataType.INT64, false).oneHot(2);
             DjlAdamW adam = new DjlAdamW(m, bert.trained);
-            double ms = new Measure(2, quick ? 3 : 8, quick ? 1 : 5).medianMs(() -> {
+            double[] ms = Measure.alternatedSteps(quick, () -> {
                 try (NDManager step = m.newSubManager()) {
                     try (GradientCollector gc = DjlPytorch.engine().newGradientCollector()) {
                         NDArray logp = bert.forward(ids, mask).logSoftmax(-1);
@@ -45,10 +45,10 @@ public final class DjlBertStep implements BertStepPeer {
                     }
                     adam.step(step, 1e-5f, 0.01f);
                 }
-            });
-            return new LoraPeer.Result(label, ms, null);
+            }, ours);
+            return new LoraPeer.Result(label, ms[0], null, ms[1]);
         } catch (RuntimeException e) {
-            return new LoraPeer.Result(label, null, e.toString());
+            return new LoraPeer.Result(label, e.toString());
         }
     }
 }

@@ -14,9 +14,7 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
-import org.tune4j.bench.Measure;
 import org.tune4j.bindings.NativeAccess;
 
 /**
@@ -141,12 +139,12 @@ final class DjlPytorch {
         }
 
         @Override
-        public Result stepMs(int t, int dIn, int dOut, int r, int threads, boolean quick) {
+        public Result stepMs(int t, int dIn, int dOut, int r, int threads, boolean quick, Runnable ours) {
             String label;
             try {
                 label = label() + " LoRA step (autograd)";
             } catch (RuntimeException | LinkageError e) {
-                return new Result("pytorch (DJL)", null, "engine failed to load: " + e);
+                return new Result("pytorch (DJL)", "engine failed to load: " + e);
             }
             threads(threads);
             float s = 2f;
@@ -156,7 +154,7 @@ final class DjlPytorch {
                 x.setRequiresGradient(true);
                 a.setRequiresGradient(true);
                 b.setRequiresGradient(true);
-                double ms = Measure.standard(quick).medianMs(() -> {
+                double[] ms = GemmPeer.alternate(threads, quick, () -> {
                     try (GradientCollector gc = engine().newGradientCollector();
                             NDArray wt = w.transpose();
                             NDArray base = x.matMul(wt);
@@ -170,10 +168,10 @@ final class DjlPytorch {
                             NDArray loss = yg.sum()) {
                         gc.backward(loss);
                     }
-                });
-                return new Result(label, ms, null);
+                }, ours);
+                return new Result(label, ms[0], null, ms[1]);
             } catch (RuntimeException e) {
-                return new Result(label, null, e.toString());
+                return new Result(label, e.toString());
             }
         }
     }

@@ -28,12 +28,12 @@ public final class DjlVitStep implements TrainPeer {
     }
 
     @Override
-    public LoraPeer.Result stepMs(String method, VisionTransformer.Config c, int batch, int rank, int threads, boolean quick) {
+    public LoraPeer.Result stepMs(String method, VisionTransformer.Config c, int batch, int rank, int threads, boolean quick, Runnable ours) {
         String label;
         try {
             label = DjlPytorch.label() + " ViT step (autograd, AdamW)";
         } catch (RuntimeException | LinkageError e) {
-            return new LoraPeer.Result("pytorch (DJL)", null, "engine failed to load: " + e);
+            return new LoraPeer.Result("pytorch (DJL)", "engine failed to load: " + e);
         }
         DjlPytorch.threads(threads);
         try (NDManager m = DjlPytorch.engine().newBaseManager()) {
@@ -53,11 +53,10 @@ public final class DjlVitStep implements TrainPeer {
                     adam.step(step, 1e-4f, 0.01f);
                 }
             };
-            Measure.warmUp(trainStep, quick ? 0.3 : 3); // as long as tune4j's step warms up (TrainSuite)
-            double ms = Measure.standard(quick).medianMs(trainStep);
-            return new LoraPeer.Result(label, ms, null);
+            double[] ms = Measure.alternatedSteps(quick, trainStep, ours);
+            return new LoraPeer.Result(label, ms[0], null, ms[1]);
         } catch (RuntimeException e) {
-            return new LoraPeer.Result(label, null, e.toString());
+            return new LoraPeer.Result(label, e.toString());
         }
     }
 

@@ -10,11 +10,11 @@ import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.tune4j.bench.Measure;
 
 /**
  * ONNX Runtime's MatMulInteger (u8 activations x s8 weights → s32, weights packed at session creation,
- * no dequantization) and f32 MatMul, one session per rotated weight set.
+ * no dequantization) and f32 MatMul, one session per rotated weight set; each timed in alternation with the call of ours
+ * it is compared with.
  */
 public final class OnnxRuntimeInt8 implements Int8Peer {
     @Override
@@ -23,7 +23,7 @@ public final class OnnxRuntimeInt8 implements Int8Peer {
     }
 
     @Override
-    public Result matMulInteger(int m, int n, int k, int threads, int rotate, boolean quick) {
+    public Result matMulInteger(int m, int n, int k, int threads, int rotate, boolean quick, Runnable ours) {
         String label = name() + " MatMulInteger";
         List<byte[]> models = new ArrayList<>();
         for (int r = 0; r < rotate; r++) {
@@ -34,11 +34,11 @@ public final class OnnxRuntimeInt8 implements Int8Peer {
         ByteBuffer a = ByteBuffer.allocateDirect(m * k);
         for (int i = 0; i < m * k; i++) a.put((byte) ((i * 31) % 256));
         a.rewind();
-        return time(label, models, env -> OnnxTensor.createTensor(env, a, new long[] {m, k}, ai.onnxruntime.OnnxJavaType.UINT8), threads, quick);
+        return time(label, models, env -> OnnxTensor.createTensor(env, a, new long[] {m, k}, ai.onnxruntime.OnnxJavaType.UINT8), threads, quick, ours);
     }
 
     @Override
-    public Result matMulF32(int m, int n, int k, int threads, int rotate, boolean quick) {
+    public Result matMulF32(int m, int n, int k, int threads, int rotate, boolean quick, Runnable ours) {
         String label = name() + " MatMul f32";
         List<byte[]> models = new ArrayList<>();
         for (int r = 0; r < rotate; r++) {
@@ -49,14 +49,14 @@ public final class OnnxRuntimeInt8 implements Int8Peer {
         FloatBuffer a = ByteBuffer.allocateDirect(m * k * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
         for (int i = 0; i < m * k; i++) a.put(((i * 31) % 1000) / 1000f - 0.5f);
         a.rewind();
-        return time(label, models, env -> OnnxTensor.createTensor(env, a, new long[] {m, k}), threads, quick);
+        return time(label, models, env -> OnnxTensor.createTensor(env, a, new long[] {m, k}), threads, quick, ours);
     }
 
     private interface Input {
         OnnxTensor create(OrtEnvironment env) throws Exception;
     }
 
-    private static Result time(String label, List<byte[]> models, Input input, int threads, boolean quick) {
+    private static Result time(String label, List<byte[]> models, Input input, int threads, boolean quick, Runnable ours) {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         List<OrtSession> sessions = new ArrayList<>();
         try (SessionOptions opts = new SessionOptions(); OnnxTensor a = input.create(env)) {
@@ -66,16 +66,16 @@ public final class OnnxRuntimeInt8 implements Int8Peer {
             for (byte[] model : models) sessions.add(env.createSession(model, opts));
             Map<String, OnnxTensor> feed = Map.of("A", a);
             int[] next = {0};
-            double ms = Measure.standard(quick).medianMs(() -> {
+            double[] ms = GemmPeer.alternate(threads, quick, () -> {
                 try (OrtSession.Result r = sessions.get(next[0]++ % sessions.size()).run(feed)) {
                     if (r.size() != 1) throw new IllegalStateException("expected one output");
                 } catch (Exception e) {
                     throw new IllegalStateException(e);
                 }
-            });
-            return new Result(label, ms, null);
+            }, ours);
+            return new Result(label, ms[0], null, ms[1]);
         } catch (Exception | LinkageError e) {
-            return new Result(label, null, e.toString());
+            return new Result(label, e.toString());
         } finally {
             for (OrtSession s : sessions) {
                 try {
