@@ -7,6 +7,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.function.Function;
 
 /**
@@ -27,7 +28,22 @@ public final class GemmChild {
      */
     static List<GemmPeer.Result> measure(String label, Class<?> main, Map<String, String> env, List<GemmPeer.Shape> shapes,
             boolean quick) {
+        Run run = launch(main, env, shapes, quick);
         List<GemmPeer.Result> out = new ArrayList<>();
+        for (double[] ms : run.medians()) out.add(new GemmPeer.Result(label + " [" + run.label().orElse("?") + "]", ms[0], null, ms[1]));
+        while (out.size() < shapes.size()) out.add(new GemmPeer.Result(label, null, "child failed: " + String.join(" | ", run.log())));
+        return out;
+    }
+
+    /** What {@code main} says it runs with {@code env} ("Cooperlake kernels"), from a child given no shapes; empty if it fails. */
+    static Optional<String> label(Class<?> main, Map<String, String> env) {
+        return launch(main, env, List.of(), true).label();
+    }
+
+    /** A child's output: its label, {theirs, ours} per shape measured, and its other lines (with its exit status). */
+    private record Run(Optional<String> label, List<double[]> medians, List<String> log) {}
+
+    private static Run launch(Class<?> main, Map<String, String> env, List<GemmPeer.Shape> shapes, boolean quick) {
         List<String> cmd = new ArrayList<>(List.of(javaExecutable(), "--enable-native-access=ALL-UNNAMED"));
         // tune4j's settings as this process has them (a pinned tile or cache block, the native library's path): the
         // child runs our GEMM too
@@ -39,7 +55,8 @@ public final class GemmChild {
             if (value == null) pb.environment().remove(key);
             else pb.environment().put(key, value);
         });
-        String said = "?";
+        String said = null;
+        List<double[]> medians = new ArrayList<>();
         List<String> log = new ArrayList<>();
         try {
             Process p = pb.start();
@@ -48,20 +65,22 @@ public final class GemmChild {
                     if (line.startsWith("label=")) said = line.substring(6);
                     else if (line.startsWith("median_ms=")) {
                         String[] ms = line.substring(10).split(",");
-                        out.add(new GemmPeer.Result(label + " [" + said + "]", Double.parseDouble(ms[0]), null, Double.parseDouble(ms[1])));
+                        medians.add(new double[] {Double.parseDouble(ms[0]), Double.parseDouble(ms[1])});
                     } else log.add(line);
                 }
             }
             int rc = p.waitFor();
-            if (rc != 0 && out.size() < shapes.size()) log.add("exit status " + rc);
+            if (rc != 0) {
+                log.add("exit status " + rc);
+                if (medians.size() < shapes.size() || shapes.isEmpty()) said = null;
+            }
         } catch (IOException e) {
             log.add(e.toString());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             log.add("interrupted");
         }
-        while (out.size() < shapes.size()) out.add(new GemmPeer.Result(label, null, "child failed: " + String.join(" | ", log)));
-        return out;
+        return new Run(Optional.ofNullable(said), medians, log);
     }
 
     /**

@@ -64,13 +64,18 @@ public final class MklIntelBranch {
      * wanted and this build has none.
      */
     static Map<String, String> childEnvironment(boolean preload) {
-        List<String> entries = new ArrayList<>();
-        String current = System.getenv("LD_PRELOAD");
-        if (current != null) for (String e : current.split("[: ]")) if (!e.isBlank() && !e.endsWith("/" + SHIM)) entries.add(e);
-        if (preload) entries.addFirst(shim().orElseThrow(() -> new IllegalStateException(SHIM + " is not in this jar (build with -Ppeers)")).toString());
+        String shim = preload ? shim().orElseThrow(() -> new IllegalStateException(SHIM + " is not in this jar (build with -Ppeers)")).toString() : null;
         Map<String, String> env = new HashMap<>();
-        env.put("LD_PRELOAD", entries.isEmpty() ? null : String.join(":", entries));
+        env.put("LD_PRELOAD", preloadList(System.getenv("LD_PRELOAD"), shim));
         return env;
+    }
+
+    /** {@code current} (an LD_PRELOAD value, or null) without any copy of the shim, with {@code shim} first where given; null if empty. */
+    static String preloadList(String current, String shim) {
+        List<String> entries = new ArrayList<>();
+        if (shim != null) entries.add(shim);
+        if (current != null) for (String e : current.split("[: ]")) if (!e.isBlank() && !e.equals(SHIM) && !e.endsWith("/" + SHIM)) entries.add(e);
+        return entries.isEmpty() ? null : String.join(":", entries);
     }
 
     /** What the run's header says about it. */

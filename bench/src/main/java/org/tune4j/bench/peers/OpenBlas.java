@@ -14,6 +14,8 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
+import org.tune4j.backend.CpuDescription;
 import org.tune4j.bindings.NativeAccess;
 
 /**
@@ -29,6 +31,11 @@ import org.tune4j.bindings.NativeAccess;
 public final class OpenBlas implements GemmPeer {
     private static final String SONAME = "libopenblas.so.0";
     private static final int ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112;
+    private static final String CORETYPE = "OPENBLAS_CORETYPE";
+    /** OpenBLAS's core types whose sgemm kernels are at least those of the key's (Cooperlake's sgemm is SkylakeX's). */
+    private static final Map<String, Set<String>> AT_LEAST = Map.of(
+            "SkylakeX", Set.of("SkylakeX", "Cooperlake", "SapphireRapids"),
+            "Haswell", Set.of("Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids"));
 
     private final String label;
     /** The child's environment change: OPENBLAS_CORETYPE set to a value, or removed (null). */
@@ -40,17 +47,28 @@ public final class OpenBlas implements GemmPeer {
     }
 
     /**
-     * The configurations worth measuring here: the environment as it is, and the other one of
-     * "held to AVX2 (OPENBLAS_CORETYPE=Haswell)" and "OpenBLAS's own choice (variable unset)".
+     * The configurations worth measuring here: OpenBLAS's own choice (the environment as it is; and with
+     * OPENBLAS_CORETYPE unset where it is set); the best core type this CPU's features allow for sgemm (SkylakeX with
+     * AVX-512, Haswell with AVX2) where OpenBLAS's own choice is a lesser one (0.3.21 does not know Emerald Rapids and
+     * takes its Prescott kernels, SSE3); and Haswell, held to AVX2, beside our AVX2 level.
      */
     public static List<OpenBlas> configurations() {
-        String set = System.getenv("OPENBLAS_CORETYPE");
+        String set = System.getenv(CORETYPE);
         List<OpenBlas> out = new ArrayList<>();
-        out.add(new OpenBlas(set == null ? "openblas" : "openblas (OPENBLAS_CORETYPE=" + set + ")", Map.of()));
+        out.add(new OpenBlas(set == null ? "openblas" : "openblas (" + CORETYPE + "=" + set + ")", Map.of()));
         Map<String, String> unset = new HashMap<>();
-        unset.put("OPENBLAS_CORETYPE", null);
-        if (set != null) out.add(new OpenBlas("openblas (OPENBLAS_CORETYPE unset)", unset));
-        else out.add(new OpenBlas("openblas (OPENBLAS_CORETYPE=Haswell)", Map.of("OPENBLAS_CORETYPE", "Haswell")));
+        unset.put(CORETYPE, null);
+        if (set != null) out.add(new OpenBlas("openblas (" + CORETYPE + " unset)", unset));
+        Optional<String> own = GemmChild.label(OpenBlas.class, unset); // "Cooperlake kernels"; empty: no OpenBLAS here
+        if (own.isEmpty()) return out;
+        List<String> features = CpuDescription.cpuFeatures();
+        String best = features.contains("avx512") ? "SkylakeX" : features.contains("avx2+fma") ? "Haswell" : null;
+        if (best != null && !AT_LEAST.get(best).contains(own.get().split(" ")[0]) && !best.equals(set)) {
+            out.add(new OpenBlas("openblas (" + CORETYPE + "=" + best + ", the best this CPU allows)", Map.of(CORETYPE, best)));
+        }
+        if (!"Haswell".equals(best) && features.contains("avx2+fma") && !"Haswell".equals(set)) {
+            out.add(new OpenBlas("openblas (" + CORETYPE + "=Haswell)", Map.of(CORETYPE, "Haswell")));
+        }
         return out;
     }
 
@@ -60,12 +78,8 @@ public final class OpenBlas implements GemmPeer {
     }
 
     @Override
-    public List<Result> measure(List<Shape> shapes, boolean quick, Ours ours) { // ours: timed in the child instead
-        List<Result> out = new ArrayList<>();
-        if (NativeAccess.openSystem(SONAME).isEmpty()) {
-            for (int i = 0; i < shapes.size(); i++) out.add(new Result(label, null, SONAME + " not found (apt-get install libopenblas0-pthread)"));
-            return out;
-        }
+    public List<Result> measure(List<Shape> shapes, boolean quick, Ours ours) { // ours: timed in the child instead (not
+        // this process: OpenBLAS loaded here would start its threads beside ours)
         return GemmChild.measure(label, OpenBlas.class, env, shapes, quick);
     }
 
@@ -73,7 +87,7 @@ public final class OpenBlas implements GemmPeer {
     public static void main(String[] args) throws Throwable {
         Optional<SymbolLookup> lib = NativeAccess.openSystem(SONAME);
         if (lib.isEmpty()) {
-            System.out.println(SONAME + " not found");
+            System.out.println(SONAME + " not found (apt-get install libopenblas0-pthread)");
             System.exit(3);
         }
         MethodHandle sgemm = NativeAccess.downcall(lib.get(), "cblas_sgemm", FunctionDescriptor.ofVoid(JAVA_INT, JAVA_INT, JAVA_INT,
