@@ -2,6 +2,7 @@ package org.tune4j.bench.peers;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
@@ -38,7 +39,10 @@ public final class DjlBertStep implements BertStepPeer {
             NDArray labels = m.arange(0, batch).mod(2).toType(DataType.INT64, false).oneHot(2);
             DjlAdamW adam = new DjlAdamW(m, bert.trained);
             double[] ms = Measure.alternatedSteps(quick, () -> {
-                try (NDManager step = m.newSubManager()) {
+                // every array the step makes is closed when it ends (NDScope): an op's result belongs to its first
+                // operand's manager, here often a weight's, so without the scope each step's activations stayed alive and
+                // the process grew by them every step: the step took 1.2 s at first and 4-6 s a few steps later
+                try (NDManager step = m.newSubManager(); NDScope scope = new NDScope()) {
                     try (GradientCollector gc = DjlPytorch.engine().newGradientCollector()) {
                         NDArray logp = bert.forward(ids, mask).logSoftmax(-1);
                         gc.backward(logp.mul(labels).sum().neg().div(batch));

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import ai.djl.nn.norm.LayerNorm;
@@ -43,7 +44,8 @@ public final class DjlVitStep implements TrainPeer {
             NDArray labels = m.arange(0, batch).mod(c.classes()).toType(ai.djl.ndarray.types.DataType.INT64, false).oneHot(c.classes());
             DjlAdamW adam = new DjlAdamW(m, vit.trained);
             Runnable trainStep = () -> {
-                try (NDManager step = m.newSubManager()) {
+                // every array the step makes is closed when it ends (NDScope; the BERT step's peer leaked without it)
+                try (NDManager step = m.newSubManager(); NDScope scope = new NDScope()) {
                     NDArray x = images.duplicate();
                     x.attach(step);
                     try (GradientCollector gc = DjlPytorch.engine().newGradientCollector()) {
