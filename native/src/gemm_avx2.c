@@ -228,6 +228,13 @@ static void dot_avx2(int64_t k, const float *a, int64_t lda, int64_t rows, const
         if (o->pf != NULL) {
             _mm_prefetch((const char *)(ar[0] + p) + T4J_DOT_PREFETCH, _MM_HINT_T0);
             _mm_prefetch((const char *)(ar[1] + p) + T4J_DOT_PREFETCH, _MM_HINT_T0);
+#if T4J_DOT_PREFETCH_NEXT
+            /* over the rows' last T4J_DOT_PREFETCH bytes, the same span at the start of the next 2 rows (the next
+             * call's, a + 2 lda): otherwise a call's first T4J_DOT_PREFETCH bytes of each row are demand misses */
+            if ((p + 8) * (int64_t)sizeof(float) + T4J_DOT_PREFETCH > k * (int64_t)sizeof(float))
+                for (int i = 0; i < 2; i++)
+                    _mm_prefetch((const char *)(ar[i] + 2 * lda + p) + T4J_DOT_PREFETCH - k * (int64_t)sizeof(float), _MM_HINT_T0);
+#endif
         }
         for (int i = 0; i < 2; i++) {
             __m256 av = _mm256_loadu_ps(ar[i] + p);

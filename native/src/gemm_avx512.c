@@ -87,8 +87,16 @@ static inline __attribute__((always_inline)) void dot_nb(const int NB, int64_t k
         __mmask16 m = (__mmask16)(k - p >= 16 ? 0xFFFFu : (1u << (k - p)) - 1u);
         __m512 bv[T4J_DOT_NB];
         for (int q = 0; q < NB; q++) bv[q] = _mm512_maskz_loadu_ps(m, b + q * ldb + p);
-        if (o->pf != NULL)
+        if (o->pf != NULL) {
             for (int i = 0; i < 4; i++) _mm_prefetch((const char *)(ar[i] + p) + T4J_DOT_PREFETCH, _MM_HINT_T0);
+#if T4J_DOT_PREFETCH_NEXT
+            /* over the rows' last T4J_DOT_PREFETCH bytes, the same span at the start of the next 4 rows (the next
+             * call's, a + 4 lda): otherwise a call's first T4J_DOT_PREFETCH bytes of each row are demand misses */
+            if ((p + 16) * (int64_t)sizeof(float) + T4J_DOT_PREFETCH > k * (int64_t)sizeof(float))
+                for (int i = 0; i < 4; i++)
+                    _mm_prefetch((const char *)(ar[i] + 4 * lda + p) + T4J_DOT_PREFETCH - k * (int64_t)sizeof(float), _MM_HINT_T0);
+#endif
+        }
         for (int i = 0; i < 4; i++) {
             __m512 av = _mm512_maskz_loadu_ps(m, ar[i] + p);
             for (int q = 0; q < NB; q++) acc[i][q] = _mm512_fmadd_ps(av, bv[q], acc[i][q]);

@@ -77,6 +77,9 @@ typedef void (*t4j_dot_fn)(int64_t k, const float *a, int64_t lda, int64_t rows,
 #ifndef T4J_DOT_PREFETCH
 #define T4J_DOT_PREFETCH 1024
 #endif
+#ifndef T4J_DOT_PREFETCH_NEXT
+#define T4J_DOT_PREFETCH_NEXT 1
+#endif
 
 /* The low-rank terms of a mixed-adapter batch, added to C's tiles as they are finished (lora_mixed.c):
  * C[row][col] += scales[i] * sum over q < ranks[i] of h[row*ldh + q] * bt[i][q*ldbt + col], i = row_adapter[row]
