@@ -226,14 +226,14 @@ static void dot_avx2(int64_t k, const float *a, int64_t lda, int64_t rows, const
         __m256 b0 = _mm256_loadu_ps(br[0] + p), b1 = _mm256_loadu_ps(br[1] + p);
         __m256 b2 = _mm256_loadu_ps(br[2] + p), b3 = _mm256_loadu_ps(br[3] + p);
         if (o->pf != NULL) {
-            _mm_prefetch((const char *)(ar[0] + p) + T4J_DOT_PREFETCH, _MM_HINT_T0);
-            _mm_prefetch((const char *)(ar[1] + p) + T4J_DOT_PREFETCH, _MM_HINT_T0);
+            _mm_prefetch((const char *)(ar[0] + p) + T4J_DOT_PREFETCH, T4J_DOT_PF_HINT);
+            _mm_prefetch((const char *)(ar[1] + p) + T4J_DOT_PREFETCH, T4J_DOT_PF_HINT);
 #if T4J_DOT_PREFETCH_NEXT
             /* over the rows' last T4J_DOT_PREFETCH bytes, the same span at the start of the next 2 rows (the next
              * call's, a + 2 lda): otherwise a call's first T4J_DOT_PREFETCH bytes of each row are demand misses */
             if ((p + 8) * (int64_t)sizeof(float) + T4J_DOT_PREFETCH > k * (int64_t)sizeof(float))
                 for (int i = 0; i < 2; i++)
-                    _mm_prefetch((const char *)(ar[i] + 2 * lda + p) + T4J_DOT_PREFETCH - k * (int64_t)sizeof(float), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(ar[i] + 2 * lda + p) + T4J_DOT_PREFETCH - k * (int64_t)sizeof(float), T4J_DOT_PF_HINT);
 #endif
         }
         for (int i = 0; i < 2; i++) {

@@ -70,12 +70,17 @@ typedef void (*t4j_skinny_fn)(int64_t k, const float *a, int64_t rsa, int64_t cs
 typedef void (*t4j_dot_fn)(int64_t k, const float *a, int64_t lda, int64_t rows, const float *b, int64_t ldb, int64_t nb, float alpha, const t4j_tile_out *out);
 #define T4J_DOT_NB 4
 /* How far ahead along each of a's rows the dot kernels prefetch, in bytes, when a is over T4J_CACHED_WEIGHT_BYTES
- * (the driver sets out->pf; cached rows ran 3% slower with it). A GEMV's weight rows come from memory
- * as several short streams side by side (one per row of the call, 16 KB each at k = 4096), which the hardware
- * prefetchers ramp up on too late: 1x4096x4096 with 4 weight sets in turn ran 26% faster with it on Zen 5
- * (4x4096x4096: 37%); 512 to 4096 bytes all within 4% (BENCHMARKS.md). */
+ * (the driver sets out->pf; cached rows ran 3% slower with it), and into which cache. A GEMV's weight rows come from
+ * memory as several short streams side by side (one per row of the call, 16 KB each at k = 4096), which the hardware
+ * prefetchers ramp up on too late: 1x4096x4096 with 4 weight sets in turn ran 26% faster with 1 KB into L1 on Zen 5
+ * (4x4096x4096: 37%). Into L2 (T1) and 4 KB ahead, on Zen 4 over 8 weight sets: 16% faster again at the AVX-512 level
+ * and 34% at AVX2 (3.58 -> 3.01 ms, 3.92 -> 2.59 ms); 4 KB into L1 was 8% slower than 1 KB, 8 KB into L2 the same as 4
+ * (BENCHMARKS.md; not measured on Zen 5 or Intel). */
 #ifndef T4J_DOT_PREFETCH
-#define T4J_DOT_PREFETCH 1024
+#define T4J_DOT_PREFETCH 4096
+#endif
+#ifndef T4J_DOT_PF_HINT
+#define T4J_DOT_PF_HINT _MM_HINT_T1
 #endif
 #ifndef T4J_DOT_PREFETCH_NEXT
 #define T4J_DOT_PREFETCH_NEXT 1
