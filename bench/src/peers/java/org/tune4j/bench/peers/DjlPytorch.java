@@ -45,19 +45,37 @@ final class DjlPytorch {
         return m.randomUniform(-0.5f, 0.5f, new Shape(shape));
     }
 
-    /**
-     * The GEMM peer: {@code matmul} in a child JVM ({@link GemmChild}, timed in alternation with ours), as oneMKL picks
-     * its code branch on this CPU itself: on a CPU that is not Intel's, its generic one.
-     */
-    public static final class Gemm implements GemmPeer {
+    /** PyTorch's {@code matmul} in a child JVM ({@link GemmChild}, timed in alternation with ours), MKL told or not. */
+    private abstract static class MatMul implements GemmPeer {
+        private final String name;
+        private final boolean intelBranch;
+
+        MatMul(String name, boolean intelBranch) {
+            this.name = name;
+            this.intelBranch = intelBranch;
+        }
+
         @Override
         public String name() {
-            return "pytorch (DJL)";
+            return name;
         }
 
         @Override
         public List<Result> measure(List<Shape> shapes, boolean quick, Ours ours) {
-            return GemmChild.measure(name() + " matmul", DjlPytorch.class, MklIntelBranch.childEnvironment(false), shapes, quick);
+            try {
+                return GemmChild.measure(name + " matmul", DjlPytorch.class, MklIntelBranch.childEnvironment(intelBranch), shapes, quick);
+            } catch (RuntimeException e) { // the shim is not in this build
+                List<Result> out = new ArrayList<>();
+                for (int i = 0; i < shapes.size(); i++) out.add(new Result(name, null, e.getMessage()));
+                return out;
+            }
+        }
+    }
+
+    /** The GEMM peer as oneMKL picks its code branch on this CPU itself: on a CPU that is not Intel's, its generic one. */
+    public static final class Gemm extends MatMul {
+        public Gemm() {
+            super("pytorch (DJL)", false);
         }
     }
 
@@ -65,21 +83,9 @@ final class DjlPytorch {
      * The GEMM peer with oneMKL told that the CPU is Intel's ({@link MklIntelBranch}), so that it picks its branch by the
      * CPU's features on any vendor's CPU, as it does on Intel's: PyTorch at its best.
      */
-    public static final class GemmIntelBranch implements GemmPeer {
-        @Override
-        public String name() {
-            return "pytorch (DJL, MKL told the CPU is Intel's)";
-        }
-
-        @Override
-        public List<Result> measure(List<Shape> shapes, boolean quick, Ours ours) {
-            try {
-                return GemmChild.measure(name() + " matmul", DjlPytorch.class, MklIntelBranch.childEnvironment(true), shapes, quick);
-            } catch (RuntimeException e) {
-                List<Result> out = new ArrayList<>();
-                for (int i = 0; i < shapes.size(); i++) out.add(new Result(name(), null, e.getMessage()));
-                return out;
-            }
+    public static final class GemmIntelBranch extends MatMul {
+        public GemmIntelBranch() {
+            super("pytorch (DJL, MKL told the CPU is Intel's)", true);
         }
     }
 
