@@ -83,7 +83,29 @@ static void skinny_avx512(int64_t k, const float *a, int64_t rsa, int64_t csa, i
 #endif
 #define DR T4J_AVX512_DOT_ROWS
 
-/* DR rows of a x NB rows of b, 16 values of k at a time; horizontal sums at the end. */
+/* One step of 16 values of k at p for dot_nb: full = 1 loads whole vectors (every step but a tail), else under m. */
+static inline __attribute__((always_inline)) void dot_step(const int NB, const int full, int64_t p, __mmask16 m, int64_t k, const float *const *ar,
+                                                            int64_t lda, const float *b, int64_t ldb, const t4j_tile_out *o, __m512 acc[][T4J_DOT_NB]) {
+    __m512 bv[T4J_DOT_NB];
+    for (int q = 0; q < NB; q++) bv[q] = full ? _mm512_loadu_ps(b + q * ldb + p) : _mm512_maskz_loadu_ps(m, b + q * ldb + p);
+    if (o->pf != NULL) {
+        for (int i = 0; i < DR; i++) _mm_prefetch((const char *)(ar[i] + p) + T4J_DOT_PREFETCH, T4J_DOT_PF_HINT);
+#if T4J_DOT_PREFETCH_NEXT
+        /* over the rows' last T4J_DOT_PREFETCH bytes, the same span at the start of the next call's rows
+         * (a + DR lda): otherwise a call's first T4J_DOT_PREFETCH bytes of each row are demand misses */
+        if ((p + 16) * (int64_t)sizeof(float) + T4J_DOT_PREFETCH > k * (int64_t)sizeof(float))
+            for (int i = 0; i < DR; i++)
+                _mm_prefetch((const char *)(ar[i] + DR * lda + p) + T4J_DOT_PREFETCH - k * (int64_t)sizeof(float), T4J_DOT_PF_HINT);
+#endif
+    }
+    for (int i = 0; i < DR; i++) {
+        __m512 av = full ? _mm512_loadu_ps(ar[i] + p) : _mm512_maskz_loadu_ps(m, ar[i] + p);
+        for (int q = 0; q < NB; q++) acc[i][q] = _mm512_fmadd_ps(av, bv[q], acc[i][q]);
+    }
+}
+
+/* DR rows of a x NB rows of b, 16 values of k at a time (whole vectors, then the tail under a mask); horizontal sums
+ * at the end. */
 static inline __attribute__((always_inline)) void dot_nb(const int NB, int64_t k, const float *a, int64_t lda, int64_t rows,
                                                           const float *b, int64_t ldb, float alpha, const t4j_tile_out *o) {
     const float *ar[DR];
@@ -91,25 +113,9 @@ static inline __attribute__((always_inline)) void dot_nb(const int NB, int64_t k
     __m512 acc[DR][T4J_DOT_NB];
     for (int i = 0; i < DR; i++)
         for (int q = 0; q < NB; q++) acc[i][q] = _mm512_setzero_ps();
-    for (int64_t p = 0; p < k; p += 16) {
-        __mmask16 m = (__mmask16)(k - p >= 16 ? 0xFFFFu : (1u << (k - p)) - 1u);
-        __m512 bv[T4J_DOT_NB];
-        for (int q = 0; q < NB; q++) bv[q] = _mm512_maskz_loadu_ps(m, b + q * ldb + p);
-        if (o->pf != NULL) {
-            for (int i = 0; i < DR; i++) _mm_prefetch((const char *)(ar[i] + p) + T4J_DOT_PREFETCH, T4J_DOT_PF_HINT);
-#if T4J_DOT_PREFETCH_NEXT
-            /* over the rows' last T4J_DOT_PREFETCH bytes, the same span at the start of the next call's rows
-             * (a + DR lda): otherwise a call's first T4J_DOT_PREFETCH bytes of each row are demand misses */
-            if ((p + 16) * (int64_t)sizeof(float) + T4J_DOT_PREFETCH > k * (int64_t)sizeof(float))
-                for (int i = 0; i < DR; i++)
-                    _mm_prefetch((const char *)(ar[i] + DR * lda + p) + T4J_DOT_PREFETCH - k * (int64_t)sizeof(float), T4J_DOT_PF_HINT);
-#endif
-        }
-        for (int i = 0; i < DR; i++) {
-            __m512 av = _mm512_maskz_loadu_ps(m, ar[i] + p);
-            for (int q = 0; q < NB; q++) acc[i][q] = _mm512_fmadd_ps(av, bv[q], acc[i][q]);
-        }
-    }
+    int64_t p = 0;
+    for (; p + 16 <= k; p += 16) dot_step(NB, 1, p, 0xFFFF, k, ar, lda, b, ldb, o, acc);
+    if (p < k) dot_step(NB, 0, p, (__mmask16)((1u << (k - p)) - 1u), k, ar, lda, b, ldb, o, acc);
     float tile[DR * T4J_DOT_NB];
     for (int i = 0; i < DR; i++)
         for (int q = 0; q < NB; q++) tile[i * T4J_DOT_NB + q] = alpha * _mm512_reduce_add_ps(acc[i][q]);
