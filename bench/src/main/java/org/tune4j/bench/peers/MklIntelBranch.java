@@ -52,8 +52,7 @@ public final class MklIntelBranch {
         cmd.add(java.get());
         cmd.addAll(List.of(args.get()));
         ProcessBuilder pb = new ProcessBuilder(cmd).inheritIO();
-        String preload = System.getenv("LD_PRELOAD");
-        pb.environment().put("LD_PRELOAD", preload == null || preload.isBlank() ? shim.get().toString() : shim.get() + ":" + preload);
+        pb.environment().put("LD_PRELOAD", preloadList(System.getenv("LD_PRELOAD"), shim.get().toString()));
         pb.environment().put(MARK, "1");
         return OptionalInt.of(pb.start().waitFor());
     }
