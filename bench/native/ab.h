@@ -1,15 +1,21 @@
-/* What the A/B timing tools (gemm-ab, ops-ab, bert-gemms-ab, bert-forward-ab, int8-ab, int8-24-ab) share: a clock, a comparison for qsort, loading one
- * libtune4j.so build as a private copy (so that a build named twice still gets a pool and settings of its own), the
- * THREADS ROUNDS LIB... arguments, filled buffers and the medians' report. */
+/* What the A/B timing tools (gemm-ab, ops-ab, bert-gemms-ab, bert-forward-ab, int8-ab, int8-24-ab, int8-batch-ab, lora-ab,
+ * gemm-openblas-ab) share: a clock, a comparison for qsort, loading one libtune4j.so build as a private copy (so that a
+ * build named twice still gets a pool and settings of its own), the C ABI's signatures they all call, the THREADS
+ * ROUNDS LIB... arguments, filled buffers and the medians' report. */
 #ifndef TUNE4J_AB_H
 #define TUNE4J_AB_H
 
 #include <dlfcn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
+
+/* t4j_gemm and t4j_set_num_threads, looked up with dlsym in each build */
+typedef int32_t (*gemm_fn)(int32_t, int32_t, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *, int64_t, float, float *, int64_t);
+typedef void (*threads_fn)(int32_t);
 
 static double now(void) {
     struct timespec t;

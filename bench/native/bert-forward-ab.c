@@ -19,7 +19,6 @@ typedef void (*attn_fn)(int64_t, int64_t, int64_t, int64_t, const float *, const
 typedef void (*add_fn)(int64_t, const float *, const float *, float *);
 typedef void (*gelu_fn)(int64_t, const float *, float *, int32_t);
 typedef void (*ln_fn)(int64_t, int64_t, const float *, const float *, const float *, float, float *, float *, float *);
-typedef void (*threads_fn)(int32_t);
 
 static float *filled(size_t n, float scale, float shift) { return ab_filled(n, 13, scale, shift); }
 

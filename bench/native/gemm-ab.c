@@ -14,9 +14,7 @@
 
 #include "ab.h"
 
-typedef int32_t (*gemm_fn)(int32_t, int32_t, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *, int64_t, float, float *, int64_t);
 typedef int32_t (*blocks_fn)(int64_t, int64_t, int64_t);
-typedef void (*threads_fn)(int32_t);
 typedef int32_t (*level_fn)(int32_t);
 
 int main(int argc, char **argv) {

@@ -4,9 +4,7 @@
  * OPENBLAS_LIB names the library (Debian's libopenblas0-pthread by default). */
 #include <stdint.h>
 #include "ab.h"
-typedef int32_t (*gemm_fn)(int32_t, int32_t, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *, int64_t, float, float *, int64_t);
 typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *, int, float, float *, int);
-typedef void (*threads_fn)(int32_t);
 typedef void (*oth_fn)(int);
 int main(int argc, char **argv) {
     if (argc < 3) {

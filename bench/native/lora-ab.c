@@ -6,10 +6,8 @@
 #include <stdint.h>
 #include <string.h>
 #include "ab.h"
-typedef int32_t (*gemm_fn)(int32_t, int32_t, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *, int64_t, float, float *, int64_t);
 typedef int32_t (*lf_fn)(int64_t, int64_t, int64_t, int64_t, const float *, const float *, const float *, const float *, const float *, const float *, float, float *, float *);
 typedef int32_t (*lb_fn)(int64_t, int64_t, int64_t, int64_t, const float *, const float *, const float *, const float *, const float *, float, const float *, const float *, float *, float *, float *);
-typedef void (*threads_fn)(int32_t);
 /* n floats in [-0.06, 0.06], on huge pages from 2 MiB as tune4j's host tensors */
 static float *mat(int64_t n) {
     float *p = ab_alloc((size_t)n * 4, n * 4 >= (2 << 20));

@@ -13,7 +13,6 @@ typedef void (*attn_bwd_fn)(int64_t, int64_t, int64_t, int64_t, const float *, c
                             const float *, int64_t, float *, float *, float *);
 typedef void (*ln_bwd_fn)(int64_t, int64_t, const float *, const float *, const float *, const float *, const float *, float *, float *, float *);
 typedef void (*rows_fn)(int64_t, int64_t, const float *, float *);
-typedef void (*threads_fn)(int32_t);
 
 enum { ATTN_FWD, ATTN_BWD, LN_BWD, ADD_ROW, SUM_ROWS, BERT_ATTN_FWD, BERT_ATTN_BWD, LONG_ATTN_FWD, MINI512_ATTN_FWD, OPS };
 static const char *names[OPS] = {"attn_fwd", "attn_bwd", "ln_bwd", "add_row", "sum_rows", "bert_attn_fwd", "bert_attn_bwd", "base256_attn_fwd", "minilm512_attn_fwd"};
