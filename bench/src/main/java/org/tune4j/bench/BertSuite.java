@@ -124,6 +124,7 @@ final class BertSuite {
                 }
                 opt.step(CpuBackend.get(), 1e-5f);
             };
+            // ours alone: the row where no peer ran, and the JIT's warm-up before the alternation with a peer
             double ms = new Measure(2, quick ? 3 : 8, quick ? 1 : 5).medianMs(step);
             double stepFlops = (method.equals("lora") ? 2 : 3) * fwdFlops * TRAIN_BATCH, mfu = 100 * stepFlops / (ms * 1e6) / peak;
             String shape = shape(TRAIN_BATCH) + (method.equals("lora") ? " r=8 q,v" : "");

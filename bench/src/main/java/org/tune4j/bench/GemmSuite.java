@@ -14,7 +14,7 @@ import org.tune4j.bench.peers.OpenBlas;
  * f32 GEMM: the headline shapes (1024³ and 128×4096×4096, NN), the training shapes (512×1024×1024 in
  * NT, NN and TN), each at every thread count asked for, and 1024³ at each lower SIMD level on one
  * thread. Every row is paired with each peer's time for the same shape in the same run, the two timed in alternation
- * (GemmPeer.alternate; OpenBLAS's child process runs our GEMM for it), so that the VM's drift between them cancels. Our
+ * (Measure.alternatedCalls; OpenBLAS's child process runs our GEMM for it), so that the VM's drift between them cancels. Our
  * time measured alone comes first and stands in a row only where the peer could not be measured.
  */
 final class GemmSuite {

@@ -87,6 +87,16 @@ public final class Measure {
     }
 
     /**
+     * Two libraries' calls, {theirs, ours} in ms, timed in alternation so that a slow spell of the machine falls on both:
+     * call by call on one thread; on more, in blocks with a pause before each (a peer's workers spin after a call, and
+     * took the second core from ours when the calls alternated one by one: our 2-thread GEMM ran at its 1-thread speed).
+     */
+    public static double[] alternatedCalls(int threads, boolean quick, Runnable theirs, Runnable ours) {
+        return threads == 1 ? standard(quick).interleavedMedianMs(theirs, ours)
+                : alternatedBlocksMedianMs(quick ? 0.2 : 0.5, quick ? 2 : 4, quick ? 0.15 : 0.4, theirs, ours);
+    }
+
+    /**
      * Two frameworks' whole training steps, {theirs, ours} in ms, in alternating blocks ({@link #alternatedBlocksMedianMs}):
      * each warms up for 3 s (the JIT and the tape; PyTorch's allocator), then 5 blocks of at least a second of each.
      */

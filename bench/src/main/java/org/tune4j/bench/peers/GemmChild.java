@@ -9,11 +9,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.Function;
+import org.tune4j.bench.Measure;
 
 /**
  * A GEMM peer measured in a child JVM, for a peer whose configuration is fixed when its library loads (OpenBLAS's core
  * type, oneMKL's code branch): the child gets its own environment, times the peer and tune4j's GEMM in alternation on
- * each shape ({@link GemmPeer#alternate}), and prints one line a shape.
+ * each shape ({@link org.tune4j.bench.Measure#alternatedCalls}), and prints one line a shape.
  *
  * <p>The protocol: the child's arguments are {@code quick|full}, then {@code transA,transB,m,n,k,threads,level} per
  * shape; it prints {@code label=TEXT} (what the peer says it runs, as "Haswell kernels"), then
@@ -94,7 +95,7 @@ public final class GemmChild {
             GemmPeer.Shape s = new GemmPeer.Shape(Boolean.parseBoolean(f[0]), Boolean.parseBoolean(f[1]), Integer.parseInt(f[2]),
                     Integer.parseInt(f[3]), Integer.parseInt(f[4]), Integer.parseInt(f[5]), f[6]);
             try (GemmPeer.Call peer = theirs.apply(s); GemmPeer.Call ours = GemmPeer.ours(s)) {
-                double[] ms = GemmPeer.alternate(s.threads(), quick, peer, ours);
+                double[] ms = Measure.alternatedCalls(s.threads(), quick, peer, ours);
                 System.out.println("median_ms=" + ms[0] + "," + ms[1]);
             }
         }

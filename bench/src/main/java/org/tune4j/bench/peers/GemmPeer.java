@@ -77,18 +77,9 @@ public interface GemmPeer {
     String name();
 
     /**
-     * Medians for all shapes, in order, each with ours timed beside it where the peer can ({@link #alternate}); quick
+     * Medians for all shapes, in order, each with ours timed beside it where the peer can ({@link Measure#alternatedCalls}); quick
      * trades precision for time. Never throws: failures are results.
      */
     List<Result> measure(List<Shape> shapes, boolean quick, Ours ours);
 
-    /**
-     * {theirs, ours} in ms, timed in alternation so that a slow spell of the machine falls on both: call by call on one
-     * thread; on more, in blocks with a pause before each (a peer's workers spin after a call, and took the second core
-     * from ours when the calls alternated one by one: our 2-thread GEMM ran at its 1-thread speed).
-     */
-    static double[] alternate(int threads, boolean quick, Runnable theirs, Runnable ours) {
-        return threads == 1 ? Measure.standard(quick).interleavedMedianMs(theirs, ours)
-                : Measure.alternatedBlocksMedianMs(quick ? 0.2 : 0.5, quick ? 2 : 4, quick ? 0.15 : 0.4, theirs, ours);
-    }
 }

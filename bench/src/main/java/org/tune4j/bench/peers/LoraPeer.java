@@ -7,7 +7,7 @@ package org.tune4j.bench.peers;
 public interface LoraPeer {
     /**
      * A measured median in ms, or null with the reason it could not be measured; {@code oursMs}: the median of the step of
-     * ours handed in, timed in alternation with the peer's ({@link GemmPeer#alternate}).
+     * ours handed in, timed in alternation with the peer's ({@link org.tune4j.bench.Measure#alternatedCalls}).
      */
     record Result(String peer, Double medianMs, String whyNot, Double oursMs) {
         public Result(String peer, String whyNot) {

@@ -15,6 +15,7 @@ import java.lang.invoke.MethodHandle;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import org.tune4j.bench.Measure;
 import org.tune4j.bindings.NativeAccess;
 
 /**
@@ -160,7 +161,7 @@ final class DjlPytorch {
                 x.setRequiresGradient(true);
                 a.setRequiresGradient(true);
                 b.setRequiresGradient(true);
-                double[] ms = GemmPeer.alternate(threads, quick, () -> {
+                double[] ms = Measure.alternatedCalls(threads, quick, () -> {
                     try (GradientCollector gc = engine().newGradientCollector();
                             NDArray wt = w.transpose();
                             NDArray base = x.matMul(wt);

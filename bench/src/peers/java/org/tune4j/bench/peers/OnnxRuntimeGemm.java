@@ -2,19 +2,20 @@ package org.tune4j.bench.peers;
 
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
-import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.OrtSession.SessionOptions;
+import ai.onnxruntime.OrtSession;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.tune4j.bench.Measure;
 
 /**
  * ONNX Runtime's CPU MatMul (Gemm for the transposed shapes), with B a constant initializer and the
  * intra-op thread count set to the row's, one inter-op thread, all graph optimizations on; timed in alternation with
- * tune4j's call on the same shape ({@link GemmPeer#alternate}).
+ * tune4j's call on the same shape ({@link org.tune4j.bench.Measure#alternatedCalls}).
  */
 public final class OnnxRuntimeGemm implements GemmPeer {
     @Override
@@ -52,7 +53,7 @@ public final class OnnxRuntimeGemm implements GemmPeer {
                 a.put(values((long) s.m() * s.k())).rewind();
                 try (OnnxTensor input = OnnxTensor.createTensor(env, a, aShape); GemmPeer.Call mine = ours.prepare(s)) {
                     Map<String, OnnxTensor> feed = Map.of("A", input);
-                    return GemmPeer.alternate(s.threads(), quick, () -> {
+                    return Measure.alternatedCalls(s.threads(), quick, () -> {
                         try (OrtSession.Result r = session.run(feed)) {
                             if (r.size() != 1) throw new IllegalStateException("expected one output");
                         } catch (Exception e) {

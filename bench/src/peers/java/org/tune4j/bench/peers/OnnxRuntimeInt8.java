@@ -2,14 +2,15 @@ package org.tune4j.bench.peers;
 
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
-import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.OrtSession.SessionOptions;
+import ai.onnxruntime.OrtSession;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.tune4j.bench.Measure;
 
 /**
  * ONNX Runtime's MatMulInteger (u8 activations x s8 weights → s32, weights packed at session creation,
@@ -66,7 +67,7 @@ public final class OnnxRuntimeInt8 implements Int8Peer {
             for (byte[] model : models) sessions.add(env.createSession(model, opts));
             Map<String, OnnxTensor> feed = Map.of("A", a);
             int[] next = {0};
-            double[] ms = GemmPeer.alternate(threads, quick, () -> {
+            double[] ms = Measure.alternatedCalls(threads, quick, () -> {
                 try (OrtSession.Result r = sessions.get(next[0]++ % sessions.size()).run(feed)) {
                     if (r.size() != 1) throw new IllegalStateException("expected one output");
                 } catch (Exception e) {
