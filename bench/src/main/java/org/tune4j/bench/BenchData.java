@@ -4,16 +4,19 @@ import java.lang.foreign.Arena;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 
-/** Deterministic, non-trivial inputs for benchmarks (the values do not change the timing, zeros could). */
-final class BenchData {
+/**
+ * Deterministic, non-trivial inputs for benchmarks (the values do not change the timing, zeros could), in the memory
+ * tune4j's own tensors get (huge pages from 2 MiB up), so that a peer reading them reads alike.
+ */
+public final class BenchData {
     private BenchData() {}
 
-    static Tensor matrix(Arena arena, long rows, long cols) {
+    public static Tensor matrix(Arena arena, long rows, long cols) {
         return matrix(arena, rows, cols, 0);
     }
 
     /** A different matrix for each {@code variant}. */
-    static Tensor matrix(Arena arena, long rows, long cols, int variant) {
+    public static Tensor matrix(Arena arena, long rows, long cols, int variant) {
         Tensor t = Tensor.zeros(arena, DType.F32, rows, cols);
         long n = rows * cols;
         float[] row = new float[(int) Math.min(n, 1 << 20)];

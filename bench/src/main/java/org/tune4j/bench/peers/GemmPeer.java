@@ -1,15 +1,11 @@
 package org.tune4j.bench.peers;
 
-import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
-
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.util.List;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.backend.SimdLevel;
+import org.tune4j.bench.BenchData;
 import org.tune4j.bench.Measure;
-import org.tune4j.tensor.DType;
-import org.tune4j.tensor.HostMemory;
 import org.tune4j.tensor.Tensor;
 
 /**
@@ -48,9 +44,9 @@ public interface GemmPeer {
         CpuBackend.setThreads(s.threads());
         CpuBackend.setSimdLevel(SimdLevel.valueOf(s.level()));
         Arena arena = Arena.ofConfined();
-        Tensor a = filled(arena, s.transA() ? s.k() : s.m(), s.transA() ? s.m() : s.k());
-        Tensor b = filled(arena, s.transB() ? s.n() : s.k(), s.transB() ? s.k() : s.n());
-        Tensor c = filled(arena, s.m(), s.n());
+        Tensor a = BenchData.matrix(arena, s.transA() ? s.k() : s.m(), s.transA() ? s.m() : s.k());
+        Tensor b = BenchData.matrix(arena, s.transB() ? s.n() : s.k(), s.transB() ? s.k() : s.n());
+        Tensor c = BenchData.matrix(arena, s.m(), s.n());
         CpuBackend cpu = CpuBackend.get();
         return new Call() {
             @Override
@@ -65,13 +61,6 @@ public interface GemmPeer {
         };
     }
 
-    /** A rows x cols matrix of values in [-0.5, 0.5) in the memory tune4j's own tensors get (huge pages from 2 MiB up). */
-    static Tensor filled(Arena arena, int rows, int cols) {
-        long count = (long) rows * cols;
-        MemorySegment m = HostMemory.allocate(arena, count * 4);
-        for (long i = 0; i < count; i++) m.setAtIndex(JAVA_FLOAT, i, (float) ((i * 7919) % 1000) / 1000f - 0.5f);
-        return Tensor.wrap(m, DType.F32, rows, cols);
-    }
 
     /** Short name, as in "onnxruntime 1.23.2 MatMul". */
     String name();
@@ -81,5 +70,4 @@ public interface GemmPeer {
      * trades precision for time. Never throws: failures are results.
      */
     List<Result> measure(List<Shape> shapes, boolean quick, Ours ours);
-
 }

@@ -16,6 +16,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import org.tune4j.backend.CpuDescription;
+import org.tune4j.bench.BenchData;
 import org.tune4j.bindings.NativeAccess;
 
 /**
@@ -105,8 +106,8 @@ public final class OpenBlas implements GemmPeer {
             Arena arena = Arena.ofConfined();
             boolean ta = s.transA(), tb = s.transB();
             int m = s.m(), n = s.n(), k = s.k(), lda = ta ? m : k, ldb = tb ? k : n;
-            MemorySegment a = GemmPeer.filled(arena, m, k).segment(), b = GemmPeer.filled(arena, k, n).segment();
-            MemorySegment c = GemmPeer.filled(arena, m, n).segment();
+            MemorySegment a = BenchData.matrix(arena, m, k).segment(), b = BenchData.matrix(arena, k, n).segment();
+            MemorySegment c = BenchData.matrix(arena, m, n).segment();
             return new GemmPeer.Call() {
                 @Override
                 public void run() {
