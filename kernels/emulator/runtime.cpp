@@ -100,7 +100,13 @@ cudaError_t cudaFreeAsync(void *p, cudaStream_t s) {
     return cudaFree(p);
 }
 
-cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind, cudaStream_t s) {
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
+    t4j_emu_stream *st = of(s);
+    if (st->capturing && kind != cudaMemcpyDeviceToDevice) {
+        /* as CUDA: a graph may not copy from or to pageable host memory (tune4j pins none), and spoils the recording */
+        st->invalidated = true;
+        return fail(cudaErrorStreamCaptureUnsupported);
+    }
     on(s, [=] { std::memmove(dst, src, bytes); });
     return cudaSuccess;
 }

@@ -120,6 +120,8 @@ int32_t t4j_cuda_softmax_backward(int64_t m, int64_t n, const float *y, const fl
 
 /* ---- optimizer (ops.cu) ---- */
 
+/* One PGD step in place: adv = clamp(clamp(adv + step_size * sign(grad), orig - epsilon, orig + epsilon), 0, 1) */
+int32_t t4j_cuda_pgd_step(int64_t n, float *adv, const float *grad, const float *orig, float step_size, float epsilon, void *stream);
 /* AdamW (PyTorch's semantics), step counted from 1 */
 int32_t t4j_cuda_adamw_step(int64_t n, float *param, const float *grad, float *m, float *v, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t step, void *stream);
 /* The same with the gradient multiplied by grad_scale[0], a device scalar (gradient clipping's factor, from t4j_cuda_clip_scale; NULL: 1) */
@@ -133,14 +135,17 @@ int32_t t4j_cuda_adamw_step_scaled(int64_t n, float *param, const float *grad, c
 
 /* out[0] = sum of x[i]^2 (one block, a fixed tree) */
 int32_t t4j_cuda_sum_squares(int64_t n, const float *x, float *out, void *stream);
-/* scale[0] = max_norm / (norm + 1e-6) when norm = sqrt(sums[0] + ... + sums[count-1]) exceeds max_norm, else 1 (torch's clip_grad_norm_) */
-int32_t t4j_cuda_clip_scale(int64_t count, const float *sums, float max_norm, float *scale, void *stream);
+/* out[0] = max_norm / (norm + 1e-6) when norm = sqrt(sums[0] + ... + sums[count-1]) exceeds max_norm, else 1 (torch's clip_grad_norm_);
+ * out[1] = norm */
+int32_t t4j_cuda_clip_scale(int64_t count, const float *sums, float max_norm, float *out, void *stream);
+/* x [n] *= factor[0], a device scalar (gradient clipping's factor) */
+int32_t t4j_cuda_scale_by(int64_t n, const float *factor, float *x, void *stream);
 
 /* y [m, n] += bias [n] on every row */
 int32_t t4j_cuda_add_bias(int64_t m, int64_t n, const float *bias, float *y, void *stream);
 /* dst[i * ldd + j] = src[i * lds + j] for a rows x cols block (strides in elements) */
 int32_t t4j_cuda_copy_2d(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst, int64_t ldd, void *stream);
-/* dst [m, n]: dst[i, j] = src[i, index[j]] (the same permutation of every row: images into rows of patches) */
+/* dst [m, n]: dst[i, j] = src[i, index[j]] (the same permutation of every row: images into rows of patches); NaN where index[j] is outside [0, n) */
 int32_t t4j_cuda_gather_columns(int64_t m, int64_t n, const float *src, const int32_t *index, float *dst, void *stream);
 /* ViT tokens x [batch * (patches + 1), d]: each sequence is cls [d] then its embedded patches emb [batch * patches, d], plus pos [patches + 1, d] */
 int32_t t4j_cuda_vit_tokens(int64_t batch, int64_t patches, int64_t d, const float *emb, const float *cls, const float *pos, float *x, void *stream);

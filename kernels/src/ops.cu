@@ -208,7 +208,9 @@ __global__ void cross_entropy_forward_kernel(int64_t n, const float *logits, con
     for (int64_t j = threadIdx.x; j < n; j += blockDim.x) pr[j] = expf(lr[j] - lse);
     if (threadIdx.x == 0) {
         /* loss = -sum target log p, target = (1 - eps) onehot + eps / n; sum_j log p_j = sum_j l_j - n lse */
-        float logp = lr[labels[row]] - lse;
+        /* labels kept in device memory are not checked on the host (a captured step's): one out of range gives a NaN loss, never a stray read */
+        int32_t y = labels[row];
+        float logp = y >= 0 && y < n ? lr[y] - lse : NAN;
         losses[row] = -(1.0f - smoothing) * logp - smoothing / (float)n * (all - (float)n * lse);
     }
 }
@@ -219,6 +221,15 @@ __global__ void cross_entropy_backward_kernel(int64_t m, int64_t n, const float 
         int64_t i = e / n, j = e % n;
         float target = smoothing / (float)n + (j == labels[i] ? 1.0f - smoothing : 0.0f);
         dlogits[e] += scale * (probs[e] - target);
+    }
+}
+
+/* adv += step·sign(grad), then onto [orig − eps, orig + eps] and [0, 1] (Backend.pgdStep: the host's arithmetic) */
+__global__ void pgd_step_kernel(int64_t n, float *adv, const float *grad, const float *orig, float step, float eps) {
+    T4J_FOR_EACH(i, n) {
+        float g = grad[i], o = orig[i];
+        float v = adv[i] + (g > 0.0f ? step : g < 0.0f ? -step : 0.0f);
+        adv[i] = fminf(1.0f, fmaxf(0.0f, fminf(o + eps, fmaxf(o - eps, v))));
     }
 }
 
@@ -455,6 +466,12 @@ int32_t t4j_cuda_cross_entropy_forward(int64_t m, int64_t n, const float *logits
 int32_t t4j_cuda_cross_entropy_backward(int64_t m, int64_t n, const float *probs, const int32_t *labels, float smoothing, float scale,
                                         float *dlogits, void *stream) {
     cross_entropy_backward_kernel<<<t4j_blocks(m * n), T4J_BLOCK, 0, t4j_stream(stream)>>>(m, n, probs, labels, smoothing, scale, dlogits);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_pgd_step(int64_t n, float *adv, const float *grad, const float *orig, float step_size, float epsilon, void *stream) {
+    if (n == 0) return 0;
+    pgd_step_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, adv, grad, orig, step_size, epsilon);
     return t4j_launched();
 }
 

@@ -17,7 +17,10 @@ __global__ void copy_2d_kernel(int64_t rows, int64_t cols, const float *src, int
 }
 
 __global__ void gather_columns_kernel(int64_t m, int64_t n, const float *src, const int32_t *index, float *dst) {
-    T4J_FOR_EACH_CELL(i, j, m, n) dst[i * n + j] = src[i * n + index[j]];
+    T4J_FOR_EACH_CELL(i, j, m, n) {
+        int32_t k = index[j]; /* an index in device memory is not checked on the host: one out of range gives NaN, never a stray read */
+        dst[i * n + j] = k >= 0 && k < n ? src[i * n + k] : NAN;
+    }
 }
 
 /* x [batch·(p+1), d]: row 0 of each sequence is cls, rows 1..p its embedded patches, plus pos [p+1, d]. */
@@ -124,12 +127,18 @@ __global__ void sum_squares_kernel(int64_t n, const float *x, float *out) {
     if (threadIdx.x == 0) out[0] = s;
 }
 
-/* scale = max_norm / (norm + 1e-6) when norm > max_norm, else 1 (torch.nn.utils.clip_grad_norm_). */
-__global__ void clip_scale_kernel(int64_t count, const float *sums, float max_norm, float *scale) {
+/* out[0] = max_norm / (norm + 1e-6) when norm > max_norm, else 1 (torch.nn.utils.clip_grad_norm_); out[1] = norm. */
+__global__ void clip_scale_kernel(int64_t count, const float *sums, float max_norm, float *out) {
     float ss = 0.0f;
     for (int64_t i = 0; i < count; i++) ss += sums[i];
     float norm = sqrtf(ss);
-    scale[0] = norm > max_norm && norm > 0.0f ? max_norm / (norm + 1e-6f) : 1.0f;
+    out[0] = norm > max_norm && norm > 0.0f ? max_norm / (norm + 1e-6f) : 1.0f;
+    out[1] = norm;
+}
+
+__global__ void scale_by_kernel(int64_t n, const float *factor, float *x) {
+    float f = factor[0];
+    T4J_FOR_EACH(i, n) x[i] *= f;
 }
 
 static size_t attention_shared(int seq, int dh, int backward) {
@@ -177,8 +186,14 @@ int32_t t4j_cuda_sum_squares(int64_t n, const float *x, float *out, void *stream
     return t4j_launched();
 }
 
-int32_t t4j_cuda_clip_scale(int64_t count, const float *sums, float max_norm, float *scale, void *stream) {
-    clip_scale_kernel<<<1, 1, 0, t4j_stream(stream)>>>(count, sums, max_norm, scale);
+int32_t t4j_cuda_clip_scale(int64_t count, const float *sums, float max_norm, float *out, void *stream) {
+    clip_scale_kernel<<<1, 1, 0, t4j_stream(stream)>>>(count, sums, max_norm, out);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_scale_by(int64_t n, const float *factor, float *x, void *stream) {
+    if (n == 0) return 0;
+    scale_by_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, factor, x);
     return t4j_launched();
 }
 

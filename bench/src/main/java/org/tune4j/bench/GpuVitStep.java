@@ -17,6 +17,8 @@ import org.tune4j.nn.Lora;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.optim.AdamW;
 import org.tune4j.optim.GradClip;
+import org.tune4j.train.DeviceSteps;
+import org.tune4j.train.Trainer;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 import org.tune4j.autograd.Workspace;
@@ -25,9 +27,10 @@ import org.tune4j.experiments.Pretraining;
 
 /**
  * The main job's training steps (the shipped ViT; LoRA with the demo's adapters and LoRA+, and full
- * fine-tuning; clipping and AdamW) through the tape on the CUDA backend (the model's parameters in device
- * memory, a workspace per step), in f32 and TF32 GEMMs, beside the same step on the CPU backend of the same
- * machine (all cores), at the demo's batch of 64 and at 512. Each row says how many ops fell back to the CPU.
+ * fine-tuning; clipping and AdamW) through the tape on the CUDA backend: Trainer.fit's step there ({@code DeviceSteps}:
+ * the model's parameters in device memory, the step recorded as a CUDA graph, and in f32 also op by op, to show what the
+ * graph saves), in each GEMM precision, beside the same step on the CPU backend of the same machine (all cores), at the
+ * demo's batch of 64 and at 512. Each row says how the step ran and how many ops fell back to the CPU.
  */
 final class GpuVitStep {
     private GpuVitStep() {}
@@ -55,19 +58,24 @@ final class GpuVitStep {
                     double flops = 3 * InferSuite.vitFlops(Pretraining.VIT) * batch;
                     String what = method.equals("lora") ? String.format("main-job ViT b%d r%d", batch, o.lora().r()) : String.format("main-job ViT b%d", batch);
                     String peer = String.format("tune4j CPU backend (tape), same step, %d cores here (%.0f img/s)", CpuBackend.threads(), batch / (cpuMs / 1e3));
-                    for (Cublas.Precision precision : Cublas.Precision.values()) {
-                        gpu.setGemmPrecision(precision);
-                        VisionTransformer vit = model(arena, o, method);
-                        vit.moveTo(gpu.memory(), arena);
-                        gpu.resetFallbacks();
-                        double ms;
-                        try (Workspace workspace = new Workspace()) {
-                            ms = GpuSuite.gpuMs(gpu, quick ? 5 : 50, step(gpu, vit, o, arena, workspace, x, y));
+                    for (Cublas.Precision precision : Cublas.Precision.values())
+                        for (boolean record : precision == Cublas.Precision.F32 ? new boolean[] {true, false} : new boolean[] {true}) {
+                            gpu.setGemmPrecision(precision);
+                            VisionTransformer vit = model(arena, o, method);
+                            vit.moveTo(gpu.memory(), arena);
+                            gpu.resetFallbacks();
+                            double ms;
+                            String how;
+                            AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, o.loraPlusRatio());
+                            try (DeviceSteps steps = new DeviceSteps(gpu, vit, opt, new Trainer.Options(1, batch, o.seed(), 0f, 1.0), train.pixelsPerImage(), record)) {
+                                ms = GpuSuite.gpuMs(gpu, quick ? 5 : 50, () -> steps.train(x, y, batch, 1e-3f)); // Trainer.fit's step on a GPU
+                                how = steps.how();
+                            }
+                            String fellBack = gpu.fallbacks().isEmpty() ? "" : ", ops on the CPU: " + gpu.fallbacks();
+                            rows.add(BenchRow.of("gpu", "vit_" + method + "_step" + (record ? "" : "_op_by_op"),
+                                    String.format("%s (%.0f img/s, %s%s)", what, batch / (ms / 1e3), how, fellBack),
+                                    precision.name().toLowerCase(java.util.Locale.ROOT), 0, "cuda " + card, ms, flops, "GFLOP/s", peer, cpuMs, 0));
                         }
-                        String fellBack = gpu.fallbacks().isEmpty() ? "" : ", ops on the CPU: " + gpu.fallbacks();
-                        rows.add(BenchRow.of("gpu", "vit_" + method + "_step", String.format("%s (%.0f img/s%s)", what, batch / (ms / 1e3), fellBack),
-                                precision.name().toLowerCase(java.util.Locale.ROOT), 0, "cuda " + card, ms, flops, "GFLOP/s", peer, cpuMs, 0));
-                    }
                     gpu.setGemmPrecision(Cublas.Precision.F32);
                 }
             }

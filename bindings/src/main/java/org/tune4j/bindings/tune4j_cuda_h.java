@@ -78,10 +78,12 @@ public final class tune4j_cuda_h {
             "t4j_cuda_relu_forward",
             "t4j_cuda_relu_backward",
             "t4j_cuda_softmax_backward",
+            "t4j_cuda_pgd_step",
             "t4j_cuda_adamw_step",
             "t4j_cuda_adamw_step_scaled",
             "t4j_cuda_sum_squares",
             "t4j_cuda_clip_scale",
+            "t4j_cuda_scale_by",
             "t4j_cuda_add_bias",
             "t4j_cuda_copy_2d",
             "t4j_cuda_gather_columns",
@@ -1144,6 +1146,30 @@ public final class tune4j_cuda_h {
         return t4j_cuda_softmax_backward.DESC;
     }
 
+    private static final class t4j_cuda_pgd_step {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_FLOAT, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_pgd_step", DESC, false);
+    }
+
+    /** One PGD step in place: adv = clamp(clamp(adv + step_size * sign(grad), orig - epsilon, orig + epsilon), 0, 1) */
+    public static int t4j_cuda_pgd_step(long n, MemorySegment adv, MemorySegment grad, MemorySegment orig, float step_size, float epsilon, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_pgd_step.HANDLE.invokeExact(n, adv, grad, orig, step_size, epsilon, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_pgd_step$handle() {
+        return t4j_cuda_pgd_step.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_pgd_step$descriptor() {
+        return t4j_cuda_pgd_step.DESC;
+    }
+
     private static final class t4j_cuda_adamw_step {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_LONG, ADDRESS);
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_adamw_step", DESC, false);
@@ -1221,10 +1247,10 @@ public final class tune4j_cuda_h {
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_clip_scale", DESC, false);
     }
 
-    /** scale[0] = max_norm / (norm + 1e-6) when norm = sqrt(sums[0] + ... + sums[count-1]) exceeds max_norm, else 1 (torch's clip_grad_norm_) */
-    public static int t4j_cuda_clip_scale(long count, MemorySegment sums, float max_norm, MemorySegment scale, MemorySegment stream) {
+    /** out[0] = max_norm / (norm + 1e-6) when norm = sqrt(sums[0] + ... + sums[count-1]) exceeds max_norm, else 1 (torch's clip_grad_norm_); out[1] = norm */
+    public static int t4j_cuda_clip_scale(long count, MemorySegment sums, float max_norm, MemorySegment out, MemorySegment stream) {
         try {
-            return (int) t4j_cuda_clip_scale.HANDLE.invokeExact(count, sums, max_norm, scale, stream);
+            return (int) t4j_cuda_clip_scale.HANDLE.invokeExact(count, sums, max_norm, out, stream);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -1238,6 +1264,30 @@ public final class tune4j_cuda_h {
 
     public static FunctionDescriptor t4j_cuda_clip_scale$descriptor() {
         return t4j_cuda_clip_scale.DESC;
+    }
+
+    private static final class t4j_cuda_scale_by {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_scale_by", DESC, false);
+    }
+
+    /** x [n] *= factor[0], a device scalar (gradient clipping's factor) */
+    public static int t4j_cuda_scale_by(long n, MemorySegment factor, MemorySegment x, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_scale_by.HANDLE.invokeExact(n, factor, x, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_scale_by$handle() {
+        return t4j_cuda_scale_by.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_scale_by$descriptor() {
+        return t4j_cuda_scale_by.DESC;
     }
 
     private static final class t4j_cuda_add_bias {
@@ -1293,7 +1343,7 @@ public final class tune4j_cuda_h {
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_gather_columns", DESC, false);
     }
 
-    /** dst [m, n]: dst[i, j] = src[i, index[j]] (the same permutation of every row: images into rows of patches) */
+    /** dst [m, n]: dst[i, j] = src[i, index[j]] (the same permutation of every row: images into rows of patches); NaN where index[j] is outside [0, n) */
     public static int t4j_cuda_gather_columns(long m, long n, MemorySegment src, MemorySegment index, MemorySegment dst, MemorySegment stream) {
         try {
             return (int) t4j_cuda_gather_columns.HANDLE.invokeExact(m, n, src, index, dst, stream);

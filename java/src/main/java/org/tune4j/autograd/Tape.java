@@ -22,10 +22,11 @@ import org.tune4j.tensor.Tensor;
  *
  * <p>Tensors the tape makes live where the backend computes ({@link Backend#memory}: the host, or a GPU's
  * memory), and so do the parameters of a model moved there; inputs made on the host (images, ids, labels,
- * lengths) may stay there: an op that needs them on the device copies them. Losses are host scalars.
+ * lengths) may stay there: an op that needs them on the device copies them. Losses are host scalars, unless
+ * {@link #lossOnBackend} keeps them where the backend computes (a step recorded as a CUDA graph reads nothing back).
  *
  * <p>Shapes: activations are [rows, features] matrices, rows = tokens (or images). Ops only the ViT needs (patches,
- * token assembly) are in {@link VisionOps}, on the same tape.
+ * token assembly, attention over a fused qkv) are in {@link VisionOps}, on the same tape.
  */
 public final class Tape implements AutoCloseable {
     private final Backend backend;
@@ -35,6 +36,7 @@ public final class Tape implements AutoCloseable {
     private final List<Runnable> backwardOps = new ArrayList<>();
     private final Workspace workspace;
     private final StepMemory memory;
+    private boolean lossOnBackend;
 
     public Tape(Backend backend, boolean recording) {
         this(backend, recording, true);
@@ -63,6 +65,16 @@ public final class Tape implements AutoCloseable {
 
     public Backend backend() {
         return backend;
+    }
+
+    /**
+     * Keeps the losses this tape computes ({@link #crossEntropy}) in the backend's memory instead of on the host, so that
+     * a step on a GPU reads nothing back (what a step {@link Backend#record recorded} as a CUDA graph needs); such a loss
+     * must be the root of {@link #backward}. Returns this tape.
+     */
+    public Tape lossOnBackend() {
+        lossOnBackend = true;
+        return this;
     }
 
     /** The arena of this step: tensors made here are freed with the tape. */
@@ -192,7 +204,12 @@ public final class Tape implements AutoCloseable {
         if (loss.value.numel() != 1) throw new IllegalArgumentException("backward needs a scalar loss, got " + loss.value);
         if (!loss.requiresGrad) throw new IllegalStateException("the loss does not depend on anything that needs a gradient");
         if (!Float.isFinite(seed)) throw new IllegalArgumentException("the gradient seed must be finite, is " + seed);
-        gradOf(loss).setFloat(0, seed);
+        if (loss.value.isHost()) {
+            gradOf(loss).setFloat(0, seed);
+        } else { // a loss kept on the backend (lossOnBackend): its seed stays a host scalar, which the loss's op reads
+            loss.grad = Tensor.zeros(arena, DType.F32, 1);
+            loss.grad.setFloat(0, seed);
+        }
         for (int i = backwardOps.size() - 1; i >= 0; i--) backwardOps.get(i).run();
         backwardOps.clear();
     }
@@ -376,22 +393,6 @@ public final class Tape implements AutoCloseable {
         return result(y, a, b, gamma, beta);
     }
 
-    /** Self-attention from a fused projection qkv [batch·seq, 3·d] (q | k | v) → [batch·seq, d], {@code heads} heads. */
-    public Var attention(Var qkv, int batch, int heads) {
-        long rows = qkv.value.dim(0), d = qkv.value.dim(1) / 3, seq = rows / batch;
-        Tensor q = qkv.value.view(0, 0, rows, d), k = qkv.value.view(0, d, rows, d), v = qkv.value.view(0, 2 * d, rows, d);
-        float scale = (float) (1 / Math.sqrt((double) d / heads));
-        Tensor probs = empty((long) batch * heads * seq * seq), y = empty(rows, d);
-        backend.attentionForward(batch, heads, q, k, v, scale, null, probs, y);
-        Var out = result(y, qkv);
-        record(out, () -> {
-            if (out.grad == null || !needs(qkv)) return;
-            Tensor g = gradOf(qkv);
-            backend.attentionBackward(batch, heads, q, k, v, scale, probs, out.grad, g.view(0, 0, rows, d), g.view(0, d, rows, d), g.view(0, 2 * d, rows, d));
-        });
-        return out;
-    }
-
     /**
      * Self-attention from separate projections q, k, v [batch·seq, d] (BERT's query, key, value) → [batch·seq, d],
      * {@code heads} heads; {@code lengths} [batch] (I32) masks each sequence's padded keys, or null.
@@ -447,13 +448,21 @@ public final class Tape implements AutoCloseable {
 
     /** Mean softmax cross-entropy of logits [m, classes] against labels [m] (I32); a one-element result. */
     public Var crossEntropy(Var logits, Tensor labels, float smoothing) {
-        Tensor probs = empty(logits.value.shape()), loss = Tensor.zeros(arena, DType.F32, 1); // the loss: a host scalar
-        loss.setFloat(0, backend.crossEntropyForward(logits.value, labels, smoothing, probs));
+        Tensor probs = empty(logits.value.shape());
+        Tensor loss = lossOnBackend ? empty(1) : Tensor.zeros(arena, DType.F32, 1); // a host scalar, unless kept on the backend
+        if (lossOnBackend) backend.crossEntropyLoss(logits.value, labels, smoothing, probs, loss);
+        else loss.setFloat(0, backend.crossEntropyForward(logits.value, labels, smoothing, probs));
         Var out = result(loss, logits);
         record(out, () -> {
-            if (out.grad != null && needs(logits)) backend.crossEntropyBackward(probs, labels, smoothing, out.grad.getFloat(0), gradOf(logits));
+            if (out.grad != null && needs(logits)) backend.crossEntropyBackward(probs, labels, smoothing, hostScalar(out.grad), gradOf(logits));
         });
         return out;
+    }
+
+    /** dloss, a host scalar: a loss kept on the backend is only ever the root of backward, whose seed stays on the host. */
+    private static float hostScalar(Tensor grad) {
+        if (!grad.isHost()) throw new IllegalStateException("a loss kept in the backend's memory (Tape.lossOnBackend) must be the root of backward, not an operand");
+        return grad.getFloat(0);
     }
 
     /** Rows {@code offset}, offset + stride, ... of x [n·stride, d] → [n, d] (a ViT's class tokens). */

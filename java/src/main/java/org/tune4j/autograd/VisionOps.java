@@ -1,12 +1,11 @@
 package org.tune4j.autograd;
 
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
+import org.tune4j.backend.Backend;
 import org.tune4j.tensor.Tensor;
 
 /**
- * The tape ops only a vision transformer needs: patch extraction (a fixed permutation of each image's pixels) and
- * token assembly (class token, patches, positions). Recorded on the {@link Tape} they are given, forward and backward
+ * The tape ops only a vision transformer needs: patch extraction (a fixed permutation of each image's pixels), token
+ * assembly (class token, patches, positions) and attention over a fused q | k | v projection. Recorded on the {@link Tape} they are given, forward and backward
  * side by side as the tape's own ops.
  */
 public final class VisionOps {
@@ -43,33 +42,44 @@ public final class VisionOps {
         return out;
     }
 
+    /** Self-attention from a fused projection qkv [batch·seq, 3·d] (q | k | v) → [batch·seq, d], {@code heads} heads (a ViT block's). */
+    public static Var attention(Tape t, Var qkv, int batch, int heads) {
+        long rows = qkv.value.dim(0), d = qkv.value.dim(1) / 3, seq = rows / batch;
+        Tensor q = qkv.value.view(0, 0, rows, d), k = qkv.value.view(0, d, rows, d), v = qkv.value.view(0, 2 * d, rows, d);
+        float scale = (float) (1 / Math.sqrt((double) d / heads));
+        Tensor probs = t.empty((long) batch * heads * seq * seq), y = t.empty(rows, d);
+        t.backend().attentionForward(batch, heads, q, k, v, scale, null, probs, y);
+        Var out = t.result(y, qkv);
+        t.record(out, () -> {
+            if (out.grad == null || !t.needs(qkv)) return;
+            Tensor g = t.gradOf(qkv);
+            t.backend().attentionBackward(batch, heads, q, k, v, scale, probs, out.grad, g.view(0, 0, rows, d), g.view(0, d, rows, d), g.view(0, 2 * d, rows, d));
+        });
+        return out;
+    }
+
     /**
-     * Rearranges each row of x [batch, n] into a block [rows, cols] of the result [batch·rows, cols]:
-     * element j of a row goes to position index[j] of its block (ViT patch extraction). n = rows·cols.
+     * Rearranges each row of x [batch, n] into a block [rows, cols] of the result [batch·rows, cols]: element j of a
+     * row goes to position {@code order}'s to[j] of its block (ViT patch extraction). n = rows·cols. A gather on the
+     * backend ({@code gatherColumns}) both ways, so images on a GPU stay there.
      */
-    public static Var permuteRows(Tape t, Var x, long[] index, long rows, long cols) {
+    public static Var permuteRows(Tape t, Var x, ColumnPermutation order, long rows, long cols) {
         long batch = x.value.dim(0), n = x.value.dim(1);
-        if (index.length != n || n != rows * cols) throw new IllegalArgumentException("index of " + index.length + " for rows of " + n + " into " + rows + "x" + cols);
-        Tensor hostX = t.onHost(x.value); // a gather on the host, into the step's memory there
-        Tensor hostY = t.hostTensor(false, batch * rows, cols);
-        MemorySegment src = hostX.segment(), dst = hostY.segment();
-        for (long b = 0; b < batch; b++) {
-            long from = b * hostX.ld(), to = b * n;
-            for (int j = 0; j < n; j++) dst.setAtIndex(ValueLayout.JAVA_FLOAT, to + index[j], src.getAtIndex(ValueLayout.JAVA_FLOAT, from + j));
-        }
-        Tensor y = t.onBackend(hostY);
+        if (order.size() != n || n != rows * cols) throw new IllegalArgumentException("a permutation of " + order.size() + " for rows of " + n + " into " + rows + "x" + cols);
+        Backend b = t.backend();
+        Tensor y = t.empty(batch * rows, cols);
+        b.gatherColumns(t.onBackend(x.value), order.forward(b.memory()), y.reshape(batch, n));
         Var result = t.result(y, x);
         t.record(result, () -> {
             if (result.grad == null || !t.needs(x)) return;
-            Tensor gx = t.gradOf(x), gy = t.onHost(result.grad), back = t.hostTensor(false, batch, n);
-            MemorySegment from = gy.segment(), to = back.segment(); // the forward's gather, read the other way
-            for (long b = 0; b < batch; b++)
-                for (int j = 0; j < n; j++) to.setAtIndex(ValueLayout.JAVA_FLOAT, b * n + j, from.getAtIndex(ValueLayout.JAVA_FLOAT, b * n + index[j]));
-            if (gx.memory() == t.backend().memory()) {
-                t.backend().axpy(1f, t.onBackend(back), gx); // both [batch, n], contiguous
+            Tensor gx = t.gradOf(x), back = t.empty(batch, n);
+            b.gatherColumns(result.grad.reshape(batch, n), order.backward(b.memory()), back); // the forward's gather, read the other way
+            if (gx.memory() == b.memory()) {
+                b.axpy(1f, back, gx); // both [batch, n], contiguous
             } else { // a host input's gradient under a device backend: added on the host
-                for (long b = 0; b < batch; b++)
-                    for (int j = 0; j < n; j++) gx.setFloat(b, j, gx.getFloat(b, j) + back.getFloat(b, j));
+                Tensor hostBack = t.onHost(back);
+                for (long i = 0; i < batch; i++)
+                    for (long j = 0; j < n; j++) gx.setFloat(i, j, gx.getFloat(i, j) + hostBack.getFloat(i, j));
             }
         });
         return result;

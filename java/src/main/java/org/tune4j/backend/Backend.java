@@ -258,6 +258,82 @@ public interface Backend {
     void crossEntropyBackward(Tensor probs, Tensor labels, float smoothing, float dloss, Tensor dlogits);
 
     /**
+     * {@link #crossEntropyForward} with the mean loss written to {@code loss}, one F32 value in this backend's memory,
+     * instead of returned: a device backend then reads nothing back to the host, as a step {@link #record recorded} as
+     * a CUDA graph must not. By default the returned loss, stored.
+     */
+    default void crossEntropyLoss(Tensor logits, Tensor labels, float smoothing, Tensor probs, Tensor loss) {
+        BackendChecks.scalar("loss", loss, memory());
+        BackendChecks.storeScalar(crossEntropyForward(logits, labels, smoothing, probs), loss);
+    }
+
+    /**
+     * Global-norm gradient clipping (torch.nn.utils.clip_grad_norm_): the L2 norm of {@code grads} taken together is
+     * written to {@code norm} (one F32 value in this backend's memory) and, when it exceeds {@code maxNorm}, every
+     * gradient is multiplied by maxNorm / (norm + 1e-6). By default each tensor's {@link #sumSquares} summed in double on
+     * the host; a device backend computes the norm and the factor where the gradients are and reads nothing back.
+     */
+    default void clipGradNorm(Tensor[] grads, float maxNorm, Tensor norm) {
+        BackendChecks.clipGradNorm(grads, maxNorm, norm, memory());
+        double sq = 0;
+        for (Tensor g : grads) sq += sumSquares(g);
+        double n = Math.sqrt(sq);
+        if (n > maxNorm && n > 0) {
+            float factor = (float) (maxNorm / (n + 1e-6));
+            for (Tensor g : grads) scale(factor, g);
+        }
+        BackendChecks.storeScalar((float) n, norm);
+    }
+
+    /**
+     * y [m, n] = the columns of x [m, n] in the order {@code index} [n] (I32) gives: y[i, j] = x[i, index[j]] (a ViT's
+     * images into rows of patches). On the host index is checked to be in [0, n); a device backend cannot read it there,
+     * and its kernel writes NaN where an index is out of range. By default on the host.
+     */
+    default void gatherColumns(Tensor x, Tensor index, Tensor y) {
+        long n = BackendChecks.gatherColumns(x, index, y);
+        BackendChecks.memory("x", x);
+        BackendChecks.valuesIn("index", index, 0, n);
+        java.lang.foreign.MemorySegment src = x.segment(), dst = y.segment();
+        int[] idx = new int[(int) n];
+        for (int j = 0; j < n; j++) idx[j] = index.getInt(j);
+        for (long i = 0; i < x.dim(0); i++) {
+            long from = i * x.ld(), to = i * y.ld();
+            for (int j = 0; j < n; j++)
+                dst.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, to + j, src.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, from + idx[j]));
+        }
+    }
+
+    /**
+     * One step of PGD (Madry et al. 2018) on adversarial images adv, in place: adv + stepSize·sign(grad), projected onto
+     * the L∞ ball of radius epsilon around orig and onto [0, 1]; a zero or NaN gradient moves nothing. adv, grad and orig
+     * are contiguous F32 of one size in one memory; by default on the host, and a device backend keeps the images there.
+     */
+    default void pgdStep(Tensor adv, Tensor grad, Tensor orig, float stepSize, float epsilon) {
+        BackendChecks.pgdStep(adv, grad, orig, stepSize, epsilon);
+        BackendChecks.memory("adv", adv);
+        java.lang.foreign.MemorySegment a = adv.segment(), g = grad.segment(), o = orig.segment();
+        java.lang.foreign.ValueLayout.OfFloat f = java.lang.foreign.ValueLayout.JAVA_FLOAT;
+        for (long i = 0; i < adv.numel(); i++) {
+            float gi = g.getAtIndex(f, i), oi = o.getAtIndex(f, i);
+            float v = a.getAtIndex(f, i) + (gi > 0 ? stepSize : gi < 0 ? -stepSize : 0f);
+            a.setAtIndex(f, i, Math.min(1f, Math.max(0f, Math.min(oi + epsilon, Math.max(oi - epsilon, v)))));
+        }
+    }
+
+    /**
+     * Runs {@code work} now and returns what runs it again: a device backend records the launches {@code work} queues
+     * (a CUDA graph) and replays them without the Java code, so {@code work} must read nothing back to the host, copy
+     * nothing from it, and run on tensors whose addresses stay (a {@code Workspace} after its first step, tensors made
+     * before); a host backend runs {@code work} again. When the recording fails, {@code work} runs op by op every time
+     * and {@link Recording#notRecorded()} says why.
+     */
+    default Recording record(Runnable work) {
+        work.run();
+        return Recording.eager(work, null);
+    }
+
+    /**
      * Self-attention of {@code batch} sequences: q, k, v [batch·seq, heads·dh] (views sharing one ld,
      * as cut from a fused QKV projection, or three contiguous tensors), probs [batch, heads, seq, seq] saved,
      * out [batch·seq, heads·dh]. {@code lengths} [batch] (I32, each in [1, seq]) or null: a padding mask, the keys

@@ -40,6 +40,7 @@ final class PretrainCommand implements Callable<Integer> {
         try (DeviceOption.Compute on = device.open(); Progress progress = new Progress("pretrain")) {
             if (on.gpuName() != null) System.out.println("device: " + on.gpuName() + " (training and the test accuracy, f32)");
             r = Pretraining.run(on.backend(), source, o, out, progress);
+            if (r.history().deviceSteps() != null) System.out.println("training steps: " + r.history().deviceSteps());
             if (!on.fallbacks().isEmpty()) System.out.println(on.fallbacks());
         }
         System.out.printf("test accuracy %.4f, %.0f images/s; wrote %s%n", r.testAccuracy(), r.history().imagesPerSecond(), out);

@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.util.SplittableRandom;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
+import org.tune4j.autograd.VisionOps;
 
 /** Multi-head self-attention: a fused qkv projection [dim → 3·dim], attention, an output projection. */
 public final class SelfAttention extends Module {
@@ -24,7 +25,7 @@ public final class SelfAttention extends Module {
 
     /** x [batch·seq, dim] → [batch·seq, dim]. */
     public Var forward(Tape t, Var x, int batch) {
-        return proj.forward(t, t.attention(qkv.forward(t, x), batch, heads));
+        return proj.forward(t, VisionOps.attention(t, qkv.forward(t, x), batch, heads));
     }
 
     @Override

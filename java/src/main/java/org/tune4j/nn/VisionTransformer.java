@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import org.tune4j.autograd.ColumnPermutation;
 import org.tune4j.autograd.Parameter;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
@@ -39,14 +40,15 @@ public final class VisionTransformer extends Module implements Classifier {
     private final List<Block> blocks = new ArrayList<>();
     private final LayerNorm norm;
     private Layer head;
-    private final long[] patchIndex; // position in the patch matrix [P, patch²] of each pixel of a row-major image
+    private final ColumnPermutation patchOrder; // to each pixel of a row-major image its position in the patch matrix [P, patch²]
 
     public VisionTransformer(Arena arena, Config c, SplittableRandom rng) {
         this.config = c;
         int img = c.image(), p = c.patch(), per = img / p;
-        patchIndex = new long[img * img];
+        long[] patchIndex = new long[img * img];
         for (int r = 0; r < img; r++)
             for (int col = 0; col < img; col++) patchIndex[r * img + col] = (long) ((r / p) * per + col / p) * p * p + (r % p) * p + col % p;
+        patchOrder = new ColumnPermutation(patchIndex);
         patchEmbed = register("patch_embed", new Linear(arena, c.patch() * c.patch(), c.dim(), true, rng));
         cls = register("cls_token", new Parameter(arena, 1, c.dim()));
         pos = register("pos_embed", new Parameter(arena, c.patches() + 1, c.dim()));
@@ -75,7 +77,7 @@ public final class VisionTransformer extends Module implements Classifier {
     @Override
     public Var logits(Tape t, Var images) {
         int batch = (int) images.value().dim(0), per = config.image() / config.patch();
-        Var patches = VisionOps.permuteRows(t, images, patchIndex, (long) per * per, (long) config.patch() * config.patch()); // [batch·P, patch²]
+        Var patches = VisionOps.permuteRows(t, images, patchOrder, (long) per * per, (long) config.patch() * config.patch()); // [batch·P, patch²]
         long mark = t.mark(); // no-grad on a workspace: each stage's activations are freed but its output (Tape.keepOnly)
         Var x = t.keepOnly(mark, VisionOps.tokens(t, patchEmbed.forward(t, patches), t.param(cls), t.param(pos), batch));
         for (Block b : blocks) {

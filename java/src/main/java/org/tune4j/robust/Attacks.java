@@ -1,8 +1,6 @@
 package org.tune4j.robust;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Workspace;
@@ -12,6 +10,7 @@ import org.tune4j.data.Batcher;
 import org.tune4j.data.ImageDataset;
 import org.tune4j.nn.Classifier;
 import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Memory;
 import org.tune4j.tensor.Tensor;
 
 /**
@@ -40,7 +39,11 @@ public final class Attacks {
 
     private Attacks() {}
 
-    /** Replaces x [batch, pixels] (in [0, 1]) by its adversarial version against {@code labels}. */
+    /**
+     * Replaces x [batch, pixels] (in [0, 1]) by its adversarial version against {@code labels}. On a device backend the
+     * images, labels and loss stay in its memory for every step ({@link Backend#pgdStep}, {@link Tape#lossOnBackend}):
+     * x goes there once (with the random start) and comes back once.
+     */
     public static void perturb(Backend backend, Classifier model, Tensor x, Tensor labels, Pgd attack, SplittableRandom rng) {
         int n = (int) x.numel();
         float[] orig = x.toFloatArray(), adv = orig.clone();
@@ -50,20 +53,20 @@ public final class Attacks {
         boolean wasTraining = model.module().training();
         model.module().train(false);
         try (Arena scratch = Arena.ofConfined(); Workspace stepMemory = new Workspace()) {
-            Tensor xa = Tensor.of(scratch, adv, x.dim(0), x.dim(1));
+            Memory where = backend.memory();
+            Tensor xa = Tensor.of(scratch, adv, x.dim(0), x.dim(1)), xo = Tensor.of(scratch, orig, x.dim(0), x.dim(1)), y = labels;
+            if (!where.isHost()) {
+                xa = xa.copy(scratch, where);
+                xo = xo.copy(scratch, where);
+                y = labels.copy(scratch, where);
+            }
             for (int s = 0; s < attack.steps(); s++) {
-                float[] grad;
-                try (Tape t = new Tape(backend, true, false, stepMemory)) {
+                try (Tape t = new Tape(backend, true, false, stepMemory).lossOnBackend()) {
                     Var input = t.input(xa, true);
-                    Var loss = t.crossEntropy(model.logits(t, input), labels, 0f);
+                    Var loss = t.crossEntropy(model.logits(t, input), y, 0f);
                     t.backward(loss);
-                    grad = input.grad() == null ? new float[n] : input.grad().toFloatArray();
+                    if (input.grad() != null) backend.pgdStep(xa, input.grad(), xo, attack.stepSize(), attack.epsilon());
                 }
-                for (int i = 0; i < n; i++) {
-                    float step = grad[i] > 0 ? attack.stepSize() : grad[i] < 0 ? -attack.stepSize() : 0f;
-                    adv[i] = clip(adv[i] + step, orig[i], attack.epsilon());
-                }
-                MemorySegment.copy(adv, 0, xa.segment(), ValueLayout.JAVA_FLOAT, 0, n);
             }
             x.copyFrom(xa);
         } finally {

@@ -68,14 +68,31 @@ public final class Trainer {
         }
     }
 
-    /** What happened: per epoch mean training loss and validation accuracy; mean step time. */
-    public record History(List<Double> trainLoss, List<Double> valAccuracy, double meanStepMillis, double imagesPerSecond, long peakStepBytes) {}
+    /**
+     * What happened: per epoch mean training loss and validation accuracy; mean step time; on a device backend how its
+     * steps ran ("recorded as a CUDA graph", or op by op and why; null on the host).
+     */
+    public record History(List<Double> trainLoss, List<Double> valAccuracy, double meanStepMillis, double imagesPerSecond, long peakStepBytes, String deviceSteps) {}
+
+    /** Whether a device backend's training steps are recorded as a CUDA graph ({@link DeviceSteps}): true unless -Dtune4j.recordSteps=false. */
+    static boolean recordSteps() {
+        return Boolean.parseBoolean(System.getProperty("tune4j.recordSteps", "true"));
+    }
 
     private Trainer() {}
 
     public static History fit(Backend backend, Classifier model, AdamW optimizer, LrSchedule schedule, ImageDataset train,
             ImageDataset validation, Options o, Listener listener) {
         java.util.SplittableRandom attackRng = attackRng(o);
+        if (!backend.memory().isHost()) {
+            try (DeviceSteps steps = new DeviceSteps(backend, model, optimizer, o, train.pixelsPerImage(), recordSteps())) {
+                History h = epochs(backend, model, train, validation, o, listener, schedule, optimizer.steps(), steps::peakStepBytes, (xb, yb, rows, lr) -> {
+                    perturbPrefix(backend, model, xb, yb, rows, o, attackRng);
+                    return steps.train(xb, yb, rows, lr);
+                });
+                return new History(h.trainLoss(), h.valAccuracy(), h.meanStepMillis(), h.imagesPerSecond(), h.peakStepBytes(), steps.how());
+            }
+        }
         long[] peakStep = {0};
         try (Workspace stepMemory = new Workspace()) {
             return epochs(backend, model, train, validation, o, listener, schedule, optimizer.steps(), () -> peakStep[0], (xb, yb, rows, lr) -> {
@@ -156,7 +173,7 @@ public final class Trainer {
             }
         }
         double stepMs = steps == 0 ? 0 : stepNanos / steps / 1e6;
-        return new History(losses, accs, stepMs, steps == 0 ? 0 : images / (stepNanos / 1e9), peakStepBytes.getAsLong());
+        return new History(losses, accs, stepMs, steps == 0 ? 0 : images / (stepNanos / 1e9), peakStepBytes.getAsLong(), null);
     }
 
     private static Tensor labelsPrefix(Arena arena, Tensor labels, int rows) {

@@ -42,13 +42,13 @@ class TapeGradientTest {
     private Var loss(Tape t, Tensor x, Tensor labels, boolean inputGrad, Var[] inputOut) {
         Var in = t.input(x, inputGrad);
         inputOut[0] = in;
-        Var patches = VisionOps.permuteRows(t, in, PIXEL_TO_PATCH, PATCHES, PATCH);
+        Var patches = VisionOps.permuteRows(t, in, new ColumnPermutation(PIXEL_TO_PATCH), PATCHES, PATCH);
         Var pe = t.linear(patches, t.param(params.get("embed.w")), t.param(params.get("embed.b")));
         Var tok = VisionOps.tokens(t, pe, t.param(params.get("cls")), t.param(params.get("pos")), BATCH);
         Var h = t.layerNorm(tok, t.param(params.get("ln.g")), t.param(params.get("ln.b")), 1e-5f);
         Var qkv = t.lora(h, t.param(params.get("qkv.w")), t.param(params.get("qkv.b")), t.param(params.get("qkv.A")),
                 t.param(params.get("qkv.B")), 0.5f, null);
-        Var att = t.attention(qkv, BATCH, HEADS);
+        Var att = VisionOps.attention(t, qkv, BATCH, HEADS);
         Var res = t.add(tok, t.gelu(t.linear(att, t.param(params.get("proj.w")), null)));
         Var cls = t.everyNthRow(res, PATCHES + 1, 0);
         Var logits = t.linear(cls, t.param(params.get("head.w")), t.param(params.get("head.b")));

@@ -366,43 +366,49 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
         super.layerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
     }
 
-    /**
-     * Labels the kernels take: I32 on the host, one per row of logits [m, n], each checked to lie in [0, n) here (a
-     * kernel reading past a row would fault the device); labels on the device go to the CPU, which checks them.
-     */
-    private static boolean labelsFit(Tensor logits, Tensor labels, float smoothing) {
-        if (logits.rank() != 2 || logits.dtype() != DType.F32 || labels == null || !labels.isHost() || labels.dtype() != DType.I32
-                || labels.numel() != logits.dim(0) || !(smoothing >= 0 && smoothing < 1)) return false;
-        BackendChecks.valuesIn("labels", labels, 0, logits.dim(1));
-        return true;
+    @Override
+    public float crossEntropyForward(Tensor logits, Tensor labels, float smoothing, Tensor probs) {
+        Float loss = CudaStepOps.crossEntropyForward(this, logits, labels, smoothing, probs);
+        return loss != null ? loss : super.crossEntropyForward(logits, labels, smoothing, probs);
     }
 
     @Override
-    public float crossEntropyForward(Tensor logits, Tensor labels, float smoothing, Tensor probs) {
-        if (here(logits, probs) && labelsFit(logits, labels, smoothing) && sameSize(logits, probs) && logits.dim(0) > 0) {
-            try (Arena scratch = Arena.ofConfined()) {
-                Tensor losses = memory.empty(scratch, DType.F32, logits.dim(0)), total = memory.empty(scratch, DType.F32, 1);
-                Tensor y = staged(scratch, labels);
-                check(tune4j_cuda_h.t4j_cuda_cross_entropy_forward(logits.dim(0), logits.dim(1), logits.pointer(), y.pointer(), smoothing, probs.pointer(),
-                        losses.pointer(), stream), "cross_entropy_forward");
-                check(tune4j_cuda_h.t4j_cuda_sum(losses.numel(), losses.pointer(), total.pointer(), stream), "sum");
-                return total.toFloatArray()[0] / logits.dim(0);
-            }
-        }
-        return super.crossEntropyForward(logits, labels, smoothing, probs);
+    public void crossEntropyLoss(Tensor logits, Tensor labels, float smoothing, Tensor probs, Tensor loss) {
+        if (!CudaStepOps.crossEntropyLoss(this, logits, labels, smoothing, probs, loss)) super.crossEntropyLoss(logits, labels, smoothing, probs, loss);
     }
 
     @Override
     public void crossEntropyBackward(Tensor probs, Tensor labels, float smoothing, float dloss, Tensor dlogits) {
-        if (here(probs, dlogits) && labelsFit(probs, labels, smoothing) && sameSize(probs, dlogits) && probs.dim(0) > 0) {
-            try (Arena scratch = Arena.ofConfined()) {
-                Tensor y = staged(scratch, labels);
-                check(tune4j_cuda_h.t4j_cuda_cross_entropy_backward(probs.dim(0), probs.dim(1), probs.pointer(), y.pointer(), smoothing, dloss / probs.dim(0),
-                        dlogits.pointer(), stream), "cross_entropy_backward");
-            }
-            return;
+        if (!CudaStepOps.crossEntropyBackward(this, probs, labels, smoothing, dloss, dlogits)) super.crossEntropyBackward(probs, labels, smoothing, dloss, dlogits);
+    }
+
+    @Override
+    public void clipGradNorm(Tensor[] grads, float maxNorm, Tensor norm) {
+        CudaStepOps.clipGradNorm(this, grads, maxNorm, norm);
+    }
+
+    @Override
+    public void gatherColumns(Tensor x, Tensor index, Tensor y) {
+        if (!CudaStepOps.gatherColumns(this, x, index, y)) super.gatherColumns(x, index, y);
+    }
+
+    @Override
+    public void pgdStep(Tensor adv, Tensor grad, Tensor orig, float stepSize, float epsilon) {
+        if (!CudaStepOps.pgdStep(this, adv, grad, orig, stepSize, epsilon)) super.pgdStep(adv, grad, orig, stepSize, epsilon);
+    }
+
+    /** Records {@code work} as a CUDA graph ({@link CudaGraph}) and launches it; when it cannot be recorded, runs it op by op and says why. */
+    @Override
+    public org.tune4j.backend.Recording record(Runnable work) {
+        CudaGraph graph;
+        try {
+            graph = CudaGraph.capture(this, work);
+        } catch (IllegalStateException e) {
+            work.run();
+            return org.tune4j.backend.Recording.eager(work, e.getMessage());
         }
-        super.crossEntropyBackward(probs, labels, smoothing, dloss, dlogits);
+        graph.launch();
+        return org.tune4j.backend.Recording.graph(graph::launch, graph);
     }
 
     @Override

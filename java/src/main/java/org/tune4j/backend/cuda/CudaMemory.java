@@ -16,6 +16,7 @@ import org.tune4j.tensor.Tensor;
 final class CudaMemory implements Memory {
     private final CudaBackend gpu;
     private final String name;
+    private final java.util.concurrent.atomic.LongAdder bytesIn = new java.util.concurrent.atomic.LongAdder(), bytesOut = new java.util.concurrent.atomic.LongAdder();
 
     CudaMemory(CudaBackend gpu, String name) {
         this.gpu = gpu;
@@ -71,6 +72,8 @@ final class CudaMemory implements Memory {
         if (!fromHost) mine("src", src);
         if (!toHost) mine("dst", dst);
         if (src.isContiguous() && dst.isContiguous()) {
+            if (fromHost) bytesIn.add(src.dtype().bytes(src.numel())); // counted here, where the bytes cross: a strided copy comes here row by row
+            if (toHost) bytesOut.add(src.dtype().bytes(src.numel()));
             int kind = fromHost ? tune4j_cuda_h.T4J_CUDA_H2D : toHost ? tune4j_cuda_h.T4J_CUDA_D2H : tune4j_cuda_h.T4J_CUDA_D2D;
             CudaBackend.check(tune4j_cuda_h.t4j_cuda_memcpy(dst.pointer(), src.pointer(), src.dtype().bytes(src.numel()), kind, gpu.stream()), "cudaMemcpy");
         } else if (!fromHost && !toHost && src.dtype() == DType.F32) {
@@ -79,6 +82,11 @@ final class CudaMemory implements Memory {
             Tensor from = src.rank() == 2 ? src : src.reshape(dst.shape()), to = dst.rank() == 2 ? dst : dst.reshape(src.shape());
             for (long i = 0; i < from.rows(); i++) to.view(i, 0, 1, to.cols()).copyFrom(from.view(i, 0, 1, from.cols()));
         }
+    }
+
+    /** Bytes copied from the host into this memory, and from it to the host, since it was made: what a test asserts a loop does not move. */
+    public long[] hostCopyBytes() {
+        return new long[] {bytesIn.sum(), bytesOut.sum()};
     }
 
     private void mine(String name, Tensor t) {

@@ -18,6 +18,31 @@ public final class DeviceAllocator implements AutoCloseable {
     private final Map<Long, ArrayDeque<Long>> free = new HashMap<>();
     private long cachedBytes;
     private long liveBytes;
+    private java.util.List<long[]> recording; // while a CUDA graph records: the blocks released, kept for the graph
+
+    /**
+     * From now until {@link #endRecording}, a released block is kept for the graph being recorded instead of cached: the
+     * graph writes its scratch there on every replay, so it must never be handed to a tensor made afterwards.
+     */
+    synchronized void beginRecording() {
+        if (recording != null) throw new IllegalStateException("a CUDA graph is already recording on this allocator");
+        recording = new java.util.ArrayList<>();
+    }
+
+    /** The blocks kept since {@link #beginRecording} ({address, bytes} each): {@link #releaseKept} once the graph is freed. */
+    synchronized java.util.List<long[]> endRecording() {
+        java.util.List<long[]> kept = recording;
+        recording = null;
+        return kept == null ? java.util.List.of() : kept;
+    }
+
+    /** Blocks a freed graph kept, back to the cache. */
+    synchronized void releaseKept(java.util.List<long[]> kept) {
+        for (long[] b : kept) {
+            free.computeIfAbsent(rounded(b[1]), k -> new ArrayDeque<>()).push(b[0]);
+            cachedBytes += rounded(b[1]);
+        }
+    }
 
     static long rounded(long bytes) {
         long unit = bytes > (1L << 20) ? (2L << 20) : 512;
@@ -48,8 +73,12 @@ public final class DeviceAllocator implements AutoCloseable {
 
     synchronized void release(long address, long bytes) {
         long size = rounded(bytes);
-        free.computeIfAbsent(size, k -> new ArrayDeque<>()).push(address);
         liveBytes -= size;
+        if (recording != null) {
+            recording.add(new long[] {address, bytes});
+            return;
+        }
+        free.computeIfAbsent(size, k -> new ArrayDeque<>()).push(address);
         cachedBytes += size;
     }
 

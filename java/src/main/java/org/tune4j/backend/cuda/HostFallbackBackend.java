@@ -352,6 +352,20 @@ abstract class HostFallbackBackend implements Backend {
     }
 
     @Override
+    public void pgdStep(Tensor adv, Tensor grad, Tensor orig, float stepSize, float epsilon) {
+        try (HostFallback f = fallback("pgdStep")) {
+            cpu().pgdStep(f.out(adv), f.in(grad), f.in(orig), stepSize, epsilon);
+        }
+    }
+
+    @Override
+    public void gatherColumns(Tensor x, Tensor index, Tensor y) {
+        try (HostFallback f = fallback("gatherColumns")) {
+            cpu().gatherColumns(f.in(x), f.in(index), f.out(y));
+        }
+    }
+
+    @Override
     public void crossEntropyBackward(Tensor probs, Tensor labels, float smoothing, float dloss, Tensor dlogits) {
         try (HostFallback f = fallback("crossEntropyBackward")) {
             cpu().crossEntropyBackward(f.in(probs), f.in(labels), smoothing, dloss, f.out(dlogits));

@@ -266,6 +266,40 @@ class CudaOpsTest extends GpuTest {
         assertClose(grads, dgrads, 1e-5, "dq | dk | dv, accumulated");
     }
 
+    /** The ops a recorded step runs on the device (Backend.record): the loss and the clipping kept there, labels there too, a column gather. */
+    @ParameterizedTest(name = "step ops m={0} n={1}")
+    @CsvSource({"1, 3", "7, 33", "64, 10"})
+    void theOpsOfARecordedStepKeepTheirResultsOnTheDevice(int m, int n) {
+        Tensor a = rand(m, n), labels = Tensor.zeros(arena, DType.I32, m);
+        for (int i = 0; i < m; i++) labels.setInt(i, rng.nextInt(n));
+        Tensor probs = Tensor.zeros(arena, DType.F32, m, n), dprobs = dev(probs), dloss = gpu.memory().zeros(arena, DType.F32, 1);
+        float loss = REF.crossEntropyForward(a, labels, 0.1f, probs);
+        gpu.crossEntropyLoss(dev(a), dev(labels), 0.1f, dprobs, dloss);
+        assertEquals(loss, dloss.toFloatArray()[0], 1e-5 * (1 + Math.abs(loss)), "cross-entropy loss, labels on the device");
+        assertClose(probs, dprobs, 2e-6, "cross-entropy probabilities");
+        for (float max : new float[] {0.5f, 1e4f}) { // clipped, and left alone
+            Tensor g1 = rand(m, n), g2 = rand(1, 5).reshape(5), norm = Tensor.zeros(arena, DType.F32, 1), dnorm = gpu.memory().zeros(arena, DType.F32, 1);
+            Tensor d1 = dev(g1), d2 = dev(g2);
+            REF.clipGradNorm(new Tensor[] {g1, g2}, max, norm);
+            gpu.clipGradNorm(new Tensor[] {d1, d2}, max, dnorm);
+            assertEquals(norm.getFloat(0), dnorm.toFloatArray()[0], 1e-5 * norm.getFloat(0), "clipGradNorm's norm, max " + max);
+            assertClose(g1, d1, 1e-6, "clipped gradient, max " + max);
+            assertClose(g2, d2, 1e-6, "clipped vector gradient, max " + max);
+        }
+        Tensor index = Tensor.zeros(arena, DType.I32, n), y = rand(m, n), dy = dev(y);
+        for (int j = 0; j < n; j++) index.setInt(j, (int) ((7L * j + 3) % n));
+        REF.gatherColumns(a, index, y);
+        gpu.gatherColumns(dev(a), dev(index), dy);
+        assertClose(y, dy, 0, "gathered columns");
+        Tensor orig = rand(m, n), adv = rand(m, n), grad = rand(m, n);
+        for (Tensor t : new Tensor[] {orig, adv})
+            for (long i = 0; i < t.numel(); i++) t.setFloat(i / n, i % n, Math.abs(t.getFloat(i / n, i % n)) % 1f);
+        Tensor dadv = dev(adv);
+        REF.pgdStep(adv, grad, orig, 0.05f, 0.1f);
+        gpu.pgdStep(dadv, dev(grad), dev(orig), 0.05f, 0.1f);
+        assertClose(adv, dadv, 0, "a PGD step");
+    }
+
     @ParameterizedTest(name = "embedding rows n={0} d={1}")
     @CsvSource({"1, 1", "9, 7", "300, 33"})
     void embeddingRowsGatheredAndScattered(int n, int d) {

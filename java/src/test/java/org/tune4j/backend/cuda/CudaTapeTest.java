@@ -191,6 +191,91 @@ class CudaTapeTest extends GpuTest {
     }
 
     /**
+     * Trainer.fit on the GPU records its step (forward, backward, clipping, the loss kept on the device) as a CUDA graph
+     * at the third full batch and replays it from then on: the same losses and weights as the same run op by op
+     * ({@code -Dtune4j.recordSteps=false}), bit for bit, with a short batch at each epoch's end run op by op beside the
+     * graph and nothing run on the CPU. A model with LoRA dropout draws its masks on the host every step: its recording
+     * is refused (a copy from the host), and it trains op by op, saying why.
+     */
+    @Test
+    void trainerRecordsItsStepAsACudaGraphAndReplaysItBitForBit() throws java.io.IOException {
+        ImageDataset data = VitFixtures.firstTrainImages(88); // 5 batches of 16 and one of 8, twice
+        String[] how = new String[2];
+        float[][] weights = new float[2][];
+        List<?>[] losses = new List<?>[2];
+        try {
+            for (int record = 0; record < 2; record++) {
+                System.setProperty("tune4j.recordSteps", String.valueOf(record == 1));
+                try (Arena arena = Arena.ofShared()) {
+                    VisionTransformer vit = loraVit(arena, 0f);
+                    Trainer.History h = trainOnGpu(vit, arena, data);
+                    how[record] = h.deviceSteps();
+                    losses[record] = h.trainLoss();
+                    weights[record] = vit.namedParameters().get("blocks.1.attn.qkv.lora_B").value().toFloatArray();
+                }
+            }
+            assertEquals("op by op (recording off)", how[0]);
+            assertEquals("recorded as a CUDA graph", how[1]);
+            assertEquals(losses[0], losses[1], "mean losses of each epoch");
+            assertTrue(java.util.Arrays.equals(weights[0], weights[1]), "blocks.1.attn.qkv.lora_B after training, bit for bit");
+            try (Arena arena = Arena.ofShared()) {
+                Trainer.History h = trainOnGpu(loraVit(arena, 0.25f), arena, data);
+                assertTrue(h.deviceSteps().startsWith("op by op: ") && h.deviceSteps().contains("CUDA graph"), h.deviceSteps());
+                assertTrue(h.trainLoss().stream().allMatch(l -> Double.isFinite(l)), "losses " + h.trainLoss());
+            }
+        } finally {
+            System.clearProperty("tune4j.recordSteps");
+        }
+    }
+
+    /**
+     * PGD on the GPU moves no image data between its steps: the images (the random start and the originals) and labels go
+     * to the device once, the attacked images come back once, the same bytes at 1 step and at 6; and they are the CPU's.
+     */
+    @Test
+    void pgdKeepsTheImagesOnTheGpuBetweenItsSteps() {
+        try (Arena arena = Arena.ofConfined()) {
+            int n = 5;
+            Tensor x = images(arena, 41, n), y = labels(arena, n);
+            VisionTransformer onCpu = VitFixtures.model(arena), onGpu = VitFixtures.model(arena);
+            onGpu.moveTo(gpu.memory(), arena);
+            org.tune4j.robust.Attacks.perturb(gpu, onGpu, x.copy(arena), y, new org.tune4j.robust.Attacks.Pgd(0.1f, 0.03f, 1, true), new SplittableRandom(1)); // the model's first use: its patch indices go to the device
+            CudaMemory memory = (CudaMemory) gpu.memory();
+            long imageBytes = 4L * x.numel(), labelBytes = 4L * n;
+            for (int steps : new int[] {1, 6}) {
+                org.tune4j.robust.Attacks.Pgd pgd = new org.tune4j.robust.Attacks.Pgd(0.1f, 0.03f, steps, true);
+                Tensor onTheCpu = x.copy(arena), onTheGpu = x.copy(arena);
+                org.tune4j.robust.Attacks.perturb(CpuBackend.get(), onCpu, onTheCpu, y, pgd, new SplittableRandom(5));
+                gpu.resetFallbacks();
+                long[] before = memory.hostCopyBytes();
+                org.tune4j.robust.Attacks.perturb(gpu, onGpu, onTheGpu, y, pgd, new SplittableRandom(5));
+                long[] after = memory.hostCopyBytes();
+                assertEquals(Map.of(), gpu.fallbacks(), "ops the GPU backend ran on the CPU");
+                assertEquals(2 * imageBytes + labelBytes, after[0] - before[0], steps + " steps: bytes to the GPU (start, originals, labels)");
+                assertEquals(imageBytes, after[1] - before[1], steps + " steps: bytes back (the attacked images)");
+                assertClose(onTheCpu.toFloatArray(), onTheGpu.toFloatArray(), 1e-6, steps + "-step PGD on the GPU and the CPU");
+            }
+        }
+    }
+
+    private static VisionTransformer loraVit(Arena arena, float dropout) {
+        VisionTransformer vit = new VisionTransformer(arena, new VisionTransformer.Config(28, 7, 32, 2, 2, 64, 10), new SplittableRandom(3));
+        org.tune4j.nn.Lora.inject(vit, arena, new org.tune4j.nn.Lora.Config(4, 8f, dropout, false, List.of("qkv", "proj", "fc1", "fc2"), List.of("head")),
+                new SplittableRandom(4));
+        vit.moveTo(gpu.memory(), arena);
+        return vit;
+    }
+
+    /** Two epochs of Trainer.fit on the GPU (batches of 16, clipping, label smoothing), not one op run on the CPU. */
+    private static Trainer.History trainOnGpu(VisionTransformer vit, Arena arena, ImageDataset data) {
+        AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, 4f);
+        gpu.resetFallbacks();
+        Trainer.History h = Trainer.fit(gpu, vit, opt, step -> 2e-3f / (1 + step), data, null, new Trainer.Options(2, 16, 5, 0.1f, 0.5), new Trainer.Listener() {});
+        assertEquals(Map.of(), gpu.fallbacks(), "ops the GPU backend ran on the CPU");
+        return h;
+    }
+
+    /**
      * The experiment's methods adapted on the GPU as on the CPU (Adaptation.adapt: Trainer.fit, its schedule, clipping,
      * AdamW and LoRA+; lora-adv's attacks through the model on the GPU), on 40 real images in batches of 16.
      */

@@ -1,0 +1,96 @@
+package org.tune4j.train;
+
+import java.lang.foreign.Arena;
+import org.tune4j.autograd.Tape;
+import org.tune4j.autograd.Var;
+import org.tune4j.autograd.Workspace;
+import org.tune4j.backend.Backend;
+import org.tune4j.backend.Recording;
+import org.tune4j.nn.Classifier;
+import org.tune4j.optim.AdamW;
+import org.tune4j.optim.GradClip;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * {@link Trainer}'s step on a device backend (ARCHITECTURE.md, "One engine"): each batch is copied into tensors made
+ * once in the backend's memory; the tape's forward, backward and clipping run on them with the loss kept there
+ * ({@link Tape#lossOnBackend}), so nothing is read back inside the step; from the third full batch that work is a
+ * {@link Recording} (a CUDA graph, one launch a step: the first two sized the workspace and warmed the allocator).
+ * AdamW, whose rate changes, runs op by op after it, and the loss is read once the step is done. A short last batch
+ * runs op by op on a workspace of its own, so the recorded one keeps its addresses.
+ */
+public final class DeviceSteps implements AutoCloseable {
+    private final Backend backend;
+    private final Classifier model;
+    private final AdamW optimizer;
+    private final Trainer.Options options;
+    private final boolean record;
+    private final Arena arena = Arena.ofConfined();
+    private final Tensor x, y, loss, norm; // in the backend's memory
+    private final Workspace full = new Workspace(), partial = new Workspace();
+    private Recording recording;
+    private int eagerFullSteps;
+    private long peakStepBytes;
+
+    /** Steps of {@code model} on {@code backend} (a device's) at o's batch size, label smoothing and clipping; {@code record}: from the third full batch as a CUDA graph. */
+    public DeviceSteps(Backend backend, Classifier model, AdamW optimizer, Trainer.Options options, long pixels, boolean record) {
+        this.backend = backend;
+        this.model = model;
+        this.optimizer = optimizer;
+        this.options = options;
+        this.record = record;
+        x = backend.memory().zeros(arena, DType.F32, options.batchSize(), pixels);
+        y = backend.memory().zeros(arena, DType.I32, options.batchSize());
+        loss = backend.memory().zeros(arena, DType.F32, 1);
+        norm = backend.memory().zeros(arena, DType.F32, 1);
+    }
+
+    /** One batch (images xb [rows, pixels], labels yb [rows], on the host) at learning rate lr; returns its loss. */
+    public float train(Tensor xb, Tensor yb, int rows, float lr) {
+        if (rows == options.batchSize()) {
+            x.copyFrom(xb);
+            y.copyFrom(yb);
+            if (recording != null) recording.run();
+            else if (!record || eagerFullSteps < 2) {
+                step(full, x, y).run();
+                eagerFullSteps++;
+            } else recording = backend.record(step(full, x, y));
+        } else {
+            try (Arena scratch = Arena.ofConfined()) {
+                step(partial, xb.copy(scratch, backend.memory()), yb.copy(scratch, backend.memory())).run();
+            }
+        }
+        optimizer.step(backend, lr);
+        return loss.toFloatArray()[0];
+    }
+
+    private Runnable step(Workspace workspace, Tensor xs, Tensor ys) {
+        return () -> {
+            try (Tape t = new Tape(backend, true, true, workspace).lossOnBackend()) {
+                Var out = t.crossEntropy(model.logits(t, xs, false), ys, options.labelSmoothing());
+                loss.copyFrom(out.value());
+                t.backward(out);
+                peakStepBytes = Math.max(peakStepBytes, t.allocatedBytes());
+            }
+            if (options.maxGradNorm() > 0) GradClip.clipGlobalNorm(backend, optimizer.parameters().values(), options.maxGradNorm(), norm);
+        };
+    }
+
+    long peakStepBytes() {
+        return peakStepBytes;
+    }
+
+    /** How the full batches ran: "recorded as a CUDA graph", or op by op and why. */
+    public String how() {
+        if (recording == null) return record ? "op by op (fewer than three full batches)" : "op by op (recording off)";
+        return recording.recorded() ? "recorded as a CUDA graph" : "op by op: " + recording.notRecorded();
+    }
+
+    @Override
+    public void close() {
+        try (arena; full; partial) {
+            if (recording != null) recording.close();
+        }
+    }
+}
