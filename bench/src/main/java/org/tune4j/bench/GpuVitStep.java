@@ -72,7 +72,7 @@ final class GpuVitStep {
                                 how = steps.how();
                             }
                             String fellBack = gpu.fallbacks().isEmpty() ? "" : ", ops on the CPU: " + gpu.fallbacks();
-                            rows.add(BenchRow.of("gpu", "vit_" + method + "_step" + (record ? "" : "_op_by_op"),
+                            rows.add(BenchRow.of("gpu", "vit_" + method + "_step" + (record ? "" : "_no_graph"),
                                     String.format("%s (%.0f img/s, %s%s)", what, batch / (ms / 1e3), how, fellBack),
                                     precision.name().toLowerCase(java.util.Locale.ROOT), 0, "cuda " + card, ms, flops, "GFLOP/s", peer, cpuMs, 0));
                         }

@@ -244,6 +244,7 @@ public interface Backend {
      * form gives those bits (the CPU's: one pass a row).
      */
     default void addLayerNormForward(Tensor x, Tensor r, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
+        BackendChecks.addLayerNormShapes(x, r, y);
         add(x, r, y);
         layerNormForward(y, gamma, beta, eps, y, mean, rstd);
     }
@@ -329,6 +330,7 @@ public interface Backend {
      * and {@link Recording#notRecorded()} says why.
      */
     default Recording record(Runnable work) {
+        if (work == null) throw new IllegalArgumentException("work is null");
         work.run();
         return Recording.eager(work, null);
     }

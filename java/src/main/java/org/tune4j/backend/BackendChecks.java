@@ -344,6 +344,21 @@ public final class BackendChecks {
         return n;
     }
 
+    /**
+     * LayerNorm of x + r: x, r and y matrices of one shape, wherever they live (the default runs the LayerNorm on y, a
+     * fused kernel on x: a y of x's size but another shape would give them different rows); each op checks the rest.
+     */
+    public static void addLayerNormShapes(Tensor x, Tensor r, Tensor y) {
+        String[] names = {"x", "r", "y"};
+        Tensor[] ts = {x, r, y};
+        for (int i = 0; i < 3; i++) {
+            if (ts[i] == null) throw new IllegalArgumentException(names[i] + " is null");
+            if (ts[i].rank() != 2) throw new IllegalArgumentException(names[i] + " must be a matrix, has shape " + Arrays.toString(ts[i].shape()));
+            if (ts[i].dim(0) != x.dim(0) || ts[i].dim(1) != x.dim(1))
+                throw new IllegalArgumentException(names[i] + " must be " + x.dim(0) + "x" + x.dim(1) + " like x, is " + ts[i].dim(0) + "x" + ts[i].dim(1));
+        }
+    }
+
     /** LayerNorm forward: x [m, n] rows; gamma, beta [n]; y [m, n]; mean, rstd [m]. */
     static void layerNormForward(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
         rows("x", x);

@@ -397,6 +397,7 @@ public final class CpuBackend extends CpuCompressedOps {
 
     @Override
     public void addLayerNormForward(Tensor x, Tensor r, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
+        BackendChecks.addLayerNormShapes(x, r, y);
         BackendChecks.writable("y", y, "mean", mean, "rstd", rstd);
         BackendChecks.sameSize("x", x, "r", r, "y", y);
         BackendChecks.layerNormForward(x, gamma, beta, eps, y, mean, rstd);

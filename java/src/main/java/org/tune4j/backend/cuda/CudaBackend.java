@@ -400,6 +400,7 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
     /** Records {@code work} as a CUDA graph ({@link CudaGraph}) and launches it; when it cannot be recorded, runs it op by op and says why. */
     @Override
     public org.tune4j.backend.Recording record(Runnable work) {
+        if (work == null) throw new IllegalArgumentException("work is null");
         CudaGraph graph;
         try {
             graph = CudaGraph.capture(this, work);
