@@ -75,7 +75,7 @@ def main(out):
         if same:
             figure(f"main-job LoRA step b{batch} {r['dtype']} vs PEFT", r["median_ms"], "PEFT, same card", same[0]["median_ms"],
                    same[0]["median_ms"] / r["median_ms"], "(speedup, info)", lambda x: True)
-    for r in (r for r in vit if r.get("kernel") in ("vit_lora_step_no_graph", "vit_full_step_no_graph")):
+    for r in (r for r in vit if r.get("kernel") in ("vit_lora_step_no_graph", "vit_full_step_no_graph", "bert_lora_step_no_graph")):
         graphed = [g for g in vit if g.get("kernel") == r["kernel"].replace("_no_graph", "") and g.get("dtype") == r["dtype"]
                    and g["shape"].split(" (")[0] == r["shape"].split(" (")[0]]
         if graphed:

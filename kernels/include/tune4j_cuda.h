@@ -162,10 +162,11 @@ int32_t t4j_cuda_attention_backward(int64_t batch, int64_t heads, int64_t seq, i
 int32_t t4j_cuda_gelu_erf_forward(int64_t n, const float *x, float *y, void *stream);
 /* dx += GELU'(x) dy, the erf form */
 int32_t t4j_cuda_gelu_erf_backward(int64_t n, const float *x, const float *dy, float *dx, void *stream);
-/* y [n, d] += table[ids[i]] for each row i; ids each in [0, table rows) (checked by the caller) */
-int32_t t4j_cuda_gather_rows_add(int64_t n, int64_t d, const int32_t *ids, const float *table, float *y, void *stream);
-/* dtable[ids[i]] += dy [n, d]; the rows of one id added in order */
-int32_t t4j_cuda_scatter_rows_add(int64_t n, int64_t d, const int32_t *ids, const float *dy, float *dtable, void *stream);
+/* y [n, d] += table[ids[i]] for each row i of table [rows, d]; ids on the host are checked by the caller, on the device a row
+ * whose id is outside [0, rows) gets NaN */
+int32_t t4j_cuda_gather_rows_add(int64_t n, int64_t d, const int32_t *ids, int64_t rows, const float *table, float *y, void *stream);
+/* dtable[ids[i]] += dy [n, d]; the rows of one id added in order; an id outside [0, rows) adds nowhere */
+int32_t t4j_cuda_scatter_rows_add(int64_t n, int64_t d, const int32_t *ids, int64_t rows, const float *dy, float *dtable, void *stream);
 /* Attention of batch sequences of seq tokens, heads heads of dh columns: q, k, v, out [batch·seq, heads·dh] at row strides ldq ...;
  * lengths [batch] (each in [1, seq]) or NULL: keys past lengths[b] get probability exactly 0. probs [batch, heads, seq, seq] written. */
 int32_t t4j_cuda_attention_rows_forward(int32_t batch, int32_t heads, int64_t seq, int64_t dh, const float *q, int64_t ldq, const float *k, int64_t ldk, const float *v, int64_t ldv, float scale, const int32_t *lengths, float *probs, float *out, int64_t ldo, void *stream);

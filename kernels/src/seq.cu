@@ -18,13 +18,20 @@ __global__ void gelu_erf_backward_kernel(int64_t n, const float *x, const float 
 }
 
 /* y [n, d] += table[ids[i]] for each row i */
-__global__ void gather_rows_add_kernel(int64_t n, int64_t d, const int32_t *ids, const float *table, float *y) {
-    T4J_FOR_EACH_CELL(i, j, n, d) y[i * d + j] += table[(int64_t)ids[i] * d + j];
+/* ids in device memory are not checked on the host: a row whose id is outside [0, rows) gets NaN, never a stray read */
+__global__ void gather_rows_add_kernel(int64_t n, int64_t d, const int32_t *ids, int64_t rows, const float *table, float *y) {
+    T4J_FOR_EACH_CELL(i, j, n, d) {
+        int64_t id = ids[i];
+        y[i * d + j] += id >= 0 && id < rows ? table[id * d + j] : NAN;
+    }
 }
 
 /* dtable[ids[i]] += dy [n, d]: a thread per column adds the rows in order (no atomics: the same sums every run) */
-__global__ void scatter_rows_add_kernel(int64_t n, int64_t d, const int32_t *ids, const float *dy, float *dtable) {
-    T4J_FOR_EACH(j, d) for (int64_t i = 0; i < n; i++) dtable[(int64_t)ids[i] * d + j] += dy[i * d + j];
+__global__ void scatter_rows_add_kernel(int64_t n, int64_t d, const int32_t *ids, int64_t rows, const float *dy, float *dtable) {
+    T4J_FOR_EACH(j, d) for (int64_t i = 0; i < n; i++) {
+        int64_t id = ids[i];
+        if (id >= 0 && id < rows) dtable[id * d + j] += dy[i * d + j]; /* an id out of range adds nowhere */
+    }
 }
 
 /* One block per query row r = (b·heads + h)·seq + i: scores of its keys (those past lengths[b] masked to exactly 0),
@@ -34,7 +41,7 @@ __global__ void attention_rows_forward_kernel(int64_t seq, int heads, int64_t dh
                                               int64_t ldo) {
     extern __shared__ float s[];
     int64_t r = blockIdx.x, i = r % seq, bh = r / seq, h = bh % heads, b = bh / heads;
-    int64_t len = lengths != NULL ? lengths[b] : seq;
+    int64_t len = lengths != NULL && lengths[b] < seq ? lengths[b] : seq; /* lengths on the device are not checked on the host: none reads past seq */
     const float *qi = q + (b * seq + i) * ldq + h * dh;
     float mx = -INFINITY;
     for (int64_t j = threadIdx.x; j < seq; j += blockDim.x) {
@@ -123,15 +130,15 @@ int32_t t4j_cuda_gelu_erf_backward(int64_t n, const float *x, const float *dy, f
     return t4j_launched();
 }
 
-int32_t t4j_cuda_gather_rows_add(int64_t n, int64_t d, const int32_t *ids, const float *table, float *y, void *stream) {
+int32_t t4j_cuda_gather_rows_add(int64_t n, int64_t d, const int32_t *ids, int64_t rows, const float *table, float *y, void *stream) {
     if (n == 0 || d == 0) return 0;
-    gather_rows_add_kernel<<<t4j_grid2d(n, d), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, d, ids, table, y);
+    gather_rows_add_kernel<<<t4j_grid2d(n, d), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, d, ids, rows, table, y);
     return t4j_launched();
 }
 
-int32_t t4j_cuda_scatter_rows_add(int64_t n, int64_t d, const int32_t *ids, const float *dy, float *dtable, void *stream) {
+int32_t t4j_cuda_scatter_rows_add(int64_t n, int64_t d, const int32_t *ids, int64_t rows, const float *dy, float *dtable, void *stream) {
     if (n == 0 || d == 0) return 0;
-    scatter_rows_add_kernel<<<t4j_blocks(d), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, d, ids, dy, dtable);
+    scatter_rows_add_kernel<<<t4j_blocks(d), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, d, ids, rows, dy, dtable);
     return t4j_launched();
 }
 

@@ -1,5 +1,6 @@
 package org.tune4j.bench;
 
+import org.tune4j.autograd.SequenceOps;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
@@ -87,7 +88,7 @@ final class AdapterSuite {
                 try (Workspace ws = new Workspace()) {
                     ms = measure.interleavedMedianMs(() -> predictor.run(arena, in, mixedIds, false), () -> predictor.run(arena, in, sameIds, false), () -> {
                         try (Tape t = new Tape(CpuBackend.get(), false, false, ws)) { // one adapter through LoraLinear, pooled as the predictor pools
-                            t.meanPool(alone.model().bert().forward(t, in), in.lengths(), in.batch());
+                            SequenceOps.meanPool(t, alone.model().bert().forward(t, in), in.lengths(), in.batch());
                         }
                     }, () -> {
                         for (String id : mixedIds) predictor.run(arena, one, List.of(id), false);

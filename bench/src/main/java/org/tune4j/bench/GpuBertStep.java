@@ -9,6 +9,7 @@ import org.tune4j.autograd.Var;
 import org.tune4j.autograd.Workspace;
 import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
+import org.tune4j.backend.RecordedSteps;
 import org.tune4j.backend.cuda.Cublas;
 import org.tune4j.backend.cuda.CudaBackend;
 import org.tune4j.data.TokenBatch;
@@ -23,7 +24,8 @@ import org.tune4j.tensor.Tensor;
 /**
  * Issue 18's GPU figure: MiniLM's LoRA training step (r 8, alpha 16 on query and value, the head trained, batch 16 of
  * 128 tokens, AdamW: what {@code bench bert} times on the CPU) through the tape on the CUDA backend, its GEMMs in f32,
- * TF32 and bf16 tensor cores ({@link Cublas.Precision}), beside the same step on the CPU backend of the machine. The
+ * TF32 and bf16 tensor cores ({@link Cublas.Precision}), recorded as a CUDA graph (and in f32 also op by op), beside the
+ * same step on the CPU backend of the machine. The
  * encoder's weights are drawn at random in MiniLM's shapes: a step's cost does not depend on their values, and no
  * checkpoint has to travel to the GPU machine. PEFT's step on the same shapes: torch_peers.py. {@code --quick} runs a
  * 2-layer model on 32 tokens (a smoke run of the path, as the CUDA emulator can).
@@ -49,20 +51,29 @@ final class GpuBertStep {
             double flops = 2 * BertSuite.forwardFlops(c, seq) * BATCH; // LoRA: the forward and the input gradients, no weight gradients
             String shape = String.format("%s b%d seq %d r8 q,v", quick ? "2-layer MiniLM" : "MiniLM-L6", BATCH, seq);
             String peer = String.format("tune4j CPU backend (tape), same step, %d cores here (%.1f seq/s)", CpuBackend.threads(), BATCH / (cpuMs / 1e3));
-            for (Cublas.Precision precision : Cublas.Precision.values()) {
-                progress.accept("gpu: MiniLM's LoRA step, GEMMs " + precision);
-                gpu.setGemmPrecision(precision);
-                BertClassifier m = model(arena, c);
-                m.moveTo(gpu.memory(), arena);
-                gpu.resetFallbacks();
-                double ms;
-                try (Workspace workspace = new Workspace()) {
-                    ms = GpuSuite.gpuMs(gpu, quick ? 2 : 20, step(gpu, m, arena, workspace, in, labels));
+            TokenBatch onGpu = in.in(arena, gpu.memory()); // ids, lengths, pooling and labels in device memory: nothing from the host in a step
+            Tensor labelsOnGpu = labels.copy(arena, gpu.memory());
+            for (Cublas.Precision precision : Cublas.Precision.values())
+                for (boolean record : precision == Cublas.Precision.F32 ? new boolean[] {true, false} : new boolean[] {true}) {
+                    progress.accept("gpu: MiniLM's LoRA step, GEMMs " + precision + (record ? "" : ", op by op"));
+                    gpu.setGemmPrecision(precision);
+                    BertClassifier m = model(arena, c);
+                    m.moveTo(gpu.memory(), arena);
+                    gpu.resetFallbacks();
+                    double ms;
+                    String how;
+                    try (Workspace workspace = new Workspace(); RecordedSteps steps = new RecordedSteps(gpu, tapeStep(gpu, m, workspace, onGpu, labelsOnGpu), record)) {
+                        AdamW opt = AdamW.of(arena, m.namedParameters(), 0.01f, 1f);
+                        ms = GpuSuite.gpuMs(gpu, quick ? 2 : 20, () -> {
+                            steps.run();
+                            opt.step(gpu, 1e-5f);
+                        });
+                        how = steps.how();
+                    }
+                    String fellBack = gpu.fallbacks().isEmpty() ? "" : ", ops on the CPU: " + gpu.fallbacks();
+                    rows.add(BenchRow.of("gpu", "bert_lora_step" + (record ? "" : "_no_graph"), String.format("%s (%.0f seq/s, %s%s)", shape, BATCH / (ms / 1e3), how, fellBack),
+                            precision.name().toLowerCase(java.util.Locale.ROOT), 0, "cuda " + card, ms, flops, "GFLOP/s", peer, cpuMs, 0));
                 }
-                String fellBack = gpu.fallbacks().isEmpty() ? "" : ", ops on the CPU: " + gpu.fallbacks();
-                rows.add(BenchRow.of("gpu", "bert_lora_step", String.format("%s (%.0f seq/s%s)", shape, BATCH / (ms / 1e3), fellBack),
-                        precision.name().toLowerCase(java.util.Locale.ROOT), 0, "cuda " + card, ms, flops, "GFLOP/s", peer, cpuMs, 0));
-            }
         } finally {
             gpu.setGemmPrecision(Cublas.Precision.F32);
         }
@@ -74,6 +85,15 @@ final class GpuBertStep {
         BertClassifier m = new BertClassifier(arena, new BertModel(arena, c, rng), BertClassifier.Pooling.MEAN, 2, rng);
         Lora.inject(m, arena, new Lora.Config(8, 16f, 0f, false, List.of("query", "value"), List.of("classifier")), new SplittableRandom(2));
         return m;
+    }
+
+    /** The tape's part of a step on a GPU (forward, backward; the loss kept on the device), what {@link RecordedSteps} records. */
+    private static Runnable tapeStep(Backend backend, BertClassifier m, Workspace workspace, TokenBatch in, Tensor labels) {
+        return () -> {
+            try (Tape t = new Tape(backend, true, true, workspace).lossOnBackend()) {
+                t.backward(t.crossEntropy(m.logits(t, in), labels, 0f));
+            }
+        };
     }
 
     /** One step on backend: the tape on workspace, then AdamW. */

@@ -1483,14 +1483,14 @@ public final class tune4j_cuda_h {
     }
 
     private static final class t4j_cuda_gather_rows_add {
-        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS);
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_gather_rows_add", DESC, false);
     }
 
-    /** y [n, d] += table[ids[i]] for each row i; ids each in [0, table rows) (checked by the caller) */
-    public static int t4j_cuda_gather_rows_add(long n, long d, MemorySegment ids, MemorySegment table, MemorySegment y, MemorySegment stream) {
+    /** y [n, d] += table[ids[i]] for each row i of table [rows, d]; ids on the host are checked by the caller, on the device a row whose id is outside [0, rows) gets NaN */
+    public static int t4j_cuda_gather_rows_add(long n, long d, MemorySegment ids, long rows, MemorySegment table, MemorySegment y, MemorySegment stream) {
         try {
-            return (int) t4j_cuda_gather_rows_add.HANDLE.invokeExact(n, d, ids, table, y, stream);
+            return (int) t4j_cuda_gather_rows_add.HANDLE.invokeExact(n, d, ids, rows, table, y, stream);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -1507,14 +1507,14 @@ public final class tune4j_cuda_h {
     }
 
     private static final class t4j_cuda_scatter_rows_add {
-        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS);
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_scatter_rows_add", DESC, false);
     }
 
-    /** dtable[ids[i]] += dy [n, d]; the rows of one id added in order */
-    public static int t4j_cuda_scatter_rows_add(long n, long d, MemorySegment ids, MemorySegment dy, MemorySegment dtable, MemorySegment stream) {
+    /** dtable[ids[i]] += dy [n, d]; the rows of one id added in order; an id outside [0, rows) adds nowhere */
+    public static int t4j_cuda_scatter_rows_add(long n, long d, MemorySegment ids, long rows, MemorySegment dy, MemorySegment dtable, MemorySegment stream) {
         try {
-            return (int) t4j_cuda_scatter_rows_add.HANDLE.invokeExact(n, d, ids, dy, dtable, stream);
+            return (int) t4j_cuda_scatter_rows_add.HANDLE.invokeExact(n, d, ids, rows, dy, dtable, stream);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {

@@ -422,30 +422,6 @@ public final class Tape implements AutoCloseable {
         return out;
     }
 
-    /**
-     * The mean over each sequence's first lengths[b] rows of x [batch·seq, d] → [batch, d] (sentence-transformers'
-     * mean pooling over the attention mask), as one product with the pooling matrix P [batch, batch·seq].
-     */
-    public Var meanPool(Var x, Tensor lengths, int batch) {
-        if (batch < 1 || x.value.rank() != 2 || x.value.dim(0) % batch != 0) throw new IllegalArgumentException("x " + x.value + " is not " + batch + " sequences of rows");
-        if (lengths.dtype() != DType.I32 || lengths.numel() != batch) throw new IllegalArgumentException("lengths must be " + batch + " I32 values, is " + lengths);
-        long rows = x.value.dim(0), seq = rows / batch;
-        Tensor weights = hostTensor(true, batch, rows), hostLengths = onHost(lengths);
-        BackendChecks.valuesIn("lengths", hostLengths, 1, seq + 1);
-        for (int b = 0; b < batch; b++) {
-            int n = hostLengths.getInt(b);
-            for (long t = 0; t < n; t++) weights.setFloat(b, b * seq + t, 1f / n);
-        }
-        Tensor pool = onBackend(weights);
-        Tensor y = empty(batch, x.value.dim(1));
-        backend.gemm(false, false, 1f, pool, x.value, 0f, y);
-        Var out = result(y, x);
-        record(out, () -> {
-            if (out.grad != null && needs(x)) backend.gemm(true, false, 1f, pool, out.grad, 1f, gradOf(x));
-        });
-        return out;
-    }
-
     /** Mean softmax cross-entropy of logits [m, classes] against labels [m] (I32); a one-element result. */
     public Var crossEntropy(Var logits, Tensor labels, float smoothing) {
         Tensor probs = empty(logits.value.shape());

@@ -1,5 +1,6 @@
 package org.tune4j.cli;
 
+import org.tune4j.autograd.SequenceOps;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.List;
@@ -58,7 +59,7 @@ final class EmbedCommand implements Callable<Integer> {
                 try (Arena step = Arena.ofConfined(); Tape t = new Tape(CpuBackend.get(), false, false, workspace)) {
                     TokenBatch in = tok.encode(step, all.subList(from, Math.min(all.size(), from + batch)));
                     Var hidden = bert.forward(t, in);
-                    Var pooled = pooling.equals("mean") ? t.meanPool(hidden, in.lengths(), in.batch()) : t.everyNthRow(hidden, in.seq(), 0);
+                    Var pooled = pooling.equals("mean") ? SequenceOps.meanPool(t, hidden, in.lengths(), in.batch()) : t.everyNthRow(hidden, in.seq(), 0);
                     float[] v = pooled.value().toFloatArray();
                     int d = (int) pooled.value().dim(1);
                     for (int b = 0; b < in.batch(); b++) {

@@ -1,5 +1,6 @@
 package org.tune4j.nn;
 
+import org.tune4j.autograd.SequenceOps;
 import java.lang.foreign.Arena;
 import java.util.SplittableRandom;
 import org.tune4j.autograd.Tape;
@@ -46,7 +47,8 @@ public final class BertClassifier extends Module {
     }
 
     private Var pool(Tape t, Var hidden, TokenBatch in) {
-        return pooling == Pooling.MEAN ? t.meanPool(hidden, in.lengths(), in.batch()) : t.everyNthRow(hidden, in.seq(), 0);
+        if (pooling == Pooling.CLS) return t.everyNthRow(hidden, in.seq(), 0);
+        return in.pooling() != null ? SequenceOps.meanPool(t, hidden, in.pooling()) : SequenceOps.meanPool(t, hidden, in.lengths(), in.batch());
     }
 
     /** logits [batch, classes]. */

@@ -1,5 +1,6 @@
 package org.tune4j.serve;
 
+import org.tune4j.autograd.SequenceOps;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -108,7 +109,7 @@ public final class AdapterPredictor implements AutoCloseable {
             AdapterRouting routing = AdapterRouting.of(arena, factors, sequenceAdapter, in.seq());
             try (Tape t = new Tape(backend, false, false, ws)) {
                 var hidden = model.forward(t, in, routing);
-                Tensor mean = host(arena, t.meanPool(hidden, in.lengths(), in.batch()).value());
+                Tensor mean = host(arena, SequenceOps.meanPool(t, hidden, in.lengths(), in.batch()).value());
                 boolean anyCls = lease.adapters().stream().anyMatch(a -> a != null && a.head() != null && a.head().pooling() == BertClassifier.Pooling.CLS);
                 Tensor cls = anyCls ? host(arena, t.everyNthRow(hidden, in.seq(), 0).value()) : null; // only for heads that pool [CLS]
                 List<Result> out = new ArrayList<>(in.batch());

@@ -5,7 +5,7 @@ import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
 import org.tune4j.autograd.Workspace;
 import org.tune4j.backend.Backend;
-import org.tune4j.backend.Recording;
+import org.tune4j.backend.RecordedSteps;
 import org.tune4j.nn.Classifier;
 import org.tune4j.optim.AdamW;
 import org.tune4j.optim.GradClip;
@@ -25,12 +25,10 @@ public final class DeviceSteps implements AutoCloseable {
     private final Classifier model;
     private final AdamW optimizer;
     private final Trainer.Options options;
-    private final boolean record;
     private final Arena arena = Arena.ofConfined();
     private final Tensor x, y, loss, norm; // in the backend's memory
     private final Workspace full = new Workspace(), partial = new Workspace();
-    private Recording recording;
-    private int eagerFullSteps;
+    private final RecordedSteps fullSteps; // the full batches' step, recorded from the third on
     private long peakStepBytes;
 
     /** Steps of {@code model} on {@code backend} (a device's) at o's batch size, label smoothing and clipping; {@code record}: from the third full batch as a CUDA graph. */
@@ -39,11 +37,11 @@ public final class DeviceSteps implements AutoCloseable {
         this.model = model;
         this.optimizer = optimizer;
         this.options = options;
-        this.record = record;
         x = backend.memory().zeros(arena, DType.F32, options.batchSize(), pixels);
         y = backend.memory().zeros(arena, DType.I32, options.batchSize());
         loss = backend.memory().zeros(arena, DType.F32, 1);
         norm = backend.memory().zeros(arena, DType.F32, 1);
+        fullSteps = new RecordedSteps(backend, step(full, x, y), record);
     }
 
     /** One batch (images xb [rows, pixels], labels yb [rows], on the host) at learning rate lr; returns its loss. */
@@ -51,11 +49,7 @@ public final class DeviceSteps implements AutoCloseable {
         if (rows == options.batchSize()) {
             x.copyFrom(xb);
             y.copyFrom(yb);
-            if (recording != null) recording.run();
-            else if (!record || eagerFullSteps < 2) {
-                step(full, x, y).run();
-                eagerFullSteps++;
-            } else recording = backend.record(step(full, x, y));
+            fullSteps.run();
         } else {
             try (Arena scratch = Arena.ofConfined()) {
                 step(partial, xb.copy(scratch, backend.memory()), yb.copy(scratch, backend.memory())).run();
@@ -83,14 +77,13 @@ public final class DeviceSteps implements AutoCloseable {
 
     /** How the full batches ran: "recorded as a CUDA graph", or op by op and why. */
     public String how() {
-        if (recording == null) return record ? "op by op (fewer than three full batches)" : "op by op (recording off)";
-        return recording.recorded() ? "recorded as a CUDA graph" : "op by op: " + recording.notRecorded();
+        return fullSteps.how();
     }
 
     @Override
     public void close() {
         try (arena; full; partial) {
-            if (recording != null) recording.close();
+            fullSteps.close();
         }
     }
 }

@@ -1,5 +1,6 @@
 package org.tune4j.bert;
 
+import org.tune4j.autograd.SequenceOps;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -161,8 +162,8 @@ class BertCheckpointTest {
             assertThrows(IllegalArgumentException.class, () -> TokenBatch.of(arena, new int[][] {{1, 2}}, new int[][] {{0}}));
             var x = t.input(org.tune4j.tensor.Tensor.zeros(arena, org.tune4j.tensor.DType.F32, 6, 4), false);
             var f32Lengths = org.tune4j.tensor.Tensor.zeros(arena, org.tune4j.tensor.DType.F32, 2);
-            assertTrue(assertThrows(IllegalArgumentException.class, () -> t.meanPool(x, f32Lengths, 2)).getMessage().contains("I32"));
-            assertTrue(assertThrows(IllegalArgumentException.class, () -> t.meanPool(x, TokenBatch.of(arena, new int[][] {{1}}, null).lengths(), 4))
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> SequenceOps.meanPool(t, x, f32Lengths, 2)).getMessage().contains("I32"));
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> SequenceOps.meanPool(t, x, TokenBatch.of(arena, new int[][] {{1}}, null).lengths(), 4))
                     .getMessage().contains("not 4 sequences"));
         }
     }

@@ -1,5 +1,6 @@
 package org.tune4j.bert;
 
+import org.tune4j.autograd.SequenceOps;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.onnxruntime.OnnxTensor;
@@ -40,7 +41,7 @@ class BertParityTest {
                 try (Arena step = Arena.ofConfined(); Tape t = new Tape(CpuBackend.get(), false)) {
                     TokenBatch in = tok.encode(step, chunk);
                     Var hidden = model.forward(t, in);
-                    Var pooled = t.meanPool(hidden, in.lengths(), in.batch());
+                    Var pooled = SequenceOps.meanPool(t, hidden, in.lengths(), in.batch());
                     float[][][] ref = onnxRuntime(env, ort, in);
                     int d = (int) hidden.value().dim(1);
                     longest = Math.max(longest, in.seq());

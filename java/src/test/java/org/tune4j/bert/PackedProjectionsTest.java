@@ -1,5 +1,6 @@
 package org.tune4j.bert;
 
+import org.tune4j.autograd.SequenceOps;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -73,7 +74,7 @@ class PackedProjectionsTest {
         try (Tape t = new Tape(CpuBackend.get(), true, false)) {
             Var delta = t.input(Tensor.zeros(out, DType.F32, (long) in.batch() * in.seq(), m.config().hidden()), true);
             Var h = m.forward(t, in, null, delta);
-            Var pooled = t.meanPool(h, in.lengths(), in.batch());
+            Var pooled = SequenceOps.meanPool(t, h, in.lengths(), in.batch());
             t.backward(t.crossEntropy(pooled, Tensor.zeros(out, DType.I32, in.batch()), 0f)); // the pooled vector as logits of 384 classes
             return delta.grad().copy(out);
         }

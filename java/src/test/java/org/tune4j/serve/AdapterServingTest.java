@@ -1,5 +1,6 @@
 package org.tune4j.serve;
 
+import org.tune4j.autograd.SequenceOps;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -109,7 +110,7 @@ class AdapterServingTest {
                         }
                         // a sequence with no adapter gets the base encoder's mean-pooled state
                         try (Tape t = new Tape(backend, false)) {
-                            Tensor mean = t.meanPool(served.forward(t, in), in.lengths(), in.batch()).value();
+                            Tensor mean = SequenceOps.meanPool(t, served.forward(t, in), in.lengths(), in.batch()).value();
                             for (int b : new int[] {0, 3, 6}) {
                                 assertNull(embedded.get(b).probabilities(), "no adapter, no head");
                                 for (int j = 0; j < mean.dim(1); j++) assertEquals(mean.getFloat(b, j), embedded.get(b).embedding()[j], 2e-5);
@@ -119,7 +120,7 @@ class AdapterServingTest {
                         // the adapters change what the encoder gives (the check above is not base against base)
                         double moved;
                         try (Tape t = new Tape(backend, false)) {
-                            Tensor mean = t.meanPool(served.forward(t, in), in.lengths(), in.batch()).value();
+                            Tensor mean = SequenceOps.meanPool(t, served.forward(t, in), in.lengths(), in.batch()).value();
                             moved = 0;
                             for (int j = 0; j < SMALL.hidden(); j++) moved += Math.abs(mean.getFloat(1, j) - mixed.get(1).embedding()[j]);
                         }

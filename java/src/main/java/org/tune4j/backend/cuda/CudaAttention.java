@@ -48,9 +48,14 @@ final class CudaAttention {
         return probs.dtype() == DType.F32 && probs.numel() == batch * heads * seq * seq;
     }
 
-    /** Host lengths [batch] checked to lie in [1, seq], then staged on the device; null when there are none or they are not on the host. */
+    /**
+     * Lengths [batch] the row kernel takes: on the host, checked to lie in [1, seq] and staged; on the device as they are
+     * (not read on the host: the kernel reads no key past seq); null when neither.
+     */
     private static Tensor stagedLengths(CudaBackend gpu, Arena arena, Tensor lengths, int batch, long seq) {
-        if (lengths.dtype() != DType.I32 || lengths.numel() != batch || !lengths.isHost()) return null;
+        if (lengths.dtype() != DType.I32 || lengths.numel() != batch || !lengths.isContiguous()) return null;
+        if (lengths.memory() == gpu.memory()) return lengths.isAlive() ? lengths : null;
+        if (!lengths.isHost()) return null;
         BackendChecks.valuesIn("lengths", lengths, 1, seq + 1);
         return lengths.copy(arena, gpu.memory());
     }

@@ -426,7 +426,7 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
     public void gatherRowsAdd(Tensor ids, Tensor table, Tensor y) {
         if (here(table, y) && rowsById(ids, table) && y.rank() == 2 && y.dim(0) == ids.numel() && y.dim(1) == table.dim(1) && y.dtype() == DType.F32) {
             try (Arena scratch = Arena.ofConfined()) {
-                check(tune4j_cuda_h.t4j_cuda_gather_rows_add(ids.numel(), table.dim(1), staged(scratch, ids).pointer(), table.pointer(), y.pointer(), stream),
+                check(tune4j_cuda_h.t4j_cuda_gather_rows_add(ids.numel(), table.dim(1), staged(scratch, ids).pointer(), table.dim(0), table.pointer(), y.pointer(), stream),
                         "gather_rows_add");
             }
             return;
@@ -438,7 +438,7 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
     public void scatterRowsAdd(Tensor ids, Tensor dy, Tensor dtable) {
         if (here(dy, dtable) && rowsById(ids, dtable) && dy.rank() == 2 && dy.dim(0) == ids.numel() && dy.dim(1) == dtable.dim(1) && dy.dtype() == DType.F32) {
             try (Arena scratch = Arena.ofConfined()) {
-                check(tune4j_cuda_h.t4j_cuda_scatter_rows_add(ids.numel(), dtable.dim(1), staged(scratch, ids).pointer(), dy.pointer(), dtable.pointer(), stream),
+                check(tune4j_cuda_h.t4j_cuda_scatter_rows_add(ids.numel(), dtable.dim(1), staged(scratch, ids).pointer(), dtable.dim(0), dy.pointer(), dtable.pointer(), stream),
                         "scatter_rows_add");
             }
             return;
@@ -446,9 +446,11 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
         super.scatterRowsAdd(ids, dy, dtable);
     }
 
-    /** ids: I32 on the host (checked here, each row of {@code table} [rows, d] F32), or not taken (the CPU checks device ids). */
-    private static boolean rowsById(Tensor ids, Tensor table) {
-        if (ids == null || !ids.isHost() || ids.dtype() != DType.I32 || !ids.isContiguous() || table.rank() != 2 || table.dtype() != DType.F32) return false;
+    /** ids: I32 on the host (checked here, each a row of {@code table} [rows, d] F32) or in this memory (the kernels guard them), else not taken. */
+    private boolean rowsById(Tensor ids, Tensor table) {
+        if (ids == null || ids.dtype() != DType.I32 || !ids.isContiguous() || table.rank() != 2 || table.dtype() != DType.F32) return false;
+        if (ids.memory() == memory) return ids.isAlive();
+        if (!ids.isHost()) return false;
         BackendChecks.valuesIn("ids", ids, 0, table.dim(0));
         return true;
     }

@@ -101,6 +101,47 @@ class CudaBertTest extends GpuTest {
         }
     }
 
+    /**
+     * The BERT LoRA step recorded as a CUDA graph (RecordedSteps): its batch moved into device memory with its pooling
+     * matrix (TokenBatch.in), the loss kept there, six AdamW steps, and the weights after them the same, bit for bit, as
+     * the same steps op by op, with nothing run on the CPU; a padded batch with mean and with CLS pooling.
+     */
+    @ParameterizedTest(name = "{0} pooling, recorded")
+    @CsvSource({"MEAN", "CLS"})
+    void aRecordedBertStepReplaysTheStepOpByOpBitForBit(BertClassifier.Pooling pooling) {
+        float[][] trained = new float[2][];
+        String[] how = new String[2];
+        for (int record = 0; record < 2; record++) {
+            try (Arena arena = Arena.ofShared(); org.tune4j.autograd.Workspace ws = new org.tune4j.autograd.Workspace()) {
+                BertClassifier m = BertGradientTest.model(arena, pooling, true);
+                m.moveTo(gpu.memory(), arena);
+                TokenBatch in = BertGradientTest.batch(arena).in(arena, gpu.memory());
+                Tensor labels = Tensor.zeros(arena, DType.I32, 3);
+                labels.setInt(0, 2);
+                labels.setInt(2, 1);
+                Tensor onGpu = labels.copy(arena, gpu.memory());
+                org.tune4j.optim.AdamW opt = org.tune4j.optim.AdamW.of(arena, m.namedParameters(), 0.01f, 4f);
+                gpu.resetFallbacks();
+                try (org.tune4j.backend.RecordedSteps steps = new org.tune4j.backend.RecordedSteps(gpu, () -> {
+                    try (Tape t = new Tape(gpu, true, true, ws).lossOnBackend()) {
+                        t.backward(t.crossEntropy(m.logits(t, in), onGpu, 0.1f));
+                    }
+                }, record == 1)) {
+                    for (int s = 0; s < 6; s++) {
+                        steps.run();
+                        opt.step(gpu, 1e-2f);
+                    }
+                    how[record] = steps.how();
+                }
+                assertEquals(Map.of(), gpu.fallbacks(), "ops the GPU backend ran on the CPU");
+                trained[record] = m.namedParameters().get("bert.encoder.layer.0.attention.self.value.lora_B").value().toFloatArray();
+            }
+        }
+        assertEquals("op by op (recording off)", how[0]);
+        assertEquals("recorded as a CUDA graph", how[1]);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(trained[0], trained[1], "value.lora_B after six steps");
+    }
+
     private static float lossAndGradients(Backend backend, BertClassifier m, TokenBatch in, Tensor labels) {
         try (Tape t = new Tape(backend, true)) {
             Var loss = t.crossEntropy(m.logits(t, in), labels, 0f);
