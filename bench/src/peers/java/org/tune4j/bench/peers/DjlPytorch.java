@@ -120,9 +120,17 @@ final class DjlPytorch {
     /**
      * oneMKL's version and the processor branch it runs ("MKL 2024.0 AVX-512 branch"), read from the MKLVersion that
      * libtorch_cpu.so's copy of MKL fills in (mkl_serv_get_version: 3 ints, then ProductStatus, Build, Processor and
-     * Platform strings); "MKL branch unknown" where that symbol is not there.
+     * Platform strings); "MKL branch unknown" where that symbol is not there. Asked once a process (every row names it).
      */
     static String mklBranch() {
+        return MklBranch.VALUE;
+    }
+
+    private static final class MklBranch {
+        static final String VALUE = queryMklBranch();
+    }
+
+    private static String queryMklBranch() {
         Optional<SymbolLookup> torch = NativeAccess.openSystem("libtorch_cpu.so");
         if (torch.isEmpty() || !NativeAccess.exports(torch.get(), "mkl_serv_get_version")) return "MKL branch unknown";
         MethodHandle getVersion = NativeAccess.downcall(torch.get(), "mkl_serv_get_version", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), false);
