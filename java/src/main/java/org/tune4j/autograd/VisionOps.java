@@ -18,12 +18,7 @@ public final class VisionOps {
     public static Var tokens(Tape t, Var patches, Var cls, Var pos, int batch) {
         long d = cls.value.numel(), p = patches.value.dim(0) / batch, seq = p + 1;
         Tensor y = t.empty(batch * seq, d); // every row gets the class token or a patch, then the positions
-        Tensor clsRow = cls.value.reshape(1, d), posRows = pos.value.reshape(seq, d);
-        for (int b = 0; b < batch; b++) {
-            y.view(b * seq, 0, 1, d).copyFrom(clsRow);
-            y.view(b * seq + 1, 0, p, d).copyFrom(patches.value.view(b * p, 0, p, d));
-            t.backend().axpy(1f, posRows, y.view(b * seq, 0, seq, d));
-        }
+        t.backend().vitTokens(patches.value, cls.value, pos.value, batch, y);
         Var out = t.result(y, patches, cls, pos);
         t.record(out, () -> {
             Tensor g = out.grad;

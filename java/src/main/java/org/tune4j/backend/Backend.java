@@ -306,6 +306,21 @@ public interface Backend {
     }
 
     /**
+     * ViT token assembly: y [batch·(p+1), d], each sequence its class token cls [d] then its p rows of patches
+     * [batch·p, d], plus the positions pos [(p+1)·d] on every sequence. All F32 and contiguous in one memory. By default
+     * two copies and an axpy a sequence (the same sums as one pass); a device backend has one kernel.
+     */
+    default void vitTokens(Tensor patches, Tensor cls, Tensor pos, int batch, Tensor y) {
+        long p = BackendChecks.vitTokens(patches, cls, pos, batch, y), d = patches.dim(1), seq = p + 1;
+        Tensor clsRow = cls.reshape(1, d), posRows = pos.reshape(seq, d);
+        for (int b = 0; b < batch; b++) {
+            y.view(b * seq, 0, 1, d).copyFrom(clsRow);
+            if (p > 0) y.view(b * seq + 1, 0, p, d).copyFrom(patches.view(b * p, 0, p, d));
+            axpy(1f, posRows, y.view(b * seq, 0, seq, d));
+        }
+    }
+
+    /**
      * One step of PGD (Madry et al. 2018) on adversarial images adv, in place: adv + stepSize·sign(grad), projected onto
      * the L∞ ball of radius epsilon around orig and onto [0, 1]; a zero or NaN gradient moves nothing. adv, grad and orig
      * are contiguous F32 of one size in one memory; by default on the host, and a device backend keeps the images there.

@@ -274,6 +274,28 @@ public final class BackendChecks {
         return x.dim(1);
     }
 
+    /** vitTokens' arguments: patches [batch·p, d], cls [d], pos [(p+1)·d], y [batch·(p+1), d], contiguous F32 in one memory, batch >= 1; returns p. */
+    public static long vitTokens(Tensor patches, Tensor cls, Tensor pos, int batch, Tensor y) {
+        String[] names = {"patches", "cls", "pos", "y"};
+        Tensor[] ts = {patches, cls, pos, y};
+        for (int i = 0; i < 4; i++) {
+            Tensor t = ts[i];
+            if (t == null) throw new IllegalArgumentException(names[i] + " is null");
+            if (t.dtype() != DType.F32 || !t.isContiguous()) throw new IllegalArgumentException(names[i] + " must be contiguous F32, is " + t);
+            if (!t.isAlive()) throw new IllegalArgumentException(names[i] + ": its memory was freed (the arena is closed)");
+            if (t.memory() != patches.memory()) throw new IllegalArgumentException(names[i] + " lives in " + t.memory().name() + " memory, patches in " + patches.memory().name());
+        }
+        if (batch < 1) throw new IllegalArgumentException("batch must be >= 1, is " + batch);
+        if (patches.rank() != 2 || patches.dim(0) % batch != 0) throw new IllegalArgumentException("patches must be [batch·p, d] for batch " + batch + ", has shape " + Arrays.toString(patches.shape()));
+        long p = patches.dim(0) / batch, d = patches.dim(1);
+        if (d < 1 || cls.numel() != d) throw new IllegalArgumentException("cls must hold d = " + d + " values, holds " + cls.numel());
+        if (pos.numel() != (p + 1) * d) throw new IllegalArgumentException("pos must hold (p+1)·d = " + (p + 1) * d + " values, holds " + pos.numel());
+        if (y.rank() != 2 || y.dim(0) != batch * (p + 1) || y.dim(1) != d)
+            throw new IllegalArgumentException("y must be " + batch * (p + 1) + "x" + d + ", has shape " + Arrays.toString(y.shape()));
+        writable("y", y);
+        return p;
+    }
+
     /** adv, grad, orig: contiguous F32 of one size, alive, in one memory, adv writable; stepSize and epsilon finite and >= 0. */
     public static void pgdStep(Tensor adv, Tensor grad, Tensor orig, float stepSize, float epsilon) {
         if (!(stepSize >= 0 && stepSize < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException("stepSize must be finite and >= 0, is " + stepSize);

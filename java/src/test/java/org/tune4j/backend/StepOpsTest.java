@@ -14,8 +14,8 @@ import org.tune4j.tensor.Tensor;
 
 /**
  * The ops that keep a step's data where the backend computes instead of reading it back to the host
- * (Backend.crossEntropyLoss, clipGradNorm, gatherColumns, pgdStep, record), on the host backends, against what they
- * stand for written out here: the returned loss, torch.nn.utils.clip_grad_norm_, a column permutation, a projected
+ * (Backend.crossEntropyLoss, clipGradNorm, gatherColumns, vitTokens, pgdStep, record), on the host backends, against what they
+ * stand for written out here: the returned loss, torch.nn.utils.clip_grad_norm_, a column permutation, ViT tokens, a projected
  * signed-gradient step, the work run again. Bad arguments are refused by
  * name. (CudaOpsTest holds the CUDA backend's to the reference.)
  */
@@ -105,6 +105,29 @@ class StepOpsTest {
                 IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> b.pgdStep(a, Tensor.zeros(arena, DType.F32, 5), o, 0.05f, 0.1f));
                 assertEquals("grad holds 5 values, adv 6", e.getMessage());
                 assertThrows(IllegalArgumentException.class, () -> b.pgdStep(a, g, o, -1f, 0.1f), "a negative step");
+            }
+        }
+    }
+
+    @Test
+    void vitTokensAreTheClassTokenThenThePatchesPlusThePositions() {
+        try (Arena arena = Arena.ofConfined()) {
+            SplittableRandom rng = new SplittableRandom(4);
+            int batch = 3, p = 4, d = 5;
+            Tensor patches = TestTensors.random(arena, rng, batch * p, d), cls = TestTensors.random(arena, rng, 1, d), pos = TestTensors.random(arena, rng, p + 1, d);
+            for (Backend b : BACKENDS) {
+                Tensor y = Tensor.zeros(arena, DType.F32, batch * (p + 1), d);
+                b.vitTokens(patches, cls, pos, batch, y);
+                for (int s = 0; s < batch; s++)
+                    for (int t = 0; t <= p; t++)
+                        for (int j = 0; j < d; j++) {
+                            float v = t == 0 ? cls.getFloat(0, j) : patches.getFloat(s * p + t - 1, j);
+                            assertEquals(v + pos.getFloat(t, j), y.getFloat(s * (p + 1) + t, j), 0f, b.name() + " y[" + s + ", " + t + ", " + j + "]");
+                        }
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> b.vitTokens(patches, cls, pos, 5, y));
+                assertEquals("patches must be [batch·p, d] for batch 5, has shape [12, 5]", e.getMessage());
+                e = assertThrows(IllegalArgumentException.class, () -> b.vitTokens(patches, cls, pos, batch, Tensor.zeros(arena, DType.F32, 14, d)));
+                assertEquals("y must be 15x5, has shape [14, 5]", e.getMessage());
             }
         }
     }

@@ -393,6 +393,11 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
     }
 
     @Override
+    public void vitTokens(Tensor patches, Tensor cls, Tensor pos, int batch, Tensor y) {
+        if (!CudaStepOps.vitTokens(this, patches, cls, pos, batch, y)) super.vitTokens(patches, cls, pos, batch, y);
+    }
+
+    @Override
     public void pgdStep(Tensor adv, Tensor grad, Tensor orig, float stepSize, float epsilon) {
         if (!CudaStepOps.pgdStep(this, adv, grad, orig, stepSize, epsilon)) super.pgdStep(adv, grad, orig, stepSize, epsilon);
     }

@@ -10,8 +10,8 @@ import org.tune4j.tensor.Tensor;
 
 /**
  * The CUDA kernels of a training step's ends: the cross-entropy loss (returned, or kept on the device for a step
- * recorded as a graph) and its backward, global-norm clipping on the device, the column gather of a ViT's patches and
- * a PGD step. Each says whether the GPU took the call; where it did not, {@link CudaBackend} falls back to the CPU.
+ * recorded as a graph) and its backward, global-norm clipping on the device, the column gather of a ViT's patches, its
+ * token assembly and a PGD step. Each says whether the GPU took the call; where it did not, {@link CudaBackend} falls back to the CPU.
  */
 final class CudaStepOps {
     private CudaStepOps() {}
@@ -87,6 +87,13 @@ final class CudaStepOps {
         BackendChecks.gatherColumns(x, index, y);
         if (!gpu.here(x, index, y)) return false;
         check(tune4j_cuda_h.t4j_cuda_gather_columns(x.dim(0), x.dim(1), x.pointer(), index.pointer(), y.pointer(), gpu.stream()), "gather_columns");
+        return true;
+    }
+
+    static boolean vitTokens(CudaBackend gpu, Tensor patches, Tensor cls, Tensor pos, int batch, Tensor y) {
+        long p = BackendChecks.vitTokens(patches, cls, pos, batch, y);
+        if (!gpu.here(patches, cls, pos, y)) return false;
+        check(tune4j_cuda_h.t4j_cuda_vit_tokens(batch, p, patches.dim(1), patches.pointer(), cls.pointer(), pos.pointer(), y.pointer(), gpu.stream()), "vit_tokens");
         return true;
     }
 

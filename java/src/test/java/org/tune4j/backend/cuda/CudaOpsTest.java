@@ -298,6 +298,10 @@ class CudaOpsTest extends GpuTest {
         REF.pgdStep(adv, grad, orig, 0.05f, 0.1f);
         gpu.pgdStep(dadv, dev(grad), dev(orig), 0.05f, 0.1f);
         assertClose(adv, dadv, 0, "a PGD step");
+        Tensor patches = rand(2 * m, n), cls = rand(1, n), pos = rand(3, n), tokens = rand(3 * m, n), dtokens = dev(tokens); // m sequences of 2 patches
+        REF.vitTokens(patches, cls, pos, m, tokens);
+        gpu.vitTokens(dev(patches), dev(cls), dev(pos), m, dtokens);
+        assertClose(tokens, dtokens, 0, "ViT tokens");
     }
 
     @ParameterizedTest(name = "embedding rows n={0} d={1}")
