@@ -16,7 +16,7 @@ import org.tune4j.tensor.Tensor;
  * {@link Trainer}'s step on a device backend (ARCHITECTURE.md, "One engine"): each batch is copied into tensors made
  * once in the backend's memory; the tape's forward, backward and clipping run on them with the loss kept there
  * ({@link Tape#lossOnBackend}), so nothing is read back inside the step; from the third full batch that work is a
- * {@link Recording} (a CUDA graph, one launch a step: the first two sized the workspace and warmed the allocator).
+ * {@link RecordedSteps recording} (a CUDA graph, one launch a step: the first two sized the workspace and warmed the allocator).
  * AdamW, whose rate changes, runs op by op after it, and the loss is read once the step is done. A short last batch
  * runs op by op on a workspace of its own, so the recorded one keeps its addresses.
  */
