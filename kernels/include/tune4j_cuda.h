@@ -124,6 +124,9 @@ int32_t t4j_cuda_softmax_backward(int64_t m, int64_t n, const float *y, const fl
 int32_t t4j_cuda_pgd_step(int64_t n, float *adv, const float *grad, const float *orig, float step_size, float epsilon, void *stream);
 /* AdamW (PyTorch's semantics), step counted from 1 */
 int32_t t4j_cuda_adamw_step(int64_t n, float *param, const float *grad, float *m, float *v, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t step, void *stream);
+/* AdamW with its rate and step read from device memory when the kernel runs (a step recorded as a CUDA graph: they change every
+ * step): lr = schedule[0] * lr_scale, step = schedule[1] (a whole number, exact below 2^24) */
+int32_t t4j_cuda_adamw_step_scheduled(int64_t n, float *param, const float *grad, float *m, float *v, const float *schedule, float lr_scale, float beta1, float beta2, float eps, float weight_decay, void *stream);
 /* The same with the gradient multiplied by grad_scale[0], a device scalar (gradient clipping's factor, from t4j_cuda_clip_scale; NULL: 1) */
 int32_t t4j_cuda_adamw_step_scaled(int64_t n, float *param, const float *grad, const float *grad_scale, float *m, float *v, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t step, void *stream);
 

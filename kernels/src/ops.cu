@@ -233,9 +233,16 @@ __global__ void pgd_step_kernel(int64_t n, float *adv, const float *grad, const 
     }
 }
 
+/* sched (device memory, NULL: none): lr = sched[0] * lr (lr then the per-parameter factor), step t = sched[1], so
+ * bc1 = 1 - b1^t and bc2 = 1 - b2^t here, as t4j_cuda_adamw_step_scaled computes them on the host */
 __global__ void adamw_kernel(int64_t n, float *p, const float *g, const float *gscale, float *m, float *v, float lr, float b1, float b2, float eps,
-                             float wd, float bc1, float bc2) {
+                             float wd, float bc1, float bc2, const float *sched) {
     float gs = gscale != NULL ? gscale[0] : 1.0f;
+    if (sched != NULL) {
+        lr = sched[0] * lr;
+        bc1 = 1.0f - powf(b1, sched[1]);
+        bc2 = 1.0f - powf(b2, sched[1]);
+    }
     T4J_FOR_EACH(i, n) {
         float w = p[i] - lr * wd * p[i], gi = g[i] * gs;
         float mi = b1 * m[i] + (1.0f - b1) * gi, vi = b2 * v[i] + (1.0f - b2) * gi * gi;
@@ -483,7 +490,15 @@ int32_t t4j_cuda_adamw_step(int64_t n, float *param, const float *grad, float *m
 int32_t t4j_cuda_adamw_step_scaled(int64_t n, float *param, const float *grad, const float *grad_scale, float *m, float *v, float lr, float beta1,
                                    float beta2, float eps, float weight_decay, int64_t step, void *stream) {
     float bc1 = 1.0f - powf(beta1, (float)step), bc2 = 1.0f - powf(beta2, (float)step);
-    adamw_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, param, grad, grad_scale, m, v, lr, beta1, beta2, eps, weight_decay, bc1, bc2);
+    adamw_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, param, grad, grad_scale, m, v, lr, beta1, beta2, eps, weight_decay, bc1, bc2, NULL);
+    return t4j_launched();
+}
+
+int32_t t4j_cuda_adamw_step_scheduled(int64_t n, float *param, const float *grad, float *m, float *v, const float *schedule, float lr_scale, float beta1,
+                                      float beta2, float eps, float weight_decay, void *stream) {
+    if (n == 0) return 0;
+    adamw_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(n, param, grad, NULL, m, v, lr_scale, beta1, beta2, eps, weight_decay, 1.0f, 1.0f,
+                                                                       schedule);
     return t4j_launched();
 }
 

@@ -62,11 +62,12 @@ final class GpuBertStep {
                     gpu.resetFallbacks();
                     double ms;
                     String how;
-                    try (Workspace workspace = new Workspace(); RecordedSteps steps = new RecordedSteps(gpu, tapeStep(gpu, m, workspace, onGpu, labelsOnGpu), record)) {
-                        AdamW opt = AdamW.of(arena, m.namedParameters(), 0.01f, 1f);
+                    AdamW opt = AdamW.of(arena, m.namedParameters(), 0.01f, 1f);
+                    Tensor schedule = gpu.memory().zeros(arena, DType.F32, 2); // AdamW's rate and step, read on the device by the recorded update
+                    try (Workspace workspace = new Workspace(); RecordedSteps steps = new RecordedSteps(gpu, tapeStep(gpu, m, opt, schedule, workspace, onGpu, labelsOnGpu), record)) {
                         ms = GpuSuite.gpuMs(gpu, quick ? 2 : 20, () -> {
+                            opt.schedule(1e-5f, schedule);
                             steps.run();
-                            opt.step(gpu, 1e-5f);
                         });
                         how = steps.how();
                     }
@@ -87,12 +88,13 @@ final class GpuBertStep {
         return m;
     }
 
-    /** The tape's part of a step on a GPU (forward, backward; the loss kept on the device), what {@link RecordedSteps} records. */
-    private static Runnable tapeStep(Backend backend, BertClassifier m, Workspace workspace, TokenBatch in, Tensor labels) {
+    /** A step on a GPU as {@link RecordedSteps} records it: forward, backward (the loss kept on the device), AdamW on its schedule there. */
+    private static Runnable tapeStep(Backend backend, BertClassifier m, AdamW opt, Tensor schedule, Workspace workspace, TokenBatch in, Tensor labels) {
         return () -> {
             try (Tape t = new Tape(backend, true, true, workspace).lossOnBackend()) {
                 t.backward(t.crossEntropy(m.logits(t, in), labels, 0f));
             }
+            opt.step(backend, schedule);
         };
     }
 

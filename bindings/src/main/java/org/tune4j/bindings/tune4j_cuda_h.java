@@ -80,6 +80,7 @@ public final class tune4j_cuda_h {
             "t4j_cuda_softmax_backward",
             "t4j_cuda_pgd_step",
             "t4j_cuda_adamw_step",
+            "t4j_cuda_adamw_step_scheduled",
             "t4j_cuda_adamw_step_scaled",
             "t4j_cuda_sum_squares",
             "t4j_cuda_clip_scale",
@@ -1192,6 +1193,30 @@ public final class tune4j_cuda_h {
 
     public static FunctionDescriptor t4j_cuda_adamw_step$descriptor() {
         return t4j_cuda_adamw_step.DESC;
+    }
+
+    private static final class t4j_cuda_adamw_step_scheduled {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_adamw_step_scheduled", DESC, false);
+    }
+
+    /** AdamW with its rate and step read from device memory when the kernel runs (a step recorded as a CUDA graph: they change every step): lr = schedule[0] * lr_scale, step = schedule[1] (a whole number, exact below 2^24) */
+    public static int t4j_cuda_adamw_step_scheduled(long n, MemorySegment param, MemorySegment grad, MemorySegment m, MemorySegment v, MemorySegment schedule, float lr_scale, float beta1, float beta2, float eps, float weight_decay, MemorySegment stream) {
+        try {
+            return (int) t4j_cuda_adamw_step_scheduled.HANDLE.invokeExact(n, param, grad, m, v, schedule, lr_scale, beta1, beta2, eps, weight_decay, stream);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_cuda_adamw_step_scheduled$handle() {
+        return t4j_cuda_adamw_step_scheduled.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_cuda_adamw_step_scheduled$descriptor() {
+        return t4j_cuda_adamw_step_scheduled.DESC;
     }
 
     private static final class t4j_cuda_adamw_step_scaled {

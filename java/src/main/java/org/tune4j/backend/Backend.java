@@ -264,8 +264,8 @@ public interface Backend {
      * a CUDA graph must not. By default the returned loss, stored.
      */
     default void crossEntropyLoss(Tensor logits, Tensor labels, float smoothing, Tensor probs, Tensor loss) {
-        BackendChecks.scalar("loss", loss, memory());
-        BackendChecks.storeScalar(crossEntropyForward(logits, labels, smoothing, probs), loss);
+        StepChecks.scalar("loss", loss, memory());
+        StepChecks.storeScalar(crossEntropyForward(logits, labels, smoothing, probs), loss);
     }
 
     /**
@@ -275,7 +275,7 @@ public interface Backend {
      * the host; a device backend computes the norm and the factor where the gradients are and reads nothing back.
      */
     default void clipGradNorm(Tensor[] grads, float maxNorm, Tensor norm) {
-        BackendChecks.clipGradNorm(grads, maxNorm, norm, memory());
+        StepChecks.clipGradNorm(grads, maxNorm, norm, memory());
         double sq = 0;
         for (Tensor g : grads) sq += sumSquares(g);
         double n = Math.sqrt(sq);
@@ -283,7 +283,7 @@ public interface Backend {
             float factor = (float) (maxNorm / (n + 1e-6));
             for (Tensor g : grads) scale(factor, g);
         }
-        BackendChecks.storeScalar((float) n, norm);
+        StepChecks.storeScalar((float) n, norm);
     }
 
     /**
@@ -292,7 +292,7 @@ public interface Backend {
      * and its kernel writes NaN where an index is out of range. By default on the host.
      */
     default void gatherColumns(Tensor x, Tensor index, Tensor y) {
-        long n = BackendChecks.gatherColumns(x, index, y);
+        long n = StepChecks.gatherColumns(x, index, y);
         BackendChecks.memory("x", x);
         BackendChecks.valuesIn("index", index, 0, n);
         java.lang.foreign.MemorySegment src = x.segment(), dst = y.segment();
@@ -311,7 +311,7 @@ public interface Backend {
      * two copies and an axpy a sequence (the same sums as one pass); a device backend has one kernel.
      */
     default void vitTokens(Tensor patches, Tensor cls, Tensor pos, int batch, Tensor y) {
-        long p = BackendChecks.vitTokens(patches, cls, pos, batch, y), d = patches.dim(1), seq = p + 1;
+        long p = StepChecks.vitTokens(patches, cls, pos, batch, y), d = patches.dim(1), seq = p + 1;
         Tensor clsRow = cls.reshape(1, d), posRows = pos.reshape(seq, d);
         for (int b = 0; b < batch; b++) {
             y.view(b * seq, 0, 1, d).copyFrom(clsRow);
@@ -326,7 +326,7 @@ public interface Backend {
      * are contiguous F32 of one size in one memory; by default on the host, and a device backend keeps the images there.
      */
     default void pgdStep(Tensor adv, Tensor grad, Tensor orig, float stepSize, float epsilon) {
-        BackendChecks.pgdStep(adv, grad, orig, stepSize, epsilon);
+        StepChecks.pgdStep(adv, grad, orig, stepSize, epsilon);
         BackendChecks.memory("adv", adv);
         java.lang.foreign.MemorySegment a = adv.segment(), g = grad.segment(), o = orig.segment();
         java.lang.foreign.ValueLayout.OfFloat f = java.lang.foreign.ValueLayout.JAVA_FLOAT;
@@ -369,6 +369,17 @@ public interface Backend {
 
     /** One AdamW step (PyTorch semantics; step counts from 1) over flat buffers of equal size. */
     void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step);
+
+    /**
+     * {@link #adamwStep} with the rate and the step read from {@code schedule} [2] (F32, in this backend's memory: lr, then
+     * the step, a whole number >= 1 below 2^24) when the op runs, not when it is queued, so that a step {@link #record
+     * recorded} as a CUDA graph takes each step's: the rate is schedule[0]·lrScale. By default read on the host.
+     */
+    default void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor schedule, float lrScale, float beta1, float beta2, float eps, float weightDecay) {
+        StepChecks.schedule(schedule, memory());
+        BackendChecks.memory("schedule", schedule);
+        adamwStep(param, grad, m, v, schedule.getFloat(0) * lrScale, beta1, beta2, eps, weightDecay, StepChecks.scheduleStep(schedule));
+    }
 
     /** One SGD step with momentum (PyTorch semantics); {@code firstStep} starts the momentum buffer at the gradient. */
     void sgdStep(Tensor param, Tensor grad, Tensor buf, float lr, float momentum, float dampening, float weightDecay, boolean nesterov, boolean firstStep);

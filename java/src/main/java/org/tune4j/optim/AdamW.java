@@ -55,6 +55,34 @@ public final class AdamW {
         }
     }
 
+    /**
+     * Counts a step at rate {@code lr} and writes (lr, step) into {@code schedule} [2] (F32, in the backend's memory, a
+     * copy to a device), for {@link #step(Backend, Tensor)}: outside a recorded step, which then reads them on the device.
+     */
+    public void schedule(float lr, Tensor schedule) {
+        if (!(lr >= 0 && lr < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException("learning rate must be finite and >= 0, is " + lr);
+        if (step + 1 >= (1 << 24)) throw new IllegalStateException("a schedule counts steps in F32, exactly up to 2^24; this is step " + (step + 1));
+        step++;
+        try (Arena scratch = Arena.ofConfined()) {
+            schedule.copyFrom(Tensor.of(scratch, new float[] {lr, step}, 2));
+        }
+    }
+
+    /**
+     * {@link #step(Backend, float)} with the rate and the step read from {@code schedule} (written by {@link #schedule})
+     * when the backend runs the update: the same arithmetic, so that the update can be recorded once (Backend.record) and
+     * replayed with each step's rate.
+     */
+    public void step(Backend backend, Tensor schedule) {
+        for (Map.Entry<String, Parameter> e : params.entrySet()) {
+            Parameter p = e.getValue();
+            Tensor[] mv = state.get(e.getKey());
+            backend.adamwStep(p.value(), p.grad(), mv[0], mv[1], schedule, lrScaleOf(e.getKey(), loraPlusRatio), beta1, beta2, eps,
+                    weightDecayOf(e.getKey(), p, weightDecay));
+            p.zeroGrad();
+        }
+    }
+
     /** The weight decay parameter {@code name} takes: {@code weightDecay} for matrices, but not the adapters, cls_token or pos_embed; 0 otherwise. */
     public static float weightDecayOf(String name, Parameter p, float weightDecay) {
         boolean decays = p.value().rank() == 2 && !name.contains("lora_") && !name.endsWith("_embed") && !name.endsWith("_token");

@@ -14,11 +14,11 @@ import org.tune4j.tensor.Tensor;
 
 /**
  * {@link Trainer}'s step on a device backend (ARCHITECTURE.md, "One engine"): each batch is copied into tensors made
- * once in the backend's memory; the tape's forward, backward and clipping run on them with the loss kept there
- * ({@link Tape#lossOnBackend}), so nothing is read back inside the step; from the third full batch that work is a
- * {@link RecordedSteps recording} (a CUDA graph, one launch a step: the first two sized the workspace and warmed the allocator).
- * AdamW, whose rate changes, runs op by op after it, and the loss is read once the step is done. A short last batch
- * runs op by op on a workspace of its own, so the recorded one keeps its addresses.
+ * once in the backend's memory; the tape's forward, backward, clipping and AdamW run on them with the loss kept there
+ * ({@link Tape#lossOnBackend}) and AdamW's rate and step read from the device ({@link AdamW#schedule}), so nothing is
+ * read back inside the step; from the third full batch that work is a {@link RecordedSteps recording} (a CUDA graph, one
+ * launch a step: the first two sized the workspace and warmed the allocator), and the loss is read once the step is
+ * done. A short last batch runs op by op on a workspace of its own, so the recorded one keeps its addresses.
  */
 public final class DeviceSteps implements AutoCloseable {
     private final Backend backend;
@@ -26,7 +26,7 @@ public final class DeviceSteps implements AutoCloseable {
     private final AdamW optimizer;
     private final Trainer.Options options;
     private final Arena arena = Arena.ofConfined();
-    private final Tensor x, y, loss, norm; // in the backend's memory
+    private final Tensor x, y, loss, norm, schedule; // in the backend's memory
     private final Workspace full = new Workspace(), partial = new Workspace();
     private final RecordedSteps fullSteps; // the full batches' step, recorded from the third on
     private long peakStepBytes;
@@ -41,11 +41,13 @@ public final class DeviceSteps implements AutoCloseable {
         y = backend.memory().zeros(arena, DType.I32, options.batchSize());
         loss = backend.memory().zeros(arena, DType.F32, 1);
         norm = backend.memory().zeros(arena, DType.F32, 1);
+        schedule = backend.memory().zeros(arena, DType.F32, 2);
         fullSteps = new RecordedSteps(backend, step(full, x, y), record);
     }
 
     /** One batch (images xb [rows, pixels], labels yb [rows], on the host) at learning rate lr; returns its loss. */
     public float train(Tensor xb, Tensor yb, int rows, float lr) {
+        optimizer.schedule(lr, schedule); // this step's rate and count, read by the (recorded) update
         if (rows == options.batchSize()) {
             x.copyFrom(xb);
             y.copyFrom(yb);
@@ -55,7 +57,6 @@ public final class DeviceSteps implements AutoCloseable {
                 step(partial, xb.copy(scratch, backend.memory()), yb.copy(scratch, backend.memory())).run();
             }
         }
-        optimizer.step(backend, lr);
         return loss.toFloatArray()[0];
     }
 
@@ -68,6 +69,7 @@ public final class DeviceSteps implements AutoCloseable {
                 peakStepBytes = Math.max(peakStepBytes, t.allocatedBytes());
             }
             if (options.maxGradNorm() > 0) GradClip.clipGlobalNorm(backend, optimizer.parameters().values(), options.maxGradNorm(), norm);
+            optimizer.step(backend, schedule);
         };
     }
 

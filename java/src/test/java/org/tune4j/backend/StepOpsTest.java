@@ -133,6 +133,27 @@ class StepOpsTest {
     }
 
     @Test
+    void adamwOnAScheduleIsAdamwAtThatRateAndStep() {
+        for (Backend b : BACKENDS) {
+            try (Arena arena = Arena.ofConfined()) {
+                SplittableRandom rng = new SplittableRandom(5);
+                Tensor p = TestTensors.random(arena, rng, 3, 7), g = TestTensors.random(arena, rng, 3, 7), m = TestTensors.random(arena, rng, 3, 7), v = TestTensors.random(arena, rng, 3, 7);
+                for (long i = 0; i < v.numel(); i++) v.setFloat(i / 7, i % 7, Math.abs(v.getFloat(i / 7, i % 7)));
+                Tensor p2 = TestTensors.copy(arena, p), m2 = TestTensors.copy(arena, m), v2 = TestTensors.copy(arena, v);
+                b.adamwStep(p, g, m, v, 3e-3f * 4f, 0.9f, 0.999f, 1e-8f, 0.01f, 5);
+                b.adamwStep(p2, g, m2, v2, Tensor.of(arena, new float[] {3e-3f, 5f}, 2), 4f, 0.9f, 0.999f, 1e-8f, 0.01f);
+                assertTrue(java.util.Arrays.equals(p.toFloatArray(), p2.toFloatArray()), b.name() + ": the same update, bit for bit");
+                assertTrue(java.util.Arrays.equals(v.toFloatArray(), v2.toFloatArray()), b.name() + ": the same second moments");
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> b.adamwStep(p2, g, m2, v2, Tensor.of(arena, new float[] {3e-3f, 0.5f}, 2), 1f, 0.9f, 0.999f, 1e-8f, 0f));
+                assertEquals("schedule's step must be a whole number in [1, 2^24), is 0.5", e.getMessage());
+                e = assertThrows(IllegalArgumentException.class, () -> b.adamwStep(p2, g, m2, v2, Tensor.of(arena, new float[] {3e-3f}, 1), 1f, 0.9f, 0.999f, 1e-8f, 0f));
+                assertTrue(e.getMessage().startsWith("schedule must be 2 contiguous F32 values"), e.getMessage());
+            }
+        }
+    }
+
+    @Test
     void aHostBackendRecordsNothingAndRunsTheWorkAgain() {
         for (Backend b : BACKENDS) {
             int[] runs = {0};

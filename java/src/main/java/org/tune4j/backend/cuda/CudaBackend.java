@@ -461,6 +461,11 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
     }
 
     @Override
+    public void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor schedule, float lrScale, float beta1, float beta2, float eps, float weightDecay) {
+        CudaStepOps.adamwStep(this, param, grad, m, v, schedule, lrScale, beta1, beta2, eps, weightDecay);
+    }
+
+    @Override
     public void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step) {
         if (here(param, grad, m, v) && sameSize(param, grad) && sameSize(param, m) && sameSize(param, v) && step >= 1) {
             check(tune4j_cuda_h.t4j_cuda_adamw_step(param.numel(), param.pointer(), grad.pointer(), m.pointer(), v.pointer(), lr, beta1, beta2, eps,

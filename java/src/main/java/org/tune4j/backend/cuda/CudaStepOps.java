@@ -4,6 +4,7 @@ import static org.tune4j.backend.cuda.CudaBackend.check;
 
 import java.lang.foreign.Arena;
 import org.tune4j.backend.BackendChecks;
+import org.tune4j.backend.StepChecks;
 import org.tune4j.bindings.tune4j_cuda_h;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
@@ -11,7 +12,7 @@ import org.tune4j.tensor.Tensor;
 /**
  * The CUDA kernels of a training step's ends: the cross-entropy loss (returned, or kept on the device for a step
  * recorded as a graph) and its backward, global-norm clipping on the device, the column gather of a ViT's patches, its
- * token assembly and a PGD step. Each says whether the GPU took the call; where it did not, {@link CudaBackend} falls back to the CPU.
+ * token assembly, a PGD step, and AdamW on a schedule in device memory. Each says whether the GPU took the call; where it did not, {@link CudaBackend} falls back to the CPU.
  */
 final class CudaStepOps {
     private CudaStepOps() {}
@@ -72,7 +73,7 @@ final class CudaStepOps {
 
     /** Each gradient's sum of squares, then the factor and the norm (vit.cu), then every gradient times the factor: nothing read back. */
     static void clipGradNorm(CudaBackend gpu, Tensor[] grads, float maxNorm, Tensor norm) {
-        BackendChecks.clipGradNorm(grads, maxNorm, norm, gpu.memory());
+        StepChecks.clipGradNorm(grads, maxNorm, norm, gpu.memory());
         try (Arena scratch = Arena.ofConfined()) {
             Tensor sums = gpu.memory().empty(scratch, DType.F32, Math.max(1, grads.length)), out = gpu.memory().empty(scratch, DType.F32, 2);
             for (int i = 0; i < grads.length; i++)
@@ -84,21 +85,37 @@ final class CudaStepOps {
     }
 
     static boolean gatherColumns(CudaBackend gpu, Tensor x, Tensor index, Tensor y) {
-        BackendChecks.gatherColumns(x, index, y);
+        StepChecks.gatherColumns(x, index, y);
         if (!gpu.here(x, index, y)) return false;
         check(tune4j_cuda_h.t4j_cuda_gather_columns(x.dim(0), x.dim(1), x.pointer(), index.pointer(), y.pointer(), gpu.stream()), "gather_columns");
         return true;
     }
 
+    /** AdamW reading its rate and step from the schedule on the device; the CPU's on host copies where the kernel does not take the tensors. */
+    static void adamwStep(CudaBackend gpu, Tensor param, Tensor grad, Tensor m, Tensor v, Tensor schedule, float lrScale, float beta1, float beta2, float eps,
+            float weightDecay) {
+        StepChecks.schedule(schedule, gpu.memory());
+        if (gpu.here(param, grad, m, v, schedule) && CudaBackend.sameSize(param, grad) && CudaBackend.sameSize(param, m) && CudaBackend.sameSize(param, v)) {
+            BackendChecks.adamw(lrScale, beta1, beta2, eps, weightDecay); // the rate itself is on the device: the kernel reads it
+            check(tune4j_cuda_h.t4j_cuda_adamw_step_scheduled(param.numel(), param.pointer(), grad.pointer(), m.pointer(), v.pointer(), schedule.pointer(), lrScale,
+                    beta1, beta2, eps, weightDecay, gpu.stream()), "adamw_step_scheduled");
+            return;
+        }
+        try (Arena scratch = Arena.ofConfined()) {
+            Tensor host = schedule.copy(scratch, org.tune4j.tensor.Memory.HOST);
+            gpu.adamwStep(param, grad, m, v, host.getFloat(0) * lrScale, beta1, beta2, eps, weightDecay, StepChecks.scheduleStep(host));
+        }
+    }
+
     static boolean vitTokens(CudaBackend gpu, Tensor patches, Tensor cls, Tensor pos, int batch, Tensor y) {
-        long p = BackendChecks.vitTokens(patches, cls, pos, batch, y);
+        long p = StepChecks.vitTokens(patches, cls, pos, batch, y);
         if (!gpu.here(patches, cls, pos, y)) return false;
         check(tune4j_cuda_h.t4j_cuda_vit_tokens(batch, p, patches.dim(1), patches.pointer(), cls.pointer(), pos.pointer(), y.pointer(), gpu.stream()), "vit_tokens");
         return true;
     }
 
     static boolean pgdStep(CudaBackend gpu, Tensor adv, Tensor grad, Tensor orig, float stepSize, float epsilon) {
-        BackendChecks.pgdStep(adv, grad, orig, stepSize, epsilon);
+        StepChecks.pgdStep(adv, grad, orig, stepSize, epsilon);
         if (!gpu.here(adv, grad, orig)) return false;
         check(tune4j_cuda_h.t4j_cuda_pgd_step(adv.numel(), adv.pointer(), grad.pointer(), orig.pointer(), stepSize, epsilon, gpu.stream()), "pgd_step");
         return true;

@@ -103,8 +103,9 @@ class CudaBertTest extends GpuTest {
 
     /**
      * The BERT LoRA step recorded as a CUDA graph (RecordedSteps): its batch moved into device memory with its pooling
-     * matrix (TokenBatch.in), the loss kept there, six AdamW steps, and the weights after them the same, bit for bit, as
-     * the same steps op by op, with nothing run on the CPU; a padded batch with mean and with CLS pooling.
+     * matrix (TokenBatch.in), the loss kept there, AdamW in the recording on a schedule that changes every step; after six
+     * steps the weights are the same, bit for bit, as the same steps op by op, with nothing run on the CPU; a padded batch
+     * with mean and with CLS pooling.
      */
     @ParameterizedTest(name = "{0} pooling, recorded")
     @CsvSource({"MEAN", "CLS"})
@@ -121,15 +122,17 @@ class CudaBertTest extends GpuTest {
                 labels.setInt(2, 1);
                 Tensor onGpu = labels.copy(arena, gpu.memory());
                 org.tune4j.optim.AdamW opt = org.tune4j.optim.AdamW.of(arena, m.namedParameters(), 0.01f, 4f);
+                Tensor schedule = gpu.memory().zeros(arena, DType.F32, 2);
                 gpu.resetFallbacks();
                 try (org.tune4j.backend.RecordedSteps steps = new org.tune4j.backend.RecordedSteps(gpu, () -> {
                     try (Tape t = new Tape(gpu, true, true, ws).lossOnBackend()) {
                         t.backward(t.crossEntropy(m.logits(t, in), onGpu, 0.1f));
                     }
+                    opt.step(gpu, schedule); // AdamW in the recording, its rate and step read from the device
                 }, record == 1)) {
                     for (int s = 0; s < 6; s++) {
+                        opt.schedule(1e-2f / (1 + s), schedule);
                         steps.run();
-                        opt.step(gpu, 1e-2f);
                     }
                     how[record] = steps.how();
                 }

@@ -302,6 +302,13 @@ class CudaOpsTest extends GpuTest {
         REF.vitTokens(patches, cls, pos, m, tokens);
         gpu.vitTokens(dev(patches), dev(cls), dev(pos), m, dtokens);
         assertClose(tokens, dtokens, 0, "ViT tokens");
+        Tensor p = rand(m, n), gr = rand(m, n), mm = rand(m, n), vv = rand(m, n);
+        for (long i = 0; i < vv.numel(); i++) vv.setFloat(i / n, i % n, Math.abs(vv.getFloat(i / n, i % n)));
+        Tensor dp = dev(p), dmm = dev(mm), dvv = dev(vv);
+        REF.adamwStep(p, gr, mm, vv, 1e-2f * 2f, 0.9f, 0.999f, 1e-8f, 0.01f, 3);
+        gpu.adamwStep(dp, dev(gr), dmm, dvv, dev(Tensor.of(arena, new float[] {1e-2f, 3f}, 2)), 2f, 0.9f, 0.999f, 1e-8f, 0.01f);
+        assertClose(p, dp, 1e-5, "adamw on a schedule in device memory: parameters");
+        assertClose(vv, dvv, 1e-6, "adamw on a schedule: second moments");
     }
 
     @ParameterizedTest(name = "embedding rows n={0} d={1}")
