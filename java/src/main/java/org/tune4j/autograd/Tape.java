@@ -7,7 +7,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.tune4j.backend.Backend;
-import org.tune4j.backend.BackendChecks;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Memory;
 import org.tune4j.tensor.Tensor;
