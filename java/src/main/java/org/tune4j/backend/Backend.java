@@ -1,5 +1,7 @@
 package org.tune4j.backend;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import org.tune4j.tensor.Memory;
 import org.tune4j.tensor.Tensor;
 
@@ -295,13 +297,13 @@ public interface Backend {
         long n = StepChecks.gatherColumns(x, index, y);
         BackendChecks.memory("x", x);
         BackendChecks.valuesIn("index", index, 0, n);
-        java.lang.foreign.MemorySegment src = x.segment(), dst = y.segment();
+        MemorySegment src = x.segment(), dst = y.segment();
         int[] idx = new int[(int) n];
         for (int j = 0; j < n; j++) idx[j] = index.getInt(j);
         for (long i = 0; i < x.dim(0); i++) {
             long from = i * x.ld(), to = i * y.ld();
             for (int j = 0; j < n; j++)
-                dst.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, to + j, src.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, from + idx[j]));
+                dst.setAtIndex(ValueLayout.JAVA_FLOAT, to + j, src.getAtIndex(ValueLayout.JAVA_FLOAT, from + idx[j]));
         }
     }
 
@@ -328,8 +330,8 @@ public interface Backend {
     default void pgdStep(Tensor adv, Tensor grad, Tensor orig, float stepSize, float epsilon) {
         StepChecks.pgdStep(adv, grad, orig, stepSize, epsilon);
         BackendChecks.memory("adv", adv);
-        java.lang.foreign.MemorySegment a = adv.segment(), g = grad.segment(), o = orig.segment();
-        java.lang.foreign.ValueLayout.OfFloat f = java.lang.foreign.ValueLayout.JAVA_FLOAT;
+        MemorySegment a = adv.segment(), g = grad.segment(), o = orig.segment();
+        ValueLayout.OfFloat f = ValueLayout.JAVA_FLOAT;
         for (long i = 0; i < adv.numel(); i++) {
             float gi = g.getAtIndex(f, i), oi = o.getAtIndex(f, i);
             float v = a.getAtIndex(f, i) + (gi > 0 ? stepSize : gi < 0 ? -stepSize : 0f);

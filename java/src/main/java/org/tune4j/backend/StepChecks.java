@@ -15,12 +15,23 @@ import org.tune4j.tensor.Tensor;
 public final class StepChecks {
     private StepChecks() {}
 
+    /** t not null, F32 and contiguous. */
+    private static void contiguousF32(String name, Tensor t) {
+        if (t == null) throw new IllegalArgumentException(name + " is null");
+        if (t.dtype() != DType.F32 || !t.isContiguous()) throw new IllegalArgumentException(name + " must be contiguous F32, is " + t);
+    }
+
+    /** t's memory not freed, and {@code where} ({@code whose}: whose memory that is, for the message). */
+    private static void aliveIn(String name, Tensor t, Memory where, String whose) {
+        if (!t.isAlive()) throw new IllegalArgumentException(name + ": its memory was freed (the arena is closed)");
+        if (t.memory() != where) throw new IllegalArgumentException(name + " lives in " + t.memory().name() + " memory; " + whose + " is " + where.name());
+    }
+
     /** One F32 value in {@code where}: a loss or a norm an op writes. */
     static void scalar(String name, Tensor t, Memory where) {
         if (t == null) throw new IllegalArgumentException(name + " is null");
         if (t.dtype() != DType.F32 || t.numel() != 1) throw new IllegalArgumentException(name + " must be one F32 value, is " + t);
-        if (!t.isAlive()) throw new IllegalArgumentException(name + ": its memory was freed (the arena is closed)");
-        if (t.memory() != where) throw new IllegalArgumentException(name + " lives in " + t.memory().name() + " memory; this backend's is " + where.name());
+        aliveIn(name, t, where, "this backend's");
         writable(name, t);
     }
 
@@ -44,10 +55,8 @@ public final class StepChecks {
         for (int i = 0; i < grads.length; i++) {
             Tensor g = grads[i];
             String name = "grads[" + i + "]";
-            if (g == null) throw new IllegalArgumentException(name + " is null");
-            if (g.dtype() != DType.F32 || !g.isContiguous()) throw new IllegalArgumentException(name + " must be contiguous F32, is " + g);
-            if (!g.isAlive()) throw new IllegalArgumentException(name + ": its memory was freed (the arena is closed)");
-            if (g.memory() != where) throw new IllegalArgumentException(name + " lives in " + g.memory().name() + " memory; this backend's is " + where.name());
+            contiguousF32(name, g);
+            aliveIn(name, g, where, "this backend's");
             writable(name, g);
         }
         scalar("norm", norm, where);
@@ -76,11 +85,8 @@ public final class StepChecks {
         String[] names = {"patches", "cls", "pos", "y"};
         Tensor[] ts = {patches, cls, pos, y};
         for (int i = 0; i < 4; i++) {
-            Tensor t = ts[i];
-            if (t == null) throw new IllegalArgumentException(names[i] + " is null");
-            if (t.dtype() != DType.F32 || !t.isContiguous()) throw new IllegalArgumentException(names[i] + " must be contiguous F32, is " + t);
-            if (!t.isAlive()) throw new IllegalArgumentException(names[i] + ": its memory was freed (the arena is closed)");
-            if (t.memory() != patches.memory()) throw new IllegalArgumentException(names[i] + " lives in " + t.memory().name() + " memory, patches in " + patches.memory().name());
+            contiguousF32(names[i], ts[i]);
+            aliveIn(names[i], ts[i], patches.memory(), "patches'");
         }
         if (batch < 1) throw new IllegalArgumentException("batch must be >= 1, is " + batch);
         if (patches.rank() != 2 || patches.dim(0) % batch != 0) throw new IllegalArgumentException("patches must be [batch·p, d] for batch " + batch + ", has shape " + Arrays.toString(patches.shape()));
@@ -100,23 +106,18 @@ public final class StepChecks {
         String[] names = {"adv", "grad", "orig"};
         Tensor[] ts = {adv, grad, orig};
         for (int i = 0; i < 3; i++) {
-            Tensor t = ts[i];
-            if (t == null) throw new IllegalArgumentException(names[i] + " is null");
-            if (t.dtype() != DType.F32 || !t.isContiguous()) throw new IllegalArgumentException(names[i] + " must be contiguous F32, is " + t);
-            if (t.numel() != adv.numel()) throw new IllegalArgumentException(names[i] + " holds " + t.numel() + " values, adv " + adv.numel());
-            if (!t.isAlive()) throw new IllegalArgumentException(names[i] + ": its memory was freed (the arena is closed)");
-            if (t.memory() != adv.memory()) throw new IllegalArgumentException(names[i] + " lives in " + t.memory().name() + " memory, adv in " + adv.memory().name());
+            contiguousF32(names[i], ts[i]);
+            if (ts[i].numel() != adv.numel()) throw new IllegalArgumentException(names[i] + " holds " + ts[i].numel() + " values, adv " + adv.numel());
+            aliveIn(names[i], ts[i], adv.memory(), "adv's");
         }
         writable("adv", adv);
     }
-
 
     /** An optimizer's schedule: [2] F32 (rate, step), alive, in {@code where}. */
     public static void schedule(Tensor schedule, Memory where) {
         if (schedule == null) throw new IllegalArgumentException("schedule is null");
         if (schedule.dtype() != DType.F32 || schedule.numel() != 2 || !schedule.isContiguous()) throw new IllegalArgumentException("schedule must be 2 contiguous F32 values (rate, step), is " + schedule);
-        if (!schedule.isAlive()) throw new IllegalArgumentException("schedule: its memory was freed (the arena is closed)");
-        if (schedule.memory() != where) throw new IllegalArgumentException("schedule lives in " + schedule.memory().name() + " memory; this backend's is " + where.name());
+        aliveIn("schedule", schedule, where, "this backend's");
     }
 
     /** A host schedule's step: a whole number in [1, 2^24) (F32 holds those exactly). */
