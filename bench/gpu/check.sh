@@ -31,10 +31,11 @@ export LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:-}"
 
 # the most wanted first: what lands in RESULTS_DIR by then survives a run cut short
 echo "== CUDA tests (one JVM per group: a crash in one keeps the others' results)"
-for group in "CudaStatusTest CudaBackendTest" "CublasLtTest" "CudaTapeTest CudaBertTest CudaOpsTest" "JCudaInteropTest"; do
-  sel=""; for c in $group; do sel="$sel --select-class org.tune4j.backend.cuda.$c"; done
+# BackendOpsTest: the op table on the CUDA backend alone (its CPU levels run in CI)
+for group in "cuda.CudaStatusTest cuda.CudaBackendTest" "cuda.CublasLtTest" "cuda.CudaTapeTest cuda.CudaBertTest" "BackendOpsTest" "cuda.JCudaInteropTest"; do
+  sel=""; for c in $group; do sel="$sel --select-class org.tune4j.backend.$c"; done
   log="$tmp/tests-${group%% *}.txt"
-  TUNE4J_REQUIRE_GPU=1 timeout -k 5 120 "$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -jar "$dev/junit-console.jar" \
+  TUNE4J_REQUIRE_GPU=1 timeout -k 5 120 "$java" -Dtune4j.ops.targets=cuda -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -jar "$dev/junit-console.jar" \
     execute --details=verbose --disable-ansi-colors -cp "$cp_t4j:$dev/test-classes:$dev/jcuda-12.6.0.jar:$dev/jcuda-natives-12.6.0-linux-x86_64.jar" $sel > "$log" 2>&1
   rc=$?
   echo "tests [$group] exit $rc" | tee -a "$log"; grep -E "caught:|Caused by|(tests|containers) (successful|failed|skipped)" "$log" | sed "s/\x1b\[[0-9;]*m//g" | head -n 40

@@ -21,9 +21,9 @@ jar="$root/bench/target/tune4j-all.jar"
 console="$out/junit-platform-console-standalone-1.14.1.jar"
 
 echo "== CUDA tests on the emulator"
-TUNE4J_REQUIRE_GPU=1 "$java" -Dtune4j.native.path="$out" --enable-native-access=ALL-UNNAMED -jar "$console" execute --disable-ansi-colors \
+TUNE4J_REQUIRE_GPU=1 "$java" -Dtune4j.native.path="$out" -Dtune4j.ops.targets=cuda --enable-native-access=ALL-UNNAMED -jar "$console" execute --disable-ansi-colors \
   --details=tree -cp "$jar:$root/java/target/test-classes" --select-class org.tune4j.backend.cuda.CudaStatusTest \
-  --select-class org.tune4j.backend.cuda.CudaTapeTest --select-class org.tune4j.backend.cuda.CudaBertTest --select-class org.tune4j.backend.cuda.CudaOpsTest \
+  --select-class org.tune4j.backend.cuda.CudaTapeTest --select-class org.tune4j.backend.cuda.CudaBertTest --select-class org.tune4j.backend.BackendOpsTest \
   --select-method 'org.tune4j.backend.cuda.CudaBackendTest#quantizationAndBf16MatchTheReference' \
   --select-method 'org.tune4j.backend.cuda.CudaBackendTest#cublasGemmsMatchTheReference' --select-method 'org.tune4j.backend.cuda.CudaBackendTest#graphsReplayTheRecordedWorkOnNewInputs' \
   --select-method 'org.tune4j.backend.cuda.CudaBackendTest#badArgumentsAreRefusedByName' > "$out/tests.txt" 2>&1

@@ -144,12 +144,12 @@ int32_t t4j_cuda_clip_scale(int64_t count, const float *sums, float max_norm, fl
 /* x [n] *= factor[0], a device scalar (gradient clipping's factor) */
 int32_t t4j_cuda_scale_by(int64_t n, const float *factor, float *x, void *stream);
 
-/* y [m, n] += bias [n] on every row */
-int32_t t4j_cuda_add_bias(int64_t m, int64_t n, const float *bias, float *y, void *stream);
+/* y [m, n] (row stride ldy) += bias [n] on every row */
+int32_t t4j_cuda_add_bias(int64_t m, int64_t n, const float *bias, float *y, int64_t ldy, void *stream);
 /* dst[i * ldd + j] = src[i * lds + j] for a rows x cols block (strides in elements) */
 int32_t t4j_cuda_copy_2d(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst, int64_t ldd, void *stream);
-/* dst [m, n]: dst[i, j] = src[i, index[j]] (the same permutation of every row: images into rows of patches); NaN where index[j] is outside [0, n) */
-int32_t t4j_cuda_gather_columns(int64_t m, int64_t n, const float *src, const int32_t *index, float *dst, void *stream);
+/* dst [m, n]: dst[i, j] = src[i, index[j]] (row strides lds, ldd; the same permutation of every row: images into rows of patches); NaN where index[j] is outside [0, n) */
+int32_t t4j_cuda_gather_columns(int64_t m, int64_t n, const float *src, int64_t lds, const int32_t *index, float *dst, int64_t ldd, void *stream);
 /* ViT tokens x [batch * (patches + 1), d]: each sequence is cls [d] then its embedded patches emb [batch * patches, d], plus pos [patches + 1, d] */
 int32_t t4j_cuda_vit_tokens(int64_t batch, int64_t patches, int64_t d, const float *emb, const float *cls, const float *pos, float *x, void *stream);
 /* Self-attention of batch sequences of seq tokens: qkv [batch * seq, 3 * heads * dh] (q | k | v, head h in columns h*dh of each),

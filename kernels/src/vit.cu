@@ -8,18 +8,18 @@
 /* The attention kernels keep one head of one sequence in shared memory: q, k, v [seq, dh] and the scores
  * [seq, seq], so seq and dh are bounded (checked in Java against T4J_CUDA_ATTN_MAX_*). */
 
-__global__ void add_bias_kernel(int64_t m, int64_t n, const float *bias, float *y) {
-    T4J_FOR_EACH_CELL(i, j, m, n) y[i * n + j] += bias[j];
+__global__ void add_bias_kernel(int64_t m, int64_t n, const float *bias, float *y, int64_t ldy) {
+    T4J_FOR_EACH_CELL(i, j, m, n) y[i * ldy + j] += bias[j];
 }
 
 __global__ void copy_2d_kernel(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst, int64_t ldd) {
     T4J_FOR_EACH_CELL(i, j, rows, cols) dst[i * ldd + j] = src[i * lds + j];
 }
 
-__global__ void gather_columns_kernel(int64_t m, int64_t n, const float *src, const int32_t *index, float *dst) {
+__global__ void gather_columns_kernel(int64_t m, int64_t n, const float *src, int64_t lds, const int32_t *index, float *dst, int64_t ldd) {
     T4J_FOR_EACH_CELL(i, j, m, n) {
         int32_t k = index[j]; /* an index in device memory is not checked on the host: one out of range gives NaN, never a stray read */
-        dst[i * n + j] = k >= 0 && k < n ? src[i * n + k] : NAN;
+        dst[i * ldd + j] = k >= 0 && k < n ? src[i * lds + k] : NAN;
     }
 }
 
@@ -147,8 +147,8 @@ static size_t attention_shared(int seq, int dh, int backward) {
 
 extern "C" {
 
-int32_t t4j_cuda_add_bias(int64_t m, int64_t n, const float *bias, float *y, void *stream) {
-    add_bias_kernel<<<t4j_grid2d(m, n), T4J_BLOCK, 0, t4j_stream(stream)>>>(m, n, bias, y);
+int32_t t4j_cuda_add_bias(int64_t m, int64_t n, const float *bias, float *y, int64_t ldy, void *stream) {
+    add_bias_kernel<<<t4j_grid2d(m, n), T4J_BLOCK, 0, t4j_stream(stream)>>>(m, n, bias, y, ldy);
     return t4j_launched();
 }
 
@@ -157,8 +157,8 @@ int32_t t4j_cuda_copy_2d(int64_t rows, int64_t cols, const float *src, int64_t l
     return t4j_launched();
 }
 
-int32_t t4j_cuda_gather_columns(int64_t m, int64_t n, const float *src, const int32_t *index, float *dst, void *stream) {
-    gather_columns_kernel<<<t4j_grid2d(m, n), T4J_BLOCK, 0, t4j_stream(stream)>>>(m, n, src, index, dst);
+int32_t t4j_cuda_gather_columns(int64_t m, int64_t n, const float *src, int64_t lds, const int32_t *index, float *dst, int64_t ldd, void *stream) {
+    gather_columns_kernel<<<t4j_grid2d(m, n), T4J_BLOCK, 0, t4j_stream(stream)>>>(m, n, src, lds, index, dst, ldd);
     return t4j_launched();
 }
 

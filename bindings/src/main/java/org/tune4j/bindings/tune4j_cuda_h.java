@@ -1316,14 +1316,14 @@ public final class tune4j_cuda_h {
     }
 
     private static final class t4j_cuda_add_bias {
-        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS);
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS);
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_add_bias", DESC, false);
     }
 
-    /** y [m, n] += bias [n] on every row */
-    public static int t4j_cuda_add_bias(long m, long n, MemorySegment bias, MemorySegment y, MemorySegment stream) {
+    /** y [m, n] (row stride ldy) += bias [n] on every row */
+    public static int t4j_cuda_add_bias(long m, long n, MemorySegment bias, MemorySegment y, long ldy, MemorySegment stream) {
         try {
-            return (int) t4j_cuda_add_bias.HANDLE.invokeExact(m, n, bias, y, stream);
+            return (int) t4j_cuda_add_bias.HANDLE.invokeExact(m, n, bias, y, ldy, stream);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -1364,14 +1364,14 @@ public final class tune4j_cuda_h {
     }
 
     private static final class t4j_cuda_gather_columns {
-        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS);
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_gather_columns", DESC, false);
     }
 
-    /** dst [m, n]: dst[i, j] = src[i, index[j]] (the same permutation of every row: images into rows of patches); NaN where index[j] is outside [0, n) */
-    public static int t4j_cuda_gather_columns(long m, long n, MemorySegment src, MemorySegment index, MemorySegment dst, MemorySegment stream) {
+    /** dst [m, n]: dst[i, j] = src[i, index[j]] (row strides lds, ldd; the same permutation of every row: images into rows of patches); NaN where index[j] is outside [0, n) */
+    public static int t4j_cuda_gather_columns(long m, long n, MemorySegment src, long lds, MemorySegment index, MemorySegment dst, long ldd, MemorySegment stream) {
         try {
-            return (int) t4j_cuda_gather_columns.HANDLE.invokeExact(m, n, src, index, dst, stream);
+            return (int) t4j_cuda_gather_columns.HANDLE.invokeExact(m, n, src, lds, index, dst, ldd, stream);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {

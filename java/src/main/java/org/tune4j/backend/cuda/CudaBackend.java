@@ -213,7 +213,7 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
 
     @Override
     public void scale(float alpha, Tensor y) {
-        if (here(y) && y.dtype() == DType.F32) { // y = alpha·y, in place, as one row
+        if (y != null && here(y) && y.dtype() == DType.F32) { // y = alpha·y, in place, as one row
             check(tune4j_cuda_h.t4j_cuda_scale_into(1, y.numel(), y.pointer(), y.numel(), alpha, y.pointer(), y.numel(), 0, stream), "scale_into");
             return;
         }
@@ -222,7 +222,7 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
 
     /** x a matrix of F32 here, contiguous. */
     private boolean matrixHere(Tensor x) {
-        return here(x) && x.rank() == 2 && x.dtype() == DType.F32;
+        return x != null && here(x) && x.rank() == 2 && x.dtype() == DType.F32;
     }
 
     @Override
@@ -245,7 +245,7 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
 
     @Override
     public void sumRowsProduct(Tensor a, Tensor b, Tensor out) {
-        if (matrixHere(a) && here(b, out) && sameSize(a, b) && out.dtype() == DType.F32 && out.numel() == a.dim(1)) {
+        if (matrixHere(a) && matrixHere(b) && here(out) && out != null && java.util.Arrays.equals(a.shape(), b.shape()) && out.dtype() == DType.F32 && out.numel() == a.dim(1)) {
             check(tune4j_cuda_h.t4j_cuda_sum_rows_product(a.dim(0), a.dim(1), a.pointer(), b.pointer(), out.pointer(), stream), "sum_rows_product");
             return;
         }
@@ -281,8 +281,8 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
 
     @Override
     public void addRow(Tensor row, Tensor y) {
-        if (here(row, y) && y.rank() == 2 && row.numel() == y.dim(1) && row.dtype() == DType.F32 && y.dtype() == DType.F32) {
-            check(tune4j_cuda_h.t4j_cuda_add_bias(y.dim(0), y.dim(1), row.pointer(), y.pointer(), stream), "add_bias");
+        if (here(row) && hereStrided(y) && row != null && y != null && y.rank() == 2 && row.numel() == y.dim(1) && row.dtype() == DType.F32 && y.dtype() == DType.F32) {
+            check(tune4j_cuda_h.t4j_cuda_add_bias(y.dim(0), y.dim(1), row.pointer(), y.pointer(), y.ld(), stream), "add_bias");
             return;
         }
         super.addRow(row, y);
@@ -304,7 +304,7 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
 
     @Override
     public double sumSquares(Tensor x) {
-        if (here(x) && x.dtype() == DType.F32) {
+        if (x != null && here(x) && x.dtype() == DType.F32) {
             try (Arena scratch = Arena.ofConfined()) {
                 Tensor out = memory.empty(scratch, DType.F32, 1);
                 check(tune4j_cuda_h.t4j_cuda_sum_squares(x.numel(), x.pointer(), out.pointer(), stream), "sum_squares");

@@ -86,8 +86,8 @@ final class CudaStepOps {
 
     static boolean gatherColumns(CudaBackend gpu, Tensor x, Tensor index, Tensor y) {
         StepChecks.gatherColumns(x, index, y);
-        if (!gpu.here(x, index, y)) return false;
-        check(tune4j_cuda_h.t4j_cuda_gather_columns(x.dim(0), x.dim(1), x.pointer(), index.pointer(), y.pointer(), gpu.stream()), "gather_columns");
+        if (!gpu.here(index) || !gpu.hereStrided(x, y)) return false;
+        check(tune4j_cuda_h.t4j_cuda_gather_columns(x.dim(0), x.dim(1), x.pointer(), x.ld(), index.pointer(), y.pointer(), y.ld(), gpu.stream()), "gather_columns");
         return true;
     }
 
