@@ -90,6 +90,42 @@ final class OpInputs {
         return place(t);
     }
 
+    /** Random int8 values in [-127, 127], every seventh -128 where allowed (activations may be -128, weights may not). */
+    Tensor int8(boolean minus128, long rows, long cols) {
+        Tensor t = Tensor.zeros(arena, DType.I8, rows, cols);
+        for (long i = 0; i < t.numel(); i++) t.setByte(i, minus128 && i % 7 == 0 ? Byte.MIN_VALUE : (byte) (rng.nextInt(255) - 127));
+        return place(t);
+    }
+
+    /** Random int8 weights [n, k] with random scales, on the host (where the weight structures live). */
+    Int8Weights int8Weights(long n, long k) {
+        Tensor q = Tensor.zeros(arena, DType.I8, n, k), scales = Tensor.zeros(arena, DType.F32, n);
+        for (long i = 0; i < q.numel(); i++) q.setByte(i, (byte) (rng.nextInt(255) - 127));
+        for (long j = 0; j < n; j++) scales.setFloat(j, (float) rng.nextDouble() * 0.02f);
+        return Int8Weights.of(arena, q, scales);
+    }
+
+    /** Random int8 weights 2:4 along k (in each group of 4, two random positions may be nonzero; sometimes fewer are). */
+    Int8Weights int8TwoFour(long n, long k) {
+        Tensor q = Tensor.zeros(arena, DType.I8, n, k), scales = Tensor.zeros(arena, DType.F32, n);
+        for (long j = 0; j < n; j++)
+            for (long g = 0; g < k / 4; g++) {
+                int first = rng.nextInt(4), second = (first + 1 + rng.nextInt(3)) % 4;
+                for (int kept : new int[] {first, second}) q.setByte(j * k + 4 * g + kept, rng.nextInt(5) == 0 ? 0 : (byte) (rng.nextInt(255) - 127));
+            }
+        for (long j = 0; j < n; j++) scales.setFloat(j, (float) rng.nextDouble() * 0.02f);
+        return Int8Weights.ofTwoFour(arena, q, scales);
+    }
+
+    /** A host copy of t (weight structures are built on the host). */
+    Tensor host(Tensor t) {
+        return t.isHost() ? t : t.copy(arena, Memory.HOST);
+    }
+
+    Arena arena() {
+        return arena;
+    }
+
     /** The next draw of the seeded stream (shapes or choices a case makes at random). */
     int nextInt(int bound) {
         return rng.nextInt(bound);

@@ -3,8 +3,11 @@ package org.tune4j.backend;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.List;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Memory;
 import org.tune4j.tensor.Tensor;
 
 /**
@@ -16,9 +19,19 @@ final class OpOutputs {
 
     private final List<Output> outputs = new ArrayList<>();
 
-    /** t's values now (read back to the host), held to tol. */
+    /** t's values now (read back to the host; I8 and I32 exactly as floats), held to tol. */
     void expect(String what, Tensor t, double tol) {
-        outputs.add(new Output(what, t.toFloatArray(), tol));
+        outputs.add(new Output(what, values(t), tol));
+    }
+
+    private static float[] values(Tensor t) {
+        if (t.dtype() == DType.F32) return t.toFloatArray();
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor h = t.isHost() ? t : t.copy(arena, Memory.HOST);
+            float[] v = new float[Math.toIntExact(h.numel())];
+            for (int i = 0; i < v.length; i++) v[i] = h.dtype() == DType.I8 ? h.getByte(i) : h.getInt(i); // exact below 2^24
+            return v;
+        }
     }
 
     void expect(String what, double value, double tol) {
@@ -57,6 +70,14 @@ final class OpOutputs {
         assertEquals(x.length, y.length, what + ": sizes");
         for (int i = 0; i < x.length; i++)
             if (Float.floatToRawIntBits(x[i]) != Float.floatToRawIntBits(y[i])) fail(what + ": element " + i + " differs: " + x[i] + " vs " + y[i]);
+    }
+
+    /** Fails now unless two results of one run agree within tol (an op against what it stands for on the same backend). */
+    void expectClose(String what, Tensor expected, Tensor actual, double tol) {
+        float[] e = expected.toFloatArray(), a = actual.toFloatArray();
+        assertEquals(e.length, a.length, what + ": sizes");
+        for (int i = 0; i < e.length; i++)
+            if (!(Math.abs((double) e[i] - a[i]) <= tol * (1 + Math.abs(e[i])))) fail(what + ": element " + i + " expected " + e[i] + " got " + a[i] + " (tolerance " + tol + ")");
     }
 
     int size() {

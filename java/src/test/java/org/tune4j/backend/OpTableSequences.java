@@ -14,6 +14,7 @@ final class OpTableSequences {
     static List<Op> all() {
         List<Op> ops = new ArrayList<>(List.of(GEMM, LORA, LORA_MIXED, ATTENTION, EMBEDDING_ROWS));
         ops.addAll(OpTableSteps.all());
+        ops.addAll(OpTableCompressed.all());
         return ops;
     }
 

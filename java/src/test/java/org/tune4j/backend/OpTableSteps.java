@@ -1,19 +1,18 @@
 package org.tune4j.backend;
 
 import java.util.List;
-import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 
 /**
  * The op table's ops a recorded step runs where the backend computes (Backend.record: the loss and the clipping kept
- * there, labels there too, the ViT's patch gather and tokens, PGD, AdamW on a schedule tensor), and int8 rows
- * (see {@link OpTable}). StepOpsTest holds the host's to their definitions written out.
+ * there, labels there too, the ViT's patch gather and tokens, PGD, AdamW on a schedule tensor); see {@link OpTable}.
+ * StepOpsTest holds the host's to their definitions written out.
  */
 final class OpTableSteps {
     private OpTableSteps() {}
 
     static List<Op> all() {
-        return List.of(CROSS_ENTROPY_LOSS, CLIP_GRAD_NORM, GATHER_COLUMNS, VIT_TOKENS, PGD_STEP, ADAMW_SCHEDULED, QUANTIZE_ROWS);
+        return List.of(CROSS_ENTROPY_LOSS, CLIP_GRAD_NORM, GATHER_COLUMNS, VIT_TOKENS, PGD_STEP, ADAMW_SCHEDULED);
     }
 
     private static final long[][] STEP_SHAPES = {{1, 3}, {7, 33}, {64, 10}, {33, 257}};
@@ -70,13 +69,4 @@ final class OpTableSteps {
         out.expect("first moments", m, 1e-6);
         out.expect("second moments", v, 1e-6);
     }).refusing((be, in) -> be.adamwStep(in.random(2, 3), in.random(2, 3), in.zeros(2, 3), in.zeros(2, 3), in.of(1e-2f), 1f, 0.9f, 0.999f, 1e-8f, 0f));
-
-    /** Symmetric int8 rows (scale max|x| / 127) and back. */
-    static final Op QUANTIZE_ROWS = Op.of("quantizeRows", OpTable.ROWS, (be, in, out, s) -> {
-        Tensor x = in.random(s), q = in.zeros(DType.I8, s), scales = in.zeros(s[0]), back = in.zeros(s);
-        be.quantizeRows(x, q, scales);
-        be.dequantizeRows(q, scales, back);
-        out.expect("scales", scales, 1e-7);
-        out.expect("dequantized", back, 1e-6);
-    }).refusing((be, in) -> be.quantizeRows(in.random(2, 3), in.zeros(2, 3), in.zeros(2)));
 }
