@@ -91,9 +91,9 @@ int32_t t4j_cuda_sum_rows(int64_t m, int64_t n, const float *x, float *out, void
 /* y [m, n] = softmax of each row of x */
 int32_t t4j_cuda_softmax_forward(int64_t m, int64_t n, const float *x, float *y, void *stream);
 /* LayerNorm over each row: y = (x - mean) rstd gamma + beta; mean, rstd [m] saved for backward */
-int32_t t4j_cuda_layernorm_forward(int64_t m, int64_t n, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean, float *rstd, void *stream);
+int32_t t4j_cuda_layer_norm_forward(int64_t m, int64_t n, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean, float *rstd, void *stream);
 /* dx += ..., dgamma += ..., dbeta += ... (dgamma/dbeta through per-row partials [m, n] in scratch, then summed over rows in order) */
-int32_t t4j_cuda_layernorm_backward(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta, void *stream);
+int32_t t4j_cuda_layer_norm_backward(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta, void *stream);
 /* probs = softmax(logits); losses[i] = cross-entropy of row i against labels[i], label smoothing eps */
 int32_t t4j_cuda_cross_entropy_forward(int64_t m, int64_t n, const float *logits, const int32_t *labels, float smoothing, float *probs, float *losses, void *stream);
 /* dlogits += scale (probs - target) */
@@ -144,8 +144,8 @@ int32_t t4j_cuda_clip_scale(int64_t count, const float *sums, float max_norm, fl
 /* x [n] *= factor[0], a device scalar (gradient clipping's factor) */
 int32_t t4j_cuda_scale_by(int64_t n, const float *factor, float *x, void *stream);
 
-/* y [m, n] (row stride ldy) += bias [n] on every row */
-int32_t t4j_cuda_add_bias(int64_t m, int64_t n, const float *bias, float *y, int64_t ldy, void *stream);
+/* y [m, n] (row stride ldy) += row [n] on every row (a bias) */
+int32_t t4j_cuda_add_row(int64_t m, int64_t n, const float *row, float *y, int64_t ldy, void *stream);
 /* dst[i * ldd + j] = src[i * lds + j] for a rows x cols block (strides in elements) */
 int32_t t4j_cuda_copy_2d(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst, int64_t ldd, void *stream);
 /* dst [m, n]: dst[i, j] = src[i, index[j]] (row strides lds, ldd; the same permutation of every row: images into rows of patches); NaN where index[j] is outside [0, n) */

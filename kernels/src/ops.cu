@@ -142,7 +142,7 @@ __global__ void softmax_kernel(int64_t n, const float *x, float *y) {
     for (int64_t j = threadIdx.x; j < n; j += blockDim.x) yr[j] = expf(xr[j] - mx) * inv;
 }
 
-__global__ void layernorm_forward_kernel(int64_t n, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean,
+__global__ void layer_norm_forward_kernel(int64_t n, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean,
                                          float *rstd) {
     const float *xr = x + blockIdx.x * n;
     float *yr = y + blockIdx.x * n;
@@ -160,7 +160,7 @@ __global__ void layernorm_forward_kernel(int64_t n, const float *x, const float 
 }
 
 /* dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy gamma; per-row partials of dgamma, dbeta */
-__global__ void layernorm_backward_kernel(int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy,
+__global__ void layer_norm_backward_kernel(int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy,
                                           float *dx, float *pgamma, float *pbeta) {
     int64_t row = blockIdx.x;
     const float *xr = x + row * n, *dyr = dy + row * n;
@@ -437,14 +437,14 @@ int32_t t4j_cuda_softmax_forward(int64_t m, int64_t n, const float *x, float *y,
     return t4j_launched();
 }
 
-int32_t t4j_cuda_layernorm_forward(int64_t m, int64_t n, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean,
+int32_t t4j_cuda_layer_norm_forward(int64_t m, int64_t n, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean,
                                    float *rstd, void *stream) {
     if (m == 0) return 0;
-    layernorm_forward_kernel<<<(unsigned)m, row_threads(n), 0, t4j_stream(stream)>>>(n, x, gamma, beta, eps, y, mean, rstd);
+    layer_norm_forward_kernel<<<(unsigned)m, row_threads(n), 0, t4j_stream(stream)>>>(n, x, gamma, beta, eps, y, mean, rstd);
     return t4j_launched();
 }
 
-int32_t t4j_cuda_layernorm_backward(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy,
+int32_t t4j_cuda_layer_norm_backward(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy,
                                     float *dx, float *dgamma, float *dbeta, void *stream) {
     if (m == 0) return 0;
     float *partials = NULL;
@@ -455,7 +455,7 @@ int32_t t4j_cuda_layernorm_backward(int64_t m, int64_t n, const float *x, const 
         if (e != cudaSuccess) return t4j_status(e);
     }
     float *pg = dgamma != NULL ? partials : NULL, *pb = dbeta != NULL ? partials + m * n : NULL;
-    layernorm_backward_kernel<<<(unsigned)m, row_threads(n), 0, t4j_stream(stream)>>>(n, x, gamma, mean, rstd, dy, dx, pg, pb);
+    layer_norm_backward_kernel<<<(unsigned)m, row_threads(n), 0, t4j_stream(stream)>>>(n, x, gamma, mean, rstd, dy, dx, pg, pb);
     if (dgamma != NULL) column_sum_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(m, n, pg, dgamma);
     if (dbeta != NULL) column_sum_kernel<<<t4j_blocks(n), T4J_BLOCK, 0, t4j_stream(stream)>>>(m, n, pb, dbeta);
     int32_t rc = t4j_launched();

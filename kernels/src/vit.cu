@@ -8,8 +8,8 @@
 /* The attention kernels keep one head of one sequence in shared memory: q, k, v [seq, dh] and the scores
  * [seq, seq], so seq and dh are bounded (checked in Java against T4J_CUDA_ATTN_MAX_*). */
 
-__global__ void add_bias_kernel(int64_t m, int64_t n, const float *bias, float *y, int64_t ldy) {
-    T4J_FOR_EACH_CELL(i, j, m, n) y[i * ldy + j] += bias[j];
+__global__ void add_row_kernel(int64_t m, int64_t n, const float *row, float *y, int64_t ldy) {
+    T4J_FOR_EACH_CELL(i, j, m, n) y[i * ldy + j] += row[j];
 }
 
 __global__ void copy_2d_kernel(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst, int64_t ldd) {
@@ -147,8 +147,8 @@ static size_t attention_shared(int seq, int dh, int backward) {
 
 extern "C" {
 
-int32_t t4j_cuda_add_bias(int64_t m, int64_t n, const float *bias, float *y, int64_t ldy, void *stream) {
-    add_bias_kernel<<<t4j_grid2d(m, n), T4J_BLOCK, 0, t4j_stream(stream)>>>(m, n, bias, y, ldy);
+int32_t t4j_cuda_add_row(int64_t m, int64_t n, const float *row, float *y, int64_t ldy, void *stream) {
+    add_row_kernel<<<t4j_grid2d(m, n), T4J_BLOCK, 0, t4j_stream(stream)>>>(m, n, row, y, ldy);
     return t4j_launched();
 }
 

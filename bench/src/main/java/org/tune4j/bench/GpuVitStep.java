@@ -17,7 +17,7 @@ import org.tune4j.nn.Lora;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.optim.AdamW;
 import org.tune4j.optim.GradClip;
-import org.tune4j.train.DeviceSteps;
+import org.tune4j.train.TrainingSteps;
 import org.tune4j.train.Trainer;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
@@ -27,7 +27,7 @@ import org.tune4j.experiments.Pretraining;
 
 /**
  * The main job's training steps (the shipped ViT; LoRA with the demo's adapters and LoRA+, and full
- * fine-tuning; clipping and AdamW) through the tape on the CUDA backend: Trainer.fit's step there ({@code DeviceSteps}:
+ * fine-tuning; clipping and AdamW) through the tape on the CUDA backend: Trainer.fit's step there ({@code TrainingSteps}:
  * the model's parameters in device memory, the step recorded as a CUDA graph, and in f32 also op by op, to show what the
  * graph saves), in each GEMM precision, beside the same step on the CPU backend of the same machine (all cores), at the
  * demo's batch of 64 and at 512. Each row says how the step ran and how many ops fell back to the CPU.
@@ -67,7 +67,7 @@ final class GpuVitStep {
                             double ms;
                             String how;
                             AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, o.loraPlusRatio());
-                            try (DeviceSteps steps = new DeviceSteps(gpu, vit, opt, new Trainer.Options(1, batch, o.seed(), 0f, 1.0), train.pixelsPerImage(), record)) {
+                            try (TrainingSteps steps = new TrainingSteps(gpu, vit, opt, new Trainer.Options(1, batch, o.seed(), 0f, 1.0), train.pixelsPerImage(), record)) {
                                 ms = GpuSuite.gpuMs(gpu, quick ? 5 : 50, () -> steps.train(x, y, batch, 1e-3f)); // Trainer.fit's step on a GPU
                                 how = steps.how();
                             }

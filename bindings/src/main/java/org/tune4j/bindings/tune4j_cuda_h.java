@@ -66,8 +66,8 @@ public final class tune4j_cuda_h {
             "t4j_cuda_sum",
             "t4j_cuda_sum_rows",
             "t4j_cuda_softmax_forward",
-            "t4j_cuda_layernorm_forward",
-            "t4j_cuda_layernorm_backward",
+            "t4j_cuda_layer_norm_forward",
+            "t4j_cuda_layer_norm_backward",
             "t4j_cuda_cross_entropy_forward",
             "t4j_cuda_cross_entropy_backward",
             "t4j_cuda_lora_shrink_rows",
@@ -85,7 +85,7 @@ public final class tune4j_cuda_h {
             "t4j_cuda_sum_squares",
             "t4j_cuda_clip_scale",
             "t4j_cuda_scale_by",
-            "t4j_cuda_add_bias",
+            "t4j_cuda_add_row",
             "t4j_cuda_copy_2d",
             "t4j_cuda_gather_columns",
             "t4j_cuda_vit_tokens",
@@ -859,15 +859,15 @@ public final class tune4j_cuda_h {
         return t4j_cuda_softmax_forward.DESC;
     }
 
-    private static final class t4j_cuda_layernorm_forward {
+    private static final class t4j_cuda_layer_norm_forward {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_layernorm_forward", DESC, false);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_layer_norm_forward", DESC, false);
     }
 
     /** LayerNorm over each row: y = (x - mean) rstd gamma + beta; mean, rstd [m] saved for backward */
-    public static int t4j_cuda_layernorm_forward(long m, long n, MemorySegment x, MemorySegment gamma, MemorySegment beta, float eps, MemorySegment y, MemorySegment mean, MemorySegment rstd, MemorySegment stream) {
+    public static int t4j_cuda_layer_norm_forward(long m, long n, MemorySegment x, MemorySegment gamma, MemorySegment beta, float eps, MemorySegment y, MemorySegment mean, MemorySegment rstd, MemorySegment stream) {
         try {
-            return (int) t4j_cuda_layernorm_forward.HANDLE.invokeExact(m, n, x, gamma, beta, eps, y, mean, rstd, stream);
+            return (int) t4j_cuda_layer_norm_forward.HANDLE.invokeExact(m, n, x, gamma, beta, eps, y, mean, rstd, stream);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -875,23 +875,23 @@ public final class tune4j_cuda_h {
         }
     }
 
-    public static MethodHandle t4j_cuda_layernorm_forward$handle() {
-        return t4j_cuda_layernorm_forward.HANDLE;
+    public static MethodHandle t4j_cuda_layer_norm_forward$handle() {
+        return t4j_cuda_layer_norm_forward.HANDLE;
     }
 
-    public static FunctionDescriptor t4j_cuda_layernorm_forward$descriptor() {
-        return t4j_cuda_layernorm_forward.DESC;
+    public static FunctionDescriptor t4j_cuda_layer_norm_forward$descriptor() {
+        return t4j_cuda_layer_norm_forward.DESC;
     }
 
-    private static final class t4j_cuda_layernorm_backward {
+    private static final class t4j_cuda_layer_norm_backward {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_layernorm_backward", DESC, false);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_layer_norm_backward", DESC, false);
     }
 
     /** dx += ..., dgamma += ..., dbeta += ... (dgamma/dbeta through per-row partials [m, n] in scratch, then summed over rows in order) */
-    public static int t4j_cuda_layernorm_backward(long m, long n, MemorySegment x, MemorySegment gamma, MemorySegment mean, MemorySegment rstd, MemorySegment dy, MemorySegment dx, MemorySegment dgamma, MemorySegment dbeta, MemorySegment stream) {
+    public static int t4j_cuda_layer_norm_backward(long m, long n, MemorySegment x, MemorySegment gamma, MemorySegment mean, MemorySegment rstd, MemorySegment dy, MemorySegment dx, MemorySegment dgamma, MemorySegment dbeta, MemorySegment stream) {
         try {
-            return (int) t4j_cuda_layernorm_backward.HANDLE.invokeExact(m, n, x, gamma, mean, rstd, dy, dx, dgamma, dbeta, stream);
+            return (int) t4j_cuda_layer_norm_backward.HANDLE.invokeExact(m, n, x, gamma, mean, rstd, dy, dx, dgamma, dbeta, stream);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -899,12 +899,12 @@ public final class tune4j_cuda_h {
         }
     }
 
-    public static MethodHandle t4j_cuda_layernorm_backward$handle() {
-        return t4j_cuda_layernorm_backward.HANDLE;
+    public static MethodHandle t4j_cuda_layer_norm_backward$handle() {
+        return t4j_cuda_layer_norm_backward.HANDLE;
     }
 
-    public static FunctionDescriptor t4j_cuda_layernorm_backward$descriptor() {
-        return t4j_cuda_layernorm_backward.DESC;
+    public static FunctionDescriptor t4j_cuda_layer_norm_backward$descriptor() {
+        return t4j_cuda_layer_norm_backward.DESC;
     }
 
     private static final class t4j_cuda_cross_entropy_forward {
@@ -1315,15 +1315,15 @@ public final class tune4j_cuda_h {
         return t4j_cuda_scale_by.DESC;
     }
 
-    private static final class t4j_cuda_add_bias {
+    private static final class t4j_cuda_add_row {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS);
-        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_add_bias", DESC, false);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_cuda_add_row", DESC, false);
     }
 
-    /** y [m, n] (row stride ldy) += bias [n] on every row */
-    public static int t4j_cuda_add_bias(long m, long n, MemorySegment bias, MemorySegment y, long ldy, MemorySegment stream) {
+    /** y [m, n] (row stride ldy) += row [n] on every row (a bias) */
+    public static int t4j_cuda_add_row(long m, long n, MemorySegment row, MemorySegment y, long ldy, MemorySegment stream) {
         try {
-            return (int) t4j_cuda_add_bias.HANDLE.invokeExact(m, n, bias, y, ldy, stream);
+            return (int) t4j_cuda_add_row.HANDLE.invokeExact(m, n, row, y, ldy, stream);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -1331,12 +1331,12 @@ public final class tune4j_cuda_h {
         }
     }
 
-    public static MethodHandle t4j_cuda_add_bias$handle() {
-        return t4j_cuda_add_bias.HANDLE;
+    public static MethodHandle t4j_cuda_add_row$handle() {
+        return t4j_cuda_add_row.HANDLE;
     }
 
-    public static FunctionDescriptor t4j_cuda_add_bias$descriptor() {
-        return t4j_cuda_add_bias.DESC;
+    public static FunctionDescriptor t4j_cuda_add_row$descriptor() {
+        return t4j_cuda_add_row.DESC;
     }
 
     private static final class t4j_cuda_copy_2d {

@@ -4,16 +4,12 @@ import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.List;
 import org.tune4j.autograd.Parameter;
-import org.tune4j.autograd.Tape;
-import org.tune4j.autograd.Workspace;
-import org.tune4j.autograd.Var;
 import org.tune4j.backend.Backend;
 import org.tune4j.data.Batcher;
 import org.tune4j.data.ImageDataset;
 import org.tune4j.eval.Evaluate;
 import org.tune4j.nn.Classifier;
 import org.tune4j.optim.AdamW;
-import org.tune4j.optim.GradClip;
 import org.tune4j.optim.LrSchedule;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
@@ -74,7 +70,7 @@ public final class Trainer {
      */
     public record History(List<Double> trainLoss, List<Double> valAccuracy, double meanStepMillis, double imagesPerSecond, long peakStepBytes, String deviceSteps) {}
 
-    /** Whether a device backend's training steps are recorded as a CUDA graph ({@link DeviceSteps}): true unless -Dtune4j.recordSteps=false. */
+    /** Whether a device backend's training steps are recorded as a CUDA graph ({@link TrainingSteps}): true unless -Dtune4j.recordSteps=false. */
     static boolean recordSteps() {
         return Boolean.parseBoolean(System.getProperty("tune4j.recordSteps", "true"));
     }
@@ -84,30 +80,13 @@ public final class Trainer {
     public static History fit(Backend backend, Classifier model, AdamW optimizer, LrSchedule schedule, ImageDataset train,
             ImageDataset validation, Options o, Listener listener) {
         java.util.SplittableRandom attackRng = attackRng(o);
-        if (!backend.memory().isHost()) {
-            try (DeviceSteps steps = new DeviceSteps(backend, model, optimizer, o, train.pixelsPerImage(), recordSteps())) {
-                History h = epochs(backend, model, train, validation, o, listener, schedule, optimizer.steps(), steps::peakStepBytes, (xb, yb, rows, lr) -> {
-                    perturbPrefix(backend, model, xb, yb, rows, o, attackRng);
-                    return steps.train(xb, yb, rows, lr);
-                });
-                return new History(h.trainLoss(), h.valAccuracy(), h.meanStepMillis(), h.imagesPerSecond(), h.peakStepBytes(), steps.how());
-            }
-        }
-        long[] peakStep = {0};
-        try (Workspace stepMemory = new Workspace()) {
-            return epochs(backend, model, train, validation, o, listener, schedule, optimizer.steps(), () -> peakStep[0], (xb, yb, rows, lr) -> {
+        try (TrainingSteps steps = new TrainingSteps(backend, model, optimizer, o, train.pixelsPerImage(), recordSteps())) {
+            History h = epochs(backend, model, train, validation, o, listener, schedule, optimizer.steps(), steps::peakStepBytes, (xb, yb, rows, lr) -> {
                 perturbPrefix(backend, model, xb, yb, rows, o, attackRng);
-                float loss;
-                try (Tape t = new Tape(backend, true, true, stepMemory)) {
-                    Var out = t.crossEntropy(model.logits(t, xb, false), yb, o.labelSmoothing());
-                    loss = out.value().getFloat(0);
-                    t.backward(out);
-                    peakStep[0] = Math.max(peakStep[0], t.allocatedBytes());
-                }
-                if (o.maxGradNorm() > 0) GradClip.clipGlobalNorm(backend, optimizer.parameters().values(), o.maxGradNorm());
-                optimizer.step(backend, lr);
-                return loss;
+                return steps.train(xb, yb, rows, lr);
             });
+            String how = backend.memory().isHost() ? null : steps.how(); // a host has no graphs to report
+            return new History(h.trainLoss(), h.valAccuracy(), h.meanStepMillis(), h.imagesPerSecond(), h.peakStepBytes(), how);
         }
     }
 

@@ -282,7 +282,7 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
     @Override
     public void addRow(Tensor row, Tensor y) {
         if (here(row) && hereStrided(y) && row != null && y != null && y.rank() == 2 && row.numel() == y.dim(1) && row.dtype() == DType.F32 && y.dtype() == DType.F32) {
-            check(tune4j_cuda_h.t4j_cuda_add_bias(y.dim(0), y.dim(1), row.pointer(), y.pointer(), y.ld(), stream), "add_bias");
+            check(tune4j_cuda_h.t4j_cuda_add_row(y.dim(0), y.dim(1), row.pointer(), y.pointer(), y.ld(), stream), "add_row");
             return;
         }
         super.addRow(row, y);
@@ -347,8 +347,8 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
     public void layerNormForward(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
         if (here(x, gamma, beta, y, mean, rstd) && x.rank() == 2 && sameSize(x, y) && gamma.numel() == x.dim(1) && beta.numel() == x.dim(1)
                 && mean.numel() == x.dim(0) && rstd.numel() == x.dim(0)) {
-            check(tune4j_cuda_h.t4j_cuda_layernorm_forward(x.dim(0), x.dim(1), x.pointer(), gamma.pointer(), beta.pointer(), eps, y.pointer(), mean.pointer(),
-                    rstd.pointer(), stream), "layernorm_forward");
+            check(tune4j_cuda_h.t4j_cuda_layer_norm_forward(x.dim(0), x.dim(1), x.pointer(), gamma.pointer(), beta.pointer(), eps, y.pointer(), mean.pointer(),
+                    rstd.pointer(), stream), "layer_norm_forward");
             return;
         }
         super.layerNormForward(x, gamma, beta, eps, y, mean, rstd);
@@ -359,8 +359,8 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
         if (here(x, gamma, mean, rstd, dy, dx, dgamma, dbeta) && x.rank() == 2 && sameSize(x, dy) && (dx == null || sameSize(x, dx))
                 && gamma.numel() == x.dim(1) && (dgamma == null || dgamma.numel() == x.dim(1)) && (dbeta == null || dbeta.numel() == x.dim(1))
                 && mean.numel() == x.dim(0) && rstd.numel() == x.dim(0)) {
-            check(tune4j_cuda_h.t4j_cuda_layernorm_backward(x.dim(0), x.dim(1), x.pointer(), gamma.pointer(), mean.pointer(), rstd.pointer(), dy.pointer(),
-                    p(dx), p(dgamma), p(dbeta), stream), "layernorm_backward");
+            check(tune4j_cuda_h.t4j_cuda_layer_norm_backward(x.dim(0), x.dim(1), x.pointer(), gamma.pointer(), mean.pointer(), rstd.pointer(), dy.pointer(),
+                    p(dx), p(dgamma), p(dbeta), stream), "layer_norm_backward");
             return;
         }
         super.layerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);

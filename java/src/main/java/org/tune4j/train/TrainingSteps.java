@@ -13,14 +13,15 @@ import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 
 /**
- * {@link Trainer}'s step on a device backend (ARCHITECTURE.md, "One engine"): each batch is copied into tensors made
- * once in the backend's memory; the tape's forward, backward, clipping and AdamW run on them with the loss kept there
- * ({@link Tape#lossOnBackend}) and AdamW's rate and step read from the device ({@link AdamW#schedule}), so nothing is
- * read back inside the step; from the third full batch that work is a {@link RecordedSteps recording} (a CUDA graph, one
- * launch a step: the first two sized the workspace and warmed the allocator), and the loss is read once the step is
- * done. A short last batch runs op by op on a workspace of its own, so the recorded one keeps its addresses.
+ * {@link Trainer}'s step, on any backend (ARCHITECTURE.md, "One engine"): each batch is copied into tensors made once in
+ * the backend's memory; the tape's forward, backward, clipping and AdamW run on them with the loss kept there
+ * ({@link Tape#lossOnBackend}) and AdamW's rate and step read from there ({@link AdamW#schedule}), so nothing is read
+ * back inside the step; on a device, from the third full batch that work is a {@link RecordedSteps recording} (a CUDA
+ * graph, one launch a step: the first two sized the workspace and warmed the allocator; a host backend runs it again),
+ * and the loss is read once the step is done. A short last batch runs op by op on a workspace of its own, so the
+ * recorded one keeps its addresses. On the host these are the host's op-by-op arithmetic, bit for bit (StepOpsTest).
  */
-public final class DeviceSteps implements AutoCloseable {
+public final class TrainingSteps implements AutoCloseable {
     private final Backend backend;
     private final Classifier model;
     private final AdamW optimizer;
@@ -31,8 +32,8 @@ public final class DeviceSteps implements AutoCloseable {
     private final RecordedSteps fullSteps; // the full batches' step, recorded from the third on
     private long peakStepBytes;
 
-    /** Steps of {@code model} on {@code backend} (a device's) at o's batch size, label smoothing and clipping; {@code record}: from the third full batch as a CUDA graph. */
-    public DeviceSteps(Backend backend, Classifier model, AdamW optimizer, Trainer.Options options, long pixels, boolean record) {
+    /** Steps of {@code model} on {@code backend} at o's batch size, label smoothing and clipping; {@code record}: from the third full batch as a CUDA graph. */
+    public TrainingSteps(Backend backend, Classifier model, AdamW optimizer, Trainer.Options options, long pixels, boolean record) {
         this.backend = backend;
         this.model = model;
         this.optimizer = optimizer;
