@@ -4,7 +4,8 @@
 # libtune4j_cuda.so and libcublas.so.13 (-Dtune4j.native.path, LD_LIBRARY_PATH): the CUDA tests that the
 # emulator can serve (TUNE4J_REQUIRE_GPU=1, so none skips), and eval, one epoch of pretraining, a small demo
 # a small robust run and a small BERT fine-tuning (MiniLM) with --device cuda beside --device cpu on slices of Debian's Fashion-MNIST
-# (small_data.py), whose numbers must agree (about 6 minutes on 2 cores); exits 1 when a test fails or a pair differs. Not emulated (their tests are left out):
+# (small_data.py), whose numbers must agree (about 6 minutes on 2 cores); between them the boundary fuzzer (200,000 random calls,
+# the CUDA backend beside the reference and the CPU's levels); exits 1 when a test fails, the fuzzer finds a defect or a pair differs. Not emulated (their tests are left out):
 # cuBLASLt, the CSR kernels, JCuda. Needs the project built with its test classes (./mvnw verify, or
 # install -DskipTests and -pl java test-compile); fetches the JUnit console launcher through Maven.
 set -uo pipefail
@@ -29,6 +30,14 @@ TUNE4J_REQUIRE_GPU=1 "$java" -Dtune4j.native.path="$out" -Dtune4j.ops.targets=cu
   --select-method 'org.tune4j.backend.cuda.CudaBackendTest#badArgumentsAreRefusedByName' > "$out/tests.txt" 2>&1
 tests=$?
 grep -E "✘|tests (successful|failed)" "$out/tests.txt"
+
+echo "== the boundary fuzzer with the CUDA backend beside the CPU's (random calls of every op, tensors in device memory)"
+LD_LIBRARY_PATH="$LD_LIBRARY_PATH" "$java" -Dtune4j.native.path="$out" -Dtune4j.fuzz.cuda=true -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED \
+  -cp "$jar:$root/java/target/test-classes" org.tune4j.fuzz.BoundaryFuzz 1 200000 > "$out/fuzz.txt" 2>&1
+fuzzed=$?
+grep "^defect" "$out/fuzz.txt" | head -n 20
+tail -n 1 "$out/fuzz.txt"
+tail -n 1 "$out/fuzz.txt" | grep -q "defects 0$" && [ "$fuzzed" = 0 ] || { echo "the fuzzer found defects or crashed (its last case: $(grep '^case' "$out/fuzz.txt" | tail -n 1))"; fuzzed=1; }
 
 echo "== the commands, --device cpu then cuda: each pair must print the same numbers"
 data="$(mktemp -d)"
@@ -63,5 +72,6 @@ finetune() { # MiniLM from its Maven jar (imported on first use), LoRA with drop
 same "finetune MiniLM (LoRA and the head, one epoch on 24 messages)" "$(finetune cpu)" "$(finetune cuda)"
 rm -rf "$data"
 [ "$tests" = 0 ] || { echo "CUDA tests failed on the emulator: $out/tests.txt"; exit 1; }
+[ "$fuzzed" = 0 ] || { echo "the boundary fuzzer found defects with the CUDA backend: $out/fuzz.txt"; exit 1; }
 [ "$differ" = 0 ] || { echo "--device cuda printed other numbers than --device cpu on the emulator"; exit 1; }
-echo "the emulator agrees: CUDA tests pass, --device cuda prints --device cpu's numbers"
+echo "the emulator agrees: CUDA tests pass, the fuzzer finds no defect, --device cuda prints --device cpu's numbers"

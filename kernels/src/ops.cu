@@ -224,12 +224,16 @@ __global__ void cross_entropy_backward_kernel(int64_t m, int64_t n, const float 
     }
 }
 
-/* adv += step·sign(grad), then onto [orig − eps, orig + eps] and [0, 1] (Backend.pgdStep: the host's arithmetic) */
+/* Java's Math.min and Math.max: NaN when either is (fminf and fmaxf would drop it) */
+__device__ static inline float java_min(float a, float b) { return isnan(a) || isnan(b) ? NAN : fminf(a, b); }
+__device__ static inline float java_max(float a, float b) { return isnan(a) || isnan(b) ? NAN : fmaxf(a, b); }
+
+/* adv += step·sign(grad), then onto [orig − eps, orig + eps] and [0, 1] (Backend.pgdStep: the host's arithmetic, a NaN kept) */
 __global__ void pgd_step_kernel(int64_t n, float *adv, const float *grad, const float *orig, float step, float eps) {
     T4J_FOR_EACH(i, n) {
         float g = grad[i], o = orig[i];
         float v = adv[i] + (g > 0.0f ? step : g < 0.0f ? -step : 0.0f);
-        adv[i] = fminf(1.0f, fmaxf(0.0f, fminf(o + eps, fmaxf(o - eps, v))));
+        adv[i] = java_min(1.0f, java_max(0.0f, java_min(o + eps, java_max(o - eps, v))));
     }
 }
 

@@ -347,7 +347,7 @@ public final class BackendChecks {
         return n;
     }
 
-    static void finite(String name, float v) {
+    public static void finite(String name, float v) {
         if (!Float.isFinite(v)) throw new IllegalArgumentException(name + " must be finite, is " + v);
     }
 
@@ -368,7 +368,7 @@ public final class BackendChecks {
         nonNegative("weightDecay", weightDecay);
     }
 
-    private static void positive(String name, float v) {
+    public static void positive(String name, float v) {
         if (!(v > 0 && v < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException(name + " must be finite and > 0, is " + v);
     }
 

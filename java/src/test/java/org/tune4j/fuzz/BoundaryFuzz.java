@@ -17,6 +17,7 @@ import org.tune4j.backend.Int8Weights;
 import org.tune4j.backend.LoraAdapters;
 import org.tune4j.backend.PackedLinearWeights;
 import org.tune4j.backend.ReferenceBackend;
+import org.tune4j.backend.cuda.CudaBackend;
 import org.tune4j.backend.SimdLevel;
 import org.tune4j.backend.Sparse24Weights;
 import org.tune4j.tensor.DType;
@@ -27,7 +28,8 @@ import org.tune4j.tensor.Tensor;
  * native crash fails that test instead of the build. Arguments are drawn per parameter type: tensors of
  * random shapes from a small pool (so that shapes often agree and calls pass the checks), dtypes, strided
  * views, closed arenas, read-only and heap memory, NaN and infinite values and scalars, nulls. Every case
- * runs on the reference and on the native backend at each SIMD level this CPU has, from the same inputs.
+ * runs on the reference and on the native backend at each SIMD level this CPU has, from the same inputs, and with
+ * -Dtune4j.fuzz.cuda=true on the CUDA backend too (a GPU, or the emulator), its tensors in device memory.
  *
  * <p>A case passes when every backend returns or throws IllegalArgumentException / IllegalStateException
  * (the API's two refusals), all backends agree on which, and, where they all return, every output
@@ -41,6 +43,9 @@ public final class BoundaryFuzz {
     private static final long[] DIMS = {0, 1, 2, 3, 4, 5, 7, 8, 16, 17};
     private static final float[] SCALARS = {0f, 1f, -1f, 0.5f, 2f, 1e-5f, 1e30f, Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY};
 
+    /** With -Dtune4j.fuzz.cuda=true, the CUDA backend as one more backend of every case. */
+    private static CudaBackend gpu;
+
     private BoundaryFuzz() {}
 
     public static void main(String[] args) throws Exception {
@@ -50,7 +55,8 @@ public final class BoundaryFuzz {
         ops.removeIf(m -> m.getParameterCount() == 0);
         ops.sort(Comparator.comparing(Method::getName).thenComparing(m -> m.getParameterCount()));
         List<SimdLevel> levels = SimdLevel.supported();
-        System.out.println("levels " + levels + ", ops " + ops.size());
+        if (Boolean.getBoolean("tune4j.fuzz.cuda")) gpu = CudaBackend.open(); // a GPU, or the emulator (kernels/emulator/run.sh)
+        System.out.println("levels " + levels + (gpu == null ? "" : " and cuda") + ", ops " + ops.size());
         SplittableRandom rng = new SplittableRandom(seed);
         int passedChecks = 0, defects = 0;
         for (int i = 0; i < calls; i++) {
@@ -63,21 +69,29 @@ public final class BoundaryFuzz {
             List<String> names = new ArrayList<>();
             names.add("reference");
             for (SimdLevel l : levels) names.add("cpu-" + l.label());
+            if (gpu != null) names.add("cuda");
             for (int b = 0; b < names.size(); b++) {
-                Backend backend = b == 0 ? new ReferenceBackend() : CpuBackend.get();
-                if (b > 0) CpuBackend.setSimdLevel(levels.get(b - 1));
+                boolean onGpu = gpu != null && b == names.size() - 1;
+                Backend backend = b == 0 ? new ReferenceBackend() : onGpu ? gpu : CpuBackend.get();
+                if (b > 0 && !onGpu) CpuBackend.setSimdLevel(levels.get(b - 1));
                 try (Arena arena = Arena.ofConfined()) {
                     Object[] a = arguments(op, new SplittableRandom(caseSeed), arena);
+                    boolean comparable = !onGpu || onDevice(a, arena);
                     String outcome;
                     try {
                         op.invoke(backend, a);
                         outcome = "returned";
                     } catch (InvocationTargetException e) {
                         Throwable t = e.getCause();
-                        outcome = t instanceof IllegalArgumentException || t instanceof IllegalStateException ? "refused: " + t.getMessage() : "DEFECT " + t;
+                        outcome = t instanceof IllegalArgumentException || t instanceof IllegalStateException ? "refused: " + t.getMessage()
+                                : "DEFECT " + t + " at " + java.util.Arrays.stream(t.getStackTrace()).limit(3).map(Object::toString).toList();
                     }
-                    outcomes.add(outcome);
-                    outputs.add(floats(a));
+                    if (comparable || outcome.startsWith("DEFECT")) {
+                        outcomes.add(outcome);
+                        outputs.add(floats(a));
+                    } else {
+                        names.removeLast(); // run for its crashes only: see onDevice
+                    }
                 }
             }
             CpuBackend.setSimdLevel(levels.get(levels.size() - 1));
@@ -147,11 +161,50 @@ public final class BoundaryFuzz {
         return null;
     }
 
-    /** The F32 tensors among the arguments, after the call (readable ones only). */
+    /**
+     * The CUDA backend's arguments: each F32 and I8 tensor in live, writable native memory copied into device memory
+     * (a strided view as a view with the same row stride), in arrays too; I32 tensors (labels, ids, lengths) stay on the host, where the
+     * backend checks their values before staging them (values in device memory the host cannot check); freed,
+     * read-only and heap memory stay as they are (the backend refuses them or runs the op on the host, counted).
+     * Returns whether the case compares with the host's (see {@link #hasDeviceCounterpart}).
+     */
+    private static boolean onDevice(Object[] a, Arena arena) {
+        boolean comparable = true;
+        for (int i = 0; i < a.length; i++) {
+            if (a[i] instanceof Tensor t) {
+                comparable &= hasDeviceCounterpart(t);
+                a[i] = toDevice(t, arena);
+            } else if (a[i] instanceof Tensor[] ts) {
+                for (int j = 0; j < ts.length; j++) {
+                    comparable &= hasDeviceCounterpart(ts[j]);
+                    ts[j] = toDevice(ts[j], arena);
+                }
+            }
+        }
+        return comparable;
+    }
+
+    /**
+     * False for read-only or heap memory of a kind the device computes on (F32, I8): device memory has neither, so such
+     * a case (a read-only input the host reads in place, say) is no test of agreement; it still runs, for crashes.
+     */
+    private static boolean hasDeviceCounterpart(Tensor t) {
+        return t == null || t.dtype() == DType.I32 || !t.isAlive() || (t.segment().isNative() && !t.isReadOnly());
+    }
+
+    private static Tensor toDevice(Tensor t, Arena arena) {
+        if (t == null || t.dtype() == DType.I32 || !t.isAlive() || !t.segment().isNative() || t.isReadOnly()) return t;
+        if (t.isContiguous()) return t.copy(arena, gpu.memory());
+        Tensor view = gpu.memory().zeros(arena, t.dtype(), t.dim(0), t.ld()).view(0, 0, t.dim(0), t.dim(1)); // a view there too
+        view.copyFrom(t);
+        return view;
+    }
+
+    /** The F32 tensors among the arguments, after the call (readable ones only; a device's read back). */
     private static List<float[]> floats(Object[] args) {
         List<float[]> out = new ArrayList<>();
         for (Object o : args) {
-            if (o instanceof Tensor t && t.dtype() == DType.F32 && t.isAlive() && t.segment().isNative()) out.add(t.toFloatArray());
+            if (o instanceof Tensor t && t.dtype() == DType.F32 && t.isAlive() && (!t.isHost() || t.segment().isNative())) out.add(t.toFloatArray());
             else out.add(null);
         }
         return out;

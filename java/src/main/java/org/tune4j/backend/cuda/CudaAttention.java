@@ -40,7 +40,7 @@ final class CudaAttention {
      * {@code batch} sequences of at most T4J_CUDA_ATTN_ROWS_MAX_SEQ tokens, heads dividing the width, probs here.
      */
     private static boolean rowAttention(CudaBackend gpu, int batch, int heads, Tensor q, Tensor probs, Tensor... same) {
-        if (batch < 1 || heads < 1 || q.rank() != 2 || q.dtype() != DType.F32 || !gpu.hereStrided(q) || !gpu.here(probs)) return false;
+        if (batch < 1 || heads < 1 || !gpu.hereStrided(q) || !gpu.here(probs) || q.rank() != 2 || q.dtype() != DType.F32) return false;
         long rows = q.dim(0), d = q.dim(1);
         if (rows % batch != 0 || d % heads != 0 || rows / batch > tune4j_cuda_h.T4J_CUDA_ATTN_ROWS_MAX_SEQ) return false;
         for (Tensor t : same) if (t == null || !gpu.hereStrided(t) || t.rank() != 2 || t.dtype() != DType.F32 || t.dim(0) != rows || t.dim(1) != d) return false;

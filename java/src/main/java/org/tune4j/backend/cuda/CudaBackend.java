@@ -89,15 +89,24 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
         return memory;
     }
 
-    /** Whether every non-null tensor lives in this backend's memory and is contiguous. */
+    /**
+     * Whether every tensor is given, lives in this backend's memory and is contiguous: a kernel's fast path. Anything
+     * else (a null, a host tensor, a view) goes to the host fallback, whose checks refuse a bad call by name.
+     */
     boolean here(Tensor... ts) {
-        for (Tensor t : ts) if (t != null && (t.memory() != memory || !t.isContiguous() || !t.isAlive())) return false;
+        for (Tensor t : ts) if (t == null || t.memory() != memory || !t.isContiguous() || !t.isAlive()) return false;
         return true;
     }
 
-    /** Whether every tensor lives here, any row stride (what cuBLAS takes). */
+    /** As {@link #here}, a null allowed: the optional arguments (a mask, a bias, a gradient not wanted). */
+    boolean hereOrNull(Tensor... ts) {
+        for (Tensor t : ts) if (t != null && !here(t)) return false;
+        return true;
+    }
+
+    /** Whether every tensor is given and lives here, any row stride (what cuBLAS takes). */
     boolean hereStrided(Tensor... ts) {
-        for (Tensor t : ts) if (t != null && (t.memory() != memory || !t.isAlive())) return false;
+        for (Tensor t : ts) if (t == null || t.memory() != memory || !t.isAlive()) return false;
         return true;
     }
 
@@ -122,6 +131,8 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
 
     @Override
     public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c) {
+        BackendChecks.finite("alpha", alpha); // the scalars on either path; the tensors' checks are the fallback's
+        BackendChecks.finite("beta", beta);
         if (hereStrided(a, b, c) && a.dtype() == DType.F32 && b.dtype() == DType.F32 && c.dtype() == DType.F32) {
             cublas().gemm(transA, transB, alpha, a, b, beta, c, gemmPrecision);
             return;
@@ -131,11 +142,13 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
 
     @Override
     public void loraForward(Tensor x, Tensor mask, Tensor w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
+        BackendChecks.finite("scale", scale);
         if (!CudaLora.forward(this, x, mask, w, bias, a, b, scale, h, y)) super.loraForward(x, mask, w, bias, a, b, scale, h, y);
     }
 
     @Override
     public void loraBackward(Tensor x, Tensor mask, Tensor w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
+        BackendChecks.finite("scale", scale);
         if (!CudaLora.backward(this, x, mask, w, a, b, scale, h, g, dx, da, db)) super.loraBackward(x, mask, w, a, b, scale, h, g, dx, da, db);
     }
 
@@ -166,7 +179,15 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
 
     @Override
     public void loraMerge(Tensor w, Tensor a, Tensor b, float scale, float sign) {
-        gemm(false, false, sign * scale, b, a, 1f, w);
+        BackendChecks.finite("scale", scale);
+        if ((sign == 1f || sign == -1f) && here(w, a, b)) gemm(false, false, sign * scale, b, a, 1f, w); // W += sign·s·B A
+        else super.loraMerge(w, a, b, scale, sign);
+    }
+
+    /** Whether every non-null tensor is F32. */
+    static boolean f32(Tensor... ts) {
+        for (Tensor t : ts) if (t != null && t.dtype() != DType.F32) return false;
+        return true;
     }
 
     static boolean sameSize(Tensor a, Tensor b) {
@@ -175,22 +196,12 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
 
     @Override
     public void quantizeRows(Tensor x, Tensor q, Tensor scales) {
-        if (here(x, q, scales) && x.rank() == 2 && x.dtype() == DType.F32 && q.dtype() == DType.I8 && q.numel() == x.numel() && scales.dtype() == DType.F32
-                && scales.numel() == x.dim(0)) {
-            check(tune4j_cuda_h.t4j_cuda_quantize_rows(x.dim(0), x.dim(1), x.pointer(), q.pointer(), scales.pointer(), stream), "quantize_rows");
-            return;
-        }
-        super.quantizeRows(x, q, scales);
+        if (!CudaKernels.quantizeRows(this, x, q, scales)) super.quantizeRows(x, q, scales);
     }
 
     @Override
     public void dequantizeRows(Tensor q, Tensor scales, Tensor x) {
-        if (here(x, q, scales) && q.rank() == 2 && x.dtype() == DType.F32 && q.dtype() == DType.I8 && q.numel() == x.numel() && scales.dtype() == DType.F32
-                && scales.numel() == q.dim(0)) {
-            check(tune4j_cuda_h.t4j_cuda_dequantize_rows(q.dim(0), q.dim(1), q.pointer(), scales.pointer(), x.pointer(), stream), "dequantize_rows");
-            return;
-        }
-        super.dequantizeRows(q, scales, x);
+        if (!CudaKernels.dequantizeRows(this, q, scales, x)) super.dequantizeRows(q, scales, x);
     }
 
     @Override
@@ -204,6 +215,7 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
 
     @Override
     public void axpy(float alpha, Tensor x, Tensor y) {
+        BackendChecks.finite("alpha", alpha);
         if (here(x, y) && sameSize(x, y)) {
             check(tune4j_cuda_h.t4j_cuda_axpy(x.numel(), alpha, x.pointer(), y.pointer(), stream), "axpy");
             return;
@@ -213,7 +225,8 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
 
     @Override
     public void scale(float alpha, Tensor y) {
-        if (y != null && here(y) && y.dtype() == DType.F32) { // y = alpha·y, in place, as one row
+        BackendChecks.finite("alpha", alpha);
+        if (here(y) && y.dtype() == DType.F32) { // y = alpha·y, in place, as one row
             check(tune4j_cuda_h.t4j_cuda_scale_into(1, y.numel(), y.pointer(), y.numel(), alpha, y.pointer(), y.numel(), 0, stream), "scale_into");
             return;
         }
@@ -222,7 +235,7 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
 
     /** x a matrix of F32 here, contiguous. */
     private boolean matrixHere(Tensor x) {
-        return x != null && here(x) && x.rank() == 2 && x.dtype() == DType.F32;
+        return here(x) && x.rank() == 2 && x.dtype() == DType.F32;
     }
 
     @Override
@@ -245,7 +258,7 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
 
     @Override
     public void sumRowsProduct(Tensor a, Tensor b, Tensor out) {
-        if (matrixHere(a) && matrixHere(b) && here(out) && out != null && java.util.Arrays.equals(a.shape(), b.shape()) && out.dtype() == DType.F32 && out.numel() == a.dim(1)) {
+        if (matrixHere(a) && matrixHere(b) && here(out) && java.util.Arrays.equals(a.shape(), b.shape()) && out.dtype() == DType.F32 && out.numel() == a.dim(1)) {
             check(tune4j_cuda_h.t4j_cuda_sum_rows_product(a.dim(0), a.dim(1), a.pointer(), b.pointer(), out.pointer(), stream), "sum_rows_product");
             return;
         }
@@ -281,16 +294,21 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
 
     @Override
     public void addRow(Tensor row, Tensor y) {
-        if (here(row) && hereStrided(y) && row != null && y != null && y.rank() == 2 && row.numel() == y.dim(1) && row.dtype() == DType.F32 && y.dtype() == DType.F32) {
-            check(tune4j_cuda_h.t4j_cuda_add_row(y.dim(0), y.dim(1), row.pointer(), y.pointer(), y.ld(), stream), "add_row");
-            return;
-        }
-        super.addRow(row, y);
+        if (!here(y) || !addRowInto(row, y)) super.addRow(row, y); // a view of y is refused, as on the CPU
+    }
+
+    /** y (here, any row stride: a layer's output view) += row on every row by the kernel; false where the call does not fit it. */
+    boolean addRowInto(Tensor row, Tensor y) {
+        if (!here(row) || !hereStrided(y) || y.rank() != 2 || row.numel() != y.dim(1) || row.dtype() != DType.F32 || y.dtype() != DType.F32) return false;
+        check(tune4j_cuda_h.t4j_cuda_add_row(y.dim(0), y.dim(1), row.pointer(), y.pointer(), y.ld(), stream), "add_row");
+        return true;
     }
 
     @Override
     public void lowRankAdd(Tensor h, Tensor bt, float scale, Tensor y) {
-        gemm(false, false, scale, h, bt, 1f, y);
+        BackendChecks.finite("scale", scale);
+        if (here(h, bt) && hereStrided(y)) gemm(false, false, scale, h, bt, 1f, y); // the CPU's layouts: h and bt contiguous, y any row stride
+        else super.lowRankAdd(h, bt, scale, y);
     }
 
     @Override
@@ -304,7 +322,7 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
 
     @Override
     public double sumSquares(Tensor x) {
-        if (x != null && here(x) && x.dtype() == DType.F32) {
+        if (here(x) && x.dtype() == DType.F32) {
             try (Arena scratch = Arena.ofConfined()) {
                 Tensor out = memory.empty(scratch, DType.F32, 1);
                 check(tune4j_cuda_h.t4j_cuda_sum_squares(x.numel(), x.pointer(), out.pointer(), stream), "sum_squares");
@@ -345,7 +363,8 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
 
     @Override
     public void layerNormForward(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
-        if (here(x, gamma, beta, y, mean, rstd) && x.rank() == 2 && sameSize(x, y) && gamma.numel() == x.dim(1) && beta.numel() == x.dim(1)
+        BackendChecks.positive("eps", eps);
+        if (here(x, gamma, beta, y, mean, rstd) && x.rank() == 2 && sameSize(x, y) && f32(gamma, beta, mean, rstd) && gamma.numel() == x.dim(1) && beta.numel() == x.dim(1)
                 && mean.numel() == x.dim(0) && rstd.numel() == x.dim(0)) {
             check(tune4j_cuda_h.t4j_cuda_layer_norm_forward(x.dim(0), x.dim(1), x.pointer(), gamma.pointer(), beta.pointer(), eps, y.pointer(), mean.pointer(),
                     rstd.pointer(), stream), "layer_norm_forward");
@@ -356,7 +375,7 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
 
     @Override
     public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dgamma, Tensor dbeta) {
-        if (here(x, gamma, mean, rstd, dy, dx, dgamma, dbeta) && x.rank() == 2 && sameSize(x, dy) && (dx == null || sameSize(x, dx))
+        if (here(x, gamma, mean, rstd, dy) && hereOrNull(dx, dgamma, dbeta) && x.rank() == 2 && sameSize(x, dy) && f32(gamma, mean, rstd, dgamma, dbeta) && (dx == null || sameSize(x, dx))
                 && gamma.numel() == x.dim(1) && (dgamma == null || dgamma.numel() == x.dim(1)) && (dbeta == null || dbeta.numel() == x.dim(1))
                 && mean.numel() == x.dim(0) && rstd.numel() == x.dim(0)) {
             check(tune4j_cuda_h.t4j_cuda_layer_norm_backward(x.dim(0), x.dim(1), x.pointer(), gamma.pointer(), mean.pointer(), rstd.pointer(), dy.pointer(),
@@ -379,6 +398,7 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
 
     @Override
     public void crossEntropyBackward(Tensor probs, Tensor labels, float smoothing, float dloss, Tensor dlogits) {
+        BackendChecks.finite("dloss", dloss);
         if (!CudaStepOps.crossEntropyBackward(this, probs, labels, smoothing, dloss, dlogits)) super.crossEntropyBackward(probs, labels, smoothing, dloss, dlogits);
     }
 
@@ -419,45 +439,24 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
 
     @Override
     public void attentionForward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor lengths, Tensor probs, Tensor out) {
+        BackendChecks.finite("scale", scale);
         if (!CudaAttention.forward(this, batch, heads, q, k, v, scale, lengths, probs, out)) super.attentionForward(batch, heads, q, k, v, scale, lengths, probs, out);
     }
 
     @Override
     public void attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv) {
+        BackendChecks.finite("scale", scale);
         if (!CudaAttention.backward(this, batch, heads, q, k, v, scale, probs, dout, dq, dk, dv)) super.attentionBackward(batch, heads, q, k, v, scale, probs, dout, dq, dk, dv);
     }
 
     @Override
     public void gatherRowsAdd(Tensor ids, Tensor table, Tensor y) {
-        if (here(table, y) && rowsById(ids, table) && y.rank() == 2 && y.dim(0) == ids.numel() && y.dim(1) == table.dim(1) && y.dtype() == DType.F32) {
-            try (Arena scratch = Arena.ofConfined()) {
-                check(tune4j_cuda_h.t4j_cuda_gather_rows_add(ids.numel(), table.dim(1), staged(scratch, ids).pointer(), table.dim(0), table.pointer(), y.pointer(), stream),
-                        "gather_rows_add");
-            }
-            return;
-        }
-        super.gatherRowsAdd(ids, table, y);
+        if (!CudaEmbeddings.gatherRowsAdd(this, ids, table, y)) super.gatherRowsAdd(ids, table, y);
     }
 
     @Override
     public void scatterRowsAdd(Tensor ids, Tensor dy, Tensor dtable) {
-        if (here(dy, dtable) && rowsById(ids, dtable) && dy.rank() == 2 && dy.dim(0) == ids.numel() && dy.dim(1) == dtable.dim(1) && dy.dtype() == DType.F32) {
-            try (Arena scratch = Arena.ofConfined()) {
-                check(tune4j_cuda_h.t4j_cuda_scatter_rows_add(ids.numel(), dtable.dim(1), staged(scratch, ids).pointer(), dtable.dim(0), dy.pointer(), dtable.pointer(), stream),
-                        "scatter_rows_add");
-            }
-            return;
-        }
-        super.scatterRowsAdd(ids, dy, dtable);
-    }
-
-    /** ids: I32 on the host (checked here, each a row of {@code table} [rows, d] F32) or in this memory (the kernels guard them), else not taken. */
-    private boolean rowsById(Tensor ids, Tensor table) {
-        if (ids == null || ids.dtype() != DType.I32 || !ids.isContiguous() || table.rank() != 2 || table.dtype() != DType.F32) return false;
-        if (ids.memory() == memory) return ids.isAlive();
-        if (!ids.isHost()) return false;
-        BackendChecks.valuesIn("ids", ids, 0, table.dim(0));
-        return true;
+        if (!CudaEmbeddings.scatterRowsAdd(this, ids, dy, dtable)) super.scatterRowsAdd(ids, dy, dtable);
     }
 
     @Override
@@ -467,6 +466,7 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
 
     @Override
     public void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step) {
+        BackendChecks.adamw(lr, beta1, beta2, eps, weightDecay);
         if (here(param, grad, m, v) && sameSize(param, grad) && sameSize(param, m) && sameSize(param, v) && step >= 1) {
             check(tune4j_cuda_h.t4j_cuda_adamw_step(param.numel(), param.pointer(), grad.pointer(), m.pointer(), v.pointer(), lr, beta1, beta2, eps,
                     weightDecay, step, stream), "adamw_step");
@@ -474,8 +474,6 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
         }
         super.adamwStep(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, step);
     }
-
-    // ---- checks ----
 
     @Override
     void ensureOpen() {

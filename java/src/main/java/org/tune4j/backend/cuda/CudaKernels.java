@@ -11,7 +11,7 @@ import org.tune4j.tensor.Tensor;
 
 /**
  * The CUDA kernels beyond {@code Backend}'s ops, over tensors in a {@link CudaBackend}'s memory, queued on its
- * stream: bf16 conversion (for bf16 GEMMs), the int8 GEMM's epilogue and CSR × dense. Arguments are checked
+ * stream: bf16 conversion (for bf16 GEMMs), the int8 GEMM's epilogue and CSR × dense; and the backend's int8 rows. Arguments are checked
  * before any launch, with messages naming the argument.
  */
 public final class CudaKernels {
@@ -19,6 +19,26 @@ public final class CudaKernels {
 
     public CudaKernels(CudaBackend gpu) {
         this.gpu = gpu;
+    }
+
+    /** q [m, k] I8, scales [m] = the rows of x [m, k] F32 quantized (scale max|x| / 127); false where the call does not fit the kernel. */
+    static boolean quantizeRows(CudaBackend gpu, Tensor x, Tensor q, Tensor scales) {
+        if (!int8Rows(gpu, x, q, scales)) return false;
+        check(tune4j_cuda_h.t4j_cuda_quantize_rows(x.dim(0), x.dim(1), x.pointer(), q.pointer(), scales.pointer(), gpu.stream()), "quantize_rows");
+        return true;
+    }
+
+    /** x [m, k] F32 = q [m, k] I8 · scales [m] by row; false where the call does not fit the kernel. */
+    static boolean dequantizeRows(CudaBackend gpu, Tensor q, Tensor scales, Tensor x) {
+        if (!int8Rows(gpu, x, q, scales)) return false;
+        check(tune4j_cuda_h.t4j_cuda_dequantize_rows(q.dim(0), q.dim(1), q.pointer(), scales.pointer(), x.pointer(), gpu.stream()), "dequantize_rows");
+        return true;
+    }
+
+    /** x [m, k] F32, q the same shape I8, scales [m] F32, all contiguous in gpu's memory: the int8 rows kernels' layout. */
+    private static boolean int8Rows(CudaBackend gpu, Tensor x, Tensor q, Tensor scales) {
+        return gpu.here(x, q, scales) && x.rank() == 2 && x.dtype() == DType.F32 && q.dtype() == DType.I8 && java.util.Arrays.equals(q.shape(), x.shape())
+                && scales.dtype() == DType.F32 && scales.numel() == x.dim(0);
     }
 
     /** y (BF16) = x (F32) rounded to nearest even, same number of elements, contiguous. */

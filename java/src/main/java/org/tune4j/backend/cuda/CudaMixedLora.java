@@ -110,12 +110,12 @@ final class CudaMixedLora {
 
     /** The base on cuBLAS (and the bias), then the adapters' terms on the mixed kernels, staged once for both. */
     static boolean mixedForward(CudaBackend gpu, Tensor x, Tensor w, Tensor bias, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h, Tensor y) {
-        if (!fitsShrink(gpu, x, adapters, h) || !fitsExpand(gpu, h, adapters, y) || !gpu.here(w, bias) || w == null || w.rank() != 2 || w.dim(0) != adapters.dOut()
+        if (!fitsShrink(gpu, x, adapters, h) || !fitsExpand(gpu, h, adapters, y) || !gpu.here(w) || !gpu.hereOrNull(bias) || w == null || w.rank() != 2 || w.dim(0) != adapters.dOut()
                 || w.dim(1) != adapters.dIn() || (bias != null && bias.numel() != adapters.dOut()) || !hostSegments(segStart, segAdapter)) return false;
         try (Arena arena = Arena.ofConfined()) {
             Staged staged = stage(gpu, arena, rowsOfSegments(arena, segStart, segAdapter, x.dim(0), adapters.count()), adapters);
             gpu.gemm(false, true, 1f, x, w, 0f, y);
-            if (bias != null) gpu.addRow(bias, y);
+            if (bias != null && !gpu.addRowInto(bias, y)) gpu.addRow(bias, y);
             launchShrink(gpu, staged, x, adapters, h);
             launchExpand(gpu, staged, h, adapters, y);
             gpu.synchronize(); // the staged arrays are freed when the arena closes

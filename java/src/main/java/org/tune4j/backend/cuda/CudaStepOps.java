@@ -80,7 +80,7 @@ final class CudaStepOps {
                 check(tune4j_cuda_h.t4j_cuda_sum_squares(grads[i].numel(), grads[i].pointer(), sums.pointer().asSlice(4L * i), gpu.stream()), "sum_squares");
             check(tune4j_cuda_h.t4j_cuda_clip_scale(grads.length, sums.pointer(), maxNorm, out.pointer(), gpu.stream()), "clip_scale");
             for (Tensor g : grads) check(tune4j_cuda_h.t4j_cuda_scale_by(g.numel(), out.pointer(), g.pointer(), gpu.stream()), "scale_by");
-            norm.copyFrom(out.reshape(2, 1).view(1, 0, 1, 1).reshape(1));
+            norm.copyFrom(out.reshape(2, 1).view(1, 0, 1, 1).reshape(norm.shape())); // out[1], as norm is shaped ([1] or [1, 1])
         }
     }
 

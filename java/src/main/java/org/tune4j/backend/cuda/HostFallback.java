@@ -42,10 +42,18 @@ final class HostFallback implements AutoCloseable {
         counts.add(op);
     }
 
-    /** The host tensor the CPU op reads for {@code t} (null stays null). */
+    /**
+     * The host tensor the CPU op reads for {@code t} (null stays null): a view keeps its row stride, so the CPU's checks
+     * see the layout the caller gave (a view an op refuses on the CPU is refused here too, by the same message).
+     */
     Tensor in(Tensor t) {
         if (t == null || t.isHost()) return t;
-        return hostOf.computeIfAbsent(t, d -> d.copy(arena, Memory.HOST));
+        return hostOf.computeIfAbsent(t, d -> {
+            if (d.isContiguous() || d.rank() != 2) return d.copy(arena, Memory.HOST);
+            Tensor view = Tensor.zeros(arena, d.dtype(), d.dim(0), d.ld()).view(0, 0, d.dim(0), d.dim(1));
+            view.copyFrom(d);
+            return view;
+        });
     }
 
     /** As {@link #in}, and copied back into {@code t} when the op is done. */

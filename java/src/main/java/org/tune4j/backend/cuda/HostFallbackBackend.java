@@ -76,6 +76,20 @@ abstract class HostFallbackBackend implements Backend {
     }
 
     @Override
+    public void lowRankAdd(Tensor h, Tensor bt, float scale, Tensor y) {
+        try (HostFallback f = fallback("lowRankAdd")) {
+            cpu().lowRankAdd(f.in(h), f.in(bt), scale, f.out(y));
+        }
+    }
+
+    @Override
+    public void loraMerge(Tensor w, Tensor a, Tensor b, float scale, float sign) {
+        try (HostFallback f = fallback("loraMerge")) {
+            cpu().loraMerge(f.out(w), f.in(a), f.in(b), scale, sign);
+        }
+    }
+
+    @Override
     public void loraShrinkSegments(Tensor x, Tensor segStart, Tensor segAdapter, LoraAdapters adapters, Tensor h) {
         try (HostFallback f = fallback("loraShrinkSegments")) {
             cpu().loraShrinkSegments(f.in(x), f.in(segStart), f.in(segAdapter), adapters == null ? null : adapters.map(f::in), f.out(h));
