@@ -155,6 +155,28 @@ class CudaBackendTest extends GpuTest {
             IllegalArgumentException notDevice = assertThrows(IllegalArgumentException.class, () -> new CudaKernels(gpu).toBf16(Tensor.zeros(arena, DType.F32, 2), a));
             assertTrue(notDevice.getMessage().contains("cuda"), notDevice.getMessage());
         }
+        try (Arena arena = Arena.ofConfined()) { // what the boundary fuzzer found with the CUDA backend, each refused as the CPU refuses it
+            Tensor x = gpu.memory().zeros(arena, DType.F32, 3, 4), wide = gpu.memory().zeros(arena, DType.F32, 3, 6), view = wide.view(0, 1, 3, 4);
+            Tensor vector = gpu.memory().zeros(arena, DType.F32, 4), one = gpu.memory().zeros(arena, DType.F32, 1, 1);
+            assertThrows(IllegalArgumentException.class, () -> gpu.scale(1f, null), "a null tensor (was a NullPointerException)");
+            assertThrows(IllegalArgumentException.class, () -> gpu.softmaxForward(null, x), "a null tensor");
+            assertThrows(IllegalArgumentException.class, () -> gpu.scale(Float.NaN, x), "alpha NaN");
+            assertThrows(IllegalArgumentException.class, () -> gpu.gemm(false, false, 1f, x, gpu.memory().zeros(arena, DType.F32, 4, 4), Float.POSITIVE_INFINITY, x),
+                    "beta infinite");
+            assertThrows(IllegalArgumentException.class, () -> gpu.adamwStep(x, x, x, x, 1e-3f, 1.5f, 0.999f, 1e-8f, 0f, 1), "beta1 past 1");
+            assertThrows(IllegalArgumentException.class, () -> gpu.scale(2f, view), "a view an elementwise op refuses on the CPU");
+            assertThrows(IllegalArgumentException.class, () -> gpu.lowRankAdd(view, gpu.memory().zeros(arena, DType.F32, 4, 4), 1f, x), "h a view");
+            assertThrows(IllegalArgumentException.class, () -> gpu.loraBackward(x, null, gpu.memory().zeros(arena, DType.F32, 5, 4), gpu.memory().zeros(arena, DType.F32, 2, 4),
+                    vector, 1f, gpu.memory().zeros(arena, DType.F32, 3, 2), gpu.memory().zeros(arena, DType.F32, 3, 5), null, gpu.memory().zeros(arena, DType.F32, 2, 4),
+                    vector), "b a vector (was an ArrayIndexOutOfBoundsException)");
+            assertThrows(IllegalArgumentException.class, () -> gpu.layerNormForward(x, gpu.memory().zeros(arena, DType.I8, 4), vector, 1e-5f, x,
+                    gpu.memory().zeros(arena, DType.F32, 3), gpu.memory().zeros(arena, DType.F32, 3)), "gamma I8");
+            Tensor g = gpu.memory().zeros(arena, DType.F32, 2, 2);
+            gpu.clipGradNorm(new Tensor[] {g}, 1f, one); // a norm shaped [1, 1] was refused
+            Tensor adv = Tensor.of(arena, new float[] {Float.NaN, 0.5f}, 2).copy(arena, gpu.memory()), zero = gpu.memory().zeros(arena, DType.F32, 2);
+            gpu.pgdStep(adv, zero, Tensor.of(arena, new float[] {0.5f, 0.5f}, 2).copy(arena, gpu.memory()), 0.1f, 0.2f);
+            assertTrue(Float.isNaN(adv.toFloatArray()[0]), "a NaN image stays NaN, as on the host (fminf dropped it)");
+        }
         Arena closed = Arena.ofConfined();
         Tensor gone = gpu.memory().zeros(closed, DType.F32, 2);
         closed.close();
