@@ -12,7 +12,7 @@ final class OpTableSequences {
     private OpTableSequences() {}
 
     static List<Op> all() {
-        List<Op> ops = new ArrayList<>(List.of(GEMM, LORA, LORA_MIXED, ATTENTION, EMBEDDING_ROWS));
+        List<Op> ops = new ArrayList<>(List.of(GEMM, LINEAR, LINEAR_PACKED, LORA, LORA_MIXED, ATTENTION, EMBEDDING_ROWS));
         ops.addAll(OpTableSteps.all());
         ops.addAll(OpTableCompressed.all());
         return ops;
@@ -45,6 +45,36 @@ final class OpTableSequences {
             out.expect(what + " on views (the rest untouched)", cWhole, 2e-6 * (k + 8));
         }
     }).refusing((be, in) -> be.gemm(false, false, 1f, in.random(2, 3), in.random(4, 5), 0f, in.zeros(2, 5)));
+
+    /**
+     * m, n, k of the fused linear layer: a GEMV and 4 rows, a narrow output, n below one tile with m above it, MiniLM's
+     * 128 x 384 (one K block) and its FFN down projection (4 K blocks: the bias joins after the first), an empty inner
+     * dimension (y is the bias), two row blocks with two K blocks, one output.
+     */
+    static final long[][] LINEAR_SHAPES = {{1, 300, 70}, {4, 257, 1030}, {300, 16, 100}, {97, 9, 40}, {128, 384, 384}, {128, 384, 1536}, {3, 5, 0},
+        {150, 1060, 420}, {40, 1, 33}};
+
+    /** y = x wᵀ + bias (and without), x and y views with wider rows, y written over NaN (never read). */
+    static final Op LINEAR = Op.of("linear", LINEAR_SHAPES, (be, in, out, s) -> {
+        Tensor x = in.strided(s[0], s[2]), w = in.random(s[1], s[2]), bias = in.random(s[1]);
+        for (Tensor b : new Tensor[] {bias, null}) {
+            Tensor yWhole = in.filled(Float.NaN, s[0] + 2, s[1] + 5);
+            be.linear(x, w, b, yWhole.view(1, 3, s[0], s[1]));
+            out.expect(b == null ? "y, no bias" : "y", yWhole.view(1, 3, s[0], s[1]), 2e-6 * (s[2] + 8));
+        }
+    }).refusing((be, in) -> be.linear(in.random(2, 3), in.random(4, 3), in.random(5), in.zeros(2, 4)));
+
+    /** The same on weights packed ahead (on the host: a device runs it there, counted). */
+    static final Op LINEAR_PACKED = Op.of("linearPacked", LINEAR_SHAPES, (be, in, out, s) -> {
+        Tensor x = in.strided(s[0], s[2]), bias = in.random(s[1]);
+        PackedLinearWeights w = PackedLinearWeights.pack(in.arena(), in.host(in.random(s[1], s[2])));
+        for (Tensor b : new Tensor[] {bias, null}) {
+            Tensor y = in.filled(Float.NaN, s[0], s[1]);
+            be.linearPacked(x, w, b, y);
+            out.expect(b == null ? "y, no bias" : "y", y, 2e-6 * (s[2] + 8));
+        }
+    }).refusing((be, in) -> be.linearPacked(in.random(2, 4), PackedLinearWeights.pack(in.arena(), in.host(in.random(3, 5))), null, in.zeros(2, 3)))
+            .onDevicesRunsOnTheHost();
 
     /** t, d_in, d_out, r */
     static final long[][] LORA_SHAPES = {{1, 1, 1, 1}, {3, 17, 33, 1}, {17, 33, 3, 2}, {33, 1, 17, 4}, {1, 257, 33, 8}, {257, 33, 17, 16},
