@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kernels/emulator/build.sh OUT_DIR: libtune4j_cuda.so built for the CPU (kernels/src's device, ops, vit,
+# kernels/emulator/build.sh OUT_DIR: libtune4j_cuda.so built for the CPU (kernels/src's device, ops, lora, vit,
 # quant and seq families, through transform.py and this folder's CUDA runtime; sparse.cu's warp-level kernels
 # are stubs that fail), a libcublas.so.13 with the calls Cublas makes, and the CPU library, all in
 # OUT_DIR. See run.sh for what runs on them. No GPU, no nvcc: g++ only.
@@ -11,7 +11,7 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$out"
 cp "$src/common.cuh" "$tmp/"
-for family in device ops vit quant seq; do python3 "$here/transform.py" "$src/$family.cu" "$tmp/$family.cpp"; done
+for family in device ops lora vit quant seq; do python3 "$here/transform.py" "$src/$family.cu" "$tmp/$family.cpp"; done
 # every function of the C ABI that those files do not define: a stub that reports an error
 python3 - "$here/../include/tune4j_cuda.h" "$tmp" > "$tmp/stubs.cpp" <<'PY'
 import glob, re, sys
