@@ -85,6 +85,14 @@ final class CudaStepOps {
     }
 
     static boolean gatherColumns(CudaBackend gpu, Tensor x, Tensor index, Tensor y) {
+        if (index != null && index.isHost() && index.isAlive() && index.dtype() == DType.I32 && index.isContiguous() && x != null && x.memory() == gpu.memory()) {
+            try (Arena scratch = Arena.ofConfined()) { // a small host input the kernel only reads: staged, its values checked here (as labels and ids are)
+                Tensor staged = gpu.staged(scratch, index);
+                StepChecks.gatherColumns(x, staged, y);
+                BackendChecks.valuesIn("index", index, 0, x.dim(1));
+                return gatherColumns(gpu, x, staged, y);
+            }
+        }
         StepChecks.gatherColumns(x, index, y);
         if (!gpu.here(index) || !gpu.hereStrided(x, y)) return false;
         check(tune4j_cuda_h.t4j_cuda_gather_columns(x.dim(0), x.dim(1), x.pointer(), x.ld(), index.pointer(), y.pointer(), y.ld(), gpu.stream()), "gather_columns");

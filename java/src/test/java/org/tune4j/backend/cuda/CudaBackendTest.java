@@ -176,6 +176,12 @@ class CudaBackendTest extends GpuTest {
             Tensor adv = Tensor.of(arena, new float[] {Float.NaN, 0.5f}, 2).copy(arena, gpu.memory()), zero = gpu.memory().zeros(arena, DType.F32, 2);
             gpu.pgdStep(adv, zero, Tensor.of(arena, new float[] {0.5f, 0.5f}, 2).copy(arena, gpu.memory()), 0.1f, 0.2f);
             assertTrue(Float.isNaN(adv.toFloatArray()[0]), "a NaN image stays NaN, as on the host (fminf dropped it)");
+            Tensor index = Tensor.zeros(arena, DType.I32, 4), cols = gpu.memory().zeros(arena, DType.F32, 3, 4); // a host index is staged, as ids are
+            index.setInt(0, 3);
+            gpu.gatherColumns(x, index, cols); // was refused: "x, index and y must live in one memory"
+            index.setInt(1, 4);
+            IllegalArgumentException outside = assertThrows(IllegalArgumentException.class, () -> gpu.gatherColumns(x, index, cols));
+            assertEquals("index[1] = 4 is outside [0, 4)", outside.getMessage());
         }
         Arena closed = Arena.ofConfined();
         Tensor gone = gpu.memory().zeros(closed, DType.F32, 2);
