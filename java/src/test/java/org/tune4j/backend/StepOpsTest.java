@@ -17,7 +17,7 @@ import org.tune4j.tensor.Tensor;
  * (Backend.crossEntropyLoss, clipGradNorm, gatherColumns, vitTokens, pgdStep, record), on the host backends, against what they
  * stand for written out here: the returned loss, torch.nn.utils.clip_grad_norm_, a column permutation, ViT tokens, a projected
  * signed-gradient step, the work run again. Bad arguments are refused by
- * name. (CudaOpsTest holds the CUDA backend's to the reference.)
+ * name. (The op table, BackendOpsTest, holds every backend's to the reference.)
  */
 class StepOpsTest {
     private static final Backend[] BACKENDS = {new ReferenceBackend(), CpuBackend.get()};

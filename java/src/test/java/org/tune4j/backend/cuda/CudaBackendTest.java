@@ -16,7 +16,7 @@ import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 
 /**
- * What the CUDA backend has beyond the op table of CudaOpsTest: cuBLAS in every precision (f32, TF32, bf16,
+ * What the CUDA backend has beyond the op table (BackendOpsTest): cuBLAS in every precision (f32, TF32, bf16,
  * int8 exact), int8 row quantization bit for bit, bf16 conversion, CSR × dense, CUDA graphs over tensors in its
  * memory, and bad arguments and an impossible allocation refused by name (skips: {@link GpuTest}).
  */
