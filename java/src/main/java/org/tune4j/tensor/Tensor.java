@@ -335,6 +335,17 @@ public final class Tensor {
     }
 
     /**
+     * A copy in {@code arena}, in {@code where}, with this tensor's row stride: a view's copy is the same view of a
+     * zeroed buffer as wide as its rows (so checks that refuse a view see one); any other tensor's is {@link #copy}.
+     */
+    public Tensor copyKeepingStride(Arena arena, Memory where) {
+        if (isContiguous() || rank() != 2) return copy(arena, where);
+        Tensor view = where.zeros(arena, dtype, shape[0], ld).view(0, 0, shape[0], shape[1]);
+        view.copyFrom(this);
+        return view;
+    }
+
+    /**
      * Copies {@code other}'s elements (same shape and dtype) into this tensor, from any memory into any memory
      * (the device's copy runs when either side is not the host).
      */

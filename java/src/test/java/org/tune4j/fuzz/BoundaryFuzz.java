@@ -194,10 +194,7 @@ public final class BoundaryFuzz {
 
     private static Tensor toDevice(Tensor t, Arena arena) {
         if (t == null || t.dtype() == DType.I32 || !t.isAlive() || !t.segment().isNative() || t.isReadOnly()) return t;
-        if (t.isContiguous()) return t.copy(arena, gpu.memory());
-        Tensor view = gpu.memory().zeros(arena, t.dtype(), t.dim(0), t.ld()).view(0, 0, t.dim(0), t.dim(1)); // a view there too
-        view.copyFrom(t);
-        return view;
+        return t.copyKeepingStride(arena, gpu.memory()); // a view there too
     }
 
     /** The F32 tensors among the arguments, after the call (readable ones only; a device's read back). */

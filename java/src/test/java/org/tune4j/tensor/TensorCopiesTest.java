@@ -32,4 +32,17 @@ class TensorCopiesTest {
             assertThrows(IllegalArgumentException.class, () -> Tensor.ofRows(arena, new float[0][]));
         }
     }
+
+    @Test
+    void aCopyKeepingStrideOfAViewIsAViewWithTheSameValues() {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor big = Tensor.zeros(arena, DType.F32, 3, 7);
+            for (long i = 0; i < big.numel(); i++) big.setFloat(i, i);
+            Tensor view = big.view(1, 2, 2, 4), copy = view.copyKeepingStride(arena, Memory.HOST);
+            assertEquals(7, copy.ld());
+            assertEquals(false, copy.isContiguous());
+            assertArrayEquals(view.toFloatArray(), copy.toFloatArray());
+            assertEquals(true, big.copyKeepingStride(arena, Memory.HOST).isContiguous(), "a contiguous tensor's copy stays contiguous");
+        }
+    }
 }

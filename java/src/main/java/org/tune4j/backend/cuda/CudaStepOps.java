@@ -90,10 +90,15 @@ final class CudaStepOps {
                 Tensor staged = gpu.staged(scratch, index);
                 StepChecks.gatherColumns(x, staged, y);
                 BackendChecks.valuesIn("index", index, 0, x.dim(1));
-                return gatherColumns(gpu, x, staged, y);
+                return launchGatherColumns(gpu, x, staged, y);
             }
         }
         StepChecks.gatherColumns(x, index, y);
+        return launchGatherColumns(gpu, x, index, y);
+    }
+
+    /** The kernel on checked arguments, where they fit it (index contiguous here, x and y here with any row stride). */
+    private static boolean launchGatherColumns(CudaBackend gpu, Tensor x, Tensor index, Tensor y) {
         if (!gpu.here(index) || !gpu.hereStrided(x, y)) return false;
         check(tune4j_cuda_h.t4j_cuda_gather_columns(x.dim(0), x.dim(1), x.pointer(), x.ld(), index.pointer(), y.pointer(), y.ld(), gpu.stream()), "gather_columns");
         return true;

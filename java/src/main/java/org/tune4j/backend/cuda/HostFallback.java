@@ -48,12 +48,7 @@ final class HostFallback implements AutoCloseable {
      */
     Tensor in(Tensor t) {
         if (t == null || t.isHost()) return t;
-        return hostOf.computeIfAbsent(t, d -> {
-            if (d.isContiguous() || d.rank() != 2) return d.copy(arena, Memory.HOST);
-            Tensor view = Tensor.zeros(arena, d.dtype(), d.dim(0), d.ld()).view(0, 0, d.dim(0), d.dim(1));
-            view.copyFrom(d);
-            return view;
-        });
+        return hostOf.computeIfAbsent(t, d -> d.copyKeepingStride(arena, Memory.HOST));
     }
 
     /** As {@link #in}, and copied back into {@code t} when the op is done. */
