@@ -5,8 +5,10 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import org.tune4j.backend.Backend;
+import org.tune4j.backend.PackedLinearWeights;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Memory;
 import org.tune4j.tensor.Tensor;
@@ -36,6 +38,7 @@ public final class Tape implements AutoCloseable {
     private final Workspace workspace;
     private final StepMemory memory;
     private boolean lossOnBackend;
+    private Map<Tensor, PackedLinearWeights> packedWeights = Map.of();
 
     public Tape(Backend backend, boolean recording) {
         this(backend, recording, true);
@@ -73,6 +76,17 @@ public final class Tape implements AutoCloseable {
      */
     public Tape lossOnBackend() {
         lossOnBackend = true;
+        return this;
+    }
+
+    /**
+     * Runs each {@link #linear} whose weight is a key of {@code packed} (an identity map) on its packed copy: frozen
+     * weights packed once for the CPU GEMM, as a service does at load ({@link PackedLinearWeights}: the same values, so
+     * gradients and, above 16 rows and outputs, the bits are unchanged). Those weights must not change while this tape
+     * runs. Returns this tape.
+     */
+    public Tape packedWeights(Map<Tensor, PackedLinearWeights> packed) {
+        packedWeights = java.util.Objects.requireNonNull(packed, "packed");
         return this;
     }
 
@@ -218,7 +232,9 @@ public final class Tape implements AutoCloseable {
     /** y [m, out] = x [m, in] wᵀ + b; w [out, in], b [out] or null. */
     public Var linear(Var x, Var w, Var b) {
         Tensor y = empty(x.value.dim(0), w.value.dim(0));
-        backend.linear(x.value, w.value, b == null ? null : b.value, y);
+        PackedLinearWeights packed = packedWeights.get(w.value);
+        if (packed != null) backend.linearPacked(x.value, packed, b == null ? null : b.value, y);
+        else backend.linear(x.value, w.value, b == null ? null : b.value, y);
         Var out = result(y, x, w, b);
         record(out, () -> {
             Tensor gy = out.grad;

@@ -6,6 +6,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -14,6 +15,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Workspace;
 import org.tune4j.backend.Backend;
+import org.tune4j.backend.PackedLinearWeights;
 import org.tune4j.io.Checkpoint;
 import org.tune4j.io.ModelFile;
 import org.tune4j.io.PeftAdapter;
@@ -31,7 +33,9 @@ import org.tune4j.tensor.Tensor;
  * training loop runs) on a no-grad {@link Tape} over one of {@code workspaces} {@link Workspace}s, each sized at load
  * time by a forward at {@code maxBatch}: every call finds its activations at the same addresses, so the hot path
  * makes no native memory beyond the kernels' own scratch (on the Java heap, the tape's small op records);
- * callers beyond that many wait for a free one. Inputs are checked and rejected with an
+ * callers beyond that many wait for a free one. On the CPU the f32 linear layers' weights are packed once, at load, for
+ * the GEMM ({@link Tape#packedWeights}), as ONNX Runtime packs a session's constant weights: a call does not lay them
+ * out again (at batch 1 that was a third of the ViT's time). Inputs are checked and rejected with an
  * {@link IllegalArgumentException} naming what is wrong; the model never changes after loading.
  */
 public final class Predictor implements AutoCloseable {
@@ -57,6 +61,8 @@ public final class Predictor implements AutoCloseable {
     private final Arena arena;
     private final boolean ownsArena;
     private final VisionTransformer vit;
+    private final Arena packedArena = Arena.ofShared(); // the packed weights: the predictor's, whoever owns the model
+    private final Map<Tensor, PackedLinearWeights> packed;
     /**
      * The free workspaces, most recently used first: a caller takes the one the last call left, whose memory is still
      * in the caches (taken in turn, as a queue would, n workspaces keep n times the memory warm for one caller).
@@ -82,6 +88,7 @@ public final class Predictor implements AutoCloseable {
         vit.train(false);
         free = new LinkedBlockingDeque<>(o.workspaces());
         try {
+            packed = packLinears(backend, packedArena, vit);
             // a forward of one image says what an image needs: too many or too large workspaces are refused before they are made
             long perImage;
             try (Workspace probe = new Workspace()) {
@@ -97,11 +104,26 @@ public final class Predictor implements AutoCloseable {
             }
         } catch (OutOfMemoryError e) {
             closeWorkspaces();
+            packedArena.close();
             throw new IllegalArgumentException(o.workspaces() + " workspaces for batches of up to " + o.maxBatch() + " images need more memory than there is to spare: ask for fewer or smaller ones");
         } catch (RuntimeException e) {
             closeWorkspaces();
+            packedArena.close();
             throw e;
         }
+    }
+
+    /**
+     * The weights of the model's f32 linear layers packed for the CPU GEMM, by weight (none under a device backend, whose
+     * GEMM does not take them; none for the base of a LoRA layer, which its own op reads).
+     */
+    private static Map<Tensor, PackedLinearWeights> packLinears(Backend backend, Arena arena, VisionTransformer vit) {
+        Map<Tensor, PackedLinearWeights> packed = new IdentityHashMap<>();
+        if (!backend.memory().isHost()) return packed;
+        vit.namedModules().forEach((path, m) -> {
+            if (m instanceof Linear l && !path.endsWith(".base") && l.weight().value().isHost()) packed.put(l.weight().value(), PackedLinearWeights.pack(arena, l.weight().value()));
+        });
+        return packed;
     }
 
     private void refuseBeyondMemory(long need) {
@@ -142,7 +164,7 @@ public final class Predictor implements AutoCloseable {
     /** logits [batch, classes] of images [batch, pixels] into out: the model's forward on a no-grad tape over ws. */
     private void forward(Workspace ws, float[] images, int batch, float[] out) {
         int pixels = pixels(), classes = classes();
-        try (Tape t = new Tape(backend, false, false, ws)) {
+        try (Tape t = new Tape(backend, false, false, ws).packedWeights(packed)) {
             // the images in the step's memory on the host; under a device backend the patch extraction copies them over
             Tensor x = backend.memory().isHost() ? t.zeros(batch, pixels) : Tensor.zeros(t.arena(), DType.F32, batch, pixels);
             MemorySegment.copy(images, 0, x.segment(), ValueLayout.JAVA_FLOAT, 0, batch * pixels);
@@ -306,6 +328,7 @@ public final class Predictor implements AutoCloseable {
         }
         if (interrupted) Thread.currentThread().interrupt();
         closeWorkspaces();
+        packedArena.close();
         if (ownsArena) arena.close();
     }
 }

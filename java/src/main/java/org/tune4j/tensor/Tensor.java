@@ -22,6 +22,7 @@ public final class Tensor {
     private final DType dtype;
     private final long[] shape;
     private final long ld;
+    private final long numel;
     private final Memory memory;
 
     private Tensor(MemorySegment segment, DType dtype, long[] shape, long ld) {
@@ -34,6 +35,7 @@ public final class Tensor {
         this.dtype = dtype;
         this.shape = shape;
         this.ld = ld;
+        this.numel = checkedCount(shape); // kept: element reads check against it
     }
 
     /** A new zero-filled tensor in {@code arena}. */
@@ -183,7 +185,7 @@ public final class Tensor {
     }
 
     public long numel() {
-        return checkedCount(shape);
+        return numel;
     }
 
     /** Rows of a matrix (rank 2) or 1 for a vector. */
