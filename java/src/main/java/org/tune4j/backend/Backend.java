@@ -299,7 +299,7 @@ public interface Backend {
         BackendChecks.valuesIn("index", index, 0, n);
         MemorySegment src = x.segment(), dst = y.segment();
         int[] idx = new int[(int) n];
-        for (int j = 0; j < n; j++) idx[j] = index.getInt(j);
+        MemorySegment.copy(index.segment(), ValueLayout.JAVA_INT, 0, idx, 0, (int) n); // contiguous (StepChecks), on the host (x's memory)
         for (long i = 0; i < x.dim(0); i++) {
             long from = i * x.ld(), to = i * y.ld();
             for (int j = 0; j < n; j++)

@@ -1,5 +1,7 @@
 package org.tune4j.backend;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
@@ -17,8 +19,9 @@ public final class BackendChecks {
      * checks before a kernel indexes with them (a device's too, which would fault on one out of range).
      */
     public static void valuesIn(String name, Tensor values, long lo, long hi) {
-        for (long i = 0; i < values.numel(); i++) {
-            int v = values.getInt(i);
+        MemorySegment s = values.isHost() && values.isContiguous() ? values.segment() : null; // read in place, as the kernels will
+        for (long i = 0, n = values.numel(); i < n; i++) {
+            int v = s != null ? s.getAtIndex(ValueLayout.JAVA_INT, i) : values.getInt(i);
             if (v < lo || v >= hi) throw new IllegalArgumentException(name + "[" + i + "] = " + v + " is outside [" + lo + ", " + hi + ")");
         }
     }
