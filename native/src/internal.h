@@ -288,7 +288,14 @@ const t4j_int8_impl *t4j_int8_current(void);
 void t4j_int8_store_tile(const int32_t *acc, int32_t x_offset, const t4j_int8_out *out);
 /* Scalar epilogue over an f32 tile (weight-only sums, not yet scaled). */
 void t4j_int8w_store_tile(const float *acc, const t4j_int8_out *out);
-float t4j_activate(float v, int32_t act);
+/* act (T4J_ACT_*) on one value, with the ops' bits: inline for none and ReLU, so that the scalar epilogues that call it per
+ * element (sparse layers, int8 edge tiles) pay no call for them; GELU out of line (t4j_activate_gelu). */
+float t4j_activate_gelu(float v, int32_t act);
+static inline float t4j_activate(float v, int32_t act) {
+    if (act == T4J_ACT_NONE) return v;
+    if (act == T4J_ACT_RELU) return (v > 0.0f || v != v) ? v : 0.0f; /* a NaN stays NaN, as in ops' ReLU */
+    return t4j_activate_gelu(v, act);
+}
 /* GELU (exact: the erf form) in place over m rows of n, ldy apart, on the calling thread, with the current level's
  * ops (ops.c): what the int8 and sparse layers apply to their output, a panel or a row at a time. */
 void t4j_gelu_rows(int64_t m, int64_t n, float *y, int64_t ldy, int32_t exact);

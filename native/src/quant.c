@@ -175,13 +175,10 @@ T4J_EXPORT int32_t t4j_int8_24_pack(int64_t n, int64_t k, const int8_t *w, int64
 
 /* ---- epilogues ---- */
 
-float t4j_activate(float v, int32_t act) {
-    switch (act) {
-    case T4J_ACT_RELU: return (v > 0.0f || v != v) ? v : 0.0f; /* a NaN stays NaN, as in ops' ReLU */
-    case T4J_ACT_GELU:
-    case T4J_ACT_GELU_ERF: t4j_gelu_rows(1, 1, &v, 1, act == T4J_ACT_GELU_ERF); return v; /* the op's bits */
-    default: return v;
-    }
+float t4j_activate_gelu(float v, int32_t act) {
+    if (act != T4J_ACT_GELU && act != T4J_ACT_GELU_ERF) return v;
+    t4j_gelu_rows(1, 1, &v, 1, act == T4J_ACT_GELU_ERF); /* the op's bits */
+    return v;
 }
 
 void t4j_int8_store_tile(const int32_t *acc, int32_t x_offset, const t4j_int8_out *o) {
