@@ -6,6 +6,7 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.SplittableRandom;
 import org.tune4j.backend.Backend;
 import org.tune4j.backend.PackedLinearWeights;
@@ -86,7 +87,7 @@ public final class Tape implements AutoCloseable {
      * runs. Returns this tape.
      */
     public Tape packedWeights(Map<Tensor, PackedLinearWeights> packed) {
-        packedWeights = java.util.Objects.requireNonNull(packed, "packed");
+        packedWeights = Objects.requireNonNull(packed, "packed");
         return this;
     }
 

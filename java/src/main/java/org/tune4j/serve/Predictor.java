@@ -191,7 +191,10 @@ public final class Predictor implements AutoCloseable {
         }
     }
 
-    /** Serves a model already in memory (the caller keeps it and its arena alive, and unchanged, while this is used). */
+    /**
+     * Serves a model already in memory (the caller keeps it and its arena alive, and unchanged, while this is used: on
+     * the CPU its f32 linear weights are packed here, and a change made to them afterwards would not be served).
+     */
     public static Predictor of(Backend backend, Arena arena, VisionTransformer vit, Options o) {
         return new Predictor(backend, arena, false, vit, o, List.of());
     }
