@@ -13,7 +13,8 @@ public class InferAB {
     public static void main(String[] a) throws Exception {
         int rounds = Integer.parseInt(a[1]), per = 1000;
         Runnable[] calls = new Runnable[2];
-        for (int k : a.length > 6 && a[6].equals("new-first") ? new int[] {1, 0} : new int[] {0, 1}) {
+        boolean newFirst = a.length > 6 && a[6].equals("new-first");
+        for (int k : newFirst ? new int[] {1, 0} : new int[] {0, 1}) {
             URL[] cp = {Path.of(a[3 + 2 * k]).toUri().toURL(), Path.of(a[2 + 2 * k]).toUri().toURL()};
             calls[k] = (Runnable) new URLClassLoader(cp, ClassLoader.getPlatformClassLoader()).loadClass("InferMaker").getMethod("make", String.class).invoke(null, a[0]);
         }
@@ -36,7 +37,7 @@ public class InferAB {
             p50[k] = s[s.length / 2];
             p99[k] = s[(int) (s.length * 0.99)];
         }
-        System.out.printf("%s%s: p50 old %.4f ms, new %.4f ms, new/old time %.3f; p99 old %.4f, new %.4f, %.3f%n", a[0], a.length > 6 ? " (" + a[6] + ")" : "", p50[0], p50[1], p50[1] / p50[0],
+        System.out.printf("%s%s: p50 old %.4f ms, new %.4f ms, new/old time %.3f; p99 old %.4f, new %.4f, %.3f%n", a[0], newFirst ? " (new-first)" : "", p50[0], p50[1], p50[1] / p50[0],
                 p99[0], p99[1], p99[1] / p99[0]);
     }
 }

@@ -18,7 +18,7 @@ import org.tune4j.tensor.Tensor;
  * TrainStep METHOD THREADS STEPS: the CPU training step on the main job's ViT (batch 128: the tape's forward and backward over
  * a kept workspace, global-norm clipping at 1, AdamW), as Trainer.fit stepped before its step moved into TrainingSteps
  * (which runs the same ops in the same order); prints the median ms of STEPS steps after 8. Compiles against jars since
- * 2026-12-01 (train.sh).
+ * 2026-12-01 (run.sh train).
  */
 public class TrainStep {
     public static void main(String[] a) throws Exception {

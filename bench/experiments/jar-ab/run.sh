@@ -1,20 +1,40 @@
 #!/usr/bin/env bash
-# bench/experiments/jar-ab/run.sh OLD_TREE [ROUNDS]: bench infer's four ViT variants at batch 1, the jar of OLD_TREE (a
-# worktree of another commit, built with ./mvnw package -DskipTests -Ppeers) against this tree's, in one process each
-# (InferAB). Prints one line per variant and order (old loaded first, then new first).
+# bench/experiments/jar-ab/run.sh infer|train OLD_TREE [ROUNDS]: another commit's jar (OLD_TREE, a worktree built with
+# ./mvnw package -DskipTests -Ppeers) against this tree's.
+#   infer: bench infer's four ViT variants at batch 1, both jars in one process (InferAB, 20 rounds by default), once
+#          with the old one made first and once the new one;
+#   train: the ViT's CPU training step (TrainStep), LoRA and full, 1 and 2 threads, separate processes alternated
+#          (2 rounds by default).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
 . "$root/.mvn/jdk25.sh"
-old_jar="$1/bench/target/tune4j-all.jar" new_jar="$root/bench/target/tune4j-all.jar" rounds="${2:-20}"
+mode="$1" old_jar="$2/bench/target/tune4j-all.jar" new_jar="$root/bench/target/tune4j-all.jar"
+java=("$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED)
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-"$JAVA_HOME/bin/javac" -cp "$old_jar" -d "$out/old" "$here/InferMaker.java"
-"$JAVA_HOME/bin/javac" -cp "$new_jar" -d "$out/new" "$here/InferMaker.java"
-"$JAVA_HOME/bin/javac" -d "$out" "$here/InferAB.java"
-for variant in f32 int8 2:4+lora 2:4+lora+int8; do
-  "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -cp "$out" InferAB "$variant" "$rounds" "$old_jar" "$out/old" "$new_jar" "$out/new"
-done
-for variant in f32 int8 2:4+lora 2:4+lora+int8; do
-  "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -cp "$out" InferAB "$variant" "$rounds" "$old_jar" "$out/old" "$new_jar" "$out/new" new-first
-done
+case "$mode" in
+  infer)
+    rounds="${3:-20}"
+    "$JAVA_HOME/bin/javac" -cp "$old_jar" -d "$out/old" "$here/InferMaker.java"
+    "$JAVA_HOME/bin/javac" -cp "$new_jar" -d "$out/new" "$here/InferMaker.java"
+    "$JAVA_HOME/bin/javac" -d "$out" "$here/InferAB.java"
+    for first in old new-first; do
+      for variant in f32 int8 2:4+lora 2:4+lora+int8; do
+        "${java[@]}" -cp "$out" InferAB "$variant" "$rounds" "$old_jar" "$out/old" "$new_jar" "$out/new" "$first"
+      done
+    done ;;
+  train)
+    rounds="${3:-2}"
+    "$JAVA_HOME/bin/javac" -cp "$old_jar" -d "$out/old" "$here/TrainStep.java"
+    "$JAVA_HOME/bin/javac" -cp "$new_jar" -d "$out/new" "$here/TrainStep.java"
+    for method in lora full; do
+      for threads in 1 2; do
+        for _ in $(seq "$rounds"); do
+          echo "old $("${java[@]}" -cp "$out/old:$old_jar" TrainStep "$method" "$threads" 30 | tail -1)"
+          echo "new $("${java[@]}" -cp "$out/new:$new_jar" TrainStep "$method" "$threads" 30 | tail -1)"
+        done
+      done
+    done ;;
+  *) echo "usage: run.sh infer|train OLD_TREE [ROUNDS]" >&2; exit 2 ;;
+esac
