@@ -25,17 +25,14 @@ public final class Tensor {
     private final long numel;
     private final Memory memory;
 
-    private Tensor(MemorySegment segment, DType dtype, long[] shape, long ld) {
-        this(Memory.HOST, segment, dtype, shape, ld);
-    }
-
-    private Tensor(Memory memory, MemorySegment segment, DType dtype, long[] shape, long ld) {
+    /** numel: the shape's element count, as the factory checked it (kept: element reads check against it). */
+    private Tensor(Memory memory, MemorySegment segment, DType dtype, long[] shape, long ld, long numel) {
         this.memory = memory;
         this.segment = segment;
         this.dtype = dtype;
         this.shape = shape;
         this.ld = ld;
-        this.numel = checkedCount(shape); // kept: element reads check against it
+        this.numel = numel;
     }
 
     /** A new zero-filled tensor in {@code arena}. */
@@ -45,7 +42,7 @@ public final class Tensor {
         Objects.requireNonNull(shape, "shape");
         long n = checkedCount(shape);
         MemorySegment seg = HostMemory.allocate(arena, dtype.bytes(Math.max(1, n)));
-        return new Tensor(seg, dtype, shape.clone(), shape.length == 0 ? 1 : Math.max(1, shape[shape.length - 1]));
+        return new Tensor(Memory.HOST, seg, dtype, shape.clone(), shape.length == 0 ? 1 : Math.max(1, shape[shape.length - 1]), n);
     }
 
     /** A new F32 tensor holding {@code values} (row-major) in {@code arena}. */
@@ -68,14 +65,14 @@ public final class Tensor {
         Objects.requireNonNull(segment, "segment");
         Objects.requireNonNull(dtype, "dtype");
         long[] shape = {rows, cols};
-        checkedCount(shape);
+        long n = checkedCount(shape);
         if (ld < Math.max(1, cols)) throw new IllegalArgumentException("ld " + ld + " is less than cols " + cols);
         long need = dtype.bytes(span(rows, cols, ld));
         if (segment.byteSize() < need) {
             throw new IllegalArgumentException("segment of " + segment.byteSize() + " bytes is too small for a "
                     + rows + "x" + cols + " " + dtype + " matrix with ld " + ld + " (needs " + need + ")");
         }
-        return new Tensor(segment, dtype, shape, ld);
+        return new Tensor(Memory.HOST, segment, dtype, shape, ld, n);
     }
 
     /** A 1-D or n-D contiguous tensor over existing memory. */
@@ -84,12 +81,12 @@ public final class Tensor {
         Objects.requireNonNull(segment, "segment");
         Objects.requireNonNull(dtype, "dtype");
         Objects.requireNonNull(shape, "shape");
-        long need = dtype.bytes(checkedCount(shape));
+        long n = checkedCount(shape), need = dtype.bytes(n);
         if (segment.byteSize() < need) {
             throw new IllegalArgumentException("segment of " + segment.byteSize() + " bytes is too small for shape "
                     + Arrays.toString(shape) + " of " + dtype + " (needs " + need + ")");
         }
-        return new Tensor(segment, dtype, shape.clone(), shape.length == 0 ? 1 : Math.max(1, shape[shape.length - 1]));
+        return new Tensor(Memory.HOST, segment, dtype, shape.clone(), shape.length == 0 ? 1 : Math.max(1, shape[shape.length - 1]), n);
     }
 
     /**
@@ -99,7 +96,7 @@ public final class Tensor {
     public static Tensor wrap(Memory memory, MemorySegment segment, DType dtype, long... shape) {
         Objects.requireNonNull(memory, "memory");
         Tensor t = wrap(segment, dtype, shape);
-        return memory.isHost() ? t : new Tensor(memory, segment, dtype, t.shape, t.ld);
+        return memory.isHost() ? t : new Tensor(memory, segment, dtype, t.shape, t.ld, t.numel);
     }
 
     /** This tensor's memory seen with another shape of as many elements (contiguous only), sharing it. */
@@ -119,7 +116,7 @@ public final class Tensor {
         long length = dtype.bytes(span(rows, cols, ld));
         // an empty block may start at the end of the matrix, past its last byte: it spans nothing
         long offset = length == 0 ? 0 : dtype.bytes(row0 * ld + col0); // inside the checked span: no overflow
-        return new Tensor(memory, segment.asSlice(offset, length), dtype, new long[] {rows, cols}, ld);
+        return new Tensor(memory, segment.asSlice(offset, length), dtype, new long[] {rows, cols}, ld, rows * cols); // within this matrix: no overflow
     }
 
     /** Elements spanned by a rows x cols matrix with leading dimension ld. */
