@@ -39,12 +39,19 @@ import org.tune4j.server.InferenceServer;
  * in the same process, on the same cores): the saturation throughput (closed loop), then an open-loop fixed rate at
  * 70% of it, latency measured from each request's scheduled send time (no coordinated omission): p50, p99,
  * errors; during it, a rank-16 adapter loaded every 5 s into the 512 resident, by turns a new version of one
- * resident since before the run (which frees the one it replaces) and one never loaded; the loads that wrote into
- * memory a freed adapter left and those that needed new memory apart: their time and the requests in flight around
- * them against the p99 of the time before.
+ * resident since before the run (which frees the one it replaces) and one never loaded; the loads apart by where their
+ * memory came from (a freed adapter's, the registry's reserve mapped at start, new memory): their time and the requests in flight around
+ * them against the p99 of the time before, and as a control the same count for windows as long, 2.5 s after each
+ * load, when none runs (at this rate a batch's phase alone leaves a few requests above a p99 in any window).
  */
 final class ServeSuite {
     private static final int SEQ = 128, RANK = 16, FILES = 64, RESIDENT = 512;
+    /** The registry's reserve (-Dtune4j.serve.reserveMb; 0: none, every new adapter into new memory): room for the 512 and the loads during the run. */
+    private static final long RESERVE_MB = Long.getLong("tune4j.serve.reserveMb", 512);
+    /** Where a load's memory came from: AdapterRegistry.memoryReuse's counts, in its order. */
+    private static final String[] MEMORY_KINDS = {"memory reused", "reserve", "new memory"};
+    /** An adapter loaded every 5 s during the 70% load (-Dtune4j.serve.loadPeriodMs: more often, to look for the loads' tail). */
+    private static final long LOAD_PERIOD_NANOS = Long.getLong("tune4j.serve.loadPeriodMs", 5000) * 1_000_000L;
 
     static List<BenchRow> run(Machine machine, boolean quick, Consumer<String> progress) throws IOException, InterruptedException {
         List<BenchRow> rows = new ArrayList<>();
@@ -61,7 +68,7 @@ final class ServeSuite {
             try (Arena arena = Arena.ofShared(); TextTokenizer tok = TextTokenizer.load(hf.resolve(HfCheckpoint.TOKENIZER), SEQ)) {
                 BertModel served = BertCheckpoint.load(arena, hf);
                 served.packProjections(arena); // as tune4j serve runs an f32 base
-                try (AdapterRegistry registry = new AdapterRegistry(served, 8L << 30); AdapterPredictor predictor = new AdapterPredictor(CpuBackend.get(), served, tok, registry, Integer.getInteger("tune4j.serve.workers", 1))) {
+                try (AdapterRegistry registry = new AdapterRegistry(served, 8L << 30, org.tune4j.tensor.Memory.HOST, RESERVE_MB << 20); AdapterPredictor predictor = new AdapterPredictor(CpuBackend.get(), served, tok, registry, Integer.getInteger("tune4j.serve.workers", 1))) {
                     int[] ids = BertSuite.sequenceIds(SEQ);
                     double seqFlops = BertSuite.forwardFlops(c, SEQ), peak = machine.peakGflops(threads);
                     int loaded = 0;
@@ -183,7 +190,7 @@ final class ServeSuite {
                         .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
                 if (r.statusCode() != 200) throw new IOException("loading an adapter: " + r.body());
             }
-            long start = System.nanoTime(), interval = (long) (1e9 / rate), nextLoad = start + 5_000_000_000L;
+            long start = System.nanoTime(), interval = (long) (1e9 / rate), nextLoad = start + LOAD_PERIOD_NANOS;
             int loadCount = 0;
             for (long i = 0; ; i++) {
                 long due = start + i * interval;
@@ -194,17 +201,21 @@ final class ServeSuite {
                         long l0 = System.nanoTime();
                         // by turns a new version of an adapter resident since before the run (the one it replaces is
                         // freed, and its memory kept for a later load) and an id never loaded; each load counted as the
-                        // registry served it: into memory a freed adapter left, or into new memory (page faults)
+                        // registry served it: into memory a freed adapter left, into the reserve, or into new memory (page faults)
                         boolean reload = loadCount % 2 == 0;
                         Path dir = dirs.get(reload ? (loadCount / 2) % half : half + (loadCount / 2) % (dirs.size() - half));
-                        long reusedBefore = predictor.registry().memoryReuse()[0];
+                        long[] before = predictor.registry().memoryReuse();
+                        long stolenBefore = stolenMillis();
                         HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v2/repository/models/" + dir.getFileName() + "/load"))
                                 .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
                         if (r.statusCode() != 200) throw new IOException("loading an adapter: " + r.body());
-                        loads.add(new long[] {l0, System.nanoTime(), predictor.registry().memoryReuse()[0] > reusedBefore ? 1 : 0});
+                        loads.add(new long[] {l0, System.nanoTime(), memoryKind(before, predictor.registry().memoryReuse())});
                         serverLoadMs.add(new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.body()).path("load_ms").asDouble(Double.NaN));
+                        progress.accept(String.format(Locale.ROOT, "serve: load %d at %s, %s, %.2f ms in the registry, %.2f ms round trip, of which the hypervisor took %d ms from this VM's vCPUs",
+                                loadCount + 1, java.time.LocalTime.now(), MEMORY_KINDS[(int) loads.getLast()[2]], serverLoadMs.getLast(),
+                                (loads.getLast()[1] - l0) / 1e6, stolenMillis() - stolenBefore));
                         loadCount++;
-                        nextLoad += 5_000_000_000L;
+                        nextLoad += LOAD_PERIOD_NANOS;
                     }
                     long left = due - System.nanoTime();
                     if (left > 200_000) Thread.sleep(Duration.ofNanos(left - 100_000));
@@ -221,42 +232,79 @@ final class ServeSuite {
             rows.add(new BenchRow("serve", "http 70% load", String.format(Locale.ROOT, "%s: %d requests in %.0f s, p99 %.1f ms = %.2fx p50, %d errors", setup, all.size(), runSeconds, p99, p99 / p50, errors),
                     "f32", threads, CpuBackend.get().name(), p50, achieved, "req/s", String.format(Locale.ROOT, "saturation %.1f req/s", saturation), null, null, null));
 
-            for (int kind = 1; kind >= 0; kind--) rows.add(loadRow(kind == 1, loads, serverLoadMs, all, threads));
+            for (int kind = 0; kind < MEMORY_KINDS.length; kind++) {
+                final long k = kind;
+                if (loads.stream().anyMatch(l -> l[2] == k)) rows.add(loadRow(kind, loads, serverLoadMs, all, threads));
+            }
         }
         return rows;
+    }
+
+    /** Which of MEMORY_KINDS a load's allocation was: the count that grew. */
+    private static long memoryKind(long[] before, long[] after) {
+        for (int k = 0; k < before.length; k++) if (after[k] > before[k]) return k;
+        throw new IllegalStateException("the load allocated no memory: " + Arrays.toString(before) + " -> " + Arrays.toString(after));
+    }
+
+    /**
+     * CPU time the hypervisor gave other guests while this one's vCPUs wanted it (steal, /proc/stat, all vCPUs, in steps of
+     * 10 ms), so far; -1 where there is no /proc/stat. A load that stalls with it rising stalled on the host, not here.
+     */
+    private static long stolenMillis() {
+        try {
+            String[] f = Files.readAllLines(Path.of("/proc/stat")).getFirst().trim().split("\\s+");
+            return f.length > 8 ? Long.parseLong(f[8]) * 10 : -1; // "cpu user nice system idle iowait irq softirq steal", in 1/100 s
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+    }
+
+    /**
+     * Of the requests in flight in [from, to] or due within 1 s after it: how many were above the p99 of the minute
+     * before {@code from} (or failed), and how many there were.
+     */
+    private static int[] aboveBefore(List<Sample> all, long from, long to) {
+        double[] before = all.stream().filter(s -> s.status() == 200 && s.doneNanos() < from && s.doneNanos() > from - 60_000_000_000L).mapToDouble(Sample::ms).sorted().toArray();
+        double p99Before = percentile(before, 0.99);
+        int above = 0, around = 0;
+        for (Sample s : all) {
+            if (s.dueNanos() >= to + 1_000_000_000L || s.doneNanos() <= from) continue;
+            around++;
+            if (s.status() != 200 || s.ms() > p99Before) above++;
+        }
+        return new int[] {above, around};
     }
 
     /**
      * The loads of one kind (into memory a freed adapter left, or into new memory): each one's time, and the requests in
      * flight while it ran or due within 1 s after, against the p99 of the minute before it.
      */
-    private static BenchRow loadRow(boolean reused, List<long[]> loads, List<Double> serverLoadMs, List<Sample> all, int threads) {
+    private static BenchRow loadRow(int kind, List<long[]> loads, List<Double> serverLoadMs, List<Sample> all, int threads) {
         double worstLoad = 0, sumLoad = 0;
-        int above = 0, around = 0, count = 0;
+        int above = 0, around = 0, aboveControl = 0, aroundControl = 0, count = 0;
         List<Double> inRegistryOfKind = new ArrayList<>();
         for (int i = 0; i < loads.size(); i++) {
             long[] l = loads.get(i);
-            if ((l[2] == 1) != reused) continue;
+            if (l[2] != kind) continue;
             count++;
             inRegistryOfKind.add(serverLoadMs.get(i));
             double loadMs = (l[1] - l[0]) / 1e6;
             worstLoad = Math.max(worstLoad, loadMs);
             sumLoad += loadMs;
-            double[] before = all.stream().filter(s -> s.status() == 200 && s.doneNanos() < l[0] && s.doneNanos() > l[0] - 60_000_000_000L).mapToDouble(Sample::ms).sorted().toArray();
-            double p99Before = percentile(before, 0.99);
-            for (Sample s : all) {
-                boolean overlaps = s.dueNanos() < l[1] + 1_000_000_000L && s.doneNanos() > l[0];
-                if (!overlaps) continue;
-                around++;
-                if (s.status() != 200 || s.ms() > p99Before) above++;
-            }
+            int[] near = aboveBefore(all, l[0], l[1]);
+            above += near[0];
+            around += near[1];
+            // the control: a window as long, half the loads' period later, when no load runs
+            int[] far = aboveBefore(all, l[0] + LOAD_PERIOD_NANOS / 2, l[1] + LOAD_PERIOD_NANOS / 2);
+            aboveControl += far[0];
+            aroundControl += far[1];
         }
         double[] inRegistry = inRegistryOfKind.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        String what = reused ? "into memory a freed adapter left" : "into new memory (page faults)";
-        return new BenchRow("serve", reused ? "load adapter, memory reused" : "load adapter, new memory", String.format(Locale.ROOT,
-                "rank %d q,v, %s, %d resident, over HTTP, %d loads: in the registry median %.2f ms worst %.2f ms, round trip mean %.2f worst %.2f ms; %d of %d requests around a load above the prior minute's p99",
+        String what = new String[] {"into memory a freed adapter left", "into the reserve, mapped at start", "into new memory (page faults)"}[kind];
+        return new BenchRow("serve", "load adapter, " + MEMORY_KINDS[kind], String.format(Locale.ROOT,
+                "rank %d q,v, %s, %d resident, over HTTP, %d loads: in the registry median %.2f ms worst %.2f ms, round trip mean %.2f worst %.2f ms; %d of %d requests around a load above the prior minute's p99 (with no load, %.1f s later: %d of %d)",
                 RANK, what, RESIDENT, count, percentile(inRegistry, 0.5), inRegistry.length == 0 ? Double.NaN : inRegistry[inRegistry.length - 1], count == 0 ? 0 : sumLoad / count, worstLoad,
-                above, around), "f32", threads, CpuBackend.get().name(), percentile(inRegistry, 0.5), 1e3 / percentile(inRegistry, 0.5), "loads/s", "no peer", null, null, null);
+                above, around, LOAD_PERIOD_NANOS / 2e9, aboveControl, aroundControl), "f32", threads, CpuBackend.get().name(), percentile(inRegistry, 0.5), 1e3 / percentile(inRegistry, 0.5), "loads/s", "no peer", null, null, null);
     }
 
     /**

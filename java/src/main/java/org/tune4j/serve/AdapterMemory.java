@@ -17,21 +17,34 @@ import java.util.Map;
  * pages and reused for a request of the same rounded size only (adapters of one shape and rank are the common case);
  * freed blocks beyond {@code keepBytes} go back to the system. A freed adapter's tensors are dead as before (their
  * segments are scoped to the load's own arena): reading one throws, it never sees the next adapter's values.
- * Thread-safe.
+ * A registry below its budget frees nothing, so each new adapter would fault; a reserve, allocated and touched when
+ * the pool is made (as S-LoRA's unified pool is at a server's start), hands out blocks with its pages mapped until it
+ * is spent; its blocks, freed, stay in the pool whatever {@code keepBytes} says, and it goes back to the system
+ * once the pool is closed and the last of them is given back. Thread-safe.
  */
 final class AdapterMemory {
     private static final long PAGE = 4096;
 
+    /** A block: its own arena's, or (owner null) a slice of the reserve. */
     private record Block(Arena owner, MemorySegment segment) {}
 
     private final long keepBytes;
     private final Map<Long, ArrayDeque<Block>> free = new HashMap<>();
+    private final Arena reserveOwner; // null without a reserve
+    private final MemorySegment reserve;
+    private long reserveUsed; // bytes of the reserve carved into blocks so far
+    private int reserveLent;  // blocks of the reserve not given back
     private long kept;
-    private long reused, fresh;
+    private long reused, reserved, fresh;
     private boolean closed;
 
-    AdapterMemory(long keepBytes) {
+    /** Keeps up to {@code keepBytes} of freed blocks; {@code reserveBytes} (0: none) allocated and touched now. */
+    AdapterMemory(long keepBytes, long reserveBytes) {
+        if (reserveBytes < 0) throw new IllegalArgumentException("the adapter memory reserve must be >= 0 bytes, is " + reserveBytes);
         this.keepBytes = keepBytes;
+        long size = (reserveBytes + PAGE - 1) / PAGE * PAGE;
+        reserveOwner = size == 0 ? null : Arena.ofShared();
+        reserve = size == 0 ? MemorySegment.NULL : reserveOwner.allocate(size, PAGE); // zeroed: every page written, so mapped
     }
 
     /** An arena whose allocations come from this pool (zeroed, as any arena's); closing it gives them back. */
@@ -39,27 +52,41 @@ final class AdapterMemory {
         return new Lent();
     }
 
-    /** Blocks handed out again, and blocks newly allocated, since the pool was made. */
+    /** Blocks handed out again, blocks carved from the reserve, and blocks newly allocated (page faults), since the pool was made. */
     synchronized long[] counts() {
-        return new long[] {reused, fresh};
+        return new long[] {reused, reserved, fresh};
     }
 
-    /** Frees the kept blocks; blocks still lent are freed when their arena closes. */
+    /** The reserve's bytes not yet carved into blocks. */
+    synchronized long reserveLeft() {
+        return reserve.byteSize() - reserveUsed;
+    }
+
+    /** Frees the kept blocks; blocks still lent are freed when their arena closes (the reserve with the last of its own). */
     synchronized void close() {
         closed = true;
-        for (ArrayDeque<Block> q : free.values()) for (Block b : q) b.owner.close();
+        for (ArrayDeque<Block> q : free.values()) for (Block b : q) if (b.owner != null) b.owner.close();
         free.clear();
         kept = 0;
+        if (reserveOwner != null && reserveLent == 0 && reserveOwner.scope().isAlive()) reserveOwner.close();
     }
 
     private synchronized Block take(long bytes) {
         long size = Math.max(PAGE, (bytes + PAGE - 1) / PAGE * PAGE);
         ArrayDeque<Block> q = free.get(size);
         if (!closed && q != null && !q.isEmpty()) {
-            kept -= size;
-            reused++;
             Block b = q.pop();
+            if (b.owner != null) kept -= size;
+            else reserveLent++;
+            reused++;
             b.segment.fill((byte) 0); // resident pages: a memset, no faults
+            return b;
+        }
+        if (!closed && reserve.byteSize() - reserveUsed >= size) { // zero and mapped since the pool was made
+            Block b = new Block(null, reserve.asSlice(reserveUsed, size));
+            reserveUsed += size;
+            reserveLent++;
+            reserved++;
             return b;
         }
         fresh++;
@@ -69,6 +96,12 @@ final class AdapterMemory {
 
     private synchronized void give(Block b) {
         long size = b.segment.byteSize();
+        if (b.owner == null) { // the reserve's: kept whatever keepBytes says, the reserve freed with the last one after close
+            reserveLent--;
+            if (!closed) free.computeIfAbsent(size, k -> new ArrayDeque<>()).push(b);
+            else if (reserveLent == 0 && reserveOwner.scope().isAlive()) reserveOwner.close();
+            return;
+        }
         if (closed || kept + size > keepBytes) {
             b.owner.close();
             return;

@@ -121,12 +121,22 @@ public final class AdapterRegistry implements AutoCloseable {
 
     /** As {@link #AdapterRegistry(BertModel, long)}, the factors kept in {@code memory} (a GPU's, where the model computes). */
     public AdapterRegistry(BertModel model, long budgetBytes, Memory memory) {
+        this(model, budgetBytes, memory, 0);
+    }
+
+    /**
+     * As {@link #AdapterRegistry(BertModel, long, Memory)}, with {@code reserveBytes} of host memory for the adapters'
+     * files allocated and touched now, at most the budget: loads into it, until it is spent, write into mapped pages
+     * (a load below the budget otherwise faults its pages in, on the core that serves requests).
+     */
+    public AdapterRegistry(BertModel model, long budgetBytes, Memory memory, long reserveBytes) {
         if (budgetBytes < 1) throw new IllegalArgumentException("the adapter budget must be at least 1 byte, is " + budgetBytes);
+        if (reserveBytes < 0 || reserveBytes > budgetBytes) throw new IllegalArgumentException("the adapter memory reserve must be within [0, the budget " + budgetBytes + "] bytes, is " + reserveBytes);
         this.layers = model.serveManyAdapters();
         this.hidden = model.config().hidden();
         this.budgetBytes = budgetBytes;
         this.memory = java.util.Objects.requireNonNull(memory, "memory");
-        this.files = new AdapterMemory(Math.clamp(budgetBytes, KEEP_MIN_BYTES, KEEP_BYTES));
+        this.files = new AdapterMemory(Math.clamp(budgetBytes, KEEP_MIN_BYTES, KEEP_BYTES), reserveBytes);
     }
 
     /**
@@ -135,9 +145,17 @@ public final class AdapterRegistry implements AutoCloseable {
      */
     static final long KEEP_MIN_BYTES = 4L << 20, KEEP_BYTES = 64L << 20;
 
-    /** Allocations of file memory reused from freed adapters, and new ones (page faults), so far: one a load of an f32 adapter. */
+    /**
+     * Allocations of file memory so far, one a load: reused from freed adapters, carved from the reserve, and new ones
+     * (page faults).
+     */
     public long[] memoryReuse() {
         return files.counts();
+    }
+
+    /** The reserve's bytes no load has taken yet. */
+    public long reserveLeft() {
+        return files.reserveLeft();
     }
 
     /**

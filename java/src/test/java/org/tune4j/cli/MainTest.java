@@ -98,6 +98,8 @@ class MainTest {
             {"--alpha must be in (0, 1)", "gate", "a", "b", "--alpha", "1.5"},
             {"no texts", "classify", "--model", dir.toString(), "--adapter", dir.toString()},
             {"no such tokenizer file", "classify", "--model", dir.toString(), "--adapter", dir.toString(), "hello"},
+            {"--adapter-budget-mb must be >= 1", "serve", dir.toString(), "--adapter-budget-mb", "0"},
+            {"--adapter-reserve-mb must be >= 0", "serve", dir.toString(), "--adapter-reserve-mb", "-1"},
         };
         for (String[] c : cases) {
             String[] args = java.util.Arrays.copyOfRange(c, 1, c.length);

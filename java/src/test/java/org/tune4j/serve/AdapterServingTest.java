@@ -283,9 +283,44 @@ class AdapterServingTest {
                     want.forEach((k, v) -> assertArrayEquals(v, got.get(k), k + " as the file holds it, nothing of the adapter before"));
                 }
                 long[] counts = registry.memoryReuse();
-                assertEquals(5, counts[0] + counts[1], "one allocation a load");
+                assertEquals(5, counts[0] + counts[1] + counts[2], "one allocation a load");
+                assertEquals(0, counts[1], "no reserve, none carved from it");
                 assertTrue(counts[0] >= 2, "the loads after the first evictions wrote into memory already touched: " + java.util.Arrays.toString(counts));
             }
+        });
+    }
+
+    @Test
+    void loadsTakeTheReserveUntilItIsSpentAndItOutlivesTheRegistryWhileALeaseHoldsPartOfIt(@TempDir Path dir) throws IOException {
+        withThreeAdapters(dir, (served, d0, d1, d2, one) -> {
+            long block;
+            try (AdapterRegistry probe = new AdapterRegistry(served, 1L << 30, org.tune4j.tensor.Memory.HOST, 1L << 20)) {
+                probe.load("x", d0);
+                block = (1L << 20) - probe.reserveLeft(); // one load's blocks, whole pages
+            }
+            assertThrows(IllegalArgumentException.class, () -> new AdapterRegistry(served, one, org.tune4j.tensor.Memory.HOST, one + 1), "a reserve beyond the budget");
+            AdapterRegistry.Lease lease;
+            Tensor leasedA;
+            float[] before;
+            try (AdapterRegistry registry = new AdapterRegistry(served, 1L << 30, org.tune4j.tensor.Memory.HOST, 2 * block)) {
+                registry.load("a0", d0);
+                registry.load("a1", d1);
+                assertEquals(0, registry.reserveLeft(), "two loads spend a reserve of two");
+                AdapterRegistry.Adapter a2 = registry.load("a2", d2);
+                assertArrayEquals(new long[] {0, 2, 1}, registry.memoryReuse(), "two from the reserve, then new memory");
+                java.util.Map<String, float[]> want = fileFactors(d2), got = residentFactors(a2);
+                want.forEach((k, v) -> assertArrayEquals(v, got.get(k), k));
+                assertTrue(registry.unload("a0"));
+                AdapterRegistry.Adapter again = registry.load("a0", d0); // into the reserve's block a0 left
+                assertArrayEquals(new long[] {1, 2, 1}, registry.memoryReuse());
+                fileFactors(d0).forEach((k, v) -> assertArrayEquals(v, residentFactors(again).get(k), k + ": the reused block holds the file, nothing of before"));
+                lease = registry.acquire(List.of("a1"));
+                leasedA = lease.adapters().get(0).factors().values().iterator().next().a();
+                before = leasedA.toFloatArray();
+            }
+            assertArrayEquals(before, leasedA.toFloatArray(), "the registry closed, a batch's adapter in the reserve is still there");
+            lease.close();
+            assertFalse(leasedA.isAlive(), "freed with its lease, and the reserve with it");
         });
     }
 
