@@ -63,6 +63,8 @@ final class AdapterSuite {
             CpuBackend.setThreads(machine.cores());
             progress.accept("adapters: loading with " + RESIDENT + " resident");
             rows.add(loadRow(hf, work.resolve("query-value"), quick));
+            progress.accept("adapters: loading new ids, with and without a reserve");
+            rows.add(newIdRow(hf, work.resolve("query-value")));
         } finally {
             BertSuite.deleteTree(work);
         }
@@ -129,6 +131,42 @@ final class AdapterSuite {
                         "no peer (PEFT's load_adapter needs PyTorch: GPU machine)", null, null, null);
             }
         }
+    }
+
+    /**
+     * Loading rank-16 adapters (q,v) under new ids into a registry below its budget, which frees nothing: into a 64 MB
+     * reserve mapped when the registry was made, against a registry without one (new memory, a page fault per 4 KiB);
+     * the two registries, over the same encoder, take the loads by turns. Median and worst of 48 each.
+     */
+    private static BenchRow newIdRow(Path hf, Path dirsRoot) throws IOException {
+        List<Path> dirs;
+        try (var list = Files.list(dirsRoot)) {
+            dirs = list.sorted().toList();
+        }
+        int loads = 48;
+        double[] reserved = new double[loads], fresh = new double[loads];
+        try (Arena arena = Arena.ofShared()) {
+            BertModel served = BertCheckpoint.load(arena, hf);
+            try (AdapterRegistry withReserve = new AdapterRegistry(served, 8L << 30, org.tune4j.tensor.Memory.HOST, 64L << 20);
+                    AdapterRegistry without = new AdapterRegistry(served, 8L << 30)) {
+                for (int i = 0; i < loads; i++) {
+                    Path d = dirs.get(i % dirs.size());
+                    long t0 = System.nanoTime();
+                    withReserve.load("n" + i, d);
+                    long t1 = System.nanoTime();
+                    without.load("n" + i, d);
+                    reserved[i] = (t1 - t0) / 1e6;
+                    fresh[i] = (System.nanoTime() - t1) / 1e6;
+                }
+                if (withReserve.memoryReuse()[1] != loads || without.memoryReuse()[2] != loads) {
+                    throw new IllegalStateException("expected every load into the reserve and into new memory: " + Arrays.toString(withReserve.memoryReuse()) + ", " + Arrays.toString(without.memoryReuse()));
+                }
+            }
+        }
+        double median = Measure.median(reserved.clone()), peer = Measure.median(fresh.clone());
+        return new BenchRow("adapters", "load adapter, new id", String.format(java.util.Locale.ROOT, "rank %d q,v, below the budget, into a 64 MB reserve: worst of %d %.2f ms; without one (new memory): median %.2f ms, worst %.2f ms",
+                RANK, loads, Arrays.stream(reserved).max().orElseThrow(), peer, Arrays.stream(fresh).max().orElseThrow()), "f32", 1, CpuBackend.get().name(), median, 1e3 / median, "loads/s",
+                "the same loads into new memory, by turns", peer, peer / median, null);
     }
 
     /** Rank-16 adapters on targets with random factors and heads, into dir/00 … */

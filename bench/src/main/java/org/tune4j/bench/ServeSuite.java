@@ -281,7 +281,7 @@ final class ServeSuite {
      */
     private static BenchRow loadRow(int kind, List<long[]> loads, List<Double> serverLoadMs, List<Sample> all, int threads) {
         double worstLoad = 0, sumLoad = 0;
-        int above = 0, around = 0, aboveControl = 0, aroundControl = 0, count = 0;
+        int above = 0, around = 0, aboveControl = 0, aroundControl = 0, windowsAbove = 0, controlWindowsAbove = 0, count = 0;
         List<Double> inRegistryOfKind = new ArrayList<>();
         for (int i = 0; i < loads.size(); i++) {
             long[] l = loads.get(i);
@@ -294,17 +294,19 @@ final class ServeSuite {
             int[] near = aboveBefore(all, l[0], l[1]);
             above += near[0];
             around += near[1];
+            if (near[0] > 0) windowsAbove++;
             // the control: a window as long, half the loads' period later, when no load runs
             int[] far = aboveBefore(all, l[0] + LOAD_PERIOD_NANOS / 2, l[1] + LOAD_PERIOD_NANOS / 2);
             aboveControl += far[0];
             aroundControl += far[1];
+            if (far[0] > 0) controlWindowsAbove++;
         }
         double[] inRegistry = inRegistryOfKind.stream().mapToDouble(Double::doubleValue).sorted().toArray();
         String what = new String[] {"into memory a freed adapter left", "into the reserve, mapped at start", "into new memory (page faults)"}[kind];
         return new BenchRow("serve", "load adapter, " + MEMORY_KINDS[kind], String.format(Locale.ROOT,
-                "rank %d q,v, %s, %d resident, over HTTP, %d loads: in the registry median %.2f ms worst %.2f ms, round trip mean %.2f worst %.2f ms; %d of %d requests around a load above the prior minute's p99 (with no load, %.1f s later: %d of %d)",
+                "rank %d q,v, %s, %d resident, over HTTP, %d loads: in the registry median %.2f ms worst %.2f ms, round trip mean %.2f worst %.2f ms; %d of %d requests around a load above the prior minute's p99, around %d of the loads (with no load, %.1f s later: %d of %d, in %d windows)",
                 RANK, what, RESIDENT, count, percentile(inRegistry, 0.5), inRegistry.length == 0 ? Double.NaN : inRegistry[inRegistry.length - 1], count == 0 ? 0 : sumLoad / count, worstLoad,
-                above, around, LOAD_PERIOD_NANOS / 2e9, aboveControl, aroundControl), "f32", threads, CpuBackend.get().name(), percentile(inRegistry, 0.5), 1e3 / percentile(inRegistry, 0.5), "loads/s", "no peer", null, null, null);
+                above, around, windowsAbove, LOAD_PERIOD_NANOS / 2e9, aboveControl, aroundControl, controlWindowsAbove), "f32", threads, CpuBackend.get().name(), percentile(inRegistry, 0.5), 1e3 / percentile(inRegistry, 0.5), "loads/s", "no peer", null, null, null);
     }
 
     /**
