@@ -41,8 +41,8 @@ import org.tune4j.server.InferenceServer;
  * errors; during it, a rank-16 adapter loaded every 5 s into the 512 resident, by turns a new version of one
  * resident since before the run (which frees the one it replaces) and one never loaded; the loads apart by where their
  * memory came from (a freed adapter's, the registry's reserve mapped at start, new memory): their time and the requests in flight around
- * them against the p99 of the time before, and as a control the same count for windows as long, 2.5 s after each
- * load, when none runs (at this rate a batch's phase alone leaves a few requests above a p99 in any window).
+ * them against the p99 of the time before, and as a control the same count for windows as long, half a load period
+ * after each load, when none runs (at this rate a batch's phase alone leaves a few requests above a p99 in any window).
  */
 final class ServeSuite {
     private static final int SEQ = 128, RANK = 16, FILES = 64, RESIDENT = 512;
@@ -276,8 +276,8 @@ final class ServeSuite {
     }
 
     /**
-     * The loads of one kind (into memory a freed adapter left, or into new memory): each one's time, and the requests in
-     * flight while it ran or due within 1 s after, against the p99 of the minute before it.
+     * The loads of one kind (MEMORY_KINDS[kind]): each one's time, and the requests in flight while it ran or due within
+     * 1 s after, against the p99 of the minute before it, beside the same for its control window.
      */
     private static BenchRow loadRow(int kind, List<long[]> loads, List<Double> serverLoadMs, List<Sample> all, int threads) {
         double worstLoad = 0, sumLoad = 0;
