@@ -11,8 +11,8 @@ import java.util.Map;
 /**
  * Host memory for the adapters' files, kept when an adapter is freed and handed to the next load of the same size
  * (ARCHITECTURE.md "Many adapters"). Memory the process has not touched costs a page fault on its first write, one
- * per 4 KiB: 10-20 us each on the VMs we measure on, so 2-5 ms of a MiniLM rank-16 q,v adapter's load (593 KB) went to
- * faults, and the core they ran on was taken from the requests. A registry at its budget evicts an adapter for each
+ * per 4 KiB: 2-20 us each on the VMs we measure on, so 0.3-5 ms of a MiniLM rank-16 q,v adapter's load (593 KB) went
+ * to faults, and the core they ran on was taken from the requests. A registry at its budget evicts an adapter for each
  * it loads, and a reload replaces one: the next load then writes into pages already mapped. Blocks are rounded to
  * pages and reused for a request of the same rounded size only (adapters of one shape and rank are the common case);
  * freed blocks beyond {@code keepBytes} go back to the system. A freed adapter's tensors are dead as before (their
