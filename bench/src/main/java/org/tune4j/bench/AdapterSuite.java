@@ -107,12 +107,16 @@ final class AdapterSuite {
         }
     }
 
+    /** The adapter folders writeAdapters made in {@code root}, in order. */
+    private static List<Path> adapterDirs(Path root) throws IOException {
+        try (var list = Files.list(root)) {
+            return list.sorted().toList();
+        }
+    }
+
     /** Loading a rank-16 adapter (q,v) into a registry holding 512: the median and the worst of 64 loads. */
     private static BenchRow loadRow(Path hf, Path dirsRoot, boolean quick) throws IOException {
-        List<Path> dirs;
-        try (var list = Files.list(dirsRoot)) {
-            dirs = list.sorted().toList();
-        }
+        List<Path> dirs = adapterDirs(dirsRoot);
         try (Arena arena = Arena.ofShared()) {
             BertModel served = BertCheckpoint.load(arena, hf);
             try (AdapterRegistry registry = new AdapterRegistry(served, 8L << 30)) {
@@ -139,10 +143,7 @@ final class AdapterSuite {
      * the two registries, over the same encoder, take the loads by turns. Median and worst of 48 each.
      */
     private static BenchRow newIdRow(Path hf, Path dirsRoot) throws IOException {
-        List<Path> dirs;
-        try (var list = Files.list(dirsRoot)) {
-            dirs = list.sorted().toList();
-        }
+        List<Path> dirs = adapterDirs(dirsRoot);
         int loads = 48;
         double[] reserved = new double[loads], fresh = new double[loads];
         try (Arena arena = Arena.ofShared()) {

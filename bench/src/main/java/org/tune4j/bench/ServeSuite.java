@@ -48,8 +48,19 @@ final class ServeSuite {
     private static final int SEQ = 128, RANK = 16, FILES = 64, RESIDENT = 512;
     /** The registry's reserve (-Dtune4j.serve.reserveMb; 0: none, every new adapter into new memory): room for the 512 and the loads during the run. */
     private static final long RESERVE_MB = Long.getLong("tune4j.serve.reserveMb", 512);
-    /** Where a load's memory came from: AdapterRegistry.memoryReuse's counts, in its order. */
-    private static final String[] MEMORY_KINDS = {"memory reused", "reserve", "new memory"};
+    /** Where a load's memory came from: AdapterRegistry.memoryReuse's counts, in its order (the ordinal is the index). */
+    private enum MemoryKind {
+        REUSED("memory reused", "into memory a freed adapter left"),
+        RESERVE("reserve", "into the reserve, mapped at start"),
+        NEW("new memory", "into new memory (page faults)");
+
+        final String label, where;
+
+        MemoryKind(String label, String where) {
+            this.label = label;
+            this.where = where;
+        }
+    }
     /** An adapter loaded every 5 s during the 70% load (-Dtune4j.serve.loadPeriodMs: more often, to look for the loads' tail). */
     private static final long LOAD_PERIOD_NANOS = Long.getLong("tune4j.serve.loadPeriodMs", 5000) * 1_000_000L;
 
@@ -212,7 +223,7 @@ final class ServeSuite {
                         loads.add(new long[] {l0, System.nanoTime(), memoryKind(before, predictor.registry().memoryReuse())});
                         serverLoadMs.add(new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.body()).path("load_ms").asDouble(Double.NaN));
                         progress.accept(String.format(Locale.ROOT, "serve: load %d at %s, %s, %.2f ms in the registry, %.2f ms round trip, of which the hypervisor took %d ms from this VM's vCPUs",
-                                loadCount + 1, java.time.LocalTime.now(), MEMORY_KINDS[(int) loads.getLast()[2]], serverLoadMs.getLast(),
+                                loadCount + 1, java.time.LocalTime.now(), MemoryKind.values()[(int) loads.getLast()[2]].label, serverLoadMs.getLast(),
                                 (loads.getLast()[1] - l0) / 1e6, stolenMillis() - stolenBefore));
                         loadCount++;
                         nextLoad += LOAD_PERIOD_NANOS;
@@ -232,15 +243,14 @@ final class ServeSuite {
             rows.add(new BenchRow("serve", "http 70% load", String.format(Locale.ROOT, "%s: %d requests in %.0f s, p99 %.1f ms = %.2fx p50, %d errors", setup, all.size(), runSeconds, p99, p99 / p50, errors),
                     "f32", threads, CpuBackend.get().name(), p50, achieved, "req/s", String.format(Locale.ROOT, "saturation %.1f req/s", saturation), null, null, null));
 
-            for (int kind = 0; kind < MEMORY_KINDS.length; kind++) {
-                final long k = kind;
-                if (loads.stream().anyMatch(l -> l[2] == k)) rows.add(loadRow(kind, loads, serverLoadMs, all, threads));
+            for (MemoryKind kind : MemoryKind.values()) {
+                if (loads.stream().anyMatch(l -> l[2] == kind.ordinal())) rows.add(loadRow(kind, loads, serverLoadMs, all, threads));
             }
         }
         return rows;
     }
 
-    /** Which of MEMORY_KINDS a load's allocation was: the count that grew. */
+    /** Which MemoryKind (its ordinal) a load's allocation was: the count that grew. */
     private static long memoryKind(long[] before, long[] after) {
         for (int k = 0; k < before.length; k++) if (after[k] > before[k]) return k;
         throw new IllegalStateException("the load allocated no memory: " + Arrays.toString(before) + " -> " + Arrays.toString(after));
@@ -276,16 +286,16 @@ final class ServeSuite {
     }
 
     /**
-     * The loads of one kind (MEMORY_KINDS[kind]): each one's time, and the requests in flight while it ran or due within
+     * The loads of one kind: each one's time, and the requests in flight while it ran or due within
      * 1 s after, against the p99 of the minute before it, beside the same for its control window.
      */
-    private static BenchRow loadRow(int kind, List<long[]> loads, List<Double> serverLoadMs, List<Sample> all, int threads) {
+    private static BenchRow loadRow(MemoryKind kind, List<long[]> loads, List<Double> serverLoadMs, List<Sample> all, int threads) {
         double worstLoad = 0, sumLoad = 0;
         int above = 0, around = 0, aboveControl = 0, aroundControl = 0, windowsAbove = 0, controlWindowsAbove = 0, count = 0;
         List<Double> inRegistryOfKind = new ArrayList<>();
         for (int i = 0; i < loads.size(); i++) {
             long[] l = loads.get(i);
-            if (l[2] != kind) continue;
+            if (l[2] != kind.ordinal()) continue;
             count++;
             inRegistryOfKind.add(serverLoadMs.get(i));
             double loadMs = (l[1] - l[0]) / 1e6;
@@ -302,10 +312,9 @@ final class ServeSuite {
             if (far[0] > 0) controlWindowsAbove++;
         }
         double[] inRegistry = inRegistryOfKind.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        String what = new String[] {"into memory a freed adapter left", "into the reserve, mapped at start", "into new memory (page faults)"}[kind];
-        return new BenchRow("serve", "load adapter, " + MEMORY_KINDS[kind], String.format(Locale.ROOT,
+        return new BenchRow("serve", "load adapter, " + kind.label, String.format(Locale.ROOT,
                 "rank %d q,v, %s, %d resident, over HTTP, %d loads: in the registry median %.2f ms worst %.2f ms, round trip mean %.2f worst %.2f ms; %d of %d requests around a load above the prior minute's p99, around %d of the loads (with no load, %.1f s later: %d of %d, in %d windows)",
-                RANK, what, RESIDENT, count, percentile(inRegistry, 0.5), inRegistry.length == 0 ? Double.NaN : inRegistry[inRegistry.length - 1], count == 0 ? 0 : sumLoad / count, worstLoad,
+                RANK, kind.where, RESIDENT, count, percentile(inRegistry, 0.5), inRegistry.length == 0 ? Double.NaN : inRegistry[inRegistry.length - 1], count == 0 ? 0 : sumLoad / count, worstLoad,
                 above, around, windowsAbove, LOAD_PERIOD_NANOS / 2e9, aboveControl, aroundControl, controlWindowsAbove), "f32", threads, CpuBackend.get().name(), percentile(inRegistry, 0.5), 1e3 / percentile(inRegistry, 0.5), "loads/s", "no peer", null, null, null);
     }
 

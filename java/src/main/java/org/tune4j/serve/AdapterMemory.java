@@ -68,7 +68,12 @@ final class AdapterMemory {
         for (ArrayDeque<Block> q : free.values()) for (Block b : q) if (b.owner != null) b.owner.close();
         free.clear();
         kept = 0;
-        if (reserveOwner != null && reserveLent == 0 && reserveOwner.scope().isAlive()) reserveOwner.close();
+        freeReserveOnceClosed();
+    }
+
+    /** Frees the reserve once the pool is closed and none of its blocks is lent. */
+    private void freeReserveOnceClosed() {
+        if (closed && reserveOwner != null && reserveLent == 0 && reserveOwner.scope().isAlive()) reserveOwner.close();
     }
 
     private synchronized Block take(long bytes) {
@@ -82,7 +87,7 @@ final class AdapterMemory {
             b.segment.fill((byte) 0); // resident pages: a memset, no faults
             return b;
         }
-        if (!closed && reserve.byteSize() - reserveUsed >= size) { // zero and mapped since the pool was made
+        if (!closed && reserveLeft() >= size) { // zero and mapped since the pool was made
             Block b = new Block(null, reserve.asSlice(reserveUsed, size));
             reserveUsed += size;
             reserveLent++;
@@ -99,7 +104,7 @@ final class AdapterMemory {
         if (b.owner == null) { // the reserve's: kept whatever keepBytes says, the reserve freed with the last one after close
             reserveLent--;
             if (!closed) free.computeIfAbsent(size, k -> new ArrayDeque<>()).push(b);
-            else if (reserveLent == 0 && reserveOwner.scope().isAlive()) reserveOwner.close();
+            freeReserveOnceClosed();
             return;
         }
         if (closed || kept + size > keepBytes) {
