@@ -103,7 +103,9 @@ static inline double ab_median(double *t, int rounds) {
 static inline void ab_print_medians(double *times, int libs, int rounds, char **names, int threads) {
     for (int l = 0; l < libs; l++) {
         double *t = times + (size_t)l * rounds;
-        printf("%-22s threads %d: median %.3f ms (min %.3f)\n", names[l], threads, ab_median(t, rounds) * 1e3, t[0] * 1e3);
+        double median = ab_median(t, rounds); /* sorts: only then is t[0] the minimum (the order a call's arguments are
+                                                 evaluated in is unspecified, and GCC had read t[0] first) */
+        printf("%-22s threads %d: median %.3f ms (min %.3f)\n", names[l], threads, median * 1e3, t[0] * 1e3);
     }
 }
 

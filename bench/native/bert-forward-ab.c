@@ -4,7 +4,8 @@
  * from memory as in a forward). Unlike bert-gemms-ab it has the ops between the GEMMs, so it shows what one op's split
  * among the threads costs the next. Libraries alternated in one process; median of the rounds. A library named
  * LIB:packed runs the projections on weights packed ahead (t4j_linear_pack, t4j_linear_packed), as an inference
- * model does; HUGE=i carves the packed weights of libraries i, i + 1, ... from one region on huge pages. */
+ * model does (LIB:qkv: q, k and v packed as one product); LIB:blocks=MC,KC,NC sets that library's cache blocks
+ * (t4j_gemm_set_blocks) before anything is packed; HUGE=i carves the packed weights of libraries i, i + 1, ... from one region on huge pages. */
 #include <stdint.h>
 #include <string.h>
 
@@ -55,11 +56,19 @@ int main(int argc, char **argv) {
     for (int l = 0; l < libs; l++) {
         snprintf(names[l], sizeof names[l], "%s", argv[3 + l]);
         labels[l] = argv[3 + l];
-        char *suffix = strstr(names[l], ":packed");
-        fused[l] = strstr(names[l], ":qkv") != NULL;
-        if (fused[l]) suffix = strstr(names[l], ":qkv");
-        if (suffix != NULL) *suffix = 0;
+        /* LIB[:packed][:qkv][:blocks=MC,KC,NC]: the options after the path, in any order */
+        char *opts = strchr(names[l], ':');
+        int packed_opt = opts != NULL && strstr(opts, ":packed") != NULL;
+        fused[l] = opts != NULL && strstr(opts, ":qkv") != NULL;
+        long mc = 0, kc = 0, nc = 0;
+        int blocks = opts != NULL && strstr(opts, ":blocks=") != NULL && sscanf(strstr(opts, ":blocks=") + 8, "%ld,%ld,%ld", &mc, &kc, &nc) == 3;
+        char *suffix = packed_opt || fused[l] ? opts : NULL;
+        if (opts != NULL) *opts = 0;
         void *lib = open_copy("bert-forward-ab", names[l], l);
+        if (blocks && ((int32_t(*)(int64_t, int64_t, int64_t))dlsym(lib, "t4j_gemm_set_blocks"))(mc, kc, nc) != 0) {
+            fprintf(stderr, "%s: blocks %ld,%ld,%ld refused\n", labels[l], mc, kc, nc);
+            return 1;
+        }
         linear[l] = (linear_fn)dlsym(lib, "t4j_linear");
         attn[l] = (attn_fn)dlsym(lib, "t4j_attention_forward");
         add[l] = (add_fn)dlsym(lib, "t4j_add");

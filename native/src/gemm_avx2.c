@@ -28,17 +28,22 @@
             bp += NR;                                                     \
         }                                                                 \
         __m256 a;                                                         \
-        a = _mm256_broadcast_ss(ap + 0); ROW(0, a);                       \
-        a = _mm256_broadcast_ss(ap + 1); ROW(1, a);                       \
-        a = _mm256_broadcast_ss(ap + 2); ROW(2, a);                       \
-        a = _mm256_broadcast_ss(ap + 3); ROW(3, a);                       \
-        a = _mm256_broadcast_ss(ap + 4); ROW(4, a);                       \
-        a = _mm256_broadcast_ss(ap + 5); ROW(5, a);                       \
-        ap += MR;                                                         \
+        a = _mm256_broadcast_ss(AV(0)); ROW(0, a);                        \
+        a = _mm256_broadcast_ss(AV(1)); ROW(1, a);                        \
+        a = _mm256_broadcast_ss(AV(2)); ROW(2, a);                        \
+        a = _mm256_broadcast_ss(AV(3)); ROW(3, a);                        \
+        a = _mm256_broadcast_ss(AV(4)); ROW(4, a);                        \
+        a = _mm256_broadcast_ss(AV(5)); ROW(5, a);                        \
+        if (direct) a0++, a4++;                                           \
+        else ap += MR;                                                    \
     } while (0)
+/* row i of A: read in place (two bases 4 rows apart, one stride, as at AVX-512) or from the packed sliver */
+#define AV(i) (direct ? ((i) < 4 ? a0 + (i) * lda : a4 + ((i) - 4) * lda) : ap + (i))
 
-static inline __attribute__((always_inline)) void body_avx2(int64_t kc, const float *ap, const float *bp, const float *src, int64_t ld, float *dst,
-                                                             const t4j_tile_out *o) {
+/* direct (a constant): A's MR rows read in place, row i at a + i*lda (t4j_direct_kernel_fn), instead of ap */
+static inline __attribute__((always_inline)) void body_avx2(int64_t kc, const float *ap, const int direct, const float *a, int64_t lda, const float *bp,
+                                                             const float *src, int64_t ld, float *dst, const t4j_tile_out *o) {
+    const float *a0 = a, *a4 = direct ? a + 4 * lda : NULL;
     if (o->csc == 1) /* the tile of C, read or written at the end: on its way while the sums run */
         for (int i = 0; i < MR && i < o->m_rem; i++) _mm_prefetch((const char *)(o->c + i * o->rsc), _MM_HINT_T0);
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
@@ -83,11 +88,16 @@ static inline __attribute__((always_inline)) void body_avx2(int64_t kc, const fl
     }
 }
 
-static void kernel_avx2(int64_t kc, const float *ap, const float *bp, const t4j_tile_out *o) { body_avx2(kc, ap, bp, NULL, 0, NULL, o); }
+static void kernel_avx2(int64_t kc, const float *ap, const float *bp, const t4j_tile_out *o) { body_avx2(kc, ap, 0, NULL, 0, bp, NULL, 0, NULL, o); }
+
+/* As kernel_avx2, A's MR rows read in place (t4j_direct_kernel_fn: a whole tile's rows, all in A). */
+static void kernel_direct_avx2(int64_t kc, const float *a, int64_t lda, const float *bp, const t4j_tile_out *o) {
+    body_avx2(kc, NULL, 1, a, lda, bp, NULL, 0, NULL, o);
+}
 
 /* As kernel_avx2, B's sliver packed as it is read: row p from src + p*ld into dst + p*NR (a whole sliver). */
 static void kernel_pack_avx2(int64_t kc, const float *ap, const float *src, int64_t ld, float *dst, const t4j_tile_out *o) {
-    body_avx2(kc, ap, NULL, src, ld, dst, o);
+    body_avx2(kc, ap, 0, NULL, 0, NULL, src, ld, dst, o);
 }
 
 /* In: r[i] = row i, 8 floats. Out: r[q] = column q. */
@@ -281,4 +291,4 @@ static void lowrank_avx2(const t4j_lowrank *L, int64_t row0, int64_t col0, int64
 }
 
 const t4j_gemm_impl t4j_gemm_avx2 = {"avx2", MR, NR, 144, 384, 1024, kernel_avx2, t4j_pack_transpose_avx2, t4j_pack_copy_avx2,
-                                      skinny_avx2, 6, dot_avx2, 2, t4j_peak_fma_avx2, lowrank_avx2, kernel_pack_avx2};
+                                      skinny_avx2, 6, dot_avx2, 2, t4j_peak_fma_avx2, lowrank_avx2, kernel_pack_avx2, kernel_direct_avx2};

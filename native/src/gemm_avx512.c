@@ -22,12 +22,14 @@
 #define KNV T4J_AVX512_NV
 #define KNAME kernel_avx512
 #define KPACKNAME kernel_pack_avx512
+#define KDIRECTNAME kernel_direct_avx512
 #define KBODY body_avx512
 #include "gemm_avx512_kernel.inc"
 #define KMR 8
 #define KNV 3
 #define KNAME kernel_avx512_8x48
 #define KPACKNAME kernel_pack_avx512_8x48
+#define KDIRECTNAME kernel_direct_avx512_8x48
 #define KBODY body_avx512_8x48
 #include "gemm_avx512_kernel.inc"
 
@@ -139,6 +141,6 @@ static void lowrank_avx512(const t4j_lowrank *L, int64_t row0, int64_t col0, int
 }
 
 const t4j_gemm_impl t4j_gemm_avx512 = {"avx512", T4J_AVX512_MR, 16 * T4J_AVX512_NV, T4J_AVX512_BLOCKS, kernel_avx512, t4j_pack_transpose_avx2,
-                                        t4j_pack_copy_avx2, skinny_avx512, 8, dot_avx512, DR, t4j_peak_fma_avx512, lowrank_avx512, kernel_pack_avx512};
+                                        t4j_pack_copy_avx2, skinny_avx512, 8, dot_avx512, DR, t4j_peak_fma_avx512, lowrank_avx512, kernel_pack_avx512, kernel_direct_avx512};
 const t4j_gemm_impl t4j_gemm_avx512_8x48 = {"avx512 8x48", 8, 48, T4J_AVX512_BLOCKS, kernel_avx512_8x48, t4j_pack_transpose_avx2,
-                                            t4j_pack_copy_avx2, skinny_avx512, 8, dot_avx512, DR, t4j_peak_fma_avx512, lowrank_avx512, kernel_pack_avx512_8x48};
+                                            t4j_pack_copy_avx2, skinny_avx512, 8, dot_avx512, DR, t4j_peak_fma_avx512, lowrank_avx512, kernel_pack_avx512_8x48, kernel_direct_avx512_8x48};

@@ -50,6 +50,10 @@ typedef struct {
 typedef void (*t4j_microkernel_fn)(int64_t kc, const float *ap, const float *bp, const t4j_tile_out *out);
 /* The micro-kernel packing B's sliver as it goes: row p of it read from src + p*ld and stored at dst + p*NR. */
 typedef void (*t4j_packing_kernel_fn)(int64_t kc, const float *ap, const float *src, int64_t ld, float *dst, const t4j_tile_out *out);
+/* The micro-kernel with A read in place: MR whole rows a, a + lda, ... (k along each row, contiguous) instead of a
+ * packed sliver; the same products in the same order, so the same bits. For packed weights, where A (the
+ * activations, a few hundred KB) would otherwise be packed at every call (ARCHITECTURE.md, "GEMM"). */
+typedef void (*t4j_direct_kernel_fn)(int64_t kc, const float *a, int64_t lda, const float *bp, const t4j_tile_out *o);
 /* Transposing pack: dst[p*R + i] = alpha * src[i*ld + p] for i < rows, p < kc; rows..R-1 are zero. */
 typedef void (*t4j_pack_transpose_fn)(const float *src, int64_t ld, int64_t rows, int64_t kc, int64_t R, float alpha, float *dst);
 /* Copying pack of a whole panel, read in memory order: for p < len and r < rows,
@@ -169,6 +173,7 @@ typedef struct {
     int64_t (*peak_fma)(int64_t iterations); /* this level's FMA loop: the machine's peak (t4j_peak_fma) */
     t4j_lowrank_fn lowrank; /* the mixed-adapter epilogue (t4j_lowrank_body at this level) */
     t4j_packing_kernel_fn kernel_pack; /* or NULL: B slivers packed in a pass of their own */
+    t4j_direct_kernel_fn kernel_direct; /* or NULL: A always packed (see t4j_direct_kernel_fn) */
 } t4j_gemm_impl;
 
 extern const t4j_gemm_impl t4j_gemm_portable;
