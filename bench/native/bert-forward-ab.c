@@ -1,6 +1,6 @@
 /* bert-forward-ab THREADS ROUNDS LIB...: MiniLM batch 1's whole encoder forward as its native calls, 128 tokens: for each of
  * 6 layers q, k, v = x W^T + b (384 x 384), attention (12 heads of 32), the output projection, the residual add and
- * LayerNorm, FFN up (1536 x 384), erf GELU, FFN down (384 x 1536), add and LayerNorm; each layer's weights its own (42 MB,
+ * LayerNorm (one op, as BertLayer runs them), FFN up (1536 x 384), erf GELU, FFN down (384 x 1536), add and LayerNorm; each layer's weights its own (42 MB,
  * from memory as in a forward). Unlike bert-gemms-ab it has the ops between the GEMMs, so it shows what one op's split
  * among the threads costs the next. Libraries alternated in one process; median of the rounds. A library named
  * LIB:packed runs the projections on weights packed ahead (t4j_linear_pack, t4j_linear_packed), as an inference
@@ -17,9 +17,8 @@ typedef int32_t (*pack_fn)(int64_t, int64_t, const float *, int64_t, void *, int
 typedef int32_t (*linear_packed_fn)(int64_t, int64_t, int64_t, const float *, int64_t, const void *, const float *, float *, int64_t);
 typedef void (*attn_fn)(int64_t, int64_t, int64_t, int64_t, const float *, const float *, const float *, int64_t, float, const int32_t *, float *, float *,
                         int64_t);
-typedef void (*add_fn)(int64_t, const float *, const float *, float *);
 typedef void (*gelu_fn)(int64_t, const float *, float *, int32_t);
-typedef void (*ln_fn)(int64_t, int64_t, const float *, const float *, const float *, float, float *, float *, float *);
+typedef void (*add_ln_fn)(int64_t, int64_t, const float *, const float *, const float *, const float *, float, float *, float *, float *);
 
 static float *filled(size_t n, float scale, float shift) { return ab_filled(n, 13, scale, shift); }
 
@@ -34,7 +33,7 @@ int main(int argc, char **argv) {
     for (int l = 0; l < LAYERS; l++)
         for (int j = 0; j < MATS; j++) w[l][j] = filled((size_t)(out_dim[j] * in_dim[j]), 0.001f, -0.006f);
     float *bias = filled((size_t)F, 0.0f, 0.01f), *gamma = filled((size_t)D, 0.0f, 1.0f), *beta = filled((size_t)D, 0.0f, 0.0f);
-    float *x = filled((size_t)(T * D), 0.1f, -0.6f), *h = filled((size_t)(T * D), 0.0f, 0.0f), *q = filled((size_t)(T * D), 0.0f, 0.0f);
+    float *x = filled((size_t)(T * D), 0.1f, -0.6f), *h = filled((size_t)(T * D), 0.0f, 0.0f), *h2 = filled((size_t)(T * D), 0.0f, 0.0f), *q = filled((size_t)(T * D), 0.0f, 0.0f);
     float *k = filled((size_t)(T * D), 0.0f, 0.0f), *v = filled((size_t)(T * D), 0.0f, 0.0f), *ctx = filled((size_t)(T * D), 0.0f, 0.0f);
     float *o = filled((size_t)(T * D), 0.0f, 0.0f), *f = filled((size_t)(T * F), 0.0f, 0.0f), *probs = filled((size_t)(H * T * T), 0.0f, 0.0f);
     float *mean = filled((size_t)T, 0.0f, 0.0f), *rstd = filled((size_t)T, 0.0f, 0.0f);
@@ -50,9 +49,8 @@ int main(int argc, char **argv) {
     char names[16][512];
     const char *labels[16];
     attn_fn attn[16];
-    add_fn add[16];
     gelu_fn gelu[16];
-    ln_fn ln[16];
+    add_ln_fn add_ln[16];
     for (int l = 0; l < libs; l++) {
         snprintf(names[l], sizeof names[l], "%s", argv[3 + l]);
         labels[l] = argv[3 + l];
@@ -71,9 +69,8 @@ int main(int argc, char **argv) {
         }
         linear[l] = (linear_fn)dlsym(lib, "t4j_linear");
         attn[l] = (attn_fn)dlsym(lib, "t4j_attention_forward");
-        add[l] = (add_fn)dlsym(lib, "t4j_add");
         gelu[l] = (gelu_fn)dlsym(lib, "t4j_gelu_forward");
-        ln[l] = (ln_fn)dlsym(lib, "t4j_layer_norm_forward");
+        add_ln[l] = (add_ln_fn)dlsym(lib, "t4j_add_layer_norm_forward");
         ((threads_fn)dlsym(lib, "t4j_set_num_threads"))(threads);
         linear_packed[l] = NULL;
         if (suffix != NULL) {
@@ -119,14 +116,12 @@ int main(int argc, char **argv) {
                     attn[l](1, H, T, D / H, q, k, v, D, 0.17677669f, NULL, probs, ctx, D);
                 }
                 PROJECT(O, ctx, o);
-                add[l](T * D, o, in, o);
-                ln[l](T, D, o, gamma, beta, 1e-12f, h, mean, rstd);
+                add_ln[l](T, D, o, in, gamma, beta, 1e-12f, h, mean, rstd);
                 PROJECT(UP, h, f);
                 gelu[l](T * F, f, f, 1);
                 PROJECT(DOWN, f, o);
-                add[l](T * D, o, h, o);
-                ln[l](T, D, o, gamma, beta, 1e-12f, h, mean, rstd);
-                in = h;
+                add_ln[l](T, D, o, h, gamma, beta, 1e-12f, h2, mean, rstd);
+                in = h2;
             }
             times[(size_t)l * rounds + r] = now() - t0;
         }
