@@ -5,7 +5,8 @@
  * among the threads costs the next. Libraries alternated in one process; median of the rounds. A library named
  * LIB:packed runs the projections on weights packed ahead (t4j_linear_pack, t4j_linear_packed), as an inference
  * model does (LIB:qkv: q, k and v packed as one product); LIB:blocks=MC,KC,NC sets that library's cache blocks
- * (t4j_gemm_set_blocks) before anything is packed; HUGE=i carves the packed weights of libraries i, i + 1, ... from one region on huge pages. */
+ * (t4j_gemm_set_blocks) before anything is packed; HUGE=i carves the packed weights of libraries i, i + 1, ... from one region on huge pages; PER_OP=1 also prints each
+ * kind of op's mean time a forward. */
 #include <stdint.h>
 #include <string.h>
 
@@ -100,10 +101,17 @@ int main(int argc, char **argv) {
     (linear_packed[l] ? linear_packed[l](T, out_dim[J], in_dim[J], X, in_dim[J], packed[l][layer][J], bias, Y, out_dim[J]) \
                       : linear[l](T, out_dim[J], in_dim[J], X, in_dim[J], w[layer][J], in_dim[J], bias, Y, out_dim[J]))
     double *times = calloc((size_t)libs * rounds, sizeof(double));
+    /* PER_OP=1: also each kind of op's time a forward, summed over the layers, per library (the clock read between ops) */
+    enum { OP_QKV, OP_ATTN, OP_O, OP_ADD_LN, OP_UP, OP_GELU, OP_DOWN, KINDS };
+    static const char *kinds[KINDS] = {"q, k, v", "attention", "output projection", "add + LayerNorm", "FFN up", "GELU", "FFN down"};
+    const int per_op = getenv("PER_OP") != NULL;
+    double (*op_time)[KINDS] = calloc((size_t)libs, sizeof *op_time), tick = 0;
+#define TICK(KIND) do { if (per_op) { double t_ = now(); op_time[l][KIND] += t_ - tick; tick = t_; } } while (0)
     for (int r = 0; r < rounds; r++)
         for (int l = 0; l < libs; l++) {
             usleep(2000); /* the library before's polling threads go to sleep */
             double t0 = now();
+            tick = t0;
             const float *in = x;
             for (int layer = 0; layer < LAYERS; layer++) {
                 if (fused[l]) {
@@ -113,18 +121,28 @@ int main(int argc, char **argv) {
                     PROJECT(Q, in, q);
                     PROJECT(K, in, k);
                     PROJECT(V, in, v);
+                    TICK(OP_QKV);
                     attn[l](1, H, T, D / H, q, k, v, D, 0.17677669f, NULL, probs, ctx, D);
                 }
+                TICK(OP_ATTN); /* the fused q, k, v product counts with the attention */
                 PROJECT(O, ctx, o);
+                TICK(OP_O);
                 add_ln[l](T, D, o, in, gamma, beta, 1e-12f, h, mean, rstd);
+                TICK(OP_ADD_LN);
                 PROJECT(UP, h, f);
+                TICK(OP_UP);
                 gelu[l](T * F, f, f, 1);
+                TICK(OP_GELU);
                 PROJECT(DOWN, f, o);
+                TICK(OP_DOWN);
                 add_ln[l](T, D, o, h, gamma, beta, 1e-12f, h2, mean, rstd);
+                TICK(OP_ADD_LN);
                 in = h2;
             }
             times[(size_t)l * rounds + r] = now() - t0;
         }
     ab_print_medians(times, libs, rounds, (char **)labels, threads);
+    for (int l = 0; l < libs && per_op; l++)
+        for (int j = 0; j < KINDS; j++) printf("  %-22s %-18s %.3f ms a forward (mean)\n", labels[l], kinds[j], op_time[l][j] * 1e3 / rounds);
     return 0;
 }
