@@ -61,8 +61,8 @@ int main(int argc, char **argv) {
         fused[l] = opts != NULL && strstr(opts, ":qkv") != NULL;
         long mc = 0, kc = 0, nc = 0;
         int blocks = opts != NULL && strstr(opts, ":blocks=") != NULL && sscanf(strstr(opts, ":blocks=") + 8, "%ld,%ld,%ld", &mc, &kc, &nc) == 3;
-        char *suffix = packed_opt || fused[l] ? opts : NULL;
-        if (opts != NULL) *opts = 0;
+        const int packed_any = packed_opt || fused[l];
+        if (opts != NULL) *opts = 0; /* names[l] is the path */
         void *lib = open_copy("bert-forward-ab", names[l], l);
         if (blocks && ((int32_t(*)(int64_t, int64_t, int64_t))dlsym(lib, "t4j_gemm_set_blocks"))(mc, kc, nc) != 0) {
             fprintf(stderr, "%s: blocks %ld,%ld,%ld refused\n", labels[l], mc, kc, nc);
@@ -74,7 +74,7 @@ int main(int argc, char **argv) {
         add_ln[l] = (add_ln_fn)dlsym(lib, "t4j_add_layer_norm_forward");
         ((threads_fn)dlsym(lib, "t4j_set_num_threads"))(threads);
         linear_packed[l] = NULL;
-        if (suffix != NULL) {
+        if (packed_any) {
             packed_size_fn size = (packed_size_fn)dlsym(lib, "t4j_linear_packed_size");
             pack_fn pack = (pack_fn)dlsym(lib, "t4j_linear_pack");
             linear_packed[l] = (linear_packed_fn)dlsym(lib, "t4j_linear_packed");

@@ -312,10 +312,11 @@ final class ServeSuite {
             if (far[0] > 0) controlWindowsAbove++;
         }
         double[] inRegistry = inRegistryOfKind.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+        double median = percentile(inRegistry, 0.5);
         return new BenchRow("serve", "load adapter, " + kind.label, String.format(Locale.ROOT,
                 "rank %d q,v, %s, %d resident, over HTTP, %d loads: in the registry median %.2f ms worst %.2f ms, round trip mean %.2f worst %.2f ms; %d of %d requests around a load above the prior minute's p99, around %d of the loads (with no load, %.1f s later: %d of %d, in %d windows)",
-                RANK, kind.where, RESIDENT, count, percentile(inRegistry, 0.5), inRegistry.length == 0 ? Double.NaN : inRegistry[inRegistry.length - 1], count == 0 ? 0 : sumLoad / count, worstLoad,
-                above, around, windowsAbove, LOAD_PERIOD_NANOS / 2e9, aboveControl, aroundControl, controlWindowsAbove), "f32", threads, CpuBackend.get().name(), percentile(inRegistry, 0.5), 1e3 / percentile(inRegistry, 0.5), "loads/s", "no peer", null, null, null);
+                RANK, kind.where, RESIDENT, count, median, inRegistry.length == 0 ? Double.NaN : inRegistry[inRegistry.length - 1], count == 0 ? 0 : sumLoad / count, worstLoad,
+                above, around, windowsAbove, LOAD_PERIOD_NANOS / 2e9, aboveControl, aroundControl, controlWindowsAbove), "f32", threads, CpuBackend.get().name(), median, 1e3 / median, "loads/s", "no peer", null, null, null);
     }
 
     /**
