@@ -105,10 +105,16 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
     /* With a single row block each B sliver is used once, so the panel spans all columns: A is packed
      * once (a 128 x 4096 x 4096 GEMM packs A once instead of 4 times) and B needs one sliver's buffer. */
     const int64_t nc_max = single ? ((n1 - n0 + NR - 1) / NR) * NR : T4J_MAX(NR, (J->nc / NR) * NR);
-    /* Packed weights and a plain row-major A: the kernel reads whole slivers of A where they lie (t4j_direct_kernel_fn);
-     * a last sliver of fewer than MR rows is still packed */
+    /* A plain row-major A: the kernel reads whole slivers of A where they lie (t4j_direct_kernel_fn); a last sliver
+     * of fewer than MR rows is still packed, and so is the first where B is packed here: its tile's kernel packs the
+     * B sliver as it reads it (kernel_pack), which takes A packed */
     const t4j_kseg *as = &J->av.segs[0];
+#ifdef T4J_DIRECT_A_PACKED_B_ONLY /* as before the seventeenth session: an A/B build */
     const float *adirect = J->bpacked != NULL && I->kernel_direct != NULL && J->av.nseg == 1 && as->csa == 1 && as->alpha == 1.0f ? as->a : NULL;
+#else
+    const float *adirect = I->kernel_direct != NULL && J->av.nseg == 1 && as->csa == 1 && as->alpha == 1.0f ? as->a : NULL;
+#endif
+    const int64_t head = adirect != NULL && J->bpacked == NULL && I->kernel_pack != NULL ? MR : 0; /* rows packed ahead of those in place, in the first row block */
     float *ap = grow(&tl_abuf, &tl_acap, (size_t)(mc_max * J->kb));
     float *bp = J->bpacked ? NULL : grow(&tl_bbuf, &tl_bcap, (size_t)((single ? NR : nc_max) * J->kb));
     if (ap == NULL || (bp == NULL && J->bpacked == NULL)) {
@@ -123,7 +129,8 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
             for (int64_t ic = m0; ic < m1; ic += mc_max) {
                 int64_t mc = T4J_MIN(mc_max, m1 - ic);
                 int64_t slivers = (mc + MR - 1) / MR, share = (kc + slivers - 1) / slivers;
-                int64_t whole = adirect != NULL ? (mc / MR) * MR : 0; /* rows read in place */
+                int64_t whole = adirect != NULL ? (mc / MR) * MR : 0, lead = ic == m0 ? T4J_MIN(head, whole) : 0; /* rows [lead, whole) read in place */
+                if (lead > 0) t4j_gemm_pack_view(I, &J->av, ic, lead, pc, kc, MR, ap);
                 if (whole < mc) t4j_gemm_pack_view(I, &J->av, ic + whole, mc - whole, pc, kc, MR, ap + whole * kc);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const float *bs, *next = NULL, *fuse_src = NULL;
@@ -155,7 +162,7 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
                             .bias_rs = J->bias_rs, .bias_cs = J->bias_cs,
                             .pf = next && p0 < pf_len ? next + p0 * pf_ld : NULL, .pf_ld = pf_ld, .pf_rows = T4J_MIN(pf_len, p0 + share) - p0,
                             .pf_l1 = J->bpacked != NULL};
-                        if (ir < whole) I->kernel_direct(kc, adirect + i * as->rsa + pc, as->rsa, bs, &o);
+                        if (ir >= lead && ir < whole) I->kernel_direct(kc, adirect + i * as->rsa + pc, as->rsa, bs, &o);
                         else if (fuse_src != NULL && ir == 0) I->kernel_pack(kc, ap, fuse_src, fuse_ld, (float *)bs, &o);
                         else I->kernel(kc, ap + ir * kc, bs, &o);
                         if (J->lowrank != NULL && pc + kc == J->k) I->lowrank(J->lowrank, i, j, o.m_rem, o.n_rem, o.c, J->rsc);
