@@ -6,7 +6,7 @@
 #   train: the ViT's CPU training step (TrainStep), LoRA and full, 1 and 2 threads, separate processes alternated
 #          (2 rounds by default);
 #   bert:  MiniLM's training step as `bench bert` runs it (BertStepMaker), LoRA and full, 1 and 2 threads, both jars
-#          in one process (InferAB), blocks of 3 steps (10 rounds by default).
+#          in one process (InferAB), blocks of 3 steps (10 rounds by default; VARIANTS="lora:2 full:2" picks).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
@@ -43,7 +43,7 @@ case "$mode" in
     "$JAVA_HOME/bin/javac" -cp "$old_jar" -d "$out/old" "$here/BertStepMaker.java"
     "$JAVA_HOME/bin/javac" -cp "$new_jar" -d "$out/new" "$here/BertStepMaker.java"
     "$JAVA_HOME/bin/javac" -d "$out" "$here/InferAB.java"
-    for variant in lora:1 lora:2 full:1 full:2; do
+    for variant in ${VARIANTS:-lora:1 lora:2 full:1 full:2}; do
       "${java[@]}" -Dmaker=BertStepMaker -Dper=3 -cp "$out" InferAB "$variant" "$rounds" "$old_jar" "$out/old" "$new_jar" "$out/new"
     done ;;
   *) echo "usage: run.sh infer|train|bert OLD_TREE [ROUNDS]" >&2; exit 2 ;;
