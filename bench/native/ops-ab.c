@@ -1,6 +1,7 @@
 /* ops-ab THREADS ROUNDS LIB...: the ViT step's attention (batch 128, 4 heads, 17 tokens, heads of 32), LayerNorm
  * backward, bias broadcast and bias gradient (2176 x 128), MiniLM's attention at batch 1 (12 heads, 128 tokens,
- * heads of 32), and the forward attention of BERT-base at 256 tokens (12 heads of 64) and of MiniLM at 512, libraries alternated in one process; best of 5 calls a
+ * heads of 32), and the forward attention of BERT-base at 256 tokens (12 heads of 64) and of MiniLM at 512, the erf GELU's
+ * backward over MiniLM's training step's FFN (16 x 128 tokens x 1536), libraries alternated in one process; best of 5 calls a
  * round, median of the rounds. A millisecond's pause before each op lets the pool's polling threads (200 us) of the
  * library before go to sleep. Build libraries with bench/native/gemm-variants.sh. */
 #include <stdint.h>
@@ -13,9 +14,10 @@ typedef void (*attn_bwd_fn)(int64_t, int64_t, int64_t, int64_t, const float *, c
                             const float *, int64_t, float *, float *, float *);
 typedef void (*ln_bwd_fn)(int64_t, int64_t, const float *, const float *, const float *, const float *, const float *, float *, float *, float *);
 typedef void (*rows_fn)(int64_t, int64_t, const float *, float *);
+typedef void (*gelu_bwd_fn)(int64_t, const float *, const float *, float *, int32_t);
 
-enum { ATTN_FWD, ATTN_BWD, LN_BWD, ADD_ROW, SUM_ROWS, BERT_ATTN_FWD, BERT_ATTN_BWD, LONG_ATTN_FWD, MINI512_ATTN_FWD, OPS };
-static const char *names[OPS] = {"attn_fwd", "attn_bwd", "ln_bwd", "add_row", "sum_rows", "bert_attn_fwd", "bert_attn_bwd", "base256_attn_fwd", "minilm512_attn_fwd"};
+enum { ATTN_FWD, ATTN_BWD, LN_BWD, ADD_ROW, SUM_ROWS, BERT_ATTN_FWD, BERT_ATTN_BWD, LONG_ATTN_FWD, MINI512_ATTN_FWD, GELU_BWD, OPS };
+static const char *names[OPS] = {"attn_fwd", "attn_bwd", "ln_bwd", "add_row", "sum_rows", "bert_attn_fwd", "bert_attn_bwd", "base256_attn_fwd", "minilm512_attn_fwd", "gelu_bwd"};
 
 static float *filled(size_t n, float scale, float shift) { return ab_filled(n, 97, scale, shift); }
 
@@ -33,7 +35,10 @@ int main(int argc, char **argv) {
     float *mqkv = filled((size_t)(MT * 3 * BD), 0.01f, -0.4f), *mprobs = filled((size_t)(12 * MT * MT), 0.0f, 0.0f), *mout = filled((size_t)(MT * BD), 0.0f, 0.0f);
     float *probs = filled(512 * 17 * 17, 0.0f, 0.0f), *out = filled((size_t)(M * D), 0.0f, 0.1f), *dx = filled((size_t)(M * D), 0.0f, 0.0f);
     float *gamma = filled(1024, 0.0f, 1.0f), *sums = filled(1024, 0.0f, 0.0f), *mean = filled((size_t)M, 0.0f, 0.1f), *rstd = filled((size_t)M, 0.0f, 1.1f);
+    const int64_t GN = 2048 * 1536; /* the FFN's pre-activations of a batch of 16 x 128 tokens, in [-4.5, 4.5] */
+    float *gx = filled((size_t)GN, 9.0f / 97, -4.5f), *gdy = filled((size_t)GN, 0.02f / 97, -0.01f), *gdx = filled((size_t)GN, 0.0f, 0.0f);
     attn_fwd_fn attn_fwd[16];
+    gelu_bwd_fn gelu_bwd[16];
     attn_bwd_fn attn_bwd[16];
     ln_bwd_fn ln_bwd[16];
     rows_fn add_row[16], sum_rows[16];
@@ -44,6 +49,7 @@ int main(int argc, char **argv) {
         ln_bwd[l] = (ln_bwd_fn)dlsym(h, "t4j_layer_norm_backward");
         add_row[l] = (rows_fn)dlsym(h, "t4j_add_row");
         sum_rows[l] = (rows_fn)dlsym(h, "t4j_sum_rows");
+        gelu_bwd[l] = (gelu_bwd_fn)dlsym(h, "t4j_gelu_backward");
         ((threads_fn)dlsym(h, "t4j_set_num_threads"))(threads);
     }
     double *times = calloc((size_t)libs * OPS * rounds, sizeof(double));
@@ -62,6 +68,7 @@ int main(int argc, char **argv) {
                     case SUM_ROWS: sum_rows[l](M, D, out, sums + 512); break;
                     case BERT_ATTN_FWD: attn_fwd[l](1, 12, BT, 32, bqkv, bqkv + BD, bqkv + 2 * BD, 3 * BD, 0.17f, NULL, bprobs, bout, BD); break;
                     case LONG_ATTN_FWD: attn_fwd[l](1, 12, LT, 64, lqkv, lqkv + LD, lqkv + 2 * LD, 3 * LD, 0.125f, NULL, lprobs, lout, LD); break;
+                    case GELU_BWD: gelu_bwd[l](GN, gx, gdy, gdx, 1); break;
                     case MINI512_ATTN_FWD: attn_fwd[l](1, 12, MT, 32, mqkv, mqkv + BD, mqkv + 2 * BD, 3 * BD, 0.17f, NULL, mprobs, mout, BD); break;
                     default: attn_bwd[l](1, 12, BT, 32, bqkv, bqkv + BD, bqkv + 2 * BD, 3 * BD, 0.17f, bprobs, bout, BD, bdqkv, bdqkv + BD, bdqkv + 2 * BD); break;
                     }

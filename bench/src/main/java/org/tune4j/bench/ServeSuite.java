@@ -62,6 +62,7 @@ final class ServeSuite {
         }
     }
     /** An adapter loaded every 5 s during the 70% load (-Dtune4j.serve.loadPeriodMs: more often, to look for the loads' tail). */
+    private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper(); // reads each load's answer
     private static final long LOAD_PERIOD_NANOS = Long.getLong("tune4j.serve.loadPeriodMs", 5000) * 1_000_000L;
 
     static List<BenchRow> run(Machine machine, boolean quick, Consumer<String> progress) throws IOException, InterruptedException {
@@ -221,7 +222,7 @@ final class ServeSuite {
                                 .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
                         if (r.statusCode() != 200) throw new IOException("loading an adapter: " + r.body());
                         loads.add(new long[] {l0, System.nanoTime(), memoryKind(before, predictor.registry().memoryReuse())});
-                        serverLoadMs.add(new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.body()).path("load_ms").asDouble(Double.NaN));
+                        serverLoadMs.add(JSON.readTree(r.body()).path("load_ms").asDouble(Double.NaN));
                         progress.accept(String.format(Locale.ROOT, "serve: load %d at %s, %s, %.2f ms in the registry, %.2f ms round trip, of which the hypervisor took %d ms from this VM's vCPUs",
                                 loadCount + 1, java.time.LocalTime.now(), MemoryKind.values()[(int) loads.getLast()[2]].label, serverLoadMs.getLast(),
                                 (loads.getLast()[1] - l0) / 1e6, stolenMillis() - stolenBefore));
