@@ -198,8 +198,9 @@ public final class Tape implements AutoCloseable {
 
     /**
      * v's gradient for a GEMM about to add into it, and the beta it takes: when v has none yet, a new tensor left
-     * unwritten and beta 0 (the GEMM writes it whole, as BLAS does with beta 0, and no pass zeroes it first: 1% of
-     * MiniLM's training step); else v's gradient and beta 1. In another memory than the backend's, zeroed as gradOf.
+     * unwritten and beta 0 (the GEMM writes it whole, as BLAS does with beta 0, and no pass zeroes it first:
+     * MiniLM's LoRA step 2-4% faster on one thread); else v's gradient and beta 1. In another memory than the
+     * backend's, zeroed as gradOf.
      */
     float gradBeta(Var v) {
         if (v.grad != null || v.value.memory() != backend.memory()) {
