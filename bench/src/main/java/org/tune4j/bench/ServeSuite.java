@@ -61,8 +61,8 @@ final class ServeSuite {
             this.where = where;
         }
     }
-    /** An adapter loaded every 5 s during the 70% load (-Dtune4j.serve.loadPeriodMs: more often, to look for the loads' tail). */
     private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper(); // reads each load's answer
+    /** An adapter loaded every 5 s during the 70% load (-Dtune4j.serve.loadPeriodMs: more often, to look for the loads' tail). */
     private static final long LOAD_PERIOD_NANOS = Long.getLong("tune4j.serve.loadPeriodMs", 5000) * 1_000_000L;
 
     static List<BenchRow> run(Machine machine, boolean quick, Consumer<String> progress) throws IOException, InterruptedException {
