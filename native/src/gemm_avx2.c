@@ -51,15 +51,21 @@ static inline __attribute__((always_inline)) void body_avx2(int64_t kc, const fl
     int64_t p = 0;
     if (o->pf != NULL) {
         const float *pf = o->pf; /* NR floats a row: one line; packed weights into L1, a source into L2 (as at AVX-512) */
+        const int64_t rows = T4J_MIN(kc, o->pf_rows);
+#ifdef T4J_PF_BURST
+        const int64_t gap = 1;
+#else
+        const int64_t gap = T4J_MAX(1, kc / T4J_MAX(1, rows)); /* spread over the call, as at AVX-512 */
+#endif
         if (o->pf_l1)
-            for (; p < T4J_MIN(kc, o->pf_rows); p++, pf += o->pf_ld) {
+            for (int64_t r = 0; r < rows; r++, pf += o->pf_ld) {
                 _mm_prefetch((const char *)pf, _MM_HINT_T0);
-                STEP();
+                for (int64_t g = 0; g < gap && p < kc; g++, p++) STEP();
             }
         else
-            for (; p < T4J_MIN(kc, o->pf_rows); p++, pf += o->pf_ld) {
+            for (int64_t r = 0; r < rows; r++, pf += o->pf_ld) {
                 _mm_prefetch((const char *)pf, _MM_HINT_T1);
-                STEP();
+                for (int64_t g = 0; g < gap && p < kc; g++, p++) STEP();
             }
     }
     for (; p < kc; p++) STEP();
