@@ -3,7 +3,8 @@
  * heads of 32), and the forward attention of BERT-base at 256 tokens (12 heads of 64) and of MiniLM at 512, the erf GELU's
  * backward over MiniLM's training step's FFN (16 x 128 tokens x 1536), libraries alternated in one process; best of 5 calls a
  * round, median of the rounds. A millisecond's pause before each op lets the pool's polling threads (200 us) of the
- * library before go to sleep. Build libraries with bench/native/gemm-variants.sh. */
+ * library before go to sleep. ACCUMULATE=0 runs the backward ops in their writing form (accumulate 0: libraries from
+ * 2026-12-04 on; an older one ignores the argument and adds). Build libraries with bench/native/gemm-variants.sh. */
 #include <stdint.h>
 
 #include "ab.h"
@@ -11,10 +12,10 @@
 typedef void (*attn_fwd_fn)(int64_t, int64_t, int64_t, int64_t, const float *, const float *, const float *, int64_t, float, const int32_t *, float *,
                             float *, int64_t);
 typedef void (*attn_bwd_fn)(int64_t, int64_t, int64_t, int64_t, const float *, const float *, const float *, int64_t, float, const float *,
-                            const float *, int64_t, float *, float *, float *);
-typedef void (*ln_bwd_fn)(int64_t, int64_t, const float *, const float *, const float *, const float *, const float *, float *, float *, float *);
+                            const float *, int64_t, float *, float *, float *, int32_t);
+typedef void (*ln_bwd_fn)(int64_t, int64_t, const float *, const float *, const float *, const float *, const float *, float *, float *, float *, int32_t);
 typedef void (*rows_fn)(int64_t, int64_t, const float *, float *);
-typedef void (*gelu_bwd_fn)(int64_t, const float *, const float *, float *, int32_t);
+typedef void (*gelu_bwd_fn)(int64_t, const float *, const float *, float *, int32_t, int32_t);
 
 enum { ATTN_FWD, ATTN_BWD, LN_BWD, ADD_ROW, SUM_ROWS, BERT_ATTN_FWD, BERT_ATTN_BWD, LONG_ATTN_FWD, MINI512_ATTN_FWD, GELU_BWD, OPS };
 static const char *names[OPS] = {"attn_fwd", "attn_bwd", "ln_bwd", "add_row", "sum_rows", "bert_attn_fwd", "bert_attn_bwd", "base256_attn_fwd", "minilm512_attn_fwd", "gelu_bwd"};
@@ -24,6 +25,7 @@ static float *filled(size_t n, float scale, float shift) { return ab_filled(n, 9
 int main(int argc, char **argv) {
     int threads, rounds, libs;
     ab_args(argc, argv, "ops-ab", &threads, &rounds, &libs);
+    const int32_t acc = getenv("ACCUMULATE") != NULL ? atoi(getenv("ACCUMULATE")) : 1;
     const int64_t M = 2176, D = 128; /* 128 images x 17 tokens, width 128; q, k, v side by side in rows of 3D */
     float *qkv = filled((size_t)(M * 3 * D), 0.01f, -0.4f), *dqkv = filled((size_t)(M * 3 * D), 0.0f, 0.0f);
     const int64_t BT = 128, BD = 384; /* MiniLM: 128 tokens, width 384 (12 heads of 32), q, k, v in rows of 3BD */
@@ -62,15 +64,15 @@ int main(int argc, char **argv) {
                     double t0 = now();
                     switch (op) {
                     case ATTN_FWD: attn_fwd[l](128, 4, 17, 32, qkv, qkv + D, qkv + 2 * D, 3 * D, 0.17f, NULL, probs, out, D); break;
-                    case ATTN_BWD: attn_bwd[l](128, 4, 17, 32, qkv, qkv + D, qkv + 2 * D, 3 * D, 0.17f, probs, out, D, dqkv, dqkv + D, dqkv + 2 * D); break;
-                    case LN_BWD: ln_bwd[l](M, D, qkv, gamma, mean, rstd, out, dx, sums, sums + 256); break;
+                    case ATTN_BWD: attn_bwd[l](128, 4, 17, 32, qkv, qkv + D, qkv + 2 * D, 3 * D, 0.17f, probs, out, D, dqkv, dqkv + D, dqkv + 2 * D, acc); break;
+                    case LN_BWD: ln_bwd[l](M, D, qkv, gamma, mean, rstd, out, dx, sums, sums + 256, acc); break;
                     case ADD_ROW: add_row[l](M, D, gamma, dx); break;
                     case SUM_ROWS: sum_rows[l](M, D, out, sums + 512); break;
                     case BERT_ATTN_FWD: attn_fwd[l](1, 12, BT, 32, bqkv, bqkv + BD, bqkv + 2 * BD, 3 * BD, 0.17f, NULL, bprobs, bout, BD); break;
                     case LONG_ATTN_FWD: attn_fwd[l](1, 12, LT, 64, lqkv, lqkv + LD, lqkv + 2 * LD, 3 * LD, 0.125f, NULL, lprobs, lout, LD); break;
-                    case GELU_BWD: gelu_bwd[l](GN, gx, gdy, gdx, 1); break;
+                    case GELU_BWD: gelu_bwd[l](GN, gx, gdy, gdx, 1, acc); break;
                     case MINI512_ATTN_FWD: attn_fwd[l](1, 12, MT, 32, mqkv, mqkv + BD, mqkv + 2 * BD, 3 * BD, 0.17f, NULL, mprobs, mout, BD); break;
-                    default: attn_bwd[l](1, 12, BT, 32, bqkv, bqkv + BD, bqkv + 2 * BD, 3 * BD, 0.17f, bprobs, bout, BD, bdqkv, bdqkv + BD, bdqkv + 2 * BD); break;
+                    default: attn_bwd[l](1, 12, BT, 32, bqkv, bqkv + BD, bqkv + 2 * BD, 3 * BD, 0.17f, bprobs, bout, BD, bdqkv, bdqkv + BD, bdqkv + 2 * BD, acc); break;
                     }
                     double dt = now() - t0;
                     if (dt < best) best = dt;

@@ -276,9 +276,10 @@ double t4j_sum_squares(int64_t n, const float *x);
 void t4j_sum_rows_product(int64_t m, int64_t n, const float *a, const float *b, float *out);
 /* out[i] = sum over j of x[i*n + j]^2: each row's squared norm (DoRA's weight norms). */
 void t4j_row_squares(int64_t m, int64_t n, const float *x, float *out);
-/* GELU, tanh form (exact = 0) or erf form (exact = 1): y = gelu(x); backward dx += gelu'(x) dy. */
+/* GELU, tanh form (exact = 0) or erf form (exact = 1): y = gelu(x); backward dx += gelu'(x) dy, or with
+ * accumulate = 0 dx = gelu'(x) dy, dx's old contents never read (a new gradient needs no zeroing pass). */
 void t4j_gelu_forward(int64_t n, const float *x, float *y, int32_t exact);
-void t4j_gelu_backward(int64_t n, const float *x, const float *dy, float *dx, int32_t exact);
+void t4j_gelu_backward(int64_t n, const float *x, const float *dy, float *dx, int32_t exact, int32_t accumulate);
 /* Softmax over each row of x [m, n]: y = softmax(x); backward dx += y * (dy - sum(dy * y)). */
 void t4j_softmax_forward(int64_t m, int64_t n, const float *x, float *y);
 void t4j_softmax_backward(int64_t m, int64_t n, const float *y, const float *dy, float *dx);
@@ -286,9 +287,10 @@ void t4j_softmax_backward(int64_t m, int64_t n, const float *y, const float *dy,
 void t4j_log_softmax_forward(int64_t m, int64_t n, const float *x, float *y);
 void t4j_log_softmax_backward(int64_t m, int64_t n, const float *y, const float *dy, float *dx);
 /* LayerNorm over each row: y = (x - mean) * rstd * gamma + beta, rstd = 1/sqrt(var + eps), saving mean
- * and rstd [m]; backward accumulates dx [m, n], dgamma [n] and dbeta [n] (dgamma/dbeta may be NULL). */
+ * and rstd [m]; backward accumulates dx [m, n] (accumulate = 0: writes it, its old contents never read),
+ * dgamma [n] and dbeta [n] (always added into; any of the three may be NULL). */
 void t4j_layer_norm_forward(int64_t m, int64_t n, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean, float *rstd);
-void t4j_layer_norm_backward(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta);
+void t4j_layer_norm_backward(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta, int32_t accumulate);
 /* LayerNorm of x + r (a post-LN transformer's residual and sublayer output) in one pass a row: y = t4j_add's sum
  * normalized as t4j_layer_norm_forward does it, the same bits as the two calls; y may be x or r. */
 void t4j_add_layer_norm_forward(int64_t m, int64_t n, const float *x, const float *r, const float *gamma, const float *beta, float eps, float *y, float *mean, float *rstd);
@@ -302,10 +304,11 @@ void t4j_cross_entropy_backward(int64_t m, int64_t n, const float *probs, const 
  * is saved; out [batch*seq, heads*dh] (row stride ldo) = probs v. lengths [batch] (1 <= lengths[b] <= seq),
  * or NULL for none: a padding mask, sequence b's keys j >= lengths[b] get probability exactly 0 (the softmax
  * runs over the first lengths[b] scores, as BERT's additive -inf mask). Backward accumulates dq, dk, dv
- * (same layout as q, k, v, row stride ld) from dout; it reads the mask from probs. */
+ * (same layout as q, k, v, row stride ld) from dout, or with accumulate = 0 writes them (their old contents never
+ * read); it reads the mask from probs. */
 #define T4J_ATTN_MAX_SEQ 1024
 void t4j_attention_forward(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q, const float *k, const float *v, int64_t ld, float scale, const int32_t *lengths, float *probs, float *out, int64_t ldo);
-void t4j_attention_backward(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q, const float *k, const float *v, int64_t ld, float scale, const float *probs, const float *dout, int64_t ldo, float *dq, float *dk, float *dv);
+void t4j_attention_backward(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q, const float *k, const float *v, int64_t ld, float scale, const float *probs, const float *dout, int64_t ldo, float *dq, float *dk, float *dv, int32_t accumulate);
 /* Embedding rows: gather y [n, d] += table[ids[i]] (0 <= ids[i] < the table's rows, checked by the caller),
  * and its gradient, scatter dtable[ids[i]] += dy [n, d]; rows of one id are added in order of i, so the
  * result is the same for any thread count. Contiguous rows of d floats. */

@@ -336,16 +336,16 @@ typedef struct {
     void (*row_squares)(int64_t m, int64_t n, const float *x, float *out);
     void (*gelu_forward)(int64_t n, const float *x, float *y, int32_t exact);
     void (*gelu_rows)(int64_t m, int64_t n, float *y, int64_t ldy, int32_t exact); /* in place, on the calling thread */
-    void (*gelu_backward)(int64_t n, const float *x, const float *dy, float *dx, int32_t exact);
+    void (*gelu_backward)(int64_t n, const float *x, const float *dy, float *dx, int32_t exact, int32_t accumulate);
     void (*softmax_forward)(int64_t m, int64_t n, const float *x, float *y);
     void (*softmax_backward)(int64_t m, int64_t n, const float *y, const float *dy, float *dx);
     void (*layer_norm_forward)(int64_t m, int64_t n, const float *x, const float *gamma, const float *beta, float eps, float *y, float *mean, float *rstd);
     void (*add_layer_norm_forward)(int64_t m, int64_t n, const float *x, const float *r, const float *gamma, const float *beta, float eps, float *y, float *mean, float *rstd);
-    void (*layer_norm_backward)(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta);
+    void (*layer_norm_backward)(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta, int32_t accumulate);
     float (*cross_entropy_forward)(int64_t m, int64_t n, const float *logits, const int32_t *labels, float smoothing, float *probs);
     void (*cross_entropy_backward)(int64_t m, int64_t n, const float *probs, const int32_t *labels, float smoothing, float dloss, float *dlogits);
     void (*attention_forward)(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q, const float *k, const float *v, int64_t ld, float scale, const int32_t *lengths, float *probs, float *out, int64_t ldo);
-    void (*attention_backward)(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q, const float *k, const float *v, int64_t ld, float scale, const float *probs, const float *dout, int64_t ldo, float *dq, float *dk, float *dv);
+    void (*attention_backward)(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q, const float *k, const float *v, int64_t ld, float scale, const float *probs, const float *dout, int64_t ldo, float *dq, float *dk, float *dv, int32_t accumulate);
     void (*gather_rows_add)(int64_t n, int64_t d, const int32_t *ids, const float *table, float *y);
     void (*scatter_rows_add)(int64_t n, int64_t d, const int32_t *ids, const float *dy, float *dtable);
     void (*adamw_step)(int64_t n, float *param, const float *grad, float *m, float *v, float lr, float beta1, float beta2, float eps, float weight_decay, int64_t step);

@@ -29,8 +29,8 @@ T4J_EXPORT void t4j_sum_rows_product(int64_t m, int64_t n, const float *a, const
 T4J_EXPORT void t4j_row_squares(int64_t m, int64_t n, const float *x, float *out) { ops()->row_squares(m, n, x, out); }
 T4J_EXPORT void t4j_gelu_forward(int64_t n, const float *x, float *y, int32_t exact) { ops()->gelu_forward(n, x, y, exact); }
 void t4j_gelu_rows(int64_t m, int64_t n, float *y, int64_t ldy, int32_t exact) { ops()->gelu_rows(m, n, y, ldy, exact); }
-T4J_EXPORT void t4j_gelu_backward(int64_t n, const float *x, const float *dy, float *dx, int32_t exact) {
-    ops()->gelu_backward(n, x, dy, dx, exact);
+T4J_EXPORT void t4j_gelu_backward(int64_t n, const float *x, const float *dy, float *dx, int32_t exact, int32_t accumulate) {
+    ops()->gelu_backward(n, x, dy, dx, exact, accumulate);
 }
 T4J_EXPORT void t4j_softmax_forward(int64_t m, int64_t n, const float *x, float *y) { ops()->softmax_forward(m, n, x, y); }
 T4J_EXPORT void t4j_softmax_backward(int64_t m, int64_t n, const float *y, const float *dy, float *dx) {
@@ -42,8 +42,8 @@ T4J_EXPORT void t4j_layer_norm_forward(int64_t m, int64_t n, const float *x, con
 T4J_EXPORT void t4j_add_layer_norm_forward(int64_t m, int64_t n, const float *x, const float *r, const float *gamma, const float *beta, float eps, float *y, float *mean, float *rstd) {
     ops()->add_layer_norm_forward(m, n, x, r, gamma, beta, eps, y, mean, rstd);
 }
-T4J_EXPORT void t4j_layer_norm_backward(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta) {
-    ops()->layer_norm_backward(m, n, x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
+T4J_EXPORT void t4j_layer_norm_backward(int64_t m, int64_t n, const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy, float *dx, float *dgamma, float *dbeta, int32_t accumulate) {
+    ops()->layer_norm_backward(m, n, x, gamma, mean, rstd, dy, dx, dgamma, dbeta, accumulate);
 }
 T4J_EXPORT float t4j_cross_entropy_forward(int64_t m, int64_t n, const float *logits, const int32_t *labels, float smoothing, float *probs) {
     return ops()->cross_entropy_forward(m, n, logits, labels, smoothing, probs);
@@ -54,8 +54,8 @@ T4J_EXPORT void t4j_cross_entropy_backward(int64_t m, int64_t n, const float *pr
 T4J_EXPORT void t4j_attention_forward(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q, const float *k, const float *v, int64_t ld, float scale, const int32_t *lengths, float *probs, float *out, int64_t ldo) {
     ops()->attention_forward(batch, heads, seq, dh, q, k, v, ld, scale, lengths, probs, out, ldo);
 }
-T4J_EXPORT void t4j_attention_backward(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q, const float *k, const float *v, int64_t ld, float scale, const float *probs, const float *dout, int64_t ldo, float *dq, float *dk, float *dv) {
-    ops()->attention_backward(batch, heads, seq, dh, q, k, v, ld, scale, probs, dout, ldo, dq, dk, dv);
+T4J_EXPORT void t4j_attention_backward(int64_t batch, int64_t heads, int64_t seq, int64_t dh, const float *q, const float *k, const float *v, int64_t ld, float scale, const float *probs, const float *dout, int64_t ldo, float *dq, float *dk, float *dv, int32_t accumulate) {
+    ops()->attention_backward(batch, heads, seq, dh, q, k, v, ld, scale, probs, dout, ldo, dq, dk, dv, accumulate);
 }
 T4J_EXPORT void t4j_gather_rows_add(int64_t n, int64_t d, const int32_t *ids, const float *table, float *y) { ops()->gather_rows_add(n, d, ids, table, y); }
 T4J_EXPORT void t4j_scatter_rows_add(int64_t n, int64_t d, const int32_t *ids, const float *dy, float *dtable) { ops()->scatter_rows_add(n, d, ids, dy, dtable); }

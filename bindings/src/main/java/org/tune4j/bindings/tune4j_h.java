@@ -1786,7 +1786,7 @@ public final class tune4j_h {
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_gelu_forward", DESC, false);
     }
 
-    /** GELU, tanh form (exact = 0) or erf form (exact = 1): y = gelu(x); backward dx += gelu'(x) dy. */
+    /** GELU, tanh form (exact = 0) or erf form (exact = 1): y = gelu(x); backward dx += gelu'(x) dy, or with accumulate = 0 dx = gelu'(x) dy, dx's old contents never read (a new gradient needs no zeroing pass). */
     public static void t4j_gelu_forward(long n, MemorySegment x, MemorySegment y, int exact) {
         try {
             t4j_gelu_forward.HANDLE.invokeExact(n, x, y, exact);
@@ -1806,13 +1806,13 @@ public final class tune4j_h {
     }
 
     private static final class t4j_gelu_backward {
-        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_INT);
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT);
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_gelu_backward", DESC, false);
     }
 
-    public static void t4j_gelu_backward(long n, MemorySegment x, MemorySegment dy, MemorySegment dx, int exact) {
+    public static void t4j_gelu_backward(long n, MemorySegment x, MemorySegment dy, MemorySegment dx, int exact, int accumulate) {
         try {
-            t4j_gelu_backward.HANDLE.invokeExact(n, x, dy, dx, exact);
+            t4j_gelu_backward.HANDLE.invokeExact(n, x, dy, dx, exact, accumulate);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -1927,7 +1927,7 @@ public final class tune4j_h {
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_layer_norm_forward", DESC, false);
     }
 
-    /** LayerNorm over each row: y = (x - mean) * rstd * gamma + beta, rstd = 1/sqrt(var + eps), saving mean and rstd [m]; backward accumulates dx [m, n], dgamma [n] and dbeta [n] (dgamma/dbeta may be NULL). */
+    /** LayerNorm over each row: y = (x - mean) * rstd * gamma + beta, rstd = 1/sqrt(var + eps), saving mean and rstd [m]; backward accumulates dx [m, n] (accumulate = 0: writes it, its old contents never read), dgamma [n] and dbeta [n] (always added into; any of the three may be NULL). */
     public static void t4j_layer_norm_forward(long m, long n, MemorySegment x, MemorySegment gamma, MemorySegment beta, float eps, MemorySegment y, MemorySegment mean, MemorySegment rstd) {
         try {
             t4j_layer_norm_forward.HANDLE.invokeExact(m, n, x, gamma, beta, eps, y, mean, rstd);
@@ -1947,13 +1947,13 @@ public final class tune4j_h {
     }
 
     private static final class t4j_layer_norm_backward {
-        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT);
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_layer_norm_backward", DESC, false);
     }
 
-    public static void t4j_layer_norm_backward(long m, long n, MemorySegment x, MemorySegment gamma, MemorySegment mean, MemorySegment rstd, MemorySegment dy, MemorySegment dx, MemorySegment dgamma, MemorySegment dbeta) {
+    public static void t4j_layer_norm_backward(long m, long n, MemorySegment x, MemorySegment gamma, MemorySegment mean, MemorySegment rstd, MemorySegment dy, MemorySegment dx, MemorySegment dgamma, MemorySegment dbeta, int accumulate) {
         try {
-            t4j_layer_norm_backward.HANDLE.invokeExact(m, n, x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
+            t4j_layer_norm_backward.HANDLE.invokeExact(m, n, x, gamma, mean, rstd, dy, dx, dgamma, dbeta, accumulate);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {
@@ -2064,13 +2064,13 @@ public final class tune4j_h {
     }
 
     private static final class t4j_attention_backward {
-        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_FLOAT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS);
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_FLOAT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_INT);
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_attention_backward", DESC, false);
     }
 
-    public static void t4j_attention_backward(long batch, long heads, long seq, long dh, MemorySegment q, MemorySegment k, MemorySegment v, long ld, float scale, MemorySegment probs, MemorySegment dout, long ldo, MemorySegment dq, MemorySegment dk, MemorySegment dv) {
+    public static void t4j_attention_backward(long batch, long heads, long seq, long dh, MemorySegment q, MemorySegment k, MemorySegment v, long ld, float scale, MemorySegment probs, MemorySegment dout, long ldo, MemorySegment dq, MemorySegment dk, MemorySegment dv, int accumulate) {
         try {
-            t4j_attention_backward.HANDLE.invokeExact(batch, heads, seq, dh, q, k, v, ld, scale, probs, dout, ldo, dq, dk, dv);
+            t4j_attention_backward.HANDLE.invokeExact(batch, heads, seq, dh, q, k, v, ld, scale, probs, dout, ldo, dq, dk, dv, accumulate);
         } catch (RuntimeException | Error ex$) {
             throw ex$;
         } catch (Throwable ex$) {

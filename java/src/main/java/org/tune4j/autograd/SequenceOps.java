@@ -4,9 +4,54 @@ import org.tune4j.backend.BackendChecks;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 
-/** Pooling a batch of token sequences into one row each, on the {@link Tape} it is given (forward and backward side by side). */
+/**
+ * Ops on a batch of token sequences (a BERT's): the embedding lookup, attention over separate q, k, v with a padding
+ * mask, pooling into one row each; recorded on the {@link Tape} they are given, forward and backward side by side.
+ */
 public final class SequenceOps {
     private SequenceOps() {}
+
+    /** An embedding lookup: y [n, d] = table [vocab, d] at rows ids [n] (I32); the gradient is scattered back by id. */
+    public static Var embedding(Tape t, Var table, Tensor ids) {
+        Tensor y = t.zeros(ids.numel(), table.value.dim(1));
+        t.backend().gatherRowsAdd(ids, table.value, y);
+        Var out = t.result(y, table);
+        t.record(out, () -> {
+            if (out.grad != null && t.needs(table)) t.backend().scatterRowsAdd(ids, out.grad, t.gradOf(table));
+        });
+        return out;
+    }
+
+    /**
+     * Self-attention from separate projections q, k, v [batch·seq, d] (BERT's query, key, value) → [batch·seq, d],
+     * {@code heads} heads; {@code lengths} [batch] (I32) masks each sequence's padded keys, or null.
+     */
+    public static Var attention(Tape t, Var q, Var k, Var v, int batch, int heads, Tensor lengths) {
+        long rows = q.value.dim(0), d = q.value.dim(1), seq = rows / batch;
+        float scale = (float) (1 / Math.sqrt((double) d / heads));
+        Tensor probs = t.empty((long) batch * heads * seq * seq), y = t.empty(rows, d);
+        t.backend().attentionForward(batch, heads, q.value, k.value, v.value, scale, lengths, probs, y);
+        Var out = t.result(y, q, k, v);
+        t.record(out, () -> {
+            if (out.grad == null) return; // the kernel writes all three: a frozen one's gradient goes to scratch
+            // written, not added, when none of the three has a gradient yet (and no two are one Var): no pass zeroes them
+            boolean write = q != k && k != v && q != v && firstGrad(t, q) && firstGrad(t, k) && firstGrad(t, v);
+            t.backend().attentionBackward(batch, heads, q.value, k.value, v.value, scale, probs, out.grad, attentionGrad(t, q, write, rows, d),
+                    attentionGrad(t, k, write, rows, d), attentionGrad(t, v, write, rows, d), !write);
+        });
+        return out;
+    }
+
+    /** Whether attention's gradient for v would be v's first (or go to scratch: v needs none). */
+    private static boolean firstGrad(Tape t, Var v) {
+        return !t.needs(v) || (v.grad == null && v.value.memory() == t.backend().memory());
+    }
+
+    /** Where attention's backward puts v's gradient: v's (new and unwritten when {@code write}), or scratch [rows, d]. */
+    private static Tensor attentionGrad(Tape t, Var v, boolean write, long rows, long d) {
+        if (t.needs(v)) return write ? (v.grad = t.emptyLike(v.value)) : t.gradOf(v);
+        return write ? t.empty(rows, d) : t.zeros(rows, d);
+    }
 
     /**
      * The mean over each sequence's first lengths[b] rows of x [batch·seq, d] → [batch, d] (sentence-transformers'

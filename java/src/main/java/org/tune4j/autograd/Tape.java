@@ -197,10 +197,10 @@ public final class Tape implements AutoCloseable {
     }
 
     /**
-     * v's gradient for a GEMM about to add into it, and the beta it takes: when v has none yet, a new tensor left
-     * unwritten and beta 0 (the GEMM writes it whole, as BLAS does with beta 0, and no pass zeroes it first:
-     * MiniLM's LoRA step 2-4% faster on one thread); else v's gradient and beta 1. In another memory than the
-     * backend's, zeroed as gradOf.
+     * v's gradient for an op about to add into it or write it (a GEMM, GELU's, LayerNorm's, attention's backward), and
+     * the beta it takes: when v has none yet, a new tensor left unwritten and beta 0 (the op writes it whole, as BLAS
+     * does with beta 0, and no pass zeroes it first: MiniLM's LoRA step 2-4% faster on one thread); else v's gradient
+     * and beta 1. In another memory than the backend's, zeroed as gradOf.
      */
     float gradBeta(Var v) {
         if (v.grad != null || v.value.memory() != backend.memory()) {
@@ -409,7 +409,10 @@ public final class Tape implements AutoCloseable {
         backend.geluForward(x.value, y, exact);
         Var out = result(y, x);
         record(out, () -> {
-            if (out.grad != null && needs(x)) backend.geluBackward(x.value, out.grad, gradOf(x), exact);
+            if (out.grad != null && needs(x)) {
+                boolean adds = gradBeta(x) != 0f;
+                backend.geluBackward(x.value, out.grad, x.grad, exact, adds);
+            }
         });
         return out;
     }
@@ -422,8 +425,9 @@ public final class Tape implements AutoCloseable {
         Var out = result(y, x, gamma, beta);
         record(out, () -> {
             if (out.grad == null) return;
-            backend.layerNormBackward(x.value, gamma.value, mean, rstd, out.grad, needs(x) ? gradOf(x) : null,
-                    needs(gamma) ? gradOf(gamma) : null, needs(beta) ? gradOf(beta) : null);
+            boolean adds = !needs(x) || gradBeta(x) != 0f;
+            backend.layerNormBackward(x.value, gamma.value, mean, rstd, out.grad, needs(x) ? x.grad : null,
+                    needs(gamma) ? gradOf(gamma) : null, needs(beta) ? gradOf(beta) : null, adds);
         });
         return out;
     }
@@ -438,35 +442,6 @@ public final class Tape implements AutoCloseable {
         Tensor y = emptyLike(a.value), mean = empty(m), rstd = empty(m);
         backend.addLayerNormForward(a.value, b.value, gamma.value, beta.value, eps, y, mean, rstd);
         return result(y, a, b, gamma, beta);
-    }
-
-    /**
-     * Self-attention from separate projections q, k, v [batch·seq, d] (BERT's query, key, value) → [batch·seq, d],
-     * {@code heads} heads; {@code lengths} [batch] (I32) masks each sequence's padded keys, or null.
-     */
-    public Var attention(Var q, Var k, Var v, int batch, int heads, Tensor lengths) {
-        long rows = q.value.dim(0), d = q.value.dim(1), seq = rows / batch;
-        float scale = (float) (1 / Math.sqrt((double) d / heads));
-        Tensor probs = empty((long) batch * heads * seq * seq), y = empty(rows, d);
-        backend.attentionForward(batch, heads, q.value, k.value, v.value, scale, lengths, probs, y);
-        Var out = result(y, q, k, v);
-        record(out, () -> {
-            if (out.grad == null) return; // the kernel writes all three: a frozen one's gradient goes to scratch
-            backend.attentionBackward(batch, heads, q.value, k.value, v.value, scale, probs, out.grad, needs(q) ? gradOf(q) : zeros(rows, d),
-                    needs(k) ? gradOf(k) : zeros(rows, d), needs(v) ? gradOf(v) : zeros(rows, d));
-        });
-        return out;
-    }
-
-    /** An embedding lookup: y [n, d] = table [vocab, d] at rows ids [n] (I32); the gradient is scattered back by id. */
-    public Var embedding(Var table, Tensor ids) {
-        Tensor y = zeros(ids.numel(), table.value.dim(1));
-        backend.gatherRowsAdd(ids, table.value, y);
-        Var out = result(y, table);
-        record(out, () -> {
-            if (out.grad != null && needs(table)) backend.scatterRowsAdd(ids, out.grad, gradOf(table));
-        });
-        return out;
     }
 
     /** Mean softmax cross-entropy of logits [m, classes] against labels [m] (I32); a one-element result. */

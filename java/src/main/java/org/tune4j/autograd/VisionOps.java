@@ -47,8 +47,10 @@ public final class VisionOps {
         Var out = t.result(y, qkv);
         t.record(out, () -> {
             if (out.grad == null || !t.needs(qkv)) return;
-            Tensor g = t.gradOf(qkv);
-            t.backend().attentionBackward(batch, heads, q, k, v, scale, probs, out.grad, g.view(0, 0, rows, d), g.view(0, d, rows, d), g.view(0, 2 * d, rows, d));
+            boolean adds = t.gradBeta(qkv) != 0f; // a new gradient written, not zeroed and added into
+            Tensor g = qkv.grad;
+            t.backend().attentionBackward(batch, heads, q, k, v, scale, probs, out.grad, g.view(0, 0, rows, d), g.view(0, d, rows, d), g.view(0, 2 * d, rows, d),
+                    adds);
         });
         return out;
     }

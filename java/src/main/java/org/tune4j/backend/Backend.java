@@ -231,6 +231,19 @@ public interface Backend {
     /** dx += GELU'(x)·dy. */
     void geluBackward(Tensor x, Tensor dy, Tensor dx, boolean exact);
 
+    /**
+     * dx += GELU'(x)·dy, or when not {@code accumulate} dx = GELU'(x)·dy, dx's old contents never read (a new gradient
+     * then needs no zeroing pass before it): by default dx zeroed, then {@link #geluBackward(Tensor, Tensor, Tensor,
+     * boolean)}; the CPU writes it in the one pass, the same bits.
+     */
+    default void geluBackward(Tensor x, Tensor dy, Tensor dx, boolean exact, boolean accumulate) {
+        if (!accumulate) {
+            BackendChecks.writable("dx", dx);
+            dx.zero();
+        }
+        geluBackward(x, dy, dx, exact);
+    }
+
     /** Softmax over each row of x [m, n]. */
     void softmaxForward(Tensor x, Tensor y);
 
@@ -253,6 +266,19 @@ public interface Backend {
 
     /** Accumulates dx [m, n] (may be null), dgamma and dbeta [n] (may be null). */
     void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dgamma, Tensor dbeta);
+
+    /**
+     * As {@link #layerNormBackward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)}, dx written (its old
+     * contents never read) when not {@code accumulate}; dgamma and dbeta are added into either way. By default dx zeroed
+     * first; the CPU writes it in the one pass, the same bits.
+     */
+    default void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dgamma, Tensor dbeta, boolean accumulate) {
+        if (!accumulate && dx != null) {
+            BackendChecks.writable("dx", dx);
+            dx.zero();
+        }
+        layerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
+    }
 
     /** Softmax cross-entropy of logits [m, n] against labels [m] (I32), label smoothing; writes probs; returns the mean loss. */
     float crossEntropyForward(Tensor logits, Tensor labels, float smoothing, Tensor probs);
@@ -362,6 +388,22 @@ public interface Backend {
 
     /** Accumulates dq, dk, dv (laid out as q, k, v) from dout. */
     void attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv);
+
+    /**
+     * As {@link #attentionBackward(int, int, Tensor, Tensor, Tensor, float, Tensor, Tensor, Tensor, Tensor, Tensor)}, dq, dk
+     * and dv written (their old contents never read) when not {@code accumulate}: by default zeroed first; the CPU zeroes
+     * each head's columns in the task that then sums into them, the same bits.
+     */
+    default void attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv,
+            boolean accumulate) {
+        if (!accumulate) {
+            BackendChecks.writable("dq", dq, "dk", dk, "dv", dv);
+            dq.zero();
+            dk.zero();
+            dv.zero();
+        }
+        attentionBackward(batch, heads, q, k, v, scale, probs, dout, dq, dk, dv);
+    }
 
     /** y [n, d] += table[ids[i]] for each row i: an embedding lookup. ids [n] (I32), each in [0, table rows). */
     void gatherRowsAdd(Tensor ids, Tensor table, Tensor y);

@@ -374,9 +374,14 @@ public final class CpuBackend extends CpuCompressedOps {
 
     @Override
     public void geluBackward(Tensor x, Tensor dy, Tensor dx, boolean exact) {
+        geluBackward(x, dy, dx, exact, true);
+    }
+
+    @Override
+    public void geluBackward(Tensor x, Tensor dy, Tensor dx, boolean exact, boolean accumulate) {
         BackendChecks.writable("dx", dx);
         BackendChecks.sameSize("x", x, "dy", dy, "dx", dx);
-        tune4j_h.t4j_gelu_backward(x.numel(), x.segment(), dy.segment(), dx.segment(), exact ? 1 : 0);
+        tune4j_h.t4j_gelu_backward(x.numel(), x.segment(), dy.segment(), dx.segment(), exact ? 1 : 0, accumulate ? 1 : 0);
     }
 
     @Override
@@ -415,10 +420,16 @@ public final class CpuBackend extends CpuCompressedOps {
 
     @Override
     public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dgamma, Tensor dbeta) {
+        layerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta, true);
+    }
+
+    @Override
+    public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dgamma, Tensor dbeta, boolean accumulate) {
         BackendChecks.writable("dx", dx, "dgamma", dgamma, "dbeta", dbeta);
         BackendChecks.layerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
         long m = x.dim(0), n = x.dim(1);
-        tune4j_h.t4j_layer_norm_backward(m, n, x.segment(), gamma.segment(), mean.segment(), rstd.segment(), dy.segment(), seg(dx), seg(dgamma), seg(dbeta));
+        tune4j_h.t4j_layer_norm_backward(m, n, x.segment(), gamma.segment(), mean.segment(), rstd.segment(), dy.segment(), seg(dx), seg(dgamma), seg(dbeta),
+                accumulate ? 1 : 0);
     }
 
     @Override
@@ -451,11 +462,17 @@ public final class CpuBackend extends CpuCompressedOps {
 
     @Override
     public void attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv) {
+        attentionBackward(batch, heads, q, k, v, scale, probs, dout, dq, dk, dv, true);
+    }
+
+    @Override
+    public void attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv,
+            boolean accumulate) {
         BackendChecks.writable("dq", dq, "dk", dk, "dv", dv);
         BackendChecks.finite("scale", scale);
         long seq = BackendChecks.attentionBackward(batch, heads, q, k, v, probs, dout, dq, dk, dv);
         tune4j_h.t4j_attention_backward(batch, heads, seq, q.dim(1) / heads, q.segment(), k.segment(), v.segment(), q.ld(), scale, probs.segment(),
-                dout.segment(), dout.ld(), dq.segment(), dk.segment(), dv.segment());
+                dout.segment(), dout.ld(), dq.segment(), dk.segment(), dv.segment(), accumulate ? 1 : 0);
     }
 
     @Override

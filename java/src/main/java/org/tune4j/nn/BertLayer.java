@@ -2,6 +2,7 @@ package org.tune4j.nn;
 
 import java.lang.foreign.Arena;
 import java.util.SplittableRandom;
+import org.tune4j.autograd.SequenceOps;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
 import org.tune4j.backend.Activation;
@@ -44,7 +45,7 @@ final class BertLayer extends Module {
     Var forward(Tape t, Var x, int batch, Tensor lengths, AdapterRouting routing) {
         Var[] qkv = CompressedLinear.forwardShared(t, x, self.layer("query"), self.layer("key"), self.layer("value")); // int8: x quantized once
         if (qkv == null) qkv = new Var[] {project(t, self, "query", x, routing), project(t, self, "key", x, routing), project(t, self, "value", x, routing)};
-        Var context = t.attention(qkv[0], qkv[1], qkv[2], batch, heads, lengths);
+        Var context = SequenceOps.attention(t, qkv[0], qkv[1], qkv[2], batch, heads, lengths);
         Var h = addNorm(t, attentionOutput.layer("LayerNorm"), project(t, attentionOutput, "dense", context, routing), x);
         Var inner = intermediate(t, h, routing);
         return addNorm(t, output.layer("LayerNorm"), project(t, output, "dense", inner, routing), h);

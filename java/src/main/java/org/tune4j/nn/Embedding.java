@@ -3,6 +3,7 @@ package org.tune4j.nn;
 import java.lang.foreign.Arena;
 import java.util.SplittableRandom;
 import org.tune4j.autograd.Parameter;
+import org.tune4j.autograd.SequenceOps;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
 import org.tune4j.tensor.Tensor;
@@ -17,7 +18,7 @@ public final class Embedding extends Module {
     }
 
     public Var forward(Tape t, Tensor ids) {
-        return t.embedding(t.param(weight), ids);
+        return SequenceOps.embedding(t, t.param(weight), ids);
     }
 
     public Parameter weight() {

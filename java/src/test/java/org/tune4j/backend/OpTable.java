@@ -94,9 +94,12 @@ final class OpTable {
         for (boolean exact : new boolean[] {false, true}) {
             Tensor x = in.random(s), y = in.zeros(s), dx = in.random(s);
             be.geluForward(x, y, exact);
-            be.geluBackward(x, in.random(s), dx, exact);
+            Tensor dy = in.random(s), written = in.filled(Float.NaN, s); // the writing form never reads what it writes over
+            be.geluBackward(x, dy, dx, exact);
+            be.geluBackward(x, dy, written, exact, false);
             out.expect("y, exact " + exact, y, 2e-6);
             out.expect("dx += dy ⊙ gelu'(x), exact " + exact, dx, 2e-6);
+            out.expect("dx = dy ⊙ gelu'(x), exact " + exact, written, 2e-6);
         }
     }).refusing((be, in) -> be.geluForward(in.random(2, 3), in.zeros(3, 3), true)).withGradient((ref, in) -> {
         List<GradientCheck> checks = new ArrayList<>();
@@ -163,11 +166,15 @@ final class OpTable {
         be.layerNormForward(x, gamma, beta, 1e-5f, y, mean, rstd);
         out.expect("y", y, 5e-5 * Math.sqrt(s[1]));
         out.expect("rstd", rstd, 5e-5);
-        Tensor dx = in.random(s), dgamma = in.random(s[1]), dbeta = in.random(s[1]);
-        be.layerNormBackward(x, gamma, mean, rstd, in.random(s), dx, dgamma, dbeta);
+        Tensor dx = in.random(s), dgamma = in.random(s[1]), dbeta = in.random(s[1]), dy = in.random(s);
+        be.layerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
         out.expect("dx", dx, 1e-4 * Math.sqrt(s[1]));
         out.expect("dgamma", dgamma, 2e-6 * (s[0] + 8));
         out.expect("dbeta", dbeta, 2e-6 * (s[0] + 8));
+        Tensor written = in.filled(Float.NaN, s); // dx written, never read; dgamma and dbeta still added into
+        be.layerNormBackward(x, gamma, mean, rstd, dy, written, dgamma, dbeta, false);
+        out.expect("dx written", written, 1e-4 * Math.sqrt(s[1]));
+        out.expect("dgamma, added twice", dgamma, 4e-6 * (s[0] + 8));
     }).refusing((be, in) -> be.layerNormForward(in.random(2, 3), in.random(4), in.random(3), 1e-5f, in.zeros(2, 3), in.zeros(2), in.zeros(2)))
             .withGradient((ref, in) -> {
                 long[] s = SMALL[0];

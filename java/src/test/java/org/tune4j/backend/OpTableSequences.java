@@ -208,9 +208,12 @@ final class OpTableSequences {
         be.attentionForward(batch, heads, q, k, v, scale, null, probs, o);
         out.expect("probabilities", probs, 2e-6);
         out.expect("out", o, 2e-6 * (seq + 8));
-        Tensor dqkv = in.random(rows, 3 * d);
-        be.attentionBackward(batch, heads, q, k, v, scale, probs, in.random(rows, d), dqkv.view(0, 0, rows, d), dqkv.view(0, d, rows, d), dqkv.view(0, 2 * d, rows, d));
+        Tensor dqkv = in.random(rows, 3 * d), dout = in.random(rows, d), written = in.filled(Float.NaN, rows, 3 * d);
+        be.attentionBackward(batch, heads, q, k, v, scale, probs, dout, dqkv.view(0, 0, rows, d), dqkv.view(0, d, rows, d), dqkv.view(0, 2 * d, rows, d));
         out.expect("dq | dk | dv, accumulated", dqkv, 2e-6 * (seq + dh + 8));
+        be.attentionBackward(batch, heads, q, k, v, scale, probs, dout, written.view(0, 0, rows, d), written.view(0, d, rows, d), written.view(0, 2 * d, rows, d),
+                false); // written, their old contents (NaN) never read
+        out.expect("dq | dk | dv, written", written, 2e-6 * (seq + dh + 8));
     }).refusing((be, in) -> be.attentionForward(2, 2, in.random(6, 4), in.random(6, 4), in.random(6, 4), 1f, null, in.zeros(2 * 2 * 3 * 3), in.zeros(6, 5)))
             .withGradient((ref, in) -> {
                 List<GradientCheck> checks = new ArrayList<>();
