@@ -237,10 +237,7 @@ public interface Backend {
      * boolean)}; the CPU writes it in the one pass, the same bits.
      */
     default void geluBackward(Tensor x, Tensor dy, Tensor dx, boolean exact, boolean accumulate) {
-        if (!accumulate) {
-            BackendChecks.writable("dx", dx);
-            dx.zero();
-        }
+        if (!accumulate) BackendChecks.zeroForWrite("dx", dx);
         geluBackward(x, dy, dx, exact);
     }
 
@@ -273,10 +270,7 @@ public interface Backend {
      * first; the CPU writes it in the one pass, the same bits.
      */
     default void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dgamma, Tensor dbeta, boolean accumulate) {
-        if (!accumulate && dx != null) {
-            BackendChecks.writable("dx", dx);
-            dx.zero();
-        }
+        if (!accumulate && dx != null) BackendChecks.zeroForWrite("dx", dx);
         layerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
     }
 
@@ -397,10 +391,9 @@ public interface Backend {
     default void attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv,
             boolean accumulate) {
         if (!accumulate) {
-            BackendChecks.writable("dq", dq, "dk", dk, "dv", dv);
-            dq.zero();
-            dk.zero();
-            dv.zero();
+            BackendChecks.zeroForWrite("dq", dq);
+            BackendChecks.zeroForWrite("dk", dk);
+            BackendChecks.zeroForWrite("dv", dv);
         }
         attentionBackward(batch, heads, q, k, v, scale, probs, dout, dq, dk, dv);
     }

@@ -35,6 +35,17 @@ public final class BackendChecks {
         if (t != null && t.isReadOnly()) throw new IllegalArgumentException(name + " is read-only memory, and this op writes it");
     }
 
+    /**
+     * Zeroes an output that an op's writing form (accumulate false) writes whole, for a default that adds into zeros:
+     * refused by name first when it is null, read-only or freed (in any memory: the op's own checks follow).
+     */
+    static void zeroForWrite(String name, Tensor t) {
+        if (t == null) throw new IllegalArgumentException(name + " is null");
+        writable(name, t);
+        if (!t.isAlive()) throw new IllegalArgumentException(name + ": its memory was freed (the arena is closed)");
+        t.zero();
+    }
+
     static void writable(String n1, Tensor t1, String n2, Tensor t2) {
         writable(n1, t1);
         writable(n2, t2);
