@@ -301,7 +301,9 @@ float t4j_cross_entropy_forward(int64_t m, int64_t n, const float *logits, const
 void t4j_cross_entropy_backward(int64_t m, int64_t n, const float *probs, const int32_t *labels, float smoothing, float dloss, float *dlogits);
 /* Scaled dot-product self-attention for short sequences. q, k, v: rows are tokens (batch*seq of them,
  * row stride ld), head h in columns [h*dh, (h+1)*dh). probs [batch, heads, seq, seq] = softmax(scale q k^T)
- * is saved; out [batch*seq, heads*dh] (row stride ldo) = probs v. lengths [batch] (1 <= lengths[b] <= seq),
+ * is saved, or with probs NULL not kept (a no-grad forward: each block of rows is exponentiated in a scratch of the
+ * task's own, unnormalized, and its output rows scaled by 1 / sum instead: the last bits differ from the kept form);
+ * out [batch*seq, heads*dh] (row stride ldo) = probs v. lengths [batch] (1 <= lengths[b] <= seq),
  * or NULL for none: a padding mask, sequence b's keys j >= lengths[b] get probability exactly 0 (the softmax
  * runs over the first lengths[b] scores, as BERT's additive -inf mask). Backward accumulates dq, dk, dv
  * (same layout as q, k, v, row stride ld) from dout, or with accumulate = 0 writes them (their old contents never

@@ -42,7 +42,7 @@ public final class VisionOps {
         long rows = qkv.value.dim(0), d = qkv.value.dim(1) / 3, seq = rows / batch;
         Tensor q = qkv.value.view(0, 0, rows, d), k = qkv.value.view(0, d, rows, d), v = qkv.value.view(0, 2 * d, rows, d);
         float scale = (float) (1 / Math.sqrt((double) d / heads));
-        Tensor probs = t.empty((long) batch * heads * seq * seq), y = t.empty(rows, d);
+        Tensor probs = SequenceOps.keepsProbabilities(t) ? t.empty((long) batch * heads * seq * seq) : null, y = t.empty(rows, d);
         t.backend().attentionForward(batch, heads, q, k, v, scale, null, probs, y);
         Var out = t.result(y, qkv);
         t.record(out, () -> {

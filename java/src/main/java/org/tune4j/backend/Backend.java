@@ -374,9 +374,11 @@ public interface Backend {
 
     /**
      * Self-attention of {@code batch} sequences: q, k, v [batch·seq, heads·dh] (views sharing one ld,
-     * as cut from a fused QKV projection, or three contiguous tensors), probs [batch, heads, seq, seq] saved,
-     * out [batch·seq, heads·dh]. {@code lengths} [batch] (I32, each in [1, seq]) or null: a padding mask, the keys
-     * of sequence b past lengths[b] get probability exactly 0 (BERT's additive −∞ mask).
+     * as cut from a fused QKV projection, or three contiguous tensors), probs [batch, heads, seq, seq] saved (for the
+     * backward) or null (not kept: a no-grad forward; the CPU then scales each output row by its softmax's 1 / Σ instead
+     * of normalizing the probabilities, the last bits differing), out [batch·seq, heads·dh]. {@code lengths} [batch]
+     * (I32, each in [1, seq]) or null: a padding mask, the keys of sequence b past lengths[b] get probability exactly 0
+     * (BERT's additive −∞ mask).
      */
     void attentionForward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor lengths, Tensor probs, Tensor out);
 

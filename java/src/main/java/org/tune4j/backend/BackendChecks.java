@@ -271,7 +271,7 @@ public final class BackendChecks {
         if (q.dim(1) % heads != 0) throw new IllegalArgumentException("q has " + q.dim(1) + " columns, not a multiple of heads " + heads);
         long seq = q.dim(0) / batch;
         if (seq > org.tune4j.bindings.tune4j_h.T4J_ATTN_MAX_SEQ) throw new IllegalArgumentException("seq " + seq + " exceeds " + org.tune4j.bindings.tune4j_h.T4J_ATTN_MAX_SEQ);
-        flat("probs", probs, (long) batch * heads * seq * seq);
+        if (probs != null) flat("probs", probs, (long) batch * heads * seq * seq); // the forward's may be null: not kept
         matrix("out", out, q.dim(0), q.dim(1));
         return seq;
     }
@@ -336,6 +336,7 @@ public final class BackendChecks {
 
     /** Attention backward: the forward's checks, and dq, dk, dv laid out as q. */
     static long attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv) {
+        if (probs == null) throw new IllegalArgumentException("probs is null: the backward reads the forward's probabilities");
         long seq = attention(batch, heads, q, k, v, probs, dout);
         matrix("dq", dq, q.dim(0), q.dim(1));
         matrix("dk", dk, q.dim(0), q.dim(1));

@@ -353,7 +353,7 @@ public final class CpuBackend extends CpuLoraOps {
         BackendChecks.finite("scale", scale);
         long seq = BackendChecks.attention(batch, heads, q, k, v, lengths, probs, out);
         tune4j_h.t4j_attention_forward(batch, heads, seq, q.dim(1) / heads, q.segment(), k.segment(), v.segment(), q.ld(), scale, seg(lengths),
-                probs.segment(), out.segment(), out.ld());
+                seg(probs), out.segment(), out.ld());
     }
 
     @Override

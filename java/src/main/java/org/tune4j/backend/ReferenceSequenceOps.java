@@ -27,10 +27,12 @@ abstract class ReferenceSequenceOps extends ReferenceCompressedOps {
                         mx = Math.max(mx, s[(int) j]);
                     }
                     for (long j = 0; j < keys; j++) sum += Math.exp(s[(int) j] - mx);
-                    for (long j = 0; j < seq; j++) probs.setFloat(base + i * seq + j, j < keys ? (float) (Math.exp(s[(int) j] - mx) / sum) : 0f);
+                    float[] p = new float[(int) seq]; // the row's probabilities, kept in probs when it is given
+                    for (long j = 0; j < seq; j++) p[(int) j] = j < keys ? (float) (Math.exp(s[(int) j] - mx) / sum) : 0f;
+                    if (probs != null) for (long j = 0; j < seq; j++) probs.setFloat(base + i * seq + j, p[(int) j]);
                     for (long d = 0; d < dh; d++) {
                         double o = 0;
-                        for (long j = 0; j < seq; j++) o += (double) probs.getFloat(base + i * seq + j) * v.getFloat(b * seq + j, h * dh + d);
+                        for (long j = 0; j < seq; j++) o += (double) p[(int) j] * v.getFloat(b * seq + j, h * dh + d);
                         out.setFloat(b * seq + i, h * dh + d, (float) o);
                     }
                 }

@@ -208,6 +208,11 @@ final class OpTableSequences {
         be.attentionForward(batch, heads, q, k, v, scale, null, probs, o);
         out.expect("probabilities", probs, 2e-6);
         out.expect("out", o, 2e-6 * (seq + 8));
+        Tensor unkept = in.filled(Float.NaN, rows, d), unkeptMasked = in.filled(Float.NaN, rows, d); // probabilities not kept (a no-grad forward)
+        be.attentionForward(batch, heads, q, k, v, scale, null, null, unkept);
+        be.attentionForward(batch, heads, q, k, v, scale, in.hostInts(lengths), null, unkeptMasked);
+        out.expect("out, probabilities not kept", unkept, 2e-6 * (seq + 8));
+        out.expect("masked out, probabilities not kept", unkeptMasked, 2e-6 * (seq + 8));
         Tensor dqkv = in.random(rows, 3 * d), dout = in.random(rows, d), written = in.filled(Float.NaN, rows, 3 * d);
         be.attentionBackward(batch, heads, q, k, v, scale, probs, dout, dqkv.view(0, 0, rows, d), dqkv.view(0, d, rows, d), dqkv.view(0, 2 * d, rows, d));
         out.expect("dq | dk | dv, accumulated", dqkv, 2e-6 * (seq + dh + 8));

@@ -440,7 +440,8 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
     @Override
     public void attentionForward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor lengths, Tensor probs, Tensor out) {
         BackendChecks.finite("scale", scale);
-        if (!CudaAttention.forward(this, batch, heads, q, k, v, scale, lengths, probs, out)) super.attentionForward(batch, heads, q, k, v, scale, lengths, probs, out);
+        // the device's kernels write the probabilities; without a tensor for them (not kept) the host computes, counted
+        if (probs == null || !CudaAttention.forward(this, batch, heads, q, k, v, scale, lengths, probs, out)) super.attentionForward(batch, heads, q, k, v, scale, lengths, probs, out);
     }
 
     @Override
