@@ -376,7 +376,7 @@ public interface Backend {
      * Self-attention of {@code batch} sequences: q, k, v [batch·seq, heads·dh] (views sharing one ld,
      * as cut from a fused QKV projection, or three contiguous tensors), probs [batch, heads, seq, seq] saved (for the
      * backward) or null (not kept: a no-grad forward; the CPU then scales each output row by its softmax's 1 / Σ instead
-     * of normalizing the probabilities, the last bits differing), out [batch·seq, heads·dh]. {@code lengths} [batch]
+     * of normalizing the probabilities, the last bits differing; CUDA writes them into scratch of its own), out [batch·seq, heads·dh]. {@code lengths} [batch]
      * (I32, each in [1, seq]) or null: a padding mask, the keys of sequence b past lengths[b] get probability exactly 0
      * (BERT's additive −∞ mask).
      */

@@ -84,6 +84,19 @@ final class CudaAttention {
         return false;
     }
 
+    /**
+     * As {@link #forward} with the probabilities not kept (probs null, a no-grad forward): the kernels write them, so into
+     * device memory of this call's own (the tape keeps them on a device anyway: {@code SequenceOps.keepsProbabilities}).
+     */
+    static boolean forwardUnkept(CudaBackend gpu, int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor lengths, Tensor out) {
+        if (q == null || batch < 1 || heads < 1 || q.rank() != 2 || q.dim(0) % batch != 0 || q.dim(0) / batch > org.tune4j.bindings.tune4j_h.T4J_ATTN_MAX_SEQ) return false;
+        long seq = q.dim(0) / batch;
+        try (Arena scratch = Arena.ofConfined()) {
+            Tensor probs = gpu.memory().empty(scratch, DType.F32, (long) batch * heads * seq * seq);
+            return forward(gpu, batch, heads, q, k, v, scale, lengths, probs, out);
+        }
+    }
+
     /** As {@link #forward}: dq, dk, dv accumulated by a kernel, true; false when none takes the layout. */
     static boolean backward(CudaBackend gpu, int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor dout, Tensor dq, Tensor dk,
             Tensor dv) {

@@ -440,8 +440,9 @@ public final class CudaBackend extends HostFallbackBackend implements AutoClosea
     @Override
     public void attentionForward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor lengths, Tensor probs, Tensor out) {
         BackendChecks.finite("scale", scale);
-        // the device's kernels write the probabilities; without a tensor for them (not kept) the host computes, counted
-        if (probs == null || !CudaAttention.forward(this, batch, heads, q, k, v, scale, lengths, probs, out)) super.attentionForward(batch, heads, q, k, v, scale, lengths, probs, out);
+        boolean done = probs == null ? CudaAttention.forwardUnkept(this, batch, heads, q, k, v, scale, lengths, out)
+                : CudaAttention.forward(this, batch, heads, q, k, v, scale, lengths, probs, out);
+        if (!done) super.attentionForward(batch, heads, q, k, v, scale, lengths, probs, out);
     }
 
     @Override
