@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# bench/experiments/jar-ab/run.sh infer|train|bert OLD_TREE [ROUNDS]: another commit's jar (OLD_TREE, a worktree built with
+# bench/experiments/jar-ab/run.sh infer|train|bert|bert-forward OLD_TREE [ROUNDS]: another commit's jar (OLD_TREE, a worktree built with
 # ./mvnw package -DskipTests -Ppeers) against this tree's.
 #   infer: bench infer's four ViT variants at batch 1, both jars in one process (InferAB, 20 rounds by default), once
 #          with the old one made first and once the new one;
 #   train: the ViT's CPU training step (TrainStep), LoRA and full, 1 and 2 threads, separate processes alternated
 #          (2 rounds by default);
 #   bert:  MiniLM's training step as `bench bert` runs it (BertStepMaker), LoRA and full, 1 and 2 threads, both jars
-#          in one process (InferAB), blocks of 3 steps (10 rounds by default; VARIANTS="lora:2 full:2" picks).
+#          in one process (InferAB), blocks of 3 steps (10 rounds by default; VARIANTS="lora:2 full:2" picks);
+#   bert-forward: MiniLM's packed no-grad forward (BertForwardMaker), batch 1 and 32 on one thread, both jars in one
+#          process, blocks of 30 and 2 forwards (12 rounds by default; VARIANTS="1:2 32:2" picks).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
@@ -46,5 +48,14 @@ case "$mode" in
     for variant in ${VARIANTS:-lora:1 lora:2 full:1 full:2}; do
       "${java[@]}" -Dmaker=BertStepMaker -Dper=3 -cp "$out" InferAB "$variant" "$rounds" "$old_jar" "$out/old" "$new_jar" "$out/new"
     done ;;
-  *) echo "usage: run.sh infer|train|bert OLD_TREE [ROUNDS]" >&2; exit 2 ;;
+  bert-forward)
+    rounds="${3:-12}"
+    "$JAVA_HOME/bin/javac" -cp "$old_jar" -d "$out/old" "$here/BertForwardMaker.java"
+    "$JAVA_HOME/bin/javac" -cp "$new_jar" -d "$out/new" "$here/BertForwardMaker.java"
+    "$JAVA_HOME/bin/javac" -d "$out" "$here/InferAB.java"
+    for variant in ${VARIANTS:-1:1 32:1}; do
+      per=$([ "${variant%%:*}" = 1 ] && echo 30 || echo 2)
+      "${java[@]}" -Dmaker=BertForwardMaker -Dper="$per" -cp "$out" InferAB "$variant" "$rounds" "$old_jar" "$out/old" "$new_jar" "$out/new"
+    done ;;
+  *) echo "usage: run.sh infer|train|bert|bert-forward OLD_TREE [ROUNDS]" >&2; exit 2 ;;
 esac
