@@ -160,14 +160,22 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         int64_t i = ic + ir, j = jc + jr;
                         int64_t p0 = T4J_MIN(kc, (ir / MR) * share); /* this call's share of the next sliver's rows */
+                        int64_t pf_rows = T4J_MIN(pf_len, p0 + share) - p0;
+#ifdef T4J_PF_BURST /* one row a k step from the first, as before the eighteenth session: an A/B build */
+                        int64_t pf_gap = 1;
+#else
+                        /* spread over the call: issued one a step from the first, the misses of weights streamed from
+                         * memory queued behind each other (MiniLM's packed batch-1 forward 9% slower) */
+                        int64_t pf_gap = T4J_MAX(1, kc / T4J_MAX(1, pf_rows));
+#endif
                         t4j_tile_out o = {
                             .c = J->c + i * J->rsc + j * J->csc, .rsc = J->rsc, .csc = J->csc,
                             .m_rem = T4J_MIN(MR, m1 - i), .n_rem = T4J_MIN(NR, n1 - j),
                             .beta = first ? J->beta : 1.0f,
                             .bias = (first && J->bias) ? J->bias + i * J->bias_rs + j * J->bias_cs : NULL,
                             .bias_rs = J->bias_rs, .bias_cs = J->bias_cs,
-                            .pf = next && p0 < pf_len ? next + p0 * pf_ld : NULL, .pf_ld = pf_ld, .pf_rows = T4J_MIN(pf_len, p0 + share) - p0,
-                            .pf_l1 = J->bpacked != NULL};
+                            .pf = next && p0 < pf_len ? next + p0 * pf_ld : NULL, .pf_ld = pf_ld, .pf_rows = pf_rows,
+                            .pf_gap = pf_gap, .pf_l1 = J->bpacked != NULL};
                         if (ir >= lead && ir < whole) I->kernel_direct(kc, adirect + i * as->rsa + pc, as->rsa, bs, &o);
                         else if (fuse_src != NULL && ir == 0) I->kernel_pack(kc, ap, fuse_src, fuse_ld, (float *)bs, &o);
                         else I->kernel(kc, ap + ir * kc, bs, &o);

@@ -51,12 +51,7 @@ static inline __attribute__((always_inline)) void body_avx2(int64_t kc, const fl
     int64_t p = 0;
     if (o->pf != NULL) {
         const float *pf = o->pf; /* NR floats a row: one line; packed weights into L1, a source into L2 (as at AVX-512) */
-        const int64_t rows = T4J_MIN(kc, o->pf_rows);
-#ifdef T4J_PF_BURST
-        const int64_t gap = 1;
-#else
-        const int64_t gap = T4J_MAX(1, kc / T4J_MAX(1, rows)); /* spread over the call, as at AVX-512 */
-#endif
+        const int64_t rows = o->pf_rows, gap = o->pf_gap;
         if (o->pf_l1)
             for (int64_t r = 0; r < rows; r++, pf += o->pf_ld) {
                 _mm_prefetch((const char *)pf, _MM_HINT_T0);

@@ -37,12 +37,12 @@ typedef struct {
     float beta;
     const float *bias;
     int64_t bias_rs, bias_cs;
-    /* While it computes, the kernel prefetches (into L2, or L1 with pf_l1) pf_rows rows of NR floats, pf_ld apart,
-     * from pf (NULL: none): a share of the source of the next B sliver, so that packing it does not wait on memory,
-     * or of the next packed sliver itself (pf_l1). The dot kernels take pf != NULL as "a streams from memory": they
-     * prefetch ahead along a's rows. */
+    /* While it computes, the kernel prefetches (into L2, or L1 with pf_l1) pf_rows (<= kc) rows of NR floats, pf_ld
+     * apart, from pf (NULL: none), one every pf_gap k steps: a share of the source of the next B sliver, so that packing
+     * it does not wait on memory, or of the next packed sliver itself (pf_l1). The dot kernels take pf != NULL as "a
+     * streams from memory": they prefetch ahead along a's rows. */
     const float *pf;
-    int64_t pf_ld, pf_rows;
+    int64_t pf_ld, pf_rows, pf_gap;
     int pf_l1;
 } t4j_tile_out;
 
