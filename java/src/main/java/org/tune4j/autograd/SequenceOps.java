@@ -54,7 +54,7 @@ public final class SequenceOps {
 
     /** Whether attention's gradient for v would be v's first (or go to scratch: v needs none). */
     private static boolean firstGrad(Tape t, Var v) {
-        return !t.needs(v) || (v.grad == null && v.value.memory() == t.backend().memory());
+        return !t.needs(v) || t.gradIsNew(v);
     }
 
     /** Where attention's backward puts v's gradient: v's (new and unwritten when {@code write}), or scratch [rows, d]. */

@@ -203,17 +203,19 @@ public final class Tape implements AutoCloseable {
      * and beta 1. In another memory than the backend's, zeroed as gradOf.
      */
     float gradBeta(Var v) {
-        if (v.grad != null || v.value.memory() != backend.memory()) {
-            gradOf(v);
-            return 1f;
-        }
-        v.grad = emptyLike(v.value);
-        return 0f;
+        boolean fresh = gradIsNew(v);
+        v.grad = fresh ? emptyLike(v.value) : gradOf(v);
+        return fresh ? 0f : 1f;
+    }
+
+    /** Whether v has no gradient yet and would get one in the backend's memory: an op may then write it whole. */
+    boolean gradIsNew(Var v) {
+        return v.grad == null && v.value.memory() == backend.memory();
     }
 
     /** Adds g into v's gradient; the first contribution is copied into a new tensor instead of added to zeros. */
     void accumulateGrad(Var v, Tensor g) {
-        if (v.grad == null && v.value.memory() == backend.memory() && g.isContiguous()) {
+        if (gradIsNew(v) && g.isContiguous()) {
             v.grad = emptyLike(v.value);
             v.grad.copyFrom(g);
         } else {
