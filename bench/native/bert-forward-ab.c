@@ -6,7 +6,8 @@
  * LIB:packed runs the projections on weights packed ahead (t4j_linear_pack, t4j_linear_packed), as an inference
  * model does (LIB:qkv: q, k and v packed as one product); LIB:blocks=MC,KC,NC sets that library's cache blocks
  * (t4j_gemm_set_blocks) before anything is packed; HUGE=i carves the packed weights of libraries i, i + 1, ... from one region on huge pages; PER_OP=1 also prints each
- * kind of op's mean time a forward. */
+ * kind of op's mean time a forward; KEEP_PROBS=1 has the attention keep its probabilities (as a training forward does;
+ * by default none, as a no-grad forward: libraries from 2026-12-04 on take a NULL probs). */
 #include <stdint.h>
 #include <string.h>
 
@@ -105,6 +106,7 @@ int main(int argc, char **argv) {
     enum { OP_QKV, OP_ATTN, OP_O, OP_ADD_LN, OP_UP, OP_GELU, OP_DOWN, KINDS };
     static const char *kinds[KINDS] = {"q, k, v", "attention", "output projection", "add + LayerNorm", "FFN up", "GELU", "FFN down"};
     const int per_op = getenv("PER_OP") != NULL;
+    float *kept = getenv("KEEP_PROBS") != NULL && atoi(getenv("KEEP_PROBS")) ? probs : NULL;
     double (*op_time)[KINDS] = calloc((size_t)libs, sizeof *op_time), tick = 0;
 #define TICK(KIND) do { if (per_op) { double t_ = now(); op_time[l][KIND] += t_ - tick; tick = t_; } } while (0)
     for (int r = 0; r < rounds; r++)
@@ -116,13 +118,13 @@ int main(int argc, char **argv) {
             for (int layer = 0; layer < LAYERS; layer++) {
                 if (fused[l]) {
                     linear_packed[l](T, 3 * D, D, in, D, packed[l][layer][Q], bias, qkv, 3 * D);
-                    attn[l](1, H, T, D / H, qkv, qkv + D, qkv + 2 * D, 3 * D, 0.17677669f, NULL, probs, ctx, D);
+                    attn[l](1, H, T, D / H, qkv, qkv + D, qkv + 2 * D, 3 * D, 0.17677669f, NULL, kept, ctx, D);
                 } else {
                     PROJECT(Q, in, q);
                     PROJECT(K, in, k);
                     PROJECT(V, in, v);
                     TICK(OP_QKV);
-                    attn[l](1, H, T, D / H, q, k, v, D, 0.17677669f, NULL, probs, ctx, D);
+                    attn[l](1, H, T, D / H, q, k, v, D, 0.17677669f, NULL, kept, ctx, D);
                 }
                 TICK(OP_ATTN); /* the fused q, k, v product counts with the attention */
                 PROJECT(O, ctx, o);
