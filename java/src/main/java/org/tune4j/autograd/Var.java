@@ -10,6 +10,11 @@ public final class Var {
     final Tensor value;
     final boolean requiresGrad;
     Tensor grad;
+    /**
+     * Whether grad is another value's gradient, shared rather than copied (an add's operand takes its output's: {@link
+     * Tape#accumulateGrad}); the tape copies it before anything adds into it, so a shared one is never written.
+     */
+    boolean gradShared;
 
     Var(Tensor value, boolean requiresGrad, Tensor grad) {
         this.value = value;

@@ -2,6 +2,7 @@ package org.tune4j.nn;
 
 import java.lang.foreign.Arena;
 import java.util.SplittableRandom;
+import org.tune4j.autograd.DoraOp;
 import org.tune4j.autograd.Parameter;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
@@ -16,7 +17,7 @@ import org.tune4j.tensor.Tensor;
  *
  * <p>With DoRA ({@code dora}, PEFT's {@code use_dora}) the layer also trains a magnitude m [out]
  * ("lora_magnitude_vector", starting at the row norms of W): y = (m / ‖W + s·B A‖_row) ⊙ (x (W + s·B A)ᵀ) + b,
- * see {@link Tape#dora}. A DoRA adapter serves merged ({@link #merge}); its unmerged {@link #infer} throws.
+ * see {@link DoraOp#dora}. A DoRA adapter serves merged ({@link #merge}); its unmerged {@link #infer} throws.
  */
 public final class LoraLinear extends Module implements Layer, InferenceLayer {
     private final Linear base;
@@ -68,7 +69,7 @@ public final class LoraLinear extends Module implements Layer, InferenceLayer {
         if (merged) return base.forward(t, x);
         var mask = training() ? t.dropoutMask(x.value().dim(0), x.value().dim(1), dropout, dropoutRng) : null;
         if (magnitude != null)
-            return t.dora(x, t.param(base.weight), base.bias == null ? null : t.param(base.bias), t.param(a), t.param(b), t.param(magnitude), scale, mask);
+            return DoraOp.dora(t, x, t.param(base.weight), base.bias == null ? null : t.param(base.bias), t.param(a), t.param(b), t.param(magnitude), scale, mask);
         return t.lora(x, t.param(base.weight), base.bias == null ? null : t.param(base.bias), t.param(a), t.param(b), scale, mask);
     }
 
@@ -110,7 +111,7 @@ public final class LoraLinear extends Module implements Layer, InferenceLayer {
         backend.loraMerge(w, a.value(), b.value(), scale, 1f);
         if (magnitude != null) {
             float[] norms = new float[(int) w.dim(0)];
-            try (Arena scratch = Arena.ofConfined()) { // the row norms by the kernel Tape.dora uses, so merged = unmerged
+            try (Arena scratch = Arena.ofConfined()) { // the row norms by the kernel DoraOp.dora uses, so merged = unmerged
                 Tensor squares = Tensor.zeros(scratch, org.tune4j.tensor.DType.F32, w.dim(0));
                 backend.rowSquares(w, squares);
                 for (int o = 0; o < norms.length; o++) norms[o] = (float) Math.sqrt(squares.getFloat(o));

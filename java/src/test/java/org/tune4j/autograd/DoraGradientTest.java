@@ -13,7 +13,7 @@ import org.tune4j.tensor.Tensor;
 import org.tune4j.testing.FiniteDifferences;
 
 /**
- * {@link Tape#dora} against a plain double-precision DoRA written here: the forward values, and central
+ * {@link DoraOp#dora} against a plain double-precision DoRA written here: the forward values, and central
  * finite differences of a cross-entropy loss for x, m and b (exact gradients) and for A and B with the
  * row norms of W + s·B A held at their value (the gradient DoRA defines, paper §4.3). Odd sizes.
  */
@@ -77,7 +77,7 @@ class DoraGradientTest {
                 float[] dx;
                 try (Tape t = new Tape(backend, true)) {
                     Var in = t.input(x, true);
-                    Var loss = t.crossEntropy(t.dora(in, t.param(pw), t.param(pb), t.param(pa), t.param(pbb), t.param(pm), SCALE, null), labelTensor, 0f);
+                    Var loss = t.crossEntropy(DoraOp.dora(t, in, t.param(pw), t.param(pb), t.param(pa), t.param(pbb), t.param(pm), SCALE, null), labelTensor, 0f);
                     assertEquals(loss(x, w, b, a, bb, m, labels, null), loss.value().getFloat(0), 1e-5, backend.name() + ": forward");
                     t.backward(loss);
                     dx = in.grad().toFloatArray();

@@ -142,4 +142,28 @@ class TapeGradientTest {
             assertEquals(0f, max(w.grad().toFloatArray()));
         }
     }
+    /** An add's operands take its output's gradient shared ({@link Tape#accumulateGrad}); one that gets more copies it first, so no value's gradient is written under another. */
+    @Test
+    void anAddsOperandsShareItsGradientUntilMoreComes() {
+        for (Backend backend : new Backend[] {new ReferenceBackend(), CpuBackend.get()}) {
+            try (Arena arena = Arena.ofConfined(); Tape t = new Tape(backend, true)) {
+                Tensor labels = Tensor.zeros(arena, DType.I32, 1);
+                Var a = t.input(Tensor.of(arena, new float[] {1f, 2f, -0.5f}, 1, 3), true), b = t.input(Tensor.of(arena, new float[] {3f, -1f, 0.25f}, 1, 3), true);
+                Var s = t.add(a, b);
+                Var u = t.add(s, b); // b twice: its gradient is u's, shared, then s's added into a copy of its own
+                t.backward(t.crossEntropy(u, labels, 0f));
+                float[] logits = u.value().toFloatArray(), expected = new float[3];
+                double z = 0;
+                for (float l : logits) z += Math.exp(l);
+                for (int j = 0; j < 3; j++) expected[j] = (float) (Math.exp(logits[j]) / z) - (j == 0 ? 1f : 0f); // softmax - one-hot
+                float[] du = u.grad().toFloatArray(), ds = s.grad().toFloatArray(), da = a.grad().toFloatArray(), db = b.grad().toFloatArray();
+                for (int j = 0; j < 3; j++) {
+                    assertEquals(expected[j], du[j], 1e-6, backend.name() + ": u's gradient, unchanged by what its operands got later");
+                    assertEquals(du[j], ds[j], 0f, backend.name() + ": s takes u's");
+                    assertEquals(du[j], da[j], 0f, backend.name() + ": a takes s's");
+                    assertEquals(2 * du[j], db[j], 1e-6, backend.name() + ": b adds both");
+                }
+            }
+        }
+    }
 }
