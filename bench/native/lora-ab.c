@@ -1,5 +1,5 @@
 /* A/B timing of libtune4j.so builds on a LoRA layer step: each round runs, with every library in turn, the frozen
- * base step (y = x Wᵀ, dx = g W: two GEMMs) and the LoRA step (t4j_lora_forward, t4j_lora_backward, rank 16), so a
+ * base step (y = x Wᵀ, dx = g W: two GEMMs) and the LoRA step (t4j_lora_forward, t4j_lora_backward, rank 16 or RANK), so a
  * noisy machine slows all alike; prints each library's medians and the step / base ratio (issue 21: <= 1.10x).
  *
  *   lora-ab THREADS ROUNDS T D_IN D_OUT LIB... (up to 8 libraries; gemm-variants.sh builds them) */
@@ -21,7 +21,7 @@ int main(int argc, char **argv) {
     }
     int threads = atoi(argv[1]), rounds = atoi(argv[2]), libs = argc - 6;
     if (libs > 8 || rounds < 1 || rounds > 256) return 2;
-    int64_t t = atol(argv[3]), di = atol(argv[4]), dout = atol(argv[5]), r = 16;
+    int64_t t = atol(argv[3]), di = atol(argv[4]), dout = atol(argv[5]), r = getenv("RANK") != NULL ? atol(getenv("RANK")) : 16;
     gemm_fn gemm[8];
     lf_fn lf[8];
     lb_fn lb[8];

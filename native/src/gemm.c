@@ -206,8 +206,8 @@ typedef struct {
     const t4j_gemm_impl *impl;
     const float *a;          /* the long operand, A(i,p) = a[i*rsa + p*csa] */
     int64_t rsa, csa;
-    const float *bn;         /* k x 16, packed; for dot products the short operand in place ... */
-    int64_t ldbn;            /* ... with its rows ldbn apart */
+    const float *bn;         /* k x 16, packed; for dot products and skinny_cols the short operand in place ... */
+    int64_t rsb, ldbn;       /* ... with its rows ldbn apart (skinny_cols: B(p, q) at bn[p*rsb + q*ldbn]) */
     int64_t m, n, k;
     float alpha, beta;
     float *c;
@@ -238,8 +238,27 @@ static void dot_task(void *ctx, int64_t task) {
     }
 }
 
+/* skinny_cols (A's rows contiguous, a short side of at most 8): chunk rows per task, a multiple of its 32. */
+static void skinny_cols_task(void *ctx, int64_t task) {
+    const skinny_job *S = ctx;
+    for (int64_t i = task * S->chunk; i < T4J_MIN(S->m, (task + 1) * S->chunk); i += T4J_SKINNY_COLS_ROWS) {
+        t4j_tile_out o = {.c = S->c + i * S->rsc, .rsc = S->rsc, .csc = S->csc, .m_rem = T4J_MIN(T4J_SKINNY_COLS_ROWS, S->m - i),
+                          .n_rem = S->n, .beta = S->beta};
+        S->impl->skinny_cols(S->k, S->a + i, S->csa, o.m_rem, S->bn, S->rsb, S->ldbn, S->n, S->alpha, &o);
+    }
+}
+
 static int32_t skinny_gemm(const t4j_gemm_impl *I, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t rsa,
                            int64_t csa, const float *bs, int64_t rsb, int64_t csb, float beta, float *c, int64_t rsc, int64_t csc) {
+    if (I->skinny_cols != NULL && rsa == 1 && n <= T4J_SKINNY_COLS_N) {
+        /* A stored transposed (LoRA's gᵀ h, and gbᵀ x̃ computed as its transpose): its rows along the lanes, B in place */
+        int64_t blocks = t4j_ceil_div(m, T4J_SKINNY_COLS_ROWS);
+        int64_t threads = 2.0 * m * n * k < 2.0e6 ? 1 : T4J_MIN((int64_t)t4j_num_threads(), blocks);
+        skinny_job S = {.impl = I, .a = a, .rsa = 1, .csa = csa, .bn = bs, .rsb = rsb, .ldbn = csb, .m = m, .n = n, .k = k, .alpha = alpha,
+                        .beta = beta, .c = c, .rsc = rsc, .csc = csc, .chunk = t4j_ceil_div(blocks, threads) * T4J_SKINNY_COLS_ROWS};
+        t4j_parallel(t4j_ceil_div(m, S.chunk), skinny_cols_task, &S);
+        return T4J_OK;
+    }
     if (n <= T4J_DOT_NB && csa == 1 && rsb == 1) {
         /* both operands contiguous along k: dot products, nothing packed (a GEMV reads W once, in order) */
         int64_t blocks = t4j_ceil_div(m, I->dot_rows);

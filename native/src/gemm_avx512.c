@@ -77,6 +77,58 @@ static void skinny_avx512(int64_t k, const float *a, int64_t rsa, int64_t csa, i
     t4j_store_tile_scalar(tile, 16, o);
 }
 
+/* skinny_cols (t4j_skinny_cols_fn): 32 rows of C as two vectors of A's rows (masked past rows) x NQ <= 8 columns, 2 NQ
+ * accumulators; per k step 2 loads of A, NQ broadcasts of B and 2 NQ multiply-adds. For LoRA's rank-8 gᵀ h and
+ * (x̃ᵀ gb)ᵀ the skinny kernel's 16 lanes were half empty (66 GFLOP/s). */
+static inline __attribute__((always_inline)) void skinny_cols_nq(const int NQ, int64_t k, const float *a, int64_t csa, int64_t rows, const float *bs,
+                                                                 int64_t rsb, int64_t csb, float alpha, const t4j_tile_out *o) {
+    const __mmask16 m0 = rows >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rows) - 1u);
+    const __mmask16 m1 = rows >= 32 ? (__mmask16)0xFFFF : rows > 16 ? (__mmask16)((1u << (rows - 16)) - 1u) : (__mmask16)0;
+    __m512 acc[8][2];
+#pragma GCC unroll 8
+    for (int q = 0; q < NQ; q++) acc[q][0] = acc[q][1] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < k; p++) {
+        __m512 a0 = _mm512_maskz_loadu_ps(m0, a + p * csa), a1 = _mm512_maskz_loadu_ps(m1, a + p * csa + 16);
+        const float *bp = bs + p * rsb;
+#pragma GCC unroll 8
+        for (int q = 0; q < NQ; q++) {
+            __m512 b = _mm512_set1_ps(bp[q * csb]);
+            acc[q][0] = _mm512_fmadd_ps(a0, b, acc[q][0]);
+            acc[q][1] = _mm512_fmadd_ps(a1, b, acc[q][1]);
+        }
+    }
+    /* the tile transposed (a row of it per column of C), stored through out with C's strides swapped */
+    float tile[8 * 32] __attribute__((aligned(64)));
+    __m512 va = _mm512_set1_ps(alpha);
+#pragma GCC unroll 8
+    for (int q = 0; q < NQ; q++) {
+        _mm512_store_ps(tile + q * 32, _mm512_mul_ps(va, acc[q][0]));
+        _mm512_store_ps(tile + q * 32 + 16, _mm512_mul_ps(va, acc[q][1]));
+    }
+    t4j_tile_out t = *o;
+    t.rsc = o->csc;
+    t.csc = o->rsc;
+    t.m_rem = o->n_rem;
+    t.n_rem = o->m_rem;
+    t.bias_rs = o->bias_cs;
+    t.bias_cs = o->bias_rs;
+    t4j_store_tile_scalar(tile, 32, &t);
+}
+
+static void skinny_cols_avx512(int64_t k, const float *a, int64_t csa, int64_t rows, const float *bs, int64_t rsb, int64_t csb, int64_t n, float alpha,
+                               const t4j_tile_out *o) {
+    switch (n) {
+    case 1: skinny_cols_nq(1, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
+    case 2: skinny_cols_nq(2, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
+    case 3: skinny_cols_nq(3, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
+    case 4: skinny_cols_nq(4, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
+    case 5: skinny_cols_nq(5, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
+    case 6: skinny_cols_nq(6, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
+    case 7: skinny_cols_nq(7, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
+    default: skinny_cols_nq(8, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
+    }
+}
+
 /* 4 rows of a x NB rows of b, 16 values of k at a time; horizontal sums at the end. */
 /* Rows of a a call (the driver's dot_rows). 2 measured slower than 4 on Zen 4 (1 x 4096 x 4096 over 8 weight sets in
  * turn: 3.6 against 2.9 ms; 4 x 4096 x 4096 4.8 against 4.0; cached 4 x 768 x 768 0.084 against 0.058). */
@@ -141,6 +193,8 @@ static void lowrank_avx512(const t4j_lowrank *L, int64_t row0, int64_t col0, int
 }
 
 const t4j_gemm_impl t4j_gemm_avx512 = {"avx512", T4J_AVX512_MR, 16 * T4J_AVX512_NV, T4J_AVX512_BLOCKS, kernel_avx512, t4j_pack_transpose_avx2,
-                                        t4j_pack_copy_avx2, skinny_avx512, 8, dot_avx512, DR, t4j_peak_fma_avx512, lowrank_avx512, kernel_pack_avx512, kernel_direct_avx512};
+                                        t4j_pack_copy_avx2, skinny_avx512, 8, dot_avx512, DR, t4j_peak_fma_avx512, lowrank_avx512, kernel_pack_avx512, kernel_direct_avx512,
+                                        skinny_cols_avx512};
 const t4j_gemm_impl t4j_gemm_avx512_8x48 = {"avx512 8x48", 8, 48, T4J_AVX512_BLOCKS, kernel_avx512_8x48, t4j_pack_transpose_avx2,
-                                            t4j_pack_copy_avx2, skinny_avx512, 8, dot_avx512, DR, t4j_peak_fma_avx512, lowrank_avx512, kernel_pack_avx512_8x48, kernel_direct_avx512_8x48};
+                                            t4j_pack_copy_avx2, skinny_avx512, 8, dot_avx512, DR, t4j_peak_fma_avx512, lowrank_avx512, kernel_pack_avx512_8x48, kernel_direct_avx512_8x48,
+                                            skinny_cols_avx512};

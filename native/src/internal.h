@@ -67,6 +67,14 @@ typedef void (*t4j_pack_copy_fn)(const float *src, int64_t ld, int64_t rows, int
  * stored through out. rows <= the level's skinny_rows. */
 typedef void (*t4j_skinny_fn)(int64_t k, const float *a, int64_t rsa, int64_t csa, int64_t rows, const float *bn, float alpha, const t4j_tile_out *out);
 #define T4J_SKINNY_N 16
+/* Skinny product with A's rows contiguous (rsa = 1: A stored transposed, as gᵀ in LoRA's gᵀ h) and a short side of at
+ * most T4J_SKINNY_COLS_N (rank 8): rows [0, rows) of acc(i, q) = sum over p < k of a[i + p*csa] * bs[p*rsb + q*csb],
+ * q < n, A's rows along the vector lanes and B broadcast in place (nothing packed); each sum one chain over p in
+ * order, as the skinny kernel's (the same bits); alpha * acc stored through out. rows <= T4J_SKINNY_COLS_ROWS. */
+typedef void (*t4j_skinny_cols_fn)(int64_t k, const float *a, int64_t csa, int64_t rows, const float *bs, int64_t rsb, int64_t csb, int64_t n, float alpha,
+                                   const t4j_tile_out *out);
+#define T4J_SKINNY_COLS_N 8
+#define T4J_SKINNY_COLS_ROWS 32
 
 /* Dot products, for a short side of at most 4 (a GEMV and batches up to 4): rows [0, rows) of
  * acc(i, q) = sum over p < k of a[i*lda + p] * b[q*ldb + p], q < nb <= 4, both read in place along k;
@@ -174,6 +182,7 @@ typedef struct {
     t4j_lowrank_fn lowrank; /* the mixed-adapter epilogue (t4j_lowrank_body at this level) */
     t4j_packing_kernel_fn kernel_pack; /* or NULL: B slivers packed in a pass of their own */
     t4j_direct_kernel_fn kernel_direct; /* or NULL: A always packed (see t4j_direct_kernel_fn) */
+    t4j_skinny_cols_fn skinny_cols; /* or NULL: the skinny kernel takes A stored transposed too */
 } t4j_gemm_impl;
 
 extern const t4j_gemm_impl t4j_gemm_portable;
