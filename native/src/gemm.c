@@ -238,7 +238,7 @@ static void dot_task(void *ctx, int64_t task) {
     }
 }
 
-/* skinny_cols (A's rows contiguous, a short side of at most 8): chunk rows per task, a multiple of its 32. */
+/* skinny_cols (consecutive rows of A adjacent, rsa = 1; a short side of at most 8): chunk rows per task, a multiple of its 32. */
 static void skinny_cols_task(void *ctx, int64_t task) {
     const skinny_job *S = ctx;
     for (int64_t i = task * S->chunk; i < T4J_MIN(S->m, (task + 1) * S->chunk); i += T4J_SKINNY_COLS_ROWS) {
@@ -248,24 +248,28 @@ static void skinny_cols_task(void *ctx, int64_t task) {
     }
 }
 
+/* Rows of C per task for a skinny or dot-product job whose kernel takes `rows` rows a call: the calls split evenly
+ * among the threads, and one thread for a product under 2 MFLOP. */
+static int64_t skinny_chunk(int64_t m, int64_t n, int64_t k, int64_t rows) {
+    int64_t blocks = t4j_ceil_div(m, rows);
+    int64_t threads = 2.0 * m * n * k < 2.0e6 ? 1 : T4J_MIN((int64_t)t4j_num_threads(), blocks);
+    return t4j_ceil_div(blocks, threads) * rows;
+}
+
 static int32_t skinny_gemm(const t4j_gemm_impl *I, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t rsa,
                            int64_t csa, const float *bs, int64_t rsb, int64_t csb, float beta, float *c, int64_t rsc, int64_t csc) {
     if (I->skinny_cols != NULL && rsa == 1 && n <= T4J_SKINNY_COLS_N) {
         /* A stored transposed (LoRA's gᵀ h, and gbᵀ x̃ computed as its transpose): its rows along the lanes, B in place */
-        int64_t blocks = t4j_ceil_div(m, T4J_SKINNY_COLS_ROWS);
-        int64_t threads = 2.0 * m * n * k < 2.0e6 ? 1 : T4J_MIN((int64_t)t4j_num_threads(), blocks);
         skinny_job S = {.impl = I, .a = a, .rsa = 1, .csa = csa, .bn = bs, .rsb = rsb, .ldbn = csb, .m = m, .n = n, .k = k, .alpha = alpha,
-                        .beta = beta, .c = c, .rsc = rsc, .csc = csc, .chunk = t4j_ceil_div(blocks, threads) * T4J_SKINNY_COLS_ROWS};
+                        .beta = beta, .c = c, .rsc = rsc, .csc = csc, .chunk = skinny_chunk(m, n, k, T4J_SKINNY_COLS_ROWS)};
         t4j_parallel(t4j_ceil_div(m, S.chunk), skinny_cols_task, &S);
         return T4J_OK;
     }
     if (n <= T4J_DOT_NB && csa == 1 && rsb == 1) {
         /* both operands contiguous along k: dot products, nothing packed (a GEMV reads W once, in order) */
-        int64_t blocks = t4j_ceil_div(m, I->dot_rows);
-        int64_t threads = 2.0 * m * n * k < 2.0e6 ? 1 : T4J_MIN((int64_t)t4j_num_threads(), blocks);
         skinny_job S = {.impl = I, .a = a, .rsa = rsa, .csa = 1, .bn = bs, .ldbn = csb, .m = m, .n = n, .k = k,
                         .alpha = alpha, .beta = beta, .c = c, .rsc = rsc, .csc = csc,
-                        .chunk = t4j_ceil_div(blocks, threads) * I->dot_rows, .stream = m * k * (int64_t)sizeof(float) > T4J_CACHED_WEIGHT_BYTES};
+                        .chunk = skinny_chunk(m, n, k, I->dot_rows), .stream = m * k * (int64_t)sizeof(float) > T4J_CACHED_WEIGHT_BYTES};
         t4j_parallel(t4j_ceil_div(m, S.chunk), dot_task, &S);
         return T4J_OK;
     }
@@ -273,10 +277,8 @@ static int32_t skinny_gemm(const t4j_gemm_impl *I, int64_t m, int64_t n, int64_t
     if (bn == NULL) return T4J_ERR_NO_MEMORY;
     for (int64_t p = 0; p < k; p++)
         for (int64_t q = 0; q < T4J_SKINNY_N; q++) bn[p * T4J_SKINNY_N + q] = q < n ? bs[p * rsb + q * csb] : 0.0f;
-    int64_t blocks = t4j_ceil_div(m, I->skinny_rows);
-    int64_t threads = 2.0 * m * n * k < 2.0e6 ? 1 : T4J_MIN((int64_t)t4j_num_threads(), blocks);
     skinny_job S = {.impl = I, .a = a, .rsa = rsa, .csa = csa, .bn = bn, .m = m, .n = n, .k = k, .alpha = alpha,
-                    .beta = beta, .c = c, .rsc = rsc, .csc = csc, .chunk = t4j_ceil_div(blocks, threads) * I->skinny_rows};
+                    .beta = beta, .c = c, .rsc = rsc, .csc = csc, .chunk = skinny_chunk(m, n, k, I->skinny_rows)};
     t4j_parallel(t4j_ceil_div(m, S.chunk), skinny_task, &S);
     free(bn);
     return T4J_OK;

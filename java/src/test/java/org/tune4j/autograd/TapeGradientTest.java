@@ -142,6 +142,7 @@ class TapeGradientTest {
             assertEquals(0f, max(w.grad().toFloatArray()));
         }
     }
+
     /** An add's operands take its output's gradient shared ({@link Tape#accumulateGrad}); one that gets more copies it first, so no value's gradient is written under another. */
     @Test
     void anAddsOperandsShareItsGradientUntilMoreComes() {
