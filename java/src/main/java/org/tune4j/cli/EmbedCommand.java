@@ -14,25 +14,31 @@ import org.tune4j.data.TextTokenizer;
 import org.tune4j.data.TokenBatch;
 import org.tune4j.io.BertCheckpoint;
 import org.tune4j.io.HfCheckpoint;
+import org.tune4j.io.SentencePipeline;
+import org.tune4j.nn.BertClassifier;
 import org.tune4j.nn.BertModel;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Mixin;
 
-/** {@code tune4j embed}: sentence embeddings from a BERT checkpoint folder, one line of numbers per text. */
+/**
+ * {@code tune4j embed}: sentence embeddings from a BERT checkpoint folder, one line of numbers per text, pooled and
+ * normalized as the folder's sentence-transformers modules say ({@link SentencePipeline}) unless the options say otherwise.
+ */
 @Command(name = "embed", mixinStandardHelpOptions = true,
         description = "Sentence embeddings of texts with a BERT in a Hugging Face folder (tune4j import makes one): one line of numbers per text.")
 final class EmbedCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "The checkpoint folder (config.json, model.safetensors, tokenizer.json).")
     Path model;
 
-    @Option(names = "--pooling", defaultValue = "mean", paramLabel = "MODE", description = "mean (sentence-transformers) or cls (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--pooling", paramLabel = "MODE", description = "mean or cls (default: the folder's modules.json, as sentence-transformers reads it; mean without one).")
     String pooling;
 
     @Option(names = "--max-length", defaultValue = "256", paramLabel = "N", description = "Tokens kept per text, [CLS] and [SEP] included (default: ${DEFAULT-VALUE}).")
     int maxLength;
 
-    @Option(names = "--no-normalize", description = "Keep the pooled vector's length (default: unit length, as all-MiniLM-L6-v2's Normalize).")
+    @Option(names = "--no-normalize", description = "Keep the pooled vector's length (default: unit length when the folder's modules.json has a Normalize, "
+            + "as all-MiniLM-L6-v2's and BGE's do, or has no modules.json).")
     boolean noNormalize;
 
     @Option(names = "--batch", defaultValue = "32", paramLabel = "N", description = "Texts per forward pass (default: ${DEFAULT-VALUE}).")
@@ -43,10 +49,13 @@ final class EmbedCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (!pooling.equals("mean") && !pooling.equals("cls")) throw new IllegalArgumentException("--pooling must be mean or cls, is '" + pooling + "'");
+        if (pooling != null && !pooling.equals("mean") && !pooling.equals("cls")) throw new IllegalArgumentException("--pooling must be mean or cls, is '" + pooling + "'");
         OptionChecks.atLeast("--max-length", maxLength, 2);
         OptionChecks.atLeast("--batch", batch, 1);
         List<String> all = input.read();
+        SentencePipeline folder = SentencePipeline.readOrDefault(model);
+        SentencePipeline pipeline = new SentencePipeline(pooling == null ? folder.pooling() : BertClassifier.Pooling.valueOf(pooling.toUpperCase(Locale.ROOT)),
+                folder.normalize() && !noNormalize);
         try (Arena arena = Arena.ofShared(); TextTokenizer tok = TextTokenizer.load(model.resolve(HfCheckpoint.TOKENIZER), maxLength);
                 Workspace workspace = new Workspace()) {
             BertModel bert = BertCheckpoint.load(arena, model);
@@ -59,15 +68,13 @@ final class EmbedCommand implements Callable<Integer> {
                 try (Arena step = Arena.ofConfined(); Tape t = new Tape(CpuBackend.get(), false, false, workspace)) {
                     TokenBatch in = tok.encode(step, all.subList(from, Math.min(all.size(), from + batch)));
                     Var hidden = bert.forward(t, in);
-                    Var pooled = pooling.equals("mean") ? SequenceOps.meanPool(t, hidden, in.lengths(), in.batch()) : t.everyNthRow(hidden, in.seq(), 0);
-                    float[] v = pooled.value().toFloatArray();
+                    Var pooled = pipeline.pooling() == BertClassifier.Pooling.MEAN ? SequenceOps.meanPool(t, hidden, in.lengths(), in.batch()) : t.everyNthRow(hidden, in.seq(), 0);
+                    float[] rows = pooled.value().toFloatArray();
                     int d = (int) pooled.value().dim(1);
                     for (int b = 0; b < in.batch(); b++) {
-                        double norm = 0;
-                        for (int c = 0; c < d; c++) norm += (double) v[b * d + c] * v[b * d + c];
-                        double scale = noNormalize || norm == 0 ? 1 : 1 / Math.sqrt(norm);
+                        float[] v = pipeline.finish(java.util.Arrays.copyOfRange(rows, b * d, (b + 1) * d));
                         line.setLength(0);
-                        for (int c = 0; c < d; c++) line.append(c == 0 ? "" : " ").append(String.format(Locale.ROOT, "%.6f", v[b * d + c] * scale));
+                        for (int c = 0; c < v.length; c++) line.append(c == 0 ? "" : " ").append(String.format(Locale.ROOT, "%.6f", v[c]));
                         System.out.println(line);
                     }
                 }

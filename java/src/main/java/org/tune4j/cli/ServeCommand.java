@@ -80,6 +80,7 @@ final class ServeCommand implements Callable<Integer> {
         org.tune4j.backend.CpuBackend.setThreads(threads != null ? threads : InferenceServer.defaultKernelThreads());
         var options = new InferenceServer.Options(host, port, maxBatch, Duration.ofMillis(windowMs), queue, workers, maxBatch, 100_000, Duration.ofSeconds(60));
         CountDownLatch stopped = new CountDownLatch(1);
+        org.tune4j.io.SentencePipeline pipeline = org.tune4j.io.SentencePipeline.readOrDefault(model); // the base's pooling, and embeddings' normalization by default
         try (Arena arena = Arena.ofShared(); DeviceOption.Compute compute = device.open();
                 TextTokenizer tok = TextTokenizer.load(model.resolve(HfCheckpoint.TOKENIZER), maxLength)) {
             BertModel bert = BertCheckpoint.load(arena, model);
@@ -93,7 +94,7 @@ final class ServeCommand implements Callable<Integer> {
             if (base.equals("f32") && compute.backend().memory().equals(org.tune4j.tensor.Memory.HOST)) bert.packProjections(arena); // packed once for the CPU GEMM
             if (maxLength > bert.config().maxPositions()) throw new IllegalArgumentException("--max-length " + maxLength + " exceeds the model's " + bert.config().maxPositions() + " positions");
             try (AdapterRegistry registry = new AdapterRegistry(bert, budgetMb << 20, compute.backend().memory(), Math.min(reserveMb, budgetMb) << 20);
-                    AdapterPredictor predictor = new AdapterPredictor(compute.backend(), bert, tok, registry, workers)) {
+                    AdapterPredictor predictor = new AdapterPredictor(compute.backend(), bert, tok, registry, workers, pipeline)) {
                 if (adapters != null) {
                     try (var dirs = Files.list(adapters)) {
                         for (Path d : dirs.sorted().toList()) {
@@ -111,7 +112,8 @@ final class ServeCommand implements Callable<Integer> {
                 });
                 Runtime.getRuntime().addShutdownHook(hook);
                 System.out.println("serving " + model.getFileName() + " with " + registry.size() + " adapters (" + (registry.bytes() >> 20) + " MiB) on http://" + host + ":"
-                        + server.port() + "/v2 (Ctrl-C stops)");
+                        + server.port() + "/v2 (Ctrl-C stops); embeddings: " + pipeline.pooling().name().toLowerCase(java.util.Locale.ROOT) + " pooling"
+                        + (pipeline.normalize() ? ", unit length" : "") + " unless an adapter's head pools otherwise");
                 stopped.await();
             }
         }

@@ -5,6 +5,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import org.tune4j.io.HfCheckpoint;
 import org.tune4j.io.PretrainedModels;
+import org.tune4j.io.SentencePipeline;
 import org.tune4j.nn.BertClassifier;
 import picocli.CommandLine.Option;
 
@@ -12,7 +13,7 @@ import picocli.CommandLine.Option;
 final class TextModelOption {
     @Option(names = "--model", defaultValue = "minilm", paramLabel = "NAME|DIR",
             description = "minilm (all-MiniLM-L6-v2, mean pooling) or bge-small (BGE-small-en-v1.5, CLS pooling), imported once into ~/.cache/tune4j/models; "
-                    + "or a Hugging Face folder (mean pooling) (default: ${DEFAULT-VALUE}).")
+                    + "or a Hugging Face folder (pooled as its sentence-transformers modules.json says, mean without one) (default: ${DEFAULT-VALUE}).")
     String model;
 
     /** The model's folder, importing a known model on first use (a note on stderr: it takes seconds). */
@@ -26,9 +27,9 @@ final class TextModelOption {
         return dir;
     }
 
-    /** How the model's sentence vector is pooled: the known model's own way, mean for a folder. */
-    BertClassifier.Pooling pooling() {
+    /** How the model's sentence vector is pooled: the known model's own way; for a folder, its modules.json's (mean without one). */
+    BertClassifier.Pooling pooling() throws IOException {
         PretrainedModels.Known known = PretrainedModels.Known.of(model);
-        return known != null ? BertClassifier.Pooling.valueOf(known.pooling) : BertClassifier.Pooling.MEAN;
+        return known != null ? BertClassifier.Pooling.valueOf(known.pooling) : SentencePipeline.readOrDefault(Path.of(model)).pooling();
     }
 }

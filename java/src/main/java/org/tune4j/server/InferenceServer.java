@@ -188,7 +188,8 @@ public final class InferenceServer implements AutoCloseable {
                 throw new V2Protocol.HttpError(409, "adapter '" + name + "' was replaced by one without a classifier head while the request waited");
             }
             status = 200;
-            send(res, 200, V2Protocol.response(name, in.id(), t, results));
+            boolean normalize = in.normalize() != null ? in.normalize() : predictor.pipeline().normalize();
+            send(res, 200, V2Protocol.response(name, in.id(), t, normalize, results));
         } catch (V2Protocol.HttpError e) {
             status = e.status;
             error(res, e.status, e.getMessage());

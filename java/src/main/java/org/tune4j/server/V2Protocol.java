@@ -7,12 +7,14 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
 import java.util.List;
+import org.tune4j.io.SentencePipeline;
 import org.tune4j.serve.AdapterPredictor;
 
 /**
  * The Open Inference Protocol (KServe v2) JSON that {@code tune4j serve} speaks: an infer request holds one BYTES
  * input tensor "text" (shape [n], n texts; [n, 1] is taken too) and optional parameters {"task": "classify" or
- * "embed"}; the response holds, for classify, "label" (BYTES [n]) and "probabilities" (FP32 [n, classes]), for
+ * "embed", "normalize": true or false (embed: unit-length vectors; default: as the model folder's sentence-transformers
+ * modules say)}; the response holds, for classify, "label" (BYTES [n]) and "probabilities" (FP32 [n, classes]), for
  * embed "embedding" (FP32 [n, hidden]), data flattened row-major as the protocol says. Anything else is a
  * {@link HttpError} with status 400 naming what is wrong.
  */
@@ -21,8 +23,8 @@ final class V2Protocol {
 
     enum Task { CLASSIFY, EMBED }
 
-    /** A parsed infer request: its id (or null), the task asked for (null: the adapter's default), the texts. */
-    record InferRequest(String id, Task task, List<String> texts) {}
+    /** A parsed infer request: its id (or null), the task asked for (null: the adapter's default), whether embeddings are normalized (null: the model's way), the texts. */
+    record InferRequest(String id, Task task, Boolean normalize, List<String> texts) {}
 
     /** An error the client gets as {"error": message} with this HTTP status. */
     static final class HttpError extends RuntimeException {
@@ -52,6 +54,7 @@ final class V2Protocol {
             id = root.get("id").asText();
         }
         Task task = null;
+        Boolean normalize = null;
         JsonNode params = root.path("parameters");
         if (!params.isMissingNode() && !params.isNull()) {
             if (!params.isObject()) throw new HttpError(400, "\"parameters\" must be an object");
@@ -61,6 +64,11 @@ final class V2Protocol {
                     throw new HttpError(400, "parameters.task must be \"classify\" or \"embed\", is " + t);
                 }
                 task = t.asText().equals("classify") ? Task.CLASSIFY : Task.EMBED;
+            }
+            JsonNode norm = params.path("normalize");
+            if (!norm.isMissingNode()) {
+                if (!norm.isBoolean()) throw new HttpError(400, "parameters.normalize must be true or false, is " + norm);
+                normalize = norm.asBoolean();
             }
         }
         JsonNode inputs = root.path("inputs");
@@ -87,10 +95,11 @@ final class V2Protocol {
             if (text.length() > maxChars) throw new HttpError(400, "inputs[0].data[" + i + "] holds " + text.length() + " characters; at most " + maxChars);
             texts.add(text);
         }
-        return new InferRequest(id, task, texts);
+        return new InferRequest(id, task, normalize, texts);
     }
 
-    static byte[] response(String model, String id, Task task, List<AdapterPredictor.Result> results) {
+    /** The response to a request: {@code normalize} (embed) scales each embedding to unit length. */
+    static byte[] response(String model, String id, Task task, boolean normalize, List<AdapterPredictor.Result> results) {
         ObjectNode root = JSON.createObjectNode();
         root.put("model_name", model);
         if (id != null) root.put("id", id);
@@ -110,7 +119,7 @@ final class V2Protocol {
             int hidden = results.getFirst().embedding().length;
             ObjectNode emb = tensor(outputs, "embedding", "FP32", n);
             ((ArrayNode) emb.get("shape")).add(hidden);
-            for (AdapterPredictor.Result r : results) for (float v : r.embedding()) ((ArrayNode) emb.get("data")).add(v);
+            for (AdapterPredictor.Result r : results) for (float v : normalize ? SentencePipeline.unitLength(r.embedding()) : r.embedding()) ((ArrayNode) emb.get("data")).add(v);
         }
         return bytes(root);
     }

@@ -47,6 +47,16 @@ class MainTest {
         assertTrue(run(2, "gate", "a", "b", "--device", "tpu").contains("--device must be cpu or cuda, not tpu"));
     }
 
+    /** A sentence-transformers folder whose modules embed cannot follow (a Dense after pooling) is refused by name, before the model loads. */
+    @Test
+    void embedRefusesModulesItCannotFollow(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws java.io.IOException {
+        java.nio.file.Files.writeString(dir.resolve("modules.json"), "[{\"path\": \"\", \"type\": \"sentence_transformers.models.Transformer\"}, "
+                + "{\"path\": \"2_Dense\", \"type\": \"sentence_transformers.models.Dense\"}]");
+        String err = run(2, "embed", "--model", dir.toString(), "hello");
+        assertTrue(err.contains("module 'sentence_transformers.models.Dense' is not supported"), err);
+        assertEquals(1, err.strip().lines().count(), err);
+    }
+
     /** Each bad invocation: exit 2, one line on stderr naming the problem, no stack trace, before any work. */
     @Test
     void everyBadOptionIsOneLineAndExitTwo(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws java.io.IOException {

@@ -1,5 +1,6 @@
 package org.tune4j.server;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -27,11 +28,13 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.tune4j.autograd.Tape;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.TextTokenizer;
 import org.tune4j.io.BertAdapter;
 import org.tune4j.io.BertCheckpoint;
 import org.tune4j.io.PretrainedModels;
+import org.tune4j.io.SentencePipeline;
 import org.tune4j.nn.BertClassifier;
 import org.tune4j.nn.BertConfig;
 import org.tune4j.nn.BertModel;
@@ -39,6 +42,7 @@ import org.tune4j.nn.Lora;
 import org.tune4j.nn.LoraLinear;
 import org.tune4j.serve.AdapterPredictor;
 import org.tune4j.serve.AdapterRegistry;
+import org.tune4j.tensor.Tensor;
 
 /**
  * {@code tune4j serve} on loopback: the Open Inference Protocol against the Java API, the 4xx of bad requests (a
@@ -209,6 +213,40 @@ class InferenceServerTest {
             String metrics = get(port, "/metrics").body();
             assertTrue(metrics.contains("tune4j_request_duration_seconds_count{status=\"200\",task=\"classify\"}"), metrics);
             assertTrue(metrics.contains("tune4j_adapters_resident 2.0"), metrics);
+        }
+    }
+
+    @Test
+    void embeddingsArePooledAndNormalizedAsTheModelSaysUnlessTheRequestSaysOtherwise() throws Exception {
+        SentencePipeline clsUnit = new SentencePipeline(BertClassifier.Pooling.CLS, true);
+        try (AdapterRegistry registry = new AdapterRegistry(model, 1L << 30); AdapterPredictor p = new AdapterPredictor(CpuBackend.get(), model, tokenizer, registry, 1, clsUnit);
+                InferenceServer server = start(registry, p, InferenceServer.Options.defaults())) {
+            String text = "pooled at the first token";
+            float[] cls;
+            try (Arena a = Arena.ofConfined(); Tape t = new Tape(CpuBackend.get(), false)) {
+                Tensor hidden = model.forward(t, tokenizer.encode(a, List.of(text))).value();
+                cls = new float[(int) hidden.dim(1)];
+                for (int j = 0; j < cls.length; j++) cls[j] = hidden.getFloat(0, j); // [CLS]: the sequence's first row
+            }
+            float[] raw = p.run(List.of(new AdapterPredictor.Request(null, text)), false).getFirst().embedding();
+            assertArrayEquals(cls, raw, 1e-6f, "the base pools as the pipeline says");
+            float[] unit = SentencePipeline.unitLength(raw);
+            double norm = 0;
+            for (float v : unit) norm += (double) v * v;
+            assertEquals(1.0, norm, 1e-5);
+
+            int port = server.port();
+            String[] bodies = {infer("embed", text), "{\"parameters\": {\"normalize\": false}, \"inputs\": [{\"name\": \"text\", \"datatype\": \"BYTES\", \"shape\": [1], \"data\": [\"" + text + "\"]}]}"};
+            float[][] expected = {unit, raw};
+            for (int i = 0; i < 2; i++) {
+                HttpResponse<String> r = post(port, "/v2/models/base/infer", bodies[i]);
+                assertEquals(200, r.statusCode(), r.body());
+                JsonNode data = JSON.readTree(r.body()).at("/outputs/0/data");
+                for (int j = 0; j < raw.length; j++) assertEquals(expected[i][j], data.get(j).floatValue(), 1e-6f, bodies[i]);
+            }
+            HttpResponse<String> r = post(port, "/v2/models/base/infer", bodies[1].replace("false", "\"no\""));
+            assertEquals(400, r.statusCode(), r.body());
+            assertTrue(r.body().contains("parameters.normalize must be true or false"), r.body());
         }
     }
 
