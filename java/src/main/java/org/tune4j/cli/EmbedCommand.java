@@ -34,8 +34,9 @@ final class EmbedCommand implements Callable<Integer> {
     @Option(names = "--pooling", paramLabel = "MODE", description = "mean or cls (default: the folder's modules.json, as sentence-transformers reads it; mean without one).")
     String pooling;
 
-    @Option(names = "--max-length", defaultValue = "256", paramLabel = "N", description = "Tokens kept per text, [CLS] and [SEP] included (default: ${DEFAULT-VALUE}).")
-    int maxLength;
+    @Option(names = "--max-length", paramLabel = "N", description = "Tokens kept per text, [CLS] and [SEP] included (default: the folder's sentence_bert_config.json "
+            + "max_seq_length, as sentence-transformers truncates; 256 without one).")
+    Integer maxLength;
 
     @Option(names = "--no-normalize", description = "Keep the pooled vector's length (default: unit length when the folder's modules.json has a Normalize, "
             + "as all-MiniLM-L6-v2's and BGE's do, or has no modules.json).")
@@ -50,18 +51,20 @@ final class EmbedCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (pooling != null && !pooling.equals("mean") && !pooling.equals("cls")) throw new IllegalArgumentException("--pooling must be mean or cls, is '" + pooling + "'");
-        OptionChecks.atLeast("--max-length", maxLength, 2);
+        if (maxLength != null) OptionChecks.atLeast("--max-length", maxLength, 2);
         OptionChecks.atLeast("--batch", batch, 1);
         List<String> all = input.read();
         SentencePipeline folder = SentencePipeline.readOrDefault(model);
         SentencePipeline pipeline = new SentencePipeline(pooling == null ? folder.pooling() : BertClassifier.Pooling.valueOf(pooling.toUpperCase(Locale.ROOT)),
                 folder.normalize() && !noNormalize);
-        try (Arena arena = Arena.ofShared(); TextTokenizer tok = TextTokenizer.load(model.resolve(HfCheckpoint.TOKENIZER), maxLength);
+        int keep = maxLength != null ? maxLength : folder.maxLength() > 0 ? folder.maxLength() : 256;
+        String keepSaid = (maxLength != null ? "--max-length " : folder.maxLength() > 0 ? model.resolve(SentencePipeline.SETTINGS) + ": max_seq_length " : "the default length ") + keep;
+        try (Arena arena = Arena.ofShared(); TextTokenizer tok = TextTokenizer.load(model.resolve(HfCheckpoint.TOKENIZER), keep);
                 Workspace workspace = new Workspace()) {
             BertModel bert = BertCheckpoint.load(arena, model);
             bert.packProjections(arena); // inference only: the weights packed once for the GEMM
-            if (maxLength > bert.config().maxPositions()) {
-                throw new IllegalArgumentException("--max-length " + maxLength + " exceeds the model's " + bert.config().maxPositions() + " positions");
+            if (keep > bert.config().maxPositions()) {
+                throw new IllegalArgumentException(keepSaid + " exceeds the model's " + bert.config().maxPositions() + " positions");
             }
             StringBuilder line = new StringBuilder();
             for (int from = 0; from < all.size(); from += batch) {

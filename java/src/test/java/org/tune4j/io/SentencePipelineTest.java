@@ -20,7 +20,7 @@ class SentencePipelineTest {
 
     @Test
     void whatItWritesItReadsBack() throws IOException {
-        for (SentencePipeline p : new SentencePipeline[] {new SentencePipeline(BertClassifier.Pooling.MEAN, true), new SentencePipeline(BertClassifier.Pooling.CLS, false)}) {
+        for (SentencePipeline p : new SentencePipeline[] {new SentencePipeline(BertClassifier.Pooling.MEAN, true, 256), new SentencePipeline(BertClassifier.Pooling.CLS, false)}) {
             Path d = dir.resolve(p.pooling() + "-" + p.normalize());
             p.write(d, 384);
             assertEquals(Optional.of(p), SentencePipeline.read(d));
@@ -45,6 +45,8 @@ class SentencePipelineTest {
                 {"word_embedding_dimension": 384, "pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false, "pooling_mode_max_tokens": false,
                  "pooling_mode_mean_sqrt_len_tokens": false}""");
         assertEquals(Optional.of(new SentencePipeline(BertClassifier.Pooling.CLS, true)), SentencePipeline.read(dir));
+        Files.writeString(dir.resolve(SentencePipeline.SETTINGS), "{\"max_seq_length\": 512, \"do_lower_case\": true}");
+        assertEquals(Optional.of(new SentencePipeline(BertClassifier.Pooling.CLS, true, 512)), SentencePipeline.read(dir));
     }
 
     @Test
@@ -62,7 +64,9 @@ class SentencePipelineTest {
             {"[{\"path\": \"\", \"type\": \"sentence_transformers.models.Transformer\"}, {\"path\": \"../x\", \"type\": \"sentence_transformers.models.Pooling\"}]", "{}",
                 "is not a folder inside"},
             {"{\"modules\": []}", "{}", "not a JSON array of modules"},
+            {transformerAndPooling + "]", "{\"pooling_mode_mean_tokens\": true}", "max_seq_length must be an integer >= 2, is \"long\""},
         };
+        Files.writeString(dir.resolve(SentencePipeline.SETTINGS), "{\"max_seq_length\": \"long\"}"); // read only once the modules are
         for (String[] c : cases) {
             modules(c[0]);
             pooling(c[1]);
