@@ -21,6 +21,7 @@ public final class Main {
         cl.addSubcommand(new RobustCommand());
         cl.addSubcommand(new ImportCommand());
         cl.addSubcommand(new EmbedCommand());
+        cl.addSubcommand(new MergeCommand());
         cl.addSubcommand(new FinetuneCommand());
         cl.addSubcommand(new RobustTextCommand());
         cl.addSubcommand(new ClassifyCommand());

@@ -65,21 +65,38 @@ public final class BertAdapter {
                 throw new IOException(adapterDir.resolve(HEAD_FILE) + ": pooling '" + pooling + "' is not mean or cls");
             }
             BertClassifier model = new BertClassifier(arena, BertCheckpoint.load(arena, modelDir), p, classes.size(), new SplittableRandom(0));
-            PeftAdapter.Config c = peft.config();
-            List<String> targets = new ArrayList<>();
-            peft.modules().keySet().forEach(m -> targets.add("bert." + m)); // exactly the adapted modules, by whole path
-            Lora.inject(model, arena, new Lora.Config(c.r(), c.alpha(), 0f, c.useRslora(), targets, List.of()).withVariant(false, c.useDora()), new SplittableRandom(0));
+            inject(arena, model, "bert.", peft, adapterDir);
             Map<String, Parameter> params = model.namedParameters();
-            for (Map.Entry<String, PeftAdapter.Lora> e : peft.modules().entrySet()) {
-                String at = "bert." + e.getKey();
-                Checkpoint.copy(adapterDir, at + ".lora_A", e.getValue().a(), params.get(at + ".lora_A").value());
-                Checkpoint.copy(adapterDir, at + ".lora_B", e.getValue().b(), params.get(at + ".lora_B").value());
-                if (e.getValue().magnitude() != null) Checkpoint.copy(adapterDir, at + ".lora_magnitude_vector", e.getValue().magnitude(), params.get(at + ".lora_magnitude_vector").value());
-            }
             Checkpoint.copy(adapterDir, "classifier.weight", w, params.get("classifier.weight").value());
             Checkpoint.copy(adapterDir, "classifier.bias", head.get("classifier.bias"), params.get("classifier.bias").value());
             model.train(false);
             return new Loaded(model, classes);
+        }
+    }
+
+    /** The encoder in {@code modelDir} with the PEFT adapter in {@code adapterDir} on it (unmerged; a head beside it is not read), in {@code arena}. */
+    public static org.tune4j.nn.BertModel loadEncoder(Arena arena, Path modelDir, Path adapterDir) throws IOException {
+        try (PeftAdapter.Loaded peft = PeftAdapter.load(adapterDir)) {
+            org.tune4j.nn.BertModel model = BertCheckpoint.load(arena, modelDir);
+            inject(arena, model, "", peft, adapterDir);
+            model.train(false);
+            return model;
+        }
+    }
+
+    /** LoRA (or DoRA) on exactly the modules {@code peft} adapts, each at {@code prefix} + its encoder path under {@code root}, its factors copied in. */
+    private static void inject(Arena arena, org.tune4j.nn.Module root, String prefix, PeftAdapter.Loaded peft, Path adapterDir) throws IOException {
+        PeftAdapter.Config c = peft.config();
+        List<String> targets = new ArrayList<>();
+        peft.modules().keySet().forEach(m -> targets.add(prefix + m)); // exactly the adapted modules, by whole path
+        Lora.inject(root, arena, new Lora.Config(c.r(), c.alpha(), 0f, c.useRslora(), targets, List.of()).withVariant(false, c.useDora()), new SplittableRandom(0));
+        Map<String, Parameter> params = root.namedParameters();
+        for (Map.Entry<String, PeftAdapter.Lora> e : peft.modules().entrySet()) {
+            String at = prefix + e.getKey();
+            if (!params.containsKey(at + ".lora_A")) throw new IOException(adapterDir + ": the adapter names module '" + e.getKey() + "', which the encoder does not have as a linear layer");
+            Checkpoint.copy(adapterDir, at + ".lora_A", e.getValue().a(), params.get(at + ".lora_A").value());
+            Checkpoint.copy(adapterDir, at + ".lora_B", e.getValue().b(), params.get(at + ".lora_B").value());
+            if (e.getValue().magnitude() != null) Checkpoint.copy(adapterDir, at + ".lora_magnitude_vector", e.getValue().magnitude(), params.get(at + ".lora_magnitude_vector").value());
         }
     }
 }

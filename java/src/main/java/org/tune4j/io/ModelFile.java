@@ -66,6 +66,7 @@ public final class ModelFile {
             if (!l.merged()) throw new IllegalStateException(path + ": merge the LoRA adapter before saving the model");
             adapters.add(path + ".lora_A");
             adapters.add(path + ".lora_B");
+            adapters.add(path + ".lora_magnitude_vector"); // DoRA's m, folded into the merged weight's rows
         });
         Map<String, Tensor> plain = new LinkedHashMap<>();
         tensors.forEach((name, t) -> {

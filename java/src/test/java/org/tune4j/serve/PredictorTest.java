@@ -125,6 +125,10 @@ class PredictorTest {
             try (Predictor p = Predictor.load(CpuBackend.get(), ModelFile.shippedCheckpoint(), dir.resolve("adapter"), Predictor.Options.defaults())) {
                 assertSameLogits(vit, p, data, "DoRA adapter");
             }
+            ModelFile.save(dir.resolve("merged.safetensors"), vit, Map.of()); // the merged model as a plain file: no DoRA magnitude left in it
+            try (Predictor p = Predictor.load(CpuBackend.get(), dir.resolve("merged.safetensors"), null, Predictor.Options.defaults())) {
+                assertSameLogits(vit, p, data, "DoRA merged and saved");
+            }
         }
     }
 
