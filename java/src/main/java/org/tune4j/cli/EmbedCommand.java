@@ -1,29 +1,20 @@
 package org.tune4j.cli;
 
-import org.tune4j.autograd.SequenceOps;
-import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import org.tune4j.autograd.Tape;
-import org.tune4j.autograd.Var;
-import org.tune4j.autograd.Workspace;
-import org.tune4j.backend.CpuBackend;
-import org.tune4j.data.TextTokenizer;
-import org.tune4j.data.TokenBatch;
-import org.tune4j.io.BertCheckpoint;
-import org.tune4j.io.HfCheckpoint;
 import org.tune4j.io.SentencePipeline;
 import org.tune4j.nn.BertClassifier;
-import org.tune4j.nn.BertModel;
+import org.tune4j.serve.SentenceEncoder;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Mixin;
 
 /**
- * {@code tune4j embed}: sentence embeddings from a BERT checkpoint folder, one line of numbers per text, pooled and
- * normalized as the folder's sentence-transformers modules say ({@link SentencePipeline}) unless the options say otherwise.
+ * {@code tune4j embed}: sentence embeddings from a BERT checkpoint folder ({@link SentenceEncoder}), one line of numbers per
+ * text, pooled and normalized as the folder's sentence-transformers modules say ({@link SentencePipeline}) unless the
+ * options say otherwise.
  */
 @Command(name = "embed", mixinStandardHelpOptions = true,
         description = "Sentence embeddings of texts with a BERT in a Hugging Face folder (tune4j import makes one): one line of numbers per text.")
@@ -35,7 +26,7 @@ final class EmbedCommand implements Callable<Integer> {
     String pooling;
 
     @Option(names = "--max-length", paramLabel = "N", description = "Tokens kept per text, [CLS] and [SEP] included (default: the folder's sentence_bert_config.json "
-            + "max_seq_length, as sentence-transformers truncates; 256 without one).")
+            + "max_seq_length, as sentence-transformers truncates; without one 256, or the model's positions if fewer).")
     Integer maxLength;
 
     @Option(names = "--no-normalize", description = "Keep the pooled vector's length (default: unit length when the folder's modules.json has a Normalize, "
@@ -57,29 +48,13 @@ final class EmbedCommand implements Callable<Integer> {
         SentencePipeline folder = SentencePipeline.readOrDefault(model);
         SentencePipeline pipeline = new SentencePipeline(pooling == null ? folder.pooling() : BertClassifier.Pooling.valueOf(pooling.toUpperCase(Locale.ROOT)),
                 folder.normalize() && !noNormalize);
-        int keep = maxLength != null ? maxLength : folder.maxLength() > 0 ? folder.maxLength() : 256;
-        String keepSaid = (maxLength != null ? "--max-length " : folder.maxLength() > 0 ? model.resolve(SentencePipeline.SETTINGS) + ": max_seq_length " : "the default length ") + keep;
-        try (Arena arena = Arena.ofShared(); TextTokenizer tok = TextTokenizer.load(model.resolve(HfCheckpoint.TOKENIZER), keep);
-                Workspace workspace = new Workspace()) {
-            BertModel bert = BertCheckpoint.load(arena, model);
-            bert.packProjections(arena); // inference only: the weights packed once for the GEMM
-            if (keep > bert.config().maxPositions()) {
-                throw new IllegalArgumentException(keepSaid + " exceeds the model's " + bert.config().maxPositions() + " positions");
-            }
-            StringBuilder line = new StringBuilder();
+        StringBuilder line = new StringBuilder();
+        try (SentenceEncoder encoder = SentenceEncoder.open(model, new SentenceEncoder.Options(pipeline, maxLength == null ? 0 : maxLength, batch, 1))) {
             for (int from = 0; from < all.size(); from += batch) {
-                try (Arena step = Arena.ofConfined(); Tape t = new Tape(CpuBackend.get(), false, false, workspace)) {
-                    TokenBatch in = tok.encode(step, all.subList(from, Math.min(all.size(), from + batch)));
-                    Var hidden = bert.forward(t, in);
-                    Var pooled = pipeline.pooling() == BertClassifier.Pooling.MEAN ? SequenceOps.meanPool(t, hidden, in.lengths(), in.batch()) : t.everyNthRow(hidden, in.seq(), 0);
-                    float[] rows = pooled.value().toFloatArray();
-                    int d = (int) pooled.value().dim(1);
-                    for (int b = 0; b < in.batch(); b++) {
-                        float[] v = pipeline.finish(java.util.Arrays.copyOfRange(rows, b * d, (b + 1) * d));
-                        line.setLength(0);
-                        for (int c = 0; c < v.length; c++) line.append(c == 0 ? "" : " ").append(String.format(Locale.ROOT, "%.6f", v[c]));
-                        System.out.println(line);
-                    }
+                for (float[] v : encoder.encode(all.subList(from, Math.min(all.size(), from + batch)))) {
+                    line.setLength(0);
+                    for (int c = 0; c < v.length; c++) line.append(c == 0 ? "" : " ").append(String.format(Locale.ROOT, "%.6f", v[c]));
+                    System.out.println(line);
                 }
             }
         }

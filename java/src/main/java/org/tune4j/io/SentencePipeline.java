@@ -111,6 +111,7 @@ public record SentencePipeline(BertClassifier.Pooling pooling, boolean normalize
         JSON.writerWithDefaultPrettyPrinter().writeValue(dir.resolve(POOLING_DIR).resolve("config.json").toFile(), config);
         if (normalize) Files.createDirectories(dir.resolve(NORMALIZE_DIR));
         if (maxLength > 0) JSON.writerWithDefaultPrettyPrinter().writeValue(dir.resolve(SETTINGS).toFile(), JSON.createObjectNode().put("max_seq_length", maxLength));
+        else Files.deleteIfExists(dir.resolve(SETTINGS)); // the folder says no length, as this pipeline
         JSON.writerWithDefaultPrettyPrinter().writeValue(dir.resolve(MODULES).toFile(), modules);
     }
 

@@ -94,7 +94,7 @@ class MainTest {
             {"--model must be minilm or bge-small, is 'gpt'", "import", "--model", "gpt", "--out", dir.resolve("imported").toString()},
             {"--heads must be >= 1", "import", "--onnx", empty.toString(), "--heads", "0", "--out", dir.resolve("imported").toString()},
             {"not an ONNX file", "import", "--onnx", empty.toString(), "--out", dir.resolve("imported").toString()},
-            {"no such tokenizer file", "embed", "--model", dir.resolve("nomodel").toString(), "hello"},
+            {"nomodel: not a folder", "embed", "--model", dir.resolve("nomodel").toString(), "hello"},
             {"--pooling must be mean or cls", "embed", "--model", dir.toString(), "--pooling", "max", "hello"},
             {"no texts", "embed", "--model", dir.toString()},
             {"--methods: 'lasso' is not one of lora, full, head, probe", "finetune", "--methods", "lasso"},

@@ -1,0 +1,148 @@
+package org.tune4j.serve;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.ArrayBlockingQueue;
+import org.tune4j.autograd.SequenceOps;
+import org.tune4j.autograd.Tape;
+import org.tune4j.autograd.Var;
+import org.tune4j.autograd.Workspace;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.data.TextTokenizer;
+import org.tune4j.data.TokenBatch;
+import org.tune4j.io.BertCheckpoint;
+import org.tune4j.io.HfCheckpoint;
+import org.tune4j.io.SentencePipeline;
+import org.tune4j.nn.BertClassifier;
+import org.tune4j.nn.BertModel;
+
+/**
+ * Sentence embeddings from a Hugging Face folder, for a service that embeds tune4j: the encoder loaded and checked, its
+ * projections packed once for the CPU GEMM, texts tokenized, run in batches and pooled and normalized as the folder's
+ * sentence-transformers modules say ({@link SentencePipeline}; {@code tune4j embed} runs this). Safe from many threads:
+ * up to {@code workspaces} batches run at a time, each on memory of its own that later calls reuse; callers beyond that
+ * wait. Bad input (no texts, an empty text) is an {@link IllegalArgumentException}; the model never changes.
+ */
+public final class SentenceEncoder implements AutoCloseable {
+    /**
+     * {@code pipeline}: how vectors are pooled and normalized (null: the folder's); {@code maxLength}: tokens kept per text
+     * (0: the folder's max_seq_length, or where it says none 256 or the model's positions if fewer); {@code batch}: texts
+     * per forward; {@code workspaces}: batches at a time.
+     */
+    public record Options(SentencePipeline pipeline, int maxLength, int batch, int workspaces) {
+        public Options {
+            if (maxLength != 0 && maxLength < 2) throw new IllegalArgumentException("maxLength must be >= 2 (0: the folder's), is " + maxLength);
+            if (batch < 1 || batch > 4096) throw new IllegalArgumentException("batch must be in [1, 4096], is " + batch);
+            if (workspaces < 1 || workspaces > 1024) throw new IllegalArgumentException("workspaces must be in [1, 1024], is " + workspaces);
+        }
+
+        /** The folder's pipeline and length, batches of 32, one workspace per available processor. */
+        public static Options defaults() {
+            return new Options(null, 0, 32, Math.min(1024, Runtime.getRuntime().availableProcessors()));
+        }
+    }
+
+    private final Arena arena = Arena.ofShared();
+    private final BertModel model;
+    private final TextTokenizer tokenizer;
+    private final SentencePipeline pipeline;
+    private final int batch;
+    private final ArrayBlockingQueue<Workspace> workspaces;
+
+    private SentenceEncoder(Path folder, Options o) throws IOException {
+        SentencePipeline said = SentencePipeline.readOrDefault(folder);
+        pipeline = o.pipeline() != null ? o.pipeline() : said;
+        TextTokenizer tok = null;
+        try {
+            model = BertCheckpoint.load(arena, folder);
+            int positions = model.config().maxPositions();
+            // tokens a text keeps: as asked, else as the folder says, else 256 (sentence-transformers' usual) or the model's positions if fewer
+            int length = o.maxLength() > 0 ? o.maxLength() : said.maxLength() > 0 ? said.maxLength() : Math.min(256, positions);
+            if (length > positions) {
+                throw new IllegalArgumentException((o.maxLength() > 0 ? "maxLength " : folder.resolve(SentencePipeline.SETTINGS) + ": max_seq_length ") + length
+                        + " exceeds the model's " + positions + " positions");
+            }
+            tok = TextTokenizer.load(folder.resolve(HfCheckpoint.TOKENIZER), length);
+            model.packProjections(arena); // inference only: the weights packed once for the GEMM
+        } catch (IOException | RuntimeException e) {
+            if (tok != null) tok.close();
+            arena.close();
+            throw e;
+        }
+        tokenizer = tok;
+        batch = o.batch();
+        workspaces = new ArrayBlockingQueue<>(o.workspaces());
+        for (int i = 0; i < o.workspaces(); i++) workspaces.add(new Workspace());
+    }
+
+    /** The encoder in {@code folder} (config.json, model.safetensors, tokenizer.json, optionally the sentence-transformers modules) on the CPU. */
+    public static SentenceEncoder open(Path folder, Options o) throws IOException {
+        return new SentenceEncoder(folder, o);
+    }
+
+    /** As {@link #open(Path, Options)} with {@link Options#defaults()}. */
+    public static SentenceEncoder open(Path folder) throws IOException {
+        return open(folder, Options.defaults());
+    }
+
+    /** One vector [dimension] per text, in order. */
+    public float[][] encode(List<String> texts) {
+        if (texts == null || texts.isEmpty()) throw new IllegalArgumentException("no texts");
+        for (int i = 0; i < texts.size(); i++) {
+            if (texts.get(i) == null || texts.get(i).isBlank()) throw new IllegalArgumentException("text " + i + " is empty");
+        }
+        float[][] out = new float[texts.size()][];
+        Workspace ws = take();
+        try {
+            for (int from = 0; from < texts.size(); from += batch) {
+                List<String> part = texts.subList(from, Math.min(texts.size(), from + batch));
+                try (Arena step = Arena.ofConfined(); Tape t = new Tape(CpuBackend.get(), false, false, ws)) {
+                    TokenBatch in = tokenizer.encode(step, part);
+                    Var hidden = model.forward(t, in);
+                    // [batch, dimension]: the mean over each text's real tokens, or its first ([CLS])
+                    Var pooled = pipeline.pooling() == BertClassifier.Pooling.MEAN ? SequenceOps.meanPool(t, hidden, in.lengths(), in.batch()) : t.everyNthRow(hidden, in.seq(), 0);
+                    float[] rows = pooled.value().toFloatArray();
+                    int d = dimension();
+                    for (int b = 0; b < part.size(); b++) out[from + b] = pipeline.finish(java.util.Arrays.copyOfRange(rows, b * d, (b + 1) * d));
+                }
+            }
+        } finally {
+            workspaces.add(ws);
+        }
+        return out;
+    }
+
+    /** The length of a vector: the encoder's width. */
+    public int dimension() {
+        return model.config().hidden();
+    }
+
+    /** How vectors are pooled and normalized. */
+    public SentencePipeline pipeline() {
+        return pipeline;
+    }
+
+    /** Tokens kept per text, [CLS] and [SEP] included. */
+    public int maxLength() {
+        return tokenizer.maxLength();
+    }
+
+    private Workspace take() {
+        try {
+            return workspaces.take();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for a free workspace", e);
+        }
+    }
+
+    /** Frees the encoder's memory; no call may be running or come after. */
+    @Override
+    public void close() {
+        for (Workspace w : workspaces) w.close();
+        tokenizer.close();
+        arena.close();
+    }
+}
