@@ -50,8 +50,9 @@ final class EmbedCommand implements Callable<Integer> {
                 folder.normalize() && !noNormalize);
         StringBuilder line = new StringBuilder();
         try (SentenceEncoder encoder = SentenceEncoder.open(model, new SentenceEncoder.Options(pipeline, maxLength == null ? 0 : maxLength, batch, 1))) {
-            for (int from = 0; from < all.size(); from += batch) {
-                for (float[] v : encoder.encode(all.subList(from, Math.min(all.size(), from + batch)))) {
+            int chunk = Math.max(batch, 1024); // texts sorted by length within a chunk, printed a chunk at a time
+            for (int from = 0; from < all.size(); from += chunk) {
+                for (float[] v : encoder.encode(all.subList(from, Math.min(all.size(), from + chunk)))) {
                     line.setLength(0);
                     for (int c = 0; c < v.length; c++) line.append(c == 0 ? "" : " ").append(String.format(Locale.ROOT, "%.6f", v[c]));
                     System.out.println(line);
