@@ -34,7 +34,7 @@ import org.tune4j.tensor.Tensor;
  * batch 32 (ms per batch) beside ONNX Runtime running the original ONNX file on the same ids (the two timed in
  * alternating blocks after a warm-up of seconds), on projections packed at load as a service runs them
  * ({@link BertModel#packProjections}; ONNX Runtime packs its weights when it opens a session), and at batch 1
- * unpacked too ("forward_unpacked"); and a training step at batch 16 (forward, backward, AdamW) with
+ * unpacked too ("forward_unpacked"); sentence embeddings of real texts of mixed length ({@link BertEmbedRows}); and a training step at batch 16 (forward, backward, AdamW) with
  * LoRA (r 8 on query and value, the head trained) and with
  * full fine-tuning, sequences/s and model FLOPs utilization. FLOPs: 2 per multiply-add of the encoder's
  * projections and attention (embeddings and LayerNorms not counted); a step counts 3 forwards (full: input
@@ -70,6 +70,8 @@ final class BertSuite {
                 progress.accept("bert forward batch 1, weights not packed, threads=" + threads);
                 rows.addAll(forwardRows("forward_unpacked", "f32", "GFLOP/s", "", unpacked, onnx, arena, ids, 1, threads, fwdFlops, peak, peers, missing, quick));
                 rows.addAll(int8Rows(hf, work, ids, threads, machine.peakInt8Gops(threads), fwdFlops, peers, missing, quick, progress));
+                progress.accept("bert embed a corpus threads=" + threads);
+                rows.addAll(BertEmbedRows.rows(hf, onnx, c, threads, peak, peers, missing, quick));
                 for (String method : List.of("lora", "full")) {
                     progress.accept("bert train " + method + " threads=" + threads);
                     rows.addAll(trainStep(hf, c, method, ids, threads, peak, fwdFlops, stepPeers, stepMissing, quick));
