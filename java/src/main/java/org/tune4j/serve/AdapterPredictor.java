@@ -8,7 +8,6 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ArrayBlockingQueue;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Workspace;
 import org.tune4j.backend.Backend;
@@ -52,7 +51,7 @@ public final class AdapterPredictor implements AutoCloseable {
     private final BertModel model;
     private final TextTokenizer tokenizer;
     private final AdapterRegistry registry;
-    private final ArrayBlockingQueue<Workspace> workspaces;
+    private final WorkspacePool workspaces;
     private final SentencePipeline pipeline;
 
     /** As the constructor below with mean pooling and no normalization (the pooled vector as it is). */
@@ -66,14 +65,12 @@ public final class AdapterPredictor implements AutoCloseable {
      * pooling of every sequence whose adapter has no head of its own.
      */
     public AdapterPredictor(Backend backend, BertModel model, TextTokenizer tokenizer, AdapterRegistry registry, int workspaces, SentencePipeline pipeline) {
-        if (workspaces < 1 || workspaces > 1024) throw new IllegalArgumentException("workspaces must be in [1, 1024], is " + workspaces);
         this.pipeline = java.util.Objects.requireNonNull(pipeline, "pipeline");
         this.backend = backend;
         this.model = model;
         this.tokenizer = tokenizer;
         this.registry = registry;
-        this.workspaces = new ArrayBlockingQueue<>(workspaces);
-        for (int i = 0; i < workspaces; i++) this.workspaces.add(new Workspace());
+        this.workspaces = new WorkspacePool(workspaces);
         model.train(false);
     }
 
@@ -116,7 +113,7 @@ public final class AdapterPredictor implements AutoCloseable {
             String id = adapters.get(b);
             sequenceAdapter[b] = id == null ? -1 : index.computeIfAbsent(id, k -> index.size());
         }
-        Workspace ws = takeWorkspace();
+        Workspace ws = workspaces.take();
         try (AdapterRegistry.Lease lease = registry.acquire(new ArrayList<>(index.keySet()))) {
             List<Map<String, AdapterRouting.Factors>> factors = new ArrayList<>();
             for (AdapterRegistry.Adapter a : lease.adapters()) factors.add(a.factors());
@@ -147,7 +144,7 @@ public final class AdapterPredictor implements AutoCloseable {
                 return out;
             }
         } finally {
-            workspaces.add(ws);
+            workspaces.give(ws);
         }
     }
 
@@ -182,17 +179,9 @@ public final class AdapterPredictor implements AutoCloseable {
         }
     }
 
-    private Workspace takeWorkspace() {
-        try {
-            return workspaces.take();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while waiting for a free workspace", e);
-        }
-    }
 
     @Override
     public void close() {
-        for (Workspace w : workspaces) w.close();
+        workspaces.close();
     }
 }

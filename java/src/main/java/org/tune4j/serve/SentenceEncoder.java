@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.ArrayBlockingQueue;
 import org.tune4j.autograd.SequenceOps;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
@@ -35,12 +34,12 @@ public final class SentenceEncoder implements AutoCloseable {
         public Options {
             if (maxLength != 0 && maxLength < 2) throw new IllegalArgumentException("maxLength must be >= 2 (0: the folder's), is " + maxLength);
             if (batch < 1 || batch > 4096) throw new IllegalArgumentException("batch must be in [1, 4096], is " + batch);
-            if (workspaces < 1 || workspaces > 1024) throw new IllegalArgumentException("workspaces must be in [1, 1024], is " + workspaces);
+            if (workspaces < 1 || workspaces > WorkspacePool.MAX) throw new IllegalArgumentException("workspaces must be in [1, " + WorkspacePool.MAX + "], is " + workspaces);
         }
 
         /** The folder's pipeline and length, batches of 32, one workspace per available processor. */
         public static Options defaults() {
-            return new Options(null, 0, 32, Math.min(1024, Runtime.getRuntime().availableProcessors()));
+            return new Options(null, 0, 32, Math.min(WorkspacePool.MAX, Runtime.getRuntime().availableProcessors()));
         }
     }
 
@@ -49,7 +48,7 @@ public final class SentenceEncoder implements AutoCloseable {
     private final TextTokenizer tokenizer;
     private final SentencePipeline pipeline;
     private final int batch;
-    private final ArrayBlockingQueue<Workspace> workspaces;
+    private final WorkspacePool workspaces;
 
     private SentenceEncoder(Path folder, Options o) throws IOException {
         SentencePipeline said = SentencePipeline.readOrDefault(folder);
@@ -73,8 +72,7 @@ public final class SentenceEncoder implements AutoCloseable {
         }
         tokenizer = tok;
         batch = o.batch();
-        workspaces = new ArrayBlockingQueue<>(o.workspaces());
-        for (int i = 0; i < o.workspaces(); i++) workspaces.add(new Workspace());
+        workspaces = new WorkspacePool(o.workspaces());
     }
 
     /** The encoder in {@code folder} (config.json, model.safetensors, tokenizer.json, optionally the sentence-transformers modules) on the CPU. */
@@ -98,7 +96,7 @@ public final class SentenceEncoder implements AutoCloseable {
         for (int i = 0; i < order.length; i++) order[i] = i;
         java.util.Arrays.sort(order, java.util.Comparator.comparingInt((Integer i) -> texts.get(i).length()).reversed());
         float[][] out = new float[texts.size()][];
-        Workspace ws = take();
+        Workspace ws = workspaces.take();
         try {
             for (int from = 0; from < texts.size(); from += batch) {
                 List<String> part = new java.util.ArrayList<>();
@@ -114,7 +112,7 @@ public final class SentenceEncoder implements AutoCloseable {
                 }
             }
         } finally {
-            workspaces.add(ws);
+            workspaces.give(ws);
         }
         return out;
     }
@@ -134,19 +132,11 @@ public final class SentenceEncoder implements AutoCloseable {
         return tokenizer.maxLength();
     }
 
-    private Workspace take() {
-        try {
-            return workspaces.take();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while waiting for a free workspace", e);
-        }
-    }
 
     /** Frees the encoder's memory; no call may be running or come after. */
     @Override
     public void close() {
-        for (Workspace w : workspaces) w.close();
+        workspaces.close();
         tokenizer.close();
         arena.close();
     }
