@@ -97,6 +97,7 @@ class MainTest {
             {"nomodel: not a folder", "embed", "--model", dir.resolve("nomodel").toString(), "hello"},
             {"--pooling must be mean or cls", "embed", "--model", dir.toString(), "--pooling", "max", "hello"},
             {"no texts", "embed", "--model", dir.toString()},
+            {"--batch must be <= 4096, not 5000", "embed", "--model", dir.toString(), "--batch", "5000", "hello"},
             {"--methods: 'lasso' is not one of lora, full, head, probe", "finetune", "--methods", "lasso"},
             {"--task must be spam", "finetune", "--task", "sentiment"},
             {"--seeds must be >= 1", "finetune", "--seeds", "0"},
