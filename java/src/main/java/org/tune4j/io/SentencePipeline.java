@@ -91,8 +91,8 @@ public record SentencePipeline(BertClassifier.Pooling pooling, boolean normalize
         for (String mode : MODES) if (config.path(mode).asBoolean(false)) on.add(mode);
         if (on.equals(List.of("pooling_mode_mean_tokens"))) return BertClassifier.Pooling.MEAN;
         if (on.equals(List.of("pooling_mode_cls_token"))) return BertClassifier.Pooling.CLS;
-        throw new IOException(file + ": " + (on.isEmpty() ? "no pooling_mode_* is true" : String.join(" and ", on) + (on.size() == 1 ? " is" : " are"))
-                + " not supported (one of pooling_mode_mean_tokens, pooling_mode_cls_token)");
+        if (on.isEmpty()) throw new IOException(file + ": no pooling_mode_* is true (one of pooling_mode_mean_tokens, pooling_mode_cls_token must be)");
+        throw new IOException(file + ": " + String.join(" and ", on) + (on.size() == 1 ? " is" : " are") + " not supported (one of pooling_mode_mean_tokens, pooling_mode_cls_token)");
     }
 
     /**

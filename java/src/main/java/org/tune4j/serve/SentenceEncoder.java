@@ -3,6 +3,9 @@ package org.tune4j.serve;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
 import java.util.List;
 import org.tune4j.autograd.SequenceOps;
 import org.tune4j.autograd.Tape;
@@ -19,10 +22,11 @@ import org.tune4j.nn.BertModel;
 
 /**
  * Sentence embeddings from a Hugging Face folder, for a service that embeds tune4j: the encoder loaded and checked, its
- * projections packed once for the CPU GEMM, texts tokenized, run in batches of about one length and pooled and normalized as the folder's
- * sentence-transformers modules say ({@link SentencePipeline}; {@code tune4j embed} runs this). Safe from many threads:
- * up to {@code workspaces} batches run at a time, each on memory of its own that later calls reuse; callers beyond that
- * wait. Bad input (no texts, an empty text) is an {@link IllegalArgumentException}; the model never changes.
+ * projections packed once for the CPU GEMM, texts tokenized, run in batches of about one length, and pooled and
+ * normalized as the folder's sentence-transformers modules say ({@link SentencePipeline}; {@code tune4j embed} runs
+ * this). Safe from many threads: up to {@code workspaces} batches run at a time, each on memory of its own that later
+ * calls reuse; callers beyond that wait. Bad input (no texts, an empty text) is an {@link IllegalArgumentException};
+ * the model never changes.
  */
 public final class SentenceEncoder implements AutoCloseable {
     /**
@@ -94,12 +98,12 @@ public final class SentenceEncoder implements AutoCloseable {
         // longest first, as sentence-transformers encodes: a batch's texts of about one length pad little; out in the callers' order
         Integer[] order = new Integer[texts.size()];
         for (int i = 0; i < order.length; i++) order[i] = i;
-        java.util.Arrays.sort(order, java.util.Comparator.comparingInt((Integer i) -> texts.get(i).length()).reversed());
+        Arrays.sort(order, Comparator.comparingInt((Integer i) -> texts.get(i).length()).reversed());
         float[][] out = new float[texts.size()][];
         Workspace ws = workspaces.take();
         try {
             for (int from = 0; from < texts.size(); from += batch) {
-                List<String> part = new java.util.ArrayList<>();
+                List<String> part = new ArrayList<>();
                 for (int k = from; k < Math.min(texts.size(), from + batch); k++) part.add(texts.get(order[k]));
                 try (Arena step = Arena.ofConfined(); Tape t = new Tape(CpuBackend.get(), false, false, ws)) {
                     TokenBatch in = tokenizer.encode(step, part);
@@ -108,7 +112,7 @@ public final class SentenceEncoder implements AutoCloseable {
                     Var pooled = pipeline.pooling() == BertClassifier.Pooling.MEAN ? SequenceOps.meanPool(t, hidden, in.lengths(), in.batch()) : t.everyNthRow(hidden, in.seq(), 0);
                     float[] rows = pooled.value().toFloatArray();
                     int d = dimension();
-                    for (int b = 0; b < part.size(); b++) out[order[from + b]] = pipeline.finish(java.util.Arrays.copyOfRange(rows, b * d, (b + 1) * d));
+                    for (int b = 0; b < part.size(); b++) out[order[from + b]] = pipeline.finish(Arrays.copyOfRange(rows, b * d, (b + 1) * d));
                 }
             }
         } finally {
