@@ -70,6 +70,26 @@ finetune() { # MiniLM from its Maven jar (imported on first use), LoRA with drop
     | grep -E "^  (epoch [0-9]+/[0-9]+:|test accuracy)" | sed -E "s/ \([0-9.]+ s\)$//" | tr '\n' ' '
 }
 same "finetune MiniLM (LoRA and the head, one epoch on 24 messages)" "$(finetune cpu)" "$(finetune cuda)"
+# embed: MiniLM's sentence vectors on two texts of different lengths (a padded batch), cpu against cuda within 1e-5
+"${t4j[@]}" import --model minilm --out "$data/minilm" > /dev/null 2>&1
+for device in cpu cuda; do
+  "${t4j[@]}" embed --device "$device" --model "$data/minilm" "a first text to embed" "and a second, longer one, so that the first is padded" > "$data/embed-$device.txt" 2>&1
+done
+embedded="$(python3 - "$data/embed-cpu.txt" "$data/embed-cuda.txt" <<'PY'
+import sys
+def numbers(f):
+    try:
+        return [float(x) for x in open(f).read().split()]
+    except ValueError:
+        return []
+a, b = numbers(sys.argv[1]), numbers(sys.argv[2])
+ok = len(a) == 768 and len(a) == len(b)
+worst = max(abs(x - y) for x, y in zip(a, b)) if ok else float("nan")
+print(("same" if ok and worst <= 1e-5 else "DIFFERENT") + f": {len(a)} and {len(b)} numbers, max |diff| {worst:.2g}")
+PY
+)"
+printf 'embed MiniLM (two texts, 384 numbers each)\n  %s\n' "$embedded"
+case "$embedded" in same*) ;; *) head -c 300 "$data/embed-cuda.txt"; differ=1 ;; esac
 rm -rf "$data"
 [ "$tests" = 0 ] || { echo "CUDA tests failed on the emulator: $out/tests.txt"; exit 1; }
 [ "$fuzzed" = 0 ] || { echo "the boundary fuzzer found defects with the CUDA backend: $out/fuzz.txt"; exit 1; }

@@ -39,6 +39,9 @@ final class EmbedCommand implements Callable<Integer> {
     @Mixin
     TextInput input;
 
+    @Mixin
+    DeviceOption device;
+
     @Override
     public Integer call() throws Exception {
         if (pooling != null && !pooling.equals("mean") && !pooling.equals("cls")) throw new IllegalArgumentException("--pooling must be mean or cls, is '" + pooling + "'");
@@ -50,7 +53,8 @@ final class EmbedCommand implements Callable<Integer> {
         SentencePipeline pipeline = new SentencePipeline(pooling == null ? folder.pooling() : BertClassifier.Pooling.valueOf(pooling.toUpperCase(Locale.ROOT)),
                 folder.normalize() && !noNormalize);
         StringBuilder line = new StringBuilder();
-        try (SentenceEncoder encoder = SentenceEncoder.open(model, new SentenceEncoder.Options(pipeline, maxLength == null ? 0 : maxLength, batch, 1))) {
+        try (DeviceOption.Compute compute = device.open();
+                SentenceEncoder encoder = SentenceEncoder.open(compute.backend(), model, new SentenceEncoder.Options(pipeline, maxLength == null ? 0 : maxLength, batch, 1))) {
             int chunk = Math.max(batch, 1024); // texts sorted by length within a chunk, printed a chunk at a time
             for (int from = 0; from < all.size(); from += chunk) {
                 for (float[] v : encoder.encode(all.subList(from, Math.min(all.size(), from + chunk)))) {

@@ -11,6 +11,7 @@ import org.tune4j.autograd.SequenceOps;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
 import org.tune4j.autograd.Workspace;
+import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.TextTokenizer;
 import org.tune4j.data.TokenBatch;
@@ -19,10 +20,13 @@ import org.tune4j.io.HfCheckpoint;
 import org.tune4j.io.SentencePipeline;
 import org.tune4j.nn.BertClassifier;
 import org.tune4j.nn.BertModel;
+import org.tune4j.tensor.Memory;
+import org.tune4j.tensor.Tensor;
 
 /**
- * Sentence embeddings from a Hugging Face folder, for a service that embeds tune4j: the encoder loaded and checked, its
- * projections packed once for the CPU GEMM, texts tokenized, run in batches of about one length, and pooled and
+ * Sentence embeddings from a Hugging Face folder, for a service that embeds tune4j: the encoder loaded and checked (its
+ * projections packed once for the CPU GEMM, or the model moved into a device backend's memory), texts tokenized, run in
+ * batches of about one length, and pooled and
  * normalized as the folder's sentence-transformers modules say ({@link SentencePipeline}; {@code tune4j embed} runs
  * this). Safe from many threads: up to {@code workspaces} batches run at a time, each on memory of its own that later
  * calls reuse; callers beyond that wait. Bad input (no texts, an empty text) is an {@link IllegalArgumentException};
@@ -48,13 +52,15 @@ public final class SentenceEncoder implements AutoCloseable {
     }
 
     private final Arena arena = Arena.ofShared();
+    private final Backend backend;
     private final BertModel model;
     private final TextTokenizer tokenizer;
     private final SentencePipeline pipeline;
     private final int batch;
     private final WorkspacePool workspaces;
 
-    private SentenceEncoder(Path folder, Options o) throws IOException {
+    private SentenceEncoder(Backend backend, Path folder, Options o) throws IOException {
+        this.backend = java.util.Objects.requireNonNull(backend, "backend");
         SentencePipeline said = SentencePipeline.readOrDefault(folder);
         pipeline = o.pipeline() != null ? o.pipeline() : said;
         TextTokenizer tok = null;
@@ -68,7 +74,8 @@ public final class SentenceEncoder implements AutoCloseable {
                         + " exceeds the model's " + positions + " positions");
             }
             tok = TextTokenizer.load(folder.resolve(HfCheckpoint.TOKENIZER), length);
-            model.packProjections(arena); // inference only: the weights packed once for the GEMM
+            if (backend.memory().isHost()) model.packProjections(arena); // inference only: the weights packed once for the GEMM
+            else model.moveTo(backend.memory(), arena);
         } catch (IOException | RuntimeException e) {
             if (tok != null) tok.close();
             arena.close();
@@ -79,12 +86,17 @@ public final class SentenceEncoder implements AutoCloseable {
         workspaces = new WorkspacePool(o.workspaces());
     }
 
-    /** The encoder in {@code folder} (config.json, model.safetensors, tokenizer.json, optionally the sentence-transformers modules) on the CPU. */
-    public static SentenceEncoder open(Path folder, Options o) throws IOException {
-        return new SentenceEncoder(folder, o);
+    /** The encoder in {@code folder} (config.json, model.safetensors, tokenizer.json, optionally the sentence-transformers modules), computed by {@code backend}. */
+    public static SentenceEncoder open(Backend backend, Path folder, Options o) throws IOException {
+        return new SentenceEncoder(backend, folder, o);
     }
 
-    /** As {@link #open(Path, Options)} with {@link Options#defaults()}. */
+    /** As {@link #open(Backend, Path, Options)} on the CPU. */
+    public static SentenceEncoder open(Path folder, Options o) throws IOException {
+        return open(CpuBackend.get(), folder, o);
+    }
+
+    /** As {@link #open(Backend, Path, Options)} on the CPU with {@link Options#defaults()}. */
     public static SentenceEncoder open(Path folder) throws IOException {
         return open(folder, Options.defaults());
     }
@@ -105,12 +117,13 @@ public final class SentenceEncoder implements AutoCloseable {
             for (int from = 0; from < texts.size(); from += batch) {
                 List<String> part = new ArrayList<>();
                 for (int k = from; k < Math.min(texts.size(), from + batch); k++) part.add(texts.get(order[k]));
-                try (Arena step = Arena.ofConfined(); Tape t = new Tape(CpuBackend.get(), false, false, ws)) {
+                try (Arena step = Arena.ofConfined(); Tape t = new Tape(backend, false, false, ws)) {
                     TokenBatch in = tokenizer.encode(step, part);
                     Var hidden = model.forward(t, in);
                     // [batch, dimension]: the mean over each text's real tokens, or its first ([CLS])
                     Var pooled = pipeline.pooling() == BertClassifier.Pooling.MEAN ? SequenceOps.meanPool(t, hidden, in.lengths(), in.batch()) : t.everyNthRow(hidden, in.seq(), 0);
-                    float[] rows = pooled.value().toFloatArray();
+                    Tensor p = pooled.value();
+                    float[] rows = (p.isHost() ? p : p.copy(step, Memory.HOST)).toFloatArray();
                     int d = dimension();
                     for (int b = 0; b < part.size(); b++) out[order[from + b]] = pipeline.finish(Arrays.copyOfRange(rows, b * d, (b + 1) * d));
                 }
