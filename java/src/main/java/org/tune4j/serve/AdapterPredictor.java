@@ -78,6 +78,19 @@ public final class AdapterPredictor implements AutoCloseable {
         return registry;
     }
 
+    /** The shared encoder. */
+    public BertModel model() {
+        return model;
+    }
+
+    /** The tokens {@code texts} take as this predictor tokenizes them, [CLS] and [SEP] included (what an API bills as usage). */
+    public long tokens(List<String> texts) {
+        if (tokenizer == null) throw new IllegalStateException("this predictor was made without a tokenizer");
+        long n = 0;
+        for (int[] ids : tokenizer.ids(texts)) n += ids.length;
+        return n;
+    }
+
     /** How the encoder makes a sentence vector (the pooling of sequences without a head, and whether embeddings are normalized). */
     public SentencePipeline pipeline() {
         return pipeline;

@@ -26,8 +26,9 @@ import org.tune4j.serve.AdapterRegistry;
  * unknown adapter get a 4xx naming the problem; adapters are loaded and unloaded live through the model repository
  * extension ({@code POST /v2/repository/models/{adapter}/load}, from the adapters folder only), and a request for an
  * adapter that is in the adapters folder but not resident (evicted by the budget) loads it first. Health at
- * {@code /v2/health/live} and {@code /v2/health/ready}, Prometheus metrics at {@code /metrics}. {@link #close}
- * answers every accepted request before it stops.
+ * {@code /v2/health/live} and {@code /v2/health/ready}, Prometheus metrics at {@code /metrics}; OpenAI's embeddings
+ * API at {@code /v1/embeddings} ({@link OpenAiEmbeddings}) on the same queue. {@link #close} answers every accepted
+ * request before it stops.
  */
 public final class InferenceServer implements AutoCloseable {
     /** The model name of the base encoder without an adapter (embed only). */
@@ -116,6 +117,7 @@ public final class InferenceServer implements AutoCloseable {
                     json(res, known(name) ? (ready ? 200 : 503) : 404, V2Protocol.JSON.createObjectNode().put("name", name).put("ready", ready));
                 })
                 .post("/v2/models/{name}/infer", this::infer)
+                .post("/v1/embeddings", this::openAiEmbeddings)
                 .post("/v2/repository/index", (req, res) -> {
                     ArrayNode index = V2Protocol.JSON.createArrayNode();
                     for (String id : registry.ids()) index.addObject().put("name", id).put("state", "READY");
@@ -167,23 +169,7 @@ public final class InferenceServer implements AutoCloseable {
             V2Protocol.Task t = in.task() != null ? in.task() : adapter != null && registry.hasHead(adapter) ? V2Protocol.Task.CLASSIFY : V2Protocol.Task.EMBED;
             task = t.name().toLowerCase();
             if (t == V2Protocol.Task.CLASSIFY && (adapter == null || !registry.hasHead(adapter))) throw new V2Protocol.HttpError(400, "model '" + name + "' has no classifier head: ask for task embed");
-            RequestBatcher.Job job = new RequestBatcher.Job(adapter, in.texts());
-            if (!batcher.offer(job)) {
-                if (batcher.closing()) throw new V2Protocol.HttpError(503, "the server is shutting down");
-                res.header(HeaderNames.RETRY_AFTER, "1");
-                throw new V2Protocol.HttpError(429, "the queue is full (" + options.queue() + " requests): retry later");
-            }
-            List<AdapterPredictor.Result> results;
-            try {
-                results = job.done().get(options.requestTimeout().toMillis(), TimeUnit.MILLISECONDS);
-            } catch (TimeoutException e) {
-                throw new V2Protocol.HttpError(504, "no answer within " + options.requestTimeout().toMillis() + " ms");
-            } catch (ExecutionException e) {
-                Throwable cause = e.getCause();
-                if (cause instanceof AdapterRegistry.UnknownAdapterException u) throw new V2Protocol.HttpError(404, u.getMessage());
-                if (cause instanceof IllegalArgumentException bad) throw new V2Protocol.HttpError(400, bad.getMessage());
-                throw new V2Protocol.HttpError(500, "the batch failed: " + cause);
-            }
+            List<AdapterPredictor.Result> results = batched(res, adapter, in.texts());
             if (t == V2Protocol.Task.CLASSIFY && results.getFirst().probabilities() == null) {
                 throw new V2Protocol.HttpError(409, "adapter '" + name + "' was replaced by one without a classifier head while the request waited");
             }
@@ -203,6 +189,60 @@ public final class InferenceServer implements AutoCloseable {
         } finally {
             if (status == 429 || status == 503) metrics.refused(status);
             metrics.request(task, status, System.nanoTime() - t0);
+        }
+    }
+
+    /**
+     * {@code texts} for {@code adapter} (null: the base) through the batching queue, waited for: 429 (with Retry-After)
+     * when the queue is full, 503 once closing, 504 past the request timeout, 404 or 400 as the batch refused it.
+     */
+    private List<AdapterPredictor.Result> batched(ServerResponse res, String adapter, List<String> texts) throws InterruptedException {
+        RequestBatcher.Job job = new RequestBatcher.Job(adapter, texts);
+        if (!batcher.offer(job)) {
+            if (batcher.closing()) throw new V2Protocol.HttpError(503, "the server is shutting down");
+            res.header(HeaderNames.RETRY_AFTER, "1");
+            throw new V2Protocol.HttpError(429, "the queue is full (" + options.queue() + " requests): retry later");
+        }
+        try {
+            return job.done().get(options.requestTimeout().toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            throw new V2Protocol.HttpError(504, "no answer within " + options.requestTimeout().toMillis() + " ms");
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof AdapterRegistry.UnknownAdapterException u) throw new V2Protocol.HttpError(404, u.getMessage());
+            if (cause instanceof IllegalArgumentException bad) throw new V2Protocol.HttpError(400, bad.getMessage());
+            throw new V2Protocol.HttpError(500, "the batch failed: " + cause);
+        }
+    }
+
+    /** OpenAI's {@code POST /v1/embeddings} ({@link OpenAiEmbeddings}): the same queue and batches as infer's embed. */
+    private void openAiEmbeddings(ServerRequest req, ServerResponse res) {
+        long t0 = System.nanoTime();
+        int status = 500;
+        try {
+            if (batcher.closing()) throw new V2Protocol.HttpError(503, "the server is shutting down");
+            OpenAiEmbeddings.Request in = OpenAiEmbeddings.parse(req.content().as(byte[].class), options.maxTextsPerRequest(), options.maxChars());
+            int width = predictor.model().config().hidden();
+            if (in.dimensions() != null && in.dimensions() != width) throw new V2Protocol.HttpError(400, "\"dimensions\" " + in.dimensions() + ": this model's embeddings have " + width);
+            if (!known(in.model())) loadOnDemand(in.model());
+            List<AdapterPredictor.Result> results = batched(res, BASE.equals(in.model()) ? null : in.model(), in.texts());
+            List<float[]> vectors = new java.util.ArrayList<>(results.size());
+            for (AdapterPredictor.Result r : results) vectors.add(predictor.pipeline().finish(r.embedding()));
+            status = 200;
+            send(res, 200, OpenAiEmbeddings.response(in.model(), vectors, in.base64(), predictor.tokens(in.texts())));
+        } catch (V2Protocol.HttpError e) {
+            status = e.status;
+            send(res, e.status, OpenAiEmbeddings.error(e.status, e.getMessage()));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            status = 503;
+            send(res, 503, OpenAiEmbeddings.error(503, "interrupted"));
+        } catch (RuntimeException e) {
+            status = 500;
+            send(res, 500, OpenAiEmbeddings.error(500, "internal error: " + e));
+        } finally {
+            if (status == 429 || status == 503) metrics.refused(status);
+            metrics.request("embed", status, System.nanoTime() - t0);
         }
     }
 

@@ -251,6 +251,59 @@ class InferenceServerTest {
     }
 
     @Test
+    void openAisEmbeddingsApiGivesWhatTheJavaApiGives() throws Exception {
+        SentencePipeline meanUnit = new SentencePipeline(BertClassifier.Pooling.MEAN, true);
+        try (AdapterRegistry registry = new AdapterRegistry(model, 1L << 30); AdapterPredictor p = new AdapterPredictor(CpuBackend.get(), model, tokenizer, registry, 1, meanUnit);
+                InferenceServer server = start(registry, p, InferenceServer.Options.defaults())) {
+            int port = server.port();
+            List<String> texts = List.of("the first text", "a second one, a little longer than the first");
+            for (String model : List.of("base", "a1")) {
+                List<AdapterPredictor.Result> direct = p.run(List.of(new AdapterPredictor.Request("base".equals(model) ? null : model, texts.get(0)),
+                        new AdapterPredictor.Request("base".equals(model) ? null : model, texts.get(1))), false);
+                for (String format : List.of("float", "base64")) {
+                    HttpResponse<String> r = post(port, "/v1/embeddings", "{\"model\": \"" + model + "\", \"input\": [\"" + texts.get(0) + "\", \"" + texts.get(1)
+                            + "\"], \"encoding_format\": \"" + format + "\"}");
+                    assertEquals(200, r.statusCode(), r.body());
+                    JsonNode out = JSON.readTree(r.body());
+                    assertEquals(model, out.get("model").asText());
+                    assertTrue(out.at("/usage/prompt_tokens").asLong() > 4, r.body());
+                    for (int i = 0; i < 2; i++) {
+                        JsonNode e = out.at("/data/" + i);
+                        assertEquals(i, e.get("index").asInt());
+                        float[] got = new float[16];
+                        if (format.equals("float")) {
+                            for (int j = 0; j < 16; j++) got[j] = e.get("embedding").get(j).floatValue();
+                        } else {
+                            java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(java.util.Base64.getDecoder().decode(e.get("embedding").asText())).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                            for (int j = 0; j < 16; j++) got[j] = b.getFloat();
+                        }
+                        assertArrayEquals(SentencePipeline.unitLength(direct.get(i).embedding()), got, 1e-6f, model + " " + format + " " + i);
+                    }
+                }
+            }
+            HttpResponse<String> one = post(port, "/v1/embeddings", "{\"model\": \"base\", \"input\": \"one text alone\"}");
+            assertEquals(200, one.statusCode(), one.body());
+            assertEquals(1, JSON.readTree(one.body()).get("data").size());
+            String[][] bad = {
+                {"{\"input\": \"x\"}", "400", "\"model\" must name"},
+                {"{\"model\": \"base\", \"input\": [[101, 2023, 102]]}", "400", "token ids are not taken"},
+                {"{\"model\": \"base\", \"input\": \"x\", \"encoding_format\": \"int8\"}", "400", "encoding_format"},
+                {"{\"model\": \"base\", \"input\": \"x\", \"dimensions\": 8}", "400", "this model's embeddings have 16"},
+                {"{\"model\": \"nope\", \"input\": \"x\"}", "404", "no adapter 'nope'"},
+                {"{\"model\": \"base\", \"input\": []}", "400", "holds no text"},
+                {"not json", "400", "not JSON"},
+            };
+            for (String[] b : bad) {
+                HttpResponse<String> r = post(port, "/v1/embeddings", b[0]);
+                assertEquals(Integer.parseInt(b[1]), r.statusCode(), b[0] + " -> " + r.body());
+                JsonNode error = JSON.readTree(r.body()).get("error");
+                assertTrue(error.get("message").asText().contains(b[2]), b[0] + " -> " + r.body());
+                assertEquals("invalid_request_error", error.get("type").asText());
+            }
+        }
+    }
+
+    @Test
     void adaptersLoadAndUnloadUnderLoadWithNoFailedRequest() throws Exception {
         var o = new InferenceServer.Options("127.0.0.1", 0, 16, Duration.ofMillis(2), 512, 2, 16, 1000, Duration.ofSeconds(60));
         try (AdapterRegistry registry = new AdapterRegistry(model, 1L << 30); AdapterPredictor p = new AdapterPredictor(CpuBackend.get(), model, tokenizer, registry, 2);

@@ -1,0 +1,102 @@
+package org.tune4j.server;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+
+/**
+ * OpenAI's embeddings API ({@code POST /v1/embeddings}) as {@code tune4j serve} speaks it beside the Open Inference
+ * Protocol, for the many clients that have it (LangChain4j's, Spring AI's, OpenAI's own SDKs): a request names a model
+ * ({@value InferenceServer#BASE} or an adapter) and gives {@code input}, one text or an array of texts, and optionally
+ * {@code encoding_format} ("float", or "base64": each vector's float32 values little-endian, as the SDKs ask by
+ * default); the response lists one embedding per text, in order, with the tokens counted in {@code usage}. Token-id
+ * inputs and a {@code dimensions} other than the model's width are refused; errors are OpenAI's
+ * {@code {"error": {"message", "type"}}}.
+ */
+final class OpenAiEmbeddings {
+    /** A parsed request: the model (base or an adapter), the texts, whether vectors go back as base64. */
+    record Request(String model, List<String> texts, boolean base64, Integer dimensions) {}
+
+    private OpenAiEmbeddings() {}
+
+    static Request parse(byte[] body, int maxTexts, int maxChars) {
+        JsonNode root;
+        try {
+            root = V2Protocol.JSON.readTree(body);
+        } catch (JsonProcessingException e) {
+            throw new V2Protocol.HttpError(400, "the body is not JSON: " + e.getOriginalMessage());
+        } catch (java.io.IOException e) {
+            throw new V2Protocol.HttpError(400, "the body could not be read: " + e.getMessage());
+        }
+        if (root == null || !root.isObject()) throw new V2Protocol.HttpError(400, "the body must be a JSON object with \"model\" and \"input\"");
+        JsonNode model = root.path("model");
+        if (!model.isTextual() || model.asText().isEmpty()) throw new V2Protocol.HttpError(400, "\"model\" must name the base or an adapter, is " + model);
+        JsonNode input = root.path("input");
+        List<String> texts = new ArrayList<>();
+        if (input.isTextual()) {
+            texts.add(input.asText());
+        } else if (input.isArray()) {
+            for (JsonNode t : input) {
+                if (!t.isTextual()) throw new V2Protocol.HttpError(400, "\"input\" must be a text or an array of texts (token ids are not taken), holds " + t.getNodeType().name().toLowerCase());
+                texts.add(t.asText());
+            }
+        } else {
+            throw new V2Protocol.HttpError(400, "\"input\" must be a text or an array of texts, is " + input);
+        }
+        if (texts.isEmpty()) throw new V2Protocol.HttpError(400, "\"input\" holds no text");
+        if (texts.size() > maxTexts) throw new V2Protocol.HttpError(400, texts.size() + " texts in one request; at most " + maxTexts);
+        for (int i = 0; i < texts.size(); i++) {
+            if (texts.get(i).isBlank()) throw new V2Protocol.HttpError(400, "input[" + i + "] is empty");
+            if (texts.get(i).length() > maxChars) throw new V2Protocol.HttpError(400, "input[" + i + "] holds " + texts.get(i).length() + " characters; at most " + maxChars);
+        }
+        JsonNode format = root.path("encoding_format");
+        boolean base64 = false;
+        if (!format.isMissingNode() && !format.isNull()) {
+            if (!format.isTextual() || !(format.asText().equals("float") || format.asText().equals("base64"))) {
+                throw new V2Protocol.HttpError(400, "\"encoding_format\" must be \"float\" or \"base64\", is " + format);
+            }
+            base64 = format.asText().equals("base64");
+        }
+        JsonNode dims = root.path("dimensions");
+        Integer dimensions = null;
+        if (!dims.isMissingNode() && !dims.isNull()) {
+            if (!dims.isIntegralNumber() || !dims.canConvertToInt()) throw new V2Protocol.HttpError(400, "\"dimensions\" must be an integer, is " + dims);
+            dimensions = dims.asInt();
+        }
+        return new Request(model.asText(), texts, base64, dimensions);
+    }
+
+    /** The response: one embedding per vector, in order; {@code tokens}: the request's tokens, [CLS] and [SEP] included. */
+    static byte[] response(String model, List<float[]> vectors, boolean base64, long tokens) {
+        ObjectNode root = V2Protocol.JSON.createObjectNode().put("object", "list");
+        ArrayNode data = root.putArray("data");
+        for (int i = 0; i < vectors.size(); i++) {
+            ObjectNode e = data.addObject().put("object", "embedding").put("index", i);
+            float[] v = vectors.get(i);
+            if (base64) {
+                ByteBuffer bytes = ByteBuffer.allocate(4 * v.length).order(ByteOrder.LITTLE_ENDIAN);
+                for (float x : v) bytes.putFloat(x);
+                e.put("embedding", Base64.getEncoder().encodeToString(bytes.array()));
+            } else {
+                ArrayNode a = e.putArray("embedding");
+                for (float x : v) a.add(x);
+            }
+        }
+        root.put("model", model);
+        root.putObject("usage").put("prompt_tokens", tokens).put("total_tokens", tokens);
+        return V2Protocol.bytes(root);
+    }
+
+    /** OpenAI's error body: invalid_request_error for a 4xx, server_error otherwise. */
+    static byte[] error(int status, String message) {
+        ObjectNode root = V2Protocol.JSON.createObjectNode();
+        root.putObject("error").put("message", message).put("type", status < 500 ? "invalid_request_error" : "server_error").putNull("code");
+        return V2Protocol.bytes(root);
+    }
+}
