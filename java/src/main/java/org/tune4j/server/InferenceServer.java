@@ -118,6 +118,7 @@ public final class InferenceServer implements AutoCloseable {
                 })
                 .post("/v2/models/{name}/infer", this::infer)
                 .post("/v1/embeddings", this::openAiEmbeddings)
+                .get("/v1/models", (req, res) -> json(res, 200, OpenAiEmbeddings.models(BASE, registry.ids())))
                 .post("/v2/repository/index", (req, res) -> {
                     ArrayNode index = V2Protocol.JSON.createArrayNode();
                     for (String id : registry.ids()) index.addObject().put("name", id).put("state", "READY");

@@ -17,7 +17,7 @@ import java.util.List;
  * {@code encoding_format} ("float", or "base64": each vector's float32 values little-endian, as the SDKs ask by
  * default); the response lists one embedding per text, in order, with the tokens counted in {@code usage}. Token-id
  * inputs and a {@code dimensions} other than the model's width are refused; errors are OpenAI's
- * {@code {"error": {"message", "type"}}}.
+ * {@code {"error": {"message", "type"}}}. {@code GET /v1/models} lists the base and the resident adapters.
  */
 final class OpenAiEmbeddings {
     /** A parsed request: the model (base or an adapter), the texts, whether vectors go back as base64. */
@@ -91,6 +91,15 @@ final class OpenAiEmbeddings {
         root.put("model", model);
         root.putObject("usage").put("prompt_tokens", tokens).put("total_tokens", tokens);
         return V2Protocol.bytes(root);
+    }
+
+    /** {@code GET /v1/models}: the base and the resident adapters, as OpenAI lists models. */
+    static JsonNode models(String base, java.util.Collection<String> adapters) {
+        ObjectNode root = V2Protocol.JSON.createObjectNode().put("object", "list");
+        ArrayNode data = root.putArray("data");
+        data.addObject().put("id", base).put("object", "model").put("owned_by", "tune4j");
+        for (String id : adapters) data.addObject().put("id", id).put("object", "model").put("owned_by", "tune4j");
+        return root;
     }
 
     /** OpenAI's error body: invalid_request_error for a 4xx, server_error otherwise. */

@@ -281,6 +281,9 @@ class InferenceServerTest {
                     }
                 }
             }
+            JsonNode models = JSON.readTree(get(port, "/v1/models").body()).get("data");
+            assertEquals(List.of("base", "a0", "a1"), java.util.stream.StreamSupport.stream(models.spliterator(), false).map(m -> m.get("id").asText()).sorted(
+                    java.util.Comparator.comparing((String id) -> !id.equals("base")).thenComparing(java.util.Comparator.naturalOrder())).toList());
             HttpResponse<String> one = post(port, "/v1/embeddings", "{\"model\": \"base\", \"input\": \"one text alone\"}");
             assertEquals(200, one.statusCode(), one.body());
             assertEquals(1, JSON.readTree(one.body()).get("data").size());
