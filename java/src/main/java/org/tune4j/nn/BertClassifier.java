@@ -43,10 +43,11 @@ public final class BertClassifier extends Module {
 
     /** The pooled sentence vectors [batch, hidden]. */
     public Var pooled(Tape t, TokenBatch in) {
-        return pool(t, bert.forward(t, in), in);
+        return pool(t, bert.forward(t, in), in, pooling);
     }
 
-    private Var pool(Tape t, Var hidden, TokenBatch in) {
+    /** Sentence vectors [batch, hidden] of the last hidden state [batch·seq, hidden]: each sequence's [CLS] row, or the mean over its real tokens. */
+    public static Var pool(Tape t, Var hidden, TokenBatch in, Pooling pooling) {
         if (pooling == Pooling.CLS) return t.everyNthRow(hidden, in.seq(), 0);
         return in.pooling() != null ? SequenceOps.meanPool(t, hidden, in.pooling()) : SequenceOps.meanPool(t, hidden, in.lengths(), in.batch());
     }
@@ -58,7 +59,7 @@ public final class BertClassifier extends Module {
 
     /** logits with {@code embeddingDelta} [batch·seq, hidden] added to the embeddings ({@link BertModel#forward(Tape, TokenBatch, AdapterRouting, Var)}). */
     public Var logits(Tape t, TokenBatch in, Var embeddingDelta) {
-        return head(t, pool(t, bert.forward(t, in, null, embeddingDelta), in));
+        return head(t, pool(t, bert.forward(t, in, null, embeddingDelta), in, pooling));
     }
 
     /** The head alone: pooled vectors [batch, hidden] → logits [batch, classes] (a linear probe on cached vectors). */

@@ -1,6 +1,5 @@
 package org.tune4j.serve;
 
-import org.tune4j.autograd.SequenceOps;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -35,9 +34,10 @@ public final class AdapterPredictor implements AutoCloseable {
     /**
      * What a request gets: its embedding (the pooled last hidden state: as its adapter's head pools it, or without a head
      * as the predictor's {@link SentencePipeline} does; not normalized, {@link SentencePipeline#finish} does that) and,
-     * when its adapter has a classifier head, the class probabilities (else null).
+     * when its adapter has a classifier head, the class probabilities (else null); {@code tokens}: the tokens its text took,
+     * [CLS] and [SEP] included (what an API bills as usage).
      */
-    public record Result(String adapter, float[] embedding, List<String> classes, float[] probabilities) {
+    public record Result(String adapter, float[] embedding, List<String> classes, float[] probabilities, int tokens) {
         /** The most probable class, or null for an embedding. */
         public String label() {
             if (probabilities == null) return null;
@@ -81,14 +81,6 @@ public final class AdapterPredictor implements AutoCloseable {
     /** The shared encoder. */
     public BertModel model() {
         return model;
-    }
-
-    /** The tokens {@code texts} take as this predictor tokenizes them, [CLS] and [SEP] included (what an API bills as usage). */
-    public long tokens(List<String> texts) {
-        if (tokenizer == null) throw new IllegalStateException("this predictor was made without a tokenizer");
-        long n = 0;
-        for (int[] ids : tokenizer.ids(texts)) n += ids.length;
-        return n;
     }
 
     /** How the encoder makes a sentence vector (the pooling of sequences without a head, and whether embeddings are normalized). */
@@ -143,8 +135,9 @@ public final class AdapterPredictor implements AutoCloseable {
                     pooling[b] = a != null && a.head() != null ? a.head().pooling() : pipeline.pooling();
                 }
                 List<BertClassifier.Pooling> modes = Arrays.asList(pooling);
-                Tensor mean = modes.contains(BertClassifier.Pooling.MEAN) ? host(arena, SequenceOps.meanPool(t, hidden, in.lengths(), in.batch()).value()) : null;
-                Tensor cls = modes.contains(BertClassifier.Pooling.CLS) ? host(arena, t.everyNthRow(hidden, in.seq(), 0).value()) : null; // each only when a sequence pools so
+                Tensor mean = modes.contains(BertClassifier.Pooling.MEAN) ? host(arena, BertClassifier.pool(t, hidden, in, BertClassifier.Pooling.MEAN).value()) : null;
+                Tensor cls = modes.contains(BertClassifier.Pooling.CLS) ? host(arena, BertClassifier.pool(t, hidden, in, BertClassifier.Pooling.CLS).value()) : null; // each only when a sequence pools so
+                Tensor lengths = host(arena, in.lengths());
                 List<Result> out = new ArrayList<>(in.batch());
                 for (int b = 0; b < in.batch(); b++) {
                     AdapterRegistry.Adapter a = sequenceAdapter[b] < 0 ? null : lease.adapters().get(sequenceAdapter[b]);
@@ -152,7 +145,8 @@ public final class AdapterPredictor implements AutoCloseable {
                     Tensor pooled = pooling[b] == BertClassifier.Pooling.CLS ? cls : mean;
                     float[] e = new float[(int) pooled.dim(1)];
                     for (int j = 0; j < e.length; j++) e[j] = pooled.getFloat(b, j);
-                    out.add(head != null ? new Result(adapters.get(b), e, head.classes(), probabilities(head, e)) : new Result(adapters.get(b), e, null, null));
+                    out.add(head != null ? new Result(adapters.get(b), e, head.classes(), probabilities(head, e), lengths.getInt(b))
+                            : new Result(adapters.get(b), e, null, null, lengths.getInt(b)));
                 }
                 return out;
             }

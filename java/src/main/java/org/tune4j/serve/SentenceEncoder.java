@@ -7,7 +7,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
-import org.tune4j.autograd.SequenceOps;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
 import org.tune4j.autograd.Workspace;
@@ -120,8 +119,7 @@ public final class SentenceEncoder implements AutoCloseable {
                 try (Arena step = Arena.ofConfined(); Tape t = new Tape(backend, false, false, ws)) {
                     TokenBatch in = tokenizer.encode(step, part);
                     Var hidden = model.forward(t, in);
-                    // [batch, dimension]: the mean over each text's real tokens, or its first ([CLS])
-                    Var pooled = pipeline.pooling() == BertClassifier.Pooling.MEAN ? SequenceOps.meanPool(t, hidden, in.lengths(), in.batch()) : t.everyNthRow(hidden, in.seq(), 0);
+                    Var pooled = BertClassifier.pool(t, hidden, in, pipeline.pooling()); // [batch, dimension]
                     Tensor p = pooled.value();
                     float[] rows = (p.isHost() ? p : p.copy(step, Memory.HOST)).toFloatArray();
                     int d = dimension();

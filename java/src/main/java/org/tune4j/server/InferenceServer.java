@@ -227,10 +227,8 @@ public final class InferenceServer implements AutoCloseable {
             if (in.dimensions() != null && in.dimensions() != width) throw new V2Protocol.HttpError(400, "\"dimensions\" " + in.dimensions() + ": this model's embeddings have " + width);
             if (!known(in.model())) loadOnDemand(in.model());
             List<AdapterPredictor.Result> results = batched(res, BASE.equals(in.model()) ? null : in.model(), in.texts());
-            List<float[]> vectors = new java.util.ArrayList<>(results.size());
-            for (AdapterPredictor.Result r : results) vectors.add(predictor.pipeline().finish(r.embedding()));
             status = 200;
-            send(res, 200, OpenAiEmbeddings.response(in.model(), vectors, in.base64(), predictor.tokens(in.texts())));
+            send(res, 200, OpenAiEmbeddings.response(in.model(), results, predictor.pipeline(), in.base64()));
         } catch (V2Protocol.HttpError e) {
             status = e.status;
             send(res, e.status, OpenAiEmbeddings.error(e.status, e.getMessage()));

@@ -1,6 +1,5 @@
 package org.tune4j.server;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -9,6 +8,8 @@ import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
+import org.tune4j.io.SentencePipeline;
+import org.tune4j.serve.AdapterPredictor;
 
 /**
  * OpenAI's embeddings API ({@code POST /v1/embeddings}) as {@code tune4j serve} speaks it beside the Open Inference
@@ -26,14 +27,7 @@ final class OpenAiEmbeddings {
     private OpenAiEmbeddings() {}
 
     static Request parse(byte[] body, int maxTexts, int maxChars) {
-        JsonNode root;
-        try {
-            root = V2Protocol.JSON.readTree(body);
-        } catch (JsonProcessingException e) {
-            throw new V2Protocol.HttpError(400, "the body is not JSON: " + e.getOriginalMessage());
-        } catch (java.io.IOException e) {
-            throw new V2Protocol.HttpError(400, "the body could not be read: " + e.getMessage());
-        }
+        JsonNode root = V2Protocol.readBody(body);
         if (root == null || !root.isObject()) throw new V2Protocol.HttpError(400, "the body must be a JSON object with \"model\" and \"input\"");
         JsonNode model = root.path("model");
         if (!model.isTextual() || model.asText().isEmpty()) throw new V2Protocol.HttpError(400, "\"model\" must name the base or an adapter, is " + model);
@@ -51,10 +45,7 @@ final class OpenAiEmbeddings {
         }
         if (texts.isEmpty()) throw new V2Protocol.HttpError(400, "\"input\" holds no text");
         if (texts.size() > maxTexts) throw new V2Protocol.HttpError(400, texts.size() + " texts in one request; at most " + maxTexts);
-        for (int i = 0; i < texts.size(); i++) {
-            if (texts.get(i).isBlank()) throw new V2Protocol.HttpError(400, "input[" + i + "] is empty");
-            if (texts.get(i).length() > maxChars) throw new V2Protocol.HttpError(400, "input[" + i + "] holds " + texts.get(i).length() + " characters; at most " + maxChars);
-        }
+        for (int i = 0; i < texts.size(); i++) V2Protocol.checkText("input[" + i + "]", texts.get(i), maxChars);
         JsonNode format = root.path("encoding_format");
         boolean base64 = false;
         if (!format.isMissingNode() && !format.isNull()) {
@@ -72,13 +63,15 @@ final class OpenAiEmbeddings {
         return new Request(model.asText(), texts, base64, dimensions);
     }
 
-    /** The response: one embedding per vector, in order; {@code tokens}: the request's tokens, [CLS] and [SEP] included. */
-    static byte[] response(String model, List<float[]> vectors, boolean base64, long tokens) {
+    /** The response: each result's embedding ended as {@code pipeline} ends it, in order; usage: their tokens, [CLS] and [SEP] included. */
+    static byte[] response(String model, List<AdapterPredictor.Result> results, SentencePipeline pipeline, boolean base64) {
         ObjectNode root = V2Protocol.JSON.createObjectNode().put("object", "list");
         ArrayNode data = root.putArray("data");
-        for (int i = 0; i < vectors.size(); i++) {
+        long tokens = 0;
+        for (int i = 0; i < results.size(); i++) {
             ObjectNode e = data.addObject().put("object", "embedding").put("index", i);
-            float[] v = vectors.get(i);
+            float[] v = pipeline.finish(results.get(i).embedding());
+            tokens += results.get(i).tokens();
             if (base64) {
                 ByteBuffer bytes = ByteBuffer.allocate(4 * v.length).order(ByteOrder.LITTLE_ENDIAN);
                 for (float x : v) bytes.putFloat(x);

@@ -38,15 +38,25 @@ final class V2Protocol {
 
     private V2Protocol() {}
 
-    static InferRequest parse(byte[] body, int maxTexts, int maxChars) {
-        JsonNode root;
+    /** A request body as JSON (null for an empty one), or a 400 naming why it is not. */
+    static JsonNode readBody(byte[] body) {
         try {
-            root = JSON.readTree(body);
+            return JSON.readTree(body);
         } catch (JsonProcessingException e) {
             throw new HttpError(400, "the body is not JSON: " + e.getOriginalMessage());
         } catch (java.io.IOException e) {
             throw new HttpError(400, "the body could not be read: " + e.getMessage());
         }
+    }
+
+    /** A text a request gives at {@code where} (e.g. "input[2]"): 400 when it is blank or longer than {@code maxChars}. */
+    static void checkText(String where, String text, int maxChars) {
+        if (text.isBlank()) throw new HttpError(400, where + " is empty");
+        if (text.length() > maxChars) throw new HttpError(400, where + " holds " + text.length() + " characters; at most " + maxChars);
+    }
+
+    static InferRequest parse(byte[] body, int maxTexts, int maxChars) {
+        JsonNode root = readBody(body);
         if (root == null || !root.isObject()) throw new HttpError(400, "the body must be a JSON object with \"inputs\"");
         String id = null;
         if (root.has("id")) {
@@ -90,10 +100,8 @@ final class V2Protocol {
         for (int i = 0; i < n; i++) {
             JsonNode d = data.get(i);
             if (!d.isTextual()) throw new HttpError(400, "inputs[0].data[" + i + "] must be a string, is " + d.getNodeType().name().toLowerCase());
-            String text = d.asText();
-            if (text.isBlank()) throw new HttpError(400, "inputs[0].data[" + i + "] is empty");
-            if (text.length() > maxChars) throw new HttpError(400, "inputs[0].data[" + i + "] holds " + text.length() + " characters; at most " + maxChars);
-            texts.add(text);
+            checkText("inputs[0].data[" + i + "]", d.asText(), maxChars);
+            texts.add(d.asText());
         }
         return new InferRequest(id, task, normalize, texts);
     }
