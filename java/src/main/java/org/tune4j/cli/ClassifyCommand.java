@@ -1,24 +1,15 @@
 package org.tune4j.cli;
 
-import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import org.tune4j.autograd.Tape;
-import org.tune4j.autograd.Workspace;
-import org.tune4j.backend.CpuBackend;
-import org.tune4j.data.TextTokenizer;
-import org.tune4j.data.TokenBatch;
-import org.tune4j.eval.Evaluate;
-import org.tune4j.io.BertAdapter;
-import org.tune4j.io.HfCheckpoint;
-import org.tune4j.tensor.Tensor;
+import org.tune4j.serve.TextClassifier;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
-/** {@code tune4j classify}: a fine-tuned text classifier (an encoder folder and the adapter finetune saved) on texts. */
+/** {@code tune4j classify}: a fine-tuned text classifier (an encoder folder and the adapter finetune saved) on texts ({@link TextClassifier}). */
 @Command(name = "classify", mixinStandardHelpOptions = true,
         description = "Classify texts with a BERT folder and a LoRA adapter with its head (tune4j finetune --out DIR writes DIR/adapter-lora): one line per text.")
 final class ClassifyCommand implements Callable<Integer> {
@@ -28,33 +19,35 @@ final class ClassifyCommand implements Callable<Integer> {
     @Option(names = "--adapter", required = true, paramLabel = "DIR", description = "The adapter folder (adapter_config.json, adapter_model.safetensors, classifier.safetensors).")
     Path adapter;
 
-    @Option(names = "--max-length", defaultValue = "256", paramLabel = "N", description = "Tokens kept per text (default: ${DEFAULT-VALUE}).")
-    int maxLength;
+    @Option(names = "--max-length", paramLabel = "N", description = "Tokens kept per text, [CLS] and [SEP] included (default: as tune4j embed, the folder's "
+            + "sentence_bert_config.json max_seq_length; without one 256, or the model's positions if fewer).")
+    Integer maxLength;
+
+    @Option(names = "--batch", defaultValue = "32", paramLabel = "N", description = "Texts per forward pass (default: ${DEFAULT-VALUE}).")
+    int batch;
 
     @Mixin
     TextInput input;
 
+    @Mixin
+    DeviceOption device;
+
     @Override
     public Integer call() throws Exception {
-        OptionChecks.atLeast("--max-length", maxLength, 2);
+        if (maxLength != null) OptionChecks.atLeast("--max-length", maxLength, 2);
+        OptionChecks.atLeast("--batch", batch, 1);
+        if (batch > 4096) throw new IllegalArgumentException("--batch must be <= 4096, not " + batch);
         List<String> all = input.read();
-        try (Arena arena = Arena.ofShared(); TextTokenizer tok = TextTokenizer.load(model.resolve(HfCheckpoint.TOKENIZER), maxLength);
-                Workspace ws = new Workspace()) {
-            BertAdapter.Loaded c = BertAdapter.load(arena, model, adapter);
-            c.model().bert().packProjections(arena); // the projections without an adapter, packed once for the GEMM
-            for (int from = 0; from < all.size(); from += 32) {
-                List<String> chunk = all.subList(from, Math.min(all.size(), from + 32));
-                try (Arena step = Arena.ofConfined(); Tape t = new Tape(CpuBackend.get(), false, false, ws)) {
-                    TokenBatch in = tok.encode(step, chunk);
-                    Tensor logits = c.model().logits(t, in).value(), probs = t.zeros(logits.shape());
-                    CpuBackend.get().softmaxForward(logits, probs);
-                    int[] best = new int[in.batch()];
-                    Evaluate.argmaxRows(logits, in.batch(), best, 0);
-                    for (int b = 0; b < in.batch(); b++) {
-                        String text = chunk.get(b).replaceAll("\\s+", " ");
-                        System.out.printf(Locale.ROOT, "%s\t%.4f\t%s%n", c.classes().get(best[b]), probs.getFloat(b, best[b]),
-                                text.length() > 60 ? text.substring(0, 57) + "..." : text);
-                    }
+        try (DeviceOption.Compute compute = device.open();
+                TextClassifier classifier = TextClassifier.open(compute.backend(), model, adapter, new TextClassifier.Options(maxLength == null ? 0 : maxLength, batch, 1))) {
+            int chunk = Math.max(batch, 1024); // texts sorted by length within a chunk, printed a chunk at a time
+            for (int from = 0; from < all.size(); from += chunk) {
+                List<String> part = all.subList(from, Math.min(all.size(), from + chunk));
+                List<TextClassifier.Prediction> predicted = classifier.classify(part);
+                for (int i = 0; i < part.size(); i++) {
+                    String text = part.get(i).replaceAll("\\s+", " ");
+                    System.out.printf(Locale.ROOT, "%s\t%.4f\t%s%n", predicted.get(i).label(), predicted.get(i).probability(),
+                            text.length() > 60 ? text.substring(0, 57) + "..." : text);
                 }
             }
         }

@@ -3,19 +3,15 @@ package org.tune4j.serve;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
-import org.tune4j.autograd.Workspace;
 import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.TextTokenizer;
 import org.tune4j.data.TokenBatch;
 import org.tune4j.io.BertCheckpoint;
-import org.tune4j.io.HfCheckpoint;
 import org.tune4j.io.SentencePipeline;
 import org.tune4j.nn.BertClassifier;
 import org.tune4j.nn.BertModel;
@@ -60,19 +56,11 @@ public final class SentenceEncoder implements AutoCloseable {
 
     private SentenceEncoder(Backend backend, Path folder, Options o) throws IOException {
         this.backend = java.util.Objects.requireNonNull(backend, "backend");
-        SentencePipeline said = SentencePipeline.readOrDefault(folder);
-        pipeline = o.pipeline() != null ? o.pipeline() : said;
+        pipeline = o.pipeline() != null ? o.pipeline() : SentencePipeline.readOrDefault(folder);
         TextTokenizer tok = null;
         try {
             model = BertCheckpoint.load(arena, folder);
-            int positions = model.config().maxPositions();
-            // tokens a text keeps: as asked, else as the folder says, else 256 (sentence-transformers' usual) or the model's positions if fewer
-            int length = o.maxLength() > 0 ? o.maxLength() : said.maxLength() > 0 ? said.maxLength() : Math.min(256, positions);
-            if (length > positions) {
-                throw new IllegalArgumentException((o.maxLength() > 0 ? "maxLength " : folder.resolve(SentencePipeline.SETTINGS) + ": max_seq_length ") + length
-                        + " exceeds the model's " + positions + " positions");
-            }
-            tok = TextTokenizer.load(folder.resolve(HfCheckpoint.TOKENIZER), length);
+            tok = TextBatches.tokenizer(folder, o.maxLength(), model.config().maxPositions());
             if (backend.memory().isHost()) model.packProjections(arena); // inference only: the weights packed once for the GEMM
             else model.moveTo(backend.memory(), arena);
         } catch (IOException | RuntimeException e) {
@@ -102,33 +90,17 @@ public final class SentenceEncoder implements AutoCloseable {
 
     /** One vector [dimension] per text, in order. */
     public float[][] encode(List<String> texts) {
-        if (texts == null || texts.isEmpty()) throw new IllegalArgumentException("no texts");
-        for (int i = 0; i < texts.size(); i++) {
-            if (texts.get(i) == null || texts.get(i).isBlank()) throw new IllegalArgumentException("text " + i + " is empty");
-        }
-        // longest first, as sentence-transformers encodes: a batch's texts of about one length pad little; out in the callers' order
-        Integer[] order = new Integer[texts.size()];
-        for (int i = 0; i < order.length; i++) order[i] = i;
-        Arrays.sort(order, Comparator.comparingInt((Integer i) -> texts.get(i).length()).reversed());
-        float[][] out = new float[texts.size()][];
-        Workspace ws = workspaces.take();
-        try {
-            for (int from = 0; from < texts.size(); from += batch) {
-                List<String> part = new ArrayList<>();
-                for (int k = from; k < Math.min(texts.size(), from + batch); k++) part.add(texts.get(order[k]));
-                try (Arena step = Arena.ofConfined(); Tape t = new Tape(backend, false, false, ws)) {
-                    TokenBatch in = tokenizer.encode(step, part);
-                    Var hidden = model.forward(t, in);
-                    Var pooled = BertClassifier.pool(t, hidden, in, pipeline.pooling()); // [batch, dimension]
-                    Tensor p = pooled.value();
-                    float[] rows = (p.isHost() ? p : p.copy(step, Memory.HOST)).toFloatArray();
-                    int d = dimension();
-                    for (int b = 0; b < part.size(); b++) out[order[from + b]] = pipeline.finish(Arrays.copyOfRange(rows, b * d, (b + 1) * d));
-                }
+        float[][] out = new float[texts == null ? 0 : texts.size()][];
+        TextBatches.run(texts, batch, workspaces, (ws, part, places) -> {
+            try (Arena step = Arena.ofConfined(); Tape t = new Tape(backend, false, false, ws)) {
+                TokenBatch in = tokenizer.encode(step, part);
+                Var hidden = model.forward(t, in);
+                Tensor p = BertClassifier.pool(t, hidden, in, pipeline.pooling()).value(); // [batch, dimension]
+                float[] rows = (p.isHost() ? p : p.copy(step, Memory.HOST)).toFloatArray();
+                int d = dimension();
+                for (int b = 0; b < places.length; b++) out[places[b]] = pipeline.finish(Arrays.copyOfRange(rows, b * d, (b + 1) * d));
             }
-        } finally {
-            workspaces.give(ws);
-        }
+        });
         return out;
     }
 

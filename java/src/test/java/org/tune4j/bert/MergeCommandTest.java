@@ -25,8 +25,6 @@ import org.tune4j.io.HfCheckpoint;
 import org.tune4j.io.SentencePipeline;
 import org.tune4j.nn.BertClassifier;
 import org.tune4j.nn.BertModel;
-import org.tune4j.nn.Lora;
-import org.tune4j.nn.LoraLinear;
 import org.tune4j.tensor.Tensor;
 import picocli.CommandLine;
 
@@ -44,7 +42,7 @@ class MergeCommandTest {
         Path model = MiniLm.smallModel(dir.resolve("small"));
         new SentencePipeline(BertClassifier.Pooling.CLS, true, 64).write(model, 16);
         for (boolean dora : new boolean[] {false, true}) {
-            Path adapter = adapter(model, dir.resolve("adapter-" + dora), dora);
+            Path adapter = MiniLm.smallAdapter(model, dir.resolve("adapter-" + dora), dora);
             Path out = dir.resolve("merged-" + dora);
             assertEquals(0, run(new StringWriter(), "merge", "--model", model.toString(), "--adapter", adapter.toString(), "--out", out.toString()));
             assertTrue(Files.isRegularFile(out.resolve(HfCheckpoint.TOKENIZER)));
@@ -66,7 +64,7 @@ class MergeCommandTest {
     @Test
     void badInputIsOneLineAndExitTwo() throws IOException {
         Path model = MiniLm.smallModel(dir.resolve("small"));
-        Path adapter = adapter(model, dir.resolve("adapter"), false);
+        Path adapter = MiniLm.smallAdapter(model, dir.resolve("adapter"), false);
         Path other = dir.resolve("other");
         try (Arena arena = Arena.ofConfined()) { // another shape: the adapter's factors do not fit it
             BertCheckpoint.save(other, new BertModel(arena, new org.tune4j.nn.BertConfig(30522, 24, 1, 2, 32, 64, 2, 1e-12f, "gelu"), new SplittableRandom(3)), null);
@@ -86,21 +84,6 @@ class MergeCommandTest {
             assertEquals(1, err.toString().strip().lines().count(), err.toString());
         }
         assertTrue(!Files.exists(dir.resolve("o1")) && !Files.exists(dir.resolve("o2")), "nothing written by a refused merge");
-    }
-
-    /** A rank-2 adapter (DoRA or LoRA) on every projection of the model in {@code model}, random B (not PEFT's zeros), saved with a two-class head. */
-    private static Path adapter(Path model, Path to, boolean dora) throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            SplittableRandom rng = new SplittableRandom(dora ? 5 : 4);
-            BertClassifier c = new BertClassifier(arena, BertCheckpoint.load(arena, model), BertClassifier.Pooling.MEAN, 2, rng);
-            Lora.Config config = new Lora.Config(2, 4f, 0f, false, List.of("query", "key", "value", "dense"), List.of("classifier")).withVariant(false, dora);
-            Lora.inject(c, arena, config, rng);
-            for (var m : c.namedModules().values()) {
-                if (m instanceof LoraLinear l) for (long i = 0; i < l.loraB().value().numel(); i++) l.loraB().value().setFloat(i, (float) (rng.nextDouble() - 0.5));
-            }
-            BertAdapter.save(to, c, config, "small", List.of("no", "yes"));
-        }
-        return to;
     }
 
     private static float[] hidden(BertModel m, TokenBatch in) {

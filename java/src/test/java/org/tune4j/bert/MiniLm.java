@@ -2,13 +2,20 @@ package org.tune4j.bert;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.SplittableRandom;
+import org.tune4j.io.BertAdapter;
+import org.tune4j.io.BertCheckpoint;
 import org.tune4j.io.OnnxImport;
+import org.tune4j.nn.BertClassifier;
 import org.tune4j.nn.BertConfig;
+import org.tune4j.nn.Lora;
+import org.tune4j.nn.LoraLinear;
 
 /**
  * The real model of the BERT tests: all-MiniLM-L6-v2 as langchain4j's jar ships it (an fp32 ONNX graph and its
@@ -63,6 +70,21 @@ final class MiniLm {
         }
         Files.copy(onnxDir().resolve("tokenizer.json"), dir.resolve(org.tune4j.io.HfCheckpoint.TOKENIZER));
         return dir;
+    }
+
+    /** A rank-2 adapter (DoRA or LoRA) on every projection of the model in {@code model}, random B (not PEFT's zeros), saved with a two-class head. */
+    static Path smallAdapter(Path model, Path to, boolean dora) throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            SplittableRandom rng = new SplittableRandom(dora ? 5 : 4);
+            BertClassifier c = new BertClassifier(arena, BertCheckpoint.load(arena, model), BertClassifier.Pooling.MEAN, 2, rng);
+            Lora.Config config = new Lora.Config(2, 4f, 0f, false, List.of("query", "key", "value", "dense"), List.of("classifier")).withVariant(false, dora);
+            Lora.inject(c, arena, config, rng);
+            for (var m : c.namedModules().values()) {
+                if (m instanceof LoraLinear l) for (long i = 0; i < l.loraB().value().numel(); i++) l.loraB().value().setFloat(i, (float) (rng.nextDouble() - 0.5));
+            }
+            BertAdapter.save(to, c, config, "small", List.of("no", "yes"));
+        }
+        return to;
     }
 
     /** The imported Hugging Face checkpoint folder. */

@@ -108,7 +108,7 @@ class MainTest {
             {"--freelb-step must be a finite number > 0", "robust-text", "--freelb-step", "-1"},
             {"--alpha must be in (0, 1)", "gate", "a", "b", "--alpha", "1.5"},
             {"no texts", "classify", "--model", dir.toString(), "--adapter", dir.toString()},
-            {"no such tokenizer file", "classify", "--model", dir.toString(), "--adapter", dir.toString(), "hello"},
+            {"no classifier.safetensors", "classify", "--model", dir.toString(), "--adapter", dir.toString(), "hello"},
             {"--adapter-budget-mb must be >= 1", "serve", dir.toString(), "--adapter-budget-mb", "0"},
             {"--adapter-reserve-mb must be >= 0", "serve", dir.toString(), "--adapter-reserve-mb", "-1"},
         };

@@ -1,0 +1,122 @@
+package org.tune4j.serve;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.List;
+import org.tune4j.autograd.Tape;
+import org.tune4j.backend.Backend;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.data.TextTokenizer;
+import org.tune4j.data.TokenBatch;
+import org.tune4j.io.BertAdapter;
+import org.tune4j.nn.BertClassifier;
+import org.tune4j.nn.Lora;
+import org.tune4j.tensor.Memory;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * A fine-tuned text classifier for a service that embeds tune4j: an encoder folder and the adapter folder {@code tune4j
+ * finetune} (or {@link BertAdapter#save}) wrote, LoRA or DoRA with its classifier head. The adapter is folded into the
+ * encoder's weights once (W + s·B A, as PEFT's merge_and_unload), so a text costs what it costs the plain encoder: on the
+ * CPU every projection is packed once for the GEMM; a device backend gets the merged model in its memory. Texts run
+ * in batches of about one length ({@link SentenceEncoder}'s order). Safe from many threads: up to {@code workspaces}
+ * batches at a time, callers beyond wait. Bad input (no texts, an empty one) is an {@link IllegalArgumentException}; a
+ * folder that is not what it should be, an {@link java.io.IOException} naming it.
+ */
+public final class TextClassifier implements AutoCloseable {
+    /** {@code maxLength}: tokens kept a text (0: as {@link SentenceEncoder.Options}); {@code batch}: texts a forward; {@code workspaces}: batches at a time. */
+    public record Options(int maxLength, int batch, int workspaces) {
+        public Options {
+            if (maxLength != 0 && maxLength < 2) throw new IllegalArgumentException("maxLength must be >= 2 (0: the folder's), is " + maxLength);
+            if (batch < 1 || batch > 4096) throw new IllegalArgumentException("batch must be in [1, 4096], is " + batch);
+            if (workspaces < 1 || workspaces > WorkspacePool.MAX) throw new IllegalArgumentException("workspaces must be in [1, " + WorkspacePool.MAX + "], is " + workspaces);
+        }
+
+        /** The folder's length, batches of 32, one workspace per available processor. */
+        public static Options defaults() {
+            return new Options(0, 32, Math.min(WorkspacePool.MAX, Runtime.getRuntime().availableProcessors()));
+        }
+    }
+
+    /** A text's class: the most probable, its probability, and every class's probability in {@link #classes()}' order. */
+    public record Prediction(String label, float probability, float[] probabilities) {}
+
+    private final Arena arena = Arena.ofShared();
+    private final Backend backend;
+    private final BertClassifier model;
+    private final List<String> classes;
+    private final TextTokenizer tokenizer;
+    private final int batch;
+    private final WorkspacePool workspaces;
+
+    private TextClassifier(Backend backend, Path modelFolder, Path adapterFolder, Options o) throws IOException {
+        this.backend = java.util.Objects.requireNonNull(backend, "backend");
+        TextTokenizer tok = null;
+        try {
+            BertAdapter.Loaded loaded = BertAdapter.load(arena, modelFolder, adapterFolder);
+            model = loaded.model();
+            classes = loaded.classes();
+            Lora.fold(model, CpuBackend.get()); // on the host, before any move
+            tok = TextBatches.tokenizer(modelFolder, o.maxLength(), model.bert().config().maxPositions());
+            if (backend.memory().isHost()) model.bert().packProjections(arena);
+            else model.moveTo(backend.memory(), arena);
+        } catch (IOException | RuntimeException e) {
+            if (tok != null) tok.close();
+            arena.close();
+            throw e;
+        }
+        tokenizer = tok;
+        batch = o.batch();
+        workspaces = new WorkspacePool(o.workspaces());
+    }
+
+    /** The classifier of the encoder in {@code model} with the adapter and head in {@code adapter}, computed by {@code backend}. */
+    public static TextClassifier open(Backend backend, Path model, Path adapter, Options o) throws IOException {
+        return new TextClassifier(backend, model, adapter, o);
+    }
+
+    /** As {@link #open(Backend, Path, Path, Options)} on the CPU with {@link Options#defaults()}. */
+    public static TextClassifier open(Path model, Path adapter) throws IOException {
+        return open(CpuBackend.get(), model, adapter, Options.defaults());
+    }
+
+    /** Each text's prediction, in order. */
+    public List<Prediction> classify(List<String> texts) {
+        Prediction[] out = new Prediction[texts == null ? 0 : texts.size()];
+        int k = classes.size();
+        TextBatches.run(texts, batch, workspaces, (ws, part, places) -> {
+            try (Arena step = Arena.ofConfined(); Tape t = new Tape(backend, false, false, ws)) {
+                TokenBatch in = tokenizer.encode(step, part);
+                Tensor logits = model.logits(t, in).value(), probs = t.zeros(logits.shape()); // [batch, classes]
+                backend.softmaxForward(logits, probs);
+                float[] p = (probs.isHost() ? probs : probs.copy(step, Memory.HOST)).toFloatArray();
+                for (int b = 0; b < places.length; b++) {
+                    float[] row = java.util.Arrays.copyOfRange(p, b * k, (b + 1) * k);
+                    int best = 0;
+                    for (int c = 1; c < k; c++) if (row[c] > row[best]) best = c;
+                    out[places[b]] = new Prediction(classes.get(best), row[best], row);
+                }
+            }
+        });
+        return List.of(out);
+    }
+
+    /** The class names, in the head's order. */
+    public List<String> classes() {
+        return classes;
+    }
+
+    /** Tokens kept per text, [CLS] and [SEP] included. */
+    public int maxLength() {
+        return tokenizer.maxLength();
+    }
+
+    /** Frees the classifier's memory; no call may be running or come after. */
+    @Override
+    public void close() {
+        workspaces.close();
+        tokenizer.close();
+        arena.close();
+    }
+}
