@@ -3,7 +3,7 @@
 # Builds the emulator (build.sh) into OUT_DIR (default: a temporary folder), then runs, with it in place of
 # libtune4j_cuda.so and libcublas.so.13 (-Dtune4j.native.path, LD_LIBRARY_PATH): the CUDA tests that the
 # emulator can serve (TUNE4J_REQUIRE_GPU=1, so none skips), and eval, one epoch of pretraining, a small demo
-# a small robust run and a small BERT fine-tuning (MiniLM) with --device cuda beside --device cpu on slices of Debian's Fashion-MNIST
+# a small robust run, a small BERT fine-tuning (MiniLM), embed and classify with --device cuda beside --device cpu on slices of Debian's Fashion-MNIST
 # (small_data.py), whose numbers must agree (about 6 minutes on 2 cores); between them the boundary fuzzer (200,000 random calls,
 # the CUDA backend beside the reference and the CPU's levels); exits 1 when a test fails, the fuzzer finds a defect or a pair differs. Not emulated (their tests are left out):
 # cuBLASLt, the CSR kernels, JCuda. Needs the project built with its test classes (./mvnw verify, or
@@ -66,7 +66,7 @@ robust() {
 }
 same "robust (LoRA and the head, FGSM examples), one epoch" "$(robust cpu)" "$(robust cuda)"
 finetune() { # MiniLM from its Maven jar (imported on first use), LoRA with dropout and the head: the BERT path (masked attention, embeddings)
-  "${t4j[@]}" finetune --device "$1" --methods lora,head --seeds 1 --train 24 --test 16 --epochs 1 --max-length 32 --no-int8 2>&1 | tr '\r' '\n' \
+  "${t4j[@]}" finetune --device "$1" --methods lora,head --seeds 1 --train 24 --test 16 --epochs 1 --max-length 32 --no-int8 --out "$data/ft-$1" 2>&1 | tr '\r' '\n' \
     | grep -E "^  (epoch [0-9]+/[0-9]+:|test accuracy)" | sed -E "s/ \([0-9.]+ s\)$//" | tr '\n' ' '
 }
 same "finetune MiniLM (LoRA and the head, one epoch on 24 messages)" "$(finetune cpu)" "$(finetune cuda)"
@@ -90,6 +90,26 @@ PY
 )"
 printf 'embed MiniLM (two texts, 384 numbers each)\n  %s\n' "$embedded"
 case "$embedded" in same*) ;; *) head -c 300 "$data/embed-cuda.txt"; differ=1 ;; esac
+# classify: the adapter the cpu fine-tuning saved, folded into MiniLM, on three texts: the same labels, probabilities within 1e-4
+for device in cpu cuda; do
+  "${t4j[@]}" classify --device "$device" --model "$data/minilm" --adapter "$data/ft-cpu/adapter-lora" "win a free prize now, click here" \
+    "the meeting moved to three; the notes are attached" "ok" > "$data/classify-$device.txt" 2>&1
+done
+classified="$(python3 - "$data/classify-cpu.txt" "$data/classify-cuda.txt" <<'PY'
+import sys
+def rows(f):
+    try:
+        return [(l.split("\t")[0], float(l.split("\t")[1])) for l in open(f).read().splitlines()]
+    except (ValueError, IndexError):
+        return []
+a, b = rows(sys.argv[1]), rows(sys.argv[2])
+ok = len(a) == 3 and len(b) == 3 and [x[0] for x in a] == [y[0] for y in b]
+worst = max(abs(x[1] - y[1]) for x, y in zip(a, b)) if ok else float("nan")
+print(("same" if ok and worst <= 1e-4 else "DIFFERENT") + f": labels {[x[0] for x in a]} and {[y[0] for y in b]}, max |diff| of the probabilities {worst:.2g}")
+PY
+)"
+printf 'classify with the fine-tuned adapter (three texts)\n  %s\n' "$classified"
+case "$classified" in same*) ;; *) head -c 300 "$data/classify-cuda.txt"; differ=1 ;; esac
 rm -rf "$data"
 [ "$tests" = 0 ] || { echo "CUDA tests failed on the emulator: $out/tests.txt"; exit 1; }
 [ "$fuzzed" = 0 ] || { echo "the boundary fuzzer found defects with the CUDA backend: $out/fuzz.txt"; exit 1; }

@@ -10,7 +10,7 @@ import org.tune4j.io.BertCheckpoint;
 import org.tune4j.io.HfCheckpoint;
 import org.tune4j.io.SentencePipeline;
 import org.tune4j.nn.BertModel;
-import org.tune4j.nn.LoraLinear;
+import org.tune4j.nn.Lora;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -38,13 +38,7 @@ final class MergeCommand implements Callable<Integer> {
         if (Files.exists(out) && Files.isSameFile(out, model)) throw new IllegalArgumentException("--out " + out + " is the model's own folder: give another");
         try (Arena arena = Arena.ofConfined()) {
             BertModel bert = BertAdapter.loadEncoder(arena, model, adapter);
-            int merged = 0;
-            for (var m : bert.namedModules().values()) {
-                if (m instanceof LoraLinear l) {
-                    l.merge(CpuBackend.get());
-                    merged++;
-                }
-            }
+            int merged = Lora.fold(bert, CpuBackend.get());
             BertCheckpoint.save(out, bert, model);
             var pipeline = SentencePipeline.read(model);
             if (pipeline.isPresent()) pipeline.get().write(out, bert.config().hidden());
