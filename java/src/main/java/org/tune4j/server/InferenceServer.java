@@ -158,39 +158,65 @@ public final class InferenceServer implements AutoCloseable {
     }
 
     private void infer(ServerRequest req, ServerResponse res) {
-        long t0 = System.nanoTime();
-        String name = req.path().pathParameters().get("name");
-        String task = "unknown";
-        int status = 500;
-        try {
-            if (batcher.closing()) throw new V2Protocol.HttpError(503, "the server is shutting down");
+        answer(res, "unknown", (status, message) -> V2Protocol.error(message), call -> {
+            String name = req.path().pathParameters().get("name");
             if (!known(name)) loadOnDemand(name);
             V2Protocol.InferRequest in = V2Protocol.parse(req.content().as(byte[].class), options.maxTextsPerRequest(), options.maxChars());
             String adapter = BASE.equals(name) ? null : name;
             V2Protocol.Task t = in.task() != null ? in.task() : adapter != null && registry.hasHead(adapter) ? V2Protocol.Task.CLASSIFY : V2Protocol.Task.EMBED;
-            task = t.name().toLowerCase();
+            call.task = t.name().toLowerCase();
             if (t == V2Protocol.Task.CLASSIFY && (adapter == null || !registry.hasHead(adapter))) throw new V2Protocol.HttpError(400, "model '" + name + "' has no classifier head: ask for task embed");
             List<AdapterPredictor.Result> results = batched(res, adapter, in.texts());
             if (t == V2Protocol.Task.CLASSIFY && results.getFirst().probabilities() == null) {
                 throw new V2Protocol.HttpError(409, "adapter '" + name + "' was replaced by one without a classifier head while the request waited");
             }
-            status = 200;
             boolean normalize = in.normalize() != null ? in.normalize() : predictor.pipeline().normalize();
-            send(res, 200, V2Protocol.response(name, in.id(), t, normalize, results));
+            return V2Protocol.response(name, in.id(), t, normalize, results);
+        });
+    }
+
+    /** A request's task, for the metrics: known once its body is read. */
+    private static final class Call {
+        String task;
+
+        Call(String task) {
+            this.task = task;
+        }
+    }
+
+    /** What a protocol's handler computes: the 200 response's body, or an {@link V2Protocol.HttpError} with its status. */
+    private interface Handler {
+        byte[] body(Call call) throws InterruptedException;
+    }
+
+    /**
+     * Every protocol's request, answered and counted the same way: 503 once closing; the handler's body with 200, or its
+     * refusal's status with the protocol's error body ({@code errorBody}: status, message), 503 when interrupted, 500 for
+     * anything else; refusals (429, 503) and every request's task, status and time in the metrics.
+     */
+    private void answer(ServerResponse res, String task, java.util.function.BiFunction<Integer, String, byte[]> errorBody, Handler handler) {
+        long t0 = System.nanoTime();
+        Call call = new Call(task);
+        int status = 500;
+        byte[] body;
+        try {
+            if (batcher.closing()) throw new V2Protocol.HttpError(503, "the server is shutting down");
+            body = handler.body(call);
+            status = 200;
         } catch (V2Protocol.HttpError e) {
             status = e.status;
-            error(res, e.status, e.getMessage());
+            body = errorBody.apply(status, e.getMessage());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             status = 503;
-            error(res, 503, "interrupted");
+            body = errorBody.apply(status, "interrupted");
         } catch (RuntimeException e) {
-            status = 500;
-            error(res, 500, "internal error: " + e);
+            body = errorBody.apply(status, "internal error: " + e);
         } finally {
             if (status == 429 || status == 503) metrics.refused(status);
-            metrics.request(task, status, System.nanoTime() - t0);
+            metrics.request(call.task, status, System.nanoTime() - t0);
         }
+        send(res, status, body);
     }
 
     /**
@@ -218,31 +244,14 @@ public final class InferenceServer implements AutoCloseable {
 
     /** OpenAI's {@code POST /v1/embeddings} ({@link OpenAiEmbeddings}): the same queue and batches as infer's embed. */
     private void openAiEmbeddings(ServerRequest req, ServerResponse res) {
-        long t0 = System.nanoTime();
-        int status = 500;
-        try {
-            if (batcher.closing()) throw new V2Protocol.HttpError(503, "the server is shutting down");
+        answer(res, "embed", OpenAiEmbeddings::error, call -> {
             OpenAiEmbeddings.Request in = OpenAiEmbeddings.parse(req.content().as(byte[].class), options.maxTextsPerRequest(), options.maxChars());
             int width = predictor.model().config().hidden();
             if (in.dimensions() != null && in.dimensions() != width) throw new V2Protocol.HttpError(400, "\"dimensions\" " + in.dimensions() + ": this model's embeddings have " + width);
             if (!known(in.model())) loadOnDemand(in.model());
             List<AdapterPredictor.Result> results = batched(res, BASE.equals(in.model()) ? null : in.model(), in.texts());
-            status = 200;
-            send(res, 200, OpenAiEmbeddings.response(in.model(), results, predictor.pipeline(), in.base64()));
-        } catch (V2Protocol.HttpError e) {
-            status = e.status;
-            send(res, e.status, OpenAiEmbeddings.error(e.status, e.getMessage()));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            status = 503;
-            send(res, 503, OpenAiEmbeddings.error(503, "interrupted"));
-        } catch (RuntimeException e) {
-            status = 500;
-            send(res, 500, OpenAiEmbeddings.error(500, "internal error: " + e));
-        } finally {
-            if (status == 429 || status == 503) metrics.refused(status);
-            metrics.request("embed", status, System.nanoTime() - t0);
-        }
+            return OpenAiEmbeddings.response(in.model(), results, predictor.pipeline(), in.base64());
+        });
     }
 
     /**
