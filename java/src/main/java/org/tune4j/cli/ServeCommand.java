@@ -61,8 +61,10 @@ final class ServeCommand implements Callable<Integer> {
             + "spent fault no pages in on the request path (default: ${DEFAULT-VALUE}, at most the budget; about 100 MiniLM rank-16 q,v adapters).")
     long reserveMb;
 
-    @Option(names = "--max-length", defaultValue = "128", paramLabel = "N", description = "Tokens kept per text, [CLS] and [SEP] included (default: ${DEFAULT-VALUE}).")
-    int maxLength;
+    @Option(names = "--max-length", paramLabel = "N", description = "Tokens kept per text, [CLS] and [SEP] included (default: as tune4j embed, the folder's "
+            + "sentence_bert_config.json max_seq_length, so that a long text gets embed's vector; without one 256, or the model's positions if fewer; "
+            + "128 bounds a batch's latency).")
+    Integer maxLength;
 
     @Option(names = "--base", defaultValue = "f32", paramLabel = "FORMAT", description = "How the shared encoder is stored: f32, int8, 2:4 or int8-2:4 (default: ${DEFAULT-VALUE}; compressed bases run on the CPU).")
     String base;
@@ -72,7 +74,7 @@ final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        OptionChecks.atLeast("--max-length", maxLength, 2);
+        if (maxLength != null) OptionChecks.atLeast("--max-length", maxLength, 2);
         OptionChecks.atLeast("--adapter-budget-mb", budgetMb, 1);
         OptionChecks.atLeast("--adapter-reserve-mb", reserveMb, 0);
         if (adapters != null && !Files.isDirectory(adapters)) throw new IllegalArgumentException("--adapters: " + adapters + " is not a folder");
@@ -81,9 +83,9 @@ final class ServeCommand implements Callable<Integer> {
         var options = new InferenceServer.Options(host, port, maxBatch, Duration.ofMillis(windowMs), queue, workers, maxBatch, 100_000, Duration.ofSeconds(60));
         CountDownLatch stopped = new CountDownLatch(1);
         org.tune4j.io.SentencePipeline pipeline = org.tune4j.io.SentencePipeline.readOrDefault(model); // the base's pooling, and embeddings' normalization by default
-        try (Arena arena = Arena.ofShared(); DeviceOption.Compute compute = device.open();
-                TextTokenizer tok = TextTokenizer.load(model.resolve(HfCheckpoint.TOKENIZER), maxLength)) {
+        try (Arena arena = Arena.ofShared(); DeviceOption.Compute compute = device.open()) {
             BertModel bert = BertCheckpoint.load(arena, model);
+            int length = org.tune4j.io.SentencePipeline.tokensKept(model, maxLength == null ? 0 : maxLength, bert.config().maxPositions());
             if (!base.equals("f32")) {
                 var format = org.tune4j.nn.CompressedLinear.Format.of(base.replace('-', ' '));
                 if (!compute.backend().memory().equals(org.tune4j.tensor.Memory.HOST)) throw new IllegalArgumentException("--base " + base + " runs on the CPU: use --device cpu");
@@ -92,8 +94,8 @@ final class ServeCommand implements Callable<Integer> {
             }
             bert = compute.place(bert);
             if (base.equals("f32") && compute.backend().memory().equals(org.tune4j.tensor.Memory.HOST)) bert.packProjections(arena); // packed once for the CPU GEMM
-            if (maxLength > bert.config().maxPositions()) throw new IllegalArgumentException("--max-length " + maxLength + " exceeds the model's " + bert.config().maxPositions() + " positions");
-            try (AdapterRegistry registry = new AdapterRegistry(bert, budgetMb << 20, compute.backend().memory(), Math.min(reserveMb, budgetMb) << 20);
+            try (TextTokenizer tok = TextTokenizer.load(model.resolve(HfCheckpoint.TOKENIZER), length);
+                    AdapterRegistry registry = new AdapterRegistry(bert, budgetMb << 20, compute.backend().memory(), Math.min(reserveMb, budgetMb) << 20);
                     AdapterPredictor predictor = new AdapterPredictor(compute.backend(), bert, tok, registry, workers, pipeline)) {
                 if (adapters != null) {
                     try (var dirs = Files.list(adapters)) {
@@ -113,7 +115,7 @@ final class ServeCommand implements Callable<Integer> {
                 Runtime.getRuntime().addShutdownHook(hook);
                 System.out.println("serving " + model.getFileName() + " with " + registry.size() + " adapters (" + (registry.bytes() >> 20) + " MiB) on http://" + host + ":"
                         + server.port() + "/v2 (Ctrl-C stops); embeddings: " + pipeline.pooling().name().toLowerCase(java.util.Locale.ROOT) + " pooling"
-                        + (pipeline.normalize() ? ", unit length" : "") + " unless an adapter's head pools otherwise");
+                        + (pipeline.normalize() ? ", unit length" : "") + " unless an adapter's head pools otherwise; " + length + " tokens a text");
                 stopped.await();
             }
         }

@@ -79,6 +79,21 @@ public record SentencePipeline(BertClassifier.Pooling pooling, boolean normalize
         return read(dir).orElse(DEFAULT);
     }
 
+    /**
+     * The tokens a text keeps, [CLS] and [SEP] included, with the model in {@code dir} ({@code positions} of them):
+     * {@code asked} when above 0, else the folder's max_seq_length, as sentence-transformers truncates, else 256 or the
+     * positions if fewer; more than the positions is refused, naming who asked.
+     */
+    public static int tokensKept(Path dir, int asked, int positions) throws IOException {
+        int said = readOrDefault(dir).maxLength();
+        int length = asked > 0 ? asked : said > 0 ? said : Math.min(256, positions);
+        if (length > positions) {
+            throw new IllegalArgumentException((asked > 0 ? "a max length of " : dir.resolve(SETTINGS) + ": max_seq_length ") + length + " tokens exceeds the model's "
+                    + positions + " positions (max_position_embeddings)");
+        }
+        return length;
+    }
+
     private static BertClassifier.Pooling readPooling(Path modules, Path dir, String path) throws IOException {
         Path folder = dir.resolve(path).normalize();
         if (path.isEmpty() || !folder.startsWith(dir.normalize()) || folder.equals(dir.normalize())) {

@@ -24,18 +24,9 @@ final class TextBatches {
 
     private TextBatches() {}
 
-    /**
-     * The tokenizer of {@code folder}, keeping {@code asked} tokens a text (0: the folder's max_seq_length, or where it says
-     * none 256 or the model's {@code positions} if fewer); more than {@code positions} is refused, naming who asked.
-     */
+    /** The tokenizer of {@code folder}, keeping {@link SentencePipeline#tokensKept} tokens a text. */
     static TextTokenizer tokenizer(Path folder, int asked, int positions) throws IOException {
-        int said = SentencePipeline.readOrDefault(folder).maxLength();
-        int length = asked > 0 ? asked : said > 0 ? said : Math.min(256, positions);
-        if (length > positions) {
-            throw new IllegalArgumentException((asked > 0 ? "maxLength " : folder.resolve(SentencePipeline.SETTINGS) + ": max_seq_length ") + length
-                    + " exceeds the model's " + positions + " positions");
-        }
-        return TextTokenizer.load(folder.resolve(HfCheckpoint.TOKENIZER), length);
+        return TextTokenizer.load(folder.resolve(HfCheckpoint.TOKENIZER), SentencePipeline.tokensKept(folder, asked, positions));
     }
 
     /** Refuses no texts, or a null or blank one, naming it. */

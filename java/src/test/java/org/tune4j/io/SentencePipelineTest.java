@@ -80,6 +80,19 @@ class SentencePipelineTest {
     }
 
     @Test
+    void tokensKeptAreAskedElseTheFoldersElse256() throws IOException {
+        assertEquals(256, SentencePipeline.tokensKept(dir, 0, 512), "no settings: 256");
+        assertEquals(64, SentencePipeline.tokensKept(dir, 0, 64), "no settings: the positions if fewer");
+        new SentencePipeline(BertClassifier.Pooling.MEAN, true, 24).write(dir, 16);
+        assertEquals(24, SentencePipeline.tokensKept(dir, 0, 512), "the folder's max_seq_length");
+        assertEquals(100, SentencePipeline.tokensKept(dir, 100, 512), "asked");
+        IllegalArgumentException asked = assertThrows(IllegalArgumentException.class, () -> SentencePipeline.tokensKept(dir, 600, 512));
+        assertTrue(asked.getMessage().contains("max length of 600 tokens exceeds the model's 512 positions"), asked.getMessage());
+        IllegalArgumentException said = assertThrows(IllegalArgumentException.class, () -> SentencePipeline.tokensKept(dir, 0, 16));
+        assertTrue(said.getMessage().contains(SentencePipeline.SETTINGS + ": max_seq_length 24 tokens exceeds"), said.getMessage());
+    }
+
+    @Test
     void unitLengthScalesToOneAndLeavesZerosAlone() {
         assertArrayEquals(new float[] {0.6f, -0.8f}, SentencePipeline.unitLength(new float[] {3, -4}), 1e-7f);
         assertArrayEquals(new float[3], SentencePipeline.unitLength(new float[3]));
