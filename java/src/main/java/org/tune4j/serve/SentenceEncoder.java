@@ -5,12 +5,8 @@ import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
-import org.tune4j.autograd.Tape;
-import org.tune4j.autograd.Var;
 import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
-import org.tune4j.data.TextTokenizer;
-import org.tune4j.data.TokenBatch;
 import org.tune4j.io.BertCheckpoint;
 import org.tune4j.io.SentencePipeline;
 import org.tune4j.nn.BertClassifier;
@@ -47,30 +43,25 @@ public final class SentenceEncoder implements AutoCloseable {
     }
 
     private final Arena arena = Arena.ofShared();
-    private final Backend backend;
     private final BertModel model;
-    private final TextTokenizer tokenizer;
     private final SentencePipeline pipeline;
-    private final int batch;
-    private final WorkspacePool workspaces;
+    private final TextBatches batches;
 
     private SentenceEncoder(Backend backend, Path folder, Options o) throws IOException {
-        this.backend = java.util.Objects.requireNonNull(backend, "backend");
+        java.util.Objects.requireNonNull(backend, "backend");
         pipeline = o.pipeline() != null ? o.pipeline() : SentencePipeline.readOrDefault(folder);
-        TextTokenizer tok = null;
+        TextBatches opened = null;
         try {
             model = BertCheckpoint.load(arena, folder);
-            tok = TextBatches.tokenizer(folder, o.maxLength(), model.config().maxPositions());
+            opened = TextBatches.open(backend, folder, o.maxLength(), model.config().maxPositions(), o.batch(), o.workspaces());
             if (backend.memory().isHost()) model.packProjections(arena); // inference only: the weights packed once for the GEMM
             else model.moveTo(backend.memory(), arena);
         } catch (IOException | RuntimeException e) {
-            if (tok != null) tok.close();
+            if (opened != null) opened.close();
             arena.close();
             throw e;
         }
-        tokenizer = tok;
-        batch = o.batch();
-        workspaces = new WorkspacePool(o.workspaces());
+        batches = opened;
     }
 
     /** The encoder in {@code folder} (config.json, model.safetensors, tokenizer.json, optionally the sentence-transformers modules), computed by {@code backend}. */
@@ -91,15 +82,11 @@ public final class SentenceEncoder implements AutoCloseable {
     /** One vector [dimension] per text, in order. */
     public float[][] encode(List<String> texts) {
         float[][] out = new float[texts == null ? 0 : texts.size()][];
-        TextBatches.run(texts, batch, workspaces, (ws, part, places) -> {
-            try (Arena step = Arena.ofConfined(); Tape t = new Tape(backend, false, false, ws)) {
-                TokenBatch in = tokenizer.encode(step, part);
-                Var hidden = model.forward(t, in);
-                Tensor p = BertClassifier.pool(t, hidden, in, pipeline.pooling()).value(); // [batch, dimension]
-                float[] rows = (p.isHost() ? p : p.copy(step, Memory.HOST)).toFloatArray();
-                int d = dimension();
-                for (int b = 0; b < places.length; b++) out[places[b]] = pipeline.finish(Arrays.copyOfRange(rows, b * d, (b + 1) * d));
-            }
+        batches.run(texts, (t, step, in, places) -> {
+            Tensor p = BertClassifier.pool(t, model.forward(t, in), in, pipeline.pooling()).value(); // [batch, dimension]
+            float[] rows = (p.isHost() ? p : p.copy(step, Memory.HOST)).toFloatArray();
+            int d = dimension();
+            for (int b = 0; b < places.length; b++) out[places[b]] = pipeline.finish(Arrays.copyOfRange(rows, b * d, (b + 1) * d));
         });
         return out;
     }
@@ -116,15 +103,14 @@ public final class SentenceEncoder implements AutoCloseable {
 
     /** Tokens kept per text, [CLS] and [SEP] included. */
     public int maxLength() {
-        return tokenizer.maxLength();
+        return batches.maxLength();
     }
-
 
     /** Frees the encoder's memory; no call may be running or come after. */
     @Override
     public void close() {
-        workspaces.close();
-        tokenizer.close();
-        arena.close();
+        try (arena) {
+            batches.close();
+        }
     }
 }

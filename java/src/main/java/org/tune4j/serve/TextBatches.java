@@ -1,49 +1,65 @@
 package org.tune4j.serve;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
+import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Workspace;
+import org.tune4j.backend.Backend;
 import org.tune4j.data.TextTokenizer;
+import org.tune4j.data.TokenBatch;
 import org.tune4j.io.HfCheckpoint;
 import org.tune4j.io.SentencePipeline;
 
 /**
- * What {@link SentenceEncoder} and {@link TextClassifier} share: a folder's tokenizer at the length its texts keep, and
- * texts run in batches of about one length on a workspace of a pool, longest first as sentence-transformers encodes
- * (a batch of similar lengths pads little), each result put back at its text's place in the caller's list.
+ * What {@link SentenceEncoder} and {@link TextClassifier} share: a folder's tokenizer at the length its texts keep
+ * ({@link SentencePipeline#tokensKept}), and texts run in batches of about one length, longest first as
+ * sentence-transformers encodes (a batch of similar lengths pads little), each batch tokenized and given a no-grad tape
+ * on a workspace of the pool, its results put back at its texts' places in the caller's list. Safe from many threads.
  */
-final class TextBatches {
-    /** One batch: {@code texts} (of about one length), {@code places[i]} where texts[i] was in the caller's list. */
+final class TextBatches implements AutoCloseable {
+    /** One batch: {@code in} [batch, seq] on tape {@code t}, scratch in {@code step}; {@code places[b]}: where text b was in the caller's list. */
     interface Body {
-        void run(Workspace ws, List<String> texts, int[] places);
+        void run(Tape t, Arena step, TokenBatch in, int[] places);
     }
 
-    private TextBatches() {}
+    private final Backend backend;
+    private final TextTokenizer tokenizer;
+    private final int batch;
+    private final WorkspacePool workspaces;
 
-    /** The tokenizer of {@code folder}, keeping {@link SentencePipeline#tokensKept} tokens a text. */
-    static TextTokenizer tokenizer(Path folder, int asked, int positions) throws IOException {
-        return TextTokenizer.load(folder.resolve(HfCheckpoint.TOKENIZER), SentencePipeline.tokensKept(folder, asked, positions));
+    private TextBatches(Backend backend, TextTokenizer tokenizer, int batch, int workspaces) {
+        this.backend = backend;
+        this.tokenizer = tokenizer;
+        this.batch = batch;
+        this.workspaces = new WorkspacePool(workspaces);
     }
 
-    /** Refuses no texts, or a null or blank one, naming it. */
-    static void check(List<String> texts) {
+    /** Batches of {@code batch} texts from {@code folder}'s tokenizer keeping {@code asked} tokens (0: the folder's) of a model of {@code positions}, {@code workspaces} at a time. */
+    static TextBatches open(Backend backend, Path folder, int asked, int positions, int batch, int workspaces) throws IOException {
+        TextTokenizer tok = TextTokenizer.load(folder.resolve(HfCheckpoint.TOKENIZER), SentencePipeline.tokensKept(folder, asked, positions));
+        try {
+            return new TextBatches(backend, tok, batch, workspaces);
+        } catch (RuntimeException e) {
+            tok.close();
+            throw e;
+        }
+    }
+
+    /** {@code texts} (none null or blank, else an IllegalArgumentException naming it) through {@code body}, longest first, a batch at a time. */
+    void run(List<String> texts, Body body) {
         if (texts == null || texts.isEmpty()) throw new IllegalArgumentException("no texts");
         for (int i = 0; i < texts.size(); i++) {
             if (texts.get(i) == null || texts.get(i).isBlank()) throw new IllegalArgumentException("text " + i + " is empty");
         }
-    }
-
-    /** {@code texts} (checked) in batches of at most {@code batch}, longest first, each through {@code body} on one workspace of {@code pool}. */
-    static void run(List<String> texts, int batch, WorkspacePool pool, Body body) {
-        check(texts);
         Integer[] order = new Integer[texts.size()];
         for (int i = 0; i < order.length; i++) order[i] = i;
         Arrays.sort(order, Comparator.comparingInt((Integer i) -> texts.get(i).length()).reversed());
-        Workspace ws = pool.take();
+        Workspace ws = workspaces.take();
         try {
             for (int from = 0; from < order.length; from += batch) {
                 int n = Math.min(order.length, from + batch) - from;
@@ -53,10 +69,25 @@ final class TextBatches {
                     places[k] = order[from + k];
                     part.add(texts.get(places[k]));
                 }
-                body.run(ws, part, places);
+                try (Arena step = Arena.ofConfined(); Tape t = new Tape(backend, false, false, ws)) {
+                    body.run(t, step, tokenizer.encode(step, part), places);
+                }
             }
         } finally {
-            pool.give(ws);
+            workspaces.give(ws);
+        }
+    }
+
+    /** Tokens kept per text, [CLS] and [SEP] included. */
+    int maxLength() {
+        return tokenizer.maxLength();
+    }
+
+    /** Frees the tokenizer and the workspaces; no call may be running or come after. */
+    @Override
+    public void close() {
+        try (tokenizer) {
+            workspaces.close();
         }
     }
 }

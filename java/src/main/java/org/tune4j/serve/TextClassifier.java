@@ -4,11 +4,8 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.List;
-import org.tune4j.autograd.Tape;
 import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
-import org.tune4j.data.TextTokenizer;
-import org.tune4j.data.TokenBatch;
 import org.tune4j.io.BertAdapter;
 import org.tune4j.nn.BertClassifier;
 import org.tune4j.nn.Lora;
@@ -46,29 +43,25 @@ public final class TextClassifier implements AutoCloseable {
     private final Backend backend;
     private final BertClassifier model;
     private final List<String> classes;
-    private final TextTokenizer tokenizer;
-    private final int batch;
-    private final WorkspacePool workspaces;
+    private final TextBatches batches;
 
     private TextClassifier(Backend backend, Path modelFolder, Path adapterFolder, Options o) throws IOException {
         this.backend = java.util.Objects.requireNonNull(backend, "backend");
-        TextTokenizer tok = null;
+        TextBatches opened = null;
         try {
             BertAdapter.Loaded loaded = BertAdapter.load(arena, modelFolder, adapterFolder);
             model = loaded.model();
             classes = loaded.classes();
+            opened = TextBatches.open(backend, modelFolder, o.maxLength(), model.bert().config().maxPositions(), o.batch(), o.workspaces());
             Lora.fold(model, CpuBackend.get()); // on the host, before any move
-            tok = TextBatches.tokenizer(modelFolder, o.maxLength(), model.bert().config().maxPositions());
             if (backend.memory().isHost()) model.bert().packProjections(arena);
             else model.moveTo(backend.memory(), arena);
         } catch (IOException | RuntimeException e) {
-            if (tok != null) tok.close();
+            if (opened != null) opened.close();
             arena.close();
             throw e;
         }
-        tokenizer = tok;
-        batch = o.batch();
-        workspaces = new WorkspacePool(o.workspaces());
+        batches = opened;
     }
 
     /** The classifier of the encoder in {@code model} with the adapter and head in {@code adapter}, computed by {@code backend}. */
@@ -85,18 +78,15 @@ public final class TextClassifier implements AutoCloseable {
     public List<Prediction> classify(List<String> texts) {
         Prediction[] out = new Prediction[texts == null ? 0 : texts.size()];
         int k = classes.size();
-        TextBatches.run(texts, batch, workspaces, (ws, part, places) -> {
-            try (Arena step = Arena.ofConfined(); Tape t = new Tape(backend, false, false, ws)) {
-                TokenBatch in = tokenizer.encode(step, part);
-                Tensor logits = model.logits(t, in).value(), probs = t.zeros(logits.shape()); // [batch, classes]
-                backend.softmaxForward(logits, probs);
-                float[] p = (probs.isHost() ? probs : probs.copy(step, Memory.HOST)).toFloatArray();
-                for (int b = 0; b < places.length; b++) {
-                    float[] row = java.util.Arrays.copyOfRange(p, b * k, (b + 1) * k);
-                    int best = 0;
-                    for (int c = 1; c < k; c++) if (row[c] > row[best]) best = c;
-                    out[places[b]] = new Prediction(classes.get(best), row[best], row);
-                }
+        batches.run(texts, (t, step, in, places) -> {
+            Tensor logits = model.logits(t, in).value(), probs = t.zeros(logits.shape()); // [batch, classes]
+            backend.softmaxForward(logits, probs);
+            float[] p = (probs.isHost() ? probs : probs.copy(step, Memory.HOST)).toFloatArray();
+            for (int b = 0; b < places.length; b++) {
+                float[] row = java.util.Arrays.copyOfRange(p, b * k, (b + 1) * k);
+                int best = 0;
+                for (int c = 1; c < k; c++) if (row[c] > row[best]) best = c;
+                out[places[b]] = new Prediction(classes.get(best), row[best], row);
             }
         });
         return List.of(out);
@@ -109,14 +99,14 @@ public final class TextClassifier implements AutoCloseable {
 
     /** Tokens kept per text, [CLS] and [SEP] included. */
     public int maxLength() {
-        return tokenizer.maxLength();
+        return batches.maxLength();
     }
 
     /** Frees the classifier's memory; no call may be running or come after. */
     @Override
     public void close() {
-        workspaces.close();
-        tokenizer.close();
-        arena.close();
+        try (arena) {
+            batches.close();
+        }
     }
 }
