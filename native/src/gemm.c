@@ -238,6 +238,15 @@ static void dot_task(void *ctx, int64_t task) {
     }
 }
 
+/* dot8 (a short side of at most 8, A's rows along k): T4J_DOT8_ROWS rows of C a call. */
+static void dot8_task(void *ctx, int64_t task) {
+    const skinny_job *S = ctx;
+    for (int64_t i = task * S->chunk; i < T4J_MIN(S->m, (task + 1) * S->chunk); i += T4J_DOT8_ROWS) {
+        t4j_tile_out o = {.c = S->c + i * S->rsc, .rsc = S->rsc, .csc = S->csc, .m_rem = T4J_MIN(T4J_DOT8_ROWS, S->m - i), .n_rem = S->n, .beta = S->beta};
+        S->impl->dot8(S->k, S->a + i * S->rsa, S->rsa, o.m_rem, S->bn, S->ldbn, S->n, S->alpha, &o);
+    }
+}
+
 /* skinny_cols (consecutive rows of A adjacent, rsa = 1; a short side of at most 8): chunk rows per task, a multiple of its 32. */
 static void skinny_cols_task(void *ctx, int64_t task) {
     const skinny_job *S = ctx;
@@ -271,6 +280,21 @@ static int32_t skinny_gemm(const t4j_gemm_impl *I, int64_t m, int64_t n, int64_t
                         .alpha = alpha, .beta = beta, .c = c, .rsc = rsc, .csc = csc,
                         .chunk = skinny_chunk(m, n, k, I->dot_rows), .stream = m * k * (int64_t)sizeof(float) > T4J_CACHED_WEIGHT_BYTES};
         t4j_parallel(t4j_ceil_div(m, S.chunk), dot_task, &S);
+        return T4J_OK;
+    }
+    if (I->dot8 != NULL && n <= T4J_DOT8_NB && csa == 1) {
+        /* A's rows along k (LoRA's x Aᵀ and g B at rank 8): dot products with B's columns as rows along k, in place
+         * (x Aᵀ) or copied so (g B: B [d_out, r], a few KB) */
+        float *bt = NULL;
+        if (rsb != 1) {
+            if ((bt = malloc((size_t)(n * k) * sizeof(float))) == NULL) return T4J_ERR_NO_MEMORY;
+            for (int64_t q = 0; q < n; q++)
+                for (int64_t p = 0; p < k; p++) bt[q * k + p] = bs[p * rsb + q * csb];
+        }
+        skinny_job S = {.impl = I, .a = a, .rsa = rsa, .csa = 1, .bn = bt != NULL ? bt : bs, .ldbn = bt != NULL ? k : csb, .m = m, .n = n, .k = k,
+                        .alpha = alpha, .beta = beta, .c = c, .rsc = rsc, .csc = csc, .chunk = skinny_chunk(m, n, k, T4J_DOT8_ROWS)};
+        t4j_parallel(t4j_ceil_div(m, S.chunk), dot8_task, &S);
+        free(bt);
         return T4J_OK;
     }
     float *bn = aligned_alloc(64, (size_t)(k * T4J_SKINNY_N) * sizeof(float));
@@ -312,8 +336,13 @@ int32_t t4j_gemm_lowrank_pass(const t4j_gemm_impl *I, const t4j_lowrank *L, int6
     return rc;
 }
 
-/* K blocks of nearly equal length: a short tail block would cost a pass over C for little work. */
-int64_t t4j_gemm_k_block(int64_t k, int64_t kc) { return t4j_ceil_div(k, t4j_ceil_div(k, kc)); }
+/* K blocks of nearly equal length: a short tail block would cost a pass over C for little work. A K at most
+ * T4J_K_BLOCK_SLACK past the block stays one block: a LoRA layer's K segments of d_in + r (MiniLM's 384 + 8) were two
+ * blocks of 196, two passes over C for 2% more work. */
+#ifndef T4J_K_BLOCK_SLACK
+#define T4J_K_BLOCK_SLACK 16
+#endif
+int64_t t4j_gemm_k_block(int64_t k, int64_t kc) { return k <= kc + T4J_K_BLOCK_SLACK ? k : t4j_ceil_div(k, t4j_ceil_div(k, kc)); }
 
 /* Runs a tiled job whose operands, blocks and C are set, on the pool. */
 int32_t t4j_gemm_run_tiled(gemm_job *J) {

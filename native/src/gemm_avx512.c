@@ -185,6 +185,93 @@ static void dot_avx512(int64_t k, const float *a, int64_t lda, int64_t rows, con
     }
 }
 
+/* The 16 sums of v[0..15] as one vector, lane L = the sum of v[L]'s lanes: a transpose-add tree (halves, then quarters,
+ * then pairs, then single lanes of pairs of vectors), 30 shuffles and 15 adds where 16 reductions take about 64 of each. */
+static inline __attribute__((always_inline)) __m512 sum16_avx512(const __m512 v[16]) {
+    __m512 w[8], y[4], z[2];
+    for (int j = 0; j < 8; j++) /* 256-bit halves: v[2j]'s 8 partial sums in the low half, v[2j+1]'s in the high */
+        w[j] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * j], v[2 * j + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_f32x4(v[2 * j], v[2 * j + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    for (int j = 0; j < 4; j++) /* 128-bit lanes: lane k holds 4 partial sums of v[4j+k] */
+        y[j] = _mm512_add_ps(_mm512_shuffle_f32x4(w[2 * j], w[2 * j + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(w[2 * j], w[2 * j + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    for (int j = 0; j < 2; j++) /* in each 128-bit lane k: 2 partial sums of v[8j+k], then 2 of v[8j+4+k] */
+        z[j] = _mm512_add_ps(_mm512_shuffle_ps(y[2 * j], y[2 * j + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(y[2 * j], y[2 * j + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    /* element 4k + m: the sum of v[4m + k]; put it at 4m + k */
+    __m512 f = _mm512_add_ps(_mm512_shuffle_ps(z[0], z[1], _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_ps(z[0], z[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_permutexvar_ps(_mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0), f);
+}
+
+/* C's rows i and i + 1 (i + 1 < rows) from the 16 sums s (row i's n in lanes 0..7, row i + 1's in 8..15): alpha s + beta C,
+ * masked vector stores where C's columns are adjacent, else through t4j_store_tile_scalar. */
+static inline __attribute__((always_inline)) void dot8_store(__m512 s, int64_t i, int64_t rows, float alpha, const t4j_tile_out *o) {
+    s = _mm512_mul_ps(_mm512_set1_ps(alpha), s);
+    if (o->csc != 1) {
+        float tile[2 * T4J_DOT8_NB] __attribute__((aligned(64))); /* row r, column q at r * 8 + q */
+        _mm512_store_ps(tile, s);
+        t4j_tile_out t = *o;
+        t.c = o->c + i * o->rsc;
+        t.m_rem = T4J_MIN(2, rows - i);
+        t4j_store_tile_scalar(tile, T4J_DOT8_NB, &t);
+        return;
+    }
+    const __mmask8 cols = (__mmask8)((1u << o->n_rem) - 1u);
+    for (int64_t r = 0; r < T4J_MIN(2, rows - i); r++) {
+        float *c = o->c + (i + r) * o->rsc;
+        __m256 v = r == 0 ? _mm512_castps512_ps256(s) : _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
+        if (o->beta != 0.0f) v = _mm256_fmadd_ps(_mm256_set1_ps(o->beta), _mm256_maskz_loadu_ps(cols, c), v);
+        _mm256_mask_storeu_ps(c, cols, v);
+    }
+}
+
+/* dot8 (t4j_dot_fn, nb <= 8): rows of a two at a time x NB rows of b, 16 values of k a step (the tail under a mask),
+ * 2 NB accumulators: NB + 2 loads for 2 NB multiply-adds (each of b's vectors loaded once into a register, not read
+ * again by each multiply-add); the 16 sums of two rows reduced together. */
+static inline __attribute__((always_inline)) void dot8_nb(const int NB, int64_t k, const float *a, int64_t lda, int64_t rows, const float *b,
+                                                           int64_t ldb, float alpha, const t4j_tile_out *o) {
+    for (int64_t i = 0; i < rows; i += 2) {
+        const float *a0 = a + i * lda, *a1 = a + T4J_MIN(i + 1, rows - 1) * lda; /* a missing second row repeats the first: not stored */
+        __m512 acc[16];
+        for (int j = 0; j < 16; j++) acc[j] = _mm512_setzero_ps();
+        int64_t p = 0;
+        for (; p + 16 <= k; p += 16) {
+            __m512 x0 = _mm512_loadu_ps(a0 + p), x1 = _mm512_loadu_ps(a1 + p);
+#pragma GCC unroll 8
+            for (int q = 0; q < NB; q++) {
+                __m512 bq = _mm512_loadu_ps(b + q * ldb + p);
+                __asm__("" : "+v"(bq)); /* in a register: else each of the two multiply-adds loads it again */
+                acc[q] = _mm512_fmadd_ps(x0, bq, acc[q]);
+                acc[8 + q] = _mm512_fmadd_ps(x1, bq, acc[8 + q]);
+            }
+        }
+        if (p < k) {
+            __mmask16 m = (__mmask16)((1u << (k - p)) - 1u);
+            __m512 x0 = _mm512_maskz_loadu_ps(m, a0 + p), x1 = _mm512_maskz_loadu_ps(m, a1 + p);
+#pragma GCC unroll 8
+            for (int q = 0; q < NB; q++) {
+                __m512 bq = _mm512_maskz_loadu_ps(m, b + q * ldb + p);
+                acc[q] = _mm512_fmadd_ps(x0, bq, acc[q]);
+                acc[8 + q] = _mm512_fmadd_ps(x1, bq, acc[8 + q]);
+            }
+        }
+        dot8_store(sum16_avx512(acc), i, rows, alpha, o);
+    }
+}
+
+static void dot8_avx512(int64_t k, const float *a, int64_t lda, int64_t rows, const float *b, int64_t ldb, int64_t nb, float alpha, const t4j_tile_out *o) {
+    switch (nb) {
+    case 1: dot8_nb(1, k, a, lda, rows, b, ldb, alpha, o); break;
+    case 2: dot8_nb(2, k, a, lda, rows, b, ldb, alpha, o); break;
+    case 3: dot8_nb(3, k, a, lda, rows, b, ldb, alpha, o); break;
+    case 4: dot8_nb(4, k, a, lda, rows, b, ldb, alpha, o); break;
+    case 5: dot8_nb(5, k, a, lda, rows, b, ldb, alpha, o); break;
+    case 6: dot8_nb(6, k, a, lda, rows, b, ldb, alpha, o); break;
+    case 7: dot8_nb(7, k, a, lda, rows, b, ldb, alpha, o); break;
+    default: dot8_nb(8, k, a, lda, rows, b, ldb, alpha, o); break;
+    }
+}
+
 #ifndef T4J_AVX512_BLOCKS
 #define T4J_AVX512_BLOCKS 144, 384, 1024
 #endif
@@ -194,7 +281,7 @@ static void lowrank_avx512(const t4j_lowrank *L, int64_t row0, int64_t col0, int
 
 const t4j_gemm_impl t4j_gemm_avx512 = {"avx512", T4J_AVX512_MR, 16 * T4J_AVX512_NV, T4J_AVX512_BLOCKS, kernel_avx512, t4j_pack_transpose_avx2,
                                         t4j_pack_copy_avx2, skinny_avx512, 8, dot_avx512, DR, t4j_peak_fma_avx512, lowrank_avx512, kernel_pack_avx512, kernel_direct_avx512,
-                                        skinny_cols_avx512};
+                                        skinny_cols_avx512, dot8_avx512};
 const t4j_gemm_impl t4j_gemm_avx512_8x48 = {"avx512 8x48", 8, 48, T4J_AVX512_BLOCKS, kernel_avx512_8x48, t4j_pack_transpose_avx2,
                                             t4j_pack_copy_avx2, skinny_avx512, 8, dot_avx512, DR, t4j_peak_fma_avx512, lowrank_avx512, kernel_pack_avx512_8x48, kernel_direct_avx512_8x48,
-                                            skinny_cols_avx512};
+                                            skinny_cols_avx512, dot8_avx512};

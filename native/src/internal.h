@@ -81,6 +81,11 @@ typedef void (*t4j_skinny_cols_fn)(int64_t k, const float *a, int64_t csa, int64
  * alpha * acc is stored through out (as a tile with row stride T4J_DOT_NB). rows <= the level's dot_rows. */
 typedef void (*t4j_dot_fn)(int64_t k, const float *a, int64_t lda, int64_t rows, const float *b, int64_t ldb, int64_t nb, float alpha, const t4j_tile_out *out);
 #define T4J_DOT_NB 4
+/* Dot products for a short side of at most T4J_DOT8_NB (LoRA's rank 8: x Aᵀ and g B) with A's rows along k: as t4j_dot_fn
+ * for nb <= 8 and rows <= T4J_DOT8_ROWS, the tile's row stride T4J_DOT8_NB. The packed skinny kernel computes 16 columns
+ * whatever n is, so at rank 8 half its work was padding. */
+#define T4J_DOT8_NB 8
+#define T4J_DOT8_ROWS 8
 /* How far ahead along each of a's rows the dot kernels prefetch, in bytes, when a is over T4J_CACHED_WEIGHT_BYTES
  * (the driver sets out->pf; cached rows ran 3% slower with it), and into which cache. A GEMV's weight rows come from
  * memory as several short streams side by side (one per row of the call, 16 KB each at k = 4096), which the hardware
@@ -183,6 +188,7 @@ typedef struct {
     t4j_packing_kernel_fn kernel_pack; /* or NULL: B slivers packed in a pass of their own */
     t4j_direct_kernel_fn kernel_direct; /* or NULL: A always packed (see t4j_direct_kernel_fn) */
     t4j_skinny_cols_fn skinny_cols; /* or NULL: the skinny kernel takes A stored transposed too */
+    t4j_dot_fn dot8;        /* or NULL: a short side of 5 to 8 takes the skinny kernel (T4J_DOT8_NB) */
 } t4j_gemm_impl;
 
 extern const t4j_gemm_impl t4j_gemm_portable;

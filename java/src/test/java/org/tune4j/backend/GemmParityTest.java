@@ -31,10 +31,11 @@ class GemmParityTest {
      * m, n, k of the fused linear layer: a GEMV and 4 rows (dot products), a narrow output (the skinny path), n below
      * one tile with m above it (computed transposed, the bias by rows), MiniLM's 128 x 384 (one K block) and its FFN
      * down projection (4 K blocks: the bias joins after the first), an empty inner dimension (y is the bias); for the
-     * packed weights also two row blocks with two K blocks (the packed B read by each row block), 17 rows, one output.
+     * packed weights also two row blocks with two K blocks (the packed B read by each row block), 17 rows, one output; 8
+     * and 5 outputs over many rows (the dot8 path, an odd last row, K with a tail).
      */
     private static final long[][] LINEAR_SHAPES = {{1, 300, 70}, {4, 257, 1030}, {300, 16, 100}, {97, 9, 40}, {128, 384, 384}, {128, 384, 1536}, {3, 5, 0},
-        {150, 1060, 420}, {17, 1100, 70}, {40, 1, 33}};
+        {150, 1060, 420}, {17, 1100, 70}, {40, 1, 33}, {301, 8, 390}, {33, 5, 47}};
 
     static Stream<Arguments> linearCases() {
         return TestTensors.atEveryLevel(LINEAR_SHAPES);
