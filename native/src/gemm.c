@@ -336,13 +336,16 @@ int32_t t4j_gemm_lowrank_pass(const t4j_gemm_impl *I, const t4j_lowrank *L, int6
     return rc;
 }
 
-/* K blocks of nearly equal length: a short tail block would cost a pass over C for little work. A K at most
- * T4J_K_BLOCK_SLACK past the block stays one block: a LoRA layer's K segments of d_in + r (MiniLM's 384 + 8) were two
- * blocks of 196, two passes over C for 2% more work. */
+/* K blocks of nearly equal length: a short tail block would cost a pass over C for little work. The blocks may run
+ * T4J_K_BLOCK_SLACK past kc between them: a LoRA layer's K of d_in + r (384 + 8 at kc 384, BERT-base's 768 + 8 at
+ * Zen 4's 768, an FFN's 1536 + 8 at 512) was one block more than d_in's, a pass over C for 1% more work. */
 #ifndef T4J_K_BLOCK_SLACK
 #define T4J_K_BLOCK_SLACK 16
 #endif
-int64_t t4j_gemm_k_block(int64_t k, int64_t kc) { return k <= kc + T4J_K_BLOCK_SLACK ? k : t4j_ceil_div(k, t4j_ceil_div(k, kc)); }
+int64_t t4j_gemm_k_block(int64_t k, int64_t kc) {
+    int64_t blocks = T4J_MAX(1, t4j_ceil_div(k - T4J_K_BLOCK_SLACK, kc));
+    return t4j_ceil_div(k, blocks);
+}
 
 /* Runs a tiled job whose operands, blocks and C are set, on the pool. */
 int32_t t4j_gemm_run_tiled(gemm_job *J) {
