@@ -37,19 +37,18 @@ final class ClassifyCommand implements Callable<Integer> {
         if (maxLength != null) OptionChecks.atLeast("--max-length", maxLength, 2);
         OptionChecks.atLeast("--batch", batch, 1);
         if (batch > 4096) throw new IllegalArgumentException("--batch must be <= 4096, not " + batch);
-        List<String> all = input.read();
+        input.check();
         try (DeviceOption.Compute compute = device.open();
                 TextClassifier classifier = TextClassifier.open(compute.backend(), model, adapter, new TextClassifier.Options(maxLength == null ? 0 : maxLength, batch, 1))) {
-            int chunk = Math.max(batch, 1024); // texts sorted by length within a chunk, printed a chunk at a time
-            for (int from = 0; from < all.size(); from += chunk) {
-                List<String> part = all.subList(from, Math.min(all.size(), from + chunk));
+            // texts sorted by length within a chunk, printed a chunk at a time
+            input.forEachChunk(Math.max(batch, 1024), part -> {
                 List<TextClassifier.Prediction> predicted = classifier.classify(part);
                 for (int i = 0; i < part.size(); i++) {
                     String text = part.get(i).replaceAll("\\s+", " ");
                     System.out.printf(Locale.ROOT, "%s\t%.4f\t%s%n", predicted.get(i).label(), predicted.get(i).probability(),
                             text.length() > 60 ? text.substring(0, 57) + "..." : text);
                 }
-            }
+            });
         }
         return 0;
     }

@@ -1,7 +1,6 @@
 package org.tune4j.cli;
 
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.tune4j.io.SentencePipeline;
@@ -48,21 +47,21 @@ final class EmbedCommand implements Callable<Integer> {
         if (maxLength != null) OptionChecks.atLeast("--max-length", maxLength, 2);
         OptionChecks.atLeast("--batch", batch, 1);
         if (batch > 4096) throw new IllegalArgumentException("--batch must be <= 4096, not " + batch);
-        List<String> all = input.read();
+        input.check();
         SentencePipeline folder = SentencePipeline.readOrDefault(model);
         SentencePipeline pipeline = new SentencePipeline(pooling == null ? folder.pooling() : BertClassifier.Pooling.valueOf(pooling.toUpperCase(Locale.ROOT)),
                 folder.normalize() && !noNormalize);
         StringBuilder line = new StringBuilder();
         try (DeviceOption.Compute compute = device.open();
                 SentenceEncoder encoder = SentenceEncoder.open(compute.backend(), model, new SentenceEncoder.Options(pipeline, maxLength == null ? 0 : maxLength, batch, 1))) {
-            int chunk = Math.max(batch, 1024); // texts sorted by length within a chunk, printed a chunk at a time
-            for (int from = 0; from < all.size(); from += chunk) {
-                for (float[] v : encoder.encode(all.subList(from, Math.min(all.size(), from + chunk)))) {
+            // texts sorted by length within a chunk, printed a chunk at a time
+            input.forEachChunk(Math.max(batch, 1024), part -> {
+                for (float[] v : encoder.encode(part)) {
                     line.setLength(0);
                     for (int c = 0; c < v.length; c++) line.append(c == 0 ? "" : " ").append(String.format(Locale.ROOT, "%.6f", v[c]));
                     System.out.println(line);
                 }
-            }
+            });
         }
         return 0;
     }

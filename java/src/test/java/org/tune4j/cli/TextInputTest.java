@@ -1,0 +1,48 @@
+package org.tune4j.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@link TextInput}: the arguments, then the file's non-blank lines, in chunks of the size asked, in order; bad input by name. */
+class TextInputTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void argumentsThenTheFilesLinesInChunks() throws IOException {
+        Path file = Files.writeString(dir.resolve("texts.txt"), "c\n\n  \nd\ne\nf\ng\n");
+        TextInput in = input(file, "a", "b");
+        List<List<String>> chunks = new ArrayList<>();
+        in.forEachChunk(3, part -> chunks.add(List.copyOf(part)));
+        assertEquals(List.of(List.of("a", "b", "c"), List.of("d", "e", "f"), List.of("g")), chunks);
+    }
+
+    @Test
+    void noTextOrNotUtf8IsRefusedByName() throws IOException {
+        Path blank = Files.writeString(dir.resolve("blank.txt"), "\n \n\t\n");
+        IllegalArgumentException none = assertThrows(IllegalArgumentException.class, () -> input(blank).check());
+        assertTrue(none.getMessage().startsWith("no texts"), none.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> input(null).check());
+        Path latin1 = Files.write(dir.resolve("latin1.txt"), new byte[] {'o', 'k', '\n', 'c', 'a', 'f', (byte) 0xE9, '\n'});
+        IllegalArgumentException bad = assertThrows(IllegalArgumentException.class, () -> input(latin1).forEachChunk(8, part -> {}));
+        assertTrue(bad.getMessage().contains("latin1.txt: not UTF-8 text"), bad.getMessage());
+        IllegalArgumentException missing = assertThrows(IllegalArgumentException.class, () -> input(dir.resolve("none.txt")).check());
+        assertTrue(missing.getMessage().contains("no such file"), missing.getMessage());
+    }
+
+    private static TextInput input(Path file, String... texts) {
+        TextInput in = new TextInput();
+        in.input = file;
+        in.texts = new ArrayList<>(List.of(texts));
+        return in;
+    }
+}
