@@ -34,7 +34,7 @@ final class TextInput {
             try (BufferedReader in = Files.newBufferedReader(input)) {
                 for (String line; (line = in.readLine()) != null;) if (!line.isBlank()) return;
             } catch (CharacterCodingException e) {
-                throw notUtf8(0);
+                throw notUtf8();
             }
         }
         throw new IllegalArgumentException("no texts: give TEXT arguments or --input FILE");
@@ -49,15 +49,14 @@ final class TextInput {
             if (chunk.size() == size) chunk = pass(chunk, each);
         }
         if (input != null) {
-            long lines = 0;
             try (BufferedReader in = Files.newBufferedReader(input)) {
-                for (String line; (line = in.readLine()) != null; lines++) {
+                for (String line; (line = in.readLine()) != null;) {
                     if (line.isBlank()) continue;
                     chunk.add(line);
                     if (chunk.size() == size) chunk = pass(chunk, each);
                 }
             } catch (CharacterCodingException e) {
-                throw notUtf8(lines);
+                throw notUtf8(); // no line number: the reader decodes ahead of the lines it hands out
             }
         }
         if (!chunk.isEmpty()) each.accept(chunk);
@@ -68,7 +67,7 @@ final class TextInput {
         return new ArrayList<>(chunk.size());
     }
 
-    private IllegalArgumentException notUtf8(long linesRead) {
-        return new IllegalArgumentException("--input " + input + ": not UTF-8 text" + (linesRead > 0 ? " after line " + linesRead : ""));
+    private IllegalArgumentException notUtf8() {
+        return new IllegalArgumentException("--input " + input + ": not UTF-8 text");
     }
 }
