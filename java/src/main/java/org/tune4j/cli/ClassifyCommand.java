@@ -1,5 +1,7 @@
 package org.tune4j.cli;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -11,8 +13,11 @@ import picocli.CommandLine.Option;
 
 /** {@code tune4j classify}: a fine-tuned text classifier (an encoder folder and the adapter finetune saved) on texts ({@link TextClassifier}). */
 @Command(name = "classify", mixinStandardHelpOptions = true,
-        description = "Classify texts with a BERT folder and a LoRA adapter with its head (tune4j finetune --out DIR writes DIR/adapter-lora): one line per text.")
+        description = "Classify texts with a BERT folder and a LoRA adapter with its head (tune4j finetune --out DIR writes DIR/adapter-lora): one line per text "
+                + "(label, probability, the text's start; --json: a JSON object).")
 final class ClassifyCommand implements Callable<Integer> {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "The encoder's Hugging Face folder (finetune imports minilm into ~/.cache/tune4j/models/minilm, bge-small beside it).")
     Path model;
 
@@ -25,6 +30,10 @@ final class ClassifyCommand implements Callable<Integer> {
 
     @Option(names = "--batch", defaultValue = "32", paramLabel = "N", description = "Texts per forward pass (default: ${DEFAULT-VALUE}).")
     int batch;
+
+    @Option(names = "--json", description = "One JSON object a text instead (JSON Lines): its label, probability and every class's probability, "
+            + "for a program to read.")
+    boolean json;
 
     @Mixin
     TextInput input;
@@ -44,9 +53,16 @@ final class ClassifyCommand implements Callable<Integer> {
             input.forEachChunk(Math.max(batch, 1024), part -> {
                 List<TextClassifier.Prediction> predicted = classifier.classify(part);
                 for (int i = 0; i < part.size(); i++) {
+                    TextClassifier.Prediction p = predicted.get(i);
+                    if (json) {
+                        ObjectNode line = JSON.createObjectNode().put("label", p.label()).put("probability", p.probability());
+                        ObjectNode all = line.putObject("probabilities");
+                        for (int c = 0; c < p.probabilities().length; c++) all.put(classifier.classes().get(c), p.probabilities()[c]);
+                        System.out.println(JSON.writeValueAsString(line));
+                        continue;
+                    }
                     String text = part.get(i).replaceAll("\\s+", " ");
-                    System.out.printf(Locale.ROOT, "%s\t%.4f\t%s%n", predicted.get(i).label(), predicted.get(i).probability(),
-                            text.length() > 60 ? text.substring(0, 57) + "..." : text);
+                    System.out.printf(Locale.ROOT, "%s\t%.4f\t%s%n", p.label(), p.probability(), text.length() > 60 ? text.substring(0, 57) + "..." : text);
                 }
             });
         }

@@ -84,19 +84,9 @@ class TextClassifierTest {
         try (TextClassifier c = TextClassifier.open(CpuBackend.get(), model, adapter, new TextClassifier.Options(0, 32, 1))) {
             expected = c.classify(TEXTS);
         }
-        java.io.ByteArrayOutputStream printed = new java.io.ByteArrayOutputStream();
-        java.io.PrintStream was = System.out;
         List<String> args = new ArrayList<>(List.of("classify", "--model", model.toString(), "--adapter", adapter.toString(), "--batch", "2"));
         args.addAll(TEXTS);
-        int code;
-        try {
-            System.setOut(new java.io.PrintStream(printed, true, java.nio.charset.StandardCharsets.UTF_8));
-            code = Main.commandLine().execute(args.toArray(String[]::new));
-        } finally {
-            System.setOut(was);
-        }
-        assertEquals(0, code, printed.toString());
-        List<String> lines = printed.toString(java.nio.charset.StandardCharsets.UTF_8).lines().toList();
+        List<String> lines = printed(args);
         assertEquals(TEXTS.size(), lines.size(), String.join("\n", lines));
         for (int i = 0; i < TEXTS.size(); i++) {
             String[] cols = lines.get(i).split("\t");
@@ -104,6 +94,43 @@ class TextClassifierTest {
             assertEquals(expected.get(i).probability(), Float.parseFloat(cols[1]), 1e-4, lines.get(i));
             assertTrue(TEXTS.get(i).startsWith(cols[2].replaceFirst("\\.\\.\\.$", "")), lines.get(i)); // long texts cut to 57 characters and "..."
         }
+    }
+
+    @Test
+    void theCommandWritesJsonLinesWithEveryClass() throws IOException {
+        Path model = MiniLm.smallModel(dir.resolve("small"));
+        Path adapter = MiniLm.smallAdapter(model, dir.resolve("adapter"), false);
+        List<TextClassifier.Prediction> expected;
+        try (TextClassifier c = TextClassifier.open(CpuBackend.get(), model, adapter, new TextClassifier.Options(0, 32, 1))) {
+            expected = c.classify(TEXTS);
+        }
+        List<String> args = new ArrayList<>(List.of("classify", "--json", "--model", model.toString(), "--adapter", adapter.toString()));
+        args.addAll(TEXTS);
+        List<String> lines = printed(args);
+        assertEquals(TEXTS.size(), lines.size(), String.join("\n", lines));
+        var json = new com.fasterxml.jackson.databind.ObjectMapper();
+        for (int i = 0; i < TEXTS.size(); i++) {
+            var line = json.readTree(lines.get(i));
+            assertEquals(expected.get(i).label(), line.get("label").asText(), lines.get(i));
+            assertEquals(expected.get(i).probability(), line.get("probability").floatValue(), lines.get(i));
+            assertEquals(expected.get(i).probabilities()[0], line.get("probabilities").get("no").floatValue(), lines.get(i));
+            assertEquals(expected.get(i).probabilities()[1], line.get("probabilities").get("yes").floatValue(), lines.get(i));
+        }
+    }
+
+    /** What the command line prints to standard output for {@code args}; it must exit 0. */
+    private static List<String> printed(List<String> args) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream was = System.out;
+        int code;
+        try {
+            System.setOut(new java.io.PrintStream(out, true, java.nio.charset.StandardCharsets.UTF_8));
+            code = Main.commandLine().execute(args.toArray(String[]::new));
+        } finally {
+            System.setOut(was);
+        }
+        assertEquals(0, code, out.toString(java.nio.charset.StandardCharsets.UTF_8));
+        return out.toString(java.nio.charset.StandardCharsets.UTF_8).lines().toList();
     }
 
     @Test
