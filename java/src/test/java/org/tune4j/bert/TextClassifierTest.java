@@ -80,10 +80,7 @@ class TextClassifierTest {
     void theCommandPrintsTheClassifiersLabels() throws IOException {
         Path model = MiniLm.smallModel(dir.resolve("small"));
         Path adapter = MiniLm.smallAdapter(model, dir.resolve("adapter"), true);
-        List<TextClassifier.Prediction> expected;
-        try (TextClassifier c = TextClassifier.open(CpuBackend.get(), model, adapter, new TextClassifier.Options(0, 32, 1))) {
-            expected = c.classify(TEXTS);
-        }
+        List<TextClassifier.Prediction> expected = predictions(model, adapter);
         List<String> args = new ArrayList<>(List.of("classify", "--model", model.toString(), "--adapter", adapter.toString(), "--batch", "2"));
         args.addAll(TEXTS);
         List<String> lines = printed(args);
@@ -100,10 +97,7 @@ class TextClassifierTest {
     void theCommandWritesJsonLinesWithEveryClass() throws IOException {
         Path model = MiniLm.smallModel(dir.resolve("small"));
         Path adapter = MiniLm.smallAdapter(model, dir.resolve("adapter"), false);
-        List<TextClassifier.Prediction> expected;
-        try (TextClassifier c = TextClassifier.open(CpuBackend.get(), model, adapter, new TextClassifier.Options(0, 32, 1))) {
-            expected = c.classify(TEXTS);
-        }
+        List<TextClassifier.Prediction> expected = predictions(model, adapter);
         List<String> args = new ArrayList<>(List.of("classify", "--json", "--model", model.toString(), "--adapter", adapter.toString()));
         args.addAll(TEXTS);
         List<String> lines = printed(args);
@@ -115,6 +109,13 @@ class TextClassifierTest {
             assertEquals(expected.get(i).probability(), line.get("probability").floatValue(), lines.get(i));
             assertEquals(expected.get(i).probabilities()[0], line.get("probabilities").get("no").floatValue(), lines.get(i));
             assertEquals(expected.get(i).probabilities()[1], line.get("probabilities").get("yes").floatValue(), lines.get(i));
+        }
+    }
+
+    /** TEXTS through the Java API at the command's defaults (the folder's length, batches of 32). */
+    private static List<TextClassifier.Prediction> predictions(Path model, Path adapter) throws IOException {
+        try (TextClassifier c = TextClassifier.open(CpuBackend.get(), model, adapter, new TextClassifier.Options(0, 32, 1))) {
+            return c.classify(TEXTS);
         }
     }
 
