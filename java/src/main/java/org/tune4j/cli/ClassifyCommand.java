@@ -45,7 +45,7 @@ final class ClassifyCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (maxLength != null) OptionChecks.atLeast("--max-length", maxLength, 2);
         OptionChecks.atLeast("--batch", batch, 1);
-        if (batch > 4096) throw new IllegalArgumentException("--batch must be <= 4096, not " + batch);
+        OptionChecks.atMost("--batch", batch, 4096);
         input.check();
         try (DeviceOption.Compute compute = device.open();
                 TextClassifier classifier = TextClassifier.open(compute.backend(), model, adapter, new TextClassifier.Options(maxLength == null ? 0 : maxLength, batch, 1))) {

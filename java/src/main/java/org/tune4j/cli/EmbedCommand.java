@@ -46,7 +46,7 @@ final class EmbedCommand implements Callable<Integer> {
         if (pooling != null && !pooling.equals("mean") && !pooling.equals("cls")) throw new IllegalArgumentException("--pooling must be mean or cls, is '" + pooling + "'");
         if (maxLength != null) OptionChecks.atLeast("--max-length", maxLength, 2);
         OptionChecks.atLeast("--batch", batch, 1);
-        if (batch > 4096) throw new IllegalArgumentException("--batch must be <= 4096, not " + batch);
+        OptionChecks.atMost("--batch", batch, 4096);
         input.check();
         SentencePipeline folder = SentencePipeline.readOrDefault(model);
         SentencePipeline pipeline = new SentencePipeline(pooling == null ? folder.pooling() : BertClassifier.Pooling.valueOf(pooling.toUpperCase(Locale.ROOT)),

@@ -15,6 +15,10 @@ public final class OptionChecks {
         if (value < min) throw new IllegalArgumentException(option + " must be >= " + min + ", not " + value);
     }
 
+    public static void atMost(String option, long value, long max) {
+        if (value > max) throw new IllegalArgumentException(option + " must be <= " + max + ", not " + value);
+    }
+
     /** A finite number in [min, max] (NaN and infinities are refused: a NaN limit would pass anything). */
     public static void inRange(String option, double value, double min, double max) {
         if (!(Double.isFinite(value) && value >= min && value <= max)) {
