@@ -62,6 +62,7 @@ public final class OptionChecks {
 
     /** A file the command reads, when given. */
     public static void readableFile(String option, Path file) {
-        if (file != null && !Files.isRegularFile(file)) throw new IllegalArgumentException(option + " " + file + ": no such file");
+        if (file == null || Files.isRegularFile(file)) return;
+        throw new IllegalArgumentException(option + " " + file + (Files.isDirectory(file) ? ": a directory; give a file" : ": no such file"));
     }
 }

@@ -2,7 +2,10 @@ package org.tune4j.cli;
 
 import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
 import java.nio.charset.CharacterCodingException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -12,32 +15,47 @@ import picocli.CommandLine.Parameters;
 
 /**
  * The texts a command runs on: TEXT arguments, or the lines of --input FILE (a picocli mixin of embed and classify). The
- * file is read a chunk at a time as the command works, so a corpus larger than memory streams through.
+ * file is opened once and read a chunk at a time as the command works, so a corpus larger than memory streams through,
+ * and a pipe ({@code --input <(zcat corpus.gz)}) or standard input ({@code --input -}) works as a file does.
  */
 final class TextInput {
-    @Option(names = "--input", paramLabel = "FILE", description = "A UTF-8 text file, one text per line, blank lines skipped (instead of TEXT arguments).")
+    @Option(names = "--input", paramLabel = "FILE", description = "A UTF-8 text file, one text per line, blank lines skipped (instead of TEXT arguments); "
+            + "- reads standard input.")
     Path input;
 
     @Parameters(paramLabel = "TEXT", arity = "0..*", description = "Texts.")
     List<String> texts = new ArrayList<>();
+
+    /** The open --input, and its first non-blank line once {@link #check} has read up to it. */
+    private BufferedReader reader;
+    private String firstLine;
 
     /** What a command does with a chunk of texts, in order. */
     interface Chunk {
         void accept(List<String> texts) throws IOException;
     }
 
-    /** Refuses, before any work, an unreadable --input or no text at all (the file read up to its first non-blank line). */
+    /**
+     * Refuses, before any work, an unreadable --input or no text at all. It opens the file and reads up to its first
+     * non-blank line, which {@link #forEachChunk} then takes from where this left off: a pipe can be read only once.
+     */
     void check() throws IOException {
-        OptionChecks.readableFile("--input", input);
-        if (!texts.isEmpty()) return;
-        if (input != null) {
-            try (BufferedReader in = Files.newBufferedReader(input)) {
-                for (String line; (line = in.readLine()) != null;) if (!line.isBlank()) return;
-            } catch (CharacterCodingException e) {
-                throw notUtf8();
-            }
+        if (input == null || reader != null) {
+            if (texts.isEmpty() && firstLine == null) throw noTexts();
+            return;
         }
-        throw new IllegalArgumentException("no texts: give TEXT arguments or --input FILE");
+        reader = open();
+        try {
+            for (String line; (line = reader.readLine()) != null;) {
+                if (!line.isBlank()) {
+                    firstLine = line;
+                    return;
+                }
+            }
+        } catch (CharacterCodingException e) {
+            throw notUtf8();
+        }
+        if (texts.isEmpty()) throw noTexts();
     }
 
     /** The arguments, then the file's non-blank lines, to {@code each} in chunks of at most {@code size}; none is a usage error. */
@@ -48,23 +66,41 @@ final class TextInput {
             chunk.add(t);
             if (chunk.size() == size) chunk = pass(chunk, each);
         }
-        if (input != null) {
-            try (BufferedReader in = Files.newBufferedReader(input)) {
-                for (String line; (line = in.readLine()) != null;) {
+        if (reader != null) {
+            try (BufferedReader in = reader) {
+                for (String line = firstLine; line != null; line = in.readLine()) {
                     if (line.isBlank()) continue;
                     chunk.add(line);
                     if (chunk.size() == size) chunk = pass(chunk, each);
                 }
             } catch (CharacterCodingException e) {
                 throw notUtf8(); // no line number: the reader decodes ahead of the lines it hands out
+            } finally {
+                reader = null;
+                firstLine = null;
             }
         }
         if (!chunk.isEmpty()) each.accept(chunk);
     }
 
+    private BufferedReader open() throws IOException {
+        if (input.toString().equals("-")) return new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8.newDecoder()));
+        if (Files.isDirectory(input)) throw new IllegalArgumentException("--input " + input + ": a directory; give a text file");
+        if (!Files.exists(input)) throw new IllegalArgumentException("--input " + input + ": no such file");
+        try {
+            return Files.newBufferedReader(input);
+        } catch (IOException | UncheckedIOException e) {
+            throw new IllegalArgumentException("--input " + input + ": cannot read it (" + e.getMessage() + ")");
+        }
+    }
+
     private static List<String> pass(List<String> chunk, Chunk each) throws IOException {
         each.accept(chunk);
         return new ArrayList<>(chunk.size());
+    }
+
+    private static IllegalArgumentException noTexts() {
+        return new IllegalArgumentException("no texts: give TEXT arguments or --input FILE");
     }
 
     private IllegalArgumentException notUtf8() {

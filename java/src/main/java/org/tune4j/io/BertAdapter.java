@@ -52,6 +52,7 @@ public final class BertAdapter {
 
     /** The encoder in {@code modelDir} with the adapter and head in {@code adapterDir}, in {@code arena}. */
     public static Loaded load(Arena arena, Path modelDir, Path adapterDir) throws IOException {
+        if (!Files.isDirectory(adapterDir)) throw new IOException(adapterDir + ": no such folder (an adapter folder holds adapter_config.json, its weights and " + HEAD_FILE + ")");
         if (!Files.isRegularFile(adapterDir.resolve(HEAD_FILE))) throw new IOException(adapterDir + ": no " + HEAD_FILE + " (the classifier head tune4j saves beside the adapter)");
         try (PeftAdapter.Loaded peft = PeftAdapter.load(adapterDir); Safetensors.File head = Safetensors.read(adapterDir.resolve(HEAD_FILE))) {
             String pooling = head.metadata().getOrDefault("pooling", "");

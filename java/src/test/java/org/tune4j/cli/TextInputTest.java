@@ -4,7 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -37,6 +40,27 @@ class TextInputTest {
         assertTrue(bad.getMessage().contains("latin1.txt: not UTF-8 text"), bad.getMessage());
         IllegalArgumentException missing = assertThrows(IllegalArgumentException.class, () -> input(dir.resolve("none.txt")).check());
         assertTrue(missing.getMessage().contains("no such file"), missing.getMessage());
+        IllegalArgumentException folder = assertThrows(IllegalArgumentException.class, () -> input(dir).check());
+        assertTrue(folder.getMessage().contains("a directory"), folder.getMessage());
+    }
+
+    /** Standard input (and so a pipe) is read once: check's look for a first text is not read again, nor lost. */
+    @Test
+    void standardInputIsReadOnceFromCheckToTheLastChunk() throws IOException {
+        InputStream stdin = System.in;
+        try {
+            System.setIn(new ByteArrayInputStream("\n  \nfirst\nsecond\n\nthird".getBytes(StandardCharsets.UTF_8)));
+            TextInput in = input(Path.of("-"), "arg");
+            in.check();
+            List<String> all = new ArrayList<>();
+            in.forEachChunk(2, all::addAll);
+            assertEquals(List.of("arg", "first", "second", "third"), all);
+            System.setIn(new ByteArrayInputStream("\n \n".getBytes(StandardCharsets.UTF_8)));
+            IllegalArgumentException none = assertThrows(IllegalArgumentException.class, () -> input(Path.of("-")).check());
+            assertTrue(none.getMessage().startsWith("no texts"), none.getMessage());
+        } finally {
+            System.setIn(stdin);
+        }
     }
 
     private static TextInput input(Path file, String... texts) {
