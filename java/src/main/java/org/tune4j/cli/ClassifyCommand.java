@@ -41,14 +41,19 @@ final class ClassifyCommand implements Callable<Integer> {
     @Mixin
     DeviceOption device;
 
+    @Mixin
+    WeightsOption weights;
+
     @Override
     public Integer call() throws Exception {
         if (maxLength != null) OptionChecks.atLeast("--max-length", maxLength, 2);
         OptionChecks.atLeast("--batch", batch, 1);
         OptionChecks.atMost("--batch", batch, 4096);
+        var format = weights.format(device);
         input.check();
         try (DeviceOption.Compute compute = device.open();
-                TextClassifier classifier = TextClassifier.open(compute.backend(), model, adapter, new TextClassifier.Options(maxLength == null ? 0 : maxLength, batch, 1))) {
+                TextClassifier classifier = TextClassifier.open(compute.backend(), model, adapter, new TextClassifier.Options(maxLength == null ? 0 : maxLength, batch, 1, format))) {
+            weights.report(classifier.weightError());
             // texts sorted by length within a chunk, printed a chunk at a time
             input.forEachChunk(Math.max(batch, 1024), part -> {
                 List<TextClassifier.Prediction> predicted = classifier.classify(part);

@@ -41,19 +41,24 @@ final class EmbedCommand implements Callable<Integer> {
     @Mixin
     DeviceOption device;
 
+    @Mixin
+    WeightsOption weights;
+
     @Override
     public Integer call() throws Exception {
         if (pooling != null && !pooling.equals("mean") && !pooling.equals("cls")) throw new IllegalArgumentException("--pooling must be mean or cls, is '" + pooling + "'");
         if (maxLength != null) OptionChecks.atLeast("--max-length", maxLength, 2);
         OptionChecks.atLeast("--batch", batch, 1);
         OptionChecks.atMost("--batch", batch, 4096);
+        var format = weights.format(device);
         input.check();
         SentencePipeline folder = SentencePipeline.readOrDefault(model);
         SentencePipeline pipeline = new SentencePipeline(pooling == null ? folder.pooling() : BertClassifier.Pooling.valueOf(pooling.toUpperCase(Locale.ROOT)),
                 folder.normalize() && !noNormalize);
         StringBuilder line = new StringBuilder();
         try (DeviceOption.Compute compute = device.open();
-                SentenceEncoder encoder = SentenceEncoder.open(compute.backend(), model, new SentenceEncoder.Options(pipeline, maxLength == null ? 0 : maxLength, batch, 1))) {
+                SentenceEncoder encoder = SentenceEncoder.open(compute.backend(), model, new SentenceEncoder.Options(pipeline, maxLength == null ? 0 : maxLength, batch, 1, format))) {
+            weights.report(encoder.weightError());
             // texts sorted by length within a chunk, printed a chunk at a time
             input.forEachChunk(Math.max(batch, 1024), part -> {
                 for (float[] v : encoder.encode(part)) {

@@ -60,6 +60,13 @@ public final class OptionChecks {
         }
     }
 
+    /** How a BERT's projections are stored, as the commands spell it: f32 (null), int8, 2:4 or int8-2:4. */
+    public static org.tune4j.nn.CompressedLinear.Format weights(String option, String value) {
+        if (value.equals("f32")) return null;
+        for (var f : org.tune4j.nn.CompressedLinear.Format.values()) if (f.label().replace(' ', '-').equals(value)) return f;
+        throw new IllegalArgumentException(option + " must be f32, int8, 2:4 or int8-2:4, is '" + value + "'");
+    }
+
     /** A file the command reads, when given. */
     public static void readableFile(String option, Path file) {
         if (file == null || Files.isRegularFile(file)) return;

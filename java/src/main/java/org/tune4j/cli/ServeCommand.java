@@ -66,7 +66,7 @@ final class ServeCommand implements Callable<Integer> {
             + "128 bounds a batch's latency).")
     Integer maxLength;
 
-    @Option(names = "--base", defaultValue = "f32", paramLabel = "FORMAT", description = "How the shared encoder is stored: f32, int8, 2:4 or int8-2:4 (default: ${DEFAULT-VALUE}; compressed bases run on the CPU).")
+    @Option(names = {"--base", "--weights"}, defaultValue = "f32", paramLabel = "FORMAT", description = "How the shared encoder is stored: f32, int8, 2:4 or int8-2:4 (default: ${DEFAULT-VALUE}; compressed bases run on the CPU).")
     String base;
 
     @Mixin
@@ -79,6 +79,7 @@ final class ServeCommand implements Callable<Integer> {
         OptionChecks.atLeast("--adapter-reserve-mb", reserveMb, 0);
         if (adapters != null && !Files.isDirectory(adapters)) throw new IllegalArgumentException("--adapters: " + adapters + " is not a folder");
         if (threads != null) OptionChecks.atLeast("--threads", threads, 1);
+        var format = OptionChecks.weights("--base", base);
         org.tune4j.backend.CpuBackend.setThreads(threads != null ? threads : InferenceServer.defaultKernelThreads());
         var options = new InferenceServer.Options(host, port, maxBatch, Duration.ofMillis(windowMs), queue, workers, maxBatch, 100_000, Duration.ofSeconds(60));
         CountDownLatch stopped = new CountDownLatch(1);
@@ -86,8 +87,7 @@ final class ServeCommand implements Callable<Integer> {
         try (Arena arena = Arena.ofShared(); DeviceOption.Compute compute = device.open()) {
             BertModel bert = BertCheckpoint.load(arena, model);
             int length = org.tune4j.io.SentencePipeline.tokensKept(model, maxLength == null ? 0 : maxLength, bert.config().maxPositions());
-            if (!base.equals("f32")) {
-                var format = org.tune4j.nn.CompressedLinear.Format.of(base.replace('-', ' '));
+            if (format != null) {
                 if (!compute.backend().memory().equals(org.tune4j.tensor.Memory.HOST)) throw new IllegalArgumentException("--base " + base + " runs on the CPU: use --device cpu");
                 double error = bert.compressProjections(arena, compute.backend(), format);
                 System.out.printf(java.util.Locale.ROOT, "encoder projections stored as %s (worst relative weight error %.4f)%n", base, error);

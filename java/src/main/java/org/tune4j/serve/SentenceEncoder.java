@@ -11,12 +11,14 @@ import org.tune4j.io.BertCheckpoint;
 import org.tune4j.io.SentencePipeline;
 import org.tune4j.nn.BertClassifier;
 import org.tune4j.nn.BertModel;
+import org.tune4j.nn.CompressedLinear;
 import org.tune4j.tensor.Memory;
 import org.tune4j.tensor.Tensor;
 
 /**
  * Sentence embeddings from a Hugging Face folder, for a service that embeds tune4j: the encoder loaded and checked (its
- * projections packed once for the CPU GEMM, or the model moved into a device backend's memory), texts tokenized, run in
+ * projections packed once for the CPU GEMM, or compressed to int8 or 2:4, or the model moved into a device backend's
+ * memory), texts tokenized, run in
  * batches of about one length, and pooled and
  * normalized as the folder's sentence-transformers modules say ({@link SentencePipeline}; {@code tune4j embed} runs
  * this). Safe from many threads: up to {@code workspaces} batches run at a time, each on memory of its own that later
@@ -27,18 +29,24 @@ public final class SentenceEncoder implements AutoCloseable {
     /**
      * {@code pipeline}: how vectors are pooled and normalized (null: the folder's); {@code maxLength}: tokens kept per text
      * (0: the folder's max_seq_length, or where it says none 256 or the model's positions if fewer); {@code batch}: texts
-     * per forward; {@code workspaces}: batches at a time.
+     * per forward; {@code workspaces}: batches at a time; {@code weights}: how the encoder's projections are stored (null:
+     * f32; int8, 2:4 or both run on the CPU only).
      */
-    public record Options(SentencePipeline pipeline, int maxLength, int batch, int workspaces) {
+    public record Options(SentencePipeline pipeline, int maxLength, int batch, int workspaces, CompressedLinear.Format weights) {
         public Options {
             if (maxLength != 0 && maxLength < 2) throw new IllegalArgumentException("maxLength must be >= 2 (0: the folder's), is " + maxLength);
             if (batch < 1 || batch > 4096) throw new IllegalArgumentException("batch must be in [1, 4096], is " + batch);
             if (workspaces < 1 || workspaces > WorkspacePool.MAX) throw new IllegalArgumentException("workspaces must be in [1, " + WorkspacePool.MAX + "], is " + workspaces);
         }
 
+        /** f32 weights. */
+        public Options(SentencePipeline pipeline, int maxLength, int batch, int workspaces) {
+            this(pipeline, maxLength, batch, workspaces, null);
+        }
+
         /** The folder's pipeline and length, batches of 32, one workspace per available processor. */
         public static Options defaults() {
-            return new Options(null, 0, 32, Math.min(WorkspacePool.MAX, Runtime.getRuntime().availableProcessors()));
+            return new Options(null, 0, 32, Math.min(WorkspacePool.MAX, Runtime.getRuntime().availableProcessors()), null);
         }
     }
 
@@ -46,6 +54,7 @@ public final class SentenceEncoder implements AutoCloseable {
     private final BertModel model;
     private final SentencePipeline pipeline;
     private final TextBatches batches;
+    private final double weightError;
 
     private SentenceEncoder(Backend backend, Path folder, Options o) throws IOException {
         java.util.Objects.requireNonNull(backend, "backend");
@@ -54,8 +63,7 @@ public final class SentenceEncoder implements AutoCloseable {
         try {
             model = BertCheckpoint.load(arena, folder);
             opened = TextBatches.open(backend, folder, o.maxLength(), model.config().maxPositions(), o.batch(), o.workspaces());
-            if (backend.memory().isHost()) model.packProjections(arena); // inference only: the weights packed once for the GEMM
-            else model.moveTo(backend.memory(), arena);
+            weightError = TextBatches.place(model, model, backend, arena, o.weights());
         } catch (IOException | RuntimeException e) {
             if (opened != null) opened.close();
             arena.close();
@@ -99,6 +107,11 @@ public final class SentenceEncoder implements AutoCloseable {
     /** How vectors are pooled and normalized. */
     public SentencePipeline pipeline() {
         return pipeline;
+    }
+
+    /** The worst relative error ‖W' − W‖ / ‖W‖ of a projection's stored weights (0 for f32). */
+    public double weightError() {
+        return weightError;
     }
 
     /** Tokens kept per text, [CLS] and [SEP] included. */

@@ -14,6 +14,9 @@ import org.tune4j.data.TextTokenizer;
 import org.tune4j.data.TokenBatch;
 import org.tune4j.io.HfCheckpoint;
 import org.tune4j.io.SentencePipeline;
+import org.tune4j.nn.BertModel;
+import org.tune4j.nn.CompressedLinear;
+import org.tune4j.nn.Module;
 
 /**
  * What {@link SentenceEncoder} and {@link TextClassifier} share: a folder's tokenizer at the length its texts keep
@@ -76,6 +79,25 @@ final class TextBatches implements AutoCloseable {
         } finally {
             workspaces.give(ws);
         }
+    }
+
+    /**
+     * Puts an inference-only {@code model} (its encoder {@code bert}) where {@code backend} computes: with {@code weights}
+     * null every projection f32, packed once for the CPU GEMM or the whole model moved into a device backend's memory;
+     * else every projection compressed to that format (int8 per output channel, 2:4 by magnitude, or both), which runs
+     * on the CPU's kernels only. Returns the worst relative weight error of a projection, ‖W' − W‖ / ‖W‖ (0 for f32).
+     */
+    static double place(Module model, BertModel bert, Backend backend, Arena arena, CompressedLinear.Format weights) {
+        if (!backend.memory().isHost()) {
+            if (weights != null) throw new IllegalArgumentException(weights.label() + " weights run on the CPU's kernels only: open it on the CPU backend");
+            model.moveTo(backend.memory(), arena);
+            return 0;
+        }
+        if (weights == null) {
+            bert.packProjections(arena);
+            return 0;
+        }
+        return bert.compressProjections(arena, backend, weights);
     }
 
     /** Tokens kept per text, [CLS] and [SEP] included. */

@@ -8,6 +8,7 @@ import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.io.BertAdapter;
 import org.tune4j.nn.BertClassifier;
+import org.tune4j.nn.CompressedLinear;
 import org.tune4j.nn.Lora;
 import org.tune4j.tensor.Memory;
 import org.tune4j.tensor.Tensor;
@@ -16,23 +17,33 @@ import org.tune4j.tensor.Tensor;
  * A fine-tuned text classifier for a service that embeds tune4j: an encoder folder and the adapter folder {@code tune4j
  * finetune} (or {@link BertAdapter#save}) wrote, LoRA or DoRA with its classifier head. The adapter is folded into the
  * encoder's weights once (W + s·B A, as PEFT's merge_and_unload), so a text costs what it costs the plain encoder: on the
- * CPU every projection is packed once for the GEMM; a device backend gets the merged model in its memory. Texts run
+ * CPU every projection is packed once for the GEMM (or compressed to int8 or 2:4 after the fold); a device backend gets
+ * the merged model in its memory. Texts run
  * in batches of about one length ({@link SentenceEncoder}'s order). Safe from many threads: up to {@code workspaces}
  * batches at a time, callers beyond wait. Bad input (no texts, an empty one) is an {@link IllegalArgumentException}; a
  * folder that is not what it should be, an {@link java.io.IOException} naming it.
  */
 public final class TextClassifier implements AutoCloseable {
-    /** {@code maxLength}: tokens kept a text (0: as {@link SentenceEncoder.Options}); {@code batch}: texts a forward; {@code workspaces}: batches at a time. */
-    public record Options(int maxLength, int batch, int workspaces) {
+    /**
+     * {@code maxLength}: tokens kept a text (0: as {@link SentenceEncoder.Options}); {@code batch}: texts a forward;
+     * {@code workspaces}: batches at a time; {@code weights}: how the folded encoder's projections are stored (null: f32;
+     * int8, 2:4 or both run on the CPU only).
+     */
+    public record Options(int maxLength, int batch, int workspaces, CompressedLinear.Format weights) {
         public Options {
             if (maxLength != 0 && maxLength < 2) throw new IllegalArgumentException("maxLength must be >= 2 (0: the folder's), is " + maxLength);
             if (batch < 1 || batch > 4096) throw new IllegalArgumentException("batch must be in [1, 4096], is " + batch);
             if (workspaces < 1 || workspaces > WorkspacePool.MAX) throw new IllegalArgumentException("workspaces must be in [1, " + WorkspacePool.MAX + "], is " + workspaces);
         }
 
-        /** The folder's length, batches of 32, one workspace per available processor. */
+        /** f32 weights. */
+        public Options(int maxLength, int batch, int workspaces) {
+            this(maxLength, batch, workspaces, null);
+        }
+
+        /** The folder's length, batches of 32, one workspace per available processor, f32 weights. */
         public static Options defaults() {
-            return new Options(0, 32, Math.min(WorkspacePool.MAX, Runtime.getRuntime().availableProcessors()));
+            return new Options(0, 32, Math.min(WorkspacePool.MAX, Runtime.getRuntime().availableProcessors()), null);
         }
     }
 
@@ -44,6 +55,7 @@ public final class TextClassifier implements AutoCloseable {
     private final BertClassifier model;
     private final List<String> classes;
     private final TextBatches batches;
+    private final double weightError;
 
     private TextClassifier(Backend backend, Path modelFolder, Path adapterFolder, Options o) throws IOException {
         this.backend = java.util.Objects.requireNonNull(backend, "backend");
@@ -54,8 +66,8 @@ public final class TextClassifier implements AutoCloseable {
             classes = loaded.classes();
             opened = TextBatches.open(backend, modelFolder, o.maxLength(), model.bert().config().maxPositions(), o.batch(), o.workspaces());
             Lora.fold(model, CpuBackend.get()); // on the host, before any move
-            if (backend.memory().isHost()) model.bert().packProjections(arena);
-            else model.moveTo(backend.memory(), arena);
+            weightError = TextBatches.place(model, model.bert(), backend, arena, o.weights()); // compressed after the fold: the adapter's update is in W'
+
         } catch (IOException | RuntimeException e) {
             if (opened != null) opened.close();
             arena.close();
@@ -95,6 +107,11 @@ public final class TextClassifier implements AutoCloseable {
     /** The class names, in the head's order. */
     public List<String> classes() {
         return classes;
+    }
+
+    /** The worst relative error ‖W' − W‖ / ‖W‖ of a projection's stored weights against the folded f32 ones (0 for f32). */
+    public double weightError() {
+        return weightError;
     }
 
     /** Tokens kept per text, [CLS] and [SEP] included. */

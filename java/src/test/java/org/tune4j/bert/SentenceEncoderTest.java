@@ -25,6 +25,7 @@ import org.tune4j.io.HfCheckpoint;
 import org.tune4j.io.SentencePipeline;
 import org.tune4j.nn.BertClassifier;
 import org.tune4j.nn.BertModel;
+import org.tune4j.nn.CompressedLinear;
 import org.tune4j.serve.SentenceEncoder;
 import org.tune4j.tensor.Tensor;
 
@@ -55,6 +56,24 @@ class SentenceEncoderTest {
                     for (float v : got[1]) norm += (double) v * v;
                     assertEquals(1.0, norm, 1e-5);
                 }
+            }
+        }
+    }
+
+    /** int8 weights: the vectors are the int8 encoder's on each text alone, and within a cosine of 0.999 of f32's. */
+    @Test
+    void int8WeightsGiveTheInt8EncodersVectors() throws IOException {
+        Path model = MiniLm.smallModel(dir.resolve("small"));
+        SentencePipeline p = new SentencePipeline(BertClassifier.Pooling.MEAN, true);
+        float[][] f32 = reference(model, p, 32, null), int8 = reference(model, p, 32, CompressedLinear.Format.INT8);
+        try (SentenceEncoder e = SentenceEncoder.open(model, new SentenceEncoder.Options(p, 32, 2, 1, CompressedLinear.Format.INT8))) {
+            assertTrue(e.weightError() > 0 && e.weightError() < 0.02, "weight error " + e.weightError());
+            float[][] got = e.encode(TEXTS);
+            for (int i = 0; i < TEXTS.size(); i++) {
+                assertArrayEquals(int8[i], got[i], 1e-5f, "text " + i);
+                double dot = 0;
+                for (int c = 0; c < got[i].length; c++) dot += (double) got[i][c] * f32[i][c];
+                assertTrue(dot > 0.999, "text " + i + ": cosine with f32 " + dot);
             }
         }
     }
@@ -94,9 +113,15 @@ class SentenceEncoderTest {
 
     /** Each text alone through the encoder's forward on a tape, pooled and finished as {@code p} says. */
     private static float[][] reference(Path model, SentencePipeline p, int maxLength) throws IOException {
+        return reference(model, p, maxLength, null);
+    }
+
+    /** As above with every projection compressed to {@code weights} (null: f32). */
+    private static float[][] reference(Path model, SentencePipeline p, int maxLength, CompressedLinear.Format weights) throws IOException {
         float[][] out = new float[TEXTS.size()][];
         try (Arena arena = Arena.ofConfined(); TextTokenizer tok = TextTokenizer.load(model.resolve(HfCheckpoint.TOKENIZER), maxLength)) {
             BertModel m = BertCheckpoint.load(arena, model);
+            if (weights != null) m.compressProjections(arena, CpuBackend.get(), weights);
             for (int i = 0; i < TEXTS.size(); i++) {
                 try (Tape t = new Tape(CpuBackend.get(), false)) {
                     TokenBatch in = tok.encode(arena, List.of(TEXTS.get(i)));

@@ -22,6 +22,8 @@ import org.tune4j.data.TextTokenizer;
 import org.tune4j.data.TokenBatch;
 import org.tune4j.io.BertAdapter;
 import org.tune4j.io.HfCheckpoint;
+import org.tune4j.nn.CompressedLinear;
+import org.tune4j.nn.Lora;
 import org.tune4j.serve.TextClassifier;
 
 /**
@@ -41,7 +43,7 @@ class TextClassifierTest {
         Path model = MiniLm.smallModel(dir.resolve("small"));
         for (boolean dora : new boolean[] {false, true}) {
             Path adapter = MiniLm.smallAdapter(model, dir.resolve("adapter-" + dora), dora);
-            double[][] expected = reference(model, adapter, 32);
+            double[][] expected = reference(model, adapter, 32, null);
             try (TextClassifier c = TextClassifier.open(CpuBackend.get(), model, adapter, new TextClassifier.Options(32, 2, 1))) {
                 assertEquals(List.of("no", "yes"), c.classes());
                 List<TextClassifier.Prediction> got = c.classify(TEXTS);
@@ -54,6 +56,38 @@ class TextClassifierTest {
                 }
             }
         }
+    }
+
+    /** int8, 2:4 and both: each text's probabilities are the folded encoder's, compressed, on that text alone; int8 stays near f32. */
+    @Test
+    void compressedWeightsAreTheFoldedEncoderCompressed() throws IOException {
+        Path model = MiniLm.smallModel(dir.resolve("small"));
+        Path adapter = MiniLm.smallAdapter(model, dir.resolve("adapter"), false);
+        double[][] f32 = reference(model, adapter, 32, null);
+        for (CompressedLinear.Format f : CompressedLinear.Format.values()) {
+            double[][] expected = reference(model, adapter, 32, f);
+            try (TextClassifier c = TextClassifier.open(CpuBackend.get(), model, adapter, new TextClassifier.Options(32, 2, 1, f))) {
+                assertTrue(c.weightError() > 0 && c.weightError() < (f == CompressedLinear.Format.INT8 ? 0.02 : 0.8), f + ": weight error " + c.weightError());
+                List<TextClassifier.Prediction> got = c.classify(TEXTS);
+                for (int i = 0; i < TEXTS.size(); i++) {
+                    for (int k = 0; k < 2; k++) {
+                        assertEquals(expected[i][k], got.get(i).probabilities()[k], 1e-5, f + ", text " + i + ", class " + k);
+                        if (f == CompressedLinear.Format.INT8) assertEquals(f32[i][k], got.get(i).probabilities()[k], 0.02, "int8 against f32, text " + i);
+                    }
+                }
+            }
+        }
+        List<String> args = new ArrayList<>(List.of("classify", "--weights", "int8", "--model", model.toString(), "--adapter", adapter.toString()));
+        args.addAll(TEXTS);
+        List<String> lines = printed(args);
+        double[][] int8 = reference(model, adapter, 32, CompressedLinear.Format.INT8);
+        for (int i = 0; i < TEXTS.size(); i++) {
+            String[] cols = lines.get(i).split("\t");
+            int best = int8[i][1] > int8[i][0] ? 1 : 0;
+            assertEquals(List.of("no", "yes").get(best), cols[0], lines.get(i));
+            assertEquals(int8[i][best], Float.parseFloat(cols[1]), 1e-4, lines.get(i));
+        }
+        assertEquals(2, Main.commandLine().execute("classify", "--weights", "int4", "--model", model.toString(), "--adapter", adapter.toString(), "x"));
     }
 
     @Test
@@ -151,11 +185,18 @@ class TextClassifierTest {
         assertThrows(IllegalArgumentException.class, () -> new TextClassifier.Options(1, 8, 1));
     }
 
-    /** Each text alone through the adapted classifier, adapters unmerged, on a tape: softmax of its logits, in double. */
-    private static double[][] reference(Path model, Path adapter, int maxLength) throws IOException {
+    /**
+     * Each text alone through the adapted classifier on a tape, softmax of its logits in double: with {@code weights} null
+     * the adapters unmerged, else folded and every projection then compressed to that format.
+     */
+    private static double[][] reference(Path model, Path adapter, int maxLength, CompressedLinear.Format weights) throws IOException {
         double[][] out = new double[TEXTS.size()][];
         try (Arena arena = Arena.ofConfined(); TextTokenizer tok = TextTokenizer.load(model.resolve(HfCheckpoint.TOKENIZER), maxLength)) {
             BertAdapter.Loaded c = BertAdapter.load(arena, model, adapter);
+            if (weights != null) {
+                Lora.fold(c.model(), CpuBackend.get());
+                c.model().bert().compressProjections(arena, CpuBackend.get(), weights);
+            }
             for (int i = 0; i < TEXTS.size(); i++) {
                 try (Tape t = new Tape(CpuBackend.get(), false)) {
                     TokenBatch in = tok.encode(arena, List.of(TEXTS.get(i)));
