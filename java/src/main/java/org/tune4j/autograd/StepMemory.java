@@ -12,9 +12,11 @@ import org.tune4j.tensor.Tensor;
  * aligned), or from the step's arena when there is no workspace or it is too small; and what the step would
  * need in a workspace large enough, which the workspace grows to for the next step. In no-grad mode a model
  * run stage by stage gives back each stage's memory but its output ({@link #keepOnly}; on the host only: a
- * device's step keeps all of it). The memory is the backend's.
+ * device's step keeps all of it), in the workspace and, where a step outgrew it (the first step of a workspace),
+ * in the stage's own arena: so the first batch holds one layer's activations too, not all of them. The memory
+ * is the backend's.
  */
-final class StepMemory {
+final class StepMemory implements AutoCloseable {
     private final Arena arena;
     private final Memory where;
     private final MemorySegment slab; // the workspace's memory for this step, or null
@@ -22,6 +24,8 @@ final class StepMemory {
     private long need, needPeak;      // the same in a slab large enough for the step, and its highest
     private long allocated;           // every byte made, for the step's accounting
     private final ArrayDeque<long[]> marks = new ArrayDeque<>(); // {top, need} at each open mark
+    private final ArrayDeque<Stage> stages = new ArrayDeque<>();  // the host memory each open mark's stage took beyond the slab
+    private final Stage outermost = new Stage();                  // stages whose output could not move out, freed with the step
     /**
      * {@link #keepOnly} moves its tensor down only when that frees at least this many bytes: below it the copy and the
      * bookkeeping cost more than the memory is worth (the ViT's block at batch 1 frees 40 KB by copying 9 KB).
@@ -44,13 +48,13 @@ final class StepMemory {
         for (long d : shape) n = Math.multiplyExact(n, d);
         MemorySegment carved = carve(n);
         // no workspace, or it is smaller than this step (the next step gets more)
-        return carved == null ? where.zeros(arena, DType.F32, shape) : Tensor.wrap(where, carved, DType.F32, shape);
+        return carved == null ? where.zeros(overflow(), DType.F32, shape) : Tensor.wrap(where, carved, DType.F32, shape);
     }
 
     /** A [rows, cols] matrix, as {@link #take(long...)}: most of a step's tensors, made without a shape array to copy. */
     Tensor take(long rows, long cols) {
         MemorySegment carved = carve(Math.multiplyExact(rows, cols));
-        if (carved == null) return where.zeros(arena, DType.F32, rows, cols);
+        if (carved == null) return where.zeros(overflow(), DType.F32, rows, cols);
         return where.isHost() ? Tensor.wrap(carved, DType.F32, rows, cols, Math.max(1, cols)) : Tensor.wrap(where, carved, DType.F32, rows, cols);
     }
 
@@ -74,10 +78,16 @@ final class StepMemory {
         return needPeak;
     }
 
+    /** Where a tensor the slab has no room for goes: the open stage's arena on the host, else the step's. */
+    private Arena overflow() {
+        return stages.isEmpty() || !where.isHost() ? arena : stages.peek().arena();
+    }
+
     /** Marks the top now (workspace only; -1 without one). */
     long mark() {
         if (slab == null) return -1;
         marks.push(new long[] {top, need});
+        stages.push(new Stage());
         return marks.size();
     }
 
@@ -86,19 +96,67 @@ final class StepMemory {
         if (mark < 0 || slab == null) return keep;
         if (mark != marks.size()) throw new IllegalStateException("marks are let go in the reverse order they were made (mark " + mark + " of " + marks.size() + ")");
         long[] at = marks.pop();
+        Stage stage = stages.pop();
         if (!where.isHost()) return keep; // moving keep down would be an overlapping copy on the device: the step keeps it all
         MemorySegment seg = keep.segment();
-        if (need - align(at[1]) - seg.byteSize() < MIN_FREED) return keep; // a small stage (a batch of one): not worth a copy
+        boolean inStage = stage.holds(seg);
+        if (need - align(at[1]) - seg.byteSize() < MIN_FREED) return freeStage(stage, inStage, keep); // a small stage (a batch of one): not worth a copy
         need = align(at[1]) + seg.byteSize(); // in a slab large enough, keep would move down too
         long from = slab.address() + at[0], to = slab.address() + top;
-        if (seg.address() < from || seg.address() + seg.byteSize() > to || !keep.isContiguous()) {
-            if (seg.address() >= to || seg.address() + seg.byteSize() <= from) top = at[0]; // keep is elsewhere (the arena): all of it is free
-            return keep;
+        boolean inSlab = seg.address() >= from && seg.address() + seg.byteSize() <= to;
+        if (!inSlab && !inStage) { // keep is elsewhere (the step's arena): all of the stage's memory is free
+            top = at[0];
+            return freeStage(stage, false, keep);
         }
-        MemorySegment dst = slab.asSlice(align(at[0]), seg.byteSize());
-        MemorySegment.copy(seg, 0, dst, 0, seg.byteSize()); // overlapping ranges copy as through a temporary
-        top = align(at[0]) + seg.byteSize();
+        if (!keep.isContiguous()) return freeStage(stage, inStage, keep);
+        long start = align(at[0]), bytes = seg.byteSize();
+        MemorySegment dst;
+        if (start + bytes <= slab.byteSize()) {
+            dst = slab.asSlice(start, bytes);
+            top = start + bytes;
+        } else { // the slab is smaller than this step: keep leaves the stage's arena for the one above
+            dst = (stages.isEmpty() ? arena : stages.peek().arena()).allocate(bytes, 64);
+            top = at[0];
+        }
+        MemorySegment.copy(seg, 0, dst, 0, bytes); // overlapping ranges copy as through a temporary
+        stage.close();
         return Tensor.wrap(dst, keep.dtype(), keep.shape());
+    }
+
+    /** Frees the stage's arena, or, when {@code keep} lives in it and stays, hands it to the stage above to free. */
+    private Tensor freeStage(Stage stage, boolean keepInIt, Tensor keep) {
+        if (keepInIt) (stages.isEmpty() ? outermost : stages.peek()).adopted.add(stage);
+        else stage.close();
+        return keep;
+    }
+
+    /** Frees every stage's own memory (marks left open by a step that failed included); the step's arena is the tape's to close. */
+    @Override
+    public void close() {
+        while (!stages.isEmpty()) stages.pop().close();
+        outermost.close();
+    }
+
+    /** The host memory a stage took beyond the slab: its arena, made on first use, and stages inside it whose output lives in theirs. */
+    private static final class Stage {
+        private Arena arena;
+        private final java.util.List<Stage> adopted = new java.util.ArrayList<>();
+
+        Arena arena() {
+            if (arena == null) arena = Arena.ofConfined();
+            return arena;
+        }
+
+        boolean holds(MemorySegment s) {
+            return arena != null && s.scope().equals(arena.scope());
+        }
+
+        void close() {
+            for (Stage s : adopted) s.close();
+            adopted.clear();
+            if (arena != null) arena.close();
+            arena = null;
+        }
     }
 
     private static long align(long offset) {

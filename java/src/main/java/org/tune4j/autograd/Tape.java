@@ -457,6 +457,7 @@ public final class Tape implements AutoCloseable {
     @Override
     public void close() {
         backwardOps.clear();
+        memory.close();
         arena.close();
         if (workspace != null) workspace.release(memory.needPeak());
     }

@@ -98,4 +98,24 @@ class TapeWorkspaceTest {
             assertTrue(ws.capacity() >= ws.needed());
         }
     }
+
+    /**
+     * A workspace's first step has no room yet: what a stage made beyond the slab is freed at keepOnly all the same (a
+     * tensor of it can no longer be read), so a first batch holds one stage's activations, and keep is moved out intact.
+     */
+    @Test
+    void aFirstStepFreesEachStagesMemoryBeyondTheSlab() {
+        try (Workspace ws = new Workspace()) {
+            for (int step = 0; step < 2; step++) { // the first outgrows the (empty) slab, the second runs in it
+                try (Tape t = new Tape(CpuBackend.get(), false, false, ws)) {
+                    long mark = t.mark();
+                    Tensor scratch = t.empty(512, 1024), out = t.empty(8, 16); // 2 MB of a stage's activations, its output
+                    for (int i = 0; i < 128; i++) out.segment().setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, i * 0.5f);
+                    Var kept = t.keepOnly(mark, new Var(out, false, null));
+                    if (step == 0) assertThrows(IllegalStateException.class, () -> scratch.segment().get(java.lang.foreign.ValueLayout.JAVA_FLOAT, 0), "freed");
+                    for (int i = 0; i < 128; i++) assertEquals(i * 0.5f, kept.value.segment().getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i));
+                }
+            }
+        }
+    }
 }
