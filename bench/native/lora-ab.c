@@ -16,7 +16,7 @@ static float *mat(int64_t n) {
 }
 int main(int argc, char **argv) {
     if (argc < 7) {
-        fprintf(stderr, "usage: lora-ab THREADS ROUNDS T D_IN D_OUT LIB...\n");
+        fprintf(stderr, "usage: [RANK=r] [LEVEL=0|1|2] lora-ab THREADS ROUNDS T D_IN D_OUT LIB...\n");
         return 2;
     }
     int threads = atoi(argv[1]), rounds = atoi(argv[2]), libs = argc - 6;
@@ -31,6 +31,7 @@ int main(int argc, char **argv) {
         lf[l] = (lf_fn)dlsym(h, "t4j_lora_forward");
         lb[l] = (lb_fn)dlsym(h, "t4j_lora_backward");
         ((threads_fn)dlsym(h, "t4j_set_num_threads"))(threads);
+        if (getenv("LEVEL") != NULL) ((int32_t(*)(int32_t))dlsym(h, "t4j_set_simd_level"))(atoi(getenv("LEVEL"))); /* 1: AVX2, 0: portable */
     }
     float *x = mat(t * di), *w = mat(dout * di), *a = mat(r * di), *b = mat(dout * r), *hh = mat(t * r), *y = mat(t * dout), *g = mat(t * dout), *dx = mat(t * di), *da = mat(r * di), *db = mat(dout * r);
     static double tb[8][256], tf[8][256], tk[8][256];

@@ -287,7 +287,8 @@ static int32_t skinny_gemm(const t4j_gemm_impl *I, int64_t m, int64_t n, int64_t
          * (x Aᵀ) or copied so (g B: B [d_out, r], a few KB) */
         float *bt = NULL;
         if (rsb != 1) {
-            if ((bt = malloc((size_t)(n * k) * sizeof(float))) == NULL) return T4J_ERR_NO_MEMORY;
+            /* 64-byte aligned: from malloc's 16 every other vector load of a row split a cache line (gb 77 µs against x Aᵀ's 59) */
+            if ((bt = aligned_alloc(64, (size_t)((n * k + 15) / 16 * 16) * sizeof(float))) == NULL) return T4J_ERR_NO_MEMORY;
             for (int64_t q = 0; q < n; q++)
                 for (int64_t p = 0; p < k; p++) bt[q * k + p] = bs[p * rsb + q * csb];
         }

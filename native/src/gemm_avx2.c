@@ -267,6 +267,111 @@ static void dot_avx2(int64_t k, const float *a, int64_t lda, int64_t rows, const
     t4j_store_tile_scalar(tile, T4J_DOT_NB, o);
 }
 
+/* skinny_cols (t4j_skinny_cols_fn) at AVX2: C's rows 8 at a time along a vector of A's rows (masked past rows) x NQ <= 8
+ * columns, NQ accumulators; per k step one load of A, NQ broadcasts of B and NQ multiply-adds (LoRA's rank-8 gᵀ h and
+ * (x̃ᵀ gb)ᵀ, which the 16-column skinny kernel ran half empty). k runs in blocks of SKINNY_COLS_PB, each group of 8 rows
+ * over the block in turn, so the block's A (32 rows x 64 steps, 8 KB, a row of A a step apart in memory) is read from
+ * memory once and from L1 by the other groups; the accumulators wait in the tile between blocks. Each sum one chain
+ * over p in order: the skinny kernel's bits. */
+#ifndef SKINNY_COLS_PB
+#define SKINNY_COLS_PB 64
+#endif
+static inline __attribute__((always_inline)) void skinny_cols_nq_avx2(const int NQ, int64_t k, const float *a, int64_t csa, int64_t rows, const float *bs,
+                                                                      int64_t rsb, int64_t csb, float alpha, const t4j_tile_out *o) {
+    float tile[8 * 32] __attribute__((aligned(32))); /* column q of C's rows at q * 32 */
+    for (int i = 0; i < 8 * 32; i++) tile[i] = 0.0f;
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int64_t p0 = 0; p0 < k; p0 += SKINNY_COLS_PB) {
+        const int64_t pe = T4J_MIN(k, p0 + SKINNY_COLS_PB);
+        for (int64_t g = 0; g < rows; g += 8) {
+            const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)T4J_MIN(8, rows - g)), lanes);
+            __m256 acc[8];
+#pragma GCC unroll 8
+            for (int q = 0; q < NQ; q++) acc[q] = _mm256_load_ps(tile + q * 32 + g);
+            for (int64_t p = p0; p < pe; p++) {
+                __m256 av = _mm256_maskload_ps(a + g + p * csa, m);
+                const float *bp = bs + p * rsb;
+#pragma GCC unroll 8
+                for (int q = 0; q < NQ; q++) acc[q] = _mm256_fmadd_ps(av, _mm256_broadcast_ss(bp + q * csb), acc[q]);
+            }
+#pragma GCC unroll 8
+            for (int q = 0; q < NQ; q++) _mm256_store_ps(tile + q * 32 + g, acc[q]);
+        }
+    }
+    const __m256 va = _mm256_set1_ps(alpha);
+    for (int i = 0; i < NQ * 32; i += 8) _mm256_store_ps(tile + i, _mm256_mul_ps(va, _mm256_load_ps(tile + i)));
+    /* the tile transposed (a row of it per column of C), stored through out with C's strides swapped */
+    t4j_tile_out t = *o;
+    t.rsc = o->csc;
+    t.csc = o->rsc;
+    t.m_rem = o->n_rem;
+    t.n_rem = o->m_rem;
+    t.bias_rs = o->bias_cs;
+    t.bias_cs = o->bias_rs;
+    t4j_store_tile_scalar(tile, 32, &t);
+}
+
+static void skinny_cols_avx2(int64_t k, const float *a, int64_t csa, int64_t rows, const float *bs, int64_t rsb, int64_t csb, int64_t n, float alpha,
+                             const t4j_tile_out *o) {
+    switch (n) {
+    case 1: skinny_cols_nq_avx2(1, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
+    case 2: skinny_cols_nq_avx2(2, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
+    case 3: skinny_cols_nq_avx2(3, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
+    case 4: skinny_cols_nq_avx2(4, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
+    case 5: skinny_cols_nq_avx2(5, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
+    case 6: skinny_cols_nq_avx2(6, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
+    case 7: skinny_cols_nq_avx2(7, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
+    default: skinny_cols_nq_avx2(8, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
+    }
+}
+
+/* The 8 sums of acc[0..7]'s lanes, sum q in lane q. */
+static inline __m256 sum8_avx2(const __m256 *acc) {
+    __m256 s01 = _mm256_hadd_ps(acc[0], acc[1]), s23 = _mm256_hadd_ps(acc[2], acc[3]);
+    __m256 s45 = _mm256_hadd_ps(acc[4], acc[5]), s67 = _mm256_hadd_ps(acc[6], acc[7]);
+    __m256 s0123 = _mm256_hadd_ps(s01, s23), s4567 = _mm256_hadd_ps(s45, s67); /* per 128-bit half: sums 0..3, 4..7 */
+    return _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20), _mm256_permute2f128_ps(s0123, s4567, 0x31));
+}
+
+/* dot8 (t4j_dot_fn, nb <= 8) at AVX2: one row of a at a time x NB rows of b, 8 values of k a step (the tail under a
+ * mask), NB accumulators: 1 + NB loads for NB multiply-adds; the row's 8 sums reduced together. */
+static inline __attribute__((always_inline)) void dot8_nb_avx2(const int NB, int64_t k, const float *a, int64_t lda, int64_t rows, const float *b,
+                                                               int64_t ldb, float alpha, const t4j_tile_out *o) {
+    float tile[T4J_DOT8_ROWS * T4J_DOT8_NB] __attribute__((aligned(32)));
+    const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(k % 8)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int64_t i = 0; i < rows; i++) {
+        const float *ai = a + i * lda;
+        __m256 acc[8];
+        for (int q = 0; q < 8; q++) acc[q] = _mm256_setzero_ps(); /* past NB: zero sums, not stored */
+        int64_t p = 0;
+        for (; p + 8 <= k; p += 8) {
+            __m256 x = _mm256_loadu_ps(ai + p);
+#pragma GCC unroll 8
+            for (int q = 0; q < NB; q++) acc[q] = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + q * ldb + p), acc[q]);
+        }
+        if (p < k) {
+            __m256 x = _mm256_maskload_ps(ai + p, tail);
+#pragma GCC unroll 8
+            for (int q = 0; q < NB; q++) acc[q] = _mm256_fmadd_ps(x, _mm256_maskload_ps(b + q * ldb + p, tail), acc[q]);
+        }
+        _mm256_store_ps(tile + i * T4J_DOT8_NB, _mm256_mul_ps(_mm256_set1_ps(alpha), sum8_avx2(acc)));
+    }
+    t4j_store_tile_scalar(tile, T4J_DOT8_NB, o);
+}
+
+static void dot8_avx2(int64_t k, const float *a, int64_t lda, int64_t rows, const float *b, int64_t ldb, int64_t nb, float alpha, const t4j_tile_out *o) {
+    switch (nb) {
+    case 1: dot8_nb_avx2(1, k, a, lda, rows, b, ldb, alpha, o); break;
+    case 2: dot8_nb_avx2(2, k, a, lda, rows, b, ldb, alpha, o); break;
+    case 3: dot8_nb_avx2(3, k, a, lda, rows, b, ldb, alpha, o); break;
+    case 4: dot8_nb_avx2(4, k, a, lda, rows, b, ldb, alpha, o); break;
+    case 5: dot8_nb_avx2(5, k, a, lda, rows, b, ldb, alpha, o); break;
+    case 6: dot8_nb_avx2(6, k, a, lda, rows, b, ldb, alpha, o); break;
+    case 7: dot8_nb_avx2(7, k, a, lda, rows, b, ldb, alpha, o); break;
+    default: dot8_nb_avx2(8, k, a, lda, rows, b, ldb, alpha, o); break;
+    }
+}
+
 int64_t t4j_peak_fma_avx2(int64_t iterations) {
     /* 12 independent chains: more than FMA latency x FMA ports, so throughput, not latency, bounds it.
      * Written out by hand: an array of accumulators would be kept in memory. */
@@ -292,4 +397,5 @@ static void lowrank_avx2(const t4j_lowrank *L, int64_t row0, int64_t col0, int64
 }
 
 const t4j_gemm_impl t4j_gemm_avx2 = {"avx2", MR, NR, 144, 384, 1024, kernel_avx2, t4j_pack_transpose_avx2, t4j_pack_copy_avx2,
-                                      skinny_avx2, 6, dot_avx2, 2, t4j_peak_fma_avx2, lowrank_avx2, kernel_pack_avx2, kernel_direct_avx2, NULL};
+                                      skinny_avx2, 6, dot_avx2, 2, t4j_peak_fma_avx2, lowrank_avx2, kernel_pack_avx2, kernel_direct_avx2, skinny_cols_avx2,
+                                      dot8_avx2};
