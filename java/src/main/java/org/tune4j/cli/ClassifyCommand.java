@@ -18,7 +18,8 @@ import picocli.CommandLine.Option;
 final class ClassifyCommand implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "The encoder's Hugging Face folder (finetune imports minilm into ~/.cache/tune4j/models/minilm, bge-small beside it).")
+    @Option(names = "--model", required = true, paramLabel = "NAME|DIR", converter = TextModelOption.Folder.class,
+            description = "The encoder the adapter was trained on: minilm or bge-small (imported once into ~/.cache/tune4j/models, as finetune does), or its Hugging Face folder.")
     Path model;
 
     @Option(names = "--adapter", required = true, paramLabel = "DIR", description = "The adapter folder (adapter_config.json, adapter_model.safetensors, classifier.safetensors).")

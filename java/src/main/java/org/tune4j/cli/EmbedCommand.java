@@ -18,7 +18,9 @@ import picocli.CommandLine.Mixin;
 @Command(name = "embed", mixinStandardHelpOptions = true,
         description = "Sentence embeddings of texts with a BERT in a Hugging Face folder (tune4j import makes one): one line of numbers per text.")
 final class EmbedCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "The checkpoint folder (config.json, model.safetensors, tokenizer.json).")
+    @Option(names = "--model", required = true, paramLabel = "NAME|DIR", converter = TextModelOption.Folder.class,
+            description = "minilm or bge-small (imported once into ~/.cache/tune4j/models, as finetune does), or a Hugging Face folder (config.json, model.safetensors, tokenizer.json)."
+    )
     Path model;
 
     @Option(names = "--pooling", paramLabel = "MODE", description = "mean or cls (default: the folder's modules.json, as sentence-transformers reads it; mean without one).")

@@ -23,7 +23,8 @@ import picocli.CommandLine.Option;
         description = "Fold a LoRA adapter into its encoder and write the result as a Hugging Face folder (config.json, model.safetensors, the tokenizer), "
                 + "as PEFT's merge_and_unload: for tools that take no adapter.")
 final class MergeCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "The encoder's Hugging Face folder the adapter was trained on.")
+    @Option(names = "--model", required = true, paramLabel = "NAME|DIR", converter = TextModelOption.Folder.class,
+            description = "The encoder the adapter was trained on: minilm or bge-small (imported once into ~/.cache/tune4j/models, as finetune does), or its Hugging Face folder.")
     Path model;
 
     @Option(names = "--adapter", required = true, paramLabel = "DIR", description = "The PEFT adapter folder (adapter_config.json, adapter_model.safetensors).")

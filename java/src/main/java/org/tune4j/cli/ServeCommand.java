@@ -26,7 +26,8 @@ import picocli.CommandLine.Parameters;
                 "adapters load and unload live (POST /v2/repository/models/ADAPTER/load|unload); /v2/health/ready, /metrics.",
                 "Ctrl-C stops it after answering every accepted request."})
 final class ServeCommand implements Callable<Integer> {
-    @Parameters(index = "0", paramLabel = "MODEL", description = "The encoder's Hugging Face folder (config.json, model.safetensors, tokenizer.json).")
+    @Parameters(index = "0", paramLabel = "MODEL", converter = TextModelOption.Folder.class,
+            description = "The encoder: minilm or bge-small (imported once into ~/.cache/tune4j/models, as finetune does), or a Hugging Face folder (config.json, model.safetensors, tokenizer.json).")
     Path model;
 
     @Option(names = "--adapters", paramLabel = "DIR", description = "A folder of PEFT adapter folders: each is loaded at start under its folder's name, and load requests read from it.")

@@ -16,15 +16,38 @@ final class TextModelOption {
                     + "or a Hugging Face folder (pooled as its sentence-transformers modules.json says, mean without one) (default: ${DEFAULT-VALUE}).")
     String model;
 
-    /** The model's folder, importing a known model on first use (a note on stderr: it takes seconds). */
+    /** The model's folder, importing a known model on first use ({@link #folderOf}). */
     Path folder() throws IOException {
+        return folderOf(model);
+    }
+
+    /**
+     * NAME|DIR as a folder: a known name's folder in ~/.cache/tune4j/models, imported on first use (a note on stderr: it
+     * takes seconds), its sentence-transformers modules written where a tune4j before them imported it without (else a
+     * BGE would be mean-pooled); anything else the folder as given.
+     */
+    static Path folderOf(String model) throws IOException {
         PretrainedModels.Known known = PretrainedModels.Known.of(model);
-        Path dir = known != null ? Path.of(System.getProperty("user.home"), ".cache", "tune4j", "models", known.name) : Path.of(model);
-        if (known != null && !Files.isRegularFile(dir.resolve(HfCheckpoint.WEIGHTS))) {
+        if (known == null) return Path.of(model);
+        Path dir = Path.of(System.getProperty("user.home"), ".cache", "tune4j", "models", known.name);
+        if (!Files.isRegularFile(dir.resolve(HfCheckpoint.WEIGHTS))) {
             System.err.println("importing " + known.name + " into " + dir + " ...");
             PretrainedModels.importKnown(known, known.localJar(), dir);
+        } else if (!Files.isRegularFile(dir.resolve(SentencePipeline.MODULES))) {
+            int hidden = new com.fasterxml.jackson.databind.ObjectMapper().readTree(dir.resolve(HfCheckpoint.CONFIG).toFile()).path("hidden_size").asInt();
+            known.pipeline().write(dir, hidden);
+            System.err.println(dir + ": imported without its sentence-transformers modules; wrote them (" + known.pooling.toLowerCase(java.util.Locale.ROOT)
+                    + " pooling, unit length, " + known.maxLength + " tokens)");
         }
         return dir;
+    }
+
+    /** {@link #folderOf} as a picocli converter, for the commands whose model option takes NAME|DIR. */
+    static final class Folder implements picocli.CommandLine.ITypeConverter<Path> {
+        @Override
+        public Path convert(String value) throws IOException {
+            return folderOf(value);
+        }
     }
 
     /** How the model's sentence vector is pooled: the known model's own way; for a folder, its modules.json's (mean without one). */

@@ -48,6 +48,11 @@ public final class PretrainedModels {
             return null;
         }
 
+        /** How sentence-transformers' copy on the Hub makes a sentence vector: its pooling, unit length, its length. */
+        public SentencePipeline pipeline() {
+            return new SentencePipeline(org.tune4j.nn.BertClassifier.Pooling.valueOf(pooling), true, maxLength);
+        }
+
         /** Its jar in the local Maven repository. */
         public Path localJar() {
             return localRepository().resolve(jar);
@@ -71,7 +76,7 @@ public final class PretrainedModels {
                 c = OnnxImport.inferConfig(onnx, OnnxImport.bertTensors(arena, onnx), 12, 1e-12f, "gelu");
             }
             OnnxImport.toHuggingFace(onnx, c, tokenizer, out);
-            new SentencePipeline(org.tune4j.nn.BertClassifier.Pooling.valueOf(model.pooling), true, model.maxLength).write(out, c.hidden()); // as the Hub's copy: its pooling, unit length, its length
+            model.pipeline().write(out, c.hidden());
             return c;
         } finally {
             try (var files = Files.list(work)) {
