@@ -81,6 +81,7 @@ final class ServeCommand implements Callable<Integer> {
         if (adapters != null && !Files.isDirectory(adapters)) throw new IllegalArgumentException("--adapters: " + adapters + " is not a folder");
         if (threads != null) OptionChecks.atLeast("--threads", threads, 1);
         var format = OptionChecks.weights("--base", base);
+        if (format != null && device.cuda()) throw new IllegalArgumentException("--base " + base + " runs on the CPU: use --device cpu");
         org.tune4j.backend.CpuBackend.setThreads(threads != null ? threads : InferenceServer.defaultKernelThreads());
         var options = new InferenceServer.Options(host, port, maxBatch, Duration.ofMillis(windowMs), queue, workers, maxBatch, 100_000, Duration.ofSeconds(60));
         CountDownLatch stopped = new CountDownLatch(1);
@@ -89,7 +90,6 @@ final class ServeCommand implements Callable<Integer> {
             BertModel bert = BertCheckpoint.load(arena, model);
             int length = org.tune4j.io.SentencePipeline.tokensKept(model, maxLength == null ? 0 : maxLength, bert.config().maxPositions());
             if (format != null) {
-                if (!compute.backend().memory().equals(org.tune4j.tensor.Memory.HOST)) throw new IllegalArgumentException("--base " + base + " runs on the CPU: use --device cpu");
                 double error = bert.compressProjections(arena, compute.backend(), format);
                 System.out.printf(java.util.Locale.ROOT, "encoder projections stored as %s (worst relative weight error %.4f)%n", base, error);
             }

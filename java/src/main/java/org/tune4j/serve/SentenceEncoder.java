@@ -18,9 +18,8 @@ import org.tune4j.tensor.Tensor;
 /**
  * Sentence embeddings from a Hugging Face folder, for a service that embeds tune4j: the encoder loaded and checked (its
  * projections packed once for the CPU GEMM, or compressed to int8 or 2:4, or the model moved into a device backend's
- * memory), texts tokenized, run in
- * batches of about one length, and pooled and
- * normalized as the folder's sentence-transformers modules say ({@link SentencePipeline}; {@code tune4j embed} runs
+ * memory), texts tokenized, run in batches of about one length, and pooled and normalized as the folder's
+ * sentence-transformers modules say ({@link SentencePipeline}; {@code tune4j embed} runs
  * this). Safe from many threads: up to {@code workspaces} batches run at a time, each on memory of its own that later
  * calls reuse; callers beyond that wait. Bad input (no texts, an empty text) is an {@link IllegalArgumentException};
  * the model never changes.

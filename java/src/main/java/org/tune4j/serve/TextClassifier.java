@@ -18,8 +18,7 @@ import org.tune4j.tensor.Tensor;
  * finetune} (or {@link BertAdapter#save}) wrote, LoRA or DoRA with its classifier head. The adapter is folded into the
  * encoder's weights once (W + s·B A, as PEFT's merge_and_unload), so a text costs what it costs the plain encoder: on the
  * CPU every projection is packed once for the GEMM (or compressed to int8 or 2:4 after the fold); a device backend gets
- * the merged model in its memory. Texts run
- * in batches of about one length ({@link SentenceEncoder}'s order). Safe from many threads: up to {@code workspaces}
+ * the merged model in its memory. Texts run in batches of about one length ({@link SentenceEncoder}'s order). Safe from many threads: up to {@code workspaces}
  * batches at a time, callers beyond wait. Bad input (no texts, an empty one) is an {@link IllegalArgumentException}; a
  * folder that is not what it should be, an {@link java.io.IOException} naming it.
  */
