@@ -300,15 +300,7 @@ static inline __attribute__((always_inline)) void skinny_cols_nq_avx2(const int 
     }
     const __m256 va = _mm256_set1_ps(alpha);
     for (int i = 0; i < NQ * 32; i += 8) _mm256_store_ps(tile + i, _mm256_mul_ps(va, _mm256_load_ps(tile + i)));
-    /* the tile transposed (a row of it per column of C), stored through out with C's strides swapped */
-    t4j_tile_out t = *o;
-    t.rsc = o->csc;
-    t.csc = o->rsc;
-    t.m_rem = o->n_rem;
-    t.n_rem = o->m_rem;
-    t.bias_rs = o->bias_cs;
-    t.bias_cs = o->bias_rs;
-    t4j_store_tile_scalar(tile, 32, &t);
+    t4j_store_tile_transposed(tile, 32, o); /* a row of the tile per column of C */
 }
 
 static void skinny_cols_avx2(int64_t k, const float *a, int64_t csa, int64_t rows, const float *bs, int64_t rsb, int64_t csb, int64_t n, float alpha,

@@ -97,22 +97,14 @@ static inline __attribute__((always_inline)) void skinny_cols_nq(const int NQ, i
             acc[q][1] = _mm512_fmadd_ps(a1, b, acc[q][1]);
         }
     }
-    /* the tile transposed (a row of it per column of C), stored through out with C's strides swapped */
-    float tile[8 * 32] __attribute__((aligned(64)));
+    float tile[8 * 32] __attribute__((aligned(64))); /* a row per column of C */
     __m512 va = _mm512_set1_ps(alpha);
 #pragma GCC unroll 8
     for (int q = 0; q < NQ; q++) {
         _mm512_store_ps(tile + q * 32, _mm512_mul_ps(va, acc[q][0]));
         _mm512_store_ps(tile + q * 32 + 16, _mm512_mul_ps(va, acc[q][1]));
     }
-    t4j_tile_out t = *o;
-    t.rsc = o->csc;
-    t.csc = o->rsc;
-    t.m_rem = o->n_rem;
-    t.n_rem = o->m_rem;
-    t.bias_rs = o->bias_cs;
-    t.bias_cs = o->bias_rs;
-    t4j_store_tile_scalar(tile, 32, &t);
+    t4j_store_tile_transposed(tile, 32, o);
 }
 
 static void skinny_cols_avx512(int64_t k, const float *a, int64_t csa, int64_t rows, const float *bs, int64_t rsb, int64_t csb, int64_t n, float alpha,

@@ -25,6 +25,17 @@ void t4j_store_tile_scalar(const float *acc, int64_t nr, const t4j_tile_out *o) 
     }
 }
 
+void t4j_store_tile_transposed(const float *acc, int64_t nr, const t4j_tile_out *o) {
+    t4j_tile_out t = *o; /* C's strides, extents and bias strides swapped */
+    t.rsc = o->csc;
+    t.csc = o->rsc;
+    t.m_rem = o->n_rem;
+    t.n_rem = o->m_rem;
+    t.bias_rs = o->bias_cs;
+    t.bias_cs = o->bias_rs;
+    t4j_store_tile_scalar(acc, nr, &t);
+}
+
 void t4j_pack_transpose_scalar(const float *src, int64_t ld, int64_t rows, int64_t kc, int64_t R, float alpha, float *dst) {
     for (int64_t p = 0; p < kc; p++) {
         float *d = dst + p * R;

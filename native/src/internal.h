@@ -202,6 +202,8 @@ const t4j_gemm_impl *t4j_gemm_tile_for(const t4j_gemm_impl *level, int64_t m, in
 
 /* Shared scalar pieces of the gemm (gemm.c), used by the SIMD files for their edges. */
 void t4j_store_tile_scalar(const float *acc, int64_t nr, const t4j_tile_out *out);
+/* As t4j_store_tile_scalar for a tile computed transposed (a row of acc per column of C: skinny_cols), row stride nr. */
+void t4j_store_tile_transposed(const float *acc, int64_t nr, const t4j_tile_out *out);
 void t4j_pack_transpose_scalar(const float *src, int64_t ld, int64_t rows, int64_t kc, int64_t R, float alpha, float *dst);
 void t4j_pack_copy_scalar(const float *src, int64_t ld, int64_t rows, int64_t len, int64_t kc, int64_t R, float alpha, float *dst);
 void t4j_pack_copy_avx2(const float *src, int64_t ld, int64_t rows, int64_t len, int64_t kc, int64_t R, float alpha, float *dst);
