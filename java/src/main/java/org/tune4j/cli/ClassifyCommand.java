@@ -55,7 +55,8 @@ final class ClassifyCommand implements Callable<Integer> {
         input.check();
         if (model == null) model = TextModelOption.baseOf(adapter);
         try (DeviceOption.Compute compute = device.open();
-                TextClassifier classifier = TextClassifier.open(compute.backend(), model, adapter, new TextClassifier.Options(maxLength == null ? 0 : maxLength, batch, 1, format))) {
+                TextClassifier classifier = TextClassifier.open(compute.backend(), model, adapter, new TextClassifier.Options(maxLength == null ? 0 : maxLength, batch, 1, format));
+                TextProgress progress = TextProgress.start("classify", input.count())) {
             weights.report(classifier.weightError());
             // texts sorted by length within a chunk, printed a chunk at a time
             input.forEachChunk(Math.max(batch, 1024), part -> {
@@ -72,6 +73,7 @@ final class ClassifyCommand implements Callable<Integer> {
                     String text = part.get(i).replaceAll("\\s+", " ");
                     System.out.printf(Locale.ROOT, "%s\t%.4f\t%s%n", p.label(), p.probability(), text.length() > 60 ? text.substring(0, 57) + "..." : text);
                 }
+                progress.done(part.size());
             });
         }
         return 0;

@@ -59,7 +59,8 @@ final class EmbedCommand implements Callable<Integer> {
                 folder.normalize() && !noNormalize);
         StringBuilder line = new StringBuilder();
         try (DeviceOption.Compute compute = device.open();
-                SentenceEncoder encoder = SentenceEncoder.open(compute.backend(), model, new SentenceEncoder.Options(pipeline, maxLength == null ? 0 : maxLength, batch, 1, format))) {
+                SentenceEncoder encoder = SentenceEncoder.open(compute.backend(), model, new SentenceEncoder.Options(pipeline, maxLength == null ? 0 : maxLength, batch, 1, format));
+                TextProgress progress = TextProgress.start("embed", input.count())) {
             weights.report(encoder.weightError());
             // texts sorted by length within a chunk, printed a chunk at a time
             input.forEachChunk(Math.max(batch, 1024), part -> {
@@ -68,6 +69,7 @@ final class EmbedCommand implements Callable<Integer> {
                     for (int c = 0; c < v.length; c++) line.append(c == 0 ? "" : " ").append(String.format(Locale.ROOT, "%.6f", v[c]));
                     System.out.println(line);
                 }
+                progress.done(part.size());
             });
         }
         return 0;

@@ -58,6 +58,17 @@ final class TextInput {
         if (texts.isEmpty()) throw noTexts();
     }
 
+    /** How many texts there are: the arguments and a regular file's non-blank lines; -1 where --input is a pipe (read once). */
+    long count() throws IOException {
+        if (input == null) return texts.size();
+        if (!Files.isRegularFile(input)) return -1;
+        try (var lines = Files.lines(input)) {
+            return texts.size() + lines.filter(l -> !l.isBlank()).count();
+        } catch (UncheckedIOException e) {
+            return -1; // not UTF-8: the stream says so by name when it reaches it
+        }
+    }
+
     /** The arguments, then the file's non-blank lines, to {@code each} in chunks of at most {@code size}; none is a usage error. */
     void forEachChunk(int size, Chunk each) throws IOException {
         check();

@@ -24,6 +24,8 @@ class TextInputTest {
     void argumentsThenTheFilesLinesInChunks() throws IOException {
         Path file = Files.writeString(dir.resolve("texts.txt"), "c\n\n  \nd\ne\nf\ng\n");
         TextInput in = input(file, "a", "b");
+        assertEquals(7, in.count()); // for the progress bar: the arguments and the file's non-blank lines
+        assertEquals(-1, input(Path.of("-")).count()); // standard input: not known before it is read
         List<List<String>> chunks = new ArrayList<>();
         in.forEachChunk(3, part -> chunks.add(List.copyOf(part)));
         assertEquals(List.of(List.of("a", "b", "c"), List.of("d", "e", "f"), List.of("g")), chunks);
