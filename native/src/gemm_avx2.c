@@ -305,16 +305,9 @@ static inline __attribute__((always_inline)) void skinny_cols_nq_avx2(const int 
 
 static void skinny_cols_avx2(int64_t k, const float *a, int64_t csa, int64_t rows, const float *bs, int64_t rsb, int64_t csb, int64_t n, float alpha,
                              const t4j_tile_out *o) {
-    switch (n) {
-    case 1: skinny_cols_nq_avx2(1, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
-    case 2: skinny_cols_nq_avx2(2, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
-    case 3: skinny_cols_nq_avx2(3, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
-    case 4: skinny_cols_nq_avx2(4, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
-    case 5: skinny_cols_nq_avx2(5, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
-    case 6: skinny_cols_nq_avx2(6, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
-    case 7: skinny_cols_nq_avx2(7, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
-    default: skinny_cols_nq_avx2(8, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
-    }
+#define CALL_SKINNY_COLS_NQ_AVX2(N) skinny_cols_nq_avx2(N, k, a, csa, rows, bs, rsb, csb, alpha, o)
+    T4J_WITH_CONST_1_TO_8(n, CALL_SKINNY_COLS_NQ_AVX2)
+#undef CALL_SKINNY_COLS_NQ_AVX2
 }
 
 /* The 8 sums of acc[0..7]'s lanes, sum q in lane q. */
@@ -352,16 +345,9 @@ static inline __attribute__((always_inline)) void dot8_nb_avx2(const int NB, int
 }
 
 static void dot8_avx2(int64_t k, const float *a, int64_t lda, int64_t rows, const float *b, int64_t ldb, int64_t nb, float alpha, const t4j_tile_out *o) {
-    switch (nb) {
-    case 1: dot8_nb_avx2(1, k, a, lda, rows, b, ldb, alpha, o); break;
-    case 2: dot8_nb_avx2(2, k, a, lda, rows, b, ldb, alpha, o); break;
-    case 3: dot8_nb_avx2(3, k, a, lda, rows, b, ldb, alpha, o); break;
-    case 4: dot8_nb_avx2(4, k, a, lda, rows, b, ldb, alpha, o); break;
-    case 5: dot8_nb_avx2(5, k, a, lda, rows, b, ldb, alpha, o); break;
-    case 6: dot8_nb_avx2(6, k, a, lda, rows, b, ldb, alpha, o); break;
-    case 7: dot8_nb_avx2(7, k, a, lda, rows, b, ldb, alpha, o); break;
-    default: dot8_nb_avx2(8, k, a, lda, rows, b, ldb, alpha, o); break;
-    }
+#define CALL_DOT8_NB_AVX2(N) dot8_nb_avx2(N, k, a, lda, rows, b, ldb, alpha, o)
+    T4J_WITH_CONST_1_TO_8(nb, CALL_DOT8_NB_AVX2)
+#undef CALL_DOT8_NB_AVX2
 }
 
 int64_t t4j_peak_fma_avx2(int64_t iterations) {

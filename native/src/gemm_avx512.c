@@ -109,16 +109,9 @@ static inline __attribute__((always_inline)) void skinny_cols_nq(const int NQ, i
 
 static void skinny_cols_avx512(int64_t k, const float *a, int64_t csa, int64_t rows, const float *bs, int64_t rsb, int64_t csb, int64_t n, float alpha,
                                const t4j_tile_out *o) {
-    switch (n) {
-    case 1: skinny_cols_nq(1, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
-    case 2: skinny_cols_nq(2, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
-    case 3: skinny_cols_nq(3, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
-    case 4: skinny_cols_nq(4, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
-    case 5: skinny_cols_nq(5, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
-    case 6: skinny_cols_nq(6, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
-    case 7: skinny_cols_nq(7, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
-    default: skinny_cols_nq(8, k, a, csa, rows, bs, rsb, csb, alpha, o); break;
-    }
+#define CALL_SKINNY_COLS_NQ(N) skinny_cols_nq(N, k, a, csa, rows, bs, rsb, csb, alpha, o)
+    T4J_WITH_CONST_1_TO_8(n, CALL_SKINNY_COLS_NQ)
+#undef CALL_SKINNY_COLS_NQ
 }
 
 /* 4 rows of a x NB rows of b, 16 values of k at a time; horizontal sums at the end. */
@@ -252,16 +245,9 @@ static inline __attribute__((always_inline)) void dot8_nb(const int NB, int64_t 
 }
 
 static void dot8_avx512(int64_t k, const float *a, int64_t lda, int64_t rows, const float *b, int64_t ldb, int64_t nb, float alpha, const t4j_tile_out *o) {
-    switch (nb) {
-    case 1: dot8_nb(1, k, a, lda, rows, b, ldb, alpha, o); break;
-    case 2: dot8_nb(2, k, a, lda, rows, b, ldb, alpha, o); break;
-    case 3: dot8_nb(3, k, a, lda, rows, b, ldb, alpha, o); break;
-    case 4: dot8_nb(4, k, a, lda, rows, b, ldb, alpha, o); break;
-    case 5: dot8_nb(5, k, a, lda, rows, b, ldb, alpha, o); break;
-    case 6: dot8_nb(6, k, a, lda, rows, b, ldb, alpha, o); break;
-    case 7: dot8_nb(7, k, a, lda, rows, b, ldb, alpha, o); break;
-    default: dot8_nb(8, k, a, lda, rows, b, ldb, alpha, o); break;
-    }
+#define CALL_DOT8_NB(N) dot8_nb(N, k, a, lda, rows, b, ldb, alpha, o)
+    T4J_WITH_CONST_1_TO_8(nb, CALL_DOT8_NB)
+#undef CALL_DOT8_NB
 }
 
 #ifndef T4J_AVX512_BLOCKS

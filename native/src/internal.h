@@ -8,6 +8,18 @@
 #define T4J_EXPORT __attribute__((visibility("default")))
 #define T4J_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define T4J_MAX(a, b) ((a) > (b) ? (a) : (b))
+/* CALL(N) with N the constant 1..8 that n is (8 for anything above): a kernel written for a constant short side, picked at run time. */
+#define T4J_WITH_CONST_1_TO_8(n, CALL) \
+    switch (n) {                       \
+    case 1: CALL(1); break;            \
+    case 2: CALL(2); break;            \
+    case 3: CALL(3); break;            \
+    case 4: CALL(4); break;            \
+    case 5: CALL(5); break;            \
+    case 6: CALL(6); break;            \
+    case 7: CALL(7); break;            \
+    default: CALL(8); break;           \
+    }
 
 /* ---- threads.c ---- */
 
