@@ -1,6 +1,7 @@
 /* A/B timing of libtune4j.so builds on a LoRA layer step: each round runs, with every library in turn, the frozen
  * base step (y = x Wᵀ, dx = g W: two GEMMs) and the LoRA step (t4j_lora_forward, t4j_lora_backward, rank 16 or RANK), so a
  * noisy machine slows all alike; prints each library's medians and the step / base ratio (issue 21: <= 1.10x).
+ * COLD=1: 64 MiB written before each timed call, so its operands come from memory, as in a model's backward pass.
  *
  *   lora-ab THREADS ROUNDS T D_IN D_OUT LIB... (up to 8 libraries; gemm-variants.sh builds them) */
 #include <stdint.h>
@@ -16,7 +17,7 @@ static float *mat(int64_t n) {
 }
 int main(int argc, char **argv) {
     if (argc < 7) {
-        fprintf(stderr, "usage: [RANK=r] [LEVEL=0|1|2] lora-ab THREADS ROUNDS T D_IN D_OUT LIB...\n");
+        fprintf(stderr, "usage: [RANK=r] [LEVEL=0|1|2] [COLD=1] lora-ab THREADS ROUNDS T D_IN D_OUT LIB...\n");
         return 2;
     }
     int threads = atoi(argv[1]), rounds = atoi(argv[2]), libs = argc - 6;
@@ -35,22 +36,34 @@ int main(int argc, char **argv) {
     }
     float *x = mat(t * di), *w = mat(dout * di), *a = mat(r * di), *b = mat(dout * r), *hh = mat(t * r), *y = mat(t * dout), *g = mat(t * dout), *dx = mat(t * di), *da = mat(r * di), *db = mat(dout * r);
     static double tb[8][256], tf[8][256], tk[8][256];
+    const size_t flush_bytes = (size_t)64 << 20;
+    char *flush = getenv("COLD") != NULL && atoi(getenv("COLD")) != 0 ? malloc(flush_bytes) : NULL;
+#define FLUSH() (flush != NULL ? (void)memset(flush, it & 0x7f, flush_bytes) : (void)0)
     for (int it = -2; it < rounds; it++)
         for (int l = 0; l < libs; l++) {
+            FLUSH();
             double t0 = now();
             gemm[l](0, 1, t, dout, di, 1, x, di, w, di, 0, y, dout); /* y = x W^T */
-            gemm[l](0, 0, t, di, dout, 1, g, dout, w, di, 0, dx, di); /* dx = g W */
             double t1 = now();
-            lf[l](t, di, dout, r, x, NULL, w, NULL, a, b, 2, hh, y);
+            FLUSH();
             double t2 = now();
-            lb[l](t, di, dout, r, x, NULL, w, a, b, 2, hh, g, dx, da, db);
+            gemm[l](0, 0, t, di, dout, 1, g, dout, w, di, 0, dx, di); /* dx = g W */
             double t3 = now();
+            FLUSH();
+            double t4 = now();
+            lf[l](t, di, dout, r, x, NULL, w, NULL, a, b, 2, hh, y);
+            double t5 = now();
+            FLUSH();
+            double t6 = now();
+            lb[l](t, di, dout, r, x, NULL, w, a, b, 2, hh, g, dx, da, db);
+            double t7 = now();
             if (it >= 0) {
-                tb[l][it] = t1 - t0;
-                tf[l][it] = t2 - t1;
-                tk[l][it] = t3 - t2;
+                tb[l][it] = (t1 - t0) + (t3 - t2);
+                tf[l][it] = t5 - t4;
+                tk[l][it] = t7 - t6;
             }
         }
+#undef FLUSH
     for (int l = 0; l < libs; l++) {
         double step[256];
         for (int i = 0; i < rounds; i++) step[i] = tf[l][i] + tk[l][i];

@@ -78,8 +78,8 @@ static void skinny_avx512(int64_t k, const float *a, int64_t rsa, int64_t csa, i
 }
 
 /* skinny_cols (t4j_skinny_cols_fn): 32 rows of C as two vectors of A's rows (masked past rows) x NQ <= 8 columns, 2 NQ
- * accumulators; per k step 2 loads of A, NQ broadcasts of B and 2 NQ multiply-adds. For LoRA's rank-8 gᵀ h and
- * (x̃ᵀ gb)ᵀ the skinny kernel's 16 lanes were half empty (66 GFLOP/s). */
+ * accumulators; per k step 2 loads of A, NQ broadcasts of B and 2 NQ multiply-adds, and A's row T4J_SKINNY_COLS_PF
+ * ahead prefetched. For LoRA's rank-8 gᵀ h and (x̃ᵀ gb)ᵀ the skinny kernel's 16 lanes were half empty (66 GFLOP/s). */
 static inline __attribute__((always_inline)) void skinny_cols_nq(const int NQ, int64_t k, const float *a, int64_t csa, int64_t rows, const float *bs,
                                                                  int64_t rsb, int64_t csb, float alpha, const t4j_tile_out *o) {
     const __mmask16 m0 = rows >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rows) - 1u);
@@ -88,6 +88,10 @@ static inline __attribute__((always_inline)) void skinny_cols_nq(const int NQ, i
 #pragma GCC unroll 8
     for (int q = 0; q < NQ; q++) acc[q][0] = acc[q][1] = _mm512_setzero_ps();
     for (int64_t p = 0; p < k; p++) {
+        if (p + T4J_SKINNY_COLS_PF < k) {
+            _mm_prefetch((const char *)(a + (p + T4J_SKINNY_COLS_PF) * csa), _MM_HINT_T0);
+            _mm_prefetch((const char *)(a + (p + T4J_SKINNY_COLS_PF) * csa + 31), _MM_HINT_T0);
+        }
         __m512 a0 = _mm512_maskz_loadu_ps(m0, a + p * csa), a1 = _mm512_maskz_loadu_ps(m1, a + p * csa + 16);
         const float *bp = bs + p * rsb;
 #pragma GCC unroll 8
@@ -221,6 +225,8 @@ static inline __attribute__((always_inline)) void dot8_nb(const int NB, int64_t 
         for (int j = 0; j < 16; j++) acc[j] = _mm512_setzero_ps();
         int64_t p = 0;
         for (; p + 16 <= k; p += 16) {
+            _mm_prefetch((const char *)(a0 + T4J_DOT8_PF * lda + p), _MM_HINT_T0); /* past a's end: a prefetch never faults */
+            _mm_prefetch((const char *)(a0 + (T4J_DOT8_PF + 1) * lda + p), _MM_HINT_T0);
             __m512 x0 = _mm512_loadu_ps(a0 + p), x1 = _mm512_loadu_ps(a1 + p);
 #pragma GCC unroll 8
             for (int q = 0; q < NB; q++) {
