@@ -45,5 +45,10 @@ int64_t t4j_gemm_k_block(int64_t k, int64_t kc);
 int32_t t4j_gemm_run_tiled(gemm_job *J);
 /* The low-rank terms in a pass of their own over C (after the paths that do not tile C row-major); returns rc. */
 int32_t t4j_gemm_lowrank_pass(const t4j_gemm_impl *I, const t4j_lowrank *L, int64_t m, int64_t n, float *c, int64_t ldc, int32_t rc);
+/* C (m x n, n <= T4J_SKINNY_N; element (i,q) at c[i*rsc + q*csc]) = beta C + alpha A(m x k) Bs(k x n), with
+ * A(i,p) = a[i*rsa + p*csa] and Bs(p,q) = bs[p*rsb + q*csb], by the level's skinny, dot, dot8 or skinny_cols kernel
+ * (gemm_skinny.c). Returns T4J_OK or T4J_ERR_NO_MEMORY. */
+int32_t t4j_gemm_skinny(const t4j_gemm_impl *I, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t rsa, int64_t csa, const float *bs,
+                        int64_t rsb, int64_t csb, float beta, float *c, int64_t rsc, int64_t csc);
 
 #endif
