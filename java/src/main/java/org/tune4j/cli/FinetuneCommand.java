@@ -47,7 +47,7 @@ final class FinetuneCommand implements Callable<Integer> {
     @Option(names = "--max-length", defaultValue = "96", paramLabel = "N", description = "Tokens kept per text (default: ${DEFAULT-VALUE}).")
     int maxLength;
 
-    @Option(names = "--epochs", defaultValue = "2", paramLabel = "N", description = "Epochs of every trained method (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--epochs", defaultValue = "4", paramLabel = "N", description = "Epochs of every trained method (default: ${DEFAULT-VALUE}).")
     int epochs;
 
     @Option(names = "--lora-lr", paramLabel = "LR", description = "LoRA's peak learning rate (default: 1e-3).")
