@@ -87,9 +87,10 @@ typedef void (*t4j_skinny_cols_fn)(int64_t k, const float *a, int64_t csa, int64
                                    const t4j_tile_out *out);
 #define T4J_SKINNY_COLS_N 8
 #define T4J_SKINNY_COLS_ROWS 32
-/* skinny_cols prefetches A's row p + T4J_SKINNY_COLS_PF while at row p: its 128 bytes a row sit 4 d_in bytes apart (x or
- * g, [t, d_in], in memory after the layers between LoRA's forward and backward), a stride the hardware prefetchers
- * left to demand misses (LoRA's gᵀ h and gb^T x̃ at t 2048, d 384: 0.28 and 0.51 ms from memory, 0.08 each with it). */
+/* skinny_cols prefetches A's row p + T4J_SKINNY_COLS_PF while at row p: a call reads 128 bytes of each row of x or g
+ * ([t, d_in]: one row of it 4 d_in bytes after the last; in memory by the time LoRA's backward runs), a stride the
+ * hardware prefetchers left to demand misses (LoRA's gᵀ h and gbᵀ x̃ at t 2048, d 384: 0.28 and 0.51 ms from memory,
+ * 0.07-0.10 with it). */
 #define T4J_SKINNY_COLS_PF 64
 
 /* Dot products, for a short side of at most 4 (a GEMV and batches up to 4): rows [0, rows) of
