@@ -11,6 +11,7 @@ import java.util.function.Consumer;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
 import org.tune4j.autograd.Workspace;
+import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.bench.peers.BertPeer;
 import org.tune4j.bench.peers.BertStepPeer;
@@ -42,6 +43,8 @@ import org.tune4j.tensor.Tensor;
  */
 final class BertSuite {
     private static final int SEQ = 128, BATCH = 32, TRAIN_BATCH = 16;
+    /** -Dtune4j.bench.bert.ops=true: also print each Backend op's time in a training step (OpTimes), from steps of their own. */
+    private static final boolean PER_OP = Boolean.getBoolean("tune4j.bench.bert.ops");
 
     static List<BenchRow> run(Machine machine, List<Integer> threadCounts, boolean quick, Consumer<String> progress) throws IOException {
         List<BenchRow> rows = new ArrayList<>();
@@ -74,7 +77,7 @@ final class BertSuite {
                 rows.addAll(BertEmbedRows.rows(hf, onnx, c, threads, peak, peers, missing, quick));
                 for (String method : List.of("lora", "full")) {
                     progress.accept("bert train " + method + " threads=" + threads);
-                    rows.addAll(trainStep(hf, c, method, ids, threads, peak, fwdFlops, stepPeers, stepMissing, quick));
+                    rows.addAll(trainStep(hf, c, method, ids, threads, peak, fwdFlops, stepPeers, stepMissing, quick, progress));
                 }
             }
         } finally {
@@ -111,7 +114,7 @@ final class BertSuite {
     }
 
     private static List<BenchRow> trainStep(Path hf, BertConfig c, String method, int[] ids, int threads, double peak, double fwdFlops, List<BertStepPeer> peers,
-            String missing, boolean quick) throws IOException {
+            String missing, boolean quick, Consumer<String> progress) throws IOException {
         try (Arena arena = Arena.ofShared(); Workspace workspace = new Workspace()) {
             BertClassifier m = new BertClassifier(arena, BertCheckpoint.load(arena, hf), BertClassifier.Pooling.MEAN, 2, new SplittableRandom(1));
             if (method.equals("lora")) Lora.inject(m, arena, new Lora.Config(8, 16f, 0f, false, List.of("query", "value"), List.of("classifier")), new SplittableRandom(2));
@@ -119,15 +122,26 @@ final class BertSuite {
             TokenBatch in = TokenBatch.of(arena, batchOf(ids, TRAIN_BATCH), null);
             Tensor labels = Tensor.zeros(arena, DType.I32, TRAIN_BATCH);
             for (int b = 0; b < TRAIN_BATCH; b++) labels.setInt(b, b % 2);
-            Runnable step = () -> {
-                try (Tape t = new Tape(CpuBackend.get(), true, true, workspace)) {
+            java.util.function.Function<Backend, Runnable> stepOn = backend -> () -> {
+                try (Tape t = new Tape(backend, true, true, workspace)) {
                     Var loss = t.crossEntropy(m.logits(t, in), labels, 0f);
                     t.backward(loss);
                 }
-                opt.step(CpuBackend.get(), 1e-5f);
+                opt.step(backend, 1e-5f);
             };
+            Runnable step = stepOn.apply(CpuBackend.get());
             // ours alone: the row where no peer ran, and the JIT's warm-up before the alternation with a peer
             double ms = new Measure(2, quick ? 3 : 8, quick ? 1 : 5).medianMs(step);
+            if (PER_OP) { // steps of their own through the timing proxy, after the measured ones
+                OpTimes times = new OpTimes(CpuBackend.get(), true);
+                Runnable timed = stepOn.apply(times.backend());
+                timed.run();
+                times.reset();
+                int steps = quick ? 2 : 8;
+                for (int i = 0; i < steps; i++) timed.run();
+                progress.accept(String.format("  %s step, %d threads: %.1f ms a step inside Backend calls", method, threads, times.insideMs(steps)));
+                times.report(method + " step, " + threads + " threads", steps, progress);
+            }
             double stepFlops = (method.equals("lora") ? 2 : 3) * fwdFlops * TRAIN_BATCH, mfu = 100 * stepFlops / (ms * 1e6) / peak;
             String shape = shape(TRAIN_BATCH) + (method.equals("lora") ? " r=8 q,v" : "");
             List<BenchRow> rows = new ArrayList<>();

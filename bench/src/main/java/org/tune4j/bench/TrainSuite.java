@@ -1,13 +1,8 @@
 package org.tune4j.bench;
 
 import java.lang.foreign.Arena;
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Proxy;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
 import org.tune4j.autograd.Tape;
@@ -30,8 +25,7 @@ import org.tune4j.tensor.Tensor;
  * Training steps of the main job's ViT (batch 128, forward, backward, AdamW): images/s for full
  * fine-tuning and for LoRA with the model FLOPs utilization against the measured FMA peak, beside each
  * {@link TrainPeer}'s same step (PyTorch through DJL with -Ppeers), and the share of the step spent
- * outside the Backend's calls (Java, the tape's bookkeeping, batch assembly). The Backend is wrapped in a timing proxy; time inside a call
- * includes its argument checks and the downcall, and the proxy's own overhead counts as outside.
+ * outside the Backend's calls (Java, the tape's bookkeeping, batch assembly), timed by {@link OpTimes}.
  */
 final class TrainSuite {
     private static final int BATCH = 128;
@@ -50,24 +44,8 @@ final class TrainSuite {
             CpuBackend.setThreads(threads);
             for (String method : List.of("full", "lora")) {
                 progress.accept("train " + method + " threads=" + threads);
-                long[] inside = {0};
-                Map<String, long[]> perOp = new HashMap<>(); // op (with its shapes, for GEMM and axpy) -> {nanoseconds, calls}
-                Backend timed = (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class}, (proxy, m, args) -> {
-                    long t0 = System.nanoTime();
-                    try {
-                        return m.invoke(CpuBackend.get(), args);
-                    } catch (InvocationTargetException e) {
-                        throw e.getCause();
-                    } finally {
-                        long dt = System.nanoTime() - t0;
-                        inside[0] += dt;
-                        if (PER_OP) {
-                            long[] op = perOp.computeIfAbsent(opKey(m.getName(), args), k -> new long[2]);
-                            op[0] += dt;
-                            op[1]++;
-                        }
-                    }
-                });
+                OpTimes times = new OpTimes(CpuBackend.get(), PER_OP);
+                Backend timed = times.backend();
                 try (Arena arena = Arena.ofShared(); Workspace workspace = new Workspace()) {
                     VisionTransformer vit = new VisionTransformer(arena, Pretraining.VIT, new SplittableRandom(1));
                     if (method.equals("lora")) Lora.inject(vit, arena, Adaptation.Options.defaults().lora(), new SplittableRandom(2));
@@ -83,18 +61,15 @@ final class TrainSuite {
                     };
                     Runnable step = stepOn.apply(timed); // the step with each Backend call timed (the outside-native row)
                     Measure.warmUp(step, quick ? 0.3 : WARM_SECONDS);
-                    inside[0] = 0;
-                    perOp.clear();
+                    times.reset();
                     double[] stepMs = new double[steps];
                     for (int i = 0; i < steps; i++) {
                         long t0 = System.nanoTime();
                         step.run();
                         stepMs[i] = (System.nanoTime() - t0) / 1e6;
                     }
-                    double mean = java.util.Arrays.stream(stepMs).sum() / steps, insideMs = inside[0] / 1e6 / steps, ms = Measure.median(stepMs);
-                    perOp.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0]))
-                            .forEach(e -> progress.accept(String.format("  %s step, %d threads: %-40s %8.3f ms a step, %5d calls", method, threads, e.getKey(),
-                                    e.getValue()[0] / 1e6 / steps, e.getValue()[1] / steps)));
+                    double mean = java.util.Arrays.stream(stepMs).sum() / steps, insideMs = times.insideMs(steps), ms = Measure.median(stepMs);
+                    times.report(method + " step, " + threads + " threads", steps, progress);
                     String shape = "ViT 128x4 batch " + BATCH + (method.equals("lora") ? " r=" + Adaptation.Options.defaults().lora().r() : "");
                     // rate = images / second; % of peak = model FLOPs utilization: the forward's GEMM and attention FLOPs
                     // times 3 (full: forward, input and weight gradients) or 2 (LoRA: the frozen weights get no gradient)
@@ -117,16 +92,6 @@ final class TrainSuite {
         }
         CpuBackend.setThreads(machine.cores());
         return rows;
-    }
-
-    /** A Backend call's name in the per-op table: GEMMs and axpys by their shapes (the step has a dozen of each). */
-    private static String opKey(String method, Object[] args) {
-        return switch (method) {
-            case "gemm" -> "gemm " + ((boolean) args[0] ? "T" : "N") + ((boolean) args[1] ? "T" : "N") + " a" + Arrays.toString(((Tensor) args[3]).shape())
-                    + " b" + Arrays.toString(((Tensor) args[4]).shape());
-            case "axpy" -> "axpy " + Arrays.toString(((Tensor) args[1]).shape());
-            default -> method;
-        };
     }
 
     /** A step's row: images/s, the peer's time for the same step (or why there is none), the FLOPs utilization. */

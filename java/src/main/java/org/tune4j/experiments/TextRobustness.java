@@ -83,7 +83,7 @@ public final class TextRobustness {
                     budgets, poisoning, evasion, adversarial, updateWindow, rehearsal, compressionAttacked, p);
         }
 
-        /** The default run: 600 texts, 2 epochs of LoRA r 8 on query and value at 1e-3 (the finetune job's), batches of 100, 1% poison, 100 attacked. */
+        /** The default run: 600 texts, 2 epochs of LoRA r 8 on query and value at 1e-3 (the finetune job's adapter and rate), batches of 100, 1% poison, 100 attacked. */
         public static Options defaults() {
             return new Options(List.of(1L, 2L, 3L), 600, 300, 400, 100, 20, 1000, 400, 96, 2, 1e-3f,
                     new Lora.Config(8, 16f, 0.1f, false, List.of("query", "value"), List.of("classifier")), 0.01, "cf blue harbor", 100, List.of(1, 3, 5), true, true,
