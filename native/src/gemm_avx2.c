@@ -289,10 +289,7 @@ static inline __attribute__((always_inline)) void skinny_cols_nq_avx2(const int 
 #pragma GCC unroll 8
             for (int q = 0; q < NQ; q++) acc[q] = _mm256_load_ps(tile + q * 32 + g);
             for (int64_t p = p0; p < pe; p++) {
-                if (g == 0 && p + T4J_SKINNY_COLS_PF < k) { /* the first group brings the block's rows in: the row PF ahead */
-                    _mm_prefetch((const char *)(a + (p + T4J_SKINNY_COLS_PF) * csa), _MM_HINT_T0);
-                    _mm_prefetch((const char *)(a + (p + T4J_SKINNY_COLS_PF) * csa + 31), _MM_HINT_T0);
-                }
+                if (g == 0 && p + T4J_SKINNY_COLS_PF < k) t4j_prefetch_cols_strip(a + (p + T4J_SKINNY_COLS_PF) * csa); /* the first group brings the block's rows in */
                 __m256 av = _mm256_maskload_ps(a + g + p * csa, m);
                 const float *bp = bs + p * rsb;
 #pragma GCC unroll 8

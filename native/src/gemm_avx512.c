@@ -88,10 +88,7 @@ static inline __attribute__((always_inline)) void skinny_cols_nq(const int NQ, i
 #pragma GCC unroll 8
     for (int q = 0; q < NQ; q++) acc[q][0] = acc[q][1] = _mm512_setzero_ps();
     for (int64_t p = 0; p < k; p++) {
-        if (p + T4J_SKINNY_COLS_PF < k) {
-            _mm_prefetch((const char *)(a + (p + T4J_SKINNY_COLS_PF) * csa), _MM_HINT_T0);
-            _mm_prefetch((const char *)(a + (p + T4J_SKINNY_COLS_PF) * csa + 31), _MM_HINT_T0);
-        }
+        if (p + T4J_SKINNY_COLS_PF < k) t4j_prefetch_cols_strip(a + (p + T4J_SKINNY_COLS_PF) * csa);
         __m512 a0 = _mm512_maskz_loadu_ps(m0, a + p * csa), a1 = _mm512_maskz_loadu_ps(m1, a + p * csa + 16);
         const float *bp = bs + p * rsb;
 #pragma GCC unroll 8

@@ -92,6 +92,11 @@ typedef void (*t4j_skinny_cols_fn)(int64_t k, const float *a, int64_t csa, int64
  * hardware prefetchers left to demand misses (LoRA's gᵀ h and gbᵀ x̃ at t 2048, d 384: 0.28 and 0.51 ms from memory,
  * 0.07-0.10 with it). */
 #define T4J_SKINNY_COLS_PF 64
+/* Prefetches, into L1, the 128 bytes skinny_cols reads of one row of A (32 floats from row; 3 lines where unaligned: the first and last). */
+static inline void t4j_prefetch_cols_strip(const float *row) {
+    __builtin_prefetch(row, 0, 3);
+    __builtin_prefetch(row + 31, 0, 3);
+}
 
 /* Dot products, for a short side of at most 4 (a GEMV and batches up to 4): rows [0, rows) of
  * acc(i, q) = sum over p < k of a[i*lda + p] * b[q*ldb + p], q < nb <= 4, both read in place along k;
