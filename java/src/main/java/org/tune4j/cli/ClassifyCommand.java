@@ -56,7 +56,7 @@ final class ClassifyCommand implements Callable<Integer> {
         if (model == null) model = TextModelOption.baseOf(adapter);
         try (DeviceOption.Compute compute = device.open();
                 TextClassifier classifier = TextClassifier.open(compute.backend(), model, adapter, new TextClassifier.Options(maxLength == null ? 0 : maxLength, batch, 1, format));
-                TextProgress progress = TextProgress.start("classify", input.count())) {
+                TextProgress progress = TextProgress.start("classify", input)) {
             weights.report(classifier.weightError());
             // texts sorted by length within a chunk, printed a chunk at a time
             input.forEachChunk(Math.max(batch, 1024), part -> {

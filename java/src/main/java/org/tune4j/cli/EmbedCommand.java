@@ -60,7 +60,7 @@ final class EmbedCommand implements Callable<Integer> {
         StringBuilder line = new StringBuilder();
         try (DeviceOption.Compute compute = device.open();
                 SentenceEncoder encoder = SentenceEncoder.open(compute.backend(), model, new SentenceEncoder.Options(pipeline, maxLength == null ? 0 : maxLength, batch, 1, format));
-                TextProgress progress = TextProgress.start("embed", input.count())) {
+                TextProgress progress = TextProgress.start("embed", input)) {
             weights.report(encoder.weightError());
             // texts sorted by length within a chunk, printed a chunk at a time
             input.forEachChunk(Math.max(batch, 1024), part -> {

@@ -18,10 +18,13 @@ final class TextProgress implements AutoCloseable {
         this.bar = bar;
     }
 
-    /** A bar for {@code total} texts (-1: not known, a pipe), shown where stderr is a terminal. */
-    static TextProgress start(String task, long total) {
+    /**
+     * A bar for {@code input}'s texts, shown where stderr is a terminal: only then are they counted (a regular file read
+     * once more for it; -1, not known, for a pipe).
+     */
+    static TextProgress start(String task, TextInput input) throws java.io.IOException {
         if (!stderrIsTerminal()) return new TextProgress(null);
-        return new TextProgress(new ProgressBarBuilder().setTaskName(task).setInitialMax(total).setUnit(" texts", 1).showSpeed().setStyle(ProgressBarStyle.ASCII)
+        return new TextProgress(new ProgressBarBuilder().setTaskName(task).setInitialMax(input.count()).setUnit(" texts", 1).showSpeed().setStyle(ProgressBarStyle.ASCII)
                 .setConsumer(new ConsoleProgressBarConsumer(System.err)).build());
     }
 
