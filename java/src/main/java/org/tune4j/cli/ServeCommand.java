@@ -80,8 +80,7 @@ final class ServeCommand implements Callable<Integer> {
         OptionChecks.atLeast("--adapter-reserve-mb", reserveMb, 0);
         if (adapters != null && !Files.isDirectory(adapters)) throw new IllegalArgumentException("--adapters: " + adapters + " is not a folder");
         if (threads != null) OptionChecks.atLeast("--threads", threads, 1);
-        var format = OptionChecks.weights("--base", base);
-        if (format != null && device.cuda()) throw new IllegalArgumentException("--base " + base + " runs on the CPU: use --device cpu");
+        var format = WeightsOption.format("--base", base, device);
         org.tune4j.backend.CpuBackend.setThreads(threads != null ? threads : InferenceServer.defaultKernelThreads());
         var options = new InferenceServer.Options(host, port, maxBatch, Duration.ofMillis(windowMs), queue, workers, maxBatch, 100_000, Duration.ofSeconds(60));
         CountDownLatch stopped = new CountDownLatch(1);

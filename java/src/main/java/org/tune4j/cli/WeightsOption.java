@@ -15,8 +15,13 @@ final class WeightsOption {
 
     /** The format, null for f32; checked against the device before any work. */
     CompressedLinear.Format format(DeviceOption device) {
-        CompressedLinear.Format f = OptionChecks.weights("--weights", weights);
-        if (f != null && device.cuda()) throw new IllegalArgumentException("--weights " + weights + " runs on the CPU's kernels: use --device cpu");
+        return format("--weights", weights, device);
+    }
+
+    /** {@code value} of {@code option} as a format (null for f32), refused with --device cuda: compressed weights run on the CPU's kernels. */
+    static CompressedLinear.Format format(String option, String value, DeviceOption device) {
+        CompressedLinear.Format f = OptionChecks.weights(option, value);
+        if (f != null && device.cuda()) throw new IllegalArgumentException(option + " " + value + " runs on the CPU's kernels: use --device cpu");
         return f;
     }
 
