@@ -48,7 +48,8 @@ final class TextModelOption {
      */
     static Path baseOf(Path adapter) throws IOException {
         String base = org.tune4j.io.PeftAdapter.baseModel(adapter);
-        if (PretrainedModels.Known.of(base) != null) return folderOf(PretrainedModels.Known.of(base).name);
+        PretrainedModels.Known known = PretrainedModels.Known.of(base);
+        if (known != null) return folderOf(known.name);
         if (!base.isEmpty() && Files.isDirectory(Path.of(base))) return Path.of(base);
         throw new IllegalArgumentException("--model: not given, and the adapter's base model ('" + base + "', " + org.tune4j.io.PeftAdapter.CONFIG_FILE
                 + ") is neither a folder here nor minilm or bge-small: give --model");

@@ -146,16 +146,11 @@ public final class PeftAdapter {
 
     /** The base model {@code dir}'s adapter_config.json names (base_model_name_or_path: a Hub id or a folder), or "" where it names none. */
     public static String baseModel(Path dir) throws IOException {
-        Path configFile = dir.resolve(CONFIG_FILE);
-        if (!Files.isRegularFile(configFile)) throw new IOException("not a PEFT adapter directory (no " + CONFIG_FILE + "): " + dir);
-        try {
-            return JSON.readTree(configFile.toFile()).path("base_model_name_or_path").asText("");
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-            throw new IOException(configFile + ": not valid JSON: " + e.getOriginalMessage());
-        }
+        return configJson(dir).path("base_model_name_or_path").asText("");
     }
 
-    private static Loaded read(Path dir, Arena arena) throws IOException {
+    /** {@code dir}'s adapter_config.json as a JSON object; a missing, unreadable or non-object file is an IOException naming it. */
+    private static JsonNode configJson(Path dir) throws IOException {
         Path configFile = dir.resolve(CONFIG_FILE);
         if (!Files.isRegularFile(configFile)) throw new IOException("not a PEFT adapter directory (no " + CONFIG_FILE + "): " + dir);
         JsonNode c;
@@ -165,6 +160,12 @@ public final class PeftAdapter {
             throw new IOException(configFile + ": not valid JSON: " + e.getOriginalMessage());
         }
         if (c == null || !c.isObject()) throw new IOException(configFile + ": not a JSON object");
+        return c;
+    }
+
+    private static Loaded read(Path dir, Arena arena) throws IOException {
+        Path configFile = dir.resolve(CONFIG_FILE);
+        JsonNode c = configJson(dir);
         if (!"LORA".equals(c.path("peft_type").asText())) throw new IOException(configFile + ": peft_type is " + c.path("peft_type") + ", not LORA");
         if (c.path("init_lora_weights").isTextual() && c.path("init_lora_weights").asText().startsWith("pissa")) {
             throw new IOException(configFile + ": a PiSSA adapter saved unconverted applies to its residual base model, not to "

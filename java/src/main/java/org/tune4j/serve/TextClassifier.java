@@ -66,7 +66,6 @@ public final class TextClassifier implements AutoCloseable {
             opened = TextBatches.open(backend, modelFolder, o.maxLength(), model.bert().config().maxPositions(), o.batch(), o.workspaces());
             Lora.fold(model, CpuBackend.get()); // on the host, before any move
             weightError = TextBatches.place(model, model.bert(), backend, arena, o.weights()); // compressed after the fold: the adapter's update is in W'
-
         } catch (IOException | RuntimeException e) {
             if (opened != null) opened.close();
             arena.close();
