@@ -13,9 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* t4j_gemm and t4j_set_num_threads, looked up with dlsym in each build */
+/* t4j_gemm, t4j_set_num_threads and t4j_set_simd_level, looked up with dlsym in each build */
 typedef int32_t (*gemm_fn)(int32_t, int32_t, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *, int64_t, float, float *, int64_t);
 typedef void (*threads_fn)(int32_t);
+typedef int32_t (*level_fn)(int32_t); /* t4j_set_simd_level: 0 portable, 1 AVX2, 2 AVX-512 */
 
 static double now(void) {
     struct timespec t;

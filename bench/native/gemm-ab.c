@@ -15,7 +15,6 @@
 #include "ab.h"
 
 typedef int32_t (*blocks_fn)(int64_t, int64_t, int64_t);
-typedef int32_t (*level_fn)(int32_t);
 
 int main(int argc, char **argv) {
     if (argc < 7) {

@@ -10,7 +10,6 @@
 typedef int64_t (*size_fn)(int64_t, int64_t);
 typedef void (*pack_fn)(int64_t, int64_t, const int8_t *, int64_t, const float *, void *);
 typedef int32_t (*linear_fn)(int64_t, int64_t, int64_t, const float *, int64_t, const void *, const float *, int32_t, float *, int64_t);
-typedef int32_t (*level_fn)(int32_t);
 
 enum { SHAPES = 4 };
 

@@ -1,11 +1,13 @@
 /* ops-ab THREADS ROUNDS LIB...: the ViT step's attention (batch 128, 4 heads, 17 tokens, heads of 32), LayerNorm
  * backward, bias broadcast and bias gradient (2176 x 128), MiniLM's attention at batch 1 (12 heads, 128 tokens,
  * heads of 32), and the forward attention of BERT-base at 256 tokens (12 heads of 64) and of MiniLM at 512, the erf GELU's
- * backward over MiniLM's training step's FFN (16 x 128 tokens x 1536), libraries alternated in one process; best of 5 calls a
- * round, median of the rounds. A millisecond's pause before each op lets the pool's polling threads (200 us) of the
- * library before go to sleep. ACCUMULATE=0 runs the backward ops in their writing form (accumulate 0: libraries from
+ * backward over MiniLM's training step's FFN (16 x 128 tokens x 1536), MiniLM's training step's attention forward and
+ * backward (batch 16: its kept probabilities, 12.6 MB, from and to memory: 64 MB are written over before each of those
+ * calls, as the step's other ops do), libraries alternated in one process; best of 5 calls a round, median of the rounds. A millisecond's pause before each op lets the pool's polling threads (200 us) of the
+ * library before go to sleep. LEVEL=0/1/2 holds the libraries to the portable, AVX2 or AVX-512 level. ACCUMULATE=0 runs the backward ops in their writing form (accumulate 0: libraries from
  * 2026-12-04 on; an older one ignores the argument and adds). Build libraries with bench/native/gemm-variants.sh. */
 #include <stdint.h>
+#include <string.h>
 
 #include "ab.h"
 
@@ -17,8 +19,8 @@ typedef void (*ln_bwd_fn)(int64_t, int64_t, const float *, const float *, const 
 typedef void (*rows_fn)(int64_t, int64_t, const float *, float *);
 typedef void (*gelu_bwd_fn)(int64_t, const float *, const float *, float *, int32_t, int32_t);
 
-enum { ATTN_FWD, ATTN_BWD, LN_BWD, ADD_ROW, SUM_ROWS, BERT_ATTN_FWD, BERT_ATTN_BWD, LONG_ATTN_FWD, MINI512_ATTN_FWD, GELU_BWD, OPS };
-static const char *names[OPS] = {"attn_fwd", "attn_bwd", "ln_bwd", "add_row", "sum_rows", "bert_attn_fwd", "bert_attn_bwd", "base256_attn_fwd", "minilm512_attn_fwd", "gelu_bwd"};
+enum { ATTN_FWD, ATTN_BWD, LN_BWD, ADD_ROW, SUM_ROWS, BERT_ATTN_FWD, BERT_ATTN_BWD, LONG_ATTN_FWD, MINI512_ATTN_FWD, GELU_BWD, STEP_ATTN_FWD, STEP_ATTN_BWD, OPS };
+static const char *names[OPS] = {"attn_fwd", "attn_bwd", "ln_bwd", "add_row", "sum_rows", "bert_attn_fwd", "bert_attn_bwd", "base256_attn_fwd", "minilm512_attn_fwd", "gelu_bwd", "step_attn_fwd", "step_attn_bwd"};
 
 static float *filled(size_t n, float scale, float shift) { return ab_filled(n, 97, scale, shift); }
 
@@ -35,6 +37,11 @@ int main(int argc, char **argv) {
     float *lqkv = filled((size_t)(LT * 3 * LD), 0.01f, -0.4f), *lprobs = filled((size_t)(12 * LT * LT), 0.0f, 0.0f), *lout = filled((size_t)(LT * LD), 0.0f, 0.0f);
     const int64_t MT = 512; /* MiniLM at its longest, 512 tokens (12 heads of 32, width 384) */
     float *mqkv = filled((size_t)(MT * 3 * BD), 0.01f, -0.4f), *mprobs = filled((size_t)(12 * MT * MT), 0.0f, 0.0f), *mout = filled((size_t)(MT * BD), 0.0f, 0.0f);
+    const int64_t SB = 16; /* MiniLM's training step: 16 sequences of 128 tokens */
+    float *sqkv = filled((size_t)(SB * BT * 3 * BD), 0.01f, -0.4f), *sdqkv = filled((size_t)(SB * BT * 3 * BD), 0.0f, 0.0f);
+    float *sprobs = filled((size_t)(SB * 12 * BT * BT), 0.0f, 0.0f), *sout = filled((size_t)(SB * BT * BD), 0.0f, 0.01f);
+    const size_t flush_bytes = (size_t)64 << 20;
+    char *flush = ab_alloc(flush_bytes, 0);
     float *probs = filled(512 * 17 * 17, 0.0f, 0.0f), *out = filled((size_t)(M * D), 0.0f, 0.1f), *dx = filled((size_t)(M * D), 0.0f, 0.0f);
     float *gamma = filled(1024, 0.0f, 1.0f), *sums = filled(1024, 0.0f, 0.0f), *mean = filled((size_t)M, 0.0f, 0.1f), *rstd = filled((size_t)M, 0.0f, 1.1f);
     const int64_t GN = 2048 * 1536; /* the FFN's pre-activations of a batch of 16 x 128 tokens, in [-4.5, 4.5] */
@@ -53,6 +60,7 @@ int main(int argc, char **argv) {
         sum_rows[l] = (rows_fn)dlsym(h, "t4j_sum_rows");
         gelu_bwd[l] = (gelu_bwd_fn)dlsym(h, "t4j_gelu_backward");
         ((threads_fn)dlsym(h, "t4j_set_num_threads"))(threads);
+        if (getenv("LEVEL") != NULL) ((level_fn)dlsym(h, "t4j_set_simd_level"))(atoi(getenv("LEVEL")));
     }
     double *times = calloc((size_t)libs * OPS * rounds, sizeof(double));
     for (int r = 0; r < rounds; r++)
@@ -61,6 +69,7 @@ int main(int argc, char **argv) {
                 usleep(1000);
                 double best = 1e9;
                 for (int call = 0; call < 5; call++) {
+                    if (op == STEP_ATTN_FWD || op == STEP_ATTN_BWD) memset(flush, call + r, flush_bytes);
                     double t0 = now();
                     switch (op) {
                     case ATTN_FWD: attn_fwd[l](128, 4, 17, 32, qkv, qkv + D, qkv + 2 * D, 3 * D, 0.17f, NULL, probs, out, D); break;
@@ -72,6 +81,8 @@ int main(int argc, char **argv) {
                     case LONG_ATTN_FWD: attn_fwd[l](1, 12, LT, 64, lqkv, lqkv + LD, lqkv + 2 * LD, 3 * LD, 0.125f, NULL, lprobs, lout, LD); break;
                     case GELU_BWD: gelu_bwd[l](GN, gx, gdy, gdx, 1, acc); break;
                     case MINI512_ATTN_FWD: attn_fwd[l](1, 12, MT, 32, mqkv, mqkv + BD, mqkv + 2 * BD, 3 * BD, 0.17f, NULL, mprobs, mout, BD); break;
+                    case STEP_ATTN_FWD: attn_fwd[l](SB, 12, BT, 32, sqkv, sqkv + BD, sqkv + 2 * BD, 3 * BD, 0.17f, NULL, sprobs, sout, BD); break;
+                    case STEP_ATTN_BWD: attn_bwd[l](SB, 12, BT, 32, sqkv, sqkv + BD, sqkv + 2 * BD, 3 * BD, 0.17f, sprobs, sout, BD, sdqkv, sdqkv + BD, sdqkv + 2 * BD, acc); break;
                     default: attn_bwd[l](1, 12, BT, 32, bqkv, bqkv + BD, bqkv + 2 * BD, 3 * BD, 0.17f, bprobs, bout, BD, bdqkv, bdqkv + BD, bdqkv + 2 * BD, acc); break;
                     }
                     double dt = now() - t0;
