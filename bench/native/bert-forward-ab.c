@@ -5,7 +5,7 @@
  * among the threads costs the next. Libraries alternated in one process; median of the rounds. A library named
  * LIB:packed runs the projections on weights packed ahead (t4j_linear_pack, t4j_linear_packed), as an inference
  * model does (LIB:qkv: q, k and v packed as one product); LIB:blocks=MC,KC,NC sets that library's cache blocks
- * (t4j_gemm_set_blocks) before anything is packed; HUGE=i carves the packed weights of libraries i, i + 1, ... from one region on huge pages; PER_OP=1 also prints each
+ * (t4j_gemm_set_blocks) before anything is packed; TOKENS=n runs n tokens in place of 128; HUGE=i carves the packed weights of libraries i, i + 1, ... from one region on huge pages; PER_OP=1 also prints each
  * kind of op's mean time a forward; KEEP_PROBS=1 has the attention keep its probabilities (as a training forward does;
  * by default none, as a no-grad forward: libraries from 2026-12-04 on take a NULL probs). */
 #include <stdint.h>
@@ -28,7 +28,7 @@ int main(int argc, char **argv) {
     int threads, rounds, libs;
     ab_args(argc, argv, "bert-forward-ab", &threads, &rounds, &libs);
     enum { LAYERS = 6 };
-    const int64_t T = 128, D = 384, F = 1536, H = 12;
+    const int64_t T = getenv("TOKENS") != NULL ? atoll(getenv("TOKENS")) : 128, D = 384, F = 1536, H = 12;
     enum { Q, K, V, O, UP, DOWN, MATS };
     const int64_t out_dim[MATS] = {D, D, D, D, F, D}, in_dim[MATS] = {D, D, D, D, D, F};
     float *w[LAYERS][MATS];

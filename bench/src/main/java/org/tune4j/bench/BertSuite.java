@@ -35,7 +35,7 @@ import org.tune4j.tensor.Tensor;
  * batch 32 (ms per batch) beside ONNX Runtime running the original ONNX file on the same ids (the two timed in
  * alternating blocks after a warm-up of seconds), on projections packed at load as a service runs them
  * ({@link BertModel#packProjections}; ONNX Runtime packs its weights when it opens a session), and at batch 1
- * unpacked too ("forward_unpacked"); sentence embeddings of real texts of mixed length ({@link BertEmbedRows}); and a training step at batch 16 (forward, backward, AdamW) with
+ * unpacked too ("forward_unpacked"); batch-1 latency at sequences 16, 32, 64 and 256 beside it; sentence embeddings of real texts of mixed length ({@link BertEmbedRows}); and a training step at batch 16 (forward, backward, AdamW) with
  * LoRA (r 8 on query and value, the head trained) and with
  * full fine-tuning, sequences/s and model FLOPs utilization. FLOPs: 2 per multiply-add of the encoder's
  * projections and attention (embeddings and LayerNorms not counted); a step counts 3 forwards (full: input
@@ -43,7 +43,9 @@ import org.tune4j.tensor.Tensor;
  */
 final class BertSuite {
     private static final int SEQ = 128, BATCH = 32, TRAIN_BATCH = 16;
-    /** -Dtune4j.bench.bert.ops=true: also print each Backend op's time in a training step (OpTimes), from steps of their own. */
+    /** Batch-1 latency at these sequence lengths too (a service embeds queries of a few words and documents of hundreds). */
+    private static final int[] SWEEP = {16, 32, 64, 256}, QUICK_SWEEP = {32};
+    /** -Dtune4j.bench.bert.ops=true: also print each Backend op's time in the forwards and the training steps (OpTimes), from runs of their own. */
     private static final boolean PER_OP = Boolean.getBoolean("tune4j.bench.bert.ops");
 
     static List<BenchRow> run(Machine machine, List<Integer> threadCounts, boolean quick, Consumer<String> progress) throws IOException {
@@ -70,6 +72,11 @@ final class BertSuite {
                     progress.accept("bert forward batch " + batch + " threads=" + threads);
                     rows.addAll(forwardRows("forward", "f32", "GFLOP/s", "", model, onnx, arena, ids, batch, threads, fwdFlops, peak, peers, missing, quick));
                 }
+                for (int seq : quick ? QUICK_SWEEP : SWEEP) {
+                    progress.accept("bert forward batch 1, sequence " + seq + ", threads=" + threads);
+                    rows.addAll(forwardRows("forward", "f32", "GFLOP/s", "", model, onnx, arena, sequenceIds(seq), 1, threads, forwardFlops(c, seq), peak, peers, missing, quick));
+                }
+                if (PER_OP) for (int batch : new int[] {1, BATCH}) forwardOps("f32", model, TokenBatch.of(arena, batchOf(ids, batch), null), threads, quick, progress);
                 progress.accept("bert forward batch 1, weights not packed, threads=" + threads);
                 rows.addAll(forwardRows("forward_unpacked", "f32", "GFLOP/s", "", unpacked, onnx, arena, ids, 1, threads, fwdFlops, peak, peers, missing, quick));
                 rows.addAll(int8Rows(hf, work, ids, threads, machine.peakInt8Gops(threads), fwdFlops, peers, missing, quick, progress));
@@ -103,11 +110,12 @@ final class BertSuite {
                 progress.accept("bert int8 forward batch " + batch + " threads=" + threads);
                 if (qOnnx == null) {
                     double ms = forwardMs(m.bert(), TokenBatch.of(arena, batchOf(ids, batch), null), quick);
-                    rows.add(BenchRow.of("bert", "forward_int8", shape(batch), "int8", threads, CpuBackend.get().name(), ms, fwdFlops * batch, "GOP/s",
+                    rows.add(BenchRow.of("bert", "forward_int8", shape(SEQ, batch), "int8", threads, CpuBackend.get().name(), ms, fwdFlops * batch, "GOP/s",
                             "onnxruntime -q: " + qJar + " is not there", null, peak));
                 } else {
                     rows.addAll(forwardRows("forward_int8", "int8", "GOP/s", " (its -q model)", m.bert(), qOnnx, arena, ids, batch, threads, fwdFlops, peak, peers, missing, quick));
                 }
+                if (PER_OP) forwardOps("int8", m.bert(), TokenBatch.of(arena, batchOf(ids, batch), null), threads, quick, progress);
             }
         }
         return rows;
@@ -143,7 +151,7 @@ final class BertSuite {
                 times.report(method + " step, " + threads + " threads", steps, progress);
             }
             double stepFlops = (method.equals("lora") ? 2 : 3) * fwdFlops * TRAIN_BATCH, mfu = 100 * stepFlops / (ms * 1e6) / peak;
-            String shape = shape(TRAIN_BATCH) + (method.equals("lora") ? " r=8 q,v" : "");
+            String shape = shape(SEQ, TRAIN_BATCH) + (method.equals("lora") ? " r=8 q,v" : "");
             List<BenchRow> rows = new ArrayList<>();
             if (peers.isEmpty()) rows.add(stepRow(method, shape, threads, ms, missing, null, mfu));
             for (BertStepPeer peer : peers) {
@@ -165,20 +173,21 @@ final class BertSuite {
     private static List<BenchRow> forwardRows(String kernel, String dtype, String unit, String peerNote, BertModel model, Path onnx, Arena arena, int[] ids, int batch,
             int threads, double fwdFlops, double peak, List<BertPeer> peers, String missing, boolean quick) {
         TokenBatch in = TokenBatch.of(arena, batchOf(ids, batch), null);
+        String shape = shape(ids.length, batch);
         List<BenchRow> rows = new ArrayList<>();
         String backend = CpuBackend.get().name();
         if (peers.isEmpty())
-            rows.add(BenchRow.of("bert", kernel, shape(batch), dtype, threads, backend, forwardMs(model, in, quick), fwdFlops * batch, unit, missing, null, peak));
+            rows.add(BenchRow.of("bert", kernel, shape, dtype, threads, backend, forwardMs(model, in, quick), fwdFlops * batch, unit, missing, null, peak));
         for (BertPeer peer : peers) {
             double[] ms;
             try (Workspace ws = new Workspace(); BertPeer.Session session = peer.open(onnx, ids, batch, threads)) {
                 ms = timed(quick, () -> forward(model, in, ws), session::forward);
             } catch (Exception | LinkageError e) {
-                rows.add(BenchRow.of("bert", kernel, shape(batch), dtype, threads, backend, forwardMs(model, in, quick), fwdFlops * batch, unit,
+                rows.add(BenchRow.of("bert", kernel, shape, dtype, threads, backend, forwardMs(model, in, quick), fwdFlops * batch, unit,
                         peer.name() + ": " + e, null, peak));
                 continue;
             }
-            rows.add(BenchRow.of("bert", kernel, shape(batch), dtype, threads, backend, ms[0], fwdFlops * batch, unit, peer.name() + peerNote, ms[1], peak));
+            rows.add(BenchRow.of("bert", kernel, shape, dtype, threads, backend, ms[0], fwdFlops * batch, unit, peer.name() + peerNote, ms[1], peak));
         }
         return rows;
     }
@@ -197,9 +206,27 @@ final class BertSuite {
 
     /** One no-grad forward, activations in memory kept from call to call (as a service keeps it). */
     private static void forward(BertModel model, TokenBatch in, Workspace ws) {
-        try (Tape t = new Tape(CpuBackend.get(), false, false, ws)) {
+        forward(model, in, ws, CpuBackend.get());
+    }
+
+    private static void forward(BertModel model, TokenBatch in, Workspace ws, Backend backend) {
+        try (Tape t = new Tape(backend, false, false, ws)) {
             model.forward(t, in);
         }
+    }
+
+    /** Each op's time in a no-grad forward of {@code in} (through the timing proxy, after the measured forwards). */
+    private static void forwardOps(String dtype, BertModel model, TokenBatch in, int threads, boolean quick, Consumer<String> progress) {
+        OpTimes times = new OpTimes(CpuBackend.get(), true);
+        int batch = in.batch(), runs = Math.max(2, (quick ? 50 : 200) / batch);
+        try (Workspace ws = new Workspace()) {
+            for (int i = 0; i < runs; i++) forward(model, in, ws, times.backend());
+            times.reset();
+            for (int i = 0; i < runs; i++) forward(model, in, ws, times.backend());
+        }
+        String label = dtype + " forward batch " + batch + ", " + threads + " threads";
+        progress.accept(String.format("  %s: %.2f ms a forward inside Backend calls", label, times.insideMs(runs)));
+        times.report(label, runs, progress);
     }
 
     static int[][] batchOf(int[] ids, int batch) {
@@ -208,8 +235,8 @@ final class BertSuite {
         return seqs;
     }
 
-    private static String shape(int batch) {
-        return "MiniLM-L6 seq " + SEQ + " batch " + batch;
+    private static String shape(int seq, int batch) {
+        return "MiniLM-L6 seq " + seq + " batch " + batch;
     }
 
     private static BenchRow stepRow(String method, String shape, int threads, double ms, String peer, Double peerMs, double mfu) {
