@@ -47,6 +47,8 @@ final class BertSuite {
     private static final int[] SWEEP = {16, 32, 64, 256}, QUICK_SWEEP = {32};
     /** -Dtune4j.bench.bert.ops=true: also print each Backend op's time in the forwards and the training steps (OpTimes), from runs of their own. */
     private static final boolean PER_OP = Boolean.getBoolean("tune4j.bench.bert.ops");
+    /** -Dtune4j.bench.bert.scaling=true: also each op's time in LoRA steps on one thread and on the run's most, alternated (StepThreadScaling). */
+    private static final boolean SCALING = Boolean.getBoolean("tune4j.bench.bert.scaling");
 
     static List<BenchRow> run(Machine machine, List<Integer> threadCounts, boolean quick, Consumer<String> progress) throws IOException {
         List<BenchRow> rows = new ArrayList<>();
@@ -150,6 +152,7 @@ final class BertSuite {
                 progress.accept(String.format("  %s step, %d threads: %.1f ms a step inside Backend calls", method, threads, times.insideMs(steps)));
                 times.report(method + " step, " + threads + " threads", steps, progress);
             }
+            if (SCALING && method.equals("lora") && threads > 1) StepThreadScaling.report("lora step", stepOn, threads, quick ? 3 : 10, progress);
             double stepFlops = (method.equals("lora") ? 2 : 3) * fwdFlops * TRAIN_BATCH, mfu = 100 * stepFlops / (ms * 1e6) / peak;
             String shape = shape(SEQ, TRAIN_BATCH) + (method.equals("lora") ? " r=8 q,v" : "");
             List<BenchRow> rows = new ArrayList<>();

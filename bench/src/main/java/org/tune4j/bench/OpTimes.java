@@ -57,6 +57,13 @@ final class OpTimes {
         return insideNanos / 1e6 / steps;
     }
 
+    /** Each op's milliseconds a step over {@code steps} steps, by its name in the per-op table (empty unless per op). */
+    Map<String, Double> msPerStep(int steps) {
+        Map<String, Double> ms = new HashMap<>();
+        ops.forEach((op, t) -> ms.put(op, t[0] / 1e6 / steps));
+        return ms;
+    }
+
     /** Each op's milliseconds and calls a step, the slowest first, one line each to {@code out} prefixed by {@code label} (nothing unless per op). */
     void report(String label, int steps, Consumer<String> out) {
         ops.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0]))
