@@ -18,7 +18,7 @@ typedef int32_t (*gemm_fn)(int32_t, int32_t, int64_t, int64_t, int64_t, float, c
 typedef void (*threads_fn)(int32_t);
 typedef int32_t (*level_fn)(int32_t); /* t4j_set_simd_level: 0 portable, 1 AVX2, 2 AVX-512 */
 
-static double now(void) {
+static inline double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec + t.tv_nsec * 1e-9;

@@ -14,6 +14,7 @@ gcc -O2 -Wall -o "$out/bert-gemms-ab" "$root/bench/native/bert-gemms-ab.c" -ldl
 gcc -O2 -Wall -o "$out/int8-ab" "$root/bench/native/int8-ab.c" -ldl
 gcc -O2 -Wall -o "$out/int8-24-ab" "$root/bench/native/int8-24-ab.c" -ldl
 gcc -O2 -Wall -o "$out/lora-ab" "$root/bench/native/lora-ab.c" -ldl
+gcc -O2 -Wall -o "$out/lora-bits-ab" "$root/bench/native/lora-bits-ab.c" -ldl
 gcc -O2 -Wall -o "$out/int8-batch-ab" "$root/bench/native/int8-batch-ab.c" -ldl
 gcc -O2 -Wall -o "$out/gemm-openblas-ab" "$root/bench/native/gemm-openblas-ab.c" -ldl
 gcc -O2 -Wall -o "$out/bert-forward-ab" "$root/bench/native/bert-forward-ab.c" -ldl

@@ -91,14 +91,23 @@ static const float *sliver_source(const kview *v, int64_t r0, int64_t pc, int64_
     return NULL;
 }
 
-/* A where the kernel reads it in place (t4j_direct_kernel_fn), or NULL: one plain row-major segment (the activations
- * x, a gradient g), at a level with a direct kernel. */
+/* A's first segment where the kernel reads it in place (t4j_direct_kernel_fn), or NULL: a plain row-major one (the
+ * activations x, a gradient g), at a level with a direct kernel. The segments after it (a LoRA layer's s·h or s·gB, a
+ * few columns) are packed into each sliver's tail (t4j_tile_out.atail). Not with rows a multiple of 4 KiB apart (1024,
+ * 2048, 4096 wide): a tile's rows read in step would then share one L1 set, and in a quarter of processes such a
+ * product ran 25% slower than with A packed (BENCHMARKS.md, twenty-sixth session). */
 static const float *direct_a(const gemm_job *J) {
     const t4j_kseg *as = &J->av.segs[0];
 #ifdef T4J_DIRECT_A_PACKED_B_ONLY /* as before the seventeenth session: an A/B build */
     if (J->bpacked == NULL) return NULL;
 #endif
-    return J->impl->kernel_direct != NULL && J->av.nseg == 1 && as->csa == 1 && as->alpha == 1.0f ? as->a : NULL;
+#ifdef T4J_DIRECT_A_ONE_SEGMENT /* as before the twenty-sixth session: an A/B build */
+    if (J->av.nseg != 1) return NULL;
+#endif
+#ifndef T4J_DIRECT_A_ANY_STRIDE /* as before the twenty-sixth session: an A/B build */
+    if (as->rsa % 1024 == 0) return NULL;
+#endif
+    return J->impl->kernel_direct != NULL && as->csa == 1 && as->alpha == 1.0f ? as->a : NULL;
 }
 
 /* C rows [m0, m1) x columns [n0, n1), the whole K reduction.
@@ -136,7 +145,12 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
                 int64_t mc = T4J_MIN(mc_max, m1 - ic);
                 int64_t slivers = (mc + MR - 1) / MR, share = (kc + slivers - 1) / slivers;
                 int64_t whole = adirect != NULL ? (mc / MR) * MR : 0, lead = ic == m0 ? T4J_MIN(head, whole) : 0; /* rows [lead, whole) read in place */
+                /* of this K block, kin steps lie in A's first segment (read in place), the ktail after them in the
+                 * others: packed for rows [lead, whole) as slivers of MR x ktail, after the lead rows' slivers */
+                int64_t kin = T4J_MAX(0, T4J_MIN(kc, as->k - pc)), ktail = kc - kin;
+                float *atail = ap + lead * kc;
                 if (lead > 0) t4j_gemm_pack_view(I, &J->av, ic, lead, pc, kc, MR, ap);
+                if (ktail > 0 && lead < whole) t4j_gemm_pack_view(I, &J->av, ic + lead, whole - lead, pc + kin, ktail, MR, atail);
                 if (whole < mc) t4j_gemm_pack_view(I, &J->av, ic + whole, mc - whole, pc, kc, MR, ap + whole * kc);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const float *bs, *next = NULL, *fuse_src = NULL;
@@ -175,8 +189,9 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
                             .bias = (first && J->bias) ? J->bias + i * J->bias_rs + j * J->bias_cs : NULL,
                             .bias_rs = J->bias_rs, .bias_cs = J->bias_cs,
                             .pf = next && p0 < pf_len ? next + p0 * pf_ld : NULL, .pf_ld = pf_ld, .pf_rows = pf_rows,
-                            .pf_gap = pf_gap, .pf_l1 = J->bpacked != NULL};
-                        if (ir >= lead && ir < whole) I->kernel_direct(kc, adirect + i * as->rsa + pc, as->rsa, bs, &o);
+                            .pf_gap = pf_gap, .pf_l1 = J->bpacked != NULL,
+                            .atail = atail + (ir - lead) * ktail, .ktail = ktail};
+                        if (ir >= lead && ir < whole) I->kernel_direct(kc, adirect + i * as->rsa + T4J_MIN(pc, as->k), as->rsa, bs, &o);
                         else if (fuse_src != NULL && ir == 0) I->kernel_pack(kc, ap, fuse_src, fuse_ld, (float *)bs, &o);
                         else I->kernel(kc, ap + ir * kc, bs, &o);
                         if (J->lowrank != NULL && pc + kc == J->k) I->lowrank(J->lowrank, i, j, o.m_rem, o.n_rem, o.c, J->rsc);

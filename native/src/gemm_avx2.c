@@ -16,7 +16,7 @@
 
 /* One k step: 2 loads of B, 6 broadcasts of A, 12 FMAs. Packing as it goes (src != NULL), B's row is read from the
  * source (row p at src + p*ld) and also stored into the sliver being packed (dst), as at AVX-512. */
-#define STEP()                                                            \
+#define STEP(D)                                                           \
     do {                                                                  \
         __m256 b0, b1;                                                    \
         if (src != NULL) {                                                \
@@ -28,17 +28,17 @@
             bp += NR;                                                     \
         }                                                                 \
         __m256 a;                                                         \
-        a = _mm256_broadcast_ss(AV(0)); ROW(0, a);                        \
-        a = _mm256_broadcast_ss(AV(1)); ROW(1, a);                        \
-        a = _mm256_broadcast_ss(AV(2)); ROW(2, a);                        \
-        a = _mm256_broadcast_ss(AV(3)); ROW(3, a);                        \
-        a = _mm256_broadcast_ss(AV(4)); ROW(4, a);                        \
-        a = _mm256_broadcast_ss(AV(5)); ROW(5, a);                        \
-        if (direct) a0++, a4++;                                           \
+        a = _mm256_broadcast_ss(AV(D, 0)); ROW(0, a);                     \
+        a = _mm256_broadcast_ss(AV(D, 1)); ROW(1, a);                     \
+        a = _mm256_broadcast_ss(AV(D, 2)); ROW(2, a);                     \
+        a = _mm256_broadcast_ss(AV(D, 3)); ROW(3, a);                     \
+        a = _mm256_broadcast_ss(AV(D, 4)); ROW(4, a);                     \
+        a = _mm256_broadcast_ss(AV(D, 5)); ROW(5, a);                     \
+        if (D) a0++, a4++;                                                \
         else ap += MR;                                                    \
     } while (0)
-/* row i of A: read in place (two bases 4 rows apart, one stride, as at AVX-512) or from the packed sliver */
-#define AV(i) (direct ? ((i) < 4 ? a0 + (i) * lda : a4 + ((i) - 4) * lda) : ap + (i))
+/* row i of A: read in place with D, a constant (two bases 4 rows apart, one stride, as at AVX-512), or from the packed sliver */
+#define AV(D, i) ((D) ? ((i) < 4 ? a0 + (i) * lda : a4 + ((i) - 4) * lda) : ap + (i))
 
 /* direct (a constant): A's MR rows read in place, row i at a + i*lda (t4j_direct_kernel_fn), instead of ap */
 static inline __attribute__((always_inline)) void body_avx2(int64_t kc, const float *ap, const int direct, const float *a, int64_t lda, const float *bp,
@@ -48,22 +48,24 @@ static inline __attribute__((always_inline)) void body_avx2(int64_t kc, const fl
         for (int i = 0; i < MR && i < o->m_rem; i++) _mm_prefetch((const char *)(o->c + i * o->rsc), _MM_HINT_T0);
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-    int64_t p = 0;
+    int64_t p = 0, kin = direct ? kc - o->ktail : kc; /* steps with A in place (direct), then from o->atail */
     if (o->pf != NULL) {
         const float *pf = o->pf; /* NR floats a row: one line; packed weights into L1, a source into L2 (as at AVX-512) */
         const int64_t rows = o->pf_rows, gap = o->pf_gap;
         if (o->pf_l1)
             for (int64_t r = 0; r < rows; r++, pf += o->pf_ld) {
                 _mm_prefetch((const char *)pf, _MM_HINT_T0);
-                for (int64_t g = 0; g < gap && p < kc; g++, p++) STEP();
+                for (int64_t g = 0; g < gap && p < kin; g++, p++) STEP(direct);
             }
         else
             for (int64_t r = 0; r < rows; r++, pf += o->pf_ld) {
                 _mm_prefetch((const char *)pf, _MM_HINT_T1);
-                for (int64_t g = 0; g < gap && p < kc; g++, p++) STEP();
+                for (int64_t g = 0; g < gap && p < kin; g++, p++) STEP(direct);
             }
     }
-    for (; p < kc; p++) STEP();
+    for (; p < kin; p++) STEP(direct);
+    if (direct)
+        for (ap = o->atail; p < kc; p++) STEP(0);
     __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
     if (o->csc == 1 && o->m_rem == MR && o->n_rem == NR && o->bias_rs == 0) {
         __m256 beta = _mm256_set1_ps(o->beta);

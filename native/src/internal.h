@@ -56,6 +56,11 @@ typedef struct {
     const float *pf;
     int64_t pf_ld, pf_rows, pf_gap;
     int pf_l1;
+    /* The direct kernel only: the last ktail of its kc steps read A from atail, a packed sliver (ktail x MR, as the
+     * packed kernel reads), instead of in place: the K segments after A's first (a LoRA layer's s·h), whose rows are
+     * not adjacent to x's. 0: all kc in place. */
+    const float *atail;
+    int64_t ktail;
 } t4j_tile_out;
 
 /* acc (MR x NR) = sum over p < kc of ap[p*MR + i] * bp[p*NR + j], then stored through out. */
