@@ -94,8 +94,8 @@ static const float *sliver_source(const kview *v, int64_t r0, int64_t pc, int64_
 /* A's first segment where the kernel reads it in place (t4j_direct_kernel_fn), or NULL: a plain row-major one (the
  * activations x, a gradient g), at a level with a direct kernel. The segments after it (a LoRA layer's s·h or s·gB, a
  * few columns) are packed into each sliver's tail (t4j_tile_out.atail). Not with rows a multiple of 4 KiB apart (1024,
- * 2048, 4096 wide): a tile's rows read in step would then share one L1 set, and in a quarter of processes such a
- * product ran 25% slower than with A packed (BENCHMARKS.md, twenty-sixth session). */
+ * 2048, 4096 wide): a tile's rows read in step would then share one L1 set, and in spells of slow processes (5 of 12
+ * in one) such a product ran 25% slower than with A packed (BENCHMARKS.md, twenty-sixth session). */
 static const float *direct_a(const gemm_job *J) {
     const t4j_kseg *as = &J->av.segs[0];
 #ifdef T4J_DIRECT_A_PACKED_B_ONLY /* as before the seventeenth session: an A/B build */
