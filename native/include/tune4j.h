@@ -61,6 +61,10 @@ T4J_SHORT int32_t t4j_set_simd_level(int32_t level);
 T4J_SHORT int32_t t4j_num_threads(void);
 /* Sets the number of threads the kernels use (>= 1); 1 runs everything on the calling thread. */
 T4J_SHORT void t4j_set_num_threads(int32_t n);
+/* Caps the threads of the calls the calling thread makes at n (>= 1), or lifts the cap (0): a caller working beside
+ * others (a training step's micro-batches, each on a thread of its own) keeps to its share of the cores. The pool
+ * serves one caller's parallel region at a time; a region begun while another runs takes the calling thread alone. */
+T4J_SHORT void t4j_set_caller_threads(int32_t n);
 /* Microseconds a pool thread polls for the next parallel region before it sleeps, and a region's caller for the
  * workers still in it (default 200; 0 sleeps at once). Polling costs that much CPU after each region; a sleeping
  * thread costs a wake-up of 20-110 us at the next one on a VM. */

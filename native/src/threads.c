@@ -72,12 +72,18 @@ static void poll_until_out(void) {
         for (int i = 0; i < 64; i++) cpu_relax();
 }
 
+static _Thread_local int32_t caller_threads; /* t4j_set_caller_threads: 0, no cap */
+
 T4J_EXPORT int32_t t4j_num_threads(void) {
     int n = atomic_load(&requested_threads);
-    if (n > 0) return n;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    return cpus < 1 ? 1 : (int32_t)T4J_MIN(cpus, T4J_MAX_THREADS);
+    if (n <= 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cpus < 1 ? 1 : (int32_t)T4J_MIN(cpus, T4J_MAX_THREADS);
+    }
+    return caller_threads > 0 ? T4J_MIN(n, caller_threads) : n;
 }
+
+T4J_EXPORT void t4j_set_caller_threads(int32_t n) { caller_threads = T4J_MIN(T4J_MAX(n, 0), T4J_MAX_THREADS); }
 
 T4J_EXPORT void t4j_set_num_threads(int32_t n) {
     atomic_store(&requested_threads, T4J_MIN(T4J_MAX(n, 1), T4J_MAX_THREADS));

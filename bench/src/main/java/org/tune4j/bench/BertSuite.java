@@ -5,11 +5,13 @@ import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
+import org.tune4j.autograd.MicroBatches;
 import org.tune4j.autograd.Workspace;
 import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
@@ -49,6 +51,11 @@ final class BertSuite {
     private static final boolean PER_OP = Boolean.getBoolean("tune4j.bench.bert.ops");
     /** -Dtune4j.bench.bert.scaling=true: also each op's time in LoRA steps on one thread and on the run's most, alternated (StepThreadScaling). */
     private static final boolean SCALING = Boolean.getBoolean("tune4j.bench.bert.scaling");
+    /**
+     * The training step's batch as this many micro-batches (-Dtune4j.bench.bert.microBatches, default 2: on two threads
+     * they run at once, one a thread; on one thread in turn, the same bits: autograd.MicroBatches).
+     */
+    private static final int MICRO_BATCHES = Integer.getInteger("tune4j.bench.bert.microBatches", 2);
 
     static List<BenchRow> run(Machine machine, List<Integer> threadCounts, boolean quick, Consumer<String> progress) throws IOException {
         List<BenchRow> rows = new ArrayList<>();
@@ -125,47 +132,65 @@ final class BertSuite {
 
     private static List<BenchRow> trainStep(Path hf, BertConfig c, String method, int[] ids, int threads, double peak, double fwdFlops, List<BertStepPeer> peers,
             String missing, boolean quick, Consumer<String> progress) throws IOException {
-        try (Arena arena = Arena.ofShared(); Workspace workspace = new Workspace()) {
+        try (Arena arena = Arena.ofShared()) {
             BertClassifier m = new BertClassifier(arena, BertCheckpoint.load(arena, hf), BertClassifier.Pooling.MEAN, 2, new SplittableRandom(1));
             if (method.equals("lora")) Lora.inject(m, arena, new Lora.Config(8, 16f, 0f, false, List.of("query", "value"), List.of("classifier")), new SplittableRandom(2));
             AdamW opt = AdamW.of(arena, m.namedParameters(), 0.01f, 1f);
-            TokenBatch in = TokenBatch.of(arena, batchOf(ids, TRAIN_BATCH), null);
-            Tensor labels = Tensor.zeros(arena, DType.I32, TRAIN_BATCH);
-            for (int b = 0; b < TRAIN_BATCH; b++) labels.setInt(b, b % 2);
-            java.util.function.Function<Backend, Runnable> stepOn = backend -> () -> {
-                try (Tape t = new Tape(backend, true, true, workspace)) {
-                    Var loss = t.crossEntropy(m.logits(t, in), labels, 0f);
-                    t.backward(loss);
-                }
-                opt.step(backend, 1e-5f);
+            int parts = MICRO_BATCHES;
+            double[] weights = new double[parts];
+            Arrays.fill(weights, 1.0 / parts);
+            // part k: sequences [k·16/parts, (k+1)·16/parts) of the batch, label b % 2, its inputs in its own tape
+            MicroBatches.PartLoss partLoss = (t, k) -> {
+                int from = k * TRAIN_BATCH / parts, to = (k + 1) * TRAIN_BATCH / parts;
+                Tensor labels = Tensor.zeros(t.arena(), DType.I32, to - from);
+                for (int b = from; b < to; b++) labels.setInt(b - from, b % 2);
+                return t.crossEntropy(m.logits(t, TokenBatch.of(t.arena(), batchOf(ids, to - from), null)), labels, 0f);
             };
-            Runnable step = stepOn.apply(CpuBackend.get());
-            // ours alone: the row where no peer ran, and the JIT's warm-up before the alternation with a peer
-            double ms = new Measure(2, quick ? 3 : 8, quick ? 1 : 5).medianMs(step);
-            if (PER_OP) { // steps of their own through the timing proxy, after the measured ones
-                OpTimes times = new OpTimes(CpuBackend.get(), true);
-                Runnable timed = stepOn.apply(times.backend());
-                timed.run();
-                times.reset();
-                int steps = quick ? 2 : 8;
-                for (int i = 0; i < steps; i++) timed.run();
-                progress.accept(String.format("  %s step, %d threads: %.1f ms a step inside Backend calls", method, threads, times.insideMs(steps)));
-                times.report(method + " step, " + threads + " threads", steps, progress);
+            List<MicroBatches> made = new ArrayList<>(); // one a backend (ours, the timing proxy), closed with the model
+            java.util.function.Function<Backend, Runnable> stepOn = backend -> {
+                MicroBatches mb = new MicroBatches(backend, parts, new SplittableRandom(3));
+                made.add(mb);
+                return () -> {
+                    mb.step(partLoss, weights);
+                    opt.step(backend, 1e-5f);
+                };
+            };
+            try {
+                return trainRows(method, c, threads, peak, fwdFlops, peers, missing, quick, progress, stepOn);
+            } finally {
+                made.forEach(MicroBatches::close);
             }
-            if (SCALING && method.equals("lora") && threads > 1) StepThreadScaling.report("lora step", stepOn, threads, quick ? 3 : 10, progress);
-            double stepFlops = (method.equals("lora") ? 2 : 3) * fwdFlops * TRAIN_BATCH, mfu = 100 * stepFlops / (ms * 1e6) / peak;
-            String shape = shape(SEQ, TRAIN_BATCH) + (method.equals("lora") ? " r=8 q,v" : "");
-            List<BenchRow> rows = new ArrayList<>();
-            if (peers.isEmpty()) rows.add(stepRow(method, shape, threads, ms, missing, null, mfu));
-            for (BertStepPeer peer : peers) {
-                // the peer's step in alternation with ours (its oursMs), ours from above where it failed
-                LoraPeer.Result r = peer.stepMs(method, c, TRAIN_BATCH, SEQ, 8, threads, quick, step);
-                double mine = r.oursMs() != null ? r.oursMs() : ms;
-                rows.add(stepRow(method, shape, threads, mine, r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(),
-                        100 * stepFlops / (mine * 1e6) / peak));
-            }
-            return rows;
         }
+    }
+
+    private static List<BenchRow> trainRows(String method, BertConfig c, int threads, double peak, double fwdFlops, List<BertStepPeer> peers, String missing,
+            boolean quick, Consumer<String> progress, java.util.function.Function<Backend, Runnable> stepOn) {
+        Runnable step = stepOn.apply(CpuBackend.get());
+        // ours alone: the row where no peer ran, and the JIT's warm-up before the alternation with a peer
+        double ms = new Measure(2, quick ? 3 : 8, quick ? 1 : 5).medianMs(step);
+        if (PER_OP) { // steps of their own through the timing proxy, after the measured ones
+            OpTimes times = new OpTimes(CpuBackend.get(), true);
+            Runnable timed = stepOn.apply(times.backend());
+            timed.run();
+            times.reset();
+            int steps = quick ? 2 : 8;
+            for (int i = 0; i < steps; i++) timed.run();
+            progress.accept(String.format("  %s step, %d threads: %.1f ms a step inside Backend calls", method, threads, times.insideMs(steps)));
+            times.report(method + " step, " + threads + " threads", steps, progress);
+        }
+        if (SCALING && method.equals("lora") && threads > 1) StepThreadScaling.report("lora step", stepOn, threads, quick ? 3 : 10, progress);
+        double stepFlops = (method.equals("lora") ? 2 : 3) * fwdFlops * TRAIN_BATCH, mfu = 100 * stepFlops / (ms * 1e6) / peak;
+        String shape = shape(SEQ, TRAIN_BATCH) + (MICRO_BATCHES > 1 ? " (" + MICRO_BATCHES + " micro-batches)" : "") + (method.equals("lora") ? " r=8 q,v" : "");
+        List<BenchRow> rows = new ArrayList<>();
+        if (peers.isEmpty()) rows.add(stepRow(method, shape, threads, ms, missing, null, mfu));
+        for (BertStepPeer peer : peers) {
+            // the peer's step in alternation with ours (its oursMs), ours from above where it failed
+            LoraPeer.Result r = peer.stepMs(method, c, TRAIN_BATCH, SEQ, 8, threads, quick, step);
+            double mine = r.oursMs() != null ? r.oursMs() : ms;
+            rows.add(stepRow(method, shape, threads, mine, r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(),
+                    100 * stepFlops / (mine * 1e6) / peak));
+        }
+        return rows;
     }
 
     /**

@@ -57,6 +57,7 @@ public final class tune4j_h {
             "t4j_set_simd_level",
             "t4j_num_threads",
             "t4j_set_num_threads",
+            "t4j_set_caller_threads",
             "t4j_spin_us",
             "t4j_set_spin_us",
             "t4j_peak_fma",
@@ -324,6 +325,30 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_set_num_threads$descriptor() {
         return t4j_set_num_threads.DESC;
+    }
+
+    private static final class t4j_set_caller_threads {
+        static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(JAVA_INT);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_set_caller_threads", DESC, true);
+    }
+
+    /** Caps the threads of the calls the calling thread makes at n (&gt;= 1), or lifts the cap (0): a caller working beside others (a training step's micro-batches, each on a thread of its own) keeps to its share of the cores. The pool serves one caller's parallel region at a time; a region begun while another runs takes the calling thread alone. */
+    public static void t4j_set_caller_threads(int n) {
+        try {
+            t4j_set_caller_threads.HANDLE.invokeExact(n);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_set_caller_threads$handle() {
+        return t4j_set_caller_threads.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_set_caller_threads$descriptor() {
+        return t4j_set_caller_threads.DESC;
     }
 
     private static final class t4j_spin_us {

@@ -40,6 +40,8 @@ public final class Tape implements AutoCloseable {
     private final StepMemory memory;
     private boolean lossOnBackend;
     private Map<Tensor, PackedLinearWeights> packedWeights = Map.of();
+    private List<Map.Entry<Parameter, Var>> apart; // a later micro-batch's parameters, their gradients its own (MicroBatches)
+    private SplittableRandom random;                // dropout masks from here, when set (a micro-batch's own)
 
     public Tape(Backend backend, boolean recording) {
         this(backend, recording, true);
@@ -89,6 +91,22 @@ public final class Tape implements AutoCloseable {
     public Tape packedWeights(Map<Tensor, PackedLinearWeights> packed) {
         packedWeights = Objects.requireNonNull(packed, "packed");
         return this;
+    }
+
+    /**
+     * Keeps this tape's parameter gradients apart from the parameters' own until {@link #addApartGradients}, and draws
+     * its dropout masks from {@code random}: a later micro-batch of a step ({@link MicroBatches}). Returns this tape.
+     */
+    Tape microBatch(SplittableRandom random) {
+        this.apart = new ArrayList<>();
+        this.random = random;
+        return this;
+    }
+
+    /** Adds the gradients this micro-batch's tape kept apart into the parameters' own, in the order it met them. */
+    void addApartGradients() {
+        for (Map.Entry<Parameter, Var> e : apart)
+            if (e.getValue().grad != null) backend.axpy(1f, e.getValue().grad, e.getKey().grad());
     }
 
     /** The arena of this step: tensors made here are freed with the tape. */
@@ -181,6 +199,11 @@ public final class Tape implements AutoCloseable {
     /** A parameter: its gradient accumulates into the parameter's own when it is trainable. */
     public Var param(Parameter p) {
         boolean g = recording && parameterGradients && p.trainable();
+        if (g && apart != null) { // its gradient made on first use, as an activation's
+            Var v = new Var(p.value(), true, null);
+            apart.add(Map.entry(p, v));
+            return v;
+        }
         return new Var(p.value(), g, g ? p.grad() : null);
     }
 
@@ -444,9 +467,13 @@ public final class Tape implements AutoCloseable {
         return out;
     }
 
-    /** An inverted-dropout mask [rows, cols] for probability p (0 or 1/(1-p)), from a seeded generator; null when p = 0. */
+    /**
+     * An inverted-dropout mask [rows, cols] for probability p (0 or 1/(1-p)), from a seeded generator (a micro-batch's
+     * tape: its own); null when p = 0.
+     */
     public Tensor dropoutMask(long rows, long cols, float p, SplittableRandom rng) {
         if (p <= 0f) return null;
+        if (random != null) rng = random;
         Tensor mask = hostTensor(false, rows, cols);
         float keep = 1f / (1f - p);
         MemorySegment s = mask.segment();

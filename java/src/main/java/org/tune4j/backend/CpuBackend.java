@@ -102,6 +102,16 @@ public final class CpuBackend extends CpuLoraOps {
     }
 
     /**
+     * Caps the threads of the kernels the calling thread runs at {@code n} (at most {@link #threads()} still), or lifts
+     * the cap ({@code n} 0): a thread working beside others (a training step's micro-batches, each on a thread of its
+     * own: {@code autograd.MicroBatches}) keeps to its share of the cores. The same bits for any cap.
+     */
+    public static void setCallerThreads(int n) {
+        if (n < 0 || n > MAX_THREADS) throw new IllegalArgumentException("caller threads must be in [0, " + MAX_THREADS + "], is " + n);
+        tune4j_h.t4j_set_caller_threads(n);
+    }
+
+    /**
      * Microseconds a pool thread polls for the next parallel region before it sleeps (default 200; 0 sleeps at
      * once). Polling is what lets a training step's short kernels use every core: waking a sleeping thread costs
      * tens of microseconds on a VM. A service that shares its cores with other work may want it lower.

@@ -1,0 +1,134 @@
+package org.tune4j.autograd;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.tune4j.backend.Backend;
+import org.tune4j.backend.CpuBackend;
+
+/**
+ * One training step's batch as micro-batches, data parallel on the CPU (ARCHITECTURE.md, "Micro-batches"). Part k's loss
+ * is built on a tape of its own and sent back with seed {@code weights[k]} (its share of the batch, so that the parts'
+ * gradients sum to the whole batch's mean); part 0's parameter gradients go into the parameters' own as a single tape's
+ * do, each later part's into tensors of its tape and then added, in part order. So a step's bits depend on the parts,
+ * never on how many of them run at once. Part 0 draws its dropout masks as a single tape does (the layers' own
+ * generators), each later part from a generator of its own split off {@code random} in part order.
+ *
+ * <p>On the CPU backend, when the kernels have no more threads than there are parts, the parts run at once, each on a
+ * thread of its own with its kernels capped at its share of the threads ({@link CpuBackend#setCallerThreads}): each
+ * part's ops then run without a barrier between threads and on the data its own core wrote (MiniLM's LoRA step on two
+ * threads 4-9% faster than the batch's GEMMs split between the threads: BENCHMARKS.md). Elsewhere (a GPU, more threads
+ * than parts) they run in turn on the calling thread, every kernel on all the threads.
+ */
+public final class MicroBatches implements AutoCloseable {
+    /** Builds part {@code part}'s loss (a scalar, the mean over that part's examples) on {@code tape}. */
+    @FunctionalInterface
+    public interface PartLoss {
+        Var loss(Tape tape, int part);
+    }
+
+    private final Backend backend;
+    private final Workspace[] workspaces;
+    private final SplittableRandom random;
+    private ExecutorService pool; // made on first concurrent step
+
+    /** {@code parts} micro-batches a step, each with step memory of its own; later parts' dropout from {@code random}. */
+    public MicroBatches(Backend backend, int parts, SplittableRandom random) {
+        if (parts < 1) throw new IllegalArgumentException("micro-batches must be >= 1, is " + parts);
+        this.backend = backend;
+        this.random = random;
+        this.workspaces = new Workspace[parts];
+        for (int k = 0; k < parts; k++) workspaces[k] = new Workspace();
+    }
+
+    public int parts() {
+        return workspaces.length;
+    }
+
+    /**
+     * Runs one step's forward and backward over the parts; the parameters' gradients get the sum of theirs. Returns each
+     * part's loss. {@code weights[k]}: part k's seed, its examples over the batch's.
+     */
+    public float[] step(PartLoss loss, double[] weights) {
+        int parts = workspaces.length;
+        if (weights.length != parts) throw new IllegalArgumentException(weights.length + " weights for " + parts + " micro-batches");
+        SplittableRandom[] own = new SplittableRandom[parts];
+        for (int k = 1; k < parts; k++) own[k] = random.split();
+        float[] losses = new float[parts];
+        CountDownLatch[] added = new CountDownLatch[parts]; // part k's gradients are in the parameters'
+        for (int k = 0; k < parts; k++) added[k] = new CountDownLatch(1);
+        int threads = backend instanceof CpuBackend ? CpuBackend.threads() : 1;
+        if (parts == 1 || threads == 1 || threads > parts) {
+            for (int k = 0; k < parts; k++) losses[k] = run(loss, k, weights[k], own[k], null, 0);
+            return losses;
+        }
+        if (pool == null) pool = Executors.newFixedThreadPool(threads, r -> {
+            Thread t = new Thread(r, "tune4j-micro-batch");
+            t.setDaemon(true);
+            return t;
+        });
+        List<Future<Float>> done = new ArrayList<>();
+        for (int k = 0; k < parts; k++) {
+            int part = k;
+            CountDownLatch before = k == 0 ? null : added[k - 1];
+            done.add(pool.submit(() -> {
+                try {
+                    return run(loss, part, weights[part], own[part], before, 1);
+                } finally {
+                    added[part].countDown(); // a failed part lets the later ones finish (the step fails below)
+                }
+            }));
+        }
+        RuntimeException failure = null;
+        for (int k = 0; k < parts; k++) {
+            try {
+                losses[k] = done.get(k).get();
+            } catch (ExecutionException e) {
+                if (failure == null) failure = e.getCause() instanceof RuntimeException r ? r : new IllegalStateException("micro-batch " + k + " failed", e.getCause());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while micro-batch " + k + " ran", e);
+            }
+        }
+        if (failure != null) throw failure;
+        return losses;
+    }
+
+    /** Part {@code k} on the calling thread; a later part adds its gradients once part k - 1 has ({@code before}). */
+    private float run(PartLoss loss, int k, double weight, SplittableRandom own, CountDownLatch before, int callerThreads) {
+        if (callerThreads > 0) CpuBackend.setCallerThreads(callerThreads);
+        try (Tape t = new Tape(backend, true, true, workspaces[k])) {
+            if (k > 0) t.microBatch(own);
+            Var l = loss.loss(t, k);
+            float value = l.value().isHost() ? l.value().getFloat(0) : Float.NaN;
+            t.backward(l, (float) weight);
+            if (k > 0) {
+                if (before != null) await(before);
+                t.addApartGradients();
+            }
+            return value;
+        } finally {
+            if (callerThreads > 0) CpuBackend.setCallerThreads(0);
+        }
+    }
+
+    private static void await(CountDownLatch latch) {
+        try {
+            latch.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for the micro-batch before", e);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (pool != null) pool.shutdownNow();
+        for (Workspace w : workspaces) w.close();
+    }
+}

@@ -1,0 +1,142 @@
+package org.tune4j.autograd;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.data.TokenBatch;
+import org.tune4j.nn.BertClassifier;
+import org.tune4j.nn.BertConfig;
+import org.tune4j.nn.BertModel;
+import org.tune4j.nn.Lora;
+import org.tune4j.tensor.DType;
+import org.tune4j.tensor.Tensor;
+
+/**
+ * A step's batch as micro-batches ({@link MicroBatches}): the gradients are the whole batch's, and their bits depend on
+ * the parts only, not on whether the parts ran at once (two threads) or in turn (one).
+ */
+class MicroBatchesTest {
+    private static final int BATCH = 6;
+
+    /** A small BERT classifier with LoRA on query and value (lora_dropout as given) and its trainable parameters. */
+    private static BertClassifier model(Arena arena, float dropout) {
+        var config = new BertConfig(50, 32, 4, 2, 64, 64, 2, 1e-12f, "gelu");
+        var m = new BertClassifier(arena, new BertModel(arena, config, new SplittableRandom(2)), BertClassifier.Pooling.MEAN, 3, new SplittableRandom(3));
+        Lora.inject(m, arena, new Lora.Config(4, 8f, dropout, false, List.of("query", "value"), List.of("classifier")), new SplittableRandom(4));
+        // B starts at zero in PEFT; nonzero here, so that every LoRA gradient is nonzero
+        for (var e : m.namedParameters().entrySet()) {
+            if (!e.getKey().endsWith("lora_B")) continue;
+            Tensor b = e.getValue().value();
+            for (long i = 0; i < b.numel(); i++) b.segment().setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, 0.01f * ((i * 7) % 11 - 5));
+        }
+        m.train(true);
+        return m;
+    }
+
+    private static int[][] ids() {
+        int[][] ids = new int[BATCH][];
+        for (int b = 0; b < BATCH; b++) {
+            ids[b] = new int[40 - 3 * b];
+            for (int i = 0; i < ids[b].length; i++) ids[b][i] = 1 + (i * 7 + b * 3) % 49;
+        }
+        return ids;
+    }
+
+    /** Part k's loss: sequences [k·n/parts, (k+1)·n/parts) of the batch, their inputs made in the part's tape. */
+    private static MicroBatches.PartLoss parts(BertClassifier m, int[][] ids, int parts) {
+        return (t, k) -> {
+            int from = k * ids.length / parts, to = (k + 1) * ids.length / parts;
+            Tensor y = Tensor.zeros(t.arena(), DType.I32, to - from);
+            for (int b = from; b < to; b++) y.setInt(b - from, b % 3);
+            return t.crossEntropy(m.logits(t, TokenBatch.of(t.arena(), Arrays.copyOfRange(ids, from, to), null)), y, 0f);
+        };
+    }
+
+    private static double[] weights(int n, int parts) {
+        double[] w = new double[parts];
+        for (int k = 0; k < parts; k++) w[k] = (double) ((k + 1) * n / parts - k * n / parts) / n;
+        return w;
+    }
+
+    /** Every trainable parameter's gradient after one step of {@code parts} micro-batches on {@code threads} threads. */
+    private static Map<String, float[]> gradients(int parts, int threads, float dropout) {
+        int before = CpuBackend.threads();
+        CpuBackend.setThreads(threads);
+        try (Arena arena = Arena.ofShared(); MicroBatches mb = new MicroBatches(CpuBackend.get(), parts, new SplittableRandom(9))) {
+            BertClassifier m = model(arena, dropout);
+            float[] losses = mb.step(parts(m, ids(), parts), weights(BATCH, parts));
+            assertEquals(parts, losses.length);
+            for (float l : losses) assertTrue(Float.isFinite(l) && l > 0, "a part's loss: " + l);
+            var out = new java.util.TreeMap<String, float[]>();
+            for (var e : m.namedParameters().entrySet()) if (e.getValue().trainable()) out.put(e.getKey(), e.getValue().grad().toFloatArray());
+            return out;
+        } finally {
+            CpuBackend.setThreads(before);
+        }
+    }
+
+    @Test
+    void partsThatRunAtOnceGiveTheBitsOfPartsInTurn() {
+        for (float dropout : new float[] {0f, 0.1f}) { // with dropout: each later part's masks from a generator of its own
+            Map<String, float[]> inTurn = gradients(3, 1, dropout), atOnce = gradients(3, 2, dropout), threeAtOnce = gradients(3, 3, dropout);
+            assertEquals(inTurn.keySet(), atOnce.keySet());
+            for (String name : inTurn.keySet()) {
+                assertArrayEquals(inTurn.get(name), atOnce.get(name), 0f, name + ", dropout " + dropout + ": two threads");
+                assertArrayEquals(inTurn.get(name), threeAtOnce.get(name), 0f, name + ", dropout " + dropout + ": three threads");
+            }
+        }
+    }
+
+    @Test
+    void partsGiveTheWholeBatchsGradients() {
+        Map<String, float[]> whole = gradients(1, 1, 0f), two = gradients(2, 2, 0f), three = gradients(3, 1, 0f);
+        assertTrue(whole.size() > 4, "LoRA's A and B in 2 layers, and the head: " + whole.keySet());
+        for (String name : whole.keySet()) {
+            float[] w = whole.get(name);
+            double scale = 0;
+            for (float v : w) scale = Math.max(scale, Math.abs(v));
+            assertTrue(scale > 0, name + " has a gradient");
+            for (var parts : List.of(two, three)) {
+                float[] p = parts.get(name);
+                for (int i = 0; i < w.length; i++) assertEquals(w[i], p[i], 1e-5 * scale, name + "[" + i + "]");
+            }
+        }
+    }
+
+    @Test
+    void aFailingPartFailsTheStep() {
+        int before = CpuBackend.threads();
+        for (int threads : new int[] {1, 2}) {
+            CpuBackend.setThreads(threads);
+            try (Arena arena = Arena.ofShared(); MicroBatches mb = new MicroBatches(CpuBackend.get(), 2, new SplittableRandom(9))) {
+                BertClassifier m = model(arena, 0f);
+                MicroBatches.PartLoss ok = parts(m, ids(), 2);
+                List<Integer> ran = new ArrayList<>();
+                var e = assertThrows(IllegalArgumentException.class, () -> mb.step((t, k) -> {
+                    synchronized (ran) {
+                        ran.add(k);
+                    }
+                    if (k == 1) throw new IllegalArgumentException("part 1's batch is bad");
+                    return ok.loss(t, k);
+                }, weights(BATCH, 2)), "threads " + threads);
+                assertEquals("part 1's batch is bad", e.getMessage());
+                assertThrows(IllegalArgumentException.class, () -> mb.step(ok, new double[] {1}), "one weight for two parts");
+                // and the next step runs
+                assertEquals(2, mb.step(ok, weights(BATCH, 2)).length);
+            } finally {
+                CpuBackend.setThreads(before);
+            }
+        }
+        assertThrows(IllegalArgumentException.class, () -> new MicroBatches(CpuBackend.get(), 0, new SplittableRandom(1)));
+    }
+}
