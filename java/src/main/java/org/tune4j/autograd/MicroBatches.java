@@ -51,12 +51,13 @@ public final class MicroBatches implements AutoCloseable {
     }
 
     /**
-     * Runs one step's forward and backward over the parts; the parameters' gradients get the sum of theirs. Returns each
-     * part's loss. {@code weights[k]}: part k's seed, its examples over the batch's.
+     * Runs one step's forward and backward over {@code weights.length} parts (at most {@link #parts()}: a last batch may
+     * be cut into fewer); the parameters' gradients get the sum of theirs. Returns each part's loss. {@code weights[k]}:
+     * part k's seed, its examples over the batch's.
      */
     public float[] step(PartLoss loss, double[] weights) {
-        int parts = workspaces.length;
-        if (weights.length != parts) throw new IllegalArgumentException(weights.length + " weights for " + parts + " micro-batches");
+        int parts = weights.length;
+        if (parts < 1 || parts > workspaces.length) throw new IllegalArgumentException(parts + " weights for at most " + workspaces.length + " micro-batches");
         SplittableRandom[] own = new SplittableRandom[parts];
         for (int k = 1; k < parts; k++) own[k] = random.split();
         float[] losses = new float[parts];

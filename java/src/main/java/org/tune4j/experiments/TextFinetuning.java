@@ -39,7 +39,8 @@ public final class TextFinetuning {
      * classifier and the probes pool the encoder's states (mean for sentence-transformers' models, [CLS] for BGE).
      */
     public record Options(List<Method> methods, List<Long> seeds, int trainSize, int testSize, int maxLength, int epochs, int batch, float loraLr, float fullLr,
-            float headLr, Lora.Config lora, TextDataset forgetting, int forgettingSize, boolean int8, Path adapterDir, BertClassifier.Pooling pooling) {
+            float headLr, Lora.Config lora, TextDataset forgetting, int forgettingSize, boolean int8, Path adapterDir, BertClassifier.Pooling pooling,
+            int microBatches) {
         public Options {
             methods = List.copyOf(methods);
             seeds = List.copyOf(seeds);
@@ -54,7 +55,7 @@ public final class TextFinetuning {
          */
         public static Options defaults() {
             return new Options(List.of(Method.values()), List.of(1L, 2L, 3L), 600, 400, 96, 4, 16, 1e-3f, 5e-5f, 2e-3f,
-                    new Lora.Config(8, 16f, 0.1f, false, List.of("query", "value"), List.of("classifier")), null, 0, true, null, BertClassifier.Pooling.MEAN);
+                    new Lora.Config(8, 16f, 0.1f, false, List.of("query", "value"), List.of("classifier")), null, 0, true, null, BertClassifier.Pooling.MEAN, 1);
         }
     }
 
@@ -149,7 +150,7 @@ public final class TextFinetuning {
                     case FULL -> o.fullLr();
                     default -> o.headLr();
                 };
-                var opts = new TextTrainer.Options(o.epochs(), o.batch(), 1, lr, 0.01f, 0.1f, 1.0, seed);
+                var opts = new TextTrainer.Options(o.epochs(), o.batch(), 1, lr, 0.01f, 0.1f, 1.0, seed).withMicroBatches(o.microBatches());
                 losses = TextTrainer.fit(backend, model, trainIds, trainLabels, opts, line -> progress.accept("  " + line));
             }
             double acc = EvaluateText.accuracy(EvaluateText.predict(backend, model, testIds, 32), testLabels);

@@ -7,6 +7,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
+import org.tune4j.autograd.MicroBatches;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
 import org.tune4j.autograd.Workspace;
@@ -28,17 +29,30 @@ import org.tune4j.tensor.Tensor;
 public final class TextTrainer {
     /**
      * How to train: {@code batch} sequences per step, gradients of {@code accumulate} steps summed before an update;
-     * {@code adversarial} (null: none) trains on perturbed embeddings.
+     * {@code adversarial} (null: none) trains on perturbed embeddings. {@code microBatches}: each step's batch cut into
+     * that many parts ({@link MicroBatches}: on a CPU with no more threads than parts they run at once, a thread each),
+     * their gradients summed in part order, so the bits depend on it and not on the threads; FreeLB runs batches whole.
      */
-    public record Options(int epochs, int batch, int accumulate, float lr, float weightDecay, float warmupFraction, double clipNorm, long seed, FreeLb adversarial) {
+    public record Options(int epochs, int batch, int accumulate, float lr, float weightDecay, float warmupFraction, double clipNorm, long seed, FreeLb adversarial,
+            int microBatches) {
         public Options {
             if (epochs < 1 || batch < 1 || accumulate < 1) throw new IllegalArgumentException("epochs, batch and accumulate must be >= 1: " + epochs + ", " + batch + ", " + accumulate);
+            if (microBatches < 1 || microBatches > batch) throw new IllegalArgumentException("micro-batches must be in [1, batch " + batch + "], is " + microBatches);
             if (!(lr > 0 && lr < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException("learning rate must be finite and > 0, is " + lr);
             if (!(warmupFraction >= 0 && warmupFraction < 1)) throw new IllegalArgumentException("warmup fraction must be in [0, 1), is " + warmupFraction);
         }
 
+        public Options(int epochs, int batch, int accumulate, float lr, float weightDecay, float warmupFraction, double clipNorm, long seed, FreeLb adversarial) {
+            this(epochs, batch, accumulate, lr, weightDecay, warmupFraction, clipNorm, seed, adversarial, 1);
+        }
+
         public Options(int epochs, int batch, int accumulate, float lr, float weightDecay, float warmupFraction, double clipNorm, long seed) {
             this(epochs, batch, accumulate, lr, weightDecay, warmupFraction, clipNorm, seed, null);
+        }
+
+        /** These options with each batch as {@code parts} micro-batches. */
+        public Options withMicroBatches(int parts) {
+            return new Options(epochs, batch, accumulate, lr, weightDecay, warmupFraction, clipNorm, seed, adversarial, parts);
         }
     }
 
@@ -69,7 +83,8 @@ public final class TextTrainer {
         LrSchedule lr = LrSchedule.warmupLinear(o.lr(), (long) (o.warmupFraction() * total), total);
         double[] losses = new double[o.epochs()];
         model.train(true);
-        try (Arena state = Arena.ofShared(); Workspace ws = new Workspace()) {
+        try (Arena state = Arena.ofShared(); Workspace ws = new Workspace();
+                MicroBatches parts = new MicroBatches(backend, o.microBatches(), new SplittableRandom(o.seed() ^ 0x9E3779B97F4A7C15L))) {
             AdamW opt = AdamW.of(state, model.namedParameters(), o.weightDecay(), 1f);
             long update = 0;
             for (int epoch = 0; epoch < o.epochs(); epoch++) {
@@ -77,23 +92,16 @@ public final class TextTrainer {
                 double sum = 0;
                 for (int s = 0; s < plan.size(); s++) {
                     int[] members = plan.get(s);
-                    try (Arena step = Arena.ofConfined()) {
+                    if (o.adversarial() == null) {
+                        sum += batchStep(parts, model, ids, labels, members);
+                    } else try (Arena step = Arena.ofConfined()) {
                         int[][] seqs = new int[members.length][];
                         Tensor y = Tensor.zeros(step, DType.I32, members.length);
                         for (int b = 0; b < members.length; b++) {
                             seqs[b] = ids[members[b]];
                             y.setInt(b, labels[members[b]]);
                         }
-                        TokenBatch in = TokenBatch.of(step, seqs, null);
-                        if (o.adversarial() == null) {
-                            try (Tape t = new Tape(backend, true, true, ws)) {
-                                Var loss = t.crossEntropy(model.logits(t, in), y, 0f);
-                                sum += loss.value().getFloat(0) * members.length;
-                                t.backward(loss);
-                            }
-                        } else {
-                            sum += freeLb(backend, model, ws, step, in, seqs, y, o.adversarial(), perturbations) * members.length;
-                        }
+                        sum += freeLb(backend, model, ws, step, TokenBatch.of(step, seqs, null), seqs, y, o.adversarial(), perturbations) * members.length;
                     }
                     if ((s + 1) % o.accumulate() == 0 || s == plan.size() - 1) {
                         if (o.clipNorm() > 0) GradClip.clipGlobalNorm(backend, opt.parameters().values(), o.clipNorm());
@@ -107,6 +115,29 @@ public final class TextTrainer {
             model.train(false);
         }
         return losses;
+    }
+
+    /**
+     * One batch's forward and backward, as micro-batches: part k takes members [k·n/P, (k+1)·n/P) (P the parts, at most
+     * n; one part is the batch on one tape), its inputs made in its own tape. Returns the batch's summed loss.
+     */
+    private static double batchStep(MicroBatches parts, BertClassifier model, int[][] ids, int[] labels, int[] members) {
+        int n = members.length, p = Math.min(parts.parts(), n);
+        double[] weights = new double[p];
+        for (int k = 0; k < p; k++) weights[k] = (double) ((k + 1) * n / p - k * n / p) / n;
+        float[] losses = parts.step((t, k) -> {
+            int from = k * n / p, to = (k + 1) * n / p;
+            int[][] seqs = new int[to - from][];
+            Tensor y = Tensor.zeros(t.arena(), DType.I32, to - from);
+            for (int b = from; b < to; b++) {
+                seqs[b - from] = ids[members[b]];
+                y.setInt(b - from, labels[members[b]]);
+            }
+            return t.crossEntropy(model.logits(t, TokenBatch.of(t.arena(), seqs, null)), y, 0f);
+        }, weights);
+        double sum = 0;
+        for (int k = 0; k < p; k++) sum += losses[k] * (double) ((k + 1) * n / p - k * n / p);
+        return sum;
     }
 
     /**

@@ -130,7 +130,8 @@ class MicroBatchesTest {
                     return ok.loss(t, k);
                 }, weights(BATCH, 2)), "threads " + threads);
                 assertEquals("part 1's batch is bad", e.getMessage());
-                assertThrows(IllegalArgumentException.class, () -> mb.step(ok, new double[] {1}), "one weight for two parts");
+                assertThrows(IllegalArgumentException.class, () -> mb.step(ok, new double[3]), "three weights for two parts");
+                assertThrows(IllegalArgumentException.class, () -> mb.step(ok, new double[0]), "no part");
                 // and the next step runs
                 assertEquals(2, mb.step(ok, weights(BATCH, 2)).length);
             } finally {
@@ -138,5 +139,7 @@ class MicroBatchesTest {
             }
         }
         assertThrows(IllegalArgumentException.class, () -> new MicroBatches(CpuBackend.get(), 0, new SplittableRandom(1)));
+        assertThrows(IllegalArgumentException.class, () -> CpuBackend.setCallerThreads(-1));
+        assertThrows(IllegalArgumentException.class, () -> CpuBackend.setCallerThreads(CpuBackend.MAX_THREADS + 1));
     }
 }

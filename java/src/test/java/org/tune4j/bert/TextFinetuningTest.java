@@ -44,7 +44,7 @@ class TextFinetuningTest {
         TextDataset task = words("task", new String[] {"cheap", "offer", "win", "money"}, new String[] {"meeting", "notes", "code", "review"}, 80, 1, List.of("ham", "spam"));
         TextDataset genres = words("genres", new String[] {"court", "jury", "vote"}, new String[] {"ship", "star", "planet"}, 80, 2, List.of("press", "fiction"));
         var o = new TextFinetuning.Options(List.of(TextFinetuning.Method.values()), List.of(1L, 2L), 40, 20, 16, 2, 8, 1e-2f, 1e-3f, 1e-2f,
-                new Lora.Config(2, 4f, 0f, false, List.of("query", "value"), List.of("classifier")), genres, 20, true, dir.resolve("adapter"), org.tune4j.nn.BertClassifier.Pooling.MEAN);
+                new Lora.Config(2, 4f, 0f, false, List.of("query", "value"), List.of("classifier")), genres, 20, true, dir.resolve("adapter"), org.tune4j.nn.BertClassifier.Pooling.MEAN, 2); // each batch of 8 as 2 micro-batches
         List<String> lines = new ArrayList<>();
         TextFinetuning.Result r = TextFinetuning.run(CpuBackend.get(), model, task, o, lines::add);
         assertEquals(8, r.runs().size(), "4 methods x 2 seeds");

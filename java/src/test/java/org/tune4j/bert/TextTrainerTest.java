@@ -55,6 +55,42 @@ class TextTrainerTest {
         }
     }
 
+    /** Trained weights after 2 epochs of LoRA (lora_dropout 0.1) with each batch as 3 micro-batches, on {@code threads} threads. */
+    private static float[] trainedWithMicroBatches(int threads, int[][] train, int[] labels) {
+        int before = CpuBackend.threads();
+        CpuBackend.setThreads(threads);
+        try (Arena arena = Arena.ofShared()) {
+            SplittableRandom init = new SplittableRandom(5);
+            BertClassifier m = new BertClassifier(arena, new BertModel(arena, SMALL, init), BertClassifier.Pooling.MEAN, 2, init);
+            Lora.inject(m, arena, new Lora.Config(4, 8f, 0.1f, false, List.of("query", "value"), List.of("classifier")), init);
+            var o = new TextTrainer.Options(2, 16, 1, 1e-2f, 0.01f, 0.1f, 1.0, 1).withMicroBatches(3);
+            double[] losses = TextTrainer.fit(CpuBackend.get(), m, train, labels, o, line -> {});
+            assertTrue(losses[1] > 0 && Double.isFinite(losses[1]));
+            List<Float> out = new ArrayList<>();
+            for (var e : m.namedParameters().entrySet()) if (e.getValue().trainable()) for (float v : e.getValue().value().toFloatArray()) out.add(v);
+            float[] w = new float[out.size()];
+            for (int i = 0; i < w.length; i++) w[i] = out.get(i);
+            return w;
+        } finally {
+            CpuBackend.setThreads(before);
+        }
+    }
+
+    @Test
+    void microBatchesTrainTheSameBitsOnOneThreadAndOnTwo() {
+        SplittableRandom rng = new SplittableRandom(3);
+        int[] labels = new int[100];
+        int[][] train = sequences(100, rng, labels); // batches of 16, the last of 4: 3 parts of 5 or 6, and of 1 or 2
+        float[] one = trainedWithMicroBatches(1, train, labels), two = trainedWithMicroBatches(2, train, labels);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(one, two, 0f, "micro-batches in turn and at once");
+        assertThrowsOn(() -> new TextTrainer.Options(2, 16, 1, 1e-2f, 0.01f, 0.1f, 1.0, 1).withMicroBatches(17), "more micro-batches than the batch");
+        assertThrowsOn(() -> new TextTrainer.Options(2, 16, 1, 1e-2f, 0.01f, 0.1f, 1.0, 1).withMicroBatches(0), "no micro-batch");
+    }
+
+    private static void assertThrowsOn(org.junit.jupiter.api.function.Executable e, String what) {
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, e, what);
+    }
+
     @Test
     void bucketedBatchesCoverEverySequenceOnceAndPadLittle() {
         SplittableRandom rng = new SplittableRandom(9);
