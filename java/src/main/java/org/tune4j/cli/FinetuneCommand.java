@@ -68,7 +68,7 @@ final class FinetuneCommand implements Callable<Integer> {
 
     @Option(names = "--micro-batches", paramLabel = "N", defaultValue = "1",
             description = "Each training batch as N micro-batches, their gradients summed in order (the bits depend on N, not on the threads); "
-                    + "on a CPU with no more threads than N they run at once, a thread each: on 2 cores, 2 train 5-7%% faster than 1 (default: ${DEFAULT-VALUE}).")
+                    + "on a CPU with no more threads than N they run at once, a thread each (on 2 cores a MiniLM step of 16 x 128 tokens 5-7%% faster on 2 than on 1) (default: ${DEFAULT-VALUE}).")
     int microBatches;
 
     @Option(names = "--no-int8", description = "Skip the int8 step (LoRA merged and full fine-tuning quantized post-training, tested again).")
