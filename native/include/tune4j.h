@@ -58,6 +58,8 @@ T4J_SHORT int64_t t4j_cache_bytes(int32_t level);
 T4J_SHORT int32_t t4j_simd_level(void);
 /* Asks for a level; the level in use becomes min(level, highest supported). Returns it. */
 T4J_SHORT int32_t t4j_set_simd_level(int32_t level);
+/* The threads the calling thread's kernels use: t4j_set_num_threads's (the online CPUs until set), capped by
+ * t4j_set_caller_threads. */
 T4J_SHORT int32_t t4j_num_threads(void);
 /* Sets the number of threads the kernels use (>= 1); 1 runs everything on the calling thread. */
 T4J_SHORT void t4j_set_num_threads(int32_t n);

@@ -285,6 +285,7 @@ public final class tune4j_h {
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_num_threads", DESC, true);
     }
 
+    /** The threads the calling thread's kernels use: t4j_set_num_threads's (the online CPUs until set), capped by t4j_set_caller_threads. */
     public static int t4j_num_threads() {
         try {
             return (int) t4j_num_threads.HANDLE.invokeExact();

@@ -91,6 +91,7 @@ public final class CpuBackend extends CpuLoraOps {
     /** The most threads the native pool runs (threads.c). */
     public static final int MAX_THREADS = 256;
 
+    /** Threads the calling thread's kernels use: {@link #setThreads}'s, or fewer under {@link #setCallerThreads}'s cap. */
     public static int threads() {
         return tune4j_h.t4j_num_threads();
     }
