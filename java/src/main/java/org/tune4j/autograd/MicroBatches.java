@@ -22,7 +22,8 @@ import org.tune4j.backend.CpuBackend;
  * <p>On the CPU backend, when the kernels have no more threads than there are parts, the parts run at once, each on a
  * thread of its own with its kernels capped at its share of the threads ({@link CpuBackend#setCallerThreads}): each
  * part's ops then run without a barrier between threads and on the data its own core wrote (MiniLM's LoRA step on two
- * threads 4-9% faster than the batch's GEMMs split between the threads: BENCHMARKS.md). Elsewhere (a GPU, more threads
+ * threads about 5% faster than with every kernel of the whole batch split between the threads, full fine-tuning's 7%:
+ * BENCHMARKS.md). Elsewhere (a GPU, more threads
  * than parts) they run in turn on the calling thread, every kernel on all the threads. Parts that run at once read the
  * model from threads of their own: its tensors must be in a shared arena ({@code Arena.ofShared()}), and a part's
  * inputs are made in its tape's arena ({@code t.arena()}).
