@@ -18,7 +18,8 @@ import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 
 /**
- * One jar's MiniLM training step as `bench bert` runs it (batch 16, sequence 128, AdamW; lora: rank 8 on query and
+ * One jar's MiniLM training step as `bench bert` ran it before its 2 micro-batches (the batch of 16 on one tape: what
+ * every jar has; -Dtune4j.bench.bert.microBatches=1 runs the bench so; sequence 128, AdamW; lora: rank 8 on query and
  * value, the head saved), as a Runnable of one step; VARIANT is METHOD:THREADS (lora:1, full:2). Compiled against
  * each jar (run.sh); uses only API that jars since 2026-12-03 share.
  */

@@ -5,7 +5,7 @@
 #          with the old one made first and once the new one;
 #   train: the ViT's CPU training step (TrainStep), LoRA and full, 1 and 2 threads, separate processes alternated
 #          (2 rounds by default);
-#   bert:  MiniLM's training step as `bench bert` runs it (BertStepMaker), LoRA and full, 1 and 2 threads, both jars
+#   bert:  MiniLM's training step on one tape (BertStepMaker), LoRA and full, 1 and 2 threads, both jars
 #          in one process (InferAB), blocks of 3 steps (10 rounds by default; VARIANTS="lora:2 full:2" picks);
 #   bert-forward: MiniLM's packed no-grad forward (BertForwardMaker), batch 1 and 32 on one thread, both jars in one
 #          process, blocks of 30 and 2 forwards (12 rounds by default; VARIANTS="1:2 32:2" picks).
