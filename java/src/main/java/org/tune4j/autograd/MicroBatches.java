@@ -64,13 +64,13 @@ public final class MicroBatches implements AutoCloseable {
         SplittableRandom[] own = new SplittableRandom[parts];
         for (int k = 1; k < parts; k++) own[k] = random.split();
         float[] losses = new float[parts];
-        CountDownLatch[] added = new CountDownLatch[parts]; // part k's gradients are in the parameters'
-        for (int k = 0; k < parts; k++) added[k] = new CountDownLatch(1);
         int threads = backend instanceof CpuBackend ? CpuBackend.threads() : 1;
         if (parts == 1 || threads == 1 || threads > parts) {
             for (int k = 0; k < parts; k++) losses[k] = run(loss, k, weights[k], own[k], null, 0);
             return losses;
         }
+        CountDownLatch[] added = new CountDownLatch[parts]; // part k's gradients are in the parameters'
+        for (int k = 0; k < parts; k++) added[k] = new CountDownLatch(1);
         if (pool == null) pool = Executors.newFixedThreadPool(threads, r -> {
             Thread t = new Thread(r, "tune4j-micro-batch");
             t.setDaemon(true);

@@ -123,10 +123,12 @@ public final class TextTrainer {
      */
     private static double batchStep(MicroBatches parts, BertClassifier model, int[][] ids, int[] labels, int[] members) {
         int n = members.length, p = Math.min(parts.parts(), n);
+        int[] bound = new int[p + 1]; // part k: members [bound[k], bound[k + 1])
         double[] weights = new double[p];
-        for (int k = 0; k < p; k++) weights[k] = (double) ((k + 1) * n / p - k * n / p) / n;
+        for (int k = 0; k <= p; k++) bound[k] = k * n / p;
+        for (int k = 0; k < p; k++) weights[k] = (double) (bound[k + 1] - bound[k]) / n;
         float[] losses = parts.step((t, k) -> {
-            int from = k * n / p, to = (k + 1) * n / p;
+            int from = bound[k], to = bound[k + 1];
             int[][] seqs = new int[to - from][];
             Tensor y = Tensor.zeros(t.arena(), DType.I32, to - from);
             for (int b = from; b < to; b++) {
@@ -136,7 +138,7 @@ public final class TextTrainer {
             return t.crossEntropy(model.logits(t, TokenBatch.of(t.arena(), seqs, null)), y, 0f);
         }, weights);
         double sum = 0;
-        for (int k = 0; k < p; k++) sum += losses[k] * (double) ((k + 1) * n / p - k * n / p);
+        for (int k = 0; k < p; k++) sum += losses[k] * (double) (bound[k + 1] - bound[k]);
         return sum;
     }
 
