@@ -5,7 +5,6 @@ import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
@@ -136,22 +135,18 @@ final class BertSuite {
             BertClassifier m = new BertClassifier(arena, BertCheckpoint.load(arena, hf), BertClassifier.Pooling.MEAN, 2, new SplittableRandom(1));
             if (method.equals("lora")) Lora.inject(m, arena, new Lora.Config(8, 16f, 0f, false, List.of("query", "value"), List.of("classifier")), new SplittableRandom(2));
             AdamW opt = AdamW.of(arena, m.namedParameters(), 0.01f, 1f);
-            int parts = MICRO_BATCHES;
-            double[] weights = new double[parts];
-            Arrays.fill(weights, 1.0 / parts);
-            // part k: sequences [k·16/parts, (k+1)·16/parts) of the batch, label b % 2, its inputs in its own tape
-            MicroBatches.PartLoss partLoss = (t, k) -> {
-                int from = k * TRAIN_BATCH / parts, to = (k + 1) * TRAIN_BATCH / parts;
+            // examples [from, to) of the batch: label b % 2, inputs in the part's own tape
+            MicroBatches.SliceLoss sliceLoss = (t, from, to) -> {
                 Tensor labels = Tensor.zeros(t.arena(), DType.I32, to - from);
                 for (int b = from; b < to; b++) labels.setInt(b - from, b % 2);
                 return t.crossEntropy(m.logits(t, TokenBatch.of(t.arena(), batchOf(ids, to - from), null)), labels, 0f);
             };
             List<MicroBatches> made = new ArrayList<>(); // one a backend (ours, the timing proxy), closed with the model
             java.util.function.Function<Backend, Runnable> stepOn = backend -> {
-                MicroBatches mb = new MicroBatches(backend, parts, new SplittableRandom(3));
+                MicroBatches mb = new MicroBatches(backend, MICRO_BATCHES, new SplittableRandom(3));
                 made.add(mb);
                 return () -> {
-                    mb.step(partLoss, weights);
+                    mb.step(TRAIN_BATCH, sliceLoss);
                     opt.step(backend, 1e-5f);
                 };
             };

@@ -35,6 +35,12 @@ public final class MicroBatches implements AutoCloseable {
         Var loss(Tape tape, int part);
     }
 
+    /** Builds the loss of a batch's examples [from, to) (a scalar, their mean) on {@code tape}. */
+    @FunctionalInterface
+    public interface SliceLoss {
+        Var loss(Tape tape, int from, int to);
+    }
+
     private final Backend backend;
     private final Workspace[] workspaces;
     private final SplittableRandom random;
@@ -51,6 +57,24 @@ public final class MicroBatches implements AutoCloseable {
 
     public int parts() {
         return workspaces.length;
+    }
+
+    /**
+     * Runs one step's forward and backward over a batch of {@code n} examples as P = min({@link #parts()}, n) parts of
+     * even size: part k takes examples [k·n/P, (k+1)·n/P), its seed its share of them. Returns the batch's summed loss
+     * (each part's mean times its examples).
+     */
+    public double step(int n, SliceLoss loss) {
+        if (n < 1) throw new IllegalArgumentException("a batch of " + n + " examples");
+        int p = Math.min(parts(), n);
+        int[] bound = new int[p + 1]; // part k: examples [bound[k], bound[k + 1])
+        for (int k = 0; k <= p; k++) bound[k] = (int) ((long) k * n / p);
+        double[] weights = new double[p];
+        for (int k = 0; k < p; k++) weights[k] = (double) (bound[k + 1] - bound[k]) / n;
+        float[] losses = step((t, k) -> loss.loss(t, bound[k], bound[k + 1]), weights);
+        double sum = 0;
+        for (int k = 0; k < p; k++) sum += losses[k] * (double) (bound[k + 1] - bound[k]);
+        return sum;
     }
 
     /**

@@ -117,18 +117,9 @@ public final class TextTrainer {
         return losses;
     }
 
-    /**
-     * One batch's forward and backward, as micro-batches: part k takes members [k·n/P, (k+1)·n/P) (P the parts, at most
-     * n; one part is the batch on one tape), its inputs made in its own tape. Returns the batch's summed loss.
-     */
+    /** One batch's forward and backward as micro-batches ({@link MicroBatches#step(int, MicroBatches.SliceLoss)}); returns its summed loss. */
     private static double batchStep(MicroBatches parts, BertClassifier model, int[][] ids, int[] labels, int[] members) {
-        int n = members.length, p = Math.min(parts.parts(), n);
-        int[] bound = new int[p + 1]; // part k: members [bound[k], bound[k + 1])
-        double[] weights = new double[p];
-        for (int k = 0; k <= p; k++) bound[k] = k * n / p;
-        for (int k = 0; k < p; k++) weights[k] = (double) (bound[k + 1] - bound[k]) / n;
-        float[] losses = parts.step((t, k) -> {
-            int from = bound[k], to = bound[k + 1];
+        return parts.step(members.length, (t, from, to) -> {
             int[][] seqs = new int[to - from][];
             Tensor y = Tensor.zeros(t.arena(), DType.I32, to - from);
             for (int b = from; b < to; b++) {
@@ -136,10 +127,7 @@ public final class TextTrainer {
                 y.setInt(b - from, labels[members[b]]);
             }
             return t.crossEntropy(model.logits(t, TokenBatch.of(t.arena(), seqs, null)), y, 0f);
-        }, weights);
-        double sum = 0;
-        for (int k = 0; k < p; k++) sum += losses[k] * (double) (bound[k + 1] - bound[k]);
-        return sum;
+        });
     }
 
     /**

@@ -52,20 +52,13 @@ class MicroBatchesTest {
         return ids;
     }
 
-    /** Part k's loss: sequences [k·n/parts, (k+1)·n/parts) of the batch, their inputs made in the part's tape. */
-    private static MicroBatches.PartLoss parts(BertClassifier m, int[][] ids, int parts) {
-        return (t, k) -> {
-            int from = k * ids.length / parts, to = (k + 1) * ids.length / parts;
+    /** The loss of sequences [from, to) of {@code ids}, labels b % 3, their inputs made in the part's tape. */
+    private static MicroBatches.SliceLoss slices(BertClassifier m, int[][] ids) {
+        return (t, from, to) -> {
             Tensor y = Tensor.zeros(t.arena(), DType.I32, to - from);
             for (int b = from; b < to; b++) y.setInt(b - from, b % 3);
             return t.crossEntropy(m.logits(t, TokenBatch.of(t.arena(), Arrays.copyOfRange(ids, from, to), null)), y, 0f);
         };
-    }
-
-    private static double[] weights(int n, int parts) {
-        double[] w = new double[parts];
-        for (int k = 0; k < parts; k++) w[k] = (double) ((k + 1) * n / parts - k * n / parts) / n;
-        return w;
     }
 
     /** Every trainable parameter's gradient after one step of {@code parts} micro-batches on {@code threads} threads. */
@@ -74,9 +67,8 @@ class MicroBatchesTest {
         CpuBackend.setThreads(threads);
         try (Arena arena = Arena.ofShared(); MicroBatches mb = new MicroBatches(CpuBackend.get(), parts, new SplittableRandom(9))) {
             BertClassifier m = model(arena, dropout);
-            float[] losses = mb.step(parts(m, ids(), parts), weights(BATCH, parts));
-            assertEquals(parts, losses.length);
-            for (float l : losses) assertTrue(Float.isFinite(l) && l > 0, "a part's loss: " + l);
+            double loss = mb.step(BATCH, slices(m, ids()));
+            assertTrue(Double.isFinite(loss) && loss > 0, "the batch's summed loss: " + loss);
             var out = new java.util.TreeMap<String, float[]>();
             for (var e : m.namedParameters().entrySet()) if (e.getValue().trainable()) out.put(e.getKey(), e.getValue().grad().toFloatArray());
             return out;
@@ -120,20 +112,29 @@ class MicroBatchesTest {
             CpuBackend.setThreads(threads);
             try (Arena arena = Arena.ofShared(); MicroBatches mb = new MicroBatches(CpuBackend.get(), 2, new SplittableRandom(9))) {
                 BertClassifier m = model(arena, 0f);
-                MicroBatches.PartLoss ok = parts(m, ids(), 2);
+                MicroBatches.SliceLoss ok = slices(m, ids());
                 List<Integer> ran = new ArrayList<>();
-                var e = assertThrows(IllegalArgumentException.class, () -> mb.step((t, k) -> {
+                var e = assertThrows(IllegalArgumentException.class, () -> mb.step(BATCH, (t, from, to) -> {
                     synchronized (ran) {
-                        ran.add(k);
+                        ran.add(from);
                     }
-                    if (k == 1) throw new IllegalArgumentException("part 1's batch is bad");
-                    return ok.loss(t, k);
-                }, weights(BATCH, 2)), "threads " + threads);
+                    if (from > 0) throw new IllegalArgumentException("part 1's batch is bad");
+                    return ok.loss(t, from, to);
+                }), "threads " + threads);
                 assertEquals("part 1's batch is bad", e.getMessage());
-                assertThrows(IllegalArgumentException.class, () -> mb.step(ok, new double[3]), "three weights for two parts");
-                assertThrows(IllegalArgumentException.class, () -> mb.step(ok, new double[0]), "no part");
-                // and the next step runs
-                assertEquals(2, mb.step(ok, weights(BATCH, 2)).length);
+                assertEquals(2, ran.size(), "both parts ran");
+                assertThrows(IllegalArgumentException.class, () -> mb.step((t, k) -> ok.loss(t, k, k + 1), new double[3]), "three weights for two parts");
+                assertThrows(IllegalArgumentException.class, () -> mb.step((t, k) -> ok.loss(t, k, k + 1), new double[0]), "no part");
+                assertThrows(IllegalArgumentException.class, () -> mb.step(0, ok), "no example");
+                // and the next step runs; a batch of one example runs as one part
+                assertTrue(mb.step(BATCH, ok) > 0);
+                List<int[]> bounds = new ArrayList<>();
+                mb.step(1, (t, from, to) -> {
+                    bounds.add(new int[] {from, to});
+                    return ok.loss(t, from, to);
+                });
+                assertEquals(1, bounds.size());
+                assertArrayEquals(new int[] {0, 1}, bounds.get(0));
             } finally {
                 CpuBackend.setThreads(before);
             }
