@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/experiments/jar-ab/run.sh infer|train|bert|bert-forward OLD_TREE [ROUNDS]: another commit's jar (OLD_TREE, a worktree built with
+# bench/experiments/jar-ab/run.sh infer|train|bert|bert-parts|bert-forward OLD_TREE [ROUNDS]: another commit's jar (OLD_TREE, a worktree built with
 # ./mvnw package -DskipTests -Ppeers) against this tree's.
 #   infer: bench infer's four ViT variants at batch 1, both jars in one process (InferAB, 20 rounds by default), once
 #          with the old one made first and once the new one;
@@ -7,6 +7,8 @@
 #          (2 rounds by default);
 #   bert:  MiniLM's training step on one tape (BertStepMaker), LoRA and full, 1 and 2 threads, both jars
 #          in one process (InferAB), blocks of 3 steps (10 rounds by default; VARIANTS="lora:2 full:2" picks);
+#   bert-parts: MiniLM's training step as bench bert runs it, the batch as micro-batches (BertPartsStepMaker),
+#          METHOD:THREADS:PARTS, both jars in one process (10 rounds by default; VARIANTS="lora:2:2 full:2:2");
 #   bert-forward: MiniLM's packed no-grad forward (BertForwardMaker), batch 1 and 32 on one thread, both jars in one
 #          process, blocks of 30 and 2 forwards (12 rounds by default; VARIANTS="1:2 32:2" picks).
 set -euo pipefail
@@ -48,6 +50,14 @@ case "$mode" in
     for variant in ${VARIANTS:-lora:1 lora:2 full:1 full:2}; do
       "${java[@]}" -Dmaker=BertStepMaker -Dper=3 -cp "$out" InferAB "$variant" "$rounds" "$old_jar" "$out/old" "$new_jar" "$out/new"
     done ;;
+  bert-parts)
+    rounds="${3:-10}"
+    "$JAVA_HOME/bin/javac" -cp "$old_jar" -d "$out/old" "$here/BertPartsStepMaker.java"
+    "$JAVA_HOME/bin/javac" -cp "$new_jar" -d "$out/new" "$here/BertPartsStepMaker.java"
+    "$JAVA_HOME/bin/javac" -d "$out" "$here/InferAB.java"
+    for variant in ${VARIANTS:-lora:2:2 full:2:2}; do
+      "${java[@]}" -Dmaker=BertPartsStepMaker -Dper=3 -cp "$out" InferAB "$variant" "$rounds" "$old_jar" "$out/old" "$new_jar" "$out/new"
+    done ;;
   bert-forward)
     rounds="${3:-12}"
     "$JAVA_HOME/bin/javac" -cp "$old_jar" -d "$out/old" "$here/BertForwardMaker.java"
@@ -57,5 +67,5 @@ case "$mode" in
       per=$([ "${variant%%:*}" = 1 ] && echo 30 || echo 2)
       "${java[@]}" -Dmaker=BertForwardMaker -Dper="$per" -cp "$out" InferAB "$variant" "$rounds" "$old_jar" "$out/old" "$new_jar" "$out/new"
     done ;;
-  *) echo "usage: run.sh infer|train|bert|bert-forward OLD_TREE [ROUNDS]" >&2; exit 2 ;;
+  *) echo "usage: run.sh infer|train|bert|bert-parts|bert-forward OLD_TREE [ROUNDS]" >&2; exit 2 ;;
 esac

@@ -17,7 +17,7 @@ public final class SequenceOps {
         t.backend().gatherRowsAdd(ids, table.value, y);
         Var out = t.result(y, table);
         t.record(out, () -> {
-            if (out.grad != null && t.needs(table)) t.backend().scatterRowsAdd(ids, out.grad, t.gradOf(table));
+            if (out.grad != null && t.needs(table)) t.scatterRowsIntoGrad(table, ids, out.grad);
         });
         return out;
     }

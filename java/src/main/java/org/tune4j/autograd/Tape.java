@@ -40,8 +40,8 @@ public final class Tape implements AutoCloseable {
     private final StepMemory memory;
     private boolean lossOnBackend;
     private Map<Tensor, PackedLinearWeights> packedWeights = Map.of();
-    private List<Map.Entry<Parameter, Var>> apart; // a later micro-batch's parameters, their gradients its own (MicroBatches)
-    private SplittableRandom random;                // dropout masks from here, when set (a micro-batch's own)
+    private ApartGradients apart;    // a later micro-batch's parameter gradients, its own until added (MicroBatches)
+    private SplittableRandom random; // dropout masks from here, when set (a micro-batch's own)
 
     public Tape(Backend backend, boolean recording) {
         this(backend, recording, true);
@@ -98,15 +98,19 @@ public final class Tape implements AutoCloseable {
      * its dropout masks from {@code random}: a later micro-batch of a step ({@link MicroBatches}). Returns this tape.
      */
     Tape microBatch(SplittableRandom random) {
-        this.apart = new ArrayList<>();
+        this.apart = new ApartGradients();
         this.random = random;
         return this;
     }
 
-    /** Adds the gradients this micro-batch's tape kept apart into the parameters' own, in the order it met them. */
+    /** Adds the gradients this micro-batch's tape kept apart into the parameters' own (ApartGradients). */
     void addApartGradients() {
-        for (Map.Entry<Parameter, Var> e : apart)
-            if (e.getValue().grad != null) backend.axpy(1f, e.getValue().grad, e.getKey().grad());
+        apart.addTo(backend);
+    }
+
+    /** Adds rows g [n, d] into {@code table}'s gradient at rows ids [n] (I32; an embedding's backward); a later micro-batch's wait (ApartGradients). */
+    void scatterRowsIntoGrad(Var table, Tensor ids, Tensor g) {
+        if (apart == null || !apart.deferRows(backend, table, ids, g)) backend.scatterRowsAdd(ids, g, gradOf(table));
     }
 
     /** The arena of this step: tensors made here are freed with the tape. */
@@ -199,11 +203,7 @@ public final class Tape implements AutoCloseable {
     /** A parameter: its gradient accumulates into the parameter's own when it is trainable. */
     public Var param(Parameter p) {
         boolean g = recording && parameterGradients && p.trainable();
-        if (g && apart != null) { // its gradient made on first use, as an activation's
-            Var v = new Var(p.value(), true, null);
-            apart.add(Map.entry(p, v));
-            return v;
-        }
+        if (g && apart != null) return apart.param(p);
         return new Var(p.value(), g, g ? p.grad() : null);
     }
 

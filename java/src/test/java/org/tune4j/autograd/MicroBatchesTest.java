@@ -28,10 +28,15 @@ import org.tune4j.tensor.Tensor;
 class MicroBatchesTest {
     private static final int BATCH = 6;
 
-    /** A small BERT classifier with LoRA on query and value (lora_dropout as given) and its trainable parameters. */
-    private static BertClassifier model(Arena arena, float dropout) {
+    /**
+     * A small BERT classifier with LoRA on query and value (lora_dropout as given), or with every parameter trained
+     * ({@code lora} false: the embedding tables' gradients too, which a later part adds row by row).
+     */
+    private static BertClassifier model(Arena arena, float dropout, boolean lora) {
         var config = new BertConfig(50, 32, 4, 2, 64, 64, 2, 1e-12f, "gelu");
         var m = new BertClassifier(arena, new BertModel(arena, config, new SplittableRandom(2)), BertClassifier.Pooling.MEAN, 3, new SplittableRandom(3));
+        m.train(true);
+        if (!lora) return m;
         Lora.inject(m, arena, new Lora.Config(4, 8f, dropout, false, List.of("query", "value"), List.of("classifier")), new SplittableRandom(4));
         // B starts at zero in PEFT; nonzero here, so that every LoRA gradient is nonzero
         for (var e : m.namedParameters().entrySet()) {
@@ -62,11 +67,11 @@ class MicroBatchesTest {
     }
 
     /** Every trainable parameter's gradient after one step of {@code parts} micro-batches on {@code threads} threads. */
-    private static Map<String, float[]> gradients(int parts, int threads, float dropout) {
+    private static Map<String, float[]> gradients(int parts, int threads, float dropout, boolean lora) {
         int before = CpuBackend.threads();
         CpuBackend.setThreads(threads);
         try (Arena arena = Arena.ofShared(); MicroBatches mb = new MicroBatches(CpuBackend.get(), parts, new SplittableRandom(9))) {
-            BertClassifier m = model(arena, dropout);
+            BertClassifier m = model(arena, dropout, lora);
             double loss = mb.step(BATCH, slices(m, ids()));
             assertTrue(Double.isFinite(loss) && loss > 0, "the batch's summed loss: " + loss);
             var out = new java.util.TreeMap<String, float[]>();
@@ -79,28 +84,34 @@ class MicroBatchesTest {
 
     @Test
     void partsThatRunAtOnceGiveTheBitsOfPartsInTurn() {
-        for (float dropout : new float[] {0f, 0.1f}) { // with dropout: each later part's masks from a generator of its own
-            Map<String, float[]> inTurn = gradients(3, 1, dropout), atOnce = gradients(3, 2, dropout), threeAtOnce = gradients(3, 3, dropout);
-            assertEquals(inTurn.keySet(), atOnce.keySet());
-            for (String name : inTurn.keySet()) {
-                assertArrayEquals(inTurn.get(name), atOnce.get(name), 0f, name + ", dropout " + dropout + ": two threads");
-                assertArrayEquals(inTurn.get(name), threeAtOnce.get(name), 0f, name + ", dropout " + dropout + ": three threads");
+        for (boolean lora : new boolean[] {true, false})
+            for (float dropout : new float[] {0f, 0.1f}) { // with dropout: each later part's masks from a generator of its own
+                Map<String, float[]> inTurn = gradients(3, 1, dropout, lora), atOnce = gradients(3, 2, dropout, lora), threeAtOnce = gradients(3, 3, dropout, lora);
+                assertEquals(inTurn.keySet(), atOnce.keySet());
+                String what = (lora ? "LoRA" : "full") + ", dropout " + dropout;
+                for (String name : inTurn.keySet()) {
+                    assertArrayEquals(inTurn.get(name), atOnce.get(name), 0f, name + ", " + what + ": two threads");
+                    assertArrayEquals(inTurn.get(name), threeAtOnce.get(name), 0f, name + ", " + what + ": three threads");
+                }
             }
-        }
     }
 
     @Test
     void partsGiveTheWholeBatchsGradients() {
-        Map<String, float[]> whole = gradients(1, 1, 0f), two = gradients(2, 2, 0f), three = gradients(3, 1, 0f);
-        assertTrue(whole.size() > 4, "LoRA's A and B in 2 layers, and the head: " + whole.keySet());
-        for (String name : whole.keySet()) {
-            float[] w = whole.get(name);
-            double scale = 0;
-            for (float v : w) scale = Math.max(scale, Math.abs(v));
-            assertTrue(scale > 0, name + " has a gradient");
-            for (var parts : List.of(two, three)) {
-                float[] p = parts.get(name);
-                for (int i = 0; i < w.length; i++) assertEquals(w[i], p[i], 1e-5 * scale, name + "[" + i + "]");
+        for (boolean lora : new boolean[] {true, false}) {
+            Map<String, float[]> whole = gradients(1, 1, 0f, lora), two = gradients(2, 2, 0f, lora), three = gradients(3, 1, 0f, lora);
+            assertTrue(whole.size() > 4, "LoRA's A and B in 2 layers and the head, or every parameter: " + whole.keySet());
+            if (!lora) assertTrue(whole.containsKey("bert.embeddings.word_embeddings.weight"), whole.keySet().toString());
+            for (String name : whole.keySet()) {
+                float[] w = whole.get(name);
+                double scale = 0;
+                for (float v : w) scale = Math.max(scale, Math.abs(v));
+                assertTrue(scale > 0, name + " has a gradient");
+                double tolerance = 1e-5 * Math.max(scale, 1e-3); // key's bias: zero but for rounding (a softmax does not see a constant added to its row)
+                for (var parts : List.of(two, three)) {
+                    float[] p = parts.get(name);
+                    for (int i = 0; i < w.length; i++) assertEquals(w[i], p[i], tolerance, name + "[" + i + "]");
+                }
             }
         }
     }
@@ -111,7 +122,7 @@ class MicroBatchesTest {
         for (int threads : new int[] {1, 2}) {
             CpuBackend.setThreads(threads);
             try (Arena arena = Arena.ofShared(); MicroBatches mb = new MicroBatches(CpuBackend.get(), 2, new SplittableRandom(9))) {
-                BertClassifier m = model(arena, 0f);
+                BertClassifier m = model(arena, 0f, true);
                 MicroBatches.SliceLoss ok = slices(m, ids());
                 List<Integer> ran = new ArrayList<>();
                 var e = assertThrows(IllegalArgumentException.class, () -> mb.step(BATCH, (t, from, to) -> {
