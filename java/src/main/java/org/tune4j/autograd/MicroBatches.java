@@ -45,6 +45,7 @@ public final class MicroBatches implements AutoCloseable {
     private final Workspace[] workspaces;
     private final SplittableRandom random;
     private ExecutorService pool; // made on first concurrent step
+    private final java.util.concurrent.atomic.AtomicLong stepBytes = new java.util.concurrent.atomic.AtomicLong();
 
     /** {@code parts} micro-batches a step, each with step memory of its own; later parts' dropout from {@code random}. */
     public MicroBatches(Backend backend, int parts, SplittableRandom random) {
@@ -57,6 +58,11 @@ public final class MicroBatches implements AutoCloseable {
 
     public int parts() {
         return workspaces.length;
+    }
+
+    /** Bytes the last step's parts made on their tapes, all parts together (parts that run at once hold them at once). */
+    public long stepBytes() {
+        return stepBytes.get();
     }
 
     /**
@@ -88,6 +94,7 @@ public final class MicroBatches implements AutoCloseable {
         SplittableRandom[] own = new SplittableRandom[parts];
         for (int k = 1; k < parts; k++) own[k] = random.split();
         float[] losses = new float[parts];
+        stepBytes.set(0);
         int threads = backend instanceof CpuBackend ? CpuBackend.threads() : 1;
         if (parts == 1 || threads == 1 || threads > parts) {
             for (int k = 0; k < parts; k++) losses[k] = run(loss, k, weights[k], own[k], null, 0);
@@ -135,6 +142,7 @@ public final class MicroBatches implements AutoCloseable {
             Var l = loss.loss(t, k);
             float value = l.value().isHost() ? l.value().getFloat(0) : Float.NaN;
             t.backward(l, (float) weight);
+            stepBytes.addAndGet(t.allocatedBytes());
             if (k > 0) {
                 if (before != null) await(before);
                 t.addApartGradients();

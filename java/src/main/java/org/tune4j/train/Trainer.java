@@ -23,19 +23,33 @@ public final class Trainer {
     /**
      * How to train. With {@code adversarial} set, the first {@code adversarialFraction} of every batch is
      * replaced by its adversarial version before the step (adversarial training, Madry et al. 2018; FGSM
-     * with a random start is "fast adversarial training", Wong et al. 2020).
+     * with a random start is "fast adversarial training", Wong et al. 2020). {@code microBatches}: each batch cut into
+     * that many parts ({@link org.tune4j.autograd.MicroBatches}: on a CPU with no more threads than parts they run at
+     * once, a thread each; the bits depend on the parts, not the threads); the model's tensors must then be in a
+     * shared arena.
      */
     public record Options(int epochs, int batchSize, long seed, float labelSmoothing, double maxGradNorm,
-            org.tune4j.robust.Attacks.Pgd adversarial, double adversarialFraction) {
+            org.tune4j.robust.Attacks.Pgd adversarial, double adversarialFraction, int microBatches) {
         public Options {
             if (epochs < 1 || batchSize < 1) throw new IllegalArgumentException("epochs and batchSize must be >= 1, are " + epochs + ", " + batchSize);
             if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw new IllegalArgumentException("labelSmoothing must be in [0, 1), is " + labelSmoothing);
             if (!(maxGradNorm >= 0)) throw new IllegalArgumentException("maxGradNorm must be >= 0 (0: no clipping), is " + maxGradNorm);
             if (!(adversarialFraction >= 0 && adversarialFraction <= 1)) throw new IllegalArgumentException("adversarialFraction must be in [0, 1], is " + adversarialFraction);
+            if (microBatches < 1 || microBatches > batchSize) throw new IllegalArgumentException("micro-batches must be in [1, batchSize " + batchSize + "], is " + microBatches);
+        }
+
+        public Options(int epochs, int batchSize, long seed, float labelSmoothing, double maxGradNorm, org.tune4j.robust.Attacks.Pgd adversarial,
+                double adversarialFraction) {
+            this(epochs, batchSize, seed, labelSmoothing, maxGradNorm, adversarial, adversarialFraction, 1);
         }
 
         public Options(int epochs, int batchSize, long seed, float labelSmoothing, double maxGradNorm) {
             this(epochs, batchSize, seed, labelSmoothing, maxGradNorm, null, 0);
+        }
+
+        /** These options with each batch as {@code parts} micro-batches. */
+        public Options withMicroBatches(int parts) {
+            return new Options(epochs, batchSize, seed, labelSmoothing, maxGradNorm, adversarial, adversarialFraction, parts);
         }
     }
 
