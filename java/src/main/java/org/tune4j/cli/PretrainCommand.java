@@ -27,15 +27,20 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--seed", description = "Seed (default: ${DEFAULT-VALUE}).", defaultValue = "1")
     long seed;
 
+    @Mixin
+    MicroBatchesOption microBatches;
+
     @Override
     public Integer call() throws Exception {
         OptionChecks.atLeast("--epochs", epochs, 1);
         OptionChecks.writableFile("--out", out);
+        Pretraining.Options d = Pretraining.Options.defaults();
+        int parts = microBatches.parts(d.batchSize());
         device.cuda(); // a bad --device fails before the data is read
         FashionMnist.Source source = FashionMnist.load(data);
         System.out.println("data: " + source.description());
-        Pretraining.Options d = Pretraining.Options.defaults();
-        Pretraining.Options o = new Pretraining.Options(epochs, d.batchSize(), d.lr(), d.weightDecay(), d.labelSmoothing(), seed, d.validation());
+        Pretraining.Options o = new Pretraining.Options(epochs, d.batchSize(), d.lr(), d.weightDecay(), d.labelSmoothing(), seed, d.validation(),
+                parts);
         Pretraining.Result r;
         try (DeviceOption.Compute on = device.open(); Progress progress = new Progress("pretrain")) {
             if (on.gpuName() != null) System.out.println("device: " + on.gpuName() + " (training and the test accuracy, f32)");

@@ -34,11 +34,15 @@ import picocli.CommandLine.Option;
         description = "Fine-tune the pretrained ViT for adversarial robustness on clean Fashion-MNIST (LoRA or full, "
                 + "FGSM with random start on a fraction of each batch) and report clean and PGD-20 accuracy before and after.")
 final class RobustCommand implements Callable<Integer> {
+    private static final int BATCH = 64; // the adversarial fine-tuning's batch
     @Mixin
     DeviceOption device;
 
     @Mixin
     DataOptions input;
+
+    @Mixin
+    MicroBatchesOption microBatches;
 
     @Option(names = "--method", defaultValue = "lora", description = "lora or full (default: ${DEFAULT-VALUE}).")
     String method;
@@ -78,6 +82,7 @@ final class RobustCommand implements Callable<Integer> {
         OptionChecks.atLeast("--train-images", trainImages, 501); // 500 of them are the validation split
         OptionChecks.atLeast("--eval-images", evalImages, 1);
         OptionChecks.positive("--lr", lr);
+        int parts = microBatches.parts(BATCH);
         if (out != null) OptionChecks.writableFile("--out", out);
         input.check();
         if (method.equals("lora")) input.checkRank("--rank", rank);
@@ -101,11 +106,11 @@ final class RobustCommand implements Callable<Integer> {
                 adapters = Lora.inject(vit, arena, new Lora.Config(rank, 2f * rank, 0f, false, List.of("qkv", "proj", "fc1", "fc2"), List.of("head")),
                         new SplittableRandom(11));
             on.place(vit);
-            long steps = (long) epochs * ((split.train().size() + 63) / 64);
+            long steps = (long) epochs * ((split.train().size() + BATCH - 1) / BATCH);
             // FGSM with random start (step 1.25 eps, Wong et al. 2020), or PGD-k (step 2.5 eps / k, Madry et al. 2018)
             var attack = attackSteps <= 1 ? new Attacks.Pgd(eps, 1.25f * eps, 1, true) : new Attacks.Pgd(eps, 2.5f * eps / attackSteps, attackSteps, true);
             LrSchedule schedule = LrSchedule.warmupCosine(lr, Math.max(1, steps / 10), steps, lr / 50);
-            Trainer.Options options = new Trainer.Options(epochs, 64, 11, 0f, 1.0, attack, mix);
+            Trainer.Options options = new Trainer.Options(epochs, BATCH, 11, 0f, 1.0, attack, mix).withMicroBatches(parts);
             try (Progress progress = new Progress("robust-" + method)) {
                 Trainer.fit(backend, vit, AdamW.of(arena, vit.namedParameters(), 0.01f, 1f), schedule, split.train(), split.validation(), options, progress);
             }

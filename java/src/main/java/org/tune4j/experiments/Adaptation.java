@@ -40,7 +40,8 @@ public final class Adaptation {
      * clean/adversarial mix (half of each batch attacked) at {@code loraAdvLr} — null leaves it out.
      */
     public record Options(int targetTrain, int targetValidation, int epochs, int batchSize, long seed, Lora.Config lora,
-            float loraLr, float loraAdvLr, float loraPlusRatio, float fullLr, float headLr, org.tune4j.robust.Attacks.Pgd adversarial, int rehearsal) {
+            float loraLr, float loraAdvLr, float loraPlusRatio, float fullLr, float headLr, org.tune4j.robust.Attacks.Pgd adversarial, int rehearsal,
+            int microBatches) {
         /**
          * LoRA's, full fine-tuning's and the head's learning rates are the best of a sweep by target
          * validation accuracy (bench/experiments/LrSweep.java, BENCHMARKS.md); the adversarial LoRA run's
@@ -48,7 +49,13 @@ public final class Adaptation {
          */
         public static Options defaults() {
             return new Options(4000, 500, 4, 64, 7, new Lora.Config(4, 8f, 0f, false, List.of("qkv", "proj", "fc1", "fc2"), List.of()),
-                    3e-3f, 1e-3f, 8f, 1e-3f, 3e-2f, new org.tune4j.robust.Attacks.Pgd(0.1f, 0.125f, 1, true), 0);
+                    3e-3f, 1e-3f, 8f, 1e-3f, 3e-2f, new org.tune4j.robust.Attacks.Pgd(0.1f, 0.125f, 1, true), 0, 1);
+        }
+
+        /** These options with each batch as {@code parts} micro-batches ({@link Trainer.Options#microBatches}). */
+        public Options withMicroBatches(int parts) {
+            return new Options(targetTrain, targetValidation, epochs, batchSize, seed, lora, loraLr, loraAdvLr, loraPlusRatio, fullLr, headLr, adversarial,
+                    rehearsal, parts);
         }
     }
 
@@ -185,7 +192,8 @@ public final class Adaptation {
         }
         long steps = (long) o.epochs() * ((train.size() + o.batchSize() - 1) / o.batchSize());
         LrSchedule schedule = LrSchedule.warmupCosine(lr, Math.max(1, steps / 10), steps, lr / 50);
-        Trainer.Options options = new Trainer.Options(o.epochs(), o.batchSize(), o.seed(), 0f, 1.0, method.equals("lora-adv") ? o.adversarial() : null, 0.5);
+        Trainer.Options options = new Trainer.Options(o.epochs(), o.batchSize(), o.seed(), 0f, 1.0, method.equals("lora-adv") ? o.adversarial() : null, 0.5)
+                .withMicroBatches(o.microBatches());
         vit.moveTo(backend.memory(), arena); // adapters made on the host join the weights where the backend computes
         AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, method.startsWith("lora") ? o.loraPlusRatio() : 1f);
         return new Adapted(adapters, Trainer.fit(backend, vit, opt, schedule, train, validation, options, listener));

@@ -101,7 +101,7 @@ public final class CompressionStudy {
             AdamW opt = AdamW.of(arena, vit.namedParameters(), 0.01f, ao.loraPlusRatio());
             long steps = (long) o.recoveryEpochs() * ((split.train().size() + ao.batchSize() - 1) / ao.batchSize());
             Trainer.History h = Trainer.fit(backend, vit, opt, LrSchedule.warmupCosine(o.recoveryLr(), Math.max(1, steps / 10), steps, o.recoveryLr() / 50),
-                    split.train(), split.validation(), new Trainer.Options(o.recoveryEpochs(), ao.batchSize(), ao.seed(), 0f, 1.0),
+                    split.train(), split.validation(), new Trainer.Options(o.recoveryEpochs(), ao.batchSize(), ao.seed(), 0f, 1.0).withMicroBatches(ao.microBatches()),
                     listeners.apply("2:4 recovery"));
             StructuredPruning.compress(arena, backend, vit, BLOCK_LAYERS);
             String what = "2:4 on the blocks' layers, a rank-" + o.recoveryRank() + " LoRA adapter trained " + o.recoveryEpochs()

@@ -25,7 +25,8 @@ public final class Pretraining {
     /** The main job's ViT: 28x28 images, 7x7 patches (16 tokens + class token), 128 wide, 4 blocks. */
     public static final VisionTransformer.Config VIT = new VisionTransformer.Config(28, 7, 128, 4, 4, 256, 10);
 
-    public record Options(int epochs, int batchSize, float lr, float weightDecay, float labelSmoothing, long seed, int validation) {
+    /** {@code microBatches}: each batch as that many parts ({@link Trainer.Options#microBatches}). */
+    public record Options(int epochs, int batchSize, float lr, float weightDecay, float labelSmoothing, long seed, int validation, int microBatches) {
         public Options {
             if (epochs < 1 || batchSize < 1 || validation < 0) throw new IllegalArgumentException("epochs and batchSize must be >= 1 and validation >= 0, are "
                     + epochs + ", " + batchSize + ", " + validation);
@@ -35,7 +36,7 @@ public final class Pretraining {
         }
 
         public static Options defaults() {
-            return new Options(12, 128, 2e-3f, 0.05f, 0.05f, 1, 5000);
+            return new Options(12, 128, 2e-3f, 0.05f, 0.05f, 1, 5000, 1);
         }
     }
 
@@ -51,7 +52,7 @@ public final class Pretraining {
             vit.moveTo(backend.memory(), arena);
             long steps = (long) o.epochs() * ((split.train().size() + o.batchSize() - 1) / o.batchSize());
             LrSchedule schedule = LrSchedule.warmupCosine(o.lr(), Math.max(1, steps / 20), steps, o.lr() / 100);
-            Trainer.Options options = new Trainer.Options(o.epochs(), o.batchSize(), o.seed(), o.labelSmoothing(), 1.0);
+            Trainer.Options options = new Trainer.Options(o.epochs(), o.batchSize(), o.seed(), o.labelSmoothing(), 1.0).withMicroBatches(o.microBatches());
             Trainer.History h = Trainer.fit(backend, vit, AdamW.of(arena, vit.namedParameters(), o.weightDecay(), 1f), schedule, split.train(),
                     split.validation(), options, listener);
             double test = Evaluate.accuracy(backend, vit, data.test(), 256);

@@ -287,7 +287,7 @@ class CudaTapeTest extends GpuTest {
                 "lora-adv", "blocks.1.mlp.fc2.lora_B");
         for (Map.Entry<String, String> method : watched.entrySet()) {
             Adaptation.Options o = new Adaptation.Options(40, 0, 1, 16, 7, d.lora(), 1e-3f, 1e-3f, 8f, 1e-3f, 3e-2f,
-                    method.getKey().equals("lora-adv") ? d.adversarial() : null, 0);
+                    method.getKey().equals("lora-adv") ? d.adversarial() : null, 0, 1);
             float[][] trained = new float[2][];
             for (Backend backend : new Backend[] {CpuBackend.get(), gpu}) {
                 try (Arena arena = Arena.ofShared()) {
