@@ -3,7 +3,7 @@
 # Builds the emulator (build.sh) into OUT_DIR (default: a temporary folder), then runs, with it in place of
 # libtune4j_cuda.so and libcublas.so.13 (-Dtune4j.native.path, LD_LIBRARY_PATH): the CUDA tests that the
 # emulator can serve (TUNE4J_REQUIRE_GPU=1, so none skips), and eval, one epoch of pretraining, a small demo
-# a small robust run, a small BERT fine-tuning (MiniLM), embed and classify with --device cuda beside --device cpu on slices of Debian's Fashion-MNIST
+# a small robust run (and one on 2 micro-batches), a small BERT fine-tuning (MiniLM; and full fine-tuning on 2 micro-batches), embed and classify with --device cuda beside --device cpu on slices of Debian's Fashion-MNIST
 # (small_data.py), whose numbers must agree (about 6 minutes on 2 cores); between them the boundary fuzzer (200,000 random calls,
 # the CUDA backend beside the reference and the CPU's levels); exits 1 when a test fails, the fuzzer finds a defect or a pair differs. Not emulated (their tests are left out):
 # cuBLASLt, the CSR kernels, JCuda. Needs the project built with its test classes (./mvnw verify, or
@@ -65,11 +65,21 @@ robust() {
     | grep -E "^(before|after|robust-lora epoch [0-9]+:)" | sed -E "s/, [0-9.]+ s$//" | tr '\n' ' '
 }
 same "robust (LoRA and the head, FGSM examples), one epoch" "$(robust cpu)" "$(robust cuda)"
+robust_parts() { # full fine-tuning, each batch as 2 micro-batches: at once on the CPU's two threads, in turn on the device
+  "${t4j[@]}" robust --device "$1" --method full --micro-batches 2 --data "$data/mini" --train-images 600 --epochs 1 --eval-images 20 2>&1 | tr '\r' '\n' \
+    | grep -E "^(before|after|robust-full epoch [0-9]+:)" | sed -E "s/, [0-9.]+ s$//" | tr '\n' ' '
+}
+same "robust, full fine-tuning on 2 micro-batches, one epoch" "$(robust_parts cpu)" "$(robust_parts cuda)"
 finetune() { # MiniLM from its Maven jar (imported on first use), LoRA with dropout and the head: the BERT path (masked attention, embeddings)
   "${t4j[@]}" finetune --device "$1" --methods lora,head --seeds 1 --train 24 --test 16 --epochs 1 --max-length 32 --no-int8 --out "$data/ft-$1" 2>&1 | tr '\r' '\n' \
     | grep -E "^  (epoch [0-9]+/[0-9]+:|test accuracy)" | sed -E "s/ \([0-9.]+ s\)$//" | tr '\n' ' '
 }
 same "finetune MiniLM (LoRA and the head, one epoch on 24 messages)" "$(finetune cpu)" "$(finetune cuda)"
+finetune_parts() { # full fine-tuning on 2 micro-batches: the later part's gradients apart, its embedding rows added in its turn
+  "${t4j[@]}" finetune --device "$1" --methods full --micro-batches 2 --seeds 1 --train 24 --test 16 --epochs 1 --max-length 32 --no-int8 2>&1 | tr '\r' '\n' \
+    | grep -E "^  (epoch [0-9]+/[0-9]+:|test accuracy)" | sed -E "s/ \([0-9.]+ s\)$//" | tr '\n' ' '
+}
+same "finetune MiniLM (full fine-tuning on 2 micro-batches, one epoch on 24 messages)" "$(finetune_parts cpu)" "$(finetune_parts cuda)"
 # embed: MiniLM's sentence vectors on two texts of different lengths (a padded batch), cpu against cuda within 1e-5
 "${t4j[@]}" import --model minilm --out "$data/minilm" > /dev/null 2>&1
 for device in cpu cuda; do
