@@ -124,7 +124,7 @@ public final class MicroBatches implements AutoCloseable {
             try {
                 losses[k] = done.get(k).get();
             } catch (ExecutionException e) {
-                if (failure == null) failure = e.getCause() instanceof RuntimeException r ? r : new IllegalStateException("micro-batch " + k + " failed", e.getCause());
+                if (failure == null) failure = partFailure(k, e.getCause());
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new IllegalStateException("interrupted while micro-batch " + k + " ran", e);
@@ -132,6 +132,14 @@ public final class MicroBatches implements AutoCloseable {
         }
         if (failure != null) throw failure;
         return losses;
+    }
+
+    /** What part k's failure on a thread of its own says: a confined tensor named as the cause, others as they are. */
+    private static RuntimeException partFailure(int k, Throwable cause) {
+        if (cause instanceof WrongThreadException w)
+            return new IllegalStateException("micro-batch " + k + " ran on a thread of its own and met a tensor of a confined arena: parts that run at once "
+                    + "need the model's tensors in a shared arena (Arena.ofShared()) and their inputs made in the part's tape (t.arena()), or one thread", w);
+        return cause instanceof RuntimeException r ? r : new IllegalStateException("micro-batch " + k + " failed", cause);
     }
 
     /** Part {@code k} on the calling thread; a later part adds its gradients once part k - 1 has ({@code before}). */

@@ -117,6 +117,21 @@ class MicroBatchesTest {
     }
 
     @Test
+    void aModelInAConfinedArenaIsNamedWhenPartsRunAtOnce() {
+        int before = CpuBackend.threads();
+        CpuBackend.setThreads(2);
+        try (Arena arena = Arena.ofConfined(); MicroBatches mb = new MicroBatches(CpuBackend.get(), 2, new SplittableRandom(9))) {
+            BertClassifier m = model(arena, 0f, true);
+            var e = assertThrows(IllegalStateException.class, () -> mb.step(BATCH, slices(m, ids())));
+            assertTrue(e.getMessage().contains("shared arena"), e.getMessage());
+            CpuBackend.setThreads(1); // in turn, on the arena's own thread, the same model trains
+            assertTrue(mb.step(BATCH, slices(m, ids())) > 0);
+        } finally {
+            CpuBackend.setThreads(before);
+        }
+    }
+
+    @Test
     void aFailingPartFailsTheStep() {
         int before = CpuBackend.threads();
         for (int threads : new int[] {1, 2}) {
