@@ -23,8 +23,8 @@ import org.tune4j.backend.CpuBackend;
  * thread of its own with its kernels capped at its share of the threads ({@link CpuBackend#setCallerThreads}): each
  * part's ops then run without a barrier between threads and on the data its own core wrote (MiniLM's LoRA step on two
  * threads about 5% faster than with every kernel of the whole batch split between the threads, full fine-tuning's 7%:
- * BENCHMARKS.md). Elsewhere (a GPU, more threads
- * than parts) they run in turn on the calling thread, every kernel on all the threads. Parts that run at once read the
+ * BENCHMARKS.md). Elsewhere (a GPU, more threads than parts) they run in turn on the calling thread, every kernel on all
+ * the threads, in one workspace: a step then holds one part's activations at a time. Parts that run at once read the
  * model from threads of their own: its tensors must be in a shared arena ({@code Arena.ofShared()}), and a part's
  * inputs are made in its tape's arena ({@code t.arena()}).
  */
@@ -60,9 +60,16 @@ public final class MicroBatches implements AutoCloseable {
         return workspaces.length;
     }
 
-    /** Bytes the last step's parts made on their tapes, all parts together (parts that run at once hold them at once). */
+    /** Bytes the last step's parts held at once: the largest part's when they ran in turn, their sum when at once. */
     public long stepBytes() {
         return stepBytes.get();
+    }
+
+    /** Bytes the parts' workspaces need for the largest steps so far (in turn the parts share the first's). */
+    public long workspaceBytes() {
+        long bytes = 0;
+        for (Workspace w : workspaces) bytes += w.needed();
+        return bytes;
     }
 
     /**
@@ -96,8 +103,8 @@ public final class MicroBatches implements AutoCloseable {
         float[] losses = new float[parts];
         stepBytes.set(0);
         int threads = backend instanceof CpuBackend ? CpuBackend.threads() : 1;
-        if (parts == 1 || threads == 1 || threads > parts) {
-            for (int k = 0; k < parts; k++) losses[k] = run(loss, k, weights[k], own[k], null, 0);
+        if (parts == 1 || threads == 1 || threads > parts) { // in turn, one part's memory at a time: the first part's workspace serves all
+            for (int k = 0; k < parts; k++) losses[k] = run(loss, k, weights[k], own[k], null, false);
             return losses;
         }
         CountDownLatch[] added = new CountDownLatch[parts]; // part k's gradients are in the parameters'
@@ -113,7 +120,7 @@ public final class MicroBatches implements AutoCloseable {
             CountDownLatch before = k == 0 ? null : added[k - 1];
             done.add(pool.submit(() -> {
                 try {
-                    return run(loss, part, weights[part], own[part], before, 1);
+                    return run(loss, part, weights[part], own[part], before, true);
                 } finally {
                     added[part].countDown(); // a failed part lets the later ones finish (the step fails below)
                 }
@@ -142,22 +149,27 @@ public final class MicroBatches implements AutoCloseable {
         return cause instanceof RuntimeException r ? r : new IllegalStateException("micro-batch " + k + " failed", cause);
     }
 
-    /** Part {@code k} on the calling thread; a later part adds its gradients once part k - 1 has ({@code before}). */
-    private float run(PartLoss loss, int k, double weight, SplittableRandom own, CountDownLatch before, int callerThreads) {
-        if (callerThreads > 0) CpuBackend.setCallerThreads(callerThreads);
-        try (Tape t = new Tape(backend, true, true, workspaces[k])) {
+    /**
+     * Part {@code k} on the calling thread: at once with the others (its kernels on this thread alone, a workspace of its
+     * own; a later part adds its gradients once part k - 1 has, {@code before}), or in turn (the first part's workspace:
+     * one part's memory at a time).
+     */
+    private float run(PartLoss loss, int k, double weight, SplittableRandom own, CountDownLatch before, boolean atOnce) {
+        if (atOnce) CpuBackend.setCallerThreads(1);
+        try (Tape t = new Tape(backend, true, true, atOnce ? workspaces[k] : workspaces[0])) {
             if (k > 0) t.microBatch(own);
             Var l = loss.loss(t, k);
             float value = l.value().isHost() ? l.value().getFloat(0) : Float.NaN;
             t.backward(l, (float) weight);
-            stepBytes.addAndGet(t.allocatedBytes());
+            if (atOnce) stepBytes.addAndGet(t.allocatedBytes());
+            else stepBytes.accumulateAndGet(t.allocatedBytes(), Math::max);
             if (k > 0) {
                 if (before != null) await(before);
                 t.addApartGradients();
             }
             return value;
         } finally {
-            if (callerThreads > 0) CpuBackend.setCallerThreads(0);
+            if (atOnce) CpuBackend.setCallerThreads(0);
         }
     }
 

@@ -117,6 +117,24 @@ class MicroBatchesTest {
     }
 
     @Test
+    void partsInTurnHoldOnePartsMemory() {
+        int before = CpuBackend.threads();
+        CpuBackend.setThreads(1);
+        try (Arena arena = Arena.ofShared(); MicroBatches whole = new MicroBatches(CpuBackend.get(), 1, new SplittableRandom(9));
+                MicroBatches halves = new MicroBatches(CpuBackend.get(), 2, new SplittableRandom(9))) {
+            BertClassifier m = model(arena, 0f, false);
+            int[][] same = new int[BATCH][];
+            Arrays.fill(same, ids()[0]); // equal halves
+            whole.step(BATCH, slices(m, same));
+            halves.step(BATCH, slices(m, same));
+            assertTrue(halves.workspaceBytes() < 0.6 * whole.workspaceBytes(), halves.workspaceBytes() + " bytes for 2 parts in turn, " + whole.workspaceBytes() + " for 1");
+            assertTrue(halves.stepBytes() < 0.6 * whole.stepBytes(), halves.stepBytes() + " against " + whole.stepBytes());
+        } finally {
+            CpuBackend.setThreads(before);
+        }
+    }
+
+    @Test
     void aModelInAConfinedArenaIsNamedWhenPartsRunAtOnce() {
         int before = CpuBackend.threads();
         CpuBackend.setThreads(2);
