@@ -19,8 +19,9 @@ import org.tune4j.backend.CpuBackend;
  * never on how many of them run at once. Part 0 draws its dropout masks as a single tape does (the layers' own
  * generators), each later part from a generator of its own split off {@code random} in part order.
  *
- * <p>On the CPU backend, when the kernels have no more threads than there are parts, the parts run at once, each on a
- * thread of its own with its kernels capped at its share of the threads ({@link CpuBackend#setCallerThreads}): each
+ * <p>On the CPU backend, when the kernels have no more threads than there are parts, the parts run at once, in as many
+ * lanes as threads (lane j: parts j, j + threads, ... in order, in a workspace of its own), each lane on a thread of its
+ * own with its kernels capped at one thread ({@link CpuBackend#setCallerThreads}): each
  * part's ops then run without a barrier between threads and on the data its own core wrote (MiniLM's LoRA step on two
  * threads about 5% faster than with every kernel of the whole batch split between the threads, full fine-tuning's 7%:
  * BENCHMARKS.md). Elsewhere (a GPU, more threads than parts) they run in turn on the calling thread, every kernel on all
@@ -45,7 +46,7 @@ public final class MicroBatches implements AutoCloseable {
     private final Workspace[] workspaces;
     private final SplittableRandom random;
     private ExecutorService pool; // made on first concurrent step
-    private final java.util.concurrent.atomic.AtomicLong stepBytes = new java.util.concurrent.atomic.AtomicLong();
+    private volatile long stepBytes; // the last step's, set when it ends
 
     /** {@code parts} micro-batches a step, each with step memory of its own; later parts' dropout from {@code random}. */
     public MicroBatches(Backend backend, int parts, SplittableRandom random) {
@@ -60,12 +61,12 @@ public final class MicroBatches implements AutoCloseable {
         return workspaces.length;
     }
 
-    /** Bytes the last step's parts held at once: the largest part's when they ran in turn, their sum when at once. */
+    /** Bytes the last step's parts held at once: the largest part's when they ran in turn, each lane's largest summed when at once. */
     public long stepBytes() {
-        return stepBytes.get();
+        return stepBytes;
     }
 
-    /** Bytes the parts' workspaces need for the largest steps so far (in turn the parts share the first's). */
+    /** Bytes the workspaces need for the largest steps so far: in turn the parts share the first, at once a lane's parts share its own. */
     public long workspaceBytes() {
         long bytes = 0;
         for (Workspace w : workspaces) bytes += w.needed();
@@ -101,10 +102,11 @@ public final class MicroBatches implements AutoCloseable {
         SplittableRandom[] own = new SplittableRandom[parts];
         for (int k = 1; k < parts; k++) own[k] = random.split();
         float[] losses = new float[parts];
-        stepBytes.set(0);
         int threads = backend instanceof CpuBackend ? CpuBackend.threads() : 1;
         if (parts == 1 || threads == 1 || threads > parts) { // in turn, one part's memory at a time: the first part's workspace serves all
-            for (int k = 0; k < parts; k++) losses[k] = run(loss, k, weights[k], own[k], null, false);
+            long[] held = new long[1];
+            for (int k = 0; k < parts; k++) losses[k] = run(loss, k, weights[k], own[k], null, false, workspaces[0], held, 0);
+            stepBytes = held[0];
             return losses;
         }
         CountDownLatch[] added = new CountDownLatch[parts]; // part k's gradients are in the parameters'
@@ -114,30 +116,40 @@ public final class MicroBatches implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
-        List<Future<Float>> done = new ArrayList<>();
-        for (int k = 0; k < parts; k++) {
-            int part = k;
-            CountDownLatch before = k == 0 ? null : added[k - 1];
-            done.add(pool.submit(() -> {
-                try {
-                    return run(loss, part, weights[part], own[part], before, true);
-                } finally {
-                    added[part].countDown(); // a failed part lets the later ones finish (the step fails below)
+        // lane j runs parts j, j + threads, ... in order, in workspace j: as many parts' memory as threads. Part k waits for
+        // part k - 1, which its lane reaches first, so no lane waits on one that waits on it
+        Throwable[] failed = new Throwable[parts];
+        long[] held = new long[threads]; // each lane's largest part
+        List<Future<?>> lanes = new ArrayList<>();
+        for (int j = 0; j < threads; j++) {
+            int lane = j;
+            lanes.add(pool.submit(() -> {
+                for (int k = lane; k < parts; k += threads) {
+                    try {
+                        losses[k] = run(loss, k, weights[k], own[k], k == 0 ? null : added[k - 1], true, workspaces[lane], held, lane);
+                    } catch (RuntimeException | Error e) {
+                        failed[k] = e; // the later parts still run and add theirs (the step fails below)
+                    } finally {
+                        added[k].countDown();
+                    }
                 }
             }));
         }
-        RuntimeException failure = null;
-        for (int k = 0; k < parts; k++) {
+        for (Future<?> lane : lanes) {
             try {
-                losses[k] = done.get(k).get();
+                lane.get();
             } catch (ExecutionException e) {
-                if (failure == null) failure = partFailure(k, e.getCause());
+                throw new IllegalStateException("a micro-batch lane failed", e.getCause()); // its parts' failures are caught: not reached
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted while micro-batch " + k + " ran", e);
+                throw new IllegalStateException("interrupted while the micro-batches ran", e);
             }
         }
-        if (failure != null) throw failure;
+        stepBytes = java.util.Arrays.stream(held).sum();
+        for (int k = 0; k < parts; k++) {
+            if (failed[k] instanceof Error e) throw e;
+            if (failed[k] != null) throw partFailure(k, failed[k]);
+        }
         return losses;
     }
 
@@ -150,19 +162,19 @@ public final class MicroBatches implements AutoCloseable {
     }
 
     /**
-     * Part {@code k} on the calling thread: at once with the others (its kernels on this thread alone, a workspace of its
-     * own; a later part adds its gradients once part k - 1 has, {@code before}), or in turn (the first part's workspace:
-     * one part's memory at a time).
+     * Part {@code k} on the calling thread, in {@code workspace}, its bytes kept in {@code held[slot]} if the most yet: at
+     * once with the others (its kernels on this thread alone, its lane's workspace; a later part adds its gradients once
+     * part k - 1 has, {@code before}), or in turn (the first part's workspace: one part's memory at a time).
      */
-    private float run(PartLoss loss, int k, double weight, SplittableRandom own, CountDownLatch before, boolean atOnce) {
+    private float run(PartLoss loss, int k, double weight, SplittableRandom own, CountDownLatch before, boolean atOnce, Workspace workspace, long[] held,
+            int slot) {
         if (atOnce) CpuBackend.setCallerThreads(1);
-        try (Tape t = new Tape(backend, true, true, atOnce ? workspaces[k] : workspaces[0])) {
+        try (Tape t = new Tape(backend, true, true, workspace)) {
             if (k > 0) t.microBatch(own);
             Var l = loss.loss(t, k);
             float value = l.value().isHost() ? l.value().getFloat(0) : Float.NaN;
             t.backward(l, (float) weight);
-            if (atOnce) stepBytes.addAndGet(t.allocatedBytes());
-            else stepBytes.accumulateAndGet(t.allocatedBytes(), Math::max);
+            held[slot] = Math.max(held[slot], t.allocatedBytes());
             if (k > 0) {
                 if (before != null) await(before);
                 t.addApartGradients();

@@ -135,6 +135,24 @@ class MicroBatchesTest {
     }
 
     @Test
+    void partsAtOnceHoldOnePartsMemoryAThread() {
+        int before = CpuBackend.threads();
+        try (Arena arena = Arena.ofShared(); MicroBatches whole = new MicroBatches(CpuBackend.get(), 1, new SplittableRandom(9));
+                MicroBatches quarters = new MicroBatches(CpuBackend.get(), 4, new SplittableRandom(9))) {
+            BertClassifier m = model(arena, 0f, true);
+            int[][] same = new int[4][];
+            Arrays.fill(same, ids()[0]);
+            CpuBackend.setThreads(1);
+            whole.step(4, slices(m, same));
+            CpuBackend.setThreads(2); // two lanes: parts 0 and 2 in one workspace, 1 and 3 in the other
+            quarters.step(4, slices(m, same));
+            assertTrue(quarters.workspaceBytes() < 0.65 * whole.workspaceBytes(), quarters.workspaceBytes() + " bytes for 4 parts on 2 threads, " + whole.workspaceBytes() + " for 1");
+        } finally {
+            CpuBackend.setThreads(before);
+        }
+    }
+
+    @Test
     void aModelInAConfinedArenaIsNamedWhenPartsRunAtOnce() {
         int before = CpuBackend.threads();
         CpuBackend.setThreads(2);
