@@ -1,6 +1,7 @@
 package org.tune4j.autograd;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.CountDownLatch;
@@ -145,7 +146,7 @@ public final class MicroBatches implements AutoCloseable {
                 throw new IllegalStateException("interrupted while the micro-batches ran", e);
             }
         }
-        stepBytes = java.util.Arrays.stream(held).sum();
+        stepBytes = Arrays.stream(held).sum();
         for (int k = 0; k < parts; k++) {
             if (failed[k] instanceof Error e) throw e;
             if (failed[k] != null) throw partFailure(k, failed[k]);
