@@ -56,18 +56,6 @@ void t4j_gemm_pack_view(const t4j_gemm_impl *impl, const kview *v, int64_t r0, i
     }
 }
 
-/* Per-thread packing buffers, grown on demand and kept for the thread's life. */
-static _Thread_local float *tl_abuf, *tl_bbuf;
-static _Thread_local size_t tl_acap, tl_bcap;
-
-static float *grow(float **buf, size_t *cap, size_t n) {
-    if (*cap < n) {
-        free(*buf);
-        *buf = aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64);
-        *cap = *buf ? n : 0;
-    }
-    return *buf;
-}
 
 /* Where rows [r0, r0 + R) of the view over K range [pc, pc + kc) are read from, when the segment holding pc has
  * its rows adjacent (element (r, p) at src[r + p*ld]: a B sliver read row by row, R floats ld apart); NULL
@@ -130,8 +118,8 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
     const t4j_kseg *as = &J->av.segs[0];
     const float *adirect = direct_a(J);
     const int64_t head = adirect != NULL && J->bpacked == NULL && I->kernel_pack != NULL ? MR : 0; /* rows packed ahead of those in place, in the first row block */
-    float *ap = grow(&tl_abuf, &tl_acap, (size_t)(mc_max * J->kb));
-    float *bp = J->bpacked ? NULL : grow(&tl_bbuf, &tl_bcap, (size_t)((single ? NR : nc_max) * J->kb));
+    float *ap = t4j_thread_scratch(T4J_SCRATCH_GEMM_A, (size_t)(mc_max * J->kb) * sizeof(float)); /* per thread, kept */
+    float *bp = J->bpacked ? NULL : t4j_thread_scratch(T4J_SCRATCH_GEMM_B, (size_t)((single ? NR : nc_max) * J->kb) * sizeof(float));
     if (ap == NULL || (bp == NULL && J->bpacked == NULL)) {
         atomic_store((atomic_int *)&J->failed, 1);
         return;

@@ -2,6 +2,7 @@
 #ifndef TUNE4J_INTERNAL_H
 #define TUNE4J_INTERNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "tune4j.h"
 
@@ -20,6 +21,29 @@
     case 7: CALL(7); break;            \
     default: CALL(8); break;           \
     }
+
+/* ---- memory.c: scratch a thread keeps ---- */
+
+/* At least `bytes` of scratch, 64-byte aligned, that the calling thread keeps from call to call: one buffer a slot (a use
+ * site; a call that calls another takes a slot of its own), grown on demand and kept for the thread's life. Scratch
+ * malloc'd and freed at each call is handed back to the OS and faulted in again whenever glibc trims the heap's top or
+ * maps the block afresh, which depends on what else the process allocated: MiniLM's int8 forward at batch 32 then took
+ * 9,000-16,000 page faults and twice its time, as long as the heap stayed so (ARCHITECTURE.md, "Host memory"). NULL
+ * when there is no memory (the slot keeps what it had). */
+enum {
+    T4J_SCRATCH_GEMM_A,      /* gemm.c: the packed A block */
+    T4J_SCRATCH_GEMM_B,      /* gemm.c: the packed B panel */
+    T4J_SCRATCH_INT8_X,      /* quant.c: the quantized rows of x */
+    T4J_SCRATCH_INT8_SCALES, /* quant.c: their scales */
+    T4J_SCRATCH_LORA_X,      /* lora.c: x with its dropout mask applied */
+    T4J_SCRATCH_LORA_GB,     /* lora.c: g B */
+    T4J_SCRATCH_LORA_TMP,    /* lora.c: the masked low-rank term of dx, a block of dequantized weights */
+    T4J_SCRATCH_ATTN,        /* ops_attention.inc: a task's Kᵀ, or its dp and Vᵀ, beyond what its stack holds */
+    T4J_SCRATCH_SPARSE_X,    /* sparse_kernels.inc: x's transposed chunks */
+    T4J_SCRATCH_SPARSE_G,    /* sparse_kernels.inc: g's transposed chunks */
+    T4J_SCRATCH_SLOTS
+};
+void *t4j_thread_scratch(int slot, size_t bytes);
 
 /* ---- threads.c ---- */
 

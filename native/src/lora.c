@@ -9,9 +9,9 @@
 
 #include "internal.h"
 
-/* x * mask into a new buffer, or NULL when out of memory. */
+/* x * mask into the calling thread's scratch, or NULL when out of memory. */
 static float *masked_copy(const float *x, const float *mask, int64_t n) {
-    float *out = malloc((size_t)n * sizeof(float));
+    float *out = t4j_thread_scratch(T4J_SCRATCH_LORA_X, (size_t)n * sizeof(float));
     if (out != NULL)
         for (int64_t i = 0; i < n; i++) out[i] = x[i] * mask[i];
     return out;
@@ -32,7 +32,6 @@ T4J_EXPORT int32_t t4j_lora_forward(int64_t t, int64_t d_in, int64_t d_out, int6
         };
         rc = t4j_gemm_segments(t, d_out, yseg, 2, 0.0f, y, d_out, bias);
     }
-    free(xd);
     return rc;
 }
 
@@ -49,7 +48,7 @@ static int32_t f32_base_dx(const void *w, int64_t t, int64_t d_in, int64_t d_out
 static int32_t lora_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const float *w,
                              base_dx_fn base_dx, const void *base, const float *a, const float *b, float scale, const float *h,
                              const float *g, float *dx, float *da, float *db) {
-    float *gb = malloc((size_t)(t * r) * sizeof(float));
+    float *gb = t4j_thread_scratch(T4J_SCRATCH_LORA_GB, (size_t)(t * r) * sizeof(float));
     float *xd = NULL, *tmp = NULL;
     int32_t rc = T4J_ERR_NO_MEMORY;
     if (gb == NULL) goto done;
@@ -80,13 +79,10 @@ static int32_t lora_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, 
         goto done;
     }
     rc = T4J_ERR_NO_MEMORY;
-    if ((tmp = malloc((size_t)(t * d_in) * sizeof(float))) == NULL) goto done;
+    if ((tmp = t4j_thread_scratch(T4J_SCRATCH_LORA_TMP, (size_t)(t * d_in) * sizeof(float))) == NULL) goto done;
     if ((rc = t4j_gemm_segments(t, d_in, &lowseg, 1, 0.0f, tmp, d_in, NULL)) != T4J_OK) goto done;
     for (int64_t i = 0; i < t * d_in; i++) dx[i] += mask[i] * tmp[i];
 done:
-    free(gb);
-    free(xd);
-    free(tmp);
     return rc;
 }
 
@@ -108,7 +104,6 @@ T4J_EXPORT int32_t t4j_lora_int8_forward(int64_t t, int64_t d_in, int64_t d_out,
         t4j_kseg yseg = {.a = h, .rsa = r, .csa = 1, .b = b, .rsb = 1, .csb = r, .k = r, .alpha = scale};
         rc = t4j_gemm_segments(t, d_out, &yseg, 1, 1.0f, y, d_out, NULL);
     }
-    free(xd);
     return rc;
 }
 
@@ -122,7 +117,7 @@ typedef struct {
 /* dx += g deq(W), a block of W's rows (the K axis of this product) at a time, in order. */
 static int32_t q8_base_dx(const void *base, int64_t t, int64_t d_in, int64_t d_out, const float *g, float *dx) {
     const q8_base *q = base;
-    float *wblk = malloc((size_t)(Q8_DX_ROWS * d_in) * sizeof(float));
+    float *wblk = t4j_thread_scratch(T4J_SCRATCH_LORA_TMP, (size_t)(Q8_DX_ROWS * d_in) * sizeof(float)); /* free again before dx's masked term takes it */
     if (wblk == NULL) return T4J_ERR_NO_MEMORY;
     int32_t rc = T4J_OK;
     for (int64_t j0 = 0; j0 < d_out && rc == T4J_OK; j0 += Q8_DX_ROWS) {
@@ -131,7 +126,6 @@ static int32_t q8_base_dx(const void *base, int64_t t, int64_t d_in, int64_t d_o
         t4j_kseg seg = {.a = g + j0, .rsa = d_out, .csa = 1, .b = wblk, .rsb = d_in, .csb = 1, .k = rows, .alpha = 1.0f};
         rc = t4j_gemm_segments(t, d_in, &seg, 1, 1.0f, dx, d_in, NULL);
     }
-    free(wblk);
     return rc;
 }
 

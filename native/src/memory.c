@@ -62,3 +62,18 @@ T4J_EXPORT void t4j_host_free(void *p, int64_t bytes) {
     free(p);
 #endif
 }
+
+static _Thread_local void *scratch[T4J_SCRATCH_SLOTS];
+static _Thread_local size_t scratch_bytes[T4J_SCRATCH_SLOTS];
+
+void *t4j_thread_scratch(int slot, size_t bytes) {
+    if (bytes > scratch_bytes[slot]) {
+        size_t size = round_up(bytes > 0 ? bytes : 1, 64);
+        void *grown = aligned_alloc(64, size);
+        if (grown == NULL) return NULL;
+        free(scratch[slot]);
+        scratch[slot] = grown;
+        scratch_bytes[slot] = size;
+    }
+    return scratch[slot];
+}

@@ -396,10 +396,10 @@ static void quantize_task(void *ctx, int64_t task) {
     }
 }
 
-/* Quantized rows of x with the level's offset, k padded with zeros to whole quads (octets for 2:4); rows shared out
- * among the threads, each row's scale its own: the same bits for any thread count. */
+/* Quantized rows of x with the level's offset, k padded with zeros to whole quads (octets for 2:4), in the calling
+ * thread's scratch; rows shared out among the threads, each row's scale its own: the same bits for any thread count. */
 static uint8_t *quantize_input(const t4j_int8_impl *I, int64_t m, int64_t k, const float *x, int64_t ldx, int64_t xld, float *sx) {
-    uint8_t *xq = aligned_alloc(64, (size_t)round_up(m * xld, 64));
+    uint8_t *xq = t4j_thread_scratch(T4J_SCRATCH_INT8_X, (size_t)round_up(m * xld, 64));
     if (xq == NULL) return NULL;
     quantize_job Q = {.impl = I, .m = m, .k = k, .xld = xld, .rows_per_task = t4j_even_task(m, 8, 1), .x = x, .ldx = ldx, .xq = xq, .sx = sx};
     t4j_parallel_sized((m + Q.rows_per_task - 1) / Q.rows_per_task, quantize_task, &Q, T4J_QUANTIZE_FLOPS * (double)m * (double)k);
@@ -410,16 +410,11 @@ T4J_EXPORT int32_t t4j_int8_linear(int64_t m, int64_t n, int64_t k, const float 
     const t4j_int8_impl *I = t4j_int8_current();
     q8_packed w = view(packed);
     int64_t xld = x_row_bytes(w.h);
-    float *sx = malloc((size_t)T4J_MAX(m, 1) * sizeof(float));
+    float *sx = t4j_thread_scratch(T4J_SCRATCH_INT8_SCALES, (size_t)T4J_MAX(m, 1) * sizeof(float));
     uint8_t *xq = sx ? quantize_input(I, m, k, x, ldx, xld, sx) : NULL;
-    int32_t rc = T4J_ERR_NO_MEMORY;
-    if (xq != NULL) {
-        q8_job J = {.impl = I, .w = w, .m = m, .n = n, .xq = xq, .xld = xld, .sx = sx, .bias = bias, .act = activation, .y = y, .ldy = ldy};
-        rc = run(&J, 2.0 * m * n * k);
-    }
-    free(xq);
-    free(sx);
-    return rc;
+    if (xq == NULL) return T4J_ERR_NO_MEMORY;
+    q8_job J = {.impl = I, .w = w, .m = m, .n = n, .xq = xq, .xld = xld, .sx = sx, .bias = bias, .act = activation, .y = y, .ldy = ldy};
+    return run(&J, 2.0 * m * n * k);
 }
 
 T4J_EXPORT int32_t t4j_int8_linear_shared(int64_t m, int64_t k, const float *x, int64_t ldx, int32_t count, const void *const *packed, const float *const *bias,
@@ -432,12 +427,9 @@ T4J_EXPORT int32_t t4j_int8_linear_shared(int64_t m, int64_t k, const float *x, 
     }
     const t4j_int8_impl *I = t4j_int8_current();
     int64_t xld = x_row_bytes(view(packed[0]).h);
-    float *sx = malloc((size_t)T4J_MAX(m, 1) * sizeof(float));
+    float *sx = t4j_thread_scratch(T4J_SCRATCH_INT8_SCALES, (size_t)T4J_MAX(m, 1) * sizeof(float));
     uint8_t *xq = sx ? quantize_input(I, m, k, x, ldx, xld, sx) : NULL;
-    if (xq == NULL) {
-        free(sx);
-        return T4J_ERR_NO_MEMORY;
-    }
+    if (xq == NULL) return T4J_ERR_NO_MEMORY;
     q8_job jobs[T4J_INT8_SHARED_MAX];
     int64_t panels = 0;
     double ops = 0.0;
@@ -452,8 +444,6 @@ T4J_EXPORT int32_t t4j_int8_linear_shared(int64_t m, int64_t k, const float *x, 
     int64_t threads = threads_for(ops, panels);
     q8_jobs S = {jobs, count, (panels + threads - 1) / threads};
     t4j_parallel((panels + S.panels_per_task - 1) / S.panels_per_task, q8_jobs_task, &S);
-    free(xq);
-    free(sx);
     return T4J_OK;
 }
 
