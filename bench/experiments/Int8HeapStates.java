@@ -15,7 +15,7 @@ import org.tune4j.eval.*;
  * (every projection int8) and an f32 forward at batch 8, one thread, ROUNDS rounds; every EVERY rounds a block of a few MB
  * is malloc'd and kept, which moves the heap's top. With per-call scratch in the kernels, some heap states made glibc hand
  * the int8 layers' quantized rows back to the OS at each free and fault them in again at the next call: the int8 forward
- * ran 1.5-2.2x its time with 9,000-16,000 minor faults a forward, until the heap moved again, while the f32 forward beside
+ * ran 1.5-2.2x its time with 7,000-16,000 minor faults a forward, until the heap moved again, while the f32 forward beside
  * it did not change. Prints each round's times and faults (bench/results/int8-heap-states-*):
  *
  *   java --enable-native-access=ALL-UNNAMED -cp bench/target/tune4j-all.jar bench/experiments/Int8HeapStates.java ROUNDS EVERY SEED

@@ -28,7 +28,7 @@
  * site; a call that calls another takes a slot of its own), grown on demand and kept for the thread's life. Scratch
  * malloc'd and freed at each call is handed back to the OS and faulted in again whenever glibc trims the heap's top or
  * maps the block afresh, which depends on what else the process allocated: MiniLM's int8 forward at batch 32 then took
- * 9,000-16,000 page faults and twice its time, as long as the heap stayed so (ARCHITECTURE.md, "Host memory"). NULL
+ * 7,000-16,000 page faults and twice its time, as long as the heap stayed so (ARCHITECTURE.md, "Host memory"). NULL
  * when there is no memory (the slot keeps what it had). */
 enum {
     T4J_SCRATCH_GEMM_A,      /* gemm.c: the packed A block */

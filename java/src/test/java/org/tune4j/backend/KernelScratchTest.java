@@ -20,7 +20,7 @@ import org.tune4j.tensor.Tensor;
 /**
  * The kernels' scratch is kept from call to call (ARCHITECTURE.md, "Host memory"): scratch malloc'd and freed at each
  * call was handed back to the OS and faulted in again whenever glibc trimmed the heap or mapped the block afresh (MiniLM's
- * int8 forward at batch 32 then took 9,000-16,000 page faults and twice its time). Here glibc is told to map every block
+ * int8 forward at batch 32 then took 7,000-16,000 page faults and twice its time). Here glibc is told to map every block
  * of 64 KiB or more afresh, which made that happen at every call: 20 int8 layers at batch 32 must now fault in next to
  * nothing after the first.
  */
