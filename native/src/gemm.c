@@ -56,7 +56,6 @@ void t4j_gemm_pack_view(const t4j_gemm_impl *impl, const kview *v, int64_t r0, i
     }
 }
 
-
 /* Where rows [r0, r0 + R) of the view over K range [pc, pc + kc) are read from, when the segment holding pc has
  * its rows adjacent (element (r, p) at src[r + p*ld]: a B sliver read row by row, R floats ld apart); NULL
  * otherwise. *len: how many of the range's kc rows lie in that segment (all of them, or the head of a block that

@@ -25,7 +25,7 @@
 /* ---- memory.c: scratch a thread keeps ---- */
 
 /* At least `bytes` of scratch, 64-byte aligned, that the calling thread keeps from call to call: one buffer a slot (a use
- * site; a call that calls another takes a slot of its own), grown on demand and kept for the thread's life. Scratch
+ * site; a call that calls another takes a slot of its own), grown on demand, given back when the thread ends. Scratch
  * malloc'd and freed at each call is handed back to the OS and faulted in again whenever glibc trims the heap's top or
  * maps the block afresh, which depends on what else the process allocated: MiniLM's int8 forward at batch 32 then took
  * 7,000-16,000 page faults and twice its time, as long as the heap stayed so (ARCHITECTURE.md, "Host memory"). NULL

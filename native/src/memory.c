@@ -3,6 +3,7 @@
  * matrix walks one TLB entry per 2 MiB instead of per 4 KiB and the hardware prefetcher is not stopped at every
  * 4 KiB page boundary (the int8 GEMV over 64 MB of rotated weights ran about 30% faster on Zen 4). */
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS, madvise under -std=c11 */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,17 +64,44 @@ T4J_EXPORT void t4j_host_free(void *p, int64_t bytes) {
 #endif
 }
 
-static _Thread_local void *scratch[T4J_SCRATCH_SLOTS];
-static _Thread_local size_t scratch_bytes[T4J_SCRATCH_SLOTS];
+/* A thread's scratch (t4j_thread_scratch), given back when the thread ends: a JVM thread that called the kernels and
+ * then ended (a micro-batch pool's, a server's worker) would otherwise leave its buffers behind. */
+typedef struct {
+    void *buf[T4J_SCRATCH_SLOTS];
+    size_t bytes[T4J_SCRATCH_SLOTS];
+    int registered; /* with scratch_key, whose destructor frees the buffers at the thread's exit */
+} scratch_set;
+
+static _Thread_local scratch_set scratch;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_release(void *set) {
+    scratch_set *s = set;
+    for (int i = 0; i < T4J_SCRATCH_SLOTS; i++) {
+        free(s->buf[i]);
+        s->buf[i] = NULL;
+        s->bytes[i] = 0;
+    }
+}
+
+static void scratch_key_make(void) {
+    pthread_key_create(&scratch_key, scratch_release);
+}
 
 void *t4j_thread_scratch(int slot, size_t bytes) {
-    if (bytes > scratch_bytes[slot]) {
+    scratch_set *s = &scratch;
+    if (bytes > s->bytes[slot]) {
         size_t size = round_up(bytes > 0 ? bytes : 1, 64);
         void *grown = aligned_alloc(64, size);
         if (grown == NULL) return NULL;
-        free(scratch[slot]);
-        scratch[slot] = grown;
-        scratch_bytes[slot] = size;
+        free(s->buf[slot]);
+        s->buf[slot] = grown;
+        s->bytes[slot] = size;
+        if (!s->registered) {
+            pthread_once(&scratch_once, scratch_key_make);
+            s->registered = pthread_setspecific(scratch_key, s) == 0;
+        }
     }
-    return scratch[slot];
+    return s->buf[slot];
 }

@@ -32,6 +32,39 @@ class KernelScratchTest {
         return Long.parseLong(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[7]); // field 10, minflt
     }
 
+    private static long residentBytes() throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/status")))
+            if (line.startsWith("VmRSS:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+        throw new IllegalStateException("no VmRSS in /proc/self/status");
+    }
+
+    /** A thread's scratch goes with it: 40 threads that each ran an int8 layer at batch 32 and ended leave no 6 MiB each behind. */
+    @Test
+    void aThreadsScratchGoesWithIt() throws Exception {
+        assumeTrue(Files.isReadable(Path.of("/proc/self/status")), "needs /proc (Linux)");
+        CpuBackend cpu = CpuBackend.get();
+        try (Arena arena = Arena.ofShared()) {
+            SplittableRandom rng = new SplittableRandom(5);
+            Tensor x = random(arena, rng, 4096, 1536);
+            Int8Weights w = Int8Weights.quantize(arena, cpu, random(arena, rng, 384, 1536));
+            Tensor y = Tensor.zeros(arena, DType.F32, 4096, 384);
+            Runnable layer = () -> cpu.int8Linear(x, w, null, Activation.NONE, y);
+            // glibc gives threads up to 8 arenas a core, each keeping what its threads freed: first let every one of them hold a layer's worth
+            for (int i = 0; i < 8 * Runtime.getRuntime().availableProcessors() + 4; i++) runOnANewThread(layer);
+            long before = residentBytes();
+            for (int i = 0; i < 40; i++) runOnANewThread(layer);
+            long grown = residentBytes() - before;
+            // kept past their threads' end, 40 threads' quantized rows alone would be 240 MiB
+            assertTrue(grown < 60L << 20, (grown >> 20) + " MiB more resident after 40 threads");
+        }
+    }
+
+    private static void runOnANewThread(Runnable work) throws InterruptedException {
+        Thread t = new Thread(work);
+        t.start();
+        t.join();
+    }
+
     @Test
     void int8LayersFaultInTheirScratchOnce() throws Throwable {
         Linker linker = Linker.nativeLinker();
