@@ -399,7 +399,7 @@ static void quantize_task(void *ctx, int64_t task) {
 /* Quantized rows of x with the level's offset, k padded with zeros to whole quads (octets for 2:4), in the calling
  * thread's scratch; rows shared out among the threads, each row's scale its own: the same bits for any thread count. */
 static uint8_t *quantize_input(const t4j_int8_impl *I, int64_t m, int64_t k, const float *x, int64_t ldx, int64_t xld, float *sx) {
-    uint8_t *xq = t4j_thread_scratch(T4J_SCRATCH_INT8_X, (size_t)round_up(m * xld, 64));
+    uint8_t *xq = t4j_thread_scratch(T4J_SCRATCH_INT8_X, (size_t)(m * xld)); /* 64-byte aligned and rounded */
     if (xq == NULL) return NULL;
     quantize_job Q = {.impl = I, .m = m, .k = k, .xld = xld, .rows_per_task = t4j_even_task(m, 8, 1), .x = x, .ldx = ldx, .xq = xq, .sx = sx};
     t4j_parallel_sized((m + Q.rows_per_task - 1) / Q.rows_per_task, quantize_task, &Q, T4J_QUANTIZE_FLOPS * (double)m * (double)k);

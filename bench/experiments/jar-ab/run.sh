@@ -44,16 +44,16 @@ case "$mode" in
     done ;;
   bert)
     rounds="${3:-10}"
-    "$JAVA_HOME/bin/javac" -cp "$old_jar" -d "$out/old" "$here/BertStepMaker.java"
-    "$JAVA_HOME/bin/javac" -cp "$new_jar" -d "$out/new" "$here/BertStepMaker.java"
+    "$JAVA_HOME/bin/javac" -cp "$old_jar" -d "$out/old" "$here/BertStepMaker.java" "$here/MiniLmStep.java"
+    "$JAVA_HOME/bin/javac" -cp "$new_jar" -d "$out/new" "$here/BertStepMaker.java" "$here/MiniLmStep.java"
     "$JAVA_HOME/bin/javac" -d "$out" "$here/InferAB.java"
     for variant in ${VARIANTS:-lora:1 lora:2 full:1 full:2}; do
       "${java[@]}" -Dmaker=BertStepMaker -Dper=3 -cp "$out" InferAB "$variant" "$rounds" "$old_jar" "$out/old" "$new_jar" "$out/new"
     done ;;
   bert-parts)
     rounds="${3:-10}"
-    "$JAVA_HOME/bin/javac" -cp "$old_jar" -d "$out/old" "$here/BertPartsStepMaker.java"
-    "$JAVA_HOME/bin/javac" -cp "$new_jar" -d "$out/new" "$here/BertPartsStepMaker.java"
+    "$JAVA_HOME/bin/javac" -cp "$old_jar" -d "$out/old" "$here/BertPartsStepMaker.java" "$here/MiniLmStep.java"
+    "$JAVA_HOME/bin/javac" -cp "$new_jar" -d "$out/new" "$here/BertPartsStepMaker.java" "$here/MiniLmStep.java"
     "$JAVA_HOME/bin/javac" -d "$out" "$here/InferAB.java"
     for variant in ${VARIANTS:-lora:2:2 full:2:2}; do
       "${java[@]}" -Dmaker=BertPartsStepMaker -Dper=3 -cp "$out" InferAB "$variant" "$rounds" "$old_jar" "$out/old" "$new_jar" "$out/new"

@@ -49,13 +49,21 @@ public final class MicroBatches implements AutoCloseable {
     private ExecutorService pool; // made on first concurrent step
     private volatile long stepBytes; // the last step's, set when it ends
 
-    /** {@code parts} micro-batches a step, each with step memory of its own; later parts' dropout from {@code random}. */
+    /**
+     * {@code parts} micro-batches a step (their step memory: one workspace while they run in turn, one a lane at once);
+     * later parts' dropout from {@code random}.
+     */
     public MicroBatches(Backend backend, int parts, SplittableRandom random) {
         if (parts < 1) throw new IllegalArgumentException("micro-batches must be >= 1, is " + parts);
         this.backend = backend;
         this.random = random;
         this.workspaces = new Workspace[parts];
         for (int k = 0; k < parts; k++) workspaces[k] = new Workspace();
+    }
+
+    /** As {@link #MicroBatches(Backend, int, SplittableRandom)}, later parts' dropout from a generator of its own made from a training run's {@code seed}. */
+    public MicroBatches(Backend backend, int parts, long seed) {
+        this(backend, parts, new SplittableRandom(seed ^ 0x9E3779B97F4A7C15L)); // apart from the generators the run seeds directly
     }
 
     public int parts() {

@@ -84,7 +84,7 @@ public final class TextTrainer {
         double[] losses = new double[o.epochs()];
         model.train(true);
         try (Arena state = Arena.ofShared(); Workspace ws = new Workspace();
-                MicroBatches parts = new MicroBatches(backend, o.microBatches(), new SplittableRandom(o.seed() ^ 0x9E3779B97F4A7C15L))) {
+                MicroBatches parts = new MicroBatches(backend, o.microBatches(), o.seed())) {
             AdamW opt = AdamW.of(state, model.namedParameters(), o.weightDecay(), 1f);
             long update = 0;
             for (int epoch = 0; epoch < o.epochs(); epoch++) {

@@ -1,7 +1,6 @@
 package org.tune4j.train;
 
 import java.lang.foreign.Arena;
-import java.util.SplittableRandom;
 import org.tune4j.autograd.MicroBatches;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
@@ -48,7 +47,7 @@ public final class TrainingSteps implements AutoCloseable {
         loss = backend.memory().zeros(arena, DType.F32, 1);
         norm = backend.memory().zeros(arena, DType.F32, 1);
         schedule = backend.memory().zeros(arena, DType.F32, 2);
-        parts = options.microBatches() > 1 ? new MicroBatches(backend, options.microBatches(), new SplittableRandom(options.seed() ^ 0x9E3779B97F4A7C15L)) : null;
+        parts = options.microBatches() > 1 ? new MicroBatches(backend, options.microBatches(), options.seed()) : null;
         fullSteps = new RecordedSteps(backend, step(full, x, y), record && parts == null);
     }
 
