@@ -1,27 +1,39 @@
 #!/usr/bin/env bash
 # bench/gpu/check.sh RESULTS_DIR: the GPU check in one go, on a machine with CUDA 13, PyTorch and PEFT but
-# no Java. It brings its own: .device/ holds jre.tgz (../shared/device/make-jre.sh), tune4j-all.tar.xz (the runnable
+# no Java. It brings its own: .device/ holds jre.txz (a Java 25 runtime), tune4j-all.tar.xz (the runnable
 # jar's classes, built where nvcc is, so libtune4j_cuda.so is inside), the core's test classes, the JUnit console launcher and
 # the kernels/dev variant programs and JCuda (bench/gpu/prepare.sh puts them there). Runs, each under its own time
 # limit so that one hang cannot eat the others: the kernel variants' checks and timings, the PyTorch/PEFT
 # peers, PEFT loading an adapter tune4j wrote (PeftInterop, peft_interop.py), the CUDA tests (a missing GPU fails them), `tune4j bench gpu`, the commands with --device cuda
 # (eval beside the CPU's, an epoch of pretraining, the demo without compression), and compare.py.
-# Everything lands in RESULTS_DIR as it is made (machine, dev, torch-peers .json/.txt, peft-interop .json/.txt,
-# tests, bench-gpu .json/.txt, cli.txt, demo-cuda-metrics.json, compare.md). The last run took under a minute on an H200 before the
+# Everything is written to a results folder as it is made (machine, dev, torch-peers .json/.txt, peft-interop
+# .json/.txt, tests, bench-gpu .json/.txt, cli.txt, demo-cuda-metrics.json, compare.md, the CPU column's files), which
+# lands in RESULTS_DIR as results.tgz every 20 seconds and at the end, beside compare.md: a device run brings back 8
+# files at most, and what was packed by then survives a run cut short. The last run took under a minute on an H200 before the
 # commands were added; the demo adds a few (its gates attack on the CPU). Then, in what is left of 570 seconds (a device
 # command may run 600), issue 21's CPU column on the host: bench/gpu/cpu-matrix.sh (cpu-*.txt / .json, cpu-matrix.txt).
 set -uo pipefail
 start=$(date +%s)
-out="${1:?usage: bench/gpu/check.sh RESULTS_DIR}"
+dest="${1:?usage: bench/gpu/check.sh RESULTS_DIR}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 dev="$root/.device"
-mkdir -p "$out"
 tmp="$(mktemp -d)"
-tar xzf "$dev/jre.tgz" -C "$tmp"
-java="$(ls -d "$tmp"/*/bin/java | head -n 1)"
-cp_t4j="$tmp/tune4j" # the runnable jar's classes and resources, unpacked (prepare.sh: they travel as tar.xz)
-mkdir -p "$cp_t4j" && { tar xJf "$dev/tune4j-all.tar.xz" -C "$cp_t4j" 2>/dev/null ||
-  python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$dev/tune4j-all.tar.xz" "$cp_t4j"; } # no xz binary: Python's lzma
+out="$tmp/results"
+mkdir -p "$dest" "$out"
+save() { # the results so far as one archive in RESULTS_DIR, replaced whole
+  tar czf "$tmp/results.tgz" -C "$out" . && mv -f "$tmp/results.tgz" "$dest/results.tgz"
+  [ -f "$out/compare.md" ] && cp -f "$out/compare.md" "$dest/compare.md"
+}
+( while sleep 20; do save 2>/dev/null; done ) &
+saver=$!
+unxz_tar() { # FILE DIR: without an xz binary, Python's lzma
+  mkdir -p "$2" && { tar xJf "$1" -C "$2" 2>/dev/null || python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$1" "$2"; }
+}
+unxz_tar "$dev/jre.txz" "$tmp"
+java="$tmp/jre/bin/java"
+cp_t4j="$tmp/tune4j" # the runnable jar's classes, unpacked (prepare.sh: they travel as tar.xz)
+unxz_tar "$dev/tune4j-all.tar.xz" "$cp_t4j"
+cp_t4j="$cp_t4j:$root/java/src/main/resources" # the embedded data and model come with the working tree
 
 # cuBLAS / cuBLASLt are opened by soname: put the toolkit's or PyTorch's copy on the library path
 site="$(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null)"
@@ -87,4 +99,6 @@ python3 "$root/bench/gpu/compare.py" "$out"
 
 echo "== the CPU column (issue 21): the host's CPU benches and PyTorch on the same CPU"
 T4J_JAR="$cp_t4j" bash "$root/bench/gpu/cpu-matrix.sh" "$out" "$java" $(( 570 - ($(date +%s) - start) ))
+kill "$saver" 2>/dev/null; wait "$saver" 2>/dev/null
+save
 rm -rf "$tmp"
