@@ -92,41 +92,49 @@ final class GpuSuite {
                 rows.add(suite.row("quantize_rows", "4096x4096", card, gpuMs(gpu, reps, () -> gpu.quantizeRows(dx, dq, ds)), 5.0 * 4096 * 4096, "GB/s",
                         cpuMs(measure, () -> cpu.quantizeRows(x, q, sc))));
             }
-            try (Cublas blas = Cublas.open(gpu)) {
-                progress.accept("gpu: CSR 90% 4096x4096 by 4096");
-                Tensor w = BenchData.matrix(arena, 4096, 4096, 8), mask = Tensor.zeros(arena, DType.I8, 4096, 4096);
-                cpu.magnitudeMask(w, cpu.magnitudeThreshold(w, Math.round(0.9 * w.numel())), mask);
-                cpu.applyMask(w, mask);
-                CsrWeights csr = CsrWeights.fromDense(arena, w);
-                Tensor xt = BenchData.matrix(arena, 4096, 4096, 9);
-                try (Arena d = Arena.ofConfined()) {
-                    CudaKernels kernels = new CudaKernels(gpu);
-                    CudaKernels.DeviceCsr dw = kernels.upload(csr, d);
-                    Tensor dwDense = dev(gpu, d, w), dxt = dev(gpu, d, xt), dout = gpu.memory().zeros(d, DType.F32, 4096, 4096);
-                    double ms = gpuMs(gpu, quick ? 2 : 20, () -> kernels.csrSpmm(dw, dxt, dout));
-                    double dense = gpuMs(gpu, quick ? 2 : 20, () -> blas.gemm(false, false, 1f, dwDense, dxt, 0f, dout, Cublas.Precision.F32));
-                    double useful = 2.0 * csr.nnz() * 4096;
-                    rows.add(BenchRow.of("gpu", "csr_spmm", "4096x4096 90% x 4096", "f32", 0, "cuda " + card, ms, useful, "GFLOP/s",
-                            "cuBLAS f32 dense GEMM on the same operands, same run", dense, 0));
-                    Tensor x128 = BenchData.matrix(arena, 128, 4096, 10), y128 = Tensor.zeros(arena, DType.F32, 128, 4096);
-                    double cpu128 = cpuMs(measure, () -> cpu.csrLinear(x128, csr, null, org.tune4j.backend.Activation.NONE, y128));
-                    rows.add(suite.row("csr_spmm", "4096x4096 90% x 4096 (CPU: M=128 x 32)", card, ms, useful, "GFLOP/s", cpu128 * 32));
+            part("the CSR and cuBLAS rows", progress, () -> {
+                try (Cublas blas = Cublas.open(gpu)) {
+                    progress.accept("gpu: CSR 90% 4096x4096 by 4096");
+                    Tensor w = BenchData.matrix(arena, 4096, 4096, 8), mask = Tensor.zeros(arena, DType.I8, 4096, 4096);
+                    cpu.magnitudeMask(w, cpu.magnitudeThreshold(w, Math.round(0.9 * w.numel())), mask);
+                    cpu.applyMask(w, mask);
+                    CsrWeights csr = CsrWeights.fromDense(arena, w);
+                    Tensor xt = BenchData.matrix(arena, 4096, 4096, 9);
+                    try (Arena d = Arena.ofConfined()) {
+                        CudaKernels kernels = new CudaKernels(gpu);
+                        CudaKernels.DeviceCsr dw = kernels.upload(csr, d);
+                        Tensor dwDense = dev(gpu, d, w), dxt = dev(gpu, d, xt), dout = gpu.memory().zeros(d, DType.F32, 4096, 4096);
+                        double ms = gpuMs(gpu, quick ? 2 : 20, () -> kernels.csrSpmm(dw, dxt, dout));
+                        double dense = gpuMs(gpu, quick ? 2 : 20, () -> blas.gemm(false, false, 1f, dwDense, dxt, 0f, dout, Cublas.Precision.F32));
+                        double useful = 2.0 * csr.nnz() * 4096;
+                        rows.add(BenchRow.of("gpu", "csr_spmm", "4096x4096 90% x 4096", "f32", 0, "cuda " + card, ms, useful, "GFLOP/s",
+                                "cuBLAS f32 dense GEMM on the same operands, same run", dense, 0));
+                        Tensor x128 = BenchData.matrix(arena, 128, 4096, 10), y128 = Tensor.zeros(arena, DType.F32, 128, 4096);
+                        double cpu128 = cpuMs(measure, () -> cpu.csrLinear(x128, csr, null, org.tune4j.backend.Activation.NONE, y128));
+                        rows.add(suite.row("csr_spmm", "4096x4096 90% x 4096 (CPU: M=128 x 32)", card, ms, useful, "GFLOP/s", cpu128 * 32));
+                    }
+                    cublasRows(rows, gpu, blas, card, quick, progress);
                 }
-                cublasRows(rows, gpu, blas, card, quick, progress);
-            }
-            try {
-                GpuVitStep.addRows(rows, gpu, card, quick, progress);
-            } catch (RuntimeException | java.io.IOException e) { // the rows so far still count
-                progress.accept("gpu: the main job's training steps failed: " + e);
-            }
-            try {
-                GpuBertStep.addRows(rows, gpu, card, quick, progress);
-            } catch (RuntimeException e) {
-                progress.accept("gpu: MiniLM's LoRA step failed: " + e);
-            }
+            });
+            part("the main job's training steps", progress, () -> GpuVitStep.addRows(rows, gpu, card, quick, progress));
+            part("MiniLM's LoRA step", progress, () -> GpuBertStep.addRows(rows, gpu, card, quick, progress));
             progress.accept("gpu: " + sparse24Note());
         }
         return rows;
+    }
+
+    /** A part of the suite that may throw what a Runnable may not. */
+    private interface Part {
+        void run() throws java.io.IOException;
+    }
+
+    /** Runs one part: its failure is reported and the parts after it still run (the rows so far count; a GPU run has one try). */
+    private static void part(String what, Consumer<String> progress, Part body) {
+        try {
+            body.run();
+        } catch (RuntimeException | java.io.IOException e) {
+            progress.accept("gpu: " + what + " failed: " + e);
+        }
     }
 
     /** What there is of 2:4 on the GPU: no tune4j path yet; whether cuSPARSELt, which one would use, is on the library path. */
