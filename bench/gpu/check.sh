@@ -3,15 +3,17 @@
 # no Java. It brings its own: .device/ holds jre.txz (a Java 25 runtime), tune4j-all.tar.xz (the runnable
 # jar's classes, built where nvcc is, so libtune4j_cuda.so is inside), the core's test classes, the JUnit console launcher and
 # the kernels/dev variant programs and JCuda (bench/gpu/prepare.sh puts them there). Runs, each under its own time
-# limit so that one hang cannot eat the others: the kernel variants' checks and timings, the PyTorch/PEFT
-# peers, PEFT loading an adapter tune4j wrote (PeftInterop, peft_interop.py), the CUDA tests (a missing GPU fails them), `tune4j bench gpu`, the commands with --device cuda
-# (eval beside the CPU's, an epoch of pretraining, the demo without compression), and compare.py.
+# limit so that one hang cannot eat the others, the figures' parts first: the CUDA tests (a missing GPU fails them),
+# `tune4j bench gpu`, the PyTorch/PEFT peers, PEFT loading an adapter tune4j wrote (PeftInterop, peft_interop.py), the
+# kernel variants' checks and timings, compare.py, then issue 21's CPU column on the host, and last, in what is left of
+# 570 seconds (a device command may run 600), the commands with --device cuda (eval beside the CPU's, an epoch of
+# pretraining, the demo without compression: the CUDA emulator runs their path in CI).
 # Everything is written to a results folder as it is made (machine, dev, torch-peers .json/.txt, peft-interop
 # .json/.txt, tests, bench-gpu .json/.txt, cli.txt, demo-cuda-metrics.json, compare.md, the CPU column's files), which
 # lands in RESULTS_DIR as results.tgz every 20 seconds and at the end, beside compare.md: a device run brings back 8
-# files at most, and what was packed by then survives a run cut short. The last run took under a minute on an H200 before the
-# commands were added; the demo adds a few (its gates attack on the CPU). Then, in what is left of 570 seconds (a device
-# command may run 600), issue 21's CPU column on the host: bench/gpu/cpu-matrix.sh (cpu-*.txt / .json, cpu-matrix.txt).
+# files at most, and what was packed by then survives a run cut short. The whole GPU part took 135 s on an H100 (2026-11-26,
+# before the MiniLM rows and the PEFT interop were added); the CPU column (bench/gpu/cpu-matrix.sh: cpu-*.txt / .json, cpu-matrix.txt) runs to
+# 480 seconds at most; the demo takes a few minutes (its gates attack on the CPU) and is cut to what is left.
 set -uo pipefail
 start=$(date +%s)
 dest="${1:?usage: bench/gpu/check.sh RESULTS_DIR}"
@@ -68,22 +70,6 @@ timeout -k 5 60 "$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-acces
   timeout -k 5 120 python3 "$root/bench/gpu/peft_interop.py" "$tmp/peft-interop" "$out/peft-interop.json" >> "$out/peft-interop.txt" 2>&1
 echo "peft interop exit $?" | tee -a "$out/peft-interop.txt"; tail -n 5 "$out/peft-interop.txt"
 
-echo "== the commands with --device cuda: eval beside the CPU's, one epoch of pretraining, the demo without compression"
-t4j=("$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -cp "$cp_t4j" org.tune4j.cli.Main)
-for device in cpu cuda; do
-  echo "-- eval --device $device" >> "$out/cli.txt"
-  timeout -k 5 120 "${t4j[@]}" eval --device "$device" >> "$out/cli.txt" 2>&1
-  echo "eval --device $device exit $?" | tee -a "$out/cli.txt"
-done
-echo "-- pretrain --device cuda --epochs 1" >> "$out/cli.txt"
-timeout -k 5 150 "${t4j[@]}" pretrain --device cuda --epochs 1 --out "$tmp/pretrained.safetensors" >> "$out/cli.txt" 2>&1
-echo "pretrain exit $?" | tee -a "$out/cli.txt"
-echo "-- demo --device cuda --no-compression" >> "$out/cli.txt"
-timeout -k 5 300 "${t4j[@]}" demo --device cuda --no-compression --out "$tmp/demo" >> "$out/cli.txt" 2>&1
-echo "demo exit $?" | tee -a "$out/cli.txt"
-cp "$tmp/demo/metrics.json" "$out/demo-cuda-metrics.json" 2>/dev/null
-grep -E "^(device|method|pretrained|lora|full|head|accuracy|test accuracy)|exit" "$out/cli.txt" | tail -n 20
-
 echo "== kernels/dev variants"
 for prog in "$dev"/kernels-dev/*; do
   name="$(basename "$prog")"
@@ -97,8 +83,26 @@ done
 echo "== figures"
 python3 "$root/bench/gpu/compare.py" "$out"
 
-echo "== the CPU column (issue 21): the host's CPU benches and PyTorch on the same CPU"
-T4J_JAR="$cp_t4j" bash "$root/bench/gpu/cpu-matrix.sh" "$out" "$java" $(( 570 - ($(date +%s) - start) ))
+echo "== the CPU column (issue 21): the host's CPU benches and PyTorch on the same CPU (90 s kept for the commands after it)"
+T4J_JAR="$cp_t4j" bash "$root/bench/gpu/cpu-matrix.sh" "$out" "$java" $(( 480 - ($(date +%s) - start) ))
+
+echo "== the commands with --device cuda, in what is left: eval beside the CPU's, one epoch of pretraining, the demo without compression"
+t4j=("$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -cp "$cp_t4j" org.tune4j.cli.Main)
+cli() { # NAME LIMIT ARGS...: tune4j ARGS under LIMIT seconds, or what is left of 570 if less; skipped under 20
+  local name=$1 limit=$2; shift 2
+  local left=$(( 570 - ($(date +%s) - start) ))
+  [ "$left" -lt "$limit" ] && limit=$left
+  if [ "$limit" -lt 20 ]; then echo "$name skipped: $left s left" | tee -a "$out/cli.txt"; return; fi
+  echo "-- $name" >> "$out/cli.txt"
+  timeout -k 5 "$limit" "${t4j[@]}" "$@" >> "$out/cli.txt" 2>&1
+  echo "$name exit $?" | tee -a "$out/cli.txt"
+}
+cli "eval --device cpu" 120 eval --device cpu
+cli "eval --device cuda" 120 eval --device cuda
+cli "pretrain --device cuda --epochs 1" 150 pretrain --device cuda --epochs 1 --out "$tmp/pretrained.safetensors"
+cli "demo --device cuda --no-compression" 300 demo --device cuda --no-compression --out "$tmp/demo"
+cp "$tmp/demo/metrics.json" "$out/demo-cuda-metrics.json" 2>/dev/null && python3 "$root/bench/gpu/compare.py" "$out" > /dev/null
+grep -E "^(device|method|pretrained|lora|full|head|accuracy|test accuracy)|exit|skipped" "$out/cli.txt" | tail -n 20
 kill "$saver" 2>/dev/null; wait "$saver" 2>/dev/null
 save
 rm -rf "$tmp"
