@@ -51,7 +51,7 @@ if [ ! -f .device/jre.txz ]; then
   rm -rf "$jre"
 fi
 device=$(du -sb .device | cut -f1)
-tree=$(git ls-files -z -co --exclude-standard | xargs -0 du -cb 2>/dev/null | tail -n 1 | cut -f1)
+tree=$(git ls-files -z -co --exclude-standard | xargs -0 stat -c %s 2>/dev/null | awk '{ s += $1 } END { print s }')
 echo ".device: $device bytes, the working tree: $tree; a device run carries at most $((64 << 20)) in all"
 [ $((device + tree)) -le $((64 << 20)) ] || { echo "the working tree and .device are over the 64 MiB a run carries"; exit 1; }
 echo "bench/target/tune4j-all.jar was rebuilt without the peers (ONNX Runtime, PyTorch): before a local bench, ./mvnw -o install -DskipTests -Ppeers"
