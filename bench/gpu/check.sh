@@ -57,12 +57,12 @@ for group in "cuda.CudaStatusTest cuda.CudaBackendTest" "cuda.CublasLtTest" "cud
 done
 
 echo "== tune4j bench gpu"
-timeout -k 5 180 "$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -cp "$cp_t4j" org.tune4j.cli.Main bench gpu \
+timeout -k 5 240 "$java" -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -cp "$cp_t4j" org.tune4j.cli.Main bench gpu \
   --json "$out/bench-gpu.json" > "$out/bench-gpu.txt" 2>&1
 echo "bench exit $?" | tee -a "$out/bench-gpu.txt"; tail -n 30 "$out/bench-gpu.txt"
 
 echo "== PyTorch / PEFT on the same card"
-timeout -k 5 120 python3 "$root/bench/gpu/torch_peers.py" "$out/torch-peers.json" > "$out/torch-peers.txt" 2>&1
+timeout -k 5 180 python3 "$root/bench/gpu/torch_peers.py" "$out/torch-peers.json" > "$out/torch-peers.txt" 2>&1
 echo "peers exit $?" | tee -a "$out/torch-peers.txt"; tail -n 20 "$out/torch-peers.txt"
 
 echo "== PEFT loads tune4j's adapter (issue 18): a small random BERT and its LoRA written here, read by transformers and PEFT"

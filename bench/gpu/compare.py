@@ -93,6 +93,22 @@ def main(out):
         target = ">= 2x PEFT's speed" if r["dtype"] == "bf16" else "(speedup, info)"
         figure(f"MiniLM LoRA step {r['shape']}, GEMMs {r['dtype']}", r["median_ms"], "PEFT " + ("f32" if r["dtype"] == "f32" else "bf16 autocast"), theirs,
                p and p[1] / p[0], target, lambda x: x >= 2.0)
+    # issue 20's GPU figures: a batch of 32 over 32 adapters >= 0.85x the throughput of the same batch on one adapter
+    # (the fused LoRA layer) and >= 4x the per-adapter loop, both in the same run (GpuAdapterBatch); PEFT's on the card
+    for kernel, target, ok in (("adapters_mixed", ">= 0.85x the one-adapter batch's throughput", lambda x: x >= 0.85),
+                               ("adapters_mixed_vs_loop", ">= 4x the per-adapter loop's throughput", lambda x: x >= 4.0),
+                               ("adapters_one_mixed_path", "(info)", lambda x: True)):
+        r = ours.get((kernel, "f32"))
+        if r is None:
+            figure(kernel, None, "-", None, None, target, ok)
+            continue
+        figure(f"{kernel} {r['shape']}", r["median_ms"], r.get("peer", ""), r.get("peer_median_ms"),
+               None if not r.get("peer_median_ms") else r["peer_median_ms"] / r["median_ms"], target, ok)
+    mixed = ours.get(("adapters_mixed", "f32"))
+    for peer in ("peft_adapters_mixed", "peft_adapters_loop", "peft_adapters_one"):
+        theirs = ms(torch, peer)
+        p = both(None if mixed is None else mixed["median_ms"], theirs)
+        figure(f"tune4j's batch over 32 adapters vs {peer}", p and p[0], peer, theirs, p and p[1] / p[0], "(speedup, info)", lambda x: True)
     # the demo run with --device cuda (check.sh): each method's images/s in the real loop (uploads and all), the same
     # column the 2-core CPU's demo prints
     try:

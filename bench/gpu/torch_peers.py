@@ -112,6 +112,47 @@ def bert_lora_steps(dev, add, rows):
         rows[-1]["peft"], rows[-1]["transformers"] = peft.__version__, transformers.__version__
 
 
+def peft_mixed_adapters(dev, add, rows):
+    """Issue 20's GPU figure beside tune4j's GpuAdapterBatch: a batch of 32 sequences of 128 tokens over 32 rank-16
+    adapters (query and value) on a BERT in MiniLM's shapes with random weights, f32, no gradients: PEFT's mixed batch
+    (adapter_names, one name a sequence), the same batch on one adapter, and the per-adapter loop (each sequence alone
+    with its adapter set)."""
+    import peft
+    import transformers
+    config = transformers.BertConfig(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536,
+                                     hidden_act="gelu", layer_norm_eps=1e-12)
+    torch.manual_seed(1)
+    lora = peft.LoraConfig(r=16, lora_alpha=32, target_modules=["query", "value"], lora_dropout=0.0, init_lora_weights=False)
+    names = [f"a{i}" for i in range(32)]
+    model = peft.get_peft_model(transformers.BertModel(config), lora, adapter_name=names[0])
+    for name in names[1:]:
+        model.add_adapter(name, lora)
+    model = model.to(dev).eval()
+    seq = torch.tensor([101] + [2000 + (i * 37) % 20000 for i in range(1, 127)] + [102], device=dev)  # BertSuite.sequenceIds(128)
+    ids = seq.repeat(32, 1)
+    order = [names[i] for i in torch.randperm(32, generator=torch.Generator().manual_seed(1)).tolist()]
+    tokens = 32 * 128
+    flops = 2 * 6 * (tokens * (4 * 384 * 384 + 2 * 384 * 1536) + 2 * 32 * 128 * 128 * 384) + 6 * 2 * 2 * 16 * (384 + 384) * tokens
+
+    def mixed():
+        model(input_ids=ids, adapter_names=order).last_hidden_state.mean(dim=1)
+
+    def one():
+        model.set_adapter(names[0])
+        model(input_ids=ids).last_hidden_state.mean(dim=1)
+
+    def loop():
+        for b, name in enumerate(order):
+            model.set_adapter(name)
+            model(input_ids=ids[b:b + 1]).last_hidden_state.mean(dim=1)
+
+    with torch.no_grad():
+        for kernel, fn in (("peft_adapters_mixed", mixed), ("peft_adapters_one", one), ("peft_adapters_loop", loop)):
+            ms = cuda_ms(fn, reps=10)
+            add(kernel, f"MiniLM-L6 seq 128 batch 32 r16 q,v ({32 / (ms / 1e3):.0f} seq/s)", ms, flops, "GFLOP/s")
+            rows[-1]["peft"] = peft.__version__
+
+
 def main(out_path):
     dev = torch.device("cuda")
     rows = []
@@ -169,6 +210,11 @@ def main(out_path):
         bert_lora_steps(dev, add, rows)
     except Exception as e:  # noqa: BLE001
         rows.append({"kernel": "peft_bert_lora_step", "error": repr(e)})
+
+    try:
+        peft_mixed_adapters(dev, add, rows)
+    except Exception as e:  # noqa: BLE001
+        rows.append({"kernel": "peft_adapters", "error": repr(e)})
 
     dense = torch.randn(n, n, device=dev)
     dense[dense.abs() < dense.abs().flatten().kthvalue(int(0.9 * dense.numel())).values] = 0

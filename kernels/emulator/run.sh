@@ -5,7 +5,8 @@
 # emulator can serve (TUNE4J_REQUIRE_GPU=1, so none skips), and eval, one epoch of pretraining, a small demo
 # a small robust run (and one on 2 micro-batches), a small BERT fine-tuning (MiniLM; and full fine-tuning on 2 micro-batches), embed and classify with --device cuda beside --device cpu on slices of Debian's Fashion-MNIST
 # (small_data.py), whose numbers must agree (about 6 minutes on 2 cores); between them the boundary fuzzer (200,000 random calls,
-# the CUDA backend beside the reference and the CPU's levels); exits 1 when a test fails, the fuzzer finds a defect or a pair differs. Not emulated (their tests are left out):
+# the CUDA backend beside the reference and the CPU's levels), then `bench gpu --quick` (its ViT, MiniLM and adapter rows
+# present, no op on the CPU: about 6 minutes); exits 1 when a test fails, the fuzzer finds a defect, a pair differs or a row is missing. Not emulated (their tests are left out):
 # cuBLASLt, the CSR kernels, JCuda. Needs the project built with its test classes (./mvnw verify, or
 # install -DskipTests and -pl java test-compile); fetches the JUnit console launcher through Maven.
 set -uo pipefail
@@ -121,7 +122,26 @@ PY
 printf 'classify with the fine-tuned adapter (three texts)\n  %s\n' "$classified"
 case "$classified" in same*) ;; *) head -c 300 "$data/classify-cuda.txt"; differ=1 ;; esac
 rm -rf "$data"
+# bench gpu, as the GPU check runs it (quick): the emulator serves every part but CSR and cuBLASLt, and those parts must
+# give their rows with no op on the CPU, since a lent GPU gives the check one try
+"${t4j[@]}" bench gpu --quick --json "$out/bench-gpu.json" > "$out/bench-gpu.txt" 2>&1
+benched="$(python3 - "$out/bench-gpu.json" <<'PY'
+import json, sys
+try:
+    rows = json.load(open(sys.argv[1]))["rows"]
+except (OSError, ValueError, KeyError) as e:
+    print(f"MISSING: no rows ({e!r})")
+    sys.exit()
+want = {"add", "adamw_step", "vit_lora_step", "vit_full_step", "bert_lora_step", "adapters_mixed", "adapters_mixed_vs_loop"}
+missing = sorted(want - {r["kernel"] for r in rows})
+fell = sorted({r["kernel"] for r in rows if "ops on the CPU" in r.get("shape", "")})
+print(("complete" if not missing and not fell else "MISSING") + f": {len(rows)} rows, missing {missing}, with ops on the CPU {fell}")
+PY
+)"
+printf 'bench gpu --quick (its ViT, MiniLM and adapter rows)\n  %s\n' "$benched"
+case "$benched" in complete*) benchgpu=0 ;; *) tail -n 20 "$out/bench-gpu.txt"; benchgpu=1 ;; esac
 [ "$tests" = 0 ] || { echo "CUDA tests failed on the emulator: $out/tests.txt"; exit 1; }
 [ "$fuzzed" = 0 ] || { echo "the boundary fuzzer found defects with the CUDA backend: $out/fuzz.txt"; exit 1; }
 [ "$differ" = 0 ] || { echo "--device cuda printed other numbers than --device cpu on the emulator"; exit 1; }
-echo "the emulator agrees: CUDA tests pass, the fuzzer finds no defect, --device cuda prints --device cpu's numbers"
+[ "$benchgpu" = 0 ] || { echo "bench gpu lacks rows on the emulator: $out/bench-gpu.txt"; exit 1; }
+echo "the emulator agrees: CUDA tests pass, the fuzzer finds no defect, --device cuda prints --device cpu's numbers, bench gpu gives its rows"

@@ -192,7 +192,7 @@ final class AdapterSuite {
     }
 
     /** The adapters' FLOPs per token: 2·r·(in + out) for each adapted projection. */
-    private static double loraFlops(BertConfig c, List<String> targets) {
+    static double loraFlops(BertConfig c, List<String> targets) {
         double d = c.hidden(), ffn = c.intermediate(), perLayer = 0;
         for (String t : targets) perLayer += t.equals("dense") ? 2 * RANK * (d + d) + 2 * RANK * (d + ffn) * 2 : 2 * RANK * (d + d);
         return c.layers() * perLayer;

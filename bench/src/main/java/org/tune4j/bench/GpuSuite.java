@@ -118,6 +118,7 @@ final class GpuSuite {
             });
             part("the main job's training steps", progress, () -> GpuVitStep.addRows(rows, gpu, card, quick, progress));
             part("MiniLM's LoRA step", progress, () -> GpuBertStep.addRows(rows, gpu, card, quick, progress));
+            part("MiniLM's mixed-adapter batch", progress, () -> GpuAdapterBatch.addRows(rows, gpu, card, quick, progress));
             progress.accept("gpu: " + sparse24Note());
         }
         return rows;
