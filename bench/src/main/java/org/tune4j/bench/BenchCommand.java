@@ -86,7 +86,14 @@ public final class BenchCommand implements Callable<Integer> {
         if (suite.equals("bert") || suite.equals("all")) rows.addAll(BertSuite.run(machine, threadCounts, quick, progress));
         if (suite.equals("adapters") || suite.equals("all")) rows.addAll(AdapterSuite.run(machine, threadCounts, quick, progress));
         if (suite.equals("serve")) rows.addAll(ServeSuite.run(machine, quick, progress)); // not part of "all": it holds the machine for minutes at a fixed rate
-        if (suite.equals("gpu")) rows.addAll(GpuSuite.run(machine, quick, progress)); // not part of "all": it needs a GPU
+        if (suite.equals("gpu")) rows.addAll(GpuSuite.run(machine, quick, progress, sofar -> { // not part of "all": it needs a GPU
+            if (json == null) return;
+            try {
+                writeJson(json, machine, sofar);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }));
         CpuBackend.setThreads(cores);
 
         String table = Table.render(rows);

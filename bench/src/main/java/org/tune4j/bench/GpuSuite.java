@@ -31,13 +31,19 @@ final class GpuSuite {
         this.peakGbs = peakGbs;
     }
 
-    static List<BenchRow> run(Machine machine, boolean quick, Consumer<String> progress) {
+    /**
+     * The suite's rows; {@code sofar} gets the rows measured so far after each one (the JSON written again: a run killed
+     * by the GPU check's time limit keeps what it measured).
+     */
+    static List<BenchRow> run(Machine machine, boolean quick, Consumer<String> progress, Consumer<List<BenchRow>> sofar) {
         List<BenchRow> rows = new ArrayList<>() { // each row is logged as it is measured: a crash later in the run keeps it
             @Override
             public boolean add(BenchRow r) {
                 progress.accept(String.format("gpu row: %s %s %s %.4f ms, %.1f %s, peer %s %s ms", r.kernel(), r.shape(), r.dtype(), r.medianMs(), r.rate(),
                         r.unit(), r.peer(), r.peerMedianMs()));
-                return super.add(r);
+                boolean added = super.add(r);
+                sofar.accept(List.copyOf(this));
+                return added;
             }
         };
         CpuBackend cpu = CpuBackend.get();
