@@ -13,6 +13,7 @@ import java.util.SplittableRandom;
 import java.util.function.Consumer;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Workspace;
+import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.TokenBatch;
 import org.tune4j.io.BertAdapter;
@@ -25,6 +26,7 @@ import org.tune4j.nn.Lora;
 import org.tune4j.nn.LoraLinear;
 import org.tune4j.serve.AdapterPredictor;
 import org.tune4j.serve.AdapterRegistry;
+import org.tune4j.tensor.Memory;
 
 /**
  * Many LoRA adapters over all-MiniLM-L6-v2 (issue 20's figures), sequence 128, rank 16, embeddings of a batch of
@@ -37,7 +39,8 @@ import org.tune4j.serve.AdapterRegistry;
  * encoder's (BertSuite.forwardFlops) plus 2 per multiply-add of the adapters' shrink and expand.
  */
 final class AdapterSuite {
-    private static final int SEQ = 128, BATCH = 32, RANK = 16, FILES = 32, RESIDENT = 512;
+    static final int BATCH = 32; // sequences a batch (GpuAdapterBatch's too)
+    private static final int SEQ = 128, RANK = 16, FILES = 32, RESIDENT = 512;
     private static final List<List<String>> TARGETS = List.of(List.of("query", "value"), List.of("query", "key", "value", "dense"));
 
     static List<BenchRow> run(Machine machine, List<Integer> threadCounts, boolean quick, Consumer<String> progress) throws IOException {
@@ -72,37 +75,53 @@ final class AdapterSuite {
     }
 
     private static List<BenchRow> batchRows(Path hf, List<Path> dirs, int[] ids, String tag, int threads, double flops, double peak, boolean quick) throws IOException {
+        int distinct = Math.min(BATCH, dirs.size());
+        double[] ms = batchTimes(CpuBackend.get(), Memory.HOST, () -> {}, hf, dirs, ids, quick);
+        double mixed = ms[0], sameMixedPath = ms[1], fused = ms[2], loop = ms[3];
+        String shape = "MiniLM seq " + SEQ + " batch " + BATCH + " r" + RANK + " " + tag;
+        String backend = CpuBackend.get().name();
+        return List.of(
+                BenchRow.of("adapters", "mixed " + distinct + " adapters", shape, threads, backend, mixed, flops, "one adapter, fused LoRA layer", fused, peak),
+                BenchRow.of("adapters", "mixed " + distinct + " adapters", shape, threads, backend, mixed, flops, "per-adapter loop (" + BATCH + " forwards of batch 1)", loop, peak),
+                BenchRow.of("adapters", "1 adapter, mixed path", shape, threads, backend, sameMixedPath, flops, "one adapter, fused LoRA layer", fused, peak));
+    }
+
+    /**
+     * Median milliseconds, measured in alternation, of a batch of 32 sequences ({@code ids} each) on {@code backend}, the
+     * model {@code hf}, the adapters {@code dirs} (one an id) and the batch in {@code memory}: [0] over the adapters mixed
+     * (32 ids in an arrival order), [1] on one adapter through the same mixed path, [2] on one adapter through the fused
+     * LoRA layer, pooled as the predictor pools, [3] the per-adapter loop (each sequence a forward of its own, batch 1).
+     * {@code finish} waits for the backend's queued work ([2] alone leaves it on the device: a GPU's synchronize).
+     * The CPU's rows here, the GPU's in GpuAdapterBatch.
+     */
+    static double[] batchTimes(Backend backend, Memory memory, Runnable finish, Path hf, List<Path> dirs, int[] ids, boolean quick) throws IOException {
         Measure measure = Measure.standard(quick);
         int distinct = Math.min(BATCH, dirs.size());
         try (Arena arena = Arena.ofShared()) {
             BertModel served = BertCheckpoint.load(arena, hf);
-            try (AdapterRegistry registry = new AdapterRegistry(served, 8L << 30); AdapterPredictor predictor = new AdapterPredictor(CpuBackend.get(), served, null, registry, 1)) {
+            served.moveTo(memory, arena);
+            try (AdapterRegistry registry = new AdapterRegistry(served, 8L << 30, memory); AdapterPredictor predictor = new AdapterPredictor(backend, served, null, registry, 1)) {
                 for (int i = 0; i < dirs.size(); i++) registry.load("a" + i, dirs.get(i));
                 int[][] seqs = new int[BATCH][];
                 Arrays.fill(seqs, ids);
                 TokenBatch in = TokenBatch.of(arena, seqs, null), one = TokenBatch.of(arena, new int[][] {ids}, null);
+                TokenBatch inThere = memory.isHost() ? in : in.in(arena, memory);
                 List<String> mixedIds = new ArrayList<>();
                 for (int b = 0; b < BATCH; b++) mixedIds.add("a" + (b % distinct));
                 Collections.shuffle(mixedIds, new java.util.Random(1)); // arrival order; the predictor's segments follow the ids
                 List<String> sameIds = Collections.nCopies(BATCH, "a0");
                 BertAdapter.Loaded alone = BertAdapter.load(arena, hf, dirs.getFirst());
-                double[] ms;
+                alone.model().moveTo(memory, arena);
                 try (Workspace ws = new Workspace()) {
-                    ms = measure.interleavedMedianMs(() -> predictor.run(arena, in, mixedIds, false), () -> predictor.run(arena, in, sameIds, false), () -> {
-                        try (Tape t = new Tape(CpuBackend.get(), false, false, ws)) { // one adapter through LoraLinear, pooled as the predictor pools
-                            SequenceOps.meanPool(t, alone.model().bert().forward(t, in), in.lengths(), in.batch());
+                    return measure.interleavedMedianMs(() -> predictor.run(arena, in, mixedIds, false), () -> predictor.run(arena, in, sameIds, false), () -> {
+                        try (Tape t = new Tape(backend, false, false, ws)) { // one adapter through LoraLinear, pooled as the predictor pools
+                            SequenceOps.meanPool(t, alone.model().bert().forward(t, inThere), inThere.lengths(), inThere.batch());
                         }
+                        finish.run();
                     }, () -> {
                         for (String id : mixedIds) predictor.run(arena, one, List.of(id), false);
                     });
                 }
-                double mixed = ms[0], sameMixedPath = ms[1], fused = ms[2], loop = ms[3];
-                String shape = "MiniLM seq " + SEQ + " batch " + BATCH + " r" + RANK + " " + tag;
-                String backend = CpuBackend.get().name();
-                return List.of(
-                        BenchRow.of("adapters", "mixed " + distinct + " adapters", shape, threads, backend, mixed, flops, "one adapter, fused LoRA layer", fused, peak),
-                        BenchRow.of("adapters", "mixed " + distinct + " adapters", shape, threads, backend, mixed, flops, "per-adapter loop (" + BATCH + " forwards of batch 1)", loop, peak),
-                        BenchRow.of("adapters", "1 adapter, mixed path", shape, threads, backend, sameMixedPath, flops, "one adapter, fused LoRA layer", fused, peak));
             }
         }
     }

@@ -4,36 +4,26 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.Collections;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
-import org.tune4j.autograd.SequenceOps;
-import org.tune4j.autograd.Tape;
-import org.tune4j.autograd.Workspace;
 import org.tune4j.backend.cuda.CudaBackend;
-import org.tune4j.data.TokenBatch;
-import org.tune4j.io.BertAdapter;
 import org.tune4j.io.BertCheckpoint;
 import org.tune4j.nn.BertConfig;
 import org.tune4j.nn.BertModel;
-import org.tune4j.serve.AdapterPredictor;
-import org.tune4j.serve.AdapterRegistry;
 
 /**
- * Issue 20's GPU figure: {@link AdapterSuite}'s batch on the CUDA backend. A batch of 32 sequences over 32 different
- * rank-16 adapters on query and value (the registry in device memory, the base GEMMs once for the batch, the adapters'
- * terms in the mixed-adapter kernels), measured in alternation with the same batch on one adapter through the fused
- * LoRA layer and with the per-adapter loop (each sequence in a forward of its own with its adapter, batch 1). Every
- * variant ends with its embeddings computed (the predictor's copied to the host). The encoder's weights and the
- * adapters' factors are drawn at random in MiniLM's shapes: no checkpoint has to travel to the GPU machine. PEFT's mixed
- * batch and its loop on the same shapes: torch_peers.py. {@code --quick}: 2 layers, 32 tokens, 8 adapters (what the
- * CUDA emulator runs).
+ * Issue 20's GPU figure: {@link AdapterSuite}'s batch ({@link AdapterSuite#batchTimes}) on the CUDA backend. A batch of
+ * 32 sequences over 32 different rank-16 adapters on query and value (the registry in device memory, the base GEMMs
+ * once for the batch, the adapters' terms in the mixed-adapter kernels), measured in alternation with the same batch on
+ * one adapter through the fused LoRA layer and with the per-adapter loop (each sequence in a forward of its own with
+ * its adapter, batch 1). Every variant ends with its embeddings computed (the predictor's copied to the host). The
+ * encoder's weights and the adapters' factors are drawn at random in MiniLM's shapes: no checkpoint has to travel to the
+ * GPU machine. PEFT's mixed batch and its loop on the same shapes: torch_peers.py. {@code --quick}: 2 layers, 32 tokens,
+ * 8 adapters (what the CUDA emulator runs).
  */
 final class GpuAdapterBatch {
-    private static final int BATCH = 32;
+    private static final int BATCH = AdapterSuite.BATCH;
     private static final List<String> TARGETS = List.of("query", "value");
 
     private GpuAdapterBatch() {}
@@ -43,51 +33,27 @@ final class GpuAdapterBatch {
         BertConfig c = quick ? new BertConfig(mini.vocabSize(), mini.hidden(), 2, mini.heads(), mini.intermediate(), 64, 2, mini.layerNormEps(), mini.hiddenAct()) : mini;
         int seq = quick ? 32 : 128, distinct = quick ? 8 : BATCH;
         Path work = Files.createTempDirectory("tune4j-bench-gpu-adapters");
-        try (Arena arena = Arena.ofShared()) {
+        try {
             Path base = work.resolve("base");
-            BertCheckpoint.save(base, new BertModel(arena, c, new SplittableRandom(1)), null);
+            try (Arena arena = Arena.ofConfined()) {
+                BertCheckpoint.save(base, new BertModel(arena, c, new SplittableRandom(1)), null);
+            }
             progress.accept("gpu: writing " + distinct + " rank-16 adapters on query and value");
             List<Path> dirs = AdapterSuite.writeAdapters(base, work.resolve("adapters"), TARGETS, distinct);
-            BertModel served = BertCheckpoint.load(arena, base);
-            served.moveTo(gpu.memory(), arena);
-            BertAdapter.Loaded alone = BertAdapter.load(arena, base, dirs.getFirst());
-            alone.model().moveTo(gpu.memory(), arena);
-            int[] ids = BertSuite.sequenceIds(seq);
-            int[][] seqs = new int[BATCH][];
-            Arrays.fill(seqs, ids);
-            TokenBatch in = TokenBatch.of(arena, seqs, null), one = TokenBatch.of(arena, new int[][] {ids}, null);
-            TokenBatch inOnGpu = in.in(arena, gpu.memory());
-            List<String> mixedIds = new ArrayList<>();
-            for (int b = 0; b < BATCH; b++) mixedIds.add("a" + (b % distinct));
-            Collections.shuffle(mixedIds, new java.util.Random(1)); // arrival order, as AdapterSuite's
-            List<String> sameIds = Collections.nCopies(BATCH, "a0");
-            try (AdapterRegistry registry = new AdapterRegistry(served, 8L << 30, gpu.memory());
-                    AdapterPredictor predictor = new AdapterPredictor(gpu, served, null, registry, 1);
-                    Workspace ws = new Workspace()) {
-                for (int i = 0; i < distinct; i++) registry.load("a" + i, dirs.get(i));
-                progress.accept("gpu: a batch of " + BATCH + " over " + distinct + " adapters, one adapter, the per-adapter loop");
-                gpu.resetFallbacks();
-                double[] ms = Measure.standard(quick).interleavedMedianMs(() -> predictor.run(arena, in, mixedIds, false),
-                        () -> predictor.run(arena, in, sameIds, false), () -> {
-                            try (Tape t = new Tape(gpu, false, false, ws)) {
-                                SequenceOps.meanPool(t, alone.model().bert().forward(t, inOnGpu), inOnGpu.lengths(), inOnGpu.batch());
-                            }
-                            gpu.synchronize();
-                        }, () -> {
-                            for (String id : mixedIds) predictor.run(arena, one, List.of(id), false);
-                        });
-                double mixed = ms[0], sameMixedPath = ms[1], fused = ms[2], loop = ms[3];
-                double flops = BertSuite.forwardFlops(c, seq) * BATCH + AdapterSuite.loraFlops(c, TARGETS) * seq * BATCH;
-                String fellBack = gpu.fallbacks().isEmpty() ? "" : ", ops on the CPU: " + gpu.fallbacks();
-                String shape = String.format("%s seq %d batch %d r16 q,v%s", quick ? "2-layer MiniLM" : "MiniLM-L6", seq, BATCH, fellBack);
-                String backend = "cuda " + card;
-                rows.add(BenchRow.of("gpu", "adapters_mixed", distinct + " adapters, " + shape, "f32", 0, backend, mixed, flops, "GFLOP/s",
-                        "one adapter, fused LoRA layer, same run", fused, 0));
-                rows.add(BenchRow.of("gpu", "adapters_mixed_vs_loop", distinct + " adapters, " + shape, "f32", 0, backend, mixed, flops, "GFLOP/s",
-                        "per-adapter loop (" + BATCH + " forwards of batch 1), same run", loop, 0));
-                rows.add(BenchRow.of("gpu", "adapters_one_mixed_path", "1 adapter, " + shape, "f32", 0, backend, sameMixedPath, flops, "GFLOP/s",
-                        "one adapter, fused LoRA layer, same run", fused, 0));
-            }
+            progress.accept("gpu: a batch of " + BATCH + " over " + distinct + " adapters, one adapter, the per-adapter loop");
+            gpu.resetFallbacks();
+            double[] ms = AdapterSuite.batchTimes(gpu, gpu.memory(), gpu::synchronize, base, dirs, BertSuite.sequenceIds(seq), quick);
+            double mixed = ms[0], sameMixedPath = ms[1], fused = ms[2], loop = ms[3];
+            double flops = BertSuite.forwardFlops(c, seq) * BATCH + AdapterSuite.loraFlops(c, TARGETS) * seq * BATCH;
+            String fellBack = gpu.fallbacks().isEmpty() ? "" : ", ops on the CPU: " + gpu.fallbacks();
+            String shape = String.format("%s seq %d batch %d r16 q,v%s", quick ? "2-layer MiniLM" : "MiniLM-L6", seq, BATCH, fellBack);
+            String backend = "cuda " + card;
+            rows.add(BenchRow.of("gpu", "adapters_mixed", distinct + " adapters, " + shape, "f32", 0, backend, mixed, flops, "GFLOP/s",
+                    "one adapter, fused LoRA layer, same run", fused, 0));
+            rows.add(BenchRow.of("gpu", "adapters_mixed_vs_loop", distinct + " adapters, " + shape, "f32", 0, backend, mixed, flops, "GFLOP/s",
+                    "per-adapter loop (" + BATCH + " forwards of batch 1), same run", loop, 0));
+            rows.add(BenchRow.of("gpu", "adapters_one_mixed_path", "1 adapter, " + shape, "f32", 0, backend, sameMixedPath, flops, "GFLOP/s",
+                    "one adapter, fused LoRA layer, same run", fused, 0));
         } finally {
             BertSuite.deleteTree(work);
         }
