@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fills .device/ for bench/gpu/check.sh, on this (CPU) machine: the runnable jar's classes (with
 # libtune4j_cuda.so, so nvcc must be here; as tune4j-all.tar.xz), the core's test classes, the JUnit console launcher, JCuda, the
-# kernels/dev variant programs, and a Java runtime (.device/jre.txz: as ../shared/device/make-jre.sh builds one, with
-# java.desktop added, which the report's charts need, and packed as tar.xz: 22 MB against that script's 28 MB).
+# kernels/dev variant programs, and a Java runtime (.device/jre.txz: a jlink image of the modules below, java.desktop
+# among them, which the report's charts need, packed as tar.xz: 22 MB).
 # Then: one device run of `bench/gpu/check.sh $OUT` with carry [".device"]. What travels, the working tree and
 # .device together, may be 64 MiB at most: the last line checks both.
 set -euo pipefail
@@ -38,7 +38,7 @@ rm -f .device/jcuda-*.jar
 ./mvnw -q -o dependency:copy -Dartifact=org.jcuda:jcuda:12.6.0 -DoutputDirectory=.device
 ./mvnw -q -o dependency:copy -Dartifact=org.jcuda:jcuda-natives:12.6.0:jar:linux-x86_64 -DoutputDirectory=.device
 zip -q -d .device/jcuda-natives-12.6.0-linux-x86_64.jar 'lib/libJNvPTXCompiler*' 'lib/libJNvrtc*' 'lib/libJCudaRuntime*'
-# The runtime: make-jre.sh's modules and whatever the jar's classes need besides (jdeps: java.desktop for XChart,
+# The runtime: the modules the engine needs and whatever the jar's classes need besides (jdeps: java.desktop for XChart,
 # without which the demo's report fails on the device), uncompressed inside (zip-0) so that xz packs it: 22 MB.
 grep -qx '/.device/' .git/info/exclude 2>/dev/null || echo '/.device/' >> .git/info/exclude
 rm -f .device/jre.tgz
