@@ -199,7 +199,14 @@ public final class PeftAdapter {
                 }
                 used.add(name);
                 used.add(bName);
-                modules.put(module.startsWith(PREFIX) ? module.substring(PREFIX.length()) : module, new Lora(a, b, magnitude));
+                String path = module.startsWith(PREFIX) ? module.substring(PREFIX.length()) : module;
+                // PEFT makes LoRA layers where target_modules says and reads only their weights: weights of another module
+                // would be left out there, so they are refused here (a task model's names have its "bert." before the path)
+                if (!config.targets(path) && !config.targets("bert." + path)) {
+                    throw new IOException(dir + ": the weights adapt '" + path + "', which target_modules "
+                            + (config.targetPattern() != null ? "'" + config.targetPattern() + "'" : config.targetModules().toString()) + " does not name");
+                }
+                modules.put(path, new Lora(a, b, magnitude));
             }
             List<String> left = file.tensors().keySet().stream().filter(n -> !used.contains(n)).sorted().limit(5).toList();
             if (!left.isEmpty()) throw new IOException(dir + ": tensors a LoRA adapter does not use: " + String.join(", ", left));

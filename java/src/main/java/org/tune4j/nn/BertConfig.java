@@ -27,6 +27,22 @@ public record BertConfig(int vocabSize, int hidden, int layers, int heads, int i
         };
     }
 
+    /**
+     * How many numbers the encoder's parameters hold (BertModel's, no pooler or head): the embeddings [vocab + positions
+     * + types, d] and their LayerNorm (2d), and per layer q, k, v and the attention's output [d, d] + d each, two
+     * LayerNorms (2d each), the FFN's up [i, d] + i and down [d, i] + d. A checkpoint is checked against it before
+     * anything of this size is allocated.
+     */
+    public long parameterCount() {
+        long d = hidden, i = intermediate;
+        try { // exact, saturating: config.json's sizes are any ints
+            long perLayer = Math.addExact(Math.multiplyExact(4, Math.addExact(Math.multiplyExact(d, d), d)), 4 * d + 2 * Math.multiplyExact(i, d) + i + d);
+            return Math.addExact(Math.multiplyExact((long) vocabSize + maxPositions + typeVocabSize, d) + 2 * d, Math.multiplyExact(layers, perLayer));
+        } catch (ArithmeticException tooMany) {
+            return Long.MAX_VALUE;
+        }
+    }
+
     /** all-MiniLM-L6-v2's shape (6 layers of 384, 12 heads, FFN 1536, BERT's uncased vocabulary). */
     public static BertConfig miniLmL6() {
         return new BertConfig(30522, 384, 6, 12, 1536, 512, 2, 1e-12f, "gelu");

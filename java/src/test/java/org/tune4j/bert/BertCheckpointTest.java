@@ -144,10 +144,30 @@ class BertCheckpointTest {
             Path ffn = copy(ok, dir.resolve("ffn"));
             Files.writeString(ffn.resolve(HfCheckpoint.CONFIG), Files.readString(ok.resolve(HfCheckpoint.CONFIG)).replace("\"intermediate_size\" : 12", "\"intermediate_size\" : 16"));
             assertMessage(() -> BertCheckpoint.load(arena, ffn), "intermediate.dense");
+            // a config far larger than the weights is refused before its parameters are allocated (the first would take
+            // ~2 GB a layer, the second 6 TB)
+            Path many = copy(ok, dir.resolve("many"));
+            Files.writeString(many.resolve(HfCheckpoint.CONFIG), Files.readString(ok.resolve(HfCheckpoint.CONFIG)).replace("\"num_hidden_layers\" : 2", "\"num_hidden_layers\" : 100000"));
+            assertMessage(() -> BertCheckpoint.load(arena, many), "num_hidden_layers is 100000, the weights hold 2 layers");
+            Path wide = copy(ok, dir.resolve("wide"));
+            Files.writeString(wide.resolve(HfCheckpoint.CONFIG), Files.readString(ok.resolve(HfCheckpoint.CONFIG)).replace("\"hidden_size\" : 8", "\"hidden_size\" : 1000000"));
+            assertMessage(() -> BertCheckpoint.load(arena, wide), "(their word embeddings Tensor[11, 8] F32): they are not the same model");
             Path notOnnx = dir.resolve("x.onnx");
             Files.writeString(notOnnx, "this is not protobuf at all, \u0000\u0001\u0002");
             assertMessage(() -> OnnxImport.bertTensors(arena, notOnnx), "x.onnx");
         }
+    }
+
+    @Test
+    void aConfigCountsTheParametersItsEncoderHas() {
+        try (Arena arena = Arena.ofConfined()) {
+            for (BertConfig c : new BertConfig[] {SMALL, new BertConfig(7, 6, 3, 3, 5, 4, 1, 1e-12f, "gelu_new")}) {
+                long held = 0;
+                for (var p : new BertModel(arena, c, new SplittableRandom(1)).namedParameters().values()) held += p.value().numel();
+                assertEquals(held, c.parameterCount(), c.toString());
+            }
+        }
+        assertEquals(22_565_376L, BertConfig.miniLmL6().parameterCount()); // all-MiniLM-L6-v2's 22,713,216 less its pooler's 147,840
     }
 
     @Test

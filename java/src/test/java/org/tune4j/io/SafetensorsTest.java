@@ -129,6 +129,15 @@ class SafetensorsTest {
             assertArrayEquals(new long[] {2, 3}, l.a().shape());
         }
         assertThrows(IOException.class, () -> PeftAdapter.load(dir.resolve("missing")));
+        // weights of a module target_modules does not name: PEFT would leave them out, so they are refused
+        Path config = dir.resolve(PeftAdapter.CONFIG_FILE);
+        Files.writeString(config, json.replace("\"qkv\", \"fc1\"", "\"fc1\""));
+        IOException other = assertThrows(IOException.class, () -> PeftAdapter.load(dir));
+        assertTrue(other.getMessage().contains("the weights adapt 'blocks.0.attn.qkv', which target_modules [fc1] does not name"), other.getMessage());
+        Files.writeString(config, json.replace("[ \"qkv\", \"fc1\" ]", "\"blocks\\\\.\\\\d+\\\\.attn\\\\.qkv\""));
+        try (PeftAdapter.Loaded loaded = PeftAdapter.load(dir)) {
+            assertEquals("blocks\\.\\d+\\.attn\\.qkv", loaded.config().targetPattern());
+        }
     }
 
     @Test
