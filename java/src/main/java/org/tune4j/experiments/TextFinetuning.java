@@ -15,6 +15,7 @@ import org.tune4j.eval.EvaluateText;
 import org.tune4j.io.BertAdapter;
 import org.tune4j.io.BertCheckpoint;
 import org.tune4j.io.HfCheckpoint;
+import org.tune4j.io.SentencePipeline;
 import org.tune4j.nn.BertClassifier;
 import org.tune4j.nn.Lora;
 import org.tune4j.train.TextTrainer;
@@ -81,6 +82,9 @@ public final class TextFinetuning {
      */
     public static Result run(Backend backend, Path modelDir, TextDataset data, Options o, Consumer<String> progress) throws IOException {
         Backend host = backend.host();
+        try (HfCheckpoint model = HfCheckpoint.read(modelDir)) { // a length the positions cannot hold fails here, not in a forward minutes in
+            SentencePipeline.tokensKept(modelDir, o.maxLength(), model.bertConfig().maxPositions());
+        }
         List<Run> runs = new ArrayList<>();
         int trainSize = 0, testSize = 0;
         try (TextTokenizer tok = TextTokenizer.load(modelDir.resolve(HfCheckpoint.TOKENIZER), o.maxLength())) {

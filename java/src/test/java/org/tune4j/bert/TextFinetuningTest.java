@@ -3,6 +3,7 @@ package org.tune4j.bert;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
@@ -78,5 +79,17 @@ class TextFinetuningTest {
             double acc = org.tune4j.eval.EvaluateText.accuracy(org.tune4j.eval.EvaluateText.predict(CpuBackend.get(), loaded.model(), ids, 8), test.labels());
             assertEquals(r.runs().get(0).testAccuracy(), acc, 1e-12, "seed 1's LoRA run");
         }
+    }
+
+    @Test
+    void aLengthThePositionsCannotHoldIsRefusedBeforeTraining(@TempDir Path dir) throws Exception {
+        Path model = MiniLm.smallModel(dir.resolve("small")); // 64 positions
+        TextDataset task = words("task", new String[] {"cheap", "offer"}, new String[] {"meeting", "notes"}, 20, 1, List.of("ham", "spam"));
+        var o = new TextFinetuning.Options(List.of(TextFinetuning.Method.HEAD), List.of(1L), 8, 4, 65, 1, 8, 1e-2f, 1e-3f, 1e-2f,
+                new Lora.Config(2, 4f, 0f, false, List.of("query", "value"), List.of("classifier")), null, 0, false, null, org.tune4j.nn.BertClassifier.Pooling.MEAN, 1);
+        List<String> lines = new ArrayList<>();
+        var e = assertThrows(IllegalArgumentException.class, () -> TextFinetuning.run(CpuBackend.get(), model, task, o, lines::add));
+        assertTrue(e.getMessage().contains("a max length of 65 tokens exceeds the model's 64 positions"), e.getMessage());
+        assertTrue(lines.isEmpty(), "nothing ran: " + lines);
     }
 }
