@@ -1,5 +1,6 @@
 package org.tune4j.server;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.helidon.http.HeaderNames;
@@ -12,9 +13,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import org.tune4j.io.PeftAdapter;
 import org.tune4j.serve.AdapterPredictor;
 import org.tune4j.serve.AdapterRegistry;
 
@@ -70,7 +74,8 @@ public final class InferenceServer implements AutoCloseable {
     private final ServerMetrics metrics;
     private final RequestBatcher batcher;
     private final WebServer server;
-    private final java.util.concurrent.ConcurrentHashMap<String, Object> loading = new java.util.concurrent.ConcurrentHashMap<>(); // a lock per adapter loaded on demand
+    private final ConcurrentHashMap<String, Object> loading = new ConcurrentHashMap<>(); // a lock per adapter loaded on demand
+    private final ConcurrentHashMap<String, String> loadFailures = new ConcurrentHashMap<>(); // an adapter's last failed load, for the index
     private boolean closed;
 
     /** Starts serving; {@code adaptersDir} is where {@code load} finds adapters (null: none can be loaded over HTTP). */
@@ -119,11 +124,7 @@ public final class InferenceServer implements AutoCloseable {
                 .post("/v2/models/{name}/infer", this::infer)
                 .post("/v1/embeddings", this::openAiEmbeddings)
                 .get("/v1/models", (req, res) -> json(res, 200, OpenAiEmbeddings.models(BASE, registry.ids())))
-                .post("/v2/repository/index", (req, res) -> {
-                    ArrayNode index = V2Protocol.JSON.createArrayNode();
-                    for (String id : registry.ids()) index.addObject().put("name", id).put("state", "READY");
-                    json(res, 200, index);
-                })
+                .post("/v2/repository/index", this::index)
                 .post("/v2/repository/models/{name}/load", this::load)
                 .post("/v2/repository/models/{name}/unload", (req, res) -> {
                     String name = req.path().pathParameters().get("name");
@@ -266,11 +267,50 @@ public final class InferenceServer implements AutoCloseable {
             long t0 = System.nanoTime();
             try {
                 registry.load(name, dir);
+                loadFailures.remove(name);
             } catch (IOException | IllegalArgumentException e) {
+                loadFailures.put(name, e.getMessage());
                 throw new V2Protocol.HttpError(500, "adapter '" + name + "' is in the adapters folder but could not be loaded: " + e.getMessage());
             }
             metrics.adapterLoaded(System.nanoTime() - t0);
         }
+    }
+
+    /**
+     * The model repository extension's index: every resident adapter (READY) and, unless the body asks {"ready": true},
+     * every adapter folder in the adapters folder that is not resident (UNAVAILABLE, with the reason its last load
+     * failed, or "not loaded": a request that names it loads it), by name.
+     */
+    private void index(ServerRequest req, ServerResponse res) {
+        JsonNode body;
+        try {
+            body = req.content().hasEntity() ? V2Protocol.readBody(req.content().as(byte[].class)) : null;
+        } catch (V2Protocol.HttpError e) {
+            error(res, e.status, e.getMessage());
+            return;
+        }
+        JsonNode ready = body == null || body.isMissingNode() ? null : body.get("ready");
+        if (body != null && !body.isMissingNode() && !body.isObject() || ready != null && !ready.isBoolean()) {
+            error(res, 400, "the body must be empty or a JSON object with an optional boolean \"ready\"");
+            return;
+        }
+        TreeMap<String, String> states = new TreeMap<>();
+        if ((ready == null || !ready.asBoolean()) && adaptersDir != null) {
+            try (var folders = Files.list(adaptersDir)) {
+                folders.filter(d -> AdapterRegistry.ID.matcher(d.getFileName().toString()).matches() && Files.isRegularFile(d.resolve(PeftAdapter.CONFIG_FILE)))
+                        .forEach(d -> states.put(d.getFileName().toString(), "UNAVAILABLE"));
+            } catch (IOException | java.io.UncheckedIOException e) {
+                error(res, 500, "the adapters folder could not be listed: " + e.getMessage());
+                return;
+            }
+        }
+        for (String id : registry.ids()) states.put(id, "READY");
+        ArrayNode index = V2Protocol.JSON.createArrayNode();
+        states.forEach((name, state) -> {
+            ObjectNode entry = index.addObject().put("name", name).put("state", state);
+            if (!state.equals("READY")) entry.put("reason", loadFailures.getOrDefault(name, "not loaded"));
+        });
+        json(res, 200, index);
     }
 
     private void load(ServerRequest req, ServerResponse res) {
@@ -291,17 +331,19 @@ public final class InferenceServer implements AutoCloseable {
         long t0 = System.nanoTime();
         try {
             AdapterRegistry.Adapter a = registry.load(name, dir);
+            loadFailures.remove(name);
             long nanos = System.nanoTime() - t0;
             metrics.adapterLoaded(nanos);
             json(res, 200, V2Protocol.JSON.createObjectNode().put("name", name).put("state", "READY").put("rank", a.rank()).put("bytes", a.bytes()).put("load_ms", nanos / 1e6));
         } catch (IOException | IllegalArgumentException e) {
+            loadFailures.put(name, e.getMessage());
             error(res, 400, e.getMessage());
         } catch (RuntimeException e) {
             error(res, 500, "internal error: " + e);
         }
     }
 
-    private static void json(ServerResponse res, int status, com.fasterxml.jackson.databind.JsonNode body) {
+    private static void json(ServerResponse res, int status, JsonNode body) {
         send(res, status, V2Protocol.bytes(body));
     }
 

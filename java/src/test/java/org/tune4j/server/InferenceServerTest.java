@@ -13,6 +13,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -178,6 +179,30 @@ class InferenceServerTest {
             assertEquals(200, r.statusCode(), r.body());
             assertTrue(registry.contains("a2"));
             assertEquals(200, post(port, "/v2/repository/models/a2/unload", "").statusCode());
+
+            // the repository index: resident adapters READY, the folder's others UNAVAILABLE with why ({"ready": true}: the first only)
+            Path broken = Files.createDirectories(adapters.resolve("broken"));
+            try {
+                for (String f : List.of("adapter_config.json", "adapter_model.safetensors", "classifier.safetensors")) Files.copy(adapters.resolve("a2").resolve(f), broken.resolve(f));
+                Path config = broken.resolve("adapter_config.json");
+                Files.writeString(config, Files.readString(config).replace("\"r\" : 3,", "\"r\" : 5,"));
+                assertEquals(400, post(port, "/v2/repository/models/broken/load", "").statusCode());
+                r = post(port, "/v2/repository/index", "");
+                assertEquals(200, r.statusCode(), r.body());
+                JsonNode index = JSON.readTree(r.body());
+                assertEquals("[\"a0 READY\",\"a1 READY\",\"a2 UNAVAILABLE\",\"broken UNAVAILABLE\"]", JSON.writeValueAsString(
+                        java.util.stream.StreamSupport.stream(index.spliterator(), false).map(e -> e.get("name").asText() + " " + e.get("state").asText()).toList()));
+                assertEquals("not loaded", index.get(2).get("reason").asText());
+                assertTrue(index.get(3).get("reason").asText().contains("the config says r = 5"), r.body());
+                r = post(port, "/v2/repository/index", "{\"ready\": true}");
+                assertEquals("[{\"name\":\"a0\",\"state\":\"READY\"},{\"name\":\"a1\",\"state\":\"READY\"}]", r.body());
+                for (String body : List.of("{\"ready\": 1}", "[true]", "{not json")) assertEquals(400, post(port, "/v2/repository/index", body).statusCode(), body);
+            } finally {
+                try (var files = Files.list(broken)) {
+                    for (Path f : files.toList()) Files.delete(f);
+                }
+                Files.delete(broken);
+            }
 
             String[] many = new String[33];
             java.util.Arrays.fill(many, "x");
