@@ -201,8 +201,10 @@ public final class PeftAdapter {
                 used.add(bName);
                 String path = module.startsWith(PREFIX) ? module.substring(PREFIX.length()) : module;
                 // PEFT makes LoRA layers where target_modules says and reads only their weights: weights of another module
-                // would be left out there, so they are refused here (a task model's names have its "bert." before the path)
-                if (!config.targets(path) && !config.targets("bert." + path)) {
+                // would be left out there, so they are refused here (a task model's names have its "bert." before the path;
+                // PEFT's "all-linear", which it saves expanded to the names it found, picks every linear layer)
+                boolean allLinear = "all-linear".equalsIgnoreCase(config.targetPattern());
+                if (!allLinear && !config.targets(path) && !config.targets("bert." + path)) {
                     throw new IOException(dir + ": the weights adapt '" + path + "', which target_modules "
                             + (config.targetPattern() != null ? "'" + config.targetPattern() + "'" : config.targetModules().toString()) + " does not name");
                 }

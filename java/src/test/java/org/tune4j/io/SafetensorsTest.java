@@ -138,6 +138,10 @@ class SafetensorsTest {
         try (PeftAdapter.Loaded loaded = PeftAdapter.load(dir)) {
             assertEquals("blocks\\.\\d+\\.attn\\.qkv", loaded.config().targetPattern());
         }
+        Files.writeString(config, json.replace("[ \"qkv\", \"fc1\" ]", "\"all-linear\"")); // PEFT's shorthand, unexpanded
+        try (PeftAdapter.Loaded loaded = PeftAdapter.load(dir)) {
+            assertTrue(loaded.modules().containsKey("blocks.0.attn.qkv"));
+        }
     }
 
     @Test
