@@ -24,6 +24,11 @@ public record BenchRow(
         @JsonProperty("speedup_vs_peer") Double speedupVsPeer,
         @JsonProperty("pct_of_peak") Double pctOfPeak) {
 
+    /** This row with {@code more} after its shape (what was learnt after it was measured, say ops that fell back to the CPU). */
+    BenchRow withShapeNote(String more) {
+        return more.isEmpty() ? this : new BenchRow(suite, kernel, shape + more, dtype, threads, backend, medianMs, rate, unit, peer, peerMedianMs, speedupVsPeer, pctOfPeak);
+    }
+
     /** A row of ours measured beside a peer that ran (peerMs) or did not (peerMs null, peer says why). */
     static BenchRow of(String suite, String kernel, String shape, int threads, String backend, double ms, double flops,
             String peer, Double peerMs, double peakGflops) {

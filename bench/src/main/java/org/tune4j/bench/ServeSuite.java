@@ -90,7 +90,7 @@ final class ServeSuite {
                             for (int perBatch : new int[] {1, 8, 32}) {
                                 if (perBatch > Math.min(resident, batch) || (perBatch == 8 && batch == 8 && resident != RESIDENT)) continue;
                                 progress.accept("serve: " + resident + " resident, batch " + batch + " over " + perBatch + " adapters");
-                                rows.add(batchRow(arena, predictor, ids, resident, batch, perBatch, threads, seqFlops * batch, peak, quick));
+                                rows.add(batchRow("serve", CpuBackend.get().name(), "MiniLM", arena, predictor, ids, resident, batch, perBatch, threads, seqFlops * batch, peak, quick));
                             }
                         }
                     }
@@ -108,8 +108,13 @@ final class ServeSuite {
         return rows;
     }
 
-    private static BenchRow batchRow(Arena arena, AdapterPredictor predictor, int[] ids, int resident, int batch, int perBatch, int threads, double flops, double peak,
-            boolean quick) {
+    /**
+     * A batch of {@code batch} copies of {@code ids} over {@code perBatch} of the {@code resident} adapters r0, r1, ...
+     * (drawn with a seed), alternated with the same batch on one of them through the same path: the row of {@code suite}
+     * on {@code backend} (its name) for {@code model} (its name in the row). The GPU's rows of the same sweep: GpuAdapterBatch.
+     */
+    static BenchRow batchRow(String suite, String backend, String model, Arena arena, AdapterPredictor predictor, int[] ids, int resident, int batch, int perBatch, int threads,
+            double flops, double peak, boolean quick) {
         int[][] seqs = new int[batch][];
         Arrays.fill(seqs, ids);
         TokenBatch in = TokenBatch.of(arena, seqs, null);
@@ -126,8 +131,8 @@ final class ServeSuite {
         }
         double[] both = Measure.standard(quick).interleavedMedianMs(() -> predictor.run(arena, in, mixed, false), () -> predictor.run(arena, in, one, false));
         double ms = both[0], oneMs = both[1];
-        return BenchRow.of("serve", "batch over " + perBatch + " adapter" + (perBatch > 1 ? "s" : ""), "MiniLM seq " + SEQ + " batch " + batch + " r" + RANK + " q,v, "
-                + resident + " resident", threads, CpuBackend.get().name(), ms, flops, "the batch on 1 adapter, same path", oneMs, peak);
+        return BenchRow.of(suite, "batch over " + perBatch + " adapter" + (perBatch > 1 ? "s" : ""), model + " seq " + ids.length + " batch " + batch + " r" + RANK + " q,v, "
+                + resident + " resident", threads, backend, ms, flops, "the batch on 1 adapter, same path", oneMs, peak);
     }
 
     /** One request's life: when it was due (open loop) or sent, when it was answered, and its status (-1: no answer). */
