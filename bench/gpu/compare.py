@@ -109,6 +109,10 @@ def main(out):
         theirs = ms(torch, peer)
         p = both(None if mixed is None else mixed["median_ms"], theirs)
         figure(f"tune4j's batch over 32 adapters vs {peer}", p and p[0], peer, theirs, p and p[1] / p[0], "(speedup, info)", lambda x: True)
+    # bench serve's in-process sweep on the card (issue 20, item 5): each batch against the same batch on one adapter
+    for r in (r for r in vit if r.get("kernel", "").startswith("batch over ")):
+        figure(f"{r['kernel']}, {r['shape']}", r["median_ms"], r.get("peer", ""), r.get("peer_median_ms"),
+               None if not r.get("peer_median_ms") else r["peer_median_ms"] / r["median_ms"], "(info)", lambda x: True)
     # the demo run with --device cuda (check.sh): each method's images/s in the real loop (uploads and all), the same
     # column the 2-core CPU's demo prints
     try:

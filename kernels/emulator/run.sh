@@ -132,13 +132,13 @@ try:
 except (OSError, ValueError, KeyError) as e:
     print(f"MISSING: no rows ({e!r})")
     sys.exit()
-want = {"add", "adamw_step", "vit_lora_step", "vit_full_step", "bert_lora_step", "adapters_mixed", "adapters_mixed_vs_loop"}
+want = {"add", "adamw_step", "vit_lora_step", "vit_full_step", "bert_lora_step", "adapters_mixed", "adapters_mixed_vs_loop", "batch over 8 adapters"}
 missing = sorted(want - {r["kernel"] for r in rows})
 fell = sorted({r["kernel"] for r in rows if "ops on the CPU" in r.get("shape", "")})
 print(("complete" if not missing and not fell else "MISSING") + f": {len(rows)} rows, missing {missing}, with ops on the CPU {fell}")
 PY
 )"
-printf 'bench gpu --quick (its ViT, MiniLM and adapter rows)\n  %s\n' "$benched"
+printf 'bench gpu --quick (its ViT, MiniLM, adapter and resident-sweep rows)\n  %s\n' "$benched"
 case "$benched" in complete*) benchgpu=0 ;; *) tail -n 20 "$out/bench-gpu.txt"; benchgpu=1 ;; esac
 [ "$tests" = 0 ] || { echo "CUDA tests failed on the emulator: $out/tests.txt"; exit 1; }
 [ "$fuzzed" = 0 ] || { echo "the boundary fuzzer found defects with the CUDA backend: $out/fuzz.txt"; exit 1; }
