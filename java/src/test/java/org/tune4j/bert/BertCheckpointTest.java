@@ -127,31 +127,16 @@ class BertCheckpointTest {
             Path noWeights = copy(ok, dir.resolve("noweights"));
             Files.delete(noWeights.resolve(HfCheckpoint.WEIGHTS));
             assertMessage(() -> BertCheckpoint.load(arena, noWeights), "neither model.safetensors");
-            Path llama = copy(ok, dir.resolve("llama"));
-            Files.writeString(llama.resolve(HfCheckpoint.CONFIG), Files.readString(ok.resolve(HfCheckpoint.CONFIG)).replace("\"bert\"", "\"llama\""));
-            assertMessage(() -> BertCheckpoint.load(arena, llama), "model_type 'llama' is not supported");
-            Path heads = copy(ok, dir.resolve("heads"));
-            Files.writeString(heads.resolve(HfCheckpoint.CONFIG), Files.readString(ok.resolve(HfCheckpoint.CONFIG)).replace("\"num_attention_heads\" : 2", "\"num_attention_heads\" : 3"));
-            assertMessage(() -> BertCheckpoint.load(arena, heads), "not a multiple of num_attention_heads 3");
-            Path act = copy(ok, dir.resolve("act"));
-            Files.writeString(act.resolve(HfCheckpoint.CONFIG), Files.readString(ok.resolve(HfCheckpoint.CONFIG)).replace("\"gelu\"", "\"swish\""));
-            assertMessage(() -> BertCheckpoint.load(arena, act), "hidden_act 'swish'");
+            assertConfigRefused(arena, ok, "llama", "\"bert\"", "\"llama\"", "model_type 'llama' is not supported");
+            assertConfigRefused(arena, ok, "heads", "\"num_attention_heads\" : 2", "\"num_attention_heads\" : 3", "not a multiple of num_attention_heads 3");
+            assertConfigRefused(arena, ok, "act", "\"gelu\"", "\"swish\"", "hidden_act 'swish'");
             // one layer fewer in the config than in the weights: the extra tensors are named
-            Path layers = copy(ok, dir.resolve("layers"));
-            Files.writeString(layers.resolve(HfCheckpoint.CONFIG), Files.readString(ok.resolve(HfCheckpoint.CONFIG)).replace("\"num_hidden_layers\" : 2", "\"num_hidden_layers\" : 1"));
-            assertMessage(() -> BertCheckpoint.load(arena, layers), "does not have: encoder.layer.1");
+            assertConfigRefused(arena, ok, "layers", "\"num_hidden_layers\" : 2", "\"num_hidden_layers\" : 1", "does not have: encoder.layer.1");
             // a wider FFN in the config than in the weights: the shape is named
-            Path ffn = copy(ok, dir.resolve("ffn"));
-            Files.writeString(ffn.resolve(HfCheckpoint.CONFIG), Files.readString(ok.resolve(HfCheckpoint.CONFIG)).replace("\"intermediate_size\" : 12", "\"intermediate_size\" : 16"));
-            assertMessage(() -> BertCheckpoint.load(arena, ffn), "intermediate.dense");
-            // a config far larger than the weights is refused before its parameters are allocated (the first would take
-            // ~2 GB a layer, the second 6 TB)
-            Path many = copy(ok, dir.resolve("many"));
-            Files.writeString(many.resolve(HfCheckpoint.CONFIG), Files.readString(ok.resolve(HfCheckpoint.CONFIG)).replace("\"num_hidden_layers\" : 2", "\"num_hidden_layers\" : 100000"));
-            assertMessage(() -> BertCheckpoint.load(arena, many), "num_hidden_layers is 100000, the weights hold 2 layers");
-            Path wide = copy(ok, dir.resolve("wide"));
-            Files.writeString(wide.resolve(HfCheckpoint.CONFIG), Files.readString(ok.resolve(HfCheckpoint.CONFIG)).replace("\"hidden_size\" : 8", "\"hidden_size\" : 1000000"));
-            assertMessage(() -> BertCheckpoint.load(arena, wide), "(their word embeddings Tensor[11, 8] F32): they are not the same model");
+            assertConfigRefused(arena, ok, "ffn", "\"intermediate_size\" : 12", "\"intermediate_size\" : 16", "intermediate.dense");
+            // a config far larger than the weights is refused before its parameters are allocated
+            assertConfigRefused(arena, ok, "many", "\"num_hidden_layers\" : 2", "\"num_hidden_layers\" : 100000", "num_hidden_layers is 100000, the weights hold 2 layers");
+            assertConfigRefused(arena, ok, "wide", "\"hidden_size\" : 8", "\"hidden_size\" : 1000000", "(their word embeddings Tensor[11, 8] F32): they are not the same model");
             Path notOnnx = dir.resolve("x.onnx");
             Files.writeString(notOnnx, "this is not protobuf at all, \u0000\u0001\u0002");
             assertMessage(() -> OnnxImport.bertTensors(arena, notOnnx), "x.onnx");
@@ -194,6 +179,15 @@ class BertCheckpointTest {
             for (Path p : files.toList()) Files.copy(p, to.resolve(p.getFileName()));
         }
         return to;
+    }
+
+    /** A copy of the folder {@code ok} named {@code name} whose config.json has {@code from} replaced by {@code to}: loading it fails saying {@code part}. */
+    private static void assertConfigRefused(Arena arena, Path ok, String name, String from, String to, String part) throws IOException {
+        Path bad = copy(ok, ok.resolveSibling(name));
+        String config = Files.readString(ok.resolve(HfCheckpoint.CONFIG));
+        assertTrue(config.contains(from), "config.json holds " + from);
+        Files.writeString(bad.resolve(HfCheckpoint.CONFIG), config.replace(from, to));
+        assertMessage(() -> BertCheckpoint.load(arena, bad), part);
     }
 
     interface Io {
