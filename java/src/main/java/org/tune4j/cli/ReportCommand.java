@@ -1,5 +1,6 @@
 package org.tune4j.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import org.tune4j.report.HtmlReport;
@@ -18,9 +19,8 @@ final class ReportCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        java.nio.file.Path metrics = dir.resolve("metrics.json");
-        com.fasterxml.jackson.databind.JsonNode m = java.nio.file.Files.isRegularFile(metrics) ? new com.fasterxml.jackson.databind.ObjectMapper().readTree(metrics.toFile()) : null;
-        Path page = m != null && TextReport.isTextRun(m) ? TextReport.write(dir) : m != null && TextRobustnessReport.isRobustTextRun(m) ? TextRobustnessReport.write(dir) : HtmlReport.write(dir);
+        JsonNode m = HtmlReport.readMetrics(dir, "demo"); // which run wrote it; a missing or broken file is named
+        Path page = TextReport.isTextRun(m) ? TextReport.write(dir) : TextRobustnessReport.isRobustTextRun(m) ? TextRobustnessReport.write(dir) : HtmlReport.write(dir);
         System.out.println("wrote " + page + " (" + HtmlReport.imageCount(page) + " charts)");
         return 0;
     }

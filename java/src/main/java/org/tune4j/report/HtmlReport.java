@@ -55,7 +55,7 @@ public final class HtmlReport {
      * {@code dir/metrics.json} of a run of {@code command} (demo, finetune), read for its page; refused by name when the
      * runtime cannot draw, the file is missing or it is not JSON.
      */
-    static JsonNode readMetrics(Path dir, String command) throws IOException {
+    public static JsonNode readMetrics(Path dir, String command) throws IOException {
         if (!canDraw()) {
             throw new IOException("report.html needs the java.desktop module (its charts are drawn with AWT), which this Java runtime lacks: "
                     + "run `tune4j report " + dir + "` on a full JDK");

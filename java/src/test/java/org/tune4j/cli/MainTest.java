@@ -67,6 +67,8 @@ class MainTest {
         java.nio.file.Files.write(small, smallBytes.array());
         java.nio.file.Path smallLabels = dir.resolve("small-idx1-ubyte");
         java.nio.file.Files.write(smallLabels, java.nio.ByteBuffer.allocate(8 + 12).put(new byte[] {0, 0, 8, 1}).putInt(12).array());
+        java.nio.file.Path run = java.nio.file.Files.createDirectories(dir.resolve("run")); // a run whose metrics.json was cut short
+        java.nio.file.Files.writeString(run.resolve("metrics.json"), "{\"report\": {");
         String[][] cases = {
             {"--limit must be >= 1", "gate", "a", "b", "--limit", "0"},
             {"--max-flip-rate must be a finite number", "gate", "a", "b", "--max-flip-rate", "NaN"},
@@ -115,6 +117,8 @@ class MainTest {
             {"no classifier.safetensors", "classify", "--model", dir.toString(), "--adapter", dir.toString(), "hello"},
             {"--adapter-budget-mb must be >= 1", "serve", dir.toString(), "--adapter-budget-mb", "0"},
             {"--adapter-reserve-mb must be >= 0", "serve", dir.toString(), "--adapter-reserve-mb", "-1"},
+            {"metrics.json is not valid JSON", "report", run.toString()},
+            {"no metrics.json in", "report", dir.resolve("norun").toString()},
         };
         for (String[] c : cases) {
             String[] args = java.util.Arrays.copyOfRange(c, 1, c.length);
@@ -124,7 +128,7 @@ class MainTest {
             assertTrue(!err.contains("Exception") && !err.contains("\tat "), "no stack trace: " + err);
         }
         try (var left = java.nio.file.Files.list(dir)) {
-            assertEquals(java.util.Set.of(empty, small, smallLabels), java.util.Set.copyOf(left.toList()), "nothing written by a refused command");
+            assertEquals(java.util.Set.of(empty, small, smallLabels, run), java.util.Set.copyOf(left.toList()), "nothing written by a refused command");
         }
     }
 }
