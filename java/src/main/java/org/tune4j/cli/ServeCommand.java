@@ -1,9 +1,12 @@
 package org.tune4j.cli;
 
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import org.tune4j.data.TextTokenizer;
@@ -32,6 +35,10 @@ final class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--adapters", paramLabel = "DIR", description = "A folder of PEFT adapter folders: each is loaded at start under its folder's name, and load requests read from it.")
     Path adapters;
+
+    @Option(names = "--skip-bad-adapters", description = "Start even when an adapter of --adapters cannot be loaded: it is named on stderr and listed UNAVAILABLE, "
+            + "with why, in the repository index (default: such an adapter stops the start, naming it).")
+    boolean skipBadAdapters;
 
     @Option(names = "--host", defaultValue = "127.0.0.1", description = "The address to listen on (default: ${DEFAULT-VALUE}; 0.0.0.0 for every interface).")
     String host;
@@ -97,17 +104,25 @@ final class ServeCommand implements Callable<Integer> {
             try (TextTokenizer tok = TextTokenizer.load(model.resolve(HfCheckpoint.TOKENIZER), length);
                     AdapterRegistry registry = new AdapterRegistry(bert, budgetMb << 20, compute.backend().memory(), Math.min(reserveMb, budgetMb) << 20);
                     AdapterPredictor predictor = new AdapterPredictor(compute.backend(), bert, tok, registry, workers, pipeline)) {
+                Map<String, String> failed = new TreeMap<>();
                 if (adapters != null) {
                     try (var dirs = Files.list(adapters)) {
                         for (Path d : dirs.sorted().toList()) {
                             if (!Files.isRegularFile(d.resolve(PeftAdapter.CONFIG_FILE))) continue;
                             String id = d.getFileName().toString();
-                            registry.load(id, d);
-                            System.out.println("adapter " + id + ": loaded");
+                            try {
+                                registry.load(id, d);
+                                System.out.println("adapter " + id + ": loaded");
+                            } catch (IOException | IllegalArgumentException e) {
+                                if (!skipBadAdapters) throw new IOException(e.getMessage() + " (--skip-bad-adapters starts without it)", e);
+                                failed.put(id, e.getMessage());
+                                System.err.println("adapter " + id + ": not loaded: " + e.getMessage());
+                            }
                         }
                     }
                 }
                 InferenceServer server = new InferenceServer(predictor, adapters, options);
+                failed.forEach(server::loadFailed);
                 Thread hook = new Thread(() -> {
                     server.close();
                     stopped.countDown();

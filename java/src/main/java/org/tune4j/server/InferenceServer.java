@@ -100,6 +100,14 @@ public final class InferenceServer implements AutoCloseable {
         return server.port();
     }
 
+    /**
+     * Records that the adapter {@code name} of the adapters folder could not be loaded before the server started (tune4j
+     * serve --skip-bad-adapters): the repository index lists it UNAVAILABLE with {@code reason} until a load succeeds.
+     */
+    public void loadFailed(String name, String reason) {
+        loadFailures.put(name, reason);
+    }
+
     /** Infer requests accepted into the batching queue since the start (429s and 503s are not). */
     public long acceptedRequests() {
         return batcher.accepted();

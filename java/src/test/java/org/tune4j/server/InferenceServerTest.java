@@ -186,6 +186,8 @@ class InferenceServerTest {
                 for (String f : List.of("adapter_config.json", "adapter_model.safetensors", "classifier.safetensors")) Files.copy(adapters.resolve("a2").resolve(f), broken.resolve(f));
                 Path config = broken.resolve("adapter_config.json");
                 Files.writeString(config, Files.readString(config).replace("\"r\" : 3,", "\"r\" : 5,"));
+                server.loadFailed("broken", "refused at start"); // as tune4j serve --skip-bad-adapters tells it
+                assertTrue(post(port, "/v2/repository/index", "").body().contains("{\"name\":\"broken\",\"state\":\"UNAVAILABLE\",\"reason\":\"refused at start\"}"));
                 assertEquals(400, post(port, "/v2/repository/models/broken/load", "").statusCode());
                 r = post(port, "/v2/repository/index", "");
                 assertEquals(200, r.statusCode(), r.body());
