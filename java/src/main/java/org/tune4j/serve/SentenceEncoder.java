@@ -5,6 +5,7 @@ import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.io.BertCheckpoint;
@@ -50,6 +51,7 @@ public final class SentenceEncoder implements AutoCloseable {
     }
 
     private final Arena arena = Arena.ofShared();
+    private final AtomicBoolean closed = new AtomicBoolean();
     private final BertModel model;
     private final SentencePipeline pipeline;
     private final TextBatches batches;
@@ -88,6 +90,7 @@ public final class SentenceEncoder implements AutoCloseable {
 
     /** One vector [dimension] per text, in order. */
     public float[][] encode(List<String> texts) {
+        if (closed.get()) throw new IllegalStateException("this SentenceEncoder is closed");
         float[][] out = new float[texts == null ? 0 : texts.size()][];
         batches.run(texts, (t, step, in, places) -> {
             Tensor p = BertClassifier.pool(t, model.forward(t, in), in, pipeline.pooling()).value(); // [batch, dimension]
@@ -121,6 +124,7 @@ public final class SentenceEncoder implements AutoCloseable {
     /** Frees the encoder's memory; no call may be running or come after. */
     @Override
     public void close() {
+        if (!closed.compareAndSet(false, true)) return; // a second close does nothing, as AutoCloseable asks
         try (arena) {
             batches.close();
         }

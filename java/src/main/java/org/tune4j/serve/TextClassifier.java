@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.io.BertAdapter;
@@ -50,6 +51,7 @@ public final class TextClassifier implements AutoCloseable {
     public record Prediction(String label, float probability, float[] probabilities) {}
 
     private final Arena arena = Arena.ofShared();
+    private final AtomicBoolean closed = new AtomicBoolean();
     private final Backend backend;
     private final BertClassifier model;
     private final List<String> classes;
@@ -86,6 +88,7 @@ public final class TextClassifier implements AutoCloseable {
 
     /** Each text's prediction, in order. */
     public List<Prediction> classify(List<String> texts) {
+        if (closed.get()) throw new IllegalStateException("this TextClassifier is closed");
         Prediction[] out = new Prediction[texts == null ? 0 : texts.size()];
         int k = classes.size();
         batches.run(texts, (t, step, in, places) -> {
@@ -120,6 +123,7 @@ public final class TextClassifier implements AutoCloseable {
     /** Frees the classifier's memory; no call may be running or come after. */
     @Override
     public void close() {
+        if (!closed.compareAndSet(false, true)) return; // a second close does nothing, as AutoCloseable asks
         try (arena) {
             batches.close();
         }

@@ -103,6 +103,8 @@ class SentenceEncoderTest {
         try (SentenceEncoder e = SentenceEncoder.open(model)) {
             assertTrue(assertThrows(IllegalArgumentException.class, () -> e.encode(List.of())).getMessage().contains("no texts"));
             assertTrue(assertThrows(IllegalArgumentException.class, () -> e.encode(List.of("fine", " "))).getMessage().contains("text 1 is empty"));
+            e.close(); // then again by the try: a second close does nothing
+            assertTrue(assertThrows(IllegalStateException.class, () -> e.encode(List.of("late"))).getMessage().contains("this SentenceEncoder is closed"));
         }
         IllegalArgumentException tooLong = assertThrows(IllegalArgumentException.class, () -> SentenceEncoder.open(model, new SentenceEncoder.Options(null, 5000, 8, 1)));
         assertTrue(tooLong.getMessage().contains("exceeds the model's"), tooLong.getMessage());

@@ -175,6 +175,8 @@ class TextClassifierTest {
         try (TextClassifier c = TextClassifier.open(model, adapter)) {
             assertTrue(assertThrows(IllegalArgumentException.class, () -> c.classify(List.of())).getMessage().contains("no texts"));
             assertTrue(assertThrows(IllegalArgumentException.class, () -> c.classify(List.of("fine", "\t"))).getMessage().contains("text 1 is empty"));
+            c.close(); // then again by the try: a second close does nothing
+            assertTrue(assertThrows(IllegalStateException.class, () -> c.classify(List.of("late"))).getMessage().contains("this TextClassifier is closed"));
         }
         IOException noHead = assertThrows(IOException.class, () -> TextClassifier.open(model, model));
         assertTrue(noHead.getMessage().contains("no " + BertAdapter.HEAD_FILE), noHead.getMessage());
