@@ -82,9 +82,8 @@ public final class TextFinetuning {
      */
     public static Result run(Backend backend, Path modelDir, TextDataset data, Options o, Consumer<String> progress) throws IOException {
         Backend host = backend.host();
-        try (HfCheckpoint model = HfCheckpoint.read(modelDir)) { // a length the positions cannot hold fails here, not in a forward minutes in
-            SentencePipeline.tokensKept(modelDir, o.maxLength(), model.bertConfig().maxPositions());
-        }
+        // a length the positions cannot hold fails here, not in a forward minutes in (config.json alone: the weights load later)
+        SentencePipeline.tokensKept(modelDir, o.maxLength(), HfCheckpoint.readBertConfig(modelDir).maxPositions());
         List<Run> runs = new ArrayList<>();
         int trainSize = 0, testSize = 0;
         try (TextTokenizer tok = TextTokenizer.load(modelDir.resolve(HfCheckpoint.TOKENIZER), o.maxLength())) {

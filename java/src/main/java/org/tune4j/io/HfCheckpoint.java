@@ -123,18 +123,27 @@ public final class HfCheckpoint implements AutoCloseable {
 
     /** The encoder's shape from config.json; a model type other than BERT's is refused by name. */
     public BertConfig bertConfig() throws IOException {
+        return bertConfig(dir, config);
+    }
+
+    /** As {@link #bertConfig()} from {@code dir}'s config.json alone, its weights not read (a check before a model is loaded). */
+    public static BertConfig readBertConfig(Path dir) throws IOException {
+        return bertConfig(dir, json(dir.resolve(CONFIG)));
+    }
+
+    private static BertConfig bertConfig(Path dir, JsonNode config) throws IOException {
         String type = config.path("model_type").asText("");
         if (!type.equals("bert")) throw new IOException(dir.resolve(CONFIG) + ": model_type '" + type + "' is not supported (bert)");
         try {
-            return new BertConfig(integer("vocab_size"), integer("hidden_size"), integer("num_hidden_layers"), integer("num_attention_heads"),
-                    integer("intermediate_size"), integer("max_position_embeddings"), config.path("type_vocab_size").asInt(2),
-                    (float) config.path("layer_norm_eps").asDouble(1e-12), config.path("hidden_act").asText("gelu"));
+            return new BertConfig(integer(dir, config, "vocab_size"), integer(dir, config, "hidden_size"), integer(dir, config, "num_hidden_layers"),
+                    integer(dir, config, "num_attention_heads"), integer(dir, config, "intermediate_size"), integer(dir, config, "max_position_embeddings"),
+                    config.path("type_vocab_size").asInt(2), (float) config.path("layer_norm_eps").asDouble(1e-12), config.path("hidden_act").asText("gelu"));
         } catch (IllegalArgumentException e) {
             throw new IOException(dir.resolve(CONFIG) + ": " + e.getMessage(), e);
         }
     }
 
-    private int integer(String field) throws IOException {
+    private static int integer(Path dir, JsonNode config, String field) throws IOException {
         JsonNode n = config.get(field);
         if (n == null || !n.canConvertToInt() || !n.isIntegralNumber()) throw new IOException(dir.resolve(CONFIG) + ": " + field + " is missing or not an integer");
         return n.asInt();
