@@ -272,15 +272,29 @@ public final class InferenceServer implements AutoCloseable {
         if (dir == null || !Files.isDirectory(dir)) throw new V2Protocol.HttpError(404, "no adapter '" + name + "' is loaded" + (adaptersDir == null ? "" : " or in the adapters folder"));
         synchronized (loading.computeIfAbsent(name, k -> new Object())) {
             if (registry.contains(name)) return;
-            long t0 = System.nanoTime();
             try {
-                registry.load(name, dir);
-                loadFailures.remove(name);
+                loadFromFolder(name, dir);
             } catch (IOException | IllegalArgumentException e) {
-                loadFailures.put(name, e.getMessage());
                 throw new V2Protocol.HttpError(500, "adapter '" + name + "' is in the adapters folder but could not be loaded: " + e.getMessage());
             }
-            metrics.adapterLoaded(System.nanoTime() - t0);
+        }
+    }
+
+    /** A load of the adapter {@code name} from {@code dir}, and its time. */
+    private record Loaded(AdapterRegistry.Adapter adapter, long nanos) {}
+
+    /** Every load from the adapters folder (on request or on demand): timed into the metrics; a failure kept for the index until a load succeeds. */
+    private Loaded loadFromFolder(String name, Path dir) throws IOException {
+        long t0 = System.nanoTime();
+        try {
+            AdapterRegistry.Adapter a = registry.load(name, dir);
+            loadFailures.remove(name);
+            long nanos = System.nanoTime() - t0;
+            metrics.adapterLoaded(nanos);
+            return new Loaded(a, nanos);
+        } catch (IOException | IllegalArgumentException e) {
+            loadFailures.put(name, e.getMessage());
+            throw e;
         }
     }
 
@@ -297,8 +311,9 @@ public final class InferenceServer implements AutoCloseable {
             error(res, e.status, e.getMessage());
             return;
         }
-        JsonNode ready = body == null || body.isMissingNode() ? null : body.get("ready");
-        if (body != null && !body.isMissingNode() && !body.isObject() || ready != null && !ready.isBoolean()) {
+        boolean empty = body == null || body.isMissingNode();
+        JsonNode ready = empty ? null : body.get("ready");
+        if (!empty && !body.isObject() || ready != null && !ready.isBoolean()) {
             error(res, 400, "the body must be empty or a JSON object with an optional boolean \"ready\"");
             return;
         }
@@ -336,15 +351,11 @@ public final class InferenceServer implements AutoCloseable {
             error(res, 404, "no folder '" + name + "' in the adapters folder");
             return;
         }
-        long t0 = System.nanoTime();
         try {
-            AdapterRegistry.Adapter a = registry.load(name, dir);
-            loadFailures.remove(name);
-            long nanos = System.nanoTime() - t0;
-            metrics.adapterLoaded(nanos);
-            json(res, 200, V2Protocol.JSON.createObjectNode().put("name", name).put("state", "READY").put("rank", a.rank()).put("bytes", a.bytes()).put("load_ms", nanos / 1e6));
+            Loaded l = loadFromFolder(name, dir);
+            json(res, 200, V2Protocol.JSON.createObjectNode().put("name", name).put("state", "READY").put("rank", l.adapter().rank()).put("bytes", l.adapter().bytes())
+                    .put("load_ms", l.nanos() / 1e6));
         } catch (IOException | IllegalArgumentException e) {
-            loadFailures.put(name, e.getMessage());
             error(res, 400, e.getMessage());
         } catch (RuntimeException e) {
             error(res, 500, "internal error: " + e);
