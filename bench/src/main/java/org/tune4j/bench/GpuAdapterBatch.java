@@ -48,7 +48,7 @@ final class GpuAdapterBatch {
             double[] ms = AdapterSuite.batchTimes(gpu, gpu.memory(), gpu::synchronize, base, dirs, BertSuite.sequenceIds(seq), quick);
             double mixed = ms[0], sameMixedPath = ms[1], fused = ms[2], loop = ms[3];
             double flops = BertSuite.forwardFlops(c, seq) * BATCH + AdapterSuite.loraFlops(c, TARGETS) * seq * BATCH;
-            String fellBack = gpu.fallbacks().isEmpty() ? "" : ", ops on the CPU: " + gpu.fallbacks();
+            String fellBack = GpuSuite.fallbackNote(gpu);
             String shape = String.format("%s seq %d batch %d r16 q,v%s", quick ? "2-layer MiniLM" : "MiniLM-L6", seq, BATCH, fellBack);
             String backend = "cuda " + card;
             rows.add(BenchRow.of("gpu", "adapters_mixed", distinct + " adapters, " + shape, "f32", 0, backend, mixed, flops, "GFLOP/s",
@@ -85,7 +85,7 @@ final class GpuAdapterBatch {
                             gpu.resetFallbacks();
                             BenchRow row = ServeSuite.batchRow("gpu", backend, quick ? "2-layer MiniLM" : "MiniLM-L6", arena, predictor, ids, resident, batch, perBatch, 0,
                                     seqFlops * batch, 0, quick);
-                            rows.add(row.withShapeNote(gpu.fallbacks().isEmpty() ? "" : ", ops on the CPU: " + gpu.fallbacks()));
+                            rows.add(row.withShapeNote(GpuSuite.fallbackNote(gpu)));
                         }
                     }
                 }

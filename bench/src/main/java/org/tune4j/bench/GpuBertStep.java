@@ -71,7 +71,7 @@ final class GpuBertStep {
                         });
                         how = steps.how();
                     }
-                    String fellBack = gpu.fallbacks().isEmpty() ? "" : ", ops on the CPU: " + gpu.fallbacks();
+                    String fellBack = GpuSuite.fallbackNote(gpu);
                     rows.add(BenchRow.of("gpu", "bert_lora_step" + (record ? "" : "_no_graph"), String.format("%s (%.0f seq/s, %s%s)", shape, BATCH / (ms / 1e3), how, fellBack),
                             precision.name().toLowerCase(java.util.Locale.ROOT), 0, "cuda " + card, ms, flops, "GFLOP/s", peer, cpuMs, 0));
                 }

@@ -238,6 +238,14 @@ final class GpuSuite {
     }
 
     /** Mean ms per call of {@code reps} calls queued back to back and waited for once, after 3 calls that warm up. */
+    /**
+     * ", ops on the CPU: [...]" when ops ran on the host fallback since {@code gpu.resetFallbacks()}, else "": a row's shape
+     * says so (the emulator's CI run looks for these words).
+     */
+    static String fallbackNote(CudaBackend gpu) {
+        return gpu.fallbacks().isEmpty() ? "" : ", ops on the CPU: " + gpu.fallbacks();
+    }
+
     static double gpuMs(CudaBackend gpu, int reps, Runnable op) {
         for (int i = 0; i < 3; i++) op.run();
         gpu.synchronize();

@@ -71,7 +71,7 @@ final class GpuVitStep {
                                 ms = GpuSuite.gpuMs(gpu, quick ? 5 : 50, () -> steps.train(x, y, batch, 1e-3f)); // Trainer.fit's step on a GPU
                                 how = steps.how();
                             }
-                            String fellBack = gpu.fallbacks().isEmpty() ? "" : ", ops on the CPU: " + gpu.fallbacks();
+                            String fellBack = GpuSuite.fallbackNote(gpu);
                             rows.add(BenchRow.of("gpu", "vit_" + method + "_step" + (record ? "" : "_no_graph"),
                                     String.format("%s (%.0f img/s, %s%s)", what, batch / (ms / 1e3), how, fellBack),
                                     precision.name().toLowerCase(java.util.Locale.ROOT), 0, "cuda " + card, ms, flops, "GFLOP/s", peer, cpuMs, 0));
