@@ -18,6 +18,7 @@ import javax.tools.JavaFileObject;
 import javax.tools.SimpleJavaFileObject;
 import javax.tools.ToolProvider;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * README.md's "Using it from Java" blocks compile against the library as it is: each block becomes a method of one
@@ -37,7 +38,7 @@ class ReadmeJavaTest {
             "org.tune4j.train", "org.tune4j.experiments");
 
     @Test
-    void theReadmesJavaBlocksCompile() throws IOException {
+    void theReadmesJavaBlocksCompile(@TempDir Path classes) throws IOException {
         String readme = Files.readString(Path.of("..", "README.md"));
         Matcher m = Pattern.compile("```java\\n(.*?)```", Pattern.DOTALL).matcher(readme);
         List<String> blocks = new ArrayList<>();
@@ -58,7 +59,6 @@ class ReadmeJavaTest {
             }
         };
         StringWriter out = new StringWriter();
-        Path classes = Files.createTempDirectory("readme-blocks");
         boolean ok = javac.getTask(out, null, null, List.of("-proc:none", "-d", classes.toString(), "-cp", System.getProperty("java.class.path")), null, List.of(file)).call();
         assertTrue(ok, "README.md's Java does not compile:\n" + out + "\n" + numbered(src.toString()));
         assertEquals("", out.toString().strip(), "warnings");

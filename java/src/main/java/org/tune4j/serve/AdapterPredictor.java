@@ -51,7 +51,7 @@ public final class AdapterPredictor implements AutoCloseable {
     private final BertModel model;
     private final TextTokenizer tokenizer;
     private final AdapterRegistry registry;
-    private final WorkspacePool workspaces;
+    private final LeasePool<Workspace> workspaces;
     private final SentencePipeline pipeline;
 
     /** As the constructor below with mean pooling and no normalization (the pooled vector as it is). */
@@ -70,7 +70,7 @@ public final class AdapterPredictor implements AutoCloseable {
         this.model = model;
         this.tokenizer = tokenizer;
         this.registry = registry;
-        this.workspaces = new WorkspacePool(workspaces);
+        this.workspaces = LeasePool.workspaces("this AdapterPredictor", workspaces);
         model.train(false);
     }
 
@@ -177,6 +177,7 @@ public final class AdapterPredictor implements AutoCloseable {
     }
 
     private void check(List<Request> requests, boolean classify) {
+        workspaces.checkOpen();
         if (requests == null || requests.isEmpty()) throw new IllegalArgumentException("no requests");
         for (int i = 0; i < requests.size(); i++) {
             Request r = requests.get(i);
@@ -187,6 +188,7 @@ public final class AdapterPredictor implements AutoCloseable {
     }
 
 
+    /** Refuses new calls, waits for those in flight to finish, then frees the workspaces (the model, tokenizer and registry are the caller's). */
     @Override
     public void close() {
         workspaces.close();

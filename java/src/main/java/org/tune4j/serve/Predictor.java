@@ -10,7 +10,6 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.concurrent.LinkedBlockingDeque;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Workspace;
@@ -63,12 +62,7 @@ public final class Predictor implements AutoCloseable {
     private final VisionTransformer vit;
     private final Arena packedArena = Arena.ofShared(); // the packed weights: the predictor's, whoever owns the model
     private final Map<Tensor, PackedLinearWeights> packed;
-    /**
-     * The free workspaces, most recently used first: a caller takes the one the last call left, whose memory is still
-     * in the caches (taken in turn, as a queue would, n workspaces keep n times the memory warm for one caller).
-     */
-    private final LinkedBlockingDeque<Slot> free;
-    private final List<Slot> allSlots = new ArrayList<>(); // every workspace, free or in use
+    private final LeasePool<Slot> slots; // the callers' workspaces, most recently used first
     private final AtomicBoolean closed = new AtomicBoolean();
     private final int maxBatch;
     private final int workspaces;
@@ -86,7 +80,7 @@ public final class Predictor implements AutoCloseable {
         this.maxBatch = o.maxBatch();
         this.workspaces = o.workspaces();
         vit.train(false);
-        free = new LinkedBlockingDeque<>(o.workspaces());
+        List<Slot> made = new ArrayList<>();
         try {
             packed = packLinears(backend, packedArena, vit);
             // a forward of one image says what an image needs: too many or too large workspaces are refused before they are made
@@ -98,16 +92,16 @@ public final class Predictor implements AutoCloseable {
             refuseBeyondMemory(perImage * o.maxBatch() * o.workspaces());
             for (int i = 0; i < o.workspaces(); i++) {
                 Slot s = warmedSlot();
-                allSlots.add(s);
-                free.add(s);
+                made.add(s);
                 refuseBeyondMemory(s.workspace().needed() * o.workspaces()); // the measured size, not the estimate
             }
+            slots = new LeasePool<>("this predictor", made, s -> s.workspace().close());
         } catch (OutOfMemoryError e) {
-            closeWorkspaces();
+            for (Slot s : made) s.workspace().close();
             packedArena.close();
             throw new IllegalArgumentException(o.workspaces() + " workspaces for batches of up to " + o.maxBatch() + " images need more memory than there is to spare: ask for fewer or smaller ones");
         } catch (RuntimeException e) {
-            closeWorkspaces();
+            for (Slot s : made) s.workspace().close();
             packedArena.close();
             throw e;
         }
@@ -149,11 +143,6 @@ public final class Predictor implements AutoCloseable {
             throw e;
         }
         return slot;
-    }
-
-    private void closeWorkspaces() {
-        for (Slot s : allSlots) s.workspace().close();
-        free.clear();
     }
 
     private static long physicalMemory() {
@@ -252,18 +241,18 @@ public final class Predictor implements AutoCloseable {
         if (out == null || out.length < (long) batch * classes()) {
             throw new IllegalArgumentException("out must hold " + (long) batch * classes() + " logits, has " + (out == null ? "null" : out.length));
         }
-        Slot slot = borrow();
+        Slot slot = slots.take();
         try {
             forward(slot.workspace(), images, batch, out);
         } finally {
-            free.addFirst(slot);
+            slots.give(slot);
         }
     }
 
     /** The class of one image [pixels]. */
     public int classify(float[] image) {
         check(image, 1);
-        Slot slot = borrow();
+        Slot slot = slots.take();
         try {
             forward(slot.workspace(), image, 1, slot.logits());
             float[] l = slot.logits();
@@ -271,12 +260,12 @@ public final class Predictor implements AutoCloseable {
             for (int c = 1; c < l.length; c++) if (l[c] > l[best]) best = c;
             return best;
         } finally {
-            free.addFirst(slot);
+            slots.give(slot);
         }
     }
 
     private void check(float[] images, int batch) {
-        if (closed.get()) throw new IllegalStateException("this predictor is closed");
+        slots.checkOpen();
         if (batch < 1 || batch > maxBatch) throw new IllegalArgumentException("batch must be in [1, " + maxBatch + "], is " + batch);
         if (images == null) throw new IllegalArgumentException("images is null");
         int n = batch * pixels(); // batch <= MAX_BATCH: fits an int
@@ -295,42 +284,15 @@ public final class Predictor implements AutoCloseable {
     /** Bytes the workspaces hold (each sized at load by a forward at maxBatch; a call never grows them). */
     public long workspaceBytes() {
         long bytes = 0;
-        for (Slot s : allSlots) bytes += s.workspace().capacity();
+        for (Slot s : slots.items()) bytes += s.workspace().capacity();
         return bytes;
-    }
-
-    /** A free workspace, waiting while all are busy; refused once the predictor is closing. */
-    private Slot borrow() {
-        try {
-            while (true) {
-                Slot slot = free.pollFirst(50, java.util.concurrent.TimeUnit.MILLISECONDS);
-                if (closed.get()) {
-                    if (slot != null) free.addFirst(slot);
-                    throw new IllegalStateException("this predictor is closed");
-                }
-                if (slot != null) return slot;
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while waiting for a free workspace", e);
-        }
     }
 
     /** Refuses new calls, waits for those in flight, then frees the model's memory (when loaded here). */
     @Override
     public void close() {
         if (!closed.compareAndSet(false, true)) return;
-        boolean interrupted = false;
-        for (int i = 0; i < workspaces; ) { // every workspace back: nothing in flight
-            try {
-                free.take();
-                i++;
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        if (interrupted) Thread.currentThread().interrupt();
-        closeWorkspaces();
+        slots.close(); // every workspace back: nothing in flight
         packedArena.close();
         if (ownsArena) arena.close();
     }

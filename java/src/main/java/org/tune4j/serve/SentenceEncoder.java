@@ -22,7 +22,7 @@ import org.tune4j.tensor.Tensor;
  * memory), texts tokenized, run in batches of about one length, and pooled and normalized as the folder's
  * sentence-transformers modules say ({@link SentencePipeline}; {@code tune4j embed} runs
  * this). Safe from many threads: up to {@code workspaces} batches run at a time, each on memory of its own that later
- * calls reuse; callers beyond that wait. Bad input (no texts, an empty text) is an {@link IllegalArgumentException};
+ * calls reuse; callers beyond that wait; {@link #close} waits for the calls in flight. Bad input (no texts, an empty text) is an {@link IllegalArgumentException};
  * the model never changes.
  */
 public final class SentenceEncoder implements AutoCloseable {
@@ -36,7 +36,7 @@ public final class SentenceEncoder implements AutoCloseable {
         public Options {
             if (maxLength != 0 && maxLength < 2) throw new IllegalArgumentException("maxLength must be >= 2 (0: the folder's), is " + maxLength);
             if (batch < 1 || batch > 4096) throw new IllegalArgumentException("batch must be in [1, 4096], is " + batch);
-            if (workspaces < 1 || workspaces > WorkspacePool.MAX) throw new IllegalArgumentException("workspaces must be in [1, " + WorkspacePool.MAX + "], is " + workspaces);
+            if (workspaces < 1 || workspaces > LeasePool.MAX) throw new IllegalArgumentException("workspaces must be in [1, " + LeasePool.MAX + "], is " + workspaces);
         }
 
         /** f32 weights. */
@@ -46,7 +46,7 @@ public final class SentenceEncoder implements AutoCloseable {
 
         /** The folder's pipeline and length, batches of 32, one workspace per available processor. */
         public static Options defaults() {
-            return new Options(null, 0, 32, Math.min(WorkspacePool.MAX, Runtime.getRuntime().availableProcessors()), null);
+            return new Options(null, 0, 32, Math.min(LeasePool.MAX, Runtime.getRuntime().availableProcessors()), null);
         }
     }
 
@@ -63,7 +63,7 @@ public final class SentenceEncoder implements AutoCloseable {
         TextBatches opened = null;
         try {
             model = BertCheckpoint.load(arena, folder);
-            opened = TextBatches.open(backend, folder, o.maxLength(), model.config().maxPositions(), o.batch(), o.workspaces());
+            opened = TextBatches.open("this SentenceEncoder", backend, folder, o.maxLength(), model.config().maxPositions(), o.batch(), o.workspaces());
             weightError = TextBatches.place(model, model, backend, arena, o.weights());
         } catch (IOException | RuntimeException e) {
             if (opened != null) opened.close();
@@ -90,7 +90,6 @@ public final class SentenceEncoder implements AutoCloseable {
 
     /** One vector [dimension] per text, in order. */
     public float[][] encode(List<String> texts) {
-        if (closed.get()) throw new IllegalStateException("this SentenceEncoder is closed");
         float[][] out = new float[texts == null ? 0 : texts.size()][];
         batches.run(texts, (t, step, in, places) -> {
             Tensor p = BertClassifier.pool(t, model.forward(t, in), in, pipeline.pooling()).value(); // [batch, dimension]
@@ -121,7 +120,7 @@ public final class SentenceEncoder implements AutoCloseable {
         return batches.maxLength();
     }
 
-    /** Frees the encoder's memory; no call may be running or come after. */
+    /** Refuses new calls, waits for those in flight to finish, then frees the encoder's memory. */
     @Override
     public void close() {
         if (!closed.compareAndSet(false, true)) return; // a second close does nothing, as AutoCloseable asks

@@ -33,20 +33,24 @@ final class TextBatches implements AutoCloseable {
     private final Backend backend;
     private final TextTokenizer tokenizer;
     private final int batch;
-    private final WorkspacePool workspaces;
+    private final LeasePool<Workspace> workspaces;
 
-    private TextBatches(Backend backend, TextTokenizer tokenizer, int batch, int workspaces) {
+    private TextBatches(String owner, Backend backend, TextTokenizer tokenizer, int batch, int workspaces) {
         this.backend = backend;
         this.tokenizer = tokenizer;
         this.batch = batch;
-        this.workspaces = new WorkspacePool(workspaces);
+        this.workspaces = LeasePool.workspaces(owner, workspaces);
     }
 
-    /** Batches of {@code batch} texts from {@code folder}'s tokenizer keeping {@code asked} tokens (0: the folder's) of a model of {@code positions}, {@code workspaces} at a time. */
-    static TextBatches open(Backend backend, Path folder, int asked, int positions, int batch, int workspaces) throws IOException {
+    /**
+     * Batches of {@code batch} texts from {@code folder}'s tokenizer keeping {@code asked} tokens (0: the folder's) of a
+     * model of {@code positions}, {@code workspaces} at a time; {@code owner} names the predictor in the refusal a call
+     * gets after {@link #close}.
+     */
+    static TextBatches open(String owner, Backend backend, Path folder, int asked, int positions, int batch, int workspaces) throws IOException {
         TextTokenizer tok = TextTokenizer.load(folder.resolve(HfCheckpoint.TOKENIZER), SentencePipeline.tokensKept(folder, asked, positions));
         try {
-            return new TextBatches(backend, tok, batch, workspaces);
+            return new TextBatches(owner, backend, tok, batch, workspaces);
         } catch (RuntimeException e) {
             tok.close();
             throw e;
@@ -55,6 +59,7 @@ final class TextBatches implements AutoCloseable {
 
     /** {@code texts} (none null or blank, else an IllegalArgumentException naming it) through {@code body}, longest first, a batch at a time. */
     void run(List<String> texts, Body body) {
+        workspaces.checkOpen();
         if (texts == null || texts.isEmpty()) throw new IllegalArgumentException("no texts");
         for (int i = 0; i < texts.size(); i++) {
             if (texts.get(i) == null || texts.get(i).isBlank()) throw new IllegalArgumentException("text " + i + " is empty");
@@ -105,7 +110,7 @@ final class TextBatches implements AutoCloseable {
         return tokenizer.maxLength();
     }
 
-    /** Frees the tokenizer and the workspaces; no call may be running or come after. */
+    /** Refuses new calls, waits for those in flight (their workspaces back), then frees the workspaces and the tokenizer. */
     @Override
     public void close() {
         try (tokenizer) {

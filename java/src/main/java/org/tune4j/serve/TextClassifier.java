@@ -20,7 +20,7 @@ import org.tune4j.tensor.Tensor;
  * encoder's weights once (W + s·B A, as PEFT's merge_and_unload), so a text costs what it costs the plain encoder: on the
  * CPU every projection is packed once for the GEMM (or compressed to int8 or 2:4 after the fold); a device backend gets
  * the merged model in its memory. Texts run in batches of about one length ({@link SentenceEncoder}'s order). Safe from many threads: up to {@code workspaces}
- * batches at a time, callers beyond wait. Bad input (no texts, an empty one) is an {@link IllegalArgumentException}; a
+ * batches at a time, callers beyond wait; {@link #close} waits for the calls in flight. Bad input (no texts, an empty one) is an {@link IllegalArgumentException}; a
  * folder that is not what it should be, an {@link java.io.IOException} naming it.
  */
 public final class TextClassifier implements AutoCloseable {
@@ -33,7 +33,7 @@ public final class TextClassifier implements AutoCloseable {
         public Options {
             if (maxLength != 0 && maxLength < 2) throw new IllegalArgumentException("maxLength must be >= 2 (0: the folder's), is " + maxLength);
             if (batch < 1 || batch > 4096) throw new IllegalArgumentException("batch must be in [1, 4096], is " + batch);
-            if (workspaces < 1 || workspaces > WorkspacePool.MAX) throw new IllegalArgumentException("workspaces must be in [1, " + WorkspacePool.MAX + "], is " + workspaces);
+            if (workspaces < 1 || workspaces > LeasePool.MAX) throw new IllegalArgumentException("workspaces must be in [1, " + LeasePool.MAX + "], is " + workspaces);
         }
 
         /** f32 weights. */
@@ -43,7 +43,7 @@ public final class TextClassifier implements AutoCloseable {
 
         /** The folder's length, batches of 32, one workspace per available processor, f32 weights. */
         public static Options defaults() {
-            return new Options(0, 32, Math.min(WorkspacePool.MAX, Runtime.getRuntime().availableProcessors()), null);
+            return new Options(0, 32, Math.min(LeasePool.MAX, Runtime.getRuntime().availableProcessors()), null);
         }
     }
 
@@ -65,7 +65,7 @@ public final class TextClassifier implements AutoCloseable {
             BertAdapter.Loaded loaded = BertAdapter.load(arena, modelFolder, adapterFolder);
             model = loaded.model();
             classes = loaded.classes();
-            opened = TextBatches.open(backend, modelFolder, o.maxLength(), model.bert().config().maxPositions(), o.batch(), o.workspaces());
+            opened = TextBatches.open("this TextClassifier", backend, modelFolder, o.maxLength(), model.bert().config().maxPositions(), o.batch(), o.workspaces());
             Lora.fold(model, CpuBackend.get()); // on the host, before any move
             weightError = TextBatches.place(model, model.bert(), backend, arena, o.weights()); // compressed after the fold: the adapter's update is in W'
         } catch (IOException | RuntimeException e) {
@@ -88,7 +88,6 @@ public final class TextClassifier implements AutoCloseable {
 
     /** Each text's prediction, in order. */
     public List<Prediction> classify(List<String> texts) {
-        if (closed.get()) throw new IllegalStateException("this TextClassifier is closed");
         Prediction[] out = new Prediction[texts == null ? 0 : texts.size()];
         int k = classes.size();
         batches.run(texts, (t, step, in, places) -> {
@@ -120,7 +119,7 @@ public final class TextClassifier implements AutoCloseable {
         return batches.maxLength();
     }
 
-    /** Frees the classifier's memory; no call may be running or come after. */
+    /** Refuses new calls, waits for those in flight to finish, then frees the classifier's memory. */
     @Override
     public void close() {
         if (!closed.compareAndSet(false, true)) return; // a second close does nothing, as AutoCloseable asks

@@ -31,8 +31,7 @@ final class MiniLm {
     /** A folder holding the ONNX file and tokenizer.json as the jar has them. */
     static synchronized Path onnxDir() throws IOException {
         if (dir == null) {
-            Path d = Files.createTempDirectory("tune4j-minilm");
-            d.toFile().deleteOnExit();
+            Path d = org.tune4j.testing.JvmTempFolder.create("tune4j-minilm");
             extract(ONNX, d.resolve("model.onnx"));
             extract(TOKENIZER, d.resolve("tokenizer.json"));
             OnnxImport.toHuggingFace(d.resolve("model.onnx"), BertConfig.miniLmL6(), d.resolve("tokenizer.json"), d.resolve("hf"));
@@ -46,8 +45,7 @@ final class MiniLm {
     /** BGE-small-en-v1.5 (its jar a test dependency too): a folder with its ONNX file (model.onnx), tokenizer.json and the imported folder hf/. */
     static synchronized Path bgeDir() throws IOException {
         if (bge == null) {
-            Path d = Files.createTempDirectory("tune4j-bge");
-            d.toFile().deleteOnExit();
+            Path d = org.tune4j.testing.JvmTempFolder.create("tune4j-bge");
             extract("/bge-small-en-v1.5.onnx", d.resolve("model.onnx"));
             extract("/bge-small-en-v1.5-tokenizer.json", d.resolve("tokenizer.json"));
             try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
