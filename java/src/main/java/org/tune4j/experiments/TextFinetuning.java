@@ -92,6 +92,10 @@ public final class TextFinetuning {
                 TextDataset train = parts.get(0).sample(seed, o.trainSize()), test = parts.get(1).sample(seed, o.testSize());
                 trainSize = train.size();
                 testSize = test.size();
+                if (seed == o.seeds().get(0) && (trainSize < o.trainSize() || testSize < o.testSize())) {
+                    progress.accept(String.format("%s holds fewer texts than asked: %d to train (asked %d), %d to test (asked %d), its %d texts split 70/30",
+                            data.name(), trainSize, o.trainSize(), testSize, o.testSize(), data.size()));
+                }
                 int[][] trainIds = tok.ids(train.texts()), testIds = tok.ids(test.texts());
                 Probe probe = null;
                 if (o.forgetting() != null) {

@@ -92,4 +92,16 @@ class TextFinetuningTest {
         assertTrue(e.getMessage().contains("a max length of 65 tokens exceeds the model's 64 positions"), e.getMessage());
         assertTrue(lines.isEmpty(), "nothing ran: " + lines);
     }
+
+    @Test
+    void dataSmallerThanAskedIsSaidOnce(@TempDir Path dir) throws Exception {
+        Path model = MiniLm.smallModel(dir.resolve("small"));
+        TextDataset task = words("task", new String[] {"cheap", "offer"}, new String[] {"meeting", "notes"}, 20, 1, List.of("ham", "spam"));
+        var o = new TextFinetuning.Options(List.of(TextFinetuning.Method.HEAD), List.of(1L, 2L), 100, 50, 16, 1, 8, 1e-2f, 1e-3f, 1e-2f,
+                new Lora.Config(2, 4f, 0f, false, List.of("query", "value"), List.of("classifier")), null, 0, false, null, org.tune4j.nn.BertClassifier.Pooling.MEAN, 1);
+        List<String> lines = new ArrayList<>();
+        TextFinetuning.run(CpuBackend.get(), model, task, o, lines::add);
+        List<String> said = lines.stream().filter(l -> l.contains("fewer texts than asked")).toList();
+        assertEquals(List.of("task holds fewer texts than asked: 14 to train (asked 100), 6 to test (asked 50), its 20 texts split 70/30"), said, String.join("\n", lines));
+    }
 }
