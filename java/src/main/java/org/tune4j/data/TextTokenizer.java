@@ -28,6 +28,7 @@ public final class TextTokenizer implements AutoCloseable {
     public static TextTokenizer load(Path tokenizerJson, int maxLength) throws IOException {
         if (maxLength < 2) throw new IllegalArgumentException("maxLength must be >= 2 (room for [CLS] and [SEP]), is " + maxLength);
         if (!Files.isRegularFile(tokenizerJson)) throw new IOException(tokenizerJson + ": no such tokenizer file");
+        TokenizerFileChecks.check(tokenizerJson, maxLength); // what the library would abort the JVM on while encoding
         try {
             return new TextTokenizer(HuggingFaceTokenizer.newInstance(tokenizerJson,
                     Map.of("truncation", "true", "padding", "false", "maxLength", String.valueOf(maxLength), "addSpecialTokens", "true")), maxLength);
