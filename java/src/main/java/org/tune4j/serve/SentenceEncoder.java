@@ -5,7 +5,6 @@ import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicBoolean;
 import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.io.BertCheckpoint;
@@ -50,8 +49,6 @@ public final class SentenceEncoder implements AutoCloseable {
         }
     }
 
-    private final Arena arena = Arena.ofShared();
-    private final AtomicBoolean closed = new AtomicBoolean();
     private final BertModel model;
     private final SentencePipeline pipeline;
     private final TextBatches batches;
@@ -60,14 +57,15 @@ public final class SentenceEncoder implements AutoCloseable {
     private SentenceEncoder(Backend backend, Path folder, Options o) throws IOException {
         java.util.Objects.requireNonNull(backend, "backend");
         pipeline = o.pipeline() != null ? o.pipeline() : SentencePipeline.readOrDefault(folder);
+        Arena arena = Arena.ofShared(); // the model's memory: the batches' to close once open
         TextBatches opened = null;
         try {
             model = BertCheckpoint.load(arena, folder);
-            opened = TextBatches.open("this SentenceEncoder", backend, folder, o.maxLength(), model.config().maxPositions(), o.batch(), o.workspaces());
+            opened = TextBatches.open("this SentenceEncoder", backend, folder, o.maxLength(), model.config().maxPositions(), o.batch(), o.workspaces(), arena);
             weightError = TextBatches.place(model, model, backend, arena, o.weights());
         } catch (IOException | RuntimeException e) {
-            if (opened != null) opened.close();
-            arena.close();
+            if (opened != null) opened.close(); // and the arena with it
+            else arena.close();
             throw e;
         }
         batches = opened;
@@ -123,9 +121,6 @@ public final class SentenceEncoder implements AutoCloseable {
     /** Refuses new calls, waits for those in flight to finish, then frees the encoder's memory. */
     @Override
     public void close() {
-        if (!closed.compareAndSet(false, true)) return; // a second close does nothing, as AutoCloseable asks
-        try (arena) {
-            batches.close();
-        }
+        batches.close();
     }
 }

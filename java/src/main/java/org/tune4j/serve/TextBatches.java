@@ -34,8 +34,11 @@ final class TextBatches implements AutoCloseable {
     private final TextTokenizer tokenizer;
     private final int batch;
     private final LeasePool<Workspace> workspaces;
+    private final Arena modelMemory;
+    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
-    private TextBatches(String owner, Backend backend, TextTokenizer tokenizer, int batch, int workspaces) {
+    private TextBatches(String owner, Backend backend, TextTokenizer tokenizer, int batch, int workspaces, Arena modelMemory) {
+        this.modelMemory = modelMemory;
         this.backend = backend;
         this.tokenizer = tokenizer;
         this.batch = batch;
@@ -45,12 +48,13 @@ final class TextBatches implements AutoCloseable {
     /**
      * Batches of {@code batch} texts from {@code folder}'s tokenizer keeping {@code asked} tokens (0: the folder's) of a
      * model of {@code positions}, {@code workspaces} at a time; {@code owner} names the predictor in the refusal a call
-     * gets after {@link #close}.
+     * gets after {@link #close}, which also closes {@code modelMemory}, the model's (when open fails, it is the caller's
+     * to close).
      */
-    static TextBatches open(String owner, Backend backend, Path folder, int asked, int positions, int batch, int workspaces) throws IOException {
+    static TextBatches open(String owner, Backend backend, Path folder, int asked, int positions, int batch, int workspaces, Arena modelMemory) throws IOException {
         TextTokenizer tok = TextTokenizer.load(folder.resolve(HfCheckpoint.TOKENIZER), SentencePipeline.tokensKept(folder, asked, positions));
         try {
-            return new TextBatches(owner, backend, tok, batch, workspaces);
+            return new TextBatches(owner, backend, tok, batch, workspaces, modelMemory);
         } catch (RuntimeException e) {
             tok.close();
             throw e;
@@ -110,10 +114,14 @@ final class TextBatches implements AutoCloseable {
         return tokenizer.maxLength();
     }
 
-    /** Refuses new calls, waits for those in flight (their workspaces back), then frees the workspaces and the tokenizer. */
+    /**
+     * Refuses new calls, waits for those in flight (their workspaces back), then frees the workspaces, the tokenizer and
+     * the model's memory; a second close does nothing, as AutoCloseable asks.
+     */
     @Override
     public void close() {
-        try (tokenizer) {
+        if (!closed.compareAndSet(false, true)) return;
+        try (modelMemory; tokenizer) { // closed in reverse: the tokenizer, then the model
             workspaces.close();
         }
     }

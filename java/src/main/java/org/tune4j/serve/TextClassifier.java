@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicBoolean;
 import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.io.BertAdapter;
@@ -50,8 +49,6 @@ public final class TextClassifier implements AutoCloseable {
     /** A text's class: the most probable, its probability, and every class's probability in {@link #classes()}' order. */
     public record Prediction(String label, float probability, float[] probabilities) {}
 
-    private final Arena arena = Arena.ofShared();
-    private final AtomicBoolean closed = new AtomicBoolean();
     private final Backend backend;
     private final BertClassifier model;
     private final List<String> classes;
@@ -60,17 +57,18 @@ public final class TextClassifier implements AutoCloseable {
 
     private TextClassifier(Backend backend, Path modelFolder, Path adapterFolder, Options o) throws IOException {
         this.backend = java.util.Objects.requireNonNull(backend, "backend");
+        Arena arena = Arena.ofShared(); // the model's memory: the batches' to close once open
         TextBatches opened = null;
         try {
             BertAdapter.Loaded loaded = BertAdapter.load(arena, modelFolder, adapterFolder);
             model = loaded.model();
             classes = loaded.classes();
-            opened = TextBatches.open("this TextClassifier", backend, modelFolder, o.maxLength(), model.bert().config().maxPositions(), o.batch(), o.workspaces());
+            opened = TextBatches.open("this TextClassifier", backend, modelFolder, o.maxLength(), model.bert().config().maxPositions(), o.batch(), o.workspaces(), arena);
             Lora.fold(model, CpuBackend.get()); // on the host, before any move
             weightError = TextBatches.place(model, model.bert(), backend, arena, o.weights()); // compressed after the fold: the adapter's update is in W'
         } catch (IOException | RuntimeException e) {
-            if (opened != null) opened.close();
-            arena.close();
+            if (opened != null) opened.close(); // and the arena with it
+            else arena.close();
             throw e;
         }
         batches = opened;
@@ -122,9 +120,6 @@ public final class TextClassifier implements AutoCloseable {
     /** Refuses new calls, waits for those in flight to finish, then frees the classifier's memory. */
     @Override
     public void close() {
-        if (!closed.compareAndSet(false, true)) return; // a second close does nothing, as AutoCloseable asks
-        try (arena) {
-            batches.close();
-        }
+        batches.close();
     }
 }
