@@ -101,7 +101,7 @@ final class ServeCommand implements Callable<Integer> {
             }
             bert = compute.place(bert);
             if (base.equals("f32") && compute.backend().memory().equals(org.tune4j.tensor.Memory.HOST)) bert.packProjections(arena); // packed once for the CPU GEMM
-            try (TextTokenizer tok = TextTokenizer.load(model.resolve(HfCheckpoint.TOKENIZER), length);
+            try (TextTokenizer tok = TextTokenizer.load(model.resolve(HfCheckpoint.TOKENIZER), length, bert.config().vocabSize());
                     AdapterRegistry registry = new AdapterRegistry(bert, budgetMb << 20, compute.backend().memory(), Math.min(reserveMb, budgetMb) << 20);
                     AdapterPredictor predictor = new AdapterPredictor(compute.backend(), bert, tok, registry, workers, pipeline)) {
                 Map<String, String> failed = new TreeMap<>();

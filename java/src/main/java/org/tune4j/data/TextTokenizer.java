@@ -26,9 +26,21 @@ public final class TextTokenizer implements AutoCloseable {
 
     /** Loads {@code tokenizer.json}; {@code maxLength} is the most tokens a sequence keeps, special tokens included. */
     public static TextTokenizer load(Path tokenizerJson, int maxLength) throws IOException {
+        return load(tokenizerJson, maxLength, Integer.MAX_VALUE);
+    }
+
+    /**
+     * As {@link #load(Path, int)} for a model whose embeddings hold {@code vocabSize} tokens: a tokenizer whose vocabulary
+     * gives larger ids (another model's) is refused here, not at the first text that has such a token.
+     */
+    public static TextTokenizer load(Path tokenizerJson, int maxLength, int vocabSize) throws IOException {
         if (maxLength < 2) throw new IllegalArgumentException("maxLength must be >= 2 (room for [CLS] and [SEP]), is " + maxLength);
         if (!Files.isRegularFile(tokenizerJson)) throw new IOException(tokenizerJson + ": no such tokenizer file");
-        TokenizerFileChecks.check(tokenizerJson, maxLength); // what the library would abort the JVM on while encoding
+        int idEnd = TokenizerFileChecks.check(tokenizerJson, maxLength); // and what the library would abort the JVM on while encoding
+        if (idEnd > vocabSize) {
+            throw new IOException(tokenizerJson + ": its vocabulary gives ids up to " + (idEnd - 1) + ", the model's embeddings hold " + vocabSize
+                    + " tokens: the tokenizer of another model?");
+        }
         try {
             return new TextTokenizer(HuggingFaceTokenizer.newInstance(tokenizerJson,
                     Map.of("truncation", "true", "padding", "false", "maxLength", String.valueOf(maxLength), "addSpecialTokens", "true")), maxLength);

@@ -23,20 +23,32 @@ import java.nio.file.Path;
 final class TokenizerFileChecks {
     private TokenizerFileChecks() {}
 
-    static void check(Path file, int maxLength) throws IOException {
+    /** Refuses {@code file} for a text of {@code maxLength} tokens, as the class comment says; returns {@link #idEnd}'s bound (-1: not JSON). */
+    static int check(Path file, int maxLength) throws IOException {
         JsonNode root;
         try {
             root = new ObjectMapper().readTree(file.toFile());
         } catch (JacksonException e) {
-            return; // the library says where the JSON breaks
+            return -1; // the library says where the JSON breaks
         }
-        if (root == null || !root.isObject()) return;
+        if (root == null || !root.isObject()) return -1;
         String model = unknownTokenProblem(root.path("model"));
         if (model != null) throw new IOException(file + ": " + model + ": a text with a word outside the vocabulary could not be encoded");
         int added = addedTokens(root.path("post_processor"));
         if (added > maxLength) {
             throw new IllegalArgumentException(file + ": its post-processor adds " + added + " special tokens to a text, more than the " + maxLength + " tokens a text keeps");
         }
+        return idEnd(root);
+    }
+
+    /** One past the largest id the file's vocabulary and added tokens give a token: the embedding rows its model needs. */
+    private static int idEnd(JsonNode root) {
+        long end = 0;
+        JsonNode vocab = root.path("model").path("vocab");
+        if (vocab.isArray()) end = vocab.size(); // Unigram: [piece, score] pairs, the id their place
+        else for (JsonNode id : vocab) end = Math.max(end, id.asLong(-1) + 1);
+        for (JsonNode added : root.path("added_tokens")) end = Math.max(end, added.path("id").asLong(-1) + 1);
+        return (int) Math.min(end, Integer.MAX_VALUE);
     }
 
     /** Why {@code model}'s unknown token cannot be used, or null when it can (or the model is one this check does not know). */

@@ -83,10 +83,11 @@ public final class TextFinetuning {
     public static Result run(Backend backend, Path modelDir, TextDataset data, Options o, Consumer<String> progress) throws IOException {
         Backend host = backend.host();
         // a length the positions cannot hold fails here, not in a forward minutes in (config.json alone: the weights load later)
-        SentencePipeline.tokensKept(modelDir, o.maxLength(), HfCheckpoint.readBertConfig(modelDir).maxPositions());
+        org.tune4j.nn.BertConfig config = HfCheckpoint.readBertConfig(modelDir);
+        SentencePipeline.tokensKept(modelDir, o.maxLength(), config.maxPositions());
         List<Run> runs = new ArrayList<>();
         int trainSize = 0, testSize = 0;
-        try (TextTokenizer tok = TextTokenizer.load(modelDir.resolve(HfCheckpoint.TOKENIZER), o.maxLength())) {
+        try (TextTokenizer tok = TextTokenizer.load(modelDir.resolve(HfCheckpoint.TOKENIZER), o.maxLength(), config.vocabSize())) {
             for (long seed : o.seeds()) {
                 List<TextDataset> parts = data.stratifiedSplit(seed, new String[] {"train", "test"}, 0.7);
                 TextDataset train = parts.get(0).sample(seed, o.trainSize()), test = parts.get(1).sample(seed, o.testSize());

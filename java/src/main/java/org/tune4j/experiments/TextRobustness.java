@@ -153,7 +153,7 @@ public final class TextRobustness {
                     + " for the reference, " + o.testSize() + " to test and a batch of " + o.batch() + " besides");
         }
         List<Run> runs = new ArrayList<>();
-        try (TextTokenizer tok = TextTokenizer.load(modelDir.resolve(HfCheckpoint.TOKENIZER), o.maxLength())) {
+        try (TextTokenizer tok = TextTokenizer.load(modelDir.resolve(HfCheckpoint.TOKENIZER), o.maxLength(), HfCheckpoint.readBertConfig(modelDir).vocabSize())) {
             List<TextDataQuality.FieldProbe> raw = rawFieldLeakage(mails, progress);
             for (long seed : o.seeds()) runs.add(one(backend, modelDir, tok, older, newer, hard, brown, raw, seed, o, progress));
         }

@@ -72,8 +72,13 @@ public final class OnnxImport {
         }
     }
 
-    /** Writes the Hugging Face folder {@code dir} for the BERT in {@code onnx}, shaped {@code config}, with {@code tokenizerJson}. */
+    /**
+     * Writes the Hugging Face folder {@code dir} for the BERT in {@code onnx}, shaped {@code config}, with
+     * {@code tokenizerJson}: first loaded, so that a file that is no tokenizer, or another model's, is refused before
+     * anything is written.
+     */
     public static void toHuggingFace(Path onnx, BertConfig config, Path tokenizerJson, Path dir) throws IOException {
+        if (tokenizerJson != null) org.tune4j.data.TextTokenizer.load(tokenizerJson, config.maxPositions(), config.vocabSize()).close(); // loads, its ids fit
         try (Arena arena = Arena.ofConfined()) {
             Map<String, Tensor> tensors = bertTensors(arena, onnx);
             checkShapes(onnx, config, tensors);

@@ -61,7 +61,7 @@ public final class SentenceEncoder implements AutoCloseable {
         TextBatches opened = null;
         try {
             model = BertCheckpoint.load(arena, folder);
-            opened = TextBatches.open("this SentenceEncoder", backend, folder, o.maxLength(), model.config().maxPositions(), o.batch(), o.workspaces(), arena);
+            opened = TextBatches.open("this SentenceEncoder", backend, folder, o.maxLength(), model.config(), o.batch(), o.workspaces(), arena);
             weightError = TextBatches.place(model, model, backend, arena, o.weights());
         } catch (IOException | RuntimeException e) {
             if (opened != null) opened.close(); // and the arena with it

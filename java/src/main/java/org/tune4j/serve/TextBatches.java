@@ -47,12 +47,13 @@ final class TextBatches implements AutoCloseable {
 
     /**
      * Batches of {@code batch} texts from {@code folder}'s tokenizer keeping {@code asked} tokens (0: the folder's) of a
-     * model of {@code positions}, {@code workspaces} at a time; {@code owner} names the predictor in the refusal a call
+     * model shaped {@code config} (its positions and vocabulary bound the tokenizer's), {@code workspaces} at a time; {@code owner} names the predictor in the refusal a call
      * gets after {@link #close}, which also closes {@code modelMemory}, the model's (when open fails, it is the caller's
      * to close).
      */
-    static TextBatches open(String owner, Backend backend, Path folder, int asked, int positions, int batch, int workspaces, Arena modelMemory) throws IOException {
-        TextTokenizer tok = TextTokenizer.load(folder.resolve(HfCheckpoint.TOKENIZER), SentencePipeline.tokensKept(folder, asked, positions));
+    static TextBatches open(String owner, Backend backend, Path folder, int asked, org.tune4j.nn.BertConfig config, int batch, int workspaces, Arena modelMemory)
+            throws IOException {
+        TextTokenizer tok = TextTokenizer.load(folder.resolve(HfCheckpoint.TOKENIZER), SentencePipeline.tokensKept(folder, asked, config.maxPositions()), config.vocabSize());
         try {
             return new TextBatches(owner, backend, tok, batch, workspaces, modelMemory);
         } catch (RuntimeException e) {

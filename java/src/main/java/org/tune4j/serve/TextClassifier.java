@@ -63,7 +63,7 @@ public final class TextClassifier implements AutoCloseable {
             BertAdapter.Loaded loaded = BertAdapter.load(arena, modelFolder, adapterFolder);
             model = loaded.model();
             classes = loaded.classes();
-            opened = TextBatches.open("this TextClassifier", backend, modelFolder, o.maxLength(), model.bert().config().maxPositions(), o.batch(), o.workspaces(), arena);
+            opened = TextBatches.open("this TextClassifier", backend, modelFolder, o.maxLength(), model.bert().config(), o.batch(), o.workspaces(), arena);
             Lora.fold(model, CpuBackend.get()); // on the host, before any move
             weightError = TextBatches.place(model, model.bert(), backend, arena, o.weights()); // compressed after the fold: the adapter's update is in W'
         } catch (IOException | RuntimeException e) {

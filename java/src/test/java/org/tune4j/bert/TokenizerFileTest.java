@@ -86,4 +86,23 @@ class TokenizerFileTest {
         IOException e = assertThrows(IOException.class, () -> TextTokenizer.load(written("cut", "{\"model\": {\"type\": \"WordPiece\","), 8));
         assertTrue(e.getMessage().contains("not a tokenizer the tokenizers library can load"), e.getMessage());
     }
+
+    @Test
+    void anotherModelsTokenizerIsRefusedAtLoad() throws IOException {
+        Path miniLm = MiniLm.onnxDir().resolve("tokenizer.json");
+        IOException e = assertThrows(IOException.class, () -> TextTokenizer.load(miniLm, 32, 1000));
+        assertTrue(e.getMessage().contains("its vocabulary gives ids up to 30521, the model's embeddings hold 1000 tokens"), e.getMessage());
+        try (TextTokenizer tok = TextTokenizer.load(miniLm, 32, 30522)) {
+            assertEquals(32, tok.maxLength(), "MiniLM's own vocabulary fits its 30,522 embeddings");
+        }
+    }
+
+    @Test
+    void anImportWithATokenizerThatDoesNotLoadWritesNothing() throws IOException {
+        Path notATokenizer = written("not-a-tokenizer", "{\"model\": 7}"), out = dir.resolve("imported");
+        IOException e = assertThrows(IOException.class,
+                () -> org.tune4j.io.OnnxImport.toHuggingFace(MiniLm.onnxDir().resolve("model.onnx"), org.tune4j.nn.BertConfig.miniLmL6(), notATokenizer, out));
+        assertTrue(e.getMessage().contains("not a tokenizer the tokenizers library can load"), e.getMessage());
+        assertTrue(Files.notExists(out), "nothing written");
+    }
 }
