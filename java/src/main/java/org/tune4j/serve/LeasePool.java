@@ -67,6 +67,7 @@ final class LeasePool<T> implements AutoCloseable {
         }
     }
 
+    /** Gives back an item {@link #take} gave this thread. */
     void give(T item) {
         held.get()[0]--;
         free.addFirst(item);
