@@ -98,7 +98,17 @@ final class FinetuneCommand implements Callable<Integer> {
         }
         Path modelDir = model.folder();
         BertClassifier.Pooling pooling = model.pooling();
-        TextDataset set = data != null ? TextFolder.load(data) : fullData ? SpamAssassin.load(NpmPackage.cacheDir()) : SpamAssassin.embedded();
+        TextDataset set;
+        if (data != null) {
+            TextFolder.Loaded folder = TextFolder.load(data);
+            set = folder.data();
+            if (folder.copies() + folder.conflicting() > 0) {
+                System.out.printf("%s: %d files, %d texts after deduplication (dropped: %d copies of a kept text, %d files whose text sits in different classes)%n",
+                        data, folder.files(), set.size(), folder.copies(), folder.conflicting());
+            }
+        } else {
+            set = fullData ? SpamAssassin.load(NpmPackage.cacheDir()) : SpamAssassin.embedded();
+        }
         List<Long> seedList = new ArrayList<>();
         for (long s = 1; s <= seeds; s++) seedList.add(s);
         TextFinetuning.Options d = TextFinetuning.Options.defaults();

@@ -93,6 +93,10 @@ public final class TextFinetuning {
                 TextDataset train = parts.get(0).sample(seed, o.trainSize()), test = parts.get(1).sample(seed, o.testSize());
                 trainSize = train.size();
                 testSize = test.size();
+                if (trainSize == 0 || testSize == 0) {
+                    throw new IllegalArgumentException(data.name() + ": its " + data.size() + " texts, split 70/30 in each class, leave " + trainSize + " to train and " + testSize
+                            + " to test: too few (a class needs 2 texts to be in both)");
+                }
                 if (seed == o.seeds().get(0) && (trainSize < o.trainSize() || testSize < o.testSize())) {
                     progress.accept(String.format("%s holds fewer texts than asked: %d to train (asked %d), %d to test (asked %d), its %d texts split 70/30",
                             data.name(), trainSize, o.trainSize(), testSize, o.testSize(), data.size()));

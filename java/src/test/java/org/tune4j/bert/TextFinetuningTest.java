@@ -104,4 +104,16 @@ class TextFinetuningTest {
         List<String> said = lines.stream().filter(l -> l.contains("fewer texts than asked")).toList();
         assertEquals(List.of("task holds fewer texts than asked: 14 to train (asked 100), 6 to test (asked 50), its 20 texts split 70/30"), said, String.join("\n", lines));
     }
+
+    @Test
+    void dataTooSmallToSplitIsRefusedBeforeTraining(@TempDir Path dir) throws Exception {
+        Path model = MiniLm.smallModel(dir.resolve("small"));
+        TextDataset two = new TextDataset("two", List.of("cheap offer", "meeting notes"), new int[] {0, 1}, List.of("ham", "spam"));
+        var o = new TextFinetuning.Options(List.of(TextFinetuning.Method.HEAD), List.of(1L), 8, 4, 16, 1, 8, 1e-2f, 1e-3f, 1e-2f,
+                new Lora.Config(2, 4f, 0f, false, List.of("query", "value"), List.of("classifier")), null, 0, false, null, org.tune4j.nn.BertClassifier.Pooling.MEAN, 1);
+        List<String> lines = new ArrayList<>();
+        var e = assertThrows(IllegalArgumentException.class, () -> TextFinetuning.run(CpuBackend.get(), model, two, o, lines::add));
+        assertTrue(e.getMessage().contains("two: its 2 texts, split 70/30 in each class, leave 2 to train and 0 to test"), e.getMessage());
+        assertTrue(lines.stream().noneMatch(l -> l.contains("epoch")), "nothing trained: " + lines);
+    }
 }
