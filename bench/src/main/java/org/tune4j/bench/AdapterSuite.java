@@ -69,7 +69,7 @@ final class AdapterSuite {
             progress.accept("adapters: loading new ids, with and without a reserve");
             rows.add(newIdRow(hf, work.resolve("query-value")));
         } finally {
-            BertSuite.deleteTree(work);
+            org.tune4j.io.Folders.deleteTree(work);
         }
         return rows;
     }

@@ -96,7 +96,7 @@ final class BertSuite {
                 }
             }
         } finally {
-            deleteTree(work);
+            org.tune4j.io.Folders.deleteTree(work);
         }
         CpuBackend.setThreads(machine.cores());
         return rows;
@@ -274,13 +274,6 @@ final class BertSuite {
         ids[seq - 1] = 102;
         for (int i = 1; i < seq - 1; i++) ids[i] = 2000 + (i * 37) % 20000;
         return ids;
-    }
-
-    /** Deletes a bench's temporary folder and everything in it. */
-    static void deleteTree(Path dir) throws IOException {
-        try (var paths = Files.walk(dir)) {
-            for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
-        }
     }
 
     /** The encoder's forward FLOPs for one sequence: projections 2·tokens·(4d² + 2·d·ffn) and attention 4·tokens²·d, per layer. */

@@ -59,7 +59,7 @@ final class GpuAdapterBatch {
                     "one adapter, fused LoRA layer, same run", fused, 0));
             residentRows(rows, gpu, backend, c, base, dirs, BertSuite.sequenceIds(seq), quick, progress);
         } finally {
-            BertSuite.deleteTree(work);
+            org.tune4j.io.Folders.deleteTree(work);
         }
     }
 

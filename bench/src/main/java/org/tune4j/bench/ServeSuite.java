@@ -103,7 +103,7 @@ final class ServeSuite {
                 }
             }
         } finally {
-            BertSuite.deleteTree(work);
+            org.tune4j.io.Folders.deleteTree(work);
         }
         return rows;
     }

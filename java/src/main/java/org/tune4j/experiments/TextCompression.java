@@ -86,10 +86,7 @@ public final class TextCompression {
             out.add(variant("int8 2:4", "the 2:4 model's kept weights int8", host, ws, sparse, tok, targets, test, stream, testIds, streamIds, batch1Ids, pred, o));
             progress.accept(line(out.getLast()));
         } finally {
-            try (var files = Files.list(adapter)) {
-                for (Path f : files.toList()) Files.delete(f);
-            }
-            Files.delete(adapter);
+            org.tune4j.io.Folders.deleteTree(adapter);
         }
         return out;
     }

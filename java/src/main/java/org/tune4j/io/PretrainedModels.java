@@ -82,10 +82,7 @@ public final class PretrainedModels {
             model.pipeline().write(out, c.hidden());
             return c;
         } finally {
-            try (var files = Files.list(work)) {
-                for (Path p : files.toList()) Files.deleteIfExists(p);
-            }
-            Files.deleteIfExists(work);
+            Folders.deleteTree(work);
         }
     }
 

@@ -65,9 +65,7 @@ class FileReadersFuzzTest {
 
     @AfterContainer
     static void cleanUp() throws IOException {
-        try (var files = Files.walk(DIR)) {
-            files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
+        org.tune4j.io.Folders.deleteTree(DIR);
     }
 
     /** A valid file's bytes with 1 to 4 bytes changed, or cut short, or with bytes appended. */

@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 
 /**
  * A temporary folder shared by the tests of one JVM (JUnit's {@code @TempDir} lives for one class at most), deleted with
@@ -17,17 +16,13 @@ public final class JvmTempFolder {
     /** A new folder named {@code prefix}..., gone when the JVM exits. */
     public static Path create(String prefix) throws IOException {
         Path dir = Files.createTempDirectory(prefix);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTree(dir), "delete " + dir));
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            try {
+                org.tune4j.io.Folders.deleteTree(dir);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot delete " + dir, e);
+            }
+        }, "delete " + dir));
         return dir;
-    }
-
-    /** Deletes {@code dir} and everything in it, deepest first; a folder already gone is no error. */
-    public static void deleteTree(Path dir) {
-        if (!Files.exists(dir)) return;
-        try (var paths = Files.walk(dir)) {
-            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot delete " + dir, e);
-        }
     }
 }
