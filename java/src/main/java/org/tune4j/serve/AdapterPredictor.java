@@ -74,6 +74,18 @@ public final class AdapterPredictor implements AutoCloseable {
         model.train(false);
     }
 
+    /**
+     * Refuses batches of {@code batch} texts, {@code atOnce} of them at a time, whose working memory would not fit
+     * ({@link WorkingMemory}): measured on the base encoder (an adapter's low-rank terms add little beside it), at the
+     * tokenizer's length (the model's positions without one).
+     */
+    public void refuseBeyondMemory(int batch, int atOnce) {
+        int seq = tokenizer != null ? tokenizer.maxLength() : model.config().maxPositions();
+        long need = WorkingMemory.textBatch(backend, (t, in) -> BertClassifier.pool(t, model.forward(t, in), in, BertClassifier.Pooling.MEAN), batch, seq) * atOnce;
+        WorkingMemory.refuseBeyondHalf(need, "batches of " + batch + " texts of up to " + seq + " tokens, " + atOnce + " at a time,",
+                "ask for smaller batches, shorter texts or fewer workers");
+    }
+
     public AdapterRegistry registry() {
         return registry;
     }

@@ -121,11 +121,7 @@ public final class Predictor implements AutoCloseable {
     }
 
     private void refuseBeyondMemory(long need) {
-        long memory = physicalMemory();
-        if (need > memory / 2) {
-            throw new IllegalArgumentException(workspaces + " workspaces for batches of up to " + maxBatch + " images need " + (need >> 20)
-                    + " MiB, more memory than there is to spare (half of this machine's " + (memory >> 20) + " MiB): ask for fewer or smaller ones");
-        }
+        WorkingMemory.refuseBeyondHalf(need, workspaces + " workspaces for batches of up to " + maxBatch + " images", "ask for fewer or smaller ones");
     }
 
     /**
@@ -143,11 +139,6 @@ public final class Predictor implements AutoCloseable {
             throw e;
         }
         return slot;
-    }
-
-    private static long physicalMemory() {
-        if (java.lang.management.ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) return os.getTotalMemorySize();
-        return Runtime.getRuntime().maxMemory(); // a JVM without the extension: the heap's limit as a stand-in
     }
 
     /** logits [batch, classes] of images [batch, pixels] into out: the model's forward on a no-grad tape over ws. */

@@ -63,6 +63,7 @@ public final class SentenceEncoder implements AutoCloseable {
             model = BertCheckpoint.load(arena, folder);
             opened = TextBatches.open("this SentenceEncoder", backend, folder, o.maxLength(), model.config(), o.batch(), o.workspaces(), arena);
             weightError = TextBatches.place(model, model, backend, arena, o.weights());
+            opened.refuseBeyondMemory((t, in) -> BertClassifier.pool(t, model.forward(t, in), in, pipeline.pooling()));
         } catch (IOException | RuntimeException e) {
             if (opened != null) opened.close(); // and the arena with it
             else arena.close();

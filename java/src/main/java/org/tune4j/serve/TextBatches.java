@@ -92,6 +92,18 @@ final class TextBatches implements AutoCloseable {
     }
 
     /**
+     * Refuses, at open, batches whose working memory would not fit: {@code forward} (the owner's no-grad forward of a
+     * batch) is measured on small batches ({@link WorkingMemory#textBatch}), extrapolated to {@code batch} texts of the
+     * longest length kept, times the batches that run at a time.
+     */
+    void refuseBeyondMemory(java.util.function.BiConsumer<Tape, TokenBatch> forward) {
+        int count = workspaces.items().size();
+        long need = WorkingMemory.textBatch(backend, forward, batch, maxLength()) * count;
+        WorkingMemory.refuseBeyondHalf(need, "batches of " + batch + " texts of up to " + maxLength() + " tokens, " + count + " at a time,",
+                "ask for smaller batches, shorter texts or fewer workspaces");
+    }
+
+    /**
      * Puts an inference-only {@code model} (its encoder {@code bert}) where {@code backend} computes: with {@code weights}
      * null every projection f32, packed once for the CPU GEMM or the whole model moved into a device backend's memory;
      * else every projection compressed to that format (int8 per output channel, 2:4 by magnitude, or both), which runs

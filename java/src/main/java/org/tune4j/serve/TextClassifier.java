@@ -66,6 +66,7 @@ public final class TextClassifier implements AutoCloseable {
             opened = TextBatches.open("this TextClassifier", backend, modelFolder, o.maxLength(), model.bert().config(), o.batch(), o.workspaces(), arena);
             Lora.fold(model, CpuBackend.get()); // on the host, before any move
             weightError = TextBatches.place(model, model.bert(), backend, arena, o.weights()); // compressed after the fold: the adapter's update is in W'
+            opened.refuseBeyondMemory((t, in) -> model.logits(t, in));
         } catch (IOException | RuntimeException e) {
             if (opened != null) opened.close(); // and the arena with it
             else arena.close();

@@ -80,6 +80,7 @@ public final class InferenceServer implements AutoCloseable {
 
     /** Starts serving; {@code adaptersDir} is where {@code load} finds adapters (null: none can be loaded over HTTP). */
     public InferenceServer(AdapterPredictor predictor, Path adaptersDir, Options options) {
+        predictor.refuseBeyondMemory(options.maxBatch(), options.workers()); // before anything starts: a batch beyond it would end the process
         this.predictor = predictor;
         this.registry = predictor.registry();
         this.adaptersDir = adaptersDir;

@@ -231,7 +231,7 @@ class PredictorTest {
         // the largest allowed: 1024 workspaces of 4096 images is more than this machine's memory; refused, and freed
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> Predictor.load(CpuBackend.get(), null, null, new Predictor.Options(Predictor.Options.MAX_BATCH, Predictor.Options.MAX_WORKSPACES)));
-        assertTrue(e.getMessage().contains("more memory than there is"), e.getMessage());
+        assertTrue(e.getMessage().contains("of working memory, more than there is to spare"), e.getMessage());
         try (Predictor p = Predictor.load(CpuBackend.get(), null, null, new Predictor.Options(4, 1))) {
             assertTrue(p.classify(new float[784]) >= 0, "the next load works");
         }
