@@ -81,9 +81,7 @@ public final class AdapterPredictor implements AutoCloseable {
      */
     public void refuseBeyondMemory(int batch, int atOnce) {
         int seq = tokenizer != null ? tokenizer.maxLength() : model.config().maxPositions();
-        long need = WorkingMemory.textBatch(backend, (t, in) -> BertClassifier.pool(t, model.forward(t, in), in, BertClassifier.Pooling.MEAN), batch, seq) * atOnce;
-        WorkingMemory.refuseBeyondHalf(need, "batches of " + batch + " texts of up to " + seq + " tokens, " + atOnce + " at a time,",
-                "ask for smaller batches, shorter texts or fewer workers");
+        WorkingMemory.refuseTextBatches(backend, (t, in) -> BertClassifier.pool(t, model.forward(t, in), in, BertClassifier.Pooling.MEAN), batch, seq, atOnce, "workers");
     }
 
     public AdapterRegistry registry() {

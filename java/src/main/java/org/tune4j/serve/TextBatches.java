@@ -47,9 +47,9 @@ final class TextBatches implements AutoCloseable {
 
     /**
      * Batches of {@code batch} texts from {@code folder}'s tokenizer keeping {@code asked} tokens (0: the folder's) of a
-     * model shaped {@code config} (its positions and vocabulary bound the tokenizer's), {@code workspaces} at a time; {@code owner} names the predictor in the refusal a call
-     * gets after {@link #close}, which also closes {@code modelMemory}, the model's (when open fails, it is the caller's
-     * to close).
+     * model shaped {@code config} (its positions and vocabulary bound the tokenizer's), {@code workspaces} at a time;
+     * {@code owner} names the predictor in the refusal a call gets after {@link #close}, which also closes
+     * {@code modelMemory}, the model's (when open fails, it is the caller's to close).
      */
     static TextBatches open(String owner, Backend backend, Path folder, int asked, org.tune4j.nn.BertConfig config, int batch, int workspaces, Arena modelMemory)
             throws IOException {
@@ -91,16 +91,9 @@ final class TextBatches implements AutoCloseable {
         }
     }
 
-    /**
-     * Refuses, at open, batches whose working memory would not fit: {@code forward} (the owner's no-grad forward of a
-     * batch) is measured on small batches ({@link WorkingMemory#textBatch}), extrapolated to {@code batch} texts of the
-     * longest length kept, times the batches that run at a time.
-     */
+    /** Refuses, at open, batches whose working memory would not fit ({@link WorkingMemory}): {@code forward} is the owner's no-grad forward of a batch. */
     void refuseBeyondMemory(java.util.function.BiConsumer<Tape, TokenBatch> forward) {
-        int count = workspaces.items().size();
-        long need = WorkingMemory.textBatch(backend, forward, batch, maxLength()) * count;
-        WorkingMemory.refuseBeyondHalf(need, "batches of " + batch + " texts of up to " + maxLength() + " tokens, " + count + " at a time,",
-                "ask for smaller batches, shorter texts or fewer workspaces");
+        WorkingMemory.refuseTextBatches(backend, forward, batch, maxLength(), workspaces.items().size(), "workspaces");
     }
 
     /**

@@ -47,6 +47,17 @@ final class WorkingMemory {
         return (long) Math.ceil(probe(backend, forward, tokens) * ((double) batch * seq / tokens));
     }
 
+    /**
+     * Refuses {@code atOnce} batches of {@code batch} texts of up to {@code seq} tokens whose working memory
+     * ({@link #textBatch}) would take more than half of the machine's; {@code fewer} names the option that sets
+     * {@code atOnce}. Host memory only: a device's allocation beyond its memory fails with an error, not the OOM killer.
+     */
+    static void refuseTextBatches(Backend backend, BiConsumer<Tape, TokenBatch> forward, int batch, int seq, int atOnce, String fewer) {
+        if (!backend.memory().isHost()) return;
+        long need = textBatch(backend, forward, batch, seq) * atOnce;
+        refuseBeyondHalf(need, "batches of " + batch + " texts of up to " + seq + " tokens, " + atOnce + " at a time,", "ask for smaller batches, shorter texts or fewer " + fewer);
+    }
+
     private static long probe(Backend backend, BiConsumer<Tape, TokenBatch> forward, int tokens) {
         try (Workspace ws = new Workspace(); Arena step = Arena.ofConfined()) {
             try (Tape t = new Tape(backend, false, false, ws)) {
