@@ -21,13 +21,15 @@ import java.nio.file.Path;
  * A file that is not JSON is left to the library, whose message names the line and column.
  */
 final class TokenizerFileChecks {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
     private TokenizerFileChecks() {}
 
     /** Refuses {@code file} for a text of {@code maxLength} tokens, as the class comment says; returns {@link #idEnd}'s bound (-1: not JSON). */
     static int check(Path file, int maxLength) throws IOException {
         JsonNode root;
         try {
-            root = new ObjectMapper().readTree(file.toFile());
+            root = JSON.readTree(file.toFile());
         } catch (JacksonException e) {
             return -1; // the library says where the JSON breaks
         }
