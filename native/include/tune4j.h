@@ -44,6 +44,7 @@ extern "C" {
 #define T4J_FEATURE_AVX512 2
 #define T4J_FEATURE_AVX512_VNNI 4
 #define T4J_FEATURE_AVX_VNNI 8
+#define T4J_FEATURE_AMX_INT8 16 /* AMX tiles with int8 (Sapphire Rapids and later), the tile state granted by the OS */
 
 T4J_SHORT int32_t t4j_abi_version(void);
 /* Does nothing: measures the cost of a downcall. */
@@ -79,6 +80,9 @@ int64_t t4j_peak_fma(int64_t iterations);
 /* The same for int8 multiply-accumulate (vpdpbusd with AVX-512 VNNI): returns int8 operations (2 per
  * multiply-add) done. */
 int64_t t4j_peak_int8(int64_t iterations);
+/* The same on AMX tiles (TDPBUSD, iterations / 16 rounds of 4 independent 16 x 16 x 64 tile products); 0 where the
+ * CPU or the OS gives no AMX (T4J_FEATURE_AMX_INT8). */
+int64_t t4j_peak_int8_amx(int64_t iterations);
 /* Reads bytes from buf once on the calling thread with the current SIMD level's widest loads, as `streams`
  * (1-16) equal parts read side by side, and returns a sum of what it read (so that the reads are done); bytes
  * past the last whole 64 * streams are not read. The caller times passes over a buffer larger than the caches
@@ -188,6 +192,12 @@ int32_t t4j_int8_24_pack(int64_t n, int64_t k, const int8_t *w, int64_t ldw, con
 T4J_SHORT int32_t t4j_int8_set_stream_tile(int32_t tile);
 /* The choice in use (T4J_INT8_STREAM_FULL_TILE unless set). */
 T4J_SHORT int32_t t4j_int8_stream_tile(void);
+/* Whether the dense dynamic int8 kernel runs its whole 16-row blocks on AMX tiles (TDPBUSD) where the CPU has
+ * T4J_FEATURE_AMX_INT8, the SIMD level is AVX-512 and k is a multiple of 64; the other rows, and other k, stay on
+ * VNNI. Both give the same bits (exact int32 sums, one epilogue). On by default where the CPU has it; the environment
+ * variable T4J_AMX=0 turns it off at load. t4j_int8_set_amx(0 or 1) asks; both return whether it is in use. */
+T4J_SHORT int32_t t4j_int8_set_amx(int32_t on);
+T4J_SHORT int32_t t4j_int8_amx(void);
 /* Dynamic int8 linear layer, on weights packed by t4j_int8_pack or t4j_int8_24_pack: x [m, k] is quantized per row inside, then
  * y[i*ldy + j] = act(acc(i,j) * sx[i] * sw[j] + bias[j]), acc = sum_p qx[i,p] w[j,p] in int32.
  * bias may be NULL; activation is one of T4J_ACT_*. */

@@ -9,6 +9,24 @@ static atomic_int current_level = -1;
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Linux gives a process the AMX tile data state only when asked (arch_prctl ARCH_REQ_XCOMP_PERM for
+ * XFEATURE_XTILEDATA, since 5.16); a tile instruction before that raises SIGILL. The request fails, and AMX stays
+ * unused, on an older kernel, in a VM that does not pass the state through, or where a thread's alternate signal
+ * stack is too small for the larger signal frame. */
+#define T4J_ARCH_REQ_XCOMP_PERM 0x1023
+#define T4J_XFEATURE_XTILEDATA 18
+
+static int amx_granted(uint64_t xcr0) {
+    if (((xcr0 >> 17) & 3) != 3) return 0; /* the OS manages no tile state (XTILECFG, XTILEDATA) */
+#ifdef SYS_arch_prctl
+    return syscall(SYS_arch_prctl, T4J_ARCH_REQ_XCOMP_PERM, T4J_XFEATURE_XTILEDATA) == 0;
+#else
+    return 0;
+#endif
+}
 
 static uint64_t xgetbv0(void) {
     uint32_t eax, edx;
@@ -31,11 +49,13 @@ static int32_t detect_features(void) {
     unsigned a1 = 0, b1 = 0, c1 = 0, d1 = 0;
     __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1);
     int avxvnni = (a1 >> 4) & 1;
+    int amx_tile = (d >> 24) & 1, amx_int8 = (d >> 25) & 1;
     int32_t f = 0;
     if (os_ymm && avx2 && fma) f |= T4J_FEATURE_AVX2_FMA;
     if (os_zmm && (f & T4J_FEATURE_AVX2_FMA) && avx512f && avx512dq && avx512bw && avx512vl) f |= T4J_FEATURE_AVX512;
     if ((f & T4J_FEATURE_AVX512) && avx512vnni) f |= T4J_FEATURE_AVX512_VNNI;
     if (os_ymm && avxvnni) f |= T4J_FEATURE_AVX_VNNI;
+    if ((f & T4J_FEATURE_AVX512_VNNI) && amx_tile && amx_int8 && amx_granted(xcr0)) f |= T4J_FEATURE_AMX_INT8;
     return f;
 }
 

@@ -356,6 +356,15 @@ typedef struct {
     int64_t (*peak)(int64_t iterations); /* this level's int8 multiply-add loop: the peak (t4j_peak_int8) */
 } t4j_int8_impl;
 
+/* The AMX tiles of the dense dynamic int8 kernel (quant_amx.c): t4j_int8_amx_rows computes rows (16 or 32) rows of
+ * quantized x (+128; quads a multiple of 16) times one panel and stores them through t4j_int8_store_rows_avx512, the
+ * VNNI kernel's epilogue; between t4j_amx_begin (the tile configuration) and t4j_amx_end on the same thread. */
+void t4j_amx_begin(void);
+void t4j_amx_end(void);
+void t4j_int8_amx_rows(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o);
+void t4j_int8_store_rows_avx512(const int32_t *acc, int64_t rows, const t4j_int8_out *o);
+int64_t t4j_peak_amx(int64_t iterations);
+
 extern const t4j_int8_impl t4j_int8_portable;
 extern const t4j_int8_impl t4j_int8_avx2;
 extern const t4j_int8_impl t4j_int8_avx512_vnni;

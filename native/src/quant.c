@@ -285,18 +285,71 @@ typedef struct {
 #define T4J_Q8_ROW_BLOCK 192
 #endif
 
-/* Panels p0 .. p1 - 1 of J's weights, every row of x: T4J_Q8_ROW_BLOCK rows at a time through all the panels. */
+/* AMX for the dense kernel (tune4j.h, t4j_int8_set_amx): -1 until first asked, then 0 or 1. */
+static atomic_int amx_state = -1;
+
+static int amx_available(void) {
+#if defined(__x86_64__)
+    return (t4j_cpu_features() & T4J_FEATURE_AMX_INT8) != 0;
+#else
+    return 0;
+#endif
+}
+
+T4J_EXPORT int32_t t4j_int8_amx(void) {
+    int s = atomic_load(&amx_state);
+    if (s < 0) {
+        const char *env = getenv("T4J_AMX");
+        s = amx_available() && !(env != NULL && strcmp(env, "0") == 0);
+        atomic_store(&amx_state, s);
+    }
+    return s;
+}
+
+T4J_EXPORT int32_t t4j_int8_set_amx(int32_t on) {
+    atomic_store(&amx_state, on != 0 && amx_available());
+    return t4j_int8_amx();
+}
+
+/* Rows of J's row block [i0, i1) that run on AMX tiles (whole 16s from i0), or 0: the dense kernel at the VNNI level
+ * on whole 64-byte tiles of k. */
+static int64_t amx_rows(const q8_job *J, int64_t i0, int64_t i1) {
+#if defined(__x86_64__)
+    if (J->xq == NULL || is_24(J->w.h) || J->impl != &t4j_int8_avx512_vnni || J->w.h->quads % 16 != 0 || !t4j_int8_amx()) return 0;
+    return (i1 - i0) / 16 * 16;
+#else
+    (void)J, (void)i0, (void)i1;
+    return 0;
+#endif
+}
+
+/* Panels p0 .. p1 - 1 of J's weights, every row of x: T4J_Q8_ROW_BLOCK rows at a time through all the panels; on AMX
+ * (amx_rows) 32 rows a call, the rows past the last whole 16 on the level's kernel. */
 static void q8_panels(const q8_job *J, int64_t p0, int64_t p1) {
     const t4j_int8_impl *I = J->impl;
     int twofour = is_24(J->w.h);
     int64_t mr = J->xf != NULL ? I->wo_mr : twofour ? I->mr24 : I->mr;
     int64_t rows = T4J_MAX(mr, T4J_Q8_ROW_BLOCK / mr * mr);
+    int amx = amx_rows(J, 0, J->m) > 0;
+#if defined(__x86_64__)
+    if (amx) t4j_amx_begin();
+#endif
     for (int64_t i0 = 0; i0 < J->m; i0 += rows) {
-        int64_t i1 = T4J_MIN(J->m, i0 + rows);
+        int64_t i1 = T4J_MIN(J->m, i0 + rows), tiled = amx ? amx_rows(J, i0, i1) : 0;
         for (int64_t p = p0; p < p1; p++) {
             const int8_t *panel = J->w.data + p * panel_stride(J->w.h);
             int64_t j = p * T4J_Q8_PANEL;
-            for (int64_t i = i0; i < i1; i += mr) {
+#if defined(__x86_64__)
+            for (int64_t i = i0; i < i0 + tiled; i += 32) {
+                int64_t r = T4J_MIN(32, i0 + tiled - i);
+                t4j_int8_out o = {.m_rem = r, .n_rem = T4J_MIN(T4J_Q8_PANEL, J->n - j), .sx = J->sx + i, .sw = J->w.scale + j,
+                                .colsum = J->w.colsum + j, .bias = J->bias ? J->bias + j : NULL, .act = J->act,
+                                .y = J->y ? J->y + i * J->ldy + j : NULL, .ldy = J->ldy,
+                                .c32 = J->c32 ? J->c32 + i * J->ldc + j : NULL, .ldc = J->ldc, .row_tile = J->row_tile};
+                t4j_int8_amx_rows(J->w.h->quads, J->xq + i * J->xld, J->xld, r, panel, &o);
+            }
+#endif
+            for (int64_t i = i0 + tiled; i < i1; i += mr) {
                 t4j_int8_out o = {.m_rem = T4J_MIN(mr, J->m - i), .n_rem = T4J_MIN(T4J_Q8_PANEL, J->n - j),
                                 .sx = J->sx ? J->sx + i : NULL, .sw = J->w.scale + j, .colsum = J->w.colsum + j,
                                 .bias = J->bias ? J->bias + j : NULL, .act = J->act,
@@ -310,6 +363,9 @@ static void q8_panels(const q8_job *J, int64_t p0, int64_t p1) {
             if (J->gelu) t4j_gelu_rows(i1 - i0, T4J_MIN(T4J_Q8_PANEL, J->n - j), J->y + i0 * J->ldy + j, J->ldy, J->gelu - 1);
         }
     }
+#if defined(__x86_64__)
+    if (amx) t4j_amx_end();
+#endif
 }
 
 static void q8_task(void *ctx, int64_t task) {
@@ -481,3 +537,10 @@ const t4j_int8_impl *t4j_int8_current(void) {
 }
 
 T4J_EXPORT int64_t t4j_peak_int8(int64_t iterations) { return t4j_int8_current()->peak(iterations); }
+
+T4J_EXPORT int64_t t4j_peak_int8_amx(int64_t iterations) {
+#if defined(__x86_64__)
+    if (amx_available()) return t4j_peak_amx(iterations);
+#endif
+    return 0;
+}

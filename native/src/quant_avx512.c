@@ -137,6 +137,23 @@ static inline __attribute__((always_inline)) void finish_rows(const int R, __m51
     finish_tile_scalar(acc, o);
 }
 
+/* An int32 tile held in memory (rows x 64, the AMX kernel's sums: quant_amx.c) through the same epilogue as the
+ * VNNI kernel's registers, QMR rows at a time: the same bits. */
+void t4j_int8_store_rows_avx512(const int32_t *acc, int64_t rows, const t4j_int8_out *o) {
+    for (int64_t i0 = 0; i0 < rows && i0 < o->m_rem; i0 += QMR) {
+        t4j_int8_out part = *o;
+        part.m_rem = T4J_MIN(QMR, o->m_rem - i0);
+        if (part.sx != NULL) part.sx += i0;
+        if (part.y != NULL) part.y += i0 * o->ldy;
+        if (part.c32 != NULL) part.c32 += i0 * o->ldc;
+        __m512i c[QMR][4];
+        for (int i = 0; i < QMR; i++)
+            for (int v = 0; v < 4; v++)
+                c[i][v] = i0 + i < rows ? _mm512_load_si512(acc + (i0 + i) * T4J_Q8_PANEL + 16 * v) : _mm512_setzero_si512();
+        finish_rows(QMR, c, &part);
+    }
+}
+
 /* Fewer rows than the tile (a batch of 1 to QMR-1) over cached weights: R rows, a compile-time
  * constant in each instance, so that a GEMV issues 4 vpdpbusd per quad instead of the full tile's 24.
  * The accumulators are copied to the array the epilogue takes only after the loop, so that inside it

@@ -116,12 +116,15 @@ public final class BenchCommand implements Callable<Integer> {
 
     private static String header(Machine m) {
         return String.format("machine: %s, %d cores, features %s, caches %s, peaks measured at %s (each row names its own level), tuning %s, gemm tile %s for 1024 x 1024 and %s for 128 x 384 (the one padding least), host memory on %s%n"
-                        + "peak (native loops, this process): f32 FMA %.1f GFLOP/s on 1 thread, %.1f on %d; int8 %.1f GOP/s on 1 thread, %.1f on %d; "
+                        + "peak (native loops, this process): f32 FMA %.1f GFLOP/s on 1 thread, %.1f on %d; int8 %.1f GOP/s on 1 thread, %.1f on %d%s; "
                         + "memory read %.1f GB/s on 1 thread, %.1f on %d%n"
                         + "java: %s, os: %s; peers: %s%n",
                 m.cpuModel(), m.cores(), String.join(" ", m.features()), m.caches(), m.simdLevel(), org.tune4j.backend.GemmTuning.current(),
                 org.tune4j.backend.GemmTuning.tile(1024, 1024), org.tune4j.backend.GemmTuning.tile(128, 384), org.tune4j.tensor.HostMemory.describe(), m.peakGflopsOneThread(), m.peakGflopsAllCores(),
-                m.cores(), m.peakInt8GopsOneThread(), m.peakInt8GopsAllCores(), m.cores(), m.readGBpsOneThread(), m.readGBpsAllCores(), m.cores(), m.java(), m.os(),
+                m.cores(), m.peakInt8GopsOneThread(), m.peakInt8GopsAllCores(), m.cores(),
+                m.peakAmxGopsOneThread() > 0 ? String.format(" (VNNI), %.1f on 1 thread and %.1f on %d on AMX tiles (the dense kernel's%s)", m.peakAmxGopsOneThread(),
+                        m.peakAmxGopsAllCores(), m.cores(), org.tune4j.backend.CpuBackend.int8Amx() ? "" : "; off in this run") : "",
+                m.readGBpsOneThread(), m.readGBpsAllCores(), m.cores(), m.java(), m.os(),
                 org.tune4j.bench.peers.MklIntelBranch.describe());
     }
 

@@ -25,7 +25,8 @@ import org.tune4j.tensor.Tensor;
  * GB/s of weights read against the read loop's bandwidth). Then the
  * 2:4 int8 kernel on the main-job ViT's layer shapes (17 tokens) and a cached 1024² layer, against the dense int8 kernel on the
  * same (pruned) weights and the f32 2:4 kernel. Rates are GOP/s of the dense product (a multiply-add is
- * 2), % of peak against the native int8 loop.
+ * 2), % of peak against the native int8 loop (VNNI's; AMX's for the rows whose whole 16-row blocks run on AMX tiles,
+ * with the same call with AMX off beside them).
  */
 final class Int8Suite {
     static final int ROTATE = 8;
@@ -38,7 +39,8 @@ final class Int8Suite {
         String missing = "onnxruntime: " + (problems.isEmpty() ? "not built; build with -Ppeers" : "failed to load: " + String.join("; ", problems));
         List<BenchRow> rows = new ArrayList<>();
         CpuBackend cpu = CpuBackend.get();
-        String backend = cpu.name() + (CpuDescription.cpuFeatures().contains("avx512_vnni") && cpu.name().endsWith("avx512") ? "-vnni" : "");
+        String backend = cpu.name() + (CpuBackend.int8Vnni() ? "-vnni" : "");
+        String tiled = CpuBackend.int8Amx() ? "cpu-avx512-amx" : backend; // a batch of whole 16-row blocks, k a multiple of 64
         try (Arena arena = Arena.ofShared()) {
             progress.accept("int8: preparing " + ROTATE + " weight sets of " + N + "x" + K);
             Tensor[] wf = new Tensor[ROTATE];
@@ -49,7 +51,7 @@ final class Int8Suite {
             }
             for (int threads : threadCounts) {
                 CpuBackend.setThreads(threads);
-                double peak = machine.peakInt8Gops(threads);
+                double peak = machine.peakInt8Gops(threads), vnniPeak = machine.peakVnniGops(threads);
                 for (int m : new int[] {128, 1, 8}) {
                     boolean rotate = m < 128;
                     int sets = rotate ? ROTATE : 1;
@@ -62,6 +64,9 @@ final class Int8Suite {
                     double f32 = measure.medianMs(f32Call);
                     double weightOnly = measure.medianMs(() -> cpu.int8WeightOnlyLinear(x, wq[next[0]++ % sets], null, Activation.NONE, y));
                     String f32Peer = "tune4j f32 " + (m == 1 ? "GEMV" : "GEMM") + " (x·Wᵀ)";
+                    boolean amx = !tiled.equals(backend) && m >= 16; // whole 16-row blocks on AMX tiles (K a multiple of 64)
+                    String rowBackend = amx ? tiled : backend;
+                    double rowPeak = amx ? peak : vnniPeak;
                     if (m != 8) {
                         Runnable int8 = () -> cpu.int8Linear(x, wq[next[0]++ % sets], null, Activation.NONE, y);
                         double dynamic = measure.medianMs(int8);
@@ -69,30 +74,36 @@ final class Int8Suite {
                             progress.accept("peer " + peer.name() + " " + shape);
                             // each peer call timed in alternation with ours (Int8Peer.Result.oursMs), ours alone where it failed
                             Int8Peer.Result r = peer.matMulInteger(m, N, K, threads, sets, quick, int8);
-                            rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, backend, r.oursMs() != null ? r.oursMs() : dynamic, ops,
-                                    "GOP/s", r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(), peak));
+                            rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, rowBackend, r.oursMs() != null ? r.oursMs() : dynamic, ops,
+                                    "GOP/s", r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(), rowPeak));
                             Int8Peer.Result f = peer.matMulF32(m, N, K, threads, sets, quick, f32Call);
                             String f32PeerName = f.medianMs() != null ? f.peer() : f.peer() + ": " + f.whyNot();
-                            rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, backend, dynamic, ops, "GOP/s", f32PeerName, f.medianMs(), peak));
+                            rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, rowBackend, dynamic, ops, "GOP/s", f32PeerName, f.medianMs(), rowPeak));
                             if (rotate) { // our f32 GEMV against the peer's f32 MatMul, as the bytes of weights each call reads
                                 rows.add(BenchRow.of("int8", "f32_gemv_weights_read", shape, "f32", threads, cpu.name(), f.oursMs() != null ? f.oursMs() : f32,
                                         4.0 * N * K, "GB/s", f32PeerName, f.medianMs(), machine.readGBps(threads)));
                             }
                         }
                         if (peers.isEmpty()) {
-                            rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, backend, dynamic, ops, "GOP/s", missing, null, peak));
+                            rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, rowBackend, dynamic, ops, "GOP/s", missing, null, rowPeak));
                         }
-                        rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, backend, dynamic, ops, "GOP/s", f32Peer, f32, peak));
+                        rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, rowBackend, dynamic, ops, "GOP/s", f32Peer, f32, rowPeak));
+                        if (amx) { // the same kernel with AMX off: what the tiles bring, in this run
+                            CpuBackend.setInt8Amx(false);
+                            double vnni = measure.medianMs(int8);
+                            CpuBackend.setInt8Amx(true);
+                            rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, rowBackend, dynamic, ops, "GOP/s", "tune4j VNNI (AMX off)", vnni, rowPeak));
+                        }
                         if (rotate) { // the same call as the bytes of weights it reads from memory, against the read loop's bandwidth
                             double bytes = wq[0].packed().byteSize() + 4.0 * N;
-                            rows.add(BenchRow.of("int8", "int8_linear_weights_read", shape, "s8", threads, backend, dynamic, bytes, "GB/s",
+                            rows.add(BenchRow.of("int8", "int8_linear_weights_read", shape, "s8", threads, rowBackend, dynamic, bytes, "GB/s",
                                     "memory read loop of this process (%peak: of its bandwidth)", null, machine.readGBps(threads)));
                         }
                     }
                     rows.add(BenchRow.of("int8", "int8_weight_only", shape, "s8w/f32a", threads, backend, weightOnly, ops, "GOP/s",
-                            f32Peer, f32, peak));
+                            f32Peer, f32, vnniPeak));
                 }
-                rows.addAll(twoFour(arena, measure, backend, threads, peak, progress));
+                rows.addAll(twoFour(arena, measure, backend, threads, vnniPeak, progress));
             }
         }
         CpuBackend.setThreads(machine.cores());

@@ -17,11 +17,12 @@ import org.tune4j.tensor.HostMemory;
 /**
  * The machine a run measured: CPU model and features, and its peak f32 FMA rate measured in this
  * process by the native FMA loop ({@code t4j_peak_fma}) at the highest SIMD level, on one thread and
- * on all cores at once; the same for int8, and the memory read bandwidth ({@code t4j_peak_read}), the
+ * on all cores at once; the same for int8 (VNNI's loop, and AMX's where the CPU has it: 0 where not), and the memory read bandwidth ({@code t4j_peak_read}), the
  * peak of the rows that stream their weights from memory.
  */
 public record Machine(String cpuModel, int cores, List<String> features, String caches, String simdLevel, double peakGflopsOneThread,
-        double peakGflopsAllCores, double peakInt8GopsOneThread, double peakInt8GopsAllCores, double readGBpsOneThread, double readGBpsAllCores,
+        double peakGflopsAllCores, double peakInt8GopsOneThread, double peakInt8GopsAllCores, double peakAmxGopsOneThread, double peakAmxGopsAllCores,
+        double readGBpsOneThread, double readGBpsAllCores,
         String java, String os) {
 
     public static Machine measure() {
@@ -29,10 +30,13 @@ public record Machine(String cpuModel, int cores, List<String> features, String 
         CpuBackend.setSimdLevel(SimdLevel.AVX512);
         try {
             int cores = Runtime.getRuntime().availableProcessors();
-            double one = peak(1, false), all = allCores(cores, one, false);
-            double int8One = peak(1, true), int8All = allCores(cores, int8One, true);
+            double one = peak(1, Loop.FMA), all = allCores(cores, one, Loop.FMA);
+            double int8One = peak(1, Loop.VNNI), int8All = allCores(cores, int8One, Loop.VNNI);
+            boolean amx = CpuDescription.cpuFeatures().contains("amx_int8");
+            double amxOne = amx ? peak(1, Loop.AMX) : 0, amxAll = amx ? allCores(cores, amxOne, Loop.AMX) : 0;
             double[] read = readPeak(cores);
             return new Machine(CpuDescription.identity().name(), cores, CpuDescription.cpuFeatures(), CpuDescription.caches(), CpuBackend.simdLevel().label(), one, all, int8One, int8All,
+                    amxOne, amxAll,
                     read[0], read[1],
                     System.getProperty("java.vm.name") + " " + Runtime.version(),
                     System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
@@ -51,8 +55,19 @@ public record Machine(String cpuModel, int cores, List<String> features, String 
         return threads <= 1 ? readGBpsOneThread : readGBpsAllCores * Math.min(threads, cores) / cores;
     }
 
-    /** int8 multiply-add peak for {@code threads} threads, GOP/s. */
+    /**
+     * int8 multiply-add peak for {@code threads} threads of the dense int8 kernel as it runs now, GOP/s: AMX's loop
+     * where its whole 16-row blocks run on AMX tiles ({@link CpuBackend#int8Amx}), else VNNI's.
+     */
     public double peakInt8Gops(int threads) {
+        if (CpuBackend.int8Amx() && peakAmxGopsOneThread > 0) {
+            return threads <= 1 ? peakAmxGopsOneThread : peakAmxGopsAllCores * Math.min(threads, cores) / cores;
+        }
+        return peakVnniGops(threads);
+    }
+
+    /** The VNNI loop's peak for {@code threads} threads, GOP/s: of the int8 rows that run on VNNI (batches under 16 rows, 2:4). */
+    public double peakVnniGops(int threads) {
         return threads <= 1 ? peakInt8GopsOneThread : peakInt8GopsAllCores * Math.min(threads, cores) / cores;
     }
 
@@ -62,9 +77,9 @@ public record Machine(String cpuModel, int cores, List<String> features, String 
      * whose peak was 229), which would overstate every multi-thread row's fraction of peak. On a machine
      * whose cores really add less (SMT siblings) the retries only cost their time.
      */
-    private static double allCores(int cores, double onePeak, boolean int8) {
-        double best = peak(cores, int8);
-        for (int retry = 0; retry < 3 && cores > 1 && best < 1.2 * onePeak; retry++) best = Math.max(best, peak(cores, int8));
+    private static double allCores(int cores, double onePeak, Loop loop) {
+        double best = peak(cores, loop);
+        for (int retry = 0; retry < 3 && cores > 1 && best < 1.2 * onePeak; retry++) best = Math.max(best, peak(cores, loop));
         return best;
     }
 
@@ -106,14 +121,27 @@ public record Machine(String cpuModel, int cores, List<String> features, String 
         }
     }
 
-    /** The best of a few runs of the native FMA (or int8) loop on {@code threads} threads at once. */
-    private static double peak(int threads, boolean int8) {
+    /** The native loops a peak is measured by. */
+    private enum Loop {
+        FMA, VNNI, AMX;
+
+        long run(long iterations) {
+            return switch (this) {
+                case FMA -> tune4j_h.t4j_peak_fma(iterations);
+                case VNNI -> tune4j_h.t4j_peak_int8(iterations);
+                case AMX -> tune4j_h.t4j_peak_int8_amx(iterations);
+            };
+        }
+    }
+
+    /** The best of a few runs of a native loop on {@code threads} threads at once. */
+    private static double peak(int threads, Loop loop) {
         long iterations = 10_000_000; // 30-100 ms a run on a current core; the best of 5 runs counts
         double best = 0;
         try (ExecutorService pool = Executors.newFixedThreadPool(threads)) {
             for (int rep = 0; rep < 5; rep++) {
                 List<Callable<Long>> jobs = new ArrayList<>();
-                for (int t = 0; t < threads; t++) jobs.add(() -> int8 ? tune4j_h.t4j_peak_int8(iterations) : tune4j_h.t4j_peak_fma(iterations));
+                for (int t = 0; t < threads; t++) jobs.add(() -> loop.run(iterations));
                 long t0 = System.nanoTime();
                 long flops = 0;
                 for (Future<Long> f : pool.invokeAll(jobs)) flops += f.get();

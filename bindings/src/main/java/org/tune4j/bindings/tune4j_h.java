@@ -36,6 +36,7 @@ public final class tune4j_h {
     public static final int T4J_FEATURE_AVX512 = 2;
     public static final int T4J_FEATURE_AVX512_VNNI = 4;
     public static final int T4J_FEATURE_AVX_VNNI = 8;
+    public static final int T4J_FEATURE_AMX_INT8 = 16;
     public static final int T4J_INT8_STREAM_FULL_TILE = 0;
     public static final int T4J_INT8_STREAM_ROW_TILE = 1;
     public static final int T4J_INT8_SHARED_MAX = 16;
@@ -62,6 +63,7 @@ public final class tune4j_h {
             "t4j_set_spin_us",
             "t4j_peak_fma",
             "t4j_peak_int8",
+            "t4j_peak_int8_amx",
             "t4j_peak_read",
             "t4j_host_alloc",
             "t4j_host_free",
@@ -90,6 +92,8 @@ public final class tune4j_h {
             "t4j_int8_24_pack",
             "t4j_int8_set_stream_tile",
             "t4j_int8_stream_tile",
+            "t4j_int8_set_amx",
+            "t4j_int8_amx",
             "t4j_int8_linear",
             "t4j_int8_linear_shared",
             "t4j_int8_weight_only_linear",
@@ -446,6 +450,30 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_peak_int8$descriptor() {
         return t4j_peak_int8.DESC;
+    }
+
+    private static final class t4j_peak_int8_amx {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_LONG, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_peak_int8_amx", DESC, false);
+    }
+
+    /** The same on AMX tiles (TDPBUSD, iterations / 16 rounds of 4 independent 16 x 16 x 64 tile products); 0 where the CPU or the OS gives no AMX (T4J_FEATURE_AMX_INT8). */
+    public static long t4j_peak_int8_amx(long iterations) {
+        try {
+            return (long) t4j_peak_int8_amx.HANDLE.invokeExact(iterations);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_peak_int8_amx$handle() {
+        return t4j_peak_int8_amx.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_peak_int8_amx$descriptor() {
+        return t4j_peak_int8_amx.DESC;
     }
 
     private static final class t4j_peak_read {
@@ -1111,6 +1139,53 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_int8_stream_tile$descriptor() {
         return t4j_int8_stream_tile.DESC;
+    }
+
+    private static final class t4j_int8_set_amx {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_INT);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_int8_set_amx", DESC, true);
+    }
+
+    /** Whether the dense dynamic int8 kernel runs its whole 16-row blocks on AMX tiles (TDPBUSD) where the CPU has T4J_FEATURE_AMX_INT8, the SIMD level is AVX-512 and k is a multiple of 64; the other rows, and other k, stay on VNNI. Both give the same bits (exact int32 sums, one epilogue). On by default where the CPU has it; the environment variable T4J_AMX=0 turns it off at load. t4j_int8_set_amx(0 or 1) asks; both return whether it is in use. */
+    public static int t4j_int8_set_amx(int on) {
+        try {
+            return (int) t4j_int8_set_amx.HANDLE.invokeExact(on);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_int8_set_amx$handle() {
+        return t4j_int8_set_amx.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_int8_set_amx$descriptor() {
+        return t4j_int8_set_amx.DESC;
+    }
+
+    private static final class t4j_int8_amx {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_int8_amx", DESC, true);
+    }
+
+    public static int t4j_int8_amx() {
+        try {
+            return (int) t4j_int8_amx.HANDLE.invokeExact();
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_int8_amx$handle() {
+        return t4j_int8_amx.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_int8_amx$descriptor() {
+        return t4j_int8_amx.DESC;
     }
 
     private static final class t4j_int8_linear {

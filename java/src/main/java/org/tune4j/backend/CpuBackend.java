@@ -88,6 +88,29 @@ public final class CpuBackend extends CpuLoraOps {
         return tune4j_h.t4j_simd_level() == tune4j_h.T4J_LEVEL_AVX512 && (tune4j_h.t4j_cpu_features() & tune4j_h.T4J_FEATURE_AVX512_VNNI) != 0;
     }
 
+    /**
+     * Whether the dense dynamic int8 kernel runs its whole 16-row blocks on AMX tiles now (tune4j.h
+     * {@code t4j_int8_set_amx}: a CPU with AMX-INT8, the AVX-512 level, k a multiple of 64; the same bits as VNNI).
+     */
+    public static boolean int8Amx() {
+        return int8Vnni() && tune4j_h.t4j_int8_amx() != 0;
+    }
+
+    /**
+     * Asks for the AMX tiles in the dense int8 kernel, or for VNNI alone (for a comparison; both give the same bits).
+     *
+     * @return whether AMX is in use now (never where the CPU or the OS does not give it)
+     */
+    public static boolean setInt8Amx(boolean on) {
+        tune4j_h.t4j_int8_set_amx(on ? 1 : 0);
+        return int8Amx();
+    }
+
+    /** The dense int8 kernel's level as a row or a provenance names it: "avx512-amx", "avx512-vnni", else the SIMD level. */
+    public static String int8KernelLabel() {
+        return int8Amx() ? "avx512-amx" : int8Vnni() ? "avx512-vnni" : simdLevel().label();
+    }
+
     /** The most threads the native pool runs (threads.c). */
     public static final int MAX_THREADS = 256;
 

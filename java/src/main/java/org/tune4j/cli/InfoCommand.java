@@ -16,6 +16,7 @@ final class InfoCommand implements Callable<Integer> {
         System.out.println("caches       : " + CpuDescription.caches() + " (cpuid, per core or shared as the CPU builds them)");
         System.out.println("simd levels  : " + SimdLevel.supported().stream().map(SimdLevel::label).toList());
         System.out.println("simd in use  : " + CpuBackend.simdLevel().label() + " (T4J_SIMD=portable|avx2|avx512 lowers it)");
+        System.out.println("int8 kernel  : " + CpuBackend.int8KernelLabel() + (CpuBackend.int8Amx() ? " (whole 16-row blocks on AMX tiles, the rest on VNNI; T4J_AMX=0 turns it off)" : ""));
         System.out.println("threads      : " + CpuBackend.threads() + " (they poll " + CpuBackend.spinMicros() + " us for work before they sleep; -D" + CpuBackend.SPIN_PROPERTY + ")");
         System.out.println("kernel tuning: " + org.tune4j.backend.GemmTuning.current() + " (tune4j tune measures them here)");
         System.out.println("host memory  : " + org.tune4j.tensor.HostMemory.describe() + " for tensors and packed weights");
