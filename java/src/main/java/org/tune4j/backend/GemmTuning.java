@@ -113,7 +113,8 @@ public final class GemmTuning {
     record Known(String cpus, SimdLevel level, Blocks blocks, Int8StreamTile int8StreamTile, String measured) {}
 
     /**
-     * Microarchitectures measured so far, matched by vendor and family (all of a family's models share the core), at
+     * Microarchitectures measured so far, matched by vendor and family (all of an AMD family's models share the core; an
+     * Intel entry names its model), at
      * the level they were measured at (family 25 at AVX-512 is Zen 4 only: Zen 3 shares the family without AVX-512).
      * The level's own blocks were tuned on Zen 4 under the driver's earlier loop order; under the present one (each B
      * sliver used by every A sliver) Zen 4 too runs faster with a longer K block (BENCHMARKS.md, "Zen 4 after the
@@ -126,7 +127,12 @@ public final class GemmTuning {
      */
     static final List<Known> KNOWN = List.of(
             new Known("AuthenticAMD family 25 (Zen 4)", SimdLevel.AVX512, new Blocks(144, 768, 1024), Int8StreamTile.FULL, "family 25 model 17, 2026-12-02"),
-            new Known("AuthenticAMD family 26 (Zen 5)", SimdLevel.AVX512, new Blocks(144, 512, 1024), Int8StreamTile.ROWS, "family 26 model 2, 2026-12-02"));
+            new Known("AuthenticAMD family 26 (Zen 5)", SimdLevel.AVX512, new Blocks(144, 512, 1024), Int8StreamTile.ROWS, "family 26 model 2, 2026-12-02"),
+            // Intel's family 6 spans two decades of cores: an entry names its model. BENCHMARKS.md, "An Intel Xeon at
+            // last": kc 512 won the paired tuner by 3% on one and on two threads; the row tile streamed int8 batch 1
+            // 1.8x (one thread) and 3.2x (two) faster than the full tile.
+            new Known("GenuineIntel family 6 model 167 (a Xeon with AMX, as a KVM guest reports it)", SimdLevel.AVX512, new Blocks(144, 512, 1024),
+                    Int8StreamTile.ROWS, "family 6 model 167, 2026-12-05"));
 
     /** K blocks {@link #fromCaches} chooses from. */
     private static final long[] DERIVED_KC = {128, 192, 256, 384, 512, 768};
@@ -145,10 +151,13 @@ public final class GemmTuning {
         return new Blocks(level.mc(), kc, level.nc());
     }
 
-    /** The table's entry for a CPU of this vendor and family at this level, or null. */
+    /** The table's entry for a CPU of this vendor and family (and model, where the entry names one) at this level, or null. */
     static Known known(CpuDescription.Identity cpu, SimdLevel level) {
+        String family = cpu.vendor() + " family " + cpu.family() + " ";
         for (Known k : KNOWN) {
-            if (k.level() == level && k.cpus().startsWith(cpu.vendor() + " family " + cpu.family() + " ")) return k;
+            if (k.level() != level || !k.cpus().startsWith(family)) continue;
+            String rest = k.cpus().substring(family.length());
+            if (!rest.startsWith("model ") || rest.startsWith("model " + cpu.model() + " ")) return k;
         }
         return null;
     }

@@ -101,6 +101,12 @@ class GemmTuningTest {
         assertNull(GemmTuning.known(new CpuDescription.Identity("AuthenticAMD", "25", "33", "AMD EPYC 7763"), SimdLevel.AVX2), "Zen 3 (AVX2 only): the level's own");
         assertNull(GemmTuning.known(new CpuDescription.Identity("AuthenticAMD", "2", "6", "?"), SimdLevel.AVX512), "family 2 is not family 26");
         assertNull(GemmTuning.known(new CpuDescription.Identity("AuthenticAMD", "26", "2", "AMD EPYC"), SimdLevel.AVX2), "measured at AVX-512 only");
+        GemmTuning.Known xeon = GemmTuning.known(new CpuDescription.Identity("GenuineIntel", "6", "167", "Intel(R) Xeon(R) Processor"), SimdLevel.AVX512);
+        assertNotNull(xeon, "the Xeon measured");
+        assertEquals(GemmTuning.Int8StreamTile.ROWS, xeon.int8StreamTile());
+        assertNull(GemmTuning.known(new CpuDescription.Identity("GenuineIntel", "6", "143", "Intel(R) Xeon(R) Platinum 8480+"), SimdLevel.AVX512),
+                "another Intel model: not measured, the caches decide");
+        assertNull(GemmTuning.known(new CpuDescription.Identity("GenuineIntel", "6", "16", "?"), SimdLevel.AVX512), "model 16 is not model 167");
     }
 
     @Test
