@@ -118,7 +118,7 @@ final class BertSuite {
                 progress.accept("bert int8 forward batch " + batch + " threads=" + threads);
                 if (qOnnx == null) {
                     double ms = forwardMs(m.bert(), TokenBatch.of(arena, batchOf(ids, batch), null), quick);
-                    rows.add(BenchRow.of("bert", "forward_int8", shape(SEQ, batch), "int8", threads, CpuBackend.get().name(), ms, fwdFlops * batch, "GOP/s",
+                    rows.add(BenchRow.of("bert", "forward_int8", shape(SEQ, batch), "int8", threads, "cpu-" + CpuBackend.int8KernelLabel(), ms, fwdFlops * batch, "GOP/s",
                             "onnxruntime -q: " + qJar + " is not there", null, peak));
                 } else {
                     rows.addAll(forwardRows("forward_int8", "int8", "GOP/s", " (its -q model)", m.bert(), qOnnx, arena, ids, batch, threads, fwdFlops, peak, peers, missing, quick));
@@ -198,7 +198,7 @@ final class BertSuite {
         TokenBatch in = TokenBatch.of(arena, batchOf(ids, batch), null);
         String shape = shape(ids.length, batch);
         List<BenchRow> rows = new ArrayList<>();
-        String backend = CpuBackend.get().name();
+        String backend = dtype.equals("int8") ? "cpu-" + CpuBackend.int8KernelLabel() : CpuBackend.get().name(); // int8: AMX, VNNI ...
         if (peers.isEmpty())
             rows.add(BenchRow.of("bert", kernel, shape, dtype, threads, backend, forwardMs(model, in, quick), fwdFlops * batch, unit, missing, null, peak));
         for (BertPeer peer : peers) {
