@@ -323,6 +323,14 @@ static int64_t amx_rows(const q8_job *J, int64_t i0, int64_t i1) {
 #endif
 }
 
+/* Where the tile of `rows` rows from row i at column j of J's result goes. */
+static t4j_int8_out tile_out(const q8_job *J, int64_t i, int64_t j, int64_t rows) {
+    return (t4j_int8_out){.m_rem = rows, .n_rem = T4J_MIN(T4J_Q8_PANEL, J->n - j), .sx = J->sx ? J->sx + i : NULL, .sw = J->w.scale + j,
+                          .colsum = J->w.colsum + j, .bias = J->bias ? J->bias + j : NULL, .act = J->act,
+                          .y = J->y ? J->y + i * J->ldy + j : NULL, .ldy = J->ldy, .c32 = J->c32 ? J->c32 + i * J->ldc + j : NULL,
+                          .ldc = J->ldc, .row_tile = J->row_tile};
+}
+
 /* Panels p0 .. p1 - 1 of J's weights, every row of x: T4J_Q8_ROW_BLOCK rows at a time through all the panels; on AMX
  * (amx_rows) 32 rows a call, the rows past the last whole 16 on the level's kernel. */
 static void q8_panels(const q8_job *J, int64_t p0, int64_t p1) {
@@ -342,20 +350,12 @@ static void q8_panels(const q8_job *J, int64_t p0, int64_t p1) {
 #if defined(__x86_64__)
             for (int64_t i = i0; i < i0 + tiled; i += 32) {
                 int64_t r = T4J_MIN(32, i0 + tiled - i);
-                t4j_int8_out o = {.m_rem = r, .n_rem = T4J_MIN(T4J_Q8_PANEL, J->n - j), .sx = J->sx + i, .sw = J->w.scale + j,
-                                .colsum = J->w.colsum + j, .bias = J->bias ? J->bias + j : NULL, .act = J->act,
-                                .y = J->y ? J->y + i * J->ldy + j : NULL, .ldy = J->ldy,
-                                .c32 = J->c32 ? J->c32 + i * J->ldc + j : NULL, .ldc = J->ldc, .row_tile = J->row_tile};
+                t4j_int8_out o = tile_out(J, i, j, r);
                 t4j_int8_amx_rows(J->w.h->quads, J->xq + i * J->xld, J->xld, r, panel, &o);
             }
 #endif
             for (int64_t i = i0 + tiled; i < i1; i += mr) {
-                t4j_int8_out o = {.m_rem = T4J_MIN(mr, J->m - i), .n_rem = T4J_MIN(T4J_Q8_PANEL, J->n - j),
-                                .sx = J->sx ? J->sx + i : NULL, .sw = J->w.scale + j, .colsum = J->w.colsum + j,
-                                .bias = J->bias ? J->bias + j : NULL, .act = J->act,
-                                .y = J->y ? J->y + i * J->ldy + j : NULL, .ldy = J->ldy,
-                                .c32 = J->c32 ? J->c32 + i * J->ldc + j : NULL, .ldc = J->ldc,
-                                .row_tile = J->row_tile};
+                t4j_int8_out o = tile_out(J, i, j, T4J_MIN(mr, J->m - i));
                 if (J->xf != NULL) I->weight_only(J->w.h->k, J->xf + i * J->xld, J->xld, o.m_rem, panel, &o);
                 else if (twofour) I->kernel24(J->w.h->quads, J->xq + i * J->xld, J->xld, o.m_rem, panel, &o);
                 else I->kernel(J->w.h->quads, J->xq + i * J->xld, J->xld, o.m_rem, panel, &o);
