@@ -39,7 +39,13 @@ public final class InferenceServer implements AutoCloseable {
     public static final String BASE = "base";
 
     /** How the server batches and bounds its work. */
-    public record Options(String host, int port, int maxBatch, Duration window, int queue, int workers, int maxTextsPerRequest, int maxChars, Duration requestTimeout) {
+    public record Options(String host, int port, int maxBatch, Duration window, int queue, int workers, int maxTextsPerRequest, int maxChars, Duration requestTimeout,
+            long maxQueuedChars) {
+        /** As the canonical form, the texts' characters that may wait in the queue at {@link #defaultQueuedChars}. */
+        public Options(String host, int port, int maxBatch, Duration window, int queue, int workers, int maxTextsPerRequest, int maxChars, Duration requestTimeout) {
+            this(host, port, maxBatch, window, queue, workers, maxTextsPerRequest, maxChars, requestTimeout, defaultQueuedChars(maxTextsPerRequest, maxChars));
+        }
+
         public Options {
             if (port < 0 || port > 65535) throw new IllegalArgumentException("port must be in [0, 65535], is " + port);
             if (maxBatch < 1 || maxBatch > 4096) throw new IllegalArgumentException("max batch must be in [1, 4096], is " + maxBatch);
@@ -49,6 +55,19 @@ public final class InferenceServer implements AutoCloseable {
             if (maxTextsPerRequest < 1 || maxTextsPerRequest > maxBatch) {
                 throw new IllegalArgumentException("texts per request must be in [1, max batch " + maxBatch + "], is " + maxTextsPerRequest);
             }
+            if (maxQueuedChars < (long) maxTextsPerRequest * maxChars) {
+                throw new IllegalArgumentException("the queue's characters must hold one request of " + maxTextsPerRequest + " texts of " + maxChars
+                        + " characters (" + (long) maxTextsPerRequest * maxChars + "), are " + maxQueuedChars);
+            }
+        }
+
+        /**
+         * Characters of queued texts (accepted, not yet answered) that may take an eighth of the Java heap (a quarter at
+         * two bytes a character), or one request at its largest where that is more: a queue counted in requests alone
+         * let {@code --queue} requests of {@code --max-batch} texts of {@code maxChars} characters outgrow the heap.
+         */
+        public static long defaultQueuedChars(int maxTextsPerRequest, int maxChars) {
+            return Math.max((long) maxTextsPerRequest * maxChars, Runtime.getRuntime().maxMemory() / 8);
         }
 
         /** Loopback, a port the system picks, batches of 32 within 5 ms, 256 queued requests, one worker. */
@@ -87,7 +106,7 @@ public final class InferenceServer implements AutoCloseable {
         this.options = options;
         RequestBatcher[] b = new RequestBatcher[1];
         this.metrics = new ServerMetrics(() -> b[0] == null ? 0 : b[0].queued(), registry::size, registry::bytes);
-        this.batcher = b[0] = new RequestBatcher(predictor, options.maxBatch(), options.window().toNanos() / 1000, options.queue(), options.workers(), metrics);
+        this.batcher = b[0] = new RequestBatcher(predictor, options.maxBatch(), options.window().toNanos() / 1000, options.queue(), options.maxQueuedChars(), options.workers(), metrics);
         try {
             this.server = WebServer.builder().host(options.host()).port(options.port()).shutdownHook(false).maxPayloadSize(4L << 20)
                     .shutdownGracePeriod(Duration.ofSeconds(5)).routing(this::routes).build().start();
@@ -238,7 +257,8 @@ public final class InferenceServer implements AutoCloseable {
         if (!batcher.offer(job)) {
             if (batcher.closing()) throw new V2Protocol.HttpError(503, "the server is shutting down");
             res.header(HeaderNames.RETRY_AFTER, "1");
-            throw new V2Protocol.HttpError(429, "the queue is full (" + options.queue() + " requests): retry later");
+            throw new V2Protocol.HttpError(429, "the queue is full (" + options.queue() + " requests, or " + options.maxQueuedChars()
+                    + " characters of texts waiting): retry later");
         }
         try {
             return job.done().get(options.requestTimeout().toMillis(), TimeUnit.MILLISECONDS);

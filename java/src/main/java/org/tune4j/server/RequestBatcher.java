@@ -10,8 +10,8 @@ import org.tune4j.serve.AdapterPredictor;
 /**
  * Dynamic batching (ARCHITECTURE.md "Many adapters"): requests wait in a bounded queue; a worker takes the oldest,
  * then whatever else arrives within the latency budget (the window, counted from the oldest's arrival), up to
- * {@code maxBatch} texts, whatever their adapters, and runs them as one batch. A full queue refuses at once
- * ({@link #offer} is false: the server answers 429). Every job taken is completed, with its results or its own
+ * {@code maxBatch} texts, whatever their adapters, and runs them as one batch. A full queue (in requests, or in the
+ * characters of the texts accepted and not yet answered) refuses at once ({@link #offer} is false: the server answers 429). Every job taken is completed, with its results or its own
  * error: when a batch fails, its jobs are run one by one so that one bad request fails alone. {@link #close}
  * stops taking jobs and returns when every accepted one has been answered.
  */
@@ -21,18 +21,27 @@ final class RequestBatcher implements AutoCloseable {
         Job(String adapter, List<String> texts) {
             this(adapter, texts, System.nanoTime(), new CompletableFuture<>());
         }
+
+        long chars() {
+            long n = 0;
+            for (String t : texts) n += t.length();
+            return n;
+        }
     }
 
     private final AdapterPredictor predictor;
     private final int maxBatch;
     private final long windowNanos;
     private final ArrayBlockingQueue<Job> queue;
+    private final long maxQueuedChars;
+    private long queuedChars; // of the jobs accepted and not yet answered; guarded by this
     private final List<Thread> workers = new ArrayList<>();
     private final ServerMetrics metrics;
     private volatile boolean closing;
     private final java.util.concurrent.atomic.AtomicLong accepted = new java.util.concurrent.atomic.AtomicLong(), answered = new java.util.concurrent.atomic.AtomicLong();
 
-    RequestBatcher(AdapterPredictor predictor, int maxBatch, long windowMicros, int queueCapacity, int workerCount, ServerMetrics metrics) {
+    RequestBatcher(AdapterPredictor predictor, int maxBatch, long windowMicros, int queueCapacity, long maxQueuedChars, int workerCount, ServerMetrics metrics) {
+        this.maxQueuedChars = maxQueuedChars;
         this.predictor = predictor;
         this.maxBatch = maxBatch;
         this.windowNanos = windowMicros * 1000;
@@ -44,13 +53,23 @@ final class RequestBatcher implements AutoCloseable {
         }
     }
 
-    /** Queues a job; false when the queue is full or the batcher is closing (nothing was accepted then). */
+    /**
+     * Queues a job; false when the queue is full (in jobs, or in the characters of the texts accepted and not yet
+     * answered) or the batcher is closing (nothing was accepted then).
+     */
     boolean offer(Job job) {
         if (closing) return false;
+        long chars = job.chars();
         synchronized (this) { // against close(): a job is queued before closing is seen, or refused
-            if (closing || !queue.offer(job)) return false;
+            if (closing || queuedChars + chars > maxQueuedChars || !queue.offer(job)) return false;
+            queuedChars += chars;
             accepted.incrementAndGet();
-            job.done().whenComplete((r, e) -> answered.incrementAndGet());
+            job.done().whenComplete((r, e) -> {
+                synchronized (this) {
+                    queuedChars -= chars;
+                }
+                answered.incrementAndGet();
+            });
             return true;
         }
     }

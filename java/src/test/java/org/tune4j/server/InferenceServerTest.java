@@ -2,6 +2,7 @@ package org.tune4j.server;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -370,6 +371,38 @@ class InferenceServerTest {
             assertTrue(changes >= 2, "adapters changed " + changes + " times under load");
             assertEquals(Set.of(200), statuses.keySet(), "every request answered 200: " + statuses);
             assertTrue(statuses.get(200).get() > 40, "requests answered: " + statuses);
+        }
+    }
+
+    @Test
+    void theQueueIsBoundedInCharactersToo() throws Exception {
+        IllegalArgumentException tooSmall = assertThrows(IllegalArgumentException.class,
+                () -> new InferenceServer.Options("127.0.0.1", 0, 4, Duration.ZERO, 512, 1, 4, 1000, Duration.ofSeconds(60), 3999));
+        assertTrue(tooSmall.getMessage().contains("one request of 4 texts of 1000 characters"), tooSmall.getMessage());
+        try (AdapterRegistry registry = new AdapterRegistry(model, 1L << 30); AdapterPredictor p = new AdapterPredictor(CpuBackend.get(), model, tokenizer, registry, 1)) {
+            // room for 512 requests, but for the characters of only one 900-character text at a time
+            InferenceServer server = start(registry, p, new InferenceServer.Options("127.0.0.1", 0, 1, Duration.ZERO, 512, 1, 1, 1000, Duration.ofSeconds(60), 1000));
+            String text = "a text long enough to fill the queue's characters ".repeat(18); // 900 characters
+            ConcurrentHashMap<Integer, AtomicInteger> statuses = new ConcurrentHashMap<>();
+            List<String> refusals = java.util.Collections.synchronizedList(new ArrayList<>());
+            for (int round = 0; round < 5 && !statuses.containsKey(429); round++) {
+                try (ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
+                    List<Future<?>> all = new ArrayList<>();
+                    for (int i = 0; i < 50; i++) {
+                        all.add(clients.submit(() -> {
+                            HttpResponse<String> r = post(server.port(), "/v2/models/a0/infer", infer(null, text));
+                            count(statuses, r.statusCode());
+                            if (r.statusCode() == 429) refusals.add(r.body());
+                            return null;
+                        }));
+                    }
+                    for (Future<?> f : all) f.get();
+                }
+            }
+            assertEquals(Set.of(200, 429), statuses.keySet(), "50 concurrent requests of 900 characters against a queue of 1000: " + statuses);
+            assertTrue(refusals.getFirst().contains("1000 characters of texts waiting"), refusals.getFirst());
+            server.close();
+            assertEquals(server.acceptedRequests(), server.answeredRequests(), "accepted = answered");
         }
     }
 
