@@ -118,7 +118,8 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
     const float *adirect = direct_a(J);
     const int64_t head = adirect != NULL && J->bpacked == NULL && I->kernel_pack != NULL ? MR : 0; /* rows packed ahead of those in place, in the first row block */
     float *ap = t4j_thread_scratch(T4J_SCRATCH_GEMM_A, (size_t)(mc_max * J->kb) * sizeof(float)); /* per thread, kept */
-    float *bp = J->bpacked ? NULL : t4j_thread_scratch(T4J_SCRATCH_GEMM_B, (size_t)((single ? NR : nc_max) * J->kb) * sizeof(float));
+    /* with a single row block, two slivers' buffers: one in use while the next is copied ahead into the other */
+    float *bp = J->bpacked ? NULL : t4j_thread_scratch(T4J_SCRATCH_GEMM_B, (size_t)((single ? 2 * NR : nc_max) * J->kb) * sizeof(float));
     if (ap == NULL || (bp == NULL && J->bpacked == NULL)) {
         atomic_store((atomic_int *)&J->failed, 1);
         return;
@@ -139,16 +140,18 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
                 if (lead > 0) t4j_gemm_pack_view(I, &J->av, ic, lead, pc, kc, MR, ap);
                 if (ktail > 0 && lead < whole) t4j_gemm_pack_view(I, &J->av, ic + lead, whole - lead, pc + kin, ktail, MR, atail);
                 if (whole < mc) t4j_gemm_pack_view(I, &J->av, ic + whole, mc - whole, pc, kc, MR, ap + whole * kc);
+                int64_t copied = -1; /* the sliver (its jr) the calls of the sliver before it packed (copy-ahead) */
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const float *bs, *next = NULL, *fuse_src = NULL;
+                    float *ahead = NULL; /* where the next sliver is copied to, during this one's calls */
                     int64_t pf_ld = 0, fuse_ld = 0, pf_len = kc; /* pf_len: rows of the next sliver in its first segment */
                     if (J->bpacked != NULL) {
                         /* packed ahead: the sliver is read where it lies, and the next one (adjacent) prefetched */
                         bs = J->bpacked + pc * J->bnpad + (jc + jr) * kc;
                         if (jr + NR < nc) next = bs + NR * kc, pf_ld = NR;
                     } else {
-                        float *dst = single ? bp : bp + jr * kc;
-                        if (ic == m0) {
+                        float *dst = single ? bp + ((jr / NR) & 1) * NR * kc : bp + jr * kc;
+                        if (ic == m0 && copied != jr) {
                             /* a whole sliver whose rows lie adjacent in one source: the first tile's kernel packs it */
                             int64_t len = 0;
                             if (I->kernel_pack != NULL && nc - jr >= NR) fuse_src = sliver_source(&J->bv, jc + jr, pc, kc, &fuse_ld, &len);
@@ -157,6 +160,11 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
                         }
                         bs = dst;
                         if (ic == m0 && jr + NR < nc) next = sliver_source(&J->bv, jc + jr + NR, pc, kc, &pf_ld, &pf_len);
+                        /* a whole next sliver in one source: packed by this one's calls as they prefetch it */
+                        if (next != NULL && I->copy_ahead && pf_len == kc && nc - jr - NR >= NR) {
+                            ahead = single ? bp + ((jr / NR + 1) & 1) * NR * kc : bp + (jr + NR) * kc;
+                            copied = jr + NR;
+                        }
                     }
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         int64_t i = ic + ir, j = jc + jr;
@@ -177,6 +185,7 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
                             .bias_rs = J->bias_rs, .bias_cs = J->bias_cs,
                             .pf = next && p0 < pf_len ? next + p0 * pf_ld : NULL, .pf_ld = pf_ld, .pf_rows = pf_rows,
                             .pf_gap = pf_gap, .pf_l1 = J->bpacked != NULL,
+                            .pf_dst = ahead && p0 < pf_len ? ahead + p0 * NR : NULL, .pf_ahead = pf_len - p0,
                             .atail = atail + (ir - lead) * ktail, .ktail = ktail};
                         if (ir >= lead && ir < whole) I->kernel_direct(kc, adirect + i * as->rsa + T4J_MIN(pc, as->k), as->rsa, bs, &o);
                         else if (fuse_src != NULL && ir == 0) I->kernel_pack(kc, ap, fuse_src, fuse_ld, (float *)bs, &o);

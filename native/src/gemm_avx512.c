@@ -14,6 +14,13 @@
  * that pads C's edge tiles less (t4j_gemm_tile_for): 8 x 48 for MiniLM's 128-row products into 384 and 1536
  * columns (12 rows leave 4 of the last tile's 12 empty), 12 x 32 elsewhere. T4J_AVX512_MR / _NV change the first
  * (gemm-variants.sh). */
+/* Rows of the next sliver's source a copy-ahead prefetches before it copies them (gemm_avx512_kernel.inc). */
+#ifndef T4J_COPY_LAG
+#define T4J_COPY_LAG 4
+#endif
+#ifndef T4J_COPY_AHEAD
+#define T4J_COPY_AHEAD 1
+#endif
 #ifndef T4J_AVX512_MR
 #define T4J_AVX512_MR 12
 #define T4J_AVX512_NV 2
@@ -262,7 +269,7 @@ static void lowrank_avx512(const t4j_lowrank *L, int64_t row0, int64_t col0, int
 
 const t4j_gemm_impl t4j_gemm_avx512 = {"avx512", T4J_AVX512_MR, 16 * T4J_AVX512_NV, T4J_AVX512_BLOCKS, kernel_avx512, t4j_pack_transpose_avx2,
                                         t4j_pack_copy_avx2, skinny_avx512, 8, dot_avx512, DR, t4j_peak_fma_avx512, lowrank_avx512, kernel_pack_avx512, kernel_direct_avx512,
-                                        skinny_cols_avx512, dot8_avx512};
+                                        skinny_cols_avx512, dot8_avx512, T4J_COPY_AHEAD};
 const t4j_gemm_impl t4j_gemm_avx512_8x48 = {"avx512 8x48", 8, 48, T4J_AVX512_BLOCKS, kernel_avx512_8x48, t4j_pack_transpose_avx2,
                                             t4j_pack_copy_avx2, skinny_avx512, 8, dot_avx512, DR, t4j_peak_fma_avx512, lowrank_avx512, kernel_pack_avx512_8x48, kernel_direct_avx512_8x48,
-                                            skinny_cols_avx512, dot8_avx512};
+                                            skinny_cols_avx512, dot8_avx512, T4J_COPY_AHEAD};

@@ -118,4 +118,4 @@ static void lowrank_portable(const t4j_lowrank *L, int64_t row0, int64_t col0, i
 }
 
 const t4j_gemm_impl t4j_gemm_portable = {"portable", P_MR, P_NR, 64, 256, 512, kernel_portable, t4j_pack_transpose_scalar, t4j_pack_copy_scalar,
-                                          skinny_portable, 2, dot_portable, 2, t4j_peak_fma_portable, lowrank_portable, NULL, NULL, NULL, NULL};
+                                          skinny_portable, 2, dot_portable, 2, t4j_peak_fma_portable, lowrank_portable, NULL, NULL, NULL, NULL, 0};

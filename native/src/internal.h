@@ -80,6 +80,11 @@ typedef struct {
     const float *pf;
     int64_t pf_ld, pf_rows, pf_gap;
     int pf_l1;
+    /* Copy-ahead (kernels whose level sets copy_ahead): the kernel stores those rows, NR floats each, at pf_dst + r*NR
+     * instead of prefetching them, each row prefetched a few rows before (pf_ahead: rows of the source left from pf,
+     * this call's and the later calls'): the next B sliver packed over the calls of the sliver before it. */
+    float *pf_dst;
+    int64_t pf_ahead;
     /* The direct kernel only: the last ktail of its kc steps read A from atail, a packed sliver (ktail x MR, as the
      * packed kernel reads), instead of in place: the K segments after A's first (a LoRA layer's s·h), whose rows are
      * not adjacent to x's. 0: all kc in place. */
@@ -244,6 +249,7 @@ typedef struct {
     t4j_direct_kernel_fn kernel_direct; /* or NULL: A always packed (see t4j_direct_kernel_fn) */
     t4j_skinny_cols_fn skinny_cols; /* or NULL: the skinny kernel takes A stored transposed too */
     t4j_dot_fn dot8;        /* or NULL: a short side of 5 to 8 takes the skinny kernel (T4J_DOT8_NB) */
+    int copy_ahead;         /* the kernels take t4j_tile_out.pf_dst (else 0: the first tile packs each sliver) */
 } t4j_gemm_impl;
 
 extern const t4j_gemm_impl t4j_gemm_portable;
