@@ -6,7 +6,6 @@ import java.util.List;
 import java.util.function.Consumer;
 import org.tune4j.backend.Activation;
 import org.tune4j.backend.CpuBackend;
-import org.tune4j.backend.CpuDescription;
 import org.tune4j.backend.Int8Weights;
 import org.tune4j.backend.Sparse24Weights;
 import org.tune4j.tensor.DType;
