@@ -97,12 +97,19 @@ static const float *direct_a(const gemm_job *J) {
     return J->impl->kernel_direct != NULL && as->csa == 1 && as->alpha == 1.0f ? as->a : NULL;
 }
 
+/* Where the B sliver at column jr of the panel is packed: its place in the panel, or with a single row block the
+ * first or second of two slivers' buffers in turn (one in use while the next is copied ahead into the other). */
+static inline float *sliver_buffer(float *bp, int single, int64_t jr, int64_t nr, int64_t kc) {
+    return single ? bp + ((jr / nr) & 1) * nr * kc : bp + jr * kc;
+}
+
 /* C rows [m0, m1) x columns [n0, n1), the whole K reduction.
  * Loop order (ARCHITECTURE.md, "GEMM"): for each row block, each B sliver (kc x NR, packed into L1) is
  * used by every A sliver of the block (the block packed into L2). B slivers are packed when the first row
  * block first needs them, into the panel (later row blocks reuse them) or, with a single row block, into
- * one sliver's buffer that stays in L1; while one sliver is in use the kernels prefetch the source of the
- * next, so the pass over B (from memory, for a 4096 x 4096 weight) overlaps the arithmetic. */
+ * two slivers' buffers in turn; while one sliver is in use the kernels prefetch the source of the next, or
+ * (copy_ahead) copy it into its buffer, so the pass over B (from memory, for a 4096 x 4096 weight) overlaps the
+ * arithmetic. */
 static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
     const t4j_gemm_impl *I = J->impl;
     const int64_t MR = I->mr, NR = I->nr;
@@ -150,7 +157,7 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
                         bs = J->bpacked + pc * J->bnpad + (jc + jr) * kc;
                         if (jr + NR < nc) next = bs + NR * kc, pf_ld = NR;
                     } else {
-                        float *dst = single ? bp + ((jr / NR) & 1) * NR * kc : bp + jr * kc;
+                        float *dst = sliver_buffer(bp, single, jr, NR, kc);
                         if (ic == m0 && copied != jr) {
                             /* a whole sliver whose rows lie adjacent in one source: the first tile's kernel packs it */
                             int64_t len = 0;
@@ -162,7 +169,7 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
                         if (ic == m0 && jr + NR < nc) next = sliver_source(&J->bv, jc + jr + NR, pc, kc, &pf_ld, &pf_len);
                         /* a whole next sliver in one source: packed by this one's calls as they prefetch it */
                         if (next != NULL && I->copy_ahead && pf_len == kc && nc - jr - NR >= NR) {
-                            ahead = single ? bp + ((jr / NR + 1) & 1) * NR * kc : bp + (jr + NR) * kc;
+                            ahead = sliver_buffer(bp, single, jr + NR, NR, kc);
                             copied = jr + NR;
                         }
                     }

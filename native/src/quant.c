@@ -311,14 +311,13 @@ T4J_EXPORT int32_t t4j_int8_set_amx(int32_t on) {
     return t4j_int8_amx();
 }
 
-/* Rows of J's row block [i0, i1) that run on AMX tiles (whole 16s from i0), or 0: the dense kernel at the VNNI level
- * on whole 64-byte tiles of k. */
-static int64_t amx_rows(const q8_job *J, int64_t i0, int64_t i1) {
+/* Whether J's whole 16-row groups run on AMX tiles: the dense kernel at the VNNI level, k in whole 64-byte tiles, at
+ * least one group. */
+static int amx_for(const q8_job *J) {
 #if defined(__x86_64__)
-    if (J->xq == NULL || is_24(J->w.h) || J->impl != &t4j_int8_avx512_vnni || J->w.h->quads % 16 != 0 || !t4j_int8_amx()) return 0;
-    return (i1 - i0) / 16 * 16;
+    return J->xq != NULL && !is_24(J->w.h) && J->impl == &t4j_int8_avx512_vnni && J->w.h->quads % 16 == 0 && J->m >= 16 && t4j_int8_amx();
 #else
-    (void)J, (void)i0, (void)i1;
+    (void)J;
     return 0;
 #endif
 }
@@ -332,18 +331,18 @@ static t4j_int8_out tile_out(const q8_job *J, int64_t i, int64_t j, int64_t rows
 }
 
 /* Panels p0 .. p1 - 1 of J's weights, every row of x: T4J_Q8_ROW_BLOCK rows at a time through all the panels; on AMX
- * (amx_rows) 32 rows a call, the rows past the last whole 16 on the level's kernel. */
+ * (amx_for) 32 rows a call, the rows past the last whole 16 on the level's kernel. */
 static void q8_panels(const q8_job *J, int64_t p0, int64_t p1) {
     const t4j_int8_impl *I = J->impl;
     int twofour = is_24(J->w.h);
     int64_t mr = J->xf != NULL ? I->wo_mr : twofour ? I->mr24 : I->mr;
     int64_t rows = T4J_MAX(mr, T4J_Q8_ROW_BLOCK / mr * mr);
-    int amx = amx_rows(J, 0, J->m) > 0;
+    int amx = amx_for(J);
 #if defined(__x86_64__)
     if (amx) t4j_amx_begin();
 #endif
     for (int64_t i0 = 0; i0 < J->m; i0 += rows) {
-        int64_t i1 = T4J_MIN(J->m, i0 + rows), tiled = amx ? amx_rows(J, i0, i1) : 0;
+        int64_t i1 = T4J_MIN(J->m, i0 + rows), tiled = amx ? (i1 - i0) / 16 * 16 : 0; /* rows on the tiles */
         for (int64_t p = p0; p < p1; p++) {
             const int8_t *panel = J->w.data + p * panel_stride(J->w.h);
             int64_t j = p * T4J_Q8_PANEL;

@@ -39,7 +39,6 @@ final class Int8Suite {
         List<BenchRow> rows = new ArrayList<>();
         CpuBackend cpu = CpuBackend.get();
         String backend = cpu.name() + (CpuBackend.int8Vnni() ? "-vnni" : "");
-        String tiled = CpuBackend.int8Amx() ? "cpu-avx512-amx" : backend; // a batch of whole 16-row blocks, k a multiple of 64
         try (Arena arena = Arena.ofShared()) {
             progress.accept("int8: preparing " + ROTATE + " weight sets of " + N + "x" + K);
             Tensor[] wf = new Tensor[ROTATE];
@@ -63,8 +62,8 @@ final class Int8Suite {
                     double f32 = measure.medianMs(f32Call);
                     double weightOnly = measure.medianMs(() -> cpu.int8WeightOnlyLinear(x, wq[next[0]++ % sets], null, Activation.NONE, y));
                     String f32Peer = "tune4j f32 " + (m == 1 ? "GEMV" : "GEMM") + " (x·Wᵀ)";
-                    boolean amx = !tiled.equals(backend) && m >= 16; // whole 16-row blocks on AMX tiles (K a multiple of 64)
-                    String rowBackend = amx ? tiled : backend;
+                    boolean amx = CpuBackend.int8Amx() && m >= 16; // whole 16-row blocks on AMX tiles (K a multiple of 64)
+                    String rowBackend = amx ? "cpu-" + CpuBackend.int8KernelLabel() : backend;
                     double rowPeak = amx ? peak : vnniPeak;
                     if (m != 8) {
                         Runnable int8 = () -> cpu.int8Linear(x, wq[next[0]++ % sets], null, Activation.NONE, y);
@@ -88,9 +87,13 @@ final class Int8Suite {
                         }
                         rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, rowBackend, dynamic, ops, "GOP/s", f32Peer, f32, rowPeak));
                         if (amx) { // the same kernel with AMX off: what the tiles bring, in this run
+                            double vnni;
                             CpuBackend.setInt8Amx(false);
-                            double vnni = measure.medianMs(int8);
-                            CpuBackend.setInt8Amx(true);
+                            try {
+                                vnni = measure.medianMs(int8);
+                            } finally {
+                                CpuBackend.setInt8Amx(true);
+                            }
                             rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, rowBackend, dynamic, ops, "GOP/s", "tune4j VNNI (AMX off)", vnni, rowPeak));
                         }
                         if (rotate) { // the same call as the bytes of weights it reads from memory, against the read loop's bandwidth

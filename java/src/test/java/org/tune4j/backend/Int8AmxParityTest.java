@@ -40,12 +40,6 @@ class Int8AmxParityTest {
         CpuBackend.setThreads(Runtime.getRuntime().availableProcessors());
     }
 
-    private static Tensor vector(Arena arena, SplittableRandom rng, long n) {
-        Tensor t = Tensor.zeros(arena, DType.F32, n);
-        for (long i = 0; i < n; i++) t.setFloat(i, (float) (rng.nextDouble() * 2 - 1));
-        return t;
-    }
-
     private static void assertSameBits(Tensor expected, Tensor actual, String what) {
         long at = expected.segment().mismatch(actual.segment());
         if (at >= 0) fail(what + ": first difference at byte " + at + " (element " + at / 4 + ")");
@@ -71,7 +65,7 @@ class Int8AmxParityTest {
             for (long[] nk : OUT_IN) {
                 long n = nk[0], k = nk[1];
                 Int8Weights w = Int8Weights.quantize(arena, CPU, random(arena, rng, n, k));
-                Tensor bias = vector(arena, rng, n);
+                Tensor bias = random(arena, rng, n);
                 for (long m : ROWS) {
                     Tensor x = random(arena, rng, m, k);
                     Activation act = acts[cases % acts.length];
@@ -122,7 +116,7 @@ class Int8AmxParityTest {
             Tensor[] bias = new Tensor[outs.length], shared = new Tensor[outs.length];
             for (int l = 0; l < outs.length; l++) {
                 w[l] = Int8Weights.quantize(arena, CPU, random(arena, rng, outs[l], k));
-                bias[l] = vector(arena, rng, outs[l]);
+                bias[l] = random(arena, rng, outs[l]);
                 shared[l] = Tensor.zeros(arena, DType.F32, m, outs[l]);
             }
             CpuBackend.setThreads(2);

@@ -36,10 +36,10 @@ public final class TestTensors {
         return out.build();
     }
 
-    /** Uniform values in [-1, 1). */
-    public static Tensor random(Arena arena, SplittableRandom rng, long rows, long cols) {
-        Tensor t = Tensor.zeros(arena, DType.F32, rows, cols);
-        for (long i = 0; i < rows * cols; i++) t.setFloat(i, (float) (rng.nextDouble() * 2 - 1));
+    /** Uniform values in [-1, 1), of any shape (a matrix: rows, cols; a bias: its length). */
+    public static Tensor random(Arena arena, SplittableRandom rng, long... shape) {
+        Tensor t = Tensor.zeros(arena, DType.F32, shape);
+        for (long i = 0; i < t.numel(); i++) t.setFloat(i, (float) (rng.nextDouble() * 2 - 1));
         return t;
     }
 
