@@ -53,14 +53,17 @@ static void dot8_task(void *ctx, int64_t task) {
     }
 }
 
-/* skinny_cols (consecutive rows of A adjacent, rsa = 1; a short side of at most 8): chunk rows per task, a multiple of its 32. */
+/* skinny_cols (consecutive rows of A adjacent, rsa = 1; a short side of at most 16): chunk rows per task, a multiple of
+ * its 32; a short side over 8 (rank 16) as two calls of at most 8 columns, the second reading the strip of A the first
+ * brought into L2. */
 static void skinny_cols_task(void *ctx, int64_t task) {
     const skinny_job *S = ctx;
-    for (int64_t i = task * S->chunk; i < T4J_MIN(S->m, (task + 1) * S->chunk); i += T4J_SKINNY_COLS_ROWS) {
-        t4j_tile_out o = {.c = S->c + i * S->rsc, .rsc = S->rsc, .csc = S->csc, .m_rem = T4J_MIN(T4J_SKINNY_COLS_ROWS, S->m - i),
-                          .n_rem = S->n, .beta = S->beta};
-        S->impl->skinny_cols(S->k, S->a + i, S->csa, o.m_rem, S->bn, S->rsb, S->ldbn, S->n, S->alpha, &o);
-    }
+    for (int64_t i = task * S->chunk; i < T4J_MIN(S->m, (task + 1) * S->chunk); i += T4J_SKINNY_COLS_ROWS)
+        for (int64_t q = 0; q < S->n; q += T4J_SKINNY_COLS_N) {
+            t4j_tile_out o = {.c = S->c + i * S->rsc + q * S->csc, .rsc = S->rsc, .csc = S->csc, .m_rem = T4J_MIN(T4J_SKINNY_COLS_ROWS, S->m - i),
+                              .n_rem = T4J_MIN(T4J_SKINNY_COLS_N, S->n - q), .beta = S->beta};
+            S->impl->skinny_cols(S->k, S->a + i, S->csa, o.m_rem, S->bn + q * S->ldbn, S->rsb, S->ldbn, o.n_rem, S->alpha, &o);
+        }
 }
 
 /* Rows of C per task for a skinny or dot-product job whose kernel takes `rows` rows a call: the calls split evenly
@@ -73,7 +76,7 @@ static int64_t skinny_chunk(int64_t m, int64_t n, int64_t k, int64_t rows) {
 
 int32_t t4j_gemm_skinny(const t4j_gemm_impl *I, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t rsa,
                            int64_t csa, const float *bs, int64_t rsb, int64_t csb, float beta, float *c, int64_t rsc, int64_t csc) {
-    if (I->skinny_cols != NULL && rsa == 1 && n <= T4J_SKINNY_COLS_N) {
+    if (I->skinny_cols != NULL && rsa == 1 && n <= T4J_SKINNY_N) {
         /* A stored transposed (LoRA's gᵀ h, and gbᵀ x̃ computed as its transpose): its rows along the lanes, B in place */
         skinny_job S = {.impl = I, .a = a, .rsa = 1, .csa = csa, .bn = bs, .rsb = rsb, .ldbn = csb, .m = m, .n = n, .k = k, .alpha = alpha,
                         .beta = beta, .c = c, .rsc = rsc, .csc = csc, .chunk = skinny_chunk(m, n, k, T4J_SKINNY_COLS_ROWS)};
