@@ -114,7 +114,7 @@ typedef void (*t4j_pack_copy_fn)(const float *src, int64_t ld, int64_t rows, int
 typedef void (*t4j_skinny_fn)(int64_t k, const float *a, int64_t rsa, int64_t csa, int64_t rows, const float *bn, float alpha, const t4j_tile_out *out);
 #define T4J_SKINNY_N 16
 /* Skinny product with consecutive rows of A adjacent (rsa = 1: A stored transposed, as gᵀ in LoRA's gᵀ h) and a short side of at
- * most T4J_SKINNY_COLS_N (rank 8): rows [0, rows) of acc(i, q) = sum over p < k of a[i + p*csa] * bs[p*rsb + q*csb],
+ * most T4J_SKINNY_COLS_N (rank 8; gemm_skinny.c runs a side of up to 16 as two calls): rows [0, rows) of acc(i, q) = sum over p < k of a[i + p*csa] * bs[p*rsb + q*csb],
  * q < n, A's rows along the vector lanes and B broadcast in place (nothing packed); each sum one chain over p in
  * order, as the skinny kernel's (the same bits); alpha * acc stored through out. rows <= T4J_SKINNY_COLS_ROWS. */
 typedef void (*t4j_skinny_cols_fn)(int64_t k, const float *a, int64_t csa, int64_t rows, const float *bs, int64_t rsb, int64_t csb, int64_t n, float alpha,
