@@ -109,8 +109,11 @@ int32_t t4j_gemm_skinny(const t4j_gemm_impl *I, int64_t m, int64_t n, int64_t k,
     }
     float *bn = aligned_alloc(64, (size_t)(k * T4J_SKINNY_N) * sizeof(float));
     if (bn == NULL) return T4J_ERR_NO_MEMORY;
-    for (int64_t p = 0; p < k; p++)
-        for (int64_t q = 0; q < T4J_SKINNY_N; q++) bn[p * T4J_SKINNY_N + q] = q < n ? bs[p * rsb + q * csb] : 0.0f;
+    if (rsb == 1) /* B's columns along k (LoRA's x Aᵀ at rank 9-16: A's rows): the level's transposing pack, not one strided load an element */
+        I->pack_transpose(bs, csb, n, k, T4J_SKINNY_N, 1.0f, bn);
+    else
+        for (int64_t p = 0; p < k; p++)
+            for (int64_t q = 0; q < T4J_SKINNY_N; q++) bn[p * T4J_SKINNY_N + q] = q < n ? bs[p * rsb + q * csb] : 0.0f;
     skinny_job S = {.impl = I, .a = a, .rsa = rsa, .csa = csa, .bn = bn, .m = m, .n = n, .k = k, .alpha = alpha,
                     .beta = beta, .c = c, .rsc = rsc, .csc = csc, .chunk = skinny_chunk(m, n, k, I->skinny_rows)};
     t4j_parallel(t4j_ceil_div(m, S.chunk), skinny_task, &S);
