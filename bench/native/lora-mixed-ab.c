@@ -6,6 +6,7 @@
  *   mixed1:   the same with one adapter for every row;
  *   shrink32: its shrink alone (t4j_lora_shrink_segments, 32 adapters);
  *   fused:    one adapter through the fused LoRA layer (t4j_lora_forward: W as is, the low-rank term a K segment).
+ * ONLY=k runs kind k alone (0 packed .. 4 fused; the other columns then read 0), for a profile of one.
  * Then the mixed outputs of each library against the first's, bit for bit (exits 1 if any differ). Build libraries with
  * bench/native/gemm-variants.sh. */
 #include <stdint.h>
@@ -61,9 +62,11 @@ int main(int argc, char **argv) {
         if (wp[l] == NULL || ((pack_fn)dlsym(lib, "t4j_linear_pack"))(dout, di, w, di, wp[l], bytes) != 0) return 1;
     }
     static double ts[8][KINDS][256];
+    const int only = getenv("ONLY") != NULL ? atoi(getenv("ONLY")) : -1; /* ONLY=k times that kind alone (for perf) */
     for (int it = -2; it < rounds; it++)
         for (int l = 0; l < libs; l++)
             for (int k = 0; k < KINDS; k++) {
+                if (only >= 0 && k != only) continue;
                 double t0 = now();
                 int32_t rc = 0;
                 switch (k) {
