@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "internal.h"
+#include "lowrank_tile.h"
 
 #define MR 6
 #define NR 16

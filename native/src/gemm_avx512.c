@@ -9,6 +9,7 @@
 #include <immintrin.h>
 
 #include "internal.h"
+#include "lowrank_tile.h"
 
 /* Two tiles: 12 x 32 (the level's own) and 8 x 48, both 24 accumulators. gemm.c takes, for each product, the one
  * that pads C's edge tiles less (t4j_gemm_tile_for): 8 x 48 for MiniLM's 128-row products into 384 and 1536

@@ -3,6 +3,7 @@
 #include <stddef.h>
 
 #include "internal.h"
+#include "lowrank_tile.h"
 
 /* ---- scalar pieces shared with the SIMD levels ---- */
 

@@ -164,74 +164,21 @@ typedef void (*t4j_dot_fn)(int64_t k, const float *a, int64_t lda, int64_t rows,
 #endif
 
 /* The low-rank terms of a mixed-adapter batch, added to C's tiles as they are finished (lora_mixed.c):
- * C[row][col] += scales[i] * sum over q < ranks[i] of h[row*ldh + q] * bt[i][q*ldbt + col], i = row_adapter[row]
- * (-1: none). bt[i] is B_i transposed, [r_i, ldbt] with ldbt = C's columns: a tile's columns are contiguous. */
+ * C[row][col] += sum over q < ranks[i] of hs[row*ldhs + q] * bt[i][q*ldbt + col] in q's order, i = row_adapter[row]
+ * (-1: none). hs = scales[i] * h, the shrink's output times the row's adapter scale, rounded once, so that each term
+ * is one multiply-add from memory. bt[i] is B_i transposed, [r_i, ldbt] with ldbt = C's columns: a tile's columns are
+ * contiguous. */
 typedef struct {
-    const float *h;
-    int64_t ldh;
+    const float *hs;
+    int64_t ldhs;
     const int32_t *row_adapter;
     const float *const *bt;
     const int64_t *ranks;
-    const float *scales;
     int64_t ldbt;
 } t4j_lowrank;
 /* Adds the low-rank terms to rows [row0, row0 + m_rem) x columns [col0, col0 + n_rem) of C, stored at c with
  * row stride rsc (columns adjacent). */
 typedef void (*t4j_lowrank_fn)(const t4j_lowrank *L, int64_t row0, int64_t col0, int64_t m_rem, int64_t n_rem, float *c, int64_t rsc);
-/* The loops every level compiles with its own vector instructions. nr rows of one adapter (nr <= 4) times w
- * columns (16 or 32), accumulated in nr * w floats over the rank: constants once inlined, so the accumulators
- * are registers and the nr * w / lanes FMA chains are independent (one row at a time was one chain per
- * vector, latency-bound: 12% of a mixed batch's time). */
-static inline __attribute__((always_inline)) void t4j_lowrank_block(const int nr, const int w, const float *const *h, float s, int64_t r, const float *bt, int64_t ldbt,
-                                                                    float *c, int64_t rsc) {
-    float acc[4][32];
-    for (int i = 0; i < nr; i++)
-        for (int jj = 0; jj < w; jj++) acc[i][jj] = c[i * rsc + jj];
-    for (int64_t q = 0; q < r; q++) {
-        const float *b = bt + q * ldbt;
-        for (int i = 0; i < nr; i++) {
-            const float hq = s * h[i][q];
-            for (int jj = 0; jj < w; jj++) acc[i][jj] += hq * b[jj];
-        }
-    }
-    for (int i = 0; i < nr; i++)
-        for (int jj = 0; jj < w; jj++) c[i * rsc + jj] = acc[i][jj];
-}
-
-static inline __attribute__((always_inline)) void t4j_lowrank_rows(const int nr, const float *const *h, float s, int64_t r, const float *bt, int64_t ldbt, int64_t n,
-                                                                   float *c, int64_t rsc) {
-    int64_t j0 = 0;
-    for (; j0 + 32 <= n; j0 += 32) t4j_lowrank_block(nr, 32, h, s, r, bt + j0, ldbt, c + j0, rsc);
-    for (; j0 + 16 <= n; j0 += 16) t4j_lowrank_block(nr, 16, h, s, r, bt + j0, ldbt, c + j0, rsc);
-    for (; j0 < n; j0++)
-        for (int i = 0; i < nr; i++) {
-            float acc = c[i * rsc + j0];
-            for (int64_t q = 0; q < r; q++) acc += (s * h[i][q]) * bt[q * ldbt + j0];
-            c[i * rsc + j0] = acc;
-        }
-}
-
-static inline __attribute__((always_inline)) void t4j_lowrank_body(const t4j_lowrank *L, int64_t row0, int64_t col0, int64_t m_rem, int64_t n_rem, float *c, int64_t rsc) {
-    for (int64_t i0 = 0; i0 < m_rem;) {
-        int32_t a = L->row_adapter[row0 + i0];
-        int nr = 1; /* up to 4 rows of the same adapter share each row of B^T */
-        while (nr < 4 && i0 + nr < m_rem && L->row_adapter[row0 + i0 + nr] == a) nr++;
-        if (a >= 0) {
-            const float *h[4];
-            for (int i = 0; i < nr; i++) h[i] = L->h + (row0 + i0 + i) * L->ldh;
-            const float *bt = L->bt[a] + col0;
-            float *ci = c + i0 * rsc;
-            switch (nr) {
-            case 4: t4j_lowrank_rows(4, h, L->scales[a], L->ranks[a], bt, L->ldbt, n_rem, ci, rsc); break;
-            case 3: t4j_lowrank_rows(3, h, L->scales[a], L->ranks[a], bt, L->ldbt, n_rem, ci, rsc); break;
-            case 2: t4j_lowrank_rows(2, h, L->scales[a], L->ranks[a], bt, L->ldbt, n_rem, ci, rsc); break;
-            default: t4j_lowrank_rows(1, h, L->scales[a], L->ranks[a], bt, L->ldbt, n_rem, ci, rsc); break;
-            }
-        }
-        i0 += nr;
-    }
-}
-
 typedef struct {
     const char *name;
     int64_t mr, nr;         /* register tile */
@@ -244,7 +191,7 @@ typedef struct {
     t4j_dot_fn dot;
     int64_t dot_rows;
     int64_t (*peak_fma)(int64_t iterations); /* this level's FMA loop: the machine's peak (t4j_peak_fma) */
-    t4j_lowrank_fn lowrank; /* the mixed-adapter epilogue (t4j_lowrank_body at this level) */
+    t4j_lowrank_fn lowrank; /* the mixed-adapter epilogue (lowrank_tile.h's t4j_lowrank_body at this level) */
     t4j_packing_kernel_fn kernel_pack; /* or NULL: B slivers packed in a pass of their own */
     t4j_direct_kernel_fn kernel_direct; /* or NULL: A always packed (see t4j_direct_kernel_fn) */
     t4j_skinny_cols_fn skinny_cols; /* or NULL: the skinny kernel takes A stored transposed too */

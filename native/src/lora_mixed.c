@@ -148,20 +148,27 @@ static int32_t mixed_forward(int64_t t, int64_t d_in, int64_t d_out, const float
     int32_t rc = t4j_lora_shrink_segments(nseg, seg_start, seg_adapter, d_in, a, ranks, x, ldx, h, ldh);
     if (rc != T4J_OK) return rc;
     int32_t *row_adapter = malloc((size_t)T4J_MAX(t, 1) * sizeof(int32_t));
+    float *hs = malloc((size_t)T4J_MAX(t * ldh, 1) * sizeof(float));
     const float **bt = malloc((size_t)T4J_MAX(nadapters, 1) * sizeof(float *));
     float *bt_buf = bt == NULL ? NULL : transpose_factors(nadapters, d_out, b, ranks, bt);
-    if (row_adapter == NULL || bt_buf == NULL) {
+    if (row_adapter == NULL || hs == NULL || bt_buf == NULL) {
         rc = T4J_ERR_NO_MEMORY;
     } else {
         for (int64_t s = 0; s < nseg; s++)
-            for (int64_t p = seg_start[s]; p < seg_start[s + 1]; p++) row_adapter[p] = seg_adapter[s];
-        t4j_lowrank L = {.h = h, .ldh = ldh, .row_adapter = row_adapter, .bt = bt, .ranks = ranks, .scales = scales, .ldbt = d_out};
+            for (int64_t p = seg_start[s]; p < seg_start[s + 1]; p++) {
+                row_adapter[p] = seg_adapter[s];
+                /* h's row times its adapter's scale, as t4j_lowrank's hs (the rank's columns; the epilogue reads no more) */
+                if (seg_adapter[s] >= 0)
+                    for (int64_t q = 0; q < ranks[seg_adapter[s]]; q++) hs[p * ldh + q] = scales[seg_adapter[s]] * h[p * ldh + q];
+            }
+        t4j_lowrank L = {.hs = hs, .ldhs = ldh, .row_adapter = row_adapter, .bt = bt, .ranks = ranks, .ldbt = d_out};
         /* y = x W^T + bias, each tile then given its rows' low-rank terms */
         t4j_kseg seg = {.a = x, .rsa = ldx, .csa = 1, .b = w, .rsb = 1, .csb = d_in, .k = d_in, .alpha = 1.0f};
         rc = packed != NULL ? t4j_linear_packed_lowrank(t, d_out, d_in, x, ldx, packed, bias, y, ldy, &L)
                             : t4j_gemm_segments_lowrank(t, d_out, &seg, 1, 0.0f, y, ldy, bias, &L);
     }
     free(row_adapter);
+    free(hs);
     free(bt);
     free(bt_buf);
     return rc;
