@@ -153,8 +153,11 @@ public final class Tape implements AutoCloseable {
         return memory.take(shape);
     }
 
-    /** As {@link #empty(long...)} for a [rows, cols] matrix (no shape array made for the call). */
-    Tensor empty(long rows, long cols) {
+    /**
+     * As {@link #empty(long...)} for a [rows, cols] matrix (no shape array made for the call): the output of a backend
+     * op that writes every element (zeroing it first would cost a pass over memory the op then overwrites).
+     */
+    public Tensor empty(long rows, long cols) {
         return memory.take(rows, cols);
     }
 

@@ -51,14 +51,15 @@ public final class MultiLoraLinear extends Module implements Layer {
         if (t.parameterGradients() || x.requiresGrad()) throw new IllegalStateException(path + ": a mixed-adapter batch is served, not trained (use a tape that does not record)");
         Backend be = t.backend();
         long rows = x.value().dim(0);
-        Tensor h = t.zeros(rows, route.adapters().maxRank());
+        // h and y are written whole by the backend (shrink writes zeros past a row's rank; y = x Wᵀ + ...): not zeroed first
+        Tensor h = t.empty(rows, route.adapters().maxRank());
         if (base instanceof Linear lin) {
-            Tensor y = t.zeros(rows, lin.out());
+            Tensor y = t.empty(rows, lin.out());
             be.loraMixedForward(x.value(), lin.weight.value(), lin.bias == null ? null : lin.bias.value(), routing.segStart(), route.segAdapter(), route.adapters(), h, y);
             return t.input(y, false);
         }
         if (base instanceof PackedLinear packed) {
-            Tensor y = t.zeros(rows, packed.out());
+            Tensor y = t.empty(rows, packed.out());
             be.loraMixedForwardPacked(x.value(), packed.packed(), packed.biasValue(), routing.segStart(), route.segAdapter(), route.adapters(), h, y);
             return t.input(y, false);
         }
