@@ -4,7 +4,9 @@
  *   gemm-ab THREADS M N K ROUNDS LIB[%LEVEL][@MC,KC,NC] ... (TA=1 / TB=1 in the environment: transposed A / B;
  *                                                        ROTATE=R: R copies of B taken in turn, from memory as a
  *                                                        batch-1 GEMV's weights are; HUGE=0: every matrix on
- *                                                        transparent huge pages)
+ *                                                        transparent huge pages; COLD=MB: MB megabytes written
+ *                                                        over before each timed call, so that A, B and C come
+ *                                                        from memory, as a training step's activations do)
  *
  * LIB%LEVEL runs that library at a SIMD level (t4j_set_simd_level: 0 portable, 1 AVX2, 2 AVX-512);
  * LIB@MC,KC,NC pins that library's cache blocks (t4j_gemm_set_blocks); a library named twice is copied,
@@ -26,6 +28,8 @@ int main(int argc, char **argv) {
     int ta = getenv("TA") != NULL, tb = getenv("TB") != NULL;
     int rotate = getenv("ROTATE") != NULL ? atoi(getenv("ROTATE")) : 1;
     if (rotate < 1 || rotate > 16) return 2;
+    size_t cold = getenv("COLD") != NULL ? (size_t)atol(getenv("COLD")) << 20 : 0;
+    char *flush = cold ? malloc(cold) : NULL;
     if (libs > 16 || rounds < 1 || rounds > 256) return 2;
     gemm_fn gemm[16];
     double *times = calloc((size_t)libs * rounds, sizeof(double));
@@ -61,6 +65,7 @@ int main(int argc, char **argv) {
     for (int l = 0; l < libs; l++) gemm[l](ta, tb, m, n, k, 1.f, a, lda, b[0], ldb, 0.f, c, n); /* warm-up */
     for (int r = 0; r < rounds; r++)
         for (int l = 0; l < libs; l++) {
+            if (flush != NULL) memset(flush, r + l, cold);
             double t0 = now();
             gemm[l](ta, tb, m, n, k, 1.f, a, lda, b[(r * libs + l) % rotate], ldb, 0.f, c, n);
             times[l * rounds + r] = now() - t0;

@@ -193,7 +193,11 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
                             .pf = next && p0 < pf_len ? next + p0 * pf_ld : NULL, .pf_ld = pf_ld, .pf_rows = pf_rows,
                             .pf_gap = pf_gap, .pf_l1 = J->bpacked != NULL,
                             .pf_dst = ahead && p0 < pf_len ? ahead + p0 * NR : NULL, .pf_ahead = pf_len - p0,
-                            .atail = atail + (ir - lead) * ktail, .ktail = ktail};
+                            .atail = atail + (ir - lead) * ktail, .ktail = ktail,
+                            /* the first sliver's pass reads the block's A from memory: the next tile's rows ahead (a
+                             * prefetch for the block's first tile, from its last, gained nothing more) */
+                            .apf = jr == 0 && ir + MR >= lead && ir + 2 * MR <= whole && pc < as->k ? adirect + (i + MR) * as->rsa + pc : NULL,
+                            .apf_ld = as->rsa};
                         if (ir >= lead && ir < whole) I->kernel_direct(kc, adirect + i * as->rsa + T4J_MIN(pc, as->k), as->rsa, bs, &o);
                         else if (fuse_src != NULL && ir == 0) I->kernel_pack(kc, ap, fuse_src, fuse_ld, (float *)bs, &o);
                         else I->kernel(kc, ap + ir * kc, bs, &o);

@@ -64,6 +64,11 @@ static inline __attribute__((always_inline)) void body_avx2(int64_t kc, const fl
                 for (int64_t g = 0; g < gap && p < kin; g++, p++) STEP(direct);
             }
     }
+    if (direct && o->apf != NULL && o->pf == NULL) /* the next tile's rows of A, a line each every 16 steps (as at AVX-512) */
+        while (p + 16 <= kin) {
+            for (int i = 0; i < MR; i++) _mm_prefetch((const char *)(o->apf + i * o->apf_ld + p), _MM_HINT_T1);
+            for (int g = 0; g < 16; g++, p++) STEP(direct);
+        }
     for (; p < kin; p++) STEP(direct);
     if (direct)
         for (ap = o->atail; p < kc; p++) STEP(0);
