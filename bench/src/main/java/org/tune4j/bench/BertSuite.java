@@ -51,10 +51,13 @@ final class BertSuite {
     /** -Dtune4j.bench.bert.scaling=true: also each op's time in LoRA steps on one thread and on the run's most, alternated (StepThreadScaling). */
     private static final boolean SCALING = Boolean.getBoolean("tune4j.bench.bert.scaling");
     /**
-     * The training step's batch as this many micro-batches (-Dtune4j.bench.bert.microBatches, default 2: on two threads
-     * they run at once, one a thread; on one thread in turn, the same bits: autograd.MicroBatches).
+     * The training step's batch as this many micro-batches (-Dtune4j.bench.bert.microBatches; by default 2 where there are
+     * threads to run them at once, one a thread (autograd.MicroBatches), and 1 on one thread, where parts in turn only cost:
+     * 1 part against 2 was 3% faster on the Xeon, BENCHMARKS.md, thirty-fourth session).
      */
-    private static final int MICRO_BATCHES = Integer.getInteger("tune4j.bench.bert.microBatches", 2);
+    private static int microBatches(int threads) {
+        return Integer.getInteger("tune4j.bench.bert.microBatches", threads > 1 ? 2 : 1);
+    }
 
     static List<BenchRow> run(Machine machine, List<Integer> threadCounts, boolean quick, Consumer<String> progress) throws IOException {
         List<BenchRow> rows = new ArrayList<>();
@@ -143,7 +146,7 @@ final class BertSuite {
             };
             List<MicroBatches> made = new ArrayList<>(); // one a backend (ours, the timing proxy), closed with the model
             java.util.function.Function<Backend, Runnable> stepOn = backend -> {
-                MicroBatches mb = new MicroBatches(backend, MICRO_BATCHES, new SplittableRandom(3));
+                MicroBatches mb = new MicroBatches(backend, microBatches(threads), new SplittableRandom(3));
                 made.add(mb);
                 return () -> {
                     mb.step(TRAIN_BATCH, sliceLoss);
@@ -175,7 +178,7 @@ final class BertSuite {
         }
         if (SCALING && method.equals("lora") && threads > 1) StepThreadScaling.report("lora step", stepOn, threads, quick ? 3 : 10, progress);
         double stepFlops = (method.equals("lora") ? 2 : 3) * fwdFlops * TRAIN_BATCH, mfu = 100 * stepFlops / (ms * 1e6) / peak;
-        String shape = shape(SEQ, TRAIN_BATCH) + (MICRO_BATCHES > 1 ? " (" + MICRO_BATCHES + " micro-batches)" : "") + (method.equals("lora") ? " r=8 q,v" : "");
+        String shape = shape(SEQ, TRAIN_BATCH) + (microBatches(threads) > 1 ? " (" + microBatches(threads) + " micro-batches)" : "") + (method.equals("lora") ? " r=8 q,v" : "");
         List<BenchRow> rows = new ArrayList<>();
         if (peers.isEmpty()) rows.add(stepRow(method, shape, threads, ms, missing, null, mfu));
         for (BertStepPeer peer : peers) {
