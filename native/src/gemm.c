@@ -97,6 +97,10 @@ static const float *direct_a(const gemm_job *J) {
     return J->impl->kernel_direct != NULL && as->csa == 1 && as->alpha == 1.0f ? as->a : NULL;
 }
 
+#ifndef T4J_A_PREFETCH
+#define T4J_A_PREFETCH 1 /* 0 builds without the prefetch of the next tile's A rows (t4j_tile_out.apf): an A/B build */
+#endif
+
 /* Where the B sliver at column jr of the panel is packed: its place in the panel, or with a single row block the
  * first or second of two slivers' buffers in turn (one in use while the next is copied ahead into the other). */
 static inline float *sliver_buffer(float *bp, int single, int64_t jr, int64_t nr, int64_t kc) {
@@ -195,8 +199,10 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
                             .pf_dst = ahead && p0 < pf_len ? ahead + p0 * NR : NULL, .pf_ahead = pf_len - p0,
                             .atail = atail + (ir - lead) * ktail, .ktail = ktail,
                             /* the first sliver's pass reads the block's A from memory: the next tile's rows ahead (a
-                             * prefetch for the block's first tile, from its last, gained nothing more) */
-                            .apf = jr == 0 && ir + MR >= lead && ir + 2 * MR <= whole && pc < as->k ? adirect + (i + MR) * as->rsa + pc : NULL,
+                             * prefetch for the block's first tile, from its last, gained nothing more). Not with a
+                             * single row block: an A that short (a batch-1 forward's x) was just written, in L2, and
+                             * the prefetches only cost (MiniLM's batch-1 forward 1% slower) */
+                            .apf = T4J_A_PREFETCH && !single && jr == 0 && ir + MR >= lead && ir + 2 * MR <= whole && pc < as->k ? adirect + (i + MR) * as->rsa + pc : NULL,
                             .apf_ld = as->rsa};
                         if (ir >= lead && ir < whole) I->kernel_direct(kc, adirect + i * as->rsa + T4J_MIN(pc, as->k), as->rsa, bs, &o);
                         else if (fuse_src != NULL && ir == 0) I->kernel_pack(kc, ap, fuse_src, fuse_ld, (float *)bs, &o);

@@ -38,6 +38,13 @@
         if (D) a0++, a4++;                                                \
         else ap += MR;                                                    \
     } while (0)
+/* STEP, and every 16 steps with A in place (D) a line of each of the next tile's rows prefetched (as at AVX-512) */
+#define STEP_APF(D)                                                                                                  \
+    do {                                                                                                             \
+        if ((D) && apf != NULL && (p & 15) == 0)                                                                     \
+            for (int i = 0; i < MR; i++) _mm_prefetch((const char *)(apf + i * o->apf_ld + p), _MM_HINT_T1);         \
+        STEP(D);                                                                                                     \
+    } while (0)
 /* row i of A: read in place with D, a constant (two bases 4 rows apart, one stride, as at AVX-512), or from the packed sliver */
 #define AV(D, i) ((D) ? ((i) < 4 ? a0 + (i) * lda : a4 + ((i) - 4) * lda) : ap + (i))
 
@@ -50,23 +57,24 @@ static inline __attribute__((always_inline)) void body_avx2(int64_t kc, const fl
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     int64_t p = 0, kin = direct ? kc - o->ktail : kc; /* steps with A in place (direct), then from o->atail */
+    const float *apf = direct ? o->apf : NULL;
     if (o->pf != NULL) {
         const float *pf = o->pf; /* NR floats a row: one line; packed weights into L1, a source into L2 (as at AVX-512) */
         const int64_t rows = o->pf_rows, gap = o->pf_gap;
         if (o->pf_l1)
             for (int64_t r = 0; r < rows; r++, pf += o->pf_ld) {
                 _mm_prefetch((const char *)pf, _MM_HINT_T0);
-                for (int64_t g = 0; g < gap && p < kin; g++, p++) STEP(direct);
+                for (int64_t g = 0; g < gap && p < kin; g++, p++) STEP_APF(direct);
             }
         else
             for (int64_t r = 0; r < rows; r++, pf += o->pf_ld) {
                 _mm_prefetch((const char *)pf, _MM_HINT_T1);
-                for (int64_t g = 0; g < gap && p < kin; g++, p++) STEP(direct);
+                for (int64_t g = 0; g < gap && p < kin; g++, p++) STEP_APF(direct);
             }
     }
-    if (direct && o->apf != NULL && o->pf == NULL) /* the next tile's rows of A, a line each every 16 steps (as at AVX-512) */
+    if (direct && apf != NULL) /* the same, without a test a step */
         while (p + 16 <= kin) {
-            for (int i = 0; i < MR; i++) _mm_prefetch((const char *)(o->apf + i * o->apf_ld + p), _MM_HINT_T1);
+            for (int i = 0; i < MR; i++) _mm_prefetch((const char *)(apf + i * o->apf_ld + p), _MM_HINT_T1);
             for (int g = 0; g < 16; g++, p++) STEP(direct);
         }
     for (; p < kin; p++) STEP(direct);

@@ -22,10 +22,6 @@
 #ifndef T4J_COPY_AHEAD
 #define T4J_COPY_AHEAD 1
 #endif
-/* 0 builds without the direct kernel's prefetch of the next tile's A rows (t4j_tile_out.apf): an A/B build */
-#ifndef T4J_A_PREFETCH
-#define T4J_A_PREFETCH 1
-#endif
 #ifndef T4J_AVX512_MR
 #define T4J_AVX512_MR 12
 #define T4J_AVX512_NV 2

@@ -90,9 +90,9 @@ typedef struct {
      * not adjacent to x's. 0: all kc in place. */
     const float *atail;
     int64_t ktail;
-    /* The direct kernel only, where pf is NULL: the next tile's MR rows of A (apf, rows apf_ld apart), a line of each
-     * prefetched into L2 every 16 of the in-place steps, so that a row block's first pass over A from memory does not
-     * wait on it. NULL: none. */
+    /* The direct kernel only: the next tile's MR rows of A (apf, rows apf_ld apart), a line of each prefetched into L2
+     * every 16 of the in-place steps, so that a row block's first pass over A from memory does not wait on it. NULL:
+     * none. */
     const float *apf;
     int64_t apf_ld;
 } t4j_tile_out;
