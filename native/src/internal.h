@@ -41,6 +41,8 @@ enum {
     T4J_SCRATCH_ATTN,        /* ops_attention.inc: a task's Kᵀ, or its dp and Vᵀ, beyond what its stack holds */
     T4J_SCRATCH_SPARSE_X,    /* sparse_kernels.inc: x's transposed chunks */
     T4J_SCRATCH_SPARSE_G,    /* sparse_kernels.inc: g's transposed chunks */
+    T4J_SCRATCH_MIXED_HS,    /* lora_mixed.c: h times each row's adapter scale */
+    T4J_SCRATCH_MIXED_BT,    /* lora_mixed.c: the adapters' B transposed */
     T4J_SCRATCH_SLOTS
 };
 void *t4j_thread_scratch(int slot, size_t bytes);

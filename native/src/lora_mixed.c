@@ -140,13 +140,13 @@ static void transpose_task(void *ctx, int64_t i) {
     J->impl->pack_transpose(J->b[i], J->ranks[i], J->d_out, J->ranks[i], J->d_out, 1.0f, (float *)J->bt[i]);
 }
 
-/* B_i [d_out, r_i] transposed into one buffer (bt[i] points into it) for the tile epilogue, the adapters split over the
- * threads (done in the calling thread alone, 32 adapters' factors of MiniLM's FFN were 3% of a mixed batch on two
- * threads); NULL when out of memory. */
+/* B_i [d_out, r_i] transposed into one buffer of the calling thread's (bt[i] points into it) for the tile epilogue, the
+ * adapters split over the threads (done in the calling thread alone, 32 adapters' factors of MiniLM's FFN were 3% of a
+ * mixed batch on two threads); NULL when out of memory. */
 static float *transpose_factors(int64_t n, int64_t d_out, const float *const *b, const int64_t *ranks, const float **bt) {
     int64_t total = 0;
     for (int64_t i = 0; i < n; i++) total += ranks[i] * d_out;
-    float *buf = malloc((size_t)T4J_MAX(total, 1) * sizeof(float));
+    float *buf = t4j_thread_scratch(T4J_SCRATCH_MIXED_BT, (size_t)T4J_MAX(total, 1) * sizeof(float));
     if (buf == NULL) return NULL;
     float *at = buf;
     for (int64_t i = 0; i < n; i++) {
@@ -165,7 +165,7 @@ static int32_t mixed_forward(int64_t t, int64_t d_in, int64_t d_out, const float
     int32_t rc = t4j_lora_shrink_segments(nseg, seg_start, seg_adapter, d_in, a, ranks, x, ldx, h, ldh);
     if (rc != T4J_OK) return rc;
     int32_t *row_adapter = malloc((size_t)T4J_MAX(t, 1) * sizeof(int32_t));
-    float *hs = malloc((size_t)T4J_MAX(t * ldh, 1) * sizeof(float));
+    float *hs = t4j_thread_scratch(T4J_SCRATCH_MIXED_HS, (size_t)T4J_MAX(t * ldh, 1) * sizeof(float));
     const float **bt = malloc((size_t)T4J_MAX(nadapters, 1) * sizeof(float *));
     float *bt_buf = bt == NULL ? NULL : transpose_factors(nadapters, d_out, b, ranks, bt);
     if (row_adapter == NULL || hs == NULL || bt_buf == NULL) {
@@ -185,9 +185,7 @@ static int32_t mixed_forward(int64_t t, int64_t d_in, int64_t d_out, const float
                             : t4j_gemm_segments_lowrank(t, d_out, &seg, 1, 0.0f, y, ldy, bias, &L);
     }
     free(row_adapter);
-    free(hs);
     free(bt);
-    free(bt_buf);
     return rc;
 }
 
