@@ -5,7 +5,9 @@
  * backward (batch 16: its kept probabilities, 12.6 MB, from and to memory: 64 MB are written over before each of those
  * calls, as the step's other ops do), libraries alternated in one process; best of 5 calls a round, median of the rounds. A millisecond's pause before each op lets the pool's polling threads (200 us) of the
  * library before go to sleep. LEVEL=0/1/2 holds the libraries to the portable, AVX2 or AVX-512 level. ACCUMULATE=0 runs the backward ops in their writing form (accumulate 0: libraries from
- * 2026-12-04 on; an older one ignores the argument and adds). Build libraries with bench/native/gemm-variants.sh. */
+ * 2026-12-04 on; an older one ignores the argument and adds). SEPARATE=1 gives the step's attention q, k, v (and their
+ * gradients) in buffers of their own, rows of 384 floats apart, as the tape's step passes them, in place of side by
+ * side in rows of 3 x 384. Build libraries with bench/native/gemm-variants.sh. */
 #include <stdint.h>
 #include <string.h>
 
@@ -39,6 +41,9 @@ int main(int argc, char **argv) {
     float *mqkv = filled((size_t)(MT * 3 * BD), 0.01f, -0.4f), *mprobs = filled((size_t)(12 * MT * MT), 0.0f, 0.0f), *mout = filled((size_t)(MT * BD), 0.0f, 0.0f);
     const int64_t SB = 16; /* MiniLM's training step: 16 sequences of 128 tokens */
     float *sqkv = filled((size_t)(SB * BT * 3 * BD), 0.01f, -0.4f), *sdqkv = filled((size_t)(SB * BT * 3 * BD), 0.0f, 0.0f);
+    /* the step's q, k, v and gradients: side by side (rows of 3BD), or SEPARATE=1 three buffers of rows of BD */
+    const int separate = getenv("SEPARATE") != NULL && atoi(getenv("SEPARATE")) != 0;
+    const int64_t sld = separate ? BD : 3 * BD, sstep = separate ? SB * BT * BD : BD;
     float *sprobs = filled((size_t)(SB * 12 * BT * BT), 0.0f, 0.0f), *sout = filled((size_t)(SB * BT * BD), 0.0f, 0.01f);
     const size_t flush_bytes = (size_t)64 << 20;
     char *flush = ab_alloc(flush_bytes, 0);
@@ -81,8 +86,8 @@ int main(int argc, char **argv) {
                     case LONG_ATTN_FWD: attn_fwd[l](1, 12, LT, 64, lqkv, lqkv + LD, lqkv + 2 * LD, 3 * LD, 0.125f, NULL, lprobs, lout, LD); break;
                     case GELU_BWD: gelu_bwd[l](GN, gx, gdy, gdx, 1, acc); break;
                     case MINI512_ATTN_FWD: attn_fwd[l](1, 12, MT, 32, mqkv, mqkv + BD, mqkv + 2 * BD, 3 * BD, 0.17f, NULL, mprobs, mout, BD); break;
-                    case STEP_ATTN_FWD: attn_fwd[l](SB, 12, BT, 32, sqkv, sqkv + BD, sqkv + 2 * BD, 3 * BD, 0.17f, NULL, sprobs, sout, BD); break;
-                    case STEP_ATTN_BWD: attn_bwd[l](SB, 12, BT, 32, sqkv, sqkv + BD, sqkv + 2 * BD, 3 * BD, 0.17f, sprobs, sout, BD, sdqkv, sdqkv + BD, sdqkv + 2 * BD, acc); break;
+                    case STEP_ATTN_FWD: attn_fwd[l](SB, 12, BT, 32, sqkv, sqkv + sstep, sqkv + 2 * sstep, sld, 0.17f, NULL, sprobs, sout, BD); break;
+                    case STEP_ATTN_BWD: attn_bwd[l](SB, 12, BT, 32, sqkv, sqkv + sstep, sqkv + 2 * sstep, sld, 0.17f, sprobs, sout, BD, sdqkv, sdqkv + sstep, sdqkv + 2 * sstep, acc); break;
                     default: attn_bwd[l](1, 12, BT, 32, bqkv, bqkv + BD, bqkv + 2 * BD, 3 * BD, 0.17f, bprobs, bout, BD, bdqkv, bdqkv + BD, bdqkv + 2 * BD, acc); break;
                     }
                     double dt = now() - t0;
