@@ -7,7 +7,9 @@
  * library before go to sleep. LEVEL=0/1/2 holds the libraries to the portable, AVX2 or AVX-512 level. ACCUMULATE=0 runs the backward ops in their writing form (accumulate 0: libraries from
  * 2026-12-04 on; an older one ignores the argument and adds). SEPARATE=1 gives the step's attention q, k, v (and their
  * gradients) in buffers of their own, rows of 384 floats apart, as the tape's step passes them, in place of side by
- * side in rows of 3 x 384. Build libraries with bench/native/gemm-variants.sh. */
+ * side in rows of 3 x 384. PEAKED=1 fills the step's q and k with values spread over [-8, 8] (a fixed pseudo-random
+ * sequence), so that some scores lie 87 and more below their row's maximum: 0.6% of the probabilities are then
+ * subnormal where the kernels keep subnormals (t4j_set_flush_denormals). Build libraries with bench/native/gemm-variants.sh. */
 #include <stdint.h>
 #include <string.h>
 
@@ -44,6 +46,14 @@ int main(int argc, char **argv) {
     /* the step's q, k, v and gradients: side by side (rows of 3BD), or SEPARATE=1 three buffers of rows of BD */
     const int separate = getenv("SEPARATE") != NULL && atoi(getenv("SEPARATE")) != 0;
     const int64_t sld = separate ? BD : 3 * BD, sstep = separate ? SB * BT * BD : BD;
+    if (getenv("PEAKED") != NULL && atoi(getenv("PEAKED")) != 0) {
+        unsigned seed = 1;
+        for (int64_t i = 0; i < SB * BT * 3 * BD; i++) {
+            int64_t col = separate ? i : i % (3 * BD), which = separate ? i / (SB * BT * BD) : col / BD; /* 0 q, 1 k, 2 v */
+            seed = seed * 1103515245u + 12345u;
+            if (which < 2) sqkv[i] = (((seed >> 8) & 0xffff) / 65536.0f - 0.5f) * 16.0f;
+        }
+    }
     float *sprobs = filled((size_t)(SB * 12 * BT * BT), 0.0f, 0.0f), *sout = filled((size_t)(SB * BT * BD), 0.0f, 0.01f);
     const size_t flush_bytes = (size_t)64 << 20;
     char *flush = ab_alloc(flush_bytes, 0);

@@ -93,6 +93,34 @@ T4J_EXPORT int32_t t4j_spin_us(void) { return atomic_load(&spin_us); }
 
 T4J_EXPORT void t4j_set_spin_us(int32_t us) { atomic_store(&spin_us, T4J_MIN(T4J_MAX(us, 0), 100000)); }
 
+/* Subnormals flushed to zero in the kernels (t4j_set_flush_denormals): MXCSR's FTZ (bit 15) and DAZ (bit 6) */
+static atomic_int flush_denormals = 1;
+#define T4J_MXCSR_FLUSH 0x8040u
+
+T4J_EXPORT int32_t t4j_flush_denormals(void) { return atomic_load(&flush_denormals); }
+
+T4J_EXPORT void t4j_set_flush_denormals(int32_t on) { atomic_store(&flush_denormals, on != 0); }
+
+/* This thread's floating-point mode for the kernels: returns the mode to restore (fp_leave). */
+static inline unsigned fp_enter(void) {
+#if defined(__x86_64__)
+    unsigned saved = __builtin_ia32_stmxcsr();
+    unsigned want = atomic_load_explicit(&flush_denormals, memory_order_relaxed) ? saved | T4J_MXCSR_FLUSH : saved & ~T4J_MXCSR_FLUSH;
+    if (want != saved) __builtin_ia32_ldmxcsr(want);
+    return saved;
+#else
+    return 0;
+#endif
+}
+
+static inline void fp_leave(unsigned saved) {
+#if defined(__x86_64__)
+    if (__builtin_ia32_stmxcsr() != saved) __builtin_ia32_ldmxcsr(saved);
+#else
+    (void)saved;
+#endif
+}
+
 static void run_tasks(void) {
     for (;;) {
         int64_t t = atomic_fetch_add(&next_task, 1);
@@ -121,6 +149,7 @@ static void *worker_main(void *arg) {
         if (index >= workers_wanted || !region_open) continue;
         workers_inside++;
         pthread_mutex_unlock(&state_lock);
+        fp_enter(); /* a worker runs only kernels: its mode is set for each region, never restored */
         run_tasks();
         pthread_mutex_lock(&state_lock);
         if (--workers_inside == 0) pthread_cond_signal(&work_done);
@@ -139,13 +168,24 @@ int64_t t4j_even_task(int64_t n, int64_t grain, int64_t align) {
 
 void t4j_parallel_sized(int64_t ntasks, t4j_task_fn fn, void *ctx, double flops) {
     if (flops < T4J_PARALLEL_MIN_FLOPS) {
+        unsigned saved = fp_enter();
         for (int64_t t = 0; t < ntasks; t++) fn(ctx, t);
+        fp_leave(saved);
         return;
     }
     t4j_parallel(ntasks, fn, ctx);
 }
 
+static void pool_run(int64_t ntasks, t4j_task_fn fn, void *ctx);
+
+/* Every task on the caller or the pool, in the kernels' floating-point mode (the caller's own restored after). */
 void t4j_parallel(int64_t ntasks, t4j_task_fn fn, void *ctx) {
+    unsigned saved = fp_enter();
+    pool_run(ntasks, fn, ctx);
+    fp_leave(saved);
+}
+
+static void pool_run(int64_t ntasks, t4j_task_fn fn, void *ctx) {
     int64_t threads = T4J_MIN((int64_t)t4j_num_threads(), ntasks);
     if (threads <= 1 || pthread_mutex_trylock(&pool_lock) != 0) {
         for (int64_t t = 0; t < ntasks; t++) fn(ctx, t);

@@ -20,6 +20,8 @@ public final class CpuBackend extends CpuLoraOps {
     public static final String SIMD_PROPERTY = "tune4j.simd";
     /** System property: {@link #setSpinMicros} at start-up. */
     public static final String SPIN_PROPERTY = "tune4j.spinMicros";
+    /** System property: {@link #setFlushDenormals} at start-up ("true" or "false"). */
+    public static final String FLUSH_PROPERTY = "tune4j.flushDenormals";
 
     private static final CpuBackend INSTANCE = new CpuBackend();
     /** What is wrong with the SIMD setting, null when nothing: said by {@link #get} rather than failing the class's initialisation. */
@@ -45,6 +47,12 @@ public final class CpuBackend extends CpuLoraOps {
             if (spin != null && !spin.isBlank()) setSpinMicros(Integer.parseInt(spin.strip()));
         } catch (IllegalArgumentException e) { // a NumberFormatException too
             return "spin microseconds must be an integer in [0, 100000], is '" + spin + "' in -D" + SPIN_PROPERTY;
+        }
+        String flush = System.getProperty(FLUSH_PROPERTY);
+        if (flush != null && !flush.isBlank()) {
+            if (!flush.strip().equalsIgnoreCase("true") && !flush.strip().equalsIgnoreCase("false"))
+                return "flushing subnormals must be true or false, is '" + flush + "' in -D" + FLUSH_PROPERTY;
+            setFlushDenormals(Boolean.parseBoolean(flush.strip()));
         }
         try {
             GemmTuning.applyAtStartup(GemmTuning.cacheFile());
@@ -148,6 +156,22 @@ public final class CpuBackend extends CpuLoraOps {
     public static void setSpinMicros(int micros) {
         if (micros < 0 || micros > 100_000) throw new IllegalArgumentException("spin microseconds must be in [0, 100000], is " + micros);
         tune4j_h.t4j_set_spin_us(micros);
+    }
+
+    /**
+     * Whether the kernels flush subnormal floats (below 1.2e-38) to zero: true by default. A subnormal operand or result
+     * costs an Intel core a microcode assist of about a hundred cycles: attention over peaked scores, where 0.6% of the
+     * probabilities were subnormal, ran its backward 6.6x slower (ARCHITECTURE.md, "Numerics"). False keeps IEEE gradual
+     * underflow, as PyTorch does by default. The setting covers the native kernels only: Java's own arithmetic, this
+     * thread's included, keeps IEEE semantics.
+     */
+    public static boolean flushDenormals() {
+        return tune4j_h.t4j_flush_denormals() != 0;
+    }
+
+    /** Sets {@link #flushDenormals()}. */
+    public static void setFlushDenormals(boolean on) {
+        tune4j_h.t4j_set_flush_denormals(on ? 1 : 0);
     }
 
     /** Bytes of the CPU's level-1 data, level-2 or level-3 cache as cpuid reports them; 0 where unknown. */

@@ -18,6 +18,8 @@ final class InfoCommand implements Callable<Integer> {
         System.out.println("simd in use  : " + CpuBackend.simdLevel().label() + " (T4J_SIMD=portable|avx2|avx512 lowers it)");
         System.out.println("int8 kernel  : " + CpuBackend.int8KernelLabel() + (CpuBackend.int8Amx() ? " (whole 16-row blocks on AMX tiles, the rest on VNNI; T4J_AMX=0 turns it off)" : ""));
         System.out.println("threads      : " + CpuBackend.threads() + " (they poll " + CpuBackend.spinMicros() + " us for work before they sleep; -D" + CpuBackend.SPIN_PROPERTY + ")");
+        System.out.println("subnormals   : " + (CpuBackend.flushDenormals() ? "flushed to zero in the kernels (-D" + CpuBackend.FLUSH_PROPERTY + "=false keeps them)"
+                : "kept (IEEE gradual underflow; -D" + CpuBackend.FLUSH_PROPERTY + "=true flushes them)"));
         System.out.println("kernel tuning: " + org.tune4j.backend.GemmTuning.current() + " (tune4j tune measures them here)");
         System.out.println("host memory  : " + org.tune4j.tensor.HostMemory.describe() + " for tensors and packed weights");
         System.out.println("gemm tile    : " + org.tune4j.backend.GemmTuning.tile(1024, 1024) + " for 1024 x 1024, " + org.tune4j.backend.GemmTuning.tile(128, 384)
