@@ -130,14 +130,15 @@ typedef struct {
     int64_t d_out;
     const float *const *b;
     const int64_t *ranks;
-    const float **bt;
+    const float *const *bt; /* where each adapter's Bᵀ goes, inside buf */
+    float *buf;
 } transpose_job;
 
 /* B_i [d_out, r_i] -> bt[i] [r_i, d_out] through the level's transposing pack (squares transposed in registers): one
  * task an adapter. The copy is exact (times 1). */
 static void transpose_task(void *ctx, int64_t i) {
     const transpose_job *J = ctx;
-    J->impl->pack_transpose(J->b[i], J->ranks[i], J->d_out, J->ranks[i], J->d_out, 1.0f, (float *)J->bt[i]);
+    J->impl->pack_transpose(J->b[i], J->ranks[i], J->d_out, J->ranks[i], J->d_out, 1.0f, J->buf + (J->bt[i] - J->buf));
 }
 
 /* B_i [d_out, r_i] transposed into one buffer of the calling thread's (bt[i] points into it) for the tile epilogue, the
@@ -153,7 +154,7 @@ static float *transpose_factors(int64_t n, int64_t d_out, const float *const *b,
         bt[i] = at;
         at += ranks[i] * d_out;
     }
-    transpose_job J = {.impl = t4j_gemm_current(), .d_out = d_out, .b = b, .ranks = ranks, .bt = bt};
+    transpose_job J = {.impl = t4j_gemm_current(), .d_out = d_out, .b = b, .ranks = ranks, .bt = bt, .buf = buf};
     t4j_parallel_sized(n, transpose_task, &J, 16.0 * (double)total); /* a memory pass: weighed as a few flops an element */
     return buf;
 }

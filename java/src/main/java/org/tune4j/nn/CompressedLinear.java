@@ -180,7 +180,7 @@ public final class CompressedLinear extends Module implements Layer, InferenceLa
     @Override
     public Var forward(Tape t, Var x, Activation act) {
         if (act != Activation.NONE && t.recording()) return Layer.super.forward(t, x, act);
-        return t.frozenLinear(x, out(), effective, (xv, y) -> infer(t.backend(), xv, y, act, loraA == null ? null : t.zeros(xv.dim(0), loraA.dim(0))));
+        return t.frozenLinear(x, out(), effective, (xv, y) -> infer(t.backend(), xv, y, act, loraA == null ? null : t.empty(xv.dim(0), loraA.dim(0)))); // h: written whole (beta 0)
     }
 
     /**
