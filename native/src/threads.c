@@ -176,15 +176,6 @@ void t4j_parallel_sized(int64_t ntasks, t4j_task_fn fn, void *ctx, double flops)
     t4j_parallel(ntasks, fn, ctx);
 }
 
-static void pool_run(int64_t ntasks, t4j_task_fn fn, void *ctx);
-
-/* Every task on the caller or the pool, in the kernels' floating-point mode (the caller's own restored after). */
-void t4j_parallel(int64_t ntasks, t4j_task_fn fn, void *ctx) {
-    unsigned saved = fp_enter();
-    pool_run(ntasks, fn, ctx);
-    fp_leave(saved);
-}
-
 static void pool_run(int64_t ntasks, t4j_task_fn fn, void *ctx) {
     int64_t threads = T4J_MIN((int64_t)t4j_num_threads(), ntasks);
     if (threads <= 1 || pthread_mutex_trylock(&pool_lock) != 0) {
@@ -220,4 +211,11 @@ static void pool_run(int64_t ntasks, t4j_task_fn fn, void *ctx) {
     while (workers_inside > 0) pthread_cond_wait(&work_done, &state_lock);
     pthread_mutex_unlock(&state_lock);
     pthread_mutex_unlock(&pool_lock);
+}
+
+/* Every task on the caller or the pool, in the kernels' floating-point mode (the caller's own restored after). */
+void t4j_parallel(int64_t ntasks, t4j_task_fn fn, void *ctx) {
+    unsigned saved = fp_enter();
+    pool_run(ntasks, fn, ctx);
+    fp_leave(saved);
 }

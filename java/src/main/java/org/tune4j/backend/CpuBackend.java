@@ -50,9 +50,10 @@ public final class CpuBackend extends CpuLoraOps {
         }
         String flush = System.getProperty(FLUSH_PROPERTY);
         if (flush != null && !flush.isBlank()) {
-            if (!flush.strip().equalsIgnoreCase("true") && !flush.strip().equalsIgnoreCase("false"))
+            String value = flush.strip();
+            if (!value.equalsIgnoreCase("true") && !value.equalsIgnoreCase("false"))
                 return "flushing subnormals must be true or false, is '" + flush + "' in -D" + FLUSH_PROPERTY;
-            setFlushDenormals(Boolean.parseBoolean(flush.strip()));
+            setFlushDenormals(Boolean.parseBoolean(value));
         }
         try {
             GemmTuning.applyAtStartup(GemmTuning.cacheFile());
