@@ -193,13 +193,25 @@ public final class ReferenceBackend extends ReferenceLoraOps {
 
     static double geluGrad(double x, boolean exact) {
         if (exact) {
-            double g = 0.5 * (1 + erf(x / Math.sqrt(2))) + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
+            double phi = Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
+            // left of -5, 1 + erf cancels in double too (Φ(-8) is 6e-16): there Φ(x) = φ(x)·M(-x), Mills' ratio
+            double g = x < -5 ? phi * (millsRatio(-x) + x) : 0.5 * (1 + erf(x / Math.sqrt(2))) + x * phi;
             // left of about -38 the slope, negative for every finite x, is below double's range: keep its sign, so
             // that an infinite dy gives -inf as in float kernels (0 would give NaN)
             return g == 0 && x < 0 && Double.isFinite(x) ? -Double.MIN_VALUE : g;
         }
         double c = Math.sqrt(2 / Math.PI), t = Math.tanh(c * (x + 0.044715 * x * x * x));
         return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x);
+    }
+
+    /**
+     * Mills' ratio M(t) = (1 - Φ(t)) / φ(t) for t >= 5 by Laplace's continued fraction 1/(t + 1/(t + 2/(t + 3/(t + ...)))),
+     * 60 levels, evaluated from the bottom: relative error under 1e-15 there.
+     */
+    static double millsRatio(double t) {
+        double f = t;
+        for (int k = 60; k >= 1; k--) f = t + k / f;
+        return 1 / f;
     }
 
     /** erf by Abramowitz-Stegun 7.1.26 refined with a Taylor/continued-fraction split: accurate to ~1e-12. */
