@@ -10,6 +10,7 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.backend.CsrWeights;
+import org.tune4j.backend.GeluTailTest;
 import org.tune4j.backend.ReferenceBackend;
 import org.tune4j.backend.TestTensors;
 import org.tune4j.tensor.DType;
@@ -137,6 +138,12 @@ class CudaBackendTest extends GpuTest {
             gpu.add(x, x, y); // the stream runs work again after the failed recording
             TestTensors.assertClose(twice, y, 1e-6, "add after a failed recording");
         }
+    }
+
+    /** GELU's erf slope left of -4, relatively (GeluTailTest's check): Φ from erfcf, where 1 + erff cancels. */
+    @Test
+    void geluErfSlopeIsRelativelyExactInTheTail() {
+        GeluTailTest.assertTailExact(gpu, gpu.memory(), "cuda");
     }
 
     @Test
