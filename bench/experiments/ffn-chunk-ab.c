@@ -31,7 +31,7 @@ static double op[6], tk;
 
 static void fwd(int64_t R, int packed) {
     for (int64_t r0 = 0; r0 < T; r0 += R) {
-        float *gs = R == T ? g : g; /* chunk scratch: g's first R rows */
+        float *gs = g; /* g's first R rows: the chunk's scratch (the whole of g when R = T) */
         tk = now();
         if (packed) lpacked(R, F, D, x + r0 * D, D, p1, b1, h + r0 * F, F);
         else linear(R, F, D, x + r0 * D, D, w1, D, b1, h + r0 * F, F);
@@ -46,22 +46,26 @@ static void fwd(int64_t R, int packed) {
 
 static int inplace;
 static void bwd(int64_t R, int packed) {
+    float *dhs = inplace ? dg : dh; /* where GELU's backward writes dh */
     for (int64_t r0 = T - R; r0 >= 0; r0 -= R) {
         /* dg = dy W2 [R, F]; dh = gelu'(h) dg; dx = dh W1 [R, D] */
         tk = now();
         if (packed) lpacked(R, F, D, dy + r0 * D, D, p2t, NULL, dg, F);
         else gemm(0, 0, R, F, D, 1.0f, dy + r0 * D, D, w2, F, 0.0f, dg, F);
         TK(3);
-        gelu_bwd(R * F, h + r0 * F, dg, inplace ? dg : dh, 1, 0);
+        gelu_bwd(R * F, h + r0 * F, dg, dhs, 1, 0);
         TK(4);
-        if (packed) lpacked(R, D, F, inplace ? dg : dh, F, p1t, NULL, dx + r0 * D, D);
-        else gemm(0, 0, R, D, F, 1.0f, dh, F, w1, D, 0.0f, dx + r0 * D, D);
+        if (packed) lpacked(R, D, F, dhs, F, p1t, NULL, dx + r0 * D, D);
+        else gemm(0, 0, R, D, F, 1.0f, dhs, F, w1, D, 0.0f, dx + r0 * D, D);
         TK(5);
     }
 }
 
 int main(int argc, char **argv) {
-    if (argc < 5 || atoi(argv[2]) < 2) return 2;
+    if (argc < 5 || atoi(argv[2]) < 2) {
+        fprintf(stderr, "usage: ffn-chunk-ab THREADS ROUNDS(>=2) LIB MODE... (MODE: rows a chunk, then p and/or i)\n");
+        return 2;
+    }
     int threads = atoi(argv[1]), rounds = atoi(argv[2]), modes = argc - 4;
     void *lib = open_copy("ffn-chunk-ab", argv[3], 0);
     gemm = (gemm_fn)dlsym(lib, "t4j_gemm");
@@ -105,7 +109,8 @@ int main(int argc, char **argv) {
         for (int m = 0; m < modes; m++) {
             const char *spec = argv[4 + m];
             int64_t R = atol(spec);
-            int packed = strchr(spec, (int)112) != NULL; inplace = strchr(spec, (int)105) != NULL;
+            int packed = strchr(spec, 'p') != NULL;
+            inplace = strchr(spec, 'i') != NULL;
             memset(op, 0, sizeof op);
             memset(flush, r + m, cold);
             double t0 = now();

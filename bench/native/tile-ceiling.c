@@ -49,6 +49,14 @@ static const struct {
 enum { TILES = sizeof tiles / sizeof tiles[0], DEPTHS = 2, CALL_FLOP = 1 << 30 };
 static const int64_t depths[DEPTHS] = {128, 256};
 
+/* The FMA loop's rate, FLOP/s: CALL_FLOP of it (12 zmm FMAs, 384 FLOP, an iteration), the clock read after the loop
+ * returns (the order an expression's operands are evaluated in is unspecified) */
+static double fma_rate(peak_fn peak) {
+    double t0 = now();
+    double flop = (double)peak(CALL_FLOP / 384);
+    return flop / (now() - t0);
+}
+
 int main(int argc, char **argv) {
     if (argc != 3 || atoi(argv[1]) < 1) {
         fprintf(stderr, "usage: tile-ceiling ROUNDS LIB\n");
@@ -73,34 +81,30 @@ int main(int argc, char **argv) {
     double *share = calloc((size_t)ROWS * rounds, sizeof(double)), *gflops = calloc((size_t)(ROWS + 1) * rounds, sizeof(double));
     if (share == NULL || gflops == NULL) return 1;
     for (int r = 0; r < rounds; r++) {
-        double t0 = now(), fma = (double)peak(CALL_FLOP / 384) / (now() - t0); /* 12 zmm FMAs (384 FLOP) an iteration */
-        double rate[ROWS];
+        double rate[ROWS], fma = fma_rate(peak);
         for (int t = 0; t < TILES; t++)
             for (int d = 0; d < DEPTHS; d++) {
                 int64_t k = depths[d], per_call = 2 * tiles[t].mr * 16 * tiles[t].nv * k, calls = CALL_FLOP / per_call;
-                t0 = now();
+                double t0 = now();
                 for (int64_t i = 0; i < calls; i++) tiles[t].fn(k, a, b, c);
                 rate[t * DEPTHS + d] = (double)(per_call * calls) / (now() - t0);
             }
-        t0 = now();
-        fma = (fma + (double)peak(CALL_FLOP / 384) / (now() - t0)) / 2;
+        fma = (fma + fma_rate(peak)) / 2;
         gflops[r] = fma * 1e-9;
         for (int row = 0; row < ROWS; row++) {
             gflops[(size_t)(row + 1) * rounds + r] = rate[row] * 1e-9;
             share[(size_t)row * rounds + r] = rate[row] / fma;
         }
     }
-    for (int row = 0; row <= ROWS; row++) qsort(gflops + (size_t)row * rounds, (size_t)rounds, sizeof(double), by_value);
-    for (int row = 0; row < ROWS; row++) qsort(share + (size_t)row * rounds, (size_t)rounds, sizeof(double), by_value);
     volatile float sink = c[0];
     (void)sink;
-    printf("FMA loop (t4j_peak_fma)       median %6.1f GFLOP/s\n", gflops[rounds / 2]);
+    printf("FMA loop (t4j_peak_fma)       median %6.1f GFLOP/s\n", ab_median(gflops, rounds));
     for (int t = 0; t < TILES; t++)
         for (int d = 0; d < DEPTHS; d++) {
             int row = t * DEPTHS + d;
+            double *sh = share + (size_t)row * rounds, rate = ab_median(gflops + (size_t)(row + 1) * rounds, rounds), median = ab_median(sh, rounds);
             printf("tile %-8s K = %-3ld in L1   median %6.1f GFLOP/s; of its round's FMA loop: median %5.1f%%, quartiles %5.1f%% %5.1f%%\n", tiles[t].name,
-                   (long)depths[d], gflops[(size_t)(row + 1) * rounds + rounds / 2], 100 * share[(size_t)row * rounds + rounds / 2],
-                   100 * share[(size_t)row * rounds + rounds / 4], 100 * share[(size_t)row * rounds + 3 * rounds / 4]);
+                   (long)depths[d], rate, 100 * median, 100 * sh[rounds / 4], 100 * sh[3 * rounds / 4]);
         }
     return 0;
 }
