@@ -49,13 +49,15 @@ static int32_t detect_features(void) {
     unsigned a1 = 0, b1 = 0, c1 = 0, d1 = 0;
     __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1);
     int avxvnni = (a1 >> 4) & 1;
-    int amx_tile = (d >> 24) & 1, amx_int8 = (d >> 25) & 1;
+    int amx_tile = (d >> 24) & 1, amx_int8 = (d >> 25) & 1, amx_bf16 = (d >> 22) & 1;
     int32_t f = 0;
     if (os_ymm && avx2 && fma) f |= T4J_FEATURE_AVX2_FMA;
     if (os_zmm && (f & T4J_FEATURE_AVX2_FMA) && avx512f && avx512dq && avx512bw && avx512vl) f |= T4J_FEATURE_AVX512;
     if ((f & T4J_FEATURE_AVX512) && avx512vnni) f |= T4J_FEATURE_AVX512_VNNI;
     if (os_ymm && avxvnni) f |= T4J_FEATURE_AVX_VNNI;
-    if ((f & T4J_FEATURE_AVX512_VNNI) && amx_tile && amx_int8 && amx_granted(xcr0)) f |= T4J_FEATURE_AMX_INT8;
+    int amx = (f & T4J_FEATURE_AVX512) && amx_tile && (amx_int8 || amx_bf16) && amx_granted(xcr0);
+    if (amx && (f & T4J_FEATURE_AVX512_VNNI) && amx_int8) f |= T4J_FEATURE_AMX_INT8;
+    if (amx && amx_bf16) f |= T4J_FEATURE_AMX_BF16;
     return f;
 }
 

@@ -1,6 +1,8 @@
 /* gemm_packed: a linear layer's weights packed once, ahead of the calls (inference on frozen weights): W's B slivers
  * laid out as the driver (gemm.c) would pack them at every call, for the current level, tile and K block, then
  * the driver run with each sliver read where it lies (ARCHITECTURE.md, "GEMM": packed weights). */
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gemm_driver.h"
@@ -11,7 +13,34 @@
 typedef struct {
     int64_t magic, n, k, kb, npad;
     int32_t level, alt_tile; /* the SIMD level packed for; its second tile (1) or its own (0) */
+    int32_t format;          /* FORMAT_SLIVERS or FORMAT_AMX_F32 */
 } packed_header;
+
+enum { FORMAT_SLIVERS = 0, FORMAT_AMX_F32 = 1 }; /* the driver's B slivers; gemm_amx.c's bf16 piece tiles */
+
+/* What t4j_linear_set_amx asked: -1 until first asked (then the environment's T4J_AMX=0 says off), 0 or 1. */
+static atomic_int amx_wish = -1;
+
+/* Whether weights packed now take AMX tiles: asked for, the CPU's, and the level AVX-512 (the split and the epilogue
+ * are AVX-512 code) */
+T4J_EXPORT int32_t t4j_linear_amx(void) {
+    int s = atomic_load(&amx_wish);
+    if (s < 0) {
+        const char *env = getenv("T4J_AMX");
+        s = !(env != NULL && strcmp(env, "0") == 0);
+        atomic_store(&amx_wish, s);
+    }
+#if defined(__x86_64__)
+    return s && (t4j_cpu_features() & T4J_FEATURE_AMX_BF16) != 0 && t4j_simd_level() == T4J_LEVEL_AVX512;
+#else
+    return 0;
+#endif
+}
+
+T4J_EXPORT int32_t t4j_linear_set_amx(int32_t on) {
+    atomic_store(&amx_wish, on != 0);
+    return t4j_linear_amx();
+}
 
 /* The tile packed weights of n outputs take: the one the GEMM takes for a C of 128 rows (a sequence's tokens; rows
  * come in multiples of 8 more often than of 12) by n; *alt says whether it is the level's second tile. Any tile gives
@@ -24,6 +53,9 @@ static const t4j_gemm_impl *packed_tile_for(int64_t n, int *alt) {
 
 T4J_EXPORT int64_t t4j_linear_packed_size(int64_t n, int64_t k) {
     if (n <= 0 || k <= 0) return PACKED_HEADER; /* no slivers: the header says the shape */
+#if defined(__x86_64__)
+    if (t4j_linear_amx()) return PACKED_HEADER + t4j_amx_f32_packed_bytes(n, k);
+#endif
     int alt;
     const t4j_gemm_impl *I = packed_tile_for(n, &alt);
     return PACKED_HEADER + t4j_ceil_div(n, I->nr) * I->nr * k * (int64_t)sizeof(float);
@@ -36,7 +68,15 @@ T4J_EXPORT int32_t t4j_linear_pack(int64_t n, int64_t k, const float *w, int64_t
     int64_t npad = t4j_ceil_div(n, I->nr) * I->nr, blocks[3];
     t4j_gemm_blocks(blocks);
     packed_header h = {.magic = PACKED_MAGIC, .n = n, .k = k, .kb = k > 0 ? t4j_gemm_k_block(k, blocks[1]) : 0, .npad = npad,
-                       .level = t4j_simd_level(), .alt_tile = alt};
+                       .level = t4j_simd_level(), .alt_tile = alt, .format = FORMAT_SLIVERS};
+#if defined(__x86_64__)
+    if (n > 0 && k > 0 && t4j_linear_amx() && !t4j_amx_f32_special(n, k, w, ldw)) { /* (AMX's bytes hold the slivers too) */
+        h.format = FORMAT_AMX_F32;
+        memcpy(packed, &h, sizeof h);
+        t4j_amx_f32_pack(n, k, w, ldw, (uint16_t *)((char *)packed + PACKED_HEADER));
+        return T4J_OK;
+    }
+#endif
     memcpy(packed, &h, sizeof h);
     float *dst = (float *)((char *)packed + PACKED_HEADER);
     /* B = W^T: element (k index p, column j) at w[j*ldw + p], packed by the driver's own routine */
@@ -69,6 +109,16 @@ int32_t t4j_linear_packed_lowrank(int64_t m, int64_t n, int64_t k, const float *
         return t4j_gemm_lowrank_pass(I, L, m, n, y, ldy, T4J_OK);
     }
     if (h.level != t4j_simd_level() || h.alt_tile != alt || h.kb != t4j_gemm_k_block(k, blocks[1])) return T4J_ERR_WRONG_PACKING;
+    if (h.format == FORMAT_AMX_F32) {
+#if defined(__x86_64__)
+        /* AMX turned off since the packing: the caller falls back, as for another level */
+        if (!t4j_linear_amx()) return T4J_ERR_WRONG_PACKING;
+        int32_t rc = t4j_amx_f32_linear(m, n, k, x, ldx, (const uint16_t *)((const char *)packed + PACKED_HEADER), bias, y, ldy);
+        return t4j_gemm_lowrank_pass(I, L, m, n, y, ldy, rc);
+#else
+        return T4J_ERR_WRONG_PACKING;
+#endif
+    }
     t4j_kseg seg = {.a = x, .rsa = ldx, .csa = 1, .k = k, .alpha = 1.0f};
     gemm_job J = {.impl = I, .m = m, .n = n, .k = k, .mc = blocks[0], .nc = blocks[2], .kb = h.kb, .beta = 0.0f, .c = y, .rsc = ldy, .csc = 1,
                   .bias = bias, .bias_rs = 0, .bias_cs = 1, .lowrank = L, .bpacked = (const float *)((const char *)packed + PACKED_HEADER),

@@ -43,6 +43,7 @@ enum {
     T4J_SCRATCH_SPARSE_G,    /* sparse_kernels.inc: g's transposed chunks */
     T4J_SCRATCH_MIXED_HS,    /* lora_mixed.c: h times each row's adapter scale */
     T4J_SCRATCH_MIXED_BT,    /* lora_mixed.c: the adapters' B transposed */
+    T4J_SCRATCH_AMX_F32_A,   /* gemm_amx.c: a row block of x split into bf16 pieces */
     T4J_SCRATCH_SLOTS
 };
 void *t4j_thread_scratch(int slot, size_t bytes);
@@ -320,6 +321,12 @@ typedef struct {
  * quantized x (+128; quads a multiple of 16) times one panel and stores them through t4j_int8_store_rows_avx512, the
  * VNNI kernel's epilogue; between t4j_amx_begin (the tile configuration) and t4j_amx_end on the same thread. */
 void t4j_amx_begin(void);
+/* The f32 linear layer on AMX-BF16 tiles (gemm_amx.c): bytes of W [n, k] packed for it, the packing, and y = x Wᵀ + bias
+ * on them (T4J_OK, or T4J_ERR_NO_MEMORY); only where the CPU has T4J_FEATURE_AMX_BF16 and the level is AVX-512. */
+int64_t t4j_amx_f32_packed_bytes(int64_t n, int64_t k);
+void t4j_amx_f32_pack(int64_t n, int64_t k, const float *w, int64_t ldw, uint16_t *dst);
+int t4j_amx_f32_special(int64_t n, int64_t k, const float *w, int64_t ldw);
+int32_t t4j_amx_f32_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w, const float *bias, float *y, int64_t ldy);
 void t4j_amx_end(void);
 void t4j_int8_amx_rows(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o);
 void t4j_int8_store_rows_avx512(const int32_t *acc, int64_t rows, const t4j_int8_out *o);

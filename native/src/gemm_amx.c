@@ -1,0 +1,235 @@
+/* The f32 linear layer on packed weights, on AMX-BF16 tiles (Sapphire Rapids and later; ARCHITECTURE.md, "GEMM":
+ * f32 products on AMX tiles).
+ *
+ * Each f32 operand is split into three bf16 pieces by truncation, a = a1 + a2 + a3 exactly: a1 keeps a's top 16 bits
+ * (sign, exponent, 7 mantissa bits), a2 the top 16 bits of a - a1, a3 those of what is left (8 significant bits each,
+ * 24 in all: a float's). Then a·b is the sum of six of the nine piece products: a1b1, a1b2, a2b1, a1b3, a2b2, a3b1.
+ * The three left out (a2b3, a3b2, a3b3) are 2^-24 of a·b and less, the size of a float's rounding; TDPBF16PS
+ * multiplies bf16 pairs exactly and adds them into f32 sums. So y = x Wᵀ comes out as accurate as an f32 FMA loop's
+ * (measured against double in LinearAmxTest and BENCHMARKS.md, thirty-seventh session), in other bits: cuBLAS's
+ * "BF16x9" f32 emulation on Blackwell keeps all nine; six are what f32 needs.
+ *
+ * Six TDPBF16PS of 16 x 16 x 32 a 16 x 16 output block and 32 k: at 16 cycles each, 170 flops a cycle against the
+ * 64 of two AVX-512 FMA ports, and a third of that reached by our tiles in L2 (the tile loads' bandwidth bounds it).
+ *
+ * Layout of the packed weights (t4j_amx_f32_pack): W [n, k] padded with zeros to npad = 32·⌈n/32⌉ outputs and
+ * kpad = 32·⌈k/32⌉ inputs; for each 16 outputs j, each 32 inputs c, each piece s, one B tile of 1 KiB,
+ * ((j·kc + c)·3 + s)·512 bf16 from the start, whose element (k pair q, output o, t) at q·32 + o·2 + t is piece s of
+ * W[16j + o][32c + 2q + t] (TDPBF16PS's B: 16 rows of k pairs by 16 outputs). x is split at each call into three
+ * row-major bf16 planes of a block of rows (rows padded to 32 with zeros, k to kpad): A tiles read where they lie. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "gemm_driver.h"
+
+#define TILE_BF16 512 /* bf16 in a tile: 16 rows x 32 */
+#define ROWS 32       /* the output rows a call's tiles cover: C 2 x 2 tiles of 16 x 16 */
+#ifndef T4J_AMX_F32_A_BYTES
+#define T4J_AMX_F32_A_BYTES (1280 * 1024) /* a row block's split x kept in L2 beside the B tiles of a column pair (MiniLM's 128 x 1536 at batch 1) */
+#endif
+
+int64_t t4j_amx_f32_packed_bytes(int64_t n, int64_t k) { return t4j_ceil_div(n, 32) * 32 * t4j_ceil_div(k, 32) * 32 * 3 * 2; }
+
+/* The bf16 pieces of 16 floats (x's 16 lanes), by truncation. A NaN or an infinity is its own first piece (a NaN made
+ * quiet: truncation could leave a signalling NaN's payload empty, an infinity), and has no others. */
+static inline __attribute__((always_inline)) void split16(__m512 a, __m256i *p1, __m256i *p2, __m256i *p3) {
+    const __m512i top = _mm512_set1_epi32((int)0xFFFF0000u);
+    __mmask16 special = _mm512_fpclass_ps_mask(a, 0x01 | 0x80 | 0x08 | 0x10); /* QNaN, SNaN, +inf, -inf */
+    __mmask16 nan = _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
+    __m512i bits = _mm512_castps_si512(a);
+    bits = _mm512_mask_or_epi32(bits, nan, bits, _mm512_set1_epi32(0x00400000));
+    __m512 f1 = _mm512_castsi512_ps(_mm512_and_si512(bits, top));
+    __m512 r = _mm512_maskz_sub_ps(~special, a, f1);
+    __m512 f2 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(r), top));
+    __m512 r2 = _mm512_sub_ps(r, f2);
+    *p1 = _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(f1), 16));
+    *p2 = _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(f2), 16));
+    *p3 = _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(r2), 16));
+}
+
+/* dst's three planes [rows_pad, kpad] (plane s at dst + s·rows_pad·kpad) = the pieces of x's rows [0, rows), zeros
+ * past them and past k. Returns whether a row holds a NaN or an infinity. */
+static int split_rows(const float *x, int64_t ldx, int64_t rows, int64_t rows_pad, int64_t k, int64_t kpad, uint16_t *dst) {
+    int64_t plane = rows_pad * kpad;
+    __mmask16 special = 0;
+    for (int64_t i = 0; i < rows_pad; i++) {
+        uint16_t *d1 = dst + i * kpad, *d2 = d1 + plane, *d3 = d2 + plane;
+        for (int64_t p = 0; p < kpad; p += 16) {
+            int64_t left = i < rows ? T4J_MAX(0, T4J_MIN(16, k - p)) : 0;
+            __m512 a = _mm512_maskz_loadu_ps((__mmask16)((1u << left) - 1u), x + i * ldx + p);
+            special |= _mm512_fpclass_ps_mask(a, 0x01 | 0x80 | 0x08 | 0x10);
+            __m256i p1, p2, p3;
+            split16(a, &p1, &p2, &p3);
+            _mm256_storeu_si256((__m256i *)(d1 + p), p1);
+            _mm256_storeu_si256((__m256i *)(d2 + p), p2);
+            _mm256_storeu_si256((__m256i *)(d3 + p), p3);
+        }
+    }
+    return special != 0;
+}
+
+/* Whether W [n, k] holds a NaN or an infinity: t4j_linear_pack then keeps the FMA kernels' slivers. An infinity's
+ * other pieces are zeros, and the piece products inf x 0 would make NaNs where f32 gives the infinity. */
+int t4j_amx_f32_special(int64_t n, int64_t k, const float *w, int64_t ldw) {
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t p = 0; p < k; p += 16) {
+            __m512 a = _mm512_maskz_loadu_ps((__mmask16)((1u << T4J_MIN(16, k - p)) - 1u), w + j * ldw + p);
+            if (_mm512_fpclass_ps_mask(a, 0x01 | 0x80 | 0x08 | 0x10)) return 1;
+        }
+    return 0;
+}
+
+/* Row i of y from x's row and W's pieces added back (exactly: they came from truncation), one f32 multiply-add at a
+ * time, for a row of x that holds a NaN or an infinity (the same reason as above) */
+static void special_row(int64_t n, int64_t k, const float *x, const uint16_t *w, const float *bias, float *y) {
+    int64_t kc = t4j_ceil_div(k, 32);
+    for (int64_t j = 0; j < n; j++) {
+        float acc = bias ? bias[j] : 0.0f;
+        for (int64_t p = 0; p < k; p++) {
+            const uint16_t *t = w + ((j / 16 * kc + p / 32) * 3) * TILE_BF16 + ((p % 32) / 2) * 32 + (j % 16) * 2 + (p & 1);
+            float v = 0.0f;
+            for (int s = 2; s >= 0; s--) {
+                uint32_t bits = (uint32_t)t[s * TILE_BF16] << 16;
+                float piece;
+                memcpy(&piece, &bits, sizeof piece);
+                v += piece;
+            }
+            acc = __builtin_fmaf(x[p], v, acc);
+        }
+        y[j] = acc;
+    }
+}
+
+void t4j_amx_f32_pack(int64_t n, int64_t k, const float *w, int64_t ldw, uint16_t *dst) {
+    int64_t kc = t4j_ceil_div(k, 32), jt = t4j_ceil_div(n, 32) * 2;
+    for (int64_t j = 0; j < jt; j++)
+        for (int64_t c = 0; c < kc; c++) {
+            uint16_t *t1 = dst + (j * kc + c) * 3 * TILE_BF16, *t2 = t1 + TILE_BF16, *t3 = t2 + TILE_BF16;
+            for (int64_t o = 0; o < 16; o++) {
+                /* output o's 32 inputs: element (q, o, t) at q·32 + o·2 + t, input 2q + t */
+                int64_t row = j * 16 + o;
+                for (int64_t h = 0; h < 32; h += 16) {
+                    int64_t left = row < n ? T4J_MAX(0, T4J_MIN(16, k - c * 32 - h)) : 0;
+                    __m512 a = _mm512_maskz_loadu_ps((__mmask16)((1u << left) - 1u), w + (left > 0 ? row * ldw + c * 32 + h : 0));
+                    __m256i p[3];
+                    split16(a, &p[0], &p[1], &p[2]);
+                    uint16_t *t[3] = {t1, t2, t3};
+                    for (int s = 0; s < 3; s++) {
+                        uint16_t v[16];
+                        _mm256_storeu_si256((__m256i *)v, p[s]);
+                        for (int e = 0; e < 16; e++) t[s][((h + e) / 2) * 32 + o * 2 + ((h + e) & 1)] = v[e];
+                    }
+                }
+            }
+        }
+}
+
+/* rows in whole tiles: 32s, and 16 for a last 16 or fewer */
+static int64_t padded_rows(int64_t rows) { return rows % ROWS != 0 && rows % ROWS <= 16 ? rows / ROWS * ROWS + 16 : t4j_ceil_div(rows, ROWS) * ROWS; }
+
+typedef struct {
+    int64_t rows, n, kc, kpad, pairs_per_task;
+    const uint16_t *a, *w; /* the row block's split x; the packed weights */
+    const float *bias;
+    float *y;
+    int64_t ldy;
+} amx_job;
+
+/* The piece pairs (of x, of W) in an order that changes one operand a step, so that each step loads two tiles (a
+ * tile's load waits on the products that read the tile before it: tile registers are not renamed). */
+static const int PIECE_A[6] = {0, 0, 1, 1, 0, 2}, PIECE_B[6] = {2, 1, 1, 0, 0, 0};
+
+/* Output columns [32·pair, 32·pair + 32) of the row block: C in tiles 0-3 (rows 0-15 and 16-31 by columns 0-15 and
+ * 16-31), x's piece in tiles 4 and 5 (its rows 0-15, 16-31), W's in 6 and 7 (columns 0-15, 16-31). */
+static void column_pair(const amx_job *J, int64_t pair, float *tile) {
+    const int64_t plane = padded_rows(J->rows) * J->kpad, lda = J->kpad * 2;
+    const uint16_t *b0 = J->w + 2 * pair * J->kc * 3 * TILE_BF16, *b1 = b0 + J->kc * 3 * TILE_BF16;
+    int64_t j0 = 32 * pair, cols = T4J_MIN(32, J->n - j0);
+    /* the next pair's B tiles (6 KiB a k chunk, adjacent) into L2 while this pair runs, a share each row pass and an
+     * equal part each k chunk: weights from memory, which the first pass over a pair would otherwise wait on */
+    const int64_t passes = t4j_ceil_div(J->rows, ROWS), next_bytes = 2 * pair + 2 < 2 * t4j_ceil_div(J->n, 32) ? J->kc * 6 * 1024 : 0;
+    const int64_t pf_chunk = next_bytes / (passes * J->kc);
+    const char *pf = (const char *)(b1 + J->kc * 3 * TILE_BF16);
+    for (int64_t i0 = 0; i0 < J->rows; i0 += ROWS, pf += pf_chunk * J->kc) {
+        const uint16_t *a = J->a + i0 * J->kpad;
+        /* 16 rows or fewer left: their tiles alone (C 0 and 1), at half the rate (two sums in flight, where a product's
+         * latency wants four) but not twice the work */
+        const int half = J->rows - i0 <= 16;
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (int64_t c = 0; c < J->kc; c++) {
+            for (int64_t b = 0; b < pf_chunk; b += 64) _mm_prefetch(pf + c * pf_chunk + b, _MM_HINT_T1);
+            if (half) {
+                for (int q = 0; q < 6; q++) {
+                    _tile_loadd(4, a + PIECE_A[q] * plane + c * 32, lda);
+                    _tile_loadd(6, b0 + (c * 3 + PIECE_B[q]) * TILE_BF16, 64);
+                    _tile_loadd(7, b1 + (c * 3 + PIECE_B[q]) * TILE_BF16, 64);
+                    _tile_dpbf16ps(0, 4, 6);
+                    _tile_dpbf16ps(1, 4, 7);
+                }
+                continue;
+            }
+#pragma GCC unroll 6
+            for (int q = 0; q < 6; q++) {
+                if (q == 0 || PIECE_A[q] != PIECE_A[q - 1]) {
+                    const uint16_t *ap = a + PIECE_A[q] * plane + c * 32;
+                    _tile_loadd(4, ap, lda);
+                    _tile_loadd(5, ap + 16 * J->kpad, lda);
+                }
+                if (q == 0 || PIECE_B[q] != PIECE_B[q - 1]) {
+                    _tile_loadd(6, b0 + (c * 3 + PIECE_B[q]) * TILE_BF16, 64);
+                    _tile_loadd(7, b1 + (c * 3 + PIECE_B[q]) * TILE_BF16, 64);
+                }
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(1, 4, 7);
+                _tile_dpbf16ps(2, 5, 6);
+                _tile_dpbf16ps(3, 5, 7);
+            }
+        }
+        _tile_stored(0, tile, 128);
+        _tile_stored(1, tile + 16, 128);
+        _tile_stored(2, tile + 16 * 32, 128);
+        _tile_stored(3, tile + 16 * 32 + 16, 128);
+        __asm__ volatile("" ::: "memory"); /* the tile stores are asm the compiler does not see write tile */
+        __mmask16 m0 = (__mmask16)((1u << T4J_MIN(16, cols)) - 1u), m1 = (__mmask16)((1u << T4J_MAX(0, cols - 16)) - 1u);
+        __m512 bias0 = J->bias ? _mm512_maskz_loadu_ps(m0, J->bias + j0) : _mm512_setzero_ps();
+        __m512 bias1 = J->bias ? _mm512_maskz_loadu_ps(m1, J->bias + j0 + 16) : _mm512_setzero_ps();
+        for (int64_t r = 0; r < T4J_MIN(ROWS, J->rows - i0); r++) {
+            float *y = J->y + (i0 + r) * J->ldy + j0;
+            _mm512_mask_storeu_ps(y, m0, _mm512_add_ps(_mm512_load_ps(tile + r * 32), bias0));
+            _mm512_mask_storeu_ps(y + 16, m1, _mm512_add_ps(_mm512_load_ps(tile + r * 32 + 16), bias1));
+        }
+    }
+}
+
+static void amx_task(void *ctx, int64_t task) {
+    const amx_job *J = ctx;
+    float tile[ROWS * 32] __attribute__((aligned(64)));
+    int64_t pairs = t4j_ceil_div(J->n, 32);
+    t4j_amx_begin();
+    for (int64_t p = task * J->pairs_per_task; p < T4J_MIN(pairs, (task + 1) * J->pairs_per_task); p++) column_pair(J, p, tile);
+    t4j_amx_end();
+}
+
+int32_t t4j_amx_f32_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w, const float *bias, float *y, int64_t ldy) {
+    int64_t kpad = t4j_ceil_div(k, 32) * 32, pairs = t4j_ceil_div(n, 32);
+    /* rows a block: its three planes within T4J_AMX_F32_A_BYTES, a multiple of 32, at least 32 */
+    int64_t block = T4J_MAX(ROWS, T4J_AMX_F32_A_BYTES / (kpad * 6) / ROWS * ROWS);
+    block = T4J_MIN(block, t4j_ceil_div(m, ROWS) * ROWS);
+    uint16_t *a = t4j_thread_scratch(T4J_SCRATCH_AMX_F32_A, (size_t)(block * kpad * 3) * sizeof(uint16_t));
+    if (a == NULL) return T4J_ERR_NO_MEMORY;
+    int threads = t4j_num_threads();
+    /* column pairs a task: about 4 tasks a thread, each with the tile configuration loaded once */
+    int64_t per = T4J_MAX(1, pairs / T4J_MAX(1, 4 * threads));
+    for (int64_t i0 = 0; i0 < m; i0 += block) {
+        int64_t rows = T4J_MIN(block, m - i0);
+        int special = split_rows(x + i0 * ldx, ldx, rows, padded_rows(rows), k, kpad, a);
+        amx_job J = {.rows = rows, .n = n, .kc = kpad / 32, .kpad = kpad, .pairs_per_task = per, .a = a, .w = w, .bias = bias, .y = y + i0 * ldy, .ldy = ldy};
+        t4j_parallel_sized(t4j_ceil_div(pairs, per), amx_task, &J, 2.0 * (double)rows * (double)n * (double)k);
+        for (int64_t i = i0; special && i < i0 + rows; i++)
+            if (t4j_amx_f32_special(1, k, x + i * ldx, ldx)) special_row(n, k, x + i * ldx, w, bias, y + i * ldy);
+    }
+    return T4J_OK;
+}
