@@ -120,9 +120,11 @@ int32_t t4j_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx,
  * kernels' f32 and 1.4-1.8x faster, in other bits than t4j_linear's. Only where the CPU has T4J_FEATURE_AMX_BF16 and
  * the level is AVX-512; on by default there, the environment variable T4J_AMX=0 turns it off at load.
  * t4j_linear_set_amx(0 or 1) asks; both return whether it is in use. Weights packed so give T4J_ERR_WRONG_PACKING once
- * it is off or the level changed. */
+ * it is off or the level changed. t4j_linear_packed_amx says whether weights were packed so (1) or not (0): W with a NaN
+ * or an infinity keeps the FMA kernels' layout. */
 T4J_SHORT int32_t t4j_linear_set_amx(int32_t on);
 T4J_SHORT int32_t t4j_linear_amx(void);
+T4J_SHORT int32_t t4j_linear_packed_amx(const void *packed);
 /* A linear layer's weights packed once, for inference on frozen weights: the B slivers t4j_linear packs at every call
  * (from memory, for a model's weights), laid out ahead for the current SIMD level, its tile for n and its K block
  * (t4j_gemm_blocks). t4j_linear_packed_size gives the bytes; t4j_linear_pack packs W [n, k] (row stride ldw) into

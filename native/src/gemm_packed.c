@@ -37,6 +37,12 @@ T4J_EXPORT int32_t t4j_linear_amx(void) {
 #endif
 }
 
+T4J_EXPORT int32_t t4j_linear_packed_amx(const void *packed) {
+    packed_header h;
+    memcpy(&h, packed, sizeof h);
+    return h.magic == PACKED_MAGIC && h.format == FORMAT_AMX_F32;
+}
+
 T4J_EXPORT int32_t t4j_linear_set_amx(int32_t on) {
     atomic_store(&amx_wish, on != 0);
     return t4j_linear_amx();

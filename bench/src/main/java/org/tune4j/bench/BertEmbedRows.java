@@ -33,7 +33,7 @@ final class BertEmbedRows {
         List<List<String>> batches = new ArrayList<>();
         for (int from = 0; from < sorted.size(); from += BATCH) batches.add(sorted.subList(from, Math.min(sorted.size(), from + BATCH)));
         String shape = "MiniLM-L6 " + TEXTS + " SpamAssassin texts <= " + MAX_LENGTH + " tokens, batches of " + BATCH;
-        String backend = CpuBackend.get().name();
+        String backend = "cpu-" + CpuBackend.packedLinearLabel(); // its model packed, as embed loads it
         List<BenchRow> rows = new ArrayList<>();
         try (SentenceEncoder ours = SentenceEncoder.open(hf, new SentenceEncoder.Options(null, MAX_LENGTH, BATCH, 1));
                 TextTokenizer tok = TextTokenizer.load(hf.resolve(HfCheckpoint.TOKENIZER), MAX_LENGTH)) {

@@ -35,8 +35,9 @@ import org.tune4j.tensor.Tensor;
  * all-MiniLM-L6-v2 (imported from langchain4j's jar) at sequence 128: the forward pass at batch 1 (latency) and
  * batch 32 (ms per batch) beside ONNX Runtime running the original ONNX file on the same ids (the two timed in
  * alternating blocks after a warm-up of seconds), on projections packed at load as a service runs them
- * ({@link BertModel#packProjections}; ONNX Runtime packs its weights when it opens a session), and at batch 1
- * unpacked too ("forward_unpacked"); batch-1 latency at sequences 16, 32, 64 and 256 beside it; sentence embeddings of real texts of mixed length ({@link BertEmbedRows}); and a training step at batch 16 (forward, backward, AdamW) with
+ * ({@link BertModel#packProjections}; ONNX Runtime packs its weights when it opens a session: on AMX tiles where the CPU
+ * has AMX-BF16, {@link CpuBackend#linearAmx}), and at batch 1 packed for the FMA kernels ("forward_fma", where the
+ * other rows run on AMX) and unpacked ("forward_unpacked"); batch-1 latency at sequences 16, 32, 64 and 256 beside it; sentence embeddings of real texts of mixed length ({@link BertEmbedRows}); and a training step at batch 16 (forward, backward, AdamW) with
  * LoRA (r 8 on query and value, the head trained) and with
  * full fine-tuning, sequences/s and model FLOPs utilization. FLOPs: 2 per multiply-add of the encoder's
  * projections and attention (embeddings and LayerNorms not counted); a step counts 3 forwards (full: input
@@ -74,8 +75,17 @@ final class BertSuite {
         int[] ids = sequenceIds(SEQ);
         double fwdFlops = forwardFlops(c, SEQ);
         try (Arena arena = Arena.ofShared()) {
-            BertModel model = BertCheckpoint.load(arena, hf), unpacked = BertCheckpoint.load(arena, hf);
+            BertModel model = BertCheckpoint.load(arena, hf), unpacked = BertCheckpoint.load(arena, hf), fma = null;
             model.packProjections(arena); // as a service loads it (and ONNX Runtime packs its weights when it opens a session)
+            if (CpuBackend.linearAmx()) { // packed for AMX tiles: the same forward packed for the FMA kernels too, beside it
+                fma = BertCheckpoint.load(arena, hf);
+                CpuBackend.setLinearAmx(false);
+                try {
+                    fma.packProjections(arena);
+                } finally {
+                    CpuBackend.setLinearAmx(true);
+                }
+            }
             for (int threads : threadCounts) {
                 CpuBackend.setThreads(threads);
                 double peak = machine.peakGflops(threads);
@@ -88,6 +98,10 @@ final class BertSuite {
                     rows.addAll(forwardRows("forward", "f32", "GFLOP/s", "", model, onnx, arena, sequenceIds(seq), 1, threads, forwardFlops(c, seq), peak, peers, missing, quick));
                 }
                 if (PER_OP) for (int batch : new int[] {1, BATCH}) forwardOps("f32", model, TokenBatch.of(arena, batchOf(ids, batch), null), threads, quick, progress);
+                if (fma != null) {
+                    progress.accept("bert forward batch 1, weights packed for the FMA kernels, threads=" + threads);
+                    rows.addAll(forwardRows("forward_fma", "f32", "GFLOP/s", "", fma, onnx, arena, ids, 1, threads, fwdFlops, peak, peers, missing, quick));
+                }
                 progress.accept("bert forward batch 1, weights not packed, threads=" + threads);
                 rows.addAll(forwardRows("forward_unpacked", "f32", "GFLOP/s", "", unpacked, onnx, arena, ids, 1, threads, fwdFlops, peak, peers, missing, quick));
                 rows.addAll(int8Rows(hf, work, ids, threads, machine.peakInt8Gops(threads), fwdFlops, peers, missing, quick, progress));
@@ -201,7 +215,8 @@ final class BertSuite {
         TokenBatch in = TokenBatch.of(arena, batchOf(ids, batch), null);
         String shape = shape(ids.length, batch);
         List<BenchRow> rows = new ArrayList<>();
-        String backend = dtype.equals("int8") ? "cpu-" + CpuBackend.int8KernelLabel() : CpuBackend.get().name(); // int8: AMX, VNNI ...
+        // int8: AMX, VNNI ...; f32 on packed weights: AMX tiles or the level's FMA kernels
+        String backend = dtype.equals("int8") ? "cpu-" + CpuBackend.int8KernelLabel() : kernel.equals("forward") ? "cpu-" + CpuBackend.packedLinearLabel() : CpuBackend.get().name();
         if (peers.isEmpty())
             rows.add(BenchRow.of("bert", kernel, shape, dtype, threads, backend, forwardMs(model, in, quick), fwdFlops * batch, unit, missing, null, peak));
         for (BertPeer peer : peers) {
