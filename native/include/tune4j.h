@@ -115,13 +115,15 @@ int32_t t4j_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t
  * added in its tiles' epilogue (no second pass over y). The bias joins the sum with the first K block, so for k above
  * one block (t4j_gemm_blocks: kc) the last bits may differ from t4j_gemm then t4j_add_row. Returns as t4j_gemm. */
 int32_t t4j_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w, int64_t ldw, const float *bias, float *y, int64_t ldy);
-/* Whether t4j_linear_pack lays weights out for AMX-BF16 tiles from now on (ARCHITECTURE.md, "GEMM": f32 products on
+/* Whether t4j_linear_pack lays weights out for AMX-BF16 tiles too from now on (ARCHITECTURE.md, "GEMM": f32 products on
  * AMX tiles): each f32 operand split into three bf16 pieces, six piece products summed in f32, as accurate as the FMA
- * kernels' f32 and 1.4-1.8x faster, in other bits than t4j_linear's. Only where the CPU has T4J_FEATURE_AMX_BF16 and
- * the level is AVX-512; on by default there, the environment variable T4J_AMX=0 turns it off at load.
- * t4j_linear_set_amx(0 or 1) asks; both return whether it is in use. Weights packed so give T4J_ERR_WRONG_PACKING once
- * it is off or the level changed. t4j_linear_packed_amx says whether weights were packed so (1) or not (0): W with a NaN
- * or an infinity keeps the FMA kernels' layout. */
+ * kernels' f32 and 1.4-1.8x faster, in other bits than t4j_linear's. t4j_linear_packed then runs products of more than
+ * T4J_LINEAR_AMX_MIN_ROWS rows on the tiles (while it stays on), fewer on the FMA kernels' slivers, which the packing keeps beside them
+ * (4 + 6 bytes a weight). Only where the CPU has T4J_FEATURE_AMX_BF16 and the level is AVX-512; on by default there,
+ * the environment variable T4J_AMX=0 turns it off at load. t4j_linear_set_amx(0 or 1) asks; both return whether it is
+ * in use. t4j_linear_packed_amx says whether weights were packed with the tiles (1) or not (0): W with a NaN or an
+ * infinity keeps the slivers alone. */
+#define T4J_LINEAR_AMX_MIN_ROWS 32
 T4J_SHORT int32_t t4j_linear_set_amx(int32_t on);
 T4J_SHORT int32_t t4j_linear_amx(void);
 T4J_SHORT int32_t t4j_linear_packed_amx(const void *packed);
@@ -130,7 +132,7 @@ T4J_SHORT int32_t t4j_linear_packed_amx(const void *packed);
  * (t4j_gemm_blocks). t4j_linear_packed_size gives the bytes; t4j_linear_pack packs W [n, k] (row stride ldw) into
  * packed (64-byte aligned, `bytes` long), T4J_ERR_INVALID if it is too short or not aligned. t4j_linear_packed then
  * gives the same bits as t4j_linear on W where that tiles (m and n above 16; with fewer it may take dot products,
- * other last bits), unless they were packed for AMX tiles (t4j_linear_amx); it returns T4J_ERR_INVALID for packed weights of another shape, and
+ * other last bits), except for products that run on AMX tiles (t4j_linear_amx); it returns T4J_ERR_INVALID for packed weights of another shape, and
  * T4J_ERR_WRONG_PACKING when the SIMD level or the K block changed since they were packed (pack them again, or call
  * t4j_linear). */
 T4J_SHORT int64_t t4j_linear_packed_size(int64_t n, int64_t k);

@@ -152,8 +152,11 @@ final class BertSuite {
             BertClassifier m = new BertClassifier(arena, BertCheckpoint.load(arena, hf), BertClassifier.Pooling.MEAN, 2, new SplittableRandom(1));
             if (method.equals("lora")) Lora.inject(m, arena, new Lora.Config(8, 16f, 0f, false, List.of("query", "value"), List.of("classifier")), new SplittableRandom(2));
             AdamW opt = AdamW.of(arena, m.namedParameters(), 0.01f, 1f);
+            // as TextTrainer trains: the frozen projections packed, forward and input gradient, where they run on AMX tiles
+            var packs = CpuBackend.linearAmx() ? m.bert().packFrozenProjections(arena) : java.util.Map.<Tensor, org.tune4j.backend.PackedLinearWeights>of();
             // examples [from, to) of the batch: label b % 2, inputs in the part's own tape
             MicroBatches.SliceLoss sliceLoss = (t, from, to) -> {
+                t.packedWeights(packs);
                 Tensor labels = Tensor.zeros(t.arena(), DType.I32, to - from);
                 for (int b = from; b < to; b++) labels.setInt(b - from, b % 2);
                 return t.crossEntropy(m.logits(t, TokenBatch.of(t.arena(), batchOf(ids, to - from), null)), labels, 0f);

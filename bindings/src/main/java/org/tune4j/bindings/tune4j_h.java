@@ -38,6 +38,7 @@ public final class tune4j_h {
     public static final int T4J_FEATURE_AVX_VNNI = 8;
     public static final int T4J_FEATURE_AMX_INT8 = 16;
     public static final int T4J_FEATURE_AMX_BF16 = 32;
+    public static final int T4J_LINEAR_AMX_MIN_ROWS = 32;
     public static final int T4J_INT8_STREAM_FULL_TILE = 0;
     public static final int T4J_INT8_STREAM_ROW_TILE = 1;
     public static final int T4J_INT8_SHARED_MAX = 16;
@@ -653,7 +654,6 @@ public final class tune4j_h {
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_linear_set_amx", DESC, true);
     }
 
-    /** Whether t4j_linear_pack lays weights out for AMX-BF16 tiles from now on (ARCHITECTURE.md, "GEMM": f32 products on AMX tiles): each f32 operand split into three bf16 pieces, six piece products summed in f32, as accurate as the FMA kernels' f32 and 1.4-1.8x faster, in other bits than t4j_linear's. Only where the CPU has T4J_FEATURE_AMX_BF16 and the level is AVX-512; on by default there, the environment variable T4J_AMX=0 turns it off at load. t4j_linear_set_amx(0 or 1) asks; both return whether it is in use. Weights packed so give T4J_ERR_WRONG_PACKING once it is off or the level changed. t4j_linear_packed_amx says whether weights were packed so (1) or not (0): W with a NaN or an infinity keeps the FMA kernels' layout. */
     public static int t4j_linear_set_amx(int on) {
         try {
             return (int) t4j_linear_set_amx.HANDLE.invokeExact(on);
@@ -723,7 +723,7 @@ public final class tune4j_h {
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_linear_packed_size", DESC, true);
     }
 
-    /** A linear layer's weights packed once, for inference on frozen weights: the B slivers t4j_linear packs at every call (from memory, for a model's weights), laid out ahead for the current SIMD level, its tile for n and its K block (t4j_gemm_blocks). t4j_linear_packed_size gives the bytes; t4j_linear_pack packs W [n, k] (row stride ldw) into packed (64-byte aligned, `bytes` long), T4J_ERR_INVALID if it is too short or not aligned. t4j_linear_packed then gives the same bits as t4j_linear on W where that tiles (m and n above 16; with fewer it may take dot products, other last bits), unless they were packed for AMX tiles (t4j_linear_amx); it returns T4J_ERR_INVALID for packed weights of another shape, and T4J_ERR_WRONG_PACKING when the SIMD level or the K block changed since they were packed (pack them again, or call t4j_linear). */
+    /** A linear layer's weights packed once, for inference on frozen weights: the B slivers t4j_linear packs at every call (from memory, for a model's weights), laid out ahead for the current SIMD level, its tile for n and its K block (t4j_gemm_blocks). t4j_linear_packed_size gives the bytes; t4j_linear_pack packs W [n, k] (row stride ldw) into packed (64-byte aligned, `bytes` long), T4J_ERR_INVALID if it is too short or not aligned. t4j_linear_packed then gives the same bits as t4j_linear on W where that tiles (m and n above 16; with fewer it may take dot products, other last bits), except for products that run on AMX tiles (t4j_linear_amx); it returns T4J_ERR_INVALID for packed weights of another shape, and T4J_ERR_WRONG_PACKING when the SIMD level or the K block changed since they were packed (pack them again, or call t4j_linear). */
     public static long t4j_linear_packed_size(long n, long k) {
         try {
             return (long) t4j_linear_packed_size.HANDLE.invokeExact(n, k);

@@ -304,7 +304,12 @@ public final class Tape implements AutoCloseable {
         record(out, () -> {
             Tensor gy = out.grad;
             if (gy == null) return;
-            if (needs(x)) {
+            PackedLinearWeights wt = packed == null ? null : packed.transposed();
+            if (needs(x) && wt != null) { // dx += gy w on wᵀ packed (a frozen weight: PackedLinearWeights.packWithTransposed)
+                Tensor dx = empty(gy.dim(0), wt.rows());
+                backend.linearPacked(gy, wt, null, dx);
+                accumulateGrad(x, dx);
+            } else if (needs(x)) {
                 float beta = gradBeta(x);
                 backend.gemm(false, false, 1f, gy, w.value, beta, x.grad); // dx += gy w
             }

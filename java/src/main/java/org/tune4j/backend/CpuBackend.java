@@ -121,18 +121,19 @@ public final class CpuBackend extends CpuLoraOps {
     }
 
     /**
-     * Whether weights packed from now on ({@link PackedLinearWeights#pack}) take AMX-BF16 tiles (tune4j.h
-     * {@code t4j_linear_set_amx}; ARCHITECTURE.md, "GEMM": f32 products on AMX tiles): each f32 operand as three bf16
-     * pieces and six piece products summed in f32, as accurate as the FMA kernels' f32, in other bits than
-     * {@link #linear}'s. On by default where the CPU has AMX-BF16 and the level is AVX-512; {@code T4J_AMX=0} turns it off.
+     * Whether weights packed from now on ({@link PackedLinearWeights#pack}) get AMX-BF16 tiles beside the FMA kernels'
+     * slivers, and products of more than 32 rows on them run on the tiles (tune4j.h {@code t4j_linear_set_amx};
+     * ARCHITECTURE.md, "GEMM": f32 products on AMX tiles): each f32 operand as three bf16 pieces and six piece products
+     * summed in f32, as accurate as the FMA kernels' f32, in other bits than {@link #linear}'s. On by default where the
+     * CPU has AMX-BF16 and the level is AVX-512; {@code T4J_AMX=0} turns it off.
      */
     public static boolean linearAmx() {
         return tune4j_h.t4j_linear_amx() != 0;
     }
 
     /**
-     * Asks for AMX tiles in the packed f32 linear, or for the FMA kernels (the bits of {@link #linear}). Weights packed
-     * for AMX run the plain linear once it is off (counted in {@link PackedLinearWeights#fallbacks}): pack them again.
+     * Asks for AMX tiles in the packed f32 linear, or for the FMA kernels alone (the bits of {@link #linear}, on the
+     * slivers weights packed with tiles keep too).
      *
      * @return whether AMX is in use now (never where the CPU or the OS does not give it)
      */

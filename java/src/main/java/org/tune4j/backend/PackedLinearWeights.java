@@ -13,8 +13,8 @@ import org.tune4j.tensor.Tensor;
  * them at every call (ARCHITECTURE.md, "GEMM": packed weights); ONNX Runtime and oneDNN do the same for an inference
  * model's constant weights. {@link Backend#linearPacked} then gives the bits of {@link Backend#linear} on the weights
  * (more than 16 rows and outputs; fewer may differ in the last bits) without the pass over them that packing costs;
- * on a CPU with AMX-BF16 they are packed for its tiles instead ({@link #amx}, {@link CpuBackend#linearAmx}), f32-grade
- * sums 1.4-1.8x faster, in other bits. The weight
+ * on a CPU with AMX-BF16 they are packed for its tiles too ({@link #amx}, {@link CpuBackend#linearAmx}), on which
+ * products of more than 32 rows run, f32-grade sums 1.4-1.8x faster, in other bits ({@link #onAmx}). The weight
  * tensor stays the values (the reference backend's operand, and input gradients): it must not be written after
  * packing, since the packed copy would not follow.
  */
@@ -22,10 +22,12 @@ public final class PackedLinearWeights {
     private final Tensor weight;
     private final MemorySegment packed;
     private final java.util.concurrent.atomic.AtomicLong fallbacks = new java.util.concurrent.atomic.AtomicLong();
+    private final PackedLinearWeights transposed;
 
-    private PackedLinearWeights(Tensor weight, MemorySegment packed) {
+    private PackedLinearWeights(Tensor weight, MemorySegment packed, PackedLinearWeights transposed) {
         this.weight = weight;
         this.packed = packed;
+        this.transposed = transposed;
     }
 
     /** Packs w [n, k] (F32, host memory; kept, not copied) into {@code arena} for the current SIMD level and GEMM blocks. */
@@ -38,7 +40,27 @@ public final class PackedLinearWeights {
         MemorySegment packed = HostMemory.allocate(arena, bytes);
         int rc = tune4j_h.t4j_linear_pack(n, k, w.segment(), w.ld(), packed, bytes);
         if (rc != tune4j_h.T4J_OK) throw new IllegalStateException("t4j_linear_pack returned status " + rc + " for a " + n + " x " + k + " weight");
-        return new PackedLinearWeights(w, packed);
+        return new PackedLinearWeights(w, packed, null);
+    }
+
+    /**
+     * As {@link #pack}, and wᵀ [k, n] (copied into {@code arena}) packed too, for a training step's input gradient
+     * dx = gy w = gy (wᵀ)ᵀ on a frozen weight ({@link #transposed}; the tape's {@code linear} takes it). Four more bytes a
+     * weight for wᵀ's values, and its packing's.
+     */
+    public static PackedLinearWeights packWithTransposed(Arena arena, Tensor w) {
+        BackendChecks.matrix("w", w);
+        long n = w.dim(0), k = w.dim(1);
+        Tensor wt = Tensor.zeros(arena, org.tune4j.tensor.DType.F32, k, n);
+        for (long i = 0; i < n; i++)
+            for (long j = 0; j < k; j++) wt.setFloat(j, i, w.getFloat(i, j));
+        PackedLinearWeights forward = pack(arena, w);
+        return new PackedLinearWeights(w, forward.packed, pack(arena, wt));
+    }
+
+    /** wᵀ packed ({@link #packWithTransposed}), or null. */
+    public PackedLinearWeights transposed() {
+        return transposed;
     }
 
     /** The weight values [n, k] as packed. */
@@ -71,11 +93,17 @@ public final class PackedLinearWeights {
     }
 
     /**
-     * Whether these weights were packed for AMX tiles ({@link CpuBackend#linearAmx}): then {@link Backend#linearPacked}
-     * gives f32-grade sums in other bits than {@link Backend#linear}'s. Weights with a NaN or an infinity never are.
+     * Whether these weights were packed with AMX tiles too ({@link CpuBackend#linearAmx}): then {@link Backend#linearPacked}
+     * runs products of more than {@code T4J_LINEAR_AMX_MIN_ROWS} (32) rows on them while AMX stays on ({@link #onAmx}),
+     * f32-grade sums in other bits than {@link Backend#linear}'s. Weights with a NaN or an infinity never are.
      */
     public boolean amx() {
         return tune4j_h.t4j_linear_packed_amx(packed) != 0;
+    }
+
+    /** Whether a product of {@code rows} rows on these weights runs on AMX tiles now (else the FMA kernels' bits). */
+    public boolean onAmx(long rows) {
+        return amx() && CpuBackend.linearAmx() && rows > tune4j_h.T4J_LINEAR_AMX_MIN_ROWS;
     }
 
     /** Bytes of the packed copy. */

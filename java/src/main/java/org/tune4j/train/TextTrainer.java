@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
 import org.tune4j.autograd.MicroBatches;
@@ -12,6 +13,8 @@ import org.tune4j.autograd.Tape;
 import org.tune4j.autograd.Var;
 import org.tune4j.autograd.Workspace;
 import org.tune4j.backend.Backend;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.backend.PackedLinearWeights;
 import org.tune4j.data.TokenBatch;
 import org.tune4j.nn.BertClassifier;
 import org.tune4j.optim.AdamW;
@@ -86,6 +89,9 @@ public final class TextTrainer {
         try (Arena state = Arena.ofShared(); Workspace ws = new Workspace();
                 MicroBatches parts = new MicroBatches(backend, o.microBatches(), o.seed())) {
             AdamW opt = AdamW.of(state, model.namedParameters(), o.weightDecay(), 1f);
+            // the frozen projections' products on AMX tiles where the CPU has them (BertModel.packFrozenProjections:
+            // MiniLM's LoRA step 1.2-1.3x faster, BENCHMARKS.md, thirty-seventh session), for 16 bytes more a frozen weight
+            Map<Tensor, PackedLinearWeights> packs = backend instanceof CpuBackend && CpuBackend.linearAmx() ? model.bert().packFrozenProjections(state) : Map.of();
             long update = 0;
             for (int epoch = 0; epoch < o.epochs(); epoch++) {
                 List<int[]> plan = bucketed(ids, o.batch(), rng);
@@ -93,7 +99,7 @@ public final class TextTrainer {
                 for (int s = 0; s < plan.size(); s++) {
                     int[] members = plan.get(s);
                     if (o.adversarial() == null) {
-                        sum += batchStep(parts, model, ids, labels, members);
+                        sum += batchStep(parts, model, packs, ids, labels, members);
                     } else try (Arena step = Arena.ofConfined()) {
                         int[][] seqs = new int[members.length][];
                         Tensor y = Tensor.zeros(step, DType.I32, members.length);
@@ -118,8 +124,9 @@ public final class TextTrainer {
     }
 
     /** One batch's forward and backward as micro-batches ({@link MicroBatches#step(int, MicroBatches.SliceLoss)}); returns its summed loss. */
-    private static double batchStep(MicroBatches parts, BertClassifier model, int[][] ids, int[] labels, int[] members) {
+    private static double batchStep(MicroBatches parts, BertClassifier model, Map<Tensor, PackedLinearWeights> packs, int[][] ids, int[] labels, int[] members) {
         return parts.step(members.length, (t, from, to) -> {
+            t.packedWeights(packs);
             int[][] seqs = new int[to - from][];
             Tensor y = Tensor.zeros(t.arena(), DType.I32, to - from);
             for (int b = from; b < to; b++) {

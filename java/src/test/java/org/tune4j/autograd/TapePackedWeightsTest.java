@@ -4,13 +4,20 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
+import java.util.ArrayList;
 import java.util.IdentityHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.backend.PackedLinearWeights;
+import org.tune4j.data.TokenBatch;
+import org.tune4j.nn.BertClassifier;
+import org.tune4j.nn.BertConfig;
+import org.tune4j.nn.BertModel;
 import org.tune4j.nn.Linear;
+import org.tune4j.nn.Lora;
 import org.tune4j.nn.VisionTransformer;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
@@ -62,6 +69,66 @@ class TapePackedWeightsTest {
                 differs |= Math.abs(changed[i] - onPacked[i]) > 1e-3;
             }
             assertTrue(differs, "the plain head saw the change");
+        }
+    }
+
+    /** A LoRA step's loss, then every trainable parameter's gradient, of m on ids, with the packed weights given. */
+    private static float[] loraStep(BertClassifier m, int[][] ids, Map<Tensor, PackedLinearWeights> packed) {
+        m.namedParameters().values().forEach(p -> p.zeroGrad());
+        try (Tape t = new Tape(CpuBackend.get(), true).packedWeights(packed)) {
+            Tensor labels = Tensor.zeros(t.arena(), DType.I32, ids.length);
+            for (int b = 0; b < ids.length; b++) labels.setInt(b, b % 3);
+            Var loss = t.crossEntropy(m.logits(t, TokenBatch.of(t.arena(), ids, null)), labels, 0f);
+            t.backward(loss);
+            List<Float> out = new ArrayList<>(List.of(loss.value().getFloat(0)));
+            m.namedParameters().forEach((name, p) -> {
+                if (p.trainable()) for (float g : p.grad().toFloatArray()) out.add(g);
+            });
+            float[] a = new float[out.size()];
+            for (int i = 0; i < a.length; i++) a[i] = out.get(i);
+            return a;
+        }
+    }
+
+    /**
+     * BERT under LoRA with its frozen projections packed with their transposes (BertModel.packFrozenProjections, as
+     * TextTrainer trains where the CPU has AMX-BF16): the input gradients dx = gy w run on wᵀ packed, and the loss and
+     * every adapter's and the head's gradient are the plain tape's (to f32's rounding: on AMX tiles in other bits).
+     */
+    @Test
+    void frozenProjectionsPackedWithTheirTransposesGiveTheLoraGradients() {
+        try (Arena arena = Arena.ofConfined()) {
+            var config = new BertConfig(50, 64, 2, 2, 128, 64, 2, 1e-12f, "gelu");
+            var m = new BertClassifier(arena, new BertModel(arena, config, new SplittableRandom(2)), BertClassifier.Pooling.MEAN, 3, new SplittableRandom(3));
+            Lora.inject(m, arena, new Lora.Config(4, 8f, 0f, false, List.of("query", "value"), List.of("classifier")), new SplittableRandom(4));
+            m.train(true);
+            Map<Tensor, PackedLinearWeights> packed = m.bert().packFrozenProjections(arena);
+            assertEquals(8, packed.size(), "key, attention output, FFN up and down of two layers (query and value run through LoRA)");
+            packed.values().forEach(p -> assertTrue(p.transposed() != null && p.transposed().rows() == p.columns(), "wᵀ packed"));
+            SplittableRandom rng = new SplittableRandom(7);
+            int[][] ids = new int[5][];
+            for (int b = 0; b < ids.length; b++) {
+                ids[b] = new int[9 + 4 * b];
+                for (int i = 0; i < ids[b].length; i++) ids[b][i] = rng.nextInt(50);
+            }
+            float[] plain = loraStep(m, ids, Map.of()), onPacked = loraStep(m, ids, packed);
+            assertEquals(plain.length, onPacked.length);
+            double scale = 0;
+            for (float v : plain) scale = Math.max(scale, Math.abs(v));
+            for (int i = 0; i < plain.length; i++) {
+                assertEquals(plain[i], onPacked[i], 1e-5 * scale, "value " + i + " (the loss, then the gradients)");
+            }
+            // the packed copies are what ran, forward and backward: every frozen weight changed after packing changes the
+            // plain step only (a backward on the changed w after a forward on the packed one would match neither)
+            for (Tensor w : packed.keySet())
+                for (long i = 0; i < w.numel(); i++) w.setFloat(i, w.getFloat(i) * 1.5f);
+            float[] changed = loraStep(m, ids, Map.of()), stale = loraStep(m, ids, packed);
+            boolean differs = false;
+            for (int i = 0; i < plain.length; i++) {
+                assertEquals(onPacked[i], stale[i], 1e-6 * scale, "value " + i + " from the packed copies");
+                differs |= Math.abs(changed[i] - onPacked[i]) > 1e-3 * scale;
+            }
+            assertTrue(differs, "the plain step saw the change");
         }
     }
 }

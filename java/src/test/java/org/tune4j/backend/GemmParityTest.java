@@ -76,7 +76,7 @@ class GemmParityTest {
                 assertClose(expected, onePacked, tol, what + ": packed");
                 TestTensors.assertBitwiseEqual(onePacked, allPacked, what + ": packed, 1 thread and all");
                 // AMX tiles' sums are f32-grade in other bits (LinearAmxTest checks them against double)
-                if (!packed.amx() && ((m > 16 && n > 16) || k == 0)) TestTensors.assertBitwiseEqual(one, onePacked, what + ": packed and plain");
+                if (!packed.onAmx(m) && ((m > 16 && n > 16) || k == 0)) TestTensors.assertBitwiseEqual(one, onePacked, what + ": packed and plain");
                 org.junit.jupiter.api.Assertions.assertEquals(0, packed.fallbacks(), "calls that did not run on the packed weights");
             }
         } finally {
@@ -98,7 +98,7 @@ class GemmParityTest {
                 Tensor plain = Tensor.zeros(arena, DType.F32, 64, 96), got = Tensor.zeros(arena, DType.F32, 64, 96);
                 CpuBackend.get().linear(x, w, bias, plain);
                 CpuBackend.get().linearPacked(x, packed, bias, got);
-                if (packed.amx() && CpuBackend.simdLevel() == packedAt) assertClose(plain, got, 2e-6 * 608, "packed for AMX tiles, run on them");
+                if (packed.onAmx(64)) assertClose(plain, got, 2e-6 * 608, "packed for AMX tiles, run on them");
                 else TestTensors.assertBitwiseEqual(plain, got, "packed at the highest level, run at " + other);
             }
             org.junit.jupiter.api.Assertions.assertEquals(otherLevels, packed.fallbacks(), "one fallback a level other than the packed one");

@@ -20,7 +20,8 @@ import org.tune4j.tensor.Tensor;
  * The packed f32 linear on AMX-BF16 tiles (tune4j.h {@code t4j_linear_set_amx}; ARCHITECTURE.md, "GEMM": f32 products
  * on AMX tiles): each operand as three bf16 pieces, six piece products. Its sums are not the FMA kernels' bits, so they
  * are checked against double: within a few units of a float's rounding of Σ|x w| on odd shapes (a piece product left
- * out would be 2^-16 of it, 256 units). NaN and infinity give what f32 gives. Runs only where the CPU has AMX-BF16.
+ * out would be 2^-16 of it, 256 units). NaN and infinity give what f32 gives; 32 rows or fewer, and AMX turned off,
+ * run on the slivers the packing keeps beside the tiles. Runs only where the CPU has AMX-BF16.
  */
 class LinearAmxTest {
     private static final double U = Math.pow(2, -24);
@@ -56,13 +57,13 @@ class LinearAmxTest {
 
     @Test
     void sumsAreAsAccurateAsFloatsOnOddShapes() {
-        long[][] shapes = {{1, 1, 1}, {5, 7, 33}, {16, 32, 32}, {17, 33, 31}, {25, 384, 384}, {33, 40, 1536}, {48, 96, 100}, {130, 70, 65}};
+        long[][] shapes = {{33, 1, 1}, {40, 7, 33}, {48, 32, 32}, {49, 33, 31}, {57, 384, 384}, {33, 40, 1536}, {64, 96, 100}, {130, 70, 65}};
         try (Arena arena = Arena.ofConfined()) {
             for (long[] s : shapes) {
                 SplittableRandom rng = new SplittableRandom(s[0] * 131 + s[1] * 17 + s[2]);
                 Tensor x = randomStrided(arena, rng, s[0], s[2], 3), w = randomStrided(arena, rng, s[1], s[2], 5), bias = random(arena, rng, 1, s[1]);
                 PackedLinearWeights packed = PackedLinearWeights.pack(arena, w);
-                assertTrue(packed.amx(), "packed for AMX tiles");
+                assertTrue(packed.onAmx(s[0]), "on AMX tiles");
                 Tensor one = Tensor.zeros(arena, DType.F32, s[0], s[1]), all = randomStrided(arena, rng, s[0], s[1], 7), plain = Tensor.zeros(arena, DType.F32, s[0], s[1]);
                 CpuBackend.setThreads(1);
                 CpuBackend.get().linearPacked(x, packed, bias, one);
@@ -119,21 +120,24 @@ class LinearAmxTest {
     }
 
     @Test
-    void amxTurnedOffRunsThePlainLinearAndCountsIt() {
+    void fewRowsAndAmxTurnedOffRunTheFmaKernelsSlivers() {
         try (Arena arena = Arena.ofConfined()) {
             SplittableRandom rng = new SplittableRandom(9);
             Tensor x = random(arena, rng, 40, 70), w = random(arena, rng, 50, 70), bias = random(arena, rng, 1, 50);
             PackedLinearWeights packed = PackedLinearWeights.pack(arena, w);
+            assertTrue(packed.amx() && packed.onAmx(33) && !packed.onAmx(32), "more than 32 rows on the tiles");
+            Tensor few = x.view(0, 0, 32, 70), fewGot = Tensor.zeros(arena, DType.F32, 32, 50), fewPlain = Tensor.zeros(arena, DType.F32, 32, 50);
+            CpuBackend.get().linearPacked(few, packed, bias, fewGot);
+            CpuBackend.get().linear(few, w, bias, fewPlain);
+            assertBitwiseEqual(fewPlain, fewGot, "32 rows: the slivers");
             assertFalse(CpuBackend.setLinearAmx(false));
+            assertFalse(packed.onAmx(40));
             Tensor got = Tensor.zeros(arena, DType.F32, 40, 50), plain = Tensor.zeros(arena, DType.F32, 40, 50);
             CpuBackend.get().linearPacked(x, packed, bias, got);
             CpuBackend.get().linear(x, w, bias, plain);
-            assertBitwiseEqual(plain, got, "packed for AMX, run with it off");
-            assertEquals(1, packed.fallbacks(), "the call that fell back");
-            PackedLinearWeights again = PackedLinearWeights.pack(arena, w);
-            assertFalse(again.amx(), "packed with AMX off: the FMA kernels' slivers");
-            CpuBackend.get().linearPacked(x, again, bias, got);
-            assertBitwiseEqual(plain, got, "FMA-packed weights");
+            assertBitwiseEqual(plain, got, "packed with tiles, run with AMX off: the slivers");
+            assertEquals(0, packed.fallbacks(), "no call off the packed weights");
+            assertFalse(PackedLinearWeights.pack(arena, w).amx(), "packed with AMX off: no tiles");
         }
     }
 }
