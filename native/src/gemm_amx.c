@@ -18,6 +18,7 @@
  * W[16j + o][32c + 2q + t] (TDPBF16PS's B: 16 rows of k pairs by 16 outputs). x is split at each call into three
  * row-major bf16 planes of a block of rows (rows padded to 32 with zeros, k to kpad): A tiles read where they lie. */
 #include <immintrin.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "gemm_driver.h"
@@ -127,13 +128,25 @@ void t4j_amx_f32_pack(int64_t n, int64_t k, const float *w, int64_t ldw, uint16_
 /* rows in whole tiles: 32s, and 16 for a last 16 or fewer */
 static int64_t padded_rows(int64_t rows) { return rows % ROWS != 0 && rows % ROWS <= 16 ? rows / ROWS * ROWS + 16 : t4j_ceil_div(rows, ROWS) * ROWS; }
 
+/* One row block's view for column_pair */
 typedef struct {
-    int64_t rows, n, kc, kpad, pairs_per_task;
+    int64_t rows, n, kc, kpad;
     const uint16_t *a, *w; /* the row block's split x; the packed weights */
     const float *bias;
     float *y;
     int64_t ldy;
 } amx_job;
+
+/* A call: its row blocks, each cut into `ranges` ranges of column pairs, a task each */
+typedef struct {
+    const float *x;
+    int64_t ldx, m, n, k, kpad, block, ranges, pairs_per_range, id;
+    const uint16_t *w;
+    const float *bias;
+    float *y;
+    int64_t ldy;
+    atomic_int special, failed;
+} amx_call;
 
 /* The piece pairs (of x, of W) in an order that changes one operand a step, so that each step loads two tiles (a
  * tile's load waits on the products that read the tile before it: tile registers are not renamed). */
@@ -204,12 +217,30 @@ static void column_pair(const amx_job *J, int64_t pair, float *tile) {
     }
 }
 
+/* The call and row block whose split this thread's scratch holds: a thread splits a block once however many of its
+ * column ranges it runs, into its own L2 (the block split by the calling thread alone left the other core idle, then
+ * reading it from the caller's cache: MiniLM's batch 1 on two threads no faster than on the FMA kernels) */
+static _Thread_local int64_t held_call = -1, held_block = -1;
+static atomic_llong next_call;
+
 static void amx_task(void *ctx, int64_t task) {
-    const amx_job *J = ctx;
+    amx_call *C = ctx;
+    int64_t b = task / C->ranges, r = task % C->ranges, i0 = b * C->block, rows = T4J_MIN(C->block, C->m - i0);
+    uint16_t *a = t4j_thread_scratch(T4J_SCRATCH_AMX_F32_A, (size_t)(padded_rows(C->block) * C->kpad * 3) * sizeof(uint16_t));
+    if (a == NULL) {
+        atomic_store(&C->failed, 1);
+        return;
+    }
+    if (held_call != C->id || held_block != b) {
+        if (split_rows(C->x + i0 * C->ldx, C->ldx, rows, padded_rows(rows), C->k, C->kpad, a)) atomic_store(&C->special, 1);
+        held_call = C->id;
+        held_block = b;
+    }
+    amx_job J = {.rows = rows, .n = C->n, .kc = C->kpad / 32, .kpad = C->kpad, .a = a, .w = C->w, .bias = C->bias, .y = C->y + i0 * C->ldy, .ldy = C->ldy};
     float tile[ROWS * 32] __attribute__((aligned(64)));
-    int64_t pairs = t4j_ceil_div(J->n, 32);
+    int64_t pairs = t4j_ceil_div(C->n, 32);
     t4j_amx_begin();
-    for (int64_t p = task * J->pairs_per_task; p < T4J_MIN(pairs, (task + 1) * J->pairs_per_task); p++) column_pair(J, p, tile);
+    for (int64_t p = r * C->pairs_per_range; p < T4J_MIN(pairs, (r + 1) * C->pairs_per_range); p++) column_pair(&J, p, tile);
     t4j_amx_end();
 }
 
@@ -218,18 +249,17 @@ int32_t t4j_amx_f32_linear(int64_t m, int64_t n, int64_t k, const float *x, int6
     /* rows a block: its three planes within T4J_AMX_F32_A_BYTES, a multiple of 32, at least 32 */
     int64_t block = T4J_MAX(ROWS, T4J_AMX_F32_A_BYTES / (kpad * 6) / ROWS * ROWS);
     block = T4J_MIN(block, t4j_ceil_div(m, ROWS) * ROWS);
-    uint16_t *a = t4j_thread_scratch(T4J_SCRATCH_AMX_F32_A, (size_t)(block * kpad * 3) * sizeof(uint16_t));
-    if (a == NULL) return T4J_ERR_NO_MEMORY;
-    int threads = t4j_num_threads();
-    /* column pairs a task: about 4 tasks a thread, each with the tile configuration loaded once */
-    int64_t per = T4J_MAX(1, pairs / T4J_MAX(1, 4 * threads));
-    for (int64_t i0 = 0; i0 < m; i0 += block) {
-        int64_t rows = T4J_MIN(block, m - i0);
-        int special = split_rows(x + i0 * ldx, ldx, rows, padded_rows(rows), k, kpad, a);
-        amx_job J = {.rows = rows, .n = n, .kc = kpad / 32, .kpad = kpad, .pairs_per_task = per, .a = a, .w = w, .bias = bias, .y = y + i0 * ldy, .ldy = ldy};
-        t4j_parallel_sized(t4j_ceil_div(pairs, per), amx_task, &J, 2.0 * (double)rows * (double)n * (double)k);
-        for (int64_t i = i0; special && i < i0 + rows; i++)
-            if (t4j_amx_f32_special(1, k, x + i * ldx, ldx)) special_row(n, k, x + i * ldx, w, bias, y + i * ldy);
-    }
+    int64_t blocks = t4j_ceil_div(m, block), threads = t4j_num_threads();
+    /* as many row blocks as threads: a block a task; fewer (a batch-1 forward): each block's column pairs in a range a
+     * thread, each thread splitting the block itself */
+    int64_t ranges = blocks >= threads ? 1 : T4J_MIN(threads, pairs);
+    amx_call C = {.x = x, .ldx = ldx, .m = m, .n = n, .k = k, .kpad = kpad, .block = block, .ranges = ranges,
+                  .pairs_per_range = t4j_ceil_div(pairs, ranges), .id = atomic_fetch_add(&next_call, 1), .w = w, .bias = bias, .y = y, .ldy = ldy};
+    atomic_init(&C.special, 0);
+    atomic_init(&C.failed, 0);
+    t4j_parallel_sized(blocks * ranges, amx_task, &C, 2.0 * (double)m * (double)n * (double)k);
+    if (atomic_load(&C.failed)) return T4J_ERR_NO_MEMORY;
+    for (int64_t i = 0; atomic_load(&C.special) && i < m; i++)
+        if (t4j_amx_f32_special(1, k, x + i * ldx, ldx)) special_row(n, k, x + i * ldx, w, bias, y + i * ldy);
     return T4J_OK;
 }

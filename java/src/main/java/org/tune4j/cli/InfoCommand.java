@@ -17,6 +17,8 @@ final class InfoCommand implements Callable<Integer> {
         System.out.println("simd levels  : " + SimdLevel.supported().stream().map(SimdLevel::label).toList());
         System.out.println("simd in use  : " + CpuBackend.simdLevel().label() + " (T4J_SIMD=portable|avx2|avx512 lowers it)");
         System.out.println("int8 kernel  : " + CpuBackend.int8KernelLabel() + (CpuBackend.int8Amx() ? " (whole 16-row blocks on AMX tiles, the rest on VNNI; T4J_AMX=0 turns it off)" : ""));
+        System.out.println("packed f32   : " + CpuBackend.packedLinearLabel() + (CpuBackend.linearAmx()
+                ? " (products of more than 32 rows on AMX-BF16 tiles, each float as three bf16 pieces, f32-grade sums in other bits; T4J_AMX=0 turns it off)" : ""));
         System.out.println("threads      : " + CpuBackend.threads() + " (they poll " + CpuBackend.spinMicros() + " us for work before they sleep; -D" + CpuBackend.SPIN_PROPERTY + ")");
         System.out.println("subnormals   : " + (CpuBackend.flushDenormals() ? "flushed to zero in the kernels (-D" + CpuBackend.FLUSH_PROPERTY + "=false keeps them)"
                 : "kept (IEEE gradual underflow; -D" + CpuBackend.FLUSH_PROPERTY + "=true flushes them)"));
