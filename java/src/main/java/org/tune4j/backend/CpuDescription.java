@@ -60,7 +60,7 @@ public final class CpuDescription {
         return out.isEmpty() ? "not reported" : String.join(", ", out);
     }
 
-    /** The CPU's features as names: avx2+fma, avx512, avx512_vnni, avx_vnni, amx_int8 (the tile state granted by the OS). */
+    /** The CPU's features as names: avx2+fma, avx512, avx512_vnni, avx_vnni, amx_int8 and amx_bf16 (the tile state granted by the OS). */
     public static List<String> cpuFeatures() {
         int f = tune4j_h.t4j_cpu_features();
         List<String> out = new ArrayList<>();
@@ -69,6 +69,7 @@ public final class CpuDescription {
         if ((f & tune4j_h.T4J_FEATURE_AVX512_VNNI) != 0) out.add("avx512_vnni");
         if ((f & tune4j_h.T4J_FEATURE_AVX_VNNI) != 0) out.add("avx_vnni");
         if ((f & tune4j_h.T4J_FEATURE_AMX_INT8) != 0) out.add("amx_int8");
+        if ((f & tune4j_h.T4J_FEATURE_AMX_BF16) != 0) out.add("amx_bf16");
         return out;
     }
 }
