@@ -137,6 +137,11 @@ T4J_SHORT int32_t t4j_linear_packed_amx(const void *packed);
  * t4j_linear). */
 T4J_SHORT int64_t t4j_linear_packed_size(int64_t n, int64_t k);
 int32_t t4j_linear_pack(int64_t n, int64_t k, const float *w, int64_t ldw, void *packed, int64_t bytes);
+/* As t4j_linear_packed_size and t4j_linear_pack, for products of more than T4J_LINEAR_AMX_MIN_ROWS rows (a training
+ * step's): where AMX is on (t4j_linear_amx), the tiles alone, no slivers beside them (6 bytes a weight, not 10), and
+ * t4j_linear_packed answers T4J_ERR_WRONG_PACKING for fewer rows or once AMX is off; elsewhere as t4j_linear_pack. */
+T4J_SHORT int64_t t4j_linear_packed_size_many_rows(int64_t n, int64_t k);
+int32_t t4j_linear_pack_many_rows(int64_t n, int64_t k, const float *w, int64_t ldw, void *packed, int64_t bytes);
 int32_t t4j_linear_packed(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, float *y, int64_t ldy);
 /* Sets the cache blocks of the tiled GEMM (A block mc x kc, B panel kc x nc) for every level; mc, kc, nc all 0 go
  * back to each level's own. mc in [8, 4096], kc in [16, 8192], nc in [16, 65536] (rounded down to the register tile),

@@ -16,7 +16,8 @@ typedef struct {
     int32_t format;          /* FORMAT_SLIVERS or FORMAT_AMX_F32 */
 } packed_header;
 
-enum { FORMAT_SLIVERS = 0, FORMAT_AMX_F32 = 1 }; /* the driver's B slivers; those and gemm_amx.c's bf16 piece tiles after them */
+/* the driver's B slivers; those and gemm_amx.c's bf16 piece tiles after them; the tiles alone (t4j_linear_pack_many_rows) */
+enum { FORMAT_SLIVERS = 0, FORMAT_AMX_F32 = 1, FORMAT_AMX_TILES = 2 };
 #define AMX_MIN_ROWS T4J_LINEAR_AMX_MIN_ROWS /* products of more rows take the AMX tiles, where packed so */
 
 /* What t4j_linear_set_amx asked: -1 until first asked (then the environment's T4J_AMX=0 says off), 0 or 1. */
@@ -41,7 +42,7 @@ T4J_EXPORT int32_t t4j_linear_amx(void) {
 T4J_EXPORT int32_t t4j_linear_packed_amx(const void *packed) {
     packed_header h;
     memcpy(&h, packed, sizeof h);
-    return h.magic == PACKED_MAGIC && h.format == FORMAT_AMX_F32;
+    return h.magic == PACKED_MAGIC && h.format != FORMAT_SLIVERS;
 }
 
 T4J_EXPORT int32_t t4j_linear_set_amx(int32_t on) {
@@ -58,19 +59,27 @@ static const t4j_gemm_impl *packed_tile_for(int64_t n, int *alt) {
     return I;
 }
 
-T4J_EXPORT int64_t t4j_linear_packed_size(int64_t n, int64_t k) {
+/* many_rows: for products of more than AMX_MIN_ROWS rows only (t4j_linear_pack_many_rows): the tiles alone where AMX is on */
+static int64_t packed_size(int64_t n, int64_t k, int many_rows) {
     if (n <= 0 || k <= 0) return PACKED_HEADER; /* no slivers: the header says the shape */
     int alt;
     const t4j_gemm_impl *I = packed_tile_for(n, &alt);
     int64_t slivers = t4j_ceil_div(n, I->nr) * I->nr * k * (int64_t)sizeof(float); /* a multiple of 128 bytes: the tiles stay aligned */
 #if defined(__x86_64__)
-    if (t4j_linear_amx()) return PACKED_HEADER + slivers + t4j_amx_f32_packed_bytes(n, k);
+    /* the tiles take at least the slivers' bytes (6 a weight, outputs padded to 32, against 4 padded to 32 or 48), so
+     * tiles-only bytes hold the slivers of weights that cannot take tiles */
+    if (t4j_linear_amx()) return PACKED_HEADER + (many_rows ? 0 : slivers) + t4j_amx_f32_packed_bytes(n, k);
 #endif
+    (void)many_rows;
     return PACKED_HEADER + slivers;
 }
 
-T4J_EXPORT int32_t t4j_linear_pack(int64_t n, int64_t k, const float *w, int64_t ldw, void *packed, int64_t bytes) {
-    if (n < 0 || k < 0 || ldw < k || ((uintptr_t)packed & 63) != 0 || bytes < t4j_linear_packed_size(n, k)) return T4J_ERR_INVALID;
+T4J_EXPORT int64_t t4j_linear_packed_size(int64_t n, int64_t k) { return packed_size(n, k, 0); }
+
+T4J_EXPORT int64_t t4j_linear_packed_size_many_rows(int64_t n, int64_t k) { return packed_size(n, k, 1); }
+
+static int32_t pack(int64_t n, int64_t k, const float *w, int64_t ldw, void *packed, int64_t bytes, int many_rows) {
+    if (n < 0 || k < 0 || ldw < k || ((uintptr_t)packed & 63) != 0 || bytes < packed_size(n, k, many_rows)) return T4J_ERR_INVALID;
     int alt;
     const t4j_gemm_impl *I = packed_tile_for(n, &alt);
     int64_t npad = t4j_ceil_div(n, I->nr) * I->nr, blocks[3];
@@ -78,10 +87,12 @@ T4J_EXPORT int32_t t4j_linear_pack(int64_t n, int64_t k, const float *w, int64_t
     packed_header h = {.magic = PACKED_MAGIC, .n = n, .k = k, .kb = k > 0 ? t4j_gemm_k_block(k, blocks[1]) : 0, .npad = npad,
                        .level = t4j_simd_level(), .alt_tile = alt, .format = FORMAT_SLIVERS};
 #if defined(__x86_64__)
-    /* AMX's tiles after the slivers (which rows few enough take: AMX_MIN_ROWS) */
     if (n > 0 && k > 0 && t4j_linear_amx() && !t4j_amx_f32_special(n, k, w, ldw)) {
-        h.format = FORMAT_AMX_F32;
-        t4j_amx_f32_pack(n, k, w, ldw, (uint16_t *)((char *)packed + PACKED_HEADER + npad * k * (int64_t)sizeof(float)));
+        /* AMX's tiles after the slivers (which rows few enough take: AMX_MIN_ROWS), or alone */
+        h.format = many_rows ? FORMAT_AMX_TILES : FORMAT_AMX_F32;
+        t4j_amx_f32_pack(n, k, w, ldw, (uint16_t *)((char *)packed + PACKED_HEADER + (many_rows ? 0 : npad * k * (int64_t)sizeof(float))));
+        memcpy(packed, &h, sizeof h);
+        if (many_rows) return T4J_OK;
     }
 #endif
     memcpy(packed, &h, sizeof h);
@@ -94,6 +105,12 @@ T4J_EXPORT int32_t t4j_linear_pack(int64_t n, int64_t k, const float *w, int64_t
         for (int64_t j = 0; j < npad; j += I->nr) t4j_gemm_pack_view(I, &bv, j, T4J_MIN(I->nr, n - j), pc, kc, I->nr, dst + pc * npad + j * kc);
     }
     return T4J_OK;
+}
+
+T4J_EXPORT int32_t t4j_linear_pack(int64_t n, int64_t k, const float *w, int64_t ldw, void *packed, int64_t bytes) { return pack(n, k, w, ldw, packed, bytes, 0); }
+
+T4J_EXPORT int32_t t4j_linear_pack_many_rows(int64_t n, int64_t k, const float *w, int64_t ldw, void *packed, int64_t bytes) {
+    return pack(n, k, w, ldw, packed, bytes, 1);
 }
 
 T4J_EXPORT int32_t t4j_linear_packed(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *packed, const float *bias, float *y, int64_t ldy) {
@@ -119,11 +136,12 @@ int32_t t4j_linear_packed_lowrank(int64_t m, int64_t n, int64_t k, const float *
 #if defined(__x86_64__)
     /* more rows than AMX_MIN_ROWS on AMX tiles (while it is on); fewer on the slivers, whose 4 bytes a weight stream from
      * memory faster than the tiles' 6 (MiniLM's batch 1 at 16 tokens: 3.2 against 2.4 ms) */
-    if (h.format == FORMAT_AMX_F32 && m > AMX_MIN_ROWS && t4j_linear_amx()) {
-        const uint16_t *tiles = (const uint16_t *)((const char *)packed + PACKED_HEADER + h.npad * k * (int64_t)sizeof(float));
+    if (h.format != FORMAT_SLIVERS && m > AMX_MIN_ROWS && t4j_linear_amx()) {
+        const uint16_t *tiles = (const uint16_t *)((const char *)packed + PACKED_HEADER + (h.format == FORMAT_AMX_F32 ? h.npad * k * (int64_t)sizeof(float) : 0));
         return t4j_gemm_lowrank_pass(I, L, m, n, y, ldy, t4j_amx_f32_linear(m, n, k, x, ldx, tiles, bias, y, ldy));
     }
 #endif
+    if (h.format == FORMAT_AMX_TILES) return T4J_ERR_WRONG_PACKING; /* no slivers for few rows, or with AMX off */
     t4j_kseg seg = {.a = x, .rsa = ldx, .csa = 1, .k = k, .alpha = 1.0f};
     gemm_job J = {.impl = I, .m = m, .n = n, .k = k, .mc = blocks[0], .nc = blocks[2], .kb = h.kb, .beta = 0.0f, .c = y, .rsc = ldy, .csc = 1,
                   .bias = bias, .bias_rs = 0, .bias_cs = 1, .lowrank = L, .bpacked = (const float *)((const char *)packed + PACKED_HEADER),

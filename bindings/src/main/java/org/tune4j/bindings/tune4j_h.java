@@ -78,6 +78,8 @@ public final class tune4j_h {
             "t4j_linear_packed_amx",
             "t4j_linear_packed_size",
             "t4j_linear_pack",
+            "t4j_linear_packed_size_many_rows",
+            "t4j_linear_pack_many_rows",
             "t4j_linear_packed",
             "t4j_gemm_set_blocks",
             "t4j_gemm_blocks",
@@ -763,6 +765,53 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_linear_pack$descriptor() {
         return t4j_linear_pack.DESC;
+    }
+
+    private static final class t4j_linear_packed_size_many_rows {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_linear_packed_size_many_rows", DESC, true);
+    }
+
+    /** As t4j_linear_packed_size and t4j_linear_pack, for products of more than T4J_LINEAR_AMX_MIN_ROWS rows (a training step's): where AMX is on (t4j_linear_amx), the tiles alone, no slivers beside them (6 bytes a weight, not 10), and t4j_linear_packed answers T4J_ERR_WRONG_PACKING for fewer rows or once AMX is off; elsewhere as t4j_linear_pack. */
+    public static long t4j_linear_packed_size_many_rows(long n, long k) {
+        try {
+            return (long) t4j_linear_packed_size_many_rows.HANDLE.invokeExact(n, k);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_linear_packed_size_many_rows$handle() {
+        return t4j_linear_packed_size_many_rows.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_linear_packed_size_many_rows$descriptor() {
+        return t4j_linear_packed_size_many_rows.DESC;
+    }
+
+    private static final class t4j_linear_pack_many_rows {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_linear_pack_many_rows", DESC, false);
+    }
+
+    public static int t4j_linear_pack_many_rows(long n, long k, MemorySegment w, long ldw, MemorySegment packed, long bytes) {
+        try {
+            return (int) t4j_linear_pack_many_rows.HANDLE.invokeExact(n, k, w, ldw, packed, bytes);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_linear_pack_many_rows$handle() {
+        return t4j_linear_pack_many_rows.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_linear_pack_many_rows$descriptor() {
+        return t4j_linear_pack_many_rows.DESC;
     }
 
     private static final class t4j_linear_packed {

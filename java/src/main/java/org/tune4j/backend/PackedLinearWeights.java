@@ -32,21 +32,28 @@ public final class PackedLinearWeights {
 
     /** Packs w [n, k] (F32, host memory; kept, not copied) into {@code arena} for the current SIMD level and GEMM blocks. */
     public static PackedLinearWeights pack(Arena arena, Tensor w) {
+        return new PackedLinearWeights(w, packed(arena, w, false), null);
+    }
+
+    /** w packed: for any rows, or (manyRows) for products of more than 32 rows only (tune4j.h {@code t4j_linear_pack_many_rows}). */
+    private static MemorySegment packed(Arena arena, Tensor w, boolean manyRows) {
         Objects.requireNonNull(arena, "arena");
         BackendChecks.matrix("w", w);
         if (w.memory() != Memory.HOST) throw new IllegalArgumentException("packed linear weights are host memory, w is in " + w.memory());
         CpuBackend.get(); // the kernels' tuned blocks applied first: packed for others, every call would fall back
-        long n = w.dim(0), k = w.dim(1), bytes = tune4j_h.t4j_linear_packed_size(n, k);
+        long n = w.dim(0), k = w.dim(1), bytes = manyRows ? tune4j_h.t4j_linear_packed_size_many_rows(n, k) : tune4j_h.t4j_linear_packed_size(n, k);
         MemorySegment packed = HostMemory.allocate(arena, bytes);
-        int rc = tune4j_h.t4j_linear_pack(n, k, w.segment(), w.ld(), packed, bytes);
+        int rc = manyRows ? tune4j_h.t4j_linear_pack_many_rows(n, k, w.segment(), w.ld(), packed, bytes) : tune4j_h.t4j_linear_pack(n, k, w.segment(), w.ld(), packed, bytes);
         if (rc != tune4j_h.T4J_OK) throw new IllegalStateException("t4j_linear_pack returned status " + rc + " for a " + n + " x " + k + " weight");
-        return new PackedLinearWeights(w, packed, null);
+        return packed;
     }
 
     /**
-     * As {@link #pack}, and wᵀ [k, n] (copied into {@code arena}) packed too, for a training step's input gradient
-     * dx = gy w = gy (wᵀ)ᵀ on a frozen weight ({@link #transposed}; the tape's {@code linear} takes it). Four more bytes a
-     * weight for wᵀ's values, and its packing's.
+     * w packed, and wᵀ [k, n] (copied into {@code arena}) packed too, for a training step's products: the forward
+     * x wᵀ, and the input gradient dx = gy w = gy (wᵀ)ᵀ on a frozen weight ({@link #transposed}; the tape's
+     * {@code linear} takes it). Both for products of more than 32 rows (tune4j.h {@code t4j_linear_pack_many_rows}:
+     * where AMX is on, its tiles alone; fewer rows, or AMX turned off, run the plain linear, counted in
+     * {@link #fallbacks}). 16 bytes a weight more there (wᵀ's values, the two packings' 6), 12 elsewhere.
      */
     public static PackedLinearWeights packWithTransposed(Arena arena, Tensor w) {
         BackendChecks.matrix("w", w);
@@ -54,8 +61,7 @@ public final class PackedLinearWeights {
         Tensor wt = Tensor.zeros(arena, org.tune4j.tensor.DType.F32, k, n);
         for (long i = 0; i < n; i++)
             for (long j = 0; j < k; j++) wt.setFloat(j, i, w.getFloat(i, j));
-        PackedLinearWeights forward = pack(arena, w);
-        return new PackedLinearWeights(w, forward.packed, pack(arena, wt));
+        return new PackedLinearWeights(w, packed(arena, w, true), new PackedLinearWeights(wt, packed(arena, wt, true), null));
     }
 
     /** wᵀ packed ({@link #packWithTransposed}), or null. */

@@ -107,7 +107,7 @@ public final class TextTrainer {
                             seqs[b] = ids[members[b]];
                             y.setInt(b, labels[members[b]]);
                         }
-                        sum += freeLb(backend, model, ws, step, TokenBatch.of(step, seqs, null), seqs, y, o.adversarial(), perturbations) * members.length;
+                        sum += freeLb(backend, model, packs, ws, step, TokenBatch.of(step, seqs, null), seqs, y, o.adversarial(), perturbations) * members.length;
                     }
                     if ((s + 1) % o.accumulate() == 0 || s == plan.size() - 1) {
                         if (o.clipNorm() > 0) GradClip.clipGlobalNorm(backend, opt.parameters().values(), o.clipNorm());
@@ -140,7 +140,7 @@ public final class TextTrainer {
     /**
      * One batch of FreeLB (see {@link FreeLb}), each ascent step on a tape of its own. Returns the mean of the steps' losses.
      */
-    private static double freeLb(Backend backend, BertClassifier model, Workspace ws, Arena step, TokenBatch in, int[][] seqs, Tensor y, FreeLb f,
+    private static double freeLb(Backend backend, BertClassifier model, Map<Tensor, PackedLinearWeights> packs, Workspace ws, Arena step, TokenBatch in, int[][] seqs, Tensor y, FreeLb f,
             SplittableRandom rng) {
         int hidden = model.bert().config().hidden(), seq = in.seq(), n = seqs.length;
         float[] delta = new float[n * seq * hidden];
@@ -152,7 +152,7 @@ public final class TextTrainer {
         Tensor dev = backend.memory().zeros(step, DType.F32, (long) n * seq, hidden);
         double loss = 0;
         for (int k = 0; k < f.steps(); k++) {
-            try (Tape t = new Tape(backend, true, true, ws)) {
+            try (Tape t = new Tape(backend, true, true, ws).packedWeights(packs)) {
                 hostDelta.segment().copyFrom(java.lang.foreign.MemorySegment.ofArray(delta));
                 dev.copyFrom(hostDelta);
                 Var d = t.input(dev, true);

@@ -140,4 +140,30 @@ class LinearAmxTest {
             assertFalse(PackedLinearWeights.pack(arena, w).amx(), "packed with AMX off: no tiles");
         }
     }
+
+    /** A training step's packing (tiles alone): more than 32 rows on the tiles, fewer and AMX off on the plain linear, counted. */
+    @Test
+    void aStepsPackingKeepsTheTilesAloneAndFallsBackForFewRows() {
+        try (Arena arena = Arena.ofConfined()) {
+            SplittableRandom rng = new SplittableRandom(10);
+            Tensor x = random(arena, rng, 40, 70), w = random(arena, rng, 50, 70);
+            PackedLinearWeights both = PackedLinearWeights.packWithTransposed(arena, w), any = PackedLinearWeights.pack(arena, w);
+            assertTrue(both.amx() && both.transposed().amx(), "tiles");
+            assertTrue(both.packedBytes() < any.packedBytes(), "no slivers beside the tiles: " + both.packedBytes() + " against " + any.packedBytes() + " bytes");
+            Tensor got = Tensor.zeros(arena, DType.F32, 40, 50), plain = Tensor.zeros(arena, DType.F32, 40, 50);
+            CpuBackend.get().linearPacked(x, both, null, got);
+            CpuBackend.get().linear(x, w, null, plain);
+            assertTrue(worstUnits(x, w, null, got) <= 12, "40 rows on the tiles");
+            assertEquals(0, both.fallbacks());
+            Tensor few = x.view(0, 0, 32, 70), fewGot = Tensor.zeros(arena, DType.F32, 32, 50), fewPlain = Tensor.zeros(arena, DType.F32, 32, 50);
+            CpuBackend.get().linearPacked(few, both, null, fewGot);
+            CpuBackend.get().linear(few, w, null, fewPlain);
+            assertBitwiseEqual(fewPlain, fewGot, "32 rows: the plain linear");
+            assertEquals(1, both.fallbacks(), "the call with too few rows for the tiles");
+            CpuBackend.setLinearAmx(false);
+            CpuBackend.get().linearPacked(x, both, null, got);
+            assertBitwiseEqual(plain, got, "AMX off: the plain linear");
+            assertEquals(2, both.fallbacks(), "and the call with AMX off");
+        }
+    }
 }

@@ -21,7 +21,8 @@ import org.tune4j.tensor.Tensor;
 
 /**
  * all-MiniLM-L6-v2 with its 36 projections packed for inference ({@link BertModel#packProjections}) against the same
- * model unpacked: the same last_hidden_state bit for bit on real texts in padded batches, within float rounding on a
+ * model unpacked: the same last_hidden_state bit for bit on real texts in padded batches (within f32's rounding where
+ * they run on AMX tiles, {@link org.tune4j.backend.CpuBackend#linearAmx}), within float rounding on a
  * batch of a few tokens (where the plain linear takes dot products), the same parameter names (frozen), and the same
  * input gradients (the attacks' path).
  */
@@ -39,14 +40,20 @@ class PackedProjectionsTest {
                 if (name.startsWith("encoder.layer.") && !name.contains("LayerNorm")) assertFalse(p.trainable(), name + " is packed, so frozen");
             });
             assertEquals(0, packed.packProjections(arena), "packing twice packs nothing more");
+            boolean amx = org.tune4j.backend.CpuBackend.linearAmx();
             for (int from = 0; from < texts.size(); from += 16) {
                 try (Arena step = Arena.ofConfined()) {
                     TokenBatch in = tok.encode(step, texts.subList(from, Math.min(texts.size(), from + 16)));
                     Tensor a = hidden(plain, in, step), b = hidden(packed, in, step);
+                    long d = a.dim(1);
                     for (long i = 0; i < a.numel(); i++) {
-                        if (Float.floatToRawIntBits(a.getFloat(i)) != Float.floatToRawIntBits(b.getFloat(i))) {
-                            throw new AssertionError("element " + i + " of batch " + from / 16 + ": " + a.getFloat(i) + " unpacked, " + b.getFloat(i) + " packed");
-                        }
+                        // on AMX tiles (a CPU with AMX-BF16): f32-grade sums in other bits (BertParityTest: both within 1e-5 of
+                        // ONNX Runtime on real tokens); a padded position, which no pooling reads, moves more (5e-5 seen)
+                        long row = i / d;
+                        boolean real = row % in.seq() < in.lengths().getInt((int) (row / in.seq()));
+                        boolean same = amx ? Math.abs(a.getFloat(i) - b.getFloat(i)) <= (real ? 2e-5 : 1e-3) * (1 + Math.abs(a.getFloat(i)))
+                                : Float.floatToRawIntBits(a.getFloat(i)) == Float.floatToRawIntBits(b.getFloat(i));
+                        if (!same) throw new AssertionError("element " + i + " of batch " + from / 16 + ": " + a.getFloat(i) + " unpacked, " + b.getFloat(i) + " packed");
                     }
                 }
             }
