@@ -9,8 +9,9 @@
  * (measured against double in LinearAmxTest and BENCHMARKS.md, thirty-seventh session), in other bits: cuBLAS's
  * "BF16x9" f32 emulation on Blackwell keeps all nine; six are what f32 needs.
  *
- * Six TDPBF16PS of 16 x 16 x 32 a 16 x 16 output block and 32 k: at 16 cycles each, 170 flops a cycle against the
- * 64 of two AVX-512 FMA ports, and a third of that reached by our tiles in L2 (the tile loads' bandwidth bounds it).
+ * Six TDPBF16PS of 16 x 16 x 32 a 16 x 16 output block and 32 k: at 16 cycles each, 170 f32 flops a cycle against the
+ * 64 of two AVX-512 FMA ports; these tiles, fed from L2, reach 40-50% of it (260-290 GFLOP/s on the Xeon against its
+ * FMA loop's 238: BENCHMARKS.md, thirty-seventh session).
  *
  * Layout of the packed weights (t4j_amx_f32_pack): W [n, k] padded with zeros to npad = 32·⌈n/32⌉ outputs and
  * kpad = 32·⌈k/32⌉ inputs; for each 16 outputs j, each 32 inputs c, each piece s, one B tile of 1 KiB,
