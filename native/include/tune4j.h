@@ -117,7 +117,7 @@ int32_t t4j_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t
 int32_t t4j_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w, int64_t ldw, const float *bias, float *y, int64_t ldy);
 /* Whether t4j_linear_pack lays weights out for AMX-BF16 tiles too from now on (ARCHITECTURE.md, "GEMM": f32 products on
  * AMX tiles): each f32 operand split into three bf16 pieces, six piece products summed in f32, as accurate as the FMA
- * kernels' f32 and 1.4-1.8x faster, in other bits than t4j_linear's. t4j_linear_packed then runs products of more than
+ * kernels' f32 and 1.2-1.6x faster, in other bits than t4j_linear's. t4j_linear_packed then runs products of more than
  * T4J_LINEAR_AMX_MIN_ROWS rows on the tiles (while it stays on), fewer on the FMA kernels' slivers, which the packing keeps beside them
  * (4 + 6 bytes a weight). Only where the CPU has T4J_FEATURE_AMX_BF16 and the level is AVX-512; on by default there,
  * the environment variable T4J_AMX=0 turns it off at load. t4j_linear_set_amx(0 or 1) asks; both return whether it is

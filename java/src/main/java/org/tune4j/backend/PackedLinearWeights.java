@@ -14,7 +14,7 @@ import org.tune4j.tensor.Tensor;
  * model's constant weights. {@link Backend#linearPacked} then gives the bits of {@link Backend#linear} on the weights
  * (more than 16 rows and outputs; fewer may differ in the last bits) without the pass over them that packing costs;
  * on a CPU with AMX-BF16 they are packed for its tiles too ({@link #amx}, {@link CpuBackend#linearAmx}), on which
- * products of more than 32 rows run, f32-grade sums 1.4-1.8x faster, in other bits ({@link #onAmx}). The weight
+ * products of more than 32 rows run, f32-grade sums 1.2-1.6x faster, in other bits ({@link #onAmx}). The weight
  * tensor stays the values (the reference backend's operand, and input gradients): it must not be written after
  * packing, since the packed copy would not follow.
  */

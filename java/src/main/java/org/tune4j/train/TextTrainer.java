@@ -90,8 +90,10 @@ public final class TextTrainer {
                 MicroBatches parts = new MicroBatches(backend, o.microBatches(), o.seed())) {
             AdamW opt = AdamW.of(state, model.namedParameters(), o.weightDecay(), 1f);
             // the frozen projections' products on AMX tiles where the CPU has them (BertModel.packFrozenProjections:
-            // MiniLM's LoRA step 1.2-1.3x faster, BENCHMARKS.md, thirty-seventh session), for 16 bytes more a frozen weight
-            Map<Tensor, PackedLinearWeights> packs = backend instanceof CpuBackend && CpuBackend.linearAmx() ? model.bert().packFrozenProjections(state) : Map.of();
+            // MiniLM's LoRA step 1.18-1.25x faster, BENCHMARKS.md, thirty-seventh session), for 16 bytes more a frozen weight;
+            // only where gradients flow through them to something trained in the encoder (LoRA), not for the head alone
+            boolean encoderTrains = model.bert().namedParameters().values().stream().anyMatch(p -> p.trainable());
+            Map<Tensor, PackedLinearWeights> packs = backend instanceof CpuBackend && CpuBackend.linearAmx() && encoderTrains ? model.bert().packFrozenProjections(state) : Map.of();
             long update = 0;
             for (int epoch = 0; epoch < o.epochs(); epoch++) {
                 List<int[]> plan = bucketed(ids, o.batch(), rng);
