@@ -1,6 +1,7 @@
 /* gemm_packed: a linear layer's weights packed once, ahead of the calls (inference on frozen weights): W's B slivers
  * laid out as the driver (gemm.c) would pack them at every call, for the current level, tile and K block, then
- * the driver run with each sliver read where it lies (ARCHITECTURE.md, "GEMM": packed weights). */
+ * the driver run with each sliver read where it lies (ARCHITECTURE.md, "GEMM": packed weights); where AMX-BF16 is on,
+ * gemm_amx.c's tiles too, after the slivers or alone ("GEMM": f32 products on AMX tiles). */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@
 typedef struct {
     int64_t magic, n, k, kb, npad;
     int32_t level, alt_tile; /* the SIMD level packed for; its second tile (1) or its own (0) */
-    int32_t format;          /* FORMAT_SLIVERS or FORMAT_AMX_F32 */
+    int32_t format;          /* FORMAT_SLIVERS, FORMAT_AMX_F32 or FORMAT_AMX_TILES */
 } packed_header;
 
 /* the driver's B slivers; those and gemm_amx.c's bf16 piece tiles after them; the tiles alone (t4j_linear_pack_many_rows) */
