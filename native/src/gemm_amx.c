@@ -24,6 +24,7 @@
 
 #include "gemm_driver.h"
 
+#define NON_FINITE (0x01 | 0x80 | 0x08 | 0x10) /* vfpclassps: QNaN, SNaN, +inf, -inf */
 #define TILE_BF16 512 /* bf16 in a tile: 16 rows x 32 */
 #define ROWS 32       /* the output rows a call's tiles cover: C 2 x 2 tiles of 16 x 16 */
 #ifndef T4J_AMX_F32_A_BYTES
@@ -36,7 +37,7 @@ int64_t t4j_amx_f32_packed_bytes(int64_t n, int64_t k) { return t4j_ceil_div(n, 
  * quiet: truncation could leave a signalling NaN's payload empty, an infinity), and has no others. */
 static inline __attribute__((always_inline)) void split16(__m512 a, __m256i *p1, __m256i *p2, __m256i *p3) {
     const __m512i top = _mm512_set1_epi32((int)0xFFFF0000u);
-    __mmask16 special = _mm512_fpclass_ps_mask(a, 0x01 | 0x80 | 0x08 | 0x10); /* QNaN, SNaN, +inf, -inf */
+    __mmask16 special = _mm512_fpclass_ps_mask(a, NON_FINITE);
     __mmask16 nan = _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
     __m512i bits = _mm512_castps_si512(a);
     bits = _mm512_mask_or_epi32(bits, nan, bits, _mm512_set1_epi32(0x00400000));
@@ -59,7 +60,7 @@ static int split_rows(const float *x, int64_t ldx, int64_t rows, int64_t rows_pa
         for (int64_t p = 0; p < kpad; p += 16) {
             int64_t left = i < rows ? T4J_MAX(0, T4J_MIN(16, k - p)) : 0;
             __m512 a = _mm512_maskz_loadu_ps((__mmask16)((1u << left) - 1u), x + i * ldx + p);
-            special |= _mm512_fpclass_ps_mask(a, 0x01 | 0x80 | 0x08 | 0x10);
+            special |= _mm512_fpclass_ps_mask(a, NON_FINITE);
             __m256i p1, p2, p3;
             split16(a, &p1, &p2, &p3);
             _mm256_storeu_si256((__m256i *)(d1 + p), p1);
@@ -76,7 +77,7 @@ int t4j_amx_f32_special(int64_t n, int64_t k, const float *w, int64_t ldw) {
     for (int64_t j = 0; j < n; j++)
         for (int64_t p = 0; p < k; p += 16) {
             __m512 a = _mm512_maskz_loadu_ps((__mmask16)((1u << T4J_MIN(16, k - p)) - 1u), w + j * ldw + p);
-            if (_mm512_fpclass_ps_mask(a, 0x01 | 0x80 | 0x08 | 0x10)) return 1;
+            if (_mm512_fpclass_ps_mask(a, NON_FINITE)) return 1;
         }
     return 0;
 }

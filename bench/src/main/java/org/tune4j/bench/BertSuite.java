@@ -152,8 +152,7 @@ final class BertSuite {
             BertClassifier m = new BertClassifier(arena, BertCheckpoint.load(arena, hf), BertClassifier.Pooling.MEAN, 2, new SplittableRandom(1));
             if (method.equals("lora")) Lora.inject(m, arena, new Lora.Config(8, 16f, 0f, false, List.of("query", "value"), List.of("classifier")), new SplittableRandom(2));
             AdamW opt = AdamW.of(arena, m.namedParameters(), 0.01f, 1f);
-            // as TextTrainer trains: the frozen projections packed, forward and input gradient, where they run on AMX tiles
-            var packs = CpuBackend.linearAmx() ? m.bert().packFrozenProjections(arena) : java.util.Map.<Tensor, org.tune4j.backend.PackedLinearWeights>of();
+            var packs = org.tune4j.train.TextTrainer.frozenProjectionPacks(CpuBackend.get(), m, arena); // as TextTrainer trains
             // examples [from, to) of the batch: label b % 2, inputs in the part's own tape
             MicroBatches.SliceLoss sliceLoss = (t, from, to) -> {
                 t.packedWeights(packs);

@@ -56,12 +56,12 @@ public final class PackedLinearWeights {
      * {@link #fallbacks}). 16 bytes a weight more there (wᵀ's values, the two packings' 6), 12 elsewhere.
      */
     public static PackedLinearWeights packWithTransposed(Arena arena, Tensor w) {
-        BackendChecks.matrix("w", w);
+        MemorySegment forward = packed(arena, w, true); // checks w first
         long n = w.dim(0), k = w.dim(1);
         Tensor wt = Tensor.zeros(arena, org.tune4j.tensor.DType.F32, k, n);
         for (long i = 0; i < n; i++)
             for (long j = 0; j < k; j++) wt.setFloat(j, i, w.getFloat(i, j));
-        return new PackedLinearWeights(w, packed(arena, w, true), new PackedLinearWeights(wt, packed(arena, wt, true), null));
+        return new PackedLinearWeights(w, forward, new PackedLinearWeights(wt, packed(arena, wt, true), null));
     }
 
     /** wᵀ packed ({@link #packWithTransposed}), or null. */

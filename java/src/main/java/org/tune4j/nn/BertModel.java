@@ -118,7 +118,7 @@ public final class BertModel extends Module {
     public int packProjections(Arena arena) {
         int packed = 0;
         for (var e : new java.util.LinkedHashMap<>(namedModules()).entrySet()) {
-            if (!e.getKey().startsWith("encoder.layer.") || e.getKey().endsWith(".base") || !(e.getValue() instanceof Linear lin)) continue;
+            if (!(projection(e.getKey(), e.getValue()) instanceof Linear lin)) continue;
             if (lin.weight().value().memory() != org.tune4j.tensor.Memory.HOST) throw new IllegalStateException(e.getKey() + " is not in host memory: packed weights are the CPU's");
             replaceModule(e.getKey(), PackedLinear.of(arena, lin));
             packed++;
@@ -136,10 +136,15 @@ public final class BertModel extends Module {
     public java.util.Map<org.tune4j.tensor.Tensor, org.tune4j.backend.PackedLinearWeights> packFrozenProjections(Arena arena) {
         var packed = new java.util.IdentityHashMap<org.tune4j.tensor.Tensor, org.tune4j.backend.PackedLinearWeights>();
         for (var e : namedModules().entrySet()) {
-            if (!e.getKey().startsWith("encoder.layer.") || e.getKey().endsWith(".base") || !(e.getValue() instanceof Linear lin) || lin.weight().trainable()) continue;
+            if (!(projection(e.getKey(), e.getValue()) instanceof Linear lin) || lin.weight().trainable()) continue;
             packed.put(lin.weight().value(), org.tune4j.backend.PackedLinearWeights.packWithTransposed(arena, lin.weight().value()));
         }
         return packed;
+    }
+
+    /** The module at path if it is a layer's plain f32 projection (not one under a LoRA adapter, its ".base"), else null. */
+    private static Linear projection(String path, Module m) {
+        return path.startsWith("encoder.layer.") && !path.endsWith(".base") && m instanceof Linear lin ? lin : null;
     }
 
     private void check(TokenBatch in) {

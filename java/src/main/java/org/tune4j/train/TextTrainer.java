@@ -89,11 +89,7 @@ public final class TextTrainer {
         try (Arena state = Arena.ofShared(); Workspace ws = new Workspace();
                 MicroBatches parts = new MicroBatches(backend, o.microBatches(), o.seed())) {
             AdamW opt = AdamW.of(state, model.namedParameters(), o.weightDecay(), 1f);
-            // the frozen projections' products on AMX tiles where the CPU has them (BertModel.packFrozenProjections:
-            // MiniLM's LoRA step 1.18-1.25x faster, BENCHMARKS.md, thirty-seventh session), for 16 bytes more a frozen weight;
-            // only where gradients flow through them to something trained in the encoder (LoRA), not for the head alone
-            boolean encoderTrains = model.bert().namedParameters().values().stream().anyMatch(p -> p.trainable());
-            Map<Tensor, PackedLinearWeights> packs = backend instanceof CpuBackend && CpuBackend.linearAmx() && encoderTrains ? model.bert().packFrozenProjections(state) : Map.of();
+            Map<Tensor, PackedLinearWeights> packs = frozenProjectionPacks(backend, model, state);
             long update = 0;
             for (int epoch = 0; epoch < o.epochs(); epoch++) {
                 List<int[]> plan = bucketed(ids, o.batch(), rng);
@@ -123,6 +119,17 @@ public final class TextTrainer {
             model.train(false);
         }
         return losses;
+    }
+
+    /**
+     * The frozen projections packed for a training step's tapes ({@link Tape#packedWeights}), or none: their products on
+     * AMX tiles where the CPU has them (BertModel.packFrozenProjections: MiniLM's LoRA step 1.18-1.25x faster,
+     * BENCHMARKS.md, thirty-seventh session), for 16 bytes more a frozen weight; only where gradients flow through them
+     * to something trained in the encoder (LoRA), not for the head alone.
+     */
+    public static Map<Tensor, PackedLinearWeights> frozenProjectionPacks(Backend backend, BertClassifier model, Arena arena) {
+        boolean encoderTrains = model.bert().parameterCount(true) > 0;
+        return backend instanceof CpuBackend && CpuBackend.linearAmx() && encoderTrains ? model.bert().packFrozenProjections(arena) : Map.of();
     }
 
     /** One batch's forward and backward as micro-batches ({@link MicroBatches#step(int, MicroBatches.SliceLoss)}); returns its summed loss. */

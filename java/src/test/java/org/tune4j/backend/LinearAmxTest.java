@@ -26,15 +26,22 @@ import org.tune4j.tensor.Tensor;
 class LinearAmxTest {
     private static final double U = Math.pow(2, -24);
 
+    private SimdLevel levelBefore;
+    private boolean amxBefore;
+
     @BeforeEach
     void amxOn() {
+        levelBefore = CpuBackend.simdLevel();
+        amxBefore = CpuBackend.linearAmx();
         CpuBackend.setSimdLevel(SimdLevel.AVX512);
         assumeTrue(CpuBackend.setLinearAmx(true), "this CPU (or its OS) gives no AMX-BF16 tiles");
     }
 
+    /** The level, AMX's setting and the threads as the tests before found them */
     @AfterEach
     void restore() {
-        CpuBackend.setLinearAmx(true);
+        CpuBackend.setSimdLevel(levelBefore);
+        CpuBackend.setLinearAmx(amxBefore);
         CpuBackend.setThreads(Runtime.getRuntime().availableProcessors());
     }
 
