@@ -103,6 +103,11 @@ static int32_t level_from_env(void) {
     return T4J_LEVEL_AVX512;
 }
 
+int t4j_amx_env_off(void) {
+    const char *s = getenv("T4J_AMX");
+    return s != NULL && strcmp(s, "0") == 0;
+}
+
 T4J_EXPORT int32_t t4j_abi_version(void) { return 1; }
 
 T4J_EXPORT void t4j_noop(void) {}

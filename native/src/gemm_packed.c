@@ -29,8 +29,7 @@ static atomic_int amx_wish = -1;
 T4J_EXPORT int32_t t4j_linear_amx(void) {
     int s = atomic_load(&amx_wish);
     if (s < 0) {
-        const char *env = getenv("T4J_AMX");
-        s = !(env != NULL && strcmp(env, "0") == 0);
+        s = !t4j_amx_env_off();
         atomic_store(&amx_wish, s);
     }
 #if defined(__x86_64__)

@@ -416,6 +416,10 @@ extern const t4j_ops_impl t4j_ops_avx512;
 #define T4J_LEVEL_TABLE(PREFIX, level) ((void)(level), &PREFIX##portable)
 #endif
 
+/* Whether the environment turns AMX off (T4J_AMX=0): read by both AMX users, quant.c's int8 tiles and gemm_packed.c's
+ * f32 tiles, when first asked. */
+int t4j_amx_env_off(void);
+
 /* ---- peak loops, one per level ---- */
 int64_t t4j_peak_fma_portable(int64_t iterations);
 int64_t t4j_peak_fma_avx2(int64_t iterations);

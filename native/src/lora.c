@@ -44,7 +44,8 @@ static int32_t f32_base_dx(const void *w, int64_t t, int64_t d_in, int64_t d_out
 }
 
 /* The adapter's gradients and its share of dx. With an f32 base and no dropout, dx is one GEMM over the
- * K segments [g | s gb] [W ; A]; otherwise base_dx adds g W and the low-rank term follows. */
+ * K segments [g | s gb] [W ; A]; otherwise base_dx adds g W (base_dx NULL: dx holds it already) and the low-rank
+ * term follows. */
 static int32_t lora_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const float *w,
                              base_dx_fn base_dx, const void *base, const float *a, const float *b, float scale, const float *h,
                              const float *g, float *dx, float *da, float *db) {
@@ -73,7 +74,7 @@ static int32_t lora_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, 
         rc = t4j_gemm_segments(t, d_in, dxseg, 2, 1.0f, dx, d_in, NULL);
         goto done;
     }
-    if ((rc = base_dx(base, t, d_in, d_out, g, dx)) != T4J_OK) goto done;
+    if (base_dx != NULL && (rc = base_dx(base, t, d_in, d_out, g, dx)) != T4J_OK) goto done; /* NULL: dx holds g W */
     if (mask == NULL) {
         rc = t4j_gemm_segments(t, d_in, &lowseg, 1, 1.0f, dx, d_in, NULL);
         goto done;
@@ -88,6 +89,33 @@ done:
 
 T4J_EXPORT int32_t t4j_lora_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const float *w, const float *a, const float *b, float scale, const float *h, const float *g, float *dx, float *da, float *db) {
     return lora_backward(t, d_in, d_out, r, x, mask, w, f32_base_dx, w, a, b, scale, h, g, dx, da, db);
+}
+
+/* ---- LoRA over an f32 base packed ahead (a training step's frozen bases: t4j_linear_pack_many_rows) ----
+ * The base products run on the packing (AMX tiles where packed so: gemm_amx.c), the low-rank terms after them, a
+ * K = r GEMM over y and dx each; the fused form above adds those in the base GEMM's tiles, which the tiles' path
+ * has no place for. */
+
+T4J_EXPORT int32_t t4j_lora_forward_packed(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const void *packed_w, const float *bias, const float *a, const float *b, float scale, float *h, float *y) {
+    /* y [t, d_out] = x W^T + bias first: a packing this call cannot use (T4J_ERR_WRONG_PACKING) returns before h is written */
+    int32_t rc = t4j_linear_packed(t, d_out, d_in, x, d_in, packed_w, bias, y, d_out);
+    if (rc != T4J_OK) return rc;
+    float *xd = NULL;
+    if (mask != NULL && (xd = masked_copy(x, mask, t * d_in)) == NULL) return T4J_ERR_NO_MEMORY;
+    /* h [t, r] = x~ A^T; y += s h B^T */
+    t4j_kseg hseg = {.a = mask != NULL ? xd : x, .rsa = d_in, .csa = 1, .b = a, .rsb = 1, .csb = d_in, .k = d_in, .alpha = 1.0f};
+    t4j_kseg yseg = {.a = h, .rsa = r, .csa = 1, .b = b, .rsb = 1, .csb = r, .k = r, .alpha = scale};
+    if ((rc = t4j_gemm_segments(t, r, &hseg, 1, 0.0f, h, r, NULL)) != T4J_OK) return rc;
+    return t4j_gemm_segments(t, d_out, &yseg, 1, 1.0f, y, d_out, NULL);
+}
+
+T4J_EXPORT int32_t t4j_lora_backward_packed(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const void *packed_wt, const float *a, const float *b, float scale, const float *h, const float *g, float *dx, float *da, float *db) {
+    /* dx [t, d_in] = g W on W^T packed first, written: a packing this call cannot use returns before da and db are added to */
+    if (dx != NULL) {
+        int32_t rc = t4j_linear_packed(t, d_in, d_out, g, d_out, packed_wt, NULL, dx, d_in);
+        if (rc != T4J_OK) return rc;
+    }
+    return lora_backward(t, d_in, d_out, r, x, mask, NULL, NULL, NULL, a, b, scale, h, g, dx, da, db);
 }
 
 /* ---- LoRA over an int8 base ---- */

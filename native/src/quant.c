@@ -299,8 +299,7 @@ static int amx_available(void) {
 T4J_EXPORT int32_t t4j_int8_amx(void) {
     int s = atomic_load(&amx_state);
     if (s < 0) {
-        const char *env = getenv("T4J_AMX");
-        s = amx_available() && !(env != NULL && strcmp(env, "0") == 0);
+        s = amx_available() && !t4j_amx_env_off();
         atomic_store(&amx_state, s);
     }
     return s;

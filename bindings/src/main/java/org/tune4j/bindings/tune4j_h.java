@@ -86,6 +86,8 @@ public final class tune4j_h {
             "t4j_gemm_tile",
             "t4j_lora_forward",
             "t4j_lora_backward",
+            "t4j_lora_forward_packed",
+            "t4j_lora_backward_packed",
             "t4j_lora_merge",
             "t4j_lora_shrink_segments",
             "t4j_lora_expand_segments",
@@ -955,6 +957,54 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_lora_backward$descriptor() {
         return t4j_lora_backward.DESC;
+    }
+
+    private static final class t4j_lora_forward_packed {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_lora_forward_packed", DESC, false);
+    }
+
+    /** As t4j_lora_forward on W packed ahead (packed_w: t4j_linear_pack or t4j_linear_pack_many_rows of W, n = d_out, k = d_in): the base product on the packing (AMX tiles where packed so), then y += s h B^T. A packing this call cannot use (t4j_linear_packed's T4J_ERR_WRONG_PACKING) is answered before h or y is written. */
+    public static int t4j_lora_forward_packed(long t, long d_in, long d_out, long r, MemorySegment x, MemorySegment mask, MemorySegment packed_w, MemorySegment bias, MemorySegment a, MemorySegment b, float scale, MemorySegment h, MemorySegment y) {
+        try {
+            return (int) t4j_lora_forward_packed.HANDLE.invokeExact(t, d_in, d_out, r, x, mask, packed_w, bias, a, b, scale, h, y);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_lora_forward_packed$handle() {
+        return t4j_lora_forward_packed.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_lora_forward_packed$descriptor() {
+        return t4j_lora_forward_packed.DESC;
+    }
+
+    private static final class t4j_lora_backward_packed {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_lora_backward_packed", DESC, false);
+    }
+
+    /** As t4j_lora_backward on W's transpose packed ahead (packed_wt: W^T [d_in, d_out] packed, n = d_in, k = d_out), except that dx is written, dx = g W + mask * (s (g B) A), its old contents never read; da and db accumulate. A packing this call cannot use is answered before anything is written (with dx NULL it is not read). */
+    public static int t4j_lora_backward_packed(long t, long d_in, long d_out, long r, MemorySegment x, MemorySegment mask, MemorySegment packed_wt, MemorySegment a, MemorySegment b, float scale, MemorySegment h, MemorySegment g, MemorySegment dx, MemorySegment da, MemorySegment db) {
+        try {
+            return (int) t4j_lora_backward_packed.HANDLE.invokeExact(t, d_in, d_out, r, x, mask, packed_wt, a, b, scale, h, g, dx, da, db);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_lora_backward_packed$handle() {
+        return t4j_lora_backward_packed.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_lora_backward_packed$descriptor() {
+        return t4j_lora_backward_packed.DESC;
     }
 
     private static final class t4j_lora_merge {

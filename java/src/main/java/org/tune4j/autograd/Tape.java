@@ -83,7 +83,7 @@ public final class Tape implements AutoCloseable {
     }
 
     /**
-     * Runs each {@link #linear} whose weight is a key of {@code packed} (an identity map) on its packed copy: frozen
+     * Runs each {@link #linear} and {@link #lora} whose weight is a key of {@code packed} (an identity map) on its packed copy: frozen
      * weights packed once for the CPU GEMM, as a service does at load ({@link PackedLinearWeights}: the same values, so
      * gradients and, above 16 rows and outputs, the bits are unchanged). Those weights must not change while this tape
      * runs. Returns this tape.
@@ -327,18 +327,7 @@ public final class Tape implements AutoCloseable {
      * without dropout); a [r, in], bb [out, r].
      */
     public Var lora(Var x, Var w, Var b, Var a, Var bb, float scale, Tensor mask) {
-        long t = x.value.dim(0), r = a.value.dim(0);
-        Tensor h = empty(t, r), y = empty(t, w.value.dim(0));
-        backend.loraForward(x.value, mask, w.value, b == null ? null : b.value, a.value, bb.value, scale, h, y);
-        Var out = result(y, x, a, bb, b);
-        record(out, () -> {
-            Tensor gy = out.grad;
-            if (gy == null) return;
-            Tensor da = needs(a) ? gradOf(a) : zeros(a.value.shape()), db = needs(bb) ? gradOf(bb) : zeros(bb.value.shape());
-            backend.loraBackward(x.value, mask, w.value, a.value, bb.value, scale, h, gy, needs(x) ? gradOf(x) : null, da, db);
-            if (needs(b)) backend.sumRows(gy, gradOf(b));
-        });
-        return out;
+        return LoraOp.lora(this, x, w, b, a, bb, scale, mask, packedWeights.get(w.value));
     }
 
     /** A layer that computes its own forward into y [rows of x, out] (a compressed one, {@code nn.CompressedLinear}). */

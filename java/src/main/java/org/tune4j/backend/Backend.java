@@ -79,6 +79,27 @@ public interface Backend {
     void loraBackward(Tensor x, Tensor mask, Tensor w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db);
 
     /**
+     * {@link #loraForward} on W packed ahead ({@code w.weight()} is W; {@link PackedLinearWeights#packWithTransposed} for a
+     * training step's frozen base): by default on its values; the CPU runs the base product on the packing (AMX tiles
+     * where packed so, in other bits), then adds the low-rank term.
+     */
+    default void loraForwardPacked(Tensor x, Tensor mask, PackedLinearWeights w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
+        loraForward(x, mask, BackendChecks.packedValues(w), bias, a, b, scale, h, y);
+    }
+
+    /**
+     * {@link #loraBackward} on W packed with its transpose ({@link PackedLinearWeights#packWithTransposed}), dx (may be
+     * null) written, dx = g W + mask ⊙ (s·(g B) A), its old contents never read, when not {@code accumulate}; da and db
+     * are added into either way. By default dx zeroed, then {@link #loraBackward} on the values; the CPU runs dx's base
+     * product on Wᵀ packed.
+     */
+    default void loraBackwardPacked(Tensor x, Tensor mask, PackedLinearWeights w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, boolean accumulate,
+                                    Tensor da, Tensor db) {
+        if (!accumulate && dx != null) BackendChecks.zeroForWrite("dx", dx);
+        loraBackward(x, mask, BackendChecks.packedValues(w), a, b, scale, h, g, dx, da, db);
+    }
+
+    /**
      * Mixed-adapter LoRA, shrink (S-LoRA's SGMV, tune4j.h "lora mixed"): rows [segStart[s], segStart[s+1]) of x
      * use adapter i = segAdapter[s] (-1: none): h[rows, 0:r_i] = x[rows] A_iᵀ, h's other columns set to 0.
      * The base product runs once for the whole batch, apart; {@link #loraExpandSegments} adds the low-rank term.

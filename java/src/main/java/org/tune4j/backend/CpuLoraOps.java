@@ -28,6 +28,42 @@ abstract class CpuLoraOps extends CpuCompressedOps {
                 seg(h), seg(g), seg(dx), seg(da), seg(db)), "loraBackward");
     }
 
+    /** Where the packing is of another SIMD level or K block, or for fewer rows than it was packed for, the plain op, counted. */
+    @Override
+    public void loraForwardPacked(Tensor x, Tensor mask, PackedLinearWeights w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
+        Tensor weight = BackendChecks.packedValues(w);
+        BackendChecks.writable("h", h, "y", y);
+        var d = LoraChecks.loraForward(x, mask, weight, bias, a, b, scale, h, y);
+        int rc = tune4j_h.t4j_lora_forward_packed(d.t(), d.dIn(), d.dOut(), d.r(), seg(x), seg(mask), w.packed(), seg(bias), seg(a), seg(b), scale, seg(h), seg(y));
+        if (rc == tune4j_h.T4J_ERR_WRONG_PACKING) {
+            w.countFallback();
+            loraForward(x, mask, weight, bias, a, b, scale, h, y);
+        } else {
+            status(rc, "loraForwardPacked");
+        }
+    }
+
+    /** On Wᵀ packed (w packed without it, or dx accumulated into: the plain op); a packing it cannot use: the plain op, counted. */
+    @Override
+    public void loraBackwardPacked(Tensor x, Tensor mask, PackedLinearWeights w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, boolean accumulate,
+                                   Tensor da, Tensor db) {
+        PackedLinearWeights wt = w == null ? null : w.transposed();
+        if (wt == null || accumulate || dx == null) {
+            super.loraBackwardPacked(x, mask, w, a, b, scale, h, g, dx, accumulate, da, db);
+            return;
+        }
+        BackendChecks.writable("dx", dx, "da", da, "db", db);
+        var d = LoraChecks.loraBackward(x, mask, w.weight(), a, b, scale, h, g, dx, da, db);
+        if (wt.rows() != d.dIn() || wt.columns() != d.dOut()) throw new IllegalArgumentException("w's transposed packing is " + wt.rows() + "x" + wt.columns() + ", not Wᵀ");
+        int rc = tune4j_h.t4j_lora_backward_packed(d.t(), d.dIn(), d.dOut(), d.r(), seg(x), seg(mask), wt.packed(), seg(a), seg(b), scale, seg(h), seg(g), seg(dx), seg(da), seg(db));
+        if (rc == tune4j_h.T4J_ERR_WRONG_PACKING) {
+            wt.countFallback();
+            super.loraBackwardPacked(x, mask, w, a, b, scale, h, g, dx, false, da, db);
+        } else {
+            status(rc, "loraBackwardPacked");
+        }
+    }
+
     @Override
     public void loraMerge(Tensor w, Tensor a, Tensor b, float scale, float sign) {
         BackendChecks.writable("w", w);

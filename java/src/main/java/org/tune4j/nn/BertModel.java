@@ -127,16 +127,19 @@ public final class BertModel extends Module {
     }
 
     /**
-     * The layers' frozen f32 projections (not those under a LoRA adapter, which run through the LoRA op), each packed
-     * with its transpose ({@link PackedLinearWeights#packWithTransposed}), for each tape of a training step
-     * ({@link Tape#packedWeights}): the step's products on them, forward and input gradient, then run on packed weights,
-     * on AMX tiles where the CPU has AMX-BF16 ({@link org.tune4j.backend.CpuBackend#linearAmx}). Costs 16 bytes more a
-     * weight there (MiniLM: 141 MB), 12 elsewhere. The weights must stay frozen while the packing is in use.
+     * The layers' frozen f32 projections, and the frozen bases of their LoRA adapters (not DoRA's, whose op runs on W
+     * itself), each packed with its transpose ({@link PackedLinearWeights#packWithTransposed}), for each tape of a
+     * training step ({@link Tape#packedWeights}): the step's products on them, forward and input gradient, then run on
+     * packed weights, on AMX tiles where the CPU has AMX-BF16 ({@link org.tune4j.backend.CpuBackend#linearAmx}). Costs
+     * 16 bytes more a weight there (MiniLM: 141 MB, 169 MB with LoRA on query and value), 12 elsewhere. The weights
+     * must stay frozen while the packing is in use.
      */
     public java.util.Map<org.tune4j.tensor.Tensor, org.tune4j.backend.PackedLinearWeights> packFrozenProjections(Arena arena) {
         var packed = new java.util.IdentityHashMap<org.tune4j.tensor.Tensor, org.tune4j.backend.PackedLinearWeights>();
         for (var e : namedModules().entrySet()) {
-            if (!(projection(e.getKey(), e.getValue()) instanceof Linear lin) || lin.weight().trainable()) continue;
+            Linear lin = projection(e.getKey(), e.getValue());
+            if (lin == null && e.getKey().startsWith("encoder.layer.") && e.getValue() instanceof LoraLinear lora && lora.magnitude() == null && !lora.merged()) lin = lora.base();
+            if (lin == null || lin.weight().trainable()) continue;
             packed.put(lin.weight().value(), org.tune4j.backend.PackedLinearWeights.packWithTransposed(arena, lin.weight().value()));
         }
         return packed;

@@ -91,9 +91,10 @@ class TapePackedWeightsTest {
     }
 
     /**
-     * BERT under LoRA with its frozen projections packed with their transposes (BertModel.packFrozenProjections, as
-     * TextTrainer trains where the CPU has AMX-BF16): the input gradients dx = gy w run on wᵀ packed, and the loss and
-     * every adapter's and the head's gradient are the plain tape's (to f32's rounding: on AMX tiles in other bits).
+     * BERT under LoRA with its frozen projections and LoRA bases packed with their transposes
+     * (BertModel.packFrozenProjections, as TextTrainer trains where the CPU has AMX-BF16): the input gradients dx = gy w
+     * run on wᵀ packed, and the loss and every adapter's and the head's gradient are the plain tape's (to f32's
+     * rounding: on AMX tiles in other bits).
      */
     @Test
     void frozenProjectionsPackedWithTheirTransposesGiveTheLoraGradients() {
@@ -103,7 +104,7 @@ class TapePackedWeightsTest {
             Lora.inject(m, arena, new Lora.Config(4, 8f, 0f, false, List.of("query", "value"), List.of("classifier")), new SplittableRandom(4));
             m.train(true);
             Map<Tensor, PackedLinearWeights> packed = m.bert().packFrozenProjections(arena);
-            assertEquals(8, packed.size(), "key, attention output, FFN up and down of two layers (query and value run through LoRA)");
+            assertEquals(12, packed.size(), "query's and value's LoRA bases, key, attention output, FFN up and down of two layers");
             packed.values().forEach(p -> assertTrue(p.transposed() != null && p.transposed().rows() == p.columns(), "wᵀ packed"));
             SplittableRandom rng = new SplittableRandom(7);
             int[][] ids = new int[5][];

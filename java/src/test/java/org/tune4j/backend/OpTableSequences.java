@@ -12,7 +12,7 @@ final class OpTableSequences {
     private OpTableSequences() {}
 
     static List<Op> all() {
-        List<Op> ops = new ArrayList<>(List.of(GEMM, LINEAR, LINEAR_PACKED, LORA, LORA_MIXED, ATTENTION, EMBEDDING_ROWS));
+        List<Op> ops = new ArrayList<>(List.of(GEMM, LINEAR, LINEAR_PACKED, LORA, LORA_PACKED, LORA_MIXED, ATTENTION, EMBEDDING_ROWS));
         ops.addAll(OpTableSteps.all());
         ops.addAll(OpTableCompressed.all());
         return ops;
@@ -127,6 +127,35 @@ final class OpTableSequences {
                 };
                 return List.of(new GradientCheck("dx", x, dx, loss), new GradientCheck("dA", a, da, loss), new GradientCheck("dB", b, db, loss));
             });
+
+    /**
+     * The same over W packed with Wᵀ (a training step's frozen base, PackedLinearWeights.packWithTransposed; on the host:
+     * a device runs it there, counted), with and without dropout: h and y written over NaN; dx written over NaN (never
+     * read), or added into; da and db added into.
+     */
+    static final Op LORA_PACKED = Op.of("loraPacked", LORA_SHAPES, (be, in, out, s) -> {
+        long t = s[0], dIn = s[1], dOut = s[2], r = s[3];
+        double tol = 3e-6 * (dIn + dOut + r + 8), sumTol = tol * (t + 8) / 8;
+        Tensor x = in.random(t, dIn), a = in.random(r, dIn), b = in.random(dOut, r), bias = in.random(dOut);
+        PackedLinearWeights w = PackedLinearWeights.packWithTransposed(in.arena(), in.host(in.random(dOut, dIn)));
+        float scale = 2f / r;
+        for (boolean dropout : new boolean[] {false, true}) {
+            String what = dropout ? "dropout" : "no dropout";
+            Tensor mask = dropout ? in.mask(0.25, t, dIn) : null, h = in.filled(Float.NaN, t, r), y = in.filled(Float.NaN, t, dOut);
+            be.loraForwardPacked(x, mask, w, bias, a, b, scale, h, y);
+            out.expect(what + " h", h, tol);
+            out.expect(what + " y", y, tol);
+            Tensor g = in.random(t, dOut), dx = in.filled(Float.NaN, t, dIn), da = in.random(r, dIn), db = in.random(dOut, r);
+            be.loraBackwardPacked(x, mask, w, a, b, scale, h, g, dx, false, da, db);
+            out.expect(what + " dx written", dx, tol);
+            out.expect(what + " da", da, sumTol);
+            out.expect(what + " db", db, sumTol);
+            Tensor dxAdded = in.random(t, dIn);
+            be.loraBackwardPacked(x, mask, w, a, b, scale, h, g, dxAdded, true, in.zeros(r, dIn), in.zeros(dOut, r));
+            out.expect(what + " dx added into", dxAdded, tol);
+        }
+    }).refusing((be, in) -> be.loraForwardPacked(in.random(2, 3), null, PackedLinearWeights.packWithTransposed(in.arena(), in.host(in.random(4, 3))), null,
+            in.random(2, 5), in.random(4, 2), 1f, in.zeros(2, 2), in.zeros(2, 4))).onDevicesRunsOnTheHost();
 
     /** t, d_in, d_out, then the adapters' ranks */
     static final long[][] MIXED_SHAPES = {{1, 1, 1, 1}, {1, 5, 3, 3, 16, 1}, {5, 17, 3, 2, 1}, {33, 7, 65, 3, 16, 1}, {37, 19, 70, 3, 16, 1},
