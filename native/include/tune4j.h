@@ -165,8 +165,8 @@ int32_t t4j_lora_forward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, cons
  * dx [t, d_in] += g W + mask * (s (g B) A) (dx may be NULL). W gets no gradient. */
 int32_t t4j_lora_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const float *w, const float *a, const float *b, float scale, const float *h, const float *g, float *dx, float *da, float *db);
 /* As t4j_lora_forward on W packed ahead (packed_w: t4j_linear_pack or t4j_linear_pack_many_rows of W, n = d_out,
- * k = d_in): the base product on the packing (AMX tiles where packed so), then y += s h B^T. A packing this call
- * cannot use (t4j_linear_packed's T4J_ERR_WRONG_PACKING) is answered before h or y is written. */
+ * k = d_in): the base product on the packing (AMX tiles where packed so), the low-rank term added to its output
+ * tiles. A packing this call cannot use (t4j_linear_packed's T4J_ERR_WRONG_PACKING) is answered before y is written. */
 int32_t t4j_lora_forward_packed(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const void *packed_w, const float *bias, const float *a, const float *b, float scale, float *h, float *y);
 /* As t4j_lora_backward on W's transpose packed ahead (packed_wt: W^T [d_in, d_out] packed, n = d_in, k = d_out),
  * except that dx is written, dx = g W + mask * (s (g B) A), its old contents never read; da and db accumulate.

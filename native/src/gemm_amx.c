@@ -135,6 +135,8 @@ typedef struct {
     int64_t rows, n, kc, kpad;
     const uint16_t *a, *w; /* the row block's split x; the packed weights */
     const float *bias;
+    const t4j_lowrank *L; /* or NULL */
+    int64_t row0;         /* the block's first row in the call (L's rows) */
     float *y;
     int64_t ldy;
 } amx_job;
@@ -145,6 +147,7 @@ typedef struct {
     int64_t ldx, m, n, k, kpad, block, ranges, pairs_per_range, id;
     const uint16_t *w;
     const float *bias;
+    const t4j_lowrank *L;
     float *y;
     int64_t ldy;
     atomic_int special, failed;
@@ -208,6 +211,8 @@ static void column_pair(const amx_job *J, int64_t pair, float *tile) {
         _tile_stored(2, tile + 16 * 32, 128);
         _tile_stored(3, tile + 16 * 32 + 16, 128);
         __asm__ volatile("" ::: "memory"); /* the tile stores are asm the compiler does not see write tile */
+        /* LoRA's low-rank terms into the sums while they are in L1 (the FMA kernels add them in their tiles too) */
+        if (J->L != NULL) t4j_gemm_avx512.lowrank(J->L, J->row0 + i0, j0, T4J_MIN(ROWS, J->rows - i0), cols, tile, 32);
         __mmask16 m0 = (__mmask16)((1u << T4J_MIN(16, cols)) - 1u), m1 = (__mmask16)((1u << T4J_MAX(0, cols - 16)) - 1u);
         __m512 bias0 = J->bias ? _mm512_maskz_loadu_ps(m0, J->bias + j0) : _mm512_setzero_ps();
         __m512 bias1 = J->bias ? _mm512_maskz_loadu_ps(m1, J->bias + j0 + 16) : _mm512_setzero_ps();
@@ -238,7 +243,8 @@ static void amx_task(void *ctx, int64_t task) {
         held_call = C->id;
         held_block = b;
     }
-    amx_job J = {.rows = rows, .n = C->n, .kc = C->kpad / 32, .kpad = C->kpad, .a = a, .w = C->w, .bias = C->bias, .y = C->y + i0 * C->ldy, .ldy = C->ldy};
+    amx_job J = {.rows = rows, .n = C->n, .kc = C->kpad / 32, .kpad = C->kpad, .a = a, .w = C->w, .bias = C->bias, .L = C->L, .row0 = i0,
+                 .y = C->y + i0 * C->ldy, .ldy = C->ldy};
     float tile[ROWS * 32] __attribute__((aligned(64)));
     int64_t pairs = t4j_ceil_div(C->n, 32);
     t4j_amx_begin();
@@ -246,7 +252,8 @@ static void amx_task(void *ctx, int64_t task) {
     t4j_amx_end();
 }
 
-int32_t t4j_amx_f32_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w, const float *bias, float *y, int64_t ldy) {
+int32_t t4j_amx_f32_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w, const float *bias, float *y, int64_t ldy,
+                           const t4j_lowrank *L) {
     int64_t kpad = t4j_ceil_div(k, 32) * 32, pairs = t4j_ceil_div(n, 32);
     /* rows a block: its three planes within T4J_AMX_F32_A_BYTES, a multiple of 32, at least 32 */
     int64_t block = T4J_MAX(ROWS, T4J_AMX_F32_A_BYTES / (kpad * 6) / ROWS * ROWS);
@@ -256,12 +263,15 @@ int32_t t4j_amx_f32_linear(int64_t m, int64_t n, int64_t k, const float *x, int6
      * thread, each thread splitting the block itself */
     int64_t ranges = blocks >= threads ? 1 : T4J_MIN(threads, pairs);
     amx_call C = {.x = x, .ldx = ldx, .m = m, .n = n, .k = k, .kpad = kpad, .block = block, .ranges = ranges,
-                  .pairs_per_range = t4j_ceil_div(pairs, ranges), .id = atomic_fetch_add(&next_call, 1), .w = w, .bias = bias, .y = y, .ldy = ldy};
+                  .pairs_per_range = t4j_ceil_div(pairs, ranges), .id = atomic_fetch_add(&next_call, 1), .w = w, .bias = bias, .L = L, .y = y, .ldy = ldy};
     atomic_init(&C.special, 0);
     atomic_init(&C.failed, 0);
     t4j_parallel_sized(blocks * ranges, amx_task, &C, 2.0 * (double)m * (double)n * (double)k);
     if (atomic_load(&C.failed)) return T4J_ERR_NO_MEMORY;
     for (int64_t i = 0; atomic_load(&C.special) && i < m; i++)
-        if (t4j_amx_f32_special(1, k, x + i * ldx, ldx)) special_row(n, k, x + i * ldx, w, bias, y + i * ldy);
+        if (t4j_amx_f32_special(1, k, x + i * ldx, ldx)) {
+            special_row(n, k, x + i * ldx, w, bias, y + i * ldy);
+            if (L != NULL) t4j_gemm_avx512.lowrank(L, i, 0, 1, n, y + i * ldy, ldy);
+        }
     return T4J_OK;
 }

@@ -138,7 +138,7 @@ int32_t t4j_linear_packed_lowrank(int64_t m, int64_t n, int64_t k, const float *
      * memory faster than the tiles' 6 (MiniLM's batch 1 at 16 tokens: 3.2 against 2.4 ms) */
     if (h.format != FORMAT_SLIVERS && m > AMX_MIN_ROWS && t4j_linear_amx()) {
         const uint16_t *tiles = (const uint16_t *)((const char *)packed + PACKED_HEADER + (h.format == FORMAT_AMX_F32 ? h.npad * k * (int64_t)sizeof(float) : 0));
-        return t4j_gemm_lowrank_pass(I, L, m, n, y, ldy, t4j_amx_f32_linear(m, n, k, x, ldx, tiles, bias, y, ldy));
+        return t4j_amx_f32_linear(m, n, k, x, ldx, tiles, bias, y, ldy, L);
     }
 #endif
     if (h.format == FORMAT_AMX_TILES) return T4J_ERR_WRONG_PACKING; /* no slivers for few rows, or with AMX off */

@@ -322,11 +322,13 @@ typedef struct {
  * VNNI kernel's epilogue; between t4j_amx_begin (the tile configuration) and t4j_amx_end on the same thread. */
 void t4j_amx_begin(void);
 /* The f32 linear layer on AMX-BF16 tiles (gemm_amx.c): bytes of W [n, k] packed for it, the packing, and y = x Wᵀ + bias
- * on them (T4J_OK, or T4J_ERR_NO_MEMORY); only where the CPU has T4J_FEATURE_AMX_BF16 and the level is AVX-512. */
+ * (+ L's low-rank terms, L NULL: none) on them (T4J_OK, or T4J_ERR_NO_MEMORY); only where the CPU has
+ * T4J_FEATURE_AMX_BF16 and the level is AVX-512. */
 int64_t t4j_amx_f32_packed_bytes(int64_t n, int64_t k);
 void t4j_amx_f32_pack(int64_t n, int64_t k, const float *w, int64_t ldw, uint16_t *dst);
 int t4j_amx_f32_special(int64_t n, int64_t k, const float *w, int64_t ldw);
-int32_t t4j_amx_f32_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w, const float *bias, float *y, int64_t ldy);
+int32_t t4j_amx_f32_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w, const float *bias, float *y, int64_t ldy,
+                           const t4j_lowrank *L);
 void t4j_amx_end(void);
 void t4j_int8_amx_rows(int64_t quads, const uint8_t *x, int64_t ldx, int64_t rows, const int8_t *panel, const t4j_int8_out *o);
 void t4j_int8_store_rows_avx512(const int32_t *acc, int64_t rows, const t4j_int8_out *o);

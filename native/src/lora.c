@@ -44,8 +44,7 @@ static int32_t f32_base_dx(const void *w, int64_t t, int64_t d_in, int64_t d_out
 }
 
 /* The adapter's gradients and its share of dx. With an f32 base and no dropout, dx is one GEMM over the
- * K segments [g | s gb] [W ; A]; otherwise base_dx adds g W (base_dx NULL: dx holds it already) and the low-rank
- * term follows. */
+ * K segments [g | s gb] [W ; A]; otherwise base_dx adds g W and the low-rank term follows. */
 static int32_t lora_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const float *w,
                              base_dx_fn base_dx, const void *base, const float *a, const float *b, float scale, const float *h,
                              const float *g, float *dx, float *da, float *db) {
@@ -74,7 +73,7 @@ static int32_t lora_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, 
         rc = t4j_gemm_segments(t, d_in, dxseg, 2, 1.0f, dx, d_in, NULL);
         goto done;
     }
-    if (base_dx != NULL && (rc = base_dx(base, t, d_in, d_out, g, dx)) != T4J_OK) goto done; /* NULL: dx holds g W */
+    if ((rc = base_dx(base, t, d_in, d_out, g, dx)) != T4J_OK) goto done;
     if (mask == NULL) {
         rc = t4j_gemm_segments(t, d_in, &lowseg, 1, 1.0f, dx, d_in, NULL);
         goto done;
@@ -92,30 +91,72 @@ T4J_EXPORT int32_t t4j_lora_backward(int64_t t, int64_t d_in, int64_t d_out, int
 }
 
 /* ---- LoRA over an f32 base packed ahead (a training step's frozen bases: t4j_linear_pack_many_rows) ----
- * The base products run on the packing (AMX tiles where packed so: gemm_amx.c), the low-rank terms after them, a
- * K = r GEMM over y and dx each; the fused form above adds those in the base GEMM's tiles, which the tiles' path
- * has no place for. */
+ * The base product runs on the packing (AMX tiles where packed so: gemm_amx.c) with the low-rank term added to its
+ * output tiles (t4j_lowrank, one adapter for every row), as the fused form above adds it to the GEMM's. */
+
+/* L for one adapter over t rows: hs [t, r] (ld r) and bt [r, ldbt], every row's adapter 0; its row map allocated here
+ * (NULL when out of memory: free it after the call). */
+static int32_t *one_adapter(int64_t t, const float *hs, int64_t r, const float *const *bt, const int64_t *rank, int64_t ldbt, t4j_lowrank *L) {
+    int32_t *rows = calloc((size_t)T4J_MAX(t, 1), sizeof(int32_t));
+    *L = (t4j_lowrank){.hs = hs, .ldhs = r, .row_adapter = rows, .bt = bt, .ranks = rank, .ldbt = ldbt};
+    return rows;
+}
 
 T4J_EXPORT int32_t t4j_lora_forward_packed(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const void *packed_w, const float *bias, const float *a, const float *b, float scale, float *h, float *y) {
-    /* y [t, d_out] = x W^T + bias first: a packing this call cannot use (T4J_ERR_WRONG_PACKING) returns before h is written */
-    int32_t rc = t4j_linear_packed(t, d_out, d_in, x, d_in, packed_w, bias, y, d_out);
-    if (rc != T4J_OK) return rc;
     float *xd = NULL;
     if (mask != NULL && (xd = masked_copy(x, mask, t * d_in)) == NULL) return T4J_ERR_NO_MEMORY;
-    /* h [t, r] = x~ A^T; y += s h B^T */
+    /* h [t, r] = x~ A^T */
     t4j_kseg hseg = {.a = mask != NULL ? xd : x, .rsa = d_in, .csa = 1, .b = a, .rsb = 1, .csb = d_in, .k = d_in, .alpha = 1.0f};
-    t4j_kseg yseg = {.a = h, .rsa = r, .csa = 1, .b = b, .rsb = 1, .csb = r, .k = r, .alpha = scale};
-    if ((rc = t4j_gemm_segments(t, r, &hseg, 1, 0.0f, h, r, NULL)) != T4J_OK) return rc;
-    return t4j_gemm_segments(t, d_out, &yseg, 1, 1.0f, y, d_out, NULL);
+    int32_t rc = t4j_gemm_segments(t, r, &hseg, 1, 0.0f, h, r, NULL);
+    if (rc != T4J_OK) return rc;
+    /* the epilogue's operands: hs = s h [t, r], B^T [r, d_out] */
+    float *hs = t4j_thread_scratch(T4J_SCRATCH_MIXED_HS, (size_t)T4J_MAX(t * r, 1) * sizeof(float));
+    float *bt = t4j_thread_scratch(T4J_SCRATCH_MIXED_BT, (size_t)T4J_MAX(r * d_out, 1) * sizeof(float));
+    t4j_lowrank L;
+    const float *bts[1] = {bt};
+    int32_t *rows = one_adapter(t, hs, r, bts, &r, d_out, &L);
+    if (hs == NULL || bt == NULL || rows == NULL) {
+        free(rows);
+        return T4J_ERR_NO_MEMORY;
+    }
+    for (int64_t i = 0; i < t * r; i++) hs[i] = scale * h[i];
+    for (int64_t j = 0; j < d_out; j++)
+        for (int64_t q = 0; q < r; q++) bt[q * d_out + j] = b[j * r + q];
+    /* y [t, d_out] = x W^T + bias + s h B^T */
+    rc = t4j_linear_packed_lowrank(t, d_out, d_in, x, d_in, packed_w, bias, y, d_out, &L);
+    free(rows);
+    return rc;
 }
 
 T4J_EXPORT int32_t t4j_lora_backward_packed(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const void *packed_wt, const float *a, const float *b, float scale, const float *h, const float *g, float *dx, float *da, float *db) {
-    /* dx [t, d_in] = g W on W^T packed first, written: a packing this call cannot use returns before da and db are added to */
-    if (dx != NULL) {
-        int32_t rc = t4j_linear_packed(t, d_in, d_out, g, d_out, packed_wt, NULL, dx, d_in);
-        if (rc != T4J_OK) return rc;
+    if (dx == NULL) return lora_backward(t, d_in, d_out, r, x, mask, NULL, NULL, NULL, a, b, scale, h, g, NULL, da, db);
+    float *sgb = t4j_thread_scratch(T4J_SCRATCH_LORA_GB, (size_t)T4J_MAX(t * r, 1) * sizeof(float)), *xd = NULL, *tmp = NULL;
+    t4j_lowrank L;
+    int32_t *rows = one_adapter(t, sgb, r, &a, &r, d_in, &L);
+    int32_t rc = T4J_ERR_NO_MEMORY;
+    if (sgb == NULL || rows == NULL) goto done;
+    if (mask != NULL && (xd = masked_copy(x, mask, t * d_in)) == NULL) goto done;
+    /* sgb [t, r] = s g B */
+    t4j_kseg gbseg = {.a = g, .rsa = d_out, .csa = 1, .b = b, .rsb = r, .csb = 1, .k = d_out, .alpha = scale};
+    if ((rc = t4j_gemm_segments(t, r, &gbseg, 1, 0.0f, sgb, r, NULL)) != T4J_OK) goto done;
+    /* dx [t, d_in] = g W + s gb A on W^T packed, the low-rank term in its tiles, or masked after it; written first: a
+     * packing this call cannot use returns before da and db are added to */
+    if ((rc = t4j_linear_packed_lowrank(t, d_in, d_out, g, d_out, packed_wt, NULL, dx, d_in, mask == NULL ? &L : NULL)) != T4J_OK) goto done;
+    if (mask != NULL) {
+        rc = T4J_ERR_NO_MEMORY;
+        if ((tmp = t4j_thread_scratch(T4J_SCRATCH_LORA_TMP, (size_t)(t * d_in) * sizeof(float))) == NULL) goto done;
+        t4j_kseg lowseg = {.a = sgb, .rsa = r, .csa = 1, .b = a, .rsb = d_in, .csb = 1, .k = r, .alpha = 1.0f};
+        if ((rc = t4j_gemm_segments(t, d_in, &lowseg, 1, 0.0f, tmp, d_in, NULL)) != T4J_OK) goto done;
+        for (int64_t i = 0; i < t * d_in; i++) dx[i] += mask[i] * tmp[i];
     }
-    return lora_backward(t, d_in, d_out, r, x, mask, NULL, NULL, NULL, a, b, scale, h, g, dx, da, db);
+    /* db [d_out, r] += s g^T h; da [r, d_in] += (s gb)^T x~ */
+    t4j_kseg dbseg = {.a = g, .rsa = 1, .csa = d_out, .b = h, .rsb = r, .csb = 1, .k = t, .alpha = scale};
+    t4j_kseg daseg = {.a = sgb, .rsa = 1, .csa = r, .b = mask != NULL ? xd : x, .rsb = d_in, .csb = 1, .k = t, .alpha = 1.0f};
+    if ((rc = t4j_gemm_segments(d_out, r, &dbseg, 1, 1.0f, db, r, NULL)) != T4J_OK) goto done;
+    rc = t4j_gemm_segments(r, d_in, &daseg, 1, 1.0f, da, d_in, NULL);
+done:
+    free(rows);
+    return rc;
 }
 
 /* ---- LoRA over an int8 base ---- */

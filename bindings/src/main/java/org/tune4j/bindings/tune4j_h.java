@@ -964,7 +964,7 @@ public final class tune4j_h {
         static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_lora_forward_packed", DESC, false);
     }
 
-    /** As t4j_lora_forward on W packed ahead (packed_w: t4j_linear_pack or t4j_linear_pack_many_rows of W, n = d_out, k = d_in): the base product on the packing (AMX tiles where packed so), then y += s h B^T. A packing this call cannot use (t4j_linear_packed's T4J_ERR_WRONG_PACKING) is answered before h or y is written. */
+    /** As t4j_lora_forward on W packed ahead (packed_w: t4j_linear_pack or t4j_linear_pack_many_rows of W, n = d_out, k = d_in): the base product on the packing (AMX tiles where packed so), the low-rank term added to its output tiles. A packing this call cannot use (t4j_linear_packed's T4J_ERR_WRONG_PACKING) is answered before y is written. */
     public static int t4j_lora_forward_packed(long t, long d_in, long d_out, long r, MemorySegment x, MemorySegment mask, MemorySegment packed_w, MemorySegment bias, MemorySegment a, MemorySegment b, float scale, MemorySegment h, MemorySegment y) {
         try {
             return (int) t4j_lora_forward_packed.HANDLE.invokeExact(t, d_in, d_out, r, x, mask, packed_w, bias, a, b, scale, h, y);
