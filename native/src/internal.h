@@ -36,13 +36,13 @@ enum {
     T4J_SCRATCH_INT8_X,      /* quant.c: the quantized rows of x */
     T4J_SCRATCH_INT8_SCALES, /* quant.c: their scales */
     T4J_SCRATCH_LORA_X,      /* lora.c: x with its dropout mask applied */
-    T4J_SCRATCH_LORA_GB,     /* lora.c: g B */
+    T4J_SCRATCH_LORA_GB,     /* lora.c: g B (s g B over a packed base) */
     T4J_SCRATCH_LORA_TMP,    /* lora.c: the masked low-rank term of dx, a block of dequantized weights */
     T4J_SCRATCH_ATTN,        /* ops_attention.inc: a task's Kᵀ, or its dp and Vᵀ, beyond what its stack holds */
     T4J_SCRATCH_SPARSE_X,    /* sparse_kernels.inc: x's transposed chunks */
     T4J_SCRATCH_SPARSE_G,    /* sparse_kernels.inc: g's transposed chunks */
-    T4J_SCRATCH_MIXED_HS,    /* lora_mixed.c: h times each row's adapter scale */
-    T4J_SCRATCH_MIXED_BT,    /* lora_mixed.c: the adapters' B transposed */
+    T4J_SCRATCH_MIXED_HS,    /* lora_mixed.c: h times each row's adapter scale (lora.c: its one adapter's) */
+    T4J_SCRATCH_MIXED_BT,    /* lora_mixed.c: the adapters' B transposed (lora.c: its one adapter's) */
     T4J_SCRATCH_AMX_F32_A,   /* gemm_amx.c: a row block of x split into bf16 pieces */
     T4J_SCRATCH_SLOTS
 };

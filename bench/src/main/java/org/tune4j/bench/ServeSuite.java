@@ -90,7 +90,7 @@ final class ServeSuite {
                             for (int perBatch : new int[] {1, 8, 32}) {
                                 if (perBatch > Math.min(resident, batch) || (perBatch == 8 && batch == 8 && resident != RESIDENT)) continue;
                                 progress.accept("serve: " + resident + " resident, batch " + batch + " over " + perBatch + " adapters");
-                                rows.add(batchRow("serve", CpuBackend.get().name(), "MiniLM", arena, predictor, ids, resident, batch, perBatch, threads, seqFlops * batch, peak, quick));
+                                rows.add(batchRow("serve", servedBackend(), "MiniLM", arena, predictor, ids, resident, batch, perBatch, threads, seqFlops * batch, peak, quick));
                             }
                         }
                     }
@@ -106,6 +106,11 @@ final class ServeSuite {
             org.tune4j.io.Folders.deleteTree(work);
         }
         return rows;
+    }
+
+    /** The CPU backend as it serves the packed f32 base: "cpu-" and its products' kernel (AMX tiles, or the level's FMA kernels). */
+    private static String servedBackend() {
+        return "cpu-" + CpuBackend.packedLinearLabel();
     }
 
     /**
@@ -193,7 +198,7 @@ final class ServeSuite {
             if (Double.isNaN(saturation)) throw new IOException("saturation: fewer than two batches answered in " + seconds + " s");
             long satErrors = warm.stream().filter(s -> s.status() != 200).count();
             rows.add(new BenchRow("serve", "http saturation", "MiniLM seq " + SEQ + " r" + RANK + ", 512 resident, " + setup + ", 1 text a request, 64 clients closed loop, " + satErrors + " errors",
-                    "f32", threads, CpuBackend.get().name(), 1e3 / saturation, saturation, "req/s", "client in the same process", null, null, null));
+                    "f32", threads, servedBackend(), 1e3 / saturation, saturation, "req/s", "client in the same process", null, null, null));
 
             // 70% of saturation, open loop, with adapter loads during it
             double rate = 0.7 * saturation, runSeconds = quick ? 15 : 60;
@@ -247,7 +252,7 @@ final class ServeSuite {
             double p50 = percentile(ms, 0.5), p99 = percentile(ms, 0.99);
             double achieved = all.size() / runSeconds;
             rows.add(new BenchRow("serve", "http 70% load", String.format(Locale.ROOT, "%s: %d requests in %.0f s, p99 %.1f ms = %.2fx p50, %d errors", setup, all.size(), runSeconds, p99, p99 / p50, errors),
-                    "f32", threads, CpuBackend.get().name(), p50, achieved, "req/s", String.format(Locale.ROOT, "saturation %.1f req/s", saturation), null, null, null));
+                    "f32", threads, servedBackend(), p50, achieved, "req/s", String.format(Locale.ROOT, "saturation %.1f req/s", saturation), null, null, null));
 
             for (MemoryKind kind : MemoryKind.values()) {
                 if (loads.stream().anyMatch(l -> l[2] == kind.ordinal())) rows.add(loadRow(kind, loads, serverLoadMs, all, threads));
@@ -322,7 +327,7 @@ final class ServeSuite {
         return new BenchRow("serve", "load adapter, " + kind.label, String.format(Locale.ROOT,
                 "rank %d q,v, %s, %d resident, over HTTP, %d loads: in the registry median %.2f ms worst %.2f ms, round trip mean %.2f worst %.2f ms; %d of %d requests around a load above the prior minute's p99, around %d of the loads (with no load, %.1f s later: %d of %d, in %d windows)",
                 RANK, kind.where, RESIDENT, count, median, inRegistry.length == 0 ? Double.NaN : inRegistry[inRegistry.length - 1], count == 0 ? 0 : sumLoad / count, worstLoad,
-                above, around, windowsAbove, LOAD_PERIOD_NANOS / 2e9, aboveControl, aroundControl, controlWindowsAbove), "f32", threads, CpuBackend.get().name(), median, 1e3 / median, "loads/s", "no peer", null, null, null);
+                above, around, windowsAbove, LOAD_PERIOD_NANOS / 2e9, aboveControl, aroundControl, controlWindowsAbove), "f32", threads, servedBackend(), median, 1e3 / median, "loads/s", "no peer", null, null, null);
     }
 
     /**

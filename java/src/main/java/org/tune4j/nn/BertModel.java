@@ -131,7 +131,7 @@ public final class BertModel extends Module {
      * itself), each packed with its transpose ({@link PackedLinearWeights#packWithTransposed}), for each tape of a
      * training step ({@link Tape#packedWeights}): the step's products on them, forward and input gradient, then run on
      * packed weights, on AMX tiles where the CPU has AMX-BF16 ({@link org.tune4j.backend.CpuBackend#linearAmx}). Costs
-     * 16 bytes more a weight there (MiniLM: 141 MB, 169 MB with LoRA on query and value), 12 elsewhere. The weights
+     * 16 bytes more a weight there (MiniLM: 141 MB, 170 MB with LoRA on query and value), 12 elsewhere. The weights
      * must stay frozen while the packing is in use.
      */
     public java.util.Map<org.tune4j.tensor.Tensor, org.tune4j.backend.PackedLinearWeights> packFrozenProjections(Arena arena) {
