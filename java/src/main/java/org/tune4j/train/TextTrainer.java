@@ -122,10 +122,11 @@ public final class TextTrainer {
     }
 
     /**
-     * The frozen projections packed for a training step's tapes ({@link Tape#packedWeights}), or none: their products on
-     * AMX tiles where the CPU has them (BertModel.packFrozenProjections: MiniLM's LoRA step 1.18-1.25x faster,
-     * BENCHMARKS.md, thirty-seventh session), for 16 bytes more a frozen weight; only where gradients flow through them
-     * to something trained in the encoder (LoRA), not for the head alone.
+     * The frozen projections and LoRA bases packed for a training step's tapes ({@link Tape#packedWeights}), or none:
+     * their products on AMX tiles where the CPU has them (BertModel.packFrozenProjections: MiniLM's LoRA step
+     * 1.18-1.25x faster for the projections, BENCHMARKS.md, thirty-seventh session, and 1.02-1.04x more for the LoRA
+     * bases, thirty-eighth), for 16 bytes more a frozen weight; only where gradients flow through them to something
+     * trained in the encoder (LoRA), not for the head alone.
      */
     public static Map<Tensor, PackedLinearWeights> frozenProjectionPacks(Backend backend, BertClassifier model, Arena arena) {
         boolean encoderTrains = model.bert().parameterCount(true) > 0;
