@@ -133,8 +133,8 @@ T4J_SHORT int32_t t4j_linear_packed_amx(const void *packed);
  * packed (64-byte aligned, `bytes` long), T4J_ERR_INVALID if it is too short or not aligned. t4j_linear_packed then
  * gives the same bits as t4j_linear on W where that tiles (m and n above 16; with fewer it may take dot products,
  * other last bits), except for products that run on AMX tiles (t4j_linear_amx); it returns T4J_ERR_INVALID for packed weights of another shape, and
- * T4J_ERR_WRONG_PACKING when the SIMD level or the K block changed since they were packed (pack them again, or call
- * t4j_linear). */
+ * T4J_ERR_WRONG_PACKING when a product runs on the slivers and the SIMD level or the K block changed since they were
+ * packed (pack them again, or call t4j_linear; the AMX tiles depend on neither). */
 T4J_SHORT int64_t t4j_linear_packed_size(int64_t n, int64_t k);
 int32_t t4j_linear_pack(int64_t n, int64_t k, const float *w, int64_t ldw, void *packed, int64_t bytes);
 /* As t4j_linear_packed_size and t4j_linear_pack, for products of more than T4J_LINEAR_AMX_MIN_ROWS rows (a training

@@ -132,16 +132,17 @@ int32_t t4j_linear_packed_lowrank(int64_t m, int64_t n, int64_t k, const float *
             for (int64_t j = 0; j < n; j++) y[i * ldy + j] = bias ? bias[j] : 0.0f;
         return t4j_gemm_lowrank_pass(I, L, m, n, y, ldy, T4J_OK);
     }
-    if (h.level != t4j_simd_level() || h.alt_tile != alt || h.kb != t4j_gemm_k_block(k, blocks[1])) return T4J_ERR_WRONG_PACKING;
 #if defined(__x86_64__)
     /* more rows than AMX_MIN_ROWS on AMX tiles (while it is on); fewer on the slivers, whose 4 bytes a weight stream from
-     * memory faster than the tiles' 6 (MiniLM's batch 1 at 16 tokens: 3.2 against 2.4 ms) */
+     * memory faster than the tiles' 6 (MiniLM's batch 1 at 16 tokens: 3.2 against 2.4 ms). The tiles' layout depends on
+     * no tile or K block of the FMA kernels': only the slivers are checked against those. */
     if (h.format != FORMAT_SLIVERS && m > AMX_MIN_ROWS && t4j_linear_amx()) {
         const uint16_t *tiles = (const uint16_t *)((const char *)packed + PACKED_HEADER + (h.format == FORMAT_AMX_F32 ? h.npad * k * (int64_t)sizeof(float) : 0));
         return t4j_amx_f32_linear(m, n, k, x, ldx, tiles, bias, y, ldy, L);
     }
 #endif
     if (h.format == FORMAT_AMX_TILES) return T4J_ERR_WRONG_PACKING; /* no slivers for few rows, or with AMX off */
+    if (h.level != t4j_simd_level() || h.alt_tile != alt || h.kb != t4j_gemm_k_block(k, blocks[1])) return T4J_ERR_WRONG_PACKING;
     t4j_kseg seg = {.a = x, .rsa = ldx, .csa = 1, .k = k, .alpha = 1.0f};
     gemm_job J = {.impl = I, .m = m, .n = n, .k = k, .mc = blocks[0], .nc = blocks[2], .kb = h.kb, .beta = 0.0f, .c = y, .rsc = ldy, .csc = 1,
                   .bias = bias, .bias_rs = 0, .bias_cs = 1, .lowrank = L, .bpacked = (const float *)((const char *)packed + PACKED_HEADER),
