@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
 import org.tune4j.autograd.Tape;
@@ -14,6 +15,7 @@ import org.tune4j.autograd.MicroBatches;
 import org.tune4j.autograd.Workspace;
 import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
+import org.tune4j.backend.PackedLinearWeights;
 import org.tune4j.bench.peers.BertPeer;
 import org.tune4j.bench.peers.BertStepPeer;
 import org.tune4j.bench.peers.LoraPeer;
@@ -27,6 +29,7 @@ import org.tune4j.nn.BertClassifier;
 import org.tune4j.nn.BertConfig;
 import org.tune4j.nn.BertModel;
 import org.tune4j.nn.Lora;
+import org.tune4j.nn.LoraLinear;
 import org.tune4j.optim.AdamW;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
@@ -49,8 +52,13 @@ final class BertSuite {
     private static final int[] SWEEP = {16, 32, 64, 256}, QUICK_SWEEP = {32};
     /** -Dtune4j.bench.bert.ops=true: also print each Backend op's time in the forwards and the training steps (OpTimes), from runs of their own. */
     private static final boolean PER_OP = Boolean.getBoolean("tune4j.bench.bert.ops");
-    /** -Dtune4j.bench.bert.scaling=true: also each op's time in LoRA steps on one thread and on the run's most, alternated (StepThreadScaling). */
+    /** -Dtune4j.bench.bert.scaling=true: also each op's time in LoRA steps on one thread and on the run's most, alternated (StepAlternation). */
     private static final boolean SCALING = Boolean.getBoolean("tune4j.bench.bert.scaling");
+    /**
+     * -Dtune4j.bench.bert.packingAb=true: also each op's time in LoRA steps with the LoRA layers' frozen bases packed (as
+     * TextTrainer trains) and without, alternated (StepAlternation), where the step packs anything (AMX on).
+     */
+    private static final boolean PACKING_AB = Boolean.getBoolean("tune4j.bench.bert.packingAb");
     /**
      * The training step's batch as this many micro-batches (-Dtune4j.bench.bert.microBatches; by default 2 where there are
      * threads to run them at once, one a thread (autograd.MicroBatches), and 1 on one thread, where parts in turn only cost:
@@ -153,24 +161,33 @@ final class BertSuite {
             if (method.equals("lora")) Lora.inject(m, arena, new Lora.Config(8, 16f, 0f, false, List.of("query", "value"), List.of("classifier")), new SplittableRandom(2));
             AdamW opt = AdamW.of(arena, m.namedParameters(), 0.01f, 1f);
             var packs = org.tune4j.train.TextTrainer.frozenProjectionPacks(CpuBackend.get(), m, arena); // as TextTrainer trains
-            // examples [from, to) of the batch: label b % 2, inputs in the part's own tape
-            MicroBatches.SliceLoss sliceLoss = (t, from, to) -> {
-                t.packedWeights(packs);
-                Tensor labels = Tensor.zeros(t.arena(), DType.I32, to - from);
-                for (int b = from; b < to; b++) labels.setInt(b - from, b % 2);
-                return t.crossEntropy(m.logits(t, TokenBatch.of(t.arena(), batchOf(ids, to - from), null)), labels, 0f);
-            };
             List<MicroBatches> made = new ArrayList<>(); // one a backend (ours, the timing proxy), closed with the model
-            java.util.function.Function<Backend, Runnable> stepOn = backend -> {
+            // a step on the given packings: examples [from, to) of the batch labelled b % 2, inputs in the part's own tape
+            java.util.function.Function<Map<Tensor, PackedLinearWeights>, java.util.function.Function<Backend, Runnable>> stepWith = p -> backend -> {
                 MicroBatches mb = new MicroBatches(backend, microBatches(threads), new SplittableRandom(3));
                 made.add(mb);
+                MicroBatches.SliceLoss sliceLoss = (t, from, to) -> {
+                    t.packedWeights(p);
+                    Tensor labels = Tensor.zeros(t.arena(), DType.I32, to - from);
+                    for (int b = from; b < to; b++) labels.setInt(b - from, b % 2);
+                    return t.crossEntropy(m.logits(t, TokenBatch.of(t.arena(), batchOf(ids, to - from), null)), labels, 0f);
+                };
                 return () -> {
                     mb.step(TRAIN_BATCH, sliceLoss);
                     opt.step(backend, 1e-5f);
                 };
             };
             try {
-                return trainRows(method, c, threads, peak, fwdFlops, peers, missing, quick, progress, stepOn);
+                List<BenchRow> rows = trainRows(method, c, threads, peak, fwdFlops, peers, missing, quick, progress, stepWith.apply(packs));
+                if (PACKING_AB && method.equals("lora") && !packs.isEmpty()) {
+                    Map<Tensor, PackedLinearWeights> withoutBases = new java.util.IdentityHashMap<>(packs);
+                    m.namedModules().values().forEach(mod -> {
+                        if (mod instanceof LoraLinear l) withoutBases.remove(l.base().weight().value());
+                    });
+                    StepAlternation.report("lora step, " + threads + " threads", new StepAlternation.Variant(packs.size() + " packed (LoRA bases too)", stepWith.apply(packs), () -> {}),
+                            new StepAlternation.Variant(withoutBases.size() + " packed (not the LoRA bases)", stepWith.apply(withoutBases), () -> {}), quick ? 3 : 10, progress);
+                }
+                return rows;
             } finally {
                 made.forEach(MicroBatches::close);
             }
@@ -192,7 +209,7 @@ final class BertSuite {
             progress.accept(String.format("  %s step, %d threads: %.1f ms a step inside Backend calls", method, threads, times.insideMs(steps)));
             times.report(method + " step, " + threads + " threads", steps, progress);
         }
-        if (SCALING && method.equals("lora") && threads > 1) StepThreadScaling.report("lora step", stepOn, threads, quick ? 3 : 10, progress);
+        if (SCALING && method.equals("lora") && threads > 1) StepAlternation.threadScaling("lora step", stepOn, threads, quick ? 3 : 10, progress);
         double stepFlops = (method.equals("lora") ? 2 : 3) * fwdFlops * TRAIN_BATCH, mfu = 100 * stepFlops / (ms * 1e6) / peak;
         String shape = shape(SEQ, TRAIN_BATCH) + (microBatches(threads) > 1 ? " (" + microBatches(threads) + " micro-batches)" : "") + (method.equals("lora") ? " r=8 q,v" : "");
         List<BenchRow> rows = new ArrayList<>();
