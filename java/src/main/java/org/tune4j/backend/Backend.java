@@ -81,7 +81,7 @@ public interface Backend {
     /**
      * {@link #loraForward} on W packed ahead ({@code w.weight()} is W; {@link PackedLinearWeights#packWithTransposed} for a
      * training step's frozen base): by default on its values; the CPU runs the base product on the packing (AMX tiles
-     * where packed so, in other bits), then adds the low-rank term.
+     * where packed so, in other bits) with the low-rank term added to its output tiles.
      */
     default void loraForwardPacked(Tensor x, Tensor mask, PackedLinearWeights w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
         loraForward(x, mask, BackendChecks.packedValues(w), bias, a, b, scale, h, y);
