@@ -43,27 +43,42 @@ static int32_t f32_base_dx(const void *w, int64_t t, int64_t d_in, int64_t d_out
     return t4j_gemm_segments(t, d_in, &seg, 1, 1.0f, dx, d_in, NULL);
 }
 
+/* The factors' gradients: db [d_out, r] += s g^T h, da [r, d_in] += da_alpha gb^T x~ (gb = g B with da_alpha s, or
+ * s g B with da_alpha 1). */
+static int32_t factor_grads(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *xt, const float *h, const float *g, const float *gb, float scale,
+                            float da_alpha, float *da, float *db) {
+    t4j_kseg dbseg = {.a = g, .rsa = 1, .csa = d_out, .b = h, .rsb = r, .csb = 1, .k = t, .alpha = scale};
+    t4j_kseg daseg = {.a = gb, .rsa = 1, .csa = r, .b = xt, .rsb = d_in, .csb = 1, .k = t, .alpha = da_alpha};
+    int32_t rc = t4j_gemm_segments(d_out, r, &dbseg, 1, 1.0f, db, r, NULL);
+    return rc != T4J_OK ? rc : t4j_gemm_segments(r, d_in, &daseg, 1, 1.0f, da, d_in, NULL);
+}
+
+/* dx [t, d_in] += mask * (alpha gb A): with dropout the low-rank term of dx in a pass of its own, through scratch. */
+static int32_t add_masked_lowrank(int64_t t, int64_t d_in, int64_t r, const float *gb, float alpha, const float *a, const float *mask, float *dx) {
+    float *tmp = t4j_thread_scratch(T4J_SCRATCH_LORA_TMP, (size_t)(t * d_in) * sizeof(float));
+    if (tmp == NULL) return T4J_ERR_NO_MEMORY;
+    t4j_kseg lowseg = {.a = gb, .rsa = r, .csa = 1, .b = a, .rsb = d_in, .csb = 1, .k = r, .alpha = alpha};
+    int32_t rc = t4j_gemm_segments(t, d_in, &lowseg, 1, 0.0f, tmp, d_in, NULL);
+    if (rc == T4J_OK)
+        for (int64_t i = 0; i < t * d_in; i++) dx[i] += mask[i] * tmp[i];
+    return rc;
+}
+
 /* The adapter's gradients and its share of dx. With an f32 base and no dropout, dx is one GEMM over the
  * K segments [g | s gb] [W ; A]; otherwise base_dx adds g W and the low-rank term follows. */
 static int32_t lora_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const float *w,
                              base_dx_fn base_dx, const void *base, const float *a, const float *b, float scale, const float *h,
                              const float *g, float *dx, float *da, float *db) {
     float *gb = t4j_thread_scratch(T4J_SCRATCH_LORA_GB, (size_t)(t * r) * sizeof(float));
-    float *xd = NULL, *tmp = NULL;
+    float *xd = NULL;
     int32_t rc = T4J_ERR_NO_MEMORY;
     if (gb == NULL) goto done;
     if (mask != NULL && (xd = masked_copy(x, mask, t * d_in)) == NULL) goto done;
-    const float *xt = mask != NULL ? xd : x;
 
     /* gb [t, r] = g B */
     t4j_kseg gbseg = {.a = g, .rsa = d_out, .csa = 1, .b = b, .rsb = r, .csb = 1, .k = d_out, .alpha = 1.0f};
     if ((rc = t4j_gemm_segments(t, r, &gbseg, 1, 0.0f, gb, r, NULL)) != T4J_OK) goto done;
-    /* db [d_out, r] += s g^T h */
-    t4j_kseg dbseg = {.a = g, .rsa = 1, .csa = d_out, .b = h, .rsb = r, .csb = 1, .k = t, .alpha = scale};
-    if ((rc = t4j_gemm_segments(d_out, r, &dbseg, 1, 1.0f, db, r, NULL)) != T4J_OK) goto done;
-    /* da [r, d_in] += s gb^T x~ */
-    t4j_kseg daseg = {.a = gb, .rsa = 1, .csa = r, .b = xt, .rsb = d_in, .csb = 1, .k = t, .alpha = scale};
-    if ((rc = t4j_gemm_segments(r, d_in, &daseg, 1, 1.0f, da, d_in, NULL)) != T4J_OK) goto done;
+    if ((rc = factor_grads(t, d_in, d_out, r, mask != NULL ? xd : x, h, g, gb, scale, scale, da, db)) != T4J_OK) goto done;
     if (dx == NULL) goto done;
 
     /* dx [t, d_in] += [g | s gb] [W ; A], or g W then mask * (s gb A) */
@@ -78,10 +93,7 @@ static int32_t lora_backward(int64_t t, int64_t d_in, int64_t d_out, int64_t r, 
         rc = t4j_gemm_segments(t, d_in, &lowseg, 1, 1.0f, dx, d_in, NULL);
         goto done;
     }
-    rc = T4J_ERR_NO_MEMORY;
-    if ((tmp = t4j_thread_scratch(T4J_SCRATCH_LORA_TMP, (size_t)(t * d_in) * sizeof(float))) == NULL) goto done;
-    if ((rc = t4j_gemm_segments(t, d_in, &lowseg, 1, 0.0f, tmp, d_in, NULL)) != T4J_OK) goto done;
-    for (int64_t i = 0; i < t * d_in; i++) dx[i] += mask[i] * tmp[i];
+    rc = add_masked_lowrank(t, d_in, r, gb, scale, a, mask, dx);
 done:
     return rc;
 }
@@ -120,8 +132,7 @@ T4J_EXPORT int32_t t4j_lora_forward_packed(int64_t t, int64_t d_in, int64_t d_ou
         return T4J_ERR_NO_MEMORY;
     }
     for (int64_t i = 0; i < t * r; i++) hs[i] = scale * h[i];
-    for (int64_t j = 0; j < d_out; j++)
-        for (int64_t q = 0; q < r; q++) bt[q * d_out + j] = b[j * r + q];
+    t4j_gemm_current()->pack_transpose(b, r, d_out, r, d_out, 1.0f, bt); /* B [d_out, r] -> B^T, as lora_mixed.c's factors */
     /* y [t, d_out] = x W^T + bias + s h B^T */
     rc = t4j_linear_packed_lowrank(t, d_out, d_in, x, d_in, packed_w, bias, y, d_out, &L);
     free(rows);
@@ -130,7 +141,7 @@ T4J_EXPORT int32_t t4j_lora_forward_packed(int64_t t, int64_t d_in, int64_t d_ou
 
 T4J_EXPORT int32_t t4j_lora_backward_packed(int64_t t, int64_t d_in, int64_t d_out, int64_t r, const float *x, const float *mask, const void *packed_wt, const float *a, const float *b, float scale, const float *h, const float *g, float *dx, float *da, float *db) {
     if (dx == NULL) return lora_backward(t, d_in, d_out, r, x, mask, NULL, NULL, NULL, a, b, scale, h, g, NULL, da, db);
-    float *sgb = t4j_thread_scratch(T4J_SCRATCH_LORA_GB, (size_t)T4J_MAX(t * r, 1) * sizeof(float)), *xd = NULL, *tmp = NULL;
+    float *sgb = t4j_thread_scratch(T4J_SCRATCH_LORA_GB, (size_t)T4J_MAX(t * r, 1) * sizeof(float)), *xd = NULL;
     t4j_lowrank L;
     int32_t *rows = one_adapter(t, sgb, r, &a, &r, d_in, &L);
     int32_t rc = T4J_ERR_NO_MEMORY;
@@ -142,18 +153,8 @@ T4J_EXPORT int32_t t4j_lora_backward_packed(int64_t t, int64_t d_in, int64_t d_o
     /* dx [t, d_in] = g W + s gb A on W^T packed, the low-rank term in its tiles, or masked after it; written first: a
      * packing this call cannot use returns before da and db are added to */
     if ((rc = t4j_linear_packed_lowrank(t, d_in, d_out, g, d_out, packed_wt, NULL, dx, d_in, mask == NULL ? &L : NULL)) != T4J_OK) goto done;
-    if (mask != NULL) {
-        rc = T4J_ERR_NO_MEMORY;
-        if ((tmp = t4j_thread_scratch(T4J_SCRATCH_LORA_TMP, (size_t)(t * d_in) * sizeof(float))) == NULL) goto done;
-        t4j_kseg lowseg = {.a = sgb, .rsa = r, .csa = 1, .b = a, .rsb = d_in, .csb = 1, .k = r, .alpha = 1.0f};
-        if ((rc = t4j_gemm_segments(t, d_in, &lowseg, 1, 0.0f, tmp, d_in, NULL)) != T4J_OK) goto done;
-        for (int64_t i = 0; i < t * d_in; i++) dx[i] += mask[i] * tmp[i];
-    }
-    /* db [d_out, r] += s g^T h; da [r, d_in] += (s gb)^T x~ */
-    t4j_kseg dbseg = {.a = g, .rsa = 1, .csa = d_out, .b = h, .rsb = r, .csb = 1, .k = t, .alpha = scale};
-    t4j_kseg daseg = {.a = sgb, .rsa = 1, .csa = r, .b = mask != NULL ? xd : x, .rsb = d_in, .csb = 1, .k = t, .alpha = 1.0f};
-    if ((rc = t4j_gemm_segments(d_out, r, &dbseg, 1, 1.0f, db, r, NULL)) != T4J_OK) goto done;
-    rc = t4j_gemm_segments(r, d_in, &daseg, 1, 1.0f, da, d_in, NULL);
+    if (mask != NULL && (rc = add_masked_lowrank(t, d_in, r, sgb, 1.0f, a, mask, dx)) != T4J_OK) goto done;
+    rc = factor_grads(t, d_in, d_out, r, mask != NULL ? xd : x, h, g, sgb, scale, 1.0f, da, db);
 done:
     free(rows);
     return rc;

@@ -54,7 +54,6 @@ abstract class CpuLoraOps extends CpuCompressedOps {
         }
         BackendChecks.writable("dx", dx, "da", da, "db", db);
         var d = LoraChecks.loraBackward(x, mask, w.weight(), a, b, scale, h, g, dx, da, db);
-        if (wt.rows() != d.dIn() || wt.columns() != d.dOut()) throw new IllegalArgumentException("w's transposed packing is " + wt.rows() + "x" + wt.columns() + ", not Wᵀ");
         int rc = tune4j_h.t4j_lora_backward_packed(d.t(), d.dIn(), d.dOut(), d.r(), seg(x), seg(mask), wt.packed(), seg(a), seg(b), scale, seg(h), seg(g), seg(dx), seg(da), seg(db));
         if (rc == tune4j_h.T4J_ERR_WRONG_PACKING) {
             wt.countFallback();
