@@ -33,9 +33,10 @@
 
 int64_t t4j_amx_f32_packed_bytes(int64_t n, int64_t k) { return t4j_ceil_div(n, 32) * 32 * t4j_ceil_div(k, 32) * 32 * 3 * 2; }
 
-/* The bf16 pieces of 16 floats (x's 16 lanes), by truncation. A NaN or an infinity is its own first piece (a NaN made
- * quiet: truncation could leave a signalling NaN's payload empty, an infinity), and has no others. */
-static inline __attribute__((always_inline)) void split16(__m512 a, __m256i *p1, __m256i *p2, __m256i *p3) {
+/* The bf16 pieces of 16 floats (x's 16 lanes), by truncation, each in the top 16 bits of its lane (the rest not
+ * cleared: piece 3's). A NaN or an infinity is its own first piece (a NaN made quiet: truncation could leave a
+ * signalling NaN's payload empty, an infinity), and has no others. */
+static inline __attribute__((always_inline)) void split16_lanes(__m512 a, __m512i p[3]) {
     const __m512i top = _mm512_set1_epi32((int)0xFFFF0000u);
     __mmask16 special = _mm512_fpclass_ps_mask(a, NON_FINITE);
     __mmask16 nan = _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
@@ -44,10 +45,18 @@ static inline __attribute__((always_inline)) void split16(__m512 a, __m256i *p1,
     __m512 f1 = _mm512_castsi512_ps(_mm512_and_si512(bits, top));
     __m512 r = _mm512_maskz_sub_ps(~special, a, f1);
     __m512 f2 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(r), top));
-    __m512 r2 = _mm512_sub_ps(r, f2);
-    *p1 = _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(f1), 16));
-    *p2 = _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(f2), 16));
-    *p3 = _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(r2), 16));
+    p[0] = _mm512_castps_si512(f1);
+    p[1] = _mm512_castps_si512(f2);
+    p[2] = _mm512_castps_si512(_mm512_sub_ps(r, f2));
+}
+
+/* The pieces as 16 bf16 each */
+static inline __attribute__((always_inline)) void split16(__m512 a, __m256i *p1, __m256i *p2, __m256i *p3) {
+    __m512i p[3];
+    split16_lanes(a, p);
+    *p1 = _mm512_cvtepi32_epi16(_mm512_srli_epi32(p[0], 16));
+    *p2 = _mm512_cvtepi32_epi16(_mm512_srli_epi32(p[1], 16));
+    *p3 = _mm512_cvtepi32_epi16(_mm512_srli_epi32(p[2], 16));
 }
 
 /* dst's three planes [rows_pad, kpad] (plane s at dst + s·rows_pad·kpad) = the pieces of x's rows [0, rows), zeros
@@ -71,6 +80,77 @@ static int split_rows(const float *x, int64_t ldx, int64_t rows, int64_t rows_pa
     return special != 0;
 }
 
+/* r[i][j] = r[j][i]: 16 x 16 floats, in unpacks and shuffles of 32-bit, 64-bit and 128-bit pieces */
+static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+    }
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+    }
+}
+
+/* As split_rows, x stored transposed: row i's element p at x[p·ldx + i] (A of C = Aᵀ B, stored [k, m]), 16 rows by
+ * 16 k at a time transposed in registers on their way to the planes (rows_pad a multiple of 16) */
+static int split_rows_t(const float *x, int64_t ldx, int64_t rows, int64_t rows_pad, int64_t k, int64_t kpad, uint16_t *dst) {
+    int64_t plane = rows_pad * kpad;
+    __mmask16 special = 0;
+    for (int64_t i0 = 0; i0 < rows_pad; i0 += 16) {
+        __mmask16 cols = (__mmask16)((1u << T4J_MAX(0, T4J_MIN(16, rows - i0))) - 1u);
+        for (int64_t p = 0; p < kpad; p += 16) {
+            __m512 r[16];
+            for (int q = 0; q < 16; q++) r[q] = p + q < k && cols != 0 ? _mm512_maskz_loadu_ps(cols, x + (p + q) * ldx + i0) : _mm512_setzero_ps();
+            transpose16(r);
+            for (int i = 0; i < 16; i++) {
+                special |= _mm512_fpclass_ps_mask(r[i], NON_FINITE);
+                __m256i p1, p2, p3;
+                split16(r[i], &p1, &p2, &p3);
+                uint16_t *d1 = dst + (i0 + i) * kpad + p;
+                _mm256_storeu_si256((__m256i *)d1, p1);
+                _mm256_storeu_si256((__m256i *)(d1 + plane), p2);
+                _mm256_storeu_si256((__m256i *)(d1 + 2 * plane), p3);
+            }
+        }
+    }
+    return special != 0;
+}
+
+/* The 32 x 32 floats of a row-major tile transposed in place, as four 16 x 16 quadrants */
+static void transpose32(float *tile) {
+    __m512 r[16], q[16];
+    for (int h = 0; h < 2; h++) { /* the diagonal quadrants */
+        float *d = tile + h * (16 * 32 + 16);
+        for (int i = 0; i < 16; i++) r[i] = _mm512_load_ps(d + i * 32);
+        transpose16(r);
+        for (int i = 0; i < 16; i++) _mm512_store_ps(d + i * 32, r[i]);
+    }
+    for (int i = 0; i < 16; i++) {
+        r[i] = _mm512_load_ps(tile + i * 32 + 16);
+        q[i] = _mm512_load_ps(tile + (16 + i) * 32);
+    }
+    transpose16(r);
+    transpose16(q);
+    for (int i = 0; i < 16; i++) {
+        _mm512_store_ps(tile + (16 + i) * 32, r[i]);
+        _mm512_store_ps(tile + i * 32 + 16, q[i]);
+    }
+}
+
 /* Whether W [n, k] holds a NaN or an infinity: t4j_linear_pack then keeps the FMA kernels' slivers. An infinity's
  * other pieces are zeros, and the piece products inf x 0 would make NaNs where f32 gives the infinity. */
 int t4j_amx_f32_special(int64_t n, int64_t k, const float *w, int64_t ldw) {
@@ -82,12 +162,20 @@ int t4j_amx_f32_special(int64_t n, int64_t k, const float *w, int64_t ldw) {
     return 0;
 }
 
-/* Row i of y from x's row and W's pieces added back (exactly: they came from truncation), one f32 multiply-add at a
- * time, for a row of x that holds a NaN or an infinity (the same reason as above) */
-static void special_row(int64_t n, int64_t k, const float *x, const uint16_t *w, const float *bias, float *y) {
+/* Whether k elements x[p·csx] hold a NaN or an infinity */
+static int row_special(int64_t k, const float *x, int64_t csx) {
+    for (int64_t p = 0; p < k; p++)
+        if (!__builtin_isfinite(x[p * csx])) return 1;
+    return 0;
+}
+
+/* Row i of y (element j at y[j·csy]) = alpha·(x Wᵀ) + bias from x's row (element p at x[p·csx]) and W's pieces added back (exactly: they came
+ * from truncation), one f32 multiply-add at a time, for a row of x that holds a NaN or an infinity (the same reason
+ * as above) */
+static void special_row(int64_t n, int64_t k, const float *x, int64_t csx, const uint16_t *w, const float *bias, float alpha, float *y, int64_t csy) {
     int64_t kc = t4j_ceil_div(k, 32);
     for (int64_t j = 0; j < n; j++) {
-        float acc = bias ? bias[j] : 0.0f;
+        float acc = bias && alpha == 1.0f ? bias[j] : 0.0f;
         for (int64_t p = 0; p < k; p++) {
             const uint16_t *t = w + ((j / 16 * kc + p / 32) * 3) * TILE_BF16 + ((p % 32) / 2) * 32 + (j % 16) * 2 + (p & 1);
             float v = 0.0f;
@@ -97,35 +185,75 @@ static void special_row(int64_t n, int64_t k, const float *x, const uint16_t *w,
                 memcpy(&piece, &bits, sizeof piece);
                 v += piece;
             }
-            acc = __builtin_fmaf(x[p], v, acc);
+            acc = __builtin_fmaf(x[p * csx], v, acc);
         }
-        y[j] = acc;
+        y[j * csy] = alpha == 1.0f ? acc : alpha * acc + (bias ? bias[j] : 0.0f);
     }
 }
 
-void t4j_amx_f32_pack(int64_t n, int64_t k, const float *w, int64_t ldw, uint16_t *dst) {
-    int64_t kc = t4j_ceil_div(k, 32), jt = t4j_ceil_div(n, 32) * 2;
-    for (int64_t j = 0; j < jt; j++)
-        for (int64_t c = 0; c < kc; c++) {
-            uint16_t *t1 = dst + (j * kc + c) * 3 * TILE_BF16, *t2 = t1 + TILE_BF16, *t3 = t2 + TILE_BF16;
-            for (int64_t o = 0; o < 16; o++) {
-                /* output o's 32 inputs: element (q, o, t) at q·32 + o·2 + t, input 2q + t */
-                int64_t row = j * 16 + o;
-                for (int64_t h = 0; h < 32; h += 16) {
-                    int64_t left = row < n ? T4J_MAX(0, T4J_MIN(16, k - c * 32 - h)) : 0;
-                    __m512 a = _mm512_maskz_loadu_ps((__mmask16)((1u << left) - 1u), w + (left > 0 ? row * ldw + c * 32 + h : 0));
-                    __m256i p[3];
-                    split16(a, &p[0], &p[1], &p[2]);
-                    uint16_t *t[3] = {t1, t2, t3};
-                    for (int s = 0; s < 3; s++) {
-                        uint16_t v[16];
-                        _mm256_storeu_si256((__m256i *)v, p[s]);
-                        for (int e = 0; e < 16; e++) t[s][((h + e) / 2) * 32 + o * 2 + ((h + e) & 1)] = v[e];
-                    }
-                }
-            }
+/* One column of B tiles (16 outputs, all k) from Wᵀ: src + p·ld holds the 16 outputs' input p, of which cols (0-16)
+ * are W's rows, the rest zeros. Each tile row q is inputs 2q and 2q + 1 of the 16 outputs, interleaved (element
+ * o·2 + t: input 2q + t of output o), so a pair of rows of Wᵀ split gives a tile row of each piece. Returns whether
+ * it read a NaN or an infinity. */
+static int pack_column(int64_t k, int64_t cols, const float *src, int64_t ld, uint16_t *dst) {
+    const __mmask16 mask = (__mmask16)((1u << cols) - 1u);
+    __mmask16 special = 0;
+    for (int64_t c = 0; c < t4j_ceil_div(k, 32); c++)
+        for (int64_t q = 0; q < 16; q++) {
+            int64_t p = c * 32 + 2 * q;
+            __m512 a0 = p < k ? _mm512_maskz_loadu_ps(mask, src + p * ld) : _mm512_setzero_ps();
+            __m512 a1 = p + 1 < k ? _mm512_maskz_loadu_ps(mask, src + (p + 1) * ld) : _mm512_setzero_ps();
+            special |= _mm512_fpclass_ps_mask(a0, NON_FINITE) | _mm512_fpclass_ps_mask(a1, NON_FINITE);
+            __m512i e[3], o[3];
+            split16_lanes(a0, e);
+            split16_lanes(a1, o);
+            /* each lane a pair: input 2q's piece in the low 16 bits, 2q + 1's in the high (no shuffles) */
+            for (int s = 0; s < 3; s++)
+                _mm512_storeu_si512(dst + (c * 3 + s) * TILE_BF16 + q * 32,
+                                    _mm512_ternarylogic_epi32(_mm512_srli_epi32(e[s], 16), o[s], _mm512_set1_epi32((int)0xFFFF0000u), 0xF8)); /* a | (b & c) */
         }
+    return special != 0;
 }
+
+/* Tile column j (outputs 16j to 16j + 15) of the packing of W [n, k] (row-major, ldw; transposed = 0) or of W
+ * given as Wᵀ [k, n] (ldw its row stride; transposed = 1, as B of a product C = A·B is). W's 16 rows are first
+ * transposed into tmp [k, 16]. Returns whether they hold a NaN or an infinity. */
+static int pack_tile_column(int64_t n, int64_t k, const float *w, int64_t ldw, int transposed, int64_t j, float *tmp, uint16_t *dst) {
+    int64_t cols = T4J_MAX(0, T4J_MIN(16, n - 16 * j));
+    uint16_t *column = dst + j * t4j_ceil_div(k, 32) * 3 * TILE_BF16;
+    if (transposed || cols == 0) return pack_column(k, cols, cols > 0 ? w + 16 * j : w, ldw, column);
+    t4j_pack_transpose_avx2(w + 16 * j * ldw, ldw, cols, k, 16, 1.0f, tmp);
+    return pack_column(k, cols, tmp, 16, column);
+}
+
+/* The packing's tile columns, a task each */
+typedef struct {
+    int64_t n, k, ldw;
+    const float *w;
+    int transposed;
+    uint16_t *dst;
+    atomic_int special, failed;
+} pack_call;
+
+static void pack_task(void *ctx, int64_t j) {
+    pack_call *P = ctx;
+    float *tmp = P->transposed ? NULL : t4j_thread_scratch(T4J_SCRATCH_AMX_F32_W, (size_t)P->k * 16 * sizeof(float));
+    if (!P->transposed && tmp == NULL) atomic_store(&P->failed, 1);
+    else if (pack_tile_column(P->n, P->k, P->w, P->ldw, P->transposed, j, tmp, P->dst)) atomic_store(&P->special, 1);
+}
+
+/* W [n, k] (or given as Wᵀ [k, n]: transposed) packed into dst (t4j_amx_f32_packed_bytes), its tile columns on the
+ * threads where the work they are for (flops) is worth waking them. T4J_OK; T4J_AMX_SPECIAL when W holds a NaN or an infinity (dst then is not to be used), or
+ * T4J_ERR_NO_MEMORY. */
+static int32_t pack_weights(int64_t n, int64_t k, const float *w, int64_t ldw, int transposed, uint16_t *dst, double flops) {
+    pack_call P = {.n = n, .k = k, .ldw = ldw, .w = w, .transposed = transposed, .dst = dst};
+    atomic_init(&P.special, 0);
+    atomic_init(&P.failed, 0);
+    t4j_parallel_sized(t4j_ceil_div(n, 32) * 2, pack_task, &P, flops);
+    return atomic_load(&P.failed) ? T4J_ERR_NO_MEMORY : atomic_load(&P.special) ? T4J_AMX_SPECIAL : T4J_OK;
+}
+
+int32_t t4j_amx_f32_pack(int64_t n, int64_t k, const float *w, int64_t ldw, uint16_t *dst) { return pack_weights(n, k, w, ldw, 0, dst, 8.0 * (double)n * (double)k); }
 
 /* rows in whole tiles: 32s, and 16 for a last 16 or fewer */
 static int64_t padded_rows(int64_t rows) { return rows % ROWS != 0 && rows % ROWS <= 16 ? rows / ROWS * ROWS + 16 : t4j_ceil_div(rows, ROWS) * ROWS; }
@@ -137,19 +265,24 @@ typedef struct {
     const float *bias;
     const t4j_lowrank *L; /* or NULL */
     int64_t row0;         /* the block's first row in the call (L's rows) */
+    float alpha, beta;    /* y = alpha·(x Wᵀ) + beta·y + bias (beta 0: y not read) */
     float *y;
     int64_t ldy;
+    int trans_y; /* y stored transposed: element (i, j) at y[j·ldy + i]; no bias */
 } amx_job;
 
 /* A call: its row blocks, each cut into `ranges` ranges of column pairs, a task each */
 typedef struct {
     const float *x;
     int64_t ldx, m, n, k, kpad, block, ranges, pairs_per_range, id;
+    int trans; /* x stored transposed: row i's element p at x[p·ldx + i] */
     const uint16_t *w;
     const float *bias;
     const t4j_lowrank *L;
+    float alpha, beta;
     float *y;
     int64_t ldy;
+    int trans_y;
     atomic_int special, failed;
 } amx_call;
 
@@ -213,13 +346,27 @@ static void column_pair(const amx_job *J, int64_t pair, float *tile) {
         __asm__ volatile("" ::: "memory"); /* the tile stores are asm the compiler does not see write tile */
         /* LoRA's low-rank terms into the sums while they are in L1 (the FMA kernels add them in their tiles too) */
         if (J->L != NULL) t4j_gemm_avx512.lowrank(J->L, J->row0 + i0, j0, T4J_MIN(ROWS, J->rows - i0), cols, tile, 32);
-        __mmask16 m0 = (__mmask16)((1u << T4J_MIN(16, cols)) - 1u), m1 = (__mmask16)((1u << T4J_MAX(0, cols - 16)) - 1u);
+        /* y's rows: the block's, or (trans_y) its columns, the tile transposed to them */
+        const int64_t rows_here = T4J_MIN(ROWS, J->rows - i0), out_rows = J->trans_y ? cols : rows_here, out_cols = J->trans_y ? rows_here : cols;
+        if (J->trans_y) transpose32(tile);
+        float *y0 = J->trans_y ? J->y + j0 * J->ldy + i0 : J->y + i0 * J->ldy + j0;
+        __mmask16 m0 = (__mmask16)((1u << T4J_MIN(16, out_cols)) - 1u), m1 = (__mmask16)((1u << T4J_MAX(0, out_cols - 16)) - 1u);
         __m512 bias0 = J->bias ? _mm512_maskz_loadu_ps(m0, J->bias + j0) : _mm512_setzero_ps();
         __m512 bias1 = J->bias ? _mm512_maskz_loadu_ps(m1, J->bias + j0 + 16) : _mm512_setzero_ps();
-        for (int64_t r = 0; r < T4J_MIN(ROWS, J->rows - i0); r++) {
-            float *y = J->y + (i0 + r) * J->ldy + j0;
-            _mm512_mask_storeu_ps(y, m0, _mm512_add_ps(_mm512_load_ps(tile + r * 32), bias0));
-            _mm512_mask_storeu_ps(y + 16, m1, _mm512_add_ps(_mm512_load_ps(tile + r * 32 + 16), bias1));
+        const __m512 alpha = _mm512_set1_ps(J->alpha), beta = _mm512_set1_ps(J->beta);
+        for (int64_t r = 0; r < out_rows; r++) {
+            float *y = y0 + r * J->ldy;
+            __m512 v0 = _mm512_load_ps(tile + r * 32), v1 = _mm512_load_ps(tile + r * 32 + 16);
+            if (J->alpha != 1.0f) {
+                v0 = _mm512_mul_ps(alpha, v0);
+                v1 = _mm512_mul_ps(alpha, v1);
+            }
+            if (J->beta != 0.0f) {
+                v0 = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(m0, y), v0);
+                v1 = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(m1, y + 16), v1);
+            }
+            _mm512_mask_storeu_ps(y, m0, _mm512_add_ps(v0, bias0));
+            _mm512_mask_storeu_ps(y + 16, m1, _mm512_add_ps(v1, bias1));
         }
     }
 }
@@ -239,12 +386,14 @@ static void amx_task(void *ctx, int64_t task) {
         return;
     }
     if (held_call != C->id || held_block != b) {
-        if (split_rows(C->x + i0 * C->ldx, C->ldx, rows, padded_rows(rows), C->k, C->kpad, a)) atomic_store(&C->special, 1);
+        int special = C->trans ? split_rows_t(C->x + i0, C->ldx, rows, padded_rows(rows), C->k, C->kpad, a)
+                               : split_rows(C->x + i0 * C->ldx, C->ldx, rows, padded_rows(rows), C->k, C->kpad, a);
+        if (special) atomic_store(&C->special, 1);
         held_call = C->id;
         held_block = b;
     }
     amx_job J = {.rows = rows, .n = C->n, .kc = C->kpad / 32, .kpad = C->kpad, .a = a, .w = C->w, .bias = C->bias, .L = C->L, .row0 = i0,
-                 .y = C->y + i0 * C->ldy, .ldy = C->ldy};
+                 .alpha = C->alpha, .beta = C->beta, .y = C->trans_y ? C->y + i0 : C->y + i0 * C->ldy, .ldy = C->ldy, .trans_y = C->trans_y};
     float tile[ROWS * 32] __attribute__((aligned(64)));
     int64_t pairs = t4j_ceil_div(C->n, 32);
     t4j_amx_begin();
@@ -252,26 +401,87 @@ static void amx_task(void *ctx, int64_t task) {
     t4j_amx_end();
 }
 
-int32_t t4j_amx_f32_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w, const float *bias, float *y, int64_t ldy,
-                           const t4j_lowrank *L) {
+/* y [m, n] = alpha·(x Wᵀ) + beta·y + bias (+ L's terms) on W packed, x [m, k] (trans: stored [k, m]), y (trans_y:
+ * stored [n, m], no bias); rows of x with a NaN or an infinity recomputed apart, which beta 0 allows
+ * (t4j_amx_f32_gemm declines such x before where beta is not) */
+static int32_t amx_run(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, int trans, const uint16_t *w, const float *bias, float alpha, float beta,
+                       float *y, int64_t ldy, int trans_y, const t4j_lowrank *L) {
     int64_t kpad = t4j_ceil_div(k, 32) * 32, pairs = t4j_ceil_div(n, 32);
     /* rows a block: its three planes within T4J_AMX_F32_A_BYTES, a multiple of 32, at least 32 */
     int64_t block = T4J_MAX(ROWS, T4J_AMX_F32_A_BYTES / (kpad * 6) / ROWS * ROWS);
     block = T4J_MIN(block, t4j_ceil_div(m, ROWS) * ROWS);
     int64_t blocks = t4j_ceil_div(m, block), threads = t4j_num_threads();
+    if (blocks > threads && blocks % threads != 0) { /* smaller blocks, a whole number a thread (3 of 544 rows, 1536, on 2 threads: 4 of 384) */
+        block = t4j_ceil_div(t4j_ceil_div(m, t4j_ceil_div(blocks, threads) * threads), ROWS) * ROWS;
+        blocks = t4j_ceil_div(m, block);
+    }
     /* as many row blocks as threads: a block a task; fewer (a batch-1 forward): each block's column pairs in a range a
      * thread, each thread splitting the block itself */
     int64_t ranges = blocks >= threads ? 1 : T4J_MIN(threads, pairs);
-    amx_call C = {.x = x, .ldx = ldx, .m = m, .n = n, .k = k, .kpad = kpad, .block = block, .ranges = ranges,
-                  .pairs_per_range = t4j_ceil_div(pairs, ranges), .id = atomic_fetch_add(&next_call, 1), .w = w, .bias = bias, .L = L, .y = y, .ldy = ldy};
+    amx_call C = {.x = x, .ldx = ldx, .trans = trans, .m = m, .n = n, .k = k, .kpad = kpad, .block = block, .ranges = ranges,
+                  .pairs_per_range = t4j_ceil_div(pairs, ranges), .id = atomic_fetch_add(&next_call, 1), .w = w, .bias = bias, .L = L, .alpha = alpha, .beta = beta, .y = y, .ldy = ldy, .trans_y = trans_y};
     atomic_init(&C.special, 0);
     atomic_init(&C.failed, 0);
     t4j_parallel_sized(blocks * ranges, amx_task, &C, 2.0 * (double)m * (double)n * (double)k);
     if (atomic_load(&C.failed)) return T4J_ERR_NO_MEMORY;
+    const int64_t rsx = trans ? 1 : ldx, csx = trans ? ldx : 1;
     for (int64_t i = 0; atomic_load(&C.special) && i < m; i++)
-        if (t4j_amx_f32_special(1, k, x + i * ldx, ldx)) {
-            special_row(n, k, x + i * ldx, w, bias, y + i * ldy);
+        if (row_special(k, x + i * rsx, csx)) {
+            special_row(n, k, x + i * rsx, csx, w, bias, alpha, trans_y ? y + i : y + i * ldy, trans_y ? ldy : 1);
             if (L != NULL) t4j_gemm_avx512.lowrank(L, i, 0, 1, n, y + i * ldy, ldy);
         }
     return T4J_OK;
+}
+
+int32_t t4j_amx_f32_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w, const float *bias, float *y, int64_t ldy,
+                           const t4j_lowrank *L) {
+    return amx_run(m, n, k, x, ldx, 0, w, bias, 1.0f, 0.0f, y, ldy, 0, L);
+}
+
+/* A [rows, cols] (row stride lda) scanned for a NaN or an infinity, 64 rows a task */
+typedef struct {
+    int64_t rows, cols, lda;
+    const float *a;
+    atomic_int special;
+} scan_call;
+
+static void scan_task(void *ctx, int64_t t) {
+    scan_call *S = ctx;
+    if (t4j_amx_f32_special(T4J_MIN(64, S->rows - 64 * t), S->cols, S->a + 64 * t * S->lda, S->lda)) atomic_store(&S->special, 1);
+}
+
+int32_t t4j_amx_f32_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+                         int64_t ldb, float beta, float *c, int64_t ldc, const float *bias) {
+    /* The smaller operand packed (its bytes written and read again from memory), the other split a row block at a time
+     * in L2: op(B)ᵀ [n, k] packed as W, op(A) split; or, more columns than rows and no bias, Cᵀ = op(B)ᵀ op(A)ᵀ
+     * stored transposed, op(A) packed (MiniLM's FFN weight gradient, 384 x 1536 over 1536 tokens: 0.6 M weights
+     * packed, not 2.4 M) */
+    const int swap = n > m && bias == NULL;
+    const float *x = swap ? b : a, *pw = swap ? a : b;
+    const int64_t rows = swap ? n : m, cols = swap ? m : n, ldx = swap ? ldb : lda, ldpw = swap ? lda : ldb;
+    /* x's rows: op(A)'s (A stored transposed: trans_a), or op(B)ᵀ's (B's rows when trans_b, else its columns);
+     * W: op(B)ᵀ (B itself when trans_b, else B is Wᵀ) or op(A) (A itself, or A is Wᵀ when trans_a) */
+    const int x_trans = swap ? !trans_b : trans_a, w_given_transposed = swap ? trans_a : !trans_b;
+    if (beta != 0.0f) { /* rows with a NaN or an infinity are recomputed after the tiles, which have then overwritten C */
+        scan_call S = {.rows = x_trans ? k : rows, .cols = x_trans ? rows : k, .lda = ldx, .a = x};
+        atomic_init(&S.special, 0);
+        t4j_parallel_sized(t4j_ceil_div(S.rows, 64), scan_task, &S, 2.0 * (double)m * (double)n * (double)k);
+        if (atomic_load(&S.special)) return T4J_AMX_SPECIAL;
+    }
+    uint16_t *w = t4j_thread_scratch(T4J_SCRATCH_AMX_F32_PACKED, (size_t)t4j_amx_f32_packed_bytes(cols, k));
+    if (w == NULL) return T4J_ERR_NO_MEMORY;
+#ifdef T4J_AMX_PROFILE
+    struct timespec q0, q1, q3; clock_gettime(CLOCK_MONOTONIC, &q0);
+#endif
+    int32_t rc = pack_weights(cols, k, pw, ldpw, w_given_transposed, w, 2.0 * (double)m * (double)n * (double)k);
+    if (rc != T4J_OK) return rc;
+#ifdef T4J_AMX_PROFILE
+    clock_gettime(CLOCK_MONOTONIC, &q1);
+    rc = amx_run(rows, cols, k, x, ldx, x_trans, w, bias, alpha, beta, c, ldc, swap, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &q3);
+    #define US(a, b) ((b.tv_sec - a.tv_sec) * 1e6 + (b.tv_nsec - a.tv_nsec) / 1e3)
+    fprintf(stderr, "amx gemm %ld %ld %ld ta%d tb%d: pack %.0f us, run %.0f us\n", (long)m, (long)n, (long)k, trans_a, trans_b, US(q0, q1), US(q1, q3));
+    return rc;
+#endif
+    return amx_run(rows, cols, k, x, ldx, x_trans, w, bias, alpha, beta, c, ldc, swap, NULL);
 }

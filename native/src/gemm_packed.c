@@ -39,6 +39,17 @@ T4J_EXPORT int32_t t4j_linear_amx(void) {
 #endif
 }
 
+/* Under AMX_MIN_FLOPS the packing at the call and the threads' wake-ups cost what the tiles gain (two
+ * threads on the Xeon: 128 x 384 x 384 at 0.79x the FMA kernels' speed, 512 x 384 x 384 at 1.01x, 1536 x 384 x 384 at
+ * 1.34x; BENCHMARKS.md, thirty-ninth session). 32 columns and 32 k, the tiles' own widths: fewer would be padded with
+ * zeros to them. */
+#define AMX_MIN_FLOPS 1.5e8
+int t4j_amx_f32_wanted(int64_t m, int64_t n, int64_t k) {
+    return m > AMX_MIN_ROWS && n >= 32 && k >= 32 && 2.0 * (double)m * (double)n * (double)k >= AMX_MIN_FLOPS && t4j_linear_amx();
+}
+
+T4J_EXPORT int32_t t4j_gemm_on_amx(int64_t m, int64_t n, int64_t k) { return t4j_amx_f32_wanted(m, n, k); }
+
 T4J_EXPORT int32_t t4j_linear_packed_amx(const void *packed) {
     packed_header h;
     memcpy(&h, packed, sizeof h);
@@ -87,12 +98,16 @@ static int32_t pack(int64_t n, int64_t k, const float *w, int64_t ldw, void *pac
     packed_header h = {.magic = PACKED_MAGIC, .n = n, .k = k, .kb = k > 0 ? t4j_gemm_k_block(k, blocks[1]) : 0, .npad = npad,
                        .level = t4j_simd_level(), .alt_tile = alt, .format = FORMAT_SLIVERS};
 #if defined(__x86_64__)
-    if (n > 0 && k > 0 && t4j_linear_amx() && !t4j_amx_f32_special(n, k, w, ldw)) {
-        /* AMX's tiles after the slivers (which rows few enough take: AMX_MIN_ROWS), or alone */
-        h.format = many_rows ? FORMAT_AMX_TILES : FORMAT_AMX_F32;
-        t4j_amx_f32_pack(n, k, w, ldw, (uint16_t *)((char *)packed + PACKED_HEADER + (many_rows ? 0 : npad * k * (int64_t)sizeof(float))));
-        memcpy(packed, &h, sizeof h);
-        if (many_rows) return T4J_OK;
+    if (n > 0 && k > 0 && t4j_linear_amx()) {
+        /* AMX's tiles after the slivers (which rows few enough take: AMX_MIN_ROWS), or alone; W with a NaN or an
+         * infinity keeps the slivers alone */
+        int32_t rc = t4j_amx_f32_pack(n, k, w, ldw, (uint16_t *)((char *)packed + PACKED_HEADER + (many_rows ? 0 : npad * k * (int64_t)sizeof(float))));
+        if (rc == T4J_ERR_NO_MEMORY) return rc;
+        if (rc == T4J_OK) {
+            h.format = many_rows ? FORMAT_AMX_TILES : FORMAT_AMX_F32;
+            memcpy(packed, &h, sizeof h);
+            if (many_rows) return T4J_OK;
+        }
     }
 #endif
     memcpy(packed, &h, sizeof h);

@@ -44,6 +44,8 @@ enum {
     T4J_SCRATCH_MIXED_HS,    /* lora_mixed.c: h times each row's adapter scale (lora.c: its one adapter's) */
     T4J_SCRATCH_MIXED_BT,    /* lora_mixed.c: the adapters' B transposed (lora.c: its one adapter's) */
     T4J_SCRATCH_AMX_F32_A,   /* gemm_amx.c: a row block of x split into bf16 pieces */
+    T4J_SCRATCH_AMX_F32_W,   /* gemm_amx.c: 16 rows of W transposed, for packing */
+    T4J_SCRATCH_AMX_F32_PACKED, /* gemm_amx.c: a product's B packed at the call (t4j_amx_f32_gemm) */
     T4J_SCRATCH_SLOTS
 };
 void *t4j_thread_scratch(int slot, size_t bytes);
@@ -325,7 +327,16 @@ void t4j_amx_begin(void);
  * (+ L's low-rank terms, L NULL: none) on them (T4J_OK, or T4J_ERR_NO_MEMORY); only where the CPU has
  * T4J_FEATURE_AMX_BF16 and the level is AVX-512. */
 int64_t t4j_amx_f32_packed_bytes(int64_t n, int64_t k);
-void t4j_amx_f32_pack(int64_t n, int64_t k, const float *w, int64_t ldw, uint16_t *dst);
+/* T4J_OK, T4J_AMX_SPECIAL (W holds a NaN or an infinity: dst not to be used) or T4J_ERR_NO_MEMORY */
+int32_t t4j_amx_f32_pack(int64_t n, int64_t k, const float *w, int64_t ldw, uint16_t *dst);
+#define T4J_AMX_SPECIAL 100 /* not a status callers see: the FMA kernels run instead */
+/* C = alpha·op(A)·op(B) + beta·C (+ bias [n], or NULL), t4j_gemm's arguments, on AMX tiles: op(B) packed and op(A)
+ * split at the call, into the calling thread's scratch (ARCHITECTURE.md, "GEMM": f32 products on AMX tiles).
+ * T4J_OK; T4J_AMX_SPECIAL, C untouched, where an operand holds a NaN or an infinity; T4J_ERR_NO_MEMORY. Where
+ * t4j_amx_f32_wanted(m, n, k). */
+int32_t t4j_amx_f32_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+                         int64_t ldb, float beta, float *c, int64_t ldc, const float *bias);
+int t4j_amx_f32_wanted(int64_t m, int64_t n, int64_t k);
 int t4j_amx_f32_special(int64_t n, int64_t k, const float *w, int64_t ldw);
 int32_t t4j_amx_f32_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w, const float *bias, float *y, int64_t ldy,
                            const t4j_lowrank *L);

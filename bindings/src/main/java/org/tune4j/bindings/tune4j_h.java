@@ -76,6 +76,7 @@ public final class tune4j_h {
             "t4j_linear_set_amx",
             "t4j_linear_amx",
             "t4j_linear_packed_amx",
+            "t4j_gemm_on_amx",
             "t4j_linear_packed_size",
             "t4j_linear_pack",
             "t4j_linear_packed_size_many_rows",
@@ -720,6 +721,30 @@ public final class tune4j_h {
 
     public static FunctionDescriptor t4j_linear_packed_amx$descriptor() {
         return t4j_linear_packed_amx.DESC;
+    }
+
+    private static final class t4j_gemm_on_amx {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG);
+        static final MethodHandle HANDLE = NativeAccess.downcall(Library.LOOKUP, "t4j_gemm_on_amx", DESC, true);
+    }
+
+    /** While AMX is on (t4j_linear_amx), t4j_gemm and t4j_linear run products of more than T4J_LINEAR_AMX_MIN_ROWS rows, 32 columns and 32 k or more, and 2·m·n·k of 1.5e8 flops or more on the tiles too, op(B) packed and op(A) split at each call (ARCHITECTURE.md, "GEMM": f32 products on AMX tiles): the sums of a training step's weights, which change at every step, and of any product that large, in the tiles' bits (t4j_linear on W gives t4j_linear_packed's on W packed with the tiles). An operand with a NaN or an infinity runs on the FMA kernels, and C is read only where beta is not 0, as there. t4j_gemm_on_amx says whether a product of that shape does (1) or not (0). */
+    public static int t4j_gemm_on_amx(long m, long n, long k) {
+        try {
+            return (int) t4j_gemm_on_amx.HANDLE.invokeExact(m, n, k);
+        } catch (RuntimeException | Error ex$) {
+            throw ex$;
+        } catch (Throwable ex$) {
+            throw new AssertionError("unexpected checked exception from a downcall", ex$);
+        }
+    }
+
+    public static MethodHandle t4j_gemm_on_amx$handle() {
+        return t4j_gemm_on_amx.HANDLE;
+    }
+
+    public static FunctionDescriptor t4j_gemm_on_amx$descriptor() {
+        return t4j_gemm_on_amx.DESC;
     }
 
     private static final class t4j_linear_packed_size {

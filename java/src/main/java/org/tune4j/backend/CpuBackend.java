@@ -124,8 +124,9 @@ public final class CpuBackend extends CpuLoraOps {
      * Whether weights packed from now on ({@link PackedLinearWeights#pack}) get AMX-BF16 tiles beside the FMA kernels'
      * slivers, and products of more than 32 rows on them run on the tiles (tune4j.h {@code t4j_linear_set_amx};
      * ARCHITECTURE.md, "GEMM": f32 products on AMX tiles): each f32 operand as three bf16 pieces and six piece products
-     * summed in f32, as accurate as the FMA kernels' f32, in other bits than {@link #linear}'s. On by default where the
-     * CPU has AMX-BF16 and the level is AVX-512; {@code T4J_AMX=0} turns it off.
+     * summed in f32, as accurate as the FMA kernels' f32, in other bits. Large products of {@link #gemm} and
+     * {@link #linear} run on the tiles too, packed at the call ({@link #gemmOnAmx}). On by default where the CPU has
+     * AMX-BF16 and the level is AVX-512; {@code T4J_AMX=0} turns it off.
      */
     public static boolean linearAmx() {
         return tune4j_h.t4j_linear_amx() != 0;
@@ -140,6 +141,15 @@ public final class CpuBackend extends CpuLoraOps {
     public static boolean setLinearAmx(boolean on) {
         tune4j_h.t4j_linear_set_amx(on ? 1 : 0);
         return linearAmx();
+    }
+
+    /**
+     * Whether {@link #gemm} and {@link #linear} run a product of m x n outputs over k on AMX tiles, its operands packed at
+     * the call (tune4j.h {@code t4j_gemm_on_amx}): AMX in use ({@link #linearAmx}), more than 32 rows, 32 columns and
+     * 32 k or more, 1.5e8 flops or more (a full fine-tuning step's products, whose weights change at every step).
+     */
+    public static boolean gemmOnAmx(long m, long n, long k) {
+        return tune4j_h.t4j_gemm_on_amx(m, n, k) != 0;
     }
 
     /** The packed f32 linear's kernel as a row names it: "avx512-amx-bf16x6" on AMX tiles, else the SIMD level. */
