@@ -468,20 +468,10 @@ int32_t t4j_amx_f32_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n,
         t4j_parallel_sized(t4j_ceil_div(S.rows, 64), scan_task, &S, 2.0 * (double)m * (double)n * (double)k);
         if (atomic_load(&S.special)) return T4J_AMX_SPECIAL;
     }
+    if (t4j_amx_f32_packed_bytes(cols, k) > T4J_AMX_F32_MAX_PACKED) return T4J_AMX_SPECIAL; /* a linear's many outputs, with its bias */
     uint16_t *w = t4j_thread_scratch(T4J_SCRATCH_AMX_F32_PACKED, (size_t)t4j_amx_f32_packed_bytes(cols, k));
     if (w == NULL) return T4J_ERR_NO_MEMORY;
-#ifdef T4J_AMX_PROFILE
-    struct timespec q0, q1, q3; clock_gettime(CLOCK_MONOTONIC, &q0);
-#endif
     int32_t rc = pack_weights(cols, k, pw, ldpw, w_given_transposed, w, 2.0 * (double)m * (double)n * (double)k);
     if (rc != T4J_OK) return rc;
-#ifdef T4J_AMX_PROFILE
-    clock_gettime(CLOCK_MONOTONIC, &q1);
-    rc = amx_run(rows, cols, k, x, ldx, x_trans, w, bias, alpha, beta, c, ldc, swap, NULL);
-    clock_gettime(CLOCK_MONOTONIC, &q3);
-    #define US(a, b) ((b.tv_sec - a.tv_sec) * 1e6 + (b.tv_nsec - a.tv_nsec) / 1e3)
-    fprintf(stderr, "amx gemm %ld %ld %ld ta%d tb%d: pack %.0f us, run %.0f us\n", (long)m, (long)n, (long)k, trans_a, trans_b, US(q0, q1), US(q1, q3));
-    return rc;
-#endif
     return amx_run(rows, cols, k, x, ldx, x_trans, w, bias, alpha, beta, c, ldc, swap, NULL);
 }

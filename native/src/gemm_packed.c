@@ -42,10 +42,11 @@ T4J_EXPORT int32_t t4j_linear_amx(void) {
 /* Under AMX_MIN_FLOPS the packing at the call and the threads' wake-ups cost what the tiles gain (two
  * threads on the Xeon: 128 x 384 x 384 at 0.79x the FMA kernels' speed, 512 x 384 x 384 at 1.01x, 1536 x 384 x 384 at
  * 1.34x; BENCHMARKS.md, thirty-ninth session). 32 columns and 32 k, the tiles' own widths: fewer would be padded with
- * zeros to them. */
+ * zeros to them. The smaller operand's packing within T4J_AMX_F32_MAX_PACKED, the scratch a thread keeps. */
 #define AMX_MIN_FLOPS 1.5e8
 int t4j_amx_f32_wanted(int64_t m, int64_t n, int64_t k) {
-    return m > AMX_MIN_ROWS && n >= 32 && k >= 32 && 2.0 * (double)m * (double)n * (double)k >= AMX_MIN_FLOPS && t4j_linear_amx();
+    return m > AMX_MIN_ROWS && n >= 32 && k >= 32 && 2.0 * (double)m * (double)n * (double)k >= AMX_MIN_FLOPS &&
+           t4j_amx_f32_packed_bytes(T4J_MIN(m, n), k) <= T4J_AMX_F32_MAX_PACKED && t4j_linear_amx();
 }
 
 T4J_EXPORT int32_t t4j_gemm_on_amx(int64_t m, int64_t n, int64_t k) { return t4j_amx_f32_wanted(m, n, k); }

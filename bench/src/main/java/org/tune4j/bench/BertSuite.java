@@ -60,6 +60,11 @@ final class BertSuite {
      */
     private static final boolean PACKING_AB = Boolean.getBoolean("tune4j.bench.bert.packingAb");
     /**
+     * -Dtune4j.bench.bert.gemmAmxAb=true: also each op's time in full fine-tuning steps with the products on AMX tiles,
+     * packed at the call (CpuBackend.gemmOnAmx), and on the FMA kernels, alternated (StepAlternation), where AMX is on.
+     */
+    private static final boolean GEMM_AMX_AB = Boolean.getBoolean("tune4j.bench.bert.gemmAmxAb");
+    /**
      * The training step's batch as this many micro-batches (-Dtune4j.bench.bert.microBatches; by default 2 where there are
      * threads to run them at once, one a thread (autograd.MicroBatches), and 1 on one thread, where parts in turn only cost:
      * 1 part against 2 was 3% faster on the Xeon, BENCHMARKS.md, thirty-fourth session).
@@ -187,6 +192,14 @@ final class BertSuite {
                     StepAlternation.report("lora step, " + threads + " threads", new StepAlternation.Variant(packs.size() + " packed (LoRA bases too)", stepWith.apply(packs), () -> {}),
                             new StepAlternation.Variant(withoutBases.size() + " packed (not the LoRA bases)", stepWith.apply(withoutBases), () -> {}), quick ? 3 : 10, progress);
                 }
+                if (GEMM_AMX_AB && method.equals("full") && CpuBackend.linearAmx()) {
+                    try {
+                        StepAlternation.report("full step, " + threads + " threads", new StepAlternation.Variant("on AMX tiles", stepWith.apply(packs), () -> CpuBackend.setLinearAmx(true)),
+                                new StepAlternation.Variant("on the FMA kernels", stepWith.apply(packs), () -> CpuBackend.setLinearAmx(false)), quick ? 3 : 10, progress);
+                    } finally {
+                        CpuBackend.setLinearAmx(true);
+                    }
+                }
                 return rows;
             } finally {
                 made.forEach(MicroBatches::close);
@@ -300,8 +313,9 @@ final class BertSuite {
     }
 
     private static BenchRow stepRow(String method, String shape, int threads, double ms, String peer, Double peerMs, double mfu) {
-        // LoRA: its frozen projections packed, on AMX tiles where they are on (trainStep); the rest on the level's kernels
-        String backend = method.equals("lora") && CpuBackend.linearAmx() ? CpuBackend.get().name() + "+amx-bf16x6" : CpuBackend.get().name();
+        // where AMX is on, LoRA's frozen projections packed for its tiles (trainStep), full fine-tuning's products packed
+        // for them at the call (CpuBackend.gemmOnAmx: 1024 or 2048 rows); the rest on the level's kernels
+        String backend = CpuBackend.linearAmx() ? CpuBackend.get().name() + "+amx-bf16x6" : CpuBackend.get().name();
         return new BenchRow("bert", "step_" + method, shape, "f32", threads, backend, ms, TRAIN_BATCH * 1e3 / ms, "seq/s", peer, peerMs,
                 peerMs == null ? null : peerMs / ms, mfu);
     }
