@@ -129,13 +129,14 @@ T4J_SHORT int32_t t4j_linear_amx(void);
 T4J_SHORT int32_t t4j_linear_packed_amx(const void *packed);
 /* While AMX is on (t4j_linear_amx), t4j_gemm and t4j_linear run products of more than T4J_LINEAR_AMX_MIN_ROWS rows, 32
  * columns and 32 k or more, 2·m·n·k of 1.5e8 flops or more, and the smaller of op(A) and op(B) within 64 MiB as bf16
- * pieces (BERT-large's weights) on the tiles too (ARCHITECTURE.md, "GEMM": f32 products on AMX tiles): the smaller
+ * pieces (BERT-large's weights), and k of 1536 or less where A is stored transposed (a weight gradient's gᵀ x, which
+ * gains nothing past that) on the tiles too (ARCHITECTURE.md, "GEMM": f32 products on AMX tiles): the smaller
  * operand packed at each call into scratch the calling thread keeps, the other split as the tiles go. So the products
  * of a training step's weights, which change at every step, and any product that large run in the tiles' bits
  * (t4j_linear on W gives t4j_linear_packed's on W packed with the tiles). NaN and infinity give what f32 gives (an
  * operand with one may run on the FMA kernels), and C is read only where beta is not 0, as there. t4j_gemm_on_amx
  * says whether t4j_gemm runs a product of that shape on the tiles (1) or not (0). */
-T4J_SHORT int32_t t4j_gemm_on_amx(int64_t m, int64_t n, int64_t k);
+T4J_SHORT int32_t t4j_gemm_on_amx(int32_t trans_a, int64_t m, int64_t n, int64_t k);
 /* A linear layer's weights packed once, for inference on frozen weights: the B slivers t4j_linear packs at every call
  * (from memory, for a model's weights), laid out ahead for the current SIMD level, its tile for n and its K block
  * (t4j_gemm_blocks). t4j_linear_packed_size gives the bytes; t4j_linear_pack packs W [n, k] (row stride ldw) into

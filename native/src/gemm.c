@@ -356,9 +356,12 @@ int32_t t4j_gemm_segments_lowrank(int64_t m, int64_t n, const t4j_kseg *segs, in
 
 T4J_EXPORT int32_t t4j_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
 #if defined(__x86_64__)
-    /* on AMX tiles where they are on (ARCHITECTURE.md, "GEMM": f32 products on AMX tiles); an operand with a NaN or an
-     * infinity, or no memory for the packing, on the FMA kernels */
-    if (alpha != 0.0f && t4j_amx_f32_wanted(m, n, k) && t4j_amx_f32_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL) == T4J_OK) return T4J_OK;
+    /* on AMX tiles where they are on (ARCHITECTURE.md, "GEMM": f32 products on AMX tiles); declined (an operand with a
+     * NaN or an infinity, a packing too large), on the FMA kernels; T4J_ERR_NO_MEMORY as theirs */
+    if (alpha != 0.0f && t4j_amx_f32_wanted(trans_a, m, n, k)) {
+        int32_t rc = t4j_amx_f32_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL);
+        if (rc != T4J_AMX_DECLINED) return rc;
+    }
 #endif
     t4j_kseg seg = {.a = a, .rsa = trans_a ? 1 : lda, .csa = trans_a ? lda : 1,
                     .b = b, .rsb = trans_b ? 1 : ldb, .csb = trans_b ? ldb : 1,
@@ -368,7 +371,10 @@ T4J_EXPORT int32_t t4j_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t
 
 T4J_EXPORT int32_t t4j_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w, int64_t ldw, const float *bias, float *y, int64_t ldy) {
 #if defined(__x86_64__)
-    if (t4j_amx_f32_wanted(m, n, k) && t4j_amx_f32_gemm(0, 1, m, n, k, 1.0f, x, ldx, w, ldw, 0.0f, y, ldy, bias) == T4J_OK) return T4J_OK;
+    if (t4j_amx_f32_wanted(0, m, n, k)) {
+        int32_t rc = t4j_amx_f32_gemm(0, 1, m, n, k, 1.0f, x, ldx, w, ldw, 0.0f, y, ldy, bias);
+        if (rc != T4J_AMX_DECLINED) return rc;
+    }
 #endif
     t4j_kseg seg = {.a = x, .rsa = ldx, .csa = 1, .b = w, .rsb = 1, .csb = ldw, .k = k, .alpha = 1.0f};
     return t4j_gemm_segments(m, n, &seg, 1, 0.0f, y, ldy, bias);

@@ -111,10 +111,10 @@ static int split_rows_t(const float *x, int64_t ldx, int64_t rows, int64_t rows_
     int64_t plane = rows_pad * kpad;
     __mmask16 special = 0;
     for (int64_t i0 = 0; i0 < rows_pad; i0 += 16) {
-        __mmask16 cols = (__mmask16)((1u << T4J_MAX(0, T4J_MIN(16, rows - i0))) - 1u);
+        __mmask16 lanes = (__mmask16)((1u << T4J_MAX(0, T4J_MIN(16, rows - i0))) - 1u); /* the rows of x, zeros past them */
         for (int64_t p = 0; p < kpad; p += 16) {
             __m512 r[16];
-            for (int q = 0; q < 16; q++) r[q] = p + q < k && cols != 0 ? _mm512_maskz_loadu_ps(cols, x + (p + q) * ldx + i0) : _mm512_setzero_ps();
+            for (int q = 0; q < 16; q++) r[q] = p + q < k && lanes != 0 ? _mm512_maskz_loadu_ps(lanes, x + (p + q) * ldx + i0) : _mm512_setzero_ps();
             transpose16(r);
             for (int i = 0; i < 16; i++) {
                 special |= _mm512_fpclass_ps_mask(r[i], NON_FINITE);
@@ -169,9 +169,9 @@ static int row_special(int64_t k, const float *x, int64_t csx) {
     return 0;
 }
 
-/* Row i of y (element j at y[j·csy]) = alpha·(x Wᵀ) + bias from x's row (element p at x[p·csx]) and W's pieces added back (exactly: they came
- * from truncation), one f32 multiply-add at a time, for a row of x that holds a NaN or an infinity (the same reason
- * as above) */
+/* Row i of y (element j at y[j·csy]) = alpha·(x Wᵀ) + bias from x's row (element p at x[p·csx]) and W's pieces
+ * added back (exactly: they came from truncation), one f32 multiply-add at a time, for a row of x that holds a NaN or
+ * an infinity (the same reason as above) */
 static void special_row(int64_t n, int64_t k, const float *x, int64_t csx, const uint16_t *w, const float *bias, float alpha, float *y, int64_t csy) {
     int64_t kc = t4j_ceil_div(k, 32);
     for (int64_t j = 0; j < n; j++) {
@@ -243,17 +243,19 @@ static void pack_task(void *ctx, int64_t j) {
 }
 
 /* W [n, k] (or given as Wᵀ [k, n]: transposed) packed into dst (t4j_amx_f32_packed_bytes), its tile columns on the
- * threads where the work they are for (flops) is worth waking them. T4J_OK; T4J_AMX_SPECIAL when W holds a NaN or an infinity (dst then is not to be used), or
- * T4J_ERR_NO_MEMORY. */
+ * threads where the work they are for (flops) is worth waking them. T4J_OK; T4J_AMX_DECLINED when W holds a NaN or an
+ * infinity (dst then is not to be used); T4J_ERR_NO_MEMORY. */
 static int32_t pack_weights(int64_t n, int64_t k, const float *w, int64_t ldw, int transposed, uint16_t *dst, double flops) {
     pack_call P = {.n = n, .k = k, .ldw = ldw, .w = w, .transposed = transposed, .dst = dst};
     atomic_init(&P.special, 0);
     atomic_init(&P.failed, 0);
     t4j_parallel_sized(t4j_ceil_div(n, 32) * 2, pack_task, &P, flops);
-    return atomic_load(&P.failed) ? T4J_ERR_NO_MEMORY : atomic_load(&P.special) ? T4J_AMX_SPECIAL : T4J_OK;
+    return atomic_load(&P.failed) ? T4J_ERR_NO_MEMORY : atomic_load(&P.special) ? T4J_AMX_DECLINED : T4J_OK;
 }
 
-int32_t t4j_amx_f32_pack(int64_t n, int64_t k, const float *w, int64_t ldw, uint16_t *dst) { return pack_weights(n, k, w, ldw, 0, dst, 8.0 * (double)n * (double)k); }
+int32_t t4j_amx_f32_pack(int64_t n, int64_t k, const float *w, int64_t ldw, uint16_t *dst) {
+    return pack_weights(n, k, w, ldw, 0, dst, 8.0 * (double)n * (double)k);
+}
 
 /* rows in whole tiles: 32s, and 16 for a last 16 or fewer */
 static int64_t padded_rows(int64_t rows) { return rows % ROWS != 0 && rows % ROWS <= 16 ? rows / ROWS * ROWS + 16 : t4j_ceil_div(rows, ROWS) * ROWS; }
@@ -419,7 +421,8 @@ static int32_t amx_run(int64_t m, int64_t n, int64_t k, const float *x, int64_t 
      * thread, each thread splitting the block itself */
     int64_t ranges = blocks >= threads ? 1 : T4J_MIN(threads, pairs);
     amx_call C = {.x = x, .ldx = ldx, .trans = trans, .m = m, .n = n, .k = k, .kpad = kpad, .block = block, .ranges = ranges,
-                  .pairs_per_range = t4j_ceil_div(pairs, ranges), .id = atomic_fetch_add(&next_call, 1), .w = w, .bias = bias, .L = L, .alpha = alpha, .beta = beta, .y = y, .ldy = ldy, .trans_y = trans_y};
+                  .pairs_per_range = t4j_ceil_div(pairs, ranges), .id = atomic_fetch_add(&next_call, 1), .w = w, .bias = bias, .L = L,
+                  .alpha = alpha, .beta = beta, .y = y, .ldy = ldy, .trans_y = trans_y};
     atomic_init(&C.special, 0);
     atomic_init(&C.failed, 0);
     t4j_parallel_sized(blocks * ranges, amx_task, &C, 2.0 * (double)m * (double)n * (double)k);
@@ -466,9 +469,9 @@ int32_t t4j_amx_f32_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n,
         scan_call S = {.rows = x_trans ? k : rows, .cols = x_trans ? rows : k, .lda = ldx, .a = x};
         atomic_init(&S.special, 0);
         t4j_parallel_sized(t4j_ceil_div(S.rows, 64), scan_task, &S, 2.0 * (double)m * (double)n * (double)k);
-        if (atomic_load(&S.special)) return T4J_AMX_SPECIAL;
+        if (atomic_load(&S.special)) return T4J_AMX_DECLINED;
     }
-    if (t4j_amx_f32_packed_bytes(cols, k) > T4J_AMX_F32_MAX_PACKED) return T4J_AMX_SPECIAL; /* a linear's many outputs, with its bias */
+    if (t4j_amx_f32_packed_bytes(cols, k) > T4J_AMX_F32_MAX_PACKED) return T4J_AMX_DECLINED; /* a linear's many outputs, with its bias */
     uint16_t *w = t4j_thread_scratch(T4J_SCRATCH_AMX_F32_PACKED, (size_t)t4j_amx_f32_packed_bytes(cols, k));
     if (w == NULL) return T4J_ERR_NO_MEMORY;
     int32_t rc = pack_weights(cols, k, pw, ldpw, w_given_transposed, w, 2.0 * (double)m * (double)n * (double)k);

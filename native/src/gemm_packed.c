@@ -42,14 +42,18 @@ T4J_EXPORT int32_t t4j_linear_amx(void) {
 /* Under AMX_MIN_FLOPS the packing at the call and the threads' wake-ups cost what the tiles gain (two
  * threads on the Xeon: 128 x 384 x 384 at 0.79x the FMA kernels' speed, 512 x 384 x 384 at 1.01x, 1536 x 384 x 384 at
  * 1.34x; BENCHMARKS.md, thirty-ninth session). 32 columns and 32 k, the tiles' own widths: fewer would be padded with
- * zeros to them. The smaller operand's packing within T4J_AMX_F32_MAX_PACKED, the scratch a thread keeps. */
+ * zeros to them. The smaller operand's packing within T4J_AMX_F32_MAX_PACKED, the scratch a thread keeps. A stored
+ * transposed (a weight gradient's gᵀ x) and k over AMX_MAX_K_A_TRANSPOSED tokens: in MiniLM's full fine-tuning step
+ * these ran 1.04-1.12x slower on the tiles at 2048 tokens, at the FMA kernels' speed at 1536 and 0.86-1.02x their time
+ * at 1024 (BENCHMARKS.md, thirty-ninth session): both operands are a step's activations, packed or split at the call. */
 #define AMX_MIN_FLOPS 1.5e8
-int t4j_amx_f32_wanted(int64_t m, int64_t n, int64_t k) {
-    return m > AMX_MIN_ROWS && n >= 32 && k >= 32 && 2.0 * (double)m * (double)n * (double)k >= AMX_MIN_FLOPS &&
+#define AMX_MAX_K_A_TRANSPOSED 1536
+int t4j_amx_f32_wanted(int32_t trans_a, int64_t m, int64_t n, int64_t k) {
+    return m > AMX_MIN_ROWS && n >= 32 && k >= 32 && 2.0 * (double)m * (double)n * (double)k >= AMX_MIN_FLOPS && (!trans_a || k <= AMX_MAX_K_A_TRANSPOSED) &&
            t4j_amx_f32_packed_bytes(T4J_MIN(m, n), k) <= T4J_AMX_F32_MAX_PACKED && t4j_linear_amx();
 }
 
-T4J_EXPORT int32_t t4j_gemm_on_amx(int64_t m, int64_t n, int64_t k) { return t4j_amx_f32_wanted(m, n, k); }
+T4J_EXPORT int32_t t4j_gemm_on_amx(int32_t trans_a, int64_t m, int64_t n, int64_t k) { return t4j_amx_f32_wanted(trans_a, m, n, k); }
 
 T4J_EXPORT int32_t t4j_linear_packed_amx(const void *packed) {
     packed_header h;

@@ -327,18 +327,18 @@ void t4j_amx_begin(void);
  * (+ L's low-rank terms, L NULL: none) on them (T4J_OK, or T4J_ERR_NO_MEMORY); only where the CPU has
  * T4J_FEATURE_AMX_BF16 and the level is AVX-512. */
 int64_t t4j_amx_f32_packed_bytes(int64_t n, int64_t k);
-/* T4J_OK, T4J_AMX_SPECIAL (W holds a NaN or an infinity: dst not to be used) or T4J_ERR_NO_MEMORY */
+/* T4J_OK, T4J_AMX_DECLINED (W holds a NaN or an infinity: dst not to be used) or T4J_ERR_NO_MEMORY */
 int32_t t4j_amx_f32_pack(int64_t n, int64_t k, const float *w, int64_t ldw, uint16_t *dst);
-#define T4J_AMX_SPECIAL 100 /* not a status callers see: the FMA kernels run instead */
+#define T4J_AMX_DECLINED 100 /* not a status callers see: the FMA kernels run instead */
 /* C = alpha·op(A)·op(B) + beta·C (+ bias [n], or NULL), t4j_gemm's arguments, on AMX tiles: the smaller operand packed
  * at the call into the calling thread's scratch, kept for its next call (at most T4J_AMX_F32_MAX_PACKED bytes), the
- * other split a row block at a time (ARCHITECTURE.md, "GEMM": f32 products on AMX tiles). T4J_OK; T4J_AMX_SPECIAL,
+ * other split a row block at a time (ARCHITECTURE.md, "GEMM": f32 products on AMX tiles). T4J_OK; T4J_AMX_DECLINED,
  * C untouched, where an operand holds a NaN or an infinity, or the packing would take more; T4J_ERR_NO_MEMORY.
- * Where t4j_amx_f32_wanted(m, n, k). */
+ * Where t4j_amx_f32_wanted(trans_a, m, n, k). */
 #define T4J_AMX_F32_MAX_PACKED (64LL << 20) /* BERT-large's FFN weight, 1024 x 4096, over 2048 tokens: 48 MiB */
 int32_t t4j_amx_f32_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b,
                          int64_t ldb, float beta, float *c, int64_t ldc, const float *bias);
-int t4j_amx_f32_wanted(int64_t m, int64_t n, int64_t k);
+int t4j_amx_f32_wanted(int32_t trans_a, int64_t m, int64_t n, int64_t k);
 int t4j_amx_f32_special(int64_t n, int64_t k, const float *w, int64_t ldw);
 int32_t t4j_amx_f32_linear(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w, const float *bias, float *y, int64_t ldy,
                            const t4j_lowrank *L);

@@ -144,12 +144,13 @@ public final class CpuBackend extends CpuLoraOps {
     }
 
     /**
-     * Whether {@link #gemm} and {@link #linear} run a product of m x n outputs over k on AMX tiles, its operands packed at
-     * the call (tune4j.h {@code t4j_gemm_on_amx}): AMX in use ({@link #linearAmx}), more than 32 rows, 32 columns and
-     * 32 k or more, 1.5e8 flops or more (a full fine-tuning step's products, whose weights change at every step).
+     * Whether {@link #gemm} (A transposed or not: {@code transA}; {@link #linear}'s is not) runs a product of m x n
+     * outputs over k on AMX tiles, its operands packed at the call (tune4j.h {@code t4j_gemm_on_amx}): AMX in use
+     * ({@link #linearAmx}), more than 32 rows, 32 columns and 32 k or more, 1.5e8 flops or more (a full fine-tuning
+     * step's products, whose weights change at every step), and with A transposed (a weight gradient) k of 1536 or less.
      */
-    public static boolean gemmOnAmx(long m, long n, long k) {
-        return tune4j_h.t4j_gemm_on_amx(m, n, k) != 0;
+    public static boolean gemmOnAmx(boolean transA, long m, long n, long k) {
+        return tune4j_h.t4j_gemm_on_amx(transA ? 1 : 0, m, n, k) != 0;
     }
 
     /** The packed f32 linear's kernel as a row names it: "avx512-amx-bf16x6" on AMX tiles, else the SIMD level. */

@@ -21,7 +21,7 @@ import org.tune4j.tensor.Tensor;
  * {@code t4j_gemm_on_amx}; ARCHITECTURE.md, "GEMM": f32 products on AMX tiles): every transpose, alpha and beta, odd
  * shapes, against double (as {@link LinearAmxTest}: a few units of a float's rounding of Σ|a b| + |beta c|); the same
  * bits on one thread and on all, and as the packed linear's tiles; NaN and infinity as f32 gives them; products under
- * the limits on the FMA kernels, bit for bit. Runs only where the CPU has AMX-BF16.
+ * the limits (a weight gradient over more than 1536 tokens among them) on the FMA kernels, bit for bit. Runs only where the CPU has AMX-BF16.
  */
 class GemmAmxTest {
     private static final double U = Math.pow(2, -24);
@@ -92,7 +92,7 @@ class GemmAmxTest {
                 for (int t = 0; t < 4; t++) {
                     boolean ta = (t & 1) != 0, tb = (t & 2) != 0;
                     long m = s[0], n = s[1], k = s[2];
-                    assertTrue(CpuBackend.gemmOnAmx(m, n, k), m + " x " + n + " x " + k + " on the tiles");
+                    assertTrue(CpuBackend.gemmOnAmx(ta, m, n, k), m + " x " + n + " x " + k + " on the tiles");
                     float[] ab = scales[at++ % scales.length];
                     SplittableRandom rng = new SplittableRandom(m * 31 + n * 7 + k + t);
                     Tensor a = ta ? randomStrided(arena, rng, k, m, 3) : randomStrided(arena, rng, m, k, 3);
@@ -129,7 +129,7 @@ class GemmAmxTest {
         try (Arena arena = Arena.ofConfined()) {
             SplittableRandom rng = new SplittableRandom(3);
             Tensor x = randomStrided(arena, rng, 517, 384, 3), w = randomStrided(arena, rng, 390, 384, 1), bias = random(arena, rng, 1, 390);
-            assertTrue(CpuBackend.gemmOnAmx(517, 390, 384));
+            assertTrue(CpuBackend.gemmOnAmx(false, 517, 390, 384));
             PackedLinearWeights packed = PackedLinearWeights.pack(arena, w);
             Tensor plain = Tensor.zeros(arena, DType.F32, 517, 390), tiles = Tensor.zeros(arena, DType.F32, 517, 390);
             CpuBackend.get().linear(x, w, bias, plain);
@@ -184,17 +184,20 @@ class GemmAmxTest {
 
     @Test
     void productsUnderTheLimitsRunTheFmaKernels() {
-        long[][] shapes = {{32, 2000, 2000}, {2000, 31, 2000}, {2000, 2000, 31}, {200, 200, 200}};
+        // {m, n, k, A transposed}: too few rows, columns, k or flops; a weight gradient over more than 1536 tokens
+        long[][] shapes = {{32, 2000, 2000, 0}, {2000, 31, 2000, 0}, {2000, 2000, 31, 0}, {200, 200, 200, 0}, {400, 384, 1537, 1}};
         try (Arena arena = Arena.ofConfined()) {
             for (long[] s : shapes) {
-                assertFalse(CpuBackend.gemmOnAmx(s[0], s[1], s[2]), s[0] + " x " + s[1] + " x " + s[2]);
+                boolean ta = s[3] != 0;
+                assertFalse(CpuBackend.gemmOnAmx(ta, s[0], s[1], s[2]), s[0] + " x " + s[1] + " x " + s[2]);
+                assertTrue(!ta || CpuBackend.gemmOnAmx(false, s[0], s[1], s[2]), "the same product with A not transposed");
                 SplittableRandom rng = new SplittableRandom(s[0] + s[1] + s[2]);
-                Tensor a = random(arena, rng, s[0], s[2]), b = random(arena, rng, s[2], s[1]);
+                Tensor a = ta ? random(arena, rng, s[2], s[0]) : random(arena, rng, s[0], s[2]), b = random(arena, rng, s[2], s[1]);
                 Tensor got = Tensor.zeros(arena, DType.F32, s[0], s[1]), fma = Tensor.zeros(arena, DType.F32, s[0], s[1]);
-                CpuBackend.get().gemm(false, false, 1f, a, b, 0f, got);
+                CpuBackend.get().gemm(ta, false, 1f, a, b, 0f, got);
                 CpuBackend.setLinearAmx(false);
-                assertFalse(CpuBackend.gemmOnAmx(2000, 2000, 2000), "AMX off");
-                CpuBackend.get().gemm(false, false, 1f, a, b, 0f, fma);
+                assertFalse(CpuBackend.gemmOnAmx(false, 2000, 2000, 2000), "AMX off");
+                CpuBackend.get().gemm(ta, false, 1f, a, b, 0f, fma);
                 CpuBackend.setLinearAmx(true);
                 assertBitwiseEqual(fma, got, s[0] + " x " + s[1] + " x " + s[2] + ": the FMA kernels");
             }
