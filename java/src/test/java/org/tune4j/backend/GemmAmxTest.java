@@ -3,16 +3,14 @@ package org.tune4j.backend;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import static org.tune4j.backend.TestTensors.assertBitwiseEqual;
 import static org.tune4j.backend.TestTensors.random;
 import static org.tune4j.backend.TestTensors.randomStrided;
 
 import java.lang.foreign.Arena;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 
@@ -21,28 +19,12 @@ import org.tune4j.tensor.Tensor;
  * {@code t4j_gemm_on_amx}; ARCHITECTURE.md, "GEMM": f32 products on AMX tiles): every transpose, alpha and beta, odd
  * shapes, against double (as {@link LinearAmxTest}: a few units of a float's rounding of Σ|a b| + |beta c|); the same
  * bits on one thread and on all, and as the packed linear's tiles; NaN and infinity as f32 gives them; products under
- * the limits (a weight gradient over more than 1536 tokens among them) on the FMA kernels, bit for bit. Runs only where the CPU has AMX-BF16.
+ * the limits (a weight gradient over more than 1536 tokens among them) on the FMA kernels, bit for bit. Runs only where
+ * the CPU has AMX-BF16.
  */
+@ExtendWith(AmxTilesOn.class)
 class GemmAmxTest {
     private static final double U = Math.pow(2, -24);
-
-    private SimdLevel levelBefore;
-    private boolean amxBefore;
-
-    @BeforeEach
-    void amxOn() {
-        levelBefore = CpuBackend.simdLevel();
-        amxBefore = CpuBackend.linearAmx();
-        CpuBackend.setSimdLevel(SimdLevel.AVX512);
-        assumeTrue(CpuBackend.setLinearAmx(true), "this CPU (or its OS) gives no AMX-BF16 tiles");
-    }
-
-    @AfterEach
-    void restore() {
-        CpuBackend.setSimdLevel(levelBefore);
-        CpuBackend.setLinearAmx(amxBefore);
-        CpuBackend.setThreads(Runtime.getRuntime().availableProcessors());
-    }
 
     private static float opA(Tensor a, boolean trans, long i, long p) {
         return trans ? a.getFloat(p, i) : a.getFloat(i, p);

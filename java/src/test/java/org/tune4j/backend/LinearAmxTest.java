@@ -3,16 +3,14 @@ package org.tune4j.backend;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import static org.tune4j.backend.TestTensors.assertBitwiseEqual;
 import static org.tune4j.backend.TestTensors.random;
 import static org.tune4j.backend.TestTensors.randomStrided;
 
 import java.lang.foreign.Arena;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.tune4j.tensor.DType;
 import org.tune4j.tensor.Tensor;
 
@@ -23,27 +21,9 @@ import org.tune4j.tensor.Tensor;
  * out would be 2^-16 of it, 256 units). NaN and infinity give what f32 gives; 32 rows or fewer, and AMX turned off,
  * run on the slivers the packing keeps beside the tiles. Runs only where the CPU has AMX-BF16.
  */
+@ExtendWith(AmxTilesOn.class)
 class LinearAmxTest {
     private static final double U = Math.pow(2, -24);
-
-    private SimdLevel levelBefore;
-    private boolean amxBefore;
-
-    @BeforeEach
-    void amxOn() {
-        levelBefore = CpuBackend.simdLevel();
-        amxBefore = CpuBackend.linearAmx();
-        CpuBackend.setSimdLevel(SimdLevel.AVX512);
-        assumeTrue(CpuBackend.setLinearAmx(true), "this CPU (or its OS) gives no AMX-BF16 tiles");
-    }
-
-    /** The level, AMX's setting and the threads as the tests before found them */
-    @AfterEach
-    void restore() {
-        CpuBackend.setSimdLevel(levelBefore);
-        CpuBackend.setLinearAmx(amxBefore);
-        CpuBackend.setThreads(Runtime.getRuntime().availableProcessors());
-    }
 
     /** |y - Σ x w - b| against 12 units of Σ |x w| + |b|, in double, every output; the worst ratio. */
     private static double worstUnits(Tensor x, Tensor w, Tensor bias, Tensor y) {
