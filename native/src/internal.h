@@ -333,9 +333,9 @@ int32_t t4j_amx_f32_pack(int64_t n, int64_t k, const float *w, int64_t ldw, uint
 /* C = alpha·op(A)·op(B) + beta·C (+ bias [n], or NULL), t4j_gemm's arguments, on AMX tiles: the smaller operand packed
  * at the call into the calling thread's scratch, kept for its next call (at most T4J_AMX_F32_MAX_PACKED bytes), the
  * other split a row block at a time (ARCHITECTURE.md, "GEMM": f32 products on AMX tiles). T4J_OK; T4J_AMX_DECLINED,
- * C untouched, where an operand holds a NaN or an infinity, or the packing would take more; T4J_ERR_NO_MEMORY.
- * Where t4j_amx_f32_wanted(trans_a, m, n, k). */
-#define T4J_AMX_F32_MAX_PACKED (64LL << 20) /* BERT-large's FFN weight, 1024 x 4096, over 2048 tokens: 48 MiB */
+ * C untouched, where the packed operand holds a NaN or an infinity, or the split one does and beta is not 0, or the
+ * packing would take more; T4J_ERR_NO_MEMORY (C then unspecified). Where t4j_amx_f32_wanted(trans_a, m, n, k). */
+#define T4J_AMX_F32_MAX_PACKED (64LL << 20) /* 11 M values as bf16 pieces: BERT-large's 1024 x 4096 weights are 4 M */
 int32_t t4j_amx_f32_gemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b,
                          int64_t ldb, float beta, float *c, int64_t ldc, const float *bias);
 int t4j_amx_f32_wanted(int32_t trans_a, int64_t m, int64_t n, int64_t k);

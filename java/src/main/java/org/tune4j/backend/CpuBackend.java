@@ -133,8 +133,8 @@ public final class CpuBackend extends CpuLoraOps {
     }
 
     /**
-     * Asks for AMX tiles in the packed f32 linear, or for the FMA kernels alone (the bits of {@link #linear}, on the
-     * slivers weights packed with tiles keep too).
+     * Asks for AMX tiles in the f32 products, packed ahead or at the call, or for the FMA kernels alone (their bits,
+     * on the slivers weights packed with tiles keep too).
      *
      * @return whether AMX is in use now (never where the CPU or the OS does not give it)
      */
