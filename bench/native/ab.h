@@ -1,11 +1,13 @@
 /* What the A/B timing tools (gemm-ab, ops-ab, bert-gemms-ab, bert-forward-ab, int8-ab, int8-24-ab, int8-batch-ab, lora-ab,
  * gemm-openblas-ab) share: a clock, a comparison for qsort, loading one libtune4j.so build as a private copy (so that a
  * build named twice still gets a pool and settings of its own), the C ABI's signatures they all call, the THREADS
- * ROUNDS LIB... arguments, filled buffers and the medians' report. */
+ * ROUNDS LIB... arguments, filled buffers, the medians' report, and a product's worst error against double
+ * (linear-amx-ab, gemm-amx-ab). */
 #ifndef TUNE4J_AB_H
 #define TUNE4J_AB_H
 
 #include <dlfcn.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -92,6 +94,27 @@ static inline float *ab_filled(size_t n, size_t period, float scale, float shift
     if (p == NULL) exit(1);
     for (size_t i = 0; i < n; i++) p[i] = (float)(i % period) * scale + shift;
     return p;
+}
+
+/* The worst |c - alpha Σ op(A) op(B) - beta c0| over C's first rows, in units of 2^-24 (|alpha| Σ|op(A) op(B)| +
+ * |beta c0|: a float's rounding of the sum's magnitudes), in double. op(A)(i, p) = a[i·lda + p] (a[p·lda + i] with ta),
+ * op(B)(p, j) = b[p·ldb + j] (b[j·ldb + p] with tb); c and c0 have n columns, c0 is read only where beta is not 0. */
+static inline double ab_worst_units(int64_t rows, int ta, int tb, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+                                    int64_t ldb, float beta, const float *c0, const float *c) {
+    double worst = 0;
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double s = 0, mag = 0;
+            for (int64_t p = 0; p < k; p++) {
+                double t = (double)(ta ? a[p * lda + i] : a[i * lda + p]) * (tb ? b[j * ldb + p] : b[p * ldb + j]);
+                s += t;
+                mag += fabs(t);
+            }
+            double before = beta != 0.0f ? (double)beta * c0[i * n + j] : 0.0, scale = fabs(alpha) * mag + fabs(before);
+            double e = fabs(c[i * n + j] - (alpha * s + before)) / (ldexp(1.0, -24) * (scale > 0 ? scale : 1e-30));
+            if (e > worst) worst = e;
+        }
+    return worst;
 }
 
 /* The median of rounds times at t (sorted in place: t[0] is then their minimum). */

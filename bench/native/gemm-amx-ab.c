@@ -7,34 +7,10 @@
  * medians, GFLOP/s and the tiles' speedup. Exits 3 where the library or the CPU gives no AMX tiles. */
 #include "ab.h"
 
-#include <math.h>
-
 #define CHECK_ROWS 16 /* rows of C checked against double */
 
 typedef int32_t (*amx_fn)(int32_t);
 typedef int32_t (*on_amx_fn)(int32_t, int64_t, int64_t, int64_t);
-
-static float op(const float *x, int trans, int64_t ld, int64_t i, int64_t p) { return trans ? x[p * ld + i] : x[i * ld + p]; }
-
-/* the worst |c - alpha Σ op(A) op(B) - beta c0| over C's first rows, in units of 2^-24 (|alpha| Σ|op(A) op(B)| + |beta c0|) */
-static double worst_units(int ta, int tb, int64_t n, int64_t k, float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
-                          const float *c0, const float *c) {
-    double worst = 0;
-    for (int64_t i = 0; i < CHECK_ROWS; i++)
-        for (int64_t j = 0; j < n; j++) {
-            double s = 0, mag = 0;
-            for (int64_t p = 0; p < k; p++) {
-                double t = (double)op(a, ta, lda, i, p) * op(b, !tb, ldb, j, p);
-                s += t;
-                mag += fabs(t);
-            }
-            double before = (double)beta * c0[i * n + j], e = fabs(c[i * n + j] - (alpha * s + before));
-            double scale = fabs(alpha) * mag + fabs(before);
-            e /= ldexp(1.0, -24) * (scale > 0 ? scale : 1e-30);
-            if (e > worst) worst = e;
-        }
-    return worst;
-}
 
 int main(int argc, char **argv) {
     if (argc != 4) {
@@ -75,7 +51,7 @@ int main(int argc, char **argv) {
             set_amx(amx);
             for (int64_t e = 0; e < m * n; e++) c[e] = c0[e];
             if (gemm(ta, tb, m, n, k, alpha, a[0], lda, b[0], ldb, beta, c, n) != 0) return 1;
-            err[amx] = worst_units(ta, tb, n, k, alpha, a[0], lda, b[0], ldb, beta, c0, c);
+            err[amx] = ab_worst_units(CHECK_ROWS, ta, tb, n, k, alpha, a[0], lda, b[0], ldb, beta, c0, c);
         }
         set_amx(1);
         int tiles = on_amx(ta, m, n, k);

@@ -6,7 +6,6 @@
  * and AMX's speedup. Exits 3 where the library or the CPU gives no AMX tiles. */
 #include "ab.h"
 
-#include <math.h>
 #include <string.h>
 
 #define T4J_AB_CHECK_ROWS 64 /* rows of y checked against double */
@@ -15,23 +14,6 @@ typedef int64_t (*size_fn)(int64_t, int64_t);
 typedef int32_t (*pack_fn)(int64_t, int64_t, const float *, int64_t, void *, int64_t);
 typedef int32_t (*packed_fn)(int64_t, int64_t, int64_t, const float *, int64_t, const void *, const float *, float *, int64_t);
 typedef int32_t (*amx_fn)(int32_t);
-
-/* the worst |y - Σ x w| over y's first rows, in units of 2^-24 Σ |x w| */
-static double worst_units(int64_t rows, int64_t n, int64_t k, const float *x, const float *w, const float *y) {
-    double worst = 0;
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < n; j++) {
-            double s = 0, mag = 0;
-            for (int64_t p = 0; p < k; p++) {
-                double t = (double)x[i * k + p] * w[j * k + p];
-                s += t;
-                mag += fabs(t);
-            }
-            double e = fabs(y[i * n + j] - s) / (ldexp(1.0, -24) * (mag > 0 ? mag : 1e-30));
-            if (e > worst) worst = e;
-        }
-    return worst;
-}
 
 int main(int argc, char **argv) {
     if (argc != 4) {
@@ -70,7 +52,7 @@ int main(int argc, char **argv) {
         double err[2];
         for (int amx = 0; amx < 2; amx++) {
             if (linear(m, n, k, x, k, packed[amx][0], NULL, y, n) != 0) return 1;
-            err[amx] = worst_units(T4J_AB_CHECK_ROWS, n, k, x, w[0], y);
+            err[amx] = ab_worst_units(T4J_AB_CHECK_ROWS, 0, 1, n, k, 1.0f, x, k, w[0], k, 0.0f, NULL, y);
         }
         double *t = malloc(sizeof(double) * 2 * (size_t)rounds);
         for (int i = 0; i < rounds; i++)

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "gemm_driver.h"
+#include "transpose16.h"
 
 #define NON_FINITE (0x01 | 0x80 | 0x08 | 0x10) /* vfpclassps: QNaN, SNaN, +inf, -inf */
 #define TILE_BF16 512 /* bf16 in a tile: 16 rows x 32 */
@@ -50,13 +51,13 @@ static inline __attribute__((always_inline)) void split16_lanes(__m512 a, __m512
     p[2] = _mm512_castps_si512(_mm512_sub_ps(r, f2));
 }
 
-/* The pieces as 16 bf16 each */
-static inline __attribute__((always_inline)) void split16(__m512 a, __m256i *p1, __m256i *p2, __m256i *p3) {
+/* The pieces of 16 floats stored as 16 bf16 each, at d, d + plane and d + 2·plane (a row's place in x's three
+ * planes); returns the lanes that hold a NaN or an infinity */
+static inline __attribute__((always_inline)) __mmask16 split_store16(__m512 a, uint16_t *d, int64_t plane) {
     __m512i p[3];
     split16_lanes(a, p);
-    *p1 = _mm512_cvtepi32_epi16(_mm512_srli_epi32(p[0], 16));
-    *p2 = _mm512_cvtepi32_epi16(_mm512_srli_epi32(p[1], 16));
-    *p3 = _mm512_cvtepi32_epi16(_mm512_srli_epi32(p[2], 16));
+    for (int s = 0; s < 3; s++) _mm256_storeu_si256((__m256i *)(d + s * plane), _mm512_cvtepi32_epi16(_mm512_srli_epi32(p[s], 16)));
+    return _mm512_fpclass_ps_mask(a, NON_FINITE);
 }
 
 /* dst's three planes [rows_pad, kpad] (plane s at dst + s·rows_pad·kpad) = the pieces of x's rows [0, rows), zeros
@@ -64,45 +65,12 @@ static inline __attribute__((always_inline)) void split16(__m512 a, __m256i *p1,
 static int split_rows(const float *x, int64_t ldx, int64_t rows, int64_t rows_pad, int64_t k, int64_t kpad, uint16_t *dst) {
     int64_t plane = rows_pad * kpad;
     __mmask16 special = 0;
-    for (int64_t i = 0; i < rows_pad; i++) {
-        uint16_t *d1 = dst + i * kpad, *d2 = d1 + plane, *d3 = d2 + plane;
+    for (int64_t i = 0; i < rows_pad; i++)
         for (int64_t p = 0; p < kpad; p += 16) {
             int64_t left = i < rows ? T4J_MAX(0, T4J_MIN(16, k - p)) : 0;
-            __m512 a = _mm512_maskz_loadu_ps((__mmask16)((1u << left) - 1u), x + i * ldx + p);
-            special |= _mm512_fpclass_ps_mask(a, NON_FINITE);
-            __m256i p1, p2, p3;
-            split16(a, &p1, &p2, &p3);
-            _mm256_storeu_si256((__m256i *)(d1 + p), p1);
-            _mm256_storeu_si256((__m256i *)(d2 + p), p2);
-            _mm256_storeu_si256((__m256i *)(d3 + p), p3);
+            special |= split_store16(_mm512_maskz_loadu_ps((__mmask16)((1u << left) - 1u), x + i * ldx + p), dst + i * kpad + p, plane);
         }
-    }
     return special != 0;
-}
-
-/* r[i][j] = r[j][i]: 16 x 16 floats, in unpacks and shuffles of 32-bit, 64-bit and 128-bit pieces */
-static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
-        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-    }
-    for (int i = 0; i < 4; i++) {
-        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
-        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
-        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
-        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
-    }
-    for (int i = 0; i < 8; i++) {
-        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
-    }
 }
 
 /* As split_rows, x stored transposed: row i's element p at x[p·ldx + i] (A of C = Aᵀ B, stored [k, m]), 16 rows by
@@ -115,16 +83,8 @@ static int split_rows_t(const float *x, int64_t ldx, int64_t rows, int64_t rows_
         for (int64_t p = 0; p < kpad; p += 16) {
             __m512 r[16];
             for (int q = 0; q < 16; q++) r[q] = p + q < k && lanes != 0 ? _mm512_maskz_loadu_ps(lanes, x + (p + q) * ldx + i0) : _mm512_setzero_ps();
-            transpose16(r);
-            for (int i = 0; i < 16; i++) {
-                special |= _mm512_fpclass_ps_mask(r[i], NON_FINITE);
-                __m256i p1, p2, p3;
-                split16(r[i], &p1, &p2, &p3);
-                uint16_t *d1 = dst + (i0 + i) * kpad + p;
-                _mm256_storeu_si256((__m256i *)d1, p1);
-                _mm256_storeu_si256((__m256i *)(d1 + plane), p2);
-                _mm256_storeu_si256((__m256i *)(d1 + 2 * plane), p3);
-            }
+            t4j_transpose16(r);
+            for (int i = 0; i < 16; i++) special |= split_store16(r[i], dst + (i0 + i) * kpad + p, plane);
         }
     }
     return special != 0;
@@ -136,15 +96,15 @@ static void transpose32(float *tile) {
     for (int h = 0; h < 2; h++) { /* the diagonal quadrants */
         float *d = tile + h * (16 * 32 + 16);
         for (int i = 0; i < 16; i++) r[i] = _mm512_load_ps(d + i * 32);
-        transpose16(r);
+        t4j_transpose16(r);
         for (int i = 0; i < 16; i++) _mm512_store_ps(d + i * 32, r[i]);
     }
     for (int i = 0; i < 16; i++) {
         r[i] = _mm512_load_ps(tile + i * 32 + 16);
         q[i] = _mm512_load_ps(tile + (16 + i) * 32);
     }
-    transpose16(r);
-    transpose16(q);
+    t4j_transpose16(r);
+    t4j_transpose16(q);
     for (int i = 0; i < 16; i++) {
         _mm512_store_ps(tile + (16 + i) * 32, r[i]);
         _mm512_store_ps(tile + i * 32 + 16, q[i]);

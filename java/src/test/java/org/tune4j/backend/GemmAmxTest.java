@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.tune4j.backend.TestTensors.assertBitwiseEqual;
+import static org.tune4j.backend.TestTensors.copy;
 import static org.tune4j.backend.TestTensors.random;
 import static org.tune4j.backend.TestTensors.randomStrided;
 
@@ -55,12 +56,6 @@ class GemmAmxTest {
             }
         }
         return worst;
-    }
-
-    private static Tensor copy(Arena arena, Tensor t) {
-        Tensor c = Tensor.zeros(arena, DType.F32, t.dim(0), t.dim(1));
-        c.copyFrom(t);
-        return c;
     }
 
     @Test
