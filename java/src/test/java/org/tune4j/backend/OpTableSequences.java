@@ -23,11 +23,13 @@ final class OpTableSequences {
      * x Aᵀ at 17 tokens: the skinny path); two row blocks, two column panels and two K blocks (B slivers packed once,
      * reused by the second row block); one row block (each B sliver packed into one buffer, the next one's source prefetched);
      * an empty inner dimension (c = beta · c); rank-6 and rank-8 products over many rows, K with a tail and K just past a
-     * K block (LoRA's x Aᵀ and g B: the dot8 path, two rows a step, an odd last row; 1032 two blocks at kc 512, not three).
+     * K block (LoRA's x Aᵀ and g B: the dot8 path, two rows a step, an odd last row; 1032 two blocks at kc 512, not three);
+     * 1.5e8 flops with more columns than rows, on AMX tiles packed at the call where the CPU has them (Cᵀ on the tiles;
+     * CpuBackend.gemmOnAmx).
      */
     static final long[][] GEMM_SHAPES = {{1, 1, 1}, {1, 3, 17}, {3, 1, 33}, {17, 33, 1}, {33, 17, 3}, {1, 257, 33}, {257, 1, 17}, {257, 33, 17},
         {17, 257, 65}, {65, 97, 257}, {8, 48, 256}, {130, 100, 300}, {16, 200, 300}, {300, 16, 100}, {17, 8, 129}, {13, 11, 40}, {150, 1060, 420},
-        {70, 1100, 400}, {3, 4, 0}, {301, 6, 390}, {203, 8, 392}, {40, 70, 1032}};
+        {70, 1100, 400}, {3, 4, 0}, {301, 6, 390}, {203, 8, 392}, {40, 70, 1032}, {257, 301, 999}};
 
     /** c = alpha · op(a) op(b) + beta · c in the four transposes, on contiguous operands and on views with wider rows. */
     static final Op GEMM = Op.of("gemm", GEMM_SHAPES, (be, in, out, s) -> {
