@@ -107,15 +107,15 @@ static inline __attribute__((always_inline)) void store8(__m256i acc, const t4j_
 #define AVX2_KB 64
 #endif
 
-/* R rows (1 to QMR) x 8V columns a pass (R, V and TWOFOUR constants in each instance), 8 / V passes over the 64-column
- * panel, in steps of k: quads (dense), or octets (2:4, TWOFOUR). Per step and row, one broadcast of the row's 4 (8)
+/* R rows (1 to 3; the full tile of 4 is avx2_full's) x 8V columns a pass (R, V and TWOFOUR constants in each
+ * instance), 8 / V passes over the 64-column panel, in steps of k: quads (dense), or octets (2:4, TWOFOUR). Per step and row, one broadcast of the row's 4 (8)
  * activations; for each weight vector (8 columns x 4 k, or x their 4 kept weights) vpsignb, vpmaddubsw on |a|, vpmaddwd by
  * ones and vpaddd. 2:4 first gathers each column's 4 activations with one vpshufb by its kept positions (0-7: the 8
  * activations sit in bytes 0-7 and 8-15 of both 128-bit lanes): half the multiply-adds for two more operations (the
  * shuffle, the |a|), 0.68-0.87x the dense kernel's time on the same weights, where widening both to int16 for vpmaddwd
  * (2 rows, the sums through the stack) took 0.92-2.3x (bench/native/int8-24-ab, BENCHMARKS.md). The accumulators stay
- * in registers through a block of k (16 KiB of panel) and go out through the vector epilogue after the last. 4 x 16 for a
- * full tile; one row takes the whole panel in one pass (V = 8). */
+ * in registers through a block of k (16 KiB of panel) and go out through the vector epilogue after the last. One row takes
+ * the whole panel in one pass (V = 8). */
 static inline __attribute__((always_inline)) void avx2_tile(const int TWOFOUR, const int R, const int V, int64_t steps, const uint8_t *x, int64_t ldx,
                                                             const int8_t *panel, const t4j_int8_out *o) {
     const __m256i ones = _mm256_set1_epi16(1);
@@ -168,15 +168,79 @@ static inline __attribute__((always_inline)) void avx2_tile(const int TWOFOUR, c
     }
 }
 
-/* The tile for rows (1 to QMR) rows: one row over the whole panel in one pass, two in two, three or four in four. */
+/* The full tile, 4 rows x 16 columns (pass v of the panel), over steps q0 .. q1 - 1, its sums in and out through c[8]
+ * (row-major: row i's two vectors at 2i, 2i + 1). avx2_tile's arrays of sums (kept, c) left GCC five of the eight in
+ * memory, each a store and a load a step on the sum's chain: 41% of the int8 loop on MiniLM's projections (Zen 3). Here
+ * the sums are named variables and a row's activations are used as soon as they are broadcast, so nothing leaves the
+ * registers inside the loop (dense: a, |a| and the two weight vectors beside the sums; 2:4: the two vectors' kept
+ * positions too, each activation gathered as it is used). The same operations in the same order per sum as avx2_tile:
+ * the same bits. */
+#define Q8_ROW(i)                                                                                                            \
+    do {                                                                                                                     \
+        if (TWOFOUR) {                                                                                                       \
+            __m256i a = _mm256_set1_epi64x(*(const int64_t *)(x + (i) * ldx + 8 * q));                                       \
+            __m256i a0 = _mm256_shuffle_epi8(a, p0), a1 = _mm256_shuffle_epi8(a, p1);                                        \
+            c##i##0 = _mm256_add_epi32(c##i##0, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(a0), _mm256_sign_epi8(w0, a0)), ones)); \
+            c##i##1 = _mm256_add_epi32(c##i##1, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(a1), _mm256_sign_epi8(w1, a1)), ones)); \
+        } else {                                                                                                             \
+            __m256i a = _mm256_set1_epi32(*(const int32_t *)(x + (i) * ldx + 4 * q)), u = _mm256_abs_epi8(a);                \
+            c##i##0 = _mm256_add_epi32(c##i##0, _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(w0, a)), ones)); \
+            c##i##1 = _mm256_add_epi32(c##i##1, _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(w1, a)), ones)); \
+        }                                                                                                                    \
+    } while (0)
+static inline __attribute__((always_inline)) void avx2_full_tile(const int TWOFOUR, int64_t q0, int64_t q1, int64_t block, const uint8_t *x,
+                                                                  int64_t ldx, const int8_t *pass, __m256i *c) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const int64_t step_bytes = TWOFOUR ? 512 : 256; /* a step's panel: weights, then (2:4) their positions */
+    __m256i c00 = c[0], c01 = c[1], c10 = c[2], c11 = c[3], c20 = c[4], c21 = c[5], c30 = c[6], c31 = c[7];
+    for (int64_t q = q0; q < q1; q++) {
+        const int8_t *b = pass + q * step_bytes;
+        _mm_prefetch((const char *)(b + block * step_bytes), _MM_HINT_T0); /* as avx2_tile: this pass's lines of the next block */
+        if (TWOFOUR) _mm_prefetch((const char *)(b + block * step_bytes + 256), _MM_HINT_T0);
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)b), w1 = _mm256_loadu_si256((const __m256i *)(b + 32)), p0 = w0, p1 = w1;
+        if (TWOFOUR) p0 = _mm256_loadu_si256((const __m256i *)(b + 256)), p1 = _mm256_loadu_si256((const __m256i *)(b + 288));
+        (void)p0, (void)p1;
+        Q8_ROW(0);
+        Q8_ROW(1);
+        Q8_ROW(2);
+        Q8_ROW(3);
+    }
+    c[0] = c00, c[1] = c01, c[2] = c10, c[3] = c11, c[4] = c20, c[5] = c21, c[6] = c30, c[7] = c31;
+}
+#undef Q8_ROW
+
+/* The full tile of the dense (or 2:4) kernel: avx2_tile's blocks and passes, each pass's sums through avx2_full_tile. */
+static inline __attribute__((always_inline)) void avx2_full(const int TWOFOUR, int64_t steps, const uint8_t *x, int64_t ldx, const int8_t *panel,
+                                                             const t4j_int8_out *o) {
+    const int64_t block = AVX2_KB * 256 / (TWOFOUR ? 512 : 256);
+    __m256i kept[4][8]; /* each pass's sums, between blocks */
+    t4j_int8_prefetch_y(o, QMR);
+    for (int64_t q0 = 0; q0 < steps; q0 += block) {
+        int64_t q1 = T4J_MIN(steps, q0 + block);
+        for (int v = 0; v < 4 && 16 * v < o->n_rem; v++) {
+            if (q0 == 0)
+                for (int s = 0; s < 8; s++) kept[v][s] = _mm256_setzero_si256();
+            avx2_full_tile(TWOFOUR, q0, q1, block, x, ldx, panel + 64 * v, kept[v]);
+            if (q1 < steps) continue;
+            for (int i = 0; i < QMR; i++)
+                for (int n = 0; n < 2; n++) store8(kept[v][2 * i + n], o, i, 16 * v + 8 * n);
+        }
+    }
+}
+
+/* The tile for rows (1 to QMR) rows: one row over the whole panel in one pass, two in two, three in four; four (the full
+ * tile) in four through avx2_full. */
 static inline __attribute__((always_inline)) void avx2_rows(const int TWOFOUR, int64_t steps, const uint8_t *x, int64_t ldx, int64_t rows,
                                                             const int8_t *panel, const t4j_int8_out *o) {
-    t4j_int8_prefetch_y(o, T4J_MIN(rows, QMR));
-    switch (T4J_MIN(rows, QMR)) {
+    if (rows >= QMR) {
+        avx2_full(TWOFOUR, steps, x, ldx, panel, o);
+        return;
+    }
+    t4j_int8_prefetch_y(o, rows);
+    switch (rows) {
     case 1: avx2_tile(TWOFOUR, 1, 8, steps, x, ldx, panel, o); break;
     case 2: avx2_tile(TWOFOUR, 2, AVX2_V2, steps, x, ldx, panel, o); break;
-    case 3: avx2_tile(TWOFOUR, 3, 2, steps, x, ldx, panel, o); break;
-    default: avx2_tile(TWOFOUR, QMR, 2, steps, x, ldx, panel, o); break;
+    default: avx2_tile(TWOFOUR, 3, 2, steps, x, ldx, panel, o); break;
     }
 }
 
