@@ -108,14 +108,14 @@ static inline __attribute__((always_inline)) void store8(__m256i acc, const t4j_
 #endif
 
 /* R rows (1 to 3; the full tile of 4 is avx2_full's) x 8V columns a pass (R, V and TWOFOUR constants in each
- * instance), 8 / V passes over the 64-column panel, in steps of k: quads (dense), or octets (2:4, TWOFOUR). Per step and row, one broadcast of the row's 4 (8)
- * activations; for each weight vector (8 columns x 4 k, or x their 4 kept weights) vpsignb, vpmaddubsw on |a|, vpmaddwd by
- * ones and vpaddd. 2:4 first gathers each column's 4 activations with one vpshufb by its kept positions (0-7: the 8
- * activations sit in bytes 0-7 and 8-15 of both 128-bit lanes): half the multiply-adds for two more operations (the
- * shuffle, the |a|), 0.68-0.87x the dense kernel's time on the same weights, where widening both to int16 for vpmaddwd
- * (2 rows, the sums through the stack) took 0.92-2.3x (bench/native/int8-24-ab, BENCHMARKS.md). The accumulators stay
- * in registers through a block of k (16 KiB of panel) and go out through the vector epilogue after the last. One row takes
- * the whole panel in one pass (V = 8). */
+ * instance), 8 / V passes over the 64-column panel, in steps of k: quads (dense), or octets (2:4, TWOFOUR). Per step
+ * and row, one broadcast of the row's 4 (8) activations; for each weight vector (8 columns x 4 k, or x their 4 kept
+ * weights) vpsignb, vpmaddubsw on |a|, vpmaddwd by ones and vpaddd. 2:4 first gathers each column's 4 activations
+ * with one vpshufb by its kept positions (0-7: the 8 activations sit in bytes 0-7 and 8-15 of both 128-bit lanes):
+ * half the multiply-adds for two more operations (the shuffle, the |a|), 0.68-0.87x the dense kernel's time on the
+ * same weights, where widening both to int16 for vpmaddwd (2 rows, the sums through the stack) took 0.92-2.3x
+ * (bench/native/int8-24-ab, BENCHMARKS.md). The accumulators stay in registers through a block of k (16 KiB of
+ * panel) and go out through the vector epilogue after the last. One row takes the whole panel in one pass (V = 8). */
 static inline __attribute__((always_inline)) void avx2_tile(const int TWOFOUR, const int R, const int V, int64_t steps, const uint8_t *x, int64_t ldx,
                                                             const int8_t *panel, const t4j_int8_out *o) {
     const __m256i ones = _mm256_set1_epi16(1);
@@ -197,9 +197,9 @@ static inline __attribute__((always_inline)) void avx2_full_tile(const int TWOFO
         const int8_t *b = pass + q * step_bytes;
         _mm_prefetch((const char *)(b + block * step_bytes), _MM_HINT_T0); /* as avx2_tile: this pass's lines of the next block */
         if (TWOFOUR) _mm_prefetch((const char *)(b + block * step_bytes + 256), _MM_HINT_T0);
-        __m256i w0 = _mm256_loadu_si256((const __m256i *)b), w1 = _mm256_loadu_si256((const __m256i *)(b + 32)), p0 = w0, p1 = w1;
-        if (TWOFOUR) p0 = _mm256_loadu_si256((const __m256i *)(b + 256)), p1 = _mm256_loadu_si256((const __m256i *)(b + 288));
-        (void)p0, (void)p1;
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)b), w1 = _mm256_loadu_si256((const __m256i *)(b + 32));
+        /* 2:4: the two vectors' kept positions (dense: not read) */
+        __m256i p0 = TWOFOUR ? _mm256_loadu_si256((const __m256i *)(b + 256)) : w0, p1 = TWOFOUR ? _mm256_loadu_si256((const __m256i *)(b + 288)) : w1;
         Q8_ROW(0);
         Q8_ROW(1);
         Q8_ROW(2);
