@@ -52,17 +52,15 @@ int main(int argc, char **argv) {
     void *h = open_copy("int8-avx2-ceiling", argv[2], 0);
     peak_fn peak = (peak_fn)dlsym(h, "t4j_peak_int8");
     if (peak == NULL || rounds < 1) return 2;
-    int8_t *panel = aligned_alloc(64, QUADS * 256);
-    uint8_t *x = aligned_alloc(64, ROWS * 4 * QUADS);
-    if (panel == NULL || x == NULL) return 1;
+    int8_t *panel = ab_alloc(QUADS * 256, 0);
+    uint8_t *x = ab_alloc(ROWS * 4 * QUADS, 0);
     for (int i = 0; i < QUADS * 256; i++) panel[i] = (int8_t)(i * 7 % 255 - 127);
     for (int i = 0; i < ROWS * 4 * QUADS; i++) x[i] = (uint8_t)(i * 5 % 255 - 127);
     __m256i c[8];
     memset(c, 0, sizeof c);
     const int64_t calls = 40000, ops = calls * QUADS * 4 * 16 * ROWS * 2; /* 2 ops a multiply-add */
-    double *loop = malloc(rounds * sizeof(double)), *exact = malloc(rounds * sizeof(double)), *sat = malloc(rounds * sizeof(double));
-    double *exact_share = malloc(rounds * sizeof(double)), *sat_share = malloc(rounds * sizeof(double));
-    if (loop == NULL || exact == NULL || sat == NULL || exact_share == NULL || sat_share == NULL) return 1;
+    double *loop = ab_alloc(rounds * sizeof(double), 0), *exact = ab_alloc(rounds * sizeof(double), 0), *sat = ab_alloc(rounds * sizeof(double), 0);
+    double *exact_share = ab_alloc(rounds * sizeof(double), 0), *sat_share = ab_alloc(rounds * sizeof(double), 0);
     for (int r = 0; r < rounds; r++) {
         double t = now();
         int64_t n = peak(20000000);
@@ -75,17 +73,15 @@ int main(int argc, char **argv) {
         sat[r] = ops / (now() - t) * 1e-9;
         exact_share[r] = exact[r] / loop[r], sat_share[r] = sat[r] / loop[r];
     }
-    qsort(loop, rounds, sizeof(double), by_value);
-    qsort(exact, rounds, sizeof(double), by_value);
-    qsort(sat, rounds, sizeof(double), by_value);
-    qsort(exact_share, rounds, sizeof(double), by_value);
-    qsort(sat_share, rounds, sizeof(double), by_value);
-    int m = rounds / 2, lo = rounds / 4, hi = rounds - 1 - rounds / 4;
-    printf("int8 loop (vpmaddwd + vpaddd)         %7.1f GOP/s\n", loop[m]);
-    printf("exact 4 x 16 tile (sign, maddubs, ...) %7.1f GOP/s, %.1f%% of its round's loop (quartiles %.1f-%.1f%%)\n", exact[m],
-           100 * exact_share[m], 100 * exact_share[lo], 100 * exact_share[hi]);
-    printf("saturating form (no sign step)         %7.1f GOP/s, %.1f%% of its round's loop (quartiles %.1f-%.1f%%)\n", sat[m],
-           100 * sat_share[m], 100 * sat_share[lo], 100 * sat_share[hi]);
+    /* ab_median sorts in place, so the quartiles are read after it (as tile-ceiling does) */
+    int lo = rounds / 4, hi = rounds - 1 - rounds / 4;
+    printf("int8 loop (vpmaddwd + vpaddd)         %7.1f GOP/s\n", ab_median(loop, rounds));
+    double exact_rate = ab_median(exact, rounds), exact_median = ab_median(exact_share, rounds);
+    printf("exact 4 x 16 tile (sign, maddubs, ...) %7.1f GOP/s, %.1f%% of its round's loop (quartiles %.1f-%.1f%%)\n", exact_rate,
+           100 * exact_median, 100 * exact_share[lo], 100 * exact_share[hi]);
+    double sat_rate = ab_median(sat, rounds), sat_median = ab_median(sat_share, rounds);
+    printf("saturating form (no sign step)         %7.1f GOP/s, %.1f%% of its round's loop (quartiles %.1f-%.1f%%)\n", sat_rate,
+           100 * sat_median, 100 * sat_share[lo], 100 * sat_share[hi]);
     int32_t sums[64], s = 0;
     memcpy(sums, c, sizeof sums);
     for (int i = 0; i < 64; i++) s += sums[i];
