@@ -31,6 +31,7 @@ import org.tune4j.nn.BertModel;
 import org.tune4j.serve.AdapterPredictor;
 import org.tune4j.serve.AdapterRegistry;
 import org.tune4j.server.InferenceServer;
+import org.tune4j.server.KernelThreads;
 
 /**
  * {@code bench serve} (issue 20): all-MiniLM-L6-v2 with rank-16 adapters (query, value), sequence 128. (1) In
@@ -95,10 +96,12 @@ final class ServeSuite {
                         }
                     }
                     for (; loaded < RESIDENT; loaded++) registry.load("r" + loaded, dirs.get(loaded % dirs.size()));
-                    // over HTTP with the kernel threads tune4j serve runs with (every core but one) unless told
-                    int httpThreads = Integer.getInteger("tune4j.serve.httpThreads", InferenceServer.defaultKernelThreads());
-                    CpuBackend.setThreads(httpThreads);
-                    rows.addAll(httpRows(predictor, dirs, httpThreads, quick, progress));
+                    // over HTTP with the kernel threads tune4j serve runs with unless told (every core but one while
+                    // requests wait behind a batch, every core when none does)
+                    KernelThreads serving = KernelThreads.serving();
+                    KernelThreads kernel = new KernelThreads(Integer.getInteger("tune4j.serve.httpThreads", serving.busy()), Integer.getInteger("tune4j.serve.idleThreads", serving.idle()));
+                    CpuBackend.setThreads(kernel.most());
+                    rows.addAll(httpRows(predictor, dirs, kernel, quick, progress));
                     CpuBackend.setThreads(machine.cores());
                 }
             }
@@ -147,15 +150,18 @@ final class ServeSuite {
         }
     }
 
-    private static List<BenchRow> httpRows(AdapterPredictor predictor, List<Path> dirs, int threads, boolean quick, Consumer<String> progress)
+    private static List<BenchRow> httpRows(AdapterPredictor predictor, List<Path> dirs, KernelThreads kernel, boolean quick, Consumer<String> progress)
             throws IOException, InterruptedException {
+        int threads = kernel.most();
         String text = longText();
         List<BenchRow> rows = new ArrayList<>();
         // the server's batching, as tune4j serve's options (-D for experiments; each row says what ran)
         int maxBatch = Integer.getInteger("tune4j.serve.maxBatch", 32), workers = Integer.getInteger("tune4j.serve.workers", 1);
         long windowMicros = Long.getLong("tune4j.serve.windowMicros", 5000);
-        var options = new InferenceServer.Options("127.0.0.1", 0, maxBatch, Duration.ofNanos(windowMicros * 1000), 1024, workers, Math.min(32, maxBatch), 100_000, Duration.ofSeconds(60));
-        String setup = "batches of " + maxBatch + " within " + windowMicros / 1000.0 + " ms, " + workers + " worker" + (workers > 1 ? "s" : "");
+        var options = new InferenceServer.Options("127.0.0.1", 0, maxBatch, Duration.ofNanos(windowMicros * 1000), 1024, workers, Math.min(32, maxBatch), 100_000, Duration.ofSeconds(60))
+                .withKernelThreads(kernel);
+        String setup = "batches of " + maxBatch + " within " + windowMicros / 1000.0 + " ms, " + workers + " worker" + (workers > 1 ? "s" : "") + ", kernel threads "
+                + kernel.busy() + " while requests wait, " + kernel.idle() + " when none";
         try (InferenceServer server = new InferenceServer(predictor, dirs.getFirst().getParent(), options);
                 ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
             HttpClient http = HttpClient.newBuilder().executor(clients).connectTimeout(Duration.ofSeconds(5)).build();

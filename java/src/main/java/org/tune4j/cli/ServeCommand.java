@@ -17,6 +17,7 @@ import org.tune4j.nn.BertModel;
 import org.tune4j.serve.AdapterPredictor;
 import org.tune4j.serve.AdapterRegistry;
 import org.tune4j.server.InferenceServer;
+import org.tune4j.server.KernelThreads;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -58,9 +59,13 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--workers", defaultValue = "1", paramLabel = "N", description = "Batches run at a time (default: ${DEFAULT-VALUE}; each uses every kernel thread).")
     int workers;
 
-    @Option(names = "--threads", paramLabel = "N", description = "Kernel threads (default: every core but one, which the request path keeps: HTTP, JSON, tokenizing; "
-            + "BENCHMARKS.md, \"Many adapters\", measures the trade).")
+    @Option(names = "--threads", paramLabel = "N", description = "Kernel threads while requests wait behind a batch (default: every core but one, which the request path keeps: "
+            + "HTTP, JSON, tokenizing; BENCHMARKS.md, \"Many adapters\", measures the trade).")
     Integer threads;
+
+    @Option(names = "--idle-threads", paramLabel = "N", description = "Kernel threads for a batch that took every waiting request (default: every core; "
+            + "arrivals are few then, and a lone request or a short backlog is answered sooner).")
+    Integer idleThreads;
 
     @Option(names = "--adapter-budget-mb", defaultValue = "2048", paramLabel = "MB", description = "Memory for resident adapters; the least recently used are evicted beyond it (default: ${DEFAULT-VALUE}).")
     long budgetMb;
@@ -87,9 +92,13 @@ final class ServeCommand implements Callable<Integer> {
         OptionChecks.atLeast("--adapter-reserve-mb", reserveMb, 0);
         if (adapters != null && !Files.isDirectory(adapters)) throw new IllegalArgumentException("--adapters: " + adapters + " is not a folder");
         if (threads != null) OptionChecks.atLeast("--threads", threads, 1);
+        if (idleThreads != null) OptionChecks.atLeast("--idle-threads", idleThreads, 1);
         var format = WeightsOption.format("--base", base, device);
-        org.tune4j.backend.CpuBackend.setThreads(threads != null ? threads : InferenceServer.defaultKernelThreads());
-        var options = new InferenceServer.Options(host, port, maxBatch, Duration.ofMillis(windowMs), queue, workers, maxBatch, 100_000, Duration.ofSeconds(60));
+        KernelThreads serving = KernelThreads.serving();
+        KernelThreads kernelThreads = new KernelThreads(threads != null ? threads : serving.busy(), idleThreads != null ? idleThreads : serving.idle());
+        org.tune4j.backend.CpuBackend.setThreads(kernelThreads.most());
+        var options = new InferenceServer.Options(host, port, maxBatch, Duration.ofMillis(windowMs), queue, workers, maxBatch, 100_000, Duration.ofSeconds(60))
+                .withKernelThreads(kernelThreads);
         CountDownLatch stopped = new CountDownLatch(1);
         org.tune4j.io.SentencePipeline pipeline = org.tune4j.io.SentencePipeline.readOrDefault(model); // the base's pooling, and embeddings' normalization by default
         try (Arena arena = Arena.ofShared(); DeviceOption.Compute compute = device.open()) {

@@ -40,10 +40,21 @@ public final class InferenceServer implements AutoCloseable {
 
     /** How the server batches and bounds its work. */
     public record Options(String host, int port, int maxBatch, Duration window, int queue, int workers, int maxTextsPerRequest, int maxChars, Duration requestTimeout,
-            long maxQueuedChars) {
-        /** As the canonical form, the texts' characters that may wait in the queue at {@link #defaultQueuedChars}. */
+            long maxQueuedChars, KernelThreads kernelThreads) {
+        /** As the canonical form, the texts' characters that may wait in the queue at {@link #defaultQueuedChars}, the process's kernel threads. */
         public Options(String host, int port, int maxBatch, Duration window, int queue, int workers, int maxTextsPerRequest, int maxChars, Duration requestTimeout) {
             this(host, port, maxBatch, window, queue, workers, maxTextsPerRequest, maxChars, requestTimeout, defaultQueuedChars(maxTextsPerRequest, maxChars));
+        }
+
+        /** As the canonical form, every batch on the process's kernel threads. */
+        public Options(String host, int port, int maxBatch, Duration window, int queue, int workers, int maxTextsPerRequest, int maxChars, Duration requestTimeout,
+                long maxQueuedChars) {
+            this(host, port, maxBatch, window, queue, workers, maxTextsPerRequest, maxChars, requestTimeout, maxQueuedChars, KernelThreads.PROCESS);
+        }
+
+        /** These options with the batches' kernel threads chosen by {@code threads}. */
+        public Options withKernelThreads(KernelThreads threads) {
+            return new Options(host, port, maxBatch, window, queue, workers, maxTextsPerRequest, maxChars, requestTimeout, maxQueuedChars, threads);
         }
 
         public Options {
@@ -59,6 +70,7 @@ public final class InferenceServer implements AutoCloseable {
                 throw new IllegalArgumentException("the queue's characters must hold one request of " + maxTextsPerRequest + " texts of " + maxChars
                         + " characters (" + (long) maxTextsPerRequest * maxChars + "), are " + maxQueuedChars);
             }
+            if (kernelThreads == null) throw new IllegalArgumentException("kernel threads must be given (KernelThreads.PROCESS: the process's)");
         }
 
         /**
@@ -74,16 +86,6 @@ public final class InferenceServer implements AutoCloseable {
         public static Options defaults() {
             return new Options("127.0.0.1", 0, 32, Duration.ofMillis(5), 256, 1, 32, 100_000, Duration.ofSeconds(60));
         }
-    }
-
-    /**
-     * The kernel threads a server runs with unless told: every core but one. The request path (HTTP, JSON,
-     * tokenizing, on virtual threads) keeps that core; when it had to take one from the kernels instead, a
-     * preempted kernel thread held up its whole batch and p99 under load grew to 4x p50 (BENCHMARKS.md, "Many
-     * adapters").
-     */
-    public static int defaultKernelThreads() {
-        return Math.max(1, Runtime.getRuntime().availableProcessors() - 1);
     }
 
     private final AdapterPredictor predictor;
@@ -106,7 +108,7 @@ public final class InferenceServer implements AutoCloseable {
         this.options = options;
         RequestBatcher[] b = new RequestBatcher[1];
         this.metrics = new ServerMetrics(() -> b[0] == null ? 0 : b[0].queued(), registry::size, registry::bytes);
-        this.batcher = b[0] = new RequestBatcher(predictor, options.maxBatch(), options.window().toNanos() / 1000, options.queue(), options.maxQueuedChars(), options.workers(), metrics);
+        this.batcher = b[0] = new RequestBatcher(predictor, options.maxBatch(), options.window().toNanos() / 1000, options.queue(), options.maxQueuedChars(), options.workers(), options.kernelThreads(), metrics);
         try {
             this.server = WebServer.builder().host(options.host()).port(options.port()).shutdownHook(false).maxPayloadSize(4L << 20)
                     .shutdownGracePeriod(Duration.ofSeconds(5)).routing(this::routes).build().start();

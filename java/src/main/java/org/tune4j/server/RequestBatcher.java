@@ -12,8 +12,9 @@ import org.tune4j.serve.AdapterPredictor;
  * then whatever else arrives within the latency budget (the window, counted from the oldest's arrival), up to
  * {@code maxBatch} texts, whatever their adapters, and runs them as one batch. A full queue (in requests, or in the
  * characters of the texts accepted and not yet answered) refuses at once ({@link #offer} is false: the server answers 429). Every job taken is completed, with its results or its own
- * error: when a batch fails, its jobs are run one by one so that one bad request fails alone. {@link #close}
- * stops taking jobs and returns when every accepted one has been answered.
+ * error: when a batch fails, its jobs are run one by one so that one bad request fails alone. Each batch runs on the
+ * kernel threads {@link KernelThreads} gives it, by whether requests still wait behind it. {@link #close} stops taking
+ * jobs and returns when every accepted one has been answered.
  */
 final class RequestBatcher implements AutoCloseable {
     /** One request's texts for one adapter (null: the base encoder); {@code done} gets a result per text. */
@@ -37,10 +38,12 @@ final class RequestBatcher implements AutoCloseable {
     private long queuedChars; // of the jobs accepted and not yet answered; guarded by this
     private final List<Thread> workers = new ArrayList<>();
     private final ServerMetrics metrics;
+    private final KernelThreads threads;
     private volatile boolean closing;
     private final java.util.concurrent.atomic.AtomicLong accepted = new java.util.concurrent.atomic.AtomicLong(), answered = new java.util.concurrent.atomic.AtomicLong();
 
-    RequestBatcher(AdapterPredictor predictor, int maxBatch, long windowMicros, int queueCapacity, long maxQueuedChars, int workerCount, ServerMetrics metrics) {
+    RequestBatcher(AdapterPredictor predictor, int maxBatch, long windowMicros, int queueCapacity, long maxQueuedChars, int workerCount, KernelThreads threads, ServerMetrics metrics) {
+        this.threads = threads;
         this.maxQueuedChars = maxQueuedChars;
         this.predictor = predictor;
         this.maxBatch = maxBatch;
@@ -128,17 +131,18 @@ final class RequestBatcher implements AutoCloseable {
                 batch.add(next);
                 texts += next.texts().size();
             }
-            run(batch, texts);
+            run(batch, texts, threads.capCaller(carry != null || !queue.isEmpty()));
         }
     }
 
-    private void run(List<Job> batch, int texts) {
+    /** Runs {@code batch} ({@code texts} in all) on {@code kernelThreads} (as {@link KernelThreads#capCaller} returned). */
+    private void run(List<Job> batch, int texts, int kernelThreads) {
         List<AdapterPredictor.Request> requests = new ArrayList<>(texts);
         for (Job j : batch) for (String t : j.texts()) requests.add(new AdapterPredictor.Request(j.adapter(), t));
         long t0 = System.nanoTime();
         try {
             List<AdapterPredictor.Result> results = predictor.run(requests, false);
-            metrics.batch(texts, batch.size(), System.nanoTime() - t0);
+            metrics.batch(texts, batch.size(), System.nanoTime() - t0, kernelThreads);
             int at = 0;
             for (Job j : batch) {
                 j.done().complete(results.subList(at, at + j.texts().size()));
@@ -149,7 +153,7 @@ final class RequestBatcher implements AutoCloseable {
                 batch.getFirst().done().completeExceptionally(e);
                 return;
             }
-            for (Job j : batch) run(List.of(j), j.texts().size()); // find the one that failed
+            for (Job j : batch) run(List.of(j), j.texts().size(), kernelThreads); // find the one that failed
         }
     }
 

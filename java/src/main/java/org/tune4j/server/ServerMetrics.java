@@ -34,7 +34,10 @@ final class ServerMetrics {
         Counter.builder("tune4j.request.refused").description("requests refused before they were queued").tag("status", String.valueOf(status)).register(registry).increment();
     }
 
-    void batch(int texts, int requests, long nanos) {
+    /** A batch run; {@code kernelThreads}: the CPU kernel threads it ran on (0: the process's, not chosen per batch). */
+    void batch(int texts, int requests, long nanos, int kernelThreads) {
+        Counter.builder("tune4j.batches").description("batches run, by the CPU kernel threads each ran on (\"process\": the process's setting)")
+                .tag("kernel_threads", kernelThreads > 0 ? String.valueOf(kernelThreads) : "process").register(registry).increment();
         batchTexts.record(texts);
         batchRequests.record(requests);
         batchTime.record(Duration.ofNanos(nanos));

@@ -1,0 +1,42 @@
+package org.tune4j.server;
+
+import org.tune4j.backend.CpuBackend;
+
+/**
+ * The CPU kernel threads a batch runs on, chosen per batch by whether requests wait behind it (ARCHITECTURE.md "Many
+ * adapters"): {@code busy} while they do, {@code idle} when the batch took every waiting request. Busy, the request
+ * path (HTTP, JSON, tokenizing, on virtual threads) keeps the cores the kernels leave it: when it had to take one from
+ * the kernels, a preempted kernel thread held up its whole batch. Idle, arrivals are few and the batch may use every
+ * core, so a lone request, or a short backlog after a stall, is answered sooner. 0 leaves the process's setting
+ * ({@link CpuBackend#setThreads}); a cap never raises it, so the process runs {@link #most} threads.
+ */
+public record KernelThreads(int busy, int idle) {
+    /** Every batch on the process's threads, as set elsewhere. */
+    public static final KernelThreads PROCESS = new KernelThreads(0, 0);
+
+    public KernelThreads {
+        if (busy < 0 || busy > CpuBackend.MAX_THREADS) throw new IllegalArgumentException("busy kernel threads must be in [0, " + CpuBackend.MAX_THREADS + "], is " + busy);
+        if (idle < 0 || idle > CpuBackend.MAX_THREADS) throw new IllegalArgumentException("idle kernel threads must be in [0, " + CpuBackend.MAX_THREADS + "], is " + idle);
+    }
+
+    /** What a server runs with unless told: every core but one while requests wait, every core when none does. */
+    public static KernelThreads serving() {
+        int cores = Math.min(Runtime.getRuntime().availableProcessors(), CpuBackend.MAX_THREADS);
+        return new KernelThreads(Math.max(1, cores - 1), cores);
+    }
+
+    /** The threads the process must run for both caps to hold: the larger (0 when neither is set). */
+    public int most() {
+        return Math.max(busy, idle);
+    }
+
+    /**
+     * Caps the calling thread's kernels for its next batch ({@code waiting}: requests wait behind it) and returns the
+     * threads they will run on, or 0 for {@link #PROCESS} (a GPU server's worker need not touch the CPU library).
+     */
+    int capCaller(boolean waiting) {
+        if (equals(PROCESS)) return 0;
+        CpuBackend.setCallerThreads(waiting ? busy : idle);
+        return CpuBackend.threads();
+    }
+}

@@ -1,0 +1,92 @@
+package org.tune4j.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.tune4j.backend.CpuBackend;
+import org.tune4j.data.TextTokenizer;
+import org.tune4j.io.PretrainedModels;
+import org.tune4j.nn.BertConfig;
+import org.tune4j.nn.BertModel;
+import org.tune4j.serve.AdapterPredictor;
+import org.tune4j.serve.AdapterRegistry;
+
+/** A server's batches run on the idle kernel threads when nothing waits behind them, on the busy ones when requests do. */
+class KernelThreadsTest {
+    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    private static final String EMBED = "{\"parameters\":{\"task\":\"embed\"},\"inputs\":[{\"name\":\"text\",\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[\"a text to embed\"]}]}";
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void checksItsCountsAndRunsTheLarger() {
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> new KernelThreads(-1, 2)).getMessage().contains("busy kernel threads"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> new KernelThreads(1, CpuBackend.MAX_THREADS + 1)).getMessage().contains("idle kernel threads"));
+        assertEquals(3, new KernelThreads(3, 2).most());
+        KernelThreads serving = KernelThreads.serving();
+        assertEquals(Math.min(Runtime.getRuntime().availableProcessors(), CpuBackend.MAX_THREADS), serving.idle());
+        assertEquals(Math.max(1, serving.idle() - 1), serving.busy());
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> InferenceServer.Options.defaults().withKernelThreads(null)).getMessage().contains("kernel threads"));
+    }
+
+    @Test
+    void aBatchRunsOnTheIdleThreadsWhenNothingWaitsAndOnTheBusyOnesWhenRequestsDo() throws Exception {
+        int process = CpuBackend.threads();
+        CpuBackend.setThreads(2);
+        try (Arena arena = Arena.ofShared();
+                TextTokenizer tok = TextTokenizer.load(PretrainedModels.extract(PretrainedModels.miniLmJar(), "all-minilm-l6-v2-tokenizer.json", dir), 32)) {
+            BertModel model = new BertModel(arena, new BertConfig(30522, 16, 1, 2, 32, 64, 2, 1e-12f, "gelu"), new SplittableRandom(1));
+            var options = new InferenceServer.Options("127.0.0.1", 0, 1, Duration.ZERO, 512, 1, 1, 1000, Duration.ofSeconds(60)).withKernelThreads(new KernelThreads(1, 2));
+            try (AdapterRegistry registry = new AdapterRegistry(model, 1L << 30); AdapterPredictor p = new AdapterPredictor(CpuBackend.get(), model, tok, registry, 1);
+                    InferenceServer server = new InferenceServer(p, null, options)) {
+                assertEquals(200, embed(server.port()));
+                assertEquals(1, batches(server.port(), "2"), "a lone request runs on the idle threads");
+                assertEquals(0, batches(server.port(), "1"));
+                // bursts of concurrent requests in batches of 1: a batch with others queued behind it runs on the busy threads
+                for (int round = 0; round < 10 && batches(server.port(), "1") == 0; round++) {
+                    try (ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
+                        List<Future<Integer>> all = new ArrayList<>();
+                        for (int i = 0; i < 32; i++) all.add(clients.submit(() -> embed(server.port())));
+                        for (Future<Integer> f : all) assertEquals(200, f.get());
+                    }
+                }
+                assertTrue(batches(server.port(), "1") > 0, "bursts of 32 requests queued some behind a batch");
+                assertTrue(batches(server.port(), "2") > 1, "the bursts' last batches, and the lone one, took every waiting request");
+            }
+        } finally {
+            CpuBackend.setThreads(process);
+        }
+    }
+
+    private static int embed(int port) throws Exception {
+        HttpRequest r = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v2/models/" + InferenceServer.BASE + "/infer")).timeout(Duration.ofSeconds(30))
+                .POST(HttpRequest.BodyPublishers.ofString(EMBED)).header("Content-Type", "application/json").build();
+        return HTTP.send(r, HttpResponse.BodyHandlers.ofString()).statusCode();
+    }
+
+    /** The batches the server's metrics count on {@code threads} kernel threads. */
+    private static long batches(int port, String threads) throws Exception {
+        String scrape = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics")).GET().build(), HttpResponse.BodyHandlers.ofString()).body();
+        Matcher m = Pattern.compile("tune4j_batches_total\\{kernel_threads=\"" + threads + "\"[^}]*} ([0-9.E]+)").matcher(scrape);
+        return m.find() ? (long) Double.parseDouble(m.group(1)) : 0;
+    }
+}
