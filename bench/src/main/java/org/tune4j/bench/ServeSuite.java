@@ -96,9 +96,9 @@ final class ServeSuite {
                         }
                     }
                     for (; loaded < RESIDENT; loaded++) registry.load("r" + loaded, dirs.get(loaded % dirs.size()));
-                    // over HTTP with the kernel threads tune4j serve runs with unless told (every core but one while
-                    // requests wait behind a batch, every core when none does)
-                    KernelThreads serving = KernelThreads.serving();
+                    // over HTTP with the kernel threads tune4j serve runs with unless told (every core but one for a
+                    // full batch or one with requests behind it, every core below)
+                    KernelThreads serving = KernelThreads.serving(Integer.getInteger("tune4j.serve.workers", 1));
                     KernelThreads kernel = new KernelThreads(Integer.getInteger("tune4j.serve.httpThreads", serving.busy()), Integer.getInteger("tune4j.serve.idleThreads", serving.idle()));
                     CpuBackend.setThreads(kernel.most());
                     rows.addAll(httpRows(predictor, dirs, kernel, quick, progress));
@@ -161,7 +161,7 @@ final class ServeSuite {
         var options = new InferenceServer.Options("127.0.0.1", 0, maxBatch, Duration.ofNanos(windowMicros * 1000), 1024, workers, Math.min(32, maxBatch), 100_000, Duration.ofSeconds(60))
                 .withKernelThreads(kernel);
         String setup = "batches of " + maxBatch + " within " + windowMicros / 1000.0 + " ms, " + workers + " worker" + (workers > 1 ? "s" : "") + ", kernel threads "
-                + kernel.busy() + " while requests wait, " + kernel.idle() + " when none";
+                + kernel.busy() + " for a full batch or one with requests behind it, " + kernel.idle() + " below";
         try (InferenceServer server = new InferenceServer(predictor, dirs.getFirst().getParent(), options);
                 ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
             HttpClient http = HttpClient.newBuilder().executor(clients).connectTimeout(Duration.ofSeconds(5)).build();

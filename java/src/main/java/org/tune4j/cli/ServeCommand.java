@@ -63,8 +63,8 @@ final class ServeCommand implements Callable<Integer> {
             + "HTTP, JSON, tokenizing; BENCHMARKS.md, \"Many adapters\", measures the trade).")
     Integer threads;
 
-    @Option(names = "--idle-threads", paramLabel = "N", description = "Kernel threads for a batch that took every waiting request (default: every core; "
-            + "arrivals are few then, and a lone request or a short backlog is answered sooner).")
+    @Option(names = "--idle-threads", paramLabel = "N", description = "Kernel threads for a batch that took every waiting request (default: every core with one "
+            + "worker, else as --threads; arrivals are few then, and a lone request or a short backlog is answered sooner).")
     Integer idleThreads;
 
     @Option(names = "--adapter-budget-mb", defaultValue = "2048", paramLabel = "MB", description = "Memory for resident adapters; the least recently used are evicted beyond it (default: ${DEFAULT-VALUE}).")
@@ -94,7 +94,7 @@ final class ServeCommand implements Callable<Integer> {
         if (threads != null) OptionChecks.atLeast("--threads", threads, 1);
         if (idleThreads != null) OptionChecks.atLeast("--idle-threads", idleThreads, 1);
         var format = WeightsOption.format("--base", base, device);
-        KernelThreads serving = KernelThreads.serving();
+        KernelThreads serving = KernelThreads.serving(workers);
         KernelThreads kernelThreads = new KernelThreads(threads != null ? threads : serving.busy(), idleThreads != null ? idleThreads : serving.idle());
         org.tune4j.backend.CpuBackend.setThreads(kernelThreads.most());
         var options = new InferenceServer.Options(host, port, maxBatch, Duration.ofMillis(windowMs), queue, workers, maxBatch, 100_000, Duration.ofSeconds(60))

@@ -13,7 +13,8 @@ import org.tune4j.serve.AdapterPredictor;
  * {@code maxBatch} texts, whatever their adapters, and runs them as one batch. A full queue (in requests, or in the
  * characters of the texts accepted and not yet answered) refuses at once ({@link #offer} is false: the server answers 429). Every job taken is completed, with its results or its own
  * error: when a batch fails, its jobs are run one by one so that one bad request fails alone. Each batch runs on the
- * kernel threads {@link KernelThreads} gives it, by whether requests still wait behind it. {@link #close} stops taking
+ * kernel threads {@link KernelThreads} gives it, by whether the server is busy: the batch full, or requests waiting
+ * behind it. {@link #close} stops taking
  * jobs and returns when every accepted one has been answered.
  */
 final class RequestBatcher implements AutoCloseable {
@@ -131,7 +132,7 @@ final class RequestBatcher implements AutoCloseable {
                 batch.add(next);
                 texts += next.texts().size();
             }
-            run(batch, texts, threads.capCaller(carry != null || !queue.isEmpty()));
+            run(batch, texts, threads.capCaller(texts == maxBatch || carry != null || !queue.isEmpty()));
         }
     }
 
