@@ -59,12 +59,12 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--workers", defaultValue = "1", paramLabel = "N", description = "Batches run at a time (default: ${DEFAULT-VALUE}; each uses every kernel thread).")
     int workers;
 
-    @Option(names = "--threads", paramLabel = "N", description = "Kernel threads while requests wait behind a batch (default: every core but one, which the request path keeps: "
-            + "HTTP, JSON, tokenizing; BENCHMARKS.md, \"Many adapters\", measures the trade).")
+    @Option(names = "--threads", paramLabel = "N", description = "Kernel threads for a full batch, or one with requests waiting behind it (default: every core but one, which "
+            + "the request path keeps: HTTP, JSON; BENCHMARKS.md, \"Many adapters\", measures the trade).")
     Integer threads;
 
-    @Option(names = "--idle-threads", paramLabel = "N", description = "Kernel threads for a batch that took every waiting request (default: every core with one "
-            + "worker, else as --threads; arrivals are few then, and a lone request or a short backlog is answered sooner).")
+    @Option(names = "--idle-threads", paramLabel = "N", description = "Kernel threads for a batch below that (default: every core with one worker, else as --threads; "
+            + "arrivals are fewer than a batch holds then, and a lone request or a short backlog is answered sooner).")
     Integer idleThreads;
 
     @Option(names = "--adapter-budget-mb", defaultValue = "2048", paramLabel = "MB", description = "Memory for resident adapters; the least recently used are evicted beyond it (default: ${DEFAULT-VALUE}).")

@@ -14,8 +14,7 @@ import org.tune4j.serve.AdapterPredictor;
  * characters of the texts accepted and not yet answered) refuses at once ({@link #offer} is false: the server answers 429). Every job taken is completed, with its results or its own
  * error: when a batch fails, its jobs are run one by one so that one bad request fails alone. Each batch runs on the
  * kernel threads {@link KernelThreads} gives it, by whether the server is busy: the batch full, or requests waiting
- * behind it. {@link #close} stops taking
- * jobs and returns when every accepted one has been answered.
+ * behind it. {@link #close} stops taking jobs and returns when every accepted one has been answered.
  */
 final class RequestBatcher implements AutoCloseable {
     /** One request's texts for one adapter (null: the base encoder); {@code done} gets a result per text. */
