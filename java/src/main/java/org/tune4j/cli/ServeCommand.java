@@ -139,7 +139,8 @@ final class ServeCommand implements Callable<Integer> {
                 Runtime.getRuntime().addShutdownHook(hook);
                 System.out.println("serving " + model.getFileName() + " with " + registry.size() + " adapters (" + (registry.bytes() >> 20) + " MiB) on http://" + host + ":"
                         + server.port() + "/v2 (Ctrl-C stops); embeddings: " + pipeline.pooling().name().toLowerCase(java.util.Locale.ROOT) + " pooling"
-                        + (pipeline.normalize() ? ", unit length" : "") + " unless an adapter's head pools otherwise; " + length + " tokens a text");
+                        + (pipeline.normalize() ? ", unit length" : "") + " unless an adapter's head pools otherwise; " + length + " tokens a text"
+                        + (compute.backend().memory().isHost() ? "; kernel threads " + kernelThreads.busy() + " for a full batch, " + kernelThreads.idle() + " below" : ""));
                 stopped.await();
             }
         }

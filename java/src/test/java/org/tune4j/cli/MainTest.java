@@ -117,6 +117,7 @@ class MainTest {
             {"no classifier.safetensors", "classify", "--model", dir.toString(), "--adapter", dir.toString(), "hello"},
             {"--adapter-budget-mb must be >= 1", "serve", dir.toString(), "--adapter-budget-mb", "0"},
             {"--adapter-reserve-mb must be >= 0", "serve", dir.toString(), "--adapter-reserve-mb", "-1"},
+            {"--idle-threads must be >= 1", "serve", dir.toString(), "--idle-threads", "0"},
             {"metrics.json is not valid JSON", "report", run.toString()},
             {"no metrics.json in", "report", dir.resolve("norun").toString()},
         };
