@@ -4,14 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.tune4j.server.LoopbackHttp.get;
+import static org.tune4j.server.LoopbackHttp.infer;
+import static org.tune4j.server.LoopbackHttp.post;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -53,7 +53,6 @@ import org.tune4j.tensor.Tensor;
  */
 class InferenceServerTest {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     @TempDir
     static Path dir;
     private static Arena arena;
@@ -102,26 +101,6 @@ class InferenceServerTest {
         registry.load("a0", adapters.resolve("a0"));
         registry.load("a1", adapters.resolve("a1"));
         return new InferenceServer(predictor, adapters, o);
-    }
-
-    private static HttpResponse<String> post(int port, String path, String body) throws IOException, InterruptedException {
-        HttpRequest r = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).timeout(Duration.ofSeconds(30))
-                .POST(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8)).header("Content-Type", "application/json").build();
-        return HTTP.send(r, HttpResponse.BodyHandlers.ofString());
-    }
-
-    private static HttpResponse<String> get(int port, String path) throws IOException, InterruptedException {
-        return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).timeout(Duration.ofSeconds(30)).GET().build(), HttpResponse.BodyHandlers.ofString());
-    }
-
-    private static String infer(String task, String... texts) throws IOException {
-        var root = JSON.createObjectNode();
-        if (task != null) root.putObject("parameters").put("task", task);
-        var in = root.putArray("inputs").addObject();
-        in.put("name", "text").put("datatype", "BYTES").putArray("shape").add(texts.length);
-        var data = in.putArray("data");
-        for (String t : texts) data.add(t);
-        return JSON.writeValueAsString(root);
     }
 
     private static void count(ConcurrentHashMap<Integer, AtomicInteger> statuses, int status) {

@@ -3,12 +3,11 @@ package org.tune4j.server;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.tune4j.server.LoopbackHttp.get;
+import static org.tune4j.server.LoopbackHttp.infer;
+import static org.tune4j.server.LoopbackHttp.post;
 
 import java.lang.foreign.Arena;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -31,9 +30,6 @@ import org.tune4j.serve.AdapterRegistry;
 
 /** A server's batches run on the busy kernel threads when full or with requests waiting behind them, else on the idle ones. */
 class KernelThreadsTest {
-    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
-    private static final String EMBED = "{\"parameters\":{\"task\":\"embed\"},\"inputs\":[{\"name\":\"text\",\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[\"a text to embed\"]}]}";
-
     @TempDir
     Path dir;
 
@@ -78,15 +74,12 @@ class KernelThreadsTest {
     }
 
     private static int embed(int port) throws Exception {
-        HttpRequest r = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v2/models/" + InferenceServer.BASE + "/infer")).timeout(Duration.ofSeconds(30))
-                .POST(HttpRequest.BodyPublishers.ofString(EMBED)).header("Content-Type", "application/json").build();
-        return HTTP.send(r, HttpResponse.BodyHandlers.ofString()).statusCode();
+        return post(port, "/v2/models/" + InferenceServer.BASE + "/infer", infer("embed", "a text to embed")).statusCode();
     }
 
     /** The batches the server's metrics count on {@code threads} kernel threads. */
     private static long batches(int port, String threads) throws Exception {
-        String scrape = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics")).GET().build(), HttpResponse.BodyHandlers.ofString()).body();
-        Matcher m = Pattern.compile("tune4j_batches_total\\{kernel_threads=\"" + threads + "\"[^}]*} ([0-9.E]+)").matcher(scrape);
+        Matcher m = Pattern.compile("tune4j_batches_total\\{kernel_threads=\"" + threads + "\"[^}]*} ([0-9.E]+)").matcher(get(port, "/metrics").body());
         return m.find() ? (long) Double.parseDouble(m.group(1)) : 0;
     }
 }
