@@ -23,7 +23,7 @@ import org.tune4j.train.TextTrainer;
 /**
  * The text job: a pretrained BERT fine-tuned on a labelled text set four ways on the same budget, each seed
  * its own stratified train/test split and initialisation: LoRA (PEFT's defaults for BERT: r 8, alpha 16 on
- * query and value, the head trained), full fine-tuning, the head alone (the encoder frozen, the same loop), and
+ * query and value, the head trained), full fine-tuning, the head alone (the encoder frozen, the same loop on its pooled vectors), and
  * a linear probe (the head fitted to convergence on the frozen encoder's pooled vectors). Test accuracy of
  * each, the share of parameters trained, the time; optionally forgetting and the int8 model's accuracy ({@link Options}).
  */
@@ -87,6 +87,7 @@ public final class TextFinetuning {
         SentencePipeline.tokensKept(modelDir, o.maxLength(), config.maxPositions());
         List<Run> runs = new ArrayList<>();
         int trainSize = 0, testSize = 0;
+        FrozenFeatures features = new FrozenFeatures();
         try (TextTokenizer tok = TextTokenizer.load(modelDir.resolve(HfCheckpoint.TOKENIZER), o.maxLength(), config.vocabSize())) {
             for (long seed : o.seeds()) {
                 List<TextDataset> parts = data.stratifiedSplit(seed, new String[] {"train", "test"}, 0.7);
@@ -116,7 +117,8 @@ public final class TextFinetuning {
                 for (Method m : o.methods()) {
                     progress.accept(m.name().toLowerCase() + ", seed " + seed + ": " + train.size() + " texts to train, " + test.size() + " to test");
                     Path save = m == Method.LORA && seed == o.seeds().get(0) ? o.adapterDir() : null;
-                    runs.add(one(backend, host, modelDir, m, seed, trainIds, train.labels(), testIds, test.labels(), data.classes(), o, probe, save, progress));
+                    runs.add(one(backend, host, modelDir, m, seed, train.texts(), trainIds, train.labels(), test.texts(), testIds, test.labels(), data.classes(), o, probe, features,
+                            save, progress));
                 }
             }
         }
@@ -140,8 +142,13 @@ public final class TextFinetuning {
         }
     }
 
-    private static Run one(Backend backend, Backend host, Path modelDir, Method m, long seed, int[][] trainIds, int[] trainLabels, int[][] testIds, int[] testLabels,
-            List<String> classNames, Options o, Probe probe, Path saveAdapter, Consumer<String> progress) throws IOException {
+    /**
+     * One method on one seed. The head and the probe train on the frozen encoder's vectors from {@code features}, shared by
+     * every run of the job: a run's seconds count only the vectors it was the first to need.
+     */
+    private static Run one(Backend backend, Backend host, Path modelDir, Method m, long seed, List<String> trainTexts, int[][] trainIds, int[] trainLabels,
+            List<String> testTexts, int[][] testIds, int[] testLabels, List<String> classNames, Options o, Probe probe, FrozenFeatures features, Path saveAdapter,
+            Consumer<String> progress) throws IOException {
         int classes = classNames.size();
         long t0 = System.nanoTime();
         try (Arena arena = Arena.ofShared()) {
@@ -154,18 +161,22 @@ public final class TextFinetuning {
                 case HEAD, PROBE -> model.trainHeadOnly();
             }
             model.moveTo(backend.memory(), arena); // adapters and head made on the host join the encoder where the backend computes
-            if (m == Method.PROBE) {
-                TextTrainer.fitHead(backend, model, EvaluateText.pooled(backend, model, trainIds, 32), trainLabels, 300, 1e-2f, 0f);
+            double acc;
+            if (m == Method.HEAD || m == Method.PROBE) {
+                float[][] trainVectors = features.pooled(backend, model, trainTexts, trainIds), testVectors = features.pooled(backend, model, testTexts, testIds);
+                if (m == Method.PROBE) {
+                    TextTrainer.fitHead(backend, model, trainVectors, trainLabels, 300, 1e-2f, 0f);
+                } else {
+                    var opts = new TextTrainer.Options(o.epochs(), o.batch(), 1, o.headLr(), 0.01f, 0.1f, 1.0, seed);
+                    losses = TextTrainer.fitOnPooled(backend, model, trainVectors, trainIds, trainLabels, opts, line -> progress.accept("  " + line));
+                }
+                acc = EvaluateText.accuracy(EvaluateText.predictPooled(backend, model, testVectors), testLabels);
             } else {
-                float lr = switch (m) {
-                    case LORA -> o.loraLr();
-                    case FULL -> o.fullLr();
-                    default -> o.headLr();
-                };
+                float lr = m == Method.LORA ? o.loraLr() : o.fullLr();
                 var opts = new TextTrainer.Options(o.epochs(), o.batch(), 1, lr, 0.01f, 0.1f, 1.0, seed).withMicroBatches(o.microBatches());
                 losses = TextTrainer.fit(backend, model, trainIds, trainLabels, opts, line -> progress.accept("  " + line));
+                acc = EvaluateText.accuracy(EvaluateText.predict(backend, model, testIds, 32), testLabels);
             }
-            double acc = EvaluateText.accuracy(EvaluateText.predict(backend, model, testIds, 32), testLabels);
             model.moveTo(org.tune4j.tensor.Memory.HOST, arena);
             double seconds = (System.nanoTime() - t0) / 1e9;
             progress.accept(String.format("  test accuracy %.4f (%.1f s)", acc, seconds));

@@ -1,6 +1,8 @@
 package org.tune4j.train;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
@@ -16,6 +18,7 @@ import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.backend.PackedLinearWeights;
 import org.tune4j.data.TokenBatch;
+import org.tune4j.eval.EvaluateText;
 import org.tune4j.nn.BertClassifier;
 import org.tune4j.optim.AdamW;
 import org.tune4j.optim.GradClip;
@@ -77,8 +80,22 @@ public final class TextTrainer {
 
     private TextTrainer() {}
 
-    /** Trains {@code model} on {@code ids} with {@code labels}; returns each epoch's mean loss. {@code progress} hears one line per epoch. */
+    /**
+     * Trains {@code model} on {@code ids} with {@code labels}; returns each epoch's mean loss. {@code progress} hears one line per epoch.
+     * With the encoder frozen (the head alone) and no adversarial training, the encoder's pooled vectors are computed once
+     * and the head trains on them ({@link #fitOnPooled}): the same batches, schedule and updates, one encoder pass a sequence
+     * instead of one an epoch.
+     */
     public static double[] fit(Backend backend, BertClassifier model, int[][] ids, int[] labels, Options o, Consumer<String> progress) {
+        if (ids.length != labels.length || ids.length == 0) throw new IllegalArgumentException(ids.length + " sequences for " + labels.length + " labels");
+        if (o.adversarial() == null && model.bert().parameterCount(true) == 0) {
+            return fitOnPooled(backend, model, EvaluateText.pooled(backend, model, ids, 32), ids, labels, o, progress);
+        }
+        return fitThroughEncoder(backend, model, ids, labels, o, progress);
+    }
+
+    /** {@link #fit}'s loop with every batch through the encoder, whatever trains. */
+    static double[] fitThroughEncoder(Backend backend, BertClassifier model, int[][] ids, int[] labels, Options o, Consumer<String> progress) {
         if (ids.length != labels.length || ids.length == 0) throw new IllegalArgumentException(ids.length + " sequences for " + labels.length + " labels");
         SplittableRandom rng = new SplittableRandom(o.seed());
         SplittableRandom perturbations = new SplittableRandom(o.seed() ^ 0x5DEECE66DL); // FreeLB's own, so batches come in the same order with or without it
@@ -106,6 +123,57 @@ public final class TextTrainer {
                             y.setInt(b, labels[members[b]]);
                         }
                         sum += freeLb(backend, model, packs, ws, step, TokenBatch.of(step, seqs, null), seqs, y, o.adversarial(), perturbations) * members.length;
+                    }
+                    if ((s + 1) % o.accumulate() == 0 || s == plan.size() - 1) {
+                        if (o.clipNorm() > 0) GradClip.clipGlobalNorm(backend, opt.parameters().values(), o.clipNorm());
+                        opt.step(backend, lr.lr(update++));
+                    }
+                }
+                losses[epoch] = sum / ids.length;
+                progress.accept(String.format("epoch %d/%d: loss %.4f", epoch + 1, o.epochs(), losses[epoch]));
+            }
+        } finally {
+            model.train(false);
+        }
+        return losses;
+    }
+
+    /**
+     * {@link #fit} for the head alone on the frozen encoder's pooled vectors {@code pooled} [n][hidden] of {@code ids}
+     * (whose lengths make the same length-bucketed batches as {@link #fit}): per batch the head's forward and backward on
+     * one tape, then the same clipping and AdamW update. The encoder must be frozen: its vectors would not change.
+     */
+    public static double[] fitOnPooled(Backend backend, BertClassifier model, float[][] pooled, int[][] ids, int[] labels, Options o, Consumer<String> progress) {
+        if (ids.length != labels.length || pooled.length != labels.length || ids.length == 0) {
+            throw new IllegalArgumentException(pooled.length + " pooled vectors and " + ids.length + " sequences for " + labels.length + " labels");
+        }
+        if (model.bert().parameterCount(true) > 0) throw new IllegalArgumentException("training on pooled vectors needs a frozen encoder; this one has parameters to train");
+        SplittableRandom rng = new SplittableRandom(o.seed());
+        long updatesPerEpoch = (batches(ids.length, o.batch()) + o.accumulate() - 1) / o.accumulate(), total = updatesPerEpoch * o.epochs();
+        LrSchedule lr = LrSchedule.warmupLinear(o.lr(), (long) (o.warmupFraction() * total), total);
+        double[] losses = new double[o.epochs()];
+        int hidden = model.bert().config().hidden();
+        model.train(true);
+        try (Arena state = Arena.ofShared()) {
+            AdamW opt = AdamW.of(state, model.namedParameters(), o.weightDecay(), 1f);
+            long update = 0;
+            for (int epoch = 0; epoch < o.epochs(); epoch++) {
+                List<int[]> plan = bucketed(ids, o.batch(), rng);
+                double sum = 0;
+                for (int s = 0; s < plan.size(); s++) {
+                    int[] members = plan.get(s);
+                    try (Arena step = Arena.ofConfined(); Tape t = new Tape(backend, true)) {
+                        Tensor x = Tensor.zeros(step, DType.F32, members.length, hidden), y = Tensor.zeros(step, DType.I32, members.length);
+                        for (int b = 0; b < members.length; b++) {
+                            if (pooled[members[b]].length != hidden) throw new IllegalArgumentException("pooled vector " + members[b] + " has " + pooled[members[b]].length + " values, the encoder " + hidden);
+                            MemorySegment.copy(pooled[members[b]], 0, x.segment(), ValueLayout.JAVA_FLOAT, (long) b * hidden * Float.BYTES, hidden);
+                            y.setInt(b, labels[members[b]]);
+                        }
+                        Tensor dev = backend.memory().zeros(step, DType.F32, members.length, hidden);
+                        dev.copyFrom(x);
+                        Var l = t.crossEntropy(model.head(t, t.input(dev, false)), y, 0f);
+                        sum += l.value().getFloat(0) * members.length;
+                        t.backward(l);
                     }
                     if ((s + 1) % o.accumulate() == 0 || s == plan.size() - 1) {
                         if (o.clipNorm() > 0) GradClip.clipGlobalNorm(backend, opt.parameters().values(), o.clipNorm());

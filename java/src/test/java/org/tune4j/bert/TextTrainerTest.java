@@ -113,6 +113,37 @@ class TextTrainerTest {
         assertTrue(padded < 0.05 * real, "padding " + padded + " of " + real + " tokens");
     }
 
+    /** The head alone on cached pooled vectors trains what the loop through the frozen encoder trains: the same losses and head. */
+    @Test
+    void theHeadAloneOnPooledVectorsMatchesTheLoopThroughTheEncoder() {
+        SplittableRandom rng = new SplittableRandom(6);
+        int[] labels = new int[90];
+        int[][] train = sequences(90, rng, labels);
+        double[][] losses = new double[2][];
+        float[][] head = new float[2][];
+        for (int k = 0; k < 2; k++) {
+            try (Arena arena = Arena.ofShared()) {
+                SplittableRandom init = new SplittableRandom(5);
+                BertClassifier m = new BertClassifier(arena, new BertModel(arena, SMALL, init), BertClassifier.Pooling.MEAN, 2, init);
+                m.trainHeadOnly();
+                var o = new TextTrainer.Options(3, 16, 2, 5e-2f, 0.01f, 0.1f, 1.0, 1);
+                losses[k] = k == 0 ? TextTrainer.fit(CpuBackend.get(), m, train, labels, o, line -> {})
+                        : org.tune4j.train.TextTrainerAccess.fitThroughEncoder(CpuBackend.get(), m, train, labels, o);
+                head[k] = m.namedParameters().get("classifier.weight").value().toFloatArray();
+            }
+        }
+        org.junit.jupiter.api.Assertions.assertArrayEquals(losses[1], losses[0], 1e-5, "epoch losses");
+        org.junit.jupiter.api.Assertions.assertArrayEquals(head[1], head[0], 1e-5f, "the head's weights");
+        assertTrue(losses[0][2] < losses[0][0], "the head learns: " + java.util.Arrays.toString(losses[0]));
+        try (Arena arena = Arena.ofShared()) {
+            BertClassifier m = new BertClassifier(arena, new BertModel(arena, SMALL, new SplittableRandom(5)), BertClassifier.Pooling.MEAN, 2, new SplittableRandom(5));
+            var o = new TextTrainer.Options(1, 16, 1, 1e-2f, 0f, 0f, 1.0, 1);
+            assertThrowsOn(() -> TextTrainer.fitOnPooled(CpuBackend.get(), m, new float[90][16], train, labels, o, line -> {}), "an encoder that trains");
+            m.trainHeadOnly();
+            assertThrowsOn(() -> TextTrainer.fitOnPooled(CpuBackend.get(), m, new float[89][16], train, labels, o, line -> {}), "a vector short");
+        }
+    }
+
     /**
      * FreeLB: one ascent step from δ = 0 is plain training, bit for bit (x + 0 = x, gradients seeded 1/1); with three steps
      * and a start it trains a different model that still learns the task.
