@@ -150,7 +150,7 @@ public final class TextFinetuning {
             List<String> testTexts, int[][] testIds, int[] testLabels, List<String> classNames, Options o, Probe probe, FrozenFeatures features, Path saveAdapter,
             Consumer<String> progress) throws IOException {
         int classes = classNames.size();
-        long t0 = System.nanoTime();
+        long t0 = System.nanoTime(), vectorsBefore = features.computed();
         try (Arena arena = Arena.ofShared()) {
             SplittableRandom rng = new SplittableRandom(seed * 1000 + m.ordinal());
             BertClassifier model = new BertClassifier(arena, BertCheckpoint.load(arena, modelDir), o.pooling(), classes, rng);
@@ -179,7 +179,9 @@ public final class TextFinetuning {
             }
             model.moveTo(org.tune4j.tensor.Memory.HOST, arena);
             double seconds = (System.nanoTime() - t0) / 1e9;
-            progress.accept(String.format("  test accuracy %.4f (%.1f s)", acc, seconds));
+            long vectors = features.computed() - vectorsBefore;
+            progress.accept(String.format("  test accuracy %.4f (%.1f s%s)", acc, seconds,
+                    vectors > 0 ? "; the frozen encoder's vectors of " + vectors + " texts computed, kept for the job's head and probe runs" : ""));
             if (saveAdapter != null) {
                 BertAdapter.save(saveAdapter, model, o.lora(), modelDir.toString(), classNames);
                 progress.accept("  adapter (PEFT's layout) and head saved in " + saveAdapter);
