@@ -97,45 +97,23 @@ public final class TextTrainer {
     /** {@link #fit}'s loop with every batch through the encoder, whatever trains. */
     static double[] fitThroughEncoder(Backend backend, BertClassifier model, int[][] ids, int[] labels, Options o, Consumer<String> progress) {
         if (ids.length != labels.length || ids.length == 0) throw new IllegalArgumentException(ids.length + " sequences for " + labels.length + " labels");
-        SplittableRandom rng = new SplittableRandom(o.seed());
         SplittableRandom perturbations = new SplittableRandom(o.seed() ^ 0x5DEECE66DL); // FreeLB's own, so batches come in the same order with or without it
-        long updatesPerEpoch = (batches(ids.length, o.batch()) + o.accumulate() - 1) / o.accumulate(), total = updatesPerEpoch * o.epochs();
-        LrSchedule lr = LrSchedule.warmupLinear(o.lr(), (long) (o.warmupFraction() * total), total);
-        double[] losses = new double[o.epochs()];
-        model.train(true);
         try (Arena state = Arena.ofShared(); Workspace ws = new Workspace();
                 MicroBatches parts = new MicroBatches(backend, o.microBatches(), o.seed())) {
-            AdamW opt = AdamW.of(state, model.namedParameters(), o.weightDecay(), 1f);
             Map<Tensor, PackedLinearWeights> packs = frozenProjectionPacks(backend, model, state);
-            long update = 0;
-            for (int epoch = 0; epoch < o.epochs(); epoch++) {
-                List<int[]> plan = bucketed(ids, o.batch(), rng);
-                double sum = 0;
-                for (int s = 0; s < plan.size(); s++) {
-                    int[] members = plan.get(s);
-                    if (o.adversarial() == null) {
-                        sum += batchStep(parts, model, packs, ids, labels, members);
-                    } else try (Arena step = Arena.ofConfined()) {
-                        int[][] seqs = new int[members.length][];
-                        Tensor y = Tensor.zeros(step, DType.I32, members.length);
-                        for (int b = 0; b < members.length; b++) {
-                            seqs[b] = ids[members[b]];
-                            y.setInt(b, labels[members[b]]);
-                        }
-                        sum += freeLb(backend, model, packs, ws, step, TokenBatch.of(step, seqs, null), seqs, y, o.adversarial(), perturbations) * members.length;
+            return epochs(backend, model, ids, o, progress, state, members -> {
+                if (o.adversarial() == null) return batchStep(parts, model, packs, ids, labels, members);
+                try (Arena step = Arena.ofConfined()) {
+                    int[][] seqs = new int[members.length][];
+                    Tensor y = Tensor.zeros(step, DType.I32, members.length);
+                    for (int b = 0; b < members.length; b++) {
+                        seqs[b] = ids[members[b]];
+                        y.setInt(b, labels[members[b]]);
                     }
-                    if ((s + 1) % o.accumulate() == 0 || s == plan.size() - 1) {
-                        if (o.clipNorm() > 0) GradClip.clipGlobalNorm(backend, opt.parameters().values(), o.clipNorm());
-                        opt.step(backend, lr.lr(update++));
-                    }
+                    return freeLb(backend, model, packs, ws, step, TokenBatch.of(step, seqs, null), seqs, y, o.adversarial(), perturbations) * members.length;
                 }
-                losses[epoch] = sum / ids.length;
-                progress.accept(String.format("epoch %d/%d: loss %.4f", epoch + 1, o.epochs(), losses[epoch]));
-            }
-        } finally {
-            model.train(false);
+            });
         }
-        return losses;
     }
 
     /**
@@ -148,33 +126,51 @@ public final class TextTrainer {
             throw new IllegalArgumentException(pooled.length + " pooled vectors and " + ids.length + " sequences for " + labels.length + " labels");
         }
         if (model.bert().parameterCount(true) > 0) throw new IllegalArgumentException("training on pooled vectors needs a frozen encoder; this one has parameters to train");
+        int hidden = model.bert().config().hidden();
+        try (Arena state = Arena.ofShared()) {
+            return epochs(backend, model, ids, o, progress, state, members -> {
+                try (Arena step = Arena.ofConfined(); Tape t = new Tape(backend, true)) {
+                    Tensor x = Tensor.zeros(step, DType.F32, members.length, hidden), y = Tensor.zeros(step, DType.I32, members.length);
+                    for (int b = 0; b < members.length; b++) {
+                        if (pooled[members[b]].length != hidden) throw new IllegalArgumentException("pooled vector " + members[b] + " has " + pooled[members[b]].length + " values, the encoder " + hidden);
+                        MemorySegment.copy(pooled[members[b]], 0, x.segment(), ValueLayout.JAVA_FLOAT, (long) b * hidden * Float.BYTES, hidden);
+                        y.setInt(b, labels[members[b]]);
+                    }
+                    Tensor dev = backend.memory().zeros(step, DType.F32, members.length, hidden);
+                    dev.copyFrom(x);
+                    Var l = t.crossEntropy(model.head(t, t.input(dev, false)), y, 0f);
+                    t.backward(l);
+                    return l.value().getFloat(0) * members.length;
+                }
+            });
+        }
+    }
+
+    /** One batch's forward and backward, its parameters' gradients added; returns its summed loss (the mean times its size). */
+    @FunctionalInterface
+    private interface BatchLoss {
+        double run(int[] members);
+    }
+
+    /**
+     * The epochs both fits share: each epoch's length-bucketed batches ({@link #bucketed}, seeded by {@code o.seed()}),
+     * an AdamW update (in {@code state}) after every {@code o.accumulate()} batches with the warmup-linear rate and
+     * clipping; returns each epoch's mean loss and tells {@code progress}.
+     */
+    private static double[] epochs(Backend backend, BertClassifier model, int[][] ids, Options o, Consumer<String> progress, Arena state, BatchLoss batch) {
         SplittableRandom rng = new SplittableRandom(o.seed());
         long updatesPerEpoch = (batches(ids.length, o.batch()) + o.accumulate() - 1) / o.accumulate(), total = updatesPerEpoch * o.epochs();
         LrSchedule lr = LrSchedule.warmupLinear(o.lr(), (long) (o.warmupFraction() * total), total);
         double[] losses = new double[o.epochs()];
-        int hidden = model.bert().config().hidden();
         model.train(true);
-        try (Arena state = Arena.ofShared()) {
+        try {
             AdamW opt = AdamW.of(state, model.namedParameters(), o.weightDecay(), 1f);
             long update = 0;
             for (int epoch = 0; epoch < o.epochs(); epoch++) {
                 List<int[]> plan = bucketed(ids, o.batch(), rng);
                 double sum = 0;
                 for (int s = 0; s < plan.size(); s++) {
-                    int[] members = plan.get(s);
-                    try (Arena step = Arena.ofConfined(); Tape t = new Tape(backend, true)) {
-                        Tensor x = Tensor.zeros(step, DType.F32, members.length, hidden), y = Tensor.zeros(step, DType.I32, members.length);
-                        for (int b = 0; b < members.length; b++) {
-                            if (pooled[members[b]].length != hidden) throw new IllegalArgumentException("pooled vector " + members[b] + " has " + pooled[members[b]].length + " values, the encoder " + hidden);
-                            MemorySegment.copy(pooled[members[b]], 0, x.segment(), ValueLayout.JAVA_FLOAT, (long) b * hidden * Float.BYTES, hidden);
-                            y.setInt(b, labels[members[b]]);
-                        }
-                        Tensor dev = backend.memory().zeros(step, DType.F32, members.length, hidden);
-                        dev.copyFrom(x);
-                        Var l = t.crossEntropy(model.head(t, t.input(dev, false)), y, 0f);
-                        sum += l.value().getFloat(0) * members.length;
-                        t.backward(l);
-                    }
+                    sum += batch.run(plan.get(s));
                     if ((s + 1) % o.accumulate() == 0 || s == plan.size() - 1) {
                         if (o.clipNorm() > 0) GradClip.clipGlobalNorm(backend, opt.parameters().values(), o.clipNorm());
                         opt.step(backend, lr.lr(update++));
