@@ -180,8 +180,8 @@ public final class TextFinetuning {
             model.moveTo(org.tune4j.tensor.Memory.HOST, arena);
             double seconds = (System.nanoTime() - t0) / 1e9;
             long vectors = features.computed() - vectorsBefore;
-            progress.accept(String.format("  test accuracy %.4f (%.1f s%s)", acc, seconds,
-                    vectors > 0 ? "; the frozen encoder's vectors of " + vectors + " texts computed, kept for the job's head and probe runs" : ""));
+            progress.accept(String.format("  test accuracy %.4f (%.1f s)", acc, seconds));
+            if (vectors > 0) progress.accept("  the frozen encoder's vectors of " + vectors + " texts computed in that time, kept for the job's head and probe runs");
             if (saveAdapter != null) {
                 BertAdapter.save(saveAdapter, model, o.lora(), modelDir.toString(), classNames);
                 progress.accept("  adapter (PEFT's layout) and head saved in " + saveAdapter);
