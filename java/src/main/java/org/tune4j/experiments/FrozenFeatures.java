@@ -2,6 +2,7 @@ package org.tune4j.experiments;
 
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.tune4j.backend.Backend;
@@ -24,9 +25,9 @@ final class FrozenFeatures {
     float[][] pooled(Backend backend, BertClassifier model, List<String> texts, int[][] ids) {
         if (texts.size() != ids.length) throw new IllegalArgumentException(texts.size() + " texts for " + ids.length + " token sequences");
         if (model.bert().parameterCount(true) > 0) throw new IllegalArgumentException("cached vectors are the frozen encoder's; this one has parameters to train");
-        List<Integer> missing = new ArrayList<>();
-        Map<String, Integer> first = new HashMap<>();
-        for (int i = 0; i < ids.length; i++) if (!byText.containsKey(texts.get(i)) && first.putIfAbsent(texts.get(i), i) == null) missing.add(i);
+        Map<String, Integer> firstMissing = new LinkedHashMap<>(); // each text not yet computed, at its first index here
+        for (int i = 0; i < ids.length; i++) if (!byText.containsKey(texts.get(i))) firstMissing.putIfAbsent(texts.get(i), i);
+        List<Integer> missing = new ArrayList<>(firstMissing.values());
         if (!missing.isEmpty()) {
             int[][] todo = new int[missing.size()][];
             for (int k = 0; k < todo.length; k++) todo[k] = ids[missing.get(k)];

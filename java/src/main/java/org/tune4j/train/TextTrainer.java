@@ -1,8 +1,6 @@
 package org.tune4j.train;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
@@ -130,15 +128,14 @@ public final class TextTrainer {
         try (Arena state = Arena.ofShared()) {
             return epochs(backend, model, ids, o, progress, state, members -> {
                 try (Arena step = Arena.ofConfined(); Tape t = new Tape(backend, true)) {
-                    Tensor x = Tensor.zeros(step, DType.F32, members.length, hidden), y = Tensor.zeros(step, DType.I32, members.length);
+                    float[][] rows = new float[members.length][];
+                    Tensor y = Tensor.zeros(step, DType.I32, members.length);
                     for (int b = 0; b < members.length; b++) {
-                        if (pooled[members[b]].length != hidden) throw new IllegalArgumentException("pooled vector " + members[b] + " has " + pooled[members[b]].length + " values, the encoder " + hidden);
-                        MemorySegment.copy(pooled[members[b]], 0, x.segment(), ValueLayout.JAVA_FLOAT, (long) b * hidden * Float.BYTES, hidden);
+                        rows[b] = pooled[members[b]];
+                        if (rows[b].length != hidden) throw new IllegalArgumentException("pooled vector " + members[b] + " has " + rows[b].length + " values, the encoder " + hidden);
                         y.setInt(b, labels[members[b]]);
                     }
-                    Tensor dev = backend.memory().zeros(step, DType.F32, members.length, hidden);
-                    dev.copyFrom(x);
-                    Var l = t.crossEntropy(model.head(t, t.input(dev, false)), y, 0f);
+                    Var l = t.crossEntropy(model.head(t, t.input(Tensor.ofRows(step, rows).copy(step, backend.memory()), false)), y, 0f);
                     t.backward(l);
                     return l.value().getFloat(0) * members.length;
                 }
