@@ -12,8 +12,9 @@ import org.tune4j.optim.AdamW;
 
 /**
  * What the jar-ab training steps share (BertStepMaker, BertPartsStepMaker; compiled beside each against its jar): the
- * kernels' threads set, MiniLM imported from its Maven jar, a 2-class classifier on it (lora: rank 8 on query and
- * value, the head saved; full: everything trained), AdamW, and the one 128-token sequence every example of the batch is.
+ * kernels' threads set, MiniLM from the folder `finetune` imports it into (else imported from its Maven jar), a 2-class
+ * classifier on it (lora: rank 8 on query and value, the head saved; full: everything trained), AdamW, and the one
+ * 128-token sequence every example of the batch is.
  */
 final class MiniLmStep {
     final Arena arena = Arena.ofShared(); // parts that run at once read the model from threads of their own
@@ -23,8 +24,13 @@ final class MiniLmStep {
 
     MiniLmStep(String method, int threads) throws Exception {
         CpuBackend.setThreads(threads);
-        Path hf = Files.createTempDirectory("bert-step-ab").resolve("minilm");
-        PretrainedModels.importMiniLm(PretrainedModels.miniLmJar(), hf);
+        // the folder `finetune` imports MiniLM into, when there: importing in each jar's class loader loads DJL's
+        // tokenizers library twice in one process, and the second fails ("No tokenizers version found in property file")
+        Path hf = Path.of(System.getProperty("user.home"), ".cache", "tune4j", "models", "minilm");
+        if (!Files.isRegularFile(hf.resolve("model.safetensors"))) {
+            hf = Files.createTempDirectory("bert-step-ab").resolve("minilm");
+            PretrainedModels.importMiniLm(PretrainedModels.miniLmJar(), hf);
+        }
         model = new BertClassifier(arena, BertCheckpoint.load(arena, hf), BertClassifier.Pooling.MEAN, 2, new SplittableRandom(1));
         if (method.equals("lora"))
             Lora.inject(model, arena, new Lora.Config(8, 16f, 0f, false, List.of("query", "value"), List.of("classifier")), new SplittableRandom(2));
