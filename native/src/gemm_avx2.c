@@ -180,22 +180,10 @@ void t4j_pack_transpose_avx2(const float *src, int64_t ld, int64_t rows, int64_t
     }
 }
 
-/* Copies rows p0..p0+np-1 of the panel (np <= 8) into the whole slivers; the inner loop walks 8 rows
- * together so that 8 memory streams are in flight: reading one 4 KB row after another reached half the
- * DRAM bandwidth on a 128 x 4096 x 4096 GEMM, where packing B is a fifth of the time. */
-static void pack_copy_rows(const float *src, int64_t ld, int64_t full, int64_t p0, int64_t np, int64_t kc, int64_t R, __m256 va, float *dst) {
-    for (int64_t r0 = 0; r0 < full; r0 += R) {
-        for (int64_t q = p0; q < p0 + np; q++) {
-            const float *s = src + q * ld + r0;
-            float *d = dst + r0 * kc + q * R;
-            for (int64_t j = 0; j < R; j += 8) _mm256_store_ps(d + j, _mm256_mul_ps(va, _mm256_loadu_ps(s + j)));
-        }
-    }
-}
-
-/* alpha * s[0..R) into d[0..R), R not a multiple of 8 (the 6-row A slivers of this level's kernel, the 12-row ones of
- * AVX-512's): 8, 4, then 2 floats at a time, so that no load or store passes the R floats */
-static inline void copy_scaled_any(const float *s, float *d, int64_t R, __m256 va) {
+/* alpha * s[0..R) into d[0..R): 8 floats at a time, then 4 and 2 where R is not a multiple of 8 (the 6-row A slivers
+ * of this level's kernel, the 12-row ones of AVX-512's; a transposed A, a weight gradient's gᵀ), so that no load or
+ * store passes the R floats */
+static inline void copy_scaled(const float *s, float *d, int64_t R, __m256 va) {
     int64_t j = 0;
     for (; j + 8 <= R; j += 8) _mm256_storeu_ps(d + j, _mm256_mul_ps(va, _mm256_loadu_ps(s + j)));
     __m128 va4 = _mm256_castps256_ps128(va);
@@ -210,20 +198,18 @@ static inline void copy_scaled_any(const float *s, float *d, int64_t R, __m256 v
     if (j < R) d[j] = _mm_cvtss_f32(va4) * s[j];
 }
 
-/* pack_copy_rows for any R: the A slivers of a transposed A (a weight gradient's gᵀ), which went through
- * t4j_pack_copy_scalar before, 2.9% of MiniLM's full fine-tuning step on Zen 3 */
-static void pack_copy_rows_any(const float *src, int64_t ld, int64_t full, int64_t p0, int64_t np, int64_t kc, int64_t R, __m256 va, float *dst) {
+/* Copies rows p0..p0+np-1 of the panel (np <= 8) into the whole slivers; the inner loop walks 8 rows
+ * together so that 8 memory streams are in flight: reading one 4 KB row after another reached half the
+ * DRAM bandwidth on a 128 x 4096 x 4096 GEMM, where packing B is a fifth of the time. */
+static void pack_copy_rows(const float *src, int64_t ld, int64_t full, int64_t p0, int64_t np, int64_t kc, int64_t R, __m256 va, float *dst) {
     for (int64_t r0 = 0; r0 < full; r0 += R)
-        for (int64_t q = p0; q < p0 + np; q++) copy_scaled_any(src + q * ld + r0, dst + r0 * kc + q * R, R, va);
+        for (int64_t q = p0; q < p0 + np; q++) copy_scaled(src + q * ld + r0, dst + r0 * kc + q * R, R, va);
 }
 
 void t4j_pack_copy_avx2(const float *src, int64_t ld, int64_t rows, int64_t len, int64_t kc, int64_t R, float alpha, float *dst) {
     __m256 va = _mm256_set1_ps(alpha);
     int64_t full = (rows / R) * R; /* rows covered by whole slivers */
-    for (int64_t p = 0; p < len; p += 8) {
-        if (R % 8 == 0) pack_copy_rows(src, ld, full, p, T4J_MIN(8, len - p), kc, R, va, dst);
-        else pack_copy_rows_any(src, ld, full, p, T4J_MIN(8, len - p), kc, R, va, dst);
-    }
+    for (int64_t p = 0; p < len; p += 8) pack_copy_rows(src, ld, full, p, T4J_MIN(8, len - p), kc, R, va, dst);
     if (full < rows) {
         /* the last, partial sliver, padded with zeros */
         for (int64_t p = 0; p < len; p++) {
