@@ -70,6 +70,12 @@ int main(int argc, char **argv) {
             gemm[l](ta, tb, m, n, k, 1.f, a, lda, b[(r * libs + l) % rotate], ldb, 0.f, c, n);
             times[l * rounds + r] = now() - t0;
         }
+    if (getenv("TRACE") != NULL) /* each round's times in order, to see a VM's phases come and go */
+        for (int r = 0; r < rounds; r++) {
+            printf("round %3d:", r);
+            for (int l = 0; l < libs; l++) printf(" %.3f", times[l * rounds + r] * 1e3);
+            printf(" ms\n");
+        }
     for (int l = 0; l < libs; l++) {
         double *t = times + l * rounds;
         qsort(t, rounds, sizeof(double), by_value);

@@ -219,6 +219,17 @@ final class ServeSuite {
                 if (r.statusCode() != 200) throw new IOException("loading an adapter: " + r.body());
             }
             long start = System.nanoTime(), interval = (long) (1e9 / rate), nextLoad = start + LOAD_PERIOD_NANOS;
+            ConcurrentLinkedQueue<long[]> steal = new ConcurrentLinkedQueue<>(); // (time, stolen ms so far) every 100 ms
+            Thread stealSampler = Thread.ofPlatform().daemon(true).start(() -> {
+                while (!Thread.currentThread().isInterrupted()) {
+                    steal.add(new long[] {System.nanoTime(), stolenMillis()});
+                    try {
+                        Thread.sleep(100);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
+            });
             int loadCount = 0;
             for (long i = 0; ; i++) {
                 long due = start + i * interval;
@@ -252,7 +263,13 @@ final class ServeSuite {
                 clients.submit(() -> samples.add(send(http, base, adapter, text, due)));
             }
             Thread.sleep(3000); // the last answers
+            stealSampler.interrupt();
             List<Sample> all = new ArrayList<>(samples);
+            String dump = System.getProperty("tune4j.serve.samplesFile");
+            if (dump != null) {
+                writeSamples(Path.of(dump), start, all, loads, steal);
+                Files.writeString(Path.of(dump + ".metrics"), http.send(HttpRequest.newBuilder(URI.create(base + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body());
+            }
             double[] ms = all.stream().filter(s -> s.status() == 200).mapToDouble(Sample::ms).sorted().toArray();
             long errors = all.stream().filter(s -> s.status() != 200).count();
             double p50 = percentile(ms, 0.5), p99 = percentile(ms, 0.99);
@@ -265,6 +282,19 @@ final class ServeSuite {
             }
         }
         return rows;
+    }
+
+    /**
+     * The 70% run's raw record, for looking at where its tail comes from (-Dtune4j.serve.samplesFile): one line per
+     * request ("req", due and answered in ms from the start, status), per adapter load ("load", start and end) and per
+     * steal sample ("steal", time, the hypervisor's stolen ms so far).
+     */
+    private static void writeSamples(Path file, long start, List<Sample> all, List<long[]> loads, java.util.Collection<long[]> steal) throws IOException {
+        StringBuilder sb = new StringBuilder();
+        for (Sample s : all) sb.append(String.format(Locale.ROOT, "req %.3f %.3f %d%n", (s.dueNanos() - start) / 1e6, (s.doneNanos() - start) / 1e6, s.status()));
+        for (long[] l : loads) sb.append(String.format(Locale.ROOT, "load %.3f %.3f%n", (l[0] - start) / 1e6, (l[1] - start) / 1e6));
+        for (long[] t : steal) sb.append(String.format(Locale.ROOT, "steal %.3f %d%n", (t[0] - start) / 1e6, t[1]));
+        Files.writeString(file, sb);
     }
 
     /** Which MemoryKind (its ordinal) a load's allocation was: the count that grew. */
