@@ -217,13 +217,10 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
 
 static void gemm_task(void *ctx, int64_t task) {
     const gemm_job *J = ctx;
-    if (J->split_n) {
-        int64_t n0 = task * J->chunk, n1 = T4J_MIN(J->n, n0 + J->chunk);
-        gemm_block(J, 0, J->m, n0, n1);
-    } else {
-        int64_t m0 = task * J->chunk, m1 = T4J_MIN(J->m, m0 + J->chunk);
-        gemm_block(J, m0, m1, 0, J->n);
-    }
+    int64_t big = T4J_MIN(task, J->big_tasks), lo = big * J->chunk + (task - big) * J->small_chunk;
+    int64_t hi = lo + (task < J->big_tasks ? J->chunk : J->small_chunk);
+    if (J->split_n) gemm_block(J, 0, J->m, lo, T4J_MIN(J->n, hi));
+    else gemm_block(J, lo, T4J_MIN(J->m, hi), 0, J->n);
 }
 
 /* C = beta*C + bias + sum of the segments' products. The C ABI calls and lora.c come here. */
@@ -265,6 +262,43 @@ int64_t t4j_gemm_k_block(int64_t k, int64_t kc) {
     return t4j_ceil_div(k, blocks);
 }
 
+/* Where a finer split packs nothing twice (A read in place and the columns split: each task packs its own columns of
+ * B; weights packed ahead and the rows split: each packs its own rows of A), a thread's share is one big task and its
+ * part of a tail of small ones, which the pool hands to whichever thread comes first. On a VM one vCPU can run its
+ * memory-bound work half as fast as the other for seconds while the FMA loop stays steady on both (a neighbour's
+ * phase; BENCHMARKS.md, forty-fourth session); with one equal part each, a product waited for the slow one. About
+ * 1/T4J_GUIDED_TAIL of the tiles go to the tail, in tasks of at least min_tiles (each task reads all of the other
+ * operand once more); 0: equal parts. Sets J's split into units of `tile` (columns or rows); returns the tasks. */
+#ifndef T4J_GUIDED_TAIL
+#define T4J_GUIDED_TAIL 4
+#endif
+#ifndef T4J_MIN_TASK_TILES_N
+#define T4J_MIN_TASK_TILES_N 4 /* 64 columns at AVX2's 16 */
+#endif
+#ifndef T4J_MIN_TASK_TILES_M
+#define T4J_MIN_TASK_TILES_M 2 /* 12 rows at AVX2's 6 */
+#endif
+static int64_t split_tiles(gemm_job *J, int64_t tiles, int64_t tile, int64_t threads, int guided, int64_t min_tiles) {
+    int64_t parts = T4J_MIN(threads, tiles), big = t4j_ceil_div(tiles, parts), small = 0, pieces = 0;
+#if T4J_GUIDED_TAIL > 0
+    if (guided && parts > 1) {
+        int64_t tail = tiles / T4J_GUIDED_TAIL, per_thread = tail / (parts * min_tiles);
+        if (per_thread >= 1) {
+            pieces = parts * per_thread;
+            small = tail / pieces;
+            big = t4j_ceil_div(tiles - pieces * small, parts);
+            pieces = t4j_ceil_div(T4J_MAX(0, tiles - parts * big), small);
+        }
+    }
+#else
+    (void)guided, (void)min_tiles;
+#endif
+    J->chunk = big * tile;
+    J->big_tasks = pieces > 0 ? parts : t4j_ceil_div(tiles, big);
+    J->small_chunk = pieces > 0 ? small * tile : 0;
+    return J->big_tasks + pieces;
+}
+
 /* Runs a tiled job whose operands, blocks and C are set, on the pool. */
 int32_t t4j_gemm_run_tiled(gemm_job *J) {
     const t4j_gemm_impl *I = J->impl;
@@ -283,12 +317,10 @@ int32_t t4j_gemm_run_tiled(gemm_job *J) {
     int rows_first = J->m > J->n && tiles_m >= threads && (J->bpacked != NULL || direct_a(J) == NULL);
     if (!rows_first && (tiles_n >= threads || tiles_n >= tiles_m)) {
         J->split_n = 1;
-        J->chunk = t4j_ceil_div(tiles_n, T4J_MIN(threads, tiles_n)) * I->nr;
-        tasks = t4j_ceil_div(J->n, J->chunk);
+        tasks = split_tiles(J, tiles_n, I->nr, threads, direct_a(J) != NULL, T4J_MIN_TASK_TILES_N);
     } else {
         J->split_n = 0;
-        J->chunk = t4j_ceil_div(tiles_m, T4J_MIN(threads, tiles_m)) * I->mr;
-        tasks = t4j_ceil_div(J->m, J->chunk);
+        tasks = split_tiles(J, tiles_m, I->mr, threads, J->bpacked != NULL, T4J_MIN_TASK_TILES_M);
     }
     atomic_init(&J->failed, 0);
     t4j_parallel(tasks, gemm_task, J);

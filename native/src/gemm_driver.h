@@ -30,7 +30,9 @@ typedef struct {
                            * order), or NULL: B is packed here */
     int64_t bnpad;       /* columns of the packed B, a multiple of the tile's */
     int split_n;         /* tasks split columns (1) or rows (0) */
-    int64_t chunk;       /* columns or rows per task, a multiple of the tile */
+    int64_t chunk;       /* columns or rows per task, a multiple of the tile: the first big_tasks tasks */
+    int64_t big_tasks;   /* tasks of chunk; the tasks after them take small_chunk each (t4j_gemm_run_tiled) */
+    int64_t small_chunk;
     atomic_int failed;   /* a thread could not get its packing buffers */
 } gemm_job;
 

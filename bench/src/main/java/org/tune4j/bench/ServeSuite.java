@@ -291,6 +291,8 @@ final class ServeSuite {
      */
     private static void writeSamples(Path file, long start, List<Sample> all, List<long[]> loads, java.util.Collection<long[]> steal) throws IOException {
         StringBuilder sb = new StringBuilder();
+        long uptimeAtStart = java.lang.management.ManagementFactory.getRuntimeMXBean().getUptime() - (System.nanoTime() - start) / 1_000_000;
+        sb.append("start ").append(uptimeAtStart).append(" ms after the JVM started (as -Xlog's uptime)\n");
         for (Sample s : all) sb.append(String.format(Locale.ROOT, "req %.3f %.3f %d%n", (s.dueNanos() - start) / 1e6, (s.doneNanos() - start) / 1e6, s.status()));
         for (long[] l : loads) sb.append(String.format(Locale.ROOT, "load %.3f %.3f%n", (l[0] - start) / 1e6, (l[1] - start) / 1e6));
         for (long[] t : steal) sb.append(String.format(Locale.ROOT, "steal %.3f %d%n", (t[0] - start) / 1e6, t[1]));

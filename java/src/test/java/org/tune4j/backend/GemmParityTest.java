@@ -35,7 +35,9 @@ class GemmParityTest {
      * and 5 outputs over many rows (the dot8 path, an odd last row, K with a tail).
      */
     private static final long[][] LINEAR_SHAPES = {{1, 300, 70}, {4, 257, 1030}, {300, 16, 100}, {97, 9, 40}, {128, 384, 384}, {128, 384, 1536}, {3, 5, 0},
-        {150, 1060, 420}, {17, 1100, 70}, {40, 1, 33}, {301, 8, 390}, {33, 5, 47}};
+        {150, 1060, 420}, {17, 1100, 70}, {40, 1, 33}, {301, 8, 390}, {33, 5, 47},
+        // on two threads and more, a big task a thread and a tail of small ones (t4j_gemm_run_tiled): by columns, by rows
+        {128, 1536, 384}, {1000, 384, 384}};
 
     static Stream<Arguments> linearCases() {
         return TestTensors.atEveryLevel(LINEAR_SHAPES);
