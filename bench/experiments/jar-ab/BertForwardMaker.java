@@ -1,5 +1,4 @@
 import java.lang.foreign.Arena;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import org.tune4j.autograd.Tape;
@@ -7,7 +6,6 @@ import org.tune4j.autograd.Workspace;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.TokenBatch;
 import org.tune4j.io.BertCheckpoint;
-import org.tune4j.io.PretrainedModels;
 import org.tune4j.nn.BertModel;
 
 /**
@@ -19,8 +17,7 @@ public class BertForwardMaker {
     public static Runnable make(String variant) throws Exception {
         int batch = Integer.parseInt(variant.split(":")[0]);
         CpuBackend.setThreads(Integer.parseInt(variant.split(":")[1]));
-        Path hf = Files.createTempDirectory("bert-forward-ab").resolve("minilm");
-        PretrainedModels.importMiniLm(PretrainedModels.miniLmJar(), hf);
+        Path hf = MiniLmStep.miniLmFolder();
         Arena arena = Arena.ofShared();
         BertModel model = BertCheckpoint.load(arena, hf);
         model.packProjections(arena);

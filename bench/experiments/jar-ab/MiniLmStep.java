@@ -22,15 +22,23 @@ final class MiniLmStep {
     final AdamW optimizer;
     final int[] ids = new int[128];
 
-    MiniLmStep(String method, int threads) throws Exception {
-        CpuBackend.setThreads(threads);
-        // the folder `finetune` imports MiniLM into, when there: importing in each jar's class loader loads DJL's
-        // tokenizers library twice in one process, and the second fails ("No tokenizers version found in property file")
+    /**
+     * The folder `finetune` imports MiniLM into, when there, else a fresh import: importing in each jar's class loader
+     * loads DJL's tokenizers library twice in one process, and the second fails ("No tokenizers version found in
+     * property file").
+     */
+    static Path miniLmFolder() throws Exception {
         Path hf = Path.of(System.getProperty("user.home"), ".cache", "tune4j", "models", "minilm");
         if (!Files.isRegularFile(hf.resolve("model.safetensors"))) {
-            hf = Files.createTempDirectory("bert-step-ab").resolve("minilm");
+            hf = Files.createTempDirectory("minilm-ab").resolve("minilm");
             PretrainedModels.importMiniLm(PretrainedModels.miniLmJar(), hf);
         }
+        return hf;
+    }
+
+    MiniLmStep(String method, int threads) throws Exception {
+        CpuBackend.setThreads(threads);
+        Path hf = miniLmFolder();
         model = new BertClassifier(arena, BertCheckpoint.load(arena, hf), BertClassifier.Pooling.MEAN, 2, new SplittableRandom(1));
         if (method.equals("lora"))
             Lora.inject(model, arena, new Lora.Config(8, 16f, 0f, false, List.of("query", "value"), List.of("classifier")), new SplittableRandom(2));

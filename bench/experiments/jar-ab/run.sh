@@ -60,8 +60,8 @@ case "$mode" in
     done ;;
   bert-forward)
     rounds="${3:-12}"
-    "$JAVA_HOME/bin/javac" -cp "$old_jar" -d "$out/old" "$here/BertForwardMaker.java"
-    "$JAVA_HOME/bin/javac" -cp "$new_jar" -d "$out/new" "$here/BertForwardMaker.java"
+    "$JAVA_HOME/bin/javac" -cp "$old_jar" -d "$out/old" "$here/BertForwardMaker.java" "$here/MiniLmStep.java"
+    "$JAVA_HOME/bin/javac" -cp "$new_jar" -d "$out/new" "$here/BertForwardMaker.java" "$here/MiniLmStep.java"
     "$JAVA_HOME/bin/javac" -d "$out" "$here/InferAB.java"
     for variant in ${VARIANTS:-1:1 32:1}; do
       per=$([ "${variant%%:*}" = 1 ] && echo 30 || echo 2)
