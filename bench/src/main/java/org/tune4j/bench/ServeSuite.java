@@ -219,8 +219,9 @@ final class ServeSuite {
                 if (r.statusCode() != 200) throw new IOException("loading an adapter: " + r.body());
             }
             long start = System.nanoTime(), interval = (long) (1e9 / rate), nextLoad = start + LOAD_PERIOD_NANOS;
+            String dump = System.getProperty("tune4j.serve.samplesFile"); // the run's record, when asked for (writeSamples)
             ConcurrentLinkedQueue<long[]> steal = new ConcurrentLinkedQueue<>(); // (time, stolen ms so far) every 100 ms
-            Thread stealSampler = Thread.ofPlatform().daemon(true).start(() -> {
+            Thread stealSampler = dump == null ? null : Thread.ofPlatform().daemon(true).start(() -> {
                 while (!Thread.currentThread().isInterrupted()) {
                     steal.add(new long[] {System.nanoTime(), stolenMillis()});
                     try {
@@ -263,10 +264,9 @@ final class ServeSuite {
                 clients.submit(() -> samples.add(send(http, base, adapter, text, due)));
             }
             Thread.sleep(3000); // the last answers
-            stealSampler.interrupt();
             List<Sample> all = new ArrayList<>(samples);
-            String dump = System.getProperty("tune4j.serve.samplesFile");
             if (dump != null) {
+                stealSampler.interrupt();
                 writeSamples(Path.of(dump), start, all, loads, steal);
                 Files.writeString(Path.of(dump + ".metrics"), http.send(HttpRequest.newBuilder(URI.create(base + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body());
             }
