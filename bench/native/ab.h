@@ -32,7 +32,7 @@ static int by_value(const void *x, const void *y) {
 }
 
 /* dlopen()s a copy of the library at path (copy number index of this process); exits on failure. */
-__attribute__((unused)) static void *open_copy(const char *tool, const char *path, int index) {
+static void *open_copy(const char *tool, const char *path, int index) {
     char copy[128], cmd[1400];
     snprintf(copy, sizeof copy, "/tmp/%s-%d-%d.so", tool, (int)getpid(), index);
     snprintf(cmd, sizeof cmd, "cp '%s' %s", path, copy);
