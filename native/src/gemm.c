@@ -284,10 +284,9 @@ static int64_t split_tiles(gemm_job *J, int64_t tiles, int64_t tile, int64_t thr
     if (guided && parts > 1) {
         int64_t tail = tiles / T4J_GUIDED_TAIL, per_thread = tail / (parts * min_tiles);
         if (per_thread >= 1) {
-            pieces = parts * per_thread;
-            small = tail / pieces;
-            big = t4j_ceil_div(tiles - pieces * small, parts);
-            pieces = t4j_ceil_div(T4J_MAX(0, tiles - parts * big), small);
+            small = tail / (parts * per_thread);
+            big = t4j_ceil_div(tiles - parts * per_thread * small, parts);
+            pieces = t4j_ceil_div(T4J_MAX(0, tiles - parts * big), small); /* what the big tasks leave */
         }
     }
 #else
@@ -314,10 +313,11 @@ int32_t t4j_gemm_run_tiled(gemm_job *J) {
     if (flops < 2.0e6) threads = 1;
     int64_t tiles_n = t4j_ceil_div(J->n, I->nr), tiles_m = t4j_ceil_div(J->m, I->mr);
     int64_t tasks;
-    int rows_first = J->m > J->n && tiles_m >= threads && (J->bpacked != NULL || direct_a(J) == NULL);
+    int in_place = direct_a(J) != NULL;
+    int rows_first = J->m > J->n && tiles_m >= threads && (J->bpacked != NULL || !in_place);
     if (!rows_first && (tiles_n >= threads || tiles_n >= tiles_m)) {
         J->split_n = 1;
-        tasks = split_tiles(J, tiles_n, I->nr, threads, direct_a(J) != NULL, T4J_MIN_TASK_TILES_N);
+        tasks = split_tiles(J, tiles_n, I->nr, threads, in_place, T4J_MIN_TASK_TILES_N);
     } else {
         J->split_n = 0;
         tasks = split_tiles(J, tiles_m, I->mr, threads, J->bpacked != NULL, T4J_MIN_TASK_TILES_M);
