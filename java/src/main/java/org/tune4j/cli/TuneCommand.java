@@ -22,9 +22,13 @@ final class TuneCommand implements Callable<Integer> {
         if (threads != null) CpuBackend.setThreads(threads);
         System.out.println("cpu: " + GemmTuning.cpuKey() + ", kernels at " + CpuBackend.simdLevel().label() + ", " + CpuBackend.threads() + " threads");
         System.out.println("timing 1024 x 1024 x 1024 and 128 x 2048 x 2048 (geometric mean; each candidate against the incumbent, median of "
-                + "7 alternated rounds) ...");
+                + GemmTuning.PAIRED_ROUNDS + " alternated rounds) ...");
         GemmTuning.Result r = GemmTuning.tune(dryRun ? null : GemmTuning.cacheFile(), 1.0);
         for (GemmTuning.Trial t : r.trials()) System.out.printf("  %-28s %7.1f GFLOP/s%n", t.blocks(), t.gflops());
+        if (!r.sweepWinner().equals(r.levelDefault())) {
+            System.out.printf("the search's winner, %s, against the level's own again (median of %d alternated rounds): %.2fx, %s%n", r.sweepWinner(),
+                    GemmTuning.CONFIRM_ROUNDS, r.confirmedSpeedup(), r.chosen().equals(r.sweepWinner()) ? "kept" : "not kept");
+        }
         System.out.printf("level's own: %s, %.1f GFLOP/s; chosen: %s, %.1f GFLOP/s (%.2fx; a candidate must win by %d%%)%n", r.levelDefault(), r.defaultGflops(),
                 r.chosen(), r.chosenGflops(), r.chosenGflops() / r.defaultGflops(), GemmTuning.MARGIN_PERCENT);
         if (r.int8Trials().isEmpty()) {

@@ -149,6 +149,14 @@ class GemmTuningTest {
         assertTrue(r.trials().stream().anyMatch(t -> t.blocks().equals(r.chosen())), "the choice is one of the trials");
         assertTrue(r.trials().size() >= 10, "kc, mc and nc each tried: " + r.trials().size());
         assertEquals(r.chosen(), GemmTuning.inUse(), "applied");
+        // the search's winner is kept only where it beat the level's own again, on the confirming rounds
+        if (r.sweepWinner().equals(r.levelDefault())) {
+            assertTrue(Double.isNaN(r.confirmedSpeedup()), "nothing to confirm: " + r.confirmedSpeedup());
+            assertEquals(r.levelDefault(), r.chosen());
+        } else {
+            boolean passed = r.confirmedSpeedup() > 1 + GemmTuning.MARGIN_PERCENT / 100.0;
+            assertEquals(passed ? r.sweepWinner() : r.levelDefault(), r.chosen(), "confirmed at " + r.confirmedSpeedup());
+        }
         GemmTuning.set(null, null, null);
         GemmTuning.Choice again = GemmTuning.applyAtStartup(cache);
         assertEquals(r.chosen(), again.blocks(), "read back from " + cache);
