@@ -1,4 +1,4 @@
-/* Two libtune4j.so builds on the GEMM, bit for bit: t4j_gemm NN and NT over shapes with a single row block and with
+/* Two libtune4j.so builds on the GEMM, bit for bit: t4j_gemm NN, NT, TN and TT over shapes with a single row block and with
  * several, n a power of two and not, on 1 and 2 threads. Prints each product that differs; exits 1 if any does.
  *
  *   gemm-bits-ab LIB_A LIB_B (gemm-variants.sh builds them) */
@@ -30,17 +30,18 @@ int main(int argc, char **argv) {
         for (int64_t i = 0; i < m * k; i++) a[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
         for (int64_t i = 0; i < k * n; i++) b[i] = (float)((i * 104729) % 997) / 997.0f - 0.5f;
         for (int t = 1; t <= 2; t++)
-            for (int tb = 0; tb < 2; tb++) {
-                for (int l = 0; l < 2; l++) {
-                    threads[l](t);
-                    gemm[l](0, tb, m, n, k, 1.0f, a, k, b, tb ? k : n, 0.0f, c[l], n);
+            for (int ta = 0; ta < 2; ta++)
+                for (int tb = 0; tb < 2; tb++) {
+                    for (int l = 0; l < 2; l++) {
+                        threads[l](t);
+                        gemm[l](ta, tb, m, n, k, 1.0f, a, ta ? m : k, b, tb ? k : n, 0.0f, c[l], n);
+                    }
+                    total++;
+                    if (memcmp(c[0], c[1], (size_t)(m * n) * 4) != 0) {
+                        bad++;
+                        printf("differ: %ldx%ldx%ld, %d threads, %c%c\n", (long)m, (long)n, (long)k, t, ta ? 'T' : 'N', tb ? 'T' : 'N');
+                    }
                 }
-                total++;
-                if (memcmp(c[0], c[1], (size_t)(m * n) * 4) != 0) {
-                    bad++;
-                    printf("differ: %ldx%ldx%ld, %d threads, %s\n", (long)m, (long)n, (long)k, t, tb ? "NT" : "NN");
-                }
-            }
         free(a), free(b), free(c[0]), free(c[1]);
     }
     printf("%d products compared, %d differ\n", total, bad);

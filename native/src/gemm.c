@@ -128,10 +128,11 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
     const t4j_kseg *as = &J->av.segs[0];
     const float *adirect = direct_a(J);
     const int64_t head = adirect != NULL && J->bpacked == NULL && I->kernel_pack != NULL ? MR : 0; /* rows packed ahead of those in place, in the first row block */
-    float *ap = t4j_thread_scratch(T4J_SCRATCH_GEMM_A, (size_t)(mc_max * J->kb) * sizeof(float)); /* per thread, kept */
+    /* per thread, kept; none where A was packed once for every task */
+    float *ap = J->apacked ? NULL : t4j_thread_scratch(T4J_SCRATCH_GEMM_A, (size_t)(mc_max * J->kb) * sizeof(float));
     /* with a single row block, two slivers' buffers: one in use while the next is copied ahead into the other */
     float *bp = J->bpacked ? NULL : t4j_thread_scratch(T4J_SCRATCH_GEMM_B, (size_t)((single ? 2 * NR : nc_max) * J->kb) * sizeof(float));
-    if (ap == NULL || (bp == NULL && J->bpacked == NULL)) {
+    if ((ap == NULL && J->apacked == NULL) || (bp == NULL && J->bpacked == NULL)) {
         atomic_store((atomic_int *)&J->failed, 1);
         return;
     }
@@ -147,10 +148,14 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
                 /* of this K block, kin steps lie in A's first segment (read in place), the ktail after them in the
                  * others: packed for rows [lead, whole) as slivers of MR x ktail, after the lead rows' slivers */
                 int64_t kin = T4J_MAX(0, T4J_MIN(kc, as->k - pc)), ktail = kc - kin;
+                if (J->apacked != NULL) {
+                    ap = (float *)J->apacked + pc * J->ampad + ic * kc; /* packed before the tasks (A is never read in place then) */
+                } else {
+                    if (lead > 0) t4j_gemm_pack_view(I, &J->av, ic, lead, pc, kc, MR, ap);
+                    if (ktail > 0 && lead < whole) t4j_gemm_pack_view(I, &J->av, ic + lead, whole - lead, pc + kin, ktail, MR, ap + lead * kc);
+                    if (whole < mc) t4j_gemm_pack_view(I, &J->av, ic + whole, mc - whole, pc, kc, MR, ap + whole * kc);
+                }
                 float *atail = ap + lead * kc;
-                if (lead > 0) t4j_gemm_pack_view(I, &J->av, ic, lead, pc, kc, MR, ap);
-                if (ktail > 0 && lead < whole) t4j_gemm_pack_view(I, &J->av, ic + lead, whole - lead, pc + kin, ktail, MR, atail);
-                if (whole < mc) t4j_gemm_pack_view(I, &J->av, ic + whole, mc - whole, pc, kc, MR, ap + whole * kc);
                 int64_t copied = -1; /* the sliver (its jr) the calls of the sliver before it packed (copy-ahead) */
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const float *bs, *next = NULL, *fuse_src = NULL;
@@ -298,6 +303,34 @@ static int64_t split_tiles(gemm_job *J, int64_t tiles, int64_t tile, int64_t thr
     return J->big_tasks + pieces;
 }
 
+/* All of A packed once, by every thread, for the tasks of a product whose columns are split and whose A is not read in
+ * place (a transposed A, rows 4 KiB apart): each task would otherwise pack all of it again, so the split kept one task a
+ * thread, and a product waited for the vCPU that ran slower (BENCHMARKS.md, forty-fifth session). Up to
+ * T4J_SHARED_A_BYTES; 0 turns it off (an A/B build). */
+#ifndef T4J_SHARED_A_BYTES
+#define T4J_SHARED_A_BYTES (8 << 20)
+#endif
+#define SHARED_A_ROWS 48 /* rows a pre-packing task packs: a multiple of every level's tile */
+
+static void pack_a_task(void *ctx, int64_t task) {
+    const gemm_job *J = ctx;
+    int64_t chunks = t4j_ceil_div(J->m, SHARED_A_ROWS), pc = (task / chunks) * J->kb, r0 = (task % chunks) * SHARED_A_ROWS;
+    int64_t kc = T4J_MIN(J->kb, J->k - pc);
+    t4j_gemm_pack_view(J->impl, &J->av, r0, T4J_MIN(SHARED_A_ROWS, J->m - r0), pc, kc, J->impl->mr, (float *)J->apacked + pc * J->ampad + r0 * kc);
+}
+
+/* Packs A for every task into the calling thread's scratch where that pays (see above); 1 if it did. */
+static int share_packed_a(gemm_job *J, int64_t threads, int in_place) {
+    int64_t ampad = t4j_ceil_div(J->m, J->impl->mr) * J->impl->mr;
+    size_t bytes = (size_t)(ampad * J->k) * sizeof(float);
+    if (threads < 2 || in_place || bytes > (size_t)T4J_SHARED_A_BYTES || SHARED_A_ROWS % J->impl->mr != 0) return 0;
+    float *a = t4j_thread_scratch(T4J_SCRATCH_GEMM_SHARED_A, bytes);
+    if (a == NULL) return 0; /* each task packs its own, as without */
+    J->apacked = a, J->ampad = ampad;
+    t4j_parallel(t4j_ceil_div(J->k, J->kb) * t4j_ceil_div(J->m, SHARED_A_ROWS), pack_a_task, J);
+    return 1;
+}
+
 /* Runs a tiled job whose operands, blocks and C are set, on the pool. */
 int32_t t4j_gemm_run_tiled(gemm_job *J) {
     const t4j_gemm_impl *I = J->impl;
@@ -317,7 +350,8 @@ int32_t t4j_gemm_run_tiled(gemm_job *J) {
     int rows_first = J->m > J->n && tiles_m >= threads && (J->bpacked != NULL || !in_place);
     if (!rows_first && (tiles_n >= threads || tiles_n >= tiles_m)) {
         J->split_n = 1;
-        tasks = split_tiles(J, tiles_n, I->nr, threads, in_place, T4J_MIN_TASK_TILES_N);
+        int shared = J->apacked == NULL && share_packed_a(J, threads, in_place);
+        tasks = split_tiles(J, tiles_n, I->nr, threads, in_place || shared, T4J_MIN_TASK_TILES_N);
     } else {
         J->split_n = 0;
         tasks = split_tiles(J, tiles_m, I->mr, threads, J->bpacked != NULL, T4J_MIN_TASK_TILES_M);
@@ -411,68 +445,3 @@ T4J_EXPORT int32_t t4j_linear(int64_t m, int64_t n, int64_t k, const float *x, i
     t4j_kseg seg = {.a = x, .rsa = ldx, .csa = 1, .b = w, .rsb = 1, .csb = ldw, .k = k, .alpha = 1.0f};
     return t4j_gemm_segments(m, n, &seg, 1, 0.0f, y, ldy, bias);
 }
-
-/* ---- cache blocks: the level's, unless set (the autotuner's choice; ARCHITECTURE.md, "Numerics": a K block
- * splits the sum, so results are bitwise identical for any thread count at one setting, not across settings) ---- */
-
-static _Atomic int64_t set_mc, set_kc, set_nc; /* 0: the level's own */
-
-T4J_EXPORT int32_t t4j_gemm_set_blocks(int64_t mc, int64_t kc, int64_t nc) {
-    if (mc == 0 && kc == 0 && nc == 0) {
-        atomic_store(&set_mc, 0);
-        atomic_store(&set_kc, 0);
-        atomic_store(&set_nc, 0);
-        return T4J_OK;
-    }
-    if (mc < 8 || mc > 4096 || kc < 16 || kc > 8192 || nc < 16 || nc > 65536) return T4J_ERR_INVALID;
-    atomic_store(&set_mc, mc);
-    atomic_store(&set_kc, kc);
-    atomic_store(&set_nc, nc);
-    return T4J_OK;
-}
-
-T4J_EXPORT void t4j_gemm_blocks(int64_t *out) {
-    const t4j_gemm_impl *I = t4j_gemm_current();
-    int64_t mc = atomic_load(&set_mc), kc = atomic_load(&set_kc), nc = atomic_load(&set_nc);
-    out[0] = mc ? mc : I->mc;
-    out[1] = kc ? kc : I->kc;
-    out[2] = nc ? nc : I->nc;
-}
-
-/* ---- the level's table, and the peak loop of the level ---- */
-
-const t4j_gemm_impl *t4j_gemm_current(void) {
-    int32_t level = t4j_simd_level();
-    return T4J_LEVEL_TABLE(t4j_gemm_, level);
-}
-
-#if defined(__x86_64__)
-/* C's area computed (edge tiles padded to whole tiles) over its real area. */
-static double padded(int64_t m, int64_t n, int64_t mr, int64_t nr) {
-    return (double)(t4j_ceil_div(m, mr) * mr) * (double)(t4j_ceil_div(n, nr) * nr) / ((double)m * (double)n);
-}
-#endif
-
-/* Measured on Zen 5 (BENCHMARKS.md, "A second AVX-512 tile"): 8 x 48 is 4-5% faster on 128 x 384 and 128 x 1536 (no
- * padding against 3% for 12 x 32), and 11% slower on 2176 x 128 (its third column sliver two thirds empty). On
- * C without padding either way, 12 x 32 is a little faster (1024³: 5%), hence the 2% margin. */
-const t4j_gemm_impl *t4j_gemm_tile_for(const t4j_gemm_impl *level, int64_t m, int64_t n) {
-#if defined(__x86_64__)
-    if (level == &t4j_gemm_avx512 && m > 0 && n > 0) {
-        const t4j_gemm_impl *alt = &t4j_gemm_avx512_8x48;
-        if (padded(m, n, alt->mr, alt->nr) * 1.02 < padded(m, n, level->mr, level->nr)) return alt;
-    }
-#else
-    (void)m;
-    (void)n;
-#endif
-    return level;
-}
-
-T4J_EXPORT void t4j_gemm_tile(int64_t m, int64_t n, int64_t *out) {
-    const t4j_gemm_impl *I = t4j_gemm_tile_for(t4j_gemm_current(), m, n);
-    out[0] = I->mr;
-    out[1] = I->nr;
-}
-
-T4J_EXPORT int64_t t4j_peak_fma(int64_t iterations) { return t4j_gemm_current()->peak_fma(iterations); }

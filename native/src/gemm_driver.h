@@ -29,6 +29,9 @@ typedef struct {
     const float *bpacked; /* B packed ahead (t4j_linear_pack: K block pc at bpacked + pc*bnpad, its slivers in
                            * order), or NULL: B is packed here */
     int64_t bnpad;       /* columns of the packed B, a multiple of the tile's */
+    const float *apacked; /* A packed once for every task (t4j_gemm_run_tiled: K block pc at apacked + pc*ampad, its
+                           * slivers in order), or NULL: each task packs the A block it uses */
+    int64_t ampad;       /* rows of the packed A, a multiple of the tile's */
     int split_n;         /* tasks split columns (1) or rows (0) */
     int64_t chunk;       /* columns or rows per task, a multiple of the tile: the first big_tasks tasks */
     int64_t big_tasks;   /* tasks of chunk; the tasks after them take small_chunk each (t4j_gemm_run_tiled) */

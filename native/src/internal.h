@@ -33,6 +33,7 @@
 enum {
     T4J_SCRATCH_GEMM_A,      /* gemm.c: the packed A block */
     T4J_SCRATCH_GEMM_B,      /* gemm.c: the packed B panel */
+    T4J_SCRATCH_GEMM_SHARED_A, /* gemm.c: all of A packed once for the tasks of one product (the calling thread's) */
     T4J_SCRATCH_INT8_X,      /* quant.c: the quantized rows of x */
     T4J_SCRATCH_INT8_SCALES, /* quant.c: their scales */
     T4J_SCRATCH_LORA_X,      /* lora.c: x with its dropout mask applied */
