@@ -339,7 +339,8 @@ int32_t t4j_gemm_run_tiled(gemm_job *J) {
      * (then each packs its part of A, all of B: the ViT's 2176 x 128 x 128 GEMMs gained nothing from a
      * second thread split by columns, packing A twice), and unless A is read in place on a B packed here
      * (then no thread packs A, and splitting the columns packs B once: MiniLM's training GEMMs 1-2% faster
-     * on two threads; on weights packed ahead neither side is packed, and the rows stay split).
+     * on two threads; on weights packed ahead neither side is packed, and the rows stay split). An A that is
+     * not read in place, with the columns split, is packed once for all the tasks (share_packed_a).
      * Tiny problems stay on one thread. */
     int64_t threads = t4j_num_threads();
     double flops = 2.0 * (double)J->m * (double)J->n * (double)J->k;
