@@ -351,7 +351,7 @@ int32_t t4j_gemm_run_tiled(gemm_job *J) {
     int rows_first = J->m > J->n && tiles_m >= threads && (J->bpacked != NULL || !in_place);
     if (!rows_first && (tiles_n >= threads || tiles_n >= tiles_m)) {
         J->split_n = 1;
-        int shared = J->apacked == NULL && share_packed_a(J, threads, in_place);
+        int shared = share_packed_a(J, threads, in_place);
         tasks = split_tiles(J, tiles_n, I->nr, threads, in_place || shared, T4J_MIN_TASK_TILES_N);
     } else {
         J->split_n = 0;
