@@ -129,10 +129,11 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
     const float *adirect = direct_a(J);
     const int64_t head = adirect != NULL && J->bpacked == NULL && I->kernel_pack != NULL ? MR : 0; /* rows packed ahead of those in place, in the first row block */
     /* per thread, kept; none where A was packed once for every task */
-    float *ap = J->apacked ? NULL : t4j_thread_scratch(T4J_SCRATCH_GEMM_A, (size_t)(mc_max * J->kb) * sizeof(float));
+    float *apack = J->apacked ? NULL : t4j_thread_scratch(T4J_SCRATCH_GEMM_A, (size_t)(mc_max * J->kb) * sizeof(float));
+    const float *ap = apack; /* the A block the tiles read: apack, or its place in the shared A */
     /* with a single row block, two slivers' buffers: one in use while the next is copied ahead into the other */
     float *bp = J->bpacked ? NULL : t4j_thread_scratch(T4J_SCRATCH_GEMM_B, (size_t)((single ? 2 * NR : nc_max) * J->kb) * sizeof(float));
-    if ((ap == NULL && J->apacked == NULL) || (bp == NULL && J->bpacked == NULL)) {
+    if ((apack == NULL && J->apacked == NULL) || (bp == NULL && J->bpacked == NULL)) {
         atomic_store((atomic_int *)&J->failed, 1);
         return;
     }
@@ -149,13 +150,13 @@ static void gemm_block(const gemm_job *J, int64_t m0, int64_t m1, int64_t n0, in
                  * others: packed for rows [lead, whole) as slivers of MR x ktail, after the lead rows' slivers */
                 int64_t kin = T4J_MAX(0, T4J_MIN(kc, as->k - pc)), ktail = kc - kin;
                 if (J->apacked != NULL) {
-                    ap = (float *)J->apacked + pc * J->ampad + ic * kc; /* packed before the tasks (A is never read in place then) */
+                    ap = J->apacked + pc * J->ampad + ic * kc; /* packed before the tasks (A is never read in place then) */
                 } else {
-                    if (lead > 0) t4j_gemm_pack_view(I, &J->av, ic, lead, pc, kc, MR, ap);
-                    if (ktail > 0 && lead < whole) t4j_gemm_pack_view(I, &J->av, ic + lead, whole - lead, pc + kin, ktail, MR, ap + lead * kc);
-                    if (whole < mc) t4j_gemm_pack_view(I, &J->av, ic + whole, mc - whole, pc, kc, MR, ap + whole * kc);
+                    if (lead > 0) t4j_gemm_pack_view(I, &J->av, ic, lead, pc, kc, MR, apack);
+                    if (ktail > 0 && lead < whole) t4j_gemm_pack_view(I, &J->av, ic + lead, whole - lead, pc + kin, ktail, MR, apack + lead * kc);
+                    if (whole < mc) t4j_gemm_pack_view(I, &J->av, ic + whole, mc - whole, pc, kc, MR, apack + whole * kc);
                 }
-                float *atail = ap + lead * kc;
+                const float *atail = ap + lead * kc;
                 int64_t copied = -1; /* the sliver (its jr) the calls of the sliver before it packed (copy-ahead) */
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const float *bs, *next = NULL, *fuse_src = NULL;
@@ -312,11 +313,17 @@ static int64_t split_tiles(gemm_job *J, int64_t tiles, int64_t tile, int64_t thr
 #endif
 #define SHARED_A_ROWS 48 /* rows a pre-packing task packs: a multiple of every level's tile */
 
+typedef struct {
+    const gemm_job *job;
+    float *dst; /* the shared A being packed: job->apacked, writable here */
+} shared_a_job;
+
 static void pack_a_task(void *ctx, int64_t task) {
-    const gemm_job *J = ctx;
+    const shared_a_job *S = ctx;
+    const gemm_job *J = S->job;
     int64_t chunks = t4j_ceil_div(J->m, SHARED_A_ROWS), pc = (task / chunks) * J->kb, r0 = (task % chunks) * SHARED_A_ROWS;
     int64_t kc = T4J_MIN(J->kb, J->k - pc);
-    t4j_gemm_pack_view(J->impl, &J->av, r0, T4J_MIN(SHARED_A_ROWS, J->m - r0), pc, kc, J->impl->mr, (float *)J->apacked + pc * J->ampad + r0 * kc);
+    t4j_gemm_pack_view(J->impl, &J->av, r0, T4J_MIN(SHARED_A_ROWS, J->m - r0), pc, kc, J->impl->mr, S->dst + pc * J->ampad + r0 * kc);
 }
 
 /* Packs A for every task into the calling thread's scratch where that pays (see above); 1 if it did. */
@@ -327,7 +334,8 @@ static int share_packed_a(gemm_job *J, int64_t threads, int in_place) {
     float *a = t4j_thread_scratch(T4J_SCRATCH_GEMM_SHARED_A, bytes);
     if (a == NULL) return 0; /* each task packs its own, as without */
     J->apacked = a, J->ampad = ampad;
-    t4j_parallel(t4j_ceil_div(J->k, J->kb) * t4j_ceil_div(J->m, SHARED_A_ROWS), pack_a_task, J);
+    shared_a_job S = {J, a};
+    t4j_parallel(t4j_ceil_div(J->k, J->kb) * t4j_ceil_div(J->m, SHARED_A_ROWS), pack_a_task, &S);
     return 1;
 }
 
