@@ -127,7 +127,7 @@ final class FinetuneCommand implements Callable<Integer> {
         try (DeviceOption.Compute on = device.open()) {
             String where = on.gpuName() != null ? on.gpuName() + " (training and test; probes and int8 on the CPU)" : on.backend().name();
             System.out.printf("%s on %s (%d texts, classes %s), %s, %d tokens%n", modelDir.getFileName(), set.name(), set.size(), set.classes(), where, maxLength);
-            r = TextFinetuning.run(on.backend(), modelDir, set, o, System.out::println);
+            r = TextFinetuning.run(on.backend(), modelDir, set, o, System.out::println, Progress::forText);
             if (!on.fallbacks().isEmpty()) System.out.println(on.fallbacks());
         }
         System.out.printf("%n%-6s %18s %10s %10s %20s %9s%n", "method", "test acc (mean±sd)", "trained %", "s per run", "forgetting (points)", "int8 acc");

@@ -5,18 +5,39 @@ import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import org.tune4j.train.Trainer;
 
-/** A progress bar per epoch on the terminal (stderr): loss, images/s; the epoch's validation accuracy. */
+/**
+ * A progress bar per epoch on the terminal (stderr): steps done, the time left, the loss and examples a second; for the
+ * ViT also each epoch's line (loss, validation accuracy, seconds) on stderr.
+ */
 final class Progress implements Trainer.Listener, AutoCloseable {
-    private final String task;
+    private final String task, rate;
+    private final boolean epochLines, shown;
     private ProgressBar bar;
     private int epoch = -1;
 
+    /** The ViT's: images a second, an epoch line after each bar. */
     Progress(String task) {
+        this(task, "img/s", true, true);
+    }
+
+    private Progress(String task, String rate, boolean epochLines, boolean shown) {
         this.task = task;
+        this.rate = rate;
+        this.epochLines = epochLines;
+        this.shown = shown;
+    }
+
+    /**
+     * A text run's bars (sequences a second), shown only where stderr is a terminal (a log would get every redraw); no
+     * epoch line: the text job prints its own, on stdout, after the bar has closed.
+     */
+    static Progress forText(String task) {
+        return new Progress(task, "seq/s", false, TextProgress.stderrIsTerminal());
     }
 
     @Override
-    public void onStep(int epoch, int step, int steps, float loss, double imagesPerSecond) {
+    public void onStep(int epoch, int step, int steps, float loss, double examplesPerSecond) {
+        if (!shown) return;
         if (epoch != this.epoch) {
             close();
             this.epoch = epoch;
@@ -24,13 +45,13 @@ final class Progress implements Trainer.Listener, AutoCloseable {
                     .setStyle(ProgressBarStyle.ASCII).setConsumer(new me.tongfei.progressbar.ConsoleProgressBarConsumer(System.err)).build();
         }
         bar.step();
-        bar.setExtraMessage(String.format("loss %.3f, %.0f img/s", loss, imagesPerSecond));
+        bar.setExtraMessage(String.format("loss %.3f, %.0f %s", loss, examplesPerSecond, rate));
     }
 
     @Override
     public void onEpoch(int epoch, double trainLoss, double valAccuracy, double seconds) {
         close();
-        System.err.printf("%s epoch %d: train loss %.4f, validation accuracy %.4f, %.1f s%n", task, epoch + 1, trainLoss, valAccuracy, seconds);
+        if (epochLines) System.err.printf("%s epoch %d: train loss %.4f, validation accuracy %.4f, %.1f s%n", task, epoch + 1, trainLoss, valAccuracy, seconds);
     }
 
     @Override

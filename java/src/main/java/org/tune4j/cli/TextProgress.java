@@ -38,7 +38,7 @@ final class TextProgress implements AutoCloseable {
     }
 
     /** Whether file descriptor 2 is a terminal (Linux: /proc/self/fd/2 links to a tty or pts device). */
-    private static boolean stderrIsTerminal() {
+    static boolean stderrIsTerminal() {
         try {
             String target = Files.readSymbolicLink(Path.of("/proc/self/fd/2")).toString();
             return target.startsWith("/dev/pts/") || target.startsWith("/dev/tty");

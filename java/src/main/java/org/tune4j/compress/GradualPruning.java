@@ -84,7 +84,7 @@ public final class GradualPruning implements AutoCloseable {
     public org.tune4j.train.Trainer.Listener listener() {
         return new org.tune4j.train.Trainer.Listener() {
             @Override
-            public void onStep(int epoch, int s, int steps, float loss, double imagesPerSecond) {
+            public void onStep(int epoch, int s, int steps, float loss, double examplesPerSecond) {
                 afterStep();
             }
         };

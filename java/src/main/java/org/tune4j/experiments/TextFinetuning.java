@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import org.tune4j.backend.Backend;
 import org.tune4j.compress.Int8Quantization;
 import org.tune4j.data.TextDataset;
@@ -19,6 +20,7 @@ import org.tune4j.io.SentencePipeline;
 import org.tune4j.nn.BertClassifier;
 import org.tune4j.nn.Lora;
 import org.tune4j.train.TextTrainer;
+import org.tune4j.train.Trainer;
 
 /**
  * The text job: a pretrained BERT fine-tuned on a labelled text set four ways on the same budget, each seed
@@ -81,6 +83,15 @@ public final class TextFinetuning {
      * memory, a GPU's say); the adapter, the forgetting probes and int8 on the host (int8 is a CPU kernel).
      */
     public static Result run(Backend backend, Path modelDir, TextDataset data, Options o, Consumer<String> progress) throws IOException {
+        return run(backend, modelDir, data, o, progress, run -> Trainer.Listener.NONE);
+    }
+
+    /**
+     * {@link #run(Backend, Path, TextDataset, Options, Consumer)}, each trained run's steps and epochs told to the listener
+     * {@code steps} gives for its name ("lora seed 1": a progress bar a run).
+     */
+    public static Result run(Backend backend, Path modelDir, TextDataset data, Options o, Consumer<String> progress, Function<String, Trainer.Listener> steps)
+            throws IOException {
         Backend host = backend.host();
         // a length the positions cannot hold fails here, not in a forward minutes in (config.json alone: the weights load later)
         org.tune4j.nn.BertConfig config = HfCheckpoint.readBertConfig(modelDir);
@@ -118,7 +129,7 @@ public final class TextFinetuning {
                     progress.accept(m.name().toLowerCase() + ", seed " + seed + ": " + train.size() + " texts to train, " + test.size() + " to test");
                     Path save = m == Method.LORA && seed == o.seeds().get(0) ? o.adapterDir() : null;
                     runs.add(one(backend, host, modelDir, m, seed, train.texts(), trainIds, train.labels(), test.texts(), testIds, test.labels(), data.classes(), o, probe, features,
-                            save, progress));
+                            save, progress, steps.apply(m.name().toLowerCase() + " seed " + seed)));
                 }
             }
         }
@@ -148,7 +159,7 @@ public final class TextFinetuning {
      */
     private static Run one(Backend backend, Backend host, Path modelDir, Method m, long seed, List<String> trainTexts, int[][] trainIds, int[] trainLabels,
             List<String> testTexts, int[][] testIds, int[] testLabels, List<String> classNames, Options o, Probe probe, FrozenFeatures features, Path saveAdapter,
-            Consumer<String> progress) throws IOException {
+            Consumer<String> progress, Trainer.Listener steps) throws IOException {
         int classes = classNames.size();
         long t0 = System.nanoTime(), vectorsBefore = features.computed();
         try (Arena arena = Arena.ofShared()) {
@@ -168,13 +179,13 @@ public final class TextFinetuning {
                     TextTrainer.fitHead(backend, model, trainVectors, trainLabels, 300, 1e-2f, 0f);
                 } else {
                     var opts = new TextTrainer.Options(o.epochs(), o.batch(), 1, o.headLr(), 0.01f, 0.1f, 1.0, seed);
-                    losses = TextTrainer.fitOnPooled(backend, model, trainVectors, trainIds, trainLabels, opts, line -> progress.accept("  " + line));
+                    losses = TextTrainer.fitOnPooled(backend, model, trainVectors, trainIds, trainLabels, opts, line -> progress.accept("  " + line), steps);
                 }
                 acc = EvaluateText.accuracy(EvaluateText.predictPooled(backend, model, testVectors), testLabels);
             } else {
                 float lr = m == Method.LORA ? o.loraLr() : o.fullLr();
                 var opts = new TextTrainer.Options(o.epochs(), o.batch(), 1, lr, 0.01f, 0.1f, 1.0, seed).withMicroBatches(o.microBatches());
-                losses = TextTrainer.fit(backend, model, trainIds, trainLabels, opts, line -> progress.accept("  " + line));
+                losses = TextTrainer.fit(backend, model, trainIds, trainLabels, opts, line -> progress.accept("  " + line), steps);
                 acc = EvaluateText.accuracy(EvaluateText.predict(backend, model, testIds, 32), testLabels);
             }
             model.moveTo(org.tune4j.tensor.Memory.HOST, arena);

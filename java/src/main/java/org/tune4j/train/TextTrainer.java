@@ -85,21 +85,26 @@ public final class TextTrainer {
      * instead of one an epoch.
      */
     public static double[] fit(Backend backend, BertClassifier model, int[][] ids, int[] labels, Options o, Consumer<String> progress) {
+        return fit(backend, model, ids, labels, o, progress, Trainer.Listener.NONE);
+    }
+
+    /** {@link #fit(Backend, BertClassifier, int[][], int[], Options, Consumer)}, {@code steps} hearing each step and epoch (a progress bar). */
+    public static double[] fit(Backend backend, BertClassifier model, int[][] ids, int[] labels, Options o, Consumer<String> progress, Trainer.Listener steps) {
         if (ids.length != labels.length || ids.length == 0) throw new IllegalArgumentException(ids.length + " sequences for " + labels.length + " labels");
         if (o.adversarial() == null && model.bert().parameterCount(true) == 0) {
-            return fitOnPooled(backend, model, EvaluateText.pooled(backend, model, ids, 32), ids, labels, o, progress);
+            return fitOnPooled(backend, model, EvaluateText.pooled(backend, model, ids, 32), ids, labels, o, progress, steps);
         }
-        return fitThroughEncoder(backend, model, ids, labels, o, progress);
+        return fitThroughEncoder(backend, model, ids, labels, o, progress, steps);
     }
 
     /** {@link #fit}'s loop with every batch through the encoder, whatever trains. */
-    static double[] fitThroughEncoder(Backend backend, BertClassifier model, int[][] ids, int[] labels, Options o, Consumer<String> progress) {
+    static double[] fitThroughEncoder(Backend backend, BertClassifier model, int[][] ids, int[] labels, Options o, Consumer<String> progress, Trainer.Listener steps) {
         if (ids.length != labels.length || ids.length == 0) throw new IllegalArgumentException(ids.length + " sequences for " + labels.length + " labels");
         SplittableRandom perturbations = new SplittableRandom(o.seed() ^ 0x5DEECE66DL); // FreeLB's own, so batches come in the same order with or without it
         try (Arena state = Arena.ofShared(); Workspace ws = new Workspace();
                 MicroBatches parts = new MicroBatches(backend, o.microBatches(), o.seed())) {
             Map<Tensor, PackedLinearWeights> packs = frozenProjectionPacks(backend, model, state);
-            return epochs(backend, model, ids, o, progress, state, members -> {
+            return epochs(backend, model, ids, o, progress, steps, state, members -> {
                 if (o.adversarial() == null) return batchStep(parts, model, packs, ids, labels, members);
                 try (Arena step = Arena.ofConfined()) {
                     int[][] seqs = new int[members.length][];
@@ -120,13 +125,19 @@ public final class TextTrainer {
      * one tape, then the same clipping and AdamW update. The encoder must be frozen: its vectors would not change.
      */
     public static double[] fitOnPooled(Backend backend, BertClassifier model, float[][] pooled, int[][] ids, int[] labels, Options o, Consumer<String> progress) {
+        return fitOnPooled(backend, model, pooled, ids, labels, o, progress, Trainer.Listener.NONE);
+    }
+
+    /** {@link #fitOnPooled(Backend, BertClassifier, float[][], int[][], int[], Options, Consumer)}, {@code steps} hearing each step and epoch. */
+    public static double[] fitOnPooled(Backend backend, BertClassifier model, float[][] pooled, int[][] ids, int[] labels, Options o, Consumer<String> progress,
+            Trainer.Listener steps) {
         if (ids.length != labels.length || pooled.length != labels.length || ids.length == 0) {
             throw new IllegalArgumentException(pooled.length + " pooled vectors and " + ids.length + " sequences for " + labels.length + " labels");
         }
         if (model.bert().parameterCount(true) > 0) throw new IllegalArgumentException("training on pooled vectors needs a frozen encoder; this one has parameters to train");
         int hidden = model.bert().config().hidden();
         try (Arena state = Arena.ofShared()) {
-            return epochs(backend, model, ids, o, progress, state, members -> {
+            return epochs(backend, model, ids, o, progress, steps, state, members -> {
                 try (Arena step = Arena.ofConfined(); Tape t = new Tape(backend, true)) {
                     float[][] rows = new float[members.length][];
                     Tensor y = Tensor.zeros(step, DType.I32, members.length);
@@ -152,9 +163,11 @@ public final class TextTrainer {
     /**
      * The epochs both fits share: each epoch's length-bucketed batches ({@link #bucketed}, seeded by {@code o.seed()}),
      * an AdamW update (in {@code state}) after every {@code o.accumulate()} batches with the warmup-linear rate and
-     * clipping; returns each epoch's mean loss and tells {@code progress}.
+     * clipping; returns each epoch's mean loss and tells {@code progress}, and {@code steps} each batch (its mean loss,
+     * sequences a second) and each epoch (before {@code progress}'s line: a progress bar closes first).
      */
-    private static double[] epochs(Backend backend, BertClassifier model, int[][] ids, Options o, Consumer<String> progress, Arena state, BatchLoss batch) {
+    private static double[] epochs(Backend backend, BertClassifier model, int[][] ids, Options o, Consumer<String> progress, Trainer.Listener steps, Arena state,
+            BatchLoss batch) {
         SplittableRandom rng = new SplittableRandom(o.seed());
         long updatesPerEpoch = (batches(ids.length, o.batch()) + o.accumulate() - 1) / o.accumulate(), total = updatesPerEpoch * o.epochs();
         LrSchedule lr = LrSchedule.warmupLinear(o.lr(), (long) (o.warmupFraction() * total), total);
@@ -166,14 +179,20 @@ public final class TextTrainer {
             for (int epoch = 0; epoch < o.epochs(); epoch++) {
                 List<int[]> plan = bucketed(ids, o.batch(), rng);
                 double sum = 0;
+                long epochStart = System.nanoTime();
                 for (int s = 0; s < plan.size(); s++) {
-                    sum += batch.run(plan.get(s));
+                    long t0 = System.nanoTime();
+                    double loss = batch.run(plan.get(s));
+                    sum += loss;
                     if ((s + 1) % o.accumulate() == 0 || s == plan.size() - 1) {
                         if (o.clipNorm() > 0) GradClip.clipGlobalNorm(backend, opt.parameters().values(), o.clipNorm());
                         opt.step(backend, lr.lr(update++));
                     }
+                    int n = plan.get(s).length;
+                    steps.onStep(epoch, s, plan.size(), (float) (loss / n), n / Math.max(1e-9, (System.nanoTime() - t0) / 1e9));
                 }
                 losses[epoch] = sum / ids.length;
+                steps.onEpoch(epoch, losses[epoch], Double.NaN, (System.nanoTime() - epochStart) / 1e9);
                 progress.accept(String.format("epoch %d/%d: loss %.4f", epoch + 1, o.epochs(), losses[epoch]));
             }
         } finally {

@@ -53,9 +53,16 @@ public final class Trainer {
         }
     }
 
-    /** Progress reports. */
+    /**
+     * Progress reports, of the ViT's {@link Trainer} and of {@link TextTrainer}: after each step (its epoch, its number of
+     * the epoch's {@code steps}, its mean loss, images or sequences a second), after each epoch ({@code valAccuracy} NaN
+     * where there is no validation set: the text loop's).
+     */
     public interface Listener {
-        default void onStep(int epoch, int step, int steps, float loss, double imagesPerSecond) {}
+        /** A listener that hears nothing. */
+        Listener NONE = new Listener() {};
+
+        default void onStep(int epoch, int step, int steps, float loss, double examplesPerSecond) {}
 
         default void onEpoch(int epoch, double trainLoss, double valAccuracy, double seconds) {}
 
@@ -64,9 +71,9 @@ public final class Trainer {
             Listener first = this;
             return new Listener() {
                 @Override
-                public void onStep(int epoch, int step, int steps, float loss, double imagesPerSecond) {
-                    first.onStep(epoch, step, steps, loss, imagesPerSecond);
-                    next.onStep(epoch, step, steps, loss, imagesPerSecond);
+                public void onStep(int epoch, int step, int steps, float loss, double examplesPerSecond) {
+                    first.onStep(epoch, step, steps, loss, examplesPerSecond);
+                    next.onStep(epoch, step, steps, loss, examplesPerSecond);
                 }
 
                 @Override

@@ -113,6 +113,57 @@ class TextTrainerTest {
         assertTrue(padded < 0.05 * real, "padding " + padded + " of " + real + " tokens");
     }
 
+    /**
+     * The step listener (a progress bar's) hears every batch of every epoch in order, with its mean loss and a rate, then
+     * the epoch with the loss {@code fit} returns and no validation accuracy: through the encoder and on pooled vectors.
+     */
+    @Test
+    void everyStepAndEpochIsToldToTheListener() {
+        SplittableRandom rng = new SplittableRandom(8);
+        int[] labels = new int[70];
+        int[][] train = sequences(70, rng, labels);
+        for (boolean headOnly : new boolean[] {false, true}) {
+            try (Arena arena = Arena.ofShared()) {
+                SplittableRandom init = new SplittableRandom(5);
+                BertClassifier m = new BertClassifier(arena, new BertModel(arena, SMALL, init), BertClassifier.Pooling.MEAN, 2, init);
+                if (headOnly) m.trainHeadOnly();
+                else Lora.inject(m, arena, new Lora.Config(4, 8f, 0f, false, List.of("query", "value"), List.of("classifier")), init);
+                List<String> heard = new ArrayList<>();
+                List<Double> epochLosses = new ArrayList<>();
+                double[] stepLossSum = new double[3];
+                org.tune4j.train.Trainer.Listener listener = new org.tune4j.train.Trainer.Listener() {
+                    @Override
+                    public void onStep(int epoch, int step, int steps, float loss, double examplesPerSecond) {
+                        heard.add(epoch + ":" + step + "/" + steps);
+                        assertTrue(Float.isFinite(loss) && loss > 0 && examplesPerSecond > 0 && Double.isFinite(examplesPerSecond), loss + ", " + examplesPerSecond);
+                        stepLossSum[epoch] += loss;
+                    }
+
+                    @Override
+                    public void onEpoch(int epoch, double trainLoss, double valAccuracy, double seconds) {
+                        heard.add("epoch " + epoch);
+                        assertTrue(Double.isNaN(valAccuracy) && seconds > 0, valAccuracy + ", " + seconds);
+                        epochLosses.add(trainLoss);
+                    }
+                };
+                var o = new TextTrainer.Options(3, 16, 1, 1e-2f, 0.01f, 0.1f, 1.0, 1);
+                double[] losses = TextTrainer.fit(CpuBackend.get(), m, train, labels, o, line -> {}, listener);
+                int steps = Integer.parseInt(heard.get(0).split("/")[1]);
+                assertTrue(steps >= 5, "70 sequences in batches of 16: " + heard.get(0)); // length buckets may leave more, smaller batches
+                List<String> expected = new ArrayList<>();
+                for (int e = 0; e < 3; e++) {
+                    for (int s = 0; s < steps; s++) expected.add(e + ":" + s + "/" + steps);
+                    expected.add("epoch " + e);
+                }
+                assertEquals(expected, heard, headOnly ? "head alone" : "lora");
+                for (int e = 0; e < 3; e++) {
+                    assertEquals(losses[e], epochLosses.get(e), 0.0, "epoch " + e + "'s loss");
+                    assertTrue(stepLossSum[e] / steps > 0.5 * losses[e] && stepLossSum[e] / steps < 2 * losses[e], "the steps' mean losses against the epoch's");
+                }
+            }
+        }
+    }
+
     /** The head alone on cached pooled vectors trains what the loop through the frozen encoder trains: the same losses and head. */
     @Test
     void theHeadAloneOnPooledVectorsMatchesTheLoopThroughTheEncoder() {

@@ -8,7 +8,7 @@ public final class TextTrainerAccess {
     private TextTrainerAccess() {}
 
     public static double[] fitThroughEncoder(org.tune4j.backend.Backend backend, org.tune4j.nn.BertClassifier model, int[][] ids, int[] labels, TextTrainer.Options o) {
-        return TextTrainer.fitThroughEncoder(backend, model, ids, labels, o, line -> {});
+        return TextTrainer.fitThroughEncoder(backend, model, ids, labels, o, line -> {}, Trainer.Listener.NONE);
     }
 
     public static List<int[]> bucketed(int[][] ids, int batch, SplittableRandom rng) {
