@@ -92,7 +92,7 @@ final class RobustTextCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         try (DeviceOption.Compute on = device.open()) {
             System.out.printf("%s on SpamAssassin (%d distinct messages), %s%n", dir.getFileName(), mails.size(), on.backend().name());
-            r = TextRobustness.run(on.backend(), dir, mails, brown, o, System.out::println);
+            r = TextRobustness.run(on.backend(), dir, mails, brown, o, System.out::println, Progress::forText);
             if (!on.fallbacks().isEmpty()) System.out.println(on.fallbacks());
         }
         System.out.println();

@@ -24,6 +24,7 @@ import org.tune4j.robust.Poisoning;
 import org.tune4j.robust.TextEvasion;
 import org.tune4j.robust.TextNormalizer;
 import org.tune4j.tensor.Memory;
+import org.tune4j.train.Trainer;
 
 /**
  * The two attacks of the text robustness study ({@link TextRobustness}): evasion (character edits against the
@@ -34,7 +35,8 @@ final class TextAttacks {
     private TextAttacks() {}
 
     static Evasion evasion(Backend backend, Workspace ws, Path modelDir, BertClassifier model, TextTokenizer tok, TextDataset train, int[][] trainIds, TextDataset test,
-            int[][] testIds, EvaluateText.Outputs testOut, Options o, long seed, Consumer<String> progress) throws IOException {
+            int[][] testIds, EvaluateText.Outputs testOut, Options o, long seed, Consumer<String> progress,
+            Function<String, Trainer.Listener> steps) throws IOException {
         List<Integer> spam = TextRobustness.caughtSpam(test, testOut.predicted());
         java.util.Collections.shuffle(spam, new java.util.Random(seed));
         TextDataset targets = test.select("attacked spam", spam.subList(0, Math.min(o.attacked(), spam.size())));
@@ -71,7 +73,8 @@ final class TextAttacks {
         if (o.adversarial() != null) {
             try (Arena arena = Arena.ofShared()) {
                 progress.accept("adversarial fine-tuning (FreeLB " + o.adversarial() + ")");
-                BertClassifier robust = TextRobustness.train(backend, arena, modelDir, trainIds, train.labels(), seed, o, o.adversarial(), progress);
+                BertClassifier robust = TextRobustness.train(backend, arena, modelDir, trainIds, train.labels(), seed, o, o.adversarial(), progress,
+                        steps.apply("freelb seed " + seed));
                 int[] advPred = EvaluateText.predict(backend, robust, testIds, TextRobustness.BATCH, ws);
                 advAcc = EvaluateText.accuracy(advPred, test.labels());
                 gate = TextRobustness.gate(test, testOut.predicted(), advPred);
@@ -89,7 +92,7 @@ final class TextAttacks {
     /** {@code cleanPredicted}: the clean model's predictions on {@code test}. */
     static Poison poison(Backend backend, Workspace ws, Path modelDir, TextTokenizer tok, TextDataset train, TextDataset test, int[][] testIds, BertClassifier clean,
             int[] cleanPredicted,
-            double cleanAcc, long seed, Options o, Consumer<String> progress) throws IOException {
+            double cleanAcc, long seed, Options o, Consumer<String> progress, Function<String, Trainer.Listener> steps) throws IOException {
         int count = (int) Math.round(o.poisonShare() * train.size());
         Poisoning.Poisoned p = Poisoning.poison(train.texts(), train.labels(), 1, 0, o.trigger(), count, seed);
         // triggered test spam that the clean model catches untriggered: the attack succeeds when it is called ham
@@ -101,7 +104,7 @@ final class TextAttacks {
         try (Arena arena = Arena.ofShared()) {
             int[][] pIds = tok.ids(p.texts());
             progress.accept("poisoning: " + count + " of " + train.size() + " training texts poisoned (spam with \"" + o.trigger() + "\" labelled ham)");
-            BertClassifier bad = TextRobustness.train(backend, arena, modelDir, pIds, p.labels(), seed, o, progress);
+            BertClassifier bad = TextRobustness.train(backend, arena, modelDir, pIds, p.labels(), seed, o, progress, steps.apply("poisoned seed " + seed));
             double badAcc = EvaluateText.accuracy(EvaluateText.predict(backend, bad, testIds, TextRobustness.BATCH, ws), test.labels());
             double asr = hamShare(EvaluateText.predict(backend, bad, trigIds, TextRobustness.BATCH, ws));
             float[][] vectors = EvaluateText.outputs(backend, bad, pIds, TextRobustness.BATCH, ws).pooled();
@@ -116,7 +119,7 @@ final class TextAttacks {
             for (int i = 0; i < pIds.length; i++) if (!spectral[i] && !clusters[i]) keep.add(i);
             int[][] kIds = keep.stream().map(i -> pIds[i]).toArray(int[][]::new);
             int[] kLabels = keep.stream().mapToInt(i -> p.labels()[i]).toArray();
-            BertClassifier fixed = TextRobustness.train(backend, arena, modelDir, kIds, kLabels, seed, o, progress);
+            BertClassifier fixed = TextRobustness.train(backend, arena, modelDir, kIds, kLabels, seed, o, progress, steps.apply("filtered seed " + seed));
             double fixedAcc = EvaluateText.accuracy(EvaluateText.predict(backend, fixed, testIds, TextRobustness.BATCH, ws), test.labels());
             double fixedAsr = hamShare(EvaluateText.predict(backend, fixed, trigIds, TextRobustness.BATCH, ws));
             progress.accept(String.format("  retrained without the %d flagged: clean accuracy %.4f, attack success %.4f", pIds.length - keep.size(), fixedAcc, fixedAsr));

@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import org.tune4j.autograd.Workspace;
 import org.tune4j.backend.Backend;
 import org.tune4j.compress.Int8Quantization;
@@ -25,6 +26,7 @@ import org.tune4j.nn.BertClassifier;
 import org.tune4j.nn.Lora;
 import org.tune4j.robust.TextEvasion;
 import org.tune4j.train.TextTrainer;
+import org.tune4j.train.Trainer;
 
 /**
  * The compression part of {@link TextRobustness} (ARCHITECTURE.md "Robustness of the text model"): the fine-tuned spam
@@ -53,7 +55,8 @@ public final class TextCompression {
      * predictions on {@code test} and {@code stream}, already made.
      */
     static List<Variant> run(Backend host, Path modelDir, TextTokenizer tok, BertClassifier f32, TextDataset train, int[][] trainIds, TextDataset test, int[][] testIds,
-            TextDataset stream, int[][] streamIds, int[] pred, int[] streamPred, long seed, TextRobustness.Options o, Consumer<String> progress) throws IOException {
+            TextDataset stream, int[][] streamIds, int[] pred, int[] streamPred, long seed, TextRobustness.Options o, Consumer<String> progress,
+            Function<String, Trainer.Listener> steps) throws IOException {
         List<Integer> spam = TextRobustness.caughtSpam(test, pred);
         java.util.Collections.shuffle(spam, new java.util.Random(seed + 5));
         TextDataset targets = test.select("attacked spam", spam.subList(0, Math.min(o.compressionAttacked(), spam.size())));
@@ -78,7 +81,8 @@ public final class TextCompression {
             Lora.Config recovery = new Lora.Config(o.lora().r(), o.lora().alpha(), o.lora().dropout(), false, PROJECTIONS, List.of("classifier"));
             Lora.inject(sparse, arena, recovery, rng);
             progress.accept("2:4: every projection pruned, LoRA r " + recovery.r() + " on all of them trained to recover");
-            TextTrainer.fit(host, sparse, trainIds, train.labels(), new TextTrainer.Options(o.epochs(), 16, 1, o.lr(), 0.01f, 0.1f, 1.0, seed), l -> progress.accept("  " + l));
+            TextTrainer.fit(host, sparse, trainIds, train.labels(), new TextTrainer.Options(o.epochs(), 16, 1, o.lr(), 0.01f, 0.1f, 1.0, seed), l -> progress.accept("  " + l),
+                    steps.apply("2:4 recovery seed " + seed));
             StructuredPruning.compress(arena, host, sparse, PROJECTIONS);
             out.add(variant("2:4", "2:4 on every projection, LoRA recovery unmerged", host, ws, sparse, tok, targets, test, stream, testIds, streamIds, batch1Ids, pred, o));
             progress.accept(line(out.getLast()));

@@ -26,6 +26,7 @@ import org.tune4j.robust.EmbeddingDrift;
 import org.tune4j.robust.TextDataQuality;
 import org.tune4j.tensor.Memory;
 import org.tune4j.train.TextTrainer;
+import org.tune4j.train.Trainer;
 
 /**
  * The robustness story of a fine-tuned text classifier on real mail (ARCHITECTURE.md "Robustness of the text model"):
@@ -138,6 +139,15 @@ public final class TextRobustness {
     private TextRobustness() {}
 
     public static Result run(Backend backend, Path modelDir, List<SpamAssassin.Mail> mails, TextDataset brown, Options o, Consumer<String> progress) throws IOException {
+        return run(backend, modelDir, mails, brown, o, progress, name -> Trainer.Listener.NONE);
+    }
+
+    /**
+     * {@link #run(Backend, Path, List, TextDataset, Options, Consumer)}, each training's steps and epochs told to the listener
+     * {@code steps} gives for its name ("lora seed 1", "freelb seed 1", "2:4 recovery seed 1" ...: a progress bar each).
+     */
+    public static Result run(Backend backend, Path modelDir, List<SpamAssassin.Mail> mails, TextDataset brown, Options o, Consumer<String> progress,
+            Function<String, Trainer.Listener> steps) throws IOException {
         List<SpamAssassin.Mail> older = new ArrayList<>(), newer = new ArrayList<>(), hard = new ArrayList<>();
         for (SpamAssassin.Mail m : mails) {
             if (m.group().startsWith("hard")) hard.add(m);
@@ -155,7 +165,7 @@ public final class TextRobustness {
         List<Run> runs = new ArrayList<>();
         try (TextTokenizer tok = TextTokenizer.load(modelDir.resolve(HfCheckpoint.TOKENIZER), o.maxLength(), HfCheckpoint.readBertConfig(modelDir).vocabSize())) {
             List<TextDataQuality.FieldProbe> raw = rawFieldLeakage(mails, progress);
-            for (long seed : o.seeds()) runs.add(one(backend, modelDir, tok, older, newer, hard, brown, raw, seed, o, progress));
+            for (long seed : o.seeds()) runs.add(one(backend, modelDir, tok, older, newer, hard, brown, raw, seed, o, progress, steps));
         }
         return new Result(modelDir.toString(), mails.size(), older.size(), newer.size(), hard.size(), o, runs);
     }
@@ -182,7 +192,8 @@ public final class TextRobustness {
     static final double LEAK_AT = 0.9;
 
     private static Run one(Backend backend, Path modelDir, TextTokenizer tok, List<SpamAssassin.Mail> older, List<SpamAssassin.Mail> newer,
-            List<SpamAssassin.Mail> hard, TextDataset brown, List<TextDataQuality.FieldProbe> raw, long seed, Options o, Consumer<String> progress) throws IOException {
+            List<SpamAssassin.Mail> hard, TextDataset brown, List<TextDataQuality.FieldProbe> raw, long seed, Options o, Consumer<String> progress,
+            Function<String, Trainer.Listener> steps) throws IOException {
         long t0 = System.nanoTime();
         TextDataset old = SpamAssassin.dataset("older era", older);
         List<TextDataset> parts = old.stratifiedSplit(seed, new String[] {"train", "reference", "test", "rest"}, (double) o.trainSize() / old.size(),
@@ -197,7 +208,7 @@ public final class TextRobustness {
         // the sets every part of the study reads, tokenized once
         int[][] trainIds = tok.ids(train.texts()), testIds = tok.ids(test.texts()), streamIds = tok.ids(stream.texts());
         try (Arena arena = Arena.ofShared(); Workspace ws = new Workspace()) {
-            BertClassifier model = train(backend, arena, modelDir, trainIds, train.labels(), seed, o, progress);
+            BertClassifier model = train(backend, arena, modelDir, trainIds, train.labels(), seed, o, progress, steps.apply("lora seed " + seed));
             Function<int[][], EvaluateText.Outputs> outIds = ids -> EvaluateText.outputs(backend, model, ids, BATCH, ws);
             Function<TextDataset, EvaluateText.Outputs> out = d -> outIds.apply(tok.ids(d.texts()));
             EvaluateText.Outputs ref = out.apply(reference), tst = outIds.apply(testIds), era = out.apply(rest), str = outIds.apply(streamIds);
@@ -221,7 +232,7 @@ public final class TextRobustness {
 
             Evasion evasion = null;
             if (o.evasion()) {
-                evasion = TextAttacks.evasion(backend, ws, modelDir, model, tok, train, trainIds, test, testIds, tst, o, seed, progress);
+                evasion = TextAttacks.evasion(backend, ws, modelDir, model, tok, train, trainIds, test, testIds, tst, o, seed, progress, steps);
                 progress.accept("evasion: success by edit budget " + evasion.success() + "; the same edits after normalisation " + evasion.successAfterNormalization()
                         + "; attacking normalisation and model together " + evasion.adaptiveSuccessAgainstNormalization()
                         + (evasion.adversarialSuccess() == null ? "" : String.format("; FreeLB-trained model (clean accuracy %.4f) %s; the gate against the plain model: %s",
@@ -229,16 +240,16 @@ public final class TextRobustness {
             }
             Poison poison = null;
             if (o.poisoning()) {
-                poison = TextAttacks.poison(backend, ws, modelDir, tok, train, test, testIds, model, tst.predicted(), oldAcc, seed, o, progress);
+                poison = TextAttacks.poison(backend, ws, modelDir, tok, train, test, testIds, model, tst.predicted(), oldAcc, seed, o, progress, steps);
             }
             List<TextCompression.Variant> compression = null;
             if (o.compressionAttacked() > 0) {
                 compression = TextCompression.run(backend.host(), modelDir, tok, model, train, trainIds, test, testIds, stream, streamIds, tst.predicted(), str.predicted(), seed, o,
-                        progress);
+                        progress, steps);
             }
             Update update = null;
             if (o.updateWindow() > 0) {
-                update = update(backend, ws, arena, modelDir, tok, model, train, test, testIds, stream, tst.predicted(), str.predicted(), seed, o, progress); // changes model: last
+                update = update(backend, ws, arena, modelDir, tok, model, train, test, testIds, stream, tst.predicted(), str.predicted(), seed, o, progress, steps); // changes model: last
                 progress.accept(String.format("continual update (%d newer texts + %d older rehearsed): newer %.4f -> %.4f (both eras from the start: %.4f), older %.4f -> %.4f (%.4f)",
                         update.window(), update.rehearsal(), update.originalNew(), update.updatedNew(), update.jointNew(), update.originalOld(), update.updatedOld(), update.jointOld())
                         + "; the gate on the older era: " + (Boolean.TRUE.equals(update.gateOnOlder().get("passed")) ? "passes" : "fails " + update.gateOnOlder().get("reasons")));
@@ -250,7 +261,8 @@ public final class TextRobustness {
 
     /** {@code testPredicted}, {@code streamPredicted}: the model's predictions, as trained, on {@code test} and {@code stream}. */
     private static Update update(Backend backend, Workspace ws, Arena arena, Path modelDir, TextTokenizer tok, BertClassifier model, TextDataset train, TextDataset test,
-            int[][] testIds, TextDataset stream, int[] testPredicted, int[] streamPredicted, long seed, Options o, Consumer<String> progress) throws IOException {
+            int[][] testIds, TextDataset stream, int[] testPredicted, int[] streamPredicted, long seed, Options o, Consumer<String> progress,
+            Function<String, Trainer.Listener> steps) throws IOException {
         List<Integer> w = new ArrayList<>(), h = new ArrayList<>();
         for (int i = 0; i < stream.size(); i++) (i < o.updateWindow() ? w : h).add(i);
         TextDataset window = stream.select("window", w), held = stream.select("held out", h);
@@ -261,7 +273,7 @@ public final class TextRobustness {
         double jointNew, jointOld;
         try (Arena a = Arena.ofShared()) {
             TextDataset both = concat(train, window);
-            BertClassifier joint = train(backend, a, modelDir, tok.ids(both.texts()), both.labels(), seed, o, progress);
+            BertClassifier joint = train(backend, a, modelDir, tok.ids(both.texts()), both.labels(), seed, o, progress, steps.apply("joint seed " + seed));
             jointNew = EvaluateText.accuracy(EvaluateText.predict(backend, joint, heldIds, BATCH, ws), held.labels());
             jointOld = EvaluateText.accuracy(EvaluateText.predict(backend, joint, testIds, BATCH, ws), test.labels());
             joint.moveTo(Memory.HOST, a);
@@ -271,7 +283,8 @@ public final class TextRobustness {
         Lora.inject(model, arena, o.lora(), new SplittableRandom(seed * 1000 + 7));
         model.moveTo(backend.memory(), arena);
         TextDataset data = concat(window, train.sample(seed, o.rehearsal()));
-        TextTrainer.fit(backend, model, tok.ids(data.texts()), data.labels(), new TextTrainer.Options(o.epochs(), 16, 1, o.lr(), 0.01f, 0.1f, 1.0, seed), line -> progress.accept("  " + line));
+        TextTrainer.fit(backend, model, tok.ids(data.texts()), data.labels(), new TextTrainer.Options(o.epochs(), 16, 1, o.lr(), 0.01f, 0.1f, 1.0, seed), line -> progress.accept("  " + line),
+                steps.apply("update seed " + seed));
         double updNew = EvaluateText.accuracy(EvaluateText.predict(backend, model, heldIds, BATCH, ws), held.labels());
         int[] updOldPred = EvaluateText.predict(backend, model, testIds, BATCH, ws);
         double updOld = EvaluateText.accuracy(updOldPred, test.labels());
@@ -313,19 +326,20 @@ public final class TextRobustness {
         }
     }
 
-    static BertClassifier train(Backend backend, Arena arena, Path modelDir, int[][] ids, int[] labels, long seed, Options o, Consumer<String> progress)
-            throws IOException {
-        return train(backend, arena, modelDir, ids, labels, seed, o, null, progress);
+    static BertClassifier train(Backend backend, Arena arena, Path modelDir, int[][] ids, int[] labels, long seed, Options o, Consumer<String> progress,
+            Trainer.Listener steps) throws IOException {
+        return train(backend, arena, modelDir, ids, labels, seed, o, null, progress, steps);
     }
 
     /** LoRA on the pretrained model, the same initialisation for a seed whatever the data; {@code adversarial} null for plain training. */
     static BertClassifier train(Backend backend, Arena arena, Path modelDir, int[][] ids, int[] labels, long seed, Options o, TextTrainer.FreeLb adversarial,
-            Consumer<String> progress) throws IOException {
+            Consumer<String> progress, Trainer.Listener steps) throws IOException {
         SplittableRandom rng = new SplittableRandom(seed * 1000);
         BertClassifier model = new BertClassifier(arena, BertCheckpoint.load(arena, modelDir), o.pooling(), 2, rng);
         Lora.inject(model, arena, o.lora(), rng);
         model.moveTo(backend.memory(), arena);
-        TextTrainer.fit(backend, model, ids, labels, new TextTrainer.Options(o.epochs(), 16, 1, o.lr(), 0.01f, 0.1f, 1.0, seed, adversarial), line -> progress.accept("  " + line));
+        TextTrainer.fit(backend, model, ids, labels, new TextTrainer.Options(o.epochs(), 16, 1, o.lr(), 0.01f, 0.1f, 1.0, seed, adversarial), line -> progress.accept("  " + line),
+                steps);
         return model;
     }
 

@@ -54,7 +54,13 @@ class TextRobustnessRunTest {
                 new Lora.Config(2, 4f, 0f, false, List.of("query", "value"), List.of("classifier")), 0.05, "cf blue harbor", 6, List.of(1, 2), true, true,
                 new TextTrainer.FreeLb(1, 0.1f, 0f, 0.1f), 20, 10, 4, BertClassifier.Pooling.MEAN);
         List<String> lines = new ArrayList<>();
-        TextRobustness.Result r = TextRobustness.run(CpuBackend.get(), model, mails, far, o, lines::add);
+        java.util.Map<String, Integer> epochsHeard = new java.util.LinkedHashMap<>(); // a progress bar's view: each training's epochs, by its name
+        TextRobustness.Result r = TextRobustness.run(CpuBackend.get(), model, mails, far, o, lines::add, name -> new org.tune4j.train.Trainer.Listener() {
+            @Override
+            public void onEpoch(int epoch, double trainLoss, double valAccuracy, double seconds) {
+                epochsHeard.merge(name, 1, Integer::sum);
+            }
+        });
         String log = String.join("\n", lines);
         assertEquals(1, r.runs().size());
         TextRobustness.Run run = r.runs().get(0);
@@ -76,5 +82,8 @@ class TextRobustnessRunTest {
         assertEquals(20, run.update().window());
         assertEquals(10, run.update().rehearsal());
         assertTrue(log.contains("leakage:") && log.contains("drift:") && log.contains("evasion:") && log.contains("continual update"), log);
+        assertEquals(List.of("lora seed 1", "freelb seed 1", "poisoned seed 1", "filtered seed 1", "2:4 recovery seed 1", "joint seed 1", "update seed 1"),
+                List.copyOf(epochsHeard.keySet()), "every training tells its steps, in the order the run trains them");
+        for (var e : epochsHeard.entrySet()) assertEquals(o.epochs(), e.getValue(), e.getKey() + "'s epochs");
     }
 }
