@@ -7,7 +7,8 @@ import org.tune4j.train.Trainer;
 
 /**
  * A progress bar per epoch on the terminal (stderr): steps done, the time left, the loss and examples a second; for the
- * ViT also each epoch's line (loss, validation accuracy, seconds) on stderr.
+ * ViT also each epoch's line (loss, validation accuracy, seconds) on stderr. The bars are drawn only where stderr is a
+ * terminal: a log would get a redraw a second; the epoch lines are written either way.
  */
 final class Progress implements Trainer.Listener, AutoCloseable {
     private final String task, rate;
@@ -17,7 +18,7 @@ final class Progress implements Trainer.Listener, AutoCloseable {
 
     /** The ViT's: images a second, an epoch line after each bar. */
     Progress(String task) {
-        this(task, "img/s", true, true);
+        this(task, "img/s", true, TextProgress.stderrIsTerminal());
     }
 
     private Progress(String task, String rate, boolean epochLines, boolean shown) {
@@ -27,10 +28,7 @@ final class Progress implements Trainer.Listener, AutoCloseable {
         this.shown = shown;
     }
 
-    /**
-     * A text run's bars (sequences a second), shown only where stderr is a terminal (a log would get every redraw); no
-     * epoch line: the text job prints its own, on stdout, after the bar has closed.
-     */
+    /** A text run's bars (sequences a second); no epoch line: the text job prints its own, on stdout, after the bar. */
     static Progress forText(String task) {
         return new Progress(task, "seq/s", false, TextProgress.stderrIsTerminal());
     }
