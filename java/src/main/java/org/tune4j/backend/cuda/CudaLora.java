@@ -10,7 +10,7 @@ import org.tune4j.tensor.Tensor;
 
 /**
  * The one-adapter LoRA layer on the GPU, composed from cuBLAS GEMMs and the element-wise kernels (the same equations
- * as the CPU's fused kernel, ARCHITECTURE.md "LoRA"). A call whose tensors are not all in the backend's memory, or
+ * as the CPU's fused kernel, ARCHITECTURE.md "Numerics"). A call whose tensors are not all in the backend's memory, or
  * whose dropout mask does not match x, returns false: {@link CudaBackend} falls back (counted), where the CPU's checks
  * name what is wrong.
  */
