@@ -1,4 +1,4 @@
-/* quant, the AMX tiles of the dense dynamic int8 kernel (Sapphire Rapids and later; ARCHITECTURE.md, "int8").
+/* quant, the AMX tiles of the dense dynamic int8 kernel (Sapphire Rapids and later; ARCHITECTURE.md, "Numerics": int8).
  * TDPBUSD multiplies a tile of unsigned activation bytes (16 rows x 64 bytes of k) by a tile of signed weight bytes in
  * VNNI order (16 quads of k x 16 columns x 4 bytes) and adds groups of 4 into int32 sums without saturation: the same
  * exact sums as vpdpbusd (quant_avx512.c), and the same epilogue, so the same bits. The packed panel (quant.c: byte
