@@ -106,9 +106,8 @@ public final class CpuBackend extends CpuLoraOps {
     }
 
     /**
-     * Asks for the AMX tiles in the dense int8 kernel, or for VNNI alone (for a comparison; both give the same bits).
-     *
-     * @return whether AMX is in use now (never where the CPU or the OS does not give it)
+     * Asks for the AMX tiles in the dense int8 kernel, or for VNNI alone (for a comparison; both give the same bits);
+     * returns whether AMX is in use now (never where the CPU or the OS does not give it).
      */
     public static boolean setInt8Amx(boolean on) {
         tune4j_h.t4j_int8_set_amx(on ? 1 : 0);
