@@ -18,19 +18,19 @@ final class Progress implements Trainer.Listener, AutoCloseable {
 
     /** The ViT's: images a second, an epoch line after each bar. */
     Progress(String task) {
-        this(task, "img/s", true, TextProgress.stderrIsTerminal());
+        this(task, "img/s", true);
     }
 
-    private Progress(String task, String rate, boolean epochLines, boolean shown) {
+    private Progress(String task, String rate, boolean epochLines) {
         this.task = task;
         this.rate = rate;
         this.epochLines = epochLines;
-        this.shown = shown;
+        this.shown = TextProgress.stderrIsTerminal();
     }
 
     /** A text run's bars (sequences a second); no epoch line: the text job prints its own, on stdout, after the bar. */
     static Progress forText(String task) {
-        return new Progress(task, "seq/s", false, TextProgress.stderrIsTerminal());
+        return new Progress(task, "seq/s", false);
     }
 
     @Override
