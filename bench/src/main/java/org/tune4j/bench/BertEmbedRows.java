@@ -44,17 +44,17 @@ final class BertEmbedRows {
                 flops += b.size() * BertSuite.forwardFlops(c, longest);
             }
             Runnable mine = () -> ours.encode(texts);
-            if (peers.isEmpty()) rows.add(BenchRow.of("bert", "embed_corpus", shape, threads, backend, timed(quick, mine)[0], flops, missing, null, peak));
+            if (peers.isEmpty()) rows.add(BenchRow.of("bert", "embed_corpus", shape, threads, backend, timed(quick, mine).medianMs()[0], flops, missing, null, peak));
             for (BertPeer peer : peers) {
                 try (BertPeer.Embedder theirs = peer.embedder(onnx, tok::ids, threads)) {
                     float[][] a = ours.encode(sorted), b = theirs.embed(batches); // both in the sorted order
                     double least = 1;
                     for (int i = 0; i < a.length; i++) least = Math.min(least, cosine(a[i], b[i]));
-                    double[] ms = timed(quick, mine, () -> theirs.embed(batches));
-                    rows.add(BenchRow.of("bert", "embed_corpus", shape, threads, backend, ms[0], flops, String.format(java.util.Locale.ROOT, "%s (least cosine %.7f)", peer.name(), least),
-                            ms[1], peak));
+                    Measure.Blocks ms = timed(quick, mine, () -> theirs.embed(batches));
+                    rows.add(BenchRow.of("bert", "embed_corpus", shape, threads, backend, ms.medianMs()[0], flops, String.format(java.util.Locale.ROOT, "%s (least cosine %.7f)", peer.name(), least),
+                            ms.medianMs()[1], peak).withSpeedupRange(ms.ratioRange(1, 0)));
                 } catch (Exception | LinkageError e) {
-                    rows.add(BenchRow.of("bert", "embed_corpus", shape, threads, backend, timed(quick, mine)[0], flops, peer.name() + ": " + e, null, peak));
+                    rows.add(BenchRow.of("bert", "embed_corpus", shape, threads, backend, timed(quick, mine).medianMs()[0], flops, peer.name() + ": " + e, null, peak));
                 }
             }
         }
@@ -62,8 +62,8 @@ final class BertEmbedRows {
     }
 
     /** Warm-up 2 s each, then 5 rounds of at least one call each (quick: 0.2 s, 2 rounds). */
-    private static double[] timed(boolean quick, Runnable... work) {
-        return quick ? Measure.alternatedBlocksMedianMs(0.2, 2, 0.05, work) : Measure.alternatedBlocksMedianMs(2, 5, 0.3, work);
+    private static Measure.Blocks timed(boolean quick, Runnable... work) {
+        return quick ? Measure.alternatedBlocks(0.2, 2, 0.05, work) : Measure.alternatedBlocks(2, 5, 0.3, work);
     }
 
     private static double cosine(float[] a, float[] b) {

@@ -232,14 +232,14 @@ final class BertSuite {
             LoraPeer.Result r = peer.stepMs(method, c, TRAIN_BATCH, SEQ, 8, threads, quick, step);
             double mine = r.oursMs() != null ? r.oursMs() : ms;
             rows.add(stepRow(method, shape, threads, mine, r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(),
-                    100 * stepFlops / (mine * 1e6) / peak));
+                    100 * stepFlops / (mine * 1e6) / peak).withSpeedupRange(r.oursMs() != null ? r.speedupRange() : null));
         }
         return rows;
     }
 
     /**
      * Rows of the encoder's no-grad forward on {@code batch} copies of {@code ids} beside each peer running {@code onnx}:
-     * the two timed in alternating blocks after a warm-up of seconds each (Measure.alternatedBlocksMedianMs), so the
+     * the two timed in alternating blocks after a warm-up of seconds each (Measure.alternatedBlocks), so the
      * ratio holds through the machine's slow spells and our forward is timed JIT-compiled, as a service runs it.
      */
     private static List<BenchRow> forwardRows(String kernel, String dtype, String unit, String peerNote, BertModel model, Path onnx, Arena arena, int[] ids, int batch,
@@ -252,7 +252,7 @@ final class BertSuite {
         if (peers.isEmpty())
             rows.add(BenchRow.of("bert", kernel, shape, dtype, threads, backend, forwardMs(model, in, quick), fwdFlops * batch, unit, missing, null, peak));
         for (BertPeer peer : peers) {
-            double[] ms;
+            Measure.Blocks ms;
             try (Workspace ws = new Workspace(); BertPeer.Session session = peer.open(onnx, ids, batch, threads)) {
                 ms = timed(quick, () -> forward(model, in, ws), session::forward);
             } catch (Exception | LinkageError e) {
@@ -260,7 +260,8 @@ final class BertSuite {
                         peer.name() + ": " + e, null, peak));
                 continue;
             }
-            rows.add(BenchRow.of("bert", kernel, shape, dtype, threads, backend, ms[0], fwdFlops * batch, unit, peer.name() + peerNote, ms[1], peak));
+            rows.add(BenchRow.of("bert", kernel, shape, dtype, threads, backend, ms.medianMs()[0], fwdFlops * batch, unit, peer.name() + peerNote,
+                    ms.medianMs()[1], peak).withSpeedupRange(ms.ratioRange(1, 0)));
         }
         return rows;
     }
@@ -268,13 +269,13 @@ final class BertSuite {
     /** The median time of the encoder's forward alone (no peer to alternate with). */
     private static double forwardMs(BertModel model, TokenBatch in, boolean quick) {
         try (Workspace ws = new Workspace()) {
-            return timed(quick, () -> forward(model, in, ws))[0];
+            return timed(quick, () -> forward(model, in, ws)).medianMs()[0];
         }
     }
 
     /** Warm-up 3 s each, then 7 rounds of 0.4 s blocks (quick: 0.3 s, 3 rounds of 0.1 s). */
-    private static double[] timed(boolean quick, Runnable... work) {
-        return quick ? Measure.alternatedBlocksMedianMs(0.3, 3, 0.1, work) : Measure.alternatedBlocksMedianMs(3, 7, 0.4, work);
+    private static Measure.Blocks timed(boolean quick, Runnable... work) {
+        return quick ? Measure.alternatedBlocks(0.3, 3, 0.1, work) : Measure.alternatedBlocks(3, 7, 0.4, work);
     }
 
     /** One no-grad forward, activations in memory kept from call to call (as a service keeps it). */

@@ -73,17 +73,48 @@ public final class Measure {
      * on every piece alike.
      */
     public static double[] alternatedBlocksMedianMs(double warmSeconds, int blocks, double blockSeconds, Runnable... work) {
+        return alternatedBlocks(warmSeconds, blocks, blockSeconds, work).medianMs();
+    }
+
+    /**
+     * What {@link #alternatedBlocksMedianMs} measures: each piece's median over all its runs, and its median in each
+     * block ({@code blockMedianMs[piece][block]}), from which the spread of a ratio within the run follows.
+     */
+    public record Blocks(double[] medianMs, double[][] blockMedianMs) {
+        /**
+         * The lowest and highest ratio of piece {@code over}'s time to piece {@code under}'s over the blocks, each block's
+         * medians paired (the pieces of a block ran seconds apart, so a slow spell of the machine moves both): how far the
+         * run's ratio of medians could be trusted. With {@code over} the peer and {@code under} ours, a speedup's range.
+         */
+        public double[] ratioRange(int over, int under) {
+            double lo = Double.POSITIVE_INFINITY, hi = Double.NEGATIVE_INFINITY;
+            for (int b = 0; b < blockMedianMs[over].length; b++) {
+                double r = blockMedianMs[over][b] / blockMedianMs[under][b];
+                lo = Math.min(lo, r);
+                hi = Math.max(hi, r);
+            }
+            return new double[] {lo, hi};
+        }
+    }
+
+    /** {@link #alternatedBlocksMedianMs}, with each block's medians beside the whole run's. */
+    public static Blocks alternatedBlocks(double warmSeconds, int blocks, double blockSeconds, Runnable... work) {
+        if (blocks < 1) throw new IllegalArgumentException("at least one block, is " + blocks);
         for (Runnable w : work) runFor(w, warmSeconds, null);
         List<List<Double>> times = new ArrayList<>();
         for (int k = 0; k < work.length; k++) times.add(new ArrayList<>());
+        double[][] perBlock = new double[work.length][blocks];
         for (int b = 0; b < blocks; b++)
             for (int k = 0; k < work.length; k++) {
                 pause();
-                runFor(work[k], blockSeconds, times.get(k));
+                List<Double> block = new ArrayList<>();
+                runFor(work[k], blockSeconds, block);
+                perBlock[k][b] = median(block.stream().mapToDouble(Double::doubleValue).toArray());
+                times.get(k).addAll(block);
             }
         double[] out = new double[work.length];
         for (int k = 0; k < work.length; k++) out[k] = median(times.get(k).stream().mapToDouble(Double::doubleValue).toArray());
-        return out;
+        return new Blocks(out, perBlock);
     }
 
     /**
@@ -97,11 +128,11 @@ public final class Measure {
     }
 
     /**
-     * Two frameworks' whole training steps, {theirs, ours} in ms, in alternating blocks ({@link #alternatedBlocksMedianMs}):
+     * Two frameworks' whole training steps, pieces 0 (theirs) and 1 (ours), in alternating blocks ({@link #alternatedBlocks}):
      * each warms up for 3 s (the JIT and the tape; PyTorch's allocator), then 5 blocks of at least a second of each.
      */
-    public static double[] alternatedSteps(boolean quick, Runnable theirs, Runnable ours) {
-        return quick ? alternatedBlocksMedianMs(0.3, 2, 0.2, theirs, ours) : alternatedBlocksMedianMs(3, 5, 1.0, theirs, ours);
+    public static Blocks alternatedSteps(boolean quick, Runnable theirs, Runnable ours) {
+        return quick ? alternatedBlocks(0.3, 2, 0.2, theirs, ours) : alternatedBlocks(3, 5, 1.0, theirs, ours);
     }
 
     /** Runs {@code work} at least once and until {@code seconds} of wall time have passed, untimed. */

@@ -27,6 +27,27 @@ class MeasureTest {
         assertTrue(ms[1] >= 6, "the second piece's median " + ms[1]);
     }
 
+    @Test
+    void theRatioRangeIsOverEachBlocksPairedMedians() {
+        // per block, piece 0 against piece 1: 6/2, 4/4, 10/2
+        Measure.Blocks b = new Measure.Blocks(new double[] {6, 2}, new double[][] {{6, 4, 10}, {2, 4, 2}});
+        double[] range = b.ratioRange(0, 1);
+        assertEquals(1.0, range[0], 1e-12);
+        assertEquals(5.0, range[1], 1e-12);
+        assertEquals(0.2, b.ratioRange(1, 0)[0], 1e-12);
+    }
+
+    @Test
+    void blocksHoldEachBlocksMedians() {
+        int[] calls = {0};
+        Measure.Blocks b = Measure.alternatedBlocks(0, 4, 0, () -> calls[0]++, () -> sleep(2));
+        assertEquals(5, calls[0], "one warm-up run and one a block");
+        assertEquals(4, b.blockMedianMs()[1].length);
+        for (double ms : b.blockMedianMs()[1]) assertTrue(ms >= 2, "a block's median of a 2 ms sleep: " + ms);
+        double[] range = b.ratioRange(1, 0);
+        assertTrue(range[0] <= range[1] && range[0] > 0, "a sleep's time over a counter's: " + range[0] + " .. " + range[1]);
+    }
+
     private static void sleep(long millis) {
         try {
             Thread.sleep(millis);

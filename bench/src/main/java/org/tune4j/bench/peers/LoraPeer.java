@@ -7,11 +7,22 @@ package org.tune4j.bench.peers;
 public interface LoraPeer {
     /**
      * A measured median in ms, or null with the reason it could not be measured; {@code oursMs}: the median of the step of
-     * ours handed in, timed in alternation with the peer's ({@link org.tune4j.bench.Measure#alternatedCalls}).
+     * ours handed in, timed in alternation with the peer's ({@link org.tune4j.bench.Measure#alternatedCalls});
+     * {@code speedupRange}: where the two ran in alternating blocks, the lowest and highest peer / ours of a block
+     * ({@link org.tune4j.bench.Measure.Blocks#ratioRange}), else null.
      */
-    record Result(String peer, Double medianMs, String whyNot, Double oursMs) {
+    record Result(String peer, Double medianMs, String whyNot, Double oursMs, double[] speedupRange) {
         public Result(String peer, String whyNot) {
-            this(peer, null, whyNot, null);
+            this(peer, null, whyNot, null, null);
+        }
+
+        public Result(String peer, Double medianMs, String whyNot, Double oursMs) {
+            this(peer, medianMs, whyNot, oursMs, null);
+        }
+
+        /** The peer's and our medians and the speedup's range from blocks timed with the peer's step as piece 0, ours as 1. */
+        public static Result of(String peer, org.tune4j.bench.Measure.Blocks b) {
+            return new Result(peer, b.medianMs()[0], null, b.medianMs()[1], b.ratioRange(0, 1));
         }
     }
 

@@ -38,7 +38,7 @@ public final class DjlBertStep implements BertStepPeer {
             NDArray mask = m.ones(new Shape(batch, seq)); // no padding, as tune4j's rows
             NDArray labels = m.arange(0, batch).mod(2).toType(DataType.INT64, false).oneHot(2);
             DjlAdamW adam = new DjlAdamW(m, bert.trained);
-            double[] ms = Measure.alternatedSteps(quick, () -> {
+            Measure.Blocks blocks = Measure.alternatedSteps(quick, () -> {
                 // every array the step makes is closed when it ends (NDScope): an op's result belongs to its first
                 // operand's manager, here often a weight's, so without the scope each step's activations stayed alive and
                 // the process grew by them every step: the step took 1.2 s at first and 4-6 s a few steps later
@@ -50,7 +50,7 @@ public final class DjlBertStep implements BertStepPeer {
                     adam.step(step, 1e-5f, 0.01f);
                 }
             }, ours);
-            return new LoraPeer.Result(label, ms[0], null, ms[1]);
+            return LoraPeer.Result.of(label, blocks);
         } catch (RuntimeException e) {
             return new LoraPeer.Result(label, e.toString());
         }

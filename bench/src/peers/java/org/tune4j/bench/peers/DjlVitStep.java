@@ -55,8 +55,8 @@ public final class DjlVitStep implements TrainPeer {
                     adam.step(step, 1e-4f, 0.01f);
                 }
             };
-            double[] ms = Measure.alternatedSteps(quick, trainStep, ours);
-            return new LoraPeer.Result(label, ms[0], null, ms[1]);
+            Measure.Blocks blocks = Measure.alternatedSteps(quick, trainStep, ours);
+            return LoraPeer.Result.of(label, blocks);
         } catch (RuntimeException e) {
             return new LoraPeer.Result(label, e.toString());
         }
