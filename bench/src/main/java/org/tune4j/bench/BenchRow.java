@@ -7,8 +7,8 @@ import com.fasterxml.jackson.annotation.JsonProperty;
  * One line of a benchmark table and one object of its JSON. {@code rate} is in {@code unit} (GFLOP/s,
  * or ns/call for the downcall); {@code peer} names what was measured beside it in the same run, or says
  * why no peer ran (then {@code peer_median_ms} and {@code speedup_vs_peer} are null). {@code speedup_range}: where the
- * two were timed in alternating blocks, the lowest and highest speedup of a single block (each block's medians paired),
- * how steady the run's speedup was on a machine that has slow spells; null where the measurement has no blocks.
+ * two took turns ({@link Measure.Blocks}), the lowest and highest speedup of a single block (each block's medians paired),
+ * how steady the run's speedup was on a machine that has slow spells; null where the measurement had no turns.
  */
 @JsonInclude(JsonInclude.Include.ALWAYS)
 public record BenchRow(

@@ -45,6 +45,17 @@ public final class Measure {
      * another can differ by 10% on a noisy VM). Rounds: at least this measure's minimum, until the total time.
      */
     public double[] interleavedMedianMs(Runnable... work) {
+        return interleaved(work).medianMs();
+    }
+
+    /** Rounds of {@link #interleaved} taken together as one block: their medians pair up in {@link Blocks#ratioRange}. */
+    private static final int INTERLEAVED_BLOCKS = 5;
+
+    /**
+     * {@link #interleavedMedianMs}, with the rounds cut into up to five runs of consecutive rounds taken as blocks (a single
+     * round's ratio is one run against one, as noisy as a run): each block's medians beside the whole run's.
+     */
+    public Blocks interleaved(Runnable... work) {
         for (int i = 0; i < warmup; i++) for (Runnable w : work) w.run();
         double[][] times = new double[work.length][256];
         int n = 0;
@@ -57,9 +68,14 @@ public final class Measure {
             }
             n++;
         }
+        int blocks = Math.min(INTERLEAVED_BLOCKS, n);
         double[] out = new double[work.length];
-        for (int k = 0; k < work.length; k++) out[k] = median(Arrays.copyOf(times[k], n));
-        return out;
+        double[][] perBlock = new double[work.length][blocks];
+        for (int k = 0; k < work.length; k++) {
+            for (int b = 0; b < blocks; b++) perBlock[k][b] = median(Arrays.copyOfRange(times[k], b * n / blocks, (b + 1) * n / blocks));
+            out[k] = median(Arrays.copyOf(times[k], n));
+        }
+        return new Blocks(out, perBlock);
     }
 
     /**
@@ -118,13 +134,14 @@ public final class Measure {
     }
 
     /**
-     * Two libraries' calls, {theirs, ours} in ms, timed in alternation so that a slow spell of the machine falls on both:
-     * call by call on one thread; on more, in blocks with a pause before each (a peer's workers spin after a call, and
-     * took the second core from ours when the calls alternated one by one: our 2-thread GEMM ran at its 1-thread speed).
+     * Two libraries' calls, pieces 0 (theirs) and 1 (ours), timed in alternation so that a slow spell of the machine falls
+     * on both: call by call on one thread ({@link #interleaved}); on more, in blocks with a pause before each (a peer's
+     * workers spin after a call, and took the second core from ours when the calls alternated one by one: our 2-thread
+     * GEMM ran at its 1-thread speed).
      */
-    public static double[] alternatedCalls(int threads, boolean quick, Runnable theirs, Runnable ours) {
-        return threads == 1 ? standard(quick).interleavedMedianMs(theirs, ours)
-                : alternatedBlocksMedianMs(quick ? 0.2 : 0.5, quick ? 2 : 4, quick ? 0.15 : 0.4, theirs, ours);
+    public static Blocks alternatedCalls(int threads, boolean quick, Runnable theirs, Runnable ours) {
+        return threads == 1 ? standard(quick).interleaved(theirs, ours)
+                : alternatedBlocks(quick ? 0.2 : 0.5, quick ? 2 : 4, quick ? 0.15 : 0.4, theirs, ours);
     }
 
     /**

@@ -18,7 +18,7 @@ import org.tune4j.bench.Measure;
  *
  * <p>The protocol: the child's arguments are {@code quick|full}, then {@code transA,transB,m,n,k,threads,level} per
  * shape; it prints {@code label=TEXT} (what the peer says it runs, as "Haswell kernels"), then
- * {@code median_ms=THEIRS,OURS} per shape. Any other line is kept as the reason when the child fails.
+ * {@code median_ms=THEIRS,OURS,LOWEST,HIGHEST} per shape (the last two: the speedup's range over the blocks). Any other line is kept as the reason when the child fails.
  */
 public final class GemmChild {
     private GemmChild() {}
@@ -31,7 +31,8 @@ public final class GemmChild {
             boolean quick) {
         Run run = launch(main, env, shapes, quick);
         List<GemmPeer.Result> out = new ArrayList<>();
-        for (double[] ms : run.medians()) out.add(new GemmPeer.Result(label + " [" + run.label().orElse("?") + "]", ms[0], null, ms[1]));
+        for (double[] ms : run.medians())
+            out.add(new GemmPeer.Result(label + " [" + run.label().orElse("?") + "]", ms[0], null, ms[1], new double[] {ms[2], ms[3]}));
         while (out.size() < shapes.size()) out.add(new GemmPeer.Result(label, null, "child failed: " + String.join(" | ", run.log())));
         return out;
     }
@@ -66,7 +67,7 @@ public final class GemmChild {
                     if (line.startsWith("label=")) said = line.substring(6);
                     else if (line.startsWith("median_ms=")) {
                         String[] ms = line.substring(10).split(",");
-                        medians.add(new double[] {Double.parseDouble(ms[0]), Double.parseDouble(ms[1])});
+                        medians.add(new double[] {Double.parseDouble(ms[0]), Double.parseDouble(ms[1]), Double.parseDouble(ms[2]), Double.parseDouble(ms[3])});
                     } else log.add(line);
                 }
             }
@@ -95,8 +96,9 @@ public final class GemmChild {
             GemmPeer.Shape s = new GemmPeer.Shape(Boolean.parseBoolean(f[0]), Boolean.parseBoolean(f[1]), Integer.parseInt(f[2]),
                     Integer.parseInt(f[3]), Integer.parseInt(f[4]), Integer.parseInt(f[5]), f[6]);
             try (GemmPeer.Call peer = theirs.apply(s); GemmPeer.Call ours = GemmPeer.ours(s)) {
-                double[] ms = Measure.alternatedCalls(s.threads(), quick, peer, ours);
-                System.out.println("median_ms=" + ms[0] + "," + ms[1]);
+                Measure.Blocks blocks = Measure.alternatedCalls(s.threads(), quick, peer, ours);
+                double[] range = blocks.ratioRange(0, 1);
+                System.out.println("median_ms=" + blocks.medianMs()[0] + "," + blocks.medianMs()[1] + "," + range[0] + "," + range[1]);
             }
         }
     }

@@ -19,11 +19,17 @@ public interface GemmPeer {
 
     /**
      * A measured median in ms, or null with the reason it could not be measured; {@code oursMs}: tune4j's median on the
-     * same shape timed in alternation with the peer's (each round runs both), where the peer can do that, else null.
+     * same shape timed in alternation with the peer's (each round runs both), where the peer can do that, else null;
+     * {@code speedupRange}: then the lowest and highest peer / ours of a block ({@link Measure.Blocks#ratioRange}).
      */
-    record Result(String peer, Double medianMs, String whyNot, Double oursMs) {
+    record Result(String peer, Double medianMs, String whyNot, Double oursMs, double[] speedupRange) {
         public Result(String peer, Double medianMs, String whyNot) {
-            this(peer, medianMs, whyNot, null);
+            this(peer, medianMs, whyNot, null, null);
+        }
+
+        /** The peer's and our medians and the speedup's range from blocks timed with the peer's call as piece 0, ours as 1. */
+        public static Result of(String peer, Measure.Blocks b) {
+            return new Result(peer, b.medianMs()[0], null, b.medianMs()[1], b.ratioRange(0, 1));
         }
     }
 

@@ -169,7 +169,7 @@ final class DjlPytorch {
                 x.setRequiresGradient(true);
                 a.setRequiresGradient(true);
                 b.setRequiresGradient(true);
-                double[] ms = Measure.alternatedCalls(threads, quick, () -> {
+                Measure.Blocks blocks = Measure.alternatedCalls(threads, quick, () -> {
                     try (GradientCollector gc = engine().newGradientCollector();
                             NDArray wt = w.transpose();
                             NDArray base = x.matMul(wt);
@@ -184,7 +184,7 @@ final class DjlPytorch {
                         gc.backward(loss);
                     }
                 }, ours);
-                return new Result(label, ms[0], null, ms[1]);
+                return Result.of(label, blocks);
             } catch (RuntimeException e) {
                 return new Result(label, e.toString());
             }

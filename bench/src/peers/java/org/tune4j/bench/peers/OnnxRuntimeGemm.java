@@ -29,8 +29,7 @@ public final class OnnxRuntimeGemm implements GemmPeer {
         for (Shape s : shapes) {
             String label = name() + (s.transA() || s.transB() ? " Gemm" : " MatMul");
             try {
-                double[] ms = time(s, quick, ours);
-                out.add(new Result(label, ms[0], null, ms[1]));
+                out.add(Result.of(label, time(s, quick, ours)));
             } catch (Exception | LinkageError e) {
                 out.add(new Result(label, null, e.toString()));
             }
@@ -38,8 +37,8 @@ public final class OnnxRuntimeGemm implements GemmPeer {
         return out;
     }
 
-    /** {theirs, ours} in ms. */
-    private static double[] time(Shape s, boolean quick, Ours ours) throws Exception {
+    /** Theirs (piece 0) and ours (piece 1) in alternation. */
+    private static Measure.Blocks time(Shape s, boolean quick, Ours ours) throws Exception {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         float[] bValues = values((long) s.k() * s.n());
         byte[] model = OnnxModels.gemm(s.transA(), s.transB(), s.m(), s.n(), s.k(), bValues);

@@ -67,14 +67,14 @@ public final class OnnxRuntimeInt8 implements Int8Peer {
             for (byte[] model : models) sessions.add(env.createSession(model, opts));
             Map<String, OnnxTensor> feed = Map.of("A", a);
             int[] next = {0};
-            double[] ms = Measure.alternatedCalls(threads, quick, () -> {
+            Measure.Blocks blocks = Measure.alternatedCalls(threads, quick, () -> {
                 try (OrtSession.Result r = sessions.get(next[0]++ % sessions.size()).run(feed)) {
                     if (r.size() != 1) throw new IllegalStateException("expected one output");
                 } catch (Exception e) {
                     throw new IllegalStateException(e);
                 }
             }, ours);
-            return new Result(label, ms[0], null, ms[1]);
+            return Result.of(label, blocks);
         } catch (Exception | LinkageError e) {
             return new Result(label, e.toString());
         } finally {

@@ -46,6 +46,7 @@ class GemmChildTest {
             assertEquals("idle [idle kernels]", r.peer());
             assertNull(r.whyNot());
             assertTrue(r.medianMs() >= 0 && r.oursMs() > 0, r.toString());
+            assertTrue(r.speedupRange().length == 2 && r.speedupRange()[0] <= r.speedupRange()[1], "the speedup's range over the blocks, in order");
         }
         assertEquals(Optional.of("idle kernels"), GemmChild.label(IdlePeer.class, Map.of()));
     }
