@@ -10,6 +10,8 @@ import java.util.List;
  */
 public final class Measure {
     private static final long BLOCK_PAUSE_MS = 100;
+    /** Runs of consecutive rounds of {@link #interleaved} taken as its blocks, whose medians pair up in {@link Blocks#ratioRange}. */
+    private static final int INTERLEAVED_BLOCKS = 5;
     private final int warmup;
     private final int minRuns;
     private final double minSeconds;
@@ -47,9 +49,6 @@ public final class Measure {
     public double[] interleavedMedianMs(Runnable... work) {
         return interleaved(work).medianMs();
     }
-
-    /** Rounds of {@link #interleaved} taken together as one block: their medians pair up in {@link Blocks#ratioRange}. */
-    private static final int INTERLEAVED_BLOCKS = 5;
 
     /**
      * {@link #interleavedMedianMs}, with the rounds cut into up to five runs of consecutive rounds taken as blocks (a single
