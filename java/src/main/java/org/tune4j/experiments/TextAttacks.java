@@ -72,7 +72,7 @@ final class TextAttacks {
         Map<String, Object> gate = null;
         if (o.adversarial() != null) {
             try (Arena arena = Arena.ofShared()) {
-                progress.accept("adversarial fine-tuning (FreeLB " + o.adversarial() + ")");
+                progress.accept("adversarial fine-tuning (FreeLB: " + ProgressText.freeLb(o.adversarial()) + ")");
                 BertClassifier robust = TextRobustness.train(backend, arena, modelDir, trainIds, train.labels(), seed, o, o.adversarial(), progress,
                         steps.apply("freelb seed " + seed));
                 int[] advPred = EvaluateText.predict(backend, robust, testIds, TextRobustness.BATCH, ws);
@@ -114,7 +114,7 @@ final class TextAttacks {
             boolean[] clusters = Poisoning.activationClustering(vectors, p.labels(), 2, 10, 0.35, seed);
             List<Detection> det = List.of(detection("spectral signatures", spectral, p.poisoned()), detection("activation clustering", clusters, p.poisoned()));
             progress.accept(String.format("  poisoned model: clean accuracy %.4f (unpoisoned %.4f), attack success %.4f on triggered test spam (the clean model: %.4f); %s", badAcc,
-                    cleanAcc, asr, cleanFlip, det));
+                    cleanAcc, asr, cleanFlip, det.stream().map(d -> ProgressText.detection(d, "poisoned")).collect(java.util.stream.Collectors.joining("; "))));
             List<Integer> keep = new ArrayList<>();
             for (int i = 0; i < pIds.length; i++) if (!spectral[i] && !clusters[i]) keep.add(i);
             int[][] kIds = keep.stream().map(i -> pIds[i]).toArray(int[][]::new);

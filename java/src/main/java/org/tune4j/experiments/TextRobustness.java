@@ -223,20 +223,21 @@ public final class TextRobustness {
             float[][] fitVectors = concatRows(concatRows(tr.pooled(), ref.pooled()), era.pooled());
             float[][][] base = pretrainedVectors(backend, ws, modelDir, tok, o, List.of(fit, test, far, hardHam));
             Ood ood = TextMonitoring.ood(fitVectors, fit.labels(), tst, br, hh, base[0], base[1], base[2], base[3]);
-            progress.accept("out of distribution, AUROC far (Brown) " + ood.farAuroc() + ", near (hard ham) " + ood.nearAuroc());
+            progress.accept("out of distribution, AUROC far (Brown): " + ProgressText.scores(ood.farAuroc()) + "; near (hard ham): " + ProgressText.scores(ood.nearAuroc()));
 
             Quality quality = quality(raw, train, test, stream, tst, Arrays.copyOf(base[0], train.size()), seed);
             progress.accept(String.format("data quality: header traces in the cleaned texts %s; %d near-duplicates of training texts in the older test, %d in the newer era; %d label issues in the test; "
                     + "%d flipped training labels: %s (%d issues on the unflipped set)",
-                    quality.cleanedFields().stream().map(f -> String.format("%s %.3f%s", f.field(), f.balancedAccuracy(), f.flagged() ? " (flagged)" : "")).toList(), quality.nearDuplicatesOldTest(), quality.nearDuplicatesNew(), quality.labelIssues(), quality.flipped(), quality.labelFlip(), quality.trainLabelIssues()));
+                    quality.cleanedFields().stream().map(f -> String.format("%s %.3f%s", f.field(), f.balancedAccuracy(), f.flagged() ? " (flagged)" : "")).toList(), quality.nearDuplicatesOldTest(), quality.nearDuplicatesNew(), quality.labelIssues(), quality.flipped(), ProgressText.detection(quality.labelFlip(), "flipped"), quality.trainLabelIssues()));
 
             Evasion evasion = null;
             if (o.evasion()) {
                 evasion = TextAttacks.evasion(backend, ws, modelDir, model, tok, train, trainIds, test, testIds, tst, o, seed, progress, steps);
-                progress.accept("evasion: success by edit budget " + evasion.success() + "; the same edits after normalisation " + evasion.successAfterNormalization()
-                        + "; attacking normalisation and model together " + evasion.adaptiveSuccessAgainstNormalization()
+                progress.accept("evasion: success by edit budget " + ProgressText.byEdits(evasion.success()) + "; the same edits after normalisation "
+                        + ProgressText.byEdits(evasion.successAfterNormalization()) + "; attacking normalisation and model together "
+                        + ProgressText.byEdits(evasion.adaptiveSuccessAgainstNormalization())
                         + (evasion.adversarialSuccess() == null ? "" : String.format("; FreeLB-trained model (clean accuracy %.4f) %s; the gate against the plain model: %s",
-                                evasion.adversarialAccuracy(), evasion.adversarialSuccess(), evasion.adversarialGate().get("overall"))));
+                                evasion.adversarialAccuracy(), ProgressText.byEdits(evasion.adversarialSuccess()), evasion.adversarialGate().get("overall"))));
             }
             Poison poison = null;
             if (o.poisoning()) {
