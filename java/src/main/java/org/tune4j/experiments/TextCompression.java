@@ -97,7 +97,7 @@ public final class TextCompression {
 
     private static String line(Variant v) {
         return String.format("compression, %s: accuracy %.4f, newer era %.4f, evasion %s, batch 1 %.2f ms; the gate against f32: %s", v.name(), v.accuracy(), v.newerAccuracy(),
-                v.evasionSuccess(), v.batch1Ms(), Boolean.TRUE.equals(v.gate().get("passed")) ? "passes" : "fails " + v.gate().get("reasons"));
+                ProgressText.byEdits(v.evasionSuccess()), v.batch1Ms(), Boolean.TRUE.equals(v.gate().get("passed")) ? "passes" : "fails " + v.gate().get("reasons"));
     }
 
     /** A compressed model: its predictions on the test and the newer era made here. */
