@@ -9,6 +9,7 @@ import java.util.concurrent.Callable;
 import org.tune4j.data.BrownCorpus;
 import org.tune4j.data.NpmPackage;
 import org.tune4j.data.SpamAssassin;
+import org.tune4j.experiments.ProgressText;
 import org.tune4j.experiments.TextRobustness;
 import org.tune4j.train.TextTrainer;
 import picocli.CommandLine.Command;
@@ -99,7 +100,7 @@ final class RobustTextCommand implements Callable<Integer> {
         for (TextRobustness.Run run : r.runs()) {
             System.out.printf(Locale.ROOT, "seed %d (%.0f s): accuracy older %.4f -> newer %.4f, alert after %d messages, false alarms %d/%d; far OOD AUROC %s%n", run.seed(),
                     run.seconds(), run.drift().oldAccuracy(), run.drift().newAccuracy(), run.drift().messagesToAlert(), run.drift().falseAlarms(), run.drift().eraBatches(),
-                    run.ood().farAuroc());
+                    ProgressText.scores(run.ood().farAuroc()));
         }
         System.out.printf(Locale.ROOT, "%.1f minutes in all%n", (System.nanoTime() - t0) / 60e9);
         if (out != null) {

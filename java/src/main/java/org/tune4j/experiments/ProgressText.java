@@ -4,12 +4,12 @@ import java.util.Map;
 import java.util.stream.Collectors;
 import org.tune4j.train.TextTrainer;
 
-/** How the text experiments' progress lines show a set of scores: three decimals, named, rather than Java's toString. */
-final class ProgressText {
+/** How the text experiments' progress lines (and the CLI's summaries of them) show a set of scores: three decimals, named, rather than Java's toString. */
+public final class ProgressText {
     private ProgressText() {}
 
     /** "msp 0.775, energy 0.782": each score after its name, in the map's order. */
-    static String scores(Map<String, Double> byName) {
+    public static String scores(Map<String, Double> byName) {
         return byName.entrySet().stream().map(e -> String.format("%s %.3f", e.getKey(), e.getValue())).collect(Collectors.joining(", "));
     }
 
