@@ -78,22 +78,8 @@ public final class Measure {
     }
 
     /**
-     * The median times of pieces of work measured in alternating blocks, for work that runs on thread pools of its
-     * own (another runtime's) or compiles as it warms up (the JIT of a whole model's forward). Each piece first warms
-     * up for {@code warmSeconds} of wall time (a forward that the JIT has not finished with is 10-30% slower for its
-     * first second or two on two cores: the compiler threads share them); then {@code blocks} rounds, each running
-     * every piece for {@code blockSeconds} (at least once), with a pause before each block so that the piece before's
-     * pool stops spinning (ONNX Runtime's workers poll for about a million pause instructions after a run) and does
-     * not take the cores from the next. The medians are over all of a piece's runs; a slow spell of the machine falls
-     * on every piece alike.
-     */
-    public static double[] alternatedBlocksMedianMs(double warmSeconds, int blocks, double blockSeconds, Runnable... work) {
-        return alternatedBlocks(warmSeconds, blocks, blockSeconds, work).medianMs();
-    }
-
-    /**
-     * What {@link #alternatedBlocksMedianMs} measures: each piece's median over all its runs, and its median in each
-     * block ({@code blockMedianMs[piece][block]}), from which the spread of a ratio within the run follows.
+     * What {@link #alternatedBlocks} and {@link #interleaved} measure: each piece's median over all its runs, and its median
+     * in each block ({@code blockMedianMs[piece][block]}), from which the spread of a ratio within the run follows.
      */
     public record Blocks(double[] medianMs, double[][] blockMedianMs) {
         /**
@@ -112,7 +98,16 @@ public final class Measure {
         }
     }
 
-    /** {@link #alternatedBlocksMedianMs}, with each block's medians beside the whole run's. */
+    /**
+     * Pieces of work measured in alternating blocks, for work that runs on thread pools of its
+     * own (another runtime's) or compiles as it warms up (the JIT of a whole model's forward). Each piece first warms
+     * up for {@code warmSeconds} of wall time (a forward that the JIT has not finished with is 10-30% slower for its
+     * first second or two on two cores: the compiler threads share them); then {@code blocks} rounds, each running
+     * every piece for {@code blockSeconds} (at least once), with a pause before each block so that the piece before's
+     * pool stops spinning (ONNX Runtime's workers poll for about a million pause instructions after a run) and does
+     * not take the cores from the next. A piece's median is over all its runs, beside its median in each block; a slow
+     * spell of the machine falls on every piece alike.
+     */
     public static Blocks alternatedBlocks(double warmSeconds, int blocks, double blockSeconds, Runnable... work) {
         if (blocks < 1) throw new IllegalArgumentException("at least one block, is " + blocks);
         for (Runnable w : work) runFor(w, warmSeconds, null);

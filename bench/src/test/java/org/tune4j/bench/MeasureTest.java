@@ -12,7 +12,7 @@ class MeasureTest {
     @Test
     void alternatesBlocksAfterTheWarmUp() {
         List<String> order = new ArrayList<>();
-        double[] ms = Measure.alternatedBlocksMedianMs(0, 3, 0, () -> order.add("a"), () -> order.add("b"));
+        double[] ms = Measure.alternatedBlocks(0, 3, 0, () -> order.add("a"), () -> order.add("b")).medianMs();
         // no warm-up time and no block time: each piece once in the warm-up, then once a block, a before b
         assertEquals(List.of("a", "b", "a", "b", "a", "b", "a", "b"), order);
         assertEquals(2, ms.length);
@@ -22,7 +22,7 @@ class MeasureTest {
     @Test
     void eachPieceGetsItsOwnMedian() {
         // a sleep lasts at least as long as asked: a lower bound that holds on any machine
-        double[] ms = Measure.alternatedBlocksMedianMs(0, 3, 0, () -> sleep(1), () -> sleep(6));
+        double[] ms = Measure.alternatedBlocks(0, 3, 0, () -> sleep(1), () -> sleep(6)).medianMs();
         assertTrue(ms[0] >= 1, "the first piece's median " + ms[0]);
         assertTrue(ms[1] >= 6, "the second piece's median " + ms[1]);
     }
