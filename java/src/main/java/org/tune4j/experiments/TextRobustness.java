@@ -226,9 +226,9 @@ public final class TextRobustness {
             progress.accept("out of distribution, AUROC far (Brown): " + ProgressText.scores(ood.farAuroc()) + "; near (hard ham): " + ProgressText.scores(ood.nearAuroc()));
 
             Quality quality = quality(raw, train, test, stream, tst, Arrays.copyOf(base[0], train.size()), seed);
-            progress.accept(String.format("data quality: header traces in the cleaned texts %s; %d near-duplicates of training texts in the older test, %d in the newer era; %d label issues in the test; "
+            progress.accept(String.format("data quality: header traces in the cleaned texts (balanced accuracy of a probe on each): %s; %d near-duplicates of training texts in the older test, %d in the newer era; %d label issues in the test; "
                     + "%d flipped training labels: %s (%d issues on the unflipped set)",
-                    quality.cleanedFields().stream().map(f -> String.format("%s %.3f%s", f.field(), f.balancedAccuracy(), f.flagged() ? " (flagged)" : "")).toList(), quality.nearDuplicatesOldTest(), quality.nearDuplicatesNew(), quality.labelIssues(), quality.flipped(), ProgressText.detection(quality.labelFlip(), "flipped"), quality.trainLabelIssues()));
+                    quality.cleanedFields().stream().map(f -> String.format("%s %.3f%s", f.field(), f.balancedAccuracy(), f.flagged() ? " (flagged)" : "")).collect(java.util.stream.Collectors.joining(", ")), quality.nearDuplicatesOldTest(), quality.nearDuplicatesNew(), quality.labelIssues(), quality.flipped(), ProgressText.detection(quality.labelFlip(), "flipped"), quality.trainLabelIssues()));
 
             Evasion evasion = null;
             if (o.evasion()) {
