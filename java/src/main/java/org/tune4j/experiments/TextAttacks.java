@@ -10,6 +10,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
 import java.util.function.Function;
+import java.util.stream.Collectors;
 import org.tune4j.autograd.Workspace;
 import org.tune4j.backend.Backend;
 import org.tune4j.data.TextDataset;
@@ -114,7 +115,7 @@ final class TextAttacks {
             boolean[] clusters = Poisoning.activationClustering(vectors, p.labels(), 2, 10, 0.35, seed);
             List<Detection> det = List.of(detection("spectral signatures", spectral, p.poisoned()), detection("activation clustering", clusters, p.poisoned()));
             progress.accept(String.format("  poisoned model: clean accuracy %.4f (unpoisoned %.4f), attack success %.4f on triggered test spam (the clean model: %.4f); %s", badAcc,
-                    cleanAcc, asr, cleanFlip, det.stream().map(d -> ProgressText.detection(d, "poisoned")).collect(java.util.stream.Collectors.joining("; "))));
+                    cleanAcc, asr, cleanFlip, det.stream().map(d -> ProgressText.detection(d, "poisoned")).collect(Collectors.joining("; "))));
             List<Integer> keep = new ArrayList<>();
             for (int i = 0; i < pIds.length; i++) if (!spectral[i] && !clusters[i]) keep.add(i);
             int[][] kIds = keep.stream().map(i -> pIds[i]).toArray(int[][]::new);

@@ -11,6 +11,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
 import java.util.function.Function;
+import java.util.stream.Collectors;
 import org.tune4j.autograd.Workspace;
 import org.tune4j.backend.Backend;
 import org.tune4j.data.SpamAssassin;
@@ -228,7 +229,7 @@ public final class TextRobustness {
             Quality quality = quality(raw, train, test, stream, tst, Arrays.copyOf(base[0], train.size()), seed);
             progress.accept(String.format("data quality: header traces in the cleaned texts (balanced accuracy of a probe on each): %s; %d near-duplicates of training texts in the older test, %d in the newer era; %d label issues in the test; "
                     + "%d flipped training labels: %s (%d issues on the unflipped set)",
-                    quality.cleanedFields().stream().map(f -> String.format("%s %.3f%s", f.field(), f.balancedAccuracy(), f.flagged() ? " (flagged)" : "")).collect(java.util.stream.Collectors.joining(", ")), quality.nearDuplicatesOldTest(), quality.nearDuplicatesNew(), quality.labelIssues(), quality.flipped(), ProgressText.detection(quality.labelFlip(), "flipped"), quality.trainLabelIssues()));
+                    quality.cleanedFields().stream().map(f -> String.format("%s %.3f%s", f.field(), f.balancedAccuracy(), f.flagged() ? " (flagged)" : "")).collect(Collectors.joining(", ")), quality.nearDuplicatesOldTest(), quality.nearDuplicatesNew(), quality.labelIssues(), quality.flipped(), ProgressText.detection(quality.labelFlip(), "flipped"), quality.trainLabelIssues()));
 
             Evasion evasion = null;
             if (o.evasion()) {
