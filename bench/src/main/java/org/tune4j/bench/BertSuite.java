@@ -232,7 +232,7 @@ final class BertSuite {
             LoraPeer.Result r = peer.stepMs(method, c, TRAIN_BATCH, SEQ, 8, threads, quick, step);
             double mine = r.oursMs() != null ? r.oursMs() : ms;
             rows.add(stepRow(method, shape, threads, mine, r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(),
-                    100 * stepFlops / (mine * 1e6) / peak).withSpeedupRange(r.oursMs() != null ? r.speedupRange() : null));
+                    100 * stepFlops / (mine * 1e6) / peak).withSpeedupRange(r.speedupRange()));
         }
         return rows;
     }

@@ -97,7 +97,7 @@ final class GemmSuite {
                 // ours timed in alternation with the peer, else (no peer time) ours from above
                 double mine = r.oursMs() != null ? r.oursMs() : ours.get(i)[0];
                 rows.add(BenchRow.of("gemm", c.kernel(), c.shape(), threads, backends.get(i), mine, flops, peer, r.medianMs(),
-                        machine.peakGflops(threads)).withSpeedupRange(r.oursMs() != null ? r.speedupRange() : null));
+                        machine.peakGflops(threads)).withSpeedupRange(r.speedupRange()));
             }
         }
         return rows;

@@ -74,13 +74,13 @@ final class Int8Suite {
                             Int8Peer.Result r = peer.matMulInteger(m, N, K, threads, sets, quick, int8);
                             rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, rowBackend, r.oursMs() != null ? r.oursMs() : dynamic, ops,
                                     "GOP/s", r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(), rowPeak)
-                                    .withSpeedupRange(r.oursMs() != null ? r.speedupRange() : null));
+                                    .withSpeedupRange(r.speedupRange()));
                             Int8Peer.Result f = peer.matMulF32(m, N, K, threads, sets, quick, f32Call);
                             String f32PeerName = f.medianMs() != null ? f.peer() : f.peer() + ": " + f.whyNot();
                             rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, rowBackend, dynamic, ops, "GOP/s", f32PeerName, f.medianMs(), rowPeak));
                             if (rotate) { // our f32 GEMV against the peer's f32 MatMul, as the bytes of weights each call reads
                                 rows.add(BenchRow.of("int8", "f32_gemv_weights_read", shape, "f32", threads, cpu.name(), f.oursMs() != null ? f.oursMs() : f32,
-                                        4.0 * N * K, "GB/s", f32PeerName, f.medianMs(), machine.readGBps(threads)).withSpeedupRange(f.oursMs() != null ? f.speedupRange() : null));
+                                        4.0 * N * K, "GB/s", f32PeerName, f.medianMs(), machine.readGBps(threads)).withSpeedupRange(f.speedupRange()));
                             }
                         }
                         if (peers.isEmpty()) {

@@ -90,7 +90,7 @@ final class LoraSuite {
                         LoraPeer.Result r = peer.stepMs(c.t(), c.dIn(), c.dOut(), c.r(), threads, quick, loraStep);
                         String label = r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot();
                         rows.add(BenchRow.of("lora", "lora_step", c.shape(), threads, backend, r.oursMs() != null ? r.oursMs() : step,
-                                c.stepFlops(), label, r.medianMs(), peak).withSpeedupRange(r.oursMs() != null ? r.speedupRange() : null));
+                                c.stepFlops(), label, r.medianMs(), peak).withSpeedupRange(r.speedupRange()));
                     }
                     if (peers.isEmpty()) {
                         rows.add(BenchRow.of("lora", "lora_step", c.shape(), threads, backend, step, c.stepFlops(),

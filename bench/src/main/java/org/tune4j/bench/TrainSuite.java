@@ -82,7 +82,7 @@ final class TrainSuite {
                                 stepOn.apply(CpuBackend.get()));
                         double mine = r.oursMs() != null ? r.oursMs() : ms;
                         rows.add(stepRow(method, shape, threads, mine, r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(),
-                                pctOfPeak * ms / mine).withSpeedupRange(r.oursMs() != null ? r.speedupRange() : null));
+                                pctOfPeak * ms / mine).withSpeedupRange(r.speedupRange()));
                     }
                     if (peers.isEmpty()) rows.add(stepRow(method, shape, threads, ms, "pytorch (DJL): " + missing, null, pctOfPeak));
                     rows.add(new BenchRow("train", "outside_native_" + method, shape, "f32", threads, CpuBackend.get().name(), mean - insideMs,

@@ -20,7 +20,7 @@ public interface GemmPeer {
     /**
      * A measured median in ms, or null with the reason it could not be measured; {@code oursMs}: tune4j's median on the
      * same shape timed in alternation with the peer's (each round runs both), where the peer can do that, else null;
-     * {@code speedupRange}: then the lowest and highest peer / ours of a block ({@link Measure.Blocks#ratioRange}).
+     * {@code speedupRange}: then the lowest and highest peer / ours of a block ({@link Measure.Blocks#ratioRange}), null with oursMs.
      */
     record Result(String peer, Double medianMs, String whyNot, Double oursMs, double[] speedupRange) {
         public Result(String peer, Double medianMs, String whyNot) {

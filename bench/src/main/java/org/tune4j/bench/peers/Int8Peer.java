@@ -10,7 +10,7 @@ public interface Int8Peer {
     /**
      * A measured median in ms, or null with the reason it could not be measured; {@code oursMs}: the median of the call of
      * ours handed in, timed in alternation with the peer's ({@link org.tune4j.bench.Measure#alternatedCalls}), and
-     * {@code speedupRange} the lowest and highest peer / ours of a block ({@link org.tune4j.bench.Measure.Blocks#ratioRange}).
+     * {@code speedupRange} the lowest and highest peer / ours of a block ({@link org.tune4j.bench.Measure.Blocks#ratioRange}), null with oursMs.
      */
     record Result(String peer, Double medianMs, String whyNot, Double oursMs, double[] speedupRange) {
         public Result(String peer, String whyNot) {

@@ -9,7 +9,7 @@ public interface LoraPeer {
      * A measured median in ms, or null with the reason it could not be measured; {@code oursMs}: the median of the step of
      * ours handed in, timed in alternation with the peer's ({@link org.tune4j.bench.Measure#alternatedCalls});
      * {@code speedupRange}: where the two ran in alternating blocks, the lowest and highest peer / ours of a block
-     * ({@link org.tune4j.bench.Measure.Blocks#ratioRange}), else null.
+     * ({@link org.tune4j.bench.Measure.Blocks#ratioRange}), else null (always where oursMs is).
      */
     record Result(String peer, Double medianMs, String whyNot, Double oursMs, double[] speedupRange) {
         public Result(String peer, String whyNot) {
