@@ -18,8 +18,8 @@ import org.tune4j.backend.CpuBackend;
 import org.tune4j.backend.PackedLinearWeights;
 import org.tune4j.bench.peers.BertPeer;
 import org.tune4j.bench.peers.BertStepPeer;
-import org.tune4j.bench.peers.LoraPeer;
 import org.tune4j.bench.peers.PeerLoader;
+import org.tune4j.bench.peers.PeerResult;
 import org.tune4j.compress.Int8Quantization;
 import org.tune4j.eval.EvaluateText;
 import org.tune4j.data.TokenBatch;
@@ -229,7 +229,7 @@ final class BertSuite {
         if (peers.isEmpty()) rows.add(stepRow(method, shape, threads, ms, missing, null, mfu));
         for (BertStepPeer peer : peers) {
             // the peer's step in alternation with ours (its oursMs), ours from above where it failed
-            LoraPeer.Result r = peer.stepMs(method, c, TRAIN_BATCH, SEQ, 8, threads, quick, step);
+            PeerResult r = peer.stepMs(method, c, TRAIN_BATCH, SEQ, 8, threads, quick, step);
             double mine = r.oursMs() != null ? r.oursMs() : ms;
             rows.add(stepRow(method, shape, threads, mine, r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(),
                     100 * stepFlops / (mine * 1e6) / peak).withSpeedupRange(r.speedupRange()));

@@ -8,6 +8,7 @@ import org.tune4j.backend.SimdLevel;
 import org.tune4j.bench.peers.GemmPeer;
 import org.tune4j.bench.peers.MissingPeer;
 import org.tune4j.bench.peers.PeerLoader;
+import org.tune4j.bench.peers.PeerResult;
 import org.tune4j.bench.peers.OpenBlas;
 
 /**
@@ -79,7 +80,7 @@ final class GemmSuite {
             rowCases.add(first);
             rowThreads.add(1);
         }
-        List<List<GemmPeer.Result>> peerResults = new ArrayList<>();
+        List<List<PeerResult>> peerResults = new ArrayList<>();
         for (GemmPeer peer : peers()) {
             progress.accept("peer " + peer.name());
             peerResults.add(peer.measure(shapes, quick, GemmPeer::ours));
@@ -91,8 +92,8 @@ final class GemmSuite {
             Case c = rowCases.get(i);
             int threads = rowThreads.get(i);
             double flops = 2.0 * c.m() * c.n() * c.k();
-            for (List<GemmPeer.Result> results : peerResults) {
-                GemmPeer.Result r = results.get(i);
+            for (List<PeerResult> results : peerResults) {
+                PeerResult r = results.get(i);
                 String peer = r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot();
                 // ours timed in alternation with the peer, else (no peer time) ours from above
                 double mine = r.oursMs() != null ? r.oursMs() : ours.get(i)[0];

@@ -11,6 +11,7 @@ import org.tune4j.backend.Sparse24Weights;
 import org.tune4j.tensor.DType;
 import org.tune4j.bench.peers.Int8Peer;
 import org.tune4j.bench.peers.PeerLoader;
+import org.tune4j.bench.peers.PeerResult;
 import org.tune4j.tensor.Tensor;
 
 /**
@@ -70,12 +71,12 @@ final class Int8Suite {
                         double dynamic = measure.medianMs(int8);
                         for (Int8Peer peer : peers) {
                             progress.accept("peer " + peer.name() + " " + shape);
-                            // each peer call timed in alternation with ours (Int8Peer.Result.oursMs), ours alone where it failed
-                            Int8Peer.Result r = peer.matMulInteger(m, N, K, threads, sets, quick, int8);
+                            // each peer call timed in alternation with ours (PeerResult.oursMs), ours alone where it failed
+                            PeerResult r = peer.matMulInteger(m, N, K, threads, sets, quick, int8);
                             rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, rowBackend, r.oursMs() != null ? r.oursMs() : dynamic, ops,
                                     "GOP/s", r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(), rowPeak)
                                     .withSpeedupRange(r.speedupRange()));
-                            Int8Peer.Result f = peer.matMulF32(m, N, K, threads, sets, quick, f32Call);
+                            PeerResult f = peer.matMulF32(m, N, K, threads, sets, quick, f32Call);
                             String f32PeerName = f.medianMs() != null ? f.peer() : f.peer() + ": " + f.whyNot();
                             rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, rowBackend, dynamic, ops, "GOP/s", f32PeerName, f.medianMs(), rowPeak));
                             if (rotate) { // our f32 GEMV against the peer's f32 MatMul, as the bytes of weights each call reads

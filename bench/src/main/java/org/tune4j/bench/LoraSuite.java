@@ -7,6 +7,7 @@ import java.util.function.Consumer;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.bench.peers.LoraPeer;
 import org.tune4j.bench.peers.PeerLoader;
+import org.tune4j.bench.peers.PeerResult;
 import org.tune4j.tensor.Tensor;
 
 /**
@@ -86,8 +87,8 @@ final class LoraSuite {
                             "tune4j frozen_base_step (x·Wᵀ + G·W)", base, peak));
                     for (LoraPeer peer : peers) {
                         progress.accept("peer " + peer.name() + " " + c.shape());
-                        // the peer's step in alternation with ours (LoraPeer.Result.oursMs), ours from above where it failed
-                        LoraPeer.Result r = peer.stepMs(c.t(), c.dIn(), c.dOut(), c.r(), threads, quick, loraStep);
+                        // the peer's step in alternation with ours (PeerResult.oursMs), ours from above where it failed
+                        PeerResult r = peer.stepMs(c.t(), c.dIn(), c.dOut(), c.r(), threads, quick, loraStep);
                         String label = r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot();
                         rows.add(BenchRow.of("lora", "lora_step", c.shape(), threads, backend, r.oursMs() != null ? r.oursMs() : step,
                                 c.stepFlops(), label, r.medianMs(), peak).withSpeedupRange(r.speedupRange()));

@@ -10,8 +10,8 @@ import org.tune4j.autograd.Workspace;
 import org.tune4j.autograd.Var;
 import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
-import org.tune4j.bench.peers.LoraPeer;
 import org.tune4j.bench.peers.PeerLoader;
+import org.tune4j.bench.peers.PeerResult;
 import org.tune4j.bench.peers.TrainPeer;
 import org.tune4j.experiments.Adaptation;
 import org.tune4j.experiments.Pretraining;
@@ -78,7 +78,7 @@ final class TrainSuite {
                     for (TrainPeer peer : peers) {
                         progress.accept("peer " + peer.name() + " " + method + " threads=" + threads);
                         // the peer's step in alternation with ours (untimed calls; its oursMs), ours from above where it failed
-                        LoraPeer.Result r = peer.stepMs(method, vit.config(), BATCH, Adaptation.Options.defaults().lora().r(), threads, quick,
+                        PeerResult r = peer.stepMs(method, vit.config(), BATCH, Adaptation.Options.defaults().lora().r(), threads, quick,
                                 stepOn.apply(CpuBackend.get()));
                         double mine = r.oursMs() != null ? r.oursMs() : ms;
                         rows.add(stepRow(method, shape, threads, mine, r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(),

@@ -14,5 +14,5 @@ public interface BertStepPeer {
      * query and value and the head, the rest frozen) at {@code batch} sequences of {@code seq} tokens, timed in
      * alternation with {@code ours}, tune4j's same step ({@link org.tune4j.bench.Measure#alternatedSteps}). Never throws.
      */
-    LoraPeer.Result stepMs(String method, BertConfig c, int batch, int seq, int rank, int threads, boolean quick, Runnable ours);
+    PeerResult stepMs(String method, BertConfig c, int batch, int seq, int rank, int threads, boolean quick, Runnable ours);
 }

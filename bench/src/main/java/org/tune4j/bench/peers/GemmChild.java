@@ -27,13 +27,13 @@ public final class GemmChild {
      * Runs {@code main} in a child JVM on this one's class path and tune4j settings, with {@code env}'s variables set
      * (a null value removes one); one result a shape, labelled {@code label [TEXT]}. Never throws.
      */
-    static List<GemmPeer.Result> measure(String label, Class<?> main, Map<String, String> env, List<GemmPeer.Shape> shapes,
+    static List<PeerResult> measure(String label, Class<?> main, Map<String, String> env, List<GemmPeer.Shape> shapes,
             boolean quick) {
         Run run = launch(main, env, shapes, quick);
-        List<GemmPeer.Result> out = new ArrayList<>();
+        List<PeerResult> out = new ArrayList<>();
         for (double[] ms : run.medians())
-            out.add(new GemmPeer.Result(label + " [" + run.label().orElse("?") + "]", ms[0], null, ms[1], new double[] {ms[2], ms[3]}));
-        while (out.size() < shapes.size()) out.add(new GemmPeer.Result(label, null, "child failed: " + String.join(" | ", run.log())));
+            out.add(new PeerResult(label + " [" + run.label().orElse("?") + "]", ms[0], null, ms[1], new double[] {ms[2], ms[3]}));
+        while (out.size() < shapes.size()) out.add(PeerResult.failed(label, "child failed: " + String.join(" | ", run.log())));
         return out;
     }
 

@@ -17,22 +17,6 @@ public interface GemmPeer {
     /** One GEMM to time: C[m,n] = op(A) op(B); tune4j's row runs at {@code level} (a SimdLevel's name). */
     record Shape(boolean transA, boolean transB, int m, int n, int k, int threads, String level) {}
 
-    /**
-     * A measured median in ms, or null with the reason it could not be measured; {@code oursMs}: tune4j's median on the
-     * same shape timed in alternation with the peer's (each round runs both), where the peer can do that, else null;
-     * {@code speedupRange}: then the lowest and highest peer / ours of a block ({@link Measure.Blocks#ratioRange}), null with oursMs.
-     */
-    record Result(String peer, Double medianMs, String whyNot, Double oursMs, double[] speedupRange) {
-        public Result(String peer, Double medianMs, String whyNot) {
-            this(peer, medianMs, whyNot, null, null);
-        }
-
-        /** The peer's and our medians and the speedup's range from blocks timed with the peer's call as piece 0, ours as 1. */
-        public static Result of(String peer, Measure.Blocks b) {
-            return new Result(peer, b.medianMs()[0], null, b.medianMs()[1], b.ratioRange(0, 1));
-        }
-    }
-
     /** One library's GEMM on one shape, its operands made and its threads set: run() is one call, close() frees them. */
     interface Call extends Runnable, AutoCloseable {
         @Override
@@ -75,5 +59,5 @@ public interface GemmPeer {
      * Medians for all shapes, in order, each with ours timed beside it where the peer can ({@link Measure#alternatedCalls}); quick
      * trades precision for time. Never throws: failures are results.
      */
-    List<Result> measure(List<Shape> shapes, boolean quick, Ours ours);
+    List<PeerResult> measure(List<Shape> shapes, boolean quick, Ours ours);
 }

@@ -79,7 +79,7 @@ public final class OpenBlas implements GemmPeer {
     }
 
     @Override
-    public List<Result> measure(List<Shape> shapes, boolean quick, Ours ours) { // ours: timed in the child instead (not
+    public List<PeerResult> measure(List<Shape> shapes, boolean quick, Ours ours) { // ours: timed in the child instead (not
         // this process: OpenBLAS loaded here would start its threads beside ours)
         return GemmChild.measure(label, OpenBlas.class, env, shapes, quick);
     }

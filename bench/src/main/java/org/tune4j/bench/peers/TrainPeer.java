@@ -15,5 +15,5 @@ public interface TrainPeer {
      * a failure is a result with a reason. {@code ours}: tune4j's same step, timed in alternation with the peer's
      * ({@link org.tune4j.bench.Measure#alternatedSteps}).
      */
-    LoraPeer.Result stepMs(String method, VisionTransformer.Config vit, int batch, int rank, int threads, boolean quick, Runnable ours);
+    PeerResult stepMs(String method, VisionTransformer.Config vit, int batch, int rank, int threads, boolean quick, Runnable ours);
 }

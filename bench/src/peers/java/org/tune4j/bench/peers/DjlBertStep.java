@@ -24,12 +24,12 @@ public final class DjlBertStep implements BertStepPeer {
     }
 
     @Override
-    public LoraPeer.Result stepMs(String method, BertConfig c, int batch, int seq, int rank, int threads, boolean quick, Runnable ours) {
+    public PeerResult stepMs(String method, BertConfig c, int batch, int seq, int rank, int threads, boolean quick, Runnable ours) {
         String label;
         try {
             label = DjlPytorch.label() + " BERT step (autograd, AdamW)";
         } catch (RuntimeException | LinkageError e) {
-            return new LoraPeer.Result("pytorch (DJL)", "engine failed to load: " + e);
+            return PeerResult.failed("pytorch (DJL)", "engine failed to load: " + e);
         }
         DjlPytorch.threads(threads);
         try (NDManager m = DjlPytorch.engine().newBaseManager()) {
@@ -50,9 +50,9 @@ public final class DjlBertStep implements BertStepPeer {
                     adam.step(step, 1e-5f, 0.01f);
                 }
             }, ours);
-            return LoraPeer.Result.of(label, blocks);
+            return PeerResult.of(label, blocks);
         } catch (RuntimeException e) {
-            return new LoraPeer.Result(label, e.toString());
+            return PeerResult.failed(label, e.toString());
         }
     }
 }

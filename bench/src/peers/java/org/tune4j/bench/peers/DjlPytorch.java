@@ -62,12 +62,12 @@ final class DjlPytorch {
         }
 
         @Override
-        public List<Result> measure(List<Shape> shapes, boolean quick, Ours ours) {
+        public List<PeerResult> measure(List<Shape> shapes, boolean quick, Ours ours) {
             try {
                 return GemmChild.measure(name + " matmul", DjlPytorch.class, MklIntelBranch.childEnvironment(intelBranch), shapes, quick);
             } catch (RuntimeException e) { // the shim is not in this build
-                List<Result> out = new ArrayList<>();
-                for (int i = 0; i < shapes.size(); i++) out.add(new Result(name, null, e.getMessage()));
+                List<PeerResult> out = new ArrayList<>();
+                for (int i = 0; i < shapes.size(); i++) out.add(PeerResult.failed(name, e.getMessage()));
                 return out;
             }
         }
@@ -154,12 +154,12 @@ final class DjlPytorch {
         }
 
         @Override
-        public Result stepMs(int t, int dIn, int dOut, int r, int threads, boolean quick, Runnable ours) {
+        public PeerResult stepMs(int t, int dIn, int dOut, int r, int threads, boolean quick, Runnable ours) {
             String label;
             try {
                 label = label() + " LoRA step (autograd)";
             } catch (RuntimeException | LinkageError e) {
-                return new Result("pytorch (DJL)", "engine failed to load: " + e);
+                return PeerResult.failed("pytorch (DJL)", "engine failed to load: " + e);
             }
             threads(threads);
             float s = 2f;
@@ -184,9 +184,9 @@ final class DjlPytorch {
                         gc.backward(loss);
                     }
                 }, ours);
-                return Result.of(label, blocks);
+                return PeerResult.of(label, blocks);
             } catch (RuntimeException e) {
-                return new Result(label, e.toString());
+                return PeerResult.failed(label, e.toString());
             }
         }
     }

@@ -29,12 +29,12 @@ public final class DjlVitStep implements TrainPeer {
     }
 
     @Override
-    public LoraPeer.Result stepMs(String method, VisionTransformer.Config c, int batch, int rank, int threads, boolean quick, Runnable ours) {
+    public PeerResult stepMs(String method, VisionTransformer.Config c, int batch, int rank, int threads, boolean quick, Runnable ours) {
         String label;
         try {
             label = DjlPytorch.label() + " ViT step (autograd, AdamW)";
         } catch (RuntimeException | LinkageError e) {
-            return new LoraPeer.Result("pytorch (DJL)", "engine failed to load: " + e);
+            return PeerResult.failed("pytorch (DJL)", "engine failed to load: " + e);
         }
         DjlPytorch.threads(threads);
         try (NDManager m = DjlPytorch.engine().newBaseManager()) {
@@ -56,9 +56,9 @@ public final class DjlVitStep implements TrainPeer {
                 }
             };
             Measure.Blocks blocks = Measure.alternatedSteps(quick, trainStep, ours);
-            return LoraPeer.Result.of(label, blocks);
+            return PeerResult.of(label, blocks);
         } catch (RuntimeException e) {
-            return new LoraPeer.Result(label, e.toString());
+            return PeerResult.failed(label, e.toString());
         }
     }
 

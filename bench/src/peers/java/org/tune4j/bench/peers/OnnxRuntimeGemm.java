@@ -24,14 +24,14 @@ public final class OnnxRuntimeGemm implements GemmPeer {
     }
 
     @Override
-    public List<Result> measure(List<Shape> shapes, boolean quick, Ours ours) {
-        List<Result> out = new ArrayList<>();
+    public List<PeerResult> measure(List<Shape> shapes, boolean quick, Ours ours) {
+        List<PeerResult> out = new ArrayList<>();
         for (Shape s : shapes) {
             String label = name() + (s.transA() || s.transB() ? " Gemm" : " MatMul");
             try {
-                out.add(Result.of(label, time(s, quick, ours)));
+                out.add(PeerResult.of(label, time(s, quick, ours)));
             } catch (Exception | LinkageError e) {
-                out.add(new Result(label, null, e.toString()));
+                out.add(PeerResult.failed(label, e.toString()));
             }
         }
         return out;

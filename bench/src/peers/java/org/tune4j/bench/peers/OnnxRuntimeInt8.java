@@ -24,7 +24,7 @@ public final class OnnxRuntimeInt8 implements Int8Peer {
     }
 
     @Override
-    public Result matMulInteger(int m, int n, int k, int threads, int rotate, boolean quick, Runnable ours) {
+    public PeerResult matMulInteger(int m, int n, int k, int threads, int rotate, boolean quick, Runnable ours) {
         String label = name() + " MatMulInteger";
         List<byte[]> models = new ArrayList<>();
         for (int r = 0; r < rotate; r++) {
@@ -39,7 +39,7 @@ public final class OnnxRuntimeInt8 implements Int8Peer {
     }
 
     @Override
-    public Result matMulF32(int m, int n, int k, int threads, int rotate, boolean quick, Runnable ours) {
+    public PeerResult matMulF32(int m, int n, int k, int threads, int rotate, boolean quick, Runnable ours) {
         String label = name() + " MatMul f32";
         List<byte[]> models = new ArrayList<>();
         for (int r = 0; r < rotate; r++) {
@@ -57,7 +57,7 @@ public final class OnnxRuntimeInt8 implements Int8Peer {
         OnnxTensor create(OrtEnvironment env) throws Exception;
     }
 
-    private static Result time(String label, List<byte[]> models, Input input, int threads, boolean quick, Runnable ours) {
+    private static PeerResult time(String label, List<byte[]> models, Input input, int threads, boolean quick, Runnable ours) {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         List<OrtSession> sessions = new ArrayList<>();
         try (SessionOptions opts = new SessionOptions(); OnnxTensor a = input.create(env)) {
@@ -74,9 +74,9 @@ public final class OnnxRuntimeInt8 implements Int8Peer {
                     throw new IllegalStateException(e);
                 }
             }, ours);
-            return Result.of(label, blocks);
+            return PeerResult.of(label, blocks);
         } catch (Exception | LinkageError e) {
-            return new Result(label, e.toString());
+            return PeerResult.failed(label, e.toString());
         } finally {
             for (OrtSession s : sessions) {
                 try {

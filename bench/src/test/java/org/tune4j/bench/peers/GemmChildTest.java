@@ -40,9 +40,9 @@ class GemmChildTest {
 
     @Test
     void aChildTimesThePeerAndOursOnEveryShape() {
-        List<GemmPeer.Result> results = GemmChild.measure("idle", IdlePeer.class, Map.of(), SHAPES, true);
+        List<PeerResult> results = GemmChild.measure("idle", IdlePeer.class, Map.of(), SHAPES, true);
         assertEquals(SHAPES.size(), results.size());
-        for (GemmPeer.Result r : results) {
+        for (PeerResult r : results) {
             assertEquals("idle [idle kernels]", r.peer());
             assertNull(r.whyNot());
             assertTrue(r.medianMs() >= 0 && r.oursMs() > 0, r.toString());
@@ -53,9 +53,9 @@ class GemmChildTest {
 
     @Test
     void aFailedChildGivesEveryShapeItsReason() {
-        List<GemmPeer.Result> results = GemmChild.measure("none", MissingLibrary.class, Map.of(), SHAPES, true);
+        List<PeerResult> results = GemmChild.measure("none", MissingLibrary.class, Map.of(), SHAPES, true);
         assertEquals(SHAPES.size(), results.size());
-        for (GemmPeer.Result r : results) {
+        for (PeerResult r : results) {
             assertNull(r.medianMs());
             assertTrue(r.whyNot().contains("libnothing.so not found") && r.whyNot().contains("exit status 3"), r.whyNot());
         }
