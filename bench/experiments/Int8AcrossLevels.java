@@ -9,10 +9,10 @@ import org.tune4j.serve.TextClassifier;
 
 /**
  * Do a fine-tuned classifier's f32 and int8 predictions depend on the SIMD level? The same model, adapter and texts (the
- * first N of the embedded spam subset, sampled with seed 1) classified at LEVEL_A and then LEVEL_B in one process, f32 and
+ * N texts of the embedded spam subset, sampled with seed 1) classified at LEVEL_A and then LEVEL_B in one process, f32 and
  * int8 weights (dynamic per-row int8 activations); prints, for each, the spread of P(spam)'s difference, the probability
  * rows equal to the bit and the predictions that differ, and int8's spread against f32 at LEVEL_A. int8's integer
- * products are exact on every level, so an int8 difference starts in f32 arithmetic (the f32 products' summation order,
+ * products are exact on every level, so an int8 difference starts in f32 arithmetic (the products' K blocks, row sums,
  * attention, LayerNorm, the epilogue's dequantization) whose last bits round an activation the other way:
  *
  *   java --enable-native-access=ALL-UNNAMED -cp bench/target/tune4j-all.jar bench/experiments/Int8AcrossLevels.java \
