@@ -206,6 +206,7 @@ public final class TextFinetuning {
             Double int8Acc = null;
             Long int8Layers = null;
             if (o.int8() && (m == Method.LORA || m == Method.FULL)) {
+                long q0 = System.nanoTime();
                 model.namedModules().values().forEach(mod -> {
                     if (mod instanceof org.tune4j.nn.LoraLinear l && !l.merged()) l.merge(host);
                 });
@@ -214,7 +215,8 @@ public final class TextFinetuning {
                         new Int8Quantization.Options(List.of("query", "key", "value", "dense"), 0.05));
                 int8Layers = q.quantizedLayers();
                 int8Acc = EvaluateText.accuracy(EvaluateText.predict(host, model, testIds, 32), testLabels);
-                progress.accept(String.format("  int8 (%d of %d projections): test accuracy %.4f", q.quantizedLayers(), q.layers().size(), int8Acc));
+                progress.accept(String.format("  int8 (%d of %d projections): test accuracy %.4f (%.1f s: merging, calibrating, quantizing, the test)", q.quantizedLayers(),
+                        q.layers().size(), int8Acc, (System.nanoTime() - q0) / 1e9));
             }
             return new Run(m.name().toLowerCase(), seed, acc, trainable, all, seconds, losses, after, probe == null ? null : probe.base(), int8Acc, int8Layers);
         }
