@@ -130,12 +130,14 @@ final class FinetuneCommand implements Callable<Integer> {
             r = TextFinetuning.run(on.backend(), modelDir, set, o, System.out::println, Progress::forText);
             if (!on.fallbacks().isEmpty()) System.out.println(on.fallbacks());
         }
-        System.out.printf("%n%-6s %18s %10s %10s %20s %9s%n", "method", "test acc (mean±sd)", "trained %", "s per run", "forgetting (points)", "int8 acc");
+        System.out.printf("%n%-6s %18s %10s %10s %20s %9s %8s%n", "method", "test acc (mean±sd)", "trained %", "s per run", "forgetting (points)", "int8 acc",
+                "int8 s");
         for (TextFinetuning.Summary s : r.summary()) {
             String f = s.meanForgetting() == null ? "-" : String.format(Locale.ROOT, "%.2f ± %.2f", s.meanForgetting(), s.sdForgetting());
             String q = s.meanInt8Accuracy() == null ? "-" : String.format(Locale.ROOT, "%.4f", s.meanInt8Accuracy());
-            System.out.printf(Locale.ROOT, "%-6s %11.4f ± %.4f %10.3f %10.1f %20s %9s%n", s.method(), s.meanAccuracy(), s.sdAccuracy(), s.trainablePercent(),
-                    s.meanSeconds(), f, q);
+            String qs = s.meanInt8Seconds() == null ? "-" : String.format(Locale.ROOT, "%.1f", s.meanInt8Seconds());
+            System.out.printf(Locale.ROOT, "%-6s %11.4f ± %.4f %10.3f %10.1f %20s %9s %8s%n", s.method(), s.meanAccuracy(), s.sdAccuracy(), s.trainablePercent(),
+                    s.meanSeconds(), f, q, qs);
         }
         if (out != null) {
             System.out.println("wrote " + MetricsFile.write(out, r));

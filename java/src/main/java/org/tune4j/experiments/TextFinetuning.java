@@ -65,14 +65,15 @@ public final class TextFinetuning {
     /**
      * One method on one seed. {@code forgettingProbeAccuracy}: the genre probe's accuracy on the fine-tuned encoder (null when not
      * measured, or the encoder was frozen: the head and the probe leave it bit for bit as it was); {@code forgettingBase}: on the
-     * pretrained encoder, same split.
+     * pretrained encoder, same split. {@code seconds}: loading, training and the test; {@code int8Seconds}: the int8 step apart
+     * (merging, calibrating, quantizing, the test; null where there was none).
      */
     public record Run(String method, long seed, double testAccuracy, long trainableParameters, long parameters, double seconds, double[] epochLosses,
-            Double forgettingProbeAccuracy, Double forgettingBase, Double int8Accuracy, Long int8Layers) {}
+            Double forgettingProbeAccuracy, Double forgettingBase, Double int8Accuracy, Long int8Layers, Double int8Seconds) {}
 
     /** {@code meanForgetting}: the probe's mean drop, base − fine-tuned, in points of accuracy (null when not measured). */
     public record Summary(String method, double meanAccuracy, double sdAccuracy, double trainablePercent, double meanSeconds, Double meanForgetting,
-            Double sdForgetting, Double meanInt8Accuracy) {}
+            Double sdForgetting, Double meanInt8Accuracy, Double meanInt8Seconds) {}
 
     public record Result(String model, String data, int trainSize, int testSize, int maxLength, List<Run> runs, List<Summary> summary) {}
 
@@ -203,7 +204,7 @@ public final class TextFinetuning {
                 after = probe.accuracy(host, model.bert(), seed);
                 progress.accept(String.format("  forgetting probe %.4f (pretrained %.4f)", after, probe.base()));
             }
-            Double int8Acc = null;
+            Double int8Acc = null, int8Seconds = null;
             Long int8Layers = null;
             if (o.int8() && (m == Method.LORA || m == Method.FULL)) {
                 long q0 = System.nanoTime();
@@ -215,10 +216,11 @@ public final class TextFinetuning {
                         new Int8Quantization.Options(List.of("query", "key", "value", "dense"), 0.05));
                 int8Layers = q.quantizedLayers();
                 int8Acc = EvaluateText.accuracy(EvaluateText.predict(host, model, testIds, 32), testLabels);
+                int8Seconds = (System.nanoTime() - q0) / 1e9;
                 progress.accept(String.format("  int8 (%d of %d projections): test accuracy %.4f (%.1f s: merging, calibrating, quantizing, the test)", q.quantizedLayers(),
-                        q.layers().size(), int8Acc, (System.nanoTime() - q0) / 1e9));
+                        q.layers().size(), int8Acc, int8Seconds));
             }
-            return new Run(m.name().toLowerCase(), seed, acc, trainable, all, seconds, losses, after, probe == null ? null : probe.base(), int8Acc, int8Layers);
+            return new Run(m.name().toLowerCase(), seed, acc, trainable, all, seconds, losses, after, probe == null ? null : probe.base(), int8Acc, int8Layers, int8Seconds);
         }
     }
 
@@ -231,10 +233,15 @@ public final class TextFinetuning {
             List<Double> drops = rs.stream().filter(r -> r.forgettingProbeAccuracy() != null).map(r -> 100 * (r.forgettingBase() - r.forgettingProbeAccuracy())).toList();
             Double fMean = drops.isEmpty() ? null : drops.stream().mapToDouble(Double::doubleValue).average().orElseThrow();
             Double fSd = fMean == null ? null : Math.sqrt(drops.stream().mapToDouble(x -> (x - fMean) * (x - fMean)).sum() / Math.max(1, drops.size() - 1));
-            List<Double> q = rs.stream().map(Run::int8Accuracy).filter(x -> x != null).toList();
             out.add(new Summary(m.name().toLowerCase(), mean, Math.sqrt(var), 100.0 * rs.get(0).trainableParameters() / rs.get(0).parameters(),
-                    rs.stream().mapToDouble(Run::seconds).average().orElse(Double.NaN), fMean, fSd, q.isEmpty() ? null : q.stream().mapToDouble(Double::doubleValue).average().orElseThrow()));
+                    rs.stream().mapToDouble(Run::seconds).average().orElse(Double.NaN), fMean, fSd, meanOf(rs, Run::int8Accuracy), meanOf(rs, Run::int8Seconds)));
         }
         return out;
+    }
+
+    /** The mean of a value the runs may lack, over those that have it; null where none has. */
+    private static Double meanOf(List<Run> runs, java.util.function.Function<Run, Double> value) {
+        List<Double> v = runs.stream().map(value).filter(x -> x != null).toList();
+        return v.isEmpty() ? null : v.stream().mapToDouble(Double::doubleValue).average().orElseThrow();
     }
 }

@@ -35,7 +35,7 @@ public final class TextReport {
                 .append(m.path("train_size").asInt()).append(" texts to train and ").append(m.path("test_size").asInt()).append(" to test per seed, ")
                 .append(m.path("max_length").asInt()).append(" tokens.</p>\n");
         h.append("<table><tr><th>method</th><th>test accuracy (mean ± sd)</th><th>per seed</th><th>trained %</th><th>s per run</th>")
-                .append("<th>forgetting (points)</th><th>int8 accuracy</th></tr>\n");
+                .append("<th>forgetting (points)</th><th>int8 accuracy</th><th>int8 s per run</th></tr>\n");
         for (JsonNode s : m.path("summary")) {
             List<String> seeds = new ArrayList<>();
             for (JsonNode r : m.path("runs")) if (r.path("method").asText().equals(s.path("method").asText())) seeds.add(f("%.4f", r.path("test_accuracy").asDouble()));
@@ -43,7 +43,8 @@ public final class TextReport {
                     .append("</td><td>").append(String.join(", ", seeds)).append("</td><td>").append(f("%.3f", s.path("trainable_percent").asDouble()))
                     .append("</td><td>").append(f("%.1f", s.path("mean_seconds").asDouble())).append("</td><td>")
                     .append(s.path("mean_forgetting").isNumber() ? f("%.2f ± %.2f", s.path("mean_forgetting").asDouble(), s.path("sd_forgetting").asDouble()) : "-")
-                    .append("</td><td>").append(s.path("mean_int8_accuracy").isNumber() ? f("%.4f", s.path("mean_int8_accuracy").asDouble()) : "-").append("</td></tr>\n");
+                    .append("</td><td>").append(s.path("mean_int8_accuracy").isNumber() ? f("%.4f", s.path("mean_int8_accuracy").asDouble()) : "-")
+                    .append("</td><td>").append(s.path("mean_int8_seconds").isNumber() ? f("%.1f", s.path("mean_int8_seconds").asDouble()) : "-").append("</td></tr>\n");
         }
         h.append("</table>\n");
         XYChart loss = Charts.lines("training loss", "epoch", "mean cross-entropy");

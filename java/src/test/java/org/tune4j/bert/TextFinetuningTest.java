@@ -56,9 +56,11 @@ class TextFinetuningTest {
                 assertNotNull(run.forgettingProbeAccuracy(), run.method());
                 assertNotNull(run.int8Accuracy(), run.method() + " is quantized and tested again");
                 assertTrue(run.int8Layers() >= 0 && run.int8Layers() <= 6, "of the layer's 6 projections: " + run.int8Layers());
+                assertTrue(run.int8Seconds() != null && run.int8Seconds() > 0, run.method() + "'s int8 step is timed");
             } else {
                 assertNull(run.forgettingProbeAccuracy(), run.method() + " leaves the encoder as it was");
                 assertNull(run.int8Accuracy());
+                assertNull(run.int8Seconds());
             }
         }
         assertEquals(4, r.summary().size());
@@ -67,6 +69,9 @@ class TextFinetuningTest {
         assertEquals(mean, lora.meanAccuracy(), 1e-12);
         assertNotNull(lora.meanForgetting());
         assertNull(r.summary().get(3).meanForgetting(), "the probe's encoder is frozen");
+        double int8Time = r.runs().stream().filter(x -> x.method().equals("lora")).mapToDouble(TextFinetuning.Run::int8Seconds).average().orElseThrow();
+        assertEquals(int8Time, lora.meanInt8Seconds(), 1e-12);
+        assertNull(r.summary().get(3).meanInt8Seconds(), "the probe is not quantized");
         assertTrue(lora.trainablePercent() > 0 && lora.trainablePercent() < r.summary().get(1).trainablePercent());
         assertTrue(lines.stream().anyMatch(l -> l.startsWith("forgetting probe")), String.join("\n", lines));
         // the first seed's LoRA adapter, read back onto the pretrained encoder, gives that run's test accuracy again
