@@ -230,8 +230,8 @@ final class BertSuite {
         for (BertStepPeer peer : peers) {
             // the peer's step in alternation with ours (its oursMs), ours from above where it failed
             PeerResult r = peer.stepMs(method, c, TRAIN_BATCH, SEQ, 8, threads, quick, step);
-            double mine = r.oursMs() != null ? r.oursMs() : ms;
-            rows.add(stepRow(method, shape, threads, mine, r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(),
+            double mine = r.oursMsOr(ms);
+            rows.add(stepRow(method, shape, threads, mine, r.label(), r.medianMs(),
                     100 * stepFlops / (mine * 1e6) / peak).withSpeedupRange(r.speedupRange()));
         }
         return rows;

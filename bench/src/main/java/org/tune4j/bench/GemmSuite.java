@@ -94,10 +94,9 @@ final class GemmSuite {
             double flops = 2.0 * c.m() * c.n() * c.k();
             for (List<PeerResult> results : peerResults) {
                 PeerResult r = results.get(i);
-                String peer = r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot();
                 // ours timed in alternation with the peer, else (no peer time) ours from above
-                double mine = r.oursMs() != null ? r.oursMs() : ours.get(i)[0];
-                rows.add(BenchRow.of("gemm", c.kernel(), c.shape(), threads, backends.get(i), mine, flops, peer, r.medianMs(),
+                double mine = r.oursMsOr(ours.get(i)[0]);
+                rows.add(BenchRow.of("gemm", c.kernel(), c.shape(), threads, backends.get(i), mine, flops, r.label(), r.medianMs(),
                         machine.peakGflops(threads)).withSpeedupRange(r.speedupRange()));
             }
         }

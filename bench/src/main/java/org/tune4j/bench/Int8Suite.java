@@ -73,14 +73,14 @@ final class Int8Suite {
                             progress.accept("peer " + peer.name() + " " + shape);
                             // each peer call timed in alternation with ours (PeerResult.oursMs), ours alone where it failed
                             PeerResult r = peer.matMulInteger(m, N, K, threads, sets, quick, int8);
-                            rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, rowBackend, r.oursMs() != null ? r.oursMs() : dynamic, ops,
-                                    "GOP/s", r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(), rowPeak)
+                            rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, rowBackend, r.oursMsOr(dynamic), ops,
+                                    "GOP/s", r.label(), r.medianMs(), rowPeak)
                                     .withSpeedupRange(r.speedupRange()));
                             PeerResult f = peer.matMulF32(m, N, K, threads, sets, quick, f32Call);
-                            String f32PeerName = f.medianMs() != null ? f.peer() : f.peer() + ": " + f.whyNot();
+                            String f32PeerName = f.label();
                             rows.add(BenchRow.of("int8", "int8_linear", shape, "s8", threads, rowBackend, dynamic, ops, "GOP/s", f32PeerName, f.medianMs(), rowPeak));
                             if (rotate) { // our f32 GEMV against the peer's f32 MatMul, as the bytes of weights each call reads
-                                rows.add(BenchRow.of("int8", "f32_gemv_weights_read", shape, "f32", threads, cpu.name(), f.oursMs() != null ? f.oursMs() : f32,
+                                rows.add(BenchRow.of("int8", "f32_gemv_weights_read", shape, "f32", threads, cpu.name(), f.oursMsOr(f32),
                                         4.0 * N * K, "GB/s", f32PeerName, f.medianMs(), machine.readGBps(threads)).withSpeedupRange(f.speedupRange()));
                             }
                         }

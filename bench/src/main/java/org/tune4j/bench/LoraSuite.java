@@ -89,9 +89,8 @@ final class LoraSuite {
                         progress.accept("peer " + peer.name() + " " + c.shape());
                         // the peer's step in alternation with ours (PeerResult.oursMs), ours from above where it failed
                         PeerResult r = peer.stepMs(c.t(), c.dIn(), c.dOut(), c.r(), threads, quick, loraStep);
-                        String label = r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot();
-                        rows.add(BenchRow.of("lora", "lora_step", c.shape(), threads, backend, r.oursMs() != null ? r.oursMs() : step,
-                                c.stepFlops(), label, r.medianMs(), peak).withSpeedupRange(r.speedupRange()));
+                        rows.add(BenchRow.of("lora", "lora_step", c.shape(), threads, backend, r.oursMsOr(step),
+                                c.stepFlops(), r.label(), r.medianMs(), peak).withSpeedupRange(r.speedupRange()));
                     }
                     if (peers.isEmpty()) {
                         rows.add(BenchRow.of("lora", "lora_step", c.shape(), threads, backend, step, c.stepFlops(),

@@ -80,8 +80,8 @@ final class TrainSuite {
                         // the peer's step in alternation with ours (untimed calls; its oursMs), ours from above where it failed
                         PeerResult r = peer.stepMs(method, vit.config(), BATCH, Adaptation.Options.defaults().lora().r(), threads, quick,
                                 stepOn.apply(CpuBackend.get()));
-                        double mine = r.oursMs() != null ? r.oursMs() : ms;
-                        rows.add(stepRow(method, shape, threads, mine, r.medianMs() != null ? r.peer() : r.peer() + ": " + r.whyNot(), r.medianMs(),
+                        double mine = r.oursMsOr(ms);
+                        rows.add(stepRow(method, shape, threads, mine, r.label(), r.medianMs(),
                                 pctOfPeak * ms / mine).withSpeedupRange(r.speedupRange()));
                     }
                     if (peers.isEmpty()) rows.add(stepRow(method, shape, threads, ms, "pytorch (DJL): " + missing, null, pctOfPeak));

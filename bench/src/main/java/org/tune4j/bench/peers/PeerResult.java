@@ -15,6 +15,16 @@ public record PeerResult(String peer, Double medianMs, String whyNot, Double our
         return new PeerResult(peer, null, whyNot, null, null);
     }
 
+    /** The peer's name for a bench row: with the reason where it could not be measured. */
+    public String label() {
+        return medianMs != null ? peer : peer + ": " + whyNot;
+    }
+
+    /** Our median timed beside the peer's, or {@code alone}, ours timed by itself, where the peer failed. */
+    public double oursMsOr(double alone) {
+        return oursMs != null ? oursMs : alone;
+    }
+
     /** The peer's and our medians and the speedup's range from blocks timed with the peer's work as piece 0, ours as 1. */
     public static PeerResult of(String peer, Measure.Blocks b) {
         return new PeerResult(peer, b.medianMs()[0], null, b.medianMs()[1], b.ratioRange(0, 1));
