@@ -154,7 +154,7 @@ public interface Backend {
     /**
      * Several dynamic int8 linear layers on one input (a transformer's query, key and value): for each l, as
      * {@link #int8Linear}(x, w[l], bias[l], act, y[l]) (a bias may be null), x quantized once; the same values as the
-     * separate calls. At most {@value BackendChecks#INT8_SHARED_MAX} layers, all dense or all 2:4.
+     * separate calls. At most {@value CompressedChecks#INT8_SHARED_MAX} layers, all dense or all 2:4.
      */
     void int8LinearShared(Tensor x, Int8Weights[] w, Tensor[] bias, Activation act, Tensor[] y);
 

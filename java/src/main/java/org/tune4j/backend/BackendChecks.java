@@ -9,6 +9,9 @@ import org.tune4j.tensor.Tensor;
 /**
  * Argument checks shared by every backend, run before any memory is touched, so that a bad call
  * fails the same way on each backend, and never reaches native code. Each message names the argument.
+ * The pieces (a matrix, a flat buffer, a writable output, a finite scalar), and each f32 op's whole check, named
+ * as the op, which both host backends call as their op's first line; the int8 and sparse ops' are in
+ * {@link CompressedChecks}, the LoRA ops' in {@link LoraChecks}.
  */
 public final class BackendChecks {
     private BackendChecks() {}
@@ -63,13 +66,6 @@ public final class BackendChecks {
         if (!t.segment().isNative()) throw new IllegalArgumentException(name + " is on the Java heap; kernels take native memory (Tensor.zeros, or an Arena's segment)");
     }
 
-    /** w [rows, cols] contiguous F32 and 0 <= count <= its size: the count-th largest magnitude is a threshold. */
-    static void magnitudeThreshold(Tensor w, long count) {
-        matrix("w", w);
-        contiguous("w", w, w.dim(0), w.dim(1));
-        if (count < 0 || count > w.numel()) throw new IllegalArgumentException("count must be in [0, " + w.numel() + "], is " + count);
-    }
-
     static void matrix(String name, Tensor t) {
         matrix(name, t, DType.F32);
     }
@@ -118,98 +114,10 @@ public final class BackendChecks {
         if (!t.isContiguous()) throw new IllegalArgumentException(name + " must be contiguous (ld " + t.ld() + " != cols " + cols + ")");
     }
 
-    /** x [m, k] F32 and q [m, k] I8 contiguous, scales [m] F32. Returns m. */
-    static long quantizeRows(Tensor x, Tensor q, Tensor scales) {
-        matrix("x", x);
-        long m = x.dim(0), k = x.dim(1);
-        contiguous("x", x, m, k);
-        contiguous("q", q, DType.I8, m, k);
-        vector("scales", scales, m);
-        return m;
-    }
-
-    /** x [m, k] (F32, any ld), weights [n, k], bias [n] or null, y [m, n] (F32, any ld). */
-    static void int8Linear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
-        matrix("x", x);
-        if (w == null) throw new IllegalArgumentException("w is null");
-        if (!w.isAlive()) throw new IllegalArgumentException("w: its memory was freed (the arena is closed)");
-        if (act == null) throw new IllegalArgumentException("act is null (use Activation.NONE)");
-        if (x.dim(1) != w.cols()) throw new IllegalArgumentException("x has " + x.dim(1) + " columns, the weights expect " + w.cols());
-        if (bias != null) vector("bias", bias, w.rows());
-        matrix("y", y, x.dim(0), w.rows());
-    }
-
-    /** Layers {@link Backend#int8LinearShared} takes at once (the native limit). */
-    static final int INT8_SHARED_MAX = org.tune4j.bindings.tune4j_h.T4J_INT8_SHARED_MAX;
-
-    /** As {@link #int8Linear} for each layer; w, bias and y of one length (1 .. INT8_SHARED_MAX), one packing for all. */
-    static void int8LinearShared(Tensor x, Int8Weights[] w, Tensor[] bias, Activation act, Tensor[] y) {
-        if (w == null || bias == null || y == null) throw new IllegalArgumentException("w, bias and y must not be null (bias may hold nulls)");
-        if (w.length < 1 || w.length > INT8_SHARED_MAX) throw new IllegalArgumentException(w.length + " layers: 1 to " + INT8_SHARED_MAX + " share an input");
-        if (bias.length != w.length || y.length != w.length) {
-            throw new IllegalArgumentException(w.length + " weights, " + bias.length + " biases and " + y.length + " outputs: one of each per layer");
-        }
-        for (int l = 0; l < w.length; l++) {
-            int8Linear(x, w[l], bias[l], act, y[l]);
-            if (w[l].isTwoFour() != w[0].isTwoFour()) throw new IllegalArgumentException("layers 0 and " + l + " mix dense and 2:4 weights, which quantize x differently");
-        }
-    }
-
-    /** As {@link #int8Linear}, for the weight-only kernel, which runs dense packings only. */
-    static void int8WeightOnlyLinear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
-        int8Linear(x, w, bias, act, y);
-        if (w.isTwoFour()) throw new IllegalArgumentException("the weight-only int8 kernel runs dense weights, not 2:4 ones (use int8Linear)");
-    }
-
-    static void int8Gemm(Tensor a, Int8Weights w, Tensor c) {
-        matrix("a", a, DType.I8);
-        if (w == null) throw new IllegalArgumentException("w is null");
-        if (!w.isAlive()) throw new IllegalArgumentException("w: its memory was freed (the arena is closed)");
-        if (a.dim(1) != w.cols()) throw new IllegalArgumentException("a has " + a.dim(1) + " columns, the weights expect " + w.cols());
-        matrix("c", c, DType.I32);
-        if (c.dim(0) != a.dim(0) || c.dim(1) != w.rows()) {
-            throw new IllegalArgumentException("c must be " + a.dim(0) + "x" + w.rows() + ", is " + c.dim(0) + "x" + c.dim(1));
-        }
-    }
-
-    /** w [n, k] F32 contiguous and mask [n, k] I8 contiguous. */
-    /** As {@link #mask}, and a threshold that is not NaN (every comparison with it would be false). */
-    static void magnitudeMask(Tensor w, float threshold, Tensor mask) {
-        if (Float.isNaN(threshold)) throw new IllegalArgumentException("threshold is NaN");
-        mask(w, mask);
-    }
-
-    static void mask(Tensor w, Tensor mask) {
-        matrix("w", w);
-        contiguous("w", w, w.dim(0), w.dim(1));
-        contiguous("mask", mask, DType.I8, w.dim(0), w.dim(1));
-    }
-
-    /** x [m, k] (F32, any ld) against weights of k columns and n rows; bias [n] or null; y [m, n]. */
-    static void sparseLinear(Tensor x, long n, long k, boolean alive, Tensor bias, Activation act, Tensor y) {
-        matrix("x", x);
-        if (!alive) throw new IllegalArgumentException("w: its memory was freed (the arena is closed)");
-        if (act == null) throw new IllegalArgumentException("act is null (use Activation.NONE)");
-        if (x.dim(1) != k) throw new IllegalArgumentException("x has " + x.dim(1) + " columns, the weights expect " + k);
-        if (bias != null) vector("bias", bias, n);
-        matrix("y", y, x.dim(0), n);
-    }
-
-    static void csrBackward(Tensor g, CsrWeights w, Tensor dx) {
-        if (w == null) throw new IllegalArgumentException("w is null");
-        if (!w.isAlive()) throw new IllegalArgumentException("w: its memory was freed (the arena is closed)");
-        matrix("g", g);
-        if (g.dim(1) != w.rows()) throw new IllegalArgumentException("g has " + g.dim(1) + " columns, the weights have " + w.rows() + " rows");
-        matrix("dx", dx, g.dim(0), w.cols());
-    }
-
-    static void csrGrad(Tensor g, Tensor x, CsrWeights w, Tensor dvalues) {
-        csrBackward(g, w, x);
-        vector("dvalues", dvalues, w.nnz());
-    }
-
-    /** h [m, r] and bt [r, n] contiguous, y [m, n]. */
-    static void lowRankAdd(Tensor h, Tensor bt, Tensor y) {
+    /** h [m, r] and bt [r, n] contiguous, y [m, n] (written), scale finite. */
+    static void lowRankAdd(Tensor h, Tensor bt, float scale, Tensor y) {
+        writable("y", y);
+        finite("scale", scale);
         matrix("y", y);
         matrix("h", h);
         contiguous("h", h, y.dim(0), h.dim(1));
@@ -241,8 +149,13 @@ public final class BackendChecks {
         valuesIn("labels", labels, 0, classes);
     }
 
-    /** As {@link #attention(int, int, Tensor, Tensor, Tensor, Tensor, Tensor)}, and lengths [batch] (I32, each in [1, seq]) or null. */
-    static long attention(int batch, int heads, Tensor q, Tensor k, Tensor v, Tensor lengths, Tensor probs, Tensor out) {
+    /**
+     * Attention forward: as {@link #attention(int, int, Tensor, Tensor, Tensor, Tensor, Tensor)}, probs and out written,
+     * scale finite, and lengths [batch] (I32, each in [1, seq]) or null. Returns seq.
+     */
+    static long attentionForward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor lengths, Tensor probs, Tensor out) {
+        writable("probs", probs, "out", out);
+        finite("scale", scale);
         long seq = attention(batch, heads, q, k, v, probs, out);
         if (lengths == null) return seq;
         vector("lengths", lengths, batch, DType.I32);
@@ -250,8 +163,20 @@ public final class BackendChecks {
         return seq;
     }
 
+    /** Embedding lookup: y [n, d] (written) += table[ids]. */
+    static void gatherRowsAdd(Tensor ids, Tensor table, Tensor y) {
+        writable("y", y);
+        rowsById(ids, table, "table", y, "y");
+    }
+
+    /** Its gradient: dtable (written) [ids] += dy [n, d]. */
+    static void scatterRowsAdd(Tensor ids, Tensor dy, Tensor dtable) {
+        writable("dtable", dtable);
+        rowsById(ids, dtable, "dtable", dy, "dy");
+    }
+
     /** ids [n] (I32) each in [0, table rows); table [vocab, d] contiguous; rows [n, d] contiguous (y or dy). */
-    static void rowsById(Tensor ids, Tensor table, String tableName, Tensor rows, String rowsName) {
+    private static void rowsById(Tensor ids, Tensor table, String tableName, Tensor rows, String rowsName) {
         matrix(tableName, table);
         contiguous(tableName, table, table.dim(0), table.dim(1));
         if (ids == null) throw new IllegalArgumentException("ids is null");
@@ -261,7 +186,7 @@ public final class BackendChecks {
     }
 
     /** q, k, v views [batch·seq, heads·dh] with one ld; returns seq. */
-    static long attention(int batch, int heads, Tensor q, Tensor k, Tensor v, Tensor probs, Tensor out) {
+    private static long attention(int batch, int heads, Tensor q, Tensor k, Tensor v, Tensor probs, Tensor out) {
         matrix("q", q);
         matrix("k", k, q.dim(0), q.dim(1));
         matrix("v", v, q.dim(0), q.dim(1));
@@ -285,6 +210,88 @@ public final class BackendChecks {
         return n;
     }
 
+    // ---- each elementwise or row op's whole check, named as the op (or its family); outputs checked writable first ----
+
+    /** y = a + b, one size. */
+    static void add(Tensor a, Tensor b, Tensor y) {
+        writable("y", y);
+        sameSize("a", a, "b", b, "y", y);
+    }
+
+    /** y += alpha x, one size, alpha finite. */
+    static void axpy(float alpha, Tensor x, Tensor y) {
+        writable("y", y);
+        finite("alpha", alpha);
+        sameSize("x", x, "y", y, null, null);
+    }
+
+    /** y *= alpha, alpha finite. */
+    static void scale(float alpha, Tensor y) {
+        writable("y", y);
+        finite("alpha", alpha);
+        flat("y", y, y == null ? 0 : y.numel());
+    }
+
+    /** mulRow, addRow: y [m, n] rows, row [n]. */
+    static void rowVector(Tensor row, Tensor y) {
+        writable("y", y);
+        rows("y", y);
+        flat("row", row, y.dim(1));
+    }
+
+    /** ReLU, GELU forward: y = f(x), one size. */
+    static void elementwise(Tensor x, Tensor y) {
+        writable("y", y);
+        sameSize("x", x, "y", y, null, null);
+    }
+
+    /** ReLU, GELU backward: dx from x and dy, one size. */
+    static void elementwiseBackward(Tensor x, Tensor dy, Tensor dx) {
+        writable("dx", dx);
+        sameSize("x", x, "dy", dy, "dx", dx);
+    }
+
+    /** Softmax, log-softmax forward, row by row: x [m, n] rows, y of its size. */
+    static void rowwise(Tensor x, Tensor y) {
+        writable("y", y);
+        rows("x", x);
+        sameSize("x", x, "y", y, null, null);
+    }
+
+    /** Their backward: the forward's y [m, n] rows, dy and dx of its size. */
+    static void rowwiseBackward(Tensor y, Tensor dy, Tensor dx) {
+        writable("dx", dx);
+        rows("y", y);
+        sameSize("y", y, "dy", dy, "dx", dx);
+    }
+
+    /** out [n] = the column sums of x [m, n]. */
+    static void sumRows(Tensor x, Tensor out) {
+        writable("out", out);
+        rows("x", x);
+        flat("out", out, x.dim(1));
+    }
+
+    /** out [n] = the column sums of a ⊙ b, both [m, n]. */
+    static void sumRowsProduct(Tensor a, Tensor b, Tensor out) {
+        writable("out", out);
+        rows("a", a);
+        contiguous("b", b, a.dim(0), a.dim(1));
+        flat("out", out, a.dim(1));
+    }
+
+    /** out [m] = each row's sum of squares of x [m, n]. */
+    static void rowSquares(Tensor x, Tensor out) {
+        writable("out", out);
+        rows("x", x);
+        flat("out", out, x.dim(0));
+    }
+
+    /** x flat, any size. */
+    static void sumSquares(Tensor x) {
+        flat("x", x, x == null ? 0 : x.numel());
+    }
+
     /**
      * LayerNorm of x + r: x, r and y matrices of one shape, wherever they live (the default runs the LayerNorm on y, a
      * fused kernel on x: a y of x's size but another shape would give them different rows); each op checks the rest.
@@ -300,8 +307,9 @@ public final class BackendChecks {
         }
     }
 
-    /** LayerNorm forward: x [m, n] rows; gamma, beta [n]; y [m, n]; mean, rstd [m]. */
+    /** LayerNorm forward: x [m, n] rows; gamma, beta [n]; y [m, n]; mean, rstd [m] (y, mean and rstd written). */
     static void layerNormForward(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
+        writable("y", y, "mean", mean, "rstd", rstd);
         rows("x", x);
         long m = x.dim(0), n = x.dim(1);
         flat("gamma", gamma, n);
@@ -312,8 +320,9 @@ public final class BackendChecks {
         positive("eps", eps);
     }
 
-    /** LayerNorm backward; dx, dgamma, dbeta may be null. */
+    /** LayerNorm backward; dx, dgamma, dbeta (written) may be null. */
     static void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dgamma, Tensor dbeta) {
+        writable("dx", dx, "dgamma", dgamma, "dbeta", dbeta);
         rows("x", x);
         long m = x.dim(0), n = x.dim(1);
         flat("gamma", gamma, n);
@@ -325,8 +334,20 @@ public final class BackendChecks {
         if (dbeta != null) flat("dbeta", dbeta, n);
     }
 
-    /** Cross-entropy: logits (or probs) [m, n] rows, labels in [0, n), other [m, n]. */
-    static void crossEntropy(String name, Tensor logits, Tensor labels, float smoothing, String otherName, Tensor other) {
+    /** Cross-entropy forward: logits [m, n] rows, labels in [0, n), probs [m, n] written. */
+    static void crossEntropyForward(Tensor logits, Tensor labels, float smoothing, Tensor probs) {
+        writable("probs", probs);
+        crossEntropy("logits", logits, labels, smoothing, "probs", probs);
+    }
+
+    /** Its backward: the forward's probs, a finite dloss, dlogits [m, n] written. */
+    static void crossEntropyBackward(Tensor probs, Tensor labels, float smoothing, float dloss, Tensor dlogits) {
+        writable("dlogits", dlogits);
+        finite("dloss", dloss);
+        crossEntropy("probs", probs, labels, smoothing, "dlogits", dlogits);
+    }
+
+    private static void crossEntropy(String name, Tensor logits, Tensor labels, float smoothing, String otherName, Tensor other) {
         rows(name, logits);
         long m = logits.dim(0), n = logits.dim(1);
         labels(labels, m, n);
@@ -334,8 +355,10 @@ public final class BackendChecks {
         if (!(smoothing >= 0 && smoothing < 1)) throw new IllegalArgumentException("smoothing must be in [0, 1), is " + smoothing);
     }
 
-    /** Attention backward: the forward's checks, and dq, dk, dv laid out as q. */
-    static long attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv) {
+    /** Attention backward: the forward's checks, scale finite, and dq, dk, dv (written) laid out as q. Returns seq. */
+    static long attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv) {
+        writable("dq", dq, "dk", dk, "dv", dv);
+        finite("scale", scale);
         if (probs == null) throw new IllegalArgumentException("probs is null: the backward reads the forward's probabilities");
         long seq = attention(batch, heads, q, k, v, probs, dout);
         matrix("dq", dq, q.dim(0), q.dim(1));
@@ -345,16 +368,24 @@ public final class BackendChecks {
         return seq;
     }
 
-    /** Optimizer steps: flat buffers of the parameter's size (v may be null for SGD). */
-    /** AdamW's tensors: param, grad and both moments, all of param's size. Returns that size. */
-    static long adamwTensors(Tensor param, Tensor grad, Tensor m, Tensor v) {
-        long n = sgdTensors(param, grad, m, "m");
+    /** AdamW's step: param, grad and both moments flat, of param's size (param, m, v written); its scalars; step from 1. Returns the size. */
+    static long adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step) {
+        writable("param", param, "m", m, "v", v);
+        adamw(lr, beta1, beta2, eps, weightDecay);
+        long n = optimizerTensors(param, grad, m, "m");
         flat("v", v, n);
+        if (step < 1) throw new IllegalArgumentException("step counts from 1, is " + step);
         return n;
     }
 
-    /** SGD's tensors: param, grad and its momentum buffer ({@code bufName}), all of param's size. Returns that size. */
-    static long sgdTensors(Tensor param, Tensor grad, Tensor buf, String bufName) {
+    /** SGD's step: param, grad and the momentum buffer flat, of param's size (param and buf written); its scalars. Returns the size. */
+    static long sgdStep(Tensor param, Tensor grad, Tensor buf, float lr, float momentum, float dampening, float weightDecay) {
+        writable("param", param, "buf", buf);
+        sgd(lr, momentum, dampening, weightDecay);
+        return optimizerTensors(param, grad, buf, "buf");
+    }
+
+    private static long optimizerTensors(Tensor param, Tensor grad, Tensor buf, String bufName) {
         long n = param == null ? 0 : param.numel();
         flat("param", param, n);
         flat("grad", grad, n);
@@ -376,7 +407,7 @@ public final class BackendChecks {
     }
 
     /** SGD's: lr, momentum, dampening and weight decay finite and >= 0. */
-    static void sgd(float lr, float momentum, float dampening, float weightDecay) {
+    private static void sgd(float lr, float momentum, float dampening, float weightDecay) {
         nonNegative("lr", lr);
         nonNegative("momentum", momentum);
         nonNegative("dampening", dampening);
@@ -391,8 +422,9 @@ public final class BackendChecks {
         if (!(v >= 0 && v < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException(name + " must be finite and >= 0, is " + v);
     }
 
-    /** Shapes of op(A) m×k, op(B) k×n, C m×n. */
+    /** Shapes of op(A) m×k, op(B) k×n, C m×n (written); alpha and beta finite. */
     static void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c) {
+        writable("c", c);
         matrix("a", a);
         matrix("b", b);
         matrix("c", c);
@@ -422,7 +454,7 @@ public final class BackendChecks {
         matrix("w", w);
         matrix("x", x);
         matrix("y", y);
-        writable("y", y);
+        writable("y", y); // named y here, before the GEMM's check would name it c
         gemm(false, true, 1f, x, w, 0f, y);
         if (bias != null) flat("bias", bias, y.dim(1));
     }

@@ -240,7 +240,6 @@ public final class CpuBackend extends CpuLoraOps {
 
     @Override
     public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c) {
-        BackendChecks.writable("c", c);
         BackendChecks.gemm(transA, transB, alpha, a, b, beta, c);
         long m = c.dim(0), n = c.dim(1), k = transA ? a.dim(0) : a.dim(1);
         status(tune4j_h.t4j_gemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a.segment(), a.ld(), b.segment(), b.ld(),
@@ -251,116 +250,91 @@ public final class CpuBackend extends CpuLoraOps {
 
     @Override
     public void add(Tensor a, Tensor b, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.sameSize("a", a, "b", b, "y", y);
+        BackendChecks.add(a, b, y);
         tune4j_h.t4j_add(a.numel(), a.segment(), b.segment(), y.segment());
     }
 
     @Override
     public void axpy(float alpha, Tensor x, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.finite("alpha", alpha);
-        BackendChecks.sameSize("x", x, "y", y, null, null);
+        BackendChecks.axpy(alpha, x, y);
         tune4j_h.t4j_axpy(x.numel(), alpha, x.segment(), y.segment());
     }
 
     @Override
     public void scale(float alpha, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.finite("alpha", alpha);
-        BackendChecks.flat("y", y, y == null ? 0 : y.numel());
+        BackendChecks.scale(alpha, y);
         tune4j_h.t4j_scale(y.numel(), alpha, y.segment());
     }
 
     @Override
     public void mulRow(Tensor row, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.rows("y", y);
-        BackendChecks.flat("row", row, y.dim(1));
+        BackendChecks.rowVector(row, y);
         tune4j_h.t4j_mul_row(y.dim(0), y.dim(1), row.segment(), y.segment());
     }
 
     @Override
     public void reluForward(Tensor x, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.sameSize("x", x, "y", y, null, null);
+        BackendChecks.elementwise(x, y);
         tune4j_h.t4j_relu_forward(x.numel(), x.segment(), y.segment());
     }
 
     @Override
     public void reluBackward(Tensor x, Tensor dy, Tensor dx) {
-        BackendChecks.writable("dx", dx);
-        BackendChecks.sameSize("x", x, "dy", dy, "dx", dx);
+        BackendChecks.elementwiseBackward(x, dy, dx);
         tune4j_h.t4j_relu_backward(x.numel(), x.segment(), dy.segment(), dx.segment());
     }
 
     @Override
     public void logSoftmaxForward(Tensor x, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.rows("x", x);
-        BackendChecks.sameSize("x", x, "y", y, null, null);
+        BackendChecks.rowwise(x, y);
         tune4j_h.t4j_log_softmax_forward(x.dim(0), x.dim(1), x.segment(), y.segment());
     }
 
     @Override
     public void logSoftmaxBackward(Tensor y, Tensor dy, Tensor dx) {
-        BackendChecks.writable("dx", dx);
-        BackendChecks.rows("y", y);
-        BackendChecks.sameSize("y", y, "dy", dy, "dx", dx);
+        BackendChecks.rowwiseBackward(y, dy, dx);
         tune4j_h.t4j_log_softmax_backward(y.dim(0), y.dim(1), y.segment(), dy.segment(), dx.segment());
     }
 
     @Override
     public void addRow(Tensor row, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.rows("y", y);
-        BackendChecks.flat("row", row, y.dim(1));
+        BackendChecks.rowVector(row, y);
         tune4j_h.t4j_add_row(y.dim(0), y.dim(1), row.segment(), y.segment());
     }
 
     @Override
     public void lowRankAdd(Tensor h, Tensor bt, float scale, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.finite("scale", scale);
-        BackendChecks.lowRankAdd(h, bt, y);
+        BackendChecks.lowRankAdd(h, bt, scale, y);
         tune4j_h.t4j_low_rank_add(y.dim(0), y.dim(1), h.dim(1), h.segment(), bt.segment(), scale, y.segment(), y.ld());
     }
 
     @Override
     public void sumRows(Tensor x, Tensor out) {
-        BackendChecks.writable("out", out);
-        BackendChecks.rows("x", x);
-        BackendChecks.flat("out", out, x.dim(1));
+        BackendChecks.sumRows(x, out);
         tune4j_h.t4j_sum_rows(x.dim(0), x.dim(1), x.segment(), out.segment());
     }
 
     @Override
     public void sumRowsProduct(Tensor a, Tensor b, Tensor out) {
-        BackendChecks.writable("out", out);
-        BackendChecks.rows("a", a);
-        BackendChecks.contiguous("b", b, a.dim(0), a.dim(1));
-        BackendChecks.flat("out", out, a.dim(1));
+        BackendChecks.sumRowsProduct(a, b, out);
         tune4j_h.t4j_sum_rows_product(a.dim(0), a.dim(1), a.segment(), b.segment(), out.segment());
     }
 
     @Override
     public void rowSquares(Tensor x, Tensor out) {
-        BackendChecks.writable("out", out);
-        BackendChecks.rows("x", x);
-        BackendChecks.flat("out", out, x.dim(0));
+        BackendChecks.rowSquares(x, out);
         tune4j_h.t4j_row_squares(x.dim(0), x.dim(1), x.segment(), out.segment());
     }
 
     @Override
     public double sumSquares(Tensor x) {
-        BackendChecks.flat("x", x, x == null ? 0 : x.numel());
+        BackendChecks.sumSquares(x);
         return tune4j_h.t4j_sum_squares(x.numel(), x.segment());
     }
 
     @Override
     public void geluForward(Tensor x, Tensor y, boolean exact) {
-        BackendChecks.writable("y", y);
-        BackendChecks.sameSize("x", x, "y", y, null, null);
+        BackendChecks.elementwise(x, y);
         tune4j_h.t4j_gelu_forward(x.numel(), x.segment(), y.segment(), exact ? 1 : 0);
     }
 
@@ -371,31 +345,25 @@ public final class CpuBackend extends CpuLoraOps {
 
     @Override
     public void geluBackward(Tensor x, Tensor dy, Tensor dx, boolean exact, boolean accumulate) {
-        BackendChecks.writable("dx", dx);
-        BackendChecks.sameSize("x", x, "dy", dy, "dx", dx);
+        BackendChecks.elementwiseBackward(x, dy, dx);
         tune4j_h.t4j_gelu_backward(x.numel(), x.segment(), dy.segment(), dx.segment(), exact ? 1 : 0, accumulate ? 1 : 0);
     }
 
     @Override
     public void softmaxForward(Tensor x, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.rows("x", x);
-        BackendChecks.sameSize("x", x, "y", y, null, null);
+        BackendChecks.rowwise(x, y);
         tune4j_h.t4j_softmax_forward(x.dim(0), x.dim(1), x.segment(), y.segment());
     }
 
     @Override
     public void softmaxBackward(Tensor y, Tensor dy, Tensor dx) {
-        BackendChecks.writable("dx", dx);
-        BackendChecks.rows("y", y);
-        BackendChecks.sameSize("y", y, "dy", dy, "dx", dx);
+        BackendChecks.rowwiseBackward(y, dy, dx);
         tune4j_h.t4j_softmax_backward(y.dim(0), y.dim(1), y.segment(), dy.segment(), dx.segment());
     }
 
     @Override
     public void addLayerNormForward(Tensor x, Tensor r, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
         BackendChecks.addLayerNormShapes(x, r, y);
-        BackendChecks.writable("y", y, "mean", mean, "rstd", rstd);
         BackendChecks.sameSize("x", x, "r", r, "y", y);
         BackendChecks.layerNormForward(x, gamma, beta, eps, y, mean, rstd);
         tune4j_h.t4j_add_layer_norm_forward(x.dim(0), x.dim(1), x.segment(), r.segment(), gamma.segment(), beta.segment(), eps, y.segment(), mean.segment(),
@@ -404,7 +372,6 @@ public final class CpuBackend extends CpuLoraOps {
 
     @Override
     public void layerNormForward(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
-        BackendChecks.writable("y", y, "mean", mean, "rstd", rstd);
         BackendChecks.layerNormForward(x, gamma, beta, eps, y, mean, rstd);
         long m = x.dim(0), n = x.dim(1);
         tune4j_h.t4j_layer_norm_forward(m, n, x.segment(), gamma.segment(), beta.segment(), eps, y.segment(), mean.segment(), rstd.segment());
@@ -417,7 +384,6 @@ public final class CpuBackend extends CpuLoraOps {
 
     @Override
     public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dgamma, Tensor dbeta, boolean accumulate) {
-        BackendChecks.writable("dx", dx, "dgamma", dgamma, "dbeta", dbeta);
         BackendChecks.layerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
         long m = x.dim(0), n = x.dim(1);
         tune4j_h.t4j_layer_norm_backward(m, n, x.segment(), gamma.segment(), mean.segment(), rstd.segment(), dy.segment(), seg(dx), seg(dgamma), seg(dbeta),
@@ -426,8 +392,7 @@ public final class CpuBackend extends CpuLoraOps {
 
     @Override
     public float crossEntropyForward(Tensor logits, Tensor labels, float smoothing, Tensor probs) {
-        BackendChecks.writable("probs", probs);
-        BackendChecks.crossEntropy("logits", logits, labels, smoothing, "probs", probs);
+        BackendChecks.crossEntropyForward(logits, labels, smoothing, probs);
         long m = logits.dim(0), n = logits.dim(1);
         float loss = tune4j_h.t4j_cross_entropy_forward(m, n, logits.segment(), labels.segment(), smoothing, probs.segment());
         if (Float.isNaN(loss)) throw new IllegalStateException("cross-entropy is NaN: NaN or infinite logits, or no memory for the row losses");
@@ -436,18 +401,14 @@ public final class CpuBackend extends CpuLoraOps {
 
     @Override
     public void crossEntropyBackward(Tensor probs, Tensor labels, float smoothing, float dloss, Tensor dlogits) {
-        BackendChecks.writable("dlogits", dlogits);
-        BackendChecks.finite("dloss", dloss);
-        BackendChecks.crossEntropy("probs", probs, labels, smoothing, "dlogits", dlogits);
+        BackendChecks.crossEntropyBackward(probs, labels, smoothing, dloss, dlogits);
         long m = probs.dim(0), n = probs.dim(1);
         tune4j_h.t4j_cross_entropy_backward(m, n, probs.segment(), labels.segment(), smoothing, dloss, dlogits.segment());
     }
 
     @Override
     public void attentionForward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor lengths, Tensor probs, Tensor out) {
-        BackendChecks.writable("probs", probs, "out", out);
-        BackendChecks.finite("scale", scale);
-        long seq = BackendChecks.attention(batch, heads, q, k, v, lengths, probs, out);
+        long seq = BackendChecks.attentionForward(batch, heads, q, k, v, scale, lengths, probs, out);
         tune4j_h.t4j_attention_forward(batch, heads, seq, q.dim(1) / heads, q.segment(), k.segment(), v.segment(), q.ld(), scale, seg(lengths),
                 seg(probs), out.segment(), out.ld());
     }
@@ -460,41 +421,32 @@ public final class CpuBackend extends CpuLoraOps {
     @Override
     public void attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv,
             boolean accumulate) {
-        BackendChecks.writable("dq", dq, "dk", dk, "dv", dv);
-        BackendChecks.finite("scale", scale);
-        long seq = BackendChecks.attentionBackward(batch, heads, q, k, v, probs, dout, dq, dk, dv);
+        long seq = BackendChecks.attentionBackward(batch, heads, q, k, v, scale, probs, dout, dq, dk, dv);
         tune4j_h.t4j_attention_backward(batch, heads, seq, q.dim(1) / heads, q.segment(), k.segment(), v.segment(), q.ld(), scale, probs.segment(),
                 dout.segment(), dout.ld(), dq.segment(), dk.segment(), dv.segment(), accumulate ? 1 : 0);
     }
 
     @Override
     public void gatherRowsAdd(Tensor ids, Tensor table, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.rowsById(ids, table, "table", y, "y");
+        BackendChecks.gatherRowsAdd(ids, table, y);
         tune4j_h.t4j_gather_rows_add(ids.numel(), table.dim(1), ids.segment(), table.segment(), y.segment());
     }
 
     @Override
     public void scatterRowsAdd(Tensor ids, Tensor dy, Tensor dtable) {
-        BackendChecks.writable("dtable", dtable);
-        BackendChecks.rowsById(ids, dtable, "dtable", dy, "dy");
+        BackendChecks.scatterRowsAdd(ids, dy, dtable);
         tune4j_h.t4j_scatter_rows_add(ids.numel(), dtable.dim(1), ids.segment(), dy.segment(), dtable.segment());
     }
 
     @Override
     public void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step) {
-        BackendChecks.writable("param", param, "m", m, "v", v);
-        BackendChecks.adamw(lr, beta1, beta2, eps, weightDecay);
-        long n = BackendChecks.adamwTensors(param, grad, m, v);
-        if (step < 1) throw new IllegalArgumentException("step counts from 1, is " + step);
+        long n = BackendChecks.adamwStep(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, step);
         tune4j_h.t4j_adamw_step(n, param.segment(), grad.segment(), m.segment(), v.segment(), lr, beta1, beta2, eps, weightDecay, step);
     }
 
     @Override
     public void sgdStep(Tensor param, Tensor grad, Tensor buf, float lr, float momentum, float dampening, float weightDecay, boolean nesterov, boolean firstStep) {
-        BackendChecks.writable("param", param, "buf", buf);
-        BackendChecks.sgd(lr, momentum, dampening, weightDecay);
-        long n = BackendChecks.sgdTensors(param, grad, buf, "buf");
+        long n = BackendChecks.sgdStep(param, grad, buf, lr, momentum, dampening, weightDecay);
         tune4j_h.t4j_sgd_step(n, param.segment(), grad.segment(), buf.segment(), lr, momentum, dampening, weightDecay, nesterov ? 1 : 0, firstStep ? 1 : 0);
     }
 }

@@ -33,30 +33,26 @@ abstract class CpuCompressedOps implements Backend {
 
     @Override
     public void quantizeRows(Tensor x, Tensor q, Tensor scales) {
-        BackendChecks.writable("q", q, "scales", scales);
-        long m = BackendChecks.quantizeRows(x, q, scales);
+        long m = CompressedChecks.quantizeRows(x, q, scales);
         tune4j_h.t4j_quantize_rows(m, x.dim(1), x.segment(), x.ld(), q.segment(), q.ld(), scales.segment());
     }
 
     @Override
     public void dequantizeRows(Tensor q, Tensor scales, Tensor x) {
-        BackendChecks.writable("x", x);
-        long m = BackendChecks.quantizeRows(x, q, scales);
+        long m = CompressedChecks.dequantizeRows(q, scales, x);
         tune4j_h.t4j_dequantize_rows(m, x.dim(1), q.segment(), q.ld(), scales.segment(), x.segment(), x.ld());
     }
 
     @Override
     public void int8Linear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.int8Linear(x, w, bias, act, y);
+        CompressedChecks.int8Linear(x, w, bias, act, y);
         status(tune4j_h.t4j_int8_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.packed(), seg(bias), act.code(),
                 y.segment(), y.ld()), "int8Linear");
     }
 
     @Override
     public void int8LinearShared(Tensor x, Int8Weights[] w, Tensor[] bias, Activation act, Tensor[] y) {
-        BackendChecks.int8LinearShared(x, w, bias, act, y);
-        for (Tensor t : y) BackendChecks.writable("y", t);
+        CompressedChecks.int8LinearShared(x, w, bias, act, y);
         int n = w.length;
         try (Arena call = Arena.ofConfined()) {
             MemorySegment packed = call.allocate(ValueLayout.ADDRESS, n), ldy = call.allocate(ValueLayout.JAVA_LONG, n);
@@ -71,16 +67,14 @@ abstract class CpuCompressedOps implements Backend {
 
     @Override
     public void int8WeightOnlyLinear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.int8WeightOnlyLinear(x, w, bias, act, y);
+        CompressedChecks.int8WeightOnlyLinear(x, w, bias, act, y);
         status(tune4j_h.t4j_int8_weight_only_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.packed(), seg(bias),
                 act.code(), y.segment(), y.ld()), "int8WeightOnlyLinear");
     }
 
     @Override
     public void int8Gemm(Tensor a, Int8Weights w, Tensor c) {
-        BackendChecks.writable("c", c);
-        BackendChecks.int8Gemm(a, w, c);
+        CompressedChecks.int8Gemm(a, w, c);
         status(tune4j_h.t4j_int8_gemm(a.dim(0), w.rows(), w.cols(), a.segment(), a.ld(), w.packed(), c.segment(), c.ld()), "int8Gemm");
     }
 
@@ -93,13 +87,7 @@ abstract class CpuCompressedOps implements Backend {
 
     @Override
     public void loraInt8Backward(Tensor x, Tensor mask, Int8Weights w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
-        BackendChecks.writable("dx", dx, "da", da, "db", db);
-        var d = LoraChecks.loraInt8(x, mask, w, a, b, scale);
-        BackendChecks.contiguous("h", h, d.t(), d.r());
-        BackendChecks.contiguous("g", g, d.t(), d.dOut());
-        BackendChecks.optionalContiguous("dx", dx, d.t(), d.dIn());
-        BackendChecks.contiguous("da", da, d.r(), d.dIn());
-        BackendChecks.contiguous("db", db, d.dOut(), d.r());
+        var d = LoraChecks.loraInt8Backward(x, mask, w, a, b, scale, h, g, dx, da, db);
         status(tune4j_h.t4j_lora_int8_backward(d.t(), d.dIn(), d.dOut(), d.r(), seg(x), seg(mask), w.values().segment(), w.scales().segment(),
                 seg(a), seg(b), scale, seg(h), seg(g), seg(dx), seg(da), seg(db)), "loraInt8Backward");
     }
@@ -108,7 +96,7 @@ abstract class CpuCompressedOps implements Backend {
 
     @Override
     public float magnitudeThreshold(Tensor w, long count) {
-        BackendChecks.magnitudeThreshold(w, count);
+        CompressedChecks.magnitudeThreshold(w, count);
         try (java.lang.foreign.Arena scratch = java.lang.foreign.Arena.ofConfined()) {
             MemorySegment buf = scratch.allocate(Math.max(1, w.numel()) * 4, 64);
             return tune4j_h.t4j_magnitude_threshold(w.numel(), w.segment(), count, buf);
@@ -117,56 +105,46 @@ abstract class CpuCompressedOps implements Backend {
 
     @Override
     public void magnitudeMask(Tensor w, float threshold, Tensor mask) {
-        BackendChecks.writable("mask", mask);
-        BackendChecks.magnitudeMask(w, threshold, mask);
+        CompressedChecks.magnitudeMask(w, threshold, mask);
         tune4j_h.t4j_magnitude_mask(w.dim(0), w.dim(1), w.segment(), w.ld(), threshold, mask.segment());
     }
 
     @Override
     public void mask2to4(Tensor w, Tensor mask) {
-        BackendChecks.writable("mask", mask);
-        BackendChecks.mask(w, mask);
-        if (w.dim(1) % 4 != 0) throw new IllegalArgumentException("w: 2:4 needs k divisible by 4, k = " + w.dim(1));
+        CompressedChecks.mask2to4(w, mask);
         tune4j_h.t4j_mask_2to4(w.dim(0), w.dim(1), w.segment(), w.ld(), mask.segment());
     }
 
     @Override
     public void applyMask(Tensor w, Tensor mask) {
-        BackendChecks.writable("w", w);
-        BackendChecks.mask(w, mask);
+        CompressedChecks.applyMask(w, mask);
         tune4j_h.t4j_apply_mask(w.dim(0), w.dim(1), w.segment(), w.ld(), mask.segment());
     }
 
     @Override
     public void csrLinear(Tensor x, CsrWeights w, Tensor bias, Activation act, Tensor y) {
-        BackendChecks.writable("y", y);
-        if (w == null) throw new IllegalArgumentException("w is null");
-        BackendChecks.sparseLinear(x, w.rows(), w.cols(), w.isAlive(), bias, act, y);
+        CompressedChecks.csrLinear(x, w, bias, act, y);
         status(tune4j_h.t4j_csr_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.rowPtr(), w.colIndex(), w.indexBits(),
                 w.values().segment(), seg(bias), act.code(), y.segment(), y.ld()), "csrLinear");
     }
 
     @Override
     public void csrBackwardInput(Tensor g, CsrWeights w, Tensor dx) {
-        BackendChecks.writable("dx", dx);
-        BackendChecks.csrBackward(g, w, dx);
+        CompressedChecks.csrBackwardInput(g, w, dx);
         status(tune4j_h.t4j_csr_backward_input(g.dim(0), w.rows(), w.cols(), g.segment(), g.ld(), w.rowPtr(), w.colIndex(),
                 w.indexBits(), w.values().segment(), dx.segment(), dx.ld()), "csrBackwardInput");
     }
 
     @Override
     public void csrGradValues(Tensor g, Tensor x, CsrWeights w, Tensor dvalues) {
-        BackendChecks.writable("dvalues", dvalues);
-        BackendChecks.csrGrad(g, x, w, dvalues);
+        CompressedChecks.csrGradValues(g, x, w, dvalues);
         status(tune4j_h.t4j_csr_grad_values(g.dim(0), w.rows(), w.cols(), g.segment(), g.ld(), x.segment(), x.ld(), w.rowPtr(),
                 w.colIndex(), w.indexBits(), dvalues.segment()), "csrGradValues");
     }
 
     @Override
     public void sparse24Linear(Tensor x, Sparse24Weights w, Tensor bias, Activation act, Tensor y) {
-        BackendChecks.writable("y", y);
-        if (w == null) throw new IllegalArgumentException("w is null");
-        BackendChecks.sparseLinear(x, w.rows(), w.cols(), w.isAlive(), bias, act, y);
+        CompressedChecks.sparse24Linear(x, w, bias, act, y);
         status(tune4j_h.t4j_sparse24_linear(x.dim(0), w.rows(), w.cols(), x.segment(), x.ld(), w.values().segment(), w.meta(), seg(bias),
                 act.code(), y.segment(), y.ld()), "sparse24Linear");
     }

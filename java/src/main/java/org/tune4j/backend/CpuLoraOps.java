@@ -14,7 +14,6 @@ import org.tune4j.tensor.Tensor;
 abstract class CpuLoraOps extends CpuCompressedOps {
     @Override
     public void loraForward(Tensor x, Tensor mask, Tensor w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
-        BackendChecks.writable("h", h, "y", y);
         var d = LoraChecks.loraForward(x, mask, w, bias, a, b, scale, h, y);
         status(tune4j_h.t4j_lora_forward(d.t(), d.dIn(), d.dOut(), d.r(), seg(x), seg(mask), seg(w), seg(bias), seg(a), seg(b),
                 scale, seg(h), seg(y)), "loraForward");
@@ -22,7 +21,6 @@ abstract class CpuLoraOps extends CpuCompressedOps {
 
     @Override
     public void loraBackward(Tensor x, Tensor mask, Tensor w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
-        BackendChecks.writable("dx", dx, "da", da, "db", db);
         var d = LoraChecks.loraBackward(x, mask, w, a, b, scale, h, g, dx, da, db);
         status(tune4j_h.t4j_lora_backward(d.t(), d.dIn(), d.dOut(), d.r(), seg(x), seg(mask), seg(w), seg(a), seg(b), scale,
                 seg(h), seg(g), seg(dx), seg(da), seg(db)), "loraBackward");
@@ -32,7 +30,6 @@ abstract class CpuLoraOps extends CpuCompressedOps {
     @Override
     public void loraForwardPacked(Tensor x, Tensor mask, PackedLinearWeights w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
         Tensor weight = BackendChecks.packedValues(w);
-        BackendChecks.writable("h", h, "y", y);
         var d = LoraChecks.loraForward(x, mask, weight, bias, a, b, scale, h, y);
         int rc = tune4j_h.t4j_lora_forward_packed(d.t(), d.dIn(), d.dOut(), d.r(), seg(x), seg(mask), w.packed(), seg(bias), seg(a), seg(b), scale, seg(h), seg(y));
         if (rc == tune4j_h.T4J_ERR_WRONG_PACKING) {
@@ -52,7 +49,6 @@ abstract class CpuLoraOps extends CpuCompressedOps {
             super.loraBackwardPacked(x, mask, w, a, b, scale, h, g, dx, accumulate, da, db);
             return;
         }
-        BackendChecks.writable("dx", dx, "da", da, "db", db);
         var d = LoraChecks.loraBackward(x, mask, w.weight(), a, b, scale, h, g, dx, da, db);
         int rc = tune4j_h.t4j_lora_backward_packed(d.t(), d.dIn(), d.dOut(), d.r(), seg(x), seg(mask), wt.packed(), seg(a), seg(b), scale, seg(h), seg(g), seg(dx), seg(da), seg(db));
         if (rc == tune4j_h.T4J_ERR_WRONG_PACKING) {
@@ -65,7 +61,6 @@ abstract class CpuLoraOps extends CpuCompressedOps {
 
     @Override
     public void loraMerge(Tensor w, Tensor a, Tensor b, float scale, float sign) {
-        BackendChecks.writable("w", w);
         var d = LoraChecks.loraMerge(w, a, b, scale, sign);
         status(tune4j_h.t4j_lora_merge(d.dIn(), d.dOut(), d.r(), seg(w), seg(a), seg(b), scale, sign), "loraMerge");
     }

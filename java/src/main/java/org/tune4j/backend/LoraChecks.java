@@ -116,7 +116,9 @@ public final class LoraChecks {
         return new LoraDims(t, dIn, dOut, r);
     }
 
+    /** The forward: x [t, d_in], w [d_out, d_in], a [r, d_in], b [d_out, r], bias [d_out] or null; h [t, r] and y [t, d_out] written. */
     static LoraDims loraForward(Tensor x, Tensor mask, Tensor w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
+        writable("h", h, "y", y);
         LoraDims d = lora(x, mask, w, a, b, scale);
         if (bias != null) vector("bias", bias, d.dOut());
         contiguous("h", h, d.t(), d.r());
@@ -124,8 +126,19 @@ public final class LoraChecks {
         return d;
     }
 
+    /** The backward: the forward's tensors, g [t, d_out]; dx [t, d_in] (or null), da [r, d_in], db [d_out, r] written. */
     static LoraDims loraBackward(Tensor x, Tensor mask, Tensor w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
-        LoraDims d = lora(x, mask, w, a, b, scale);
+        writable("dx", dx, "da", da, "db", db);
+        return gradients(lora(x, mask, w, a, b, scale), h, g, dx, da, db);
+    }
+
+    /** As {@link #loraBackward}, with an int8 base. */
+    static LoraDims loraInt8Backward(Tensor x, Tensor mask, Int8Weights w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
+        writable("dx", dx, "da", da, "db", db);
+        return gradients(loraInt8(x, mask, w, a, b, scale), h, g, dx, da, db);
+    }
+
+    private static LoraDims gradients(LoraDims d, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
         contiguous("h", h, d.t(), d.r());
         contiguous("g", g, d.t(), d.dOut());
         optionalContiguous("dx", dx, d.t(), d.dIn());
@@ -134,7 +147,9 @@ public final class LoraChecks {
         return d;
     }
 
+    /** w [d_out, d_in] (written) += sign · scale · b a. */
     static LoraDims loraMerge(Tensor w, Tensor a, Tensor b, float scale, float sign) {
+        writable("w", w);
         matrix("w", w);
         matrix("a", a);
         long dOut = w.dim(0), dIn = w.dim(1), r = a.dim(0);

@@ -15,7 +15,6 @@ public final class ReferenceBackend extends ReferenceLoraOps {
 
     @Override
     public void gemm(boolean transA, boolean transB, float alpha, Tensor a, Tensor b, float beta, Tensor c) {
-        BackendChecks.writable("c", c);
         BackendChecks.gemm(transA, transB, alpha, a, b, beta, c);
         long m = c.dim(0), n = c.dim(1), k = transA ? a.dim(0) : a.dim(1);
         for (long i = 0; i < m; i++) {
@@ -37,55 +36,44 @@ public final class ReferenceBackend extends ReferenceLoraOps {
 
     @Override
     public void add(Tensor a, Tensor b, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.sameSize("a", a, "b", b, "y", y);
+        BackendChecks.add(a, b, y);
         for (long i = 0; i < a.numel(); i++) y.setFloat(i, a.getFloat(i) + b.getFloat(i));
     }
 
     @Override
     public void axpy(float alpha, Tensor x, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.finite("alpha", alpha);
-        BackendChecks.sameSize("x", x, "y", y, null, null);
+        BackendChecks.axpy(alpha, x, y);
         for (long i = 0; i < x.numel(); i++) y.setFloat(i, y.getFloat(i) + alpha * x.getFloat(i));
     }
 
     @Override
     public void scale(float alpha, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.finite("alpha", alpha);
-        BackendChecks.flat("y", y, y == null ? 0 : y.numel());
+        BackendChecks.scale(alpha, y);
         for (long i = 0; i < y.numel(); i++) y.setFloat(i, alpha * y.getFloat(i));
     }
 
     @Override
     public void mulRow(Tensor row, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.rows("y", y);
-        BackendChecks.flat("row", row, y.dim(1));
+        BackendChecks.rowVector(row, y);
         for (long i = 0; i < y.dim(0); i++)
             for (long j = 0; j < y.dim(1); j++) y.setFloat(i, j, y.getFloat(i, j) * row.getFloat(j));
     }
 
     @Override
     public void reluForward(Tensor x, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.sameSize("x", x, "y", y, null, null);
+        BackendChecks.elementwise(x, y);
         for (long i = 0; i < x.numel(); i++) y.setFloat(i, Math.max(0f, x.getFloat(i)));
     }
 
     @Override
     public void reluBackward(Tensor x, Tensor dy, Tensor dx) {
-        BackendChecks.writable("dx", dx);
-        BackendChecks.sameSize("x", x, "dy", dy, "dx", dx);
+        BackendChecks.elementwiseBackward(x, dy, dx);
         for (long i = 0; i < x.numel(); i++) if (x.getFloat(i) > 0f) dx.setFloat(i, dx.getFloat(i) + dy.getFloat(i));
     }
 
     @Override
     public void logSoftmaxForward(Tensor x, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.rows("x", x);
-        BackendChecks.sameSize("x", x, "y", y, null, null);
+        BackendChecks.rowwise(x, y);
         long n = x.dim(1);
         for (long i = 0; i < x.dim(0); i++) {
             double lse = logSumExp(x, i);
@@ -103,9 +91,7 @@ public final class ReferenceBackend extends ReferenceLoraOps {
 
     @Override
     public void logSoftmaxBackward(Tensor y, Tensor dy, Tensor dx) {
-        BackendChecks.writable("dx", dx);
-        BackendChecks.rows("y", y);
-        BackendChecks.sameSize("y", y, "dy", dy, "dx", dx);
+        BackendChecks.rowwiseBackward(y, dy, dx);
         long n = y.dim(1);
         for (long i = 0; i < y.dim(0); i++) {
             double sum = 0;
@@ -119,18 +105,14 @@ public final class ReferenceBackend extends ReferenceLoraOps {
 
     @Override
     public void addRow(Tensor row, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.rows("y", y);
-        BackendChecks.flat("row", row, y.dim(1));
+        BackendChecks.rowVector(row, y);
         for (long i = 0; i < y.dim(0); i++)
             for (long j = 0; j < y.dim(1); j++) y.setFloat(i, j, y.getFloat(i, j) + row.getFloat(j));
     }
 
     @Override
     public void lowRankAdd(Tensor h, Tensor bt, float scale, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.finite("scale", scale);
-        BackendChecks.lowRankAdd(h, bt, y);
+        BackendChecks.lowRankAdd(h, bt, scale, y);
         long r = h.dim(1);
         for (long i = 0; i < y.dim(0); i++)
             for (long j = 0; j < y.dim(1); j++) {
@@ -142,9 +124,7 @@ public final class ReferenceBackend extends ReferenceLoraOps {
 
     @Override
     public void sumRows(Tensor x, Tensor out) {
-        BackendChecks.writable("out", out);
-        BackendChecks.rows("x", x);
-        BackendChecks.flat("out", out, x.dim(1));
+        BackendChecks.sumRows(x, out);
         for (long j = 0; j < x.dim(1); j++) {
             double s = 0;
             for (long i = 0; i < x.dim(0); i++) s += x.getFloat(i, j);
@@ -154,10 +134,7 @@ public final class ReferenceBackend extends ReferenceLoraOps {
 
     @Override
     public void sumRowsProduct(Tensor a, Tensor b, Tensor out) {
-        BackendChecks.writable("out", out);
-        BackendChecks.rows("a", a);
-        BackendChecks.contiguous("b", b, a.dim(0), a.dim(1));
-        BackendChecks.flat("out", out, a.dim(1));
+        BackendChecks.sumRowsProduct(a, b, out);
         for (long j = 0; j < a.dim(1); j++) {
             double s = 0;
             for (long i = 0; i < a.dim(0); i++) s += (double) a.getFloat(i, j) * b.getFloat(i, j);
@@ -167,9 +144,7 @@ public final class ReferenceBackend extends ReferenceLoraOps {
 
     @Override
     public void rowSquares(Tensor x, Tensor out) {
-        BackendChecks.writable("out", out);
-        BackendChecks.rows("x", x);
-        BackendChecks.flat("out", out, x.dim(0));
+        BackendChecks.rowSquares(x, out);
         for (long i = 0; i < x.dim(0); i++) {
             double s = 0;
             for (long j = 0; j < x.dim(1); j++) s += (double) x.getFloat(i, j) * x.getFloat(i, j);
@@ -179,7 +154,7 @@ public final class ReferenceBackend extends ReferenceLoraOps {
 
     @Override
     public double sumSquares(Tensor x) {
-        BackendChecks.flat("x", x, x == null ? 0 : x.numel());
+        BackendChecks.sumSquares(x);
         double s = 0;
         for (long i = 0; i < x.numel(); i++) s += (double) x.getFloat(i) * x.getFloat(i);
         return s;
@@ -238,23 +213,19 @@ public final class ReferenceBackend extends ReferenceLoraOps {
 
     @Override
     public void geluForward(Tensor x, Tensor y, boolean exact) {
-        BackendChecks.writable("y", y);
-        BackendChecks.sameSize("x", x, "y", y, null, null);
+        BackendChecks.elementwise(x, y);
         for (long i = 0; i < x.numel(); i++) y.setFloat(i, (float) gelu(x.getFloat(i), exact));
     }
 
     @Override
     public void geluBackward(Tensor x, Tensor dy, Tensor dx, boolean exact) {
-        BackendChecks.writable("dx", dx);
-        BackendChecks.sameSize("x", x, "dy", dy, "dx", dx);
+        BackendChecks.elementwiseBackward(x, dy, dx);
         for (long i = 0; i < x.numel(); i++) dx.setFloat(i, (float) (dx.getFloat(i) + geluGrad(x.getFloat(i), exact) * dy.getFloat(i)));
     }
 
     @Override
     public void softmaxForward(Tensor x, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.rows("x", x);
-        BackendChecks.sameSize("x", x, "y", y, null, null);
+        BackendChecks.rowwise(x, y);
         long n = x.dim(1);
         for (long i = 0; i < x.dim(0); i++) {
             double lse = logSumExp(x, i);
@@ -264,9 +235,7 @@ public final class ReferenceBackend extends ReferenceLoraOps {
 
     @Override
     public void softmaxBackward(Tensor y, Tensor dy, Tensor dx) {
-        BackendChecks.writable("dx", dx);
-        BackendChecks.rows("y", y);
-        BackendChecks.sameSize("y", y, "dy", dy, "dx", dx);
+        BackendChecks.rowwiseBackward(y, dy, dx);
         long n = y.dim(1);
         for (long i = 0; i < y.dim(0); i++) {
             double dot = 0;
@@ -280,7 +249,6 @@ public final class ReferenceBackend extends ReferenceLoraOps {
 
     @Override
     public void layerNormForward(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd) {
-        BackendChecks.writable("y", y, "mean", mean, "rstd", rstd);
         BackendChecks.layerNormForward(x, gamma, beta, eps, y, mean, rstd);
         long m = x.dim(0), n = x.dim(1);
         for (long i = 0; i < m; i++) {
@@ -298,7 +266,6 @@ public final class ReferenceBackend extends ReferenceLoraOps {
 
     @Override
     public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dgamma, Tensor dbeta) {
-        BackendChecks.writable("dx", dx, "dgamma", dgamma, "dbeta", dbeta);
         BackendChecks.layerNormBackward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
         long m = x.dim(0), n = x.dim(1);
         for (long i = 0; i < m; i++) {
@@ -322,8 +289,7 @@ public final class ReferenceBackend extends ReferenceLoraOps {
 
     @Override
     public float crossEntropyForward(Tensor logits, Tensor labels, float smoothing, Tensor probs) {
-        BackendChecks.writable("probs", probs);
-        BackendChecks.crossEntropy("logits", logits, labels, smoothing, "probs", probs);
+        BackendChecks.crossEntropyForward(logits, labels, smoothing, probs);
         long m = logits.dim(0), n = logits.dim(1);
         softmaxForward(logits, probs);
         double total = 0;
@@ -337,9 +303,7 @@ public final class ReferenceBackend extends ReferenceLoraOps {
 
     @Override
     public void crossEntropyBackward(Tensor probs, Tensor labels, float smoothing, float dloss, Tensor dlogits) {
-        BackendChecks.writable("dlogits", dlogits);
-        BackendChecks.finite("dloss", dloss);
-        BackendChecks.crossEntropy("probs", probs, labels, smoothing, "dlogits", dlogits);
+        BackendChecks.crossEntropyBackward(probs, labels, smoothing, dloss, dlogits);
         long m = probs.dim(0), n = probs.dim(1);
         for (long i = 0; i < m; i++)
             for (long j = 0; j < n; j++) {
@@ -351,10 +315,7 @@ public final class ReferenceBackend extends ReferenceLoraOps {
 
     @Override
     public void adamwStep(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay, long step) {
-        BackendChecks.writable("param", param, "m", m, "v", v);
-        BackendChecks.adamw(lr, beta1, beta2, eps, weightDecay);
-        long n = BackendChecks.adamwTensors(param, grad, m, v);
-        if (step < 1) throw new IllegalArgumentException("step counts from 1, is " + step);
+        long n = BackendChecks.adamwStep(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, step);
         float bc1 = (float) (1 - Math.pow(beta1, step)), bc2 = (float) (1 - Math.pow(beta2, step));
         for (long i = 0; i < n; i++) {
             float p = param.getFloat(i) - lr * weightDecay * param.getFloat(i), g = grad.getFloat(i);
@@ -367,9 +328,7 @@ public final class ReferenceBackend extends ReferenceLoraOps {
 
     @Override
     public void sgdStep(Tensor param, Tensor grad, Tensor buf, float lr, float momentum, float dampening, float weightDecay, boolean nesterov, boolean firstStep) {
-        BackendChecks.writable("param", param, "buf", buf);
-        BackendChecks.sgd(lr, momentum, dampening, weightDecay);
-        long n = BackendChecks.sgdTensors(param, grad, buf, "buf");
+        long n = BackendChecks.sgdStep(param, grad, buf, lr, momentum, dampening, weightDecay);
         for (long i = 0; i < n; i++) {
             float d = grad.getFloat(i) + weightDecay * param.getFloat(i);
             float b = firstStep ? d : momentum * buf.getFloat(i) + (1 - dampening) * d;

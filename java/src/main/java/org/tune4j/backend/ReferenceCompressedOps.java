@@ -11,8 +11,7 @@ abstract class ReferenceCompressedOps implements Backend {
 
     @Override
     public void quantizeRows(Tensor x, Tensor q, Tensor scales) {
-        BackendChecks.writable("q", q, "scales", scales);
-        long m = BackendChecks.quantizeRows(x, q, scales);
+        long m = CompressedChecks.quantizeRows(x, q, scales);
         long k = x.dim(1);
         for (long i = 0; i < m; i++) {
             float absmax = 0f;
@@ -36,8 +35,7 @@ abstract class ReferenceCompressedOps implements Backend {
 
     @Override
     public void dequantizeRows(Tensor q, Tensor scales, Tensor x) {
-        BackendChecks.writable("x", x);
-        long m = BackendChecks.quantizeRows(x, q, scales);
+        long m = CompressedChecks.dequantizeRows(q, scales, x);
         long k = x.dim(1);
         for (long i = 0; i < m; i++)
             for (long p = 0; p < k; p++) x.setFloat(i, p, q.getByte(i * k + p) * scales.getFloat(i));
@@ -45,8 +43,7 @@ abstract class ReferenceCompressedOps implements Backend {
 
     @Override
     public void int8Linear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.int8Linear(x, w, bias, act, y);
+        CompressedChecks.int8Linear(x, w, bias, act, y);
         long m = x.dim(0), n = w.rows(), k = w.cols();
         Tensor wq = w.values(), ws = w.scales();
         int[] xq = new int[(int) k];
@@ -67,14 +64,13 @@ abstract class ReferenceCompressedOps implements Backend {
     /** The layers one at a time: each row's quantization is its own, so sharing it changes no value. */
     @Override
     public void int8LinearShared(Tensor x, Int8Weights[] w, Tensor[] bias, Activation act, Tensor[] y) {
-        BackendChecks.int8LinearShared(x, w, bias, act, y);
+        CompressedChecks.int8LinearShared(x, w, bias, act, y);
         for (int l = 0; l < w.length; l++) int8Linear(x, w[l], bias[l], act, y[l]);
     }
 
     @Override
     public void int8WeightOnlyLinear(Tensor x, Int8Weights w, Tensor bias, Activation act, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.int8WeightOnlyLinear(x, w, bias, act, y);
+        CompressedChecks.int8WeightOnlyLinear(x, w, bias, act, y);
         long m = x.dim(0), n = w.rows(), k = w.cols();
         for (long i = 0; i < m; i++)
             for (long j = 0; j < n; j++) {
@@ -87,8 +83,7 @@ abstract class ReferenceCompressedOps implements Backend {
 
     @Override
     public void int8Gemm(Tensor a, Int8Weights w, Tensor c) {
-        BackendChecks.writable("c", c);
-        BackendChecks.int8Gemm(a, w, c);
+        CompressedChecks.int8Gemm(a, w, c);
         long m = a.dim(0), n = w.rows(), k = w.cols();
         for (long i = 0; i < m; i++)
             for (long j = 0; j < n; j++) {
@@ -121,8 +116,7 @@ abstract class ReferenceCompressedOps implements Backend {
 
     @Override
     public void loraInt8Backward(Tensor x, Tensor mask, Int8Weights w, Tensor a, Tensor b, float scale, Tensor h, Tensor g, Tensor dx, Tensor da, Tensor db) {
-        BackendChecks.writable("dx", dx, "da", da, "db", db);
-        LoraChecks.loraInt8(x, mask, w, a, b, scale);
+        LoraChecks.loraInt8Backward(x, mask, w, a, b, scale, h, g, dx, da, db);
         try (java.lang.foreign.Arena scratch = java.lang.foreign.Arena.ofConfined()) {
             loraBackward(x, mask, dequantized(scratch, w), a, b, scale, h, g, dx, da, db);
         }
@@ -132,7 +126,7 @@ abstract class ReferenceCompressedOps implements Backend {
 
     @Override
     public float magnitudeThreshold(Tensor w, long count) {
-        BackendChecks.magnitudeThreshold(w, count);
+        CompressedChecks.magnitudeThreshold(w, count);
         if (count == 0) return -1f;
         float[] abs = w.toFloatArray();
         for (int i = 0; i < abs.length; i++) abs[i] = Math.abs(abs[i]);
@@ -142,17 +136,14 @@ abstract class ReferenceCompressedOps implements Backend {
 
     @Override
     public void magnitudeMask(Tensor w, float threshold, Tensor mask) {
-        BackendChecks.writable("mask", mask);
-        BackendChecks.magnitudeMask(w, threshold, mask);
+        CompressedChecks.magnitudeMask(w, threshold, mask);
         for (long i = 0; i < w.numel(); i++) mask.setByte(i, (byte) (Math.abs(w.getFloat(i)) > threshold ? 1 : 0));
     }
 
     @Override
     public void mask2to4(Tensor w, Tensor mask) {
-        BackendChecks.writable("mask", mask);
-        BackendChecks.mask(w, mask);
+        CompressedChecks.mask2to4(w, mask);
         long k = w.dim(1);
-        if (k % 4 != 0) throw new IllegalArgumentException("w: 2:4 needs k divisible by 4, k = " + k);
         for (long base = 0; base < w.numel(); base += 4) {
             int[] keep = keepTwo(w, base);
             for (int t = 0; t < 4; t++) mask.setByte(base + t, (byte) (t == keep[0] || t == keep[1] ? 1 : 0));
@@ -172,16 +163,13 @@ abstract class ReferenceCompressedOps implements Backend {
 
     @Override
     public void applyMask(Tensor w, Tensor mask) {
-        BackendChecks.writable("w", w);
-        BackendChecks.mask(w, mask);
+        CompressedChecks.applyMask(w, mask);
         for (long i = 0; i < w.numel(); i++) if (mask.getByte(i) == 0) w.setFloat(i, 0f);
     }
 
     @Override
     public void csrLinear(Tensor x, CsrWeights w, Tensor bias, Activation act, Tensor y) {
-        BackendChecks.writable("y", y);
-        if (w == null) throw new IllegalArgumentException("w is null");
-        BackendChecks.sparseLinear(x, w.rows(), w.cols(), w.isAlive(), bias, act, y);
+        CompressedChecks.csrLinear(x, w, bias, act, y);
         for (long i = 0; i < x.dim(0); i++)
             for (long j = 0; j < w.rows(); j++) {
                 double sum = 0;
@@ -192,8 +180,7 @@ abstract class ReferenceCompressedOps implements Backend {
 
     @Override
     public void csrBackwardInput(Tensor g, CsrWeights w, Tensor dx) {
-        BackendChecks.writable("dx", dx);
-        BackendChecks.csrBackward(g, w, dx);
+        CompressedChecks.csrBackwardInput(g, w, dx);
         for (long i = 0; i < g.dim(0); i++)
             for (long j = 0; j < w.rows(); j++)
                 for (long e = w.rowStart(j); e < w.rowStart(j + 1); e++) {
@@ -204,8 +191,7 @@ abstract class ReferenceCompressedOps implements Backend {
 
     @Override
     public void csrGradValues(Tensor g, Tensor x, CsrWeights w, Tensor dvalues) {
-        BackendChecks.writable("dvalues", dvalues);
-        BackendChecks.csrGrad(g, x, w, dvalues);
+        CompressedChecks.csrGradValues(g, x, w, dvalues);
         for (long j = 0; j < w.rows(); j++)
             for (long e = w.rowStart(j); e < w.rowStart(j + 1); e++) {
                 double sum = 0;
@@ -216,9 +202,7 @@ abstract class ReferenceCompressedOps implements Backend {
 
     @Override
     public void sparse24Linear(Tensor x, Sparse24Weights w, Tensor bias, Activation act, Tensor y) {
-        BackendChecks.writable("y", y);
-        if (w == null) throw new IllegalArgumentException("w is null");
-        BackendChecks.sparseLinear(x, w.rows(), w.cols(), w.isAlive(), bias, act, y);
+        CompressedChecks.sparse24Linear(x, w, bias, act, y);
         long groups = w.cols() / 4;
         for (long i = 0; i < x.dim(0); i++)
             for (long j = 0; j < w.rows(); j++) {

@@ -10,9 +10,7 @@ import org.tune4j.tensor.Tensor;
 abstract class ReferenceSequenceOps extends ReferenceCompressedOps {
     @Override
     public void attentionForward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor lengths, Tensor probs, Tensor out) {
-        BackendChecks.writable("probs", probs, "out", out);
-        BackendChecks.finite("scale", scale);
-        long seq = BackendChecks.attention(batch, heads, q, k, v, lengths, probs, out);
+        long seq = BackendChecks.attentionForward(batch, heads, q, k, v, scale, lengths, probs, out);
         long dh = q.dim(1) / heads;
         for (int b = 0; b < batch; b++)
             for (int h = 0; h < heads; h++) {
@@ -41,9 +39,7 @@ abstract class ReferenceSequenceOps extends ReferenceCompressedOps {
 
     @Override
     public void attentionBackward(int batch, int heads, Tensor q, Tensor k, Tensor v, float scale, Tensor probs, Tensor dout, Tensor dq, Tensor dk, Tensor dv) {
-        BackendChecks.writable("dq", dq, "dk", dk, "dv", dv);
-        BackendChecks.finite("scale", scale);
-        long seq = BackendChecks.attentionBackward(batch, heads, q, k, v, probs, dout, dq, dk, dv);
+        long seq = BackendChecks.attentionBackward(batch, heads, q, k, v, scale, probs, dout, dq, dk, dv);
         long dh = q.dim(1) / heads;
         for (int b = 0; b < batch; b++)
             for (int h = 0; h < heads; h++) {
@@ -72,16 +68,14 @@ abstract class ReferenceSequenceOps extends ReferenceCompressedOps {
 
     @Override
     public void gatherRowsAdd(Tensor ids, Tensor table, Tensor y) {
-        BackendChecks.writable("y", y);
-        BackendChecks.rowsById(ids, table, "table", y, "y");
+        BackendChecks.gatherRowsAdd(ids, table, y);
         for (long i = 0; i < ids.numel(); i++)
             for (long c = 0; c < table.dim(1); c++) y.setFloat(i, c, y.getFloat(i, c) + table.getFloat(ids.getInt(i), c));
     }
 
     @Override
     public void scatterRowsAdd(Tensor ids, Tensor dy, Tensor dtable) {
-        BackendChecks.writable("dtable", dtable);
-        BackendChecks.rowsById(ids, dtable, "dtable", dy, "dy");
+        BackendChecks.scatterRowsAdd(ids, dy, dtable);
         for (long i = 0; i < ids.numel(); i++)
             for (long c = 0; c < dtable.dim(1); c++) dtable.setFloat(ids.getInt(i), c, dtable.getFloat(ids.getInt(i), c) + dy.getFloat(i, c));
     }

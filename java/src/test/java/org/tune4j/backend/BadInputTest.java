@@ -201,6 +201,66 @@ class BadInputTest {
         }
     }
 
+    /** A contiguous tensor over read-only memory, as a mapped file or {@code MemorySegment.asReadOnly} gives. */
+    private static Tensor readOnly(Arena arena, DType dtype, long... shape) {
+        long n = 1;
+        for (long d : shape) n *= d;
+        return Tensor.wrap(arena.allocate(dtype.bytes(n), 64).asReadOnly(), dtype, shape);
+    }
+
+    /** One case per op family: each op's one check names its read-only output, alike on both host backends. */
+    @Test
+    void everyOpRefusesAReadOnlyOutputByName() {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor x = f32(arena, 3, 4), row = Tensor.zeros(arena, DType.F32, 4), m3 = Tensor.zeros(arena, DType.F32, 3);
+            Tensor ids = Tensor.zeros(arena, DType.I32, 3), table = f32(arena, 5, 4), w = f32(arena, 4, 4), a = f32(arena, 2, 4), b = f32(arena, 4, 2);
+            Tensor mask = Tensor.zeros(arena, DType.I8, 4, 4);
+            Int8Weights w8 = Int8Weights.of(arena, Tensor.zeros(arena, DType.I8, 4, 4), row);
+            for (long i = 0; i < w.numel(); i += 3) w.setFloat(i, 1f);
+            CsrWeights csr = CsrWeights.fromDense(arena, w);
+            Tensor y = readOnly(arena, DType.F32, 3, 4), out4 = readOnly(arena, DType.F32, 4), probs = readOnly(arena, DType.F32, 9);
+            record Case(String output, java.util.function.Consumer<Backend> call) {}
+            List<Case> cases = List.of(
+                    new Case("y", be -> be.mulRow(row, y)),
+                    new Case("y", be -> be.reluForward(x, y)),
+                    new Case("dx", be -> be.geluBackward(x, x, y, true)),
+                    new Case("y", be -> be.softmaxForward(x, y)),
+                    new Case("dx", be -> be.logSoftmaxBackward(x, x, y)),
+                    new Case("y", be -> be.lowRankAdd(f32(arena, 3, 2), f32(arena, 2, 4), 1f, y)),
+                    new Case("out", be -> be.sumRows(x, out4)),
+                    new Case("out", be -> be.sumRowsProduct(x, x, out4)),
+                    new Case("mean", be -> be.layerNormForward(x, row, row, 1e-5f, f32(arena, 3, 4), readOnly(arena, DType.F32, 3), m3)),
+                    new Case("dgamma", be -> be.layerNormBackward(x, row, m3, m3, x, null, out4, null)),
+                    new Case("probs", be -> be.crossEntropyForward(x, ids, 0f, y)),
+                    new Case("dlogits", be -> be.crossEntropyBackward(x, ids, 0f, 1f, y)),
+                    new Case("probs", be -> be.attentionForward(1, 1, x, x, x, 0.5f, null, probs, f32(arena, 3, 4))),
+                    new Case("dk", be -> be.attentionBackward(1, 1, x, x, x, 0.5f, Tensor.zeros(arena, DType.F32, 9), x, f32(arena, 3, 4), y, f32(arena, 3, 4))),
+                    new Case("y", be -> be.gatherRowsAdd(ids, table, y)),
+                    new Case("dtable", be -> be.scatterRowsAdd(ids, x, readOnly(arena, DType.F32, 5, 4))),
+                    new Case("buf", be -> be.sgdStep(f32(arena, 3, 4), x, y, 0.1f, 0.9f, 0f, 0f, false, true)),
+                    new Case("q", be -> be.quantizeRows(x, readOnly(arena, DType.I8, 3, 4), m3)),
+                    new Case("x", be -> be.dequantizeRows(Tensor.zeros(arena, DType.I8, 3, 4), m3, y)),
+                    new Case("y", be -> be.int8Linear(x, w8, null, Activation.NONE, y)),
+                    new Case("c", be -> be.int8Gemm(Tensor.zeros(arena, DType.I8, 3, 4), w8, readOnly(arena, DType.I32, 3, 4))),
+                    new Case("mask", be -> be.magnitudeMask(w, 0f, readOnly(arena, DType.I8, 4, 4))),
+                    new Case("w", be -> be.applyMask(readOnly(arena, DType.F32, 4, 4), mask)),
+                    new Case("y", be -> be.csrLinear(x, csr, null, Activation.NONE, y)),
+                    new Case("dvalues", be -> be.csrGradValues(x, x, csr, readOnly(arena, DType.F32, csr.nnz()))),
+                    new Case("h", be -> be.loraForward(x, null, w, null, a, b, 1f, readOnly(arena, DType.F32, 3, 2), f32(arena, 3, 4))),
+                    new Case("da", be -> be.loraBackward(x, null, w, a, b, 1f, f32(arena, 3, 2), x, null, readOnly(arena, DType.F32, 2, 4), f32(arena, 4, 2))),
+                    new Case("w", be -> be.loraMerge(readOnly(arena, DType.F32, 4, 4), a, b, 1f, 1f)));
+            for (Case c : cases) {
+                String[] messages = new String[BACKENDS.size()];
+                for (int i = 0; i < messages.length; i++) {
+                    Backend be = BACKENDS.get(i);
+                    messages[i] = assertThrows(IllegalArgumentException.class, () -> c.call().accept(be), be.name() + ": " + c.output()).getMessage();
+                    assertTrue(messages[i].startsWith(c.output() + " is read-only"), be.name() + ": '" + messages[i] + "' should name " + c.output());
+                }
+                assertEquals(messages[0], messages[1], "the reference and the CPU refuse one call with one message");
+            }
+        }
+    }
+
     @Test
     void nonFiniteOrOutOfRangeScalarsAreRefusedOnEveryBackend() {
         try (Arena arena = Arena.ofConfined()) {
