@@ -77,13 +77,27 @@ public final class LoraChecks {
     /** Dimensions of a LoRA layer: t, d_in, d_out, r, read off x, w and a, and every other tensor checked against them. */
     record LoraDims(long t, long dIn, long dOut, long r) {}
 
+    /** The LoRA dimensions with an f32 base w [d_out, d_in] contiguous. */
     static LoraDims lora(Tensor x, Tensor mask, Tensor w, Tensor a, Tensor b, float scale) {
         matrix("x", x);
         matrix("w", w);
+        contiguous("w", w, w.dim(0), x.dim(1));
+        return adapter(x, mask, x.dim(1), w.dim(0), a, b, scale);
+    }
+
+    /** The LoRA dimensions with an int8 base: d_out, d_in from the weights. */
+    static LoraDims loraInt8(Tensor x, Tensor mask, Int8Weights w, Tensor a, Tensor b, float scale) {
+        if (w == null) throw new IllegalArgumentException("w is null");
+        if (!w.isAlive()) throw new IllegalArgumentException("w: its memory was freed (the arena is closed)");
+        matrix("x", x);
+        return adapter(x, mask, w.cols(), w.rows(), a, b, scale);
+    }
+
+    /** x [t, d_in], a [r, d_in], b [d_out, r] contiguous, mask [t, d_in] or null, scale finite, over a base of d_out x d_in. */
+    private static LoraDims adapter(Tensor x, Tensor mask, long dIn, long dOut, Tensor a, Tensor b, float scale) {
         matrix("a", a);
-        long t = x.dim(0), dIn = x.dim(1), dOut = w.dim(0), r = a.dim(0);
+        long t = x.dim(0), r = a.dim(0);
         contiguous("x", x, t, dIn);
-        contiguous("w", w, dOut, dIn);
         contiguous("a", a, r, dIn);
         contiguous("b", b, dOut, r);
         optionalContiguous("mask", mask, t, dIn);
@@ -94,32 +108,16 @@ public final class LoraChecks {
     /** As {@link #loraInt8}, with the forward's bias [dOut] (or null), h [t, r] and y [t, dOut] (contiguous, writable). */
     static LoraDims loraInt8Forward(Tensor x, Tensor mask, Int8Weights w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
         writable("h", h, "y", y);
-        LoraDims d = loraInt8(x, mask, w, a, b, scale);
-        if (bias != null) vector("bias", bias, d.dOut());
-        contiguous("h", h, d.t(), d.r());
-        contiguous("y", y, d.t(), d.dOut());
-        return d;
-    }
-
-    /** The LoRA dimensions with an int8 base: d_out, d_in from the weights. */
-    static LoraDims loraInt8(Tensor x, Tensor mask, Int8Weights w, Tensor a, Tensor b, float scale) {
-        if (w == null) throw new IllegalArgumentException("w is null");
-        if (!w.isAlive()) throw new IllegalArgumentException("w: its memory was freed (the arena is closed)");
-        matrix("x", x);
-        matrix("a", a);
-        long t = x.dim(0), dIn = w.cols(), dOut = w.rows(), r = a.dim(0);
-        contiguous("x", x, t, dIn);
-        contiguous("a", a, r, dIn);
-        contiguous("b", b, dOut, r);
-        optionalContiguous("mask", mask, t, dIn);
-        finite("scale", scale);
-        return new LoraDims(t, dIn, dOut, r);
+        return forwardOutputs(loraInt8(x, mask, w, a, b, scale), bias, h, y);
     }
 
     /** The forward: x [t, d_in], w [d_out, d_in], a [r, d_in], b [d_out, r], bias [d_out] or null; h [t, r] and y [t, d_out] written. */
     static LoraDims loraForward(Tensor x, Tensor mask, Tensor w, Tensor bias, Tensor a, Tensor b, float scale, Tensor h, Tensor y) {
         writable("h", h, "y", y);
-        LoraDims d = lora(x, mask, w, a, b, scale);
+        return forwardOutputs(lora(x, mask, w, a, b, scale), bias, h, y);
+    }
+
+    private static LoraDims forwardOutputs(LoraDims d, Tensor bias, Tensor h, Tensor y) {
         if (bias != null) vector("bias", bias, d.dOut());
         contiguous("h", h, d.t(), d.r());
         contiguous("y", y, d.t(), d.dOut());
