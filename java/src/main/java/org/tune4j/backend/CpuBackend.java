@@ -23,6 +23,7 @@ public final class CpuBackend extends CpuLoraOps {
     /** System property: {@link #setFlushDenormals} at start-up ("true" or "false"). */
     public static final String FLUSH_PROPERTY = "tune4j.flushDenormals";
 
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(CpuBackend.class);
     private static final CpuBackend INSTANCE = new CpuBackend();
     /** What is wrong with the SIMD setting, null when nothing: said by {@link #get} rather than failing the class's initialisation. */
     private static final String BAD_SETTING = applySimdSetting();
@@ -57,6 +58,7 @@ public final class CpuBackend extends CpuLoraOps {
         }
         try {
             GemmTuning.applyAtStartup(GemmTuning.cacheFile());
+            LOG.debug("native kernels at {} (this CPU runs {}), {} threads", simdLevel().label(), SimdLevel.supported().stream().map(SimdLevel::label).toList(), threads());
             return null;
         } catch (IllegalArgumentException e) {
             return e.getMessage() + " (pinned by TUNE4J_GEMM_BLOCKS or -D" + GemmTuning.PIN_PROPERTY + ", TUNE4J_INT8_STREAM_TILE or -D" + GemmTuning.INT8_PIN_PROPERTY + ")";

@@ -31,6 +31,7 @@ import org.tune4j.tensor.Tensor;
  * the int8 choice never changes them (exact int32 sums).
  */
 public final class GemmTuning {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(GemmTuning.class);
     /** System property (or environment variable TUNE4J_GEMM_BLOCKS) pinning the blocks: "mc,kc,nc". */
     public static final String PIN_PROPERTY = "tune4j.gemm.blocks";
     /** System property (or environment variable TUNE4J_INT8_STREAM_TILE) pinning the int8 choice: "full" or "rows". */
@@ -246,6 +247,7 @@ public final class GemmTuning {
             cached = Files.isRegularFile(cache) ? readCache(cache, cacheKey()) : null;
         } catch (IOException | IllegalArgumentException e) {
             note = "; " + cache + " passed over: " + e.getMessage();
+            LOG.warn("the tuning cache {} is passed over ({}): tune4j tune writes it again", cache, e.getMessage());
         }
         Known known = known(CpuDescription.identity(), CpuBackend.simdLevel());
         Blocks blocks = null;
@@ -278,6 +280,7 @@ public final class GemmTuning {
             why = "int8 tile pinned by " + INT8_PIN_PROPERTY + (why == null ? "" : "; " + why);
         }
         set(blocks, int8, why == null ? (note.isEmpty() ? null : "level default" + note) : why + note);
+        LOG.debug("kernel tuning: {}", current());
         return current();
     }
 

@@ -19,6 +19,7 @@ import org.tune4j.tensor.Tensor;
  * packing, since the packed copy would not follow.
  */
 public final class PackedLinearWeights {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(PackedLinearWeights.class);
     private final Tensor weight;
     private final MemorySegment packed;
     private final java.util.concurrent.atomic.AtomicLong fallbacks = new java.util.concurrent.atomic.AtomicLong();
@@ -94,8 +95,20 @@ public final class PackedLinearWeights {
         return fallbacks.get();
     }
 
+    /**
+     * Counts a call that ran the plain product; the first is logged: WARN where the packing no longer fits the kernels
+     * (packed at another SIMD level or K block: every later call loses the same speed until they are packed again),
+     * DEBUG for AMX-tile weights, which take the plain product by design for a call of too few rows or with the tiles off.
+     */
     void countFallback() {
-        fallbacks.incrementAndGet();
+        if (fallbacks.incrementAndGet() != 1) return;
+        if (amx()) {
+            LOG.debug("weights of {} x {} packed for AMX tiles ran the plain product (a call of {} rows or fewer, or the tiles off): the same bits",
+                    rows(), columns(), tune4j_h.T4J_LINEAR_AMX_MIN_ROWS);
+        } else {
+            LOG.warn("weights of {} x {} packed for another SIMD level or K block than now ({}) ran the plain product: the same bits, slower; "
+                    + "pack them again for the packed speed (fallbacks() counts such calls)", rows(), columns(), CpuBackend.simdLevel().label());
+        }
     }
 
     /**

@@ -29,6 +29,7 @@ import org.tune4j.tensor.Tensor;
  * kernel ever reads freed memory. Thread-safe.
  */
 public final class AdapterRegistry implements AutoCloseable {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(AdapterRegistry.class);
     /** An adapter id: what a request names, and a folder name (a letter or digit, then letters, digits, '.', '_', '-'; at most 128: never "..", never a path). */
     public static final Pattern ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
 
@@ -185,9 +186,11 @@ public final class AdapterRegistry implements AutoCloseable {
                     resident.remove(lru.id);
                     if (retire(lru)) freed.add(lru);
                     evictions++;
+                    LOG.info("adapter {} evicted, the least recently used, to make room for {} ({} bytes) within the budget of {} bytes", lru.id, id, a.bytes, budgetBytes);
                 }
                 resident.put(id, a);
                 bytes += a.bytes;
+                LOG.debug("adapter {} loaded from {}: rank {}, {} bytes; {} resident, {} bytes", id, dir, a.rank(), a.bytes, resident.size(), bytes);
                 return a;
             }
         } finally {
@@ -205,6 +208,7 @@ public final class AdapterRegistry implements AutoCloseable {
             free = retire(a);
         }
         if (free) freeAll(List.of(a));
+        LOG.debug("adapter {} unloaded", id);
         return true;
     }
 

@@ -35,6 +35,7 @@ import org.tune4j.serve.AdapterRegistry;
  * request before it stops.
  */
 public final class InferenceServer implements AutoCloseable {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(InferenceServer.class);
     /** The model name of the base encoder without an adapter (embed only). */
     public static final String BASE = "base";
 
@@ -242,6 +243,7 @@ public final class InferenceServer implements AutoCloseable {
             status = 503;
             body = errorBody.apply(status, "interrupted");
         } catch (RuntimeException e) {
+            LOG.error("internal error answering a {} request with 500", task, e);
             body = errorBody.apply(status, "internal error: " + e);
         } finally {
             if (status == 429 || status == 503) metrics.refused(status);
@@ -270,6 +272,7 @@ public final class InferenceServer implements AutoCloseable {
             Throwable cause = e.getCause();
             if (cause instanceof AdapterRegistry.UnknownAdapterException u) throw new V2Protocol.HttpError(404, u.getMessage());
             if (cause instanceof IllegalArgumentException bad) throw new V2Protocol.HttpError(400, bad.getMessage());
+            LOG.error("a request's batch failed; it is answered 500", cause);
             throw new V2Protocol.HttpError(500, "the batch failed: " + cause);
         }
     }
@@ -381,6 +384,7 @@ public final class InferenceServer implements AutoCloseable {
         } catch (IOException | IllegalArgumentException e) {
             error(res, 400, e.getMessage());
         } catch (RuntimeException e) {
+            LOG.error("internal error loading adapter {}", name, e);
             error(res, 500, "internal error: " + e);
         }
     }

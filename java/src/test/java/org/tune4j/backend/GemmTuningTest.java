@@ -12,6 +12,7 @@ import static org.tune4j.backend.TestTensors.random;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -164,8 +165,14 @@ class GemmTuningTest {
         assertEquals(CpuBackend.int8Vnni() ? 2 : 0, r.int8Trials().size(), "both int8 tiles timed where the kernel is VNNI");
         assertTrue(again.source().startsWith("tuned on this CPU"), again.source());
         Files.writeString(cache, "{ not json");
-        GemmTuning.Choice passed = GemmTuning.applyAtStartup(cache);
-        assertTrue(passed.source().contains("passed over"), passed.source());
+        try (org.tune4j.LogCapture log = new org.tune4j.LogCapture(GemmTuning.class)) {
+            GemmTuning.Choice passed = GemmTuning.applyAtStartup(cache);
+            assertTrue(passed.source().contains("passed over"), passed.source());
+            List<String> warned = log.at(ch.qos.logback.classic.Level.WARN);
+            assertEquals(1, warned.size(), warned.toString());
+            assertTrue(warned.getFirst().startsWith("the tuning cache " + cache + " is passed over"), warned.getFirst());
+            assertEquals(List.of("kernel tuning: " + passed), log.at(ch.qos.logback.classic.Level.DEBUG));
+        }
         assertNotNull(GemmTuning.cpuKey());
     }
 }

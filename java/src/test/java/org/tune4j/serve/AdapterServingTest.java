@@ -202,7 +202,7 @@ class AdapterServingTest {
     @Test
     void theRegistryBudgetsEvictsAndKeepsLeasedAdaptersAlive(@TempDir Path dir) throws IOException {
         withThreeAdapters(dir, (served, d0, d1, d2, one) -> {
-            try (AdapterRegistry registry = new AdapterRegistry(served, 2 * one)) {
+            try (AdapterRegistry registry = new AdapterRegistry(served, 2 * one); org.tune4j.LogCapture log = new org.tune4j.LogCapture(AdapterRegistry.class)) {
                 registry.load("a0", d0);
                 registry.load("a1", d1);
                 assertEquals(2 * one, registry.bytes());
@@ -210,6 +210,9 @@ class AdapterServingTest {
                 registry.load("a2", d2);
                 assertEquals(List.of("a0", "a2"), registry.ids().stream().sorted().toList());
                 assertEquals(1, registry.evictions());
+                assertEquals(List.of("adapter a1 evicted, the least recently used, to make room for a2 (" + one + " bytes) within the budget of " + 2 * one + " bytes"),
+                        log.at(ch.qos.logback.classic.Level.INFO), "an eviction is logged (INFO), naming both adapters");
+                assertEquals(3, log.at(ch.qos.logback.classic.Level.DEBUG).size(), "each load (DEBUG)");
 
                 AdapterRegistry.Lease lease = registry.acquire(List.of("a2"));
                 Tensor a = lease.adapters().get(0).factors().values().iterator().next().a();

@@ -17,12 +17,15 @@ import org.tune4j.tensor.Tensor;
  * ran without one.
  */
 final class HostFallback implements AutoCloseable {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(HostFallback.class);
+
     /** Fallbacks by op name, since the backend was opened (or last reset). */
     static final class Counts {
         private final Map<String, Long> byOp = new TreeMap<>();
 
+        /** Counts a call of op; an op's first is logged (DEBUG): every later one costs the same copies. */
         synchronized void add(String op) {
-            byOp.merge(op, 1L, Long::sum);
+            if (byOp.merge(op, 1L, Long::sum) == 1L) LOG.debug("{} runs on the CPU, on host copies of its tensors: no device kernel takes this call", op);
         }
 
         synchronized Map<String, Long> snapshot() {
