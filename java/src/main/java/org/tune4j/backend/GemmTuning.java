@@ -280,8 +280,9 @@ public final class GemmTuning {
             why = "int8 tile pinned by " + INT8_PIN_PROPERTY + (why == null ? "" : "; " + why);
         }
         set(blocks, int8, why == null ? (note.isEmpty() ? null : "level default" + note) : why + note);
-        LOG.debug("kernel tuning: {}", current());
-        return current();
+        Choice chosen = current();
+        LOG.debug("kernel tuning: {}", chosen);
+        return chosen;
     }
 
     /** A cache entry: blocks, and the int8 choice (null in a file written before it was tuned). */

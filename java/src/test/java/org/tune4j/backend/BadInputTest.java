@@ -186,21 +186,6 @@ class BadInputTest {
         }
     }
 
-    @Test
-    void readOnlyOutputsAreRefusedByNameOnEveryBackend() {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment ro = arena.allocate(4 * 12).asReadOnly();
-            Tensor y = Tensor.wrap(ro, DType.F32, 3, 4, 4), x = f32(arena, 3, 4);
-            for (Backend be : BACKENDS) {
-                assertRejected(() -> be.scale(2f, y), "y is read-only");
-                assertRejected(() -> be.add(x, x, y), "y is read-only");
-                assertRejected(() -> be.gemm(false, true, 1f, x, x, 0f, Tensor.wrap(arena.allocate(36).asReadOnly(), DType.F32, 3, 3, 3)), "c is read-only");
-                assertRejected(() -> be.adamwStep(y, x, x, x, 1e-3f, 0.9f, 0.999f, 1e-8f, 0f, 1), "param is read-only");
-                be.add(y, y, x); // a read-only input is fine
-            }
-        }
-    }
-
     /** A contiguous tensor over read-only memory, as a mapped file or {@code MemorySegment.asReadOnly} gives. */
     private static Tensor readOnly(Arena arena, DType dtype, long... shape) {
         long n = 1;
@@ -208,7 +193,7 @@ class BadInputTest {
         return Tensor.wrap(arena.allocate(dtype.bytes(n), 64).asReadOnly(), dtype, shape);
     }
 
-    /** One case per op family: each op's one check names its read-only output, alike on both host backends. */
+    /** One case per op family: each op's one check names its read-only output, alike on both host backends; a read-only input is fine. */
     @Test
     void everyOpRefusesAReadOnlyOutputByName() {
         try (Arena arena = Arena.ofConfined()) {
@@ -221,6 +206,10 @@ class BadInputTest {
             Tensor y = readOnly(arena, DType.F32, 3, 4), out4 = readOnly(arena, DType.F32, 4), probs = readOnly(arena, DType.F32, 9);
             record Case(String output, java.util.function.Consumer<Backend> call) {}
             List<Case> cases = List.of(
+                    new Case("y", be -> be.scale(2f, y)),
+                    new Case("y", be -> be.add(x, x, y)),
+                    new Case("c", be -> be.gemm(false, true, 1f, x, x, 0f, readOnly(arena, DType.F32, 3, 3))),
+                    new Case("param", be -> be.adamwStep(y, x, x, x, 1e-3f, 0.9f, 0.999f, 1e-8f, 0f, 1)),
                     new Case("y", be -> be.mulRow(row, y)),
                     new Case("y", be -> be.reluForward(x, y)),
                     new Case("dx", be -> be.geluBackward(x, x, y, true)),
@@ -258,6 +247,7 @@ class BadInputTest {
                 }
                 assertEquals(messages[0], messages[1], "the reference and the CPU refuse one call with one message");
             }
+            for (Backend be : BACKENDS) be.add(y, y, x); // a read-only input is fine
         }
     }
 
