@@ -26,12 +26,11 @@ final class ClassifyCommand implements Callable<Integer> {
     @Option(names = "--adapter", required = true, paramLabel = "DIR", description = "The adapter folder (adapter_config.json, adapter_model.safetensors, classifier.safetensors).")
     Path adapter;
 
-    @Option(names = "--max-length", paramLabel = "N", description = "Tokens kept per text, [CLS] and [SEP] included (default: as tune4j embed, the folder's "
-            + "sentence_bert_config.json max_seq_length; without one 256, or the model's positions if fewer).")
-    Integer maxLength;
+    @Mixin
+    MaxLengthOption maxLengthOption;
 
-    @Option(names = "--batch", defaultValue = "32", paramLabel = "N", description = "Texts per forward pass (default: ${DEFAULT-VALUE}).")
-    int batch;
+    @Mixin
+    BatchOption batchOption;
 
     @Option(names = "--json", description = "One JSON object a text instead (JSON Lines): its label, probability and every class's probability, "
             + "for a program to read.")
@@ -48,14 +47,13 @@ final class ClassifyCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (maxLength != null) OptionChecks.atLeast("--max-length", maxLength, 2);
-        OptionChecks.atLeast("--batch", batch, 1);
-        OptionChecks.atMost("--batch", batch, 4096);
+        int tokens = maxLengthOption.tokens();
+        int batch = batchOption.texts();
         var format = weights.format(device);
         input.check();
         if (model == null) model = TextModelOption.baseOf(adapter);
         try (DeviceOption.Compute compute = device.open();
-                TextClassifier classifier = TextClassifier.open(compute.backend(), model, adapter, new TextClassifier.Options(maxLength == null ? 0 : maxLength, batch, 1, format));
+                TextClassifier classifier = TextClassifier.open(compute.backend(), model, adapter, new TextClassifier.Options(tokens, batch, 1, format));
                 TextProgress progress = TextProgress.start("classify", input)) {
             weights.report(classifier.weightError());
             // texts sorted by length within a chunk, printed a chunk at a time

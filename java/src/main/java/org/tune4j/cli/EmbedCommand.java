@@ -26,16 +26,15 @@ final class EmbedCommand implements Callable<Integer> {
     @Option(names = "--pooling", paramLabel = "MODE", description = "mean or cls (default: the folder's modules.json, as sentence-transformers reads it; mean without one).")
     String pooling;
 
-    @Option(names = "--max-length", paramLabel = "N", description = "Tokens kept per text, [CLS] and [SEP] included (default: the folder's sentence_bert_config.json "
-            + "max_seq_length, as sentence-transformers truncates; without one 256, or the model's positions if fewer).")
-    Integer maxLength;
+    @Mixin
+    MaxLengthOption maxLengthOption;
 
     @Option(names = "--no-normalize", description = "Keep the pooled vector's length (default: unit length when the folder's modules.json has a Normalize, "
             + "as all-MiniLM-L6-v2's and BGE's do, or has no modules.json).")
     boolean noNormalize;
 
-    @Option(names = "--batch", defaultValue = "32", paramLabel = "N", description = "Texts per forward pass (default: ${DEFAULT-VALUE}).")
-    int batch;
+    @Mixin
+    BatchOption batchOption;
 
     @Mixin
     TextInput input;
@@ -49,9 +48,8 @@ final class EmbedCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (pooling != null && !pooling.equals("mean") && !pooling.equals("cls")) throw new IllegalArgumentException("--pooling must be mean or cls, is '" + pooling + "'");
-        if (maxLength != null) OptionChecks.atLeast("--max-length", maxLength, 2);
-        OptionChecks.atLeast("--batch", batch, 1);
-        OptionChecks.atMost("--batch", batch, 4096);
+        int tokens = maxLengthOption.tokens();
+        int batch = batchOption.texts();
         var format = weights.format(device);
         input.check();
         SentencePipeline folder = SentencePipeline.readOrDefault(model);
@@ -59,7 +57,7 @@ final class EmbedCommand implements Callable<Integer> {
                 folder.normalize() && !noNormalize);
         StringBuilder line = new StringBuilder();
         try (DeviceOption.Compute compute = device.open();
-                SentenceEncoder encoder = SentenceEncoder.open(compute.backend(), model, new SentenceEncoder.Options(pipeline, maxLength == null ? 0 : maxLength, batch, 1, format));
+                SentenceEncoder encoder = SentenceEncoder.open(compute.backend(), model, new SentenceEncoder.Options(pipeline, tokens, batch, 1, format));
                 TextProgress progress = TextProgress.start("embed", input)) {
             weights.report(encoder.weightError());
             // texts sorted by length within a chunk, printed a chunk at a time

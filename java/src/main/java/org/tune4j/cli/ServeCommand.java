@@ -47,7 +47,7 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--port", defaultValue = "8080", description = "The port (default: ${DEFAULT-VALUE}; 0 picks a free one).")
     int port;
 
-    @Option(names = "--max-batch", defaultValue = "32", paramLabel = "N", description = "Texts per batch (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-batch", defaultValue = "32", paramLabel = "N", description = "Texts per batch (default: ${DEFAULT-VALUE}); a batch's latency grows with it and with --max-length, which 128 bounds.")
     int maxBatch;
 
     @Option(names = "--window-ms", defaultValue = "5", paramLabel = "MS", description = "How long a request waits for others to batch with (default: ${DEFAULT-VALUE}).")
@@ -74,10 +74,8 @@ final class ServeCommand implements Callable<Integer> {
             + "spent fault no pages in on the request path (default: ${DEFAULT-VALUE}, at most the budget; about 100 MiniLM rank-16 q,v adapters).")
     long reserveMb;
 
-    @Option(names = "--max-length", paramLabel = "N", description = "Tokens kept per text, [CLS] and [SEP] included (default: as tune4j embed, the folder's "
-            + "sentence_bert_config.json max_seq_length, so that a long text gets embed's vector; without one 256, or the model's positions if fewer; "
-            + "128 bounds a batch's latency).")
-    Integer maxLength;
+    @Mixin
+    MaxLengthOption maxLengthOption;
 
     @Option(names = {"--base", "--weights"}, defaultValue = "f32", paramLabel = "FORMAT", description = "How the shared encoder is stored: f32, int8, 2:4 or int8-2:4 (default: ${DEFAULT-VALUE}; compressed bases run on the CPU).")
     String base;
@@ -87,7 +85,7 @@ final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (maxLength != null) OptionChecks.atLeast("--max-length", maxLength, 2);
+        int tokens = maxLengthOption.tokens();
         OptionChecks.atLeast("--adapter-budget-mb", budgetMb, 1);
         OptionChecks.atLeast("--adapter-reserve-mb", reserveMb, 0);
         if (adapters != null && !Files.isDirectory(adapters)) throw new IllegalArgumentException("--adapters: " + adapters + " is not a folder");
@@ -103,7 +101,7 @@ final class ServeCommand implements Callable<Integer> {
         org.tune4j.io.SentencePipeline pipeline = org.tune4j.io.SentencePipeline.readOrDefault(model); // the base's pooling, and embeddings' normalization by default
         try (Arena arena = Arena.ofShared(); DeviceOption.Compute compute = device.open()) {
             BertModel bert = BertCheckpoint.load(arena, model);
-            int length = org.tune4j.io.SentencePipeline.tokensKept(model, maxLength == null ? 0 : maxLength, bert.config().maxPositions());
+            int length = org.tune4j.io.SentencePipeline.tokensKept(model, tokens, bert.config().maxPositions());
             if (format != null) {
                 double error = bert.compressProjections(arena, compute.backend(), format);
                 System.out.printf(java.util.Locale.ROOT, "encoder projections stored as %s (worst relative weight error %.4f)%n", base, error);
