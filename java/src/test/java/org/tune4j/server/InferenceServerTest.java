@@ -8,6 +8,7 @@ import static org.tune4j.server.LoopbackHttp.get;
 import static org.tune4j.server.LoopbackHttp.infer;
 import static org.tune4j.server.LoopbackHttp.post;
 
+import ch.qos.logback.classic.Level;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
@@ -25,12 +26,16 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.tune4j.FaultyBackend;
+import org.tune4j.LogCapture;
 import org.tune4j.autograd.Tape;
+import org.tune4j.backend.Backend;
 import org.tune4j.backend.CpuBackend;
 import org.tune4j.data.TextTokenizer;
 import org.tune4j.io.BertAdapter;
@@ -220,6 +225,33 @@ class InferenceServerTest {
             String metrics = get(port, "/metrics").body();
             assertTrue(metrics.contains("tune4j_request_duration_seconds_count{status=\"200\",task=\"classify\"}"), metrics);
             assertTrue(metrics.contains("tune4j_adapters_resident 2.0"), metrics);
+        }
+    }
+
+    @Test
+    void anInternalFaultIsAnswered500AndLoggedAndTheServerGoesOn() throws Exception {
+        AtomicBoolean faulty = new AtomicBoolean();
+        Backend backend = FaultyBackend.around(CpuBackend.get(), "attentionForward", faulty);
+        try (AdapterRegistry registry = new AdapterRegistry(model, 1L << 30); AdapterPredictor p = new AdapterPredictor(backend, model, tokenizer, registry, 1);
+                InferenceServer server = start(registry, p, InferenceServer.Options.defaults()); LogCapture log = new LogCapture(InferenceServer.class)) {
+            int port = server.port();
+            String fault = "java.lang.IllegalStateException: injected fault in attentionForward";
+            faulty.set(true);
+            HttpResponse<String> r = post(port, "/v2/models/a0/infer", infer(null, "a text"));
+            assertEquals(500, r.statusCode(), r.body());
+            assertEquals("the batch failed: " + fault, JSON.readTree(r.body()).get("error").asText());
+            r = post(port, "/v1/embeddings", "{\"model\": \"base\", \"input\": \"a text\"}");
+            assertEquals(500, r.statusCode(), r.body());
+            assertEquals("server_error", JSON.readTree(r.body()).at("/error/type").asText());
+            assertEquals(List.of("a request's batch failed; it is answered 500", "a request's batch failed; it is answered 500"), log.at(Level.ERROR));
+
+            faulty.set(false); // the workspaces the failed batches held are free again: the same requests now succeed
+            assertEquals(200, post(port, "/v2/models/a0/infer", infer(null, "a text")).statusCode());
+            assertEquals(200, post(port, "/v1/embeddings", "{\"model\": \"base\", \"input\": \"a text\"}").statusCode());
+            assertEquals(200, get(port, "/v2/health/ready").statusCode());
+            String metrics = get(port, "/metrics").body();
+            assertTrue(metrics.contains("tune4j_request_duration_seconds_count{status=\"500\",task=\"classify\"} 1\n"), metrics);
+            assertEquals(server.acceptedRequests(), server.answeredRequests());
         }
     }
 
