@@ -47,7 +47,7 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--port", defaultValue = "8080", description = "The port (default: ${DEFAULT-VALUE}; 0 picks a free one).")
     int port;
 
-    @Option(names = "--max-batch", defaultValue = "32", paramLabel = "N", description = "Texts per batch (default: ${DEFAULT-VALUE}); a batch's latency grows with it and with --max-length, which 128 bounds.")
+    @Option(names = "--max-batch", defaultValue = "32", paramLabel = "N", description = "Texts per batch (default: ${DEFAULT-VALUE}). A batch's latency grows with it and with --max-length; --max-length 128 bounds it.")
     int maxBatch;
 
     @Option(names = "--window-ms", defaultValue = "5", paramLabel = "MS", description = "How long a request waits for others to batch with (default: ${DEFAULT-VALUE}).")
