@@ -243,7 +243,7 @@ public final class InferenceServer implements AutoCloseable {
             status = 503;
             body = errorBody.apply(status, "interrupted");
         } catch (RuntimeException e) {
-            LOG.error("internal error answering a {} request with 500", task, e);
+            LOG.error("internal error answering a {} request with 500", call.task, e);
             body = errorBody.apply(status, "internal error: " + e);
         } finally {
             if (status == 429 || status == 503) metrics.refused(status);
