@@ -53,8 +53,9 @@ import org.tune4j.tensor.Tensor;
 
 /**
  * {@code tune4j serve} on loopback: the Open Inference Protocol against the Java API, the 4xx of bad requests (a
- * seeded fuzz included, never a 500), adapters loaded and unloaded under fixed-rate load with no failed request, a
- * full queue answering 429, and a shutdown that answers every accepted request. Bounded in requests and time.
+ * seeded fuzz included, never a 500), the 500 of an internal fault and the server going on after it, adapters loaded
+ * and unloaded under fixed-rate load with no failed request, a full queue answering 429, and a shutdown that answers
+ * every accepted request. Bounded in requests and time.
  */
 class InferenceServerTest {
     private static final ObjectMapper JSON = new ObjectMapper();
