@@ -13,7 +13,9 @@ import java.util.Map;
  * A Hugging Face {@code tokenizer.json} (WordPiece for BERT: normaliser, pre-tokeniser, [CLS] … [SEP]) run by
  * the Hugging Face tokenizers library through DJL's binding, whose native library ships in its jar (nothing is
  * downloaded). Sequences are truncated to {@code maxLength} tokens (the [SEP] kept) and padded to the longest
- * of a batch ({@link TokenBatch}).
+ * of a batch ({@link TokenBatch}). A lone surrogate (malformed UTF-16: a JSON string may escape one) is read as
+ * U+FFFD, one character for one, as a UTF-8 decoder reads a bad byte. Handed over as it is, the library counted it as
+ * three characters, and every later token's offsets came out two too far.
  */
 public final class TextTokenizer implements AutoCloseable {
     private final HuggingFaceTokenizer tokenizer;
@@ -55,13 +57,13 @@ public final class TextTokenizer implements AutoCloseable {
 
     /** Token ids of one text, special tokens included. */
     public int[] ids(String text) {
-        return toInts(tokenizer.encode(text).getIds());
+        return toInts(tokenizer.encode(wellFormed(text)).getIds());
     }
 
     /** Token ids of each text, the same as {@link #ids(String)} of each (the library encodes a list on its own threads). */
     public int[][] ids(java.util.List<String> texts) {
         if (texts.isEmpty()) return new int[0][];
-        ai.djl.huggingface.tokenizers.Encoding[] enc = tokenizer.batchEncode(texts);
+        Encoding[] enc = tokenizer.batchEncode(wellFormed(texts));
         int[][] out = new int[enc.length][];
         for (int i = 0; i < out.length; i++) out[i] = toInts(enc[i].getIds());
         return out;
@@ -83,7 +85,7 @@ public final class TextTokenizer implements AutoCloseable {
      * characters under the most important tokens needs this map).
      */
     public List<Token> tokens(String text) {
-        Encoding e = tokenizer.encode(text);
+        Encoding e = tokenizer.encode(wellFormed(text));
         long[] ids = e.getIds(), special = e.getSpecialTokenMask();
         String[] pieces = e.getTokens();
         ai.djl.huggingface.tokenizers.jni.CharSpan[] spans = e.getCharTokenSpans();
@@ -103,13 +105,36 @@ public final class TextTokenizer implements AutoCloseable {
     /** A padded batch of {@code texts} in {@code arena}. */
     public TokenBatch encode(Arena arena, List<String> texts) {
         if (texts.isEmpty()) throw new IllegalArgumentException("no texts to encode");
-        Encoding[] enc = tokenizer.batchEncode(texts);
+        Encoding[] enc = tokenizer.batchEncode(wellFormed(texts));
         int[][] ids = new int[enc.length][], types = new int[enc.length][];
         for (int b = 0; b < enc.length; b++) {
             ids[b] = toInts(enc[b].getIds());
             types[b] = toInts(enc[b].getTypeIds());
         }
         return TokenBatch.of(arena, ids, types);
+    }
+
+    /** {@code text} with each lone surrogate replaced by U+FFFD; the same String when it has none (the usual case). */
+    static String wellFormed(String text) {
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (!Character.isSurrogate(c)) continue;
+            if (Character.isHighSurrogate(c) && i + 1 < text.length() && Character.isLowSurrogate(text.charAt(i + 1))) {
+                i++;
+                continue;
+            }
+            char[] out = text.toCharArray();
+            for (int j = i; j < out.length; j++) {
+                if (Character.isHighSurrogate(out[j]) && j + 1 < out.length && Character.isLowSurrogate(out[j + 1])) j++;
+                else if (Character.isSurrogate(out[j])) out[j] = '\uFFFD';
+            }
+            return new String(out);
+        }
+        return text;
+    }
+
+    private static List<String> wellFormed(List<String> texts) {
+        return texts.stream().map(TextTokenizer::wellFormed).toList();
     }
 
     private static int[] toInts(long[] v) {

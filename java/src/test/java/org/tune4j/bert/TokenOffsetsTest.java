@@ -12,7 +12,7 @@ import org.tune4j.data.TextTokenizer;
  * all-MiniLM-L6-v2's tokenizer gives each token the characters it came from: the pieces of a word that WordPiece
  * splits map back into that word, accents and case folded by the normaliser still map to the original characters,
  * a character outside the Basic Multilingual Plane is counted as Java counts it, [CLS] and [SEP] map to none, and
- * the ids are those of {@code ids()}.
+ * the ids are those of {@code ids()}. A lone surrogate reads as U+FFFD, so the words after it keep their offsets.
  */
 class TokenOffsetsTest {
     @Test
@@ -49,6 +49,20 @@ class TokenOffsetsTest {
             for (int i = 0; i < texts.size(); i++) assertArrayEquals(tok.ids(texts.get(i)), all[i], "text " + i);
             assertEquals(24, all[3].length, "truncated to the window");
             assertEquals(0, tok.ids(List.of()).length);
+        }
+    }
+
+    @Test
+    void aLoneSurrogateReadsAsOneReplacementCharacter() throws Exception {
+        // a high surrogate alone, a low one alone, a pair reversed, and a real pair (an emoji) for contrast
+        String text = "hello \uD800 world \uDC00 spam \uDE00\uD83D offer \uD83D\uDE00 now";
+        String replaced = text.replace('\uD800', '\uFFFD').replace('\uDC00', '\uFFFD').replace("\uDE00\uD83D", "\uFFFD\uFFFD");
+        try (TextTokenizer tok = TextTokenizer.load(MiniLm.onnxDir().resolve("tokenizer.json"), 64)) {
+            assertArrayEquals(tok.ids(replaced), tok.ids(text), "the ids of the text with U+FFFD in their place");
+            assertArrayEquals(tok.ids(List.of(replaced))[0], tok.ids(List.of(text))[0], "in a list too");
+            List<TextTokenizer.Token> words = tok.tokens(text).stream().filter(t -> !t.special() && !t.piece().equals("[UNK]")).toList();
+            assertEquals(List.of("hello", "world", "spa", "##m", "offer", "now"), words.stream().map(TextTokenizer.Token::piece).toList());
+            for (TextTokenizer.Token t : words) assertEquals(t.piece().replace("##", ""), text.substring(t.start(), t.end()), "the characters under " + t);
         }
     }
 }
