@@ -18,6 +18,24 @@ import java.util.Map;
  * three characters, and every later token's offsets came out two too far.
  */
 public final class TextTokenizer implements AutoCloseable {
+    /*
+     * DJL's binding, on its first tokenizer, calls home: it asks the cloud metadata address (169.254.169.254) for the
+     * machine's id, and on EC2 sends it to DJL's telemetry bucket. On a machine with an Ampere or Hopper GPU it also
+     * looks for a CUDA build of its native library, which its jar lacks, and downloads one. tune4j reaches no network at
+     * run time, and a tokenizer needs no GPU: both are turned off here, unless the application has set them itself
+     * (environment or system property; ARCHITECTURE.md, "Text").
+     */
+    static final String DJL_TELEMETRY = "OPT_OUT_TRACKING", DJL_NATIVE_FLAVOR = "RUST_FLAVOR";
+
+    static {
+        propertyUnlessSet(DJL_TELEMETRY, "true");
+        propertyUnlessSet(DJL_NATIVE_FLAVOR, "cpu");
+    }
+
+    private static void propertyUnlessSet(String name, String value) {
+        if (System.getenv(name) == null && System.getProperty(name) == null) System.setProperty(name, value);
+    }
+
     private final HuggingFaceTokenizer tokenizer;
     private final int maxLength;
 
