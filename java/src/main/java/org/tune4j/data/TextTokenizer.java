@@ -23,7 +23,7 @@ public final class TextTokenizer implements AutoCloseable {
      * machine's id, and on EC2 sends it to DJL's telemetry bucket. On a machine with an Ampere or Hopper GPU it also
      * looks for a CUDA build of its native library, which its jar lacks, and downloads one. tune4j reaches no network at
      * run time, and a tokenizer needs no GPU: both are turned off here, unless the application has set them itself
-     * (environment or system property; ARCHITECTURE.md, "Text").
+     * (environment or system property; ARCHITECTURE.md, "The boundary").
      */
     static final String DJL_TELEMETRY = "OPT_OUT_TRACKING", DJL_NATIVE_FLAVOR = "RUST_FLAVOR";
 
