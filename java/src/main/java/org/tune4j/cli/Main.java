@@ -47,6 +47,18 @@ public final class Main {
         return cl;
     }
 
+    /** The JDK logging's format, which its {@code SimpleFormatter} reads once, when it first formats a record. */
+    static final String JUL_FORMAT = "java.util.logging.SimpleFormatter.format";
+
+    /**
+     * Helidon (tune4j serve) logs through java.util.logging, whose default format takes two lines a record, the first
+     * a date. This gives its records one line each, as slf4j-simple writes the library's ("INFO
+     * io.helidon.webserver.LoomServer - Started ..."), unless JAVA_OPTS sets a format. It runs before anything logs.
+     */
+    static void oneLineJulRecords() {
+        if (System.getProperty(JUL_FORMAT) == null) System.setProperty(JUL_FORMAT, "%4$s %3$s - %5$s%6$s%n");
+    }
+
     /** Exit code of bad input or usage. */
     public static final int EXIT_USAGE = 2;
     /** Exit code of an internal error. */
@@ -70,6 +82,7 @@ public final class Main {
     }
 
     public static void main(String[] args) {
+        oneLineJulRecords();
         int code;
         try {
             code = commandLine().execute(args);
