@@ -4,12 +4,12 @@
 # jar's classes, built where nvcc is, so libtune4j_cuda.so is inside), the core's test classes, the JUnit console launcher and
 # the kernels/dev variant programs and JCuda (bench/gpu/prepare.sh puts them there). Runs, each under its own time
 # limit so that one hang cannot eat the others, the figures' parts first: the CUDA tests (a missing GPU fails them),
-# `tune4j bench gpu`, the PyTorch/PEFT peers, PEFT loading an adapter tune4j wrote (PeftInterop, peft_interop.py), the
+# the tokenizer's DJL library on a GPU machine, `tune4j bench gpu`, the PyTorch/PEFT peers, PEFT loading an adapter tune4j wrote (PeftInterop, peft_interop.py), the
 # kernel variants' checks and timings, compare.py, then issue 21's CPU column on the host, and last, in what is left of
 # 570 seconds (a device command may run 600), the commands with --device cuda (eval beside the CPU's, an epoch of
 # pretraining, the demo without compression: the CUDA emulator runs their path in CI).
 # Everything is written to a results folder as it is made (machine, dev, torch-peers .json/.txt, peft-interop
-# .json/.txt, tests, bench-gpu .json/.txt, cli.txt, demo-cuda-metrics.json, compare.md, the CPU column's files), which
+# .json/.txt, tests, tokenizer.txt, bench-gpu .json/.txt, cli.txt, demo-cuda-metrics.json, compare.md, the CPU column's files), which
 # lands in RESULTS_DIR as results.tgz every 20 seconds and at the end, beside compare.md: a device run brings back 8
 # files at most, and what was packed by then survives a run cut short. The whole GPU part took 135 s on an H100 (2026-11-26,
 # before the MiniLM rows and the PEFT interop were added); the CPU column (bench/gpu/cpu-matrix.sh: cpu-*.txt / .json, cpu-matrix.txt) runs to
@@ -54,6 +54,17 @@ for group in "cuda.CudaStatusTest cuda.CudaBackendTest" "cuda.CublasLtTest" "cud
   rc=$?
   echo "tests [$group] exit $rc" | tee -a "$log"; grep -E "caught:|Caused by|(tests|containers) (successful|failed|skipped)" "$log" | sed "s/\x1b\[[0-9;]*m//g" | head -n 40
   cat "$log" >> "$out/tests.txt"
+done
+
+echo "== the tokenizer on a GPU machine (ARCHITECTURE.md, \"The boundary\"): DJL's CPU library, no call home; then with DJL left to choose"
+# TokenizerOfflineTest's probe: "ids [1, 0]", "called home at 0", "flavor cpu". With RUST_FLAVOR set empty, DJL picks
+# a CUDA build on sm 80-90 and, its jar lacking one, tries to download it: a failure here, which reaches no network
+printf '%s' '{"model":{"type":"WordLevel","vocab":{"<unk>":0,"hello":1},"unk_token":"<unk>"},"pre_tokenizer":{"type":"Whitespace"}}' > "$tmp/tokenizer.json"
+for flavor in "" "-DRUST_FLAVOR="; do
+  timeout -k 5 60 "$java" $flavor -XX:ErrorFile="$out/hs_err_%p.log" --enable-native-access=ALL-UNNAMED -cp "$cp_t4j:$dev/test-classes" \
+    'org.tune4j.data.TokenizerOfflineTest$Probe' "$tmp/tokenizer.json" > "$tmp/tokenizer.txt" 2>&1
+  echo "tokenizer ${flavor:-(as tune4j sets it)} exit $?" | tee -a "$out/tokenizer.txt"
+  grep -v -E "^\s+at " "$tmp/tokenizer.txt" | head -n 8 | tee -a "$out/tokenizer.txt"
 done
 
 echo "== tune4j bench gpu"
