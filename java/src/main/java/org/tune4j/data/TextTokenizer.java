@@ -134,21 +134,17 @@ public final class TextTokenizer implements AutoCloseable {
 
     /** {@code text} with each lone surrogate replaced by U+FFFD; the same String when it has none (the usual case). */
     static String wellFormed(String text) {
+        char[] out = null; // copied at the first lone surrogate
         for (int i = 0; i < text.length(); i++) {
             char c = text.charAt(i);
-            if (!Character.isSurrogate(c)) continue;
             if (Character.isHighSurrogate(c) && i + 1 < text.length() && Character.isLowSurrogate(text.charAt(i + 1))) {
-                i++;
-                continue;
+                i++; // a pair: one code point
+            } else if (Character.isSurrogate(c)) {
+                if (out == null) out = text.toCharArray();
+                out[i] = '\uFFFD';
             }
-            char[] out = text.toCharArray();
-            for (int j = i; j < out.length; j++) {
-                if (Character.isHighSurrogate(out[j]) && j + 1 < out.length && Character.isLowSurrogate(out[j + 1])) j++;
-                else if (Character.isSurrogate(out[j])) out[j] = '\uFFFD';
-            }
-            return new String(out);
         }
-        return text;
+        return out == null ? text : new String(out);
     }
 
     private static List<String> wellFormed(List<String> texts) {

@@ -1,17 +1,15 @@
 package org.tune4j.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.tune4j.testing.ChildJvm;
 
 /**
  * What Helidon logs through java.util.logging under the tune4j command is one line a record, level and logger first, as
@@ -27,15 +25,7 @@ class JulRecordsTest {
     }
 
     private static List<String> probe(Path dir, List<String> options) throws IOException, InterruptedException {
-        List<String> command = new java.util.ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
-        command.addAll(options);
-        command.addAll(List.of("-cp", System.getProperty("java.class.path"), Probe.class.getName()));
-        Path out = dir.resolve("probe.txt");
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(out.toFile()).start();
-        assertTrue(p.waitFor(1, TimeUnit.MINUTES), "the probe finished");
-        List<String> lines = Files.readAllLines(out);
-        assertEquals(0, p.exitValue(), String.join("\n", lines));
-        return lines;
+        return ChildJvm.run(dir, options, Probe.class, List.of(), List.of());
     }
 
     /** Sets the command's format as {@link Main#main} does, then logs as Helidon does. */

@@ -1,6 +1,5 @@
 package org.tune4j.data;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
@@ -9,9 +8,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.tune4j.testing.ChildJvm;
 
 /**
  * Loading and running a tokenizer does not call home: DJL's binding would ask the cloud metadata address for the
@@ -26,13 +25,8 @@ class TokenizerOfflineTest {
     void aTokenizerDoesNotCallHomeAndTakesTheCpuLibrary(@TempDir Path dir) throws IOException, InterruptedException {
         Path tokenizer = dir.resolve("tokenizer.json");
         Files.writeString(tokenizer, "{\"model\":{\"type\":\"WordLevel\",\"vocab\":{\"<unk>\":0,\"hello\":1},\"unk_token\":\"<unk>\"},\"pre_tokenizer\":{\"type\":\"Whitespace\"}}");
-        ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED",
-                "-cp", System.getProperty("java.class.path"), Probe.class.getName(), tokenizer.toString()).redirectErrorStream(true).redirectOutput(dir.resolve("out.txt").toFile());
-        for (String name : List.of(TextTokenizer.DJL_TELEMETRY, TextTokenizer.DJL_NATIVE_FLAVOR, "DJL_OFFLINE")) pb.environment().remove(name);
-        Process p = pb.start();
-        assertTrue(p.waitFor(2, TimeUnit.MINUTES), "the probe finished");
-        List<String> lines = Files.readAllLines(dir.resolve("out.txt"));
-        assertEquals(0, p.exitValue(), String.join("\n", lines));
+        List<String> lines = ChildJvm.run(dir, List.of(), Probe.class, List.of(tokenizer.toString()),
+                List.of(TextTokenizer.DJL_TELEMETRY, TextTokenizer.DJL_NATIVE_FLAVOR, "DJL_OFFLINE"));
         assertTrue(lines.contains("ids [1, 0]"), "the tokenizer ran: " + lines);
         assertTrue(lines.contains("called home at 0"), "DJL did not start its call home: " + lines);
         assertTrue(lines.contains("flavor cpu"), "DJL takes the CPU build of its library, whatever GPU the machine has: " + lines);
