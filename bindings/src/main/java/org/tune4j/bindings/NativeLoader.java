@@ -2,30 +2,30 @@ package org.tune4j.bindings;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.lang.foreign.SymbolLookup;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
 import java.util.Locale;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Finds and opens tune4j's native libraries.
  *
- * <p>By default the library is read from the jar ({@code META-INF/native/<os>-<arch>/<name>}), written
- * to {@code <tmpdir>/tune4j-<sha256 prefix>/} (so concurrent JVMs and different versions never clash)
- * and opened from there. The system property {@code tune4j.native.path=DIR} loads {@code DIR/<name>}
- * instead, for development.
+ * <p>By default the library is read from the jar ({@code META-INF/native/<os>-<arch>/<name>}), written to a file of
+ * this JVM's own in the temp folder ({@code <tmpdir>/tune4j-<random>-<name>}, readable by its owner only), opened from
+ * there and deleted when the JVM exits. A file at a name known in advance, shared between JVMs, would let another user
+ * of the machine put a library of their own there first, and one user's copy would lock the next user out
+ * (ARCHITECTURE.md, "Bindings"). The system property {@code tune4j.native.path=DIR} loads {@code DIR/<name>} instead,
+ * for development.
  */
 public final class NativeLoader {
     /** System property naming a directory to load native libraries from. */
     public static final String PATH_PROPERTY = "tune4j.native.path";
 
     private static final ConcurrentHashMap<String, SymbolLookup> OPENED = new ConcurrentHashMap<>();
+    private static final ConcurrentHashMap<String, Path> COPIES = new ConcurrentHashMap<>();
 
     private NativeLoader() {}
 
@@ -61,41 +61,41 @@ public final class NativeLoader {
             }
             return NativeAccess.open(path);
         }
-        return NativeAccess.open(extracted(fileName));
+        Path copy = extracted(fileName);
+        try {
+            return NativeAccess.open(copy);
+        } catch (IllegalArgumentException e) { // dlopen refused it
+            throw new UnsatisfiedLinkError("cannot open " + copy + " (" + e.getMessage() + "); if the temp folder is mounted noexec,"
+                    + " set -Djava.io.tmpdir=DIR to one that is not, or -D" + PATH_PROPERTY + "=DIR");
+        }
     }
 
     /**
-     * The jar's copy of {@code fileName} ({@code META-INF/native/<platform>/}), written once to the temp folder: for a
-     * library that is not opened here but handed to another process (a benchmark's preloaded shim).
+     * The jar's copy of {@code fileName} ({@code META-INF/native/<platform>/}), written once per JVM to a file of its own
+     * in the temp folder (see the class comment), deleted when the JVM exits; also for a library that is not opened here
+     * but handed to another process (a benchmark's preloaded shim).
      */
     public static Path extracted(String fileName) {
+        return COPIES.compute(fileName, (name, old) -> old != null && Files.isRegularFile(old) ? old : privateCopy(name));
+    }
+
+    private static Path privateCopy(String fileName) {
         String resource = "/META-INF/native/" + platform() + "/" + fileName;
-        byte[] bytes;
         try (InputStream in = NativeLoader.class.getResourceAsStream(resource)) {
             if (in == null) {
                 throw new UnsatisfiedLinkError("no " + fileName + " for " + platform() + " in the tune4j jar ("
                         + resource + "); build it with ./mvnw package or set -D" + PATH_PROPERTY + "=DIR");
             }
-            bytes = in.readAllBytes();
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + resource, e);
-        }
-        try {
-            String hash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes)).substring(0, 16);
-            Path dir = Path.of(System.getProperty("java.io.tmpdir"), "tune4j-" + hash);
-            Path target = dir.resolve(fileName);
-            if (!Files.isRegularFile(target) || Files.size(target) != bytes.length) {
-                Files.createDirectories(dir);
-                // write beside, then move: another JVM may be extracting the same file right now
-                Path partial = Files.createTempFile(dir, fileName, ".part");
-                Files.write(partial, bytes);
-                Files.move(partial, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            // a fresh name, created exclusively, owner-only permissions (POSIX): nobody else can have put it there
+            Path copy = Files.createTempFile("tune4j-", "-" + fileName);
+            copy.toFile().deleteOnExit();
+            try (OutputStream out = Files.newOutputStream(copy)) {
+                in.transferTo(out);
             }
-            return target;
+            return copy;
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot extract " + fileName + " to " + System.getProperty("java.io.tmpdir"), e);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("SHA-256 is missing from this JDK", e);
+            throw new UncheckedIOException("cannot copy " + fileName + " from the jar into the temp folder " + System.getProperty("java.io.tmpdir")
+                    + " (" + e + "); set -Djava.io.tmpdir=DIR to a writable folder, or -D" + PATH_PROPERTY + "=DIR", e);
         }
     }
 }

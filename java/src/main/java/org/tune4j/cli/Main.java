@@ -71,7 +71,8 @@ public final class Main {
 
     /** One line; the JDK's file exceptions carry only the path as their message. */
     private static String describe(Throwable e) {
-        if (e instanceof java.io.UncheckedIOException u) e = u.getCause();
+        // unwrapped unless it says more than its cause (the JDK's wrapping gives the cause's own text)
+        if (e instanceof java.io.UncheckedIOException u && u.getMessage().equals(u.getCause().toString())) e = u.getCause();
         return switch (e) {
             case java.nio.file.NoSuchFileException f -> "no such file: " + f.getFile();
             case java.nio.file.AccessDeniedException f -> "permission denied: " + f.getFile();
@@ -89,6 +90,16 @@ public final class Main {
         } catch (OutOfMemoryError e) { // an Error passes picocli's handlers
             System.err.println("tune4j: out of memory (" + e.getMessage() + "): ask for less, or give the JVM more with JAVA_OPTS=-Xmx...");
             code = EXIT_INTERNAL;
+        } catch (LinkageError e) { // a class that could not initialize (the native library not loaded): an Error passes them too
+            Throwable cause = e instanceof ExceptionInInitializerError && e.getCause() != null ? e.getCause() : e;
+            if (isBadInput(cause) || cause instanceof UnsatisfiedLinkError) {
+                System.err.println("tune4j: " + describe(cause));
+                code = isBadInput(cause) ? EXIT_USAGE : EXIT_INTERNAL;
+            } else {
+                System.err.println("tune4j: internal error, please report it: " + cause);
+                e.printStackTrace();
+                code = EXIT_INTERNAL;
+            }
         }
         System.exit(code);
     }

@@ -27,13 +27,41 @@ public final class TextTokenizer implements AutoCloseable {
      */
     static final String DJL_TELEMETRY = "OPT_OUT_TRACKING", DJL_NATIVE_FLAVOR = "RUST_FLAVOR";
 
+    /*
+     * DJL copies the library's native code into ~/.djl.ai, or, where the home folder is not writable (a service account,
+     * a read-only container), into <tmpdir>/.djl.ai: one folder for every user of the machine, where another user could
+     * put a library of their own first, which DJL would load, and where the first user's copy locks every other user
+     * out. There the copy goes to a folder of this JVM's own (owner-only), deleted when the JVM exits, unless the
+     * application names a folder itself (ARCHITECTURE.md, "Bindings").
+     */
+    static final String DJL_CACHE = "DJL_CACHE_DIR", DJL_ENGINE_CACHE = "ENGINE_CACHE_DIR";
+
     static {
         propertyUnlessSet(DJL_TELEMETRY, "true");
         propertyUnlessSet(DJL_NATIVE_FLAVOR, "cpu");
+        if (!isSet(DJL_CACHE) && !isSet(DJL_ENGINE_CACHE) && !Files.isWritable(Path.of(System.getProperty("user.home")))) ownEngineCache();
+    }
+
+    private static boolean isSet(String name) {
+        return System.getenv(name) != null || System.getProperty(name) != null;
     }
 
     private static void propertyUnlessSet(String name, String value) {
-        if (System.getenv(name) == null && System.getProperty(name) == null) System.setProperty(name, value);
+        if (!isSet(name)) System.setProperty(name, value);
+    }
+
+    private static void ownEngineCache() {
+        try {
+            Path dir = Files.createTempDirectory("tune4j-djl-");
+            System.setProperty(DJL_ENGINE_CACHE, dir.toString());
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                try {
+                    org.tune4j.io.Folders.deleteTree(dir);
+                } catch (IOException e) { // a copy left in the temp folder is all it costs
+                }
+            }, "tune4j-djl-cache"));
+        } catch (IOException e) { // no temp folder either: DJL's own error names the folder it could not write
+        }
     }
 
     private final HuggingFaceTokenizer tokenizer;
@@ -66,6 +94,8 @@ public final class TextTokenizer implements AutoCloseable {
                     Map.of("truncation", "true", "padding", "false", "maxLength", String.valueOf(maxLength), "addSpecialTokens", "true")), maxLength);
         } catch (RuntimeException e) { // the library's parse error (a JSON or tokenizer error from native code)
             throw new IOException(tokenizerJson + ": not a tokenizer the tokenizers library can load: " + e.getMessage(), e);
+        } catch (LinkageError e) { // its native code failed to load before (the first try's error said why)
+            throw new IOException(tokenizerJson + ": the tokenizers library's native code is not loaded (" + e + ")", e);
         }
     }
 

@@ -2,10 +2,10 @@ package org.tune4j.io;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -89,20 +89,24 @@ public final class ModelFile {
         return m;
     }
 
-    /** The shipped checkpoint, copied out of the jar once (a file reads faster than a resource, and tools want a path). */
-    public static Path shippedCheckpoint() throws IOException {
+    /** This JVM's copy of the shipped checkpoint; see {@link #shippedCheckpoint}. */
+    private static Path shippedCopy;
+
+    /**
+     * The shipped checkpoint, copied out of the jar once per JVM (a file reads faster than a resource, and tools want a
+     * path) to a file of its own in the temp folder, readable by its owner only and deleted when the JVM exits: a copy
+     * at a name known in advance could have been put there by another user of the machine (ARCHITECTURE.md, "Bindings").
+     */
+    public static synchronized Path shippedCheckpoint() throws IOException {
+        if (shippedCopy != null && Files.isRegularFile(shippedCopy)) return shippedCopy;
         try (InputStream in = ModelFile.class.getResourceAsStream(SHIPPED)) {
             if (in == null) throw new IOException("the pretrained ViT is missing from the jar (" + SHIPPED + "); run tune4j pretrain");
-            byte[] bytes = in.readAllBytes();
-            java.util.zip.CRC32 crc = new java.util.zip.CRC32();
-            crc.update(bytes);
-            Path file = Path.of(System.getProperty("java.io.tmpdir"), "tune4j-vit-fmnist-" + Long.toHexString(crc.getValue()) + ".safetensors");
-            if (!Files.isRegularFile(file) || Files.size(file) != bytes.length) {
-                Path tmp = Files.createTempFile(file.getParent(), "tune4j-vit", ".part");
-                Files.write(tmp, bytes);
-                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            Path copy = Files.createTempFile("tune4j-vit-fmnist-", ".safetensors"); // a fresh name, owner-only (POSIX)
+            copy.toFile().deleteOnExit();
+            try (OutputStream out = Files.newOutputStream(copy)) {
+                in.transferTo(out);
             }
-            return file;
+            return shippedCopy = copy;
         }
     }
 
