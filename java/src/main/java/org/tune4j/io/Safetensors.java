@@ -60,7 +60,7 @@ public final class Safetensors {
         }
         byte[] json = JSON.writeValueAsBytes(header);
         int padded = (json.length + 7) / 8 * 8;
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+        Path tmp = Folders.partialCopyOf(file);
         try {
             writeTo(tmp, padded, json, tensors);
             Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);

@@ -142,7 +142,7 @@ public final class InferenceServer implements AutoCloseable {
     }
 
     private void routes(HttpRouting.Builder r) {
-        r.get("/v2", (req, res) -> json(res, 200, V2Protocol.JSON.createObjectNode().put("name", "tune4j").put("version", "0.1.0")
+        r.get("/v2", (req, res) -> json(res, 200, V2Protocol.JSON.createObjectNode().put("name", "tune4j").put("version", org.tune4j.report.Provenance.version())
                         .set("extensions", V2Protocol.JSON.createArrayNode().add("model_repository"))))
                 .get("/v2/health/live", (req, res) -> json(res, 200, V2Protocol.JSON.createObjectNode().put("live", true)))
                 .get("/v2/health/ready", (req, res) -> json(res, batcher.closing() ? 503 : 200, V2Protocol.JSON.createObjectNode().put("ready", !batcher.closing())))

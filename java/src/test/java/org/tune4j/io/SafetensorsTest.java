@@ -56,6 +56,40 @@ class SafetensorsTest {
         }
     }
 
+    /**
+     * Writers of one file at once (two commands importing a model on first use) each write a partial copy of their own
+     * and move it over the file: it always reads as one writer's whole file. With one partial name for every writer they
+     * wrote into one file, and one moved it while another still wrote.
+     */
+    @Test
+    void writersOfOneFileAtOnceLeaveOneWholeFile(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("m.safetensors");
+        int writers = 4, rounds = 25, n = 1 << 16;
+        try (var pool = java.util.concurrent.Executors.newFixedThreadPool(writers)) {
+            List<java.util.concurrent.Future<?>> done = new java.util.ArrayList<>();
+            for (int w = 0; w < writers; w++) {
+                float value = w + 1;
+                done.add(pool.submit(() -> {
+                    try (Arena arena = Arena.ofConfined()) {
+                        Tensor t = Tensor.zeros(arena, DType.F32, n);
+                        for (int i = 0; i < n; i++) t.setFloat(i, value);
+                        for (int r = 0; r < rounds; r++) Safetensors.write(file, Map.of("w", t), Map.of("writer", Float.toString(value)));
+                    }
+                    return null;
+                }));
+            }
+            for (var f : done) f.get();
+        }
+        try (Safetensors.File f = Safetensors.read(file)) {
+            float[] w = f.tensors().get("w").toFloatArray();
+            float writer = Float.parseFloat(f.metadata().get("writer"));
+            for (float v : w) assertEquals(writer, v, "one writer's whole file");
+        }
+        try (var left = Files.list(dir)) {
+            assertEquals(List.of(file), left.toList(), "no partial copy left behind");
+        }
+    }
+
     private static Path withHeader(Path dir, String name, String json, int dataBytes) throws IOException {
         byte[] h = json.getBytes(StandardCharsets.UTF_8);
         ByteBuffer b = ByteBuffer.allocate(8 + h.length + dataBytes).order(ByteOrder.LITTLE_ENDIAN);

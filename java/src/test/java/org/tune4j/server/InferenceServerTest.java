@@ -120,6 +120,7 @@ class InferenceServerTest {
             int port = server.port();
             assertEquals(200, get(port, "/v2/health/live").statusCode());
             assertEquals(200, get(port, "/v2/health/ready").statusCode());
+            assertEquals(org.tune4j.report.Provenance.version(), JSON.readTree(get(port, "/v2").body()).path("version").asText(), "the built version in the server's metadata");
             assertEquals(200, get(port, "/v2/models/a0/ready").statusCode());
             assertEquals(404, get(port, "/v2/models/zz/ready").statusCode());
 
