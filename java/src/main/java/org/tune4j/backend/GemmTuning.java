@@ -466,7 +466,8 @@ public final class GemmTuning {
         e.put("mc", best.blocks().mc()).put("kc", best.blocks().kc()).put("nc", best.blocks().nc()).put("gflops", Math.round(best.gflops() * 10) / 10.0)
                 .put("int8StreamTile", int8.label()).put("tuned", java.time.Instant.now().toString());
         Files.createDirectories(cache.getParent());
-        Path tmp = org.tune4j.io.Folders.partialCopyOf(cache);
+        // this writer's own partial copy, as io.Folders.partialCopyOf names one (a layer above this package)
+        Path tmp = cache.resolveSibling(cache.getFileName() + "." + ProcessHandle.current().pid() + "-" + Thread.currentThread().threadId() + ".tmp");
         Json.MAPPER.writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), root);
         Files.move(tmp, cache, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
     }

@@ -54,9 +54,9 @@ public final class TextTokenizer implements AutoCloseable {
         try {
             Path dir = Files.createTempDirectory("tune4j-djl-");
             System.setProperty(DJL_ENGINE_CACHE, dir.toString());
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                try {
-                    org.tune4j.io.Folders.deleteTree(dir);
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> { // deepest first, as io.Folders.deleteTree (a layer above this package)
+                try (java.util.stream.Stream<Path> paths = Files.walk(dir)) {
+                    for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
                 } catch (IOException e) { // a copy left in the temp folder is all it costs
                 }
             }, "tune4j-djl-cache"));
