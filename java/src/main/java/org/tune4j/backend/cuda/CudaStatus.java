@@ -20,7 +20,7 @@ public record CudaStatus(boolean available, String message, int devices, String 
                     ? "the CUDA kernels (libtune4j_cuda.so) are not in this build: it is built only where nvcc is found (" + why + ")"
                     : "the CUDA kernels (libtune4j_cuda.so) could not be loaded: " + why, 0, "", 0, 0);
         }
-        if (count < 0) return new CudaStatus(false, "no usable CUDA driver or GPU: " + errorString(count), 0, "", 0, 0);
+        if (count < 0) return new CudaStatus(false, noDevices(errorString(count), org.tune4j.bindings.NativeAccess.openSystem(DRIVER).isPresent()), 0, "", 0, 0);
         if (count == 0) return new CudaStatus(false, "no CUDA GPU found (the driver reports 0 devices)", 0, "", 0, 0);
         int driver = tune4j_cuda_h.t4j_cuda_driver_version();
         try (Arena arena = Arena.ofConfined()) {
@@ -31,6 +31,19 @@ public record CudaStatus(boolean available, String message, int devices, String 
             return new CudaStatus(true, String.format("%d GPU(s); device 0: %s, compute capability %d.%d, driver CUDA %d.%d", count, n, cc / 10,
                     cc % 10, driver / 1000, driver % 1000 / 10), count, n, cc, driver);
         }
+    }
+
+    /** The NVIDIA driver's library, which the CUDA runtime opens. */
+    static final String DRIVER = "libcuda.so.1";
+
+    /**
+     * Why the runtime found no device: without the driver's library at all, the runtime reports
+     * cudaErrorInsufficientDriver ("CUDA driver version is insufficient"), which on a machine with no NVIDIA driver
+     * would send a user to update one they do not have.
+     */
+    static String noDevices(String cudaError, boolean driverPresent) {
+        return driverPresent ? "no usable CUDA driver or GPU: " + cudaError
+                : "no NVIDIA driver on this machine (" + DRIVER + " not found; the CUDA runtime says " + cudaError + ")";
     }
 
     /** The CUDA error's name and description. */

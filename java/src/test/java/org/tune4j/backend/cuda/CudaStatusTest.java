@@ -1,5 +1,6 @@
 package org.tune4j.backend.cuda;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -18,6 +19,18 @@ class CudaStatusTest {
             IllegalStateException e = assertThrows(IllegalStateException.class, CudaBackend::open);
             assertTrue(e.getMessage().startsWith("CUDA is not available: ") && e.getMessage().contains(s.message()), e.getMessage());
             assertTrue(s.message().contains("nvcc") || s.message().contains("driver") || s.message().contains("GPU"), s.message());
+        }
+    }
+
+    /** A machine without the NVIDIA driver is told so, not that its driver is too old (what the runtime reports there). */
+    @Test
+    void noDriverAtAllIsSaidSo() {
+        String runtime = "cudaErrorInsufficientDriver: CUDA driver version is insufficient for CUDA runtime version";
+        assertEquals("no NVIDIA driver on this machine (libcuda.so.1 not found; the CUDA runtime says " + runtime + ")", CudaStatus.noDevices(runtime, false));
+        assertEquals("no usable CUDA driver or GPU: " + runtime, CudaStatus.noDevices(runtime, true));
+        CudaStatus here = CudaStatus.probe();
+        if (org.tune4j.bindings.NativeAccess.openSystem(CudaStatus.DRIVER).isEmpty()) {
+            assertTrue(here.message().contains("libcuda.so.1") || here.message().contains("nvcc"), "this machine has no driver: " + here.message());
         }
     }
 
