@@ -64,8 +64,46 @@ public final class PeftAdapter {
 
         /** Whether the module at {@code path} is a target, as PEFT decides it. */
         public boolean targets(String path) {
-            if (targetPattern != null) return Pattern.matches(targetPattern, path);
+            if (targetPattern != null) return Pattern.compile(targetPattern).matcher(new BoundedReads(path, targetPattern)).matches();
             return org.tune4j.nn.Lora.matches(path, path.substring(path.lastIndexOf('.') + 1), targetModules);
+        }
+    }
+
+    /**
+     * A module path that a target pattern may read a bounded number of characters of. Java's regular expressions
+     * backtrack without a limit: a pattern such as {@code (.|\w)*Z} in an adapter's config would take 2^length steps on
+     * a module's path, and hang the command or the server thread loading it. A pattern that names modules reads a path
+     * a few times; past a million reads it is refused by name.
+     */
+    private record BoundedReads(String path, String pattern, int[] reads) implements CharSequence {
+        private static final int LIMIT = 1_000_000;
+
+        BoundedReads(String path, String pattern) {
+            this(path, pattern, new int[1]);
+        }
+
+        @Override
+        public char charAt(int index) {
+            if (++reads[0] > LIMIT) {
+                throw new IllegalArgumentException("target_modules '" + pattern + "' takes over " + LIMIT + " steps to match the module path '" + path
+                        + "' (a pattern that backtracks without end): give the module names, or a simpler pattern");
+            }
+            return path.charAt(index);
+        }
+
+        @Override
+        public int length() {
+            return path.length();
+        }
+
+        @Override
+        public CharSequence subSequence(int start, int end) {
+            return path.subSequence(start, end);
+        }
+
+        @Override
+        public String toString() {
+            return path;
         }
     }
 

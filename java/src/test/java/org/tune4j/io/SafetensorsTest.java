@@ -178,6 +178,21 @@ class SafetensorsTest {
         }
     }
 
+    /**
+     * A target pattern that backtracks without end (a back-reference turns off the JDK's guard against it): on a BERT
+     * module's path this one took 3.6 s at 36 characters and over 15 s at 39, growing twofold a character; a server
+     * thread loading such an adapter would never return. It is refused by name in a moment.
+     */
+    @Test
+    void aTargetPatternThatBacktracksWithoutEndIsRefusedByName() {
+        PeftAdapter.Config c = new PeftAdapter.Config(8, 16f, 0f, List.of(), false, "minilm", false, "(?:(\\w+)\\.?)+\\1Z");
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(10),
+                () -> assertThrows(IllegalArgumentException.class, () -> c.targets("encoder.layer.11.attention.output.dense")));
+        assertTrue(e.getMessage().startsWith("target_modules '(?:(\\w+)\\.?)+\\1Z' takes over 1000000 steps"), e.getMessage());
+        PeftAdapter.Config plain = new PeftAdapter.Config(8, 16f, 0f, List.of(), false, "minilm", false, ".*\\.attention\\.self\\.(query|value)");
+        assertTrue(plain.targets("encoder.layer.11.attention.self.query") && !plain.targets("encoder.layer.11.attention.output.dense"));
+    }
+
     @Test
     void doraMagnitudeRoundTripsAndUnconvertedPissaIsRefused(@TempDir Path dir) throws IOException {
         try (Arena arena = Arena.ofConfined()) {
