@@ -29,7 +29,7 @@ class CudaStatusTest {
         assertEquals("no NVIDIA driver on this machine (libcuda.so.1 not found; the CUDA runtime says " + runtime + ")", CudaStatus.noDevices(runtime, false));
         assertEquals("no usable CUDA driver or GPU: " + runtime, CudaStatus.noDevices(runtime, true));
         CudaStatus here = CudaStatus.probe();
-        if (org.tune4j.bindings.NativeAccess.openSystem(CudaStatus.DRIVER).isEmpty()) {
+        if (!here.available() && org.tune4j.bindings.NativeAccess.openSystem(CudaStatus.DRIVER).isEmpty()) { // not the CUDA emulator, which runs without one
             assertTrue(here.message().contains("libcuda.so.1") || here.message().contains("nvcc"), "this machine has no driver: " + here.message());
         }
     }
