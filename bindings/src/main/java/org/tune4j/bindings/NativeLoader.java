@@ -79,8 +79,18 @@ public final class NativeLoader {
         return COPIES.compute(fileName, (name, old) -> old != null && Files.isRegularFile(old) ? old : privateCopy(name));
     }
 
+    /** Whether this build's jar holds {@code fileName} for this platform (the CUDA library only where nvcc was found). */
+    public static boolean inJar(String fileName) {
+        return NativeLoader.class.getResource(resource(fileName)) != null;
+    }
+
+    /** Where the jar holds {@code fileName} for this platform. */
+    public static String resource(String fileName) {
+        return "/META-INF/native/" + platform() + "/" + fileName;
+    }
+
     private static Path privateCopy(String fileName) {
-        String resource = "/META-INF/native/" + platform() + "/" + fileName;
+        String resource = resource(fileName);
         try (InputStream in = NativeLoader.class.getResourceAsStream(resource)) {
             if (in == null) {
                 throw new UnsatisfiedLinkError("no " + fileName + " for " + platform() + " in the tune4j jar ("

@@ -92,9 +92,10 @@ public final class Main {
             code = EXIT_INTERNAL;
         } catch (LinkageError e) { // a class that could not initialize (the native library not loaded): an Error passes them too
             Throwable cause = e instanceof ExceptionInInitializerError && e.getCause() != null ? e.getCause() : e;
-            if (isBadInput(cause) || cause instanceof UnsatisfiedLinkError) {
+            boolean badInput = isBadInput(cause);
+            if (badInput || cause instanceof UnsatisfiedLinkError) {
                 System.err.println("tune4j: " + describe(cause));
-                code = isBadInput(cause) ? EXIT_USAGE : EXIT_INTERNAL;
+                code = badInput ? EXIT_USAGE : EXIT_INTERNAL;
             } else {
                 System.err.println("tune4j: internal error, please report it: " + cause);
                 e.printStackTrace();

@@ -30,7 +30,7 @@ import org.tune4j.testing.ChildJvm;
  * keep its copies readable by itself only, and leave nothing of its own behind when it exits.
  */
 class JarCopiesTest {
-    private static final String LIBRARY = "/META-INF/native/" + NativeLoader.platform() + "/libtune4j.so";
+    private static final String LIBRARY = NativeLoader.resource("libtune4j.so");
 
     @Test
     void copiesOutOfTheJarAreTheJvmsOwnAndGoneWhenItExits(@TempDir Path dir) throws Exception {

@@ -29,7 +29,7 @@ public final class MklIntelBranch {
 
     /** The shim written out of the jar, or empty in a build without it (no -Ppeers). */
     static Optional<Path> shim() {
-        if (MklIntelBranch.class.getResource("/META-INF/native/" + NativeLoader.platform() + "/" + SHIM) == null) return Optional.empty();
+        if (!NativeLoader.inJar(SHIM)) return Optional.empty();
         return Optional.of(NativeLoader.extracted(SHIM));
     }
 

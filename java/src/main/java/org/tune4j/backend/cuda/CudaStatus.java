@@ -16,9 +16,9 @@ public record CudaStatus(boolean available, String message, int devices, String 
             count = tune4j_cuda_h.t4j_cuda_device_count();
         } catch (UnsatisfiedLinkError | ExceptionInInitializerError | NoClassDefFoundError e) {
             String why = rootMessage(e);
-            return new CudaStatus(false, why.contains("no libtune4j_cuda.so for ")
-                    ? "the CUDA kernels (libtune4j_cuda.so) are not in this build: it is built only where nvcc is found (" + why + ")"
-                    : "the CUDA kernels (libtune4j_cuda.so) could not be loaded: " + why, 0, "", 0, 0);
+            return new CudaStatus(false, org.tune4j.bindings.NativeLoader.inJar("libtune4j_cuda.so")
+                    ? "the CUDA kernels (libtune4j_cuda.so) could not be loaded: " + why
+                    : "the CUDA kernels (libtune4j_cuda.so) are not in this build: it is built only where nvcc is found (" + why + ")", 0, "", 0, 0);
         }
         if (count < 0) return new CudaStatus(false, noDevices(errorString(count), org.tune4j.bindings.NativeAccess.openSystem(DRIVER).isPresent()), 0, "", 0, 0);
         if (count == 0) return new CudaStatus(false, "no CUDA GPU found (the driver reports 0 devices)", 0, "", 0, 0);
